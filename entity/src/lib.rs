@@ -1,0 +1,14 @@
+//! SeaORM entities: one module per table. The database is the ledger of
+//! Switchyard; these types are internal and never exposed in the public
+//! GraphQL schema directly (see `src/graphql/`, which has its own types).
+
+pub mod api_key;
+pub mod api_key_usage;
+pub mod event;
+pub mod login_token;
+pub mod membership;
+pub mod session;
+pub mod user;
+pub mod workspace;
+
+pub mod prelude;

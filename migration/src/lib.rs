@@ -1,0 +1,43 @@
+//! Schema migrations, one file per migration, applied in order by
+//! `switchyard migrate` and on every `switchyard serve` start.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_workspace_user;
+mod m20261123_000002_create_api_key;
+mod m20261123_000003_create_session;
+mod m20261123_000004_create_event;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_workspace_user::Migration),
+            Box::new(m20261123_000002_create_api_key::Migration),
+            Box::new(m20261123_000003_create_session::Migration),
+            Box::new(m20261123_000004_create_event::Migration),
+        ]
+    }
+}
+
+/// Column helpers shared by the migrations.
+pub(crate) mod cols {
+    use sea_orm_migration::prelude::*;
+
+    pub fn id<T: IntoIden>(name: T) -> ColumnDef {
+        ColumnDef::new(name).string().not_null().primary_key().take()
+    }
+    pub fn text<T: IntoIden>(name: T) -> ColumnDef {
+        ColumnDef::new(name).string().not_null().take()
+    }
+    pub fn timestamp<T: IntoIden>(name: T) -> ColumnDef {
+        ColumnDef::new(name)
+            .timestamp_with_time_zone()
+            .not_null()
+            .take()
+    }
+    pub fn timestamp_null<T: IntoIden>(name: T) -> ColumnDef {
+        ColumnDef::new(name).timestamp_with_time_zone().null().take()
+    }
+}

@@ -1,0 +1,11 @@
+//! Who is calling: API keys (`Authorization: Bearer sk_…`) and browser
+//! sessions (an HttpOnly cookie) both resolve to a [`Principal`]; the rate
+//! limiter and the usage recorder hang off that resolution.
+
+mod principal;
+pub mod rate_limit;
+mod resolve;
+pub mod usage;
+
+pub use principal::{Credential, Principal, Role, Scope};
+pub use resolve::{authenticate, authenticate_token, session_cookie_token, SESSION_COOKIE};

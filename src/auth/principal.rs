@@ -1,0 +1,111 @@
+//! The resolved caller and the checks every resolver makes against it.
+
+use std::collections::BTreeSet;
+
+use crate::error::{Error, Result};
+
+/// A member's role in a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum Role {
+    /// Full control, including members and API keys.
+    Owner,
+    /// Works with the workspace's data; cannot manage members or keys.
+    Collaborator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Collaborator => "collaborator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Self::Owner),
+            "collaborator" => Some(Self::Collaborator),
+            _ => None,
+        }
+    }
+}
+
+/// A permission an API key carries. Browser sessions carry all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, async_graphql::Enum)]
+pub enum Scope {
+    /// Every query and subscription.
+    Read,
+    /// Every mutation.
+    Write,
+    /// Managing members and API keys (with the owner role).
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    ApiKey { id: String },
+    Session { id: String },
+}
+
+/// The authenticated caller, scoped to exactly one workspace.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub workspace_id: String,
+    pub user_id: String,
+    pub role: Role,
+    pub scopes: BTreeSet<Scope>,
+    pub credential: Credential,
+}
+
+impl Principal {
+    /// The id recorded as an event's actor: the API key or the user.
+    pub fn actor(&self) -> &str {
+        match &self.credential {
+            Credential::ApiKey { id } => id,
+            Credential::Session { .. } => &self.user_id,
+        }
+    }
+
+    /// The key the rate limiter counts against.
+    pub fn rate_key(&self) -> &str {
+        match &self.credential {
+            Credential::ApiKey { id } | Credential::Session { id } => id,
+        }
+    }
+
+    /// FORBIDDEN unless the caller holds `scope`.
+    pub fn require(&self, scope: Scope) -> Result<&Self> {
+        if self.scopes.contains(&scope) {
+            Ok(self)
+        } else {
+            Err(Error::Forbidden(format!("This API key lacks the '{}' permission", scope.as_str())))
+        }
+    }
+
+    /// FORBIDDEN unless the caller is the workspace owner (and holds `admin`).
+    pub fn require_owner(&self) -> Result<&Self> {
+        self.require(Scope::Admin)?;
+        if self.role == Role::Owner {
+            Ok(self)
+        } else {
+            Err(Error::Forbidden("Only the workspace owner may do this".into()))
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! API-key usage counters, batched in memory and written every few seconds
+//! (and on shutdown), so a request costs no database write.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+
+use entity::{api_key, api_key_usage};
+
+use crate::error::Result;
+
+#[derive(Default)]
+struct Pending {
+    /// (key id, UTC day, status class) → requests.
+    counts: HashMap<(String, String, &'static str), i64>,
+    /// key id → (requests, last use).
+    keys: HashMap<String, (i64, DateTime<Utc>)>,
+}
+
+#[derive(Default)]
+pub struct UsageRecorder {
+    pending: Mutex<Pending>,
+}
+
+/// `2xx`, `4xx`, … for a status code.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+impl UsageRecorder {
+    /// Counts one request by `key_id` that was answered with `status`.
+    pub fn record(&self, key_id: &str, status: u16) {
+        let now = Utc::now();
+        let day = now.format("%Y-%m-%d").to_string();
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        *p.counts.entry((key_id.to_string(), day, status_class(status))).or_default() += 1;
+        let entry = p.keys.entry(key_id.to_string()).or_insert((0, now));
+        entry.0 += 1;
+        entry.1 = now;
+    }
+
+    /// Writes everything counted so far, in one transaction. On failure the
+    /// counts are put back to be retried on the next flush.
+    pub async fn flush(&self, db: &(impl ConnectionTrait + TransactionTrait)) -> Result<usize> {
+        let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if batch.keys.is_empty() {
+            return Ok(0);
+        }
+        let n = batch.keys.len();
+        match write(db, &batch).await {
+            Ok(()) => Ok(n),
+            Err(e) => {
+                let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                for (k, v) in batch.counts {
+                    *p.counts.entry(k).or_default() += v;
+                }
+                for (k, (count, at)) in batch.keys {
+                    let entry = p.keys.entry(k).or_insert((0, at));
+                    entry.0 += count;
+                    entry.1 = entry.1.max(at);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+async fn write(db: &impl TransactionTrait, batch: &Pending) -> Result<()> {
+    let txn = db.begin().await?;
+    // A key deleted since its requests were counted has no row left to
+    // count against (and its usage rows are gone with it): skip it.
+    let ids: Vec<String> = batch.keys.keys().cloned().collect();
+    let live: std::collections::HashSet<String> = api_key::Entity::find()
+        .filter(api_key::Column::Id.is_in(ids))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    let rows: Vec<api_key_usage::ActiveModel> = batch
+        .counts
+        .iter()
+        .filter(|((key, _, _), _)| live.contains(key))
+        .map(|((key, day, class), count)| api_key_usage::ActiveModel {
+            api_key_id: sea_orm::Set(key.clone()),
+            day: sea_orm::Set(day.clone()),
+            status_class: sea_orm::Set(class.to_string()),
+            count: sea_orm::Set(*count),
+        })
+        .collect();
+    if !rows.is_empty() {
+        api_key_usage::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    api_key_usage::Column::ApiKeyId,
+                    api_key_usage::Column::Day,
+                    api_key_usage::Column::StatusClass,
+                ])
+                .value(
+                    api_key_usage::Column::Count,
+                    Expr::col((api_key_usage::Entity, api_key_usage::Column::Count))
+                        .add(Expr::cust("excluded.count")),
+                )
+                .to_owned(),
+            )
+            .exec(&txn)
+            .await?;
+    }
+    for (key, (count, at)) in batch.keys.iter().filter(|(k, _)| live.contains(*k)) {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::UsageCount, Expr::col(api_key::Column::UsageCount).add(*count))
+            .col_expr(api_key::Column::LastUsedAt, Expr::value(*at))
+            .filter(api_key::Column::Id.eq(key.as_str()))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}

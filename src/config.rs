@@ -1,0 +1,246 @@
+//! One typed configuration: command-line flags with `SWITCHYARD_*`
+//! environment fallbacks. Parsed and validated once at start-up; nothing reads
+//! the environment after that.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Switchyard: a self-hosted integration hub. Run with no arguments to serve
+/// on 127.0.0.1:8080 with an embedded SQLite database.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL) to stdout.
+    Schema,
+    /// Administrative tasks run from the shell against the configured database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Benchmarks (loopback only, bounded).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user. With `--workspace-name` a new workspace is created with
+    /// the user as owner; with `--workspace` the user joins an existing one.
+    /// Prints a one-time link to set the password.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Existing workspace id (`ws_…`) to join.
+        #[arg(long, conflicts_with = "workspace_name")]
+        workspace: Option<String>,
+        /// Name of a new workspace to create, owned by this user.
+        #[arg(long)]
+        workspace_name: Option<String>,
+        #[arg(long, value_enum, default_value = "collaborator")]
+        role: RoleArg,
+    },
+    /// Create an API key acting for a user of a workspace; prints the secret once.
+    CreateApiKey {
+        /// The user the key acts for.
+        #[arg(long)]
+        email: String,
+        /// Workspace id; defaults to the user's first workspace.
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Comma-separated scopes: read, write, admin.
+        #[arg(long, default_value = "read,write,admin", value_delimiter = ',')]
+        scopes: Vec<String>,
+        #[arg(long, value_enum, default_value = "test")]
+        environment: EnvironmentArg,
+    },
+    /// Issue a new one-time setup link for a user (e.g. a lost first-start link).
+    SetupLink {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Throughput of an authenticated GraphQL query vs the same query
+    /// unauthenticated vs a bare axum route; start-up time; idle RSS.
+    Http {
+        /// Requests per measured phase.
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Concurrent client connections.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Owner,
+    Collaborator,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EnvironmentArg {
+    Test,
+    Live,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Server settings. Every flag also reads `SWITCHYARD_<NAME>`.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+
+    /// Database URL: `sqlite://path?mode=rwc` (embedded default) or `postgres://…`.
+    #[arg(
+        long,
+        env = "SWITCHYARD_DATABASE_URL",
+        default_value = "sqlite://switchyard.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "SWITCHYARD_DATABASE_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    pub database_max_connections: u32,
+
+    /// File holding the server's 32-byte secret key (created with mode 0600 on
+    /// first start). Ignored when `SWITCHYARD_SECRET_KEY` is set.
+    #[arg(long, env = "SWITCHYARD_SECRET_KEY_FILE", default_value = "switchyard.key", global = true)]
+    pub secret_key_file: PathBuf,
+
+    /// The secret key itself, base64 (for several processes sharing one database).
+    #[arg(long, env = "SWITCHYARD_SECRET_KEY", hide_env_values = true, global = true)]
+    pub secret_key: Option<String>,
+
+    /// The URL users reach this server at; used in printed links and to decide
+    /// whether cookies are `Secure`. Defaults to `http://<listen>`.
+    #[arg(long, env = "SWITCHYARD_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Email of the owner account created on the first start of an empty database.
+    #[arg(long, env = "SWITCHYARD_OWNER_EMAIL", default_value = "owner@localhost", global = true)]
+    pub owner_email: String,
+
+    /// Name of the workspace created on the first start of an empty database.
+    #[arg(long, env = "SWITCHYARD_WORKSPACE_NAME", default_value = "My workspace", global = true)]
+    pub workspace_name: String,
+
+    /// Requests per minute allowed per API key (or browser session), GCRA.
+    #[arg(long, env = "SWITCHYARD_RATE_LIMIT_PER_MINUTE", default_value_t = 1000, global = true)]
+    pub rate_limit_per_minute: u32,
+
+    /// Seconds between writes of batched API-key usage counters.
+    #[arg(long, env = "SWITCHYARD_USAGE_FLUSH_SECONDS", default_value_t = 5, global = true)]
+    pub usage_flush_seconds: u64,
+
+    /// Default grace period, in seconds, during which a rolled key's old secret
+    /// still works (overridable per roll, at most 7 days).
+    #[arg(long, env = "SWITCHYARD_KEY_ROLL_GRACE_SECONDS", default_value_t = 86_400, global = true)]
+    pub key_roll_grace_seconds: u64,
+
+    /// Browser session lifetime in hours.
+    #[arg(long, env = "SWITCHYARD_SESSION_HOURS", default_value_t = 168, global = true)]
+    pub session_hours: u64,
+
+    /// Largest accepted GraphQL request body, in bytes.
+    #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_BODY_BYTES", default_value_t = 1_048_576, global = true)]
+    pub graphql_max_body_bytes: usize,
+
+    /// Deepest GraphQL selection accepted.
+    #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_DEPTH", default_value_t = 12, global = true)]
+    pub graphql_max_depth: usize,
+
+    /// Highest GraphQL query complexity accepted.
+    #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000, global = true)]
+    pub graphql_max_complexity: usize,
+
+    /// Seconds to wait for in-flight requests and subscriptions on shutdown.
+    #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE_SECONDS", default_value_t = 20, global = true)]
+    pub shutdown_grace_seconds: u64,
+
+    /// Log format.
+    #[arg(long, env = "SWITCHYARD_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in `tracing` env-filter syntax.
+    #[arg(long, env = "SWITCHYARD_LOG", default_value = "info,sqlx=warn,sea_orm=warn", global = true)]
+    pub log: String,
+}
+
+impl Config {
+    /// Parse a configuration from arguments alone (tests and benches), with
+    /// the same defaults and validation as the command line.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = Cli::try_parse_from(std::iter::once("switchyard".into()).chain(args.into_iter().map(Into::into)))?;
+        Ok(cli.config)
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Whether session cookies get the `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url().starts_with("https://")
+    }
+
+    /// Whether the database is PostgreSQL (otherwise the embedded SQLite).
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+
+    /// Checks that clap's types cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.is_postgres() || self.database_url.starts_with("sqlite:")) {
+            return Err("SWITCHYARD_DATABASE_URL must start with sqlite: or postgres://".into());
+        }
+        if self.rate_limit_per_minute == 0 {
+            return Err("SWITCHYARD_RATE_LIMIT_PER_MINUTE must be at least 1".into());
+        }
+        if self.usage_flush_seconds == 0 {
+            return Err("SWITCHYARD_USAGE_FLUSH_SECONDS must be at least 1".into());
+        }
+        if self.key_roll_grace_seconds > crate::services::api_keys::MAX_ROLL_GRACE_SECONDS {
+            return Err("SWITCHYARD_KEY_ROLL_GRACE_SECONDS must be at most 604800 (7 days)".into());
+        }
+        if let Some(u) = &self.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err("SWITCHYARD_PUBLIC_URL must start with http:// or https://".into());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! Secrets: the server key, random tokens, keyed token hashes and password
+//! hashes. Nothing secret is stored in the clear.
+
+use std::io::Write;
+use std::path::Path;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::error::{Error, Result};
+
+/// The server's 32-byte secret. Tokens are hashed with HMAC-SHA256 under a
+/// key derived from it, so a copy of the database alone is not enough to
+/// test guesses against stored hashes.
+#[derive(Clone)]
+pub struct SecretKey {
+    token_hash_key: [u8; 32],
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+impl SecretKey {
+    fn from_master(master: &[u8]) -> Self {
+        Self { token_hash_key: derive(master, b"switchyard token hash v1") }
+    }
+
+    /// Reads the key from `inline` (base64) if given, else from `path`,
+    /// creating the file with 32 random bytes and mode 0600 when missing.
+    pub fn load_or_create(inline: Option<&str>, path: &Path) -> Result<Self> {
+        if let Some(b64) = inline {
+            let bytes = STANDARD
+                .decode(b64.trim())
+                .map_err(|_| Error::invalid("SWITCHYARD_SECRET_KEY is not valid base64"))?;
+            if bytes.len() < 32 {
+                return Err(Error::invalid("SWITCHYARD_SECRET_KEY must hold at least 32 bytes"));
+            }
+            return Ok(Self::from_master(&bytes));
+        }
+        match std::fs::read(path) {
+            Ok(bytes) if bytes.len() >= 32 => Ok(Self::from_master(&bytes)),
+            Ok(_) => Err(Error::internal(format!("secret key file {} is shorter than 32 bytes", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                write_private(path, &bytes).map_err(|e| {
+                    Error::internal(format!("cannot create secret key file {}: {e}", path.display()))
+                })?;
+                tracing::info!(path = %path.display(), "created a new secret key file (mode 0600)");
+                Ok(Self::from_master(&bytes))
+            }
+            Err(e) => Err(Error::internal(format!("cannot read secret key file {}: {e}", path.display()))),
+        }
+    }
+
+    /// Keyed hash of a high-entropy token (API key secret, session token),
+    /// hex-encoded, for storage and lookup.
+    pub fn hash_token(&self, token: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.token_hash_key).expect("any key length");
+        mac.update(token.as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+}
+
+fn derive(master: &[u8], label: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master).expect("any key length");
+    mac.update(label);
+    mac.finalize().into_bytes().into()
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `n` random bytes from the OS, URL-safe base64 without padding.
+pub fn random_token(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Constant-time equality of two strings (length is not secret).
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// Argon2id hash of a password. CPU-heavy: call from `spawn_blocking`.
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(Error::internal)
+}
+
+/// Verifies a password against a stored Argon2 hash (constant time inside
+/// argon2). With no stored hash, a dummy hash is checked so the answer takes
+/// as long as for a real account. CPU-heavy: call from `spawn_blocking`.
+pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash_password("dummy password for timing").unwrap_or_default());
+    let (hash, real) = match stored {
+        Some(h) => (h, true),
+        None => (dummy.as_str(), false),
+    };
+    let ok = PasswordHash::new(hash)
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false);
+    ok && real
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_is_created_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let a = SecretKey::load_or_create(None, &path).unwrap();
+        let b = SecretKey::load_or_create(None, &path).unwrap();
+        assert_eq!(a.hash_token("x"), b.hash_token("x"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let other = SecretKey::load_or_create(Some(&STANDARD.encode([7u8; 32])), &path).unwrap();
+        assert_ne!(a.hash_token("x"), other.hash_token("x"));
+    }
+
+    #[test]
+    fn passwords_verify_only_with_the_right_secret() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(verify_password("correct horse battery", Some(&h)));
+        assert!(!verify_password("wrong", Some(&h)));
+        assert!(!verify_password("correct horse battery", None));
+    }
+}

@@ -1,0 +1,179 @@
+//! The one error type. Every layer returns it; REST turns it into a status
+//! and the seed's body shape, GraphQL into `extensions.code`.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sea_orm::{DbErr, SqlErr};
+use serde::Serialize;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A problem with one input field.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub error: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, error: impl Into<String>) -> Self {
+        Self { field: field.into(), error: error.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400 INVALID_REQUEST: malformed input or a broken rule; `details` names the fields.
+    #[error("{message}")]
+    InvalidRequest { message: String, details: Vec<FieldError> },
+    /// 401 UNAUTHORIZED: missing, invalid, expired or disabled credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403 FORBIDDEN: authenticated, but the role or the scopes do not allow it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404 NOT_FOUND: no such object in the caller's workspace.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 413 (INVALID_REQUEST): the body is larger than allowed.
+    #[error("Request body too large (limit {limit} bytes)")]
+    PayloadTooLarge { limit: usize },
+    /// 415 (INVALID_REQUEST): the body is not `application/json`.
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    /// 429 RATE_LIMITED.
+    #[error("Rate limit exceeded, retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64, limit: u32 },
+    /// 500 INTERNAL_ERROR: a database failure. Logged, never shown.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    /// 500 INTERNAL_ERROR: anything else unexpected. Logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A validation failure on one field.
+    pub fn invalid_field(field: &str, error: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            message: "Validation failed".into(),
+            details: vec![FieldError::new(field, error)],
+        }
+    }
+
+    /// A validation failure on several fields (`details` must not be empty).
+    pub fn validation(details: Vec<FieldError>) -> Self {
+        Self::InvalidRequest { message: "Validation failed".into(), details }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidRequest { message: message.into(), details: vec![] }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    /// Turns a unique-constraint violation into INVALID_REQUEST naming `field`;
+    /// any other database error stays internal.
+    pub fn unique<'a>(field: &'a str, message: &'a str) -> impl FnOnce(DbErr) -> Self + 'a {
+        move |err| match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => Self::invalid_field(field, message),
+            _ => Self::Database(err),
+        }
+    }
+
+    /// The seed-002 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { .. } | Self::PayloadTooLarge { .. } | Self::UnsupportedMediaType => {
+                "INVALID_REQUEST"
+            }
+            Self::Unauthorized(_) => "UNAUTHORIZED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::Database(_) | Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The message a client may see: internal causes are logged here, once,
+    /// inside the request's span (which carries the request id), and replaced.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Database(_) | Self::Internal(_) => {
+                tracing::error!(cause = %self, "internal error");
+                "Internal server error".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub fn details(&self) -> &[FieldError] {
+        match self {
+            Self::InvalidRequest { details, .. } => details,
+            _ => &[],
+        }
+    }
+
+    /// The HTTP status class a response carrying this error would have, by code.
+    pub fn status_for_code(code: &str) -> StatusCode {
+        match code {
+            "INVALID_REQUEST" => StatusCode::BAD_REQUEST,
+            "UNAUTHORIZED" => StatusCode::UNAUTHORIZED,
+            "FORBIDDEN" => StatusCode::FORBIDDEN,
+            "NOT_FOUND" => StatusCode::NOT_FOUND,
+            "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Adds `Retry-After` and `RateLimit-*` headers to a 429 response.
+    pub fn add_headers(&self, resp: &mut Response) {
+        if let Self::RateLimited { retry_after_secs, limit } = self {
+            let h = resp.headers_mut();
+            h.insert("retry-after", HeaderValue::from(*retry_after_secs));
+            h.insert("ratelimit-limit", HeaderValue::from(*limit));
+            h.insert("ratelimit-remaining", HeaderValue::from(0u32));
+            h.insert("ratelimit-reset", HeaderValue::from(*retry_after_secs));
+        }
+    }
+}
+
+/// The REST body shape of seed 001/002.
+#[derive(Serialize)]
+struct RestErrorBody<'a> {
+    success: bool,
+    error: String,
+    code: &'static str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    details: &'a [FieldError],
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let body = RestErrorBody {
+            success: false,
+            error: self.public_message(),
+            code: self.code(),
+            details: self.details(),
+        };
+        let mut resp = (self.status(), Json(body)).into_response();
+        self.add_headers(&mut resp);
+        resp
+    }
+}

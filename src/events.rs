@@ -1,0 +1,201 @@
+//! The event catalog and the event bus.
+//!
+//! An event is a row of the `event` table written in the same transaction as
+//! the change that caused it (see [`record`]). After the commit the service
+//! publishes it on the [`EventBus`], which feeds live GraphQL subscriptions.
+//! The bus here is an in-process broadcast; a Redis pub/sub implementation of
+//! the same trait carries events between processes.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::error::Result;
+use crate::ids::new_id;
+
+/// Every event type Switchyard emits. The string form is the wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    MemberAdded,
+    MemberUpdated,
+    MemberRemoved,
+    WorkspaceUpdated,
+    ApiKeyCreated,
+    ApiKeyUpdated,
+    ApiKeyRolled,
+    ApiKeyDeleted,
+}
+
+impl EventType {
+    pub const ALL: &'static [EventType] = &[
+        Self::UserCreated,
+        Self::UserUpdated,
+        Self::UserDeleted,
+        Self::MemberAdded,
+        Self::MemberUpdated,
+        Self::MemberRemoved,
+        Self::WorkspaceUpdated,
+        Self::ApiKeyCreated,
+        Self::ApiKeyUpdated,
+        Self::ApiKeyRolled,
+        Self::ApiKeyDeleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserCreated => "user.created",
+            Self::UserUpdated => "user.updated",
+            Self::UserDeleted => "user.deleted",
+            Self::MemberAdded => "member.added",
+            Self::MemberUpdated => "member.updated",
+            Self::MemberRemoved => "member.removed",
+            Self::WorkspaceUpdated => "workspace.updated",
+            Self::ApiKeyCreated => "api_key.created",
+            Self::ApiKeyUpdated => "api_key.updated",
+            Self::ApiKeyRolled => "api_key.rolled",
+            Self::ApiKeyDeleted => "api_key.deleted",
+        }
+    }
+}
+
+/// Whether an event type matches a filter pattern: an exact name, a
+/// `family.*` wildcard, or `*`.
+pub fn type_matches(pattern: &str, event_type: &str) -> bool {
+    match pattern.strip_suffix(".*") {
+        _ if pattern == "*" => true,
+        Some(family) => event_type.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')),
+        None => pattern == event_type,
+    }
+}
+
+/// Checks that a filter pattern could ever match a catalog event.
+pub fn is_known_pattern(pattern: &str) -> bool {
+    EventType::ALL.iter().any(|t| type_matches(pattern, t.as_str()))
+}
+
+/// An event as it travels on the bus (serialisable for cross-process buses).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Envelope {
+    pub id: String,
+    pub workspace_id: String,
+    pub event_type: String,
+    pub actor: String,
+    pub subject_id: Option<String>,
+    pub data: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<entity::event::Model> for Envelope {
+    fn from(m: entity::event::Model) -> Self {
+        Self {
+            id: m.id,
+            workspace_id: m.workspace_id,
+            event_type: m.event_type,
+            actor: m.actor,
+            subject_id: m.subject_id,
+            data: m.data,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// Writes an event row; call it inside the transaction of the change.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    workspace_id: &str,
+    event_type: EventType,
+    actor: &str,
+    subject_id: Option<&str>,
+    data: serde_json::Value,
+) -> Result<Envelope> {
+    let model = entity::event::ActiveModel {
+        id: Set(new_id("evt")),
+        workspace_id: Set(workspace_id.to_string()),
+        event_type: Set(event_type.as_str().to_string()),
+        actor: Set(actor.to_string()),
+        subject_id: Set(subject_id.map(str::to_string)),
+        data: Set(data),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(model.into())
+}
+
+pub type EventStream = Pin<Box<dyn Stream<Item = Arc<Envelope>> + Send>>;
+
+/// Fan-out of committed events to live subscribers.
+pub trait EventBus: Send + Sync + 'static {
+    /// Publishes committed events. Never blocks; a subscriber that falls too
+    /// far behind loses the oldest events (and the loss is logged).
+    fn publish(&self, events: Vec<Envelope>);
+    /// A stream of every event published from now on.
+    fn subscribe(&self) -> EventStream;
+}
+
+/// The in-process bus: a `tokio::sync::broadcast` channel.
+pub struct BroadcastBus {
+    tx: broadcast::Sender<Arc<Envelope>>,
+}
+
+impl BroadcastBus {
+    pub fn new(capacity: usize) -> Self {
+        Self { tx: broadcast::channel(capacity).0 }
+    }
+}
+
+impl EventBus for BroadcastBus {
+    fn publish(&self, events: Vec<Envelope>) {
+        for e in events {
+            // An error only means nobody is listening.
+            let _ = self.tx.send(Arc::new(e));
+        }
+    }
+
+    fn subscribe(&self) -> EventStream {
+        let rx = self.tx.subscribe();
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) => return Some((e, rx)),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "event subscriber lagged; events dropped");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }))
+    }
+}
+
+/// Subscribes and keeps only one workspace's events: tenancy is enforced
+/// here, before anything leaves the server.
+pub fn workspace_stream(bus: &dyn EventBus, workspace_id: String) -> EventStream {
+    bus.subscribe()
+        .filter(move |e| std::future::ready(e.workspace_id == workspace_id))
+        .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_families_and_names() {
+        assert!(type_matches("api_key.*", "api_key.created"));
+        assert!(type_matches("*", "user.deleted"));
+        assert!(type_matches("user.created", "user.created"));
+        assert!(!type_matches("user.*", "user_x.created"));
+        assert!(!type_matches("api_key.created", "api_key.deleted"));
+        assert!(is_known_pattern("member.*"));
+        assert!(!is_known_pattern("nothing.*"));
+    }
+}

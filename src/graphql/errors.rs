@@ -1,0 +1,74 @@
+//! Gives every GraphQL error an `extensions.code` of seed 002 (and
+//! `details` for validation). Resolvers return [`crate::Error`]; async-graphql
+//! keeps it as the error's source, and this extension reads it back. Errors
+//! raised by async-graphql itself (parse, validation, limits) are
+//! INVALID_REQUEST. Internal messages are replaced (and logged) here.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
+use async_graphql::futures_util::stream::BoxStream;
+use async_graphql::{Response, ServerError, Value};
+use futures_util::StreamExt;
+
+use crate::error::Error;
+
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        annotate_response(next.run(ctx).await)
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream).map(annotate_response).boxed()
+    }
+}
+
+fn annotate_response(mut resp: Response) -> Response {
+    resp.errors.iter_mut().for_each(annotate);
+    resp
+}
+
+/// Sets `extensions.code` (and `details`) on one error.
+pub fn annotate(err: &mut ServerError) {
+    let (message, code, details, retry_after) = match err.source::<Error>() {
+        Some(e) => (
+            Some(e.public_message()),
+            e.code(),
+            e.details().to_vec(),
+            match e {
+                Error::RateLimited { retry_after_secs, .. } => Some(*retry_after_secs),
+                _ => None,
+            },
+        ),
+        None => (None, "INVALID_REQUEST", vec![], None),
+    };
+    if let Some(m) = message {
+        err.message = m;
+    }
+    let ext = err.extensions.get_or_insert_with(Default::default);
+    if !ext.get("code").is_some() {
+        ext.set("code", code);
+    }
+    if !details.is_empty() {
+        ext.set("details", Value::from_json(serde_json::to_value(details).unwrap_or_default()).unwrap_or_default());
+    }
+    if let Some(s) = retry_after {
+        ext.set("retryAfter", s);
+    }
+}

@@ -1,0 +1,52 @@
+//! The one GraphQL schema: a query, mutation and subscription root merged
+//! from one object per resource. Resolvers are thin: they resolve the caller,
+//! call one service function and convert the result into a public type
+//! (never an entity model).
+
+mod api_keys;
+mod context;
+mod errors;
+mod events;
+mod members;
+mod pagination;
+mod viewer;
+
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
+
+pub use context::ContextExt;
+pub use errors::ErrorCodes;
+
+use crate::state::AppState;
+
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(viewer::ViewerQuery, members::MemberQuery, api_keys::ApiKeyQuery, events::EventQuery);
+
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(viewer::ViewerMutation, members::MemberMutation, api_keys::ApiKeyMutation);
+
+#[derive(MergedSubscription, Default)]
+pub struct SubscriptionRoot(events::EventSubscription);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
+}
+
+/// The schema with the application state and the configured limits.
+pub fn build(state: AppState) -> AppSchema {
+    let cfg = state.config.clone();
+    builder()
+        .limit_depth(cfg.graphql_max_depth)
+        .limit_complexity(cfg.graphql_max_complexity)
+        .limit_recursive_depth(32)
+        .extension(ErrorCodes)
+        .extension(async_graphql::extensions::Tracing)
+        .data(state)
+        .finish()
+}
+
+/// The SDL that `switchyard schema` prints and `schema.graphql` holds.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

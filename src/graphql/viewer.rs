@@ -1,0 +1,157 @@
+//! The caller, their user and workspace, and server information.
+
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+
+use crate::auth::{Credential, Role, Scope};
+use async_graphql::Result;
+use crate::graphql::ContextExt;
+use crate::services::{members, workspaces};
+
+/// A person who can sign in.
+#[derive(SimpleObject, Clone)]
+pub struct User {
+    pub id: ID,
+    pub email: String,
+    pub name: String,
+    /// Whether the user has set a password (invited users have not, yet).
+    pub has_password: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<entity::user::Model> for User {
+    fn from(u: entity::user::Model) -> Self {
+        Self {
+            id: ID(u.id),
+            email: u.email,
+            name: u.name,
+            has_password: u.password_hash.is_some(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// The tenant that owns every other object.
+#[derive(SimpleObject, Clone)]
+pub struct Workspace {
+    pub id: ID,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<entity::workspace::Model> for Workspace {
+    fn from(w: entity::workspace::Model) -> Self {
+        Self { id: ID(w.id), name: w.name, created_at: w.created_at, updated_at: w.updated_at }
+    }
+}
+
+/// How the caller authenticated.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    ApiKey,
+    Session,
+}
+
+/// The authenticated caller.
+#[derive(SimpleObject)]
+pub struct Viewer {
+    pub user: User,
+    pub workspace: Workspace,
+    pub role: Role,
+    pub scopes: Vec<Scope>,
+    pub credential: CredentialKind,
+    /// The API key's id when the caller used one.
+    pub api_key_id: Option<ID>,
+}
+
+/// Facts about this server, readable without signing in.
+#[derive(SimpleObject)]
+pub struct ServerInfo {
+    pub version: String,
+    /// `sqlite` (embedded) or `postgres`.
+    pub storage: String,
+}
+
+#[derive(Default)]
+pub struct ViewerQuery;
+
+#[Object]
+impl ViewerQuery {
+    /// Server version and storage mode. Needs no authentication.
+    async fn server_info(&self, ctx: &Context<'_>) -> ServerInfo {
+        let postgres = ctx.app().config.is_postgres();
+        ServerInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            storage: if postgres { "postgres" } else { "sqlite" }.to_string(),
+        }
+    }
+
+    /// The caller: user, workspace, role and scopes.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer> {
+        let p = ctx.principal()?;
+        let db = &ctx.app().db;
+        let user = members::me(db, p).await?;
+        let workspace = workspaces::current(db, p).await?;
+        let (credential, api_key_id) = match &p.credential {
+            Credential::ApiKey { id } => (CredentialKind::ApiKey, Some(ID(id.clone()))),
+            Credential::Session { .. } => (CredentialKind::Session, None),
+        };
+        Ok(Viewer {
+            user: user.into(),
+            workspace: workspace.into(),
+            role: p.role,
+            scopes: p.scopes.iter().copied().collect(),
+            credential,
+            api_key_id,
+        })
+    }
+
+    /// The caller's workspace.
+    async fn workspace(&self, ctx: &Context<'_>) -> Result<Workspace> {
+        Ok(workspaces::current(&ctx.app().db, ctx.principal()?).await?.into())
+    }
+}
+
+#[derive(InputObject)]
+pub struct UpdateProfileInput {
+    /// Display name, at most 100 characters.
+    pub name: String,
+}
+
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    pub current_password: String,
+    /// At least 12 characters.
+    pub new_password: String,
+}
+
+#[derive(InputObject)]
+pub struct UpdateWorkspaceInput {
+    /// 1 to 100 characters.
+    pub name: String,
+}
+
+#[derive(Default)]
+pub struct ViewerMutation;
+
+#[Object]
+impl ViewerMutation {
+    /// Changes the caller's display name. Emits `user.updated`.
+    async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> Result<User> {
+        Ok(members::update_profile(ctx.app(), ctx.principal()?, &input.name).await?.into())
+    }
+
+    /// Changes the caller's password (browser sessions only). Emits `user.updated`.
+    async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<bool> {
+        members::change_password(ctx.app(), ctx.principal()?, &input.current_password, &input.new_password).await?;
+        Ok(true)
+    }
+
+    /// Renames the workspace (owner only). Emits `workspace.updated`.
+    async fn update_workspace(&self, ctx: &Context<'_>, input: UpdateWorkspaceInput) -> Result<Workspace> {
+        Ok(workspaces::rename(ctx.app(), ctx.principal()?, &input.name).await?.into())
+    }
+}

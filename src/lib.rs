@@ -1,0 +1,145 @@
+//! Switchyard: a self-hosted integration hub.
+//!
+//! Module map (see `ARCHITECTURE.md` for the design):
+//!
+//! - [`config`]: the one typed configuration (clap + `SWITCHYARD_*`).
+//! - [`error`]: the one error type, mapped to REST bodies and GraphQL codes.
+//! - [`state`]: [`AppState`], shared by every transport and background task.
+//! - [`db`]: connecting (SQLite WAL or PostgreSQL) and migrating.
+//! - [`crypto`]: the server key, token hashes, password hashes.
+//! - [`ids`]: prefixed, time-sortable ids that double as cursors.
+//! - [`auth`]: API keys and sessions → [`auth::Principal`]; rate limit; usage.
+//! - [`events`]: the event catalog and the event bus.
+//! - [`services`]: every rule and database call, one module per resource.
+//! - [`graphql`]: the schema, one module per resource, thin resolvers.
+//! - [`rest`]: GraphQL over HTTP/WebSocket, sign-in, pages, health.
+//! - [`cli`] and [`bench`]: the admin commands and the benchmarks.
+//!
+//! [`start`] builds everything and serves; [`Server::stop`] shuts down
+//! gracefully.
+
+pub mod auth;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod ids;
+pub mod rest;
+pub mod services;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use state::AppState;
+
+use auth::rate_limit::RateLimiter;
+use auth::usage::UsageRecorder;
+use events::BroadcastBus;
+
+/// Connects to the database, applies migrations and assembles the state.
+pub async fn build_state(config: Config) -> Result<AppState> {
+    config.validate().map_err(Error::invalid)?;
+    let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.secret_key_file)?;
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    Ok(AppState {
+        db,
+        secret,
+        bus: Arc::new(BroadcastBus::new(4096)),
+        limiter: Arc::new(RateLimiter::per_minute(config.rate_limit_per_minute)),
+        login_limiter: Arc::new(RateLimiter::per_minute(10)),
+        usage: Arc::new(UsageRecorder::default()),
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+        config: Arc::new(config),
+    })
+}
+
+/// A running server.
+pub struct Server {
+    /// The address actually bound (useful with port 0).
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// On the first start of an empty database: the owner's one-time setup link.
+    pub setup_url: Option<String>,
+    serve: JoinHandle<std::io::Result<()>>,
+}
+
+/// Builds the state, creates the first owner on an empty database, starts
+/// the background tasks and serves HTTP until [`Server::stop`].
+pub async fn start(config: Config) -> Result<Server> {
+    let state = build_state(config).await?;
+    let setup_url = services::workspaces::bootstrap(&state)
+        .await?
+        .map(|(_, token)| format!("{}/setup?token={token}", state.config.public_url()));
+    spawn_background(&state);
+    let listener = tokio::net::TcpListener::bind(state.config.listen)
+        .await
+        .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", state.config.listen)))?;
+    let addr = listener.local_addr().map_err(Error::internal)?;
+    let app = rest::router(state.clone());
+    let token = state.shutdown.clone();
+    let serve = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await
+    });
+    tracing::info!(%addr, storage = if state.config.is_postgres() { "postgres" } else { "sqlite" }, "listening");
+    Ok(Server { addr, state, setup_url, serve })
+}
+
+/// The usage flusher and the rate-limiter housekeeping, stopped by the
+/// shutdown token (the flusher writes once more on the way out).
+fn spawn_background(state: &AppState) {
+    let st = state.clone();
+    state.tasks.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(st.config.usage_flush_seconds));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stop = tokio::select! {
+                _ = tick.tick() => false,
+                _ = st.shutdown.cancelled() => true,
+            };
+            if let Err(e) = st.usage.flush(&st.db).await {
+                tracing::warn!(cause = %e, "could not write API key usage; will retry");
+            }
+            if stop {
+                break;
+            }
+            st.limiter.shrink();
+            st.login_limiter.shrink();
+        }
+    });
+}
+
+impl Server {
+    /// Graceful shutdown: stop accepting, let in-flight requests finish, close
+    /// subscriptions with a close frame, flush usage counters; all within
+    /// the configured grace period.
+    pub async fn stop(self) {
+        self.state.shutdown.cancel();
+        let grace = Duration::from_secs(self.state.config.shutdown_grace_seconds);
+        let tasks = self.state.tasks.clone();
+        tasks.close();
+        let drained = tokio::time::timeout(grace, async {
+            let _ = self.serve.await;
+            tasks.wait().await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("shutdown grace period elapsed with work still running");
+        }
+        self.state.db.clone().close().await.ok();
+        tracing::info!("stopped");
+    }
+}

@@ -1,0 +1,44 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use switchyard::config::{Cli, Command, LogFormat};
+
+fn init_tracing(cfg: &switchyard::Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cfg.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(msg) = cli.config.validate() {
+        eprintln!("error: {msg}");
+        return ExitCode::from(2);
+    }
+    init_tracing(&cli.config);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => switchyard::cli::serve(cli.config).await,
+        Command::Migrate => switchyard::cli::migrate(cli.config).await,
+        Command::Schema => {
+            print!("{}", switchyard::graphql::sdl());
+            Ok(())
+        }
+        Command::Admin(cmd) => switchyard::cli::admin(cli.config, cmd).await,
+        Command::Bench(cmd) => switchyard::bench::run(cli.config, cmd).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for d in e.details() {
+                eprintln!("  {}: {}", d.field, d.error);
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! GraphQL over HTTP (`POST /graphql`) and WebSocket (`/graphql/ws`,
+//! `graphql-transport-ws` and legacy `graphql-ws`). Here the caller is
+//! resolved, CSRF and the rate limit are checked and usage is counted; the
+//! schema does the rest.
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{BatchRequest, BatchResponse, Data};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+
+use super::{require_csrf_header, Http};
+use crate::auth::rate_limit::RateInfo;
+use crate::auth::{authenticate, authenticate_token, Credential, Principal};
+use crate::error::{Error, Result};
+
+pub fn router(max_body: usize) -> Router<Http> {
+    Router::new()
+        .route("/graphql", get(|| async { Redirect::to("/playground") }).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
+        .layer(DefaultBodyLimit::max(max_body))
+}
+
+async fn graphql_post(State(h): State<Http>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let max = h.app.config.graphql_max_body_bytes;
+    match execute(&h, &headers, body, max).await {
+        Ok(resp) => resp,
+        Err((e, key)) => {
+            let status = e.status();
+            if let Some(key) = key {
+                h.app.usage.record(&key, status.as_u16());
+            }
+            error_response(e)
+        }
+    }
+}
+
+/// Runs one HTTP GraphQL request. On error, also returns the API key to
+/// count the failed request against, if the caller was resolved.
+async fn execute(
+    h: &Http,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    max: usize,
+) -> Result<Response, (Error, Option<String>)> {
+    let body = body.map_err(|rej| match rej.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => (Error::PayloadTooLarge { limit: max }, None),
+        _ => (Error::invalid(rej.body_text()), None),
+    })?;
+    if !is_json(headers) {
+        return Err((Error::UnsupportedMediaType, None));
+    }
+    let principal = authenticate(&h.app, headers).await.map_err(|e| (e, None))?;
+    let key = principal.as_ref().and_then(api_key_id);
+    let fail = |e: Error| (e, key.clone());
+    let rate = match &principal {
+        Some(p) => {
+            if matches!(p.credential, Credential::Session { .. }) {
+                require_csrf_header(headers).map_err(fail)?;
+            }
+            Some(h.app.limiter.check(p.rate_key()).map_err(fail)?)
+        }
+        None => None,
+    };
+    let batch: BatchRequest =
+        serde_json::from_slice(&body).map_err(|e| fail(Error::invalid(format!("Malformed GraphQL request: {e}"))))?;
+    let batch = match principal {
+        Some(p) => batch.data(p),
+        None => batch,
+    };
+    let resp = h.schema.execute_batch(batch).await;
+    if let Some(key) = &key {
+        h.app.usage.record(key, outcome_status(&resp));
+    }
+    let mut http = GraphQLResponse::from(resp).into_response();
+    if let Some(r) = rate {
+        add_rate_headers(http.headers_mut(), r);
+    }
+    Ok(http)
+}
+
+fn api_key_id(p: &Principal) -> Option<String> {
+    match &p.credential {
+        Credential::ApiKey { id } => Some(id.clone()),
+        Credential::Session { .. } => None,
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            let m = m.trim();
+            m.eq_ignore_ascii_case("application/json") || m.eq_ignore_ascii_case("application/graphql-response+json")
+        })
+}
+
+/// The status a request is counted with in usage statistics: that of the
+/// first error's code, or 200.
+fn outcome_status(resp: &BatchResponse) -> u16 {
+    let responses = match resp {
+        BatchResponse::Single(r) => std::slice::from_ref(r),
+        BatchResponse::Batch(rs) => rs.as_slice(),
+    };
+    responses
+        .iter()
+        .flat_map(|r| r.errors.iter())
+        .find_map(|e| e.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string()))
+        .map(|code| Error::status_for_code(code.trim_matches('"')).as_u16())
+        .unwrap_or(200)
+}
+
+fn add_rate_headers(h: &mut HeaderMap, r: RateInfo) {
+    // Seconds until the budget is full again, at the GCRA's steady rate.
+    let reset = ((r.limit - r.remaining) as u64 * 60).div_ceil(r.limit as u64);
+    h.insert("ratelimit-limit", HeaderValue::from(r.limit));
+    h.insert("ratelimit-remaining", HeaderValue::from(r.remaining));
+    h.insert("ratelimit-reset", HeaderValue::from(reset));
+}
+
+/// An error before execution, in the GraphQL response shape.
+fn error_response(e: Error) -> Response {
+    let mut ext = json!({ "code": e.code() });
+    if !e.details().is_empty() {
+        ext["details"] = json!(e.details());
+    }
+    let body = json!({ "errors": [{ "message": e.public_message(), "extensions": ext }] });
+    let mut resp = (e.status(), Json(body)).into_response();
+    e.add_headers(&mut resp);
+    resp
+}
+
+/// Whether a cookie-authenticated WebSocket comes from our own pages: its
+/// `Origin` must name the host it connects to (blocks cross-site hijacking).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    match (host, origin) {
+        (Some(host), Some(origin)) => origin.split_once("://").is_some_and(|(_, h)| h == host),
+        _ => false,
+    }
+}
+
+async fn graphql_ws(
+    State(h): State<Http>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // A session cookie counts only from a same-origin page; an API key can be
+    // sent in the connection_init payload instead.
+    let cookie_principal = match crate::auth::session_cookie_token(&headers) {
+        Some(_) if same_origin(&headers) => authenticate(&h.app, &headers).await.ok().flatten(),
+        _ => None,
+    };
+    let Http { app, schema } = h;
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+        let tasks = app.tasks.clone();
+        let shutdown = app.shutdown.clone();
+        tasks.spawn(async move {
+            let (mut sink, stream) = socket.split();
+            let stream = stream.take_until(shutdown.clone().cancelled_owned());
+            GraphQLWebSocket::new_with_pair(&mut sink, stream, schema, protocol)
+                .on_connection_init(move |payload| connection_init(app, payload, cookie_principal))
+                .serve()
+                .await;
+            if shutdown.is_cancelled() {
+                let frame = CloseFrame { code: 1001, reason: "server shutting down".into() };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+            }
+        });
+        std::future::ready(())
+    })
+}
+
+/// Resolves the caller of a WebSocket: `Authorization` in the init payload
+/// (an API key), else the session cookie of the upgrade request.
+async fn connection_init(
+    app: crate::state::AppState,
+    payload: serde_json::Value,
+    cookie_principal: Option<Principal>,
+) -> async_graphql::Result<Data> {
+    let mut data = Data::default();
+    let header = ["Authorization", "authorization"].iter().find_map(|k| payload.get(k).and_then(|v| v.as_str()));
+    let principal = match header {
+        Some(value) => {
+            let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value);
+            Some(authenticate_token(&app, token).await.map_err(|e| async_graphql::Error::new(e.public_message()))?)
+        }
+        None => cookie_principal,
+    };
+    if let Some(p) = principal {
+        data.insert(p);
+    }
+    Ok(data)
+}

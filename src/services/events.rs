@@ -1,0 +1,81 @@
+//! Reading the event log of the caller's workspace.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+
+use entity::event;
+
+use crate::auth::{Principal, Scope};
+use crate::error::{Error, Result};
+use crate::events::{is_known_pattern, Envelope};
+use crate::ids::has_prefix;
+use crate::services::pagination::{fetch_page, Page, PageArgs};
+
+#[derive(Default)]
+pub struct EventFilter {
+    /// Event type names or `family.*` patterns; any match passes.
+    pub types: Option<Vec<String>>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Rejects type patterns that can never match a catalog event.
+pub fn check_patterns(types: &[String]) -> Result<()> {
+    match types.iter().find(|t| !is_known_pattern(t)) {
+        Some(t) => Err(Error::invalid_field("types", format!("Unknown event type '{t}'"))),
+        None => Ok(()),
+    }
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    filter: EventFilter,
+    page: &PageArgs,
+) -> Result<Page<Envelope>> {
+    p.require(Scope::Read)?;
+    let mut q = event::Entity::find().filter(event::Column::WorkspaceId.eq(&p.workspace_id));
+    if let Some(types) = filter.types.filter(|t| !t.is_empty()) {
+        check_patterns(&types)?;
+        let mut any = Condition::any();
+        for t in types {
+            any = match t.strip_suffix(".*") {
+                _ if t == "*" => any.add(event::Column::EventType.is_not_null()),
+                Some(family) => any.add(event::Column::EventType.starts_with(format!("{family}."))),
+                None => any.add(event::Column::EventType.eq(t)),
+            };
+        }
+        q = q.filter(any);
+    }
+    if let (Some(s), Some(u)) = (filter.since, filter.until) {
+        if s > u {
+            return Err(Error::invalid_field("since", "Must not be after 'until'"));
+        }
+    }
+    if let Some(since) = filter.since {
+        q = q.filter(event::Column::CreatedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        q = q.filter(event::Column::CreatedAt.lt(until));
+    }
+    let page = fetch_page(db, q, event::Column::Id, page).await?;
+    Ok(Page {
+        items: page.items.into_iter().map(Envelope::from).collect(),
+        has_next_page: page.has_next_page,
+        has_previous_page: page.has_previous_page,
+        total_count: page.total_count,
+    })
+}
+
+pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<Envelope> {
+    p.require(Scope::Read)?;
+    if !has_prefix(id, "evt") {
+        return Err(Error::NotFound("Event"));
+    }
+    event::Entity::find_by_id(id)
+        .filter(event::Column::WorkspaceId.eq(&p.workspace_id))
+        .one(db)
+        .await?
+        .map(Envelope::from)
+        .ok_or(Error::NotFound("Event"))
+}

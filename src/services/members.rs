@@ -1,0 +1,258 @@
+//! Users and their memberships in the caller's workspace: list, add (invite),
+//! change role, remove; and the caller's own profile.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+
+use entity::{membership, session, user};
+
+use crate::auth::{Credential, Principal, Role, Scope};
+use crate::error::{Error, Result};
+use crate::events::{self, Envelope, EventType};
+use crate::ids::{has_prefix, new_id};
+use crate::services::pagination::{fetch_page, Page, PageArgs};
+use crate::services::{bounded_text, sessions};
+use crate::state::AppState;
+
+/// A membership together with its user.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub membership: membership::Model,
+    pub user: user::Model,
+}
+
+/// Lower-cases and checks an email address.
+pub fn normalize_email(email: &str) -> Result<String> {
+    let e = email.trim().to_lowercase();
+    let valid = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !e.contains(char::is_whitespace)
+        });
+    if e.is_empty() {
+        Err(Error::invalid_field("email", "Required field is missing"))
+    } else if valid {
+        Ok(e)
+    } else {
+        Err(Error::invalid_field("email", "Not a valid email address"))
+    }
+}
+
+pub(crate) fn user_data(u: &user::Model) -> serde_json::Value {
+    json!({ "id": u.id, "email": u.email, "name": u.name })
+}
+
+/// The caller's user.
+pub async fn me(db: &impl ConnectionTrait, p: &Principal) -> Result<user::Model> {
+    p.require(Scope::Read)?;
+    user::Entity::find_by_id(&p.user_id).one(db).await?.ok_or(Error::NotFound("User"))
+}
+
+/// One page of the workspace's members, newest first.
+pub async fn list(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> Result<Page<Member>> {
+    p.require(Scope::Read)?;
+    let q = membership::Entity::find().filter(membership::Column::WorkspaceId.eq(&p.workspace_id));
+    let rows = fetch_page(db, q, membership::Column::Id, page).await?;
+    let ids: Vec<&str> = rows.items.iter().map(|m| m.user_id.as_str()).collect();
+    let mut users: HashMap<String, user::Model> = user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    let items = rows
+        .items
+        .into_iter()
+        .filter_map(|m| users.remove(&m.user_id).map(|user| Member { membership: m, user }))
+        .collect();
+    Ok(Page { items, has_next_page: rows.has_next_page, has_previous_page: rows.has_previous_page, total_count: rows.total_count })
+}
+
+async fn find_member(db: &impl ConnectionTrait, workspace_id: &str, user_id: &str) -> Result<Member> {
+    if !has_prefix(user_id, "usr") {
+        return Err(Error::NotFound("Member"));
+    }
+    let membership = membership::Entity::find()
+        .filter(membership::Column::WorkspaceId.eq(workspace_id))
+        .filter(membership::Column::UserId.eq(user_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("Member"))?;
+    let user = user::Entity::find_by_id(user_id).one(db).await?.ok_or(Error::NotFound("Member"))?;
+    Ok(Member { membership, user })
+}
+
+/// Adds a user (created if new) to the workspace. Returns the member and, when
+/// the user has no password yet, a one-time setup token to pass on to them.
+#[tracing::instrument(skip_all, fields(workspace = %p.workspace_id))]
+pub async fn add(
+    st: &AppState,
+    p: &Principal,
+    email: &str,
+    name: Option<&str>,
+    role: Role,
+) -> Result<(Member, Option<String>)> {
+    p.require(Scope::Write)?.require_owner()?;
+    add_unchecked(st, &p.workspace_id, p.actor(), email, name, role).await
+}
+
+/// `add` without the caller check, for the first start and the admin command.
+pub(crate) async fn add_unchecked(
+    st: &AppState,
+    workspace_id: &str,
+    actor: &str,
+    email: &str,
+    name: Option<&str>,
+    role: Role,
+) -> Result<(Member, Option<String>)> {
+    let email = normalize_email(email)?;
+    let name = bounded_text("name", name.unwrap_or(""), 100)?;
+    let txn = st.db.begin().await?;
+    let mut evts = Vec::new();
+    let now = Utc::now();
+    let user = match user::Entity::find().filter(user::Column::Email.eq(&email)).one(&txn).await? {
+        Some(u) => u,
+        None => {
+            let u = user::ActiveModel {
+                id: Set(new_id("usr")),
+                email: Set(email.clone()),
+                name: Set(name),
+                password_hash: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await
+            .map_err(Error::unique("email", "A user with this email already exists"))?;
+            evts.push(events::record(&txn, workspace_id, EventType::UserCreated, actor, Some(&u.id), user_data(&u)).await?);
+            u
+        }
+    };
+    let membership = membership::ActiveModel {
+        id: Set(new_id("mem")),
+        workspace_id: Set(workspace_id.to_string()),
+        user_id: Set(user.id.clone()),
+        role: Set(role.as_str().to_string()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(Error::unique("email", "This user is already a member of the workspace"))?;
+    let mut data = user_data(&user);
+    data["role"] = json!(role.as_str());
+    evts.push(events::record(&txn, workspace_id, EventType::MemberAdded, actor, Some(&user.id), data).await?);
+    let token = match user.password_hash {
+        None => Some(sessions::issue_setup_token(&txn, &st.secret, &user.id, workspace_id).await?),
+        Some(_) => None,
+    };
+    txn.commit().await?;
+    st.bus.publish(evts);
+    Ok((Member { membership, user }, token))
+}
+
+async fn owner_count(db: &impl ConnectionTrait, workspace_id: &str) -> Result<u64> {
+    Ok(membership::Entity::find()
+        .filter(membership::Column::WorkspaceId.eq(workspace_id))
+        .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+        .count(db)
+        .await?)
+}
+
+/// Changes a member's role; the last owner cannot be demoted.
+#[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, user = %user_id))]
+pub async fn update_role(st: &AppState, p: &Principal, user_id: &str, role: Role) -> Result<Member> {
+    p.require(Scope::Write)?.require_owner()?;
+    let txn = st.db.begin().await?;
+    let member = find_member(&txn, &p.workspace_id, user_id).await?;
+    if member.membership.role == Role::Owner.as_str() && role != Role::Owner && owner_count(&txn, &p.workspace_id).await? <= 1 {
+        return Err(Error::invalid_field("role", "The workspace must keep at least one owner"));
+    }
+    let mut am = member.membership.into_active_model();
+    am.role = Set(role.as_str().to_string());
+    let membership = am.update(&txn).await?;
+    let mut data = user_data(&member.user);
+    data["role"] = json!(role.as_str());
+    let evt = events::record(&txn, &p.workspace_id, EventType::MemberUpdated, p.actor(), Some(user_id), data).await?;
+    txn.commit().await?;
+    st.bus.publish(vec![evt]);
+    Ok(Member { membership, user: member.user })
+}
+
+/// Removes a member and their sessions in this workspace (their API keys stop
+/// working: keys act with their creator's membership). A user left with no
+/// workspace is deleted. The last owner cannot be removed.
+#[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, user = %user_id))]
+pub async fn remove(st: &AppState, p: &Principal, user_id: &str) -> Result<()> {
+    p.require(Scope::Write)?.require_owner()?;
+    let txn = st.db.begin().await?;
+    let member = find_member(&txn, &p.workspace_id, user_id).await?;
+    if member.membership.role == Role::Owner.as_str() && owner_count(&txn, &p.workspace_id).await? <= 1 {
+        return Err(Error::invalid_field("userId", "The workspace must keep at least one owner"));
+    }
+    membership::Entity::delete_by_id(&member.membership.id).exec(&txn).await?;
+    session::Entity::delete_many()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::WorkspaceId.eq(&p.workspace_id))
+        .exec(&txn)
+        .await?;
+    let data = user_data(&member.user);
+    let mut evts =
+        vec![events::record(&txn, &p.workspace_id, EventType::MemberRemoved, p.actor(), Some(user_id), data.clone()).await?];
+    let others = membership::Entity::find().filter(membership::Column::UserId.eq(user_id)).count(&txn).await?;
+    if others == 0 {
+        user::Entity::delete_by_id(user_id).exec(&txn).await?;
+        evts.push(events::record(&txn, &p.workspace_id, EventType::UserDeleted, p.actor(), Some(user_id), data).await?);
+    }
+    txn.commit().await?;
+    st.bus.publish(evts);
+    Ok(())
+}
+
+/// Changes the caller's own display name.
+pub async fn update_profile(st: &AppState, p: &Principal, name: &str) -> Result<user::Model> {
+    p.require(Scope::Write)?;
+    let name = bounded_text("name", name, 100)?;
+    let txn = st.db.begin().await?;
+    let mut am = me(&txn, p).await?.into_active_model();
+    am.name = Set(name);
+    am.updated_at = Set(Utc::now());
+    let user = am.update(&txn).await?;
+    let evt = events::record(&txn, &p.workspace_id, EventType::UserUpdated, p.actor(), Some(&user.id), user_data(&user))
+        .await?;
+    txn.commit().await?;
+    st.bus.publish(vec![evt]);
+    Ok(user)
+}
+
+/// Changes the caller's password; only from a signed-in browser session,
+/// with the current password.
+pub async fn change_password(st: &AppState, p: &Principal, current: &str, new: &str) -> Result<()> {
+    p.require(Scope::Write)?;
+    if !matches!(p.credential, Credential::Session { .. }) {
+        return Err(Error::Forbidden("Passwords can only be changed from a signed-in browser session".into()));
+    }
+    sessions::check_password_rules(new)?;
+    let user = me(&st.db, p).await?;
+    if !sessions::verify_password_blocking(current, user.password_hash.clone()).await? {
+        return Err(Error::invalid_field("currentPassword", "The current password is wrong"));
+    }
+    let hash = sessions::hash_password_blocking(new).await?;
+    let txn = st.db.begin().await?;
+    let mut am = user.into_active_model();
+    am.password_hash = Set(Some(hash));
+    am.updated_at = Set(Utc::now());
+    let user = am.update(&txn).await?;
+    let mut data = user_data(&user);
+    data["password_changed"] = json!(true);
+    let evt: Envelope =
+        events::record(&txn, &p.workspace_id, EventType::UserUpdated, p.actor(), Some(&user.id), data).await?;
+    txn.commit().await?;
+    st.bus.publish(vec![evt]);
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! The service layer: every rule and every database call, one module per
+//! resource. Functions take the caller's [`Principal`](crate::auth::Principal)
+//! and scope every query by its workspace; writes record their events in the
+//! same transaction and publish them after the commit. Nothing here knows
+//! about HTTP or GraphQL.
+
+pub mod api_keys;
+pub mod events;
+pub mod members;
+pub mod pagination;
+pub mod sessions;
+pub mod workspaces;
+
+pub use pagination::{Page, PageArgs};
+
+/// Trims and checks a required, bounded text field.
+pub(crate) fn required_text(field: &str, value: &str, max: usize) -> crate::Result<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(crate::Error::invalid_field(field, "Required field is missing"));
+    }
+    bounded_text(field, v, max)
+}
+
+/// Trims and checks an optional, bounded text field.
+pub(crate) fn bounded_text(field: &str, value: &str, max: usize) -> crate::Result<String> {
+    let v = value.trim();
+    if v.chars().count() > max {
+        return Err(crate::Error::invalid_field(field, format!("Must be at most {max} characters")));
+    }
+    Ok(v.to_string())
+}

@@ -1,0 +1,66 @@
+//! Cursor pagination over time-sortable ids, newest first.
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+
+use crate::error::{Error, Result};
+use crate::ids::has_prefix;
+
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// Validated paging arguments.
+#[derive(Debug, Clone)]
+pub struct PageArgs {
+    pub first: u64,
+    /// Return items strictly older than this id.
+    pub after: Option<String>,
+}
+
+impl PageArgs {
+    /// Checks `first` (1..=100, default 20) and that `after` is an id of `prefix`.
+    pub fn new(first: Option<i32>, after: Option<String>, prefix: &str) -> Result<Self> {
+        let first = match first {
+            None => DEFAULT_PAGE_SIZE,
+            Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
+            Some(_) => return Err(Error::invalid_field("first", format!("Must be between 1 and {MAX_PAGE_SIZE}"))),
+        };
+        if let Some(a) = &after {
+            if !has_prefix(a, prefix) {
+                return Err(Error::invalid_field("after", "Not a cursor of this list"));
+            }
+        }
+        Ok(Self { first, after })
+    }
+}
+
+/// One page of rows plus what a Relay connection needs.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub total_count: u64,
+}
+
+/// Runs `select` (already filtered by workspace and filters) for one page,
+/// ordered by `id_col` descending.
+pub async fn fetch_page<E>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    id_col: E::Column,
+    args: &PageArgs,
+) -> Result<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+{
+    let total_count = select.clone().count(db).await?;
+    let mut q = select;
+    if let Some(after) = &args.after {
+        q = q.filter(id_col.lt(after.as_str()));
+    }
+    let mut items = q.order_by_desc(id_col).limit(args.first + 1).all(db).await?;
+    let has_next_page = items.len() as u64 > args.first;
+    items.truncate(args.first as usize);
+    Ok(Page { items, has_next_page, has_previous_page: args.after.is_some(), total_count })
+}

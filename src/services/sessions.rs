@@ -1,0 +1,196 @@
+//! Browser sign-in: password login, sessions, and one-time setup links.
+
+use std::collections::BTreeSet;
+
+use chrono::{Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+
+use entity::{login_token, membership, session, user};
+
+use crate::auth::{Credential, Principal, Role, Scope};
+use crate::crypto::{self, random_token, SecretKey};
+use crate::error::{Error, Result};
+use crate::events::{self, EventType};
+use crate::ids::new_id;
+use crate::services::bounded_text;
+use crate::services::members::{normalize_email, user_data};
+use crate::state::AppState;
+
+/// How long a setup link stays valid.
+pub const SETUP_TOKEN_HOURS: i64 = 24;
+
+pub fn check_password_rules(password: &str) -> Result<()> {
+    let n = password.chars().count();
+    if n < 12 {
+        Err(Error::invalid_field("password", "Must be at least 12 characters"))
+    } else if n > 1024 {
+        Err(Error::invalid_field("password", "Must be at most 1024 characters"))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) async fn hash_password_blocking(password: &str) -> Result<String> {
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || crypto::hash_password(&pw)).await.map_err(Error::internal)?
+}
+
+pub(crate) async fn verify_password_blocking(password: &str, stored: Option<String>) -> Result<bool> {
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || crypto::verify_password(&pw, stored.as_deref()))
+        .await
+        .map_err(Error::internal)
+}
+
+/// Creates a one-time setup token for a user; returns the token (only its
+/// hash is stored). Earlier unused tokens of the user are revoked.
+pub async fn issue_setup_token(
+    db: &impl ConnectionTrait,
+    secret: &SecretKey,
+    user_id: &str,
+    workspace_id: &str,
+) -> Result<String> {
+    login_token::Entity::delete_many()
+        .filter(login_token::Column::UserId.eq(user_id))
+        .filter(login_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    let token = random_token(32);
+    let now = Utc::now();
+    login_token::ActiveModel {
+        id: Set(new_id("lt")),
+        token_hash: Set(secret.hash_token(&token)),
+        user_id: Set(user_id.to_string()),
+        workspace_id: Set(workspace_id.to_string()),
+        expires_at: Set(now + Duration::hours(SETUP_TOKEN_HOURS)),
+        used_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+/// A new session for `user_id` in `workspace_id`; returns the cookie token.
+async fn open(st: &AppState, db: &impl ConnectionTrait, user_id: &str, workspace_id: &str) -> Result<String> {
+    let token = random_token(32);
+    let now = Utc::now();
+    session::ActiveModel {
+        id: Set(new_id("ses")),
+        token_hash: Set(st.secret.hash_token(&token)),
+        user_id: Set(user_id.to_string()),
+        workspace_id: Set(workspace_id.to_string()),
+        created_at: Set(now),
+        expires_at: Set(now + Duration::hours(st.config.session_hours as i64)),
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+/// Checks email and password; returns a session token. The same error (and
+/// about the same time) whether the email or the password is wrong.
+pub async fn login(st: &AppState, email: &str, password: &str) -> Result<String> {
+    let bad = || Error::Unauthorized("Invalid email or password".into());
+    let email = normalize_email(email).map_err(|_| bad())?;
+    let found = user::Entity::find().filter(user::Column::Email.eq(&email)).one(&st.db).await?;
+    let stored = found.as_ref().and_then(|u| u.password_hash.clone());
+    if !verify_password_blocking(password, stored).await? {
+        return Err(bad());
+    }
+    let user = found.ok_or_else(bad)?;
+    // Sign in to the user's oldest membership, preferring one they own.
+    let memberships = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(&user.id))
+        .order_by_asc(membership::Column::Id)
+        .all(&st.db)
+        .await?;
+    let m = memberships
+        .iter()
+        .find(|m| m.role == Role::Owner.as_str())
+        .or(memberships.first())
+        .ok_or_else(|| Error::Forbidden("This user belongs to no workspace".into()))?;
+    open(st, &st.db, &user.id, &m.workspace_id).await
+}
+
+/// Ends the session holding `token` (no error if there is none).
+pub async fn logout(st: &AppState, token: &str) -> Result<()> {
+    session::Entity::delete_many()
+        .filter(session::Column::TokenHash.eq(st.secret.hash_token(token)))
+        .exec(&st.db)
+        .await?;
+    Ok(())
+}
+
+/// The caller behind a session token, if the session is valid and the user
+/// still a member. Browser sessions carry every scope.
+pub async fn resolve(db: &impl ConnectionTrait, secret: &SecretKey, token: &str) -> Result<Option<Principal>> {
+    if token.is_empty() || token.len() > 100 {
+        return Ok(None);
+    }
+    let Some(s) = session::Entity::find()
+        .filter(session::Column::TokenHash.eq(secret.hash_token(token)))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if s.expires_at <= Utc::now() {
+        session::Entity::delete_by_id(&s.id).exec(db).await?;
+        return Ok(None);
+    }
+    let role = membership::Entity::find()
+        .filter(membership::Column::WorkspaceId.eq(&s.workspace_id))
+        .filter(membership::Column::UserId.eq(&s.user_id))
+        .one(db)
+        .await?
+        .and_then(|m| Role::parse(&m.role));
+    Ok(role.map(|role| Principal {
+        workspace_id: s.workspace_id,
+        user_id: s.user_id,
+        role,
+        scopes: Scope::ALL.into_iter().collect::<BTreeSet<_>>(),
+        credential: Credential::Session { id: s.id },
+    }))
+}
+
+/// Redeems a setup token: sets the password (and optionally the name) and
+/// opens a session. The token works once.
+pub async fn complete_setup(st: &AppState, token: &str, password: &str, name: Option<&str>) -> Result<String> {
+    let invalid = || Error::invalid_field("token", "This setup link is invalid, used or expired");
+    check_password_rules(password)?;
+    let name = name.map(|n| bounded_text("name", n, 100)).transpose()?;
+    let hash = hash_password_blocking(password).await?;
+    let txn = st.db.begin().await?;
+    let lt = login_token::Entity::find()
+        .filter(login_token::Column::TokenHash.eq(st.secret.hash_token(token)))
+        .one(&txn)
+        .await?
+        .ok_or_else(invalid)?;
+    if lt.used_at.is_some() || lt.expires_at <= Utc::now() {
+        return Err(invalid());
+    }
+    let user = user::Entity::find_by_id(&lt.user_id).one(&txn).await?.ok_or_else(invalid)?;
+    let mut am = user.into_active_model();
+    am.password_hash = Set(Some(hash));
+    if let Some(n) = name.filter(|n| !n.is_empty()) {
+        am.name = Set(n);
+    }
+    am.updated_at = Set(Utc::now());
+    let user = am.update(&txn).await?;
+    let (user_id, workspace_id) = (lt.user_id.clone(), lt.workspace_id.clone());
+    let mut used = lt.into_active_model();
+    used.used_at = Set(Some(Utc::now()));
+    used.update(&txn).await?;
+    let mut data = user_data(&user);
+    data["password_set"] = json!(true);
+    let evt = events::record(&txn, &workspace_id, EventType::UserUpdated, &user_id, Some(&user_id), data).await?;
+    let session = open(st, &txn, &user_id, &workspace_id).await?;
+    txn.commit().await?;
+    st.bus.publish(vec![evt]);
+    Ok(session)
+}

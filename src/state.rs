@@ -1,0 +1,36 @@
+//! The shared application state handed to every transport and job.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::rate_limit::RateLimiter;
+use crate::auth::usage::UsageRecorder;
+use crate::config::Config;
+use crate::crypto::SecretKey;
+use crate::events::EventBus;
+
+#[derive(Clone)]
+pub struct AppState {
+    /// The ledger: SQLite or PostgreSQL pool.
+    pub db: DatabaseConnection,
+    /// Validated configuration, read-only after start-up.
+    pub config: Arc<Config>,
+    /// Keys derived from the server secret (token hashing, later encryption).
+    pub secret: SecretKey,
+    /// Live fan-out of committed events to subscriptions.
+    pub bus: Arc<dyn EventBus>,
+    /// Per-caller request limit.
+    pub limiter: Arc<RateLimiter>,
+    /// Sign-in attempts per account (10 a minute), against password guessing.
+    pub login_limiter: Arc<RateLimiter>,
+    /// Batched API-key usage counters.
+    pub usage: Arc<UsageRecorder>,
+    /// Cancelled once on shutdown: stops the listener, background tasks and
+    /// open subscriptions.
+    pub shutdown: CancellationToken,
+    /// Background tasks and WebSocket connections to wait for on shutdown.
+    pub tasks: TaskTracker,
+}
