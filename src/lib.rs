@@ -79,16 +79,18 @@ pub struct Server {
 
 /// Builds the state, creates the first owner on an empty database, starts
 /// the background tasks and serves HTTP until [`Server::stop`].
-pub async fn start(config: Config) -> Result<Server> {
+pub async fn start(mut config: Config) -> Result<Server> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener.local_addr().map_err(Error::internal)?;
+    // Links printed and returned must name the port actually bound.
+    config.public_url.get_or_insert_with(|| format!("http://{addr}"));
     let state = build_state(config).await?;
     let setup_url = services::workspaces::bootstrap(&state)
         .await?
         .map(|(_, token)| format!("{}/setup?token={token}", state.config.public_url()));
     spawn_background(&state);
-    let listener = tokio::net::TcpListener::bind(state.config.listen)
-        .await
-        .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", state.config.listen)))?;
-    let addr = listener.local_addr().map_err(Error::internal)?;
     let app = rest::router(state.clone());
     let token = state.shutdown.clone();
     let serve = tokio::spawn(async move {

@@ -121,7 +121,7 @@ pub async fn create(st: &AppState, p: &Principal, input: NewApiKey) -> Result<(a
 
 /// Creates a key for `user_id` in `workspace_id` with no caller check
 /// (the admin command line and the bench use it).
-pub(crate) async fn insert(
+pub async fn insert(
     st: &AppState,
     workspace_id: &str,
     user_id: &str,

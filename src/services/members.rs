@@ -103,7 +103,7 @@ pub async fn add(
 }
 
 /// `add` without the caller check, for the first start and the admin command.
-pub(crate) async fn add_unchecked(
+pub async fn add_unchecked(
     st: &AppState,
     workspace_id: &str,
     actor: &str,

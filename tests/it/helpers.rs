@@ -1,0 +1,286 @@
+//! One place for test set-up: a fresh database per test (a temp SQLite file,
+//! or a new PostgreSQL database), the real server on a random port, an owner
+//! API key, and small clients for GraphQL over HTTP and WebSocket.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use sea_orm::{ConnectionTrait, Database, EntityTrait, QueryOrder};
+use serde_json::{json, Value};
+use switchyard::auth::Scope;
+use switchyard::services::api_keys::{Environment, NewApiKey};
+use switchyard::{AppState, Config, Server};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Which storage a run uses.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+/// SQLite always; PostgreSQL too when `SWITCHYARD_TEST_DATABASE_URL` is set.
+pub fn backends() -> Vec<Backend> {
+    let mut v = vec![Backend::Sqlite];
+    if let Ok(url) = std::env::var("SWITCHYARD_TEST_DATABASE_URL") {
+        if !url.is_empty() {
+            v.push(Backend::Postgres(url));
+        }
+    }
+    v
+}
+
+/// Runs a test body once per backend, each on a fresh server and database.
+pub async fn for_each_backend<F, Fut>(extra_args: &[&str], body: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for backend in backends() {
+        let (app, server, guard) = TestApp::spawn(&backend, extra_args).await;
+        body(app).await;
+        server.stop().await;
+        guard.cleanup().await;
+    }
+}
+
+/// Keeps a test's database alive and removes it afterwards.
+pub struct DbGuard {
+    _dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl DbGuard {
+    pub async fn cleanup(self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            if let Ok(db) = Database::connect(admin_url.as_str()).await {
+                let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            }
+        }
+    }
+}
+
+/// Creates the database a run uses; returns its URL and the guard.
+pub async fn fresh_database(backend: &Backend) -> (String, DbGuard) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    match backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            (url, DbGuard { _dir: dir, postgres: None })
+        }
+        Backend::Postgres(admin_url) => {
+            let name = format!("sy_t_{}", ulid::Ulid::new().to_string().to_lowercase());
+            let db = Database::connect(admin_url.as_str()).await.expect("connect to the PostgreSQL test server");
+            db.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+            let base = admin_url.rsplit_once('/').map(|(b, _)| b).expect("database URL has a path");
+            let url = format!("{base}/{name}");
+            (url, DbGuard { _dir: dir, postgres: Some((admin_url.clone(), name)) })
+        }
+    }
+}
+
+/// A running test server plus an owner API key for its first workspace.
+#[derive(Clone)]
+pub struct TestApp {
+    pub url: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    /// An `sk_test_…` key of the owner with every scope.
+    pub owner_key: String,
+    pub owner_id: String,
+    pub workspace_id: String,
+    pub setup_url: Option<String>,
+    pub backend: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: &Backend, extra_args: &[&str]) -> (TestApp, Server, DbGuard) {
+        let (db_url, guard) = fresh_database(backend).await;
+        let key_file = guard._dir.path().join("secret.key");
+        let mut args: Vec<String> = vec![
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--database-url".into(),
+            db_url,
+            "--secret-key-file".into(),
+            key_file.display().to_string(),
+            "--database-max-connections".into(),
+            "5".into(),
+            "--usage-flush-seconds".into(),
+            "1".into(),
+            "--shutdown-grace-seconds".into(),
+            "5".into(),
+        ];
+        args.extend(extra_args.iter().map(|s| s.to_string()));
+        let config = Config::from_args(args).expect("valid test config");
+        let server = switchyard::start(config).await.expect("server starts");
+        let state = server.state.clone();
+        let owner = entity::user::Entity::find()
+            .order_by_asc(entity::user::Column::Id)
+            .one(&state.db)
+            .await
+            .unwrap()
+            .expect("bootstrap created the owner");
+        let ws = entity::workspace::Entity::find().one(&state.db).await.unwrap().expect("bootstrap workspace");
+        let (_, owner_key) = make_key(&state, &ws.id, &owner.id, &Scope::ALL).await;
+        let app = TestApp {
+            url: format!("http://{}", server.addr),
+            client: reqwest::Client::new(),
+            owner_key,
+            owner_id: owner.id,
+            workspace_id: ws.id,
+            setup_url: server.setup_url.clone(),
+            backend: format!("{backend:?}").split('(').next().unwrap_or("?").to_string(),
+            state,
+        };
+        (app, server, guard)
+    }
+
+    /// POST /graphql with an optional bearer key; returns (status, headers, body).
+    pub async fn gql_raw(
+        &self,
+        key: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.url))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
+    /// A GraphQL request that must succeed; returns `data`.
+    pub async fn gql(&self, key: &str, query: &str, variables: Value) -> Value {
+        let (status, _, body) = self.gql_raw(Some(key), query, variables).await;
+        assert_eq!(status, 200, "[{}] {body}", self.backend);
+        assert!(body.get("errors").is_none(), "[{}] unexpected errors: {body}", self.backend);
+        body["data"].clone()
+    }
+
+    /// A GraphQL request that must fail with `code`; returns the first error.
+    pub async fn gql_err(&self, key: Option<&str>, query: &str, variables: Value, code: &str) -> Value {
+        let (_, _, body) = self.gql_raw(key, query, variables).await;
+        let err = body["errors"][0].clone();
+        assert_eq!(err["extensions"]["code"], code, "[{}] {body}", self.backend);
+        err
+    }
+
+    /// Creates a key through the API and returns (id, secret).
+    pub async fn create_key(&self, key: &str, name: &str, permissions: &[&str]) -> (String, String) {
+        let data = self
+            .gql(
+                key,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }",
+                json!({ "i": { "name": name, "permissions": permissions } }),
+            )
+            .await;
+        let out = &data["createApiKey"];
+        (out["apiKey"]["id"].as_str().unwrap().to_string(), out["key"].as_str().unwrap().to_string())
+    }
+
+    /// Adds a collaborator through the service layer and gives them a key.
+    pub async fn collaborator_key(&self, email: &str) -> (String, String) {
+        let (member, _) = switchyard::services::members::add_unchecked(
+            &self.state,
+            &self.workspace_id,
+            "system",
+            email,
+            None,
+            switchyard::auth::Role::Collaborator,
+        )
+        .await
+        .expect("collaborator added");
+        let (_, secret) = make_key(&self.state, &self.workspace_id, &member.user.id, &Scope::ALL).await;
+        (member.user.id, secret)
+    }
+
+    /// A second workspace with its own owner; returns (workspace id, owner key).
+    pub async fn other_workspace(&self, email: &str) -> (String, String) {
+        let (ws, member, _) =
+            switchyard::services::workspaces::create_with_owner(&self.state, "Other", email, None).await.unwrap();
+        let (_, key) = make_key(&self.state, &ws.id, &member.user.id, &Scope::ALL).await;
+        (ws.id, key)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("{}/graphql/ws", self.url.replace("http://", "ws://"))
+    }
+}
+
+/// Inserts a key directly (no caller check), as the admin command does.
+pub async fn make_key(state: &AppState, ws: &str, user: &str, scopes: &[Scope]) -> (String, String) {
+    let input = NewApiKey {
+        name: "test".into(),
+        description: None,
+        permissions: scopes.to_vec(),
+        expires_at: None,
+        environment: Environment::Test,
+    };
+    let (key, secret) =
+        switchyard::services::api_keys::insert(state, ws, user, "system", input).await.expect("key inserted");
+    (key.id, secret)
+}
+
+/// A GraphQL WebSocket client speaking `protocol`.
+pub struct WsClient {
+    pub socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub protocol: &'static str,
+}
+
+impl WsClient {
+    /// Connects and completes `connection_init` with `payload`.
+    pub async fn connect(url: &str, protocol: &'static str, payload: Value) -> WsClient {
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (socket, resp) = tokio_tungstenite::connect_async(req).await.expect("websocket connects");
+        assert_eq!(resp.headers()["sec-websocket-protocol"], protocol);
+        let mut c = WsClient { socket, protocol };
+        c.send(json!({ "type": "connection_init", "payload": payload })).await;
+        let ack = c.next_json().await.expect("connection_ack");
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        c
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.socket.send(Message::Text(v.to_string().into())).await.unwrap();
+    }
+
+    /// Starts a subscription with id `id`.
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let kind = if self.protocol == "graphql-ws" { "start" } else { "subscribe" };
+        self.send(json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } })).await;
+    }
+
+    /// The next JSON message (skipping keep-alives), or `None` after 5 s or on close.
+    pub async fn next_json(&mut self) -> Option<Value> {
+        self.next_json_within(Duration::from_secs(5)).await
+    }
+
+    pub async fn next_json_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??.ok()?;
+            match msg {
+                Message::Text(t) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    if v["type"] == "ka" || v["type"] == "ping" {
+                        continue;
+                    }
+                    return Some(v);
+                }
+                Message::Close(frame) => return Some(json!({ "type": "__close", "code": frame.map(|f| u16::from(f.code)) })),
+                _ => continue,
+            }
+        }
+    }
+}

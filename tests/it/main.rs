@@ -1,0 +1,14 @@
+//! End-to-end tests: each boots the real server on 127.0.0.1:0 and talks to
+//! it over HTTP and WebSocket. Every test runs on SQLite, and again on
+//! PostgreSQL when `SWITCHYARD_TEST_DATABASE_URL` is set, each run on a
+//! database of its own.
+
+mod helpers;
+
+mod api_keys;
+mod auth;
+mod bad_input;
+mod events;
+mod members;
+mod server;
+mod tenancy;

@@ -1,0 +1,50 @@
+//! Tenancy: a key of workspace B gets NOT_FOUND for every object of
+//! workspace A, and B's lists never show A's rows.
+
+use serde_json::json;
+
+use crate::helpers::{for_each_backend, TestApp};
+
+#[tokio::test]
+async fn another_workspace_sees_nothing_and_changes_nothing() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let (a_key_id, a_secret) = app.create_key(&app.owner_key, "A's key", &["READ"]).await;
+        let a_event = app.gql(&app.owner_key, "{ events(first: 1) { edges { node { id } } } }", json!({})).await["events"]
+            ["edges"][0]["node"]["id"]
+            .clone();
+        let (b_ws, b_key) = app.other_workspace("owner-b@example.com").await;
+        assert_ne!(b_ws, app.workspace_id);
+
+        let v = json!({ "id": a_key_id });
+        app.gql_err(Some(&b_key), "query($id: ID!) { apiKey(id: $id) { id } }", v.clone(), "NOT_FOUND").await;
+        app.gql_err(Some(&b_key), "query($id: ID!) { event(id: $id) { id } }", json!({ "id": a_event }), "NOT_FOUND")
+            .await;
+        let upd = "mutation($id: ID!) { updateApiKey(id: $id, input: { enabled: false, name: \"pwned\" }) { id } }";
+        app.gql_err(Some(&b_key), upd, v.clone(), "NOT_FOUND").await;
+        app.gql_err(Some(&b_key), "mutation($id: ID!) { rollApiKey(id: $id) { key } }", v.clone(), "NOT_FOUND").await;
+        app.gql_err(Some(&b_key), "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", v.clone(), "NOT_FOUND")
+            .await;
+        let remove = format!("mutation {{ removeMember(userId: \"{}\") {{ removedUserId }} }}", app.owner_id);
+        app.gql_err(Some(&b_key), &remove, json!({}), "NOT_FOUND").await;
+        let role = format!("mutation {{ updateMemberRole(userId: \"{}\", role: COLLABORATOR) {{ role }} }}", app.owner_id);
+        app.gql_err(Some(&b_key), &role, json!({}), "NOT_FOUND").await;
+
+        // A's key still works, unchanged.
+        let still = app.gql(&app.owner_key, "query($id: ID!) { apiKey(id: $id) { name enabled } }", v).await;
+        assert_eq!(still["apiKey"], json!({ "name": "A's key", "enabled": true }));
+        app.gql(&a_secret, "{ viewer { role } }", json!({})).await;
+
+        // B's lists hold only B's rows.
+        let b = app
+            .gql(&b_key, "{ apiKeys { totalCount } members { totalCount edges { node { user { email } } } } events { edges { node { id } } } workspace { id } }", json!({}))
+            .await;
+        assert_eq!(b["apiKeys"]["totalCount"], 1);
+        assert_eq!(b["members"]["totalCount"], 1);
+        assert_eq!(b["members"]["edges"][0]["node"]["user"]["email"], "owner-b@example.com");
+        assert_eq!(b["workspace"]["id"], b_ws);
+        assert!(!b["events"].to_string().contains(a_event.as_str().unwrap()));
+        let a = app.gql(&app.owner_key, "{ apiKeys { totalCount } members { totalCount } }", json!({})).await;
+        assert_eq!((a["apiKeys"]["totalCount"].as_u64(), a["members"]["totalCount"].as_u64()), (Some(2), Some(1)));
+    })
+    .await;
+}
