@@ -1,19 +1,211 @@
-//! Benchmarks, run with `switchyard bench …`. Loopback only; every loop is
-//! bounded by a request count.
+//! Benchmarks, run with `switchyard bench …` (build with `--release`).
+//! Targets are loopback only and every loop is bounded by a request count.
+//!
+//! `bench http` starts two child processes of this same binary — the real
+//! server (`serve`, on a fresh SQLite file unless `--database-url` names
+//! PostgreSQL) and a bare axum route answering 202 — and drives both from
+//! this process with the same client, so the figures are ratios measured in
+//! one run: authenticated GraphQL and unauthenticated GraphQL against the
+//! bare route. It also reports start-up time to ready and idle RSS.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use serde_json::json;
+use tokio::process::{Child, Command};
 
 use crate::config::{BenchCommand, Config};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-pub async fn run(_config: Config, cmd: BenchCommand) -> Result<()> {
+pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Http { requests, concurrency } => http::run(requests, concurrency).await,
+        BenchCommand::Http { requests, concurrency } => http(config, requests, concurrency).await,
+        BenchCommand::BareServer { port } => bare_server(port).await,
     }
 }
 
-mod http {
-    use crate::error::{Error, Result};
+/// The baseline: one axum route that answers 202 with a tiny JSON body.
+async fn bare_server(port: u16) -> Result<()> {
+    let app = Router::new().route(
+        "/bare",
+        post(|| async { (StatusCode::ACCEPTED, axum::Json(json!({ "success": true }))) }),
+    );
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await.map_err(Error::internal)?;
+    axum::serve(listener, app).await.map_err(Error::internal)
+}
 
-    pub async fn run(_requests: usize, _concurrency: usize) -> Result<()> {
-        Err(Error::internal("bench http is being written"))
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(Error::internal)?;
+    Ok(l.local_addr().map_err(Error::internal)?.port())
+}
+
+/// Kills the child when dropped, so an early error leaves no process behind.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
     }
+}
+
+fn spawn(args: &[&str]) -> Result<ChildGuard> {
+    let exe = std::env::current_exe().map_err(Error::internal)?;
+    Command::new(exe)
+        .args(args)
+        .env("SWITCHYARD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map(ChildGuard)
+        .map_err(Error::internal)
+}
+
+/// Polls `url` until it answers 200 (at most 60 s).
+async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Ok(r) = client.get(url).send().await {
+            if r.status().is_success() {
+                return Ok(start.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Err(Error::internal(format!("{url} did not become ready within 60 s")))
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+struct Phase {
+    name: &'static str,
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Sends `requests` POSTs with `concurrency` workers; every answer must have
+/// `expect` status and no GraphQL errors, else the phase fails.
+async fn drive(
+    name: &'static str,
+    client: &reqwest::Client,
+    url: &str,
+    body: serde_json::Value,
+    key: Option<&str>,
+    (requests, concurrency): (usize, usize),
+    expect: u16,
+) -> Result<Phase> {
+    let body = Arc::new(body.to_string());
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..concurrency {
+        let n = requests / concurrency + usize::from(w < requests % concurrency);
+        let (client, url, body, auth) = (client.clone(), url.to_string(), body.clone(), auth.clone());
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                let mut req = client.post(&url).header("content-type", "application/json").body(body.to_string());
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                let resp = req.send().await.map_err(Error::internal)?;
+                let status = resp.status().as_u16();
+                let text = resp.text().await.map_err(Error::internal)?;
+                if status != expect || text.contains("\"errors\"") {
+                    return Err(Error::internal(format!("unexpected answer {status}: {text}")));
+                }
+                lat.push(t.elapsed());
+            }
+            Ok::<_, Error>(lat)
+        }));
+    }
+    let mut all = Vec::with_capacity(requests);
+    for w in workers {
+        all.extend(w.await.map_err(Error::internal)??);
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Ok(Phase { name, rps: all.len() as f64 / elapsed.as_secs_f64(), p50: pct(0.50), p99: pct(0.99) })
+}
+
+async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()> {
+    if requests == 0 || concurrency == 0 || requests > 1_000_000 {
+        return Err(Error::invalid("--requests must be 1..=1000000 and --concurrency at least 1"));
+    }
+    let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).map_err(Error::internal)?;
+    let db_url = if config.is_postgres() {
+        config.database_url.clone()
+    } else {
+        format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())
+    };
+    let key_file = dir.join("bench.key").display().to_string();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().map_err(Error::internal)?;
+
+    // The bare baseline.
+    let bare_port = free_port()?;
+    let _bare = spawn(&["bench", "bare-server", "--port", &bare_port.to_string()])?;
+
+    // The real server: time from spawn to /readyz.
+    let port = free_port()?;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port)).to_string();
+    let common = ["--database-url", db_url.as_str(), "--secret-key-file", key_file.as_str()];
+    let mut serve_args = vec!["serve", "--listen", addr.as_str(), "--rate-limit-per-minute", "100000000"];
+    serve_args.extend(common);
+    let server = spawn(&serve_args)?;
+    let startup = wait_ready(&client, &format!("http://{addr}/readyz")).await?;
+    let pid = server.0.id().unwrap_or(0);
+
+    let exe = std::env::current_exe().map_err(Error::internal)?;
+    let mut key_args = vec!["admin", "create-api-key", "--email", "owner@localhost", "--scopes", "read"];
+    key_args.extend(common);
+    let out = std::process::Command::new(exe).args(&key_args).env("SWITCHYARD_LOG", "warn").output().map_err(Error::internal)?;
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !key.starts_with("sk_") {
+        return Err(Error::internal(format!("could not create a key: {}", String::from_utf8_lossy(&out.stderr))));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss = rss_kib(pid);
+
+    let query = json!({ "query": "{ serverInfo { version } }" });
+    let gql = format!("http://{addr}/graphql");
+    let bare = format!("http://127.0.0.1:{bare_port}/bare");
+    wait_ready(&client, &format!("http://{addr}/healthz")).await?;
+    // Warm up connections and caches, then measure.
+    let warm = (requests / 10).clamp(concurrency, 2_000);
+    drive("warm-up", &client, &bare, json!({}), None, (warm, concurrency), 202).await?;
+    drive("warm-up", &client, &gql, query.clone(), Some(&key), (warm, concurrency), 200).await?;
+    let load = (requests, concurrency);
+    let phases = vec![
+        drive("bare axum route (202)", &client, &bare, json!({}), None, load, 202).await?,
+        drive("GraphQL, unauthenticated", &client, &gql, query.clone(), None, load, 200).await?,
+        drive("GraphQL, API key", &client, &gql, query, Some(&key), load, 200).await?,
+    ];
+    let base = phases[0].rps;
+    println!("switchyard bench http: {requests} requests per phase, {concurrency} connections, storage {}",
+        if config.is_postgres() { "postgres" } else { "sqlite" });
+    println!("{:<28} {:>10} {:>9} {:>10} {:>10}", "phase", "req/s", "ratio", "p50", "p99");
+    for p in &phases {
+        println!("{:<28} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?}", p.name, p.rps, p.rps / base, p.p50, p.p99);
+    }
+    println!("start-up to ready: {startup:.2?}");
+    match idle_rss {
+        Some(kib) => println!("idle RSS after start-up: {:.1} MiB", kib as f64 / 1024.0),
+        None => println!("idle RSS: unavailable (no /proc)"),
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }

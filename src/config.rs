@@ -88,6 +88,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// The baseline server of `bench http`: a bare axum route, nothing else.
+    #[command(hide = true)]
+    BareServer {
+        #[arg(long)]
+        port: u16,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -38,6 +38,7 @@ impl MigrationTrait for Migration {
 }
 
 #[derive(DeriveIden)]
+#[allow(clippy::enum_variant_names)] // `event_type` is the column's name
 enum Event {
     Table,
     Id,

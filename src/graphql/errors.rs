@@ -62,7 +62,7 @@ pub fn annotate(err: &mut ServerError) {
         err.message = m;
     }
     let ext = err.extensions.get_or_insert_with(Default::default);
-    if !ext.get("code").is_some() {
+    if ext.get("code").is_none() {
         ext.set("code", code);
     }
     if !details.is_empty() {
