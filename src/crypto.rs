@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -31,7 +33,9 @@ impl std::fmt::Debug for SecretKey {
 
 impl SecretKey {
     fn from_master(master: &[u8]) -> Self {
-        Self { token_hash_key: derive(master, b"switchyard token hash v1") }
+        Self {
+            token_hash_key: derive(master, b"switchyard token hash v1"),
+        }
     }
 
     /// Reads the key from `inline` (base64) if given, else from `path`,
@@ -42,30 +46,42 @@ impl SecretKey {
                 .decode(b64.trim())
                 .map_err(|_| Error::invalid("SWITCHYARD_SECRET_KEY is not valid base64"))?;
             if bytes.len() < 32 {
-                return Err(Error::invalid("SWITCHYARD_SECRET_KEY must hold at least 32 bytes"));
+                return Err(Error::invalid(
+                    "SWITCHYARD_SECRET_KEY must hold at least 32 bytes",
+                ));
             }
             return Ok(Self::from_master(&bytes));
         }
         match std::fs::read(path) {
             Ok(bytes) if bytes.len() >= 32 => Ok(Self::from_master(&bytes)),
-            Ok(_) => Err(Error::internal(format!("secret key file {} is shorter than 32 bytes", path.display()))),
+            Ok(_) => Err(Error::internal(format!(
+                "secret key file {} is shorter than 32 bytes",
+                path.display()
+            ))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut bytes);
                 write_private(path, &bytes).map_err(|e| {
-                    Error::internal(format!("cannot create secret key file {}: {e}", path.display()))
+                    Error::internal(format!(
+                        "cannot create secret key file {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 tracing::info!(path = %path.display(), "created a new secret key file (mode 0600)");
                 Ok(Self::from_master(&bytes))
             }
-            Err(e) => Err(Error::internal(format!("cannot read secret key file {}: {e}", path.display()))),
+            Err(e) => Err(Error::internal(format!(
+                "cannot read secret key file {}: {e}",
+                path.display()
+            ))),
         }
     }
 
     /// Keyed hash of a high-entropy token (API key secret, session token),
     /// hex-encoded, for storage and lookup.
     pub fn hash_token(&self, token: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.token_hash_key).expect("any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.token_hash_key).expect("any key length");
         mac.update(token.as_bytes());
         hex(&mac.finalize().into_bytes())
     }
@@ -120,13 +136,18 @@ pub fn hash_password(password: &str) -> Result<String> {
 /// as long as for a real account. CPU-heavy: call from `spawn_blocking`.
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_password("dummy password for timing").unwrap_or_default());
+    let dummy =
+        DUMMY.get_or_init(|| hash_password("dummy password for timing").unwrap_or_default());
     let (hash, real) = match stored {
         Some(h) => (h, true),
         None => (dummy.as_str(), false),
     };
     let ok = PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false);
     ok && real
 }

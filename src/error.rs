@@ -18,7 +18,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, error: impl Into<String>) -> Self {
-        Self { field: field.into(), error: error.into() }
+        Self {
+            field: field.into(),
+            error: error.into(),
+        }
     }
 }
 
@@ -26,7 +29,10 @@ impl FieldError {
 pub enum Error {
     /// 400 INVALID_REQUEST: malformed input or a broken rule; `details` names the fields.
     #[error("{message}")]
-    InvalidRequest { message: String, details: Vec<FieldError> },
+    InvalidRequest {
+        message: String,
+        details: Vec<FieldError>,
+    },
     /// 401 UNAUTHORIZED: missing, invalid, expired or disabled credentials.
     #[error("{0}")]
     Unauthorized(String),
@@ -48,6 +54,12 @@ pub enum Error {
     /// 500 INTERNAL_ERROR: a database failure. Logged, never shown.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+    /// 500 INTERNAL_ERROR: a Redis command failed. Logged, never shown.
+    #[error("redis error: {0}")]
+    Redis(#[from] deadpool_redis::redis::RedisError),
+    /// 500 INTERNAL_ERROR: no Redis connection could be had. Logged, never shown.
+    #[error("redis pool error: {0}")]
+    RedisPool(#[from] deadpool_redis::PoolError),
     /// 500 INTERNAL_ERROR: anything else unexpected. Logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -64,11 +76,17 @@ impl Error {
 
     /// A validation failure on several fields (`details` must not be empty).
     pub fn validation(details: Vec<FieldError>) -> Self {
-        Self::InvalidRequest { message: "Validation failed".into(), details }
+        Self::InvalidRequest {
+            message: "Validation failed".into(),
+            details,
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::InvalidRequest { message: message.into(), details: vec![] }
+        Self::InvalidRequest {
+            message: message.into(),
+            details: vec![],
+        }
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
@@ -87,14 +105,16 @@ impl Error {
     /// The seed-002 error code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest { .. } | Self::PayloadTooLarge { .. } | Self::UnsupportedMediaType => {
-                "INVALID_REQUEST"
-            }
+            Self::InvalidRequest { .. }
+            | Self::PayloadTooLarge { .. }
+            | Self::UnsupportedMediaType => "INVALID_REQUEST",
             Self::Unauthorized(_) => "UNAUTHORIZED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::Database(_) | Self::Internal(_) => "INTERNAL_ERROR",
+            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Internal(_) => {
+                "INTERNAL_ERROR"
+            }
         }
     }
 
@@ -107,7 +127,9 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -115,7 +137,7 @@ impl Error {
     /// inside the request's span (which carries the request id), and replaced.
     pub fn public_message(&self) -> String {
         match self {
-            Self::Database(_) | Self::Internal(_) => {
+            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Internal(_) => {
                 tracing::error!(cause = %self, "internal error");
                 "Internal server error".into()
             }
@@ -144,7 +166,11 @@ impl Error {
 
     /// Adds `Retry-After` and `RateLimit-*` headers to a 429 response.
     pub fn add_headers(&self, resp: &mut Response) {
-        if let Self::RateLimited { retry_after_secs, limit } = self {
+        if let Self::RateLimited {
+            retry_after_secs,
+            limit,
+        } = self
+        {
             let h = resp.headers_mut();
             h.insert("retry-after", HeaderValue::from(*retry_after_secs));
             h.insert("ratelimit-limit", HeaderValue::from(*limit));

@@ -32,6 +32,8 @@ pub enum EventType {
     ApiKeyUpdated,
     ApiKeyRolled,
     ApiKeyDeleted,
+    JobCompleted,
+    JobFailed,
 }
 
 impl EventType {
@@ -47,6 +49,8 @@ impl EventType {
         Self::ApiKeyUpdated,
         Self::ApiKeyRolled,
         Self::ApiKeyDeleted,
+        Self::JobCompleted,
+        Self::JobFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +66,8 @@ impl EventType {
             Self::ApiKeyUpdated => "api_key.updated",
             Self::ApiKeyRolled => "api_key.rolled",
             Self::ApiKeyDeleted => "api_key.deleted",
+            Self::JobCompleted => "job.completed",
+            Self::JobFailed => "job.failed",
         }
     }
 }
@@ -71,14 +77,18 @@ impl EventType {
 pub fn type_matches(pattern: &str, event_type: &str) -> bool {
     match pattern.strip_suffix(".*") {
         _ if pattern == "*" => true,
-        Some(family) => event_type.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')),
+        Some(family) => event_type
+            .strip_prefix(family)
+            .is_some_and(|rest| rest.starts_with('.')),
         None => pattern == event_type,
     }
 }
 
 /// Checks that a filter pattern could ever match a catalog event.
 pub fn is_known_pattern(pattern: &str) -> bool {
-    EventType::ALL.iter().any(|t| type_matches(pattern, t.as_str()))
+    EventType::ALL
+        .iter()
+        .any(|t| type_matches(pattern, t.as_str()))
 }
 
 /// An event as it travels on the bus (serialisable for cross-process buses).
@@ -148,7 +158,9 @@ pub struct BroadcastBus {
 
 impl BroadcastBus {
     pub fn new(capacity: usize) -> Self {
-        Self { tx: broadcast::channel(capacity).0 }
+        Self {
+            tx: broadcast::channel(capacity).0,
+        }
     }
 }
 

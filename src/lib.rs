@@ -28,6 +28,8 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod ids;
+pub mod jobs;
+pub mod metrics;
 pub mod rest;
 pub mod services;
 pub mod state;
@@ -51,12 +53,31 @@ use events::BroadcastBus;
 /// Connects to the database, applies migrations and assembles the state.
 pub async fn build_state(config: Config) -> Result<AppState> {
     config.validate().map_err(Error::invalid)?;
-    let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.secret_key_file)?;
-    let db = db::connect(&config).await?;
-    db::migrate(&db).await?;
+    let secret =
+        crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.secret_key_file)?;
+    let (db, writer) = db::connect(&config).await?;
+    db::migrate(&writer).await?;
+    let visibility = Duration::from_secs(config.visibility_timeout_seconds);
+    let redis = match &config.redis_url {
+        Some(url) => Some(redis_pool(url).await?),
+        None => None,
+    };
+    let queue: Arc<dyn jobs::Queue> = match &redis {
+        Some(pool) => Arc::new(jobs::redis::RedisQueue::new(
+            pool.clone(),
+            &config.redis_prefix,
+            visibility,
+        )),
+        None => Arc::new(jobs::embedded::EmbeddedQueue::new(visibility)),
+    };
     Ok(AppState {
         db,
+        writer,
         secret,
+        queue,
+        redis,
+        registry: Arc::new(jobs::Registry::builtin()),
+        metrics: Arc::new(metrics::Metrics::default()),
         bus: Arc::new(BroadcastBus::new(4096)),
         limiter: Arc::new(RateLimiter::per_minute(config.rate_limit_per_minute)),
         login_limiter: Arc::new(RateLimiter::per_minute(10)),
@@ -65,6 +86,22 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         tasks: TaskTracker::new(),
         config: Arc::new(config),
     })
+}
+
+/// A Redis pool, checked with a PING so a wrong URL fails at start-up.
+async fn redis_pool(url: &str) -> Result<deadpool_redis::Pool> {
+    let pool = deadpool_redis::Config::from_url(url)
+        .builder()
+        .map_err(Error::internal)?
+        .max_size(32)
+        .runtime(deadpool_redis::Runtime::Tokio1)
+        .build()
+        .map_err(Error::internal)?;
+    let mut conn = pool.get().await?;
+    let _: String = deadpool_redis::redis::cmd("PING")
+        .query_async(&mut conn)
+        .await?;
+    Ok(pool)
 }
 
 /// A running server.
@@ -85,19 +122,40 @@ pub async fn start(mut config: Config) -> Result<Server> {
         .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", config.listen)))?;
     let addr = listener.local_addr().map_err(Error::internal)?;
     // Links printed and returned must name the port actually bound.
-    config.public_url.get_or_insert_with(|| format!("http://{addr}"));
+    config
+        .public_url
+        .get_or_insert_with(|| format!("http://{addr}"));
     let state = build_state(config).await?;
     let setup_url = services::workspaces::bootstrap(&state)
         .await?
         .map(|(_, token)| format!("{}/setup?token={token}", state.config.public_url()));
+    services::schedules::ensure(
+        &state,
+        "maintenance.prune",
+        "maintenance.prune",
+        serde_json::json!({}),
+        Duration::from_secs(3600),
+    )
+    .await?;
     spawn_background(&state);
+    jobs::sweeper::spawn(&state);
+    if state.config.role.runs_jobs() {
+        jobs::worker::spawn(&state);
+    }
     let app = rest::router(state.clone());
     let token = state.shutdown.clone();
     let serve = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await
     });
     tracing::info!(%addr, storage = if state.config.is_postgres() { "postgres" } else { "sqlite" }, "listening");
-    Ok(Server { addr, state, setup_url, serve })
+    Ok(Server {
+        addr,
+        state,
+        setup_url,
+        serve,
+    })
 }
 
 /// The usage flusher and the rate-limiter housekeeping, stopped by the
@@ -112,7 +170,7 @@ fn spawn_background(state: &AppState) {
                 _ = tick.tick() => false,
                 _ = st.shutdown.cancelled() => true,
             };
-            if let Err(e) = st.usage.flush(&st.db).await {
+            if let Err(e) = st.usage.flush(&st.writer).await {
                 tracing::warn!(cause = %e, "could not write API key usage; will retry");
             }
             if stop {
@@ -142,6 +200,7 @@ impl Server {
             tracing::warn!("shutdown grace period elapsed with work still running");
         }
         self.state.db.clone().close().await.ok();
+        self.state.writer.clone().close().await.ok();
         tracing::info!("stopped");
     }
 }

@@ -11,11 +11,16 @@ use crate::auth::usage::UsageRecorder;
 use crate::config::Config;
 use crate::crypto::SecretKey;
 use crate::events::EventBus;
+use crate::jobs::{Queue, Registry};
+use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
-    /// The ledger: SQLite or PostgreSQL pool.
+    /// The ledger, for reads: SQLite or PostgreSQL pool.
     pub db: DatabaseConnection,
+    /// The ledger, for writes and every transaction. On SQLite a single
+    /// connection (see `db::connect`); on PostgreSQL the same pool as `db`.
+    pub writer: DatabaseConnection,
     /// Validated configuration, read-only after start-up.
     pub config: Arc<Config>,
     /// Keys derived from the server secret (token hashing, later encryption).
@@ -33,4 +38,19 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Background tasks and WebSocket connections to wait for on shutdown.
     pub tasks: TaskTracker,
+    /// The job doorbell (Redis streams or in-process).
+    pub queue: Arc<dyn Queue>,
+    /// Job handlers by kind.
+    pub registry: Arc<Registry>,
+    /// The Redis pool, when `SWITCHYARD_REDIS_URL` is set.
+    pub redis: Option<deadpool_redis::Pool>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// How long past due a job may wait in a queue before the sweeper rings again.
+    pub fn sweep_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config.sweep_grace_seconds)
+    }
 }

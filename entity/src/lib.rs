@@ -5,8 +5,10 @@
 pub mod api_key;
 pub mod api_key_usage;
 pub mod event;
+pub mod job;
 pub mod login_token;
 pub mod membership;
+pub mod schedule;
 pub mod session;
 pub mod user;
 pub mod workspace;

@@ -6,6 +6,7 @@ mod m20261123_000001_create_workspace_user;
 mod m20261123_000002_create_api_key;
 mod m20261123_000003_create_session;
 mod m20261123_000004_create_event;
+mod m20261123_000005_create_job;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_api_key::Migration),
             Box::new(m20261123_000003_create_session::Migration),
             Box::new(m20261123_000004_create_event::Migration),
+            Box::new(m20261123_000005_create_job::Migration),
         ]
     }
 }
@@ -26,7 +28,11 @@ pub(crate) mod cols {
     use sea_orm_migration::prelude::*;
 
     pub fn id<T: IntoIden>(name: T) -> ColumnDef {
-        ColumnDef::new(name).string().not_null().primary_key().take()
+        ColumnDef::new(name)
+            .string()
+            .not_null()
+            .primary_key()
+            .take()
     }
     pub fn text<T: IntoIden>(name: T) -> ColumnDef {
         ColumnDef::new(name).string().not_null().take()
@@ -38,6 +44,9 @@ pub(crate) mod cols {
             .take()
     }
     pub fn timestamp_null<T: IntoIden>(name: T) -> ColumnDef {
-        ColumnDef::new(name).timestamp_with_time_zone().null().take()
+        ColumnDef::new(name)
+            .timestamp_with_time_zone()
+            .null()
+            .take()
     }
 }

@@ -29,7 +29,8 @@ impl RateLimiter {
         let n = NonZeroU32::new(n.max(1)).expect("at least 1");
         Self {
             per_minute: n.get(),
-            inner: Gcra::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>(),
+            inner: Gcra::keyed(Quota::per_minute(n))
+                .with_middleware::<StateInformationMiddleware>(),
         }
     }
 
@@ -68,7 +69,10 @@ mod tests {
         rl.check("a").unwrap();
         assert_eq!(rl.check("a").unwrap().remaining, 0);
         match rl.check("a") {
-            Err(Error::RateLimited { retry_after_secs, limit }) => {
+            Err(Error::RateLimited {
+                retry_after_secs,
+                limit,
+            }) => {
                 assert_eq!(limit, 3);
                 assert!((1..=20).contains(&retry_after_secs));
             }

@@ -19,10 +19,19 @@ pub use errors::ErrorCodes;
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(viewer::ViewerQuery, members::MemberQuery, api_keys::ApiKeyQuery, events::EventQuery);
+pub struct QueryRoot(
+    viewer::ViewerQuery,
+    members::MemberQuery,
+    api_keys::ApiKeyQuery,
+    events::EventQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(viewer::ViewerMutation, members::MemberMutation, api_keys::ApiKeyMutation);
+pub struct MutationRoot(
+    viewer::ViewerMutation,
+    members::MemberMutation,
+    api_keys::ApiKeyMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 pub struct SubscriptionRoot(events::EventSubscription);
@@ -30,7 +39,11 @@ pub struct SubscriptionRoot(events::EventSubscription);
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
 }
 
 /// The schema with the application state and the configured limits.

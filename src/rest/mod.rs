@@ -4,6 +4,7 @@
 mod auth;
 mod graphql;
 mod health;
+mod metrics;
 mod pages;
 
 use axum::extract::rejection::JsonRejection;
@@ -11,7 +12,9 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::Router;
 use serde::de::DeserializeOwned;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::error::Error;
@@ -35,7 +38,9 @@ pub fn require_csrf_header(headers: &HeaderMap) -> Result<(), Error> {
     if headers.contains_key(CSRF_HEADER) {
         Ok(())
     } else {
-        Err(Error::Forbidden(format!("Cookie-authenticated requests must send the {CSRF_HEADER} header")))
+        Err(Error::Forbidden(format!(
+            "Cookie-authenticated requests must send the {CSRF_HEADER} header"
+        )))
     }
 }
 
@@ -44,11 +49,18 @@ pub fn router(app: AppState) -> Router {
     let schema = crate::graphql::build(app.clone());
     let max_body = app.config.graphql_max_body_bytes;
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .merge(graphql::router(max_body))
-        .merge(auth::router())
-        .merge(pages::router())
+    let mut router = Router::new()
         .merge(health::router())
+        .merge(metrics::router());
+    if app.config.role.serves_api() {
+        router = router
+            .merge(graphql::router(max_body))
+            .merge(auth::router())
+            .merge(pages::router());
+    }
+    let http = Http { app, schema };
+    router
+        .layer(axum::middleware::from_fn_with_state(http.clone(), metrics::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -57,7 +69,7 @@ pub fn router(app: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, UlidRequestId))
-        .with_state(Http { app, schema })
+        .with_state(http)
 }
 
 /// Request ids are ULIDs (`x-request-id`), unless the client sent one.
@@ -66,7 +78,9 @@ struct UlidRequestId;
 
 impl MakeRequestId for UlidRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&ulid::Ulid::new().to_string()).ok().map(RequestId::new)
+        HeaderValue::from_str(&ulid::Ulid::new().to_string())
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -82,9 +96,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::UnsupportedMediaType),
             Err(JsonRejection::JsonDataError(e)) => Err(Error::invalid(e.body_text())),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(Error::invalid(format!("Invalid JSON: {}", e.body_text()))),
+            Err(JsonRejection::JsonSyntaxError(e)) => {
+                Err(Error::invalid(format!("Invalid JSON: {}", e.body_text())))
+            }
             Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(Error::PayloadTooLarge { limit: axum_default_limit() })
+                Err(Error::PayloadTooLarge {
+                    limit: axum_default_limit(),
+                })
             }
             Err(e) => Err(Error::invalid(e.body_text())),
         }

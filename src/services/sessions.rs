@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -26,9 +26,15 @@ pub const SETUP_TOKEN_HOURS: i64 = 24;
 pub fn check_password_rules(password: &str) -> Result<()> {
     let n = password.chars().count();
     if n < 12 {
-        Err(Error::invalid_field("password", "Must be at least 12 characters"))
+        Err(Error::invalid_field(
+            "password",
+            "Must be at least 12 characters",
+        ))
     } else if n > 1024 {
-        Err(Error::invalid_field("password", "Must be at most 1024 characters"))
+        Err(Error::invalid_field(
+            "password",
+            "Must be at most 1024 characters",
+        ))
     } else {
         Ok(())
     }
@@ -36,10 +42,15 @@ pub fn check_password_rules(password: &str) -> Result<()> {
 
 pub(crate) async fn hash_password_blocking(password: &str) -> Result<String> {
     let pw = password.to_string();
-    tokio::task::spawn_blocking(move || crypto::hash_password(&pw)).await.map_err(Error::internal)?
+    tokio::task::spawn_blocking(move || crypto::hash_password(&pw))
+        .await
+        .map_err(Error::internal)?
 }
 
-pub(crate) async fn verify_password_blocking(password: &str, stored: Option<String>) -> Result<bool> {
+pub(crate) async fn verify_password_blocking(
+    password: &str,
+    stored: Option<String>,
+) -> Result<bool> {
     let pw = password.to_string();
     tokio::task::spawn_blocking(move || crypto::verify_password(&pw, stored.as_deref()))
         .await
@@ -76,7 +87,12 @@ pub async fn issue_setup_token(
 }
 
 /// A new session for `user_id` in `workspace_id`; returns the cookie token.
-async fn open(st: &AppState, db: &impl ConnectionTrait, user_id: &str, workspace_id: &str) -> Result<String> {
+async fn open(
+    st: &AppState,
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    workspace_id: &str,
+) -> Result<String> {
     let token = random_token(32);
     let now = Utc::now();
     session::ActiveModel {
@@ -97,7 +113,10 @@ async fn open(st: &AppState, db: &impl ConnectionTrait, user_id: &str, workspace
 pub async fn login(st: &AppState, email: &str, password: &str) -> Result<String> {
     let bad = || Error::Unauthorized("Invalid email or password".into());
     let email = normalize_email(email).map_err(|_| bad())?;
-    let found = user::Entity::find().filter(user::Column::Email.eq(&email)).one(&st.db).await?;
+    let found = user::Entity::find()
+        .filter(user::Column::Email.eq(&email))
+        .one(&st.db)
+        .await?;
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
     if !verify_password_blocking(password, stored).await? {
         return Err(bad());
@@ -114,21 +133,25 @@ pub async fn login(st: &AppState, email: &str, password: &str) -> Result<String>
         .find(|m| m.role == Role::Owner.as_str())
         .or(memberships.first())
         .ok_or_else(|| Error::Forbidden("This user belongs to no workspace".into()))?;
-    open(st, &st.db, &user.id, &m.workspace_id).await
+    open(st, &st.writer, &user.id, &m.workspace_id).await
 }
 
 /// Ends the session holding `token` (no error if there is none).
 pub async fn logout(st: &AppState, token: &str) -> Result<()> {
     session::Entity::delete_many()
         .filter(session::Column::TokenHash.eq(st.secret.hash_token(token)))
-        .exec(&st.db)
+        .exec(&st.writer)
         .await?;
     Ok(())
 }
 
 /// The caller behind a session token, if the session is valid and the user
 /// still a member. Browser sessions carry every scope.
-pub async fn resolve(db: &impl ConnectionTrait, secret: &SecretKey, token: &str) -> Result<Option<Principal>> {
+pub async fn resolve(
+    db: &impl ConnectionTrait,
+    secret: &SecretKey,
+    token: &str,
+) -> Result<Option<Principal>> {
     if token.is_empty() || token.len() > 100 {
         return Ok(None);
     }
@@ -140,7 +163,7 @@ pub async fn resolve(db: &impl ConnectionTrait, secret: &SecretKey, token: &str)
         return Ok(None);
     };
     if s.expires_at <= Utc::now() {
-        session::Entity::delete_by_id(&s.id).exec(db).await?;
+        // Expired rows are deleted by the hourly prune job.
         return Ok(None);
     }
     let role = membership::Entity::find()
@@ -160,12 +183,17 @@ pub async fn resolve(db: &impl ConnectionTrait, secret: &SecretKey, token: &str)
 
 /// Redeems a setup token: sets the password (and optionally the name) and
 /// opens a session. The token works once.
-pub async fn complete_setup(st: &AppState, token: &str, password: &str, name: Option<&str>) -> Result<String> {
+pub async fn complete_setup(
+    st: &AppState,
+    token: &str,
+    password: &str,
+    name: Option<&str>,
+) -> Result<String> {
     let invalid = || Error::invalid_field("token", "This setup link is invalid, used or expired");
     check_password_rules(password)?;
     let name = name.map(|n| bounded_text("name", n, 100)).transpose()?;
     let hash = hash_password_blocking(password).await?;
-    let txn = st.db.begin().await?;
+    let txn = st.writer.begin().await?;
     let lt = login_token::Entity::find()
         .filter(login_token::Column::TokenHash.eq(st.secret.hash_token(token)))
         .one(&txn)
@@ -174,7 +202,10 @@ pub async fn complete_setup(st: &AppState, token: &str, password: &str, name: Op
     if lt.used_at.is_some() || lt.expires_at <= Utc::now() {
         return Err(invalid());
     }
-    let user = user::Entity::find_by_id(&lt.user_id).one(&txn).await?.ok_or_else(invalid)?;
+    let user = user::Entity::find_by_id(&lt.user_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(invalid)?;
     let mut am = user.into_active_model();
     am.password_hash = Set(Some(hash));
     if let Some(n) = name.filter(|n| !n.is_empty()) {
@@ -188,7 +219,15 @@ pub async fn complete_setup(st: &AppState, token: &str, password: &str, name: Op
     used.update(&txn).await?;
     let mut data = user_data(&user);
     data["password_set"] = json!(true);
-    let evt = events::record(&txn, &workspace_id, EventType::UserUpdated, &user_id, Some(&user_id), data).await?;
+    let evt = events::record(
+        &txn,
+        &workspace_id,
+        EventType::UserUpdated,
+        &user_id,
+        Some(&user_id),
+        data,
+    )
+    .await?;
     let session = open(st, &txn, &user_id, &workspace_id).await?;
     txn.commit().await?;
     st.bus.publish(vec![evt]);

@@ -2,7 +2,10 @@
 //! first owner (first start and the admin command line).
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, Set,
+    TransactionTrait,
+};
 use serde_json::json;
 
 use entity::{user, workspace};
@@ -18,14 +21,17 @@ use crate::state::AppState;
 /// The caller's workspace.
 pub async fn current(db: &impl ConnectionTrait, p: &Principal) -> Result<workspace::Model> {
     p.require(Scope::Read)?;
-    workspace::Entity::find_by_id(&p.workspace_id).one(db).await?.ok_or(Error::NotFound("Workspace"))
+    workspace::Entity::find_by_id(&p.workspace_id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("Workspace"))
 }
 
 /// Renames the caller's workspace (owner only).
 pub async fn rename(st: &AppState, p: &Principal, name: &str) -> Result<workspace::Model> {
     p.require(Scope::Write)?.require_owner()?;
     let name = required_text("name", name, 100)?;
-    let txn = st.db.begin().await?;
+    let txn = st.writer.begin().await?;
     let mut am = current(&txn, p).await?.into_active_model();
     am.name = Set(name);
     am.updated_at = Set(Utc::now());
@@ -60,13 +66,15 @@ pub async fn create_with_owner(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&st.db)
+    .insert(&st.writer)
     .await?;
     match members::add_unchecked(st, &ws.id, "system", owner_email, owner_name, Role::Owner).await {
         Ok((member, token)) => Ok((ws, member, token)),
         Err(e) => {
             // Do not leave an ownerless workspace behind.
-            workspace::Entity::delete_by_id(&ws.id).exec(&st.db).await?;
+            workspace::Entity::delete_by_id(&ws.id)
+                .exec(&st.writer)
+                .await?;
             Err(e)
         }
     }
@@ -78,7 +86,12 @@ pub async fn bootstrap(st: &AppState) -> Result<Option<(Member, String)>> {
     if user::Entity::find().count(&st.db).await? > 0 {
         return Ok(None);
     }
-    let (_, member, token) =
-        create_with_owner(st, &st.config.workspace_name, &st.config.owner_email, Some("Owner")).await?;
+    let (_, member, token) = create_with_owner(
+        st,
+        &st.config.workspace_name,
+        &st.config.owner_email,
+        Some("Owner"),
+    )
+    .await?;
     Ok(token.map(|t| (member, t)))
 }

@@ -105,7 +105,7 @@ async fn disabled_expired_and_deleted_keys_are_unauthorized() {
         let row = entity::api_key::Entity::find_by_id(&id).one(&app.state.db).await.unwrap().unwrap();
         let mut am = row.into_active_model();
         am.expires_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
-        am.update(&app.state.db).await.unwrap();
+        am.update(&app.state.writer).await.unwrap();
         let (status, _, body) = app.gql_raw(Some(&secret), VIEWER, json!({})).await;
         assert_eq!((status, body["errors"][0]["message"].as_str()), (401, Some("API key has expired")));
         let listed = app.gql(&app.owner_key, "query($id: ID!) { apiKey(id: $id) { status } }", json!({ "id": id })).await;
@@ -154,23 +154,50 @@ async fn rolling_keeps_the_old_secret_for_the_grace_period_only() {
 async fn scopes_are_checked_on_every_query_and_mutation() {
     for_each_backend(&[], |app: TestApp| async move {
         let (_, read_only) = app.create_key(&app.owner_key, "ro", &["READ"]).await;
-        let (_, read_write) = app.create_key(&app.owner_key, "rw", &["READ", "WRITE"]).await;
+        let (_, read_write) = app
+            .create_key(&app.owner_key, "rw", &["READ", "WRITE"])
+            .await;
         let (_, write_only) = app.create_key(&app.owner_key, "wo", &["WRITE"]).await;
 
         app.gql(&read_only, VIEWER, json!({})).await;
-        let create = "mutation { createApiKey(input: { name: \"x\", permissions: [READ] }) { key } }";
+        let create =
+            "mutation { createApiKey(input: { name: \"x\", permissions: [READ] }) { key } }";
         let profile = "mutation { updateProfile(input: { name: \"N\" }) { name } }";
-        let err = app.gql_err(Some(&read_only), profile, json!({}), "FORBIDDEN").await;
-        assert!(err["message"].as_str().unwrap().contains("'write'"), "{err}");
+        let err = app
+            .gql_err(Some(&read_only), profile, json!({}), "FORBIDDEN")
+            .await;
+        assert!(
+            err["message"].as_str().unwrap().contains("'write'"),
+            "{err}"
+        );
         app.gql(&read_write, profile, json!({})).await;
         // Managing keys needs `admin` too.
-        app.gql_err(Some(&read_write), create, json!({}), "FORBIDDEN").await;
-        app.gql_err(Some(&read_write), "{ apiKeys { totalCount } }", json!({}), "FORBIDDEN").await;
-        app.gql_err(Some(&write_only), VIEWER, json!({}), "FORBIDDEN").await;
-        app.gql_err(Some(&write_only), "{ events { totalCount } }", json!({}), "FORBIDDEN").await;
+        app.gql_err(Some(&read_write), create, json!({}), "FORBIDDEN")
+            .await;
+        app.gql_err(
+            Some(&read_write),
+            "{ apiKeys { totalCount } }",
+            json!({}),
+            "FORBIDDEN",
+        )
+        .await;
+        app.gql_err(Some(&write_only), VIEWER, json!({}), "FORBIDDEN")
+            .await;
+        app.gql_err(
+            Some(&write_only),
+            "{ events { totalCount } }",
+            json!({}),
+            "FORBIDDEN",
+        )
+        .await;
 
-        let count = app.gql(&app.owner_key, "{ apiKeys { totalCount } }", json!({})).await;
-        assert_eq!(count["apiKeys"]["totalCount"], 4, "the refused create changed nothing");
+        let count = app
+            .gql(&app.owner_key, "{ apiKeys { totalCount } }", json!({}))
+            .await;
+        assert_eq!(
+            count["apiKeys"]["totalCount"], 4,
+            "the refused create changed nothing"
+        );
     })
     .await;
 }

@@ -56,7 +56,9 @@ impl DbGuard {
     pub async fn cleanup(self) {
         if let Some((admin_url, name)) = &self.postgres {
             if let Ok(db) = Database::connect(admin_url.as_str()).await {
-                let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                let _ = db
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
             }
         }
     }
@@ -68,15 +70,34 @@ pub async fn fresh_database(backend: &Backend) -> (String, DbGuard) {
     match backend {
         Backend::Sqlite => {
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-            (url, DbGuard { _dir: dir, postgres: None })
+            (
+                url,
+                DbGuard {
+                    _dir: dir,
+                    postgres: None,
+                },
+            )
         }
         Backend::Postgres(admin_url) => {
             let name = format!("sy_t_{}", ulid::Ulid::new().to_string().to_lowercase());
-            let db = Database::connect(admin_url.as_str()).await.expect("connect to the PostgreSQL test server");
-            db.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
-            let base = admin_url.rsplit_once('/').map(|(b, _)| b).expect("database URL has a path");
+            let db = Database::connect(admin_url.as_str())
+                .await
+                .expect("connect to the PostgreSQL test server");
+            db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create test database");
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b)
+                .expect("database URL has a path");
             let url = format!("{base}/{name}");
-            (url, DbGuard { _dir: dir, postgres: Some((admin_url.clone(), name)) })
+            (
+                url,
+                DbGuard {
+                    _dir: dir,
+                    postgres: Some((admin_url.clone(), name)),
+                },
+            )
         }
     }
 }
@@ -123,7 +144,11 @@ impl TestApp {
             .await
             .unwrap()
             .expect("bootstrap created the owner");
-        let ws = entity::workspace::Entity::find().one(&state.db).await.unwrap().expect("bootstrap workspace");
+        let ws = entity::workspace::Entity::find()
+            .one(&state.db)
+            .await
+            .unwrap()
+            .expect("bootstrap workspace");
         let (_, owner_key) = make_key(&state, &ws.id, &owner.id, &Scope::ALL).await;
         let app = TestApp {
             url: format!("http://{}", server.addr),
@@ -132,7 +157,11 @@ impl TestApp {
             owner_id: owner.id,
             workspace_id: ws.id,
             setup_url: server.setup_url.clone(),
-            backend: format!("{backend:?}").split('(').next().unwrap_or("?").to_string(),
+            backend: format!("{backend:?}")
+                .split('(')
+                .next()
+                .unwrap_or("?")
+                .to_string(),
             state,
         };
         (app, server, guard)
@@ -163,12 +192,22 @@ impl TestApp {
     pub async fn gql(&self, key: &str, query: &str, variables: Value) -> Value {
         let (status, _, body) = self.gql_raw(Some(key), query, variables).await;
         assert_eq!(status, 200, "[{}] {body}", self.backend);
-        assert!(body.get("errors").is_none(), "[{}] unexpected errors: {body}", self.backend);
+        assert!(
+            body.get("errors").is_none(),
+            "[{}] unexpected errors: {body}",
+            self.backend
+        );
         body["data"].clone()
     }
 
     /// A GraphQL request that must fail with `code`; returns the first error.
-    pub async fn gql_err(&self, key: Option<&str>, query: &str, variables: Value, code: &str) -> Value {
+    pub async fn gql_err(
+        &self,
+        key: Option<&str>,
+        query: &str,
+        variables: Value,
+        code: &str,
+    ) -> Value {
         let (_, _, body) = self.gql_raw(key, query, variables).await;
         let err = body["errors"][0].clone();
         assert_eq!(err["extensions"]["code"], code, "[{}] {body}", self.backend);
@@ -176,7 +215,12 @@ impl TestApp {
     }
 
     /// Creates a key through the API and returns (id, secret).
-    pub async fn create_key(&self, key: &str, name: &str, permissions: &[&str]) -> (String, String) {
+    pub async fn create_key(
+        &self,
+        key: &str,
+        name: &str,
+        permissions: &[&str],
+    ) -> (String, String) {
         let data = self
             .gql(
                 key,
@@ -185,7 +229,10 @@ impl TestApp {
             )
             .await;
         let out = &data["createApiKey"];
-        (out["apiKey"]["id"].as_str().unwrap().to_string(), out["key"].as_str().unwrap().to_string())
+        (
+            out["apiKey"]["id"].as_str().unwrap().to_string(),
+            out["key"].as_str().unwrap().to_string(),
+        )
     }
 
     /// Adds a collaborator through the service layer and gives them a key.
@@ -200,14 +247,22 @@ impl TestApp {
         )
         .await
         .expect("collaborator added");
-        let (_, secret) = make_key(&self.state, &self.workspace_id, &member.user.id, &Scope::ALL).await;
+        let (_, secret) = make_key(
+            &self.state,
+            &self.workspace_id,
+            &member.user.id,
+            &Scope::ALL,
+        )
+        .await;
         (member.user.id, secret)
     }
 
     /// A second workspace with its own owner; returns (workspace id, owner key).
     pub async fn other_workspace(&self, email: &str) -> (String, String) {
         let (ws, member, _) =
-            switchyard::services::workspaces::create_with_owner(&self.state, "Other", email, None).await.unwrap();
+            switchyard::services::workspaces::create_with_owner(&self.state, "Other", email, None)
+                .await
+                .unwrap();
         let (_, key) = make_key(&self.state, &ws.id, &member.user.id, &Scope::ALL).await;
         (ws.id, key)
     }
@@ -218,7 +273,12 @@ impl TestApp {
 }
 
 /// Inserts a key directly (no caller check), as the admin command does.
-pub async fn make_key(state: &AppState, ws: &str, user: &str, scopes: &[Scope]) -> (String, String) {
+pub async fn make_key(
+    state: &AppState,
+    ws: &str,
+    user: &str,
+    scopes: &[Scope],
+) -> (String, String) {
     let input = NewApiKey {
         name: "test".into(),
         description: None,
@@ -226,14 +286,17 @@ pub async fn make_key(state: &AppState, ws: &str, user: &str, scopes: &[Scope]) 
         expires_at: None,
         environment: Environment::Test,
     };
-    let (key, secret) =
-        switchyard::services::api_keys::insert(state, ws, user, "system", input).await.expect("key inserted");
+    let (key, secret) = switchyard::services::api_keys::insert(state, ws, user, "system", input)
+        .await
+        .expect("key inserted");
     (key.id, secret)
 }
 
 /// A GraphQL WebSocket client speaking `protocol`.
 pub struct WsClient {
-    pub socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
     pub protocol: &'static str,
 }
 
@@ -241,23 +304,34 @@ impl WsClient {
     /// Connects and completes `connection_init` with `payload`.
     pub async fn connect(url: &str, protocol: &'static str, payload: Value) -> WsClient {
         let mut req = url.into_client_request().unwrap();
-        req.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
-        let (socket, resp) = tokio_tungstenite::connect_async(req).await.expect("websocket connects");
+        req.headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (socket, resp) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("websocket connects");
         assert_eq!(resp.headers()["sec-websocket-protocol"], protocol);
         let mut c = WsClient { socket, protocol };
-        c.send(json!({ "type": "connection_init", "payload": payload })).await;
+        c.send(json!({ "type": "connection_init", "payload": payload }))
+            .await;
         let ack = c.next_json().await.expect("connection_ack");
         assert_eq!(ack["type"], "connection_ack", "{ack}");
         c
     }
 
     pub async fn send(&mut self, v: Value) {
-        self.socket.send(Message::Text(v.to_string().into())).await.unwrap();
+        self.socket
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .unwrap();
     }
 
     /// Starts a subscription with id `id`.
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        let kind = if self.protocol == "graphql-ws" { "start" } else { "subscribe" };
+        let kind = if self.protocol == "graphql-ws" {
+            "start"
+        } else {
+            "subscribe"
+        };
         self.send(json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } })).await;
     }
 
@@ -269,7 +343,10 @@ impl WsClient {
     pub async fn next_json_within(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??.ok()?;
+            let msg = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
             match msg {
                 Message::Text(t) => {
                     let v: Value = serde_json::from_str(&t).unwrap();
@@ -278,7 +355,11 @@ impl WsClient {
                     }
                     return Some(v);
                 }
-                Message::Close(frame) => return Some(json!({ "type": "__close", "code": frame.map(|f| u16::from(f.code)) })),
+                Message::Close(frame) => {
+                    return Some(
+                        json!({ "type": "__close", "code": frame.map(|f| u16::from(f.code)) }),
+                    )
+                }
                 _ => continue,
             }
         }

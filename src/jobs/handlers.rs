@@ -1,0 +1,99 @@
+//! Built-in job kinds.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+
+use entity::{job, login_token, session};
+
+use super::Handler;
+use crate::error::{Error, Result};
+use crate::services::jobs::DONE;
+use crate::state::AppState;
+
+/// `diagnostic.noop`: does nothing, for benchmarks and end-to-end checks of
+/// the machinery. Payload (all optional): `sleep_ms` (≤ 60000), `fail_attempts`
+/// (fail while the attempt number is at most this), `panic` (panic instead of
+/// failing), `retry_delay_ms` (wait between attempts).
+pub struct Noop;
+
+#[async_trait::async_trait]
+impl Handler for Noop {
+    fn kind(&self) -> &'static str {
+        "diagnostic.noop"
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+
+    fn backoff(&self, job: &job::Model) -> Duration {
+        match job.payload.get("retry_delay_ms").and_then(|v| v.as_u64()) {
+            Some(ms) => Duration::from_millis(ms.min(600_000)),
+            None => Duration::from_secs(1),
+        }
+    }
+
+    async fn run(&self, _st: &AppState, job: &job::Model) -> Result<()> {
+        let p = &job.payload;
+        if let Some(ms) = p.get("sleep_ms").and_then(|v| v.as_u64()) {
+            tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
+        }
+        let fail_attempts = p.get("fail_attempts").and_then(|v| v.as_i64()).unwrap_or(0);
+        if i64::from(job.attempts) <= fail_attempts {
+            if p.get("panic").and_then(|v| v.as_bool()).unwrap_or(false) {
+                panic!("diagnostic panic on attempt {}", job.attempts);
+            }
+            return Err(Error::internal(format!(
+                "diagnostic failure on attempt {}",
+                job.attempts
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `maintenance.prune`: deletes expired sessions, spent or expired setup
+/// links, and finished jobs older than the retention period. Scheduled hourly.
+pub struct Prune;
+
+#[async_trait::async_trait]
+impl Handler for Prune {
+    fn kind(&self) -> &'static str {
+        "maintenance.prune"
+    }
+
+    fn max_attempts(&self) -> u32 {
+        3
+    }
+
+    async fn run(&self, st: &AppState, _job: &job::Model) -> Result<()> {
+        let now = Utc::now();
+        let sessions = session::Entity::delete_many()
+            .filter(session::Column::ExpiresAt.lte(now))
+            .exec(&st.writer)
+            .await?;
+        let tokens = login_token::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(login_token::Column::ExpiresAt.lte(now))
+                    .add(login_token::Column::UsedAt.is_not_null()),
+            )
+            .exec(&st.writer)
+            .await?;
+        let cutoff = now - chrono::Duration::days(st.config.job_retention_days as i64);
+        let jobs = job::Entity::delete_many()
+            .filter(job::Column::State.eq(DONE))
+            .filter(job::Column::FinishedAt.lte(cutoff))
+            .exec(&st.writer)
+            .await?;
+        tracing::info!(
+            sessions = sessions.rows_affected,
+            setup_links = tokens.rows_affected,
+            jobs = jobs.rows_affected,
+            "pruned"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,74 @@
+//! Background work. The database is the ledger (see `services::jobs`); the
+//! [`Queue`] is the doorbell, with a Redis-streams backend for production and
+//! an in-process one for the embedded default. A worker pool runs one
+//! [`Handler`] per job kind; a sweeper, run by one elected process, re-rings
+//! anything the ledger says is due that no queue holds, and fires the
+//! recurring schedules.
+
+pub mod embedded;
+pub mod handlers;
+pub mod leader;
+pub mod queue;
+pub mod redis;
+pub mod sweeper;
+pub mod worker;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use queue::{Delivery, KindStats, Message, Queue};
+
+use crate::error::Result;
+use crate::state::AppState;
+
+/// The code that runs one kind of job. Handlers must be idempotent: work is
+/// at-least-once.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// The kind name, e.g. `maintenance.prune`.
+    fn kind(&self) -> &'static str;
+    /// Longest a run may take before it counts as failed.
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+    /// Attempts before the job is dead (used when it is enqueued).
+    fn max_attempts(&self) -> u32 {
+        5
+    }
+    /// Wait before the next attempt, after `job.attempts` failed ones:
+    /// exponential from 1 s, at most 10 min.
+    fn backoff(&self, job: &entity::job::Model) -> Duration {
+        let n = job.attempts.clamp(1, 20) as u32;
+        Duration::from_secs(1u64 << (n - 1).min(9)).min(Duration::from_secs(600))
+    }
+    async fn run(&self, st: &AppState, job: &entity::job::Model) -> Result<()>;
+}
+
+/// Every handler this binary knows, by kind.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: BTreeMap<&'static str, Arc<dyn Handler>>,
+}
+
+impl Registry {
+    /// The built-in handlers.
+    pub fn builtin() -> Self {
+        let mut r = Self::default();
+        r.add(handlers::Noop);
+        r.add(handlers::Prune);
+        r
+    }
+
+    pub fn add(&mut self, h: impl Handler) {
+        self.handlers.insert(h.kind(), Arc::new(h));
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn Handler>> {
+        self.handlers.get(kind)
+    }
+
+    pub fn kinds(&self) -> Vec<String> {
+        self.handlers.keys().map(|k| k.to_string()).collect()
+    }
+}

@@ -1,0 +1,551 @@
+//! The Redis backend of the queue: one stream per job kind read by the
+//! consumer group `workers` (`XREADGROUP`), lapsed leases reclaimed with
+//! `XAUTOCLAIM` and extended with `XCLAIM … JUSTID`, delayed messages in a
+//! sorted set moved to the stream by a Lua script (atomically), dead letters
+//! in a capped stream. Every key lives under the configured prefix.
+//!
+//! A Redis that lost its data (restart without persistence, `FLUSHALL`)
+//! answers `NOGROUP`: the group is recreated and the sweeper refills the
+//! streams from the ledger.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use deadpool_redis::redis::{self, Script, Value};
+use deadpool_redis::{Connection, Pool};
+
+use super::queue::{now_ms, DeadLetter, Delivery, KindStats, Message, Queue, WORKER_TTL};
+use crate::error::{Error, Result};
+
+const GROUP: &str = "workers";
+
+/// A stream entry as Redis returns it: id and flat field/value list.
+type Entry = (String, Vec<String>);
+const DEAD_LETTER_CAP: usize = 10_000;
+/// Outcome counters are kept per 10-second bucket; six make a minute.
+const BUCKET_MS: i64 = 10_000;
+
+/// Moves due members of a delayed set to their stream, atomically.
+const PROMOTE: &str = r#"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, m in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'm', m)
+  redis.call('ZREM', KEYS[1], m)
+end
+return #due
+"#;
+
+pub struct RedisQueue {
+    pool: Pool,
+    prefix: String,
+    visibility: Duration,
+    promote: Script,
+}
+
+impl RedisQueue {
+    pub fn new(pool: Pool, prefix: &str, visibility: Duration) -> Self {
+        Self {
+            pool,
+            prefix: prefix.to_string(),
+            visibility,
+            promote: Script::new(PROMOTE),
+        }
+    }
+
+    fn stream(&self, kind: &str) -> String {
+        format!("{}:q:{kind}", self.prefix)
+    }
+    fn delayed(&self, kind: &str) -> String {
+        format!("{}:delayed:{kind}", self.prefix)
+    }
+    fn dead(&self, kind: &str) -> String {
+        format!("{}:dead:{kind}", self.prefix)
+    }
+    fn counter(&self, kind: &str, ok: bool, bucket: i64) -> String {
+        format!(
+            "{}:stats:{kind}:{}:{bucket}",
+            self.prefix,
+            if ok { "done" } else { "failed" }
+        )
+    }
+    fn workers(&self) -> String {
+        format!("{}:workers", self.prefix)
+    }
+
+    async fn conn(&self) -> Result<Connection> {
+        Ok(self.pool.get().await?)
+    }
+
+    async fn ensure_groups(&self, conn: &mut Connection, kinds: &[String]) -> Result<()> {
+        for kind in kinds {
+            let r: redis::RedisResult<()> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(self.stream(kind))
+                .arg(GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(conn)
+                .await;
+            match r {
+                Ok(()) => {}
+                Err(e) if e.to_string().contains("BUSYGROUP") => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn decode(id: String, fields: Vec<String>, deliveries: u32) -> Option<Delivery> {
+        let raw = fields
+            .chunks(2)
+            .find(|kv| kv[0] == "m")
+            .and_then(|kv| kv.get(1))?;
+        match serde_json::from_str::<Message>(raw) {
+            Ok(message) => Some(Delivery {
+                message,
+                receipt: id,
+                deliveries,
+            }),
+            Err(e) => {
+                tracing::warn!(entry = %id, cause = %e, "dropping an unreadable queue entry");
+                None
+            }
+        }
+    }
+
+    /// Messages whose lease lapsed (idle longer than the visibility timeout).
+    async fn reclaim(
+        &self,
+        conn: &mut Connection,
+        consumer: &str,
+        kind: &str,
+        max: usize,
+    ) -> Result<Vec<Delivery>> {
+        let reply: redis::RedisResult<(String, Vec<Entry>, Vec<String>)> = redis::cmd("XAUTOCLAIM")
+            .arg(self.stream(kind))
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(self.visibility.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(max)
+            .query_async(conn)
+            .await;
+        let (_, entries, _) = match reply {
+            Ok(r) => r,
+            Err(e) if e.to_string().contains("NOGROUP") => return Ok(vec![]),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for (id, fields) in entries {
+            // How often it was handed out: XPENDING on exactly this entry.
+            let pending: Vec<(String, String, u64, u32)> = redis::cmd("XPENDING")
+                .arg(self.stream(kind))
+                .arg(GROUP)
+                .arg(&id)
+                .arg(&id)
+                .arg(1)
+                .query_async(conn)
+                .await
+                .unwrap_or_default();
+            let deliveries = pending.first().map_or(2, |p| p.3);
+            out.extend(Self::decode(id, fields, deliveries));
+        }
+        Ok(out)
+    }
+
+    async fn read_new(
+        &self,
+        conn: &mut Connection,
+        consumer: &str,
+        kinds: &[String],
+        max: usize,
+        block: Option<Duration>,
+    ) -> redis::RedisResult<Vec<Delivery>> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(max);
+        if let Some(b) = block {
+            cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
+        }
+        cmd.arg("STREAMS");
+        for k in kinds {
+            cmd.arg(self.stream(k));
+        }
+        for _ in kinds {
+            cmd.arg(">");
+        }
+        let reply: Option<Vec<(String, Vec<Entry>)>> = cmd.query_async(conn).await?;
+        Ok(reply
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(_, entries)| entries)
+            .filter_map(|(id, fields)| Self::decode(id, fields, 1))
+            .collect())
+    }
+
+    fn stream_of(&self, d: &Delivery) -> String {
+        self.stream(&d.message.kind)
+    }
+}
+
+fn int(v: Option<&Value>) -> u64 {
+    match v {
+        Some(Value::Int(i)) => (*i).max(0) as u64,
+        Some(Value::BulkString(b)) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::BulkString(b)) => String::from_utf8(b.clone()).ok(),
+        Some(Value::SimpleString(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for RedisQueue {
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn push(&self, msg: &Message, delay: Duration) -> Result<()> {
+        let body = serde_json::to_string(msg).map_err(Error::internal)?;
+        let mut conn = self.conn().await?;
+        if delay.is_zero() {
+            let _: String = redis::cmd("XADD")
+                .arg(self.stream(&msg.kind))
+                .arg("*")
+                .arg("m")
+                .arg(body)
+                .query_async(&mut conn)
+                .await?;
+        } else {
+            let due = now_ms() + delay.as_millis() as i64;
+            let _: i64 = redis::cmd("ZADD")
+                .arg(self.delayed(&msg.kind))
+                .arg(due)
+                .arg(body)
+                .query_async(&mut conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn lease(
+        &self,
+        consumer: &str,
+        kinds: &[String],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>> {
+        if kinds.is_empty() || max == 0 {
+            tokio::time::sleep(wait).await;
+            return Ok(vec![]);
+        }
+        let mut conn = self.conn().await?;
+        let mut out = Vec::new();
+        for kind in kinds {
+            let _: i64 = self
+                .promote
+                .key(self.delayed(kind))
+                .key(self.stream(kind))
+                .arg(now_ms())
+                .arg(1000)
+                .invoke_async(&mut conn)
+                .await?;
+            if out.len() < max {
+                out.extend(
+                    self.reclaim(&mut conn, consumer, kind, max - out.len())
+                        .await?,
+                );
+            }
+        }
+        if out.len() >= max {
+            return Ok(out);
+        }
+        let block = out.is_empty().then_some(wait);
+        match self
+            .read_new(&mut conn, consumer, kinds, max - out.len(), block)
+            .await
+        {
+            Ok(new) => out.extend(new),
+            Err(e) if e.to_string().contains("NOGROUP") => {
+                // The stream or its group vanished (Redis restarted or was
+                // flushed): recreate it; the sweeper re-rings what was lost.
+                tracing::warn!("queue consumer group missing; recreating it");
+                self.ensure_groups(&mut conn, kinds).await?;
+                out.extend(
+                    self.read_new(&mut conn, consumer, kinds, max - out.len(), None)
+                        .await?,
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(out)
+    }
+
+    async fn ack(&self, d: &Delivery) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let stream = self.stream_of(d);
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("XACK")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg(&d.receipt)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&stream)
+            .arg(&d.receipt)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn extend(&self, consumer: &str, d: &Delivery) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let _: Vec<String> = redis::cmd("XCLAIM")
+            .arg(self.stream_of(d))
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(0)
+            .arg(&d.receipt)
+            .arg("JUSTID")
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn retry(&self, d: &Delivery, delay: Duration) -> Result<()> {
+        let body = serde_json::to_string(&d.message).map_err(Error::internal)?;
+        let stream = self.stream_of(d);
+        let mut conn = self.conn().await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("XACK")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg(&d.receipt)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&stream)
+            .arg(&d.receipt)
+            .ignore();
+        if delay.is_zero() {
+            pipe.cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg("m")
+                .arg(body)
+                .ignore();
+        } else {
+            pipe.cmd("ZADD")
+                .arg(self.delayed(&d.message.kind))
+                .arg(now_ms() + delay.as_millis() as i64)
+                .arg(body)
+                .ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn bury(&self, d: &Delivery, error: &str) -> Result<()> {
+        let body = serde_json::to_string(&d.message).map_err(Error::internal)?;
+        let stream = self.stream_of(d);
+        let mut conn = self.conn().await?;
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("XACK")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg(&d.receipt)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&stream)
+            .arg(&d.receipt)
+            .ignore()
+            .cmd("XADD")
+            .arg(self.dead(&d.message.kind))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(DEAD_LETTER_CAP)
+            .arg("*")
+            .arg("m")
+            .arg(body)
+            .arg("e")
+            .arg(error)
+            .arg("t")
+            .arg(now_ms())
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self, kind: &str, limit: usize) -> Result<Vec<DeadLetter>> {
+        let mut conn = self.conn().await?;
+        let entries: Vec<Entry> = redis::cmd("XREVRANGE")
+            .arg(self.dead(kind))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut conn)
+            .await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(_, f)| {
+                let map: HashMap<&str, &str> = f
+                    .chunks(2)
+                    .filter(|kv| kv.len() == 2)
+                    .map(|kv| (kv[0].as_str(), kv[1].as_str()))
+                    .collect();
+                Some(DeadLetter {
+                    message: serde_json::from_str(map.get("m")?).ok()?,
+                    error: map.get("e").unwrap_or(&"").to_string(),
+                    at_ms: map.get("t").and_then(|t| t.parse().ok()).unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    async fn clear_dead(&self, kind: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let _: i64 = redis::cmd("DEL")
+            .arg(self.dead(kind))
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_outcome(&self, kind: &str, ok: bool) -> Result<()> {
+        let key = self.counter(kind, ok, now_ms() / BUCKET_MS);
+        let mut conn = self.conn().await?;
+        let _: () = redis::pipe()
+            .cmd("INCR")
+            .arg(&key)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(120)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, worker_id: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let now = now_ms();
+        let _: () = redis::pipe()
+            .cmd("ZADD")
+            .arg(self.workers())
+            .arg(now)
+            .arg(worker_id)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(self.workers())
+            .arg("-inf")
+            .arg(now - WORKER_TTL.as_millis() as i64)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn live_workers(&self) -> Result<u64> {
+        let mut conn = self.conn().await?;
+        let since = now_ms() - WORKER_TTL.as_millis() as i64;
+        Ok(redis::cmd("ZCOUNT")
+            .arg(self.workers())
+            .arg(since)
+            .arg("+inf")
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    async fn stats(&self, kinds: &[String]) -> Result<Vec<KindStats>> {
+        let mut conn = self.conn().await?;
+        let now = now_ms();
+        let bucket = now / BUCKET_MS;
+        let mut out = Vec::new();
+        for kind in kinds {
+            let groups: Vec<HashMap<String, Value>> = redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(self.stream(kind))
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            let group = groups
+                .into_iter()
+                .find(|g| text(g.get("name")).as_deref() == Some(GROUP));
+            let (in_flight, lag, last_id) = match &group {
+                Some(g) => (
+                    int(g.get("pending")),
+                    g.get("lag").map(|v| int(Some(v))),
+                    text(g.get("last-delivered-id")),
+                ),
+                None => (0, None, None),
+            };
+            let len: u64 = redis::cmd("XLEN")
+                .arg(self.stream(kind))
+                .query_async(&mut conn)
+                .await
+                .unwrap_or(0);
+            let pending = lag.unwrap_or(len.saturating_sub(in_flight));
+            let oldest: Vec<Entry> = if pending > 0 {
+                let start = last_id.map_or("-".to_string(), |id| format!("({id}"));
+                redis::cmd("XRANGE")
+                    .arg(self.stream(kind))
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or_default()
+            } else {
+                vec![]
+            };
+            let oldest_pending_age = oldest
+                .first()
+                .and_then(|(id, _)| id.split('-').next()?.parse::<i64>().ok())
+                .map(|ms| Duration::from_millis((now - ms).max(0) as u64));
+            let mut counts = [0u64; 2];
+            for (i, ok) in [true, false].into_iter().enumerate() {
+                let keys: Vec<String> =
+                    (0..6).map(|b| self.counter(kind, ok, bucket - b)).collect();
+                let vals: Vec<Option<u64>> =
+                    redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+                counts[i] = vals.into_iter().flatten().sum();
+            }
+            out.push(KindStats {
+                kind: kind.clone(),
+                pending,
+                delayed: redis::cmd("ZCARD")
+                    .arg(self.delayed(kind))
+                    .query_async(&mut conn)
+                    .await?,
+                in_flight,
+                dead: redis::cmd("XLEN")
+                    .arg(self.dead(kind))
+                    .query_async(&mut conn)
+                    .await?,
+                done_last_minute: counts[0],
+                failed_last_minute: counts[1],
+                oldest_pending_age,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,88 @@
+//! Recurring jobs: a `schedule` row per recurring kind; the scheduler (run
+//! by the elected process) enqueues each one when it falls due. Firing is a
+//! conditional update of `next_run_at`, so two schedulers never fire twice.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use entity::schedule;
+
+use crate::error::Result;
+use crate::services::jobs::{self, NewJob};
+use crate::state::AppState;
+
+/// Creates or updates a schedule (kind, payload and period), keeping its
+/// next run time if it exists.
+pub async fn ensure(
+    st: &AppState,
+    name: &str,
+    kind: &str,
+    payload: serde_json::Value,
+    every: Duration,
+) -> Result<()> {
+    let row = schedule::ActiveModel {
+        name: Set(name.to_string()),
+        kind: Set(kind.to_string()),
+        payload: Set(payload),
+        every_seconds: Set(every.as_secs().max(1) as i64),
+        next_run_at: Set(Utc::now()),
+        last_job_id: Set(None),
+    };
+    schedule::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(schedule::Column::Name)
+                .update_columns([
+                    schedule::Column::Kind,
+                    schedule::Column::Payload,
+                    schedule::Column::EverySeconds,
+                ])
+                .to_owned(),
+        )
+        .exec(&st.writer)
+        .await?;
+    Ok(())
+}
+
+/// Enqueues every schedule that is due; returns how many fired.
+pub async fn fire_due(st: &AppState) -> Result<usize> {
+    let now = Utc::now();
+    let due = schedule::Entity::find()
+        .filter(schedule::Column::NextRunAt.lte(now))
+        .all(&st.db)
+        .await?;
+    let mut fired = 0;
+    for s in due {
+        let next = now + chrono::Duration::seconds(s.every_seconds);
+        let res = schedule::Entity::update_many()
+            .col_expr(schedule::Column::NextRunAt, Expr::value(next))
+            .filter(schedule::Column::Name.eq(&s.name))
+            .filter(schedule::Column::NextRunAt.eq(s.next_run_at))
+            .exec(&st.writer)
+            .await?;
+        if res.rows_affected != 1 {
+            continue;
+        }
+        let max_attempts = st.registry.get(&s.kind).map_or(3, |h| h.max_attempts());
+        let job = jobs::enqueue(
+            st,
+            NewJob {
+                kind: s.kind.clone(),
+                payload: s.payload.clone(),
+                workspace_id: None,
+                run_at: None,
+                max_attempts,
+            },
+        )
+        .await?;
+        schedule::Entity::update_many()
+            .col_expr(schedule::Column::LastJobId, Expr::value(job.id))
+            .filter(schedule::Column::Name.eq(&s.name))
+            .exec(&st.writer)
+            .await?;
+        fired += 1;
+    }
+    Ok(fired)
+}
