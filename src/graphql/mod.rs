@@ -7,6 +7,7 @@ mod api_keys;
 mod context;
 mod errors;
 mod events;
+mod jobs;
 mod members;
 mod pagination;
 mod viewer;
@@ -24,6 +25,7 @@ pub struct QueryRoot(
     members::MemberQuery,
     api_keys::ApiKeyQuery,
     events::EventQuery,
+    jobs::JobQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -31,10 +33,11 @@ pub struct MutationRoot(
     viewer::ViewerMutation,
     members::MemberMutation,
     api_keys::ApiKeyMutation,
+    jobs::JobMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(events::EventSubscription);
+pub struct SubscriptionRoot(events::EventSubscription, jobs::JobSubscription);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

@@ -1,0 +1,185 @@
+//! The job machinery seen from GraphQL: `queueStatus` (query and live
+//! subscription), dead jobs and `requeueDeadJobs`. Queue figures are
+//! server-wide, so they are shown to workspace owners only.
+
+use std::time::Duration;
+
+use async_graphql::{Context, Object, Result, SimpleObject, Subscription, ID};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+
+use crate::auth::Scope;
+use crate::graphql::pagination::{connection, Conn};
+use crate::graphql::ContextExt;
+use crate::services::jobs as job_service;
+use crate::services::PageArgs;
+use crate::state::AppState;
+
+/// One kind of job in the queue.
+#[derive(SimpleObject, Clone, PartialEq)]
+pub struct QueueKindStatus {
+    pub kind: String,
+    /// Waiting to be handed to a worker.
+    pub pending: u64,
+    /// Waiting for their run time (scheduled or retrying).
+    pub delayed: u64,
+    /// Running on a worker now.
+    pub in_flight: u64,
+    /// Given up after their last attempt.
+    pub dead: u64,
+    pub done_last_minute: u64,
+    pub failed_last_minute: u64,
+    /// Age of the oldest pending job, in milliseconds.
+    pub oldest_pending_age_ms: Option<u64>,
+}
+
+/// The whole queue at one moment.
+#[derive(SimpleObject, Clone)]
+pub struct QueueStatus {
+    /// `redis` or `embedded`.
+    pub backend: String,
+    /// Worker processes seen in the last 15 seconds.
+    pub live_workers: u64,
+    pub kinds: Vec<QueueKindStatus>,
+    pub at: DateTime<Utc>,
+}
+
+async fn status(st: &AppState) -> crate::Result<QueueStatus> {
+    let stats = st.queue.stats(&st.registry.kinds()).await?;
+    Ok(QueueStatus {
+        backend: st.queue.backend().to_string(),
+        live_workers: st.queue.live_workers().await?,
+        kinds: stats
+            .into_iter()
+            .map(|k| QueueKindStatus {
+                kind: k.kind,
+                pending: k.pending,
+                delayed: k.delayed,
+                in_flight: k.in_flight,
+                dead: k.dead,
+                done_last_minute: k.done_last_minute,
+                failed_last_minute: k.failed_last_minute,
+                oldest_pending_age_ms: k.oldest_pending_age.map(|d| d.as_millis() as u64),
+            })
+            .collect(),
+        at: Utc::now(),
+    })
+}
+
+/// A background job of the ledger.
+#[derive(SimpleObject)]
+pub struct Job {
+    pub id: ID,
+    pub kind: String,
+    /// `queued`, `running`, `done` or `dead`.
+    pub state: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub last_error: Option<String>,
+    pub payload: async_graphql::Json<serde_json::Value>,
+    pub run_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<entity::job::Model> for Job {
+    fn from(j: entity::job::Model) -> Self {
+        Self {
+            id: ID(j.id),
+            kind: j.kind,
+            state: j.state,
+            attempts: j.attempts,
+            max_attempts: j.max_attempts,
+            last_error: j.last_error,
+            payload: async_graphql::Json(j.payload),
+            run_at: j.run_at,
+            created_at: j.created_at,
+            finished_at: j.finished_at,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct JobQuery;
+
+#[Object]
+impl JobQuery {
+    /// Pending, delayed, running and dead jobs per kind, recent outcomes and
+    /// live workers (owner only).
+    async fn queue_status(&self, ctx: &Context<'_>) -> Result<QueueStatus> {
+        ctx.principal()?.require(Scope::Read)?.require_owner()?;
+        Ok(status(ctx.app()).await?)
+    }
+
+    /// Jobs that used up their attempts, newest first: the workspace's and
+    /// the server's own (owner only).
+    async fn dead_jobs(
+        &self,
+        ctx: &Context<'_>,
+        kind: Option<String>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last job of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<Job>> {
+        let page = PageArgs::new(first, after, "job")?;
+        let rows = job_service::dead_jobs(&ctx.app().db, ctx.principal()?, kind.as_deref(), &page).await?;
+        Ok(connection(rows, |j| j.id.clone(), Job::from))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct RequeueDeadJobsPayload {
+    pub requeued: u64,
+    pub jobs: Vec<Job>,
+}
+
+#[derive(Default)]
+pub struct JobMutation;
+
+#[Object]
+impl JobMutation {
+    /// Puts dead jobs back in the queue with fresh attempts: all of them
+    /// (up to 1000), those of one `kind`, or the given `ids` (owner only).
+    async fn requeue_dead_jobs(
+        &self,
+        ctx: &Context<'_>,
+        kind: Option<String>,
+        ids: Option<Vec<ID>>,
+    ) -> Result<RequeueDeadJobsPayload> {
+        let ids = ids.map(|v| v.into_iter().map(|i| i.0).collect());
+        let rows = job_service::requeue_dead(ctx.app(), ctx.principal()?, kind.as_deref(), ids).await?;
+        Ok(RequeueDeadJobsPayload { requeued: rows.len() as u64, jobs: rows.into_iter().map(Job::from).collect() })
+    }
+}
+
+#[derive(Default)]
+pub struct JobSubscription;
+
+#[Subscription]
+impl JobSubscription {
+    /// The queue status now and then every `SWITCHYARD_QUEUE_STATUS_INTERVAL_MS`
+    /// (owner only). Ends when the server shuts down.
+    async fn queue_status(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = QueueStatus>> {
+        ctx.principal()?.require(Scope::Read)?.require_owner()?;
+        let st = ctx.app().clone();
+        let every = Duration::from_millis(st.config.queue_status_interval_ms);
+        let stop = st.shutdown.clone();
+        let ticks = tokio_stream_interval(every);
+        Ok(ticks
+            .then(move |_| {
+                let st = st.clone();
+                async move { status(&st).await }
+            })
+            .filter_map(|r| async move {
+                r.map_err(|e| tracing::warn!(cause = %e, "queue status unavailable")).ok()
+            })
+            .take_until(stop.cancelled_owned()))
+    }
+}
+
+/// An endless stream that yields at once and then every `every`.
+fn tokio_stream_interval(every: Duration) -> impl Stream<Item = ()> {
+    futures_util::stream::unfold(tokio::time::interval(every), |mut i| async move {
+        i.tick().await;
+        Some(((), i))
+    })
+}
