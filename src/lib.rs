@@ -70,6 +70,32 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         )),
         None => Arc::new(jobs::embedded::EmbeddedQueue::new(visibility)),
     };
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let bus: Arc<dyn events::EventBus> = match (&redis, &config.redis_url) {
+        (Some(pool), Some(url)) => Arc::new(
+            events::redis::RedisBus::start(
+                url,
+                pool.clone(),
+                &config.redis_prefix,
+                shutdown.clone(),
+                &tasks,
+            )
+            .await?,
+        ),
+        _ => Arc::new(BroadcastBus::new(4096)),
+    };
+    // With Redis, limits hold across processes; otherwise in memory.
+    let limiter = |per_minute: u32, name: &str| match &redis {
+        Some(pool) => RateLimiter::redis(
+            per_minute,
+            pool.clone(),
+            format!("{}:{name}", config.redis_prefix),
+        ),
+        None => RateLimiter::per_minute(per_minute),
+    };
+    let request_limiter = Arc::new(limiter(config.rate_limit_per_minute, "rate"));
+    let login_limiter = Arc::new(limiter(10, "login"));
     Ok(AppState {
         db,
         writer,
@@ -78,12 +104,12 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         redis,
         registry: Arc::new(jobs::Registry::builtin()),
         metrics: Arc::new(metrics::Metrics::default()),
-        bus: Arc::new(BroadcastBus::new(4096)),
-        limiter: Arc::new(RateLimiter::per_minute(config.rate_limit_per_minute)),
-        login_limiter: Arc::new(RateLimiter::per_minute(10)),
+        bus,
+        limiter: request_limiter,
+        login_limiter,
         usage: Arc::new(UsageRecorder::default()),
-        shutdown: CancellationToken::new(),
-        tasks: TaskTracker::new(),
+        shutdown,
+        tasks,
         config: Arc::new(config),
     })
 }

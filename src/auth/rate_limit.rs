@@ -1,8 +1,12 @@
-//! Per-caller request rate limit (GCRA, from the `governor` crate), answering
-//! with the numbers for `RateLimit-*` headers.
+//! Per-caller request rate limit (GCRA), answering with the numbers for
+//! `RateLimit-*` headers. In one process the `governor` crate keeps the
+//! state in memory; with Redis the same algorithm runs as a Lua script on a
+//! key per caller, so the limit holds across every process.
 
 use std::num::NonZeroU32;
 
+use deadpool_redis::redis::Script;
+use deadpool_redis::Pool;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -17,44 +21,119 @@ pub struct RateInfo {
     pub remaining: u32,
 }
 
-/// In-memory keyed limiter; one process's view. (The jobs issue adds a Redis
-/// implementation so the limit holds across processes.)
-pub struct RateLimiter {
-    per_minute: u32,
-    inner: Gcra<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>,
+/// GCRA on a Redis key. ARGV: now (ms), emission interval T (ms), period P
+/// (ms). The burst is the whole per-minute budget (tolerance P − T), as with
+/// governor's `Quota::per_minute`. Returns {1, remaining} or {0, retry-after ms}.
+const GCRA: &str = r#"
+local now = tonumber(ARGV[1])
+local t = tonumber(ARGV[2])
+local p = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+if tat - now > p - t then
+  return {0, math.ceil(tat - now - (p - t))}
+end
+local new_tat = tat + t
+redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now))
+return {1, math.floor((p - (new_tat - now)) / t + 1e-9)}
+"#;
+
+type Memory =
+    Gcra<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+pub enum RateLimiter {
+    Memory {
+        per_minute: u32,
+        gcra: Box<Memory>,
+    },
+    Redis {
+        per_minute: u32,
+        pool: Pool,
+        prefix: String,
+        script: Script,
+    },
 }
 
 impl RateLimiter {
+    /// In-memory limiter: this process's view only.
     pub fn per_minute(n: u32) -> Self {
         let n = NonZeroU32::new(n.max(1)).expect("at least 1");
-        Self {
+        Self::Memory {
             per_minute: n.get(),
-            inner: Gcra::keyed(Quota::per_minute(n))
-                .with_middleware::<StateInformationMiddleware>(),
+            gcra: Box::new(
+                Gcra::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>(),
+            ),
+        }
+    }
+
+    /// Redis limiter shared by every process; keys are `{prefix}:{key}`.
+    pub fn redis(n: u32, pool: Pool, prefix: String) -> Self {
+        Self::Redis {
+            per_minute: n.max(1),
+            pool,
+            prefix,
+            script: Script::new(GCRA),
+        }
+    }
+
+    fn limit(&self) -> u32 {
+        match self {
+            Self::Memory { per_minute, .. } | Self::Redis { per_minute, .. } => *per_minute,
         }
     }
 
     /// Counts one request for `key`; RATE_LIMITED with the wait when over.
-    pub fn check(&self, key: &str) -> Result<RateInfo> {
-        match self.inner.check_key(&key.to_string()) {
-            Ok(snapshot) => Ok(RateInfo {
-                limit: self.per_minute,
-                remaining: snapshot.remaining_burst_capacity(),
-            }),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Err(Error::RateLimited {
-                    retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-                    limit: self.per_minute,
-                })
+    pub async fn check(&self, key: &str) -> Result<RateInfo> {
+        let limit = self.limit();
+        let over = |secs: f64| Error::RateLimited {
+            retry_after_secs: secs.ceil().max(1.0) as u64,
+            limit,
+        };
+        match self {
+            Self::Memory { gcra, .. } => match gcra.check_key(&key.to_string()) {
+                Ok(snapshot) => Ok(RateInfo {
+                    limit,
+                    remaining: snapshot.remaining_burst_capacity(),
+                }),
+                Err(not_until) => Err(over(
+                    not_until
+                        .wait_time_from(DefaultClock::default().now())
+                        .as_secs_f64(),
+                )),
+            },
+            Self::Redis {
+                pool,
+                prefix,
+                script,
+                ..
+            } => {
+                let mut conn = pool.get().await?;
+                let t = 60_000.0 / limit as f64;
+                let (allowed, n): (i64, i64) = script
+                    .key(format!("{prefix}:{key}"))
+                    .arg(crate::jobs::queue::now_ms())
+                    .arg(t)
+                    .arg(60_000)
+                    .invoke_async(&mut conn)
+                    .await?;
+                if allowed == 1 {
+                    Ok(RateInfo {
+                        limit,
+                        remaining: n.max(0) as u32,
+                    })
+                } else {
+                    Err(over(n as f64 / 1000.0))
+                }
             }
         }
     }
 
-    /// Drops state for keys that are back at full capacity (called periodically).
+    /// Drops in-memory state for keys back at full capacity (Redis keys expire).
     pub fn shrink(&self) {
-        self.inner.retain_recent();
-        self.inner.shrink_to_fit();
+        if let Self::Memory { gcra, .. } = self {
+            gcra.retain_recent();
+            gcra.shrink_to_fit();
+        }
     }
 }
 
@@ -62,13 +141,13 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_burst_is_the_per_minute_limit_then_429() {
+    #[tokio::test]
+    async fn the_burst_is_the_per_minute_limit_then_429() {
         let rl = RateLimiter::per_minute(3);
-        assert_eq!(rl.check("a").unwrap().remaining, 2);
-        rl.check("a").unwrap();
-        assert_eq!(rl.check("a").unwrap().remaining, 0);
-        match rl.check("a") {
+        assert_eq!(rl.check("a").await.unwrap().remaining, 2);
+        rl.check("a").await.unwrap();
+        assert_eq!(rl.check("a").await.unwrap().remaining, 0);
+        match rl.check("a").await {
             Err(Error::RateLimited {
                 retry_after_secs,
                 limit,
@@ -78,6 +157,6 @@ mod tests {
             }
             other => panic!("expected RateLimited, got {other:?}"),
         }
-        assert!(rl.check("b").is_ok(), "keys are independent");
+        assert!(rl.check("b").await.is_ok(), "keys are independent");
     }
 }

@@ -15,7 +15,8 @@ use crate::state::AppState;
 /// `diagnostic.noop`: does nothing, for benchmarks and end-to-end checks of
 /// the machinery. Payload (all optional): `sleep_ms` (≤ 60000), `fail_attempts`
 /// (fail while the attempt number is at most this), `panic` (panic instead of
-/// failing), `retry_delay_ms` (wait between attempts).
+/// failing), `retry_delay_ms` (wait between attempts), `timeout_ms` (its
+/// time limit, default 30 s).
 pub struct Noop;
 
 #[async_trait::async_trait]
@@ -24,8 +25,11 @@ impl Handler for Noop {
         "diagnostic.noop"
     }
 
-    fn timeout(&self) -> Duration {
-        Duration::from_secs(30)
+    fn timeout(&self, job: &job::Model) -> Duration {
+        match job.payload.get("timeout_ms").and_then(|v| v.as_u64()) {
+            Some(ms) => Duration::from_millis(ms.clamp(1, 300_000)),
+            None => Duration::from_secs(30),
+        }
     }
 
     fn backoff(&self, job: &job::Model) -> Duration {

@@ -29,7 +29,7 @@ pub trait Handler: Send + Sync + 'static {
     /// The kind name, e.g. `maintenance.prune`.
     fn kind(&self) -> &'static str;
     /// Longest a run may take before it counts as failed.
-    fn timeout(&self) -> Duration {
+    fn timeout(&self, _job: &entity::job::Model) -> Duration {
         Duration::from_secs(30)
     }
     /// Attempts before the job is dead (used when it is enqueued).

@@ -171,8 +171,8 @@ async fn process(
     let started = Instant::now();
     let run = AssertUnwindSafe(handler.run(&st, &row)).catch_unwind();
     let outcome = tokio::select! {
-        r = tokio::time::timeout(handler.timeout(), run) => match r {
-            Err(_) => Err(format!("timed out after {:?}", handler.timeout())),
+        r = tokio::time::timeout(handler.timeout(&row), run) => match r {
+            Err(_) => Err(format!("timed out after {:?}", handler.timeout(&row))),
             Ok(Err(panic)) => Err(format!("panicked: {}", panic_message(panic))),
             Ok(Ok(Err(e))) => Err(e.to_string()),
             Ok(Ok(Ok(()))) => Ok(()),

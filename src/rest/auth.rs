@@ -64,7 +64,8 @@ async fn login(
     // Slows password guessing per account: 10 tries a minute.
     h.app
         .login_limiter
-        .check(&body.email.trim().to_lowercase())?;
+        .check(&body.email.trim().to_lowercase())
+        .await?;
     let token = sessions::login(&h.app, &body.email, &body.password).await?;
     Ok(signed_in(&h, &token))
 }
@@ -88,7 +89,8 @@ async fn setup(
     require_csrf_header(&headers)?;
     h.app
         .login_limiter
-        .check(&format!("setup:{}", body.token.get(..8).unwrap_or("")))?;
+        .check(&format!("setup:{}", body.token.get(..8).unwrap_or("")))
+        .await?;
     let token =
         sessions::complete_setup(&h.app, &body.token, &body.password, body.name.as_deref()).await?;
     Ok(signed_in(&h, &token))

@@ -73,7 +73,7 @@ async fn execute(
             if matches!(p.credential, Credential::Session { .. }) {
                 require_csrf_header(headers).map_err(fail)?;
             }
-            Some(h.app.limiter.check(p.rate_key()).map_err(fail)?)
+            Some(h.app.limiter.check(p.rate_key()).await.map_err(fail)?)
         }
         None => None,
     };

@@ -14,22 +14,56 @@ use switchyard::{AppState, Config, Server};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Which storage a run uses.
+/// Which storage (and queue) a run uses.
 #[derive(Debug, Clone)]
 pub enum Backend {
+    /// The embedded default: SQLite and the in-process queue.
     Sqlite,
+    /// Production: PostgreSQL, plus Redis (queue, bus, rate limits) when
+    /// `SWITCHYARD_TEST_REDIS_URL` is set.
     Postgres(String),
 }
 
-/// SQLite always; PostgreSQL too when `SWITCHYARD_TEST_DATABASE_URL` is set.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The Redis the production runs use, if any.
+pub fn redis_url() -> Option<String> {
+    env("SWITCHYARD_TEST_REDIS_URL")
+}
+
+/// SQLite always; PostgreSQL (+ Redis) too when `SWITCHYARD_TEST_DATABASE_URL` is set.
 pub fn backends() -> Vec<Backend> {
     let mut v = vec![Backend::Sqlite];
-    if let Ok(url) = std::env::var("SWITCHYARD_TEST_DATABASE_URL") {
-        if !url.is_empty() {
-            v.push(Backend::Postgres(url));
-        }
+    if let Some(url) = env("SWITCHYARD_TEST_DATABASE_URL") {
+        v.push(Backend::Postgres(url));
     }
     v
+}
+
+/// A Redis key prefix no other test uses.
+pub fn redis_prefix() -> String {
+    format!("sy_t_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// Deletes every key under `prefix` (what a FLUSHALL does to this test,
+/// without touching the other tests that share the Redis).
+pub async fn wipe_redis_prefix(url: &str, prefix: &str) {
+    let client = deadpool_redis::redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = deadpool_redis::redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: i64 = deadpool_redis::redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
 }
 
 /// Runs a test body once per backend, each on a fresh server and database.
@@ -50,10 +84,15 @@ where
 pub struct DbGuard {
     _dir: tempfile::TempDir,
     postgres: Option<(String, String)>,
+    /// (Redis URL, key prefix) of a production run.
+    pub redis: Option<(String, String)>,
 }
 
 impl DbGuard {
     pub async fn cleanup(self) {
+        if let Some((url, prefix)) = &self.redis {
+            wipe_redis_prefix(url, prefix).await;
+        }
         if let Some((admin_url, name)) = &self.postgres {
             if let Ok(db) = Database::connect(admin_url.as_str()).await {
                 let _ = db
@@ -75,6 +114,7 @@ pub async fn fresh_database(backend: &Backend) -> (String, DbGuard) {
                 DbGuard {
                     _dir: dir,
                     postgres: None,
+                    redis: None,
                 },
             )
         }
@@ -91,11 +131,13 @@ pub async fn fresh_database(backend: &Backend) -> (String, DbGuard) {
                 .map(|(b, _)| b)
                 .expect("database URL has a path");
             let url = format!("{base}/{name}");
+            let redis = redis_url().map(|r| (r, redis_prefix()));
             (
                 url,
                 DbGuard {
                     _dir: dir,
                     postgres: Some((admin_url.clone(), name)),
+                    redis,
                 },
             )
         }
@@ -133,7 +175,23 @@ impl TestApp {
             "1".into(),
             "--shutdown-grace-seconds".into(),
             "5".into(),
+            "--sweep-interval-seconds".into(),
+            "1".into(),
+            "--sweep-grace-seconds".into(),
+            "2".into(),
+            "--visibility-timeout-seconds".into(),
+            "3".into(),
+            "--queue-status-interval-ms".into(),
+            "200".into(),
         ];
+        if let Some((url, prefix)) = &guard.redis {
+            args.extend([
+                "--redis-url".into(),
+                url.clone(),
+                "--redis-prefix".into(),
+                prefix.clone(),
+            ]);
+        }
         args.extend(extra_args.iter().map(|s| s.to_string()));
         let config = Config::from_args(args).expect("valid test config");
         let server = switchyard::start(config).await.expect("server starts");

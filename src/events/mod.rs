@@ -3,8 +3,10 @@
 //! An event is a row of the `event` table written in the same transaction as
 //! the change that caused it (see [`record`]). After the commit the service
 //! publishes it on the [`EventBus`], which feeds live GraphQL subscriptions.
-//! The bus here is an in-process broadcast; a Redis pub/sub implementation of
-//! the same trait carries events between processes.
+//! [`BroadcastBus`] is the in-process bus; [`redis::RedisBus`] carries events
+//! between processes through Redis pub/sub.
+
+pub mod redis;
 
 use std::pin::Pin;
 use std::sync::Arc;
