@@ -116,13 +116,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
 
 /// A Redis pool, checked with a PING so a wrong URL fails at start-up.
 async fn redis_pool(url: &str) -> Result<deadpool_redis::Pool> {
-    let pool = deadpool_redis::Config::from_url(url)
-        .builder()
-        .map_err(Error::internal)?
-        .max_size(32)
-        .runtime(deadpool_redis::Runtime::Tokio1)
-        .build()
-        .map_err(Error::internal)?;
+    let pool = jobs::redis::pool(url)?;
     let mut conn = pool.get().await?;
     let _: String = deadpool_redis::redis::cmd("PING")
         .query_async(&mut conn)

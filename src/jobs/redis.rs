@@ -35,6 +35,19 @@ end
 return #due
 "#;
 
+/// A pool of Redis connections whose response timeout (30 s) outlasts the
+/// blocking reads of the lease loop (the client's default is 500 ms).
+pub fn pool(url: &str) -> Result<Pool> {
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)));
+    let manager = deadpool_redis::Manager::new_with_config(url, config)?;
+    Pool::builder(manager)
+        .max_size(32)
+        .runtime(deadpool_redis::Runtime::Tokio1)
+        .build()
+        .map_err(Error::internal)
+}
+
 pub struct RedisQueue {
     pool: Pool,
     prefix: String,

@@ -12,6 +12,7 @@ use super::Http;
 const GRAPHIQL: &str = include_str!("../../playground/graphiql.html");
 const LOGIN: &str = include_str!("../../playground/login.html");
 const SETUP: &str = include_str!("../../playground/setup.html");
+const DASHBOARD: &str = include_str!("../../playground/dashboard.html");
 const STYLE: &str = include_str!("../../playground/style.css");
 
 /// Vendored third-party assets: (file name, content type, bytes).
@@ -49,6 +50,7 @@ pub fn router() -> Router<Http> {
         .route("/playground", get(|| async { Html(GRAPHIQL) }))
         .route("/login", get(|| async { Html(LOGIN) }))
         .route("/setup", get(|| async { Html(SETUP) }))
+        .route("/dashboard", get(|| async { Html(DASHBOARD) }))
         .route(
             "/playground/style.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE) }),

@@ -10,5 +10,6 @@ mod auth;
 mod bad_input;
 mod events;
 mod members;
+mod queue;
 mod server;
 mod tenancy;
