@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 use crate::config::Config;
 use crate::error::Result;
@@ -45,8 +45,27 @@ async fn open(cfg: &Config, max_connections: u32) -> Result<DatabaseConnection> 
     Ok(Database::connect(opts).await?)
 }
 
-/// Applies every pending migration.
-pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
-    Migrator::up(db, None).await?;
-    Ok(())
+/// Applies every pending migration. On PostgreSQL, processes starting
+/// together take turns through an advisory lock held on a connection of
+/// its own, so two never run the same migration at once.
+pub async fn migrate(db: &DatabaseConnection, url: &str) -> Result<()> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        Migrator::up(db, None).await?;
+        return Ok(());
+    }
+    let lock = ConnectOptions::new(url)
+        .max_connections(1)
+        .sqlx_logging(false)
+        .to_owned();
+    let lock = Database::connect(lock).await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .await?;
+    let result = Migrator::up(db, None).await;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .await?;
+    lock.close().await?;
+    Ok(result?)
 }
+
+/// Advisory lock key for migrations (any fixed number; "SWYD" in ASCII).
+const MIGRATION_LOCK: i64 = 0x5357_5944;

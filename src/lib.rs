@@ -56,7 +56,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
     let secret =
         crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.secret_key_file)?;
     let (db, writer) = db::connect(&config).await?;
-    db::migrate(&writer).await?;
+    db::migrate(&writer, &config.database_url).await?;
     let visibility = Duration::from_secs(config.visibility_timeout_seconds);
     let redis = match &config.redis_url {
         Some(url) => Some(redis_pool(url).await?),

@@ -49,6 +49,9 @@ pub fn pool(url: &str) -> Result<Pool> {
 }
 
 pub struct RedisQueue {
+    /// Set once this process has created (or found) the consumer groups;
+    /// a NOGROUP after that means Redis lost its data.
+    groups_ready: std::sync::atomic::AtomicBool,
     pool: Pool,
     prefix: String,
     visibility: Duration,
@@ -265,6 +268,11 @@ impl Queue for RedisQueue {
             return Ok(vec![]);
         }
         let mut conn = self.conn().await?;
+        if !self.groups_ready.load(std::sync::atomic::Ordering::Relaxed) {
+            self.ensure_groups(&mut conn, kinds).await?;
+            self.groups_ready
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut out = Vec::new();
         for kind in kinds {
             let _: i64 = self

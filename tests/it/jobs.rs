@@ -1,0 +1,714 @@
+//! The worker pool end to end, on both backends (SQLite + in-process queue,
+//! PostgreSQL + Redis): jobs run once, retries with backoff, dead letters
+//! and requeueing, panics and timeouts, delayed jobs, the sweeper re-ringing
+//! a lost doorbell, the scheduler, `/metrics`, the live `queueStatus`
+//! subscription, and the graceful drain on shutdown.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter};
+use serde_json::{json, Value};
+use switchyard::services::jobs::{enqueue, insert, NewJob};
+
+use crate::helpers::{backends, for_each_backend, TestApp, WsClient};
+
+const NOOP: &str = "diagnostic.noop";
+
+/// The ledger row of job `id`.
+async fn job_row(db: &impl ConnectionTrait, id: &str) -> entity::job::Model {
+    entity::job::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .expect("job row readable")
+        .expect("job row exists")
+}
+
+/// Polls the ledger (every 50 ms) until job `id` is in `state`; panics with
+/// the last row seen after `timeout`.
+async fn wait_for_state(
+    app: &TestApp,
+    id: &str,
+    state: &str,
+    timeout: Duration,
+) -> entity::job::Model {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let row = job_row(&app.state.db, id).await;
+        if row.state == state {
+            return row;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "[{}] job {id} not `{state}` after {timeout:?}: {row:?}",
+                app.backend
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Enqueues a workspace `diagnostic.noop` job.
+async fn noop(app: &TestApp, payload: Value, max_attempts: u32) -> entity::job::Model {
+    enqueue(
+        &app.state,
+        NewJob {
+            kind: NOOP.into(),
+            payload,
+            workspace_id: Some(app.workspace_id.clone()),
+            run_at: None,
+            max_attempts,
+        },
+    )
+    .await
+    .expect("job enqueued")
+}
+
+/// The workspace's events of `event_type` about `subject`, newest first.
+async fn job_events(app: &TestApp, event_type: &str, subject: &str) -> Vec<Value> {
+    let data = app
+        .gql(
+            &app.owner_key,
+            "query($f: EventFilterInput) { events(first: 100, filter: $f) {
+               edges { node { id type actor subjectId data } } } }",
+            json!({ "f": { "types": [event_type] } }),
+        )
+        .await;
+    data["events"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .filter(|n| n["subjectId"] == subject)
+        .collect()
+}
+
+/// The entry for `diagnostic.noop` in a `queueStatus` payload.
+fn noop_status(status: &Value) -> Value {
+    status["kinds"]
+        .as_array()
+        .expect("kinds is a list")
+        .iter()
+        .find(|k| k["kind"] == NOOP)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {NOOP} in {status}"))
+}
+
+const QUEUE_STATUS: &str = "{ queueStatus { backend liveWorkers
+    kinds { kind pending delayed inFlight dead doneLastMinute failedLastMinute } } }";
+
+const DEAD_JOBS: &str = "query($kind: String) { deadJobs(kind: $kind, first: 100) {
+    edges { node { id kind state attempts maxAttempts lastError finishedAt } } } }";
+
+const REQUEUE: &str = "mutation($ids: [ID!]) { requeueDeadJobs(ids: $ids) {
+    requeued jobs { id state attempts } } }";
+
+fn expected_queue_backend(app: &TestApp) -> &'static str {
+    if app.state.redis.is_some() {
+        "redis"
+    } else {
+        "embedded"
+    }
+}
+
+#[tokio::test]
+async fn many_jobs_each_run_exactly_once() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let mut ids = Vec::new();
+        for i in 0..30 {
+            ids.push(noop(&app, json!({ "sleep_ms": (i % 5) * 20 }), 3).await.id);
+        }
+        let mut owners = std::collections::BTreeSet::new();
+        for id in &ids {
+            let row = wait_for_state(&app, id, "done", Duration::from_secs(15)).await;
+            assert_eq!(
+                row.attempts, 1,
+                "[{}] ran more than once: {row:?}",
+                app.backend
+            );
+            assert!(row.finished_at.is_some(), "[{}] {row:?}", app.backend);
+            assert!(row.last_error.is_none(), "[{}] {row:?}", app.backend);
+            let owner = row.lease_owner.clone().unwrap_or_else(|| {
+                panic!("[{}] done job without lease_owner: {row:?}", app.backend)
+            });
+            assert!(
+                owner.starts_with('w'),
+                "[{}] worker id {owner}",
+                app.backend
+            );
+            owners.insert(owner);
+        }
+        // One server, one worker pool.
+        assert_eq!(owners.len(), 1, "[{}] {owners:?}", app.backend);
+        // Still done a moment later: no duplicate doorbell re-ran anything.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for id in &ids {
+            let row = job_row(&app.state.db, id).await;
+            assert_eq!(
+                (row.state.as_str(), row.attempts),
+                ("done", 1),
+                "[{}] {row:?}",
+                app.backend
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failing_job_is_retried_until_it_succeeds() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let job = noop(
+            &app,
+            json!({ "fail_attempts": 2, "retry_delay_ms": 200 }),
+            5,
+        )
+        .await;
+        let row = wait_for_state(&app, &job.id, "done", Duration::from_secs(15)).await;
+        assert_eq!(row.attempts, 3, "[{}] {row:?}", app.backend);
+        assert_eq!(row.max_attempts, 5);
+        assert!(
+            row.last_error.is_none(),
+            "[{}] cleared on success: {row:?}",
+            app.backend
+        );
+        // Two failed attempts 200 ms apart before the third succeeded.
+        let took = row.finished_at.unwrap() - row.created_at;
+        assert!(
+            took >= chrono::Duration::milliseconds(350),
+            "[{}] retries did not wait their delay: {took}",
+            app.backend
+        );
+
+        let events = job_events(&app, "job.completed", &job.id).await;
+        assert_eq!(events.len(), 1, "[{}] {events:?}", app.backend);
+        let e = &events[0];
+        assert_eq!(e["subjectId"], job.id.as_str());
+        assert_eq!(e["actor"], "system");
+        assert_eq!(e["data"]["kind"], NOOP, "{e}");
+        assert_eq!(e["data"]["attempts"], 3, "{e}");
+        assert!(job_events(&app, "job.failed", &job.id).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let job = noop(
+            &app,
+            json!({ "fail_attempts": 10, "retry_delay_ms": 100 }),
+            2,
+        )
+        .await;
+        let dead = wait_for_state(&app, &job.id, "dead", Duration::from_secs(15)).await;
+        assert_eq!(dead.attempts, 2, "[{}] {dead:?}", app.backend);
+        assert_eq!(
+            dead.last_error.as_deref(),
+            Some("diagnostic failure on attempt 2"),
+            "[{}] {dead:?}",
+            app.backend
+        );
+        let first_finish = dead.finished_at.expect("dead jobs have finished_at");
+
+        let failed = job_events(&app, "job.failed", &job.id).await;
+        assert_eq!(failed.len(), 1, "[{}] {failed:?}", app.backend);
+        assert_eq!(
+            failed[0]["data"]["error"],
+            "diagnostic failure on attempt 2"
+        );
+        assert_eq!(failed[0]["data"]["attempts"], 2);
+        assert!(job_events(&app, "job.completed", &job.id).await.is_empty());
+
+        // Listed over GraphQL for the owner.
+        let list = app
+            .gql(&app.owner_key, DEAD_JOBS, json!({ "kind": NOOP }))
+            .await;
+        let nodes: Vec<Value> = list["deadJobs"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"].clone())
+            .collect();
+        let node = nodes
+            .iter()
+            .find(|n| n["id"] == job.id.as_str())
+            .unwrap_or_else(|| panic!("[{}] {} not in {list}", app.backend, job.id));
+        assert_eq!(node["state"], "dead");
+        assert_eq!(node["attempts"], 2);
+        assert_eq!(node["maxAttempts"], 2);
+        assert_eq!(node["lastError"], "diagnostic failure on attempt 2");
+        let other_kind = app
+            .gql(
+                &app.owner_key,
+                DEAD_JOBS,
+                json!({ "kind": "maintenance.prune" }),
+            )
+            .await;
+        assert_eq!(
+            other_kind["deadJobs"]["edges"],
+            json!([]),
+            "[{}] kind filter",
+            app.backend
+        );
+
+        // The queue figures show it.
+        let status = app.gql(&app.owner_key, QUEUE_STATUS, json!({})).await;
+        assert_eq!(
+            status["queueStatus"]["backend"],
+            expected_queue_backend(&app)
+        );
+        let k = noop_status(&status["queueStatus"]);
+        assert!(
+            k["dead"].as_u64().unwrap() >= 1,
+            "[{}] {status}",
+            app.backend
+        );
+        assert!(
+            k["failedLastMinute"].as_u64().unwrap() >= 1,
+            "[{}] {status}",
+            app.backend
+        );
+
+        // Owner only.
+        let (_, collab) = app.collaborator_key("collab-jobs@example.com").await;
+        app.gql_err(Some(&collab), QUEUE_STATUS, json!({}), "FORBIDDEN")
+            .await;
+        app.gql_err(Some(&collab), DEAD_JOBS, json!({}), "FORBIDDEN")
+            .await;
+        app.gql_err(
+            Some(&collab),
+            REQUEUE,
+            json!({ "ids": [job.id] }),
+            "FORBIDDEN",
+        )
+        .await;
+        let still = job_row(&app.state.db, &job.id).await;
+        assert_eq!(
+            still.state, "dead",
+            "[{}] a collaborator requeued it",
+            app.backend
+        );
+
+        // Requeue: it runs again from fresh attempts and dies again.
+        let out = app
+            .gql(&app.owner_key, REQUEUE, json!({ "ids": [job.id] }))
+            .await;
+        assert_eq!(
+            out["requeueDeadJobs"]["requeued"], 1,
+            "[{}] {out}",
+            app.backend
+        );
+        assert_eq!(
+            out["requeueDeadJobs"]["jobs"],
+            json!([{ "id": job.id, "state": "queued", "attempts": 0 }]),
+            "[{}]",
+            app.backend
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let again = loop {
+            let row = job_row(&app.state.db, &job.id).await;
+            if row.state == "dead" && row.finished_at.is_some_and(|t| t > first_finish) {
+                break row;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] requeued job did not die again: {row:?}",
+                app.backend
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(again.attempts, 2, "[{}] {again:?}", app.backend);
+        assert_eq!(
+            again.last_error.as_deref(),
+            Some("diagnostic failure on attempt 2")
+        );
+        let failed = job_events(&app, "job.failed", &job.id).await;
+        assert_eq!(failed.len(), 2, "[{}] {failed:?}", app.backend);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn panicking_job_is_recorded_and_retried() {
+    for_each_backend(&[], |app: TestApp| async move {
+        // Panics on the first attempt, succeeds on the second.
+        let job = noop(
+            &app,
+            json!({ "panic": true, "fail_attempts": 1, "retry_delay_ms": 100 }),
+            3,
+        )
+        .await;
+        let row = wait_for_state(&app, &job.id, "done", Duration::from_secs(15)).await;
+        assert_eq!(row.attempts, 2, "[{}] {row:?}", app.backend);
+
+        // Panics on every attempt, one attempt allowed: the panic is what is kept.
+        let job = noop(&app, json!({ "panic": true, "fail_attempts": 5 }), 1).await;
+        let row = wait_for_state(&app, &job.id, "dead", Duration::from_secs(15)).await;
+        assert_eq!(row.attempts, 1, "[{}] {row:?}", app.backend);
+        let err = row.last_error.clone().unwrap_or_default();
+        assert!(
+            err.starts_with("panicked: diagnostic panic on attempt 1"),
+            "[{}] {row:?}",
+            app.backend
+        );
+
+        // The pool survived the panics.
+        let after = noop(&app, json!({}), 1).await;
+        wait_for_state(&app, &after.id, "done", Duration::from_secs(15)).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn job_over_its_time_limit_fails() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let job = noop(&app, json!({ "sleep_ms": 3000, "timeout_ms": 200 }), 1).await;
+        let row = wait_for_state(&app, &job.id, "dead", Duration::from_secs(15)).await;
+        assert_eq!(row.attempts, 1, "[{}] {row:?}", app.backend);
+        let err = row.last_error.clone().unwrap_or_default();
+        assert!(
+            err.starts_with("timed out after"),
+            "[{}] {row:?}",
+            app.backend
+        );
+        // Cut short, not slept through.
+        let took = row.finished_at.unwrap() - row.created_at;
+        assert!(
+            took < chrono::Duration::milliseconds(2500),
+            "[{}] the timeout did not stop the run: {took}",
+            app.backend
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn delayed_job_waits_for_its_run_time() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let run_at = Utc::now() + chrono::Duration::seconds(2);
+        let job = enqueue(
+            &app.state,
+            NewJob {
+                kind: NOOP.into(),
+                payload: json!({}),
+                workspace_id: None,
+                run_at: Some(run_at),
+                max_attempts: 1,
+            },
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let early = job_row(&app.state.db, &job.id).await;
+        assert_eq!(
+            (early.state.as_str(), early.attempts),
+            ("queued", 0),
+            "[{}] ran before its time: {early:?}",
+            app.backend
+        );
+        let row = wait_for_state(&app, &job.id, "done", Duration::from_secs(4)).await;
+        assert_eq!(row.attempts, 1, "[{}] {row:?}", app.backend);
+        // Claims may start up to 500 ms early.
+        assert!(
+            row.finished_at.unwrap() >= run_at - chrono::Duration::milliseconds(500),
+            "[{}] {row:?} vs run_at {run_at}",
+            app.backend
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sweeper_rings_for_a_job_nobody_queued() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let job = insert(
+            &app.state.writer,
+            app.state.sweep_grace(),
+            NewJob {
+                kind: NOOP.into(),
+                payload: json!({}),
+                workspace_id: Some(app.workspace_id.clone()),
+                run_at: None,
+                max_attempts: 1,
+            },
+        )
+        .await
+        .unwrap();
+        // No doorbell: nothing runs it before the sweep grace (2 s) passes.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let early = job_row(&app.state.db, &job.id).await;
+        assert_eq!(
+            (early.state.as_str(), early.attempts),
+            ("queued", 0),
+            "[{}] {early:?}",
+            app.backend
+        );
+        let row = wait_for_state(&app, &job.id, "done", Duration::from_secs(6)).await;
+        assert_eq!(row.attempts, 1, "[{}] {row:?}", app.backend);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scheduler_fires_the_prune_schedule_on_start() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let job = loop {
+            let rows = entity::job::Entity::find()
+                .filter(entity::job::Column::Kind.eq("maintenance.prune"))
+                .all(&app.state.db)
+                .await
+                .unwrap();
+            if let Some(done) = rows.iter().find(|r| r.state == "done") {
+                break done.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] no done prune job: {rows:?}",
+                app.backend
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(job.workspace_id, None, "[{}] a system job", app.backend);
+        assert_eq!(job.max_attempts, 3);
+        let schedule = entity::schedule::Entity::find_by_id("maintenance.prune")
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .expect("schedule row");
+        assert_eq!(schedule.last_job_id.as_deref(), Some(job.id.as_str()));
+        assert_eq!(schedule.every_seconds, 3600);
+        assert!(
+            schedule.next_run_at > Utc::now() + chrono::Duration::minutes(50),
+            "[{}] next run pushed an hour out: {schedule:?}",
+            app.backend
+        );
+        // Fired once, not on every sweep.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let count = entity::job::Entity::find()
+            .filter(entity::job::Column::Kind.eq("maintenance.prune"))
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(count, 1, "[{}]", app.backend);
+    })
+    .await;
+}
+
+/// The value of the sample line that starts with `series ` (name and labels).
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_jobs_requests_and_queue_depth() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(noop(&app, json!({}), 1).await.id);
+        }
+        let failing = noop(&app, json!({ "fail_attempts": 1 }), 1).await;
+        for id in &ids {
+            wait_for_state(&app, id, "done", Duration::from_secs(15)).await;
+        }
+        wait_for_state(&app, &failing.id, "dead", Duration::from_secs(15)).await;
+        app.gql(&app.owner_key, QUEUE_STATUS, json!({})).await;
+
+        let get = || async {
+            let resp = app
+                .client
+                .get(format!("{}/metrics", app.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "[{}]", app.backend);
+            let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+            assert!(
+                ct.starts_with("application/openmetrics-text"),
+                "[{}] {ct}",
+                app.backend
+            );
+            resp.text().await.unwrap()
+        };
+        let body = get().await;
+        let done = sample(
+            &body,
+            "switchyard_jobs_total{kind=\"diagnostic.noop\",outcome=\"done\"}",
+        );
+        assert!(done.is_some_and(|v| v >= 3.0), "[{}] {body}", app.backend);
+        let failed = sample(
+            &body,
+            "switchyard_jobs_total{kind=\"diagnostic.noop\",outcome=\"failed\"}",
+        );
+        assert!(failed.is_some_and(|v| v >= 1.0), "[{}] {body}", app.backend);
+        assert!(
+            body.lines()
+                .any(|l| l.starts_with("switchyard_http_requests_total{")
+                    && l.contains("method=\"POST\"")
+                    && l.contains("route=\"/graphql\"")
+                    && l.contains("status=\"200\"")),
+            "[{}] {body}",
+            app.backend
+        );
+        assert!(
+            sample(&body, "switchyard_queue_pending{kind=\"diagnostic.noop\"}").is_some(),
+            "[{}] {body}",
+            app.backend
+        );
+        assert!(
+            sample(&body, "switchyard_queue_dead{kind=\"diagnostic.noop\"}")
+                .is_some_and(|v| v >= 1.0),
+            "[{}] {body}",
+            app.backend
+        );
+        assert!(
+            sample(&body, "switchyard_live_workers").is_some_and(|v| v >= 1.0),
+            "[{}] {body}",
+            app.backend
+        );
+        assert!(
+            body.trim_end().ends_with("# EOF"),
+            "[{}] OpenMetrics ends with # EOF",
+            app.backend
+        );
+        // The scrape itself is counted, under its route.
+        let body = get().await;
+        assert!(
+            body.lines()
+                .any(|l| l.starts_with("switchyard_http_requests_total{")
+                    && l.contains("route=\"/metrics\"")),
+            "[{}] {body}",
+            app.backend
+        );
+    })
+    .await;
+}
+
+/// The `queueStatus` payload of a graphql-transport-ws message.
+fn status_of(msg: &Value) -> Value {
+    assert_eq!(msg["type"], "next", "{msg}");
+    assert!(msg["payload"].get("errors").is_none(), "{msg}");
+    msg["payload"]["data"]["queueStatus"].clone()
+}
+
+const SUBSCRIBE_STATUS: &str =
+    "subscription { queueStatus { backend liveWorkers at kinds { kind pending doneLastMinute } } }";
+
+#[tokio::test]
+async fn queue_status_subscription_streams_updates() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let auth = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
+        let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth).await;
+        ws.subscribe("q", SUBSCRIBE_STATUS, json!({})).await;
+        let first = ws
+            .next_json_within(Duration::from_secs(2))
+            .await
+            .unwrap_or_else(|| panic!("[{}] no status at once", app.backend));
+        let first = status_of(&first);
+        assert_eq!(first["backend"], expected_queue_backend(&app), "{first}");
+        assert!(
+            first["liveWorkers"].as_u64().unwrap() >= 1,
+            "[{}] {first}",
+            app.backend
+        );
+        let done0 = noop_status(&first)["doneLastMinute"].as_u64().unwrap();
+
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            ids.push(noop(&app, json!({}), 1).await.id);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last_at = first["at"].as_str().unwrap().to_string();
+        let mut updates = 0;
+        loop {
+            let msg = ws
+                .next_json()
+                .await
+                .unwrap_or_else(|| panic!("[{}] the status stream stopped", app.backend));
+            let status = status_of(&msg);
+            let at = status["at"].as_str().unwrap().to_string();
+            assert!(at >= last_at, "[{}] {at} after {last_at}", app.backend);
+            last_at = at;
+            updates += 1;
+            if noop_status(&status)["doneLastMinute"].as_u64().unwrap() >= done0 + 5 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] doneLastMinute never grew by 5: {status}",
+                app.backend
+            );
+        }
+        assert!(updates >= 1);
+
+        // Owner only, here too.
+        let (_, collab) = app.collaborator_key("collab-ws@example.com").await;
+        let auth = json!({ "Authorization": format!("Bearer {collab}") });
+        let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth).await;
+        ws.subscribe("q", SUBSCRIBE_STATUS, json!({})).await;
+        let msg = ws
+            .next_json()
+            .await
+            .unwrap_or_else(|| panic!("[{}] no answer for the collaborator", app.backend));
+        let code = match msg["type"].as_str() {
+            Some("error") => msg["payload"][0]["extensions"]["code"].clone(),
+            Some("next") => msg["payload"]["errors"][0]["extensions"]["code"].clone(),
+            _ => Value::Null,
+        };
+        assert_eq!(code, "FORBIDDEN", "[{}] {msg}", app.backend);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_running_jobs_and_hands_back_the_rest() {
+    for backend in backends() {
+        // Finishes within the grace period (5 s): done.
+        let (app, server, guard) = TestApp::spawn(&backend, &[]).await;
+        let job = noop(&app, json!({ "sleep_ms": 800 }), 3).await;
+        wait_for_state(&app, &job.id, "running", Duration::from_secs(15)).await;
+        server.stop().await;
+        let db = Database::connect(app.state.config.database_url.as_str())
+            .await
+            .unwrap();
+        let row = job_row(&db, &job.id).await;
+        assert_eq!(
+            (row.state.as_str(), row.attempts),
+            ("done", 1),
+            "[{}] not drained: {row:?}",
+            app.backend
+        );
+        db.close().await.ok();
+        guard.cleanup().await;
+
+        // Outlives a 1 s grace period: handed back, the attempt not counted.
+        let (app, server, guard) =
+            TestApp::spawn(&backend, &["--shutdown-grace-seconds", "1"]).await;
+        let job = noop(&app, json!({ "sleep_ms": 20000 }), 3).await;
+        wait_for_state(&app, &job.id, "running", Duration::from_secs(15)).await;
+        let stopping = Instant::now();
+        server.stop().await;
+        assert!(
+            stopping.elapsed() < Duration::from_secs(5),
+            "[{}] stop waited for the job: {:?}",
+            app.backend,
+            stopping.elapsed()
+        );
+        let db = Database::connect(app.state.config.database_url.as_str())
+            .await
+            .unwrap();
+        let row = job_row(&db, &job.id).await;
+        assert_eq!(
+            (row.state.as_str(), row.attempts, row.lease_owner.as_deref()),
+            ("queued", 0, None),
+            "[{}] not handed back: {row:?}",
+            app.backend
+        );
+        db.close().await.ok();
+        guard.cleanup().await;
+    }
+}

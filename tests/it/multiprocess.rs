@@ -1,0 +1,336 @@
+//! Several real `switchyard` processes sharing one PostgreSQL and one Redis:
+//! work is spread, nothing runs twice at once, a `kill -9` or a wiped Redis
+//! loses nothing, and a subscription on one process sees work done on
+//! another. These need both services: they run when
+//! `SWITCHYARD_TEST_DATABASE_URL` and `SWITCHYARD_TEST_REDIS_URL` are set
+//! (as in `.ci/run`) and say so and return otherwise.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use switchyard::services::jobs::{self, NewJob};
+use switchyard::{Config, Server};
+use tokio::process::{Child, Command};
+
+use crate::helpers::{
+    backends, fresh_database, make_key, wipe_redis_prefix, Backend, DbGuard, WsClient,
+};
+
+/// A PostgreSQL database and a Redis prefix shared by the processes of one test.
+struct Cluster {
+    db_url: String,
+    redis_url: String,
+    prefix: String,
+    key_file: String,
+    guard: DbGuard,
+}
+
+impl Cluster {
+    async fn new() -> Option<Cluster> {
+        let backend = backends()
+            .into_iter()
+            .find(|b| matches!(b, Backend::Postgres(_)))?;
+        let (db_url, guard) = fresh_database(&backend).await;
+        let Some((redis_url, prefix)) = guard.redis.clone() else {
+            guard.cleanup().await;
+            return None;
+        };
+        let key_file = std::env::temp_dir()
+            .join(format!("{prefix}.key"))
+            .display()
+            .to_string();
+        Some(Cluster {
+            db_url,
+            redis_url,
+            prefix,
+            key_file,
+            guard,
+        })
+    }
+
+    fn args(&self, role: &str) -> Vec<String> {
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--role",
+            role,
+            "--database-url",
+            &self.db_url,
+            "--database-max-connections",
+            "5",
+            "--redis-url",
+            &self.redis_url,
+            "--redis-prefix",
+            &self.prefix,
+            "--secret-key-file",
+            &self.key_file,
+            "--sweep-interval-seconds",
+            "1",
+            "--sweep-grace-seconds",
+            "2",
+            "--visibility-timeout-seconds",
+            "3",
+            "--shutdown-grace-seconds",
+            "2",
+            "--worker-concurrency",
+            "4",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// The API process, in this test's own process (its state enqueues jobs).
+    async fn api(&self) -> Server {
+        switchyard::start(Config::from_args(self.args("api")).unwrap())
+            .await
+            .expect("api process starts")
+    }
+
+    /// A worker process: the real binary.
+    fn worker(&self) -> Child {
+        let mut args = vec!["serve".to_string()];
+        args.extend(self.args("worker"));
+        Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(&args)
+            .env("SWITCHYARD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("worker binary starts")
+    }
+
+    async fn finish(self, api: Server, workers: Vec<Child>) {
+        api.stop().await;
+        for mut w in workers {
+            let _ = w.kill().await;
+        }
+        let _ = std::fs::remove_file(&self.key_file);
+        self.guard.cleanup().await;
+    }
+}
+
+fn noop(payload: serde_json::Value, workspace: Option<String>) -> NewJob {
+    NewJob {
+        kind: "diagnostic.noop".into(),
+        payload,
+        workspace_id: workspace,
+        run_at: None,
+        max_attempts: 5,
+    }
+}
+
+/// Waits until every listed job is done (or panics after `limit`).
+async fn wait_all_done(api: &Server, ids: &[String], limit: Duration) -> Vec<entity::job::Model> {
+    let start = Instant::now();
+    loop {
+        let rows = entity::job::Entity::find()
+            .filter(entity::job::Column::Id.is_in(ids.to_vec()))
+            .all(&api.state.db)
+            .await
+            .unwrap();
+        let done = rows.iter().filter(|r| r.state == jobs::DONE).count();
+        if done == ids.len() {
+            return rows;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "only {done} of {} jobs done after {limit:?}",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn pid_of(lease_owner: &Option<String>) -> Option<u32> {
+    lease_owner
+        .as_deref()?
+        .strip_prefix('w')?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn skip(name: &str) {
+    eprintln!("{name}: skipped (needs SWITCHYARD_TEST_DATABASE_URL and SWITCHYARD_TEST_REDIS_URL)");
+}
+
+#[tokio::test]
+async fn two_worker_processes_share_the_jobs_and_none_runs_twice() {
+    let Some(c) = Cluster::new().await else {
+        return skip("two_worker_processes");
+    };
+    let api = c.api().await;
+    let workers = vec![c.worker(), c.worker()];
+    let pids: BTreeSet<u32> = workers.iter().filter_map(|w| w.id()).collect();
+    let mut ids = Vec::new();
+    for _ in 0..60 {
+        ids.push(
+            jobs::enqueue(&api.state, noop(json!({ "sleep_ms": 40 }), None))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let rows = wait_all_done(&api, &ids, Duration::from_secs(90)).await;
+    assert!(
+        rows.iter().all(|r| r.attempts == 1),
+        "a job ran more than once: {:?}",
+        rows.iter().filter(|r| r.attempts != 1).collect::<Vec<_>>()
+    );
+    let used: BTreeSet<u32> = rows.iter().filter_map(|r| pid_of(&r.lease_owner)).collect();
+    assert_eq!(
+        used, pids,
+        "both worker processes should have done some of the work"
+    );
+    c.finish(api, workers).await;
+}
+
+#[tokio::test]
+async fn a_job_on_a_killed_worker_completes_on_the_other() {
+    let Some(c) = Cluster::new().await else {
+        return skip("killed_worker");
+    };
+    let api = c.api().await;
+    let mut workers = vec![c.worker(), c.worker()];
+    let id = jobs::enqueue(&api.state, noop(json!({ "sleep_ms": 4000 }), None))
+        .await
+        .unwrap()
+        .id;
+    let start = Instant::now();
+    let holder = loop {
+        let row = entity::job::Entity::find_by_id(&id)
+            .one(&api.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        if row.state == jobs::RUNNING {
+            break pid_of(&row.lease_owner).expect("running job names its worker");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the job never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let victim = workers
+        .iter_mut()
+        .find(|w| w.id() == Some(holder))
+        .expect("the holder is one of ours");
+    victim.start_kill().unwrap(); // SIGKILL: no drain, no hand-back
+    victim.wait().await.unwrap();
+    let rows = wait_all_done(&api, std::slice::from_ref(&id), Duration::from_secs(60)).await;
+    assert_ne!(
+        pid_of(&rows[0].lease_owner),
+        Some(holder),
+        "finished by the survivor"
+    );
+    assert_eq!(
+        rows[0].attempts, 2,
+        "the killed attempt counts, the second succeeded"
+    );
+    c.finish(api, workers).await;
+}
+
+#[tokio::test]
+async fn every_job_completes_when_redis_is_wiped_mid_run() {
+    let Some(c) = Cluster::new().await else {
+        return skip("redis_wiped");
+    };
+    let api = c.api().await;
+    let workers = vec![c.worker()];
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push(
+            jobs::enqueue(&api.state, noop(json!({ "sleep_ms": 60 }), None))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    // Let some finish, then wipe every key of this deployment (what FLUSHALL
+    // does to it; a real FLUSHALL would hit the other tests sharing Redis).
+    let start = Instant::now();
+    loop {
+        let done = entity::job::Entity::find()
+            .filter(entity::job::Column::Id.is_in(ids.clone()))
+            .filter(entity::job::Column::State.eq(jobs::DONE))
+            .all(&api.state.db)
+            .await
+            .unwrap()
+            .len();
+        if done >= 5 {
+            assert!(
+                done < ids.len(),
+                "all jobs finished before the wipe; make them slower"
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wipe_redis_prefix(&c.redis_url, &c.prefix).await;
+    wait_all_done(&api, &ids, Duration::from_secs(90)).await;
+    c.finish(api, workers).await;
+}
+
+#[tokio::test]
+async fn a_subscription_on_one_process_sees_a_job_finished_on_another() {
+    let Some(c) = Cluster::new().await else {
+        return skip("cross_process_subscription");
+    };
+    let api = c.api().await;
+    let workers = vec![c.worker()];
+    let owner = entity::user::Entity::find()
+        .one(&api.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let ws = entity::workspace::Entity::find()
+        .one(&api.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, key) = make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
+    let url = format!("ws://{}/graphql/ws", api.addr);
+    let mut client = WsClient::connect(
+        &url,
+        "graphql-transport-ws",
+        json!({ "Authorization": format!("Bearer {key}") }),
+    )
+    .await;
+    client
+        .subscribe(
+            "1",
+            "subscription { events(types: [\"job.*\"]) { type subjectId actor } }",
+            json!({}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = jobs::enqueue(&api.state, noop(json!({}), Some(ws.id.clone())))
+        .await
+        .unwrap()
+        .id;
+    let msg = client
+        .next_json_within(Duration::from_secs(30))
+        .await
+        .expect("an event arrives");
+    assert_eq!(msg["type"], "next", "{msg}");
+    assert_eq!(
+        msg["payload"]["data"]["events"],
+        json!({ "type": "job.completed", "subjectId": id, "actor": "system" })
+    );
+    // The job ran on the worker process, not here (this one has role api).
+    let row = entity::job::Entity::find_by_id(&id)
+        .one(&api.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pid_of(&row.lease_owner), workers[0].id());
+    c.finish(api, workers).await;
+}
