@@ -61,6 +61,7 @@ pub struct RedisQueue {
 impl RedisQueue {
     pub fn new(pool: Pool, prefix: &str, visibility: Duration) -> Self {
         Self {
+            groups_ready: std::sync::atomic::AtomicBool::new(false),
             pool,
             prefix: prefix.to_string(),
             visibility,
