@@ -89,6 +89,14 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// End-to-end no-op jobs per second: the embedded queue in one process,
+    /// and (with `--redis-url` and a PostgreSQL `--database-url`) Redis with 1
+    /// and 2 worker processes, against a raw XADD/XREADGROUP/XACK loop.
+    Jobs {
+        /// Jobs per measured phase.
+        #[arg(long, default_value_t = 5_000)]
+        jobs: usize,
+    },
     /// The baseline server of `bench http`: a bare axum route, nothing else.
     #[command(hide = true)]
     BareServer {

@@ -19,6 +19,8 @@ use axum::Router;
 use serde_json::json;
 use tokio::process::{Child, Command};
 
+mod jobs;
+
 use crate::config::{BenchCommand, Config};
 use crate::error::{Error, Result};
 
@@ -28,6 +30,7 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
             requests,
             concurrency,
         } => http(config, requests, concurrency).await,
+        BenchCommand::Jobs { jobs } => jobs::run(config, jobs).await,
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
 }

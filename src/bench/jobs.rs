@@ -1,0 +1,259 @@
+//! `switchyard bench jobs`: no-op jobs per second end to end (enqueue into
+//! the ledger and the queue, lease, claim, run, complete), per backend, with
+//! a raw Redis streams loop on the same Redis as the baseline.
+
+use std::time::{Duration, Instant};
+
+use deadpool_redis::redis;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use tokio::process::Command;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::services::jobs::{self, NewJob, DONE};
+use crate::state::AppState;
+
+const KIND: &str = "diagnostic.noop";
+
+pub async fn run(config: Config, n: usize) -> Result<()> {
+    if !(1..=200_000).contains(&n) {
+        return Err(Error::invalid("--jobs must be between 1 and 200000"));
+    }
+    let dir = std::env::temp_dir().join(format!("switchyard-bench-jobs-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).map_err(Error::internal)?;
+    let key_file = dir.join("bench.key").display().to_string();
+    println!("switchyard bench jobs: {n} no-op jobs per phase");
+    println!("{:<44} {:>10} {:>9}", "phase", "jobs/s", "ratio");
+
+    // Embedded: SQLite file + in-process queue, one process.
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+    let embedded = phase(&base_args(&sqlite, None, "bench", &key_file, "all"), n, 0).await?;
+    println!(
+        "{:<44} {:>10.0} {:>9}",
+        "embedded (SQLite, in-process queue, 1 proc)", embedded, "-"
+    );
+
+    match (&config.redis_url, config.is_postgres()) {
+        (Some(redis_url), true) => {
+            let baseline = raw_streams(redis_url, n).await?;
+            println!(
+                "{:<44} {:>10.0} {:>9.3}",
+                "baseline: raw XADD/XREADGROUP/XACK loop", baseline, 1.0
+            );
+            for workers in [1, 2] {
+                let prefix = format!("sy_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
+                let args = base_args(
+                    &config.database_url,
+                    Some(redis_url),
+                    &prefix,
+                    &key_file,
+                    "api",
+                );
+                let rate = phase(&args, n, workers).await?;
+                let name = format!("redis + postgres, {workers} worker process(es)");
+                println!("{name:<44} {rate:>10.0} {:>9.3}", rate / baseline);
+                wipe(redis_url, &prefix).await?;
+            }
+        }
+        _ => println!("(set --redis-url and a postgres:// --database-url for the Redis phases)"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn base_args(
+    db: &str,
+    redis: Option<&str>,
+    prefix: &str,
+    key_file: &str,
+    role: &str,
+) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        db,
+        "--secret-key-file",
+        key_file,
+        "--role",
+        role,
+        "--redis-prefix",
+        prefix,
+        "--worker-concurrency",
+        "16",
+        "--log",
+        "warn",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(r) = redis {
+        a.extend(["--redis-url".to_string(), r.to_string()]);
+    }
+    a
+}
+
+/// Starts this process's server with `args` plus `workers` worker child
+/// processes, enqueues `n` jobs from 16 tasks and waits until all are done.
+async fn phase(args: &[String], n: usize, workers: usize) -> Result<f64> {
+    let cfg = Config::from_args(args.iter().cloned()).map_err(Error::internal)?;
+    let server = crate::start(cfg).await?;
+    let st = server.state.clone();
+    let mut children = Vec::new();
+    for _ in 0..workers {
+        let exe = std::env::current_exe().map_err(Error::internal)?;
+        let mut child_args = vec!["serve".to_string()];
+        child_args.extend(args.iter().cloned().map(|a| {
+            if a == "api" {
+                "worker".to_string()
+            } else {
+                a
+            }
+        }));
+        children.push(
+            Command::new(exe)
+                .args(&child_args)
+                .env("SWITCHYARD_LOG", "warn")
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(Error::internal)?,
+        );
+    }
+    // Let the workers come up before the clock starts.
+    let ready = Instant::now();
+    while workers > 0
+        && st.queue.live_workers().await? < workers as u64
+        && ready.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = done_count(&st).await?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let st = st.clone();
+        let count = n / 16 + usize::from(t < n % 16);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..count {
+                let job = NewJob {
+                    kind: KIND.into(),
+                    payload: json!({}),
+                    workspace_id: None,
+                    run_at: None,
+                    max_attempts: 3,
+                };
+                jobs::enqueue(&st, job).await?;
+            }
+            Ok::<_, Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(Error::internal)??;
+    }
+    let limit = Duration::from_secs(600);
+    while done_count(&st).await? < before + n as u64 {
+        if started.elapsed() > limit {
+            return Err(Error::internal("jobs did not finish within 10 minutes"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    for mut c in children {
+        let _ = c.kill().await;
+    }
+    server.stop().await;
+    Ok(rate)
+}
+
+async fn done_count(st: &AppState) -> Result<u64> {
+    Ok(entity::job::Entity::find()
+        .filter(entity::job::Column::Kind.eq(KIND))
+        .filter(entity::job::Column::State.eq(DONE))
+        .count(&st.db)
+        .await?)
+}
+
+/// The baseline: one producer XADDs `n` entries while one consumer reads
+/// them with XREADGROUP (COUNT 100) and XACKs each batch.
+async fn raw_streams(url: &str, n: usize) -> Result<f64> {
+    let pool = crate::jobs::redis::pool(url)?;
+    let stream = format!("sy_bench_raw_{}", ulid::Ulid::new());
+    let mut c = pool.get().await?;
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("g")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(&mut c)
+        .await?;
+    let started = Instant::now();
+    let producer = {
+        let (pool, stream) = (pool.clone(), stream.clone());
+        tokio::spawn(async move {
+            let mut c = pool.get().await?;
+            for i in 0..n {
+                let _: String = redis::cmd("XADD")
+                    .arg(&stream)
+                    .arg("*")
+                    .arg("m")
+                    .arg(i)
+                    .query_async(&mut c)
+                    .await?;
+            }
+            Ok::<_, Error>(())
+        })
+    };
+    let mut seen = 0;
+    while seen < n {
+        let reply: Option<Vec<(String, Vec<(String, Vec<String>)>)>> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("g")
+            .arg("c")
+            .arg("COUNT")
+            .arg(100)
+            .arg("BLOCK")
+            .arg(1000)
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(">")
+            .query_async(&mut c)
+            .await?;
+        let ids: Vec<String> = reply
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(_, e)| e)
+            .map(|(id, _)| id)
+            .collect();
+        if !ids.is_empty() {
+            let _: i64 = redis::cmd("XACK")
+                .arg(&stream)
+                .arg("g")
+                .arg(&ids)
+                .query_async(&mut c)
+                .await?;
+            seen += ids.len();
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            return Err(Error::internal("raw stream loop took over 5 minutes"));
+        }
+    }
+    producer.await.map_err(Error::internal)??;
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let _: i64 = redis::cmd("DEL").arg(&stream).query_async(&mut c).await?;
+    Ok(rate)
+}
+
+async fn wipe(url: &str, prefix: &str) -> Result<()> {
+    let pool = crate::jobs::redis::pool(url)?;
+    let mut c = pool.get().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut c)
+        .await?;
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut c).await?;
+    }
+    Ok(())
+}
