@@ -207,7 +207,7 @@ async fn raw_streams(url: &str, n: usize) -> Result<f64> {
     };
     let mut seen = 0;
     while seen < n {
-        let reply: Option<Vec<(String, Vec<(String, Vec<String>)>)>> = redis::cmd("XREADGROUP")
+        let reply: Option<Vec<(String, Vec<crate::jobs::redis::Entry>)>> = redis::cmd("XREADGROUP")
             .arg("GROUP")
             .arg("g")
             .arg("c")

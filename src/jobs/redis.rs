@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 const GROUP: &str = "workers";
 
 /// A stream entry as Redis returns it: id and flat field/value list.
-type Entry = (String, Vec<String>);
+pub type Entry = (String, Vec<String>);
 const DEAD_LETTER_CAP: usize = 10_000;
 /// Outcome counters are kept per 10-second bucket; six make a minute.
 const BUCKET_MS: i64 = 10_000;
