@@ -11,7 +11,12 @@ use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 use switchyard::services::jobs::{enqueue, insert, NewJob};
 
-use crate::helpers::{backends, for_each_backend, TestApp, WsClient};
+use switchyard::auth::Scope;
+use switchyard::{Config, Server};
+
+use crate::helpers::{
+    backends, for_each_backend, fresh_database, make_key, Backend, DbGuard, TestApp, WsClient,
+};
 
 const NOOP: &str = "diagnostic.noop";
 
@@ -666,6 +671,76 @@ async fn queue_status_subscription_streams_updates() {
     .await;
 }
 
+/// Like `TestApp::spawn`, with a shutdown grace period of `grace` seconds.
+/// (`TestApp::spawn` already passes `--shutdown-grace-seconds`, and clap
+/// rejects the flag given twice, so extra args cannot override it.)
+async fn spawn_with_grace(
+    backend: &Backend,
+    grace: u64,
+) -> (TestApp, Server, DbGuard, tempfile::TempDir) {
+    let (db_url, guard) = fresh_database(backend).await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &db_url,
+        "--secret-key-file",
+        &key_dir.path().join("secret.key").display().to_string(),
+        "--database-max-connections",
+        "5",
+        "--shutdown-grace-seconds",
+        &grace.to_string(),
+        "--sweep-interval-seconds",
+        "1",
+        "--sweep-grace-seconds",
+        "2",
+        "--visibility-timeout-seconds",
+        "3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some((url, prefix)) = &guard.redis {
+        args.extend([
+            "--redis-url".into(),
+            url.clone(),
+            "--redis-prefix".into(),
+            prefix.clone(),
+        ]);
+    }
+    let server = switchyard::start(Config::from_args(args).unwrap())
+        .await
+        .expect("server starts");
+    let state = server.state.clone();
+    let owner = entity::user::Entity::find()
+        .one(&state.db)
+        .await
+        .unwrap()
+        .expect("owner");
+    let ws = entity::workspace::Entity::find()
+        .one(&state.db)
+        .await
+        .unwrap()
+        .expect("workspace");
+    let (_, owner_key) = make_key(&state, &ws.id, &owner.id, &Scope::ALL).await;
+    let app = TestApp {
+        url: format!("http://{}", server.addr),
+        state,
+        client: reqwest::Client::new(),
+        owner_key,
+        owner_id: owner.id,
+        workspace_id: ws.id,
+        setup_url: server.setup_url.clone(),
+        backend: format!("{backend:?}")
+            .split('(')
+            .next()
+            .unwrap_or("?")
+            .to_string(),
+    };
+    (app, server, guard, key_dir)
+}
+
 #[tokio::test]
 async fn shutdown_drains_running_jobs_and_hands_back_the_rest() {
     for backend in backends() {
@@ -688,8 +763,7 @@ async fn shutdown_drains_running_jobs_and_hands_back_the_rest() {
         guard.cleanup().await;
 
         // Outlives a 1 s grace period: handed back, the attempt not counted.
-        let (app, server, guard) =
-            TestApp::spawn(&backend, &["--shutdown-grace-seconds", "1"]).await;
+        let (app, server, guard, _key_dir) = spawn_with_grace(&backend, 1).await;
         let job = noop(&app, json!({ "sleep_ms": 20000 }), 3).await;
         wait_for_state(&app, &job.id, "running", Duration::from_secs(15)).await;
         let stopping = Instant::now();
