@@ -208,7 +208,9 @@ impl Server {
     /// the configured grace period.
     pub async fn stop(self) {
         self.state.shutdown.cancel();
-        let grace = Duration::from_secs(self.state.config.shutdown_grace_seconds);
+        // Workers hand unfinished jobs back when the grace period ends; give
+        // that a few seconds more before giving up on them.
+        let grace = Duration::from_secs(self.state.config.shutdown_grace_seconds + 5);
         let tasks = self.state.tasks.clone();
         tasks.close();
         let drained = tokio::time::timeout(grace, async {

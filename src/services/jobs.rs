@@ -129,11 +129,13 @@ pub async fn claim(
                         .add(job::Column::VisibleAt.lte(now)),
                 ),
         )
-        .exec(db)
+        // Both backends support UPDATE … RETURNING (SQLite ≥ 3.35): one round trip.
+        .exec_with_returning(db)
         .await?;
-    let row = job::Entity::find_by_id(id).one(db).await?;
-    Ok(match row {
-        Some(r) if res.rows_affected == 1 => Claim::Claimed(Box::new(r)),
+    if let Some(row) = res.into_iter().next() {
+        return Ok(Claim::Claimed(Box::new(row)));
+    }
+    Ok(match job::Entity::find_by_id(id).one(db).await? {
         Some(r) if r.state == QUEUED => Claim::NotYet(r.run_at),
         _ => Claim::Skip,
     })
@@ -163,21 +165,22 @@ pub async fn extend(
 /// job, records `job.completed` in the same transaction.
 pub async fn complete(st: &AppState, row: &job::Model, owner: &str) -> Result<()> {
     let now = Utc::now();
-    let txn = st.writer.begin().await?;
-    let res = job::Entity::update_many()
+    let done = job::Entity::update_many()
         .col_expr(job::Column::State, Expr::value(DONE))
         .col_expr(job::Column::FinishedAt, Expr::value(now))
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
         .col_expr(job::Column::LastError, Expr::value(Option::<String>::None))
         .filter(job::Column::Id.eq(&row.id))
         .filter(job::Column::State.eq(RUNNING))
-        .filter(job::Column::LeaseOwner.eq(owner))
-        .exec(&txn)
-        .await?;
-    let evt = match (&row.workspace_id, res.rows_affected) {
-        (Some(ws), 1) => {
-            Some(record_job_event(&txn, ws, EventType::JobCompleted, row, None).await?)
-        }
+        .filter(job::Column::LeaseOwner.eq(owner));
+    // A system job has no event to record: one statement, no transaction.
+    let Some(ws) = &row.workspace_id else {
+        done.exec(&st.writer).await?;
+        return Ok(());
+    };
+    let txn = st.writer.begin().await?;
+    let evt = match done.exec(&txn).await?.rows_affected {
+        1 => Some(record_job_event(&txn, ws, EventType::JobCompleted, row, None).await?),
         _ => None,
     };
     txn.commit().await?;
