@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Switchyard: a self-hosted integration hub. Run with no arguments to serve
 /// on 127.0.0.1:8080 with an embedded SQLite database.
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about)]
+#[command(name = "switchyard", version, about, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -174,6 +174,8 @@ async fn process(
         r = tokio::time::timeout(handler.timeout(&row), run) => match r {
             Err(_) => Err(format!("timed out after {:?}", handler.timeout(&row))),
             Ok(Err(panic)) => Err(format!("panicked: {}", panic_message(panic))),
+            // A handler's own message reads better without the "internal error:" prefix.
+            Ok(Ok(Err(crate::Error::Internal(msg)))) => Err(msg),
             Ok(Ok(Err(e))) => Err(e.to_string()),
             Ok(Ok(Ok(()))) => Ok(()),
         },
