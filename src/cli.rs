@@ -14,21 +14,11 @@ use crate::state::AppState;
 /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn serve(config: Config) -> Result<()> {
     let server = crate::start(config).await?;
-    println!(
-        "Switchyard {} listening on http://{}",
-        env!("CARGO_PKG_VERSION"),
-        server.addr
-    );
-    println!(
-        "GraphQL: {0}/graphql   Playground: {0}/playground",
-        server.state.config.public_url()
-    );
+    println!("Switchyard {} listening on http://{}", env!("CARGO_PKG_VERSION"), server.addr);
+    println!("GraphQL: {0}/graphql   Playground: {0}/playground", server.state.config.public_url());
     if let Some(url) = &server.setup_url {
         println!();
-        println!(
-            "First start: an owner account ({}) was created.",
-            server.state.config.owner_email
-        );
+        println!("First start: an owner account ({}) was created.", server.state.config.owner_email);
         println!("Open this one-time link within 24 hours to set its password and sign in:");
         println!("  {url}");
         println!(
@@ -69,27 +59,16 @@ pub async fn migrate(config: Config) -> Result<()> {
 
 async fn find_user(st: &AppState, email: &str) -> Result<user::Model> {
     let email = members::normalize_email(email)?;
-    user::Entity::find()
-        .filter(user::Column::Email.eq(&email))
-        .one(&st.db)
-        .await?
-        .ok_or(Error::NotFound("User"))
+    user::Entity::find().filter(user::Column::Email.eq(&email)).one(&st.db).await?.ok_or(Error::NotFound("User"))
 }
 
 /// The user's membership in `workspace`, or their oldest one.
-async fn find_membership(
-    st: &AppState,
-    user_id: &str,
-    workspace: Option<&str>,
-) -> Result<membership::Model> {
+async fn find_membership(st: &AppState, user_id: &str, workspace: Option<&str>) -> Result<membership::Model> {
     let mut q = membership::Entity::find().filter(membership::Column::UserId.eq(user_id));
     if let Some(ws) = workspace {
         q = q.filter(membership::Column::WorkspaceId.eq(ws));
     }
-    q.order_by_asc(membership::Column::Id)
-        .one(&st.db)
-        .await?
-        .ok_or(Error::NotFound("Membership"))
+    q.order_by_asc(membership::Column::Id).one(&st.db).await?.ok_or(Error::NotFound("Membership"))
 }
 
 fn setup_url(st: &AppState, token: &str) -> String {
@@ -99,18 +78,11 @@ fn setup_url(st: &AppState, token: &str) -> String {
 pub async fn admin(config: Config, cmd: AdminCommand) -> Result<()> {
     let st = crate::build_state(config).await?;
     match cmd {
-        AdminCommand::CreateUser {
-            email,
-            name,
-            workspace,
-            workspace_name,
-            member_role,
-        } => {
+        AdminCommand::CreateUser { email, name, workspace, workspace_name, member_role } => {
             let name = Some(name.as_str()).filter(|n| !n.is_empty());
             let (ws_id, member, token) = match (workspace, workspace_name) {
                 (_, Some(ws_name)) => {
-                    let (ws, member, token) =
-                        workspaces::create_with_owner(&st, &ws_name, &email, name).await?;
+                    let (ws, member, token) = workspaces::create_with_owner(&st, &ws_name, &email, name).await?;
                     (ws.id, member, token)
                 }
                 (Some(ws), None) => {
@@ -118,63 +90,40 @@ pub async fn admin(config: Config, cmd: AdminCommand) -> Result<()> {
                         RoleArg::Owner => Role::Owner,
                         RoleArg::Collaborator => Role::Collaborator,
                     };
-                    let (member, token) =
-                        members::add_unchecked(&st, &ws, "system", &email, name, role).await?;
+                    let (member, token) = members::add_unchecked(&st, &ws, "system", &email, name, role).await?;
                     (ws, member, token)
                 }
                 (None, None) => {
-                    return Err(Error::invalid(
-                        "Give --workspace <ws_…> to join, or --workspace-name to create one",
-                    ))
+                    return Err(Error::invalid("Give --workspace <ws_…> to join, or --workspace-name to create one"))
                 }
             };
-            println!(
-                "user {} ({}) is {} of {ws_id}",
-                member.user.id, member.user.email, member.membership.role
-            );
+            println!("user {} ({}) is {} of {ws_id}", member.user.id, member.user.email, member.membership.role);
             if let Some(t) = token {
                 println!("one-time setup link (24 h): {}", setup_url(&st, &t));
             }
         }
-        AdminCommand::CreateApiKey {
-            email,
-            workspace,
-            name,
-            scopes,
-            environment,
-        } => {
+        AdminCommand::CreateApiKey { email, workspace, name, scopes, environment } => {
             let user = find_user(&st, &email).await?;
             let m = find_membership(&st, &user.id, workspace.as_deref()).await?;
             let permissions = scopes
                 .iter()
                 .map(|s| {
-                    Scope::parse(s.trim()).ok_or_else(|| {
-                        Error::invalid_field("scopes", format!("Unknown scope '{s}'"))
-                    })
+                    Scope::parse(s.trim()).ok_or_else(|| Error::invalid_field("scopes", format!("Unknown scope '{s}'")))
                 })
                 .collect::<Result<Vec<_>>>()?;
             let environment = match environment {
                 EnvironmentArg::Test => Environment::Test,
                 EnvironmentArg::Live => Environment::Live,
             };
-            let input = NewApiKey {
-                name,
-                description: None,
-                permissions,
-                expires_at: None,
-                environment,
-            };
-            let (key, secret) =
-                api_keys::insert(&st, &m.workspace_id, &user.id, "system", input).await?;
+            let input = NewApiKey { name, description: None, permissions, expires_at: None, environment };
+            let (key, secret) = api_keys::insert(&st, &m.workspace_id, &user.id, "system", input).await?;
             eprintln!("created {} in {} (shown once):", key.id, key.workspace_id);
             println!("{secret}");
         }
         AdminCommand::SetupLink { email } => {
             let user = find_user(&st, &email).await?;
             let m = find_membership(&st, &user.id, None).await?;
-            let token =
-                sessions::issue_setup_token(&st.writer, &st.secret, &user.id, &m.workspace_id)
-                    .await?;
+            let token = sessions::issue_setup_token(&st.writer, &st.secret, &user.id, &m.workspace_id).await?;
             println!("{}", setup_url(&st, &token));
         }
     }

@@ -147,49 +147,24 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(
-        long,
-        env = "SWITCHYARD_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080", global = true)]
     pub listen: SocketAddr,
 
     /// Database URL: `sqlite://path?mode=rwc` (embedded default) or `postgres://…`.
-    #[arg(
-        long,
-        env = "SWITCHYARD_DATABASE_URL",
-        default_value = "sqlite://switchyard.db?mode=rwc",
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_DATABASE_URL", default_value = "sqlite://switchyard.db?mode=rwc", global = true)]
     pub database_url: String,
 
     /// Maximum database connections in the pool.
-    #[arg(
-        long,
-        env = "SWITCHYARD_DATABASE_MAX_CONNECTIONS",
-        default_value_t = 16,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_DATABASE_MAX_CONNECTIONS", default_value_t = 16, global = true)]
     pub database_max_connections: u32,
 
     /// File holding the server's 32-byte secret key (created with mode 0600 on
     /// first start). Ignored when `SWITCHYARD_SECRET_KEY` is set.
-    #[arg(
-        long,
-        env = "SWITCHYARD_SECRET_KEY_FILE",
-        default_value = "switchyard.key",
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_SECRET_KEY_FILE", default_value = "switchyard.key", global = true)]
     pub secret_key_file: PathBuf,
 
     /// The secret key itself, base64 (for several processes sharing one database).
-    #[arg(
-        long,
-        env = "SWITCHYARD_SECRET_KEY",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_SECRET_KEY", hide_env_values = true, global = true)]
     pub secret_key: Option<String>,
 
     /// The URL users reach this server at; used in printed links and to decide
@@ -198,94 +173,44 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Email of the owner account created on the first start of an empty database.
-    #[arg(
-        long,
-        env = "SWITCHYARD_OWNER_EMAIL",
-        default_value = "owner@localhost",
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_OWNER_EMAIL", default_value = "owner@localhost", global = true)]
     pub owner_email: String,
 
     /// Name of the workspace created on the first start of an empty database.
-    #[arg(
-        long,
-        env = "SWITCHYARD_WORKSPACE_NAME",
-        default_value = "My workspace",
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_WORKSPACE_NAME", default_value = "My workspace", global = true)]
     pub workspace_name: String,
 
     /// Requests per minute allowed per API key (or browser session), GCRA.
-    #[arg(
-        long,
-        env = "SWITCHYARD_RATE_LIMIT_PER_MINUTE",
-        default_value_t = 1000,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_RATE_LIMIT_PER_MINUTE", default_value_t = 1000, global = true)]
     pub rate_limit_per_minute: u32,
 
     /// Seconds between writes of batched API-key usage counters.
-    #[arg(
-        long,
-        env = "SWITCHYARD_USAGE_FLUSH_SECONDS",
-        default_value_t = 5,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_USAGE_FLUSH_SECONDS", default_value_t = 5, global = true)]
     pub usage_flush_seconds: u64,
 
     /// Default grace period, in seconds, during which a rolled key's old secret
     /// still works (overridable per roll, at most 7 days).
-    #[arg(
-        long,
-        env = "SWITCHYARD_KEY_ROLL_GRACE_SECONDS",
-        default_value_t = 86_400,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_KEY_ROLL_GRACE_SECONDS", default_value_t = 86_400, global = true)]
     pub key_roll_grace_seconds: u64,
 
     /// Browser session lifetime in hours.
-    #[arg(
-        long,
-        env = "SWITCHYARD_SESSION_HOURS",
-        default_value_t = 168,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_SESSION_HOURS", default_value_t = 168, global = true)]
     pub session_hours: u64,
 
     /// Largest accepted GraphQL request body, in bytes.
-    #[arg(
-        long,
-        env = "SWITCHYARD_GRAPHQL_MAX_BODY_BYTES",
-        default_value_t = 1_048_576,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_BODY_BYTES", default_value_t = 1_048_576, global = true)]
     pub graphql_max_body_bytes: usize,
 
     /// Deepest GraphQL selection accepted.
-    #[arg(
-        long,
-        env = "SWITCHYARD_GRAPHQL_MAX_DEPTH",
-        default_value_t = 12,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_DEPTH", default_value_t = 12, global = true)]
     pub graphql_max_depth: usize,
 
     /// Highest GraphQL query complexity accepted.
-    #[arg(
-        long,
-        env = "SWITCHYARD_GRAPHQL_MAX_COMPLEXITY",
-        default_value_t = 1000,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000, global = true)]
     pub graphql_max_complexity: usize,
 
     /// Seconds to wait for in-flight requests and subscriptions on shutdown.
-    #[arg(
-        long,
-        env = "SWITCHYARD_SHUTDOWN_GRACE_SECONDS",
-        default_value_t = 20,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE_SECONDS", default_value_t = 20, global = true)]
     pub shutdown_grace_seconds: u64,
 
     /// Redis URL. When set, jobs, rate limits and live events are shared
@@ -294,97 +219,63 @@ pub struct Config {
     pub redis_url: Option<String>,
 
     /// Prefix of every Redis key this deployment uses.
-    #[arg(
-        long,
-        env = "SWITCHYARD_REDIS_PREFIX",
-        default_value = "switchyard",
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_REDIS_PREFIX", default_value = "switchyard", global = true)]
     pub redis_prefix: String,
 
     /// What this process does: serve the API, run jobs, or both.
-    #[arg(
-        long,
-        env = "SWITCHYARD_ROLE",
-        value_enum,
-        default_value = "all",
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_ROLE", value_enum, default_value = "all", global = true)]
     pub role: Role,
 
     /// Jobs one process runs at the same time.
-    #[arg(
-        long,
-        env = "SWITCHYARD_WORKER_CONCURRENCY",
-        default_value_t = 8,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_WORKER_CONCURRENCY", default_value_t = 8, global = true)]
     pub worker_concurrency: usize,
 
     /// Seconds a leased job stays invisible to other workers without a
     /// heartbeat (the lease is extended while the job runs).
-    #[arg(
-        long,
-        env = "SWITCHYARD_VISIBILITY_TIMEOUT_SECONDS",
-        default_value_t = 30,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_VISIBILITY_TIMEOUT_SECONDS", default_value_t = 30, global = true)]
     pub visibility_timeout_seconds: u64,
 
     /// Seconds between sweeps for overdue jobs and scheduler runs.
-    #[arg(
-        long,
-        env = "SWITCHYARD_SWEEP_INTERVAL_SECONDS",
-        default_value_t = 5,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_SWEEP_INTERVAL_SECONDS", default_value_t = 5, global = true)]
     pub sweep_interval_seconds: u64,
 
     /// Seconds past its due time after which a job nobody took counts as
     /// lost, and the sweeper rings for it again.
-    #[arg(
-        long,
-        env = "SWITCHYARD_SWEEP_GRACE_SECONDS",
-        default_value_t = 30,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_SWEEP_GRACE_SECONDS", default_value_t = 30, global = true)]
     pub sweep_grace_seconds: u64,
 
     /// Days finished jobs are kept before the hourly prune deletes them.
-    #[arg(
-        long,
-        env = "SWITCHYARD_JOB_RETENTION_DAYS",
-        default_value_t = 7,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_JOB_RETENTION_DAYS", default_value_t = 7, global = true)]
     pub job_retention_days: u64,
 
     /// Milliseconds between `queueStatus` subscription updates.
-    #[arg(
-        long,
-        env = "SWITCHYARD_QUEUE_STATUS_INTERVAL_MS",
-        default_value_t = 1000,
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_QUEUE_STATUS_INTERVAL_MS", default_value_t = 1000, global = true)]
     pub queue_status_interval_ms: u64,
 
+    /// Let outgoing requests (webhooks, integrations) reach loopback and
+    /// private addresses. Off in production; tests and local development
+    /// turn it on.
+    #[arg(long, env = "SWITCHYARD_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub allow_private_targets: bool,
+
+    /// Default time limit of one webhook request, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_WEBHOOK_TIMEOUT_MS", default_value_t = 15_000, global = true)]
+    pub webhook_timeout_ms: u32,
+
+    /// A webhook whose deliveries have all failed for this many days is disabled.
+    #[arg(long, env = "SWITCHYARD_WEBHOOK_DISABLE_AFTER_DAYS", default_value_t = 5.0, global = true)]
+    pub webhook_disable_after_days: f64,
+
+    /// Days delivery logs (deliveries and attempts) are kept.
+    #[arg(long, env = "SWITCHYARD_DELIVERY_LOG_RETENTION_DAYS", default_value_t = 30, global = true)]
+    pub delivery_log_retention_days: u64,
+
     /// Log format.
-    #[arg(
-        long,
-        env = "SWITCHYARD_LOG_FORMAT",
-        value_enum,
-        default_value = "text",
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_LOG_FORMAT", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
 
     /// Log filter, in `tracing` env-filter syntax.
-    #[arg(
-        long,
-        env = "SWITCHYARD_LOG",
-        default_value = "info,sqlx=warn,sea_orm=warn",
-        global = true
-    )]
+    #[arg(long, env = "SWITCHYARD_LOG", default_value = "info,sqlx=warn,sea_orm=warn", global = true)]
     pub log: String,
 }
 
@@ -396,9 +287,7 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let cli = Cli::try_parse_from(
-            std::iter::once("switchyard".into()).chain(args.into_iter().map(Into::into)),
-        )?;
+        let cli = Cli::try_parse_from(std::iter::once("switchyard".into()).chain(args.into_iter().map(Into::into)))?;
         Ok(cli.config)
     }
 
@@ -435,13 +324,8 @@ impl Config {
             return Err("SWITCHYARD_KEY_ROLL_GRACE_SECONDS must be at most 604800 (7 days)".into());
         }
         if let Some(r) = &self.redis_url {
-            if !(r.starts_with("redis://")
-                || r.starts_with("rediss://")
-                || r.starts_with("unix://"))
-            {
-                return Err(
-                    "SWITCHYARD_REDIS_URL must start with redis://, rediss:// or unix://".into(),
-                );
+            if !(r.starts_with("redis://") || r.starts_with("rediss://") || r.starts_with("unix://")) {
+                return Err("SWITCHYARD_REDIS_URL must start with redis://, rediss:// or unix://".into());
             }
         }
         if self.redis_prefix.is_empty() || self.redis_prefix.contains(char::is_whitespace) {
@@ -451,7 +335,15 @@ impl Config {
             return Err("SWITCHYARD_VISIBILITY_TIMEOUT_SECONDS must be at least 3".into());
         }
         if self.sweep_interval_seconds == 0 || self.sweep_grace_seconds == 0 {
-            return Err("SWITCHYARD_SWEEP_INTERVAL_SECONDS and SWITCHYARD_SWEEP_GRACE_SECONDS must be at least 1".into());
+            return Err(
+                "SWITCHYARD_SWEEP_INTERVAL_SECONDS and SWITCHYARD_SWEEP_GRACE_SECONDS must be at least 1".into()
+            );
+        }
+        if !(1000..=60_000).contains(&self.webhook_timeout_ms) {
+            return Err("SWITCHYARD_WEBHOOK_TIMEOUT_MS must be between 1000 and 60000".into());
+        }
+        if !(self.webhook_disable_after_days > 0.0) {
+            return Err("SWITCHYARD_WEBHOOK_DISABLE_AFTER_DAYS must be positive".into());
         }
         if self.queue_status_interval_ms < 100 {
             return Err("SWITCHYARD_QUEUE_STATUS_INTERVAL_MS must be at least 100".into());

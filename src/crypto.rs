@@ -4,9 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -23,6 +21,7 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct SecretKey {
     token_hash_key: [u8; 32],
+    encryption_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -35,6 +34,7 @@ impl SecretKey {
     fn from_master(master: &[u8]) -> Self {
         Self {
             token_hash_key: derive(master, b"switchyard token hash v1"),
+            encryption_key: derive(master, b"switchyard encryption v1"),
         }
     }
 
@@ -42,48 +42,62 @@ impl SecretKey {
     /// creating the file with 32 random bytes and mode 0600 when missing.
     pub fn load_or_create(inline: Option<&str>, path: &Path) -> Result<Self> {
         if let Some(b64) = inline {
-            let bytes = STANDARD
-                .decode(b64.trim())
-                .map_err(|_| Error::invalid("SWITCHYARD_SECRET_KEY is not valid base64"))?;
+            let bytes =
+                STANDARD.decode(b64.trim()).map_err(|_| Error::invalid("SWITCHYARD_SECRET_KEY is not valid base64"))?;
             if bytes.len() < 32 {
-                return Err(Error::invalid(
-                    "SWITCHYARD_SECRET_KEY must hold at least 32 bytes",
-                ));
+                return Err(Error::invalid("SWITCHYARD_SECRET_KEY must hold at least 32 bytes"));
             }
             return Ok(Self::from_master(&bytes));
         }
         match std::fs::read(path) {
             Ok(bytes) if bytes.len() >= 32 => Ok(Self::from_master(&bytes)),
-            Ok(_) => Err(Error::internal(format!(
-                "secret key file {} is shorter than 32 bytes",
-                path.display()
-            ))),
+            Ok(_) => Err(Error::internal(format!("secret key file {} is shorter than 32 bytes", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut bytes);
-                write_private(path, &bytes).map_err(|e| {
-                    Error::internal(format!(
-                        "cannot create secret key file {}: {e}",
-                        path.display()
-                    ))
-                })?;
+                write_private(path, &bytes)
+                    .map_err(|e| Error::internal(format!("cannot create secret key file {}: {e}", path.display())))?;
                 tracing::info!(path = %path.display(), "created a new secret key file (mode 0600)");
                 Ok(Self::from_master(&bytes))
             }
-            Err(e) => Err(Error::internal(format!(
-                "cannot read secret key file {}: {e}",
-                path.display()
-            ))),
+            Err(e) => Err(Error::internal(format!("cannot read secret key file {}: {e}", path.display()))),
         }
     }
 
     /// Keyed hash of a high-entropy token (API key secret, session token),
     /// hex-encoded, for storage and lookup.
     pub fn hash_token(&self, token: &str) -> String {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.token_hash_key).expect("any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.token_hash_key).expect("any key length");
         mac.update(token.as_bytes());
         hex(&mac.finalize().into_bytes())
+    }
+}
+
+impl SecretKey {
+    /// Encrypts a secret for storage (AES-256-GCM, random nonce):
+    /// `v1:` + base64(nonce ‖ ciphertext).
+    pub fn encrypt(&self, plaintext: &str) -> Result<String> {
+        use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng as AeadRng};
+        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&self.encryption_key).map_err(Error::internal)?;
+        let nonce = aes_gcm::Aes256Gcm::generate_nonce(&mut AeadRng);
+        let mut out = nonce.to_vec();
+        out.extend(cipher.encrypt(&nonce, plaintext.as_bytes()).map_err(|_| Error::internal("encryption failed"))?);
+        Ok(format!("v1:{}", STANDARD.encode(out)))
+    }
+
+    /// Decrypts what [`encrypt`](Self::encrypt) produced with the same key.
+    pub fn decrypt(&self, stored: &str) -> Result<String> {
+        use aes_gcm::aead::{Aead, KeyInit};
+        let bytes = stored
+            .strip_prefix("v1:")
+            .and_then(|b| STANDARD.decode(b).ok())
+            .filter(|b| b.len() > 12)
+            .ok_or_else(|| Error::internal("stored secret has an unknown format"))?;
+        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&self.encryption_key).map_err(Error::internal)?;
+        let plain = cipher
+            .decrypt(aes_gcm::Nonce::from_slice(&bytes[..12]), &bytes[12..])
+            .map_err(|_| Error::internal("stored secret does not decrypt with this server key"))?;
+        String::from_utf8(plain).map_err(Error::internal)
     }
 }
 
@@ -125,10 +139,7 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
 /// Argon2id hash of a password. CPU-heavy: call from `spawn_blocking`.
 pub fn hash_password(password: &str) -> Result<String> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(Error::internal)
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(Error::internal)
 }
 
 /// Verifies a password against a stored Argon2 hash (constant time inside
@@ -136,18 +147,13 @@ pub fn hash_password(password: &str) -> Result<String> {
 /// as long as for a real account. CPU-heavy: call from `spawn_blocking`.
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy =
-        DUMMY.get_or_init(|| hash_password("dummy password for timing").unwrap_or_default());
+    let dummy = DUMMY.get_or_init(|| hash_password("dummy password for timing").unwrap_or_default());
     let (hash, real) = match stored {
         Some(h) => (h, true),
         None => (dummy.as_str(), false),
     };
     let ok = PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
         .unwrap_or(false);
     ok && real
 }
@@ -171,6 +177,17 @@ mod tests {
         }
         let other = SecretKey::load_or_create(Some(&STANDARD.encode([7u8; 32])), &path).unwrap();
         assert_ne!(a.hash_token("x"), other.hash_token("x"));
+    }
+
+    #[test]
+    fn secrets_round_trip_and_do_not_decrypt_under_another_key() {
+        let a = SecretKey::from_master(&[1u8; 32]);
+        let b = SecretKey::from_master(&[2u8; 32]);
+        let sealed = a.encrypt("whsec_abc").unwrap();
+        assert!(!sealed.contains("whsec_abc"));
+        assert_ne!(sealed, a.encrypt("whsec_abc").unwrap(), "random nonce");
+        assert_eq!(a.decrypt(&sealed).unwrap(), "whsec_abc");
+        assert!(b.decrypt(&sealed).is_err());
     }
 
     #[test]

@@ -53,16 +53,11 @@ pub async fn migrate(db: &DatabaseConnection, url: &str) -> Result<()> {
         Migrator::up(db, None).await?;
         return Ok(());
     }
-    let lock = ConnectOptions::new(url)
-        .max_connections(1)
-        .sqlx_logging(false)
-        .to_owned();
+    let lock = ConnectOptions::new(url).max_connections(1).sqlx_logging(false).to_owned();
     let lock = Database::connect(lock).await?;
-    lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-        .await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
     let result = Migrator::up(db, None).await;
-    lock.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
-        .await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await?;
     lock.close().await?;
     Ok(result?)
 }

@@ -18,10 +18,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, error: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            error: error.into(),
-        }
+        Self { field: field.into(), error: error.into() }
     }
 }
 
@@ -29,10 +26,7 @@ impl FieldError {
 pub enum Error {
     /// 400 INVALID_REQUEST: malformed input or a broken rule; `details` names the fields.
     #[error("{message}")]
-    InvalidRequest {
-        message: String,
-        details: Vec<FieldError>,
-    },
+    InvalidRequest { message: String, details: Vec<FieldError> },
     /// 401 UNAUTHORIZED: missing, invalid, expired or disabled credentials.
     #[error("{0}")]
     Unauthorized(String),
@@ -60,6 +54,10 @@ pub enum Error {
     /// 500 INTERNAL_ERROR: no Redis connection could be had. Logged, never shown.
     #[error("redis pool error: {0}")]
     RedisPool(#[from] deadpool_redis::PoolError),
+    /// Not an error a client sees: a job handler asking to run again after
+    /// this wait without spending an attempt (e.g. a webhook over its rate).
+    #[error("deferred for {0:?}")]
+    Deferred(std::time::Duration),
     /// 500 INTERNAL_ERROR: anything else unexpected. Logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -68,25 +66,16 @@ pub enum Error {
 impl Error {
     /// A validation failure on one field.
     pub fn invalid_field(field: &str, error: impl Into<String>) -> Self {
-        Self::InvalidRequest {
-            message: "Validation failed".into(),
-            details: vec![FieldError::new(field, error)],
-        }
+        Self::InvalidRequest { message: "Validation failed".into(), details: vec![FieldError::new(field, error)] }
     }
 
     /// A validation failure on several fields (`details` must not be empty).
     pub fn validation(details: Vec<FieldError>) -> Self {
-        Self::InvalidRequest {
-            message: "Validation failed".into(),
-            details,
-        }
+        Self::InvalidRequest { message: "Validation failed".into(), details }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::InvalidRequest {
-            message: message.into(),
-            details: vec![],
-        }
+        Self::InvalidRequest { message: message.into(), details: vec![] }
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
@@ -105,14 +94,14 @@ impl Error {
     /// The seed-002 error code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest { .. }
-            | Self::PayloadTooLarge { .. }
-            | Self::UnsupportedMediaType => "INVALID_REQUEST",
+            Self::InvalidRequest { .. } | Self::PayloadTooLarge { .. } | Self::UnsupportedMediaType => {
+                "INVALID_REQUEST"
+            }
             Self::Unauthorized(_) => "UNAUTHORIZED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Internal(_) => {
+            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Deferred(_) | Self::Internal(_) => {
                 "INTERNAL_ERROR"
             }
         }
@@ -127,7 +116,7 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Internal(_) => {
+            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Deferred(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -137,7 +126,7 @@ impl Error {
     /// inside the request's span (which carries the request id), and replaced.
     pub fn public_message(&self) -> String {
         match self {
-            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Internal(_) => {
+            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Deferred(_) | Self::Internal(_) => {
                 tracing::error!(cause = %self, "internal error");
                 "Internal server error".into()
             }
@@ -166,11 +155,7 @@ impl Error {
 
     /// Adds `Retry-After` and `RateLimit-*` headers to a 429 response.
     pub fn add_headers(&self, resp: &mut Response) {
-        if let Self::RateLimited {
-            retry_after_secs,
-            limit,
-        } = self
-        {
+        if let Self::RateLimited { retry_after_secs, limit } = self {
             let h = resp.headers_mut();
             h.insert("retry-after", HeaderValue::from(*retry_after_secs));
             h.insert("ratelimit-limit", HeaderValue::from(*limit));
@@ -192,12 +177,8 @@ struct RestErrorBody<'a> {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let body = RestErrorBody {
-            success: false,
-            error: self.public_message(),
-            code: self.code(),
-            details: self.details(),
-        };
+        let body =
+            RestErrorBody { success: false, error: self.public_message(), code: self.code(), details: self.details() };
         let mut resp = (self.status(), Json(body)).into_response();
         self.add_headers(&mut resp);
         resp

@@ -24,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod graphql;
@@ -53,8 +54,7 @@ use events::BroadcastBus;
 /// Connects to the database, applies migrations and assembles the state.
 pub async fn build_state(config: Config) -> Result<AppState> {
     config.validate().map_err(Error::invalid)?;
-    let secret =
-        crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.secret_key_file)?;
+    let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.secret_key_file)?;
     let (db, writer) = db::connect(&config).await?;
     db::migrate(&writer, &config.database_url).await?;
     let visibility = Duration::from_secs(config.visibility_timeout_seconds);
@@ -63,39 +63,26 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         None => None,
     };
     let queue: Arc<dyn jobs::Queue> = match &redis {
-        Some(pool) => Arc::new(jobs::redis::RedisQueue::new(
-            pool.clone(),
-            &config.redis_prefix,
-            visibility,
-        )),
+        Some(pool) => Arc::new(jobs::redis::RedisQueue::new(pool.clone(), &config.redis_prefix, visibility)),
         None => Arc::new(jobs::embedded::EmbeddedQueue::new(visibility)),
     };
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let bus: Arc<dyn events::EventBus> = match (&redis, &config.redis_url) {
         (Some(pool), Some(url)) => Arc::new(
-            events::redis::RedisBus::start(
-                url,
-                pool.clone(),
-                &config.redis_prefix,
-                shutdown.clone(),
-                &tasks,
-            )
-            .await?,
+            events::redis::RedisBus::start(url, pool.clone(), &config.redis_prefix, shutdown.clone(), &tasks).await?,
         ),
         _ => Arc::new(BroadcastBus::new(4096)),
     };
     // With Redis, limits hold across processes; otherwise in memory.
     let limiter = |per_minute: u32, name: &str| match &redis {
-        Some(pool) => RateLimiter::redis(
-            per_minute,
-            pool.clone(),
-            format!("{}:{name}", config.redis_prefix),
-        ),
+        Some(pool) => RateLimiter::redis(per_minute, pool.clone(), format!("{}:{name}", config.redis_prefix)),
         None => RateLimiter::per_minute(per_minute),
     };
     let request_limiter = Arc::new(limiter(config.rate_limit_per_minute, "rate"));
     let login_limiter = Arc::new(limiter(10, "login"));
+    let webhook_limiter = Arc::new(limiter(100, "webhook"));
+    let http = Arc::new(delivery::HttpClient::new(config.allow_private_targets)?);
     Ok(AppState {
         db,
         writer,
@@ -106,6 +93,8 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         metrics: Arc::new(metrics::Metrics::default()),
         bus,
         limiter: request_limiter,
+        webhook_limiter,
+        http,
         login_limiter,
         usage: Arc::new(UsageRecorder::default()),
         shutdown,
@@ -118,9 +107,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
 async fn redis_pool(url: &str) -> Result<deadpool_redis::Pool> {
     let pool = jobs::redis::pool(url)?;
     let mut conn = pool.get().await?;
-    let _: String = deadpool_redis::redis::cmd("PING")
-        .query_async(&mut conn)
-        .await?;
+    let _: String = deadpool_redis::redis::cmd("PING").query_async(&mut conn).await?;
     Ok(pool)
 }
 
@@ -142,9 +129,7 @@ pub async fn start(mut config: Config) -> Result<Server> {
         .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", config.listen)))?;
     let addr = listener.local_addr().map_err(Error::internal)?;
     // Links printed and returned must name the port actually bound.
-    config
-        .public_url
-        .get_or_insert_with(|| format!("http://{addr}"));
+    config.public_url.get_or_insert_with(|| format!("http://{addr}"));
     let state = build_state(config).await?;
     let setup_url = services::workspaces::bootstrap(&state)
         .await?
@@ -164,18 +149,10 @@ pub async fn start(mut config: Config) -> Result<Server> {
     }
     let app = rest::router(state.clone());
     let token = state.shutdown.clone();
-    let serve = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(token.cancelled_owned())
-            .await
-    });
+    let serve =
+        tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await });
     tracing::info!(%addr, storage = if state.config.is_postgres() { "postgres" } else { "sqlite" }, "listening");
-    Ok(Server {
-        addr,
-        state,
-        setup_url,
-        serve,
-    })
+    Ok(Server { addr, state, setup_url, serve })
 }
 
 /// The usage flusher and the rate-limiter housekeeping, stopped by the

@@ -69,52 +69,16 @@ impl Default for Metrics {
         };
         {
             let mut r = m.registry.lock().expect("fresh mutex");
-            r.register(
-                "http_requests",
-                "HTTP requests answered",
-                m.http_requests.clone(),
-            );
-            r.register(
-                "http_request_duration_seconds",
-                "HTTP request latency",
-                m.http_duration.clone(),
-            );
+            r.register("http_requests", "HTTP requests answered", m.http_requests.clone());
+            r.register("http_request_duration_seconds", "HTTP request latency", m.http_duration.clone());
             r.register("jobs", "Jobs finished, by outcome", m.jobs.clone());
-            r.register(
-                "job_duration_seconds",
-                "Job run time",
-                m.job_duration.clone(),
-            );
-            r.register(
-                "queue_pending",
-                "Jobs waiting to be handed out",
-                m.queue_pending.clone(),
-            );
-            r.register(
-                "queue_delayed",
-                "Jobs waiting for their run time",
-                m.queue_delayed.clone(),
-            );
-            r.register(
-                "queue_in_flight",
-                "Jobs handed out and not finished",
-                m.queue_in_flight.clone(),
-            );
-            r.register(
-                "queue_dead",
-                "Jobs in the dead-letter list",
-                m.queue_dead.clone(),
-            );
-            r.register(
-                "queue_lag_seconds",
-                "Age of the oldest pending job",
-                m.queue_lag.clone(),
-            );
-            r.register(
-                "live_workers",
-                "Worker processes seen in the last 15 s",
-                m.live_workers.clone(),
-            );
+            r.register("job_duration_seconds", "Job run time", m.job_duration.clone());
+            r.register("queue_pending", "Jobs waiting to be handed out", m.queue_pending.clone());
+            r.register("queue_delayed", "Jobs waiting for their run time", m.queue_delayed.clone());
+            r.register("queue_in_flight", "Jobs handed out and not finished", m.queue_in_flight.clone());
+            r.register("queue_dead", "Jobs in the dead-letter list", m.queue_dead.clone());
+            r.register("queue_lag_seconds", "Age of the oldest pending job", m.queue_lag.clone());
+            r.register("live_workers", "Worker processes seen in the last 15 s", m.live_workers.clone());
         }
         m
     }
@@ -122,40 +86,25 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn http_request(&self, labels: HttpLabels, took: Duration) {
-        self.http_duration
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
+        self.http_duration.get_or_create(&labels).observe(took.as_secs_f64());
         self.http_requests.get_or_create(&labels).inc();
     }
 
     pub fn job_finished(&self, kind: &str, ok: bool, took: Duration) {
         let outcome = if ok { "done" } else { "failed" };
-        self.jobs
-            .get_or_create(&JobLabels {
-                kind: kind.into(),
-                outcome: outcome.into(),
-            })
-            .inc();
-        self.job_duration
-            .get_or_create(&KindLabel { kind: kind.into() })
-            .observe(took.as_secs_f64());
+        self.jobs.get_or_create(&JobLabels { kind: kind.into(), outcome: outcome.into() }).inc();
+        self.job_duration.get_or_create(&KindLabel { kind: kind.into() }).observe(took.as_secs_f64());
     }
 
     /// Sets the queue gauges and renders everything as OpenMetrics text.
     pub fn render(&self, queue: &[KindStats], live_workers: u64) -> String {
         for k in queue {
-            let l = KindLabel {
-                kind: k.kind.clone(),
-            };
+            let l = KindLabel { kind: k.kind.clone() };
             self.queue_pending.get_or_create(&l).set(k.pending as i64);
             self.queue_delayed.get_or_create(&l).set(k.delayed as i64);
-            self.queue_in_flight
-                .get_or_create(&l)
-                .set(k.in_flight as i64);
+            self.queue_in_flight.get_or_create(&l).set(k.in_flight as i64);
             self.queue_dead.get_or_create(&l).set(k.dead as i64);
-            self.queue_lag
-                .get_or_create(&l)
-                .set(k.oldest_pending_age.map_or(0.0, |d| d.as_secs_f64()));
+            self.queue_lag.get_or_create(&l).set(k.oldest_pending_age.map_or(0.0, |d| d.as_secs_f64()));
         }
         self.live_workers.set(live_workers as i64);
         let mut out = String::new();

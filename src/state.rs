@@ -46,9 +46,32 @@ pub struct AppState {
     pub redis: Option<deadpool_redis::Pool>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The one outgoing HTTP client (SSRF guard, timeouts, pooling).
+    pub http: Arc<crate::delivery::HttpClient>,
+    /// Per-webhook delivery rate limits (each webhook has its own limit).
+    pub webhook_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
+    /// After a commit: rings the delivery jobs the events fanned out to and
+    /// hands the events to live subscribers. A lost ring is re-rung by the
+    /// sweeper from the ledger.
+    pub fn publish(&self, events: Vec<crate::events::Envelope>) {
+        let jobs: Vec<String> = events.iter().flat_map(|e| e.jobs.iter().cloned()).collect();
+        if !jobs.is_empty() {
+            let queue = self.queue.clone();
+            tokio::spawn(async move {
+                for job_id in jobs {
+                    let msg = crate::jobs::Message { job_id, kind: crate::services::deliveries::KIND.to_string() };
+                    if let Err(e) = queue.push(&msg, std::time::Duration::ZERO).await {
+                        tracing::warn!(cause = %e, "could not ring a delivery; the sweeper will");
+                    }
+                }
+            });
+        }
+        self.bus.publish(events);
+    }
+
     /// How long past due a job may wait in a queue before the sweeper rings again.
     pub fn sweep_grace(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.config.sweep_grace_seconds)

@@ -4,6 +4,8 @@
 
 pub mod api_key;
 pub mod api_key_usage;
+pub mod delivery;
+pub mod delivery_attempt;
 pub mod event;
 pub mod job;
 pub mod login_token;
@@ -11,6 +13,7 @@ pub mod membership;
 pub mod schedule;
 pub mod session;
 pub mod user;
+pub mod webhook;
 pub mod workspace;
 
 pub mod prelude;

@@ -1,5 +1,7 @@
 pub use super::api_key::Entity as ApiKey;
 pub use super::api_key_usage::Entity as ApiKeyUsage;
+pub use super::delivery::Entity as Delivery;
+pub use super::delivery_attempt::Entity as DeliveryAttempt;
 pub use super::event::Entity as Event;
 pub use super::job::Entity as Job;
 pub use super::login_token::Entity as LoginToken;
@@ -7,4 +9,5 @@ pub use super::membership::Entity as Membership;
 pub use super::schedule::Entity as Schedule;
 pub use super::session::Entity as Session;
 pub use super::user::Entity as User;
+pub use super::webhook::Entity as Webhook;
 pub use super::workspace::Entity as Workspace;

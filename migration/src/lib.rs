@@ -7,6 +7,7 @@ mod m20261123_000002_create_api_key;
 mod m20261123_000003_create_session;
 mod m20261123_000004_create_event;
 mod m20261123_000005_create_job;
+mod m20261123_000006_create_webhook;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_session::Migration),
             Box::new(m20261123_000004_create_event::Migration),
             Box::new(m20261123_000005_create_job::Migration),
+            Box::new(m20261123_000006_create_webhook::Migration),
         ]
     }
 }
@@ -28,25 +30,15 @@ pub(crate) mod cols {
     use sea_orm_migration::prelude::*;
 
     pub fn id<T: IntoIden>(name: T) -> ColumnDef {
-        ColumnDef::new(name)
-            .string()
-            .not_null()
-            .primary_key()
-            .take()
+        ColumnDef::new(name).string().not_null().primary_key().take()
     }
     pub fn text<T: IntoIden>(name: T) -> ColumnDef {
         ColumnDef::new(name).string().not_null().take()
     }
     pub fn timestamp<T: IntoIden>(name: T) -> ColumnDef {
-        ColumnDef::new(name)
-            .timestamp_with_time_zone()
-            .not_null()
-            .take()
+        ColumnDef::new(name).timestamp_with_time_zone().not_null().take()
     }
     pub fn timestamp_null<T: IntoIden>(name: T) -> ColumnDef {
-        ColumnDef::new(name)
-            .timestamp_with_time_zone()
-            .null()
-            .take()
+        ColumnDef::new(name).timestamp_with_time_zone().null().take()
     }
 }

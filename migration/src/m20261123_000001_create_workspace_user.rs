@@ -63,22 +63,15 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(
-            Index::create()
-                .name("ix_membership_user")
-                .table(Membership::Table)
-                .col(Membership::UserId)
-                .to_owned(),
+            Index::create().name("ix_membership_user").table(Membership::Table).col(Membership::UserId).to_owned(),
         )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(Membership::Table).to_owned())
-            .await?;
-        m.drop_table(Table::drop().table(User::Table).to_owned())
-            .await?;
-        m.drop_table(Table::drop().table(Workspace::Table).to_owned())
-            .await
+        m.drop_table(Table::drop().table(Membership::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(User::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(Workspace::Table).to_owned()).await
     }
 }
 

@@ -25,12 +25,7 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(ApiKey::Enabled).boolean().not_null())
                 .col(timestamp_null(ApiKey::ExpiresAt))
                 .col(timestamp_null(ApiKey::LastUsedAt))
-                .col(
-                    ColumnDef::new(ApiKey::UsageCount)
-                        .big_integer()
-                        .not_null()
-                        .default(0),
-                )
+                .col(ColumnDef::new(ApiKey::UsageCount).big_integer().not_null().default(0))
                 .col(timestamp(ApiKey::CreatedAt))
                 .col(timestamp(ApiKey::UpdatedAt))
                 .foreign_key(
@@ -67,10 +62,7 @@ impl MigrationTrait for Migration {
                 .col(text(ApiKeyUsage::StatusClass))
                 .col(ColumnDef::new(ApiKeyUsage::Count).big_integer().not_null())
                 .primary_key(
-                    Index::create()
-                        .col(ApiKeyUsage::ApiKeyId)
-                        .col(ApiKeyUsage::Day)
-                        .col(ApiKeyUsage::StatusClass),
+                    Index::create().col(ApiKeyUsage::ApiKeyId).col(ApiKeyUsage::Day).col(ApiKeyUsage::StatusClass),
                 )
                 .foreign_key(
                     ForeignKey::create()
@@ -84,10 +76,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(ApiKeyUsage::Table).to_owned())
-            .await?;
-        m.drop_table(Table::drop().table(ApiKey::Table).to_owned())
-            .await
+        m.drop_table(Table::drop().table(ApiKeyUsage::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(ApiKey::Table).to_owned()).await
     }
 }
 

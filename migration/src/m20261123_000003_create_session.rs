@@ -48,10 +48,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(LoginToken::Table).to_owned())
-            .await?;
-        m.drop_table(Table::drop().table(Session::Table).to_owned())
-            .await
+        m.drop_table(Table::drop().table(LoginToken::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(Session::Table).to_owned()).await
     }
 }
 

@@ -38,30 +38,16 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(
-            Index::create()
-                .name("ix_job_kind_state")
-                .table(Job::Table)
-                .col(Job::Kind)
-                .col(Job::State)
-                .to_owned(),
+            Index::create().name("ix_job_kind_state").table(Job::Table).col(Job::Kind).col(Job::State).to_owned(),
         )
         .await?;
         m.create_table(
             Table::create()
                 .table(Schedule::Table)
-                .col(
-                    ColumnDef::new(Schedule::Name)
-                        .string()
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(Schedule::Name).string().not_null().primary_key())
                 .col(text(Schedule::Kind))
                 .col(ColumnDef::new(Schedule::Payload).json().not_null())
-                .col(
-                    ColumnDef::new(Schedule::EverySeconds)
-                        .big_integer()
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Schedule::EverySeconds).big_integer().not_null())
                 .col(timestamp(Schedule::NextRunAt))
                 .col(ColumnDef::new(Schedule::LastJobId).string().null())
                 .to_owned(),
@@ -70,10 +56,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(Schedule::Table).to_owned())
-            .await?;
-        m.drop_table(Table::drop().table(Job::Table).to_owned())
-            .await
+        m.drop_table(Table::drop().table(Schedule::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(Job::Table).to_owned()).await
     }
 }
 

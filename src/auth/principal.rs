@@ -95,10 +95,7 @@ impl Principal {
         if self.scopes.contains(&scope) {
             Ok(self)
         } else {
-            Err(Error::Forbidden(format!(
-                "This API key lacks the '{}' permission",
-                scope.as_str()
-            )))
+            Err(Error::Forbidden(format!("This API key lacks the '{}' permission", scope.as_str())))
         }
     }
 
@@ -108,9 +105,7 @@ impl Principal {
         if self.role == Role::Owner {
             Ok(self)
         } else {
-            Err(Error::Forbidden(
-                "Only the workspace owner may do this".into(),
-            ))
+            Err(Error::Forbidden("Only the workspace owner may do this".into()))
         }
     }
 }

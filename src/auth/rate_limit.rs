@@ -10,7 +10,10 @@ use deadpool_redis::Pool;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
+use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter as Gcra};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 
@@ -38,13 +41,15 @@ redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_t
 return {1, math.floor((p - (new_tat - now)) / t + 1e-9)}
 "#;
 
-type Memory =
-    Gcra<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+type Memory = Gcra<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+type Direct = Gcra<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
 
 pub enum RateLimiter {
     Memory {
         per_minute: u32,
         gcra: Box<Memory>,
+        /// Keys with a limit of their own (`check_limit`), e.g. per webhook.
+        varied: Mutex<HashMap<String, (u32, Arc<Direct>)>>,
     },
     Redis {
         per_minute: u32,
@@ -60,53 +65,55 @@ impl RateLimiter {
         let n = NonZeroU32::new(n.max(1)).expect("at least 1");
         Self::Memory {
             per_minute: n.get(),
-            gcra: Box::new(
-                Gcra::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>(),
-            ),
+            gcra: Box::new(Gcra::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>()),
+            varied: Mutex::new(HashMap::new()),
         }
     }
 
     /// Redis limiter shared by every process; keys are `{prefix}:{key}`.
     pub fn redis(n: u32, pool: Pool, prefix: String) -> Self {
-        Self::Redis {
-            per_minute: n.max(1),
-            pool,
-            prefix,
-            script: Script::new(GCRA),
-        }
+        Self::Redis { per_minute: n.max(1), pool, prefix, script: Script::new(GCRA) }
     }
 
-    fn limit(&self) -> u32 {
-        match self {
-            Self::Memory { per_minute, .. } | Self::Redis { per_minute, .. } => *per_minute,
-        }
-    }
-
-    /// Counts one request for `key`; RATE_LIMITED with the wait when over.
+    /// Counts one request for `key` against the limiter's own limit;
+    /// RATE_LIMITED with the wait when over.
     pub async fn check(&self, key: &str) -> Result<RateInfo> {
-        let limit = self.limit();
-        let over = |secs: f64| Error::RateLimited {
-            retry_after_secs: secs.ceil().max(1.0) as u64,
-            limit,
-        };
         match self {
-            Self::Memory { gcra, .. } => match gcra.check_key(&key.to_string()) {
-                Ok(snapshot) => Ok(RateInfo {
-                    limit,
-                    remaining: snapshot.remaining_burst_capacity(),
-                }),
-                Err(not_until) => Err(over(
-                    not_until
-                        .wait_time_from(DefaultClock::default().now())
-                        .as_secs_f64(),
-                )),
-            },
-            Self::Redis {
-                pool,
-                prefix,
-                script,
-                ..
-            } => {
+            Self::Memory { gcra, per_minute, .. } => {
+                let limit = *per_minute;
+                match gcra.check_key(&key.to_string()) {
+                    Ok(snapshot) => Ok(RateInfo { limit, remaining: snapshot.remaining_burst_capacity() }),
+                    Err(not_until) => {
+                        Err(over(limit, not_until.wait_time_from(DefaultClock::default().now()).as_secs_f64()))
+                    }
+                }
+            }
+            Self::Redis { per_minute, .. } => self.check_limit(key, *per_minute).await,
+        }
+    }
+
+    /// Counts one request for `key` against `per_minute`, a limit of the
+    /// key's own (e.g. a webhook's configured rate).
+    pub async fn check_limit(&self, key: &str, per_minute: u32) -> Result<RateInfo> {
+        let limit = per_minute.max(1);
+        match self {
+            Self::Memory { varied, .. } => {
+                let cell = {
+                    let mut map = varied.lock().unwrap_or_else(|e| e.into_inner());
+                    let entry = map.entry(key.to_string()).or_insert_with(|| (0, Arc::new(direct(limit))));
+                    if entry.0 != limit {
+                        *entry = (limit, Arc::new(direct(limit)));
+                    }
+                    entry.1.clone()
+                };
+                match cell.check() {
+                    Ok(snapshot) => Ok(RateInfo { limit, remaining: snapshot.remaining_burst_capacity() }),
+                    Err(not_until) => {
+                        Err(over(limit, not_until.wait_time_from(DefaultClock::default().now()).as_secs_f64()))
+                    }
+                }
+            }
+            Self::Redis { pool, prefix, script, .. } => {
                 let mut conn = pool.get().await?;
                 let t = 60_000.0 / limit as f64;
                 let (allowed, n): (i64, i64) = script
@@ -117,12 +124,9 @@ impl RateLimiter {
                     .invoke_async(&mut conn)
                     .await?;
                 if allowed == 1 {
-                    Ok(RateInfo {
-                        limit,
-                        remaining: n.max(0) as u32,
-                    })
+                    Ok(RateInfo { limit, remaining: n.max(0) as u32 })
                 } else {
-                    Err(over(n as f64 / 1000.0))
+                    Err(over(limit, n as f64 / 1000.0))
                 }
             }
         }
@@ -130,11 +134,21 @@ impl RateLimiter {
 
     /// Drops in-memory state for keys back at full capacity (Redis keys expire).
     pub fn shrink(&self) {
+        // `varied` holds one small cell per webhook and is left as it is.
         if let Self::Memory { gcra, .. } = self {
             gcra.retain_recent();
             gcra.shrink_to_fit();
         }
     }
+}
+
+fn direct(per_minute: u32) -> Direct {
+    let n = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
+    Gcra::direct(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>()
+}
+
+fn over(limit: u32, secs: f64) -> Error {
+    Error::RateLimited { retry_after_secs: secs.ceil().max(1.0) as u64, limit }
 }
 
 #[cfg(test)]
@@ -148,10 +162,7 @@ mod tests {
         rl.check("a").await.unwrap();
         assert_eq!(rl.check("a").await.unwrap().remaining, 0);
         match rl.check("a").await {
-            Err(Error::RateLimited {
-                retry_after_secs,
-                limit,
-            }) => {
+            Err(Error::RateLimited { retry_after_secs, limit }) => {
                 assert_eq!(limit, 3);
                 assert!((1..=20).contains(&retry_after_secs));
             }

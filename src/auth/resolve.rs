@@ -32,9 +32,7 @@ pub async fn authenticate_token(st: &AppState, token: &str) -> Result<Principal>
 /// nobody. A stale cookie is treated as no cookie.
 pub async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Option<Principal>> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value
-            .to_str()
-            .map_err(|_| Error::Unauthorized("Malformed Authorization header".into()))?;
+        let value = value.to_str().map_err(|_| Error::Unauthorized("Malformed Authorization header".into()))?;
         let token = value
             .split_once(' ')
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))

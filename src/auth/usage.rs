@@ -42,9 +42,7 @@ impl UsageRecorder {
         let now = Utc::now();
         let day = now.format("%Y-%m-%d").to_string();
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        *p.counts
-            .entry((key_id.to_string(), day, status_class(status)))
-            .or_default() += 1;
+        *p.counts.entry((key_id.to_string(), day, status_class(status))).or_default() += 1;
         let entry = p.keys.entry(key_id.to_string()).or_insert((0, now));
         entry.0 += 1;
         entry.1 = now;
@@ -109,8 +107,7 @@ async fn write(db: &impl TransactionTrait, batch: &Pending) -> Result<()> {
                 ])
                 .value(
                     api_key_usage::Column::Count,
-                    Expr::col((api_key_usage::Entity, api_key_usage::Column::Count))
-                        .add(Expr::cust("excluded.count")),
+                    Expr::col((api_key_usage::Entity, api_key_usage::Column::Count)).add(Expr::cust("excluded.count")),
                 )
                 .to_owned(),
             )
@@ -119,10 +116,7 @@ async fn write(db: &impl TransactionTrait, batch: &Pending) -> Result<()> {
     }
     for (key, (count, at)) in batch.keys.iter().filter(|(k, _)| live.contains(*k)) {
         api_key::Entity::update_many()
-            .col_expr(
-                api_key::Column::UsageCount,
-                Expr::col(api_key::Column::UsageCount).add(*count),
-            )
+            .col_expr(api_key::Column::UsageCount, Expr::col(api_key::Column::UsageCount).add(*count))
             .col_expr(api_key::Column::LastUsedAt, Expr::value(*at))
             .filter(api_key::Column::Id.eq(key.as_str()))
             .exec(&txn)

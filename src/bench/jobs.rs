@@ -29,27 +29,15 @@ pub async fn run(config: Config, n: usize) -> Result<()> {
     // Embedded: SQLite file + in-process queue, one process.
     let sqlite = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
     let embedded = phase(&base_args(&sqlite, None, "bench", &key_file, "all"), n, 0).await?;
-    println!(
-        "{:<44} {:>10.0} {:>9}",
-        "embedded (SQLite, in-process queue, 1 proc)", embedded, "-"
-    );
+    println!("{:<44} {:>10.0} {:>9}", "embedded (SQLite, in-process queue, 1 proc)", embedded, "-");
 
     match (&config.redis_url, config.is_postgres()) {
         (Some(redis_url), true) => {
             let baseline = raw_streams(redis_url, n).await?;
-            println!(
-                "{:<44} {:>10.0} {:>9.3}",
-                "baseline: raw XADD/XREADGROUP/XACK loop", baseline, 1.0
-            );
+            println!("{:<44} {:>10.0} {:>9.3}", "baseline: raw XADD/XREADGROUP/XACK loop", baseline, 1.0);
             for workers in [1, 2] {
                 let prefix = format!("sy_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
-                let args = base_args(
-                    &config.database_url,
-                    Some(redis_url),
-                    &prefix,
-                    &key_file,
-                    "api",
-                );
+                let args = base_args(&config.database_url, Some(redis_url), &prefix, &key_file, "api");
                 let rate = phase(&args, n, workers).await?;
                 let name = format!("redis + postgres, {workers} worker process(es)");
                 println!("{name:<44} {rate:>10.0} {:>9.3}", rate / baseline);
@@ -62,13 +50,7 @@ pub async fn run(config: Config, n: usize) -> Result<()> {
     Ok(())
 }
 
-fn base_args(
-    db: &str,
-    redis: Option<&str>,
-    prefix: &str,
-    key_file: &str,
-    role: &str,
-) -> Vec<String> {
+fn base_args(db: &str, redis: Option<&str>, prefix: &str, key_file: &str, role: &str) -> Vec<String> {
     let mut a: Vec<String> = [
         "--listen",
         "127.0.0.1:0",
@@ -104,13 +86,7 @@ async fn phase(args: &[String], n: usize, workers: usize) -> Result<f64> {
     for _ in 0..workers {
         let exe = std::env::current_exe().map_err(Error::internal)?;
         let mut child_args = vec!["serve".to_string()];
-        child_args.extend(args.iter().cloned().map(|a| {
-            if a == "api" {
-                "worker".to_string()
-            } else {
-                a
-            }
-        }));
+        child_args.extend(args.iter().cloned().map(|a| if a == "api" { "worker".to_string() } else { a }));
         children.push(
             Command::new(exe)
                 .args(&child_args)
@@ -122,10 +98,7 @@ async fn phase(args: &[String], n: usize, workers: usize) -> Result<f64> {
     }
     // Let the workers come up before the clock starts.
     let ready = Instant::now();
-    while workers > 0
-        && st.queue.live_workers().await? < workers as u64
-        && ready.elapsed() < Duration::from_secs(30)
-    {
+    while workers > 0 && st.queue.live_workers().await? < workers as u64 && ready.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let before = done_count(&st).await?;
@@ -136,13 +109,8 @@ async fn phase(args: &[String], n: usize, workers: usize) -> Result<f64> {
         let count = n / 16 + usize::from(t < n % 16);
         tasks.push(tokio::spawn(async move {
             for _ in 0..count {
-                let job = NewJob {
-                    kind: KIND.into(),
-                    payload: json!({}),
-                    workspace_id: None,
-                    run_at: None,
-                    max_attempts: 3,
-                };
+                let job =
+                    NewJob { kind: KIND.into(), payload: json!({}), workspace_id: None, run_at: None, max_attempts: 3 };
                 jobs::enqueue(&st, job).await?;
             }
             Ok::<_, Error>(())
@@ -180,27 +148,15 @@ async fn raw_streams(url: &str, n: usize) -> Result<f64> {
     let pool = crate::jobs::redis::pool(url)?;
     let stream = format!("sy_bench_raw_{}", ulid::Ulid::new());
     let mut c = pool.get().await?;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&stream)
-        .arg("g")
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(&mut c)
-        .await?;
+    let _: () =
+        redis::cmd("XGROUP").arg("CREATE").arg(&stream).arg("g").arg("0").arg("MKSTREAM").query_async(&mut c).await?;
     let started = Instant::now();
     let producer = {
         let (pool, stream) = (pool.clone(), stream.clone());
         tokio::spawn(async move {
             let mut c = pool.get().await?;
             for i in 0..n {
-                let _: String = redis::cmd("XADD")
-                    .arg(&stream)
-                    .arg("*")
-                    .arg("m")
-                    .arg(i)
-                    .query_async(&mut c)
-                    .await?;
+                let _: String = redis::cmd("XADD").arg(&stream).arg("*").arg("m").arg(i).query_async(&mut c).await?;
             }
             Ok::<_, Error>(())
         })
@@ -220,19 +176,9 @@ async fn raw_streams(url: &str, n: usize) -> Result<f64> {
             .arg(">")
             .query_async(&mut c)
             .await?;
-        let ids: Vec<String> = reply
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|(_, e)| e)
-            .map(|(id, _)| id)
-            .collect();
+        let ids: Vec<String> = reply.unwrap_or_default().into_iter().flat_map(|(_, e)| e).map(|(id, _)| id).collect();
         if !ids.is_empty() {
-            let _: i64 = redis::cmd("XACK")
-                .arg(&stream)
-                .arg("g")
-                .arg(&ids)
-                .query_async(&mut c)
-                .await?;
+            let _: i64 = redis::cmd("XACK").arg(&stream).arg("g").arg(&ids).query_async(&mut c).await?;
             seen += ids.len();
         }
         if started.elapsed() > Duration::from_secs(300) {
@@ -248,10 +194,7 @@ async fn raw_streams(url: &str, n: usize) -> Result<f64> {
 async fn wipe(url: &str, prefix: &str) -> Result<()> {
     let pool = crate::jobs::redis::pool(url)?;
     let mut c = pool.get().await?;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut c)
-        .await?;
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut c).await?;
     if !keys.is_empty() {
         let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut c).await?;
     }

@@ -26,10 +26,7 @@ use crate::error::{Error, Result};
 
 pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Http {
-            requests,
-            concurrency,
-        } => http(config, requests, concurrency).await,
+        BenchCommand::Http { requests, concurrency } => http(config, requests, concurrency).await,
         BenchCommand::Jobs { jobs } => jobs::run(config, jobs).await,
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
@@ -37,13 +34,9 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
 
 /// The baseline: one axum route that answers 202 with a tiny JSON body.
 async fn bare_server(port: u16) -> Result<()> {
-    let app = Router::new().route(
-        "/bare",
-        post(|| async { (StatusCode::ACCEPTED, axum::Json(json!({ "success": true }))) }),
-    );
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-        .await
-        .map_err(Error::internal)?;
+    let app =
+        Router::new().route("/bare", post(|| async { (StatusCode::ACCEPTED, axum::Json(json!({ "success": true }))) }));
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await.map_err(Error::internal)?;
     axum::serve(listener, app).await.map_err(Error::internal)
 }
 
@@ -85,9 +78,7 @@ async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<Duration> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    Err(Error::internal(format!(
-        "{url} did not become ready within 60 s"
-    )))
+    Err(Error::internal(format!("{url} did not become ready within 60 s")))
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -120,16 +111,12 @@ async fn drive(
     let mut workers = Vec::new();
     for w in 0..concurrency {
         let n = requests / concurrency + usize::from(w < requests % concurrency);
-        let (client, url, body, auth) =
-            (client.clone(), url.to_string(), body.clone(), auth.clone());
+        let (client, url, body, auth) = (client.clone(), url.to_string(), body.clone(), auth.clone());
         workers.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();
-                let mut req = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.to_string());
+                let mut req = client.post(&url).header("content-type", "application/json").body(body.to_string());
                 if let Some(a) = &auth {
                     req = req.header("authorization", a);
                 }
@@ -137,9 +124,7 @@ async fn drive(
                 let status = resp.status().as_u16();
                 let text = resp.text().await.map_err(Error::internal)?;
                 if status != expect || text.contains("\"errors\"") {
-                    return Err(Error::internal(format!(
-                        "unexpected answer {status}: {text}"
-                    )));
+                    return Err(Error::internal(format!("unexpected answer {status}: {text}")));
                 }
                 lat.push(t.elapsed());
             }
@@ -153,19 +138,12 @@ async fn drive(
     let elapsed = started.elapsed();
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    Ok(Phase {
-        name,
-        rps: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
-    })
+    Ok(Phase { name, rps: all.len() as f64 / elapsed.as_secs_f64(), p50: pct(0.50), p99: pct(0.99) })
 }
 
 async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()> {
     if requests == 0 || concurrency == 0 || requests > 1_000_000 {
-        return Err(Error::invalid(
-            "--requests must be 1..=1000000 and --concurrency at least 1",
-        ));
+        return Err(Error::invalid("--requests must be 1..=1000000 and --concurrency at least 1"));
     }
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir).map_err(Error::internal)?;
@@ -175,10 +153,7 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
         format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())
     };
     let key_file = dir.join("bench.key").display().to_string();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .map_err(Error::internal)?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().map_err(Error::internal)?;
 
     // The bare baseline.
     let bare_port = free_port()?;
@@ -187,33 +162,15 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
     // The real server: time from spawn to /readyz.
     let port = free_port()?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port)).to_string();
-    let common = [
-        "--database-url",
-        db_url.as_str(),
-        "--secret-key-file",
-        key_file.as_str(),
-    ];
-    let mut serve_args = vec![
-        "serve",
-        "--listen",
-        addr.as_str(),
-        "--rate-limit-per-minute",
-        "100000000",
-    ];
+    let common = ["--database-url", db_url.as_str(), "--secret-key-file", key_file.as_str()];
+    let mut serve_args = vec!["serve", "--listen", addr.as_str(), "--rate-limit-per-minute", "100000000"];
     serve_args.extend(common);
     let server = spawn(&serve_args)?;
     let startup = wait_ready(&client, &format!("http://{addr}/readyz")).await?;
     let pid = server.0.id().unwrap_or(0);
 
     let exe = std::env::current_exe().map_err(Error::internal)?;
-    let mut key_args = vec![
-        "admin",
-        "create-api-key",
-        "--email",
-        "owner@localhost",
-        "--scopes",
-        "read",
-    ];
+    let mut key_args = vec!["admin", "create-api-key", "--email", "owner@localhost", "--scopes", "read"];
     key_args.extend(common);
     let out = std::process::Command::new(exe)
         .args(&key_args)
@@ -222,10 +179,7 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
         .map_err(Error::internal)?;
     let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !key.starts_with("sk_") {
-        return Err(Error::internal(format!(
-            "could not create a key: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
+        return Err(Error::internal(format!("could not create a key: {}", String::from_utf8_lossy(&out.stderr))));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_kib(pid);
@@ -236,75 +190,22 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
     wait_ready(&client, &format!("http://{addr}/healthz")).await?;
     // Warm up connections and caches, then measure.
     let warm = (requests / 10).clamp(concurrency, 2_000);
-    drive(
-        "warm-up",
-        &client,
-        &bare,
-        json!({}),
-        None,
-        (warm, concurrency),
-        202,
-    )
-    .await?;
-    drive(
-        "warm-up",
-        &client,
-        &gql,
-        query.clone(),
-        Some(&key),
-        (warm, concurrency),
-        200,
-    )
-    .await?;
+    drive("warm-up", &client, &bare, json!({}), None, (warm, concurrency), 202).await?;
+    drive("warm-up", &client, &gql, query.clone(), Some(&key), (warm, concurrency), 200).await?;
     let load = (requests, concurrency);
     let phases = vec![
-        drive(
-            "bare axum route (202)",
-            &client,
-            &bare,
-            json!({}),
-            None,
-            load,
-            202,
-        )
-        .await?,
-        drive(
-            "GraphQL, unauthenticated",
-            &client,
-            &gql,
-            query.clone(),
-            None,
-            load,
-            200,
-        )
-        .await?,
-        drive(
-            "GraphQL, API key",
-            &client,
-            &gql,
-            query,
-            Some(&key),
-            load,
-            200,
-        )
-        .await?,
+        drive("bare axum route (202)", &client, &bare, json!({}), None, load, 202).await?,
+        drive("GraphQL, unauthenticated", &client, &gql, query.clone(), None, load, 200).await?,
+        drive("GraphQL, API key", &client, &gql, query, Some(&key), load, 200).await?,
     ];
     let base = phases[0].rps;
-    println!("switchyard bench http: {requests} requests per phase, {concurrency} connections, storage {}",
-        if config.is_postgres() { "postgres" } else { "sqlite" });
     println!(
-        "{:<28} {:>10} {:>9} {:>10} {:>10}",
-        "phase", "req/s", "ratio", "p50", "p99"
+        "switchyard bench http: {requests} requests per phase, {concurrency} connections, storage {}",
+        if config.is_postgres() { "postgres" } else { "sqlite" }
     );
+    println!("{:<28} {:>10} {:>9} {:>10} {:>10}", "phase", "req/s", "ratio", "p50", "p99");
     for p in &phases {
-        println!(
-            "{:<28} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?}",
-            p.name,
-            p.rps,
-            p.rps / base,
-            p.p50,
-            p.p99
-        );
+        println!("{:<28} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?}", p.name, p.rps, p.rps / base, p.p50, p.p99);
     }
     println!("start-up to ready: {startup:.2?}");
     match idle_rss {

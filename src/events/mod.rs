@@ -36,6 +36,11 @@ pub enum EventType {
     ApiKeyDeleted,
     JobCompleted,
     JobFailed,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
+    WebhookDisabled,
+    WebhookSecretRotated,
 }
 
 impl EventType {
@@ -53,6 +58,11 @@ impl EventType {
         Self::ApiKeyDeleted,
         Self::JobCompleted,
         Self::JobFailed,
+        Self::WebhookCreated,
+        Self::WebhookUpdated,
+        Self::WebhookDeleted,
+        Self::WebhookDisabled,
+        Self::WebhookSecretRotated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +80,11 @@ impl EventType {
             Self::ApiKeyDeleted => "api_key.deleted",
             Self::JobCompleted => "job.completed",
             Self::JobFailed => "job.failed",
+            Self::WebhookCreated => "webhook.created",
+            Self::WebhookUpdated => "webhook.updated",
+            Self::WebhookDeleted => "webhook.deleted",
+            Self::WebhookDisabled => "webhook.disabled",
+            Self::WebhookSecretRotated => "webhook.secret_rotated",
         }
     }
 }
@@ -79,18 +94,14 @@ impl EventType {
 pub fn type_matches(pattern: &str, event_type: &str) -> bool {
     match pattern.strip_suffix(".*") {
         _ if pattern == "*" => true,
-        Some(family) => event_type
-            .strip_prefix(family)
-            .is_some_and(|rest| rest.starts_with('.')),
+        Some(family) => event_type.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')),
         None => pattern == event_type,
     }
 }
 
 /// Checks that a filter pattern could ever match a catalog event.
 pub fn is_known_pattern(pattern: &str) -> bool {
-    EventType::ALL
-        .iter()
-        .any(|t| type_matches(pattern, t.as_str()))
+    EventType::ALL.iter().any(|t| type_matches(pattern, t.as_str()))
 }
 
 /// An event as it travels on the bus (serialisable for cross-process buses).
@@ -103,7 +114,18 @@ pub struct Envelope {
     pub subject_id: Option<String>,
     pub data: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    /// Live-only messages (delivery attempts) are not in the event table,
+    /// fan out to no webhook, and are skipped by the `events` subscription.
+    #[serde(default)]
+    pub live_only: bool,
+    /// Delivery jobs created by this event's fan-out, rung after the commit
+    /// by [`AppState::publish`](crate::state::AppState::publish); never sent on the bus.
+    #[serde(skip)]
+    pub jobs: Vec<String>,
 }
+
+/// The event type of live delivery-attempt messages.
+pub const DELIVERY_ATTEMPT: &str = "delivery.attempt";
 
 impl From<entity::event::Model> for Envelope {
     fn from(m: entity::event::Model) -> Self {
@@ -115,11 +137,15 @@ impl From<entity::event::Model> for Envelope {
             subject_id: m.subject_id,
             data: m.data,
             created_at: m.created_at,
+            live_only: false,
+            jobs: vec![],
         }
     }
 }
 
-/// Writes an event row; call it inside the transaction of the change.
+/// Writes an event row and, in the same transaction, one delivery per
+/// matching active webhook (the outbox); call it inside the transaction of
+/// the change.
 pub async fn record(
     db: &impl ConnectionTrait,
     workspace_id: &str,
@@ -139,7 +165,9 @@ pub async fn record(
     }
     .insert(db)
     .await?;
-    Ok(model.into())
+    let mut envelope = Envelope::from(model);
+    envelope.jobs = crate::services::webhooks::fan_out(db, &envelope).await?;
+    Ok(envelope)
 }
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Arc<Envelope>> + Send>>;
@@ -160,9 +188,7 @@ pub struct BroadcastBus {
 
 impl BroadcastBus {
     pub fn new(capacity: usize) -> Self {
-        Self {
-            tx: broadcast::channel(capacity).0,
-        }
+        Self { tx: broadcast::channel(capacity).0 }
     }
 }
 
@@ -193,9 +219,7 @@ impl EventBus for BroadcastBus {
 /// Subscribes and keeps only one workspace's events: tenancy is enforced
 /// here, before anything leaves the server.
 pub fn workspace_stream(bus: &dyn EventBus, workspace_id: String) -> EventStream {
-    bus.subscribe()
-        .filter(move |e| std::future::ready(e.workspace_id == workspace_id))
-        .boxed()
+    bus.subscribe().filter(move |e| std::future::ready(e.workspace_id == workspace_id)).boxed()
 }
 
 #[cfg(test)]

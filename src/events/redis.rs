@@ -94,11 +94,7 @@ impl RedisBus {
 async fn publish(pool: &Pool, channel: &str, batch: &[Envelope]) -> Result<()> {
     let body = serde_json::to_string(batch).map_err(Error::internal)?;
     let mut conn = pool.get().await?;
-    let _: i64 = redis::cmd("PUBLISH")
-        .arg(channel)
-        .arg(body)
-        .query_async(&mut conn)
-        .await?;
+    let _: i64 = redis::cmd("PUBLISH").arg(channel).arg(body).query_async(&mut conn).await?;
     Ok(())
 }
 

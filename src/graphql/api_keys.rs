@@ -1,9 +1,7 @@
 //! API keys (seed 002 §1): create (secret shown once), list, get, update,
 //! delete, roll, usage. Owner only.
 
-use async_graphql::{
-    ComplexObject, Context, InputObject, MaybeUndefined, Object, Result, SimpleObject, ID,
-};
+use async_graphql::{ComplexObject, Context, InputObject, MaybeUndefined, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use crate::auth::Scope;
@@ -96,27 +94,16 @@ pub struct ApiKeyUsageDay {
 impl ApiKey {
     /// Requests per day and status class over the last `days` days (1–366),
     /// oldest first; days without requests are left out.
-    async fn usage(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(default = 30)] days: u32,
-    ) -> Result<Vec<ApiKeyUsageDay>> {
+    async fn usage(&self, ctx: &Context<'_>, #[graphql(default = 30)] days: u32) -> Result<Vec<ApiKeyUsageDay>> {
         let rows = api_keys::usage(&ctx.app().db, ctx.principal()?, &self.id, days).await?;
         let mut out: Vec<ApiKeyUsageDay> = Vec::new();
         for r in rows {
             if out.last().is_none_or(|d| d.day != r.day) {
-                out.push(ApiKeyUsageDay {
-                    day: r.day.clone(),
-                    total: 0,
-                    by_status_class: vec![],
-                });
+                out.push(ApiKeyUsageDay { day: r.day.clone(), total: 0, by_status_class: vec![] });
             }
             let day = out.last_mut().expect("pushed above");
             day.total += r.count;
-            day.by_status_class.push(StatusClassCount {
-                status_class: r.status_class,
-                count: r.count,
-            });
+            day.by_status_class.push(StatusClassCount { status_class: r.status_class, count: r.count });
         }
         Ok(out)
     }
@@ -140,27 +127,19 @@ impl ApiKeyQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
-        #[graphql(desc = "Cursor: the id of the last key of the previous page.")] after: Option<
-            String,
-        >,
+        #[graphql(desc = "Cursor: the id of the last key of the previous page.")] after: Option<String>,
         filter: Option<ApiKeyFilterInput>,
     ) -> Result<Conn<ApiKey>> {
         let page = PageArgs::new(first, after, "ak")?;
         let f = filter.unwrap_or_default();
-        let filter = ApiKeyFilter {
-            enabled: f.enabled,
-            environment: f.environment,
-            search: f.search,
-        };
+        let filter = ApiKeyFilter { enabled: f.enabled, environment: f.environment, search: f.search };
         let rows = api_keys::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
         Ok(connection(rows, |k| k.id.clone(), ApiKey::from))
     }
 
     /// One API key (owner only).
     async fn api_key(&self, ctx: &Context<'_>, id: ID) -> Result<ApiKey> {
-        Ok(api_keys::get(&ctx.app().db, ctx.principal()?, &id)
-            .await?
-            .into())
+        Ok(api_keys::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
     }
 }
 
@@ -208,11 +187,7 @@ pub struct ApiKeyMutation;
 #[Object]
 impl ApiKeyMutation {
     /// Creates an API key acting for the caller (owner only). Emits `api_key.created`.
-    async fn create_api_key(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateApiKeyInput,
-    ) -> Result<ApiKeyWithSecret> {
+    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> Result<ApiKeyWithSecret> {
         let new = NewApiKey {
             name: input.name,
             description: input.description,
@@ -221,20 +196,12 @@ impl ApiKeyMutation {
             environment: input.environment,
         };
         let (key, secret) = api_keys::create(ctx.app(), ctx.principal()?, new).await?;
-        Ok(ApiKeyWithSecret {
-            api_key: key.into(),
-            key: secret,
-        })
+        Ok(ApiKeyWithSecret { api_key: key.into(), key: secret })
     }
 
     /// Changes a key's name, description, permissions, expiry or enabled
     /// state (owner only). Emits `api_key.updated`.
-    async fn update_api_key(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: UpdateApiKeyInput,
-    ) -> Result<ApiKey> {
+    async fn update_api_key(&self, ctx: &Context<'_>, id: ID, input: UpdateApiKeyInput) -> Result<ApiKey> {
         let changes = ApiKeyChanges {
             name: input.name,
             description: input.description,
@@ -246,9 +213,7 @@ impl ApiKeyMutation {
             },
             enabled: input.enabled,
         };
-        Ok(api_keys::update(ctx.app(), ctx.principal()?, &id, changes)
-            .await?
-            .into())
+        Ok(api_keys::update(ctx.app(), ctx.principal()?, &id, changes).await?.into())
     }
 
     /// Deletes a key; it stops working at once (owner only). Emits `api_key.deleted`.
@@ -261,16 +226,8 @@ impl ApiKeyMutation {
     /// working for `graceSeconds` (default: the server's
     /// `SWITCHYARD_KEY_ROLL_GRACE_SECONDS`, 24 h; 0 revokes it at once; at
     /// most 7 days). Emits `api_key.rolled`.
-    async fn roll_api_key(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        grace_seconds: Option<u64>,
-    ) -> Result<ApiKeyWithSecret> {
+    async fn roll_api_key(&self, ctx: &Context<'_>, id: ID, grace_seconds: Option<u64>) -> Result<ApiKeyWithSecret> {
         let (key, secret) = api_keys::roll(ctx.app(), ctx.principal()?, &id, grace_seconds).await?;
-        Ok(ApiKeyWithSecret {
-            api_key: key.into(),
-            key: secret,
-        })
+        Ok(ApiKeyWithSecret { api_key: key.into(), key: secret })
     }
 }

@@ -20,9 +20,7 @@ impl ContextExt for Context<'_> {
 
     fn principal(&self) -> Result<&Principal> {
         self.data_opt::<Principal>().ok_or_else(|| {
-            Error::Unauthorized(
-                "Authentication required: send 'Authorization: Bearer <API key>' or sign in".into(),
-            )
+            Error::Unauthorized("Authentication required: send 'Authorization: Bearer <API key>' or sign in".into())
         })
     }
 }

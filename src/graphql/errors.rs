@@ -6,9 +6,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
 use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::{Response, ServerError, Value};
 use futures_util::StreamExt;
@@ -54,9 +52,7 @@ pub fn annotate(err: &mut ServerError) {
             e.code(),
             e.details().to_vec(),
             match e {
-                Error::RateLimited {
-                    retry_after_secs, ..
-                } => Some(*retry_after_secs),
+                Error::RateLimited { retry_after_secs, .. } => Some(*retry_after_secs),
                 _ => None,
             },
         ),
@@ -70,10 +66,7 @@ pub fn annotate(err: &mut ServerError) {
         ext.set("code", code);
     }
     if !details.is_empty() {
-        ext.set(
-            "details",
-            Value::from_json(serde_json::to_value(details).unwrap_or_default()).unwrap_or_default(),
-        );
+        ext.set("details", Value::from_json(serde_json::to_value(details).unwrap_or_default()).unwrap_or_default());
     }
     if let Some(s) = retry_after {
         ext.set("retryAfter", s);

@@ -59,27 +59,19 @@ impl EventQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
-        #[graphql(desc = "Cursor: the id of the last event of the previous page.")] after: Option<
-            String,
-        >,
+        #[graphql(desc = "Cursor: the id of the last event of the previous page.")] after: Option<String>,
         filter: Option<EventFilterInput>,
     ) -> Result<Conn<Event>> {
         let page = PageArgs::new(first, after, "evt")?;
         let f = filter.unwrap_or_default();
-        let filter = EventFilter {
-            types: f.types,
-            since: f.since,
-            until: f.until,
-        };
+        let filter = EventFilter { types: f.types, since: f.since, until: f.until };
         let rows = event_service::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
         Ok(connection(rows, |e| e.id.clone(), Event::from))
     }
 
     /// One event.
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Event> {
-        Ok(event_service::get(&ctx.app().db, ctx.principal()?, &id)
-            .await?
-            .into())
+        Ok(event_service::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
     }
 }
 
@@ -90,20 +82,15 @@ pub struct EventSubscription;
 impl EventSubscription {
     /// Events of the workspace as they are committed, optionally filtered by
     /// type names or `family.*` patterns. Ends when the server shuts down.
-    async fn events(
-        &self,
-        ctx: &Context<'_>,
-        types: Option<Vec<String>>,
-    ) -> Result<impl Stream<Item = Event>> {
+    async fn events(&self, ctx: &Context<'_>, types: Option<Vec<String>>) -> Result<impl Stream<Item = Event>> {
         let p = ctx.principal()?.require(Scope::Read)?;
         let types = types.unwrap_or_default();
         check_patterns(&types)?;
         let app = ctx.app();
         let stream = workspace_stream(app.bus.as_ref(), p.workspace_id.clone())
+            .filter(|e| std::future::ready(!e.live_only))
             .filter(move |e| {
-                std::future::ready(
-                    types.is_empty() || types.iter().any(|t| type_matches(t, &e.event_type)),
-                )
+                std::future::ready(types.is_empty() || types.iter().any(|t| type_matches(t, &e.event_type)))
             })
             .map(|e| Event::from((*e).clone()))
             .take_until(app.shutdown.clone().cancelled_owned());

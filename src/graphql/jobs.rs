@@ -118,13 +118,10 @@ impl JobQuery {
         ctx: &Context<'_>,
         kind: Option<String>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
-        #[graphql(desc = "Cursor: the id of the last job of the previous page.")] after: Option<
-            String,
-        >,
+        #[graphql(desc = "Cursor: the id of the last job of the previous page.")] after: Option<String>,
     ) -> Result<Conn<Job>> {
         let page = PageArgs::new(first, after, "job")?;
-        let rows =
-            job_service::dead_jobs(&ctx.app().db, ctx.principal()?, kind.as_deref(), &page).await?;
+        let rows = job_service::dead_jobs(&ctx.app().db, ctx.principal()?, kind.as_deref(), &page).await?;
         Ok(connection(rows, |j| j.id.clone(), Job::from))
     }
 }
@@ -149,12 +146,8 @@ impl JobMutation {
         ids: Option<Vec<ID>>,
     ) -> Result<RequeueDeadJobsPayload> {
         let ids = ids.map(|v| v.into_iter().map(|i| i.0).collect());
-        let rows =
-            job_service::requeue_dead(ctx.app(), ctx.principal()?, kind.as_deref(), ids).await?;
-        Ok(RequeueDeadJobsPayload {
-            requeued: rows.len() as u64,
-            jobs: rows.into_iter().map(Job::from).collect(),
-        })
+        let rows = job_service::requeue_dead(ctx.app(), ctx.principal()?, kind.as_deref(), ids).await?;
+        Ok(RequeueDeadJobsPayload { requeued: rows.len() as u64, jobs: rows.into_iter().map(Job::from).collect() })
     }
 }
 
@@ -176,10 +169,7 @@ impl JobSubscription {
                 let st = st.clone();
                 async move { status(&st).await }
             })
-            .filter_map(|r| async move {
-                r.map_err(|e| tracing::warn!(cause = %e, "queue status unavailable"))
-                    .ok()
-            })
+            .filter_map(|r| async move { r.map_err(|e| tracing::warn!(cause = %e, "queue status unavailable")).ok() })
             .take_until(stop.cancelled_owned()))
     }
 }

@@ -44,9 +44,7 @@ impl MemberQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
-        #[graphql(desc = "Cursor: the id of the last member of the previous page.")] after: Option<
-            String,
-        >,
+        #[graphql(desc = "Cursor: the id of the last member of the previous page.")] after: Option<String>,
     ) -> Result<Conn<Member>> {
         let page = PageArgs::new(first, after, "mem")?;
         let rows = members::list(&ctx.app().db, ctx.principal()?, &page).await?;
@@ -83,20 +81,10 @@ pub struct MemberMutation;
 impl MemberMutation {
     /// Adds a user to the workspace, creating the user if needed (owner only).
     /// Emits `member.added` (and `user.created` for a new user).
-    async fn add_member(
-        &self,
-        ctx: &Context<'_>,
-        input: AddMemberInput,
-    ) -> Result<AddMemberPayload> {
+    async fn add_member(&self, ctx: &Context<'_>, input: AddMemberInput) -> Result<AddMemberPayload> {
         let st = ctx.app();
-        let (member, token) = members::add(
-            st,
-            ctx.principal()?,
-            &input.email,
-            input.name.as_deref(),
-            input.role,
-        )
-        .await?;
+        let (member, token) =
+            members::add(st, ctx.principal()?, &input.email, input.name.as_deref(), input.role).await?;
         Ok(AddMemberPayload {
             member: member.into(),
             setup_url: token.map(|t| format!("{}/setup?token={t}", st.config.public_url())),
@@ -104,17 +92,8 @@ impl MemberMutation {
     }
 
     /// Changes a member's role (owner only; a workspace keeps at least one owner).
-    async fn update_member_role(
-        &self,
-        ctx: &Context<'_>,
-        user_id: ID,
-        role: Role,
-    ) -> Result<Member> {
-        Ok(
-            members::update_role(ctx.app(), ctx.principal()?, &user_id, role)
-                .await?
-                .into(),
-        )
+    async fn update_member_role(&self, ctx: &Context<'_>, user_id: ID, role: Role) -> Result<Member> {
+        Ok(members::update_role(ctx.app(), ctx.principal()?, &user_id, role).await?.into())
     }
 
     /// Removes a member (owner only). Emits `member.removed`, and
@@ -124,8 +103,6 @@ impl MemberMutation {
             return Err(Error::invalid_field("userId", "Required field is missing").into());
         }
         members::remove(ctx.app(), ctx.principal()?, &user_id).await?;
-        Ok(RemoveMemberPayload {
-            removed_user_id: user_id,
-        })
+        Ok(RemoveMemberPayload { removed_user_id: user_id })
     }
 }

@@ -29,12 +29,7 @@ pub struct QueryRoot(
 );
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(
-    viewer::ViewerMutation,
-    members::MemberMutation,
-    api_keys::ApiKeyMutation,
-    jobs::JobMutation,
-);
+pub struct MutationRoot(viewer::ViewerMutation, members::MemberMutation, api_keys::ApiKeyMutation, jobs::JobMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct SubscriptionRoot(events::EventSubscription, jobs::JobSubscription);
@@ -42,11 +37,7 @@ pub struct SubscriptionRoot(events::EventSubscription, jobs::JobSubscription);
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(
-        QueryRoot::default(),
-        MutationRoot::default(),
-        SubscriptionRoot::default(),
-    )
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
 }
 
 /// The schema with the application state and the configured limits.

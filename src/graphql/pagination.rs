@@ -1,9 +1,7 @@
 //! Relay connections (`first`/`after`, `pageInfo`, `totalCount`) built from
 //! service pages.
 
-use async_graphql::connection::{
-    Connection, DefaultConnectionName, DefaultEdgeName, Edge, EmptyFields,
-};
+use async_graphql::connection::{Connection, DefaultConnectionName, DefaultEdgeName, Edge, EmptyFields};
 use async_graphql::{OutputType, SimpleObject};
 
 use crate::services::Page;
@@ -15,26 +13,15 @@ pub struct ConnectionFields {
     pub total_count: u64,
 }
 
-pub type Conn<N> =
-    Connection<String, N, ConnectionFields, EmptyFields, DefaultConnectionName, DefaultEdgeName>;
+pub type Conn<N> = Connection<String, N, ConnectionFields, EmptyFields, DefaultConnectionName, DefaultEdgeName>;
 
 /// Converts a page into a connection; each edge's cursor is its item's id.
-pub fn connection<T, N: OutputType>(
-    page: Page<T>,
-    id: impl Fn(&T) -> String,
-    node: impl Fn(T) -> N,
-) -> Conn<N> {
+pub fn connection<T, N: OutputType>(page: Page<T>, id: impl Fn(&T) -> String, node: impl Fn(T) -> N) -> Conn<N> {
     let mut c = Connection::with_additional_fields(
         page.has_previous_page,
         page.has_next_page,
-        ConnectionFields {
-            total_count: page.total_count,
-        },
+        ConnectionFields { total_count: page.total_count },
     );
-    c.edges.extend(
-        page.items
-            .into_iter()
-            .map(|item| Edge::new(id(&item), node(item))),
-    );
+    c.edges.extend(page.items.into_iter().map(|item| Edge::new(id(&item), node(item))));
     c
 }

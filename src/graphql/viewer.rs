@@ -44,12 +44,7 @@ pub struct Workspace {
 
 impl From<entity::workspace::Model> for Workspace {
     fn from(w: entity::workspace::Model) -> Self {
-        Self {
-            id: ID(w.id),
-            name: w.name,
-            created_at: w.created_at,
-            updated_at: w.updated_at,
-        }
+        Self { id: ID(w.id), name: w.name, created_at: w.created_at, updated_at: w.updated_at }
     }
 }
 
@@ -116,9 +111,7 @@ impl ViewerQuery {
 
     /// The caller's workspace.
     async fn workspace(&self, ctx: &Context<'_>) -> Result<Workspace> {
-        Ok(workspaces::current(&ctx.app().db, ctx.principal()?)
-            .await?
-            .into())
+        Ok(workspaces::current(&ctx.app().db, ctx.principal()?).await?.into())
     }
 }
 
@@ -148,33 +141,17 @@ pub struct ViewerMutation;
 impl ViewerMutation {
     /// Changes the caller's display name. Emits `user.updated`.
     async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> Result<User> {
-        Ok(
-            members::update_profile(ctx.app(), ctx.principal()?, &input.name)
-                .await?
-                .into(),
-        )
+        Ok(members::update_profile(ctx.app(), ctx.principal()?, &input.name).await?.into())
     }
 
     /// Changes the caller's password (browser sessions only). Emits `user.updated`.
     async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<bool> {
-        members::change_password(
-            ctx.app(),
-            ctx.principal()?,
-            &input.current_password,
-            &input.new_password,
-        )
-        .await?;
+        members::change_password(ctx.app(), ctx.principal()?, &input.current_password, &input.new_password).await?;
         Ok(true)
     }
 
     /// Renames the workspace (owner only). Emits `workspace.updated`.
-    async fn update_workspace(
-        &self,
-        ctx: &Context<'_>,
-        input: UpdateWorkspaceInput,
-    ) -> Result<Workspace> {
-        Ok(workspaces::rename(ctx.app(), ctx.principal()?, &input.name)
-            .await?
-            .into())
+    async fn update_workspace(&self, ctx: &Context<'_>, input: UpdateWorkspaceInput) -> Result<Workspace> {
+        Ok(workspaces::rename(ctx.app(), ctx.principal()?, &input.name).await?.into())
     }
 }

@@ -44,11 +44,7 @@ const DEAD_LETTER_CAP: usize = 10_000;
 
 impl EmbeddedQueue {
     pub fn new(visibility: Duration) -> Self {
-        Self {
-            inner: Mutex::new(Inner::default()),
-            notify: Notify::new(),
-            visibility,
-        }
+        Self { inner: Mutex::new(Inner::default()), notify: Notify::new(), visibility }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -56,9 +52,7 @@ impl EmbeddedQueue {
     }
 
     fn receipt(d: &Delivery) -> Result<u64> {
-        d.receipt
-            .parse()
-            .map_err(|_| Error::internal("foreign receipt"))
+        d.receipt.parse().map_err(|_| Error::internal("foreign receipt"))
     }
 }
 
@@ -75,23 +69,12 @@ impl Inner {
                 break;
             }
             let msg = self.delayed.remove(&(due, seq)).expect("first key exists");
-            self.ready
-                .entry(msg.kind.clone())
-                .or_default()
-                .push_back((seq, msg, 0, due));
+            self.ready.entry(msg.kind.clone()).or_default().push_back((seq, msg, 0, due));
         }
-        let lapsed: Vec<u64> = self
-            .in_flight
-            .iter()
-            .filter(|(_, l)| l.deadline <= now)
-            .map(|(k, _)| *k)
-            .collect();
+        let lapsed: Vec<u64> = self.in_flight.iter().filter(|(_, l)| l.deadline <= now).map(|(k, _)| *k).collect();
         for r in lapsed {
             let l = self.in_flight.remove(&r).expect("listed above");
-            self.ready
-                .entry(l.message.kind.clone())
-                .or_default()
-                .push_front((r, l.message, l.deliveries, now));
+            self.ready.entry(l.message.kind.clone()).or_default().push_front((r, l.message, l.deliveries, now));
         }
     }
 
@@ -99,10 +82,7 @@ impl Inner {
         let seq = self.next_seq();
         let now = Instant::now();
         if delay.is_zero() {
-            self.ready
-                .entry(msg.kind.clone())
-                .or_default()
-                .push_back((seq, msg, 0, now));
+            self.ready.entry(msg.kind.clone()).or_default().push_back((seq, msg, 0, now));
         } else {
             self.delayed.insert((now + delay, seq), msg);
         }
@@ -127,13 +107,7 @@ impl Queue for EmbeddedQueue {
         Ok(())
     }
 
-    async fn lease(
-        &self,
-        consumer: &str,
-        kinds: &[String],
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Delivery>> {
+    async fn lease(&self, consumer: &str, kinds: &[String], max: usize, wait: Duration) -> Result<Vec<Delivery>> {
         let give_up = Instant::now() + wait;
         loop {
             let notified = self.notify.notified();
@@ -159,11 +133,7 @@ impl Queue for EmbeddedQueue {
                                 deliveries,
                             },
                         );
-                        out.push(Delivery {
-                            message,
-                            receipt: receipt.to_string(),
-                            deliveries,
-                        });
+                        out.push(Delivery { message, receipt: receipt.to_string(), deliveries });
                     }
                 }
                 if !out.is_empty() || now >= give_up {
@@ -207,22 +177,13 @@ impl Queue for EmbeddedQueue {
         let mut inner = self.lock();
         inner.in_flight.remove(&Self::receipt(d)?);
         let list = inner.dead.entry(d.message.kind.clone()).or_default();
-        list.push_front(DeadLetter {
-            message: d.message.clone(),
-            error: error.to_string(),
-            at_ms: now_ms(),
-        });
+        list.push_front(DeadLetter { message: d.message.clone(), error: error.to_string(), at_ms: now_ms() });
         list.truncate(DEAD_LETTER_CAP);
         Ok(())
     }
 
     async fn dead_letters(&self, kind: &str, limit: usize) -> Result<Vec<DeadLetter>> {
-        Ok(self
-            .lock()
-            .dead
-            .get(kind)
-            .map(|l| l.iter().take(limit).cloned().collect())
-            .unwrap_or_default())
+        Ok(self.lock().dead.get(kind).map(|l| l.iter().take(limit).cloned().collect()).unwrap_or_default())
     }
 
     async fn clear_dead(&self, kind: &str) -> Result<()> {
@@ -235,28 +196,21 @@ impl Queue for EmbeddedQueue {
         let mut inner = self.lock();
         let q = inner.outcomes.entry(kind.to_string()).or_default();
         q.push_back((now, ok));
-        while q
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(60))
-        {
+        while q.front().is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(60)) {
             q.pop_front();
         }
         Ok(())
     }
 
     async fn heartbeat(&self, worker_id: &str) -> Result<()> {
-        self.lock()
-            .workers
-            .insert(worker_id.to_string(), Instant::now());
+        self.lock().workers.insert(worker_id.to_string(), Instant::now());
         Ok(())
     }
 
     async fn live_workers(&self) -> Result<u64> {
         let now = Instant::now();
         let mut inner = self.lock();
-        inner
-            .workers
-            .retain(|_, t| now.duration_since(*t) < WORKER_TTL);
+        inner.workers.retain(|_, t| now.duration_since(*t) < WORKER_TTL);
         Ok(inner.workers.len() as u64)
     }
 
@@ -274,19 +228,12 @@ impl Queue for EmbeddedQueue {
                     .into_iter()
                     .flatten()
                     .filter(|(t, _)| now.duration_since(*t) <= Duration::from_secs(60));
-                let (done, failed) = recent.fold(
-                    (0, 0),
-                    |(d, f), (_, ok)| if *ok { (d + 1, f) } else { (d, f + 1) },
-                );
+                let (done, failed) = recent.fold((0, 0), |(d, f), (_, ok)| if *ok { (d + 1, f) } else { (d, f + 1) });
                 KindStats {
                     kind: kind.clone(),
                     pending: ready.map_or(0, |q| q.len() as u64),
                     delayed: inner.delayed.values().filter(|m| &m.kind == kind).count() as u64,
-                    in_flight: inner
-                        .in_flight
-                        .values()
-                        .filter(|l| &l.message.kind == kind)
-                        .count() as u64,
+                    in_flight: inner.in_flight.values().filter(|l| &l.message.kind == kind).count() as u64,
                     dead: inner.dead.get(kind).map_or(0, |l| l.len() as u64),
                     done_last_minute: done,
                     failed_last_minute: failed,

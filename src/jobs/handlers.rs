@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 
-use entity::{job, login_token, session};
+use entity::{delivery, delivery_attempt, job, login_token, session};
 
 use super::Handler;
 use crate::error::{Error, Result};
@@ -49,17 +49,15 @@ impl Handler for Noop {
             if p.get("panic").and_then(|v| v.as_bool()).unwrap_or(false) {
                 panic!("diagnostic panic on attempt {}", job.attempts);
             }
-            return Err(Error::internal(format!(
-                "diagnostic failure on attempt {}",
-                job.attempts
-            )));
+            return Err(Error::internal(format!("diagnostic failure on attempt {}", job.attempts)));
         }
         Ok(())
     }
 }
 
 /// `maintenance.prune`: deletes expired sessions, spent or expired setup
-/// links, and finished jobs older than the retention period. Scheduled hourly.
+/// links, finished jobs older than the job retention period, and delivery
+/// logs older than the delivery-log retention period. Scheduled hourly.
 pub struct Prune;
 
 #[async_trait::async_trait]
@@ -74,10 +72,8 @@ impl Handler for Prune {
 
     async fn run(&self, st: &AppState, _job: &job::Model) -> Result<()> {
         let now = Utc::now();
-        let sessions = session::Entity::delete_many()
-            .filter(session::Column::ExpiresAt.lte(now))
-            .exec(&st.writer)
-            .await?;
+        let sessions =
+            session::Entity::delete_many().filter(session::Column::ExpiresAt.lte(now)).exec(&st.writer).await?;
         let tokens = login_token::Entity::delete_many()
             .filter(
                 Condition::any()
@@ -92,12 +88,55 @@ impl Handler for Prune {
             .filter(job::Column::FinishedAt.lte(cutoff))
             .exec(&st.writer)
             .await?;
+        let logs = now - chrono::Duration::days(st.config.delivery_log_retention_days as i64);
+        let attempts = delivery_attempt::Entity::delete_many()
+            .filter(delivery_attempt::Column::CreatedAt.lte(logs))
+            .exec(&st.writer)
+            .await?;
+        let deliveries = delivery::Entity::delete_many()
+            .filter(delivery::Column::CreatedAt.lte(logs))
+            .filter(delivery::Column::State.ne(crate::services::deliveries::PENDING))
+            .exec(&st.writer)
+            .await?;
         tracing::info!(
+            delivery_attempts = attempts.rows_affected,
+            deliveries = deliveries.rows_affected,
             sessions = sessions.rows_affected,
             setup_links = tokens.rows_affected,
             jobs = jobs.rows_affected,
             "pruned"
         );
         Ok(())
+    }
+}
+
+/// `webhook.deliver`: one signed attempt of a delivery; retries follow the
+/// webhook's schedule (carried in the job's payload) with ±20 % jitter.
+pub struct Deliver;
+
+#[async_trait::async_trait]
+impl Handler for Deliver {
+    fn kind(&self) -> &'static str {
+        crate::services::deliveries::KIND
+    }
+
+    fn timeout(&self, job: &job::Model) -> Duration {
+        // The request's own limit plus time to sign and record.
+        let ms = job.payload.get("timeout_ms").and_then(|v| v.as_u64()).unwrap_or(15_000);
+        Duration::from_millis(ms) + Duration::from_secs(5)
+    }
+
+    fn backoff(&self, job: &job::Model) -> Duration {
+        let schedule: Vec<u64> = job
+            .payload
+            .get("schedule")
+            .and_then(|s| s.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+            .unwrap_or_default();
+        crate::delivery::retry_delay(&schedule, job.attempts.max(1) as usize)
+    }
+
+    async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
+        crate::services::deliveries::run_job(st, job).await
     }
 }

@@ -38,43 +38,22 @@ pub enum Leader {
 
 impl Leader {
     pub fn redis(pool: Pool, prefix: &str, ttl: Duration) -> Self {
-        Leader::Redis {
-            pool,
-            key: format!("{prefix}:leader"),
-            token: crate::ids::new_id("lead"),
-            ttl,
-        }
+        Leader::Redis { pool, key: format!("{prefix}:leader"), token: crate::ids::new_id("lead"), ttl }
     }
 
     /// Takes or renews the lease; true while this process leads.
     pub async fn hold(&self) -> Result<bool> {
         match self {
             Leader::Solo => Ok(true),
-            Leader::Redis {
-                pool,
-                key,
-                token,
-                ttl,
-            } => {
+            Leader::Redis { pool, key, token, ttl } => {
                 let mut conn = pool.get().await?;
                 let ms = ttl.as_millis() as u64;
-                let renewed: i64 = Script::new(RENEW)
-                    .key(key)
-                    .arg(token)
-                    .arg(ms)
-                    .invoke_async(&mut conn)
-                    .await?;
+                let renewed: i64 = Script::new(RENEW).key(key).arg(token).arg(ms).invoke_async(&mut conn).await?;
                 if renewed == 1 {
                     return Ok(true);
                 }
-                let taken: Option<String> = redis::cmd("SET")
-                    .arg(key)
-                    .arg(token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ms)
-                    .query_async(&mut conn)
-                    .await?;
+                let taken: Option<String> =
+                    redis::cmd("SET").arg(key).arg(token).arg("NX").arg("PX").arg(ms).query_async(&mut conn).await?;
                 if taken.is_some() {
                     tracing::info!("this process now runs the sweeper and scheduler");
                 }
@@ -85,16 +64,9 @@ impl Leader {
 
     /// Gives the lease up (on shutdown) so another process takes over at once.
     pub async fn release(&self) {
-        if let Leader::Redis {
-            pool, key, token, ..
-        } = self
-        {
+        if let Leader::Redis { pool, key, token, .. } = self {
             if let Ok(mut conn) = pool.get().await {
-                let _: redis::RedisResult<i64> = Script::new(RELEASE)
-                    .key(key)
-                    .arg(token)
-                    .invoke_async(&mut conn)
-                    .await;
+                let _: redis::RedisResult<i64> = Script::new(RELEASE).key(key).arg(token).invoke_async(&mut conn).await;
             }
         }
     }

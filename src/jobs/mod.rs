@@ -57,6 +57,7 @@ impl Registry {
         let mut r = Self::default();
         r.add(handlers::Noop);
         r.add(handlers::Prune);
+        r.add(handlers::Deliver);
         r
     }
 

@@ -62,13 +62,7 @@ pub trait Queue: Send + Sync + 'static {
     /// Up to `max` visible messages of `kinds` for `consumer`, waiting at most
     /// `wait` when there are none. Reclaims messages whose lease lapsed and
     /// moves due delayed messages first.
-    async fn lease(
-        &self,
-        consumer: &str,
-        kinds: &[String],
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Delivery>>;
+    async fn lease(&self, consumer: &str, kinds: &[String], max: usize, wait: Duration) -> Result<Vec<Delivery>>;
     /// Done with a message: it is gone.
     async fn ack(&self, d: &Delivery) -> Result<()>;
     /// Keeps a message leased to `consumer` for another visibility timeout.

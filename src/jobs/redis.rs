@@ -38,14 +38,9 @@ return #due
 /// A pool of Redis connections whose response timeout (30 s) outlasts the
 /// blocking reads of the lease loop (the client's default is 500 ms).
 pub fn pool(url: &str) -> Result<Pool> {
-    let config =
-        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)));
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)));
     let manager = deadpool_redis::Manager::new_with_config(url, config)?;
-    Pool::builder(manager)
-        .max_size(32)
-        .runtime(deadpool_redis::Runtime::Tokio1)
-        .build()
-        .map_err(Error::internal)
+    Pool::builder(manager).max_size(32).runtime(deadpool_redis::Runtime::Tokio1).build().map_err(Error::internal)
 }
 
 pub struct RedisQueue {
@@ -79,11 +74,7 @@ impl RedisQueue {
         format!("{}:dead:{kind}", self.prefix)
     }
     fn counter(&self, kind: &str, ok: bool, bucket: i64) -> String {
-        format!(
-            "{}:stats:{kind}:{}:{bucket}",
-            self.prefix,
-            if ok { "done" } else { "failed" }
-        )
+        format!("{}:stats:{kind}:{}:{bucket}", self.prefix, if ok { "done" } else { "failed" })
     }
     fn workers(&self) -> String {
         format!("{}:workers", self.prefix)
@@ -113,16 +104,9 @@ impl RedisQueue {
     }
 
     fn decode(id: String, fields: Vec<String>, deliveries: u32) -> Option<Delivery> {
-        let raw = fields
-            .chunks(2)
-            .find(|kv| kv[0] == "m")
-            .and_then(|kv| kv.get(1))?;
+        let raw = fields.chunks(2).find(|kv| kv[0] == "m").and_then(|kv| kv.get(1))?;
         match serde_json::from_str::<Message>(raw) {
-            Ok(message) => Some(Delivery {
-                message,
-                receipt: id,
-                deliveries,
-            }),
+            Ok(message) => Some(Delivery { message, receipt: id, deliveries }),
             Err(e) => {
                 tracing::warn!(entry = %id, cause = %e, "dropping an unreadable queue entry");
                 None
@@ -131,13 +115,7 @@ impl RedisQueue {
     }
 
     /// Messages whose lease lapsed (idle longer than the visibility timeout).
-    async fn reclaim(
-        &self,
-        conn: &mut Connection,
-        consumer: &str,
-        kind: &str,
-        max: usize,
-    ) -> Result<Vec<Delivery>> {
+    async fn reclaim(&self, conn: &mut Connection, consumer: &str, kind: &str, max: usize) -> Result<Vec<Delivery>> {
         let reply: redis::RedisResult<(String, Vec<Entry>, Vec<String>)> = redis::cmd("XAUTOCLAIM")
             .arg(self.stream(kind))
             .arg(GROUP)
@@ -180,11 +158,7 @@ impl RedisQueue {
         block: Option<Duration>,
     ) -> redis::RedisResult<Vec<Delivery>> {
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(max);
+        cmd.arg("GROUP").arg(GROUP).arg(consumer).arg("COUNT").arg(max);
         if let Some(b) = block {
             cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
         }
@@ -212,10 +186,7 @@ impl RedisQueue {
 fn int(v: Option<&Value>) -> u64 {
     match v {
         Some(Value::Int(i)) => (*i).max(0) as u64,
-        Some(Value::BulkString(b)) => std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
+        Some(Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
         _ => 0,
     }
 }
@@ -247,23 +218,13 @@ impl Queue for RedisQueue {
                 .await?;
         } else {
             let due = now_ms() + delay.as_millis() as i64;
-            let _: i64 = redis::cmd("ZADD")
-                .arg(self.delayed(&msg.kind))
-                .arg(due)
-                .arg(body)
-                .query_async(&mut conn)
-                .await?;
+            let _: i64 =
+                redis::cmd("ZADD").arg(self.delayed(&msg.kind)).arg(due).arg(body).query_async(&mut conn).await?;
         }
         Ok(())
     }
 
-    async fn lease(
-        &self,
-        consumer: &str,
-        kinds: &[String],
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Delivery>> {
+    async fn lease(&self, consumer: &str, kinds: &[String], max: usize, wait: Duration) -> Result<Vec<Delivery>> {
         if kinds.is_empty() || max == 0 {
             tokio::time::sleep(wait).await;
             return Ok(vec![]);
@@ -271,8 +232,7 @@ impl Queue for RedisQueue {
         let mut conn = self.conn().await?;
         if !self.groups_ready.load(std::sync::atomic::Ordering::Relaxed) {
             self.ensure_groups(&mut conn, kinds).await?;
-            self.groups_ready
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.groups_ready.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let mut out = Vec::new();
         for kind in kinds {
@@ -285,30 +245,21 @@ impl Queue for RedisQueue {
                 .invoke_async(&mut conn)
                 .await?;
             if out.len() < max {
-                out.extend(
-                    self.reclaim(&mut conn, consumer, kind, max - out.len())
-                        .await?,
-                );
+                out.extend(self.reclaim(&mut conn, consumer, kind, max - out.len()).await?);
             }
         }
         if out.len() >= max {
             return Ok(out);
         }
         let block = out.is_empty().then_some(wait);
-        match self
-            .read_new(&mut conn, consumer, kinds, max - out.len(), block)
-            .await
-        {
+        match self.read_new(&mut conn, consumer, kinds, max - out.len(), block).await {
             Ok(new) => out.extend(new),
             Err(e) if e.to_string().contains("NOGROUP") => {
                 // The stream or its group vanished (Redis restarted or was
                 // flushed): recreate it; the sweeper re-rings what was lost.
                 tracing::warn!("queue consumer group missing; recreating it");
                 self.ensure_groups(&mut conn, kinds).await?;
-                out.extend(
-                    self.read_new(&mut conn, consumer, kinds, max - out.len(), None)
-                        .await?,
-                );
+                out.extend(self.read_new(&mut conn, consumer, kinds, max - out.len(), None).await?);
             }
             Err(e) => return Err(e.into()),
         }
@@ -364,12 +315,7 @@ impl Queue for RedisQueue {
             .arg(&d.receipt)
             .ignore();
         if delay.is_zero() {
-            pipe.cmd("XADD")
-                .arg(&stream)
-                .arg("*")
-                .arg("m")
-                .arg(body)
-                .ignore();
+            pipe.cmd("XADD").arg(&stream).arg("*").arg("m").arg(body).ignore();
         } else {
             pipe.cmd("ZADD")
                 .arg(self.delayed(&d.message.kind))
@@ -427,11 +373,8 @@ impl Queue for RedisQueue {
         Ok(entries
             .into_iter()
             .filter_map(|(_, f)| {
-                let map: HashMap<&str, &str> = f
-                    .chunks(2)
-                    .filter(|kv| kv.len() == 2)
-                    .map(|kv| (kv[0].as_str(), kv[1].as_str()))
-                    .collect();
+                let map: HashMap<&str, &str> =
+                    f.chunks(2).filter(|kv| kv.len() == 2).map(|kv| (kv[0].as_str(), kv[1].as_str())).collect();
                 Some(DeadLetter {
                     message: serde_json::from_str(map.get("m")?).ok()?,
                     error: map.get("e").unwrap_or(&"").to_string(),
@@ -443,10 +386,7 @@ impl Queue for RedisQueue {
 
     async fn clear_dead(&self, kind: &str) -> Result<()> {
         let mut conn = self.conn().await?;
-        let _: i64 = redis::cmd("DEL")
-            .arg(self.dead(kind))
-            .query_async(&mut conn)
-            .await?;
+        let _: i64 = redis::cmd("DEL").arg(self.dead(kind)).query_async(&mut conn).await?;
         Ok(())
     }
 
@@ -488,12 +428,7 @@ impl Queue for RedisQueue {
     async fn live_workers(&self) -> Result<u64> {
         let mut conn = self.conn().await?;
         let since = now_ms() - WORKER_TTL.as_millis() as i64;
-        Ok(redis::cmd("ZCOUNT")
-            .arg(self.workers())
-            .arg(since)
-            .arg("+inf")
-            .query_async(&mut conn)
-            .await?)
+        Ok(redis::cmd("ZCOUNT").arg(self.workers()).arg(since).arg("+inf").query_async(&mut conn).await?)
     }
 
     async fn stats(&self, kinds: &[String]) -> Result<Vec<KindStats>> {
@@ -508,22 +443,14 @@ impl Queue for RedisQueue {
                 .query_async(&mut conn)
                 .await
                 .unwrap_or_default();
-            let group = groups
-                .into_iter()
-                .find(|g| text(g.get("name")).as_deref() == Some(GROUP));
+            let group = groups.into_iter().find(|g| text(g.get("name")).as_deref() == Some(GROUP));
             let (in_flight, lag, last_id) = match &group {
-                Some(g) => (
-                    int(g.get("pending")),
-                    g.get("lag").map(|v| int(Some(v))),
-                    text(g.get("last-delivered-id")),
-                ),
+                Some(g) => {
+                    (int(g.get("pending")), g.get("lag").map(|v| int(Some(v))), text(g.get("last-delivered-id")))
+                }
                 None => (0, None, None),
             };
-            let len: u64 = redis::cmd("XLEN")
-                .arg(self.stream(kind))
-                .query_async(&mut conn)
-                .await
-                .unwrap_or(0);
+            let len: u64 = redis::cmd("XLEN").arg(self.stream(kind)).query_async(&mut conn).await.unwrap_or(0);
             let pending = lag.unwrap_or(len.saturating_sub(in_flight));
             let oldest: Vec<Entry> = if pending > 0 {
                 let start = last_id.map_or("-".to_string(), |id| format!("({id}"));
@@ -545,24 +472,16 @@ impl Queue for RedisQueue {
                 .map(|ms| Duration::from_millis((now - ms).max(0) as u64));
             let mut counts = [0u64; 2];
             for (i, ok) in [true, false].into_iter().enumerate() {
-                let keys: Vec<String> =
-                    (0..6).map(|b| self.counter(kind, ok, bucket - b)).collect();
-                let vals: Vec<Option<u64>> =
-                    redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+                let keys: Vec<String> = (0..6).map(|b| self.counter(kind, ok, bucket - b)).collect();
+                let vals: Vec<Option<u64>> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
                 counts[i] = vals.into_iter().flatten().sum();
             }
             out.push(KindStats {
                 kind: kind.clone(),
                 pending,
-                delayed: redis::cmd("ZCARD")
-                    .arg(self.delayed(kind))
-                    .query_async(&mut conn)
-                    .await?,
+                delayed: redis::cmd("ZCARD").arg(self.delayed(kind)).query_async(&mut conn).await?,
                 in_flight,
-                dead: redis::cmd("XLEN")
-                    .arg(self.dead(kind))
-                    .query_async(&mut conn)
-                    .await?,
+                dead: redis::cmd("XLEN").arg(self.dead(kind)).query_async(&mut conn).await?,
                 done_last_minute: counts[0],
                 failed_last_minute: counts[1],
                 oldest_pending_age,

@@ -12,8 +12,7 @@ pub fn spawn(st: &AppState) {
     let st = st.clone();
     let leader = match &st.redis {
         Some(pool) => {
-            let ttl = Duration::from_secs(st.config.sweep_interval_seconds * 3)
-                .max(Duration::from_secs(3));
+            let ttl = Duration::from_secs(st.config.sweep_interval_seconds * 3).max(Duration::from_secs(3));
             Leader::redis(pool.clone(), &st.config.redis_prefix, ttl)
         }
         None => Leader::Solo,

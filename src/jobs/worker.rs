@@ -87,19 +87,9 @@ async fn run(st: AppState, id: String) {
         for d in deliveries {
             let permit = match first.take() {
                 Some(p) => p,
-                None => slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore never closed"),
+                None => slots.clone().acquire_owned().await.expect("semaphore never closed"),
             };
-            running.spawn(process(
-                st.clone(),
-                id.clone(),
-                d,
-                permit,
-                hard_stop.clone(),
-            ));
+            running.spawn(process(st.clone(), id.clone(), d, permit, hard_stop.clone()));
         }
     }
     // Drain: no more leasing; give running jobs the grace period.
@@ -120,13 +110,7 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-async fn process(
-    st: AppState,
-    worker: String,
-    d: Delivery,
-    _slot: OwnedSemaphorePermit,
-    hard_stop: CancellationToken,
-) {
+async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphorePermit, hard_stop: CancellationToken) {
     let q = &st.queue;
     let Some(handler) = st.registry.get(&d.message.kind).cloned() else {
         let _ = q.bury(&d, "no handler for this kind").await;
@@ -140,9 +124,7 @@ async fn process(
             return;
         }
         Ok(Claim::NotYet(at)) => {
-            let _ = q
-                .retry(&d, (at - Utc::now()).to_std().unwrap_or_default())
-                .await;
+            let _ = q.retry(&d, (at - Utc::now()).to_std().unwrap_or_default()).await;
             return;
         }
         Err(e) => {
@@ -174,6 +156,14 @@ async fn process(
         r = tokio::time::timeout(handler.timeout(&row), run) => match r {
             Err(_) => Err(format!("timed out after {:?}", handler.timeout(&row))),
             Ok(Err(panic)) => Err(format!("panicked: {}", panic_message(panic))),
+            Ok(Ok(Err(crate::Error::Deferred(wait)))) => {
+                // Not a failure: run again later without spending an attempt.
+                beat.cancel();
+                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                let _ = jobs::hand_back(&st.writer, &row.id, &worker, at).await;
+                let _ = q.retry(&d, wait).await;
+                return;
+            }
             // A handler's own message reads better without the "internal error:" prefix.
             Ok(Ok(Err(crate::Error::Internal(msg)))) => Err(msg),
             Ok(Ok(Err(e))) => Err(e.to_string()),
@@ -181,14 +171,13 @@ async fn process(
         },
         _ = hard_stop.cancelled() => {
             beat.cancel();
-            let _ = jobs::hand_back(&st.writer, &row.id, &worker).await;
+            let _ = jobs::hand_back(&st.writer, &row.id, &worker, Utc::now()).await;
             let _ = q.retry(&d, Duration::ZERO).await;
             return;
         }
     };
     beat.cancel();
-    st.metrics
-        .job_finished(&row.kind, outcome.is_ok(), started.elapsed());
+    st.metrics.job_finished(&row.kind, outcome.is_ok(), started.elapsed());
     let _ = q.record_outcome(&row.kind, outcome.is_ok()).await;
     let written = match outcome {
         Ok(()) => match jobs::complete(&st, &row, &worker).await {

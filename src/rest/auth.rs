@@ -38,11 +38,7 @@ struct SetupBody {
 }
 
 fn session_cookie(h: &Http, token: &str, max_age_secs: u64) -> HeaderValue {
-    let secure = if h.app.config.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if h.app.config.secure_cookies() { "; Secure" } else { "" };
     let v = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}");
     HeaderValue::from_str(&v).expect("cookie value is ASCII")
 }
@@ -50,22 +46,14 @@ fn session_cookie(h: &Http, token: &str, max_age_secs: u64) -> HeaderValue {
 fn signed_in(h: &Http, token: &str) -> Response {
     let mut resp = Json(json!({ "success": true })).into_response();
     let max_age = h.app.config.session_hours * 3600;
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(h, token, max_age));
+    resp.headers_mut().insert(header::SET_COOKIE, session_cookie(h, token, max_age));
     resp
 }
 
-async fn login(
-    State(h): State<Http>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<LoginBody>,
-) -> Result<Response> {
+async fn login(State(h): State<Http>, headers: HeaderMap, JsonBody(body): JsonBody<LoginBody>) -> Result<Response> {
     require_csrf_header(&headers)?;
     // Slows password guessing per account: 10 tries a minute.
-    h.app
-        .login_limiter
-        .check(&body.email.trim().to_lowercase())
-        .await?;
+    h.app.login_limiter.check(&body.email.trim().to_lowercase()).await?;
     let token = sessions::login(&h.app, &body.email, &body.password).await?;
     Ok(signed_in(&h, &token))
 }
@@ -76,30 +64,20 @@ async fn logout(State(h): State<Http>, headers: HeaderMap) -> Result<Response> {
         sessions::logout(&h.app, &token).await?;
     }
     let mut resp = Json(json!({ "success": true })).into_response();
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(&h, "", 0));
+    resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&h, "", 0));
     Ok(resp)
 }
 
-async fn setup(
-    State(h): State<Http>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<SetupBody>,
-) -> Result<Response> {
+async fn setup(State(h): State<Http>, headers: HeaderMap, JsonBody(body): JsonBody<SetupBody>) -> Result<Response> {
     require_csrf_header(&headers)?;
-    h.app
-        .login_limiter
-        .check(&format!("setup:{}", body.token.get(..8).unwrap_or("")))
-        .await?;
-    let token =
-        sessions::complete_setup(&h.app, &body.token, &body.password, body.name.as_deref()).await?;
+    h.app.login_limiter.check(&format!("setup:{}", body.token.get(..8).unwrap_or(""))).await?;
+    let token = sessions::complete_setup(&h.app, &body.token, &body.password, body.name.as_deref()).await?;
     Ok(signed_in(&h, &token))
 }
 
 /// Who is signed in (for the browser pages); 401 if nobody.
 async fn session(State(h): State<Http>, headers: HeaderMap) -> Result<Json<serde_json::Value>> {
-    let token = session_cookie_token(&headers)
-        .ok_or_else(|| Error::Unauthorized("Not signed in".into()))?;
+    let token = session_cookie_token(&headers).ok_or_else(|| Error::Unauthorized("Not signed in".into()))?;
     let p = sessions::resolve(&h.app.db, &h.app.secret, &token)
         .await?
         .ok_or_else(|| Error::Unauthorized("Not signed in".into()))?;

@@ -24,19 +24,12 @@ use crate::error::{Error, Result};
 
 pub fn router(max_body: usize) -> Router<Http> {
     Router::new()
-        .route(
-            "/graphql",
-            get(|| async { Redirect::to("/playground") }).post(graphql_post),
-        )
+        .route("/graphql", get(|| async { Redirect::to("/playground") }).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .layer(DefaultBodyLimit::max(max_body))
 }
 
-async fn graphql_post(
-    State(h): State<Http>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn graphql_post(State(h): State<Http>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let max = h.app.config.graphql_max_body_bytes;
     match execute(&h, &headers, body, max).await {
         Ok(resp) => resp,
@@ -77,8 +70,8 @@ async fn execute(
         }
         None => None,
     };
-    let batch: BatchRequest = serde_json::from_slice(&body)
-        .map_err(|e| fail(Error::invalid(format!("Malformed GraphQL request: {e}"))))?;
+    let batch: BatchRequest =
+        serde_json::from_slice(&body).map_err(|e| fail(Error::invalid(format!("Malformed GraphQL request: {e}"))))?;
     let batch = match principal {
         Some(p) => batch.data(p),
         None => batch,
@@ -102,15 +95,10 @@ fn api_key_id(p: &Principal) -> Option<String> {
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            let m = m.trim();
-            m.eq_ignore_ascii_case("application/json")
-                || m.eq_ignore_ascii_case("application/graphql-response+json")
-        })
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).is_some_and(|m| {
+        let m = m.trim();
+        m.eq_ignore_ascii_case("application/json") || m.eq_ignore_ascii_case("application/graphql-response+json")
+    })
 }
 
 /// The status a request is counted with in usage statistics: that of the
@@ -123,12 +111,7 @@ fn outcome_status(resp: &BatchResponse) -> u16 {
     responses
         .iter()
         .flat_map(|r| r.errors.iter())
-        .find_map(|e| {
-            e.extensions
-                .as_ref()
-                .and_then(|x| x.get("code"))
-                .map(|c| c.to_string())
-        })
+        .find_map(|e| e.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string()))
         .map(|code| Error::status_for_code(code.trim_matches('"')).as_u16())
         .unwrap_or(200)
 }
@@ -177,30 +160,23 @@ async fn graphql_ws(
         _ => None,
     };
     let Http { app, schema } = h;
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let tasks = app.tasks.clone();
-            let shutdown = app.shutdown.clone();
-            tasks.spawn(async move {
-                let (mut sink, stream) = socket.split();
-                let stream = stream.take_until(shutdown.clone().cancelled_owned());
-                GraphQLWebSocket::new_with_pair(&mut sink, stream, schema, protocol)
-                    .on_connection_init(move |payload| {
-                        connection_init(app, payload, cookie_principal)
-                    })
-                    .serve()
-                    .await;
-                if shutdown.is_cancelled() {
-                    let frame = CloseFrame {
-                        code: 1001,
-                        reason: "server shutting down".into(),
-                    };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                }
-            });
-            std::future::ready(())
-        })
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+        let tasks = app.tasks.clone();
+        let shutdown = app.shutdown.clone();
+        tasks.spawn(async move {
+            let (mut sink, stream) = socket.split();
+            let stream = stream.take_until(shutdown.clone().cancelled_owned());
+            GraphQLWebSocket::new_with_pair(&mut sink, stream, schema, protocol)
+                .on_connection_init(move |payload| connection_init(app, payload, cookie_principal))
+                .serve()
+                .await;
+            if shutdown.is_cancelled() {
+                let frame = CloseFrame { code: 1001, reason: "server shutting down".into() };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+            }
+        });
+        std::future::ready(())
+    })
 }
 
 /// Resolves the caller of a WebSocket: `Authorization` in the init payload
@@ -211,20 +187,11 @@ async fn connection_init(
     cookie_principal: Option<Principal>,
 ) -> async_graphql::Result<Data> {
     let mut data = Data::default();
-    let header = ["Authorization", "authorization"]
-        .iter()
-        .find_map(|k| payload.get(k).and_then(|v| v.as_str()));
+    let header = ["Authorization", "authorization"].iter().find_map(|k| payload.get(k).and_then(|v| v.as_str()));
     let principal = match header {
         Some(value) => {
-            let token = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-                .unwrap_or(value);
-            Some(
-                authenticate_token(&app, token)
-                    .await
-                    .map_err(|e| async_graphql::Error::new(e.public_message()))?,
-            )
+            let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value);
+            Some(authenticate_token(&app, token).await.map_err(|e| async_graphql::Error::new(e.public_message()))?)
         }
         None => cookie_principal,
     };

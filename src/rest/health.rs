@@ -8,9 +8,7 @@ use axum::Router;
 use super::Http;
 
 pub fn router() -> Router<Http> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
 /// The process is up.

@@ -24,31 +24,16 @@ async fn metrics(State(h): State<Http>) -> Response {
     });
     let workers = h.app.queue.live_workers().await.unwrap_or(0);
     let body = h.app.metrics.render(&stats, workers);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
 /// Counts every request by method, matched route and status.
 pub async fn track(State(h): State<Http>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |m| m.as_str())
-        .to_string();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_string();
     let resp = next.run(req).await;
-    let labels = HttpLabels {
-        method,
-        route,
-        status: resp.status().as_u16(),
-    };
+    let labels = HttpLabels { method, route, status: resp.status().as_u16() };
     h.app.metrics.http_request(labels, started.elapsed());
     resp
 }

@@ -12,9 +12,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::Router;
 use serde::de::DeserializeOwned;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::Error;
@@ -38,9 +36,7 @@ pub fn require_csrf_header(headers: &HeaderMap) -> Result<(), Error> {
     if headers.contains_key(CSRF_HEADER) {
         Ok(())
     } else {
-        Err(Error::Forbidden(format!(
-            "Cookie-authenticated requests must send the {CSRF_HEADER} header"
-        )))
+        Err(Error::Forbidden(format!("Cookie-authenticated requests must send the {CSRF_HEADER} header")))
     }
 }
 
@@ -49,24 +45,17 @@ pub fn router(app: AppState) -> Router {
     let schema = crate::graphql::build(app.clone());
     let max_body = app.config.graphql_max_body_bytes;
     let request_id = HeaderName::from_static("x-request-id");
-    let mut router = Router::new()
-        .merge(health::router())
-        .merge(metrics::router());
+    let mut router = Router::new().merge(health::router()).merge(metrics::router());
     if app.config.role.serves_api() {
-        router = router
-            .merge(graphql::router(max_body))
-            .merge(auth::router())
-            .merge(pages::router());
+        router = router.merge(graphql::router(max_body)).merge(auth::router()).merge(pages::router());
     }
     let http = Http { app, schema };
     router
         .layer(axum::middleware::from_fn_with_state(http.clone(), metrics::track))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, UlidRequestId))
         .with_state(http)
@@ -78,9 +67,7 @@ struct UlidRequestId;
 
 impl MakeRequestId for UlidRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&ulid::Ulid::new().to_string())
-            .ok()
-            .map(RequestId::new)
+        HeaderValue::from_str(&ulid::Ulid::new().to_string()).ok().map(RequestId::new)
     }
 }
 
@@ -96,13 +83,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::UnsupportedMediaType),
             Err(JsonRejection::JsonDataError(e)) => Err(Error::invalid(e.body_text())),
-            Err(JsonRejection::JsonSyntaxError(e)) => {
-                Err(Error::invalid(format!("Invalid JSON: {}", e.body_text())))
-            }
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(Error::invalid(format!("Invalid JSON: {}", e.body_text()))),
             Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(Error::PayloadTooLarge {
-                    limit: axum_default_limit(),
-                })
+                Err(Error::PayloadTooLarge { limit: axum_default_limit() })
             }
             Err(e) => Err(Error::invalid(e.body_text())),
         }

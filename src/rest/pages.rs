@@ -17,31 +17,15 @@ const STYLE: &str = include_str!("../../playground/style.css");
 
 /// Vendored third-party assets: (file name, content type, bytes).
 const VENDOR: &[(&str, &str, &[u8])] = &[
-    (
-        "react.production.min.js",
-        "text/javascript",
-        include_bytes!("../../playground/vendor/react.production.min.js"),
-    ),
+    ("react.production.min.js", "text/javascript", include_bytes!("../../playground/vendor/react.production.min.js")),
     (
         "react-dom.production.min.js",
         "text/javascript",
         include_bytes!("../../playground/vendor/react-dom.production.min.js"),
     ),
-    (
-        "graphiql.min.js",
-        "text/javascript",
-        include_bytes!("../../playground/vendor/graphiql.min.js"),
-    ),
-    (
-        "graphiql.min.css",
-        "text/css",
-        include_bytes!("../../playground/vendor/graphiql.min.css"),
-    ),
-    (
-        "graphql-ws.min.js",
-        "text/javascript",
-        include_bytes!("../../playground/vendor/graphql-ws.min.js"),
-    ),
+    ("graphiql.min.js", "text/javascript", include_bytes!("../../playground/vendor/graphiql.min.js")),
+    ("graphiql.min.css", "text/css", include_bytes!("../../playground/vendor/graphiql.min.css")),
+    ("graphql-ws.min.js", "text/javascript", include_bytes!("../../playground/vendor/graphql-ws.min.js")),
 ];
 
 pub fn router() -> Router<Http> {
@@ -51,23 +35,16 @@ pub fn router() -> Router<Http> {
         .route("/login", get(|| async { Html(LOGIN) }))
         .route("/setup", get(|| async { Html(SETUP) }))
         .route("/dashboard", get(|| async { Html(DASHBOARD) }))
-        .route(
-            "/playground/style.css",
-            get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE) }),
-        )
+        .route("/playground/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE) }))
         .route("/playground/vendor/{file}", get(vendor))
 }
 
 async fn vendor(Path(file): Path<String>) -> Response {
     match VENDOR.iter().find(|(name, _, _)| *name == file) {
-        Some((_, content_type, bytes)) => (
-            [
-                (header::CONTENT_TYPE, *content_type),
-                (header::CACHE_CONTROL, "public, max-age=86400"),
-            ],
-            *bytes,
-        )
-            .into_response(),
+        Some((_, content_type, bytes)) => {
+            ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "public, max-age=86400")], *bytes)
+                .into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

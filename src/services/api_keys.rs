@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -82,30 +82,21 @@ pub fn scopes(model: &api_key::Model) -> BTreeSet<Scope> {
     model
         .permissions
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().and_then(Scope::parse))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|v| v.as_str().and_then(Scope::parse)).collect())
         .unwrap_or_default()
 }
 
 fn permissions_json(perms: &[Scope]) -> Result<serde_json::Value> {
     let set: BTreeSet<Scope> = perms.iter().copied().collect();
     if set.is_empty() {
-        return Err(Error::invalid_field(
-            "permissions",
-            "At least one permission is required",
-        ));
+        return Err(Error::invalid_field("permissions", "At least one permission is required"));
     }
     Ok(json!(set.iter().map(|s| s.as_str()).collect::<Vec<_>>()))
 }
 
 fn check_expiry(expires_at: Option<DateTime<Utc>>) -> Result<()> {
     match expires_at {
-        Some(t) if t <= Utc::now() => {
-            Err(Error::invalid_field("expiresAt", "Must be in the future"))
-        }
+        Some(t) if t <= Utc::now() => Err(Error::invalid_field("expiresAt", "Must be in the future")),
         _ => Ok(()),
     }
 }
@@ -123,11 +114,7 @@ fn event_data(k: &api_key::Model) -> serde_json::Value {
 
 /// Creates a key acting for the caller's user; returns it with its secret.
 #[tracing::instrument(skip_all, fields(workspace = %p.workspace_id))]
-pub async fn create(
-    st: &AppState,
-    p: &Principal,
-    input: NewApiKey,
-) -> Result<(api_key::Model, String)> {
+pub async fn create(st: &AppState, p: &Principal, input: NewApiKey) -> Result<(api_key::Model, String)> {
     p.require(Scope::Write)?.require_owner()?;
     insert(st, &p.workspace_id, &p.user_id, p.actor(), input).await
 }
@@ -142,11 +129,7 @@ pub async fn insert(
     input: NewApiKey,
 ) -> Result<(api_key::Model, String)> {
     let name = required_text("name", &input.name, 100)?;
-    let description = bounded_text(
-        "description",
-        input.description.as_deref().unwrap_or(""),
-        500,
-    )?;
+    let description = bounded_text("description", input.description.as_deref().unwrap_or(""), 500)?;
     let permissions = permissions_json(&input.permissions)?;
     check_expiry(input.expires_at)?;
     let secret = new_secret(input.environment);
@@ -173,17 +156,10 @@ pub async fn insert(
     }
     .insert(&txn)
     .await?;
-    let evt = events::record(
-        &txn,
-        workspace_id,
-        EventType::ApiKeyCreated,
-        actor,
-        Some(&key.id),
-        event_data(&key),
-    )
-    .await?;
+    let evt =
+        events::record(&txn, workspace_id, EventType::ApiKeyCreated, actor, Some(&key.id), event_data(&key)).await?;
     txn.commit().await?;
-    st.bus.publish(vec![evt]);
+    st.publish(vec![evt]);
     Ok((key, secret))
 }
 
@@ -202,19 +178,14 @@ pub async fn list(
     if let Some(env) = filter.environment {
         q = q.filter(api_key::Column::Environment.eq(env.as_str()));
     }
-    if let Some(s) = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    if let Some(s) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = format!("%{}%", s.to_lowercase().replace(['%', '_'], ""));
         q = q.filter(
             Condition::any()
                 .add(
-                    sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::lower(
-                        sea_orm::sea_query::Expr::col(api_key::Column::Name),
-                    ))
+                    sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::lower(sea_orm::sea_query::Expr::col(
+                        api_key::Column::Name,
+                    )))
                     .like(pattern.clone()),
                 )
                 .add(api_key::Column::Prefix.like(pattern)),
@@ -241,12 +212,7 @@ async fn find(db: &impl ConnectionTrait, workspace_id: &str, id: &str) -> Result
 }
 
 #[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, key = %id))]
-pub async fn update(
-    st: &AppState,
-    p: &Principal,
-    id: &str,
-    changes: ApiKeyChanges,
-) -> Result<api_key::Model> {
+pub async fn update(st: &AppState, p: &Principal, id: &str, changes: ApiKeyChanges) -> Result<api_key::Model> {
     p.require(Scope::Write)?.require_owner()?;
     let txn = st.writer.begin().await?;
     let current = find(&txn, &p.workspace_id, id).await?;
@@ -269,17 +235,10 @@ pub async fn update(
     }
     am.updated_at = Set(Utc::now());
     let key = am.update(&txn).await?;
-    let evt = events::record(
-        &txn,
-        &p.workspace_id,
-        EventType::ApiKeyUpdated,
-        p.actor(),
-        Some(id),
-        event_data(&key),
-    )
-    .await?;
+    let evt =
+        events::record(&txn, &p.workspace_id, EventType::ApiKeyUpdated, p.actor(), Some(id), event_data(&key)).await?;
     txn.commit().await?;
-    st.bus.publish(vec![evt]);
+    st.publish(vec![evt]);
     Ok(key)
 }
 
@@ -288,22 +247,12 @@ pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<()> {
     p.require(Scope::Write)?.require_owner()?;
     let txn = st.writer.begin().await?;
     let key = find(&txn, &p.workspace_id, id).await?;
-    api_key_usage::Entity::delete_many()
-        .filter(api_key_usage::Column::ApiKeyId.eq(id))
-        .exec(&txn)
-        .await?;
+    api_key_usage::Entity::delete_many().filter(api_key_usage::Column::ApiKeyId.eq(id)).exec(&txn).await?;
     api_key::Entity::delete_by_id(id).exec(&txn).await?;
-    let evt = events::record(
-        &txn,
-        &p.workspace_id,
-        EventType::ApiKeyDeleted,
-        p.actor(),
-        Some(id),
-        event_data(&key),
-    )
-    .await?;
+    let evt =
+        events::record(&txn, &p.workspace_id, EventType::ApiKeyDeleted, p.actor(), Some(id), event_data(&key)).await?;
     txn.commit().await?;
-    st.bus.publish(vec![evt]);
+    st.publish(vec![evt]);
     Ok(())
 }
 
@@ -319,10 +268,7 @@ pub async fn roll(
     p.require(Scope::Write)?.require_owner()?;
     let grace = grace_seconds.unwrap_or(st.config.key_roll_grace_seconds);
     if grace > MAX_ROLL_GRACE_SECONDS {
-        return Err(Error::invalid_field(
-            "graceSeconds",
-            "Must be between 0 and 604800 (7 days)",
-        ));
+        return Err(Error::invalid_field("graceSeconds", "Must be between 0 and 604800 (7 days)"));
     }
     let txn = st.writer.begin().await?;
     let current = find(&txn, &p.workspace_id, id).await?;
@@ -334,10 +280,7 @@ pub async fn roll(
     am.key_hash = Set(st.secret.hash_token(&secret));
     am.prefix = Set(secret[..PREFIX_LEN].to_string());
     (am.previous_key_hash, am.previous_expires_at) = if grace > 0 {
-        (
-            Set(Some(old_hash)),
-            Set(Some(now + Duration::seconds(grace as i64))),
-        )
+        (Set(Some(old_hash)), Set(Some(now + Duration::seconds(grace as i64))))
     } else {
         (Set(None), Set(None))
     };
@@ -345,34 +288,19 @@ pub async fn roll(
     let key = am.update(&txn).await?;
     let mut data = event_data(&key);
     data["previous_expires_at"] = json!(key.previous_expires_at);
-    let evt = events::record(
-        &txn,
-        &p.workspace_id,
-        EventType::ApiKeyRolled,
-        p.actor(),
-        Some(id),
-        data,
-    )
-    .await?;
+    let evt = events::record(&txn, &p.workspace_id, EventType::ApiKeyRolled, p.actor(), Some(id), data).await?;
     txn.commit().await?;
-    st.bus.publish(vec![evt]);
+    st.publish(vec![evt]);
     Ok((key, secret))
 }
 
 /// Daily usage rows of a key, oldest day first, for the last `days` days.
-pub async fn usage(
-    db: &impl ConnectionTrait,
-    p: &Principal,
-    id: &str,
-    days: u32,
-) -> Result<Vec<api_key_usage::Model>> {
+pub async fn usage(db: &impl ConnectionTrait, p: &Principal, id: &str, days: u32) -> Result<Vec<api_key_usage::Model>> {
     if !(1..=366).contains(&days) {
         return Err(Error::invalid_field("days", "Must be between 1 and 366"));
     }
     let key = get(db, p, id).await?;
-    let since = (Utc::now() - Duration::days(days as i64 - 1))
-        .format("%Y-%m-%d")
-        .to_string();
+    let since = (Utc::now() - Duration::days(days as i64 - 1)).format("%Y-%m-%d").to_string();
     Ok(api_key_usage::Entity::find()
         .filter(api_key_usage::Column::ApiKeyId.eq(key.id))
         .filter(api_key_usage::Column::Day.gte(since))
@@ -384,11 +312,7 @@ pub async fn usage(
 
 /// Resolves a presented `sk_…` secret to its caller. Every failure is
 /// UNAUTHORIZED; hashes are compared in constant time.
-pub async fn authenticate(
-    db: &impl ConnectionTrait,
-    secret: &SecretKey,
-    token: &str,
-) -> Result<Principal> {
+pub async fn authenticate(db: &impl ConnectionTrait, secret: &SecretKey, token: &str) -> Result<Principal> {
     let invalid = || Error::Unauthorized("Invalid API key".into());
     if !(token.starts_with("sk_test_") || token.starts_with("sk_live_")) || token.len() > 200 {
         return Err(invalid());
@@ -396,19 +320,14 @@ pub async fn authenticate(
     let hash = secret.hash_token(token);
     let key = api_key::Entity::find()
         .filter(
-            Condition::any()
-                .add(api_key::Column::KeyHash.eq(&hash))
-                .add(api_key::Column::PreviousKeyHash.eq(&hash)),
+            Condition::any().add(api_key::Column::KeyHash.eq(&hash)).add(api_key::Column::PreviousKeyHash.eq(&hash)),
         )
         .one(db)
         .await?
         .ok_or_else(invalid)?;
     let now = Utc::now();
     let current = ct_eq(&key.key_hash, &hash);
-    let previous = key
-        .previous_key_hash
-        .as_deref()
-        .is_some_and(|h| ct_eq(h, &hash))
+    let previous = key.previous_key_hash.as_deref().is_some_and(|h| ct_eq(h, &hash))
         && key.previous_expires_at.is_some_and(|t| t > now);
     if !(current || previous) {
         return Err(invalid());
@@ -425,9 +344,7 @@ pub async fn authenticate(
         .one(db)
         .await?
         .and_then(|m| Role::parse(&m.role))
-        .ok_or_else(|| {
-            Error::Unauthorized("The API key's user is no longer a member of its workspace".into())
-        })?;
+        .ok_or_else(|| Error::Unauthorized("The API key's user is no longer a member of its workspace".into()))?;
     Ok(Principal {
         scopes: scopes(&key),
         workspace_id: key.workspace_id,

@@ -22,10 +22,7 @@ pub struct EventFilter {
 /// Rejects type patterns that can never match a catalog event.
 pub fn check_patterns(types: &[String]) -> Result<()> {
     match types.iter().find(|t| !is_known_pattern(t)) {
-        Some(t) => Err(Error::invalid_field(
-            "types",
-            format!("Unknown event type '{t}'"),
-        )),
+        Some(t) => Err(Error::invalid_field("types", format!("Unknown event type '{t}'"))),
         None => Ok(()),
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -78,10 +78,7 @@ pub async fn insert(db: &impl ConnectionTrait, grace: Duration, new: NewJob) -> 
 /// Pushes the doorbell for a row, delayed until its `run_at`.
 pub async fn ring(st: &AppState, row: &job::Model) {
     let delay = (row.run_at - Utc::now()).to_std().unwrap_or_default();
-    let msg = Message {
-        job_id: row.id.clone(),
-        kind: row.kind.clone(),
-    };
+    let msg = Message { job_id: row.id.clone(), kind: row.kind.clone() };
     if let Err(e) = st.queue.push(&msg, delay).await {
         tracing::warn!(job = %row.id, cause = %e, "could not ring the queue; the sweeper will");
     }
@@ -99,19 +96,11 @@ pub enum Claim {
     Skip,
 }
 
-pub async fn claim(
-    db: &impl ConnectionTrait,
-    id: &str,
-    owner: &str,
-    lease: Duration,
-) -> Result<Claim> {
+pub async fn claim(db: &impl ConnectionTrait, id: &str, owner: &str, lease: Duration) -> Result<Claim> {
     let now = Utc::now();
     let res = job::Entity::update_many()
         .col_expr(job::Column::State, Expr::value(RUNNING))
-        .col_expr(
-            job::Column::Attempts,
-            Expr::col(job::Column::Attempts).add(1),
-        )
+        .col_expr(job::Column::Attempts, Expr::col(job::Column::Attempts).add(1))
         .col_expr(job::Column::LeaseOwner, Expr::value(owner))
         .col_expr(job::Column::VisibleAt, Expr::value(now + chrono_dur(lease)))
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
@@ -123,11 +112,7 @@ pub async fn claim(
                         .add(job::Column::State.eq(QUEUED))
                         .add(job::Column::RunAt.lte(now + chrono::Duration::milliseconds(500))),
                 )
-                .add(
-                    Condition::all()
-                        .add(job::Column::State.eq(RUNNING))
-                        .add(job::Column::VisibleAt.lte(now)),
-                ),
+                .add(Condition::all().add(job::Column::State.eq(RUNNING)).add(job::Column::VisibleAt.lte(now))),
         )
         // Both backends support UPDATE … RETURNING (SQLite ≥ 3.35): one round trip.
         .exec_with_returning(db)
@@ -142,17 +127,9 @@ pub async fn claim(
 }
 
 /// Extends a running job's lease (heartbeat).
-pub async fn extend(
-    db: &impl ConnectionTrait,
-    id: &str,
-    owner: &str,
-    lease: Duration,
-) -> Result<bool> {
+pub async fn extend(db: &impl ConnectionTrait, id: &str, owner: &str, lease: Duration) -> Result<bool> {
     let res = job::Entity::update_many()
-        .col_expr(
-            job::Column::VisibleAt,
-            Expr::value(Utc::now() + chrono_dur(lease)),
-        )
+        .col_expr(job::Column::VisibleAt, Expr::value(Utc::now() + chrono_dur(lease)))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::State.eq(RUNNING))
         .filter(job::Column::LeaseOwner.eq(owner))
@@ -184,7 +161,7 @@ pub async fn complete(st: &AppState, row: &job::Model, owner: &str) -> Result<()
         _ => None,
     };
     txn.commit().await?;
-    st.bus.publish(evt.into_iter().collect());
+    st.publish(evt.into_iter().collect());
     Ok(())
 }
 
@@ -221,36 +198,26 @@ pub async fn fail(
         Some(at) => q
             .col_expr(job::Column::State, Expr::value(QUEUED))
             .col_expr(job::Column::RunAt, Expr::value(at))
-            .col_expr(
-                job::Column::VisibleAt,
-                Expr::value(at + chrono_dur(st.sweep_grace())),
-            ),
-        None => q
-            .col_expr(job::Column::State, Expr::value(DEAD))
-            .col_expr(job::Column::FinishedAt, Expr::value(now)),
+            .col_expr(job::Column::VisibleAt, Expr::value(at + chrono_dur(st.sweep_grace()))),
+        None => q.col_expr(job::Column::State, Expr::value(DEAD)).col_expr(job::Column::FinishedAt, Expr::value(now)),
     };
     let res = q.exec(&txn).await?;
     let evt = match (&row.workspace_id, retry_at, res.rows_affected) {
-        (Some(ws), None, 1) => {
-            Some(record_job_event(&txn, ws, EventType::JobFailed, row, Some(&error)).await?)
-        }
+        (Some(ws), None, 1) => Some(record_job_event(&txn, ws, EventType::JobFailed, row, Some(&error)).await?),
         _ => None,
     };
     txn.commit().await?;
-    st.bus.publish(evt.into_iter().collect());
+    st.publish(evt.into_iter().collect());
     Ok(())
 }
 
-/// Gives an interrupted job back (shutdown): queued, due now, and the
-/// interrupted attempt not counted.
-pub async fn hand_back(db: &impl ConnectionTrait, id: &str, owner: &str) -> Result<()> {
-    let now = Utc::now();
+/// Gives a job back without counting the attempt: interrupted by shutdown
+/// (due now) or deferred by its handler (due at `run_at`).
+pub async fn hand_back(db: &impl ConnectionTrait, id: &str, owner: &str, run_at: DateTime<Utc>) -> Result<()> {
+    let now = run_at; // due (and visible to the sweeper) from then on
     job::Entity::update_many()
         .col_expr(job::Column::State, Expr::value(QUEUED))
-        .col_expr(
-            job::Column::Attempts,
-            Expr::col(job::Column::Attempts).sub(1),
-        )
+        .col_expr(job::Column::Attempts, Expr::col(job::Column::Attempts).sub(1))
         .col_expr(job::Column::LeaseOwner, Expr::value(Option::<String>::None))
         .col_expr(job::Column::RunAt, Expr::value(now))
         .col_expr(job::Column::VisibleAt, Expr::value(now))
@@ -296,9 +263,7 @@ pub async fn sweep(st: &AppState, limit: u64) -> Result<usize> {
 
 /// Dead jobs the caller may see: their workspace's and the system's.
 fn visible_to(p: &Principal) -> Condition {
-    Condition::any()
-        .add(job::Column::WorkspaceId.eq(&p.workspace_id))
-        .add(job::Column::WorkspaceId.is_null())
+    Condition::any().add(job::Column::WorkspaceId.eq(&p.workspace_id)).add(job::Column::WorkspaceId.is_null())
 }
 
 pub async fn dead_jobs(
@@ -308,9 +273,7 @@ pub async fn dead_jobs(
     page: &PageArgs,
 ) -> Result<Page<job::Model>> {
     p.require(Scope::Read)?.require_owner()?;
-    let mut q = job::Entity::find()
-        .filter(job::Column::State.eq(DEAD))
-        .filter(visible_to(p));
+    let mut q = job::Entity::find().filter(job::Column::State.eq(DEAD)).filter(visible_to(p));
     if let Some(k) = kind {
         q = q.filter(job::Column::Kind.eq(k));
     }
@@ -325,9 +288,7 @@ pub async fn requeue_dead(
     ids: Option<Vec<String>>,
 ) -> Result<Vec<job::Model>> {
     p.require(Scope::Write)?.require_owner()?;
-    let mut q = job::Entity::find()
-        .filter(job::Column::State.eq(DEAD))
-        .filter(visible_to(p));
+    let mut q = job::Entity::find().filter(job::Column::State.eq(DEAD)).filter(visible_to(p));
     if let Some(k) = kind {
         q = q.filter(job::Column::Kind.eq(k));
     }
@@ -362,9 +323,5 @@ pub async fn requeue_dead(
 
 /// Ledger counts of unfinished and dead jobs for one kind.
 pub async fn count(db: &impl ConnectionTrait, kind: &str, state: &str) -> Result<u64> {
-    Ok(job::Entity::find()
-        .filter(job::Column::Kind.eq(kind))
-        .filter(job::Column::State.eq(state))
-        .count(db)
-        .await?)
+    Ok(job::Entity::find().filter(job::Column::Kind.eq(kind)).filter(job::Column::State.eq(state)).count(db).await?)
 }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
 };
 use serde_json::json;
 
@@ -32,10 +32,7 @@ pub fn normalize_email(email: &str) -> Result<String> {
     let e = email.trim().to_lowercase();
     let valid = e.len() <= 254
         && e.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !e.contains(char::is_whitespace)
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !e.contains(char::is_whitespace)
         });
     if e.is_empty() {
         Err(Error::invalid_field("email", "Required field is missing"))
@@ -53,18 +50,11 @@ pub(crate) fn user_data(u: &user::Model) -> serde_json::Value {
 /// The caller's user.
 pub async fn me(db: &impl ConnectionTrait, p: &Principal) -> Result<user::Model> {
     p.require(Scope::Read)?;
-    user::Entity::find_by_id(&p.user_id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("User"))
+    user::Entity::find_by_id(&p.user_id).one(db).await?.ok_or(Error::NotFound("User"))
 }
 
 /// One page of the workspace's members, newest first.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    p: &Principal,
-    page: &PageArgs,
-) -> Result<Page<Member>> {
+pub async fn list(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> Result<Page<Member>> {
     p.require(Scope::Read)?;
     let q = membership::Entity::find().filter(membership::Column::WorkspaceId.eq(&p.workspace_id));
     let rows = fetch_page(db, q, membership::Column::Id, page).await?;
@@ -79,12 +69,7 @@ pub async fn list(
     let items = rows
         .items
         .into_iter()
-        .filter_map(|m| {
-            users.remove(&m.user_id).map(|user| Member {
-                membership: m,
-                user,
-            })
-        })
+        .filter_map(|m| users.remove(&m.user_id).map(|user| Member { membership: m, user }))
         .collect();
     Ok(Page {
         items,
@@ -94,11 +79,7 @@ pub async fn list(
     })
 }
 
-async fn find_member(
-    db: &impl ConnectionTrait,
-    workspace_id: &str,
-    user_id: &str,
-) -> Result<Member> {
+async fn find_member(db: &impl ConnectionTrait, workspace_id: &str, user_id: &str) -> Result<Member> {
     if !has_prefix(user_id, "usr") {
         return Err(Error::NotFound("Member"));
     }
@@ -108,10 +89,7 @@ async fn find_member(
         .one(db)
         .await?
         .ok_or(Error::NotFound("Member"))?;
-    let user = user::Entity::find_by_id(user_id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("Member"))?;
+    let user = user::Entity::find_by_id(user_id).one(db).await?.ok_or(Error::NotFound("Member"))?;
     Ok(Member { membership, user })
 }
 
@@ -143,11 +121,7 @@ pub async fn add_unchecked(
     let txn = st.writer.begin().await?;
     let mut evts = Vec::new();
     let now = Utc::now();
-    let user = match user::Entity::find()
-        .filter(user::Column::Email.eq(&email))
-        .one(&txn)
-        .await?
-    {
+    let user = match user::Entity::find().filter(user::Column::Email.eq(&email)).one(&txn).await? {
         Some(u) => u,
         None => {
             let u = user::ActiveModel {
@@ -160,20 +134,9 @@ pub async fn add_unchecked(
             }
             .insert(&txn)
             .await
-            .map_err(Error::unique(
-                "email",
-                "A user with this email already exists",
-            ))?;
+            .map_err(Error::unique("email", "A user with this email already exists"))?;
             evts.push(
-                events::record(
-                    &txn,
-                    workspace_id,
-                    EventType::UserCreated,
-                    actor,
-                    Some(&u.id),
-                    user_data(&u),
-                )
-                .await?,
+                events::record(&txn, workspace_id, EventType::UserCreated, actor, Some(&u.id), user_data(&u)).await?,
             );
             u
         }
@@ -187,29 +150,16 @@ pub async fn add_unchecked(
     }
     .insert(&txn)
     .await
-    .map_err(Error::unique(
-        "email",
-        "This user is already a member of the workspace",
-    ))?;
+    .map_err(Error::unique("email", "This user is already a member of the workspace"))?;
     let mut data = user_data(&user);
     data["role"] = json!(role.as_str());
-    evts.push(
-        events::record(
-            &txn,
-            workspace_id,
-            EventType::MemberAdded,
-            actor,
-            Some(&user.id),
-            data,
-        )
-        .await?,
-    );
+    evts.push(events::record(&txn, workspace_id, EventType::MemberAdded, actor, Some(&user.id), data).await?);
     let token = match user.password_hash {
         None => Some(sessions::issue_setup_token(&txn, &st.secret, &user.id, workspace_id).await?),
         Some(_) => None,
     };
     txn.commit().await?;
-    st.bus.publish(evts);
+    st.publish(evts);
     Ok((Member { membership, user }, token))
 }
 
@@ -223,12 +173,7 @@ async fn owner_count(db: &impl ConnectionTrait, workspace_id: &str) -> Result<u6
 
 /// Changes a member's role; the last owner cannot be demoted.
 #[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, user = %user_id))]
-pub async fn update_role(
-    st: &AppState,
-    p: &Principal,
-    user_id: &str,
-    role: Role,
-) -> Result<Member> {
+pub async fn update_role(st: &AppState, p: &Principal, user_id: &str, role: Role) -> Result<Member> {
     p.require(Scope::Write)?.require_owner()?;
     let txn = st.writer.begin().await?;
     let member = find_member(&txn, &p.workspace_id, user_id).await?;
@@ -236,31 +181,17 @@ pub async fn update_role(
         && role != Role::Owner
         && owner_count(&txn, &p.workspace_id).await? <= 1
     {
-        return Err(Error::invalid_field(
-            "role",
-            "The workspace must keep at least one owner",
-        ));
+        return Err(Error::invalid_field("role", "The workspace must keep at least one owner"));
     }
     let mut am = member.membership.into_active_model();
     am.role = Set(role.as_str().to_string());
     let membership = am.update(&txn).await?;
     let mut data = user_data(&member.user);
     data["role"] = json!(role.as_str());
-    let evt = events::record(
-        &txn,
-        &p.workspace_id,
-        EventType::MemberUpdated,
-        p.actor(),
-        Some(user_id),
-        data,
-    )
-    .await?;
+    let evt = events::record(&txn, &p.workspace_id, EventType::MemberUpdated, p.actor(), Some(user_id), data).await?;
     txn.commit().await?;
-    st.bus.publish(vec![evt]);
-    Ok(Member {
-        membership,
-        user: member.user,
-    })
+    st.publish(vec![evt]);
+    Ok(Member { membership, user: member.user })
 }
 
 /// Removes a member and their sessions in this workspace (their API keys stop
@@ -271,17 +202,10 @@ pub async fn remove(st: &AppState, p: &Principal, user_id: &str) -> Result<()> {
     p.require(Scope::Write)?.require_owner()?;
     let txn = st.writer.begin().await?;
     let member = find_member(&txn, &p.workspace_id, user_id).await?;
-    if member.membership.role == Role::Owner.as_str()
-        && owner_count(&txn, &p.workspace_id).await? <= 1
-    {
-        return Err(Error::invalid_field(
-            "userId",
-            "The workspace must keep at least one owner",
-        ));
+    if member.membership.role == Role::Owner.as_str() && owner_count(&txn, &p.workspace_id).await? <= 1 {
+        return Err(Error::invalid_field("userId", "The workspace must keep at least one owner"));
     }
-    membership::Entity::delete_by_id(&member.membership.id)
-        .exec(&txn)
-        .await?;
+    membership::Entity::delete_by_id(&member.membership.id).exec(&txn).await?;
     session::Entity::delete_many()
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::WorkspaceId.eq(&p.workspace_id))
@@ -289,36 +213,15 @@ pub async fn remove(st: &AppState, p: &Principal, user_id: &str) -> Result<()> {
         .await?;
     let data = user_data(&member.user);
     let mut evts = vec![
-        events::record(
-            &txn,
-            &p.workspace_id,
-            EventType::MemberRemoved,
-            p.actor(),
-            Some(user_id),
-            data.clone(),
-        )
-        .await?,
+        events::record(&txn, &p.workspace_id, EventType::MemberRemoved, p.actor(), Some(user_id), data.clone()).await?,
     ];
-    let others = membership::Entity::find()
-        .filter(membership::Column::UserId.eq(user_id))
-        .count(&txn)
-        .await?;
+    let others = membership::Entity::find().filter(membership::Column::UserId.eq(user_id)).count(&txn).await?;
     if others == 0 {
         user::Entity::delete_by_id(user_id).exec(&txn).await?;
-        evts.push(
-            events::record(
-                &txn,
-                &p.workspace_id,
-                EventType::UserDeleted,
-                p.actor(),
-                Some(user_id),
-                data,
-            )
-            .await?,
-        );
+        evts.push(events::record(&txn, &p.workspace_id, EventType::UserDeleted, p.actor(), Some(user_id), data).await?);
     }
     txn.commit().await?;
-    st.bus.publish(evts);
+    st.publish(evts);
     Ok(())
 }
 
@@ -331,17 +234,11 @@ pub async fn update_profile(st: &AppState, p: &Principal, name: &str) -> Result<
     am.name = Set(name);
     am.updated_at = Set(Utc::now());
     let user = am.update(&txn).await?;
-    let evt = events::record(
-        &txn,
-        &p.workspace_id,
-        EventType::UserUpdated,
-        p.actor(),
-        Some(&user.id),
-        user_data(&user),
-    )
-    .await?;
+    let evt =
+        events::record(&txn, &p.workspace_id, EventType::UserUpdated, p.actor(), Some(&user.id), user_data(&user))
+            .await?;
     txn.commit().await?;
-    st.bus.publish(vec![evt]);
+    st.publish(vec![evt]);
     Ok(user)
 }
 
@@ -350,17 +247,12 @@ pub async fn update_profile(st: &AppState, p: &Principal, name: &str) -> Result<
 pub async fn change_password(st: &AppState, p: &Principal, current: &str, new: &str) -> Result<()> {
     p.require(Scope::Write)?;
     if !matches!(p.credential, Credential::Session { .. }) {
-        return Err(Error::Forbidden(
-            "Passwords can only be changed from a signed-in browser session".into(),
-        ));
+        return Err(Error::Forbidden("Passwords can only be changed from a signed-in browser session".into()));
     }
     sessions::check_password_rules(new)?;
     let user = me(&st.db, p).await?;
     if !sessions::verify_password_blocking(current, user.password_hash.clone()).await? {
-        return Err(Error::invalid_field(
-            "currentPassword",
-            "The current password is wrong",
-        ));
+        return Err(Error::invalid_field("currentPassword", "The current password is wrong"));
     }
     let hash = sessions::hash_password_blocking(new).await?;
     let txn = st.writer.begin().await?;
@@ -370,16 +262,9 @@ pub async fn change_password(st: &AppState, p: &Principal, current: &str, new: &
     let user = am.update(&txn).await?;
     let mut data = user_data(&user);
     data["password_changed"] = json!(true);
-    let evt: Envelope = events::record(
-        &txn,
-        &p.workspace_id,
-        EventType::UserUpdated,
-        p.actor(),
-        Some(&user.id),
-        data,
-    )
-    .await?;
+    let evt: Envelope =
+        events::record(&txn, &p.workspace_id, EventType::UserUpdated, p.actor(), Some(&user.id), data).await?;
     txn.commit().await?;
-    st.bus.publish(vec![evt]);
+    st.publish(vec![evt]);
     Ok(())
 }

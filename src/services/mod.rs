@@ -5,12 +5,14 @@
 //! about HTTP or GraphQL.
 
 pub mod api_keys;
+pub mod deliveries;
 pub mod events;
 pub mod jobs;
 pub mod members;
 pub mod pagination;
 pub mod schedules;
 pub mod sessions;
+pub mod webhooks;
 pub mod workspaces;
 
 pub use pagination::{Page, PageArgs};
@@ -19,10 +21,7 @@ pub use pagination::{Page, PageArgs};
 pub(crate) fn required_text(field: &str, value: &str, max: usize) -> crate::Result<String> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(crate::Error::invalid_field(
-            field,
-            "Required field is missing",
-        ));
+        return Err(crate::Error::invalid_field(field, "Required field is missing"));
     }
     bounded_text(field, v, max)
 }
@@ -31,10 +30,7 @@ pub(crate) fn required_text(field: &str, value: &str, max: usize) -> crate::Resu
 pub(crate) fn bounded_text(field: &str, value: &str, max: usize) -> crate::Result<String> {
     let v = value.trim();
     if v.chars().count() > max {
-        return Err(crate::Error::invalid_field(
-            field,
-            format!("Must be at most {max} characters"),
-        ));
+        return Err(crate::Error::invalid_field(field, format!("Must be at most {max} characters")));
     }
     Ok(v.to_string())
 }

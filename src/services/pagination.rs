@@ -1,8 +1,7 @@
 //! Cursor pagination over time-sortable ids, newest first.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
 use crate::error::{Error, Result};
@@ -25,12 +24,7 @@ impl PageArgs {
         let first = match first {
             None => DEFAULT_PAGE_SIZE,
             Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
-            Some(_) => {
-                return Err(Error::invalid_field(
-                    "first",
-                    format!("Must be between 1 and {MAX_PAGE_SIZE}"),
-                ))
-            }
+            Some(_) => return Err(Error::invalid_field("first", format!("Must be between 1 and {MAX_PAGE_SIZE}"))),
         };
         if let Some(a) = &after {
             if !has_prefix(a, prefix) {
@@ -67,17 +61,8 @@ where
     if let Some(after) = &args.after {
         q = q.filter(id_col.lt(after.as_str()));
     }
-    let mut items = q
-        .order_by_desc(id_col)
-        .limit(args.first + 1)
-        .all(db)
-        .await?;
+    let mut items = q.order_by_desc(id_col).limit(args.first + 1).all(db).await?;
     let has_next_page = items.len() as u64 > args.first;
     items.truncate(args.first as usize);
-    Ok(Page {
-        items,
-        has_next_page,
-        has_previous_page: args.after.is_some(),
-        total_count,
-    })
+    Ok(Page { items, has_next_page, has_previous_page: args.after.is_some(), total_count })
 }

@@ -16,13 +16,7 @@ use crate::state::AppState;
 
 /// Creates or updates a schedule (kind, payload and period), keeping its
 /// next run time if it exists.
-pub async fn ensure(
-    st: &AppState,
-    name: &str,
-    kind: &str,
-    payload: serde_json::Value,
-    every: Duration,
-) -> Result<()> {
+pub async fn ensure(st: &AppState, name: &str, kind: &str, payload: serde_json::Value, every: Duration) -> Result<()> {
     let row = schedule::ActiveModel {
         name: Set(name.to_string()),
         kind: Set(kind.to_string()),
@@ -34,11 +28,7 @@ pub async fn ensure(
     schedule::Entity::insert(row)
         .on_conflict(
             OnConflict::column(schedule::Column::Name)
-                .update_columns([
-                    schedule::Column::Kind,
-                    schedule::Column::Payload,
-                    schedule::Column::EverySeconds,
-                ])
+                .update_columns([schedule::Column::Kind, schedule::Column::Payload, schedule::Column::EverySeconds])
                 .to_owned(),
         )
         .exec(&st.writer)
@@ -49,10 +39,7 @@ pub async fn ensure(
 /// Enqueues every schedule that is due; returns how many fired.
 pub async fn fire_due(st: &AppState) -> Result<usize> {
     let now = Utc::now();
-    let due = schedule::Entity::find()
-        .filter(schedule::Column::NextRunAt.lte(now))
-        .all(&st.db)
-        .await?;
+    let due = schedule::Entity::find().filter(schedule::Column::NextRunAt.lte(now)).all(&st.db).await?;
     let mut fired = 0;
     for s in due {
         let next = now + chrono::Duration::seconds(s.every_seconds);
@@ -68,13 +55,7 @@ pub async fn fire_due(st: &AppState) -> Result<usize> {
         let max_attempts = st.registry.get(&s.kind).map_or(3, |h| h.max_attempts());
         let job = jobs::enqueue(
             st,
-            NewJob {
-                kind: s.kind.clone(),
-                payload: s.payload.clone(),
-                workspace_id: None,
-                run_at: None,
-                max_attempts,
-            },
+            NewJob { kind: s.kind.clone(), payload: s.payload.clone(), workspace_id: None, run_at: None, max_attempts },
         )
         .await?;
         schedule::Entity::update_many()

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 use serde_json::json;
 
@@ -26,15 +26,9 @@ pub const SETUP_TOKEN_HOURS: i64 = 24;
 pub fn check_password_rules(password: &str) -> Result<()> {
     let n = password.chars().count();
     if n < 12 {
-        Err(Error::invalid_field(
-            "password",
-            "Must be at least 12 characters",
-        ))
+        Err(Error::invalid_field("password", "Must be at least 12 characters"))
     } else if n > 1024 {
-        Err(Error::invalid_field(
-            "password",
-            "Must be at most 1024 characters",
-        ))
+        Err(Error::invalid_field("password", "Must be at most 1024 characters"))
     } else {
         Ok(())
     }
@@ -42,19 +36,12 @@ pub fn check_password_rules(password: &str) -> Result<()> {
 
 pub(crate) async fn hash_password_blocking(password: &str) -> Result<String> {
     let pw = password.to_string();
-    tokio::task::spawn_blocking(move || crypto::hash_password(&pw))
-        .await
-        .map_err(Error::internal)?
+    tokio::task::spawn_blocking(move || crypto::hash_password(&pw)).await.map_err(Error::internal)?
 }
 
-pub(crate) async fn verify_password_blocking(
-    password: &str,
-    stored: Option<String>,
-) -> Result<bool> {
+pub(crate) async fn verify_password_blocking(password: &str, stored: Option<String>) -> Result<bool> {
     let pw = password.to_string();
-    tokio::task::spawn_blocking(move || crypto::verify_password(&pw, stored.as_deref()))
-        .await
-        .map_err(Error::internal)
+    tokio::task::spawn_blocking(move || crypto::verify_password(&pw, stored.as_deref())).await.map_err(Error::internal)
 }
 
 /// Creates a one-time setup token for a user; returns the token (only its
@@ -87,12 +74,7 @@ pub async fn issue_setup_token(
 }
 
 /// A new session for `user_id` in `workspace_id`; returns the cookie token.
-async fn open(
-    st: &AppState,
-    db: &impl ConnectionTrait,
-    user_id: &str,
-    workspace_id: &str,
-) -> Result<String> {
+async fn open(st: &AppState, db: &impl ConnectionTrait, user_id: &str, workspace_id: &str) -> Result<String> {
     let token = random_token(32);
     let now = Utc::now();
     session::ActiveModel {
@@ -113,10 +95,7 @@ async fn open(
 pub async fn login(st: &AppState, email: &str, password: &str) -> Result<String> {
     let bad = || Error::Unauthorized("Invalid email or password".into());
     let email = normalize_email(email).map_err(|_| bad())?;
-    let found = user::Entity::find()
-        .filter(user::Column::Email.eq(&email))
-        .one(&st.db)
-        .await?;
+    let found = user::Entity::find().filter(user::Column::Email.eq(&email)).one(&st.db).await?;
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
     if !verify_password_blocking(password, stored).await? {
         return Err(bad());
@@ -147,18 +126,12 @@ pub async fn logout(st: &AppState, token: &str) -> Result<()> {
 
 /// The caller behind a session token, if the session is valid and the user
 /// still a member. Browser sessions carry every scope.
-pub async fn resolve(
-    db: &impl ConnectionTrait,
-    secret: &SecretKey,
-    token: &str,
-) -> Result<Option<Principal>> {
+pub async fn resolve(db: &impl ConnectionTrait, secret: &SecretKey, token: &str) -> Result<Option<Principal>> {
     if token.is_empty() || token.len() > 100 {
         return Ok(None);
     }
-    let Some(s) = session::Entity::find()
-        .filter(session::Column::TokenHash.eq(secret.hash_token(token)))
-        .one(db)
-        .await?
+    let Some(s) =
+        session::Entity::find().filter(session::Column::TokenHash.eq(secret.hash_token(token))).one(db).await?
     else {
         return Ok(None);
     };
@@ -183,12 +156,7 @@ pub async fn resolve(
 
 /// Redeems a setup token: sets the password (and optionally the name) and
 /// opens a session. The token works once.
-pub async fn complete_setup(
-    st: &AppState,
-    token: &str,
-    password: &str,
-    name: Option<&str>,
-) -> Result<String> {
+pub async fn complete_setup(st: &AppState, token: &str, password: &str, name: Option<&str>) -> Result<String> {
     let invalid = || Error::invalid_field("token", "This setup link is invalid, used or expired");
     check_password_rules(password)?;
     let name = name.map(|n| bounded_text("name", n, 100)).transpose()?;
@@ -202,10 +170,7 @@ pub async fn complete_setup(
     if lt.used_at.is_some() || lt.expires_at <= Utc::now() {
         return Err(invalid());
     }
-    let user = user::Entity::find_by_id(&lt.user_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(invalid)?;
+    let user = user::Entity::find_by_id(&lt.user_id).one(&txn).await?.ok_or_else(invalid)?;
     let mut am = user.into_active_model();
     am.password_hash = Set(Some(hash));
     if let Some(n) = name.filter(|n| !n.is_empty()) {
@@ -219,17 +184,9 @@ pub async fn complete_setup(
     used.update(&txn).await?;
     let mut data = user_data(&user);
     data["password_set"] = json!(true);
-    let evt = events::record(
-        &txn,
-        &workspace_id,
-        EventType::UserUpdated,
-        &user_id,
-        Some(&user_id),
-        data,
-    )
-    .await?;
+    let evt = events::record(&txn, &workspace_id, EventType::UserUpdated, &user_id, Some(&user_id), data).await?;
     let session = open(st, &txn, &user_id, &workspace_id).await?;
     txn.commit().await?;
-    st.bus.publish(vec![evt]);
+    st.publish(vec![evt]);
     Ok(session)
 }

@@ -2,10 +2,7 @@
 //! first owner (first start and the admin command line).
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, Set, TransactionTrait};
 use serde_json::json;
 
 use entity::{user, workspace};
@@ -21,10 +18,7 @@ use crate::state::AppState;
 /// The caller's workspace.
 pub async fn current(db: &impl ConnectionTrait, p: &Principal) -> Result<workspace::Model> {
     p.require(Scope::Read)?;
-    workspace::Entity::find_by_id(&p.workspace_id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("Workspace"))
+    workspace::Entity::find_by_id(&p.workspace_id).one(db).await?.ok_or(Error::NotFound("Workspace"))
 }
 
 /// Renames the caller's workspace (owner only).
@@ -46,7 +40,7 @@ pub async fn rename(st: &AppState, p: &Principal, name: &str) -> Result<workspac
     )
     .await?;
     txn.commit().await?;
-    st.bus.publish(vec![evt]);
+    st.publish(vec![evt]);
     Ok(ws)
 }
 
@@ -60,21 +54,15 @@ pub async fn create_with_owner(
 ) -> Result<(workspace::Model, Member, Option<String>)> {
     let name = required_text("workspaceName", workspace_name, 100)?;
     let now = Utc::now();
-    let ws = workspace::ActiveModel {
-        id: Set(new_id("ws")),
-        name: Set(name),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&st.writer)
-    .await?;
+    let ws =
+        workspace::ActiveModel { id: Set(new_id("ws")), name: Set(name), created_at: Set(now), updated_at: Set(now) }
+            .insert(&st.writer)
+            .await?;
     match members::add_unchecked(st, &ws.id, "system", owner_email, owner_name, Role::Owner).await {
         Ok((member, token)) => Ok((ws, member, token)),
         Err(e) => {
             // Do not leave an ownerless workspace behind.
-            workspace::Entity::delete_by_id(&ws.id)
-                .exec(&st.writer)
-                .await?;
+            workspace::Entity::delete_by_id(&ws.id).exec(&st.writer).await?;
             Err(e)
         }
     }
@@ -86,12 +74,7 @@ pub async fn bootstrap(st: &AppState) -> Result<Option<(Member, String)>> {
     if user::Entity::find().count(&st.db).await? > 0 {
         return Ok(None);
     }
-    let (_, member, token) = create_with_owner(
-        st,
-        &st.config.workspace_name,
-        &st.config.owner_email,
-        Some("Owner"),
-    )
-    .await?;
+    let (_, member, token) =
+        create_with_owner(st, &st.config.workspace_name, &st.config.owner_email, Some("Owner")).await?;
     Ok(token.map(|t| (member, t)))
 }

@@ -62,13 +62,15 @@ async fn keys_page_newest_first_with_total_count_and_filters() {
         let p1 = app.gql(&app.owner_key, q, json!({ "first": 2 })).await["apiKeys"].clone();
         // The owner key from set-up plus four.
         assert_eq!(p1["totalCount"], 5);
-        let names: Vec<&str> = p1["edges"].as_array().unwrap().iter().map(|e| e["node"]["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> =
+            p1["edges"].as_array().unwrap().iter().map(|e| e["node"]["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["delta", "gamma"]);
         assert_eq!(p1["pageInfo"]["hasNextPage"], true);
         assert_eq!(p1["pageInfo"]["hasPreviousPage"], false);
         let after = p1["pageInfo"]["endCursor"].clone();
         let p2 = app.gql(&app.owner_key, q, json!({ "first": 2, "after": after })).await["apiKeys"].clone();
-        let names: Vec<&str> = p2["edges"].as_array().unwrap().iter().map(|e| e["node"]["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> =
+            p2["edges"].as_array().unwrap().iter().map(|e| e["node"]["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["beta", "alpha"]);
         assert_eq!(p2["pageInfo"]["hasNextPage"], true);
         let p3 = app.gql(&app.owner_key, q, json!({ "first": 2, "after": p2["pageInfo"]["endCursor"] })).await;
@@ -90,7 +92,8 @@ async fn disabled_expired_and_deleted_keys_are_unauthorized() {
         let (id, secret) = app.create_key(&app.owner_key, "temp", &["READ"]).await;
         app.gql(&secret, VIEWER, json!({})).await;
 
-        let upd = "mutation($id: ID!, $i: UpdateApiKeyInput!) { updateApiKey(id: $id, input: $i) { enabled status name } }";
+        let upd =
+            "mutation($id: ID!, $i: UpdateApiKeyInput!) { updateApiKey(id: $id, input: $i) { enabled status name } }";
         let off = app.gql(&app.owner_key, upd, json!({ "id": id, "i": { "enabled": false, "name": "renamed" } })).await;
         assert_eq!(off["updateApiKey"], json!({ "enabled": false, "status": "DISABLED", "name": "renamed" }));
         let (status, _, body) = app.gql_raw(Some(&secret), VIEWER, json!({})).await;
@@ -108,7 +111,8 @@ async fn disabled_expired_and_deleted_keys_are_unauthorized() {
         am.update(&app.state.writer).await.unwrap();
         let (status, _, body) = app.gql_raw(Some(&secret), VIEWER, json!({})).await;
         assert_eq!((status, body["errors"][0]["message"].as_str()), (401, Some("API key has expired")));
-        let listed = app.gql(&app.owner_key, "query($id: ID!) { apiKey(id: $id) { status } }", json!({ "id": id })).await;
+        let listed =
+            app.gql(&app.owner_key, "query($id: ID!) { apiKey(id: $id) { status } }", json!({ "id": id })).await;
         assert_eq!(listed["apiKey"]["status"], "EXPIRED");
 
         let del = app
@@ -117,8 +121,13 @@ async fn disabled_expired_and_deleted_keys_are_unauthorized() {
         assert_eq!(del["deleteApiKey"]["deletedId"], id);
         let (status, _, _) = app.gql_raw(Some(&secret), VIEWER, json!({})).await;
         assert_eq!(status, 401);
-        app.gql_err(Some(&app.owner_key), "query($id: ID!) { apiKey(id: $id) { id } }", json!({ "id": id }), "NOT_FOUND")
-            .await;
+        app.gql_err(
+            Some(&app.owner_key),
+            "query($id: ID!) { apiKey(id: $id) { id } }",
+            json!({ "id": id }),
+            "NOT_FOUND",
+        )
+        .await;
     })
     .await;
 }
@@ -154,50 +163,23 @@ async fn rolling_keeps_the_old_secret_for_the_grace_period_only() {
 async fn scopes_are_checked_on_every_query_and_mutation() {
     for_each_backend(&[], |app: TestApp| async move {
         let (_, read_only) = app.create_key(&app.owner_key, "ro", &["READ"]).await;
-        let (_, read_write) = app
-            .create_key(&app.owner_key, "rw", &["READ", "WRITE"])
-            .await;
+        let (_, read_write) = app.create_key(&app.owner_key, "rw", &["READ", "WRITE"]).await;
         let (_, write_only) = app.create_key(&app.owner_key, "wo", &["WRITE"]).await;
 
         app.gql(&read_only, VIEWER, json!({})).await;
-        let create =
-            "mutation { createApiKey(input: { name: \"x\", permissions: [READ] }) { key } }";
+        let create = "mutation { createApiKey(input: { name: \"x\", permissions: [READ] }) { key } }";
         let profile = "mutation { updateProfile(input: { name: \"N\" }) { name } }";
-        let err = app
-            .gql_err(Some(&read_only), profile, json!({}), "FORBIDDEN")
-            .await;
-        assert!(
-            err["message"].as_str().unwrap().contains("'write'"),
-            "{err}"
-        );
+        let err = app.gql_err(Some(&read_only), profile, json!({}), "FORBIDDEN").await;
+        assert!(err["message"].as_str().unwrap().contains("'write'"), "{err}");
         app.gql(&read_write, profile, json!({})).await;
         // Managing keys needs `admin` too.
-        app.gql_err(Some(&read_write), create, json!({}), "FORBIDDEN")
-            .await;
-        app.gql_err(
-            Some(&read_write),
-            "{ apiKeys { totalCount } }",
-            json!({}),
-            "FORBIDDEN",
-        )
-        .await;
-        app.gql_err(Some(&write_only), VIEWER, json!({}), "FORBIDDEN")
-            .await;
-        app.gql_err(
-            Some(&write_only),
-            "{ events { totalCount } }",
-            json!({}),
-            "FORBIDDEN",
-        )
-        .await;
+        app.gql_err(Some(&read_write), create, json!({}), "FORBIDDEN").await;
+        app.gql_err(Some(&read_write), "{ apiKeys { totalCount } }", json!({}), "FORBIDDEN").await;
+        app.gql_err(Some(&write_only), VIEWER, json!({}), "FORBIDDEN").await;
+        app.gql_err(Some(&write_only), "{ events { totalCount } }", json!({}), "FORBIDDEN").await;
 
-        let count = app
-            .gql(&app.owner_key, "{ apiKeys { totalCount } }", json!({}))
-            .await;
-        assert_eq!(
-            count["apiKeys"]["totalCount"], 4,
-            "the refused create changed nothing"
-        );
+        let count = app.gql(&app.owner_key, "{ apiKeys { totalCount } }", json!({})).await;
+        assert_eq!(count["apiKeys"]["totalCount"], 4, "the refused create changed nothing");
     })
     .await;
 }

@@ -9,26 +9,14 @@ use crate::helpers::{for_each_backend, TestApp};
 const PASSWORD: &str = "a long enough password";
 
 /// POSTs JSON to an /auth route with the CSRF header; returns (status, cookie, body).
-async fn auth_post(
-    app: &TestApp,
-    path: &str,
-    body: Value,
-    cookie: Option<&str>,
-) -> (u16, Option<String>, Value) {
-    let mut req = app
-        .client
-        .post(format!("{}{path}", app.url))
-        .header("x-switchyard-csrf", "1")
-        .json(&body);
+async fn auth_post(app: &TestApp, path: &str, body: Value, cookie: Option<&str>) -> (u16, Option<String>, Value) {
+    let mut req = app.client.post(format!("{}{path}", app.url)).header("x-switchyard-csrf", "1").json(&body);
     if let Some(c) = cookie {
         req = req.header("cookie", c);
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
-    let cookie = resp
-        .headers()
-        .get(SET_COOKIE)
-        .map(|v| v.to_str().unwrap().to_string());
+    let cookie = resp.headers().get(SET_COOKIE).map(|v| v.to_str().unwrap().to_string());
     (status, cookie, resp.json().await.unwrap_or(Value::Null))
 }
 
@@ -42,11 +30,8 @@ fn cookie_pair(set_cookie: &str) -> String {
 }
 
 async fn gql_with_cookie(app: &TestApp, cookie: &str, csrf: bool, query: &str) -> (u16, Value) {
-    let mut req = app
-        .client
-        .post(format!("{}/graphql", app.url))
-        .header("cookie", cookie)
-        .json(&json!({ "query": query }));
+    let mut req =
+        app.client.post(format!("{}/graphql", app.url)).header("cookie", cookie).json(&json!({ "query": query }));
     if csrf {
         req = req.header("x-switchyard-csrf", "1");
     }
@@ -61,7 +46,8 @@ async fn the_first_start_link_sets_the_owner_password_once_and_signs_in() {
         assert!(url.starts_with(&app.url) && url.contains("/setup?token="), "{url}");
         let token = token_of(&url);
 
-        let (status, _, body) = auth_post(&app, "/auth/setup", json!({ "token": token, "password": "short" }), None).await;
+        let (status, _, body) =
+            auth_post(&app, "/auth/setup", json!({ "token": token, "password": "short" }), None).await;
         assert_eq!(status, 400);
         assert_eq!(body["details"][0]["field"], "password");
 
@@ -72,12 +58,17 @@ async fn the_first_start_link_sets_the_owner_password_once_and_signs_in() {
         assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
         let cookie = cookie_pair(&set_cookie);
 
-        let (status, me) = gql_with_cookie(&app, &cookie, true, "{ viewer { user { name hasPassword } role credential } }").await;
+        let (status, me) =
+            gql_with_cookie(&app, &cookie, true, "{ viewer { user { name hasPassword } role credential } }").await;
         assert_eq!(status, 200);
-        assert_eq!(me["data"]["viewer"], json!({ "user": { "name": "Ada", "hasPassword": true }, "role": "OWNER", "credential": "SESSION" }));
+        assert_eq!(
+            me["data"]["viewer"],
+            json!({ "user": { "name": "Ada", "hasPassword": true }, "role": "OWNER", "credential": "SESSION" })
+        );
 
         // The link works once.
-        let (status, _, body) = auth_post(&app, "/auth/setup", json!({ "token": token, "password": PASSWORD }), None).await;
+        let (status, _, body) =
+            auth_post(&app, "/auth/setup", json!({ "token": token, "password": PASSWORD }), None).await;
         assert_eq!(status, 400);
         assert_eq!(body["details"][0]["field"], "token");
     })
@@ -91,7 +82,8 @@ async fn login_sets_a_session_that_needs_the_csrf_header_and_logout_ends_it() {
         auth_post(&app, "/auth/setup", json!({ "token": token, "password": PASSWORD }), None).await;
 
         let (status, cookie, body) =
-            auth_post(&app, "/auth/login", json!({ "email": "owner@localhost", "password": "wrong password!" }), None).await;
+            auth_post(&app, "/auth/login", json!({ "email": "owner@localhost", "password": "wrong password!" }), None)
+                .await;
         assert_eq!((status, cookie.is_none()), (401, true));
         assert_eq!(body, json!({ "success": false, "error": "Invalid email or password", "code": "UNAUTHORIZED" }));
         let (status, _, body) =
@@ -113,7 +105,8 @@ async fn login_sets_a_session_that_needs_the_csrf_header_and_logout_ends_it() {
         assert_eq!(status, 200);
         let cookie = cookie_pair(&cookie.unwrap());
 
-        let session = app.client.get(format!("{}/auth/session", app.url)).header("cookie", &cookie).send().await.unwrap();
+        let session =
+            app.client.get(format!("{}/auth/session", app.url)).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(session.status(), 200);
         let s: Value = session.json().await.unwrap();
         assert_eq!((s["user"]["email"].as_str(), s["role"].as_str()), (Some("owner@localhost"), Some("owner")));
@@ -130,7 +123,8 @@ async fn login_sets_a_session_that_needs_the_csrf_header_and_logout_ends_it() {
         let (status, body) = gql_with_cookie(&app, &cookie, true, "{ viewer { role } }").await;
         assert_eq!(status, 200);
         assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHORIZED");
-        let session = app.client.get(format!("{}/auth/session", app.url)).header("cookie", &cookie).send().await.unwrap();
+        let session =
+            app.client.get(format!("{}/auth/session", app.url)).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(session.status(), 401);
     })
     .await;
@@ -140,7 +134,8 @@ async fn login_sets_a_session_that_needs_the_csrf_header_and_logout_ends_it() {
 async fn password_changes_need_a_session_and_the_current_password() {
     for_each_backend(&[], |app: TestApp| async move {
         let token = token_of(app.setup_url.as_deref().unwrap());
-        let (_, cookie, _) = auth_post(&app, "/auth/setup", json!({ "token": token, "password": PASSWORD }), None).await;
+        let (_, cookie, _) =
+            auth_post(&app, "/auth/setup", json!({ "token": token, "password": PASSWORD }), None).await;
         let cookie = cookie_pair(&cookie.unwrap());
         let change = |cur: &str, new: &str| {
             format!("mutation {{ changePassword(input: {{ currentPassword: \"{cur}\", newPassword: \"{new}\" }}) }}")

@@ -7,17 +7,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::{for_each_backend, make_key, TestApp};
 
-const CREATE: &str =
-    "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }";
+const CREATE: &str = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }";
 
 /// What a failed request must leave alone: the number of keys, events and members.
 async fn counts(app: &TestApp) -> Value {
-    app.gql(
-        &app.owner_key,
-        "{ apiKeys { totalCount } events { totalCount } members { totalCount } }",
-        json!({}),
-    )
-    .await
+    app.gql(&app.owner_key, "{ apiKeys { totalCount } events { totalCount } members { totalCount } }", json!({})).await
 }
 
 /// POST /graphql with a raw body and content type; returns (status, headers, body).
@@ -37,11 +31,7 @@ async fn post_raw(
     let resp = req.send().await.expect("request sent");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    (
-        status,
-        headers,
-        resp.json::<Value>().await.unwrap_or(Value::Null),
-    )
+    (status, headers, resp.json::<Value>().await.unwrap_or(Value::Null))
 }
 
 /// The first error's code, with the status, for one assertion.
@@ -50,9 +40,7 @@ fn outcome(status: u16, body: &Value) -> (u16, Option<&str>) {
 }
 
 fn create_body(name: &str) -> Vec<u8> {
-    json!({ "query": CREATE, "variables": { "i": { "name": name, "permissions": ["READ"] } } })
-        .to_string()
-        .into_bytes()
+    json!({ "query": CREATE, "variables": { "i": { "name": name, "permissions": ["READ"] } } }).to_string().into_bytes()
 }
 
 #[tokio::test]
@@ -62,49 +50,23 @@ async fn malformed_bodies_are_refused_before_anything_runs() {
         let key = Some(app.owner_key.as_str());
 
         // Positive control: the same request, well-formed, creates a key.
-        let (status, _, body) =
-            post_raw(&app, key, Some("application/json"), create_body("control")).await;
+        let (status, _, body) = post_raw(&app, key, Some("application/json"), create_body("control")).await;
         assert_eq!(status, 200, "[{}] {body}", app.backend);
-        assert!(
-            body["data"]["createApiKey"]["key"]
-                .as_str()
-                .unwrap()
-                .starts_with("sk_test_"),
-            "{body}"
-        );
+        assert!(body["data"]["createApiKey"]["key"].as_str().unwrap().starts_with("sk_test_"), "{body}");
         let before_bad = counts(&app).await;
         assert_ne!(before, before_bad, "the control request changed something");
 
         let mut truncated = create_body("truncated");
         truncated.truncate(truncated.len() - 5);
         let (status, _, body) = post_raw(&app, key, Some("application/json"), truncated).await;
-        assert_eq!(
-            outcome(status, &body),
-            (400, Some("INVALID_REQUEST")),
-            "[{}] malformed JSON: {body}",
-            app.backend
-        );
+        assert_eq!(outcome(status, &body), (400, Some("INVALID_REQUEST")), "[{}] malformed JSON: {body}", app.backend);
 
         let (status, _, body) = post_raw(&app, key, Some("application/json"), "[1, 2").await;
-        assert_eq!(
-            outcome(status, &body),
-            (400, Some("INVALID_REQUEST")),
-            "[{}] {body}",
-            app.backend
-        );
+        assert_eq!(outcome(status, &body), (400, Some("INVALID_REQUEST")), "[{}] {body}", app.backend);
 
-        for ct in [
-            Some("text/plain"),
-            Some("application/x-www-form-urlencoded"),
-            None,
-        ] {
+        for ct in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
             let (status, _, body) = post_raw(&app, key, ct, create_body("wrong type")).await;
-            assert_eq!(
-                outcome(status, &body),
-                (415, Some("INVALID_REQUEST")),
-                "[{}] {ct:?}: {body}",
-                app.backend
-            );
+            assert_eq!(outcome(status, &body), (415, Some("INVALID_REQUEST")), "[{}] {ct:?}: {body}", app.backend);
         }
         // A charset parameter is fine.
         let (status, _, body) = post_raw(
@@ -114,32 +76,17 @@ async fn malformed_bodies_are_refused_before_anything_runs() {
             json!({ "query": "{ viewer { role } }" }).to_string(),
         )
         .await;
-        assert_eq!(
-            (status, &body["data"]["viewer"]["role"]),
-            (200, &json!("OWNER")),
-            "{body}"
-        );
+        assert_eq!((status, &body["data"]["viewer"]["role"]), (200, &json!("OWNER")), "{body}");
 
         // 10 MB: far over the 1 MB default limit.
         let huge = json!({
             "query": format!("{CREATE} #{}", "x".repeat(10 * 1024 * 1024)),
             "variables": { "i": { "name": "huge", "permissions": ["READ"] } },
         });
-        let (status, _, body) =
-            post_raw(&app, key, Some("application/json"), huge.to_string()).await;
-        assert_eq!(
-            outcome(status, &body),
-            (413, Some("INVALID_REQUEST")),
-            "[{}] {body}",
-            app.backend
-        );
+        let (status, _, body) = post_raw(&app, key, Some("application/json"), huge.to_string()).await;
+        assert_eq!(outcome(status, &body), (413, Some("INVALID_REQUEST")), "[{}] {body}", app.backend);
 
-        assert_eq!(
-            counts(&app).await,
-            before_bad,
-            "[{}] a refused request changed something",
-            app.backend
-        );
+        assert_eq!(counts(&app).await, before_bad, "[{}] a refused request changed something", app.backend);
     })
     .await;
 }
@@ -159,47 +106,18 @@ async fn documents_that_cannot_run_are_invalid_requests() {
             format!("{{ __schema {{ types {{ fields {{ type {sel} }} }} }} }}")
         };
         let ok = app.gql(&app.owner_key, &nested(2), json!({})).await;
-        assert!(
-            ok["__schema"]["types"]
-                .as_array()
-                .is_some_and(|t| !t.is_empty()),
-            "{ok}"
-        );
+        assert!(ok["__schema"]["types"].as_array().is_some_and(|t| !t.is_empty()), "{ok}");
         let (status, _, body) = app.gql_raw(key, &nested(18), json!({})).await;
         // Errors found in the document travel in a 200 response, without data.
-        assert_eq!(
-            outcome(status, &body),
-            (200, Some("INVALID_REQUEST")),
-            "[{}] {body}",
-            app.backend
-        );
-        assert!(
-            body["errors"][0]["message"]
-                .as_str()
-                .unwrap()
-                .contains("deep"),
-            "{body}"
-        );
+        assert_eq!(outcome(status, &body), (200, Some("INVALID_REQUEST")), "[{}] {body}", app.backend);
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("deep"), "{body}");
         assert!(body["data"].is_null(), "{body}");
 
         // Complexity: hundreds of aliased fields.
-        let wide: String = (0..600)
-            .map(|i| format!("a{i}: viewer {{ role }} "))
-            .collect();
+        let wide: String = (0..600).map(|i| format!("a{i}: viewer {{ role }} ")).collect();
         let (status, _, body) = app.gql_raw(key, &format!("{{ {wide} }}"), json!({})).await;
-        assert_eq!(
-            outcome(status, &body),
-            (200, Some("INVALID_REQUEST")),
-            "[{}] {body}",
-            app.backend
-        );
-        assert!(
-            body["errors"][0]["message"]
-                .as_str()
-                .unwrap()
-                .contains("complex"),
-            "{body}"
-        );
+        assert_eq!(outcome(status, &body), (200, Some("INVALID_REQUEST")), "[{}] {body}", app.backend);
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("complex"), "{body}");
 
         // Syntax errors, unknown fields, missing arguments.
         for q in [
@@ -211,29 +129,14 @@ async fn documents_that_cannot_run_are_invalid_requests() {
             "",
         ] {
             let (status, _, body) = app.gql_raw(key, q, json!({})).await;
-            assert_eq!(
-                outcome(status, &body),
-                (200, Some("INVALID_REQUEST")),
-                "[{}] {q}: {body}",
-                app.backend
-            );
+            assert_eq!(outcome(status, &body), (200, Some("INVALID_REQUEST")), "[{}] {q}: {body}", app.backend);
             assert!(body["data"].is_null(), "{q}: {body}");
         }
 
         // Variables of the wrong type.
-        let (status, _, body) = app
-            .gql_raw(
-                key,
-                "query($f: Int) { apiKeys(first: $f) { totalCount } }",
-                json!({ "f": "abc" }),
-            )
-            .await;
-        assert_eq!(
-            outcome(status, &body),
-            (200, Some("INVALID_REQUEST")),
-            "[{}] {body}",
-            app.backend
-        );
+        let (status, _, body) =
+            app.gql_raw(key, "query($f: Int) { apiKeys(first: $f) { totalCount } }", json!({ "f": "abc" })).await;
+        assert_eq!(outcome(status, &body), (200, Some("INVALID_REQUEST")), "[{}] {body}", app.backend);
         for bad in [
             json!({ "name": "x", "permissions": "abc" }),
             json!({ "name": 5, "permissions": ["READ"] }),
@@ -242,20 +145,10 @@ async fn documents_that_cannot_run_are_invalid_requests() {
             json!({ "permissions": ["READ"] }),
         ] {
             let (status, _, body) = app.gql_raw(key, CREATE, json!({ "i": bad })).await;
-            assert_eq!(
-                outcome(status, &body),
-                (200, Some("INVALID_REQUEST")),
-                "[{}] {bad}: {body}",
-                app.backend
-            );
+            assert_eq!(outcome(status, &body), (200, Some("INVALID_REQUEST")), "[{}] {bad}: {body}", app.backend);
         }
 
-        assert_eq!(
-            counts(&app).await,
-            before,
-            "[{}] an invalid document changed something",
-            app.backend
-        );
+        assert_eq!(counts(&app).await, before, "[{}] an invalid document changed something", app.backend);
     })
     .await;
 }
@@ -276,39 +169,22 @@ async fn out_of_range_paging_arguments_name_the_field() {
         ] {
             let q = format!("{{ {list}({args}) {{ totalCount }} }}");
             let (status, _, body) = app.gql_raw(key, &q, json!({})).await;
-            assert_eq!(
-                outcome(status, &body),
-                (200, Some("INVALID_REQUEST")),
-                "[{}] {q}: {body}",
-                app.backend
-            );
-            assert_eq!(
-                body["errors"][0]["extensions"]["details"][0]["field"], field,
-                "{q}: {body}"
-            );
+            assert_eq!(outcome(status, &body), (200, Some("INVALID_REQUEST")), "[{}] {q}: {body}", app.backend);
+            assert_eq!(body["errors"][0]["extensions"]["details"][0]["field"], field, "{q}: {body}");
             assert!(body["data"].is_null(), "{q}: {body}");
         }
         // A cursor of another list is not a cursor of this one.
         let (key_id, _) = app.create_key(&app.owner_key, "cursor", &["READ"]).await;
         let q = "query($a: String) { events(after: $a) { totalCount } }";
-        let err = app
-            .gql_err(key, q, json!({ "a": key_id }), "INVALID_REQUEST")
-            .await;
+        let err = app.gql_err(key, q, json!({ "a": key_id }), "INVALID_REQUEST").await;
         assert_eq!(err["extensions"]["details"][0]["field"], "after", "{err}");
         // The edges of the range are fine.
         for first in [1, 100] {
-            app.gql(
-                &app.owner_key,
-                "query($f: Int) { apiKeys(first: $f) { totalCount } }",
-                json!({ "f": first }),
-            )
-            .await;
+            app.gql(&app.owner_key, "query($f: Int) { apiKeys(first: $f) { totalCount } }", json!({ "f": first }))
+                .await;
         }
         let after = counts(&app).await;
-        assert_eq!(
-            after["apiKeys"]["totalCount"],
-            before["apiKeys"]["totalCount"].as_u64().unwrap() + 1
-        );
+        assert_eq!(after["apiKeys"]["totalCount"], before["apiKeys"]["totalCount"].as_u64().unwrap() + 1);
     })
     .await;
 }
@@ -355,7 +231,11 @@ async fn invalid_key_input_is_refused_field_by_field_and_creates_nothing() {
             assert_eq!(err["extensions"]["details"][0]["field"], field, "{input}: {err}");
         }
         let kept = app
-            .gql(&app.owner_key, "query($id: ID!) { apiKey(id: $id) { name permissions expiresAt } }", json!({ "id": id }))
+            .gql(
+                &app.owner_key,
+                "query($id: ID!) { apiKey(id: $id) { name permissions expiresAt } }",
+                json!({ "id": id }),
+            )
             .await;
         assert_eq!(kept["apiKey"], json!({ "name": "kept", "permissions": ["READ"], "expiresAt": null }));
         assert_eq!(counts(&app).await, before_update, "[{}] a failed update changed something", app.backend);
@@ -375,37 +255,13 @@ async fn unknown_ids_are_not_found() {
         let before = counts(&app).await;
         let key = Some(app.owner_key.as_str());
         let missing = format!("ak_01{}", "Z".repeat(24));
-        for id in [
-            missing.as_str(),
-            "garbage",
-            "",
-            "ak_",
-            "evt_01ZZZZZZZZZZZZZZZZZZZZZZZZ",
-        ] {
+        for id in [missing.as_str(), "garbage", "", "ak_", "evt_01ZZZZZZZZZZZZZZZZZZZZZZZZ"] {
             let v = json!({ "id": id });
-            let (status, _, body) = app
-                .gql_raw(key, "query($id: ID!) { apiKey(id: $id) { id } }", v.clone())
+            let (status, _, body) = app.gql_raw(key, "query($id: ID!) { apiKey(id: $id) { id } }", v.clone()).await;
+            assert_eq!(outcome(status, &body), (200, Some("NOT_FOUND")), "[{}] {id:?}: {body}", app.backend);
+            app.gql_err(key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", v.clone(), "NOT_FOUND")
                 .await;
-            assert_eq!(
-                outcome(status, &body),
-                (200, Some("NOT_FOUND")),
-                "[{}] {id:?}: {body}",
-                app.backend
-            );
-            app.gql_err(
-                key,
-                "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }",
-                v.clone(),
-                "NOT_FOUND",
-            )
-            .await;
-            app.gql_err(
-                key,
-                "mutation($id: ID!) { rollApiKey(id: $id) { key } }",
-                v.clone(),
-                "NOT_FOUND",
-            )
-            .await;
+            app.gql_err(key, "mutation($id: ID!) { rollApiKey(id: $id) { key } }", v.clone(), "NOT_FOUND").await;
             app.gql_err(
                 key,
                 "mutation($id: ID!) { updateApiKey(id: $id, input: { enabled: false }) { id } }",
@@ -442,139 +298,63 @@ async fn bad_credentials_are_unauthorized_and_change_nothing() {
                 .unwrap();
             let status = resp.status().as_u16();
             let body: Value = resp.json().await.unwrap();
-            assert_eq!(
-                outcome(status, &body),
-                (401, Some("UNAUTHORIZED")),
-                "[{}] {auth}: {body}",
-                app.backend
-            );
+            assert_eq!(outcome(status, &body), (401, Some("UNAUTHORIZED")), "[{}] {auth}: {body}", app.backend);
             assert!(body.get("data").is_none_or(Value::is_null), "{body}");
         }
         // A key's secret with one character changed is just as wrong.
         let mut forged = app.owner_key.clone();
         let last = forged.pop().unwrap();
         forged.push(if last == 'A' { 'B' } else { 'A' });
-        let (status, _, body) = post_raw(
-            &app,
-            Some(&forged),
-            Some("application/json"),
-            create_body("forged"),
-        )
-        .await;
-        assert_eq!(
-            outcome(status, &body),
-            (401, Some("UNAUTHORIZED")),
-            "[{}] {body}",
-            app.backend
-        );
+        let (status, _, body) = post_raw(&app, Some(&forged), Some("application/json"), create_body("forged")).await;
+        assert_eq!(outcome(status, &body), (401, Some("UNAUTHORIZED")), "[{}] {body}", app.backend);
 
         // No credentials at all: the mutation is refused by the resolver.
-        let (status, _, body) = post_raw(
-            &app,
-            None,
-            Some("application/json"),
-            create_body("anonymous"),
-        )
-        .await;
-        assert_eq!(
-            outcome(status, &body),
-            (200, Some("UNAUTHORIZED")),
-            "[{}] {body}",
-            app.backend
-        );
+        let (status, _, body) = post_raw(&app, None, Some("application/json"), create_body("anonymous")).await;
+        assert_eq!(outcome(status, &body), (200, Some("UNAUTHORIZED")), "[{}] {body}", app.backend);
         assert!(body["data"].is_null(), "{body}");
 
-        assert_eq!(
-            counts(&app).await,
-            before,
-            "[{}] a refused request changed something",
-            app.backend
-        );
+        assert_eq!(counts(&app).await, before, "[{}] a refused request changed something", app.backend);
     })
     .await;
 }
 
 #[tokio::test]
 async fn the_rate_limit_counts_down_then_refuses_with_retry_after() {
-    for_each_backend(
-        &["--rate-limit-per-minute", "5"],
-        |app: TestApp| async move {
-            // A second key, made without spending the owner key's budget.
-            let (_, other) = make_key(
-                &app.state,
-                &app.workspace_id,
-                &app.owner_id,
-                &switchyard::auth::Scope::ALL,
-            )
-            .await;
-            let vars = |name: &str| json!({ "i": { "name": name, "permissions": ["READ"] } });
-            for (i, remaining) in [4, 3, 2, 1, 0].into_iter().enumerate() {
-                let (status, headers, body) = app
-                    .gql_raw(Some(&app.owner_key), CREATE, vars(&format!("r{i}")))
-                    .await;
-                assert_eq!(status, 200, "[{}] request {i}: {body}", app.backend);
-                assert!(body.get("errors").is_none(), "{body}");
-                assert_eq!(headers["ratelimit-limit"], "5", "request {i}");
-                assert_eq!(
-                    headers["ratelimit-remaining"],
-                    remaining.to_string().as_str(),
-                    "[{}] request {i}",
-                    app.backend
-                );
-                let reset: u64 = headers["ratelimit-reset"]
-                    .to_str()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                assert!((1..=60).contains(&reset), "ratelimit-reset {reset}");
-            }
-            let (status, headers, body) =
-                app.gql_raw(Some(&app.owner_key), CREATE, vars("r6")).await;
-            assert_eq!(
-                outcome(status, &body),
-                (429, Some("RATE_LIMITED")),
-                "[{}] {body}",
-                app.backend
-            );
-            let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
-            assert!((1..=60).contains(&retry), "retry-after {retry}");
-            assert_eq!(headers["ratelimit-limit"], "5");
-            assert_eq!(headers["ratelimit-remaining"], "0");
-            assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+    for_each_backend(&["--rate-limit-per-minute", "5"], |app: TestApp| async move {
+        // A second key, made without spending the owner key's budget.
+        let (_, other) = make_key(&app.state, &app.workspace_id, &app.owner_id, &switchyard::auth::Scope::ALL).await;
+        let vars = |name: &str| json!({ "i": { "name": name, "permissions": ["READ"] } });
+        for (i, remaining) in [4, 3, 2, 1, 0].into_iter().enumerate() {
+            let (status, headers, body) = app.gql_raw(Some(&app.owner_key), CREATE, vars(&format!("r{i}"))).await;
+            assert_eq!(status, 200, "[{}] request {i}: {body}", app.backend);
+            assert!(body.get("errors").is_none(), "{body}");
+            assert_eq!(headers["ratelimit-limit"], "5", "request {i}");
+            assert_eq!(headers["ratelimit-remaining"], remaining.to_string().as_str(), "[{}] request {i}", app.backend);
+            let reset: u64 = headers["ratelimit-reset"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&reset), "ratelimit-reset {reset}");
+        }
+        let (status, headers, body) = app.gql_raw(Some(&app.owner_key), CREATE, vars("r6")).await;
+        assert_eq!(outcome(status, &body), (429, Some("RATE_LIMITED")), "[{}] {body}", app.backend);
+        let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "retry-after {retry}");
+        assert_eq!(headers["ratelimit-limit"], "5");
+        assert_eq!(headers["ratelimit-remaining"], "0");
+        assert!(body.get("data").is_none_or(Value::is_null), "{body}");
 
-            // Another key has its own budget, and sees that the 6th key was not made.
-            let (status, headers, body) = app
-                .gql_raw(
-                    Some(&other),
-                    "{ apiKeys(first: 100) { totalCount nodes { name } } }",
-                    json!({}),
-                )
-                .await;
-            assert_eq!(status, 200, "[{}] {body}", app.backend);
-            assert_eq!(headers["ratelimit-remaining"], "4");
-            let names: Vec<&str> = body["data"]["apiKeys"]["nodes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|n| n["name"].as_str().unwrap())
-                .collect();
-            assert_eq!(
-                body["data"]["apiKeys"]["totalCount"], 7,
-                "owner + other + r0..r4: {names:?}"
-            );
-            assert!(!names.contains(&"r6"), "{names:?}");
+        // Another key has its own budget, and sees that the 6th key was not made.
+        let (status, headers, body) =
+            app.gql_raw(Some(&other), "{ apiKeys(first: 100) { totalCount nodes { name } } }", json!({})).await;
+        assert_eq!(status, 200, "[{}] {body}", app.backend);
+        assert_eq!(headers["ratelimit-remaining"], "4");
+        let names: Vec<&str> =
+            body["data"]["apiKeys"]["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+        assert_eq!(body["data"]["apiKeys"]["totalCount"], 7, "owner + other + r0..r4: {names:?}");
+        assert!(!names.contains(&"r6"), "{names:?}");
 
-            // The owner key is still refused right away.
-            let (status, _, body) = app
-                .gql_raw(Some(&app.owner_key), "{ viewer { role } }", json!({}))
-                .await;
-            assert_eq!(
-                outcome(status, &body),
-                (429, Some("RATE_LIMITED")),
-                "{body}"
-            );
-        },
-    )
+        // The owner key is still refused right away.
+        let (status, _, body) = app.gql_raw(Some(&app.owner_key), "{ viewer { role } }", json!({})).await;
+        assert_eq!(outcome(status, &body), (429, Some("RATE_LIMITED")), "{body}");
+    })
     .await;
 }
 
@@ -590,75 +370,35 @@ async fn internal_errors_never_leak_their_cause() {
         assert_eq!(err.status(), 500);
         let resp = axum::response::IntoResponse::into_response(err);
         assert_eq!(resp.status(), 500);
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
         let text = String::from_utf8(bytes.to_vec()).unwrap();
         assert!(!text.contains("secret detail"), "{text}");
         let body: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(
-            body,
-            json!({ "success": false, "error": "Internal server error", "code": "INTERNAL_ERROR" })
-        );
+        assert_eq!(body, json!({ "success": false, "error": "Internal server error", "code": "INTERNAL_ERROR" }));
     }
 
     // End to end: break the database under a running server.
     for_each_backend(&[], |app: TestApp| async move {
         let before = counts(&app).await;
         use sea_orm::ConnectionTrait;
-        app.state
-            .db
-            .execute_unprepared("DROP TABLE event")
-            .await
-            .expect("drop the event table");
+        app.state.db.execute_unprepared("DROP TABLE event").await.expect("drop the event table");
 
-        let (status, _, body) = app
-            .gql_raw(Some(&app.owner_key), "{ events { totalCount } }", json!({}))
-            .await;
-        assert_eq!(
-            body["errors"][0]["extensions"]["code"], "INTERNAL_ERROR",
-            "[{}] {body}",
-            app.backend
-        );
-        assert_eq!(
-            body["errors"][0]["message"], "Internal server error",
-            "[{}] {body}",
-            app.backend
-        );
+        let (status, _, body) = app.gql_raw(Some(&app.owner_key), "{ events { totalCount } }", json!({})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL_ERROR", "[{}] {body}", app.backend);
+        assert_eq!(body["errors"][0]["message"], "Internal server error", "[{}] {body}", app.backend);
         assert_eq!(status, 200, "{body}");
         let text = body.to_string();
-        for leak in [
-            "no such table",
-            "does not exist",
-            "relation",
-            "SELECT",
-            "sqlx",
-            "event\"",
-        ] {
-            assert!(
-                !text.contains(leak),
-                "[{}] `{leak}` leaked: {text}",
-                app.backend
-            );
+        for leak in ["no such table", "does not exist", "relation", "SELECT", "sqlx", "event\""] {
+            assert!(!text.contains(leak), "[{}] `{leak}` leaked: {text}", app.backend);
         }
 
         // A write whose event cannot be recorded is rolled back as a whole.
         let (_, _, body) = app
-            .gql_raw(
-                Some(&app.owner_key),
-                CREATE,
-                json!({ "i": { "name": "half", "permissions": ["READ"] } }),
-            )
+            .gql_raw(Some(&app.owner_key), CREATE, json!({ "i": { "name": "half", "permissions": ["READ"] } }))
             .await;
-        assert_eq!(
-            body["errors"][0]["extensions"]["code"], "INTERNAL_ERROR",
-            "[{}] {body}",
-            app.backend
-        );
+        assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL_ERROR", "[{}] {body}", app.backend);
         assert_eq!(body["errors"][0]["message"], "Internal server error");
-        let keys = app
-            .gql(&app.owner_key, "{ apiKeys { totalCount } }", json!({}))
-            .await;
+        let keys = app.gql(&app.owner_key, "{ apiKeys { totalCount } }", json!({})).await;
         assert_eq!(
             keys["apiKeys"]["totalCount"], before["apiKeys"]["totalCount"],
             "[{}] the key was kept",

@@ -17,40 +17,24 @@ const EVENTS: &str = "query($first: Int, $after: String, $f: EventFilterInput) {
       pageInfo { hasNextPage hasPreviousPage endCursor }
       edges { cursor node { id type actor subjectId createdAt data } } } }";
 
-const SUBSCRIBE: &str =
-    "subscription($types: [String!]) { events(types: $types) { id type actor subjectId data } }";
+const SUBSCRIBE: &str = "subscription($types: [String!]) { events(types: $types) { id type actor subjectId data } }";
 
 /// The id of the API key `key` (as the server reports it).
 async fn key_id(app: &TestApp, key: &str) -> String {
-    app.gql(key, "{ viewer { apiKeyId } }", json!({})).await["viewer"]["apiKeyId"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    app.gql(key, "{ viewer { apiKeyId } }", json!({})).await["viewer"]["apiKeyId"].as_str().unwrap().to_string()
 }
 
 fn nodes(conn: &Value) -> Vec<Value> {
-    conn["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect()
+    conn["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect()
 }
 
 fn types(conn: &Value) -> Vec<String> {
-    nodes(conn)
-        .iter()
-        .map(|n| n["type"].as_str().unwrap().to_string())
-        .collect()
+    nodes(conn).iter().map(|n| n["type"].as_str().unwrap().to_string()).collect()
 }
 
 /// The `events` payload of a subscription message of either protocol.
 fn event_of(msg: &Value, protocol: &str) -> Value {
-    let kind = if protocol == "graphql-ws" {
-        "data"
-    } else {
-        "next"
-    };
+    let kind = if protocol == "graphql-ws" { "data" } else { "next" };
     assert_eq!(msg["type"], kind, "{msg}");
     assert!(msg["payload"].get("errors").is_none(), "{msg}");
     msg["payload"]["data"]["events"].clone()
@@ -59,11 +43,7 @@ fn event_of(msg: &Value, protocol: &str) -> Value {
 /// Creates keys with `key` until `ws` receives a message (at most 10 tries,
 /// 1 s each), which proves the subscription is live. Returns the message and
 /// the ids of the keys created.
-async fn create_until_received(
-    app: &TestApp,
-    key: &str,
-    ws: &mut WsClient,
-) -> (Value, Vec<String>) {
+async fn create_until_received(app: &TestApp, key: &str, ws: &mut WsClient) -> (Value, Vec<String>) {
     let mut ids = Vec::new();
     for i in 0..10 {
         let (id, _) = app.create_key(key, &format!("live-{i}"), &["READ"]).await;
@@ -72,20 +52,14 @@ async fn create_until_received(
             return (msg, ids);
         }
     }
-    panic!(
-        "[{}] the subscription never delivered an event",
-        app.backend
-    );
+    panic!("[{}] the subscription never delivered an event", app.backend);
 }
 
 /// Opens a WebSocket speaking `protocol` without sending anything.
 async fn open_socket(app: &TestApp, protocol: &'static str) -> WsClient {
     let mut req = app.ws_url().into_client_request().unwrap();
-    req.headers_mut()
-        .insert("sec-websocket-protocol", protocol.parse().unwrap());
-    let (socket, resp) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("websocket connects");
+    req.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+    let (socket, resp) = tokio_tungstenite::connect_async(req).await.expect("websocket connects");
     assert_eq!(resp.headers()["sec-websocket-protocol"], protocol);
     WsClient { socket, protocol }
 }
@@ -94,9 +68,7 @@ async fn open_socket(app: &TestApp, protocol: &'static str) -> WsClient {
 async fn key_changes_are_logged_newest_first_with_actor_and_subject() {
     for_each_backend(&[], |app: TestApp| async move {
         let caller = key_id(&app, &app.owner_key).await;
-        let before = app.gql(&app.owner_key, EVENTS, json!({})).await["events"]["totalCount"]
-            .as_u64()
-            .unwrap();
+        let before = app.gql(&app.owner_key, EVENTS, json!({})).await["events"]["totalCount"].as_u64().unwrap();
 
         let (id, _) = app.create_key(&app.owner_key, "logged", &["READ"]).await;
         app.gql(
@@ -105,51 +77,24 @@ async fn key_changes_are_logged_newest_first_with_actor_and_subject() {
             json!({ "id": id }),
         )
         .await;
-        app.gql(
-            &app.owner_key,
-            "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }",
-            json!({ "id": id }),
-        )
-        .await;
+        app.gql(&app.owner_key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", json!({ "id": id }))
+            .await;
 
         let conn = app.gql(&app.owner_key, EVENTS, json!({ "first": 3 })).await["events"].clone();
         assert_eq!(conn["totalCount"], before + 3, "[{}] {conn}", app.backend);
-        assert_eq!(
-            types(&conn),
-            ["api_key.deleted", "api_key.updated", "api_key.created"],
-            "[{}]",
-            app.backend
-        );
+        assert_eq!(types(&conn), ["api_key.deleted", "api_key.updated", "api_key.created"], "[{}]", app.backend);
         for n in nodes(&conn) {
             assert_eq!(n["actor"], caller.as_str(), "[{}] {n}", app.backend);
             assert_eq!(n["subjectId"], id.as_str(), "[{}] {n}", app.backend);
             assert!(n["id"].as_str().unwrap().starts_with("evt_"), "{n}");
         }
         let all = nodes(&conn);
-        assert_eq!(
-            all[1]["data"]["name"], "renamed",
-            "[{}] {}",
-            app.backend, all[1]
-        );
-        assert_eq!(
-            all[2]["data"]["name"], "logged",
-            "[{}] {}",
-            app.backend, all[2]
-        );
+        assert_eq!(all[1]["data"]["name"], "renamed", "[{}] {}", app.backend, all[1]);
+        assert_eq!(all[2]["data"]["name"], "logged", "[{}] {}", app.backend, all[2]);
         // Newest first: ids and times never increase down the list.
         for w in all.windows(2) {
-            assert!(
-                w[0]["id"].as_str() > w[1]["id"].as_str(),
-                "{} / {}",
-                w[0],
-                w[1]
-            );
-            assert!(
-                w[0]["createdAt"].as_str() >= w[1]["createdAt"].as_str(),
-                "{} / {}",
-                w[0],
-                w[1]
-            );
+            assert!(w[0]["id"].as_str() > w[1]["id"].as_str(), "{} / {}", w[0], w[1]);
+            assert!(w[0]["createdAt"].as_str() >= w[1]["createdAt"].as_str(), "{} / {}", w[0], w[1]);
         }
 
         // One event by id.
@@ -160,10 +105,7 @@ async fn key_changes_are_logged_newest_first_with_actor_and_subject() {
                 json!({ "id": all[0]["id"] }),
             )
             .await;
-        assert_eq!(
-            one["event"],
-            json!({ "id": all[0]["id"], "type": "api_key.deleted", "subjectId": id })
-        );
+        assert_eq!(one["event"], json!({ "id": all[0]["id"], "type": "api_key.deleted", "subjectId": id }));
     })
     .await;
 }
@@ -207,8 +149,15 @@ async fn events_filter_by_type_pattern_and_time() {
         let since = app.gql(&app.owner_key, EVENTS, json!({ "f": { "since": newest["createdAt"] } })).await;
         assert_eq!(since["events"]["totalCount"], 1, "[{}] since {}: {since}", app.backend, newest["createdAt"]);
         assert_eq!(nodes(&since["events"])[0]["id"], newest["id"]);
-        let until = app.gql(&app.owner_key, EVENTS, json!({ "f": { "until": newest["createdAt"] }, "first": 100 })).await;
-        assert_eq!(until["events"]["totalCount"], total - 1, "[{}] until {}: {until}", app.backend, newest["createdAt"]);
+        let until =
+            app.gql(&app.owner_key, EVENTS, json!({ "f": { "until": newest["createdAt"] }, "first": 100 })).await;
+        assert_eq!(
+            until["events"]["totalCount"],
+            total - 1,
+            "[{}] until {}: {until}",
+            app.backend,
+            newest["createdAt"]
+        );
         assert!(!nodes(&until["events"]).iter().any(|n| n["id"] == newest["id"]));
 
         let future = app.gql(&app.owner_key, EVENTS, json!({ "f": { "since": "2999-01-01T00:00:00Z" } })).await;
@@ -234,37 +183,19 @@ async fn events_page_with_first_and_after() {
         for name in ["p1", "p2", "p3", "p4"] {
             app.create_key(&app.owner_key, name, &["READ"]).await;
         }
-        let all = app
-            .gql(&app.owner_key, EVENTS, json!({ "first": 100 }))
-            .await["events"]
-            .clone();
+        let all = app.gql(&app.owner_key, EVENTS, json!({ "first": 100 })).await["events"].clone();
         let total = all["totalCount"].as_u64().unwrap();
         let all_ids: Vec<Value> = nodes(&all).iter().map(|n| n["id"].clone()).collect();
-        assert!(
-            total >= 7,
-            "[{}] set-up events plus four: {all}",
-            app.backend
-        );
+        assert!(total >= 7, "[{}] set-up events plus four: {all}", app.backend);
         assert_eq!(all["pageInfo"]["hasNextPage"], false);
 
         let mut seen = Vec::new();
         let mut after = Value::Null;
         let mut pages = 0;
         loop {
-            let page = app
-                .gql(
-                    &app.owner_key,
-                    EVENTS,
-                    json!({ "first": 2, "after": after }),
-                )
-                .await["events"]
-                .clone();
+            let page = app.gql(&app.owner_key, EVENTS, json!({ "first": 2, "after": after })).await["events"].clone();
             pages += 1;
-            assert_eq!(
-                page["totalCount"], total,
-                "[{}] totalCount is for all pages: {page}",
-                app.backend
-            );
+            assert_eq!(page["totalCount"], total, "[{}] totalCount is for all pages: {page}", app.backend);
             assert_eq!(page["pageInfo"]["hasPreviousPage"], !after.is_null());
             let edges = page["edges"].as_array().unwrap();
             assert!(!edges.is_empty() && edges.len() <= 2, "{page}");
@@ -272,63 +203,30 @@ async fn events_page_with_first_and_after() {
                 assert_eq!(e["cursor"], e["node"]["id"], "{e}");
                 seen.push(e["node"]["id"].clone());
             }
-            assert_eq!(
-                page["pageInfo"]["endCursor"],
-                edges.last().unwrap()["cursor"]
-            );
+            assert_eq!(page["pageInfo"]["endCursor"], edges.last().unwrap()["cursor"]);
             let more = page["pageInfo"]["hasNextPage"].as_bool().unwrap();
-            assert_eq!(
-                more,
-                (seen.len() as u64) < total,
-                "[{}] {page}",
-                app.backend
-            );
+            assert_eq!(more, (seen.len() as u64) < total, "[{}] {page}", app.backend);
             if !more {
                 break;
             }
             after = page["pageInfo"]["endCursor"].clone();
         }
         assert_eq!(pages, total.div_ceil(2));
-        assert_eq!(
-            seen, all_ids,
-            "[{}] the pages together are the whole list, in order",
-            app.backend
-        );
+        assert_eq!(seen, all_ids, "[{}] the pages together are the whole list, in order", app.backend);
 
         // Paging composes with a filter.
         let f = json!({ "types": ["api_key.created"] });
-        let p1 = app
-            .gql(&app.owner_key, EVENTS, json!({ "first": 3, "f": f }))
-            .await["events"]
-            .clone();
-        assert_eq!(
-            p1["totalCount"], 5,
-            "[{}] the owner key plus four: {p1}",
-            app.backend
-        );
+        let p1 = app.gql(&app.owner_key, EVENTS, json!({ "first": 3, "f": f })).await["events"].clone();
+        assert_eq!(p1["totalCount"], 5, "[{}] the owner key plus four: {p1}", app.backend);
         assert_eq!(p1["pageInfo"]["hasNextPage"], true);
         let p2 = app
-            .gql(
-                &app.owner_key,
-                EVENTS,
-                json!({ "first": 3, "f": f, "after": p1["pageInfo"]["endCursor"] }),
-            )
+            .gql(&app.owner_key, EVENTS, json!({ "first": 3, "f": f, "after": p1["pageInfo"]["endCursor"] }))
             .await["events"]
             .clone();
         assert_eq!(nodes(&p2).len(), 2, "{p2}");
         assert_eq!(p2["pageInfo"]["hasNextPage"], false);
-        let names: Vec<Value> = nodes(&p1)
-            .iter()
-            .chain(nodes(&p2).iter())
-            .map(|n| n["data"]["name"].clone())
-            .collect();
-        assert_eq!(
-            names,
-            json!(["p4", "p3", "p2", "p1", "test"])
-                .as_array()
-                .unwrap()
-                .clone()
-        );
+        let names: Vec<Value> = nodes(&p1).iter().chain(nodes(&p2).iter()).map(|n| n["data"]["name"].clone()).collect();
+        assert_eq!(names, json!(["p4", "p3", "p2", "p1", "test"]).as_array().unwrap().clone());
     })
     .await;
 }
@@ -336,14 +234,8 @@ async fn events_page_with_first_and_after() {
 #[tokio::test]
 async fn unknown_type_patterns_and_event_ids_are_rejected() {
     for_each_backend(&[], |app: TestApp| async move {
-        let err = app
-            .gql_err(
-                Some(&app.owner_key),
-                EVENTS,
-                json!({ "f": { "types": ["nope.*"] } }),
-                "INVALID_REQUEST",
-            )
-            .await;
+        let err =
+            app.gql_err(Some(&app.owner_key), EVENTS, json!({ "f": { "types": ["nope.*"] } }), "INVALID_REQUEST").await;
         assert_eq!(err["extensions"]["details"][0]["field"], "types", "{err}");
         app.gql_err(
             Some(&app.owner_key),
@@ -354,26 +246,11 @@ async fn unknown_type_patterns_and_event_ids_are_rejected() {
         .await;
         let unknown = format!("evt_{}", ulid::Ulid::new());
         let q = "query($id: ID!) { event(id: $id) { id } }";
-        app.gql_err(
-            Some(&app.owner_key),
-            q,
-            json!({ "id": unknown }),
-            "NOT_FOUND",
-        )
-        .await;
-        app.gql_err(
-            Some(&app.owner_key),
-            q,
-            json!({ "id": "garbage" }),
-            "NOT_FOUND",
-        )
-        .await;
+        app.gql_err(Some(&app.owner_key), q, json!({ "id": unknown }), "NOT_FOUND").await;
+        app.gql_err(Some(&app.owner_key), q, json!({ "id": "garbage" }), "NOT_FOUND").await;
         // A real id of another kind is not an event either.
-        let (key, _) = app
-            .create_key(&app.owner_key, "not an event", &["READ"])
-            .await;
-        app.gql_err(Some(&app.owner_key), q, json!({ "id": key }), "NOT_FOUND")
-            .await;
+        let (key, _) = app.create_key(&app.owner_key, "not an event", &["READ"]).await;
+        app.gql_err(Some(&app.owner_key), q, json!({ "id": key }), "NOT_FOUND").await;
         // The same query without credentials.
         app.gql_err(None, EVENTS, json!({}), "UNAUTHORIZED").await;
     })
@@ -389,9 +266,7 @@ async fn next_close(ws: &mut WsClient) -> (u16, String) {
             .expect("a frame, not the end of the stream")
             .expect("a readable frame");
         match msg {
-            Message::Close(Some(frame)) => {
-                return (u16::from(frame.code), frame.reason.to_string())
-            }
+            Message::Close(Some(frame)) => return (u16::from(frame.code), frame.reason.to_string()),
             Message::Text(t) => panic!("expected a close frame, got {t}"),
             Message::Close(None) => panic!("a close frame without a code"),
             _ => continue,
@@ -411,30 +286,17 @@ async fn a_subscriber_receives_new_events_over_graphql_transport_ws() {
         let evt = event_of(&msg, "graphql-transport-ws");
         assert_eq!(evt["type"], "api_key.created", "[{}] {msg}", app.backend);
         assert_eq!(evt["actor"], caller.as_str());
-        assert!(
-            ids.iter().any(|id| evt["subjectId"] == id.as_str()),
-            "{msg} / {ids:?}"
-        );
+        assert!(ids.iter().any(|id| evt["subjectId"] == id.as_str()), "{msg} / {ids:?}");
 
         // Now that it is live, each change arrives, in order.
         let (id, _) = app.create_key(&app.owner_key, "next", &["READ"]).await;
-        let created = event_of(
-            &ws.next_json().await.expect("api_key.created"),
-            "graphql-transport-ws",
-        );
+        let created = event_of(&ws.next_json().await.expect("api_key.created"), "graphql-transport-ws");
         assert_eq!(created["type"], "api_key.created");
         assert_eq!(created["subjectId"], id.as_str());
         assert_eq!(created["data"]["name"], "next");
-        app.gql(
-            &app.owner_key,
-            "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }",
-            json!({ "id": id }),
-        )
-        .await;
-        let deleted = event_of(
-            &ws.next_json().await.expect("api_key.deleted"),
-            "graphql-transport-ws",
-        );
+        app.gql(&app.owner_key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", json!({ "id": id }))
+            .await;
+        let deleted = event_of(&ws.next_json().await.expect("api_key.deleted"), "graphql-transport-ws");
         assert_eq!(deleted["type"], "api_key.deleted");
         assert_eq!(deleted["subjectId"], id.as_str());
 
@@ -446,21 +308,13 @@ async fn a_subscriber_receives_new_events_over_graphql_transport_ws() {
                 json!({ "id": deleted["id"] }),
             )
             .await;
-        assert_eq!(
-            logged["event"],
-            json!({ "type": "api_key.deleted", "subjectId": id })
-        );
+        assert_eq!(logged["event"], json!({ "type": "api_key.deleted", "subjectId": id }));
 
         // Stopping the subscription is acknowledged; no more events follow.
         ws.send(json!({ "id": "1", "type": "complete" })).await;
-        app.create_key(&app.owner_key, "after complete", &["READ"])
-            .await;
+        app.create_key(&app.owner_key, "after complete", &["READ"]).await;
         if let Some(m) = ws.next_json_within(Duration::from_secs(1)).await {
-            assert_ne!(
-                m["type"], "next",
-                "[{}] an event after `complete`: {m}",
-                app.backend
-            );
+            assert_ne!(m["type"], "next", "[{}] an event after `complete`: {m}", app.backend);
         }
     })
     .await;
@@ -476,10 +330,7 @@ async fn a_subscriber_receives_new_events_over_legacy_graphql_ws() {
         assert_eq!(msg["id"], "s", "{msg}");
         let evt = event_of(&msg, "graphql-ws");
         assert_eq!(evt["type"], "api_key.created", "[{}] {msg}", app.backend);
-        assert!(
-            ids.iter().any(|id| evt["subjectId"] == id.as_str()),
-            "{msg} / {ids:?}"
-        );
+        assert!(ids.iter().any(|id| evt["subjectId"] == id.as_str()), "{msg} / {ids:?}");
     })
     .await;
 }
@@ -491,63 +342,38 @@ async fn a_subscription_filtered_by_type_skips_other_events() {
         let mut all = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth.clone()).await;
         all.subscribe("all", SUBSCRIBE, json!({})).await;
         let mut deletions = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth).await;
-        deletions
-            .subscribe("del", SUBSCRIBE, json!({ "types": ["api_key.deleted"] }))
-            .await;
+        deletions.subscribe("del", SUBSCRIBE, json!({ "types": ["api_key.deleted"] })).await;
         create_until_received(&app, &app.owner_key, &mut all).await;
         // Make sure the filtered one is live too: wait until a deletion arrives.
         let mut got = None;
         for _ in 0..10 {
             let (id, _) = app.create_key(&app.owner_key, "doomed", &["READ"]).await;
-            app.gql(
-                &app.owner_key,
-                "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }",
-                json!({ "id": id }),
-            )
-            .await;
+            app.gql(&app.owner_key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", json!({ "id": id }))
+                .await;
             if let Some(m) = deletions.next_json_within(Duration::from_secs(1)).await {
                 got = Some((m, id));
                 break;
             }
         }
         let (m, _) = got.expect("the filtered subscription delivers deletions");
-        assert_eq!(
-            event_of(&m, "graphql-transport-ws")["type"],
-            "api_key.deleted",
-            "{m}"
-        );
+        assert_eq!(event_of(&m, "graphql-transport-ws")["type"], "api_key.deleted", "{m}");
         // Drain whatever deletions may still be queued from earlier tries.
-        while deletions
-            .next_json_within(Duration::from_millis(300))
-            .await
-            .is_some()
-        {}
+        while deletions.next_json_within(Duration::from_millis(300)).await.is_some() {}
 
         let (id, _) = app.create_key(&app.owner_key, "kept", &["READ"]).await;
         if let Some(m) = deletions.next_json_within(Duration::from_secs(1)).await {
-            panic!(
-                "[{}] a creation reached the deletions-only subscriber: {m}",
-                app.backend
-            );
+            panic!("[{}] a creation reached the deletions-only subscriber: {m}", app.backend);
         }
-        app.gql(
-            &app.owner_key,
-            "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }",
-            json!({ "id": id }),
-        )
-        .await;
+        app.gql(&app.owner_key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", json!({ "id": id }))
+            .await;
         let m = deletions.next_json().await.expect("the deletion");
         let evt = event_of(&m, "graphql-transport-ws");
-        assert_eq!(
-            (evt["type"].as_str(), evt["subjectId"].as_str()),
-            (Some("api_key.deleted"), Some(id.as_str()))
-        );
+        assert_eq!((evt["type"].as_str(), evt["subjectId"].as_str()), (Some("api_key.deleted"), Some(id.as_str())));
 
         // An unknown pattern is refused when subscribing.
         let auth = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
         let mut bad = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth).await;
-        bad.subscribe("x", SUBSCRIBE, json!({ "types": ["nope.*"] }))
-            .await;
+        bad.subscribe("x", SUBSCRIBE, json!({ "types": ["nope.*"] })).await;
         let m = bad.next_json().await.expect("an error for the bad pattern");
         let errors = subscription_errors(&m);
         assert_eq!(errors[0]["extensions"]["code"], "INVALID_REQUEST", "{m}");
@@ -561,14 +387,8 @@ fn subscription_errors(msg: &Value) -> Vec<Value> {
     match msg["type"].as_str() {
         Some("error") => msg["payload"].as_array().cloned().unwrap_or_default(),
         Some("next") | Some("data") => {
-            assert!(
-                msg["payload"]["data"].is_null(),
-                "no data with the errors: {msg}"
-            );
-            msg["payload"]["errors"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
+            assert!(msg["payload"]["data"].is_null(), "no data with the errors: {msg}");
+            msg["payload"]["errors"].as_array().cloned().unwrap_or_default()
         }
         _ => panic!("expected an error message, got {msg}"),
     }
@@ -588,35 +408,16 @@ async fn a_subscriber_of_another_workspace_receives_nothing() {
         // Both are live: each sees its own workspace's change.
         create_until_received(&app, &app.owner_key, &mut a).await;
         let (m, b_ids) = create_until_received(&app, &b_key, &mut b).await;
-        assert!(
-            b_ids
-                .iter()
-                .any(|id| event_of(&m, "graphql-transport-ws")["subjectId"] == id.as_str()),
-            "{m}"
-        );
+        assert!(b_ids.iter().any(|id| event_of(&m, "graphql-transport-ws")["subjectId"] == id.as_str()), "{m}");
         // Drain: A's earlier changes must not be what B got, and nothing else is queued.
-        while b
-            .next_json_within(Duration::from_millis(300))
-            .await
-            .is_some()
-        {}
-        while a
-            .next_json_within(Duration::from_millis(300))
-            .await
-            .is_some()
-        {}
+        while b.next_json_within(Duration::from_millis(300)).await.is_some() {}
+        while a.next_json_within(Duration::from_millis(300)).await.is_some() {}
 
         let (a_id, _) = app.create_key(&app.owner_key, "A only", &["READ"]).await;
-        let seen = event_of(
-            &a.next_json().await.expect("A's subscriber gets A's event"),
-            "graphql-transport-ws",
-        );
+        let seen = event_of(&a.next_json().await.expect("A's subscriber gets A's event"), "graphql-transport-ws");
         assert_eq!(seen["subjectId"], a_id.as_str());
         if let Some(m) = b.next_json_within(Duration::from_secs(1)).await {
-            panic!(
-                "[{}] workspace B received workspace A's event: {m}",
-                app.backend
-            );
+            panic!("[{}] workspace B received workspace A's event: {m}", app.backend);
         }
     })
     .await;
@@ -630,27 +431,13 @@ async fn a_subscription_without_credentials_is_unauthorized() {
             ws.subscribe("1", SUBSCRIBE, json!({})).await;
             let m = ws.next_json().await.expect("an answer to the subscription");
             let errors = subscription_errors(&m);
-            assert_eq!(
-                errors[0]["extensions"]["code"], "UNAUTHORIZED",
-                "[{}] {protocol}: {m}",
-                app.backend
-            );
+            assert_eq!(errors[0]["extensions"]["code"], "UNAUTHORIZED", "[{}] {protocol}: {m}", app.backend);
             assert_eq!(m["id"], "1");
             // The subscription is over: `complete`, and no event is delivered.
             let done = ws.next_json().await.expect("complete");
-            assert_eq!(
-                done,
-                json!({ "type": "complete", "id": "1" }),
-                "[{}] {protocol}",
-                app.backend
-            );
+            assert_eq!(done, json!({ "type": "complete", "id": "1" }), "[{}] {protocol}", app.backend);
             app.create_key(&app.owner_key, "unseen", &["READ"]).await;
-            assert_eq!(
-                ws.next_json_within(Duration::from_secs(1)).await,
-                None,
-                "[{}] {protocol}",
-                app.backend
-            );
+            assert_eq!(ws.next_json_within(Duration::from_secs(1)).await, None, "[{}] {protocol}", app.backend);
         }
     })
     .await;
@@ -667,8 +454,15 @@ async fn connection_init_with_an_invalid_key_is_refused() {
             assert_eq!(code, 1002, "[{}] {bad}: {reason}", app.backend);
             assert_eq!(reason, "Invalid API key", "[{}] {bad}", app.backend);
             // Nothing more: a subscription sent now gets no data.
-            let _ = ws.socket.send(Message::Text(json!({ "id": "1", "type": "subscribe",
-                "payload": { "query": SUBSCRIBE } }).to_string().into())).await;
+            let _ = ws
+                .socket
+                .send(Message::Text(
+                    json!({ "id": "1", "type": "subscribe",
+                "payload": { "query": SUBSCRIBE } })
+                    .to_string()
+                    .into(),
+                ))
+                .await;
             app.create_key(&app.owner_key, "unseen", &["READ"]).await;
             let after = ws.next_json_within(Duration::from_millis(500)).await;
             assert!(after.is_none() || after.as_ref().unwrap()["type"] == "__close", "{after:?}");

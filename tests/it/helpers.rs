@@ -52,17 +52,10 @@ pub fn redis_prefix() -> String {
 pub async fn wipe_redis_prefix(url: &str, prefix: &str) {
     let client = deadpool_redis::redis::Client::open(url).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = deadpool_redis::redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys: Vec<String> =
+        deadpool_redis::redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await.unwrap();
     if !keys.is_empty() {
-        let _: i64 = deadpool_redis::redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let _: i64 = deadpool_redis::redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.unwrap();
     }
 }
 
@@ -95,9 +88,7 @@ impl DbGuard {
         }
         if let Some((admin_url, name)) = &self.postgres {
             if let Ok(db) = Database::connect(admin_url.as_str()).await {
-                let _ = db
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
+                let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
             }
         }
     }
@@ -109,37 +100,16 @@ pub async fn fresh_database(backend: &Backend) -> (String, DbGuard) {
     match backend {
         Backend::Sqlite => {
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-            (
-                url,
-                DbGuard {
-                    _dir: dir,
-                    postgres: None,
-                    redis: None,
-                },
-            )
+            (url, DbGuard { _dir: dir, postgres: None, redis: None })
         }
         Backend::Postgres(admin_url) => {
             let name = format!("sy_t_{}", ulid::Ulid::new().to_string().to_lowercase());
-            let db = Database::connect(admin_url.as_str())
-                .await
-                .expect("connect to the PostgreSQL test server");
-            db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .expect("create test database");
-            let base = admin_url
-                .rsplit_once('/')
-                .map(|(b, _)| b)
-                .expect("database URL has a path");
+            let db = Database::connect(admin_url.as_str()).await.expect("connect to the PostgreSQL test server");
+            db.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+            let base = admin_url.rsplit_once('/').map(|(b, _)| b).expect("database URL has a path");
             let url = format!("{base}/{name}");
             let redis = redis_url().map(|r| (r, redis_prefix()));
-            (
-                url,
-                DbGuard {
-                    _dir: dir,
-                    postgres: Some((admin_url.clone(), name)),
-                    redis,
-                },
-            )
+            (url, DbGuard { _dir: dir, postgres: Some((admin_url.clone(), name)), redis })
         }
     }
 }
@@ -185,12 +155,7 @@ impl TestApp {
             "200".into(),
         ];
         if let Some((url, prefix)) = &guard.redis {
-            args.extend([
-                "--redis-url".into(),
-                url.clone(),
-                "--redis-prefix".into(),
-                prefix.clone(),
-            ]);
+            args.extend(["--redis-url".into(), url.clone(), "--redis-prefix".into(), prefix.clone()]);
         }
         args.extend(extra_args.iter().map(|s| s.to_string()));
         let config = Config::from_args(args).expect("valid test config");
@@ -202,11 +167,7 @@ impl TestApp {
             .await
             .unwrap()
             .expect("bootstrap created the owner");
-        let ws = entity::workspace::Entity::find()
-            .one(&state.db)
-            .await
-            .unwrap()
-            .expect("bootstrap workspace");
+        let ws = entity::workspace::Entity::find().one(&state.db).await.unwrap().expect("bootstrap workspace");
         let (_, owner_key) = make_key(&state, &ws.id, &owner.id, &Scope::ALL).await;
         let app = TestApp {
             url: format!("http://{}", server.addr),
@@ -215,11 +176,7 @@ impl TestApp {
             owner_id: owner.id,
             workspace_id: ws.id,
             setup_url: server.setup_url.clone(),
-            backend: format!("{backend:?}")
-                .split('(')
-                .next()
-                .unwrap_or("?")
-                .to_string(),
+            backend: format!("{backend:?}").split('(').next().unwrap_or("?").to_string(),
             state,
         };
         (app, server, guard)
@@ -232,10 +189,8 @@ impl TestApp {
         query: &str,
         variables: Value,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let mut req = self
-            .client
-            .post(format!("{}/graphql", self.url))
-            .json(&json!({ "query": query, "variables": variables }));
+        let mut req =
+            self.client.post(format!("{}/graphql", self.url)).json(&json!({ "query": query, "variables": variables }));
         if let Some(k) = key {
             req = req.bearer_auth(k);
         }
@@ -250,22 +205,12 @@ impl TestApp {
     pub async fn gql(&self, key: &str, query: &str, variables: Value) -> Value {
         let (status, _, body) = self.gql_raw(Some(key), query, variables).await;
         assert_eq!(status, 200, "[{}] {body}", self.backend);
-        assert!(
-            body.get("errors").is_none(),
-            "[{}] unexpected errors: {body}",
-            self.backend
-        );
+        assert!(body.get("errors").is_none(), "[{}] unexpected errors: {body}", self.backend);
         body["data"].clone()
     }
 
     /// A GraphQL request that must fail with `code`; returns the first error.
-    pub async fn gql_err(
-        &self,
-        key: Option<&str>,
-        query: &str,
-        variables: Value,
-        code: &str,
-    ) -> Value {
+    pub async fn gql_err(&self, key: Option<&str>, query: &str, variables: Value, code: &str) -> Value {
         let (_, _, body) = self.gql_raw(key, query, variables).await;
         let err = body["errors"][0].clone();
         assert_eq!(err["extensions"]["code"], code, "[{}] {body}", self.backend);
@@ -273,12 +218,7 @@ impl TestApp {
     }
 
     /// Creates a key through the API and returns (id, secret).
-    pub async fn create_key(
-        &self,
-        key: &str,
-        name: &str,
-        permissions: &[&str],
-    ) -> (String, String) {
+    pub async fn create_key(&self, key: &str, name: &str, permissions: &[&str]) -> (String, String) {
         let data = self
             .gql(
                 key,
@@ -287,10 +227,7 @@ impl TestApp {
             )
             .await;
         let out = &data["createApiKey"];
-        (
-            out["apiKey"]["id"].as_str().unwrap().to_string(),
-            out["key"].as_str().unwrap().to_string(),
-        )
+        (out["apiKey"]["id"].as_str().unwrap().to_string(), out["key"].as_str().unwrap().to_string())
     }
 
     /// Adds a collaborator through the service layer and gives them a key.
@@ -305,22 +242,14 @@ impl TestApp {
         )
         .await
         .expect("collaborator added");
-        let (_, secret) = make_key(
-            &self.state,
-            &self.workspace_id,
-            &member.user.id,
-            &Scope::ALL,
-        )
-        .await;
+        let (_, secret) = make_key(&self.state, &self.workspace_id, &member.user.id, &Scope::ALL).await;
         (member.user.id, secret)
     }
 
     /// A second workspace with its own owner; returns (workspace id, owner key).
     pub async fn other_workspace(&self, email: &str) -> (String, String) {
         let (ws, member, _) =
-            switchyard::services::workspaces::create_with_owner(&self.state, "Other", email, None)
-                .await
-                .unwrap();
+            switchyard::services::workspaces::create_with_owner(&self.state, "Other", email, None).await.unwrap();
         let (_, key) = make_key(&self.state, &ws.id, &member.user.id, &Scope::ALL).await;
         (ws.id, key)
     }
@@ -331,12 +260,7 @@ impl TestApp {
 }
 
 /// Inserts a key directly (no caller check), as the admin command does.
-pub async fn make_key(
-    state: &AppState,
-    ws: &str,
-    user: &str,
-    scopes: &[Scope],
-) -> (String, String) {
+pub async fn make_key(state: &AppState, ws: &str, user: &str, scopes: &[Scope]) -> (String, String) {
     let input = NewApiKey {
         name: "test".into(),
         description: None,
@@ -344,17 +268,14 @@ pub async fn make_key(
         expires_at: None,
         environment: Environment::Test,
     };
-    let (key, secret) = switchyard::services::api_keys::insert(state, ws, user, "system", input)
-        .await
-        .expect("key inserted");
+    let (key, secret) =
+        switchyard::services::api_keys::insert(state, ws, user, "system", input).await.expect("key inserted");
     (key.id, secret)
 }
 
 /// A GraphQL WebSocket client speaking `protocol`.
 pub struct WsClient {
-    pub socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    pub socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     pub protocol: &'static str,
 }
 
@@ -362,34 +283,23 @@ impl WsClient {
     /// Connects and completes `connection_init` with `payload`.
     pub async fn connect(url: &str, protocol: &'static str, payload: Value) -> WsClient {
         let mut req = url.into_client_request().unwrap();
-        req.headers_mut()
-            .insert("sec-websocket-protocol", protocol.parse().unwrap());
-        let (socket, resp) = tokio_tungstenite::connect_async(req)
-            .await
-            .expect("websocket connects");
+        req.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (socket, resp) = tokio_tungstenite::connect_async(req).await.expect("websocket connects");
         assert_eq!(resp.headers()["sec-websocket-protocol"], protocol);
         let mut c = WsClient { socket, protocol };
-        c.send(json!({ "type": "connection_init", "payload": payload }))
-            .await;
+        c.send(json!({ "type": "connection_init", "payload": payload })).await;
         let ack = c.next_json().await.expect("connection_ack");
         assert_eq!(ack["type"], "connection_ack", "{ack}");
         c
     }
 
     pub async fn send(&mut self, v: Value) {
-        self.socket
-            .send(Message::Text(v.to_string().into()))
-            .await
-            .unwrap();
+        self.socket.send(Message::Text(v.to_string().into())).await.unwrap();
     }
 
     /// Starts a subscription with id `id`.
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        let kind = if self.protocol == "graphql-ws" {
-            "start"
-        } else {
-            "subscribe"
-        };
+        let kind = if self.protocol == "graphql-ws" { "start" } else { "subscribe" };
         self.send(json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } })).await;
     }
 
@@ -401,10 +311,7 @@ impl WsClient {
     pub async fn next_json_within(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .ok()??
-                .ok()?;
+            let msg = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??.ok()?;
             match msg {
                 Message::Text(t) => {
                     let v: Value = serde_json::from_str(&t).unwrap();
@@ -414,9 +321,7 @@ impl WsClient {
                     return Some(v);
                 }
                 Message::Close(frame) => {
-                    return Some(
-                        json!({ "type": "__close", "code": frame.map(|f| u16::from(f.code)) }),
-                    )
+                    return Some(json!({ "type": "__close", "code": frame.map(|f| u16::from(f.code)) }))
                 }
                 _ => continue,
             }

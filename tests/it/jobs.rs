@@ -14,29 +14,18 @@ use switchyard::services::jobs::{enqueue, insert, NewJob};
 use switchyard::auth::Scope;
 use switchyard::{Config, Server};
 
-use crate::helpers::{
-    backends, for_each_backend, fresh_database, make_key, Backend, DbGuard, TestApp, WsClient,
-};
+use crate::helpers::{backends, for_each_backend, fresh_database, make_key, Backend, DbGuard, TestApp, WsClient};
 
 const NOOP: &str = "diagnostic.noop";
 
 /// The ledger row of job `id`.
 async fn job_row(db: &impl ConnectionTrait, id: &str) -> entity::job::Model {
-    entity::job::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .expect("job row readable")
-        .expect("job row exists")
+    entity::job::Entity::find_by_id(id).one(db).await.expect("job row readable").expect("job row exists")
 }
 
 /// Polls the ledger (every 50 ms) until job `id` is in `state`; panics with
 /// the last row seen after `timeout`.
-async fn wait_for_state(
-    app: &TestApp,
-    id: &str,
-    state: &str,
-    timeout: Duration,
-) -> entity::job::Model {
+async fn wait_for_state(app: &TestApp, id: &str, state: &str, timeout: Duration) -> entity::job::Model {
     let deadline = Instant::now() + timeout;
     loop {
         let row = job_row(&app.state.db, id).await;
@@ -44,10 +33,7 @@ async fn wait_for_state(
             return row;
         }
         if Instant::now() >= deadline {
-            panic!(
-                "[{}] job {id} not `{state}` after {timeout:?}: {row:?}",
-                app.backend
-            );
+            panic!("[{}] job {id} not `{state}` after {timeout:?}: {row:?}", app.backend);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -57,13 +43,7 @@ async fn wait_for_state(
 async fn noop(app: &TestApp, payload: Value, max_attempts: u32) -> entity::job::Model {
     enqueue(
         &app.state,
-        NewJob {
-            kind: NOOP.into(),
-            payload,
-            workspace_id: Some(app.workspace_id.clone()),
-            run_at: None,
-            max_attempts,
-        },
+        NewJob { kind: NOOP.into(), payload, workspace_id: Some(app.workspace_id.clone()), run_at: None, max_attempts },
     )
     .await
     .expect("job enqueued")
@@ -126,21 +106,14 @@ async fn many_jobs_each_run_exactly_once() {
         let mut owners = std::collections::BTreeSet::new();
         for id in &ids {
             let row = wait_for_state(&app, id, "done", Duration::from_secs(15)).await;
-            assert_eq!(
-                row.attempts, 1,
-                "[{}] ran more than once: {row:?}",
-                app.backend
-            );
+            assert_eq!(row.attempts, 1, "[{}] ran more than once: {row:?}", app.backend);
             assert!(row.finished_at.is_some(), "[{}] {row:?}", app.backend);
             assert!(row.last_error.is_none(), "[{}] {row:?}", app.backend);
-            let owner = row.lease_owner.clone().unwrap_or_else(|| {
-                panic!("[{}] done job without lease_owner: {row:?}", app.backend)
-            });
-            assert!(
-                owner.starts_with('w'),
-                "[{}] worker id {owner}",
-                app.backend
-            );
+            let owner = row
+                .lease_owner
+                .clone()
+                .unwrap_or_else(|| panic!("[{}] done job without lease_owner: {row:?}", app.backend));
+            assert!(owner.starts_with('w'), "[{}] worker id {owner}", app.backend);
             owners.insert(owner);
         }
         // One server, one worker pool.
@@ -149,12 +122,7 @@ async fn many_jobs_each_run_exactly_once() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         for id in &ids {
             let row = job_row(&app.state.db, id).await;
-            assert_eq!(
-                (row.state.as_str(), row.attempts),
-                ("done", 1),
-                "[{}] {row:?}",
-                app.backend
-            );
+            assert_eq!((row.state.as_str(), row.attempts), ("done", 1), "[{}] {row:?}", app.backend);
         }
     })
     .await;
@@ -163,20 +131,11 @@ async fn many_jobs_each_run_exactly_once() {
 #[tokio::test]
 async fn failing_job_is_retried_until_it_succeeds() {
     for_each_backend(&[], |app: TestApp| async move {
-        let job = noop(
-            &app,
-            json!({ "fail_attempts": 2, "retry_delay_ms": 200 }),
-            5,
-        )
-        .await;
+        let job = noop(&app, json!({ "fail_attempts": 2, "retry_delay_ms": 200 }), 5).await;
         let row = wait_for_state(&app, &job.id, "done", Duration::from_secs(15)).await;
         assert_eq!(row.attempts, 3, "[{}] {row:?}", app.backend);
         assert_eq!(row.max_attempts, 5);
-        assert!(
-            row.last_error.is_none(),
-            "[{}] cleared on success: {row:?}",
-            app.backend
-        );
+        assert!(row.last_error.is_none(), "[{}] cleared on success: {row:?}", app.backend);
         // Two failed attempts 200 ms apart before the third succeeded.
         let took = row.finished_at.unwrap() - row.created_at;
         assert!(
@@ -200,20 +159,13 @@ async fn failing_job_is_retried_until_it_succeeds() {
 #[tokio::test]
 async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
     for_each_backend(&[], |app: TestApp| async move {
-        let job = noop(
-            &app,
-            json!({ "fail_attempts": 10, "retry_delay_ms": 100 }),
-            2,
-        )
-        .await;
+        let job = noop(&app, json!({ "fail_attempts": 10, "retry_delay_ms": 100 }), 2).await;
         let dead = wait_for_state(&app, &job.id, "dead", Duration::from_secs(15)).await;
         assert_eq!(dead.attempts, 2, "[{}] {dead:?}", app.backend);
         // The handler's message (the worker stores the error's Display,
         // which for an internal error is prefixed "internal error: ").
         assert!(
-            dead.last_error
-                .as_deref()
-                .is_some_and(|e| e.ends_with("diagnostic failure on attempt 2")),
+            dead.last_error.as_deref().is_some_and(|e| e.ends_with("diagnostic failure on attempt 2")),
             "[{}] {dead:?}",
             app.backend
         );
@@ -221,25 +173,14 @@ async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
 
         let failed = job_events(&app, "job.failed", &job.id).await;
         assert_eq!(failed.len(), 1, "[{}] {failed:?}", app.backend);
-        assert_eq!(
-            failed[0]["data"]["error"].as_str(),
-            dead.last_error.as_deref(),
-            "[{}] {failed:?}",
-            app.backend
-        );
+        assert_eq!(failed[0]["data"]["error"].as_str(), dead.last_error.as_deref(), "[{}] {failed:?}", app.backend);
         assert_eq!(failed[0]["data"]["attempts"], 2);
         assert!(job_events(&app, "job.completed", &job.id).await.is_empty());
 
         // Listed over GraphQL for the owner.
-        let list = app
-            .gql(&app.owner_key, DEAD_JOBS, json!({ "kind": NOOP }))
-            .await;
-        let nodes: Vec<Value> = list["deadJobs"]["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["node"].clone())
-            .collect();
+        let list = app.gql(&app.owner_key, DEAD_JOBS, json!({ "kind": NOOP })).await;
+        let nodes: Vec<Value> =
+            list["deadJobs"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
         let node = nodes
             .iter()
             .find(|n| n["id"] == job.id.as_str())
@@ -248,67 +189,27 @@ async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
         assert_eq!(node["attempts"], 2);
         assert_eq!(node["maxAttempts"], 2);
         assert_eq!(node["lastError"].as_str(), dead.last_error.as_deref());
-        let other_kind = app
-            .gql(
-                &app.owner_key,
-                DEAD_JOBS,
-                json!({ "kind": "maintenance.prune" }),
-            )
-            .await;
-        assert_eq!(
-            other_kind["deadJobs"]["edges"],
-            json!([]),
-            "[{}] kind filter",
-            app.backend
-        );
+        let other_kind = app.gql(&app.owner_key, DEAD_JOBS, json!({ "kind": "maintenance.prune" })).await;
+        assert_eq!(other_kind["deadJobs"]["edges"], json!([]), "[{}] kind filter", app.backend);
 
         // The queue figures show it.
         let status = app.gql(&app.owner_key, QUEUE_STATUS, json!({})).await;
-        assert_eq!(
-            status["queueStatus"]["backend"],
-            expected_queue_backend(&app)
-        );
+        assert_eq!(status["queueStatus"]["backend"], expected_queue_backend(&app));
         let k = noop_status(&status["queueStatus"]);
-        assert!(
-            k["dead"].as_u64().unwrap() >= 1,
-            "[{}] {status}",
-            app.backend
-        );
-        assert!(
-            k["failedLastMinute"].as_u64().unwrap() >= 1,
-            "[{}] {status}",
-            app.backend
-        );
+        assert!(k["dead"].as_u64().unwrap() >= 1, "[{}] {status}", app.backend);
+        assert!(k["failedLastMinute"].as_u64().unwrap() >= 1, "[{}] {status}", app.backend);
 
         // Owner only.
         let (_, collab) = app.collaborator_key("collab-jobs@example.com").await;
-        app.gql_err(Some(&collab), QUEUE_STATUS, json!({}), "FORBIDDEN")
-            .await;
-        app.gql_err(Some(&collab), DEAD_JOBS, json!({}), "FORBIDDEN")
-            .await;
-        app.gql_err(
-            Some(&collab),
-            REQUEUE,
-            json!({ "ids": [job.id] }),
-            "FORBIDDEN",
-        )
-        .await;
+        app.gql_err(Some(&collab), QUEUE_STATUS, json!({}), "FORBIDDEN").await;
+        app.gql_err(Some(&collab), DEAD_JOBS, json!({}), "FORBIDDEN").await;
+        app.gql_err(Some(&collab), REQUEUE, json!({ "ids": [job.id] }), "FORBIDDEN").await;
         let still = job_row(&app.state.db, &job.id).await;
-        assert_eq!(
-            still.state, "dead",
-            "[{}] a collaborator requeued it",
-            app.backend
-        );
+        assert_eq!(still.state, "dead", "[{}] a collaborator requeued it", app.backend);
 
         // Requeue: it runs again from fresh attempts and dies again.
-        let out = app
-            .gql(&app.owner_key, REQUEUE, json!({ "ids": [job.id] }))
-            .await;
-        assert_eq!(
-            out["requeueDeadJobs"]["requeued"], 1,
-            "[{}] {out}",
-            app.backend
-        );
+        let out = app.gql(&app.owner_key, REQUEUE, json!({ "ids": [job.id] })).await;
+        assert_eq!(out["requeueDeadJobs"]["requeued"], 1, "[{}] {out}", app.backend);
         assert_eq!(
             out["requeueDeadJobs"]["jobs"],
             json!([{ "id": job.id, "state": "queued", "attempts": 0 }]),
@@ -321,11 +222,7 @@ async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
             if row.state == "dead" && row.finished_at.is_some_and(|t| t > first_finish) {
                 break row;
             }
-            assert!(
-                Instant::now() < deadline,
-                "[{}] requeued job did not die again: {row:?}",
-                app.backend
-            );
+            assert!(Instant::now() < deadline, "[{}] requeued job did not die again: {row:?}", app.backend);
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert_eq!(again.attempts, 2, "[{}] {again:?}", app.backend);
@@ -340,12 +237,7 @@ async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
 async fn panicking_job_is_recorded_and_retried() {
     for_each_backend(&[], |app: TestApp| async move {
         // Panics on the first attempt, succeeds on the second.
-        let job = noop(
-            &app,
-            json!({ "panic": true, "fail_attempts": 1, "retry_delay_ms": 100 }),
-            3,
-        )
-        .await;
+        let job = noop(&app, json!({ "panic": true, "fail_attempts": 1, "retry_delay_ms": 100 }), 3).await;
         let row = wait_for_state(&app, &job.id, "done", Duration::from_secs(15)).await;
         assert_eq!(row.attempts, 2, "[{}] {row:?}", app.backend);
 
@@ -354,11 +246,7 @@ async fn panicking_job_is_recorded_and_retried() {
         let row = wait_for_state(&app, &job.id, "dead", Duration::from_secs(15)).await;
         assert_eq!(row.attempts, 1, "[{}] {row:?}", app.backend);
         let err = row.last_error.clone().unwrap_or_default();
-        assert!(
-            err.starts_with("panicked: diagnostic panic on attempt 1"),
-            "[{}] {row:?}",
-            app.backend
-        );
+        assert!(err.starts_with("panicked: diagnostic panic on attempt 1"), "[{}] {row:?}", app.backend);
 
         // The pool survived the panics.
         let after = noop(&app, json!({}), 1).await;
@@ -374,11 +262,7 @@ async fn job_over_its_time_limit_fails() {
         let row = wait_for_state(&app, &job.id, "dead", Duration::from_secs(15)).await;
         assert_eq!(row.attempts, 1, "[{}] {row:?}", app.backend);
         let err = row.last_error.clone().unwrap_or_default();
-        assert!(
-            err.starts_with("timed out after"),
-            "[{}] {row:?}",
-            app.backend
-        );
+        assert!(err.starts_with("timed out after"), "[{}] {row:?}", app.backend);
         // Cut short, not slept through.
         let took = row.finished_at.unwrap() - row.created_at;
         assert!(
@@ -396,13 +280,7 @@ async fn delayed_job_waits_for_its_run_time() {
         let run_at = Utc::now() + chrono::Duration::seconds(2);
         let job = enqueue(
             &app.state,
-            NewJob {
-                kind: NOOP.into(),
-                payload: json!({}),
-                workspace_id: None,
-                run_at: Some(run_at),
-                max_attempts: 1,
-            },
+            NewJob { kind: NOOP.into(), payload: json!({}), workspace_id: None, run_at: Some(run_at), max_attempts: 1 },
         )
         .await
         .unwrap();
@@ -445,12 +323,7 @@ async fn sweeper_rings_for_a_job_nobody_queued() {
         // No doorbell: nothing runs it before the sweep grace (2 s) passes.
         tokio::time::sleep(Duration::from_secs(1)).await;
         let early = job_row(&app.state.db, &job.id).await;
-        assert_eq!(
-            (early.state.as_str(), early.attempts),
-            ("queued", 0),
-            "[{}] {early:?}",
-            app.backend
-        );
+        assert_eq!((early.state.as_str(), early.attempts), ("queued", 0), "[{}] {early:?}", app.backend);
         let row = wait_for_state(&app, &job.id, "done", Duration::from_secs(6)).await;
         assert_eq!(row.attempts, 1, "[{}] {row:?}", app.backend);
     })
@@ -470,11 +343,7 @@ async fn scheduler_fires_the_prune_schedule_on_start() {
             if let Some(done) = rows.iter().find(|r| r.state == "done") {
                 break done.clone();
             }
-            assert!(
-                Instant::now() < deadline,
-                "[{}] no done prune job: {rows:?}",
-                app.backend
-            );
+            assert!(Instant::now() < deadline, "[{}] no done prune job: {rows:?}", app.backend);
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert_eq!(job.workspace_id, None, "[{}] a system job", app.backend);
@@ -526,38 +395,22 @@ async fn metrics_count_jobs_requests_and_queue_depth() {
         app.gql(&app.owner_key, QUEUE_STATUS, json!({})).await;
 
         let get = || async {
-            let resp = app
-                .client
-                .get(format!("{}/metrics", app.url))
-                .send()
-                .await
-                .unwrap();
+            let resp = app.client.get(format!("{}/metrics", app.url)).send().await.unwrap();
             assert_eq!(resp.status(), 200, "[{}]", app.backend);
             let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
-            assert!(
-                ct.starts_with("application/openmetrics-text"),
-                "[{}] {ct}",
-                app.backend
-            );
+            assert!(ct.starts_with("application/openmetrics-text"), "[{}] {ct}", app.backend);
             resp.text().await.unwrap()
         };
         let body = get().await;
-        let done = sample(
-            &body,
-            "switchyard_jobs_total{kind=\"diagnostic.noop\",outcome=\"done\"}",
-        );
+        let done = sample(&body, "switchyard_jobs_total{kind=\"diagnostic.noop\",outcome=\"done\"}");
         assert!(done.is_some_and(|v| v >= 3.0), "[{}] {body}", app.backend);
-        let failed = sample(
-            &body,
-            "switchyard_jobs_total{kind=\"diagnostic.noop\",outcome=\"failed\"}",
-        );
+        let failed = sample(&body, "switchyard_jobs_total{kind=\"diagnostic.noop\",outcome=\"failed\"}");
         assert!(failed.is_some_and(|v| v >= 1.0), "[{}] {body}", app.backend);
         assert!(
-            body.lines()
-                .any(|l| l.starts_with("switchyard_http_requests_total{")
-                    && l.contains("method=\"POST\"")
-                    && l.contains("route=\"/graphql\"")
-                    && l.contains("status=\"200\"")),
+            body.lines().any(|l| l.starts_with("switchyard_http_requests_total{")
+                && l.contains("method=\"POST\"")
+                && l.contains("route=\"/graphql\"")
+                && l.contains("status=\"200\"")),
             "[{}] {body}",
             app.backend
         );
@@ -567,27 +420,16 @@ async fn metrics_count_jobs_requests_and_queue_depth() {
             app.backend
         );
         assert!(
-            sample(&body, "switchyard_queue_dead{kind=\"diagnostic.noop\"}")
-                .is_some_and(|v| v >= 1.0),
+            sample(&body, "switchyard_queue_dead{kind=\"diagnostic.noop\"}").is_some_and(|v| v >= 1.0),
             "[{}] {body}",
             app.backend
         );
-        assert!(
-            sample(&body, "switchyard_live_workers").is_some_and(|v| v >= 1.0),
-            "[{}] {body}",
-            app.backend
-        );
-        assert!(
-            body.trim_end().ends_with("# EOF"),
-            "[{}] OpenMetrics ends with # EOF",
-            app.backend
-        );
+        assert!(sample(&body, "switchyard_live_workers").is_some_and(|v| v >= 1.0), "[{}] {body}", app.backend);
+        assert!(body.trim_end().ends_with("# EOF"), "[{}] OpenMetrics ends with # EOF", app.backend);
         // The scrape itself is counted, under its route.
         let body = get().await;
         assert!(
-            body.lines()
-                .any(|l| l.starts_with("switchyard_http_requests_total{")
-                    && l.contains("route=\"/metrics\"")),
+            body.lines().any(|l| l.starts_with("switchyard_http_requests_total{") && l.contains("route=\"/metrics\"")),
             "[{}] {body}",
             app.backend
         );
@@ -617,11 +459,7 @@ async fn queue_status_subscription_streams_updates() {
             .unwrap_or_else(|| panic!("[{}] no status at once", app.backend));
         let first = status_of(&first);
         assert_eq!(first["backend"], expected_queue_backend(&app), "{first}");
-        assert!(
-            first["liveWorkers"].as_u64().unwrap() >= 1,
-            "[{}] {first}",
-            app.backend
-        );
+        assert!(first["liveWorkers"].as_u64().unwrap() >= 1, "[{}] {first}", app.backend);
         let done0 = noop_status(&first)["doneLastMinute"].as_u64().unwrap();
 
         let mut ids = Vec::new();
@@ -632,10 +470,7 @@ async fn queue_status_subscription_streams_updates() {
         let mut last_at = first["at"].as_str().unwrap().to_string();
         let mut updates = 0;
         loop {
-            let msg = ws
-                .next_json()
-                .await
-                .unwrap_or_else(|| panic!("[{}] the status stream stopped", app.backend));
+            let msg = ws.next_json().await.unwrap_or_else(|| panic!("[{}] the status stream stopped", app.backend));
             let status = status_of(&msg);
             let at = status["at"].as_str().unwrap().to_string();
             assert!(at >= last_at, "[{}] {at} after {last_at}", app.backend);
@@ -644,11 +479,7 @@ async fn queue_status_subscription_streams_updates() {
             if noop_status(&status)["doneLastMinute"].as_u64().unwrap() >= done0 + 5 {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "[{}] doneLastMinute never grew by 5: {status}",
-                app.backend
-            );
+            assert!(Instant::now() < deadline, "[{}] doneLastMinute never grew by 5: {status}", app.backend);
         }
         assert!(updates >= 1);
 
@@ -657,10 +488,7 @@ async fn queue_status_subscription_streams_updates() {
         let auth = json!({ "Authorization": format!("Bearer {collab}") });
         let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth).await;
         ws.subscribe("q", SUBSCRIBE_STATUS, json!({})).await;
-        let msg = ws
-            .next_json()
-            .await
-            .unwrap_or_else(|| panic!("[{}] no answer for the collaborator", app.backend));
+        let msg = ws.next_json().await.unwrap_or_else(|| panic!("[{}] no answer for the collaborator", app.backend));
         let code = match msg["type"].as_str() {
             Some("error") => msg["payload"][0]["extensions"]["code"].clone(),
             Some("next") => msg["payload"]["errors"][0]["extensions"]["code"].clone(),
@@ -674,10 +502,7 @@ async fn queue_status_subscription_streams_updates() {
 /// Like `TestApp::spawn`, with a shutdown grace period of `grace` seconds.
 /// (`TestApp::spawn` already passes `--shutdown-grace-seconds`, and clap
 /// rejects the flag given twice, so extra args cannot override it.)
-async fn spawn_with_grace(
-    backend: &Backend,
-    grace: u64,
-) -> (TestApp, Server, DbGuard, tempfile::TempDir) {
+async fn spawn_with_grace(backend: &Backend, grace: u64) -> (TestApp, Server, DbGuard, tempfile::TempDir) {
     let (db_url, guard) = fresh_database(backend).await;
     let key_dir = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = [
@@ -702,27 +527,12 @@ async fn spawn_with_grace(
     .map(|s| s.to_string())
     .collect();
     if let Some((url, prefix)) = &guard.redis {
-        args.extend([
-            "--redis-url".into(),
-            url.clone(),
-            "--redis-prefix".into(),
-            prefix.clone(),
-        ]);
+        args.extend(["--redis-url".into(), url.clone(), "--redis-prefix".into(), prefix.clone()]);
     }
-    let server = switchyard::start(Config::from_args(args).unwrap())
-        .await
-        .expect("server starts");
+    let server = switchyard::start(Config::from_args(args).unwrap()).await.expect("server starts");
     let state = server.state.clone();
-    let owner = entity::user::Entity::find()
-        .one(&state.db)
-        .await
-        .unwrap()
-        .expect("owner");
-    let ws = entity::workspace::Entity::find()
-        .one(&state.db)
-        .await
-        .unwrap()
-        .expect("workspace");
+    let owner = entity::user::Entity::find().one(&state.db).await.unwrap().expect("owner");
+    let ws = entity::workspace::Entity::find().one(&state.db).await.unwrap().expect("workspace");
     let (_, owner_key) = make_key(&state, &ws.id, &owner.id, &Scope::ALL).await;
     let app = TestApp {
         url: format!("http://{}", server.addr),
@@ -732,11 +542,7 @@ async fn spawn_with_grace(
         owner_id: owner.id,
         workspace_id: ws.id,
         setup_url: server.setup_url.clone(),
-        backend: format!("{backend:?}")
-            .split('(')
-            .next()
-            .unwrap_or("?")
-            .to_string(),
+        backend: format!("{backend:?}").split('(').next().unwrap_or("?").to_string(),
     };
     (app, server, guard, key_dir)
 }
@@ -744,9 +550,7 @@ async fn spawn_with_grace(
 /// Job `id` as the ledger holds it after the server stopped (its pools are
 /// closed, so over a fresh connection); then drops the test database.
 async fn row_after_stop(app: &TestApp, guard: DbGuard, id: &str) -> entity::job::Model {
-    let db = Database::connect(app.state.config.database_url.as_str())
-        .await
-        .unwrap();
+    let db = Database::connect(app.state.config.database_url.as_str()).await.unwrap();
     let row = job_row(&db, id).await;
     db.close().await.ok();
     guard.cleanup().await;
@@ -762,12 +566,7 @@ async fn shutdown_lets_running_jobs_finish_within_the_grace_period() {
         wait_for_state(&app, &job.id, "running", Duration::from_secs(15)).await;
         server.stop().await;
         let row = row_after_stop(&app, guard, &job.id).await;
-        assert_eq!(
-            (row.state.as_str(), row.attempts),
-            ("done", 1),
-            "[{}] not drained: {row:?}",
-            app.backend
-        );
+        assert_eq!((row.state.as_str(), row.attempts), ("done", 1), "[{}] not drained: {row:?}", app.backend);
     }
 }
 
@@ -782,11 +581,7 @@ async fn shutdown_hands_back_jobs_that_outlive_the_grace_period() {
         server.stop().await;
         let took = stopping.elapsed();
         let row = row_after_stop(&app, guard, &job.id).await;
-        assert!(
-            took < Duration::from_secs(5),
-            "[{}] stop waited for the job: {took:?}",
-            app.backend
-        );
+        assert!(took < Duration::from_secs(5), "[{}] stop waited for the job: {took:?}", app.backend);
         // Queued again, due now, and the interrupted attempt not counted.
         assert_eq!(
             (row.state.as_str(), row.attempts, row.lease_owner.as_deref()),

@@ -4,8 +4,7 @@ use serde_json::json;
 
 use crate::helpers::{for_each_backend, make_key, TestApp};
 
-const MEMBERS: &str =
-    "{ members { totalCount edges { node { role user { email hasPassword } } } } }";
+const MEMBERS: &str = "{ members { totalCount edges { node { role user { email hasPassword } } } } }";
 
 #[tokio::test]
 async fn the_owner_adds_a_collaborator_who_gets_a_one_time_setup_link() {
@@ -61,7 +60,11 @@ async fn collaborators_are_refused_owner_operations_and_nothing_changes() {
             assert_eq!(err["message"], "Only the workspace owner may do this", "{q}");
         }
         let after = app
-            .gql(&app.owner_key, "{ members { totalCount } apiKeys { totalCount } workspace { name } viewer { role } }", json!({}))
+            .gql(
+                &app.owner_key,
+                "{ members { totalCount } apiKeys { totalCount } workspace { name } viewer { role } }",
+                json!({}),
+            )
             .await;
         assert_eq!(after["members"]["totalCount"], 2);
         assert_eq!(after["apiKeys"]["totalCount"], 2);
@@ -77,62 +80,26 @@ async fn collaborators_are_refused_owner_operations_and_nothing_changes() {
 async fn roles_change_but_the_last_owner_stays_and_removal_revokes_access() {
     for_each_backend(&[], |app: TestApp| async move {
         let (collab_id, collab) = app.collaborator_key("erin@example.com").await;
-        let demote = format!(
-            "mutation {{ updateMemberRole(userId: \"{}\", role: COLLABORATOR) {{ role }} }}",
-            app.owner_id
-        );
-        let err = app
-            .gql_err(Some(&app.owner_key), &demote, json!({}), "INVALID_REQUEST")
-            .await;
+        let demote =
+            format!("mutation {{ updateMemberRole(userId: \"{}\", role: COLLABORATOR) {{ role }} }}", app.owner_id);
+        let err = app.gql_err(Some(&app.owner_key), &demote, json!({}), "INVALID_REQUEST").await;
         assert_eq!(err["extensions"]["details"][0]["field"], "role");
-        let remove_self = format!(
-            "mutation {{ removeMember(userId: \"{}\") {{ removedUserId }} }}",
-            app.owner_id
-        );
-        app.gql_err(
-            Some(&app.owner_key),
-            &remove_self,
-            json!({}),
-            "INVALID_REQUEST",
-        )
-        .await;
+        let remove_self = format!("mutation {{ removeMember(userId: \"{}\") {{ removedUserId }} }}", app.owner_id);
+        app.gql_err(Some(&app.owner_key), &remove_self, json!({}), "INVALID_REQUEST").await;
 
-        let promote = format!(
-            "mutation {{ updateMemberRole(userId: \"{collab_id}\", role: OWNER) {{ role }} }}"
-        );
-        assert_eq!(
-            app.gql(&app.owner_key, &promote, json!({})).await["updateMemberRole"]["role"],
-            "OWNER"
-        );
-        assert_eq!(
-            app.gql(&collab, "{ viewer { role } }", json!({})).await["viewer"]["role"],
-            "OWNER"
-        );
+        let promote = format!("mutation {{ updateMemberRole(userId: \"{collab_id}\", role: OWNER) {{ role }} }}");
+        assert_eq!(app.gql(&app.owner_key, &promote, json!({})).await["updateMemberRole"]["role"], "OWNER");
+        assert_eq!(app.gql(&collab, "{ viewer { role } }", json!({})).await["viewer"]["role"], "OWNER");
 
-        let remove =
-            format!("mutation {{ removeMember(userId: \"{collab_id}\") {{ removedUserId }} }}");
+        let remove = format!("mutation {{ removeMember(userId: \"{collab_id}\") {{ removedUserId }} }}");
         app.gql(&app.owner_key, &remove, json!({})).await;
-        let (status, _, body) = app
-            .gql_raw(Some(&collab), "{ viewer { role } }", json!({}))
-            .await;
+        let (status, _, body) = app.gql_raw(Some(&collab), "{ viewer { role } }", json!({})).await;
         assert_eq!(status, 401, "{body}");
-        let evts = app
-            .gql(
-                &app.owner_key,
-                "{ events(first: 2) { edges { node { type subjectId } } } }",
-                json!({}),
-            )
-            .await;
-        assert_eq!(
-            evts["events"]["edges"][0]["node"],
-            json!({ "type": "user.deleted", "subjectId": collab_id })
-        );
-        assert_eq!(
-            evts["events"]["edges"][1]["node"],
-            json!({ "type": "member.removed", "subjectId": collab_id })
-        );
-        app.gql_err(Some(&app.owner_key), &remove, json!({}), "NOT_FOUND")
-            .await;
+        let evts =
+            app.gql(&app.owner_key, "{ events(first: 2) { edges { node { type subjectId } } } }", json!({})).await;
+        assert_eq!(evts["events"]["edges"][0]["node"], json!({ "type": "user.deleted", "subjectId": collab_id }));
+        assert_eq!(evts["events"]["edges"][1]["node"], json!({ "type": "member.removed", "subjectId": collab_id }));
+        app.gql_err(Some(&app.owner_key), &remove, json!({}), "NOT_FOUND").await;
     })
     .await;
 }
@@ -141,28 +108,11 @@ async fn roles_change_but_the_last_owner_stays_and_removal_revokes_access() {
 async fn a_key_acts_with_its_creators_current_role() {
     for_each_backend(&[], |app: TestApp| async move {
         let (collab_id, _) = app.collaborator_key("frank@example.com").await;
-        let (_, key) = make_key(
-            &app.state,
-            &app.workspace_id,
-            &collab_id,
-            &switchyard::auth::Scope::ALL,
-        )
-        .await;
-        app.gql_err(
-            Some(&key),
-            "{ apiKeys { totalCount } }",
-            json!({}),
-            "FORBIDDEN",
-        )
-        .await;
-        let promote = format!(
-            "mutation {{ updateMemberRole(userId: \"{collab_id}\", role: OWNER) {{ role }} }}"
-        );
+        let (_, key) = make_key(&app.state, &app.workspace_id, &collab_id, &switchyard::auth::Scope::ALL).await;
+        app.gql_err(Some(&key), "{ apiKeys { totalCount } }", json!({}), "FORBIDDEN").await;
+        let promote = format!("mutation {{ updateMemberRole(userId: \"{collab_id}\", role: OWNER) {{ role }} }}");
         app.gql(&app.owner_key, &promote, json!({})).await;
-        assert_eq!(
-            app.gql(&key, "{ apiKeys { totalCount } }", json!({})).await["apiKeys"]["totalCount"],
-            3
-        );
+        assert_eq!(app.gql(&key, "{ apiKeys { totalCount } }", json!({})).await["apiKeys"]["totalCount"], 3);
     })
     .await;
 }

@@ -15,9 +15,7 @@ use switchyard::services::jobs::{self, NewJob};
 use switchyard::{Config, Server};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{
-    backends, fresh_database, make_key, wipe_redis_prefix, Backend, DbGuard, WsClient,
-};
+use crate::helpers::{backends, fresh_database, make_key, wipe_redis_prefix, Backend, DbGuard, WsClient};
 
 /// A PostgreSQL database and a Redis prefix shared by the processes of one test.
 struct Cluster {
@@ -30,25 +28,14 @@ struct Cluster {
 
 impl Cluster {
     async fn new() -> Option<Cluster> {
-        let backend = backends()
-            .into_iter()
-            .find(|b| matches!(b, Backend::Postgres(_)))?;
+        let backend = backends().into_iter().find(|b| matches!(b, Backend::Postgres(_)))?;
         let (db_url, guard) = fresh_database(&backend).await;
         let Some((redis_url, prefix)) = guard.redis.clone() else {
             guard.cleanup().await;
             return None;
         };
-        let key_file = std::env::temp_dir()
-            .join(format!("{prefix}.key"))
-            .display()
-            .to_string();
-        Some(Cluster {
-            db_url,
-            redis_url,
-            prefix,
-            key_file,
-            guard,
-        })
+        let key_file = std::env::temp_dir().join(format!("{prefix}.key")).display().to_string();
+        Some(Cluster { db_url, redis_url, prefix, key_file, guard })
     }
 
     fn args(&self, role: &str) -> Vec<String> {
@@ -85,9 +72,7 @@ impl Cluster {
 
     /// The API process, in this test's own process (its state enqueues jobs).
     async fn api(&self) -> Server {
-        switchyard::start(Config::from_args(self.args("api")).unwrap())
-            .await
-            .expect("api process starts")
+        switchyard::start(Config::from_args(self.args("api")).unwrap()).await.expect("api process starts")
     }
 
     /// A worker process: the real binary.
@@ -115,13 +100,7 @@ impl Cluster {
 }
 
 fn noop(payload: serde_json::Value, workspace: Option<String>) -> NewJob {
-    NewJob {
-        kind: "diagnostic.noop".into(),
-        payload,
-        workspace_id: workspace,
-        run_at: None,
-        max_attempts: 5,
-    }
+    NewJob { kind: "diagnostic.noop".into(), payload, workspace_id: workspace, run_at: None, max_attempts: 5 }
 }
 
 /// Waits until every listed job is done (or panics after `limit`).
@@ -137,23 +116,13 @@ async fn wait_all_done(api: &Server, ids: &[String], limit: Duration) -> Vec<ent
         if done == ids.len() {
             return rows;
         }
-        assert!(
-            start.elapsed() < limit,
-            "only {done} of {} jobs done after {limit:?}",
-            ids.len()
-        );
+        assert!(start.elapsed() < limit, "only {done} of {} jobs done after {limit:?}", ids.len());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 fn pid_of(lease_owner: &Option<String>) -> Option<u32> {
-    lease_owner
-        .as_deref()?
-        .strip_prefix('w')?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
+    lease_owner.as_deref()?.strip_prefix('w')?.split('-').next()?.parse().ok()
 }
 
 fn skip(name: &str) {
@@ -170,12 +139,7 @@ async fn two_worker_processes_share_the_jobs_and_none_runs_twice() {
     let pids: BTreeSet<u32> = workers.iter().filter_map(|w| w.id()).collect();
     let mut ids = Vec::new();
     for _ in 0..60 {
-        ids.push(
-            jobs::enqueue(&api.state, noop(json!({ "sleep_ms": 40 }), None))
-                .await
-                .unwrap()
-                .id,
-        );
+        ids.push(jobs::enqueue(&api.state, noop(json!({ "sleep_ms": 40 }), None)).await.unwrap().id);
     }
     let rows = wait_all_done(&api, &ids, Duration::from_secs(90)).await;
     assert!(
@@ -184,10 +148,7 @@ async fn two_worker_processes_share_the_jobs_and_none_runs_twice() {
         rows.iter().filter(|r| r.attempts != 1).collect::<Vec<_>>()
     );
     let used: BTreeSet<u32> = rows.iter().filter_map(|r| pid_of(&r.lease_owner)).collect();
-    assert_eq!(
-        used, pids,
-        "both worker processes should have done some of the work"
-    );
+    assert_eq!(used, pids, "both worker processes should have done some of the work");
     c.finish(api, workers).await;
 }
 
@@ -198,42 +159,22 @@ async fn a_job_on_a_killed_worker_completes_on_the_other() {
     };
     let api = c.api().await;
     let mut workers = vec![c.worker(), c.worker()];
-    let id = jobs::enqueue(&api.state, noop(json!({ "sleep_ms": 4000 }), None))
-        .await
-        .unwrap()
-        .id;
+    let id = jobs::enqueue(&api.state, noop(json!({ "sleep_ms": 4000 }), None)).await.unwrap().id;
     let start = Instant::now();
     let holder = loop {
-        let row = entity::job::Entity::find_by_id(&id)
-            .one(&api.state.db)
-            .await
-            .unwrap()
-            .unwrap();
+        let row = entity::job::Entity::find_by_id(&id).one(&api.state.db).await.unwrap().unwrap();
         if row.state == jobs::RUNNING {
             break pid_of(&row.lease_owner).expect("running job names its worker");
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the job never started"
-        );
+        assert!(start.elapsed() < Duration::from_secs(30), "the job never started");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let victim = workers
-        .iter_mut()
-        .find(|w| w.id() == Some(holder))
-        .expect("the holder is one of ours");
+    let victim = workers.iter_mut().find(|w| w.id() == Some(holder)).expect("the holder is one of ours");
     victim.start_kill().unwrap(); // SIGKILL: no drain, no hand-back
     victim.wait().await.unwrap();
     let rows = wait_all_done(&api, std::slice::from_ref(&id), Duration::from_secs(60)).await;
-    assert_ne!(
-        pid_of(&rows[0].lease_owner),
-        Some(holder),
-        "finished by the survivor"
-    );
-    assert_eq!(
-        rows[0].attempts, 2,
-        "the killed attempt counts, the second succeeded"
-    );
+    assert_ne!(pid_of(&rows[0].lease_owner), Some(holder), "finished by the survivor");
+    assert_eq!(rows[0].attempts, 2, "the killed attempt counts, the second succeeded");
     c.finish(api, workers).await;
 }
 
@@ -246,12 +187,7 @@ async fn every_job_completes_when_redis_is_wiped_mid_run() {
     let workers = vec![c.worker()];
     let mut ids = Vec::new();
     for _ in 0..40 {
-        ids.push(
-            jobs::enqueue(&api.state, noop(json!({ "sleep_ms": 60 }), None))
-                .await
-                .unwrap()
-                .id,
-        );
+        ids.push(jobs::enqueue(&api.state, noop(json!({ "sleep_ms": 60 }), None)).await.unwrap().id);
     }
     // Let some finish, then wipe every key of this deployment (what FLUSHALL
     // does to it; a real FLUSHALL would hit the other tests sharing Redis).
@@ -265,10 +201,7 @@ async fn every_job_completes_when_redis_is_wiped_mid_run() {
             .unwrap()
             .len();
         if done >= 5 {
-            assert!(
-                done < ids.len(),
-                "all jobs finished before the wipe; make them slower"
-            );
+            assert!(done < ids.len(), "all jobs finished before the wipe; make them slower");
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(30));
@@ -286,51 +219,23 @@ async fn a_subscription_on_one_process_sees_a_job_finished_on_another() {
     };
     let api = c.api().await;
     let workers = vec![c.worker()];
-    let owner = entity::user::Entity::find()
-        .one(&api.state.db)
-        .await
-        .unwrap()
-        .unwrap();
-    let ws = entity::workspace::Entity::find()
-        .one(&api.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().unwrap();
+    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().unwrap();
     let (_, key) = make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
     let url = format!("ws://{}/graphql/ws", api.addr);
-    let mut client = WsClient::connect(
-        &url,
-        "graphql-transport-ws",
-        json!({ "Authorization": format!("Bearer {key}") }),
-    )
-    .await;
-    client
-        .subscribe(
-            "1",
-            "subscription { events(types: [\"job.*\"]) { type subjectId actor } }",
-            json!({}),
-        )
-        .await;
+    let mut client =
+        WsClient::connect(&url, "graphql-transport-ws", json!({ "Authorization": format!("Bearer {key}") })).await;
+    client.subscribe("1", "subscription { events(types: [\"job.*\"]) { type subjectId actor } }", json!({})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let id = jobs::enqueue(&api.state, noop(json!({}), Some(ws.id.clone())))
-        .await
-        .unwrap()
-        .id;
-    let msg = client
-        .next_json_within(Duration::from_secs(30))
-        .await
-        .expect("an event arrives");
+    let id = jobs::enqueue(&api.state, noop(json!({}), Some(ws.id.clone()))).await.unwrap().id;
+    let msg = client.next_json_within(Duration::from_secs(30)).await.expect("an event arrives");
     assert_eq!(msg["type"], "next", "{msg}");
     assert_eq!(
         msg["payload"]["data"]["events"],
         json!({ "type": "job.completed", "subjectId": id, "actor": "system" })
     );
     // The job ran on the worker process, not here (this one has role api).
-    let row = entity::job::Entity::find_by_id(&id)
-        .one(&api.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let row = entity::job::Entity::find_by_id(&id).one(&api.state.db).await.unwrap().unwrap();
     assert_eq!(pid_of(&row.lease_owner), workers[0].id());
     c.finish(api, workers).await;
 }

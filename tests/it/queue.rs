@@ -18,10 +18,7 @@ fn kinds() -> Vec<String> {
 }
 
 fn msg(id: &str, kind: &str) -> Message {
-    Message {
-        job_id: id.to_string(),
-        kind: kind.to_string(),
-    }
+    Message { job_id: id.to_string(), kind: kind.to_string() }
 }
 
 /// Runs `body` against each backend; the Redis one gets a fresh prefix,
@@ -35,11 +32,7 @@ where
     if let Some(url) = redis_url() {
         let prefix = redis_prefix();
         let pool = switchyard::jobs::redis::pool(&url).unwrap();
-        body(
-            Box::new(RedisQueue::new(pool, &prefix, VISIBILITY)),
-            Some((url.clone(), prefix.clone())),
-        )
-        .await;
+        body(Box::new(RedisQueue::new(pool, &prefix, VISIBILITY)), Some((url.clone(), prefix.clone()))).await;
         wipe_redis_prefix(&url, &prefix).await;
     }
 }
@@ -47,46 +40,22 @@ where
 #[tokio::test]
 async fn pushed_messages_are_leased_once_and_gone_after_ack() {
     for_each_queue(|q, _| async move {
-        q.push(&msg("job_a", "k.one"), Duration::ZERO)
-            .await
-            .unwrap();
-        q.push(&msg("job_b", "k.two"), Duration::ZERO)
-            .await
-            .unwrap();
-        let got = q
-            .lease("c1", &kinds(), 10, Duration::from_millis(500))
-            .await
-            .unwrap();
+        q.push(&msg("job_a", "k.one"), Duration::ZERO).await.unwrap();
+        q.push(&msg("job_b", "k.two"), Duration::ZERO).await.unwrap();
+        let got = q.lease("c1", &kinds(), 10, Duration::from_millis(500)).await.unwrap();
         let mut ids: Vec<&str> = got.iter().map(|d| d.message.job_id.as_str()).collect();
         ids.sort();
         assert_eq!(ids, ["job_a", "job_b"], "[{}]", q.backend());
         assert!(got.iter().all(|d| d.deliveries == 1));
         let stats = q.stats(&kinds()).await.unwrap();
-        assert_eq!(
-            (stats[0].pending, stats[0].in_flight),
-            (0, 1),
-            "[{}] {stats:?}",
-            q.backend()
-        );
+        assert_eq!((stats[0].pending, stats[0].in_flight), (0, 1), "[{}] {stats:?}", q.backend());
         for d in &got {
             q.ack(d).await.unwrap();
         }
-        let again = q
-            .lease("c2", &kinds(), 10, Duration::from_millis(1500))
-            .await
-            .unwrap();
-        assert!(
-            again.is_empty(),
-            "[{}] acked messages came back: {again:?}",
-            q.backend()
-        );
+        let again = q.lease("c2", &kinds(), 10, Duration::from_millis(1500)).await.unwrap();
+        assert!(again.is_empty(), "[{}] acked messages came back: {again:?}", q.backend());
         let stats = q.stats(&kinds()).await.unwrap();
-        assert_eq!(
-            (stats[0].pending, stats[0].in_flight),
-            (0, 0),
-            "[{}]",
-            q.backend()
-        );
+        assert_eq!((stats[0].pending, stats[0].in_flight), (0, 0), "[{}]", q.backend());
     })
     .await;
 }
@@ -95,22 +64,12 @@ async fn pushed_messages_are_leased_once_and_gone_after_ack() {
 async fn lease_respects_max_and_leaves_the_rest_pending() {
     for_each_queue(|q, _| async move {
         for i in 0..5 {
-            q.push(&msg(&format!("job_{i}"), "k.one"), Duration::ZERO)
-                .await
-                .unwrap();
+            q.push(&msg(&format!("job_{i}"), "k.one"), Duration::ZERO).await.unwrap();
         }
-        let got = q
-            .lease("c1", &kinds(), 2, Duration::from_millis(200))
-            .await
-            .unwrap();
+        let got = q.lease("c1", &kinds(), 2, Duration::from_millis(200)).await.unwrap();
         assert_eq!(got.len(), 2, "[{}]", q.backend());
         let stats = q.stats(&kinds()).await.unwrap();
-        assert_eq!(
-            (stats[0].pending, stats[0].in_flight),
-            (3, 2),
-            "[{}] {stats:?}",
-            q.backend()
-        );
+        assert_eq!((stats[0].pending, stats[0].in_flight), (3, 2), "[{}] {stats:?}", q.backend());
         assert!(stats[0].oldest_pending_age.is_some());
     })
     .await;
@@ -119,26 +78,14 @@ async fn lease_respects_max_and_leaves_the_rest_pending() {
 #[tokio::test]
 async fn delayed_messages_stay_hidden_until_due() {
     for_each_queue(|q, _| async move {
-        q.push(&msg("job_later", "k.one"), Duration::from_millis(800))
-            .await
-            .unwrap();
-        let early = q
-            .lease("c1", &kinds(), 10, Duration::from_millis(200))
-            .await
-            .unwrap();
-        assert!(
-            early.is_empty(),
-            "[{}] delayed message came early",
-            q.backend()
-        );
+        q.push(&msg("job_later", "k.one"), Duration::from_millis(800)).await.unwrap();
+        let early = q.lease("c1", &kinds(), 10, Duration::from_millis(200)).await.unwrap();
+        assert!(early.is_empty(), "[{}] delayed message came early", q.backend());
         assert_eq!(q.stats(&kinds()).await.unwrap()[0].delayed, 1);
         let start = Instant::now();
         let mut got = vec![];
         while got.is_empty() && start.elapsed() < Duration::from_secs(5) {
-            got = q
-                .lease("c1", &kinds(), 10, Duration::from_millis(300))
-                .await
-                .unwrap();
+            got = q.lease("c1", &kinds(), 10, Duration::from_millis(300)).await.unwrap();
         }
         assert_eq!(got.len(), 1, "[{}] delayed message never came", q.backend());
         assert_eq!(got[0].message.job_id, "job_later");
@@ -149,41 +96,18 @@ async fn delayed_messages_stay_hidden_until_due() {
 #[tokio::test]
 async fn retry_puts_the_message_back_after_its_delay() {
     for_each_queue(|q, _| async move {
-        q.push(&msg("job_r", "k.two"), Duration::ZERO)
-            .await
-            .unwrap();
-        let d = q
-            .lease("c1", &kinds(), 1, Duration::from_millis(300))
-            .await
-            .unwrap()
-            .remove(0);
+        q.push(&msg("job_r", "k.two"), Duration::ZERO).await.unwrap();
+        let d = q.lease("c1", &kinds(), 1, Duration::from_millis(300)).await.unwrap().remove(0);
         q.retry(&d, Duration::from_millis(500)).await.unwrap();
         let stats = q.stats(&kinds()).await.unwrap();
-        assert_eq!(
-            (stats[1].delayed, stats[1].in_flight),
-            (1, 0),
-            "[{}] {stats:?}",
-            q.backend()
-        );
-        assert!(q
-            .lease("c1", &kinds(), 1, Duration::from_millis(100))
-            .await
-            .unwrap()
-            .is_empty());
+        assert_eq!((stats[1].delayed, stats[1].in_flight), (1, 0), "[{}] {stats:?}", q.backend());
+        assert!(q.lease("c1", &kinds(), 1, Duration::from_millis(100)).await.unwrap().is_empty());
         let start = Instant::now();
         let mut got = vec![];
         while got.is_empty() && start.elapsed() < Duration::from_secs(5) {
-            got = q
-                .lease("c1", &kinds(), 1, Duration::from_millis(300))
-                .await
-                .unwrap();
+            got = q.lease("c1", &kinds(), 1, Duration::from_millis(300)).await.unwrap();
         }
-        assert_eq!(
-            got.first().map(|d| d.message.job_id.as_str()),
-            Some("job_r"),
-            "[{}]",
-            q.backend()
-        );
+        assert_eq!(got.first().map(|d| d.message.job_id.as_str()), Some("job_r"), "[{}]", q.backend());
     })
     .await;
 }
@@ -191,33 +115,15 @@ async fn retry_puts_the_message_back_after_its_delay() {
 #[tokio::test]
 async fn buried_messages_go_to_the_dead_letter_list() {
     for_each_queue(|q, _| async move {
-        q.push(&msg("job_d", "k.one"), Duration::ZERO)
-            .await
-            .unwrap();
-        let d = q
-            .lease("c1", &kinds(), 1, Duration::from_millis(300))
-            .await
-            .unwrap()
-            .remove(0);
+        q.push(&msg("job_d", "k.one"), Duration::ZERO).await.unwrap();
+        let d = q.lease("c1", &kinds(), 1, Duration::from_millis(300)).await.unwrap().remove(0);
         q.bury(&d, "boom").await.unwrap();
         let dead = q.dead_letters("k.one", 10).await.unwrap();
         assert_eq!(dead.len(), 1, "[{}]", q.backend());
-        assert_eq!(
-            (dead[0].message.job_id.as_str(), dead[0].error.as_str()),
-            ("job_d", "boom")
-        );
+        assert_eq!((dead[0].message.job_id.as_str(), dead[0].error.as_str()), ("job_d", "boom"));
         let stats = q.stats(&kinds()).await.unwrap();
-        assert_eq!(
-            (stats[0].dead, stats[0].in_flight, stats[0].pending),
-            (1, 0, 0),
-            "[{}]",
-            q.backend()
-        );
-        assert!(q
-            .lease("c1", &kinds(), 1, Duration::from_millis(1500))
-            .await
-            .unwrap()
-            .is_empty());
+        assert_eq!((stats[0].dead, stats[0].in_flight, stats[0].pending), (1, 0, 0), "[{}]", q.backend());
+        assert!(q.lease("c1", &kinds(), 1, Duration::from_millis(1500)).await.unwrap().is_empty());
         q.clear_dead("k.one").await.unwrap();
         assert_eq!(q.stats(&kinds()).await.unwrap()[0].dead, 0);
     })
@@ -227,40 +133,20 @@ async fn buried_messages_go_to_the_dead_letter_list() {
 #[tokio::test]
 async fn an_unacked_message_is_reclaimed_by_another_consumer_after_the_visibility_timeout() {
     for_each_queue(|q, _| async move {
-        q.push(&msg("job_v", "k.one"), Duration::ZERO)
-            .await
-            .unwrap();
-        let first = q
-            .lease("dead-worker", &kinds(), 1, Duration::from_millis(300))
-            .await
-            .unwrap();
+        q.push(&msg("job_v", "k.one"), Duration::ZERO).await.unwrap();
+        let first = q.lease("dead-worker", &kinds(), 1, Duration::from_millis(300)).await.unwrap();
         assert_eq!(first.len(), 1);
-        let during = q
-            .lease("other", &kinds(), 1, Duration::from_millis(300))
-            .await
-            .unwrap();
-        assert!(
-            during.is_empty(),
-            "[{}] leased twice within the timeout",
-            q.backend()
-        );
+        let during = q.lease("other", &kinds(), 1, Duration::from_millis(300)).await.unwrap();
+        assert!(during.is_empty(), "[{}] leased twice within the timeout", q.backend());
         tokio::time::sleep(VISIBILITY).await;
         let start = Instant::now();
         let mut got = vec![];
         while got.is_empty() && start.elapsed() < Duration::from_secs(5) {
-            got = q
-                .lease("other", &kinds(), 1, Duration::from_millis(300))
-                .await
-                .unwrap();
+            got = q.lease("other", &kinds(), 1, Duration::from_millis(300)).await.unwrap();
         }
         assert_eq!(got.len(), 1, "[{}] never reclaimed", q.backend());
         assert_eq!(got[0].message.job_id, "job_v");
-        assert!(
-            got[0].deliveries >= 2,
-            "[{}] deliveries {}",
-            q.backend(),
-            got[0].deliveries
-        );
+        assert!(got[0].deliveries >= 2, "[{}] deliveries {}", q.backend(), got[0].deliveries);
         q.ack(&got[0]).await.unwrap();
     })
     .await;
@@ -269,26 +155,13 @@ async fn an_unacked_message_is_reclaimed_by_another_consumer_after_the_visibilit
 #[tokio::test]
 async fn extending_a_lease_keeps_a_slow_message_from_being_reclaimed() {
     for_each_queue(|q, _| async move {
-        q.push(&msg("job_slow", "k.one"), Duration::ZERO)
-            .await
-            .unwrap();
-        let d = q
-            .lease("slow", &kinds(), 1, Duration::from_millis(300))
-            .await
-            .unwrap()
-            .remove(0);
+        q.push(&msg("job_slow", "k.one"), Duration::ZERO).await.unwrap();
+        let d = q.lease("slow", &kinds(), 1, Duration::from_millis(300)).await.unwrap().remove(0);
         let start = Instant::now();
         while start.elapsed() < VISIBILITY * 2 {
             q.extend("slow", &d).await.unwrap();
-            let stolen = q
-                .lease("thief", &kinds(), 1, Duration::from_millis(250))
-                .await
-                .unwrap();
-            assert!(
-                stolen.is_empty(),
-                "[{}] a live lease was reclaimed",
-                q.backend()
-            );
+            let stolen = q.lease("thief", &kinds(), 1, Duration::from_millis(250)).await.unwrap();
+            assert!(stolen.is_empty(), "[{}] a live lease was reclaimed", q.backend());
         }
         q.ack(&d).await.unwrap();
     })
@@ -302,12 +175,7 @@ async fn outcomes_and_worker_heartbeats_are_counted() {
         q.record_outcome("k.one", true).await.unwrap();
         q.record_outcome("k.one", false).await.unwrap();
         let s = q.stats(&kinds()).await.unwrap();
-        assert_eq!(
-            (s[0].done_last_minute, s[0].failed_last_minute),
-            (2, 1),
-            "[{}]",
-            q.backend()
-        );
+        assert_eq!((s[0].done_last_minute, s[0].failed_last_minute), (2, 1), "[{}]", q.backend());
         assert_eq!((s[1].done_last_minute, s[1].failed_last_minute), (0, 0));
         q.heartbeat("w1").await.unwrap();
         q.heartbeat("w2").await.unwrap();
@@ -321,34 +189,16 @@ async fn outcomes_and_worker_heartbeats_are_counted() {
 async fn a_wiped_redis_is_recovered_from() {
     for_each_queue(|q, redis| async move {
         let Some((url, prefix)) = redis else { return };
-        q.push(&msg("job_1", "k.one"), Duration::ZERO)
-            .await
-            .unwrap();
-        let d = q
-            .lease("c1", &kinds(), 1, Duration::from_millis(300))
-            .await
-            .unwrap()
-            .remove(0);
+        q.push(&msg("job_1", "k.one"), Duration::ZERO).await.unwrap();
+        let d = q.lease("c1", &kinds(), 1, Duration::from_millis(300)).await.unwrap().remove(0);
         q.ack(&d).await.unwrap();
         // The streams and their consumer group vanish (as after FLUSHALL or a
         // restart of a Redis that keeps nothing on disk).
         wipe_redis_prefix(&url, &prefix).await;
-        assert!(q
-            .lease("c1", &kinds(), 1, Duration::from_millis(200))
-            .await
-            .unwrap()
-            .is_empty());
-        q.push(&msg("job_2", "k.one"), Duration::ZERO)
-            .await
-            .unwrap();
-        let got = q
-            .lease("c1", &kinds(), 1, Duration::from_millis(500))
-            .await
-            .unwrap();
-        assert_eq!(
-            got.first().map(|d| d.message.job_id.as_str()),
-            Some("job_2")
-        );
+        assert!(q.lease("c1", &kinds(), 1, Duration::from_millis(200)).await.unwrap().is_empty());
+        q.push(&msg("job_2", "k.one"), Duration::ZERO).await.unwrap();
+        let got = q.lease("c1", &kinds(), 1, Duration::from_millis(500)).await.unwrap();
+        assert_eq!(got.first().map(|d| d.message.job_id.as_str()), Some("job_2"));
     })
     .await;
 }

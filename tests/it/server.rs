@@ -58,10 +58,7 @@ async fn the_committed_schema_is_the_served_schema() {
         "schema.graphql is out of date: run `cargo run -- schema > schema.graphql` and commit it"
     );
     let defined = sdl_type_names(&file);
-    assert!(
-        defined.contains("ApiKey") && defined.contains("SubscriptionRoot"),
-        "{defined:?}"
-    );
+    assert!(defined.contains("ApiKey") && defined.contains("SubscriptionRoot"), "{defined:?}");
 
     for_each_backend(&[], |app: TestApp| {
         let defined = defined.clone();
@@ -102,22 +99,14 @@ async fn the_binary_prints_the_schema_and_its_help() {
     for backend in backends() {
         let (db_url, guard) = fresh_database(&backend).await;
         let out = switchyard(&["schema", "--database-url", &db_url]);
-        assert!(
-            out.status.success(),
-            "[{backend:?}] {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "[{backend:?}] {}", String::from_utf8_lossy(&out.stderr));
         assert!(
             stdout(&out) == schema_file(),
             "[{backend:?}] `switchyard schema` differs from schema.graphql: run `cargo run -- schema > schema.graphql`"
         );
 
         let out = switchyard(&["--help"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let help = stdout(&out);
         assert!(help.contains("SWITCHYARD_DATABASE_URL"), "{help}");
         assert!(help.contains("--database-url"), "{help}");
@@ -129,10 +118,7 @@ async fn the_binary_prints_the_schema_and_its_help() {
             .filter_map(|l| l.split_whitespace().next())
             .collect();
         for c in ["serve", "migrate", "schema", "admin"] {
-            assert!(
-                commands.contains(c),
-                "`{c}` missing from the commands {commands:?} in:\n{help}"
-            );
+            assert!(commands.contains(c), "`{c}` missing from the commands {commands:?} in:\n{help}");
         }
 
         let out = switchyard(&["admin", "--help"]);
@@ -154,53 +140,27 @@ async fn health_probes_answer_and_every_response_has_a_request_id() {
     for_each_backend(&[], |app: TestApp| async move {
         let mut ids = BTreeSet::new();
         for (path, body) in [("/healthz", "ok"), ("/readyz", "ready")] {
-            let resp = app
-                .client
-                .get(format!("{}{path}", app.url))
-                .send()
-                .await
-                .unwrap();
+            let resp = app.client.get(format!("{}{path}", app.url)).send().await.unwrap();
             assert_eq!(resp.status(), 200, "[{}] {path}", app.backend);
-            let id = resp
-                .headers()
-                .get("x-request-id")
-                .expect("x-request-id")
-                .to_str()
-                .unwrap()
-                .to_string();
-            assert!(
-                ulid::Ulid::from_string(&id).is_ok(),
-                "a ULID request id: {id}"
-            );
+            let id = resp.headers().get("x-request-id").expect("x-request-id").to_str().unwrap().to_string();
+            assert!(ulid::Ulid::from_string(&id).is_ok(), "a ULID request id: {id}");
             ids.insert(id);
             assert_eq!(resp.text().await.unwrap(), body, "[{}] {path}", app.backend);
         }
-        let (status, headers, _) = app
-            .gql_raw(Some(&app.owner_key), "{ viewer { role } }", json!({}))
-            .await;
+        let (status, headers, _) = app.gql_raw(Some(&app.owner_key), "{ viewer { role } }", json!({})).await;
         assert_eq!(status, 200);
         ids.insert(headers["x-request-id"].to_str().unwrap().to_string());
         let (status, headers, _) = app.gql_raw(None, "{ viewer { role } }", json!({})).await;
         assert_eq!(status, 200);
         ids.insert(headers["x-request-id"].to_str().unwrap().to_string());
-        let resp = app
-            .client
-            .get(format!("{}/no-such-page", app.url))
-            .send()
-            .await
-            .unwrap();
+        let resp = app.client.get(format!("{}/no-such-page", app.url)).send().await.unwrap();
         assert_eq!(resp.status(), 404);
         ids.insert(resp.headers()["x-request-id"].to_str().unwrap().to_string());
         assert_eq!(ids.len(), 5, "each response has its own id: {ids:?}");
 
         // A request id sent by the client is kept.
-        let resp = app
-            .client
-            .get(format!("{}/healthz", app.url))
-            .header("x-request-id", "trace-me-123")
-            .send()
-            .await
-            .unwrap();
+        let resp =
+            app.client.get(format!("{}/healthz", app.url)).header("x-request-id", "trace-me-123").send().await.unwrap();
         assert_eq!(resp.headers()["x-request-id"], "trace-me-123");
     })
     .await;
@@ -212,27 +172,17 @@ async fn the_playground_and_sign_in_pages_are_served_offline() {
         let get = |path: &str| app.client.get(format!("{}{path}", app.url)).send();
         let resp = get("/playground").await.unwrap();
         assert_eq!(resp.status(), 200, "[{}]", app.backend);
-        assert!(resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html"));
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
         let html = resp.text().await.unwrap();
         assert!(html.contains("graphiql"), "{html}");
-        assert!(
-            html.contains("/playground/vendor/graphiql.min.js"),
-            "the page loads the vendored bundle"
-        );
+        assert!(html.contains("/playground/vendor/graphiql.min.js"), "the page loads the vendored bundle");
 
         let resp = get("/playground/vendor/graphiql.min.js").await.unwrap();
         assert_eq!(resp.status(), 200);
         let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
         assert!(ct.contains("javascript"), "{ct}");
         let bytes = resp.bytes().await.unwrap();
-        let on_disk = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/playground/vendor/graphiql.min.js"
-        ))
-        .unwrap();
+        let on_disk = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/playground/vendor/graphiql.min.js")).unwrap();
         assert!(
             bytes == on_disk,
             "the served bundle is the vendored file ({} vs {} bytes)",
@@ -242,29 +192,18 @@ async fn the_playground_and_sign_in_pages_are_served_offline() {
 
         let resp = get("/playground/vendor/graphiql.min.css").await.unwrap();
         assert_eq!(resp.status(), 200);
-        assert!(resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/css"));
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
 
-        for missing in [
-            "/playground/vendor/nope.js",
-            "/playground/vendor/VERSIONS.txt",
-            "/playground/vendor/..%2FCargo.toml",
-        ] {
+        for missing in
+            ["/playground/vendor/nope.js", "/playground/vendor/VERSIONS.txt", "/playground/vendor/..%2FCargo.toml"]
+        {
             assert_eq!(get(missing).await.unwrap().status(), 404, "{missing}");
         }
 
         for (path, text) in [("/login", "Sign in"), ("/setup", "password")] {
             let resp = get(path).await.unwrap();
             assert_eq!(resp.status(), 200, "{path}");
-            assert!(
-                resp.headers()["content-type"]
-                    .to_str()
-                    .unwrap()
-                    .starts_with("text/html"),
-                "{path}"
-            );
+            assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
             let html = resp.text().await.unwrap();
             assert!(html.contains(text), "{path}: {html}");
         }
@@ -285,53 +224,32 @@ async fn graceful_shutdown_closes_subscriptions_and_stops_listening() {
         let (app, server, guard) = TestApp::spawn(&backend, &[]).await;
         let auth = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
         let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth).await;
-        ws.subscribe("1", "subscription { events { type } }", json!({}))
-            .await;
+        ws.subscribe("1", "subscription { events { type } }", json!({})).await;
         // Wait until the subscription is live.
         let mut live = false;
         for i in 0..10 {
-            app.create_key(&app.owner_key, &format!("k{i}"), &["READ"])
-                .await;
+            app.create_key(&app.owner_key, &format!("k{i}"), &["READ"]).await;
             if let Some(m) = ws.next_json_within(Duration::from_secs(1)).await {
                 assert_eq!(m["type"], "next", "{m}");
                 live = true;
                 break;
             }
         }
-        assert!(
-            live,
-            "[{backend:?}] the subscription never delivered an event"
-        );
-        while ws
-            .next_json_within(Duration::from_millis(300))
-            .await
-            .is_some()
-        {}
-        let ready = app
-            .client
-            .get(format!("{}/readyz", app.url))
-            .send()
-            .await
-            .unwrap();
+        assert!(live, "[{backend:?}] the subscription never delivered an event");
+        while ws.next_json_within(Duration::from_millis(300)).await.is_some() {}
+        let ready = app.client.get(format!("{}/readyz", app.url)).send().await.unwrap();
         assert_eq!(ready.status(), 200);
 
         // The open subscription must not hold shutdown up for the grace period (5 s).
         let started = Instant::now();
         server.stop().await;
         let took = started.elapsed();
-        assert!(
-            took < Duration::from_secs(4),
-            "[{backend:?}] stop took {took:?}"
-        );
+        assert!(took < Duration::from_secs(4), "[{backend:?}] stop took {took:?}");
 
         // The server closes the socket with 1001 (going away); the
         // subscription gets no `complete` before that.
         let m = ws.next_json().await.expect("a close frame after shutdown");
-        assert_eq!(
-            m,
-            json!({ "type": "__close", "code": 1001 }),
-            "[{backend:?}]"
-        );
+        assert_eq!(m, json!({ "type": "__close", "code": 1001 }), "[{backend:?}]");
 
         // Nothing listens any more.
         let err = reqwest::Client::new()
@@ -351,52 +269,23 @@ async fn admin_commands_create_a_user_and_a_key_that_the_server_accepts() {
         let (db_url, guard) = fresh_database(&backend).await;
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("k").display().to_string();
-        let db_flags = [
-            "--database-url",
-            db_url.as_str(),
-            "--secret-key-file",
-            key_file.as_str(),
-        ];
+        let db_flags = ["--database-url", db_url.as_str(), "--secret-key-file", key_file.as_str()];
 
-        let mut args = vec![
-            "admin",
-            "create-user",
-            "--email",
-            "a@b.c",
-            "--workspace-name",
-            "W",
-        ];
+        let mut args = vec!["admin", "create-user", "--email", "a@b.c", "--workspace-name", "W"];
         args.extend(db_flags);
         let out = switchyard(&args);
-        assert!(
-            out.status.success(),
-            "[{backend:?}] {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "[{backend:?}] {}", String::from_utf8_lossy(&out.stderr));
         let text = stdout(&out);
         assert!(text.contains("a@b.c"), "{text}");
-        let link = text
-            .split_whitespace()
-            .find(|w| w.contains("/setup?token="))
-            .unwrap_or_else(|| panic!("{text}"));
-        assert!(
-            link.starts_with("http://") && link.len() > "http://x/setup?token=".len() + 20,
-            "{link}"
-        );
+        let link = text.split_whitespace().find(|w| w.contains("/setup?token=")).unwrap_or_else(|| panic!("{text}"));
+        assert!(link.starts_with("http://") && link.len() > "http://x/setup?token=".len() + 20, "{link}");
 
         let mut args = vec!["admin", "create-api-key", "--email", "a@b.c"];
         args.extend(db_flags);
         let out = switchyard(&args);
-        assert!(
-            out.status.success(),
-            "[{backend:?}] {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "[{backend:?}] {}", String::from_utf8_lossy(&out.stderr));
         let secret = stdout(&out).trim().to_string();
-        assert!(
-            secret.starts_with("sk_test_") && !secret.contains(char::is_whitespace),
-            "stdout: {secret:?}"
-        );
+        assert!(secret.starts_with("sk_test_") && !secret.contains(char::is_whitespace), "stdout: {secret:?}");
 
         // An unknown user is an error, with nothing on stdout.
         let mut args = vec!["admin", "create-api-key", "--email", "nobody@b.c"];
@@ -407,13 +296,8 @@ async fn admin_commands_create_a_user_and_a_key_that_the_server_accepts() {
 
         let mut flags: Vec<&str> = db_flags.to_vec();
         flags.extend(["--listen", "127.0.0.1:0"]);
-        let server = switchyard::start(Config::from_args(flags).unwrap())
-            .await
-            .expect("server starts");
-        assert_eq!(
-            server.setup_url, None,
-            "[{backend:?}] no first-start owner on a database that has users"
-        );
+        let server = switchyard::start(Config::from_args(flags).unwrap()).await.expect("server starts");
+        assert_eq!(server.setup_url, None, "[{backend:?}] no first-start owner on a database that has users");
         let resp = reqwest::Client::new()
             .post(format!("http://{}/graphql", server.addr))
             .bearer_auth(&secret)
@@ -449,9 +333,7 @@ async fn the_secret_key_file_is_created_private_and_reused() {
             "127.0.0.1:0",
         ];
         assert!(!key_path.exists());
-        let server = switchyard::start(Config::from_args(args).unwrap())
-            .await
-            .expect("server starts");
+        let server = switchyard::start(Config::from_args(args).unwrap()).await.expect("server starts");
         let meta = std::fs::metadata(&key_path).expect("the key file is created on first start");
         assert!(meta.len() >= 32, "{} bytes", meta.len());
         #[cfg(unix)]
@@ -462,39 +344,20 @@ async fn the_secret_key_file_is_created_private_and_reused() {
         let owner = server.state.db.clone();
         let user = {
             use sea_orm::EntityTrait;
-            entity::user::Entity::find()
-                .one(&owner)
-                .await
-                .unwrap()
-                .expect("the first owner")
+            entity::user::Entity::find().one(&owner).await.unwrap().expect("the first owner")
         };
         let ws = {
             use sea_orm::EntityTrait;
-            entity::workspace::Entity::find()
-                .one(&owner)
-                .await
-                .unwrap()
-                .expect("the first workspace")
+            entity::workspace::Entity::find().one(&owner).await.unwrap().expect("the first workspace")
         };
-        let (_, secret) = crate::helpers::make_key(
-            &server.state,
-            &ws.id,
-            &user.id,
-            &switchyard::auth::Scope::ALL,
-        )
-        .await;
+        let (_, secret) =
+            crate::helpers::make_key(&server.state, &ws.id, &user.id, &switchyard::auth::Scope::ALL).await;
         let bytes = std::fs::read(&key_path).unwrap();
         server.stop().await;
 
         // A restart reads the same key, so existing API keys keep working.
-        let server = switchyard::start(Config::from_args(args).unwrap())
-            .await
-            .expect("server restarts");
-        assert_eq!(
-            std::fs::read(&key_path).unwrap(),
-            bytes,
-            "the key file is not rewritten"
-        );
+        let server = switchyard::start(Config::from_args(args).unwrap()).await.expect("server restarts");
+        assert_eq!(std::fs::read(&key_path).unwrap(), bytes, "the key file is not rewritten");
         let resp = reqwest::Client::new()
             .post(format!("http://{}/graphql", server.addr))
             .bearer_auth(&secret)
@@ -502,17 +365,9 @@ async fn the_secret_key_file_is_created_private_and_reused() {
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            resp.status(),
-            200,
-            "[{backend:?}] the key made before the restart still works"
-        );
+        assert_eq!(resp.status(), 200, "[{backend:?}] the key made before the restart still works");
         let body: Value = resp.json().await.unwrap();
-        assert_eq!(
-            body["data"]["viewer"]["user"]["id"],
-            user.id.as_str(),
-            "{body}"
-        );
+        assert_eq!(body["data"]["viewer"]["user"]["id"], user.id.as_str(), "{body}");
         server.stop().await;
         guard.cleanup().await;
     }

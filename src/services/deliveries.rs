@@ -1,0 +1,464 @@
+//! Deliveries and their attempt log: creating a delivery (with the job that
+//! sends it), one signed attempt, test sends, retries, and the log queries.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+use serde_json::json;
+
+use entity::{delivery, delivery_attempt, webhook};
+
+use crate::auth::{Principal, Scope};
+use crate::delivery::signing;
+use crate::error::{Error, Result};
+use crate::events::{Envelope, DELIVERY_ATTEMPT};
+use crate::ids::{has_prefix, new_id};
+use crate::services::jobs::{self, NewJob};
+use crate::services::pagination::{fetch_page, Page, PageArgs};
+use crate::services::webhooks;
+use crate::state::AppState;
+
+/// The job kind that sends a delivery.
+pub const KIND: &str = "webhook.deliver";
+pub const PENDING: &str = "pending";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+pub const CANCELLED: &str = "cancelled";
+
+fn schedule_of(w: &webhook::Model) -> Vec<u64> {
+    w.retry_schedule.as_array().map(|a| a.iter().filter_map(|v| v.as_u64()).collect()).unwrap_or_default()
+}
+
+/// Writes a pending delivery and the job that will send it (no ring: the
+/// caller rings after its transaction commits). Returns the job id.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    w: &webhook::Model,
+    event_id: Option<&str>,
+    event_type: &str,
+    body: serde_json::Value,
+) -> Result<String> {
+    let id = new_id("dlv");
+    let schedule = schedule_of(w);
+    let job = jobs::insert(
+        db,
+        Duration::ZERO,
+        NewJob {
+            kind: KIND.into(),
+            payload: json!({ "delivery_id": id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
+            workspace_id: Some(w.workspace_id.clone()),
+            run_at: None,
+            max_attempts: schedule.len() as u32 + 1,
+        },
+    )
+    .await?;
+    let now = Utc::now();
+    delivery::ActiveModel {
+        id: Set(id),
+        workspace_id: Set(w.workspace_id.clone()),
+        webhook_id: Set(w.id.clone()),
+        event_id: Set(event_id.map(str::to_string)),
+        event_type: Set(event_type.to_string()),
+        payload: Set(body),
+        state: Set(PENDING.into()),
+        attempts: Set(0),
+        last_status_code: Set(None),
+        last_error: Set(None),
+        job_id: Set(job.id.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        delivered_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(job.id)
+}
+
+/// Header values that may hold secrets are logged as `<redacted>`.
+fn redact(name: &str, value: &str) -> String {
+    let n = name.to_ascii_lowercase();
+    let secret = ["auth", "token", "key", "secret", "signature", "cookie", "password"].iter().any(|s| n.contains(s));
+    if secret {
+        "<redacted>".into()
+    } else {
+        value.to_string()
+    }
+}
+
+/// What one attempt came to, for the caller deciding about retries.
+pub enum Outcome {
+    Delivered,
+    /// 410 Gone: the webhook was disabled; do not retry.
+    Gone,
+    Failed(String),
+}
+
+/// Sends one signed attempt of `d` to `w`, records it in the attempt log,
+/// updates the delivery and the webhook's health, and streams the attempt to
+/// live `deliveryLogs` subscribers.
+pub async fn attempt(
+    st: &AppState,
+    w: &webhook::Model,
+    d: &delivery::Model,
+    number: i32,
+) -> Result<(Outcome, delivery_attempt::Model)> {
+    let body = serde_json::to_vec(&d.payload).map_err(Error::internal)?;
+    let ts = Utc::now().timestamp();
+    let secret = st.secret.decrypt(&w.secret_enc)?;
+    let signature = signing::sign(&secret, &d.id, ts, &body)?;
+    let mut headers: Vec<(String, String)> = w
+        .headers
+        .as_object()
+        .map(|o| o.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+        .unwrap_or_default();
+    headers.extend([
+        ("content-type".to_string(), "application/json".to_string()),
+        ("webhook-id".to_string(), d.id.clone()),
+        ("webhook-timestamp".to_string(), ts.to_string()),
+        ("webhook-signature".to_string(), signature),
+    ]);
+    let sent = st.http.post(&w.url, &headers, body, Duration::from_millis(w.timeout_ms as u64)).await;
+    let logged: serde_json::Map<String, serde_json::Value> =
+        headers.iter().map(|(k, v)| (k.clone(), json!(redact(k, v)))).collect();
+    let now = Utc::now();
+    let outcome = match (sent.is_success(), sent.status) {
+        (true, _) => Outcome::Delivered,
+        (false, Some(410)) => Outcome::Gone,
+        (false, Some(code)) => Outcome::Failed(format!("HTTP {code}")),
+        (false, None) => Outcome::Failed(sent.error.clone().unwrap_or_else(|| "no response".into())),
+    };
+    let att = delivery_attempt::ActiveModel {
+        id: Set(new_id("att")),
+        workspace_id: Set(w.workspace_id.clone()),
+        delivery_id: Set(d.id.clone()),
+        webhook_id: Set(w.id.clone()),
+        attempt: Set(number),
+        success: Set(matches!(outcome, Outcome::Delivered)),
+        status_code: Set(sent.status.map(i32::from)),
+        response_time_ms: Set(sent.elapsed.as_millis() as i64),
+        response_body: Set(sent.body.clone()),
+        request_headers: Set(serde_json::Value::Object(logged)),
+        error: Set(sent.error.clone().or_else(|| match &outcome {
+            Outcome::Failed(e) => Some(e.clone()),
+            Outcome::Gone => Some("HTTP 410 Gone".into()),
+            Outcome::Delivered => None,
+        })),
+        created_at: Set(now),
+    }
+    .insert(&st.writer)
+    .await?;
+    let mut dam = d.clone().into_active_model();
+    dam.attempts = Set(number);
+    dam.last_status_code = Set(att.status_code);
+    dam.last_error = Set(att.error.clone());
+    dam.updated_at = Set(now);
+    match outcome {
+        Outcome::Delivered => {
+            dam.state = Set(SUCCEEDED.into());
+            dam.delivered_at = Set(Some(now));
+        }
+        Outcome::Gone => dam.state = Set(FAILED.into()),
+        Outcome::Failed(_) => {}
+    }
+    dam.update(&st.writer).await?;
+    record_health(st, w, &outcome, now).await?;
+    st.publish(vec![live_attempt(&att, d)]);
+    Ok((outcome, att))
+}
+
+/// Success clears the failure streak; a 410 or a streak older than the
+/// configured number of days disables the webhook.
+async fn record_health(st: &AppState, w: &webhook::Model, outcome: &Outcome, now: DateTime<Utc>) -> Result<()> {
+    match outcome {
+        Outcome::Delivered => {
+            webhook::Entity::update_many()
+                .col_expr(webhook::Column::FailingSince, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(webhook::Column::LastSuccessAt, Expr::value(now))
+                .filter(webhook::Column::Id.eq(&w.id))
+                .exec(&st.writer)
+                .await?;
+        }
+        Outcome::Gone => webhooks::disable(st, w, "The endpoint answered 410 Gone").await?,
+        Outcome::Failed(_) => {
+            let since = w.failing_since.unwrap_or(now);
+            let limit = chrono::Duration::seconds((st.config.webhook_disable_after_days * 86_400.0) as i64);
+            if w.active && now - since >= limit {
+                let days = st.config.webhook_disable_after_days;
+                webhooks::disable(st, w, &format!("Every delivery failed for {days} days")).await?;
+            } else if w.failing_since.is_none() {
+                webhook::Entity::update_many()
+                    .col_expr(webhook::Column::FailingSince, Expr::value(now))
+                    .filter(webhook::Column::Id.eq(&w.id))
+                    .filter(webhook::Column::FailingSince.is_null())
+                    .exec(&st.writer)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A delivery attempt as a live-only bus message.
+fn live_attempt(a: &delivery_attempt::Model, d: &delivery::Model) -> Envelope {
+    Envelope {
+        id: a.id.clone(),
+        workspace_id: a.workspace_id.clone(),
+        event_type: DELIVERY_ATTEMPT.into(),
+        actor: "system".into(),
+        subject_id: Some(a.delivery_id.clone()),
+        data: json!({
+            "id": a.id, "delivery_id": a.delivery_id, "webhook_id": a.webhook_id, "attempt": a.attempt,
+            "success": a.success, "status_code": a.status_code, "response_time_ms": a.response_time_ms,
+            "response_body": a.response_body, "request_headers": a.request_headers, "error": a.error,
+            "event_type": d.event_type, "payload": d.payload, "created_at": a.created_at,
+        }),
+        created_at: a.created_at,
+        live_only: true,
+        jobs: vec![],
+    }
+}
+
+/// Rebuilds an attempt row from its live message (for the subscription).
+pub fn attempt_from_live(e: &Envelope) -> Option<delivery_attempt::Model> {
+    let d = &e.data;
+    Some(delivery_attempt::Model {
+        id: d["id"].as_str()?.to_string(),
+        workspace_id: e.workspace_id.clone(),
+        delivery_id: d["delivery_id"].as_str()?.to_string(),
+        webhook_id: d["webhook_id"].as_str()?.to_string(),
+        attempt: d["attempt"].as_i64()? as i32,
+        success: d["success"].as_bool()?,
+        status_code: d["status_code"].as_i64().map(|c| c as i32),
+        response_time_ms: d["response_time_ms"].as_i64()?,
+        response_body: d["response_body"].as_str().unwrap_or("").to_string(),
+        request_headers: d["request_headers"].clone(),
+        error: d["error"].as_str().map(str::to_string),
+        created_at: e.created_at,
+    })
+}
+
+/// The `webhook.deliver` job: one attempt; an error asks for a retry.
+pub async fn run_job(st: &AppState, job: &entity::job::Model) -> Result<()> {
+    let id = job.payload["delivery_id"].as_str().ok_or_else(|| Error::internal("job without delivery_id"))?;
+    let Some(d) = delivery::Entity::find_by_id(id).one(&st.writer).await? else {
+        return Ok(()); // deleted with its webhook
+    };
+    if d.state != PENDING {
+        return Ok(()); // already settled: a duplicate doorbell
+    }
+    let w = webhook::Entity::find_by_id(&d.webhook_id).one(&st.writer).await?;
+    let Some(w) = w.filter(|w| w.active) else {
+        let mut am = d.into_active_model();
+        am.state = Set(CANCELLED.into());
+        am.last_error = Set(Some("The webhook is disabled".into()));
+        am.updated_at = Set(Utc::now());
+        am.update(&st.writer).await?;
+        return Ok(());
+    };
+    // Over the webhook's own rate: wait for the window, spend no attempt.
+    if let Err(Error::RateLimited { retry_after_secs, .. }) =
+        st.webhook_limiter.check_limit(&w.id, w.rate_limit_per_minute as u32).await
+    {
+        return Err(Error::Deferred(Duration::from_secs(retry_after_secs)));
+    }
+    let (outcome, _) = attempt(st, &w, &d, job.attempts).await?;
+    match outcome {
+        Outcome::Delivered | Outcome::Gone => Ok(()),
+        Outcome::Failed(why) => {
+            if job.attempts >= job.max_attempts {
+                delivery::Entity::update_many()
+                    .col_expr(delivery::Column::State, Expr::value(FAILED))
+                    .filter(delivery::Column::Id.eq(&d.id))
+                    .exec(&st.writer)
+                    .await?;
+            }
+            Err(Error::Internal(why))
+        }
+    }
+}
+
+/// Sends a test message to a webhook now and returns the attempt (owner only).
+pub async fn test(st: &AppState, p: &Principal, webhook_id: &str) -> Result<delivery_attempt::Model> {
+    p.require(Scope::Write)?.require_owner()?;
+    let w = webhooks::find(&st.db, &p.workspace_id, webhook_id).await?;
+    let body = json!({
+        "event": "webhook.test",
+        "timestamp": Utc::now().to_rfc3339(),
+        "data": { "webhook_id": w.id, "message": "A test delivery from Switchyard" },
+    });
+    let now = Utc::now();
+    let d = delivery::ActiveModel {
+        id: Set(new_id("dlv")),
+        workspace_id: Set(w.workspace_id.clone()),
+        webhook_id: Set(w.id.clone()),
+        event_id: Set(None),
+        event_type: Set("webhook.test".into()),
+        payload: Set(body),
+        state: Set(PENDING.into()),
+        attempts: Set(0),
+        last_status_code: Set(None),
+        last_error: Set(None),
+        job_id: Set(String::new()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        delivered_at: Set(None),
+    }
+    .insert(&st.writer)
+    .await?;
+    let (outcome, att) = attempt(st, &w, &d, 1).await?;
+    if let Outcome::Failed(_) = outcome {
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::State, Expr::value(FAILED))
+            .filter(delivery::Column::Id.eq(&d.id))
+            .exec(&st.writer)
+            .await?;
+    }
+    Ok(att)
+}
+
+#[derive(Default)]
+pub struct DeliveryFilter {
+    pub webhook_id: Option<String>,
+    pub state: Option<String>,
+    pub event_type: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    f: DeliveryFilter,
+    page: &PageArgs,
+) -> Result<Page<delivery::Model>> {
+    p.require(Scope::Read)?.require_owner()?;
+    let mut q = delivery::Entity::find().filter(delivery::Column::WorkspaceId.eq(&p.workspace_id));
+    if let Some(w) = f.webhook_id {
+        q = q.filter(delivery::Column::WebhookId.eq(w));
+    }
+    if let Some(s) = f.state {
+        q = q.filter(delivery::Column::State.eq(s));
+    }
+    if let Some(t) = f.event_type {
+        q = q.filter(delivery::Column::EventType.eq(t));
+    }
+    if let Some(s) = f.since {
+        q = q.filter(delivery::Column::CreatedAt.gte(s));
+    }
+    if let Some(u) = f.until {
+        q = q.filter(delivery::Column::CreatedAt.lt(u));
+    }
+    fetch_page(db, q, delivery::Column::Id, page).await
+}
+
+pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<delivery::Model> {
+    p.require(Scope::Read)?.require_owner()?;
+    find(db, &p.workspace_id, id).await
+}
+
+async fn find(db: &impl ConnectionTrait, workspace_id: &str, id: &str) -> Result<delivery::Model> {
+    if !has_prefix(id, "dlv") {
+        return Err(Error::NotFound("Delivery"));
+    }
+    delivery::Entity::find_by_id(id)
+        .filter(delivery::Column::WorkspaceId.eq(workspace_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("Delivery"))
+}
+
+#[derive(Default)]
+pub struct AttemptFilter {
+    pub webhook_id: Option<String>,
+    pub delivery_id: Option<String>,
+    pub success: Option<bool>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+pub async fn attempts(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    f: AttemptFilter,
+    page: &PageArgs,
+) -> Result<Page<delivery_attempt::Model>> {
+    p.require(Scope::Read)?.require_owner()?;
+    let mut q = delivery_attempt::Entity::find().filter(delivery_attempt::Column::WorkspaceId.eq(&p.workspace_id));
+    if let Some(w) = f.webhook_id {
+        q = q.filter(delivery_attempt::Column::WebhookId.eq(w));
+    }
+    if let Some(d) = f.delivery_id {
+        q = q.filter(delivery_attempt::Column::DeliveryId.eq(d));
+    }
+    if let Some(s) = f.success {
+        q = q.filter(delivery_attempt::Column::Success.eq(s));
+    }
+    if let Some(s) = f.since {
+        q = q.filter(delivery_attempt::Column::CreatedAt.gte(s));
+    }
+    fetch_page(db, q, delivery_attempt::Column::Id, page).await
+}
+
+/// Sends a failed (or cancelled) delivery again with fresh attempts.
+pub async fn retry(st: &AppState, p: &Principal, id: &str) -> Result<delivery::Model> {
+    p.require(Scope::Write)?.require_owner()?;
+    let d = find(&st.db, &p.workspace_id, id).await?;
+    if d.state == PENDING || d.state == SUCCEEDED {
+        return Err(Error::invalid_field(
+            "id",
+            format!("The delivery is {}; only failed deliveries can be retried", d.state),
+        ));
+    }
+    let w = webhooks::find(&st.db, &p.workspace_id, &d.webhook_id).await?;
+    if !w.active {
+        return Err(Error::invalid_field("id", "The webhook is disabled; enable it first"));
+    }
+    requeue(st, &w, d).await
+}
+
+async fn requeue(st: &AppState, w: &webhook::Model, d: delivery::Model) -> Result<delivery::Model> {
+    let schedule = schedule_of(w);
+    let job = jobs::enqueue(
+        st,
+        NewJob {
+            kind: KIND.into(),
+            payload: json!({ "delivery_id": d.id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
+            workspace_id: Some(w.workspace_id.clone()),
+            run_at: None,
+            max_attempts: schedule.len() as u32 + 1,
+        },
+    )
+    .await?;
+    let mut am = d.into_active_model();
+    am.state = Set(PENDING.into());
+    am.job_id = Set(job.id);
+    am.updated_at = Set(Utc::now());
+    Ok(am.update(&st.writer).await?)
+}
+
+/// Retries every failed delivery of a webhook created since `since` (at
+/// most 1000 at a time); returns how many.
+pub async fn retry_failed(st: &AppState, p: &Principal, webhook_id: &str, since: Option<DateTime<Utc>>) -> Result<u64> {
+    p.require(Scope::Write)?.require_owner()?;
+    let w = webhooks::find(&st.db, &p.workspace_id, webhook_id).await?;
+    if !w.active {
+        return Err(Error::invalid_field("webhookId", "The webhook is disabled; enable it first"));
+    }
+    let mut q = delivery::Entity::find()
+        .filter(delivery::Column::WorkspaceId.eq(&p.workspace_id))
+        .filter(delivery::Column::WebhookId.eq(webhook_id))
+        .filter(delivery::Column::State.eq(FAILED));
+    if let Some(s) = since {
+        q = q.filter(delivery::Column::CreatedAt.gte(s));
+    }
+    let failed = q.order_by_asc(delivery::Column::Id).limit(1000).all(&st.db).await?;
+    let n = failed.len() as u64;
+    for d in failed {
+        requeue(st, &w, d).await?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,347 @@
+//! Webhooks (seed 002 §4): endpoints that receive the workspace's events.
+//! The signing secret is encrypted at rest and shown only on create and
+//! rotate. [`fan_out`] turns each event into deliveries inside the event's
+//! own transaction (the outbox), so no event is ever missed.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait,
+};
+use serde_json::json;
+
+use entity::{delivery, webhook};
+
+use crate::auth::{Principal, Scope};
+use crate::delivery::{signing, ssrf, COLLABORATOR_SCHEDULE, DEFAULT_SCHEDULE};
+use crate::error::{Error, FieldError, Result};
+use crate::events::{self, is_known_pattern, type_matches, Envelope, EventType};
+use crate::ids::{has_prefix, new_id};
+use crate::services::bounded_text;
+use crate::services::deliveries;
+use crate::services::pagination::{fetch_page, Page, PageArgs};
+use crate::state::AppState;
+
+/// How a webhook retries failed deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryPolicy {
+    /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    Default,
+    /// Seed 001's collaborator policy: at most 3 retries, 60 s apart.
+    Collaborator,
+    /// Seconds before each retry (at most 20 retries of at most 24 h).
+    Custom(Vec<u64>),
+}
+
+impl RetryPolicy {
+    fn schedule(&self) -> Result<Vec<u64>> {
+        match self {
+            Self::Default => Ok(DEFAULT_SCHEDULE.to_vec()),
+            Self::Collaborator => Ok(COLLABORATOR_SCHEDULE.to_vec()),
+            Self::Custom(s) if s.len() <= 20 && s.iter().all(|d| *d <= 86_400) => Ok(s.clone()),
+            Self::Custom(_) => Err(Error::invalid_field("retrySchedule", "At most 20 retries, each at most 86400 s")),
+        }
+    }
+}
+
+pub struct NewWebhook {
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub active: bool,
+    pub rate_limit_per_minute: Option<u32>,
+    pub secret: Option<String>,
+    pub retry_policy: RetryPolicy,
+    pub timeout_ms: Option<u32>,
+}
+
+#[derive(Default)]
+pub struct WebhookChanges {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub active: Option<bool>,
+    pub rate_limit_per_minute: Option<u32>,
+    pub retry_policy: Option<RetryPolicy>,
+    pub timeout_ms: Option<u32>,
+}
+
+#[derive(Default)]
+pub struct WebhookFilter {
+    pub active: Option<bool>,
+    /// Only webhooks that would receive this event type.
+    pub event: Option<String>,
+}
+
+/// Headers Switchyard sets itself; custom headers cannot override them.
+const RESERVED: &[&str] = &[
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "transfer-encoding",
+    "connection",
+];
+
+fn check_events(events: &[String]) -> Result<serde_json::Value> {
+    if events.is_empty() {
+        return Err(Error::invalid_field("events", "At least one event type or pattern is required"));
+    }
+    if let Some(bad) = events.iter().find(|e| !is_known_pattern(e)) {
+        return Err(Error::invalid_field("events", format!("Unknown event type '{bad}'")));
+    }
+    Ok(json!(events))
+}
+
+fn check_headers(headers: &BTreeMap<String, String>) -> Result<serde_json::Value> {
+    if headers.len() > 20 {
+        return Err(Error::invalid_field("headers", "At most 20 custom headers"));
+    }
+    let mut details = Vec::new();
+    for (k, v) in headers {
+        let lower = k.to_ascii_lowercase();
+        if axum::http::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            details.push(FieldError::new("headers", format!("'{k}' is not a valid header name")));
+        } else if RESERVED.contains(&lower.as_str()) {
+            details.push(FieldError::new("headers", format!("'{k}' is set by Switchyard and cannot be overridden")));
+        } else if axum::http::HeaderValue::from_str(v).is_err() || v.len() > 1024 {
+            details.push(FieldError::new("headers", format!("The value of '{k}' is not a valid header value")));
+        }
+    }
+    if details.is_empty() {
+        Ok(json!(headers))
+    } else {
+        Err(Error::validation(details))
+    }
+}
+
+fn check_rate(n: u32) -> Result<i32> {
+    if (1..=10_000).contains(&n) {
+        Ok(n as i32)
+    } else {
+        Err(Error::invalid_field("rateLimitPerMinute", "Must be between 1 and 10000"))
+    }
+}
+
+fn check_timeout(ms: u32) -> Result<i32> {
+    if (1000..=60_000).contains(&ms) {
+        Ok(ms as i32)
+    } else {
+        Err(Error::invalid_field("timeoutMs", "Must be between 1000 and 60000"))
+    }
+}
+
+fn event_data(w: &webhook::Model) -> serde_json::Value {
+    json!({ "id": w.id, "url": w.url, "events": w.events, "active": w.active, "disabled_reason": w.disabled_reason })
+}
+
+/// Creates a webhook (owner only); returns it with its secret.
+pub async fn create(st: &AppState, p: &Principal, input: NewWebhook) -> Result<(webhook::Model, String)> {
+    p.require(Scope::Write)?.require_owner()?;
+    let url = ssrf::check_url(&input.url, st.http.allow_private()).await?;
+    let events = check_events(&input.events)?;
+    let headers = check_headers(&input.headers)?;
+    let description = bounded_text("description", input.description.as_deref().unwrap_or(""), 500)?;
+    let rate = check_rate(input.rate_limit_per_minute.unwrap_or(100))?;
+    let timeout = check_timeout(input.timeout_ms.unwrap_or(st.config.webhook_timeout_ms))?;
+    let schedule = input.retry_policy.schedule()?;
+    let secret = match input.secret {
+        Some(s) => {
+            signing::secret_key(&s)?;
+            s
+        }
+        None => signing::new_secret(),
+    };
+    let now = Utc::now();
+    let txn = st.writer.begin().await?;
+    let w = webhook::ActiveModel {
+        id: Set(new_id("wh")),
+        workspace_id: Set(p.workspace_id.clone()),
+        url: Set(url.to_string()),
+        description: Set(description),
+        events: Set(events),
+        headers: Set(headers),
+        secret_enc: Set(st.secret.encrypt(&secret)?),
+        active: Set(input.active),
+        disabled_reason: Set(None),
+        rate_limit_per_minute: Set(rate),
+        retry_schedule: Set(json!(schedule)),
+        timeout_ms: Set(timeout),
+        failing_since: Set(None),
+        last_success_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let evt = events::record(&txn, &p.workspace_id, EventType::WebhookCreated, p.actor(), Some(&w.id), event_data(&w))
+        .await?;
+    txn.commit().await?;
+    st.publish(vec![evt]);
+    Ok((w, secret))
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    filter: WebhookFilter,
+    page: &PageArgs,
+) -> Result<Page<webhook::Model>> {
+    p.require(Scope::Read)?.require_owner()?;
+    let mut q = webhook::Entity::find().filter(webhook::Column::WorkspaceId.eq(&p.workspace_id));
+    if let Some(a) = filter.active {
+        q = q.filter(webhook::Column::Active.eq(a));
+    }
+    let Some(event) = filter.event else {
+        return fetch_page(db, q, webhook::Column::Id, page).await;
+    };
+    // Pattern matching happens here, not in SQL; a workspace has few webhooks.
+    let all = q.all(db).await?;
+    let ids: Vec<String> = all.into_iter().filter(|w| subscribes(w, &event)).map(|w| w.id).collect();
+    let q = webhook::Entity::find()
+        .filter(webhook::Column::WorkspaceId.eq(&p.workspace_id))
+        .filter(webhook::Column::Id.is_in(ids));
+    fetch_page(db, q, webhook::Column::Id, page).await
+}
+
+/// Whether a webhook subscribes to an event type.
+pub fn subscribes(w: &webhook::Model, event_type: &str) -> bool {
+    w.events.as_array().is_some_and(|a| a.iter().filter_map(|p| p.as_str()).any(|p| type_matches(p, event_type)))
+}
+
+pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<webhook::Model> {
+    p.require(Scope::Read)?.require_owner()?;
+    find(db, &p.workspace_id, id).await
+}
+
+pub(crate) async fn find(db: &impl ConnectionTrait, workspace_id: &str, id: &str) -> Result<webhook::Model> {
+    if !has_prefix(id, "wh") {
+        return Err(Error::NotFound("Webhook"));
+    }
+    webhook::Entity::find_by_id(id)
+        .filter(webhook::Column::WorkspaceId.eq(workspace_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("Webhook"))
+}
+
+pub async fn update(st: &AppState, p: &Principal, id: &str, c: WebhookChanges) -> Result<webhook::Model> {
+    p.require(Scope::Write)?.require_owner()?;
+    let url = match &c.url {
+        Some(u) => Some(ssrf::check_url(u, st.http.allow_private()).await?.to_string()),
+        None => None,
+    };
+    let txn = st.writer.begin().await?;
+    let mut am = find(&txn, &p.workspace_id, id).await?.into_active_model();
+    if let Some(u) = url {
+        am.url = Set(u);
+    }
+    if let Some(e) = &c.events {
+        am.events = Set(check_events(e)?);
+    }
+    if let Some(h) = &c.headers {
+        am.headers = Set(check_headers(h)?);
+    }
+    if let Some(d) = &c.description {
+        am.description = Set(bounded_text("description", d, 500)?);
+    }
+    if let Some(r) = c.rate_limit_per_minute {
+        am.rate_limit_per_minute = Set(check_rate(r)?);
+    }
+    if let Some(t) = c.timeout_ms {
+        am.timeout_ms = Set(check_timeout(t)?);
+    }
+    if let Some(policy) = &c.retry_policy {
+        am.retry_schedule = Set(json!(policy.schedule()?));
+    }
+    if let Some(active) = c.active {
+        am.active = Set(active);
+        if active {
+            // Enabling again starts a fresh record.
+            am.disabled_reason = Set(None);
+            am.failing_since = Set(None);
+        }
+    }
+    am.updated_at = Set(Utc::now());
+    let w = am.update(&txn).await?;
+    let evt =
+        events::record(&txn, &p.workspace_id, EventType::WebhookUpdated, p.actor(), Some(id), event_data(&w)).await?;
+    txn.commit().await?;
+    st.publish(vec![evt]);
+    Ok(w)
+}
+
+/// Deletes a webhook with its deliveries and attempt log (owner only).
+pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<()> {
+    p.require(Scope::Write)?.require_owner()?;
+    let txn = st.writer.begin().await?;
+    let w = find(&txn, &p.workspace_id, id).await?;
+    entity::delivery_attempt::Entity::delete_many()
+        .filter(entity::delivery_attempt::Column::WebhookId.eq(id))
+        .exec(&txn)
+        .await?;
+    delivery::Entity::delete_many().filter(delivery::Column::WebhookId.eq(id)).exec(&txn).await?;
+    webhook::Entity::delete_by_id(id).exec(&txn).await?;
+    let evt =
+        events::record(&txn, &p.workspace_id, EventType::WebhookDeleted, p.actor(), Some(id), event_data(&w)).await?;
+    txn.commit().await?;
+    st.publish(vec![evt]);
+    Ok(())
+}
+
+/// Issues a new signing secret; the old one stops signing at once.
+pub async fn rotate_secret(st: &AppState, p: &Principal, id: &str) -> Result<(webhook::Model, String)> {
+    p.require(Scope::Write)?.require_owner()?;
+    let secret = signing::new_secret();
+    let txn = st.writer.begin().await?;
+    let mut am = find(&txn, &p.workspace_id, id).await?.into_active_model();
+    am.secret_enc = Set(st.secret.encrypt(&secret)?);
+    am.updated_at = Set(Utc::now());
+    let w = am.update(&txn).await?;
+    let evt =
+        events::record(&txn, &p.workspace_id, EventType::WebhookSecretRotated, p.actor(), Some(id), event_data(&w))
+            .await?;
+    txn.commit().await?;
+    st.publish(vec![evt]);
+    Ok((w, secret))
+}
+
+/// The outbox: one delivery (and its job) per active webhook of the event's
+/// workspace that subscribes to its type. Runs inside the event's
+/// transaction; returns the job ids to ring after the commit.
+pub async fn fan_out(db: &impl ConnectionTrait, e: &Envelope) -> Result<Vec<String>> {
+    let hooks = webhook::Entity::find()
+        .filter(webhook::Column::WorkspaceId.eq(&e.workspace_id))
+        .filter(webhook::Column::Active.eq(true))
+        .all(db)
+        .await?;
+    let mut jobs = Vec::new();
+    for w in hooks.iter().filter(|w| subscribes(w, &e.event_type)) {
+        let body = json!({ "event": e.event_type, "timestamp": e.created_at.to_rfc3339(), "data": e.data });
+        let job = deliveries::create(db, w, Some(&e.id), &e.event_type, body).await?;
+        jobs.push(job);
+    }
+    Ok(jobs)
+}
+
+/// Disables a webhook the server gave up on, with a `webhook.disabled` event.
+pub async fn disable(st: &AppState, w: &webhook::Model, reason: &str) -> Result<()> {
+    let txn = st.writer.begin().await?;
+    let mut am = w.clone().into_active_model();
+    am.active = Set(false);
+    am.disabled_reason = Set(Some(reason.to_string()));
+    am.updated_at = Set(Utc::now());
+    let w = am.update(&txn).await?;
+    let evt = events::record(&txn, &w.workspace_id, EventType::WebhookDisabled, "system", Some(&w.id), event_data(&w))
+        .await?;
+    txn.commit().await?;
+    tracing::warn!(webhook = %w.id, reason, "webhook disabled");
+    st.publish(vec![evt]);
+    Ok(())
+}
