@@ -11,6 +11,7 @@ mod jobs;
 mod members;
 mod pagination;
 mod viewer;
+mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
@@ -26,13 +27,20 @@ pub struct QueryRoot(
     api_keys::ApiKeyQuery,
     events::EventQuery,
     jobs::JobQuery,
+    webhooks::WebhookQuery,
 );
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(viewer::ViewerMutation, members::MemberMutation, api_keys::ApiKeyMutation, jobs::JobMutation);
+pub struct MutationRoot(
+    viewer::ViewerMutation,
+    members::MemberMutation,
+    api_keys::ApiKeyMutation,
+    jobs::JobMutation,
+    webhooks::WebhookMutation,
+);
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(events::EventSubscription, jobs::JobSubscription);
+pub struct SubscriptionRoot(events::EventSubscription, jobs::JobSubscription, webhooks::WebhookSubscription);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
