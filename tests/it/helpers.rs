@@ -153,6 +153,9 @@ impl TestApp {
             "3".into(),
             "--queue-status-interval-ms".into(),
             "200".into(),
+            // Test receivers listen on 127.0.0.1.
+            "--allow-private-targets".into(),
+            "true".into(),
         ];
         if let Some((url, prefix)) = &guard.redis {
             args.extend(["--redis-url".into(), url.clone(), "--redis-prefix".into(), prefix.clone()]);
