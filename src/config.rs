@@ -97,6 +97,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         jobs: usize,
     },
+    /// Events delivered to a local receiver per second and event-to-receipt
+    /// latency: embedded, and (with `--redis-url` and a PostgreSQL
+    /// `--database-url`) with 1 and 2 worker processes, against the same
+    /// receiver hit directly by a plain reqwest loop.
+    Delivery {
+        /// Events per measured phase.
+        #[arg(long, default_value_t = 2_000)]
+        events: usize,
+    },
     /// The baseline server of `bench http`: a bare axum route, nothing else.
     #[command(hide = true)]
     BareServer {
@@ -342,7 +351,7 @@ impl Config {
         if !(1000..=60_000).contains(&self.webhook_timeout_ms) {
             return Err("SWITCHYARD_WEBHOOK_TIMEOUT_MS must be between 1000 and 60000".into());
         }
-        if !(self.webhook_disable_after_days > 0.0) {
+        if !self.webhook_disable_after_days.is_finite() || self.webhook_disable_after_days <= 0.0 {
             return Err("SWITCHYARD_WEBHOOK_DISABLE_AFTER_DAYS must be positive".into());
         }
         if self.queue_status_interval_ms < 100 {

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use deadpool_redis::redis;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
-use tokio::process::Command;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -28,7 +27,7 @@ pub async fn run(config: Config, n: usize) -> Result<()> {
 
     // Embedded: SQLite file + in-process queue, one process.
     let sqlite = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-    let embedded = phase(&base_args(&sqlite, None, "bench", &key_file, "all"), n, 0).await?;
+    let embedded = phase(&super::base_args(&sqlite, None, "bench", &key_file, "all"), n, 0).await?;
     println!("{:<44} {:>10.0} {:>9}", "embedded (SQLite, in-process queue, 1 proc)", embedded, "-");
 
     match (&config.redis_url, config.is_postgres()) {
@@ -37,11 +36,11 @@ pub async fn run(config: Config, n: usize) -> Result<()> {
             println!("{:<44} {:>10.0} {:>9.3}", "baseline: raw XADD/XREADGROUP/XACK loop", baseline, 1.0);
             for workers in [1, 2] {
                 let prefix = format!("sy_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
-                let args = base_args(&config.database_url, Some(redis_url), &prefix, &key_file, "api");
+                let args = super::base_args(&config.database_url, Some(redis_url), &prefix, &key_file, "api");
                 let rate = phase(&args, n, workers).await?;
                 let name = format!("redis + postgres, {workers} worker process(es)");
                 println!("{name:<44} {rate:>10.0} {:>9.3}", rate / baseline);
-                wipe(redis_url, &prefix).await?;
+                super::wipe(redis_url, &prefix).await?;
             }
         }
         _ => println!("(set --redis-url and a postgres:// --database-url for the Redis phases)"),
@@ -50,57 +49,11 @@ pub async fn run(config: Config, n: usize) -> Result<()> {
     Ok(())
 }
 
-fn base_args(db: &str, redis: Option<&str>, prefix: &str, key_file: &str, role: &str) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        db,
-        "--secret-key-file",
-        key_file,
-        "--role",
-        role,
-        "--redis-prefix",
-        prefix,
-        "--worker-concurrency",
-        "16",
-        "--log",
-        "warn",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if let Some(r) = redis {
-        a.extend(["--redis-url".to_string(), r.to_string()]);
-    }
-    a
-}
-
 /// Starts this process's server with `args` plus `workers` worker child
 /// processes, enqueues `n` jobs from 16 tasks and waits until all are done.
 async fn phase(args: &[String], n: usize, workers: usize) -> Result<f64> {
-    let cfg = Config::from_args(args.iter().cloned()).map_err(Error::internal)?;
-    let server = crate::start(cfg).await?;
+    let (server, children) = super::cluster(args, workers).await?;
     let st = server.state.clone();
-    let mut children = Vec::new();
-    for _ in 0..workers {
-        let exe = std::env::current_exe().map_err(Error::internal)?;
-        let mut child_args = vec!["serve".to_string()];
-        child_args.extend(args.iter().cloned().map(|a| if a == "api" { "worker".to_string() } else { a }));
-        children.push(
-            Command::new(exe)
-                .args(&child_args)
-                .env("SWITCHYARD_LOG", "warn")
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(Error::internal)?,
-        );
-    }
-    // Let the workers come up before the clock starts.
-    let ready = Instant::now();
-    while workers > 0 && st.queue.live_workers().await? < workers as u64 && ready.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let before = done_count(&st).await?;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -127,10 +80,7 @@ async fn phase(args: &[String], n: usize, workers: usize) -> Result<f64> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    for mut c in children {
-        let _ = c.kill().await;
-    }
-    server.stop().await;
+    super::stop_cluster(server, children).await;
     Ok(rate)
 }
 
@@ -189,14 +139,4 @@ async fn raw_streams(url: &str, n: usize) -> Result<f64> {
     let rate = n as f64 / started.elapsed().as_secs_f64();
     let _: i64 = redis::cmd("DEL").arg(&stream).query_async(&mut c).await?;
     Ok(rate)
-}
-
-async fn wipe(url: &str, prefix: &str) -> Result<()> {
-    let pool = crate::jobs::redis::pool(url)?;
-    let mut c = pool.get().await?;
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut c).await?;
-    if !keys.is_empty() {
-        let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut c).await?;
-    }
-    Ok(())
 }

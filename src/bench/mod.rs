@@ -19,6 +19,7 @@ use axum::Router;
 use serde_json::json;
 use tokio::process::{Child, Command};
 
+mod delivery;
 mod jobs;
 
 use crate::config::{BenchCommand, Config};
@@ -28,6 +29,7 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Http { requests, concurrency } => http(config, requests, concurrency).await,
         BenchCommand::Jobs { jobs } => jobs::run(config, jobs).await,
+        BenchCommand::Delivery { events } => delivery::run(config, events).await,
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
 }
@@ -214,5 +216,84 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Server flags shared by the job and delivery benches.
+fn base_args(db: &str, redis: Option<&str>, prefix: &str, key_file: &str, role: &str) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        db,
+        "--secret-key-file",
+        key_file,
+        "--role",
+        role,
+        "--redis-prefix",
+        prefix,
+        "--worker-concurrency",
+        "16",
+        "--log",
+        "warn",
+        // The benches' receivers listen on 127.0.0.1.
+        "--allow-private-targets",
+        "true",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(r) = redis {
+        a.extend(["--redis-url".to_string(), r.to_string()]);
+    }
+    a
+}
+
+/// This process's server from `args` plus `workers` worker child processes
+/// (the same flags with role `worker`), once the workers report alive.
+async fn cluster(args: &[String], workers: usize) -> Result<(crate::Server, Vec<Child>)> {
+    let cfg = Config::from_args(args.iter().cloned()).map_err(Error::internal)?;
+    let server = crate::start(cfg).await?;
+    let mut children = Vec::new();
+    for _ in 0..workers {
+        let exe = std::env::current_exe().map_err(Error::internal)?;
+        let mut child_args = vec!["serve".to_string()];
+        child_args.extend(args.iter().cloned().map(|a| if a == "api" { "worker".to_string() } else { a }));
+        children.push(
+            Command::new(exe)
+                .args(&child_args)
+                .env("SWITCHYARD_LOG", "warn")
+                .stdout(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(Error::internal)?,
+        );
+    }
+    let ready = Instant::now();
+    while workers > 0
+        && server.state.queue.live_workers().await? < workers as u64
+        && ready.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((server, children))
+}
+
+async fn stop_cluster(server: crate::Server, children: Vec<Child>) {
+    for mut c in children {
+        let _ = c.kill().await;
+    }
+    server.stop().await;
+}
+
+/// Deletes every Redis key under `prefix`.
+async fn wipe(url: &str, prefix: &str) -> Result<()> {
+    use deadpool_redis::redis;
+    let pool = crate::jobs::redis::pool(url)?;
+    let mut c = pool.get().await?;
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut c).await?;
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut c).await?;
+    }
     Ok(())
 }
