@@ -35,6 +35,7 @@ pub struct Webhook {
     pub timeout_ms: i32,
     /// Start of the current streak of failed deliveries.
     pub failing_since: Option<DateTime<Utc>>,
+    /// Last successful delivery (kept to the minute).
     pub last_success_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

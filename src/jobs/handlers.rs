@@ -120,6 +120,10 @@ impl Handler for Deliver {
         crate::services::deliveries::KIND
     }
 
+    fn emits_events(&self) -> bool {
+        false
+    }
+
     fn timeout(&self, job: &job::Model) -> Duration {
         // The request's own limit plus time to sign and record.
         let ms = job.payload.get("timeout_ms").and_then(|v| v.as_u64()).unwrap_or(15_000);

@@ -42,6 +42,13 @@ pub trait Handler: Send + Sync + 'static {
         let n = job.attempts.clamp(1, 20) as u32;
         Duration::from_secs(1u64 << (n - 1).min(9)).min(Duration::from_secs(600))
     }
+    /// Whether a workspace job of this kind records `job.completed` and
+    /// `job.failed` events. Kinds whose runs are already logged elsewhere
+    /// (webhook deliveries) say no: their events would fan out to webhooks
+    /// subscribed to `job.*` or `*`, whose deliveries would make more events.
+    fn emits_events(&self) -> bool {
+        true
+    }
     async fn run(&self, st: &AppState, job: &entity::job::Model) -> Result<()>;
 }
 

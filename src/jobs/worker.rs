@@ -180,7 +180,7 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
     st.metrics.job_finished(&row.kind, outcome.is_ok(), started.elapsed());
     let _ = q.record_outcome(&row.kind, outcome.is_ok()).await;
     let written = match outcome {
-        Ok(()) => match jobs::complete(&st, &row, &worker).await {
+        Ok(()) => match jobs::complete(&st, &row, &worker, handler.emits_events()).await {
             Ok(()) => q.ack(&d).await,
             Err(e) => Err(e),
         },
@@ -189,12 +189,12 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
             if row.attempts < row.max_attempts {
                 let wait = handler.backoff(&row);
                 let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                match jobs::fail(&st, &row, &worker, &error, Some(at)).await {
+                match jobs::fail(&st, &row, &worker, &error, Some(at), handler.emits_events()).await {
                     Ok(()) => q.retry(&d, wait).await,
                     Err(e) => Err(e),
                 }
             } else {
-                match jobs::fail(&st, &row, &worker, &error, None).await {
+                match jobs::fail(&st, &row, &worker, &error, None, handler.emits_events()).await {
                     Ok(()) => q.bury(&d, &error).await,
                     Err(e) => Err(e),
                 }

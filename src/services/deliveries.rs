@@ -175,6 +175,11 @@ pub async fn attempt(
 /// configured number of days disables the webhook.
 async fn record_health(st: &AppState, w: &webhook::Model, outcome: &Outcome, now: DateTime<Utc>) -> Result<()> {
     match outcome {
+        // Written only when it changes something worth a write: the end of a
+        // failure streak, or a last-success time more than a minute old.
+        Outcome::Delivered
+            if w.failing_since.is_none()
+                && w.last_success_at.is_some_and(|t| now - t < chrono::Duration::minutes(1)) => {}
         Outcome::Delivered => {
             webhook::Entity::update_many()
                 .col_expr(webhook::Column::FailingSince, Expr::value(Option::<DateTime<Utc>>::None))

@@ -140,7 +140,7 @@ pub async fn extend(db: &impl ConnectionTrait, id: &str, owner: &str, lease: Dur
 
 /// Marks a job done (`lease_owner` keeps who did it) and, for a workspace
 /// job, records `job.completed` in the same transaction.
-pub async fn complete(st: &AppState, row: &job::Model, owner: &str) -> Result<()> {
+pub async fn complete(st: &AppState, row: &job::Model, owner: &str, emit: bool) -> Result<()> {
     let now = Utc::now();
     let done = job::Entity::update_many()
         .col_expr(job::Column::State, Expr::value(DONE))
@@ -150,8 +150,8 @@ pub async fn complete(st: &AppState, row: &job::Model, owner: &str) -> Result<()
         .filter(job::Column::Id.eq(&row.id))
         .filter(job::Column::State.eq(RUNNING))
         .filter(job::Column::LeaseOwner.eq(owner));
-    // A system job has no event to record: one statement, no transaction.
-    let Some(ws) = &row.workspace_id else {
+    // No event to record: one statement, no transaction.
+    let Some(ws) = row.workspace_id.as_ref().filter(|_| emit) else {
         done.exec(&st.writer).await?;
         return Ok(());
     };
@@ -184,6 +184,7 @@ pub async fn fail(
     owner: &str,
     error: &str,
     retry_at: Option<DateTime<Utc>>,
+    emit: bool,
 ) -> Result<()> {
     let now = Utc::now();
     let error: String = error.chars().take(2000).collect();
@@ -202,7 +203,7 @@ pub async fn fail(
         None => q.col_expr(job::Column::State, Expr::value(DEAD)).col_expr(job::Column::FinishedAt, Expr::value(now)),
     };
     let res = q.exec(&txn).await?;
-    let evt = match (&row.workspace_id, retry_at, res.rows_affected) {
+    let evt = match (row.workspace_id.as_ref().filter(|_| emit), retry_at, res.rows_affected) {
         (Some(ws), None, 1) => Some(record_job_event(&txn, ws, EventType::JobFailed, row, Some(&error)).await?),
         _ => None,
     };
