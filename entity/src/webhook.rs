@@ -15,6 +15,10 @@ pub struct Model {
     pub headers: Json,
     /// The `whsec_…` signing secret, AES-GCM encrypted under the server key.
     pub secret_enc: String,
+    /// After a rotation, the old secret (encrypted) also signs until
+    /// `previous_secret_expires_at`, so receivers can switch without a gap.
+    pub previous_secret_enc: Option<String>,
+    pub previous_secret_expires_at: Option<DateTimeUtc>,
     pub active: bool,
     /// Why the server disabled it (410 Gone, failing for days), if it did.
     pub disabled_reason: Option<String>,

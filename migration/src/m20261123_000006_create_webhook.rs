@@ -18,6 +18,8 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Webhook::Events).json().not_null())
                 .col(ColumnDef::new(Webhook::Headers).json().not_null())
                 .col(text(Webhook::SecretEnc))
+                .col(ColumnDef::new(Webhook::PreviousSecretEnc).string().null())
+                .col(timestamp_null(Webhook::PreviousSecretExpiresAt))
                 .col(ColumnDef::new(Webhook::Active).boolean().not_null())
                 .col(ColumnDef::new(Webhook::DisabledReason).string().null())
                 .col(ColumnDef::new(Webhook::RateLimitPerMinute).integer().not_null())
@@ -143,6 +145,8 @@ enum Webhook {
     Events,
     Headers,
     SecretEnc,
+    PreviousSecretEnc,
+    PreviousSecretExpiresAt,
     Active,
     DisabledReason,
     RateLimitPerMinute,

@@ -37,6 +37,8 @@ pub struct Webhook {
     pub failing_since: Option<DateTime<Utc>>,
     /// Last successful delivery (kept to the minute).
     pub last_success_at: Option<DateTime<Utc>>,
+    /// Until when messages are also signed with the secret replaced by the last rotation.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -63,6 +65,7 @@ impl From<entity::webhook::Model> for Webhook {
             timeout_ms: w.timeout_ms,
             failing_since: w.failing_since,
             last_success_at: w.last_success_at,
+            previous_secret_expires_at: w.previous_secret_expires_at.filter(|t| *t > Utc::now()),
             created_at: w.created_at,
             updated_at: w.updated_at,
         }
@@ -361,9 +364,16 @@ impl WebhookMutation {
         Ok(DeleteWebhookPayload { deleted_id: id })
     }
 
-    /// Issues a new signing secret, returned only here. Emits `webhook.secret_rotated`.
-    async fn rotate_webhook_secret(&self, ctx: &Context<'_>, id: ID) -> Result<WebhookWithSecret> {
-        let (w, secret) = webhooks::rotate_secret(ctx.app(), ctx.principal()?, &id).await?;
+    /// Issues a new signing secret, returned only here. For `graceSeconds`
+    /// (default 86400, at most 604800, 0 for none) messages are signed with
+    /// the old secret too. Emits `webhook.secret_rotated`.
+    async fn rotate_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        grace_seconds: Option<u64>,
+    ) -> Result<WebhookWithSecret> {
+        let (w, secret) = webhooks::rotate_secret(ctx.app(), ctx.principal()?, &id, grace_seconds).await?;
         Ok(WebhookWithSecret { webhook: w.into(), secret })
     }
 

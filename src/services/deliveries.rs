@@ -110,7 +110,14 @@ pub async fn attempt(
     let body = serde_json::to_vec(&d.payload).map_err(Error::internal)?;
     let ts = Utc::now().timestamp();
     let secret = st.secret.decrypt(&w.secret_enc)?;
-    let signature = signing::sign(&secret, &d.id, ts, &body)?;
+    let mut signature = signing::sign(&secret, &d.id, ts, &body)?;
+    // During a rotation's grace period the old secret signs too
+    // (space-separated, as Standard Webhooks verifiers expect).
+    if let (Some(old), Some(until)) = (&w.previous_secret_enc, w.previous_secret_expires_at) {
+        if until > Utc::now() {
+            signature = format!("{signature} {}", signing::sign(&st.secret.decrypt(old)?, &d.id, ts, &body)?);
+        }
+    }
     let mut headers: Vec<(String, String)> = w
         .headers
         .as_object()

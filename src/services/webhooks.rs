@@ -168,6 +168,8 @@ pub async fn create(st: &AppState, p: &Principal, input: NewWebhook) -> Result<(
         events: Set(events),
         headers: Set(headers),
         secret_enc: Set(st.secret.encrypt(&secret)?),
+        previous_secret_enc: Set(None),
+        previous_secret_expires_at: Set(None),
         active: Set(input.active),
         disabled_reason: Set(None),
         rate_limit_per_minute: Set(rate),
@@ -295,13 +297,34 @@ pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Issues a new signing secret; the old one stops signing at once.
-pub async fn rotate_secret(st: &AppState, p: &Principal, id: &str) -> Result<(webhook::Model, String)> {
+/// The longest a rotated-out secret may keep signing: 7 days.
+pub const MAX_ROTATION_GRACE_SECONDS: u64 = 7 * 86_400;
+
+/// Issues a new signing secret. For `grace_seconds` (default 24 h, at most
+/// 7 days, 0 for none) every message carries a signature with the old secret
+/// too, so receivers can switch over without rejecting anything.
+pub async fn rotate_secret(
+    st: &AppState,
+    p: &Principal,
+    id: &str,
+    grace_seconds: Option<u64>,
+) -> Result<(webhook::Model, String)> {
     p.require(Scope::Write)?.require_owner()?;
+    let grace = grace_seconds.unwrap_or(86_400);
+    if grace > MAX_ROTATION_GRACE_SECONDS {
+        return Err(Error::invalid_field("graceSeconds", "Must be between 0 and 604800 (7 days)"));
+    }
     let secret = signing::new_secret();
     let txn = st.writer.begin().await?;
-    let mut am = find(&txn, &p.workspace_id, id).await?.into_active_model();
+    let current = find(&txn, &p.workspace_id, id).await?;
+    let old = current.secret_enc.clone();
+    let mut am = current.into_active_model();
     am.secret_enc = Set(st.secret.encrypt(&secret)?);
+    (am.previous_secret_enc, am.previous_secret_expires_at) = if grace > 0 {
+        (Set(Some(old)), Set(Some(Utc::now() + chrono::Duration::seconds(grace as i64))))
+    } else {
+        (Set(None), Set(None))
+    };
     am.updated_at = Set(Utc::now());
     let w = am.update(&txn).await?;
     let evt =
