@@ -45,6 +45,9 @@ pub enum Error {
     /// 429 RATE_LIMITED.
     #[error("Rate limit exceeded, retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64, limit: u32 },
+    /// 429 RATE_LIMITED: a data endpoint's monthly request quota is used up.
+    #[error("Monthly request quota used up; it resets at {}", resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
+    QuotaExceeded { resets_at: chrono::DateTime<chrono::Utc> },
     /// 500 INTERNAL_ERROR: a database failure. Logged, never shown.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
@@ -100,7 +103,7 @@ impl Error {
             Self::Unauthorized(_) => "UNAUTHORIZED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
-            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::RateLimited { .. } | Self::QuotaExceeded { .. } => "RATE_LIMITED",
             Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Deferred(_) | Self::Internal(_) => {
                 "INTERNAL_ERROR"
             }
@@ -115,7 +118,7 @@ impl Error {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Deferred(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -155,6 +158,10 @@ impl Error {
 
     /// Adds `Retry-After` and `RateLimit-*` headers to a 429 response.
     pub fn add_headers(&self, resp: &mut Response) {
+        if let Self::QuotaExceeded { resets_at } = self {
+            let secs = (*resets_at - chrono::Utc::now()).num_seconds().max(1) as u64;
+            resp.headers_mut().insert("retry-after", HeaderValue::from(secs));
+        }
         if let Self::RateLimited { retry_after_secs, limit } = self {
             let h = resp.headers_mut();
             h.insert("retry-after", HeaderValue::from(*retry_after_secs));

@@ -4,12 +4,16 @@
 
 pub mod api_key;
 pub mod api_key_usage;
+pub mod data_endpoint;
+pub mod data_key;
 pub mod delivery;
 pub mod delivery_attempt;
+pub mod endpoint_usage;
 pub mod event;
 pub mod job;
 pub mod login_token;
 pub mod membership;
+pub mod record;
 pub mod schedule;
 pub mod session;
 pub mod user;

@@ -8,6 +8,7 @@ mod m20261123_000003_create_session;
 mod m20261123_000004_create_event;
 mod m20261123_000005_create_job;
 mod m20261123_000006_create_webhook;
+mod m20261123_000007_create_data_endpoint;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_event::Migration),
             Box::new(m20261123_000005_create_job::Migration),
             Box::new(m20261123_000006_create_webhook::Migration),
+            Box::new(m20261123_000007_create_data_endpoint::Migration),
         ]
     }
 }

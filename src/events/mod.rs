@@ -41,6 +41,9 @@ pub enum EventType {
     WebhookDeleted,
     WebhookDisabled,
     WebhookSecretRotated,
+    RecordCreated,
+    RecordUpdated,
+    RecordDeleted,
 }
 
 impl EventType {
@@ -63,6 +66,9 @@ impl EventType {
         Self::WebhookDeleted,
         Self::WebhookDisabled,
         Self::WebhookSecretRotated,
+        Self::RecordCreated,
+        Self::RecordUpdated,
+        Self::RecordDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +91,9 @@ impl EventType {
             Self::WebhookDeleted => "webhook.deleted",
             Self::WebhookDisabled => "webhook.disabled",
             Self::WebhookSecretRotated => "webhook.secret_rotated",
+            Self::RecordCreated => "record.created",
+            Self::RecordUpdated => "record.updated",
+            Self::RecordDeleted => "record.deleted",
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod context;
+mod data;
 mod errors;
 mod events;
 mod jobs;
@@ -28,6 +29,7 @@ pub struct QueryRoot(
     events::EventQuery,
     jobs::JobQuery,
     webhooks::WebhookQuery,
+    data::DataQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -37,6 +39,7 @@ pub struct MutationRoot(
     api_keys::ApiKeyMutation,
     jobs::JobMutation,
     webhooks::WebhookMutation,
+    data::DataMutation,
 );
 
 #[derive(MergedSubscription, Default)]

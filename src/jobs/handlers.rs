@@ -144,3 +144,22 @@ impl Handler for Deliver {
         crate::services::deliveries::run_job(st, job).await
     }
 }
+
+/// `record.process`: applies a data-endpoint record change (seed 001).
+pub struct ProcessRecord;
+
+#[async_trait::async_trait]
+impl Handler for ProcessRecord {
+    fn kind(&self) -> &'static str {
+        crate::services::records::KIND
+    }
+
+    fn emits_events(&self) -> bool {
+        // The record.* events say it already.
+        false
+    }
+
+    async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
+        crate::services::records::process(st, job).await
+    }
+}

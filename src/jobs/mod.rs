@@ -65,6 +65,7 @@ impl Registry {
         r.add(handlers::Noop);
         r.add(handlers::Prune);
         r.add(handlers::Deliver);
+        r.add(handlers::ProcessRecord);
         r
     }
 

@@ -2,6 +2,7 @@
 //! static pages and health checks, each module exposing `router()`.
 
 mod auth;
+mod data;
 mod graphql;
 mod health;
 mod metrics;
@@ -47,7 +48,8 @@ pub fn router(app: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let mut router = Router::new().merge(health::router()).merge(metrics::router());
     if app.config.role.serves_api() {
-        router = router.merge(graphql::router(max_body)).merge(auth::router()).merge(pages::router());
+        router =
+            router.merge(graphql::router(max_body)).merge(auth::router()).merge(pages::router()).merge(data::router());
     }
     let http = Http { app, schema };
     router

@@ -5,11 +5,13 @@
 //! about HTTP or GraphQL.
 
 pub mod api_keys;
+pub mod data_endpoints;
 pub mod deliveries;
 pub mod events;
 pub mod jobs;
 pub mod members;
 pub mod pagination;
+pub mod records;
 pub mod schedules;
 pub mod sessions;
 pub mod webhooks;

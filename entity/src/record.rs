@@ -1,0 +1,32 @@
+//! A record of a data endpoint. A request writes the wanted change into
+//! `pending` and answers 202; the `record.process` job applies it.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "record")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub workspace_id: String,
+    pub endpoint_id: String,
+    /// `test` (sandbox) or `live`; the two never mix.
+    pub environment: String,
+    /// The record's current body (after processing).
+    pub data: Option<Json>,
+    /// The body waiting to be applied by the queued operation.
+    pub pending: Option<Json>,
+    /// The last requested operation: `create`, `replace` or `delete`.
+    pub operation: String,
+    /// `queued`, `processing`, `processed`, `failed` or `deleted`.
+    pub state: String,
+    pub error: Option<String>,
+    pub key_id: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub processed_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,266 @@
+//! Data endpoints, data keys and records (seed 001) in GraphQL. Records
+//! arrive through the REST data API; here they are managed and inspected.
+
+use async_graphql::{ComplexObject, Context, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+
+use crate::graphql::pagination::{connection, Conn};
+use crate::graphql::ContextExt;
+use crate::services::api_keys::Environment;
+use crate::services::data_endpoints::{self as endpoints, EndpointChanges, NewDataKey, NewEndpoint};
+use crate::services::records::{self, RecordFilter};
+use crate::services::PageArgs;
+
+/// A REST data endpoint: `POST /api/v1/data/{slug}` and friends.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct DataEndpoint {
+    pub id: ID,
+    pub slug: String,
+    pub name: String,
+    /// JSON Schema that record bodies must satisfy.
+    pub schema: Option<Json<serde_json::Value>>,
+    pub enabled: bool,
+    /// Requests per calendar month (UTC); null: unlimited.
+    pub monthly_quota: Option<i64>,
+    pub subscription_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[ComplexObject]
+impl DataEndpoint {
+    /// Requests counted this month (UTC) against the quota.
+    async fn usage_this_month(&self, ctx: &Context<'_>) -> Result<i64> {
+        Ok(endpoints::usage_this_month(&ctx.app().db, &self.id).await?)
+    }
+}
+
+impl From<entity::data_endpoint::Model> for DataEndpoint {
+    fn from(e: entity::data_endpoint::Model) -> Self {
+        Self {
+            id: ID(e.id),
+            slug: e.slug,
+            name: e.name,
+            schema: e.schema.map(Json),
+            enabled: e.enabled,
+            monthly_quota: e.monthly_quota,
+            subscription_expires_at: e.subscription_expires_at,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+/// A data key (`tm_test_…`/`tm_live_…`); the secret is shown only on creation.
+#[derive(SimpleObject)]
+pub struct DataKey {
+    pub id: ID,
+    pub name: String,
+    pub user_id: ID,
+    pub environment: Environment,
+    pub prefix: String,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<entity::data_key::Model> for DataKey {
+    fn from(k: entity::data_key::Model) -> Self {
+        Self {
+            id: ID(k.id),
+            name: k.name,
+            user_id: ID(k.user_id),
+            environment: Environment::parse(&k.environment).unwrap_or(Environment::Test),
+            prefix: k.prefix,
+            enabled: k.enabled,
+            created_at: k.created_at,
+        }
+    }
+}
+
+/// A record sent to a data endpoint.
+#[derive(SimpleObject)]
+pub struct Record {
+    pub id: ID,
+    pub endpoint_id: ID,
+    pub environment: Environment,
+    /// `queued`, `processing`, `processed`, `failed` or `deleted`.
+    pub status: String,
+    /// The last requested operation: `create`, `replace` or `delete`.
+    pub operation: String,
+    pub data: Option<Json<serde_json::Value>>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+impl From<entity::record::Model> for Record {
+    fn from(r: entity::record::Model) -> Self {
+        Self {
+            id: ID(r.id),
+            endpoint_id: ID(r.endpoint_id),
+            environment: Environment::parse(&r.environment).unwrap_or(Environment::Test),
+            status: r.state,
+            operation: r.operation,
+            data: r.data.map(Json),
+            error: r.error,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            processed_at: r.processed_at,
+        }
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct RecordFilterInput {
+    pub endpoint_id: Option<ID>,
+    pub environment: Option<Environment>,
+    pub status: Option<String>,
+}
+
+#[derive(Default)]
+pub struct DataQuery;
+
+#[Object]
+impl DataQuery {
+    /// The workspace's data endpoints, newest first.
+    async fn data_endpoints(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<DataEndpoint>> {
+        let page = PageArgs::new(first, after, "de")?;
+        let rows = endpoints::list(&ctx.app().db, ctx.principal()?, &page).await?;
+        Ok(connection(rows, |e| e.id.clone(), DataEndpoint::from))
+    }
+
+    async fn data_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<DataEndpoint> {
+        Ok(endpoints::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    }
+
+    /// Data keys of the workspace (owner only).
+    async fn data_keys(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Conn<DataKey>> {
+        let page = PageArgs::new(first, after, "dk")?;
+        let rows = endpoints::list_keys(&ctx.app().db, ctx.principal()?, &page).await?;
+        Ok(connection(rows, |k| k.id.clone(), DataKey::from))
+    }
+
+    /// Records, newest first, by endpoint, environment and status.
+    async fn records(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<RecordFilterInput>,
+    ) -> Result<Conn<Record>> {
+        let page = PageArgs::new(first, after, "rec")?;
+        let f = filter.unwrap_or_default();
+        let filter = RecordFilter {
+            endpoint_id: f.endpoint_id.map(|i| i.0),
+            environment: f.environment.map(|e| e.as_str().to_string()),
+            state: f.status,
+        };
+        let rows = records::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
+        Ok(connection(rows, |r| r.id.clone(), Record::from))
+    }
+
+    async fn record(&self, ctx: &Context<'_>, id: ID) -> Result<Record> {
+        Ok(records::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateDataEndpointInput {
+    /// 1–64 of a-z, 0-9, '-', '_'; unique in the workspace.
+    pub slug: String,
+    pub name: String,
+    /// A JSON Schema for record bodies.
+    pub schema: Option<Json<serde_json::Value>>,
+    #[graphql(default = true)]
+    pub enabled: bool,
+    pub monthly_quota: Option<i64>,
+    pub subscription_expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateDataEndpointInput {
+    pub name: Option<String>,
+    pub schema: MaybeUndefined<Json<serde_json::Value>>,
+    pub enabled: Option<bool>,
+    pub monthly_quota: MaybeUndefined<i64>,
+    pub subscription_expires_at: MaybeUndefined<DateTime<Utc>>,
+}
+
+#[derive(InputObject)]
+pub struct CreateDataKeyInput {
+    pub name: String,
+    /// The member the key is for (default: the caller).
+    pub user_id: Option<ID>,
+    #[graphql(default_with = "Environment::Test")]
+    pub environment: Environment,
+}
+
+#[derive(SimpleObject)]
+pub struct DataKeyWithSecret {
+    pub data_key: DataKey,
+    /// `tm_test_…`/`tm_live_…`, shown only here.
+    pub key: String,
+}
+
+fn maybe<T, U>(m: MaybeUndefined<T>, f: impl Fn(T) -> U) -> Option<Option<U>> {
+    match m {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(f(v))),
+    }
+}
+
+#[derive(Default)]
+pub struct DataMutation;
+
+#[Object]
+impl DataMutation {
+    /// Creates a data endpoint (owner only).
+    async fn create_data_endpoint(&self, ctx: &Context<'_>, input: CreateDataEndpointInput) -> Result<DataEndpoint> {
+        let new = NewEndpoint {
+            slug: input.slug,
+            name: input.name,
+            schema: input.schema.map(|j| j.0),
+            enabled: input.enabled,
+            monthly_quota: input.monthly_quota,
+            subscription_expires_at: input.subscription_expires_at,
+        };
+        Ok(endpoints::create(ctx.app(), ctx.principal()?, new).await?.into())
+    }
+
+    /// Changes a data endpoint (owner only); `null` clears schema, quota or expiry.
+    async fn update_data_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateDataEndpointInput,
+    ) -> Result<DataEndpoint> {
+        let changes = EndpointChanges {
+            name: input.name,
+            schema: maybe(input.schema, |j| j.0),
+            enabled: input.enabled,
+            monthly_quota: maybe(input.monthly_quota, |q| q),
+            subscription_expires_at: maybe(input.subscription_expires_at, |t| t),
+        };
+        Ok(endpoints::update(ctx.app(), ctx.principal()?, &id, changes).await?.into())
+    }
+
+    /// Creates a data key for a member (owner only).
+    async fn create_data_key(&self, ctx: &Context<'_>, input: CreateDataKeyInput) -> Result<DataKeyWithSecret> {
+        let new = NewDataKey { user_id: input.user_id.map(|i| i.0), name: input.name, environment: input.environment };
+        let (key, secret) = endpoints::create_key(ctx.app(), ctx.principal()?, new).await?;
+        Ok(DataKeyWithSecret { data_key: key.into(), key: secret })
+    }
+
+    /// Enables or disables a data key (owner only); disabled keys get 401.
+    async fn set_data_key_enabled(&self, ctx: &Context<'_>, id: ID, enabled: bool) -> Result<DataKey> {
+        Ok(endpoints::set_key_enabled(ctx.app(), ctx.principal()?, &id, enabled).await?.into())
+    }
+}

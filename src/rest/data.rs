@@ -1,0 +1,163 @@
+//! The REST data API of seed 001: `POST /api/v1/data/{slug}` and
+//! `GET|PUT|DELETE /api/v1/data/{slug}/{record_id}`, with `tm_test_…` /
+//! `tm_live_…` keys. Every answer has the seed's shape: `202 {"success":
+//! true, "id", "message": "Request queued"}` or `{"success": false, "error",
+//! "details": [{"field", "error"}]}` with the documented status.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde_json::json;
+
+use super::Http;
+use crate::error::{Error, Result};
+use crate::services::data_endpoints as endpoints;
+use crate::services::records::{self, Operation};
+
+/// Largest accepted request body (seed 001: 100 KB).
+pub const MAX_BODY: usize = 100 * 1024;
+
+pub fn router() -> Router<Http> {
+    Router::new()
+        .route("/api/v1/data/{slug}", post(create))
+        .route("/api/v1/data/{slug}/{record_id}", get(read).put(replace).delete(remove))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// The caller's key and the endpoint, with the 401/404/403 checks.
+async fn open(
+    h: &Http,
+    headers: &HeaderMap,
+    slug: &str,
+) -> Result<(entity::data_key::Model, entity::data_endpoint::Model)> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim()))
+        .ok_or_else(|| Error::Unauthorized("Missing API key".into()))?;
+    let key = endpoints::authenticate_key(&h.app.db, &h.app.secret, token).await?;
+    let endpoint = endpoints::by_slug(&h.app.db, &key.workspace_id, slug).await?.ok_or(Error::NotFound("Endpoint"))?;
+    if !endpoint.enabled {
+        return Err(Error::Forbidden("Endpoint is not enabled".into()));
+    }
+    if endpoint.subscription_expires_at.is_some_and(|t| t <= Utc::now()) {
+        return Err(Error::Forbidden("Subscription expired".into()));
+    }
+    Ok((key, endpoint))
+}
+
+/// Checks the content type, size, JSON and schema of a body (415/413/400).
+fn parse_body(
+    headers: &HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+    endpoint: &entity::data_endpoint::Model,
+) -> Result<serde_json::Value> {
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !json_type {
+        return Err(Error::UnsupportedMediaType);
+    }
+    let body = body.map_err(|r| match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge { limit: MAX_BODY },
+        _ => Error::invalid(r.body_text()),
+    })?;
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| Error::invalid("Invalid JSON"))?;
+    if !value.is_object() {
+        return Err(Error::invalid_field("body", "The body must be a JSON object"));
+    }
+    if let Some(schema) = &endpoint.schema {
+        let details = endpoints::schema_violations(schema, &value);
+        if !details.is_empty() {
+            return Err(Error::validation(details));
+        }
+    }
+    Ok(value)
+}
+
+/// Counts the request against the monthly quota (429 once it is used up).
+async fn count(h: &Http, endpoint: &entity::data_endpoint::Model) -> Result<()> {
+    if let Some(quota) = endpoint.monthly_quota {
+        if endpoints::usage_this_month(&h.app.db, &endpoint.id).await? >= quota {
+            return Err(Error::QuotaExceeded { resets_at: next_month_start() });
+        }
+    }
+    endpoints::count_request(&h.app.writer, &endpoint.id).await?;
+    Ok(())
+}
+
+/// When the monthly quota starts over: the first of next month, 00:00 UTC.
+fn next_month_start() -> chrono::DateTime<Utc> {
+    use chrono::Datelike;
+    let today = Utc::now().date_naive();
+    let (y, m) = if today.month() == 12 { (today.year() + 1, 1) } else { (today.year(), today.month() + 1) };
+    chrono::NaiveDate::from_ymd_opt(y, m, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .unwrap_or_else(Utc::now)
+}
+
+fn queued(id: String) -> Response {
+    (StatusCode::ACCEPTED, Json(json!({ "success": true, "id": id, "message": "Request queued" }))).into_response()
+}
+
+async fn create(
+    State(h): State<Http>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let (key, endpoint) = open(&h, &headers, &slug).await?;
+    let value = parse_body(&headers, body, &endpoint)?;
+    count(&h, &endpoint).await?;
+    let id = records::accept(&h.app, &key, &endpoint, Operation::Create, None, Some(value)).await?;
+    Ok(queued(id))
+}
+
+async fn read(State(h): State<Http>, Path((slug, id)): Path<(String, String)>, headers: HeaderMap) -> Result<Response> {
+    let (key, endpoint) = open(&h, &headers, &slug).await?;
+    count(&h, &endpoint).await?;
+    let r = records::find_live(&h.app.db, &key, &endpoint, &id).await?;
+    Ok(Json(json!({
+        "success": true,
+        "id": r.id,
+        "status": r.state,
+        "data": r.data,
+        "error": r.error,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+        "processed_at": r.processed_at,
+    }))
+    .into_response())
+}
+
+async fn replace(
+    State(h): State<Http>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let (key, endpoint) = open(&h, &headers, &slug).await?;
+    let value = parse_body(&headers, body, &endpoint)?;
+    count(&h, &endpoint).await?;
+    let id = records::accept(&h.app, &key, &endpoint, Operation::Replace, Some(&id), Some(value)).await?;
+    Ok(queued(id))
+}
+
+async fn remove(
+    State(h): State<Http>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let (key, endpoint) = open(&h, &headers, &slug).await?;
+    count(&h, &endpoint).await?;
+    let id = records::accept(&h.app, &key, &endpoint, Operation::Delete, Some(&id), None).await?;
+    Ok(queued(id))
+}

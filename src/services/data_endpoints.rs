@@ -1,0 +1,292 @@
+//! Data endpoints and data keys (seed 001), managed by the owner: an
+//! endpoint has a slug, an optional JSON Schema for record bodies, an enabled
+//! flag, a monthly quota and a subscription expiry; data keys
+//! (`tm_test_…`/`tm_live_…`) let members send records.
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use serde_json::json;
+
+use entity::{data_endpoint, data_key, endpoint_usage, membership};
+
+use crate::auth::{Principal, Scope};
+use crate::crypto::{ct_eq, random_token, SecretKey};
+use crate::error::{Error, FieldError, Result};
+use crate::ids::{has_prefix, new_id};
+use crate::services::api_keys::Environment;
+use crate::services::pagination::{fetch_page, Page, PageArgs};
+use crate::services::required_text;
+use crate::state::AppState;
+
+pub struct NewEndpoint {
+    pub slug: String,
+    pub name: String,
+    pub schema: Option<serde_json::Value>,
+    pub enabled: bool,
+    pub monthly_quota: Option<i64>,
+    pub subscription_expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct EndpointChanges {
+    pub name: Option<String>,
+    pub schema: Option<Option<serde_json::Value>>,
+    pub enabled: Option<bool>,
+    pub monthly_quota: Option<Option<i64>>,
+    pub subscription_expires_at: Option<Option<chrono::DateTime<Utc>>>,
+}
+
+fn check_slug(slug: &str) -> Result<String> {
+    let ok = (1..=64).contains(&slug.len())
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && !slug.starts_with('-');
+    if ok {
+        Ok(slug.to_string())
+    } else {
+        Err(Error::invalid_field("slug", "Use 1 to 64 characters: a-z, 0-9, '-' and '_'"))
+    }
+}
+
+fn check_schema(schema: &serde_json::Value) -> Result<()> {
+    jsonschema::validator_for(schema)
+        .map(|_| ())
+        .map_err(|e| Error::invalid_field("schema", format!("Not a valid JSON Schema: {e}")))
+}
+
+fn check_quota(q: Option<i64>) -> Result<()> {
+    match q {
+        Some(n) if n < 1 => Err(Error::invalid_field("monthlyQuota", "Must be at least 1 (or null for no limit)")),
+        _ => Ok(()),
+    }
+}
+
+pub async fn create(st: &AppState, p: &Principal, new: NewEndpoint) -> Result<data_endpoint::Model> {
+    p.require(Scope::Write)?.require_owner()?;
+    let slug = check_slug(&new.slug)?;
+    let name = required_text("name", &new.name, 100)?;
+    if let Some(s) = &new.schema {
+        check_schema(s)?;
+    }
+    check_quota(new.monthly_quota)?;
+    let now = Utc::now();
+    data_endpoint::ActiveModel {
+        id: Set(new_id("de")),
+        workspace_id: Set(p.workspace_id.clone()),
+        slug: Set(slug),
+        name: Set(name),
+        schema: Set(new.schema),
+        enabled: Set(new.enabled),
+        monthly_quota: Set(new.monthly_quota),
+        subscription_expires_at: Set(new.subscription_expires_at),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&st.writer)
+    .await
+    .map_err(Error::unique("slug", "An endpoint with this slug already exists"))
+}
+
+pub async fn update(st: &AppState, p: &Principal, id: &str, c: EndpointChanges) -> Result<data_endpoint::Model> {
+    p.require(Scope::Write)?.require_owner()?;
+    let mut am = find(&st.writer, &p.workspace_id, id).await?.into_active_model();
+    if let Some(n) = &c.name {
+        am.name = Set(required_text("name", n, 100)?);
+    }
+    if let Some(s) = c.schema {
+        if let Some(s) = &s {
+            check_schema(s)?;
+        }
+        am.schema = Set(s);
+    }
+    if let Some(e) = c.enabled {
+        am.enabled = Set(e);
+    }
+    if let Some(q) = c.monthly_quota {
+        check_quota(q)?;
+        am.monthly_quota = Set(q);
+    }
+    if let Some(x) = c.subscription_expires_at {
+        am.subscription_expires_at = Set(x);
+    }
+    am.updated_at = Set(Utc::now());
+    Ok(am.update(&st.writer).await?)
+}
+
+pub async fn list(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> Result<Page<data_endpoint::Model>> {
+    p.require(Scope::Read)?;
+    let q = data_endpoint::Entity::find().filter(data_endpoint::Column::WorkspaceId.eq(&p.workspace_id));
+    fetch_page(db, q, data_endpoint::Column::Id, page).await
+}
+
+pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<data_endpoint::Model> {
+    p.require(Scope::Read)?;
+    find(db, &p.workspace_id, id).await
+}
+
+async fn find(db: &impl ConnectionTrait, workspace_id: &str, id: &str) -> Result<data_endpoint::Model> {
+    if !has_prefix(id, "de") {
+        return Err(Error::NotFound("Data endpoint"));
+    }
+    data_endpoint::Entity::find_by_id(id)
+        .filter(data_endpoint::Column::WorkspaceId.eq(workspace_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("Data endpoint"))
+}
+
+pub async fn by_slug(
+    db: &impl ConnectionTrait,
+    workspace_id: &str,
+    slug: &str,
+) -> Result<Option<data_endpoint::Model>> {
+    Ok(data_endpoint::Entity::find()
+        .filter(data_endpoint::Column::WorkspaceId.eq(workspace_id))
+        .filter(data_endpoint::Column::Slug.eq(slug))
+        .one(db)
+        .await?)
+}
+
+/// Requests this month (UTC) for an endpoint.
+pub async fn usage_this_month(db: &impl ConnectionTrait, endpoint_id: &str) -> Result<i64> {
+    Ok(endpoint_usage::Entity::find_by_id((endpoint_id.to_string(), month())).one(db).await?.map_or(0, |u| u.count))
+}
+
+/// `YYYY-MM` of now, UTC.
+pub fn month() -> String {
+    Utc::now().format("%Y-%m").to_string()
+}
+
+/// Counts one request against the endpoint's month; returns the new count.
+pub async fn count_request(db: &impl ConnectionTrait, endpoint_id: &str) -> Result<i64> {
+    let row =
+        endpoint_usage::ActiveModel { endpoint_id: Set(endpoint_id.to_string()), month: Set(month()), count: Set(1) };
+    endpoint_usage::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([endpoint_usage::Column::EndpointId, endpoint_usage::Column::Month])
+                .value(
+                    endpoint_usage::Column::Count,
+                    Expr::col((endpoint_usage::Entity, endpoint_usage::Column::Count)).add(1),
+                )
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    usage_this_month(db, endpoint_id).await
+}
+
+/// The fields a body breaks against a schema: one detail per failure, the
+/// field named by its JSON path (`order_id`, `items.0`), "Required field is
+/// missing" for absent required properties.
+pub fn schema_violations(schema: &serde_json::Value, body: &serde_json::Value) -> Vec<FieldError> {
+    let Ok(validator) = jsonschema::validator_for(schema) else {
+        return vec![];
+    };
+    validator
+        .iter_errors(body)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            let base: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            match e.kind() {
+                jsonschema::error::ValidationErrorKind::Required { property } => {
+                    let name = property.as_str().map(str::to_string).unwrap_or_else(|| property.to_string());
+                    let mut parts = base.clone();
+                    parts.push(&name);
+                    FieldError::new(parts.join("."), "Required field is missing")
+                }
+                _ => FieldError::new(if base.is_empty() { "body".into() } else { base.join(".") }, e.to_string()),
+            }
+        })
+        .collect()
+}
+
+// ---- data keys ----
+
+pub struct NewDataKey {
+    pub user_id: Option<String>,
+    pub name: String,
+    pub environment: Environment,
+}
+
+/// Creates a data key for a member (default: the caller); owner only.
+pub async fn create_key(st: &AppState, p: &Principal, new: NewDataKey) -> Result<(data_key::Model, String)> {
+    p.require(Scope::Write)?.require_owner()?;
+    let name = required_text("name", &new.name, 100)?;
+    let user_id = new.user_id.unwrap_or_else(|| p.user_id.clone());
+    let member = membership::Entity::find()
+        .filter(membership::Column::WorkspaceId.eq(&p.workspace_id))
+        .filter(membership::Column::UserId.eq(&user_id))
+        .one(&st.db)
+        .await?;
+    if member.is_none() {
+        return Err(Error::NotFound("Member"));
+    }
+    let secret = format!("tm_{}_{}", new.environment.as_str(), random_token(24));
+    let now = Utc::now();
+    let key = data_key::ActiveModel {
+        id: Set(new_id("dk")),
+        workspace_id: Set(p.workspace_id.clone()),
+        user_id: Set(user_id),
+        name: Set(name),
+        environment: Set(new.environment.as_str().into()),
+        prefix: Set(secret[..12].to_string()),
+        key_hash: Set(st.secret.hash_token(&secret)),
+        enabled: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&st.writer)
+    .await?;
+    Ok((key, secret))
+}
+
+pub async fn list_keys(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> Result<Page<data_key::Model>> {
+    p.require(Scope::Read)?.require_owner()?;
+    let q = data_key::Entity::find().filter(data_key::Column::WorkspaceId.eq(&p.workspace_id));
+    fetch_page(db, q, data_key::Column::Id, page).await
+}
+
+/// Enables or disables a data key (owner only); a disabled key gets 401.
+pub async fn set_key_enabled(st: &AppState, p: &Principal, id: &str, enabled: bool) -> Result<data_key::Model> {
+    p.require(Scope::Write)?.require_owner()?;
+    if !has_prefix(id, "dk") {
+        return Err(Error::NotFound("Data key"));
+    }
+    let key = data_key::Entity::find_by_id(id)
+        .filter(data_key::Column::WorkspaceId.eq(&p.workspace_id))
+        .one(&st.writer)
+        .await?
+        .ok_or(Error::NotFound("Data key"))?;
+    let mut am = key.into_active_model();
+    am.enabled = Set(enabled);
+    am.updated_at = Set(Utc::now());
+    Ok(am.update(&st.writer).await?)
+}
+
+/// Resolves a presented `tm_…` key; every failure is UNAUTHORIZED.
+pub async fn authenticate_key(db: &impl ConnectionTrait, secret: &SecretKey, token: &str) -> Result<data_key::Model> {
+    let invalid = || Error::Unauthorized("Invalid API key".into());
+    if !(token.starts_with("tm_test_") || token.starts_with("tm_live_")) || token.len() > 200 {
+        return Err(invalid());
+    }
+    let hash = secret.hash_token(token);
+    let key =
+        data_key::Entity::find().filter(data_key::Column::KeyHash.eq(&hash)).one(db).await?.ok_or_else(invalid)?;
+    if !ct_eq(&key.key_hash, &hash) {
+        return Err(invalid());
+    }
+    if !key.enabled {
+        return Err(Error::Unauthorized("API key disabled by the owner".into()));
+    }
+    // The key's member must still belong to the workspace.
+    let member = membership::Entity::find()
+        .filter(membership::Column::WorkspaceId.eq(&key.workspace_id))
+        .filter(membership::Column::UserId.eq(&key.user_id))
+        .one(db)
+        .await?;
+    member.map(|_| key).ok_or_else(invalid)
+}
+
+pub fn endpoint_json(e: &data_endpoint::Model) -> serde_json::Value {
+    json!({ "id": e.id, "slug": e.slug, "name": e.name })
+}
