@@ -21,6 +21,17 @@ pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
                 return forbidden_v4(v4);
             }
             let seg = v6.segments();
+            // 6to4 (2002::/16) embeds an IPv4 address: judge that one.
+            if seg[0] == 0x2002 {
+                let v4 = Ipv4Addr::new((seg[1] >> 8) as u8, seg[1] as u8, (seg[2] >> 8) as u8, seg[2] as u8);
+                return forbidden_v4(v4).or(Some("6to4 relay address"));
+            }
+            if seg[0] == 0x2001 && seg[1] == 0 {
+                return Some("Teredo address");
+            }
+            if (seg[0] & 0xffc0) == 0xfec0 {
+                return Some("site-local address");
+            }
             if v6.is_unspecified() {
                 Some("unspecified address")
             } else if v6.is_loopback() {
@@ -58,6 +69,8 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("carrier-grade NAT address")
     } else if o[0] == 192 && o[1] == 0 && o[2] == 0 {
         Some("IETF protocol address")
+    } else if o[0] == 192 && o[1] == 88 && o[2] == 99 {
+        Some("6to4 relay anycast address")
     } else if ip.is_documentation() {
         Some("documentation address")
     } else if o[0] == 198 && (o[1] & 0xfe) == 18 {
@@ -147,6 +160,12 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "224.0.0.1",
+            "2002:7f00:1::",
+            "2002:a00:1::",
+            "2001:0:4136:e378::1",
+            "fec0::1",
+            "192.88.99.1",
+            "64:ff9b:1::1",
             "240.0.0.1",
         ] {
             assert!(forbidden_reason(bad.parse().unwrap()).is_some(), "{bad} should be forbidden");

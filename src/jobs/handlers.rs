@@ -124,10 +124,10 @@ impl Handler for Deliver {
         false
     }
 
-    fn timeout(&self, job: &job::Model) -> Duration {
-        // The request's own limit plus time to sign and record.
-        let ms = job.payload.get("timeout_ms").and_then(|v| v.as_u64()).unwrap_or(15_000);
-        Duration::from_millis(ms) + Duration::from_secs(5)
+    fn timeout(&self, _job: &job::Model) -> Duration {
+        // The longest request a webhook may allow (60 s) plus time to sign
+        // and record: the request's own timeout always fires first.
+        Duration::from_secs(65)
     }
 
     fn backoff(&self, job: &job::Model) -> Duration {
@@ -142,6 +142,10 @@ impl Handler for Deliver {
 
     async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
         crate::services::deliveries::run_job(st, job).await
+    }
+
+    async fn on_dead(&self, st: &AppState, job: &job::Model) -> Result<()> {
+        crate::services::deliveries::job_died(st, job).await
     }
 }
 

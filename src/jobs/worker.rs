@@ -160,7 +160,7 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
                 // Not a failure: run again later without spending an attempt.
                 beat.cancel();
                 let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                let _ = jobs::hand_back(&st.writer, &row.id, &worker, at).await;
+                let _ = jobs::hand_back(&st.writer, &row.id, &worker, at, st.sweep_grace()).await;
                 let _ = q.retry(&d, wait).await;
                 return;
             }
@@ -171,7 +171,7 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
         },
         _ = hard_stop.cancelled() => {
             beat.cancel();
-            let _ = jobs::hand_back(&st.writer, &row.id, &worker, Utc::now()).await;
+            let _ = jobs::hand_back(&st.writer, &row.id, &worker, Utc::now(), st.sweep_grace()).await;
             let _ = q.retry(&d, Duration::ZERO).await;
             return;
         }
@@ -195,7 +195,12 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
                 }
             } else {
                 match jobs::fail(&st, &row, &worker, &error, None, handler.emits_events()).await {
-                    Ok(()) => q.bury(&d, &error).await,
+                    Ok(()) => {
+                        if let Err(e) = handler.on_dead(&st, &row).await {
+                            tracing::warn!(job = %row.id, cause = %e, "dead-job hook failed");
+                        }
+                        q.bury(&d, &error).await
+                    }
                     Err(e) => Err(e),
                 }
             }

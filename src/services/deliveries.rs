@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -260,8 +260,8 @@ pub async fn run_job(st: &AppState, job: &entity::job::Model) -> Result<()> {
     let Some(d) = delivery::Entity::find_by_id(id).one(&st.writer).await? else {
         return Ok(()); // deleted with its webhook
     };
-    if d.state != PENDING {
-        return Ok(()); // already settled: a duplicate doorbell
+    if d.state != PENDING || d.job_id != job.id {
+        return Ok(()); // settled, or owned by a newer job: a stale doorbell
     }
     let w = webhook::Entity::find_by_id(&d.webhook_id).one(&st.writer).await?;
     let Some(w) = w.filter(|w| w.active) else {
@@ -278,20 +278,41 @@ pub async fn run_job(st: &AppState, job: &entity::job::Model) -> Result<()> {
     {
         return Err(Error::Deferred(Duration::from_secs(retry_after_secs)));
     }
-    let (outcome, _) = attempt(st, &w, &d, job.attempts).await?;
+    let (outcome, _) = attempt(st, &w, &d, d.attempts + 1).await?;
     match outcome {
         Outcome::Delivered | Outcome::Gone => Ok(()),
-        Outcome::Failed(why) => {
-            if job.attempts >= job.max_attempts {
-                delivery::Entity::update_many()
-                    .col_expr(delivery::Column::State, Expr::value(FAILED))
-                    .filter(delivery::Column::Id.eq(&d.id))
-                    .exec(&st.writer)
-                    .await?;
-            }
-            Err(Error::Internal(why))
-        }
+        // When this was the last attempt, `job_died` marks the delivery failed.
+        Outcome::Failed(why) => Err(Error::Internal(why)),
     }
+}
+
+/// The delivery's job is dead (attempts used up, timeouts, errors): the
+/// delivery has failed, unless a newer job owns it by now.
+pub async fn job_died(st: &AppState, job: &entity::job::Model) -> Result<()> {
+    let Some(id) = job.payload["delivery_id"].as_str() else { return Ok(()) };
+    delivery::Entity::update_many()
+        .col_expr(delivery::Column::State, Expr::value(FAILED))
+        .col_expr(delivery::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(delivery::Column::Id.eq(id))
+        .filter(delivery::Column::JobId.eq(&job.id))
+        .filter(delivery::Column::State.eq(PENDING))
+        .exec(&st.writer)
+        .await?;
+    Ok(())
+}
+
+/// Opens a failed delivery again for its (requeued) job.
+pub async fn reopen(db: &impl ConnectionTrait, job: &entity::job::Model) -> Result<()> {
+    let Some(id) = job.payload["delivery_id"].as_str() else { return Ok(()) };
+    delivery::Entity::update_many()
+        .col_expr(delivery::Column::State, Expr::value(PENDING))
+        .col_expr(delivery::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(delivery::Column::Id.eq(id))
+        .filter(delivery::Column::JobId.eq(&job.id))
+        .filter(delivery::Column::State.is_in([FAILED, CANCELLED]))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Sends a test message to a webhook now and returns the attempt (owner only).
@@ -432,10 +453,14 @@ pub async fn retry(st: &AppState, p: &Principal, id: &str) -> Result<delivery::M
     requeue(st, &w, d).await
 }
 
+/// Gives a failed delivery a new job, in one transaction (a conditional
+/// update, so a delivery is reopened once), then rings it.
 async fn requeue(st: &AppState, w: &webhook::Model, d: delivery::Model) -> Result<delivery::Model> {
     let schedule = schedule_of(w);
-    let job = jobs::enqueue(
-        st,
+    let txn = st.writer.begin().await?;
+    let job = jobs::insert(
+        &txn,
+        st.sweep_grace(),
         NewJob {
             kind: KIND.into(),
             payload: json!({ "delivery_id": d.id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
@@ -445,11 +470,20 @@ async fn requeue(st: &AppState, w: &webhook::Model, d: delivery::Model) -> Resul
         },
     )
     .await?;
-    let mut am = d.into_active_model();
-    am.state = Set(PENDING.into());
-    am.job_id = Set(job.id);
-    am.updated_at = Set(Utc::now());
-    Ok(am.update(&st.writer).await?)
+    let res = delivery::Entity::update_many()
+        .col_expr(delivery::Column::State, Expr::value(PENDING))
+        .col_expr(delivery::Column::JobId, Expr::value(job.id.clone()))
+        .col_expr(delivery::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(delivery::Column::Id.eq(&d.id))
+        .filter(delivery::Column::State.is_in([FAILED, CANCELLED]))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(Error::invalid_field("id", "The delivery is already being retried"));
+    }
+    txn.commit().await?;
+    jobs::ring(st, &job).await;
+    Ok(delivery::Entity::find_by_id(&d.id).one(&st.writer).await?.ok_or(Error::NotFound("Delivery"))?)
 }
 
 /// Retries every failed delivery of a webhook created since `since` (at

@@ -214,14 +214,20 @@ pub async fn fail(
 
 /// Gives a job back without counting the attempt: interrupted by shutdown
 /// (due now) or deferred by its handler (due at `run_at`).
-pub async fn hand_back(db: &impl ConnectionTrait, id: &str, owner: &str, run_at: DateTime<Utc>) -> Result<()> {
-    let now = run_at; // due (and visible to the sweeper) from then on
+pub async fn hand_back(
+    db: &impl ConnectionTrait,
+    id: &str,
+    owner: &str,
+    run_at: DateTime<Utc>,
+    grace: Duration,
+) -> Result<()> {
     job::Entity::update_many()
         .col_expr(job::Column::State, Expr::value(QUEUED))
         .col_expr(job::Column::Attempts, Expr::col(job::Column::Attempts).sub(1))
         .col_expr(job::Column::LeaseOwner, Expr::value(Option::<String>::None))
-        .col_expr(job::Column::RunAt, Expr::value(now))
-        .col_expr(job::Column::VisibleAt, Expr::value(now))
+        .col_expr(job::Column::RunAt, Expr::value(run_at))
+        // The caller rings for `run_at`; the sweeper only if that ring is lost.
+        .col_expr(job::Column::VisibleAt, Expr::value(run_at + chrono_dur(grace)))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::State.eq(RUNNING))
         .filter(job::Column::LeaseOwner.eq(owner))
@@ -245,14 +251,29 @@ pub async fn sweep(st: &AppState, limit: u64) -> Result<usize> {
     for row in due {
         // Push the next look further out first, so two sweeps never ring twice.
         let next = row.run_at.max(now) + chrono_dur(st.sweep_grace());
-        let res = job::Entity::update_many()
+        let mut update = job::Entity::update_many()
             .col_expr(job::Column::VisibleAt, Expr::value(next))
             .filter(job::Column::Id.eq(&row.id))
-            .filter(job::Column::VisibleAt.eq(row.visible_at))
-            .exec(&st.writer)
-            .await?;
-        if res.rows_affected == 1 {
-            ring(st, &row).await;
+            .filter(job::Column::State.eq(&row.state))
+            .filter(job::Column::VisibleAt.eq(row.visible_at));
+        if row.state == RUNNING {
+            // Its worker died (or lost the lease): the attempt counts. Queue
+            // it again, or bury it once no attempt is left.
+            let lost = format!("the worker running attempt {} stopped answering", row.attempts);
+            update = update.col_expr(job::Column::LeaseOwner, Expr::value(Option::<String>::None));
+            update = if row.attempts >= row.max_attempts {
+                update
+                    .col_expr(job::Column::State, Expr::value(DEAD))
+                    .col_expr(job::Column::LastError, Expr::value(lost))
+                    .col_expr(job::Column::FinishedAt, Expr::value(now))
+            } else {
+                update.col_expr(job::Column::State, Expr::value(QUEUED)).col_expr(job::Column::RunAt, Expr::value(now))
+            };
+        }
+        let res = update.exec(&st.writer).await?;
+        let buried = row.state == RUNNING && row.attempts >= row.max_attempts;
+        if res.rows_affected == 1 && !buried {
+            ring(st, &job::Model { run_at: row.run_at.min(now), ..row }).await;
             rung += 1;
         }
     }
@@ -262,9 +283,10 @@ pub async fn sweep(st: &AppState, limit: u64) -> Result<usize> {
     Ok(rung)
 }
 
-/// Dead jobs the caller may see: their workspace's and the system's.
+/// Dead jobs the caller may see: their workspace's only (system jobs are
+/// the operator's, seen in logs and metrics).
 fn visible_to(p: &Principal) -> Condition {
-    Condition::any().add(job::Column::WorkspaceId.eq(&p.workspace_id)).add(job::Column::WorkspaceId.is_null())
+    Condition::all().add(job::Column::WorkspaceId.eq(&p.workspace_id))
 }
 
 pub async fn dead_jobs(
@@ -312,13 +334,15 @@ pub async fn requeue_dead(
         am.lease_owner = Set(None);
         am.updated_at = Set(now);
         let row = am.update(&st.writer).await?;
+        if row.kind == crate::services::deliveries::KIND {
+            // The delivery was marked failed when its job died: open it again.
+            crate::services::deliveries::reopen(&st.writer, &row).await?;
+        }
         ring(st, &row).await;
         out.push(row);
     }
-    let kinds: std::collections::BTreeSet<&str> = out.iter().map(|r| r.kind.as_str()).collect();
-    for k in kinds {
-        st.queue.clear_dead(k).await.ok();
-    }
+    // The queue's dead-letter list is an operator's log shared by every
+    // workspace; the ledger is the truth, so it is left as it is.
     Ok(out)
 }
 

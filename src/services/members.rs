@@ -121,7 +121,9 @@ pub async fn add_unchecked(
     let txn = st.writer.begin().await?;
     let mut evts = Vec::new();
     let now = Utc::now();
-    let user = match user::Entity::find().filter(user::Column::Email.eq(&email)).one(&txn).await? {
+    let existing = user::Entity::find().filter(user::Column::Email.eq(&email)).one(&txn).await?;
+    let new_user = existing.is_none();
+    let user = match existing {
         Some(u) => u,
         None => {
             let u = user::ActiveModel {
@@ -154,9 +156,11 @@ pub async fn add_unchecked(
     let mut data = user_data(&user);
     data["role"] = json!(role.as_str());
     evts.push(events::record(&txn, workspace_id, EventType::MemberAdded, actor, Some(&user.id), data).await?);
-    let token = match user.password_hash {
-        None => Some(sessions::issue_setup_token(&txn, &st.secret, &user.id, workspace_id).await?),
-        Some(_) => None,
+    // Only a user created here gets a setup link: a link for an existing
+    // account would let this workspace's owner take over someone else's.
+    let token = match new_user {
+        true => Some(sessions::issue_setup_token(&txn, &st.secret, &user.id, workspace_id).await?),
+        false => None,
     };
     txn.commit().await?;
     st.publish(evts);

@@ -137,8 +137,10 @@ fn check_timeout(ms: u32) -> Result<i32> {
     }
 }
 
+/// What events say about a webhook. No URL: URLs are often capabilities
+/// (Slack-style), and events reach collaborators and other webhooks.
 fn event_data(w: &webhook::Model) -> serde_json::Value {
-    json!({ "id": w.id, "url": w.url, "events": w.events, "active": w.active, "disabled_reason": w.disabled_reason })
+    json!({ "id": w.id, "events": w.events, "active": w.active, "disabled_reason": w.disabled_reason })
 }
 
 /// Creates a webhook (owner only); returns it with its secret.
@@ -356,11 +358,19 @@ pub async fn fan_out(db: &impl ConnectionTrait, e: &Envelope) -> Result<Vec<Stri
 /// Disables a webhook the server gave up on, with a `webhook.disabled` event.
 pub async fn disable(st: &AppState, w: &webhook::Model, reason: &str) -> Result<()> {
     let txn = st.writer.begin().await?;
-    let mut am = w.clone().into_active_model();
-    am.active = Set(false);
-    am.disabled_reason = Set(Some(reason.to_string()));
-    am.updated_at = Set(Utc::now());
-    let w = am.update(&txn).await?;
+    // Conditional: concurrent failures disable (and announce) it once.
+    let res = webhook::Entity::update_many()
+        .col_expr(webhook::Column::Active, sea_orm::sea_query::Expr::value(false))
+        .col_expr(webhook::Column::DisabledReason, sea_orm::sea_query::Expr::value(reason))
+        .col_expr(webhook::Column::UpdatedAt, sea_orm::sea_query::Expr::value(Utc::now()))
+        .filter(webhook::Column::Id.eq(&w.id))
+        .filter(webhook::Column::Active.eq(true))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(());
+    }
+    let w = webhook::Entity::find_by_id(&w.id).one(&txn).await?.ok_or(Error::NotFound("Webhook"))?;
     let evt = events::record(&txn, &w.workspace_id, EventType::WebhookDisabled, "system", Some(&w.id), event_data(&w))
         .await?;
     txn.commit().await?;
