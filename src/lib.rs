@@ -58,6 +58,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
     let (db, writer) = db::connect(&config).await?;
     db::migrate(&writer, &config.database_url).await?;
     let visibility = Duration::from_secs(config.visibility_timeout_seconds);
+    services::jobs::set_default_grace(Duration::from_secs(config.sweep_grace_seconds));
     let redis = match &config.redis_url {
         Some(url) => Some(redis_pool(url).await?),
         None => None,

@@ -45,7 +45,12 @@ pub struct QueueStatus {
 }
 
 async fn status(st: &AppState) -> crate::Result<QueueStatus> {
-    let stats = st.queue.stats(&st.registry.kinds()).await?;
+    let mut stats = st.queue.stats(&st.registry.kinds()).await?;
+    // Dead jobs are counted in the ledger (the queue's dead-letter list is a
+    // capped operator log that requeues do not shrink).
+    for k in &mut stats {
+        k.dead = job_service::count(&st.db, &k.kind, job_service::DEAD).await?;
+    }
     Ok(QueueStatus {
         backend: st.queue.backend().to_string(),
         live_workers: st.queue.live_workers().await?,

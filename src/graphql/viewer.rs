@@ -123,8 +123,10 @@ pub struct UpdateProfileInput {
 
 #[derive(InputObject)]
 pub struct ChangePasswordInput {
+    #[graphql(secret)]
     pub current_password: String,
     /// At least 12 characters.
+    #[graphql(secret)]
     pub new_password: String,
 }
 

@@ -180,6 +180,7 @@ pub struct CreateWebhookInput {
     /// Deliveries per minute (default 100); over it they wait, never drop.
     pub rate_limit_per_minute: Option<u32>,
     /// A `whsec_…` secret to use; generated when absent.
+    #[graphql(secret)]
     pub secret: Option<String>,
     pub retry_policy: Option<RetryPolicyKind>,
     /// Seconds before each retry, for `retryPolicy: CUSTOM`.

@@ -133,10 +133,13 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
             return;
         }
     };
-    // Keep both leases (queue message and ledger row) alive while running.
+    // Keep both leases (queue message and ledger row) alive while running;
+    // if the ledger lease was lost (another worker took the job after a
+    // stall), stop: two runs at once must not both record an outcome.
     let beat = CancellationToken::new();
+    let lost = CancellationToken::new();
     {
-        let (st, worker, d, beat) = (st.clone(), worker.clone(), d.clone(), beat.clone());
+        let (st, worker, d, beat, lost) = (st.clone(), worker.clone(), d.clone(), beat.clone(), lost.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(lease / 3);
             tick.tick().await;
@@ -146,7 +149,10 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
                     _ = beat.cancelled() => break,
                 }
                 let _ = st.queue.extend(&worker, &d).await;
-                let _ = jobs::extend(&st.writer, &d.message.job_id, &worker, lease).await;
+                if let Ok(false) = jobs::extend(&st.writer, &d.message.job_id, &worker, lease).await {
+                    lost.cancel();
+                    break;
+                }
             }
         });
     }
@@ -166,9 +172,19 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
             }
             // A handler's own message reads better without the "internal error:" prefix.
             Ok(Ok(Err(crate::Error::Internal(msg)))) => Err(msg),
+            // Database and Redis details stay in the server log; owners see
+            // `lastError`, so it gets a plain message.
+            Ok(Ok(Err(e @ (crate::Error::Database(_) | crate::Error::Redis(_) | crate::Error::RedisPool(_))))) => {
+                tracing::warn!(job = %row.id, cause = %e, "job failed on a storage error");
+                Err("internal error (see the server log)".to_string())
+            }
             Ok(Ok(Err(e))) => Err(e.to_string()),
             Ok(Ok(Ok(()))) => Ok(()),
         },
+        _ = lost.cancelled() => {
+            tracing::warn!(job = %row.id, "lease lost while running; leaving the job to its new holder");
+            return;
+        }
         _ = hard_stop.cancelled() => {
             beat.cancel();
             let _ = jobs::hand_back(&st.writer, &row.id, &worker, Utc::now(), st.sweep_grace()).await;

@@ -22,6 +22,9 @@ use crate::auth::rate_limit::RateInfo;
 use crate::auth::{authenticate, authenticate_token, Credential, Principal};
 use crate::error::{Error, Result};
 
+/// Most operations one batched request may carry.
+const MAX_BATCH: usize = 10;
+
 pub fn router(max_body: usize) -> Router<Http> {
     Router::new()
         .route("/graphql", get(|| async { Redirect::to("/playground") }).post(graphql_post))
@@ -72,6 +75,12 @@ async fn execute(
     };
     let batch: BatchRequest =
         serde_json::from_slice(&body).map_err(|e| fail(Error::invalid(format!("Malformed GraphQL request: {e}"))))?;
+    // A batch counts once against the rate limit, so keep batches small.
+    if let BatchRequest::Batch(ops) = &batch {
+        if ops.len() > MAX_BATCH {
+            return Err(fail(Error::invalid(format!("At most {MAX_BATCH} operations per batch"))));
+        }
+    }
     let batch = match principal {
         Some(p) => batch.data(p),
         None => batch,

@@ -47,7 +47,7 @@ pub async fn create(
     let schedule = schedule_of(w);
     let job = jobs::insert(
         db,
-        Duration::ZERO,
+        jobs::default_grace(),
         NewJob {
             kind: KIND.into(),
             payload: json!({ "delivery_id": id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
@@ -483,7 +483,7 @@ async fn requeue(st: &AppState, w: &webhook::Model, d: delivery::Model) -> Resul
     }
     txn.commit().await?;
     jobs::ring(st, &job).await;
-    Ok(delivery::Entity::find_by_id(&d.id).one(&st.writer).await?.ok_or(Error::NotFound("Delivery"))?)
+    delivery::Entity::find_by_id(&d.id).one(&st.writer).await?.ok_or(Error::NotFound("Delivery"))
 }
 
 /// Retries every failed delivery of a webhook created since `since` (at

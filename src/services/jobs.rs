@@ -38,6 +38,18 @@ pub struct NewJob {
     pub max_attempts: u32,
 }
 
+/// The sweep grace of this process, for ledger rows written where the state
+/// is not at hand (the outbox fan-out inside `events::record`).
+static DEFAULT_GRACE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(30_000);
+
+pub fn set_default_grace(d: Duration) {
+    DEFAULT_GRACE_MS.store(d.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn default_grace() -> Duration {
+    Duration::from_millis(DEFAULT_GRACE_MS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
 fn chrono_dur(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }

@@ -150,7 +150,7 @@ impl TestApp {
             "--sweep-grace-seconds".into(),
             "2".into(),
             "--visibility-timeout-seconds".into(),
-            "3".into(),
+            "10".into(),
             "--queue-status-interval-ms".into(),
             "200".into(),
             // Test receivers listen on 127.0.0.1.
