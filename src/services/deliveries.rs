@@ -198,7 +198,7 @@ async fn record_health(st: &AppState, w: &webhook::Model, outcome: &Outcome, now
         Outcome::Gone => webhooks::disable(st, w, "The endpoint answered 410 Gone").await?,
         Outcome::Failed(_) => {
             let since = w.failing_since.unwrap_or(now);
-            let limit = chrono::Duration::seconds((st.config.webhook_disable_after_days * 86_400.0) as i64);
+            let limit = chrono::Duration::milliseconds((st.config.webhook_disable_after_days * 86_400_000.0) as i64);
             if w.active && now - since >= limit {
                 let days = st.config.webhook_disable_after_days;
                 webhooks::disable(st, w, &format!("Every delivery failed for {days} days")).await?;

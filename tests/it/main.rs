@@ -15,3 +15,4 @@ mod multiprocess;
 mod queue;
 mod server;
 mod tenancy;
+mod webhooks;
