@@ -8,6 +8,7 @@ mod helpers;
 mod api_keys;
 mod auth;
 mod bad_input;
+mod data;
 mod events;
 mod jobs;
 mod members;

@@ -1,0 +1,262 @@
+//! The REST data API of seed 001, replayed: every request example, every
+//! documented error in its exact shape, sandbox and live kept apart.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::helpers::{for_each_backend, TestApp};
+
+const SCHEMA: &str = r#"{"type": "object", "required": ["order_id", "amount"],
+  "properties": {"order_id": {"type": "string"}, "amount": {"type": "number"}, "items": {"type": "array"}, "paid": {"type": "boolean"}}}"#;
+
+/// Creates the `orders` endpoint and a test and a live data key.
+async fn setup(app: &TestApp, extra: Value) -> (String, String, String) {
+    let mut input =
+        json!({ "slug": "orders", "name": "Orders", "schema": serde_json::from_str::<Value>(SCHEMA).unwrap() });
+    input.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let e = app
+        .gql(
+            &app.owner_key,
+            "mutation($i: CreateDataEndpointInput!) { createDataEndpoint(input: $i) { id } }",
+            json!({ "i": input }),
+        )
+        .await;
+    let endpoint = e["createDataEndpoint"]["id"].as_str().unwrap().to_string();
+    let key = |env: &str| {
+        let env = env.to_string();
+        async move {
+            let k = app
+                .gql(
+                    &app.owner_key,
+                    "mutation($e: Environment!) { createDataKey(input: { name: \"k\", environment: $e }) { key } }",
+                    json!({ "e": env }),
+                )
+                .await;
+            k["createDataKey"]["key"].as_str().unwrap().to_string()
+        }
+    };
+    (endpoint, key("TEST").await, key("LIVE").await)
+}
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+    ctype: &str,
+) -> (u16, Value) {
+    let mut req = app.client.request(method.parse().unwrap(), format!("{}{path}", app.url));
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", ctype).body(b.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
+const ORDER: &str = r#"{"order_id": "ORD-2024-001", "amount": 45000, "items": ["Item A", "Item B"], "paid": true}"#;
+const ORDER_V2: &str =
+    r#"{"order_id": "ORD-2024-001", "amount": 50000, "items": ["Item A", "Item B", "Item C"], "paid": true}"#;
+
+/// GETs a record until it is processed (bounded).
+async fn processed(app: &TestApp, key: &str, id: &str, want: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let (status, body) = call(app, "GET", &format!("/api/v1/data/orders/{id}"), Some(key), None, "").await;
+        if status == 200 && body["status"] == want {
+            return body;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "[{}] record never became {want}: {status} {body}",
+            app.backend
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_seed_examples_create_read_replace_and_delete_a_record() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let (_, test_key, _) = setup(&app, json!({})).await;
+        let (status, body) =
+            call(&app, "POST", "/api/v1/data/orders", Some(&test_key), Some(ORDER), "application/json").await;
+        assert_eq!(status, 202, "{body}");
+        let id = body["id"].as_str().unwrap().to_string();
+        assert!(id.starts_with("rec_"));
+        assert_eq!(body, json!({ "success": true, "id": id, "message": "Request queued" }));
+
+        let got = processed(&app, &test_key, &id, "processed").await;
+        assert_eq!(got["data"], serde_json::from_str::<Value>(ORDER).unwrap());
+
+        let (status, body) = call(
+            &app,
+            "PUT",
+            &format!("/api/v1/data/orders/{id}"),
+            Some(&test_key),
+            Some(ORDER_V2),
+            "application/json",
+        )
+        .await;
+        assert_eq!((status, &body["id"], &body["message"]), (202, &json!(id), &json!("Request queued")));
+        let start = Instant::now();
+        loop {
+            let got = processed(&app, &test_key, &id, "processed").await;
+            if got["data"]["amount"] == 50000 {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(15));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let (status, body) =
+            call(&app, "DELETE", &format!("/api/v1/data/orders/{id}"), Some(&test_key), None, "").await;
+        assert_eq!((status, body["message"].as_str()), (202, Some("Request queued")));
+        let start = Instant::now();
+        loop {
+            let (status, _) = call(&app, "GET", &format!("/api/v1/data/orders/{id}"), Some(&test_key), None, "").await;
+            if status == 404 {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(15), "never deleted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let events = app
+            .gql(
+                &app.owner_key,
+                "{ events(filter: { types: [\"record.*\"] }) { edges { node { type subjectId } } } }",
+                json!({}),
+            )
+            .await;
+        let types: Vec<&str> =
+            events["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["record.deleted", "record.updated", "record.created"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_documented_error_has_its_status_and_shape() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let (endpoint, test_key, _) = setup(&app, json!({ "monthlyQuota": 3 })).await;
+        let post = |key: Option<String>, body: &'static str, ctype: &'static str| {
+            let app = app.clone();
+            async move { call(&app, "POST", "/api/v1/data/orders", key.as_deref(), Some(body), ctype).await }
+        };
+        // 401: missing, invalid.
+        let (s, b) = post(None, ORDER, "application/json").await;
+        assert_eq!((s, &b["success"], &b["error"]), (401, &json!(false), &json!("Missing API key")));
+        let (s, _) = post(Some("tm_test_nope".into()), ORDER, "application/json").await;
+        assert_eq!(s, 401);
+        let (s, _) = post(Some(app.owner_key.clone()), ORDER, "application/json").await;
+        assert_eq!(s, 401, "an sk_ key is not a data key");
+        // 415.
+        let (s, b) = post(Some(test_key.clone()), ORDER, "text/plain").await;
+        assert_eq!((s, b["error"].as_str()), (415, Some("Content-Type must be application/json")));
+        // 400: invalid JSON, and a missing required field, in the seed's shape.
+        let (s, b) = post(Some(test_key.clone()), "{not json", "application/json").await;
+        assert_eq!((s, b["error"].as_str()), (400, Some("Invalid JSON")));
+        let (s, b) = post(Some(test_key.clone()), r#"{"amount": 1}"#, "application/json").await;
+        assert_eq!(s, 400);
+        assert_eq!(b["error"], "Validation failed");
+        assert_eq!(b["details"], json!([{ "field": "order_id", "error": "Required field is missing" }]));
+        // 413 over 100 KB.
+        let big = format!(r#"{{"order_id": "x", "amount": 1, "pad": "{}"}}"#, "a".repeat(110 * 1024));
+        let resp = app
+            .client
+            .post(format!("{}/api/v1/data/orders", app.url))
+            .header("authorization", format!("Bearer {test_key}"))
+            .header("content-type", "application/json")
+            .body(big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 413);
+        // 404: unknown endpoint and record.
+        let (s, b) = call(&app, "POST", "/api/v1/data/nope", Some(&test_key), Some(ORDER), "application/json").await;
+        assert_eq!((s, b["success"].as_bool()), (404, Some(false)));
+        let (s, _) =
+            call(&app, "GET", "/api/v1/data/orders/rec_01ZZZZZZZZZZZZZZZZZZZZZZZZ", Some(&test_key), None, "").await;
+        assert_eq!(s, 404);
+        // Nothing above was stored.
+        let n = app.gql(&app.owner_key, "{ records { totalCount } }", json!({})).await;
+        assert_eq!(n["records"]["totalCount"], 0);
+        // 429 once the monthly quota (3, including the 404 GET) is used up.
+        let mut last = (0, Value::Null);
+        for _ in 0..3 {
+            last = post(Some(test_key.clone()), ORDER, "application/json").await;
+        }
+        assert_eq!(last.0, 429, "{}", last.1);
+        assert_eq!(last.1["success"], false);
+        assert!(last.1["error"].as_str().unwrap().contains("quota"), "{}", last.1);
+        // 403: disabled endpoint, expired subscription.
+        let upd = "mutation($id: ID!, $i: UpdateDataEndpointInput!) { updateDataEndpoint(id: $id, input: $i) { id } }";
+        app.gql(&app.owner_key, upd, json!({ "id": endpoint, "i": { "enabled": false, "monthlyQuota": null } })).await;
+        let (s, b) = post(Some(test_key.clone()), ORDER, "application/json").await;
+        assert_eq!((s, b["error"].as_str()), (403, Some("Endpoint is not enabled")));
+        app.gql(
+            &app.owner_key,
+            upd,
+            json!({ "id": endpoint, "i": { "enabled": true, "subscriptionExpiresAt": "2020-01-01T00:00:00Z" } }),
+        )
+        .await;
+        let (s, b) = post(Some(test_key.clone()), ORDER, "application/json").await;
+        assert_eq!((s, b["error"].as_str()), (403, Some("Subscription expired")));
+        // 401 for a key the owner disabled.
+        app.gql(&app.owner_key, upd, json!({ "id": endpoint, "i": { "subscriptionExpiresAt": null } })).await;
+        let keys = app.gql(&app.owner_key, "{ dataKeys { edges { node { id environment } } } }", json!({})).await;
+        let test_id =
+            keys["dataKeys"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["environment"] == "TEST").unwrap()
+                ["node"]["id"]
+                .clone();
+        app.gql(
+            &app.owner_key,
+            "mutation($id: ID!) { setDataKeyEnabled(id: $id, enabled: false) { enabled } }",
+            json!({ "id": test_id }),
+        )
+        .await;
+        let (s, b) = post(Some(test_key.clone()), ORDER, "application/json").await;
+        assert_eq!((s, b["error"].as_str()), (401, Some("API key disabled by the owner")));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sandbox_and_live_records_never_mix() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let (_, test_key, live_key) = setup(&app, json!({})).await;
+        let (_, body) =
+            call(&app, "POST", "/api/v1/data/orders", Some(&test_key), Some(ORDER), "application/json").await;
+        let test_id = body["id"].as_str().unwrap().to_string();
+        processed(&app, &test_key, &test_id, "processed").await;
+        let (s, _) = call(&app, "GET", &format!("/api/v1/data/orders/{test_id}"), Some(&live_key), None, "").await;
+        assert_eq!(s, 404, "a live key cannot read a sandbox record");
+        let (s, _) = call(
+            &app,
+            "PUT",
+            &format!("/api/v1/data/orders/{test_id}"),
+            Some(&live_key),
+            Some(ORDER_V2),
+            "application/json",
+        )
+        .await;
+        assert_eq!(s, 404);
+        let live =
+            app.gql(&app.owner_key, "{ records(filter: { environment: LIVE }) { totalCount } }", json!({})).await;
+        assert_eq!(live["records"]["totalCount"], 0);
+        let sandbox = app
+            .gql(
+                &app.owner_key,
+                "{ records(filter: { environment: TEST }) { totalCount edges { node { status data } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(sandbox["records"]["totalCount"], 1);
+        assert_eq!(sandbox["records"]["edges"][0]["node"]["data"]["amount"], 45000);
+    })
+    .await;
+}
