@@ -106,6 +106,14 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2_000)]
         events: usize,
     },
+    /// Accepted records per second of `POST /api/v1/data/{slug}` against a
+    /// bare axum route answering 202, then a check that all were processed.
+    Ingest {
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
     /// The baseline server of `bench http`: a bare axum route, nothing else.
     #[command(hide = true)]
     BareServer {

@@ -20,6 +20,7 @@ use serde_json::json;
 use tokio::process::{Child, Command};
 
 mod delivery;
+mod ingest;
 mod jobs;
 
 use crate::config::{BenchCommand, Config};
@@ -30,6 +31,7 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
         BenchCommand::Http { requests, concurrency } => http(config, requests, concurrency).await,
         BenchCommand::Jobs { jobs } => jobs::run(config, jobs).await,
         BenchCommand::Delivery { events } => delivery::run(config, events).await,
+        BenchCommand::Ingest { requests, concurrency } => ingest::run(config, requests, concurrency).await,
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
 }
@@ -143,10 +145,27 @@ async fn drive(
     Ok(Phase { name, rps: all.len() as f64 / elapsed.as_secs_f64(), p50: pct(0.50), p99: pct(0.99) })
 }
 
-async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()> {
-    if requests == 0 || concurrency == 0 || requests > 1_000_000 {
-        return Err(Error::invalid("--requests must be 1..=1000000 and --concurrency at least 1"));
+/// A `switchyard serve` child on a fresh database (or the configured
+/// PostgreSQL, plus Redis when configured) and an owner API key for it.
+struct ServerChild {
+    _child: ChildGuard,
+    _dir: TempDir,
+    addr: String,
+    key: String,
+    startup: Duration,
+    pid: u32,
+}
+
+/// Deletes the bench's temp folder on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -> Result<ServerChild> {
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir).map_err(Error::internal)?;
     let db_url = if config.is_postgres() {
@@ -155,25 +174,21 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
         format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())
     };
     let key_file = dir.join("bench.key").display().to_string();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().map_err(Error::internal)?;
-
-    // The bare baseline.
-    let bare_port = free_port()?;
-    let _bare = spawn(&["bench", "bare-server", "--port", &bare_port.to_string()])?;
-
-    // The real server: time from spawn to /readyz.
+    let prefix = format!("sy_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
     let port = free_port()?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port)).to_string();
-    let common = ["--database-url", db_url.as_str(), "--secret-key-file", key_file.as_str()];
+    let mut common = vec!["--database-url", db_url.as_str(), "--secret-key-file", key_file.as_str()];
+    if let Some(r) = &config.redis_url {
+        common.extend(["--redis-url", r.as_str(), "--redis-prefix", prefix.as_str()]);
+    }
     let mut serve_args = vec!["serve", "--listen", addr.as_str(), "--rate-limit-per-minute", "100000000"];
-    serve_args.extend(common);
-    let server = spawn(&serve_args)?;
-    let startup = wait_ready(&client, &format!("http://{addr}/readyz")).await?;
-    let pid = server.0.id().unwrap_or(0);
-
+    serve_args.extend(common.iter().copied());
+    let child = spawn(&serve_args)?;
+    let startup = wait_ready(client, &format!("http://{addr}/readyz")).await?;
+    let pid = child.0.id().unwrap_or(0);
     let exe = std::env::current_exe().map_err(Error::internal)?;
-    let mut key_args = vec!["admin", "create-api-key", "--email", "owner@localhost", "--scopes", "read"];
-    key_args.extend(common);
+    let mut key_args = vec!["admin", "create-api-key", "--email", "owner@localhost", "--scopes", scopes];
+    key_args.extend(common.iter().copied());
     let out = std::process::Command::new(exe)
         .args(&key_args)
         .env("SWITCHYARD_LOG", "warn")
@@ -183,8 +198,22 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
     if !key.starts_with("sk_") {
         return Err(Error::internal(format!("could not create a key: {}", String::from_utf8_lossy(&out.stderr))));
     }
+    Ok(ServerChild { _child: child, _dir: TempDir(dir), addr, key, startup, pid })
+}
+
+async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()> {
+    if requests == 0 || concurrency == 0 || requests > 1_000_000 {
+        return Err(Error::invalid("--requests must be 1..=1000000 and --concurrency at least 1"));
+    }
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().map_err(Error::internal)?;
+    // The bare baseline.
+    let bare_port = free_port()?;
+    let _bare = spawn(&["bench", "bare-server", "--port", &bare_port.to_string()])?;
+    // The real server: time from spawn to /readyz.
+    let server = start_server(&config, &client, "read").await?;
+    let (addr, key, startup) = (server.addr.clone(), server.key.clone(), server.startup);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle_rss = rss_kib(pid);
+    let idle_rss = rss_kib(server.pid);
 
     let query = json!({ "query": "{ serverInfo { version } }" });
     let gql = format!("http://{addr}/graphql");
@@ -215,7 +244,6 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
         None => println!("idle RSS: unavailable (no /proc)"),
     }
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

@@ -84,13 +84,11 @@ fn parse_body(
 
 /// Counts the request against the monthly quota (429 once it is used up).
 async fn count(h: &Http, endpoint: &entity::data_endpoint::Model) -> Result<()> {
-    if let Some(quota) = endpoint.monthly_quota {
-        if endpoints::usage_this_month(&h.app.db, &endpoint.id).await? >= quota {
-            return Err(Error::QuotaExceeded { resets_at: next_month_start() });
-        }
+    if endpoints::count_request(&h.app.writer, &endpoint.id, endpoint.monthly_quota).await? {
+        Ok(())
+    } else {
+        Err(Error::QuotaExceeded { resets_at: next_month_start() })
     }
-    endpoints::count_request(&h.app.writer, &endpoint.id).await?;
-    Ok(())
 }
 
 /// When the monthly quota starts over: the first of next month, 00:00 UTC.

@@ -157,22 +157,33 @@ pub fn month() -> String {
     Utc::now().format("%Y-%m").to_string()
 }
 
-/// Counts one request against the endpoint's month; returns the new count.
-pub async fn count_request(db: &impl ConnectionTrait, endpoint_id: &str) -> Result<i64> {
-    let row =
-        endpoint_usage::ActiveModel { endpoint_id: Set(endpoint_id.to_string()), month: Set(month()), count: Set(1) };
+/// Counts one request against the endpoint's month, unless that would go
+/// over `quota`; returns whether it was counted. The check and the count are
+/// one conditional UPDATE, so concurrent requests cannot overshoot.
+pub async fn count_request(db: &impl ConnectionTrait, endpoint_id: &str, quota: Option<i64>) -> Result<bool> {
+    let month = month();
+    let row = endpoint_usage::ActiveModel {
+        endpoint_id: Set(endpoint_id.to_string()),
+        month: Set(month.clone()),
+        count: Set(0),
+    };
     endpoint_usage::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([endpoint_usage::Column::EndpointId, endpoint_usage::Column::Month])
-                .value(
-                    endpoint_usage::Column::Count,
-                    Expr::col((endpoint_usage::Entity, endpoint_usage::Column::Count)).add(1),
-                )
+                .do_nothing()
                 .to_owned(),
         )
+        .do_nothing()
         .exec(db)
         .await?;
-    usage_this_month(db, endpoint_id).await
+    let mut update = endpoint_usage::Entity::update_many()
+        .col_expr(endpoint_usage::Column::Count, Expr::col(endpoint_usage::Column::Count).add(1))
+        .filter(endpoint_usage::Column::EndpointId.eq(endpoint_id))
+        .filter(endpoint_usage::Column::Month.eq(month));
+    if let Some(q) = quota {
+        update = update.filter(endpoint_usage::Column::Count.lt(q));
+    }
+    Ok(update.exec(db).await?.rows_affected == 1)
 }
 
 /// The fields a body breaks against a schema: one detail per failure, the
