@@ -59,7 +59,7 @@ impl Cluster {
             "--sweep-grace-seconds",
             "2",
             "--visibility-timeout-seconds",
-            "3",
+            "6",
             "--shutdown-grace-seconds",
             "2",
             "--worker-concurrency",
