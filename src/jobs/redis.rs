@@ -181,6 +181,24 @@ impl RedisQueue {
     fn stream_of(&self, d: &Delivery) -> String {
         self.stream(&d.message.kind)
     }
+
+    /// A MULTI pipeline that acks and deletes a delivered entry; retry and
+    /// bury add their own step to the same transaction.
+    fn settle(&self, d: &Delivery) -> redis::Pipeline {
+        let stream = self.stream_of(d);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("XACK")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg(&d.receipt)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&stream)
+            .arg(&d.receipt)
+            .ignore();
+        pipe
+    }
 }
 
 fn int(v: Option<&Value>) -> u64 {
@@ -268,20 +286,7 @@ impl Queue for RedisQueue {
 
     async fn ack(&self, d: &Delivery) -> Result<()> {
         let mut conn = self.conn().await?;
-        let stream = self.stream_of(d);
-        let _: () = redis::pipe()
-            .atomic()
-            .cmd("XACK")
-            .arg(&stream)
-            .arg(GROUP)
-            .arg(&d.receipt)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&stream)
-            .arg(&d.receipt)
-            .ignore()
-            .query_async(&mut conn)
-            .await?;
+        let _: () = self.settle(d).query_async(&mut conn).await?;
         Ok(())
     }
 
@@ -303,17 +308,7 @@ impl Queue for RedisQueue {
         let body = serde_json::to_string(&d.message).map_err(Error::internal)?;
         let stream = self.stream_of(d);
         let mut conn = self.conn().await?;
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("XACK")
-            .arg(&stream)
-            .arg(GROUP)
-            .arg(&d.receipt)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&stream)
-            .arg(&d.receipt)
-            .ignore();
+        let mut pipe = self.settle(d);
         if delay.is_zero() {
             pipe.cmd("XADD").arg(&stream).arg("*").arg("m").arg(body).ignore();
         } else {
@@ -329,19 +324,9 @@ impl Queue for RedisQueue {
 
     async fn bury(&self, d: &Delivery, error: &str) -> Result<()> {
         let body = serde_json::to_string(&d.message).map_err(Error::internal)?;
-        let stream = self.stream_of(d);
         let mut conn = self.conn().await?;
-        let _: () = redis::pipe()
-            .atomic()
-            .cmd("XACK")
-            .arg(&stream)
-            .arg(GROUP)
-            .arg(&d.receipt)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&stream)
-            .arg(&d.receipt)
-            .ignore()
+        let _: () = self
+            .settle(d)
             .cmd("XADD")
             .arg(self.dead(&d.message.kind))
             .arg("MAXLEN")
