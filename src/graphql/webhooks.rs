@@ -24,7 +24,8 @@ pub struct Webhook {
     pub description: String,
     /// Event types or `family.*` patterns it receives.
     pub events: Vec<String>,
-    /// Extra request headers.
+    /// Extra request headers, values shown as `***` (they are stored
+    /// encrypted and never returned).
     pub headers: Json<serde_json::Value>,
     pub active: bool,
     /// Why the server disabled it (410 Gone, failing for days), if it did.
@@ -53,7 +54,14 @@ impl From<entity::webhook::Model> for Webhook {
             url: w.url,
             description: w.description,
             events: strings(&w.events),
-            headers: Json(w.headers),
+            headers: Json(serde_json::Value::Object(
+                w.headers
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| (k.clone(), serde_json::json!("***")))
+                    .collect(),
+            )),
             active: w.active,
             disabled_reason: w.disabled_reason,
             rate_limit_per_minute: w.rate_limit_per_minute,

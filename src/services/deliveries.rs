@@ -118,11 +118,12 @@ pub async fn attempt(
             signature = format!("{signature} {}", signing::sign(&st.secret.decrypt(old)?, &d.id, ts, &body)?);
         }
     }
-    let mut headers: Vec<(String, String)> = w
-        .headers
-        .as_object()
-        .map(|o| o.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
-        .unwrap_or_default();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for (k, v) in w.headers.as_object().into_iter().flatten() {
+        if let Some(sealed) = v.as_str() {
+            headers.push((k.clone(), st.secret.decrypt(sealed)?));
+        }
+    }
     headers.extend([
         ("content-type".to_string(), "application/json".to_string()),
         ("webhook-id".to_string(), d.id.clone()),
@@ -130,8 +131,13 @@ pub async fn attempt(
         ("webhook-signature".to_string(), signature),
     ]);
     let sent = st.http.post(&w.url, &headers, body, Duration::from_millis(w.timeout_ms as u64)).await;
-    let logged: serde_json::Map<String, serde_json::Value> =
-        headers.iter().map(|(k, v)| (k.clone(), json!(redact(k, v)))).collect();
+    // Custom header values are sealed at rest, so the log keeps only their names.
+    let custom = w.headers.as_object().map(|o| o.len()).unwrap_or(0);
+    let logged: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| (k.clone(), json!(if i < custom { "<redacted>".to_string() } else { redact(k, v) })))
+        .collect();
     let now = Utc::now();
     let outcome = match (sent.is_success(), sent.status) {
         (true, _) => Outcome::Delivered,

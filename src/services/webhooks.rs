@@ -99,7 +99,9 @@ fn check_events(events: &[String]) -> Result<serde_json::Value> {
     Ok(json!(events))
 }
 
-fn check_headers(headers: &BTreeMap<String, String>) -> Result<serde_json::Value> {
+/// Checks custom headers and seals their values (they often carry the
+/// receiver's credentials): stored encrypted, sent decrypted, shown as `***`.
+fn check_headers(st: &AppState, headers: &BTreeMap<String, String>) -> Result<serde_json::Value> {
     if headers.len() > 20 {
         return Err(Error::invalid_field("headers", "At most 20 custom headers"));
     }
@@ -114,11 +116,12 @@ fn check_headers(headers: &BTreeMap<String, String>) -> Result<serde_json::Value
             details.push(FieldError::new("headers", format!("The value of '{k}' is not a valid header value")));
         }
     }
-    if details.is_empty() {
-        Ok(json!(headers))
-    } else {
-        Err(Error::validation(details))
+    if !details.is_empty() {
+        return Err(Error::validation(details));
     }
+    let sealed: Result<serde_json::Map<String, serde_json::Value>> =
+        headers.iter().map(|(k, v)| Ok((k.clone(), json!(st.secret.encrypt(v)?)))).collect();
+    Ok(serde_json::Value::Object(sealed?))
 }
 
 fn check_rate(n: u32) -> Result<i32> {
@@ -148,7 +151,7 @@ pub async fn create(st: &AppState, p: &Principal, input: NewWebhook) -> Result<(
     p.require(Scope::Write)?.require_owner()?;
     let url = ssrf::check_url(&input.url, st.http.allow_private()).await?;
     let events = check_events(&input.events)?;
-    let headers = check_headers(&input.headers)?;
+    let headers = check_headers(st, &input.headers)?;
     let description = bounded_text("description", input.description.as_deref().unwrap_or(""), 500)?;
     let rate = check_rate(input.rate_limit_per_minute.unwrap_or(100))?;
     let timeout = check_timeout(input.timeout_ms.unwrap_or(st.config.webhook_timeout_ms))?;
@@ -250,7 +253,7 @@ pub async fn update(st: &AppState, p: &Principal, id: &str, c: WebhookChanges) -
         am.events = Set(check_events(e)?);
     }
     if let Some(h) = &c.headers {
-        am.headers = Set(check_headers(h)?);
+        am.headers = Set(check_headers(st, h)?);
     }
     if let Some(d) = &c.description {
         am.description = Set(bounded_text("description", d, 500)?);
