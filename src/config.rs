@@ -283,6 +283,10 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_WEBHOOK_DISABLE_AFTER_DAYS", default_value_t = 5.0, global = true)]
     pub webhook_disable_after_days: f64,
 
+    /// Seconds between retries of a data-endpoint callback (seed 001: 60).
+    #[arg(long, env = "SWITCHYARD_COLLABORATOR_RETRY_SECONDS", default_value_t = 60, global = true)]
+    pub collaborator_retry_seconds: u64,
+
     /// Days delivery logs (deliveries and attempts) are kept.
     #[arg(long, env = "SWITCHYARD_DELIVERY_LOG_RETENTION_DAYS", default_value_t = 30, global = true)]
     pub delivery_log_retention_days: u64,

@@ -12,6 +12,9 @@ pub struct Model {
     pub name: String,
     /// JSON Schema every record body must satisfy (none: any JSON object).
     pub schema: Option<Json>,
+    /// The `whsec_…` secret that signs processing-result callbacks,
+    /// AES-GCM encrypted; shown once, when the endpoint is created.
+    pub secret_enc: String,
     pub enabled: bool,
     /// Requests per calendar month (UTC); none: unlimited.
     pub monthly_quota: Option<i64>,

@@ -21,6 +21,15 @@ pub struct Model {
     pub state: String,
     pub error: Option<String>,
     pub key_id: String,
+    /// `X-Webhook-Callback` of the last request: where the result goes.
+    pub callback_url: Option<String>,
+    /// `X-Webhook-Auth-Header` (default `Authorization`).
+    pub callback_auth_header: Option<String>,
+    /// `X-Webhook-Auth`, AES-GCM encrypted.
+    pub callback_auth_enc: Option<String>,
+    /// `pending`, `delivered` or `failed`.
+    pub callback_state: Option<String>,
+    pub callback_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub processed_at: Option<DateTimeUtc>,

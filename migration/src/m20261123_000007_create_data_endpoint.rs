@@ -16,6 +16,7 @@ impl MigrationTrait for Migration {
                 .col(text(DataEndpoint::Slug))
                 .col(text(DataEndpoint::Name))
                 .col(ColumnDef::new(DataEndpoint::Schema).json().null())
+                .col(text(DataEndpoint::SecretEnc))
                 .col(ColumnDef::new(DataEndpoint::Enabled).boolean().not_null())
                 .col(ColumnDef::new(DataEndpoint::MonthlyQuota).big_integer().null())
                 .col(timestamp_null(DataEndpoint::SubscriptionExpiresAt))
@@ -75,6 +76,11 @@ impl MigrationTrait for Migration {
                 .col(text(Record::State))
                 .col(ColumnDef::new(Record::Error).text().null())
                 .col(text(Record::KeyId))
+                .col(ColumnDef::new(Record::CallbackUrl).string().null())
+                .col(ColumnDef::new(Record::CallbackAuthHeader).string().null())
+                .col(ColumnDef::new(Record::CallbackAuthEnc).string().null())
+                .col(ColumnDef::new(Record::CallbackState).string().null())
+                .col(ColumnDef::new(Record::CallbackError).text().null())
                 .col(timestamp(Record::CreatedAt))
                 .col(timestamp(Record::UpdatedAt))
                 .col(timestamp_null(Record::ProcessedAt))
@@ -132,6 +138,7 @@ enum DataEndpoint {
     Slug,
     Name,
     Schema,
+    SecretEnc,
     Enabled,
     MonthlyQuota,
     SubscriptionExpiresAt,
@@ -167,6 +174,11 @@ enum Record {
     State,
     Error,
     KeyId,
+    CallbackUrl,
+    CallbackAuthHeader,
+    CallbackAuthEnc,
+    CallbackState,
+    CallbackError,
     CreatedAt,
     UpdatedAt,
     ProcessedAt,

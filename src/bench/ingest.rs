@@ -46,7 +46,7 @@ pub async fn run(config: Config, requests: usize, concurrency: usize) -> Result<
         &client,
         &addr,
         &key,
-        "mutation($s: JSON) { createDataEndpoint(input: { slug: \"orders\", name: \"Orders\", schema: $s }) { id } }",
+        "mutation($s: JSON) { createDataEndpoint(input: { slug: \"orders\", name: \"Orders\", schema: $s }) { dataEndpoint { id } } }",
         json!({ "s": schema }),
     )
     .await?;

@@ -93,6 +93,10 @@ pub struct Record {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
+    /// Where the processing result went: `pending`, `delivered`, `failed`,
+    /// or null without `X-Webhook-Callback`.
+    pub callback_status: Option<String>,
+    pub callback_error: Option<String>,
 }
 
 impl From<entity::record::Model> for Record {
@@ -108,6 +112,8 @@ impl From<entity::record::Model> for Record {
             created_at: r.created_at,
             updated_at: r.updated_at,
             processed_at: r.processed_at,
+            callback_status: r.callback_state,
+            callback_error: r.callback_error,
         }
     }
 }
@@ -202,6 +208,14 @@ pub struct CreateDataKeyInput {
     pub environment: Environment,
 }
 
+/// A new endpoint with the secret that signs its callbacks, shown only here.
+#[derive(SimpleObject)]
+pub struct DataEndpointWithSecret {
+    pub data_endpoint: DataEndpoint,
+    /// `whsec_…`: callbacks carry Standard Webhooks signatures made with it.
+    pub signing_secret: String,
+}
+
 #[derive(SimpleObject)]
 pub struct DataKeyWithSecret {
     pub data_key: DataKey,
@@ -223,7 +237,11 @@ pub struct DataMutation;
 #[Object]
 impl DataMutation {
     /// Creates a data endpoint (owner only).
-    async fn create_data_endpoint(&self, ctx: &Context<'_>, input: CreateDataEndpointInput) -> Result<DataEndpoint> {
+    async fn create_data_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateDataEndpointInput,
+    ) -> Result<DataEndpointWithSecret> {
         let new = NewEndpoint {
             slug: input.slug,
             name: input.name,
@@ -232,7 +250,8 @@ impl DataMutation {
             monthly_quota: input.monthly_quota,
             subscription_expires_at: input.subscription_expires_at,
         };
-        Ok(endpoints::create(ctx.app(), ctx.principal()?, new).await?.into())
+        let (endpoint, secret) = endpoints::create(ctx.app(), ctx.principal()?, new).await?;
+        Ok(DataEndpointWithSecret { data_endpoint: endpoint.into(), signing_secret: secret })
     }
 
     /// Changes a data endpoint (owner only); `null` clears schema, quota or expiry.

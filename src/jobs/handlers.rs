@@ -167,3 +167,38 @@ impl Handler for ProcessRecord {
         crate::services::records::process(st, job).await
     }
 }
+
+/// `record.callback`: sends a record's processing result to the request's
+/// `X-Webhook-Callback` (seed 001: at most 3 retries, 60 s apart; the gap is
+/// `SWITCHYARD_COLLABORATOR_RETRY_SECONDS`).
+pub struct RecordCallback;
+
+#[async_trait::async_trait]
+impl Handler for RecordCallback {
+    fn kind(&self) -> &'static str {
+        crate::services::records::CALLBACK_KIND
+    }
+
+    fn max_attempts(&self) -> u32 {
+        4
+    }
+
+    fn emits_events(&self) -> bool {
+        false
+    }
+
+    fn backoff(&self, _job: &job::Model) -> Duration {
+        Duration::from_secs(COLLABORATOR_RETRY_SECONDS.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
+        crate::services::records::send_callback(st, job).await
+    }
+
+    async fn on_dead(&self, st: &AppState, job: &job::Model) -> Result<()> {
+        crate::services::records::callback_died(st, job).await
+    }
+}
+
+/// The wait between callback retries (set from configuration at start-up).
+pub static COLLABORATOR_RETRY_SECONDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(60);

@@ -71,6 +71,7 @@ impl Registry {
         r.add(handlers::Prune);
         r.add(handlers::Deliver);
         r.add(handlers::ProcessRecord);
+        r.add(handlers::RecordCallback);
         r
     }
 

@@ -102,6 +102,32 @@ fn next_month_start() -> chrono::DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// The optional callback headers of a POST or PUT: `X-Webhook-Callback`
+/// (checked by the SSRF guard), `X-Webhook-Auth-Header` (default
+/// `Authorization`) and `X-Webhook-Auth`.
+async fn callback(h: &Http, headers: &HeaderMap) -> Result<Option<records::Callback>> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let Some(url) = get("x-webhook-callback") else { return Ok(None) };
+    let url = crate::delivery::ssrf::check_url(url, h.app.http.allow_private()).await.map_err(|e| {
+        Error::invalid_field("X-Webhook-Callback", e.details().first().map_or(e.to_string(), |d| d.error.clone()))
+    })?;
+    let auth_header = get("x-webhook-auth-header").map(str::to_string);
+    if let Some(name) = &auth_header {
+        let reserved =
+            ["content-type", "content-length", "host", "webhook-id", "webhook-timestamp", "webhook-signature"];
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || reserved.contains(&name.to_ascii_lowercase().as_str())
+        {
+            return Err(Error::invalid_field("X-Webhook-Auth-Header", "Not a header name that can be set"));
+        }
+    }
+    Ok(Some(records::Callback {
+        url: url.to_string(),
+        auth_header,
+        auth_value: get("x-webhook-auth").map(str::to_string),
+    }))
+}
+
 fn queued(id: String) -> Response {
     (StatusCode::ACCEPTED, Json(json!({ "success": true, "id": id, "message": "Request queued" }))).into_response()
 }
@@ -114,8 +140,9 @@ async fn create(
 ) -> Result<Response> {
     let (key, endpoint) = open(&h, &headers, &slug).await?;
     let value = parse_body(&headers, body, &endpoint)?;
+    let callback = callback(&h, &headers).await?;
     count(&h, &endpoint).await?;
-    let id = records::accept(&h.app, &key, &endpoint, Operation::Create, None, Some(value)).await?;
+    let id = records::accept(&h.app, &key, &endpoint, Operation::Create, None, Some(value), callback).await?;
     Ok(queued(id))
 }
 
@@ -132,6 +159,7 @@ async fn read(State(h): State<Http>, Path((slug, id)): Path<(String, String)>, h
         "created_at": r.created_at,
         "updated_at": r.updated_at,
         "processed_at": r.processed_at,
+        "callback_status": r.callback_state,
     }))
     .into_response())
 }
@@ -144,8 +172,9 @@ async fn replace(
 ) -> Result<Response> {
     let (key, endpoint) = open(&h, &headers, &slug).await?;
     let value = parse_body(&headers, body, &endpoint)?;
+    let callback = callback(&h, &headers).await?;
     count(&h, &endpoint).await?;
-    let id = records::accept(&h.app, &key, &endpoint, Operation::Replace, Some(&id), Some(value)).await?;
+    let id = records::accept(&h.app, &key, &endpoint, Operation::Replace, Some(&id), Some(value), callback).await?;
     Ok(queued(id))
 }
 
@@ -156,6 +185,7 @@ async fn remove(
 ) -> Result<Response> {
     let (key, endpoint) = open(&h, &headers, &slug).await?;
     count(&h, &endpoint).await?;
-    let id = records::accept(&h.app, &key, &endpoint, Operation::Delete, Some(&id), None).await?;
+    let callback = callback(&h, &headers).await?;
+    let id = records::accept(&h.app, &key, &endpoint, Operation::Delete, Some(&id), None, callback).await?;
     Ok(queued(id))
 }

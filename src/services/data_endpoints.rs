@@ -61,7 +61,9 @@ fn check_quota(q: Option<i64>) -> Result<()> {
     }
 }
 
-pub async fn create(st: &AppState, p: &Principal, new: NewEndpoint) -> Result<data_endpoint::Model> {
+/// Creates an endpoint; returns it with the `whsec_…` secret that signs its
+/// callbacks (shown only here).
+pub async fn create(st: &AppState, p: &Principal, new: NewEndpoint) -> Result<(data_endpoint::Model, String)> {
     p.require(Scope::Write)?.require_owner()?;
     let slug = check_slug(&new.slug)?;
     let name = required_text("name", &new.name, 100)?;
@@ -70,8 +72,10 @@ pub async fn create(st: &AppState, p: &Principal, new: NewEndpoint) -> Result<da
     }
     check_quota(new.monthly_quota)?;
     let now = Utc::now();
-    data_endpoint::ActiveModel {
+    let secret = crate::delivery::signing::new_secret();
+    let endpoint = data_endpoint::ActiveModel {
         id: Set(new_id("de")),
+        secret_enc: Set(st.secret.encrypt(&secret)?),
         workspace_id: Set(p.workspace_id.clone()),
         slug: Set(slug),
         name: Set(name),
@@ -84,7 +88,8 @@ pub async fn create(st: &AppState, p: &Principal, new: NewEndpoint) -> Result<da
     }
     .insert(&st.writer)
     .await
-    .map_err(Error::unique("slug", "An endpoint with this slug already exists"))
+    .map_err(Error::unique("slug", "An endpoint with this slug already exists"))?;
+    Ok((endpoint, secret))
 }
 
 pub async fn update(st: &AppState, p: &Principal, id: &str, c: EndpointChanges) -> Result<data_endpoint::Model> {

@@ -44,6 +44,14 @@ impl Operation {
     }
 }
 
+/// Where a request wants its processing result sent (`X-Webhook-Callback`,
+/// `X-Webhook-Auth-Header`, `X-Webhook-Auth`).
+pub struct Callback {
+    pub url: String,
+    pub auth_header: Option<String>,
+    pub auth_value: Option<String>,
+}
+
 /// Commits the record change and its processing job in one transaction,
 /// then rings the queue. Returns the record id for the 202.
 pub async fn accept(
@@ -53,7 +61,16 @@ pub async fn accept(
     op: Operation,
     record_id: Option<&str>,
     body: Option<serde_json::Value>,
+    callback: Option<Callback>,
 ) -> Result<String> {
+    let sealed = match callback.as_ref().and_then(|c| c.auth_value.as_deref()) {
+        Some(v) => Some(st.secret.encrypt(v)?),
+        None => None,
+    };
+    let (cb_url, cb_header) = match &callback {
+        Some(c) => (Some(c.url.clone()), Some(c.auth_header.clone().unwrap_or_else(|| "Authorization".into()))),
+        None => (None, None),
+    };
     let now = Utc::now();
     let txn = st.writer.begin().await?;
     let id = match (op, record_id) {
@@ -70,6 +87,11 @@ pub async fn accept(
                 state: Set(QUEUED.into()),
                 error: Set(None),
                 key_id: Set(key.id.clone()),
+                callback_url: Set(cb_url),
+                callback_auth_header: Set(cb_header),
+                callback_auth_enc: Set(sealed),
+                callback_state: Set(None),
+                callback_error: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
                 processed_at: Set(None),
@@ -86,6 +108,11 @@ pub async fn accept(
             am.state = Set(QUEUED.into());
             am.error = Set(None);
             am.key_id = Set(key.id.clone());
+            am.callback_url = Set(cb_url);
+            am.callback_auth_header = Set(cb_header);
+            am.callback_auth_enc = Set(sealed);
+            am.callback_state = Set(None);
+            am.callback_error = Set(None);
             am.updated_at = Set(now);
             am.update(&txn).await?.id
         }
@@ -150,16 +177,102 @@ pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
         "data": data.clone().or(row.data.clone()),
     });
     let ws = row.workspace_id.clone();
+    let wants_callback = row.callback_url.is_some();
     let mut am = row.into_active_model();
     am.data = Set(data);
     am.pending = Set(None);
     am.state = Set(state.into());
     am.processed_at = Set(Some(now));
     am.updated_at = Set(now);
+    if wants_callback {
+        am.callback_state = Set(Some("pending".into()));
+    }
     let row = am.update(&txn).await?;
     let evt = events::record(&txn, &ws, event, "system", Some(&row.id), payload).await?;
+    // The callback is its own job, so its retries never re-apply the change.
+    let callback = match wants_callback {
+        true => Some(
+            jobs::insert(
+                &txn,
+                st.sweep_grace(),
+                NewJob {
+                    kind: CALLBACK_KIND.into(),
+                    payload: json!({ "record_id": row.id, "event": evt.event_type }),
+                    workspace_id: Some(ws.clone()),
+                    run_at: None,
+                    max_attempts: 4,
+                },
+            )
+            .await?,
+        ),
+        false => None,
+    };
     txn.commit().await?;
+    if let Some(job) = &callback {
+        jobs::ring(st, job).await;
+    }
     st.publish(vec![evt]);
+    Ok(())
+}
+
+/// The job kind that sends a record's processing result to its callback.
+pub const CALLBACK_KIND: &str = "record.callback";
+
+/// One signed POST of the processing result to the request's
+/// `X-Webhook-Callback`, with its auth header, through the delivery client
+/// (SSRF guard, timeouts). An error asks for a retry (3 retries, 60 s apart
+/// by default: seed 001's policy).
+pub async fn send_callback(st: &AppState, job: &entity::job::Model) -> Result<()> {
+    let id = job.payload["record_id"].as_str().ok_or_else(|| Error::internal("job without record_id"))?;
+    let Some(row) = record::Entity::find_by_id(id).one(&st.writer).await? else { return Ok(()) };
+    let Some(url) = row.callback_url.clone() else { return Ok(()) };
+    let endpoint = data_endpoint::Entity::find_by_id(&row.endpoint_id).one(&st.writer).await?;
+    let Some(endpoint) = endpoint else { return Ok(()) };
+    let body = serde_json::to_vec(&json!({
+        "event": job.payload["event"],
+        "timestamp": Utc::now().to_rfc3339(),
+        "data": {
+            "id": row.id, "endpoint": endpoint.slug, "environment": row.environment,
+            "status": row.state, "data": row.data, "error": row.error,
+        },
+    }))
+    .map_err(Error::internal)?;
+    let ts = Utc::now().timestamp();
+    let signature = crate::delivery::signing::sign(&st.secret.decrypt(&endpoint.secret_enc)?, &job.id, ts, &body)?;
+    let mut headers = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("webhook-id".to_string(), job.id.clone()),
+        ("webhook-timestamp".to_string(), ts.to_string()),
+        ("webhook-signature".to_string(), signature),
+    ];
+    if let (Some(name), Some(sealed)) = (&row.callback_auth_header, &row.callback_auth_enc) {
+        headers.push((name.clone(), st.secret.decrypt(sealed)?));
+    }
+    let sent =
+        st.http.post(&url, &headers, body, std::time::Duration::from_millis(st.config.webhook_timeout_ms as u64)).await;
+    let (state, error) = match (sent.is_success(), sent.status, &sent.error) {
+        (true, _, _) => ("delivered", None),
+        (false, Some(code), _) => ("pending", Some(format!("HTTP {code}"))),
+        (false, None, e) => ("pending", Some(e.clone().unwrap_or_else(|| "no response".into()))),
+    };
+    let mut am = row.into_active_model();
+    am.callback_state = Set(Some(state.into()));
+    am.callback_error = Set(error.clone());
+    am.update(&st.writer).await?;
+    match error {
+        None => Ok(()),
+        Some(e) => Err(Error::Internal(e)),
+    }
+}
+
+/// The callback's job died: record that the callback failed.
+pub async fn callback_died(st: &AppState, job: &entity::job::Model) -> Result<()> {
+    let Some(id) = job.payload["record_id"].as_str() else { return Ok(()) };
+    if let Some(row) = record::Entity::find_by_id(id).one(&st.writer).await? {
+        let mut am = row.into_active_model();
+        am.callback_state = Set(Some("failed".into()));
+        am.update(&st.writer).await?;
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
 use crate::helpers::{for_each_backend, TestApp};
@@ -18,11 +19,11 @@ async fn setup(app: &TestApp, extra: Value) -> (String, String, String) {
     let e = app
         .gql(
             &app.owner_key,
-            "mutation($i: CreateDataEndpointInput!) { createDataEndpoint(input: $i) { id } }",
+            "mutation($i: CreateDataEndpointInput!) { createDataEndpoint(input: $i) { signingSecret dataEndpoint { id } } }",
             json!({ "i": input }),
         )
         .await;
-    let endpoint = e["createDataEndpoint"]["id"].as_str().unwrap().to_string();
+    let endpoint = e["createDataEndpoint"]["dataEndpoint"]["id"].as_str().unwrap().to_string();
     let key = |env: &str| {
         let env = env.to_string();
         async move {
@@ -257,6 +258,103 @@ async fn sandbox_and_live_records_never_mix() {
             .await;
         assert_eq!(sandbox["records"]["totalCount"], 1);
         assert_eq!(sandbox["records"]["edges"][0]["node"]["data"]["amount"], 45000);
+    })
+    .await;
+}
+
+/// A local receiver for callbacks: records (headers, body, time), answers
+/// 500 to the first request and 200 after.
+async fn callback_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String, Instant)>>>)
+{
+    use axum::routing::post;
+    type Hits = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String, Instant)>>>;
+    let hits: Hits = Default::default();
+    let app =
+        axum::Router::new()
+            .route(
+                "/cb",
+                post(
+                    |axum::extract::State(h): axum::extract::State<Hits>,
+                     headers: axum::http::HeaderMap,
+                     body: String| async move {
+                        let mut v = h.lock().unwrap();
+                        v.push((headers, body, Instant::now()));
+                        if v.len() == 1 {
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                        } else {
+                            axum::http::StatusCode::OK
+                        }
+                    },
+                ),
+            )
+            .with_state(hits.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cb", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn the_callback_gets_the_signed_result_with_its_auth_header_and_is_retried() {
+    for_each_backend(&["--collaborator-retry-seconds", "1"], |app: TestApp| async move {
+        let e = app
+            .gql(
+                &app.owner_key,
+                "mutation { createDataEndpoint(input: { slug: \"orders\", name: \"Orders\" }) { signingSecret } }",
+                json!({}),
+            )
+            .await;
+        let secret = e["createDataEndpoint"]["signingSecret"].as_str().unwrap().to_string();
+        let k = app.gql(&app.owner_key, "mutation { createDataKey(input: { name: \"k\" }) { key } }", json!({})).await;
+        let key = k["createDataKey"]["key"].as_str().unwrap().to_string();
+        let (url, hits) = callback_receiver().await;
+        let resp = app
+            .client
+            .post(format!("{}/api/v1/data/orders", app.url))
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .header("x-webhook-callback", &url)
+            .header("x-webhook-auth-header", "X-Api-Token")
+            .header("x-webhook-auth", "token-123")
+            .body(ORDER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+        let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+        let start = Instant::now();
+        while hits.lock().unwrap().len() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(20), "[{}] the callback was not retried", app.backend);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let hits = hits.lock().unwrap().clone();
+        let (headers, body, at) = &hits[1];
+        assert!(at.duration_since(hits[0].2) >= Duration::from_millis(900), "retried after the configured gap");
+        assert_eq!(headers["x-api-token"], "token-123");
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            (v["event"].as_str(), v["data"]["id"].as_str(), v["data"]["status"].as_str()),
+            (Some("record.created"), Some(id.as_str()), Some("processed"))
+        );
+        assert_eq!(v["data"]["data"]["order_id"], "ORD-2024-001");
+        standardwebhooks::Webhook::new(&secret)
+            .unwrap()
+            .verify(body.as_bytes(), headers)
+            .expect("signed with the endpoint's secret");
+        let start = Instant::now();
+        loop {
+            let r = app
+                .gql(&app.owner_key, "query($id: ID!) { record(id: $id) { callbackStatus } }", json!({ "id": id }))
+                .await;
+            if r["record"]["callbackStatus"] == "delivered" {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "{r}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The auth value is sealed at rest.
+        let row = entity::record::Entity::find_by_id(&id).one(&app.state.db).await.unwrap().unwrap();
+        assert!(!row.callback_auth_enc.unwrap().contains("token-123"));
     })
     .await;
 }
