@@ -21,6 +21,9 @@ pub struct Model {
     pub state: String,
     pub error: Option<String>,
     pub key_id: String,
+    /// Written from the owner's production console: processing emits no
+    /// events, so no webhooks or callbacks fire.
+    pub silent: bool,
     /// `X-Webhook-Callback` of the last request: where the result goes.
     pub callback_url: Option<String>,
     /// `X-Webhook-Auth-Header` (default `Authorization`).

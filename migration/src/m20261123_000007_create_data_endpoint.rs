@@ -76,6 +76,7 @@ impl MigrationTrait for Migration {
                 .col(text(Record::State))
                 .col(ColumnDef::new(Record::Error).text().null())
                 .col(text(Record::KeyId))
+                .col(ColumnDef::new(Record::Silent).boolean().not_null().default(false))
                 .col(ColumnDef::new(Record::CallbackUrl).string().null())
                 .col(ColumnDef::new(Record::CallbackAuthHeader).string().null())
                 .col(ColumnDef::new(Record::CallbackAuthEnc).string().null())
@@ -174,6 +175,7 @@ enum Record {
     State,
     Error,
     KeyId,
+    Silent,
     CallbackUrl,
     CallbackAuthHeader,
     CallbackAuthEnc,

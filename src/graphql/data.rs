@@ -283,3 +283,41 @@ impl DataMutation {
         Ok(endpoints::set_key_enabled(ctx.app(), ctx.principal()?, &id, enabled).await?.into())
     }
 }
+
+#[derive(Default)]
+pub struct DataSubscription;
+
+#[async_graphql::Subscription]
+impl DataSubscription {
+    /// A record each time a change to it is processed (created, replaced,
+    /// deleted), for one record or one endpoint or the whole workspace.
+    /// Ends when the server shuts down.
+    async fn record_status(
+        &self,
+        ctx: &Context<'_>,
+        record_id: Option<ID>,
+        endpoint_id: Option<ID>,
+    ) -> Result<impl futures_util::Stream<Item = Record>> {
+        use futures_util::StreamExt;
+        let p = ctx.principal()?.require(crate::auth::Scope::Read)?.clone();
+        let st = ctx.app().clone();
+        let (record_id, endpoint_id) = (record_id.map(|i| i.0), endpoint_id.map(|i| i.0));
+        let stop = st.shutdown.clone();
+        Ok(crate::events::workspace_stream(st.bus.as_ref(), p.workspace_id.clone())
+            .filter(move |e| {
+                let keep = e.event_type.starts_with("record.")
+                    && record_id.as_ref().is_none_or(|r| e.subject_id.as_ref() == Some(r))
+                    && endpoint_id.as_ref().is_none_or(|ep| e.data["endpoint_id"].as_str() == Some(ep.as_str()));
+                std::future::ready(keep)
+            })
+            .then(move |e| {
+                let (st, p) = (st.clone(), p.clone());
+                async move {
+                    let id = e.subject_id.clone().unwrap_or_default();
+                    records::get(&st.db, &p, &id).await.ok().map(Record::from)
+                }
+            })
+            .filter_map(std::future::ready)
+            .take_until(stop.cancelled_owned()))
+    }
+}

@@ -43,7 +43,12 @@ pub struct MutationRoot(
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(events::EventSubscription, jobs::JobSubscription, webhooks::WebhookSubscription);
+pub struct SubscriptionRoot(
+    events::EventSubscription,
+    jobs::JobSubscription,
+    webhooks::WebhookSubscription,
+    data::DataSubscription,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

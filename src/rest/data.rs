@@ -17,7 +17,7 @@ use serde_json::json;
 use super::Http;
 use crate::error::{Error, Result};
 use crate::services::data_endpoints as endpoints;
-use crate::services::records::{self, Operation};
+use crate::services::records::{self, Change, Operation};
 
 /// Largest accepted request body (seed 001: 100 KB).
 pub const MAX_BODY: usize = 100 * 1024;
@@ -26,6 +26,8 @@ pub fn router() -> Router<Http> {
     Router::new()
         .route("/api/v1/data/{slug}", post(create))
         .route("/api/v1/data/{slug}/{record_id}", get(read).put(replace).delete(remove))
+        .route("/api/v1/console/{slug}", post(console_create))
+        .route("/api/v1/console/{slug}/{record_id}", get(console_read).put(console_replace).delete(console_remove))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -132,23 +134,58 @@ fn queued(id: String) -> Response {
     (StatusCode::ACCEPTED, Json(json!({ "success": true, "id": id, "message": "Request queued" }))).into_response()
 }
 
-async fn create(
-    State(h): State<Http>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Response> {
-    let (key, endpoint) = open(&h, &headers, &slug).await?;
+/// Who is calling: a data key (the public API), or the signed-in owner's
+/// production console (live data, its key set server-side, no webhooks or
+/// callbacks, no quota).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Key,
+    Console,
+}
+
+async fn caller_open(
+    h: &Http,
+    headers: &HeaderMap,
+    slug: &str,
+    caller: Caller,
+) -> Result<(entity::data_key::Model, entity::data_endpoint::Model)> {
+    match caller {
+        Caller::Key => open(h, headers, slug).await,
+        Caller::Console => {
+            let p = crate::auth::authenticate(&h.app, headers)
+                .await?
+                .ok_or_else(|| Error::Unauthorized("Sign in to use the production console".into()))?;
+            if !matches!(p.credential, crate::auth::Credential::Session { .. }) {
+                return Err(Error::Forbidden("The production console is for signed-in owners".into()));
+            }
+            super::require_csrf_header(headers)?;
+            p.require_owner()?;
+            let key = endpoints::console_key(&h.app, &p).await?;
+            let endpoint =
+                endpoints::by_slug(&h.app.db, &p.workspace_id, slug).await?.ok_or(Error::NotFound("Endpoint"))?;
+            Ok((key, endpoint))
+        }
+    }
+}
+
+async fn create_as(caller: Caller, h: Http, slug: String, headers: HeaderMap, body: BodyResult) -> Result<Response> {
+    let (key, endpoint) = caller_open(&h, &headers, &slug, caller).await?;
     let value = parse_body(&headers, body, &endpoint)?;
-    let callback = callback(&h, &headers).await?;
-    count(&h, &endpoint).await?;
-    let id = records::accept(&h.app, &key, &endpoint, Operation::Create, None, Some(value), callback).await?;
+    let silent = caller == Caller::Console;
+    let callback = if silent { None } else { callback(&h, &headers).await? };
+    if !silent {
+        count(&h, &endpoint).await?;
+    }
+    let change = Change { op: Operation::Create, record_id: None, body: Some(value), callback, silent };
+    let id = records::accept(&h.app, &key, &endpoint, change).await?;
     Ok(queued(id))
 }
 
-async fn read(State(h): State<Http>, Path((slug, id)): Path<(String, String)>, headers: HeaderMap) -> Result<Response> {
-    let (key, endpoint) = open(&h, &headers, &slug).await?;
-    count(&h, &endpoint).await?;
+async fn read_as(caller: Caller, h: Http, slug: String, id: String, headers: HeaderMap) -> Result<Response> {
+    let (key, endpoint) = caller_open(&h, &headers, &slug, caller).await?;
+    if caller == Caller::Key {
+        count(&h, &endpoint).await?;
+    }
     let r = records::find_live(&h.app.db, &key, &endpoint, &id).await?;
     Ok(Json(json!({
         "success": true,
@@ -164,18 +201,52 @@ async fn read(State(h): State<Http>, Path((slug, id)): Path<(String, String)>, h
     .into_response())
 }
 
+async fn change_as(
+    caller: Caller,
+    op: Operation,
+    h: Http,
+    slug: String,
+    id: String,
+    headers: HeaderMap,
+    body: Option<BodyResult>,
+) -> Result<Response> {
+    let (key, endpoint) = caller_open(&h, &headers, &slug, caller).await?;
+    let value = match body {
+        Some(b) => Some(parse_body(&headers, b, &endpoint)?),
+        None => None,
+    };
+    let silent = caller == Caller::Console;
+    let callback = if silent { None } else { callback(&h, &headers).await? };
+    if !silent {
+        count(&h, &endpoint).await?;
+    }
+    let change = Change { op, record_id: Some(&id), body: value, callback, silent };
+    let id = records::accept(&h.app, &key, &endpoint, change).await?;
+    Ok(queued(id))
+}
+
+type BodyResult = std::result::Result<Bytes, BytesRejection>;
+
+async fn create(
+    State(h): State<Http>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: BodyResult,
+) -> Result<Response> {
+    create_as(Caller::Key, h, slug, headers, body).await
+}
+
+async fn read(State(h): State<Http>, Path((slug, id)): Path<(String, String)>, headers: HeaderMap) -> Result<Response> {
+    read_as(Caller::Key, h, slug, id, headers).await
+}
+
 async fn replace(
     State(h): State<Http>,
     Path((slug, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: std::result::Result<Bytes, BytesRejection>,
+    body: BodyResult,
 ) -> Result<Response> {
-    let (key, endpoint) = open(&h, &headers, &slug).await?;
-    let value = parse_body(&headers, body, &endpoint)?;
-    let callback = callback(&h, &headers).await?;
-    count(&h, &endpoint).await?;
-    let id = records::accept(&h.app, &key, &endpoint, Operation::Replace, Some(&id), Some(value), callback).await?;
-    Ok(queued(id))
+    change_as(Caller::Key, Operation::Replace, h, slug, id, headers, Some(body)).await
 }
 
 async fn remove(
@@ -183,9 +254,39 @@ async fn remove(
     Path((slug, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let (key, endpoint) = open(&h, &headers, &slug).await?;
-    count(&h, &endpoint).await?;
-    let callback = callback(&h, &headers).await?;
-    let id = records::accept(&h.app, &key, &endpoint, Operation::Delete, Some(&id), None, callback).await?;
-    Ok(queued(id))
+    change_as(Caller::Key, Operation::Delete, h, slug, id, headers, None).await
+}
+
+async fn console_create(
+    State(h): State<Http>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: BodyResult,
+) -> Result<Response> {
+    create_as(Caller::Console, h, slug, headers, body).await
+}
+
+async fn console_read(
+    State(h): State<Http>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    read_as(Caller::Console, h, slug, id, headers).await
+}
+
+async fn console_replace(
+    State(h): State<Http>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: BodyResult,
+) -> Result<Response> {
+    change_as(Caller::Console, Operation::Replace, h, slug, id, headers, Some(body)).await
+}
+
+async fn console_remove(
+    State(h): State<Http>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    change_as(Caller::Console, Operation::Delete, h, slug, id, headers, None).await
 }

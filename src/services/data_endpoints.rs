@@ -279,6 +279,25 @@ pub async fn set_key_enabled(st: &AppState, p: &Principal, id: &str, enabled: bo
     Ok(am.update(&st.writer).await?)
 }
 
+/// The owner's live key for the production console, created on first use.
+/// Its secret is thrown away: only the server uses it, on the owner's behalf.
+pub async fn console_key(st: &AppState, p: &Principal) -> Result<data_key::Model> {
+    p.require(Scope::Write)?.require_owner()?;
+    const NAME: &str = "Production console";
+    let found = data_key::Entity::find()
+        .filter(data_key::Column::WorkspaceId.eq(&p.workspace_id))
+        .filter(data_key::Column::UserId.eq(&p.user_id))
+        .filter(data_key::Column::Name.eq(NAME))
+        .filter(data_key::Column::Environment.eq(Environment::Live.as_str()))
+        .one(&st.db)
+        .await?;
+    if let Some(k) = found {
+        return Ok(k);
+    }
+    let new = NewDataKey { user_id: None, name: NAME.into(), environment: Environment::Live };
+    Ok(create_key(st, p, new).await?.0)
+}
+
 /// Resolves a presented `tm_…` key; every failure is UNAUTHORIZED.
 pub async fn authenticate_key(db: &impl ConnectionTrait, secret: &SecretKey, token: &str) -> Result<data_key::Model> {
     let invalid = || Error::Unauthorized("Invalid API key".into());

@@ -54,15 +54,24 @@ pub struct Callback {
 
 /// Commits the record change and its processing job in one transaction,
 /// then rings the queue. Returns the record id for the 202.
+/// One accepted request: what to do to which record.
+pub struct Change<'a> {
+    pub op: Operation,
+    /// For replace and delete.
+    pub record_id: Option<&'a str>,
+    pub body: Option<serde_json::Value>,
+    pub callback: Option<Callback>,
+    /// From the owner's console: no events, webhooks or callbacks.
+    pub silent: bool,
+}
+
 pub async fn accept(
     st: &AppState,
     key: &data_key::Model,
     endpoint: &data_endpoint::Model,
-    op: Operation,
-    record_id: Option<&str>,
-    body: Option<serde_json::Value>,
-    callback: Option<Callback>,
+    change: Change<'_>,
 ) -> Result<String> {
+    let Change { op, record_id, body, callback, silent } = change;
     let sealed = match callback.as_ref().and_then(|c| c.auth_value.as_deref()) {
         Some(v) => Some(st.secret.encrypt(v)?),
         None => None,
@@ -87,6 +96,7 @@ pub async fn accept(
                 state: Set(QUEUED.into()),
                 error: Set(None),
                 key_id: Set(key.id.clone()),
+                silent: Set(silent),
                 callback_url: Set(cb_url),
                 callback_auth_header: Set(cb_header),
                 callback_auth_enc: Set(sealed),
@@ -108,6 +118,7 @@ pub async fn accept(
             am.state = Set(QUEUED.into());
             am.error = Set(None);
             am.key_id = Set(key.id.clone());
+            am.silent = Set(silent);
             am.callback_url = Set(cb_url);
             am.callback_auth_header = Set(cb_header);
             am.callback_auth_enc = Set(sealed);
@@ -177,7 +188,8 @@ pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
         "data": data.clone().or(row.data.clone()),
     });
     let ws = row.workspace_id.clone();
-    let wants_callback = row.callback_url.is_some();
+    let wants_callback = row.callback_url.is_some() && !row.silent;
+    let silent = row.silent;
     let mut am = row.into_active_model();
     am.data = Set(data);
     am.pending = Set(None);
@@ -188,7 +200,22 @@ pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
         am.callback_state = Set(Some("pending".into()));
     }
     let row = am.update(&txn).await?;
-    let evt = events::record(&txn, &ws, event, "system", Some(&row.id), payload).await?;
+    // Console writes stay silent: no event row, so no fan-out; subscribers
+    // still hear about it through a live-only message.
+    let evt = match silent {
+        false => events::record(&txn, &ws, event, "system", Some(&row.id), payload).await?,
+        true => events::Envelope {
+            id: crate::ids::new_id("evt"),
+            workspace_id: ws.clone(),
+            event_type: event.as_str().into(),
+            actor: "console".into(),
+            subject_id: Some(row.id.clone()),
+            data: payload,
+            created_at: now,
+            live_only: true,
+            jobs: vec![],
+        },
+    };
     // The callback is its own job, so its retries never re-apply the change.
     let callback = match wants_callback {
         true => Some(
