@@ -358,3 +358,125 @@ async fn the_callback_gets_the_signed_result_with_its_auth_header_and_is_retried
     })
     .await;
 }
+
+/// Completes a setup link and returns the session cookie pair.
+async fn session_for(app: &TestApp, setup_url: &str) -> String {
+    let token = setup_url.split("token=").nth(1).unwrap();
+    let resp = app
+        .client
+        .post(format!("{}/auth/setup", app.url))
+        .header("x-switchyard-csrf", "1")
+        .json(&json!({ "token": token, "password": "a long enough password" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_production_console_is_owner_only_live_and_fires_no_webhooks() {
+    for_each_backend(&[], |app: TestApp| async move {
+        setup(&app, json!({})).await;
+        let (url, hits) = callback_receiver().await;
+        app.gql(
+            &app.owner_key,
+            "mutation($u: String!) { createWebhook(input: { url: $u, events: [\"record.*\"] }) { secret } }",
+            json!({ "u": url }),
+        )
+        .await;
+        let owner = session_for(&app, app.setup_url.as_deref().unwrap()).await;
+        let console = |cookie: String, csrf: bool| {
+            let app = app.clone();
+            async move {
+                let mut req = app
+                    .client
+                    .post(format!("{}/api/v1/console/orders", app.url))
+                    .header("cookie", cookie)
+                    .header("content-type", "application/json")
+                    .body(ORDER);
+                if csrf {
+                    req = req.header("x-switchyard-csrf", "1");
+                }
+                let resp = req.send().await.unwrap();
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (s, _) = console(owner.clone(), false).await;
+        assert_eq!(s, 403, "the CSRF header is required");
+        let (s, body) = console(owner.clone(), true).await;
+        assert_eq!((s, body["message"].as_str()), (202, Some("Request queued")), "{body}");
+        let id = body["id"].as_str().unwrap().to_string();
+        let start = Instant::now();
+        loop {
+            let r = app
+                .gql(&app.owner_key, "query($id: ID!) { record(id: $id) { status environment } }", json!({ "id": id }))
+                .await;
+            if r["record"]["status"] == "processed" {
+                assert_eq!(r["record"]["environment"], "LIVE");
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(15), "{r}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(hits.lock().unwrap().is_empty(), "[{}] console writes must not fire webhooks", app.backend);
+        let ev =
+            app.gql(&app.owner_key, "{ events(filter: { types: [\"record.*\"] }) { totalCount } }", json!({})).await;
+        assert_eq!(ev["events"]["totalCount"], 0);
+
+        // A collaborator, an API key, and nobody are refused.
+        let add = app
+            .gql(&app.owner_key, "mutation { addMember(input: { email: \"c@example.com\" }) { setupUrl } }", json!({}))
+            .await;
+        let collab = session_for(&app, add["addMember"]["setupUrl"].as_str().unwrap()).await;
+        let (s, body) = console(collab, true).await;
+        assert_eq!((s, body["success"].as_bool()), (403, Some(false)), "{body}");
+        let resp = app
+            .client
+            .post(format!("{}/api/v1/console/orders", app.url))
+            .bearer_auth(&app.owner_key)
+            .header("x-switchyard-csrf", "1")
+            .header("content-type", "application/json")
+            .body(ORDER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403);
+        let (s, _) = console(String::new(), true).await;
+        assert_eq!(s, 401);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn record_status_streams_each_processed_change() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let (endpoint, test_key, _) = setup(&app, json!({})).await;
+        let mut ws = crate::helpers::WsClient::connect(
+            &app.ws_url(),
+            "graphql-transport-ws",
+            json!({ "Authorization": format!("Bearer {}", app.owner_key) }),
+        )
+        .await;
+        ws.subscribe(
+            "1",
+            "subscription($e: ID) { recordStatus(endpointId: $e) { id status operation data } }",
+            json!({ "e": endpoint }),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (_, body) =
+            call(&app, "POST", "/api/v1/data/orders", Some(&test_key), Some(ORDER), "application/json").await;
+        let id = body["id"].as_str().unwrap();
+        let msg = ws.next_json_within(Duration::from_secs(15)).await.expect("a status update");
+        assert_eq!(msg["type"], "next", "{msg}");
+        let r = &msg["payload"]["data"]["recordStatus"];
+        assert_eq!(
+            (r["id"].as_str(), r["status"].as_str(), r["operation"].as_str()),
+            (Some(id), Some("processed"), Some("create"))
+        );
+        assert_eq!(r["data"]["order_id"], "ORD-2024-001");
+    })
+    .await;
+}
