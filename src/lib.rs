@@ -59,8 +59,6 @@ pub async fn build_state(config: Config) -> Result<AppState> {
     db::migrate(&writer, &config.database_url).await?;
     let visibility = Duration::from_secs(config.visibility_timeout_seconds);
     services::jobs::set_default_grace(Duration::from_secs(config.sweep_grace_seconds));
-    jobs::handlers::COLLABORATOR_RETRY_SECONDS
-        .store(config.collaborator_retry_seconds, std::sync::atomic::Ordering::Relaxed);
     let redis = match &config.redis_url {
         Some(url) => Some(redis_pool(url).await?),
         None => None,

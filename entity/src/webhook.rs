@@ -8,6 +8,9 @@ pub struct Model {
     pub id: String,
     pub workspace_id: String,
     pub url: String,
+    /// A collaborator webhook of one data endpoint: receives only that
+    /// endpoint's `record.*` events.
+    pub endpoint_id: Option<String>,
     pub description: String,
     /// JSON array of event-type patterns (`record.*`, `api_key.created`, `*`).
     pub events: Json,

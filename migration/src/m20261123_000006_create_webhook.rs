@@ -14,6 +14,7 @@ impl MigrationTrait for Migration {
                 .col(id(Webhook::Id))
                 .col(text(Webhook::WorkspaceId))
                 .col(text(Webhook::Url))
+                .col(ColumnDef::new(Webhook::EndpointId).string().null())
                 .col(text(Webhook::Description))
                 .col(ColumnDef::new(Webhook::Events).json().not_null())
                 .col(ColumnDef::new(Webhook::Headers).json().not_null())
@@ -141,6 +142,7 @@ enum Webhook {
     Id,
     WorkspaceId,
     Url,
+    EndpointId,
     Description,
     Events,
     Headers,

@@ -140,6 +140,7 @@ async fn phase(
     let owner = owner(&st).await?;
     let hook = NewWebhook {
         url: url.to_string(),
+        endpoint_id: None,
         events: vec!["api_key.*".into()],
         description: None,
         headers: BTreeMap::new(),

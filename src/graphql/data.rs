@@ -278,6 +278,34 @@ impl DataMutation {
         Ok(DataKeyWithSecret { data_key: key.into(), key: secret })
     }
 
+    /// Adds a collaborator webhook to an endpoint (owner only): it receives
+    /// that endpoint's processing results (`record.*`) with seed 001's
+    /// policy, at most 3 retries 60 s apart. Manage it afterwards like any
+    /// webhook.
+    async fn create_collaborator_webhook(
+        &self,
+        ctx: &Context<'_>,
+        endpoint_id: ID,
+        url: String,
+    ) -> Result<crate::graphql::webhooks::WebhookWithSecret> {
+        let p = ctx.principal()?;
+        let endpoint = endpoints::get(&ctx.app().db, p, &endpoint_id).await?;
+        let new = crate::services::webhooks::NewWebhook {
+            url,
+            endpoint_id: Some(endpoint.id.clone()),
+            events: vec!["record.*".into()],
+            description: Some(format!("Collaborator webhook of /api/v1/data/{}", endpoint.slug)),
+            headers: Default::default(),
+            active: true,
+            rate_limit_per_minute: None,
+            secret: None,
+            retry_policy: crate::services::webhooks::RetryPolicy::Collaborator,
+            timeout_ms: None,
+        };
+        let (w, secret) = crate::services::webhooks::create(ctx.app(), p, new).await?;
+        Ok(crate::graphql::webhooks::WebhookWithSecret { webhook: w.into(), secret })
+    }
+
     /// Enables or disables a data key (owner only); disabled keys get 401.
     async fn set_data_key_enabled(&self, ctx: &Context<'_>, id: ID, enabled: bool) -> Result<DataKey> {
         Ok(endpoints::set_key_enabled(ctx.app(), ctx.principal()?, &id, enabled).await?.into())

@@ -21,6 +21,8 @@ use crate::services::PageArgs;
 pub struct Webhook {
     pub id: ID,
     pub url: String,
+    /// For a collaborator webhook: the data endpoint whose records it follows.
+    pub endpoint_id: Option<ID>,
     pub description: String,
     /// Event types or `family.*` patterns it receives.
     pub events: Vec<String>,
@@ -52,6 +54,7 @@ impl From<entity::webhook::Model> for Webhook {
         Self {
             id: ID(w.id),
             url: w.url,
+            endpoint_id: w.endpoint_id.map(ID),
             description: w.description,
             events: strings(&w.events),
             headers: Json(serde_json::Value::Object(
@@ -339,6 +342,7 @@ impl WebhookMutation {
     async fn create_webhook(&self, ctx: &Context<'_>, input: CreateWebhookInput) -> Result<WebhookWithSecret> {
         let new = NewWebhook {
             url: input.url,
+            endpoint_id: None,
             events: input.events,
             description: input.description,
             headers: input.headers.map(|h| h.0).unwrap_or_default(),

@@ -187,8 +187,8 @@ impl Handler for RecordCallback {
         false
     }
 
-    fn backoff(&self, _job: &job::Model) -> Duration {
-        Duration::from_secs(COLLABORATOR_RETRY_SECONDS.load(std::sync::atomic::Ordering::Relaxed))
+    fn backoff(&self, job: &job::Model) -> Duration {
+        Duration::from_secs(job.payload.get("retry_seconds").and_then(|v| v.as_u64()).unwrap_or(60))
     }
 
     async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
@@ -199,6 +199,3 @@ impl Handler for RecordCallback {
         crate::services::records::callback_died(st, job).await
     }
 }
-
-/// The wait between callback retries (set from configuration at start-up).
-pub static COLLABORATOR_RETRY_SECONDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(60);

@@ -224,7 +224,11 @@ pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
                 st.sweep_grace(),
                 NewJob {
                     kind: CALLBACK_KIND.into(),
-                    payload: json!({ "record_id": row.id, "event": evt.event_type }),
+                    payload: json!({
+                        "record_id": row.id,
+                        "event": evt.event_type,
+                        "retry_seconds": st.config.collaborator_retry_seconds,
+                    }),
                     workspace_id: Some(ws.clone()),
                     run_at: None,
                     max_attempts: 4,

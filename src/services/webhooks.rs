@@ -14,7 +14,7 @@ use serde_json::json;
 use entity::{delivery, webhook};
 
 use crate::auth::{Principal, Scope};
-use crate::delivery::{signing, ssrf, COLLABORATOR_SCHEDULE, DEFAULT_SCHEDULE};
+use crate::delivery::{collaborator_schedule, signing, ssrf, DEFAULT_SCHEDULE};
 use crate::error::{Error, FieldError, Result};
 use crate::events::{self, is_known_pattern, type_matches, Envelope, EventType};
 use crate::ids::{has_prefix, new_id};
@@ -35,10 +35,10 @@ pub enum RetryPolicy {
 }
 
 impl RetryPolicy {
-    fn schedule(&self) -> Result<Vec<u64>> {
+    fn schedule(&self, collaborator_gap: u64) -> Result<Vec<u64>> {
         match self {
             Self::Default => Ok(DEFAULT_SCHEDULE.to_vec()),
-            Self::Collaborator => Ok(COLLABORATOR_SCHEDULE.to_vec()),
+            Self::Collaborator => Ok(collaborator_schedule(collaborator_gap)),
             Self::Custom(s) if s.len() <= 20 && s.iter().all(|d| *d <= 86_400) => Ok(s.clone()),
             Self::Custom(_) => Err(Error::invalid_field("retrySchedule", "At most 20 retries, each at most 86400 s")),
         }
@@ -47,6 +47,8 @@ impl RetryPolicy {
 
 pub struct NewWebhook {
     pub url: String,
+    /// Set for a data endpoint's collaborator webhook.
+    pub endpoint_id: Option<String>,
     pub events: Vec<String>,
     pub description: Option<String>,
     pub headers: BTreeMap<String, String>,
@@ -155,7 +157,7 @@ pub async fn create(st: &AppState, p: &Principal, input: NewWebhook) -> Result<(
     let description = bounded_text("description", input.description.as_deref().unwrap_or(""), 500)?;
     let rate = check_rate(input.rate_limit_per_minute.unwrap_or(100))?;
     let timeout = check_timeout(input.timeout_ms.unwrap_or(st.config.webhook_timeout_ms))?;
-    let schedule = input.retry_policy.schedule()?;
+    let schedule = input.retry_policy.schedule(st.config.collaborator_retry_seconds)?;
     let secret = match input.secret {
         Some(s) => {
             signing::secret_key(&s)?;
@@ -169,6 +171,7 @@ pub async fn create(st: &AppState, p: &Principal, input: NewWebhook) -> Result<(
         id: Set(new_id("wh")),
         workspace_id: Set(p.workspace_id.clone()),
         url: Set(url.to_string()),
+        endpoint_id: Set(input.endpoint_id),
         description: Set(description),
         events: Set(events),
         headers: Set(headers),
@@ -215,6 +218,12 @@ pub async fn list(
         .filter(webhook::Column::WorkspaceId.eq(&p.workspace_id))
         .filter(webhook::Column::Id.is_in(ids));
     fetch_page(db, q, webhook::Column::Id, page).await
+}
+
+/// Whether a webhook wants an event: its type, and for a collaborator
+/// webhook, its endpoint.
+fn wants(w: &webhook::Model, e: &Envelope) -> bool {
+    subscribes(w, &e.event_type) && w.endpoint_id.as_deref().is_none_or(|ep| e.data["endpoint_id"].as_str() == Some(ep))
 }
 
 /// Whether a webhook subscribes to an event type.
@@ -265,7 +274,7 @@ pub async fn update(st: &AppState, p: &Principal, id: &str, c: WebhookChanges) -
         am.timeout_ms = Set(check_timeout(t)?);
     }
     if let Some(policy) = &c.retry_policy {
-        am.retry_schedule = Set(json!(policy.schedule()?));
+        am.retry_schedule = Set(json!(policy.schedule(st.config.collaborator_retry_seconds)?));
     }
     if let Some(active) = c.active {
         am.active = Set(active);
@@ -350,7 +359,7 @@ pub async fn fan_out(db: &impl ConnectionTrait, e: &Envelope) -> Result<Vec<Stri
         .all(db)
         .await?;
     let mut jobs = Vec::new();
-    for w in hooks.iter().filter(|w| subscribes(w, &e.event_type)) {
+    for w in hooks.iter().filter(|w| wants(w, e)) {
         let body = json!({ "event": e.event_type, "timestamp": e.created_at.to_rfc3339(), "data": e.data });
         let job = deliveries::create(db, w, Some(&e.id), &e.event_type, body).await?;
         jobs.push(job);

@@ -480,3 +480,43 @@ async fn record_status_streams_each_processed_change() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_collaborator_webhook_gets_its_endpoints_results_with_three_retries() {
+    for_each_backend(&["--collaborator-retry-seconds", "1"], |app: TestApp| async move {
+        let (endpoint, test_key, _) = setup(&app, json!({})).await;
+        // A second endpoint whose records the webhook must not see.
+        app.gql(&app.owner_key, "mutation { createDataEndpoint(input: { slug: \"other\", name: \"Other\" }) { signingSecret } }", json!({}))
+            .await;
+        let (url, hits) = callback_receiver().await;
+        let w = app
+            .gql(
+                &app.owner_key,
+                "mutation($e: ID!, $u: String!) { createCollaboratorWebhook(endpointId: $e, url: $u) { secret webhook { endpointId retrySchedule events } } }",
+                json!({ "e": endpoint, "u": url }),
+            )
+            .await;
+        let out = &w["createCollaboratorWebhook"];
+        assert_eq!(out["webhook"]["retrySchedule"], json!([1, 1, 1]), "3 retries at the configured gap");
+        assert_eq!(out["webhook"]["endpointId"], json!(endpoint));
+        let secret = out["secret"].as_str().unwrap().to_string();
+        let (s, _) = call(&app, "POST", "/api/v1/data/other", Some(&test_key), Some(r#"{"x": 1}"#), "application/json").await;
+        assert_eq!(s, 202);
+        let (_, body) = call(&app, "POST", "/api/v1/data/orders", Some(&test_key), Some(ORDER), "application/json").await;
+        let id = body["id"].as_str().unwrap().to_string();
+        // The receiver fails the first delivery; the retry comes a second later.
+        let start = Instant::now();
+        while hits.lock().unwrap().len() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(20), "[{}] no retry", app.backend);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let hits = hits.lock().unwrap().clone();
+        assert_eq!(hits.len(), 2, "only the orders record, once retried");
+        let (headers, body, _) = &hits[1];
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!((v["event"].as_str(), v["data"]["id"].as_str()), (Some("record.created"), Some(id.as_str())));
+        standardwebhooks::Webhook::new(&secret).unwrap().verify(body.as_bytes(), headers).expect("signed");
+    })
+    .await;
+}

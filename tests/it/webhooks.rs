@@ -645,6 +645,7 @@ async fn ssrf_guard_refuses_private_targets_at_creation_and_at_delivery() {
                 id: Set(id.clone()),
                 workspace_id: Set(app.workspace_id.clone()),
                 url: Set(url),
+                endpoint_id: Set(None),
                 description: Set(String::new()),
                 events: Set(json!(["api_key.*"])),
                 headers: Set(json!({})),
