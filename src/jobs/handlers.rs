@@ -144,7 +144,8 @@ impl Handler for Deliver {
         crate::services::deliveries::run_job(st, job).await
     }
 
-    async fn on_dead(&self, st: &AppState, job: &job::Model) -> Result<()> {
+    async fn on_dead(&self, st: &AppState, job: &job::Model, _error: &str) -> Result<()> {
+        // The attempt log already holds the error.
         crate::services::deliveries::job_died(st, job).await
     }
 }
@@ -165,6 +166,10 @@ impl Handler for ProcessRecord {
 
     async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
         crate::services::records::process(st, job).await
+    }
+
+    async fn on_dead(&self, st: &AppState, job: &job::Model, error: &str) -> Result<()> {
+        crate::services::records::process_died(st, job, error).await
     }
 }
 
@@ -195,7 +200,7 @@ impl Handler for RecordCallback {
         crate::services::records::send_callback(st, job).await
     }
 
-    async fn on_dead(&self, st: &AppState, job: &job::Model) -> Result<()> {
-        crate::services::records::callback_died(st, job).await
+    async fn on_dead(&self, st: &AppState, job: &job::Model, error: &str) -> Result<()> {
+        crate::services::records::callback_died(st, job, error).await
     }
 }

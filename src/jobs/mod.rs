@@ -52,7 +52,7 @@ pub trait Handler: Send + Sync + 'static {
     async fn run(&self, st: &AppState, job: &entity::job::Model) -> Result<()>;
     /// Called once the job is dead (no attempt left), so the thing it
     /// worked on can record that it failed.
-    async fn on_dead(&self, _st: &AppState, _job: &entity::job::Model) -> Result<()> {
+    async fn on_dead(&self, _st: &AppState, _job: &entity::job::Model, _error: &str) -> Result<()> {
         Ok(())
     }
 }

@@ -212,7 +212,7 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
             } else {
                 match jobs::fail(&st, &row, &worker, &error, None, handler.emits_events()).await {
                     Ok(()) => {
-                        if let Err(e) = handler.on_dead(&st, &row).await {
+                        if let Err(e) = handler.on_dead(&st, &row, &error).await {
                             tracing::warn!(job = %row.id, cause = %e, "dead-job hook failed");
                         }
                         q.bury(&d, &error).await

@@ -170,6 +170,13 @@ pub async fn find_live(
 /// record already processed for this change is left alone).
 pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
     let id = job.payload["record_id"].as_str().ok_or_else(|| Error::internal("job without record_id"))?;
+    // Visible while it runs: queued → processing → processed / failed.
+    record::Entity::update_many()
+        .col_expr(record::Column::State, sea_orm::sea_query::Expr::value(PROCESSING))
+        .filter(record::Column::Id.eq(id))
+        .filter(record::Column::State.eq(QUEUED))
+        .exec(&st.writer)
+        .await?;
     let txn = st.writer.begin().await?;
     let Some(row) = record::Entity::find_by_id(id).one(&txn).await? else {
         return Ok(());
@@ -246,6 +253,20 @@ pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
     Ok(())
 }
 
+/// The processing job died: the record failed, with the job's last error.
+pub async fn process_died(st: &AppState, job: &entity::job::Model, error: &str) -> Result<()> {
+    let Some(id) = job.payload["record_id"].as_str() else { return Ok(()) };
+    record::Entity::update_many()
+        .col_expr(record::Column::State, sea_orm::sea_query::Expr::value(FAILED))
+        .col_expr(record::Column::Error, sea_orm::sea_query::Expr::value(error))
+        .col_expr(record::Column::UpdatedAt, sea_orm::sea_query::Expr::value(Utc::now()))
+        .filter(record::Column::Id.eq(id))
+        .filter(record::Column::State.is_in([QUEUED, PROCESSING]))
+        .exec(&st.writer)
+        .await?;
+    Ok(())
+}
+
 /// The job kind that sends a record's processing result to its callback.
 pub const CALLBACK_KIND: &str = "record.callback";
 
@@ -297,11 +318,12 @@ pub async fn send_callback(st: &AppState, job: &entity::job::Model) -> Result<()
 }
 
 /// The callback's job died: record that the callback failed.
-pub async fn callback_died(st: &AppState, job: &entity::job::Model) -> Result<()> {
+pub async fn callback_died(st: &AppState, job: &entity::job::Model, error: &str) -> Result<()> {
     let Some(id) = job.payload["record_id"].as_str() else { return Ok(()) };
     if let Some(row) = record::Entity::find_by_id(id).one(&st.writer).await? {
         let mut am = row.into_active_model();
         am.callback_state = Set(Some("failed".into()));
+        am.callback_error = Set(Some(error.to_string()));
         am.update(&st.writer).await?;
     }
     Ok(())
