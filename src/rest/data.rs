@@ -28,7 +28,16 @@ pub fn router() -> Router<Http> {
         .route("/api/v1/data/{slug}/{record_id}", get(read).put(replace).delete(remove))
         .route("/api/v1/console/{slug}", post(console_create))
         .route("/api/v1/console/{slug}/{record_id}", get(console_read).put(console_replace).delete(console_remove))
+        .route("/api/v1/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// The OpenAPI 3.1 document of these routes (`playground/openapi.json`,
+/// checked against the code by a test).
+const OPENAPI: &str = include_str!("../../playground/openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// The caller's key and the endpoint, with the 401/404/403 checks.

@@ -520,3 +520,42 @@ async fn a_collaborator_webhook_gets_its_endpoints_results_with_three_retries() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_routes_the_server_answers() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let resp = app.client.get(format!("{}/api/v1/openapi.json", app.url)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        let doc: Value = resp.json().await.unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let paths = doc["paths"].as_object().unwrap();
+        let mut ops: Vec<String> = paths
+            .iter()
+            .flat_map(|(p, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| ["get", "post", "put", "delete"].contains(&k.as_str()))
+                    .map(move |m| format!("{m} {p}"))
+            })
+            .collect();
+        ops.sort();
+        assert_eq!(
+            ops,
+            [
+                "delete /api/v1/data/{slug}/{record_id}",
+                "get /api/v1/data/{slug}/{record_id}",
+                "post /api/v1/data/{slug}",
+                "put /api/v1/data/{slug}/{record_id}"
+            ]
+        );
+        // Each documented error status is one the server produces (see
+        // every_documented_error_has_its_status_and_shape).
+        let post = &paths["/api/v1/data/{slug}"]["post"]["responses"];
+        for status in ["202", "400", "401", "403", "404", "413", "415", "429"] {
+            assert!(post.get(status).is_some(), "POST documents {status}");
+        }
+    })
+    .await;
+}
