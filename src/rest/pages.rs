@@ -13,6 +13,8 @@ const GRAPHIQL: &str = include_str!("../../playground/graphiql.html");
 const LOGIN: &str = include_str!("../../playground/login.html");
 const SETUP: &str = include_str!("../../playground/setup.html");
 const DASHBOARD: &str = include_str!("../../playground/dashboard.html");
+const SANDBOX: &str = include_str!("../../playground/sandbox.html");
+const CONSOLE: &str = include_str!("../../playground/console.html");
 const STYLE: &str = include_str!("../../playground/style.css");
 
 /// Vendored third-party assets: (file name, content type, bytes).
@@ -35,6 +37,8 @@ pub fn router() -> Router<Http> {
         .route("/login", get(|| async { Html(LOGIN) }))
         .route("/setup", get(|| async { Html(SETUP) }))
         .route("/dashboard", get(|| async { Html(DASHBOARD) }))
+        .route("/sandbox", get(|| async { Html(SANDBOX) }))
+        .route("/console", get(|| async { Html(CONSOLE) }))
         .route("/playground/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE) }))
         .route("/playground/vendor/{file}", get(vendor))
 }

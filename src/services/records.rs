@@ -310,7 +310,19 @@ pub async fn send_callback(st: &AppState, job: &entity::job::Model) -> Result<()
     let mut am = row.into_active_model();
     am.callback_state = Set(Some(state.into()));
     am.callback_error = Set(error.clone());
-    am.update(&st.writer).await?;
+    let row = am.update(&st.writer).await?;
+    // Tell `recordStatus` subscribers (live only: not an audit event).
+    st.publish(vec![events::Envelope {
+        id: crate::ids::new_id("evt"),
+        workspace_id: row.workspace_id.clone(),
+        event_type: "record.callback".into(),
+        actor: "system".into(),
+        subject_id: Some(row.id.clone()),
+        data: json!({ "id": row.id, "endpoint_id": row.endpoint_id, "callback_status": state }),
+        created_at: Utc::now(),
+        live_only: true,
+        jobs: vec![],
+    }]);
     match error {
         None => Ok(()),
         Some(e) => Err(Error::Internal(e)),

@@ -559,3 +559,16 @@ async fn the_openapi_document_describes_the_routes_the_server_answers() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_sandbox_and_console_pages_are_served() {
+    for_each_backend(&[], |app: TestApp| async move {
+        for (path, marker) in [("/sandbox", "/api/v1/data/"), ("/console", "/api/v1/console/")] {
+            let resp = app.client.get(format!("{}{path}", app.url)).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            let html = resp.text().await.unwrap();
+            assert!(html.contains(marker), "{path} calls {marker}");
+        }
+    })
+    .await;
+}
