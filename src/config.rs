@@ -218,8 +218,9 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_BODY_BYTES", default_value_t = 1_048_576, global = true)]
     pub graphql_max_body_bytes: usize,
 
-    /// Deepest GraphQL selection accepted.
-    #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_DEPTH", default_value_t = 12, global = true)]
+    /// Deepest GraphQL selection accepted (GraphiQL's introspection query
+    /// needs about 14).
+    #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_DEPTH", default_value_t = 20, global = true)]
     pub graphql_max_depth: usize,
 
     /// Highest GraphQL query complexity accepted.

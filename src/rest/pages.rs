@@ -16,6 +16,8 @@ const DASHBOARD: &str = include_str!("../../playground/dashboard.html");
 const SANDBOX: &str = include_str!("../../playground/sandbox.html");
 const CONSOLE: &str = include_str!("../../playground/console.html");
 const STYLE: &str = include_str!("../../playground/style.css");
+/// Shared script of the pages (session, top bar, GraphQL, WebSocket client).
+const APP_JS: &str = include_str!("../../playground/app.js");
 
 /// Vendored third-party assets: (file name, content type, bytes).
 const VENDOR: &[(&str, &str, &[u8])] = &[
@@ -40,6 +42,7 @@ pub fn router() -> Router<Http> {
         .route("/sandbox", get(|| async { Html(SANDBOX) }))
         .route("/console", get(|| async { Html(CONSOLE) }))
         .route("/playground/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE) }))
+        .route("/playground/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], APP_JS) }))
         .route("/playground/vendor/{file}", get(vendor))
 }
 

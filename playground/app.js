@@ -1,0 +1,190 @@
+// Shared by the Switchyard pages (dashboard, sandbox, console, playground):
+// the top bar, the session check, the GraphQL fetch helper, the graphql-ws
+// client and a few small DOM helpers. Served at /playground/app.js; load it
+// after /playground/vendor/graphql-ws.min.js and before the page's own script.
+(function () {
+  'use strict';
+
+  var CSRF_HEADER = 'X-Switchyard-Csrf';
+
+  // ---- small helpers ----
+  function el(tag, className, text) {
+    var e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text != null) e.textContent = String(text);
+    return e;
+  }
+
+  // Shows a message in an error/notice box; an empty message hides it.
+  function showBox(box, message) {
+    box.textContent = message || '';
+    box.hidden = !message;
+  }
+
+  function pad2(n) { return (n < 10 ? '0' : '') + n; }
+
+  // Local wall-clock time of a Date as HH:MM:SS (24 h).
+  function clock(d) {
+    return pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + ':' + pad2(d.getSeconds());
+  }
+
+  function formatTime(iso) {
+    var d = new Date(iso);
+    return isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
+  }
+
+  var STATUS_TEXT = {
+    200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 400: 'Bad Request',
+    401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+    409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type',
+    422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error',
+    502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout'
+  };
+  // HTTP/2 responses carry no reason phrase: fall back to the standard one.
+  function statusText(res) { return res.statusText || STATUS_TEXT[res.status] || ''; }
+
+  // JSON.parse of a textarea with a readable message in errorEl; selects the
+  // offending spot when the engine names it.
+  function parseJsonField(textarea, errorEl) {
+    var text = textarea.value;
+    try {
+      var value = JSON.parse(text);
+      textarea.removeAttribute('aria-invalid');
+      showBox(errorEl, '');
+      return { ok: true, value: value, text: text };
+    } catch (e) {
+      var msg = text.trim() ? e.message : 'The body is empty.';
+      textarea.setAttribute('aria-invalid', 'true');
+      showBox(errorEl, 'Not valid JSON: ' + msg);
+      textarea.focus();
+      var m = /position (\d+)/.exec(e.message);
+      if (m) {
+        var pos = Math.min(Number(m[1]), text.length);
+        textarea.setSelectionRange(pos, Math.min(pos + 1, text.length));
+      }
+      return { ok: false };
+    }
+  }
+
+  // ---- GraphQL over HTTP ----
+  // Resolves with `data`; rejects with an Error carrying errors[0].message,
+  // .code (extensions.code) and .details (extensions.details).
+  function gql(query, variables) {
+    var payload = { query: query };
+    if (variables) payload.variables = variables;
+    var headers = { 'Content-Type': 'application/json' };
+    headers[CSRF_HEADER] = '1';
+    return window.fetch('/graphql', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: headers,
+      body: JSON.stringify(payload)
+    }).then(function (res) {
+      return res.json().catch(function () {
+        throw new Error('The server answered ' + res.status + ' ' + statusText(res));
+      });
+    }).then(function (body) {
+      if (body && body.errors && body.errors.length) {
+        var first = body.errors[0];
+        var e = new Error(first.message || 'Request failed');
+        e.code = first.extensions && first.extensions.code;
+        e.details = first.extensions && first.extensions.details;
+        throw e;
+      }
+      return body.data;
+    });
+  }
+
+  // extensions.code of the first error of a GraphQL error list.
+  function errorCode(errors) {
+    var e = errors && errors[0];
+    return e && e.extensions && e.extensions.code;
+  }
+
+  // ---- GraphQL over WebSocket (graphql-transport-ws, vendored graphql-ws) ----
+  // The session cookie rides on the WebSocket upgrade (same origin).
+  function wsUrl() {
+    return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql/ws';
+  }
+
+  function wsClient(opts) {
+    return graphqlWs.createClient(Object.assign({ url: wsUrl() }, opts || {}));
+  }
+
+  // Exponential back-off capped at 30 s, with jitter (a graphql-ws retryWait).
+  function retryWait(retries) {
+    var wait = Math.min(30000, 1000 * Math.pow(2, retries)) + Math.random() * 1000;
+    return new Promise(function (resolve) { setTimeout(resolve, wait); });
+  }
+
+  // ---- session and top bar ----
+  // Resolves with the session object ({} when its JSON is unreadable), or
+  // null when not signed in or the server cannot be reached. Never rejects.
+  function session() {
+    return window.fetch('/auth/session', {
+      method: 'GET',
+      credentials: 'same-origin',
+      headers: { 'Accept': 'application/json' }
+    }).then(function (res) {
+      if (!res.ok) return null;
+      return res.json().then(function (s) { return s || {}; },
+                             function () { return {}; });
+    }).catch(function () {
+      return null;
+    });
+  }
+
+  // "email · workspace" of a session.
+  function showWho(whoEl, s) {
+    var parts = [];
+    if (s && s.user && s.user.email) parts.push(String(s.user.email));
+    if (s && s.workspace && s.workspace.name) parts.push(String(s.workspace.name));
+    whoEl.textContent = parts.join(' · ');
+  }
+
+  // POST /auth/logout, then to /login whatever the answer.
+  function signOutButton(btn) {
+    btn.addEventListener('click', function () {
+      btn.disabled = true;
+      var done = function () { window.location.assign('/login'); };
+      var headers = { 'Content-Type': 'application/json' };
+      headers[CSRF_HEADER] = '1';
+      window.fetch('/auth/logout', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: headers,
+        body: '{}'
+      }).then(done, done);
+    });
+  }
+
+  // Wires the top bar's Sign out button (#sy-signout), checks the session and
+  // shows who is signed in (#sy-who). Resolves with the session ({} when its
+  // JSON is unreadable) or null when not signed in; the page decides what
+  // "not signed in" shows.
+  function topBar() {
+    signOutButton(document.getElementById('sy-signout'));
+    return session().then(function (s) {
+      if (s) showWho(document.getElementById('sy-who'), s);
+      return s;
+    });
+  }
+
+  window.Switchyard = {
+    el: el,
+    showBox: showBox,
+    clock: clock,
+    formatTime: formatTime,
+    statusText: statusText,
+    parseJsonField: parseJsonField,
+    gql: gql,
+    errorCode: errorCode,
+    wsUrl: wsUrl,
+    wsClient: wsClient,
+    retryWait: retryWait,
+    session: session,
+    showWho: showWho,
+    signOutButton: signOutButton,
+    topBar: topBar
+  };
+})();
