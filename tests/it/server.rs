@@ -372,3 +372,38 @@ async fn the_secret_key_file_is_created_private_and_reused() {
         guard.cleanup().await;
     }
 }
+
+/// The introspection query GraphiQL sends on load (graphql-js
+/// `getIntrospectionQuery()`): the depth and complexity limits must let it
+/// through, or the playground has no schema.
+#[tokio::test]
+async fn graphiqls_introspection_query_passes_the_limits() {
+    const INTROSPECTION: &str = r#"query IntrospectionQuery {
+      __schema {
+        queryType { name } mutationType { name } subscriptionType { name }
+        types { ...FullType }
+        directives { name description locations args { ...InputValue } }
+      }
+    }
+    fragment FullType on __Type {
+      kind name description
+      fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+      inputFields { ...InputValue }
+      interfaces { ...TypeRef }
+      enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+      possibleTypes { ...TypeRef }
+    }
+    fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+    fragment TypeRef on __Type {
+      kind name
+      ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+        ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+    }"#;
+    for_each_backend(&[], |app: TestApp| async move {
+        let (status, _, body) = app.gql_raw(None, INTROSPECTION, json!({})).await;
+        assert_eq!(status, 200);
+        assert!(body.get("errors").is_none(), "[{}] {body}", app.backend);
+        assert!(body["data"]["__schema"]["types"].as_array().is_some_and(|t| t.len() > 50));
+    })
+    .await;
+}
