@@ -47,6 +47,9 @@ pub struct RedisQueue {
     /// Set once this process has created (or found) the consumer groups;
     /// a NOGROUP after that means Redis lost its data.
     groups_ready: std::sync::atomic::AtomicBool,
+    /// Where the next XAUTOCLAIM scan of each stream starts, so lapsed
+    /// entries behind many live ones are reached too.
+    claim_cursors: std::sync::Mutex<HashMap<String, String>>,
     pool: Pool,
     prefix: String,
     visibility: Duration,
@@ -57,6 +60,7 @@ impl RedisQueue {
     pub fn new(pool: Pool, prefix: &str, visibility: Duration) -> Self {
         Self {
             groups_ready: std::sync::atomic::AtomicBool::new(false),
+            claim_cursors: Default::default(),
             pool,
             prefix: prefix.to_string(),
             visibility,
@@ -116,21 +120,30 @@ impl RedisQueue {
 
     /// Messages whose lease lapsed (idle longer than the visibility timeout).
     async fn reclaim(&self, conn: &mut Connection, consumer: &str, kind: &str, max: usize) -> Result<Vec<Delivery>> {
+        let start = self
+            .claim_cursors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(kind)
+            .cloned()
+            .unwrap_or_else(|| "0-0".into());
         let reply: redis::RedisResult<(String, Vec<Entry>, Vec<String>)> = redis::cmd("XAUTOCLAIM")
             .arg(self.stream(kind))
             .arg(GROUP)
             .arg(consumer)
             .arg(self.visibility.as_millis() as u64)
-            .arg("0-0")
+            .arg(&start)
             .arg("COUNT")
             .arg(max)
             .query_async(conn)
             .await;
-        let (_, entries, _) = match reply {
+        let (next, entries, _) = match reply {
             Ok(r) => r,
             Err(e) if e.to_string().contains("NOGROUP") => return Ok(vec![]),
             Err(e) => return Err(e.into()),
         };
+        // Redis answers 0-0 once the scan has wrapped around.
+        self.claim_cursors.lock().unwrap_or_else(|e| e.into_inner()).insert(kind.to_string(), next);
         let mut out = Vec::new();
         for (id, fields) in entries {
             // How often it was handed out: XPENDING on exactly this entry.

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -167,12 +167,17 @@ pub async fn add_unchecked(
     Ok((Member { membership, user }, token))
 }
 
+/// Owners of a workspace. On PostgreSQL their rows are locked for the rest
+/// of the transaction, so two owners demoting each other at once cannot
+/// leave none (SQLite serialises writers anyway).
 async fn owner_count(db: &impl ConnectionTrait, workspace_id: &str) -> Result<u64> {
-    Ok(membership::Entity::find()
+    let mut q = membership::Entity::find()
         .filter(membership::Column::WorkspaceId.eq(workspace_id))
-        .filter(membership::Column::Role.eq(Role::Owner.as_str()))
-        .count(db)
-        .await?)
+        .filter(membership::Column::Role.eq(Role::Owner.as_str()));
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        q = q.lock_exclusive();
+    }
+    Ok(q.all(db).await?.len() as u64)
 }
 
 /// Changes a member's role; the last owner cannot be demoted.

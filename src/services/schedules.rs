@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
 use entity::schedule;
 
@@ -42,28 +42,40 @@ pub async fn fire_due(st: &AppState) -> Result<usize> {
     let due = schedule::Entity::find().filter(schedule::Column::NextRunAt.lte(now)).all(&st.db).await?;
     let mut fired = 0;
     for s in due {
-        let next = now + chrono::Duration::seconds(s.every_seconds);
-        let res = schedule::Entity::update_many()
-            .col_expr(schedule::Column::NextRunAt, Expr::value(next))
-            .filter(schedule::Column::Name.eq(&s.name))
-            .filter(schedule::Column::NextRunAt.eq(s.next_run_at))
-            .exec(&st.writer)
-            .await?;
-        if res.rows_affected != 1 {
-            continue;
+        match fire(st, &s, now).await {
+            Ok(true) => fired += 1,
+            Ok(false) => {}
+            // One broken schedule must not stop the others.
+            Err(e) => tracing::warn!(schedule = %s.name, cause = %e, "could not fire schedule"),
         }
-        let max_attempts = st.registry.get(&s.kind).map_or(3, |h| h.max_attempts());
-        let job = jobs::enqueue(
-            st,
-            NewJob { kind: s.kind.clone(), payload: s.payload.clone(), workspace_id: None, run_at: None, max_attempts },
-        )
-        .await?;
-        schedule::Entity::update_many()
-            .col_expr(schedule::Column::LastJobId, Expr::value(job.id))
-            .filter(schedule::Column::Name.eq(&s.name))
-            .exec(&st.writer)
-            .await?;
-        fired += 1;
     }
     Ok(fired)
+}
+
+/// Advances one schedule and writes its job in one transaction (so a period
+/// is never skipped nor fired twice), then rings the job.
+async fn fire(st: &AppState, s: &schedule::Model, now: chrono::DateTime<Utc>) -> Result<bool> {
+    let txn = st.writer.begin().await?;
+    let max_attempts = st.registry.get(&s.kind).map_or(3, |h| h.max_attempts());
+    let job = jobs::insert(
+        &txn,
+        st.sweep_grace(),
+        NewJob { kind: s.kind.clone(), payload: s.payload.clone(), workspace_id: None, run_at: None, max_attempts },
+    )
+    .await?;
+    let res = schedule::Entity::update_many()
+        .col_expr(schedule::Column::NextRunAt, Expr::value(now + chrono::Duration::seconds(s.every_seconds)))
+        .col_expr(schedule::Column::LastJobId, Expr::value(job.id.clone()))
+        .filter(schedule::Column::Name.eq(&s.name))
+        .filter(schedule::Column::NextRunAt.eq(s.next_run_at))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected != 1 {
+        // Another scheduler fired it first: drop this job with the transaction.
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    txn.commit().await?;
+    jobs::ring(st, &job).await;
+    Ok(true)
 }
