@@ -266,6 +266,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_JOB_RETENTION_DAYS", default_value_t = 7, global = true)]
     pub job_retention_days: u64,
 
+    /// Seconds between re-checks of an open WebSocket's credential; a
+    /// revoked key or ended session closes the connection.
+    #[arg(long, env = "SWITCHYARD_WS_RECHECK_SECONDS", default_value_t = 10, global = true)]
+    pub ws_recheck_seconds: u64,
+
     /// Milliseconds between `queueStatus` subscription updates.
     #[arg(long, env = "SWITCHYARD_QUEUE_STATUS_INTERVAL_MS", default_value_t = 1000, global = true)]
     pub queue_status_interval_ms: u64,
@@ -366,6 +371,9 @@ impl Config {
         }
         if !self.webhook_disable_after_days.is_finite() || self.webhook_disable_after_days <= 0.0 {
             return Err("SWITCHYARD_WEBHOOK_DISABLE_AFTER_DAYS must be positive".into());
+        }
+        if self.ws_recheck_seconds == 0 {
+            return Err("SWITCHYARD_WS_RECHECK_SECONDS must be at least 1".into());
         }
         if self.queue_status_interval_ms < 100 {
             return Err("SWITCHYARD_QUEUE_STATUS_INTERVAL_MS must be at least 100".into());

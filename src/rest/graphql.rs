@@ -16,6 +16,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::{require_csrf_header, Http};
 use crate::auth::rate_limit::RateInfo;
@@ -164,23 +165,44 @@ async fn graphql_ws(
 ) -> Response {
     // A session cookie counts only from a same-origin page; an API key can be
     // sent in the connection_init payload instead.
-    let cookie_principal = match crate::auth::session_cookie_token(&headers) {
-        Some(_) if same_origin(&headers) => authenticate(&h.app, &headers).await.ok().flatten(),
-        _ => None,
+    let cookie = crate::auth::session_cookie_token(&headers).filter(|_| same_origin(&headers));
+    let cookie_principal = match &cookie {
+        Some(_) => authenticate(&h.app, &headers).await.ok().flatten(),
+        None => None,
     };
     let Http { app, schema } = h;
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
         let tasks = app.tasks.clone();
         let shutdown = app.shutdown.clone();
+        // Cancelled when the connection's credential stops being valid.
+        let revoked = CancellationToken::new();
+        let closed = CancellationToken::new();
         tasks.spawn(async move {
             let (mut sink, stream) = socket.split();
-            let stream = stream.take_until(shutdown.clone().cancelled_owned());
+            let stop = {
+                let (shutdown, revoked) = (shutdown.clone(), revoked.clone());
+                async move {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = revoked.cancelled() => {}
+                    }
+                }
+            };
+            let stream = stream.take_until(Box::pin(stop));
+            let watch = Watch { app: app.clone(), cookie, revoked: revoked.clone(), closed: closed.clone() };
             GraphQLWebSocket::new_with_pair(&mut sink, stream, schema, protocol)
-                .on_connection_init(move |payload| connection_init(app, payload, cookie_principal))
+                .on_connection_init(move |payload| connection_init(watch, payload, cookie_principal))
                 .serve()
                 .await;
-            if shutdown.is_cancelled() {
-                let frame = CloseFrame { code: 1001, reason: "server shutting down".into() };
+            closed.cancel();
+            let frame = if shutdown.is_cancelled() {
+                Some(CloseFrame { code: 1001, reason: "server shutting down".into() })
+            } else if revoked.is_cancelled() {
+                Some(CloseFrame { code: 4403, reason: "credentials revoked".into() })
+            } else {
+                None
+            };
+            if let Some(frame) = frame {
                 let _ = sink.send(Message::Close(Some(frame))).await;
             }
         });
@@ -188,24 +210,75 @@ async fn graphql_ws(
     })
 }
 
-/// Resolves the caller of a WebSocket: `Authorization` in the init payload
-/// (an API key), else the session cookie of the upgrade request.
-async fn connection_init(
+/// What a connection needs to re-check its caller while it is open.
+struct Watch {
     app: crate::state::AppState,
+    /// The session cookie of the upgrade request, if it counted.
+    cookie: Option<String>,
+    revoked: CancellationToken,
+    closed: CancellationToken,
+}
+
+impl Watch {
+    /// Re-checks the credential every `SWITCHYARD_WS_RECHECK_SECONDS`; a
+    /// deleted or disabled key, a removed member or an ended session closes
+    /// the connection (and its subscriptions) with code 4403.
+    fn spawn(self, api_key: Option<String>) {
+        let every = std::time::Duration::from_secs(self.app.config.ws_recheck_seconds);
+        let tasks = self.app.tasks.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = self.closed.cancelled() => return,
+                    _ = self.app.shutdown.cancelled() => return,
+                }
+                let valid = match (&api_key, &self.cookie) {
+                    (Some(token), _) => match authenticate_token(&self.app, token).await {
+                        Ok(_) => true,
+                        Err(Error::Unauthorized(_)) => false,
+                        Err(_) => true, // storage trouble: check again later
+                    },
+                    (None, Some(cookie)) => {
+                        match crate::services::sessions::resolve(&self.app.db, &self.app.secret, cookie).await {
+                            Ok(found) => found.is_some(),
+                            Err(_) => true,
+                        }
+                    }
+                    (None, None) => true,
+                };
+                if !valid {
+                    self.revoked.cancel();
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Resolves the caller of a WebSocket: `Authorization` in the init payload
+/// (an API key), else the session cookie of the upgrade request; then keeps
+/// checking that credential while the connection lives.
+async fn connection_init(
+    watch: Watch,
     payload: serde_json::Value,
     cookie_principal: Option<Principal>,
 ) -> async_graphql::Result<Data> {
     let mut data = Data::default();
     let header = ["Authorization", "authorization"].iter().find_map(|k| payload.get(k).and_then(|v| v.as_str()));
-    let principal = match header {
+    let (principal, api_key) = match header {
         Some(value) => {
-            let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value);
-            Some(authenticate_token(&app, token).await.map_err(|e| async_graphql::Error::new(e.public_message()))?)
+            let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value).trim();
+            let p = authenticate_token(&watch.app, token)
+                .await
+                .map_err(|e| async_graphql::Error::new(e.public_message()))?;
+            (Some(p), Some(token.to_string()))
         }
-        None => cookie_principal,
+        None => (cookie_principal, None),
     };
     if let Some(p) = principal {
         data.insert(p);
+        watch.spawn(api_key);
     }
     Ok(data)
 }

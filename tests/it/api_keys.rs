@@ -216,3 +216,33 @@ async fn usage_is_counted_per_day_and_status_class_in_batches() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn deleting_a_key_closes_the_subscriptions_opened_with_it() {
+    for_each_backend(&["--ws-recheck-seconds", "1"], |app: TestApp| async move {
+        let (id, secret) = app.create_key(&app.owner_key, "live", &["READ"]).await;
+        let mut ws = crate::helpers::WsClient::connect(
+            &app.ws_url(),
+            "graphql-transport-ws",
+            json!({ "Authorization": format!("Bearer {secret}") }),
+        )
+        .await;
+        ws.subscribe("1", "subscription { events { type } }", json!({})).await;
+        // Still open while the key is valid.
+        assert!(ws.next_json_within(Duration::from_millis(1500)).await.is_none(), "[{}] closed too early", app.backend);
+        app.gql(&app.owner_key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", json!({ "id": id }))
+            .await;
+        let mut closed = None;
+        for _ in 0..10 {
+            match ws.next_json_within(Duration::from_secs(1)).await {
+                Some(m) if m["type"] == "__close" => {
+                    closed = Some(m);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(closed.map(|m| m["code"].clone()), Some(json!(4403)), "[{}] the connection must close", app.backend);
+    })
+    .await;
+}
