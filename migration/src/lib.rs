@@ -40,6 +40,13 @@ pub(crate) mod cols {
     pub fn timestamp<T: IntoIden>(name: T) -> ColumnDef {
         ColumnDef::new(name).timestamp_with_time_zone().not_null().take()
     }
+    /// A foreign key whose rows go when the row they point at is deleted.
+    pub fn cascade<T: IntoIden + 'static, C: IntoIden, U: IntoIden + 'static, D: IntoIden>(
+        from: (T, C),
+        to: (U, D),
+    ) -> ForeignKeyCreateStatement {
+        ForeignKey::create().from(from.0, from.1).to(to.0, to.1).on_delete(ForeignKeyAction::Cascade).to_owned()
+    }
     pub fn timestamp_null<T: IntoIden>(name: T) -> ColumnDef {
         ColumnDef::new(name).timestamp_with_time_zone().null().take()
     }

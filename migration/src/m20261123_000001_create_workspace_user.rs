@@ -1,4 +1,4 @@
-use crate::cols::{id, text, timestamp};
+use crate::cols::{cascade, id, text, timestamp};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -37,18 +37,11 @@ impl MigrationTrait for Migration {
                 .col(text(Membership::UserId))
                 .col(text(Membership::Role))
                 .col(timestamp(Membership::CreatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Membership::Table, Membership::WorkspaceId)
-                        .to(Workspace::Table, Workspace::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Membership::Table, Membership::UserId)
-                        .to(User::Table, User::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade(
+                    (Membership::Table, Membership::WorkspaceId),
+                    (Workspace::Table, Workspace::Id),
+                ))
+                .foreign_key(&mut cascade((Membership::Table, Membership::UserId), (User::Table, User::Id)))
                 .to_owned(),
         )
         .await?;

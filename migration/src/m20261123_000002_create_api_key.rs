@@ -1,4 +1,4 @@
-use crate::cols::{id, text, timestamp, timestamp_null};
+use crate::cols::{cascade, id, text, timestamp, timestamp_null};
 use crate::m20261123_000001_create_workspace_user::Workspace;
 use sea_orm_migration::prelude::*;
 
@@ -28,12 +28,7 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(ApiKey::UsageCount).big_integer().not_null().default(0))
                 .col(timestamp(ApiKey::CreatedAt))
                 .col(timestamp(ApiKey::UpdatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(ApiKey::Table, ApiKey::WorkspaceId)
-                        .to(Workspace::Table, Workspace::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade((ApiKey::Table, ApiKey::WorkspaceId), (Workspace::Table, Workspace::Id)))
                 .to_owned(),
         )
         .await?;
@@ -64,12 +59,7 @@ impl MigrationTrait for Migration {
                 .primary_key(
                     Index::create().col(ApiKeyUsage::ApiKeyId).col(ApiKeyUsage::Day).col(ApiKeyUsage::StatusClass),
                 )
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(ApiKeyUsage::Table, ApiKeyUsage::ApiKeyId)
-                        .to(ApiKey::Table, ApiKey::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade((ApiKeyUsage::Table, ApiKeyUsage::ApiKeyId), (ApiKey::Table, ApiKey::Id)))
                 .to_owned(),
         )
         .await

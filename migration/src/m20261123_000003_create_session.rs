@@ -1,4 +1,4 @@
-use crate::cols::{id, text, timestamp, timestamp_null};
+use crate::cols::{cascade, id, text, timestamp, timestamp_null};
 use crate::m20261123_000001_create_workspace_user::User;
 use sea_orm_migration::prelude::*;
 
@@ -17,12 +17,7 @@ impl MigrationTrait for Migration {
                 .col(text(Session::WorkspaceId))
                 .col(timestamp(Session::CreatedAt))
                 .col(timestamp(Session::ExpiresAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Session::Table, Session::UserId)
-                        .to(User::Table, User::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade((Session::Table, Session::UserId), (User::Table, User::Id)))
                 .to_owned(),
         )
         .await?;
@@ -36,12 +31,7 @@ impl MigrationTrait for Migration {
                 .col(timestamp(LoginToken::ExpiresAt))
                 .col(timestamp_null(LoginToken::UsedAt))
                 .col(timestamp(LoginToken::CreatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(LoginToken::Table, LoginToken::UserId)
-                        .to(User::Table, User::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade((LoginToken::Table, LoginToken::UserId), (User::Table, User::Id)))
                 .to_owned(),
         )
         .await

@@ -1,4 +1,4 @@
-use crate::cols::{id, text, timestamp, timestamp_null};
+use crate::cols::{cascade, id, text, timestamp, timestamp_null};
 use crate::m20261123_000001_create_workspace_user::Workspace;
 use sea_orm_migration::prelude::*;
 
@@ -30,12 +30,7 @@ impl MigrationTrait for Migration {
                 .col(timestamp_null(Webhook::LastSuccessAt))
                 .col(timestamp(Webhook::CreatedAt))
                 .col(timestamp(Webhook::UpdatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Webhook::Table, Webhook::WorkspaceId)
-                        .to(Workspace::Table, Workspace::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade((Webhook::Table, Webhook::WorkspaceId), (Workspace::Table, Workspace::Id)))
                 .to_owned(),
         )
         .await?;
@@ -65,12 +60,7 @@ impl MigrationTrait for Migration {
                 .col(timestamp(Delivery::CreatedAt))
                 .col(timestamp(Delivery::UpdatedAt))
                 .col(timestamp_null(Delivery::DeliveredAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Delivery::Table, Delivery::WebhookId)
-                        .to(Webhook::Table, Webhook::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade((Delivery::Table, Delivery::WebhookId), (Webhook::Table, Webhook::Id)))
                 .to_owned(),
         )
         .await?;
@@ -99,12 +89,10 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(DeliveryAttempt::RequestHeaders).json().not_null())
                 .col(ColumnDef::new(DeliveryAttempt::Error).text().null())
                 .col(timestamp(DeliveryAttempt::CreatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(DeliveryAttempt::Table, DeliveryAttempt::DeliveryId)
-                        .to(Delivery::Table, Delivery::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade(
+                    (DeliveryAttempt::Table, DeliveryAttempt::DeliveryId),
+                    (Delivery::Table, Delivery::Id),
+                ))
                 .to_owned(),
         )
         .await?;

@@ -1,4 +1,4 @@
-use crate::cols::{id, text, timestamp, timestamp_null};
+use crate::cols::{cascade, id, text, timestamp, timestamp_null};
 use crate::m20261123_000001_create_workspace_user::Workspace;
 use sea_orm_migration::prelude::*;
 
@@ -22,12 +22,10 @@ impl MigrationTrait for Migration {
                 .col(timestamp_null(DataEndpoint::SubscriptionExpiresAt))
                 .col(timestamp(DataEndpoint::CreatedAt))
                 .col(timestamp(DataEndpoint::UpdatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(DataEndpoint::Table, DataEndpoint::WorkspaceId)
-                        .to(Workspace::Table, Workspace::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade(
+                    (DataEndpoint::Table, DataEndpoint::WorkspaceId),
+                    (Workspace::Table, Workspace::Id),
+                ))
                 .to_owned(),
         )
         .await?;
@@ -54,12 +52,7 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(DataKey::Enabled).boolean().not_null())
                 .col(timestamp(DataKey::CreatedAt))
                 .col(timestamp(DataKey::UpdatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(DataKey::Table, DataKey::WorkspaceId)
-                        .to(Workspace::Table, Workspace::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade((DataKey::Table, DataKey::WorkspaceId), (Workspace::Table, Workspace::Id)))
                 .to_owned(),
         )
         .await?;
@@ -85,12 +78,7 @@ impl MigrationTrait for Migration {
                 .col(timestamp(Record::CreatedAt))
                 .col(timestamp(Record::UpdatedAt))
                 .col(timestamp_null(Record::ProcessedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Record::Table, Record::EndpointId)
-                        .to(DataEndpoint::Table, DataEndpoint::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade((Record::Table, Record::EndpointId), (DataEndpoint::Table, DataEndpoint::Id)))
                 .to_owned(),
         )
         .await?;
@@ -112,12 +100,10 @@ impl MigrationTrait for Migration {
                 .col(text(EndpointUsage::Month))
                 .col(ColumnDef::new(EndpointUsage::Count).big_integer().not_null())
                 .primary_key(Index::create().col(EndpointUsage::EndpointId).col(EndpointUsage::Month))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(EndpointUsage::Table, EndpointUsage::EndpointId)
-                        .to(DataEndpoint::Table, DataEndpoint::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut cascade(
+                    (EndpointUsage::Table, EndpointUsage::EndpointId),
+                    (DataEndpoint::Table, DataEndpoint::Id),
+                ))
                 .to_owned(),
         )
         .await

@@ -58,13 +58,7 @@ pub async fn list(
     if let Some(until) = filter.until {
         q = q.filter(event::Column::CreatedAt.lt(until));
     }
-    let page = fetch_page(db, q, event::Column::Id, page).await?;
-    Ok(Page {
-        items: page.items.into_iter().map(Envelope::from).collect(),
-        has_next_page: page.has_next_page,
-        has_previous_page: page.has_previous_page,
-        total_count: page.total_count,
-    })
+    Ok(fetch_page(db, q, event::Column::Id, page).await?.filter_map(|m| Some(Envelope::from(m))))
 }
 
 pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<Envelope> {

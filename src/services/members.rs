@@ -66,17 +66,7 @@ pub async fn list(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> 
         .into_iter()
         .map(|u| (u.id.clone(), u))
         .collect();
-    let items = rows
-        .items
-        .into_iter()
-        .filter_map(|m| users.remove(&m.user_id).map(|user| Member { membership: m, user }))
-        .collect();
-    Ok(Page {
-        items,
-        has_next_page: rows.has_next_page,
-        has_previous_page: rows.has_previous_page,
-        total_count: rows.total_count,
-    })
+    Ok(rows.filter_map(|m| users.remove(&m.user_id).map(|user| Member { membership: m, user })))
 }
 
 async fn find_member(db: &impl ConnectionTrait, workspace_id: &str, user_id: &str) -> Result<Member> {

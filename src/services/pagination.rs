@@ -44,6 +44,18 @@ pub struct Page<T> {
     pub total_count: u64,
 }
 
+impl<T> Page<T> {
+    /// The same page with its items converted (or dropped when `f` says None).
+    pub fn filter_map<U>(self, f: impl FnMut(T) -> Option<U>) -> Page<U> {
+        Page {
+            items: self.items.into_iter().filter_map(f).collect(),
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            total_count: self.total_count,
+        }
+    }
+}
+
 /// Runs `select` (already filtered by workspace and filters) for one page,
 /// ordered by `id_col` descending.
 pub async fn fetch_page<E>(
