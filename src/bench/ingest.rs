@@ -92,6 +92,6 @@ pub async fn run(config: Config, requests: usize, concurrency: usize) -> Result<
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    drop(server);
+    server.finish().await?;
     Ok(())
 }

@@ -154,6 +154,20 @@ struct ServerChild {
     key: String,
     startup: Duration,
     pid: u32,
+    /// (Redis URL, key prefix) when the server used Redis.
+    redis: Option<(String, String)>,
+}
+
+impl ServerChild {
+    /// Stops the server and deletes its Redis keys.
+    async fn finish(self) -> Result<()> {
+        let redis = self.redis.clone();
+        drop(self);
+        if let Some((url, prefix)) = redis {
+            wipe(&url, &prefix).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Deletes the bench's temp folder on drop.
@@ -198,7 +212,8 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
     if !key.starts_with("sk_") {
         return Err(Error::internal(format!("could not create a key: {}", String::from_utf8_lossy(&out.stderr))));
     }
-    Ok(ServerChild { _child: child, _dir: TempDir(dir), addr, key, startup, pid })
+    let redis = config.redis_url.clone().map(|r| (r, prefix));
+    Ok(ServerChild { _child: child, _dir: TempDir(dir), addr, key, startup, pid, redis })
 }
 
 async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()> {
@@ -243,7 +258,7 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
         Some(kib) => println!("idle RSS after start-up: {:.1} MiB", kib as f64 / 1024.0),
         None => println!("idle RSS: unavailable (no /proc)"),
     }
-    drop(server);
+    server.finish().await?;
     Ok(())
 }
 
