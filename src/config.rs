@@ -271,6 +271,18 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_WS_RECHECK_SECONDS", default_value_t = 10, global = true)]
     pub ws_recheck_seconds: u64,
 
+    /// Seconds a data key or data endpoint stays cached for the REST data
+    /// API (0: no cache). Changes made through any process drop the cached
+    /// copies at once (through the event bus); this bounds the staleness if
+    /// that message is lost.
+    #[arg(long, env = "SWITCHYARD_DATA_CACHE_SECONDS", default_value_t = 10, global = true)]
+    pub data_cache_seconds: u64,
+
+    /// Group-commit transactions of accepted records that may run at once
+    /// (0: 1 on SQLite, 2 on PostgreSQL).
+    #[arg(long, env = "SWITCHYARD_INGEST_WRITERS", default_value_t = 0, global = true)]
+    pub ingest_writers: usize,
+
     /// Milliseconds between `queueStatus` subscription updates.
     #[arg(long, env = "SWITCHYARD_QUEUE_STATUS_INTERVAL_MS", default_value_t = 1000, global = true)]
     pub queue_status_interval_ms: u64,
@@ -332,6 +344,15 @@ impl Config {
     }
 
     /// Whether the database is PostgreSQL (otherwise the embedded SQLite).
+    /// Group-commit writers: the configured number, or the backend's default.
+    pub fn ingest_writers(&self) -> usize {
+        match self.ingest_writers {
+            0 if self.is_postgres() => 2,
+            0 => 1,
+            n => n,
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
     }
@@ -371,6 +392,9 @@ impl Config {
         }
         if !self.webhook_disable_after_days.is_finite() || self.webhook_disable_after_days <= 0.0 {
             return Err("SWITCHYARD_WEBHOOK_DISABLE_AFTER_DAYS must be positive".into());
+        }
+        if self.ingest_writers > 64 {
+            return Err("SWITCHYARD_INGEST_WRITERS must be at most 64".into());
         }
         if self.ws_recheck_seconds == 0 {
             return Err("SWITCHYARD_WS_RECHECK_SECONDS must be at least 1".into());

@@ -50,6 +50,8 @@ pub struct Metrics {
     queue_dead: Family<KindLabel, Gauge>,
     queue_lag: Family<KindLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     live_workers: Gauge,
+    /// Record changes written per group-commit transaction.
+    ingest_batch: Histogram,
 }
 
 impl Default for Metrics {
@@ -66,6 +68,7 @@ impl Default for Metrics {
             queue_dead: Family::default(),
             queue_lag: Family::default(),
             live_workers: Gauge::default(),
+            ingest_batch: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
         };
         {
             let mut r = m.registry.lock().expect("fresh mutex");
@@ -79,6 +82,7 @@ impl Default for Metrics {
             r.register("queue_dead", "Jobs in the dead-letter list", m.queue_dead.clone());
             r.register("queue_lag_seconds", "Age of the oldest pending job", m.queue_lag.clone());
             r.register("live_workers", "Worker processes seen in the last 15 s", m.live_workers.clone());
+            r.register("ingest_batch_size", "Record changes committed per transaction", m.ingest_batch.clone());
         }
         m
     }
@@ -88,6 +92,10 @@ impl Metrics {
     pub fn http_request(&self, labels: HttpLabels, took: Duration) {
         self.http_duration.get_or_create(&labels).observe(took.as_secs_f64());
         self.http_requests.get_or_create(&labels).inc();
+    }
+
+    pub fn ingest_batch(&self, changes: usize) {
+        self.ingest_batch.observe(changes as f64);
     }
 
     pub fn job_finished(&self, kind: &str, ok: bool, took: Duration) {

@@ -50,6 +50,10 @@ pub struct AppState {
     pub http: Arc<crate::delivery::HttpClient>,
     /// Per-webhook delivery rate limits (each webhook has its own limit).
     pub webhook_limiter: Arc<RateLimiter>,
+    /// Data keys and endpoints the REST data API reads on every request.
+    pub data_cache: Arc<crate::services::data_cache::DataCache>,
+    /// Accepted record changes waiting for their group commit.
+    pub ingest: Arc<crate::services::records::ingest::GroupCommit>,
 }
 
 impl AppState {

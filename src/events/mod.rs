@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -152,6 +152,57 @@ impl From<entity::event::Model> for Envelope {
     }
 }
 
+impl Envelope {
+    /// A live-only message: for subscribers, not in the event table, fanned
+    /// out to no webhook.
+    pub fn live(
+        workspace_id: String,
+        event_type: &str,
+        actor: &str,
+        subject_id: Option<String>,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            id: new_id("evt"),
+            workspace_id,
+            event_type: event_type.to_string(),
+            actor: actor.to_string(),
+            subject_id,
+            data,
+            created_at: Utc::now(),
+            live_only: true,
+            jobs: vec![],
+        }
+    }
+}
+
+/// An event to record.
+pub struct NewEvent {
+    pub workspace_id: String,
+    pub event_type: EventType,
+    pub actor: String,
+    pub subject_id: Option<String>,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(
+        workspace_id: &str,
+        event_type: EventType,
+        actor: &str,
+        subject_id: Option<&str>,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            workspace_id: workspace_id.to_string(),
+            event_type,
+            actor: actor.to_string(),
+            subject_id: subject_id.map(str::to_string),
+            data,
+        }
+    }
+}
+
 /// Writes an event row and, in the same transaction, one delivery per
 /// matching active webhook (the outbox); call it inside the transaction of
 /// the change.
@@ -163,20 +214,43 @@ pub async fn record(
     subject_id: Option<&str>,
     data: serde_json::Value,
 ) -> Result<Envelope> {
-    let model = entity::event::ActiveModel {
-        id: Set(new_id("evt")),
-        workspace_id: Set(workspace_id.to_string()),
-        event_type: Set(event_type.as_str().to_string()),
-        actor: Set(actor.to_string()),
-        subject_id: Set(subject_id.map(str::to_string)),
-        data: Set(data),
-        created_at: Set(Utc::now()),
+    let new = NewEvent::new(workspace_id, event_type, actor, subject_id, data);
+    let mut written = record_many(db, vec![new]).await?;
+    written.pop().ok_or_else(|| crate::Error::internal("no event written"))
+}
+
+/// [`record`] for many events at once: one insert for the rows, one webhook
+/// lookup per workspace for the fan-out.
+pub async fn record_many(db: &impl ConnectionTrait, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
+    if events.is_empty() {
+        return Ok(vec![]);
     }
-    .insert(db)
-    .await?;
-    let mut envelope = Envelope::from(model);
-    envelope.jobs = crate::services::webhooks::fan_out(db, &envelope).await?;
-    Ok(envelope)
+    let now = Utc::now();
+    let models: Vec<entity::event::Model> = events
+        .into_iter()
+        .map(|e| entity::event::Model {
+            id: new_id("evt"),
+            workspace_id: e.workspace_id,
+            event_type: e.event_type.as_str().to_string(),
+            actor: e.actor,
+            subject_id: e.subject_id,
+            data: e.data,
+            created_at: now,
+        })
+        .collect();
+    let rows = models.iter().map(|m| entity::event::ActiveModel {
+        id: Set(m.id.clone()),
+        workspace_id: Set(m.workspace_id.clone()),
+        event_type: Set(m.event_type.clone()),
+        actor: Set(m.actor.clone()),
+        subject_id: Set(m.subject_id.clone()),
+        data: Set(m.data.clone()),
+        created_at: Set(m.created_at),
+    });
+    entity::event::Entity::insert_many(rows).exec_without_returning(db).await?;
+    let mut envelopes: Vec<Envelope> = models.into_iter().map(Envelope::from).collect();
+    crate::services::webhooks::fan_out(db, &mut envelopes).await?;
+    Ok(envelopes)
 }
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Arc<Envelope>> + Send>>;

@@ -4,6 +4,8 @@
 //! true, "id", "message": "Request queued"}` or `{"success": false, "error",
 //! "details": [{"field", "error"}]}` with the documented status.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -16,6 +18,7 @@ use serde_json::json;
 
 use super::Http;
 use crate::error::{Error, Result};
+use crate::services::data_cache::{self, Endpoint};
 use crate::services::data_endpoints as endpoints;
 use crate::services::records::{self, Change, Operation};
 
@@ -40,23 +43,22 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-/// The caller's key and the endpoint, with the 401/404/403 checks.
-async fn open(
-    h: &Http,
-    headers: &HeaderMap,
-    slug: &str,
-) -> Result<(entity::data_key::Model, entity::data_endpoint::Model)> {
+type Opened = (Arc<entity::data_key::Model>, Arc<Endpoint>);
+
+/// The caller's key and the endpoint, with the 401/404/403 checks (both
+/// from the data cache).
+async fn open(h: &Http, headers: &HeaderMap, slug: &str) -> Result<Opened> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim()))
         .ok_or_else(|| Error::Unauthorized("Missing API key".into()))?;
-    let key = endpoints::authenticate_key(&h.app.db, &h.app.secret, token).await?;
-    let endpoint = endpoints::by_slug(&h.app.db, &key.workspace_id, slug).await?.ok_or(Error::NotFound("Endpoint"))?;
-    if !endpoint.enabled {
+    let key = data_cache::key(&h.app, token).await?;
+    let endpoint = data_cache::endpoint(&h.app, &key.workspace_id, slug).await?.ok_or(Error::NotFound("Endpoint"))?;
+    if !endpoint.model.enabled {
         return Err(Error::Forbidden("Endpoint is not enabled".into()));
     }
-    if endpoint.subscription_expires_at.is_some_and(|t| t <= Utc::now()) {
+    if endpoint.model.subscription_expires_at.is_some_and(|t| t <= Utc::now()) {
         return Err(Error::Forbidden("Subscription expired".into()));
     }
     Ok((key, endpoint))
@@ -66,7 +68,7 @@ async fn open(
 fn parse_body(
     headers: &HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
-    endpoint: &entity::data_endpoint::Model,
+    endpoint: &Endpoint,
 ) -> Result<serde_json::Value> {
     let json_type = headers
         .get(header::CONTENT_TYPE)
@@ -84,33 +86,20 @@ fn parse_body(
     if !value.is_object() {
         return Err(Error::invalid_field("body", "The body must be a JSON object"));
     }
-    if let Some(schema) = &endpoint.schema {
-        let details = endpoints::schema_violations(schema, &value);
-        if !details.is_empty() {
-            return Err(Error::validation(details));
-        }
+    let details = endpoint.violations(&value);
+    if !details.is_empty() {
+        return Err(Error::validation(details));
     }
     Ok(value)
 }
 
-/// Counts the request against the monthly quota (429 once it is used up).
+/// Counts a read against the monthly quota (429 once it is used up). Writes
+/// are counted in their group commit.
 async fn count(h: &Http, endpoint: &entity::data_endpoint::Model) -> Result<()> {
-    if endpoints::count_request(&h.app.writer, &endpoint.id, endpoint.monthly_quota).await? {
-        Ok(())
-    } else {
-        Err(Error::QuotaExceeded { resets_at: next_month_start() })
+    match endpoints::count_requests(&h.app.writer, &endpoint.id, endpoint.monthly_quota, 1).await? {
+        1 => Ok(()),
+        _ => Err(Error::QuotaExceeded { resets_at: endpoints::next_month_start() }),
     }
-}
-
-/// When the monthly quota starts over: the first of next month, 00:00 UTC.
-fn next_month_start() -> chrono::DateTime<Utc> {
-    use chrono::Datelike;
-    let today = Utc::now().date_naive();
-    let (y, m) = if today.month() == 12 { (today.year() + 1, 1) } else { (today.year(), today.month() + 1) };
-    chrono::NaiveDate::from_ymd_opt(y, m, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
-        .unwrap_or_else(Utc::now)
 }
 
 /// The optional callback headers of a POST or PUT: `X-Webhook-Callback`
@@ -152,12 +141,7 @@ enum Caller {
     Console,
 }
 
-async fn caller_open(
-    h: &Http,
-    headers: &HeaderMap,
-    slug: &str,
-    caller: Caller,
-) -> Result<(entity::data_key::Model, entity::data_endpoint::Model)> {
+async fn caller_open(h: &Http, headers: &HeaderMap, slug: &str, caller: Caller) -> Result<Opened> {
     match caller {
         Caller::Key => open(h, headers, slug).await,
         Caller::Console => {
@@ -169,9 +153,9 @@ async fn caller_open(
             }
             super::require_csrf_header(headers)?;
             p.require_owner()?;
-            let key = endpoints::console_key(&h.app, &p).await?;
+            let key = Arc::new(endpoints::console_key(&h.app, &p).await?);
             let endpoint =
-                endpoints::by_slug(&h.app.db, &p.workspace_id, slug).await?.ok_or(Error::NotFound("Endpoint"))?;
+                data_cache::endpoint(&h.app, &p.workspace_id, slug).await?.ok_or(Error::NotFound("Endpoint"))?;
             Ok((key, endpoint))
         }
     }
@@ -182,20 +166,17 @@ async fn create_as(caller: Caller, h: Http, slug: String, headers: HeaderMap, bo
     let value = parse_body(&headers, body, &endpoint)?;
     let silent = caller == Caller::Console;
     let callback = if silent { None } else { callback(&h, &headers).await? };
-    if !silent {
-        count(&h, &endpoint).await?;
-    }
     let change = Change { op: Operation::Create, record_id: None, body: Some(value), callback, silent };
-    let id = records::accept(&h.app, &key, &endpoint, change).await?;
+    let id = records::accept(&h.app, &key, &endpoint.model, change).await?;
     Ok(queued(id))
 }
 
 async fn read_as(caller: Caller, h: Http, slug: String, id: String, headers: HeaderMap) -> Result<Response> {
     let (key, endpoint) = caller_open(&h, &headers, &slug, caller).await?;
     if caller == Caller::Key {
-        count(&h, &endpoint).await?;
+        count(&h, &endpoint.model).await?;
     }
-    let r = records::find_live(&h.app.db, &key, &endpoint, &id).await?;
+    let r = records::find_live(&h.app.db, &key, &endpoint.model, &id).await?;
     Ok(Json(json!({
         "success": true,
         "id": r.id,
@@ -226,11 +207,8 @@ async fn change_as(
     };
     let silent = caller == Caller::Console;
     let callback = if silent { None } else { callback(&h, &headers).await? };
-    if !silent {
-        count(&h, &endpoint).await?;
-    }
     let change = Change { op, record_id: Some(&id), body: value, callback, silent };
-    let id = records::accept(&h.app, &key, &endpoint, change).await?;
+    let id = records::accept(&h.app, &key, &endpoint.model, change).await?;
     Ok(queued(id))
 }
 

@@ -5,7 +5,10 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
+    Set,
+};
 use serde_json::json;
 
 use entity::{data_endpoint, data_key, endpoint_usage, membership};
@@ -115,7 +118,9 @@ pub async fn update(st: &AppState, p: &Principal, id: &str, c: EndpointChanges) 
         am.subscription_expires_at = Set(x);
     }
     am.updated_at = Set(Utc::now());
-    Ok(am.update(&st.writer).await?)
+    let endpoint = am.update(&st.writer).await?;
+    super::data_cache::invalidate(st, &p.workspace_id);
+    Ok(endpoint)
 }
 
 pub async fn list(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> Result<Page<data_endpoint::Model>> {
@@ -162,10 +167,11 @@ pub fn month() -> String {
     Utc::now().format("%Y-%m").to_string()
 }
 
-/// Counts one request against the endpoint's month, unless that would go
-/// over `quota`; returns whether it was counted. The check and the count are
-/// one conditional UPDATE, so concurrent requests cannot overshoot.
-pub async fn count_request(db: &impl ConnectionTrait, endpoint_id: &str, quota: Option<i64>) -> Result<bool> {
+/// Counts up to `n` requests against an endpoint's month without going over
+/// `limit`; returns how many were counted. The usage row is locked for the
+/// rest of the transaction on PostgreSQL (SQLite serialises writers), so
+/// concurrent batches cannot overshoot.
+pub async fn count_requests(db: &impl ConnectionTrait, endpoint_id: &str, limit: Option<i64>, n: i64) -> Result<i64> {
     let month = month();
     let row = endpoint_usage::ActiveModel {
         endpoint_id: Set(endpoint_id.to_string()),
@@ -181,23 +187,43 @@ pub async fn count_request(db: &impl ConnectionTrait, endpoint_id: &str, quota: 
         .do_nothing()
         .exec(db)
         .await?;
-    let mut update = endpoint_usage::Entity::update_many()
-        .col_expr(endpoint_usage::Column::Count, Expr::col(endpoint_usage::Column::Count).add(1))
-        .filter(endpoint_usage::Column::EndpointId.eq(endpoint_id))
-        .filter(endpoint_usage::Column::Month.eq(month));
-    if let Some(q) = quota {
-        update = update.filter(endpoint_usage::Column::Count.lt(q));
+    let admitted = match limit {
+        None => n,
+        Some(limit) => {
+            let mut q = endpoint_usage::Entity::find_by_id((endpoint_id.to_string(), month.clone()));
+            if db.get_database_backend() == DbBackend::Postgres {
+                q = q.lock_exclusive();
+            }
+            let used = q.one(db).await?.map_or(0, |u| u.count);
+            (limit - used).clamp(0, n)
+        }
+    };
+    if admitted > 0 {
+        endpoint_usage::Entity::update_many()
+            .col_expr(endpoint_usage::Column::Count, Expr::col(endpoint_usage::Column::Count).add(admitted))
+            .filter(endpoint_usage::Column::EndpointId.eq(endpoint_id))
+            .filter(endpoint_usage::Column::Month.eq(month))
+            .exec(db)
+            .await?;
     }
-    Ok(update.exec(db).await?.rows_affected == 1)
+    Ok(admitted)
+}
+
+/// When the monthly quota starts over: the first of next month, 00:00 UTC.
+pub fn next_month_start() -> chrono::DateTime<Utc> {
+    use chrono::Datelike;
+    let today = Utc::now().date_naive();
+    let (y, m) = if today.month() == 12 { (today.year() + 1, 1) } else { (today.year(), today.month() + 1) };
+    chrono::NaiveDate::from_ymd_opt(y, m, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .unwrap_or_else(Utc::now)
 }
 
 /// The fields a body breaks against a schema: one detail per failure, the
 /// field named by its JSON path (`order_id`, `items.0`), "Required field is
 /// missing" for absent required properties.
-pub fn schema_violations(schema: &serde_json::Value, body: &serde_json::Value) -> Vec<FieldError> {
-    let Ok(validator) = jsonschema::validator_for(schema) else {
-        return vec![];
-    };
+pub fn schema_violations(validator: &jsonschema::Validator, body: &serde_json::Value) -> Vec<FieldError> {
     validator
         .iter_errors(body)
         .map(|e| {
@@ -276,7 +302,9 @@ pub async fn set_key_enabled(st: &AppState, p: &Principal, id: &str, enabled: bo
     let mut am = key.into_active_model();
     am.enabled = Set(enabled);
     am.updated_at = Set(Utc::now());
-    Ok(am.update(&st.writer).await?)
+    let key = am.update(&st.writer).await?;
+    super::data_cache::invalidate(st, &p.workspace_id);
+    Ok(key)
 }
 
 /// The owner's live key for the production console, created on first use.
@@ -298,28 +326,35 @@ pub async fn console_key(st: &AppState, p: &Principal) -> Result<data_key::Model
     Ok(create_key(st, p, new).await?.0)
 }
 
-/// Resolves a presented `tm_…` key; every failure is UNAUTHORIZED.
-pub async fn authenticate_key(db: &impl ConnectionTrait, secret: &SecretKey, token: &str) -> Result<data_key::Model> {
-    let invalid = || Error::Unauthorized("Invalid API key".into());
+fn invalid_key() -> Error {
+    Error::Unauthorized("Invalid API key".into())
+}
+
+/// Checks that a presented token looks like a `tm_…` key; returns its hash.
+pub fn check_key_shape(secret: &SecretKey, token: &str) -> Result<String> {
     if !(token.starts_with("tm_test_") || token.starts_with("tm_live_")) || token.len() > 200 {
-        return Err(invalid());
+        return Err(invalid_key());
     }
-    let hash = secret.hash_token(token);
+    Ok(secret.hash_token(token))
+}
+
+/// The data key with this token hash, if it is enabled and its member still
+/// belongs to the workspace; every failure is UNAUTHORIZED.
+pub async fn authenticate_hash(db: &impl ConnectionTrait, hash: &str) -> Result<data_key::Model> {
     let key =
-        data_key::Entity::find().filter(data_key::Column::KeyHash.eq(&hash)).one(db).await?.ok_or_else(invalid)?;
-    if !ct_eq(&key.key_hash, &hash) {
-        return Err(invalid());
+        data_key::Entity::find().filter(data_key::Column::KeyHash.eq(hash)).one(db).await?.ok_or_else(invalid_key)?;
+    if !ct_eq(&key.key_hash, hash) {
+        return Err(invalid_key());
     }
     if !key.enabled {
         return Err(Error::Unauthorized("API key disabled by the owner".into()));
     }
-    // The key's member must still belong to the workspace.
     let member = membership::Entity::find()
         .filter(membership::Column::WorkspaceId.eq(&key.workspace_id))
         .filter(membership::Column::UserId.eq(&key.user_id))
         .one(db)
         .await?;
-    member.map(|_| key).ok_or_else(invalid)
+    member.map(|_| key).ok_or_else(invalid_key)
 }
 
 pub fn endpoint_json(e: &data_endpoint::Model) -> serde_json::Value {

@@ -220,6 +220,8 @@ pub async fn remove(st: &AppState, p: &Principal, user_id: &str) -> Result<()> {
         evts.push(events::record(&txn, &p.workspace_id, EventType::UserDeleted, p.actor(), Some(user_id), data).await?);
     }
     txn.commit().await?;
+    // Their data keys stop working too.
+    super::data_cache::invalidate(st, &p.workspace_id);
     st.publish(evts);
     Ok(())
 }

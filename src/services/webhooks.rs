@@ -349,22 +349,29 @@ pub async fn rotate_secret(
     Ok((w, secret))
 }
 
-/// The outbox: one delivery (and its job) per active webhook of the event's
-/// workspace that subscribes to its type. Runs inside the event's
-/// transaction; returns the job ids to ring after the commit.
-pub async fn fan_out(db: &impl ConnectionTrait, e: &Envelope) -> Result<Vec<String>> {
-    let hooks = webhook::Entity::find()
-        .filter(webhook::Column::WorkspaceId.eq(&e.workspace_id))
-        .filter(webhook::Column::Active.eq(true))
-        .all(db)
-        .await?;
-    let mut jobs = Vec::new();
-    for w in hooks.iter().filter(|w| wants(w, e)) {
-        let body = json!({ "event": e.event_type, "timestamp": e.created_at.to_rfc3339(), "data": e.data });
-        let job = deliveries::create(db, w, Some(&e.id), &e.event_type, body).await?;
-        jobs.push(job);
+/// The outbox: one delivery (and its job) per active webhook of each event's
+/// workspace that subscribes to its type, with one webhook lookup per
+/// workspace. Runs inside the events' transaction; adds the job ids to ring
+/// after the commit to each envelope's `jobs`.
+pub async fn fan_out(db: &impl ConnectionTrait, events: &mut [Envelope]) -> Result<()> {
+    let mut hooks: std::collections::HashMap<String, Vec<webhook::Model>> = Default::default();
+    for e in events.iter_mut() {
+        if !hooks.contains_key(&e.workspace_id) {
+            let active = webhook::Entity::find()
+                .filter(webhook::Column::WorkspaceId.eq(&e.workspace_id))
+                .filter(webhook::Column::Active.eq(true))
+                .all(db)
+                .await?;
+            hooks.insert(e.workspace_id.clone(), active);
+        }
+        let mut jobs = Vec::new();
+        for w in hooks[&e.workspace_id].iter().filter(|w| wants(w, e)) {
+            let body = json!({ "event": e.event_type, "timestamp": e.created_at.to_rfc3339(), "data": e.data });
+            jobs.push(deliveries::create(db, w, Some(&e.id), &e.event_type, body).await?);
+        }
+        e.jobs.extend(jobs);
     }
-    Ok(jobs)
+    Ok(())
 }
 
 /// Disables a webhook the server gave up on, with a `webhook.disabled` event.

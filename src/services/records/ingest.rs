@@ -1,0 +1,254 @@
+//! Group commit for accepted record changes.
+//!
+//! A 202 promises that the change is in the database, so every accepted
+//! request waits for a commit. Committing each one alone costs a
+//! transaction (and on SQLite a turn at the one writer) per request. Here
+//! requests join a queue instead; a short-lived writer task takes everything
+//! queued, commits it in one transaction (quota counts, record rows, one
+//! `record.process` job per workspace), rings the queue once per job, and
+//! answers each request. While that commit runs, new requests queue up for
+//! the next one, so batches grow with load and a lone request never waits
+//! for company: there is no timer.
+//!
+//! Writer tasks exist only while there is work (at most
+//! [`GroupCommit::writers`] at once) and own nothing but a state clone, so a
+//! dropped request or a stopping server leaves nothing behind.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use entity::record;
+
+use super::{Operation, KIND, QUEUED};
+use crate::error::{Error, Result};
+use crate::ids::new_id;
+use crate::services::data_endpoints::{count_requests, next_month_start};
+use crate::services::jobs::{self, NewJob};
+use crate::state::AppState;
+
+/// Most changes one transaction writes (bounded by SQLite's limit on bound
+/// parameters: 19 columns × 200 rows).
+pub const MAX_BATCH: usize = 200;
+
+/// A change checked by the transport and ready to write.
+pub struct Prepared {
+    pub workspace_id: String,
+    pub endpoint_id: String,
+    pub environment: String,
+    pub key_id: String,
+    /// `Some(limit)`: counted against the endpoint's monthly quota (`None`
+    /// limit: counted, unlimited). `None`: not counted (the owner's console).
+    pub quota: Option<Option<i64>>,
+    pub op: Operation,
+    /// For replace and delete.
+    pub record_id: Option<String>,
+    pub body: Option<serde_json::Value>,
+    pub silent: bool,
+    pub callback_url: Option<String>,
+    pub callback_auth_header: Option<String>,
+    /// `X-Webhook-Auth`, already sealed.
+    pub callback_auth_enc: Option<String>,
+}
+
+struct Pending {
+    change: Prepared,
+    reply: oneshot::Sender<Result<String>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    queue: VecDeque<Pending>,
+    writers: usize,
+}
+
+/// The queue of changes waiting for a commit, and its writer tasks.
+pub struct GroupCommit {
+    inner: Mutex<Inner>,
+    /// Writer tasks allowed at once: 1 on SQLite (one writer connection
+    /// anyway), a few on PostgreSQL so one commit's round trips overlap the
+    /// next one's.
+    writers: usize,
+}
+
+impl GroupCommit {
+    pub fn new(writers: usize) -> Self {
+        Self { inner: Mutex::new(Inner::default()), writers: writers.max(1) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Queues a change and waits until it is committed; returns the record id.
+pub async fn submit(st: &AppState, change: Prepared) -> Result<String> {
+    let (reply, answer) = oneshot::channel();
+    let start_writer = {
+        let mut inner = st.ingest.lock();
+        inner.queue.push_back(Pending { change, reply });
+        let start = inner.writers < st.ingest.writers;
+        if start {
+            inner.writers += 1;
+        }
+        start
+    };
+    if start_writer {
+        // Its own task: the commit must finish even if this request is dropped.
+        tokio::spawn(drain(st.clone()));
+    }
+    answer.await.map_err(|_| Error::internal("the record writer stopped before committing"))?
+}
+
+/// Commits batches until the queue is empty, then ends.
+async fn drain(st: AppState) {
+    loop {
+        let batch: Vec<Pending> = {
+            let mut inner = st.ingest.lock();
+            if inner.queue.is_empty() {
+                inner.writers -= 1;
+                return;
+            }
+            let n = inner.queue.len().min(MAX_BATCH);
+            inner.queue.drain(..n).collect()
+        };
+        st.metrics.ingest_batch(batch.len());
+        let (changes, replies): (Vec<Prepared>, Vec<_>) = batch.into_iter().map(|p| (p.change, p.reply)).unzip();
+        match write(&st, changes).await {
+            Ok((outcomes, rows)) => {
+                for row in &rows {
+                    jobs::ring(&st, row).await;
+                }
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!(cause = %e, changes = replies.len(), "could not commit accepted records");
+                for reply in replies {
+                    let _ = reply.send(Err(Error::internal("could not store the record")));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for a batch: looks up the records that replace and
+/// delete name (404 for a missing one), counts the rest against their
+/// endpoints' quotas (429 past it), writes the records and one job per
+/// workspace. A refused change writes nothing; a database error fails the
+/// whole batch and writes nothing.
+async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<String>>, Vec<entity::job::Model>)> {
+    let now = Utc::now();
+    let txn = st.writer.begin().await?;
+    let mut outcomes: Vec<Option<Result<String>>> = Vec::with_capacity(changes.len());
+    let mut existing: HashMap<usize, record::Model> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        let found = match (c.op, &c.record_id) {
+            (Operation::Create, _) => None,
+            (_, Some(id)) => match super::find_in(&txn, &c.workspace_id, &c.endpoint_id, &c.environment, id).await {
+                Ok(row) => {
+                    existing.insert(i, row);
+                    None
+                }
+                Err(e) => Some(Err(e)),
+            },
+            (_, None) => Some(Err(Error::internal("replace or delete without a record id"))),
+        };
+        outcomes.push(found);
+    }
+    // Quotas: per endpoint, admit as many of this batch's changes as remain.
+    let mut wanted: BTreeMap<&str, (Option<i64>, Vec<usize>)> = BTreeMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        if let (None, Some(limit)) = (&outcomes[i], c.quota) {
+            wanted.entry(c.endpoint_id.as_str()).or_insert((limit, vec![])).1.push(i);
+        }
+    }
+    for (endpoint_id, (limit, items)) in wanted {
+        let admitted = count_requests(&txn, endpoint_id, limit, items.len() as i64).await? as usize;
+        for &i in &items[admitted..] {
+            outcomes[i] = Some(Err(Error::QuotaExceeded { resets_at: next_month_start() }));
+        }
+    }
+    // Write what is left.
+    let mut inserts = Vec::new();
+    let mut per_workspace: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        if outcomes[i].is_some() {
+            continue;
+        }
+        let id = match existing.remove(&i) {
+            None => {
+                let id = new_id("rec");
+                inserts.push(record::ActiveModel {
+                    id: Set(id.clone()),
+                    workspace_id: Set(c.workspace_id.clone()),
+                    endpoint_id: Set(c.endpoint_id.clone()),
+                    environment: Set(c.environment.clone()),
+                    data: Set(None),
+                    pending: Set(c.body.clone()),
+                    operation: Set(c.op.as_str().into()),
+                    state: Set(QUEUED.into()),
+                    error: Set(None),
+                    key_id: Set(c.key_id.clone()),
+                    silent: Set(c.silent),
+                    callback_url: Set(c.callback_url.clone()),
+                    callback_auth_header: Set(c.callback_auth_header.clone()),
+                    callback_auth_enc: Set(c.callback_auth_enc.clone()),
+                    callback_state: Set(None),
+                    callback_error: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    processed_at: Set(None),
+                });
+                id
+            }
+            Some(row) => {
+                record::Entity::update_many()
+                    .col_expr(record::Column::Pending, Expr::value(c.body.clone()))
+                    .col_expr(record::Column::Operation, Expr::value(c.op.as_str()))
+                    .col_expr(record::Column::State, Expr::value(QUEUED))
+                    .col_expr(record::Column::Error, Expr::value(Option::<String>::None))
+                    .col_expr(record::Column::KeyId, Expr::value(&c.key_id))
+                    .col_expr(record::Column::Silent, Expr::value(c.silent))
+                    .col_expr(record::Column::CallbackUrl, Expr::value(c.callback_url.clone()))
+                    .col_expr(record::Column::CallbackAuthHeader, Expr::value(c.callback_auth_header.clone()))
+                    .col_expr(record::Column::CallbackAuthEnc, Expr::value(c.callback_auth_enc.clone()))
+                    .col_expr(record::Column::CallbackState, Expr::value(Option::<String>::None))
+                    .col_expr(record::Column::CallbackError, Expr::value(Option::<String>::None))
+                    .col_expr(record::Column::UpdatedAt, Expr::value(now))
+                    .filter(record::Column::Id.eq(&row.id))
+                    .exec(&txn)
+                    .await?;
+                row.id
+            }
+        };
+        let ids = per_workspace.entry(c.workspace_id.as_str()).or_default();
+        if !ids.contains(&id) {
+            ids.push(id.clone());
+        }
+        outcomes[i] = Some(Ok(id));
+    }
+    if !inserts.is_empty() {
+        record::Entity::insert_many(inserts).exec_without_returning(&txn).await?;
+    }
+    let mut rows = Vec::with_capacity(per_workspace.len());
+    for (workspace_id, ids) in per_workspace {
+        let new = NewJob {
+            kind: KIND.into(),
+            payload: json!({ "record_ids": ids }),
+            workspace_id: Some(workspace_id.to_string()),
+            run_at: None,
+            max_attempts: 5,
+        };
+        rows.push(jobs::insert(&txn, st.sweep_grace(), new).await?);
+    }
+    txn.commit().await?;
+    let outcomes = outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::internal("change left undecided"))));
+    Ok((outcomes.collect(), rows))
+}

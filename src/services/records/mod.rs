@@ -1,0 +1,169 @@
+//! Records of data endpoints: accepting a create, replace or delete (the
+//! row is committed before the 202, so nothing accepted is lost), reading,
+//! and the `record.process` job that applies the change and emits
+//! `record.created/updated/deleted` (which fan out to webhooks).
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use entity::{data_endpoint, data_key, record};
+
+use crate::auth::{Principal, Scope};
+use crate::error::{Error, Result};
+use crate::ids::has_prefix;
+use crate::services::pagination::{fetch_page, Page, PageArgs};
+use crate::state::AppState;
+
+pub mod ingest;
+mod process;
+
+pub use process::{callback_died, process, process_died, send_callback, CALLBACK_KIND};
+
+pub const KIND: &str = "record.process";
+pub const QUEUED: &str = "queued";
+pub const PROCESSING: &str = "processing";
+pub const PROCESSED: &str = "processed";
+pub const FAILED: &str = "failed";
+pub const DELETED: &str = "deleted";
+
+/// The change a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Replace,
+    Delete,
+}
+
+impl Operation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Replace => "replace",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// Where a request wants its processing result sent (`X-Webhook-Callback`,
+/// `X-Webhook-Auth-Header`, `X-Webhook-Auth`).
+pub struct Callback {
+    pub url: String,
+    pub auth_header: Option<String>,
+    pub auth_value: Option<String>,
+}
+
+/// One accepted request: what to do to which record.
+pub struct Change<'a> {
+    pub op: Operation,
+    /// For replace and delete.
+    pub record_id: Option<&'a str>,
+    pub body: Option<serde_json::Value>,
+    pub callback: Option<Callback>,
+    /// From the owner's console: no events, webhooks or callbacks, and not
+    /// counted against the quota.
+    pub silent: bool,
+}
+
+/// Commits the change (counted against the endpoint's monthly quota unless
+/// silent) with its processing job, through the group commit, then rings
+/// the queue. Returns the record id for the 202: the row is committed.
+pub async fn accept(
+    st: &AppState,
+    key: &data_key::Model,
+    endpoint: &data_endpoint::Model,
+    change: Change<'_>,
+) -> Result<String> {
+    let Change { op, record_id, body, callback, silent } = change;
+    let sealed = match callback.as_ref().and_then(|c| c.auth_value.as_deref()) {
+        Some(v) => Some(st.secret.encrypt(v)?),
+        None => None,
+    };
+    let (callback_url, callback_auth_header) = match callback {
+        Some(c) => (Some(c.url), Some(c.auth_header.unwrap_or_else(|| "Authorization".into()))),
+        None => (None, None),
+    };
+    let prepared = ingest::Prepared {
+        workspace_id: key.workspace_id.clone(),
+        endpoint_id: endpoint.id.clone(),
+        environment: key.environment.clone(),
+        key_id: key.id.clone(),
+        quota: (!silent).then_some(endpoint.monthly_quota),
+        op,
+        record_id: record_id.map(str::to_string),
+        body,
+        silent,
+        callback_url,
+        callback_auth_header,
+        callback_auth_enc: sealed,
+    };
+    ingest::submit(st, prepared).await
+}
+
+/// A record of this endpoint in the key's environment that is not deleted.
+pub async fn find_live(
+    db: &impl ConnectionTrait,
+    key: &data_key::Model,
+    endpoint: &data_endpoint::Model,
+    id: &str,
+) -> Result<record::Model> {
+    find_in(db, &key.workspace_id, &endpoint.id, &key.environment, id).await
+}
+
+/// A record of one endpoint and environment of a workspace that is not deleted.
+pub(crate) async fn find_in(
+    db: &impl ConnectionTrait,
+    workspace_id: &str,
+    endpoint_id: &str,
+    environment: &str,
+    id: &str,
+) -> Result<record::Model> {
+    if !has_prefix(id, "rec") {
+        return Err(Error::NotFound("Record"));
+    }
+    record::Entity::find_by_id(id)
+        .filter(record::Column::WorkspaceId.eq(workspace_id))
+        .filter(record::Column::EndpointId.eq(endpoint_id))
+        .filter(record::Column::Environment.eq(environment))
+        .filter(record::Column::State.ne(DELETED))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("Record"))
+}
+
+#[derive(Default)]
+pub struct RecordFilter {
+    pub endpoint_id: Option<String>,
+    pub environment: Option<String>,
+    pub state: Option<String>,
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    f: RecordFilter,
+    page: &PageArgs,
+) -> Result<Page<record::Model>> {
+    p.require(Scope::Read)?;
+    let mut q = record::Entity::find().filter(record::Column::WorkspaceId.eq(&p.workspace_id));
+    if let Some(e) = f.endpoint_id {
+        q = q.filter(record::Column::EndpointId.eq(e));
+    }
+    if let Some(e) = f.environment {
+        q = q.filter(record::Column::Environment.eq(e));
+    }
+    if let Some(s) = f.state {
+        q = q.filter(record::Column::State.eq(s));
+    }
+    fetch_page(db, q, record::Column::Id, page).await
+}
+
+pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<record::Model> {
+    p.require(Scope::Read)?;
+    if !has_prefix(id, "rec") {
+        return Err(Error::NotFound("Record"));
+    }
+    record::Entity::find_by_id(id)
+        .filter(record::Column::WorkspaceId.eq(&p.workspace_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("Record"))
+}
