@@ -52,8 +52,8 @@ async fn shutdown_signal() {
 pub async fn migrate(config: Config) -> Result<()> {
     let state = crate::build_state(config).await?;
     println!("migrations applied");
-    state.db.close().await?;
-    state.writer.close().await?;
+    state.db.clone().close().await?;
+    state.writer.clone().close().await?;
     Ok(())
 }
 
@@ -127,7 +127,7 @@ pub async fn admin(config: Config, cmd: AdminCommand) -> Result<()> {
             println!("{}", setup_url(&st, &token));
         }
     }
-    st.db.close().await?;
-    st.writer.close().await?;
+    st.db.clone().close().await?;
+    st.writer.clone().close().await?;
     Ok(())
 }

@@ -84,7 +84,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
     let login_limiter = Arc::new(limiter(10, "login"));
     let webhook_limiter = Arc::new(limiter(100, "webhook"));
     let http = Arc::new(delivery::HttpClient::new(config.allow_private_targets)?);
-    Ok(AppState {
+    Ok(AppState::new(state::Shared {
         db,
         writer,
         secret,
@@ -101,9 +101,12 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         shutdown,
         tasks,
         data_cache: Arc::new(services::data_cache::DataCache::new(Duration::from_secs(config.data_cache_seconds))),
-        ingest: Arc::new(services::records::ingest::GroupCommit::new(config.ingest_writers())),
+        ingest: Arc::new(services::records::ingest::GroupCommit::new(
+            config.ingest_writers(),
+            if config.is_postgres() { config.worker_concurrency } else { 1 },
+        )),
         config: Arc::new(config),
-    })
+    }))
 }
 
 /// A Redis pool, checked with a PING so a wrong URL fails at start-up.

@@ -3,6 +3,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use switchyard::config::{Cli, Command, LogFormat};
 
+/// mimalloc instead of the system allocator: a request allocates many small
+/// short-lived buffers (headers, JSON values, SQL parameters), and glibc's
+/// malloc and free were a sixth of the server's CPU under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_tracing(cfg: &switchyard::Config) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(&cfg.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

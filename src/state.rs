@@ -14,8 +14,26 @@ use crate::events::EventBus;
 use crate::jobs::{Queue, Registry};
 use crate::metrics::Metrics;
 
+/// The state every handler and job shares: one `Arc`, so a clone (one per
+/// request and per task) is a single reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     /// The ledger, for reads: SQLite or PostgreSQL pool.
     pub db: DatabaseConnection,
     /// The ledger, for writes and every transaction. On SQLite a single

@@ -36,6 +36,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub processed_at: Option<DateTimeUtc>,
+    /// The `record.process` job that applies the pending change.
+    pub job_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

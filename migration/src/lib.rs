@@ -9,6 +9,7 @@ mod m20261123_000004_create_event;
 mod m20261123_000005_create_job;
 mod m20261123_000006_create_webhook;
 mod m20261123_000007_create_data_endpoint;
+mod m20261202_000008_add_record_job;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_job::Migration),
             Box::new(m20261123_000006_create_webhook::Migration),
             Box::new(m20261123_000007_create_data_endpoint::Migration),
+            Box::new(m20261202_000008_add_record_job::Migration),
         ]
     }
 }

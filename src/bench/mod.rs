@@ -156,18 +156,38 @@ struct ServerChild {
     pid: u32,
     /// (Redis URL, key prefix) when the server used Redis.
     redis: Option<(String, String)>,
+    /// (the configured URL, the bench database's name) on PostgreSQL.
+    postgres: Option<(String, String)>,
 }
 
 impl ServerChild {
-    /// Stops the server and deletes its Redis keys.
-    async fn finish(self) -> Result<()> {
+    /// Stops the server, deletes its Redis keys and drops its database.
+    async fn finish(mut self) -> Result<()> {
         let redis = self.redis.clone();
+        let postgres = self.postgres.take();
+        let _ = self._child.0.kill().await;
         drop(self);
         if let Some((url, prefix)) = redis {
             wipe(&url, &prefix).await?;
         }
+        if let Some((url, name)) = postgres {
+            use sea_orm::ConnectionTrait;
+            let db = sea_orm::Database::connect(url.as_str()).await?;
+            db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+        }
         Ok(())
     }
+}
+
+/// Creates `sy_bench_<ulid>` beside the configured database; returns its
+/// URL and name.
+async fn fresh_postgres(url: &str) -> Result<(String, String)> {
+    use sea_orm::ConnectionTrait;
+    let name = format!("sy_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let db = sea_orm::Database::connect(url).await?;
+    db.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+    let base = url.rsplit_once('/').map(|(b, _)| b).ok_or_else(|| Error::invalid("database URL has no path"))?;
+    Ok((format!("{base}/{name}"), name))
 }
 
 /// Deletes the bench's temp folder on drop.
@@ -182,8 +202,14 @@ impl Drop for TempDir {
 async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -> Result<ServerChild> {
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir).map_err(Error::internal)?;
-    let db_url = if config.is_postgres() {
-        config.database_url.clone()
+    // A database of its own on PostgreSQL too, so earlier runs' rows never
+    // count, dropped when the bench ends.
+    let fresh = match config.is_postgres() {
+        true => Some(fresh_postgres(&config.database_url).await?),
+        false => None,
+    };
+    let db_url = if let Some((url, _)) = &fresh {
+        url.clone()
     } else {
         format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())
     };
@@ -213,7 +239,8 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
         return Err(Error::internal(format!("could not create a key: {}", String::from_utf8_lossy(&out.stderr))));
     }
     let redis = config.redis_url.clone().map(|r| (r, prefix));
-    Ok(ServerChild { _child: child, _dir: TempDir(dir), addr, key, startup, pid, redis })
+    let postgres = fresh.map(|(_, name)| (config.database_url.clone(), name));
+    Ok(ServerChild { _child: child, _dir: TempDir(dir), addr, key, startup, pid, redis, postgres })
 }
 
 async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()> {

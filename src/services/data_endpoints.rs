@@ -172,37 +172,41 @@ pub fn month() -> String {
 /// rest of the transaction on PostgreSQL (SQLite serialises writers), so
 /// concurrent batches cannot overshoot.
 pub async fn count_requests(db: &impl ConnectionTrait, endpoint_id: &str, limit: Option<i64>, n: i64) -> Result<i64> {
+    use endpoint_usage::Column as C;
     let month = month();
-    let row = endpoint_usage::ActiveModel {
+    let row = |count: i64| endpoint_usage::ActiveModel {
         endpoint_id: Set(endpoint_id.to_string()),
         month: Set(month.clone()),
-        count: Set(0),
+        count: Set(count),
     };
-    endpoint_usage::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([endpoint_usage::Column::EndpointId, endpoint_usage::Column::Month])
-                .do_nothing()
-                .to_owned(),
-        )
+    let Some(limit) = limit else {
+        // No limit: one upsert counts them all.
+        endpoint_usage::Entity::insert(row(n))
+            .on_conflict(
+                OnConflict::columns([C::EndpointId, C::Month])
+                    .value(C::Count, Expr::col((endpoint_usage::Entity, C::Count)).add(n))
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        return Ok(n);
+    };
+    endpoint_usage::Entity::insert(row(0))
+        .on_conflict(OnConflict::columns([C::EndpointId, C::Month]).do_nothing().to_owned())
         .do_nothing()
         .exec(db)
         .await?;
-    let admitted = match limit {
-        None => n,
-        Some(limit) => {
-            let mut q = endpoint_usage::Entity::find_by_id((endpoint_id.to_string(), month.clone()));
-            if db.get_database_backend() == DbBackend::Postgres {
-                q = q.lock_exclusive();
-            }
-            let used = q.one(db).await?.map_or(0, |u| u.count);
-            (limit - used).clamp(0, n)
-        }
-    };
+    let mut q = endpoint_usage::Entity::find_by_id((endpoint_id.to_string(), month.clone()));
+    if db.get_database_backend() == DbBackend::Postgres {
+        q = q.lock_exclusive();
+    }
+    let used = q.one(db).await?.map_or(0, |u| u.count);
+    let admitted = (limit - used).clamp(0, n);
     if admitted > 0 {
         endpoint_usage::Entity::update_many()
-            .col_expr(endpoint_usage::Column::Count, Expr::col(endpoint_usage::Column::Count).add(admitted))
-            .filter(endpoint_usage::Column::EndpointId.eq(endpoint_id))
-            .filter(endpoint_usage::Column::Month.eq(month))
+            .col_expr(C::Count, Expr::col(C::Count).add(admitted))
+            .filter(C::EndpointId.eq(endpoint_id))
+            .filter(C::Month.eq(month))
             .exec(db)
             .await?;
     }

@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::{for_each_backend, TestApp};
 
-const SCHEMA: &str = r#"{"type": "object", "required": ["order_id", "amount"],
+pub const SCHEMA: &str = r#"{"type": "object", "required": ["order_id", "amount"],
   "properties": {"order_id": {"type": "string"}, "amount": {"type": "number"}, "items": {"type": "array"}, "paid": {"type": "boolean"}}}"#;
 
 /// Creates the `orders` endpoint and a test and a live data key.
-async fn setup(app: &TestApp, extra: Value) -> (String, String, String) {
+pub async fn setup(app: &TestApp, extra: Value) -> (String, String, String) {
     let mut input =
         json!({ "slug": "orders", "name": "Orders", "schema": serde_json::from_str::<Value>(SCHEMA).unwrap() });
     input.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
@@ -40,7 +40,7 @@ async fn setup(app: &TestApp, extra: Value) -> (String, String, String) {
     (endpoint, key("TEST").await, key("LIVE").await)
 }
 
-async fn call(
+pub async fn call(
     app: &TestApp,
     method: &str,
     path: &str,
@@ -59,12 +59,12 @@ async fn call(
     (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
 }
 
-const ORDER: &str = r#"{"order_id": "ORD-2024-001", "amount": 45000, "items": ["Item A", "Item B"], "paid": true}"#;
+pub const ORDER: &str = r#"{"order_id": "ORD-2024-001", "amount": 45000, "items": ["Item A", "Item B"], "paid": true}"#;
 const ORDER_V2: &str =
     r#"{"order_id": "ORD-2024-001", "amount": 50000, "items": ["Item A", "Item B", "Item C"], "paid": true}"#;
 
 /// GETs a record until it is processed (bounded).
-async fn processed(app: &TestApp, key: &str, id: &str, want: &str) -> Value {
+pub async fn processed(app: &TestApp, key: &str, id: &str, want: &str) -> Value {
     let start = Instant::now();
     loop {
         let (status, body) = call(app, "GET", &format!("/api/v1/data/orders/{id}"), Some(key), None, "").await;

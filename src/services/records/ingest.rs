@@ -19,7 +19,9 @@ use std::sync::Mutex;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
 use serde_json::json;
 use tokio::sync::oneshot;
 
@@ -74,11 +76,24 @@ pub struct GroupCommit {
     /// anyway), a few on PostgreSQL so one commit's round trips overlap the
     /// next one's.
     writers: usize,
+    /// `record.process` transactions allowed at once. SQLite has one writer
+    /// connection: a second would only wait on it, ahead of the next group
+    /// commit, while holding a worker slot.
+    appliers: tokio::sync::Semaphore,
 }
 
 impl GroupCommit {
-    pub fn new(writers: usize) -> Self {
-        Self { inner: Mutex::new(Inner::default()), writers: writers.max(1) }
+    pub fn new(writers: usize, appliers: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            writers: writers.max(1),
+            appliers: tokio::sync::Semaphore::new(appliers.max(1)),
+        }
+    }
+
+    /// A turn to apply records (see [`GroupCommit::appliers`]).
+    pub async fn applier(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.appliers.acquire().await.expect("the semaphore is never closed")
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -138,6 +153,25 @@ async fn drain(st: AppState) {
     }
 }
 
+/// The workspace's `record.process` job that has not started yet, if any.
+/// On PostgreSQL its row is share-locked until the commit, so a worker
+/// claiming it meanwhile waits and then sees the records added here (SQLite
+/// serialises writers anyway). Retried jobs are left alone: their records
+/// wait out a backoff.
+async fn waiting_job(db: &impl ConnectionTrait, workspace_id: &str) -> Result<Option<String>> {
+    use entity::job::Column as J;
+    let mut q = entity::job::Entity::find()
+        .filter(J::Kind.eq(KIND))
+        .filter(J::State.eq(jobs::QUEUED))
+        .filter(J::WorkspaceId.eq(workspace_id))
+        .filter(J::Attempts.eq(0))
+        .order_by_desc(J::Id);
+    if db.get_database_backend() == DbBackend::Postgres {
+        q = q.lock_shared();
+    }
+    Ok(q.one(db).await?.map(|j| j.id))
+}
+
 /// One transaction for a batch: looks up the records that replace and
 /// delete name (404 for a missing one), counts the rest against their
 /// endpoints' quotas (429 past it), writes the records and one job per
@@ -175,13 +209,39 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
             outcomes[i] = Some(Err(Error::QuotaExceeded { resets_at: next_month_start() }));
         }
     }
+    // One processing job per workspace: the one still waiting, if any (it
+    // takes these records too), or a new one.
+    let mut jobs_of: BTreeMap<&str, String> = BTreeMap::new();
+    let mut created = Vec::new();
+    for (i, c) in changes.iter().enumerate() {
+        if outcomes[i].is_some() || jobs_of.contains_key(c.workspace_id.as_str()) {
+            continue;
+        }
+        let job_id = match waiting_job(&txn, &c.workspace_id).await? {
+            Some(id) => id,
+            None => {
+                let new = NewJob {
+                    kind: KIND.into(),
+                    payload: json!({}),
+                    workspace_id: Some(c.workspace_id.clone()),
+                    run_at: None,
+                    max_attempts: 5,
+                };
+                let row = jobs::insert(&txn, st.sweep_grace(), new).await?;
+                let id = row.id.clone();
+                created.push(row);
+                id
+            }
+        };
+        jobs_of.insert(c.workspace_id.as_str(), job_id);
+    }
     // Write what is left.
     let mut inserts = Vec::new();
-    let mut per_workspace: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (i, c) in changes.iter().enumerate() {
         if outcomes[i].is_some() {
             continue;
         }
+        let job_id = jobs_of.get(c.workspace_id.as_str()).cloned();
         let id = match existing.remove(&i) {
             None => {
                 let id = new_id("rec");
@@ -205,6 +265,7 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
                     created_at: Set(now),
                     updated_at: Set(now),
                     processed_at: Set(None),
+                    job_id: Set(job_id),
                 });
                 id
             }
@@ -222,32 +283,19 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
                     .col_expr(record::Column::CallbackState, Expr::value(Option::<String>::None))
                     .col_expr(record::Column::CallbackError, Expr::value(Option::<String>::None))
                     .col_expr(record::Column::UpdatedAt, Expr::value(now))
+                    .col_expr(record::Column::JobId, Expr::value(job_id))
                     .filter(record::Column::Id.eq(&row.id))
                     .exec(&txn)
                     .await?;
                 row.id
             }
         };
-        let ids = per_workspace.entry(c.workspace_id.as_str()).or_default();
-        if !ids.contains(&id) {
-            ids.push(id.clone());
-        }
         outcomes[i] = Some(Ok(id));
     }
     if !inserts.is_empty() {
         record::Entity::insert_many(inserts).exec_without_returning(&txn).await?;
     }
-    let mut rows = Vec::with_capacity(per_workspace.len());
-    for (workspace_id, ids) in per_workspace {
-        let new = NewJob {
-            kind: KIND.into(),
-            payload: json!({ "record_ids": ids }),
-            workspace_id: Some(workspace_id.to_string()),
-            run_at: None,
-            max_attempts: 5,
-        };
-        rows.push(jobs::insert(&txn, st.sweep_grace(), new).await?);
-    }
+    let rows = created;
     txn.commit().await?;
     let outcomes = outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::internal("change left undecided"))));
     Ok((outcomes.collect(), rows))

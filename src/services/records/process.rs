@@ -4,7 +4,10 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
 use serde_json::json;
 
 use entity::{data_endpoint, record};
@@ -15,74 +18,100 @@ use crate::events::{self, EventType, NewEvent};
 use crate::services::jobs::{self, NewJob};
 use crate::state::AppState;
 
-/// The records a `record.process` job names: `record_ids` (a group commit),
-/// or `record_id` (jobs written before batching).
-fn record_ids(job: &entity::job::Model) -> Result<Vec<String>> {
-    let ids: Vec<String> = match (job.payload.get("record_ids"), job.payload.get("record_id")) {
+/// Records one transaction applies at most.
+const CHUNK: u64 = 500;
+
+/// How long one run keeps taking chunks before it hands the job back (to
+/// run again at once, no attempt spent), well inside the job's timeout.
+const RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The records a `record.process` job applies: those that name it, or the
+/// `record_ids` / `record_id` of its payload (jobs written before records
+/// named their job).
+fn job_records(job: &entity::job::Model) -> sea_orm::sea_query::SimpleExpr {
+    let listed: Vec<String> = match (job.payload.get("record_ids"), job.payload.get("record_id")) {
         (Some(ids), _) => ids.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect(),
         (None, Some(id)) => id.as_str().map(str::to_string).into_iter().collect(),
         (None, None) => vec![],
     };
-    if ids.is_empty() {
-        return Err(Error::internal("job without record ids"));
+    match listed.is_empty() {
+        true => record::Column::JobId.eq(&job.id),
+        false => record::Column::Id.is_in(listed),
     }
-    Ok(ids)
 }
 
-/// Applies the pending change of every record the job names, in one
-/// transaction: data replaced or deleted, state `processed` (or `deleted`),
-/// one `record.*` event each (fanned out to webhooks), a callback job for
-/// each that asked for one. Idempotent: a record already processed for its
-/// change is left alone, so a retried or duplicated job does nothing twice.
+/// Applies the pending change of every record the job carries, up to
+/// [`CHUNK`] per transaction: data replaced or deleted, state `processed`
+/// (or `deleted`), one `record.*` event each (fanned out to webhooks), a
+/// callback job for each that asked for one. A job that waited while
+/// records kept arriving carries them all, so under load each transaction
+/// applies many. Idempotent: a record already processed for its change is
+/// left alone, so a retried or duplicated job does nothing twice.
 pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
-    let ids = record_ids(job)?;
-    let mine = || {
-        let q = record::Entity::find().filter(record::Column::Id.is_in(ids.clone()));
-        match &job.workspace_id {
-            Some(ws) => q.filter(record::Column::WorkspaceId.eq(ws)),
-            None => q,
-        }
-    };
+    let _turn = st.ingest.applier().await;
     // Visible while it runs: queued → processing → processed / failed.
     record::Entity::update_many()
         .col_expr(record::Column::State, Expr::value(PROCESSING))
-        .filter(record::Column::Id.is_in(ids.clone()))
+        .filter(job_records(job))
         .filter(record::Column::State.eq(QUEUED))
         .exec(&st.writer)
         .await?;
+    let started = std::time::Instant::now();
+    while apply_chunk(st, job).await? == CHUNK {
+        if started.elapsed() > RUN_BUDGET {
+            return Err(Error::Deferred(std::time::Duration::ZERO));
+        }
+    }
+    Ok(())
+}
+
+/// One transaction of [`process`]; returns how many records it applied.
+async fn apply_chunk(st: &AppState, job: &entity::job::Model) -> Result<u64> {
     let txn = st.writer.begin().await?;
-    let rows = mine().filter(record::Column::State.is_in([QUEUED, PROCESSING])).all(&txn).await?;
-    let now = Utc::now();
+    // On PostgreSQL the rows stay locked until the commit, so a change
+    // accepted meanwhile waits and then goes to a job of its own; in id
+    // order, so two jobs never lock in opposite orders (SQLite serialises
+    // writers anyway). The workspace is checked here rather than in SQL,
+    // where SQLite would pick the workspace index over the job's.
+    let mut q = record::Entity::find()
+        .filter(job_records(job))
+        .filter(record::Column::State.is_in([QUEUED, PROCESSING]))
+        .order_by_asc(record::Column::Id)
+        .limit(CHUNK);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        q = q.lock_exclusive();
+    }
+    let rows: Vec<record::Model> = q
+        .all(&txn)
+        .await?
+        .into_iter()
+        .filter(|r| job.workspace_id.as_ref().is_none_or(|ws| *ws == r.workspace_id))
+        .collect();
+    let applied = rows.len() as u64;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    apply_pending(&txn, rows.iter().map(|r| r.id.clone()).collect()).await?;
     let (mut loud, mut quiet, mut callbacks) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
-        let (event, data, state) = match row.operation.as_str() {
-            "create" => (EventType::RecordCreated, row.pending.clone(), PROCESSED),
-            "replace" => (EventType::RecordUpdated, row.pending.clone(), PROCESSED),
-            _ => (EventType::RecordDeleted, None, DELETED),
+        let (event, data) = match row.operation.as_str() {
+            "create" => (EventType::RecordCreated, row.pending.as_ref()),
+            "replace" => (EventType::RecordUpdated, row.pending.as_ref()),
+            _ => (EventType::RecordDeleted, None),
         };
         let payload = json!({
             "id": row.id, "endpoint_id": row.endpoint_id, "environment": row.environment,
-            "data": data.as_ref().or(row.data.as_ref()),
+            "data": data.or(row.data.as_ref()),
         });
-        let wants_callback = row.callback_url.is_some() && !row.silent;
-        let mut update = record::Entity::update_many()
-            .col_expr(record::Column::Data, Expr::value(data))
-            .col_expr(record::Column::Pending, Expr::value(Option::<serde_json::Value>::None))
-            .col_expr(record::Column::State, Expr::value(state))
-            .col_expr(record::Column::ProcessedAt, Expr::value(Some(now)))
-            .col_expr(record::Column::UpdatedAt, Expr::value(now));
-        if wants_callback {
-            update = update.col_expr(record::Column::CallbackState, Expr::value("pending"));
+        if row.callback_url.is_some() && !row.silent {
             callbacks.push((row.workspace_id.clone(), row.id.clone(), event.as_str()));
         }
-        update.filter(record::Column::Id.eq(&row.id)).exec(&txn).await?;
         // Console writes stay silent: no event row, so no fan-out;
         // subscribers still hear about it through a live-only message.
-        let new = NewEvent::new(&row.workspace_id, event, "system", Some(&row.id), payload);
         match row.silent {
-            false => loud.push(new),
+            false => loud.push(NewEvent::new(&row.workspace_id, event, "system", Some(&row.id), payload)),
             true => {
-                quiet.push(events::Envelope::live(row.workspace_id, event.as_str(), "console", Some(row.id), new.data))
+                quiet.push(events::Envelope::live(row.workspace_id, event.as_str(), "console", Some(row.id), payload))
             }
         }
     }
@@ -105,18 +134,41 @@ pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
     }
     published.extend(quiet);
     st.publish(published);
+    Ok(applied)
+}
+
+/// One statement for the whole batch: each record's pending body becomes its
+/// data (none for a delete), its state `processed` (or `deleted`), and a
+/// callback it asked for becomes `pending`.
+async fn apply_pending(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<()> {
+    use record::Column as C;
+    let now = Utc::now();
+    let deleting = || Expr::col(C::Operation).eq("delete");
+    let wants_callback = Expr::col(C::CallbackUrl).is_not_null().and(Expr::col(C::Silent).eq(false));
+    record::Entity::update_many()
+        .col_expr(C::Data, Expr::case(deleting(), Expr::cust("NULL")).finally(Expr::col(C::Pending)).into())
+        .col_expr(C::Pending, Expr::cust("NULL"))
+        .col_expr(C::State, Expr::case(deleting(), Expr::value(DELETED)).finally(Expr::value(PROCESSED)).into())
+        .col_expr(
+            C::CallbackState,
+            Expr::case(wants_callback, Expr::value("pending")).finally(Expr::col(C::CallbackState)).into(),
+        )
+        .col_expr(C::ProcessedAt, Expr::value(now))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.is_in(ids))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
 /// The processing job died: its unprocessed records failed, with the job's
 /// last error.
 pub async fn process_died(st: &AppState, job: &entity::job::Model, error: &str) -> Result<()> {
-    let Ok(ids) = record_ids(job) else { return Ok(()) };
     record::Entity::update_many()
         .col_expr(record::Column::State, Expr::value(FAILED))
         .col_expr(record::Column::Error, Expr::value(error))
         .col_expr(record::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(record::Column::Id.is_in(ids))
+        .filter(job_records(job))
         .filter(record::Column::State.is_in([QUEUED, PROCESSING]))
         .exec(&st.writer)
         .await?;

@@ -1,0 +1,167 @@
+//! The data API under concurrent load and across a crash: requests that
+//! share a group commit each get their own answer (202, 404 or 429), the
+//! monthly quota holds exactly, every accepted record is processed, and
+//! records accepted by a process killed with SIGKILL are processed by the
+//! next one.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{json, Value};
+use switchyard::Config;
+use tokio::process::Command;
+
+use crate::data::{call, processed, setup, ORDER};
+use crate::helpers::{backends, for_each_backend, TestApp};
+
+/// Fires `n` POSTs at once; returns each answer.
+async fn burst(app: &TestApp, key: &str, n: usize) -> Vec<(u16, Value)> {
+    let calls = (0..n).map(|_| call(app, "POST", "/api/v1/data/orders", Some(key), Some(ORDER), "application/json"));
+    futures_util::future::join_all(calls).await
+}
+
+#[tokio::test]
+async fn concurrent_writes_share_commits_and_the_quota_holds_exactly() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let b = app.backend.clone();
+        let (endpoint, key, _) = setup(&app, json!({ "monthlyQuota": 25 })).await;
+        // 40 creates and 5 replaces of records that do not exist, all at once.
+        let missing = (0..5).map(|i| {
+            let path = format!("/api/v1/data/orders/rec_01ZZZZZZZZZZZZZZZZZZZZZZZ{i}");
+            let app = app.clone();
+            let key = key.clone();
+            async move { call(&app, "PUT", &path, Some(&key), Some(ORDER), "application/json").await }
+        });
+        let (creates, replaces) = tokio::join!(burst(&app, &key, 40), futures_util::future::join_all(missing));
+        for (s, body) in &replaces {
+            assert_eq!(
+                (*s, &body["success"], &body["error"]),
+                (404, &json!(false), &json!("Record not found")),
+                "[{b}]"
+            );
+        }
+        let accepted: Vec<String> = creates
+            .iter()
+            .filter(|(s, _)| *s == 202)
+            .map(|(_, body)| body["id"].as_str().unwrap().to_string())
+            .collect();
+        let refused: Vec<&Value> = creates.iter().filter(|(s, _)| *s == 429).map(|(_, body)| body).collect();
+        assert_eq!(accepted.len(), 25, "[{b}] exactly the quota is accepted: {creates:?}");
+        assert_eq!(refused.len(), 15, "[{b}] the rest is refused: {creates:?}");
+        assert!(
+            refused.iter().all(|r| r["success"] == false && r["error"].as_str().unwrap().contains("quota")),
+            "[{b}]"
+        );
+        assert_eq!(accepted.iter().collect::<BTreeSet<_>>().len(), 25, "[{b}] every id is distinct");
+        // Refused changes wrote nothing and counted nothing.
+        let q = "query($id: ID!) { dataEndpoint(id: $id) { usageThisMonth } records { totalCount } }";
+        let v = app.gql(&app.owner_key, q, json!({ "id": endpoint })).await;
+        assert_eq!(v["dataEndpoint"]["usageThisMonth"], 25, "[{b}] {v}");
+        assert_eq!(v["records"]["totalCount"], 25, "[{b}] {v}");
+        // Every accepted record is processed, once, with its own body (read
+        // through GraphQL: a REST read would count against the spent quota).
+        let started = Instant::now();
+        let q = "{ records(first: 100, filter: { status: \"processed\" }) { edges { node { id data } } } }";
+        let done = loop {
+            let v = app.gql(&app.owner_key, q, json!({})).await;
+            let edges = v["records"]["edges"].as_array().unwrap().clone();
+            if edges.len() == 25 {
+                break edges;
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "[{b}] only {} processed", edges.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(done.iter().all(|e| e["node"]["data"]["order_id"] == "ORD-2024-001"), "[{b}] {done:?}");
+        let live = app.state.db.clone();
+        let events = entity::event::Entity::find()
+            .filter(entity::event::Column::EventType.eq("record.created"))
+            .all(&live)
+            .await
+            .unwrap();
+        let subjects: BTreeSet<_> = events.iter().filter_map(|e| e.subject_id.clone()).collect();
+        assert_eq!(events.len(), 25, "[{b}] one record.created per record");
+        assert_eq!(subjects, accepted.iter().cloned().collect(), "[{b}]");
+    })
+    .await;
+}
+
+/// The arguments of a server process on an existing test database.
+fn args_for(cfg: &Config, role: &str, listen: &str) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--listen",
+        listen,
+        "--role",
+        role,
+        "--database-url",
+        &cfg.database_url,
+        "--secret-key-file",
+        &cfg.secret_key_file.display().to_string(),
+        "--database-max-connections",
+        "5",
+        "--sweep-interval-seconds",
+        "1",
+        "--sweep-grace-seconds",
+        "2",
+        "--visibility-timeout-seconds",
+        "6",
+        "--shutdown-grace-seconds",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(url) = &cfg.redis_url {
+        args.extend(["--redis-url".into(), url.clone(), "--redis-prefix".into(), cfg.redis_prefix.clone()]);
+    }
+    args
+}
+
+#[tokio::test]
+async fn records_accepted_just_before_a_kill_are_processed_after_restart() {
+    for backend in backends() {
+        // Set up the endpoint and key, then hand the database to a real
+        // process that accepts records and runs no jobs.
+        let (app, server, guard) = TestApp::spawn(&backend, &["--role", "api"]).await;
+        let b = app.backend.clone();
+        let (_, key, _) = setup(&app, json!({})).await;
+        let cfg = app.state.config.clone();
+        server.stop().await;
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut victim = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .arg("serve")
+            .args(args_for(&cfg, "api", &listen))
+            .env("SWITCHYARD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("server binary starts");
+        let url = format!("http://{listen}");
+        let started = Instant::now();
+        while app.client.get(format!("{url}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+            assert!(started.elapsed() < Duration::from_secs(20), "[{b}] the server binary never became ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let remote = TestApp { url: url.clone(), ..app.clone() };
+        let answers = burst(&remote, &key, 30).await;
+        assert!(answers.iter().all(|(s, _)| *s == 202), "[{b}] {answers:?}");
+        victim.start_kill().unwrap(); // SIGKILL, right after the last 202: no drain
+        let _ = victim.wait().await;
+        let ids: Vec<String> = answers.iter().map(|(_, a)| a["id"].as_str().unwrap().to_string()).collect();
+
+        // The next process (jobs included) finds them in the ledger.
+        let server2 =
+            switchyard::start(Config::from_args(args_for(&cfg, "all", "127.0.0.1:0")).unwrap()).await.expect("restart");
+        let app2 = TestApp { url: format!("http://{}", server2.addr), state: server2.state.clone(), ..app.clone() };
+        for id in &ids {
+            let r = processed(&app2, &key, id, "processed").await;
+            assert_eq!(r["data"]["amount"], 45000, "[{b}] {r}");
+        }
+        server2.stop().await;
+        guard.cleanup().await;
+    }
+}
