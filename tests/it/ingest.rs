@@ -161,7 +161,78 @@ async fn records_accepted_just_before_a_kill_are_processed_after_restart() {
             let r = processed(&app2, &key, id, "processed").await;
             assert_eq!(r["data"]["amount"], 45000, "[{b}] {r}");
         }
+        // No job had started, so the batches shared one waiting job (two
+        // at most: PostgreSQL runs two group commits at once).
+        let jobs = entity::job::Entity::find()
+            .filter(entity::job::Column::Kind.eq("record.process"))
+            .all(&app2.state.db)
+            .await
+            .unwrap();
+        assert!((1..=2).contains(&jobs.len()), "[{b}] {} processing jobs for 30 records", jobs.len());
+        assert!(jobs.iter().all(|j| j.state == "done" && j.attempts == 1), "[{b}] {jobs:?}");
         server2.stop().await;
         guard.cleanup().await;
     }
+}
+
+#[tokio::test]
+async fn a_key_disabled_through_one_process_is_refused_at_once_by_another() {
+    // Two processes share PostgreSQL and Redis; each caches data keys.
+    let Some(backend) = backends().into_iter().find(|b| matches!(b, crate::helpers::Backend::Postgres(_))) else {
+        return eprintln!("a_key_disabled_through_one_process: skipped (needs SWITCHYARD_TEST_DATABASE_URL)");
+    };
+    let (app, server, guard) = TestApp::spawn(&backend, &[]).await;
+    if guard.redis.is_none() {
+        server.stop().await;
+        guard.cleanup().await;
+        return eprintln!("a_key_disabled_through_one_process: skipped (needs SWITCHYARD_TEST_REDIS_URL)");
+    }
+    let (endpoint, key, _) = setup(&app, json!({})).await;
+    let cfg = app.state.config.clone();
+    let other = switchyard::start(Config::from_args(args_for(&cfg, "api", "127.0.0.1:0")).unwrap()).await.unwrap();
+    let there = TestApp { url: format!("http://{}", other.addr), state: other.state.clone(), ..app.clone() };
+    let post = |app: TestApp, key: String| async move {
+        call(&app, "POST", "/api/v1/data/orders", Some(&key), Some(ORDER), "application/json").await
+    };
+    // Both processes now hold the key and the endpoint in their caches.
+    assert_eq!(post(there.clone(), key.clone()).await.0, 202);
+    assert_eq!(post(app.clone(), key.clone()).await.0, 202);
+    let keys = app.gql(&app.owner_key, "{ dataKeys { edges { node { id environment } } } }", json!({})).await;
+    let test_id =
+        keys["dataKeys"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["environment"] == "TEST").unwrap()
+            ["node"]["id"]
+            .clone();
+    let set = "mutation($id: ID!, $on: Boolean!) { setDataKeyEnabled(id: $id, enabled: $on) { enabled } }";
+    app.gql(&app.owner_key, set, json!({ "id": test_id, "on": false })).await;
+    // The other process hears of it over Redis within moments, far inside
+    // the cache's 10 s lifetime.
+    let started = Instant::now();
+    loop {
+        let (s, body) = post(there.clone(), key.clone()).await;
+        if s == 401 {
+            assert_eq!(body["error"], "API key disabled by the owner", "{body}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "the other process still accepts the key: {s} {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Endpoint changes travel the same way.
+    app.gql(&app.owner_key, set, json!({ "id": test_id, "on": true })).await;
+    let upd = "mutation($id: ID!, $i: UpdateDataEndpointInput!) { updateDataEndpoint(id: $id, input: $i) { id } }";
+    app.gql(&app.owner_key, upd, json!({ "id": endpoint, "i": { "enabled": false } })).await;
+    let started = Instant::now();
+    loop {
+        let (s, body) = post(there.clone(), key.clone()).await;
+        if s == 403 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the other process still sees the endpoint enabled: {s} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    other.stop().await;
+    server.stop().await;
+    guard.cleanup().await;
 }
