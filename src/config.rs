@@ -109,9 +109,11 @@ pub enum BenchCommand {
     /// Accepted records per second of `POST /api/v1/data/{slug}` against a
     /// bare axum route answering 202, then a check that all were processed.
     Ingest {
+        /// Requests per measured phase.
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
-        #[arg(long, default_value_t = 32)]
+        /// Concurrent client connections (both phases).
+        #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
     /// The baseline server of `bench http`: a bare axum route, nothing else.

@@ -31,6 +31,16 @@ async fn gql(client: &reqwest::Client, addr: &str, key: &str, query: &str, varia
     Ok(body["data"].clone())
 }
 
+/// The average group-commit batch, from the server's `/metrics`.
+async fn batch_average(client: &reqwest::Client, addr: &str) -> Option<f64> {
+    let text = client.get(format!("http://{addr}/metrics")).send().await.ok()?.text().await.ok()?;
+    let value = |name: &str| -> Option<f64> {
+        text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok())
+    };
+    let (sum, count) = (value("switchyard_ingest_batch_size_sum ")?, value("switchyard_ingest_batch_size_count ")?);
+    (count > 0.0).then(|| sum / count)
+}
+
 pub async fn run(config: Config, requests: usize, concurrency: usize) -> Result<()> {
     if requests == 0 || concurrency == 0 || requests > 1_000_000 {
         return Err(Error::invalid("--requests must be 1..=1000000 and --concurrency at least 1"));
@@ -76,6 +86,9 @@ pub async fn run(config: Config, requests: usize, concurrency: usize) -> Result<
     println!("{:<28} {:>10} {:>9} {:>10} {:>10}", "phase", "req/s", "ratio", "p50", "p99");
     for p in &phases {
         println!("{:<28} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?}", p.name, p.rps, p.rps / base, p.p50, p.p99);
+    }
+    if let Some(avg) = batch_average(&client, &addr).await {
+        println!("records per group-commit transaction: {avg:.1} on average");
     }
     // Every accepted record must be processed.
     let accepted = (warm + requests) as u64;

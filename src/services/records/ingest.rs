@@ -4,9 +4,9 @@
 //! request waits for a commit. Committing each one alone costs a
 //! transaction (and on SQLite a turn at the one writer) per request. Here
 //! requests join a queue instead; a short-lived writer task takes everything
-//! queued, commits it in one transaction (quota counts, record rows, one
-//! `record.process` job per workspace), rings the queue once per job, and
-//! answers each request. While that commit runs, new requests queue up for
+//! queued, commits it in one transaction (quota counts, record rows, and per
+//! workspace the `record.process` job that has not started yet or a new
+//! one), rings the queue for each new job, and answers each request. While that commit runs, new requests queue up for
 //! the next one, so batches grow with load and a lone request never waits
 //! for company: there is no timer.
 //!

@@ -1,7 +1,8 @@
 //! Records of data endpoints: accepting a create, replace or delete (the
-//! row is committed before the 202, so nothing accepted is lost), reading,
-//! and the `record.process` job that applies the change and emits
-//! `record.created/updated/deleted` (which fan out to webhooks).
+//! row is committed before the 202, so nothing accepted is lost; see
+//! [`ingest`] for the group commit), reading, and the `record.process` job
+//! that applies the change and emits `record.created/updated/deleted`
+//! (which fan out to webhooks; see `process.rs`).
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
