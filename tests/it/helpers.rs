@@ -114,6 +114,39 @@ pub async fn fresh_database(backend: &Backend) -> (String, DbGuard) {
     }
 }
 
+/// The arguments of a server process on an existing test database.
+pub fn server_args(cfg: &Config, role: &str, listen: &str) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--listen",
+        listen,
+        "--role",
+        role,
+        "--database-url",
+        &cfg.database_url,
+        "--secret-key-file",
+        &cfg.secret_key_file.display().to_string(),
+        "--database-max-connections",
+        "5",
+        "--sweep-interval-seconds",
+        "1",
+        "--sweep-grace-seconds",
+        "2",
+        "--visibility-timeout-seconds",
+        "6",
+        "--shutdown-grace-seconds",
+        "5",
+        "--allow-private-targets",
+        "true",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(url) = &cfg.redis_url {
+        args.extend(["--redis-url".into(), url.clone(), "--redis-prefix".into(), cfg.redis_prefix.clone()]);
+    }
+    args
+}
+
 /// A running test server plus an owner API key for its first workspace.
 #[derive(Clone)]
 pub struct TestApp {

@@ -14,7 +14,7 @@ use switchyard::Config;
 use tokio::process::Command;
 
 use crate::data::{call, processed, setup, ORDER};
-use crate::helpers::{backends, for_each_backend, TestApp};
+use crate::helpers::{backends, for_each_backend, server_args, TestApp};
 
 /// Fires `n` POSTs at once; returns each answer.
 async fn burst(app: &TestApp, key: &str, n: usize) -> Vec<(u16, Value)> {
@@ -87,37 +87,6 @@ async fn concurrent_writes_share_commits_and_the_quota_holds_exactly() {
     .await;
 }
 
-/// The arguments of a server process on an existing test database.
-fn args_for(cfg: &Config, role: &str, listen: &str) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--listen",
-        listen,
-        "--role",
-        role,
-        "--database-url",
-        &cfg.database_url,
-        "--secret-key-file",
-        &cfg.secret_key_file.display().to_string(),
-        "--database-max-connections",
-        "5",
-        "--sweep-interval-seconds",
-        "1",
-        "--sweep-grace-seconds",
-        "2",
-        "--visibility-timeout-seconds",
-        "6",
-        "--shutdown-grace-seconds",
-        "2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if let Some(url) = &cfg.redis_url {
-        args.extend(["--redis-url".into(), url.clone(), "--redis-prefix".into(), cfg.redis_prefix.clone()]);
-    }
-    args
-}
-
 #[tokio::test]
 async fn records_accepted_just_before_a_kill_are_processed_after_restart() {
     for backend in backends() {
@@ -133,7 +102,7 @@ async fn records_accepted_just_before_a_kill_are_processed_after_restart() {
         let listen = format!("127.0.0.1:{port}");
         let mut victim = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .arg("serve")
-            .args(args_for(&cfg, "api", &listen))
+            .args(server_args(&cfg, "api", &listen))
             .env("SWITCHYARD_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -154,8 +123,9 @@ async fn records_accepted_just_before_a_kill_are_processed_after_restart() {
         let ids: Vec<String> = answers.iter().map(|(_, a)| a["id"].as_str().unwrap().to_string()).collect();
 
         // The next process (jobs included) finds them in the ledger.
-        let server2 =
-            switchyard::start(Config::from_args(args_for(&cfg, "all", "127.0.0.1:0")).unwrap()).await.expect("restart");
+        let server2 = switchyard::start(Config::from_args(server_args(&cfg, "all", "127.0.0.1:0")).unwrap())
+            .await
+            .expect("restart");
         let app2 = TestApp { url: format!("http://{}", server2.addr), state: server2.state.clone(), ..app.clone() };
         for id in &ids {
             let r = processed(&app2, &key, id, "processed").await;
@@ -189,7 +159,7 @@ async fn a_key_disabled_through_one_process_is_refused_at_once_by_another() {
     }
     let (endpoint, key, _) = setup(&app, json!({})).await;
     let cfg = app.state.config.clone();
-    let other = switchyard::start(Config::from_args(args_for(&cfg, "api", "127.0.0.1:0")).unwrap()).await.unwrap();
+    let other = switchyard::start(Config::from_args(server_args(&cfg, "api", "127.0.0.1:0")).unwrap()).await.unwrap();
     let there = TestApp { url: format!("http://{}", other.addr), state: other.state.clone(), ..app.clone() };
     let post = |app: TestApp, key: String| async move {
         call(&app, "POST", "/api/v1/data/orders", Some(&key), Some(ORDER), "application/json").await

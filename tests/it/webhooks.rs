@@ -966,34 +966,7 @@ async fn deliveries_written_before_a_stop_are_sent_after_a_restart() {
         server.stop().await;
 
         // A second process on the same database, key and Redis prefix.
-        let mut args: Vec<String> = [
-            "--listen",
-            "127.0.0.1:0",
-            "--role",
-            "all",
-            "--database-url",
-            &cfg.database_url,
-            "--secret-key-file",
-            &cfg.secret_key_file.display().to_string(),
-            "--database-max-connections",
-            "5",
-            "--sweep-interval-seconds",
-            "1",
-            "--sweep-grace-seconds",
-            "2",
-            "--visibility-timeout-seconds",
-            "3",
-            "--shutdown-grace-seconds",
-            "5",
-            "--allow-private-targets",
-            "true",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        if let Some(url) = &cfg.redis_url {
-            args.extend(["--redis-url".into(), url.clone(), "--redis-prefix".into(), cfg.redis_prefix.clone()]);
-        }
+        let args = crate::helpers::server_args(&cfg, "all", "127.0.0.1:0");
         let server2 = switchyard::start(Config::from_args(args).expect("valid config")).await.expect("restart");
         let app2 = TestApp { url: format!("http://{}", server2.addr), state: server2.state.clone(), ..app.clone() };
 
