@@ -96,9 +96,9 @@ fn parse_body(
 /// Counts a read against the monthly quota (429 once it is used up). Writes
 /// are counted in their group commit.
 async fn count(h: &Http, endpoint: &entity::data_endpoint::Model) -> Result<()> {
-    match endpoints::count_requests(&h.app.writer, &endpoint.id, endpoint.monthly_quota, 1).await? {
-        1 => Ok(()),
-        _ => Err(Error::QuotaExceeded { resets_at: endpoints::next_month_start() }),
+    match endpoints::count_request(&h.app.writer, &endpoint.id, endpoint.monthly_quota).await? {
+        true => Ok(()),
+        false => Err(Error::QuotaExceeded { resets_at: endpoints::next_month_start() }),
     }
 }
 

@@ -4,7 +4,7 @@
 //! flood of wrong tokens cannot fill it.
 //!
 //! Every change that could alter an answer (a key enabled or disabled, an
-//! endpoint changed, a member removed or demoted) calls [`invalidate`],
+//! endpoint changed, a member removed) calls [`invalidate`],
 //! which empties this process's cache at once and tells the other processes
 //! through the event bus (a live-only message). The time-to-live
 //! (`SWITCHYARD_DATA_CACHE_SECONDS`) bounds how stale a copy can be if that
@@ -101,7 +101,11 @@ pub async fn key(st: &AppState, token: &str) -> Result<Arc<data_key::Model>> {
     let generation = st.data_cache.generation();
     let found = Arc::new(data_endpoints::authenticate_hash(&st.db, &hash).await?);
     if let Some(c) = cache.as_ref().filter(|_| st.data_cache.generation() == generation) {
-        c.insert(hash, found.clone());
+        c.insert(hash.clone(), found.clone());
+        // A clear between the check and the insert: drop what was stored.
+        if st.data_cache.generation() != generation {
+            c.invalidate(&hash);
+        }
     }
     Ok(found)
 }
@@ -117,7 +121,10 @@ pub async fn endpoint(st: &AppState, workspace_id: &str, slug: &str) -> Result<O
     let Some(model) = data_endpoints::by_slug(&st.db, workspace_id, slug).await? else { return Ok(None) };
     let found = Arc::new(Endpoint::new(model));
     if let Some(c) = cache.as_ref().filter(|_| st.data_cache.generation() == generation) {
-        c.insert(id, found.clone());
+        c.insert(id.clone(), found.clone());
+        if st.data_cache.generation() != generation {
+            c.invalidate(&id);
+        }
     }
     Ok(Some(found))
 }

@@ -213,6 +213,16 @@ pub async fn count_requests(db: &impl ConnectionTrait, endpoint_id: &str, limit:
     Ok(admitted)
 }
 
+/// Counts one request in a transaction of its own (the usage row stays
+/// locked from check to count); false once the quota is used up.
+pub async fn count_request(db: &sea_orm::DatabaseConnection, endpoint_id: &str, limit: Option<i64>) -> Result<bool> {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await?;
+    let counted = count_requests(&txn, endpoint_id, limit, 1).await?;
+    txn.commit().await?;
+    Ok(counted == 1)
+}
+
 /// When the monthly quota starts over: the first of next month, 00:00 UTC.
 pub fn next_month_start() -> chrono::DateTime<Utc> {
     use chrono::Datelike;

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 use entity::record;
 
-use super::{Operation, KIND, QUEUED};
+use super::{Operation, DELETED, KIND, QUEUED};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::services::data_endpoints::{count_requests, next_month_start};
@@ -37,6 +37,12 @@ use crate::state::AppState;
 /// Most changes one transaction writes (bounded by SQLite's limit on bound
 /// parameters: 19 columns × 200 rows).
 pub const MAX_BATCH: usize = 200;
+
+/// How long a new processing job waits when its batch shows load (more than
+/// one change): records accepted meanwhile join it, so under load one job
+/// applies hundreds of records per transaction instead of a few. A lone
+/// change's job runs at once.
+const GATHER: chrono::Duration = chrono::Duration::milliseconds(50);
 
 /// A change checked by the transport and ready to write.
 pub struct Prepared {
@@ -91,9 +97,9 @@ impl GroupCommit {
         }
     }
 
-    /// A turn to apply records (see [`GroupCommit::appliers`]).
-    pub async fn applier(&self) -> tokio::sync::SemaphorePermit<'_> {
-        self.appliers.acquire().await.expect("the semaphore is never closed")
+    /// A turn to apply records (see [`GroupCommit::appliers`]), if one is free.
+    pub fn applier(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.appliers.try_acquire().ok()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -120,13 +126,42 @@ pub async fn submit(st: &AppState, change: Prepared) -> Result<String> {
     answer.await.map_err(|_| Error::internal("the record writer stopped before committing"))?
 }
 
+/// A writer task's place in [`GroupCommit::writers`], given back when the
+/// task ends, even by a panic (then another writer takes over what is
+/// queued; the requests of the batch that panicked get a 500).
+struct WriterSlot {
+    st: AppState,
+    finished: bool,
+}
+
+impl Drop for WriterSlot {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let restart = {
+            let mut inner = self.st.ingest.lock();
+            let restart = !inner.queue.is_empty();
+            if !restart {
+                inner.writers -= 1;
+            }
+            restart
+        };
+        if restart {
+            tokio::spawn(drain(self.st.clone()));
+        }
+    }
+}
+
 /// Commits batches until the queue is empty, then ends.
 async fn drain(st: AppState) {
+    let mut slot = WriterSlot { st: st.clone(), finished: false };
     loop {
         let batch: Vec<Pending> = {
             let mut inner = st.ingest.lock();
             if inner.queue.is_empty() {
                 inner.writers -= 1;
+                slot.finished = true;
                 return;
             }
             let n = inner.queue.len().min(MAX_BATCH);
@@ -180,21 +215,28 @@ async fn waiting_job(db: &impl ConnectionTrait, workspace_id: &str) -> Result<Op
 async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<String>>, Vec<entity::job::Model>)> {
     let now = Utc::now();
     let txn = st.writer.begin().await?;
-    let mut outcomes: Vec<Option<Result<String>>> = Vec::with_capacity(changes.len());
+    let mut outcomes: Vec<Option<Result<String>>> = (0..changes.len()).map(|_| None).collect();
     let mut existing: HashMap<usize, record::Model> = HashMap::new();
+    // The records that replace and delete name, locked in id order, so two
+    // transactions never wait on each other's records in opposite orders.
+    let mut named: Vec<(usize, &str)> = Vec::new();
     for (i, c) in changes.iter().enumerate() {
-        let found = match (c.op, &c.record_id) {
-            (Operation::Create, _) => None,
-            (_, Some(id)) => match super::find_in(&txn, &c.workspace_id, &c.endpoint_id, &c.environment, id).await {
-                Ok(row) => {
-                    existing.insert(i, row);
-                    None
-                }
-                Err(e) => Some(Err(e)),
-            },
-            (_, None) => Some(Err(Error::internal("replace or delete without a record id"))),
-        };
-        outcomes.push(found);
+        match (c.op, &c.record_id) {
+            (Operation::Create, _) => {}
+            (_, Some(id)) => named.push((i, id.as_str())),
+            (_, None) => outcomes[i] = Some(Err(Error::internal("replace or delete without a record id"))),
+        }
+    }
+    named.sort_by_key(|&(_, id)| id);
+    for (i, id) in named {
+        let c = &changes[i];
+        match super::find_in(&txn, &c.workspace_id, &c.endpoint_id, &c.environment, id, true).await {
+            Ok(row) => {
+                existing.insert(i, row);
+            }
+            Err(e @ Error::NotFound(_)) => outcomes[i] = Some(Err(e)),
+            Err(e) => return Err(e),
+        }
     }
     // Quotas: per endpoint, admit as many of this batch's changes as remain.
     let mut wanted: BTreeMap<&str, (Option<i64>, Vec<usize>)> = BTreeMap::new();
@@ -224,7 +266,7 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
                     kind: KIND.into(),
                     payload: json!({}),
                     workspace_id: Some(c.workspace_id.clone()),
-                    run_at: None,
+                    run_at: (changes.len() > 1).then(|| now + GATHER),
                     max_attempts: 5,
                 };
                 let row = jobs::insert(&txn, st.sweep_grace(), new).await?;
@@ -285,6 +327,7 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
                     .col_expr(record::Column::UpdatedAt, Expr::value(now))
                     .col_expr(record::Column::JobId, Expr::value(job_id))
                     .filter(record::Column::Id.eq(&row.id))
+                    .filter(record::Column::State.ne(DELETED))
                     .exec(&txn)
                     .await?;
                 row.id

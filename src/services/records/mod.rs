@@ -4,7 +4,7 @@
 //! that applies the change and emits `record.created/updated/deleted`
 //! (which fan out to webhooks; see `process.rs`).
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use entity::{data_endpoint, data_key, record};
 
@@ -106,28 +106,32 @@ pub async fn find_live(
     endpoint: &data_endpoint::Model,
     id: &str,
 ) -> Result<record::Model> {
-    find_in(db, &key.workspace_id, &endpoint.id, &key.environment, id).await
+    find_in(db, &key.workspace_id, &endpoint.id, &key.environment, id, false).await
 }
 
-/// A record of one endpoint and environment of a workspace that is not deleted.
+/// A record of one endpoint and environment of a workspace that is not
+/// deleted; with `for_update`, locked until the transaction ends (on
+/// PostgreSQL; SQLite serialises writers anyway).
 pub(crate) async fn find_in(
     db: &impl ConnectionTrait,
     workspace_id: &str,
     endpoint_id: &str,
     environment: &str,
     id: &str,
+    for_update: bool,
 ) -> Result<record::Model> {
     if !has_prefix(id, "rec") {
         return Err(Error::NotFound("Record"));
     }
-    record::Entity::find_by_id(id)
+    let mut q = record::Entity::find_by_id(id)
         .filter(record::Column::WorkspaceId.eq(workspace_id))
         .filter(record::Column::EndpointId.eq(endpoint_id))
         .filter(record::Column::Environment.eq(environment))
-        .filter(record::Column::State.ne(DELETED))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("Record"))
+        .filter(record::Column::State.ne(DELETED));
+    if for_update && db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        q = q.lock_exclusive();
+    }
+    q.one(db).await?.ok_or(Error::NotFound("Record"))
 }
 
 #[derive(Default)]

@@ -36,7 +36,8 @@ fn job_records(job: &entity::job::Model) -> sea_orm::sea_query::SimpleExpr {
     };
     match listed.is_empty() {
         true => record::Column::JobId.eq(&job.id),
-        false => record::Column::Id.is_in(listed),
+        // A listed job still waiting may also have been handed records.
+        false => record::Column::JobId.eq(&job.id).or(record::Column::Id.is_in(listed)),
     }
 }
 
@@ -48,7 +49,12 @@ fn job_records(job: &entity::job::Model) -> sea_orm::sea_query::SimpleExpr {
 /// applies many. Idempotent: a record already processed for its change is
 /// left alone, so a retried or duplicated job does nothing twice.
 pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
-    let _turn = st.ingest.applier().await;
+    let started = std::time::Instant::now();
+    // Waiting for a turn here would spend the job's timeout: come back later
+    // instead, without spending an attempt.
+    let Some(_turn) = st.ingest.applier() else {
+        return Err(Error::Deferred(std::time::Duration::from_millis(50)));
+    };
     // Visible while it runs: queued → processing → processed / failed.
     record::Entity::update_many()
         .col_expr(record::Column::State, Expr::value(PROCESSING))
@@ -56,7 +62,6 @@ pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
         .filter(record::Column::State.eq(QUEUED))
         .exec(&st.writer)
         .await?;
-    let started = std::time::Instant::now();
     while apply_chunk(st, job).await? == CHUNK {
         if started.elapsed() > RUN_BUDGET {
             return Err(Error::Deferred(std::time::Duration::ZERO));
