@@ -19,7 +19,7 @@ use crate::services::jobs::{self, NewJob};
 use crate::state::AppState;
 
 /// Records one transaction applies at most.
-const CHUNK: u64 = 500;
+const CHUNK: u64 = 200;
 
 /// How long one run keeps taking chunks before it hands the job back (to
 /// run again at once, no attempt spent), well inside the job's timeout.
