@@ -65,18 +65,32 @@ pub struct DataCache {
 impl DataCache {
     /// A cache whose entries live `ttl` (zero: nothing is cached).
     pub fn new(ttl: Duration) -> Self {
-        if ttl.is_zero() {
-            return Self { generation: AtomicU64::new(0), keys: None, endpoints: None };
+        fn build<K, V>(ttl: Duration) -> Option<Cache<K, V>>
+        where
+            K: std::hash::Hash + Eq + Send + Sync + 'static,
+            V: Clone + Send + Sync + 'static,
+        {
+            (!ttl.is_zero()).then(|| Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build())
         }
-        Self {
-            generation: AtomicU64::new(0),
-            keys: Some(Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build()),
-            endpoints: Some(Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build()),
-        }
+        Self { generation: AtomicU64::new(0), keys: build(ttl), endpoints: build(ttl) }
     }
 
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Stores a copy read at `generation`, unless a clear came since (also
+    /// one between the check and the insert).
+    fn keep<K, V>(&self, cache: &Option<Cache<K, V>>, generation: u64, key: K, value: V)
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let Some(c) = cache.as_ref().filter(|_| self.generation() == generation) else { return };
+        c.insert(key.clone(), value);
+        if self.generation() != generation {
+            c.invalidate(&key);
+        }
     }
 
     fn clear(&self) {
@@ -100,13 +114,7 @@ pub async fn key(st: &AppState, token: &str) -> Result<Arc<data_key::Model>> {
     }
     let generation = st.data_cache.generation();
     let found = Arc::new(data_endpoints::authenticate_hash(&st.db, &hash).await?);
-    if let Some(c) = cache.as_ref().filter(|_| st.data_cache.generation() == generation) {
-        c.insert(hash.clone(), found.clone());
-        // A clear between the check and the insert: drop what was stored.
-        if st.data_cache.generation() != generation {
-            c.invalidate(&hash);
-        }
-    }
+    st.data_cache.keep(cache, generation, hash, found.clone());
     Ok(found)
 }
 
@@ -120,12 +128,7 @@ pub async fn endpoint(st: &AppState, workspace_id: &str, slug: &str) -> Result<O
     let generation = st.data_cache.generation();
     let Some(model) = data_endpoints::by_slug(&st.db, workspace_id, slug).await? else { return Ok(None) };
     let found = Arc::new(Endpoint::new(model));
-    if let Some(c) = cache.as_ref().filter(|_| st.data_cache.generation() == generation) {
-        c.insert(id.clone(), found.clone());
-        if st.data_cache.generation() != generation {
-            c.invalidate(&id);
-        }
-    }
+    st.data_cache.keep(cache, generation, id, found.clone());
     Ok(Some(found))
 }
 

@@ -116,15 +116,29 @@ pub async fn fresh_database(backend: &Backend) -> (String, DbGuard) {
 
 /// The arguments of a server process on an existing test database.
 pub fn server_args(cfg: &Config, role: &str, listen: &str) -> Vec<String> {
+    let key_file = cfg.secret_key_file.display().to_string();
+    let redis = cfg.redis_url.as_deref().map(|url| (url, cfg.redis_prefix.as_str()));
+    process_args(&cfg.database_url, &key_file, redis, role, listen)
+}
+
+/// The arguments of a server process on a database, key file and (URL,
+/// prefix) of Redis, with the short test timings.
+pub fn process_args(
+    db_url: &str,
+    key_file: &str,
+    redis: Option<(&str, &str)>,
+    role: &str,
+    listen: &str,
+) -> Vec<String> {
     let mut args: Vec<String> = [
         "--listen",
         listen,
         "--role",
         role,
         "--database-url",
-        &cfg.database_url,
+        db_url,
         "--secret-key-file",
-        &cfg.secret_key_file.display().to_string(),
+        key_file,
         "--database-max-connections",
         "5",
         "--sweep-interval-seconds",
@@ -141,8 +155,8 @@ pub fn server_args(cfg: &Config, role: &str, listen: &str) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    if let Some(url) = &cfg.redis_url {
-        args.extend(["--redis-url".into(), url.clone(), "--redis-prefix".into(), cfg.redis_prefix.clone()]);
+    if let Some((url, prefix)) = redis {
+        args.extend(["--redis-url".into(), url.to_string(), "--redis-prefix".into(), prefix.to_string()]);
     }
     args
 }

@@ -15,7 +15,7 @@ use switchyard::services::jobs::{self, NewJob};
 use switchyard::{Config, Server};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{backends, fresh_database, make_key, wipe_redis_prefix, Backend, DbGuard, WsClient};
+use crate::helpers::{backends, fresh_database, make_key, process_args, wipe_redis_prefix, Backend, DbGuard, WsClient};
 
 /// A PostgreSQL database and a Redis prefix shared by the processes of one test.
 struct Cluster {
@@ -39,35 +39,10 @@ impl Cluster {
     }
 
     fn args(&self, role: &str) -> Vec<String> {
-        [
-            "--listen",
-            "127.0.0.1:0",
-            "--role",
-            role,
-            "--database-url",
-            &self.db_url,
-            "--database-max-connections",
-            "5",
-            "--redis-url",
-            &self.redis_url,
-            "--redis-prefix",
-            &self.prefix,
-            "--secret-key-file",
-            &self.key_file,
-            "--sweep-interval-seconds",
-            "1",
-            "--sweep-grace-seconds",
-            "2",
-            "--visibility-timeout-seconds",
-            "6",
-            "--shutdown-grace-seconds",
-            "2",
-            "--worker-concurrency",
-            "4",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        let redis = Some((self.redis_url.as_str(), self.prefix.as_str()));
+        let mut args = process_args(&self.db_url, &self.key_file, redis, role, "127.0.0.1:0");
+        args.extend(["--worker-concurrency".into(), "4".into()]);
+        args
     }
 
     /// The API process, in this test's own process (its state enqueues jobs).

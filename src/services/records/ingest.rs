@@ -6,15 +6,15 @@
 //! requests join a queue instead; a short-lived writer task takes everything
 //! queued, commits it in one transaction (quota counts, record rows, and per
 //! workspace the `record.process` job that has not started yet or a new
-//! one), rings the queue for each new job, and answers each request. While that commit runs, new requests queue up for
-//! the next one, so batches grow with load and a lone request never waits
-//! for company: there is no timer.
+//! one), rings the queue for each new job, and answers each request. While
+//! that commit runs, new requests queue up for the next one, so batches grow
+//! with load and a lone request never waits for company: there is no timer.
 //!
 //! Writer tasks exist only while there is work (at most
 //! [`GroupCommit::writers`] at once) and own nothing but a state clone, so a
 //! dropped request or a stopping server leaves nothing behind.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use chrono::Utc;
@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 use entity::record;
 
-use super::{Operation, DELETED, KIND, QUEUED};
+use super::{Operation, KIND, QUEUED};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::services::data_endpoints::{count_requests, next_month_start};
@@ -216,7 +216,8 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
     let now = Utc::now();
     let txn = st.writer.begin().await?;
     let mut outcomes: Vec<Option<Result<String>>> = (0..changes.len()).map(|_| None).collect();
-    let mut existing: HashMap<usize, record::Model> = HashMap::new();
+    // Changes whose record exists: replaced or deleted in place.
+    let mut existing: HashSet<usize> = HashSet::new();
     // The records that replace and delete name, locked in id order, so two
     // transactions never wait on each other's records in opposite orders.
     let mut named: Vec<(usize, &str)> = Vec::new();
@@ -231,8 +232,8 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
     for (i, id) in named {
         let c = &changes[i];
         match super::find_in(&txn, &c.workspace_id, &c.endpoint_id, &c.environment, id, true).await {
-            Ok(row) => {
-                existing.insert(i, row);
+            Ok(_) => {
+                existing.insert(i);
             }
             Err(e @ Error::NotFound(_)) => outcomes[i] = Some(Err(e)),
             Err(e) => return Err(e),
@@ -284,7 +285,7 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
             continue;
         }
         let job_id = jobs_of.get(c.workspace_id.as_str()).cloned();
-        let id = match existing.remove(&i) {
+        let id = match c.record_id.clone().filter(|_| existing.contains(&i)) {
             None => {
                 let id = new_id("rec");
                 inserts.push(record::ActiveModel {
@@ -311,7 +312,8 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
                 });
                 id
             }
-            Some(row) => {
+            // Locked by the lookup above: still there, not deleted.
+            Some(id) => {
                 record::Entity::update_many()
                     .col_expr(record::Column::Pending, Expr::value(c.body.clone()))
                     .col_expr(record::Column::Operation, Expr::value(c.op.as_str()))
@@ -326,11 +328,10 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
                     .col_expr(record::Column::CallbackError, Expr::value(Option::<String>::None))
                     .col_expr(record::Column::UpdatedAt, Expr::value(now))
                     .col_expr(record::Column::JobId, Expr::value(job_id))
-                    .filter(record::Column::Id.eq(&row.id))
-                    .filter(record::Column::State.ne(DELETED))
+                    .filter(record::Column::Id.eq(&id))
                     .exec(&txn)
                     .await?;
-                row.id
+                id
             }
         };
         outcomes[i] = Some(Ok(id));
@@ -338,8 +339,7 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
     if !inserts.is_empty() {
         record::Entity::insert_many(inserts).exec_without_returning(&txn).await?;
     }
-    let rows = created;
     txn.commit().await?;
     let outcomes = outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::internal("change left undecided"))));
-    Ok((outcomes.collect(), rows))
+    Ok((outcomes.collect(), created))
 }

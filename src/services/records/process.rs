@@ -1,6 +1,6 @@
-//! The `record.process` job, which applies accepted changes in batches (one
-//! job names every record of a group commit), and the `record.callback` job,
-//! which sends a record's result to its `X-Webhook-Callback`.
+//! The `record.process` job, which applies the accepted changes of every
+//! record that names it, in chunks, and the `record.callback` job, which
+//! sends a record's result to its `X-Webhook-Callback`.
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
@@ -32,19 +32,13 @@ fn chunk(backend: DbBackend) -> u64 {
 /// run again at once, no attempt spent), well inside the job's timeout.
 const RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The records a `record.process` job applies: those that name it, or the
-/// `record_ids` / `record_id` of its payload (jobs written before records
-/// named their job).
+/// The records a `record.process` job applies: those that name it, and the
+/// `record_id` of its payload (jobs written before records named their job).
 fn job_records(job: &entity::job::Model) -> sea_orm::sea_query::SimpleExpr {
-    let listed: Vec<String> = match (job.payload.get("record_ids"), job.payload.get("record_id")) {
-        (Some(ids), _) => ids.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect(),
-        (None, Some(id)) => id.as_str().map(str::to_string).into_iter().collect(),
-        (None, None) => vec![],
-    };
-    match listed.is_empty() {
-        true => record::Column::JobId.eq(&job.id),
-        // A listed job still waiting may also have been handed records.
-        false => record::Column::JobId.eq(&job.id).or(record::Column::Id.is_in(listed)),
+    let mine = record::Column::JobId.eq(&job.id);
+    match job.payload.get("record_id").and_then(|v| v.as_str()) {
+        Some(id) => mine.or(record::Column::Id.eq(id)),
+        None => mine,
     }
 }
 
