@@ -16,11 +16,12 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, Query, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -44,6 +45,13 @@ pub const MAX_BATCH: usize = 200;
 /// change's job runs at once.
 const GATHER: chrono::Duration = chrono::Duration::milliseconds(50);
 
+/// How long, at most, processing waits for group commits before each of
+/// its transactions on SQLite (see [`GroupCommit::make_way`]).
+pub const YIELD_FOR: Duration = Duration::from_millis(250);
+
+/// How long no change must arrive before processing counts ingest as eased.
+const QUIET: Duration = Duration::from_millis(10);
+
 /// A change checked by the transport and ready to write.
 pub struct Prepared {
     pub workspace_id: String,
@@ -56,7 +64,8 @@ pub struct Prepared {
     pub op: Operation,
     /// For replace and delete.
     pub record_id: Option<String>,
-    pub body: Option<serde_json::Value>,
+    /// The JSON object as sent (see [`super::Change::body`]).
+    pub body: Option<String>,
     pub silent: bool,
     pub callback_url: Option<String>,
     pub callback_auth_header: Option<String>,
@@ -69,10 +78,11 @@ struct Pending {
     reply: oneshot::Sender<Result<String>>,
 }
 
-#[derive(Default)]
 struct Inner {
     queue: VecDeque<Pending>,
     writers: usize,
+    /// When the last change was queued.
+    last_change: Instant,
 }
 
 /// The queue of changes waiting for a commit, and its writer tasks.
@@ -86,14 +96,42 @@ pub struct GroupCommit {
     /// connection: a second would only wait on it, ahead of the next group
     /// commit, while holding a worker slot.
     appliers: tokio::sync::Semaphore,
+    /// With one writer connection (SQLite), how long processing lets group
+    /// commits go first before it takes the connection anyway (see
+    /// [`GroupCommit::make_way`]). `None`: they never wait for each other.
+    yield_for: Option<Duration>,
 }
 
 impl GroupCommit {
-    pub fn new(writers: usize, appliers: usize) -> Self {
+    pub fn new(writers: usize, appliers: usize, yield_for: Option<Duration>) -> Self {
         Self {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner { queue: VecDeque::new(), writers: 0, last_change: Instant::now() }),
             writers: writers.max(1),
             appliers: tokio::sync::Semaphore::new(appliers.max(1)),
+            yield_for,
+        }
+    }
+
+    /// Waits until no change has arrived for [`QUIET`], at most
+    /// [`GroupCommit::yield_for`]. Processing calls it before each
+    /// transaction on a single writer connection: a 202 is what a client
+    /// waits for, processing is not, so under a burst the records are
+    /// accepted first and applied once it eases, or after the bound at the
+    /// latest, so processing never starves.
+    pub async fn make_way(&self) {
+        let Some(bound) = self.yield_for else { return };
+        let deadline = Instant::now() + bound;
+        loop {
+            let quiet_since = {
+                let inner = self.lock();
+                (inner.queue.is_empty() && inner.writers == 0).then_some(inner.last_change)
+            };
+            let now = Instant::now();
+            let eased = quiet_since.is_some_and(|t| now.duration_since(t) >= QUIET);
+            if eased || now >= deadline {
+                return;
+            }
+            tokio::time::sleep(QUIET.min(deadline - now) / 2).await;
         }
     }
 
@@ -113,6 +151,7 @@ pub async fn submit(st: &AppState, change: Prepared) -> Result<String> {
     let start_writer = {
         let mut inner = st.ingest.lock();
         inner.queue.push_back(Pending { change, reply });
+        inner.last_change = Instant::now();
         let start = inner.writers < st.ingest.writers;
         if start {
             inner.writers += 1;
@@ -207,14 +246,25 @@ async fn waiting_job(db: &impl ConnectionTrait, workspace_id: &str) -> Result<Op
     Ok(q.one(db).await?.map(|j| j.id))
 }
 
+/// A JSON text as the value of a `json` column: PostgreSQL wants it cast,
+/// SQLite keeps JSON as text anyway.
+fn json_text(backend: DbBackend, text: Option<String>) -> SimpleExpr {
+    let value = Expr::val(text);
+    match backend {
+        DbBackend::Postgres => value.cast_as(Alias::new("json")),
+        _ => value.into(),
+    }
+}
+
 /// One transaction for a batch: looks up the records that replace and
 /// delete name (404 for a missing one), counts the rest against their
 /// endpoints' quotas (429 past it), writes the records and one job per
 /// workspace. A refused change writes nothing; a database error fails the
 /// whole batch and writes nothing.
-async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<String>>, Vec<entity::job::Model>)> {
+async fn write(st: &AppState, mut changes: Vec<Prepared>) -> Result<(Vec<Result<String>>, Vec<entity::job::Model>)> {
     let now = Utc::now();
     let txn = st.writer.begin().await?;
+    let backend = txn.get_database_backend();
     let mut outcomes: Vec<Option<Result<String>>> = (0..changes.len()).map(|_| None).collect();
     // Changes whose record exists: replaced or deleted in place.
     let mut existing: HashSet<usize> = HashSet::new();
@@ -254,7 +304,7 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
     }
     // One processing job per workspace: the one still waiting, if any (it
     // takes these records too), or a new one.
-    let mut jobs_of: BTreeMap<&str, String> = BTreeMap::new();
+    let mut jobs_of: BTreeMap<String, String> = BTreeMap::new();
     let mut created = Vec::new();
     for (i, c) in changes.iter().enumerate() {
         if outcomes[i].is_some() || jobs_of.contains_key(c.workspace_id.as_str()) {
@@ -276,59 +326,76 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
                 id
             }
         };
-        jobs_of.insert(c.workspace_id.as_str(), job_id);
+        jobs_of.insert(c.workspace_id.clone(), job_id);
     }
-    // Write what is left.
-    let mut inserts = Vec::new();
-    for (i, c) in changes.iter().enumerate() {
+    // Write what is left: new records in one statement, replaced and
+    // deleted ones in place.
+    use record::Column as C;
+    let mut insert = Query::insert();
+    insert.into_table(record::Entity).columns([
+        C::Id,
+        C::WorkspaceId,
+        C::EndpointId,
+        C::Environment,
+        C::Pending,
+        C::Operation,
+        C::State,
+        C::KeyId,
+        C::Silent,
+        C::CallbackUrl,
+        C::CallbackAuthHeader,
+        C::CallbackAuthEnc,
+        C::CreatedAt,
+        C::UpdatedAt,
+        C::JobId,
+    ]);
+    let mut inserting = false;
+    for (i, c) in changes.iter_mut().enumerate() {
         if outcomes[i].is_some() {
             continue;
         }
-        let job_id = jobs_of.get(c.workspace_id.as_str()).cloned();
-        let id = match c.record_id.clone().filter(|_| existing.contains(&i)) {
+        let job_id = jobs_of.get(&c.workspace_id).cloned();
+        let body = json_text(backend, c.body.take());
+        let id = match c.record_id.take().filter(|_| existing.contains(&i)) {
             None => {
                 let id = new_id("rec");
-                inserts.push(record::ActiveModel {
-                    id: Set(id.clone()),
-                    workspace_id: Set(c.workspace_id.clone()),
-                    endpoint_id: Set(c.endpoint_id.clone()),
-                    environment: Set(c.environment.clone()),
-                    data: Set(None),
-                    pending: Set(c.body.clone()),
-                    operation: Set(c.op.as_str().into()),
-                    state: Set(QUEUED.into()),
-                    error: Set(None),
-                    key_id: Set(c.key_id.clone()),
-                    silent: Set(c.silent),
-                    callback_url: Set(c.callback_url.clone()),
-                    callback_auth_header: Set(c.callback_auth_header.clone()),
-                    callback_auth_enc: Set(c.callback_auth_enc.clone()),
-                    callback_state: Set(None),
-                    callback_error: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    processed_at: Set(None),
-                    job_id: Set(job_id),
-                });
+                insert.values_panic([
+                    id.clone().into(),
+                    std::mem::take(&mut c.workspace_id).into(),
+                    std::mem::take(&mut c.endpoint_id).into(),
+                    std::mem::take(&mut c.environment).into(),
+                    body,
+                    c.op.as_str().into(),
+                    QUEUED.into(),
+                    std::mem::take(&mut c.key_id).into(),
+                    c.silent.into(),
+                    c.callback_url.take().into(),
+                    c.callback_auth_header.take().into(),
+                    c.callback_auth_enc.take().into(),
+                    now.into(),
+                    now.into(),
+                    job_id.into(),
+                ]);
+                inserting = true;
                 id
             }
             // Locked by the lookup above: still there, not deleted.
             Some(id) => {
                 record::Entity::update_many()
-                    .col_expr(record::Column::Pending, Expr::value(c.body.clone()))
-                    .col_expr(record::Column::Operation, Expr::value(c.op.as_str()))
-                    .col_expr(record::Column::State, Expr::value(QUEUED))
-                    .col_expr(record::Column::Error, Expr::value(Option::<String>::None))
-                    .col_expr(record::Column::KeyId, Expr::value(&c.key_id))
-                    .col_expr(record::Column::Silent, Expr::value(c.silent))
-                    .col_expr(record::Column::CallbackUrl, Expr::value(c.callback_url.clone()))
-                    .col_expr(record::Column::CallbackAuthHeader, Expr::value(c.callback_auth_header.clone()))
-                    .col_expr(record::Column::CallbackAuthEnc, Expr::value(c.callback_auth_enc.clone()))
-                    .col_expr(record::Column::CallbackState, Expr::value(Option::<String>::None))
-                    .col_expr(record::Column::CallbackError, Expr::value(Option::<String>::None))
-                    .col_expr(record::Column::UpdatedAt, Expr::value(now))
-                    .col_expr(record::Column::JobId, Expr::value(job_id))
-                    .filter(record::Column::Id.eq(&id))
+                    .col_expr(C::Pending, body)
+                    .col_expr(C::Operation, Expr::value(c.op.as_str()))
+                    .col_expr(C::State, Expr::value(QUEUED))
+                    .col_expr(C::Error, Expr::value(Option::<String>::None))
+                    .col_expr(C::KeyId, Expr::value(&c.key_id))
+                    .col_expr(C::Silent, Expr::value(c.silent))
+                    .col_expr(C::CallbackUrl, Expr::value(c.callback_url.take()))
+                    .col_expr(C::CallbackAuthHeader, Expr::value(c.callback_auth_header.take()))
+                    .col_expr(C::CallbackAuthEnc, Expr::value(c.callback_auth_enc.take()))
+                    .col_expr(C::CallbackState, Expr::value(Option::<String>::None))
+                    .col_expr(C::CallbackError, Expr::value(Option::<String>::None))
+                    .col_expr(C::UpdatedAt, Expr::value(now))
+                    .col_expr(C::JobId, Expr::value(job_id))
+                    .filter(C::Id.eq(&id))
                     .exec(&txn)
                     .await?;
                 id
@@ -336,8 +403,8 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> Result<(Vec<Result<Stri
         };
         outcomes[i] = Some(Ok(id));
     }
-    if !inserts.is_empty() {
-        record::Entity::insert_many(inserts).exec_without_returning(&txn).await?;
+    if inserting {
+        txn.execute(backend.build(&insert)).await?;
     }
     txn.commit().await?;
     let outcomes = outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::internal("change left undecided"))));

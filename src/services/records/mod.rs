@@ -57,7 +57,9 @@ pub struct Change<'a> {
     pub op: Operation,
     /// For replace and delete.
     pub record_id: Option<&'a str>,
-    pub body: Option<serde_json::Value>,
+    /// The record's JSON object as sent, already parsed and validated: it is
+    /// stored as it came, without a parse and re-serialisation per copy.
+    pub body: Option<String>,
     pub callback: Option<Callback>,
     /// From the owner's console: no events, webhooks or callbacks, and not
     /// counted against the quota.

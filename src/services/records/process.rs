@@ -57,6 +57,7 @@ pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
         return Err(Error::Deferred(std::time::Duration::from_millis(50)));
     };
     // Visible while it runs: queued → processing → processed / failed.
+    st.ingest.make_way().await;
     record::Entity::update_many()
         .col_expr(record::Column::State, Expr::value(PROCESSING))
         .filter(job_records(job))
@@ -64,7 +65,11 @@ pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
         .exec(&st.writer)
         .await?;
     let limit = chunk(st.writer.get_database_backend());
-    while apply_chunk(st, job, limit).await? == limit {
+    loop {
+        st.ingest.make_way().await;
+        if apply_chunk(st, job, limit).await? < limit {
+            break;
+        }
         if started.elapsed() > RUN_BUDGET {
             return Err(Error::Deferred(std::time::Duration::ZERO));
         }
