@@ -285,6 +285,12 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_INGEST_WRITERS", default_value_t = 0, global = true)]
     pub ingest_writers: usize,
 
+    /// How long, at most, record processing waits for a burst of accepted
+    /// records to ease before each of its transactions, in milliseconds (0:
+    /// it never waits). Accepting comes first; processing catches up.
+    #[arg(long, env = "SWITCHYARD_PROCESS_YIELD_MS", default_value_t = 250, global = true)]
+    pub process_yield_ms: u64,
+
     /// Milliseconds between `queueStatus` subscription updates.
     #[arg(long, env = "SWITCHYARD_QUEUE_STATUS_INTERVAL_MS", default_value_t = 1000, global = true)]
     pub queue_status_interval_ms: u64,
@@ -394,6 +400,9 @@ impl Config {
         }
         if !self.webhook_disable_after_days.is_finite() || self.webhook_disable_after_days <= 0.0 {
             return Err("SWITCHYARD_WEBHOOK_DISABLE_AFTER_DAYS must be positive".into());
+        }
+        if self.process_yield_ms > 10_000 {
+            return Err("SWITCHYARD_PROCESS_YIELD_MS must be at most 10000".into());
         }
         if self.ingest_writers > 64 {
             return Err("SWITCHYARD_INGEST_WRITERS must be at most 64".into());

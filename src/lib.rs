@@ -104,7 +104,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         ingest: Arc::new(services::records::ingest::GroupCommit::new(
             config.ingest_writers(),
             if config.is_postgres() { config.worker_concurrency } else { 1 },
-            (!config.is_postgres()).then_some(services::records::ingest::YIELD_FOR),
+            Duration::from_millis(config.process_yield_ms),
         )),
         config: Arc::new(config),
     }))

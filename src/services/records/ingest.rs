@@ -45,10 +45,6 @@ pub const MAX_BATCH: usize = 200;
 /// change's job runs at once.
 const GATHER: chrono::Duration = chrono::Duration::milliseconds(50);
 
-/// How long, at most, processing waits for group commits before each of
-/// its transactions on SQLite (see [`GroupCommit::make_way`]).
-pub const YIELD_FOR: Duration = Duration::from_millis(250);
-
 /// How long no change must arrive before processing counts ingest as eased.
 const QUIET: Duration = Duration::from_millis(10);
 
@@ -96,14 +92,13 @@ pub struct GroupCommit {
     /// connection: a second would only wait on it, ahead of the next group
     /// commit, while holding a worker slot.
     appliers: tokio::sync::Semaphore,
-    /// With one writer connection (SQLite), how long processing lets group
-    /// commits go first before it takes the connection anyway (see
-    /// [`GroupCommit::make_way`]). `None`: they never wait for each other.
-    yield_for: Option<Duration>,
+    /// How long processing lets group commits go first, at most, before it
+    /// takes its turn anyway (see [`GroupCommit::make_way`]); zero: never.
+    yield_for: Duration,
 }
 
 impl GroupCommit {
-    pub fn new(writers: usize, appliers: usize, yield_for: Option<Duration>) -> Self {
+    pub fn new(writers: usize, appliers: usize, yield_for: Duration) -> Self {
         Self {
             inner: Mutex::new(Inner { queue: VecDeque::new(), writers: 0, last_change: Instant::now() }),
             writers: writers.max(1),
@@ -113,14 +108,13 @@ impl GroupCommit {
     }
 
     /// Waits until no change has arrived for [`QUIET`], at most
-    /// [`GroupCommit::yield_for`]. Processing calls it before each
-    /// transaction on a single writer connection: a 202 is what a client
-    /// waits for, processing is not, so under a burst the records are
-    /// accepted first and applied once it eases, or after the bound at the
-    /// latest, so processing never starves.
+    /// [`GroupCommit::yield_for`]. Processing calls it before each of its
+    /// transactions: a 202 is what a client waits for, processing is not, so
+    /// under a burst the records are accepted first (on SQLite the one writer
+    /// connection, on PostgreSQL the CPU, are theirs) and applied once it
+    /// eases, or after the bound at the latest, so processing never starves.
     pub async fn make_way(&self) {
-        let Some(bound) = self.yield_for else { return };
-        let deadline = Instant::now() + bound;
+        let deadline = Instant::now() + self.yield_for;
         loop {
             let quiet_since = {
                 let inner = self.lock();
