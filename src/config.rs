@@ -401,8 +401,9 @@ impl Config {
         if !self.webhook_disable_after_days.is_finite() || self.webhook_disable_after_days <= 0.0 {
             return Err("SWITCHYARD_WEBHOOK_DISABLE_AFTER_DAYS must be positive".into());
         }
-        if self.process_yield_ms > 10_000 {
-            return Err("SWITCHYARD_PROCESS_YIELD_MS must be at most 10000".into());
+        // Two waits and a run budget of chunks must fit a job's timeout.
+        if self.process_yield_ms > 5_000 {
+            return Err("SWITCHYARD_PROCESS_YIELD_MS must be at most 5000".into());
         }
         if self.ingest_writers > 64 {
             return Err("SWITCHYARD_INGEST_WRITERS must be at most 64".into());

@@ -404,3 +404,42 @@ async fn write(st: &AppState, mut changes: Vec<Prepared>) -> Result<(Vec<Result<
     let outcomes = outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::internal("change left undecided"))));
     Ok((outcomes.collect(), created))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOUND: Duration = Duration::from_millis(200);
+
+    #[tokio::test]
+    async fn processing_waits_for_a_running_commit_only_up_to_its_bound() {
+        let gc = GroupCommit::new(1, 1, BOUND);
+        gc.lock().writers = 1;
+        let t = Instant::now();
+        gc.make_way().await;
+        assert!(t.elapsed() >= BOUND, "gave way for only {:?}", t.elapsed());
+    }
+
+    #[tokio::test]
+    async fn processing_waits_until_no_change_arrived_for_the_quiet_time() {
+        let gc = GroupCommit::new(1, 1, BOUND);
+        gc.lock().last_change = Instant::now();
+        let t = Instant::now();
+        gc.make_way().await;
+        let waited = t.elapsed();
+        assert!(waited >= QUIET && waited < BOUND, "waited {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn processing_goes_at_once_when_ingest_is_quiet_or_the_wait_is_off() {
+        let quiet = GroupCommit::new(1, 1, BOUND);
+        quiet.lock().last_change = Instant::now() - QUIET;
+        let off = GroupCommit::new(1, 1, Duration::ZERO);
+        off.lock().writers = 1;
+        for gc in [quiet, off] {
+            let t = Instant::now();
+            gc.make_way().await;
+            assert!(t.elapsed() < BOUND, "waited {:?}", t.elapsed());
+        }
+    }
+}

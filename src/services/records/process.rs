@@ -65,14 +65,11 @@ pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
         .exec(&st.writer)
         .await?;
     let limit = chunk(st.writer.get_database_backend());
-    loop {
-        st.ingest.make_way().await;
-        if apply_chunk(st, job, limit).await? < limit {
-            break;
-        }
+    while apply_chunk(st, job, limit).await? == limit {
         if started.elapsed() > RUN_BUDGET {
             return Err(Error::Deferred(std::time::Duration::ZERO));
         }
+        st.ingest.make_way().await;
     }
     Ok(())
 }
