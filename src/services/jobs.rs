@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -65,26 +65,30 @@ pub async fn enqueue(st: &AppState, new: NewJob) -> Result<job::Model> {
 /// Inserts a ledger row without ringing (for callers that ring after their
 /// own transaction commits).
 pub async fn insert(db: &impl ConnectionTrait, grace: Duration, new: NewJob) -> Result<job::Model> {
+    Ok(row(grace, new).into_active_model().insert(db).await?)
+}
+
+/// The ledger row of a new job, not yet written: queued, due at its
+/// `run_at` (now by default), visible to the sweeper `grace` after that.
+pub fn row(grace: Duration, new: NewJob) -> job::Model {
     let now = Utc::now();
     let run_at = new.run_at.unwrap_or(now);
-    Ok(job::ActiveModel {
-        id: Set(new_id("job")),
-        workspace_id: Set(new.workspace_id),
-        kind: Set(new.kind),
-        payload: Set(new.payload),
-        state: Set(QUEUED.into()),
-        attempts: Set(0),
-        max_attempts: Set(new.max_attempts.max(1) as i32),
-        run_at: Set(run_at),
-        visible_at: Set(run_at.max(now) + chrono_dur(grace)),
-        lease_owner: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        finished_at: Set(None),
+    job::Model {
+        id: new_id("job"),
+        workspace_id: new.workspace_id,
+        kind: new.kind,
+        payload: new.payload,
+        state: QUEUED.into(),
+        attempts: 0,
+        max_attempts: new.max_attempts.max(1) as i32,
+        run_at,
+        visible_at: run_at.max(now) + chrono_dur(grace),
+        lease_owner: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
     }
-    .insert(db)
-    .await?)
 }
 
 /// Pushes the doorbell for a row, delayed until its `run_at`.

@@ -6,8 +6,10 @@
 //! requests join a queue instead; a short-lived writer task takes everything
 //! queued, commits it in one transaction (quota counts, record rows, and per
 //! workspace the `record.process` job that has not started yet or a new
-//! one), rings the queue for each new job, and answers each request. While
-//! that commit runs, new requests queue up for the next one, so batches grow
+//! one), rings the queue for each new job, and answers each request. On
+//! PostgreSQL the creates of each endpoint go in one statement instead (see
+//! [`create_together`]): one round trip, one prepared plan for any batch
+//! size. While that commit runs, new requests queue up for the next one, so batches grow
 //! with load and a lone request never waits for company: there is no timer.
 //!
 //! Writer tasks exist only while there is work (at most
@@ -31,7 +33,7 @@ use entity::record;
 use super::{Operation, KIND, QUEUED};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
-use crate::services::data_endpoints::{count_requests, next_month_start};
+use crate::services::data_endpoints::{count_requests, month, next_month_start};
 use crate::services::jobs::{self, NewJob};
 use crate::state::AppState;
 
@@ -202,23 +204,207 @@ async fn drain(st: AppState) {
         };
         st.metrics.ingest_batch(batch.len());
         let (changes, replies): (Vec<Prepared>, Vec<_>) = batch.into_iter().map(|p| (p.change, p.reply)).unzip();
-        match write(&st, changes).await {
-            Ok((outcomes, rows)) => {
-                for row in &rows {
-                    jobs::ring(&st, row).await;
+        let (outcomes, rows) = write(&st, changes).await;
+        for row in &rows {
+            jobs::ring(&st, row).await;
+        }
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// Writes a batch and decides each change's outcome. On PostgreSQL the
+/// creates of one endpoint from one kind of caller go in one statement each
+/// ([`create_together`]): one round trip in autocommit, and the endpoint's
+/// usage row stays locked only while that statement commits, so writers
+/// overlap. Everything else (replace, delete, SQLite, a group the quota
+/// cannot take whole) goes through one transaction ([`write_together`]). A
+/// database error fails only the changes of its statement or transaction.
+async fn write(st: &AppState, changes: Vec<Prepared>) -> (Vec<Result<String>>, Vec<entity::job::Model>) {
+    let mut outcomes: Vec<Option<Result<String>>> = (0..changes.len()).map(|_| None).collect();
+    let mut created = Vec::new();
+    let failed = |e: &Error, n: usize| tracing::error!(cause = %e, changes = n, "could not commit accepted records");
+    let lost = || Err(Error::internal("could not store the record"));
+    let mut rest: Vec<usize> = Vec::new();
+    if st.writer.get_database_backend() == DbBackend::Postgres {
+        let mut groups: BTreeMap<_, Vec<usize>> = BTreeMap::new();
+        for (i, c) in changes.iter().enumerate() {
+            match c.op {
+                Operation::Create => {
+                    let key = (c.workspace_id.as_str(), c.endpoint_id.as_str(), c.silent, c.quota);
+                    groups.entry(key).or_default().push(i);
                 }
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
+                _ => rest.push(i),
+            }
+        }
+        for items in groups.into_values() {
+            let group: Vec<&Prepared> = items.iter().map(|&i| &changes[i]).collect();
+            match create_together(st, &group).await {
+                Ok(Some((ids, job))) => {
+                    for (&i, id) in items.iter().zip(ids) {
+                        outcomes[i] = Some(Ok(id));
+                    }
+                    created.extend(job);
+                }
+                Ok(None) => rest.extend(items),
+                Err(e) => {
+                    failed(&e, items.len());
+                    for &i in &items {
+                        outcomes[i] = Some(lost());
+                    }
                 }
             }
+        }
+        rest.sort_unstable();
+    } else {
+        rest = (0..changes.len()).collect();
+    }
+    if !rest.is_empty() {
+        let mut slots: Vec<Option<Prepared>> = changes.into_iter().map(Some).collect();
+        let subset = rest.iter().filter_map(|&i| slots[i].take()).collect();
+        match write_together(st, subset).await {
+            Ok((outs, jobs)) => {
+                for (&i, outcome) in rest.iter().zip(outs) {
+                    outcomes[i] = Some(outcome);
+                }
+                created.extend(jobs);
+            }
             Err(e) => {
-                tracing::error!(cause = %e, changes = replies.len(), "could not commit accepted records");
-                for reply in replies {
-                    let _ = reply.send(Err(Error::internal("could not store the record")));
+                failed(&e, rest.len());
+                for &i in &rest {
+                    outcomes[i] = Some(lost());
                 }
             }
         }
     }
+    let outcomes = outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::internal("change left undecided"))));
+    (outcomes.collect(), created)
+}
+
+/// PostgreSQL: the creates of one endpoint in one statement, in autocommit:
+/// the usage count (all of them or none, within the quota), the workspace's
+/// waiting `record.process` job share-locked (so a worker claiming it waits
+/// for this commit and then sees these records) or else a new one, and the
+/// records. `None` when the quota cannot take them all: then nothing was
+/// written and [`write_together`] admits what fits.
+async fn create_together(
+    st: &AppState,
+    group: &[&Prepared],
+) -> Result<Option<(Vec<String>, Option<entity::job::Model>)>> {
+    use std::fmt::Write as _;
+    let first = group[0];
+    let n = group.len() as i64;
+    if first.quota.is_some_and(|limit| limit.is_some_and(|l| n > l)) {
+        return Ok(None);
+    }
+    let new = NewJob {
+        kind: KIND.into(),
+        payload: json!({}),
+        workspace_id: Some(first.workspace_id.clone()),
+        run_at: (n > 1).then(|| Utc::now() + GATHER),
+        max_attempts: 5,
+    };
+    let job = jobs::row(st.sweep_grace(), new);
+    let mut values: Vec<sea_orm::Value> = vec![
+        job.kind.clone().into(),
+        job.state.clone().into(),
+        first.workspace_id.clone().into(),
+        first.endpoint_id.clone().into(),
+        job.id.clone().into(),
+        job.payload.to_string().into(),
+        job.max_attempts.into(),
+        job.run_at.into(),
+        job.visible_at.into(),
+        job.created_at.into(),
+        first.silent.into(),
+        Operation::Create.as_str().into(),
+        QUEUED.into(),
+    ];
+    let param = |values: &mut Vec<sea_orm::Value>, v: sea_orm::Value| {
+        values.push(v);
+        format!("${}", values.len())
+    };
+    let counted = match first.quota {
+        None => "SELECT 1".to_string(),
+        Some(limit) => {
+            let (month, n) = (param(&mut values, month().into()), param(&mut values, n.into()));
+            let cap = match limit {
+                Some(l) => format!(" WHERE endpoint_usage.count + excluded.count <= {}", param(&mut values, l.into())),
+                None => String::new(),
+            };
+            format!(
+                "INSERT INTO endpoint_usage (endpoint_id, month, count) VALUES ($4, {month}, {n}) \
+                 ON CONFLICT (endpoint_id, month) DO UPDATE SET count = endpoint_usage.count + excluded.count{cap} \
+                 RETURNING 1"
+            )
+        }
+    };
+    // The rows as one JSON array, so the statement's text is the same for
+    // any number of records: PostgreSQL parses and plans it once per
+    // connection, and binds one parameter instead of seven per record.
+    let mut rows = String::from("[");
+    let mut ids = Vec::with_capacity(group.len());
+    for c in group {
+        let id = new_id("rec");
+        if rows.len() > 1 {
+            rows.push(',');
+        }
+        let text = |v: Option<&str>| serde_json::to_string(&v).unwrap_or_else(|_| "null".into());
+        let fields = [
+            ("id", text(Some(&id))),
+            ("environment", text(Some(&c.environment))),
+            ("key_id", text(Some(&c.key_id))),
+            ("callback_url", text(c.callback_url.as_deref())),
+            ("callback_auth_header", text(c.callback_auth_header.as_deref())),
+            ("callback_auth_enc", text(c.callback_auth_enc.as_deref())),
+        ];
+        rows.push('{');
+        for (name, value) in fields {
+            let _ = write!(rows, "\"{name}\":{value},");
+        }
+        // Checked to be a JSON object before it was queued.
+        let _ = write!(rows, "\"pending\":{}}}", c.body.as_deref().unwrap_or("null"));
+        ids.push(id);
+    }
+    rows.push(']');
+    let rows = param(&mut values, rows.into());
+    let sql = format!(
+        "WITH waiting AS ( \
+            SELECT id FROM job WHERE kind = $1 AND state = $2 AND workspace_id = $3 AND attempts = 0 \
+            ORDER BY id DESC LIMIT 1 FOR SHARE \
+         ), counted AS ({counted}), \
+         new_job AS ( \
+            INSERT INTO job (id, workspace_id, kind, payload, state, attempts, max_attempts, run_at, visible_at, \
+                             created_at, updated_at) \
+            SELECT $5, $3, $1, $6::json, $2, 0, $7, $8, $9, $10, $10 \
+            WHERE NOT EXISTS (SELECT 1 FROM waiting) AND EXISTS (SELECT 1 FROM counted) \
+            RETURNING id \
+         ), written AS ( \
+            INSERT INTO record (id, environment, key_id, pending, callback_url, callback_auth_header, \
+                                callback_auth_enc, workspace_id, endpoint_id, silent, operation, state, \
+                                created_at, updated_at, job_id) \
+            SELECT v.id, v.environment, v.key_id, v.pending, v.callback_url, v.callback_auth_header, \
+                   v.callback_auth_enc, $3, $4, $11, $12, $13, $10, $10, \
+                   (SELECT id FROM waiting UNION ALL SELECT id FROM new_job LIMIT 1) \
+            FROM json_to_recordset({rows}::json) AS v(id text, environment text, key_id text, pending json, \
+                 callback_url text, callback_auth_header text, callback_auth_enc text) \
+            WHERE EXISTS (SELECT 1 FROM counted) \
+            RETURNING 1 \
+         ) \
+         SELECT (SELECT id FROM new_job) AS new_job, (SELECT count(*) FROM written) AS written"
+    );
+    let stmt = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    let row = st.writer.query_one(stmt).await?.ok_or_else(|| Error::internal("the insert returned no row"))?;
+    let written: i64 = row.try_get("", "written")?;
+    if written == 0 {
+        return Ok(None);
+    }
+    if written != n {
+        return Err(Error::internal(format!("wrote {written} of {n} records")));
+    }
+    let new_job: Option<String> = row.try_get("", "new_job")?;
+    Ok(Some((ids, new_job.map(|_| job))))
 }
 
 /// The workspace's `record.process` job that has not started yet, if any.
@@ -255,7 +441,10 @@ fn json_text(backend: DbBackend, text: Option<String>) -> SimpleExpr {
 /// endpoints' quotas (429 past it), writes the records and one job per
 /// workspace. A refused change writes nothing; a database error fails the
 /// whole batch and writes nothing.
-async fn write(st: &AppState, mut changes: Vec<Prepared>) -> Result<(Vec<Result<String>>, Vec<entity::job::Model>)> {
+async fn write_together(
+    st: &AppState,
+    mut changes: Vec<Prepared>,
+) -> Result<(Vec<Result<String>>, Vec<entity::job::Model>)> {
     let now = Utc::now();
     let txn = st.writer.begin().await?;
     let backend = txn.get_database_backend();
