@@ -10,6 +10,7 @@ mod m20261123_000005_create_job;
 mod m20261123_000006_create_webhook;
 mod m20261123_000007_create_data_endpoint;
 mod m20261202_000008_add_record_job;
+mod m20261202_000009_record_fillfactor;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_create_webhook::Migration),
             Box::new(m20261123_000007_create_data_endpoint::Migration),
             Box::new(m20261202_000008_add_record_job::Migration),
+            Box::new(m20261202_000009_record_fillfactor::Migration),
         ]
     }
 }
