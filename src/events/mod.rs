@@ -238,19 +238,58 @@ pub async fn record_many(db: &impl ConnectionTrait, events: Vec<NewEvent>) -> Re
             created_at: now,
         })
         .collect();
-    let rows = models.iter().map(|m| entity::event::ActiveModel {
-        id: Set(m.id.clone()),
-        workspace_id: Set(m.workspace_id.clone()),
-        event_type: Set(m.event_type.clone()),
-        actor: Set(m.actor.clone()),
-        subject_id: Set(m.subject_id.clone()),
-        data: Set(m.data.clone()),
-        created_at: Set(m.created_at),
-    });
-    entity::event::Entity::insert_many(rows).exec_without_returning(db).await?;
+    insert_rows(db, &models, now).await?;
     let mut envelopes: Vec<Envelope> = models.into_iter().map(Envelope::from).collect();
     crate::services::webhooks::fan_out(db, &mut envelopes).await?;
     Ok(envelopes)
+}
+
+/// The rows of [`record_many`]. On PostgreSQL they travel as one JSON array
+/// in one parameter: the statement's text is the same for any number of
+/// events (parsed and planned once per connection), and binding one text
+/// costs far less than seven parameters per event, a JSON document each.
+async fn insert_rows(db: &impl ConnectionTrait, models: &[entity::event::Model], now: DateTime<Utc>) -> Result<()> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        let rows = models.iter().map(|m| entity::event::ActiveModel {
+            id: Set(m.id.clone()),
+            workspace_id: Set(m.workspace_id.clone()),
+            event_type: Set(m.event_type.clone()),
+            actor: Set(m.actor.clone()),
+            subject_id: Set(m.subject_id.clone()),
+            data: Set(m.data.clone()),
+            created_at: Set(m.created_at),
+        });
+        entity::event::Entity::insert_many(rows).exec_without_returning(db).await?;
+        return Ok(());
+    }
+    #[derive(Serialize)]
+    struct Row<'a> {
+        id: &'a str,
+        workspace_id: &'a str,
+        event_type: &'a str,
+        actor: &'a str,
+        subject_id: Option<&'a str>,
+        data: &'a serde_json::Value,
+    }
+    let rows: Vec<Row> = models
+        .iter()
+        .map(|m| Row {
+            id: &m.id,
+            workspace_id: &m.workspace_id,
+            event_type: &m.event_type,
+            actor: &m.actor,
+            subject_id: m.subject_id.as_deref(),
+            data: &m.data,
+        })
+        .collect();
+    let rows = serde_json::to_string(&rows).map_err(crate::Error::internal)?;
+    let sql = "INSERT INTO event (id, workspace_id, event_type, actor, subject_id, data, created_at) \
+               SELECT v.id, v.workspace_id, v.event_type, v.actor, v.subject_id, v.data, $2 \
+               FROM json_to_recordset($1::json) AS v(id text, workspace_id text, event_type text, actor text, \
+                    subject_id text, data json)";
+    let stmt = sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [rows.into(), now.into()]);
+    db.execute(stmt).await?;
+    Ok(())
 }
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Arc<Envelope>> + Send>>;
