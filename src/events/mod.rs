@@ -284,7 +284,7 @@ async fn insert_rows(db: &impl ConnectionTrait, models: &[entity::event::Model],
         .collect();
     let rows = serde_json::to_string(&rows).map_err(crate::Error::internal)?;
     let sql = "INSERT INTO event (id, workspace_id, event_type, actor, subject_id, data, created_at) \
-               SELECT v.id, v.workspace_id, v.event_type, v.actor, v.subject_id, v.data, $2 \
+               SELECT v.id, v.workspace_id, v.event_type, v.actor, v.subject_id, COALESCE(v.data, 'null'::json), $2 \
                FROM json_to_recordset($1::json) AS v(id text, workspace_id text, event_type text, actor text, \
                     subject_id text, data json)";
     let stmt = sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [rows.into(), now.into()]);

@@ -87,12 +87,27 @@ fn parse_body(
     if !value.is_object() {
         return Err(Error::invalid_field("body", "The body must be a JSON object"));
     }
+    if has_nul(&value) {
+        // Valid JSON, but PostgreSQL cannot store it in the record's events.
+        return Err(Error::invalid_field("body", "Strings must not contain the NUL character (\\u0000)"));
+    }
     let details = endpoint.violations(&value);
     if !details.is_empty() {
         return Err(Error::validation(details));
     }
     // Parsed above, so UTF-8.
     String::from_utf8(body.into()).map_err(|_| Error::invalid("Invalid JSON"))
+}
+
+/// Whether any string or key of a JSON value holds a NUL character.
+fn has_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// Counts a read against the monthly quota (429 once it is used up). Writes

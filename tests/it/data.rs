@@ -165,6 +165,12 @@ async fn every_documented_error_has_its_status_and_shape() {
         assert_eq!(s, 400);
         assert_eq!(b["error"], "Validation failed");
         assert_eq!(b["details"], json!([{ "field": "order_id", "error": "Required field is missing" }]));
+        // 400: a NUL character in a string (valid JSON, but not storable).
+        let nul = r#"{"order_id": "A\u0000B", "amount": 1}"#;
+        let (s, b) = post(Some(test_key.clone()), nul, "application/json").await;
+        assert_eq!(s, 400);
+        let nul_error = "Strings must not contain the NUL character (\\u0000)";
+        assert_eq!(b["details"], json!([{ "field": "body", "error": nul_error }]));
         // 413 over 100 KB.
         let big = format!(r#"{{"order_id": "x", "amount": 1, "pad": "{}"}}"#, "a".repeat(110 * 1024));
         let resp = app

@@ -219,10 +219,13 @@ async fn drain(st: AppState) {
 /// ([`create_together`]): one round trip in autocommit, and the endpoint's
 /// usage row stays locked only while that statement commits, so writers
 /// overlap. Everything else (replace, delete, SQLite, a group the quota
-/// cannot take whole) goes through one transaction ([`write_together`]). A
-/// database error fails only the changes of its statement or transaction.
+/// cannot take whole) goes through one transaction ([`write_together`]), so
+/// within a batch creates are counted against the quota before replaces and
+/// deletes. A database error fails only the changes of its statement or
+/// transaction. A new job waits [`GATHER`] when the batch shows load.
 async fn write(st: &AppState, changes: Vec<Prepared>) -> (Vec<Result<String>>, Vec<entity::job::Model>) {
-    let mut outcomes: Vec<Option<Result<String>>> = (0..changes.len()).map(|_| None).collect();
+    let n = changes.len();
+    let mut outcomes: Vec<Option<Result<String>>> = (0..n).map(|_| None).collect();
     let mut created = Vec::new();
     let failed = |e: &Error, n: usize| tracing::error!(cause = %e, changes = n, "could not commit accepted records");
     let lost = || Err(Error::internal("could not store the record"));
@@ -240,7 +243,7 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> (Vec<Result<String>>, V
         }
         for items in groups.into_values() {
             let group: Vec<&Prepared> = items.iter().map(|&i| &changes[i]).collect();
-            match create_together(st, &group).await {
+            match create_together(st, &group, changes.len()).await {
                 Ok(Some((ids, job))) => {
                     for (&i, id) in items.iter().zip(ids) {
                         outcomes[i] = Some(Ok(id));
@@ -263,7 +266,7 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> (Vec<Result<String>>, V
     if !rest.is_empty() {
         let mut slots: Vec<Option<Prepared>> = changes.into_iter().map(Some).collect();
         let subset = rest.iter().filter_map(|&i| slots[i].take()).collect();
-        match write_together(st, subset).await {
+        match write_together(st, subset, n).await {
             Ok((outs, jobs)) => {
                 for (&i, outcome) in rest.iter().zip(outs) {
                     outcomes[i] = Some(outcome);
@@ -291,6 +294,7 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> (Vec<Result<String>>, V
 async fn create_together(
     st: &AppState,
     group: &[&Prepared],
+    batch: usize,
 ) -> Result<Option<(Vec<String>, Option<entity::job::Model>)>> {
     use std::fmt::Write as _;
     let first = group[0];
@@ -302,7 +306,7 @@ async fn create_together(
         kind: KIND.into(),
         payload: json!({}),
         workspace_id: Some(first.workspace_id.clone()),
-        run_at: (n > 1).then(|| Utc::now() + GATHER),
+        run_at: (batch > 1).then(|| Utc::now() + GATHER),
         max_attempts: 5,
     };
     let job = jobs::row(st.sweep_grace(), new);
@@ -444,6 +448,7 @@ fn json_text(backend: DbBackend, text: Option<String>) -> SimpleExpr {
 async fn write_together(
     st: &AppState,
     mut changes: Vec<Prepared>,
+    batch: usize,
 ) -> Result<(Vec<Result<String>>, Vec<entity::job::Model>)> {
     let now = Utc::now();
     let txn = st.writer.begin().await?;
@@ -500,7 +505,7 @@ async fn write_together(
                     kind: KIND.into(),
                     payload: json!({}),
                     workspace_id: Some(c.workspace_id.clone()),
-                    run_at: (changes.len() > 1).then(|| now + GATHER),
+                    run_at: (batch > 1).then(|| now + GATHER),
                     max_attempts: 5,
                 };
                 let row = jobs::insert(&txn, st.sweep_grace(), new).await?;
