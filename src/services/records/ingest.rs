@@ -9,8 +9,8 @@
 //! one), rings the queue for each new job, and answers each request. On
 //! PostgreSQL the creates of each endpoint go in one statement instead (see
 //! [`create_together`]): one round trip, one prepared plan for any batch
-//! size. While that commit runs, new requests queue up for the next one, so batches grow
-//! with load and a lone request never waits for company: there is no timer.
+//! size. While that commit runs, new requests queue up for the next one, so
+//! batches grow with load and a lone request never waits for company: there is no timer.
 //!
 //! Writer tasks exist only while there is work (at most
 //! [`GroupCommit::writers`] at once) and own nothing but a state clone, so a
@@ -227,8 +227,6 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> (Vec<Result<String>>, V
     let n = changes.len();
     let mut outcomes: Vec<Option<Result<String>>> = (0..n).map(|_| None).collect();
     let mut created = Vec::new();
-    let failed = |e: &Error, n: usize| tracing::error!(cause = %e, changes = n, "could not commit accepted records");
-    let lost = || Err(Error::internal("could not store the record"));
     let mut rest: Vec<usize> = Vec::new();
     if st.writer.get_database_backend() == DbBackend::Postgres {
         let mut groups: BTreeMap<_, Vec<usize>> = BTreeMap::new();
@@ -243,7 +241,7 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> (Vec<Result<String>>, V
         }
         for items in groups.into_values() {
             let group: Vec<&Prepared> = items.iter().map(|&i| &changes[i]).collect();
-            match create_together(st, &group, changes.len()).await {
+            match create_together(st, &group, n).await {
                 Ok(Some((ids, job))) => {
                     for (&i, id) in items.iter().zip(ids) {
                         outcomes[i] = Some(Ok(id));
@@ -251,17 +249,12 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> (Vec<Result<String>>, V
                     created.extend(job);
                 }
                 Ok(None) => rest.extend(items),
-                Err(e) => {
-                    failed(&e, items.len());
-                    for &i in &items {
-                        outcomes[i] = Some(lost());
-                    }
-                }
+                Err(e) => lost(&mut outcomes, &items, &e),
             }
         }
         rest.sort_unstable();
     } else {
-        rest = (0..changes.len()).collect();
+        rest = (0..n).collect();
     }
     if !rest.is_empty() {
         let mut slots: Vec<Option<Prepared>> = changes.into_iter().map(Some).collect();
@@ -273,16 +266,31 @@ async fn write(st: &AppState, changes: Vec<Prepared>) -> (Vec<Result<String>>, V
                 }
                 created.extend(jobs);
             }
-            Err(e) => {
-                failed(&e, rest.len());
-                for &i in &rest {
-                    outcomes[i] = Some(lost());
-                }
-            }
+            Err(e) => lost(&mut outcomes, &rest, &e),
         }
     }
     let outcomes = outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::internal("change left undecided"))));
     (outcomes.collect(), created)
+}
+
+/// The changes at `items` could not be committed: each gets a 500.
+fn lost(outcomes: &mut [Option<Result<String>>], items: &[usize], cause: &Error) {
+    tracing::error!(%cause, changes = items.len(), "could not commit accepted records");
+    for &i in items {
+        outcomes[i] = Some(Err(Error::internal("could not store the record")));
+    }
+}
+
+/// A new `record.process` job for a workspace's accepted changes; it waits
+/// [`GATHER`] when its batch shows load (more than one change).
+fn process_job(workspace_id: &str, batch: usize) -> NewJob {
+    NewJob {
+        kind: KIND.into(),
+        payload: json!({}),
+        workspace_id: Some(workspace_id.to_string()),
+        run_at: (batch > 1).then(|| Utc::now() + GATHER),
+        max_attempts: 5,
+    }
 }
 
 /// PostgreSQL: the creates of one endpoint in one statement, in autocommit:
@@ -302,14 +310,7 @@ async fn create_together(
     if first.quota.is_some_and(|limit| limit.is_some_and(|l| n > l)) {
         return Ok(None);
     }
-    let new = NewJob {
-        kind: KIND.into(),
-        payload: json!({}),
-        workspace_id: Some(first.workspace_id.clone()),
-        run_at: (batch > 1).then(|| Utc::now() + GATHER),
-        max_attempts: 5,
-    };
-    let job = jobs::row(st.sweep_grace(), new);
+    let job = jobs::row(st.sweep_grace(), process_job(&first.workspace_id, batch));
     let mut values: Vec<sea_orm::Value> = vec![
         job.kind.clone().into(),
         job.state.clone().into(),
@@ -373,6 +374,7 @@ async fn create_together(
     }
     rows.push(']');
     let rows = param(&mut values, rows.into());
+    // `waiting` is [`waiting_job`]'s query, in SQL.
     let sql = format!(
         "WITH waiting AS ( \
             SELECT id FROM job WHERE kind = $1 AND state = $2 AND workspace_id = $3 AND attempts = 0 \
@@ -443,8 +445,9 @@ fn json_text(backend: DbBackend, text: Option<String>) -> SimpleExpr {
 /// One transaction for a batch: looks up the records that replace and
 /// delete name (404 for a missing one), counts the rest against their
 /// endpoints' quotas (429 past it), writes the records and one job per
-/// workspace. A refused change writes nothing; a database error fails the
-/// whole batch and writes nothing.
+/// workspace. A refused change writes nothing; a database error fails
+/// every change given and writes nothing. `batch`: how many changes the
+/// whole group commit holds (see [`process_job`]).
 async fn write_together(
     st: &AppState,
     mut changes: Vec<Prepared>,
@@ -501,14 +504,7 @@ async fn write_together(
         let job_id = match waiting_job(&txn, &c.workspace_id).await? {
             Some(id) => id,
             None => {
-                let new = NewJob {
-                    kind: KIND.into(),
-                    payload: json!({}),
-                    workspace_id: Some(c.workspace_id.clone()),
-                    run_at: (batch > 1).then(|| now + GATHER),
-                    max_attempts: 5,
-                };
-                let row = jobs::insert(&txn, st.sweep_grace(), new).await?;
+                let row = jobs::insert(&txn, st.sweep_grace(), process_job(&c.workspace_id, batch)).await?;
                 let id = row.id.clone();
                 created.push(row);
                 id
