@@ -11,6 +11,7 @@ mod m20261123_000006_create_webhook;
 mod m20261123_000007_create_data_endpoint;
 mod m20261202_000008_add_record_job;
 mod m20261202_000009_record_fillfactor;
+mod m20261203_000010_record_job_order;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_create_data_endpoint::Migration),
             Box::new(m20261202_000008_add_record_job::Migration),
             Box::new(m20261202_000009_record_fillfactor::Migration),
+            Box::new(m20261203_000010_record_job_order::Migration),
         ]
     }
 }

@@ -146,6 +146,62 @@ async fn records_accepted_just_before_a_kill_are_processed_after_restart() {
 }
 
 #[tokio::test]
+async fn a_job_of_many_chunks_applies_every_record_once_in_order() {
+    for backend in backends() {
+        // No jobs run while the records arrive, so they pile up in one or
+        // two waiting jobs, each far more than one chunk (500 records on
+        // PostgreSQL, 200 on SQLite).
+        let (app, server, guard) = TestApp::spawn(&backend, &["--role", "api"]).await;
+        let b = app.backend.clone();
+        let (_, key, _) = setup(&app, json!({})).await;
+        let mut ids = BTreeSet::new();
+        for _ in 0..12 {
+            for (s, body) in burst(&app, &key, 100).await {
+                assert_eq!(s, 202, "[{b}] {body}");
+                ids.insert(body["id"].as_str().unwrap().to_string());
+            }
+        }
+        let cfg = app.state.config.clone();
+        server.stop().await;
+        let worker = switchyard::start(Config::from_args(server_args(&cfg, "all", "127.0.0.1:0")).unwrap())
+            .await
+            .expect("start with jobs");
+        let started = Instant::now();
+        let records = loop {
+            let records = entity::record::Entity::find().all(&worker.state.db).await.unwrap();
+            if records.iter().all(|r| r.state == "processed") {
+                break records;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "[{b}] not every record was processed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(records.iter().map(|r| r.id.clone()).collect::<BTreeSet<_>>(), ids, "[{b}]");
+        assert!(records.iter().all(|r| r.data.as_ref().is_some_and(|d| d["amount"] == 45000)), "[{b}]");
+        let mut per_job = std::collections::BTreeMap::<&str, usize>::new();
+        for r in &records {
+            *per_job.entry(r.job_id.as_deref().unwrap_or("")).or_default() += 1;
+        }
+        assert!(per_job.values().any(|&n| n > 500), "[{b}] records per job: {per_job:?}");
+        let jobs = entity::job::Entity::find()
+            .filter(entity::job::Column::Kind.eq("record.process"))
+            .all(&worker.state.db)
+            .await
+            .unwrap();
+        assert!(jobs.iter().all(|j| j.state == "done" && j.attempts == 1), "[{b}] {jobs:?}");
+        // One record.created each: no record applied twice, none skipped.
+        let events = entity::event::Entity::find()
+            .filter(entity::event::Column::EventType.eq("record.created"))
+            .all(&worker.state.db)
+            .await
+            .unwrap();
+        let subjects: BTreeSet<_> = events.iter().filter_map(|e| e.subject_id.clone()).collect();
+        assert_eq!((events.len(), subjects), (ids.len(), ids.clone()), "[{b}]");
+        worker.stop().await;
+        guard.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn a_key_disabled_through_one_process_is_refused_at_once_by_another() {
     // Two processes share PostgreSQL and Redis; each caches data keys.
     let Some(backend) = backends().into_iter().find(|b| matches!(b, crate::helpers::Backend::Postgres(_))) else {

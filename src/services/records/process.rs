@@ -56,63 +56,71 @@ pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
     let Some(_turn) = st.ingest.applier() else {
         return Err(Error::Deferred(std::time::Duration::from_millis(50)));
     };
-    // Visible while it runs: queued → processing → processed / failed.
     st.ingest.make_way().await;
+    let limit = chunk(st.writer.get_database_backend());
+    // Chunks follow each other in id order: each starts after the last id
+    // of the one before (records join a job only until it is claimed).
+    let mut after = String::new();
+    if apply_chunk(st, job, limit, &mut after).await? < limit {
+        return Ok(());
+    }
+    // More than one chunk: the rest is visibly under way while it waits its
+    // turn (queued → processing → processed / failed). A job of one chunk
+    // goes from queued to processed in one commit.
     record::Entity::update_many()
         .col_expr(record::Column::State, Expr::value(PROCESSING))
         .filter(job_records(job))
         .filter(record::Column::State.eq(QUEUED))
         .exec(&st.writer)
         .await?;
-    let limit = chunk(st.writer.get_database_backend());
-    while apply_chunk(st, job, limit).await? == limit {
+    loop {
+        st.ingest.make_way().await;
+        if apply_chunk(st, job, limit, &mut after).await? < limit {
+            return Ok(());
+        }
         if started.elapsed() > RUN_BUDGET {
             return Err(Error::Deferred(std::time::Duration::ZERO));
         }
-        st.ingest.make_way().await;
     }
-    Ok(())
 }
 
-/// One transaction of [`process`]; returns how many records it applied.
-async fn apply_chunk(st: &AppState, job: &entity::job::Model, limit: u64) -> Result<u64> {
+/// What processing needs of one applied record.
+struct Applied {
+    id: String,
+    workspace_id: String,
+    endpoint_id: String,
+    environment: String,
+    operation: String,
+    silent: bool,
+    /// It asked for a callback (and is not silent).
+    callback: bool,
+    /// What its event carries: the new body, or for a delete the deleted one.
+    data: Option<serde_json::Value>,
+}
+
+/// One transaction of [`process`]: the job's next records with an id past
+/// `after`, which it moves to the last one applied; returns how many.
+async fn apply_chunk(st: &AppState, job: &entity::job::Model, limit: u64, after: &mut String) -> Result<u64> {
     let txn = st.writer.begin().await?;
-    // On PostgreSQL the rows stay locked until the commit, so a change
-    // accepted meanwhile waits and then goes to a job of its own; in id
-    // order, so two jobs never lock in opposite orders (SQLite serialises
-    // writers anyway). The workspace is checked here rather than in SQL,
-    // where SQLite would pick the workspace index over the job's.
-    let mut q = record::Entity::find()
-        .filter(job_records(job))
-        .filter(record::Column::State.is_in([QUEUED, PROCESSING]))
-        .order_by_asc(record::Column::Id)
-        .limit(limit);
-    if txn.get_database_backend() == DbBackend::Postgres {
-        q = q.lock_exclusive();
-    }
-    let rows: Vec<record::Model> = q
-        .all(&txn)
-        .await?
-        .into_iter()
-        .filter(|r| job.workspace_id.as_ref().is_none_or(|ws| *ws == r.workspace_id))
-        .collect();
+    let rows = match txn.get_database_backend() {
+        DbBackend::Postgres => apply_pg(&txn, job, limit, after).await?,
+        _ => apply_selected(&txn, job, limit, after).await?,
+    };
     let applied = rows.len() as u64;
     if rows.is_empty() {
         return Ok(0);
     }
-    apply_pending(&txn, rows.iter().map(|r| r.id.clone()).collect()).await?;
     let (mut loud, mut quiet, mut callbacks) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
-        let (event, data) = match row.operation.as_str() {
-            "create" => (EventType::RecordCreated, row.pending.as_ref()),
-            "replace" => (EventType::RecordUpdated, row.pending.as_ref()),
-            _ => (EventType::RecordDeleted, None),
+        let event = match row.operation.as_str() {
+            "create" => EventType::RecordCreated,
+            "replace" => EventType::RecordUpdated,
+            _ => EventType::RecordDeleted,
         };
         let payload = json!({
-            "id": row.id, "endpoint_id": row.endpoint_id, "environment": row.environment,
-            "data": data.or(row.data.as_ref()),
+            "id": row.id, "endpoint_id": row.endpoint_id, "environment": row.environment, "data": row.data,
         });
-        if row.callback_url.is_some() && !row.silent {
+        if row.callback {
             callbacks.push((row.workspace_id.clone(), row.id.clone(), event.as_str()));
         }
         // Console writes stay silent: no event row, so no fan-out;
@@ -144,6 +152,123 @@ async fn apply_chunk(st: &AppState, job: &entity::job::Model, limit: u64) -> Res
     published.extend(quiet);
     st.publish(published);
     Ok(applied)
+}
+
+/// The chunk on SQLite: the records read, then applied by one statement
+/// (SQLite serialises writers, so nothing changes them in between). The
+/// workspace is checked here rather than in SQL, where SQLite would pick
+/// the workspace index over the job's.
+async fn apply_selected(
+    db: &impl ConnectionTrait,
+    job: &entity::job::Model,
+    limit: u64,
+    after: &mut String,
+) -> Result<Vec<Applied>> {
+    let rows: Vec<record::Model> = record::Entity::find()
+        .filter(job_records(job))
+        .filter(record::Column::Id.gt(after.as_str()))
+        .filter(record::Column::State.is_in([QUEUED, PROCESSING]))
+        .order_by_asc(record::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    if let Some(last) = rows.last() {
+        after.clone_from(&last.id);
+    }
+    let rows: Vec<record::Model> =
+        rows.into_iter().filter(|r| job.workspace_id.as_ref().is_none_or(|ws| *ws == r.workspace_id)).collect();
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    apply_pending(db, rows.iter().map(|r| r.id.clone()).collect()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Applied {
+            data: match r.operation.as_str() {
+                "delete" => r.data,
+                _ => r.pending.or(r.data),
+            },
+            callback: r.callback_url.is_some() && !r.silent,
+            id: r.id,
+            workspace_id: r.workspace_id,
+            endpoint_id: r.endpoint_id,
+            environment: r.environment,
+            operation: r.operation,
+            silent: r.silent,
+        })
+        .collect())
+}
+
+/// The chunk on PostgreSQL: one `UPDATE … RETURNING` picks the job's next
+/// records (in id order) and applies them as [`apply_pending`] does; the
+/// deleted body comes from the rows as they were before it. No separate
+/// `SELECT … FOR UPDATE`: it cost a read of every row and a lock written
+/// into each before the update rewrote it. A record that a request changes
+/// meanwhile is waited for and checked again by the update; if it moved to
+/// another job, it is left to that job.
+async fn apply_pg(
+    db: &impl ConnectionTrait,
+    job: &entity::job::Model,
+    limit: u64,
+    after: &mut String,
+) -> Result<Vec<Applied>> {
+    let legacy = job.payload.get("record_id").and_then(|v| v.as_str());
+    let mine = |t: &str| match legacy {
+        Some(_) => format!("({t}.job_id = $1 OR {t}.id = $6)"),
+        None => format!("{t}.job_id = $1"),
+    };
+    let sql = format!(
+        "WITH before AS ( \
+            SELECT o.id, o.data FROM record AS o \
+            WHERE {o} AND o.id > $5 AND o.state IN ('{QUEUED}', '{PROCESSING}') \
+            ORDER BY o.id LIMIT $3 \
+         ) \
+         UPDATE record AS r SET \
+            data = CASE WHEN r.operation = 'delete' THEN NULL ELSE r.pending END, \
+            pending = NULL, \
+            state = CASE WHEN r.operation = 'delete' THEN '{DELETED}' ELSE '{PROCESSED}' END, \
+            callback_state = CASE WHEN r.callback_url IS NOT NULL AND NOT r.silent THEN 'pending' \
+                                  ELSE r.callback_state END, \
+            processed_at = $4, updated_at = $4 \
+         FROM before \
+         WHERE r.id = before.id AND {r} AND r.state IN ('{QUEUED}', '{PROCESSING}') \
+            AND ($2::text IS NULL OR r.workspace_id = $2) \
+         RETURNING r.id, r.workspace_id, r.endpoint_id, r.environment, r.operation, r.silent, \
+            (r.callback_url IS NOT NULL AND NOT r.silent) AS callback, \
+            CASE WHEN r.operation = 'delete' THEN before.data ELSE COALESCE(r.data, before.data) END AS data, \
+            (SELECT max(id) FROM before) AS last",
+        o = mine("o"),
+        r = mine("r"),
+    );
+    let mut values: Vec<sea_orm::Value> = vec![
+        job.id.clone().into(),
+        job.workspace_id.clone().into(),
+        (limit as i64).into(),
+        Utc::now().into(),
+        after.clone().into(),
+    ];
+    if let Some(id) = legacy {
+        values.push(id.into());
+    }
+    let rows = db.query_all(sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
+    // The cursor in the database's own order of ids.
+    if let Some(row) = rows.first() {
+        *after = row.try_get("", "last")?;
+    }
+    rows.into_iter()
+        .map(|row| {
+            Ok(Applied {
+                id: row.try_get("", "id")?,
+                workspace_id: row.try_get("", "workspace_id")?,
+                endpoint_id: row.try_get("", "endpoint_id")?,
+                environment: row.try_get("", "environment")?,
+                operation: row.try_get("", "operation")?,
+                silent: row.try_get("", "silent")?,
+                callback: row.try_get("", "callback")?,
+                data: row.try_get("", "data")?,
+            })
+        })
+        .collect()
 }
 
 /// One statement for the whole batch: each record's pending body becomes its
