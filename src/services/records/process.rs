@@ -99,16 +99,17 @@ struct Applied {
 }
 
 /// One transaction of [`process`]: the job's next records with an id past
-/// `after`, which it moves to the last one applied; returns how many.
+/// `after`, which it moves to the last one read; returns how many it read.
+/// That is the count that says whether more may follow: a record a request
+/// moved to another job meanwhile is read but not applied.
 async fn apply_chunk(st: &AppState, job: &entity::job::Model, limit: u64, after: &mut String) -> Result<u64> {
     let txn = st.writer.begin().await?;
-    let rows = match txn.get_database_backend() {
+    let (rows, read) = match txn.get_database_backend() {
         DbBackend::Postgres => apply_pg(&txn, job, limit, after).await?,
         _ => apply_selected(&txn, job, limit, after).await?,
     };
-    let applied = rows.len() as u64;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(read);
     }
     let (mut loud, mut quiet, mut callbacks) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
@@ -151,7 +152,7 @@ async fn apply_chunk(st: &AppState, job: &entity::job::Model, limit: u64, after:
     }
     published.extend(quiet);
     st.publish(published);
-    Ok(applied)
+    Ok(read)
 }
 
 /// The chunk on SQLite: the records read, then applied by one statement
@@ -163,7 +164,7 @@ async fn apply_selected(
     job: &entity::job::Model,
     limit: u64,
     after: &mut String,
-) -> Result<Vec<Applied>> {
+) -> Result<(Vec<Applied>, u64)> {
     let rows: Vec<record::Model> = record::Entity::find()
         .filter(job_records(job))
         .filter(record::Column::Id.gt(after.as_str()))
@@ -172,16 +173,17 @@ async fn apply_selected(
         .limit(limit)
         .all(db)
         .await?;
+    let read = rows.len() as u64;
     if let Some(last) = rows.last() {
         after.clone_from(&last.id);
     }
     let rows: Vec<record::Model> =
         rows.into_iter().filter(|r| job.workspace_id.as_ref().is_none_or(|ws| *ws == r.workspace_id)).collect();
     if rows.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], read));
     }
     apply_pending(db, rows.iter().map(|r| r.id.clone()).collect()).await?;
-    Ok(rows
+    let applied = rows
         .into_iter()
         .map(|r| Applied {
             data: match r.operation.as_str() {
@@ -196,7 +198,8 @@ async fn apply_selected(
             operation: r.operation,
             silent: r.silent,
         })
-        .collect())
+        .collect();
+    Ok((applied, read))
 }
 
 /// The chunk on PostgreSQL: one `UPDATE … RETURNING` picks the job's next
@@ -211,7 +214,7 @@ async fn apply_pg(
     job: &entity::job::Model,
     limit: u64,
     after: &mut String,
-) -> Result<Vec<Applied>> {
+) -> Result<(Vec<Applied>, u64)> {
     let legacy = job.payload.get("record_id").and_then(|v| v.as_str());
     let mine = |t: &str| match legacy {
         Some(_) => format!("({t}.job_id = $1 OR {t}.id = $6)"),
@@ -222,7 +225,7 @@ async fn apply_pg(
             SELECT o.id, o.data FROM record AS o \
             WHERE {o} AND o.id > $5 AND o.state IN ('{QUEUED}', '{PROCESSING}') \
             ORDER BY o.id LIMIT $3 \
-         ) \
+         ), applied AS ( \
          UPDATE record AS r SET \
             data = CASE WHEN r.operation = 'delete' THEN NULL ELSE r.pending END, \
             pending = NULL, \
@@ -235,8 +238,10 @@ async fn apply_pg(
             AND ($2::text IS NULL OR r.workspace_id = $2) \
          RETURNING r.id, r.workspace_id, r.endpoint_id, r.environment, r.operation, r.silent, \
             (r.callback_url IS NOT NULL AND NOT r.silent) AS callback, \
-            CASE WHEN r.operation = 'delete' THEN before.data ELSE COALESCE(r.data, before.data) END AS data, \
-            (SELECT max(id) FROM before) AS last",
+            CASE WHEN r.operation = 'delete' THEN before.data ELSE COALESCE(r.data, before.data) END AS data \
+         ) \
+         SELECT a.*, (SELECT count(*) FROM before) AS read, (SELECT max(id) FROM before) AS last \
+         FROM (SELECT 1) AS one LEFT JOIN applied AS a ON true",
         o = mine("o"),
         r = mine("r"),
     );
@@ -250,12 +255,18 @@ async fn apply_pg(
     if let Some(id) = legacy {
         values.push(id.into());
     }
+    // Always one row at least (the left join), so the count read and the
+    // cursor come back even when none of the records read was applied.
     let rows = db.query_all(sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
+    let first = rows.first().ok_or_else(|| Error::internal("the apply returned no row"))?;
+    let read: i64 = first.try_get("", "read")?;
     // The cursor in the database's own order of ids.
-    if let Some(row) = rows.first() {
-        *after = row.try_get("", "last")?;
+    if let Some(last) = first.try_get::<Option<String>>("", "last")? {
+        *after = last;
     }
-    rows.into_iter()
+    let applied = rows
+        .into_iter()
+        .filter(|row| row.try_get::<Option<String>>("", "id").is_ok_and(|id| id.is_some()))
         .map(|row| {
             Ok(Applied {
                 id: row.try_get("", "id")?,
@@ -268,7 +279,8 @@ async fn apply_pg(
                 data: row.try_get("", "data")?,
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((applied, read as u64))
 }
 
 /// One statement for the whole batch: each record's pending body becomes its
