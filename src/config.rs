@@ -112,9 +112,10 @@ pub enum BenchCommand {
         /// Requests per measured phase.
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
-        /// Concurrent client connections (both phases).
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
+        /// Concurrent client connections, one level or several separated
+        /// by commas: both routes are measured at each level, side by side.
+        #[arg(long, value_delimiter = ',', default_value = "64,256")]
+        concurrency: Vec<usize>,
     },
     /// The baseline server of `bench http`: a bare axum route, nothing else.
     #[command(hide = true)]

@@ -41,11 +41,21 @@ async fn batch_average(client: &reqwest::Client, addr: &str) -> Option<f64> {
     (count > 0.0).then(|| sum / count)
 }
 
-pub async fn run(config: Config, requests: usize, concurrency: usize) -> Result<()> {
-    if requests == 0 || concurrency == 0 || requests > 1_000_000 {
-        return Err(Error::invalid("--requests must be 1..=1000000 and --concurrency at least 1"));
+/// Most connections one level may open (loopback sockets and file
+/// descriptors are finite).
+const MAX_CONNECTIONS: usize = 1024;
+
+pub async fn run(config: Config, requests: usize, levels: Vec<usize>) -> Result<()> {
+    if requests == 0 || requests > 1_000_000 {
+        return Err(Error::invalid("--requests must be 1..=1000000"));
     }
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().map_err(Error::internal)?;
+    if levels.is_empty() || levels.len() > 8 || levels.iter().any(|&c| c == 0 || c > MAX_CONNECTIONS) {
+        return Err(Error::invalid(format!(
+            "--concurrency takes 1 to 8 levels, each 1..={MAX_CONNECTIONS} (e.g. 64,256)"
+        )));
+    }
+    let widest = levels.iter().copied().max().unwrap_or(1);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(widest).build().map_err(Error::internal)?;
     let bare_port = free_port()?;
     let _bare = spawn(&["bench", "bare-server", "--port", &bare_port.to_string()])?;
     let server = start_server(&config, &client, "read,write,admin").await?;
@@ -69,29 +79,47 @@ pub async fn run(config: Config, requests: usize, concurrency: usize) -> Result<
     let bare = format!("http://127.0.0.1:{bare_port}/bare");
     let ingest = format!("http://{addr}/api/v1/data/orders");
     let order: Value = serde_json::from_str(ORDER).map_err(Error::internal)?;
-    let warm = (requests / 10).clamp(concurrency, 2_000);
-    drive("warm-up", &client, &bare, json!({}), None, (warm, concurrency), 202).await?;
-    drive("warm-up", &client, &ingest, order.clone(), Some(&data_key), (warm, concurrency), 202).await?;
-    let load = (requests, concurrency);
-    let phases = [
-        drive("bare axum route (202)", &client, &bare, json!({}), None, load, 202).await?,
-        drive("POST /api/v1/data/orders", &client, &ingest, order, Some(&data_key), load, 202).await?,
-    ];
-    let base = phases[0].rps;
+    let warm = (requests / 10).clamp(widest, 2_000);
+    drive("warm-up", &client, &bare, json!({}), None, (warm, widest), 202).await?;
+    drive("warm-up", &client, &ingest, order.clone(), Some(&data_key), (warm, widest), 202).await?;
     println!(
-        "switchyard bench ingest: {requests} requests per phase, {concurrency} connections, storage {}{}",
+        "switchyard bench ingest: {requests} requests per phase, storage {}{}",
         if config.is_postgres() { "postgres" } else { "sqlite" },
         if config.redis_url.is_some() { " + redis" } else { "" },
     );
-    println!("{:<28} {:>10} {:>9} {:>10} {:>10}", "phase", "req/s", "ratio", "p50", "p99");
-    for p in &phases {
-        println!("{:<28} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?}", p.name, p.rps, p.rps / base, p.p50, p.p99);
+    println!("{:<28} {:>11} {:>10} {:>9} {:>10} {:>10}", "phase", "connections", "req/s", "ratio", "p50", "p99");
+    // Each level: the bare route, then ingest right after it, so both see
+    // the same machine; the ratio is against the bare route of that level.
+    let (mut best_bare, mut best_ingest) = (0f64, 0f64);
+    for &connections in &levels {
+        let load = (requests, connections);
+        let base = drive("bare axum route (202)", &client, &bare, json!({}), None, load, 202).await?;
+        let data =
+            drive("POST /api/v1/data/orders", &client, &ingest, order.clone(), Some(&data_key), load, 202).await?;
+        for p in [&base, &data] {
+            let ratio = p.rps / base.rps;
+            println!(
+                "{:<28} {:>11} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?}",
+                p.name, connections, p.rps, ratio, p.p50, p.p99
+            );
+        }
+        best_bare = best_bare.max(base.rps);
+        best_ingest = best_ingest.max(data.rps);
+    }
+    if levels.len() > 1 {
+        // Throughput as capacity: each route at the level where it does best.
+        // A 202 waits for a durable commit, so ingest needs more requests in
+        // flight than the bare route to keep the machine busy.
+        println!(
+            "capacity (best level of each): ingest {best_ingest:.0} req/s, bare {best_bare:.0} req/s, ratio {:.3}",
+            best_ingest / best_bare
+        );
     }
     if let Some(avg) = batch_average(&client, &addr).await {
         println!("records per group-commit transaction: {avg:.1} on average");
     }
     // Every accepted record must be processed.
-    let accepted = (warm + requests) as u64;
+    let accepted = (warm + requests * levels.len()) as u64;
     let started = Instant::now();
     loop {
         let q = "{ records(filter: { status: \"processed\" }) { totalCount } }";

@@ -220,10 +220,19 @@ async fn apply_pg(
         Some(_) => format!("({t}.job_id = $1 OR {t}.id = $6)"),
         None => format!("{t}.job_id = $1"),
     };
+    // The chunk's window. Said as a row comparison over `ix_record_job_id`'s
+    // columns, so even the generic plan of this prepared statement walks
+    // that index from the cursor: with `o.id > $5` alone it walks the
+    // primary key and filters out every other job's records on the way
+    // (10 of 13 ms per 500-record chunk of a 60k-record table).
+    let window = match legacy {
+        Some(_) => format!("{} AND o.id > $5", mine("o")),
+        None => "o.job_id = $1 AND (o.job_id, o.id) > ($1, $5)".to_string(),
+    };
     let sql = format!(
         "WITH before AS ( \
             SELECT o.id, o.data FROM record AS o \
-            WHERE {o} AND o.id > $5 AND o.state IN ('{QUEUED}', '{PROCESSING}') \
+            WHERE {window} AND o.state IN ('{QUEUED}', '{PROCESSING}') \
             ORDER BY o.id LIMIT $3 \
          ), applied AS ( \
          UPDATE record AS r SET \
@@ -242,7 +251,6 @@ async fn apply_pg(
          ) \
          SELECT a.*, (SELECT count(*) FROM before) AS read, (SELECT max(id) FROM before) AS last \
          FROM (SELECT 1) AS one LEFT JOIN applied AS a ON true",
-        o = mine("o"),
         r = mine("r"),
     );
     let mut values: Vec<sea_orm::Value> = vec![
