@@ -114,7 +114,7 @@ pub enum BenchCommand {
         requests: usize,
         /// Concurrent client connections, one level or several separated
         /// by commas: both routes are measured at each level, side by side.
-        #[arg(long, value_delimiter = ',', default_value = "64,256")]
+        #[arg(long, value_delimiter = ',', default_value = "64,256,512")]
         concurrency: Vec<usize>,
     },
     /// The baseline server of `bench http`: a bare axum route, nothing else.
