@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{drive, free_port, spawn, start_server};
+use super::{drive, free_port, spawn, start_server, ServerChild};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -110,11 +110,25 @@ pub async fn run(config: Config, requests: usize, levels: Vec<usize>) -> Result<
     let bare_port = free_port()?;
     let _bare = spawn(&["bench", "bare-server", "--port", &bare_port.to_string()])?;
     let server = start_server(&config, &client, "read,write,admin").await?;
+    let outcome = measure(&config, &client, &server, bare_port, requests, &levels).await;
+    server.finish_after(outcome).await
+}
+
+/// The measured part of [`run`], against a started server.
+async fn measure(
+    config: &Config,
+    client: &reqwest::Client,
+    server: &ServerChild,
+    bare_port: u16,
+    requests: usize,
+    levels: &[usize],
+) -> Result<()> {
+    let widest = levels.iter().copied().max().unwrap_or(1);
     let (addr, key) = (server.addr.clone(), server.key.clone());
     let schema = json!({ "type": "object", "required": ["order_id", "amount"],
         "properties": { "order_id": { "type": "string" }, "amount": { "type": "number" } } });
     gql(
-        &client,
+        client,
         &addr,
         &key,
         "mutation($s: JSON) { createDataEndpoint(input: { slug: \"orders\", name: \"Orders\", schema: $s }) { dataEndpoint { id } } }",
@@ -122,7 +136,7 @@ pub async fn run(config: Config, requests: usize, levels: Vec<usize>) -> Result<
     )
     .await?;
     let k =
-        gql(&client, &addr, &key, "mutation { createDataKey(input: { name: \"bench\" }) { key } }", json!({})).await?;
+        gql(client, &addr, &key, "mutation { createDataKey(input: { name: \"bench\" }) { key } }", json!({})).await?;
     let data_key = k["createDataKey"]["key"].as_str().ok_or_else(|| Error::internal("no data key"))?.to_string();
     // The bare server needs a moment to bind; the warm-up tolerates no error.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -134,7 +148,7 @@ pub async fn run(config: Config, requests: usize, levels: Vec<usize>) -> Result<
     drive("warm-up", &load_client(widest)?, &bare, json!({}), None, (warm, widest), 202).await?;
     drive("warm-up", &load_client(widest)?, &ingest, order.clone(), Some(&data_key), (warm, widest), 202).await?;
     let mut accepted = warm as u64;
-    processed(&client, &addr, &key, accepted).await?;
+    processed(client, &addr, &key, accepted).await?;
     println!(
         "switchyard bench ingest: {requests} requests per phase, storage {}{}",
         if config.is_postgres() { "postgres" } else { "sqlite" },
@@ -144,7 +158,7 @@ pub async fn run(config: Config, requests: usize, levels: Vec<usize>) -> Result<
     // Each level: the bare route, then ingest right after it, so both see
     // the same machine; the ratio is against the bare route of that level.
     let (mut best_bare, mut best_ingest) = ((0f64, 0), (0f64, 0));
-    for &connections in &levels {
+    for &connections in levels {
         let load = (requests, connections);
         let base =
             drive("bare axum route (202)", &load_client(connections)?, &bare, json!({}), None, load, 202).await?;
@@ -175,7 +189,7 @@ pub async fn run(config: Config, requests: usize, levels: Vec<usize>) -> Result<
         // only then, so no level's bare route shares the machine with the
         // backlog of the level before.
         accepted += requests as u64;
-        let after = processed(&client, &addr, &key, accepted).await?;
+        let after = processed(client, &addr, &key, accepted).await?;
         println!(
             "{:<28} {:>11} all {accepted} records accepted so far ({requests} at this level) processed \
              {after:.1?} after the last 202",
@@ -193,9 +207,8 @@ pub async fn run(config: Config, requests: usize, levels: Vec<usize>) -> Result<
             ingest_rps / bare_rps
         );
     }
-    if let Some(avg) = batch_average(&client, &addr).await {
+    if let Some(avg) = batch_average(client, &addr).await {
         println!("records per group-commit transaction: {avg:.1} on average");
     }
-    server.finish().await?;
     Ok(())
 }

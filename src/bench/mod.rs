@@ -161,6 +161,14 @@ struct ServerChild {
 }
 
 impl ServerChild {
+    /// [`ServerChild::finish`] whatever `outcome` was, so a run that failed
+    /// halfway leaves no database or Redis keys behind; the run's error
+    /// comes first.
+    async fn finish_after(self, outcome: Result<()>) -> Result<()> {
+        let finished = self.finish().await;
+        outcome.and(finished)
+    }
+
     /// Stops the server, deletes its Redis keys and drops its database.
     async fn finish(mut self) -> Result<()> {
         let redis = self.redis.clone();
@@ -253,6 +261,18 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
     let _bare = spawn(&["bench", "bare-server", "--port", &bare_port.to_string()])?;
     // The real server: time from spawn to /readyz.
     let server = start_server(&config, &client, "read").await?;
+    let outcome = http_phases(&config, &client, &server, bare_port, (requests, concurrency)).await;
+    server.finish_after(outcome).await
+}
+
+/// The measured part of [`http`], against a started server.
+async fn http_phases(
+    config: &Config,
+    client: &reqwest::Client,
+    server: &ServerChild,
+    bare_port: u16,
+    (requests, concurrency): (usize, usize),
+) -> Result<()> {
     let (addr, key, startup) = (server.addr.clone(), server.key.clone(), server.startup);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_kib(server.pid);
@@ -260,16 +280,16 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
     let query = json!({ "query": "{ serverInfo { version } }" });
     let gql = format!("http://{addr}/graphql");
     let bare = format!("http://127.0.0.1:{bare_port}/bare");
-    wait_ready(&client, &format!("http://{addr}/healthz")).await?;
+    wait_ready(client, &format!("http://{addr}/healthz")).await?;
     // Warm up connections and caches, then measure.
     let warm = (requests / 10).clamp(concurrency, 2_000);
-    drive("warm-up", &client, &bare, json!({}), None, (warm, concurrency), 202).await?;
-    drive("warm-up", &client, &gql, query.clone(), Some(&key), (warm, concurrency), 200).await?;
+    drive("warm-up", client, &bare, json!({}), None, (warm, concurrency), 202).await?;
+    drive("warm-up", client, &gql, query.clone(), Some(&key), (warm, concurrency), 200).await?;
     let load = (requests, concurrency);
     let phases = vec![
-        drive("bare axum route (202)", &client, &bare, json!({}), None, load, 202).await?,
-        drive("GraphQL, unauthenticated", &client, &gql, query.clone(), None, load, 200).await?,
-        drive("GraphQL, API key", &client, &gql, query, Some(&key), load, 200).await?,
+        drive("bare axum route (202)", client, &bare, json!({}), None, load, 202).await?,
+        drive("GraphQL, unauthenticated", client, &gql, query.clone(), None, load, 200).await?,
+        drive("GraphQL, API key", client, &gql, query, Some(&key), load, 200).await?,
     ];
     let base = phases[0].rps;
     println!(
@@ -285,7 +305,6 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
         Some(kib) => println!("idle RSS after start-up: {:.1} MiB", kib as f64 / 1024.0),
         None => println!("idle RSS: unavailable (no /proc)"),
     }
-    server.finish().await?;
     Ok(())
 }
 
