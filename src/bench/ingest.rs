@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{drive, free_port, spawn, start_server, ServerChild};
+use super::{drive, with_servers, ServerChild};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -107,11 +107,10 @@ pub async fn run(config: Config, requests: usize, levels: Vec<usize>) -> Result<
     open_files_for(widest)?;
     // Set-up, progress and metrics: a few connections of their own.
     let client = reqwest::Client::builder().build().map_err(Error::internal)?;
-    let bare_port = free_port()?;
-    let _bare = spawn(&["bench", "bare-server", "--port", &bare_port.to_string()])?;
-    let server = start_server(&config, &client, "read,write,admin").await?;
-    let outcome = measure(&config, &client, &server, bare_port, requests, &levels).await;
-    server.finish_after(outcome).await
+    with_servers(&config, &client, "read,write,admin", async |server, bare| {
+        measure(&config, &client, server, bare, requests, &levels).await
+    })
+    .await
 }
 
 /// The measured part of [`run`], against a started server.
@@ -119,7 +118,7 @@ async fn measure(
     config: &Config,
     client: &reqwest::Client,
     server: &ServerChild,
-    bare_port: u16,
+    bare: &str,
     requests: usize,
     levels: &[usize],
 ) -> Result<()> {
@@ -141,11 +140,10 @@ async fn measure(
     // The bare server needs a moment to bind; the warm-up tolerates no error.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let bare = format!("http://127.0.0.1:{bare_port}/bare");
     let ingest = format!("http://{addr}/api/v1/data/orders");
     let order: Value = serde_json::from_str(ORDER).map_err(Error::internal)?;
     let warm = (requests / 10).min(2_000).max(widest);
-    drive("warm-up", &load_client(widest)?, &bare, json!({}), None, (warm, widest), 202).await?;
+    drive("warm-up", &load_client(widest)?, bare, json!({}), None, (warm, widest), 202).await?;
     drive("warm-up", &load_client(widest)?, &ingest, order.clone(), Some(&data_key), (warm, widest), 202).await?;
     let mut accepted = warm as u64;
     processed(client, &addr, &key, accepted).await?;
@@ -160,8 +158,7 @@ async fn measure(
     let (mut best_bare, mut best_ingest) = ((0f64, 0), (0f64, 0));
     for &connections in levels {
         let load = (requests, connections);
-        let base =
-            drive("bare axum route (202)", &load_client(connections)?, &bare, json!({}), None, load, 202).await?;
+        let base = drive("bare axum route (202)", &load_client(connections)?, bare, json!({}), None, load, 202).await?;
         let data = drive(
             "POST /api/v1/data/orders",
             &load_client(connections)?,

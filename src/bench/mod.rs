@@ -161,14 +161,6 @@ struct ServerChild {
 }
 
 impl ServerChild {
-    /// [`ServerChild::finish`] whatever `outcome` was, so a run that failed
-    /// halfway leaves no database or Redis keys behind; the run's error
-    /// comes first.
-    async fn finish_after(self, outcome: Result<()>) -> Result<()> {
-        let finished = self.finish().await;
-        outcome.and(finished)
-    }
-
     /// Stops the server, deletes its Redis keys and drops its database.
     async fn finish(mut self) -> Result<()> {
         let redis = self.redis.clone();
@@ -205,6 +197,24 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Starts the bare route and the real server (its owner key with `scopes`),
+/// runs `measure` against them (the server, the bare route's URL), then
+/// finishes the server whatever the outcome, so a run that failed halfway
+/// leaves no database or Redis keys behind; the run's error comes first.
+async fn with_servers(
+    config: &Config,
+    client: &reqwest::Client,
+    scopes: &str,
+    measure: impl AsyncFnOnce(&ServerChild, &str) -> Result<()>,
+) -> Result<()> {
+    let bare_port = free_port()?;
+    let _bare = spawn(&["bench", "bare-server", "--port", &bare_port.to_string()])?;
+    let server = start_server(config, client, scopes).await?;
+    let outcome = measure(&server, &format!("http://127.0.0.1:{bare_port}/bare")).await;
+    let finished = server.finish().await;
+    outcome.and(finished)
 }
 
 async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -> Result<ServerChild> {
@@ -256,13 +266,9 @@ async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()>
         return Err(Error::invalid("--requests must be 1..=1000000 and --concurrency at least 1"));
     }
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().map_err(Error::internal)?;
-    // The bare baseline.
-    let bare_port = free_port()?;
-    let _bare = spawn(&["bench", "bare-server", "--port", &bare_port.to_string()])?;
-    // The real server: time from spawn to /readyz.
-    let server = start_server(&config, &client, "read").await?;
-    let outcome = http_phases(&config, &client, &server, bare_port, (requests, concurrency)).await;
-    server.finish_after(outcome).await
+    let load = (requests, concurrency);
+    with_servers(&config, &client, "read", async |server, bare| http_phases(&config, &client, server, bare, load).await)
+        .await
 }
 
 /// The measured part of [`http`], against a started server.
@@ -270,7 +276,7 @@ async fn http_phases(
     config: &Config,
     client: &reqwest::Client,
     server: &ServerChild,
-    bare_port: u16,
+    bare: &str,
     (requests, concurrency): (usize, usize),
 ) -> Result<()> {
     let (addr, key, startup) = (server.addr.clone(), server.key.clone(), server.startup);
@@ -279,15 +285,14 @@ async fn http_phases(
 
     let query = json!({ "query": "{ serverInfo { version } }" });
     let gql = format!("http://{addr}/graphql");
-    let bare = format!("http://127.0.0.1:{bare_port}/bare");
     wait_ready(client, &format!("http://{addr}/healthz")).await?;
     // Warm up connections and caches, then measure.
     let warm = (requests / 10).clamp(concurrency, 2_000);
-    drive("warm-up", client, &bare, json!({}), None, (warm, concurrency), 202).await?;
+    drive("warm-up", client, bare, json!({}), None, (warm, concurrency), 202).await?;
     drive("warm-up", client, &gql, query.clone(), Some(&key), (warm, concurrency), 200).await?;
     let load = (requests, concurrency);
     let phases = vec![
-        drive("bare axum route (202)", client, &bare, json!({}), None, load, 202).await?,
+        drive("bare axum route (202)", client, bare, json!({}), None, load, 202).await?,
         drive("GraphQL, unauthenticated", client, &gql, query.clone(), None, load, 200).await?,
         drive("GraphQL, API key", client, &gql, query, Some(&key), load, 200).await?,
     ];
