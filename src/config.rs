@@ -281,6 +281,13 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_DATA_CACHE_SECONDS", default_value_t = 10, global = true)]
     pub data_cache_seconds: u64,
 
+    /// Seconds a verified API key or browser session stays cached with its
+    /// role and scopes (0: no cache). Changes made through any process drop
+    /// the cached copies at once (through the event bus); this bounds the
+    /// staleness if that message is lost.
+    #[arg(long, env = "SWITCHYARD_AUTH_CACHE_SECONDS", default_value_t = 10, global = true)]
+    pub auth_cache_seconds: u64,
+
     /// Group-commit transactions of accepted records that may run at once
     /// (0: 1 on SQLite, 2 on PostgreSQL).
     #[arg(long, env = "SWITCHYARD_INGEST_WRITERS", default_value_t = 0, global = true)]

@@ -68,6 +68,8 @@ pub struct Shared {
     pub http: Arc<crate::delivery::HttpClient>,
     /// Per-webhook delivery rate limits (each webhook has its own limit).
     pub webhook_limiter: Arc<RateLimiter>,
+    /// Verified API keys and sessions with their principals.
+    pub auth_cache: Arc<crate::auth::cache::AuthCache>,
     /// Data keys and endpoints the REST data API reads on every request.
     pub data_cache: Arc<crate::services::data_cache::DataCache>,
     /// Accepted record changes waiting for their group commit.

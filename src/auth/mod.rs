@@ -2,10 +2,14 @@
 //! sessions (an HttpOnly cookie) both resolve to a [`Principal`]; the rate
 //! limiter and the usage recorder hang off that resolution.
 
+pub mod cache;
 mod principal;
 pub mod rate_limit;
 mod resolve;
 pub mod usage;
 
 pub use principal::{Credential, Principal, Role, Scope};
-pub use resolve::{authenticate, authenticate_token, session_cookie_token, SESSION_COOKIE};
+pub use cache::invalidate;
+pub use resolve::{
+    authenticate, authenticate_session, authenticate_token, session_cookie_token, LiveCaller, SESSION_COOKIE,
+};

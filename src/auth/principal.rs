@@ -90,6 +90,19 @@ impl Principal {
         }
     }
 
+    /// Whether this caller may do at least everything `other` may: the same
+    /// user in the same workspace, a role as high and every scope of it.
+    pub fn covers(&self, other: &Principal) -> bool {
+        let rank = |r: Role| match r {
+            Role::Owner => 1,
+            Role::Collaborator => 0,
+        };
+        self.workspace_id == other.workspace_id
+            && self.user_id == other.user_id
+            && rank(self.role) >= rank(other.role)
+            && self.scopes.is_superset(&other.scopes)
+    }
+
     /// FORBIDDEN unless the caller holds `scope`.
     pub fn require(&self, scope: Scope) -> Result<&Self> {
         if self.scopes.contains(&scope) {

@@ -2,6 +2,7 @@
 
 use axum::http::{header, HeaderMap};
 
+use crate::auth::cache::Kind;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::services::{api_keys, sessions};
@@ -22,9 +23,33 @@ pub fn session_cookie_token(headers: &HeaderMap) -> Option<String> {
         .map(|c| c.value().to_string())
 }
 
-/// Resolves an `Authorization: Bearer …` value (without the scheme).
+/// Resolves an `Authorization: Bearer …` value (without the scheme): an
+/// API key, from the cache when it was verified since the last change.
 pub async fn authenticate_token(st: &AppState, token: &str) -> Result<Principal> {
-    api_keys::authenticate(&st.db, &st.secret, token.trim()).await
+    let hash = api_keys::token_hash(&st.secret, token.trim())?;
+    if let Some(p) = st.auth_cache.get(Kind::ApiKey, &hash) {
+        return Ok(p);
+    }
+    let generation = st.auth_cache.generation();
+    let (principal, valid_until) = api_keys::authenticate_hash(&st.db, &hash).await?;
+    st.auth_cache.keep(generation, Kind::ApiKey, hash, &principal, valid_until);
+    Ok(principal)
+}
+
+/// The caller behind a session cookie's token, if the session is valid
+/// (cached like API keys).
+pub async fn authenticate_session(st: &AppState, token: &str) -> Result<Option<Principal>> {
+    if token.is_empty() || token.len() > 100 {
+        return Ok(None);
+    }
+    let hash = st.secret.hash_token(token);
+    if let Some(p) = st.auth_cache.get(Kind::Session, &hash) {
+        return Ok(Some(p));
+    }
+    let generation = st.auth_cache.generation();
+    let Some((principal, expires_at)) = sessions::lookup_hash(&st.db, &hash).await? else { return Ok(None) };
+    st.auth_cache.keep(generation, Kind::Session, hash, &principal, Some(expires_at));
+    Ok(Some(principal))
 }
 
 /// The caller of a request: an API key if an `Authorization` header is
@@ -41,7 +66,33 @@ pub async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Option<P
         return authenticate_token(st, token).await.map(Some);
     }
     match session_cookie_token(headers) {
-        Some(token) => sessions::resolve(&st.db, &st.secret, &token).await,
+        Some(token) => authenticate_session(st, &token).await,
         None => Ok(None),
+    }
+}
+
+/// A WebSocket's credential, kept for the connection's life so that every
+/// operation runs with the caller as they are now, not as they were when
+/// the socket opened.
+#[derive(Clone)]
+pub enum LiveCaller {
+    /// The secret sent in `connection_init`.
+    ApiKey(String),
+    /// The session cookie of the upgrade request.
+    Session(String),
+}
+
+impl LiveCaller {
+    /// The caller now; `None` once the credential stopped working (deleted,
+    /// disabled or expired key, ended session, removed member).
+    pub async fn resolve(&self, st: &AppState) -> Result<Option<Principal>> {
+        match self {
+            Self::ApiKey(token) => match authenticate_token(st, token).await {
+                Ok(p) => Ok(Some(p)),
+                Err(Error::Unauthorized(_)) => Ok(None),
+                Err(e) => Err(e),
+            },
+            Self::Session(token) => authenticate_session(st, token).await,
+        }
     }
 }

@@ -98,6 +98,37 @@ impl EventType {
     }
 }
 
+/// Whether only workspace owners may see events of this type (through the
+/// `events` query and subscription, and collaborator webhooks): those about
+/// resources only owners manage (API keys, webhooks). Unknown names are
+/// visible (they are live-only messages, which have their own checks).
+pub fn owners_only(event_type: &str) -> bool {
+    EventType::ALL.iter().find(|t| t.as_str() == event_type).is_some_and(|t| t.owners_only())
+}
+
+impl EventType {
+    /// See [`owners_only`].
+    pub fn owners_only(self) -> bool {
+        matches!(
+            self,
+            Self::ApiKeyCreated
+                | Self::ApiKeyUpdated
+                | Self::ApiKeyRolled
+                | Self::ApiKeyDeleted
+                | Self::WebhookCreated
+                | Self::WebhookUpdated
+                | Self::WebhookDeleted
+                | Self::WebhookDisabled
+                | Self::WebhookSecretRotated
+        )
+    }
+
+    /// The names of the owner-only types.
+    pub fn owners_only_names() -> Vec<&'static str> {
+        Self::ALL.iter().filter(|t| t.owners_only()).map(|t| t.as_str()).collect()
+    }
+}
+
 /// Whether an event type matches a filter pattern: an exact name, a
 /// `family.*` wildcard, or `*`.
 pub fn type_matches(pattern: &str, event_type: &str) -> bool {

@@ -5,10 +5,9 @@ use async_graphql::{ComplexObject, Context, InputObject, MaybeUndefined, Object,
 use chrono::{DateTime, Utc};
 
 use crate::auth::Scope;
-use crate::graphql::pagination::{connection, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::ContextExt;
 use crate::services::api_keys::{self, ApiKeyChanges, ApiKeyFilter, Environment, NewApiKey};
-use crate::services::PageArgs;
 
 /// Whether a key can be used right now.
 #[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +129,7 @@ impl ApiKeyQuery {
         #[graphql(desc = "Cursor: the id of the last key of the previous page.")] after: Option<String>,
         filter: Option<ApiKeyFilterInput>,
     ) -> Result<Conn<ApiKey>> {
-        let page = PageArgs::new(first, after, "ak")?;
+        let page = page_args(ctx, first, after, "ak")?;
         let f = filter.unwrap_or_default();
         let filter = ApiKeyFilter { enabled: f.enabled, environment: f.environment, search: f.search };
         let rows = api_keys::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;

@@ -4,12 +4,11 @@
 use async_graphql::{ComplexObject, Context, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use crate::graphql::pagination::{connection, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::ContextExt;
 use crate::services::api_keys::Environment;
 use crate::services::data_endpoints::{self as endpoints, EndpointChanges, NewDataKey, NewEndpoint};
 use crate::services::records::{self, RecordFilter};
-use crate::services::PageArgs;
 
 /// A REST data endpoint: `POST /api/v1/data/{slug}` and friends.
 #[derive(SimpleObject)]
@@ -137,7 +136,7 @@ impl DataQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Conn<DataEndpoint>> {
-        let page = PageArgs::new(first, after, "de")?;
+        let page = page_args(ctx, first, after, "de")?;
         let rows = endpoints::list(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |e| e.id.clone(), DataEndpoint::from))
     }
@@ -148,7 +147,7 @@ impl DataQuery {
 
     /// Data keys of the workspace (owner only).
     async fn data_keys(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Conn<DataKey>> {
-        let page = PageArgs::new(first, after, "dk")?;
+        let page = page_args(ctx, first, after, "dk")?;
         let rows = endpoints::list_keys(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |k| k.id.clone(), DataKey::from))
     }
@@ -161,7 +160,7 @@ impl DataQuery {
         after: Option<String>,
         filter: Option<RecordFilterInput>,
     ) -> Result<Conn<Record>> {
-        let page = PageArgs::new(first, after, "rec")?;
+        let page = page_args(ctx, first, after, "rec")?;
         let f = filter.unwrap_or_default();
         let filter = RecordFilter {
             endpoint_id: f.endpoint_id.map(|i| i.0),

@@ -4,12 +4,11 @@ use async_graphql::{Context, InputObject, Object, Result, SimpleObject, Subscrip
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
-use crate::auth::Scope;
-use crate::events::{type_matches, workspace_stream, Envelope};
-use crate::graphql::pagination::{connection, Conn};
+use crate::auth::{Role, Scope};
+use crate::events::{owners_only, type_matches, workspace_stream, Envelope};
+use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::ContextExt;
 use crate::services::events::{self as event_service, check_patterns, EventFilter};
-use crate::services::PageArgs;
 
 /// Something that happened in the workspace.
 #[derive(SimpleObject, Clone)]
@@ -62,7 +61,7 @@ impl EventQuery {
         #[graphql(desc = "Cursor: the id of the last event of the previous page.")] after: Option<String>,
         filter: Option<EventFilterInput>,
     ) -> Result<Conn<Event>> {
-        let page = PageArgs::new(first, after, "evt")?;
+        let page = page_args(ctx, first, after, "evt")?;
         let f = filter.unwrap_or_default();
         let filter = EventFilter { types: f.types, since: f.since, until: f.until };
         let rows = event_service::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
@@ -86,9 +85,12 @@ impl EventSubscription {
         let p = ctx.principal()?.require(Scope::Read)?;
         let types = types.unwrap_or_default();
         check_patterns(&types)?;
+        // A connection whose caller is demoted closes (see rest::graphql),
+        // so the role at the start holds for the stream's life.
+        let owner = p.role == Role::Owner;
         let app = ctx.app();
         let stream = workspace_stream(app.bus.as_ref(), p.workspace_id.clone())
-            .filter(|e| std::future::ready(!e.live_only))
+            .filter(move |e| std::future::ready(!e.live_only && (owner || !owners_only(&e.event_type))))
             .filter(move |e| {
                 std::future::ready(types.is_empty() || types.iter().any(|t| type_matches(t, &e.event_type)))
             })

@@ -9,10 +9,9 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
-use crate::graphql::pagination::{connection, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::ContextExt;
 use crate::services::jobs as job_service;
-use crate::services::PageArgs;
 use crate::state::AppState;
 
 /// One kind of job in the queue.
@@ -125,7 +124,7 @@ impl JobQuery {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last job of the previous page.")] after: Option<String>,
     ) -> Result<Conn<Job>> {
-        let page = PageArgs::new(first, after, "job")?;
+        let page = page_args(ctx, first, after, "job")?;
         let rows = job_service::dead_jobs(&ctx.app().db, ctx.principal()?, kind.as_deref(), &page).await?;
         Ok(connection(rows, |j| j.id.clone(), Job::from))
     }

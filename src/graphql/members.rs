@@ -7,11 +7,10 @@ use crate::auth::Role;
 use async_graphql::Result;
 
 use crate::error::Error;
-use crate::graphql::pagination::{connection, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::viewer::User;
 use crate::graphql::ContextExt;
 use crate::services::members::{self, Member as MemberRow};
-use crate::services::PageArgs;
 
 /// A user's membership in the workspace.
 #[derive(SimpleObject)]
@@ -46,7 +45,7 @@ impl MemberQuery {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last member of the previous page.")] after: Option<String>,
     ) -> Result<Conn<Member>> {
-        let page = PageArgs::new(first, after, "mem")?;
+        let page = page_args(ctx, first, after, "mem")?;
         let rows = members::list(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |m| m.membership.id.clone(), Member::from))
     }

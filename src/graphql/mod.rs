@@ -4,6 +4,7 @@
 //! (never an entity model).
 
 mod api_keys;
+mod caller;
 mod context;
 mod data;
 mod errors;
@@ -64,6 +65,7 @@ pub fn build(state: AppState) -> AppSchema {
         .limit_complexity(cfg.graphql_max_complexity)
         .limit_recursive_depth(32)
         .extension(ErrorCodes)
+        .extension(caller::CurrentCaller)
         .extension(async_graphql::extensions::Tracing)
         .data(state)
         .finish()

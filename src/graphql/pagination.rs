@@ -2,15 +2,37 @@
 //! service pages.
 
 use async_graphql::connection::{Connection, DefaultConnectionName, DefaultEdgeName, Edge, EmptyFields};
-use async_graphql::{OutputType, SimpleObject};
+use async_graphql::{Context, Object, OutputType};
 
-use crate::services::Page;
+use crate::error::Result;
+use crate::services::{Page, PageArgs};
+
+/// What `totalCount` adds to a query's complexity: it is a `COUNT(*)` over
+/// every matching row, so a query may ask for only a few (the limit is
+/// `SWITCHYARD_GRAPHQL_MAX_COMPLEXITY`, 1000 by default).
+pub const TOTAL_COUNT_COMPLEXITY: usize = 25;
 
 /// Extra fields on every connection.
-#[derive(SimpleObject)]
 pub struct ConnectionFields {
-    /// Number of items matching the filters, across all pages.
-    pub total_count: u64,
+    total_count: u64,
+}
+
+#[Object]
+impl ConnectionFields {
+    /// Number of items matching the filters, across all pages. Counted only
+    /// when asked for; it costs 25 toward the query's complexity limit.
+    #[graphql(complexity = "TOTAL_COUNT_COMPLEXITY + child_complexity")]
+    async fn total_count(&self) -> u64 {
+        self.total_count
+    }
+}
+
+/// Checked paging arguments of a connection field: `first` (1..=100,
+/// default 20), `after` an id with `prefix`; the total is counted only when
+/// the query selects `totalCount`.
+pub fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<String>, prefix: &str) -> Result<PageArgs> {
+    let count = ctx.look_ahead().field("totalCount").exists();
+    Ok(PageArgs::new(first, after, prefix)?.counting(count))
 }
 
 pub type Conn<N> = Connection<String, N, ConnectionFields, EmptyFields, DefaultConnectionName, DefaultEdgeName>;

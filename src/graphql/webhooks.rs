@@ -9,11 +9,10 @@ use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
 use crate::events::{workspace_stream, DELIVERY_ATTEMPT};
-use crate::graphql::pagination::{connection, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::ContextExt;
 use crate::services::deliveries::{self, AttemptFilter, DeliveryFilter};
 use crate::services::webhooks::{self, NewWebhook, RetryPolicy, WebhookChanges, WebhookFilter};
-use crate::services::PageArgs;
 
 /// An endpoint that receives the workspace's events. Its secret is never
 /// readable after creation or rotation.
@@ -272,7 +271,7 @@ impl WebhookQuery {
         after: Option<String>,
         filter: Option<WebhookFilterInput>,
     ) -> Result<Conn<Webhook>> {
-        let page = PageArgs::new(first, after, "wh")?;
+        let page = page_args(ctx, first, after, "wh")?;
         let f = filter.unwrap_or_default();
         let rows =
             webhooks::list(&ctx.app().db, ctx.principal()?, WebhookFilter { active: f.active, event: f.event }, &page)
@@ -292,7 +291,7 @@ impl WebhookQuery {
         after: Option<String>,
         filter: Option<DeliveryFilterInput>,
     ) -> Result<Conn<Delivery>> {
-        let page = PageArgs::new(first, after, "dlv")?;
+        let page = page_args(ctx, first, after, "dlv")?;
         let f = filter.unwrap_or_default();
         if let Some(s) = f.status.as_deref().filter(|s| !STATES.contains(s)) {
             return Err(crate::Error::invalid_field("status", format!("Unknown status '{s}'")).into());
@@ -320,7 +319,7 @@ impl WebhookQuery {
         after: Option<String>,
         filter: Option<DeliveryAttemptFilterInput>,
     ) -> Result<Conn<DeliveryAttempt>> {
-        let page = PageArgs::new(first, after, "att")?;
+        let page = page_args(ctx, first, after, "att")?;
         let f = filter.unwrap_or_default();
         let filter = AttemptFilter {
             webhook_id: f.webhook_id.map(|i| i.0),

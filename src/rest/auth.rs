@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{require_csrf_header, Http, JsonBody};
-use crate::auth::{session_cookie_token, SESSION_COOKIE};
+use crate::auth::{authenticate_session, session_cookie_token, SESSION_COOKIE};
 use crate::error::{Error, Result};
 use crate::services::{members, sessions, workspaces};
 
@@ -78,7 +78,7 @@ async fn setup(State(h): State<Http>, headers: HeaderMap, JsonBody(body): JsonBo
 /// Who is signed in (for the browser pages); 401 if nobody.
 async fn session(State(h): State<Http>, headers: HeaderMap) -> Result<Json<serde_json::Value>> {
     let token = session_cookie_token(&headers).ok_or_else(|| Error::Unauthorized("Not signed in".into()))?;
-    let p = sessions::resolve(&h.app.db, &h.app.secret, &token)
+    let p = authenticate_session(&h.app, &token)
         .await?
         .ok_or_else(|| Error::Unauthorized("Not signed in".into()))?;
     let user = members::me(&h.app.db, &p).await?;

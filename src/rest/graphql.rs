@@ -3,6 +3,9 @@
 //! resolved, CSRF and the rate limit are checked and usage is counted; the
 //! schema does the rest.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{BatchRequest, BatchResponse, Data};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
@@ -20,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{require_csrf_header, Http};
 use crate::auth::rate_limit::RateInfo;
-use crate::auth::{authenticate, authenticate_token, Credential, Principal};
+use crate::auth::{authenticate, authenticate_token, Credential, LiveCaller, Principal};
 use crate::error::{Error, Result};
 
 /// Most operations one batched request may carry.
@@ -166,21 +169,17 @@ async fn graphql_ws(
     // A session cookie counts only from a same-origin page; an API key can be
     // sent in the connection_init payload instead.
     let cookie = crate::auth::session_cookie_token(&headers).filter(|_| same_origin(&headers));
-    let cookie_principal = match &cookie {
-        Some(_) => authenticate(&h.app, &headers).await.ok().flatten(),
-        None => None,
-    };
     let Http { app, schema } = h;
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
         let tasks = app.tasks.clone();
         let shutdown = app.shutdown.clone();
-        // Cancelled when the connection's credential stops being valid.
-        let revoked = CancellationToken::new();
+        // Cancelled when the connection's caller loses power; says why.
+        let revoked = Revoked::default();
         let closed = CancellationToken::new();
         tasks.spawn(async move {
             let (mut sink, stream) = socket.split();
             let stop = {
-                let (shutdown, revoked) = (shutdown.clone(), revoked.clone());
+                let (shutdown, revoked) = (shutdown.clone(), revoked.token.clone());
                 async move {
                     tokio::select! {
                         _ = shutdown.cancelled() => {}
@@ -191,14 +190,14 @@ async fn graphql_ws(
             let stream = stream.take_until(Box::pin(stop));
             let watch = Watch { app: app.clone(), cookie, revoked: revoked.clone(), closed: closed.clone() };
             GraphQLWebSocket::new_with_pair(&mut sink, stream, schema, protocol)
-                .on_connection_init(move |payload| connection_init(watch, payload, cookie_principal))
+                .on_connection_init(move |payload| connection_init(watch, payload))
                 .serve()
                 .await;
             closed.cancel();
             let frame = if shutdown.is_cancelled() {
                 Some(CloseFrame { code: 1001, reason: "server shutting down".into() })
-            } else if revoked.is_cancelled() {
-                Some(CloseFrame { code: 4403, reason: "credentials revoked".into() })
+            } else if revoked.token.is_cancelled() {
+                Some(CloseFrame { code: 4403, reason: revoked.reason().into() })
             } else {
                 None
             };
@@ -210,46 +209,74 @@ async fn graphql_ws(
     })
 }
 
+/// Why a connection was closed with 4403.
+#[derive(Clone, Default)]
+struct Revoked {
+    token: CancellationToken,
+    narrowed: Arc<AtomicBool>,
+}
+
+impl Revoked {
+    /// The credential stopped working.
+    fn revoke(&self) {
+        self.token.cancel();
+    }
+
+    /// The credential works but may do less than when subscriptions started.
+    fn narrow(&self) {
+        self.narrowed.store(true, Ordering::SeqCst);
+        self.token.cancel();
+    }
+
+    fn reason(&self) -> &'static str {
+        match self.narrowed.load(Ordering::SeqCst) {
+            true => "permissions changed",
+            false => "credentials revoked",
+        }
+    }
+}
+
 /// What a connection needs to re-check its caller while it is open.
 struct Watch {
     app: crate::state::AppState,
     /// The session cookie of the upgrade request, if it counted.
     cookie: Option<String>,
-    revoked: CancellationToken,
+    revoked: Revoked,
     closed: CancellationToken,
 }
 
 impl Watch {
-    /// Re-checks the credential every `SWITCHYARD_WS_RECHECK_SECONDS`; a
-    /// deleted or disabled key, a removed member or an ended session closes
-    /// the connection (and its subscriptions) with code 4403.
-    fn spawn(self, api_key: Option<String>) {
+    /// Re-checks the caller whenever a credential changes anywhere (the auth
+    /// cache's invalidations, from every process) and every
+    /// `SWITCHYARD_WS_RECHECK_SECONDS` (for expiries). Operations already
+    /// resolve the caller afresh; subscriptions keep the view they started
+    /// with, so the connection closes with 4403 once the caller no longer
+    /// works (deleted or disabled key, removed member, ended session) or may
+    /// do less than the widest caller it has served (demotion, fewer scopes).
+    fn spawn(self, caller: LiveCaller, initial: Principal) {
         let every = std::time::Duration::from_secs(self.app.config.ws_recheck_seconds);
         let tasks = self.app.tasks.clone();
         tasks.spawn(async move {
+            let mut changes = self.app.auth_cache.changes();
+            let mut widest = initial;
             loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(every) => {}
+                let changed = tokio::select! {
+                    _ = tokio::time::sleep(every) => false,
+                    r = changes.changed() => r.is_ok(),
                     _ = self.closed.cancelled() => return,
                     _ = self.app.shutdown.cancelled() => return,
-                }
-                let valid = match (&api_key, &self.cookie) {
-                    (Some(token), _) => match authenticate_token(&self.app, token).await {
-                        Ok(_) => true,
-                        Err(Error::Unauthorized(_)) => false,
-                        Err(_) => true, // storage trouble: check again later
-                    },
-                    (None, Some(cookie)) => {
-                        match crate::services::sessions::resolve(&self.app.db, &self.app.secret, cookie).await {
-                            Ok(found) => found.is_some(),
-                            Err(_) => true,
-                        }
-                    }
-                    (None, None) => true,
                 };
-                if !valid {
-                    self.revoked.cancel();
-                    return;
+                if changed {
+                    // Spread the re-checks of many sockets over a moment, so
+                    // the first fills the cache and the rest hit it.
+                    let spread = rand::random::<u64>() % 200;
+                    tokio::time::sleep(std::time::Duration::from_millis(spread)).await;
+                }
+                match caller.resolve(&self.app).await {
+                    Ok(Some(now)) if now.covers(&widest) => widest = now,
+                    Ok(Some(_)) => return self.revoked.narrow(),
+                    Ok(None) => return self.revoked.revoke(),
+                    Err(_) => {} // storage trouble: check again later
                 }
             }
         });
@@ -257,28 +284,33 @@ impl Watch {
 }
 
 /// Resolves the caller of a WebSocket: `Authorization` in the init payload
-/// (an API key), else the session cookie of the upgrade request; then keeps
-/// checking that credential while the connection lives.
-async fn connection_init(
-    watch: Watch,
-    payload: serde_json::Value,
-    cookie_principal: Option<Principal>,
-) -> async_graphql::Result<Data> {
+/// (an API key), else the session cookie of the upgrade request. The
+/// connection keeps the credential, not the caller: every operation
+/// resolves it again (see `graphql::caller`), and a watcher closes the
+/// connection when the caller loses power.
+async fn connection_init(watch: Watch, payload: serde_json::Value) -> async_graphql::Result<Data> {
     let mut data = Data::default();
     let header = ["Authorization", "authorization"].iter().find_map(|k| payload.get(k).and_then(|v| v.as_str()));
-    let (principal, api_key) = match header {
+    let caller = match header {
         Some(value) => {
             let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value).trim();
-            let p = authenticate_token(&watch.app, token)
-                .await
-                .map_err(|e| async_graphql::Error::new(e.public_message()))?;
-            (Some(p), Some(token.to_string()))
+            Some(LiveCaller::ApiKey(token.to_string()))
         }
-        None => (cookie_principal, None),
+        None => watch.cookie.clone().map(LiveCaller::Session),
     };
-    if let Some(p) = principal {
-        data.insert(p);
-        watch.spawn(api_key);
-    }
+    let Some(caller) = caller else { return Ok(data) };
+    let principal = match &caller {
+        LiveCaller::ApiKey(token) => {
+            authenticate_token(&watch.app, token).await.map_err(|e| async_graphql::Error::new(e.public_message()))?
+        }
+        LiveCaller::Session(_) => match caller.resolve(&watch.app).await {
+            Ok(Some(p)) => p,
+            // A stale cookie counts as no cookie, as over HTTP.
+            Ok(None) => return Ok(data),
+            Err(e) => return Err(async_graphql::Error::new(e.public_message())),
+        },
+    };
+    data.insert(caller.clone());
+    watch.spawn(caller, principal);
     Ok(data)
 }

@@ -238,6 +238,7 @@ pub async fn update(st: &AppState, p: &Principal, id: &str, changes: ApiKeyChang
     let evt =
         events::record(&txn, &p.workspace_id, EventType::ApiKeyUpdated, p.actor(), Some(id), event_data(&key)).await?;
     txn.commit().await?;
+    crate::auth::invalidate(st, &p.workspace_id);
     st.publish(vec![evt]);
     Ok(key)
 }
@@ -252,6 +253,7 @@ pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<()> {
     let evt =
         events::record(&txn, &p.workspace_id, EventType::ApiKeyDeleted, p.actor(), Some(id), event_data(&key)).await?;
     txn.commit().await?;
+    crate::auth::invalidate(st, &p.workspace_id);
     st.publish(vec![evt]);
     Ok(())
 }
@@ -290,6 +292,7 @@ pub async fn roll(
     data["previous_expires_at"] = json!(key.previous_expires_at);
     let evt = events::record(&txn, &p.workspace_id, EventType::ApiKeyRolled, p.actor(), Some(id), data).await?;
     txn.commit().await?;
+    crate::auth::invalidate(st, &p.workspace_id);
     st.publish(vec![evt]);
     Ok((key, secret))
 }
@@ -310,24 +313,31 @@ pub async fn usage(db: &impl ConnectionTrait, p: &Principal, id: &str, days: u32
         .await?)
 }
 
-/// Resolves a presented `sk_…` secret to its caller. Every failure is
-/// UNAUTHORIZED; hashes are compared in constant time.
-pub async fn authenticate(db: &impl ConnectionTrait, secret: &SecretKey, token: &str) -> Result<Principal> {
-    let invalid = || Error::Unauthorized("Invalid API key".into());
+/// The keyed hash of a presented `sk_…` secret; UNAUTHORIZED when it
+/// cannot be one.
+pub fn token_hash(secret: &SecretKey, token: &str) -> Result<String> {
     if !(token.starts_with("sk_test_") || token.starts_with("sk_live_")) || token.len() > 200 {
-        return Err(invalid());
+        return Err(Error::Unauthorized("Invalid API key".into()));
     }
-    let hash = secret.hash_token(token);
+    Ok(secret.hash_token(token))
+}
+
+/// Resolves the hash of a presented `sk_…` secret (see [`token_hash`]) to
+/// its caller and the time the secret stops working, if it does. Every
+/// failure is UNAUTHORIZED; hashes are compared in constant time.
+pub async fn authenticate_hash(
+    db: &impl ConnectionTrait,
+    hash: &str,
+) -> Result<(Principal, Option<DateTime<Utc>>)> {
+    let invalid = || Error::Unauthorized("Invalid API key".into());
     let key = api_key::Entity::find()
-        .filter(
-            Condition::any().add(api_key::Column::KeyHash.eq(&hash)).add(api_key::Column::PreviousKeyHash.eq(&hash)),
-        )
+        .filter(Condition::any().add(api_key::Column::KeyHash.eq(hash)).add(api_key::Column::PreviousKeyHash.eq(hash)))
         .one(db)
         .await?
         .ok_or_else(invalid)?;
     let now = Utc::now();
-    let current = ct_eq(&key.key_hash, &hash);
-    let previous = key.previous_key_hash.as_deref().is_some_and(|h| ct_eq(h, &hash))
+    let current = ct_eq(&key.key_hash, hash);
+    let previous = key.previous_key_hash.as_deref().is_some_and(|h| ct_eq(h, hash))
         && key.previous_expires_at.is_some_and(|t| t > now);
     if !(current || previous) {
         return Err(invalid());
@@ -345,11 +355,17 @@ pub async fn authenticate(db: &impl ConnectionTrait, secret: &SecretKey, token: 
         .await?
         .and_then(|m| Role::parse(&m.role))
         .ok_or_else(|| Error::Unauthorized("The API key's user is no longer a member of its workspace".into()))?;
-    Ok(Principal {
+    // A rolled-away secret works until its grace period ends.
+    let valid_until = match (current, key.previous_expires_at) {
+        (false, Some(grace)) => Some(key.expires_at.map_or(grace, |t| t.min(grace))),
+        _ => key.expires_at,
+    };
+    let principal = Principal {
         scopes: scopes(&key),
         workspace_id: key.workspace_id,
         user_id: key.created_by,
         role,
         credential: Credential::ApiKey { id: key.id },
-    })
+    };
+    Ok((principal, valid_until))
 }

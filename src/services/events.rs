@@ -5,9 +5,9 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter}
 
 use entity::event;
 
-use crate::auth::{Principal, Scope};
+use crate::auth::{Principal, Role, Scope};
 use crate::error::{Error, Result};
-use crate::events::{is_known_pattern, Envelope};
+use crate::events::{is_known_pattern, owners_only, Envelope, EventType};
 use crate::ids::has_prefix;
 use crate::services::pagination::{fetch_page, Page, PageArgs};
 
@@ -35,6 +35,9 @@ pub async fn list(
 ) -> Result<Page<Envelope>> {
     p.require(Scope::Read)?;
     let mut q = event::Entity::find().filter(event::Column::WorkspaceId.eq(&p.workspace_id));
+    if p.role != Role::Owner {
+        q = q.filter(event::Column::EventType.is_not_in(EventType::owners_only_names()));
+    }
     if let Some(types) = filter.types.filter(|t| !t.is_empty()) {
         check_patterns(&types)?;
         let mut any = Condition::any();
@@ -71,5 +74,6 @@ pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<E
         .one(db)
         .await?
         .map(Envelope::from)
+        .filter(|e| p.role == Role::Owner || !owners_only(&e.event_type))
         .ok_or(Error::NotFound("Event"))
 }

@@ -189,6 +189,7 @@ pub async fn update_role(st: &AppState, p: &Principal, user_id: &str, role: Role
     data["role"] = json!(role.as_str());
     let evt = events::record(&txn, &p.workspace_id, EventType::MemberUpdated, p.actor(), Some(user_id), data).await?;
     txn.commit().await?;
+    crate::auth::invalidate(st, &p.workspace_id);
     st.publish(vec![evt]);
     Ok(Member { membership, user: member.user })
 }
@@ -220,7 +221,8 @@ pub async fn remove(st: &AppState, p: &Principal, user_id: &str) -> Result<()> {
         evts.push(events::record(&txn, &p.workspace_id, EventType::UserDeleted, p.actor(), Some(user_id), data).await?);
     }
     txn.commit().await?;
-    // Their data keys stop working too.
+    // Their sessions, API keys and data keys stop working too.
+    crate::auth::invalidate(st, &p.workspace_id);
     super::data_cache::invalidate(st, &p.workspace_id);
     st.publish(evts);
     Ok(())
@@ -261,11 +263,19 @@ pub async fn change_password(st: &AppState, p: &Principal, current: &str, new: &
     am.password_hash = Set(Some(hash));
     am.updated_at = Set(Utc::now());
     let user = am.update(&txn).await?;
+    // Whoever signed in with the old password is signed out everywhere
+    // (their WebSockets close); this session stays.
+    let mut others = session::Entity::delete_many().filter(session::Column::UserId.eq(&user.id));
+    if let Credential::Session { id } = &p.credential {
+        others = others.filter(session::Column::Id.ne(id));
+    }
+    others.exec(&txn).await?;
     let mut data = user_data(&user);
     data["password_changed"] = json!(true);
     let evt: Envelope =
         events::record(&txn, &p.workspace_id, EventType::UserUpdated, p.actor(), Some(&user.id), data).await?;
     txn.commit().await?;
+    crate::auth::invalidate(st, &p.workspace_id);
     st.publish(vec![evt]);
     Ok(())
 }

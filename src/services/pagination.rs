@@ -16,6 +16,9 @@ pub struct PageArgs {
     pub first: u64,
     /// Return items strictly older than this id.
     pub after: Option<String>,
+    /// Whether to count every matching row for `total_count` (a
+    /// `COUNT(*)`; skipped when nobody reads it).
+    pub count: bool,
 }
 
 impl PageArgs {
@@ -31,7 +34,12 @@ impl PageArgs {
                 return Err(Error::invalid_field("after", "Not a cursor of this list"));
             }
         }
-        Ok(Self { first, after })
+        Ok(Self { first, after, count: true })
+    }
+
+    /// The same arguments, counting the total only if `count`.
+    pub fn counting(self, count: bool) -> Self {
+        Self { count, ..self }
     }
 }
 
@@ -41,6 +49,7 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub has_next_page: bool,
     pub has_previous_page: bool,
+    /// 0 when the arguments asked not to count.
     pub total_count: u64,
 }
 
@@ -68,7 +77,10 @@ where
     E: EntityTrait,
     E::Model: Sync,
 {
-    let total_count = select.clone().count(db).await?;
+    let total_count = match args.count {
+        true => select.clone().count(db).await?,
+        false => 0,
+    };
     let mut q = select;
     if let Some(after) = &args.after {
         q = q.filter(id_col.lt(after.as_str()));

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
     TransactionTrait,
@@ -117,22 +117,29 @@ pub async fn login(st: &AppState, email: &str, password: &str) -> Result<String>
 
 /// Ends the session holding `token` (no error if there is none).
 pub async fn logout(st: &AppState, token: &str) -> Result<()> {
-    session::Entity::delete_many()
-        .filter(session::Column::TokenHash.eq(st.secret.hash_token(token)))
-        .exec(&st.writer)
-        .await?;
+    let hash = st.secret.hash_token(token);
+    let Some(s) = session::Entity::find().filter(session::Column::TokenHash.eq(&hash)).one(&st.writer).await? else {
+        return Ok(());
+    };
+    session::Entity::delete_by_id(&s.id).exec(&st.writer).await?;
+    crate::auth::invalidate(st, &s.workspace_id);
     Ok(())
 }
 
 /// The caller behind a session token, if the session is valid and the user
-/// still a member. Browser sessions carry every scope.
+/// still a member. Browser sessions carry every scope. Uncached: requests
+/// go through [`crate::auth::authenticate`].
 pub async fn resolve(db: &impl ConnectionTrait, secret: &SecretKey, token: &str) -> Result<Option<Principal>> {
     if token.is_empty() || token.len() > 100 {
         return Ok(None);
     }
-    let Some(s) =
-        session::Entity::find().filter(session::Column::TokenHash.eq(secret.hash_token(token))).one(db).await?
-    else {
+    Ok(lookup_hash(db, &secret.hash_token(token)).await?.map(|(p, _)| p))
+}
+
+/// The caller behind a session token's hash and the session's expiry, if
+/// the session is valid and the user still a member.
+pub async fn lookup_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<(Principal, DateTime<Utc>)>> {
+    let Some(s) = session::Entity::find().filter(session::Column::TokenHash.eq(hash)).one(db).await? else {
         return Ok(None);
     };
     if s.expires_at <= Utc::now() {
@@ -145,12 +152,15 @@ pub async fn resolve(db: &impl ConnectionTrait, secret: &SecretKey, token: &str)
         .one(db)
         .await?
         .and_then(|m| Role::parse(&m.role));
-    Ok(role.map(|role| Principal {
-        workspace_id: s.workspace_id,
-        user_id: s.user_id,
-        role,
-        scopes: Scope::ALL.into_iter().collect::<BTreeSet<_>>(),
-        credential: Credential::Session { id: s.id },
+    Ok(role.map(|role| {
+        let principal = Principal {
+            workspace_id: s.workspace_id,
+            user_id: s.user_id,
+            role,
+            scopes: Scope::ALL.into_iter().collect::<BTreeSet<_>>(),
+            credential: Credential::Session { id: s.id },
+        };
+        (principal, s.expires_at)
     }))
 }
 
@@ -185,8 +195,11 @@ pub async fn complete_setup(st: &AppState, token: &str, password: &str, name: Op
     let mut data = user_data(&user);
     data["password_set"] = json!(true);
     let evt = events::record(&txn, &workspace_id, EventType::UserUpdated, &user_id, Some(&user_id), data).await?;
+    // A new password ends every session opened with the old one.
+    session::Entity::delete_many().filter(session::Column::UserId.eq(&user_id)).exec(&txn).await?;
     let session = open(st, &txn, &user_id, &workspace_id).await?;
     txn.commit().await?;
+    crate::auth::invalidate(st, &workspace_id);
     st.publish(vec![evt]);
     Ok(session)
 }

@@ -222,8 +222,14 @@ pub async fn list(
 
 /// Whether a webhook wants an event: its type, and for a collaborator
 /// webhook, its endpoint.
+/// Whether a webhook gets an event. A collaborator webhook (one data
+/// endpoint's) gets only that endpoint's events and never owner-only ones,
+/// whatever patterns it was later given.
 fn wants(w: &webhook::Model, e: &Envelope) -> bool {
-    subscribes(w, &e.event_type) && w.endpoint_id.as_deref().is_none_or(|ep| e.data["endpoint_id"].as_str() == Some(ep))
+    subscribes(w, &e.event_type)
+        && w.endpoint_id.as_deref().is_none_or(|ep| {
+            e.data["endpoint_id"].as_str() == Some(ep) && !events::owners_only(&e.event_type)
+        })
 }
 
 /// Whether a webhook subscribes to an event type.
