@@ -332,8 +332,22 @@ pub struct WsClient {
 impl WsClient {
     /// Connects and completes `connection_init` with `payload`.
     pub async fn connect(url: &str, protocol: &'static str, payload: Value) -> WsClient {
+        Self::connect_with(url, protocol, payload, &[]).await
+    }
+
+    /// [`WsClient::connect`] with extra upgrade-request headers (a cookie and
+    /// its `Origin`, as a browser sends them).
+    pub async fn connect_with(
+        url: &str,
+        protocol: &'static str,
+        payload: Value,
+        headers: &[(&'static str, &str)],
+    ) -> WsClient {
         let mut req = url.into_client_request().unwrap();
         req.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+        for (name, value) in headers {
+            req.headers_mut().insert(*name, value.parse().unwrap());
+        }
         let (socket, resp) = tokio_tungstenite::connect_async(req).await.expect("websocket connects");
         assert_eq!(resp.headers()["sec-websocket-protocol"], protocol);
         let mut c = WsClient { socket, protocol };
@@ -351,6 +365,33 @@ impl WsClient {
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         let kind = if self.protocol == "graphql-ws" { "start" } else { "subscribe" };
         self.send(json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } })).await;
+    }
+
+    /// Runs a query or mutation over the socket (`graphql-transport-ws`) and
+    /// returns its first `next` payload, or the close message if the server
+    /// closed the connection instead.
+    pub async fn execute(&mut self, id: &str, query: &str, variables: Value) -> Value {
+        self.subscribe(id, query, variables).await;
+        loop {
+            let msg = self.next_json().await.expect("an answer or a close");
+            match msg["type"].as_str() {
+                Some("next") | Some("data") if msg["id"] == id => return msg["payload"].clone(),
+                Some("error") if msg["id"] == id => return json!({ "errors": msg["payload"] }),
+                Some("__close") => return msg,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Waits up to `wait` for the server to close the connection; its code.
+    pub async fn closed_within(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Some(m) = self.next_json_within(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
+            if m["type"] == "__close" {
+                return m["code"].as_u64().map(|c| c as u16);
+            }
+        }
+        None
     }
 
     /// The next JSON message (skipping keep-alives), or `None` after 5 s or on close.

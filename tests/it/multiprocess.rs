@@ -214,3 +214,45 @@ async fn a_subscription_on_one_process_sees_a_job_finished_on_another() {
     assert_eq!(pid_of(&row.lease_owner), workers[0].id());
     c.finish(api, workers).await;
 }
+
+#[tokio::test]
+async fn a_key_deleted_on_one_process_stops_working_on_another_within_a_second() {
+    let Some(c) = Cluster::new().await else {
+        return skip("a_key_deleted_on_one_process");
+    };
+    let (a, b) = (c.api().await, c.api().await);
+    let owner = entity::user::Entity::find().one(&a.state.db).await.unwrap().expect("bootstrap owner");
+    let ws = entity::workspace::Entity::find().one(&a.state.db).await.unwrap().expect("bootstrap workspace");
+    let all = switchyard::auth::Scope::ALL;
+    let (id, secret) = make_key(&a.state, &ws.id, &owner.id, &all).await;
+    let (_, admin) = make_key(&a.state, &ws.id, &owner.id, &all).await;
+    let client = reqwest::Client::new();
+    let ask = |server: &Server, key: &str, query: &str| {
+        client
+            .post(format!("http://{}/graphql", server.addr))
+            .bearer_auth(key)
+            .json(&json!({ "query": query, "variables": { "id": id } }))
+            .send()
+    };
+    // Process B verifies (and caches) the key, and holds a socket opened with it.
+    let seen: serde_json::Value = ask(&b, &secret, "{ viewer { role } }").await.unwrap().json().await.unwrap();
+    assert_eq!(seen["data"]["viewer"]["role"], "OWNER", "{seen}");
+    let url = format!("ws://{}/graphql/ws", b.addr);
+    let mut socket =
+        WsClient::connect(&url, "graphql-transport-ws", json!({ "Authorization": format!("Bearer {secret}") })).await;
+
+    let deleted = ask(&a, &admin, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }").await.unwrap();
+    assert_eq!(deleted.status(), 200);
+    let start = Instant::now();
+    loop {
+        let resp = ask(&b, &secret, "{ viewer { role } }").await.unwrap();
+        if resp.status() == 401 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(1), "process B still accepts the deleted key");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(socket.closed_within(Duration::from_secs(2)).await, Some(4403), "B's socket must close");
+    b.stop().await;
+    c.finish(a, vec![]).await;
+}
