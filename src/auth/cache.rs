@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn a_clear_wakes_watchers_and_a_zero_ttl_caches_nothing() {
         let cache = AuthCache::new(Duration::ZERO);
-        let mut rx = cache.changes();
+        let rx = cache.changes();
         cache.keep(cache.generation(), Kind::ApiKey, "h".into(), &principal(Role::Owner), None);
         assert!(cache.get(Kind::ApiKey, "h").is_none());
         cache.clear();

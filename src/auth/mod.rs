@@ -8,8 +8,8 @@ pub mod rate_limit;
 mod resolve;
 pub mod usage;
 
-pub use principal::{Credential, Principal, Role, Scope};
 pub use cache::invalidate;
+pub use principal::{Credential, Principal, Role, Scope};
 pub use resolve::{
     authenticate, authenticate_session, authenticate_token, session_cookie_token, LiveCaller, SESSION_COOKIE,
 };

@@ -78,9 +78,7 @@ async fn setup(State(h): State<Http>, headers: HeaderMap, JsonBody(body): JsonBo
 /// Who is signed in (for the browser pages); 401 if nobody.
 async fn session(State(h): State<Http>, headers: HeaderMap) -> Result<Json<serde_json::Value>> {
     let token = session_cookie_token(&headers).ok_or_else(|| Error::Unauthorized("Not signed in".into()))?;
-    let p = authenticate_session(&h.app, &token)
-        .await?
-        .ok_or_else(|| Error::Unauthorized("Not signed in".into()))?;
+    let p = authenticate_session(&h.app, &token).await?.ok_or_else(|| Error::Unauthorized("Not signed in".into()))?;
     let user = members::me(&h.app.db, &p).await?;
     let ws = workspaces::current(&h.app.db, &p).await?;
     Ok(Json(json!({

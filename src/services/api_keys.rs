@@ -325,10 +325,7 @@ pub fn token_hash(secret: &SecretKey, token: &str) -> Result<String> {
 /// Resolves the hash of a presented `sk_…` secret (see [`token_hash`]) to
 /// its caller and the time the secret stops working, if it does. Every
 /// failure is UNAUTHORIZED; hashes are compared in constant time.
-pub async fn authenticate_hash(
-    db: &impl ConnectionTrait,
-    hash: &str,
-) -> Result<(Principal, Option<DateTime<Utc>>)> {
+pub async fn authenticate_hash(db: &impl ConnectionTrait, hash: &str) -> Result<(Principal, Option<DateTime<Utc>>)> {
     let invalid = || Error::Unauthorized("Invalid API key".into());
     let key = api_key::Entity::find()
         .filter(Condition::any().add(api_key::Column::KeyHash.eq(hash)).add(api_key::Column::PreviousKeyHash.eq(hash)))

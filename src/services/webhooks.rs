@@ -227,9 +227,9 @@ pub async fn list(
 /// whatever patterns it was later given.
 fn wants(w: &webhook::Model, e: &Envelope) -> bool {
     subscribes(w, &e.event_type)
-        && w.endpoint_id.as_deref().is_none_or(|ep| {
-            e.data["endpoint_id"].as_str() == Some(ep) && !events::owners_only(&e.event_type)
-        })
+        && w.endpoint_id
+            .as_deref()
+            .is_none_or(|ep| e.data["endpoint_id"].as_str() == Some(ep) && !events::owners_only(&e.event_type))
 }
 
 /// Whether a webhook subscribes to an event type.

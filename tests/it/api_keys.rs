@@ -109,6 +109,8 @@ async fn disabled_expired_and_deleted_keys_are_unauthorized() {
         let mut am = row.into_active_model();
         am.expires_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
         am.update(&app.state.writer).await.unwrap();
+        // A write past the services must drop the verified-key cache as they do.
+        switchyard::auth::invalidate(&app.state, &app.workspace_id);
         let (status, _, body) = app.gql_raw(Some(&secret), VIEWER, json!({})).await;
         assert_eq!((status, body["errors"][0]["message"].as_str()), (401, Some("API key has expired")));
         let listed =

@@ -386,7 +386,8 @@ impl WsClient {
     /// Waits up to `wait` for the server to close the connection; its code.
     pub async fn closed_within(&mut self, wait: Duration) -> Option<u16> {
         let deadline = tokio::time::Instant::now() + wait;
-        while let Some(m) = self.next_json_within(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
+        while let Some(m) = self.next_json_within(deadline.saturating_duration_since(tokio::time::Instant::now())).await
+        {
             if m["type"] == "__close" {
                 return m["code"].as_u64().map(|c| c as u16);
             }

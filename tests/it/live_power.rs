@@ -65,7 +65,8 @@ async fn a_cut_down_keys_open_socket_cannot_mint_a_full_power_key() {
         let cut = "mutation($id: ID!) { updateApiKey(id: $id, input: { permissions: [READ] }) { id } }";
         app.gql(&app.owner_key, cut, json!({ "id": id })).await;
 
-        let mint = "mutation { createApiKey(input: { name: \"escalated\", permissions: [READ, WRITE, ADMIN] }) { key } }";
+        let mint =
+            "mutation { createApiKey(input: { name: \"escalated\", permissions: [READ, WRITE, ADMIN] }) { key } }";
         let answer = ws.execute("2", mint, json!({})).await;
         assert!(is_refused(&answer), "[{}] the cut-down key minted a key: {answer}", app.backend);
         let keys = app.gql(&app.owner_key, "{ apiKeys(first: 100) { nodes { name } } }", json!({})).await;
@@ -99,8 +100,14 @@ async fn a_widened_key_keeps_its_socket_and_uses_the_new_scopes() {
 
 /// POSTs JSON to an /auth route with the CSRF header; returns (status, `sy_session=…`).
 async fn auth_post(app: &TestApp, path: &str, body: Value) -> (u16, Option<String>) {
-    let resp =
-        app.client.post(format!("{}{path}", app.url)).header("x-switchyard-csrf", "1").json(&body).send().await.unwrap();
+    let resp = app
+        .client
+        .post(format!("{}{path}", app.url))
+        .header("x-switchyard-csrf", "1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let cookie = resp
         .headers()
         .get("set-cookie")
