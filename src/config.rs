@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The longest grace period an API key roll may give the old secret: 7 days.
+pub const MAX_ROLL_GRACE_SECONDS: u64 = 7 * 86_400;
+
 /// Switchyard: a self-hosted integration hub. Run with no arguments to serve
 /// on 127.0.0.1:8080 with an embedded SQLite database.
 #[derive(Debug, Parser)]
@@ -384,7 +387,7 @@ impl Config {
         if self.usage_flush_seconds == 0 {
             return Err("SWITCHYARD_USAGE_FLUSH_SECONDS must be at least 1".into());
         }
-        if self.key_roll_grace_seconds > crate::services::api_keys::MAX_ROLL_GRACE_SECONDS {
+        if self.key_roll_grace_seconds > MAX_ROLL_GRACE_SECONDS {
             return Err("SWITCHYARD_KEY_ROLL_GRACE_SECONDS must be at most 604800 (7 days)".into());
         }
         if let Some(r) = &self.redis_url {

@@ -54,11 +54,12 @@ use events::BroadcastBus;
 /// Connects to the database, applies migrations and assembles the state.
 pub async fn build_state(config: Config) -> Result<AppState> {
     config.validate().map_err(Error::invalid)?;
+    services::register_event_hooks();
     let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.secret_key_file)?;
     let (db, writer) = db::connect(&config).await?;
     db::migrate(&writer, &config.database_url).await?;
     let visibility = Duration::from_secs(config.visibility_timeout_seconds);
-    services::jobs::set_default_grace(Duration::from_secs(config.sweep_grace_seconds));
+    jobs::ledger::set_default_grace(Duration::from_secs(config.sweep_grace_seconds));
     let redis = match &config.redis_url {
         Some(url) => Some(redis_pool(url).await?),
         None => None,
@@ -90,7 +91,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         secret,
         queue,
         redis,
-        registry: Arc::new(jobs::Registry::builtin()),
+        registry: Arc::new(services::register_jobs(jobs::Registry::engine())),
         metrics: Arc::new(metrics::Metrics::default()),
         bus,
         limiter: request_limiter,
@@ -142,10 +143,10 @@ pub async fn start(mut config: Config) -> Result<Server> {
     let setup_url = services::workspaces::bootstrap(&state)
         .await?
         .map(|(_, token)| format!("{}/setup?token={token}", state.config.public_url()));
-    services::schedules::ensure(
+    jobs::schedules::ensure(
         &state,
-        "maintenance.prune",
-        "maintenance.prune",
+        services::maintenance::KIND,
+        services::maintenance::KIND,
         serde_json::json!({}),
         Duration::from_secs(3600),
     )

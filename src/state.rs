@@ -77,18 +77,17 @@ pub struct Shared {
 }
 
 impl AppState {
-    /// After a commit: rings the delivery jobs the events fanned out to and
+    /// After a commit: rings the jobs the events' fan-out hooks created and
     /// hands the events to live subscribers. A lost ring is re-rung by the
     /// sweeper from the ledger.
     pub fn publish(&self, events: Vec<crate::events::Envelope>) {
-        let jobs: Vec<String> = events.iter().flat_map(|e| e.jobs.iter().cloned()).collect();
+        let jobs: Vec<crate::jobs::Message> = events.iter().flat_map(|e| e.jobs.iter().cloned()).collect();
         if !jobs.is_empty() {
             let queue = self.queue.clone();
             tokio::spawn(async move {
-                for job_id in jobs {
-                    let msg = crate::jobs::Message { job_id, kind: crate::services::deliveries::KIND.to_string() };
+                for msg in jobs {
                     if let Err(e) = queue.push(&msg, std::time::Duration::ZERO).await {
-                        tracing::warn!(cause = %e, "could not ring a delivery; the sweeper will");
+                        tracing::warn!(cause = %e, "could not ring a fanned-out job; the sweeper will");
                     }
                 }
             });

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::services::jobs::{self, NewJob, DONE};
+use crate::jobs::ledger::{self as jobs, NewJob, DONE};
 use crate::state::AppState;
 
 const KIND: &str = "diagnostic.noop";

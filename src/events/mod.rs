@@ -6,6 +6,7 @@
 //! [`BroadcastBus`] is the in-process bus; [`redis::RedisBus`] carries events
 //! between processes through Redis pub/sub.
 
+pub mod hooks;
 pub mod redis;
 
 use std::pin::Pin;
@@ -158,10 +159,10 @@ pub struct Envelope {
     /// fan out to no webhook, and are skipped by the `events` subscription.
     #[serde(default)]
     pub live_only: bool,
-    /// Delivery jobs created by this event's fan-out, rung after the commit
+    /// Jobs created by this event's fan-out hooks, rung after the commit
     /// by [`AppState::publish`](crate::state::AppState::publish); never sent on the bus.
     #[serde(skip)]
-    pub jobs: Vec<String>,
+    pub jobs: Vec<crate::jobs::Message>,
 }
 
 /// The event type of live delivery-attempt messages.
@@ -271,7 +272,7 @@ pub async fn record_many(db: &impl ConnectionTrait, events: Vec<NewEvent>) -> Re
         .collect();
     insert_rows(db, &models, now).await?;
     let mut envelopes: Vec<Envelope> = models.into_iter().map(Envelope::from).collect();
-    crate::services::webhooks::fan_out(db, &mut envelopes).await?;
+    hooks::run(db, &mut envelopes).await?;
     Ok(envelopes)
 }
 

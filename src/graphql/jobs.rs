@@ -11,6 +11,7 @@ use futures_util::{Stream, StreamExt};
 use crate::auth::Scope;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::ContextExt;
+use crate::jobs::ledger;
 use crate::services::jobs as job_service;
 use crate::state::AppState;
 
@@ -48,7 +49,7 @@ async fn status(st: &AppState) -> crate::Result<QueueStatus> {
     // Dead jobs are counted in the ledger (the queue's dead-letter list is a
     // capped operator log that requeues do not shrink).
     for k in &mut stats {
-        k.dead = job_service::count(&st.db, &k.kind, job_service::DEAD).await?;
+        k.dead = ledger::count(&st.db, &k.kind, ledger::DEAD).await?;
     }
     Ok(QueueStatus {
         backend: st.queue.backend().to_string(),

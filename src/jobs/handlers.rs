@@ -1,15 +1,12 @@
-//! Built-in job kinds.
+//! The engine's own job kind: `diagnostic.noop`. Every other kind is
+//! registered by the service that owns it (see `services::register_jobs`).
 
 use std::time::Duration;
 
-use chrono::Utc;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
-
-use entity::{delivery, delivery_attempt, job, login_token, session};
+use entity::job;
 
 use super::Handler;
 use crate::error::{Error, Result};
-use crate::services::jobs::DONE;
 use crate::state::AppState;
 
 /// `diagnostic.noop`: does nothing, for benchmarks and end-to-end checks of
@@ -52,155 +49,5 @@ impl Handler for Noop {
             return Err(Error::internal(format!("diagnostic failure on attempt {}", job.attempts)));
         }
         Ok(())
-    }
-}
-
-/// `maintenance.prune`: deletes expired sessions, spent or expired setup
-/// links, finished jobs older than the job retention period, and delivery
-/// logs older than the delivery-log retention period. Scheduled hourly.
-pub struct Prune;
-
-#[async_trait::async_trait]
-impl Handler for Prune {
-    fn kind(&self) -> &'static str {
-        "maintenance.prune"
-    }
-
-    fn max_attempts(&self) -> u32 {
-        3
-    }
-
-    async fn run(&self, st: &AppState, _job: &job::Model) -> Result<()> {
-        let now = Utc::now();
-        let sessions =
-            session::Entity::delete_many().filter(session::Column::ExpiresAt.lte(now)).exec(&st.writer).await?;
-        let tokens = login_token::Entity::delete_many()
-            .filter(
-                Condition::any()
-                    .add(login_token::Column::ExpiresAt.lte(now))
-                    .add(login_token::Column::UsedAt.is_not_null()),
-            )
-            .exec(&st.writer)
-            .await?;
-        let cutoff = now - chrono::Duration::days(st.config.job_retention_days as i64);
-        let jobs = job::Entity::delete_many()
-            .filter(job::Column::State.eq(DONE))
-            .filter(job::Column::FinishedAt.lte(cutoff))
-            .exec(&st.writer)
-            .await?;
-        let logs = now - chrono::Duration::days(st.config.delivery_log_retention_days as i64);
-        let attempts = delivery_attempt::Entity::delete_many()
-            .filter(delivery_attempt::Column::CreatedAt.lte(logs))
-            .exec(&st.writer)
-            .await?;
-        let deliveries = delivery::Entity::delete_many()
-            .filter(delivery::Column::CreatedAt.lte(logs))
-            .filter(delivery::Column::State.ne(crate::services::deliveries::PENDING))
-            .exec(&st.writer)
-            .await?;
-        tracing::info!(
-            delivery_attempts = attempts.rows_affected,
-            deliveries = deliveries.rows_affected,
-            sessions = sessions.rows_affected,
-            setup_links = tokens.rows_affected,
-            jobs = jobs.rows_affected,
-            "pruned"
-        );
-        Ok(())
-    }
-}
-
-/// `webhook.deliver`: one signed attempt of a delivery; retries follow the
-/// webhook's schedule (carried in the job's payload) with ±20 % jitter.
-pub struct Deliver;
-
-#[async_trait::async_trait]
-impl Handler for Deliver {
-    fn kind(&self) -> &'static str {
-        crate::services::deliveries::KIND
-    }
-
-    fn emits_events(&self) -> bool {
-        false
-    }
-
-    fn timeout(&self, _job: &job::Model) -> Duration {
-        // The longest request a webhook may allow (60 s) plus time to sign
-        // and record: the request's own timeout always fires first.
-        Duration::from_secs(65)
-    }
-
-    fn backoff(&self, job: &job::Model) -> Duration {
-        let schedule: Vec<u64> = job
-            .payload
-            .get("schedule")
-            .and_then(|s| s.as_array())
-            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
-            .unwrap_or_default();
-        crate::delivery::retry_delay(&schedule, job.attempts.max(1) as usize)
-    }
-
-    async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
-        crate::services::deliveries::run_job(st, job).await
-    }
-
-    async fn on_dead(&self, st: &AppState, job: &job::Model, _error: &str) -> Result<()> {
-        // The attempt log already holds the error.
-        crate::services::deliveries::job_died(st, job).await
-    }
-}
-
-/// `record.process`: applies a data-endpoint record change (seed 001).
-pub struct ProcessRecord;
-
-#[async_trait::async_trait]
-impl Handler for ProcessRecord {
-    fn kind(&self) -> &'static str {
-        crate::services::records::KIND
-    }
-
-    fn emits_events(&self) -> bool {
-        // The record.* events say it already.
-        false
-    }
-
-    async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
-        crate::services::records::process(st, job).await
-    }
-
-    async fn on_dead(&self, st: &AppState, job: &job::Model, error: &str) -> Result<()> {
-        crate::services::records::process_died(st, job, error).await
-    }
-}
-
-/// `record.callback`: sends a record's processing result to the request's
-/// `X-Webhook-Callback` (seed 001: at most 3 retries, 60 s apart; the gap is
-/// `SWITCHYARD_COLLABORATOR_RETRY_SECONDS`).
-pub struct RecordCallback;
-
-#[async_trait::async_trait]
-impl Handler for RecordCallback {
-    fn kind(&self) -> &'static str {
-        crate::services::records::CALLBACK_KIND
-    }
-
-    fn max_attempts(&self) -> u32 {
-        4
-    }
-
-    fn emits_events(&self) -> bool {
-        false
-    }
-
-    fn backoff(&self, job: &job::Model) -> Duration {
-        Duration::from_secs(job.payload.get("retry_seconds").and_then(|v| v.as_u64()).unwrap_or(60))
-    }
-
-    async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
-        crate::services::records::send_callback(st, job).await
-    }
-
-    async fn on_dead(&self, st: &AppState, job: &job::Model, error: &str) -> Result<()> {
-        crate::services::records::callback_died(st, job, error).await
     }
 }

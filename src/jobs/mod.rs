@@ -1,4 +1,4 @@
-//! Background work. The database is the ledger (see `services::jobs`); the
+//! Background work. The database is the ledger (see [`ledger`]); the
 //! [`Queue`] is the doorbell, with a Redis-streams backend for production and
 //! an in-process one for the embedded default. A worker pool runs one
 //! [`Handler`] per job kind; a sweeper, run by one elected process, re-rings
@@ -8,8 +8,10 @@
 pub mod embedded;
 pub mod handlers;
 pub mod leader;
+pub mod ledger;
 pub mod queue;
 pub mod redis;
+pub mod schedules;
 pub mod sweeper;
 pub mod worker;
 
@@ -55,28 +57,33 @@ pub trait Handler: Send + Sync + 'static {
     async fn on_dead(&self, _st: &AppState, _job: &entity::job::Model, _error: &str) -> Result<()> {
         Ok(())
     }
+    /// Called when an owner puts the dead job back in the queue, so the
+    /// thing it worked on can be opened again.
+    async fn on_requeue(&self, _st: &AppState, _job: &entity::job::Model) -> Result<()> {
+        Ok(())
+    }
 }
 
-/// Every handler this binary knows, by kind.
+/// Every handler this process runs, by kind. The engine knows no kind but
+/// its own diagnostic one: each service registers the handlers of the jobs
+/// it owns (see `services::register_jobs`) when the state is built.
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: BTreeMap<&'static str, Arc<dyn Handler>>,
 }
 
 impl Registry {
-    /// The built-in handlers.
-    pub fn builtin() -> Self {
+    /// The engine's own handlers (`diagnostic.noop`).
+    pub fn engine() -> Self {
         let mut r = Self::default();
         r.add(handlers::Noop);
-        r.add(handlers::Prune);
-        r.add(handlers::Deliver);
-        r.add(handlers::ProcessRecord);
-        r.add(handlers::RecordCallback);
         r
     }
 
-    pub fn add(&mut self, h: impl Handler) {
+    /// Adds (or replaces) the handler of `h.kind()`.
+    pub fn add(&mut self, h: impl Handler) -> &mut Self {
         self.handlers.insert(h.kind(), Arc::new(h));
+        self
     }
 
     pub fn get(&self, kind: &str) -> Option<&Arc<dyn Handler>> {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::leader::Leader;
-use crate::services::{jobs, schedules};
+use crate::jobs::{ledger as jobs, schedules};
 use crate::state::AppState;
 
 pub fn spawn(st: &AppState) {

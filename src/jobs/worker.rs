@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::queue::Delivery;
-use crate::services::jobs::{self, Claim};
+use crate::jobs::ledger::{self as jobs, Claim};
 use crate::state::AppState;
 
 /// A worker's name: process id plus a random suffix, unique per start.

@@ -14,6 +14,7 @@ use serde_json::json;
 use entity::{api_key, api_key_usage, membership};
 
 use crate::auth::{Credential, Principal, Role, Scope};
+use crate::config::MAX_ROLL_GRACE_SECONDS;
 use crate::crypto::{ct_eq, random_token, SecretKey};
 use crate::error::{Error, Result};
 use crate::events::{self, EventType};
@@ -22,8 +23,6 @@ use crate::services::pagination::{fetch_page, Page, PageArgs};
 use crate::services::{bounded_text, required_text};
 use crate::state::AppState;
 
-/// The longest grace period a roll may give the old secret: 7 days.
-pub const MAX_ROLL_GRACE_SECONDS: u64 = 7 * 86_400;
 /// Characters of the secret kept as its visible prefix (`sk_live_1234`).
 const PREFIX_LEN: usize = 12;
 

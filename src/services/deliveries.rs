@@ -18,7 +18,8 @@ use crate::delivery::signing;
 use crate::error::{Error, Result};
 use crate::events::{Envelope, DELIVERY_ATTEMPT};
 use crate::ids::{has_prefix, new_id};
-use crate::services::jobs::{self, NewJob};
+use crate::jobs::ledger::{self as jobs, NewJob};
+use crate::jobs::Handler;
 use crate::services::pagination::{fetch_page, Page, PageArgs};
 use crate::services::webhooks;
 use crate::state::AppState;
@@ -513,4 +514,49 @@ pub async fn retry_failed(st: &AppState, p: &Principal, webhook_id: &str, since:
         requeue(st, &w, d).await?;
     }
     Ok(n)
+}
+
+/// `webhook.deliver`: one signed attempt of a delivery; retries follow the
+/// webhook's schedule (carried in the job's payload) with ±20 % jitter.
+pub struct Deliver;
+
+#[async_trait::async_trait]
+impl Handler for Deliver {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn emits_events(&self) -> bool {
+        false
+    }
+
+    fn timeout(&self, _job: &entity::job::Model) -> Duration {
+        // The longest request a webhook may allow (60 s) plus time to sign
+        // and record: the request's own timeout always fires first.
+        Duration::from_secs(65)
+    }
+
+    fn backoff(&self, job: &entity::job::Model) -> Duration {
+        let schedule: Vec<u64> = job
+            .payload
+            .get("schedule")
+            .and_then(|s| s.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+            .unwrap_or_default();
+        crate::delivery::retry_delay(&schedule, job.attempts.max(1) as usize)
+    }
+
+    async fn run(&self, st: &AppState, job: &entity::job::Model) -> Result<()> {
+        run_job(st, job).await
+    }
+
+    async fn on_dead(&self, st: &AppState, job: &entity::job::Model, _error: &str) -> Result<()> {
+        // The attempt log already holds the error.
+        job_died(st, job).await
+    }
+
+    async fn on_requeue(&self, st: &AppState, job: &entity::job::Model) -> Result<()> {
+        // The delivery was marked failed when its job died: open it again.
+        reopen(&st.writer, job).await
+    }
 }

@@ -10,15 +10,27 @@ pub mod data_endpoints;
 pub mod deliveries;
 pub mod events;
 pub mod jobs;
+pub mod maintenance;
 pub mod members;
 pub mod pagination;
 pub mod records;
-pub mod schedules;
 pub mod sessions;
 pub mod webhooks;
 pub mod workspaces;
 
 pub use pagination::{Page, PageArgs};
+
+/// Installs the services' hooks into the event engine (idempotent).
+pub fn register_event_hooks() {
+    crate::events::hooks::register(webhooks::WebhookFanOut);
+}
+
+/// The job engine's registry with the handler of every job kind the
+/// services own added.
+pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Registry {
+    registry.add(maintenance::Prune).add(deliveries::Deliver).add(records::ProcessRecord).add(records::RecordCallback);
+    registry
+}
 
 /// Trims and checks a required, bounded text field.
 pub(crate) fn required_text(field: &str, value: &str, max: usize) -> crate::Result<String> {

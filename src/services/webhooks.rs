@@ -355,9 +355,23 @@ pub async fn rotate_secret(
     Ok((w, secret))
 }
 
+/// The webhooks' fan-out hook, registered with the event engine.
+pub struct WebhookFanOut;
+
+#[async_trait::async_trait]
+impl events::hooks::FanOut for WebhookFanOut {
+    fn name(&self) -> &'static str {
+        "webhooks"
+    }
+
+    async fn fan_out(&self, db: &events::hooks::DynConnection<'_>, events: &mut [Envelope]) -> Result<()> {
+        fan_out(db, events).await
+    }
+}
+
 /// The outbox: one delivery (and its job) per active webhook of each event's
 /// workspace that subscribes to its type, with one webhook lookup per
-/// workspace. Runs inside the events' transaction; adds the job ids to ring
+/// workspace. Runs inside the events' transaction; adds the jobs to ring
 /// after the commit to each envelope's `jobs`.
 pub async fn fan_out(db: &impl ConnectionTrait, events: &mut [Envelope]) -> Result<()> {
     let mut hooks: std::collections::HashMap<String, Vec<webhook::Model>> = Default::default();
@@ -373,7 +387,8 @@ pub async fn fan_out(db: &impl ConnectionTrait, events: &mut [Envelope]) -> Resu
         let mut jobs = Vec::new();
         for w in hooks[&e.workspace_id].iter().filter(|w| wants(w, e)) {
             let body = json!({ "event": e.event_type, "timestamp": e.created_at.to_rfc3339(), "data": e.data });
-            jobs.push(deliveries::create(db, w, Some(&e.id), &e.event_type, body).await?);
+            let job_id = deliveries::create(db, w, Some(&e.id), &e.event_type, body).await?;
+            jobs.push(crate::jobs::Message { job_id, kind: deliveries::KIND.to_string() });
         }
         e.jobs.extend(jobs);
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
-use switchyard::services::jobs::{enqueue, insert, NewJob};
+use switchyard::jobs::ledger::{enqueue, insert, NewJob};
 
 use switchyard::auth::Scope;
 use switchyard::{Config, Server};

@@ -12,6 +12,7 @@ mod data;
 mod events;
 mod ingest;
 mod jobs;
+mod layers;
 mod live_power;
 mod members;
 mod multiprocess;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
-use switchyard::services::jobs::{self, NewJob};
+use switchyard::jobs::ledger::{self as jobs, NewJob};
 use switchyard::{Config, Server};
 use tokio::process::{Child, Command};
 

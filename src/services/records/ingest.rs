@@ -33,8 +33,8 @@ use entity::record;
 use super::{Operation, KIND, QUEUED};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
+use crate::jobs::ledger::{self as jobs, NewJob};
 use crate::services::data_endpoints::{count_requests, month, next_month_start};
-use crate::services::jobs::{self, NewJob};
 use crate::state::AppState;
 
 /// Most changes one transaction writes (bounded by SQLite's limit on bound

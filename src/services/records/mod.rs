@@ -4,6 +4,8 @@
 //! that applies the change and emits `record.created/updated/deleted`
 //! (which fan out to webhooks; see `process.rs`).
 
+use std::time::Duration;
+
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use entity::{data_endpoint, data_key, record};
@@ -11,6 +13,7 @@ use entity::{data_endpoint, data_key, record};
 use crate::auth::{Principal, Scope};
 use crate::error::{Error, Result};
 use crate::ids::has_prefix;
+use crate::jobs::Handler;
 use crate::services::pagination::{fetch_page, Page, PageArgs};
 use crate::state::AppState;
 
@@ -173,4 +176,59 @@ pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<r
         .one(db)
         .await?
         .ok_or(Error::NotFound("Record"))
+}
+
+/// `record.process`: applies a data-endpoint record change (seed 001).
+pub struct ProcessRecord;
+
+#[async_trait::async_trait]
+impl Handler for ProcessRecord {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn emits_events(&self) -> bool {
+        // The record.* events say it already.
+        false
+    }
+
+    async fn run(&self, st: &AppState, job: &entity::job::Model) -> Result<()> {
+        process(st, job).await
+    }
+
+    async fn on_dead(&self, st: &AppState, job: &entity::job::Model, error: &str) -> Result<()> {
+        process_died(st, job, error).await
+    }
+}
+
+/// `record.callback`: sends a record's processing result to the request's
+/// `X-Webhook-Callback` (seed 001: at most 3 retries, 60 s apart; the gap is
+/// `SWITCHYARD_COLLABORATOR_RETRY_SECONDS`).
+pub struct RecordCallback;
+
+#[async_trait::async_trait]
+impl Handler for RecordCallback {
+    fn kind(&self) -> &'static str {
+        CALLBACK_KIND
+    }
+
+    fn max_attempts(&self) -> u32 {
+        4
+    }
+
+    fn emits_events(&self) -> bool {
+        false
+    }
+
+    fn backoff(&self, job: &entity::job::Model) -> Duration {
+        Duration::from_secs(job.payload.get("retry_seconds").and_then(|v| v.as_u64()).unwrap_or(60))
+    }
+
+    async fn run(&self, st: &AppState, job: &entity::job::Model) -> Result<()> {
+        send_callback(st, job).await
+    }
+
+    async fn on_dead(&self, st: &AppState, job: &entity::job::Model, error: &str) -> Result<()> {
+        callback_died(st, job, error).await
+    }
 }

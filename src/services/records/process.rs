@@ -15,7 +15,7 @@ use entity::{data_endpoint, record};
 use super::{DELETED, FAILED, PROCESSED, PROCESSING, QUEUED};
 use crate::error::{Error, Result};
 use crate::events::{self, EventType, NewEvent};
-use crate::services::jobs::{self, NewJob};
+use crate::jobs::ledger::{self as jobs, NewJob};
 use crate::state::AppState;
 
 /// Records one transaction applies at most: on SQLite the one writer

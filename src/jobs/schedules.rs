@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use entity::schedule;
 
 use crate::error::Result;
-use crate::services::jobs::{self, NewJob};
+use crate::jobs::ledger::{self as jobs, NewJob};
 use crate::state::AppState;
 
 /// Creates or updates a schedule (kind, payload and period), keeping its
