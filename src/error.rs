@@ -61,6 +61,11 @@ pub enum Error {
     /// this wait without spending an attempt (e.g. a webhook over its rate).
     #[error("deferred for {0:?}")]
     Deferred(std::time::Duration),
+    /// Not an error a client sees: a job attempt failed and the next one
+    /// must wait at least `at_least` (longer if the kind's backoff says so),
+    /// e.g. a receiver that answered 429 with `Retry-After`.
+    #[error("{cause}")]
+    RetryNoSooner { cause: String, at_least: std::time::Duration },
     /// 500 INTERNAL_ERROR: anything else unexpected. Logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -104,9 +109,12 @@ impl Error {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::RateLimited { .. } | Self::QuotaExceeded { .. } => "RATE_LIMITED",
-            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Deferred(_) | Self::Internal(_) => {
-                "INTERNAL_ERROR"
-            }
+            Self::Database(_)
+            | Self::Redis(_)
+            | Self::RedisPool(_)
+            | Self::Deferred(_)
+            | Self::RetryNoSooner { .. }
+            | Self::Internal(_) => "INTERNAL_ERROR",
         }
     }
 
@@ -119,9 +127,12 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } | Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Deferred(_) | Self::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Self::Database(_)
+            | Self::Redis(_)
+            | Self::RedisPool(_)
+            | Self::Deferred(_)
+            | Self::RetryNoSooner { .. }
+            | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -129,7 +140,12 @@ impl Error {
     /// inside the request's span (which carries the request id), and replaced.
     pub fn public_message(&self) -> String {
         match self {
-            Self::Database(_) | Self::Redis(_) | Self::RedisPool(_) | Self::Deferred(_) | Self::Internal(_) => {
+            Self::Database(_)
+            | Self::Redis(_)
+            | Self::RedisPool(_)
+            | Self::Deferred(_)
+            | Self::RetryNoSooner { .. }
+            | Self::Internal(_) => {
                 tracing::error!(cause = %self, "internal error");
                 "Internal server error".into()
             }

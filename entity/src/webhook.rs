@@ -25,6 +25,7 @@ pub struct Model {
     pub active: bool,
     /// Why the server disabled it (410 Gone, failing for days), if it did.
     pub disabled_reason: Option<String>,
+    /// Deliveries per minute; 0 means no limit.
     pub rate_limit_per_minute: i32,
     /// JSON array of seconds to wait before each retry.
     pub retry_schedule: Json,

@@ -4,6 +4,7 @@
 //! key per caller, so the limit holds across every process.
 
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use deadpool_redis::redis::Script;
 use deadpool_redis::Pool;
@@ -50,6 +51,8 @@ pub enum RateLimiter {
         gcra: Box<Memory>,
         /// Keys with a limit of their own (`check_limit`), e.g. per webhook.
         varied: Mutex<HashMap<String, (u32, Arc<Direct>)>>,
+        /// Keys held back until an instant ([`RateLimiter::pause`]).
+        paused: Mutex<HashMap<String, std::time::Instant>>,
     },
     Redis {
         per_minute: u32,
@@ -67,6 +70,7 @@ impl RateLimiter {
             per_minute: n.get(),
             gcra: Box::new(Gcra::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>()),
             varied: Mutex::new(HashMap::new()),
+            paused: Mutex::new(HashMap::new()),
         }
     }
 
@@ -128,6 +132,57 @@ impl RateLimiter {
                 } else {
                     Err(over(limit, n as f64 / 1000.0))
                 }
+            }
+        }
+    }
+
+    /// Holds `key` back for `wait` (e.g. a receiver that answered 429 or
+    /// timed out); a longer pause already in force stays.
+    pub async fn pause(&self, key: &str, wait: Duration) -> Result<()> {
+        match self {
+            Self::Memory { paused, .. } => {
+                let until = std::time::Instant::now() + wait;
+                let mut map = paused.lock().unwrap_or_else(|e| e.into_inner());
+                let now = std::time::Instant::now();
+                map.retain(|_, t| *t > now);
+                let entry = map.entry(key.to_string()).or_insert(until);
+                *entry = (*entry).max(until);
+            }
+            Self::Redis { pool, prefix, .. } => {
+                let mut conn = pool.get().await?;
+                let ms = wait.as_millis().max(1) as u64;
+                let k = format!("{prefix}:pause:{key}");
+                // Keep the later of the two expiries: set only if absent or shorter.
+                let left: i64 = deadpool_redis::redis::cmd("PTTL").arg(&k).query_async(&mut conn).await?;
+                if left < ms as i64 {
+                    let _: () = deadpool_redis::redis::cmd("SET")
+                        .arg(&k)
+                        .arg(1)
+                        .arg("PX")
+                        .arg(ms)
+                        .query_async(&mut conn)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How long `key` is still held back by [`RateLimiter::pause`], if at all.
+    pub async fn paused_for(&self, key: &str) -> Result<Option<Duration>> {
+        match self {
+            Self::Memory { paused, .. } => {
+                let map = paused.lock().unwrap_or_else(|e| e.into_inner());
+                let now = std::time::Instant::now();
+                Ok(map.get(key).filter(|t| **t > now).map(|t| *t - now))
+            }
+            Self::Redis { pool, prefix, .. } => {
+                let mut conn = pool.get().await?;
+                let left: i64 = deadpool_redis::redis::cmd("PTTL")
+                    .arg(format!("{prefix}:pause:{key}"))
+                    .query_async(&mut conn)
+                    .await?;
+                Ok((left > 0).then(|| Duration::from_millis(left as u64)))
             }
         }
     }

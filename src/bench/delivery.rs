@@ -145,7 +145,7 @@ async fn phase(
         description: None,
         headers: BTreeMap::new(),
         active: true,
-        rate_limit_per_minute: Some(10_000),
+        rate_limit_per_minute: Some(None),
         secret: None,
         retry_policy: RetryPolicy::Default,
         timeout_ms: None,

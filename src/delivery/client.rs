@@ -23,6 +23,10 @@ pub struct Sent {
     pub elapsed: Duration,
     /// Transport failure, timeout or refusal; `None` when a response came.
     pub error: Option<String>,
+    /// The request ran out of time.
+    pub timed_out: bool,
+    /// The response's `Retry-After` (seconds or an HTTP date), if any.
+    pub retry_after: Option<Duration>,
 }
 
 impl Sent {
@@ -59,7 +63,14 @@ impl HttpClient {
     /// POSTs `body` with `headers`; never fails: problems are in `Sent::error`.
     pub async fn post(&self, url: &str, headers: &[(String, String)], body: Vec<u8>, timeout: Duration) -> Sent {
         let started = Instant::now();
-        let failed = |e: String| Sent { status: None, body: String::new(), elapsed: started.elapsed(), error: Some(e) };
+        let failed = |e: String| Sent {
+            status: None,
+            body: String::new(),
+            elapsed: started.elapsed(),
+            error: Some(e),
+            timed_out: false,
+            retry_after: None,
+        };
         let url = match Url::parse(url) {
             Ok(u) => u,
             Err(e) => return failed(format!("invalid URL: {e}")),
@@ -77,12 +88,14 @@ impl HttpClient {
         }
         let mut resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => {
-                let msg = if e.is_timeout() { format!("timed out after {timeout:?}") } else { error_chain(&e) };
-                return failed(msg);
+            Err(e) if e.is_timeout() => {
+                return Sent { timed_out: true, ..failed(format!("timed out after {timeout:?}")) };
             }
+            Err(e) => return failed(error_chain(&e)),
         };
         let status = resp.status().as_u16();
+        let retry_after =
+            resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(v.to_str().ok()?));
         let mut body = Vec::new();
         while body.len() < MAX_BODY_BYTES {
             match resp.chunk().await {
@@ -96,8 +109,21 @@ impl HttpClient {
             body: String::from_utf8_lossy(&body).into_owned(),
             elapsed: started.elapsed(),
             error: None,
+            timed_out: false,
+            retry_after,
         }
     }
+}
+
+/// A `Retry-After` value: delay-seconds or an HTTP date (RFC 9110 §10.2.3),
+/// parsed by `httpdate`, the small crate hyper itself uses for dates.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 /// The error and its causes in one line (reqwest hides the interesting part,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use async_graphql::{Context, Enum, InputObject, Json, Object, Result, SimpleObject, Subscription, ID};
+use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
@@ -31,7 +31,8 @@ pub struct Webhook {
     pub active: bool,
     /// Why the server disabled it (410 Gone, failing for days), if it did.
     pub disabled_reason: Option<String>,
-    pub rate_limit_per_minute: i32,
+    /// Deliveries per minute; over it they wait, never drop. `null`: no limit.
+    pub rate_limit_per_minute: Option<i32>,
     /// Seconds before each retry.
     pub retry_schedule: Vec<u64>,
     pub timeout_ms: i32,
@@ -66,7 +67,7 @@ impl From<entity::webhook::Model> for Webhook {
             )),
             active: w.active,
             disabled_reason: w.disabled_reason,
-            rate_limit_per_minute: w.rate_limit_per_minute,
+            rate_limit_per_minute: (w.rate_limit_per_minute > 0).then_some(w.rate_limit_per_minute),
             retry_schedule: w
                 .retry_schedule
                 .as_array()
@@ -187,8 +188,9 @@ pub struct CreateWebhookInput {
     pub headers: Option<Json<BTreeMap<String, String>>>,
     #[graphql(default = true)]
     pub active: bool,
-    /// Deliveries per minute (default 100); over it they wait, never drop.
-    pub rate_limit_per_minute: Option<u32>,
+    /// Deliveries per minute, 1 to 1000000 (default 100); over it they
+    /// wait, never drop. `null`: no limit (for receivers you trust to keep up).
+    pub rate_limit_per_minute: MaybeUndefined<u32>,
     /// A `whsec_…` secret to use; generated when absent.
     #[graphql(secret)]
     pub secret: Option<String>,
@@ -207,7 +209,8 @@ pub struct UpdateWebhookInput {
     pub headers: Option<Json<BTreeMap<String, String>>>,
     /// `false` disables, `true` enables again (clearing the failure record).
     pub active: Option<bool>,
-    pub rate_limit_per_minute: Option<u32>,
+    /// Deliveries per minute, 1 to 1000000; `null` removes the limit.
+    pub rate_limit_per_minute: MaybeUndefined<u32>,
     pub retry_policy: Option<RetryPolicyKind>,
     pub retry_schedule: Option<Vec<u64>>,
     pub timeout_ms: Option<u32>,
@@ -346,7 +349,7 @@ impl WebhookMutation {
             description: input.description,
             headers: input.headers.map(|h| h.0).unwrap_or_default(),
             active: input.active,
-            rate_limit_per_minute: input.rate_limit_per_minute,
+            rate_limit_per_minute: maybe(input.rate_limit_per_minute),
             secret: input.secret,
             retry_policy: policy(input.retry_policy, input.retry_schedule).unwrap_or(RetryPolicy::Default),
             timeout_ms: input.timeout_ms,
@@ -363,7 +366,7 @@ impl WebhookMutation {
             description: input.description,
             headers: input.headers.map(|h| h.0),
             active: input.active,
-            rate_limit_per_minute: input.rate_limit_per_minute,
+            rate_limit_per_minute: maybe(input.rate_limit_per_minute),
             retry_policy: policy(input.retry_policy, input.retry_schedule),
             timeout_ms: input.timeout_ms,
         };
@@ -435,5 +438,14 @@ impl WebhookSubscription {
                 std::future::ready(attempt.map(DeliveryAttempt::from))
             })
             .take_until(app.shutdown.clone().cancelled_owned()))
+    }
+}
+
+/// An optional, nullable input: absent is `None`, `null` is `Some(None)`.
+fn maybe<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
     }
 }

@@ -157,6 +157,8 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
         });
     }
     let started = Instant::now();
+    // The least wait before a retry that the handler asked for.
+    let mut floor = Duration::ZERO;
     let run = AssertUnwindSafe(handler.run(&st, &row)).catch_unwind();
     let outcome = tokio::select! {
         r = tokio::time::timeout(handler.timeout(&row), run) => match r {
@@ -172,6 +174,10 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
             }
             // A handler's own message reads better without the "internal error:" prefix.
             Ok(Ok(Err(crate::Error::Internal(msg)))) => Err(msg),
+            Ok(Ok(Err(crate::Error::RetryNoSooner { cause, at_least }))) => {
+                floor = at_least;
+                Err(cause)
+            }
             // Database and Redis details stay in the server log; owners see
             // `lastError`, so it gets a plain message.
             Ok(Ok(Err(e @ (crate::Error::Database(_) | crate::Error::Redis(_) | crate::Error::RedisPool(_))))) => {
@@ -203,7 +209,7 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
         Err(error) => {
             tracing::warn!(job = %row.id, kind = %row.kind, attempt = row.attempts, %error, "job failed");
             if row.attempts < row.max_attempts {
-                let wait = handler.backoff(&row);
+                let wait = handler.backoff(&row).max(floor);
                 let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
                 match jobs::fail(&st, &row, &worker, &error, Some(at), handler.emits_events()).await {
                     Ok(()) => q.retry(&d, wait).await,

@@ -14,7 +14,7 @@ use serde_json::json;
 use entity::{delivery, delivery_attempt, webhook};
 
 use crate::auth::{Principal, Scope};
-use crate::delivery::signing;
+use crate::delivery::{receiver_break, signing, MAX_RETRY_AFTER, MIN_BREAK};
 use crate::error::{Error, Result};
 use crate::events::{Envelope, DELIVERY_ATTEMPT};
 use crate::ids::{has_prefix, new_id};
@@ -96,7 +96,13 @@ pub enum Outcome {
     Delivered,
     /// 410 Gone: the webhook was disabled; do not retry.
     Gone,
-    Failed(String),
+    /// Retry later; `hold` is the break the receiver asked for (see
+    /// [`crate::delivery::receiver_break`]), during which the webhook's
+    /// other deliveries wait too.
+    Failed {
+        why: String,
+        hold: Option<Duration>,
+    },
 }
 
 /// Sends one signed attempt of `d` to `w`, records it in the attempt log,
@@ -143,8 +149,13 @@ pub async fn attempt(
     let outcome = match (sent.is_success(), sent.status) {
         (true, _) => Outcome::Delivered,
         (false, Some(410)) => Outcome::Gone,
-        (false, Some(code)) => Outcome::Failed(format!("HTTP {code}")),
-        (false, None) => Outcome::Failed(sent.error.clone().unwrap_or_else(|| "no response".into())),
+        (false, status) => Outcome::Failed {
+            why: match status {
+                Some(code) => format!("HTTP {code}"),
+                None => sent.error.clone().unwrap_or_else(|| "no response".into()),
+            },
+            hold: receiver_break(status, sent.timed_out, sent.retry_after),
+        },
     };
     let att = delivery_attempt::ActiveModel {
         id: Set(new_id("att")),
@@ -158,7 +169,7 @@ pub async fn attempt(
         response_body: Set(sent.body.clone()),
         request_headers: Set(serde_json::Value::Object(logged)),
         error: Set(sent.error.clone().or_else(|| match &outcome {
-            Outcome::Failed(e) => Some(e.clone()),
+            Outcome::Failed { why, .. } => Some(why.clone()),
             Outcome::Gone => Some("HTTP 410 Gone".into()),
             Outcome::Delivered => None,
         })),
@@ -177,7 +188,7 @@ pub async fn attempt(
             dam.delivered_at = Set(Some(now));
         }
         Outcome::Gone => dam.state = Set(FAILED.into()),
-        Outcome::Failed(_) => {}
+        Outcome::Failed { .. } => {}
     }
     dam.update(&st.writer).await?;
     record_health(st, w, &outcome, now).await?;
@@ -203,7 +214,11 @@ async fn record_health(st: &AppState, w: &webhook::Model, outcome: &Outcome, now
                 .await?;
         }
         Outcome::Gone => webhooks::disable(st, w, "The endpoint answered 410 Gone").await?,
-        Outcome::Failed(_) => {
+        Outcome::Failed { hold, .. } => {
+            if let Some(hold) = hold {
+                // The receiver asked for a break: nothing goes to it meanwhile.
+                st.webhook_limiter.pause(&w.id, *hold).await?;
+            }
             let since = w.failing_since.unwrap_or(now);
             let limit = chrono::Duration::milliseconds((st.config.webhook_disable_after_days * 86_400_000.0) as i64);
             if w.active && now - since >= limit {
@@ -279,17 +294,29 @@ pub async fn run_job(st: &AppState, job: &entity::job::Model) -> Result<()> {
         am.update(&st.writer).await?;
         return Ok(());
     };
-    // Over the webhook's own rate: wait for the window, spend no attempt.
-    if let Err(Error::RateLimited { retry_after_secs, .. }) =
-        st.webhook_limiter.check_limit(&w.id, w.rate_limit_per_minute as u32).await
-    {
-        return Err(Error::Deferred(Duration::from_secs(retry_after_secs)));
+    // The receiver asked for a break: wait it out, spend no attempt.
+    if let Some(left) = st.webhook_limiter.paused_for(&w.id).await? {
+        return Err(Error::Deferred(left));
+    }
+    // Over the webhook's own rate (if it has one): wait for the window,
+    // spend no attempt.
+    if let Some(limit) = webhooks::rate_limit(&w) {
+        if let Err(Error::RateLimited { retry_after_secs, .. }) = st.webhook_limiter.check_limit(&w.id, limit).await {
+            return Err(Error::Deferred(Duration::from_secs(retry_after_secs)));
+        }
     }
     let (outcome, _) = attempt(st, &w, &d, d.attempts + 1).await?;
     match outcome {
         Outcome::Delivered | Outcome::Gone => Ok(()),
         // When this was the last attempt, `job_died` marks the delivery failed.
-        Outcome::Failed(why) => Err(Error::Internal(why)),
+        Outcome::Failed { why, hold: None } => Err(Error::Internal(why)),
+        // Honour the break, but no longer than the schedule's following step
+        // (so a receiver cannot stretch the retries past the schedule).
+        Outcome::Failed { why, hold: Some(hold) } => {
+            let following = job_schedule(job).get(job.attempts.max(1) as usize).copied();
+            let cap = following.map(|s| Duration::from_secs(s).max(MIN_BREAK)).unwrap_or(MAX_RETRY_AFTER);
+            Err(Error::RetryNoSooner { cause: why, at_least: hold.min(cap) })
+        }
     }
 }
 
@@ -351,7 +378,7 @@ pub async fn test(st: &AppState, p: &Principal, webhook_id: &str) -> Result<deli
     .insert(&st.writer)
     .await?;
     let (outcome, att) = attempt(st, &w, &d, 1).await?;
-    if let Outcome::Failed(_) = outcome {
+    if let Outcome::Failed { .. } = outcome {
         delivery::Entity::update_many()
             .col_expr(delivery::Column::State, Expr::value(FAILED))
             .filter(delivery::Column::Id.eq(&d.id))
@@ -537,13 +564,7 @@ impl Handler for Deliver {
     }
 
     fn backoff(&self, job: &entity::job::Model) -> Duration {
-        let schedule: Vec<u64> = job
-            .payload
-            .get("schedule")
-            .and_then(|s| s.as_array())
-            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
-            .unwrap_or_default();
-        crate::delivery::retry_delay(&schedule, job.attempts.max(1) as usize)
+        crate::delivery::retry_delay(&job_schedule(job), job.attempts.max(1) as usize)
     }
 
     async fn run(&self, st: &AppState, job: &entity::job::Model) -> Result<()> {
@@ -559,4 +580,13 @@ impl Handler for Deliver {
         // The delivery was marked failed when its job died: open it again.
         reopen(&st.writer, job).await
     }
+}
+
+/// The retry schedule a delivery job carries (seconds before each retry).
+fn job_schedule(job: &entity::job::Model) -> Vec<u64> {
+    job.payload
+        .get("schedule")
+        .and_then(|s| s.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+        .unwrap_or_default()
 }

@@ -53,7 +53,8 @@ pub struct NewWebhook {
     pub description: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub active: bool,
-    pub rate_limit_per_minute: Option<u32>,
+    /// `None`: the default (100); `Some(None)`: no limit.
+    pub rate_limit_per_minute: Option<Option<u32>>,
     pub secret: Option<String>,
     pub retry_policy: RetryPolicy,
     pub timeout_ms: Option<u32>,
@@ -66,7 +67,8 @@ pub struct WebhookChanges {
     pub description: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
     pub active: Option<bool>,
-    pub rate_limit_per_minute: Option<u32>,
+    /// `Some(None)`: no limit.
+    pub rate_limit_per_minute: Option<Option<u32>>,
     pub retry_policy: Option<RetryPolicy>,
     pub timeout_ms: Option<u32>,
 }
@@ -126,12 +128,26 @@ fn check_headers(st: &AppState, headers: &BTreeMap<String, String>) -> Result<se
     Ok(serde_json::Value::Object(sealed?))
 }
 
-fn check_rate(n: u32) -> Result<i32> {
-    if (1..=10_000).contains(&n) {
-        Ok(n as i32)
-    } else {
-        Err(Error::invalid_field("rateLimitPerMinute", "Must be between 1 and 10000"))
+/// Deliveries per minute a webhook gets unless it says otherwise (seed 002).
+pub const DEFAULT_RATE_PER_MINUTE: u32 = 100;
+/// The highest per-webhook limit: 1,000,000 a minute (about 16,667 a second).
+pub const MAX_RATE_PER_MINUTE: u32 = 1_000_000;
+
+/// The stored form of a per-minute limit: `None` (no limit) is 0.
+fn check_rate(n: Option<u32>) -> Result<i32> {
+    match n {
+        None => Ok(0),
+        Some(n) if (1..=MAX_RATE_PER_MINUTE).contains(&n) => Ok(n as i32),
+        Some(_) => Err(Error::invalid_field(
+            "rateLimitPerMinute",
+            format!("Must be between 1 and {MAX_RATE_PER_MINUTE}, or null for no limit"),
+        )),
     }
+}
+
+/// A webhook's per-minute delivery limit; `None` means no limit.
+pub fn rate_limit(w: &webhook::Model) -> Option<u32> {
+    (w.rate_limit_per_minute > 0).then_some(w.rate_limit_per_minute as u32)
 }
 
 fn check_timeout(ms: u32) -> Result<i32> {
@@ -155,7 +171,7 @@ pub async fn create(st: &AppState, p: &Principal, input: NewWebhook) -> Result<(
     let events = check_events(&input.events)?;
     let headers = check_headers(st, &input.headers)?;
     let description = bounded_text("description", input.description.as_deref().unwrap_or(""), 500)?;
-    let rate = check_rate(input.rate_limit_per_minute.unwrap_or(100))?;
+    let rate = check_rate(input.rate_limit_per_minute.unwrap_or(Some(DEFAULT_RATE_PER_MINUTE)))?;
     let timeout = check_timeout(input.timeout_ms.unwrap_or(st.config.webhook_timeout_ms))?;
     let schedule = input.retry_policy.schedule(st.config.collaborator_retry_seconds)?;
     let secret = match input.secret {

@@ -52,6 +52,8 @@ struct ReceiverState {
     /// Status codes for the next requests, in order; then `default_status`.
     replies: VecDeque<u16>,
     default_status: u16,
+    /// A `Retry-After` value sent with every non-2xx answer.
+    retry_after: Option<String>,
 }
 
 /// A local HTTP endpoint that records every request.
@@ -67,11 +69,15 @@ async fn record(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let mut s = st.lock().unwrap();
     s.hits.push(Hit { method, path: uri.path().to_string(), headers, body, at: Instant::now() });
-    let code = s.replies.pop_front().unwrap_or(s.default_status);
-    StatusCode::from_u16(code).unwrap()
+    let code = StatusCode::from_u16(s.replies.pop_front().unwrap_or(s.default_status)).unwrap();
+    match s.retry_after.clone().filter(|_| !code.is_success()) {
+        Some(after) => (code, [("retry-after", after)]).into_response(),
+        None => code.into_response(),
+    }
 }
 
 impl Receiver {
@@ -81,6 +87,7 @@ impl Receiver {
             hits: Vec::new(),
             replies: replies.iter().copied().collect(),
             default_status,
+            retry_after: None,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("receiver binds");
         let addr = listener.local_addr().unwrap();
@@ -109,6 +116,10 @@ impl Receiver {
 
     fn set_default(&self, status: u16) {
         self.state.lock().unwrap().default_status = status;
+    }
+
+    fn set_retry_after(&self, value: Option<&str>) {
+        self.state.lock().unwrap().retry_after = value.map(str::to_string);
     }
 
     fn push_replies(&self, replies: &[u16]) {
@@ -552,6 +563,84 @@ async fn rate_limit_delays_deliveries_without_dropping_them() {
         }
         let waiting = deliveries(&app, &wh).await.into_iter().find(|d| d["status"] == "pending").unwrap();
         assert!(attempts_of(&app, waiting["id"].as_str().unwrap()).await.is_empty(), "[{b}] attempt logged");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_webhook_may_have_a_much_higher_limit_or_none() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let b = app.backend.clone();
+        let rx = Receiver::start(200, &[]).await;
+        let input = json!({ "url": rx.url("/fast"), "events": ["user.updated"], "rateLimitPerMinute": 1_000_000 });
+        let (wh, _, created) = create_webhook(&app, input).await;
+        assert_eq!(created["rateLimitPerMinute"], 1_000_000, "[{b}]");
+        let err = create_webhook_err(
+            &app,
+            &app.owner_key,
+            json!({ "url": rx.url("/x"), "events": ["user.updated"], "rateLimitPerMinute": 1_000_001 }),
+            "INVALID_REQUEST",
+        )
+        .await;
+        assert_eq!(error_details(&err).0, "rateLimitPerMinute", "[{b}] {err}");
+
+        let update =
+            "mutation($id: ID!) { updateWebhook(id: $id, input: { rateLimitPerMinute: null }) { rateLimitPerMinute } }";
+        let none = app.gql(&app.owner_key, update, json!({ "id": wh })).await;
+        assert!(none["updateWebhook"]["rateLimitPerMinute"].is_null(), "[{b}] {none}");
+
+        // 120 events at once: past the default 100 a minute, all delivered.
+        let rename = "mutation($n: String!) { updateProfile(input: { name: $n }) { name } }";
+        for i in 0..120 {
+            app.gql(&app.owner_key, rename, json!({ "n": format!("Owner {i}") })).await;
+        }
+        rx.wait_for(120, Duration::from_secs(30), &b).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_receiver_that_asks_for_a_break_gets_it() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let b = app.backend.clone();
+        let rx = Receiver::start(200, &[503]).await;
+        rx.set_retry_after(Some("3"));
+        let (wh, _, _) = create_webhook(
+            &app,
+            json!({ "url": rx.url("/busy"), "events": ["api_key.created"],
+                    "retryPolicy": "CUSTOM", "retrySchedule": [1, 10] }),
+        )
+        .await;
+        app.create_key(&app.owner_key, "first", &["READ"]).await;
+        let hits = rx.wait_for(2, Duration::from_secs(10), &b).await;
+        let gap = hits[1].at - hits[0].at;
+        // The schedule says 1 s; the 503 asked for 3 s.
+        assert!(gap >= Duration::from_millis(2900), "[{b}] Retry-After not honoured: {gap:?}");
+        assert!(gap < Duration::from_secs(6), "[{b}] waited past what was asked: {gap:?}");
+
+        // A 429 without Retry-After rests the receiver for at least 60 s.
+        rx.set_retry_after(None);
+        rx.push_replies(&[429]);
+        app.create_key(&app.owner_key, "second", &["READ"]).await;
+        rx.wait_for(3, Duration::from_secs(5), &b).await;
+        let throttled = rx.hits()[2].header("webhook-id").unwrap().to_string();
+        let d = wait_delivery_status(&app, &throttled, "pending", Duration::from_secs(5)).await;
+        assert_eq!(d["attempts"], 1, "[{b}] {d}");
+        let mut job = job_of(&app, &throttled).await.expect("the delivery's job");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while job.attempts < 1 || job.state != "queued" {
+            assert!(Instant::now() < deadline, "[{b}] {job:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            job = job_of(&app, &throttled).await.unwrap();
+        }
+        let wait = job.run_at - chrono::Utc::now();
+        assert!(wait > chrono::Duration::seconds(55), "[{b}] retried after {wait} only");
+        // Meanwhile the webhook's other deliveries wait, spending no attempt.
+        app.create_key(&app.owner_key, "third", &["READ"]).await;
+        let list = wait_deliveries(&app, &wh, 3, Duration::from_secs(3)).await;
+        rx.stays_at(3, Duration::from_secs(2), &b).await;
+        let newest = list.iter().find(|d| d["id"] != throttled && d["status"] == "pending").expect("a waiting one");
+        assert_eq!(newest["attempts"], 0, "[{b}] {list:?}");
     })
     .await;
 }
