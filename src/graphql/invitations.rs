@@ -47,7 +47,8 @@ pub struct InvitationQuery;
 #[Object]
 impl InvitationQuery {
     /// Pending invitations of the workspace, newest first; expired ones stay
-    /// listed until sent again or revoked (owner only).
+    /// listed until sent again, revoked, or 30 days past their expiry
+    /// (owner only).
     async fn invitations(
         &self,
         ctx: &Context<'_>,

@@ -14,7 +14,8 @@ pub struct User {
     pub id: ID,
     pub email: String,
     pub name: String,
-    /// Whether the user has set a password (invited users have not, yet).
+    /// Whether the user has set a password (an account made by the first
+    /// start or the admin command has not until its setup link is used).
     pub has_password: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -11,9 +11,7 @@
 //! receives a link for someone else's account.
 
 use chrono::{Duration, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::json;
 
 use entity::{invitation, membership, user, workspace};
@@ -30,6 +28,11 @@ use crate::state::AppState;
 
 /// How long an invitation stays valid.
 pub const INVITATION_DAYS: i64 = 7;
+
+/// How long an expired invitation stays listed (for its owner to see it
+/// lapsed) before the hourly prune deletes it. Accepted ones go at once:
+/// the `member.added` event records them.
+pub const INVITATION_KEPT_DAYS: i64 = 30;
 
 /// An invitation with the workspace it is for (what its token holder may see).
 #[derive(Debug, Clone)]
@@ -107,7 +110,8 @@ pub async fn invite(st: &AppState, p: &Principal, email: &str, role: Role) -> Re
 }
 
 /// One page of the workspace's pending (not yet accepted) invitations,
-/// newest first, expired ones included until replaced or revoked (owner only).
+/// newest first; expired ones stay listed until replaced, revoked or pruned
+/// [`INVITATION_KEPT_DAYS`] after expiring (owner only).
 pub async fn list(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> Result<Page<invitation::Model>> {
     p.require(Scope::Read)?.require_owner()?;
     let q = invitation::Entity::find()
@@ -239,9 +243,10 @@ pub async fn accept_with_new_account(
         _ => Error::Database(e),
     })?;
     insert_membership(&txn, &inv, &user.id).await?;
-    let mut evts =
-        vec![events::record(&txn, &inv.workspace_id, EventType::UserCreated, &user.id, Some(&user.id), user_data(&user))
-            .await?];
+    let mut evts = vec![
+        events::record(&txn, &inv.workspace_id, EventType::UserCreated, &user.id, Some(&user.id), user_data(&user))
+            .await?,
+    ];
     evts.push(member_added(&txn, &inv, &user).await?);
     let session_token = sessions::open(st, &txn, &user.id, &inv.workspace_id).await?;
     let view = view(&txn, inv).await?;

@@ -74,7 +74,12 @@ pub async fn issue_setup_token(
 }
 
 /// A new session for `user_id` in `workspace_id`; returns the cookie token.
-pub(crate) async fn open(st: &AppState, db: &impl ConnectionTrait, user_id: &str, workspace_id: &str) -> Result<String> {
+pub(crate) async fn open(
+    st: &AppState,
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    workspace_id: &str,
+) -> Result<String> {
     let token = random_token(32);
     let now = Utc::now();
     session::ActiveModel {
