@@ -153,7 +153,31 @@ async fn find_pending(db: &impl ConnectionTrait, secret: &SecretKey, token: &str
     if inv.accepted_at.is_some() || inv.expires_at <= Utc::now() {
         return Err(invalid_token());
     }
+    // An invitation speaks for its sender only while they own the
+    // workspace: a demoted or removed owner's links stop working (they are
+    // also deleted then; this holds whatever the path).
+    let sender = membership::Entity::find()
+        .filter(membership::Column::WorkspaceId.eq(&inv.workspace_id))
+        .filter(membership::Column::UserId.eq(&inv.invited_by))
+        .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+        .one(db)
+        .await?;
+    if sender.is_none() {
+        return Err(invalid_token());
+    }
     Ok(inv)
+}
+
+/// Deletes the pending invitations `user_id` sent in a workspace, when they
+/// stop being one of its owners.
+pub(crate) async fn drop_sent_by(db: &impl ConnectionTrait, workspace_id: &str, user_id: &str) -> Result<()> {
+    invitation::Entity::delete_many()
+        .filter(invitation::Column::WorkspaceId.eq(workspace_id))
+        .filter(invitation::Column::InvitedBy.eq(user_id))
+        .filter(invitation::Column::AcceptedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 async fn view(db: &impl ConnectionTrait, inv: invitation::Model) -> Result<InvitationView> {

@@ -174,6 +174,10 @@ pub async fn update_role(st: &AppState, p: &Principal, user_id: &str, role: Role
     {
         return Err(Error::invalid_field("role", "The workspace must keep at least one owner"));
     }
+    if role != Role::Owner {
+        // The invitations they sent as an owner stop working.
+        super::invitations::drop_sent_by(&txn, &p.workspace_id, user_id).await?;
+    }
     let mut am = member.membership.into_active_model();
     am.role = Set(role.as_str().to_string());
     let membership = am.update(&txn).await?;
@@ -197,6 +201,7 @@ pub async fn remove(st: &AppState, p: &Principal, user_id: &str) -> Result<()> {
         return Err(Error::invalid_field("userId", "The workspace must keep at least one owner"));
     }
     membership::Entity::delete_by_id(&member.membership.id).exec(&txn).await?;
+    super::invitations::drop_sent_by(&txn, &p.workspace_id, user_id).await?;
     session::Entity::delete_many()
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::WorkspaceId.eq(&p.workspace_id))

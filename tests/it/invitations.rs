@@ -453,3 +453,61 @@ async fn the_prune_job_drops_accepted_and_long_expired_invitations_only() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn invitations_of_an_owner_who_is_demoted_or_removed_stop_working() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let (o2_id, o2) = app.invite_and_accept(&app.owner_key, "o2@example.com", "OWNER").await;
+        let sent = |email: &'static str| {
+            let (app, o2) = (app.clone(), o2.clone());
+            async move {
+                let out = app.gql_session(&o2, INVITE, json!({ "i": { "email": email, "role": "OWNER" } })).await;
+                let url = out["data"]["inviteMember"]["acceptUrl"].as_str().unwrap_or_else(|| panic!("{out}"));
+                url.split("token=").nth(1).unwrap().to_string()
+            }
+        };
+        let info = |t: String| {
+            let app = app.clone();
+            async move { app.client.get(format!("{}/auth/invite?token={t}", app.url)).send().await.unwrap().status() }
+        };
+        let list = "{ invitations { totalCount } }";
+
+        // Whatever the path that made them no owner, their links are dead.
+        let first = sent("sneaky@example.com").await;
+        assert_eq!(info(first.clone()).await, 200);
+        let m = entity::membership::Entity::find()
+            .filter(entity::membership::Column::UserId.eq(o2_id.as_str()))
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut am = m.clone().into_active_model();
+        am.role = Set("collaborator".into());
+        am.update(&app.state.writer).await.unwrap();
+        assert_eq!(info(first.clone()).await, 400);
+        let (s, _, _) =
+            app.auth_post("/auth/invite/accept", json!({ "token": first, "password": PASSWORD }), None).await;
+        assert_eq!(s, 400);
+        assert!(user_by_email(&app, "sneaky@example.com").await.is_none());
+        let mut am = m.into_active_model();
+        am.role = Set("owner".into());
+        am.update(&app.state.writer).await.unwrap();
+
+        // Demoting or removing them deletes what they sent.
+        let second = sent("sneaky2@example.com").await;
+        assert_eq!(app.gql(&app.owner_key, list, json!({})).await["invitations"]["totalCount"], 2);
+        let demote = format!("mutation {{ updateMemberRole(userId: \"{o2_id}\", role: COLLABORATOR) {{ role }} }}");
+        app.gql(&app.owner_key, &demote, json!({})).await;
+        assert_eq!(info(second).await, 400);
+        assert_eq!(app.gql(&app.owner_key, list, json!({})).await["invitations"]["totalCount"], 0);
+
+        let promote = format!("mutation {{ updateMemberRole(userId: \"{o2_id}\", role: OWNER) {{ role }} }}");
+        app.gql(&app.owner_key, &promote, json!({})).await;
+        let third = sent("sneaky3@example.com").await;
+        let remove = format!("mutation {{ removeMember(userId: \"{o2_id}\") {{ removedUserId }} }}");
+        app.gql(&app.owner_key, &remove, json!({})).await;
+        assert_eq!(info(third).await, 400);
+        assert_eq!(app.gql(&app.owner_key, list, json!({})).await["invitations"]["totalCount"], 0);
+    })
+    .await;
+}
