@@ -3,6 +3,7 @@ pub use super::api_key_usage::Entity as ApiKeyUsage;
 pub use super::delivery::Entity as Delivery;
 pub use super::delivery_attempt::Entity as DeliveryAttempt;
 pub use super::event::Entity as Event;
+pub use super::invitation::Entity as Invitation;
 pub use super::job::Entity as Job;
 pub use super::login_token::Entity as LoginToken;
 pub use super::membership::Entity as Membership;

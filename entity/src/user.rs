@@ -14,6 +14,9 @@ pub struct Model {
     pub password_hash: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The workspace the user last chose (switched to or joined); signing in
+    /// lands there while they still belong to it.
+    pub last_workspace_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,8 @@ mod m20261123_000007_create_data_endpoint;
 mod m20261202_000008_add_record_job;
 mod m20261202_000009_record_fillfactor;
 mod m20261203_000010_record_job_order;
+mod m20261204_000011_create_invitation;
+mod m20261204_000012_user_last_workspace;
 
 pub struct Migrator;
 
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_add_record_job::Migration),
             Box::new(m20261202_000009_record_fillfactor::Migration),
             Box::new(m20261203_000010_record_job_order::Migration),
+            Box::new(m20261204_000011_create_invitation::Migration),
+            Box::new(m20261204_000012_user_last_workspace::Migration),
         ]
     }
 }

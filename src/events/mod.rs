@@ -27,6 +27,7 @@ pub enum EventType {
     UserCreated,
     UserUpdated,
     UserDeleted,
+    MemberInvited,
     MemberAdded,
     MemberUpdated,
     MemberRemoved,
@@ -52,6 +53,7 @@ impl EventType {
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDeleted,
+        Self::MemberInvited,
         Self::MemberAdded,
         Self::MemberUpdated,
         Self::MemberRemoved,
@@ -77,6 +79,7 @@ impl EventType {
             Self::UserCreated => "user.created",
             Self::UserUpdated => "user.updated",
             Self::UserDeleted => "user.deleted",
+            Self::MemberInvited => "member.invited",
             Self::MemberAdded => "member.added",
             Self::MemberUpdated => "member.updated",
             Self::MemberRemoved => "member.removed",
@@ -101,7 +104,7 @@ impl EventType {
 
 /// Whether only workspace owners may see events of this type (through the
 /// `events` query and subscription, and collaborator webhooks): those about
-/// resources only owners manage (API keys, webhooks). Unknown names are
+/// resources only owners manage (invitations, API keys, webhooks). Unknown names are
 /// visible (they are live-only messages, which have their own checks).
 pub fn owners_only(event_type: &str) -> bool {
     EventType::ALL.iter().find(|t| t.as_str() == event_type).is_some_and(|t| t.owners_only())
@@ -112,7 +115,8 @@ impl EventType {
     pub fn owners_only(self) -> bool {
         matches!(
             self,
-            Self::ApiKeyCreated
+            Self::MemberInvited
+                | Self::ApiKeyCreated
                 | Self::ApiKeyUpdated
                 | Self::ApiKeyRolled
                 | Self::ApiKeyDeleted

@@ -1,6 +1,7 @@
-//! Workspace members: list, add (invite), change role, remove.
+//! Workspace members: list, change role, remove (joining goes through
+//! invitations).
 
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use crate::auth::Role;
@@ -51,23 +52,6 @@ impl MemberQuery {
     }
 }
 
-#[derive(InputObject)]
-pub struct AddMemberInput {
-    pub email: String,
-    /// Display name for a new user.
-    pub name: Option<String>,
-    #[graphql(default_with = "Role::Collaborator")]
-    pub role: Role,
-}
-
-/// The added member and, for a user without a password, the one-time link
-/// that lets them set one. The link is shown only here.
-#[derive(SimpleObject)]
-pub struct AddMemberPayload {
-    pub member: Member,
-    pub setup_url: Option<String>,
-}
-
 #[derive(SimpleObject)]
 pub struct RemoveMemberPayload {
     pub removed_user_id: ID,
@@ -78,18 +62,6 @@ pub struct MemberMutation;
 
 #[Object]
 impl MemberMutation {
-    /// Adds a user to the workspace, creating the user if needed (owner only).
-    /// Emits `member.added` (and `user.created` for a new user).
-    async fn add_member(&self, ctx: &Context<'_>, input: AddMemberInput) -> Result<AddMemberPayload> {
-        let st = ctx.app();
-        let (member, token) =
-            members::add(st, ctx.principal()?, &input.email, input.name.as_deref(), input.role).await?;
-        Ok(AddMemberPayload {
-            member: member.into(),
-            setup_url: token.map(|t| format!("{}/setup?token={t}", st.config.public_url())),
-        })
-    }
-
     /// Changes a member's role (owner only; a workspace keeps at least one owner).
     async fn update_member_role(&self, ctx: &Context<'_>, user_id: ID, role: Role) -> Result<Member> {
         Ok(members::update_role(ctx.app(), ctx.principal()?, &user_id, role).await?.into())

@@ -9,6 +9,7 @@ mod context;
 mod data;
 mod errors;
 mod events;
+mod invitations;
 mod jobs;
 mod members;
 mod pagination;
@@ -26,6 +27,7 @@ use crate::state::AppState;
 pub struct QueryRoot(
     viewer::ViewerQuery,
     members::MemberQuery,
+    invitations::InvitationQuery,
     api_keys::ApiKeyQuery,
     events::EventQuery,
     jobs::JobQuery,
@@ -37,6 +39,7 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     viewer::ViewerMutation,
     members::MemberMutation,
+    invitations::InvitationMutation,
     api_keys::ApiKeyMutation,
     jobs::JobMutation,
     webhooks::WebhookMutation,

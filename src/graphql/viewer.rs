@@ -1,6 +1,6 @@
 //! The caller, their user and workspace, and server information.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use crate::auth::{Credential, Role, Scope};
@@ -14,7 +14,8 @@ pub struct User {
     pub id: ID,
     pub email: String,
     pub name: String,
-    /// Whether the user has set a password (invited users have not, yet).
+    /// Whether the user has set a password (an account made by the first
+    /// start or the admin command has not until its setup link is used).
     pub has_password: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -55,8 +56,26 @@ pub enum CredentialKind {
     Session,
 }
 
+/// A workspace the caller belongs to, with their role there.
+#[derive(SimpleObject)]
+pub struct ViewerWorkspace {
+    /// The workspace id (`ws_…`).
+    pub id: ID,
+    /// The workspace's name.
+    pub name: String,
+    /// The caller's role in it.
+    pub role: Role,
+}
+
+impl From<workspaces::WorkspaceRole> for ViewerWorkspace {
+    fn from(w: workspaces::WorkspaceRole) -> Self {
+        Self { id: ID(w.workspace.id), name: w.workspace.name, role: w.role }
+    }
+}
+
 /// The authenticated caller.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Viewer {
     pub user: User,
     pub workspace: Workspace,
@@ -73,6 +92,17 @@ pub struct ServerInfo {
     pub version: String,
     /// `sqlite` (embedded) or `postgres`.
     pub storage: String,
+}
+
+#[ComplexObject]
+impl Viewer {
+    /// The workspaces the caller can work in, oldest membership first: for a
+    /// browser session every workspace the user belongs to (see
+    /// `switchWorkspace`); an API key is bound to its own workspace only.
+    async fn workspaces(&self, ctx: &Context<'_>) -> Result<Vec<ViewerWorkspace>> {
+        let rows = workspaces::list_mine(&ctx.app().db, ctx.principal()?).await?;
+        Ok(rows.into_iter().map(ViewerWorkspace::from).collect())
+    }
 }
 
 #[derive(Default)]
@@ -136,6 +166,22 @@ pub struct UpdateWorkspaceInput {
     pub name: String,
 }
 
+/// The workspace to work in.
+#[derive(InputObject)]
+pub struct SwitchWorkspaceInput {
+    /// A workspace the signed-in user belongs to (`ws_…`).
+    pub workspace_id: ID,
+}
+
+/// The workspace the session now works in.
+#[derive(SimpleObject)]
+pub struct SwitchWorkspacePayload {
+    /// The workspace switched to.
+    pub workspace: Workspace,
+    /// The caller's role there.
+    pub role: Role,
+}
+
 #[derive(Default)]
 pub struct ViewerMutation;
 
@@ -150,6 +196,15 @@ impl ViewerMutation {
     async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<bool> {
         members::change_password(ctx.app(), ctx.principal()?, &input.current_password, &input.new_password).await?;
         Ok(true)
+    }
+
+    /// Moves the browser session to another workspace the user belongs to;
+    /// signing in later lands there too. API keys are bound to their
+    /// workspace (FORBIDDEN); a workspace the user does not belong to is
+    /// NOT_FOUND.
+    async fn switch_workspace(&self, ctx: &Context<'_>, input: SwitchWorkspaceInput) -> Result<SwitchWorkspacePayload> {
+        let w = workspaces::switch(ctx.app(), ctx.principal()?, &input.workspace_id).await?;
+        Ok(SwitchWorkspacePayload { workspace: w.workspace.into(), role: w.role })
     }
 
     /// Renames the workspace (owner only). Emits `workspace.updated`.

@@ -1,9 +1,11 @@
 //! Browser sign-in: `POST /auth/login`, `POST /auth/logout`,
-//! `POST /auth/setup` (one-time setup links) and `GET /auth/session`.
+//! `POST /auth/setup` (one-time setup links), `GET /auth/session`, and
+//! invitations: `GET /auth/invite` (what a link is for) and
+//! `POST /auth/invite/accept` (create the account, or accept signed in).
 //! Sessions live in an HttpOnly, SameSite=Strict cookie; every POST needs the
 //! CSRF header.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,7 +16,7 @@ use serde_json::json;
 use super::{require_csrf_header, Http, JsonBody};
 use crate::auth::{authenticate_session, session_cookie_token, SESSION_COOKIE};
 use crate::error::{Error, Result};
-use crate::services::{members, sessions, workspaces};
+use crate::services::{invitations, members, sessions, workspaces};
 
 pub fn router() -> Router<Http> {
     Router::new()
@@ -22,6 +24,8 @@ pub fn router() -> Router<Http> {
         .route("/auth/logout", post(logout))
         .route("/auth/setup", post(setup))
         .route("/auth/session", get(session))
+        .route("/auth/invite", get(invite))
+        .route("/auth/invite/accept", post(accept_invite))
 }
 
 #[derive(Deserialize)]
@@ -34,6 +38,20 @@ struct LoginBody {
 struct SetupBody {
     token: String,
     password: String,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InviteQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct AcceptInviteBody {
+    token: String,
+    /// Present to create a new account; absent to accept signed in.
+    password: Option<String>,
     name: Option<String>,
 }
 
@@ -86,4 +104,59 @@ async fn session(State(h): State<Http>, headers: HeaderMap) -> Result<Json<serde
         "workspace": { "id": ws.id, "name": ws.name },
         "role": p.role.as_str(),
     })))
+}
+
+/// What an invitation link is for: the workspace, the invited address, the
+/// role and the expiry. It says nothing about whether an account exists for
+/// the address: the inviting owner holds the link too, and must not learn
+/// that about people outside the workspace.
+async fn invite(State(h): State<Http>, Query(q): Query<InviteQuery>) -> Result<Json<serde_json::Value>> {
+    let v = invitations::preview(&h.app, &q.token).await?;
+    Ok(Json(json!({
+        "workspaceName": v.workspace.name,
+        "email": v.invitation.email,
+        "role": invitations::role_of(&v.invitation).as_str(),
+        "expiresAt": v.invitation.expires_at,
+    })))
+}
+
+/// Accepts an invitation. With a `password`, creates the invited address's
+/// account (refused if it already has one) and signs in; without, accepts
+/// for the signed-in user, whose address must be the invited one, and moves
+/// their session to the workspace.
+async fn accept_invite(
+    State(h): State<Http>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<AcceptInviteBody>,
+) -> Result<Response> {
+    require_csrf_header(&headers)?;
+    h.app.login_limiter.check(&format!("invite:{}", body.token.get(..8).unwrap_or(""))).await?;
+    let accepted = match &body.password {
+        Some(password) => {
+            invitations::accept_with_new_account(&h.app, &body.token, password, body.name.as_deref()).await?
+        }
+        None => {
+            let p = match session_cookie_token(&headers) {
+                Some(token) => sessions::resolve(&h.app.db, &h.app.secret, &token).await?,
+                None => None,
+            }
+            .ok_or_else(|| {
+                Error::Unauthorized(
+                    "Sign in to accept this invitation, or give a password to create a new account".into(),
+                )
+            })?;
+            invitations::accept_signed_in(&h.app, &p, &body.token).await?
+        }
+    };
+    let mut resp = Json(json!({
+        "success": true,
+        "workspace": { "id": accepted.workspace.id, "name": accepted.workspace.name },
+        "role": accepted.role.as_str(),
+    }))
+    .into_response();
+    if let Some(token) = &accepted.session_token {
+        let max_age = h.app.config.session_hours * 3600;
+        resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&h, token, max_age));
+    }
+    Ok(resp)
 }

@@ -1,5 +1,6 @@
 //! The browser pages under `playground/`, embedded in the binary so the
-//! server works offline: GraphiQL at `/playground`, sign-in and setup pages.
+//! server works offline: GraphiQL at `/playground`, sign-in, setup and
+//! invitation pages.
 
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
@@ -12,6 +13,7 @@ use super::Http;
 const GRAPHIQL: &str = include_str!("../../playground/graphiql.html");
 const LOGIN: &str = include_str!("../../playground/login.html");
 const SETUP: &str = include_str!("../../playground/setup.html");
+const INVITE: &str = include_str!("../../playground/invite.html");
 const DASHBOARD: &str = include_str!("../../playground/dashboard.html");
 const SANDBOX: &str = include_str!("../../playground/sandbox.html");
 const CONSOLE: &str = include_str!("../../playground/console.html");
@@ -38,6 +40,7 @@ pub fn router() -> Router<Http> {
         .route("/playground", get(|| async { Html(GRAPHIQL) }))
         .route("/login", get(|| async { Html(LOGIN) }))
         .route("/setup", get(|| async { Html(SETUP) }))
+        .route("/invite", get(|| async { Html(INVITE) }))
         .route("/dashboard", get(|| async { Html(DASHBOARD) }))
         .route("/sandbox", get(|| async { Html(SANDBOX) }))
         .route("/console", get(|| async { Html(CONSOLE) }))

@@ -5,7 +5,7 @@
 use chrono::Utc;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 
-use entity::{delivery, delivery_attempt, job, login_token, session};
+use entity::{delivery, delivery_attempt, invitation, job, login_token, session};
 
 use crate::error::Result;
 use crate::jobs::ledger::DONE;
@@ -16,7 +16,8 @@ use crate::state::AppState;
 pub const KIND: &str = "maintenance.prune";
 
 /// `maintenance.prune`: deletes expired sessions, spent or expired setup
-/// links, finished jobs older than the job retention period, and delivery
+/// links, accepted invitations and those expired for more than
+/// [`INVITATION_KEPT_DAYS`](super::invitations::INVITATION_KEPT_DAYS) days, finished jobs older than the job retention period, and delivery
 /// logs older than the delivery-log retention period. Scheduled hourly.
 pub struct Prune;
 
@@ -42,6 +43,15 @@ impl Handler for Prune {
             )
             .exec(&st.writer)
             .await?;
+        let stale = now - chrono::Duration::days(super::invitations::INVITATION_KEPT_DAYS);
+        let invitations = invitation::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(invitation::Column::AcceptedAt.is_not_null())
+                    .add(invitation::Column::ExpiresAt.lte(stale)),
+            )
+            .exec(&st.writer)
+            .await?;
         let cutoff = now - chrono::Duration::days(st.config.job_retention_days as i64);
         let jobs = job::Entity::delete_many()
             .filter(job::Column::State.eq(DONE))
@@ -63,6 +73,7 @@ impl Handler for Prune {
             deliveries = deliveries.rows_affected,
             sessions = sessions.rows_affected,
             setup_links = tokens.rows_affected,
+            invitations = invitations.rows_affected,
             jobs = jobs.rows_affected,
             "pruned"
         );

@@ -1,5 +1,6 @@
-//! Users and their memberships in the caller's workspace: list, add (invite),
-//! change role, remove; and the caller's own profile.
+//! Users and their memberships in the caller's workspace: list, change role,
+//! remove; the caller's own profile; and adding a user from the first start
+//! or the admin command line (the API invites instead: `invitations`).
 
 use std::collections::HashMap;
 
@@ -83,21 +84,11 @@ async fn find_member(db: &impl ConnectionTrait, workspace_id: &str, user_id: &st
     Ok(Member { membership, user })
 }
 
-/// Adds a user (created if new) to the workspace. Returns the member and, when
-/// the user has no password yet, a one-time setup token to pass on to them.
-#[tracing::instrument(skip_all, fields(workspace = %p.workspace_id))]
-pub async fn add(
-    st: &AppState,
-    p: &Principal,
-    email: &str,
-    name: Option<&str>,
-    role: Role,
-) -> Result<(Member, Option<String>)> {
-    p.require(Scope::Write)?.require_owner()?;
-    add_unchecked(st, &p.workspace_id, p.actor(), email, name, role).await
-}
-
-/// `add` without the caller check, for the first start and the admin command.
+/// Adds a user (created if new, without a password) to a workspace with no
+/// caller check, and returns a one-time setup token for a new user. Only for
+/// the first start and the admin command line (a shell admin is trusted);
+/// nothing reachable from the API calls it: owners invite instead
+/// (`services::invitations`), which never hands them a link to an account.
 pub async fn add_unchecked(
     st: &AppState,
     workspace_id: &str,
@@ -123,6 +114,7 @@ pub async fn add_unchecked(
                 password_hash: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
+                last_workspace_id: Set(None),
             }
             .insert(&txn)
             .await
@@ -182,6 +174,10 @@ pub async fn update_role(st: &AppState, p: &Principal, user_id: &str, role: Role
     {
         return Err(Error::invalid_field("role", "The workspace must keep at least one owner"));
     }
+    if role != Role::Owner {
+        // The invitations they sent as an owner stop working.
+        super::invitations::drop_sent_by(&txn, &p.workspace_id, user_id).await?;
+    }
     let mut am = member.membership.into_active_model();
     am.role = Set(role.as_str().to_string());
     let membership = am.update(&txn).await?;
@@ -206,6 +202,7 @@ pub async fn remove(st: &AppState, p: &Principal, user_id: &str) -> Result<()> {
         return Err(Error::invalid_field("userId", "The workspace must keep at least one owner"));
     }
     membership::Entity::delete_by_id(&member.membership.id).exec(&txn).await?;
+    super::invitations::drop_sent_by(&txn, &p.workspace_id, user_id).await?;
     session::Entity::delete_many()
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::WorkspaceId.eq(&p.workspace_id))

@@ -9,6 +9,7 @@ pub mod data_cache;
 pub mod data_endpoints;
 pub mod deliveries;
 pub mod events;
+pub mod invitations;
 pub mod jobs;
 pub mod maintenance;
 pub mod members;

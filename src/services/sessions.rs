@@ -74,7 +74,12 @@ pub async fn issue_setup_token(
 }
 
 /// A new session for `user_id` in `workspace_id`; returns the cookie token.
-async fn open(st: &AppState, db: &impl ConnectionTrait, user_id: &str, workspace_id: &str) -> Result<String> {
+pub(crate) async fn open(
+    st: &AppState,
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    workspace_id: &str,
+) -> Result<String> {
     let token = random_token(32);
     let now = Utc::now();
     session::ActiveModel {
@@ -101,18 +106,44 @@ pub async fn login(st: &AppState, email: &str, password: &str) -> Result<String>
         return Err(bad());
     }
     let user = found.ok_or_else(bad)?;
-    // Sign in to the user's oldest membership, preferring one they own.
+    // Land where the user last chose to be (switched to or joined) while
+    // they still belong there, else in their oldest membership. No other
+    // workspace's owner can change this: a role granted elsewhere is not
+    // a reason to sign in there.
     let memberships = membership::Entity::find()
         .filter(membership::Column::UserId.eq(&user.id))
         .order_by_asc(membership::Column::Id)
         .all(&st.db)
         .await?;
-    let m = memberships
-        .iter()
-        .find(|m| m.role == Role::Owner.as_str())
+    let m = user
+        .last_workspace_id
+        .as_deref()
+        .and_then(|last| memberships.iter().find(|m| m.workspace_id == last))
         .or(memberships.first())
         .ok_or_else(|| Error::Forbidden("This user belongs to no workspace".into()))?;
     open(st, &st.writer, &user.id, &m.workspace_id).await
+}
+
+/// Moves a browser session to another workspace the user belongs to (the
+/// caller checks the membership) and remembers it as their last choice.
+pub(crate) async fn move_session(
+    db: &impl ConnectionTrait,
+    session_id: &str,
+    user_id: &str,
+    workspace_id: &str,
+) -> Result<()> {
+    session::Entity::update_many()
+        .set(session::ActiveModel { workspace_id: Set(workspace_id.to_string()), ..Default::default() })
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    user::Entity::update_many()
+        .set(user::ActiveModel { last_workspace_id: Set(Some(workspace_id.to_string())), ..Default::default() })
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Ends the session holding `token` (no error if there is none).

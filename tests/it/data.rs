@@ -432,10 +432,7 @@ async fn the_production_console_is_owner_only_live_and_fires_no_webhooks() {
         assert_eq!(ev["events"]["totalCount"], 0);
 
         // A collaborator, an API key, and nobody are refused.
-        let add = app
-            .gql(&app.owner_key, "mutation { addMember(input: { email: \"c@example.com\" }) { setupUrl } }", json!({}))
-            .await;
-        let collab = session_for(&app, add["addMember"]["setupUrl"].as_str().unwrap()).await;
+        let (_, collab) = app.invite_and_accept(&app.owner_key, "c@example.com", "COLLABORATOR").await;
         let (s, body) = console(collab, true).await;
         assert_eq!((s, body["success"].as_bool()), (403, Some(false)), "{body}");
         let resp = app

@@ -14,6 +14,9 @@ use switchyard::{AppState, Config, Server};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+/// The password test accounts are created with.
+pub const PASSWORD: &str = "a long enough password";
+
 /// Which storage (and queue) a run uses.
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -294,6 +297,65 @@ impl TestApp {
         .expect("collaborator added");
         let (_, secret) = make_key(&self.state, &self.workspace_id, &member.user.id, &Scope::ALL).await;
         (member.user.id, secret)
+    }
+
+    /// POSTs JSON to an /auth route with the CSRF header (and a session
+    /// cookie if given); returns (status, the `sy_session=…` pair of a
+    /// Set-Cookie, body).
+    pub async fn auth_post(&self, path: &str, body: Value, cookie: Option<&str>) -> (u16, Option<String>, Value) {
+        let mut req = self.client.post(format!("{}{path}", self.url)).header("x-switchyard-csrf", "1").json(&body);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let cookie = resp
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+        (status, cookie, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST /graphql as a browser session (cookie + CSRF header); returns the whole body.
+    pub async fn gql_session(&self, cookie: &str, query: &str, variables: Value) -> Value {
+        let resp = self
+            .client
+            .post(format!("{}/graphql", self.url))
+            .header("cookie", cookie)
+            .header("x-switchyard-csrf", "1")
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent");
+        resp.json().await.expect("a JSON body")
+    }
+
+    /// Invites `email` as `role` (`OWNER` or `COLLABORATOR`) with an owner's
+    /// key; returns the invitation's token.
+    pub async fn invite(&self, key: &str, email: &str, role: &str) -> String {
+        let data = self
+            .gql(
+                key,
+                "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { acceptUrl } }",
+                json!({ "i": { "email": email, "role": role } }),
+            )
+            .await;
+        let url = data["inviteMember"]["acceptUrl"].as_str().unwrap();
+        assert!(url.starts_with(&format!("{}/invite?token=", self.url)), "{url}");
+        url.split("token=").nth(1).unwrap().to_string()
+    }
+
+    /// Invites a new address with an owner's key and accepts it as the
+    /// invitee would (creating the account with [`PASSWORD`]); returns
+    /// (user id, session cookie pair).
+    pub async fn invite_and_accept(&self, key: &str, email: &str, role: &str) -> (String, String) {
+        let token = self.invite(key, email, role).await;
+        let (status, cookie, body) =
+            self.auth_post("/auth/invite/accept", json!({ "token": token, "password": PASSWORD }), None).await;
+        assert_eq!(status, 200, "[{}] {body}", self.backend);
+        let cookie = cookie.expect("a session cookie");
+        let me = self.gql_session(&cookie, "{ viewer { user { id } } }", json!({})).await;
+        (me["data"]["viewer"]["user"]["id"].as_str().unwrap().to_string(), cookie)
     }
 
     /// A second workspace with its own owner; returns (workspace id, owner key).

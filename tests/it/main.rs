@@ -11,6 +11,7 @@ mod bad_input;
 mod data;
 mod events;
 mod ingest;
+mod invitations;
 mod jobs;
 mod layers;
 mod live_power;

@@ -2,39 +2,52 @@
 
 use serde_json::json;
 
-use crate::helpers::{for_each_backend, make_key, TestApp};
+use crate::helpers::{for_each_backend, make_key, TestApp, PASSWORD};
 
 const MEMBERS: &str = "{ members { totalCount edges { node { role user { email hasPassword } } } } }";
 
 #[tokio::test]
-async fn the_owner_adds_a_collaborator_who_gets_a_one_time_setup_link() {
+async fn an_invited_collaborator_becomes_a_member_only_by_accepting() {
     for_each_backend(&[], |app: TestApp| async move {
-        let add = "mutation($i: AddMemberInput!) { addMember(input: $i) { setupUrl member { role user { id email name hasPassword } } } }";
-        let out = app
-            .gql(&app.owner_key, add, json!({ "i": { "email": " Bob@Example.com ", "name": "Bob" } }))
-            .await["addMember"]
-            .clone();
-        assert_eq!(out["member"]["role"], "COLLABORATOR");
-        assert_eq!(out["member"]["user"]["email"], "bob@example.com");
-        assert_eq!(out["member"]["user"]["hasPassword"], false);
-        assert!(out["setupUrl"].as_str().unwrap().starts_with(&format!("{}/setup?token=", app.url)));
+        let token = app.invite(&app.owner_key, " Bob@Example.com ", "COLLABORATOR").await;
+        // An invitation is not a membership.
+        assert_eq!(app.gql(&app.owner_key, MEMBERS, json!({})).await["members"]["totalCount"], 1);
+        let (status, _, body) = app
+            .auth_post("/auth/invite/accept", json!({ "token": token, "password": PASSWORD, "name": "Bob" }), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
 
         let list = app.gql(&app.owner_key, MEMBERS, json!({})).await;
         assert_eq!(list["members"]["totalCount"], 2);
-        assert_eq!(list["members"]["edges"][0]["node"]["user"]["email"], "bob@example.com");
+        assert_eq!(
+            list["members"]["edges"][0]["node"],
+            json!({ "role": "COLLABORATOR", "user": { "email": "bob@example.com", "hasPassword": true } })
+        );
 
-        let again = app.gql_err(Some(&app.owner_key), add, json!({ "i": { "email": "bob@example.com" } }), "INVALID_REQUEST").await;
-        assert_eq!(again["extensions"]["details"][0]["field"], "email");
-        let bad = app.gql_err(Some(&app.owner_key), add, json!({ "i": { "email": "not-an-email" } }), "INVALID_REQUEST").await;
+        let invite = "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { acceptUrl } }";
+        let again = app
+            .gql_err(Some(&app.owner_key), invite, json!({ "i": { "email": "bob@example.com" } }), "INVALID_REQUEST")
+            .await;
+        assert_eq!(
+            again["extensions"]["details"][0],
+            json!({ "field": "email", "error": "This person is already a member of the workspace" })
+        );
+        let bad = app
+            .gql_err(Some(&app.owner_key), invite, json!({ "i": { "email": "not-an-email" } }), "INVALID_REQUEST")
+            .await;
         assert_eq!(bad["extensions"]["details"][0], json!({ "field": "email", "error": "Not a valid email address" }));
         assert_eq!(app.gql(&app.owner_key, MEMBERS, json!({})).await["members"]["totalCount"], 2);
 
         let events = app
-            .gql(&app.owner_key, "{ events(filter: { types: [\"user.created\", \"member.added\"] }) { edges { node { type subjectId } } } }", json!({}))
+            .gql(
+                &app.owner_key,
+                "{ events(filter: { types: [\"user.created\", \"member.*\"] }) { edges { node { type } } } }",
+                json!({}),
+            )
             .await;
         let types: Vec<&str> =
             events["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["type"].as_str().unwrap()).collect();
-        assert_eq!(&types[..2], ["member.added", "user.created"]);
+        assert_eq!(&types[..3], ["member.added", "user.created", "member.invited"]);
     })
     .await;
 }
@@ -48,7 +61,7 @@ async fn collaborators_are_refused_owner_operations_and_nothing_changes() {
         assert_eq!(me["members"]["totalCount"], 2);
 
         let owner_only = [
-            "mutation { addMember(input: { email: \"dave@example.com\" }) { setupUrl } }".to_string(),
+            "mutation { inviteMember(input: { email: \"dave@example.com\" }) { acceptUrl } }".to_string(),
             "mutation { createApiKey(input: { name: \"x\", permissions: [READ] }) { key } }".to_string(),
             "mutation { updateWorkspace(input: { name: \"Mine now\" }) { name } }".to_string(),
             format!("mutation {{ updateMemberRole(userId: \"{collab_id}\", role: OWNER) {{ role }} }}"),

@@ -200,7 +200,7 @@ async fn the_playground_and_sign_in_pages_are_served_offline() {
             assert_eq!(get(missing).await.unwrap().status(), 404, "{missing}");
         }
 
-        for (path, text) in [("/login", "Sign in"), ("/setup", "password")] {
+        for (path, text) in [("/login", "Sign in"), ("/setup", "password"), ("/invite", "Accept invitation")] {
             let resp = get(path).await.unwrap();
             assert_eq!(resp.status(), 200, "{path}");
             assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");

@@ -1,0 +1,158 @@
+//! Invitations: owners invite an email with a role; the invitee accepts
+//! with the one-time link (see `services::invitations`). Inviting creates no
+//! account and no membership and tells nothing about accounts.
+
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+
+use crate::auth::Role;
+use crate::error::Error;
+use crate::graphql::pagination::{connection, Conn};
+use crate::graphql::viewer::Workspace;
+use crate::graphql::ContextExt;
+use crate::services::invitations;
+use crate::services::PageArgs;
+
+/// A pending invitation to join the workspace. It becomes a membership only
+/// when the invited person accepts it with its link.
+#[derive(SimpleObject)]
+pub struct Invitation {
+    /// The invitation id (`inv_…`).
+    pub id: ID,
+    /// The invited address, lower-cased.
+    pub email: String,
+    /// The role the invitee gets on accepting.
+    pub role: Role,
+    /// When the link stops working (7 days after it was sent).
+    pub expires_at: DateTime<Utc>,
+    /// When the invitation was sent.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<entity::invitation::Model> for Invitation {
+    fn from(i: entity::invitation::Model) -> Self {
+        Self {
+            role: invitations::role_of(&i),
+            id: ID(i.id),
+            email: i.email,
+            expires_at: i.expires_at,
+            created_at: i.created_at,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct InvitationQuery;
+
+#[Object]
+impl InvitationQuery {
+    /// Pending invitations of the workspace, newest first; expired ones stay
+    /// listed until sent again, revoked, or 30 days past their expiry
+    /// (owner only).
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last invitation of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<Invitation>> {
+        let page = PageArgs::new(first, after, "inv")?;
+        let rows = invitations::list(&ctx.app().db, ctx.principal()?, &page).await?;
+        Ok(connection(rows, |i| i.id.clone(), Invitation::from))
+    }
+}
+
+/// Whom to invite, and as what.
+#[derive(InputObject)]
+pub struct InviteMemberInput {
+    /// The address to invite; it need not have an account yet.
+    pub email: String,
+    /// The role the invitee gets on accepting (default `COLLABORATOR`).
+    #[graphql(default_with = "Role::Collaborator")]
+    pub role: Role,
+}
+
+/// The invitation and its one-time link. The link is shown only here: pass
+/// it on to the invitee, who accepts it themselves.
+#[derive(SimpleObject)]
+pub struct InviteMemberPayload {
+    /// The pending invitation.
+    pub invitation: Invitation,
+    /// `{public URL}/invite?token=…`: the invitee opens it to create their
+    /// account or, signed in to an existing one, to accept.
+    pub accept_url: String,
+}
+
+/// The invitation to revoke.
+#[derive(InputObject)]
+pub struct RevokeInvitationInput {
+    /// A pending invitation's id (`inv_…`).
+    pub id: ID,
+}
+
+/// The outcome of `revokeInvitation`.
+#[derive(SimpleObject)]
+pub struct RevokeInvitationPayload {
+    /// The id of the invitation whose link no longer works.
+    pub revoked_invitation_id: ID,
+}
+
+/// The invitation to accept.
+#[derive(InputObject)]
+pub struct AcceptInvitationInput {
+    /// The token of the invitation link (the `token` parameter of its URL).
+    #[graphql(secret)]
+    pub token: String,
+}
+
+/// The workspace joined by accepting an invitation.
+#[derive(SimpleObject)]
+pub struct AcceptInvitationPayload {
+    /// The workspace joined; the session now works in it.
+    pub workspace: Workspace,
+    /// The caller's role there.
+    pub role: Role,
+}
+
+#[derive(Default)]
+pub struct InvitationMutation;
+
+#[Object]
+impl InvitationMutation {
+    /// Invites an email address to the workspace (owner only). Creates no
+    /// account and no membership: the invitee accepts with the returned
+    /// link. Inviting an address again replaces its pending invitation.
+    /// Emits `member.invited`.
+    async fn invite_member(&self, ctx: &Context<'_>, input: InviteMemberInput) -> Result<InviteMemberPayload> {
+        let st = ctx.app();
+        let (inv, token) = invitations::invite(st, ctx.principal()?, &input.email, input.role).await?;
+        Ok(InviteMemberPayload {
+            invitation: inv.into(),
+            accept_url: format!("{}/invite?token={token}", st.config.public_url()),
+        })
+    }
+
+    /// Revokes a pending invitation; its link stops working (owner only).
+    async fn revoke_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeInvitationInput,
+    ) -> Result<RevokeInvitationPayload> {
+        invitations::revoke(ctx.app(), ctx.principal()?, &input.id).await?;
+        Ok(RevokeInvitationPayload { revoked_invitation_id: input.id })
+    }
+
+    /// Accepts an invitation addressed to the signed-in user's email and
+    /// moves the session to that workspace (browser sessions only; API keys
+    /// get FORBIDDEN). Emits `member.added` there.
+    async fn accept_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: AcceptInvitationInput,
+    ) -> Result<AcceptInvitationPayload> {
+        if input.token.is_empty() {
+            return Err(Error::invalid_field("token", "Required field is missing").into());
+        }
+        let out = invitations::accept_signed_in(ctx.app(), ctx.principal()?, &input.token).await?;
+        Ok(AcceptInvitationPayload { workspace: out.workspace.into(), role: out.role })
+    }
+}
