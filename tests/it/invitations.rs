@@ -445,7 +445,7 @@ async fn the_prune_job_drops_accepted_and_long_expired_invitations_only() {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         };
-        switchyard::jobs::handlers::Prune.run(&app.state, &job).await.unwrap();
+        switchyard::services::maintenance::Prune.run(&app.state, &job).await.unwrap();
         let mut left: Vec<String> =
             entity::invitation::Entity::find().all(&app.state.db).await.unwrap().into_iter().map(|i| i.email).collect();
         left.sort();
