@@ -230,6 +230,41 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000, global = true)]
     pub graphql_max_complexity: usize,
 
+    /// Seconds a client may take to send a request's line and headers; a
+    /// slower connection is closed (against slowloris). Idle keep-alive
+    /// connections are closed after this long too.
+    #[arg(long, env = "SWITCHYARD_HEADER_TIMEOUT_SECONDS", default_value_t = 10, global = true)]
+    pub header_timeout_seconds: u64,
+
+    /// Seconds a request's body may stall (no data arriving); such a request
+    /// is answered with an error and its connection closed.
+    #[arg(long, env = "SWITCHYARD_BODY_TIMEOUT_SECONDS", default_value_t = 30, global = true)]
+    pub body_timeout_seconds: u64,
+
+    /// Client connections served at once; further ones wait in the kernel's
+    /// backlog until one closes. Lowered at start-up to fit the open-file
+    /// limit.
+    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", default_value_t = 10_000, global = true)]
+    pub max_connections: usize,
+
+    /// Sign-in attempts (`/auth/login` and `/auth/setup` together) per
+    /// minute from one client address (an IPv6 client: its /64), on top of
+    /// the 10 a minute per account. Behind a reverse proxy every client
+    /// shares the proxy's address.
+    #[arg(long, env = "SWITCHYARD_AUTH_ADDRESS_LIMIT_PER_MINUTE", default_value_t = 60, global = true)]
+    pub auth_address_limit_per_minute: u32,
+
+    /// Serve `/metrics` on this address (e.g. `127.0.0.1:9090`), and not on
+    /// the main listener.
+    #[arg(long, env = "SWITCHYARD_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Bearer token `/metrics` requires (at least 16 characters). With
+    /// neither this nor `SWITCHYARD_METRICS_LISTEN`, `/metrics` answers only
+    /// clients connecting from a loopback address.
+    #[arg(long, env = "SWITCHYARD_METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<String>,
+
     /// Seconds to wait for in-flight requests and subscriptions on shutdown.
     #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE_SECONDS", default_value_t = 20, global = true)]
     pub shutdown_grace_seconds: u64,
@@ -415,6 +450,20 @@ impl Config {
         if self.queue_status_interval_ms < 100 {
             return Err("SWITCHYARD_QUEUE_STATUS_INTERVAL_MS must be at least 100".into());
         }
+        if self.header_timeout_seconds == 0 || self.body_timeout_seconds == 0 {
+            return Err(
+                "SWITCHYARD_HEADER_TIMEOUT_SECONDS and SWITCHYARD_BODY_TIMEOUT_SECONDS must be at least 1".into()
+            );
+        }
+        if self.max_connections == 0 {
+            return Err("SWITCHYARD_MAX_CONNECTIONS must be at least 1".into());
+        }
+        if self.auth_address_limit_per_minute == 0 {
+            return Err("SWITCHYARD_AUTH_ADDRESS_LIMIT_PER_MINUTE must be at least 1".into());
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.chars().count() < 16) {
+            return Err("SWITCHYARD_METRICS_TOKEN must be at least 16 characters".into());
+        }
         if let Some(u) = &self.public_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err("SWITCHYARD_PUBLIC_URL must start with http:// or https://".into());
@@ -423,3 +472,4 @@ impl Config {
         Ok(())
     }
 }
+

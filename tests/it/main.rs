@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod data;
 mod events;
+mod hardening;
 mod ingest;
 mod jobs;
 mod members;
