@@ -36,7 +36,7 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create a user. With `--workspace-name` a new workspace is created with
+    /// Create a user. With `--new-workspace` a new workspace is created with
     /// the user as owner; with `--workspace` the user joins an existing one.
     /// Prints a one-time link to set the password.
     CreateUser {
@@ -45,11 +45,13 @@ pub enum AdminCommand {
         #[arg(long, default_value = "")]
         name: String,
         /// Existing workspace id (`ws_…`) to join.
-        #[arg(long, conflicts_with = "workspace_name")]
+        #[arg(long, conflicts_with = "new_workspace", required_unless_present = "new_workspace")]
         workspace: Option<String>,
-        /// Name of a new workspace to create, owned by this user.
-        #[arg(long)]
-        workspace_name: Option<String>,
+        /// Name of a new workspace to create, owned by this user. (Not
+        /// `--workspace-name`: that global flag names the workspace of the
+        /// first start.)
+        #[arg(long, value_name = "NAME")]
+        new_workspace: Option<String>,
         /// The user's role when joining an existing workspace.
         #[arg(long, value_enum, default_value = "collaborator")]
         member_role: RoleArg,
@@ -473,3 +475,47 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// A subcommand flag named like a global one silently takes the global's
+    /// value (issue 18: `admin create-user --workspace ws_X` got the global
+    /// `--workspace-name` default and created a workspace instead of joining
+    /// ws_X). One flag, one meaning.
+    #[test]
+    fn no_subcommand_flag_shares_a_name_with_a_global_flag() {
+        let cli = Cli::command();
+        let globals: Vec<String> =
+            cli.get_arguments().filter(|a| a.is_global_set()).filter_map(|a| a.get_long().map(String::from)).collect();
+        assert!(globals.iter().any(|g| g == "workspace-name"), "{globals:?}");
+        fn walk(cmd: &clap::Command, globals: &[String], path: &str) {
+            for sub in cmd.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                for arg in sub.get_arguments() {
+                    if let Some(long) = arg.get_long() {
+                        assert!(!globals.iter().any(|g| g == long), "`{path} --{long}` shadows the global flag");
+                    }
+                }
+                walk(sub, globals, &path);
+            }
+        }
+        walk(&cli, &globals, "switchyard");
+    }
+
+    #[test]
+    fn create_user_joins_with_workspace_and_creates_with_new_workspace() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["switchyard", "admin", "create-user", "--email", "a@b.c"].iter().chain(args))
+        };
+        match parse(&["--workspace", "ws_X", "--member-role", "collaborator"]).unwrap().command {
+            Some(Command::Admin(AdminCommand::CreateUser { workspace, new_workspace, .. })) => {
+                assert_eq!((workspace.as_deref(), new_workspace), (Some("ws_X"), None));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["--workspace", "ws_X", "--new-workspace", "W"]).is_err(), "one or the other");
+        assert!(parse(&[]).is_err(), "one of them is required");
+    }
+}
