@@ -278,7 +278,13 @@ async fn a_client_that_stalls_in_its_headers_is_cut_off() {
         // Headers that never end.
         let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
         slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
-        for s in [&mut stalled, &mut slow] {
+        // A keep-alive connection left idle after its request.
+        let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = idle.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "[{}]", app.backend);
+        for s in [&mut stalled, &mut slow, &mut idle] {
             let (took, _) = wait_for_close(s, Duration::from_secs(8))
                 .await
                 .unwrap_or_else(|| panic!("[{}] the stalled connection is still open after 8 s", app.backend));
