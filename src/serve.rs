@@ -10,7 +10,9 @@
 //!   `header_timeout` (slowloris), hyper's `header_read_timeout`;
 //! - each request carries the peer address (`ConnectInfo<SocketAddr>`) for
 //!   per-address rate limits;
-//! - WebSocket upgrades work (`with_upgrades`);
+//! - WebSocket upgrades work (`with_upgrades`); the connection's permit
+//!   rides along in each request ([`ConnectionSlot`]), so an upgraded
+//!   connection still counts against the cap while its handler keeps it;
 //! - on shutdown the loop stops accepting, idle connections close, requests
 //!   in flight finish, and the future resolves once every connection is done.
 
@@ -24,7 +26,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -37,6 +39,12 @@ pub struct Limits {
     /// Connections served at once.
     pub max_connections: usize,
 }
+
+/// One connection's place under `max_connections`, in every request's
+/// extensions: it is freed when the connection ends and no handler still
+/// holds a clone (a WebSocket task keeps one for the socket's lifetime).
+#[derive(Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then waits for
 /// the open connections to finish.
@@ -61,14 +69,17 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
+        let slot = ConnectionSlot(Arc::new(permit));
+        let held = slot.clone();
         let service = app.clone().map_request(move |mut req: axum::http::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(slot.clone());
             req
         });
         let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)).with_upgrades();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            let _permit = permit;
+            let _slot = held;
             tokio::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,

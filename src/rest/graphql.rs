@@ -161,6 +161,7 @@ async fn graphql_ws(
     State(h): State<Http>,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
+    slot: Option<axum::Extension<crate::serve::ConnectionSlot>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     // A session cookie counts only from a same-origin page; an API key can be
@@ -178,6 +179,8 @@ async fn graphql_ws(
         let revoked = CancellationToken::new();
         let closed = CancellationToken::new();
         tasks.spawn(async move {
+            // The socket counts against SWITCHYARD_MAX_CONNECTIONS until it closes.
+            let _slot = slot;
             let (mut sink, stream) = socket.split();
             let stop = {
                 let (shutdown, revoked) = (shutdown.clone(), revoked.clone());

@@ -9,7 +9,7 @@ use reqwest::header::RETRY_AFTER;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{for_each_backend, TestApp};
+use crate::helpers::{for_each_backend, TestApp, WsClient};
 
 /// Argon2id's default memory cost (m = 19456 KiB), what one hash holds.
 const HASH_MEMORY: u64 = 19 * 1024 * 1024;
@@ -80,7 +80,7 @@ async fn concurrent_logins_with_made_up_emails_keep_memory_bounded() {
         // At most `cores` hashes run at once: their memory plus slack for
         // the 50 requests themselves (and whatever else this process does).
         let cap = switchyard::auth::passwords::concurrency() as u64;
-        let bound = cap * HASH_MEMORY * 2 + 80 * 1024 * 1024;
+        let bound = cap * HASH_MEMORY * 2 + 160 * 1024 * 1024;
         eprintln!(
             "[{}] RSS before {} MiB, peak {} MiB, growth {} MiB (bound {} MiB)",
             app.backend,
@@ -344,6 +344,27 @@ async fn connections_over_the_cap_wait_for_a_free_slot() {
         drop(held);
         let resp = app.client.get(format!("{}/healthz", app.url)).send().await.unwrap();
         assert_eq!(resp.status(), 200, "[{}]", app.backend);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn open_websockets_count_against_the_connection_cap() {
+    for_each_backend(&["--max-connections", "2"], |app: TestApp| async move {
+        let auth = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
+        let a = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth.clone()).await;
+        let b = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth.clone()).await;
+        let third = app.client.get(format!("{}/healthz", app.url)).timeout(Duration::from_millis(700)).send().await;
+        assert!(third.is_err(), "[{}] served a third connection beside two WebSockets: {third:?}", app.backend);
+        drop(a);
+        let resp = app.client.get(format!("{}/healthz", app.url)).timeout(Duration::from_secs(5)).send().await;
+        assert_eq!(
+            resp.map(|r| r.status().as_u16()).ok(),
+            Some(200),
+            "[{}] a closed socket frees its slot",
+            app.backend
+        );
+        drop(b);
     })
     .await;
 }
