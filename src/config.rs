@@ -40,16 +40,18 @@ pub enum AdminCommand {
     /// the user as owner; with `--workspace` the user joins an existing one.
     /// Prints a one-time link to set the password.
     CreateUser {
+        /// The new user's email (their sign-in name).
         #[arg(long)]
         email: String,
+        /// The user's display name.
         #[arg(long, default_value = "")]
         name: String,
         /// Existing workspace id (`ws_…`) to join.
         #[arg(long, conflicts_with = "new_workspace", required_unless_present = "new_workspace")]
         workspace: Option<String>,
-        /// Name of a new workspace to create, owned by this user. (Not
-        /// `--workspace-name`: that global flag names the workspace of the
-        /// first start.)
+        /// Name of a new workspace to create, owned by this user.
+        // Not `--workspace-name`: that global flag (the first start's
+        // workspace) would fill it with its default (issue 18).
         #[arg(long, value_name = "NAME")]
         new_workspace: Option<String>,
         /// The user's role when joining an existing workspace.
@@ -165,8 +167,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Server settings. Every flag also reads `SWITCHYARD_<NAME>`.
+/// Server settings. Every flag also reads `SWITCHYARD_<NAME>`. They are
+/// global (accepted after any subcommand); in a subcommand's `--help` they
+/// come after the subcommand's own options, under a heading of their own.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Server options (every command; each also reads SWITCHYARD_<NAME>)")]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080", global = true)]

@@ -220,3 +220,16 @@ async fn admin_create_api_key_acts_in_the_workspace_with_the_scopes_and_environm
         sh.guard.cleanup().await;
     }
 }
+
+#[test]
+fn admin_help_lists_a_commands_own_options_apart_from_the_server_options() {
+    let out = switchyard(&["admin", "create-user", "--help"]);
+    assert!(out.status.success());
+    let help = stdout(&out);
+    let (own, server) = help.split_once("Server options").unwrap_or_else(|| panic!("{help}"));
+    for flag in ["--email", "--workspace <WORKSPACE>", "--new-workspace <NAME>", "--member-role"] {
+        assert!(own.contains(flag), "`{flag}` not among create-user's own options:\n{help}");
+    }
+    assert!(!own.contains("--listen") && !own.contains("--workspace-name"), "{help}");
+    assert!(server.contains("--database-url") && server.contains("--workspace-name"), "{help}");
+}
