@@ -301,7 +301,7 @@ async fn a_client_that_stalls_in_its_headers_is_cut_off() {
 }
 
 #[tokio::test]
-async fn a_client_that_stalls_in_its_body_gets_408() {
+async fn a_client_that_stalls_in_its_body_is_answered_and_cut_off() {
     for_each_backend(&["--body-timeout-seconds", "1"], |app: TestApp| async move {
         let addr = app.url.trim_start_matches("http://").to_string();
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -314,6 +314,8 @@ async fn a_client_that_stalls_in_its_body_gets_408() {
             .await
             .unwrap_or_else(|| panic!("[{}] the stalled body is still being waited for after 8 s", app.backend));
         let text = String::from_utf8_lossy(&got);
+        // axum reports the failed body read as 400 (not 408).
+        eprintln!("[{}] stalled body answered after {took:?}: {}", app.backend, text.lines().next().unwrap_or(""));
         assert!(took < Duration::from_secs(5), "[{}] answered after {took:?}: {text}", app.backend);
         assert!(text.starts_with("HTTP/1.1 408") || text.starts_with("HTTP/1.1 400"), "[{}] {text}", app.backend);
     })
