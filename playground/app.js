@@ -170,7 +170,34 @@
     });
   }
 
+  // Where a page goes once signed in: `next` if it is a path on this
+  // origin, else `fallback`. It must start with a single `/` and hold no
+  // `\`, whitespace or control character (browsers drop tabs and newlines
+  // from URLs: `/\t/evil.example` would become `//evil.example`) and no `.`
+  // or `..` segment (`/.//evil.example` normalises to `//evil.example`).
+  // The server applies the same rule to /login and /setup (src/rest/pages.rs).
+  function safeNext(next, fallback) {
+    if (typeof next !== 'string' || next.charAt(0) !== '/' || next.charAt(1) === '/' ||
+        /[\\\s\u0000-\u001f\u007f-\u009f]/.test(next)) {
+      return fallback;
+    }
+    var path = next.split(/[?#]/)[0];
+    var dots = path.split('/').some(function (seg) {
+      var s = seg.toLowerCase().replace(/%2e/g, '.');
+      return s === '.' || s === '..';
+    });
+    if (dots) return fallback;
+    try {
+      var url = new URL(next, window.location.origin);
+      if (url.origin !== window.location.origin || url.pathname.indexOf('//') === 0) return fallback;
+    } catch (e) {
+      return fallback;
+    }
+    return next;
+  }
+
   window.Switchyard = {
+    safeNext: safeNext,
     el: el,
     showBox: showBox,
     clock: clock,

@@ -78,9 +78,9 @@ fn setup_url(st: &AppState, token: &str) -> String {
 pub async fn admin(config: Config, cmd: AdminCommand) -> Result<()> {
     let st = crate::build_state(config).await?;
     match cmd {
-        AdminCommand::CreateUser { email, name, workspace, workspace_name, member_role } => {
+        AdminCommand::CreateUser { email, name, workspace, new_workspace, member_role } => {
             let name = Some(name.as_str()).filter(|n| !n.is_empty());
-            let (ws_id, member, token) = match (workspace, workspace_name) {
+            let (ws_id, member, token) = match (workspace, new_workspace) {
                 (_, Some(ws_name)) => {
                     let (ws, member, token) = workspaces::create_with_owner(&st, &ws_name, &email, name).await?;
                     (ws.id, member, token)
@@ -94,7 +94,9 @@ pub async fn admin(config: Config, cmd: AdminCommand) -> Result<()> {
                     (ws, member, token)
                 }
                 (None, None) => {
-                    return Err(Error::invalid("Give --workspace <ws_…> to join, or --workspace-name to create one"))
+                    return Err(Error::invalid(
+                        "Give --workspace <ws_…> to join, or --new-workspace <NAME> to create one",
+                    ))
                 }
             };
             println!("user {} ({}) is {} of {ws_id}", member.user.id, member.user.email, member.membership.role);

@@ -39,20 +39,24 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create a user. With `--workspace-name` a new workspace is created with
+    /// Create a user. With `--new-workspace` a new workspace is created with
     /// the user as owner; with `--workspace` the user joins an existing one.
     /// Prints a one-time link to set the password.
     CreateUser {
+        /// The new user's email (their sign-in name).
         #[arg(long)]
         email: String,
+        /// The user's display name.
         #[arg(long, default_value = "")]
         name: String,
         /// Existing workspace id (`ws_…`) to join.
-        #[arg(long, conflicts_with = "workspace_name")]
+        #[arg(long, conflicts_with = "new_workspace", required_unless_present = "new_workspace")]
         workspace: Option<String>,
         /// Name of a new workspace to create, owned by this user.
-        #[arg(long)]
-        workspace_name: Option<String>,
+        // Not `--workspace-name`: that global flag (the first start's
+        // workspace) would fill it with its default (issue 18).
+        #[arg(long, value_name = "NAME")]
+        new_workspace: Option<String>,
         /// The user's role when joining an existing workspace.
         #[arg(long, value_enum, default_value = "collaborator")]
         member_role: RoleArg,
@@ -166,8 +170,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Server settings. Every flag also reads `SWITCHYARD_<NAME>`.
+/// Server settings. Every flag also reads `SWITCHYARD_<NAME>`. They are
+/// global (accepted after any subcommand); in a subcommand's `--help` they
+/// come after the subcommand's own options, under a heading of their own.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Server options (every command; each also reads SWITCHYARD_<NAME>)")]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080", global = true)]
@@ -232,6 +239,41 @@ pub struct Config {
     /// Highest GraphQL query complexity accepted.
     #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000, global = true)]
     pub graphql_max_complexity: usize,
+
+    /// Seconds a client may take to send a request's line and headers; a
+    /// slower connection is closed (against slowloris). Idle keep-alive
+    /// connections are closed after this long too.
+    #[arg(long, env = "SWITCHYARD_HEADER_TIMEOUT_SECONDS", default_value_t = 10, global = true)]
+    pub header_timeout_seconds: u64,
+
+    /// Seconds a request's body may stall (no data arriving); such a request
+    /// is answered with an error and its connection closed.
+    #[arg(long, env = "SWITCHYARD_BODY_TIMEOUT_SECONDS", default_value_t = 30, global = true)]
+    pub body_timeout_seconds: u64,
+
+    /// Client connections served at once; further ones wait in the kernel's
+    /// backlog until one closes. Lowered at start-up to fit the open-file
+    /// limit.
+    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", default_value_t = 10_000, global = true)]
+    pub max_connections: usize,
+
+    /// Sign-in attempts (`/auth/login` and `/auth/setup` together) per
+    /// minute from one client address (an IPv6 client: its /64), on top of
+    /// the 10 a minute per account. Behind a reverse proxy every client
+    /// shares the proxy's address.
+    #[arg(long, env = "SWITCHYARD_AUTH_ADDRESS_LIMIT_PER_MINUTE", default_value_t = 60, global = true)]
+    pub auth_address_limit_per_minute: u32,
+
+    /// Serve `/metrics` on this address (e.g. `127.0.0.1:9090`), and not on
+    /// the main listener.
+    #[arg(long, env = "SWITCHYARD_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Bearer token `/metrics` requires (at least 16 characters). With
+    /// neither this nor `SWITCHYARD_METRICS_LISTEN`, `/metrics` answers only
+    /// clients connecting from a loopback address.
+    #[arg(long, env = "SWITCHYARD_METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<String>,
 
     /// Seconds to wait for in-flight requests and subscriptions on shutdown.
     #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE_SECONDS", default_value_t = 20, global = true)]
@@ -425,11 +467,70 @@ impl Config {
         if self.queue_status_interval_ms < 100 {
             return Err("SWITCHYARD_QUEUE_STATUS_INTERVAL_MS must be at least 100".into());
         }
+        if self.header_timeout_seconds == 0 || self.body_timeout_seconds == 0 {
+            return Err(
+                "SWITCHYARD_HEADER_TIMEOUT_SECONDS and SWITCHYARD_BODY_TIMEOUT_SECONDS must be at least 1".into()
+            );
+        }
+        if self.max_connections == 0 {
+            return Err("SWITCHYARD_MAX_CONNECTIONS must be at least 1".into());
+        }
+        if self.auth_address_limit_per_minute == 0 {
+            return Err("SWITCHYARD_AUTH_ADDRESS_LIMIT_PER_MINUTE must be at least 1".into());
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.chars().count() < 16) {
+            return Err("SWITCHYARD_METRICS_TOKEN must be at least 16 characters".into());
+        }
         if let Some(u) = &self.public_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err("SWITCHYARD_PUBLIC_URL must start with http:// or https://".into());
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// A subcommand flag named like a global one silently takes the global's
+    /// value (issue 18: `admin create-user --workspace ws_X` got the global
+    /// `--workspace-name` default and created a workspace instead of joining
+    /// ws_X). One flag, one meaning.
+    #[test]
+    fn no_subcommand_flag_shares_a_name_with_a_global_flag() {
+        let cli = Cli::command();
+        let globals: Vec<String> =
+            cli.get_arguments().filter(|a| a.is_global_set()).filter_map(|a| a.get_long().map(String::from)).collect();
+        assert!(globals.iter().any(|g| g == "workspace-name"), "{globals:?}");
+        fn walk(cmd: &clap::Command, globals: &[String], path: &str) {
+            for sub in cmd.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                for arg in sub.get_arguments() {
+                    if let Some(long) = arg.get_long() {
+                        assert!(!globals.iter().any(|g| g == long), "`{path} --{long}` shadows the global flag");
+                    }
+                }
+                walk(sub, globals, &path);
+            }
+        }
+        walk(&cli, &globals, "switchyard");
+    }
+
+    #[test]
+    fn create_user_joins_with_workspace_and_creates_with_new_workspace() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["switchyard", "admin", "create-user", "--email", "a@b.c"].iter().chain(args))
+        };
+        match parse(&["--workspace", "ws_X", "--member-role", "collaborator"]).unwrap().command {
+            Some(Command::Admin(AdminCommand::CreateUser { workspace, new_workspace, .. })) => {
+                assert_eq!((workspace.as_deref(), new_workspace), (Some("ws_X"), None));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["--workspace", "ws_X", "--new-workspace", "W"]).is_err(), "one or the other");
+        assert!(parse(&[]).is_err(), "one of them is required");
     }
 }

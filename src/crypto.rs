@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -132,26 +132,89 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// Argon2id hash of a password. CPU-heavy: call from `spawn_blocking`.
-pub fn hash_password(password: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(Error::internal)
+/// Argon2's working memory for one hash: 19 MiB with our parameters.
+/// Callers keep a few and reuse them, so the memory sign-in needs is fixed
+/// and does not churn through the allocator (with glibc, 50 hashes in a row
+/// on fresh 19 MiB buffers left ~600 MiB resident even two at a time).
+pub struct HashMemory(Vec<Block>);
+
+impl HashMemory {
+    pub fn new() -> Self {
+        Self(vec![Block::default(); Params::DEFAULT_M_COST as usize])
+    }
 }
 
-/// Verifies a password against a stored Argon2 hash (constant time inside
-/// argon2). With no stored hash, a dummy hash is checked so the answer takes
-/// as long as for a real account. CPU-heavy: call from `spawn_blocking`.
+impl Default for HashMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The raw Argon2 output of `password` under `argon`'s parameters, computed in `mem`.
+fn argon2_output(
+    argon: &Argon2,
+    password: &[u8],
+    salt: &Salt,
+    len: usize,
+    mem: &mut HashMemory,
+) -> argon2::password_hash::Result<Output> {
+    let mut salt_buf = [0u8; 64];
+    let salt = salt.decode_b64(&mut salt_buf)?;
+    let blocks = argon.params().block_count();
+    if mem.0.len() < blocks {
+        mem.0.resize(blocks, Block::default());
+    }
+    Output::init_with(len, |out| Ok(argon.hash_password_into_with_memory(password, salt, out, &mut mem.0[..blocks])?))
+}
+
+/// Argon2id hash of a password (PHC string). CPU-heavy: call from `spawn_blocking`.
+pub fn hash_password(password: &str) -> Result<String> {
+    hash_password_with(password, &mut HashMemory::new())
+}
+
+/// [`hash_password`] in reusable memory.
+pub fn hash_password_with(password: &str, mem: &mut HashMemory) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let argon = Argon2::default();
+    let len = argon.params().output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let hash = argon2_output(&argon, password.as_bytes(), &salt.as_salt(), len, mem).map_err(Error::internal)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::default().ident(),
+        version: Some(Version::default().into()),
+        params: ParamsString::try_from(argon.params()).map_err(Error::internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(hash),
+    };
+    Ok(phc.to_string())
+}
+
+/// Verifies a password against a stored Argon2 hash (the outputs compare
+/// in constant time). With no stored hash, a dummy hash is checked so the
+/// answer takes as long as for a real account. CPU-heavy: call from
+/// `spawn_blocking`.
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
+    verify_password_with(password, stored, &mut HashMemory::new())
+}
+
+/// [`verify_password`] in reusable memory.
+pub fn verify_password_with(password: &str, stored: Option<&str>, mem: &mut HashMemory) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_password("dummy password for timing").unwrap_or_default());
     let (hash, real) = match stored {
         Some(h) => (h, true),
-        None => (dummy.as_str(), false),
+        None => (DUMMY.get_or_init(|| hash_password("dummy password for timing").unwrap_or_default()).as_str(), false),
     };
-    let ok = PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-        .unwrap_or(false);
-    ok && real
+    let mut check = || -> Option<bool> {
+        let parsed = PasswordHash::new(hash).ok()?;
+        let expected = parsed.hash?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed.version.map(Version::try_from).transpose().ok()?.unwrap_or_default();
+        let params = Params::try_from(&parsed).ok()?;
+        let argon = Argon2::new(algorithm, version, params);
+        let output = argon2_output(&argon, password.as_bytes(), &parsed.salt?, expected.len(), mem).ok()?;
+        // `Output`'s equality is constant-time.
+        Some(output == expected)
+    };
+    check().unwrap_or(false) && real
 }
 
 #[cfg(test)]
@@ -184,6 +247,23 @@ mod tests {
         assert_ne!(sealed, a.encrypt("whsec_abc").unwrap(), "random nonce");
         assert_eq!(a.decrypt(&sealed).unwrap(), "whsec_abc");
         assert!(b.decrypt(&sealed).is_err());
+    }
+
+    #[test]
+    fn hashes_in_reused_memory_are_standard_argon2id() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let mut mem = HashMemory::new();
+        let ours = hash_password_with("correct horse battery", &mut mem).unwrap();
+        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok());
+        // A hash made the usual way (as stored before) verifies in reused memory.
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default().hash_password(b"another password", &salt).unwrap().to_string();
+        assert!(verify_password_with("another password", Some(&theirs), &mut mem));
+        assert!(!verify_password_with("another passwore", Some(&theirs), &mut mem));
+        assert!(verify_password_with("correct horse battery", Some(&ours), &mut mem));
+        assert!(!verify_password_with("correct horse battery", Some("not a hash"), &mut mem));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - [`services`]: every rule and database call, one module per resource.
 //! - [`graphql`]: the schema, one module per resource, thin resolvers.
 //! - [`rest`]: GraphQL over HTTP/WebSocket, sign-in, pages, health.
+//! - [`serve`]: the accept loop (connection cap, header timeout, shutdown).
 //! - [`cli`] and [`bench`]: the admin commands and the benchmarks.
 //!
 //! [`start`] builds everything and serves; [`Server::stop`] shuts down
@@ -32,6 +33,7 @@ pub mod ids;
 pub mod jobs;
 pub mod metrics;
 pub mod rest;
+pub mod serve;
 pub mod services;
 pub mod state;
 
@@ -83,6 +85,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
     };
     let request_limiter = Arc::new(limiter(config.rate_limit_per_minute, "rate"));
     let login_limiter = Arc::new(limiter(10, "login"));
+    let address_limiter = Arc::new(limiter(config.auth_address_limit_per_minute, "auth-address"));
     let webhook_limiter = Arc::new(limiter(100, "webhook"));
     let http = Arc::new(delivery::HttpClient::new(config.allow_private_targets)?);
     Ok(AppState::new(state::Shared {
@@ -98,6 +101,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         webhook_limiter,
         http,
         login_limiter,
+        address_limiter,
         usage: Arc::new(UsageRecorder::default()),
         shutdown,
         tasks,
@@ -124,10 +128,12 @@ async fn redis_pool(url: &str) -> Result<deadpool_redis::Pool> {
 pub struct Server {
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
+    /// The metrics listener's address, when `SWITCHYARD_METRICS_LISTEN` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     /// On the first start of an empty database: the owner's one-time setup link.
     pub setup_url: Option<String>,
-    serve: JoinHandle<std::io::Result<()>>,
+    serve: JoinHandle<()>,
 }
 
 /// Builds the state, creates the first owner on an empty database, starts
@@ -137,6 +143,15 @@ pub async fn start(mut config: Config) -> Result<Server> {
         .await
         .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", config.listen)))?;
     let addr = listener.local_addr().map_err(Error::internal)?;
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| Error::internal(format!("cannot listen on {at} for metrics: {e}")))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().map(|l| l.local_addr()).transpose().map_err(Error::internal)?;
     // Links printed and returned must name the port actually bound.
     config.public_url.get_or_insert_with(|| format!("http://{addr}"));
     let state = build_state(config).await?;
@@ -156,12 +171,30 @@ pub async fn start(mut config: Config) -> Result<Server> {
     if state.config.role.runs_jobs() {
         jobs::worker::spawn(&state);
     }
-    let app = rest::router(state.clone());
-    let token = state.shutdown.clone();
-    let serve =
-        tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await });
-    tracing::info!(%addr, storage = if state.config.is_postgres() { "postgres" } else { "sqlite" }, "listening");
-    Ok(Server { addr, state, setup_url, serve })
+    let cfg = &state.config;
+    // Room for the database pool, Redis, outgoing requests and files.
+    let reserved = cfg.database_max_connections as usize + 256;
+    let limits = serve::Limits {
+        header_timeout: Duration::from_secs(cfg.header_timeout_seconds),
+        max_connections: serve::fit_to_open_file_limit(cfg.max_connections, reserved),
+    };
+    let main = serve::serve(listener, rest::router(state.clone()), limits, state.shutdown.clone());
+    let metrics = metrics_listener.map(|l| {
+        // Scrapers are few; their own small budget keeps them out of the
+        // way of (and unaffected by) the main listener's clients.
+        let limits = serve::Limits { max_connections: 64, ..limits };
+        serve::serve(l, rest::metrics_router(state.clone()), limits, state.shutdown.clone())
+    });
+    let serve = tokio::spawn(async move {
+        match metrics {
+            Some(metrics) => {
+                tokio::join!(main, metrics);
+            }
+            None => main.await,
+        }
+    });
+    tracing::info!(%addr, ?metrics_addr, storage = if cfg.is_postgres() { "postgres" } else { "sqlite" }, "listening");
+    Ok(Server { addr, metrics_addr, state, setup_url, serve })
 }
 
 /// The usage flusher and the rate-limiter housekeeping, stopped by the
@@ -186,6 +219,7 @@ fn spawn_background(state: &AppState) {
             }
             st.limiter.shrink();
             st.login_limiter.shrink();
+            st.address_limiter.shrink();
         }
     });
 }

@@ -17,8 +17,10 @@ use crate::jobs::KindStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    pub method: String,
-    /// The matched route (`/graphql`), never the raw path.
+    /// One of a closed set (`GET` … `OPTIONS`, else `OTHER`).
+    pub method: &'static str,
+    /// The matched route template (`/graphql`, `/api/v1/data/{slug}`) or
+    /// `unmatched`, never the raw path.
     pub route: String,
     pub status: u16,
 }

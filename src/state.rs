@@ -49,6 +49,9 @@ pub struct Shared {
     pub limiter: Arc<RateLimiter>,
     /// Sign-in attempts per account (10 a minute), against password guessing.
     pub login_limiter: Arc<RateLimiter>,
+    /// Sign-in attempts per client address (`SWITCHYARD_AUTH_ADDRESS_LIMIT_PER_MINUTE`),
+    /// against one client cycling through made-up accounts.
+    pub address_limiter: Arc<RateLimiter>,
     /// Batched API-key usage counters.
     pub usage: Arc<UsageRecorder>,
     /// Cancelled once on shutdown: stops the listener, background tasks and

@@ -1,8 +1,10 @@
 //! Who is calling: API keys (`Authorization: Bearer sk_…`) and browser
 //! sessions (an HttpOnly cookie) both resolve to a [`Principal`]; the rate
-//! limiter and the usage recorder hang off that resolution.
+//! limiter and the usage recorder hang off that resolution. [`passwords`]
+//! caps the password hashing that sign-in does for anonymous callers.
 
 pub mod cache;
+pub mod passwords;
 mod principal;
 pub mod rate_limit;
 mod resolve;

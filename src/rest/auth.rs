@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{require_csrf_header, Http, JsonBody};
+use super::{require_csrf_header, ClientAddr, Http, JsonBody};
 use crate::auth::{authenticate_session, session_cookie_token, SESSION_COOKIE};
 use crate::error::{Error, Result};
 use crate::services::{invitations, members, sessions, workspaces};
@@ -68,9 +68,16 @@ fn signed_in(h: &Http, token: &str) -> Response {
     resp
 }
 
-async fn login(State(h): State<Http>, headers: HeaderMap, JsonBody(body): JsonBody<LoginBody>) -> Result<Response> {
+async fn login(
+    State(h): State<Http>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Response> {
     require_csrf_header(&headers)?;
-    // Slows password guessing per account: 10 tries a minute.
+    // Each attempt costs a password hash: limited per client address (made-up
+    // accounts) and per account (password guessing, 10 tries a minute).
+    h.app.address_limiter.check(&client.limit_key()).await?;
     h.app.login_limiter.check(&body.email.trim().to_lowercase()).await?;
     let token = sessions::login(&h.app, &body.email, &body.password).await?;
     Ok(signed_in(&h, &token))
@@ -86,8 +93,14 @@ async fn logout(State(h): State<Http>, headers: HeaderMap) -> Result<Response> {
     Ok(resp)
 }
 
-async fn setup(State(h): State<Http>, headers: HeaderMap, JsonBody(body): JsonBody<SetupBody>) -> Result<Response> {
+async fn setup(
+    State(h): State<Http>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SetupBody>,
+) -> Result<Response> {
     require_csrf_header(&headers)?;
+    h.app.address_limiter.check(&client.limit_key()).await?;
     h.app.login_limiter.check(&format!("setup:{}", body.token.get(..8).unwrap_or(""))).await?;
     let token = sessions::complete_setup(&h.app, &body.token, &body.password, body.name.as_deref()).await?;
     Ok(signed_in(&h, &token))
@@ -126,10 +139,12 @@ async fn invite(State(h): State<Http>, Query(q): Query<InviteQuery>) -> Result<J
 /// their session to the workspace.
 async fn accept_invite(
     State(h): State<Http>,
+    client: ClientAddr,
     headers: HeaderMap,
     JsonBody(body): JsonBody<AcceptInviteBody>,
 ) -> Result<Response> {
     require_csrf_header(&headers)?;
+    h.app.address_limiter.check(&client.limit_key()).await?;
     h.app.login_limiter.check(&format!("invite:{}", body.token.get(..8).unwrap_or(""))).await?;
     let accepted = match &body.password {
         Some(password) => {

@@ -164,6 +164,7 @@ async fn graphql_ws(
     State(h): State<Http>,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
+    slot: Option<axum::Extension<crate::serve::ConnectionSlot>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     // A session cookie counts only from a same-origin page; an API key can be
@@ -177,6 +178,8 @@ async fn graphql_ws(
         let revoked = Revoked::default();
         let closed = CancellationToken::new();
         tasks.spawn(async move {
+            // The socket counts against SWITCHYARD_MAX_CONNECTIONS until it closes.
+            let _slot = slot;
             let (mut sink, stream) = socket.split();
             let stop = {
                 let (shutdown, revoked) = (shutdown.clone(), revoked.token.clone());

@@ -8,12 +8,17 @@ mod health;
 mod metrics;
 mod pages;
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::Error;
@@ -41,18 +46,35 @@ pub fn require_csrf_header(headers: &HeaderMap) -> Result<(), Error> {
     }
 }
 
-/// The whole application router.
+/// The whole application router (`/metrics` included unless it has a
+/// listener of its own, see [`metrics_router`]).
 pub fn router(app: AppState) -> Router {
-    let schema = crate::graphql::build(app.clone());
     let max_body = app.config.graphql_max_body_bytes;
-    let request_id = HeaderName::from_static("x-request-id");
-    let mut router = Router::new().merge(health::router()).merge(metrics::router());
+    let mut router = Router::new().merge(health::router());
+    if app.config.metrics_listen.is_none() {
+        router = router.merge(metrics::router());
+    }
     if app.config.role.serves_api() {
         router =
             router.merge(graphql::router(max_body)).merge(auth::router()).merge(pages::router()).merge(data::router());
     }
+    finish(router, app)
+}
+
+/// The router of the metrics listener (`SWITCHYARD_METRICS_LISTEN`): `/metrics` alone.
+pub fn metrics_router(app: AppState) -> Router {
+    finish(metrics::router(), app)
+}
+
+/// The layers every route shares: metrics, tracing, request ids and the
+/// body timeout.
+fn finish(router: Router<Http>, app: AppState) -> Router {
+    let body_timeout = Duration::from_secs(app.config.body_timeout_seconds);
+    let schema = crate::graphql::build(app.clone());
+    let request_id = HeaderName::from_static("x-request-id");
     let http = Http { app, schema };
     router
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .layer(axum::middleware::from_fn_with_state(http.clone(), metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -61,6 +83,42 @@ pub fn router(app: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, UlidRequestId))
         .with_state(http)
+}
+
+/// The client's address, as the accept loop saw it (`None` if the router
+/// runs without it). Behind a reverse proxy it is the proxy's.
+pub struct ClientAddr(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)))
+    }
+}
+
+impl ClientAddr {
+    fn ip(&self) -> Option<IpAddr> {
+        self.0.map(|a| a.ip().to_canonical())
+    }
+
+    /// The key of per-address rate limits: an IPv4 address, or the /64 of
+    /// an IPv6 one (a single client usually holds a whole /64).
+    pub fn limit_key(&self) -> String {
+        match self.ip() {
+            Some(IpAddr::V4(ip)) => ip.to_string(),
+            Some(IpAddr::V6(ip)) => {
+                let s = ip.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            None => "unknown".into(),
+        }
+    }
+
+    /// Whether the client connected from this machine.
+    pub fn is_loopback(&self) -> bool {
+        self.ip().is_some_and(|ip| ip.is_loopback())
+    }
 }
 
 /// Request ids are ULIDs (`x-request-id`), unless the client sent one.
@@ -97,4 +155,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// axum's default body limit (2 MB), used by routes that do not set one.
 const fn axum_default_limit() -> usize {
     2 * 1024 * 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_limited_per_ipv4_address_and_per_ipv6_64() {
+        let key = |a: &str| ClientAddr(Some(a.parse().unwrap())).limit_key();
+        assert_eq!(key("192.0.2.7:5000"), "192.0.2.7");
+        assert_eq!(key("[2001:db8:1:2:3:4:5:6]:5000"), "2001:db8:1:2::/64");
+        assert_eq!(key("[2001:db8:1:2:ffff::1]:1"), key("[2001:db8:1:2::9]:2"));
+        assert_eq!(key("[::ffff:192.0.2.7]:5000"), "192.0.2.7", "IPv4-mapped counts as IPv4");
+        assert_eq!(ClientAddr(None).limit_key(), "unknown");
+    }
+
+    #[test]
+    fn loopback_clients_are_recognised() {
+        let lo = |a: &str| ClientAddr(Some(a.parse().unwrap())).is_loopback();
+        assert!(lo("127.0.0.1:1") && lo("127.3.2.1:1") && lo("[::1]:1") && lo("[::ffff:127.0.0.1]:1"));
+        assert!(!lo("192.0.2.7:1") && !lo("[2001:db8::1]:1") && !ClientAddr(None).is_loopback());
+    }
 }

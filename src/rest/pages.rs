@@ -2,7 +2,7 @@
 //! server works offline: GraphiQL at `/playground`, sign-in, setup and
 //! invitation pages.
 
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -38,8 +38,8 @@ pub fn router() -> Router<Http> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/playground") }))
         .route("/playground", get(|| async { Html(GRAPHIQL) }))
-        .route("/login", get(|| async { Html(LOGIN) }))
-        .route("/setup", get(|| async { Html(SETUP) }))
+        .route("/login", get(|RawQuery(q): RawQuery| async move { sign_in_page("/login", LOGIN, q) }))
+        .route("/setup", get(|RawQuery(q): RawQuery| async move { sign_in_page("/setup", SETUP, q) }))
         .route("/invite", get(|| async { Html(INVITE) }))
         .route("/dashboard", get(|| async { Html(DASHBOARD) }))
         .route("/sandbox", get(|| async { Html(SANDBOX) }))
@@ -56,5 +56,67 @@ async fn vendor(Path(file): Path<String>) -> Response {
                 .into_response()
         }
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A sign-in page, unless its `next` (where the page goes once signed in)
+/// leaves the origin: then a redirect to the same page without it. The
+/// page's script applies the same rule (`Switchyard.safeNext` in app.js).
+fn sign_in_page(path: &str, html: &'static str, query: Option<String>) -> Response {
+    let query = query.unwrap_or_default();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    if pairs.iter().all(|(k, v)| k != "next" || safe_next(v)) {
+        return Html(html).into_response();
+    }
+    let kept: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().filter(|(k, _)| k != "next"))
+        .finish();
+    let to = if kept.is_empty() { path.to_string() } else { format!("{path}?{kept}") };
+    Redirect::to(&to).into_response()
+}
+
+/// Whether `next` (decoded) is a path on this origin: it starts with a
+/// single `/`, holds no `\`, whitespace or control character (browsers drop
+/// tabs and newlines from URLs, so `/\t/evil.example` would become
+/// `//evil.example`), and no `.` or `..` segment (`/.//evil.example`
+/// normalises to `//evil.example`).
+pub fn safe_next(next: &str) -> bool {
+    let path = next.split(['?', '#']).next().unwrap_or("");
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.chars().any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+        && !path.split('/').any(|seg| matches!(seg.to_ascii_lowercase().replace("%2e", ".").as_str(), "." | ".."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_must_be_a_path_on_this_origin() {
+        for good in ["/playground", "/console", "/dashboard?tab=jobs#x", "/a/b.c/d", "/"] {
+            assert!(safe_next(good), "{good:?}");
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/\0/evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "/\u{2028}/evil.example",
+            "/\u{a0}/evil.example",
+            "https://evil.example/",
+            "evil.example",
+            " //evil.example",
+            "/.//evil.example",
+            "/%2e//evil.example",
+            "/%2E%2E//evil.example",
+            "/x/..//evil.example",
+            "",
+        ] {
+            assert!(!safe_next(bad), "{bad:?}");
+        }
     }
 }

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use entity::{login_token, membership, session, user};
 
-use crate::auth::{Credential, Principal, Role, Scope};
-use crate::crypto::{self, random_token, SecretKey};
+use crate::auth::{passwords, Credential, Principal, Role, Scope};
+use crate::crypto::{random_token, SecretKey};
 use crate::error::{Error, Result};
 use crate::events::{self, EventType};
 use crate::ids::new_id;
@@ -34,14 +34,15 @@ pub fn check_password_rules(password: &str) -> Result<()> {
     }
 }
 
+/// Hashes on the blocking pool, within the process-wide cap (429 when saturated).
 pub(crate) async fn hash_password_blocking(password: &str) -> Result<String> {
-    let pw = password.to_string();
-    tokio::task::spawn_blocking(move || crypto::hash_password(&pw)).await.map_err(Error::internal)?
+    passwords::hash(password).await
 }
 
+/// Verifies on the blocking pool, within the process-wide cap (429 when
+/// saturated); with no stored hash a dummy one is checked.
 pub(crate) async fn verify_password_blocking(password: &str, stored: Option<String>) -> Result<bool> {
-    let pw = password.to_string();
-    tokio::task::spawn_blocking(move || crypto::verify_password(&pw, stored.as_deref())).await.map_err(Error::internal)
+    passwords::verify(password, stored).await
 }
 
 /// Creates a one-time setup token for a user; returns the token (only its
@@ -201,14 +202,21 @@ pub async fn complete_setup(st: &AppState, token: &str, password: &str, name: Op
     let invalid = || Error::invalid_field("token", "This setup link is invalid, used or expired");
     check_password_rules(password)?;
     let name = name.map(|n| bounded_text("name", n, 100)).transpose()?;
+    let usable = |lt: &login_token::Model| lt.used_at.is_none() && lt.expires_at > Utc::now();
+    let token_hash = st.secret.hash_token(token);
+    // A cheap look-up first: a bogus token must not cost a password hash.
+    let found = login_token::Entity::find().filter(login_token::Column::TokenHash.eq(&token_hash)).one(&st.db).await?;
+    if !found.as_ref().is_some_and(usable) {
+        return Err(invalid());
+    }
     let hash = hash_password_blocking(password).await?;
     let txn = st.writer.begin().await?;
     let lt = login_token::Entity::find()
-        .filter(login_token::Column::TokenHash.eq(st.secret.hash_token(token)))
+        .filter(login_token::Column::TokenHash.eq(token_hash))
         .one(&txn)
         .await?
         .ok_or_else(invalid)?;
-    if lt.used_at.is_some() || lt.expires_at <= Utc::now() {
+    if !usable(&lt) {
         return Err(invalid());
     }
     let user = user::Entity::find_by_id(&lt.user_id).one(&txn).await?.ok_or_else(invalid)?;

@@ -168,6 +168,8 @@ pub fn process_args(
 #[derive(Clone)]
 pub struct TestApp {
     pub url: String,
+    /// The metrics listener, when the test asked for one.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub state: AppState,
     pub client: reqwest::Client,
     /// An `sk_test_…` key of the owner with every scope.
@@ -224,6 +226,7 @@ impl TestApp {
         let (_, owner_key) = make_key(&state, &ws.id, &owner.id, &Scope::ALL).await;
         let app = TestApp {
             url: format!("http://{}", server.addr),
+            metrics_addr: server.metrics_addr,
             client: reqwest::Client::new(),
             owner_key,
             owner_id: owner.id,

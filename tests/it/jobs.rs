@@ -536,6 +536,7 @@ async fn spawn_with_grace(backend: &Backend, grace: u64) -> (TestApp, Server, Db
     let (_, owner_key) = make_key(&state, &ws.id, &owner.id, &Scope::ALL).await;
     let app = TestApp {
         url: format!("http://{}", server.addr),
+        metrics_addr: server.metrics_addr,
         state,
         client: reqwest::Client::new(),
         owner_key,

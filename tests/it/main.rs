@@ -5,11 +5,13 @@
 
 mod helpers;
 
+mod admin;
 mod api_keys;
 mod auth;
 mod bad_input;
 mod data;
 mod events;
+mod hardening;
 mod ingest;
 mod invitations;
 mod jobs;

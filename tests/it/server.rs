@@ -19,7 +19,7 @@ fn schema_file() -> String {
 
 /// Runs the real binary with `args`, without any `SWITCHYARD_*` variables
 /// from the test's environment.
-fn switchyard(args: &[&str]) -> Output {
+pub(crate) fn switchyard(args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
     cmd.args(args);
     for (k, _) in std::env::vars() {
@@ -30,7 +30,7 @@ fn switchyard(args: &[&str]) -> Output {
     cmd.output().expect("the switchyard binary runs")
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("UTF-8 stdout")
 }
 
@@ -271,7 +271,7 @@ async fn admin_commands_create_a_user_and_a_key_that_the_server_accepts() {
         let key_file = dir.path().join("k").display().to_string();
         let db_flags = ["--database-url", db_url.as_str(), "--secret-key-file", key_file.as_str()];
 
-        let mut args = vec!["admin", "create-user", "--email", "a@b.c", "--workspace-name", "W"];
+        let mut args = vec!["admin", "create-user", "--email", "a@b.c", "--new-workspace", "W"];
         args.extend(db_flags);
         let out = switchyard(&args);
         assert!(out.status.success(), "[{backend:?}] {}", String::from_utf8_lossy(&out.stderr));
