@@ -98,6 +98,33 @@ impl AppState {
         self.bus.publish(events);
     }
 
+    /// Tells every process (this one included, through the bus) that
+    /// `note` happened: a live-only message, e.g. "drop your cached copies".
+    pub fn announce(&self, workspace_id: &str, note: &str) {
+        let msg = crate::events::Envelope::live(workspace_id.to_string(), note, "system", None, serde_json::json!({}));
+        self.bus.publish(vec![msg]);
+    }
+
+    /// Runs `act` whenever a [`AppState::announce`]d `note` arrives on the
+    /// bus (from any process); stops on shutdown.
+    pub fn on_note(&self, note: &'static str, act: impl Fn(&AppState) + Send + 'static) {
+        use futures_util::StreamExt;
+        let st = self.clone();
+        self.tasks.spawn(async move {
+            let mut notes = st.bus.subscribe();
+            loop {
+                tokio::select! {
+                    msg = notes.next() => match msg {
+                        Some(m) if m.event_type == note => act(&st),
+                        Some(_) => {}
+                        None => break,
+                    },
+                    _ = st.shutdown.cancelled() => break,
+                }
+            }
+        });
+    }
+
     /// How long past due a job may wait in a queue before the sweeper rings again.
     pub fn sweep_grace(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.config.sweep_grace_seconds)

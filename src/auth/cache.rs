@@ -22,12 +22,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use moka::sync::Cache;
 use tokio::sync::watch;
 
 use crate::auth::Principal;
-use crate::events::Envelope;
 use crate::state::AppState;
 
 /// The bus message that empties every process's cache.
@@ -117,27 +115,12 @@ impl AuthCache {
 /// the change commits.
 pub fn invalidate(st: &AppState, workspace_id: &str) {
     st.auth_cache.clear();
-    let note = Envelope::live(workspace_id.to_string(), INVALIDATE, "system", None, serde_json::json!({}));
-    st.bus.publish(vec![note]);
+    st.announce(workspace_id, INVALIDATE);
 }
 
 /// Empties the cache whenever another process says so; ends on shutdown.
 pub fn spawn_listener(st: &AppState) {
-    let st = st.clone();
-    let tasks = st.tasks.clone();
-    tasks.spawn(async move {
-        let mut notes = st.bus.subscribe();
-        loop {
-            tokio::select! {
-                note = notes.next() => match note {
-                    Some(n) if n.event_type == INVALIDATE => st.auth_cache.clear(),
-                    Some(_) => {}
-                    None => break,
-                },
-                _ = st.shutdown.cancelled() => break,
-            }
-        }
-    });
+    st.on_note(INVALIDATE, |st| st.auth_cache.clear());
 }
 
 #[cfg(test)]

@@ -17,13 +17,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use moka::sync::Cache;
 
 use entity::{data_endpoint, data_key};
 
 use crate::error::{FieldError, Result};
-use crate::events::Envelope;
 use crate::services::data_endpoints;
 use crate::state::AppState;
 
@@ -136,25 +134,10 @@ pub async fn endpoint(st: &AppState, workspace_id: &str, slug: &str) -> Result<O
 /// other process. Call it after the change commits.
 pub fn invalidate(st: &AppState, workspace_id: &str) {
     st.data_cache.clear();
-    let note = Envelope::live(workspace_id.to_string(), INVALIDATE, "system", None, serde_json::json!({}));
-    st.bus.publish(vec![note]);
+    st.announce(workspace_id, INVALIDATE);
 }
 
 /// Empties the cache whenever another process says so; ends on shutdown.
 pub fn spawn_listener(st: &AppState) {
-    let st = st.clone();
-    let tasks = st.tasks.clone();
-    tasks.spawn(async move {
-        let mut notes = st.bus.subscribe();
-        loop {
-            tokio::select! {
-                note = notes.next() => match note {
-                    Some(n) if n.event_type == INVALIDATE => st.data_cache.clear(),
-                    Some(_) => {}
-                    None => break,
-                },
-                _ = st.shutdown.cancelled() => break,
-            }
-        }
-    });
+    st.on_note(INVALIDATE, |st| st.data_cache.clear());
 }
