@@ -108,10 +108,24 @@ pub enum BenchCommand {
     /// latency: embedded, and (with `--redis-url` and a PostgreSQL
     /// `--database-url`) with 1 and 2 worker processes, against the same
     /// receiver hit directly by a plain reqwest loop.
+    ///
+    /// With `--end-to-end`: records posted to a data endpoint at each load
+    /// of `--rates`, processed and delivered to a receiver that verifies
+    /// each signature; delivered per second and post-to-receipt latency.
     Delivery {
         /// Events per measured phase.
         #[arg(long, default_value_t = 2_000)]
         events: usize,
+        /// Measure the whole pipeline (data API → processing → webhook).
+        #[arg(long)]
+        end_to_end: bool,
+        /// With `--end-to-end`: offered loads in records per second, 0 = as
+        /// fast as 16 senders go.
+        #[arg(long, value_delimiter = ',', default_value = "50,400,1000,2000,0")]
+        rates: Vec<u32>,
+        /// With `--end-to-end`: seconds each load is offered.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
     },
     /// Accepted records per second of `POST /api/v1/data/{slug}` against a
     /// bare axum route answering 202, then a check that all were processed.
@@ -338,9 +352,10 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_INGEST_WRITERS", default_value_t = 0, global = true)]
     pub ingest_writers: usize,
 
-    /// How long, at most, record processing waits for a burst of accepted
-    /// records to ease before each of its transactions, in milliseconds (0:
-    /// it never waits). Accepting comes first; processing catches up.
+    /// How long, at most, record processing waits for a backlog of accepted
+    /// records (changes queued for a writer) to be committed before each of
+    /// its transactions, in milliseconds (0: it never waits). Accepting comes
+    /// first under a burst; a steady load is processed as it comes.
     #[arg(long, env = "SWITCHYARD_PROCESS_YIELD_MS", default_value_t = 250, global = true)]
     pub process_yield_ms: u64,
 

@@ -22,6 +22,7 @@ use tokio::process::{Child, Command};
 mod delivery;
 mod ingest;
 mod jobs;
+mod pipeline;
 
 use crate::config::{BenchCommand, Config};
 use crate::error::{Error, Result};
@@ -30,7 +31,8 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Http { requests, concurrency } => http(config, requests, concurrency).await,
         BenchCommand::Jobs { jobs } => jobs::run(config, jobs).await,
-        BenchCommand::Delivery { events } => delivery::run(config, events).await,
+        BenchCommand::Delivery { end_to_end: true, rates, seconds, .. } => pipeline::run(config, rates, seconds).await,
+        BenchCommand::Delivery { events, .. } => delivery::run(config, events).await,
         BenchCommand::Ingest { requests, concurrency } => ingest::run(config, requests, concurrency).await,
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
@@ -239,7 +241,17 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
     if let Some(r) = &config.redis_url {
         common.extend(["--redis-url", r.as_str(), "--redis-prefix", prefix.as_str()]);
     }
-    let mut serve_args = vec!["serve", "--listen", addr.as_str(), "--rate-limit-per-minute", "100000000"];
+    // Bench receivers listen on 127.0.0.1, which the SSRF guard refuses
+    // unless told otherwise.
+    let mut serve_args = vec![
+        "serve",
+        "--listen",
+        addr.as_str(),
+        "--rate-limit-per-minute",
+        "100000000",
+        "--allow-private-targets",
+        "true",
+    ];
     serve_args.extend(common.iter().copied());
     let child = spawn(&serve_args)?;
     let startup = wait_ready(client, &format!("http://{addr}/readyz")).await?;

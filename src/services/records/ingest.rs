@@ -79,8 +79,6 @@ struct Pending {
 struct Inner {
     queue: VecDeque<Pending>,
     writers: usize,
-    /// When the last change was queued.
-    last_change: Instant,
 }
 
 /// The queue of changes waiting for a commit, and its writer tasks.
@@ -102,29 +100,28 @@ pub struct GroupCommit {
 impl GroupCommit {
     pub fn new(writers: usize, appliers: usize, yield_for: Duration) -> Self {
         Self {
-            inner: Mutex::new(Inner { queue: VecDeque::new(), writers: 0, last_change: Instant::now() }),
+            inner: Mutex::new(Inner { queue: VecDeque::new(), writers: 0 }),
             writers: writers.max(1),
             appliers: tokio::sync::Semaphore::new(appliers.max(1)),
             yield_for,
         }
     }
 
-    /// Waits until no change has arrived for [`QUIET`], at most
+    /// Waits while accepted changes queue up for a writer, at most
     /// [`GroupCommit::yield_for`]. Processing calls it before each of its
     /// transactions: a 202 is what a client waits for, processing is not, so
-    /// under a burst the records are accepted first (on SQLite the one writer
-    /// connection, on PostgreSQL the CPU, are theirs) and applied once it
-    /// eases, or after the bound at the latest, so processing never starves.
+    /// when ingest is backlogged (a burst: changes wait for a writer) the
+    /// records are accepted first (on SQLite the one writer connection, on
+    /// PostgreSQL the CPU, are theirs) and applied once it eases, or after
+    /// the bound at the latest. A steady load that the writers keep up with
+    /// leaves the queue empty between commits, so processing goes at once
+    /// and keeps pace with it. (Waiting for a moment with no arrivals at all,
+    /// as it did before, starved processing under a steady 200 records/s.)
     pub async fn make_way(&self) {
         let deadline = Instant::now() + self.yield_for;
         loop {
-            let quiet_since = {
-                let inner = self.lock();
-                (inner.queue.is_empty() && inner.writers == 0).then_some(inner.last_change)
-            };
             let now = Instant::now();
-            let eased = quiet_since.is_some_and(|t| now.duration_since(t) >= QUIET);
-            if eased || now >= deadline {
+            if self.lock().queue.is_empty() || now >= deadline {
                 return;
             }
             tokio::time::sleep(QUIET.min(deadline - now) / 2).await;
@@ -147,7 +144,6 @@ pub async fn submit(st: &AppState, change: Prepared) -> Result<String> {
     let start_writer = {
         let mut inner = st.ingest.lock();
         inner.queue.push_back(Pending { change, reply });
-        inner.last_change = Instant::now();
         let start = inner.writers < st.ingest.writers;
         if start {
             inner.writers += 1;
@@ -601,32 +597,59 @@ mod tests {
 
     const BOUND: Duration = Duration::from_millis(200);
 
+    /// A change waiting for a writer (its answer is dropped).
+    fn waiting_change() -> Pending {
+        let (reply, _) = oneshot::channel();
+        let change = Prepared {
+            workspace_id: "ws_1".into(),
+            endpoint_id: "de_1".into(),
+            environment: "test".into(),
+            key_id: "dk_1".into(),
+            quota: None,
+            op: Operation::Create,
+            record_id: None,
+            body: Some("{}".into()),
+            silent: false,
+            callback_url: None,
+            callback_auth_header: None,
+            callback_auth_enc: None,
+        };
+        Pending { change, reply }
+    }
+
     #[tokio::test]
-    async fn processing_waits_for_a_running_commit_only_up_to_its_bound() {
+    async fn processing_gives_way_to_a_backlog_only_up_to_its_bound() {
         let gc = GroupCommit::new(1, 1, BOUND);
-        gc.lock().writers = 1;
+        gc.lock().queue.push_back(waiting_change());
         let t = Instant::now();
         gc.make_way().await;
         assert!(t.elapsed() >= BOUND, "gave way for only {:?}", t.elapsed());
     }
 
     #[tokio::test]
-    async fn processing_waits_until_no_change_arrived_for_the_quiet_time() {
-        let gc = GroupCommit::new(1, 1, BOUND);
-        gc.lock().last_change = Instant::now();
+    async fn processing_goes_once_the_backlog_is_committed() {
+        let gc = std::sync::Arc::new(GroupCommit::new(1, 1, Duration::from_secs(5)));
+        gc.lock().queue.push_back(waiting_change());
+        let writer = gc.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            writer.lock().queue.clear();
+        });
         let t = Instant::now();
         gc.make_way().await;
         let waited = t.elapsed();
-        assert!(waited >= QUIET && waited < BOUND, "waited {waited:?}");
+        assert!(waited >= Duration::from_millis(40) && waited < Duration::from_secs(1), "waited {waited:?}");
     }
 
     #[tokio::test]
-    async fn processing_goes_at_once_when_ingest_is_quiet_or_the_wait_is_off() {
-        let quiet = GroupCommit::new(1, 1, BOUND);
-        quiet.lock().last_change = Instant::now() - QUIET;
+    async fn processing_goes_at_once_beside_a_running_commit_or_when_the_wait_is_off() {
+        // A commit in flight with nothing queued behind it: a steady load
+        // the writers keep up with; processing must not wait for a lull.
+        let steady = GroupCommit::new(1, 1, BOUND);
+        steady.lock().writers = 1;
         let off = GroupCommit::new(1, 1, Duration::ZERO);
-        off.lock().writers = 1;
-        for gc in [quiet, off] {
+        off.lock().queue.push_back(waiting_change());
+        for gc in [steady, off] {
             let t = Instant::now();
             gc.make_way().await;
             assert!(t.elapsed() < BOUND, "waited {:?}", t.elapsed());
