@@ -101,7 +101,9 @@ struct Phase {
 }
 
 /// Sends `requests` POSTs with `concurrency` workers; every answer must have
-/// `expect` status and no GraphQL errors, else the phase fails.
+/// `expect` status and no GraphQL errors, else the phase fails. `key` is a
+/// bearer secret, or a session cookie (`sy_session=…`, sent with the CSRF
+/// header as the bundled pages do).
 async fn drive(
     name: &'static str,
     client: &reqwest::Client,
@@ -112,7 +114,10 @@ async fn drive(
     expect: u16,
 ) -> Result<Phase> {
     let body = Arc::new(body.to_string());
-    let auth = key.map(|k| format!("Bearer {k}"));
+    let auth = key.map(|k| match k.starts_with("sy_session=") {
+        true => ("cookie", k.to_string()),
+        false => ("authorization", format!("Bearer {k}")),
+    });
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..concurrency {
@@ -123,8 +128,8 @@ async fn drive(
             for _ in 0..n {
                 let t = Instant::now();
                 let mut req = client.post(&url).header("content-type", "application/json").body(body.to_string());
-                if let Some(a) = &auth {
-                    req = req.header("authorization", a);
+                if let Some((name, value)) = &auth {
+                    req = req.header(*name, value).header("x-switchyard-csrf", "1");
                 }
                 let resp = req.send().await.map_err(Error::internal)?;
                 let status = resp.status().as_u16();
@@ -154,6 +159,8 @@ struct ServerChild {
     _dir: TempDir,
     addr: String,
     key: String,
+    /// A one-time setup link of the owner (for a browser session).
+    setup_link: String,
     startup: Duration,
     pid: u32,
     /// (Redis URL, key prefix) when the server used Redis.
@@ -268,9 +275,23 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
     if !key.starts_with("sk_") {
         return Err(Error::internal(format!("could not create a key: {}", String::from_utf8_lossy(&out.stderr))));
     }
+    let mut link_args = vec!["admin", "setup-link", "--email", "owner@localhost"];
+    link_args.extend(common.iter().copied());
+    let exe = std::env::current_exe().map_err(Error::internal)?;
+    let out = std::process::Command::new(exe)
+        .args(&link_args)
+        .env("SWITCHYARD_LOG", "warn")
+        .env("SWITCHYARD_PUBLIC_URL", format!("http://{addr}"))
+        .output()
+        .map_err(Error::internal)?;
+    let setup_link = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|w| w.contains("/setup?token="))
+        .map(str::to_string)
+        .ok_or_else(|| Error::internal(format!("no setup link: {}", String::from_utf8_lossy(&out.stderr))))?;
     let redis = config.redis_url.clone().map(|r| (r, prefix));
     let postgres = fresh.map(|(_, name)| (config.database_url.clone(), name));
-    Ok(ServerChild { _child: child, _dir: TempDir(dir), addr, key, startup, pid, redis, postgres })
+    Ok(ServerChild { _child: child, _dir: TempDir(dir), addr, key, setup_link, startup, pid, redis, postgres })
 }
 
 async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()> {
@@ -292,6 +313,7 @@ async fn http_phases(
     (requests, concurrency): (usize, usize),
 ) -> Result<()> {
     let (addr, key, startup) = (server.addr.clone(), server.key.clone(), server.startup);
+    let session = sign_in(client, &addr, &server.setup_link).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_kib(server.pid);
 
@@ -306,7 +328,8 @@ async fn http_phases(
     let phases = vec![
         drive("bare axum route (202)", client, bare, json!({}), None, load, 202).await?,
         drive("GraphQL, unauthenticated", client, &gql, query.clone(), None, load, 200).await?,
-        drive("GraphQL, API key", client, &gql, query, Some(&key), load, 200).await?,
+        drive("GraphQL, API key", client, &gql, query.clone(), Some(&key), load, 200).await?,
+        drive("GraphQL, browser session", client, &gql, query, Some(&session), load, 200).await?,
     ];
     let base = phases[0].rps;
     println!(
@@ -323,6 +346,20 @@ async fn http_phases(
         None => println!("idle RSS: unavailable (no /proc)"),
     }
     Ok(())
+}
+
+/// Redeems the owner's setup link; returns the session cookie (`sy_session=…`).
+async fn sign_in(client: &reqwest::Client, addr: &str, link: &str) -> Result<String> {
+    let token = link.split("token=").nth(1).ok_or_else(|| Error::internal("no setup token"))?;
+    let resp = client
+        .post(format!("http://{addr}/auth/setup"))
+        .header("x-switchyard-csrf", "1")
+        .json(&json!({ "token": token, "password": "bench password, long enough" }))
+        .send()
+        .await
+        .map_err(Error::internal)?;
+    let cookie = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next());
+    cookie.map(str::to_string).ok_or_else(|| Error::internal(format!("setup failed: {}", resp.status())))
 }
 
 /// Server flags shared by the job and delivery benches.

@@ -153,7 +153,14 @@ async fn post_one(client: &reqwest::Client, url: &str, key: &str, r: &Receiver, 
 
 /// Posts at `rate` per second for `length`, each POST on a task of its own
 /// started on schedule (an open loop: a slow answer delays no later post).
-async fn paced(client: &reqwest::Client, url: &str, key: &str, r: &Receiver, rate: u32, length: Duration) -> Result<u64> {
+async fn paced(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    r: &Receiver,
+    rate: u32,
+    length: Duration,
+) -> Result<u64> {
     let total = (rate as u64 * length.as_secs()).max(1);
     let every = Duration::from_secs_f64(1.0 / rate as f64);
     let start = tokio::time::Instant::now();
@@ -203,19 +210,18 @@ async fn drain(r: &Receiver, posted: u64, started: Instant) -> String {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let book = r.book.lock().unwrap_or_else(|e| e.into_inner());
-    let mut latencies: Vec<Duration> =
-        book.received.iter().filter_map(|(id, at)| book.sent.get(id).map(|s| at.saturating_duration_since(*s))).collect();
+    let mut latencies: Vec<Duration> = book
+        .received
+        .iter()
+        .filter_map(|(id, at)| book.sent.get(id).map(|s| at.saturating_duration_since(*s)))
+        .collect();
     latencies.sort();
     let last = book.received.values().max().copied().unwrap_or(started);
     let rate = latencies.len() as f64 / last.saturating_duration_since(started).as_secs_f64().max(1e-3);
     let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)));
     let fmt = |d: Option<&Duration>| d.map(|d| format!("{d:.1?}")).unwrap_or_else(|| "-".into());
-    let mut line = format!(
-        "{posted:>9} {rate:>12.0} {:>10} {:>10} {:>10}",
-        fmt(pct(0.50)),
-        fmt(pct(0.99)),
-        fmt(latencies.last())
-    );
+    let mut line =
+        format!("{posted:>9} {rate:>12.0} {:>10} {:>10} {:>10}", fmt(pct(0.50)), fmt(pct(0.99)), fmt(latencies.last()));
     if (latencies.len() as u64) < posted {
         line.push_str(&format!("  ({} of {posted} delivered within {DRAIN:?})", latencies.len()));
     }
