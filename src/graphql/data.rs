@@ -5,7 +5,7 @@ use async_graphql::{ComplexObject, Context, InputObject, Json, MaybeUndefined, O
 use chrono::{DateTime, Utc};
 
 use crate::graphql::pagination::{connection, page_args, Conn};
-use crate::graphql::ContextExt;
+use crate::graphql::{found, ContextExt};
 use crate::services::api_keys::Environment;
 use crate::services::data_endpoints::{self as endpoints, EndpointChanges, NewDataKey, NewEndpoint};
 use crate::services::records::{self, RecordFilter};
@@ -141,8 +141,9 @@ impl DataQuery {
         Ok(connection(rows, |e| e.id.clone(), DataEndpoint::from))
     }
 
-    async fn data_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<DataEndpoint> {
-        Ok(endpoints::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    /// One data endpoint; null when it does not exist or is not the caller's.
+    async fn data_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<Option<DataEndpoint>> {
+        Ok(found(endpoints::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(DataEndpoint::from))
     }
 
     /// Data keys of the workspace (owner only).
@@ -171,8 +172,9 @@ impl DataQuery {
         Ok(connection(rows, |r| r.id.clone(), Record::from))
     }
 
-    async fn record(&self, ctx: &Context<'_>, id: ID) -> Result<Record> {
-        Ok(records::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    /// One record; null when it does not exist or is not the caller's.
+    async fn record(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Record>> {
+        Ok(found(records::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Record::from))
     }
 }
 

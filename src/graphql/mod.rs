@@ -12,6 +12,7 @@ mod events;
 mod invitations;
 mod jobs;
 mod members;
+mod node;
 mod pagination;
 mod viewer;
 mod webhooks;
@@ -20,6 +21,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub use context::ContextExt;
 pub use errors::ErrorCodes;
+pub use node::found;
 
 use crate::state::AppState;
 
@@ -33,6 +35,7 @@ pub struct QueryRoot(
     jobs::JobQuery,
     webhooks::WebhookQuery,
     data::DataQuery,
+    node::NodeQuery,
 );
 
 #[derive(MergedObject, Default)]

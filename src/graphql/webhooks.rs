@@ -10,7 +10,7 @@ use futures_util::{Stream, StreamExt};
 use crate::auth::Scope;
 use crate::events::{workspace_stream, DELIVERY_ATTEMPT};
 use crate::graphql::pagination::{connection, page_args, Conn};
-use crate::graphql::ContextExt;
+use crate::graphql::{found, ContextExt};
 use crate::services::deliveries::{self, AttemptFilter, DeliveryFilter};
 use crate::services::webhooks::{self, NewWebhook, RetryPolicy, WebhookChanges, WebhookFilter};
 
@@ -282,8 +282,9 @@ impl WebhookQuery {
         Ok(connection(rows, |w| w.id.clone(), Webhook::from))
     }
 
-    async fn webhook(&self, ctx: &Context<'_>, id: ID) -> Result<Webhook> {
-        Ok(webhooks::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    /// One webhook (owner only); null when it does not exist or is not the caller's.
+    async fn webhook(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Webhook>> {
+        Ok(found(webhooks::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Webhook::from))
     }
 
     /// Deliveries, newest first, filtered by webhook, status, event type and time.
@@ -310,8 +311,9 @@ impl WebhookQuery {
         Ok(connection(rows, |d| d.id.clone(), Delivery::from))
     }
 
-    async fn delivery(&self, ctx: &Context<'_>, id: ID) -> Result<Delivery> {
-        Ok(deliveries::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    /// One delivery (owner only); null when it does not exist or is not the caller's.
+    async fn delivery(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Delivery>> {
+        Ok(found(deliveries::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Delivery::from))
     }
 
     /// The attempt log, newest first.
