@@ -19,6 +19,7 @@ mod layers;
 mod live_power;
 mod members;
 mod multiprocess;
+mod nodes;
 mod queue;
 mod server;
 mod tenancy;

@@ -1088,15 +1088,15 @@ async fn webhooks_are_invisible_to_other_workspaces_and_owner_only() {
         let sent = rx.count();
 
         let (_, other) = app.other_workspace("other@example.com").await;
-        let cases: [(&str, Value); 6] = [
-            ("query($id: ID!) { webhook(id: $id) { id } }", json!({ "id": wh })),
+        app.gql_null(&other, "query($id: ID!) { webhook(id: $id) { id } }", json!({ "id": wh }), "webhook").await;
+        app.gql_null(&other, "query($id: ID!) { delivery(id: $id) { id } }", json!({ "id": dlv }), "delivery").await;
+        let cases: [(&str, Value); 4] = [
             (
                 "mutation($id: ID!) { updateWebhook(id: $id, input: { description: \"pwned\", active: false }) { id } }",
                 json!({ "id": wh }),
             ),
             ("mutation($id: ID!) { deleteWebhook(id: $id) { deletedId } }", json!({ "id": wh })),
             ("mutation($id: ID!) { testWebhook(id: $id) { success } }", json!({ "id": wh })),
-            ("query($id: ID!) { delivery(id: $id) { id } }", json!({ "id": dlv })),
             ("mutation($id: ID!) { retryDelivery(id: $id) { id } }", json!({ "id": dlv })),
         ];
         for (q, vars) in cases.iter() {
