@@ -4,6 +4,7 @@
 use async_graphql::{ComplexObject, Context, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
+use crate::graphql::states::{CallbackStatus, RecordOperation, RecordStatus};
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::{found, ContextExt};
 use crate::services::api_keys::Environment;
@@ -83,18 +84,17 @@ pub struct Record {
     pub id: ID,
     pub endpoint_id: ID,
     pub environment: Environment,
-    /// `queued`, `processing`, `processed`, `failed` or `deleted`.
-    pub status: String,
-    /// The last requested operation: `create`, `replace` or `delete`.
-    pub operation: String,
+    /// Where the record stands in processing.
+    pub status: RecordStatus,
+    /// The last requested operation.
+    pub operation: RecordOperation,
     pub data: Option<Json<serde_json::Value>>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
-    /// Where the processing result went: `pending`, `delivered`, `failed`,
-    /// or null without `X-Webhook-Callback`.
-    pub callback_status: Option<String>,
+    /// Where the processing result went; null without `X-Webhook-Callback`.
+    pub callback_status: Option<CallbackStatus>,
     pub callback_error: Option<String>,
 }
 
@@ -104,14 +104,14 @@ impl From<entity::record::Model> for Record {
             id: ID(r.id),
             endpoint_id: ID(r.endpoint_id),
             environment: Environment::parse(&r.environment).unwrap_or(Environment::Test),
-            status: r.state,
-            operation: r.operation,
+            status: RecordStatus::from_stored(&r.state),
+            operation: RecordOperation::from_stored(&r.operation),
             data: r.data.map(Json),
             error: r.error,
             created_at: r.created_at,
             updated_at: r.updated_at,
             processed_at: r.processed_at,
-            callback_status: r.callback_state,
+            callback_status: r.callback_state.as_deref().map(CallbackStatus::from_stored),
             callback_error: r.callback_error,
         }
     }
@@ -121,7 +121,8 @@ impl From<entity::record::Model> for Record {
 pub struct RecordFilterInput {
     pub endpoint_id: Option<ID>,
     pub environment: Option<Environment>,
-    pub status: Option<String>,
+    /// Only records in this state.
+    pub status: Option<RecordStatus>,
 }
 
 #[derive(Default)]
@@ -166,7 +167,7 @@ impl DataQuery {
         let filter = RecordFilter {
             endpoint_id: f.endpoint_id.map(|i| i.0),
             environment: f.environment.map(|e| e.as_str().to_string()),
-            state: f.status,
+            state: f.status.map(|s| s.as_str().to_string()),
         };
         let rows = records::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
         Ok(connection(rows, |r| r.id.clone(), Record::from))

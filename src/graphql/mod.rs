@@ -14,6 +14,7 @@ mod jobs;
 mod members;
 mod node;
 mod pagination;
+mod states;
 mod viewer;
 mod webhooks;
 

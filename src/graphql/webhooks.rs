@@ -9,6 +9,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
 use crate::events::{workspace_stream, DELIVERY_ATTEMPT};
+use crate::graphql::states::DeliveryStatus;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::{found, ContextExt};
 use crate::services::deliveries::{self, AttemptFilter, DeliveryFilter};
@@ -92,8 +93,8 @@ pub struct Delivery {
     pub event_type: String,
     /// The exact body sent.
     pub payload: Json<serde_json::Value>,
-    /// `pending`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    /// Where the delivery stands.
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub last_status_code: Option<i32>,
     pub last_error: Option<String>,
@@ -109,7 +110,7 @@ impl From<entity::delivery::Model> for Delivery {
             event_id: d.event_id.map(ID),
             event_type: d.event_type,
             payload: Json(d.payload),
-            status: d.state,
+            status: DeliveryStatus::from_stored(&d.state),
             attempts: d.attempts,
             last_status_code: d.last_status_code,
             last_error: d.last_error,
@@ -226,8 +227,8 @@ pub struct WebhookFilterInput {
 #[derive(InputObject, Default)]
 pub struct DeliveryFilterInput {
     pub webhook_id: Option<ID>,
-    /// `pending`, `succeeded`, `failed` or `cancelled`.
-    pub status: Option<String>,
+    /// Only deliveries in this state.
+    pub status: Option<DeliveryStatus>,
     pub event_type: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -258,8 +259,6 @@ pub struct DeleteWebhookPayload {
 pub struct RetryFailedDeliveriesPayload {
     pub retried: u64,
 }
-
-const STATES: &[&str] = &[deliveries::PENDING, deliveries::SUCCEEDED, deliveries::FAILED, deliveries::CANCELLED];
 
 #[derive(Default)]
 pub struct WebhookQuery;
@@ -297,12 +296,9 @@ impl WebhookQuery {
     ) -> Result<Conn<Delivery>> {
         let page = page_args(ctx, first, after, "dlv")?;
         let f = filter.unwrap_or_default();
-        if let Some(s) = f.status.as_deref().filter(|s| !STATES.contains(s)) {
-            return Err(crate::Error::invalid_field("status", format!("Unknown status '{s}'")).into());
-        }
         let filter = DeliveryFilter {
             webhook_id: f.webhook_id.map(|i| i.0),
-            state: f.status,
+            state: f.status.map(|s| s.as_str().to_string()),
             event_type: f.event_type,
             since: f.since,
             until: f.until,
