@@ -117,9 +117,12 @@ impl From<entity::record::Model> for Record {
     }
 }
 
+/// Which records to list; every field given must match.
 #[derive(InputObject, Default)]
 pub struct RecordFilterInput {
+    /// Only records of this data endpoint.
     pub endpoint_id: Option<ID>,
+    /// Only sandbox (`TEST`) or only live (`LIVE`) records.
     pub environment: Option<Environment>,
     /// Only records in this state.
     pub status: Option<RecordStatus>,
@@ -143,7 +146,11 @@ impl DataQuery {
     }
 
     /// One data endpoint; null when it does not exist or is not the caller's.
-    async fn data_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<Option<DataEndpoint>> {
+    async fn data_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id (`de_…`).")] id: ID,
+    ) -> Result<Option<DataEndpoint>> {
         Ok(found(endpoints::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(DataEndpoint::from))
     }
 
@@ -174,7 +181,11 @@ impl DataQuery {
     }
 
     /// One record; null when it does not exist or is not the caller's.
-    async fn record(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Record>> {
+    async fn record(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id (`rec_…`).")] id: ID,
+    ) -> Result<Option<Record>> {
         Ok(found(records::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Record::from))
     }
 }

@@ -224,8 +224,10 @@ pub struct WebhookFilterInput {
     pub event: Option<String>,
 }
 
+/// Which deliveries to list; every field given must match.
 #[derive(InputObject, Default)]
 pub struct DeliveryFilterInput {
+    /// Only deliveries of this webhook.
     pub webhook_id: Option<ID>,
     /// Only deliveries in this state.
     pub status: Option<DeliveryStatus>,
@@ -282,7 +284,11 @@ impl WebhookQuery {
     }
 
     /// One webhook (owner only); null when it does not exist or is not the caller's.
-    async fn webhook(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Webhook>> {
+    async fn webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id (`wh_…`).")] id: ID,
+    ) -> Result<Option<Webhook>> {
         Ok(found(webhooks::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Webhook::from))
     }
 
@@ -308,7 +314,11 @@ impl WebhookQuery {
     }
 
     /// One delivery (owner only); null when it does not exist or is not the caller's.
-    async fn delivery(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Delivery>> {
+    async fn delivery(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id (`dlv_…`).")] id: ID,
+    ) -> Result<Option<Delivery>> {
         Ok(found(deliveries::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Delivery::from))
     }
 

@@ -109,3 +109,99 @@ async fn a_bad_status_is_a_validation_error_on_every_filter() {
     })
     .await;
 }
+
+/// The rest of the conventions, not met everywhere yet: a description on
+/// every type, field and argument, and `verbNoun(input: VerbNounInput!):
+/// VerbNounPayload!` for every mutation. Every breach, as `Type.field: why`.
+fn style_offenders(sdl: &str) -> Vec<String> {
+    let doc = parse_schema(sdl).expect("the SDL parses");
+    let mut out = Vec::new();
+    for def in &doc.definitions {
+        let TypeSystemDefinition::Type(t) = def else { continue };
+        let t = &t.node;
+        let type_name = t.name.node.as_str();
+        if matches!(t.kind, TypeKind::Scalar) {
+            continue;
+        }
+        if t.description.is_none() {
+            out.push(format!("{type_name}: no description"));
+        }
+        let fields: Vec<_> = match &t.kind {
+            TypeKind::Object(o) => o.fields.iter().map(|f| &f.node).collect(),
+            TypeKind::Interface(i) => i.fields.iter().map(|f| &f.node).collect(),
+            _ => vec![],
+        };
+        for f in fields {
+            let name = f.name.node.as_str();
+            if f.description.is_none() {
+                out.push(format!("{type_name}.{name}: no description"));
+            }
+            for a in &f.arguments {
+                if a.node.description.is_none() {
+                    out.push(format!("{type_name}.{name}({}): no description", a.node.name.node));
+                }
+            }
+            if type_name == "MutationRoot" {
+                let verb_noun = format!("{}{}", name[..1].to_uppercase(), &name[1..]);
+                let input_ok = matches!(f.arguments.as_slice(), [a] if a.node.name.node == "input"
+                    && !a.node.ty.node.nullable && base_name(&a.node.ty.node) == format!("{verb_noun}Input"));
+                let payload_ok = !f.ty.node.nullable && base_name(&f.ty.node) == format!("{verb_noun}Payload");
+                if !input_ok || !payload_ok {
+                    out.push(format!("{type_name}.{name}: not `{name}(input: {verb_noun}Input!): {verb_noun}Payload!`"));
+                }
+            }
+        }
+        if let TypeKind::InputObject(i) = &t.kind {
+            for f in &i.fields {
+                if f.node.description.is_none() {
+                    out.push(format!("{type_name}.{}: no description", f.node.name.node));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The breaches known when the check was added; fixing one means deleting
+/// its line. `SWITCHYARD_BLESS=1 cargo test conventions` rewrites the file.
+const STYLE_BASELINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/conventions_baseline.txt");
+
+#[test]
+fn descriptions_and_mutation_shapes_only_get_better() {
+    let found = style_offenders(&switchyard::graphql::sdl());
+    if std::env::var_os("SWITCHYARD_BLESS").is_some() {
+        std::fs::write(STYLE_BASELINE, found.join("\n") + "\n").expect("baseline written");
+    }
+    let baseline = std::fs::read_to_string(STYLE_BASELINE).unwrap_or_default();
+    let known: Vec<&str> = baseline.lines().filter(|l| !l.trim().is_empty()).collect();
+    let new: Vec<&String> = found.iter().filter(|f| !known.contains(&f.as_str())).collect();
+    let fixed: Vec<&&str> = known.iter().filter(|k| !found.iter().any(|f| f == *k)).collect();
+    println!("{} known breaches of the description and mutation-shape conventions:\n  {}", found.len(), found.join("\n  "));
+    assert!(new.is_empty(), "new convention breaches (describe them / use the input+payload shape):\n  {new:#?}");
+    assert!(fixed.is_empty(), "fixed breaches still in {STYLE_BASELINE}: delete these lines:\n  {fixed:#?}");
+}
+
+#[test]
+fn the_style_check_catches_what_it_should() {
+    let sdl = r#"
+        "The root." type MutationRoot {
+            "Good." createThing("In." input: CreateThingInput!): CreateThingPayload!
+            "Bare." deleteThing(id: ID!): Boolean!
+            undescribed(input: UndescribedInput!): UndescribedPayload!
+        }
+        type Thing { "Id." id: ID! }
+        "In." input CreateThingInput { name: String }
+    "#;
+    assert_eq!(
+        style_offenders(sdl),
+        [
+            "CreateThingInput.name: no description",
+            "MutationRoot.deleteThing(id): no description",
+            "MutationRoot.deleteThing: not `deleteThing(input: DeleteThingInput!): DeleteThingPayload!`",
+            "MutationRoot.undescribed(input): no description",
+            "MutationRoot.undescribed: no description",
+            "Thing: no description",
+        ]
+    );
+}
