@@ -138,9 +138,7 @@ impl ApiKeyQuery {
 
     /// One API key (owner only); null when it does not exist or is not the caller's.
     async fn api_key(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The id (`ak_…`).")] id: ID,
+        &self, ctx: &Context<'_>, #[graphql(desc = "The id (`ak_…`).")] id: ID
     ) -> Result<Option<ApiKey>> {
         Ok(found(api_keys::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(ApiKey::from))
     }

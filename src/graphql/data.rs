@@ -4,8 +4,8 @@
 use async_graphql::{ComplexObject, Context, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use crate::graphql::states::{CallbackStatus, RecordOperation, RecordStatus};
 use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::states::{CallbackStatus, RecordOperation, RecordStatus};
 use crate::graphql::{found, ContextExt};
 use crate::services::api_keys::Environment;
 use crate::services::data_endpoints::{self as endpoints, EndpointChanges, NewDataKey, NewEndpoint};
@@ -182,9 +182,7 @@ impl DataQuery {
 
     /// One record; null when it does not exist or is not the caller's.
     async fn record(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The id (`rec_…`).")] id: ID,
+        &self, ctx: &Context<'_>, #[graphql(desc = "The id (`rec_…`).")] id: ID
     ) -> Result<Option<Record>> {
         Ok(found(records::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Record::from))
     }

@@ -69,11 +69,7 @@ impl EventQuery {
     }
 
     /// One event; null when it does not exist or the caller may not see it.
-    async fn event(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The id (`evt_…`).")] id: ID,
-    ) -> Result<Option<Event>> {
+    async fn event(&self, ctx: &Context<'_>, #[graphql(desc = "The id (`evt_…`).")] id: ID) -> Result<Option<Event>> {
         Ok(found(event_service::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Event::from))
     }
 }

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
-use crate::graphql::states::JobState;
 use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::states::JobState;
 use crate::graphql::ContextExt;
 use crate::jobs::ledger;
 use crate::services::jobs as job_service;

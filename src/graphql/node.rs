@@ -77,7 +77,11 @@ pub struct NodeQuery;
 impl NodeQuery {
     /// Any object by its global id, with the permissions of its own lookup;
     /// null when it does not exist or is not the caller's.
-    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "A prefixed id such as `wh_01J…`.")] id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A prefixed id such as `wh_01J…`.")] id: ID,
+    ) -> Result<Option<Node>> {
         Ok(resolve(ctx, &id).await?)
     }
 

@@ -9,8 +9,8 @@ use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
 use crate::events::{workspace_stream, DELIVERY_ATTEMPT};
-use crate::graphql::states::DeliveryStatus;
 use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::states::DeliveryStatus;
 use crate::graphql::{found, ContextExt};
 use crate::services::deliveries::{self, AttemptFilter, DeliveryFilter};
 use crate::services::webhooks::{self, NewWebhook, RetryPolicy, WebhookChanges, WebhookFilter};

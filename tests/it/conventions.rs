@@ -11,6 +11,9 @@ use crate::helpers::{for_each_backend, TestApp};
 /// Field names that always hold a closed set.
 const CLOSED_SET_NAMES: &[&str] = &["status", "state", "storage"];
 
+/// A field's name, type and arguments (name, type).
+type FieldShape<'a> = (&'a str, &'a Type, Vec<(&'a str, &'a Type)>);
+
 /// The name of a type without its list and non-null wrappers.
 fn base_name(ty: &Type) -> &str {
     match &ty.base {
@@ -27,7 +30,7 @@ fn offenders(sdl: &str) -> Vec<String> {
         let TypeSystemDefinition::Type(t) = def else { continue };
         let t = &t.node;
         let type_name = t.name.node.as_str();
-        let fields: Vec<(&str, &Type, Vec<(&str, &Type)>)> = match &t.kind {
+        let fields: Vec<FieldShape> = match &t.kind {
             TypeKind::Object(o) => o
                 .fields
                 .iter()
@@ -147,7 +150,9 @@ fn style_offenders(sdl: &str) -> Vec<String> {
                     && !a.node.ty.node.nullable && base_name(&a.node.ty.node) == format!("{verb_noun}Input"));
                 let payload_ok = !f.ty.node.nullable && base_name(&f.ty.node) == format!("{verb_noun}Payload");
                 if !input_ok || !payload_ok {
-                    out.push(format!("{type_name}.{name}: not `{name}(input: {verb_noun}Input!): {verb_noun}Payload!`"));
+                    out.push(format!(
+                        "{type_name}.{name}: not `{name}(input: {verb_noun}Input!): {verb_noun}Payload!`"
+                    ));
                 }
             }
         }
@@ -177,7 +182,11 @@ fn descriptions_and_mutation_shapes_only_get_better() {
     let known: Vec<&str> = baseline.lines().filter(|l| !l.trim().is_empty()).collect();
     let new: Vec<&String> = found.iter().filter(|f| !known.contains(&f.as_str())).collect();
     let fixed: Vec<&&str> = known.iter().filter(|k| !found.iter().any(|f| f == *k)).collect();
-    println!("{} known breaches of the description and mutation-shape conventions:\n  {}", found.len(), found.join("\n  "));
+    println!(
+        "{} known breaches of the description and mutation-shape conventions:\n  {}",
+        found.len(),
+        found.join("\n  ")
+    );
     assert!(new.is_empty(), "new convention breaches (describe them / use the input+payload shape):\n  {new:#?}");
     assert!(fixed.is_empty(), "fixed breaches still in {STYLE_BASELINE}: delete these lines:\n  {fixed:#?}");
 }

@@ -271,7 +271,11 @@ impl TestApp {
         let (status, _, body) = self.gql_raw(Some(key), query, variables).await;
         assert_eq!(status, 200, "[{}] {body}", self.backend);
         assert!(body.get("errors").is_none(), "[{}] unexpected errors: {body}", self.backend);
-        assert!(body["data"].get(field).is_some_and(Value::is_null), "[{}] {field} should be null: {body}", self.backend);
+        assert!(
+            body["data"].get(field).is_some_and(Value::is_null),
+            "[{}] {field} should be null: {body}",
+            self.backend
+        );
     }
 
     /// A GraphQL request that must fail with `code`; returns the first error.

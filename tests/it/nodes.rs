@@ -26,7 +26,8 @@ async fn one_of_each(app: &TestApp) -> Vec<(&'static str, String)> {
         .to_string();
     app.create_key(&app.owner_key, "makes a delivery", &["READ"]).await;
     let (endpoint, test_key, _) = setup(app, json!({})).await;
-    let (status, body) = call(app, "POST", "/api/v1/data/orders", Some(&test_key), Some(ORDER), "application/json").await;
+    let (status, body) =
+        call(app, "POST", "/api/v1/data/orders", Some(&test_key), Some(ORDER), "application/json").await;
     assert_eq!(status, 202, "{body}");
     let record = body["id"].as_str().unwrap().to_string();
     let event = app.gql(&app.owner_key, "{ events(first: 1) { nodes { id } } }", json!({})).await["events"]["nodes"][0]
@@ -96,7 +97,8 @@ async fn node_resolves_every_looked_up_type_within_the_workspace_only() {
         }
         // `nodes` keeps the order asked, with null where nothing is found.
         let ids: Vec<&str> = objects.iter().map(|(_, id)| id.as_str()).chain(["nope_1", "mem_x"]).collect();
-        let got = app.gql(&app.owner_key, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": ids })).await;
+        let got =
+            app.gql(&app.owner_key, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": ids })).await;
         let nodes = got["nodes"].as_array().unwrap();
         assert_eq!(nodes.len(), ids.len(), "[{}] {got}", app.backend);
         for (n, id) in nodes.iter().zip(&ids[..objects.len()]) {
@@ -105,8 +107,13 @@ async fn node_resolves_every_looked_up_type_within_the_workspace_only() {
         assert!(nodes[objects.len()..].iter().all(Value::is_null), "[{}] {got}", app.backend);
         // At most 100 ids.
         let many: Vec<String> = (0..101).map(|_| format!("ak_{}", ulid::Ulid::new())).collect();
-        app.gql_err(Some(&app.owner_key), "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": many }), "INVALID_REQUEST")
-            .await;
+        app.gql_err(
+            Some(&app.owner_key),
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            json!({ "ids": many }),
+            "INVALID_REQUEST",
+        )
+        .await;
     })
     .await;
 }
