@@ -196,8 +196,19 @@
     return next;
   }
 
+  // GraphQL answers closed sets as enums (`PROCESSED`); the pages show and
+  // style them in the REST API's lower-case words (`processed`).
+  function lowerEnums(obj, fields) {
+    if (!obj) return obj;
+    fields.forEach(function (f) {
+      if (typeof obj[f] === 'string') obj[f] = obj[f].toLowerCase();
+    });
+    return obj;
+  }
+
   window.Switchyard = {
     safeNext: safeNext,
+    lowerEnums: lowerEnums,
     el: el,
     showBox: showBox,
     clock: clock,

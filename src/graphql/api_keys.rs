@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::Scope;
 use crate::graphql::pagination::{connection, page_args, Conn};
-use crate::graphql::ContextExt;
+use crate::graphql::{found, ContextExt};
 use crate::services::api_keys::{self, ApiKeyChanges, ApiKeyFilter, Environment, NewApiKey};
 
 /// Whether a key can be used right now.
@@ -136,9 +136,11 @@ impl ApiKeyQuery {
         Ok(connection(rows, |k| k.id.clone(), ApiKey::from))
     }
 
-    /// One API key (owner only).
-    async fn api_key(&self, ctx: &Context<'_>, id: ID) -> Result<ApiKey> {
-        Ok(api_keys::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    /// One API key (owner only); null when it does not exist or is not the caller's.
+    async fn api_key(
+        &self, ctx: &Context<'_>, #[graphql(desc = "The id (`ak_…`).")] id: ID
+    ) -> Result<Option<ApiKey>> {
+        Ok(found(api_keys::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(ApiKey::from))
     }
 }
 

@@ -5,7 +5,8 @@ use async_graphql::{ComplexObject, Context, InputObject, Json, MaybeUndefined, O
 use chrono::{DateTime, Utc};
 
 use crate::graphql::pagination::{connection, page_args, Conn};
-use crate::graphql::ContextExt;
+use crate::graphql::states::{CallbackStatus, RecordOperation, RecordStatus};
+use crate::graphql::{found, ContextExt};
 use crate::services::api_keys::Environment;
 use crate::services::data_endpoints::{self as endpoints, EndpointChanges, NewDataKey, NewEndpoint};
 use crate::services::records::{self, RecordFilter};
@@ -83,18 +84,17 @@ pub struct Record {
     pub id: ID,
     pub endpoint_id: ID,
     pub environment: Environment,
-    /// `queued`, `processing`, `processed`, `failed` or `deleted`.
-    pub status: String,
-    /// The last requested operation: `create`, `replace` or `delete`.
-    pub operation: String,
+    /// Where the record stands in processing.
+    pub status: RecordStatus,
+    /// The last requested operation.
+    pub operation: RecordOperation,
     pub data: Option<Json<serde_json::Value>>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
-    /// Where the processing result went: `pending`, `delivered`, `failed`,
-    /// or null without `X-Webhook-Callback`.
-    pub callback_status: Option<String>,
+    /// Where the processing result went; null without `X-Webhook-Callback`.
+    pub callback_status: Option<CallbackStatus>,
     pub callback_error: Option<String>,
 }
 
@@ -104,24 +104,28 @@ impl From<entity::record::Model> for Record {
             id: ID(r.id),
             endpoint_id: ID(r.endpoint_id),
             environment: Environment::parse(&r.environment).unwrap_or(Environment::Test),
-            status: r.state,
-            operation: r.operation,
+            status: RecordStatus::from_stored(&r.state),
+            operation: RecordOperation::from_stored(&r.operation),
             data: r.data.map(Json),
             error: r.error,
             created_at: r.created_at,
             updated_at: r.updated_at,
             processed_at: r.processed_at,
-            callback_status: r.callback_state,
+            callback_status: r.callback_state.as_deref().map(CallbackStatus::from_stored),
             callback_error: r.callback_error,
         }
     }
 }
 
+/// Which records to list; every field given must match.
 #[derive(InputObject, Default)]
 pub struct RecordFilterInput {
+    /// Only records of this data endpoint.
     pub endpoint_id: Option<ID>,
+    /// Only sandbox (`TEST`) or only live (`LIVE`) records.
     pub environment: Option<Environment>,
-    pub status: Option<String>,
+    /// Only records in this state.
+    pub status: Option<RecordStatus>,
 }
 
 #[derive(Default)]
@@ -141,8 +145,13 @@ impl DataQuery {
         Ok(connection(rows, |e| e.id.clone(), DataEndpoint::from))
     }
 
-    async fn data_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<DataEndpoint> {
-        Ok(endpoints::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    /// One data endpoint; null when it does not exist or is not the caller's.
+    async fn data_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id (`de_…`).")] id: ID,
+    ) -> Result<Option<DataEndpoint>> {
+        Ok(found(endpoints::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(DataEndpoint::from))
     }
 
     /// Data keys of the workspace (owner only).
@@ -165,14 +174,17 @@ impl DataQuery {
         let filter = RecordFilter {
             endpoint_id: f.endpoint_id.map(|i| i.0),
             environment: f.environment.map(|e| e.as_str().to_string()),
-            state: f.status,
+            state: f.status.map(|s| s.as_str().to_string()),
         };
         let rows = records::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
         Ok(connection(rows, |r| r.id.clone(), Record::from))
     }
 
-    async fn record(&self, ctx: &Context<'_>, id: ID) -> Result<Record> {
-        Ok(records::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    /// One record; null when it does not exist or is not the caller's.
+    async fn record(
+        &self, ctx: &Context<'_>, #[graphql(desc = "The id (`rec_…`).")] id: ID
+    ) -> Result<Option<Record>> {
+        Ok(found(records::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Record::from))
     }
 }
 

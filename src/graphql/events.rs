@@ -7,7 +7,7 @@ use futures_util::{Stream, StreamExt};
 use crate::auth::{Role, Scope};
 use crate::events::{owners_only, type_matches, workspace_stream, Envelope};
 use crate::graphql::pagination::{connection, page_args, Conn};
-use crate::graphql::ContextExt;
+use crate::graphql::{found, ContextExt};
 use crate::services::events::{self as event_service, check_patterns, EventFilter};
 
 /// Something that happened in the workspace.
@@ -68,9 +68,9 @@ impl EventQuery {
         Ok(connection(rows, |e| e.id.clone(), Event::from))
     }
 
-    /// One event.
-    async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Event> {
-        Ok(event_service::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    /// One event; null when it does not exist or the caller may not see it.
+    async fn event(&self, ctx: &Context<'_>, #[graphql(desc = "The id (`evt_…`).")] id: ID) -> Result<Option<Event>> {
+        Ok(found(event_service::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Event::from))
     }
 }
 

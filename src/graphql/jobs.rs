@@ -10,6 +10,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
 use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::states::JobState;
 use crate::graphql::ContextExt;
 use crate::jobs::ledger;
 use crate::services::jobs as job_service;
@@ -76,8 +77,8 @@ async fn status(st: &AppState) -> crate::Result<QueueStatus> {
 pub struct Job {
     pub id: ID,
     pub kind: String,
-    /// `queued`, `running`, `done` or `dead`.
-    pub state: String,
+    /// Where the job stands.
+    pub state: JobState,
     pub attempts: i32,
     pub max_attempts: i32,
     pub last_error: Option<String>,
@@ -92,7 +93,7 @@ impl From<entity::job::Model> for Job {
         Self {
             id: ID(j.id),
             kind: j.kind,
-            state: j.state,
+            state: JobState::from_stored(&j.state),
             attempts: j.attempts,
             max_attempts: j.max_attempts,
             last_error: j.last_error,

@@ -12,7 +12,9 @@ mod events;
 mod invitations;
 mod jobs;
 mod members;
+mod node;
 mod pagination;
+mod states;
 mod viewer;
 mod webhooks;
 
@@ -20,6 +22,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub use context::ContextExt;
 pub use errors::ErrorCodes;
+pub use node::found;
 
 use crate::state::AppState;
 
@@ -33,6 +36,7 @@ pub struct QueryRoot(
     jobs::JobQuery,
     webhooks::WebhookQuery,
     data::DataQuery,
+    node::NodeQuery,
 );
 
 #[derive(MergedObject, Default)]

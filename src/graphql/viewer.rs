@@ -4,6 +4,7 @@ use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, I
 use chrono::{DateTime, Utc};
 
 use crate::auth::{Credential, Role, Scope};
+use crate::graphql::states::Storage;
 use crate::graphql::ContextExt;
 use crate::services::{members, workspaces};
 use async_graphql::Result;
@@ -90,8 +91,8 @@ pub struct Viewer {
 #[derive(SimpleObject)]
 pub struct ServerInfo {
     pub version: String,
-    /// `sqlite` (embedded) or `postgres`.
-    pub storage: String,
+    /// The database in use.
+    pub storage: Storage,
 }
 
 #[ComplexObject]
@@ -115,7 +116,7 @@ impl ViewerQuery {
         let postgres = ctx.app().config.is_postgres();
         ServerInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            storage: if postgres { "postgres" } else { "sqlite" }.to_string(),
+            storage: if postgres { Storage::Postgres } else { Storage::Sqlite },
         }
     }
 

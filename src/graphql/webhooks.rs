@@ -10,7 +10,8 @@ use futures_util::{Stream, StreamExt};
 use crate::auth::Scope;
 use crate::events::{workspace_stream, DELIVERY_ATTEMPT};
 use crate::graphql::pagination::{connection, page_args, Conn};
-use crate::graphql::ContextExt;
+use crate::graphql::states::DeliveryStatus;
+use crate::graphql::{found, ContextExt};
 use crate::services::deliveries::{self, AttemptFilter, DeliveryFilter};
 use crate::services::webhooks::{self, NewWebhook, RetryPolicy, WebhookChanges, WebhookFilter};
 
@@ -92,8 +93,8 @@ pub struct Delivery {
     pub event_type: String,
     /// The exact body sent.
     pub payload: Json<serde_json::Value>,
-    /// `pending`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    /// Where the delivery stands.
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub last_status_code: Option<i32>,
     pub last_error: Option<String>,
@@ -109,7 +110,7 @@ impl From<entity::delivery::Model> for Delivery {
             event_id: d.event_id.map(ID),
             event_type: d.event_type,
             payload: Json(d.payload),
-            status: d.state,
+            status: DeliveryStatus::from_stored(&d.state),
             attempts: d.attempts,
             last_status_code: d.last_status_code,
             last_error: d.last_error,
@@ -223,11 +224,13 @@ pub struct WebhookFilterInput {
     pub event: Option<String>,
 }
 
+/// Which deliveries to list; every field given must match.
 #[derive(InputObject, Default)]
 pub struct DeliveryFilterInput {
+    /// Only deliveries of this webhook.
     pub webhook_id: Option<ID>,
-    /// `pending`, `succeeded`, `failed` or `cancelled`.
-    pub status: Option<String>,
+    /// Only deliveries in this state.
+    pub status: Option<DeliveryStatus>,
     pub event_type: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -259,8 +262,6 @@ pub struct RetryFailedDeliveriesPayload {
     pub retried: u64,
 }
 
-const STATES: &[&str] = &[deliveries::PENDING, deliveries::SUCCEEDED, deliveries::FAILED, deliveries::CANCELLED];
-
 #[derive(Default)]
 pub struct WebhookQuery;
 
@@ -282,8 +283,13 @@ impl WebhookQuery {
         Ok(connection(rows, |w| w.id.clone(), Webhook::from))
     }
 
-    async fn webhook(&self, ctx: &Context<'_>, id: ID) -> Result<Webhook> {
-        Ok(webhooks::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    /// One webhook (owner only); null when it does not exist or is not the caller's.
+    async fn webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id (`wh_…`).")] id: ID,
+    ) -> Result<Option<Webhook>> {
+        Ok(found(webhooks::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Webhook::from))
     }
 
     /// Deliveries, newest first, filtered by webhook, status, event type and time.
@@ -296,12 +302,9 @@ impl WebhookQuery {
     ) -> Result<Conn<Delivery>> {
         let page = page_args(ctx, first, after, "dlv")?;
         let f = filter.unwrap_or_default();
-        if let Some(s) = f.status.as_deref().filter(|s| !STATES.contains(s)) {
-            return Err(crate::Error::invalid_field("status", format!("Unknown status '{s}'")).into());
-        }
         let filter = DeliveryFilter {
             webhook_id: f.webhook_id.map(|i| i.0),
-            state: f.status,
+            state: f.status.map(|s| s.as_str().to_string()),
             event_type: f.event_type,
             since: f.since,
             until: f.until,
@@ -310,8 +313,13 @@ impl WebhookQuery {
         Ok(connection(rows, |d| d.id.clone(), Delivery::from))
     }
 
-    async fn delivery(&self, ctx: &Context<'_>, id: ID) -> Result<Delivery> {
-        Ok(deliveries::get(&ctx.app().db, ctx.principal()?, &id).await?.into())
+    /// One delivery (owner only); null when it does not exist or is not the caller's.
+    async fn delivery(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id (`dlv_…`).")] id: ID,
+    ) -> Result<Option<Delivery>> {
+        Ok(found(deliveries::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Delivery::from))
     }
 
     /// The attempt log, newest first.

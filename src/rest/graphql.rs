@@ -85,6 +85,7 @@ async fn execute(
             return Err(fail(Error::invalid(format!("At most {MAX_BATCH} operations per batch"))));
         }
     }
+    let anonymous = principal.is_none();
     let batch = match principal {
         Some(p) => batch.data(p),
         None => batch,
@@ -93,11 +94,32 @@ async fn execute(
     if let Some(key) = &key {
         h.app.usage.record(key, outcome_status(&resp));
     }
+    let unauthenticated = anonymous && only_unauthorized(&resp);
     let mut http = GraphQLResponse::from(resp).into_response();
+    if unauthenticated {
+        // No credential and nothing but "sign in first": the same 401 a bad
+        // key gets, so clients handle both alike. The body stays GraphQL's.
+        *http.status_mut() = StatusCode::UNAUTHORIZED;
+        http.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
     if let Some(r) = rate {
         add_rate_headers(http.headers_mut(), r);
     }
     Ok(http)
+}
+
+/// Whether the response has errors and every one of them is UNAUTHORIZED.
+fn only_unauthorized(resp: &BatchResponse) -> bool {
+    let responses = match resp {
+        BatchResponse::Single(r) => std::slice::from_ref(r),
+        BatchResponse::Batch(rs) => rs.as_slice(),
+    };
+    let mut errors = responses.iter().flat_map(|r| r.errors.iter()).peekable();
+    errors.peek().is_some()
+        && errors.all(|e| {
+            let code = e.extensions.as_ref().and_then(|x| x.get("code"));
+            code.is_some_and(|c| *c == async_graphql::Value::from("UNAUTHORIZED"))
+        })
 }
 
 fn api_key_id(p: &Principal) -> Option<String> {
@@ -191,11 +213,32 @@ async fn graphql_ws(
                 }
             };
             let stream = stream.take_until(Box::pin(stop));
-            let watch = Watch { app: app.clone(), cookie, revoked: revoked.clone(), closed: closed.clone() };
-            GraphQLWebSocket::new_with_pair(&mut sink, stream, schema, protocol)
-                .on_connection_init(move |payload| connection_init(watch, payload))
-                .serve()
-                .await;
+            // Set when connection_init is refused for its credentials: the
+            // close frame async-graphql sends then (1002) becomes 4403, the
+            // protocol's "Forbidden".
+            let denied = Arc::new(AtomicBool::new(false));
+            let watch = Watch {
+                app: app.clone(),
+                cookie,
+                revoked: revoked.clone(),
+                closed: closed.clone(),
+                denied: denied.clone(),
+            };
+            {
+                let forbidding = (&mut sink).with(move |m: Message| {
+                    let m = match m {
+                        Message::Close(Some(f)) if denied.load(Ordering::SeqCst) => {
+                            Message::Close(Some(CloseFrame { code: 4403, reason: f.reason }))
+                        }
+                        m => m,
+                    };
+                    std::future::ready(Ok::<_, axum::Error>(m))
+                });
+                GraphQLWebSocket::new_with_pair(forbidding, stream, schema, protocol)
+                    .on_connection_init(move |payload| connection_init(watch, payload))
+                    .serve()
+                    .await;
+            }
             closed.cancel();
             let frame = if shutdown.is_cancelled() {
                 Some(CloseFrame { code: 1001, reason: "server shutting down".into() })
@@ -246,6 +289,8 @@ struct Watch {
     cookie: Option<String>,
     revoked: Revoked,
     closed: CancellationToken,
+    /// Set when `connection_init` is refused for bad credentials (close with 4403).
+    denied: Arc<AtomicBool>,
 }
 
 impl Watch {
@@ -303,9 +348,12 @@ async fn connection_init(watch: Watch, payload: serde_json::Value) -> async_grap
     };
     let Some(caller) = caller else { return Ok(data) };
     let principal = match &caller {
-        LiveCaller::ApiKey(token) => {
-            authenticate_token(&watch.app, token).await.map_err(|e| async_graphql::Error::new(e.public_message()))?
-        }
+        LiveCaller::ApiKey(token) => authenticate_token(&watch.app, token).await.map_err(|e| {
+            if matches!(e, Error::Unauthorized(_) | Error::Forbidden(_)) {
+                watch.denied.store(true, Ordering::SeqCst);
+            }
+            async_graphql::Error::new(e.public_message())
+        })?,
         LiveCaller::Session(_) => match caller.resolve(&watch.app).await {
             Ok(Some(p)) => p,
             // A stale cookie counts as no cookie, as over HTTP.

@@ -121,7 +121,7 @@ async fn login_sets_a_session_that_needs_the_csrf_header_and_logout_ends_it() {
         assert_eq!(status, 200);
         assert!(cleared.unwrap().contains("Max-Age=0"));
         let (status, body) = gql_with_cookie(&app, &cookie, true, "{ viewer { role } }").await;
-        assert_eq!(status, 200);
+        assert_eq!(status, 401, "an ended session counts as no credential: {body}");
         assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHORIZED");
         let session =
             app.client.get(format!("{}/auth/session", app.url)).header("cookie", &cookie).send().await.unwrap();
@@ -188,6 +188,38 @@ async fn login_attempts_per_account_are_limited() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 400);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn graphql_without_credentials_is_401_unless_the_fields_need_no_caller() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let b = app.backend.clone();
+        // A field that needs a caller, without a key: 401, like a bad key.
+        let (status, headers, body) = app.gql_raw(None, "{ viewer { role } }", json!({})).await;
+        assert_eq!(status, 401, "[{b}] {body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHORIZED", "[{b}] {body}");
+        assert_eq!(headers.get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"), "[{b}]");
+        let (status, _, body) = app.gql_raw(Some("sk_test_wrong"), "{ viewer { role } }", json!({})).await;
+        assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (401, Some("UNAUTHORIZED")), "[{b}]");
+        // A field that needs no caller: 200.
+        let (status, _, body) = app.gql_raw(None, "{ serverInfo { version storage } }", json!({})).await;
+        assert_eq!(status, 200, "[{b}] {body}");
+        assert!(body.get("errors").is_none(), "[{b}] {body}");
+        // Other errors than UNAUTHORIZED keep the usual 200.
+        let (status, _, body) = app.gql_raw(None, "{ nope }", json!({})).await;
+        assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (200, Some("INVALID_REQUEST")), "[{b}]");
+        // Batches: 401 only when every error of every response is UNAUTHORIZED.
+        let batch = |ops: Value| {
+            let req = app.client.post(format!("{}/graphql", app.url)).json(&ops);
+            async move { req.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(batch(json!([{ "query": "{ viewer { role } }" }, { "query": "{ workspace { id } }" }])).await, 401);
+        assert_eq!(batch(json!([{ "query": "{ viewer { role } }" }, { "query": "{ nope }" }])).await, 200);
+        // With a key, a refused field is never a 401 (the credential worked).
+        let (status, _, body) = app.gql_raw(Some(&app.owner_key), "{ viewer { role } }", json!({})).await;
+        assert_eq!(status, 200, "[{b}] {body}");
     })
     .await;
 }

@@ -258,7 +258,8 @@ async fn unknown_ids_are_not_found() {
         for id in [missing.as_str(), "garbage", "", "ak_", "evt_01ZZZZZZZZZZZZZZZZZZZZZZZZ"] {
             let v = json!({ "id": id });
             let (status, _, body) = app.gql_raw(key, "query($id: ID!) { apiKey(id: $id) { id } }", v.clone()).await;
-            assert_eq!(outcome(status, &body), (200, Some("NOT_FOUND")), "[{}] {id:?}: {body}", app.backend);
+            assert_eq!(outcome(status, &body), (200, None), "[{}] {id:?}: {body}", app.backend);
+            assert!(body["data"]["apiKey"].is_null(), "[{}] {id:?}: {body}", app.backend);
             app.gql_err(key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", v.clone(), "NOT_FOUND")
                 .await;
             app.gql_err(key, "mutation($id: ID!) { rollApiKey(id: $id) { key } }", v.clone(), "NOT_FOUND").await;
@@ -308,9 +309,9 @@ async fn bad_credentials_are_unauthorized_and_change_nothing() {
         let (status, _, body) = post_raw(&app, Some(&forged), Some("application/json"), create_body("forged")).await;
         assert_eq!(outcome(status, &body), (401, Some("UNAUTHORIZED")), "[{}] {body}", app.backend);
 
-        // No credentials at all: the mutation is refused by the resolver.
+        // No credentials at all: the mutation is refused by the resolver, with 401 like a bad key.
         let (status, _, body) = post_raw(&app, None, Some("application/json"), create_body("anonymous")).await;
-        assert_eq!(outcome(status, &body), (200, Some("UNAUTHORIZED")), "[{}] {body}", app.backend);
+        assert_eq!(outcome(status, &body), (401, Some("UNAUTHORIZED")), "[{}] {body}", app.backend);
         assert!(body["data"].is_null(), "{body}");
 
         assert_eq!(counts(&app).await, before, "[{}] a refused request changed something", app.backend);

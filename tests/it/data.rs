@@ -352,7 +352,7 @@ async fn the_callback_gets_the_signed_result_with_its_auth_header_and_is_retried
             let r = app
                 .gql(&app.owner_key, "query($id: ID!) { record(id: $id) { callbackStatus } }", json!({ "id": id }))
                 .await;
-            if r["record"]["callbackStatus"] == "delivered" {
+            if r["record"]["callbackStatus"] == "DELIVERED" {
                 break;
             }
             assert!(start.elapsed() < Duration::from_secs(10), "{r}");
@@ -418,7 +418,7 @@ async fn the_production_console_is_owner_only_live_and_fires_no_webhooks() {
             let r = app
                 .gql(&app.owner_key, "query($id: ID!) { record(id: $id) { status environment } }", json!({ "id": id }))
                 .await;
-            if r["record"]["status"] == "processed" {
+            if r["record"]["status"] == "PROCESSED" {
                 assert_eq!(r["record"]["environment"], "LIVE");
                 break;
             }
@@ -477,7 +477,7 @@ async fn record_status_streams_each_processed_change() {
         let r = &msg["payload"]["data"]["recordStatus"];
         assert_eq!(
             (r["id"].as_str(), r["status"].as_str(), r["operation"].as_str()),
-            (Some(id), Some("processed"), Some("create"))
+            (Some(id), Some("PROCESSED"), Some("CREATE"))
         );
         assert_eq!(r["data"]["order_id"], "ORD-2024-001");
     })

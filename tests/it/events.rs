@@ -251,11 +251,11 @@ async fn unknown_type_patterns_and_event_ids_are_rejected() {
         .await;
         let unknown = format!("evt_{}", ulid::Ulid::new());
         let q = "query($id: ID!) { event(id: $id) { id } }";
-        app.gql_err(Some(&app.owner_key), q, json!({ "id": unknown }), "NOT_FOUND").await;
-        app.gql_err(Some(&app.owner_key), q, json!({ "id": "garbage" }), "NOT_FOUND").await;
+        app.gql_null(&app.owner_key, q, json!({ "id": unknown }), "event").await;
+        app.gql_null(&app.owner_key, q, json!({ "id": "garbage" }), "event").await;
         // A real id of another kind is not an event either.
         let (key, _) = app.create_key(&app.owner_key, "not an event", &["READ"]).await;
-        app.gql_err(Some(&app.owner_key), q, json!({ "id": key }), "NOT_FOUND").await;
+        app.gql_null(&app.owner_key, q, json!({ "id": key }), "event").await;
         // The same query without credentials.
         app.gql_err(None, EVENTS, json!({}), "UNAUTHORIZED").await;
     })
@@ -452,11 +452,11 @@ async fn a_subscription_without_credentials_is_unauthorized() {
 async fn connection_init_with_an_invalid_key_is_refused() {
     for_each_backend(&[], |app: TestApp| async move {
         for bad in ["Bearer sk_test_wrong", "Bearer nonsense", "sk_live_000000000000000000000000"] {
-            // graphql-transport-ws: the server closes the socket with 1002 and no ack.
+            // graphql-transport-ws: the server closes the socket with 4403 (Forbidden) and no ack.
             let mut ws = open_socket(&app, "graphql-transport-ws").await;
             ws.send(json!({ "type": "connection_init", "payload": { "Authorization": bad } })).await;
             let (code, reason) = next_close(&mut ws).await;
-            assert_eq!(code, 1002, "[{}] {bad}: {reason}", app.backend);
+            assert_eq!(code, 4403, "[{}] {bad}: {reason}", app.backend);
             assert_eq!(reason, "Invalid API key", "[{}] {bad}", app.backend);
             // Nothing more: a subscription sent now gets no data.
             let _ = ws
@@ -493,7 +493,7 @@ async fn connection_init_with_an_invalid_key_is_refused() {
         let mut ws = open_socket(&app, "graphql-transport-ws").await;
         ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {secret}") } })).await;
         let (code, reason) = next_close(&mut ws).await;
-        assert_eq!((code, reason.as_str()), (1002, "API key is disabled"), "[{}]", app.backend);
+        assert_eq!((code, reason.as_str()), (4403, "API key is disabled"), "[{}]", app.backend);
     })
     .await;
 }

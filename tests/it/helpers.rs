@@ -265,6 +265,19 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// A lookup that must answer `null` without errors ("not found or not
+    /// yours"); `field` is the lookup's name in `data`.
+    pub async fn gql_null(&self, key: &str, query: &str, variables: Value, field: &str) {
+        let (status, _, body) = self.gql_raw(Some(key), query, variables).await;
+        assert_eq!(status, 200, "[{}] {body}", self.backend);
+        assert!(body.get("errors").is_none(), "[{}] unexpected errors: {body}", self.backend);
+        assert!(
+            body["data"].get(field).is_some_and(Value::is_null),
+            "[{}] {field} should be null: {body}",
+            self.backend
+        );
+    }
+
     /// A GraphQL request that must fail with `code`; returns the first error.
     pub async fn gql_err(&self, key: Option<&str>, query: &str, variables: Value, code: &str) -> Value {
         let (_, _, body) = self.gql_raw(key, query, variables).await;

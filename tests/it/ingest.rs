@@ -63,7 +63,7 @@ async fn concurrent_writes_share_commits_and_the_quota_holds_exactly() {
         // Every accepted record is processed, once, with its own body (read
         // through GraphQL: a REST read would count against the spent quota).
         let started = Instant::now();
-        let q = "{ records(first: 100, filter: { status: \"processed\" }) { edges { node { id data } } } }";
+        let q = "{ records(first: 100, filter: { status: PROCESSED }) { edges { node { id data } } } }";
         let done = loop {
             let v = app.gql(&app.owner_key, q, json!({})).await;
             let edges = v["records"]["edges"].as_array().unwrap().clone();

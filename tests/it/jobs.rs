@@ -185,7 +185,7 @@ async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
             .iter()
             .find(|n| n["id"] == job.id.as_str())
             .unwrap_or_else(|| panic!("[{}] {} not in {list}", app.backend, job.id));
-        assert_eq!(node["state"], "dead");
+        assert_eq!(node["state"], "DEAD");
         assert_eq!(node["attempts"], 2);
         assert_eq!(node["maxAttempts"], 2);
         assert_eq!(node["lastError"].as_str(), dead.last_error.as_deref());
@@ -212,7 +212,7 @@ async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
         assert_eq!(out["requeueDeadJobs"]["requeued"], 1, "[{}] {out}", app.backend);
         assert_eq!(
             out["requeueDeadJobs"]["jobs"],
-            json!([{ "id": job.id, "state": "queued", "attempts": 0 }]),
+            json!([{ "id": job.id, "state": "QUEUED", "attempts": 0 }]),
             "[{}]",
             app.backend
         );

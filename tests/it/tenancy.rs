@@ -1,4 +1,4 @@
-//! Tenancy: a key of workspace B gets NOT_FOUND for every object of
+//! Tenancy: a key of workspace B gets null (lookups) or NOT_FOUND (changes) for every object of
 //! workspace A, and B's lists never show A's rows.
 
 use serde_json::json;
@@ -16,9 +16,8 @@ async fn another_workspace_sees_nothing_and_changes_nothing() {
         assert_ne!(b_ws, app.workspace_id);
 
         let v = json!({ "id": a_key_id });
-        app.gql_err(Some(&b_key), "query($id: ID!) { apiKey(id: $id) { id } }", v.clone(), "NOT_FOUND").await;
-        app.gql_err(Some(&b_key), "query($id: ID!) { event(id: $id) { id } }", json!({ "id": a_event }), "NOT_FOUND")
-            .await;
+        app.gql_null(&b_key, "query($id: ID!) { apiKey(id: $id) { id } }", v.clone(), "apiKey").await;
+        app.gql_null(&b_key, "query($id: ID!) { event(id: $id) { id } }", json!({ "id": a_event }), "event").await;
         let upd = "mutation($id: ID!) { updateApiKey(id: $id, input: { enabled: false, name: \"pwned\" }) { id } }";
         app.gql_err(Some(&b_key), upd, v.clone(), "NOT_FOUND").await;
         app.gql_err(Some(&b_key), "mutation($id: ID!) { rollApiKey(id: $id) { key } }", v.clone(), "NOT_FOUND").await;

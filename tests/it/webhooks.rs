@@ -359,7 +359,7 @@ async fn events_are_delivered_signed_with_custom_headers() {
 
         let list = deliveries(&app, &wh).await;
         assert_eq!(list.len(), 1, "[{b}] {list:?}");
-        let d = wait_delivery_status(&app, list[0]["id"].as_str().unwrap(), "succeeded", Duration::from_secs(5)).await;
+        let d = wait_delivery_status(&app, list[0]["id"].as_str().unwrap(), "SUCCEEDED", Duration::from_secs(5)).await;
         assert_eq!(d["id"], dlv_id.as_str(), "[{b}] webhook-id is the delivery id");
         assert_eq!(d["attempts"], 1, "[{b}] {d}");
         assert_eq!(d["eventType"], "api_key.created");
@@ -429,7 +429,7 @@ async fn failed_attempts_are_retried_on_the_custom_schedule() {
 
         let list = deliveries(&app, &wh).await;
         assert_eq!(list.len(), 1, "[{b}] {list:?}");
-        let d = wait_delivery_status(&app, &ids[0], "succeeded", Duration::from_secs(5)).await;
+        let d = wait_delivery_status(&app, &ids[0], "SUCCEEDED", Duration::from_secs(5)).await;
         assert_eq!(d["attempts"], 3, "[{b}] {d}");
         let atts = attempts_of(&app, &ids[0]).await;
         let summary: Vec<(i64, bool, Option<i64>)> = atts
@@ -491,13 +491,13 @@ async fn gone_disables_the_webhook_without_retrying() {
 
         let list = deliveries(&app, &wh).await;
         assert_eq!(list.len(), 1, "[{b}] {list:?}");
-        let d = wait_delivery_status(&app, list[0]["id"].as_str().unwrap(), "failed", Duration::from_secs(5)).await;
+        let d = wait_delivery_status(&app, list[0]["id"].as_str().unwrap(), "FAILED", Duration::from_secs(5)).await;
         assert_eq!(d["attempts"], 1, "[{b}] {d}");
         assert_eq!(d["lastStatusCode"], 410, "[{b}] {d}");
         // The schedule would retry after ~1 s; 410 means never.
         rx.stays_at(1, Duration::from_secs(3), &b).await;
         let d = get_delivery(&app, d["id"].as_str().unwrap()).await;
-        assert_eq!((d["status"].as_str(), d["attempts"].as_i64()), (Some("failed"), Some(1)), "[{b}] {d}");
+        assert_eq!((d["status"].as_str(), d["attempts"].as_i64()), (Some("FAILED"), Some(1)), "[{b}] {d}");
 
         // A disabled webhook gets no new deliveries.
         app.create_key(&app.owner_key, "after", &["READ"]).await;
@@ -515,7 +515,7 @@ async fn gone_disables_the_webhook_without_retrying() {
         assert!(w["disabledReason"].is_null() && w["failingSince"].is_null(), "[{b}] {w}");
         app.create_key(&app.owner_key, "revived", &["READ"]).await;
         let list = wait_deliveries(&app, &wh, 2, Duration::from_secs(5)).await;
-        wait_delivery_status(&app, list[1]["id"].as_str().unwrap(), "succeeded", Duration::from_secs(10)).await;
+        wait_delivery_status(&app, list[1]["id"].as_str().unwrap(), "SUCCEEDED", Duration::from_secs(10)).await;
         assert_eq!(rx.count(), 2, "[{b}]");
     })
     .await;
@@ -544,7 +544,7 @@ async fn rate_limit_delays_deliveries_without_dropping_them() {
         assert_eq!(list.len(), 3, "[{b}] {list:?}");
         // Let the two sent ones record their outcome.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while deliveries(&app, &wh).await.iter().filter(|d| d["status"] == "succeeded").count() < 2 {
+        while deliveries(&app, &wh).await.iter().filter(|d| d["status"] == "SUCCEEDED").count() < 2 {
             assert!(Instant::now() < deadline, "[{b}] {:?}", deliveries(&app, &wh).await);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -554,14 +554,14 @@ async fn rate_limit_delays_deliveries_without_dropping_them() {
         while start.elapsed() < Duration::from_secs(3) {
             let list = deliveries(&app, &wh).await;
             assert_eq!(list.len(), 3, "[{b}] a delivery was dropped: {list:?}");
-            let waiting: Vec<&Value> = list.iter().filter(|d| d["status"] != "succeeded").collect();
+            let waiting: Vec<&Value> = list.iter().filter(|d| d["status"] != "SUCCEEDED").collect();
             assert_eq!(waiting.len(), 1, "[{b}] {list:?}");
-            assert_eq!(waiting[0]["status"], "pending", "[{b}] {list:?}");
+            assert_eq!(waiting[0]["status"], "PENDING", "[{b}] {list:?}");
             assert_eq!(waiting[0]["attempts"], 0, "[{b}] {list:?}");
             assert_eq!(rx.count(), 2, "[{b}] the limit let a third through: {:?}", rx.hits());
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let waiting = deliveries(&app, &wh).await.into_iter().find(|d| d["status"] == "pending").unwrap();
+        let waiting = deliveries(&app, &wh).await.into_iter().find(|d| d["status"] == "PENDING").unwrap();
         assert!(attempts_of(&app, waiting["id"].as_str().unwrap()).await.is_empty(), "[{b}] attempt logged");
     })
     .await;
@@ -624,7 +624,7 @@ async fn a_receiver_that_asks_for_a_break_gets_it() {
         app.create_key(&app.owner_key, "second", &["READ"]).await;
         rx.wait_for(3, Duration::from_secs(5), &b).await;
         let throttled = rx.hits()[2].header("webhook-id").unwrap().to_string();
-        let d = wait_delivery_status(&app, &throttled, "pending", Duration::from_secs(5)).await;
+        let d = wait_delivery_status(&app, &throttled, "PENDING", Duration::from_secs(5)).await;
         assert_eq!(d["attempts"], 1, "[{b}] {d}");
         let mut job = job_of(&app, &throttled).await.expect("the delivery's job");
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -639,7 +639,7 @@ async fn a_receiver_that_asks_for_a_break_gets_it() {
         app.create_key(&app.owner_key, "third", &["READ"]).await;
         let list = wait_deliveries(&app, &wh, 3, Duration::from_secs(3)).await;
         rx.stays_at(3, Duration::from_secs(2), &b).await;
-        let newest = list.iter().find(|d| d["id"] != throttled && d["status"] == "pending").expect("a waiting one");
+        let newest = list.iter().find(|d| d["id"] != throttled && d["status"] == "PENDING").expect("a waiting one");
         assert_eq!(newest["attempts"], 0, "[{b}] {list:?}");
     })
     .await;
@@ -683,8 +683,8 @@ async fn webhook_failing_for_the_configured_days_is_disabled() {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let d = get_delivery(&app, &id).await;
-            if d["status"] != "pending" {
-                assert!(d["status"] == "cancelled" || d["status"] == "failed", "[{b}] {d}");
+            if d["status"] != "PENDING" {
+                assert!(d["status"] == "CANCELLED" || d["status"] == "FAILED", "[{b}] {d}");
                 break;
             }
             assert!(Instant::now() < deadline, "[{b}] delivery still pending: {d}");
@@ -760,7 +760,7 @@ async fn ssrf_guard_refuses_private_targets_at_creation_and_at_delivery() {
         for wh in &ids {
             let list = wait_deliveries(&app, wh, 1, Duration::from_secs(5)).await;
             let d =
-                wait_delivery_status(&app, list[0]["id"].as_str().unwrap(), "failed", Duration::from_secs(10)).await;
+                wait_delivery_status(&app, list[0]["id"].as_str().unwrap(), "FAILED", Duration::from_secs(10)).await;
             let atts = attempts_of(&app, d["id"].as_str().unwrap()).await;
             assert_eq!(atts.len(), 1, "[{b}] {atts:?}");
             assert_eq!(atts[0]["success"], false, "[{b}] {:?}", atts[0]);
@@ -856,7 +856,7 @@ async fn test_webhook_sends_a_signed_test_message_now() {
         // It is logged as a delivery.
         let d = get_delivery(&app, a["deliveryId"].as_str().unwrap()).await;
         assert_eq!(d["eventType"], "webhook.test", "[{b}] {d}");
-        assert_eq!(d["status"], "succeeded", "[{b}] {d}");
+        assert_eq!(d["status"], "SUCCEEDED", "[{b}] {d}");
 
         // After a rotation both secrets sign for the grace period (24 h by
         // default), so receivers can switch without rejecting anything.
@@ -978,15 +978,15 @@ async fn failed_deliveries_can_be_retried_by_hand() {
 
         app.create_key(&app.owner_key, "first", &["READ"]).await;
         let first = wait_deliveries(&app, &wh, 1, Duration::from_secs(5)).await[0]["id"].as_str().unwrap().to_string();
-        let d = wait_delivery_status(&app, &first, "failed", Duration::from_secs(10)).await;
+        let d = wait_delivery_status(&app, &first, "FAILED", Duration::from_secs(10)).await;
         assert_eq!(d["attempts"], 1, "[{b}] {d}");
         assert_eq!(d["lastStatusCode"], 500, "[{b}] {d}");
         rx.stays_at(1, Duration::from_millis(1500), &b).await; // no retries
 
         // Retry it by hand; the receiver now answers 200.
         let data = app.gql(&app.owner_key, RETRY, json!({ "id": first })).await;
-        assert_eq!(data["retryDelivery"]["status"], "pending", "[{b}] {data}");
-        wait_delivery_status(&app, &first, "succeeded", Duration::from_secs(10)).await;
+        assert_eq!(data["retryDelivery"]["status"], "PENDING", "[{b}] {data}");
+        wait_delivery_status(&app, &first, "SUCCEEDED", Duration::from_secs(10)).await;
         assert_eq!(rx.count(), 2, "[{b}]");
         let atts = attempts_of(&app, &first).await;
         let results: Vec<bool> = atts.iter().map(|a| a["success"].as_bool().unwrap()).collect();
@@ -1005,7 +1005,7 @@ async fn failed_deliveries_can_be_retried_by_hand() {
         let list = wait_deliveries(&app, &wh, 2, Duration::from_secs(5)).await;
         let second = list[1]["id"].as_str().unwrap().to_string();
         assert_ne!(second, first);
-        wait_delivery_status(&app, &second, "failed", Duration::from_secs(10)).await;
+        wait_delivery_status(&app, &second, "FAILED", Duration::from_secs(10)).await;
         let data = app
             .gql(
                 &app.owner_key,
@@ -1014,7 +1014,7 @@ async fn failed_deliveries_can_be_retried_by_hand() {
             )
             .await;
         assert_eq!(data["retryFailedDeliveries"]["retried"], 1, "[{b}] {data}");
-        wait_delivery_status(&app, &second, "succeeded", Duration::from_secs(10)).await;
+        wait_delivery_status(&app, &second, "SUCCEEDED", Duration::from_secs(10)).await;
         assert_eq!(rx.count(), 4, "[{b}] {:?}", rx.hits());
         // Nothing left to retry.
         let data = app
@@ -1026,7 +1026,7 @@ async fn failed_deliveries_can_be_retried_by_hand() {
             .await;
         assert_eq!(data["retryFailedDeliveries"]["retried"], 0, "[{b}] {data}");
         let first_again = get_delivery(&app, &first).await;
-        assert_eq!(first_again["status"], "succeeded", "[{b}] {first_again}");
+        assert_eq!(first_again["status"], "SUCCEEDED", "[{b}] {first_again}");
     })
     .await;
 }
@@ -1046,7 +1046,7 @@ async fn deliveries_written_before_a_stop_are_sent_after_a_restart() {
         let (key_id, _) = app.create_key(&app.owner_key, "before-stop", &["READ"]).await;
         let list = deliveries(&app, &wh).await;
         assert_eq!(list.len(), 1, "[{b}] {list:?}");
-        assert_eq!(list[0]["status"], "pending", "[{b}] {list:?}");
+        assert_eq!(list[0]["status"], "PENDING", "[{b}] {list:?}");
         assert_eq!(list[0]["attempts"], 0, "[{b}] {list:?}");
         let dlv = list[0]["id"].as_str().unwrap().to_string();
         rx.stays_at(0, Duration::from_millis(1500), &b).await;
@@ -1063,7 +1063,7 @@ async fn deliveries_written_before_a_stop_are_sent_after_a_restart() {
         assert_eq!(hits[0].header("webhook-id"), Some(dlv.as_str()), "[{b}]");
         assert_eq!(hits[0].json()["data"]["id"], key_id.as_str(), "[{b}]");
         verify(&secret, &hits[0]).unwrap_or_else(|e| panic!("[{b}] {e}"));
-        let d = wait_delivery_status(&app2, &dlv, "succeeded", Duration::from_secs(5)).await;
+        let d = wait_delivery_status(&app2, &dlv, "SUCCEEDED", Duration::from_secs(5)).await;
         assert_eq!(d["attempts"], 1, "[{b}] {d}");
         rx.stays_at(1, Duration::from_secs(1), &b).await;
 
@@ -1084,19 +1084,19 @@ async fn webhooks_are_invisible_to_other_workspaces_and_owner_only() {
         let (wh, _, _) = create_webhook(&app, json!({ "url": rx.url("/mine"), "events": ["api_key.*"] })).await;
         app.create_key(&app.owner_key, "mine", &["READ"]).await;
         let dlv = wait_deliveries(&app, &wh, 1, Duration::from_secs(5)).await[0]["id"].as_str().unwrap().to_string();
-        wait_delivery_status(&app, &dlv, "succeeded", Duration::from_secs(10)).await;
+        wait_delivery_status(&app, &dlv, "SUCCEEDED", Duration::from_secs(10)).await;
         let sent = rx.count();
 
         let (_, other) = app.other_workspace("other@example.com").await;
-        let cases: [(&str, Value); 6] = [
-            ("query($id: ID!) { webhook(id: $id) { id } }", json!({ "id": wh })),
+        app.gql_null(&other, "query($id: ID!) { webhook(id: $id) { id } }", json!({ "id": wh }), "webhook").await;
+        app.gql_null(&other, "query($id: ID!) { delivery(id: $id) { id } }", json!({ "id": dlv }), "delivery").await;
+        let cases: [(&str, Value); 4] = [
             (
                 "mutation($id: ID!) { updateWebhook(id: $id, input: { description: \"pwned\", active: false }) { id } }",
                 json!({ "id": wh }),
             ),
             ("mutation($id: ID!) { deleteWebhook(id: $id) { deletedId } }", json!({ "id": wh })),
             ("mutation($id: ID!) { testWebhook(id: $id) { success } }", json!({ "id": wh })),
-            ("query($id: ID!) { delivery(id: $id) { id } }", json!({ "id": dlv })),
             ("mutation($id: ID!) { retryDelivery(id: $id) { id } }", json!({ "id": dlv })),
         ];
         for (q, vars) in cases.iter() {
