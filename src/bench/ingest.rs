@@ -55,7 +55,7 @@ async fn batch_average(client: &reqwest::Client, addr: &str) -> Option<f64> {
 async fn processed(client: &reqwest::Client, addr: &str, key: &str, accepted: u64) -> Result<Duration> {
     let started = Instant::now();
     loop {
-        let q = "{ records(filter: { status: \"processed\" }) { totalCount } }";
+        let q = "{ records(filter: { status: PROCESSED }) { totalCount } }";
         let done = gql(client, addr, key, q, json!({})).await?["records"]["totalCount"].as_u64().unwrap_or(0);
         if done >= accepted {
             return Ok(started.elapsed());
