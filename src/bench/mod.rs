@@ -22,6 +22,7 @@ use tokio::process::{Child, Command};
 mod delivery;
 mod ingest;
 mod jobs;
+mod subscriptions;
 
 use crate::config::{BenchCommand, Config};
 use crate::error::{Error, Result};
@@ -32,6 +33,7 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
         BenchCommand::Jobs { jobs } => jobs::run(config, jobs).await,
         BenchCommand::Delivery { events } => delivery::run(config, events).await,
         BenchCommand::Ingest { requests, concurrency } => ingest::run(config, requests, concurrency).await,
+        BenchCommand::Subscriptions { subscribers } => subscriptions::run(config, subscribers).await,
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
 }
@@ -239,7 +241,9 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
     if let Some(r) = &config.redis_url {
         common.extend(["--redis-url", r.as_str(), "--redis-prefix", prefix.as_str()]);
     }
-    let mut serve_args = vec!["serve", "--listen", addr.as_str(), "--rate-limit-per-minute", "100000000"];
+    // The connection cap is lowered to fit the open-file limit the bench set.
+    let mut serve_args =
+        vec!["serve", "--listen", addr.as_str(), "--rate-limit-per-minute", "100000000", "--max-connections", "100000"];
     serve_args.extend(common.iter().copied());
     let child = spawn(&serve_args)?;
     let startup = wait_ready(client, &format!("http://{addr}/readyz")).await?;
