@@ -131,6 +131,10 @@ pub enum BenchCommand {
         /// each level gets a fresh server.
         #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
         subscribers: Vec<usize>,
+        /// Start this binary as the server instead of this one (another
+        /// build of Switchyard, to compare before and after a change).
+        #[arg(long)]
+        server_exe: Option<std::path::PathBuf>,
     },
     /// The baseline server of `bench http`: a bare axum route, nothing else.
     #[command(hide = true)]

@@ -33,7 +33,12 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
         BenchCommand::Jobs { jobs } => jobs::run(config, jobs).await,
         BenchCommand::Delivery { events } => delivery::run(config, events).await,
         BenchCommand::Ingest { requests, concurrency } => ingest::run(config, requests, concurrency).await,
-        BenchCommand::Subscriptions { subscribers } => subscriptions::run(config, subscribers).await,
+        BenchCommand::Subscriptions { subscribers, server_exe } => {
+            if let Some(exe) = server_exe {
+                let _ = SERVER_EXE.set(exe);
+            }
+            subscriptions::run(config, subscribers).await
+        }
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
 }
@@ -60,8 +65,20 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The binary started as the server: this one, unless a bench was told to
+/// measure another build (`bench subscriptions --server-exe`, for a
+/// before-and-after comparison).
+static SERVER_EXE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+fn server_exe() -> Result<std::path::PathBuf> {
+    match SERVER_EXE.get() {
+        Some(p) => Ok(p.clone()),
+        None => std::env::current_exe().map_err(Error::internal),
+    }
+}
+
 fn spawn(args: &[&str]) -> Result<ChildGuard> {
-    let exe = std::env::current_exe().map_err(Error::internal)?;
+    let exe = server_exe()?;
     Command::new(exe)
         .args(args)
         .env("SWITCHYARD_LOG", "warn")
@@ -248,7 +265,7 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
     let child = spawn(&serve_args)?;
     let startup = wait_ready(client, &format!("http://{addr}/readyz")).await?;
     let pid = child.0.id().unwrap_or(0);
-    let exe = std::env::current_exe().map_err(Error::internal)?;
+    let exe = server_exe()?;
     let mut key_args = vec!["admin", "create-api-key", "--email", "owner@localhost", "--scopes", scopes];
     key_args.extend(common.iter().copied());
     let out = std::process::Command::new(exe)

@@ -12,13 +12,13 @@ use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::ContextExt;
 use crate::services::events::{self as event_service, check_patterns, EventFilter};
 
-/// Something that happened in the workspace.
-///
-/// Holds the bus's shared envelope: a live event reaches every subscriber
-/// without a copy, and only the fields a subscriber selects are cloned.
+/// An event as the API shows it. Holds the bus's shared envelope: a live
+/// event reaches every subscriber without a copy, and only the fields a
+/// subscriber selects are cloned.
 #[derive(Clone)]
 pub struct Event(Arc<Envelope>);
 
+/// Something that happened in the workspace.
 #[Object]
 impl Event {
     async fn id(&self) -> ID {
