@@ -138,6 +138,18 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_value = "64,256,512")]
         concurrency: Vec<usize>,
     },
+    /// Live subscribers one server process holds (its RSS before and after
+    /// connecting them) and the time until every one hears an event.
+    Subscriptions {
+        /// Subscribers to connect, one level or several separated by commas;
+        /// each level gets a fresh server.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        subscribers: Vec<usize>,
+        /// Start this binary as the server instead of this one (another
+        /// build of Switchyard, to compare before and after a change).
+        #[arg(long)]
+        server_exe: Option<std::path::PathBuf>,
+    },
     /// The baseline server of `bench http`: a bare axum route, nothing else.
     #[command(hide = true)]
     BareServer {

@@ -96,6 +96,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         redis,
         registry: Arc::new(services::register_jobs(jobs::Registry::engine())),
         metrics: Arc::new(metrics::Metrics::default()),
+        live: Arc::new(events::fanout::Fanout::new(bus.clone(), shutdown.clone())),
         bus,
         limiter: request_limiter,
         webhook_limiter,

@@ -43,8 +43,11 @@ pub struct Shared {
     pub config: Arc<Config>,
     /// Keys derived from the server secret (token hashing, later encryption).
     pub secret: SecretKey,
-    /// Live fan-out of committed events to subscriptions.
+    /// Committed events, to this process and (with Redis) the others.
     pub bus: Arc<dyn EventBus>,
+    /// GraphQL subscriptions' view of the bus: one dispatcher, filtered by
+    /// workspace, a bounded queue per subscription.
+    pub live: Arc<crate::events::fanout::Fanout>,
     /// Per-caller request limit.
     pub limiter: Arc<RateLimiter>,
     /// Sign-in attempts per account (10 a minute), against password guessing.

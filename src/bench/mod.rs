@@ -23,6 +23,7 @@ mod delivery;
 mod ingest;
 mod jobs;
 mod pipeline;
+mod subscriptions;
 
 use crate::config::{BenchCommand, Config};
 use crate::error::{Error, Result};
@@ -34,6 +35,12 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
         BenchCommand::Delivery { end_to_end: true, rates, seconds, .. } => pipeline::run(config, rates, seconds).await,
         BenchCommand::Delivery { events, .. } => delivery::run(config, events).await,
         BenchCommand::Ingest { requests, concurrency } => ingest::run(config, requests, concurrency).await,
+        BenchCommand::Subscriptions { subscribers, server_exe } => {
+            if let Some(exe) = server_exe {
+                let _ = SERVER_EXE.set(exe);
+            }
+            subscriptions::run(config, subscribers).await
+        }
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
 }
@@ -60,8 +67,20 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The binary started as the server: this one, unless a bench was told to
+/// measure another build (`bench subscriptions --server-exe`, for a
+/// before-and-after comparison).
+static SERVER_EXE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+fn server_exe() -> Result<std::path::PathBuf> {
+    match SERVER_EXE.get() {
+        Some(p) => Ok(p.clone()),
+        None => std::env::current_exe().map_err(Error::internal),
+    }
+}
+
 fn spawn(args: &[&str]) -> Result<ChildGuard> {
-    let exe = std::env::current_exe().map_err(Error::internal)?;
+    let exe = server_exe()?;
     Command::new(exe)
         .args(args)
         .env("SWITCHYARD_LOG", "warn")
@@ -249,7 +268,8 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
         common.extend(["--redis-url", r.as_str(), "--redis-prefix", prefix.as_str()]);
     }
     // Bench receivers listen on 127.0.0.1, which the SSRF guard refuses
-    // unless told otherwise.
+    // unless told otherwise; the connection cap is lowered to fit the
+    // open-file limit the bench set.
     let mut serve_args = vec![
         "serve",
         "--listen",
@@ -258,12 +278,14 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
         "100000000",
         "--allow-private-targets",
         "true",
+        "--max-connections",
+        "100000",
     ];
     serve_args.extend(common.iter().copied());
     let child = spawn(&serve_args)?;
     let startup = wait_ready(client, &format!("http://{addr}/readyz")).await?;
     let pid = child.0.id().unwrap_or(0);
-    let exe = std::env::current_exe().map_err(Error::internal)?;
+    let exe = server_exe()?;
     let mut key_args = vec!["admin", "create-api-key", "--email", "owner@localhost", "--scopes", scopes];
     key_args.extend(common.iter().copied());
     let out = std::process::Command::new(exe)
@@ -277,7 +299,7 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
     }
     let mut link_args = vec!["admin", "setup-link", "--email", "owner@localhost"];
     link_args.extend(common.iter().copied());
-    let exe = std::env::current_exe().map_err(Error::internal)?;
+    let exe = server_exe()?;
     let out = std::process::Command::new(exe)
         .args(&link_args)
         .env("SWITCHYARD_LOG", "warn")

@@ -6,6 +6,7 @@
 //! [`BroadcastBus`] is the in-process bus; [`redis::RedisBus`] carries events
 //! between processes through Redis pub/sub.
 
+pub mod fanout;
 pub mod hooks;
 pub mod redis;
 
@@ -13,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -337,6 +338,9 @@ pub trait EventBus: Send + Sync + 'static {
     fn publish(&self, events: Vec<Envelope>);
     /// A stream of every event published from now on.
     fn subscribe(&self) -> EventStream;
+    /// The underlying channel, for [`fanout::Fanout`]'s dispatcher, which
+    /// must see (and act on) a lag rather than have it logged away.
+    fn receiver(&self) -> broadcast::Receiver<Arc<Envelope>>;
 }
 
 /// The in-process bus: a `tokio::sync::broadcast` channel.
@@ -372,12 +376,10 @@ impl EventBus for BroadcastBus {
             }
         }))
     }
-}
 
-/// Subscribes and keeps only one workspace's events: tenancy is enforced
-/// here, before anything leaves the server.
-pub fn workspace_stream(bus: &dyn EventBus, workspace_id: String) -> EventStream {
-    bus.subscribe().filter(move |e| std::future::ready(e.workspace_id == workspace_id)).boxed()
+    fn receiver(&self) -> broadcast::Receiver<Arc<Envelope>> {
+        self.tx.subscribe()
+    }
 }
 
 #[cfg(test)]

@@ -112,4 +112,8 @@ impl EventBus for RedisBus {
     fn subscribe(&self) -> EventStream {
         self.local.subscribe()
     }
+
+    fn receiver(&self) -> tokio::sync::broadcast::Receiver<Arc<Envelope>> {
+        self.local.receiver()
+    }
 }

@@ -4,6 +4,7 @@ use async_graphql::Context;
 
 use crate::auth::Principal;
 use crate::error::{Error, Result};
+use crate::events::fanout::{Accept, Subscription, TooSlow};
 use crate::state::AppState;
 
 pub trait ContextExt {
@@ -11,6 +12,11 @@ pub trait ContextExt {
     fn app(&self) -> &AppState;
     /// The authenticated caller, or UNAUTHORIZED.
     fn principal(&self) -> Result<&Principal>;
+    /// Live events of one workspace that `accept` keeps (tenancy is enforced
+    /// here, before anything leaves the server). Over a WebSocket, a
+    /// subscription that falls too far behind closes its connection (see
+    /// `events::fanout`).
+    fn live_events(&self, workspace_id: &str, accept: Accept) -> Subscription;
 }
 
 impl ContextExt for Context<'_> {
@@ -22,5 +28,10 @@ impl ContextExt for Context<'_> {
         self.data_opt::<Principal>().ok_or_else(|| {
             Error::Unauthorized("Authentication required: send 'Authorization: Bearer <API key>' or sign in".into())
         })
+    }
+
+    fn live_events(&self, workspace_id: &str, accept: Accept) -> Subscription {
+        let too_slow = self.data_opt::<TooSlow>().cloned().unwrap_or_default();
+        self.app().live.subscribe(workspace_id, accept, too_slow.0)
     }
 }

@@ -342,13 +342,13 @@ impl DataSubscription {
         let st = ctx.app().clone();
         let (record_id, endpoint_id) = (record_id.map(|i| i.0), endpoint_id.map(|i| i.0));
         let stop = st.shutdown.clone();
-        Ok(crate::events::workspace_stream(st.bus.as_ref(), p.workspace_id.clone())
-            .filter(move |e| {
-                let keep = e.event_type.starts_with("record.")
-                    && record_id.as_ref().is_none_or(|r| e.subject_id.as_ref() == Some(r))
-                    && endpoint_id.as_ref().is_none_or(|ep| e.data["endpoint_id"].as_str() == Some(ep.as_str()));
-                std::future::ready(keep)
-            })
+        let accept = move |e: &crate::events::Envelope| {
+            e.event_type.starts_with("record.")
+                && record_id.as_ref().is_none_or(|r| e.subject_id.as_ref() == Some(r))
+                && endpoint_id.as_ref().is_none_or(|ep| e.data["endpoint_id"].as_str() == Some(ep.as_str()))
+        };
+        Ok(ctx
+            .live_events(&p.workspace_id, Box::new(accept))
             .then(move |e| {
                 let (st, p) = (st.clone(), p.clone());
                 async move {

@@ -1,40 +1,69 @@
 //! The event log: `events` query and live `events` subscription.
 
-use async_graphql::{Context, InputObject, Object, Result, SimpleObject, Subscription, ID};
+use std::sync::Arc;
+
+use async_graphql::{Context, InputObject, Object, Result, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::auth::{Role, Scope};
-use crate::events::{owners_only, type_matches, workspace_stream, Envelope};
+use crate::events::{owners_only, type_matches, Envelope};
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::{found, ContextExt};
 use crate::services::events::{self as event_service, check_patterns, EventFilter};
 
-/// Something that happened in the workspace.
-#[derive(SimpleObject, Clone)]
+/// An event as the API shows it. Holds the bus's shared envelope: a live
+/// event reaches every subscriber without a copy, and only the fields a
+/// subscriber selects are cloned.
+#[derive(Clone)]
 pub struct Event {
-    pub id: ID,
+    /// The envelope's id as a GraphQL id (what `Node` reads).
+    id: ID,
+    envelope: Arc<Envelope>,
+}
+
+/// Something that happened in the workspace.
+#[Object]
+impl Event {
+    /// The event's id (`evt_…`).
+    pub async fn id(&self) -> &ID {
+        &self.id
+    }
+
     /// A catalog name such as `api_key.created`.
     #[graphql(name = "type")]
-    pub event_type: String,
+    async fn event_type(&self) -> &str {
+        &self.envelope.event_type
+    }
+
     /// Who caused it: a user id, an API key id, or `system`.
-    pub actor: String,
+    async fn actor(&self) -> &str {
+        &self.envelope.actor
+    }
+
     /// The object the event is about.
-    pub subject_id: Option<String>,
-    pub data: async_graphql::Json<serde_json::Value>,
-    pub created_at: DateTime<Utc>,
+    async fn subject_id(&self) -> Option<&str> {
+        self.envelope.subject_id.as_deref()
+    }
+
+    async fn data(&self) -> async_graphql::Json<&serde_json::Value> {
+        async_graphql::Json(&self.envelope.data)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.envelope.created_at
+    }
 }
 
 impl From<Envelope> for Event {
     fn from(e: Envelope) -> Self {
-        Self {
-            id: ID(e.id),
-            event_type: e.event_type,
-            actor: e.actor,
-            subject_id: e.subject_id,
-            data: async_graphql::Json(e.data),
-            created_at: e.created_at,
-        }
+        Self::from(Arc::new(e))
+    }
+}
+
+impl From<Arc<Envelope>> for Event {
+    fn from(envelope: Arc<Envelope>) -> Self {
+        Self { id: ID(envelope.id.clone()), envelope }
     }
 }
 
@@ -88,14 +117,15 @@ impl EventSubscription {
         // A connection whose caller is demoted closes (see rest::graphql),
         // so the role at the start holds for the stream's life.
         let owner = p.role == Role::Owner;
-        let app = ctx.app();
-        let stream = workspace_stream(app.bus.as_ref(), p.workspace_id.clone())
-            .filter(move |e| std::future::ready(!e.live_only && (owner || !owners_only(&e.event_type))))
-            .filter(move |e| {
-                std::future::ready(types.is_empty() || types.iter().any(|t| type_matches(t, &e.event_type)))
-            })
-            .map(|e| Event::from((*e).clone()))
-            .take_until(app.shutdown.clone().cancelled_owned());
+        let accept = move |e: &Envelope| {
+            !e.live_only
+                && (owner || !owners_only(&e.event_type))
+                && (types.is_empty() || types.iter().any(|t| type_matches(t, &e.event_type)))
+        };
+        let stream = ctx
+            .live_events(&p.workspace_id, Box::new(accept))
+            .map(Event::from)
+            .take_until(ctx.app().shutdown.clone().cancelled_owned());
         Ok(stream)
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
-use crate::events::{workspace_stream, DELIVERY_ATTEMPT};
+use crate::events::DELIVERY_ATTEMPT;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::states::DeliveryStatus;
 use crate::graphql::{found, ContextExt};
@@ -438,10 +438,11 @@ impl WebhookSubscription {
         let p = ctx.principal()?.require(Scope::Read)?.require_owner()?;
         let app = ctx.app();
         let only = webhook_id.map(|i| i.0);
-        Ok(workspace_stream(app.bus.as_ref(), p.workspace_id.clone())
+        let accept = |e: &crate::events::Envelope| e.event_type == DELIVERY_ATTEMPT;
+        Ok(ctx
+            .live_events(&p.workspace_id, Box::new(accept))
             .filter_map(move |e| {
-                let keep = e.event_type == DELIVERY_ATTEMPT;
-                let attempt = keep.then(|| deliveries::attempt_from_live(&e)).flatten();
+                let attempt = deliveries::attempt_from_live(&e);
                 let attempt = attempt.filter(|a| only.as_ref().is_none_or(|w| &a.webhook_id == w));
                 std::future::ready(attempt.map(DeliveryAttempt::from))
             })

@@ -25,6 +25,7 @@ use super::{require_csrf_header, Http};
 use crate::auth::rate_limit::RateInfo;
 use crate::auth::{authenticate, authenticate_token, Credential, LiveCaller, Principal};
 use crate::error::{Error, Result};
+use crate::events::fanout::{TooSlow, TOO_SLOW_CODE, TOO_SLOW_REASON};
 
 /// Most operations one batched request may carry.
 const MAX_BATCH: usize = 10;
@@ -193,12 +194,15 @@ async fn graphql_ws(
     // sent in the connection_init payload instead.
     let cookie = crate::auth::session_cookie_token(&headers).filter(|_| same_origin(&headers));
     let Http { app, schema } = h;
+    let upgrade = sized_for_small_messages(upgrade, app.config.graphql_max_body_bytes);
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
         let tasks = app.tasks.clone();
         let shutdown = app.shutdown.clone();
         // Cancelled when the connection's caller loses power; says why.
         let revoked = Revoked::default();
         let closed = CancellationToken::new();
+        // Cancelled when one of its subscriptions falls too far behind.
+        let too_slow = TooSlow::default();
         tasks.spawn(async move {
             // The socket counts against SWITCHYARD_MAX_CONNECTIONS until it closes.
             let _slot = slot;
@@ -223,6 +227,7 @@ async fn graphql_ws(
                 revoked: revoked.clone(),
                 closed: closed.clone(),
                 denied: denied.clone(),
+                too_slow: too_slow.clone(),
             };
             {
                 let forbidding = (&mut sink).with(move |m: Message| {
@@ -234,25 +239,56 @@ async fn graphql_ws(
                     };
                     std::future::ready(Ok::<_, axum::Error>(m))
                 });
-                GraphQLWebSocket::new_with_pair(forbidding, stream, schema, protocol)
+                let serve = GraphQLWebSocket::new_with_pair(forbidding, stream, schema, protocol)
                     .on_connection_init(move |payload| connection_init(watch, payload))
-                    .serve()
-                    .await;
+                    .serve();
+                // A lagging subscriber stops the connection even while a write
+                // to its full socket is pending (it never would finish otherwise).
+                tokio::select! {
+                    _ = serve => {}
+                    _ = too_slow.0.cancelled() => {}
+                }
             }
             closed.cancel();
             let frame = if shutdown.is_cancelled() {
                 Some(CloseFrame { code: 1001, reason: "server shutting down".into() })
             } else if revoked.token.is_cancelled() {
                 Some(CloseFrame { code: 4403, reason: revoked.reason().into() })
+            } else if too_slow.0.is_cancelled() {
+                Some(CloseFrame { code: TOO_SLOW_CODE, reason: TOO_SLOW_REASON.into() })
             } else {
                 None
             };
             if let Some(frame) = frame {
-                let _ = sink.send(Message::Close(Some(frame))).await;
+                // A peer that reads nothing gets the frame queued, not waited on.
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
             }
         });
         std::future::ready(())
     })
+}
+
+/// How long a close frame may wait on a peer that is not reading.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// WebSocket buffers sized for the small messages subscriptions carry,
+/// since a process may hold tens of thousands of sockets (tungstenite's
+/// defaults reserve 128 KiB to read into per socket and let a message reach
+/// 64 MiB). Buffers still grow for a large message, up to the largest
+/// GraphQL request accepted over HTTP plus room for the protocol's envelope.
+fn sized_for_small_messages(upgrade: WebSocketUpgrade, max_body: usize) -> WebSocketUpgrade {
+    const READ_BUFFER: usize = 4 * 1024;
+    const WRITE_BUFFER: usize = 4 * 1024;
+    // A result over the socket may exceed a request; past this much unsent
+    // output the socket is dead weight and fails.
+    const MAX_UNSENT: usize = 16 * 1024 * 1024;
+    let max_message = max_body + 16 * 1024;
+    upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_UNSENT.max(WRITE_BUFFER + 2 * max_message))
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
 }
 
 /// Why a connection was closed with 4403.
@@ -291,6 +327,8 @@ struct Watch {
     closed: CancellationToken,
     /// Set when `connection_init` is refused for bad credentials (close with 4403).
     denied: Arc<AtomicBool>,
+    /// Handed to the connection's subscriptions (see `events::fanout`).
+    too_slow: TooSlow,
 }
 
 impl Watch {
@@ -338,6 +376,7 @@ impl Watch {
 /// connection when the caller loses power.
 async fn connection_init(watch: Watch, payload: serde_json::Value) -> async_graphql::Result<Data> {
     let mut data = Data::default();
+    data.insert(watch.too_slow.clone());
     let header = ["Authorization", "authorization"].iter().find_map(|k| payload.get(k).and_then(|v| v.as_str()));
     let caller = match header {
         Some(value) => {

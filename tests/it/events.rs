@@ -497,3 +497,92 @@ async fn connection_init_with_an_invalid_key_is_refused() {
     })
     .await;
 }
+
+/// Publishes `n` non-live events straight on the bus, each with `pad` bytes
+/// of data and `subject` as its subject, a few at a time so a subscriber that
+/// keeps reading keeps up.
+async fn flood(app: &TestApp, subject: &str, n: usize, pad: usize) {
+    let padding = "x".repeat(pad);
+    for batch in 0..n.div_ceil(16) {
+        let events = (batch * 16..((batch + 1) * 16).min(n))
+            .map(|i| {
+                let data = json!({ "n": i, "pad": padding });
+                let mut e = switchyard::events::Envelope::live(
+                    app.workspace_id.clone(),
+                    "user.updated",
+                    "system",
+                    Some(subject.to_string()),
+                    data,
+                );
+                e.live_only = false;
+                e
+            })
+            .collect();
+        app.state.bus.publish(events);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// A `graphql-transport-ws` client whose socket takes in little before
+/// the server has to wait for it (a 16 KB receive buffer, no autotuning).
+async fn connect_with_small_window(app: &TestApp, init: Value) -> WsClient {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(16 * 1024).unwrap();
+    let tcp = sock.connect(app.url.trim_start_matches("http://").parse().unwrap()).await.unwrap();
+    let mut req = app.ws_url().into_client_request().unwrap();
+    req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+    let (socket, _) = tokio_tungstenite::client_async(req, stream).await.expect("websocket connects");
+    let mut c = WsClient { socket, protocol: "graphql-transport-ws" };
+    c.send(json!({ "type": "connection_init", "payload": init })).await;
+    assert_eq!(c.next_json().await.expect("connection_ack")["type"], "connection_ack");
+    c
+}
+
+#[tokio::test]
+async fn a_lagging_subscriber_is_closed_without_slowing_the_others() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let init = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
+        let mut slow = connect_with_small_window(&app, init.clone()).await;
+        let mut fast = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init).await;
+        slow.subscribe("1", "subscription { events { subjectId data } }", json!({})).await;
+        fast.subscribe("1", "subscription { events { subjectId } }", json!({})).await;
+        // Both subscriptions are live once each has heard a probe.
+        let mut live = (false, false);
+        for _ in 0..10 {
+            flood(&app, "probe", 1, 0).await;
+            live.0 |= slow.next_json_within(Duration::from_secs(1)).await.is_some();
+            live.1 |= fast.next_json_within(Duration::from_secs(1)).await.is_some();
+            if live == (true, true) {
+                break;
+            }
+        }
+        assert_eq!(live, (true, true), "[{}] both subscriptions are live", app.backend);
+
+        // The slow one stops reading while events of 8 KB arrive: far more
+        // than its queue and the sockets' buffers hold.
+        const EVENTS: usize = 2_000;
+        let reader = tokio::spawn(async move {
+            let mut heard = 0;
+            while heard < EVENTS {
+                let Some(msg) = fast.next_json_within(Duration::from_secs(20)).await else { break };
+                if msg["type"] == "next" && msg["payload"]["data"]["events"]["subjectId"] == "flood" {
+                    heard += 1;
+                }
+            }
+            (heard, fast)
+        });
+        flood(&app, "flood", EVENTS, 8 * 1024).await;
+        // Reading again, it finds what was sent before it fell behind, then
+        // the close code, not a stream with a silent gap.
+        let code = slow.closed_within(Duration::from_secs(30)).await;
+        assert_eq!(code, Some(4408), "[{}] the lagging subscriber is closed as too slow", app.backend);
+        let (heard, mut fast) = reader.await.unwrap();
+        assert_eq!(heard, EVENTS, "[{}] the subscriber that kept reading heard every event", app.backend);
+        // And it is still subscribed.
+        flood(&app, "after", 1, 0).await;
+        let next = fast.next_json().await.expect("the fast subscriber still hears events");
+        assert_eq!(next["payload"]["data"]["events"]["subjectId"], "after", "{next}");
+    })
+    .await;
+}
