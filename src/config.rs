@@ -364,10 +364,10 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_INGEST_WRITERS", default_value_t = 0, global = true)]
     pub ingest_writers: usize,
 
-    /// How long, at most, record processing waits for a backlog of accepted
-    /// records (changes queued for a writer) to be committed before each of
-    /// its transactions, in milliseconds (0: it never waits). Accepting comes
-    /// first under a burst; a steady load is processed as it comes.
+    /// How long, at most, record processing waits for running group commits
+    /// of accepted records (and changes queued for them) before each of its
+    /// transactions, in milliseconds (0: it never waits). Accepting comes
+    /// first under a burst; under a steady load processing takes the gaps.
     #[arg(long, env = "SWITCHYARD_PROCESS_YIELD_MS", default_value_t = 250, global = true)]
     pub process_yield_ms: u64,
 

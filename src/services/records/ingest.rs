@@ -107,21 +107,24 @@ impl GroupCommit {
         }
     }
 
-    /// Waits while accepted changes queue up for a writer, at most
-    /// [`GroupCommit::yield_for`]. Processing calls it before each of its
-    /// transactions: a 202 is what a client waits for, processing is not, so
-    /// when ingest is backlogged (a burst: changes wait for a writer) the
-    /// records are accepted first (on SQLite the one writer connection, on
-    /// PostgreSQL the CPU, are theirs) and applied once it eases, or after
-    /// the bound at the latest. A steady load that the writers keep up with
-    /// leaves the queue empty between commits, so processing goes at once
-    /// and keeps pace with it. (Waiting for a moment with no arrivals at all,
-    /// as it did before, starved processing under a steady 200 records/s.)
+    /// Waits while group commits are running or changes wait for one, at
+    /// most [`GroupCommit::yield_for`]. Processing calls it before each of
+    /// its transactions: a 202 is what a client waits for, processing is
+    /// not, so under a burst the records are accepted first (on SQLite the
+    /// one writer connection, on PostgreSQL the CPU, are theirs) and applied
+    /// once it eases, or after the bound at the latest. A steady load leaves
+    /// gaps between commits, and processing takes the first one, so it keeps
+    /// pace. (Waiting for 10 ms with no arrival at all, as it did before,
+    /// starved processing under a steady 200 records/s.)
     pub async fn make_way(&self) {
         let deadline = Instant::now() + self.yield_for;
         loop {
             let now = Instant::now();
-            if self.lock().queue.is_empty() || now >= deadline {
+            let idle = {
+                let inner = self.lock();
+                inner.queue.is_empty() && inner.writers == 0
+            };
+            if idle || now >= deadline {
                 return;
             }
             tokio::time::sleep(QUIET.min(deadline - now) / 2).await;
@@ -642,14 +645,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn processing_goes_at_once_beside_a_running_commit_or_when_the_wait_is_off() {
-        // A commit in flight with nothing queued behind it: a steady load
-        // the writers keep up with; processing must not wait for a lull.
-        let steady = GroupCommit::new(1, 1, BOUND);
-        steady.lock().writers = 1;
+    async fn processing_waits_for_a_running_commit_only_up_to_its_bound() {
+        let gc = GroupCommit::new(1, 1, BOUND);
+        gc.lock().writers = 1;
+        let t = Instant::now();
+        gc.make_way().await;
+        assert!(t.elapsed() >= BOUND, "gave way for only {:?}", t.elapsed());
+    }
+
+    #[tokio::test]
+    async fn processing_goes_at_once_between_commits_or_when_the_wait_is_off() {
+        // Records arrived a moment ago but are committed: no lull needed.
+        let between = GroupCommit::new(1, 1, BOUND);
         let off = GroupCommit::new(1, 1, Duration::ZERO);
         off.lock().queue.push_back(waiting_change());
-        for gc in [steady, off] {
+        off.lock().writers = 1;
+        for gc in [between, off] {
             let t = Instant::now();
             gc.make_way().await;
             assert!(t.elapsed() < BOUND, "waited {:?}", t.elapsed());
