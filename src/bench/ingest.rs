@@ -23,7 +23,14 @@ use crate::error::{Error, Result};
 
 const ORDER: &str = r#"{"order_id": "ORD-2024-001", "amount": 45000, "items": ["Item A", "Item B"], "paid": true}"#;
 
-async fn gql(client: &reqwest::Client, addr: &str, key: &str, query: &str, variables: Value) -> Result<Value> {
+/// A GraphQL request with an API key that must succeed; its `data`.
+pub(super) async fn gql(
+    client: &reqwest::Client,
+    addr: &str,
+    key: &str,
+    query: &str,
+    variables: Value,
+) -> Result<Value> {
     let body: Value = client
         .post(format!("http://{addr}/graphql"))
         .bearer_auth(key)

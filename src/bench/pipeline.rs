@@ -19,6 +19,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
+use super::ingest::gql;
 use super::{with_servers, ServerChild};
 use crate::config::Config;
 use crate::delivery::signing;
@@ -61,23 +62,6 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
         _ => book.forged += 1,
     }
     StatusCode::NO_CONTENT
-}
-
-async fn gql(client: &reqwest::Client, addr: &str, key: &str, query: &str, variables: Value) -> Result<Value> {
-    let body: Value = client
-        .post(format!("http://{addr}/graphql"))
-        .bearer_auth(key)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .map_err(Error::internal)?
-        .json()
-        .await
-        .map_err(Error::internal)?;
-    if body.get("errors").is_some() {
-        return Err(Error::internal(format!("GraphQL error: {body}")));
-    }
-    Ok(body["data"].clone())
 }
 
 pub async fn run(config: Config, rates: Vec<u32>, seconds: u64) -> Result<()> {
