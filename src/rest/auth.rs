@@ -152,7 +152,7 @@ async fn accept_invite(
         }
         None => {
             let p = match session_cookie_token(&headers) {
-                Some(token) => sessions::resolve(&h.app.db, &h.app.secret, &token).await?,
+                Some(token) => authenticate_session(&h.app, &token).await?,
                 None => None,
             }
             .ok_or_else(|| {

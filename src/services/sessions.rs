@@ -158,16 +158,6 @@ pub async fn logout(st: &AppState, token: &str) -> Result<()> {
     Ok(())
 }
 
-/// The caller behind a session token, if the session is valid and the user
-/// still a member. Browser sessions carry every scope. Uncached: requests
-/// go through [`crate::auth::authenticate`].
-pub async fn resolve(db: &impl ConnectionTrait, secret: &SecretKey, token: &str) -> Result<Option<Principal>> {
-    if token.is_empty() || token.len() > 100 {
-        return Ok(None);
-    }
-    Ok(lookup_hash(db, &secret.hash_token(token)).await?.map(|(p, _)| p))
-}
-
 /// The caller behind a session token's hash and the session's expiry, if
 /// the session is valid and the user still a member.
 pub async fn lookup_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<(Principal, DateTime<Utc>)>> {
