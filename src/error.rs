@@ -12,14 +12,42 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A problem with one input field.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FieldError {
+    /// The input field at fault, as the API names it (`name`, `redirectUris`).
     pub field: String,
     pub error: String,
+    /// What kind of problem it is; GraphQL shows it as `UserError.code`.
+    #[serde(skip)]
+    pub code: UserErrorCode,
 }
 
 impl FieldError {
     pub fn new(field: impl Into<String>, error: impl Into<String>) -> Self {
-        Self { field: field.into(), error: error.into() }
+        Self { field: field.into(), error: error.into(), code: UserErrorCode::Invalid }
     }
+
+    /// The same problem with a more precise code than `INVALID`.
+    pub fn with_code(mut self, code: UserErrorCode) -> Self {
+        self.code = code;
+        self
+    }
+}
+
+/// What kind of problem a mutation's input has (GraphQL `UserError.code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, async_graphql::Enum)]
+pub enum UserErrorCode {
+    /// The value breaks a rule stated in the field's description.
+    #[default]
+    Invalid,
+    /// The value must be unique and is already used (a slug, an email).
+    Taken,
+    /// The object the input names does not exist or is not the caller's.
+    NotFound,
+    /// An event type or pattern that is not in the catalog.
+    UnknownEventType,
+    /// The change would leave the workspace without an owner.
+    LastOwner,
+    /// A count or size limit would be exceeded.
+    LimitExceeded,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +105,11 @@ impl Error {
         Self::InvalidRequest { message: "Validation failed".into(), details: vec![FieldError::new(field, error)] }
     }
 
+    /// A validation failure on one field, with a more precise code.
+    pub fn field_code(field: &str, code: UserErrorCode, error: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, error).with_code(code)])
+    }
+
     /// A validation failure on several fields (`details` must not be empty).
     pub fn validation(details: Vec<FieldError>) -> Self {
         Self::InvalidRequest { message: "Validation failed".into(), details }
@@ -94,7 +127,7 @@ impl Error {
     /// any other database error stays internal.
     pub fn unique<'a>(field: &'a str, message: &'a str) -> impl FnOnce(DbErr) -> Self + 'a {
         move |err| match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => Self::invalid_field(field, message),
+            Some(SqlErr::UniqueConstraintViolation(_)) => Self::field_code(field, UserErrorCode::Taken, message),
             _ => Self::Database(err),
         }
     }

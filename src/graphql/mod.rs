@@ -15,6 +15,7 @@ mod members;
 mod node;
 mod pagination;
 mod states;
+pub mod user_errors;
 mod viewer;
 mod webhooks;
 
