@@ -249,6 +249,28 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_KEY_ROLL_GRACE_SECONDS", default_value_t = 86_400, global = true)]
     pub key_roll_grace_seconds: u64,
 
+    /// Requests per minute allowed per OAuth grant (an app's access tokens
+    /// for one authorization, across refreshes), GCRA.
+    #[arg(long, env = "SWITCHYARD_OAUTH_RATE_LIMIT_PER_MINUTE", default_value_t = 500, global = true)]
+    pub oauth_rate_limit_per_minute: u32,
+
+    /// Lifetime of an OAuth access token, in seconds.
+    #[arg(long, env = "SWITCHYARD_OAUTH_ACCESS_TOKEN_SECONDS", default_value_t = 3600, global = true,
+          value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub oauth_access_token_seconds: u64,
+
+    /// Lifetime of an OAuth refresh token, in days (each refresh issues a new one).
+    #[arg(long, env = "SWITCHYARD_OAUTH_REFRESH_TOKEN_DAYS", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=365))]
+    pub oauth_refresh_token_days: u64,
+
+    /// Seconds after a refresh during which the spent refresh token may be
+    /// presented once more (a client that lost the answer retries) instead
+    /// of counting as reuse, which revokes the whole grant (0: never).
+    #[arg(long, env = "SWITCHYARD_OAUTH_REFRESH_GRACE_SECONDS", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub oauth_refresh_grace_seconds: u64,
+
     /// Browser session lifetime in hours.
     #[arg(long, env = "SWITCHYARD_SESSION_HOURS", default_value_t = 168, global = true)]
     pub session_hours: u64,

@@ -14,6 +14,7 @@ mod m20261202_000009_record_fillfactor;
 mod m20261203_000010_record_job_order;
 mod m20261204_000011_create_invitation;
 mod m20261204_000012_user_last_workspace;
+mod m20261205_000013_create_oauth;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_record_job_order::Migration),
             Box::new(m20261204_000011_create_invitation::Migration),
             Box::new(m20261204_000012_user_last_workspace::Migration),
+            Box::new(m20261205_000013_create_oauth::Migration),
         ]
     }
 }

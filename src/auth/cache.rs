@@ -1,4 +1,4 @@
-//! Verified credentials (API keys and browser sessions), cached with the
+//! Verified credentials (API keys, OAuth access tokens and browser sessions), cached with the
 //! [`Principal`] they resolve to, so a request or a WebSocket operation
 //! costs a keyed hash and a map lookup instead of two database reads.
 //!
@@ -46,6 +46,7 @@ struct Entry {
 pub enum Kind {
     ApiKey,
     Session,
+    OAuthToken,
 }
 
 pub struct AuthCache {

@@ -60,8 +60,23 @@ impl Scope {
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    ApiKey { id: String },
-    Session { id: String },
+    ApiKey {
+        id: String,
+    },
+    Session {
+        id: String,
+    },
+    /// An access token of an OAuth app (`oat_…`), acting for a user.
+    OAuthToken {
+        /// The token (`otk_…`).
+        id: String,
+        /// The app it was issued to (`app_…`).
+        app_id: String,
+        /// The grant it descends from (`ogr_…`): the rate limit's key.
+        grant_id: String,
+        /// The user's consent it came from; `None` for client credentials.
+        authorization_id: Option<String>,
+    },
 }
 
 /// The authenticated caller, scoped to exactly one workspace.
@@ -75,18 +90,21 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The id recorded as an event's actor: the API key or the user.
+    /// The id recorded as an event's actor: the API key, the OAuth app or the user.
     pub fn actor(&self) -> &str {
         match &self.credential {
             Credential::ApiKey { id } => id,
+            Credential::OAuthToken { app_id, .. } => app_id,
             Credential::Session { .. } => &self.user_id,
         }
     }
 
-    /// The key the rate limiter counts against.
+    /// The key the rate limiter counts against: the API key, the session,
+    /// or an OAuth token's grant (so a refresh does not reset the budget).
     pub fn rate_key(&self) -> &str {
         match &self.credential {
             Credential::ApiKey { id } | Credential::Session { id } => id,
+            Credential::OAuthToken { grant_id, .. } => grant_id,
         }
     }
 

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderMap};
 use crate::auth::cache::Kind;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
+use crate::services::oauth::tokens as oauth_tokens;
 use crate::services::{api_keys, sessions};
 use crate::state::AppState;
 
@@ -24,9 +25,21 @@ pub fn session_cookie_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Resolves an `Authorization: Bearer …` value (without the scheme): an
-/// API key, from the cache when it was verified since the last change.
+/// API key or an OAuth access token, from the cache when it was verified
+/// since the last change.
 pub async fn authenticate_token(st: &AppState, token: &str) -> Result<Principal> {
-    let hash = api_keys::token_hash(&st.secret, token.trim())?;
+    let token = token.trim();
+    if oauth_tokens::is_access_token(token) {
+        let hash = st.secret.hash_token(token);
+        if let Some(p) = st.auth_cache.get(Kind::OAuthToken, &hash) {
+            return Ok(p);
+        }
+        let generation = st.auth_cache.generation();
+        let (principal, valid_until) = oauth_tokens::authenticate_hash(&st.db, &hash).await?;
+        st.auth_cache.keep(generation, Kind::OAuthToken, hash, &principal, valid_until);
+        return Ok(principal);
+    }
+    let hash = api_keys::token_hash(&st.secret, token)?;
     if let Some(p) = st.auth_cache.get(Kind::ApiKey, &hash) {
         return Ok(p);
     }
@@ -76,7 +89,7 @@ pub async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Option<P
 /// the socket opened.
 #[derive(Clone)]
 pub enum LiveCaller {
-    /// The secret sent in `connection_init`.
+    /// The API key or OAuth access token sent in `connection_init`.
     ApiKey(String),
     /// The session cookie of the upgrade request.
     Session(String),

@@ -1,5 +1,8 @@
-//! API-key usage counters, batched in memory and written every few seconds
-//! (and on shutdown), so a request costs no database write.
+//! Usage counters of API keys and OAuth apps (and the last use of OAuth
+//! authorizations), batched in memory and written every few seconds (and
+//! on shutdown), so a request costs no database write. What a key counts
+//! against is told by its id's prefix: `ak_` an API key, `app_` an OAuth
+//! app, `oaz_` an authorization (last use only).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 
-use entity::{api_key, api_key_usage};
+use entity::{api_key, api_key_usage, oauth_app, oauth_app_usage, oauth_authorization};
 
 use crate::error::Result;
 
@@ -76,12 +79,22 @@ impl UsageRecorder {
 
 async fn write(db: &impl TransactionTrait, batch: &Pending) -> Result<()> {
     let txn = db.begin().await?;
+    write_api_keys(&txn, batch).await?;
+    write_oauth(&txn, batch).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn write_api_keys(txn: &sea_orm::DatabaseTransaction, batch: &Pending) -> Result<()> {
     // A key deleted since its requests were counted has no row left to
     // count against (and its usage rows are gone with it): skip it.
-    let ids: Vec<String> = batch.keys.keys().cloned().collect();
+    let ids: Vec<String> = batch.keys.keys().filter(|k| k.starts_with("ak_")).cloned().collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
     let live: std::collections::HashSet<String> = api_key::Entity::find()
         .filter(api_key::Column::Id.is_in(ids))
-        .all(&txn)
+        .all(txn)
         .await?
         .into_iter()
         .map(|k| k.id)
@@ -111,7 +124,7 @@ async fn write(db: &impl TransactionTrait, batch: &Pending) -> Result<()> {
                 )
                 .to_owned(),
             )
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
     for (key, (count, at)) in batch.keys.iter().filter(|(k, _)| live.contains(*k)) {
@@ -119,9 +132,68 @@ async fn write(db: &impl TransactionTrait, batch: &Pending) -> Result<()> {
             .col_expr(api_key::Column::UsageCount, Expr::col(api_key::Column::UsageCount).add(*count))
             .col_expr(api_key::Column::LastUsedAt, Expr::value(*at))
             .filter(api_key::Column::Id.eq(key.as_str()))
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
-    txn.commit().await?;
+    Ok(())
+}
+
+/// The OAuth part of a batch: app counters and daily rows, and the last
+/// use of authorizations. Apps or authorizations gone since are skipped.
+async fn write_oauth(txn: &sea_orm::DatabaseTransaction, batch: &Pending) -> Result<()> {
+    let app_ids: Vec<String> = batch.keys.keys().filter(|k| k.starts_with("app_")).cloned().collect();
+    if !app_ids.is_empty() {
+        let live: std::collections::HashSet<String> = oauth_app::Entity::find()
+            .filter(oauth_app::Column::Id.is_in(app_ids))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        let rows: Vec<oauth_app_usage::ActiveModel> = batch
+            .counts
+            .iter()
+            .filter(|((key, _, _), _)| live.contains(key))
+            .map(|((key, day, class), count)| oauth_app_usage::ActiveModel {
+                app_id: sea_orm::Set(key.clone()),
+                day: sea_orm::Set(day.clone()),
+                status_class: sea_orm::Set(class.to_string()),
+                count: sea_orm::Set(*count),
+            })
+            .collect();
+        if !rows.is_empty() {
+            oauth_app_usage::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::columns([
+                        oauth_app_usage::Column::AppId,
+                        oauth_app_usage::Column::Day,
+                        oauth_app_usage::Column::StatusClass,
+                    ])
+                    .value(
+                        oauth_app_usage::Column::Count,
+                        Expr::col((oauth_app_usage::Entity, oauth_app_usage::Column::Count))
+                            .add(Expr::cust("excluded.count")),
+                    )
+                    .to_owned(),
+                )
+                .exec(txn)
+                .await?;
+        }
+        for (key, (count, at)) in batch.keys.iter().filter(|(k, _)| live.contains(*k)) {
+            oauth_app::Entity::update_many()
+                .col_expr(oauth_app::Column::UsageCount, Expr::col(oauth_app::Column::UsageCount).add(*count))
+                .col_expr(oauth_app::Column::LastUsedAt, Expr::value(*at))
+                .filter(oauth_app::Column::Id.eq(key.as_str()))
+                .exec(txn)
+                .await?;
+        }
+    }
+    for (key, (_, at)) in batch.keys.iter().filter(|(k, _)| k.starts_with("oaz_")) {
+        oauth_authorization::Entity::update_many()
+            .col_expr(oauth_authorization::Column::LastUsedAt, Expr::value(*at))
+            .filter(oauth_authorization::Column::Id.eq(key.as_str()))
+            .exec(txn)
+            .await?;
+    }
     Ok(())
 }

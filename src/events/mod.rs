@@ -47,6 +47,10 @@ pub enum EventType {
     RecordCreated,
     RecordUpdated,
     RecordDeleted,
+    OAuthAppCreated,
+    OAuthAppUpdated,
+    OAuthAppDeleted,
+    OAuthTokenReuseDetected,
 }
 
 impl EventType {
@@ -73,6 +77,10 @@ impl EventType {
         Self::RecordCreated,
         Self::RecordUpdated,
         Self::RecordDeleted,
+        Self::OAuthAppCreated,
+        Self::OAuthAppUpdated,
+        Self::OAuthAppDeleted,
+        Self::OAuthTokenReuseDetected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,13 +107,17 @@ impl EventType {
             Self::RecordCreated => "record.created",
             Self::RecordUpdated => "record.updated",
             Self::RecordDeleted => "record.deleted",
+            Self::OAuthAppCreated => "oauth_app.created",
+            Self::OAuthAppUpdated => "oauth_app.updated",
+            Self::OAuthAppDeleted => "oauth_app.deleted",
+            Self::OAuthTokenReuseDetected => "oauth.token_reuse_detected",
         }
     }
 }
 
 /// Whether only workspace owners may see events of this type (through the
 /// `events` query and subscription, and collaborator webhooks): those about
-/// resources only owners manage (invitations, API keys, webhooks). Unknown names are
+/// resources only owners manage (invitations, API keys, webhooks, OAuth apps). Unknown names are
 /// visible (they are live-only messages, which have their own checks).
 pub fn owners_only(event_type: &str) -> bool {
     EventType::ALL.iter().find(|t| t.as_str() == event_type).is_some_and(|t| t.owners_only())
@@ -126,6 +138,10 @@ impl EventType {
                 | Self::WebhookDeleted
                 | Self::WebhookDisabled
                 | Self::WebhookSecretRotated
+                | Self::OAuthAppCreated
+                | Self::OAuthAppUpdated
+                | Self::OAuthAppDeleted
+                | Self::OAuthTokenReuseDetected
         )
     }
 

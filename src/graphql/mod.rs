@@ -13,6 +13,7 @@ mod invitations;
 mod jobs;
 mod members;
 mod node;
+mod oauth;
 mod pagination;
 mod states;
 pub mod user_errors;
@@ -37,6 +38,7 @@ pub struct QueryRoot(
     jobs::JobQuery,
     webhooks::WebhookQuery,
     data::DataQuery,
+    oauth::OAuthQuery,
     node::NodeQuery,
 );
 
@@ -49,6 +51,7 @@ pub struct MutationRoot(
     jobs::JobMutation,
     webhooks::WebhookMutation,
     data::DataMutation,
+    oauth::OAuthMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -12,10 +12,11 @@ use crate::graphql::events::Event;
 use crate::graphql::invitations::Invitation;
 use crate::graphql::jobs::Job;
 use crate::graphql::members::Member;
+use crate::graphql::oauth::OAuthApp;
 use crate::graphql::viewer::{User, Workspace};
 use crate::graphql::webhooks::{Delivery, DeliveryAttempt, Webhook};
 use crate::graphql::ContextExt;
-use crate::services::{api_keys, data_endpoints, deliveries, events, members, records, webhooks, workspaces};
+use crate::services::{api_keys, data_endpoints, deliveries, events, members, oauth, records, webhooks, workspaces};
 
 /// Most ids one `nodes` call may ask for.
 const MAX_NODES: usize = 100;
@@ -33,6 +34,7 @@ pub enum Node {
     Invitation(Invitation),
     Job(Job),
     Member(Member),
+    OAuthApp(OAuthApp),
     Record(Record),
     User(User),
     Webhook(Webhook),
@@ -63,6 +65,7 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> crate::Result<Option<Node>> {
         "dlv" => deliveries::get(db, p, id).await.map(|m| Node::Delivery(m.into())),
         "de" => data_endpoints::get(db, p, id).await.map(|m| Node::DataEndpoint(m.into())),
         "rec" => records::get(db, p, id).await.map(|m| Node::Record(m.into())),
+        "app" => oauth::apps::get(db, p, id).await.map(|m| Node::OAuthApp(m.into())),
         "ws" if id == p.workspace_id => workspaces::current(db, p).await.map(|m| Node::Workspace(m.into())),
         "usr" if id == p.user_id => members::me(db, p).await.map(|m| Node::User(m.into())),
         _ => Err(Error::NotFound("Node")),

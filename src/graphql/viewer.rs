@@ -55,6 +55,8 @@ impl From<entity::workspace::Model> for Workspace {
 pub enum CredentialKind {
     ApiKey,
     Session,
+    /// An OAuth app's access token, acting for the user.
+    OauthToken,
 }
 
 /// A workspace the caller belongs to, with their role there.
@@ -129,6 +131,7 @@ impl ViewerQuery {
         let (credential, api_key_id) = match &p.credential {
             Credential::ApiKey { id } => (CredentialKind::ApiKey, Some(ID(id.clone()))),
             Credential::Session { .. } => (CredentialKind::Session, None),
+            Credential::OAuthToken { .. } => (CredentialKind::OauthToken, None),
         };
         Ok(Viewer {
             user: user.into(),

@@ -67,14 +67,14 @@ async fn execute(
         return Err((Error::UnsupportedMediaType, None));
     }
     let principal = authenticate(&h.app, headers).await.map_err(|e| (e, None))?;
-    let key = principal.as_ref().and_then(api_key_id);
+    let key = principal.as_ref().and_then(usage_key);
     let fail = |e: Error| (e, key.clone());
     let rate = match &principal {
         Some(p) => {
             if matches!(p.credential, Credential::Session { .. }) {
                 require_csrf_header(headers).map_err(fail)?;
             }
-            Some(h.app.limiter.check(p.rate_key()).await.map_err(fail)?)
+            Some(check_rate(h, p).await.map_err(fail)?)
         }
         None => None,
     };
@@ -87,6 +87,7 @@ async fn execute(
         }
     }
     let anonymous = principal.is_none();
+    let credential = principal.as_ref().map(|p| p.credential.clone());
     let batch = match principal {
         Some(p) => batch.data(p),
         None => batch,
@@ -94,6 +95,9 @@ async fn execute(
     let resp = h.schema.execute_batch(batch).await;
     if let Some(key) = &key {
         h.app.usage.record(key, outcome_status(&resp));
+    }
+    if let Some(Credential::OAuthToken { authorization_id: Some(a), .. }) = &credential {
+        h.app.usage.record(a, 200);
     }
     let unauthenticated = anonymous && only_unauthorized(&resp);
     let mut http = GraphQLResponse::from(resp).into_response();
@@ -123,10 +127,24 @@ fn only_unauthorized(resp: &BatchResponse) -> bool {
         })
 }
 
-fn api_key_id(p: &Principal) -> Option<String> {
+/// What a request's usage is counted against: the API key, or the OAuth
+/// app whose token made it. Sessions are not counted.
+fn usage_key(p: &Principal) -> Option<String> {
     match &p.credential {
         Credential::ApiKey { id } => Some(id.clone()),
+        Credential::OAuthToken { app_id, .. } => Some(app_id.clone()),
         Credential::Session { .. } => None,
+    }
+}
+
+/// Counts a request against the caller's budget: 1000 a minute per API
+/// key or session, 500 per OAuth grant (seed 002), by default.
+async fn check_rate(h: &Http, p: &Principal) -> Result<RateInfo> {
+    match p.credential {
+        Credential::OAuthToken { .. } => {
+            h.app.limiter.check_limit(p.rate_key(), h.app.config.oauth_rate_limit_per_minute).await
+        }
+        _ => h.app.limiter.check(p.rate_key()).await,
     }
 }
 

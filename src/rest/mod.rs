@@ -6,6 +6,7 @@ mod data;
 mod graphql;
 mod health;
 mod metrics;
+mod oauth;
 mod pages;
 
 use std::net::{IpAddr, SocketAddr};
@@ -55,8 +56,12 @@ pub fn router(app: AppState) -> Router {
         router = router.merge(metrics::router());
     }
     if app.config.role.serves_api() {
-        router =
-            router.merge(graphql::router(max_body)).merge(auth::router()).merge(pages::router()).merge(data::router());
+        router = router
+            .merge(graphql::router(max_body))
+            .merge(auth::router())
+            .merge(pages::router())
+            .merge(data::router())
+            .merge(oauth::router());
     }
     finish(router, app)
 }

@@ -13,6 +13,7 @@ pub mod invitations;
 pub mod jobs;
 pub mod maintenance;
 pub mod members;
+pub mod oauth;
 pub mod pagination;
 pub mod records;
 pub mod sessions;

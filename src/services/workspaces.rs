@@ -36,10 +36,10 @@ pub struct WorkspaceRole {
 
 /// The workspaces the caller can work in: for a browser session every
 /// workspace the user belongs to, oldest membership first; an API key is
-/// bound to its own workspace, so just that one.
+/// bound to its own workspace (as is an OAuth token), so just that one.
 pub async fn list_mine(db: &impl ConnectionTrait, p: &Principal) -> Result<Vec<WorkspaceRole>> {
     p.require(Scope::Read)?;
-    if let Credential::ApiKey { .. } = p.credential {
+    if !matches!(p.credential, Credential::Session { .. }) {
         return Ok(vec![WorkspaceRole { workspace: current(db, p).await?, role: p.role }]);
     }
     let memberships = membership::Entity::find()
