@@ -311,6 +311,7 @@ pub struct OAuthMutation;
 #[Object]
 impl OAuthMutation {
     /// Registers an OAuth app (owner only). Emits `oauth_app.created`.
+    #[graphql(name = "createOAuthApp")]
     async fn create_oauth_app(&self, ctx: &Context<'_>, input: CreateOAuthAppInput) -> Result<CreateOAuthAppPayload> {
         let new = apps::NewApp {
             name: input.name,
@@ -327,6 +328,7 @@ impl OAuthMutation {
 
     /// Changes an app's name, description, redirect URIs or scopes (owner
     /// only). Emits `oauth_app.updated`.
+    #[graphql(name = "updateOAuthApp")]
     async fn update_oauth_app(&self, ctx: &Context<'_>, input: UpdateOAuthAppInput) -> Result<UpdateOAuthAppPayload> {
         let mut problems = Vec::new();
         let changes = apps::AppChanges {
@@ -350,6 +352,7 @@ impl OAuthMutation {
 
     /// Deletes an app; every token it holds stops working at once (owner
     /// only). Emits `oauth_app.deleted`.
+    #[graphql(name = "deleteOAuthApp")]
     async fn delete_oauth_app(&self, ctx: &Context<'_>, input: DeleteOAuthAppInput) -> Result<DeleteOAuthAppPayload> {
         Ok(match user_errors(apps::delete(ctx.app(), ctx.principal()?, &input.id).await)? {
             Ok(()) => DeleteOAuthAppPayload { deleted_id: Some(input.id), user_errors: vec![] },
@@ -359,6 +362,7 @@ impl OAuthMutation {
 
     /// Issues a new client secret for a confidential app; the old one stops
     /// working at once (owner only). Emits `oauth_app.updated`.
+    #[graphql(name = "rollOAuthAppSecret")]
     async fn roll_oauth_app_secret(
         &self,
         ctx: &Context<'_>,

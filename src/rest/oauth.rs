@@ -16,7 +16,7 @@
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
@@ -108,8 +108,16 @@ async fn authorize_page(State(h): State<Http>, RawQuery(q): RawQuery) -> Respons
             resp
         }
         Ok(Err(Refusal::Page(msg))) => error_page(&msg),
-        Ok(Err(Refusal::Redirect(to))) => Redirect::to(&to).into_response(),
+        Ok(Err(Refusal::Redirect(to))) => found(&to),
         Err(e) => error_page(&e.public_message()),
+    }
+}
+
+/// `302 Found` to `to`, as RFC 6749 §4.1.2.1 shows it.
+fn found(to: &str) -> Response {
+    match HeaderValue::from_str(to) {
+        Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
+        Err(_) => error_page("The redirect URI cannot be used."),
     }
 }
 

@@ -21,6 +21,7 @@ mod live_power;
 mod members;
 mod multiprocess;
 mod nodes;
+mod oauth;
 mod queue;
 mod server;
 mod tenancy;
