@@ -225,6 +225,7 @@ pub struct UpdateOAuthAppInput {
     pub scopes: MaybeUndefined<Vec<Scope>>,
 }
 
+/// The app after an update.
 #[derive(SimpleObject)]
 #[graphql(name = "UpdateOAuthAppPayload")]
 pub struct UpdateOAuthAppPayload {
@@ -242,6 +243,7 @@ pub struct DeleteOAuthAppInput {
     pub id: ID,
 }
 
+/// What a deletion removed.
 #[derive(SimpleObject)]
 #[graphql(name = "DeleteOAuthAppPayload")]
 pub struct DeleteOAuthAppPayload {
@@ -259,6 +261,7 @@ pub struct RollOAuthAppSecretInput {
     pub id: ID,
 }
 
+/// The app with its new client secret, shown this once.
 #[derive(SimpleObject)]
 #[graphql(name = "RollOAuthAppSecretPayload")]
 pub struct RollOAuthAppSecretPayload {
@@ -281,6 +284,7 @@ pub struct RevokeAppAuthorizationInput {
     pub user_id: Option<ID>,
 }
 
+/// What a withdrawal removed.
 #[derive(SimpleObject)]
 pub struct RevokeAppAuthorizationPayload {
     /// The withdrawn authorization's id (`oaz_…`); null when nothing changed.
@@ -312,7 +316,11 @@ pub struct OAuthMutation;
 impl OAuthMutation {
     /// Registers an OAuth app (owner only). Emits `oauth_app.created`.
     #[graphql(name = "createOAuthApp")]
-    async fn create_oauth_app(&self, ctx: &Context<'_>, input: CreateOAuthAppInput) -> Result<CreateOAuthAppPayload> {
+    async fn create_oauth_app(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The app to register.")] input: CreateOAuthAppInput,
+    ) -> Result<CreateOAuthAppPayload> {
         let new = apps::NewApp {
             name: input.name,
             description: input.description,
@@ -329,7 +337,11 @@ impl OAuthMutation {
     /// Changes an app's name, description, redirect URIs or scopes (owner
     /// only). Emits `oauth_app.updated`.
     #[graphql(name = "updateOAuthApp")]
-    async fn update_oauth_app(&self, ctx: &Context<'_>, input: UpdateOAuthAppInput) -> Result<UpdateOAuthAppPayload> {
+    async fn update_oauth_app(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The app and the fields to change.")] input: UpdateOAuthAppInput,
+    ) -> Result<UpdateOAuthAppPayload> {
         let mut problems = Vec::new();
         let changes = apps::AppChanges {
             name: required(&mut problems, "name", input.name),
@@ -353,7 +365,11 @@ impl OAuthMutation {
     /// Deletes an app; every token it holds stops working at once (owner
     /// only). Emits `oauth_app.deleted`.
     #[graphql(name = "deleteOAuthApp")]
-    async fn delete_oauth_app(&self, ctx: &Context<'_>, input: DeleteOAuthAppInput) -> Result<DeleteOAuthAppPayload> {
+    async fn delete_oauth_app(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The app to delete.")] input: DeleteOAuthAppInput,
+    ) -> Result<DeleteOAuthAppPayload> {
         Ok(match user_errors(apps::delete(ctx.app(), ctx.principal()?, &input.id).await)? {
             Ok(()) => DeleteOAuthAppPayload { deleted_id: Some(input.id), user_errors: vec![] },
             Err(problems) => DeleteOAuthAppPayload { deleted_id: None, user_errors: problems },
@@ -366,7 +382,7 @@ impl OAuthMutation {
     async fn roll_oauth_app_secret(
         &self,
         ctx: &Context<'_>,
-        input: RollOAuthAppSecretInput,
+        #[graphql(desc = "The app whose secret to replace.")] input: RollOAuthAppSecretInput,
     ) -> Result<RollOAuthAppSecretPayload> {
         Ok(match user_errors(apps::roll_secret(ctx.app(), ctx.principal()?, &input.id).await)? {
             Ok((app, secret)) => {
@@ -382,7 +398,7 @@ impl OAuthMutation {
     async fn revoke_app_authorization(
         &self,
         ctx: &Context<'_>,
-        input: RevokeAppAuthorizationInput,
+        #[graphql(desc = "The app, and whose authorization.")] input: RevokeAppAuthorizationInput,
     ) -> Result<RevokeAppAuthorizationPayload> {
         let user = input.user_id.as_ref().map(|u| u.as_str());
         let result = authorizations::revoke(ctx.app(), ctx.principal()?, &input.app_id, user).await;
