@@ -276,6 +276,8 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
         addr.as_str(),
         "--rate-limit-per-minute",
         "100000000",
+        "--oauth-rate-limit-per-minute",
+        "100000000",
         "--allow-private-targets",
         "true",
         "--max-connections",
@@ -346,12 +348,17 @@ async fn http_phases(
     let warm = (requests / 10).clamp(concurrency, 2_000);
     drive("warm-up", client, bare, json!({}), None, (warm, concurrency), 202).await?;
     drive("warm-up", client, &gql, query.clone(), Some(&key), (warm, concurrency), 200).await?;
+    let oauth = OAuthBench::start(client, &addr, &session).await?;
+    drive("warm-up", client, &gql, query.clone(), Some(&oauth.token), (warm, concurrency), 200).await?;
     let load = (requests, concurrency);
+    let introspect = format!("http://{addr}/oauth/introspect");
     let phases = vec![
         drive("bare axum route (202)", client, bare, json!({}), None, load, 202).await?,
         drive("GraphQL, unauthenticated", client, &gql, query.clone(), None, load, 200).await?,
         drive("GraphQL, API key", client, &gql, query.clone(), Some(&key), load, 200).await?,
-        drive("GraphQL, browser session", client, &gql, query, Some(&session), load, 200).await?,
+        drive("GraphQL, browser session", client, &gql, query.clone(), Some(&session), load, 200).await?,
+        drive("GraphQL, OAuth token", client, &gql, query, Some(&oauth.token), load, 200).await?,
+        drive("OAuth introspection", client, &introspect, oauth.introspection_body(), None, load, 200).await?,
     ];
     let base = phases[0].rps;
     println!(
@@ -362,12 +369,66 @@ async fn http_phases(
     for p in &phases {
         println!("{:<28} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?}", p.name, p.rps, p.rps / base, p.p50, p.p99);
     }
+    // The goal: a credential costs at most a tenth of the anonymous rate.
+    let unauthenticated = phases[1].rps;
+    for p in &phases[2..5] {
+        println!("{} / unauthenticated: {:.2}x", p.name, p.rps / unauthenticated);
+    }
     println!("start-up to ready: {startup:.2?}");
     match idle_rss {
         Some(kib) => println!("idle RSS after start-up: {:.1} MiB", kib as f64 / 1024.0),
         None => println!("idle RSS: unavailable (no /proc)"),
     }
     Ok(())
+}
+
+/// An OAuth app registered through the owner's session, and an access
+/// token it got with client credentials.
+struct OAuthBench {
+    client_id: String,
+    secret: String,
+    token: String,
+}
+
+impl OAuthBench {
+    async fn start(client: &reqwest::Client, addr: &str, session: &str) -> Result<Self> {
+        let create = json!({
+            "query": "mutation($i: CreateOAuthAppInput!) { createOAuthApp(input: $i) { oauthApp { clientId } secret userErrors { message } } }",
+            "variables": { "i": { "name": "bench", "redirectUris": ["http://127.0.0.1/cb"], "scopes": ["READ"] } },
+        });
+        let answer: serde_json::Value = client
+            .post(format!("http://{addr}/graphql"))
+            .header("cookie", session)
+            .header("x-switchyard-csrf", "1")
+            .json(&create)
+            .send()
+            .await
+            .map_err(Error::internal)?
+            .json()
+            .await
+            .map_err(Error::internal)?;
+        let out = &answer["data"]["createOAuthApp"];
+        let (Some(client_id), Some(secret)) = (out["oauthApp"]["clientId"].as_str(), out["secret"].as_str()) else {
+            return Err(Error::internal(format!("could not register an OAuth app: {answer}")));
+        };
+        let token: serde_json::Value = client
+            .post(format!("http://{addr}/oauth/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .map_err(Error::internal)?
+            .json()
+            .await
+            .map_err(Error::internal)?;
+        let access = token["access_token"].as_str().ok_or_else(|| Error::internal(format!("no token: {token}")))?;
+        Ok(Self { client_id: client_id.into(), secret: secret.into(), token: access.into() })
+    }
+
+    /// An RFC 7662 request for the token, client-authenticated in the body.
+    fn introspection_body(&self) -> serde_json::Value {
+        json!({ "client_id": self.client_id, "client_secret": self.secret, "token": self.token })
+    }
 }
 
 /// Redeems the owner's setup link; returns the session cookie (`sy_session=…`).

@@ -256,3 +256,66 @@ async fn a_key_deleted_on_one_process_stops_working_on_another_within_a_second()
     b.stop().await;
     c.finish(a, vec![]).await;
 }
+
+#[tokio::test]
+async fn an_oauth_token_revoked_on_one_process_stops_working_on_another_within_a_second() {
+    let Some(c) = Cluster::new().await else {
+        return skip("an_oauth_token_revoked_on_one_process");
+    };
+    let (a, b) = (c.api().await, c.api().await);
+    let owner = entity::user::Entity::find().one(&a.state.db).await.unwrap().expect("bootstrap owner");
+    let ws = entity::workspace::Entity::find().one(&a.state.db).await.unwrap().expect("bootstrap workspace");
+    let (_, admin) = make_key(&a.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
+    let client = reqwest::Client::new();
+    let create = json!({
+        "query": "mutation($i: CreateOAuthAppInput!) { createOAuthApp(input: $i) { oauthApp { clientId } secret } }",
+        "variables": { "i": { "name": "two processes", "redirectUris": ["https://app.example/cb"], "scopes": ["READ"] } },
+    });
+    let made: serde_json::Value = client
+        .post(format!("http://{}/graphql", a.addr))
+        .bearer_auth(&admin)
+        .json(&create)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = made["data"]["createOAuthApp"]["oauthApp"]["clientId"].as_str().unwrap().to_string();
+    let secret = made["data"]["createOAuthApp"]["secret"].as_str().unwrap().to_string();
+    let token: serde_json::Value = client
+        .post(format!("http://{}/oauth/token", a.addr))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap().to_string();
+    let ask = |server: &Server| {
+        client
+            .post(format!("http://{}/graphql", server.addr))
+            .bearer_auth(&access)
+            .json(&json!({ "query": "{ viewer { role } }" }))
+            .send()
+    };
+    // Process B verifies (and caches) the token.
+    assert_eq!(ask(&b).await.unwrap().status(), 200);
+    let revoked = client
+        .post(format!("http://{}/oauth/revoke", a.addr))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let start = Instant::now();
+    while ask(&b).await.unwrap().status() != 401 {
+        assert!(start.elapsed() < Duration::from_secs(1), "process B still accepts the revoked token");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.stop().await;
+    c.finish(a, vec![]).await;
+}
