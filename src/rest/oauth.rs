@@ -37,10 +37,40 @@ pub fn router() -> Router<Http> {
         .route("/oauth/authorize", get(authorize_page))
         .route("/oauth/authorize/request", get(authorize_request))
         .route("/oauth/authorize/decision", post(authorize_decision))
-        .route("/oauth/token", post(token))
-        .route("/oauth/revoke", post(revoke))
-        .route("/oauth/introspect", post(introspect))
-        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/oauth/token", post(token).options(preflight))
+        .route("/oauth/revoke", post(revoke).options(preflight))
+        .route("/oauth/introspect", post(introspect).options(preflight))
+        .route("/.well-known/oauth-authorization-server", get(metadata).options(preflight))
+        .layer(axum::middleware::map_response(open_to_any_origin))
+}
+
+/// The token, revocation, introspection and metadata endpoints may be
+/// called from a browser app on any origin (a public client in a web page):
+/// they take no cookies, so answering every origin gives nothing away. The
+/// authorization and consent routes are same-origin only.
+async fn open_to_any_origin(req_path: axum::extract::OriginalUri, mut resp: Response) -> Response {
+    let path = req_path.path();
+    if path.starts_with("/oauth/token")
+        || path.starts_with("/oauth/revoke")
+        || path.starts_with("/oauth/introspect")
+        || path.starts_with("/.well-known/")
+    {
+        resp.headers_mut().insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    }
+    resp
+}
+
+/// CORS preflight of the endpoints above.
+async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            ("access-control-allow-methods", "GET, POST"),
+            ("access-control-allow-headers", "authorization, content-type"),
+            ("access-control-max-age", "600"),
+        ],
+    )
+        .into_response()
 }
 
 fn parse_params(query: Option<&str>) -> AuthorizeParams {

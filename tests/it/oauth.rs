@@ -656,8 +656,14 @@ async fn the_metadata_document_names_what_the_server_routes() {
                 .await
                 .unwrap();
             assert_eq!(resp.status(), 401, "{key}");
+            assert_eq!(resp.headers()["access-control-allow-origin"], "*", "{key}: browser apps may call it");
             assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_client", "{key}");
+            let preflight = http().request(reqwest::Method::OPTIONS, path(key)).send().await.unwrap();
+            assert_eq!(preflight.status(), 204, "{key}");
         }
+        // The consent routes carry cookies: same origin only.
+        let consent = http().get(format!("{}/oauth/authorize/request", app.url)).send().await.unwrap();
+        assert!(consent.headers().get("access-control-allow-origin").is_none());
     })
     .await;
 }
