@@ -4,6 +4,8 @@
 
 pub mod api_key;
 pub mod api_key_usage;
+pub mod connection;
+pub mod connection_attempt;
 pub mod data_endpoint;
 pub mod data_key;
 pub mod delivery;
@@ -19,6 +21,7 @@ pub mod oauth_app_usage;
 pub mod oauth_authorization;
 pub mod oauth_grant;
 pub mod oauth_token;
+pub mod provider_setting;
 pub mod record;
 pub mod schedule;
 pub mod session;

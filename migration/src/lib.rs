@@ -15,6 +15,7 @@ mod m20261203_000010_record_job_order;
 mod m20261204_000011_create_invitation;
 mod m20261204_000012_user_last_workspace;
 mod m20261205_000013_create_oauth;
+mod m20261205_000014_create_connection;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_create_invitation::Migration),
             Box::new(m20261204_000012_user_last_workspace::Migration),
             Box::new(m20261205_000013_create_oauth::Migration),
+            Box::new(m20261205_000014_create_connection::Migration),
         ]
     }
 }

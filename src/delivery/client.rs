@@ -36,8 +36,8 @@ impl Sent {
 }
 
 pub struct HttpClient {
-    client: reqwest::Client,
-    allow_private: bool,
+    pub(super) client: reqwest::Client,
+    pub(super) allow_private: bool,
 }
 
 impl HttpClient {
@@ -128,7 +128,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// The error and its causes in one line (reqwest hides the interesting part,
 /// e.g. the SSRF refusal, in the source chain).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -3,6 +3,7 @@
 //! What to send and what to record is in `services::deliveries`.
 
 pub mod client;
+pub mod provider;
 pub mod signing;
 pub mod ssrf;
 

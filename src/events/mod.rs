@@ -51,6 +51,10 @@ pub enum EventType {
     OAuthAppUpdated,
     OAuthAppDeleted,
     OAuthTokenReuseDetected,
+    ConnectionCreated,
+    ConnectionRefreshed,
+    ConnectionBroken,
+    ConnectionDeleted,
 }
 
 impl EventType {
@@ -81,6 +85,10 @@ impl EventType {
         Self::OAuthAppUpdated,
         Self::OAuthAppDeleted,
         Self::OAuthTokenReuseDetected,
+        Self::ConnectionCreated,
+        Self::ConnectionRefreshed,
+        Self::ConnectionBroken,
+        Self::ConnectionDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +119,10 @@ impl EventType {
             Self::OAuthAppUpdated => "oauth_app.updated",
             Self::OAuthAppDeleted => "oauth_app.deleted",
             Self::OAuthTokenReuseDetected => "oauth.token_reuse_detected",
+            Self::ConnectionCreated => "connection.created",
+            Self::ConnectionRefreshed => "connection.refreshed",
+            Self::ConnectionBroken => "connection.broken",
+            Self::ConnectionDeleted => "connection.deleted",
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod caller;
+mod connections;
 mod context;
 mod data;
 mod errors;
@@ -39,6 +40,7 @@ pub struct QueryRoot(
     webhooks::WebhookQuery,
     data::DataQuery,
     oauth::OAuthQuery,
+    connections::ConnectionQuery,
     node::NodeQuery,
 );
 
@@ -52,6 +54,7 @@ pub struct MutationRoot(
     webhooks::WebhookMutation,
     data::DataMutation,
     oauth::OAuthMutation,
+    connections::ConnectionMutation,
 );
 
 #[derive(MergedSubscription, Default)]

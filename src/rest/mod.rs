@@ -2,6 +2,7 @@
 //! static pages and health checks, each module exposing `router()`.
 
 mod auth;
+mod connect;
 mod data;
 mod graphql;
 mod health;
@@ -61,7 +62,8 @@ pub fn router(app: AppState) -> Router {
             .merge(auth::router())
             .merge(pages::router())
             .merge(data::router())
-            .merge(oauth::router());
+            .merge(oauth::router())
+            .merge(connect::router());
     }
     finish(router, app)
 }

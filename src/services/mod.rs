@@ -5,6 +5,7 @@
 //! about HTTP or GraphQL.
 
 pub mod api_keys;
+pub mod connections;
 pub mod data_cache;
 pub mod data_endpoints;
 pub mod deliveries;

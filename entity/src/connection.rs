@@ -1,0 +1,33 @@
+//! A workspace's connection to one outside service (at most one per
+//! provider). Its credentials (tokens, keys) are encrypted and never leave
+//! the server.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "connection")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub workspace_id: String,
+    /// The catalog key, e.g. `instagram`.
+    pub provider: String,
+    /// The account as the provider names it, e.g. `@mybusiness`.
+    pub account: String,
+    /// `connected`, `needs_reauth` or `disconnected`.
+    pub status: String,
+    /// JSON array of the scopes the provider granted.
+    pub scopes: Json,
+    /// The credentials as JSON (access and refresh token, or key), encrypted.
+    pub credentials_enc: String,
+    pub token_expires_at: Option<DateTimeUtc>,
+    pub auto_refresh: bool,
+    pub created_by: String,
+    pub last_used_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

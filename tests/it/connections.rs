@@ -1,0 +1,264 @@
+//! Connections (seed 000) against a small OAuth 2.0 provider written here
+//! (axum on 127.0.0.1): the catalog, provider settings, the connect flow
+//! through the HTTP routes with `state` bound to the session and PKCE, one
+//! connection per service, and credentials that never leave the server.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Form, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use sea_orm::EntityTrait;
+use serde_json::{json, Value};
+use sha2::Digest;
+
+use crate::helpers::{for_each_backend, TestApp};
+
+/// The fields of a form body.
+type Fields = Vec<(String, String)>;
+
+/// What the provider saw of token requests.
+#[derive(Clone, Default)]
+struct ProviderLog {
+    /// (client id and secret from Basic auth, the form fields).
+    token_requests: Arc<Mutex<Vec<(String, Fields)>>>,
+    /// The PKCE challenge the test's "browser" passed on, by code.
+    challenges: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+/// A provider: `/token` issues `at-1`/`rt-1` for code `good-code` to
+/// `client-1:shh` (checking a PKCE verifier when one was challenged), and
+/// `/me` answers who `at-1` is.
+async fn provider() -> (String, ProviderLog) {
+    let log = ProviderLog::default();
+    let router = Router::new()
+        .route(
+            "/token",
+            post(|State(log): State<ProviderLog>, headers: HeaderMap, Form(form): Form<Vec<(String, String)>>| async move {
+                let basic = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Basic "))
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                log.token_requests.lock().unwrap().push((basic.clone(), form.clone()));
+                let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                let code = field("code").unwrap_or_default();
+                let challenge = log.challenges.lock().unwrap().iter().find(|(c, _)| *c == code).map(|(_, ch)| ch.clone());
+                let verified = match (challenge, field("code_verifier")) {
+                    (Some(ch), Some(v)) => {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(v.as_bytes())) == ch
+                    }
+                    (None, None) => true,
+                    _ => false,
+                };
+                if basic != "client-1:shh" || code != "good-code" || !verified {
+                    return (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" })));
+                }
+                (
+                    axum::http::StatusCode::OK,
+                    Json(json!({ "access_token": "at-1", "refresh_token": "rt-1", "token_type": "bearer",
+                                 "expires_in": 5_184_000, "scope": "instagram_basic,instagram_content_publish" })),
+                )
+            }),
+        )
+        .route(
+            "/me",
+            get(|headers: HeaderMap| async move {
+                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                    Some("Bearer at-1") => (axum::http::StatusCode::OK, Json(json!({ "username": "mybusiness", "data": { "username": "mybusiness" } }))),
+                    _ => (axum::http::StatusCode::UNAUTHORIZED, Json(json!({ "error": "bad token" }))),
+                }
+            }),
+        )
+        .route("/users/me", get(|| async { Json(json!({ "data": { "username": "tweeter" } })) }))
+        .with_state(log.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, log)
+}
+
+const SET: &str = "mutation($i: SetProviderSettingsInput!) { setProviderSettings(input: $i) {
+    providerSettings { provider clientId clientSecret authorizeUrl } userErrors { field message code } } }";
+const START: &str = "mutation($p: String!) { startConnection(input: {provider: $p}) { authorizeUrl userErrors { field message code } } }";
+
+async fn configure(app: &TestApp, cookie: &str, provider: &str, base: &str) {
+    let out = app
+        .gql_session(
+            cookie,
+            SET,
+            json!({ "i": { "provider": provider, "clientId": "client-1", "clientSecret": "shh",
+                           "authorizeUrl": format!("{base}/authorize"), "tokenUrl": format!("{base}/token"), "apiBaseUrl": base } }),
+        )
+        .await;
+    let s = &out["data"]["setProviderSettings"];
+    assert_eq!(s["userErrors"], json!([]), "{out}");
+    assert_eq!(s["providerSettings"]["clientSecret"], "***", "the secret is never shown");
+}
+
+/// Starts a connect as the signed-in owner; returns the authorize URL's parameters.
+async fn start(app: &TestApp, cookie: &str, provider: &str) -> Vec<(String, String)> {
+    let out = app.gql_session(cookie, START, json!({ "p": provider })).await;
+    let url = out["data"]["startConnection"]["authorizeUrl"].as_str().unwrap_or_else(|| panic!("{out}")).to_string();
+    url::form_urlencoded::parse(url.split_once('?').unwrap().1.as_bytes()).into_owned().collect()
+}
+
+fn param(pairs: &[(String, String)], name: &str) -> String {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
+/// The browser coming back from the provider: the callback page, then its
+/// same-origin post. Returns (status, body).
+async fn come_back(app: &TestApp, cookie: &str, provider: &str, fields: Value) -> (u16, Value) {
+    let page = app.client.get(format!("{}/connect/{provider}/callback?code=x&state=y", app.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let resp = app
+        .client
+        .post(format!("{}/connect/{provider}/finish", app.url))
+        .header("cookie", cookie)
+        .header("x-switchyard-csrf", "1")
+        .json(&fields)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_owner_connects_a_service_over_oauth_once_per_workspace() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        let (_, cookie) = app.invite_and_accept(&app.owner_key, "olive@example.com", "OWNER").await;
+
+        // The catalog: the seed's eighteen services with their limits.
+        let providers = app.gql(&app.owner_key, "{ providers { key authKind defaultScopes rateLimit { requests perSeconds per source } } }", json!({})).await;
+        let list = providers["providers"].as_array().unwrap();
+        assert_eq!(list.len(), 18);
+        let insta = list.iter().find(|p| p["key"] == "instagram").unwrap();
+        assert_eq!(insta["authKind"], "OAUTH2");
+        assert_eq!(insta["rateLimit"]["requests"], 200);
+        assert_eq!(insta["rateLimit"]["perSeconds"], 3600);
+
+        // Without the workspace's OAuth client, nothing starts.
+        let early = app.gql_session(&cookie, START, json!({ "p": "instagram" })).await;
+        assert!(early["data"]["startConnection"]["userErrors"][0]["message"].as_str().unwrap().contains("client id"), "{early}");
+
+        configure(&app, &cookie, "instagram", &base).await;
+        let asked = start(&app, &cookie, "instagram").await;
+        assert_eq!(param(&asked, "client_id"), "client-1");
+        assert_eq!(param(&asked, "redirect_uri"), format!("{}/connect/instagram/callback", app.url));
+        assert_eq!(param(&asked, "scope"), "instagram_basic,instagram_content_publish,instagram_manage_insights");
+        let state = param(&asked, "state");
+        assert!(state.len() >= 16);
+
+        // Another session cannot finish this connect, and a made-up state fails.
+        let (_, other_cookie) = app.invite_and_accept(&app.owner_key, "oscar@example.com", "OWNER").await;
+        let (status, body) = come_back(&app, &other_cookie, "instagram", json!({ "code": "good-code", "state": state })).await;
+        assert_eq!(status, 400, "{body}");
+        let (status, _) = come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": "made-up" })).await;
+        assert_eq!(status, 400);
+
+        // The provider said no: a clear error, nothing stored.
+        let asked = start(&app, &cookie, "instagram").await;
+        let (status, body) = come_back(&app, &cookie, "instagram", json!({ "error": "access_denied", "state": param(&asked, "state") })).await;
+        assert_eq!(status, 400);
+        assert!(body["error"].as_str().unwrap().contains("access_denied"), "{body}");
+
+        // The real thing.
+        let asked = start(&app, &cookie, "instagram").await;
+        let (status, body) = come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") })).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["connection"]["account"], "@mybusiness");
+        let (basic, form) = log.token_requests.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(basic, "client-1:shh");
+        assert!(form.contains(&("grant_type".into(), "authorization_code".into())));
+        // The state was spent.
+        let (status, _) = come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") })).await;
+        assert_eq!(status, 400);
+
+        let q = "{ connections { totalCount edges { node { id provider account status scopes autoRefresh tokenExpiresAt } } } }";
+        let seen = app.gql(&app.owner_key, q, json!({})).await;
+        assert_eq!(seen["connections"]["totalCount"], 1);
+        let node = &seen["connections"]["edges"][0]["node"];
+        assert_eq!(node["status"], "CONNECTED");
+        assert_eq!(node["account"], "@mybusiness");
+        assert_eq!(node["scopes"], json!(["instagram_basic,instagram_content_publish"]));
+        assert_eq!(node["autoRefresh"], true);
+        assert!(node["tokenExpiresAt"].is_string());
+
+        // One per service.
+        let again = app.gql_session(&cookie, START, json!({ "p": "instagram" })).await;
+        let err = &again["data"]["startConnection"]["userErrors"][0];
+        assert_eq!(err["message"], "Only one Instagram connection is allowed per workspace");
+        assert_eq!(err["code"], "TAKEN");
+
+        // Credentials are nowhere to be read: not in the schema, not in the clear in the database.
+        let sdl = switchyard::graphql::sdl();
+        let conn_type = sdl.split("type ServiceConnection").nth(1).unwrap().split('}').next().unwrap();
+        assert!(!conn_type.to_lowercase().contains("token\"") && !conn_type.contains("credential"), "{conn_type}");
+        let row = entity::connection::Entity::find().one(&app.state.db).await.unwrap().unwrap();
+        assert!(!row.credentials_enc.contains("at-1") && !row.credentials_enc.contains("rt-1"));
+        assert!(app.state.secret.decrypt(&row.credentials_enc).unwrap().contains("rt-1"));
+
+        // Removing it: gone, with an event.
+        let id = node["id"].as_str().unwrap();
+        let del = app
+            .gql(&app.owner_key, "mutation($i: DeleteConnectionInput!) { deleteConnection(input: $i) { deletedId } }", json!({ "i": { "id": id } }))
+            .await;
+        assert_eq!(del["deleteConnection"]["deletedId"], id);
+        let events = app.gql(&app.owner_key, r#"{ events(filter: {types: ["connection.*"]}) { edges { node { type } } } }"#, json!({})).await;
+        let types: Vec<&str> = events["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["connection.deleted", "connection.created"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pkce_provider_gets_a_verifier_and_api_keys_cannot_start_a_connect() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        let (_, cookie) = app.invite_and_accept(&app.owner_key, "pia@example.com", "OWNER").await;
+        configure(&app, &cookie, "twitter", &base).await;
+        let asked = start(&app, &cookie, "twitter").await;
+        assert_eq!(param(&asked, "code_challenge_method"), "S256");
+        assert_eq!(param(&asked, "scope"), "tweet.read tweet.write users.read offline.access");
+        log.challenges.lock().unwrap().push(("good-code".into(), param(&asked, "code_challenge")));
+        let (status, body) =
+            come_back(&app, &cookie, "twitter", json!({ "code": "good-code", "state": param(&asked, "state") })).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["connection"]["account"], "@tweeter");
+        let (_, form) = log.token_requests.lock().unwrap().last().cloned().unwrap();
+        assert!(form.iter().any(|(k, _)| k == "code_verifier"), "the verifier is sent");
+
+        // The state is bound to a browser session: an API key cannot start one.
+        let out = app.gql_raw(Some(&app.owner_key), START, json!({ "p": "instagram" })).await.2;
+        assert_eq!(out["errors"][0]["extensions"]["code"], "FORBIDDEN", "{out}");
+        // Collaborators cannot connect or change settings.
+        let (_, collab) = app.invite_and_accept(&app.owner_key, "cid@example.com", "COLLABORATOR").await;
+        let out = app.gql_session(&collab, START, json!({ "p": "instagram" })).await;
+        assert_eq!(out["errors"][0]["extensions"]["code"], "FORBIDDEN", "{out}");
+        // Unknown providers and non-OAuth ones are user errors.
+        let out = app.gql_session(&cookie, START, json!({ "p": "myspace" })).await;
+        assert_eq!(out["data"]["startConnection"]["userErrors"][0]["field"], json!(["input", "provider"]));
+        let out = app.gql_session(&cookie, START, json!({ "p": "stripe" })).await;
+        assert!(out["data"]["startConnection"]["userErrors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not over OAuth"));
+        // A store-specific provider needs its URLs first.
+        let out = app
+            .gql_session(&cookie, SET, json!({ "i": { "provider": "shopify", "clientId": "c", "clientSecret": "s" } }))
+            .await;
+        assert_eq!(out["data"]["setProviderSettings"]["userErrors"], json!([]));
+        let out = app.gql_session(&cookie, START, json!({ "p": "shopify" })).await;
+        assert!(
+            out["data"]["startConnection"]["userErrors"][0]["message"].as_str().unwrap().contains("Shopify"),
+            "{out}"
+        );
+    })
+    .await;
+}
