@@ -9,6 +9,7 @@ mod context;
 mod data;
 mod errors;
 mod events;
+mod inputs;
 mod invitations;
 mod jobs;
 mod members;

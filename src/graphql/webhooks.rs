@@ -3,14 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, Subscription, ID};
+use async_graphql::{
+    ComplexObject, Context, Enum, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, Subscription, ID,
+};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
 use crate::events::DELIVERY_ATTEMPT;
+use crate::graphql::inputs::{clearable, found_at, NotNull};
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::states::DeliveryStatus;
+use crate::graphql::user_errors::{user_errors, UserError, UserErrorCode};
 use crate::graphql::{found, ContextExt};
 use crate::services::deliveries::{self, AttemptFilter, DeliveryFilter};
 use crate::services::webhooks::{self, NewWebhook, RetryPolicy, WebhookChanges, WebhookFilter};
@@ -18,33 +22,74 @@ use crate::services::webhooks::{self, NewWebhook, RetryPolicy, WebhookChanges, W
 /// An endpoint that receives the workspace's events. Its secret is never
 /// readable after creation or rotation.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Webhook {
+    /// The webhook's id (`wh_…`).
     pub id: ID,
+    /// Where deliveries are POSTed.
     pub url: String,
     /// For a collaborator webhook: the data endpoint whose records it follows.
     pub endpoint_id: Option<ID>,
+    /// Free text for people; `""` when none.
     pub description: String,
     /// Event types or `family.*` patterns it receives.
-    pub events: Vec<String>,
+    pub event_types: Vec<String>,
     /// Extra request headers, values shown as `***` (they are stored
     /// encrypted and never returned).
     pub headers: Json<serde_json::Value>,
-    pub active: bool,
+    /// Whether it receives deliveries; the server disables a webhook that
+    /// answers 410 Gone or keeps failing (see `disabledReason`).
+    pub enabled: bool,
     /// Why the server disabled it (410 Gone, failing for days), if it did.
     pub disabled_reason: Option<String>,
     /// Deliveries per minute; over it they wait, never drop. `null`: no limit.
     pub rate_limit_per_minute: Option<i32>,
-    /// Seconds before each retry.
-    pub retry_schedule: Vec<u64>,
-    pub timeout_ms: i32,
+    /// How long one delivery request may take, in seconds.
+    pub timeout_seconds: i32,
     /// Start of the current streak of failed deliveries.
     pub failing_since: Option<DateTime<Utc>>,
     /// Last successful delivery (kept to the minute).
     pub last_success_at: Option<DateTime<Utc>>,
     /// Until when messages are also signed with the secret replaced by the last rotation.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it was last changed.
     pub updated_at: DateTime<Utc>,
+    #[graphql(skip)]
+    model: entity::webhook::Model,
+}
+
+/// How a webhook retries failed deliveries.
+#[derive(SimpleObject)]
+#[graphql(name = "RetryPolicy")]
+pub struct RetryPolicyView {
+    /// Which policy it is.
+    pub kind: RetryPolicyKind,
+    /// Seconds to wait before each retry, in order, after the immediate
+    /// first attempt; a delivery is given up after the last retry. Each
+    /// wait varies by up to ±20 % so retries do not arrive together, and a
+    /// receiver's `Retry-After` (429/503) can lengthen it.
+    pub delays_seconds: Vec<u64>,
+}
+
+#[ComplexObject]
+impl Webhook {
+    /// How failed deliveries are retried.
+    async fn retry_policy(&self, ctx: &Context<'_>) -> RetryPolicyView {
+        let kind = match webhooks::retry_policy(&self.model, ctx.app().config.collaborator_retry_seconds) {
+            RetryPolicy::Default => RetryPolicyKind::Default,
+            RetryPolicy::Collaborator => RetryPolicyKind::Collaborator,
+            RetryPolicy::Custom(_) => RetryPolicyKind::Custom,
+        };
+        let delays_seconds = self
+            .model
+            .retry_schedule
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+            .unwrap_or_default();
+        RetryPolicyView { kind, delays_seconds }
+    }
 }
 
 impl From<entity::webhook::Model> for Webhook {
@@ -53,11 +98,11 @@ impl From<entity::webhook::Model> for Webhook {
             v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
         };
         Self {
-            id: ID(w.id),
-            url: w.url,
-            endpoint_id: w.endpoint_id.map(ID),
-            description: w.description,
-            events: strings(&w.events),
+            id: ID(w.id.clone()),
+            url: w.url.clone(),
+            endpoint_id: w.endpoint_id.clone().map(ID),
+            description: w.description.clone(),
+            event_types: strings(&w.events),
             headers: Json(serde_json::Value::Object(
                 w.headers
                     .as_object()
@@ -66,20 +111,16 @@ impl From<entity::webhook::Model> for Webhook {
                     .map(|(k, _)| (k.clone(), serde_json::json!("***")))
                     .collect(),
             )),
-            active: w.active,
-            disabled_reason: w.disabled_reason,
+            enabled: w.active,
+            disabled_reason: w.disabled_reason.clone(),
             rate_limit_per_minute: (w.rate_limit_per_minute > 0).then_some(w.rate_limit_per_minute),
-            retry_schedule: w
-                .retry_schedule
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
-                .unwrap_or_default(),
-            timeout_ms: w.timeout_ms,
+            timeout_seconds: (w.timeout_ms + 999) / 1000,
             failing_since: w.failing_since,
             last_success_at: w.last_success_at,
             previous_secret_expires_at: w.previous_secret_expires_at.filter(|t| *t > Utc::now()),
             created_at: w.created_at,
             updated_at: w.updated_at,
+            model: w,
         }
     }
 }
@@ -156,72 +197,106 @@ impl From<entity::delivery_attempt::Model> for DeliveryAttempt {
     }
 }
 
-/// How failed deliveries are retried.
+/// Which retry policy a webhook follows.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum RetryPolicyKind {
     /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
     Default,
-    /// At most 3 retries, 60 s apart (seed 001's collaborator policy).
+    /// At most 3 retries, 60 s apart (the data endpoints' collaborator policy).
     Collaborator,
-    /// The seconds given in `retrySchedule`.
+    /// The seconds given in `delaysSeconds`.
     Custom,
 }
 
-fn policy(kind: Option<RetryPolicyKind>, schedule: Option<Vec<u64>>) -> Option<RetryPolicy> {
-    match (kind, schedule) {
-        (Some(RetryPolicyKind::Custom), s) | (None, s @ Some(_)) => Some(RetryPolicy::Custom(s.unwrap_or_default())),
-        (Some(RetryPolicyKind::Collaborator), _) => Some(RetryPolicy::Collaborator),
-        (Some(RetryPolicyKind::Default), _) => Some(RetryPolicy::Default),
-        (None, None) => None,
+/// How a webhook retries failed deliveries.
+#[derive(InputObject)]
+pub struct RetryPolicyInput {
+    /// Which policy.
+    pub kind: RetryPolicyKind,
+    /// For `CUSTOM` only: seconds before each retry, at most 20 of at most
+    /// 86400 each; `[]` means no retries.
+    pub delays_seconds: Option<Vec<u64>>,
+}
+
+impl RetryPolicyInput {
+    fn policy(self) -> std::result::Result<RetryPolicy, UserError> {
+        match (self.kind, self.delays_seconds) {
+            (RetryPolicyKind::Custom, d) => Ok(RetryPolicy::Custom(d.unwrap_or_default())),
+            (_, Some(_)) => Err(UserError::at(
+                "retryPolicy.delaysSeconds",
+                UserErrorCode::Invalid,
+                "Only a CUSTOM policy takes delaysSeconds",
+            )),
+            (RetryPolicyKind::Collaborator, None) => Ok(RetryPolicy::Collaborator),
+            (RetryPolicyKind::Default, None) => Ok(RetryPolicy::Default),
+        }
     }
 }
 
+/// Seconds to the milliseconds the service stores (saturating: a huge value
+/// still fails its range check).
+fn millis(seconds: u32) -> u32 {
+    seconds.saturating_mul(1000)
+}
+
+/// A new webhook.
 #[derive(InputObject)]
 pub struct CreateWebhookInput {
     /// http(s) URL; private and loopback addresses are refused unless the
     /// server allows them.
     pub url: String,
     /// Event types or `family.*` patterns (at least one).
-    pub events: Vec<String>,
+    pub event_types: Vec<String>,
+    /// Free text for people, at most 500 characters.
     pub description: Option<String>,
-    /// Extra headers, e.g. `{"X-Team": "ops"}`; `webhook-*` and
+    /// Extra headers, e.g. `{"X-Team": "ops"}`, at most 20; `webhook-*` and
     /// `content-type` are reserved.
     pub headers: Option<Json<BTreeMap<String, String>>>,
+    /// Whether it receives deliveries from the start (default true).
     #[graphql(default = true)]
-    pub active: bool,
+    pub enabled: bool,
     /// Deliveries per minute, 1 to 1000000 (default 100); over it they
     /// wait, never drop. `null`: no limit (for receivers you trust to keep up).
     pub rate_limit_per_minute: MaybeUndefined<u32>,
     /// A `whsec_…` secret to use; generated when absent.
     #[graphql(secret)]
     pub secret: Option<String>,
-    pub retry_policy: Option<RetryPolicyKind>,
-    /// Seconds before each retry, for `retryPolicy: CUSTOM`.
-    pub retry_schedule: Option<Vec<u64>>,
-    /// Request time limit in ms (default 15000).
-    pub timeout_ms: Option<u32>,
+    /// How failed deliveries are retried (default: `DEFAULT`).
+    pub retry_policy: Option<RetryPolicyInput>,
+    /// How long one delivery request may take, 1 to 60 seconds (default 15).
+    pub timeout_seconds: Option<u32>,
 }
 
-#[derive(InputObject, Default)]
+/// Changes to a webhook; a field left out stays as it is.
+#[derive(InputObject)]
 pub struct UpdateWebhookInput {
-    pub url: Option<String>,
-    pub events: Option<Vec<String>>,
-    pub description: Option<String>,
-    pub headers: Option<Json<BTreeMap<String, String>>>,
+    /// The webhook to change (`wh_…`).
+    pub id: ID,
+    /// A new http(s) URL.
+    pub url: MaybeUndefined<String>,
+    /// Event types or `family.*` patterns (at least one).
+    pub event_types: MaybeUndefined<Vec<String>>,
+    /// At most 500 characters; `""` empties it.
+    pub description: MaybeUndefined<String>,
+    /// Replaces all custom headers; `{}` removes them.
+    pub headers: MaybeUndefined<Json<BTreeMap<String, String>>>,
     /// `false` disables, `true` enables again (clearing the failure record).
-    pub active: Option<bool>,
+    pub enabled: MaybeUndefined<bool>,
     /// Deliveries per minute, 1 to 1000000; `null` removes the limit.
     pub rate_limit_per_minute: MaybeUndefined<u32>,
-    pub retry_policy: Option<RetryPolicyKind>,
-    pub retry_schedule: Option<Vec<u64>>,
-    pub timeout_ms: Option<u32>,
+    /// How failed deliveries are retried from now on.
+    pub retry_policy: MaybeUndefined<RetryPolicyInput>,
+    /// How long one delivery request may take, 1 to 60 seconds.
+    pub timeout_seconds: MaybeUndefined<u32>,
 }
 
+/// Which webhooks to list; every field given must match.
 #[derive(InputObject, Default)]
 pub struct WebhookFilterInput {
-    pub active: Option<bool>,
+    /// Only enabled (`true`) or only disabled (`false`) webhooks.
+    pub enabled: Option<bool>,
     /// Only webhooks that receive this event type.
-    pub event: Option<String>,
+    pub event_type: Option<String>,
 }
 
 /// Which deliveries to list; every field given must match.
@@ -244,22 +319,112 @@ pub struct DeliveryAttemptFilterInput {
     pub since: Option<DateTime<Utc>>,
 }
 
-/// A webhook with its signing secret, shown only in this payload.
+/// The webhook created, with its signing secret.
 #[derive(SimpleObject)]
-pub struct WebhookWithSecret {
-    pub webhook: Webhook,
+pub struct CreateWebhookPayload {
+    /// The new webhook; `null` when nothing was created.
+    pub webhook: Option<Webhook>,
     /// `whsec_…`: verify signatures with it; it cannot be read again.
-    pub secret: String,
+    pub secret: Option<String>,
+    /// Problems with the input; when there are any, nothing was created.
+    pub user_errors: Vec<UserError>,
 }
 
+/// The webhook after the change.
+#[derive(SimpleObject)]
+pub struct UpdateWebhookPayload {
+    /// The changed webhook; `null` when nothing changed.
+    pub webhook: Option<Webhook>,
+    /// Problems with the input; when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
+}
+
+/// The webhook to delete.
+#[derive(InputObject)]
+pub struct DeleteWebhookInput {
+    /// The webhook's id (`wh_…`).
+    pub id: ID,
+}
+
+/// The outcome of `deleteWebhook`.
 #[derive(SimpleObject)]
 pub struct DeleteWebhookPayload {
-    pub deleted_id: ID,
+    /// The id of the deleted webhook; `null` when nothing was deleted.
+    pub deleted_id: Option<ID>,
+    /// Problems with the input; when there are any, nothing was deleted.
+    pub user_errors: Vec<UserError>,
 }
 
+/// The webhook whose secret to rotate.
+#[derive(InputObject)]
+pub struct RotateWebhookSecretInput {
+    /// The webhook's id (`wh_…`).
+    pub id: ID,
+    /// How long messages are signed with the old secret too, in seconds:
+    /// 0 to 604800 (default 86400).
+    pub grace_seconds: Option<u64>,
+}
+
+/// The webhook with its new signing secret.
+#[derive(SimpleObject)]
+pub struct RotateWebhookSecretPayload {
+    /// The webhook; `null` when nothing changed.
+    pub webhook: Option<Webhook>,
+    /// The new `whsec_…` secret; it cannot be read again.
+    pub secret: Option<String>,
+    /// Problems with the input; when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
+}
+
+/// The webhook to test.
+#[derive(InputObject)]
+pub struct TestWebhookInput {
+    /// The webhook's id (`wh_…`).
+    pub id: ID,
+}
+
+/// The outcome of `testWebhook`.
+#[derive(SimpleObject)]
+pub struct TestWebhookPayload {
+    /// The attempt made; `null` when none was.
+    pub attempt: Option<DeliveryAttempt>,
+    /// Problems with the input.
+    pub user_errors: Vec<UserError>,
+}
+
+/// The delivery to send again.
+#[derive(InputObject)]
+pub struct RetryDeliveryInput {
+    /// A failed or cancelled delivery (`dlv_…`).
+    pub id: ID,
+}
+
+/// The delivery, queued again.
+#[derive(SimpleObject)]
+pub struct RetryDeliveryPayload {
+    /// The delivery; `null` when nothing changed.
+    pub delivery: Option<Delivery>,
+    /// Problems with the input (not failed, webhook disabled); when there
+    /// are any, nothing changed.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Which failed deliveries to send again.
+#[derive(InputObject)]
+pub struct RetryFailedDeliveriesInput {
+    /// The webhook whose failed deliveries to retry (`wh_…`).
+    pub webhook_id: ID,
+    /// Only deliveries created at or after this time (all if absent).
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// How many deliveries were queued again.
 #[derive(SimpleObject)]
 pub struct RetryFailedDeliveriesPayload {
+    /// Deliveries queued again (at most 1000 per call).
     pub retried: u64,
+    /// Problems with the input; when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
 }
 
 #[derive(Default)]
@@ -277,9 +442,13 @@ impl WebhookQuery {
     ) -> Result<Conn<Webhook>> {
         let page = page_args(ctx, first, after, "wh")?;
         let f = filter.unwrap_or_default();
-        let rows =
-            webhooks::list(&ctx.app().db, ctx.principal()?, WebhookFilter { active: f.active, event: f.event }, &page)
-                .await?;
+        let rows = webhooks::list(
+            &ctx.app().db,
+            ctx.principal()?,
+            WebhookFilter { active: f.enabled, event: f.event_type },
+            &page,
+        )
+        .await?;
         Ok(connection(rows, |w| w.id.clone(), Webhook::from))
     }
 
@@ -349,77 +518,137 @@ pub struct WebhookMutation;
 #[Object]
 impl WebhookMutation {
     /// Creates a webhook (owner only). Emits `webhook.created`.
-    async fn create_webhook(&self, ctx: &Context<'_>, input: CreateWebhookInput) -> Result<WebhookWithSecret> {
+    async fn create_webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The webhook's URL, event types and settings.")] input: CreateWebhookInput,
+    ) -> Result<CreateWebhookPayload> {
+        let p = ctx.principal()?;
+        let retry_policy = match input.retry_policy.map(RetryPolicyInput::policy).transpose() {
+            Ok(policy) => policy.unwrap_or(RetryPolicy::Default),
+            Err(e) => return Ok(CreateWebhookPayload { webhook: None, secret: None, user_errors: vec![e] }),
+        };
         let new = NewWebhook {
             url: input.url,
             endpoint_id: None,
-            events: input.events,
+            events: input.event_types,
             description: input.description,
             headers: input.headers.map(|h| h.0).unwrap_or_default(),
-            active: input.active,
-            rate_limit_per_minute: maybe(input.rate_limit_per_minute),
+            active: input.enabled,
+            rate_limit_per_minute: clearable(input.rate_limit_per_minute, |n| n),
             secret: input.secret,
-            retry_policy: policy(input.retry_policy, input.retry_schedule).unwrap_or(RetryPolicy::Default),
-            timeout_ms: input.timeout_ms,
+            retry_policy,
+            timeout_ms: input.timeout_seconds.map(millis),
         };
-        let (w, secret) = webhooks::create(ctx.app(), ctx.principal()?, new).await?;
-        Ok(WebhookWithSecret { webhook: w.into(), secret })
+        Ok(match user_errors(webhooks::create(ctx.app(), p, new).await)? {
+            Ok((w, secret)) => {
+                CreateWebhookPayload { webhook: Some(w.into()), secret: Some(secret), user_errors: vec![] }
+            }
+            Err(e) => CreateWebhookPayload { webhook: None, secret: None, user_errors: e },
+        })
     }
 
-    /// Changes a webhook; `active` enables or disables it. Emits `webhook.updated`.
-    async fn update_webhook(&self, ctx: &Context<'_>, id: ID, input: UpdateWebhookInput) -> Result<Webhook> {
+    /// Changes a webhook; `enabled` turns it off or on again (owner only).
+    /// Emits `webhook.updated`.
+    async fn update_webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The webhook and the changes.")] input: UpdateWebhookInput,
+    ) -> Result<UpdateWebhookPayload> {
+        let p = ctx.principal()?;
+        let mut nn = NotNull::default();
+        let retry_policy = nn.take("retryPolicy", input.retry_policy).map(RetryPolicyInput::policy).transpose();
         let changes = WebhookChanges {
-            url: input.url,
-            events: input.events,
-            description: input.description,
-            headers: input.headers.map(|h| h.0),
-            active: input.active,
-            rate_limit_per_minute: maybe(input.rate_limit_per_minute),
-            retry_policy: policy(input.retry_policy, input.retry_schedule),
-            timeout_ms: input.timeout_ms,
+            url: nn.take("url", input.url),
+            events: nn.take("eventTypes", input.event_types),
+            description: nn.take("description", input.description),
+            headers: nn.take("headers", input.headers).map(|h| h.0),
+            active: nn.take("enabled", input.enabled),
+            rate_limit_per_minute: clearable(input.rate_limit_per_minute, |n| n),
+            retry_policy: None,
+            timeout_ms: nn.take("timeoutSeconds", input.timeout_seconds).map(millis),
         };
-        Ok(webhooks::update(ctx.app(), ctx.principal()?, &id, changes).await?.into())
+        let changes = match (nn.check(), retry_policy) {
+            (Ok(()), Ok(retry_policy)) => WebhookChanges { retry_policy, ..changes },
+            (nulls, policy) => {
+                let mut e = nulls.err().unwrap_or_default();
+                e.extend(policy.err());
+                return Ok(UpdateWebhookPayload { webhook: None, user_errors: e });
+            }
+        };
+        Ok(match user_errors(webhooks::update(ctx.app(), p, &input.id, changes).await)? {
+            Ok(w) => UpdateWebhookPayload { webhook: Some(w.into()), user_errors: vec![] },
+            Err(e) => UpdateWebhookPayload { webhook: None, user_errors: e },
+        })
     }
 
-    /// Deletes a webhook with its delivery log. Emits `webhook.deleted`.
-    async fn delete_webhook(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteWebhookPayload> {
-        webhooks::delete(ctx.app(), ctx.principal()?, &id).await?;
-        Ok(DeleteWebhookPayload { deleted_id: id })
+    /// Deletes a webhook with its delivery log (owner only). Emits `webhook.deleted`.
+    async fn delete_webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The webhook to delete.")] input: DeleteWebhookInput,
+    ) -> Result<DeleteWebhookPayload> {
+        Ok(match user_errors(webhooks::delete(ctx.app(), ctx.principal()?, &input.id).await)? {
+            Ok(()) => DeleteWebhookPayload { deleted_id: Some(input.id), user_errors: vec![] },
+            Err(e) => DeleteWebhookPayload { deleted_id: None, user_errors: e },
+        })
     }
 
-    /// Issues a new signing secret, returned only here. For `graceSeconds`
-    /// (default 86400, at most 604800, 0 for none) messages are signed with
-    /// the old secret too. Emits `webhook.secret_rotated`.
+    /// Issues a new signing secret, returned only here (owner only). For
+    /// `graceSeconds` (default 86400, at most 604800, 0 for none) messages
+    /// are signed with the old secret too. Emits `webhook.secret_rotated`.
     async fn rotate_webhook_secret(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        grace_seconds: Option<u64>,
-    ) -> Result<WebhookWithSecret> {
-        let (w, secret) = webhooks::rotate_secret(ctx.app(), ctx.principal()?, &id, grace_seconds).await?;
-        Ok(WebhookWithSecret { webhook: w.into(), secret })
+        #[graphql(desc = "The webhook and the grace period.")] input: RotateWebhookSecretInput,
+    ) -> Result<RotateWebhookSecretPayload> {
+        let rotated = webhooks::rotate_secret(ctx.app(), ctx.principal()?, &input.id, input.grace_seconds).await;
+        Ok(match user_errors(rotated)? {
+            Ok((w, secret)) => {
+                RotateWebhookSecretPayload { webhook: Some(w.into()), secret: Some(secret), user_errors: vec![] }
+            }
+            Err(e) => RotateWebhookSecretPayload { webhook: None, secret: None, user_errors: e },
+        })
     }
 
-    /// Sends a signed `webhook.test` message now and returns the attempt.
-    async fn test_webhook(&self, ctx: &Context<'_>, id: ID) -> Result<DeliveryAttempt> {
-        Ok(deliveries::test(ctx.app(), ctx.principal()?, &id).await?.into())
+    /// Sends a signed `webhook.test` message now and returns the attempt
+    /// (owner only).
+    async fn test_webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The webhook to test.")] input: TestWebhookInput,
+    ) -> Result<TestWebhookPayload> {
+        Ok(match user_errors(deliveries::test(ctx.app(), ctx.principal()?, &input.id).await)? {
+            Ok(a) => TestWebhookPayload { attempt: Some(a.into()), user_errors: vec![] },
+            Err(e) => TestWebhookPayload { attempt: None, user_errors: e },
+        })
     }
 
-    /// Sends a failed or cancelled delivery again, with fresh attempts.
-    async fn retry_delivery(&self, ctx: &Context<'_>, id: ID) -> Result<Delivery> {
-        Ok(deliveries::retry(ctx.app(), ctx.principal()?, &id).await?.into())
+    /// Sends a failed or cancelled delivery again, with fresh attempts
+    /// (owner only).
+    async fn retry_delivery(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The delivery to send again.")] input: RetryDeliveryInput,
+    ) -> Result<RetryDeliveryPayload> {
+        Ok(match user_errors(deliveries::retry(ctx.app(), ctx.principal()?, &input.id).await)? {
+            Ok(d) => RetryDeliveryPayload { delivery: Some(d.into()), user_errors: vec![] },
+            Err(e) => RetryDeliveryPayload { delivery: None, user_errors: e },
+        })
     }
 
     /// Retries the webhook's failed deliveries created since `since` (all if
-    /// absent; at most 1000 per call).
+    /// absent; at most 1000 per call; owner only).
     async fn retry_failed_deliveries(
         &self,
         ctx: &Context<'_>,
-        webhook_id: ID,
-        since: Option<DateTime<Utc>>,
+        #[graphql(desc = "The webhook and how far back to go.")] input: RetryFailedDeliveriesInput,
     ) -> Result<RetryFailedDeliveriesPayload> {
-        let retried = deliveries::retry_failed(ctx.app(), ctx.principal()?, &webhook_id, since).await?;
-        Ok(RetryFailedDeliveriesPayload { retried })
+        let retried = deliveries::retry_failed(ctx.app(), ctx.principal()?, &input.webhook_id, input.since).await;
+        Ok(match user_errors(retried)? {
+            Ok(retried) => RetryFailedDeliveriesPayload { retried, user_errors: vec![] },
+            Err(e) => RetryFailedDeliveriesPayload { retried: 0, user_errors: found_at(e, "webhookId") },
+        })
     }
 }
 
@@ -447,14 +676,5 @@ impl WebhookSubscription {
                 std::future::ready(attempt.map(DeliveryAttempt::from))
             })
             .take_until(app.shutdown.clone().cancelled_owned()))
-    }
-}
-
-/// An optional, nullable input: absent is `None`, `null` is `Some(None)`.
-fn maybe<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
-    match v {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
     }
 }

@@ -11,6 +11,7 @@ mod auth;
 mod bad_input;
 mod conventions;
 mod data;
+mod data_admin;
 mod events;
 mod hardening;
 mod ingest;
