@@ -79,7 +79,7 @@ pub struct Job {
     pub id: ID,
     pub kind: String,
     /// Where the job stands.
-    pub state: JobState,
+    pub status: JobState,
     pub attempts: i32,
     pub max_attempts: i32,
     pub last_error: Option<String>,
@@ -94,7 +94,7 @@ impl From<entity::job::Model> for Job {
         Self {
             id: ID(j.id),
             kind: j.kind,
-            state: JobState::from_stored(&j.state),
+            status: JobState::from_stored(&j.state),
             attempts: j.attempts,
             max_attempts: j.max_attempts,
             last_error: j.last_error,

@@ -56,8 +56,9 @@ pub struct Webhook {
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
     pub updated_at: DateTime<Utc>,
+    /// The stored retry schedule, read through `retryPolicy`.
     #[graphql(skip)]
-    model: entity::webhook::Model,
+    delays_seconds: Vec<u64>,
 }
 
 /// How a webhook retries failed deliveries.
@@ -77,18 +78,12 @@ pub struct RetryPolicyView {
 impl Webhook {
     /// How failed deliveries are retried.
     async fn retry_policy(&self, ctx: &Context<'_>) -> RetryPolicyView {
-        let kind = match webhooks::retry_policy(&self.model, ctx.app().config.collaborator_retry_seconds) {
+        let kind = match webhooks::retry_policy(&self.delays_seconds, ctx.app().config.collaborator_retry_seconds) {
             RetryPolicy::Default => RetryPolicyKind::Default,
             RetryPolicy::Collaborator => RetryPolicyKind::Collaborator,
             RetryPolicy::Custom(_) => RetryPolicyKind::Custom,
         };
-        let delays_seconds = self
-            .model
-            .retry_schedule
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
-            .unwrap_or_default();
-        RetryPolicyView { kind, delays_seconds }
+        RetryPolicyView { kind, delays_seconds: self.delays_seconds.clone() }
     }
 }
 
@@ -98,10 +93,11 @@ impl From<entity::webhook::Model> for Webhook {
             v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
         };
         Self {
-            id: ID(w.id.clone()),
-            url: w.url.clone(),
-            endpoint_id: w.endpoint_id.clone().map(ID),
-            description: w.description.clone(),
+            delays_seconds: webhooks::retry_schedule(&w),
+            id: ID(w.id),
+            url: w.url,
+            endpoint_id: w.endpoint_id.map(ID),
+            description: w.description,
             event_types: strings(&w.events),
             headers: Json(serde_json::Value::Object(
                 w.headers
@@ -112,7 +108,7 @@ impl From<entity::webhook::Model> for Webhook {
                     .collect(),
             )),
             enabled: w.active,
-            disabled_reason: w.disabled_reason.clone(),
+            disabled_reason: w.disabled_reason,
             rate_limit_per_minute: (w.rate_limit_per_minute > 0).then_some(w.rate_limit_per_minute),
             timeout_seconds: (w.timeout_ms + 999) / 1000,
             failing_since: w.failing_since,
@@ -120,7 +116,6 @@ impl From<entity::webhook::Model> for Webhook {
             previous_secret_expires_at: w.previous_secret_expires_at.filter(|t| *t > Utc::now()),
             created_at: w.created_at,
             updated_at: w.updated_at,
-            model: w,
         }
     }
 }

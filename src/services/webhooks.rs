@@ -348,19 +348,22 @@ pub(crate) async fn delete_in(txn: &impl ConnectionTrait, w: &webhook::Model, ac
     events::record(txn, &w.workspace_id, EventType::WebhookDeleted, actor, Some(&w.id), event_data(w)).await
 }
 
-/// The retry policy a webhook's stored schedule stands for: the default
+/// The retry policy a stored schedule stands for: the default
 /// schedule, the collaborator one (`collaborator_gap` seconds apart), or a
 /// custom list.
-pub fn retry_policy(w: &webhook::Model, collaborator_gap: u64) -> RetryPolicy {
-    let schedule: Vec<u64> =
-        w.retry_schedule.as_array().map(|a| a.iter().filter_map(|v| v.as_u64()).collect()).unwrap_or_default();
+pub fn retry_policy(schedule: &[u64], collaborator_gap: u64) -> RetryPolicy {
     if schedule == DEFAULT_SCHEDULE {
         RetryPolicy::Default
     } else if schedule == collaborator_schedule(collaborator_gap) {
         RetryPolicy::Collaborator
     } else {
-        RetryPolicy::Custom(schedule)
+        RetryPolicy::Custom(schedule.to_vec())
     }
+}
+
+/// The seconds before each retry that a webhook stores.
+pub fn retry_schedule(w: &webhook::Model) -> Vec<u64> {
+    w.retry_schedule.as_array().map(|a| a.iter().filter_map(|v| v.as_u64()).collect()).unwrap_or_default()
 }
 
 /// The longest a rotated-out secret may keep signing: 7 days.

@@ -83,10 +83,10 @@ const QUEUE_STATUS: &str = "{ queueStatus { backend liveWorkers
     kinds { kind pending delayed inFlight dead doneLastMinute failedLastMinute } } }";
 
 const DEAD_JOBS: &str = "query($kind: String) { deadJobs(kind: $kind, first: 100) {
-    edges { node { id kind state attempts maxAttempts lastError finishedAt } } } }";
+    edges { node { id kind status attempts maxAttempts lastError finishedAt } } } }";
 
 const REQUEUE: &str = "mutation($ids: [ID!]) { requeueDeadJobs(input: { ids: $ids }) {
-    requeued jobs { id state attempts } userErrors { field code } } }";
+    requeued jobs { id status attempts } userErrors { field code } } }";
 
 fn expected_queue_backend(app: &TestApp) -> &'static str {
     if app.state.redis.is_some() {
@@ -185,7 +185,7 @@ async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
             .iter()
             .find(|n| n["id"] == job.id.as_str())
             .unwrap_or_else(|| panic!("[{}] {} not in {list}", app.backend, job.id));
-        assert_eq!(node["state"], "DEAD");
+        assert_eq!(node["status"], "DEAD");
         assert_eq!(node["attempts"], 2);
         assert_eq!(node["maxAttempts"], 2);
         assert_eq!(node["lastError"].as_str(), dead.last_error.as_deref());
@@ -220,7 +220,7 @@ async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
         assert_eq!(out["requeueDeadJobs"]["userErrors"], json!([]), "[{}] {out}", app.backend);
         assert_eq!(
             out["requeueDeadJobs"]["jobs"],
-            json!([{ "id": job.id, "state": "QUEUED", "attempts": 0 }]),
+            json!([{ "id": job.id, "status": "QUEUED", "attempts": 0 }]),
             "[{}]",
             app.backend
         );
