@@ -112,6 +112,15 @@ async fn deleting_an_endpoint_takes_its_records_and_collaborator_webhooks_along(
         let (_, collab) = app.collaborator_key("collab@example.com").await;
         let q = crate::helpers::mutation_query("deleteDataEndpoint", "deletedId");
         app.gql_err(Some(&collab), &q, json!({ "i": { "id": endpoint } }), "FORBIDDEN").await;
+        // `null` on a field that cannot be empty is refused; on a clearable one it clears.
+        for field in ["name", "enabled"] {
+            let got = app.user_error(&app.owner_key, "updateDataEndpoint", json!({ "id": endpoint, field: null })).await;
+            assert_eq!(got, (format!("input.{field}"), "INVALID".into()), "[{b}]");
+        }
+        let cleared = app
+            .mutate(&app.owner_key, "updateDataEndpoint", json!({ "id": endpoint, "schema": null }), "dataEndpoint { schema name }")
+            .await;
+        assert_eq!(cleared["dataEndpoint"], json!({ "schema": null, "name": "Orders" }), "[{b}]");
         let still = app.gql(&app.owner_key, "query($id: ID!) { dataEndpoint(id: $id) { slug } }", json!({ "id": endpoint })).await;
         assert_eq!(still["dataEndpoint"]["slug"], "orders", "[{b}]");
 
