@@ -7,6 +7,7 @@ mod api_keys;
 mod caller;
 mod context;
 mod data;
+mod data_mutations;
 mod errors;
 mod events;
 mod inputs;
@@ -18,6 +19,7 @@ mod pagination;
 mod states;
 pub mod user_errors;
 mod viewer;
+mod webhook_mutations;
 mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
@@ -48,8 +50,8 @@ pub struct MutationRoot(
     invitations::InvitationMutation,
     api_keys::ApiKeyMutation,
     jobs::JobMutation,
-    webhooks::WebhookMutation,
-    data::DataMutation,
+    webhook_mutations::WebhookMutation,
+    data_mutations::DataMutation,
 );
 
 #[derive(MergedSubscription, Default)]
