@@ -95,6 +95,28 @@
     });
   }
 
+  // Runs a mutation of the one shape, `name(input: $input) { <selection>
+  // userErrors { field message code } }`, and resolves with its payload.
+  // Rejects like gql() for top-level errors, and with an Error carrying
+  // .code (the UserErrorCode) and .userErrors when the input was refused.
+  function mutate(name, inputType, input, selection) {
+    var query = 'mutation($input: ' + inputType + '!) { ' + name + '(input: $input) { ' +
+      (selection || '') + ' userErrors { field message code } } }';
+    return gql(query, { input: input }).then(function (data) {
+      var payload = data[name];
+      var problems = payload.userErrors || [];
+      if (problems.length) {
+        var first = problems[0];
+        var where = first.field ? first.field.slice(1).join('.') + ': ' : '';
+        var e = new Error(where + first.message);
+        e.code = first.code;
+        e.userErrors = problems;
+        throw e;
+      }
+      return payload;
+    });
+  }
+
   // extensions.code of the first error of a GraphQL error list.
   function errorCode(errors) {
     var e = errors && errors[0];
@@ -216,6 +238,7 @@
     statusText: statusText,
     parseJsonField: parseJsonField,
     gql: gql,
+    mutate: mutate,
     errorCode: errorCode,
     wsUrl: wsUrl,
     wsClient: wsClient,

@@ -141,9 +141,9 @@ async fn measure(
         json!({ "s": schema }),
     )
     .await?;
-    let k =
-        gql(client, &addr, &key, "mutation { createDataKey(input: { name: \"bench\" }) { key } }", json!({})).await?;
-    let data_key = k["createDataKey"]["key"].as_str().ok_or_else(|| Error::internal("no data key"))?.to_string();
+    let k = gql(client, &addr, &key, "mutation { createDataKey(input: { name: \"bench\" }) { secret } }", json!({}))
+        .await?;
+    let data_key = k["createDataKey"]["secret"].as_str().ok_or_else(|| Error::internal("no data key"))?.to_string();
     // The bare server needs a moment to bind; the warm-up tolerates no error.
     tokio::time::sleep(Duration::from_millis(300)).await;
 

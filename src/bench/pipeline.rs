@@ -105,10 +105,11 @@ async fn set_up(client: &reqwest::Client, server: &ServerChild, hook: &str, r: &
     let (addr, key) = (server.addr.as_str(), server.key.as_str());
     let ep = "mutation { createDataEndpoint(input: { slug: \"orders\", name: \"Orders\" }) { dataEndpoint { id } } }";
     gql(client, addr, key, ep, json!({})).await?;
-    let k = gql(client, addr, key, "mutation { createDataKey(input: { name: \"bench\" }) { key } }", json!({})).await?;
-    let data_key = k["createDataKey"]["key"].as_str().ok_or_else(|| Error::internal("no data key"))?.to_string();
+    let k =
+        gql(client, addr, key, "mutation { createDataKey(input: { name: \"bench\" }) { secret } }", json!({})).await?;
+    let data_key = k["createDataKey"]["secret"].as_str().ok_or_else(|| Error::internal("no data key"))?.to_string();
     let wh = "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret } }";
-    let input = json!({ "i": { "url": hook, "events": ["record.created"], "rateLimitPerMinute": null } });
+    let input = json!({ "i": { "url": hook, "eventTypes": ["record.created"], "rateLimitPerMinute": null } });
     let created = gql(client, addr, key, wh, input).await?;
     let secret = created["createWebhook"]["secret"].as_str().ok_or_else(|| Error::internal("no secret"))?;
     *r.secret.lock().unwrap_or_else(|e| e.into_inner()) = secret.to_string();

@@ -113,7 +113,7 @@ async fn level(client: &reqwest::Client, server: &ServerChild, n: usize) -> Resu
 /// Changes the owner's name, which emits `user.updated` to every subscriber.
 async fn mutate(client: &reqwest::Client, server: &ServerChild, name: &str) -> Result<()> {
     let body = json!({
-        "query": "mutation($n: String!) { updateProfile(input: { name: $n }) { id } }",
+        "query": "mutation($n: String!) { updateProfile(input: { name: $n }) { user { id } } }",
         "variables": { "n": name },
     });
     let resp: serde_json::Value = client

@@ -5,7 +5,9 @@ use async_graphql::{ComplexObject, Context, InputObject, MaybeUndefined, Object,
 use chrono::{DateTime, Utc};
 
 use crate::auth::Scope;
+use crate::graphql::inputs::{clearable, NotNull};
 use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::{found, ContextExt};
 use crate::services::api_keys::{self, ApiKeyChanges, ApiKeyFilter, Environment, NewApiKey};
 
@@ -27,7 +29,8 @@ pub struct ApiKey {
     pub environment: Environment,
     /// The secret's first 12 characters, e.g. `sk_live_1234`.
     pub prefix: String,
-    pub permissions: Vec<Scope>,
+    /// What the key may do; its owner's role limits it further.
+    pub scopes: Vec<Scope>,
     pub enabled: bool,
     pub status: ApiKeyStatus,
     pub created_by_user_id: ID,
@@ -53,7 +56,7 @@ impl From<entity::api_key::Model> for ApiKey {
             ApiKeyStatus::Active
         };
         Self {
-            permissions: api_keys::scopes(&k).into_iter().collect(),
+            scopes: api_keys::scopes(&k).into_iter().collect(),
             environment: Environment::parse(&k.environment).unwrap_or(Environment::Test),
             id: ID(k.id),
             name: k.name,
@@ -144,42 +147,94 @@ impl ApiKeyQuery {
     }
 }
 
+/// A new API key.
 #[derive(InputObject)]
 pub struct CreateApiKeyInput {
     /// 1 to 100 characters.
     pub name: String,
     /// At most 500 characters.
     pub description: Option<String>,
-    /// At least one.
-    pub permissions: Vec<Scope>,
+    /// What the key may do; at least one.
+    pub scopes: Vec<Scope>,
     /// Must be in the future; none means the key does not expire.
     pub expires_at: Option<DateTime<Utc>>,
+    /// `TEST` (`sk_test_…`, the default) or `LIVE` (`sk_live_…`).
     #[graphql(default_with = "Environment::Test")]
     pub environment: Environment,
 }
 
+/// The key created, with its secret.
+#[derive(SimpleObject)]
+pub struct CreateApiKeyPayload {
+    /// The new key; `null` when nothing was created.
+    pub api_key: Option<ApiKey>,
+    /// The full secret (`sk_test_…`/`sk_live_…`). Store it now: it cannot be read again.
+    pub secret: Option<String>,
+    /// Problems with the input; when there are any, nothing was created.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Changes to a key; a field left out stays as it is.
 #[derive(InputObject)]
 pub struct UpdateApiKeyInput {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub permissions: Option<Vec<Scope>>,
+    /// The key to change (`ak_…`).
+    pub id: ID,
+    /// 1 to 100 characters.
+    pub name: MaybeUndefined<String>,
+    /// At most 500 characters; `""` empties it.
+    pub description: MaybeUndefined<String>,
+    /// At least one.
+    pub scopes: MaybeUndefined<Vec<Scope>>,
     /// A future time, or `null` to remove the expiry.
     pub expires_at: MaybeUndefined<DateTime<Utc>>,
     /// `false` disables the key at once; `true` enables it again.
-    pub enabled: Option<bool>,
+    pub enabled: MaybeUndefined<bool>,
 }
 
-/// A key together with its secret. The secret is shown only in this payload.
+/// The key after the change.
 #[derive(SimpleObject)]
-pub struct ApiKeyWithSecret {
-    pub api_key: ApiKey,
-    /// The full secret (`sk_test_…`/`sk_live_…`). Store it now: it cannot be read again.
-    pub key: String,
+pub struct UpdateApiKeyPayload {
+    /// The changed key; `null` when nothing changed.
+    pub api_key: Option<ApiKey>,
+    /// Problems with the input; when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
 }
 
+/// The key to delete.
+#[derive(InputObject)]
+pub struct DeleteApiKeyInput {
+    /// The key's id (`ak_…`).
+    pub id: ID,
+}
+
+/// The outcome of `deleteApiKey`.
 #[derive(SimpleObject)]
 pub struct DeleteApiKeyPayload {
-    pub deleted_id: ID,
+    /// The id of the deleted key; `null` when nothing was deleted.
+    pub deleted_id: Option<ID>,
+    /// Problems with the input; when there are any, nothing was deleted.
+    pub user_errors: Vec<UserError>,
+}
+
+/// The key to roll.
+#[derive(InputObject)]
+pub struct RollApiKeyInput {
+    /// The key's id (`ak_…`).
+    pub id: ID,
+    /// How long the old secret keeps working, in seconds: 0 to 604800
+    /// (default: the server's `SWITCHYARD_KEY_ROLL_GRACE_SECONDS`, 24 h).
+    pub grace_seconds: Option<u64>,
+}
+
+/// The key with its new secret.
+#[derive(SimpleObject)]
+pub struct RollApiKeyPayload {
+    /// The rolled key; `null` when nothing changed.
+    pub api_key: Option<ApiKey>,
+    /// The new secret. Store it now: it cannot be read again.
+    pub secret: Option<String>,
+    /// Problems with the input; when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
 }
 
 #[derive(Default)]
@@ -188,47 +243,77 @@ pub struct ApiKeyMutation;
 #[Object]
 impl ApiKeyMutation {
     /// Creates an API key acting for the caller (owner only). Emits `api_key.created`.
-    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> Result<ApiKeyWithSecret> {
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key's name, scopes, expiry and environment.")] input: CreateApiKeyInput,
+    ) -> Result<CreateApiKeyPayload> {
         let new = NewApiKey {
             name: input.name,
             description: input.description,
-            permissions: input.permissions,
+            permissions: input.scopes,
             expires_at: input.expires_at,
             environment: input.environment,
         };
-        let (key, secret) = api_keys::create(ctx.app(), ctx.principal()?, new).await?;
-        Ok(ApiKeyWithSecret { api_key: key.into(), key: secret })
+        Ok(match user_errors(api_keys::create(ctx.app(), ctx.principal()?, new).await)? {
+            Ok((key, secret)) => {
+                CreateApiKeyPayload { api_key: Some(key.into()), secret: Some(secret), user_errors: vec![] }
+            }
+            Err(e) => CreateApiKeyPayload { api_key: None, secret: None, user_errors: e },
+        })
     }
 
-    /// Changes a key's name, description, permissions, expiry or enabled
+    /// Changes a key's name, description, scopes, expiry or enabled
     /// state (owner only). Emits `api_key.updated`.
-    async fn update_api_key(&self, ctx: &Context<'_>, id: ID, input: UpdateApiKeyInput) -> Result<ApiKey> {
+    async fn update_api_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key and the changes.")] input: UpdateApiKeyInput,
+    ) -> Result<UpdateApiKeyPayload> {
+        let p = ctx.principal()?;
+        let mut nn = NotNull::default();
         let changes = ApiKeyChanges {
-            name: input.name,
-            description: input.description,
-            permissions: input.permissions,
-            expires_at: match input.expires_at {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(t) => Some(Some(t)),
-            },
-            enabled: input.enabled,
+            name: nn.take("name", input.name),
+            description: nn.take("description", input.description),
+            permissions: nn.take("scopes", input.scopes),
+            expires_at: clearable(input.expires_at, |t| t),
+            enabled: nn.take("enabled", input.enabled),
         };
-        Ok(api_keys::update(ctx.app(), ctx.principal()?, &id, changes).await?.into())
+        if let Err(e) = nn.check() {
+            return Ok(UpdateApiKeyPayload { api_key: None, user_errors: e });
+        }
+        Ok(match user_errors(api_keys::update(ctx.app(), p, &input.id, changes).await)? {
+            Ok(key) => UpdateApiKeyPayload { api_key: Some(key.into()), user_errors: vec![] },
+            Err(e) => UpdateApiKeyPayload { api_key: None, user_errors: e },
+        })
     }
 
     /// Deletes a key; it stops working at once (owner only). Emits `api_key.deleted`.
-    async fn delete_api_key(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteApiKeyPayload> {
-        api_keys::delete(ctx.app(), ctx.principal()?, &id).await?;
-        Ok(DeleteApiKeyPayload { deleted_id: id })
+    async fn delete_api_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key to delete.")] input: DeleteApiKeyInput,
+    ) -> Result<DeleteApiKeyPayload> {
+        Ok(match user_errors(api_keys::delete(ctx.app(), ctx.principal()?, &input.id).await)? {
+            Ok(()) => DeleteApiKeyPayload { deleted_id: Some(input.id), user_errors: vec![] },
+            Err(e) => DeleteApiKeyPayload { deleted_id: None, user_errors: e },
+        })
     }
 
     /// Issues a new secret for a key (owner only). The old secret keeps
     /// working for `graceSeconds` (default: the server's
     /// `SWITCHYARD_KEY_ROLL_GRACE_SECONDS`, 24 h; 0 revokes it at once; at
     /// most 7 days). Emits `api_key.rolled`.
-    async fn roll_api_key(&self, ctx: &Context<'_>, id: ID, grace_seconds: Option<u64>) -> Result<ApiKeyWithSecret> {
-        let (key, secret) = api_keys::roll(ctx.app(), ctx.principal()?, &id, grace_seconds).await?;
-        Ok(ApiKeyWithSecret { api_key: key.into(), key: secret })
+    async fn roll_api_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key and how long its old secret keeps working.")] input: RollApiKeyInput,
+    ) -> Result<RollApiKeyPayload> {
+        Ok(match user_errors(api_keys::roll(ctx.app(), ctx.principal()?, &input.id, input.grace_seconds).await)? {
+            Ok((key, secret)) => {
+                RollApiKeyPayload { api_key: Some(key.into()), secret: Some(secret), user_errors: vec![] }
+            }
+            Err(e) => RollApiKeyPayload { api_key: None, secret: None, user_errors: e },
+        })
     }
 }

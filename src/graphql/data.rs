@@ -1,14 +1,14 @@
 //! Data endpoints, data keys and records (seed 001) in GraphQL. Records
 //! arrive through the REST data API; here they are managed and inspected.
 
-use async_graphql::{ComplexObject, Context, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, ID};
+use async_graphql::{ComplexObject, Context, InputObject, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::states::{CallbackStatus, RecordOperation, RecordStatus};
 use crate::graphql::{found, ContextExt};
 use crate::services::api_keys::Environment;
-use crate::services::data_endpoints::{self as endpoints, EndpointChanges, NewDataKey, NewEndpoint};
+use crate::services::data_endpoints as endpoints;
 use crate::services::records::{self, RecordFilter};
 
 /// A REST data endpoint: `POST /api/v1/data/{slug}` and friends.
@@ -185,141 +185,6 @@ impl DataQuery {
         &self, ctx: &Context<'_>, #[graphql(desc = "The id (`rec_…`).")] id: ID
     ) -> Result<Option<Record>> {
         Ok(found(records::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Record::from))
-    }
-}
-
-#[derive(InputObject)]
-pub struct CreateDataEndpointInput {
-    /// 1–64 of a-z, 0-9, '-', '_'; unique in the workspace.
-    pub slug: String,
-    pub name: String,
-    /// A JSON Schema for record bodies.
-    pub schema: Option<Json<serde_json::Value>>,
-    #[graphql(default = true)]
-    pub enabled: bool,
-    pub monthly_quota: Option<i64>,
-    pub subscription_expires_at: Option<DateTime<Utc>>,
-}
-
-#[derive(InputObject)]
-pub struct UpdateDataEndpointInput {
-    pub name: Option<String>,
-    pub schema: MaybeUndefined<Json<serde_json::Value>>,
-    pub enabled: Option<bool>,
-    pub monthly_quota: MaybeUndefined<i64>,
-    pub subscription_expires_at: MaybeUndefined<DateTime<Utc>>,
-}
-
-#[derive(InputObject)]
-pub struct CreateDataKeyInput {
-    pub name: String,
-    /// The member the key is for (default: the caller).
-    pub user_id: Option<ID>,
-    #[graphql(default_with = "Environment::Test")]
-    pub environment: Environment,
-}
-
-/// A new endpoint with the secret that signs its callbacks, shown only here.
-#[derive(SimpleObject)]
-pub struct DataEndpointWithSecret {
-    pub data_endpoint: DataEndpoint,
-    /// `whsec_…`: callbacks carry Standard Webhooks signatures made with it.
-    pub signing_secret: String,
-}
-
-#[derive(SimpleObject)]
-pub struct DataKeyWithSecret {
-    pub data_key: DataKey,
-    /// `tm_test_…`/`tm_live_…`, shown only here.
-    pub key: String,
-}
-
-fn maybe<T, U>(m: MaybeUndefined<T>, f: impl Fn(T) -> U) -> Option<Option<U>> {
-    match m {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(f(v))),
-    }
-}
-
-#[derive(Default)]
-pub struct DataMutation;
-
-#[Object]
-impl DataMutation {
-    /// Creates a data endpoint (owner only).
-    async fn create_data_endpoint(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateDataEndpointInput,
-    ) -> Result<DataEndpointWithSecret> {
-        let new = NewEndpoint {
-            slug: input.slug,
-            name: input.name,
-            schema: input.schema.map(|j| j.0),
-            enabled: input.enabled,
-            monthly_quota: input.monthly_quota,
-            subscription_expires_at: input.subscription_expires_at,
-        };
-        let (endpoint, secret) = endpoints::create(ctx.app(), ctx.principal()?, new).await?;
-        Ok(DataEndpointWithSecret { data_endpoint: endpoint.into(), signing_secret: secret })
-    }
-
-    /// Changes a data endpoint (owner only); `null` clears schema, quota or expiry.
-    async fn update_data_endpoint(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: UpdateDataEndpointInput,
-    ) -> Result<DataEndpoint> {
-        let changes = EndpointChanges {
-            name: input.name,
-            schema: maybe(input.schema, |j| j.0),
-            enabled: input.enabled,
-            monthly_quota: maybe(input.monthly_quota, |q| q),
-            subscription_expires_at: maybe(input.subscription_expires_at, |t| t),
-        };
-        Ok(endpoints::update(ctx.app(), ctx.principal()?, &id, changes).await?.into())
-    }
-
-    /// Creates a data key for a member (owner only).
-    async fn create_data_key(&self, ctx: &Context<'_>, input: CreateDataKeyInput) -> Result<DataKeyWithSecret> {
-        let new = NewDataKey { user_id: input.user_id.map(|i| i.0), name: input.name, environment: input.environment };
-        let (key, secret) = endpoints::create_key(ctx.app(), ctx.principal()?, new).await?;
-        Ok(DataKeyWithSecret { data_key: key.into(), key: secret })
-    }
-
-    /// Adds a collaborator webhook to an endpoint (owner only): it receives
-    /// that endpoint's processing results (`record.*`) with seed 001's
-    /// policy, at most 3 retries 60 s apart. Manage it afterwards like any
-    /// webhook.
-    async fn create_collaborator_webhook(
-        &self,
-        ctx: &Context<'_>,
-        endpoint_id: ID,
-        url: String,
-    ) -> Result<crate::graphql::webhooks::WebhookWithSecret> {
-        let p = ctx.principal()?;
-        let endpoint = endpoints::get(&ctx.app().db, p, &endpoint_id).await?;
-        let new = crate::services::webhooks::NewWebhook {
-            url,
-            endpoint_id: Some(endpoint.id.clone()),
-            events: vec!["record.*".into()],
-            description: Some(format!("Collaborator webhook of /api/v1/data/{}", endpoint.slug)),
-            headers: Default::default(),
-            active: true,
-            rate_limit_per_minute: None,
-            secret: None,
-            retry_policy: crate::services::webhooks::RetryPolicy::Collaborator,
-            timeout_ms: None,
-        };
-        let (w, secret) = crate::services::webhooks::create(ctx.app(), p, new).await?;
-        Ok(crate::graphql::webhooks::WebhookWithSecret { webhook: w.into(), secret })
-    }
-
-    /// Enables or disables a data key (owner only); disabled keys get 401.
-    async fn set_data_key_enabled(&self, ctx: &Context<'_>, id: ID, enabled: bool) -> Result<DataKey> {
-        Ok(endpoints::set_key_enabled(ctx.app(), ctx.principal()?, &id, enabled).await?.into())
     }
 }
 

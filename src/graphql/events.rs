@@ -69,8 +69,8 @@ impl From<Arc<Envelope>> for Event {
 
 #[derive(InputObject, Default)]
 pub struct EventFilterInput {
-    /// Names or `family.*` patterns, e.g. `["api_key.*", "user.created"]`.
-    pub types: Option<Vec<String>>,
+    /// Event types or `family.*` patterns, e.g. `["api_key.*", "user.created"]`.
+    pub event_types: Option<Vec<String>>,
     /// Only events at or after this time.
     pub since: Option<DateTime<Utc>>,
     /// Only events before this time.
@@ -92,7 +92,7 @@ impl EventQuery {
     ) -> Result<Conn<Event>> {
         let page = page_args(ctx, first, after, "evt")?;
         let f = filter.unwrap_or_default();
-        let filter = EventFilter { types: f.types, since: f.since, until: f.until };
+        let filter = EventFilter { types: f.event_types, since: f.since, until: f.until };
         let rows = event_service::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
         Ok(connection(rows, |e| e.id.clone(), Event::from))
     }
@@ -110,9 +110,15 @@ pub struct EventSubscription;
 impl EventSubscription {
     /// Events of the workspace as they are committed, optionally filtered by
     /// type names or `family.*` patterns. Ends when the server shuts down.
-    async fn events(&self, ctx: &Context<'_>, types: Option<Vec<String>>) -> Result<impl Stream<Item = Event>> {
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Event types or `family.*` patterns; all events when absent.")] event_types: Option<
+            Vec<String>,
+        >,
+    ) -> Result<impl Stream<Item = Event>> {
         let p = ctx.principal()?.require(Scope::Read)?;
-        let types = types.unwrap_or_default();
+        let types = event_types.unwrap_or_default();
         check_patterns(&types)?;
         // A connection whose caller is demoted closes (see rest::graphql),
         // so the role at the start holds for the stream's life.

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::Role;
 use crate::error::Error;
 use crate::graphql::pagination::{connection, Conn};
+use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::viewer::Workspace;
 use crate::graphql::ContextExt;
 use crate::services::invitations;
@@ -75,11 +76,14 @@ pub struct InviteMemberInput {
 /// it on to the invitee, who accepts it themselves.
 #[derive(SimpleObject)]
 pub struct InviteMemberPayload {
-    /// The pending invitation.
-    pub invitation: Invitation,
+    /// The pending invitation; `null` when nothing was sent.
+    pub invitation: Option<Invitation>,
     /// `{public URL}/invite?token=…`: the invitee opens it to create their
     /// account or, signed in to an existing one, to accept.
-    pub accept_url: String,
+    pub accept_url: Option<String>,
+    /// Problems with the input (`TAKEN`: already a member); when there are
+    /// any, nothing changed.
+    pub user_errors: Vec<UserError>,
 }
 
 /// The invitation to revoke.
@@ -92,8 +96,11 @@ pub struct RevokeInvitationInput {
 /// The outcome of `revokeInvitation`.
 #[derive(SimpleObject)]
 pub struct RevokeInvitationPayload {
-    /// The id of the invitation whose link no longer works.
-    pub revoked_invitation_id: ID,
+    /// The id of the invitation deleted (its link no longer works); `null`
+    /// when nothing changed.
+    pub deleted_id: Option<ID>,
+    /// Problems with the input; when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
 }
 
 /// The invitation to accept.
@@ -107,10 +114,14 @@ pub struct AcceptInvitationInput {
 /// The workspace joined by accepting an invitation.
 #[derive(SimpleObject)]
 pub struct AcceptInvitationPayload {
-    /// The workspace joined; the session now works in it.
-    pub workspace: Workspace,
-    /// The caller's role there.
-    pub role: Role,
+    /// The workspace joined; the session now works in it. `null` when
+    /// nothing changed.
+    pub workspace: Option<Workspace>,
+    /// The caller's role there; `null` when nothing changed.
+    pub role: Option<Role>,
+    /// Problems with the input (a used, revoked or expired link, or one for
+    /// another address); when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
 }
 
 #[derive(Default)]
@@ -122,12 +133,19 @@ impl InvitationMutation {
     /// account and no membership: the invitee accepts with the returned
     /// link. Inviting an address again replaces its pending invitation.
     /// Emits `member.invited`.
-    async fn invite_member(&self, ctx: &Context<'_>, input: InviteMemberInput) -> Result<InviteMemberPayload> {
+    async fn invite_member(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Whom to invite, and as what.")] input: InviteMemberInput,
+    ) -> Result<InviteMemberPayload> {
         let st = ctx.app();
-        let (inv, token) = invitations::invite(st, ctx.principal()?, &input.email, input.role).await?;
-        Ok(InviteMemberPayload {
-            invitation: inv.into(),
-            accept_url: format!("{}/invite?token={token}", st.config.public_url()),
+        Ok(match user_errors(invitations::invite(st, ctx.principal()?, &input.email, input.role).await)? {
+            Ok((inv, token)) => InviteMemberPayload {
+                invitation: Some(inv.into()),
+                accept_url: Some(format!("{}/invite?token={token}", st.config.public_url())),
+                user_errors: vec![],
+            },
+            Err(e) => InviteMemberPayload { invitation: None, accept_url: None, user_errors: e },
         })
     }
 
@@ -135,10 +153,12 @@ impl InvitationMutation {
     async fn revoke_invitation(
         &self,
         ctx: &Context<'_>,
-        input: RevokeInvitationInput,
+        #[graphql(desc = "The invitation to revoke.")] input: RevokeInvitationInput,
     ) -> Result<RevokeInvitationPayload> {
-        invitations::revoke(ctx.app(), ctx.principal()?, &input.id).await?;
-        Ok(RevokeInvitationPayload { revoked_invitation_id: input.id })
+        Ok(match user_errors(invitations::revoke(ctx.app(), ctx.principal()?, &input.id).await)? {
+            Ok(()) => RevokeInvitationPayload { deleted_id: Some(input.id), user_errors: vec![] },
+            Err(e) => RevokeInvitationPayload { deleted_id: None, user_errors: e },
+        })
     }
 
     /// Accepts an invitation addressed to the signed-in user's email and
@@ -147,12 +167,21 @@ impl InvitationMutation {
     async fn accept_invitation(
         &self,
         ctx: &Context<'_>,
-        input: AcceptInvitationInput,
+        #[graphql(desc = "The invitation link's token.")] input: AcceptInvitationInput,
     ) -> Result<AcceptInvitationPayload> {
-        if input.token.is_empty() {
-            return Err(Error::invalid_field("token", "Required field is missing").into());
-        }
-        let out = invitations::accept_signed_in(ctx.app(), ctx.principal()?, &input.token).await?;
-        Ok(AcceptInvitationPayload { workspace: out.workspace.into(), role: out.role })
+        let p = ctx.principal()?;
+        let out = if input.token.is_empty() {
+            Err(Error::invalid_field("token", "Required field is missing"))
+        } else {
+            invitations::accept_signed_in(ctx.app(), p, &input.token).await
+        };
+        Ok(match user_errors(out)? {
+            Ok(out) => AcceptInvitationPayload {
+                workspace: Some(out.workspace.into()),
+                role: Some(out.role),
+                user_errors: vec![],
+            },
+            Err(e) => AcceptInvitationPayload { workspace: None, role: None, user_errors: e },
+        })
     }
 }

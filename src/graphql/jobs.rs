@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use async_graphql::{Context, Object, Result, SimpleObject, Subscription, ID};
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::states::JobState;
+use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::ContextExt;
 use crate::jobs::ledger;
 use crate::services::jobs as job_service;
@@ -78,7 +79,7 @@ pub struct Job {
     pub id: ID,
     pub kind: String,
     /// Where the job stands.
-    pub state: JobState,
+    pub status: JobState,
     pub attempts: i32,
     pub max_attempts: i32,
     pub last_error: Option<String>,
@@ -93,7 +94,7 @@ impl From<entity::job::Model> for Job {
         Self {
             id: ID(j.id),
             kind: j.kind,
-            state: JobState::from_stored(&j.state),
+            status: JobState::from_stored(&j.state),
             attempts: j.attempts,
             max_attempts: j.max_attempts,
             last_error: j.last_error,
@@ -132,10 +133,25 @@ impl JobQuery {
     }
 }
 
+/// Which dead jobs to put back in the queue; without `kind` and `ids`, all
+/// of them (up to 1000).
+#[derive(InputObject, Default)]
+pub struct RequeueDeadJobsInput {
+    /// Only dead jobs of this kind.
+    pub kind: Option<String>,
+    /// Only these jobs (`job_…`), 1 to 1000 of them.
+    pub ids: Option<Vec<ID>>,
+}
+
+/// The jobs put back in the queue.
 #[derive(SimpleObject)]
 pub struct RequeueDeadJobsPayload {
+    /// How many jobs were requeued.
     pub requeued: u64,
+    /// The requeued jobs.
     pub jobs: Vec<Job>,
+    /// Problems with the input; when there are any, nothing was requeued.
+    pub user_errors: Vec<UserError>,
 }
 
 #[derive(Default)]
@@ -148,12 +164,18 @@ impl JobMutation {
     async fn requeue_dead_jobs(
         &self,
         ctx: &Context<'_>,
-        kind: Option<String>,
-        ids: Option<Vec<ID>>,
+        #[graphql(desc = "Which dead jobs; `{}` for all.")] input: RequeueDeadJobsInput,
     ) -> Result<RequeueDeadJobsPayload> {
-        let ids = ids.map(|v| v.into_iter().map(|i| i.0).collect());
-        let rows = job_service::requeue_dead(ctx.app(), ctx.principal()?, kind.as_deref(), ids).await?;
-        Ok(RequeueDeadJobsPayload { requeued: rows.len() as u64, jobs: rows.into_iter().map(Job::from).collect() })
+        let ids = input.ids.map(|v| v.into_iter().map(|i| i.0).collect());
+        let requeued = job_service::requeue_dead(ctx.app(), ctx.principal()?, input.kind.as_deref(), ids).await;
+        Ok(match user_errors(requeued)? {
+            Ok(rows) => RequeueDeadJobsPayload {
+                requeued: rows.len() as u64,
+                jobs: rows.into_iter().map(Job::from).collect(),
+                user_errors: vec![],
+            },
+            Err(e) => RequeueDeadJobsPayload { requeued: 0, jobs: vec![], user_errors: e },
+        })
     }
 }
 

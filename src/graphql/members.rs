@@ -1,14 +1,14 @@
 //! Workspace members: list, change role, remove (joining goes through
 //! invitations).
 
-use async_graphql::{Context, Object, SimpleObject, ID};
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use crate::auth::Role;
 use async_graphql::Result;
 
-use crate::error::Error;
 use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::viewer::User;
 use crate::graphql::ContextExt;
 use crate::services::members::{self, Member as MemberRow};
@@ -52,9 +52,40 @@ impl MemberQuery {
     }
 }
 
+/// A member's new role.
+#[derive(InputObject)]
+pub struct UpdateMemberRoleInput {
+    /// The membership id (`mem_…`), as `members` lists it.
+    pub id: ID,
+    /// The new role.
+    pub role: Role,
+}
+
+/// The member after the change.
+#[derive(SimpleObject)]
+pub struct UpdateMemberRolePayload {
+    /// The member; `null` when nothing changed.
+    pub member: Option<Member>,
+    /// Problems with the input (`LAST_OWNER`: the workspace would have no
+    /// owner left); when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
+}
+
+/// The member to remove.
+#[derive(InputObject)]
+pub struct RemoveMemberInput {
+    /// The membership id (`mem_…`), as `members` lists it.
+    pub id: ID,
+}
+
+/// The outcome of `removeMember`.
 #[derive(SimpleObject)]
 pub struct RemoveMemberPayload {
-    pub removed_user_id: ID,
+    /// The id of the membership removed; `null` when nothing was removed.
+    pub deleted_id: Option<ID>,
+    /// Problems with the input (`LAST_OWNER`: the workspace would have no
+    /// owner left); when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
 }
 
 #[derive(Default)]
@@ -62,18 +93,30 @@ pub struct MemberMutation;
 
 #[Object]
 impl MemberMutation {
-    /// Changes a member's role (owner only; a workspace keeps at least one owner).
-    async fn update_member_role(&self, ctx: &Context<'_>, user_id: ID, role: Role) -> Result<Member> {
-        Ok(members::update_role(ctx.app(), ctx.principal()?, &user_id, role).await?.into())
+    /// Changes a member's role (owner only; a workspace keeps at least one
+    /// owner). Emits `member.updated`.
+    async fn update_member_role(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The member and the new role.")] input: UpdateMemberRoleInput,
+    ) -> Result<UpdateMemberRolePayload> {
+        Ok(match user_errors(members::update_role(ctx.app(), ctx.principal()?, &input.id, input.role).await)? {
+            Ok(m) => UpdateMemberRolePayload { member: Some(m.into()), user_errors: vec![] },
+            Err(e) => UpdateMemberRolePayload { member: None, user_errors: e },
+        })
     }
 
-    /// Removes a member (owner only). Emits `member.removed`, and
-    /// `user.deleted` when the user belongs to no other workspace.
-    async fn remove_member(&self, ctx: &Context<'_>, user_id: ID) -> Result<RemoveMemberPayload> {
-        if user_id.is_empty() {
-            return Err(Error::invalid_field("userId", "Required field is missing").into());
-        }
-        members::remove(ctx.app(), ctx.principal()?, &user_id).await?;
-        Ok(RemoveMemberPayload { removed_user_id: user_id })
+    /// Removes a member (owner only): their sessions end and their keys stop
+    /// working here. Emits `member.removed`, and `user.deleted` when the
+    /// user belongs to no other workspace.
+    async fn remove_member(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The member to remove.")] input: RemoveMemberInput,
+    ) -> Result<RemoveMemberPayload> {
+        Ok(match user_errors(members::remove(ctx.app(), ctx.principal()?, &input.id).await)? {
+            Ok(()) => RemoveMemberPayload { deleted_id: Some(input.id), user_errors: vec![] },
+            Err(e) => RemoveMemberPayload { deleted_id: None, user_errors: e },
+        })
     }
 }

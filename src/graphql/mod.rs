@@ -8,8 +8,10 @@ mod caller;
 mod connections;
 mod context;
 mod data;
+mod data_mutations;
 mod errors;
 mod events;
+mod inputs;
 mod invitations;
 mod jobs;
 mod members;
@@ -19,6 +21,7 @@ mod pagination;
 mod states;
 pub mod user_errors;
 mod viewer;
+mod webhook_mutations;
 mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
@@ -51,8 +54,8 @@ pub struct MutationRoot(
     invitations::InvitationMutation,
     api_keys::ApiKeyMutation,
     jobs::JobMutation,
-    webhooks::WebhookMutation,
-    data::DataMutation,
+    webhook_mutations::WebhookMutation,
+    data_mutations::DataMutation,
     oauth::OAuthMutation,
     connections::ConnectionMutation,
 );

@@ -4,7 +4,9 @@ use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, I
 use chrono::{DateTime, Utc};
 
 use crate::auth::{Credential, Role, Scope};
+use crate::graphql::inputs::found_at;
 use crate::graphql::states::Storage;
+use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::ContextExt;
 use crate::services::{members, workspaces};
 use async_graphql::Result;
@@ -149,14 +151,26 @@ impl ViewerQuery {
     }
 }
 
+/// The caller's new profile.
 #[derive(InputObject)]
 pub struct UpdateProfileInput {
     /// Display name, at most 100 characters.
     pub name: String,
 }
 
+/// The caller's user after the change.
+#[derive(SimpleObject)]
+pub struct UpdateProfilePayload {
+    /// The caller's user; `null` when nothing changed.
+    pub user: Option<User>,
+    /// Problems with the input; when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
+}
+
+/// The current and the new password.
 #[derive(InputObject)]
 pub struct ChangePasswordInput {
+    /// The password the caller signs in with now.
     #[graphql(secret)]
     pub current_password: String,
     /// At least 12 characters.
@@ -164,10 +178,30 @@ pub struct ChangePasswordInput {
     pub new_password: String,
 }
 
+/// The outcome of `changePassword`.
+#[derive(SimpleObject)]
+pub struct ChangePasswordPayload {
+    /// The caller's user; `null` when the password was not changed.
+    pub user: Option<User>,
+    /// Problems with the input (a wrong current password, a new one that
+    /// is too weak); when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
+}
+
+/// The workspace's new name.
 #[derive(InputObject)]
 pub struct UpdateWorkspaceInput {
     /// 1 to 100 characters.
     pub name: String,
+}
+
+/// The workspace after the change.
+#[derive(SimpleObject)]
+pub struct UpdateWorkspacePayload {
+    /// The caller's workspace; `null` when nothing changed.
+    pub workspace: Option<Workspace>,
+    /// Problems with the input; when there are any, nothing changed.
+    pub user_errors: Vec<UserError>,
 }
 
 /// The workspace to work in.
@@ -180,10 +214,12 @@ pub struct SwitchWorkspaceInput {
 /// The workspace the session now works in.
 #[derive(SimpleObject)]
 pub struct SwitchWorkspacePayload {
-    /// The workspace switched to.
-    pub workspace: Workspace,
-    /// The caller's role there.
-    pub role: Role,
+    /// The workspace switched to; `null` when the session did not move.
+    pub workspace: Option<Workspace>,
+    /// The caller's role there; `null` when the session did not move.
+    pub role: Option<Role>,
+    /// Problems with the input (`NOT_FOUND`: not a workspace of the user's).
+    pub user_errors: Vec<UserError>,
 }
 
 #[derive(Default)]
@@ -192,27 +228,64 @@ pub struct ViewerMutation;
 #[Object]
 impl ViewerMutation {
     /// Changes the caller's display name. Emits `user.updated`.
-    async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> Result<User> {
-        Ok(members::update_profile(ctx.app(), ctx.principal()?, &input.name).await?.into())
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new display name.")] input: UpdateProfileInput,
+    ) -> Result<UpdateProfilePayload> {
+        Ok(match user_errors(members::update_profile(ctx.app(), ctx.principal()?, &input.name).await)? {
+            Ok(u) => UpdateProfilePayload { user: Some(u.into()), user_errors: vec![] },
+            Err(e) => UpdateProfilePayload { user: None, user_errors: e },
+        })
     }
 
-    /// Changes the caller's password (browser sessions only). Emits `user.updated`.
-    async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<bool> {
-        members::change_password(ctx.app(), ctx.principal()?, &input.current_password, &input.new_password).await?;
-        Ok(true)
+    /// Changes the caller's password (browser sessions only; API keys get
+    /// FORBIDDEN) and ends the user's other sessions. Emits `user.updated`.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The current and the new password.")] input: ChangePasswordInput,
+    ) -> Result<ChangePasswordPayload> {
+        let (st, p) = (ctx.app(), ctx.principal()?);
+        let changed = members::change_password(st, p, &input.current_password, &input.new_password).await;
+        if let Err(mut e) = user_errors(changed)? {
+            // The password rules name the field `password`; here it is `newPassword`.
+            for err in &mut e {
+                if err.field.as_deref() == Some(&["input".to_string(), "password".into()][..]) {
+                    err.field = Some(vec!["input".into(), "newPassword".into()]);
+                }
+            }
+            return Ok(ChangePasswordPayload { user: None, user_errors: e });
+        }
+        Ok(ChangePasswordPayload { user: Some(members::me(&st.db, p).await?.into()), user_errors: vec![] })
     }
 
     /// Moves the browser session to another workspace the user belongs to;
     /// signing in later lands there too. API keys are bound to their
-    /// workspace (FORBIDDEN); a workspace the user does not belong to is
-    /// NOT_FOUND.
-    async fn switch_workspace(&self, ctx: &Context<'_>, input: SwitchWorkspaceInput) -> Result<SwitchWorkspacePayload> {
-        let w = workspaces::switch(ctx.app(), ctx.principal()?, &input.workspace_id).await?;
-        Ok(SwitchWorkspacePayload { workspace: w.workspace.into(), role: w.role })
+    /// workspace (FORBIDDEN); a workspace the user does not belong to is a
+    /// `NOT_FOUND` user error.
+    async fn switch_workspace(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The workspace to work in.")] input: SwitchWorkspaceInput,
+    ) -> Result<SwitchWorkspacePayload> {
+        Ok(match user_errors(workspaces::switch(ctx.app(), ctx.principal()?, &input.workspace_id).await)? {
+            Ok(w) => {
+                SwitchWorkspacePayload { workspace: Some(w.workspace.into()), role: Some(w.role), user_errors: vec![] }
+            }
+            Err(e) => SwitchWorkspacePayload { workspace: None, role: None, user_errors: found_at(e, "workspaceId") },
+        })
     }
 
-    /// Renames the workspace (owner only). Emits `workspace.updated`.
-    async fn update_workspace(&self, ctx: &Context<'_>, input: UpdateWorkspaceInput) -> Result<Workspace> {
-        Ok(workspaces::rename(ctx.app(), ctx.principal()?, &input.name).await?.into())
+    /// Renames the caller's workspace (owner only). Emits `workspace.updated`.
+    async fn update_workspace(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The workspace's new name.")] input: UpdateWorkspaceInput,
+    ) -> Result<UpdateWorkspacePayload> {
+        Ok(match user_errors(workspaces::rename(ctx.app(), ctx.principal()?, &input.name).await)? {
+            Ok(w) => UpdateWorkspacePayload { workspace: Some(w.into()), user_errors: vec![] },
+            Err(e) => UpdateWorkspacePayload { workspace: None, user_errors: e },
+        })
     }
 }

@@ -1,9 +1,7 @@
 //! Webhooks, their deliveries and the attempt log (seed 002 §4), plus the
 //! live `deliveryLogs` subscription. Owner only.
 
-use std::collections::BTreeMap;
-
-use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, Subscription, ID};
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, Object, Result, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
@@ -13,38 +11,74 @@ use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::states::DeliveryStatus;
 use crate::graphql::{found, ContextExt};
 use crate::services::deliveries::{self, AttemptFilter, DeliveryFilter};
-use crate::services::webhooks::{self, NewWebhook, RetryPolicy, WebhookChanges, WebhookFilter};
+use crate::services::webhooks::{self, RetryPolicy, WebhookFilter};
 
 /// An endpoint that receives the workspace's events. Its secret is never
 /// readable after creation or rotation.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Webhook {
+    /// The webhook's id (`wh_…`).
     pub id: ID,
+    /// Where deliveries are POSTed.
     pub url: String,
     /// For a collaborator webhook: the data endpoint whose records it follows.
     pub endpoint_id: Option<ID>,
+    /// Free text for people; `""` when none.
     pub description: String,
     /// Event types or `family.*` patterns it receives.
-    pub events: Vec<String>,
+    pub event_types: Vec<String>,
     /// Extra request headers, values shown as `***` (they are stored
     /// encrypted and never returned).
     pub headers: Json<serde_json::Value>,
-    pub active: bool,
+    /// Whether it receives deliveries; the server disables a webhook that
+    /// answers 410 Gone or keeps failing (see `disabledReason`).
+    pub enabled: bool,
     /// Why the server disabled it (410 Gone, failing for days), if it did.
     pub disabled_reason: Option<String>,
     /// Deliveries per minute; over it they wait, never drop. `null`: no limit.
     pub rate_limit_per_minute: Option<i32>,
-    /// Seconds before each retry.
-    pub retry_schedule: Vec<u64>,
-    pub timeout_ms: i32,
+    /// How long one delivery request may take, in seconds.
+    pub timeout_seconds: i32,
     /// Start of the current streak of failed deliveries.
     pub failing_since: Option<DateTime<Utc>>,
     /// Last successful delivery (kept to the minute).
     pub last_success_at: Option<DateTime<Utc>>,
     /// Until when messages are also signed with the secret replaced by the last rotation.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it was last changed.
     pub updated_at: DateTime<Utc>,
+    /// The stored retry schedule, read through `retryPolicy`.
+    #[graphql(skip)]
+    delays_seconds: Vec<u64>,
+}
+
+/// How a webhook retries failed deliveries.
+#[derive(SimpleObject)]
+#[graphql(name = "RetryPolicy")]
+pub struct RetryPolicyView {
+    /// Which policy it is.
+    pub kind: RetryPolicyKind,
+    /// Seconds to wait before each retry, in order, after the immediate
+    /// first attempt; a delivery is given up after the last retry. Each
+    /// wait varies by up to ±20 % so retries do not arrive together, and a
+    /// receiver's `Retry-After` (429/503) can lengthen it.
+    pub delays_seconds: Vec<u64>,
+}
+
+#[ComplexObject]
+impl Webhook {
+    /// How failed deliveries are retried.
+    async fn retry_policy(&self, ctx: &Context<'_>) -> RetryPolicyView {
+        let kind = match webhooks::retry_policy(&self.delays_seconds, ctx.app().config.collaborator_retry_seconds) {
+            RetryPolicy::Default => RetryPolicyKind::Default,
+            RetryPolicy::Collaborator => RetryPolicyKind::Collaborator,
+            RetryPolicy::Custom(_) => RetryPolicyKind::Custom,
+        };
+        RetryPolicyView { kind, delays_seconds: self.delays_seconds.clone() }
+    }
 }
 
 impl From<entity::webhook::Model> for Webhook {
@@ -53,11 +87,12 @@ impl From<entity::webhook::Model> for Webhook {
             v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
         };
         Self {
+            delays_seconds: webhooks::retry_schedule(&w),
             id: ID(w.id),
             url: w.url,
             endpoint_id: w.endpoint_id.map(ID),
             description: w.description,
-            events: strings(&w.events),
+            event_types: strings(&w.events),
             headers: Json(serde_json::Value::Object(
                 w.headers
                     .as_object()
@@ -66,15 +101,10 @@ impl From<entity::webhook::Model> for Webhook {
                     .map(|(k, _)| (k.clone(), serde_json::json!("***")))
                     .collect(),
             )),
-            active: w.active,
+            enabled: w.active,
             disabled_reason: w.disabled_reason,
             rate_limit_per_minute: (w.rate_limit_per_minute > 0).then_some(w.rate_limit_per_minute),
-            retry_schedule: w
-                .retry_schedule
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
-                .unwrap_or_default(),
-            timeout_ms: w.timeout_ms,
+            timeout_seconds: (w.timeout_ms + 999) / 1000,
             failing_since: w.failing_since,
             last_success_at: w.last_success_at,
             previous_secret_expires_at: w.previous_secret_expires_at.filter(|t| *t > Utc::now()),
@@ -156,72 +186,24 @@ impl From<entity::delivery_attempt::Model> for DeliveryAttempt {
     }
 }
 
-/// How failed deliveries are retried.
+/// Which retry policy a webhook follows.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum RetryPolicyKind {
     /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
     Default,
-    /// At most 3 retries, 60 s apart (seed 001's collaborator policy).
+    /// At most 3 retries, 60 s apart (the data endpoints' collaborator policy).
     Collaborator,
-    /// The seconds given in `retrySchedule`.
+    /// The seconds given in `delaysSeconds`.
     Custom,
 }
 
-fn policy(kind: Option<RetryPolicyKind>, schedule: Option<Vec<u64>>) -> Option<RetryPolicy> {
-    match (kind, schedule) {
-        (Some(RetryPolicyKind::Custom), s) | (None, s @ Some(_)) => Some(RetryPolicy::Custom(s.unwrap_or_default())),
-        (Some(RetryPolicyKind::Collaborator), _) => Some(RetryPolicy::Collaborator),
-        (Some(RetryPolicyKind::Default), _) => Some(RetryPolicy::Default),
-        (None, None) => None,
-    }
-}
-
-#[derive(InputObject)]
-pub struct CreateWebhookInput {
-    /// http(s) URL; private and loopback addresses are refused unless the
-    /// server allows them.
-    pub url: String,
-    /// Event types or `family.*` patterns (at least one).
-    pub events: Vec<String>,
-    pub description: Option<String>,
-    /// Extra headers, e.g. `{"X-Team": "ops"}`; `webhook-*` and
-    /// `content-type` are reserved.
-    pub headers: Option<Json<BTreeMap<String, String>>>,
-    #[graphql(default = true)]
-    pub active: bool,
-    /// Deliveries per minute, 1 to 1000000 (default 100); over it they
-    /// wait, never drop. `null`: no limit (for receivers you trust to keep up).
-    pub rate_limit_per_minute: MaybeUndefined<u32>,
-    /// A `whsec_…` secret to use; generated when absent.
-    #[graphql(secret)]
-    pub secret: Option<String>,
-    pub retry_policy: Option<RetryPolicyKind>,
-    /// Seconds before each retry, for `retryPolicy: CUSTOM`.
-    pub retry_schedule: Option<Vec<u64>>,
-    /// Request time limit in ms (default 15000).
-    pub timeout_ms: Option<u32>,
-}
-
-#[derive(InputObject, Default)]
-pub struct UpdateWebhookInput {
-    pub url: Option<String>,
-    pub events: Option<Vec<String>>,
-    pub description: Option<String>,
-    pub headers: Option<Json<BTreeMap<String, String>>>,
-    /// `false` disables, `true` enables again (clearing the failure record).
-    pub active: Option<bool>,
-    /// Deliveries per minute, 1 to 1000000; `null` removes the limit.
-    pub rate_limit_per_minute: MaybeUndefined<u32>,
-    pub retry_policy: Option<RetryPolicyKind>,
-    pub retry_schedule: Option<Vec<u64>>,
-    pub timeout_ms: Option<u32>,
-}
-
+/// Which webhooks to list; every field given must match.
 #[derive(InputObject, Default)]
 pub struct WebhookFilterInput {
-    pub active: Option<bool>,
+    /// Only enabled (`true`) or only disabled (`false`) webhooks.
+    pub enabled: Option<bool>,
     /// Only webhooks that receive this event type.
-    pub event: Option<String>,
+    pub event_type: Option<String>,
 }
 
 /// Which deliveries to list; every field given must match.
@@ -244,24 +226,6 @@ pub struct DeliveryAttemptFilterInput {
     pub since: Option<DateTime<Utc>>,
 }
 
-/// A webhook with its signing secret, shown only in this payload.
-#[derive(SimpleObject)]
-pub struct WebhookWithSecret {
-    pub webhook: Webhook,
-    /// `whsec_…`: verify signatures with it; it cannot be read again.
-    pub secret: String,
-}
-
-#[derive(SimpleObject)]
-pub struct DeleteWebhookPayload {
-    pub deleted_id: ID,
-}
-
-#[derive(SimpleObject)]
-pub struct RetryFailedDeliveriesPayload {
-    pub retried: u64,
-}
-
 #[derive(Default)]
 pub struct WebhookQuery;
 
@@ -277,9 +241,13 @@ impl WebhookQuery {
     ) -> Result<Conn<Webhook>> {
         let page = page_args(ctx, first, after, "wh")?;
         let f = filter.unwrap_or_default();
-        let rows =
-            webhooks::list(&ctx.app().db, ctx.principal()?, WebhookFilter { active: f.active, event: f.event }, &page)
-                .await?;
+        let rows = webhooks::list(
+            &ctx.app().db,
+            ctx.principal()?,
+            WebhookFilter { active: f.enabled, event: f.event_type },
+            &page,
+        )
+        .await?;
         Ok(connection(rows, |w| w.id.clone(), Webhook::from))
     }
 
@@ -344,86 +312,6 @@ impl WebhookQuery {
 }
 
 #[derive(Default)]
-pub struct WebhookMutation;
-
-#[Object]
-impl WebhookMutation {
-    /// Creates a webhook (owner only). Emits `webhook.created`.
-    async fn create_webhook(&self, ctx: &Context<'_>, input: CreateWebhookInput) -> Result<WebhookWithSecret> {
-        let new = NewWebhook {
-            url: input.url,
-            endpoint_id: None,
-            events: input.events,
-            description: input.description,
-            headers: input.headers.map(|h| h.0).unwrap_or_default(),
-            active: input.active,
-            rate_limit_per_minute: maybe(input.rate_limit_per_minute),
-            secret: input.secret,
-            retry_policy: policy(input.retry_policy, input.retry_schedule).unwrap_or(RetryPolicy::Default),
-            timeout_ms: input.timeout_ms,
-        };
-        let (w, secret) = webhooks::create(ctx.app(), ctx.principal()?, new).await?;
-        Ok(WebhookWithSecret { webhook: w.into(), secret })
-    }
-
-    /// Changes a webhook; `active` enables or disables it. Emits `webhook.updated`.
-    async fn update_webhook(&self, ctx: &Context<'_>, id: ID, input: UpdateWebhookInput) -> Result<Webhook> {
-        let changes = WebhookChanges {
-            url: input.url,
-            events: input.events,
-            description: input.description,
-            headers: input.headers.map(|h| h.0),
-            active: input.active,
-            rate_limit_per_minute: maybe(input.rate_limit_per_minute),
-            retry_policy: policy(input.retry_policy, input.retry_schedule),
-            timeout_ms: input.timeout_ms,
-        };
-        Ok(webhooks::update(ctx.app(), ctx.principal()?, &id, changes).await?.into())
-    }
-
-    /// Deletes a webhook with its delivery log. Emits `webhook.deleted`.
-    async fn delete_webhook(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteWebhookPayload> {
-        webhooks::delete(ctx.app(), ctx.principal()?, &id).await?;
-        Ok(DeleteWebhookPayload { deleted_id: id })
-    }
-
-    /// Issues a new signing secret, returned only here. For `graceSeconds`
-    /// (default 86400, at most 604800, 0 for none) messages are signed with
-    /// the old secret too. Emits `webhook.secret_rotated`.
-    async fn rotate_webhook_secret(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        grace_seconds: Option<u64>,
-    ) -> Result<WebhookWithSecret> {
-        let (w, secret) = webhooks::rotate_secret(ctx.app(), ctx.principal()?, &id, grace_seconds).await?;
-        Ok(WebhookWithSecret { webhook: w.into(), secret })
-    }
-
-    /// Sends a signed `webhook.test` message now and returns the attempt.
-    async fn test_webhook(&self, ctx: &Context<'_>, id: ID) -> Result<DeliveryAttempt> {
-        Ok(deliveries::test(ctx.app(), ctx.principal()?, &id).await?.into())
-    }
-
-    /// Sends a failed or cancelled delivery again, with fresh attempts.
-    async fn retry_delivery(&self, ctx: &Context<'_>, id: ID) -> Result<Delivery> {
-        Ok(deliveries::retry(ctx.app(), ctx.principal()?, &id).await?.into())
-    }
-
-    /// Retries the webhook's failed deliveries created since `since` (all if
-    /// absent; at most 1000 per call).
-    async fn retry_failed_deliveries(
-        &self,
-        ctx: &Context<'_>,
-        webhook_id: ID,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<RetryFailedDeliveriesPayload> {
-        let retried = deliveries::retry_failed(ctx.app(), ctx.principal()?, &webhook_id, since).await?;
-        Ok(RetryFailedDeliveriesPayload { retried })
-    }
-}
-
-#[derive(Default)]
 pub struct WebhookSubscription;
 
 #[Subscription]
@@ -447,14 +335,5 @@ impl WebhookSubscription {
                 std::future::ready(attempt.map(DeliveryAttempt::from))
             })
             .take_until(app.shutdown.clone().cancelled_owned()))
-    }
-}
-
-/// An optional, nullable input: absent is `None`, `null` is `Some(None)`.
-fn maybe<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
-    match v {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
     }
 }

@@ -88,7 +88,7 @@ pub fn scopes(model: &api_key::Model) -> BTreeSet<Scope> {
 fn permissions_json(perms: &[Scope]) -> Result<serde_json::Value> {
     let set: BTreeSet<Scope> = perms.iter().copied().collect();
     if set.is_empty() {
-        return Err(Error::invalid_field("permissions", "At least one permission is required"));
+        return Err(Error::invalid_field("scopes", "At least one scope is required"));
     }
     Ok(json!(set.iter().map(|s| s.as_str()).collect::<Vec<_>>()))
 }

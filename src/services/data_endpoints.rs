@@ -123,6 +123,53 @@ pub async fn update(st: &AppState, p: &Principal, id: &str, c: EndpointChanges) 
     Ok(endpoint)
 }
 
+/// Deletes an endpoint with its records, its usage and its collaborator
+/// webhooks (owner only); `POST /api/v1/data/{slug}` answers 404 at once.
+/// Records still queued are dropped. Emits `webhook.deleted` for each
+/// collaborator webhook.
+pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<()> {
+    use sea_orm::TransactionTrait;
+    p.require(Scope::Write)?.require_owner()?;
+    let txn = st.writer.begin().await?;
+    let endpoint = find(&txn, &p.workspace_id, id).await?;
+    let hooks = entity::webhook::Entity::find()
+        .filter(entity::webhook::Column::WorkspaceId.eq(&p.workspace_id))
+        .filter(entity::webhook::Column::EndpointId.eq(&endpoint.id))
+        .all(&txn)
+        .await?;
+    let mut evts = Vec::new();
+    for w in &hooks {
+        evts.push(super::webhooks::delete_in(&txn, w, p.actor()).await?);
+    }
+    entity::record::Entity::delete_many()
+        .filter(entity::record::Column::EndpointId.eq(&endpoint.id))
+        .exec(&txn)
+        .await?;
+    endpoint_usage::Entity::delete_many()
+        .filter(endpoint_usage::Column::EndpointId.eq(&endpoint.id))
+        .exec(&txn)
+        .await?;
+    data_endpoint::Entity::delete_by_id(&endpoint.id).exec(&txn).await?;
+    txn.commit().await?;
+    super::data_cache::invalidate(st, &p.workspace_id);
+    st.publish(evts);
+    Ok(())
+}
+
+/// Issues a new secret for signing an endpoint's callbacks (owner only);
+/// callbacks are signed with it from now on. Returns the endpoint with the
+/// secret, shown only here.
+pub async fn rotate_secret(st: &AppState, p: &Principal, id: &str) -> Result<(data_endpoint::Model, String)> {
+    p.require(Scope::Write)?.require_owner()?;
+    let secret = crate::delivery::signing::new_secret();
+    let mut am = find(&st.writer, &p.workspace_id, id).await?.into_active_model();
+    am.secret_enc = Set(st.secret.encrypt(&secret)?);
+    am.updated_at = Set(Utc::now());
+    let endpoint = am.update(&st.writer).await?;
+    super::data_cache::invalidate(st, &p.workspace_id);
+    Ok((endpoint, secret))
+}
+
 pub async fn list(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> Result<Page<data_endpoint::Model>> {
     p.require(Scope::Read)?;
     let q = data_endpoint::Entity::find().filter(data_endpoint::Column::WorkspaceId.eq(&p.workspace_id));
@@ -302,23 +349,65 @@ pub async fn list_keys(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs
     fetch_page(db, q, data_key::Column::Id, page).await
 }
 
-/// Enables or disables a data key (owner only); a disabled key gets 401.
-pub async fn set_key_enabled(st: &AppState, p: &Principal, id: &str, enabled: bool) -> Result<data_key::Model> {
-    p.require(Scope::Write)?.require_owner()?;
+/// Fields of a data key to change; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct DataKeyChanges {
+    pub name: Option<String>,
+    /// `false`: the key gets 401 at once; `true`: it works again.
+    pub enabled: Option<bool>,
+}
+
+async fn find_key(db: &impl ConnectionTrait, workspace_id: &str, id: &str) -> Result<data_key::Model> {
     if !has_prefix(id, "dk") {
         return Err(Error::NotFound("Data key"));
     }
-    let key = data_key::Entity::find_by_id(id)
-        .filter(data_key::Column::WorkspaceId.eq(&p.workspace_id))
-        .one(&st.writer)
+    data_key::Entity::find_by_id(id)
+        .filter(data_key::Column::WorkspaceId.eq(workspace_id))
+        .one(db)
         .await?
-        .ok_or(Error::NotFound("Data key"))?;
-    let mut am = key.into_active_model();
-    am.enabled = Set(enabled);
+        .ok_or(Error::NotFound("Data key"))
+}
+
+/// Renames, enables or disables a data key (owner only); a disabled key gets 401.
+pub async fn update_key(st: &AppState, p: &Principal, id: &str, c: DataKeyChanges) -> Result<data_key::Model> {
+    p.require(Scope::Write)?.require_owner()?;
+    let mut am = find_key(&st.writer, &p.workspace_id, id).await?.into_active_model();
+    if let Some(n) = &c.name {
+        am.name = Set(required_text("name", n, 100)?);
+    }
+    if let Some(enabled) = c.enabled {
+        am.enabled = Set(enabled);
+    }
     am.updated_at = Set(Utc::now());
     let key = am.update(&st.writer).await?;
     super::data_cache::invalidate(st, &p.workspace_id);
     Ok(key)
+}
+
+/// Deletes a data key (owner only); it gets 401 at once. Records sent with
+/// it stay.
+pub async fn delete_key(st: &AppState, p: &Principal, id: &str) -> Result<()> {
+    p.require(Scope::Write)?.require_owner()?;
+    let key = find_key(&st.writer, &p.workspace_id, id).await?;
+    data_key::Entity::delete_by_id(&key.id).exec(&st.writer).await?;
+    super::data_cache::invalidate(st, &p.workspace_id);
+    Ok(())
+}
+
+/// Issues a new secret for a data key (owner only); the old one gets 401 at
+/// once. Returns the key with its new secret, shown only here.
+pub async fn roll_key(st: &AppState, p: &Principal, id: &str) -> Result<(data_key::Model, String)> {
+    p.require(Scope::Write)?.require_owner()?;
+    let key = find_key(&st.writer, &p.workspace_id, id).await?;
+    let env = Environment::parse(&key.environment).unwrap_or(Environment::Test);
+    let secret = format!("tm_{}_{}", env.as_str(), random_token(24));
+    let mut am = key.into_active_model();
+    am.prefix = Set(secret[..12].to_string());
+    am.key_hash = Set(st.secret.hash_token(&secret));
+    am.updated_at = Set(Utc::now());
+    let key = am.update(&st.writer).await?;
+    super::data_cache::invalidate(st, &p.workspace_id);
+    Ok((key, secret))
 }
 
 /// The owner's live key for the production console, created on first use.

@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter}
 use entity::event;
 
 use crate::auth::{Principal, Role, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UserErrorCode};
 use crate::events::{is_known_pattern, owners_only, Envelope, EventType};
 use crate::ids::has_prefix;
 use crate::services::pagination::{fetch_page, Page, PageArgs};
@@ -22,7 +22,9 @@ pub struct EventFilter {
 /// Rejects type patterns that can never match a catalog event.
 pub fn check_patterns(types: &[String]) -> Result<()> {
     match types.iter().find(|t| !is_known_pattern(t)) {
-        Some(t) => Err(Error::invalid_field("types", format!("Unknown event type '{t}'"))),
+        Some(t) => {
+            Err(Error::field_code("eventTypes", UserErrorCode::UnknownEventType, format!("Unknown event type '{t}'")))
+        }
         None => Ok(()),
     }
 }

@@ -18,7 +18,7 @@ use entity::{invitation, membership, user, workspace};
 
 use crate::auth::{Credential, Principal, Role, Scope};
 use crate::crypto::{random_token, SecretKey};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UserErrorCode};
 use crate::events::{self, EventType};
 use crate::ids::{has_prefix, new_id};
 use crate::services::members::{normalize_email, user_data};
@@ -77,7 +77,11 @@ pub async fn invite(st: &AppState, p: &Principal, email: &str, role: Role) -> Re
             .one(&txn)
             .await?;
         if member.is_some() {
-            return Err(Error::invalid_field("email", "This person is already a member of the workspace"));
+            return Err(Error::field_code(
+                "email",
+                UserErrorCode::Taken,
+                "This person is already a member of the workspace",
+            ));
         }
     }
     invitation::Entity::delete_many()

@@ -14,7 +14,7 @@ use serde_json::json;
 use entity::{membership, session, user};
 
 use crate::auth::{Credential, Principal, Role, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UserErrorCode};
 use crate::events::{self, Envelope, EventType};
 use crate::ids::{has_prefix, new_id};
 use crate::services::pagination::{fetch_page, Page, PageArgs};
@@ -70,17 +70,17 @@ pub async fn list(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> 
     Ok(rows.filter_map(|m| users.remove(&m.user_id).map(|user| Member { membership: m, user })))
 }
 
-async fn find_member(db: &impl ConnectionTrait, workspace_id: &str, user_id: &str) -> Result<Member> {
-    if !has_prefix(user_id, "usr") {
+/// A membership of the workspace by its id (`mem_…`, what `members` lists).
+async fn find_member(db: &impl ConnectionTrait, workspace_id: &str, member_id: &str) -> Result<Member> {
+    if !has_prefix(member_id, "mem") {
         return Err(Error::NotFound("Member"));
     }
-    let membership = membership::Entity::find()
+    let membership = membership::Entity::find_by_id(member_id)
         .filter(membership::Column::WorkspaceId.eq(workspace_id))
-        .filter(membership::Column::UserId.eq(user_id))
         .one(db)
         .await?
         .ok_or(Error::NotFound("Member"))?;
-    let user = user::Entity::find_by_id(user_id).one(db).await?.ok_or(Error::NotFound("Member"))?;
+    let user = user::Entity::find_by_id(&membership.user_id).one(db).await?.ok_or(Error::NotFound("Member"))?;
     Ok(Member { membership, user })
 }
 
@@ -162,17 +162,18 @@ async fn owner_count(db: &impl ConnectionTrait, workspace_id: &str) -> Result<u6
     Ok(q.all(db).await?.len() as u64)
 }
 
-/// Changes a member's role; the last owner cannot be demoted.
-#[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, user = %user_id))]
-pub async fn update_role(st: &AppState, p: &Principal, user_id: &str, role: Role) -> Result<Member> {
+/// Changes a member's role (by membership id); the last owner cannot be demoted.
+#[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, member = %member_id))]
+pub async fn update_role(st: &AppState, p: &Principal, member_id: &str, role: Role) -> Result<Member> {
     p.require(Scope::Write)?.require_owner()?;
     let txn = st.writer.begin().await?;
-    let member = find_member(&txn, &p.workspace_id, user_id).await?;
+    let member = find_member(&txn, &p.workspace_id, member_id).await?;
+    let user_id = member.user.id.as_str();
     if member.membership.role == Role::Owner.as_str()
         && role != Role::Owner
         && owner_count(&txn, &p.workspace_id).await? <= 1
     {
-        return Err(Error::invalid_field("role", "The workspace must keep at least one owner"));
+        return Err(Error::field_code("role", UserErrorCode::LastOwner, "The workspace must keep at least one owner"));
     }
     if role != Role::Owner {
         // The invitations they sent as an owner stop working.
@@ -193,13 +194,14 @@ pub async fn update_role(st: &AppState, p: &Principal, user_id: &str, role: Role
 /// Removes a member and their sessions in this workspace (their API keys stop
 /// working: keys act with their creator's membership). A user left with no
 /// workspace is deleted. The last owner cannot be removed.
-#[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, user = %user_id))]
-pub async fn remove(st: &AppState, p: &Principal, user_id: &str) -> Result<()> {
+#[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, member = %member_id))]
+pub async fn remove(st: &AppState, p: &Principal, member_id: &str) -> Result<()> {
     p.require(Scope::Write)?.require_owner()?;
     let txn = st.writer.begin().await?;
-    let member = find_member(&txn, &p.workspace_id, user_id).await?;
+    let member = find_member(&txn, &p.workspace_id, member_id).await?;
+    let user_id = member.user.id.as_str();
     if member.membership.role == Role::Owner.as_str() && owner_count(&txn, &p.workspace_id).await? <= 1 {
-        return Err(Error::invalid_field("userId", "The workspace must keep at least one owner"));
+        return Err(Error::field_code("id", UserErrorCode::LastOwner, "The workspace must keep at least one owner"));
     }
     membership::Entity::delete_by_id(&member.membership.id).exec(&txn).await?;
     super::invitations::drop_sent_by(&txn, &p.workspace_id, user_id).await?;

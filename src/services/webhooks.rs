@@ -15,7 +15,7 @@ use entity::{delivery, webhook};
 
 use crate::auth::{Principal, Scope};
 use crate::delivery::{collaborator_schedule, signing, ssrf, DEFAULT_SCHEDULE};
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, FieldError, Result, UserErrorCode};
 use crate::events::{self, is_known_pattern, type_matches, Envelope, EventType};
 use crate::ids::{has_prefix, new_id};
 use crate::services::bounded_text;
@@ -40,7 +40,11 @@ impl RetryPolicy {
             Self::Default => Ok(DEFAULT_SCHEDULE.to_vec()),
             Self::Collaborator => Ok(collaborator_schedule(collaborator_gap)),
             Self::Custom(s) if s.len() <= 20 && s.iter().all(|d| *d <= 86_400) => Ok(s.clone()),
-            Self::Custom(_) => Err(Error::invalid_field("retrySchedule", "At most 20 retries, each at most 86400 s")),
+            Self::Custom(_) => Err(Error::field_code(
+                "retryPolicy.delaysSeconds",
+                UserErrorCode::LimitExceeded,
+                "At most 20 retries, each at most 86400 s",
+            )),
         }
     }
 }
@@ -95,10 +99,14 @@ const RESERVED: &[&str] = &[
 
 fn check_events(events: &[String]) -> Result<serde_json::Value> {
     if events.is_empty() {
-        return Err(Error::invalid_field("events", "At least one event type or pattern is required"));
+        return Err(Error::invalid_field("eventTypes", "At least one event type or pattern is required"));
     }
     if let Some(bad) = events.iter().find(|e| !is_known_pattern(e)) {
-        return Err(Error::invalid_field("events", format!("Unknown event type '{bad}'")));
+        return Err(Error::field_code(
+            "eventTypes",
+            UserErrorCode::UnknownEventType,
+            format!("Unknown event type '{bad}'"),
+        ));
     }
     Ok(json!(events))
 }
@@ -107,7 +115,7 @@ fn check_events(events: &[String]) -> Result<serde_json::Value> {
 /// receiver's credentials): stored encrypted, sent decrypted, shown as `***`.
 fn check_headers(st: &AppState, headers: &BTreeMap<String, String>) -> Result<serde_json::Value> {
     if headers.len() > 20 {
-        return Err(Error::invalid_field("headers", "At most 20 custom headers"));
+        return Err(Error::field_code("headers", UserErrorCode::LimitExceeded, "At most 20 custom headers"));
     }
     let mut details = Vec::new();
     for (k, v) in headers {
@@ -154,7 +162,7 @@ fn check_timeout(ms: u32) -> Result<i32> {
     if (1000..=60_000).contains(&ms) {
         Ok(ms as i32)
     } else {
-        Err(Error::invalid_field("timeoutMs", "Must be between 1000 and 60000"))
+        Err(Error::invalid_field("timeoutSeconds", "Must be between 1 and 60"))
     }
 }
 
@@ -320,17 +328,42 @@ pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<()> {
     p.require(Scope::Write)?.require_owner()?;
     let txn = st.writer.begin().await?;
     let w = find(&txn, &p.workspace_id, id).await?;
-    entity::delivery_attempt::Entity::delete_many()
-        .filter(entity::delivery_attempt::Column::WebhookId.eq(id))
-        .exec(&txn)
-        .await?;
-    delivery::Entity::delete_many().filter(delivery::Column::WebhookId.eq(id)).exec(&txn).await?;
-    webhook::Entity::delete_by_id(id).exec(&txn).await?;
-    let evt =
-        events::record(&txn, &p.workspace_id, EventType::WebhookDeleted, p.actor(), Some(id), event_data(&w)).await?;
+    let evt = delete_in(&txn, &w, p.actor()).await?;
     txn.commit().await?;
     st.publish(vec![evt]);
     Ok(())
+}
+
+/// Deletes a webhook with its deliveries and attempt log inside the
+/// caller's transaction, recording `webhook.deleted` (publish it after the
+/// commit). Also used when a data endpoint takes its collaborator webhooks
+/// with it.
+pub(crate) async fn delete_in(txn: &impl ConnectionTrait, w: &webhook::Model, actor: &str) -> Result<Envelope> {
+    entity::delivery_attempt::Entity::delete_many()
+        .filter(entity::delivery_attempt::Column::WebhookId.eq(&w.id))
+        .exec(txn)
+        .await?;
+    delivery::Entity::delete_many().filter(delivery::Column::WebhookId.eq(&w.id)).exec(txn).await?;
+    webhook::Entity::delete_by_id(&w.id).exec(txn).await?;
+    events::record(txn, &w.workspace_id, EventType::WebhookDeleted, actor, Some(&w.id), event_data(w)).await
+}
+
+/// The retry policy a stored schedule stands for: the default
+/// schedule, the collaborator one (`collaborator_gap` seconds apart), or a
+/// custom list.
+pub fn retry_policy(schedule: &[u64], collaborator_gap: u64) -> RetryPolicy {
+    if schedule == DEFAULT_SCHEDULE {
+        RetryPolicy::Default
+    } else if schedule == collaborator_schedule(collaborator_gap) {
+        RetryPolicy::Collaborator
+    } else {
+        RetryPolicy::Custom(schedule.to_vec())
+    }
+}
+
+/// The seconds before each retry that a webhook stores.
+pub fn retry_schedule(w: &webhook::Model) -> Vec<u64> {
+    w.retry_schedule.as_array().map(|a| a.iter().filter_map(|v| v.as_u64()).collect()).unwrap_or_default()
 }
 
 /// The longest a rotated-out secret may keep signing: 7 days.

@@ -13,21 +13,20 @@ const VIEWER: &str = "{ viewer { user { id } workspace { id } role scopes creden
 #[tokio::test]
 async fn a_created_key_is_shown_once_and_then_authenticates() {
     for_each_backend(&[], |app: TestApp| async move {
-        let data = app
-            .gql(
+        let out = app
+            .mutate(
                 &app.owner_key,
-                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) {
-                    key apiKey { id name description prefix permissions environment enabled status usageCount lastUsedAt expiresAt } } }",
-                json!({ "i": { "name": "CI", "description": "for the build", "permissions": ["READ", "WRITE"], "environment": "LIVE",
-                               "expiresAt": "2099-12-31T23:59:59Z" } }),
+                "createApiKey",
+                json!({ "name": "CI", "description": "for the build", "scopes": ["READ", "WRITE"], "environment": "LIVE",
+                        "expiresAt": "2099-12-31T23:59:59Z" }),
+                "secret apiKey { id name description prefix scopes environment enabled status usageCount lastUsedAt expiresAt }",
             )
             .await;
-        let out = &data["createApiKey"];
-        let secret = out["key"].as_str().unwrap();
+        let secret = out["secret"].as_str().unwrap();
         assert!(secret.starts_with("sk_live_") && secret.len() > 30, "{secret}");
         let key = &out["apiKey"];
         assert_eq!(key["prefix"], secret[..12]);
-        assert_eq!(key["permissions"], json!(["READ", "WRITE"]));
+        assert_eq!(key["scopes"], json!(["READ", "WRITE"]));
         assert_eq!(key["status"], "ACTIVE");
         assert_eq!(key["usageCount"], 0);
         assert_eq!(key["expiresAt"], "2099-12-31T23:59:59+00:00");
@@ -93,15 +92,15 @@ async fn disabled_expired_and_deleted_keys_are_unauthorized() {
         app.gql(&secret, VIEWER, json!({})).await;
 
         let upd =
-            "mutation($id: ID!, $i: UpdateApiKeyInput!) { updateApiKey(id: $id, input: $i) { enabled status name } }";
-        let off = app.gql(&app.owner_key, upd, json!({ "id": id, "i": { "enabled": false, "name": "renamed" } })).await;
-        assert_eq!(off["updateApiKey"], json!({ "enabled": false, "status": "DISABLED", "name": "renamed" }));
+            |i: serde_json::Value| app.mutate(&app.owner_key, "updateApiKey", i, "apiKey { enabled status name }");
+        let off = upd(json!({ "id": id, "enabled": false, "name": "renamed" })).await;
+        assert_eq!(off["apiKey"], json!({ "enabled": false, "status": "DISABLED", "name": "renamed" }));
         let (status, _, body) = app.gql_raw(Some(&secret), VIEWER, json!({})).await;
         assert_eq!(status, 401);
         assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHORIZED");
         assert_eq!(body["errors"][0]["message"], "API key is disabled");
 
-        app.gql(&app.owner_key, upd, json!({ "id": id, "i": { "enabled": true } })).await;
+        upd(json!({ "id": id, "enabled": true })).await;
         app.gql(&secret, VIEWER, json!({})).await;
 
         // Expiry passes (set in the past directly: the API refuses past times).
@@ -117,10 +116,8 @@ async fn disabled_expired_and_deleted_keys_are_unauthorized() {
             app.gql(&app.owner_key, "query($id: ID!) { apiKey(id: $id) { status } }", json!({ "id": id })).await;
         assert_eq!(listed["apiKey"]["status"], "EXPIRED");
 
-        let del = app
-            .gql(&app.owner_key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", json!({ "id": id }))
-            .await;
-        assert_eq!(del["deleteApiKey"]["deletedId"], id);
+        let del = app.mutate(&app.owner_key, "deleteApiKey", json!({ "id": id }), "deletedId").await;
+        assert_eq!(del["deletedId"], id);
         let (status, _, _) = app.gql_raw(Some(&secret), VIEWER, json!({})).await;
         assert_eq!(status, 401);
         app.gql_null(&app.owner_key, "query($id: ID!) { apiKey(id: $id) { id } }", json!({ "id": id }), "apiKey").await;
@@ -132,9 +129,16 @@ async fn disabled_expired_and_deleted_keys_are_unauthorized() {
 async fn rolling_keeps_the_old_secret_for_the_grace_period_only() {
     for_each_backend(&[], |app: TestApp| async move {
         let (id, old) = app.create_key(&app.owner_key, "rolled", &["READ"]).await;
-        let roll = "mutation($id: ID!, $g: Int) { rollApiKey(id: $id, graceSeconds: $g) { key apiKey { prefix previousSecretExpiresAt } } }";
-        let out = app.gql(&app.owner_key, roll, json!({ "id": id, "g": 3600 })).await["rollApiKey"].clone();
-        let new = out["key"].as_str().unwrap().to_string();
+        let roll = |g: u64| {
+            app.mutate(
+                &app.owner_key,
+                "rollApiKey",
+                json!({ "id": id, "graceSeconds": g }),
+                "secret apiKey { prefix previousSecretExpiresAt }",
+            )
+        };
+        let out = roll(3600).await;
+        let new = out["secret"].as_str().unwrap().to_string();
         assert_ne!(new, old);
         assert_eq!(out["apiKey"]["prefix"], new[..12]);
         assert!(out["apiKey"]["previousSecretExpiresAt"].is_string());
@@ -142,15 +146,16 @@ async fn rolling_keeps_the_old_secret_for_the_grace_period_only() {
         app.gql(&old, VIEWER, json!({})).await;
 
         // Rolling again with no grace revokes both earlier secrets at once.
-        let out = app.gql(&app.owner_key, roll, json!({ "id": id, "g": 0 })).await["rollApiKey"].clone();
-        let newest = out["key"].as_str().unwrap();
+        let out = roll(0).await;
+        let newest = out["secret"].as_str().unwrap();
         assert!(out["apiKey"]["previousSecretExpiresAt"].is_null());
         app.gql(newest, VIEWER, json!({})).await;
         for gone in [&old, &new] {
             let (status, _, _) = app.gql_raw(Some(gone), VIEWER, json!({})).await;
             assert_eq!(status, 401);
         }
-        app.gql_err(Some(&app.owner_key), roll, json!({ "id": id, "g": 604_801 }), "INVALID_REQUEST").await;
+        let too_long = app.user_error(&app.owner_key, "rollApiKey", json!({ "id": id, "graceSeconds": 604_801 })).await;
+        assert_eq!(too_long, ("input.graceSeconds".into(), "INVALID".into()));
     })
     .await;
 }
@@ -163,8 +168,8 @@ async fn scopes_are_checked_on_every_query_and_mutation() {
         let (_, write_only) = app.create_key(&app.owner_key, "wo", &["WRITE"]).await;
 
         app.gql(&read_only, VIEWER, json!({})).await;
-        let create = "mutation { createApiKey(input: { name: \"x\", permissions: [READ] }) { key } }";
-        let profile = "mutation { updateProfile(input: { name: \"N\" }) { name } }";
+        let create = "mutation { createApiKey(input: { name: \"x\", scopes: [READ] }) { secret } }";
+        let profile = "mutation { updateProfile(input: { name: \"N\" }) { user { name } } }";
         let err = app.gql_err(Some(&read_only), profile, json!({}), "FORBIDDEN").await;
         assert!(err["message"].as_str().unwrap().contains("'write'"), "{err}");
         app.gql(&read_write, profile, json!({})).await;
@@ -188,7 +193,7 @@ async fn usage_is_counted_per_day_and_status_class_in_batches() {
             app.gql(&secret, VIEWER, json!({})).await;
         }
         // A FORBIDDEN answer counts as a 4xx.
-        app.gql_err(Some(&secret), "mutation { updateProfile(input: { name: \"x\" }) { name } }", json!({}), "FORBIDDEN")
+        app.gql_err(Some(&secret), "mutation { updateProfile(input: { name: \"x\" }) { user { name } } }", json!({}), "FORBIDDEN")
             .await;
         let q = "query($id: ID!) { apiKey(id: $id) { usageCount lastUsedAt usage(days: 7) { day total byStatusClass { statusClass count } } } }";
         // The flusher writes every second in tests; wait for it.
@@ -226,8 +231,7 @@ async fn deleting_a_key_closes_the_subscriptions_opened_with_it() {
         ws.subscribe("1", "subscription { events { type } }", json!({})).await;
         // Still open while the key is valid.
         assert!(ws.next_json_within(Duration::from_millis(1500)).await.is_none(), "[{}] closed too early", app.backend);
-        app.gql(&app.owner_key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", json!({ "id": id }))
-            .await;
+        app.mutate(&app.owner_key, "deleteApiKey", json!({ "id": id }), "deletedId").await;
         let mut closed = None;
         for _ in 0..10 {
             match ws.next_json_within(Duration::from_secs(1)).await {

@@ -138,13 +138,30 @@ async fn password_changes_need_a_session_and_the_current_password() {
             auth_post(&app, "/auth/setup", json!({ "token": token, "password": PASSWORD }), None).await;
         let cookie = cookie_pair(&cookie.unwrap());
         let change = |cur: &str, new: &str| {
-            format!("mutation {{ changePassword(input: {{ currentPassword: \"{cur}\", newPassword: \"{new}\" }}) }}")
+            format!(
+                "mutation {{ changePassword(input: {{ currentPassword: \"{cur}\", newPassword: \"{new}\" }}) {{
+                    user {{ email }} userErrors {{ field code }} }} }}"
+            )
         };
         app.gql_err(Some(&app.owner_key), &change(PASSWORD, "another long password"), json!({}), "FORBIDDEN").await;
         let (_, body) = gql_with_cookie(&app, &cookie, true, &change("not it at all", "another long password")).await;
-        assert_eq!(body["errors"][0]["extensions"]["details"][0]["field"], "currentPassword");
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(
+            body["data"]["changePassword"],
+            json!({ "user": null, "userErrors": [{ "field": ["input", "currentPassword"], "code": "INVALID" }] })
+        );
+        let (_, body) = gql_with_cookie(&app, &cookie, true, &change(PASSWORD, "short")).await;
+        assert_eq!(
+            body["data"]["changePassword"]["userErrors"],
+            json!([{ "field": ["input", "newPassword"], "code": "INVALID" }]),
+            "{body}"
+        );
         let (_, body) = gql_with_cookie(&app, &cookie, true, &change(PASSWORD, "another long password")).await;
-        assert_eq!(body["data"]["changePassword"], true, "{body}");
+        assert_eq!(
+            body["data"]["changePassword"],
+            json!({ "user": { "email": "owner@localhost" }, "userErrors": [] }),
+            "{body}"
+        );
         let (status, _, _) =
             auth_post(&app, "/auth/login", json!({ "email": "owner@localhost", "password": PASSWORD }), None).await;
         assert_eq!(status, 401);

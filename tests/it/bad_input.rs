@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{for_each_backend, make_key, TestApp};
 
-const CREATE: &str = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }";
+const CREATE: &str = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { id } } }";
 
 /// What a failed request must leave alone: the number of keys, events and members.
 async fn counts(app: &TestApp) -> Value {
@@ -40,7 +40,7 @@ fn outcome(status: u16, body: &Value) -> (u16, Option<&str>) {
 }
 
 fn create_body(name: &str) -> Vec<u8> {
-    json!({ "query": CREATE, "variables": { "i": { "name": name, "permissions": ["READ"] } } }).to_string().into_bytes()
+    json!({ "query": CREATE, "variables": { "i": { "name": name, "scopes": ["READ"] } } }).to_string().into_bytes()
 }
 
 #[tokio::test]
@@ -52,7 +52,7 @@ async fn malformed_bodies_are_refused_before_anything_runs() {
         // Positive control: the same request, well-formed, creates a key.
         let (status, _, body) = post_raw(&app, key, Some("application/json"), create_body("control")).await;
         assert_eq!(status, 200, "[{}] {body}", app.backend);
-        assert!(body["data"]["createApiKey"]["key"].as_str().unwrap().starts_with("sk_test_"), "{body}");
+        assert!(body["data"]["createApiKey"]["secret"].as_str().unwrap().starts_with("sk_test_"), "{body}");
         let before_bad = counts(&app).await;
         assert_ne!(before, before_bad, "the control request changed something");
 
@@ -81,7 +81,7 @@ async fn malformed_bodies_are_refused_before_anything_runs() {
         // 10 MB: far over the 1 MB default limit.
         let huge = json!({
             "query": format!("{CREATE} #{}", "x".repeat(10 * 1024 * 1024)),
-            "variables": { "i": { "name": "huge", "permissions": ["READ"] } },
+            "variables": { "i": { "name": "huge", "scopes": ["READ"] } },
         });
         let (status, _, body) = post_raw(&app, key, Some("application/json"), huge.to_string()).await;
         assert_eq!(outcome(status, &body), (413, Some("INVALID_REQUEST")), "[{}] {body}", app.backend);
@@ -121,11 +121,11 @@ async fn documents_that_cannot_run_are_invalid_requests() {
 
         // Syntax errors, unknown fields, missing arguments.
         for q in [
-            "mutation { createApiKey(input: { name: \"x\", permissions: [READ] }) { key }",
-            "mutation { createApiKey(input: { name: \"x\" permissions: [READ] } { key } }",
-            "mutation { createApiKey(input: { name: \"x\", permissions: [READ] }) { key nope } }",
-            "mutation { createApiKey(input: { name: \"x\", permissions: [SUPERUSER] }) { key } }",
-            "mutation { createApiKey { key } }",
+            "mutation { createApiKey(input: { name: \"x\", scopes: [READ] }) { secret }",
+            "mutation { createApiKey(input: { name: \"x\" scopes: [READ] } { secret } }",
+            "mutation { createApiKey(input: { name: \"x\", scopes: [READ] }) { secret nope } }",
+            "mutation { createApiKey(input: { name: \"x\", scopes: [SUPERUSER] }) { secret } }",
+            "mutation { createApiKey { secret } }",
             "",
         ] {
             let (status, _, body) = app.gql_raw(key, q, json!({})).await;
@@ -138,11 +138,11 @@ async fn documents_that_cannot_run_are_invalid_requests() {
             app.gql_raw(key, "query($f: Int) { apiKeys(first: $f) { totalCount } }", json!({ "f": "abc" })).await;
         assert_eq!(outcome(status, &body), (200, Some("INVALID_REQUEST")), "[{}] {body}", app.backend);
         for bad in [
-            json!({ "name": "x", "permissions": "abc" }),
-            json!({ "name": 5, "permissions": ["READ"] }),
-            json!({ "name": "x", "permissions": ["READ"], "expiresAt": "tomorrow" }),
-            json!({ "name": "x", "permissions": ["READ"], "environment": "PROD" }),
-            json!({ "permissions": ["READ"] }),
+            json!({ "name": "x", "scopes": "abc" }),
+            json!({ "name": 5, "scopes": ["READ"] }),
+            json!({ "name": "x", "scopes": ["READ"], "expiresAt": "tomorrow" }),
+            json!({ "name": "x", "scopes": ["READ"], "environment": "PROD" }),
+            json!({ "scopes": ["READ"] }),
         ] {
             let (status, _, body) = app.gql_raw(key, CREATE, json!({ "i": bad })).await;
             assert_eq!(outcome(status, &body), (200, Some("INVALID_REQUEST")), "[{}] {bad}: {body}", app.backend);
@@ -193,51 +193,51 @@ async fn out_of_range_paging_arguments_name_the_field() {
 async fn invalid_key_input_is_refused_field_by_field_and_creates_nothing() {
     for_each_backend(&[], |app: TestApp| async move {
         let before = counts(&app).await;
-        let key = Some(app.owner_key.as_str());
         for (input, field, error) in [
-            (json!({ "name": "", "permissions": ["READ"] }), "name", "Required field is missing"),
-            (json!({ "name": "   ", "permissions": ["READ"] }), "name", "Required field is missing"),
-            (json!({ "name": "x".repeat(101), "permissions": ["READ"] }), "name", "Must be at most 100 characters"),
+            (json!({ "name": "", "scopes": ["READ"] }), "name", "Required field is missing"),
+            (json!({ "name": "   ", "scopes": ["READ"] }), "name", "Required field is missing"),
+            (json!({ "name": "x".repeat(101), "scopes": ["READ"] }), "name", "Must be at most 100 characters"),
             (
-                json!({ "name": "ok", "description": "d".repeat(501), "permissions": ["READ"] }),
+                json!({ "name": "ok", "description": "d".repeat(501), "scopes": ["READ"] }),
                 "description",
                 "Must be at most 500 characters",
             ),
-            (json!({ "name": "ok", "permissions": [] }), "permissions", "At least one permission is required"),
+            (json!({ "name": "ok", "scopes": [] }), "scopes", "At least one scope is required"),
             (
-                json!({ "name": "ok", "permissions": ["READ"], "expiresAt": "2001-01-01T00:00:00Z" }),
+                json!({ "name": "ok", "scopes": ["READ"], "expiresAt": "2001-01-01T00:00:00Z" }),
                 "expiresAt",
                 "Must be in the future",
             ),
         ] {
-            let (status, _, body) = app.gql_raw(key, CREATE, json!({ "i": input })).await;
-            assert_eq!(outcome(status, &body), (200, Some("INVALID_REQUEST")), "[{}] {input}: {body}", app.backend);
-            let details = &body["errors"][0]["extensions"]["details"];
-            assert_eq!(details[0]["field"], field, "{input}: {body}");
-            assert_eq!(details[0]["error"], error, "{input}: {body}");
-            assert!(body["data"].is_null(), "{body}");
+            // A user error in the payload: HTTP 200, no top-level errors, no key.
+            let payload =
+                app.mutate_refused(&app.owner_key, "createApiKey", input.clone(), "secret apiKey { id }").await;
+            let e = &payload["userErrors"][0];
+            assert_eq!(e["field"], json!(["input", field]), "[{}] {input}: {payload}", app.backend);
+            assert_eq!(e["message"], error, "{input}: {payload}");
+            assert_eq!(e["code"], "INVALID", "{input}: {payload}");
         }
         // An update with bad input changes nothing either.
         let (id, _) = app.create_key(&app.owner_key, "kept", &["READ"]).await;
         let before_update = counts(&app).await;
-        let upd = "mutation($id: ID!, $i: UpdateApiKeyInput!) { updateApiKey(id: $id, input: $i) { id } }";
         for (input, field) in [
-            (json!({ "name": "" }), "name"),
-            (json!({ "permissions": [] }), "permissions"),
-            (json!({ "expiresAt": "2001-01-01T00:00:00Z" }), "expiresAt"),
-            (json!({ "name": "renamed", "permissions": [] }), "permissions"),
+            (json!({ "id": id, "name": "" }), "input.name"),
+            (json!({ "id": id, "scopes": [] }), "input.scopes"),
+            (json!({ "id": id, "expiresAt": "2001-01-01T00:00:00Z" }), "input.expiresAt"),
+            (json!({ "id": id, "name": "renamed", "scopes": [] }), "input.scopes"),
+            // `null` on a field that cannot be empty is refused, not ignored.
+            (json!({ "id": id, "name": null }), "input.name"),
+            (json!({ "id": id, "description": null }), "input.description"),
+            (json!({ "id": id, "enabled": null, "name": "renamed" }), "input.enabled"),
+            (json!({ "id": id, "scopes": null }), "input.scopes"),
         ] {
-            let err = app.gql_err(key, upd, json!({ "id": id, "i": input }), "INVALID_REQUEST").await;
-            assert_eq!(err["extensions"]["details"][0]["field"], field, "{input}: {err}");
+            let (at, code) = app.user_error(&app.owner_key, "updateApiKey", input.clone()).await;
+            assert_eq!((at.as_str(), code.as_str()), (field, "INVALID"), "[{}] {input}", app.backend);
         }
         let kept = app
-            .gql(
-                &app.owner_key,
-                "query($id: ID!) { apiKey(id: $id) { name permissions expiresAt } }",
-                json!({ "id": id }),
-            )
+            .gql(&app.owner_key, "query($id: ID!) { apiKey(id: $id) { name scopes expiresAt } }", json!({ "id": id }))
             .await;
-        assert_eq!(kept["apiKey"], json!({ "name": "kept", "permissions": ["READ"], "expiresAt": null }));
+        assert_eq!(kept["apiKey"], json!({ "name": "kept", "scopes": ["READ"], "expiresAt": null }));
         assert_eq!(counts(&app).await, before_update, "[{}] a failed update changed something", app.backend);
         assert_eq!(
             before_update["apiKeys"]["totalCount"],
@@ -260,16 +260,15 @@ async fn unknown_ids_are_not_found() {
             let (status, _, body) = app.gql_raw(key, "query($id: ID!) { apiKey(id: $id) { id } }", v.clone()).await;
             assert_eq!(outcome(status, &body), (200, None), "[{}] {id:?}: {body}", app.backend);
             assert!(body["data"]["apiKey"].is_null(), "[{}] {id:?}: {body}", app.backend);
-            app.gql_err(key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", v.clone(), "NOT_FOUND")
-                .await;
-            app.gql_err(key, "mutation($id: ID!) { rollApiKey(id: $id) { key } }", v.clone(), "NOT_FOUND").await;
-            app.gql_err(
-                key,
-                "mutation($id: ID!) { updateApiKey(id: $id, input: { enabled: false }) { id } }",
-                v,
-                "NOT_FOUND",
-            )
-            .await;
+            // In a mutation the id is part of the input: a NOT_FOUND user error on `input.id`.
+            for (name, input) in [
+                ("deleteApiKey", v.clone()),
+                ("rollApiKey", v.clone()),
+                ("updateApiKey", json!({ "id": id, "enabled": false })),
+            ] {
+                let got = app.user_error(&app.owner_key, name, input).await;
+                assert_eq!(got, ("input.id".into(), "NOT_FOUND".into()), "[{}] {name} {id:?}", app.backend);
+            }
         }
         assert_eq!(counts(&app).await, before, "[{}]", app.backend);
     })
@@ -324,7 +323,7 @@ async fn the_rate_limit_counts_down_then_refuses_with_retry_after() {
     for_each_backend(&["--rate-limit-per-minute", "5"], |app: TestApp| async move {
         // A second key, made without spending the owner key's budget.
         let (_, other) = make_key(&app.state, &app.workspace_id, &app.owner_id, &switchyard::auth::Scope::ALL).await;
-        let vars = |name: &str| json!({ "i": { "name": name, "permissions": ["READ"] } });
+        let vars = |name: &str| json!({ "i": { "name": name, "scopes": ["READ"] } });
         for (i, remaining) in [4, 3, 2, 1, 0].into_iter().enumerate() {
             let (status, headers, body) = app.gql_raw(Some(&app.owner_key), CREATE, vars(&format!("r{i}"))).await;
             assert_eq!(status, 200, "[{}] request {i}: {body}", app.backend);
@@ -394,9 +393,8 @@ async fn internal_errors_never_leak_their_cause() {
         }
 
         // A write whose event cannot be recorded is rolled back as a whole.
-        let (_, _, body) = app
-            .gql_raw(Some(&app.owner_key), CREATE, json!({ "i": { "name": "half", "permissions": ["READ"] } }))
-            .await;
+        let (_, _, body) =
+            app.gql_raw(Some(&app.owner_key), CREATE, json!({ "i": { "name": "half", "scopes": ["READ"] } })).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL_ERROR", "[{}] {body}", app.backend);
         assert_eq!(body["errors"][0]["message"], "Internal server error");
         let keys = app.gql(&app.owner_key, "{ apiKeys { totalCount } }", json!({})).await;

@@ -210,7 +210,7 @@ async fn an_owner_connects_a_service_over_oauth_once_per_workspace() {
             .gql(&app.owner_key, "mutation($i: DeleteConnectionInput!) { deleteConnection(input: $i) { deletedId } }", json!({ "i": { "id": id } }))
             .await;
         assert_eq!(del["deleteConnection"]["deletedId"], id);
-        let events = app.gql(&app.owner_key, r#"{ events(filter: {types: ["connection.*"]}) { edges { node { type } } } }"#, json!({})).await;
+        let events = app.gql(&app.owner_key, r#"{ events(filter: {eventTypes: ["connection.*"]}) { edges { node { type } } } }"#, json!({})).await;
         let types: Vec<&str> = events["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["type"].as_str().unwrap()).collect();
         assert_eq!(types, ["connection.deleted", "connection.created"]);
     })

@@ -16,25 +16,14 @@ pub async fn setup(app: &TestApp, extra: Value) -> (String, String, String) {
     let mut input =
         json!({ "slug": "orders", "name": "Orders", "schema": serde_json::from_str::<Value>(SCHEMA).unwrap() });
     input.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    let e = app
-        .gql(
-            &app.owner_key,
-            "mutation($i: CreateDataEndpointInput!) { createDataEndpoint(input: $i) { signingSecret dataEndpoint { id } } }",
-            json!({ "i": input }),
-        )
-        .await;
-    let endpoint = e["createDataEndpoint"]["dataEndpoint"]["id"].as_str().unwrap().to_string();
+    let e = app.mutate(&app.owner_key, "createDataEndpoint", input, "secret dataEndpoint { id }").await;
+    let endpoint = e["dataEndpoint"]["id"].as_str().unwrap().to_string();
     let key = |env: &str| {
         let env = env.to_string();
         async move {
-            let k = app
-                .gql(
-                    &app.owner_key,
-                    "mutation($e: Environment!) { createDataKey(input: { name: \"k\", environment: $e }) { key } }",
-                    json!({ "e": env }),
-                )
-                .await;
-            k["createDataKey"]["key"].as_str().unwrap().to_string()
+            let k =
+                app.mutate(&app.owner_key, "createDataKey", json!({ "name": "k", "environment": env }), "secret").await;
+            k["secret"].as_str().unwrap().to_string()
         }
     };
     (endpoint, key("TEST").await, key("LIVE").await)
@@ -129,7 +118,7 @@ async fn the_seed_examples_create_read_replace_and_delete_a_record() {
         let events = app
             .gql(
                 &app.owner_key,
-                "{ events(filter: { types: [\"record.*\"] }) { edges { node { type subjectId } } } }",
+                "{ events(filter: { eventTypes: [\"record.*\"] }) { edges { node { type subjectId } } } }",
                 json!({}),
             )
             .await;
@@ -201,31 +190,24 @@ async fn every_documented_error_has_its_status_and_shape() {
         assert_eq!(last.1["success"], false);
         assert!(last.1["error"].as_str().unwrap().contains("quota"), "{}", last.1);
         // 403: disabled endpoint, expired subscription.
-        let upd = "mutation($id: ID!, $i: UpdateDataEndpointInput!) { updateDataEndpoint(id: $id, input: $i) { id } }";
-        app.gql(&app.owner_key, upd, json!({ "id": endpoint, "i": { "enabled": false, "monthlyQuota": null } })).await;
+        let upd = |i: Value| app.mutate(&app.owner_key, "updateDataEndpoint", i, "dataEndpoint { id }");
+        upd(json!({ "id": endpoint, "enabled": false, "monthlyQuota": null })).await;
         let (s, b) = post(Some(test_key.clone()), ORDER, "application/json").await;
         assert_eq!((s, b["error"].as_str()), (403, Some("Endpoint is not enabled")));
-        app.gql(
-            &app.owner_key,
-            upd,
-            json!({ "id": endpoint, "i": { "enabled": true, "subscriptionExpiresAt": "2020-01-01T00:00:00Z" } }),
-        )
-        .await;
+        upd(json!({ "id": endpoint, "enabled": true, "subscriptionExpiresAt": "2020-01-01T00:00:00Z" })).await;
         let (s, b) = post(Some(test_key.clone()), ORDER, "application/json").await;
         assert_eq!((s, b["error"].as_str()), (403, Some("Subscription expired")));
         // 401 for a key the owner disabled.
-        app.gql(&app.owner_key, upd, json!({ "id": endpoint, "i": { "subscriptionExpiresAt": null } })).await;
+        upd(json!({ "id": endpoint, "subscriptionExpiresAt": null })).await;
         let keys = app.gql(&app.owner_key, "{ dataKeys { edges { node { id environment } } } }", json!({})).await;
         let test_id =
             keys["dataKeys"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["environment"] == "TEST").unwrap()
                 ["node"]["id"]
                 .clone();
-        app.gql(
-            &app.owner_key,
-            "mutation($id: ID!) { setDataKeyEnabled(id: $id, enabled: false) { enabled } }",
-            json!({ "id": test_id }),
-        )
-        .await;
+        let off = app
+            .mutate(&app.owner_key, "updateDataKey", json!({ "id": test_id, "enabled": false }), "dataKey { enabled }")
+            .await;
+        assert_eq!(off["dataKey"]["enabled"], false);
         let (s, b) = post(Some(test_key.clone()), ORDER, "application/json").await;
         assert_eq!((s, b["error"].as_str()), (401, Some("API key disabled by the owner")));
     })
@@ -270,8 +252,8 @@ async fn sandbox_and_live_records_never_mix() {
 
 /// A local receiver for callbacks: records (headers, body, time), answers
 /// 500 to the first request and 200 after.
-async fn callback_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String, Instant)>>>)
-{
+pub async fn callback_receiver(
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String, Instant)>>>) {
     use axum::routing::post;
     type Hits = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String, Instant)>>>;
     let hits: Hits = Default::default();
@@ -304,15 +286,11 @@ async fn callback_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(ax
 async fn the_callback_gets_the_signed_result_with_its_auth_header_and_is_retried() {
     for_each_backend(&["--collaborator-retry-seconds", "1"], |app: TestApp| async move {
         let e = app
-            .gql(
-                &app.owner_key,
-                "mutation { createDataEndpoint(input: { slug: \"orders\", name: \"Orders\" }) { signingSecret } }",
-                json!({}),
-            )
+            .mutate(&app.owner_key, "createDataEndpoint", json!({ "slug": "orders", "name": "Orders" }), "secret")
             .await;
-        let secret = e["createDataEndpoint"]["signingSecret"].as_str().unwrap().to_string();
-        let k = app.gql(&app.owner_key, "mutation { createDataKey(input: { name: \"k\" }) { key } }", json!({})).await;
-        let key = k["createDataKey"]["key"].as_str().unwrap().to_string();
+        let secret = e["secret"].as_str().unwrap().to_string();
+        let k = app.mutate(&app.owner_key, "createDataKey", json!({ "name": "k" }), "secret").await;
+        let key = k["secret"].as_str().unwrap().to_string();
         let (url, hits) = callback_receiver().await;
         let resp = app
             .client
@@ -385,12 +363,7 @@ async fn the_production_console_is_owner_only_live_and_fires_no_webhooks() {
     for_each_backend(&[], |app: TestApp| async move {
         setup(&app, json!({})).await;
         let (url, hits) = callback_receiver().await;
-        app.gql(
-            &app.owner_key,
-            "mutation($u: String!) { createWebhook(input: { url: $u, events: [\"record.*\"] }) { secret } }",
-            json!({ "u": url }),
-        )
-        .await;
+        app.mutate(&app.owner_key, "createWebhook", json!({ "url": url, "eventTypes": ["record.*"] }), "secret").await;
         let owner = session_for(&app, app.setup_url.as_deref().unwrap()).await;
         let console = |cookie: String, csrf: bool| {
             let app = app.clone();
@@ -427,8 +400,9 @@ async fn the_production_console_is_owner_only_live_and_fires_no_webhooks() {
         }
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(hits.lock().unwrap().is_empty(), "[{}] console writes must not fire webhooks", app.backend);
-        let ev =
-            app.gql(&app.owner_key, "{ events(filter: { types: [\"record.*\"] }) { totalCount } }", json!({})).await;
+        let ev = app
+            .gql(&app.owner_key, "{ events(filter: { eventTypes: [\"record.*\"] }) { totalCount } }", json!({}))
+            .await;
         assert_eq!(ev["events"]["totalCount"], 0);
 
         // A collaborator, an API key, and nobody are refused.
@@ -489,23 +463,28 @@ async fn a_collaborator_webhook_gets_its_endpoints_results_with_three_retries() 
     for_each_backend(&["--collaborator-retry-seconds", "1"], |app: TestApp| async move {
         let (endpoint, test_key, _) = setup(&app, json!({})).await;
         // A second endpoint whose records the webhook must not see.
-        app.gql(&app.owner_key, "mutation { createDataEndpoint(input: { slug: \"other\", name: \"Other\" }) { signingSecret } }", json!({}))
-            .await;
+        app.mutate(&app.owner_key, "createDataEndpoint", json!({ "slug": "other", "name": "Other" }), "secret").await;
         let (url, hits) = callback_receiver().await;
-        let w = app
-            .gql(
+        let out = &app
+            .mutate(
                 &app.owner_key,
-                "mutation($e: ID!, $u: String!) { createCollaboratorWebhook(endpointId: $e, url: $u) { secret webhook { endpointId retrySchedule events } } }",
-                json!({ "e": endpoint, "u": url }),
+                "createCollaboratorWebhook",
+                json!({ "endpointId": endpoint, "url": url }),
+                "secret webhook { endpointId retryPolicy { kind delaysSeconds } eventTypes }",
             )
             .await;
-        let out = &w["createCollaboratorWebhook"];
-        assert_eq!(out["webhook"]["retrySchedule"], json!([1, 1, 1]), "3 retries at the configured gap");
+        assert_eq!(
+            out["webhook"]["retryPolicy"],
+            json!({ "kind": "COLLABORATOR", "delaysSeconds": [1, 1, 1] }),
+            "3 retries at the configured gap"
+        );
         assert_eq!(out["webhook"]["endpointId"], json!(endpoint));
         let secret = out["secret"].as_str().unwrap().to_string();
-        let (s, _) = call(&app, "POST", "/api/v1/data/other", Some(&test_key), Some(r#"{"x": 1}"#), "application/json").await;
+        let (s, _) =
+            call(&app, "POST", "/api/v1/data/other", Some(&test_key), Some(r#"{"x": 1}"#), "application/json").await;
         assert_eq!(s, 202);
-        let (_, body) = call(&app, "POST", "/api/v1/data/orders", Some(&test_key), Some(ORDER), "application/json").await;
+        let (_, body) =
+            call(&app, "POST", "/api/v1/data/orders", Some(&test_key), Some(ORDER), "application/json").await;
         let id = body["id"].as_str().unwrap().to_string();
         // The receiver fails the first delivery; the retry comes a second later.
         let start = Instant::now();

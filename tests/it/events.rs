@@ -17,7 +17,8 @@ const EVENTS: &str = "query($first: Int, $after: String, $f: EventFilterInput) {
       pageInfo { hasNextPage hasPreviousPage endCursor }
       edges { cursor node { id type actor subjectId createdAt data } } } }";
 
-const SUBSCRIBE: &str = "subscription($types: [String!]) { events(types: $types) { id type actor subjectId data } }";
+const SUBSCRIBE: &str =
+    "subscription($types: [String!]) { events(eventTypes: $types) { id type actor subjectId data } }";
 
 /// The id of the API key `key` (as the server reports it).
 async fn key_id(app: &TestApp, key: &str) -> String {
@@ -76,14 +77,8 @@ async fn key_changes_are_logged_newest_first_with_actor_and_subject() {
         let before = app.gql(&app.owner_key, EVENTS, json!({})).await["events"]["totalCount"].as_u64().unwrap();
 
         let (id, _) = app.create_key(&app.owner_key, "logged", &["READ"]).await;
-        app.gql(
-            &app.owner_key,
-            "mutation($id: ID!) { updateApiKey(id: $id, input: { name: \"renamed\" }) { id } }",
-            json!({ "id": id }),
-        )
-        .await;
-        app.gql(&app.owner_key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", json!({ "id": id }))
-            .await;
+        app.mutate(&app.owner_key, "updateApiKey", json!({ "id": id, "name": "renamed" }), "apiKey { id }").await;
+        app.mutate(&app.owner_key, "deleteApiKey", json!({ "id": id }), "deletedId").await;
 
         let conn = app.gql(&app.owner_key, EVENTS, json!({ "first": 3 })).await["events"].clone();
         assert_eq!(conn["totalCount"], before + 3, "[{}] {conn}", app.backend);
@@ -119,11 +114,7 @@ async fn key_changes_are_logged_newest_first_with_actor_and_subject() {
 async fn events_filter_by_type_pattern_and_time() {
     for_each_backend(&[], |app: TestApp| async move {
         let (id, _) = app.create_key(&app.owner_key, "filtered", &["READ"]).await;
-        app.gql(
-            &app.owner_key,
-            "mutation($id: ID!) { updateApiKey(id: $id, input: { enabled: false }) { id } }",
-            json!({ "id": id }),
-        )
+        app.mutate(&app.owner_key, "updateApiKey", json!({ "id": id, "enabled": false }), "apiKey { id }")
         .await;
         let all = app.gql(&app.owner_key, EVENTS, json!({ "first": 100 })).await["events"].clone();
         let total = all["totalCount"].as_u64().unwrap();
@@ -133,18 +124,18 @@ async fn events_filter_by_type_pattern_and_time() {
         assert!(api_key_count >= 2 && user_count >= 1, "[{}] {all}", app.backend);
         assert!(api_key_count + user_count < total as usize, "[{}] other families exist too: {all}", app.backend);
 
-        let keys = app.gql(&app.owner_key, EVENTS, json!({ "f": { "types": ["api_key.*"] }, "first": 100 })).await;
+        let keys = app.gql(&app.owner_key, EVENTS, json!({ "f": { "eventTypes": ["api_key.*"] }, "first": 100 })).await;
         let keys = &keys["events"];
         assert_eq!(keys["totalCount"], api_key_count, "[{}] {keys}", app.backend);
         assert!(types(keys).iter().all(|t| t.starts_with("api_key.")), "[{}] {keys}", app.backend);
         assert_eq!(types(keys)[..2], ["api_key.updated", "api_key.created"]);
 
-        let users = app.gql(&app.owner_key, EVENTS, json!({ "f": { "types": ["user.*"] }, "first": 100 })).await;
+        let users = app.gql(&app.owner_key, EVENTS, json!({ "f": { "eventTypes": ["user.*"] }, "first": 100 })).await;
         let users = &users["events"];
         assert_eq!(users["totalCount"], user_count, "[{}] {users}", app.backend);
         assert!(types(users).iter().all(|t| t.starts_with("user.")), "[{}] {users}", app.backend);
 
-        let exact = app.gql(&app.owner_key, EVENTS, json!({ "f": { "types": ["api_key.updated"] } })).await;
+        let exact = app.gql(&app.owner_key, EVENTS, json!({ "f": { "eventTypes": ["api_key.updated"] } })).await;
         assert_eq!(exact["events"]["totalCount"], 1, "[{}] {exact}", app.backend);
         assert_eq!(nodes(&exact["events"])[0]["subjectId"], id.as_str());
 
@@ -174,7 +165,7 @@ async fn events_filter_by_type_pattern_and_time() {
             .gql(
                 &app.owner_key,
                 EVENTS,
-                json!({ "f": { "since": "2000-01-01T00:00:00Z", "until": "2999-01-01T00:00:00Z", "types": ["*"] } }),
+                json!({ "f": { "since": "2000-01-01T00:00:00Z", "until": "2999-01-01T00:00:00Z", "eventTypes": ["*"] } }),
             )
             .await;
         assert_eq!(wide["events"]["totalCount"], total, "[{}] {wide}", app.backend);
@@ -220,7 +211,7 @@ async fn events_page_with_first_and_after() {
         assert_eq!(seen, all_ids, "[{}] the pages together are the whole list, in order", app.backend);
 
         // Paging composes with a filter.
-        let f = json!({ "types": ["api_key.created"] });
+        let f = json!({ "eventTypes": ["api_key.created"] });
         let p1 = app.gql(&app.owner_key, EVENTS, json!({ "first": 3, "f": f })).await["events"].clone();
         assert_eq!(p1["totalCount"], 5, "[{}] the owner key plus four: {p1}", app.backend);
         assert_eq!(p1["pageInfo"]["hasNextPage"], true);
@@ -239,13 +230,14 @@ async fn events_page_with_first_and_after() {
 #[tokio::test]
 async fn unknown_type_patterns_and_event_ids_are_rejected() {
     for_each_backend(&[], |app: TestApp| async move {
-        let err =
-            app.gql_err(Some(&app.owner_key), EVENTS, json!({ "f": { "types": ["nope.*"] } }), "INVALID_REQUEST").await;
-        assert_eq!(err["extensions"]["details"][0]["field"], "types", "{err}");
+        let err = app
+            .gql_err(Some(&app.owner_key), EVENTS, json!({ "f": { "eventTypes": ["nope.*"] } }), "INVALID_REQUEST")
+            .await;
+        assert_eq!(err["extensions"]["details"][0]["field"], "eventTypes", "{err}");
         app.gql_err(
             Some(&app.owner_key),
             EVENTS,
-            json!({ "f": { "types": ["api_key.*", "nope"] } }),
+            json!({ "f": { "eventTypes": ["api_key.*", "nope"] } }),
             "INVALID_REQUEST",
         )
         .await;
@@ -299,8 +291,7 @@ async fn a_subscriber_receives_new_events_over_graphql_transport_ws() {
         assert_eq!(created["type"], "api_key.created");
         assert_eq!(created["subjectId"], id.as_str());
         assert_eq!(created["data"]["name"], "next");
-        app.gql(&app.owner_key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", json!({ "id": id }))
-            .await;
+        app.mutate(&app.owner_key, "deleteApiKey", json!({ "id": id }), "deletedId").await;
         let deleted = event_of(&ws.next_json().await.expect("api_key.deleted"), "graphql-transport-ws");
         assert_eq!(deleted["type"], "api_key.deleted");
         assert_eq!(deleted["subjectId"], id.as_str());
@@ -353,8 +344,7 @@ async fn a_subscription_filtered_by_type_skips_other_events() {
         let mut got = None;
         for _ in 0..10 {
             let (id, _) = app.create_key(&app.owner_key, "doomed", &["READ"]).await;
-            app.gql(&app.owner_key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", json!({ "id": id }))
-                .await;
+            app.mutate(&app.owner_key, "deleteApiKey", json!({ "id": id }), "deletedId").await;
             if let Some(m) = deletions.next_json_within(Duration::from_secs(1)).await {
                 got = Some((m, id));
                 break;
@@ -369,8 +359,7 @@ async fn a_subscription_filtered_by_type_skips_other_events() {
         if let Some(m) = deletions.next_json_within(Duration::from_secs(1)).await {
             panic!("[{}] a creation reached the deletions-only subscriber: {m}", app.backend);
         }
-        app.gql(&app.owner_key, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", json!({ "id": id }))
-            .await;
+        app.mutate(&app.owner_key, "deleteApiKey", json!({ "id": id }), "deletedId").await;
         let m = deletions.next_json().await.expect("the deletion");
         let evt = event_of(&m, "graphql-transport-ws");
         assert_eq!((evt["type"].as_str(), evt["subjectId"].as_str()), (Some("api_key.deleted"), Some(id.as_str())));
@@ -484,12 +473,7 @@ async fn connection_init_with_an_invalid_key_is_refused() {
 
         // A key that was valid but is disabled is refused too.
         let (id, secret) = app.create_key(&app.owner_key, "disabled", &["READ"]).await;
-        app.gql(
-            &app.owner_key,
-            "mutation($id: ID!) { updateApiKey(id: $id, input: { enabled: false }) { id } }",
-            json!({ "id": id }),
-        )
-        .await;
+        app.mutate(&app.owner_key, "updateApiKey", json!({ "id": id, "enabled": false }), "apiKey { id }").await;
         let mut ws = open_socket(&app, "graphql-transport-ws").await;
         ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {secret}") } })).await;
         let (code, reason) = next_close(&mut ws).await;

@@ -286,17 +286,63 @@ impl TestApp {
         err
     }
 
+    /// Runs the mutation `name(input: $i) { <selection> userErrors {…} }`
+    /// and returns the whole response body (status must be 200).
+    pub async fn mutation_raw(&self, key: Option<&str>, name: &str, input: Value, selection: &str) -> Value {
+        let query = mutation_query(name, selection);
+        let (status, _, body) = self.gql_raw(key, &query, json!({ "i": input })).await;
+        assert_eq!(status, 200, "[{}] {name}: {body}", self.backend);
+        body
+    }
+
+    /// A mutation that must succeed without errors or user errors; returns
+    /// its payload.
+    pub async fn mutate(&self, key: &str, name: &str, input: Value, selection: &str) -> Value {
+        let body = self.mutation_raw(Some(key), name, input, selection).await;
+        assert!(body.get("errors").is_none(), "[{}] {name}: unexpected errors: {body}", self.backend);
+        let payload = body["data"][name].clone();
+        assert_eq!(payload["userErrors"], json!([]), "[{}] {name}: unexpected user errors: {body}", self.backend);
+        payload
+    }
+
+    /// A mutation that must answer user errors (and no top-level errors);
+    /// returns the payload, whose other fields must all be null.
+    pub async fn mutate_refused(&self, key: &str, name: &str, input: Value, selection: &str) -> Value {
+        let body = self.mutation_raw(Some(key), name, input, selection).await;
+        assert!(body.get("errors").is_none(), "[{}] {name}: unexpected errors: {body}", self.backend);
+        let payload = body["data"][name].clone();
+        let errors = payload["userErrors"].as_array().expect("userErrors");
+        assert!(!errors.is_empty(), "[{}] {name}: user errors expected: {body}", self.backend);
+        for (k, v) in payload.as_object().unwrap() {
+            if k != "userErrors" && k != "requeued" && k != "retried" && k != "jobs" {
+                assert!(v.is_null(), "[{}] {name}: {k} should be null with user errors: {body}", self.backend);
+            }
+        }
+        payload
+    }
+
+    /// The first user error of a refused mutation, as `(field path, code)`,
+    /// e.g. `("input.name", "INVALID")`.
+    pub async fn user_error(&self, key: &str, name: &str, input: Value) -> (String, String) {
+        let payload = self.mutate_refused(key, name, input, "").await;
+        let e = &payload["userErrors"][0];
+        let field = e["field"].as_array().map(|f| f.iter().map(|p| p.as_str().unwrap()).collect::<Vec<_>>().join("."));
+        (field.unwrap_or_default(), e["code"].as_str().unwrap().to_string())
+    }
+
+    /// The membership id (`mem_…`) of a user of this workspace.
+    pub async fn member_id(&self, key: &str, user_id: &str) -> String {
+        let data = self.gql(key, "{ members(first: 100) { edges { node { id user { id } } } } }", json!({})).await;
+        let edges = data["members"]["edges"].as_array().unwrap();
+        let m = edges.iter().find(|e| e["node"]["user"]["id"] == user_id).expect("a member");
+        m["node"]["id"].as_str().unwrap().to_string()
+    }
+
     /// Creates a key through the API and returns (id, secret).
-    pub async fn create_key(&self, key: &str, name: &str, permissions: &[&str]) -> (String, String) {
-        let data = self
-            .gql(
-                key,
-                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }",
-                json!({ "i": { "name": name, "permissions": permissions } }),
-            )
-            .await;
-        let out = &data["createApiKey"];
-        (out["apiKey"]["id"].as_str().unwrap().to_string(), out["key"].as_str().unwrap().to_string())
+    pub async fn create_key(&self, key: &str, name: &str, scopes: &[&str]) -> (String, String) {
+        let out =
+            self.mutate(key, "createApiKey", json!({ "name": name, "scopes": scopes }), "secret apiKey { id }").await;
+        (out["apiKey"]["id"].as_str().unwrap().to_string(), out["secret"].as_str().unwrap().to_string())
     }
 
     /// Adds a collaborator through the service layer and gives them a key.
@@ -349,14 +395,8 @@ impl TestApp {
     /// Invites `email` as `role` (`OWNER` or `COLLABORATOR`) with an owner's
     /// key; returns the invitation's token.
     pub async fn invite(&self, key: &str, email: &str, role: &str) -> String {
-        let data = self
-            .gql(
-                key,
-                "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { acceptUrl } }",
-                json!({ "i": { "email": email, "role": role } }),
-            )
-            .await;
-        let url = data["inviteMember"]["acceptUrl"].as_str().unwrap();
+        let data = self.mutate(key, "inviteMember", json!({ "email": email, "role": role }), "acceptUrl").await;
+        let url = data["acceptUrl"].as_str().unwrap();
         assert!(url.starts_with(&format!("{}/invite?token=", self.url)), "{url}");
         url.split("token=").nth(1).unwrap().to_string()
     }
@@ -385,6 +425,12 @@ impl TestApp {
     pub fn ws_url(&self) -> String {
         format!("{}/graphql/ws", self.url.replace("http://", "ws://"))
     }
+}
+
+/// `mutation($i: NameInput!) { name(input: $i) { <selection> userErrors { field message code } } }`.
+pub fn mutation_query(name: &str, selection: &str) -> String {
+    let input = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
+    format!("mutation($i: {input}!) {{ {name}(input: $i) {{ {selection} userErrors {{ field message code }} }} }}")
 }
 
 /// Inserts a key directly (no caller check), as the admin command does.

@@ -238,7 +238,8 @@ async fn a_key_disabled_through_one_process_is_refused_at_once_by_another() {
         keys["dataKeys"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["environment"] == "TEST").unwrap()
             ["node"]["id"]
             .clone();
-    let set = "mutation($id: ID!, $on: Boolean!) { setDataKeyEnabled(id: $id, enabled: $on) { enabled } }";
+    let set =
+        "mutation($id: ID!, $on: Boolean!) { updateDataKey(input: { id: $id, enabled: $on }) { dataKey { enabled } } }";
     app.gql(&app.owner_key, set, json!({ "id": test_id, "on": false })).await;
     // The other process hears of it over Redis within moments, far inside
     // the cache's 10 s lifetime.
@@ -254,8 +255,7 @@ async fn a_key_disabled_through_one_process_is_refused_at_once_by_another() {
     }
     // Endpoint changes travel the same way.
     app.gql(&app.owner_key, set, json!({ "id": test_id, "on": true })).await;
-    let upd = "mutation($id: ID!, $i: UpdateDataEndpointInput!) { updateDataEndpoint(id: $id, input: $i) { id } }";
-    app.gql(&app.owner_key, upd, json!({ "id": endpoint, "i": { "enabled": false } })).await;
+    app.mutate(&app.owner_key, "updateDataEndpoint", json!({ "id": endpoint, "enabled": false }), "").await;
     let started = Instant::now();
     loop {
         let (s, body) = post(there.clone(), key.clone()).await;

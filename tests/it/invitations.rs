@@ -11,8 +11,10 @@ use crate::helpers::{for_each_backend, TestApp, PASSWORD};
 
 const INVITE: &str =
     "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { acceptUrl invitation { id email role expiresAt createdAt } } }";
-const ACCEPT: &str = "mutation($t: String!) { acceptInvitation(input: { token: $t }) { role workspace { id name } } }";
-const SWITCH: &str = "mutation($w: ID!) { switchWorkspace(input: { workspaceId: $w }) { role workspace { id } } }";
+const ACCEPT: &str = "mutation($t: String!) { acceptInvitation(input: { token: $t }) { role workspace { id name }
+    userErrors { field code } } }";
+const SWITCH: &str = "mutation($w: ID!) { switchWorkspace(input: { workspaceId: $w }) { role workspace { id }
+    userErrors { field code } } }";
 
 async fn user_by_email(app: &TestApp, email: &str) -> Option<entity::user::Model> {
     entity::user::Entity::find().filter(entity::user::Column::Email.eq(email)).one(&app.state.db).await.unwrap()
@@ -95,7 +97,12 @@ async fn an_owner_cannot_pre_claim_an_account_to_enter_another_workspace() {
                 .await;
             assert_eq!((status, body["details"][0]["field"].as_str()), (400, Some("token")), "{body}");
             let out = app.gql_session(&attacker, ACCEPT, json!({ "t": t })).await;
-            assert_eq!(out["errors"][0]["extensions"]["code"], "INVALID_REQUEST", "{out}");
+            assert!(out.get("errors").is_none(), "{out}");
+            assert_eq!(
+                out["data"]["acceptInvitation"],
+                json!({ "role": null, "workspace": null, "userErrors": [{ "field": ["input", "token"], "code": "INVALID" }] }),
+                "{out}"
+            );
         }
         // With B's token: a password never opens or changes an existing account,
         assert_eq!(
@@ -130,7 +137,11 @@ async fn an_owner_cannot_pre_claim_an_account_to_enter_another_workspace() {
         let mine = app.gql_session(&attacker, "{ viewer { workspaces { id } } }", json!({})).await;
         assert_eq!(mine["data"]["viewer"]["workspaces"], json!([{ "id": app.workspace_id }]));
         let out = app.gql_session(&attacker, SWITCH, json!({ "w": ws_b })).await;
-        assert_eq!(out["errors"][0]["extensions"]["code"], "NOT_FOUND", "{out}");
+        assert_eq!(
+            out["data"]["switchWorkspace"]["userErrors"],
+            json!([{ "field": ["input", "workspaceId"], "code": "NOT_FOUND" }]),
+            "{out}"
+        );
         let b_members = app.gql(&key_b, "{ members { totalCount } }", json!({})).await;
         assert_eq!(b_members["members"]["totalCount"], 1);
     })
@@ -142,7 +153,7 @@ async fn inviting_reveals_nothing_about_accounts_and_adds_no_one_until_they_acce
     for_each_backend(&[], |app: TestApp| async move {
         let (ws_b, key_b) = app.other_workspace("owner@b.test").await;
         let (dave_id, dave) = app.invite_and_accept(&key_b, "dave@b.test", "COLLABORATOR").await;
-        let name = "mutation { updateProfile(input: { name: \"Dave Secret\" }) { name } }";
+        let name = "mutation { updateProfile(input: { name: \"Dave Secret\" }) { user { name } } }";
         app.gql_session(&dave, name, json!({})).await;
 
         // A's owner invites B's collaborator as OWNER, and a new address.
@@ -171,10 +182,10 @@ async fn inviting_reveals_nothing_about_accounts_and_adds_no_one_until_they_acce
             v.sort();
             v
         };
-        assert_eq!(names(&types["p"]), ["acceptUrl", "invitation"]);
+        assert_eq!(names(&types["p"]), ["acceptUrl", "invitation", "userErrors"]);
         assert_eq!(names(&types["i"]), ["createdAt", "email", "expiresAt", "id", "role"]);
         let ev = app
-            .gql(&app.owner_key, "{ events(filter: { types: [\"member.invited\"] }) { edges { node { data } } } }", json!({}))
+            .gql(&app.owner_key, "{ events(filter: { eventTypes: [\"member.invited\"] }) { edges { node { data } } } }", json!({}))
             .await;
         let data = &ev["events"]["edges"][0]["node"]["data"];
         let mut keys: Vec<&String> = data.as_object().unwrap().keys().collect();
@@ -322,7 +333,7 @@ async fn a_session_lists_its_workspaces_and_switches_but_api_keys_stay_bound() {
         let out = app.gql_session(&erin, SWITCH, json!({ "w": app.workspace_id })).await;
         assert_eq!(
             out["data"]["switchWorkspace"],
-            json!({ "role": "COLLABORATOR", "workspace": { "id": app.workspace_id } })
+            json!({ "role": "COLLABORATOR", "workspace": { "id": app.workspace_id }, "userErrors": [] })
         );
         let me = app.gql_session(&erin, "{ viewer { role workspace { id } } }", json!({})).await;
         assert_eq!(me["data"]["viewer"], json!({ "role": "COLLABORATOR", "workspace": { "id": app.workspace_id } }));
@@ -330,7 +341,11 @@ async fn a_session_lists_its_workspaces_and_switches_but_api_keys_stay_bound() {
         // Not a member of C (or no such workspace): refused, nothing moves.
         for w in [ws_c.as_str(), "ws_nope"] {
             let out = app.gql_session(&erin, SWITCH, json!({ "w": w })).await;
-            assert_eq!(out["errors"][0]["extensions"]["code"], "NOT_FOUND", "{out}");
+            assert_eq!(
+                out["data"]["switchWorkspace"]["userErrors"],
+                json!([{ "field": ["input", "workspaceId"], "code": "NOT_FOUND" }]),
+                "{out}"
+            );
         }
         assert_eq!(session_workspace(&app, &erin).await, app.workspace_id);
 
@@ -365,12 +380,19 @@ async fn owners_list_replace_and_revoke_invitations_and_no_one_else_can() {
         );
         assert_eq!(nodes[1]["node"]["email"], "y@example.com");
         let y_id = nodes[1]["node"]["id"].as_str().unwrap().to_string();
-        let revoke = "mutation($id: ID!) { revokeInvitation(input: { id: $id }) { revokedInvitationId } }";
+        let revoke = "mutation($id: ID!) { revokeInvitation(input: { id: $id }) { deletedId } }";
+        let revoke_refused = |key: String, id: String| {
+            let app = app.clone();
+            async move {
+                let got = app.user_error(&key, "revokeInvitation", json!({ "id": id })).await;
+                assert_eq!(got, ("input.id".into(), "NOT_FOUND".into()), "[{}] {id}", app.backend);
+            }
+        };
 
         // Another workspace's owner neither sees nor revokes them.
         let (_, key_b) = app.other_workspace("owner@b.test").await;
         assert_eq!(app.gql(&key_b, list, json!({})).await["invitations"]["totalCount"], 0);
-        app.gql_err(Some(&key_b), revoke, json!({ "id": y_id }), "NOT_FOUND").await;
+        revoke_refused(key_b.clone(), y_id.clone()).await;
         // A collaborator cannot invite, list or revoke.
         let (_, collab) = app.collaborator_key("carol@example.com").await;
         for (q, v) in
@@ -385,12 +407,12 @@ async fn owners_list_replace_and_revoke_invitations_and_no_one_else_can() {
         app.gql_err(Some(&writer), INVITE, json!({ "i": { "email": "z@example.com" } }), "FORBIDDEN").await;
 
         let out = app.gql(&app.owner_key, revoke, json!({ "id": y_id })).await;
-        assert_eq!(out["revokeInvitation"]["revokedInvitationId"], y_id);
+        assert_eq!(out["revokeInvitation"]["deletedId"], y_id);
         assert_eq!(status(y.clone()).await, 400);
         let (s, _, _) = app.auth_post("/auth/invite/accept", json!({ "token": y, "password": PASSWORD }), None).await;
         assert_eq!(s, 400);
-        app.gql_err(Some(&app.owner_key), revoke, json!({ "id": y_id }), "NOT_FOUND").await;
-        app.gql_err(Some(&app.owner_key), revoke, json!({ "id": "inv_nope" }), "NOT_FOUND").await;
+        revoke_refused(app.owner_key.clone(), y_id.clone()).await;
+        revoke_refused(app.owner_key.clone(), "inv_nope".into()).await;
         assert_eq!(app.gql(&app.owner_key, list, json!({})).await["invitations"]["totalCount"], 1);
 
         // An accepted invitation leaves the list and cannot be revoked.
@@ -405,7 +427,7 @@ async fn owners_list_replace_and_revoke_invitations_and_no_one_else_can() {
             .unwrap()
             .unwrap();
         assert!(x_row.accepted_at.is_some());
-        app.gql_err(Some(&app.owner_key), revoke, json!({ "id": x_row.id }), "NOT_FOUND").await;
+        revoke_refused(app.owner_key.clone(), x_row.id.clone()).await;
         let pending = entity::invitation::Entity::find()
             .filter(entity::invitation::Column::AcceptedAt.is_null())
             .count(&app.state.db)
@@ -496,16 +518,17 @@ async fn invitations_of_an_owner_who_is_demoted_or_removed_stop_working() {
         // Demoting or removing them deletes what they sent.
         let second = sent("sneaky2@example.com").await;
         assert_eq!(app.gql(&app.owner_key, list, json!({})).await["invitations"]["totalCount"], 2);
-        let demote = format!("mutation {{ updateMemberRole(userId: \"{o2_id}\", role: COLLABORATOR) {{ role }} }}");
-        app.gql(&app.owner_key, &demote, json!({})).await;
+        let o2_member = app.member_id(&app.owner_key, &o2_id).await;
+        let set_role = |role: &str| {
+            app.mutate(&app.owner_key, "updateMemberRole", json!({ "id": o2_member, "role": role }), "member { role }")
+        };
+        set_role("COLLABORATOR").await;
         assert_eq!(info(second).await, 400);
         assert_eq!(app.gql(&app.owner_key, list, json!({})).await["invitations"]["totalCount"], 0);
 
-        let promote = format!("mutation {{ updateMemberRole(userId: \"{o2_id}\", role: OWNER) {{ role }} }}");
-        app.gql(&app.owner_key, &promote, json!({})).await;
+        set_role("OWNER").await;
         let third = sent("sneaky3@example.com").await;
-        let remove = format!("mutation {{ removeMember(userId: \"{o2_id}\") {{ removedUserId }} }}");
-        app.gql(&app.owner_key, &remove, json!({})).await;
+        app.mutate(&app.owner_key, "removeMember", json!({ "id": o2_member }), "deletedId").await;
         assert_eq!(info(third).await, 400);
         assert_eq!(app.gql(&app.owner_key, list, json!({})).await["invitations"]["totalCount"], 0);
     })

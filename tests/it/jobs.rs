@@ -56,7 +56,7 @@ async fn job_events(app: &TestApp, event_type: &str, subject: &str) -> Vec<Value
             &app.owner_key,
             "query($f: EventFilterInput) { events(first: 100, filter: $f) {
                edges { node { id type actor subjectId data } } } }",
-            json!({ "f": { "types": [event_type] } }),
+            json!({ "f": { "eventTypes": [event_type] } }),
         )
         .await;
     data["events"]["edges"]
@@ -83,10 +83,10 @@ const QUEUE_STATUS: &str = "{ queueStatus { backend liveWorkers
     kinds { kind pending delayed inFlight dead doneLastMinute failedLastMinute } } }";
 
 const DEAD_JOBS: &str = "query($kind: String) { deadJobs(kind: $kind, first: 100) {
-    edges { node { id kind state attempts maxAttempts lastError finishedAt } } } }";
+    edges { node { id kind status attempts maxAttempts lastError finishedAt } } } }";
 
-const REQUEUE: &str = "mutation($ids: [ID!]) { requeueDeadJobs(ids: $ids) {
-    requeued jobs { id state attempts } } }";
+const REQUEUE: &str = "mutation($ids: [ID!]) { requeueDeadJobs(input: { ids: $ids }) {
+    requeued jobs { id status attempts } userErrors { field code } } }";
 
 fn expected_queue_backend(app: &TestApp) -> &'static str {
     if app.state.redis.is_some() {
@@ -185,7 +185,7 @@ async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
             .iter()
             .find(|n| n["id"] == job.id.as_str())
             .unwrap_or_else(|| panic!("[{}] {} not in {list}", app.backend, job.id));
-        assert_eq!(node["state"], "DEAD");
+        assert_eq!(node["status"], "DEAD");
         assert_eq!(node["attempts"], 2);
         assert_eq!(node["maxAttempts"], 2);
         assert_eq!(node["lastError"].as_str(), dead.last_error.as_deref());
@@ -208,11 +208,19 @@ async fn job_out_of_attempts_is_dead_listed_and_can_be_requeued() {
         assert_eq!(still.state, "dead", "[{}] a collaborator requeued it", app.backend);
 
         // Requeue: it runs again from fresh attempts and dies again.
+        let none = app.gql(&app.owner_key, REQUEUE, json!({ "ids": [] })).await;
+        assert_eq!(
+            none["requeueDeadJobs"],
+            json!({ "requeued": 0, "jobs": [], "userErrors": [{ "field": ["input", "ids"], "code": "INVALID" }] }),
+            "[{}]",
+            app.backend
+        );
         let out = app.gql(&app.owner_key, REQUEUE, json!({ "ids": [job.id] })).await;
         assert_eq!(out["requeueDeadJobs"]["requeued"], 1, "[{}] {out}", app.backend);
+        assert_eq!(out["requeueDeadJobs"]["userErrors"], json!([]), "[{}] {out}", app.backend);
         assert_eq!(
             out["requeueDeadJobs"]["jobs"],
-            json!([{ "id": job.id, "state": "QUEUED", "attempts": 0 }]),
+            json!([{ "id": job.id, "status": "QUEUED", "attempts": 0 }]),
             "[{}]",
             app.backend
         );

@@ -36,17 +36,19 @@ async fn key_socket(app: &TestApp, secret: &str) -> WsClient {
 async fn a_demoted_owners_open_socket_cannot_make_her_owner_again() {
     for_each_backend(&[], |app: TestApp| async move {
         let (bob, bob_key) = app.collaborator_key("bob@example.test").await;
-        let set_role = "mutation($u: ID!, $r: Role!) { updateMemberRole(userId: $u, role: $r) { role } }";
-        app.gql(&app.owner_key, set_role, json!({ "u": bob, "r": "OWNER" })).await;
+        let bob_member = app.member_id(&app.owner_key, &bob).await;
+        let set_role =
+            "mutation($u: ID!, $r: Role!) { updateMemberRole(input: { id: $u, role: $r }) { member { role } } }";
+        app.gql(&app.owner_key, set_role, json!({ "u": bob_member, "r": "OWNER" })).await;
 
         let mut ws = key_socket(&app, &bob_key).await;
         let me = ws.execute("1", "{ viewer { role } }", json!({})).await;
         assert_eq!(me["data"]["viewer"]["role"], "OWNER", "[{}] {me}", app.backend);
 
         // The other owner demotes Bob over HTTP.
-        app.gql(&app.owner_key, set_role, json!({ "u": bob, "r": "COLLABORATOR" })).await;
+        app.gql(&app.owner_key, set_role, json!({ "u": bob_member, "r": "COLLABORATOR" })).await;
 
-        let answer = ws.execute("2", set_role, json!({ "u": bob, "r": "OWNER" })).await;
+        let answer = ws.execute("2", set_role, json!({ "u": bob_member, "r": "OWNER" })).await;
         assert!(is_refused(&answer), "[{}] the old socket kept owner power: {answer}", app.backend);
         assert_eq!(member_role(&app, &bob).await, "COLLABORATOR", "[{}]", app.backend);
         assert_eq!(ws.closed_within(PROMPTLY).await, Some(4403), "[{}] the socket must close", app.backend);
@@ -62,11 +64,10 @@ async fn a_cut_down_keys_open_socket_cannot_mint_a_full_power_key() {
         let me = ws.execute("1", "{ viewer { scopes } }", json!({})).await;
         assert_eq!(me["data"]["viewer"]["scopes"], json!(["READ", "WRITE", "ADMIN"]), "[{}] {me}", app.backend);
 
-        let cut = "mutation($id: ID!) { updateApiKey(id: $id, input: { permissions: [READ] }) { id } }";
+        let cut = "mutation($id: ID!) { updateApiKey(input: { id: $id, scopes: [READ] }) { apiKey { id } } }";
         app.gql(&app.owner_key, cut, json!({ "id": id })).await;
 
-        let mint =
-            "mutation { createApiKey(input: { name: \"escalated\", permissions: [READ, WRITE, ADMIN] }) { key } }";
+        let mint = "mutation { createApiKey(input: { name: \"escalated\", scopes: [READ, WRITE, ADMIN] }) { secret } }";
         let answer = ws.execute("2", mint, json!({})).await;
         assert!(is_refused(&answer), "[{}] the cut-down key minted a key: {answer}", app.backend);
         let keys = app.gql(&app.owner_key, "{ apiKeys(first: 100) { nodes { name } } }", json!({})).await;
@@ -85,14 +86,14 @@ async fn a_widened_key_keeps_its_socket_and_uses_the_new_scopes() {
     for_each_backend(&[], |app: TestApp| async move {
         let (id, secret) = app.create_key(&app.owner_key, "narrow", &["READ"]).await;
         let mut ws = key_socket(&app, &secret).await;
-        let write = "mutation { updateProfile(input: { name: \"Renamed\" }) { name } }";
+        let write = "mutation { updateProfile(input: { name: \"Renamed\" }) { user { name } } }";
         let answer = ws.execute("1", write, json!({})).await;
         assert_eq!(answer["errors"][0]["extensions"]["code"], "FORBIDDEN", "[{}] {answer}", app.backend);
 
-        let widen = "mutation($id: ID!) { updateApiKey(id: $id, input: { permissions: [READ, WRITE] }) { id } }";
+        let widen = "mutation($id: ID!) { updateApiKey(input: { id: $id, scopes: [READ, WRITE] }) { apiKey { id } } }";
         app.gql(&app.owner_key, widen, json!({ "id": id })).await;
         let answer = ws.execute("2", write, json!({})).await;
-        assert_eq!(answer["data"]["updateProfile"]["name"], "Renamed", "[{}] {answer}", app.backend);
+        assert_eq!(answer["data"]["updateProfile"]["user"]["name"], "Renamed", "[{}] {answer}", app.backend);
         assert_eq!(ws.closed_within(Duration::from_millis(1500)).await, None, "[{}] stays open", app.backend);
     })
     .await;
@@ -143,7 +144,7 @@ async fn a_new_password_ends_the_users_other_sessions_and_their_sockets() {
         let mut second_ws = cookie_socket(&app, &second).await;
         let mut first_ws = cookie_socket(&app, &first).await;
 
-        let change = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) }";
+        let change = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { userErrors { code } } }";
         let input = json!({ "i": { "currentPassword": PASSWORD, "newPassword": NEW_PASSWORD } });
         let resp = app
             .client
@@ -155,7 +156,7 @@ async fn a_new_password_ends_the_users_other_sessions_and_their_sockets() {
             .await
             .unwrap();
         let body: Value = resp.json().await.unwrap();
-        assert_eq!(body["data"]["changePassword"], true, "[{}] {body}", app.backend);
+        assert_eq!(body["data"]["changePassword"], json!({ "userErrors": [] }), "[{}] {body}", app.backend);
 
         assert!(!signed_in(&app, &second).await, "[{}] the other session must end", app.backend);
         assert!(signed_in(&app, &first).await, "[{}] the session that changed it stays", app.backend);
@@ -192,7 +193,7 @@ async fn collaborators_never_see_owner_only_events() {
         tokio::time::sleep(Duration::from_millis(300)).await;
 
         app.create_key(&app.owner_key, "secret-name", &["READ"]).await;
-        app.gql(&app.owner_key, "mutation { updateProfile(input: { name: \"Owner\" }) { name } }", json!({})).await;
+        app.mutate(&app.owner_key, "updateProfile", json!({ "name": "Owner" }), "user { name }").await;
 
         let first = ws.next_json().await.expect("an event");
         assert_eq!(first["payload"]["data"]["events"]["type"], "user.updated", "[{}] {first}", app.backend);

@@ -12,6 +12,7 @@ mod bad_input;
 mod connections;
 mod conventions;
 mod data;
+mod data_admin;
 mod events;
 mod hardening;
 mod ingest;

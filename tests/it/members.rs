@@ -24,24 +24,23 @@ async fn an_invited_collaborator_becomes_a_member_only_by_accepting() {
             json!({ "role": "COLLABORATOR", "user": { "email": "bob@example.com", "hasPassword": true } })
         );
 
-        let invite = "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { acceptUrl } }";
-        let again = app
-            .gql_err(Some(&app.owner_key), invite, json!({ "i": { "email": "bob@example.com" } }), "INVALID_REQUEST")
-            .await;
+        let again =
+            app.mutate_refused(&app.owner_key, "inviteMember", json!({ "email": "bob@example.com" }), "acceptUrl").await;
         assert_eq!(
-            again["extensions"]["details"][0],
-            json!({ "field": "email", "error": "This person is already a member of the workspace" })
+            again["userErrors"][0],
+            json!({ "field": ["input", "email"], "message": "This person is already a member of the workspace", "code": "TAKEN" })
         );
-        let bad = app
-            .gql_err(Some(&app.owner_key), invite, json!({ "i": { "email": "not-an-email" } }), "INVALID_REQUEST")
-            .await;
-        assert_eq!(bad["extensions"]["details"][0], json!({ "field": "email", "error": "Not a valid email address" }));
+        let bad = app.mutate_refused(&app.owner_key, "inviteMember", json!({ "email": "not-an-email" }), "acceptUrl").await;
+        assert_eq!(
+            bad["userErrors"][0],
+            json!({ "field": ["input", "email"], "message": "Not a valid email address", "code": "INVALID" })
+        );
         assert_eq!(app.gql(&app.owner_key, MEMBERS, json!({})).await["members"]["totalCount"], 2);
 
         let events = app
             .gql(
                 &app.owner_key,
-                "{ events(filter: { types: [\"user.created\", \"member.*\"] }) { edges { node { type } } } }",
+                "{ events(filter: { eventTypes: [\"user.created\", \"member.*\"] }) { edges { node { type } } } }",
                 json!({}),
             )
             .await;
@@ -60,12 +59,14 @@ async fn collaborators_are_refused_owner_operations_and_nothing_changes() {
         assert_eq!(me["viewer"]["role"], "COLLABORATOR");
         assert_eq!(me["members"]["totalCount"], 2);
 
+        let collab_member = app.member_id(&app.owner_key, &collab_id).await;
+        let owner_member = app.member_id(&app.owner_key, &app.owner_id).await;
         let owner_only = [
             "mutation { inviteMember(input: { email: \"dave@example.com\" }) { acceptUrl } }".to_string(),
-            "mutation { createApiKey(input: { name: \"x\", permissions: [READ] }) { key } }".to_string(),
-            "mutation { updateWorkspace(input: { name: \"Mine now\" }) { name } }".to_string(),
-            format!("mutation {{ updateMemberRole(userId: \"{collab_id}\", role: OWNER) {{ role }} }}"),
-            format!("mutation {{ removeMember(userId: \"{}\") {{ removedUserId }} }}", app.owner_id),
+            "mutation { createApiKey(input: { name: \"x\", scopes: [READ] }) { secret } }".to_string(),
+            "mutation { updateWorkspace(input: { name: \"Mine now\" }) { workspace { name } } }".to_string(),
+            format!("mutation {{ updateMemberRole(input: {{ id: \"{collab_member}\", role: OWNER }}) {{ member {{ role }} }} }}"),
+            format!("mutation {{ removeMember(input: {{ id: \"{owner_member}\" }}) {{ deletedId }} }}"),
             "{ apiKeys { totalCount } }".to_string(),
         ];
         for q in &owner_only {
@@ -83,8 +84,8 @@ async fn collaborators_are_refused_owner_operations_and_nothing_changes() {
         assert_eq!(after["apiKeys"]["totalCount"], 2);
         assert_eq!(after["workspace"]["name"], "My workspace");
         // A collaborator may still edit their own profile.
-        let p = app.gql(&collab, "mutation { updateProfile(input: { name: \"Carol\" }) { name } }", json!({})).await;
-        assert_eq!(p["updateProfile"]["name"], "Carol");
+        let p = app.mutate(&collab, "updateProfile", json!({ "name": "Carol" }), "user { name }").await;
+        assert_eq!(p["user"]["name"], "Carol");
     })
     .await;
 }
@@ -93,26 +94,34 @@ async fn collaborators_are_refused_owner_operations_and_nothing_changes() {
 async fn roles_change_but_the_last_owner_stays_and_removal_revokes_access() {
     for_each_backend(&[], |app: TestApp| async move {
         let (collab_id, collab) = app.collaborator_key("erin@example.com").await;
-        let demote =
-            format!("mutation {{ updateMemberRole(userId: \"{}\", role: COLLABORATOR) {{ role }} }}", app.owner_id);
-        let err = app.gql_err(Some(&app.owner_key), &demote, json!({}), "INVALID_REQUEST").await;
-        assert_eq!(err["extensions"]["details"][0]["field"], "role");
-        let remove_self = format!("mutation {{ removeMember(userId: \"{}\") {{ removedUserId }} }}", app.owner_id);
-        app.gql_err(Some(&app.owner_key), &remove_self, json!({}), "INVALID_REQUEST").await;
+        let owner_member = app.member_id(&app.owner_key, &app.owner_id).await;
+        let collab_member = app.member_id(&app.owner_key, &collab_id).await;
+        // The id the `members` list gives is the one these mutations take.
+        assert!(owner_member.starts_with("mem_") && collab_member.starts_with("mem_"));
+        let demote = json!({ "id": owner_member, "role": "COLLABORATOR" });
+        let err = app.user_error(&app.owner_key, "updateMemberRole", demote).await;
+        assert_eq!(err, ("input.role".into(), "LAST_OWNER".into()));
+        let err = app.user_error(&app.owner_key, "removeMember", json!({ "id": owner_member })).await;
+        assert_eq!(err, ("input.id".into(), "LAST_OWNER".into()));
+        // A user id is not a membership id.
+        let err = app.user_error(&app.owner_key, "removeMember", json!({ "id": collab_id })).await;
+        assert_eq!(err, ("input.id".into(), "NOT_FOUND".into()));
 
-        let promote = format!("mutation {{ updateMemberRole(userId: \"{collab_id}\", role: OWNER) {{ role }} }}");
-        assert_eq!(app.gql(&app.owner_key, &promote, json!({})).await["updateMemberRole"]["role"], "OWNER");
+        let promote = json!({ "id": collab_member, "role": "OWNER" });
+        let out = app.mutate(&app.owner_key, "updateMemberRole", promote, "member { id role user { id } }").await;
+        assert_eq!(out["member"], json!({ "id": collab_member, "role": "OWNER", "user": { "id": collab_id } }));
         assert_eq!(app.gql(&collab, "{ viewer { role } }", json!({})).await["viewer"]["role"], "OWNER");
 
-        let remove = format!("mutation {{ removeMember(userId: \"{collab_id}\") {{ removedUserId }} }}");
-        app.gql(&app.owner_key, &remove, json!({})).await;
+        let removed = app.mutate(&app.owner_key, "removeMember", json!({ "id": collab_member }), "deletedId").await;
+        assert_eq!(removed["deletedId"], collab_member);
         let (status, _, body) = app.gql_raw(Some(&collab), "{ viewer { role } }", json!({})).await;
         assert_eq!(status, 401, "{body}");
         let evts =
             app.gql(&app.owner_key, "{ events(first: 2) { edges { node { type subjectId } } } }", json!({})).await;
         assert_eq!(evts["events"]["edges"][0]["node"], json!({ "type": "user.deleted", "subjectId": collab_id }));
         assert_eq!(evts["events"]["edges"][1]["node"], json!({ "type": "member.removed", "subjectId": collab_id }));
-        app.gql_err(Some(&app.owner_key), &remove, json!({}), "NOT_FOUND").await;
+        let again = app.user_error(&app.owner_key, "removeMember", json!({ "id": collab_member })).await;
+        assert_eq!(again, ("input.id".into(), "NOT_FOUND".into()));
     })
     .await;
 }
@@ -123,8 +132,8 @@ async fn a_key_acts_with_its_creators_current_role() {
         let (collab_id, _) = app.collaborator_key("frank@example.com").await;
         let (_, key) = make_key(&app.state, &app.workspace_id, &collab_id, &switchyard::auth::Scope::ALL).await;
         app.gql_err(Some(&key), "{ apiKeys { totalCount } }", json!({}), "FORBIDDEN").await;
-        let promote = format!("mutation {{ updateMemberRole(userId: \"{collab_id}\", role: OWNER) {{ role }} }}");
-        app.gql(&app.owner_key, &promote, json!({})).await;
+        let collab_member = app.member_id(&app.owner_key, &collab_id).await;
+        app.mutate(&app.owner_key, "updateMemberRole", json!({ "id": collab_member, "role": "OWNER" }), "").await;
         assert_eq!(app.gql(&key, "{ apiKeys { totalCount } }", json!({})).await["apiKeys"]["totalCount"], 3);
     })
     .await;

@@ -200,7 +200,7 @@ async fn a_subscription_on_one_process_sees_a_job_finished_on_another() {
     let url = format!("ws://{}/graphql/ws", api.addr);
     let mut client =
         WsClient::connect(&url, "graphql-transport-ws", json!({ "Authorization": format!("Bearer {key}") })).await;
-    client.subscribe("1", "subscription { events(types: [\"job.*\"]) { type subjectId actor } }", json!({})).await;
+    client.subscribe("1", "subscription { events(eventTypes: [\"job.*\"]) { type subjectId actor } }", json!({})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let id = jobs::enqueue(&api.state, noop(json!({}), Some(ws.id.clone()))).await.unwrap().id;
     let msg = client.next_json_within(Duration::from_secs(30)).await.expect("an event arrives");
@@ -241,7 +241,8 @@ async fn a_key_deleted_on_one_process_stops_working_on_another_within_a_second()
     let mut socket =
         WsClient::connect(&url, "graphql-transport-ws", json!({ "Authorization": format!("Bearer {secret}") })).await;
 
-    let deleted = ask(&a, &admin, "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }").await.unwrap();
+    let deleted =
+        ask(&a, &admin, "mutation($id: ID!) { deleteApiKey(input: { id: $id }) { deletedId } }").await.unwrap();
     assert_eq!(deleted.status(), 200);
     let start = Instant::now();
     loop {

@@ -18,7 +18,7 @@ async fn one_of_each(app: &TestApp) -> Vec<(&'static str, String)> {
         .gql(
             &app.owner_key,
             "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } } }",
-            json!({ "i": { "url": "http://127.0.0.1:9/hook", "events": ["api_key.*"] } }),
+            json!({ "i": { "url": "http://127.0.0.1:9/hook", "eventTypes": ["api_key.*"] } }),
         )
         .await["createWebhook"]["webhook"]["id"]
         .as_str()

@@ -270,7 +270,7 @@ async fn a_standard_client_completes_the_code_flow_refreshes_rotates_and_revokes
         let events = app
             .gql(
                 &app.owner_key,
-                r#"{ events(filter: {types: ["oauth.*"]}) { edges { node { type subjectId } } } }"#,
+                r#"{ events(filter: {eventTypes: ["oauth.*"]}) { edges { node { type subjectId } } } }"#,
                 json!({}),
             )
             .await;
@@ -612,11 +612,11 @@ async fn owners_manage_apps_and_users_withdraw_their_authorizations() {
         assert_eq!(gone["deleteOAuthApp"]["deletedId"], app_id.as_str());
         assert_eq!(viewer(&app, cc.access_token().secret()).await.0, 401);
         let events = app
-            .gql(&app.owner_key, r#"{ events(filter: {types: ["oauth_app.*"]}) { edges { node { type } } } }"#, json!({}))
+            .gql(&app.owner_key, r#"{ events(filter: {eventTypes: ["oauth_app.*"]}) { edges { node { type } } } }"#, json!({}))
             .await;
         let types: Vec<&str> = events["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["type"].as_str().unwrap()).collect();
         assert_eq!(types, ["oauth_app.deleted", "oauth_app.updated", "oauth_app.updated", "oauth_app.created"], "{events}");
-        let hidden = app.gql(&collab_key, r#"{ events(filter: {types: ["oauth_app.*"]}) { edges { node { type } } } }"#, json!({})).await;
+        let hidden = app.gql(&collab_key, r#"{ events(filter: {eventTypes: ["oauth_app.*"]}) { edges { node { type } } } }"#, json!({})).await;
         assert_eq!(hidden["events"]["edges"], json!([]), "collaborators do not see app events");
     })
     .await;

@@ -1,4 +1,4 @@
-//! Tenancy: a key of workspace B gets null (lookups) or NOT_FOUND (changes) for every object of
+//! Tenancy: a key of workspace B gets null (lookups) or a NOT_FOUND user error (changes) for every object of
 //! workspace A, and B's lists never show A's rows.
 
 use serde_json::json;
@@ -18,15 +18,18 @@ async fn another_workspace_sees_nothing_and_changes_nothing() {
         let v = json!({ "id": a_key_id });
         app.gql_null(&b_key, "query($id: ID!) { apiKey(id: $id) { id } }", v.clone(), "apiKey").await;
         app.gql_null(&b_key, "query($id: ID!) { event(id: $id) { id } }", json!({ "id": a_event }), "event").await;
-        let upd = "mutation($id: ID!) { updateApiKey(id: $id, input: { enabled: false, name: \"pwned\" }) { id } }";
-        app.gql_err(Some(&b_key), upd, v.clone(), "NOT_FOUND").await;
-        app.gql_err(Some(&b_key), "mutation($id: ID!) { rollApiKey(id: $id) { key } }", v.clone(), "NOT_FOUND").await;
-        app.gql_err(Some(&b_key), "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", v.clone(), "NOT_FOUND")
-            .await;
-        let remove = format!("mutation {{ removeMember(userId: \"{}\") {{ removedUserId }} }}", app.owner_id);
-        app.gql_err(Some(&b_key), &remove, json!({}), "NOT_FOUND").await;
-        let role = format!("mutation {{ updateMemberRole(userId: \"{}\", role: COLLABORATOR) {{ role }} }}", app.owner_id);
-        app.gql_err(Some(&b_key), &role, json!({}), "NOT_FOUND").await;
+        // In a mutation, another workspace's id is a NOT_FOUND user error on `input.id`.
+        let owner_member = app.member_id(&app.owner_key, &app.owner_id).await;
+        for (name, input) in [
+            ("updateApiKey", json!({ "id": a_key_id, "enabled": false, "name": "pwned" })),
+            ("rollApiKey", v.clone()),
+            ("deleteApiKey", v.clone()),
+            ("removeMember", json!({ "id": owner_member })),
+            ("updateMemberRole", json!({ "id": owner_member, "role": "COLLABORATOR" })),
+        ] {
+            let got = app.user_error(&b_key, name, input).await;
+            assert_eq!(got, ("input.id".into(), "NOT_FOUND".into()), "[{}] {name}", app.backend);
+        }
 
         // A's key still works, unchanged.
         let still = app.gql(&app.owner_key, "query($id: ID!) { apiKey(id: $id) { name enabled } }", v).await;

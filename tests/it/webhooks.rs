@@ -167,8 +167,8 @@ fn random_secret() -> String {
 // GraphQL helpers
 // ---------------------------------------------------------------------------
 
-const WEBHOOK_FIELDS: &str = "id url description events headers active disabledReason rateLimitPerMinute
-    retrySchedule timeoutMs failingSince lastSuccessAt";
+const WEBHOOK_FIELDS: &str = "id url description eventTypes headers enabled disabledReason rateLimitPerMinute
+    retryPolicy { kind delaysSeconds } timeoutSeconds failingSince lastSuccessAt";
 
 const DELIVERY_FIELDS: &str =
     "id webhookId eventId eventType payload status attempts lastStatusCode lastError createdAt deliveredAt";
@@ -178,7 +178,8 @@ const ATTEMPT_FIELDS: &str =
 
 fn create_query() -> String {
     format!(
-        "mutation($i: CreateWebhookInput!) {{ createWebhook(input: $i) {{ secret webhook {{ {WEBHOOK_FIELDS} }} }} }}"
+        "mutation($i: CreateWebhookInput!) {{ createWebhook(input: $i) {{ secret webhook {{ {WEBHOOK_FIELDS} }}
+            userErrors {{ field message code }} }} }}"
     )
 }
 
@@ -186,14 +187,30 @@ fn create_query() -> String {
 async fn create_webhook(app: &TestApp, input: Value) -> (String, String, Value) {
     let data = app.gql(&app.owner_key, &create_query(), json!({ "i": input })).await;
     let out = &data["createWebhook"];
+    assert_eq!(out["userErrors"], json!([]), "[{}] {out}", app.backend);
     let id = out["webhook"]["id"].as_str().expect("webhook id").to_string();
     let secret = out["secret"].as_str().expect("secret").to_string();
     (id, secret, out["webhook"].clone())
 }
 
-/// A createWebhook that must fail with `code`; returns the error.
+/// A createWebhook that must fail with the top-level error `code`; returns it.
 async fn create_webhook_err(app: &TestApp, key: &str, input: Value, code: &str) -> Value {
     app.gql_err(Some(key), &create_query(), json!({ "i": input }), code).await
+}
+
+/// A createWebhook refused with user errors; returns the first as
+/// (field path after `input`, message, code), e.g. `("url", "…", "INVALID")`.
+async fn create_webhook_refused(app: &TestApp, input: Value) -> (String, String, String) {
+    let payload = app.mutate_refused(&app.owner_key, "createWebhook", input, "secret webhook { id }").await;
+    user_error_of(&payload)
+}
+
+/// The first user error of a payload as (field path after `input`, message, code).
+fn user_error_of(payload: &Value) -> (String, String, String) {
+    let e = &payload["userErrors"][0];
+    let path: Vec<&str> =
+        e["field"].as_array().map(|f| f.iter().skip(1).filter_map(|p| p.as_str()).collect()).unwrap_or_default();
+    (path.join("."), e["message"].as_str().unwrap_or("").into(), e["code"].as_str().unwrap_or("").into())
 }
 
 async fn get_webhook(app: &TestApp, id: &str) -> Value {
@@ -266,7 +283,7 @@ async fn wait_disabled(app: &TestApp, id: &str, timeout: Duration) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
         let w = get_webhook(app, id).await;
-        if w["active"] == false {
+        if w["enabled"] == false {
             return w;
         }
         if Instant::now() >= deadline {
@@ -294,15 +311,10 @@ async fn events_of_type(app: &TestApp, event_type: &str) -> Vec<Value> {
             &app.owner_key,
             "query($f: EventFilterInput) { events(first: 100, filter: $f) {
                edges { node { id type actor subjectId data } } } }",
-            json!({ "f": { "types": [event_type] } }),
+            json!({ "f": { "eventTypes": [event_type] } }),
         )
         .await;
     data["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect()
-}
-
-fn error_details(err: &Value) -> (String, String) {
-    let d = &err["extensions"]["details"][0];
-    (d["field"].as_str().unwrap_or("").to_string(), d["error"].as_str().unwrap_or("").to_string())
 }
 
 // ---------------------------------------------------------------------------
@@ -316,13 +328,17 @@ async fn events_are_delivered_signed_with_custom_headers() {
         let rx = Receiver::start(200, &[]).await;
         let (wh, secret, created) = create_webhook(
             &app,
-            json!({ "url": rx.url("/hook"), "events": ["api_key.*"], "headers": { "X-Team": "ops" } }),
+            json!({ "url": rx.url("/hook"), "eventTypes": ["api_key.*"], "headers": { "X-Team": "ops" } }),
         )
         .await;
         assert!(secret.starts_with("whsec_"), "[{b}] {secret}");
-        assert!(created["active"] == true && created["events"] == json!(["api_key.*"]), "[{b}] {created}");
+        assert!(created["enabled"] == true && created["eventTypes"] == json!(["api_key.*"]), "[{b}] {created}");
         assert_eq!(created["url"], rx.url("/hook"));
-        assert_eq!(created["retrySchedule"], json!([5, 300, 1800, 7200, 18000, 36000, 36000]), "[{b}] default");
+        assert_eq!(
+            created["retryPolicy"]["delaysSeconds"],
+            json!([5, 300, 1800, 7200, 18000, 36000, 36000]),
+            "[{b}] default"
+        );
         // The secret is not readable afterwards.
         let (_, _, body) = app
             .gql_raw(Some(&app.owner_key), "query($id: ID!) { webhook(id: $id) { secret } }", json!({ "id": wh }))
@@ -405,11 +421,11 @@ async fn failed_attempts_are_retried_on_the_custom_schedule() {
         let rx = Receiver::start(200, &[500, 500]).await;
         let (wh, secret, created) = create_webhook(
             &app,
-            json!({ "url": rx.url("/retry"), "events": ["api_key.created"],
-                    "retryPolicy": "CUSTOM", "retrySchedule": [1, 1] }),
+            json!({ "url": rx.url("/retry"), "eventTypes": ["api_key.created"],
+                    "retryPolicy": { "kind": "CUSTOM", "delaysSeconds": [1, 1] } }),
         )
         .await;
-        assert_eq!(created["retrySchedule"], json!([1, 1]), "[{b}] {created}");
+        assert_eq!(created["retryPolicy"]["delaysSeconds"], json!([1, 1]), "[{b}] {created}");
 
         app.create_key(&app.owner_key, "retried", &["READ"]).await;
         let hits = rx.wait_for(3, Duration::from_secs(15), &b).await;
@@ -444,20 +460,24 @@ async fn failed_attempts_are_retried_on_the_custom_schedule() {
         // The named policies report their schedule.
         let (_, _, collab) = create_webhook(
             &app,
-            json!({ "url": rx.url("/c"), "events": ["member.added"], "retryPolicy": "COLLABORATOR" }),
+            json!({ "url": rx.url("/c"), "eventTypes": ["member.added"], "retryPolicy": { "kind": "COLLABORATOR" } }),
         )
         .await;
-        assert_eq!(collab["retrySchedule"], json!([60, 60, 60]), "[{b}] {collab}");
+        assert_eq!(collab["retryPolicy"]["delaysSeconds"], json!([60, 60, 60]), "[{b}] {collab}");
         // A schedule out of bounds is refused.
-        let err = create_webhook_err(
+        let err = create_webhook_refused(
             &app,
-            &app.owner_key,
-            json!({ "url": rx.url("/c"), "events": ["member.added"], "retryPolicy": "CUSTOM",
-                    "retrySchedule": [86401] }),
-            "INVALID_REQUEST",
+            json!({ "url": rx.url("/c"), "eventTypes": ["member.added"], "retryPolicy": { "kind": "CUSTOM", "delaysSeconds": [86401] } }),
         )
         .await;
-        assert_eq!(error_details(&err).0, "retrySchedule", "[{b}] {err}");
+        assert_eq!((err.0.as_str(), err.2.as_str()), ("retryPolicy.delaysSeconds", "LIMIT_EXCEEDED"), "[{b}] {err:?}");
+        // Delays belong to a CUSTOM policy only.
+        let err = create_webhook_refused(
+            &app,
+            json!({ "url": rx.url("/c"), "eventTypes": ["member.added"], "retryPolicy": { "kind": "DEFAULT", "delaysSeconds": [1] } }),
+        )
+        .await;
+        assert_eq!((err.0.as_str(), err.2.as_str()), ("retryPolicy.delaysSeconds", "INVALID"), "[{b}] {err:?}");
     })
     .await;
 }
@@ -473,8 +493,7 @@ async fn gone_disables_the_webhook_without_retrying() {
         let rx = Receiver::start(410, &[]).await;
         let (wh, _, _) = create_webhook(
             &app,
-            json!({ "url": rx.url("/gone"), "events": ["api_key.*"], "retryPolicy": "CUSTOM",
-                    "retrySchedule": [1, 1] }),
+            json!({ "url": rx.url("/gone"), "eventTypes": ["api_key.*"], "retryPolicy": { "kind": "CUSTOM", "delaysSeconds": [1, 1] } }),
         )
         .await;
         app.create_key(&app.owner_key, "gone", &["READ"]).await;
@@ -507,11 +526,11 @@ async fn gone_disables_the_webhook_without_retrying() {
 
         // Enabling it again clears the record; deliveries resume.
         rx.set_default(200);
-        let q = format!(
-            "mutation($id: ID!) {{ updateWebhook(id: $id, input: {{ active: true }}) {{ {WEBHOOK_FIELDS} }} }}"
-        );
-        let w = app.gql(&app.owner_key, &q, json!({ "id": wh })).await["updateWebhook"].clone();
-        assert_eq!(w["active"], true, "[{b}] {w}");
+        let w = app
+            .mutate(&app.owner_key, "updateWebhook", json!({ "id": wh, "enabled": true }), &format!("webhook {{ {WEBHOOK_FIELDS} }}"))
+            .await["webhook"]
+            .clone();
+        assert_eq!(w["enabled"], true, "[{b}] {w}");
         assert!(w["disabledReason"].is_null() && w["failingSince"].is_null(), "[{b}] {w}");
         app.create_key(&app.owner_key, "revived", &["READ"]).await;
         let list = wait_deliveries(&app, &wh, 2, Duration::from_secs(5)).await;
@@ -532,7 +551,7 @@ async fn rate_limit_delays_deliveries_without_dropping_them() {
         let rx = Receiver::start(200, &[]).await;
         let (wh, _, created) = create_webhook(
             &app,
-            json!({ "url": rx.url("/slow"), "events": ["api_key.created"], "rateLimitPerMinute": 2 }),
+            json!({ "url": rx.url("/slow"), "eventTypes": ["api_key.created"], "rateLimitPerMinute": 2 }),
         )
         .await;
         assert_eq!(created["rateLimitPerMinute"], 2);
@@ -572,25 +591,29 @@ async fn a_webhook_may_have_a_much_higher_limit_or_none() {
     for_each_backend(&[], |app: TestApp| async move {
         let b = app.backend.clone();
         let rx = Receiver::start(200, &[]).await;
-        let input = json!({ "url": rx.url("/fast"), "events": ["user.updated"], "rateLimitPerMinute": 1_000_000 });
+        let input = json!({ "url": rx.url("/fast"), "eventTypes": ["user.updated"], "rateLimitPerMinute": 1_000_000 });
         let (wh, _, created) = create_webhook(&app, input).await;
         assert_eq!(created["rateLimitPerMinute"], 1_000_000, "[{b}]");
-        let err = create_webhook_err(
+        let err = create_webhook_refused(
             &app,
-            &app.owner_key,
-            json!({ "url": rx.url("/x"), "events": ["user.updated"], "rateLimitPerMinute": 1_000_001 }),
-            "INVALID_REQUEST",
+            json!({ "url": rx.url("/x"), "eventTypes": ["user.updated"], "rateLimitPerMinute": 1_000_001 }),
         )
         .await;
-        assert_eq!(error_details(&err).0, "rateLimitPerMinute", "[{b}] {err}");
+        assert_eq!(err.0, "rateLimitPerMinute", "[{b}] {err:?}");
 
-        let update =
-            "mutation($id: ID!) { updateWebhook(id: $id, input: { rateLimitPerMinute: null }) { rateLimitPerMinute } }";
-        let none = app.gql(&app.owner_key, update, json!({ "id": wh })).await;
-        assert!(none["updateWebhook"]["rateLimitPerMinute"].is_null(), "[{b}] {none}");
+        // `null` clears the limit (the field may be empty).
+        let none = app
+            .mutate(
+                &app.owner_key,
+                "updateWebhook",
+                json!({ "id": wh, "rateLimitPerMinute": null }),
+                "webhook { rateLimitPerMinute }",
+            )
+            .await;
+        assert!(none["webhook"]["rateLimitPerMinute"].is_null(), "[{b}] {none}");
 
         // 120 events at once: past the default 100 a minute, all delivered.
-        let rename = "mutation($n: String!) { updateProfile(input: { name: $n }) { name } }";
+        let rename = "mutation($n: String!) { updateProfile(input: { name: $n }) { user { name } } }";
         for i in 0..120 {
             app.gql(&app.owner_key, rename, json!({ "n": format!("Owner {i}") })).await;
         }
@@ -607,8 +630,8 @@ async fn a_receiver_that_asks_for_a_break_gets_it() {
         rx.set_retry_after(Some("3"));
         let (wh, _, _) = create_webhook(
             &app,
-            json!({ "url": rx.url("/busy"), "events": ["api_key.created"],
-                    "retryPolicy": "CUSTOM", "retrySchedule": [1, 10] }),
+            json!({ "url": rx.url("/busy"), "eventTypes": ["api_key.created"],
+                    "retryPolicy": { "kind": "CUSTOM", "delaysSeconds": [1, 10] } }),
         )
         .await;
         app.create_key(&app.owner_key, "first", &["READ"]).await;
@@ -664,8 +687,7 @@ async fn webhook_failing_for_the_configured_days_is_disabled() {
         let rx = Receiver::start(500, &[]).await;
         let (wh, _, _) = create_webhook(
             &app,
-            json!({ "url": rx.url("/down"), "events": ["api_key.*"], "retryPolicy": "CUSTOM",
-                    "retrySchedule": [1, 1, 1] }),
+            json!({ "url": rx.url("/down"), "eventTypes": ["api_key.*"], "retryPolicy": { "kind": "CUSTOM", "delaysSeconds": [1, 1, 1] } }),
         )
         .await;
         app.create_key(&app.owner_key, "doomed", &["READ"]).await;
@@ -717,16 +739,10 @@ async fn ssrf_guard_refuses_private_targets_at_creation_and_at_delivery() {
             "http://[::1]:9/x",
             "http://localhost:9/x",
         ] {
-            let err = create_webhook_err(
-                &app,
-                &app.owner_key,
-                json!({ "url": url, "events": ["api_key.*"] }),
-                "INVALID_REQUEST",
-            )
-            .await;
-            let (field, msg) = error_details(&err);
-            assert_eq!(field, "url", "[{b}] {url}: {err}");
-            assert!(msg.contains("SSRF") || msg.contains("resolve"), "[{b}] {url}: {err}");
+            let err = create_webhook_refused(&app, json!({ "url": url, "eventTypes": ["api_key.*"] })).await;
+            let (field, msg, _) = err.clone();
+            assert_eq!(field, "url", "[{b}] {url}: {err:?}");
+            assert!(msg.contains("SSRF") || msg.contains("resolve"), "[{b}] {url}: {err:?}");
         }
         assert_eq!(webhook_count(&app).await, 0, "[{b}]");
 
@@ -776,15 +792,10 @@ async fn ssrf_guard_refuses_private_targets_at_creation_and_at_delivery() {
             assert!(error.contains("SSRF"), "[{b}] {wh}: {:?}", atts[0]);
         }
         // testWebhook goes through the same guard.
-        let data = app
-            .gql(
-                &app.owner_key,
-                "mutation($id: ID!) { testWebhook(id: $id) { success error } }",
-                json!({ "id": ids[0] }),
-            )
-            .await;
-        assert_eq!(data["testWebhook"]["success"], false, "[{b}] {data}");
-        assert!(data["testWebhook"]["error"].as_str().unwrap_or("").contains("SSRF"), "[{b}] {data}");
+        let data =
+            app.mutate(&app.owner_key, "testWebhook", json!({ "id": ids[0] }), "attempt { success error }").await;
+        assert_eq!(data["attempt"]["success"], false, "[{b}] {data}");
+        assert!(data["attempt"]["error"].as_str().unwrap_or("").contains("SSRF"), "[{b}] {data}");
         assert_eq!(rx.count(), 0, "[{b}] the guard let a request through: {:?}", rx.hits());
     })
     .await;
@@ -805,28 +816,34 @@ async fn custom_headers_cannot_override_signing_headers() {
             ("webhook-timestamp", "0"),
             ("Content-Type", "text/plain"),
         ] {
-            let err = create_webhook_err(
+            let err = create_webhook_refused(
                 &app,
-                &app.owner_key,
-                json!({ "url": rx.url("/h"), "events": ["api_key.*"], "headers": { name: value } }),
-                "INVALID_REQUEST",
+                json!({ "url": rx.url("/h"), "eventTypes": ["api_key.*"], "headers": { name: value } }),
             )
             .await;
-            let (field, msg) = error_details(&err);
-            assert_eq!(field, "headers", "[{b}] {name}: {err}");
-            assert!(msg.contains(name), "[{b}] {name}: {err}");
+            let (field, msg, _) = err.clone();
+            assert_eq!(field, "headers", "[{b}] {name}: {err:?}");
+            assert!(msg.contains(name), "[{b}] {name}: {err:?}");
         }
         assert_eq!(webhook_count(&app).await, 0, "[{b}] something was created");
 
         // Nor through an update.
-        let (wh, _, _) = create_webhook(&app, json!({ "url": rx.url("/h"), "events": ["api_key.*"] })).await;
-        app.gql_err(
-            Some(&app.owner_key),
-            "mutation($id: ID!, $i: UpdateWebhookInput!) { updateWebhook(id: $id, input: $i) { id } }",
-            json!({ "id": wh, "i": { "headers": { "webhook-signature": "x" } } }),
-            "INVALID_REQUEST",
-        )
-        .await;
+        let (wh, _, _) = create_webhook(&app, json!({ "url": rx.url("/h"), "eventTypes": ["api_key.*"] })).await;
+        let refused = app
+            .mutate_refused(
+                &app.owner_key,
+                "updateWebhook",
+                json!({ "id": wh, "headers": { "webhook-signature": "x" } }),
+                "webhook { id }",
+            )
+            .await;
+        assert_eq!(user_error_of(&refused).0, "headers", "[{b}] {refused}");
+        // More than 20 headers is a limit, not a typo.
+        let many: serde_json::Map<String, Value> = (0..21).map(|i| (format!("X-H{i}"), json!("v"))).collect();
+        let refused = app
+            .mutate_refused(&app.owner_key, "updateWebhook", json!({ "id": wh, "headers": many }), "webhook { id }")
+            .await;
+        assert_eq!(user_error_of(&refused).2, "LIMIT_EXCEEDED", "[{b}] {refused}");
         assert_eq!(get_webhook(&app, &wh).await["headers"], json!({}), "[{b}]");
     })
     .await;
@@ -841,10 +858,11 @@ async fn test_webhook_sends_a_signed_test_message_now() {
     for_each_backend(&[], |app: TestApp| async move {
         let b = app.backend.clone();
         let rx = Receiver::start(200, &[]).await;
-        let (wh, secret, _) = create_webhook(&app, json!({ "url": rx.url("/t"), "events": ["member.*"] })).await;
-        let q = format!("mutation($id: ID!) {{ testWebhook(id: $id) {{ {ATTEMPT_FIELDS} }} }}");
+        let (wh, secret, _) = create_webhook(&app, json!({ "url": rx.url("/t"), "eventTypes": ["member.*"] })).await;
+        let q =
+            format!("mutation($id: ID!) {{ testWebhook(input: {{ id: $id }}) {{ attempt {{ {ATTEMPT_FIELDS} }} }} }}");
         let data = app.gql(&app.owner_key, &q, json!({ "id": wh })).await;
-        let a = &data["testWebhook"];
+        let a = &data["testWebhook"]["attempt"];
         assert_eq!(a["success"], true, "[{b}] {a}");
         assert_eq!(a["responseCode"], 200, "[{b}] {a}");
         assert_eq!(a["webhookId"], wh.as_str(), "[{b}] {a}");
@@ -867,7 +885,7 @@ async fn test_webhook_sends_a_signed_test_message_now() {
 
         // After a rotation both secrets sign for the grace period (24 h by
         // default), so receivers can switch without rejecting anything.
-        let rotate = "mutation($id: ID!, $g: Int) { rotateWebhookSecret(id: $id, graceSeconds: $g) {
+        let rotate = "mutation($id: ID!, $g: Int) { rotateWebhookSecret(input: { id: $id, graceSeconds: $g }) {
             secret webhook { previousSecretExpiresAt } } }";
         let rotated = app.gql(&app.owner_key, rotate, json!({ "id": wh })).await;
         let second = rotated["rotateWebhookSecret"]["secret"].as_str().unwrap().to_string();
@@ -877,7 +895,7 @@ async fn test_webhook_sends_a_signed_test_message_now() {
         let grace = until.to_utc() - Utc::now();
         assert!(grace > chrono::Duration::hours(23) && grace <= chrono::Duration::hours(24), "[{b}] {rotated}");
         let data = app.gql(&app.owner_key, &q, json!({ "id": wh })).await;
-        assert_eq!(data["testWebhook"]["success"], true, "[{b}] {data}");
+        assert_eq!(data["testWebhook"]["attempt"]["success"], true, "[{b}] {data}");
         let hits = rx.hits();
         assert_eq!(hits.len(), 2, "[{b}]");
         verify(&second, &hits[1]).unwrap_or_else(|e| panic!("[{b}] new secret: {e}"));
@@ -889,7 +907,7 @@ async fn test_webhook_sends_a_signed_test_message_now() {
         let third = rotated["rotateWebhookSecret"]["secret"].as_str().unwrap().to_string();
         assert!(rotated["rotateWebhookSecret"]["webhook"]["previousSecretExpiresAt"].is_null(), "[{b}] {rotated}");
         let data = app.gql(&app.owner_key, &q, json!({ "id": wh })).await;
-        assert_eq!(data["testWebhook"]["success"], true, "[{b}] {data}");
+        assert_eq!(data["testWebhook"]["attempt"]["success"], true, "[{b}] {data}");
         let hits = rx.hits();
         assert_eq!(hits.len(), 3, "[{b}]");
         verify(&third, &hits[2]).unwrap_or_else(|e| panic!("[{b}] newest secret: {e}"));
@@ -899,8 +917,8 @@ async fn test_webhook_sends_a_signed_test_message_now() {
         // A failing endpoint gives a failed attempt, not an error.
         rx.push_replies(&[503]);
         let data = app.gql(&app.owner_key, &q, json!({ "id": wh })).await;
-        assert_eq!(data["testWebhook"]["success"], false, "[{b}] {data}");
-        assert_eq!(data["testWebhook"]["responseCode"], 503, "[{b}] {data}");
+        assert_eq!(data["testWebhook"]["attempt"]["success"], false, "[{b}] {data}");
+        assert_eq!(data["testWebhook"]["attempt"]["responseCode"], 503, "[{b}] {data}");
     })
     .await;
 }
@@ -914,10 +932,10 @@ async fn delivery_logs_stream_attempts_live() {
     for_each_backend(&[], |app: TestApp| async move {
         let b = app.backend.clone();
         let rx = Receiver::start(200, &[]).await;
-        let (wh, _, _) = create_webhook(&app, json!({ "url": rx.url("/live"), "events": ["api_key.created"] })).await;
+        let (wh, _, _) = create_webhook(&app, json!({ "url": rx.url("/live"), "eventTypes": ["api_key.created"] })).await;
         // A second webhook whose attempts the filter must keep out.
         let (other, _, _) =
-            create_webhook(&app, json!({ "url": rx.url("/other"), "events": ["api_key.created"] })).await;
+            create_webhook(&app, json!({ "url": rx.url("/other"), "eventTypes": ["api_key.created"] })).await;
         let auth = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
         let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth).await;
         ws.subscribe(
@@ -968,7 +986,8 @@ async fn delivery_logs_stream_attempts_live() {
 // 10. Manual retries
 // ---------------------------------------------------------------------------
 
-const RETRY: &str = "mutation($id: ID!) { retryDelivery(id: $id) { id status } }";
+const RETRY: &str =
+    "mutation($id: ID!) { retryDelivery(input: { id: $id }) { delivery { id status } userErrors { field code } } }";
 
 #[tokio::test]
 async fn failed_deliveries_can_be_retried_by_hand() {
@@ -977,11 +996,10 @@ async fn failed_deliveries_can_be_retried_by_hand() {
         let rx = Receiver::start(200, &[500]).await;
         let (wh, _, created) = create_webhook(
             &app,
-            json!({ "url": rx.url("/again"), "events": ["api_key.created"], "retryPolicy": "CUSTOM",
-                    "retrySchedule": [] }),
+            json!({ "url": rx.url("/again"), "eventTypes": ["api_key.created"], "retryPolicy": { "kind": "CUSTOM", "delaysSeconds": [] } }),
         )
         .await;
-        assert_eq!(created["retrySchedule"], json!([]), "[{b}] {created}");
+        assert_eq!(created["retryPolicy"]["delaysSeconds"], json!([]), "[{b}] {created}");
 
         app.create_key(&app.owner_key, "first", &["READ"]).await;
         let first = wait_deliveries(&app, &wh, 1, Duration::from_secs(5)).await[0]["id"].as_str().unwrap().to_string();
@@ -992,7 +1010,7 @@ async fn failed_deliveries_can_be_retried_by_hand() {
 
         // Retry it by hand; the receiver now answers 200.
         let data = app.gql(&app.owner_key, RETRY, json!({ "id": first })).await;
-        assert_eq!(data["retryDelivery"]["status"], "PENDING", "[{b}] {data}");
+        assert_eq!(data["retryDelivery"]["delivery"]["status"], "PENDING", "[{b}] {data}");
         wait_delivery_status(&app, &first, "SUCCEEDED", Duration::from_secs(10)).await;
         assert_eq!(rx.count(), 2, "[{b}]");
         let atts = attempts_of(&app, &first).await;
@@ -1003,8 +1021,12 @@ async fn failed_deliveries_can_be_retried_by_hand() {
         assert_eq!(hits[0].header("webhook-id"), hits[1].header("webhook-id"), "[{b}]");
 
         // A succeeded delivery cannot be retried.
-        let err = app.gql_err(Some(&app.owner_key), RETRY, json!({ "id": first }), "INVALID_REQUEST").await;
-        assert_eq!(error_details(&err).0, "id", "[{b}] {err}");
+        let refused = app.gql(&app.owner_key, RETRY, json!({ "id": first })).await;
+        assert_eq!(
+            refused["retryDelivery"],
+            json!({ "delivery": null, "userErrors": [{ "field": ["input", "id"], "code": "INVALID" }] }),
+            "[{b}]"
+        );
 
         // Another failure, retried in bulk.
         rx.push_replies(&[500]);
@@ -1016,7 +1038,7 @@ async fn failed_deliveries_can_be_retried_by_hand() {
         let data = app
             .gql(
                 &app.owner_key,
-                "mutation($w: ID!) { retryFailedDeliveries(webhookId: $w) { retried } }",
+                "mutation($w: ID!) { retryFailedDeliveries(input: { webhookId: $w }) { retried } }",
                 json!({ "w": wh }),
             )
             .await;
@@ -1027,7 +1049,7 @@ async fn failed_deliveries_can_be_retried_by_hand() {
         let data = app
             .gql(
                 &app.owner_key,
-                "mutation($w: ID!) { retryFailedDeliveries(webhookId: $w) { retried } }",
+                "mutation($w: ID!) { retryFailedDeliveries(input: { webhookId: $w }) { retried } }",
                 json!({ "w": wh }),
             )
             .await;
@@ -1049,7 +1071,8 @@ async fn deliveries_written_before_a_stop_are_sent_after_a_restart() {
         let (app, server, guard) = TestApp::spawn(&backend, &["--role", "api"]).await;
         let b = app.backend.clone();
         let rx = Receiver::start(200, &[]).await;
-        let (wh, secret, _) = create_webhook(&app, json!({ "url": rx.url("/later"), "events": ["api_key.*"] })).await;
+        let (wh, secret, _) =
+            create_webhook(&app, json!({ "url": rx.url("/later"), "eventTypes": ["api_key.*"] })).await;
         let (key_id, _) = app.create_key(&app.owner_key, "before-stop", &["READ"]).await;
         let list = deliveries(&app, &wh).await;
         assert_eq!(list.len(), 1, "[{b}] {list:?}");
@@ -1088,7 +1111,7 @@ async fn webhooks_are_invisible_to_other_workspaces_and_owner_only() {
     for_each_backend(&[], |app: TestApp| async move {
         let b = app.backend.clone();
         let rx = Receiver::start(200, &[]).await;
-        let (wh, _, _) = create_webhook(&app, json!({ "url": rx.url("/mine"), "events": ["api_key.*"] })).await;
+        let (wh, _, _) = create_webhook(&app, json!({ "url": rx.url("/mine"), "eventTypes": ["api_key.*"] })).await;
         app.create_key(&app.owner_key, "mine", &["READ"]).await;
         let dlv = wait_deliveries(&app, &wh, 1, Duration::from_secs(5)).await[0]["id"].as_str().unwrap().to_string();
         wait_delivery_status(&app, &dlv, "SUCCEEDED", Duration::from_secs(10)).await;
@@ -1097,17 +1120,16 @@ async fn webhooks_are_invisible_to_other_workspaces_and_owner_only() {
         let (_, other) = app.other_workspace("other@example.com").await;
         app.gql_null(&other, "query($id: ID!) { webhook(id: $id) { id } }", json!({ "id": wh }), "webhook").await;
         app.gql_null(&other, "query($id: ID!) { delivery(id: $id) { id } }", json!({ "id": dlv }), "delivery").await;
-        let cases: [(&str, Value); 4] = [
-            (
-                "mutation($id: ID!) { updateWebhook(id: $id, input: { description: \"pwned\", active: false }) { id } }",
-                json!({ "id": wh }),
-            ),
-            ("mutation($id: ID!) { deleteWebhook(id: $id) { deletedId } }", json!({ "id": wh })),
-            ("mutation($id: ID!) { testWebhook(id: $id) { success } }", json!({ "id": wh })),
-            ("mutation($id: ID!) { retryDelivery(id: $id) { id } }", json!({ "id": dlv })),
+        let cases: [(&str, Value); 5] = [
+            ("updateWebhook", json!({ "id": wh, "description": "pwned", "enabled": false })),
+            ("deleteWebhook", json!({ "id": wh })),
+            ("testWebhook", json!({ "id": wh })),
+            ("rotateWebhookSecret", json!({ "id": wh })),
+            ("retryDelivery", json!({ "id": dlv })),
         ];
-        for (q, vars) in cases.iter() {
-            app.gql_err(Some(&other), q, vars.clone(), "NOT_FOUND").await;
+        for (name, input) in cases.iter() {
+            let got = app.user_error(&other, name, input.clone()).await;
+            assert_eq!(got, ("input.id".into(), "NOT_FOUND".into()), "[{b}] {name}");
         }
         // Their lists are empty, and ours are untouched.
         let theirs = app
@@ -1121,27 +1143,22 @@ async fn webhooks_are_invisible_to_other_workspaces_and_owner_only() {
         assert_eq!(theirs["webhooks"]["totalCount"], 0, "[{b}] {theirs}");
         assert_eq!(theirs["deliveries"]["totalCount"], 0, "[{b}] {theirs}");
         assert_eq!(theirs["deliveryAttempts"]["totalCount"], 0, "[{b}] {theirs}");
-        app.gql_err(
-            Some(&other),
-            "mutation($w: ID!) { retryFailedDeliveries(webhookId: $w) { retried } }",
-            json!({ "w": wh }),
-            "NOT_FOUND",
-        )
-        .await;
+        let got = app.user_error(&other, "retryFailedDeliveries", json!({ "webhookId": wh })).await;
+        assert_eq!(got, ("input.webhookId".into(), "NOT_FOUND".into()), "[{b}]");
         let w = get_webhook(&app, &wh).await;
-        assert_eq!((w["active"].as_bool(), w["description"].as_str()), (Some(true), Some("")), "[{b}] {w}");
+        assert_eq!((w["enabled"].as_bool(), w["description"].as_str()), (Some(true), Some("")), "[{b}] {w}");
         assert_eq!(rx.count(), sent, "[{b}] another workspace's testWebhook sent something");
 
         // Their events do not reach our webhook.
-        app.gql(&other, "mutation { createApiKey(input: { name: \"theirs\", permissions: [READ] }) { key } }", json!({}))
-            .await;
+        app.create_key(&other, "theirs", &["READ"]).await;
         tokio::time::sleep(Duration::from_millis(800)).await;
         assert_eq!(deliveries(&app, &wh).await.len(), 1, "[{b}]");
         assert_eq!(rx.count(), sent, "[{b}]");
 
         // Webhooks are for owners.
         let (_, collab) = app.collaborator_key("collab@example.com").await;
-        create_webhook_err(&app, &collab, json!({ "url": rx.url("/c"), "events": ["api_key.*"] }), "FORBIDDEN").await;
+        create_webhook_err(&app, &collab, json!({ "url": rx.url("/c"), "eventTypes": ["api_key.*"] }), "FORBIDDEN")
+            .await;
         app.gql_err(Some(&collab), "{ webhooks { totalCount } }", json!({}), "FORBIDDEN").await;
         app.gql_err(Some(&collab), "query($id: ID!) { webhook(id: $id) { id } }", json!({ "id": wh }), "FORBIDDEN")
             .await;

@@ -1,0 +1,217 @@
+//! Managing data endpoints and data keys over GraphQL beyond create and
+//! update: delete and roll a data key, delete an endpoint (with its records
+//! and collaborator webhooks), rotate an endpoint's signing secret. Each is
+//! owner only, scoped to the workspace, and answers the one mutation shape.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::data::{call, callback_receiver, setup, ORDER};
+use crate::helpers::{for_each_backend, TestApp};
+
+/// The id of the workspace's data key in `environment` (`TEST`/`LIVE`).
+async fn key_id(app: &TestApp, environment: &str) -> String {
+    let keys = app.gql(&app.owner_key, "{ dataKeys { edges { node { id environment } } } }", json!({})).await;
+    let edges = keys["dataKeys"]["edges"].as_array().unwrap();
+    let k = edges.iter().find(|e| e["node"]["environment"] == environment).expect("a key");
+    k["node"]["id"].as_str().unwrap().to_string()
+}
+
+async fn post_order(app: &TestApp, key: &str) -> (u16, Value) {
+    call(app, "POST", "/api/v1/data/orders", Some(key), Some(ORDER), "application/json").await
+}
+
+#[tokio::test]
+async fn data_keys_are_renamed_rolled_and_deleted_by_their_owner_only() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let b = app.backend.clone();
+        let (_, old_secret, live_secret) = setup(&app, json!({})).await;
+        let id = key_id(&app, "TEST").await;
+        assert_eq!(post_order(&app, &old_secret).await.0, 202, "[{b}]");
+
+        // Another workspace: not found; a collaborator: forbidden. Nothing changes.
+        let (_, other) = app.other_workspace("other@example.com").await;
+        let (_, collab) = app.collaborator_key("collab@example.com").await;
+        for (name, input) in [
+            ("rollDataKey", json!({ "id": id })),
+            ("deleteDataKey", json!({ "id": id })),
+            ("updateDataKey", json!({ "id": id, "enabled": false })),
+        ] {
+            let got = app.user_error(&other, name, input.clone()).await;
+            assert_eq!(got, ("input.id".into(), "NOT_FOUND".into()), "[{b}] {name}");
+            let q = crate::helpers::mutation_query(name, "");
+            app.gql_err(Some(&collab), &q, json!({ "i": input }), "FORBIDDEN").await;
+        }
+        assert_eq!(post_order(&app, &old_secret).await.0, 202, "[{b}] the key still works");
+
+        // Update: a name, and `null` for a field that cannot be empty is refused.
+        let renamed = app
+            .mutate(
+                &app.owner_key,
+                "updateDataKey",
+                json!({ "id": id, "name": "renamed" }),
+                "dataKey { id name enabled }",
+            )
+            .await;
+        assert_eq!(renamed["dataKey"], json!({ "id": id, "name": "renamed", "enabled": true }), "[{b}]");
+        for field in ["name", "enabled"] {
+            let got = app.user_error(&app.owner_key, "updateDataKey", json!({ "id": id, field: null })).await;
+            assert_eq!(got, (format!("input.{field}"), "INVALID".into()), "[{b}]");
+        }
+
+        // Roll: a new secret of the same environment; the old one stops at once.
+        let rolled =
+            app.mutate(&app.owner_key, "rollDataKey", json!({ "id": id }), "secret dataKey { id prefix }").await;
+        let new_secret = rolled["secret"].as_str().unwrap().to_string();
+        assert!(new_secret.starts_with("tm_test_") && new_secret != old_secret, "[{b}] {rolled}");
+        assert_eq!(rolled["dataKey"]["prefix"], new_secret[..12], "[{b}]");
+        let (s, body) = post_order(&app, &old_secret).await;
+        assert_eq!((s, body["error"].as_str()), (401, Some("Invalid API key")), "[{b}] {body}");
+        assert_eq!(post_order(&app, &new_secret).await.0, 202, "[{b}]");
+
+        // Delete: the key answers 401 and leaves the list; the other key stays.
+        let deleted = app.mutate(&app.owner_key, "deleteDataKey", json!({ "id": id }), "deletedId").await;
+        assert_eq!(deleted["deletedId"], id, "[{b}]");
+        assert_eq!(post_order(&app, &new_secret).await.0, 401, "[{b}]");
+        let listed = app.gql(&app.owner_key, "{ dataKeys { totalCount } }", json!({})).await;
+        assert_eq!(listed["dataKeys"]["totalCount"], 1, "[{b}]");
+        assert_eq!(post_order(&app, &live_secret).await.0, 202, "[{b}] the live key is untouched");
+        let again = app.user_error(&app.owner_key, "deleteDataKey", json!({ "id": id })).await;
+        assert_eq!(again, ("input.id".into(), "NOT_FOUND".into()), "[{b}]");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_an_endpoint_takes_its_records_and_collaborator_webhooks_along() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let b = app.backend.clone();
+        let (endpoint, test_key, _) = setup(&app, json!({})).await;
+        let (s, body) = post_order(&app, &test_key).await;
+        assert_eq!(s, 202, "[{b}] {body}");
+        let record = body["id"].as_str().unwrap().to_string();
+        let hook = app
+            .mutate(
+                &app.owner_key,
+                "createCollaboratorWebhook",
+                json!({ "endpointId": endpoint, "url": "http://127.0.0.1:9/collab" }),
+                "webhook { id }",
+            )
+            .await["webhook"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // A second endpoint with the same slug is TAKEN.
+        let taken = app.user_error(&app.owner_key, "createDataEndpoint", json!({ "slug": "orders", "name": "Again" })).await;
+        assert_eq!(taken, ("input.slug".into(), "TAKEN".into()), "[{b}]");
+
+        let (_, other) = app.other_workspace("other@example.com").await;
+        let got = app.user_error(&other, "deleteDataEndpoint", json!({ "id": endpoint })).await;
+        assert_eq!(got, ("input.id".into(), "NOT_FOUND".into()), "[{b}]");
+        let (_, collab) = app.collaborator_key("collab@example.com").await;
+        let q = crate::helpers::mutation_query("deleteDataEndpoint", "deletedId");
+        app.gql_err(Some(&collab), &q, json!({ "i": { "id": endpoint } }), "FORBIDDEN").await;
+        // `null` on a field that cannot be empty is refused; on a clearable one it clears.
+        for field in ["name", "enabled"] {
+            let got = app.user_error(&app.owner_key, "updateDataEndpoint", json!({ "id": endpoint, field: null })).await;
+            assert_eq!(got, (format!("input.{field}"), "INVALID".into()), "[{b}]");
+        }
+        let cleared = app
+            .mutate(&app.owner_key, "updateDataEndpoint", json!({ "id": endpoint, "schema": null }), "dataEndpoint { schema name }")
+            .await;
+        assert_eq!(cleared["dataEndpoint"], json!({ "schema": null, "name": "Orders" }), "[{b}]");
+        let still = app.gql(&app.owner_key, "query($id: ID!) { dataEndpoint(id: $id) { slug } }", json!({ "id": endpoint })).await;
+        assert_eq!(still["dataEndpoint"]["slug"], "orders", "[{b}]");
+
+        let out = app.mutate(&app.owner_key, "deleteDataEndpoint", json!({ "id": endpoint }), "deletedId").await;
+        assert_eq!(out["deletedId"], endpoint, "[{b}]");
+        let gone = app
+            .gql(
+                &app.owner_key,
+                "query($e: ID!, $r: ID!, $w: ID!) { dataEndpoint(id: $e) { id } record(id: $r) { id } webhook(id: $w) { id }
+                   records(filter: { endpointId: $e }) { totalCount } }",
+                json!({ "e": endpoint, "r": record, "w": hook }),
+            )
+            .await;
+        assert_eq!(
+            gone,
+            json!({ "dataEndpoint": null, "record": null, "webhook": null, "records": { "totalCount": 0 } }),
+            "[{b}]"
+        );
+        let (s, body) = post_order(&app, &test_key).await;
+        assert_eq!(s, 404, "[{b}] {body}");
+        // The collaborator webhook's deletion is announced as any other.
+        let ev = app
+            .gql(&app.owner_key, "{ events(first: 5, filter: { eventTypes: [\"webhook.deleted\"] }) { nodes { subjectId } } }", json!({}))
+            .await;
+        assert_eq!(ev["events"]["nodes"], json!([{ "subjectId": hook }]), "[{b}]");
+        // The slug is free again.
+        app.mutate(&app.owner_key, "createDataEndpoint", json!({ "slug": "orders", "name": "Orders" }), "dataEndpoint { id }")
+            .await;
+        assert_eq!(post_order(&app, &test_key).await.0, 202, "[{b}]");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rotated_endpoint_secret_signs_the_next_callbacks() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let b = app.backend.clone();
+        let created = app
+            .mutate(
+                &app.owner_key,
+                "createDataEndpoint",
+                json!({ "slug": "orders", "name": "Orders" }),
+                "secret dataEndpoint { id }",
+            )
+            .await;
+        let (endpoint, first) = (created["dataEndpoint"]["id"].as_str().unwrap(), created["secret"].as_str().unwrap());
+        let key = app.mutate(&app.owner_key, "createDataKey", json!({ "name": "k" }), "secret").await["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        let (_, other) = app.other_workspace("other@example.com").await;
+        let got = app.user_error(&other, "rotateDataEndpointSecret", json!({ "id": endpoint })).await;
+        assert_eq!(got, ("input.id".into(), "NOT_FOUND".into()), "[{b}]");
+        let (_, collab) = app.collaborator_key("collab@example.com").await;
+        let q = crate::helpers::mutation_query("rotateDataEndpointSecret", "secret");
+        app.gql_err(Some(&collab), &q, json!({ "i": { "id": endpoint } }), "FORBIDDEN").await;
+
+        let rotated = app
+            .mutate(&app.owner_key, "rotateDataEndpointSecret", json!({ "id": endpoint }), "secret dataEndpoint { id }")
+            .await;
+        let second = rotated["secret"].as_str().unwrap().to_string();
+        assert!(second.starts_with("whsec_") && second != first, "[{b}] {rotated}");
+        assert_eq!(rotated["dataEndpoint"]["id"], endpoint, "[{b}]");
+
+        let (url, hits) = callback_receiver().await;
+        let resp = app
+            .client
+            .post(format!("{}/api/v1/data/orders", app.url))
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .header("x-webhook-callback", &url)
+            .body(ORDER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202, "[{b}]");
+        let start = Instant::now();
+        while hits.lock().unwrap().is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(15), "[{b}] no callback");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (headers, body, _) = hits.lock().unwrap()[0].clone();
+        standardwebhooks::Webhook::new(&second)
+            .unwrap()
+            .verify(body.as_bytes(), &headers)
+            .unwrap_or_else(|e| panic!("[{b}] not signed with the new secret: {e}"));
+        assert!(
+            standardwebhooks::Webhook::new(first).unwrap().verify(body.as_bytes(), &headers).is_err(),
+            "[{b}] still signed with the replaced secret"
+        );
+    })
+    .await;
+}
