@@ -34,7 +34,25 @@
   // ---- small helpers ----
   function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
 
-  function lastUsed(iso) { return iso ? formatTime(iso) : 'Never'; }
+  // "14:05:53" today, "Dec 2, 14:05" before (the full time in the title).
+  function shortTime(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return String(iso);
+    var hm = SY.clock(d);
+    if (d.toDateString() === new Date().toDateString()) return hm;
+    return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) + ', ' + hm.slice(0, 5);
+  }
+
+  // A table cell with a <time>; `never` when there is no time.
+  function timeCell(iso, never) {
+    var td = el('td');
+    if (!iso) { td.textContent = never; td.className = 'sy-muted'; return td; }
+    var t = el('time', null, shortTime(iso));
+    t.dateTime = iso;
+    t.title = formatTime(iso);
+    td.appendChild(t);
+    return td;
+  }
 
   function scopesText(scopes) { return scopes.length ? scopes.join(', ') : '—'; }
 
@@ -43,6 +61,32 @@
   }
 
   function codeEl(text) { return el('code', null, text); }
+
+  // A URL in <code> that may wrap after a "/" (not inside a host name).
+  function urlCode(url) {
+    var c = el('code');
+    url.split('/').forEach(function (part, i, all) {
+      c.appendChild(document.createTextNode(part + (i < all.length - 1 ? '/' : '')));
+      if (i > 1 && i < all.length - 1) c.appendChild(el('wbr'));
+    });
+    return c;
+  }
+
+  // "App name", a confidential/public chip and the description.
+  function appNameCell(name, description, confidential) {
+    var th = el('th', 'sy-oauth-name');
+    th.scope = 'row';
+    th.appendChild(el('span', 'sy-oauth-app-name', name));
+    if (confidential != null) {
+      var chip = el('span', 'sy-kind-chip', confidential ? 'confidential' : 'public');
+      chip.dataset.kind = confidential ? 'confidential' : 'public';
+      chip.title = confidential ? 'A server-side app with a client secret' : 'A public app: no secret, uses PKCE';
+      th.appendChild(document.createTextNode(' '));
+      th.appendChild(chip);
+    }
+    if (description) th.appendChild(el('span', 'sy-oauth-desc sy-muted', description));
+    return th;
+  }
 
   function button(text, className, label) {
     var b = el('button', 'sy-button sy-button-small' + (className ? ' ' + className : ''), text);
@@ -174,7 +218,7 @@
     rows.textContent = '';
     var tr = el('tr', 'sy-placeholder');
     var td = el('td', 'sy-muted', text);
-    td.colSpan = 9;
+    td.colSpan = 8;
     tr.appendChild(td);
     rows.appendChild(tr);
   }
@@ -222,27 +266,19 @@
     var tr = el('tr');
     tr.dataset.appId = a.id;
 
-    var th = el('th', 'sy-oauth-name');
-    th.scope = 'row';
-    th.appendChild(el('span', 'sy-oauth-app-name', a.name));
-    if (a.description) th.appendChild(el('span', 'sy-oauth-desc sy-muted', a.description));
-    tr.appendChild(th);
+    tr.appendChild(appNameCell(a.name, a.description, a.confidential));
 
     var idCell = el('td');
     idCell.appendChild(codeEl(a.clientId));
     tr.appendChild(idCell);
 
-    var kind = el('td', null, a.confidential ? 'confidential' : 'public');
-    kind.title = a.confidential ? 'Has a client secret' : 'No secret: uses PKCE';
-    tr.appendChild(kind);
-
-    tr.appendChild(el('td', null, scopesText(a.scopes)));
+    tr.appendChild(el('td', 'sy-oauth-scopes', scopesText(a.scopes)));
 
     var uris = el('td', 'sy-oauth-uris');
     var ul = el('ul', 'sy-plain-list');
     a.redirectUris.forEach(function (u) {
       var li = el('li');
-      li.appendChild(codeEl(u));
+      li.appendChild(urlCode(u));
       ul.appendChild(li);
     });
     uris.appendChild(ul);
@@ -250,7 +286,7 @@
 
     tr.appendChild(el('td', 'sy-num', sevenDayTotal(a.usage)));
     tr.appendChild(el('td', 'sy-num', a.usageCount));
-    tr.appendChild(el('td', null, lastUsed(a.lastUsedAt)));
+    tr.appendChild(timeCell(a.lastUsedAt, 'Never'));
 
     var actions = el('td', 'sy-oauth-actions');
     var holder = el('div', 'sy-row-actions');
@@ -275,7 +311,7 @@
     detail.id = detailId;
     detail.hidden = true;
     var cell = el('td');
-    cell.colSpan = 9;
+    cell.colSpan = 8;
     detail.appendChild(cell);
 
     var parts = { row: tr, detail: detail, cell: cell, button: authzBtn };
@@ -305,6 +341,7 @@
             return;
           }
           showBox(errorBox, '');
+          formResult.textContent = '';
           announce('New client secret for ' + a.name + ' shown once above the list.');
           showSecret(p.oauthApp.name, p.secret, true);
           loadApps();
@@ -328,6 +365,7 @@
           showBox(errorBox, '');
           delete openAuthz[a.id];
           announce('Deleted the app ' + a.name + '.');
+          formResult.textContent = '';
           summary.focus();
           loadApps();
           loadAuthorized();
@@ -396,8 +434,8 @@
     who.scope = 'row';
     tr.appendChild(who);
     tr.appendChild(el('td', null, scopesText(z.scopes)));
-    tr.appendChild(el('td', null, formatTime(z.createdAt)));
-    tr.appendChild(el('td', null, lastUsed(z.lastUsedAt)));
+    tr.appendChild(timeCell(z.createdAt, '—'));
+    tr.appendChild(timeCell(z.lastUsedAt, 'Never'));
     var td = el('td');
     var holder = el('div', 'sy-row-actions');
     var revoke = button('Revoke', 'sy-button-danger', 'Revoke the authorization of ' + z.user.email);
@@ -457,7 +495,7 @@
       var text = e.message;
       if (key === 'redirectUris' && e.field.length > 2) {
         var i = Number(e.field[2]);
-        text = 'Line ' + (i + 1) + (uris[i] != null ? ' (' + uris[i] + ')' : '') + ': ' + e.message;
+        text = 'Line ' + (i + 1) + ': ' + e.message;
       }
       f.error.appendChild(el('p', null, text));
       f.error.hidden = false;
@@ -573,14 +611,10 @@
 
   function authorizedRow(z) {
     var tr = el('tr');
-    var th = el('th', 'sy-oauth-name');
-    th.scope = 'row';
-    th.appendChild(el('span', 'sy-oauth-app-name', z.app.name));
-    if (z.app.description) th.appendChild(el('span', 'sy-oauth-desc sy-muted', z.app.description));
-    tr.appendChild(th);
+    tr.appendChild(appNameCell(z.app.name, z.app.description, null));
     tr.appendChild(el('td', null, scopesText(z.scopes)));
-    tr.appendChild(el('td', null, formatTime(z.createdAt)));
-    tr.appendChild(el('td', null, lastUsed(z.lastUsedAt)));
+    tr.appendChild(timeCell(z.createdAt, '—'));
+    tr.appendChild(timeCell(z.lastUsedAt, 'Never'));
     var td = el('td');
     var holder = el('div', 'sy-row-actions');
     var withdraw = button('Withdraw', 'sy-button-danger', 'Withdraw the authorization of ' + z.app.name);
