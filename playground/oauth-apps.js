@@ -101,18 +101,19 @@
   }
 
   // Replaces the buttons in `holder` by a question with a confirm and a
-  // Cancel button; Cancel (the harmless choice) gets the focus. `run` gets
-  // a function that puts the buttons back (with focus on `focusBack`) and
-  // the confirm button (to disable while the request runs).
-  function confirmStep(holder, question, confirmText, confirmLabel, focusBack, run) {
+  // Cancel button; Cancel (the harmless choice) gets the focus, Escape
+  // cancels. `subject` names what the step acts on (for screen readers;
+  // accessible names start with the visible text). `run` gets a function
+  // that puts the buttons back (focusing `focusBack` when asked).
+  function confirmStep(holder, question, confirmText, subject, focusBack, run) {
     var kept = Array.prototype.slice.call(holder.childNodes);
     kept.forEach(function (n) { holder.removeChild(n); });
     var box = el('span', 'sy-confirm');
     box.setAttribute('role', 'group');
-    box.setAttribute('aria-label', confirmLabel);
+    box.setAttribute('aria-label', 'Confirm: ' + subject);
     var q = el('span', 'sy-confirm-text', question);
-    var yes = button(confirmText, 'sy-button-danger', confirmLabel);
-    var no = button('Cancel', 'sy-button-secondary');
+    var yes = button(confirmText, 'sy-button-danger', confirmText + ': ' + subject);
+    var no = button('Cancel', 'sy-button-secondary', 'Cancel: ' + subject);
     box.appendChild(q);
     box.appendChild(yes);
     box.appendChild(no);
@@ -129,7 +130,7 @@
     yes.addEventListener('click', function () {
       yes.disabled = true;
       no.disabled = true;
-      run(restore, yes);
+      run(restore);
     });
     no.focus();
   }
@@ -297,7 +298,7 @@
     authzBtn.setAttribute('aria-label', 'Authorizations of ' + a.name);
     holder.appendChild(authzBtn);
     if (a.confidential) {
-      var rollBtn = button('Roll secret', 'sy-button-secondary', 'Roll the client secret of ' + a.name);
+      var rollBtn = button('Roll secret', 'sy-button-secondary', 'Roll secret of ' + a.name);
       holder.appendChild(rollBtn);
       rollBtn.addEventListener('click', function () { confirmRoll(a, holder, rollBtn); });
     }
@@ -331,7 +332,7 @@
   // ---- roll and delete ----
   function confirmRoll(a, holder, rollBtn) {
     confirmStep(holder, 'The current secret stops working at once.', 'Roll now',
-      'Confirm rolling the secret of ' + a.name, rollBtn, function (restore) {
+      'the client secret of ' + a.name, rollBtn, function (restore) {
         gql(ROLL_MUTATION, { input: { id: a.id } }).then(function (data) {
           var p = data.rollOAuthAppSecret;
           restore(false);
@@ -354,7 +355,7 @@
 
   function confirmDelete(a, holder, delBtn) {
     confirmStep(holder, 'Every token of this app stops working.', 'Delete app',
-      'Confirm deleting ' + a.name, delBtn, function (restore) {
+      'the app ' + a.name, delBtn, function (restore) {
         gql(DELETE_MUTATION, { input: { id: a.id } }).then(function (data) {
           var p = data.deleteOAuthApp;
           if (p.userErrors.length) {
@@ -444,7 +445,7 @@
     tr.appendChild(td);
     revoke.addEventListener('click', function () {
       confirmStep(holder, 'Its tokens stop working at once.', 'Revoke now',
-        'Confirm revoking the authorization of ' + z.user.email, revoke, function (restore) {
+        'the authorization of ' + z.user.email, revoke, function (restore) {
           gql(REVOKE_MUTATION, { input: { appId: a.id, userId: z.user.id } }).then(function (data) {
             var p = data.revokeAppAuthorization;
             if (p.userErrors.length) {
@@ -623,7 +624,7 @@
     tr.appendChild(td);
     withdraw.addEventListener('click', function () {
       confirmStep(holder, z.app.name + ' loses access at once.', 'Withdraw now',
-        'Confirm withdrawing the authorization of ' + z.app.name, withdraw, function (restore) {
+        'your authorization of ' + z.app.name, withdraw, function (restore) {
           gql(REVOKE_MUTATION, { input: { appId: z.app.id } }).then(function (data) {
             var p = data.revokeAppAuthorization;
             if (p.userErrors.length) {

@@ -2,10 +2,14 @@
 // Chromium over the DevTools protocol (no npm packages: Node 20 with
 // --experimental-websocket).
 //
-//   node --experimental-websocket drive-oauth-panel.mjs <base-url> <setup-link> <out-dir>
+//   (cd /tmp/run && switchyard serve --listen 127.0.0.1:18473)   # fresh dir: prints a setup link
+//   SWITCHYARD_BIN=$(which switchyard) SERVER_DIR=/tmp/run \
+//     node --experimental-websocket tests/browser/oauth_panel.mjs http://127.0.0.1:18473 '<setup link>' /tmp/shots
 //
-// Needs a fresh server (its first-start setup link) and the `switchyard`
-// binary (env SWITCHYARD_BIN, run in env SERVER_DIR) for the collaborator.
+// Needs a fresh server (its first-start setup link), /usr/bin/chromium, and
+// the `switchyard` binary (SWITCHYARD_BIN, run in SERVER_DIR) to add a
+// collaborator. Exits 1 on any failed check, JS exception or console error;
+// writes PNG screenshots to the out dir. Not part of `cargo test`.
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
@@ -152,7 +156,7 @@ function pkce() {
 }
 
 // The consent flow in the browser; returns the code from the callback URL.
-async function consent(clientId, scope, shotName) {
+async function consent(clientId, scope, shotName, deny) {
   const { verifier, challenge } = pkce();
   check(challenge.length === 43, 'code_challenge has 43 characters');
   const url = `${BASE}/oauth/authorize?response_type=code&client_id=${clientId}` +
@@ -161,9 +165,13 @@ async function consent(clientId, scope, shotName) {
   await waitFor('!document.getElementById("sy-consent").hidden', 'the consent page');
   check(await activeId() === 'sy-approve', 'consent page focuses Authorize');
   if (shotName) await shot(shotName);
-  await click('#sy-approve');
+  await click(deny ? '#sy-deny' : '#sy-approve');
   await waitFor(`location.href.indexOf(${q(CB)}) === 0`, 'the redirect to the callback');
   const landed = new URL(await evaluate('location.href'));
+  if (deny) {
+    check(landed.searchParams.get('error') === 'access_denied' && !landed.searchParams.get('code'), 'Deny comes back with error=access_denied');
+    return {};
+  }
   check(landed.origin + landed.pathname === CB, 'landed on the redirect URI ' + landed.origin + landed.pathname);
   check(landed.searchParams.get('state') === 'x', 'state came back');
   const code = landed.searchParams.get('code');
@@ -213,6 +221,9 @@ try {
   check(await visible('#authorized-panel'), '"Apps you authorized" shown to the owner');
   check((await text('#oauth-summary')).startsWith('No apps yet'), 'empty list says so');
   await shot('01-dashboard-empty');
+  const unlabelled = await evaluate(`Array.prototype.filter.call(document.querySelectorAll('#oauth-panel input, #oauth-panel textarea'), function (i) {
+    return !(i.labels && i.labels.length) && !i.getAttribute('aria-label'); }).map(function (i) { return i.id || i.name; })`);
+  check(unlabelled.length === 0, 'every form control has a label ' + JSON.stringify(unlabelled));
 
   // ---- 2. user errors next to their fields ----
   log('create with bad input');
@@ -307,6 +318,11 @@ try {
   await shot('08-authorizations-and-authorized-apps');
   log('  topbar: ' + await evaluate('JSON.stringify({signOutRight: document.getElementById("sy-signout").getBoundingClientRect().right, clientWidth: document.documentElement.clientWidth, innerWidth: innerWidth})'));
   await shot('08b-oauth-panel', '#oauth-panel');
+  const ax = await send('Accessibility.getFullAXTree');
+  const nameless = ax.nodes.filter((n) => n.role && n.role.value === 'button' && !n.ignored && !(n.name && n.name.value));
+  check(nameless.length === 0, 'every button has an accessible name (' + nameless.length + ' without)');
+  const names = ax.nodes.filter((n) => n.role && n.role.value === 'button' && n.name).map((n) => n.name.value);
+  log('  button names: ' + JSON.stringify(names.filter((n) => /Roll|Delete|Revoke|Withdraw|Authorizations/.test(n))));
   check(await evaluate(`(function(){var w=document.querySelector('#oauth-table').parentNode; return w.scrollWidth <= w.clientWidth})()`), 'the apps table (authorizations open) fits the panel');
 
   // Withdraw from "Apps you authorized".
@@ -322,7 +338,8 @@ try {
   check(introspect === 401, 'the withdrawn token no longer works (HTTP ' + introspect + ')');
 
   // Authorize again, then the owner revokes it from the app's list.
-  log('consent again, revoke as owner');
+  log('deny, then consent again, revoke as owner');
+  await consent(publicClientId, 'read', null, true);
   const second = await consent(publicClientId, 'read', null);
   await tokenFor(publicClientId, second.code, second.verifier);
   await navigate(`${BASE}/dashboard`);
@@ -338,6 +355,12 @@ try {
 
   // ---- 7. delete an app ----
   log('delete');
+  await clickInRow('Reporting bot', 'Delete');
+  await waitFor('!!document.querySelector("#oauth-rows .sy-confirm")', 'the delete confirm step');
+  await send('Input.dispatchKeyEvent', { type: 'keyDown', key: 'Escape', code: 'Escape', windowsVirtualKeyCode: 27 });
+  await send('Input.dispatchKeyEvent', { type: 'keyUp', key: 'Escape', code: 'Escape', windowsVirtualKeyCode: 27 });
+  check(!(await evaluate('!!document.querySelector("#oauth-rows .sy-confirm")')), 'Escape cancels the confirm step');
+  check(await evaluate('document.activeElement.getAttribute("aria-label")') === 'Delete Reporting bot', 'focus back on Delete');
   await clickInRow('Reporting bot', 'Delete');
   await waitFor('!!document.querySelector("#oauth-rows .sy-confirm")', 'the delete confirm step');
   await shot('11-delete-confirm', '#oauth-table');
