@@ -1,6 +1,7 @@
 //! The browser pages under `playground/`, embedded in the binary so the
 //! server works offline: GraphiQL at `/playground`, sign-in, setup and
-//! invitation pages.
+//! invitation pages, the dashboard (with its OAuth-apps script), sandbox,
+//! and console pages.
 
 use axum::extract::{Path, RawQuery};
 use axum::http::{header, StatusCode};
@@ -20,6 +21,8 @@ const CONSOLE: &str = include_str!("../../playground/console.html");
 const STYLE: &str = include_str!("../../playground/style.css");
 /// Shared script of the pages (session, top bar, GraphQL, WebSocket client).
 const APP_JS: &str = include_str!("../../playground/app.js");
+/// The dashboard's OAuth-apps panels (apps for owners, "Apps you authorized" for everyone).
+const OAUTH_APPS_JS: &str = include_str!("../../playground/oauth-apps.js");
 
 /// Vendored third-party assets: (file name, content type, bytes).
 const VENDOR: &[(&str, &str, &[u8])] = &[
@@ -46,6 +49,10 @@ pub fn router() -> Router<Http> {
         .route("/console", get(|| async { Html(CONSOLE) }))
         .route("/playground/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE) }))
         .route("/playground/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], APP_JS) }))
+        .route(
+            "/playground/oauth-apps.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], OAUTH_APPS_JS) }),
+        )
         .route("/playground/vendor/{file}", get(vendor))
 }
 
