@@ -271,6 +271,16 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(0..=300))]
     pub oauth_refresh_grace_seconds: u64,
 
+    /// Connection tokens are refreshed this many seconds before they expire
+    /// (seed 000: 7 days).
+    #[arg(long, env = "SWITCHYARD_CONNECTION_REFRESH_BEFORE_SECONDS", default_value_t = 604_800, global = true)]
+    pub connection_refresh_before_seconds: u64,
+
+    /// Seconds between the scheduled scans for connection tokens due for a refresh.
+    #[arg(long, env = "SWITCHYARD_CONNECTION_REFRESH_INTERVAL_SECONDS", default_value_t = 600, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub connection_refresh_interval_seconds: u64,
+
     /// Browser session lifetime in hours.
     #[arg(long, env = "SWITCHYARD_SESSION_HOURS", default_value_t = 168, global = true)]
     pub session_hours: u64,

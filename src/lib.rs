@@ -159,14 +159,7 @@ pub async fn start(mut config: Config) -> Result<Server> {
     let setup_url = services::workspaces::bootstrap(&state)
         .await?
         .map(|(_, token)| format!("{}/setup?token={token}", state.config.public_url()));
-    jobs::schedules::ensure(
-        &state,
-        services::maintenance::KIND,
-        services::maintenance::KIND,
-        serde_json::json!({}),
-        Duration::from_secs(3600),
-    )
-    .await?;
+    services::ensure_schedules(&state).await?;
     spawn_background(&state);
     jobs::sweeper::spawn(&state);
     if state.config.role.runs_jobs() {

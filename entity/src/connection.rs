@@ -21,6 +21,9 @@ pub struct Model {
     pub credentials_enc: String,
     pub token_expires_at: Option<DateTimeUtc>,
     pub auto_refresh: bool,
+    /// While set and in the future, one process is refreshing the token
+    /// (single flight: a rotating refresh token is spent once).
+    pub refresh_lease_until: Option<DateTimeUtc>,
     pub created_by: String,
     pub last_used_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

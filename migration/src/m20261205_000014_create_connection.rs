@@ -54,6 +54,7 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Connection::CredentialsEnc).string().not_null())
                 .col(timestamp_null(Connection::TokenExpiresAt))
                 .col(ColumnDef::new(Connection::AutoRefresh).boolean().not_null())
+                .col(timestamp_null(Connection::RefreshLeaseUntil))
                 .col(text(Connection::CreatedBy))
                 .col(timestamp_null(Connection::LastUsedAt))
                 .col(timestamp(Connection::CreatedAt))
@@ -131,6 +132,7 @@ enum Connection {
     CredentialsEnc,
     TokenExpiresAt,
     AutoRefresh,
+    RefreshLeaseUntil,
     CreatedBy,
     LastUsedAt,
     CreatedAt,

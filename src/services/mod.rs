@@ -31,8 +31,23 @@ pub fn register_event_hooks() {
 /// The job engine's registry with the handler of every job kind the
 /// services own added.
 pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Registry {
-    registry.add(maintenance::Prune).add(deliveries::Deliver).add(records::ProcessRecord).add(records::RecordCallback);
     registry
+        .add(maintenance::Prune)
+        .add(connections::refresh::RefreshDue)
+        .add(deliveries::Deliver)
+        .add(records::ProcessRecord)
+        .add(records::RecordCallback);
+    registry
+}
+
+/// Creates (or updates) the recurring jobs the services own: the hourly
+/// prune and the scan for connection tokens due for a refresh.
+pub async fn ensure_schedules(st: &crate::state::AppState) -> crate::Result<()> {
+    use std::time::Duration;
+    let ensure = crate::jobs::schedules::ensure;
+    ensure(st, maintenance::KIND, maintenance::KIND, serde_json::json!({}), Duration::from_secs(3600)).await?;
+    let every = Duration::from_secs(st.config.connection_refresh_interval_seconds);
+    ensure(st, connections::refresh::KIND, connections::refresh::KIND, serde_json::json!({}), every).await
 }
 
 /// Trims and checks a required, bounded text field.

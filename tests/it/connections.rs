@@ -26,6 +26,10 @@ struct ProviderLog {
     token_requests: Arc<Mutex<Vec<(String, Fields)>>>,
     /// The PKCE challenge the test's "browser" passed on, by code.
     challenges: Arc<Mutex<Vec<(String, String)>>>,
+    /// The one refresh token the provider accepts now (it rotates on use).
+    valid_refresh: Arc<Mutex<String>>,
+    /// Refresh requests that reached the provider.
+    refreshes: Arc<Mutex<usize>>,
 }
 
 /// A provider: `/token` issues `at-1`/`rt-1` for code `good-code` to
@@ -33,6 +37,7 @@ struct ProviderLog {
 /// `/me` answers who `at-1` is.
 async fn provider() -> (String, ProviderLog) {
     let log = ProviderLog::default();
+    *log.valid_refresh.lock().unwrap() = "rt-1".into();
     let router = Router::new()
         .route(
             "/token",
@@ -46,6 +51,25 @@ async fn provider() -> (String, ProviderLog) {
                     .unwrap_or_default();
                 log.token_requests.lock().unwrap().push((basic.clone(), form.clone()));
                 let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                if field("grant_type").as_deref() == Some("refresh_token") {
+                    let n = {
+                        let mut count = log.refreshes.lock().unwrap();
+                        *count += 1;
+                        *count + 1
+                    };
+                    // Slow enough that a second refresher would overlap.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    let mut valid = log.valid_refresh.lock().unwrap();
+                    if basic != "client-1:shh" || field("refresh_token").as_deref() != Some(valid.as_str()) {
+                        return (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" })));
+                    }
+                    *valid = format!("rt-{n}");
+                    return (
+                        axum::http::StatusCode::OK,
+                        Json(json!({ "access_token": format!("at-{n}"), "refresh_token": format!("rt-{n}"),
+                                     "token_type": "bearer", "expires_in": 5_184_000 })),
+                    );
+                }
                 let code = field("code").unwrap_or_default();
                 let challenge = log.challenges.lock().unwrap().iter().find(|(c, _)| *c == code).map(|(_, ch)| ch.clone());
                 let verified = match (challenge, field("code_verifier")) {
@@ -259,6 +283,66 @@ async fn a_pkce_provider_gets_a_verifier_and_api_keys_cannot_start_a_connect() {
             out["data"]["startConnection"]["userErrors"][0]["message"].as_str().unwrap().contains("Shopify"),
             "{out}"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_once_before_they_expire_and_a_refused_refresh_asks_for_the_user() {
+    // Every token counts as due: refresh 70 days before expiry (tokens live 60).
+    for_each_backend(&["--connection-refresh-before-seconds", "6048000"], |app| async move {
+        use switchyard::services::connections::refresh::{refresh_due, Outcome};
+        let (base, log) = provider().await;
+        let (_, cookie) = app.invite_and_accept(&app.owner_key, "rita@example.com", "OWNER").await;
+        configure(&app, &cookie, "instagram", &base).await;
+        let asked = start(&app, &cookie, "instagram").await;
+        let (status, body) =
+            come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") }))
+                .await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["connection"]["id"].as_str().unwrap().to_string();
+
+        // Two refreshers at once: one refresh reaches the provider.
+        let (a, b) = tokio::join!(refresh_due(&app.state), refresh_due(&app.state));
+        let mut outcomes: Vec<Outcome> = a.unwrap().into_iter().chain(b.unwrap()).map(|(_, o)| o).collect();
+        outcomes.sort_by_key(|o| format!("{o:?}"));
+        assert_eq!(outcomes, [Outcome::Refreshed, Outcome::Skipped]);
+        assert_eq!(*log.refreshes.lock().unwrap(), 1, "the rotating refresh token is spent once");
+        let row = entity::connection::Entity::find_by_id(&id).one(&app.state.db).await.unwrap().unwrap();
+        let creds = app.state.secret.decrypt(&row.credentials_enc).unwrap();
+        assert!(creds.contains("rt-2") && creds.contains("at-2"), "the rotated tokens are kept");
+        assert!(row.refresh_lease_until.is_none());
+
+        // The provider stops accepting the refresh token: NEEDS_REAUTH and an event.
+        *log.valid_refresh.lock().unwrap() = "revoked".into();
+        let out = refresh_due(&app.state).await.unwrap();
+        assert_eq!(out, [(id.clone(), Outcome::Broken)]);
+        let seen =
+            app.gql(&app.owner_key, "query($id: ID!) { connection(id: $id) { status } }", json!({ "id": id })).await;
+        assert_eq!(seen["connection"]["status"], "NEEDS_REAUTH");
+        let events = app
+            .gql(
+                &app.owner_key,
+                r#"{ events(filter: {eventTypes: ["connection.*"]}) { edges { node { type } } } }"#,
+                json!({}),
+            )
+            .await;
+        let types: Vec<&str> =
+            events["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["connection.broken", "connection.refreshed", "connection.created"]);
+        assert!(refresh_due(&app.state).await.unwrap().is_empty(), "a broken connection is not retried");
+
+        // Reconnecting keeps the connection's id.
+        *log.valid_refresh.lock().unwrap() = "rt-1".into();
+        let asked = start(&app, &cookie, "instagram").await;
+        let (status, body) =
+            come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") }))
+                .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["connection"]["id"], id.as_str());
+        let seen =
+            app.gql(&app.owner_key, "query($id: ID!) { connection(id: $id) { status } }", json!({ "id": id })).await;
+        assert_eq!(seen["connection"]["status"], "CONNECTED");
     })
     .await;
 }

@@ -44,7 +44,7 @@ fn oauth_provider(key: &str) -> Result<&'static Provider> {
 }
 
 /// The `oauth2` crate's client with its authorize and token URLs set.
-type ProviderClient = oauth2::Client<
+pub(super) type ProviderClient = oauth2::Client<
     oauth2::basic::BasicErrorResponse,
     oauth2::basic::BasicTokenResponse,
     oauth2::basic::BasicTokenIntrospectionResponse,
@@ -58,7 +58,7 @@ type ProviderClient = oauth2::Client<
 >;
 
 /// The OAuth client of a provider in a workspace.
-async fn client(
+pub(super) async fn client(
     st: &AppState,
     workspace_id: &str,
     provider: &Provider,
@@ -268,6 +268,7 @@ async fn store(
                 credentials_enc: Set(credentials_enc),
                 token_expires_at: Set(expires_at),
                 auto_refresh: Set(true),
+                refresh_lease_until: Set(None),
                 created_by: Set(attempt.user_id.clone()),
                 last_used_at: Set(None),
                 created_at: Set(now),

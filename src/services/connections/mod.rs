@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod connect;
+pub mod refresh;
 pub mod settings;
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
