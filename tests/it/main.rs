@@ -22,6 +22,7 @@ mod members;
 mod multiprocess;
 mod nodes;
 mod queue;
+mod rate_limit;
 mod server;
 mod tenancy;
 mod webhooks;
