@@ -335,9 +335,12 @@ async fn http_phases(
     (requests, concurrency): (usize, usize),
 ) -> Result<()> {
     let (addr, key, startup) = (server.addr.clone(), server.key.clone(), server.startup);
-    let session = sign_in(client, &addr, &server.setup_link).await?;
+    // Idle means before anything ran: a sign-in's Argon2 hash (19 MiB) is
+    // freed when it ends but stays resident until the allocator's next
+    // purge, seconds later.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_kib(server.pid);
+    let session = sign_in(client, &addr, &server.setup_link).await?;
 
     let query = json!({ "query": "{ serverInfo { version } }" });
     let gql = format!("http://{addr}/graphql");
@@ -363,9 +366,13 @@ async fn http_phases(
         println!("{:<28} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?}", p.name, p.rps, p.rps / base, p.p50, p.p99);
     }
     println!("start-up to ready: {startup:.2?}");
-    match idle_rss {
-        Some(kib) => println!("idle RSS after start-up: {:.1} MiB", kib as f64 / 1024.0),
-        None => println!("idle RSS: unavailable (no /proc)"),
+    match (idle_rss, rss_kib(server.pid)) {
+        (Some(idle), Some(after)) => println!(
+            "idle RSS after start-up: {:.1} MiB; after the phases: {:.1} MiB",
+            idle as f64 / 1024.0,
+            after as f64 / 1024.0
+        ),
+        _ => println!("idle RSS: unavailable (no /proc)"),
     }
     Ok(())
 }
