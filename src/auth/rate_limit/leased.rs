@@ -26,9 +26,11 @@
 //! admits in the same window stretched by [`LEASE_TTL`]: at most
 //! `limit × LEASE_TTL / 60 s` more (17 for 1000/min, 9 for 500/min), however
 //! many processes share the key, and never more than the tokens leased out
-//! when the window began (processes × maximum lease). Unused tokens held
-//! by one process may make another refuse a little early (at most one
-//! lease each, for at most [`LEASE_TTL`]).
+//! when the window began (processes × maximum lease). The other way round,
+//! tokens one process holds unused may make another refuse early: at most
+//! two leases per process, until they go back (at that key's next request
+//! in the process after [`LEASE_TTL`], or at the next housekeeping tick,
+//! every `--usage-flush-seconds`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -229,11 +231,16 @@ impl Leased {
             };
         }
         apply(&mut st, grant, asked);
-        match take_one(&mut st, limit, Instant::now()) {
+        let now = Instant::now();
+        let gone = st.expire(now);
+        if gone > 0 {
+            self.give_back_later(key, gone, limit);
+        }
+        match take_one(&mut st, limit, now) {
             Local::Granted { info, .. } => Ok(info),
             Local::Refused(e) => Err(e),
-            // Granted tokens expire only after LEASE_TTL; a fetch that slow
-            // is an overloaded Redis, which a retry would not help.
+            // Only a lease that took longer than LEASE_TTL to arrive: an
+            // overloaded Redis, which an immediate retry would not help.
             Local::Empty => Err(over(limit, 1.0)),
         }
     }
