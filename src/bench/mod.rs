@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 
 pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Http { requests, concurrency } => http(config, requests, concurrency).await,
+        BenchCommand::Http { requests, concurrency, rounds } => http(config, requests, concurrency, rounds).await,
         BenchCommand::Jobs { jobs } => jobs::run(config, jobs).await,
         BenchCommand::Delivery { end_to_end: true, rates, seconds, .. } => pipeline::run(config, rates, seconds).await,
         BenchCommand::Delivery { events, .. } => delivery::run(config, events).await,
@@ -316,12 +316,12 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
     Ok(ServerChild { _child: child, _dir: TempDir(dir), addr, key, setup_link, startup, pid, redis, postgres })
 }
 
-async fn http(config: Config, requests: usize, concurrency: usize) -> Result<()> {
-    if requests == 0 || concurrency == 0 || requests > 1_000_000 {
-        return Err(Error::invalid("--requests must be 1..=1000000 and --concurrency at least 1"));
+async fn http(config: Config, requests: usize, concurrency: usize, rounds: usize) -> Result<()> {
+    if requests == 0 || concurrency == 0 || requests > 1_000_000 || !(1..=20).contains(&rounds) {
+        return Err(Error::invalid("--requests must be 1..=1000000, --concurrency at least 1 and --rounds 1..=20"));
     }
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().map_err(Error::internal)?;
-    let load = (requests, concurrency);
+    let load = (requests, concurrency, rounds);
     with_servers(&config, &client, "read", async |server, bare| http_phases(&config, &client, server, bare, load).await)
         .await
 }
@@ -332,7 +332,7 @@ async fn http_phases(
     client: &reqwest::Client,
     server: &ServerChild,
     bare: &str,
-    (requests, concurrency): (usize, usize),
+    (requests, concurrency, rounds): (usize, usize, usize),
 ) -> Result<()> {
     let (addr, key, startup) = (server.addr.clone(), server.key.clone(), server.startup);
     // Idle means before anything ran: a sign-in's Argon2 hash (19 MiB) is
@@ -349,21 +349,60 @@ async fn http_phases(
     let warm = (requests / 10).clamp(concurrency, 2_000);
     drive("warm-up", client, bare, json!({}), None, (warm, concurrency), 202).await?;
     drive("warm-up", client, &gql, query.clone(), Some(&key), (warm, concurrency), 200).await?;
-    let load = (requests, concurrency);
-    let phases = vec![
-        drive("bare axum route (202)", client, bare, json!({}), None, load, 202).await?,
-        drive("GraphQL, unauthenticated", client, &gql, query.clone(), None, load, 200).await?,
-        drive("GraphQL, API key", client, &gql, query.clone(), Some(&key), load, 200).await?,
-        drive("GraphQL, browser session", client, &gql, query, Some(&session), load, 200).await?,
-    ];
-    let base = phases[0].rps;
+    let load = (requests.div_ceil(rounds), concurrency);
+    // rounds × phases, each ratio taken against the bare route of its round.
+    let mut runs: Vec<Vec<(Phase, f64)>> = Vec::new();
+    for _ in 0..rounds {
+        let round = vec![
+            drive("bare axum route (202)", client, bare, json!({}), None, load, 202).await?,
+            drive("GraphQL, unauthenticated", client, &gql, query.clone(), None, load, 200).await?,
+            drive("GraphQL, API key", client, &gql, query.clone(), Some(&key), load, 200).await?,
+            drive("GraphQL, browser session", client, &gql, query.clone(), Some(&session), load, 200).await?,
+        ];
+        let base = round[0].rps;
+        runs.push(
+            round
+                .into_iter()
+                .map(|p| {
+                    let ratio = p.rps / base;
+                    (p, ratio)
+                })
+                .collect(),
+        );
+    }
     println!(
-        "switchyard bench http: {requests} requests per phase, {concurrency} connections, storage {}",
+        "switchyard bench http: {requests} requests per phase in {rounds} round(s), {concurrency} connections, storage {}",
         if config.is_postgres() { "postgres" } else { "sqlite" }
     );
-    println!("{:<28} {:>10} {:>9} {:>10} {:>10}", "phase", "req/s", "ratio", "p50", "p99");
-    for p in &phases {
-        println!("{:<28} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?}", p.name, p.rps, p.rps / base, p.p50, p.p99);
+    println!("{:<28} {:>10} {:>9} {:>10} {:>10}   ratio per round", "phase", "req/s", "ratio", "p50", "p99");
+    for i in 0..runs[0].len() {
+        let mut of_phase: Vec<&(Phase, f64)> = runs.iter().map(|r| &r[i]).collect();
+        let mut ratios: Vec<f64> = of_phase.iter().map(|(_, r)| *r).collect();
+        ratios.sort_by(f64::total_cmp);
+        of_phase.sort_by(|a, b| a.0.rps.total_cmp(&b.0.rps));
+        let (p, ratio) = (&of_phase[of_phase.len() / 2].0, ratios[ratios.len() / 2]);
+        let each: Vec<String> = runs.iter().map(|r| format!("{:.3}", r[i].1)).collect();
+        println!(
+            "{:<28} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?}   {}",
+            p.name,
+            p.rps,
+            ratio,
+            p.p50,
+            p.p99,
+            each.join(" ")
+        );
+    }
+    // The goal is stated against the same query unauthenticated.
+    for i in 2..runs[0].len() {
+        let mut each: Vec<f64> = runs.iter().map(|r| r[i].0.rps / r[1].0.rps).collect();
+        let list: Vec<String> = each.iter().map(|r| format!("{r:.3}")).collect();
+        each.sort_by(f64::total_cmp);
+        println!(
+            "{} / unauthenticated: {:.3} (median; per round {})",
+            runs[0][i].0.name,
+            each[each.len() / 2],
+            list.join(" ")
+        );
     }
     println!("start-up to ready: {startup:.2?}");
     match (idle_rss, rss_kib(server.pid)) {
