@@ -106,6 +106,16 @@ async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<Duration> {
     Err(Error::internal(format!("{url} did not become ready within 60 s")))
 }
 
+/// CPU time (user + system) all threads of `pid` have used so far, in ns.
+fn cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -350,22 +360,34 @@ async fn http_phases(
     drive("warm-up", client, bare, json!({}), None, (warm, concurrency), 202).await?;
     drive("warm-up", client, &gql, query.clone(), Some(&key), (warm, concurrency), 200).await?;
     let load = (requests.div_ceil(rounds), concurrency);
-    // rounds × phases, each ratio taken against the bare route of its round.
-    let mut runs: Vec<Vec<(Phase, f64)>> = Vec::new();
+    let specs: [(&'static str, &str, &serde_json::Value, Option<&str>, u16); 4] = [
+        ("bare axum route (202)", bare, &json!({}), None, 202),
+        ("GraphQL, unauthenticated", &gql, &query, None, 200),
+        ("GraphQL, API key", &gql, &query, Some(&key), 200),
+        ("GraphQL, browser session", &gql, &query, Some(&session), 200),
+    ];
+    // rounds × phases: (phase, ratio to the bare route of its round, the
+    // server's CPU time per request in µs).
+    let mut runs: Vec<Vec<(Phase, f64, Option<f64>)>> = Vec::new();
     for _ in 0..rounds {
-        let round = vec![
-            drive("bare axum route (202)", client, bare, json!({}), None, load, 202).await?,
-            drive("GraphQL, unauthenticated", client, &gql, query.clone(), None, load, 200).await?,
-            drive("GraphQL, API key", client, &gql, query.clone(), Some(&key), load, 200).await?,
-            drive("GraphQL, browser session", client, &gql, query.clone(), Some(&session), load, 200).await?,
-        ];
-        let base = round[0].rps;
+        let mut round = Vec::new();
+        for (name, url, body, key, expect) in specs {
+            let cpu = cpu_ns(server.pid);
+            let phase = drive(name, client, url, body.clone(), key, load, expect).await?;
+            // The bare route is served by another child process.
+            let cpu = cpu
+                .zip(cpu_ns(server.pid))
+                .filter(|_| url != bare)
+                .map(|(a, b)| b.saturating_sub(a) as f64 / 1000.0 / load.0 as f64);
+            round.push((phase, cpu));
+        }
+        let base = round[0].0.rps;
         runs.push(
             round
                 .into_iter()
-                .map(|p| {
+                .map(|(p, cpu)| {
                     let ratio = p.rps / base;
-                    (p, ratio)
+                    (p, ratio, cpu)
                 })
                 .collect(),
         );
@@ -374,33 +396,45 @@ async fn http_phases(
         "switchyard bench http: {requests} requests per phase in {rounds} round(s), {concurrency} connections, storage {}",
         if config.is_postgres() { "postgres" } else { "sqlite" }
     );
-    println!("{:<28} {:>10} {:>9} {:>10} {:>10}   ratio per round", "phase", "req/s", "ratio", "p50", "p99");
-    for i in 0..runs[0].len() {
-        let mut of_phase: Vec<&(Phase, f64)> = runs.iter().map(|r| &r[i]).collect();
-        let mut ratios: Vec<f64> = of_phase.iter().map(|(_, r)| *r).collect();
-        ratios.sort_by(f64::total_cmp);
-        of_phase.sort_by(|a, b| a.0.rps.total_cmp(&b.0.rps));
-        let (p, ratio) = (&of_phase[of_phase.len() / 2].0, ratios[ratios.len() / 2]);
+    println!(
+        "{:<28} {:>10} {:>9} {:>10} {:>10} {:>12}   ratio per round",
+        "phase", "req/s", "ratio", "p50", "p99", "server CPU"
+    );
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    for i in 0..specs.len() {
+        let mut of_phase: Vec<&Phase> = runs.iter().map(|r| &r[i].0).collect();
+        of_phase.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let p = of_phase[of_phase.len() / 2];
+        let ratio = median(runs.iter().map(|r| r[i].1).collect()).unwrap_or(0.0);
+        let cpu = median(runs.iter().filter_map(|r| r[i].2).collect())
+            .map_or("n/a".to_string(), |us| format!("{us:.1} µs/req"));
         let each: Vec<String> = runs.iter().map(|r| format!("{:.3}", r[i].1)).collect();
         println!(
-            "{:<28} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?}   {}",
+            "{:<28} {:>10.0} {:>9.3} {:>10.2?} {:>10.2?} {:>12}   {}",
             p.name,
             p.rps,
             ratio,
             p.p50,
             p.p99,
+            cpu,
             each.join(" ")
         );
     }
-    // The goal is stated against the same query unauthenticated.
-    for i in 2..runs[0].len() {
-        let mut each: Vec<f64> = runs.iter().map(|r| r[i].0.rps / r[1].0.rps).collect();
+    // The goal is stated against the same query unauthenticated: req/s per
+    // round, and the server's CPU time per request (which a neighbour's load
+    // hardly moves) as a steadier second view.
+    for i in 2..specs.len() {
+        let each: Vec<f64> = runs.iter().map(|r| r[i].0.rps / r[1].0.rps).collect();
         let list: Vec<String> = each.iter().map(|r| format!("{r:.3}")).collect();
-        each.sort_by(f64::total_cmp);
+        let cpu = median(runs.iter().filter_map(|r| Some(r[1].2? / r[i].2?)).collect())
+            .map_or(String::new(), |r| format!("; by server CPU per request: {r:.3}"));
         println!(
-            "{} / unauthenticated: {:.3} (median; per round {})",
-            runs[0][i].0.name,
-            each[each.len() / 2],
+            "{} / unauthenticated: {:.3} (median; per round {}){cpu}",
+            specs[i].0,
+            median(each).unwrap_or(0.0),
             list.join(" ")
         );
     }
