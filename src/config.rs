@@ -89,12 +89,17 @@ pub enum BenchCommand {
     /// Throughput of an authenticated GraphQL query vs the same query
     /// unauthenticated vs a bare axum route; start-up time; idle RSS.
     Http {
-        /// Requests per measured phase.
+        /// Requests per measured phase (split over the rounds).
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
         /// Concurrent client connections.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// The phases run one after another this many times and each
+        /// figure is the median over the rounds, so a neighbour's load
+        /// that comes and goes skews all phases alike, not one of them.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// End-to-end no-op jobs per second: the embedded queue in one process,
     /// and (with `--redis-url` and a PostgreSQL `--database-url`) Redis with 1

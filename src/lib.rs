@@ -211,9 +211,10 @@ fn spawn_background(state: &AppState) {
             if stop {
                 break;
             }
-            st.limiter.shrink();
-            st.login_limiter.shrink();
-            st.address_limiter.shrink();
+            st.limiter.shrink().await;
+            st.login_limiter.shrink().await;
+            st.address_limiter.shrink().await;
+            st.webhook_limiter.shrink().await;
         }
     });
 }

@@ -8,7 +8,9 @@
 //! in one of as many reused 19 MiB buffers, so sign-in never holds more than
 //! `concurrency() × 19 MiB`; a request that cannot start within
 //! [`QUEUE_WAIT`] gets 429 RATE_LIMITED. The cap is process-wide because the
-//! memory and the cores are.
+//! memory and the cores are. Buffers are kept for reuse only while other
+//! hashes run or wait: once the last one finishes they are freed, so a
+//! sign-in does not leave 19 MiB in an idle server.
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -22,7 +24,7 @@ use crate::error::{Error, Result};
 pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
 
 /// Hashes that may run at once: one per core, at most 8 (160 sign-ins a
-/// second is plenty, and the buffers stay allocated once used).
+/// second is plenty).
 pub fn concurrency() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
 }
@@ -51,7 +53,14 @@ async fn in_slot<T: Send + 'static>(work: impl FnOnce(&mut HashMemory) -> T + Se
     })
     .await
     .map_err(Error::internal)?;
-    slots.memory.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
+    let mut pool = slots.memory.lock().unwrap_or_else(|e| e.into_inner());
+    if slots.permits.available_permits() + 1 < concurrency() {
+        pool.push(memory);
+    } else {
+        // The last hash running: an idle server gives its buffers back
+        // (the allocator returns them to the OS a second later).
+        pool.clear();
+    }
     Ok(out)
 }
 

@@ -25,6 +25,7 @@ mod multiprocess;
 mod nodes;
 mod oauth;
 mod queue;
+mod rate_limit;
 mod server;
 mod tenancy;
 mod webhooks;

@@ -1,12 +1,17 @@
 //! Per-caller request rate limit (GCRA), answering with the numbers for
 //! `RateLimit-*` headers. In one process the `governor` crate keeps the
 //! state in memory; with Redis the same algorithm runs as a Lua script on a
-//! key per caller, so the limit holds across every process.
+//! key per caller, so the limit holds across every process, and each
+//! process leases tokens in batches so a busy key costs no round trip per
+//! request ([`leased`] documents how and the bound on overshoot).
+
+mod leased;
+
+pub use leased::LEASE_TTL;
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use deadpool_redis::redis::Script;
 use deadpool_redis::Pool;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -25,23 +30,6 @@ pub struct RateInfo {
     pub remaining: u32,
 }
 
-/// GCRA on a Redis key. ARGV: now (ms), emission interval T (ms), period P
-/// (ms). The burst is the whole per-minute budget (tolerance P − T), as with
-/// governor's `Quota::per_minute`. Returns {1, remaining} or {0, retry-after ms}.
-const GCRA: &str = r#"
-local now = tonumber(ARGV[1])
-local t = tonumber(ARGV[2])
-local p = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-if tat - now > p - t then
-  return {0, math.ceil(tat - now - (p - t))}
-end
-local new_tat = tat + t
-redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now))
-return {1, math.floor((p - (new_tat - now)) / t + 1e-9)}
-"#;
-
 type Memory = Gcra<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 type Direct = Gcra<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
 
@@ -56,9 +44,7 @@ pub enum RateLimiter {
     },
     Redis {
         per_minute: u32,
-        pool: Pool,
-        prefix: String,
-        script: Script,
+        leased: Arc<leased::Leased>,
     },
 }
 
@@ -76,7 +62,7 @@ impl RateLimiter {
 
     /// Redis limiter shared by every process; keys are `{prefix}:{key}`.
     pub fn redis(n: u32, pool: Pool, prefix: String) -> Self {
-        Self::Redis { per_minute: n.max(1), pool, prefix, script: Script::new(GCRA) }
+        Self::Redis { per_minute: n.max(1), leased: Arc::new(leased::Leased::new(pool, prefix)) }
     }
 
     /// Counts one request for `key` against the limiter's own limit;
@@ -97,7 +83,7 @@ impl RateLimiter {
     }
 
     /// Counts one request for `key` against `per_minute`, a limit of the
-    /// key's own (e.g. a webhook's configured rate).
+    /// key's own (e.g. a webhook's configured rate, or an OAuth token's).
     pub async fn check_limit(&self, key: &str, per_minute: u32) -> Result<RateInfo> {
         let limit = per_minute.max(1);
         match self {
@@ -117,22 +103,7 @@ impl RateLimiter {
                     }
                 }
             }
-            Self::Redis { pool, prefix, script, .. } => {
-                let mut conn = pool.get().await?;
-                let t = 60_000.0 / limit as f64;
-                let (allowed, n): (i64, i64) = script
-                    .key(format!("{prefix}:{key}"))
-                    .arg(crate::jobs::queue::now_ms())
-                    .arg(t)
-                    .arg(60_000)
-                    .invoke_async(&mut conn)
-                    .await?;
-                if allowed == 1 {
-                    Ok(RateInfo { limit, remaining: n.max(0) as u32 })
-                } else {
-                    Err(over(limit, n as f64 / 1000.0))
-                }
-            }
+            Self::Redis { leased, .. } => leased.check(key, limit).await,
         }
     }
 
@@ -148,7 +119,8 @@ impl RateLimiter {
                 let entry = map.entry(key.to_string()).or_insert(until);
                 *entry = (*entry).max(until);
             }
-            Self::Redis { pool, prefix, .. } => {
+            Self::Redis { leased, .. } => {
+                let (pool, prefix) = (&leased.pool, &leased.prefix);
                 let mut conn = pool.get().await?;
                 let ms = wait.as_millis().max(1) as u64;
                 let k = format!("{prefix}:pause:{key}");
@@ -176,7 +148,8 @@ impl RateLimiter {
                 let now = std::time::Instant::now();
                 Ok(map.get(key).filter(|t| **t > now).map(|t| *t - now))
             }
-            Self::Redis { pool, prefix, .. } => {
+            Self::Redis { leased, .. } => {
+                let (pool, prefix) = (&leased.pool, &leased.prefix);
                 let mut conn = pool.get().await?;
                 let left: i64 = deadpool_redis::redis::cmd("PTTL")
                     .arg(format!("{prefix}:pause:{key}"))
@@ -187,12 +160,16 @@ impl RateLimiter {
         }
     }
 
-    /// Drops in-memory state for keys back at full capacity (Redis keys expire).
-    pub fn shrink(&self) {
-        // `varied` holds one small cell per webhook and is left as it is.
-        if let Self::Memory { gcra, .. } = self {
-            gcra.retain_recent();
-            gcra.shrink_to_fit();
+    /// Drops in-memory state for keys back at full capacity (Redis keys
+    /// expire) and gives expired leases' unused tokens back to Redis.
+    pub async fn shrink(&self) {
+        match self {
+            // `varied` holds one small cell per webhook and is left as it is.
+            Self::Memory { gcra, .. } => {
+                gcra.retain_recent();
+                gcra.shrink_to_fit();
+            }
+            Self::Redis { leased, .. } => leased.shrink().await,
         }
     }
 }
