@@ -98,17 +98,22 @@ impl ApiKey {
     /// oldest first; days without requests are left out.
     async fn usage(&self, ctx: &Context<'_>, #[graphql(default = 30)] days: u32) -> Result<Vec<ApiKeyUsageDay>> {
         let rows = api_keys::usage(&ctx.app().db, ctx.principal()?, &self.id, days).await?;
-        let mut out: Vec<ApiKeyUsageDay> = Vec::new();
-        for r in rows {
-            if out.last().is_none_or(|d| d.day != r.day) {
-                out.push(ApiKeyUsageDay { day: r.day.clone(), total: 0, by_status_class: vec![] });
-            }
-            let day = out.last_mut().expect("pushed above");
-            day.total += r.count;
-            day.by_status_class.push(StatusClassCount { status_class: r.status_class, count: r.count });
-        }
-        Ok(out)
+        Ok(usage_days(rows.into_iter().map(|r| (r.day, r.status_class, r.count))))
     }
+}
+
+/// Groups `(day, status class, count)` rows, ordered by day, into days.
+pub fn usage_days(rows: impl IntoIterator<Item = (String, String, i64)>) -> Vec<ApiKeyUsageDay> {
+    let mut out: Vec<ApiKeyUsageDay> = Vec::new();
+    for (day, status_class, count) in rows {
+        if out.last().is_none_or(|d| d.day != day) {
+            out.push(ApiKeyUsageDay { day: day.clone(), total: 0, by_status_class: vec![] });
+        }
+        let last = out.last_mut().expect("pushed above");
+        last.total += count;
+        last.by_status_class.push(StatusClassCount { status_class, count });
+    }
+    out
 }
 
 #[derive(InputObject, Default)]

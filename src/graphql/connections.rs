@@ -5,6 +5,7 @@
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
+use crate::graphql::inputs::clearable;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::{found, ContextExt};
@@ -242,14 +243,6 @@ pub struct DeleteConnectionPayload {
     pub user_errors: Vec<UserError>,
 }
 
-fn change(v: MaybeUndefined<String>) -> Option<Option<String>> {
-    match v {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(s) => Some(Some(s)),
-    }
-}
-
 #[derive(Default)]
 pub struct ConnectionMutation;
 
@@ -262,11 +255,11 @@ impl ConnectionMutation {
         #[graphql(desc = "The provider and the settings to change.")] input: SetProviderSettingsInput,
     ) -> Result<SetProviderSettingsPayload> {
         let changes = settings::SettingsChanges {
-            client_id: change(input.client_id),
-            client_secret: change(input.client_secret),
-            authorize_url: change(input.authorize_url),
-            token_url: change(input.token_url),
-            api_base_url: change(input.api_base_url),
+            client_id: clearable(input.client_id, |v| v),
+            client_secret: clearable(input.client_secret, |v| v),
+            authorize_url: clearable(input.authorize_url, |v| v),
+            token_url: clearable(input.token_url, |v| v),
+            api_base_url: clearable(input.api_base_url, |v| v),
         };
         Ok(match user_errors(settings::set(ctx.app(), ctx.principal()?, &input.provider, changes).await)? {
             Ok(s) => SetProviderSettingsPayload { provider_settings: Some(s.into()), user_errors: vec![] },

@@ -6,9 +6,10 @@ use async_graphql::{ComplexObject, Context, InputObject, MaybeUndefined, Object,
 use chrono::{DateTime, Utc};
 
 use crate::auth::Scope;
-use crate::graphql::api_keys::{ApiKeyUsageDay, StatusClassCount};
+use crate::graphql::api_keys::{usage_days, ApiKeyUsageDay};
+use crate::graphql::inputs::{found_at, NotNull};
 use crate::graphql::pagination::{connection, page_args, Conn};
-use crate::graphql::user_errors::{user_errors, UserError, UserErrorCode};
+use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::viewer::User;
 use crate::graphql::{found, ContextExt};
 use crate::services::oauth::authorizations::{self, AuthorizationView};
@@ -74,16 +75,7 @@ impl OAuthApp {
         #[graphql(default = 30, desc = "How many days back, 1 to 366.")] days: u32,
     ) -> Result<Vec<ApiKeyUsageDay>> {
         let rows = apps::usage(&ctx.app().db, ctx.principal()?, &self.id, days).await?;
-        let mut out: Vec<ApiKeyUsageDay> = Vec::new();
-        for r in rows {
-            if out.last().is_none_or(|d| d.day != r.day) {
-                out.push(ApiKeyUsageDay { day: r.day.clone(), total: 0, by_status_class: vec![] });
-            }
-            let day = out.last_mut().expect("pushed above");
-            day.total += r.count;
-            day.by_status_class.push(StatusClassCount { status_class: r.status_class, count: r.count });
-        }
-        Ok(out)
+        Ok(usage_days(rows.into_iter().map(|r| (r.day, r.status_class, r.count))))
     }
 
     /// The users who authorized the app, newest first. Owner only.
@@ -217,7 +209,7 @@ pub struct UpdateOAuthAppInput {
     pub id: ID,
     /// 1 to 100 characters; cannot be null.
     pub name: MaybeUndefined<String>,
-    /// At most 500 characters; null clears it.
+    /// At most 500 characters (`""` empties it); cannot be null.
     pub description: MaybeUndefined<String>,
     /// 1 to 10 exact redirect URIs; cannot be null.
     pub redirect_uris: MaybeUndefined<Vec<String>>,
@@ -293,22 +285,6 @@ pub struct RevokeAppAuthorizationPayload {
     pub user_errors: Vec<UserError>,
 }
 
-/// The new value of a field that cannot be empty: left out is `None`
-/// (unchanged); `null` is a user error.
-fn required<T>(problems: &mut Vec<UserError>, field: &str, v: MaybeUndefined<T>) -> Option<T> {
-    match v {
-        MaybeUndefined::Null => {
-            problems.push(UserError::at(
-                field,
-                UserErrorCode::Invalid,
-                "Cannot be null; leave the field out to keep it",
-            ));
-            None
-        }
-        other => other.take(),
-    }
-}
-
 #[derive(Default)]
 pub struct OAuthMutation;
 
@@ -342,18 +318,14 @@ impl OAuthMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The app and the fields to change.")] input: UpdateOAuthAppInput,
     ) -> Result<UpdateOAuthAppPayload> {
-        let mut problems = Vec::new();
+        let mut not_null = NotNull::default();
         let changes = apps::AppChanges {
-            name: required(&mut problems, "name", input.name),
-            redirect_uris: required(&mut problems, "redirectUris", input.redirect_uris),
-            scopes: required(&mut problems, "scopes", input.scopes),
-            description: match input.description {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(String::new()),
-                MaybeUndefined::Value(d) => Some(d),
-            },
+            name: not_null.take("name", input.name),
+            redirect_uris: not_null.take("redirectUris", input.redirect_uris),
+            scopes: not_null.take("scopes", input.scopes),
+            description: not_null.take("description", input.description),
         };
-        if !problems.is_empty() {
+        if let Err(problems) = not_null.check() {
             return Ok(UpdateOAuthAppPayload { oauth_app: None, user_errors: problems });
         }
         Ok(match user_errors(apps::update(ctx.app(), ctx.principal()?, &input.id, changes).await)? {
@@ -404,18 +376,9 @@ impl OAuthMutation {
         let result = authorizations::revoke(ctx.app(), ctx.principal()?, &input.app_id, user).await;
         Ok(match user_errors(result)? {
             Ok(id) => RevokeAppAuthorizationPayload { deleted_id: Some(ID(id)), user_errors: vec![] },
-            Err(problems) => RevokeAppAuthorizationPayload {
-                deleted_id: None,
-                user_errors: problems
-                    .into_iter()
-                    .map(|mut e| {
-                        if e.code == UserErrorCode::NotFound {
-                            e.field = Some(vec!["input".into(), "appId".into()]);
-                        }
-                        e
-                    })
-                    .collect(),
-            },
+            Err(problems) => {
+                RevokeAppAuthorizationPayload { deleted_id: None, user_errors: found_at(problems, "appId") }
+            }
         })
     }
 }

@@ -554,7 +554,7 @@ async fn owners_manage_apps_and_users_withdraw_their_authorizations() {
         let update = "mutation($i: UpdateOAuthAppInput!) { updateOAuthApp(input: $i) { oauthApp { name description scopes } userErrors { field code } } }";
         let nulled = app.gql(&app.owner_key, update, json!({ "i": { "id": app_id, "name": null } })).await;
         assert_eq!(nulled["updateOAuthApp"]["userErrors"][0]["field"], json!(["input", "name"]));
-        let changed = app.gql(&app.owner_key, update, json!({ "i": { "id": app_id, "name": "Renamed", "description": null } })).await;
+        let changed = app.gql(&app.owner_key, update, json!({ "i": { "id": app_id, "name": "Renamed", "description": "" } })).await;
         assert_eq!(changed["updateOAuthApp"]["oauthApp"]["name"], "Renamed");
         assert_eq!(changed["updateOAuthApp"]["oauthApp"]["scopes"], json!(["READ", "WRITE"]));
         let (other_ws, other_key) = app.other_workspace("ozzy@example.com").await;
