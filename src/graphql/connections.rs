@@ -10,7 +10,7 @@ use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::{found, ContextExt};
 use crate::services::connections::catalog::{self, AuthKind, ProviderCategory};
-use crate::services::connections::{self as service, connect, settings, ConnectionStatus};
+use crate::services::connections::{self as service, connect, direct, settings, ConnectionStatus};
 
 /// A provider's documented rate limit, which calls through its connection keep under.
 #[derive(SimpleObject)]
@@ -227,6 +227,32 @@ pub struct StartConnectionPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// The credentials of a service that takes a key or a password.
+#[derive(InputObject)]
+pub struct CreateConnectionInput {
+    /// The catalog key of an `API_KEY` or `BASIC` service, e.g. `stripe`.
+    pub provider: String,
+    /// The secret key or token (`API_KEY` services); stored encrypted.
+    pub api_key: Option<String>,
+    /// Send the key in this header instead of `Authorization: Bearer` (e.g. `X-Api-Key`).
+    pub header_name: Option<String>,
+    /// User name or consumer key (`BASIC` services).
+    pub username: Option<String>,
+    /// Password or consumer secret (`BASIC` services); stored encrypted.
+    pub password: Option<String>,
+    /// Where calls go: required for custom APIs; else overrides the API base URL.
+    pub base_url: Option<String>,
+}
+
+/// The new connection.
+#[derive(SimpleObject)]
+pub struct CreateConnectionPayload {
+    /// The connection; null when the credentials were refused or the input is wrong.
+    pub connection: Option<ServiceConnection>,
+    /// Problems with the input; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
 /// Names one connection.
 #[derive(InputObject)]
 pub struct DeleteConnectionInput {
@@ -278,6 +304,27 @@ impl ConnectionMutation {
         Ok(match user_errors(connect::start(ctx.app(), ctx.principal()?, &input.provider).await)? {
             Ok(url) => StartConnectionPayload { authorize_url: Some(url), user_errors: vec![] },
             Err(problems) => StartConnectionPayload { authorize_url: None, user_errors: problems },
+        })
+    }
+
+    /// Connects a service that takes a key or a password (owner only): the
+    /// credentials are checked by one real call before anything is stored.
+    /// Emits `connection.created`.
+    async fn create_connection(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The service and its credentials.")] input: CreateConnectionInput,
+    ) -> Result<CreateConnectionPayload> {
+        let creds = direct::DirectCredentials {
+            api_key: input.api_key,
+            header_name: input.header_name,
+            username: input.username,
+            password: input.password,
+            base_url: input.base_url,
+        };
+        Ok(match user_errors(direct::create(ctx.app(), ctx.principal()?, &input.provider, creds).await)? {
+            Ok(c) => CreateConnectionPayload { connection: Some(c.into()), user_errors: vec![] },
+            Err(problems) => CreateConnectionPayload { connection: None, user_errors: problems },
         })
     }
 

@@ -346,3 +346,94 @@ async fn tokens_are_refreshed_once_before_they_expire_and_a_refused_refresh_asks
     })
     .await;
 }
+
+/// A key-checking service: `/account` (Stripe's "who am I") wants
+/// `Bearer sk-good`, `/custom` wants `X-Api-Key: k1`, `/wc/system_status`
+/// wants HTTP Basic `ck:cs`.
+async fn keyed_service() -> String {
+    let router = Router::new()
+        .route(
+            "/account",
+            get(|headers: HeaderMap| async move {
+                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                    Some("Bearer sk-good") => (axum::http::StatusCode::OK, Json(json!({ "id": "acct_123" }))),
+                    _ => (axum::http::StatusCode::UNAUTHORIZED, Json(json!({ "error": "bad key" }))),
+                }
+            }),
+        )
+        .route(
+            "/custom",
+            get(|headers: HeaderMap| async move {
+                match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+                    Some("k1") => axum::http::StatusCode::OK,
+                    _ => axum::http::StatusCode::FORBIDDEN,
+                }
+            }),
+        )
+        .route(
+            "/wc/system_status",
+            get(|headers: HeaderMap| async move {
+                let want = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ck:cs"));
+                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                    Some(v) if v == want => (
+                        axum::http::StatusCode::OK,
+                        Json(json!({ "environment": { "site_url": "https://shop.example" } })),
+                    ),
+                    _ => (axum::http::StatusCode::UNAUTHORIZED, Json(json!({}))),
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn key_and_password_services_are_checked_by_one_real_call_before_they_are_stored() {
+    for_each_backend(&[], |app| async move {
+        let base = keyed_service().await;
+        let create = "mutation($i: CreateConnectionInput!) { createConnection(input: $i) {
+            connection { id provider account status } userErrors { field message code } } }";
+        let key = app.owner_key.clone();
+        let count = |app: TestApp| async move {
+            app.gql(&app.owner_key, "{ connections { totalCount } }", json!({})).await["connections"]["totalCount"].clone()
+        };
+
+        // A wrong key: refused, nothing stored.
+        let bad = app.gql(&key, create, json!({ "i": { "provider": "stripe", "apiKey": "sk-bad", "baseUrl": base } })).await;
+        let err = &bad["createConnection"]["userErrors"][0];
+        assert!(err["message"].as_str().unwrap().contains("refused the credentials (HTTP 401)"), "{bad}");
+        assert_eq!(count(app.clone()).await, 0);
+        let missing = app.gql(&key, create, json!({ "i": { "provider": "stripe", "baseUrl": base } })).await;
+        assert_eq!(missing["createConnection"]["userErrors"][0]["field"], json!(["input", "apiKey"]));
+
+        // The right one: the account comes from the service's answer.
+        let ok = app.gql(&key, create, json!({ "i": { "provider": "stripe", "apiKey": "sk-good", "baseUrl": base } })).await;
+        assert_eq!(ok["createConnection"]["connection"]["account"], "acct_123", "{ok}");
+        assert_eq!(ok["createConnection"]["connection"]["status"], "CONNECTED");
+        let again = app.gql(&key, create, json!({ "i": { "provider": "stripe", "apiKey": "sk-good", "baseUrl": base } })).await;
+        assert_eq!(again["createConnection"]["userErrors"][0]["message"], "Only one Stripe connection is allowed per workspace");
+
+        // A custom REST API with its own header, and basic auth.
+        let custom = app
+            .gql(&key, create, json!({ "i": { "provider": "custom_rest", "apiKey": "k1", "headerName": "X-Api-Key", "baseUrl": format!("{base}/custom") } }))
+            .await;
+        assert_eq!(custom["createConnection"]["connection"]["account"], "127.0.0.1", "{custom}");
+        let wrong = app.gql(&key, create, json!({ "i": { "provider": "woocommerce", "username": "ck", "password": "nope", "baseUrl": format!("{base}/wc") } })).await;
+        assert!(wrong["createConnection"]["connection"].is_null(), "{wrong}");
+        let woo = app.gql(&key, create, json!({ "i": { "provider": "woocommerce", "username": "ck", "password": "cs", "baseUrl": format!("{base}/wc") } })).await;
+        assert_eq!(woo["createConnection"]["connection"]["account"], "https://shop.example", "{woo}");
+        assert_eq!(count(app.clone()).await, 3);
+
+        // Secrets stay encrypted; OAuth services are not connected this way.
+        for row in entity::connection::Entity::find().all(&app.state.db).await.unwrap() {
+            assert!(!row.credentials_enc.contains("sk-good") && !row.credentials_enc.contains("cs\""));
+        }
+        let oauth = app.gql(&key, create, json!({ "i": { "provider": "instagram", "apiKey": "x" } })).await;
+        assert!(oauth["createConnection"]["userErrors"][0]["message"].as_str().unwrap().contains("startConnection"));
+        let (_, collab) = app.collaborator_key("cora@example.com").await;
+        app.gql_err(Some(&collab), create, json!({ "i": { "provider": "airtable", "apiKey": "x" } }), "FORBIDDEN").await;
+    })
+    .await;
+}

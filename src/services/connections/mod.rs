@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod connect;
+pub mod direct;
 pub mod refresh;
 pub mod settings;
 
