@@ -55,6 +55,7 @@ pub enum EventType {
     ConnectionRefreshed,
     ConnectionBroken,
     ConnectionDeleted,
+    ConnectionWebhookReceived,
 }
 
 impl EventType {
@@ -89,6 +90,7 @@ impl EventType {
         Self::ConnectionRefreshed,
         Self::ConnectionBroken,
         Self::ConnectionDeleted,
+        Self::ConnectionWebhookReceived,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -123,6 +125,7 @@ impl EventType {
             Self::ConnectionRefreshed => "connection.refreshed",
             Self::ConnectionBroken => "connection.broken",
             Self::ConnectionDeleted => "connection.deleted",
+            Self::ConnectionWebhookReceived => "connection.webhook_received",
         }
     }
 }

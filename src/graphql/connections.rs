@@ -10,7 +10,7 @@ use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::{found, ContextExt};
 use crate::services::connections::catalog::{self, AuthKind, ProviderCategory};
-use crate::services::connections::{self as service, connect, direct, settings, ConnectionStatus};
+use crate::services::connections::{self as service, connect, direct, incoming, settings, ConnectionStatus};
 
 /// A provider's documented rate limit, which calls through its connection keep under.
 #[derive(SimpleObject)]
@@ -242,6 +242,11 @@ pub struct CreateConnectionInput {
     pub password: Option<String>,
     /// Where calls go: required for custom APIs; else overrides the API base URL.
     pub base_url: Option<String>,
+    /// Incoming webhooks only: the sender's signing secret. A `whsec_…`
+    /// secret checks Standard Webhooks signatures; any other (16 to 500
+    /// characters) an HMAC-SHA256 of the body in `X-Signature-256` or
+    /// `X-Hub-Signature-256`. Without one, the URL alone admits a request.
+    pub webhook_secret: Option<String>,
 }
 
 /// The new connection.
@@ -249,6 +254,9 @@ pub struct CreateConnectionInput {
 pub struct CreateConnectionPayload {
     /// The connection; null when the credentials were refused or the input is wrong.
     pub connection: Option<ServiceConnection>,
+    /// Incoming webhooks only: the URL senders post to, shown this once
+    /// (it holds the connection's token).
+    pub incoming_url: Option<String>,
     /// Problems with the input; empty on success.
     pub user_errors: Vec<UserError>,
 }
@@ -315,6 +323,17 @@ impl ConnectionMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The service and its credentials.")] input: CreateConnectionInput,
     ) -> Result<CreateConnectionPayload> {
+        if input.provider == incoming::PROVIDER {
+            let made = incoming::create(ctx.app(), ctx.principal()?, input.webhook_secret).await;
+            return Ok(match user_errors(made)? {
+                Ok((c, url)) => {
+                    CreateConnectionPayload { connection: Some(c.into()), incoming_url: Some(url), user_errors: vec![] }
+                }
+                Err(problems) => {
+                    CreateConnectionPayload { connection: None, incoming_url: None, user_errors: problems }
+                }
+            });
+        }
         let creds = direct::DirectCredentials {
             api_key: input.api_key,
             header_name: input.header_name,
@@ -323,8 +342,8 @@ impl ConnectionMutation {
             base_url: input.base_url,
         };
         Ok(match user_errors(direct::create(ctx.app(), ctx.principal()?, &input.provider, creds).await)? {
-            Ok(c) => CreateConnectionPayload { connection: Some(c.into()), user_errors: vec![] },
-            Err(problems) => CreateConnectionPayload { connection: None, user_errors: problems },
+            Ok(c) => CreateConnectionPayload { connection: Some(c.into()), incoming_url: None, user_errors: vec![] },
+            Err(problems) => CreateConnectionPayload { connection: None, incoming_url: None, user_errors: problems },
         })
     }
 

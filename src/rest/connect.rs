@@ -17,6 +17,7 @@ use super::{require_csrf_header, Http, JsonBody};
 use crate::auth::{authenticate_session, session_cookie_token, Credential};
 use crate::error::{Error, Result};
 use crate::services::connections::connect::{self, Callback};
+use crate::services::connections::incoming;
 
 const CALLBACK_PAGE: &str = include_str!("../../playground/connect-callback.html");
 
@@ -24,6 +25,21 @@ pub fn router() -> Router<Http> {
     Router::new()
         .route("/connect/{provider}/callback", get(callback_page))
         .route("/connect/{provider}/finish", post(finish))
+        .route(
+            "/hooks/{id}/{token}",
+            post(incoming_hook).layer(axum::extract::DefaultBodyLimit::max(incoming::MAX_BODY_BYTES)),
+        )
+}
+
+/// A delivery to an incoming-webhooks connection: 202 with the event's id.
+async fn incoming_hook(
+    State(h): State<Http>,
+    Path((id, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    let evt = incoming::receive(&h.app, &id, &token, &headers, &body).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(json!({ "success": true, "id": evt.id }))).into_response())
 }
 
 async fn callback_page() -> Response {

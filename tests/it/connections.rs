@@ -437,3 +437,81 @@ async fn key_and_password_services_are_checked_by_one_real_call_before_they_are_
     })
     .await;
 }
+
+#[tokio::test]
+async fn incoming_webhooks_become_workspace_events_only_when_signed() {
+    for_each_backend(&[], |app| async move {
+        let create = "mutation($i: CreateConnectionInput!) { createConnection(input: $i) {
+            connection { id provider } incomingUrl userErrors { field message } } }";
+        let made = app
+            .gql(&app.owner_key, create, json!({ "i": { "provider": "incoming_webhooks", "webhookSecret": "a long enough secret" } }))
+            .await;
+        let url = made["createConnection"]["incomingUrl"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+        assert!(url.starts_with(&format!("{}/hooks/con_", app.url)), "{url}");
+        let body = br#"{"order":42}"#.to_vec();
+        let hmac = |secret: &[u8], body: &[u8]| {
+            use hmac::Mac;
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+            mac.update(body);
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        };
+        let post = |url: String, sig: Option<(&'static str, String)>, body: Vec<u8>| {
+            let mut req = app.client.post(url).header("content-type", "application/json").body(body);
+            if let Some((k, v)) = sig {
+                req = req.header(k, v);
+            }
+            req.send()
+        };
+        let count = || async {
+            let q = r#"{ events(filter: {eventTypes: ["connection.webhook_received"]}) { totalCount edges { node { data } } } }"#;
+            app.gql(&app.owner_key, q, json!({})).await["events"].clone()
+        };
+        // Unsigned, wrongly signed, or a wrong token: 401, nothing recorded.
+        assert_eq!(post(url.clone(), None, body.clone()).await.unwrap().status(), 401);
+        let bad = Some(("x-hub-signature-256", hmac(b"another secret entirely", &body)));
+        assert_eq!(post(url.clone(), bad, body.clone()).await.unwrap().status(), 401);
+        let good = Some(("x-hub-signature-256", hmac(b"a long enough secret", &body)));
+        let wrong_token = format!("{}x", url);
+        assert_eq!(post(wrong_token, good.clone(), body.clone()).await.unwrap().status(), 401);
+        assert_eq!(count().await["totalCount"], 0);
+        // Signed: 202, and the event carries the payload.
+        let resp = post(url.clone(), good, body.clone()).await.unwrap();
+        assert_eq!(resp.status(), 202);
+        let seen = count().await;
+        assert_eq!(seen["totalCount"], 1);
+        assert_eq!(seen["edges"][0]["node"]["data"]["payload"]["order"], 42, "{seen}");
+
+        // A Standard Webhooks sender, signed by the reference library, in another workspace.
+        let (_, other_key) = app.other_workspace("sw@example.com").await;
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let made = app.gql(&other_key, create, json!({ "i": { "provider": "incoming_webhooks", "webhookSecret": secret } })).await;
+        let url = made["createConnection"]["incomingUrl"].as_str().unwrap().to_string();
+        let wh = standardwebhooks::Webhook::new(secret).unwrap();
+        let ts = chrono::Utc::now().timestamp();
+        let sig = wh.sign("msg_1", ts, &body).unwrap();
+        let resp = app
+            .client
+            .post(&url)
+            .header("webhook-id", "msg_1")
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+        let stale = app
+            .client
+            .post(&url)
+            .header("webhook-id", "msg_2")
+            .header("webhook-timestamp", (ts - 600).to_string())
+            .header("webhook-signature", wh.sign("msg_2", ts - 600, &body).unwrap())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 401, "outside the five-minute tolerance");
+        assert_eq!(count().await["totalCount"], 1, "the other workspace's event is not ours");
+    })
+    .await;
+}

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod connect;
 pub mod direct;
+pub mod incoming;
 pub mod refresh;
 pub mod settings;
 
