@@ -111,14 +111,27 @@ pub enum Claim {
 }
 
 pub async fn claim(db: &impl ConnectionTrait, id: &str, owner: &str, lease: Duration) -> Result<Claim> {
+    if let Some(row) = claim_many(db, &[id.to_string()], owner, lease).await?.pop() {
+        return Ok(Claim::Claimed(Box::new(row)));
+    }
+    Ok(match job::Entity::find_by_id(id).one(db).await? {
+        Some(r) if r.state == QUEUED => Claim::NotYet(r.run_at),
+        _ => Claim::Skip,
+    })
+}
+
+/// Claims every job of `ids` that is due and free, in one statement;
+/// returns the rows claimed (the others are not due yet, held by a live
+/// lease, finished or gone: see [`queued_until`]).
+pub async fn claim_many(db: &impl ConnectionTrait, ids: &[String], owner: &str, lease: Duration) -> Result<Vec<job::Model>> {
     let now = Utc::now();
-    let res = job::Entity::update_many()
+    Ok(job::Entity::update_many()
         .col_expr(job::Column::State, Expr::value(RUNNING))
         .col_expr(job::Column::Attempts, Expr::col(job::Column::Attempts).add(1))
         .col_expr(job::Column::LeaseOwner, Expr::value(owner))
         .col_expr(job::Column::VisibleAt, Expr::value(now + chrono_dur(lease)))
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
-        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Id.is_in(ids))
         .filter(
             Condition::any()
                 .add(
@@ -130,26 +143,66 @@ pub async fn claim(db: &impl ConnectionTrait, id: &str, owner: &str, lease: Dura
         )
         // Both backends support UPDATE … RETURNING (SQLite ≥ 3.35): one round trip.
         .exec_with_returning(db)
+        .await?)
+}
+
+/// Of `ids`, the jobs still queued, with the time each is due: the
+/// doorbells [`claim_many`] could not claim that must ring again then.
+pub async fn queued_until(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, DateTime<Utc>>> {
+    let rows: Vec<(String, DateTime<Utc>)> = job::Entity::find()
+        .select_only()
+        .column(job::Column::Id)
+        .column(job::Column::RunAt)
+        .filter(job::Column::Id.is_in(ids))
+        .filter(job::Column::State.eq(QUEUED))
+        .into_tuple()
+        .all(db)
         .await?;
-    if let Some(row) = res.into_iter().next() {
-        return Ok(Claim::Claimed(Box::new(row)));
-    }
-    Ok(match job::Entity::find_by_id(id).one(db).await? {
-        Some(r) if r.state == QUEUED => Claim::NotYet(r.run_at),
-        _ => Claim::Skip,
-    })
+    Ok(rows.into_iter().collect())
 }
 
 /// Extends a running job's lease (heartbeat).
 pub async fn extend(db: &impl ConnectionTrait, id: &str, owner: &str, lease: Duration) -> Result<bool> {
+    Ok(extend_many(db, &[id.to_string()], owner, lease).await? == 1)
+}
+
+/// Extends the leases of several running jobs; returns how many are still
+/// the caller's.
+pub async fn extend_many(db: &impl ConnectionTrait, ids: &[String], owner: &str, lease: Duration) -> Result<u64> {
     let res = job::Entity::update_many()
         .col_expr(job::Column::VisibleAt, Expr::value(Utc::now() + chrono_dur(lease)))
-        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Id.is_in(ids))
         .filter(job::Column::State.eq(RUNNING))
         .filter(job::Column::LeaseOwner.eq(owner))
         .exec(db)
         .await?;
-    Ok(res.rows_affected == 1)
+    Ok(res.rows_affected)
+}
+
+/// Marks several jobs done at once (a settled batch): one statement when
+/// they record no event, else [`complete`] for each.
+pub async fn complete_many(st: &AppState, rows: &[&job::Model], owner: &str, emit: bool) -> Result<()> {
+    if emit && rows.iter().any(|r| r.workspace_id.is_some()) {
+        for row in rows {
+            complete(st, row, owner, emit).await?;
+        }
+        return Ok(());
+    }
+    let now = Utc::now();
+    job::Entity::update_many()
+        .col_expr(job::Column::State, Expr::value(DONE))
+        .col_expr(job::Column::FinishedAt, Expr::value(now))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .col_expr(job::Column::LastError, Expr::value(Option::<String>::None))
+        .filter(job::Column::Id.is_in(rows.iter().map(|r| r.id.as_str())))
+        .filter(job::Column::State.eq(RUNNING))
+        .filter(job::Column::LeaseOwner.eq(owner))
+        .exec(&st.writer)
+        .await?;
+    Ok(())
 }
 
 /// Marks a job done (`lease_owner` keeps who did it) and, for a workspace

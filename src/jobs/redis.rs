@@ -297,9 +297,43 @@ impl Queue for RedisQueue {
         Ok(out)
     }
 
+    async fn push_many(&self, msgs: &[Message]) -> Result<()> {
+        if msgs.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for msg in msgs {
+            let body = serde_json::to_string(msg).map_err(Error::internal)?;
+            pipe.cmd("XADD").arg(self.stream(&msg.kind)).arg("*").arg("m").arg(body).ignore();
+        }
+        let mut conn = self.conn().await?;
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
     async fn ack(&self, d: &Delivery) -> Result<()> {
         let mut conn = self.conn().await?;
         let _: () = self.settle(d).query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn ack_many(&self, ds: &[Delivery]) -> Result<()> {
+        let mut by_stream: HashMap<String, Vec<&str>> = HashMap::new();
+        for d in ds {
+            by_stream.entry(self.stream_of(d)).or_default().push(&d.receipt);
+        }
+        if by_stream.is_empty() {
+            return Ok(());
+        }
+        // One MULTI for the lot: XACK and XDEL take many ids each.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (stream, ids) in &by_stream {
+            pipe.cmd("XACK").arg(stream).arg(GROUP).arg(ids).ignore();
+            pipe.cmd("XDEL").arg(stream).arg(ids).ignore();
+        }
+        let mut conn = self.conn().await?;
+        let _: () = pipe.query_async(&mut conn).await?;
         Ok(())
     }
 
@@ -389,11 +423,16 @@ impl Queue for RedisQueue {
     }
 
     async fn record_outcome(&self, kind: &str, ok: bool) -> Result<()> {
+        self.record_outcomes(kind, ok, 1).await
+    }
+
+    async fn record_outcomes(&self, kind: &str, ok: bool, n: u64) -> Result<()> {
         let key = self.counter(kind, ok, now_ms() / BUCKET_MS);
         let mut conn = self.conn().await?;
         let _: () = redis::pipe()
-            .cmd("INCR")
+            .cmd("INCRBY")
             .arg(&key)
+            .arg(n)
             .ignore()
             .cmd("EXPIRE")
             .arg(&key)
