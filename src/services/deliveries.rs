@@ -36,49 +36,67 @@ fn schedule_of(w: &webhook::Model) -> Vec<u64> {
     w.retry_schedule.as_array().map(|a| a.iter().filter_map(|v| v.as_u64()).collect()).unwrap_or_default()
 }
 
-/// Writes a pending delivery and the job that will send it (no ring: the
-/// caller rings after its transaction commits). Returns the job id.
-pub async fn create(
-    db: &impl ConnectionTrait,
-    w: &webhook::Model,
-    event_id: Option<&str>,
-    event_type: &str,
-    body: serde_json::Value,
-) -> Result<String> {
-    let id = new_id("dlv");
-    let schedule = schedule_of(w);
-    let job = jobs::insert(
-        db,
-        jobs::default_grace(),
-        NewJob {
-            kind: KIND.into(),
-            payload: json!({ "delivery_id": id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
-            workspace_id: Some(w.workspace_id.clone()),
-            run_at: None,
-            max_attempts: schedule.len() as u32 + 1,
-        },
-    )
-    .await?;
+/// A delivery to write: an event (or message) for one webhook.
+pub struct NewDelivery<'a> {
+    pub webhook: &'a webhook::Model,
+    pub event_id: Option<&'a str>,
+    pub event_type: &'a str,
+    pub body: serde_json::Value,
+}
+
+/// Rows one insert writes at most (14 bound values each; well inside
+/// SQLite's limit on bound parameters).
+const ROWS_PER_INSERT: usize = 100;
+
+/// Writes pending deliveries and their jobs, the jobs in one insert and the
+/// deliveries in another (per [`ROWS_PER_INSERT`]), so fanning out a chunk of
+/// events costs two round trips, not two per delivery. No ring: the caller
+/// rings after its transaction commits. Returns the job ids, in order.
+pub async fn create_many(db: &impl ConnectionTrait, new: Vec<NewDelivery<'_>>) -> Result<Vec<String>> {
     let now = Utc::now();
-    delivery::ActiveModel {
-        id: Set(id),
-        workspace_id: Set(w.workspace_id.clone()),
-        webhook_id: Set(w.id.clone()),
-        event_id: Set(event_id.map(str::to_string)),
-        event_type: Set(event_type.to_string()),
-        payload: Set(body),
-        state: Set(PENDING.into()),
-        attempts: Set(0),
-        last_status_code: Set(None),
-        last_error: Set(None),
-        job_id: Set(job.id.clone()),
-        created_at: Set(now),
-        updated_at: Set(now),
-        delivered_at: Set(None),
+    let (mut jobs_rows, mut rows) = (Vec::with_capacity(new.len()), Vec::with_capacity(new.len()));
+    for n in new {
+        let w = n.webhook;
+        let id = new_id("dlv");
+        let schedule = schedule_of(w);
+        let job = jobs::row(
+            jobs::default_grace(),
+            NewJob {
+                kind: KIND.into(),
+                payload: json!({ "delivery_id": id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
+                workspace_id: Some(w.workspace_id.clone()),
+                run_at: None,
+                max_attempts: schedule.len() as u32 + 1,
+            },
+        );
+        rows.push(delivery::Model {
+            id,
+            workspace_id: w.workspace_id.clone(),
+            webhook_id: w.id.clone(),
+            event_id: n.event_id.map(str::to_string),
+            event_type: n.event_type.to_string(),
+            payload: n.body,
+            state: PENDING.into(),
+            attempts: 0,
+            last_status_code: None,
+            last_error: None,
+            job_id: job.id.clone(),
+            created_at: now,
+            updated_at: now,
+            delivered_at: None,
+        });
+        jobs_rows.push(job);
     }
-    .insert(db)
-    .await?;
-    Ok(job.id)
+    let ids = jobs_rows.iter().map(|j| j.id.clone()).collect();
+    for chunk in jobs_rows.chunks(ROWS_PER_INSERT) {
+        let chunk = chunk.iter().map(|j| j.clone().into_active_model());
+        entity::job::Entity::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let chunk = chunk.iter().map(|d| d.clone().into_active_model());
+        delivery::Entity::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    Ok(ids)
 }
 
 /// Header values that may hold secrets are logged as `<redacted>`.
