@@ -139,7 +139,13 @@ impl Batch {
         let (st, q) = (&self.st, &self.st.queue);
         let lease = Duration::from_secs(st.config.visibility_timeout_seconds);
         let ids: Vec<String> = ds.iter().map(|d| d.message.job_id.clone()).collect();
-        let claimed = match jobs::claim_many(&st.writer, &ids, &self.worker, lease).await {
+        let claimed = async {
+            let txn = jobs::relaxed(&st.writer).await?;
+            let rows = jobs::claim_many(&txn, &ids, &self.worker, lease).await?;
+            txn.commit().await?;
+            Ok::<_, crate::Error>(rows)
+        };
+        let claimed = match claimed.await {
             Ok(rows) => rows,
             Err(e) => {
                 // Leave the messages leased: they are reclaimed after the timeout.

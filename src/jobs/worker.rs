@@ -207,7 +207,13 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
         return;
     };
     let lease = Duration::from_secs(st.config.visibility_timeout_seconds);
-    let row = match jobs::claim(&st.writer, &d.message.job_id, &worker, lease).await {
+    let claimed = async {
+        let txn = jobs::relaxed(&st.writer).await?;
+        let claim = jobs::claim(&txn, &d.message.job_id, &worker, lease).await?;
+        txn.commit().await?;
+        Ok::<_, crate::Error>(claim)
+    };
+    let row = match claimed.await {
         Ok(Claim::Claimed(row)) => row,
         Ok(Claim::Skip) => {
             let _ = q.ack(&d).await;

@@ -231,9 +231,14 @@ async fn record(st: &AppState, sent: &[Sent<'_>]) -> Result<()> {
     if sent.is_empty() {
         return Ok(());
     }
+    // The attempt log and the deliveries' state in one transaction, relaxed
+    // like the job ledger's bookkeeping: lost only with a crash of the
+    // database server, together with the job's completion, so the delivery
+    // is sent again (same `webhook-id`).
+    let txn = jobs::relaxed(&st.writer).await?;
     for chunk in sent.chunks(ATTEMPTS_PER_INSERT) {
         let rows = chunk.iter().map(|s| s.attempt.clone().into_active_model());
-        delivery_attempt::Entity::insert_many(rows).exec(&st.writer).await?;
+        delivery_attempt::Entity::insert_many(rows).exec_without_returning(&txn).await?;
     }
     let now = Utc::now();
     let mut delivered: BTreeMap<(i32, Option<i32>), Vec<&str>> = BTreeMap::new();
@@ -251,7 +256,7 @@ async fn record(st: &AppState, sent: &[Sent<'_>]) -> Result<()> {
         if let Outcome::Gone = s.outcome {
             dam.state = Set(FAILED.into());
         }
-        dam.update(&st.writer).await?;
+        dam.update(&txn).await?;
     }
     for ((number, status), ids) in delivered {
         delivery::Entity::update_many()
@@ -262,9 +267,10 @@ async fn record(st: &AppState, sent: &[Sent<'_>]) -> Result<()> {
             .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
             .col_expr(delivery::Column::DeliveredAt, Expr::value(now))
             .filter(delivery::Column::Id.is_in(ids))
-            .exec(&st.writer)
+            .exec(&txn)
             .await?;
     }
+    txn.commit().await?;
     // Health: each failure in turn, then one success per webhook (written
     // even if it is fresh when a failure of this batch came before it).
     let mut succeeded: BTreeMap<&str, (&webhook::Model, bool)> = BTreeMap::new();
