@@ -140,10 +140,14 @@ impl Batch {
         let lease = Duration::from_secs(st.config.visibility_timeout_seconds);
         let ids: Vec<String> = ds.iter().map(|d| d.message.job_id.clone()).collect();
         let claimed = async {
-            let txn = jobs::relaxed(&st.writer).await?;
-            let rows = jobs::claim_many(&txn, &ids, &self.worker, lease).await?;
-            txn.commit().await?;
-            Ok::<_, crate::Error>(rows)
+            Ok::<_, crate::Error>(match jobs::relaxed_on_pg(&st.writer).await? {
+                Some(txn) => {
+                    let rows = jobs::claim_many(&txn, &ids, &self.worker, lease).await?;
+                    txn.commit().await?;
+                    rows
+                }
+                None => jobs::claim_many(&st.writer, &ids, &self.worker, lease).await?,
+            })
         };
         let claimed = match claimed.await {
             Ok(rows) => rows,

@@ -114,6 +114,17 @@ pub async fn relaxed(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
     Ok(txn)
 }
 
+/// A [`relaxed`] transaction on PostgreSQL, for one bookkeeping statement;
+/// `None` elsewhere: run the statement straight on the connection (SQLite
+/// commits without a disk flush in WAL mode anyway, and a transaction there
+/// would hold the one writer connection for two more round trips).
+pub async fn relaxed_on_pg(db: &DatabaseConnection) -> Result<Option<DatabaseTransaction>> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => Ok(Some(relaxed(db).await?)),
+        _ => Ok(None),
+    }
+}
+
 /// What a worker found when it tried to take a job.
 #[derive(Debug)]
 pub enum Claim {
@@ -139,7 +150,12 @@ pub async fn claim(db: &impl ConnectionTrait, id: &str, owner: &str, lease: Dura
 /// Claims every job of `ids` that is due and free, in one statement;
 /// returns the rows claimed (the others are not due yet, held by a live
 /// lease, finished or gone: see [`queued_until`]).
-pub async fn claim_many(db: &impl ConnectionTrait, ids: &[String], owner: &str, lease: Duration) -> Result<Vec<job::Model>> {
+pub async fn claim_many(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+    owner: &str,
+    lease: Duration,
+) -> Result<Vec<job::Model>> {
     let now = Utc::now();
     Ok(job::Entity::update_many()
         .col_expr(job::Column::State, Expr::value(RUNNING))
@@ -216,9 +232,15 @@ pub async fn complete_many(st: &AppState, rows: &[&job::Model], owner: &str, emi
         .filter(job::Column::Id.is_in(rows.iter().map(|r| r.id.as_str())))
         .filter(job::Column::State.eq(RUNNING))
         .filter(job::Column::LeaseOwner.eq(owner));
-    let txn = relaxed(&st.writer).await?;
-    done.exec(&txn).await?;
-    txn.commit().await?;
+    match relaxed_on_pg(&st.writer).await? {
+        Some(txn) => {
+            done.exec(&txn).await?;
+            txn.commit().await?;
+        }
+        None => {
+            done.exec(&st.writer).await?;
+        }
+    }
     Ok(())
 }
 
@@ -236,9 +258,15 @@ pub async fn complete(st: &AppState, row: &job::Model, owner: &str, emit: bool) 
         .filter(job::Column::LeaseOwner.eq(owner));
     // No event to record: one statement, relaxed (see [`relaxed`]).
     let Some(ws) = row.workspace_id.as_ref().filter(|_| emit) else {
-        let txn = relaxed(&st.writer).await?;
-        done.exec(&txn).await?;
-        txn.commit().await?;
+        match relaxed_on_pg(&st.writer).await? {
+            Some(txn) => {
+                done.exec(&txn).await?;
+                txn.commit().await?;
+            }
+            None => {
+                done.exec(&st.writer).await?;
+            }
+        }
         return Ok(());
     };
     let txn = st.writer.begin().await?;

@@ -144,7 +144,10 @@ pub(super) enum Ran {
     Deferred(Duration),
     /// A failed attempt; `floor` is the least wait before the next one that
     /// the handler asked for.
-    Failed { error: String, floor: Duration },
+    Failed {
+        error: String,
+        floor: Duration,
+    },
 }
 
 impl Ran {
@@ -175,7 +178,13 @@ impl Ran {
 /// Keeps the leases of `ds` (queue messages and ledger rows) alive until
 /// `beat` is cancelled; cancels `lost` if a ledger lease was lost (another
 /// worker took the job after a stall).
-pub(super) fn keep_leases(st: &AppState, worker: &str, ds: Vec<Delivery>, beat: CancellationToken, lost: CancellationToken) {
+pub(super) fn keep_leases(
+    st: &AppState,
+    worker: &str,
+    ds: Vec<Delivery>,
+    beat: CancellationToken,
+    lost: CancellationToken,
+) {
     let lease = Duration::from_secs(st.config.visibility_timeout_seconds);
     let (st, worker) = (st.clone(), worker.to_string());
     tokio::spawn(async move {
@@ -208,10 +217,15 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
     };
     let lease = Duration::from_secs(st.config.visibility_timeout_seconds);
     let claimed = async {
-        let txn = jobs::relaxed(&st.writer).await?;
-        let claim = jobs::claim(&txn, &d.message.job_id, &worker, lease).await?;
-        txn.commit().await?;
-        Ok::<_, crate::Error>(claim)
+        let id = &d.message.job_id;
+        Ok::<_, crate::Error>(match jobs::relaxed_on_pg(&st.writer).await? {
+            Some(txn) => {
+                let claim = jobs::claim(&txn, id, &worker, lease).await?;
+                txn.commit().await?;
+                claim
+            }
+            None => jobs::claim(&st.writer, id, &worker, lease).await?,
+        })
     };
     let row = match claimed.await {
         Ok(Claim::Claimed(row)) => row,

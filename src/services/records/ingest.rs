@@ -47,10 +47,10 @@ pub const MAX_BATCH: usize = 200;
 /// of a few. Below that the job runs at once: at a steady few hundred
 /// records a second a batch holds one to a few changes, and a wait here
 /// would be most of a delivery's latency.
-const GATHER: chrono::Duration = chrono::Duration::milliseconds(50);
+const GATHER: chrono::Duration = chrono::Duration::milliseconds(20);
 
 /// The batch size from which a new processing job waits [`GATHER`].
-const GATHER_FROM: usize = 8;
+const GATHER_FROM: usize = 4;
 
 /// Changes waiting for a commit from which processing counts ingest as a
 /// burst and keeps giving way (up to [`GroupCommit::yield_for`]).
@@ -733,7 +733,8 @@ mod tests {
         for _ in 0..=BURST {
             queue_change(&gc);
         }
-        gc.lock().settled = gc.lock().submitted;
+        let submitted = gc.lock().submitted;
+        gc.lock().settled = submitted;
         let t = Instant::now();
         gc.make_way().await;
         assert!(t.elapsed() >= BOUND, "gave way for only {:?}", t.elapsed());
