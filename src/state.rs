@@ -91,10 +91,10 @@ impl AppState {
         if !jobs.is_empty() {
             let queue = self.queue.clone();
             tokio::spawn(async move {
-                for msg in jobs {
-                    if let Err(e) = queue.push(&msg, std::time::Duration::ZERO).await {
-                        tracing::warn!(cause = %e, "could not ring a fanned-out job; the sweeper will");
-                    }
+                // One round trip for the lot (a chunk of records fans out to
+                // a delivery each).
+                if let Err(e) = queue.push_many(&jobs).await {
+                    tracing::warn!(cause = %e, "could not ring fanned-out jobs; the sweeper will");
                 }
             });
         }

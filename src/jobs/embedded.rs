@@ -192,10 +192,33 @@ impl Queue for EmbeddedQueue {
     }
 
     async fn record_outcome(&self, kind: &str, ok: bool) -> Result<()> {
+        self.record_outcomes(kind, ok, 1).await
+    }
+
+    async fn push_many(&self, msgs: &[Message]) -> Result<()> {
+        {
+            let mut inner = self.lock();
+            for m in msgs {
+                inner.push(m.clone(), Duration::ZERO);
+            }
+        }
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn ack_many(&self, ds: &[Delivery]) -> Result<()> {
+        let mut inner = self.lock();
+        for d in ds {
+            inner.in_flight.remove(&Self::receipt(d)?);
+        }
+        Ok(())
+    }
+
+    async fn record_outcomes(&self, kind: &str, ok: bool, n: u64) -> Result<()> {
         let now = Instant::now();
         let mut inner = self.lock();
         let q = inner.outcomes.entry(kind.to_string()).or_default();
-        q.push_back((now, ok));
+        q.extend((0..n).map(|_| (now, ok)));
         while q.front().is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(60)) {
             q.pop_front();
         }

@@ -5,6 +5,7 @@
 //! anything the ledger says is due that no queue holds, and fires the
 //! recurring schedules.
 
+mod batch;
 pub mod embedded;
 pub mod handlers;
 pub mod leader;
@@ -52,6 +53,22 @@ pub trait Handler: Send + Sync + 'static {
         true
     }
     async fn run(&self, st: &AppState, job: &entity::job::Model) -> Result<()>;
+    /// Most jobs of this kind one run may take together (see
+    /// [`Handler::run_batch`]). 1, the default, runs each on its own; above
+    /// 1, the worker claims, runs and settles up to this many at once, in one
+    /// round trip each, so a kind with many small jobs (a delivery is one
+    /// HTTP request) spends its time on the work, not on the ledger.
+    fn batch_size(&self) -> usize {
+        1
+    }
+    /// Runs several claimed jobs of this kind at once; returns one outcome
+    /// per job, in order (each means what [`Handler::run`]'s would). Called
+    /// only when [`Handler::batch_size`] is above 1. The default runs them
+    /// concurrently one by one; a kind that batches overrides it to read and
+    /// write its rows for the whole batch at once.
+    async fn run_batch(&self, st: &AppState, jobs: &[entity::job::Model]) -> Vec<Result<()>> {
+        futures_util::future::join_all(jobs.iter().map(|j| self.run(st, j))).await
+    }
     /// Called once the job is dead (no attempt left), so the thing it
     /// worked on can record that it failed.
     async fn on_dead(&self, _st: &AppState, _job: &entity::job::Model, _error: &str) -> Result<()> {
@@ -92,5 +109,11 @@ impl Registry {
 
     pub fn kinds(&self) -> Vec<String> {
         self.handlers.keys().map(|k| k.to_string()).collect()
+    }
+
+    /// The kinds whose jobs run one at a time (`batched == false`) or in
+    /// batches (`batched == true`, see [`Handler::batch_size`]).
+    pub fn kinds_batched(&self, batched: bool) -> Vec<String> {
+        self.handlers.iter().filter(|(_, h)| (h.batch_size() > 1) == batched).map(|(k, _)| k.to_string()).collect()
     }
 }

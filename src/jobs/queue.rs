@@ -63,8 +63,24 @@ pub trait Queue: Send + Sync + 'static {
     /// `wait` when there are none. Reclaims messages whose lease lapsed and
     /// moves due delayed messages first.
     async fn lease(&self, consumer: &str, kinds: &[String], max: usize, wait: Duration) -> Result<Vec<Delivery>>;
+    /// Adds several messages, visible at once, in one round trip where the
+    /// backend allows it.
+    async fn push_many(&self, msgs: &[Message]) -> Result<()> {
+        for m in msgs {
+            self.push(m, Duration::ZERO).await?;
+        }
+        Ok(())
+    }
     /// Done with a message: it is gone.
     async fn ack(&self, d: &Delivery) -> Result<()>;
+    /// Done with several messages (a settled batch), in one round trip where
+    /// the backend allows it.
+    async fn ack_many(&self, ds: &[Delivery]) -> Result<()> {
+        for d in ds {
+            self.ack(d).await?;
+        }
+        Ok(())
+    }
     /// Keeps a message leased to `consumer` for another visibility timeout.
     async fn extend(&self, consumer: &str, d: &Delivery) -> Result<()>;
     /// Acks and puts the message back after `delay`, atomically.
@@ -77,6 +93,13 @@ pub trait Queue: Send + Sync + 'static {
     async fn clear_dead(&self, kind: &str) -> Result<()>;
     /// Counts a finished job for the last-minute figures.
     async fn record_outcome(&self, kind: &str, ok: bool) -> Result<()>;
+    /// Counts `n` finished jobs of one outcome at once.
+    async fn record_outcomes(&self, kind: &str, ok: bool, n: u64) -> Result<()> {
+        for _ in 0..n {
+            self.record_outcome(kind, ok).await?;
+        }
+        Ok(())
+    }
     /// Says worker `id` is alive (expires after 15 s without a beat).
     async fn heartbeat(&self, worker_id: &str) -> Result<()>;
     /// Workers seen in the last 15 s.

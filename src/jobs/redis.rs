@@ -25,14 +25,20 @@ const DEAD_LETTER_CAP: usize = 10_000;
 /// Outcome counters are kept per 10-second bucket; six make a minute.
 const BUCKET_MS: i64 = 10_000;
 
-/// Moves due members of a delayed set to their stream, atomically.
+/// Moves due members of delayed sets to their streams, atomically; KEYS
+/// are pairs (delayed set, stream), one per kind, so one call serves every
+/// kind a worker leases.
 const PROMOTE: &str = r#"
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, m in ipairs(due) do
-  redis.call('XADD', KEYS[2], '*', 'm', m)
-  redis.call('ZREM', KEYS[1], m)
+local moved = 0
+for i = 1, #KEYS, 2 do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+  for _, m in ipairs(due) do
+    redis.call('XADD', KEYS[i + 1], '*', 'm', m)
+    redis.call('ZREM', KEYS[i], m)
+  end
+  moved = moved + #due
 end
-return #due
+return moved
 "#;
 
 /// A pool of Redis connections whose response timeout (30 s) outlasts the
@@ -50,6 +56,10 @@ pub struct RedisQueue {
     /// Where the next XAUTOCLAIM scan of each stream starts, so lapsed
     /// entries behind many live ones are reached too.
     claim_cursors: std::sync::Mutex<HashMap<String, String>>,
+    /// When each stream was last scanned for lapsed leases: a lease lapses
+    /// only after the visibility timeout, so scanning on every lease (a
+    /// round trip per kind) is needless; a quarter of it is often enough.
+    claimed_at: std::sync::Mutex<HashMap<String, std::time::Instant>>,
     pool: Pool,
     prefix: String,
     visibility: Duration,
@@ -61,6 +71,7 @@ impl RedisQueue {
         Self {
             groups_ready: std::sync::atomic::AtomicBool::new(false),
             claim_cursors: Default::default(),
+            claimed_at: Default::default(),
             pool,
             prefix: prefix.to_string(),
             visibility,
@@ -114,6 +125,20 @@ impl RedisQueue {
             Err(e) => {
                 tracing::warn!(entry = %id, cause = %e, "dropping an unreadable queue entry");
                 None
+            }
+        }
+    }
+
+    /// Whether `kind`'s stream is due a scan for lapsed leases (and, if so,
+    /// notes the scan).
+    fn reclaim_due(&self, kind: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut at = self.claimed_at.lock().unwrap_or_else(|e| e.into_inner());
+        match at.get(kind) {
+            Some(last) if now.duration_since(*last) < self.visibility / 4 => false,
+            _ => {
+                at.insert(kind.to_string(), now);
+                true
             }
         }
     }
@@ -265,17 +290,14 @@ impl Queue for RedisQueue {
             self.ensure_groups(&mut conn, kinds).await?;
             self.groups_ready.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        let mut promote = self.promote.prepare_invoke();
+        for kind in kinds {
+            promote.key(self.delayed(kind)).key(self.stream(kind));
+        }
+        let _: i64 = promote.arg(now_ms()).arg(1000).invoke_async(&mut conn).await?;
         let mut out = Vec::new();
         for kind in kinds {
-            let _: i64 = self
-                .promote
-                .key(self.delayed(kind))
-                .key(self.stream(kind))
-                .arg(now_ms())
-                .arg(1000)
-                .invoke_async(&mut conn)
-                .await?;
-            if out.len() < max {
+            if out.len() < max && self.reclaim_due(kind) {
                 out.extend(self.reclaim(&mut conn, consumer, kind, max - out.len()).await?);
             }
         }
@@ -297,9 +319,43 @@ impl Queue for RedisQueue {
         Ok(out)
     }
 
+    async fn push_many(&self, msgs: &[Message]) -> Result<()> {
+        if msgs.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for msg in msgs {
+            let body = serde_json::to_string(msg).map_err(Error::internal)?;
+            pipe.cmd("XADD").arg(self.stream(&msg.kind)).arg("*").arg("m").arg(body).ignore();
+        }
+        let mut conn = self.conn().await?;
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
     async fn ack(&self, d: &Delivery) -> Result<()> {
         let mut conn = self.conn().await?;
         let _: () = self.settle(d).query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn ack_many(&self, ds: &[Delivery]) -> Result<()> {
+        let mut by_stream: HashMap<String, Vec<&str>> = HashMap::new();
+        for d in ds {
+            by_stream.entry(self.stream_of(d)).or_default().push(&d.receipt);
+        }
+        if by_stream.is_empty() {
+            return Ok(());
+        }
+        // One MULTI for the lot: XACK and XDEL take many ids each.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (stream, ids) in &by_stream {
+            pipe.cmd("XACK").arg(stream).arg(GROUP).arg(ids).ignore();
+            pipe.cmd("XDEL").arg(stream).arg(ids).ignore();
+        }
+        let mut conn = self.conn().await?;
+        let _: () = pipe.query_async(&mut conn).await?;
         Ok(())
     }
 
@@ -389,11 +445,16 @@ impl Queue for RedisQueue {
     }
 
     async fn record_outcome(&self, kind: &str, ok: bool) -> Result<()> {
+        self.record_outcomes(kind, ok, 1).await
+    }
+
+    async fn record_outcomes(&self, kind: &str, ok: bool, n: u64) -> Result<()> {
         let key = self.counter(kind, ok, now_ms() / BUCKET_MS);
         let mut conn = self.conn().await?;
         let _: () = redis::pipe()
-            .cmd("INCR")
+            .cmd("INCRBY")
             .arg(&key)
+            .arg(n)
             .ignore()
             .cmd("EXPIRE")
             .arg(&key)

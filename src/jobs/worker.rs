@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::queue::Delivery;
+use super::Handler;
 use crate::jobs::ledger::{self as jobs, Claim};
 use crate::state::AppState;
 
@@ -48,50 +49,17 @@ pub fn spawn(st: &AppState) -> String {
 }
 
 async fn run(st: AppState, id: String) {
-    let concurrency = st.config.worker_concurrency.max(1);
-    let slots = Arc::new(Semaphore::new(concurrency));
-    let kinds = st.registry.kinds();
     let running = TaskTracker::new();
     let hard_stop = CancellationToken::new();
-    let mut backoff = Duration::from_millis(100);
+    let concurrency = st.config.worker_concurrency.max(1);
     tracing::info!(worker = %id, concurrency, backend = st.queue.backend(), "worker pool started");
     let _ = st.queue.heartbeat(&id).await;
-    loop {
-        let first = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
-            _ = st.shutdown.cancelled() => break,
-        };
-        let free = slots.available_permits() + 1;
-        let leased = tokio::select! {
-            r = st.queue.lease(&id, &kinds, free, Duration::from_secs(1)) => r,
-            _ = st.shutdown.cancelled() => break,
-        };
-        let deliveries = match leased {
-            Ok(d) => {
-                backoff = Duration::from_millis(100);
-                d
-            }
-            Err(e) => {
-                // Redis down or restarting: back off instead of spinning.
-                tracing::warn!(worker = %id, cause = %e, retry_in = ?backoff, "could not lease jobs");
-                drop(first);
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = st.shutdown.cancelled() => break,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        let mut first = Some(first);
-        for d in deliveries {
-            let permit = match first.take() {
-                Some(p) => p,
-                None => slots.clone().acquire_owned().await.expect("semaphore never closed"),
-            };
-            running.spawn(process(st.clone(), id.clone(), d, permit, hard_stop.clone()));
-        }
-    }
+    // Kinds that run one job at a time and kinds that run in batches lease
+    // on their own, so a batch never waits behind single jobs for slots.
+    tokio::join!(
+        lease_loop(&st, &id, st.registry.kinds_batched(false), &running, &hard_stop),
+        super::batch::lease_loop(&st, &id, st.registry.kinds_batched(true), &running, &hard_stop),
+    );
     // Drain: no more leasing; give running jobs the grace period.
     running.close();
     let grace = Duration::from_secs(st.config.shutdown_grace_seconds);
@@ -103,11 +71,142 @@ async fn run(st: AppState, id: String) {
     tracing::info!(worker = %id, "worker pool stopped");
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+/// Leases jobs of `kinds` while a slot is free and runs each on its own.
+async fn lease_loop(st: &AppState, id: &str, kinds: Vec<String>, running: &TaskTracker, hard_stop: &CancellationToken) {
+    if kinds.is_empty() {
+        return;
+    }
+    let slots = Arc::new(Semaphore::new(st.config.worker_concurrency.max(1)));
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let first = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+            _ = st.shutdown.cancelled() => break,
+        };
+        let free = slots.available_permits() + 1;
+        let leased = tokio::select! {
+            r = st.queue.lease(id, &kinds, free, Duration::from_secs(1)) => r,
+            _ = st.shutdown.cancelled() => break,
+        };
+        let Some(deliveries) = leased_or_back_off(st, id, leased, &mut backoff).await else {
+            if st.shutdown.is_cancelled() {
+                break;
+            }
+            continue;
+        };
+        let mut first = Some(first);
+        for d in deliveries {
+            let permit = match first.take() {
+                Some(p) => p,
+                None => slots.clone().acquire_owned().await.expect("semaphore never closed"),
+            };
+            running.spawn(process(st.clone(), id.to_string(), d, permit, hard_stop.clone()));
+        }
+    }
+}
+
+/// The leased messages, or `None` after backing off on a queue error
+/// (Redis down or restarting: back off instead of spinning).
+pub(super) async fn leased_or_back_off(
+    st: &AppState,
+    id: &str,
+    leased: crate::error::Result<Vec<Delivery>>,
+    backoff: &mut Duration,
+) -> Option<Vec<Delivery>> {
+    match leased {
+        Ok(d) => {
+            *backoff = Duration::from_millis(100);
+            Some(d)
+        }
+        Err(e) => {
+            tracing::warn!(worker = %id, cause = %e, retry_in = ?*backoff, "could not lease jobs");
+            tokio::select! {
+                _ = tokio::time::sleep(*backoff) => {}
+                _ = st.shutdown.cancelled() => {}
+            }
+            *backoff = (*backoff * 2).min(Duration::from_secs(5));
+            None
+        }
+    }
+}
+
+pub(super) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// What one run of a job came to, as the worker records it.
+pub(super) enum Ran {
+    Done,
+    /// Not a failure: run again after this wait, spending no attempt.
+    Deferred(Duration),
+    /// A failed attempt; `floor` is the least wait before the next one that
+    /// the handler asked for.
+    Failed {
+        error: String,
+        floor: Duration,
+    },
+}
+
+impl Ran {
+    /// A run that ended without an outcome of the handler's own.
+    pub(super) fn failed(error: String) -> Self {
+        Ran::Failed { error, floor: Duration::ZERO }
+    }
+
+    /// A handler's answer for job `id`.
+    pub(super) fn of(id: &str, r: crate::error::Result<()>) -> Self {
+        match r {
+            Ok(()) => Ran::Done,
+            Err(crate::Error::Deferred(wait)) => Ran::Deferred(wait),
+            // A handler's own message reads better without the "internal error:" prefix.
+            Err(crate::Error::Internal(msg)) => Ran::failed(msg),
+            Err(crate::Error::RetryNoSooner { cause, at_least }) => Ran::Failed { error: cause, floor: at_least },
+            // Database and Redis details stay in the server log; owners see
+            // `lastError`, so it gets a plain message.
+            Err(e @ (crate::Error::Database(_) | crate::Error::Redis(_) | crate::Error::RedisPool(_))) => {
+                tracing::warn!(job = %id, cause = %e, "job failed on a storage error");
+                Ran::failed("internal error (see the server log)".to_string())
+            }
+            Err(e) => Ran::failed(e.to_string()),
+        }
+    }
+}
+
+/// Keeps the leases of `ds` (queue messages and ledger rows) alive until
+/// `beat` is cancelled; cancels `lost` if a ledger lease was lost (another
+/// worker took the job after a stall).
+pub(super) fn keep_leases(
+    st: &AppState,
+    worker: &str,
+    ds: Vec<Delivery>,
+    beat: CancellationToken,
+    lost: CancellationToken,
+) {
+    let lease = Duration::from_secs(st.config.visibility_timeout_seconds);
+    let (st, worker) = (st.clone(), worker.to_string());
+    tokio::spawn(async move {
+        let ids: Vec<String> = ds.iter().map(|d| d.message.job_id.clone()).collect();
+        let mut tick = tokio::time::interval(lease / 3);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = beat.cancelled() => break,
+            }
+            for d in &ds {
+                let _ = st.queue.extend(&worker, d).await;
+            }
+            if let Ok(held) = jobs::extend_many(&st.writer, &ids, &worker, lease).await {
+                if held < ids.len() as u64 {
+                    lost.cancel();
+                    break;
+                }
+            }
+        }
+    });
 }
 
 async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphorePermit, hard_stop: CancellationToken) {
@@ -117,7 +216,18 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
         return;
     };
     let lease = Duration::from_secs(st.config.visibility_timeout_seconds);
-    let row = match jobs::claim(&st.writer, &d.message.job_id, &worker, lease).await {
+    let claimed = async {
+        let id = &d.message.job_id;
+        Ok::<_, crate::Error>(match jobs::relaxed_on_pg(&st.writer).await? {
+            Some(txn) => {
+                let claim = jobs::claim(&txn, id, &worker, lease).await?;
+                txn.commit().await?;
+                claim
+            }
+            None => jobs::claim(&st.writer, id, &worker, lease).await?,
+        })
+    };
+    let row = match claimed.await {
         Ok(Claim::Claimed(row)) => row,
         Ok(Claim::Skip) => {
             let _ = q.ack(&d).await;
@@ -133,59 +243,19 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
             return;
         }
     };
-    // Keep both leases (queue message and ledger row) alive while running;
-    // if the ledger lease was lost (another worker took the job after a
-    // stall), stop: two runs at once must not both record an outcome.
+    // Keep both leases alive while running; if the ledger lease was lost,
+    // stop: two runs at once must not both record an outcome.
     let beat = CancellationToken::new();
     let lost = CancellationToken::new();
-    {
-        let (st, worker, d, beat, lost) = (st.clone(), worker.clone(), d.clone(), beat.clone(), lost.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(lease / 3);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = beat.cancelled() => break,
-                }
-                let _ = st.queue.extend(&worker, &d).await;
-                if let Ok(false) = jobs::extend(&st.writer, &d.message.job_id, &worker, lease).await {
-                    lost.cancel();
-                    break;
-                }
-            }
-        });
-    }
+    keep_leases(&st, &worker, vec![d.clone()], beat.clone(), lost.clone());
     let started = Instant::now();
-    // The least wait before a retry that the handler asked for.
-    let mut floor = Duration::ZERO;
+    let limit = handler.timeout(&row);
     let run = AssertUnwindSafe(handler.run(&st, &row)).catch_unwind();
-    let outcome = tokio::select! {
-        r = tokio::time::timeout(handler.timeout(&row), run) => match r {
-            Err(_) => Err(format!("timed out after {:?}", handler.timeout(&row))),
-            Ok(Err(panic)) => Err(format!("panicked: {}", panic_message(panic))),
-            Ok(Ok(Err(crate::Error::Deferred(wait)))) => {
-                // Not a failure: run again later without spending an attempt.
-                beat.cancel();
-                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                let _ = jobs::hand_back(&st.writer, &row.id, &worker, at, st.sweep_grace()).await;
-                let _ = q.retry(&d, wait).await;
-                return;
-            }
-            // A handler's own message reads better without the "internal error:" prefix.
-            Ok(Ok(Err(crate::Error::Internal(msg)))) => Err(msg),
-            Ok(Ok(Err(crate::Error::RetryNoSooner { cause, at_least }))) => {
-                floor = at_least;
-                Err(cause)
-            }
-            // Database and Redis details stay in the server log; owners see
-            // `lastError`, so it gets a plain message.
-            Ok(Ok(Err(e @ (crate::Error::Database(_) | crate::Error::Redis(_) | crate::Error::RedisPool(_))))) => {
-                tracing::warn!(job = %row.id, cause = %e, "job failed on a storage error");
-                Err("internal error (see the server log)".to_string())
-            }
-            Ok(Ok(Err(e))) => Err(e.to_string()),
-            Ok(Ok(Ok(()))) => Ok(()),
+    let ran = tokio::select! {
+        r = tokio::time::timeout(limit, run) => match r {
+            Err(_) => Ran::failed(format!("timed out after {limit:?}")),
+            Ok(Err(panic)) => Ran::failed(format!("panicked: {}", panic_message(panic))),
+            Ok(Ok(r)) => Ran::of(&row.id, r),
         },
         _ = lost.cancelled() => {
             tracing::warn!(job = %row.id, "lease lost while running; leaving the job to its new holder");
@@ -199,33 +269,63 @@ async fn process(st: AppState, worker: String, d: Delivery, _slot: OwnedSemaphor
         }
     };
     beat.cancel();
-    st.metrics.job_finished(&row.kind, outcome.is_ok(), started.elapsed());
-    let _ = q.record_outcome(&row.kind, outcome.is_ok()).await;
-    let written = match outcome {
-        Ok(()) => match jobs::complete(&st, &row, &worker, handler.emits_events()).await {
-            Ok(()) => q.ack(&d).await,
-            Err(e) => Err(e),
-        },
-        Err(error) => {
-            tracing::warn!(job = %row.id, kind = %row.kind, attempt = row.attempts, %error, "job failed");
-            if row.attempts < row.max_attempts {
-                let wait = handler.backoff(&row).max(floor);
-                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                match jobs::fail(&st, &row, &worker, &error, Some(at), handler.emits_events()).await {
-                    Ok(()) => q.retry(&d, wait).await,
-                    Err(e) => Err(e),
-                }
-            } else {
-                match jobs::fail(&st, &row, &worker, &error, None, handler.emits_events()).await {
-                    Ok(()) => {
-                        if let Err(e) = handler.on_dead(&st, &row, &error).await {
-                            tracing::warn!(job = %row.id, cause = %e, "dead-job hook failed");
-                        }
-                        q.bury(&d, &error).await
-                    }
-                    Err(e) => Err(e),
-                }
+    settle(&st, &worker, &*handler, &row, &d, ran, started.elapsed()).await;
+}
+
+/// Records how a run went: done (acked), deferred (handed back, rung again
+/// later, no attempt spent), failed with a retry left (queued again after
+/// the backoff) or dead (buried, the handler told).
+pub(super) async fn settle(
+    st: &AppState,
+    worker: &str,
+    handler: &dyn Handler,
+    row: &entity::job::Model,
+    d: &Delivery,
+    ran: Ran,
+    took: Duration,
+) {
+    let q = &st.queue;
+    let (error, floor) = match ran {
+        Ran::Deferred(wait) => {
+            let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            let _ = jobs::hand_back(&st.writer, &row.id, worker, at, st.sweep_grace()).await;
+            let _ = q.retry(d, wait).await;
+            return;
+        }
+        Ran::Done => {
+            st.metrics.job_finished(&row.kind, true, took);
+            let _ = q.record_outcome(&row.kind, true).await;
+            let written = match jobs::complete(st, row, worker, handler.emits_events()).await {
+                Ok(()) => q.ack(d).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                // The ledger row keeps its lease; once it lapses the sweeper re-rings.
+                tracing::warn!(job = %row.id, cause = %e, "could not record the job's outcome");
             }
+            return;
+        }
+        Ran::Failed { error, floor } => (error, floor),
+    };
+    st.metrics.job_finished(&row.kind, false, took);
+    let _ = q.record_outcome(&row.kind, false).await;
+    tracing::warn!(job = %row.id, kind = %row.kind, attempt = row.attempts, %error, "job failed");
+    let written = if row.attempts < row.max_attempts {
+        let wait = handler.backoff(row).max(floor);
+        let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        match jobs::fail(st, row, worker, &error, Some(at), handler.emits_events()).await {
+            Ok(()) => q.retry(d, wait).await,
+            Err(e) => Err(e),
+        }
+    } else {
+        match jobs::fail(st, row, worker, &error, None, handler.emits_events()).await {
+            Ok(()) => {
+                if let Err(e) = handler.on_dead(st, row, &error).await {
+                    tracing::warn!(job = %row.id, cause = %e, "dead-job hook failed");
+                }
+                q.bury(d, &error).await
+            }
+            Err(e) => Err(e),
         }
     };
     if let Err(e) = written {

@@ -1,6 +1,7 @@
 //! Deliveries and their attempt log: creating a delivery (with the job that
 //! sends it), one signed attempt, test sends, retries, and the log queries.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -35,49 +36,67 @@ fn schedule_of(w: &webhook::Model) -> Vec<u64> {
     w.retry_schedule.as_array().map(|a| a.iter().filter_map(|v| v.as_u64()).collect()).unwrap_or_default()
 }
 
-/// Writes a pending delivery and the job that will send it (no ring: the
-/// caller rings after its transaction commits). Returns the job id.
-pub async fn create(
-    db: &impl ConnectionTrait,
-    w: &webhook::Model,
-    event_id: Option<&str>,
-    event_type: &str,
-    body: serde_json::Value,
-) -> Result<String> {
-    let id = new_id("dlv");
-    let schedule = schedule_of(w);
-    let job = jobs::insert(
-        db,
-        jobs::default_grace(),
-        NewJob {
-            kind: KIND.into(),
-            payload: json!({ "delivery_id": id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
-            workspace_id: Some(w.workspace_id.clone()),
-            run_at: None,
-            max_attempts: schedule.len() as u32 + 1,
-        },
-    )
-    .await?;
+/// A delivery to write: an event (or message) for one webhook.
+pub struct NewDelivery<'a> {
+    pub webhook: &'a webhook::Model,
+    pub event_id: Option<&'a str>,
+    pub event_type: &'a str,
+    pub body: serde_json::Value,
+}
+
+/// Rows one insert writes at most (14 bound values each; well inside
+/// SQLite's limit on bound parameters).
+const ROWS_PER_INSERT: usize = 100;
+
+/// Writes pending deliveries and their jobs, the jobs in one insert and the
+/// deliveries in another (per [`ROWS_PER_INSERT`]), so fanning out a chunk of
+/// events costs two round trips, not two per delivery. No ring: the caller
+/// rings after its transaction commits. Returns the job ids, in order.
+pub async fn create_many(db: &impl ConnectionTrait, new: Vec<NewDelivery<'_>>) -> Result<Vec<String>> {
     let now = Utc::now();
-    delivery::ActiveModel {
-        id: Set(id),
-        workspace_id: Set(w.workspace_id.clone()),
-        webhook_id: Set(w.id.clone()),
-        event_id: Set(event_id.map(str::to_string)),
-        event_type: Set(event_type.to_string()),
-        payload: Set(body),
-        state: Set(PENDING.into()),
-        attempts: Set(0),
-        last_status_code: Set(None),
-        last_error: Set(None),
-        job_id: Set(job.id.clone()),
-        created_at: Set(now),
-        updated_at: Set(now),
-        delivered_at: Set(None),
+    let (mut jobs_rows, mut rows) = (Vec::with_capacity(new.len()), Vec::with_capacity(new.len()));
+    for n in new {
+        let w = n.webhook;
+        let id = new_id("dlv");
+        let schedule = schedule_of(w);
+        let job = jobs::row(
+            jobs::default_grace(),
+            NewJob {
+                kind: KIND.into(),
+                payload: json!({ "delivery_id": id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
+                workspace_id: Some(w.workspace_id.clone()),
+                run_at: None,
+                max_attempts: schedule.len() as u32 + 1,
+            },
+        );
+        rows.push(delivery::Model {
+            id,
+            workspace_id: w.workspace_id.clone(),
+            webhook_id: w.id.clone(),
+            event_id: n.event_id.map(str::to_string),
+            event_type: n.event_type.to_string(),
+            payload: n.body,
+            state: PENDING.into(),
+            attempts: 0,
+            last_status_code: None,
+            last_error: None,
+            job_id: job.id.clone(),
+            created_at: now,
+            updated_at: now,
+            delivered_at: None,
+        });
+        jobs_rows.push(job);
     }
-    .insert(db)
-    .await?;
-    Ok(job.id)
+    let ids = jobs_rows.iter().map(|j| j.id.clone()).collect();
+    for chunk in jobs_rows.chunks(ROWS_PER_INSERT) {
+        let chunk = chunk.iter().map(|j| j.clone().into_active_model());
+        entity::job::Entity::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let chunk = chunk.iter().map(|d| d.clone().into_active_model());
+        delivery::Entity::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    Ok(ids)
 }
 
 /// Header values that may hold secrets are logged as `<redacted>`.
@@ -92,6 +111,7 @@ fn redact(name: &str, value: &str) -> String {
 }
 
 /// What one attempt came to, for the caller deciding about retries.
+#[derive(Clone)]
 pub enum Outcome {
     Delivered,
     /// 410 Gone: the webhook was disabled; do not retry.
@@ -105,10 +125,33 @@ pub enum Outcome {
     },
 }
 
+/// One attempt that was sent and is still to be recorded.
+struct Sent<'a> {
+    webhook: &'a webhook::Model,
+    delivery: &'a delivery::Model,
+    outcome: Outcome,
+    attempt: delivery_attempt::Model,
+}
+
 /// Sends one signed attempt of `d` to `w`, records it in the attempt log,
 /// updates the delivery and the webhook's health, and streams the attempt to
 /// live `deliveryLogs` subscribers.
 pub async fn attempt(
+    st: &AppState,
+    w: &webhook::Model,
+    d: &delivery::Model,
+    number: i32,
+) -> Result<(Outcome, delivery_attempt::Model)> {
+    let (outcome, att) = send(st, w, d, number).await?;
+    let sent = [Sent { webhook: w, delivery: d, outcome, attempt: att }];
+    record(st, &sent).await?;
+    let [Sent { outcome, attempt, .. }] = sent;
+    Ok((outcome, attempt))
+}
+
+/// Sends one signed attempt of `d` to `w` and says how it went, as the
+/// attempt-log row to write ([`record`] writes it).
+async fn send(
     st: &AppState,
     w: &webhook::Model,
     d: &delivery::Model,
@@ -145,7 +188,6 @@ pub async fn attempt(
         .enumerate()
         .map(|(i, (k, v))| (k.clone(), json!(if i < custom { "<redacted>".to_string() } else { redact(k, v) })))
         .collect();
-    let now = Utc::now();
     let outcome = match (sent.is_success(), sent.status) {
         (true, _) => Outcome::Delivered,
         (false, Some(410)) => Outcome::Gone,
@@ -157,43 +199,104 @@ pub async fn attempt(
             hold: receiver_break(status, sent.timed_out, sent.retry_after),
         },
     };
-    let att = delivery_attempt::ActiveModel {
-        id: Set(new_id("att")),
-        workspace_id: Set(w.workspace_id.clone()),
-        delivery_id: Set(d.id.clone()),
-        webhook_id: Set(w.id.clone()),
-        attempt: Set(number),
-        success: Set(matches!(outcome, Outcome::Delivered)),
-        status_code: Set(sent.status.map(i32::from)),
-        response_time_ms: Set(sent.elapsed.as_millis() as i64),
-        response_body: Set(sent.body.clone()),
-        request_headers: Set(serde_json::Value::Object(logged)),
-        error: Set(sent.error.clone().or_else(|| match &outcome {
+    let att = delivery_attempt::Model {
+        id: new_id("att"),
+        workspace_id: w.workspace_id.clone(),
+        delivery_id: d.id.clone(),
+        webhook_id: w.id.clone(),
+        attempt: number,
+        success: matches!(outcome, Outcome::Delivered),
+        status_code: sent.status.map(i32::from),
+        response_time_ms: sent.elapsed.as_millis() as i64,
+        response_body: sent.body.clone(),
+        request_headers: serde_json::Value::Object(logged),
+        error: sent.error.clone().or_else(|| match &outcome {
             Outcome::Failed { why, .. } => Some(why.clone()),
             Outcome::Gone => Some("HTTP 410 Gone".into()),
             Outcome::Delivered => None,
-        })),
-        created_at: Set(now),
-    }
-    .insert(&st.writer)
-    .await?;
-    let mut dam = d.clone().into_active_model();
-    dam.attempts = Set(number);
-    dam.last_status_code = Set(att.status_code);
-    dam.last_error = Set(att.error.clone());
-    dam.updated_at = Set(now);
-    match outcome {
-        Outcome::Delivered => {
-            dam.state = Set(SUCCEEDED.into());
-            dam.delivered_at = Set(Some(now));
-        }
-        Outcome::Gone => dam.state = Set(FAILED.into()),
-        Outcome::Failed { .. } => {}
-    }
-    dam.update(&st.writer).await?;
-    record_health(st, w, &outcome, now).await?;
-    st.publish(vec![live_attempt(&att, d)]);
+        }),
+        created_at: Utc::now(),
+    };
     Ok((outcome, att))
+}
+
+/// Attempt-log rows one insert writes at most (13 bound values each; well
+/// inside SQLite's limit).
+const ATTEMPTS_PER_INSERT: usize = 100;
+
+/// Records sent attempts: the attempt-log rows in one insert, the delivered
+/// ones' deliveries in one update per status code (the rest one by one), the
+/// webhooks' health once per webhook, and the attempts to live subscribers.
+async fn record(st: &AppState, sent: &[Sent<'_>]) -> Result<()> {
+    if sent.is_empty() {
+        return Ok(());
+    }
+    // The attempt log and the deliveries' state in one transaction, relaxed
+    // like the job ledger's bookkeeping: lost only with a crash of the
+    // database server, together with the job's completion, so the delivery
+    // is sent again (same `webhook-id`).
+    let txn = jobs::relaxed(&st.writer).await?;
+    for chunk in sent.chunks(ATTEMPTS_PER_INSERT) {
+        let rows = chunk.iter().map(|s| s.attempt.clone().into_active_model());
+        delivery_attempt::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+    }
+    let now = Utc::now();
+    let mut delivered: BTreeMap<(i32, Option<i32>), Vec<&str>> = BTreeMap::new();
+    for s in sent {
+        let (d, att) = (s.delivery, &s.attempt);
+        if let Outcome::Delivered = s.outcome {
+            delivered.entry((att.attempt, att.status_code)).or_default().push(&d.id);
+            continue;
+        }
+        let mut dam = d.clone().into_active_model();
+        dam.attempts = Set(att.attempt);
+        dam.last_status_code = Set(att.status_code);
+        dam.last_error = Set(att.error.clone());
+        dam.updated_at = Set(now);
+        if let Outcome::Gone = s.outcome {
+            dam.state = Set(FAILED.into());
+        }
+        dam.update(&txn).await?;
+    }
+    for ((number, status), ids) in delivered {
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::State, Expr::value(SUCCEEDED))
+            .col_expr(delivery::Column::Attempts, Expr::value(number))
+            .col_expr(delivery::Column::LastStatusCode, Expr::value(status))
+            .col_expr(delivery::Column::LastError, Expr::value(Option::<String>::None))
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+            .col_expr(delivery::Column::DeliveredAt, Expr::value(now))
+            .filter(delivery::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    // Health: each failure in turn, then one success per webhook (written
+    // even if it is fresh when a failure of this batch came before it).
+    let mut succeeded: BTreeMap<&str, (&webhook::Model, bool)> = BTreeMap::new();
+    for s in sent {
+        let w = s.webhook;
+        match s.outcome {
+            Outcome::Delivered => {
+                succeeded.entry(w.id.as_str()).or_insert((w, false));
+            }
+            _ => {
+                record_health(st, w, &s.outcome, now).await?;
+                succeeded.entry(w.id.as_str()).and_modify(|e| e.1 = true);
+            }
+        }
+    }
+    let failed_here: std::collections::BTreeSet<&str> =
+        sent.iter().filter(|s| !matches!(s.outcome, Outcome::Delivered)).map(|s| s.webhook.id.as_str()).collect();
+    for (id, (w, _)) in succeeded {
+        let mut w = w.clone();
+        if failed_here.contains(id) {
+            w.failing_since = Some(w.failing_since.unwrap_or(now));
+        }
+        record_health(st, &w, &Outcome::Delivered, now).await?;
+    }
+    st.publish(sent.iter().map(|s| live_attempt(&s.attempt, s.delivery)).collect());
+    Ok(())
 }
 
 /// Success clears the failure streak; a 410 or a streak older than the
@@ -276,48 +379,126 @@ pub fn attempt_from_live(e: &Envelope) -> Option<delivery_attempt::Model> {
     })
 }
 
-/// The `webhook.deliver` job: one attempt; an error asks for a retry.
-pub async fn run_job(st: &AppState, job: &entity::job::Model) -> Result<()> {
-    let id = job.payload["delivery_id"].as_str().ok_or_else(|| Error::internal("job without delivery_id"))?;
-    let Some(d) = delivery::Entity::find_by_id(id).one(&st.writer).await? else {
-        return Ok(()); // deleted with its webhook
-    };
-    if d.state != PENDING || d.job_id != job.id {
-        return Ok(()); // settled, or owned by a newer job: a stale doorbell
-    }
-    let w = webhook::Entity::find_by_id(&d.webhook_id).one(&st.writer).await?;
-    let Some(w) = w.filter(|w| w.active) else {
-        let mut am = d.into_active_model();
-        am.state = Set(CANCELLED.into());
-        am.last_error = Set(Some("The webhook is disabled".into()));
-        am.updated_at = Set(Utc::now());
-        am.update(&st.writer).await?;
-        return Ok(());
-    };
-    // The receiver asked for a break: wait it out, spend no attempt.
-    if let Some(left) = st.webhook_limiter.paused_for(&w.id).await? {
-        return Err(Error::Deferred(left));
-    }
-    // Over the webhook's own rate (if it has one): wait for the window,
-    // spend no attempt.
-    if let Some(limit) = webhooks::rate_limit(&w) {
-        if let Err(Error::RateLimited { retry_after_secs, .. }) = st.webhook_limiter.check_limit(&w.id, limit).await {
-            return Err(Error::Deferred(Duration::from_secs(retry_after_secs)));
+/// Deliveries one `webhook.deliver` batch sends at most: the worker holds
+/// up to this many requests in flight per batch slot, so a slow receiver's
+/// latency is hidden behind the others.
+pub const BATCH: usize = 64;
+
+/// `webhook.deliver` jobs, one attempt each: the deliveries and their
+/// webhooks read in one query each, the requests sent concurrently, the
+/// attempts recorded together ([`record`]). Returns each job's outcome: an
+/// error asks for a retry.
+pub async fn run_jobs(st: &AppState, jobs: &[entity::job::Model]) -> Vec<Result<()>> {
+    match run_many(st, jobs).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            tracing::warn!(cause = %e, jobs = jobs.len(), "a batch of deliveries failed on a storage error");
+            jobs.iter().map(|_| Err(Error::internal("internal error (see the server log)"))).collect()
         }
     }
-    let (outcome, _) = attempt(st, &w, &d, d.attempts + 1).await?;
-    match outcome {
-        Outcome::Delivered | Outcome::Gone => Ok(()),
-        // When this was the last attempt, `job_died` marks the delivery failed.
-        Outcome::Failed { why, hold: None } => Err(Error::Internal(why)),
-        // Honour the break, but no longer than the schedule's following step
-        // (so a receiver cannot stretch the retries past the schedule).
-        Outcome::Failed { why, hold: Some(hold) } => {
-            let following = job_schedule(job).get(job.attempts.max(1) as usize).copied();
-            let cap = following.map(|s| Duration::from_secs(s).max(MIN_BREAK)).unwrap_or(MAX_RETRY_AFTER);
-            Err(Error::RetryNoSooner { cause: why, at_least: hold.min(cap) })
+}
+
+async fn run_many(st: &AppState, jobs: &[entity::job::Model]) -> Result<Vec<Result<()>>> {
+    // Reads go to the reading pool (on SQLite the one writer connection is
+    // left to writes): a delivery is committed before its doorbell rings.
+    let mut results: Vec<Option<Result<()>>> = jobs.iter().map(|_| None).collect();
+    let ids: Vec<Option<&str>> = jobs.iter().map(|j| j.payload["delivery_id"].as_str()).collect();
+    let deliveries: HashMap<String, delivery::Model> = delivery::Entity::find()
+        .filter(delivery::Column::Id.is_in(ids.iter().flatten().copied()))
+        .all(&st.db)
+        .await?
+        .into_iter()
+        .map(|d| (d.id.clone(), d))
+        .collect();
+    let webhook_ids: BTreeSet<&str> = deliveries.values().map(|d| d.webhook_id.as_str()).collect();
+    let hooks: HashMap<String, webhook::Model> = match webhook_ids.is_empty() {
+        true => HashMap::new(),
+        false => webhook::Entity::find()
+            .filter(webhook::Column::Id.is_in(webhook_ids))
+            .all(&st.db)
+            .await?
+            .into_iter()
+            .map(|w| (w.id.clone(), w))
+            .collect(),
+    };
+    let mut paused: HashMap<&str, Option<Duration>> = HashMap::new();
+    let mut cancelled: Vec<&str> = Vec::new();
+    let mut due: Vec<(usize, &webhook::Model, &delivery::Model)> = Vec::new();
+    for (i, (job, id)) in jobs.iter().zip(&ids).enumerate() {
+        let Some(id) = id else {
+            results[i] = Some(Err(Error::internal("job without delivery_id")));
+            continue;
+        };
+        // Deleted with its webhook, settled, or owned by a newer job (a
+        // stale doorbell): nothing to do.
+        let Some(d) = deliveries.get(*id).filter(|d| d.state == PENDING && d.job_id == job.id) else {
+            results[i] = Some(Ok(()));
+            continue;
+        };
+        let Some(w) = hooks.get(&d.webhook_id).filter(|w| w.active) else {
+            cancelled.push(&d.id);
+            results[i] = Some(Ok(()));
+            continue;
+        };
+        // The receiver asked for a break: wait it out, spend no attempt.
+        let left = match paused.get(w.id.as_str()) {
+            Some(left) => *left,
+            None => *paused.entry(&w.id).or_insert(st.webhook_limiter.paused_for(&w.id).await?),
+        };
+        if let Some(left) = left {
+            results[i] = Some(Err(Error::Deferred(left)));
+            continue;
+        }
+        // Over the webhook's own rate (if it has one): wait for the window,
+        // spend no attempt.
+        if let Some(limit) = webhooks::rate_limit(w) {
+            if let Err(Error::RateLimited { retry_after_secs, .. }) = st.webhook_limiter.check_limit(&w.id, limit).await
+            {
+                results[i] = Some(Err(Error::Deferred(Duration::from_secs(retry_after_secs))));
+                continue;
+            }
+        }
+        due.push((i, w, d));
+    }
+    if !cancelled.is_empty() {
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::State, Expr::value(CANCELLED))
+            .col_expr(delivery::Column::LastError, Expr::value("The webhook is disabled"))
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(delivery::Column::Id.is_in(cancelled))
+            .filter(delivery::Column::State.eq(PENDING))
+            .exec(&st.writer)
+            .await?;
+    }
+    let answers = futures_util::future::join_all(due.iter().map(|(_, w, d)| send(st, w, d, d.attempts + 1))).await;
+    let mut sent = Vec::with_capacity(due.len());
+    let mut index = Vec::with_capacity(due.len());
+    for ((i, w, d), answer) in due.into_iter().zip(answers) {
+        match answer {
+            Ok((outcome, attempt)) => {
+                sent.push(Sent { webhook: w, delivery: d, outcome, attempt });
+                index.push(i);
+            }
+            Err(e) => results[i] = Some(Err(e)),
         }
     }
+    record(st, &sent).await?;
+    for (s, i) in sent.into_iter().zip(index) {
+        results[i] = Some(match s.outcome {
+            Outcome::Delivered | Outcome::Gone => Ok(()),
+            // When this was the last attempt, `job_died` marks the delivery failed.
+            Outcome::Failed { why, hold: None } => Err(Error::Internal(why)),
+            // Honour the break, but no longer than the schedule's following
+            // step (so a receiver cannot stretch the retries past the schedule).
+            Outcome::Failed { why, hold: Some(hold) } => {
+                let job = &jobs[i];
+                let following = job_schedule(job).get(job.attempts.max(1) as usize).copied();
+                let cap = following.map(|s| Duration::from_secs(s).max(MIN_BREAK)).unwrap_or(MAX_RETRY_AFTER);
+                Err(Error::RetryNoSooner { cause: why, at_least: hold.min(cap) })
+            }
+        });
+    }
+    Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
 }
 
 /// The delivery's job is dead (attempts used up, timeouts, errors): the
@@ -567,8 +748,16 @@ impl Handler for Deliver {
         crate::delivery::retry_delay(&job_schedule(job), job.attempts.max(1) as usize)
     }
 
+    fn batch_size(&self) -> usize {
+        BATCH
+    }
+
     async fn run(&self, st: &AppState, job: &entity::job::Model) -> Result<()> {
-        run_job(st, job).await
+        run_jobs(st, std::slice::from_ref(job)).await.pop().unwrap_or(Ok(()))
+    }
+
+    async fn run_batch(&self, st: &AppState, jobs: &[entity::job::Model]) -> Vec<Result<()>> {
+        run_jobs(st, jobs).await
     }
 
     async fn on_dead(&self, st: &AppState, job: &entity::job::Model, _error: &str) -> Result<()> {

@@ -424,7 +424,7 @@ impl events::hooks::FanOut for WebhookFanOut {
 /// after the commit to each envelope's `jobs`.
 pub async fn fan_out(db: &impl ConnectionTrait, events: &mut [Envelope]) -> Result<()> {
     let mut hooks: std::collections::HashMap<String, Vec<webhook::Model>> = Default::default();
-    for e in events.iter_mut() {
+    for e in events.iter() {
         if !hooks.contains_key(&e.workspace_id) {
             let active = webhook::Entity::find()
                 .filter(webhook::Column::WorkspaceId.eq(&e.workspace_id))
@@ -433,13 +433,24 @@ pub async fn fan_out(db: &impl ConnectionTrait, events: &mut [Envelope]) -> Resu
                 .await?;
             hooks.insert(e.workspace_id.clone(), active);
         }
-        let mut jobs = Vec::new();
+    }
+    // Every delivery of the lot in two inserts; each event's envelope then
+    // carries the jobs of its own deliveries.
+    let mut new = Vec::new();
+    let mut owner = Vec::new();
+    for (i, e) in events.iter().enumerate() {
         for w in hooks[&e.workspace_id].iter().filter(|w| wants(w, e)) {
             let body = json!({ "event": e.event_type, "timestamp": e.created_at.to_rfc3339(), "data": e.data });
-            let job_id = deliveries::create(db, w, Some(&e.id), &e.event_type, body).await?;
-            jobs.push(crate::jobs::Message { job_id, kind: deliveries::KIND.to_string() });
+            new.push(deliveries::NewDelivery { webhook: w, event_id: Some(&e.id), event_type: &e.event_type, body });
+            owner.push(i);
         }
-        e.jobs.extend(jobs);
+    }
+    if new.is_empty() {
+        return Ok(());
+    }
+    let job_ids = deliveries::create_many(db, new).await?;
+    for (i, job_id) in owner.into_iter().zip(job_ids) {
+        events[i].jobs.push(crate::jobs::Message { job_id, kind: deliveries::KIND.to_string() });
     }
     Ok(())
 }

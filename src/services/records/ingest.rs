@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, Query, SimpleExpr};
@@ -41,14 +41,20 @@ use crate::state::AppState;
 /// parameters: 19 columns × 200 rows).
 pub const MAX_BATCH: usize = 200;
 
-/// How long a new processing job waits when its batch shows load (more than
-/// one change): records accepted meanwhile join it, so under load one job
-/// applies hundreds of records per transaction instead of a few. A lone
-/// change's job runs at once.
-const GATHER: chrono::Duration = chrono::Duration::milliseconds(50);
+/// How long a new processing job waits when its batch shows heavy load (at
+/// least [`GATHER_FROM`] changes): records accepted meanwhile join it, so
+/// under a burst one job applies hundreds of records per transaction instead
+/// of a few. Below that the job runs at once: at a steady few hundred
+/// records a second a batch holds one to a few changes, and a wait here
+/// would be most of a delivery's latency.
+const GATHER: chrono::Duration = chrono::Duration::milliseconds(20);
 
-/// How long no change must arrive before processing counts ingest as eased.
-const QUIET: Duration = Duration::from_millis(10);
+/// The batch size from which a new processing job waits [`GATHER`].
+const GATHER_FROM: usize = 4;
+
+/// Changes waiting for a commit from which processing counts ingest as a
+/// burst and keeps giving way (up to [`GroupCommit::yield_for`]).
+const BURST: usize = 32;
 
 /// A change checked by the transport and ready to write.
 pub struct Prepared {
@@ -79,6 +85,10 @@ struct Pending {
 struct Inner {
     queue: VecDeque<Pending>,
     writers: usize,
+    /// Changes queued since start, and changes whose commit has ended
+    /// (committed or failed): processing waits for the ones before it.
+    submitted: u64,
+    settled: u64,
 }
 
 /// The queue of changes waiting for a commit, and its writer tasks.
@@ -95,45 +105,60 @@ pub struct GroupCommit {
     /// How long processing lets group commits go first, at most, before it
     /// takes its turn anyway (see [`GroupCommit::make_way`]); zero: never.
     yield_for: Duration,
+    /// Rung whenever a batch's commit ends.
+    committed: tokio::sync::Notify,
 }
 
 impl GroupCommit {
     pub fn new(writers: usize, appliers: usize, yield_for: Duration) -> Self {
         Self {
-            inner: Mutex::new(Inner { queue: VecDeque::new(), writers: 0 }),
+            inner: Mutex::new(Inner { queue: VecDeque::new(), writers: 0, submitted: 0, settled: 0 }),
             writers: writers.max(1),
             appliers: tokio::sync::Semaphore::new(appliers.max(1)),
             yield_for,
+            committed: tokio::sync::Notify::new(),
         }
     }
 
-    /// Waits while group commits are running or changes wait for one, at
-    /// most [`GroupCommit::yield_for`]. Processing calls it before each of
-    /// its transactions: a 202 is what a client waits for, processing is
-    /// not, so under a burst the records are accepted first (on SQLite the
-    /// one writer connection, on PostgreSQL the CPU, are theirs) and applied
-    /// once it eases, or after the bound at the latest. A steady load leaves
-    /// gaps between commits, and processing takes the first one, so it keeps
-    /// pace. (Waiting for 10 ms with no arrival at all, as it did before,
-    /// starved processing under a steady 200 records/s.)
+    /// Lets the changes accepted before it be committed first, at most
+    /// [`GroupCommit::yield_for`]; while a burst keeps more than [`BURST`]
+    /// changes waiting, it keeps giving way up to that bound. Processing
+    /// calls it before each of its transactions: a 202 is what a client
+    /// waits for, so accepting goes first, but only by one round of group
+    /// commits under a steady load, so processing takes its turn after
+    /// each and keeps pace (waiting for ingest to fall idle, as it did
+    /// before, starved processing under a steady 200 records/s: on
+    /// PostgreSQL with two writers it is rarely idle).
     pub async fn make_way(&self) {
-        let deadline = Instant::now() + self.yield_for;
+        let deadline = tokio::time::Instant::now() + self.yield_for;
+        let before = self.lock().submitted;
         loop {
-            let now = Instant::now();
-            let idle = {
+            let committed = self.committed.notified();
+            let through = {
                 let inner = self.lock();
-                inner.queue.is_empty() && inner.writers == 0
+                inner.settled >= before && inner.queue.len() <= BURST
             };
-            if idle || now >= deadline {
+            if through || tokio::time::Instant::now() >= deadline {
                 return;
             }
-            tokio::time::sleep(QUIET.min(deadline - now) / 2).await;
+            tokio::select! {
+                _ = committed => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
         }
     }
 
-    /// A turn to apply records (see [`GroupCommit::appliers`]), if one is free.
-    pub fn applier(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.appliers.try_acquire().ok()
+    /// Counts `n` changes whose commit ended and wakes processing waiting
+    /// for them.
+    fn settle(&self, n: usize) {
+        self.lock().settled += n as u64;
+        self.committed.notify_waiters();
+    }
+
+    /// A turn to apply records (see [`GroupCommit::appliers`]), if one comes
+    /// within `wait`.
+    pub async fn applier(&self, wait: Duration) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        tokio::time::timeout(wait, self.appliers.acquire()).await.ok().and_then(|p| p.ok())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -147,6 +172,7 @@ pub async fn submit(st: &AppState, change: Prepared) -> Result<String> {
     let start_writer = {
         let mut inner = st.ingest.lock();
         inner.queue.push_back(Pending { change, reply });
+        inner.submitted += 1;
         let start = inner.writers < st.ingest.writers;
         if start {
             inner.writers += 1;
@@ -187,6 +213,19 @@ impl Drop for WriterSlot {
     }
 }
 
+/// A batch under commit: counted as settled when dropped (see
+/// [`GroupCommit::make_way`]).
+struct Settling<'a> {
+    gc: &'a GroupCommit,
+    n: usize,
+}
+
+impl Drop for Settling<'_> {
+    fn drop(&mut self) {
+        self.gc.settle(self.n);
+    }
+}
+
 /// Commits batches until the queue is empty, then ends.
 async fn drain(st: AppState) {
     let mut slot = WriterSlot { st: st.clone(), finished: false };
@@ -202,8 +241,11 @@ async fn drain(st: AppState) {
             inner.queue.drain(..n).collect()
         };
         st.metrics.ingest_batch(batch.len());
+        // Counted as settled once its commit ends, even by a panic.
+        let settling = Settling { gc: &st.ingest, n: batch.len() };
         let (changes, replies): (Vec<Prepared>, Vec<_>) = batch.into_iter().map(|p| (p.change, p.reply)).unzip();
         let (outcomes, rows) = write(&st, changes).await;
+        drop(settling);
         for row in &rows {
             jobs::ring(&st, row).await;
         }
@@ -281,13 +323,13 @@ fn lost(outcomes: &mut [Option<Result<String>>], items: &[usize], cause: &Error)
 }
 
 /// A new `record.process` job for a workspace's accepted changes; it waits
-/// [`GATHER`] when its batch shows load (more than one change).
+/// [`GATHER`] when its batch shows heavy load (see [`GATHER_FROM`]).
 fn process_job(workspace_id: &str, batch: usize) -> NewJob {
     NewJob {
         kind: KIND.into(),
         payload: json!({}),
         workspace_id: Some(workspace_id.to_string()),
-        run_at: (batch > 1).then(|| Utc::now() + GATHER),
+        run_at: (batch >= GATHER_FROM).then(|| Utc::now() + GATHER),
         max_attempts: 5,
     }
 }
@@ -597,6 +639,7 @@ async fn write_together(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     const BOUND: Duration = Duration::from_millis(200);
 
@@ -620,10 +663,17 @@ mod tests {
         Pending { change, reply }
     }
 
+    /// Queues a change as `submit` does (no writer runs here).
+    fn queue_change(gc: &GroupCommit) {
+        let mut inner = gc.lock();
+        inner.queue.push_back(waiting_change());
+        inner.submitted += 1;
+    }
+
     #[tokio::test]
     async fn processing_gives_way_to_a_backlog_only_up_to_its_bound() {
         let gc = GroupCommit::new(1, 1, BOUND);
-        gc.lock().queue.push_back(waiting_change());
+        queue_change(&gc);
         let t = Instant::now();
         gc.make_way().await;
         assert!(t.elapsed() >= BOUND, "gave way for only {:?}", t.elapsed());
@@ -632,11 +682,12 @@ mod tests {
     #[tokio::test]
     async fn processing_goes_once_the_backlog_is_committed() {
         let gc = std::sync::Arc::new(GroupCommit::new(1, 1, Duration::from_secs(5)));
-        gc.lock().queue.push_back(waiting_change());
+        queue_change(&gc);
         let writer = gc.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(40)).await;
-            writer.lock().queue.clear();
+            let n = writer.lock().queue.drain(..).count();
+            writer.settle(n);
         });
         let t = Instant::now();
         gc.make_way().await;
@@ -647,7 +698,43 @@ mod tests {
     #[tokio::test]
     async fn processing_waits_for_a_running_commit_only_up_to_its_bound() {
         let gc = GroupCommit::new(1, 1, BOUND);
+        // A change taken by a writer whose commit has not ended.
         gc.lock().writers = 1;
+        gc.lock().submitted = 1;
+        let t = Instant::now();
+        gc.make_way().await;
+        assert!(t.elapsed() >= BOUND, "gave way for only {:?}", t.elapsed());
+    }
+
+    #[tokio::test]
+    async fn processing_waits_only_for_the_changes_before_it_under_a_steady_load() {
+        let gc = std::sync::Arc::new(GroupCommit::new(1, 1, Duration::from_secs(5)));
+        queue_change(&gc);
+        let writer = gc.clone();
+        // Commits keep coming (a new change arrives with each), so ingest is
+        // never idle; processing still goes once the change it found is in.
+        tokio::spawn(async move {
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let n = writer.lock().queue.drain(..).count();
+                queue_change(&writer);
+                writer.settle(n);
+            }
+        });
+        let t = Instant::now();
+        gc.make_way().await;
+        let waited = t.elapsed();
+        assert!(waited >= Duration::from_millis(15) && waited < Duration::from_millis(500), "waited {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn processing_keeps_giving_way_to_a_burst_up_to_its_bound() {
+        let gc = GroupCommit::new(1, 1, BOUND);
+        for _ in 0..=BURST {
+            queue_change(&gc);
+        }
+        let submitted = gc.lock().submitted;
+        gc.lock().settled = submitted;
         let t = Instant::now();
         gc.make_way().await;
         assert!(t.elapsed() >= BOUND, "gave way for only {:?}", t.elapsed());
@@ -657,8 +744,10 @@ mod tests {
     async fn processing_goes_at_once_between_commits_or_when_the_wait_is_off() {
         // Records arrived a moment ago but are committed: no lull needed.
         let between = GroupCommit::new(1, 1, BOUND);
+        between.lock().submitted = 3;
+        between.settle(3);
         let off = GroupCommit::new(1, 1, Duration::ZERO);
-        off.lock().queue.push_back(waiting_change());
+        queue_change(&off);
         off.lock().writers = 1;
         for gc in [between, off] {
             let t = Instant::now();

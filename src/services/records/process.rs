@@ -51,9 +51,10 @@ fn job_records(job: &entity::job::Model) -> sea_orm::sea_query::SimpleExpr {
 /// left alone, so a retried or duplicated job does nothing twice.
 pub async fn process(st: &AppState, job: &entity::job::Model) -> Result<()> {
     let started = std::time::Instant::now();
-    // Waiting for a turn here would spend the job's timeout: come back later
-    // instead, without spending an attempt.
-    let Some(_turn) = st.ingest.applier() else {
+    // A turn comes within a transaction or two (each is bounded); waiting
+    // much longer would spend the job's timeout: come back later instead,
+    // without spending an attempt (records accepted meanwhile join it).
+    let Some(_turn) = st.ingest.applier(std::time::Duration::from_secs(1)).await else {
         return Err(Error::Deferred(std::time::Duration::from_millis(50)));
     };
     st.ingest.make_way().await;
