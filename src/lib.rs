@@ -87,6 +87,10 @@ pub async fn build_state(config: Config) -> Result<AppState> {
     let login_limiter = Arc::new(limiter(10, "login"));
     let address_limiter = Arc::new(limiter(config.auth_address_limit_per_minute, "auth-address"));
     let webhook_limiter = Arc::new(limiter(100, "webhook"));
+    let call_windows = Arc::new(match &redis {
+        Some(pool) => services::connections::window::Windows::redis(pool.clone(), config.redis_prefix.clone()),
+        None => services::connections::window::Windows::memory(),
+    });
     let http = Arc::new(delivery::HttpClient::new(config.allow_private_targets)?);
     Ok(AppState::new(state::Shared {
         db,
@@ -100,6 +104,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         bus,
         limiter: request_limiter,
         webhook_limiter,
+        call_windows,
         http,
         login_limiter,
         address_limiter,

@@ -74,6 +74,8 @@ pub struct Shared {
     pub http: Arc<crate::delivery::HttpClient>,
     /// Per-webhook delivery rate limits (each webhook has its own limit).
     pub webhook_limiter: Arc<RateLimiter>,
+    /// Calls through connections counted against each provider's window.
+    pub call_windows: Arc<crate::services::connections::window::Windows>,
     /// Verified API keys and sessions with their principals.
     pub auth_cache: Arc<crate::auth::cache::AuthCache>,
     /// Data keys and endpoints the REST data API reads on every request.

@@ -6,6 +6,7 @@ pub mod api_key;
 pub mod api_key_usage;
 pub mod connection;
 pub mod connection_attempt;
+pub mod connection_call;
 pub mod data_endpoint;
 pub mod data_key;
 pub mod delivery;

@@ -17,6 +17,10 @@ pub struct Model {
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
     pub api_base_url: Option<String>,
+    /// The workspace's own rate limit: this many calls …
+    pub rate_limit_requests: Option<i32>,
+    /// … per this many seconds (both set, or neither: the catalog's figure).
+    pub rate_limit_seconds: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

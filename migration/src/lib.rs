@@ -16,6 +16,7 @@ mod m20261204_000011_create_invitation;
 mod m20261204_000012_user_last_workspace;
 mod m20261205_000013_create_oauth;
 mod m20261205_000014_create_connection;
+mod m20261206_000015_create_connection_call;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_user_last_workspace::Migration),
             Box::new(m20261205_000013_create_oauth::Migration),
             Box::new(m20261205_000014_create_connection::Migration),
+            Box::new(m20261206_000015_create_connection_call::Migration),
         ]
     }
 }

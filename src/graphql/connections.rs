@@ -2,13 +2,14 @@
 //! workspace's provider settings, connecting over OAuth, and the
 //! connections. Credentials never appear in any type.
 
-use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, SimpleObject, ID};
+use async_graphql::{ComplexObject, Context, Enum, InputObject, MaybeUndefined, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use crate::graphql::inputs::clearable;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::{found, ContextExt};
+use crate::services::connections::call::{self as calls, CallStatus};
 use crate::services::connections::catalog::{self, AuthKind, ProviderCategory};
 use crate::services::connections::{self as service, connect, direct, incoming, settings, ConnectionStatus};
 
@@ -66,6 +67,16 @@ impl From<&catalog::Provider> for Provider {
     }
 }
 
+/// A rate window: at most `requests` calls per `perSeconds` seconds.
+#[derive(SimpleObject, InputObject, Clone, Copy)]
+#[graphql(input_name = "RateWindowInput")]
+pub struct RateWindow {
+    /// Calls allowed per window, 1 to 10,000,000.
+    pub requests: u32,
+    /// The window's length in seconds, 1 to 2,678,400 (31 days).
+    pub per_seconds: u32,
+}
+
 /// A workspace's settings for one provider. The client secret is never shown.
 #[derive(SimpleObject)]
 pub struct ProviderSettings {
@@ -81,6 +92,9 @@ pub struct ProviderSettings {
     pub token_url: Option<String>,
     /// Overrides the catalog's API base URL.
     pub api_base_url: Option<String>,
+    /// The workspace's own rate limit for calls through the connection,
+    /// used instead of the catalog's (null: the catalog's figure).
+    pub rate_limit: Option<RateWindow>,
     /// When they were last changed.
     pub updated_at: DateTime<Utc>,
 }
@@ -94,6 +108,12 @@ impl From<entity::provider_setting::Model> for ProviderSettings {
             authorize_url: s.authorize_url,
             token_url: s.token_url,
             api_base_url: s.api_base_url,
+            rate_limit: match (s.rate_limit_requests, s.rate_limit_seconds) {
+                (Some(requests), Some(per_seconds)) => {
+                    Some(RateWindow { requests: requests as u32, per_seconds: per_seconds as u32 })
+                }
+                _ => None,
+            },
             updated_at: s.updated_at,
         }
     }
@@ -101,7 +121,7 @@ impl From<entity::provider_setting::Model> for ProviderSettings {
 
 /// The workspace's connection to one service.
 #[derive(SimpleObject)]
-#[graphql(name = "ServiceConnection")]
+#[graphql(name = "ServiceConnection", complex)]
 pub struct ServiceConnection {
     /// The connection's id (`con_…`).
     pub id: ID,
@@ -146,6 +166,213 @@ impl From<entity::connection::Model> for ServiceConnection {
     }
 }
 
+#[ComplexObject]
+impl ServiceConnection {
+    /// The calls made through this connection, newest first (kept for the
+    /// delivery-log retention period).
+    async fn calls(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last call of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<ConnectionCall>> {
+        let page = page_args(ctx, first, after, "cal")?;
+        let rows = calls::list(&ctx.app().db, ctx.principal()?, &self.id, &page).await?;
+        Ok(connection(rows, |c| c.id.clone(), ConnectionCall::from))
+    }
+
+    /// Calls in the last 24 hours against the provider's quota, and the success rate.
+    async fn stats(&self, ctx: &Context<'_>) -> Result<ConnectionStats> {
+        let c = service::get(&ctx.app().db, ctx.principal()?, &self.id).await?;
+        Ok(ConnectionStats::new(calls::stats(ctx.app(), ctx.principal()?, &c).await?, c.last_used_at))
+    }
+}
+
+/// A connection's figures for the dashboard.
+#[derive(SimpleObject)]
+pub struct ConnectionStats {
+    /// Calls made in the last 24 hours, queued ones included.
+    pub calls_last_day: u64,
+    /// Of those, the ones the provider answered with 2xx.
+    pub succeeded_last_day: u64,
+    /// Of those, the ones that failed (an error status, unreachable, or the connection broke).
+    pub failed_last_day: u64,
+    /// Succeeded ÷ finished calls of the last 24 hours, 0 to 1; null before the first finished call.
+    pub success_rate: Option<f64>,
+    /// The provider's quota over 24 hours, from its rate window (null: the provider publishes none).
+    pub quota_per_day: Option<u64>,
+    /// `145 / 4800`: calls of the last 24 hours against the 24-hour quota
+    /// (just the count when there is no quota).
+    pub usage_label: String,
+    /// The provider's rate window (the workspace's own or the catalog's).
+    pub window: Option<RateWindow>,
+    /// Calls counted in the current window.
+    pub window_used: u32,
+    /// The last call made through the connection.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl ConnectionStats {
+    fn new(s: calls::Stats, last_used_at: Option<DateTime<Utc>>) -> Self {
+        let finished = s.succeeded_24h + s.failed_24h;
+        let quota = s.window.map(|w| (w.requests as u64 * 86_400).div_ceil(w.seconds.max(1) as u64));
+        Self {
+            calls_last_day: s.calls_24h,
+            succeeded_last_day: s.succeeded_24h,
+            failed_last_day: s.failed_24h,
+            success_rate: (finished > 0).then(|| s.succeeded_24h as f64 / finished as f64),
+            quota_per_day: quota,
+            usage_label: match quota {
+                Some(q) => format!("{} / {q}", s.calls_24h),
+                None => s.calls_24h.to_string(),
+            },
+            window: s.window.map(|w| RateWindow { requests: w.requests, per_seconds: w.seconds }),
+            window_used: s.window_used,
+            last_used_at,
+        }
+    }
+}
+
+/// One connection with its figures.
+#[derive(SimpleObject)]
+pub struct ConnectionStatsEntry {
+    /// The connection.
+    pub connection: ServiceConnection,
+    /// Its figures.
+    pub stats: ConnectionStats,
+}
+
+/// An HTTP header.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "HttpHeaderInput")]
+pub struct HttpHeader {
+    /// The header's name, e.g. `Content-Type`.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// A query parameter.
+#[derive(InputObject)]
+pub struct QueryParamInput {
+    /// The parameter's name.
+    pub name: String,
+    /// Its value (sent URL-encoded).
+    pub value: String,
+}
+
+/// An HTTP method a call may use.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    /// Read.
+    Get,
+    /// Create or act.
+    Post,
+    /// Replace.
+    Put,
+    /// Change part of.
+    Patch,
+    /// Remove.
+    Delete,
+    /// Read the headers only.
+    Head,
+}
+
+impl HttpMethod {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+            Self::Head => "HEAD",
+        }
+    }
+}
+
+/// One call made through a connection: what went out and how it ended.
+/// Never holds credentials; the body is cut to 4 KiB.
+#[derive(SimpleObject)]
+pub struct ConnectionCall {
+    /// The call's id (`cal_…`).
+    pub id: ID,
+    /// The connection it went through (`con_…`).
+    pub connection_id: ID,
+    /// The HTTP method.
+    pub method: String,
+    /// Path and query under the provider's API base URL.
+    pub path: String,
+    /// Queued, succeeded or failed.
+    pub status: CallStatus,
+    /// The provider's HTTP status; null when no answer came (yet).
+    pub http_status: Option<i32>,
+    /// Requests sent, retries after 401, 429 and 5xx included.
+    pub attempts: i32,
+    /// Milliseconds from the first request to the last answer; null while queued.
+    pub duration_ms: Option<i64>,
+    /// Milliseconds spent waiting for the provider's rate window.
+    pub queued_ms: i64,
+    /// The answer's headers; null while queued.
+    pub response_headers: Option<Vec<HttpHeader>>,
+    /// The first 4 KiB of the answer's body; null while queued.
+    pub response_body: Option<String>,
+    /// Whether `responseBody` was cut.
+    pub response_truncated: bool,
+    /// Why it failed, in words; null otherwise.
+    pub error: Option<String>,
+    /// A queued call is not sent before this (the provider's window resets then).
+    pub run_after: Option<DateTime<Utc>>,
+    /// When the call was made.
+    pub created_at: DateTime<Utc>,
+    /// When it ended; null while queued.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn headers_of(v: &serde_json::Value) -> Vec<HttpHeader> {
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| HttpHeader { name: k.clone(), value: v.as_str().unwrap_or_default().to_string() })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl From<entity::connection_call::Model> for ConnectionCall {
+    fn from(c: entity::connection_call::Model) -> Self {
+        Self {
+            id: ID(c.id),
+            connection_id: ID(c.connection_id),
+            method: c.method,
+            path: c.path,
+            status: CallStatus::parse(&c.status),
+            http_status: c.http_status,
+            attempts: c.attempts,
+            duration_ms: c.duration_ms,
+            queued_ms: c.queued_ms,
+            response_headers: c.response_headers.as_ref().map(headers_of),
+            response_body: c.response_body,
+            response_truncated: c.response_truncated,
+            error: c.error,
+            run_after: c.run_after,
+            created_at: c.created_at,
+            finished_at: c.finished_at,
+        }
+    }
+}
+
+/// The provider's whole answer to a call that ran at once.
+#[derive(SimpleObject)]
+pub struct ConnectionResponse {
+    /// The HTTP status.
+    pub status: i32,
+    /// The answer's headers.
+    pub headers: Vec<HttpHeader>,
+    /// The body as text, up to 1 MiB.
+    pub body: String,
+}
+
 #[derive(Default)]
 pub struct ConnectionQuery;
 
@@ -182,6 +409,39 @@ impl ConnectionQuery {
     ) -> Result<Option<ServiceConnection>> {
         Ok(found(service::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(ServiceConnection::from))
     }
+
+    /// One call made through a connection; null when it does not exist or is not the caller's.
+    async fn connection_call(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id (`cal_…`).")] id: ID,
+    ) -> Result<Option<ConnectionCall>> {
+        Ok(found(calls::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(ConnectionCall::from))
+    }
+
+    /// Every connection of the workspace with its figures for the
+    /// dashboard: calls in the last 24 hours against the provider's quota,
+    /// success rate, last use (any member).
+    async fn connection_stats(&self, ctx: &Context<'_>) -> Result<Vec<ConnectionStatsEntry>> {
+        let (st, p) = (ctx.app(), ctx.principal()?);
+        let mut out = Vec::new();
+        let mut page = crate::services::pagination::PageArgs { first: 100, after: None, count: false };
+        loop {
+            let rows = service::list(&st.db, p, &page).await?;
+            for c in &rows.items {
+                let stats = calls::stats(st, p, c).await?;
+                out.push(ConnectionStatsEntry {
+                    stats: ConnectionStats::new(stats, c.last_used_at),
+                    connection: c.clone().into(),
+                });
+            }
+            match (rows.has_next_page, rows.items.last()) {
+                (true, Some(last)) => page.after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A provider's settings to change; a field left out stays, `null` clears it.
@@ -199,6 +459,9 @@ pub struct SetProviderSettingsInput {
     pub token_url: MaybeUndefined<String>,
     /// Overrides the catalog's API base URL.
     pub api_base_url: MaybeUndefined<String>,
+    /// The workspace's own rate limit for calls (a custom API, or a plan
+    /// that differs from the catalog's figure); null returns to the catalog's.
+    pub rate_limit: MaybeUndefined<RateWindow>,
 }
 
 /// The provider's settings after the change.
@@ -277,6 +540,47 @@ pub struct DeleteConnectionPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// A call to make through a connection.
+#[derive(InputObject)]
+pub struct CallConnectionInput {
+    /// The connection to call through (`con_…`).
+    pub connection_id: ID,
+    /// The HTTP method.
+    pub method: HttpMethod,
+    /// The path under the provider's API base URL, starting with `/`
+    /// (e.g. `/me/media`); may carry a query string.
+    pub path: String,
+    /// Query parameters to add, URL-encoded by the server.
+    #[graphql(default)]
+    pub query: Vec<QueryParamInput>,
+    /// Extra headers (at most 30). `Authorization` and transport headers
+    /// are the server's: the connection's credentials are added to every call.
+    #[graphql(default)]
+    pub headers: Vec<HttpHeader>,
+    /// The request body (at most 256 KiB), sent as `application/json` unless a `Content-Type` header says otherwise.
+    pub body: Option<String>,
+    /// When the provider's rate window is full: `true` waits for it to
+    /// reset if that happens within `timeoutSeconds`; `false` queues the
+    /// call at once and returns it with status `QUEUED`.
+    #[graphql(default = true)]
+    pub wait: bool,
+    /// Longest the call may take, waiting and retries included, 1 to 120 seconds.
+    #[graphql(default = 30)]
+    pub timeout_seconds: i32,
+}
+
+/// The call and, when it ran at once, the provider's answer.
+#[derive(SimpleObject)]
+pub struct CallConnectionPayload {
+    /// The logged call: finished, or `QUEUED` (its result arrives later:
+    /// read it with `connectionCall(id:)`). Null when the input was refused.
+    pub call: Option<ConnectionCall>,
+    /// The provider's whole answer; null when the call is queued or no answer came.
+    pub response: Option<ConnectionResponse>,
+    /// Problems with the input; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
 #[derive(Default)]
 pub struct ConnectionMutation;
 
@@ -294,6 +598,7 @@ impl ConnectionMutation {
             authorize_url: clearable(input.authorize_url, |v| v),
             token_url: clearable(input.token_url, |v| v),
             api_base_url: clearable(input.api_base_url, |v| v),
+            rate_limit: clearable(input.rate_limit, |w| (w.requests, w.per_seconds)),
         };
         Ok(match user_errors(settings::set(ctx.app(), ctx.principal()?, &input.provider, changes).await)? {
             Ok(s) => SetProviderSettingsPayload { provider_settings: Some(s.into()), user_errors: vec![] },
@@ -344,6 +649,47 @@ impl ConnectionMutation {
         Ok(match user_errors(direct::create(ctx.app(), ctx.principal()?, &input.provider, creds).await)? {
             Ok(c) => CreateConnectionPayload { connection: Some(c.into()), incoming_url: None, user_errors: vec![] },
             Err(problems) => CreateConnectionPayload { connection: None, incoming_url: None, user_errors: problems },
+        })
+    }
+
+    /// Calls the service through a connection (members who may write): the
+    /// request goes to the provider's API base URL with the connection's
+    /// credentials. Calls keep under the provider's rate limit: when its
+    /// window is full the call waits or is queued instead of going out.
+    /// A 401 refreshes the token once and retries; a 429 waits for
+    /// `Retry-After`; a 5xx is retried twice with backoff; any other status
+    /// is the answer. Every call is logged (`ServiceConnection.calls`).
+    async fn call_connection(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The connection and the request.")] input: CallConnectionInput,
+    ) -> Result<CallConnectionPayload> {
+        if !(1..=calls::MAX_WAIT.as_secs() as i32).contains(&input.timeout_seconds) {
+            let e = crate::Error::invalid_field("timeoutSeconds", "Between 1 and 120");
+            let problems = user_errors::<()>(Err(e))?.err().unwrap_or_default();
+            return Ok(CallConnectionPayload { call: None, response: None, user_errors: problems });
+        }
+        let request = calls::CallRequest {
+            method: input.method.as_str().to_string(),
+            path: input.path,
+            query: input.query.into_iter().map(|q| (q.name, q.value)).collect(),
+            headers: input.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+            body: input.body,
+        };
+        let waiting =
+            calls::Waiting { wait: input.wait, timeout: std::time::Duration::from_secs(input.timeout_seconds as u64) };
+        let made = calls::call(ctx.app(), ctx.principal()?, &input.connection_id, request, waiting).await;
+        Ok(match user_errors(made)? {
+            Ok((call, answer)) => CallConnectionPayload {
+                call: Some(call.into()),
+                response: answer.map(|a| ConnectionResponse {
+                    status: a.status as i32,
+                    headers: a.headers.into_iter().map(|(name, value)| HttpHeader { name, value }).collect(),
+                    body: a.body,
+                }),
+                user_errors: vec![],
+            },
+            Err(problems) => CallConnectionPayload { call: None, response: None, user_errors: problems },
         })
     }
 

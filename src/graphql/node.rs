@@ -7,6 +7,7 @@ use async_graphql::{Context, Interface, Object, Result, ID};
 
 use crate::error::Error;
 use crate::graphql::api_keys::ApiKey;
+use crate::graphql::connections::{ConnectionCall, ServiceConnection};
 use crate::graphql::data::{DataEndpoint, DataKey, Record};
 use crate::graphql::events::Event;
 use crate::graphql::invitations::Invitation;
@@ -16,7 +17,9 @@ use crate::graphql::oauth::OAuthApp;
 use crate::graphql::viewer::{User, Workspace};
 use crate::graphql::webhooks::{Delivery, DeliveryAttempt, Webhook};
 use crate::graphql::ContextExt;
-use crate::services::{api_keys, data_endpoints, deliveries, events, members, oauth, records, webhooks, workspaces};
+use crate::services::{
+    api_keys, connections, data_endpoints, deliveries, events, members, oauth, records, webhooks, workspaces,
+};
 
 /// Most ids one `nodes` call may ask for.
 const MAX_NODES: usize = 100;
@@ -26,6 +29,7 @@ const MAX_NODES: usize = 100;
 #[graphql(field(name = "id", ty = "&ID", desc = "The global id: a type prefix and a ULID, e.g. `wh_01J…`."))]
 pub enum Node {
     ApiKey(ApiKey),
+    ConnectionCall(ConnectionCall),
     DataEndpoint(DataEndpoint),
     DataKey(DataKey),
     Delivery(Delivery),
@@ -36,6 +40,7 @@ pub enum Node {
     Member(Member),
     OAuthApp(OAuthApp),
     Record(Record),
+    ServiceConnection(ServiceConnection),
     User(User),
     Webhook(Webhook),
     Workspace(Workspace),
@@ -65,6 +70,8 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> crate::Result<Option<Node>> {
         "dlv" => deliveries::get(db, p, id).await.map(|m| Node::Delivery(m.into())),
         "de" => data_endpoints::get(db, p, id).await.map(|m| Node::DataEndpoint(m.into())),
         "rec" => records::get(db, p, id).await.map(|m| Node::Record(m.into())),
+        "con" => connections::get(db, p, id).await.map(|m| Node::ServiceConnection(m.into())),
+        "cal" => connections::call::get(db, p, id).await.map(|m| Node::ConnectionCall(m.into())),
         "app" => oauth::apps::get(db, p, id).await.map(|m| Node::OAuthApp(m.into())),
         "ws" if id == p.workspace_id => workspaces::current(db, p).await.map(|m| Node::Workspace(m.into())),
         "usr" if id == p.user_id => members::me(db, p).await.map(|m| Node::User(m.into())),

@@ -18,7 +18,8 @@ pub const KIND: &str = "maintenance.prune";
 /// `maintenance.prune`: deletes expired sessions, spent or expired setup
 /// links, accepted invitations and those expired for more than
 /// [`INVITATION_KEPT_DAYS`](super::invitations::INVITATION_KEPT_DAYS) days, finished jobs older than the job retention period, and delivery
-/// logs older than the delivery-log retention period. Scheduled hourly.
+/// logs and connection call logs older than the delivery-log retention
+/// period. Scheduled hourly.
 pub struct Prune;
 
 #[async_trait::async_trait]
@@ -68,7 +69,9 @@ impl Handler for Prune {
             .filter(delivery::Column::State.ne(super::deliveries::PENDING))
             .exec(&st.writer)
             .await?;
+        let calls = super::connections::call::prune(&st.writer, st.config.delivery_log_retention_days as i64).await?;
         tracing::info!(
+            connection_calls = calls,
             delivery_attempts = attempts.rows_affected,
             deliveries = deliveries.rows_affected,
             sessions = sessions.rows_affected,

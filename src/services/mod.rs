@@ -34,6 +34,7 @@ pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Regist
     registry
         .add(maintenance::Prune)
         .add(connections::refresh::RefreshDue)
+        .add(connections::call::CallQueued)
         .add(deliveries::Deliver)
         .add(records::ProcessRecord)
         .add(records::RecordCallback);

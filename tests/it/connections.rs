@@ -30,6 +30,10 @@ struct ProviderLog {
     valid_refresh: Arc<Mutex<String>>,
     /// Refresh requests that reached the provider.
     refreshes: Arc<Mutex<usize>>,
+    /// The access token the API accepts now (a refresh replaces it).
+    current_access: Arc<Mutex<String>>,
+    /// API requests: (path and query, the authorization header).
+    api_hits: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 /// A provider: `/token` issues `at-1`/`rt-1` for code `good-code` to
@@ -38,6 +42,7 @@ struct ProviderLog {
 async fn provider() -> (String, ProviderLog) {
     let log = ProviderLog::default();
     *log.valid_refresh.lock().unwrap() = "rt-1".into();
+    *log.current_access.lock().unwrap() = "at-1".into();
     let router = Router::new()
         .route(
             "/token",
@@ -64,6 +69,7 @@ async fn provider() -> (String, ProviderLog) {
                         return (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" })));
                     }
                     *valid = format!("rt-{n}");
+                    *log.current_access.lock().unwrap() = format!("at-{n}");
                     return (
                         axum::http::StatusCode::OK,
                         Json(json!({ "access_token": format!("at-{n}"), "refresh_token": format!("rt-{n}"),
@@ -99,11 +105,49 @@ async fn provider() -> (String, ProviderLog) {
             }),
         )
         .route("/users/me", get(|| async { Json(json!({ "data": { "username": "tweeter" } })) }))
+        .route("/api", axum::routing::any(api))
+        .route("/api/{*rest}", axum::routing::any(api))
         .with_state(log.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (url, log)
+}
+
+/// The provider's API: wants the current access token (or the direct
+/// key `k-direct`). `/api/items` answers what it got; `/api/limited`
+/// answers 429 (Retry-After: 1) to every other request; `/api/flaky` 500
+/// to every other request; `/api/bad` 400.
+async fn api(
+    State(log): State<ProviderLog>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let hits = {
+        let mut all = log.api_hits.lock().unwrap();
+        all.push((path.clone(), auth.clone()));
+        all.iter().filter(|(p, _)| p.split('?').next() == path.split('?').next()).count()
+    };
+    let current = log.current_access.lock().unwrap().clone();
+    if auth != format!("Bearer {current}") && auth != "Bearer k-direct" {
+        return (axum::http::StatusCode::UNAUTHORIZED, Json(json!({ "error": "expired token" }))).into_response();
+    }
+    match uri.path() {
+        "/api/limited" if hits % 2 == 1 => {
+            (axum::http::StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], Json(json!({ "error": "slow down" }))).into_response()
+        }
+        "/api/flaky" if hits % 2 == 1 => (axum::http::StatusCode::BAD_GATEWAY, "upstream hiccup").into_response(),
+        "/api/bad" => (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": { "message": "Invalid parameter" } }))).into_response(),
+        _ => (
+            [("x-provider", "test")],
+            Json(json!({ "path": path, "body": body, "content_type": headers.get("content-type").and_then(|v| v.to_str().ok()) })),
+        )
+            .into_response(),
+    }
 }
 
 const SET: &str = "mutation($i: SetProviderSettingsInput!) { setProviderSettings(input: $i) {
@@ -512,6 +556,180 @@ async fn incoming_webhooks_become_workspace_events_only_when_signed() {
             .unwrap();
         assert_eq!(stale.status(), 401, "outside the five-minute tolerance");
         assert_eq!(count().await["totalCount"], 1, "the other workspace's event is not ours");
+    })
+    .await;
+}
+
+const CALL: &str = "mutation($i: CallConnectionInput!) { callConnection(input: $i) {
+    call { id status httpStatus attempts durationMs queuedMs responseBody responseTruncated error runAfter path method }
+    response { status body headers { name value } }
+    userErrors { field message code } } }";
+
+/// Connects Instagram through the provider; returns the connection id.
+async fn connected_instagram(app: &TestApp, base: &str) -> String {
+    let (_, cookie) = app.invite_and_accept(&app.owner_key, "cal@example.com", "OWNER").await;
+    configure(app, &cookie, "instagram", base).await;
+    let asked = start(app, &cookie, "instagram").await;
+    let (status, body) =
+        come_back(app, &cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") })).await;
+    assert_eq!(status, 200, "{body}");
+    body["connection"]["id"].as_str().unwrap().to_string()
+}
+
+async fn call(app: &TestApp, input: Value) -> Value {
+    let out = app.gql(&app.owner_key, CALL, json!({ "i": input })).await;
+    out["callConnection"].clone()
+}
+
+#[tokio::test]
+async fn calls_carry_the_connections_token_and_401_429_and_5xx_are_handled() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        let id = connected_instagram(&app, &base).await;
+
+        // A plain call: the token added by the server, the query encoded, the answer returned whole.
+        let out = call(
+            &app,
+            json!({ "connectionId": id, "method": "POST", "path": "/api/items?a=1",
+                    "query": [{ "name": "q", "value": "x y" }], "body": "{\"n\":1}" }),
+        )
+        .await;
+        assert_eq!(out["userErrors"], json!([]), "{out}");
+        assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
+        assert_eq!(out["call"]["path"], "/api/items?a=1&q=x+y");
+        assert_eq!(out["call"]["attempts"], 1);
+        let answer: Value = serde_json::from_str(out["response"]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(answer["path"], "/api/items?a=1&q=x+y");
+        assert_eq!(answer["body"], "{\"n\":1}");
+        assert_eq!(answer["content_type"], "application/json");
+        assert!(out["response"]["headers"].as_array().unwrap().iter().any(|h| h["name"] == "x-provider"));
+        assert_eq!(log.api_hits.lock().unwrap().last().unwrap().1, "Bearer at-1");
+
+        // The provider stops taking the token: one refresh, then the call goes through.
+        *log.current_access.lock().unwrap() = "something-else".into();
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/items" })).await;
+        assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
+        assert_eq!(out["call"]["attempts"], 2);
+        assert_eq!(*log.refreshes.lock().unwrap(), 1);
+        assert_eq!(log.api_hits.lock().unwrap().last().unwrap().1, "Bearer at-2");
+
+        // 429 with Retry-After: 1 → waits a second and tries again.
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/limited" })).await;
+        assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
+        assert_eq!(out["call"]["attempts"], 2);
+        assert!(out["call"]["durationMs"].as_i64().unwrap() >= 1000, "{out}");
+
+        // 5xx → retried with backoff; 400 → the provider's error at once.
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/flaky" })).await;
+        assert_eq!((out["call"]["status"].clone(), out["call"]["attempts"].clone()), (json!("SUCCEEDED"), json!(2)), "{out}");
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/bad" })).await;
+        assert_eq!(out["call"]["status"], "FAILED");
+        assert_eq!(out["call"]["httpStatus"], 400);
+        assert_eq!(out["call"]["attempts"], 1);
+        assert!(out["call"]["responseBody"].as_str().unwrap().contains("Invalid parameter"));
+        assert_eq!(out["response"]["status"], 400);
+
+        // Bad input changes nothing and reaches nobody.
+        let hits = log.api_hits.lock().unwrap().len();
+        for (input, field) in [
+            (json!({ "connectionId": id, "method": "GET", "path": "//evil.example/x" }), "path"),
+            (json!({ "connectionId": id, "method": "GET", "path": "api/items" }), "path"),
+            (json!({ "connectionId": id, "method": "GET", "path": "/api/items", "headers": [{ "name": "Authorization", "value": "Bearer mine" }] }), "headers"),
+            (json!({ "connectionId": id, "method": "GET", "path": "/api/items", "timeoutSeconds": 0 }), "timeoutSeconds"),
+            (json!({ "connectionId": "con_01JD0000000000000000000000", "method": "GET", "path": "/x" }), "connectionId"),
+        ] {
+            let out = call(&app, input).await;
+            assert!(out["call"].is_null(), "{out}");
+            assert_eq!(out["userErrors"][0]["field"][1], field, "{out}");
+        }
+        assert_eq!(log.api_hits.lock().unwrap().len(), hits);
+
+        // The log and the dashboard figures; no token anywhere in them.
+        let q = "query($id: ID!) { connection(id: $id) {
+            calls { totalCount edges { node { method path status httpStatus attempts responseBody } } }
+            stats { callsLastDay succeededLastDay failedLastDay successRate quotaPerDay usageLabel windowUsed window { requests perSeconds } lastUsedAt } } }";
+        let seen = app.gql(&app.owner_key, q, json!({ "id": id })).await;
+        let c = &seen["connection"];
+        assert_eq!(c["calls"]["totalCount"], 5, "{seen}");
+        assert_eq!(c["calls"]["edges"][0]["node"]["path"], "/api/bad", "newest first");
+        let stats = &c["stats"];
+        assert_eq!((stats["callsLastDay"].clone(), stats["succeededLastDay"].clone()), (json!(5), json!(4)));
+        assert_eq!(stats["successRate"], 0.8);
+        assert_eq!(stats["quotaPerDay"], 4800, "Instagram: 200 calls per hour");
+        assert_eq!(stats["usageLabel"], "5 / 4800");
+        assert_eq!(stats["windowUsed"], 5);
+        assert!(stats["lastUsedAt"].is_string());
+        let text = seen.to_string();
+        assert!(!text.contains("at-1") && !text.contains("at-2") && !text.contains("rt-"), "{text}");
+        let all = app.gql(&app.owner_key, "{ connectionStats { connection { id } stats { callsLastDay } } }", json!({})).await;
+        assert_eq!(all["connectionStats"][0]["stats"]["callsLastDay"], 5);
+        let calls = entity::connection_call::Entity::find().all(&app.state.db).await.unwrap();
+        assert!(calls.iter().all(|c| c.request_enc.is_none()), "finished calls keep no request");
+
+        // A collaborator may read the log but a read-only key may not call.
+        let (_, collab) = app.collaborator_key("cole@example.com").await;
+        let seen = app.gql(&collab, "query($id: ID!) { connection(id: $id) { calls { totalCount } } }", json!({ "id": id })).await;
+        assert_eq!(seen["connection"]["calls"]["totalCount"], 5);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_proactive_limit_queues_calls_past_the_window_and_runs_them_after_it() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        let key = app.owner_key.clone();
+        let made = app
+            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
+            .await;
+        let id = made["createConnection"]["connection"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+        // The workspace's own limit for its custom API: 2 calls per 2 seconds.
+        let set = app
+            .gql(&key, SET, json!({ "i": { "provider": "custom_rest", "rateLimit": { "requests": 2, "perSeconds": 2 } } }))
+            .await;
+        assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
+        let hits = || log.api_hits.lock().unwrap().iter().filter(|(p, _)| p.starts_with("/api/items")).count();
+
+        for n in 0..2 {
+            let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": format!("/items?n={n}") })).await;
+            assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
+        }
+        // The third does not go out: it is queued until the window resets.
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/items?n=2", "wait": false })).await;
+        assert_eq!(out["call"]["status"], "QUEUED", "{out}");
+        assert!(out["call"]["runAfter"].is_string());
+        assert!(out["response"].is_null());
+        let queued = out["call"]["id"].as_str().unwrap().to_string();
+        assert_eq!(hits(), 2, "no call collected a 429");
+        let row = entity::connection_call::Entity::find_by_id(&queued).one(&app.state.db).await.unwrap().unwrap();
+        let stored = row.request_enc.clone().unwrap();
+        assert!(!stored.contains("items"), "the queued request is encrypted");
+
+        // The fourth waits for the reset itself.
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/items?n=3", "wait": true, "timeoutSeconds": 10 })).await;
+        assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
+        assert!(out["call"]["queuedMs"].as_i64().unwrap() > 0, "{out}");
+
+        // The queued one runs after the window, by the job engine.
+        let q = "query($id: ID!) { connectionCall(id: $id) { status httpStatus queuedMs responseBody } }";
+        let mut seen = Value::Null;
+        for _ in 0..100 {
+            seen = app.gql(&key, q, json!({ "id": queued })).await;
+            if seen["connectionCall"]["status"] != "QUEUED" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(seen["connectionCall"]["status"], "SUCCEEDED", "{seen}");
+        assert!(seen["connectionCall"]["queuedMs"].as_i64().unwrap() >= 500, "{seen}");
+        assert!(seen["connectionCall"]["responseBody"].as_str().unwrap().contains("n=2"));
+        assert_eq!(hits(), 4);
+        let row = entity::connection_call::Entity::find_by_id(&queued).one(&app.state.db).await.unwrap().unwrap();
+        assert!(row.request_enc.is_none(), "the request is dropped once it has run");
+        // Another workspace sees none of it.
+        let (_, other) = app.other_workspace("nosy@example.com").await;
+        app.gql_null(&other, q, json!({ "id": queued }), "connectionCall").await;
     })
     .await;
 }

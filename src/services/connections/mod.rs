@@ -4,12 +4,14 @@
 //! ([`connect`]), listed and removed here. Credentials are encrypted with
 //! the server key and never leave the server.
 
+pub mod call;
 pub mod catalog;
 pub mod connect;
 pub mod direct;
 pub mod incoming;
 pub mod refresh;
 pub mod settings;
+pub mod window;
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::json;

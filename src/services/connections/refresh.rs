@@ -180,3 +180,24 @@ async fn release(st: &AppState, id: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Refreshes one connection now (a call was answered 401) and returns it as
+/// it is afterwards. When another process holds the lease, waits up to
+/// 10 s for that refresh to finish instead of spending the refresh token
+/// a second time.
+pub async fn refresh_now(st: &AppState, id: &str) -> Result<connection::Model> {
+    let gone = || crate::error::Error::invalid("The connection was deleted");
+    let c = connection::Entity::find_by_id(id).one(&st.writer).await?.ok_or_else(gone)?;
+    let before = c.updated_at;
+    if refresh_one(st, c).await? == Outcome::Skipped {
+        for _ in 0..100 {
+            let now = connection::Entity::find_by_id(id).one(&st.writer).await?.ok_or_else(gone)?;
+            let leased = now.refresh_lease_until.is_some_and(|t| t > Utc::now());
+            if !leased || now.updated_at != before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    connection::Entity::find_by_id(id).one(&st.writer).await?.ok_or_else(gone)
+}

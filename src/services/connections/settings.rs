@@ -22,7 +22,13 @@ pub struct SettingsChanges {
     pub authorize_url: Option<Option<String>>,
     pub token_url: Option<Option<String>>,
     pub api_base_url: Option<Option<String>>,
+    /// The workspace's own rate limit for calls: `(requests, per_seconds)`.
+    pub rate_limit: Option<Option<(u32, u32)>>,
 }
+
+/// Bounds of a workspace's own rate limit.
+const MAX_WINDOW_SECONDS: u32 = 31 * 24 * 3600;
+const MAX_WINDOW_REQUESTS: u32 = 10_000_000;
 
 /// The URLs a connection of this provider uses in this workspace.
 #[derive(Debug, Clone)]
@@ -92,6 +98,8 @@ pub async fn set(
             authorize_url: Set(None),
             token_url: Set(None),
             api_base_url: Set(None),
+            rate_limit_requests: Set(None),
+            rate_limit_seconds: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         },
@@ -120,6 +128,18 @@ pub async fn set(
     }
     if let Some(v) = changes.api_base_url {
         am.api_base_url = Set(check_url("apiBaseUrl", v)?);
+    }
+    if let Some(v) = changes.rate_limit {
+        if let Some((requests, seconds)) = v {
+            if !(1..=MAX_WINDOW_REQUESTS).contains(&requests) {
+                return Err(Error::invalid_field("rateLimit.requests", "Between 1 and 10,000,000"));
+            }
+            if !(1..=MAX_WINDOW_SECONDS).contains(&seconds) {
+                return Err(Error::invalid_field("rateLimit.perSeconds", "Between 1 and 2,678,400 (31 days)"));
+            }
+        }
+        am.rate_limit_requests = Set(v.map(|(r, _)| r as i32));
+        am.rate_limit_seconds = Set(v.map(|(_, s)| s as i32));
     }
     am.updated_at = Set(now);
     let model = match is_new {

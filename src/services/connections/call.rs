@@ -1,0 +1,788 @@
+//! Calling a provider through a connection (seed 000's "API execute"): the
+//! request goes to the provider's API base URL with the connection's
+//! credentials, through the one outgoing client (SSRF guard, no redirects,
+//! timeouts), and every call is logged in `connection_call`.
+//!
+//! The rules:
+//! - **Proactive limit.** Each call takes a slot of the provider's window
+//!   for the connection ([`super::window`]). When the window is full the
+//!   call does not go out to collect a 429: the caller either waits for the
+//!   reset (when it comes within the caller's timeout) or gets a queued call
+//!   whose result arrives later, run by the `connection.call` job when the
+//!   window resets. A queued call lives in the job ledger, so a killed
+//!   process loses none.
+//! - **401** → the token is refreshed once (single flight with the
+//!   scheduled refresh) and the call retried.
+//! - **429** → the window is closed for `Retry-After` (or the provider's
+//!   reset header, else 60 s); the call waits and is retried, or is queued
+//!   when the wait is longer than its time allows.
+//! - **5xx and transport failures** → retried with backoff: twice at once,
+//!   then by the job engine for a queued call.
+//! - **Any other status** (400, 404, …) is the answer: the call failed with
+//!   the provider's error, at once.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use entity::{connection, connection_call, job};
+
+use super::catalog::{self, AuthKind, Provider};
+use super::window::{Slot, Window};
+use super::{find, settings, ConnectionStatus};
+use crate::auth::{Principal, Scope};
+use crate::error::{Error, Result};
+use crate::ids::{has_prefix, new_id};
+use crate::jobs::ledger::{self, NewJob};
+use crate::jobs::Handler;
+use crate::services::pagination::{fetch_page, Page, PageArgs};
+use crate::state::AppState;
+
+/// The job kind that runs a queued call.
+pub const KIND: &str = "connection.call";
+
+/// Bytes of a response body kept in the log (and in a queued call's result).
+pub const LOGGED_BODY_BYTES: usize = 4096;
+
+/// Largest request body a call may send.
+const MAX_REQUEST_BODY: usize = 256 * 1024;
+
+/// Longest a caller may wait for its answer, rate window included.
+pub const MAX_WAIT: Duration = Duration::from_secs(120);
+
+/// Longest a queued call's run may take (its retries included).
+const JOB_DEADLINE: Duration = Duration::from_secs(90);
+
+/// Quick retries of a 5xx or transport failure before giving up (inline) or
+/// handing the call to the job engine's backoff (queued).
+const QUICK_RETRIES: u32 = 2;
+
+/// Wait after a 429 that names none.
+const DEFAULT_429_WAIT: Duration = Duration::from_secs(60);
+
+/// Headers a caller may not set: the connection's credentials and the
+/// transport's own.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "keep-alive",
+];
+
+/// A call's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum CallStatus {
+    /// Waiting for the provider's rate window (or a retry after a failure).
+    Queued,
+    /// The provider answered 2xx.
+    Succeeded,
+    /// The provider answered with an error status, could not be reached, or
+    /// the connection stopped working; `error` and `httpStatus` say which.
+    Failed,
+}
+
+impl CallStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "succeeded" => Self::Succeeded,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// What to send, relative to the provider's API base URL.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct CallRequest {
+    pub method: String,
+    /// Starts with `/`; may carry its own query string.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+/// The provider's answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// Up to 1 MiB (the outgoing client's bound).
+    pub body: String,
+}
+
+/// How the caller wants to wait.
+#[derive(Debug, Clone, Copy)]
+pub struct Waiting {
+    /// Wait for a full window to reset (when it does within `timeout`)
+    /// rather than getting a queued call back.
+    pub wait: bool,
+    pub timeout: Duration,
+}
+
+/// Checks and normalises a request; nothing is sent when it is refused.
+fn check(mut r: CallRequest) -> Result<CallRequest> {
+    r.method = r.method.trim().to_ascii_uppercase();
+    if !matches!(r.method.as_str(), "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD") {
+        return Err(Error::invalid_field("method", "Use GET, POST, PUT, PATCH, DELETE or HEAD"));
+    }
+    let bad_path = !r.path.starts_with('/')
+        || r.path.starts_with("//")
+        || r.path.len() > 2000
+        || r.path.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\' || c == '#');
+    if bad_path {
+        return Err(Error::invalid_field(
+            "path",
+            "Give a path under the API base URL, starting with one `/` (at most 2000 characters, no spaces)",
+        ));
+    }
+    if r.query.len() > 100 {
+        return Err(Error::invalid_field("query", "At most 100 query parameters"));
+    }
+    if r.headers.len() > 30 {
+        return Err(Error::invalid_field("headers", "At most 30 headers"));
+    }
+    for (name, value) in &r.headers {
+        let lower = name.trim().to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(Error::invalid_field(
+                "headers",
+                format!("`{name}` is set by the server (the connection's credentials or the transport)"),
+            ));
+        }
+        if axum::http::HeaderName::from_bytes(lower.as_bytes()).is_err()
+            || axum::http::HeaderValue::from_str(value).is_err()
+        {
+            return Err(Error::invalid_field("headers", format!("`{name}` is not a valid header")));
+        }
+    }
+    if r.body.as_ref().is_some_and(|b| b.len() > MAX_REQUEST_BODY) {
+        return Err(Error::invalid_field("body", "At most 256 KiB"));
+    }
+    if r.body.is_some() && matches!(r.method.as_str(), "GET" | "HEAD") {
+        return Err(Error::invalid_field("body", "GET and HEAD requests carry no body"));
+    }
+    Ok(r)
+}
+
+/// The URL of a call: the base URL joined with the path and query, which
+/// must stay under the base (same origin, base path kept).
+fn url_of(base: &str, r: &CallRequest) -> Result<url::Url> {
+    let base_url = url::Url::parse(base).map_err(|_| Error::invalid("The connection's API base URL is not valid"))?;
+    let mut url = url::Url::parse(&format!("{}{}", base.trim_end_matches('/'), r.path))
+        .map_err(|e| Error::invalid_field("path", format!("Not a valid path: {e}")))?;
+    let same_origin = url.origin() == base_url.origin();
+    if !same_origin || !url.path().starts_with(base_url.path().trim_end_matches('/')) || url.path().contains("/../") {
+        return Err(Error::invalid_field("path", "The path must stay under the API base URL"));
+    }
+    if !r.query.is_empty() {
+        url.query_pairs_mut().extend_pairs(r.query.iter());
+    }
+    Ok(url)
+}
+
+/// The provider's window for this workspace: its own setting, else the catalog's.
+fn window_of(provider: &Provider, setting: Option<&entity::provider_setting::Model>) -> Option<Window> {
+    if let Some((Some(requests), Some(seconds))) = setting.map(|s| (s.rate_limit_requests, s.rate_limit_seconds)) {
+        return Some(Window { requests: requests.max(1) as u32, seconds: seconds.max(1) as u32 });
+    }
+    provider.rate_limit.as_ref().map(|r| Window { requests: r.requests, seconds: r.per_seconds })
+}
+
+/// Where the connection's calls go and the headers that prove it.
+async fn target(st: &AppState, c: &connection::Model, provider: &Provider) -> Result<(String, Vec<(String, String)>)> {
+    use base64::Engine;
+    let creds: serde_json::Value = serde_json::from_str(&st.secret.decrypt(&c.credentials_enc)?).unwrap_or_default();
+    let mut headers: Vec<(String, String)> = provider.api_headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    match creds["kind"].as_str() {
+        Some("api_key") => {
+            let key = creds["key"].as_str().unwrap_or_default();
+            headers.push(match creds["header"].as_str() {
+                Some(h) => (h.to_string(), key.to_string()),
+                None => ("authorization".into(), format!("Bearer {key}")),
+            });
+        }
+        Some("basic") => {
+            let pair =
+                format!("{}:{}", creds["username"].as_str().unwrap_or(""), creds["password"].as_str().unwrap_or(""));
+            headers.push((
+                "authorization".into(),
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)),
+            ));
+        }
+        _ => {
+            let token = creds["access_token"].as_str().unwrap_or_default();
+            headers.push(("authorization".into(), format!("Bearer {token}")));
+        }
+    }
+    let base = match creds["base_url"].as_str() {
+        Some(b) => b.to_string(),
+        None => {
+            let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
+            settings::endpoints(provider, setting.as_ref())?
+                .api_base_url
+                .ok_or_else(|| Error::invalid(format!("Set the {} API base URL first", provider.name)))?
+        }
+    };
+    Ok((base, headers))
+}
+
+/// What one run of a call came to.
+enum Ran {
+    /// The provider answered (any status but 429, 5xx, or a 401 that a refresh fixed).
+    Answered(Answer),
+    /// The provider asked to wait longer than the run may: queue it again after this long.
+    Later(Duration),
+    /// 5xx or unreachable, quick retries spent.
+    Unavailable(String),
+    /// The connection cannot be used (needs re-authorising, or gone).
+    Unusable(String),
+}
+
+/// Sends the call, with the rules of this module's header, until `deadline`.
+async fn run(
+    st: &AppState,
+    mut c: connection::Model,
+    provider: &Provider,
+    r: &CallRequest,
+    deadline: Instant,
+    attempts: &mut i32,
+) -> Result<Ran> {
+    let mut refreshed = false;
+    let mut failures = 0u32;
+    loop {
+        if ConnectionStatus::parse(&c.status) != ConnectionStatus::Connected {
+            return Ok(Ran::Unusable(format!(
+                "The {} connection needs to be reconnected before it can be used",
+                provider.name
+            )));
+        }
+        let (base, auth) = target(st, &c, provider).await?;
+        let url = url_of(&base, r)?;
+        let mut req = oauth2::http::Request::builder().method(r.method.as_str()).uri(url.as_str());
+        for (k, v) in auth.iter().chain(r.headers.iter()) {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let has_type = r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if r.body.is_some() && !has_type {
+            req = req.header("content-type", "application/json");
+        }
+        if !r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
+            req = req.header("accept", "application/json");
+        }
+        let req = req.body(r.body.clone().unwrap_or_default().into_bytes()).map_err(Error::internal)?;
+        *attempts += 1;
+        let sent = st.http.exchange(req).await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                failures += 1;
+                let why = e.public_message();
+                if failures > QUICK_RETRIES || !sleep_before(deadline, backoff(failures)).await {
+                    return Ok(Ran::Unavailable(why));
+                }
+                continue;
+            }
+        };
+        let status = resp.status().as_u16();
+        match status {
+            401 if provider.auth == AuthKind::Oauth2 && !refreshed => {
+                refreshed = true;
+                c = super::refresh::refresh_now(st, &c.id).await?;
+            }
+            429 => {
+                let wait = wait_of(resp.headers()).unwrap_or(DEFAULT_429_WAIT);
+                st.call_windows.pause(&c.id, wait).await?;
+                tracing::info!(connection = %c.id, wait_ms = wait.as_millis() as u64, "provider answered 429; waiting");
+                if !sleep_before(deadline, wait).await {
+                    return Ok(Ran::Later(wait));
+                }
+            }
+            500..=599 => {
+                failures += 1;
+                if failures > QUICK_RETRIES || !sleep_before(deadline, backoff(failures)).await {
+                    return Ok(Ran::Unavailable(format!("{} answered HTTP {status}", provider.name)));
+                }
+            }
+            _ => {
+                let headers = resp
+                    .headers()
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                    .collect();
+                let body = String::from_utf8_lossy(resp.body()).into_owned();
+                return Ok(Ran::Answered(Answer { status, headers, body }));
+            }
+        }
+    }
+}
+
+/// 250 ms, 500 ms, 1 s …
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(250 << failures.saturating_sub(1).min(4))
+}
+
+/// Sleeps `wait` when that ends before `deadline`; `false` (at once) when not.
+async fn sleep_before(deadline: Instant, wait: Duration) -> bool {
+    if Instant::now() + wait >= deadline {
+        return false;
+    }
+    tokio::time::sleep(wait).await;
+    true
+}
+
+/// How long a 429 asks to wait: `Retry-After`, else a reset header
+/// (`X-RateLimit-Reset` / `RateLimit-Reset`, as seconds from now or a Unix time).
+fn wait_of(headers: &oauth2::http::HeaderMap) -> Option<Duration> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(v) = get("retry-after") {
+        return crate::delivery::client::parse_retry_after(v);
+    }
+    let reset: u64 = get("x-ratelimit-reset").or_else(|| get("ratelimit-reset"))?.trim().parse().ok()?;
+    let now = Utc::now().timestamp() as u64;
+    // A Unix time is far larger than any window in seconds.
+    Some(Duration::from_secs(if reset > 1_000_000_000 { reset.saturating_sub(now) } else { reset }))
+}
+
+/// Calls the provider through a connection (members who may write). With
+/// room in the provider's window the call goes out at once and its answer
+/// is returned; otherwise it waits for the window (when `waiting` allows) or
+/// is queued and returned with status `queued`.
+#[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, connection = %connection_id))]
+pub async fn call(
+    st: &AppState,
+    p: &Principal,
+    connection_id: &str,
+    request: CallRequest,
+    waiting: Waiting,
+) -> Result<(connection_call::Model, Option<Answer>)> {
+    p.require(Scope::Write)?;
+    let request = check(request)?;
+    let c = find(&st.db, &p.workspace_id, connection_id).await.map_err(|_| {
+        Error::field_code("connectionId", crate::error::UserErrorCode::NotFound, "No such connection in this workspace")
+    })?;
+    let provider = usable(&c)?;
+    let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
+    // Checked now, so a bad path is refused before anything is queued.
+    url_of(&target(st, &c, provider).await?.0, &request)?;
+    let created = Utc::now();
+    let started = Instant::now();
+    let deadline = started + waiting.timeout.min(MAX_WAIT);
+    if let Some(window) = window_of(provider, setting.as_ref()) {
+        loop {
+            match st.call_windows.take(&c.id, window).await? {
+                Slot::Taken { .. } => break,
+                Slot::Full { wait } if waiting.wait && sleep_before(deadline, wait).await => continue,
+                Slot::Full { wait } => return Ok((queue(st, &c, &request, created, wait).await?, None)),
+            }
+        }
+    }
+    let queued_ms = started.elapsed().as_millis() as i64;
+    let mut attempts = 0;
+    let sent_at = Instant::now();
+    let ran = run(st, c.clone(), provider, &request, deadline, &mut attempts).await?;
+    let duration_ms = sent_at.elapsed().as_millis() as i64;
+    let mut row = new_row(&c, &request, created);
+    row.attempts = attempts;
+    row.queued_ms = queued_ms;
+    row.duration_ms = Some(duration_ms);
+    let answer = match ran {
+        Ran::Later(wait) => {
+            row.run_after = Some(Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default());
+            row.request_enc = Some(st.secret.encrypt(&serde_json::to_string(&request).map_err(Error::internal)?)?);
+            let saved = insert_queued(st, row).await?;
+            return Ok((saved, None));
+        }
+        Ran::Answered(a) => {
+            settle(&mut row, Ok(&a));
+            Some(a)
+        }
+        Ran::Unavailable(why) | Ran::Unusable(why) => {
+            settle(&mut row, Err(why));
+            None
+        }
+    };
+    let txn = st.writer.begin().await?;
+    let saved = row.into_active_model().insert(&txn).await?;
+    touch(&txn, &c).await?;
+    txn.commit().await?;
+    Ok((saved, answer))
+}
+
+/// The provider of a connection that can take calls.
+fn usable(c: &connection::Model) -> Result<&'static Provider> {
+    let provider = catalog::get(&c.provider).ok_or_else(|| Error::invalid("This connection's service is gone"))?;
+    if provider.auth == AuthKind::None {
+        return Err(Error::invalid_field("connectionId", "Incoming webhooks receive calls; they cannot make them"));
+    }
+    if ConnectionStatus::parse(&c.status) != ConnectionStatus::Connected {
+        return Err(Error::invalid_field(
+            "connectionId",
+            format!("The {} connection needs to be reconnected before it can be used", provider.name),
+        ));
+    }
+    Ok(provider)
+}
+
+fn new_row(c: &connection::Model, r: &CallRequest, created: chrono::DateTime<Utc>) -> connection_call::Model {
+    let mut path = r.path.clone();
+    if !r.query.is_empty() {
+        let q: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(r.query.iter()).finish();
+        path.push(if path.contains('?') { '&' } else { '?' });
+        path.push_str(&q);
+    }
+    connection_call::Model {
+        id: new_id("cal"),
+        workspace_id: c.workspace_id.clone(),
+        connection_id: c.id.clone(),
+        method: r.method.clone(),
+        path: path.chars().take(2000).collect(),
+        status: CallStatus::Queued.as_str().into(),
+        http_status: None,
+        attempts: 0,
+        duration_ms: None,
+        queued_ms: 0,
+        request_enc: None,
+        response_headers: None,
+        response_body: None,
+        response_truncated: false,
+        error: None,
+        run_after: None,
+        created_at: created,
+        finished_at: None,
+    }
+}
+
+/// Fills a row with how the call ended.
+fn settle(row: &mut connection_call::Model, outcome: std::result::Result<&Answer, String>) {
+    row.finished_at = Some(Utc::now());
+    row.request_enc = None;
+    row.run_after = None;
+    match outcome {
+        Ok(a) => {
+            let ok = (200..300).contains(&a.status);
+            row.status = if ok { CallStatus::Succeeded } else { CallStatus::Failed }.as_str().into();
+            row.http_status = Some(a.status as i32);
+            let headers: serde_json::Map<String, serde_json::Value> =
+                a.headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            row.response_headers = Some(serde_json::Value::Object(headers));
+            let mut cut = LOGGED_BODY_BYTES.min(a.body.len());
+            while !a.body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            row.response_body = Some(a.body[..cut].to_string());
+            row.response_truncated = cut < a.body.len();
+            if !ok {
+                row.error = Some(format!("The provider answered HTTP {}", a.status));
+            }
+        }
+        Err(why) => {
+            row.status = CallStatus::Failed.as_str().into();
+            row.error = Some(why);
+        }
+    }
+}
+
+/// Notes the connection's last use (at most once a minute, to keep writes few).
+async fn touch(db: &impl ConnectionTrait, c: &connection::Model) -> Result<()> {
+    let now = Utc::now();
+    if c.last_used_at.is_some_and(|t| now - t < chrono::Duration::seconds(60)) {
+        return Ok(());
+    }
+    connection::Entity::update_many()
+        .col_expr(connection::Column::LastUsedAt, Expr::value(now))
+        .filter(connection::Column::Id.eq(&c.id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Queues a call that found the window full: its row (request encrypted)
+/// and its job, due when the window resets, in one transaction.
+async fn queue(
+    st: &AppState,
+    c: &connection::Model,
+    r: &CallRequest,
+    created: chrono::DateTime<Utc>,
+    wait: Duration,
+) -> Result<connection_call::Model> {
+    let mut row = new_row(c, r, created);
+    row.run_after = Some(Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default());
+    row.request_enc = Some(st.secret.encrypt(&serde_json::to_string(r).map_err(Error::internal)?)?);
+    insert_queued(st, row).await
+}
+
+async fn insert_queued(st: &AppState, row: connection_call::Model) -> Result<connection_call::Model> {
+    let txn = st.writer.begin().await?;
+    let saved = row.into_active_model().insert(&txn).await?;
+    let job = schedule(&txn, st, &saved).await?;
+    txn.commit().await?;
+    ledger::ring(st, &job).await;
+    tracing::info!(call = %saved.id, connection = %saved.connection_id, "call queued until the provider's window resets");
+    Ok(saved)
+}
+
+/// The job that runs a queued call at its `run_after`.
+async fn schedule(db: &impl ConnectionTrait, st: &AppState, row: &connection_call::Model) -> Result<job::Model> {
+    ledger::insert(
+        db,
+        st.sweep_grace(),
+        NewJob {
+            kind: KIND.into(),
+            payload: json!({ "call_id": row.id }),
+            workspace_id: Some(row.workspace_id.clone()),
+            run_at: row.run_after,
+            max_attempts: CallQueued.max_attempts(),
+        },
+    )
+    .await
+}
+
+/// `connection.call`: runs a queued call once the provider's window has room.
+pub struct CallQueued;
+
+#[async_trait::async_trait]
+impl Handler for CallQueued {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn timeout(&self, _job: &job::Model) -> Duration {
+        JOB_DEADLINE + Duration::from_secs(20)
+    }
+
+    fn emits_events(&self) -> bool {
+        false
+    }
+
+    async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
+        let Some(id) = job.payload["call_id"].as_str() else { return Ok(()) };
+        let Some(row) = connection_call::Entity::find_by_id(id).one(&st.writer).await? else { return Ok(()) };
+        if CallStatus::parse(&row.status) != CallStatus::Queued {
+            return Ok(()); // already run: work is at-least-once
+        }
+        let Some(c) = connection::Entity::find_by_id(&row.connection_id).one(&st.writer).await? else {
+            return finish(st, row, Err("The connection was deleted".into()), 0, None).await;
+        };
+        let provider = match usable(&c) {
+            Ok(p) => p,
+            Err(e) => return finish(st, row, Err(e.public_message()), 0, None).await,
+        };
+        let request: CallRequest = match row.request_enc.as_deref().map(|e| st.secret.decrypt(e)) {
+            Some(Ok(json)) => serde_json::from_str(&json).map_err(Error::internal)?,
+            _ => return finish(st, row, Err("The queued request could not be read".into()), 0, None).await,
+        };
+        let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
+        if let Some(window) = window_of(provider, setting.as_ref()) {
+            if let Slot::Full { wait } = st.call_windows.take(&c.id, window).await? {
+                return later(st, row, wait).await;
+            }
+        }
+        let queued_ms = (Utc::now() - row.created_at).num_milliseconds().max(0);
+        let mut attempts = row.attempts;
+        let sent_at = Instant::now();
+        let ran = run(st, c.clone(), provider, &request, Instant::now() + JOB_DEADLINE, &mut attempts).await;
+        let duration = Some(sent_at.elapsed().as_millis() as i64);
+        let mut row = row;
+        row.attempts = attempts;
+        row.queued_ms = queued_ms;
+        match ran? {
+            Ran::Answered(a) => finish(st, row, Ok(&a), queued_ms, duration).await,
+            Ran::Unusable(why) => finish(st, row, Err(why), queued_ms, duration).await,
+            Ran::Later(wait) => later(st, row, wait).await,
+            Ran::Unavailable(why) => {
+                // Count the attempts, then let the engine retry with its backoff.
+                connection_call::Entity::update_many()
+                    .col_expr(connection_call::Column::Attempts, Expr::value(attempts))
+                    .col_expr(connection_call::Column::Error, Expr::value(why.clone()))
+                    .filter(connection_call::Column::Id.eq(&row.id))
+                    .exec(&st.writer)
+                    .await?;
+                Err(Error::invalid(why))
+            }
+        }
+    }
+
+    async fn on_dead(&self, st: &AppState, job: &job::Model, error: &str) -> Result<()> {
+        let Some(id) = job.payload["call_id"].as_str() else { return Ok(()) };
+        let Some(row) = connection_call::Entity::find_by_id(id).one(&st.writer).await? else { return Ok(()) };
+        if CallStatus::parse(&row.status) == CallStatus::Queued {
+            let queued_ms = row.queued_ms;
+            finish(st, row, Err(error.to_string()), queued_ms, None).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The window is still full (or the provider asked to wait): run again later.
+async fn later(st: &AppState, row: connection_call::Model, wait: Duration) -> Result<()> {
+    let run_after = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+    let txn = st.writer.begin().await?;
+    connection_call::Entity::update_many()
+        .col_expr(connection_call::Column::RunAfter, Expr::value(run_after))
+        .col_expr(connection_call::Column::Attempts, Expr::value(row.attempts))
+        .filter(connection_call::Column::Id.eq(&row.id))
+        .exec(&txn)
+        .await?;
+    let row = connection_call::Model { run_after: Some(run_after), ..row };
+    let job = schedule(&txn, st, &row).await?;
+    txn.commit().await?;
+    ledger::ring(st, &job).await;
+    Ok(())
+}
+
+/// Settles a queued call with its outcome.
+async fn finish(
+    st: &AppState,
+    mut row: connection_call::Model,
+    outcome: std::result::Result<&Answer, String>,
+    queued_ms: i64,
+    duration_ms: Option<i64>,
+) -> Result<()> {
+    settle(&mut row, outcome);
+    row.queued_ms = queued_ms;
+    row.duration_ms = duration_ms;
+    let txn = st.writer.begin().await?;
+    let connection_id = row.connection_id.clone();
+    row.into_active_model().reset_all().update(&txn).await?;
+    if let Some(c) = connection::Entity::find_by_id(&connection_id).one(&txn).await? {
+        touch(&txn, &c).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// One call of the caller's workspace, if any.
+pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<connection_call::Model> {
+    p.require(Scope::Read)?;
+    if !has_prefix(id, "cal") {
+        return Err(Error::NotFound("Call"));
+    }
+    connection_call::Entity::find_by_id(id)
+        .filter(connection_call::Column::WorkspaceId.eq(&p.workspace_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("Call"))
+}
+
+/// One page of a connection's calls, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    connection_id: &str,
+    page: &PageArgs,
+) -> Result<Page<connection_call::Model>> {
+    p.require(Scope::Read)?;
+    let q = connection_call::Entity::find()
+        .filter(connection_call::Column::WorkspaceId.eq(&p.workspace_id))
+        .filter(connection_call::Column::ConnectionId.eq(connection_id));
+    fetch_page(db, q, connection_call::Column::Id, page).await
+}
+
+/// A connection's figures for the dashboard.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// Calls in the last 24 hours (queued ones included).
+    pub calls_24h: u64,
+    /// Of those, the ones that succeeded.
+    pub succeeded_24h: u64,
+    /// Of those, the ones that failed.
+    pub failed_24h: u64,
+    /// The provider's window and the calls counted in the current one.
+    pub window: Option<Window>,
+    pub window_used: u32,
+}
+
+/// The dashboard figures of a connection of the caller's workspace.
+pub async fn stats(st: &AppState, p: &Principal, c: &connection::Model) -> Result<Stats> {
+    use sea_orm::QuerySelect;
+    p.require(Scope::Read)?;
+    let since = Utc::now() - chrono::Duration::hours(24);
+    let rows: Vec<(String, i64)> = connection_call::Entity::find()
+        .select_only()
+        .column(connection_call::Column::Status)
+        .column_as(connection_call::Column::Id.count(), "n")
+        .filter(connection_call::Column::ConnectionId.eq(&c.id))
+        .filter(connection_call::Column::WorkspaceId.eq(&p.workspace_id))
+        .filter(connection_call::Column::CreatedAt.gte(since))
+        .group_by(connection_call::Column::Status)
+        .into_tuple()
+        .all(&st.db)
+        .await?;
+    let count = |s: CallStatus| rows.iter().filter(|(k, _)| k == s.as_str()).map(|(_, n)| *n as u64).sum::<u64>();
+    let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
+    let window = catalog::get(&c.provider).and_then(|prov| window_of(prov, setting.as_ref()));
+    Ok(Stats {
+        calls_24h: rows.iter().map(|(_, n)| *n as u64).sum(),
+        succeeded_24h: count(CallStatus::Succeeded),
+        failed_24h: count(CallStatus::Failed),
+        window,
+        window_used: st.call_windows.used(&c.id).await?,
+    })
+}
+
+/// Forgets calls older than `days` (the prune job's rule for logs).
+pub async fn prune(db: &impl ConnectionTrait, days: i64) -> Result<u64> {
+    let before = Utc::now() - chrono::Duration::days(days);
+    let gone = connection_call::Entity::delete_many()
+        .filter(connection_call::Column::CreatedAt.lt(before))
+        .filter(connection_call::Column::Status.ne(CallStatus::Queued.as_str()))
+        .exec(db)
+        .await?;
+    Ok(gone.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(path: &str) -> CallRequest {
+        CallRequest { method: "get".into(), path: path.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn paths_stay_under_the_base_url() {
+        let base = "https://api.example.com/v2";
+        let ok = url_of(base, &check(req("/users/me?fields=a")).unwrap()).unwrap();
+        assert_eq!(ok.as_str(), "https://api.example.com/v2/users/me?fields=a");
+        for bad in ["//evil.example/x", "users", "/a b", "/x#y"] {
+            assert!(check(req(bad)).is_err(), "{bad} should be refused");
+        }
+        for escape in ["/../admin", "/@evil.example", "/%2e%2e/admin"] {
+            let r = check(req(escape));
+            let escaped = r.and_then(|r| url_of(base, &r)).map(|u| u.to_string());
+            if let Ok(u) = &escaped {
+                assert!(u.starts_with("https://api.example.com/v2/"), "{escape} went to {u}");
+            }
+        }
+    }
+
+    #[test]
+    fn credentials_headers_are_the_servers() {
+        let mut r = req("/x");
+        r.headers = vec![("Authorization".into(), "Bearer mine".into())];
+        assert!(check(r).is_err());
+        let mut r = req("/x");
+        r.body = Some("{}".into());
+        assert!(check(r).is_err(), "a GET carries no body");
+    }
+}
