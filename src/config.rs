@@ -155,6 +155,19 @@ pub enum BenchCommand {
         #[arg(long)]
         server_exe: Option<std::path::PathBuf>,
     },
+    /// `callConnection` through the server to a provider on 127.0.0.1
+    /// against a plain reqwest loop to the same provider: req/s, p50, p99.
+    Connections {
+        /// Calls per measured phase.
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        /// Concurrent callers.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Interleaved rounds of both phases; the medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// The baseline server of `bench http`: a bare axum route, nothing else.
     #[command(hide = true)]
     BareServer {

@@ -19,6 +19,7 @@ use axum::Router;
 use serde_json::json;
 use tokio::process::{Child, Command};
 
+mod connections;
 mod delivery;
 mod ingest;
 mod jobs;
@@ -40,6 +41,9 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
                 let _ = SERVER_EXE.set(exe);
             }
             subscriptions::run(config, subscribers).await
+        }
+        BenchCommand::Connections { requests, concurrency, rounds } => {
+            connections::run(config, requests, concurrency, rounds).await
         }
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
