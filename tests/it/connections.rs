@@ -302,6 +302,12 @@ async fn a_pkce_provider_gets_a_verifier_and_api_keys_cannot_start_a_connect() {
         let (_, form) = log.token_requests.lock().unwrap().last().cloned().unwrap();
         assert!(form.iter().any(|(k, _)| k == "code_verifier"), "the verifier is sent");
 
+        // TikTok calls its client id `client_key`.
+        configure(&app, &cookie, "tiktok", &base).await;
+        let asked = start(&app, &cookie, "tiktok").await;
+        assert_eq!(param(&asked, "client_key"), "client-1");
+        assert_eq!(param(&asked, "scope"), "user.info.basic,video.upload,video.list");
+
         // The state is bound to a browser session: an API key cannot start one.
         let out = app.gql_raw(Some(&app.owner_key), START, json!({ "p": "instagram" })).await.2;
         assert_eq!(out["errors"][0]["extensions"]["code"], "FORBIDDEN", "{out}");

@@ -73,6 +73,12 @@ pub struct Provider {
     /// How the provider joins scopes in `scope` (`,` for several).
     pub scope_separator: String,
     pub pkce: bool,
+    /// The name the provider gives the client id where it departs from
+    /// OAuth's `client_id` (TikTok: `client_key`). Such a provider gets it
+    /// under that name on the authorize URL and in the token request body,
+    /// with the client secret in the body too.
+    #[serde(default)]
+    pub client_id_param: Option<String>,
     /// Extra query parameters of the authorize URL (e.g. Google's `access_type`).
     #[serde(default)]
     pub authorize_params: BTreeMap<String, String>,

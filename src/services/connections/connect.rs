@@ -77,12 +77,21 @@ pub(super) async fn client(
     let bad = |e: oauth2::url::ParseError| {
         Error::invalid_field("provider", format!("A {} URL is invalid: {e}", provider.name))
     };
-    let c = BasicClient::new(ClientId::new(id))
+    let mut c = BasicClient::new(ClientId::new(id))
         .set_client_secret(ClientSecret::new(secret))
         .set_auth_uri(AuthUrl::new(urls.authorize_url.clone().unwrap_or_default()).map_err(bad)?)
         .set_token_uri(TokenUrl::new(urls.token_url.clone().unwrap_or_default()).map_err(bad)?)
         .set_redirect_uri(RedirectUrl::new(callback_url(st, &provider.key)).map_err(bad)?);
+    if provider.client_id_param.is_some() {
+        c = c.set_auth_type(oauth2::AuthType::RequestBody);
+    }
     Ok((c, urls))
+}
+
+/// The client id under the provider's own name for it, when it has one
+/// (added to authorize URLs and token requests beside `client_id`).
+pub(super) fn renamed_client_id(provider: &Provider, c: &ProviderClient) -> Option<(String, String)> {
+    provider.client_id_param.as_ref().map(|name| (name.clone(), c.client_id().as_str().to_string()))
 }
 
 /// Starts a connect for the signed-in user (owner only, in a browser
@@ -116,6 +125,9 @@ pub async fn start(st: &AppState, p: &Principal, provider_key: &str) -> Result<S
     }
     for (k, v) in &provider.authorize_params {
         req = req.add_extra_param(k.clone(), v.clone());
+    }
+    if let Some((k, v)) = renamed_client_id(provider, &c) {
+        req = req.add_extra_param(k, v);
     }
     let verifier = match provider.pkce {
         true => {
@@ -182,6 +194,9 @@ pub async fn finish(st: &AppState, session_id: &str, provider_key: &str, cb: Cal
     let code = cb.code.filter(|c| !c.is_empty()).ok_or_else(|| Error::invalid("The provider sent no code back"))?;
     let (c, urls) = client(st, &attempt.workspace_id, provider).await?;
     let mut exchange = c.exchange_code(AuthorizationCode::new(code));
+    if let Some((k, v)) = renamed_client_id(provider, &c) {
+        exchange = exchange.add_extra_param(k, v);
+    }
     if let Some(v) = &attempt.verifier_enc {
         exchange = exchange.set_pkce_verifier(PkceCodeVerifier::new(st.secret.decrypt(v)?));
     }

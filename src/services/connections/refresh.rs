@@ -118,7 +118,12 @@ async fn refresh_one(st: &AppState, c: connection::Model) -> Result<Outcome> {
         let http = http.clone();
         async move { http.exchange(req).await }
     };
-    let answer = client.exchange_refresh_token(&RefreshToken::new(refresh.clone())).request_async(&send).await;
+    let refresh_token = RefreshToken::new(refresh.clone());
+    let mut exchange = client.exchange_refresh_token(&refresh_token);
+    if let Some((k, v)) = super::connect::renamed_client_id(provider, &client) {
+        exchange = exchange.add_extra_param(k, v);
+    }
+    let answer = exchange.request_async(&send).await;
     let now = Utc::now();
     let txn = st.writer.begin().await?;
     let (outcome, event) = match answer {
