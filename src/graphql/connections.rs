@@ -2,8 +2,11 @@
 //! workspace's provider settings, connecting over OAuth, and the
 //! connections. Credentials never appear in any type.
 
-use async_graphql::{ComplexObject, Context, Enum, InputObject, MaybeUndefined, Object, Result, SimpleObject, ID};
+use async_graphql::{
+    ComplexObject, Context, Enum, InputObject, MaybeUndefined, Object, Result, SimpleObject, Subscription, ID,
+};
 use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
 
 use crate::graphql::inputs::clearable;
 use crate::graphql::pagination::{connection, page_args, Conn};
@@ -423,24 +426,64 @@ impl ConnectionQuery {
     /// dashboard: calls in the last 24 hours against the provider's quota,
     /// success rate, last use (any member).
     async fn connection_stats(&self, ctx: &Context<'_>) -> Result<Vec<ConnectionStatsEntry>> {
-        let (st, p) = (ctx.app(), ctx.principal()?);
-        let mut out = Vec::new();
-        let mut page = crate::services::pagination::PageArgs { first: 100, after: None, count: false };
-        loop {
-            let rows = service::list(&st.db, p, &page).await?;
-            for c in &rows.items {
-                let stats = calls::stats(st, p, c).await?;
-                out.push(ConnectionStatsEntry {
-                    stats: ConnectionStats::new(stats, c.last_used_at),
-                    connection: c.clone().into(),
-                });
-            }
-            match (rows.has_next_page, rows.items.last()) {
-                (true, Some(last)) => page.after = Some(last.id.clone()),
-                _ => break,
-            }
+        Ok(workspace_stats(ctx.app(), ctx.principal()?).await?)
+    }
+}
+
+/// Every connection of the caller's workspace with its figures.
+async fn workspace_stats(
+    st: &crate::state::AppState,
+    p: &crate::auth::Principal,
+) -> crate::Result<Vec<ConnectionStatsEntry>> {
+    let mut out = Vec::new();
+    let mut page = crate::services::pagination::PageArgs { first: 100, after: None, count: false };
+    loop {
+        let rows = service::list(&st.db, p, &page).await?;
+        for c in &rows.items {
+            let stats = calls::stats(st, p, c).await?;
+            out.push(ConnectionStatsEntry {
+                stats: ConnectionStats::new(stats, c.last_used_at),
+                connection: c.clone().into(),
+            });
         }
-        Ok(out)
+        match (rows.has_next_page, rows.items.last()) {
+            (true, Some(last)) => page.after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+pub struct ConnectionSubscription;
+
+#[Subscription]
+impl ConnectionSubscription {
+    /// The connection dashboard, live: every connection with its figures
+    /// now, then every `intervalSeconds` (any member). Ends when the
+    /// server shuts down.
+    async fn connection_stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Seconds between updates, 1 to 300.", default = 5)] interval_seconds: i32,
+    ) -> Result<impl Stream<Item = Vec<ConnectionStatsEntry>>> {
+        let p = ctx.principal()?.clone();
+        p.require(crate::auth::Scope::Read)?;
+        if !(1..=300).contains(&interval_seconds) {
+            return Err(crate::Error::invalid_field("intervalSeconds", "Between 1 and 300").into());
+        }
+        let st = ctx.app().clone();
+        let stop = st.shutdown.clone();
+        let every = std::time::Duration::from_secs(interval_seconds as u64);
+        Ok(crate::graphql::jobs::tokio_stream_interval(every)
+            .then(move |_| {
+                let (st, p) = (st.clone(), p.clone());
+                async move { workspace_stats(&st, &p).await }
+            })
+            .filter_map(
+                |r| async move { r.map_err(|e| tracing::warn!(cause = %e, "connection stats unavailable")).ok() },
+            )
+            .take_until(stop.cancelled_owned()))
     }
 }
 

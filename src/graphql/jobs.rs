@@ -203,7 +203,7 @@ impl JobSubscription {
 }
 
 /// An endless stream that yields at once and then every `every`.
-fn tokio_stream_interval(every: Duration) -> impl Stream<Item = ()> {
+pub(crate) fn tokio_stream_interval(every: Duration) -> impl Stream<Item = ()> {
     futures_util::stream::unfold(tokio::time::interval(every), |mut i| async move {
         i.tick().await;
         Some(((), i))

@@ -66,6 +66,7 @@ pub struct SubscriptionRoot(
     jobs::JobSubscription,
     webhooks::WebhookSubscription,
     data::DataSubscription,
+    connections::ConnectionSubscription,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
