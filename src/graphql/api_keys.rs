@@ -5,6 +5,7 @@ use async_graphql::{ComplexObject, Context, InputObject, MaybeUndefined, Object,
 use chrono::{DateTime, Utc};
 
 use crate::auth::Scope;
+use crate::graphql::cost;
 use crate::graphql::inputs::{clearable, NotNull};
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::user_errors::{user_errors, UserError};
@@ -95,7 +96,9 @@ pub struct ApiKeyUsageDay {
 #[ComplexObject]
 impl ApiKey {
     /// Requests per day and status class over the last `days` days (1–366),
-    /// oldest first; days without requests are left out.
+    /// oldest first; days without requests are left out. Costs `days` times
+    /// what it selects.
+    #[graphql(complexity = "cost::days(days, child_complexity)")]
     async fn usage(&self, ctx: &Context<'_>, #[graphql(default = 30)] days: u32) -> Result<Vec<ApiKeyUsageDay>> {
         let rows = api_keys::usage(&ctx.app().db, ctx.principal()?, &self.id, days).await?;
         Ok(usage_days(rows.into_iter().map(|r| (r.day, r.status_class, r.count))))
@@ -130,6 +133,7 @@ pub struct ApiKeyQuery;
 #[Object]
 impl ApiKeyQuery {
     /// The workspace's API keys, newest first (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,

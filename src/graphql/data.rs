@@ -4,6 +4,7 @@
 use async_graphql::{ComplexObject, Context, InputObject, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
+use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::states::{CallbackStatus, RecordOperation, RecordStatus};
 use crate::graphql::{found, ContextExt};
@@ -134,6 +135,7 @@ pub struct DataQuery;
 #[Object]
 impl DataQuery {
     /// The workspace's data endpoints, newest first.
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn data_endpoints(
         &self,
         ctx: &Context<'_>,
@@ -155,6 +157,7 @@ impl DataQuery {
     }
 
     /// Data keys of the workspace (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn data_keys(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Conn<DataKey>> {
         let page = page_args(ctx, first, after, "dk")?;
         let rows = endpoints::list_keys(&ctx.app().db, ctx.principal()?, &page).await?;
@@ -162,6 +165,7 @@ impl DataQuery {
     }
 
     /// Records, newest first, by endpoint, environment and status.
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn records(
         &self,
         ctx: &Context<'_>,

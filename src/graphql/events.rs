@@ -8,6 +8,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::auth::{Role, Scope};
 use crate::events::{owners_only, type_matches, Envelope};
+use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::{found, ContextExt};
 use crate::services::events::{self as event_service, check_patterns, EventFilter};
@@ -83,6 +84,7 @@ pub struct EventQuery;
 #[Object]
 impl EventQuery {
     /// The workspace's events, newest first.
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
+use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::states::JobState;
 use crate::graphql::user_errors::{user_errors, UserError};
@@ -120,6 +121,7 @@ impl JobQuery {
 
     /// Jobs that used up their attempts, newest first: the workspace's and
     /// the server's own (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn dead_jobs(
         &self,
         ctx: &Context<'_>,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::Role;
 use async_graphql::Result;
 
+use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::viewer::User;
@@ -40,6 +41,7 @@ pub struct MemberQuery;
 #[Object]
 impl MemberQuery {
     /// Members of the workspace, newest first.
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,

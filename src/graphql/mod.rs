@@ -7,6 +7,7 @@ mod api_keys;
 mod caller;
 mod connections;
 mod context;
+mod cost;
 mod data;
 mod data_mutations;
 mod errors;
@@ -79,9 +80,9 @@ pub fn build(state: AppState) -> AppSchema {
     let cfg = state.config.clone();
     builder()
         .limit_depth(cfg.graphql_max_depth)
-        .limit_complexity(cfg.graphql_max_complexity)
         .limit_recursive_depth(32)
         .extension(ErrorCodes)
+        .extension(cost::Cost { limit: cfg.graphql_max_complexity })
         .extension(caller::CurrentCaller)
         .extension(async_graphql::extensions::Tracing)
         .data(state)

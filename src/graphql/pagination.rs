@@ -5,12 +5,8 @@ use async_graphql::connection::{Connection, DefaultConnectionName, DefaultEdgeNa
 use async_graphql::{Context, Object, OutputType};
 
 use crate::error::Result;
+use crate::graphql::cost;
 use crate::services::{Page, PageArgs};
-
-/// What `totalCount` adds to a query's complexity: it is a `COUNT(*)` over
-/// every matching row, so a query may ask for only a few (the limit is
-/// `SWITCHYARD_GRAPHQL_MAX_COMPLEXITY`, 1000 by default).
-pub const TOTAL_COUNT_COMPLEXITY: usize = 25;
 
 /// Extra fields on every connection.
 pub struct ConnectionFields {
@@ -20,8 +16,9 @@ pub struct ConnectionFields {
 #[Object]
 impl ConnectionFields {
     /// Number of items matching the filters, across all pages. Counted only
-    /// when asked for; it costs 25 toward the query's complexity limit.
-    #[graphql(complexity = "TOTAL_COUNT_COMPLEXITY + child_complexity")]
+    /// when asked for; it costs 25 toward the query's cost limit, once,
+    /// whatever the page size.
+    #[graphql(complexity = "cost::TOTAL_COUNT + child_complexity")]
     async fn total_count(&self) -> u64 {
         self.total_count
     }

@@ -7,6 +7,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
 use crate::events::DELIVERY_ATTEMPT;
+use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::states::DeliveryStatus;
 use crate::graphql::{found, ContextExt};
@@ -232,6 +233,7 @@ pub struct WebhookQuery;
 #[Object]
 impl WebhookQuery {
     /// The workspace's webhooks, newest first (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn webhooks(
         &self,
         ctx: &Context<'_>,
@@ -261,6 +263,7 @@ impl WebhookQuery {
     }
 
     /// Deliveries, newest first, filtered by webhook, status, event type and time.
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
@@ -291,6 +294,7 @@ impl WebhookQuery {
     }
 
     /// The attempt log, newest first.
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn delivery_attempts(
         &self,
         ctx: &Context<'_>,
