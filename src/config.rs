@@ -312,8 +312,10 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_DEPTH", default_value_t = 20, global = true)]
     pub graphql_max_depth: usize,
 
-    /// Highest GraphQL query complexity accepted.
-    #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000, global = true)]
+    /// Highest GraphQL query cost accepted: each field 1, a list's selection
+    /// times its page size (`first`, `days`, `ids`), `totalCount` 25. The
+    /// default lets a page of 100 items with about 95 fields each through.
+    #[arg(long, env = "SWITCHYARD_GRAPHQL_MAX_COMPLEXITY", default_value_t = 10_000, global = true)]
     pub graphql_max_complexity: usize,
 
     /// Seconds a client may take to send a request's line and headers; a

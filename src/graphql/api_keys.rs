@@ -5,6 +5,7 @@ use async_graphql::{ComplexObject, Context, InputObject, MaybeUndefined, Object,
 use chrono::{DateTime, Utc};
 
 use crate::auth::Scope;
+use crate::graphql::cost;
 use crate::graphql::inputs::{clearable, NotNull};
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::user_errors::{user_errors, UserError};
@@ -14,8 +15,11 @@ use crate::services::api_keys::{self, ApiKeyChanges, ApiKeyFilter, Environment, 
 /// Whether a key can be used right now.
 #[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ApiKeyStatus {
+    /// Enabled and not expired: requests with it are accepted.
     Active,
+    /// Turned off with `updateApiKey`; requests with it get 401.
     Disabled,
+    /// Past its `expiresAt`; requests with it get 401.
     Expired,
 }
 
@@ -23,19 +27,29 @@ pub enum ApiKeyStatus {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct ApiKey {
+    /// The key's id (`ak_…`).
     pub id: ID,
+    /// A name for people, 1 to 100 characters.
     pub name: String,
+    /// Free text for people; `""` when none.
     pub description: String,
+    /// `TEST` (`sk_test_…`) or `LIVE` (`sk_live_…`).
     pub environment: Environment,
     /// The secret's first 12 characters, e.g. `sk_live_1234`.
     pub prefix: String,
     /// What the key may do; its owner's role limits it further.
     pub scopes: Vec<Scope>,
+    /// Whether the key may be used; `false` after it is disabled.
     pub enabled: bool,
+    /// Whether the key works right now (enabled and not expired).
     pub status: ApiKeyStatus,
+    /// The member who created the key (`usr_…`); the key acts as them.
     pub created_by_user_id: ID,
+    /// When the key was created.
     pub created_at: DateTime<Utc>,
+    /// When the key was last changed or rolled.
     pub updated_at: DateTime<Utc>,
+    /// When the key stops working; null: it does not expire.
     pub expires_at: Option<DateTime<Utc>>,
     /// Until when the secret replaced by the last roll still works.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
@@ -80,6 +94,7 @@ impl From<entity::api_key::Model> for ApiKey {
 pub struct StatusClassCount {
     /// `2xx`, `4xx`, `5xx`, …
     pub status_class: String,
+    /// Requests of this class on this day.
     pub count: i64,
 }
 
@@ -88,15 +103,23 @@ pub struct StatusClassCount {
 pub struct ApiKeyUsageDay {
     /// `YYYY-MM-DD`.
     pub day: String,
+    /// All requests on this day.
     pub total: i64,
+    /// The same requests split by HTTP status class.
     pub by_status_class: Vec<StatusClassCount>,
 }
 
 #[ComplexObject]
 impl ApiKey {
     /// Requests per day and status class over the last `days` days (1–366),
-    /// oldest first; days without requests are left out.
-    async fn usage(&self, ctx: &Context<'_>, #[graphql(default = 30)] days: u32) -> Result<Vec<ApiKeyUsageDay>> {
+    /// oldest first; days without requests are left out. Costs `days` times
+    /// what it selects.
+    #[graphql(complexity = "cost::days(days, child_complexity)")]
+    async fn usage(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 30, desc = "How many days back, 1 to 366.")] days: u32,
+    ) -> Result<Vec<ApiKeyUsageDay>> {
         let rows = api_keys::usage(&ctx.app().db, ctx.principal()?, &self.id, days).await?;
         Ok(usage_days(rows.into_iter().map(|r| (r.day, r.status_class, r.count))))
     }
@@ -116,9 +139,12 @@ pub fn usage_days(rows: impl IntoIterator<Item = (String, String, i64)>) -> Vec<
     out
 }
 
+/// Which API keys to list; every field given must match.
 #[derive(InputObject, Default)]
 pub struct ApiKeyFilterInput {
+    /// Only enabled (`true`) or only disabled (`false`) keys.
     pub enabled: Option<bool>,
+    /// Only `TEST` or only `LIVE` keys.
     pub environment: Option<Environment>,
     /// Case-insensitive part of the name or prefix.
     pub search: Option<String>,
@@ -130,12 +156,13 @@ pub struct ApiKeyQuery;
 #[Object]
 impl ApiKeyQuery {
     /// The workspace's API keys, newest first (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last key of the previous page.")] after: Option<String>,
-        filter: Option<ApiKeyFilterInput>,
+        #[graphql(desc = "Which keys; none: all of them.")] filter: Option<ApiKeyFilterInput>,
     ) -> Result<Conn<ApiKey>> {
         let page = page_args(ctx, first, after, "ak")?;
         let f = filter.unwrap_or_default();

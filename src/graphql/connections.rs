@@ -8,6 +8,7 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
+use crate::graphql::cost;
 use crate::graphql::inputs::clearable;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::user_errors::{user_errors, UserError};
@@ -173,6 +174,7 @@ impl From<entity::connection::Model> for ServiceConnection {
 impl ServiceConnection {
     /// The calls made through this connection, newest first (kept for the
     /// delivery-log retention period).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn calls(
         &self,
         ctx: &Context<'_>,
@@ -393,6 +395,7 @@ impl ConnectionQuery {
     }
 
     /// The workspace's connections, newest first.
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn connections(
         &self,
         ctx: &Context<'_>,

@@ -4,6 +4,7 @@
 use async_graphql::{ComplexObject, Context, InputObject, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
+use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::states::{CallbackStatus, RecordOperation, RecordStatus};
 use crate::graphql::{found, ContextExt};
@@ -15,16 +16,23 @@ use crate::services::records::{self, RecordFilter};
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct DataEndpoint {
+    /// The endpoint's id (`de_…`).
     pub id: ID,
+    /// The endpoint's part of the URL: `/api/v1/data/{slug}`; unique in the workspace.
     pub slug: String,
+    /// A name for people.
     pub name: String,
     /// JSON Schema that record bodies must satisfy.
     pub schema: Option<Json<serde_json::Value>>,
+    /// Whether the endpoint accepts records; a disabled one answers 404.
     pub enabled: bool,
     /// Requests per calendar month (UTC); null: unlimited.
     pub monthly_quota: Option<i64>,
+    /// When the endpoint stops accepting records; null: it does not expire.
     pub subscription_expires_at: Option<DateTime<Utc>>,
+    /// When the endpoint was created.
     pub created_at: DateTime<Utc>,
+    /// When the endpoint was last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -55,12 +63,19 @@ impl From<entity::data_endpoint::Model> for DataEndpoint {
 /// A data key (`tm_test_…`/`tm_live_…`); the secret is shown only on creation.
 #[derive(SimpleObject)]
 pub struct DataKey {
+    /// The key's id (`dk_…`).
     pub id: ID,
+    /// A name for people.
     pub name: String,
+    /// The user the key belongs to (`usr_…`).
     pub user_id: ID,
+    /// `TEST` (`tm_test_…`, sandbox records) or `LIVE` (`tm_live_…`).
     pub environment: Environment,
+    /// The secret's first characters, e.g. `tm_live_1234`, to tell keys apart.
     pub prefix: String,
+    /// Whether the key works; a disabled key gets 401.
     pub enabled: bool,
+    /// When the key was created.
     pub created_at: DateTime<Utc>,
 }
 
@@ -81,20 +96,29 @@ impl From<entity::data_key::Model> for DataKey {
 /// A record sent to a data endpoint.
 #[derive(SimpleObject)]
 pub struct Record {
+    /// The record's id (`rec_…`).
     pub id: ID,
+    /// The data endpoint it was sent to (`de_…`).
     pub endpoint_id: ID,
+    /// `TEST` when sent with a `tm_test_…` key, `LIVE` with a `tm_live_…` key.
     pub environment: Environment,
     /// Where the record stands in processing.
     pub status: RecordStatus,
     /// The last requested operation.
     pub operation: RecordOperation,
+    /// The record's body as processed; null until its creation is processed, and once deleted.
     pub data: Option<Json<serde_json::Value>>,
+    /// Why processing failed; null unless `status` is `FAILED`.
     pub error: Option<String>,
+    /// When the record was first sent.
     pub created_at: DateTime<Utc>,
+    /// When the record last changed.
     pub updated_at: DateTime<Utc>,
+    /// When its last change was processed; null while it waits.
     pub processed_at: Option<DateTime<Utc>>,
     /// Where the processing result went; null without `X-Webhook-Callback`.
     pub callback_status: Option<CallbackStatus>,
+    /// Why the callback failed; null unless `callbackStatus` is `FAILED`.
     pub callback_error: Option<String>,
 }
 
@@ -133,12 +157,13 @@ pub struct DataQuery;
 
 #[Object]
 impl DataQuery {
-    /// The workspace's data endpoints, newest first.
+    /// The workspace's data endpoints, newest first (any member).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn data_endpoints(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last endpoint of the previous page.")] after: Option<String>,
     ) -> Result<Conn<DataEndpoint>> {
         let page = page_args(ctx, first, after, "de")?;
         let rows = endpoints::list(&ctx.app().db, ctx.principal()?, &page).await?;
@@ -155,19 +180,26 @@ impl DataQuery {
     }
 
     /// Data keys of the workspace (owner only).
-    async fn data_keys(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Conn<DataKey>> {
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    async fn data_keys(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last key of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<DataKey>> {
         let page = page_args(ctx, first, after, "dk")?;
         let rows = endpoints::list_keys(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |k| k.id.clone(), DataKey::from))
     }
 
     /// Records, newest first, by endpoint, environment and status.
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn records(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        filter: Option<RecordFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last record of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Which records; none: all of them.")] filter: Option<RecordFilterInput>,
     ) -> Result<Conn<Record>> {
         let page = page_args(ctx, first, after, "rec")?;
         let f = filter.unwrap_or_default();
@@ -199,8 +231,8 @@ impl DataSubscription {
     async fn record_status(
         &self,
         ctx: &Context<'_>,
-        record_id: Option<ID>,
-        endpoint_id: Option<ID>,
+        #[graphql(desc = "Only this record (`rec_…`).")] record_id: Option<ID>,
+        #[graphql(desc = "Only records of this data endpoint (`de_…`).")] endpoint_id: Option<ID>,
     ) -> Result<impl futures_util::Stream<Item = Record>> {
         use futures_util::StreamExt;
         let p = ctx.principal()?.require(crate::auth::Scope::Read)?.clone();

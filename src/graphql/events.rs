@@ -8,6 +8,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::auth::{Role, Scope};
 use crate::events::{owners_only, type_matches, Envelope};
+use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::{found, ContextExt};
 use crate::services::events::{self as event_service, check_patterns, EventFilter};
@@ -46,10 +47,12 @@ impl Event {
         self.envelope.subject_id.as_deref()
     }
 
+    /// Details of what happened; the fields depend on the event's `type`.
     async fn data(&self) -> async_graphql::Json<&serde_json::Value> {
         async_graphql::Json(&self.envelope.data)
     }
 
+    /// When it happened.
     async fn created_at(&self) -> DateTime<Utc> {
         self.envelope.created_at
     }
@@ -67,6 +70,7 @@ impl From<Arc<Envelope>> for Event {
     }
 }
 
+/// Which events to list; every field given must match.
 #[derive(InputObject, Default)]
 pub struct EventFilterInput {
     /// Event types or `family.*` patterns, e.g. `["api_key.*", "user.created"]`.
@@ -82,13 +86,15 @@ pub struct EventQuery;
 
 #[Object]
 impl EventQuery {
-    /// The workspace's events, newest first.
+    /// The workspace's events, newest first (any member; collaborators do not
+    /// see events about what only owners manage, such as API keys and webhooks).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last event of the previous page.")] after: Option<String>,
-        filter: Option<EventFilterInput>,
+        #[graphql(desc = "Which events; none: all the caller may see.")] filter: Option<EventFilterInput>,
     ) -> Result<Conn<Event>> {
         let page = page_args(ctx, first, after, "evt")?;
         let f = filter.unwrap_or_default();

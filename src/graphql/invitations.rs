@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::Role;
 use crate::error::Error;
+use crate::graphql::cost;
 use crate::graphql::pagination::{connection, Conn};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::viewer::Workspace;
@@ -50,6 +51,7 @@ impl InvitationQuery {
     /// Pending invitations of the workspace, newest first; expired ones stay
     /// listed until sent again, revoked, or 30 days past their expiry
     /// (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn invitations(
         &self,
         ctx: &Context<'_>,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
+use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::states::JobState;
 use crate::graphql::user_errors::{user_errors, UserError};
@@ -20,6 +21,7 @@ use crate::state::AppState;
 /// One kind of job in the queue.
 #[derive(SimpleObject, Clone, PartialEq)]
 pub struct QueueKindStatus {
+    /// The job kind, e.g. `webhook.deliver` or `record.process`.
     pub kind: String,
     /// Waiting to be handed to a worker.
     pub pending: u64,
@@ -29,7 +31,9 @@ pub struct QueueKindStatus {
     pub in_flight: u64,
     /// Given up after their last attempt.
     pub dead: u64,
+    /// Jobs of this kind finished successfully in the last 60 seconds.
     pub done_last_minute: u64,
+    /// Attempts of this kind that failed in the last 60 seconds.
     pub failed_last_minute: u64,
     /// Age of the oldest pending job, in milliseconds.
     pub oldest_pending_age_ms: Option<u64>,
@@ -42,7 +46,9 @@ pub struct QueueStatus {
     pub backend: String,
     /// Worker processes seen in the last 15 seconds.
     pub live_workers: u64,
+    /// The figures for each job kind.
     pub kinds: Vec<QueueKindStatus>,
+    /// When these figures were taken.
     pub at: DateTime<Utc>,
 }
 
@@ -73,19 +79,29 @@ async fn status(st: &AppState) -> crate::Result<QueueStatus> {
     })
 }
 
-/// A background job of the ledger.
+/// A background job: a webhook delivery, a record to process, a scheduled task.
 #[derive(SimpleObject)]
 pub struct Job {
+    /// The job's id (`job_…`).
     pub id: ID,
+    /// What the job does, e.g. `webhook.deliver`; an open set that grows
+    /// with new features.
     pub kind: String,
     /// Where the job stands.
     pub status: JobState,
+    /// Attempts made so far.
     pub attempts: i32,
+    /// Attempts allowed before the job is given up (`DEAD`).
     pub max_attempts: i32,
+    /// Why the latest attempt failed; null when none failed.
     pub last_error: Option<String>,
+    /// The job's input, as its kind defines it.
     pub payload: async_graphql::Json<serde_json::Value>,
+    /// When the job is (or was) due to run.
     pub run_at: DateTime<Utc>,
+    /// When the job was queued.
     pub created_at: DateTime<Utc>,
+    /// When the job finished or was given up; null while it is queued or running.
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -120,10 +136,11 @@ impl JobQuery {
 
     /// Jobs that used up their attempts, newest first: the workspace's and
     /// the server's own (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn dead_jobs(
         &self,
         ctx: &Context<'_>,
-        kind: Option<String>,
+        #[graphql(desc = "Only jobs of this kind, e.g. `webhook.deliver`; none: every kind.")] kind: Option<String>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last job of the previous page.")] after: Option<String>,
     ) -> Result<Conn<Job>> {

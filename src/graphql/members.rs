@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::Role;
 use async_graphql::Result;
 
+use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::viewer::User;
@@ -18,8 +19,11 @@ use crate::services::members::{self, Member as MemberRow};
 pub struct Member {
     /// The membership id (`mem_…`).
     pub id: ID,
+    /// The member's account.
     pub user: User,
+    /// `OWNER` (manages keys, members, webhooks) or `COLLABORATOR`.
     pub role: Role,
+    /// When they joined the workspace.
     pub joined_at: DateTime<Utc>,
 }
 
@@ -39,7 +43,8 @@ pub struct MemberQuery;
 
 #[Object]
 impl MemberQuery {
-    /// Members of the workspace, newest first.
+    /// Members of the workspace, newest first (any member).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,

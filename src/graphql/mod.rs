@@ -7,6 +7,7 @@ mod api_keys;
 mod caller;
 mod connections;
 mod context;
+mod cost;
 mod data;
 mod data_mutations;
 mod errors;
@@ -32,6 +33,8 @@ pub use node::found;
 
 use crate::state::AppState;
 
+/// Everything that can be read. Needs an API key with the `READ` scope, a
+/// browser session or an OAuth token (`serverInfo` needs nothing).
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(
     viewer::ViewerQuery,
@@ -47,6 +50,8 @@ pub struct QueryRoot(
     node::NodeQuery,
 );
 
+/// Every change, each `verbNoun(input:)` returning a payload with
+/// `userErrors`. Needs the `WRITE` scope (and `ADMIN` for members and keys).
 #[derive(MergedObject, Default)]
 pub struct MutationRoot(
     viewer::ViewerMutation,
@@ -60,6 +65,8 @@ pub struct MutationRoot(
     connections::ConnectionMutation,
 );
 
+/// Live streams over the WebSocket at `/graphql/ws` (`graphql-transport-ws`).
+/// Needs the `READ` scope; each stream ends when the server shuts down.
 #[derive(MergedSubscription, Default)]
 pub struct SubscriptionRoot(
     events::EventSubscription,
@@ -71,8 +78,14 @@ pub struct SubscriptionRoot(
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
+/// What clients read about the `DateTime` scalar (async-graphql's own text
+/// describes its implementation).
+const DATE_TIME: &str = "A point in time as an RFC 3339 string. Sent in UTC, e.g. \
+    `2026-01-31T09:30:00.123+00:00`; accepted with any offset, e.g. `2026-01-31T18:30:00+09:00` or `…Z`.";
+
 fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
+        .override_output_type_description::<chrono::DateTime<chrono::Utc>>(DATE_TIME)
 }
 
 /// The schema with the application state and the configured limits.
@@ -80,9 +93,9 @@ pub fn build(state: AppState) -> AppSchema {
     let cfg = state.config.clone();
     builder()
         .limit_depth(cfg.graphql_max_depth)
-        .limit_complexity(cfg.graphql_max_complexity)
         .limit_recursive_depth(32)
         .extension(ErrorCodes)
+        .extension(cost::Cost { limit: cfg.graphql_max_complexity })
         .extension(caller::CurrentCaller)
         .extension(async_graphql::extensions::Tracing)
         .data(state)

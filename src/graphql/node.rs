@@ -16,7 +16,7 @@ use crate::graphql::members::Member;
 use crate::graphql::oauth::OAuthApp;
 use crate::graphql::viewer::{User, Workspace};
 use crate::graphql::webhooks::{Delivery, DeliveryAttempt, Webhook};
-use crate::graphql::ContextExt;
+use crate::graphql::{cost, ContextExt};
 use crate::services::{
     api_keys, connections, data_endpoints, deliveries, events, members, oauth, records, webhooks, workspaces,
 };
@@ -96,7 +96,8 @@ impl NodeQuery {
     }
 
     /// Objects by global id, in the order asked (null where not found); at
-    /// most 100 ids.
+    /// most 100 ids. Costs the number of ids times what it selects.
+    #[graphql(complexity = "cost::list(ids.len(), child_complexity)")]
     async fn nodes(
         &self,
         ctx: &Context<'_>,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::Scope;
 use crate::graphql::api_keys::{usage_days, ApiKeyUsageDay};
+use crate::graphql::cost;
 use crate::graphql::inputs::{found_at, NotNull};
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::user_errors::{user_errors, UserError};
@@ -69,6 +70,7 @@ impl OAuthApp {
     /// Requests made with the app's tokens per day and status class over the
     /// last `days` days (1–366), oldest first; days without requests are
     /// left out. Owner only.
+    #[graphql(complexity = "cost::days(days, child_complexity)")]
     async fn usage(
         &self,
         ctx: &Context<'_>,
@@ -79,6 +81,7 @@ impl OAuthApp {
     }
 
     /// The users who authorized the app, newest first. Owner only.
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn authorizations(
         &self,
         ctx: &Context<'_>,
@@ -133,6 +136,7 @@ pub struct OAuthQuery;
 #[Object]
 impl OAuthQuery {
     /// The workspace's OAuth apps, newest first (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn oauth_apps(
         &self,
         ctx: &Context<'_>,
@@ -155,6 +159,7 @@ impl OAuthQuery {
 
     /// The apps the caller has authorized to act for them, newest first; an
     /// owner may ask for every member's (`everyMember: true`).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn authorized_apps(
         &self,
         ctx: &Context<'_>,

@@ -2,15 +2,16 @@
 //! service pages.
 
 use async_graphql::connection::{Connection, DefaultConnectionName, DefaultEdgeName, Edge, EmptyFields};
-use async_graphql::{Context, Object, OutputType};
+use std::borrow::Cow;
+use std::future::Future;
+
+use async_graphql::parser::types::Field;
+use async_graphql::registry::{MetaType, Registry};
+use async_graphql::{Context, ContextSelectionSet, Object, OutputType, Positioned, ServerResult, Value};
 
 use crate::error::Result;
+use crate::graphql::cost;
 use crate::services::{Page, PageArgs};
-
-/// What `totalCount` adds to a query's complexity: it is a `COUNT(*)` over
-/// every matching row, so a query may ask for only a few (the limit is
-/// `SWITCHYARD_GRAPHQL_MAX_COMPLEXITY`, 1000 by default).
-pub const TOTAL_COUNT_COMPLEXITY: usize = 25;
 
 /// Extra fields on every connection.
 pub struct ConnectionFields {
@@ -20,8 +21,9 @@ pub struct ConnectionFields {
 #[Object]
 impl ConnectionFields {
     /// Number of items matching the filters, across all pages. Counted only
-    /// when asked for; it costs 25 toward the query's complexity limit.
-    #[graphql(complexity = "TOTAL_COUNT_COMPLEXITY + child_complexity")]
+    /// when asked for; it costs 25 toward the query's cost limit, once,
+    /// whatever the page size.
+    #[graphql(complexity = "cost::TOTAL_COUNT + child_complexity")]
     async fn total_count(&self) -> u64 {
         self.total_count
     }
@@ -35,7 +37,39 @@ pub fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<String>, p
     Ok(PageArgs::new(first, after, prefix)?.counting(count))
 }
 
-pub type Conn<N> = Connection<String, N, ConnectionFields, EmptyFields, DefaultConnectionName, DefaultEdgeName>;
+type Inner<N> = Connection<String, N, ConnectionFields, EmptyFields, DefaultConnectionName, DefaultEdgeName>;
+
+/// A Relay connection of `N`: async-graphql's, plus a description for the
+/// `…Connection` type (async-graphql leaves it without one).
+pub struct Conn<N: OutputType>(Inner<N>);
+
+impl<N: OutputType> OutputType for Conn<N> {
+    fn type_name() -> Cow<'static, str> {
+        Inner::<N>::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        let name = Inner::<N>::create_type_info(registry);
+        if let Some(MetaType::Object { description, .. }) = registry.types.get_mut(Self::type_name().as_ref()) {
+            description.get_or_insert_with(|| {
+                format!(
+                    "One page of {} objects: `nodes` (or `edges` with their cursors), `pageInfo`, and \
+                     `totalCount`; pass `pageInfo.endCursor` as `after` for the next page.",
+                    N::type_name()
+                )
+            });
+        }
+        name
+    }
+
+    fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> impl Future<Output = ServerResult<Value>> + Send {
+        self.0.resolve(ctx, field)
+    }
+}
 
 /// Converts a page into a connection; each edge's cursor is its item's id.
 pub fn connection<T, N: OutputType>(page: Page<T>, id: impl Fn(&T) -> String, node: impl Fn(T) -> N) -> Conn<N> {
@@ -45,5 +79,5 @@ pub fn connection<T, N: OutputType>(page: Page<T>, id: impl Fn(&T) -> String, no
         ConnectionFields { total_count: page.total_count },
     );
     c.edges.extend(page.items.into_iter().map(|item| Edge::new(id(&item), node(item))));
-    c
+    Conn(c)
 }

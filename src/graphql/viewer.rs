@@ -14,13 +14,18 @@ use async_graphql::Result;
 /// A person who can sign in.
 #[derive(SimpleObject, Clone)]
 pub struct User {
+    /// The user's id (`usr_…`).
     pub id: ID,
+    /// The address they sign in with; unique on this server.
     pub email: String,
+    /// The name shown to others; may be `""`.
     pub name: String,
     /// Whether the user has set a password (an account made by the first
     /// start or the admin command has not until its setup link is used).
     pub has_password: bool,
+    /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// When the profile was last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -40,9 +45,13 @@ impl From<entity::user::Model> for User {
 /// The tenant that owns every other object.
 #[derive(SimpleObject, Clone)]
 pub struct Workspace {
+    /// The workspace's id (`ws_…`).
     pub id: ID,
+    /// The workspace's name; owners change it with `updateWorkspace`.
     pub name: String,
+    /// When the workspace was created.
     pub created_at: DateTime<Utc>,
+    /// When it was last renamed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -55,7 +64,9 @@ impl From<entity::workspace::Model> for Workspace {
 /// How the caller authenticated.
 #[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialKind {
+    /// A workspace API key (`sk_test_…`/`sk_live_…`).
     ApiKey,
+    /// A browser session (signed in at `/login`).
     Session,
     /// An OAuth app's access token, acting for the user.
     OauthToken,
@@ -82,10 +93,16 @@ impl From<workspaces::WorkspaceRole> for ViewerWorkspace {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct Viewer {
+    /// The user the caller acts as (for an API key: the member who made it).
     pub user: User,
+    /// The workspace the request works in.
     pub workspace: Workspace,
+    /// The user's role in that workspace.
     pub role: Role,
+    /// What this request may do (`READ` queries, `WRITE` mutations, `ADMIN`
+    /// members and keys); a session has every scope.
     pub scopes: Vec<Scope>,
+    /// How the caller authenticated.
     pub credential: CredentialKind,
     /// The API key's id when the caller used one.
     pub api_key_id: Option<ID>,
@@ -94,6 +111,7 @@ pub struct Viewer {
 /// Facts about this server, readable without signing in.
 #[derive(SimpleObject)]
 pub struct ServerInfo {
+    /// The server's version, e.g. `0.1.0`.
     pub version: String,
     /// The database in use.
     pub storage: Storage,

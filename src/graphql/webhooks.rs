@@ -7,6 +7,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
 use crate::events::DELIVERY_ATTEMPT;
+use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn};
 use crate::graphql::states::DeliveryStatus;
 use crate::graphql::{found, ContextExt};
@@ -117,18 +118,28 @@ impl From<entity::webhook::Model> for Webhook {
 /// One event (or test message) for one webhook.
 #[derive(SimpleObject)]
 pub struct Delivery {
+    /// The delivery's id (`dlv_…`).
     pub id: ID,
+    /// The webhook it goes to (`wh_…`).
     pub webhook_id: ID,
+    /// The event it carries (`evt_…`); null for a test message.
     pub event_id: Option<ID>,
+    /// The event's type, e.g. `user.created`.
     pub event_type: String,
     /// The exact body sent.
     pub payload: Json<serde_json::Value>,
     /// Where the delivery stands.
     pub status: DeliveryStatus,
+    /// HTTP attempts made so far.
     pub attempts: i32,
+    /// The HTTP status of the latest attempt; null before the first answer
+    /// or when the receiver could not be reached.
     pub last_status_code: Option<i32>,
+    /// Why the latest attempt failed; null when it succeeded or none was made.
     pub last_error: Option<String>,
+    /// When the delivery was queued.
     pub created_at: DateTime<Utc>,
+    /// When the receiver accepted it (a 2xx answer); null until then.
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
@@ -153,18 +164,28 @@ impl From<entity::delivery::Model> for Delivery {
 /// One HTTP attempt of a delivery.
 #[derive(SimpleObject, Clone)]
 pub struct DeliveryAttempt {
+    /// The attempt's id (`att_…`).
     pub id: ID,
+    /// The delivery it belongs to (`dlv_…`).
     pub delivery_id: ID,
+    /// The webhook it was sent to (`wh_…`).
     pub webhook_id: ID,
+    /// Which attempt of its delivery this is, from 1.
     pub attempt: i32,
+    /// Whether the receiver answered with a 2xx status.
     pub success: bool,
+    /// The HTTP status answered; null when there was no answer (timeout,
+    /// refused connection).
     pub response_code: Option<i32>,
+    /// How long the request took, in milliseconds.
     pub response_time_ms: i64,
     /// At most 4 KiB of the response body.
     pub response_body: String,
     /// Headers sent; secrets and the signature redacted.
     pub request_headers: Json<serde_json::Value>,
+    /// Why the attempt failed; null when it succeeded.
     pub error: Option<String>,
+    /// When the attempt was made.
     pub created_at: DateTime<Utc>,
 }
 
@@ -213,16 +234,24 @@ pub struct DeliveryFilterInput {
     pub webhook_id: Option<ID>,
     /// Only deliveries in this state.
     pub status: Option<DeliveryStatus>,
+    /// Only deliveries of this event type, e.g. `user.created`.
     pub event_type: Option<String>,
+    /// Only deliveries queued at or after this time.
     pub since: Option<DateTime<Utc>>,
+    /// Only deliveries queued before this time.
     pub until: Option<DateTime<Utc>>,
 }
 
+/// Which delivery attempts to list; every field given must match.
 #[derive(InputObject, Default)]
 pub struct DeliveryAttemptFilterInput {
+    /// Only attempts sent to this webhook.
     pub webhook_id: Option<ID>,
+    /// Only attempts of this delivery.
     pub delivery_id: Option<ID>,
+    /// Only successful (`true`) or only failed (`false`) attempts.
     pub success: Option<bool>,
+    /// Only attempts made at or after this time.
     pub since: Option<DateTime<Utc>>,
 }
 
@@ -232,12 +261,13 @@ pub struct WebhookQuery;
 #[Object]
 impl WebhookQuery {
     /// The workspace's webhooks, newest first (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn webhooks(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        filter: Option<WebhookFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last webhook of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Which webhooks; none: all of them.")] filter: Option<WebhookFilterInput>,
     ) -> Result<Conn<Webhook>> {
         let page = page_args(ctx, first, after, "wh")?;
         let f = filter.unwrap_or_default();
@@ -260,13 +290,15 @@ impl WebhookQuery {
         Ok(found(webhooks::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Webhook::from))
     }
 
-    /// Deliveries, newest first, filtered by webhook, status, event type and time.
+    /// Deliveries, newest first, filtered by webhook, status, event type and
+    /// time (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        filter: Option<DeliveryFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last delivery of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Which deliveries; none: all of them.")] filter: Option<DeliveryFilterInput>,
     ) -> Result<Conn<Delivery>> {
         let page = page_args(ctx, first, after, "dlv")?;
         let f = filter.unwrap_or_default();
@@ -290,13 +322,15 @@ impl WebhookQuery {
         Ok(found(deliveries::get(&ctx.app().db, ctx.principal()?, &id).await)?.map(Delivery::from))
     }
 
-    /// The attempt log, newest first.
+    /// The attempt log: every HTTP request sent to a webhook, newest first
+    /// (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn delivery_attempts(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        filter: Option<DeliveryAttemptFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last attempt of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Which attempts; none: all of them.")] filter: Option<DeliveryAttemptFilterInput>,
     ) -> Result<Conn<DeliveryAttempt>> {
         let page = page_args(ctx, first, after, "att")?;
         let f = filter.unwrap_or_default();
@@ -321,7 +355,7 @@ impl WebhookSubscription {
     async fn delivery_logs(
         &self,
         ctx: &Context<'_>,
-        webhook_id: Option<ID>,
+        #[graphql(desc = "Only attempts sent to this webhook (`wh_…`); none: every webhook's.")] webhook_id: Option<ID>,
     ) -> Result<impl Stream<Item = DeliveryAttempt>> {
         let p = ctx.principal()?.require(Scope::Read)?.require_owner()?;
         let app = ctx.app();

@@ -26,10 +26,12 @@ use crate::state::AppState;
 /// Characters of the secret kept as its visible prefix (`sk_live_1234`).
 const PREFIX_LEN: usize = 12;
 
-/// Which data an API key works on.
+/// Which data a key works on: sandbox or production, never both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum Environment {
+    /// Sandbox: `sk_test_…`/`tm_test_…` keys and the records they send.
     Test,
+    /// Production: `sk_live_…`/`tm_live_…` keys and the records they send.
     Live,
 }
 

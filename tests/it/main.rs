@@ -11,6 +11,7 @@ mod auth;
 mod bad_input;
 mod connections;
 mod conventions;
+mod cost;
 mod data;
 mod data_admin;
 mod events;
