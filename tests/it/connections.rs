@@ -733,6 +733,20 @@ async fn the_proactive_limit_queues_calls_past_the_window_and_runs_them_after_it
         assert_eq!(hits(), 4);
         let row = entity::connection_call::Entity::find_by_id(&queued).one(&app.state.db).await.unwrap().unwrap();
         assert!(row.request_enc.is_none(), "the request is dropped once it has run");
+        // The dashboard, live over graphql-transport-ws: the four calls are counted.
+        let auth = json!({ "Authorization": format!("Bearer {key}") });
+        let mut ws = crate::helpers::WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth).await;
+        let live = "subscription { connectionStats(intervalSeconds: 1) { connection { id provider } stats { callsLastDay usageLabel window { requests perSeconds } } } }";
+        ws.subscribe("1", live, json!({})).await;
+        let msg = ws.next_json_within(std::time::Duration::from_secs(5)).await.expect("live stats");
+        let entry = &msg["payload"]["data"]["connectionStats"][0];
+        assert_eq!(entry["connection"]["id"], id.as_str(), "{msg}");
+        assert_eq!(entry["stats"]["callsLastDay"], 4);
+        assert_eq!(entry["stats"]["window"], json!({ "requests": 2, "perSeconds": 2 }));
+        assert_eq!(entry["stats"]["usageLabel"], "4 / 86400");
+        let again = ws.next_json_within(std::time::Duration::from_secs(5)).await.expect("a second update");
+        assert_eq!(again["payload"]["data"]["connectionStats"][0]["stats"]["callsLastDay"], 4);
+
         // Another workspace sees none of it.
         let (_, other) = app.other_workspace("nosy@example.com").await;
         app.gql_null(&other, q, json!({ "id": queued }), "connectionCall").await;
