@@ -320,3 +320,98 @@ async fn an_oauth_token_revoked_on_one_process_stops_working_on_another_within_a
     b.stop().await;
     c.finish(a, vec![]).await;
 }
+
+/// A provider whose `/api/items` takes `slow_ms` to answer; counts hits.
+async fn slow_provider(slow_ms: u64) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let router =
+        axum::Router::new().route("/api", axum::routing::get(|| async { axum::Json(json!({ "ok": true })) })).route(
+            "/api/items",
+            axum::routing::get(move || {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(slow_ms)).await;
+                    axum::Json(json!({ "items": [1, 2, 3] }))
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn a_queued_connection_call_survives_a_killed_worker() {
+    use std::sync::atomic::Ordering;
+    let Some(c) = Cluster::new().await else {
+        return skip("a_queued_connection_call_survives_a_killed_worker");
+    };
+    let api = c.api().await;
+    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap owner");
+    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap workspace");
+    let (_, key) = make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
+    let (base, hits) = slow_provider(3000).await;
+    let client = reqwest::Client::new();
+    let gql = |query: &'static str, variables: serde_json::Value| {
+        let req = client.post(format!("http://{}/graphql", api.addr)).bearer_auth(&key);
+        async move {
+            let v: serde_json::Value = req
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(v["errors"].is_null(), "{v}");
+            v["data"].clone()
+        }
+    };
+    let made = gql(
+        "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+        json!({ "i": { "provider": "custom_rest", "apiKey": "k", "baseUrl": base } }),
+    )
+    .await;
+    let id = made["createConnection"]["connection"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    gql(
+        "mutation($i: SetProviderSettingsInput!) { setProviderSettings(input: $i) { userErrors { message } } }",
+        json!({ "i": { "provider": "custom_rest", "rateLimit": { "requests": 1, "perSeconds": 8 } } }),
+    )
+    .await;
+    let call = "mutation($i: CallConnectionInput!) { callConnection(input: $i) { call { id status } userErrors { message } } }";
+    let input = |wait: bool| json!({ "i": { "connectionId": id, "method": "GET", "path": "/items", "wait": wait } });
+    // The first call uses the window; the second is queued (the API process runs no workers).
+    let first = gql(call, input(true)).await;
+    assert_eq!(first["callConnection"]["call"]["status"], "SUCCEEDED", "{first}");
+    let queued = gql(call, input(false)).await;
+    assert_eq!(queued["callConnection"]["call"]["status"], "QUEUED", "{queued}");
+    let call_id = queued["callConnection"]["call"]["id"].as_str().unwrap().to_string();
+
+    // A worker takes it once the window resets and is killed while the provider answers.
+    let mut victim = c.worker();
+    let start = Instant::now();
+    while hits.load(Ordering::SeqCst) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(30), "the queued call never went out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    victim.start_kill().unwrap(); // SIGKILL mid-call
+    victim.wait().await.unwrap();
+    let survivor = c.worker();
+    let status = "query($id: ID!) { connectionCall(id: $id) { status attempts responseBody } }";
+    let seen = loop {
+        let seen = gql(status, json!({ "id": call_id })).await;
+        if seen["connectionCall"]["status"] != "QUEUED" {
+            break seen;
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "the queued call was lost: {seen}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(seen["connectionCall"]["status"], "SUCCEEDED", "{seen}");
+    assert!(seen["connectionCall"]["responseBody"].as_str().unwrap().contains("items"));
+    assert!(hits.load(Ordering::SeqCst) >= 3, "the killed attempt went out, and the call ran again (at least once)");
+    c.finish(api, vec![victim, survivor]).await;
+}
