@@ -115,13 +115,18 @@ pub struct EventSubscription;
 #[Subscription]
 impl EventSubscription {
     /// Events of the workspace as they are committed, optionally filtered by
-    /// type names or `family.*` patterns. Ends when the server shuts down.
+    /// type names or `family.*` patterns. With `after` (the id of the last
+    /// event a client saw before it lost its connection) the events
+    /// committed since then come first, oldest first (at most 1,000), then
+    /// the live ones, with none twice. Ends when the server shuts down.
     async fn events(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Event types or `family.*` patterns; all events when absent.")] event_types: Option<
             Vec<String>,
         >,
+        #[graphql(desc = "Resume after this event id (`evt_…`): the events missed since are sent first.")]
+        after: Option<ID>,
     ) -> Result<impl Stream<Item = Event>> {
         let p = ctx.principal()?.require(Scope::Read)?;
         let types = event_types.unwrap_or_default();
@@ -129,13 +134,22 @@ impl EventSubscription {
         // A connection whose caller is demoted closes (see rest::graphql),
         // so the role at the start holds for the stream's life.
         let owner = p.role == Role::Owner;
+        let types_for_replay = types.clone();
         let accept = move |e: &Envelope| {
             !e.live_only
                 && (owner || !owners_only(&e.event_type))
                 && (types.is_empty() || types.iter().any(|t| type_matches(t, &e.event_type)))
         };
-        let stream = ctx
-            .live_events(&p.workspace_id, Box::new(accept))
+        // Listen first, then read what was missed, so nothing falls between.
+        let live = ctx.live_events(&p.workspace_id, Box::new(accept));
+        let missed = match &after {
+            Some(id) => event_service::after(&ctx.app().db, p, Some(types_for_replay.clone()), id).await?,
+            None => vec![],
+        };
+        let replayed: std::collections::HashSet<String> = missed.iter().map(|e| e.id.clone()).collect();
+        let live = live.filter(move |e| std::future::ready(!replayed.contains(&e.id)));
+        let stream = futures_util::stream::iter(missed.into_iter().map(std::sync::Arc::new))
+            .chain(live)
             .map(Event::from)
             .take_until(ctx.app().shutdown.clone().cancelled_owned());
         Ok(stream)

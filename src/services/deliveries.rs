@@ -534,7 +534,10 @@ pub async fn reopen(db: &impl ConnectionTrait, job: &entity::job::Model) -> Resu
 pub async fn test(st: &AppState, p: &Principal, webhook_id: &str) -> Result<delivery_attempt::Model> {
     p.require(Scope::Write)?.require_owner()?;
     let w = webhooks::find(&st.db, &p.workspace_id, webhook_id).await?;
+    let test_id = new_id("evt");
     let body = json!({
+        "id": test_id,
+        "type": "webhook.test",
         "event": "webhook.test",
         "timestamp": Utc::now().to_rfc3339(),
         "data": { "webhook_id": w.id, "message": "A test delivery from Switchyard" },

@@ -35,6 +35,34 @@ pub async fn list(
     filter: EventFilter,
     page: &PageArgs,
 ) -> Result<Page<Envelope>> {
+    let q = visible(p, filter)?;
+    Ok(fetch_page(db, q, event::Column::Id, page).await?.filter_map(|m| Some(Envelope::from(m))))
+}
+
+/// Most events one resume replays.
+pub const MAX_REPLAY: u64 = 1000;
+
+/// The events committed after `after` (an event id), oldest first, at most
+/// [`MAX_REPLAY`]: what a subscriber missed while it was away.
+pub async fn after(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    types: Option<Vec<String>>,
+    after: &str,
+) -> Result<Vec<Envelope>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    if !has_prefix(after, "evt") {
+        return Err(Error::invalid_field("after", "Not an event id (`evt_…`)"));
+    }
+    let q = visible(p, EventFilter { types, since: None, until: None })?
+        .filter(event::Column::Id.gt(after))
+        .order_by_asc(event::Column::Id)
+        .limit(MAX_REPLAY);
+    Ok(q.all(db).await?.into_iter().map(Envelope::from).collect())
+}
+
+/// The caller's workspace's events its role may see, filtered.
+fn visible(p: &Principal, filter: EventFilter) -> Result<sea_orm::Select<event::Entity>> {
     p.require(Scope::Read)?;
     let mut q = event::Entity::find().filter(event::Column::WorkspaceId.eq(&p.workspace_id));
     if p.role != Role::Owner {
@@ -63,7 +91,7 @@ pub async fn list(
     if let Some(until) = filter.until {
         q = q.filter(event::Column::CreatedAt.lt(until));
     }
-    Ok(fetch_page(db, q, event::Column::Id, page).await?.filter_map(|m| Some(Envelope::from(m))))
+    Ok(q)
 }
 
 pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<Envelope> {

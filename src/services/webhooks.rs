@@ -440,7 +440,9 @@ pub async fn fan_out(db: &impl ConnectionTrait, events: &mut [Envelope]) -> Resu
     let mut owner = Vec::new();
     for (i, e) in events.iter().enumerate() {
         for w in hooks[&e.workspace_id].iter().filter(|w| wants(w, e)) {
-            let body = json!({ "event": e.event_type, "timestamp": e.created_at.to_rfc3339(), "data": e.data });
+            // `event` is the seed's name for the type; `id` lets a receiver drop a redelivery.
+            let body = json!({ "id": e.id, "type": e.event_type, "event": e.event_type,
+                               "timestamp": e.created_at.to_rfc3339(), "data": e.data });
             new.push(deliveries::NewDelivery { webhook: w, event_id: Some(&e.id), event_type: &e.event_type, body });
             owner.push(i);
         }

@@ -570,3 +570,42 @@ async fn a_lagging_subscriber_is_closed_without_slowing_the_others() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_subscriber_that_reconnects_with_after_misses_nothing_and_sees_nothing_twice() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let auth = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
+        let query = "subscription($after: ID) { events(eventTypes: [\"api_key.*\"], after: $after) { id type data } }";
+        let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth.clone()).await;
+        ws.subscribe("1", query, json!({})).await;
+        let (msg, _) = create_until_received(&app, &app.owner_key, &mut ws).await;
+        let last_seen = msg["payload"]["data"]["events"]["id"].as_str().unwrap().to_string();
+        drop(ws); // the connection is lost
+
+        // While away: three keys are made.
+        let mut made = Vec::new();
+        for i in 0..3 {
+            made.push(app.create_key(&app.owner_key, &format!("away-{i}"), &["READ"]).await.0);
+        }
+        // Back, resuming after the last event seen: the three first, in order, then live ones.
+        let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth).await;
+        ws.subscribe("1", query, json!({ "after": last_seen })).await;
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let msg = ws.next_json_within(Duration::from_secs(5)).await.expect("a missed event");
+            got.push(msg["payload"]["data"]["events"]["data"]["id"].as_str().unwrap_or_default().to_string());
+        }
+        assert_eq!(got, made, "the missed events, oldest first");
+        let (live, _) = app.create_key(&app.owner_key, "live-again", &["READ"]).await;
+        let msg = ws.next_json_within(Duration::from_secs(5)).await.expect("a live event");
+        assert_eq!(msg["payload"]["data"]["events"]["data"]["id"], live.as_str(), "{msg}");
+        assert!(ws.next_json_within(Duration::from_millis(300)).await.is_none(), "nothing twice");
+
+        // A bad cursor is refused with a clear error.
+        ws.subscribe("2", query, json!({ "after": "nope" })).await;
+        let msg = ws.next_json_within(Duration::from_secs(5)).await.expect("an error");
+        assert_eq!(msg["id"], "2", "{msg}");
+        assert_eq!(msg["payload"]["errors"][0]["extensions"]["details"][0]["field"], "after", "{msg}");
+    })
+    .await;
+}

@@ -356,6 +356,10 @@ async fn events_are_delivered_signed_with_custom_headers() {
         assert_eq!(hit.header("content-type"), Some("application/json"), "[{b}] {:?}", hit.headers);
         let body = hit.json();
         assert_eq!(body["event"], "api_key.created", "[{b}] {body}");
+        assert_eq!(body["type"], "api_key.created", "[{b}] {body}");
+        let evt = body["id"].as_str().unwrap_or_else(|| panic!("[{b}] no event id: {body}"));
+        let logged = app.gql(&app.owner_key, "query($id: ID!) { event(id: $id) { type } }", json!({ "id": evt })).await;
+        assert_eq!(logged["event"]["type"], "api_key.created", "[{b}] the body's id is the logged event's");
         let ts = body["timestamp"].as_str().expect("timestamp");
         let ts = chrono::DateTime::parse_from_rfc3339(ts).unwrap_or_else(|e| panic!("[{b}] {ts}: {e}"));
         assert!((Utc::now() - ts.to_utc()).num_seconds().abs() < 60, "[{b}] {ts}");
