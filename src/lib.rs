@@ -105,6 +105,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         limiter: request_limiter,
         webhook_limiter,
         call_windows,
+        call_log: Arc::default(),
         http,
         login_limiter,
         address_limiter,

@@ -209,7 +209,12 @@ fn window_of(provider: &Provider, setting: Option<&entity::provider_setting::Mod
 }
 
 /// Where the connection's calls go and the headers that prove it.
-async fn target(st: &AppState, c: &connection::Model, provider: &Provider) -> Result<(String, Vec<(String, String)>)> {
+async fn target(
+    st: &AppState,
+    c: &connection::Model,
+    provider: &Provider,
+    setting: Option<&entity::provider_setting::Model>,
+) -> Result<(String, Vec<(String, String)>)> {
     use base64::Engine;
     let creds: serde_json::Value = serde_json::from_str(&st.secret.decrypt(&c.credentials_enc)?).unwrap_or_default();
     let mut headers: Vec<(String, String)> = provider.api_headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -236,12 +241,9 @@ async fn target(st: &AppState, c: &connection::Model, provider: &Provider) -> Re
     }
     let base = match creds["base_url"].as_str() {
         Some(b) => b.to_string(),
-        None => {
-            let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
-            settings::endpoints(provider, setting.as_ref())?
-                .api_base_url
-                .ok_or_else(|| Error::invalid(format!("Set the {} API base URL first", provider.name)))?
-        }
+        None => settings::endpoints(provider, setting)?
+            .api_base_url
+            .ok_or_else(|| Error::invalid(format!("Set the {} API base URL first", provider.name)))?,
     };
     Ok((base, headers))
 }
@@ -263,6 +265,7 @@ async fn run(
     st: &AppState,
     mut c: connection::Model,
     provider: &Provider,
+    setting: Option<&entity::provider_setting::Model>,
     r: &CallRequest,
     deadline: Instant,
     attempts: &mut i32,
@@ -276,7 +279,7 @@ async fn run(
                 provider.name
             )));
         }
-        let (base, auth) = target(st, &c, provider).await?;
+        let (base, auth) = target(st, &c, provider, setting).await?;
         let url = url_of(&base, r)?;
         let mut req = oauth2::http::Request::builder().method(r.method.as_str()).uri(url.as_str());
         for (k, v) in auth.iter().chain(r.headers.iter()) {
@@ -383,7 +386,7 @@ pub async fn call(
     let provider = usable(&c)?;
     let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
     // Checked now, so a bad path is refused before anything is queued.
-    url_of(&target(st, &c, provider).await?.0, &request)?;
+    url_of(&target(st, &c, provider, setting.as_ref()).await?.0, &request)?;
     let created = Utc::now();
     let started = Instant::now();
     let deadline = started + waiting.timeout.min(MAX_WAIT);
@@ -399,7 +402,7 @@ pub async fn call(
     let queued_ms = started.elapsed().as_millis() as i64;
     let mut attempts = 0;
     let sent_at = Instant::now();
-    let ran = run(st, c.clone(), provider, &request, deadline, &mut attempts).await?;
+    let ran = run(st, c.clone(), provider, setting.as_ref(), &request, deadline, &mut attempts).await?;
     let duration_ms = sent_at.elapsed().as_millis() as i64;
     let mut row = new_row(&c, &request, created);
     row.attempts = attempts;
@@ -421,11 +424,8 @@ pub async fn call(
             None
         }
     };
-    let txn = st.writer.begin().await?;
-    let saved = row.into_active_model().insert(&txn).await?;
-    touch(&txn, &c).await?;
-    txn.commit().await?;
-    Ok((saved, answer))
+    st.call_log.write(st, row.clone()).await?;
+    Ok((row, answer))
 }
 
 /// The provider of a connection that can take calls.
@@ -600,7 +600,9 @@ impl Handler for CallQueued {
         let queued_ms = (Utc::now() - row.created_at).num_milliseconds().max(0);
         let mut attempts = row.attempts;
         let sent_at = Instant::now();
-        let ran = run(st, c.clone(), provider, &request, Instant::now() + JOB_DEADLINE, &mut attempts).await;
+        let ran =
+            run(st, c.clone(), provider, setting.as_ref(), &request, Instant::now() + JOB_DEADLINE, &mut attempts)
+                .await;
         let duration = Some(sent_at.elapsed().as_millis() as i64);
         let mut row = row;
         row.attempts = attempts;

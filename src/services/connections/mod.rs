@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod connect;
 pub mod direct;
 pub mod incoming;
+pub mod log;
 pub mod refresh;
 pub mod settings;
 pub mod window;
