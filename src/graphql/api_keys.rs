@@ -156,15 +156,18 @@ pub struct ApiKeyQuery;
 #[Object]
 impl ApiKeyQuery {
     /// The workspace's API keys, newest first (owner only).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last key of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100: the keys just newer than `before` (or the oldest ones).")]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first key of the next page, to page back towards newer ones.")] before: Option<String>,
         #[graphql(desc = "Which keys; none: all of them.")] filter: Option<ApiKeyFilterInput>,
     ) -> Result<Conn<ApiKey>> {
-        let page = page_args(ctx, first, after, "ak")?;
+        let page = page_args(ctx, (first, after), (last, before), "ak")?;
         let f = filter.unwrap_or_default();
         let filter = ApiKeyFilter { enabled: f.enabled, environment: f.environment, search: f.search };
         let rows = api_keys::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;

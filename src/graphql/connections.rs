@@ -174,14 +174,17 @@ impl From<entity::connection::Model> for ServiceConnection {
 impl ServiceConnection {
     /// The calls made through this connection, newest first (kept for the
     /// delivery-log retention period).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn calls(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last call of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100: the calls just newer than `before` (or the oldest ones).")]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first call of the next page, to page back towards newer ones.")] before: Option<String>,
     ) -> Result<Conn<ConnectionCall>> {
-        let page = page_args(ctx, first, after, "cal")?;
+        let page = page_args(ctx, (first, after), (last, before), "cal")?;
         let rows = calls::list(&ctx.app().db, ctx.principal()?, &self.id, &page).await?;
         Ok(connection(rows, |c| c.id.clone(), ConnectionCall::from))
     }
@@ -395,14 +398,20 @@ impl ConnectionQuery {
     }
 
     /// The workspace's connections, newest first.
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn connections(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last connection of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Page size from the end, 1 to 100: the connections just newer than `before` (or the oldest ones)."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first connection of the next page, to page back towards newer ones.")]
+        before: Option<String>,
     ) -> Result<Conn<ServiceConnection>> {
-        let page = page_args(ctx, first, after, "con")?;
+        let page = page_args(ctx, (first, after), (last, before), "con")?;
         let rows = service::list(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |c| c.id.clone(), ServiceConnection::from))
     }
@@ -439,7 +448,8 @@ async fn workspace_stats(
     p: &crate::auth::Principal,
 ) -> crate::Result<Vec<ConnectionStatsEntry>> {
     let mut out = Vec::new();
-    let mut page = crate::services::pagination::PageArgs { first: 100, after: None, count: false };
+    let mut page =
+        crate::services::pagination::PageArgs { first: 100, after: None, count: false, backward: false, before: None };
     loop {
         let rows = service::list(&st.db, p, &page).await?;
         for c in &rows.items {

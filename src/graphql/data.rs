@@ -158,14 +158,20 @@ pub struct DataQuery;
 #[Object]
 impl DataQuery {
     /// The workspace's data endpoints, newest first (any member).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn data_endpoints(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last endpoint of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Page size from the end, 1 to 100: the endpoints just newer than `before` (or the oldest ones)."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first endpoint of the next page, to page back towards newer ones.")]
+        before: Option<String>,
     ) -> Result<Conn<DataEndpoint>> {
-        let page = page_args(ctx, first, after, "de")?;
+        let page = page_args(ctx, (first, after), (last, before), "de")?;
         let rows = endpoints::list(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |e| e.id.clone(), DataEndpoint::from))
     }
@@ -180,28 +186,37 @@ impl DataQuery {
     }
 
     /// Data keys of the workspace (owner only).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn data_keys(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last key of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100: the keys just newer than `before` (or the oldest ones).")]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first key of the next page, to page back towards newer ones.")] before: Option<String>,
     ) -> Result<Conn<DataKey>> {
-        let page = page_args(ctx, first, after, "dk")?;
+        let page = page_args(ctx, (first, after), (last, before), "dk")?;
         let rows = endpoints::list_keys(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |k| k.id.clone(), DataKey::from))
     }
 
     /// Records, newest first, by endpoint, environment and status.
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn records(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last record of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Page size from the end, 1 to 100: the records just newer than `before` (or the oldest ones)."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first record of the next page, to page back towards newer ones.")]
+        before: Option<String>,
         #[graphql(desc = "Which records; none: all of them.")] filter: Option<RecordFilterInput>,
     ) -> Result<Conn<Record>> {
-        let page = page_args(ctx, first, after, "rec")?;
+        let page = page_args(ctx, (first, after), (last, before), "rec")?;
         let f = filter.unwrap_or_default();
         let filter = RecordFilter {
             endpoint_id: f.endpoint_id.map(|i| i.0),

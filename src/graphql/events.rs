@@ -88,15 +88,21 @@ pub struct EventQuery;
 impl EventQuery {
     /// The workspace's events, newest first (any member; collaborators do not
     /// see events about what only owners manage, such as API keys and webhooks).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last event of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Page size from the end, 1 to 100: the events just newer than `before` (or the oldest ones)."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first event of the next page, to page back towards newer ones.")]
+        before: Option<String>,
         #[graphql(desc = "Which events; none: all the caller may see.")] filter: Option<EventFilterInput>,
     ) -> Result<Conn<Event>> {
-        let page = page_args(ctx, first, after, "evt")?;
+        let page = page_args(ctx, (first, after), (last, before), "evt")?;
         let f = filter.unwrap_or_default();
         let filter = EventFilter { types: f.event_types, since: f.since, until: f.until };
         let rows = event_service::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;

@@ -51,14 +51,20 @@ impl InvitationQuery {
     /// Pending invitations of the workspace, newest first; expired ones stay
     /// listed until sent again, revoked, or 30 days past their expiry
     /// (owner only).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn invitations(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last invitation of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Page size from the end, 1 to 100: the invitations just newer than `before` (or the oldest ones)."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first invitation of the next page, to page back towards newer ones.")]
+        before: Option<String>,
     ) -> Result<Conn<Invitation>> {
-        let page = PageArgs::new(first, after, "inv")?;
+        let page = PageArgs::window((first, after), (last, before), "inv")?;
         let rows = invitations::list(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |i| i.id.clone(), Invitation::from))
     }

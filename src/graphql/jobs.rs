@@ -136,15 +136,18 @@ impl JobQuery {
 
     /// Jobs that used up their attempts, newest first: the workspace's and
     /// the server's own (owner only).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn dead_jobs(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only jobs of this kind, e.g. `webhook.deliver`; none: every kind.")] kind: Option<String>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last job of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100: the jobs just newer than `before` (or the oldest ones).")]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first job of the next page, to page back towards newer ones.")] before: Option<String>,
     ) -> Result<Conn<Job>> {
-        let page = page_args(ctx, first, after, "job")?;
+        let page = page_args(ctx, (first, after), (last, before), "job")?;
         let rows = job_service::dead_jobs(&ctx.app().db, ctx.principal()?, kind.as_deref(), &page).await?;
         Ok(connection(rows, |j| j.id.clone(), Job::from))
     }

@@ -44,14 +44,20 @@ pub struct MemberQuery;
 #[Object]
 impl MemberQuery {
     /// Members of the workspace, newest first (any member).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last member of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Page size from the end, 1 to 100: the members just newer than `before` (or the oldest ones)."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first member of the next page, to page back towards newer ones.")]
+        before: Option<String>,
     ) -> Result<Conn<Member>> {
-        let page = page_args(ctx, first, after, "mem")?;
+        let page = page_args(ctx, (first, after), (last, before), "mem")?;
         let rows = members::list(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |m| m.membership.id.clone(), Member::from))
     }

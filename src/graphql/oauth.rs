@@ -81,14 +81,22 @@ impl OAuthApp {
     }
 
     /// The users who authorized the app, newest first. Owner only.
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn authorizations(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last authorization of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Page size from the end, 1 to 100: the authorizations just newer than `before` (or the oldest ones)."
+        )]
+        last: Option<i32>,
+        #[graphql(
+            desc = "Cursor: the id of the first authorization of the next page, to page back towards newer ones."
+        )]
+        before: Option<String>,
     ) -> Result<Conn<OAuthAuthorization>> {
-        let page = page_args(ctx, first, after, "oaz")?;
+        let page = page_args(ctx, (first, after), (last, before), "oaz")?;
         let rows =
             authorizations::list_with_details(&ctx.app().db, ctx.principal()?, true, Some(&self.id), &page).await?;
         Ok(connection(rows, |a| a.authorization.id.clone(), OAuthAuthorization::from))
@@ -136,14 +144,17 @@ pub struct OAuthQuery;
 #[Object]
 impl OAuthQuery {
     /// The workspace's OAuth apps, newest first (owner only).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn oauth_apps(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last app of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100: the apps just newer than `before` (or the oldest ones).")]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first app of the next page, to page back towards newer ones.")] before: Option<String>,
     ) -> Result<Conn<OAuthApp>> {
-        let page = page_args(ctx, first, after, "app")?;
+        let page = page_args(ctx, (first, after), (last, before), "app")?;
         let rows = apps::list(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |a| a.id.clone(), OAuthApp::from))
     }
@@ -159,16 +170,24 @@ impl OAuthQuery {
 
     /// The apps the caller has authorized to act for them, newest first; an
     /// owner may ask for every member's (`everyMember: true`).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn authorized_apps(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last authorization of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Page size from the end, 1 to 100: the authorizations just newer than `before` (or the oldest ones)."
+        )]
+        last: Option<i32>,
+        #[graphql(
+            desc = "Cursor: the id of the first authorization of the next page, to page back towards newer ones."
+        )]
+        before: Option<String>,
         #[graphql(default = false, desc = "Every member's authorizations instead of the caller's (owner only).")]
         every_member: bool,
     ) -> Result<Conn<OAuthAuthorization>> {
-        let page = page_args(ctx, first, after, "oaz")?;
+        let page = page_args(ctx, (first, after), (last, before), "oaz")?;
         let rows =
             authorizations::list_with_details(&ctx.app().db, ctx.principal()?, every_member, None, &page).await?;
         Ok(connection(rows, |a| a.authorization.id.clone(), OAuthAuthorization::from))

@@ -30,11 +30,16 @@ impl ConnectionFields {
 }
 
 /// Checked paging arguments of a connection field: `first` (1..=100,
-/// default 20), `after` an id with `prefix`; the total is counted only when
-/// the query selects `totalCount`.
-pub fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<String>, prefix: &str) -> Result<PageArgs> {
+/// default 20) and `after`, or `last` and `before`, cursors being ids with
+/// `prefix`; the total is counted only when the query selects `totalCount`.
+pub fn page_args(
+    ctx: &Context<'_>,
+    forward: (Option<i32>, Option<String>),
+    backward: (Option<i32>, Option<String>),
+    prefix: &str,
+) -> Result<PageArgs> {
     let count = ctx.look_ahead().field("totalCount").exists();
-    Ok(PageArgs::new(first, after, prefix)?.counting(count))
+    Ok(PageArgs::window(forward, backward, prefix)?.counting(count))
 }
 
 type Inner<N> = Connection<String, N, ConnectionFields, EmptyFields, DefaultConnectionName, DefaultEdgeName>;

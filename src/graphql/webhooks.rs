@@ -261,15 +261,21 @@ pub struct WebhookQuery;
 #[Object]
 impl WebhookQuery {
     /// The workspace's webhooks, newest first (owner only).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn webhooks(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last webhook of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Page size from the end, 1 to 100: the webhooks just newer than `before` (or the oldest ones)."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first webhook of the next page, to page back towards newer ones.")]
+        before: Option<String>,
         #[graphql(desc = "Which webhooks; none: all of them.")] filter: Option<WebhookFilterInput>,
     ) -> Result<Conn<Webhook>> {
-        let page = page_args(ctx, first, after, "wh")?;
+        let page = page_args(ctx, (first, after), (last, before), "wh")?;
         let f = filter.unwrap_or_default();
         let rows = webhooks::list(
             &ctx.app().db,
@@ -292,15 +298,21 @@ impl WebhookQuery {
 
     /// Deliveries, newest first, filtered by webhook, status, event type and
     /// time (owner only).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last delivery of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Page size from the end, 1 to 100: the deliverys just newer than `before` (or the oldest ones)."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first delivery of the next page, to page back towards newer ones.")]
+        before: Option<String>,
         #[graphql(desc = "Which deliveries; none: all of them.")] filter: Option<DeliveryFilterInput>,
     ) -> Result<Conn<Delivery>> {
-        let page = page_args(ctx, first, after, "dlv")?;
+        let page = page_args(ctx, (first, after), (last, before), "dlv")?;
         let f = filter.unwrap_or_default();
         let filter = DeliveryFilter {
             webhook_id: f.webhook_id.map(|i| i.0),
@@ -324,15 +336,21 @@ impl WebhookQuery {
 
     /// The attempt log: every HTTP request sent to a webhook, newest first
     /// (owner only).
-    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn delivery_attempts(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last attempt of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Page size from the end, 1 to 100: the attempts just newer than `before` (or the oldest ones)."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the first attempt of the next page, to page back towards newer ones.")]
+        before: Option<String>,
         #[graphql(desc = "Which attempts; none: all of them.")] filter: Option<DeliveryAttemptFilterInput>,
     ) -> Result<Conn<DeliveryAttempt>> {
-        let page = page_args(ctx, first, after, "att")?;
+        let page = page_args(ctx, (first, after), (last, before), "att")?;
         let f = filter.unwrap_or_default();
         let filter = AttemptFilter {
             webhook_id: f.webhook_id.map(|i| i.0),

@@ -19,6 +19,11 @@ pub struct PageArgs {
     /// Whether to count every matching row for `total_count` (a
     /// `COUNT(*)`; skipped when nobody reads it).
     pub count: bool,
+    /// Paging back towards newer items (`last`/`before`): the page holds
+    /// the `first` items just newer than `before` (or the oldest ones).
+    pub backward: bool,
+    /// Return items strictly newer than this id (with `backward`).
+    pub before: Option<String>,
 }
 
 impl PageArgs {
@@ -34,7 +39,33 @@ impl PageArgs {
                 return Err(Error::invalid_field("after", "Not a cursor of this list"));
             }
         }
-        Ok(Self { first, after, count: true })
+        Ok(Self { first, after, count: true, backward: false, before: None })
+    }
+
+    /// Relay's four arguments: `first`/`after` page towards older items,
+    /// `last`/`before` back towards newer ones; one direction per request.
+    pub fn window(
+        (first, after): (Option<i32>, Option<String>),
+        (last, before): (Option<i32>, Option<String>),
+        prefix: &str,
+    ) -> Result<Self> {
+        if last.is_none() && before.is_none() {
+            return Self::new(first, after, prefix);
+        }
+        if first.is_some() || after.is_some() {
+            return Err(Error::invalid_field("last", "Page one way: `first`/`after` or `last`/`before`, not both"));
+        }
+        let size = match last {
+            None => DEFAULT_PAGE_SIZE,
+            Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
+            Some(_) => return Err(Error::invalid_field("last", format!("Must be between 1 and {MAX_PAGE_SIZE}"))),
+        };
+        if let Some(b) = &before {
+            if !has_prefix(b, prefix) {
+                return Err(Error::invalid_field("before", "Not a cursor of this list"));
+            }
+        }
+        Ok(Self { first: size, after: None, count: true, backward: true, before })
     }
 
     /// The same arguments, counting the total only if `count`.
@@ -82,6 +113,16 @@ where
         false => 0,
     };
     let mut q = select;
+    if args.backward {
+        if let Some(before) = &args.before {
+            q = q.filter(id_col.gt(before.as_str()));
+        }
+        let mut items = q.order_by_asc(id_col).limit(args.first + 1).all(db).await?;
+        let has_previous_page = items.len() as u64 > args.first;
+        items.truncate(args.first as usize);
+        items.reverse();
+        return Ok(Page { items, has_next_page: args.before.is_some(), has_previous_page, total_count });
+    }
     if let Some(after) = &args.after {
         q = q.filter(id_col.lt(after.as_str()));
     }

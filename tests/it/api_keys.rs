@@ -76,6 +76,30 @@ async fn keys_page_newest_first_with_total_count_and_filters() {
         assert_eq!(p3["apiKeys"]["edges"].as_array().unwrap().len(), 1);
         assert_eq!(p3["apiKeys"]["pageInfo"]["hasNextPage"], false);
 
+        // Back towards newer ones: `last`/`before`.
+        let back = "query($last: Int, $before: String) { apiKeys(last: $last, before: $before) {
+              pageInfo { hasNextPage hasPreviousPage startCursor } edges { node { name } } } }";
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v["apiKeys"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let oldest = app.gql(&app.owner_key, back, json!({ "last": 2 })).await;
+        assert_eq!(names(&oldest), ["alpha", "test"], "{oldest}");
+        assert_eq!(oldest["apiKeys"]["pageInfo"]["hasPreviousPage"], true);
+        assert_eq!(oldest["apiKeys"]["pageInfo"]["hasNextPage"], false);
+        let cursor = p2["edges"][0]["cursor"].clone(); // beta
+        let newer = app.gql(&app.owner_key, back, json!({ "last": 2, "before": cursor })).await;
+        assert_eq!(names(&newer), ["delta", "gamma"], "{newer}");
+        assert_eq!(newer["apiKeys"]["pageInfo"]["hasPreviousPage"], false);
+        assert_eq!(newer["apiKeys"]["pageInfo"]["hasNextPage"], true);
+        let both =
+            app.gql_raw(Some(&app.owner_key), "{ apiKeys(first: 2, last: 2) { totalCount } }", json!({})).await.2;
+        assert_eq!(both["errors"][0]["extensions"]["details"][0]["field"], "last", "{both}");
+
         let found = app.gql(&app.owner_key, q, json!({ "f": { "search": "GAM" } })).await;
         assert_eq!(found["apiKeys"]["totalCount"], 1);
         assert_eq!(found["apiKeys"]["edges"][0]["node"]["name"], "gamma");

@@ -1,0 +1,94 @@
+//! The call log's group commit. Every call through a connection is logged
+//! before its caller gets the answer, but committing each log row alone
+//! costs a transaction (on SQLite a turn at the one writer) per call. Here
+//! finished calls join a queue; one writer task at a time takes everything
+//! queued, inserts it in one statement, notes the connections' last use in
+//! one more, commits, and answers each caller. While that commit runs new
+//! rows queue up for the next, so batches grow with load and a lone call
+//! never waits for company (there is no timer).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait};
+use tokio::sync::oneshot;
+
+use entity::{connection, connection_call};
+
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Most rows one transaction writes (18 columns each, well under SQLite's
+/// limit on bound parameters).
+const MAX_BATCH: usize = 200;
+
+type Waiting = (connection_call::Model, oneshot::Sender<std::result::Result<(), String>>);
+
+/// Finished calls waiting for their log commit.
+#[derive(Default)]
+pub struct CallLog {
+    queue: Mutex<Vec<Waiting>>,
+    writing: AtomicBool,
+}
+
+impl CallLog {
+    /// Logs a finished call; returns once its row is committed.
+    pub async fn write(&self, st: &AppState, row: connection_call::Model) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push((row, tx));
+        if !self.writing.swap(true, Ordering::AcqRel) {
+            let st = st.clone();
+            tokio::spawn(async move { st.call_log.drain(&st).await });
+        }
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::internal(format!("the call log could not be written: {e}"))),
+            Err(_) => Err(Error::internal("the call log writer stopped")),
+        }
+    }
+
+    /// Writes batches until the queue is empty.
+    async fn drain(&self, st: &AppState) {
+        loop {
+            let batch: Vec<Waiting> = {
+                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                let n = q.len().min(MAX_BATCH);
+                q.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                self.writing.store(false, Ordering::Release);
+                // A row queued after the take but before the flag dropped
+                // would wait for nobody: take the writer's part again.
+                let more = !self.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+                if more && !self.writing.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                return;
+            }
+            let (rows, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let outcome = commit(st, rows).await.map_err(|e| e.to_string());
+            for w in waiters {
+                let _ = w.send(outcome.clone());
+            }
+        }
+    }
+}
+
+async fn commit(st: &AppState, rows: Vec<connection_call::Model>) -> Result<()> {
+    let mut used: Vec<String> = rows.iter().map(|r| r.connection_id.clone()).collect();
+    used.sort();
+    used.dedup();
+    let txn = st.writer.begin().await?;
+    connection_call::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
+        .exec_without_returning(&txn)
+        .await?;
+    connection::Entity::update_many()
+        .col_expr(connection::Column::LastUsedAt, Expr::value(Utc::now()))
+        .filter(connection::Column::Id.is_in(used))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
