@@ -150,6 +150,9 @@ pub struct RecordFilterInput {
     pub environment: Option<Environment>,
     /// Only records in this state.
     pub status: Option<RecordStatus>,
+    /// Only records created or changed at or after this time (for syncing:
+    /// pass the time of the last sync).
+    pub updated_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Default)]
@@ -222,6 +225,7 @@ impl DataQuery {
             endpoint_id: f.endpoint_id.map(|i| i.0),
             environment: f.environment.map(|e| e.as_str().to_string()),
             state: f.status.map(|s| s.as_str().to_string()),
+            updated_since: f.updated_since,
         };
         let rows = records::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
         Ok(connection(rows, |r| r.id.clone(), Record::from))

@@ -246,6 +246,15 @@ async fn sandbox_and_live_records_never_mix() {
             .await;
         assert_eq!(sandbox["records"]["totalCount"], 1);
         assert_eq!(sandbox["records"]["edges"][0]["node"]["data"]["amount"], 45000);
+        // Syncing: only what changed since a time.
+        let since = |t: chrono::DateTime<chrono::Utc>| {
+            let q = "query($t: DateTime!) { records(filter: { updatedSince: $t }) { totalCount } }";
+            app.gql(&app.owner_key, q, json!({ "t": t.to_rfc3339() }))
+        };
+        let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+        assert_eq!(since(hour_ago).await["records"]["totalCount"], 1);
+        let later = chrono::Utc::now() + chrono::Duration::minutes(1);
+        assert_eq!(since(later).await["records"]["totalCount"], 0);
     })
     .await;
 }

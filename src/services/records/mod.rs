@@ -144,6 +144,7 @@ pub struct RecordFilter {
     pub endpoint_id: Option<String>,
     pub environment: Option<String>,
     pub state: Option<String>,
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub async fn list(
@@ -162,6 +163,9 @@ pub async fn list(
     }
     if let Some(s) = f.state {
         q = q.filter(record::Column::State.eq(s));
+    }
+    if let Some(t) = f.updated_since {
+        q = q.filter(record::Column::UpdatedAt.gte(t));
     }
     fetch_page(db, q, record::Column::Id, page).await
 }
