@@ -5,14 +5,16 @@
 //! queued, inserts it in one statement, notes the connections' last use in
 //! one more, commits, and answers each caller. While that commit runs new
 //! rows queue up for the next, so batches grow with load and a lone call
-//! never waits for company (there is no timer).
+//! never waits for company (there is no timer). On PostgreSQL the commit is
+//! relaxed like the job ledger's bookkeeping (see
+//! [`relaxed`](crate::jobs::ledger::relaxed)).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
 use tokio::sync::oneshot;
 
 use entity::{connection, connection_call};
@@ -80,7 +82,10 @@ async fn commit(st: &AppState, rows: Vec<connection_call::Model>) -> Result<()> 
     let mut used: Vec<String> = rows.iter().map(|r| r.connection_id.clone()).collect();
     used.sort();
     used.dedup();
-    let txn = st.writer.begin().await?;
+    // Bookkeeping like the job ledger's: on PostgreSQL the commit does not
+    // wait for the WAL flush (only a crash of the database server itself
+    // could lose the last fraction of a second of log rows).
+    let txn = crate::jobs::ledger::relaxed(&st.writer).await?;
     connection_call::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
         .exec_without_returning(&txn)
         .await?;
