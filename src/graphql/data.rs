@@ -155,6 +155,24 @@ pub struct RecordFilterInput {
     pub updated_since: Option<DateTime<Utc>>,
 }
 
+/// Which data endpoints to list.
+#[derive(InputObject, Default)]
+pub struct DataEndpointFilterInput {
+    /// Only enabled (`true`) or only disabled (`false`) endpoints.
+    pub enabled: Option<bool>,
+    /// Case-insensitive part of the slug or name.
+    pub search: Option<String>,
+}
+
+/// Which data keys to list.
+#[derive(InputObject, Default)]
+pub struct DataKeyFilterInput {
+    /// Only enabled (`true`) or only disabled (`false`) keys.
+    pub enabled: Option<bool>,
+    /// Only `TEST` or only `LIVE` keys.
+    pub environment: Option<Environment>,
+}
+
 #[derive(Default)]
 pub struct DataQuery;
 
@@ -173,9 +191,12 @@ impl DataQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first endpoint of the next page, to page back towards newer ones.")]
         before: Option<String>,
+        #[graphql(desc = "Which endpoints; none: all of them.")] filter: Option<DataEndpointFilterInput>,
     ) -> Result<Conn<DataEndpoint>> {
         let page = page_args(ctx, (first, after), (last, before), "de")?;
-        let rows = endpoints::list(&ctx.app().db, ctx.principal()?, &page).await?;
+        let f = filter.unwrap_or_default();
+        let filter = endpoints::EndpointFilter { enabled: f.enabled, search: f.search };
+        let rows = endpoints::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
         Ok(connection(rows, |e| e.id.clone(), DataEndpoint::from))
     }
 
@@ -198,9 +219,12 @@ impl DataQuery {
         #[graphql(desc = "Page size from the end, 1 to 100: the keys just newer than `before` (or the oldest ones).")]
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first key of the next page, to page back towards newer ones.")] before: Option<String>,
+        #[graphql(desc = "Which keys; none: all of them.")] filter: Option<DataKeyFilterInput>,
     ) -> Result<Conn<DataKey>> {
         let page = page_args(ctx, (first, after), (last, before), "dk")?;
-        let rows = endpoints::list_keys(&ctx.app().db, ctx.principal()?, &page).await?;
+        let f = filter.unwrap_or_default();
+        let filter = endpoints::KeyFilter { enabled: f.enabled, environment: f.environment };
+        let rows = endpoints::list_keys(&ctx.app().db, ctx.principal()?, filter, &page).await?;
         Ok(connection(rows, |k| k.id.clone(), DataKey::from))
     }
 

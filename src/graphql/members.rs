@@ -41,6 +41,13 @@ impl From<MemberRow> for Member {
 #[derive(Default)]
 pub struct MemberQuery;
 
+/// Which members to list.
+#[derive(InputObject, Default)]
+pub struct MemberFilterInput {
+    /// Only owners or only collaborators.
+    pub role: Option<Role>,
+}
+
 #[Object]
 impl MemberQuery {
     /// Members of the workspace, newest first (any member).
@@ -56,9 +63,11 @@ impl MemberQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first member of the next page, to page back towards newer ones.")]
         before: Option<String>,
+        #[graphql(desc = "Which members; none: all of them.")] filter: Option<MemberFilterInput>,
     ) -> Result<Conn<Member>> {
         let page = page_args(ctx, (first, after), (last, before), "mem")?;
-        let rows = members::list(&ctx.app().db, ctx.principal()?, &page).await?;
+        let role = filter.and_then(|f| f.role);
+        let rows = members::list(&ctx.app().db, ctx.principal()?, role, &page).await?;
         Ok(connection(rows, |m| m.membership.id.clone(), Member::from))
     }
 }

@@ -170,9 +170,34 @@ pub async fn rotate_secret(st: &AppState, p: &Principal, id: &str) -> Result<(da
     Ok((endpoint, secret))
 }
 
-pub async fn list(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> Result<Page<data_endpoint::Model>> {
+/// Which endpoints [`list`] returns.
+#[derive(Default)]
+pub struct EndpointFilter {
+    pub enabled: Option<bool>,
+    /// Case-insensitive part of the slug or name.
+    pub search: Option<String>,
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    filter: EndpointFilter,
+    page: &PageArgs,
+) -> Result<Page<data_endpoint::Model>> {
+    use sea_orm::sea_query::{Expr, Func};
     p.require(Scope::Read)?;
-    let q = data_endpoint::Entity::find().filter(data_endpoint::Column::WorkspaceId.eq(&p.workspace_id));
+    let mut q = data_endpoint::Entity::find().filter(data_endpoint::Column::WorkspaceId.eq(&p.workspace_id));
+    if let Some(enabled) = filter.enabled {
+        q = q.filter(data_endpoint::Column::Enabled.eq(enabled));
+    }
+    if let Some(s) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", s.to_lowercase().replace(['%', '_'], ""));
+        q = q.filter(
+            sea_orm::Condition::any()
+                .add(Expr::expr(Func::lower(Expr::col(data_endpoint::Column::Name))).like(pattern.clone()))
+                .add(Expr::expr(Func::lower(Expr::col(data_endpoint::Column::Slug))).like(pattern)),
+        );
+    }
     fetch_page(db, q, data_endpoint::Column::Id, page).await
 }
 
@@ -343,9 +368,27 @@ pub async fn create_key(st: &AppState, p: &Principal, new: NewDataKey) -> Result
     Ok((key, secret))
 }
 
-pub async fn list_keys(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> Result<Page<data_key::Model>> {
+/// Which data keys [`list_keys`] returns.
+#[derive(Default)]
+pub struct KeyFilter {
+    pub enabled: Option<bool>,
+    pub environment: Option<crate::services::api_keys::Environment>,
+}
+
+pub async fn list_keys(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    filter: KeyFilter,
+    page: &PageArgs,
+) -> Result<Page<data_key::Model>> {
     p.require(Scope::Read)?.require_owner()?;
-    let q = data_key::Entity::find().filter(data_key::Column::WorkspaceId.eq(&p.workspace_id));
+    let mut q = data_key::Entity::find().filter(data_key::Column::WorkspaceId.eq(&p.workspace_id));
+    if let Some(enabled) = filter.enabled {
+        q = q.filter(data_key::Column::Enabled.eq(enabled));
+    }
+    if let Some(env) = filter.environment {
+        q = q.filter(data_key::Column::Environment.eq(env.as_str()));
+    }
     fetch_page(db, q, data_key::Column::Id, page).await
 }
 

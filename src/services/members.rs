@@ -55,9 +55,17 @@ pub async fn me(db: &impl ConnectionTrait, p: &Principal) -> Result<user::Model>
 }
 
 /// One page of the workspace's members, newest first.
-pub async fn list(db: &impl ConnectionTrait, p: &Principal, page: &PageArgs) -> Result<Page<Member>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    role: Option<crate::auth::Role>,
+    page: &PageArgs,
+) -> Result<Page<Member>> {
     p.require(Scope::Read)?;
-    let q = membership::Entity::find().filter(membership::Column::WorkspaceId.eq(&p.workspace_id));
+    let mut q = membership::Entity::find().filter(membership::Column::WorkspaceId.eq(&p.workspace_id));
+    if let Some(role) = role {
+        q = q.filter(membership::Column::Role.eq(role.as_str()));
+    }
     let rows = fetch_page(db, q, membership::Column::Id, page).await?;
     let ids: Vec<&str> = rows.items.iter().map(|m| m.user_id.as_str()).collect();
     let mut users: HashMap<String, user::Model> = user::Entity::find()

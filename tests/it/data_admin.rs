@@ -215,3 +215,38 @@ async fn a_rotated_endpoint_secret_signs_the_next_callbacks() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn endpoints_keys_and_members_can_be_filtered() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let k = &app.owner_key;
+        let orders = app
+            .mutate(k, "createDataEndpoint", json!({ "slug": "orders", "name": "Shop orders" }), "dataEndpoint { id }")
+            .await;
+        app.mutate(k, "createDataEndpoint", json!({ "slug": "leads", "name": "Leads" }), "dataEndpoint { id }").await;
+        let id = orders["dataEndpoint"]["id"].clone();
+        app.mutate(k, "updateDataEndpoint", json!({ "id": id, "enabled": false }), "dataEndpoint { id }").await;
+        let off = app
+            .gql(k, "{ dataEndpoints(filter: { enabled: false }) { totalCount edges { node { slug } } } }", json!({}))
+            .await;
+        assert_eq!(off["dataEndpoints"]["totalCount"], 1);
+        assert_eq!(off["dataEndpoints"]["edges"][0]["node"]["slug"], "orders");
+        let found = app.gql(k, "{ dataEndpoints(filter: { search: \"SHOP\" }) { totalCount } }", json!({})).await;
+        assert_eq!(found["dataEndpoints"]["totalCount"], 1);
+
+        app.mutate(k, "createDataKey", json!({ "name": "sandbox", "environment": "TEST" }), "secret").await;
+        app.mutate(k, "createDataKey", json!({ "name": "prod", "environment": "LIVE" }), "secret").await;
+        let live = app
+            .gql(k, "{ dataKeys(filter: { environment: LIVE }) { totalCount edges { node { name } } } }", json!({}))
+            .await;
+        assert_eq!(live["dataKeys"]["totalCount"], 1);
+        assert_eq!(live["dataKeys"]["edges"][0]["node"]["name"], "prod");
+
+        app.collaborator_key("filtered@example.com").await;
+        let collabs = app.gql(k, "{ members(filter: { role: COLLABORATOR }) { totalCount } }", json!({})).await;
+        assert_eq!(collabs["members"]["totalCount"], 1);
+        let owners = app.gql(k, "{ members(filter: { role: OWNER }) { totalCount } }", json!({})).await;
+        assert_eq!(owners["members"]["totalCount"], 1);
+    })
+    .await;
+}
