@@ -1,7 +1,7 @@
 //! The browser pages under `playground/`, embedded in the binary so the
 //! server works offline: GraphiQL at `/playground`, sign-in, setup and
-//! invitation pages, the dashboard (with its OAuth-apps script), sandbox,
-//! and console pages.
+//! invitation pages, the dashboard (with its OAuth-apps and Connections
+//! scripts), sandbox, and console pages.
 
 use axum::extract::{Path, RawQuery};
 use axum::http::{header, StatusCode};
@@ -23,6 +23,8 @@ const STYLE: &str = include_str!("../../playground/style.css");
 const APP_JS: &str = include_str!("../../playground/app.js");
 /// The dashboard's OAuth-apps panels (apps for owners, "Apps you authorized" for everyone).
 const OAUTH_APPS_JS: &str = include_str!("../../playground/oauth-apps.js");
+/// The dashboard's Connections panel (connections, call logs, connect a service, provider settings).
+const CONNECTIONS_JS: &str = include_str!("../../playground/connections.js");
 
 /// Vendored third-party assets: (file name, content type, bytes).
 const VENDOR: &[(&str, &str, &[u8])] = &[
@@ -52,6 +54,10 @@ pub fn router() -> Router<Http> {
         .route(
             "/playground/oauth-apps.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], OAUTH_APPS_JS) }),
+        )
+        .route(
+            "/playground/connections.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], CONNECTIONS_JS) }),
         )
         .route("/playground/vendor/{file}", get(vendor))
 }

@@ -409,6 +409,30 @@ async fn graphiqls_introspection_query_passes_the_limits() {
 }
 
 #[tokio::test]
+async fn the_dashboard_loads_the_connections_panel_script() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let get = |path: &str| app.client.get(format!("{}{path}", app.url)).send();
+        let html = get("/dashboard").await.unwrap().text().await.unwrap();
+        for marker in
+            ["id=\"connections-panel\"", "id=\"psettings-form\"", "<script src=\"/playground/connections.js\">"]
+        {
+            assert!(html.contains(marker), "[{}] {marker}", app.backend);
+        }
+        let resp = get("/playground/connections.js").await.unwrap();
+        assert_eq!(resp.status(), 200, "[{}]", app.backend);
+        assert!(resp.headers()["content-type"].to_str().unwrap().contains("javascript"));
+        let served = resp.text().await.unwrap();
+        let on_disk =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/playground/connections.js")).unwrap();
+        assert_eq!(served, on_disk, "the served script is the file in playground/");
+        // The OAuth callback page sends the browser back to the panel.
+        let page = get("/connect/instagram/callback").await.unwrap().text().await.unwrap();
+        assert!(page.contains("/dashboard#connections-panel"), "[{}] the callback returns to the panel", app.backend);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_dashboard_loads_the_oauth_panels_script() {
     for_each_backend(&[], |app: TestApp| async move {
         let get = |path: &str| app.client.get(format!("{}{path}", app.url)).send();
