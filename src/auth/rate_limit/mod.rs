@@ -120,21 +120,7 @@ impl RateLimiter {
                 *entry = (*entry).max(until);
             }
             Self::Redis { leased, .. } => {
-                let (pool, prefix) = (&leased.pool, &leased.prefix);
-                let mut conn = pool.get().await?;
-                let ms = wait.as_millis().max(1) as u64;
-                let k = format!("{prefix}:pause:{key}");
-                // Keep the later of the two expiries: set only if absent or shorter.
-                let left: i64 = deadpool_redis::redis::cmd("PTTL").arg(&k).query_async(&mut conn).await?;
-                if left < ms as i64 {
-                    let _: () = deadpool_redis::redis::cmd("SET")
-                        .arg(&k)
-                        .arg(1)
-                        .arg("PX")
-                        .arg(ms)
-                        .query_async(&mut conn)
-                        .await?;
-                }
+                pause_in_redis(&leased.pool, &format!("{}:pause:{key}", leased.prefix), wait).await?;
             }
         }
         Ok(())
@@ -172,6 +158,18 @@ impl RateLimiter {
             Self::Redis { leased, .. } => leased.shrink().await,
         }
     }
+}
+
+/// Sets the Redis key `key` to expire after `wait`, unless a later expiry
+/// is already set: a pause only ever grows.
+pub(crate) async fn pause_in_redis(pool: &Pool, key: &str, wait: Duration) -> Result<()> {
+    let mut conn = pool.get().await?;
+    let ms = wait.as_millis().max(1) as i64;
+    let left: i64 = deadpool_redis::redis::cmd("PTTL").arg(key).query_async(&mut conn).await?;
+    if left < ms {
+        let _: () = deadpool_redis::redis::cmd("SET").arg(key).arg(1).arg("PX").arg(ms).query_async(&mut conn).await?;
+    }
+    Ok(())
 }
 
 fn direct(per_minute: u32) -> Direct {

@@ -146,19 +146,7 @@ impl Windows {
                 c.paused_until = Some(c.paused_until.map_or(now + wait, |p| p.max(now + wait)));
             }
             Self::Redis { pool, prefix } => {
-                let mut conn = pool.get().await?;
-                let k = format!("{prefix}:cw:pause:{key}");
-                let ms = wait.as_millis().max(1) as i64;
-                let left: i64 = deadpool_redis::redis::cmd("PTTL").arg(&k).query_async(&mut conn).await?;
-                if left < ms {
-                    let _: () = deadpool_redis::redis::cmd("SET")
-                        .arg(&k)
-                        .arg(1)
-                        .arg("PX")
-                        .arg(ms)
-                        .query_async(&mut conn)
-                        .await?;
-                }
+                crate::auth::rate_limit::pause_in_redis(pool, &format!("{prefix}:cw:pause:{key}"), wait).await?;
             }
         }
         Ok(())
