@@ -21,7 +21,7 @@ type Fields = Vec<(String, String)>;
 
 /// What the provider saw of token requests.
 #[derive(Clone, Default)]
-struct ProviderLog {
+pub(crate) struct ProviderLog {
     /// (client id and secret from Basic auth, the form fields).
     token_requests: Arc<Mutex<Vec<(String, Fields)>>>,
     /// The PKCE challenge the test's "browser" passed on, by code.
@@ -29,17 +29,17 @@ struct ProviderLog {
     /// The one refresh token the provider accepts now (it rotates on use).
     valid_refresh: Arc<Mutex<String>>,
     /// Refresh requests that reached the provider.
-    refreshes: Arc<Mutex<usize>>,
+    pub(crate) refreshes: Arc<Mutex<usize>>,
     /// The access token the API accepts now (a refresh replaces it).
     current_access: Arc<Mutex<String>>,
     /// API requests: (path and query, the authorization header).
-    api_hits: Arc<Mutex<Vec<(String, String)>>>,
+    pub(crate) api_hits: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 /// A provider: `/token` issues `at-1`/`rt-1` for code `good-code` to
 /// `client-1:shh` (checking a PKCE verifier when one was challenged), and
 /// `/me` answers who `at-1` is.
-async fn provider() -> (String, ProviderLog) {
+pub(crate) async fn provider() -> (String, ProviderLog) {
     let log = ProviderLog::default();
     *log.valid_refresh.lock().unwrap() = "rt-1".into();
     *log.current_access.lock().unwrap() = "at-1".into();

@@ -415,3 +415,71 @@ async fn a_queued_connection_call_survives_a_killed_worker() {
     assert!(hits.load(Ordering::SeqCst) >= 3, "the killed attempt went out, and the call ran again (at least once)");
     c.finish(api, vec![victim, survivor]).await;
 }
+
+#[tokio::test]
+async fn two_processes_answered_401_at_once_refresh_the_token_once() {
+    let Some(c) = Cluster::new().await else {
+        return skip("two_processes_answered_401_at_once_refresh_the_token_once");
+    };
+    let (a, b) = (c.api().await, c.api().await);
+    let owner = entity::user::Entity::find().one(&a.state.db).await.unwrap().expect("bootstrap owner");
+    let ws = entity::workspace::Entity::find().one(&a.state.db).await.unwrap().expect("bootstrap workspace");
+    let (_, key) = make_key(&a.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
+    let (base, log) = crate::connections::provider().await;
+    let client = reqwest::Client::new();
+    let gql = |server: &Server, query: &'static str, variables: serde_json::Value| {
+        let req = client.post(format!("http://{}/graphql", server.addr)).bearer_auth(&key);
+        async move {
+            let v: serde_json::Value = req
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(v["errors"].is_null(), "{v}");
+            v["data"].clone()
+        }
+    };
+    let set = gql(
+        &a,
+        "mutation($i: SetProviderSettingsInput!) { setProviderSettings(input: $i) { userErrors { message } } }",
+        json!({ "i": { "provider": "instagram", "clientId": "client-1", "clientSecret": "shh",
+                       "tokenUrl": format!("{base}/token"), "apiBaseUrl": base } }),
+    )
+    .await;
+    assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
+    // A connection whose access token the provider no longer takes.
+    let now = chrono::Utc::now();
+    let creds = json!({ "access_token": "stale", "refresh_token": "rt-1" }).to_string();
+    let row = entity::connection::Model {
+        id: switchyard::ids::new_id("con"),
+        workspace_id: ws.id.clone(),
+        provider: "instagram".into(),
+        account: "@mybusiness".into(),
+        status: "connected".into(),
+        scopes: json!([]),
+        credentials_enc: a.state.secret.encrypt(&creds).unwrap(),
+        token_expires_at: Some(now + chrono::Duration::days(30)),
+        auto_refresh: true,
+        refresh_lease_until: None,
+        created_by: owner.id.clone(),
+        last_used_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    row.clone().into_active_model().insert(&a.state.db).await.unwrap();
+    let call = "mutation($i: CallConnectionInput!) { callConnection(input: $i) { call { status attempts } } }";
+    let input = json!({ "i": { "connectionId": row.id, "method": "GET", "path": "/api/items" } });
+    // Both processes get a 401 and refresh at the same time: one refresh reaches the provider.
+    let (x, y) = tokio::join!(gql(&a, call, input.clone()), gql(&b, call, input));
+    assert_eq!(x["callConnection"]["call"]["status"], "SUCCEEDED", "{x}");
+    assert_eq!(y["callConnection"]["call"]["status"], "SUCCEEDED", "{y}");
+    assert_eq!(*log.refreshes.lock().unwrap(), 1, "the rotating refresh token is spent once");
+    let auth: Vec<String> = log.api_hits.lock().unwrap().iter().map(|(_, a)| a.clone()).collect();
+    assert_eq!(auth.iter().filter(|a| *a == "Bearer at-2").count(), 2, "both retried with the new token: {auth:?}");
+    b.stop().await;
+    c.finish(a, vec![]).await;
+}
