@@ -6,6 +6,7 @@
 //! [`BroadcastBus`] is the in-process bus; [`redis::RedisBus`] carries events
 //! between processes through Redis pub/sub.
 
+pub mod catalog;
 pub mod fanout;
 pub mod hooks;
 pub mod redis;

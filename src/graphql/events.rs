@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, InputObject, Object, Result, Subscription, ID};
+use async_graphql::{Context, InputObject, Json, Object, Result, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
@@ -84,8 +84,39 @@ pub struct EventFilterInput {
 #[derive(Default)]
 pub struct EventQuery;
 
+/// One event type of the catalog: what it means and the shape of its `data`.
+#[derive(SimpleObject)]
+pub struct EventTypeInfo {
+    /// The type's name, e.g. `record.created` (also `type` and `event` in webhook bodies).
+    pub name: String,
+    /// What happened when an event of this type is recorded.
+    pub description: String,
+    /// Whether only owners see it (in `events`, and through collaborators' webhooks).
+    pub owners_only: bool,
+    /// A JSON Schema (2020-12) of the event's `data`.
+    pub schema: Json<serde_json::Value>,
+    /// An example of the event's `data`.
+    pub example: Json<serde_json::Value>,
+}
+
 #[Object]
 impl EventQuery {
+    /// The event catalog: every type the server emits, with its meaning, a
+    /// JSON Schema of its `data` and an example (any member).
+    async fn event_types(&self, ctx: &Context<'_>) -> Result<Vec<EventTypeInfo>> {
+        ctx.principal()?.require(Scope::Read)?;
+        Ok(crate::events::catalog::all()
+            .iter()
+            .map(|d| EventTypeInfo {
+                name: d.name.clone(),
+                description: d.description.clone(),
+                owners_only: d.owners_only(),
+                schema: Json(d.schema()),
+                example: Json(d.example.clone()),
+            })
+            .collect())
+    }
+
     /// The workspace's events, newest first (any member; collaborators do not
     /// see events about what only owners manage, such as API keys and webhooks).
     #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]

@@ -609,3 +609,80 @@ async fn a_subscriber_that_reconnects_with_after_misses_nothing_and_sees_nothing
     })
     .await;
 }
+
+#[tokio::test]
+async fn real_events_match_the_catalogs_schemas() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let k = app.owner_key.clone();
+        // A bit of everything: keys, webhooks, members, the workspace, apps, connections, records.
+        let (key, _) = app.create_key(&k, "contract", &["READ"]).await;
+        app.mutate(&k, "updateApiKey", json!({ "id": key, "enabled": false }), "apiKey { id }").await;
+        app.mutate(&k, "rollApiKey", json!({ "id": key }), "secret").await;
+        app.mutate(&k, "deleteApiKey", json!({ "id": key }), "deletedId").await;
+        let wh = app
+            .mutate(
+                &k,
+                "createWebhook",
+                json!({ "url": "https://example.com/hook", "eventTypes": ["*"] }),
+                "webhook { id }",
+            )
+            .await["webhook"]["id"]
+            .clone();
+        app.mutate(&k, "updateWebhook", json!({ "id": wh, "eventTypes": ["record.*"] }), "webhook { id }").await;
+        app.mutate(&k, "rotateWebhookSecret", json!({ "id": wh }), "secret").await;
+        app.mutate(&k, "deleteWebhook", json!({ "id": wh }), "deletedId").await;
+        app.mutate(&k, "updateWorkspace", json!({ "name": "Contract Co" }), "workspace { id }").await;
+        app.invite_and_accept(&k, "contract@example.com", "COLLABORATOR").await;
+        let oauth = json!({ "name": "Reports", "redirectUris": ["https://r.example.com/cb"], "scopes": ["READ"] });
+        let appid = app.mutate(&k, "createOAuthApp", oauth, "oauthApp { id }").await["oauthApp"]["id"].clone();
+        app.mutate(&k, "rollOAuthAppSecret", json!({ "id": appid }), "secret").await;
+        app.mutate(&k, "deleteOAuthApp", json!({ "id": appid }), "deletedId").await;
+        let made = app
+            .mutate(&k, "createConnection", json!({ "provider": "incoming_webhooks" }), "connection { id } incomingUrl")
+            .await;
+        let url = made["incomingUrl"].as_str().unwrap().to_string();
+        assert_eq!(app.client.post(&url).json(&json!({ "n": 1 })).send().await.unwrap().status(), 202);
+        app.mutate(&k, "deleteConnection", json!({ "id": made["connection"]["id"] }), "deletedId").await;
+        app.mutate(&k, "createDataEndpoint", json!({ "slug": "orders", "name": "Orders" }), "dataEndpoint { id }")
+            .await;
+        let secret = app.mutate(&k, "createDataKey", json!({ "name": "k" }), "secret").await["secret"].clone();
+        let posted = app
+            .client
+            .post(format!("{}/api/v1/data/orders", app.url))
+            .bearer_auth(secret.as_str().unwrap())
+            .json(&json!({ "amount": 1 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 202);
+
+        let q = "{ events(first: 100) { nodes { type data } } }";
+        let mut events = Vec::new();
+        for _ in 0..100 {
+            events = app.gql(&k, q, json!({})).await["events"]["nodes"].as_array().unwrap().clone();
+            if events.iter().any(|e| e["type"] == "record.created") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &events {
+            let name = e["type"].as_str().unwrap();
+            let doc = switchyard::events::catalog::get(name).unwrap_or_else(|| panic!("{name} is not in the catalog"));
+            let v = jsonschema::validator_for(&doc.schema()).unwrap();
+            let problems: Vec<String> = v.iter_errors(&e["data"]).map(|p| p.to_string()).collect();
+            assert!(problems.is_empty(), "[{}] {name}: {problems:?} in {}", app.backend, e["data"]);
+            seen.insert(name.to_string());
+        }
+        assert!(seen.len() >= 19, "[{}] only {seen:?}", app.backend);
+
+        // The catalog through the API, schemas included.
+        let types = app.gql(&k, "{ eventTypes { name description ownersOnly schema example } }", json!({})).await;
+        let list = types["eventTypes"].as_array().unwrap();
+        assert_eq!(list.len(), switchyard::events::EventType::ALL.len());
+        let created = list.iter().find(|t| t["name"] == "record.created").unwrap();
+        assert_eq!(created["schema"]["required"], json!(["data", "endpoint_id", "environment", "id"]));
+        assert_eq!(created["ownersOnly"], false);
+    })
+    .await;
+}
