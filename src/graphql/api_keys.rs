@@ -111,6 +111,15 @@ pub struct ApiKeyUsageDay {
 
 #[ComplexObject]
 impl ApiKey {
+    /// The user the key acts for (who created it); null once their account is deleted.
+    async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<crate::graphql::viewer::User>> {
+        let p = ctx.principal()?;
+        let key = (p.workspace_id.clone(), self.created_by_user_id.0.clone());
+        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        let user = loaders.users.load_one(key).await.map_err(crate::Error::internal)?;
+        Ok(user.map(crate::graphql::viewer::User::from))
+    }
+
     /// Requests per day and status class over the last `days` days (1–366),
     /// oldest first; days without requests are left out. Costs `days` times
     /// what it selects.

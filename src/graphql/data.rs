@@ -95,6 +95,7 @@ impl From<entity::data_key::Model> for DataKey {
 
 /// A record sent to a data endpoint.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Record {
     /// The record's id (`rec_…`).
     pub id: ID,
@@ -120,6 +121,17 @@ pub struct Record {
     pub callback_status: Option<CallbackStatus>,
     /// Why the callback failed; null unless `callbackStatus` is `FAILED`.
     pub callback_error: Option<String>,
+}
+
+#[ComplexObject]
+impl Record {
+    /// The data endpoint it was sent to; null once the endpoint is deleted.
+    async fn endpoint(&self, ctx: &Context<'_>) -> Result<Option<DataEndpoint>> {
+        let p = ctx.principal()?.require(crate::auth::Scope::Read)?;
+        let key = (p.workspace_id.clone(), self.endpoint_id.0.clone());
+        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        Ok(loaders.endpoints.load_one(key).await.map_err(crate::Error::internal)?.map(DataEndpoint::from))
+    }
 }
 
 impl From<entity::record::Model> for Record {

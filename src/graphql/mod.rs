@@ -15,6 +15,7 @@ mod events;
 mod inputs;
 mod invitations;
 mod jobs;
+mod loaders;
 mod members;
 mod node;
 mod oauth;
@@ -98,6 +99,7 @@ pub fn build(state: AppState) -> AppSchema {
         .extension(cost::Cost { limit: cfg.graphql_max_complexity })
         .extension(caller::CurrentCaller)
         .extension(async_graphql::extensions::Tracing)
+        .data(loaders::Loaders::new(state.db.clone()))
         .data(state)
         .finish()
 }

@@ -117,6 +117,7 @@ impl From<entity::webhook::Model> for Webhook {
 
 /// One event (or test message) for one webhook.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Delivery {
     /// The delivery's id (`dlv_…`).
     pub id: ID,
@@ -141,6 +142,17 @@ pub struct Delivery {
     pub created_at: DateTime<Utc>,
     /// When the receiver accepted it (a 2xx answer); null until then.
     pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[ComplexObject]
+impl Delivery {
+    /// The webhook it goes to; null once the webhook is deleted (owner only).
+    async fn webhook(&self, ctx: &Context<'_>) -> Result<Option<Webhook>> {
+        let p = ctx.principal()?.require(crate::auth::Scope::Read)?.require_owner()?;
+        let key = (p.workspace_id.clone(), self.webhook_id.0.clone());
+        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        Ok(loaders.webhooks.load_one(key).await.map_err(crate::Error::internal)?.map(Webhook::from))
+    }
 }
 
 impl From<entity::delivery::Model> for Delivery {
@@ -305,7 +317,7 @@ impl WebhookQuery {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last delivery of the previous page.")] after: Option<String>,
         #[graphql(
-            desc = "Page size from the end, 1 to 100: the deliverys just newer than `before` (or the oldest ones)."
+            desc = "Page size from the end, 1 to 100: the deliveries just newer than `before` (or the oldest ones)."
         )]
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first delivery of the next page, to page back towards newer ones.")]

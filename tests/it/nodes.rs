@@ -117,3 +117,50 @@ async fn node_resolves_every_looked_up_type_within_the_workspace_only() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn objects_lead_to_the_objects_they_name() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let k = app.owner_key.clone();
+        let wh = app
+            .mutate(&k, "createWebhook", json!({ "url": "https://example.com/hook", "eventTypes": ["api_key.*"] }), "webhook { id }")
+            .await["webhook"]["id"]
+            .clone();
+        for i in 0..3 {
+            app.create_key(&k, &format!("k{i}"), &["READ"]).await;
+        }
+        let q = "{ deliveries(first: 10) { nodes { webhookId webhook { id url } } } apiKeys(first: 10) { nodes { name createdBy { email } } } }";
+        let out = app.gql(&k, q, json!({})).await;
+        let deliveries = out["deliveries"]["nodes"].as_array().unwrap();
+        assert_eq!(deliveries.len(), 3, "{out}");
+        for d in deliveries {
+            assert_eq!(d["webhook"]["id"], wh, "{d}");
+            assert_eq!(d["webhook"]["url"], "https://example.com/hook");
+        }
+        let keys = out["apiKeys"]["nodes"].as_array().unwrap();
+        assert!(keys.iter().all(|k| k["createdBy"]["email"].is_string()), "{out}");
+
+        // A record leads to its endpoint.
+        app.mutate(&k, "createDataEndpoint", json!({ "slug": "orders", "name": "Orders" }), "dataEndpoint { id }").await;
+        let secret = app.mutate(&k, "createDataKey", json!({ "name": "k" }), "secret").await["secret"].clone();
+        let posted = app
+            .client
+            .post(format!("{}/api/v1/data/orders", app.url))
+            .bearer_auth(secret.as_str().unwrap())
+            .json(&json!({ "amount": 1 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 202);
+        let rec = app.gql(&k, "{ records { nodes { endpoint { slug name } } } }", json!({})).await;
+        assert_eq!(rec["records"]["nodes"][0]["endpoint"], json!({ "slug": "orders", "name": "Orders" }), "{rec}");
+
+        // A deleted webhook leaves its deliveries with null, not an error.
+        app.mutate(&k, "deleteWebhook", json!({ "id": wh }), "deletedId").await;
+        let after = app.gql(&k, "{ deliveries(first: 1) { nodes { webhookId webhook { id } } } }", json!({})).await;
+        if let Some(d) = after["deliveries"]["nodes"].as_array().and_then(|n| n.first()) {
+            assert!(d["webhook"].is_null(), "{after}");
+        }
+    })
+    .await;
+}
