@@ -38,6 +38,20 @@ pub struct DataEndpoint {
 
 #[ComplexObject]
 impl DataEndpoint {
+    /// The records sent to this endpoint, newest first.
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    async fn records(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last record of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<Record>> {
+        let page = page_args(ctx, (first, after), (None, None), "rec")?;
+        let filter = RecordFilter { endpoint_id: Some(self.id.0.clone()), ..Default::default() };
+        let rows = records::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
+        Ok(connection(rows, |r| r.id.clone(), Record::from))
+    }
+
     /// Requests counted this month (UTC) against the quota.
     async fn usage_this_month(&self, ctx: &Context<'_>) -> Result<i64> {
         Ok(endpoints::usage_this_month(&ctx.app().db, &self.id).await?)

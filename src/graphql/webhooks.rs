@@ -71,6 +71,20 @@ pub struct RetryPolicyView {
 
 #[ComplexObject]
 impl Webhook {
+    /// This webhook's deliveries, newest first (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last delivery of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<Delivery>> {
+        let page = page_args(ctx, (first, after), (None, None), "dlv")?;
+        let filter = DeliveryFilter { webhook_id: Some(self.id.0.clone()), ..Default::default() };
+        let rows = deliveries::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
+        Ok(connection(rows, |d| d.id.clone(), Delivery::from))
+    }
+
     /// How failed deliveries are retried.
     async fn retry_policy(&self, ctx: &Context<'_>) -> RetryPolicyView {
         let kind = match webhooks::retry_policy(&self.delays_seconds, ctx.app().config.collaborator_retry_seconds) {
@@ -146,6 +160,20 @@ pub struct Delivery {
 
 #[ComplexObject]
 impl Delivery {
+    /// The HTTP attempts of this delivery, newest first (owner only).
+    #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
+    async fn attempt_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor: the id of the last attempt of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<DeliveryAttempt>> {
+        let page = page_args(ctx, (first, after), (None, None), "att")?;
+        let filter = AttemptFilter { delivery_id: Some(self.id.0.clone()), ..Default::default() };
+        let rows = deliveries::attempts(&ctx.app().db, ctx.principal()?, filter, &page).await?;
+        Ok(connection(rows, |a| a.id.clone(), DeliveryAttempt::from))
+    }
+
     /// The webhook it goes to; null once the webhook is deleted (owner only).
     async fn webhook(&self, ctx: &Context<'_>) -> Result<Option<Webhook>> {
         let p = ctx.principal()?.require(crate::auth::Scope::Read)?.require_owner()?;

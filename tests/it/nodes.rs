@@ -139,6 +139,11 @@ async fn objects_lead_to_the_objects_they_name() {
         }
         let keys = out["apiKeys"]["nodes"].as_array().unwrap();
         assert!(keys.iter().all(|k| k["createdBy"]["email"].is_string()), "{out}");
+        let nested = app
+            .gql(&k, "query($id: ID!) { webhook(id: $id) { deliveries(first: 5) { totalCount nodes { attemptLog { totalCount } } } } }", json!({ "id": wh }))
+            .await;
+        assert_eq!(nested["webhook"]["deliveries"]["totalCount"], 3, "{nested}");
+        assert!(nested["webhook"]["deliveries"]["nodes"][0]["attemptLog"]["totalCount"].is_u64(), "{nested}");
 
         // A record leads to its endpoint.
         app.mutate(&k, "createDataEndpoint", json!({ "slug": "orders", "name": "Orders" }), "dataEndpoint { id }").await;
@@ -154,6 +159,8 @@ async fn objects_lead_to_the_objects_they_name() {
         assert_eq!(posted.status(), 202);
         let rec = app.gql(&k, "{ records { nodes { endpoint { slug name } } } }", json!({})).await;
         assert_eq!(rec["records"]["nodes"][0]["endpoint"], json!({ "slug": "orders", "name": "Orders" }), "{rec}");
+        let eps = app.gql(&k, "{ dataEndpoints { nodes { slug records { totalCount } } } }", json!({})).await;
+        assert_eq!(eps["dataEndpoints"]["nodes"][0]["records"]["totalCount"], 1, "{eps}");
 
         // A deleted webhook leaves its deliveries with null, not an error.
         app.mutate(&k, "deleteWebhook", json!({ "id": wh }), "deletedId").await;
