@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod delivery_attempt;
 pub mod endpoint_usage;
 pub mod event;
+pub mod idempotency_key;
 pub mod invitation;
 pub mod job;
 pub mod login_token;

@@ -17,6 +17,7 @@ mod m20261204_000012_user_last_workspace;
 mod m20261205_000013_create_oauth;
 mod m20261205_000014_create_connection;
 mod m20261206_000015_create_connection_call;
+mod m20261206_000016_create_idempotency_key;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000013_create_oauth::Migration),
             Box::new(m20261205_000014_create_connection::Migration),
             Box::new(m20261206_000015_create_connection_call::Migration),
+            Box::new(m20261206_000016_create_idempotency_key::Migration),
         ]
     }
 }

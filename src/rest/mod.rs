@@ -6,6 +6,7 @@ mod connect;
 mod data;
 mod graphql;
 mod health;
+mod idempotency;
 mod metrics;
 mod oauth;
 mod pages;
@@ -81,6 +82,7 @@ fn finish(router: Router<Http>, app: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let http = Http { app, schema };
     router
+        .layer(axum::middleware::from_fn_with_state(http.clone(), idempotency::guard))
         .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .layer(axum::middleware::from_fn_with_state(http.clone(), metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

@@ -19,7 +19,7 @@ pub const KIND: &str = "maintenance.prune";
 /// links, accepted invitations and those expired for more than
 /// [`INVITATION_KEPT_DAYS`](super::invitations::INVITATION_KEPT_DAYS) days, finished jobs older than the job retention period, and delivery
 /// logs and connection call logs older than the delivery-log retention
-/// period. Scheduled hourly.
+/// period, and idempotency keys past their 24 hours. Scheduled hourly.
 pub struct Prune;
 
 #[async_trait::async_trait]
@@ -70,7 +70,9 @@ impl Handler for Prune {
             .exec(&st.writer)
             .await?;
         let calls = super::connections::call::prune(&st.writer, st.config.delivery_log_retention_days as i64).await?;
+        let idempotency_keys = super::idempotency::prune(&st.writer).await?;
         tracing::info!(
+            idempotency_keys,
             connection_calls = calls,
             delivery_attempts = attempts.rows_affected,
             deliveries = deliveries.rows_affected,

@@ -10,6 +10,7 @@ pub mod data_cache;
 pub mod data_endpoints;
 pub mod deliveries;
 pub mod events;
+pub mod idempotency;
 pub mod invitations;
 pub mod jobs;
 pub mod maintenance;

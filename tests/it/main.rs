@@ -16,6 +16,7 @@ mod data;
 mod data_admin;
 mod events;
 mod hardening;
+mod idempotency;
 mod ingest;
 mod invitations;
 mod jobs;

@@ -1,0 +1,101 @@
+//! `Idempotency-Key` on the data API (`POST`, `PUT`, `DELETE`) and on
+//! `POST /graphql`: the first answer is kept and a retry with the same key
+//! gets it again (with `Idempotent-Replayed: true`) instead of doing the
+//! work twice. The same key with another method, path or body is refused
+//! (400); a retry while the first still runs gets 409. Answers with a 5xx
+//! status are not kept, so a retry runs again. Requests without the header
+//! pass straight through. See [`crate::services::idempotency`].
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use super::Http;
+use crate::error::Error;
+use crate::services::idempotency::{self, Begin};
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+
+/// Largest request or answer body kept for replays.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+fn hex_sha256(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    hex::encode(h.finalize())
+}
+
+pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response {
+    let Some(key) = req.headers().get(HEADER).cloned() else { return next.run(req).await };
+    let path = req.uri().path();
+    let covered = path == "/graphql" || path.starts_with("/api/v1/data/") || path.starts_with("/api/v1/console/");
+    if !covered || !matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE) {
+        return next.run(req).await;
+    }
+    let key = match key.to_str().map(str::trim) {
+        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_string(),
+        _ => {
+            return Error::invalid_field("Idempotency-Key", "Use 1 to 255 visible ASCII characters").into_response();
+        }
+    };
+    // The caller: its credential, hashed with the server key. Without one
+    // the request goes on and fails authentication as usual.
+    let credential = [header::AUTHORIZATION, header::COOKIE]
+        .iter()
+        .find_map(|n| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string));
+    let Some(credential) = credential else { return next.run(req).await };
+    let scope = h.app.secret.hash_token(&credential);
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
+        return Error::PayloadTooLarge { limit: MAX_BODY }.into_response();
+    };
+    let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    let fingerprint = hex_sha256(&[parts.method.as_str().as_bytes(), target.as_bytes(), &bytes]);
+    let first = match idempotency::begin(&h.app, &scope, &key, &fingerprint).await {
+        Ok(Begin::First(id)) => id,
+        Ok(Begin::Replay { status, content_type, body }) => {
+            let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
+            if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return resp;
+        }
+        Ok(Begin::Mismatch) => {
+            return Error::invalid_field("Idempotency-Key", "This key was already used for a different request")
+                .into_response();
+        }
+        Ok(Begin::InProgress) => {
+            let mut resp =
+                Error::invalid("A request with this Idempotency-Key is still running; retry shortly").into_response();
+            *resp.status_mut() = StatusCode::CONFLICT;
+            return resp;
+        }
+        Err(e) => return e.into_response(),
+    };
+    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let (rparts, rbody) = resp.into_parts();
+    let Ok(out) = to_bytes(rbody, MAX_BODY).await else {
+        let _ = idempotency::abandon(&h.app, &first).await;
+        return Error::internal("the answer could not be kept").into_response();
+    };
+    let kept = match rparts.status.is_server_error() {
+        true => idempotency::abandon(&h.app, &first).await,
+        false => {
+            let ct = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+            idempotency::finish(&h.app, &first, rparts.status.as_u16(), ct, String::from_utf8_lossy(&out).into_owned())
+                .await
+        }
+    };
+    if let Err(e) = kept {
+        tracing::warn!(cause = %e, "idempotency key not stored; a retry will run again");
+    }
+    Response::from_parts(rparts, Body::from(out))
+}
