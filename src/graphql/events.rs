@@ -37,9 +37,32 @@ impl Event {
         &self.envelope.event_type
     }
 
-    /// Who caused it: a user id, an API key id, or `system`.
+    /// Who caused it, as an id: a user (`usr_…`), an API key (`ak_…`), an
+    /// OAuth app (`app_…`), a connection (`con_…`), or `system`.
     async fn actor(&self) -> &str {
         &self.envelope.actor
+    }
+
+    /// Who caused it, as an object: the user, or the API key, OAuth app,
+    /// connection or the server itself.
+    async fn acted_by(&self, ctx: &Context<'_>) -> Result<Actor> {
+        let id = self.envelope.actor.clone();
+        let prefix = id.split_once('_').map_or("", |(p, _)| p);
+        Ok(match prefix {
+            "usr" => {
+                let p = ctx.principal()?;
+                let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+                let key = (p.workspace_id.clone(), id.clone());
+                match loaders.users.load_one(key).await.map_err(crate::Error::internal)? {
+                    Some(u) => Actor::User(u.into()),
+                    None => Actor::FormerUser(FormerUser { id: ID(id) }),
+                }
+            }
+            "ak" => Actor::ApiKey(ApiKeyActor { id: ID(id) }),
+            "app" => Actor::OAuthApp(OAuthAppActor { id: ID(id) }),
+            "con" => Actor::Connection(ConnectionActor { id: ID(id) }),
+            _ => Actor::System(SystemActor { name: id }),
+        })
     }
 
     /// The object the event is about.
@@ -56,6 +79,52 @@ impl Event {
     async fn created_at(&self) -> DateTime<Utc> {
         self.envelope.created_at
     }
+}
+
+/// Who caused an event.
+#[derive(async_graphql::Union)]
+pub enum Actor {
+    User(crate::graphql::viewer::User),
+    FormerUser(FormerUser),
+    ApiKey(ApiKeyActor),
+    OAuthApp(OAuthAppActor),
+    Connection(ConnectionActor),
+    System(SystemActor),
+}
+
+/// A user whose account has since been deleted.
+#[derive(SimpleObject)]
+pub struct FormerUser {
+    /// Their former id (`usr_…`).
+    pub id: ID,
+}
+
+/// An API key acting on its own (look it up with `apiKey(id:)`, owners only).
+#[derive(SimpleObject)]
+pub struct ApiKeyActor {
+    /// The key's id (`ak_…`).
+    pub id: ID,
+}
+
+/// An OAuth app acting as itself (client credentials; `oauthApp(id:)`, owners only).
+#[derive(SimpleObject)]
+pub struct OAuthAppActor {
+    /// The app's id (`app_…`).
+    pub id: ID,
+}
+
+/// A connection, for what a service sent to it (incoming webhooks).
+#[derive(SimpleObject)]
+pub struct ConnectionActor {
+    /// The connection's id (`con_…`).
+    pub id: ID,
+}
+
+/// The server itself (scheduled work, retries, refreshes).
+#[derive(SimpleObject)]
+pub struct SystemActor {
+    /// `system`.
+    pub name: String,
 }
 
 impl From<Envelope> for Event {

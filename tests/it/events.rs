@@ -686,3 +686,23 @@ async fn real_events_match_the_catalogs_schemas() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_events_actor_is_an_object() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let k = app.owner_key.clone();
+        app.create_key(&k, "by-key", &["READ"]).await;
+        let (_, cookie) = app.invite_and_accept(&k, "actor@example.com", "OWNER").await;
+        app.gql_session(&cookie, "mutation { updateWorkspace(input: { name: \"By a person\" }) { workspace { id } } }", json!({}))
+            .await;
+        let q = "{ events(first: 20) { nodes { type actor actedBy { __typename ... on User { email } ... on ApiKeyActor { id } ... on SystemActor { name } } } } }";
+        let out = app.gql(&k, q, json!({})).await;
+        let nodes = out["events"]["nodes"].as_array().unwrap();
+        let by_key = nodes.iter().find(|e| e["type"] == "api_key.created").unwrap();
+        assert_eq!(by_key["actedBy"]["__typename"], "ApiKeyActor", "{out}");
+        assert_eq!(by_key["actedBy"]["id"], by_key["actor"]);
+        let by_user = nodes.iter().find(|e| e["type"] == "workspace.updated").unwrap();
+        assert_eq!(by_user["actedBy"], json!({ "__typename": "User", "email": "actor@example.com" }), "{out}");
+    })
+    .await;
+}
