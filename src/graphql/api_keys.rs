@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::Scope;
 use crate::graphql::cost;
 use crate::graphql::inputs::{clearable, NotNull};
-use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::{found, ContextExt};
 use crate::services::api_keys::{self, ApiKeyChanges, ApiKeyFilter, Environment, NewApiKey};
@@ -174,9 +174,11 @@ impl ApiKeyQuery {
         #[graphql(desc = "Page size from the end, 1 to 100: the keys just newer than `before` (or the oldest ones).")]
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first key of the next page, to page back towards newer ones.")] before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
         #[graphql(desc = "Which keys; none: all of them.")] filter: Option<ApiKeyFilterInput>,
     ) -> Result<Conn<ApiKey>> {
-        let page = page_args(ctx, (first, after), (last, before), "ak")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "ak")?;
         let f = filter.unwrap_or_default();
         let filter = ApiKeyFilter { enabled: f.enabled, environment: f.environment, search: f.search };
         let rows = api_keys::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;

@@ -10,7 +10,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::graphql::cost;
 use crate::graphql::inputs::clearable;
-use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::{found, ContextExt};
 use crate::services::connections::call::{self as calls, CallStatus};
@@ -183,8 +183,10 @@ impl ServiceConnection {
         #[graphql(desc = "Page size from the end, 1 to 100: the calls just newer than `before` (or the oldest ones).")]
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first call of the next page, to page back towards newer ones.")] before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
     ) -> Result<Conn<ConnectionCall>> {
-        let page = page_args(ctx, (first, after), (last, before), "cal")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "cal")?;
         let rows = calls::list(&ctx.app().db, ctx.principal()?, &self.id, &page).await?;
         Ok(connection(rows, |c| c.id.clone(), ConnectionCall::from))
     }
@@ -410,8 +412,10 @@ impl ConnectionQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first connection of the next page, to page back towards newer ones.")]
         before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
     ) -> Result<Conn<ServiceConnection>> {
-        let page = page_args(ctx, (first, after), (last, before), "con")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "con")?;
         let rows = service::list(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |c| c.id.clone(), ServiceConnection::from))
     }
@@ -448,8 +452,14 @@ async fn workspace_stats(
     p: &crate::auth::Principal,
 ) -> crate::Result<Vec<ConnectionStatsEntry>> {
     let mut out = Vec::new();
-    let mut page =
-        crate::services::pagination::PageArgs { first: 100, after: None, count: false, backward: false, before: None };
+    let mut page = crate::services::pagination::PageArgs {
+        first: 100,
+        after: None,
+        count: false,
+        backward: false,
+        before: None,
+        oldest_first: false,
+    };
     loop {
         let rows = service::list(&st.db, p, &page).await?;
         for c in &rows.items {

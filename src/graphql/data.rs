@@ -5,7 +5,7 @@ use async_graphql::{ComplexObject, Context, InputObject, Json, Object, Result, S
 use chrono::{DateTime, Utc};
 
 use crate::graphql::cost;
-use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::states::{CallbackStatus, RecordOperation, RecordStatus};
 use crate::graphql::{found, ContextExt};
 use crate::services::api_keys::Environment;
@@ -46,7 +46,7 @@ impl DataEndpoint {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last record of the previous page.")] after: Option<String>,
     ) -> Result<Conn<Record>> {
-        let page = page_args(ctx, (first, after), (None, None), "rec")?;
+        let page = page_args(ctx, (first, after), (None, None), None, "rec")?;
         let filter = RecordFilter { endpoint_id: Some(self.id.0.clone()), ..Default::default() };
         let rows = records::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
         Ok(connection(rows, |r| r.id.clone(), Record::from))
@@ -217,9 +217,11 @@ impl DataQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first endpoint of the next page, to page back towards newer ones.")]
         before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
         #[graphql(desc = "Which endpoints; none: all of them.")] filter: Option<DataEndpointFilterInput>,
     ) -> Result<Conn<DataEndpoint>> {
-        let page = page_args(ctx, (first, after), (last, before), "de")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "de")?;
         let f = filter.unwrap_or_default();
         let filter = endpoints::EndpointFilter { enabled: f.enabled, search: f.search };
         let rows = endpoints::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
@@ -245,9 +247,11 @@ impl DataQuery {
         #[graphql(desc = "Page size from the end, 1 to 100: the keys just newer than `before` (or the oldest ones).")]
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first key of the next page, to page back towards newer ones.")] before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
         #[graphql(desc = "Which keys; none: all of them.")] filter: Option<DataKeyFilterInput>,
     ) -> Result<Conn<DataKey>> {
-        let page = page_args(ctx, (first, after), (last, before), "dk")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "dk")?;
         let f = filter.unwrap_or_default();
         let filter = endpoints::KeyFilter { enabled: f.enabled, environment: f.environment };
         let rows = endpoints::list_keys(&ctx.app().db, ctx.principal()?, filter, &page).await?;
@@ -267,9 +271,11 @@ impl DataQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first record of the next page, to page back towards newer ones.")]
         before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
         #[graphql(desc = "Which records; none: all of them.")] filter: Option<RecordFilterInput>,
     ) -> Result<Conn<Record>> {
-        let page = page_args(ctx, (first, after), (last, before), "rec")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "rec")?;
         let f = filter.unwrap_or_default();
         let filter = RecordFilter {
             endpoint_id: f.endpoint_id.map(|i| i.0),

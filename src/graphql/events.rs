@@ -9,7 +9,7 @@ use futures_util::{Stream, StreamExt};
 use crate::auth::{Role, Scope};
 use crate::events::{owners_only, type_matches, Envelope};
 use crate::graphql::cost;
-use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::{found, ContextExt};
 use crate::services::events::{self as event_service, check_patterns, EventFilter};
 
@@ -200,9 +200,11 @@ impl EventQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first event of the next page, to page back towards newer ones.")]
         before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
         #[graphql(desc = "Which events; none: all the caller may see.")] filter: Option<EventFilterInput>,
     ) -> Result<Conn<Event>> {
-        let page = page_args(ctx, (first, after), (last, before), "evt")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "evt")?;
         let f = filter.unwrap_or_default();
         let filter = EventFilter { types: f.event_types, since: f.since, until: f.until };
         let rows = event_service::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::Role;
 use crate::error::Error;
 use crate::graphql::cost;
-use crate::graphql::pagination::{connection, Conn};
+use crate::graphql::pagination::{connection, Conn, ListOrder};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::viewer::Workspace;
 use crate::graphql::ContextExt;
@@ -63,8 +63,11 @@ impl InvitationQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first invitation of the next page, to page back towards newer ones.")]
         before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
     ) -> Result<Conn<Invitation>> {
-        let page = PageArgs::window((first, after), (last, before), "inv")?;
+        let page =
+            PageArgs::window((first, after), (last, before), order_by.unwrap_or_default().oldest_first(), "inv")?;
         let rows = invitations::list(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |i| i.id.clone(), Invitation::from))
     }

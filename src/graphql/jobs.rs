@@ -10,7 +10,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::auth::Scope;
 use crate::graphql::cost;
-use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::states::JobState;
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::ContextExt;
@@ -146,8 +146,10 @@ impl JobQuery {
         #[graphql(desc = "Page size from the end, 1 to 100: the jobs just newer than `before` (or the oldest ones).")]
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first job of the next page, to page back towards newer ones.")] before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
     ) -> Result<Conn<Job>> {
-        let page = page_args(ctx, (first, after), (last, before), "job")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "job")?;
         let rows = job_service::dead_jobs(&ctx.app().db, ctx.principal()?, kind.as_deref(), &page).await?;
         Ok(connection(rows, |j| j.id.clone(), Job::from))
     }

@@ -8,7 +8,7 @@ use crate::auth::Role;
 use async_graphql::Result;
 
 use crate::graphql::cost;
-use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::viewer::User;
 use crate::graphql::ContextExt;
@@ -63,9 +63,11 @@ impl MemberQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first member of the next page, to page back towards newer ones.")]
         before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
         #[graphql(desc = "Which members; none: all of them.")] filter: Option<MemberFilterInput>,
     ) -> Result<Conn<Member>> {
-        let page = page_args(ctx, (first, after), (last, before), "mem")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "mem")?;
         let role = filter.and_then(|f| f.role);
         let rows = members::list(&ctx.app().db, ctx.principal()?, role, &page).await?;
         Ok(connection(rows, |m| m.membership.id.clone(), Member::from))

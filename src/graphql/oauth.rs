@@ -9,7 +9,7 @@ use crate::auth::Scope;
 use crate::graphql::api_keys::{usage_days, ApiKeyUsageDay};
 use crate::graphql::cost;
 use crate::graphql::inputs::{found_at, NotNull};
-use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::viewer::User;
 use crate::graphql::{found, ContextExt};
@@ -95,8 +95,10 @@ impl OAuthApp {
             desc = "Cursor: the id of the first authorization of the next page, to page back towards newer ones."
         )]
         before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
     ) -> Result<Conn<OAuthAuthorization>> {
-        let page = page_args(ctx, (first, after), (last, before), "oaz")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "oaz")?;
         let rows =
             authorizations::list_with_details(&ctx.app().db, ctx.principal()?, true, Some(&self.id), &page).await?;
         Ok(connection(rows, |a| a.authorization.id.clone(), OAuthAuthorization::from))
@@ -153,8 +155,10 @@ impl OAuthQuery {
         #[graphql(desc = "Page size from the end, 1 to 100: the apps just newer than `before` (or the oldest ones).")]
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first app of the next page, to page back towards newer ones.")] before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
     ) -> Result<Conn<OAuthApp>> {
-        let page = page_args(ctx, (first, after), (last, before), "app")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "app")?;
         let rows = apps::list(&ctx.app().db, ctx.principal()?, &page).await?;
         Ok(connection(rows, |a| a.id.clone(), OAuthApp::from))
     }
@@ -184,10 +188,12 @@ impl OAuthQuery {
             desc = "Cursor: the id of the first authorization of the next page, to page back towards newer ones."
         )]
         before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
         #[graphql(default = false, desc = "Every member's authorizations instead of the caller's (owner only).")]
         every_member: bool,
     ) -> Result<Conn<OAuthAuthorization>> {
-        let page = page_args(ctx, (first, after), (last, before), "oaz")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "oaz")?;
         let rows =
             authorizations::list_with_details(&ctx.app().db, ctx.principal()?, every_member, None, &page).await?;
         Ok(connection(rows, |a| a.authorization.id.clone(), OAuthAuthorization::from))

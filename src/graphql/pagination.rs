@@ -36,10 +36,27 @@ pub fn page_args(
     ctx: &Context<'_>,
     forward: (Option<i32>, Option<String>),
     backward: (Option<i32>, Option<String>),
+    order: Option<ListOrder>,
     prefix: &str,
 ) -> Result<PageArgs> {
     let count = ctx.look_ahead().field("totalCount").exists();
-    Ok(PageArgs::window(forward, backward, prefix)?.counting(count))
+    Ok(PageArgs::window(forward, backward, order.unwrap_or_default().oldest_first(), prefix)?.counting(count))
+}
+
+/// The order of a list (by creation: ids are time-ordered).
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListOrder {
+    /// The newest first (the default).
+    #[default]
+    NewestFirst,
+    /// The oldest first.
+    OldestFirst,
+}
+
+impl ListOrder {
+    pub fn oldest_first(self) -> bool {
+        self == Self::OldestFirst
+    }
 }
 
 type Inner<N> = Connection<String, N, ConnectionFields, EmptyFields, DefaultConnectionName, DefaultEdgeName>;

@@ -8,7 +8,7 @@ use futures_util::{Stream, StreamExt};
 use crate::auth::Scope;
 use crate::events::DELIVERY_ATTEMPT;
 use crate::graphql::cost;
-use crate::graphql::pagination::{connection, page_args, Conn};
+use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::states::DeliveryStatus;
 use crate::graphql::{found, ContextExt};
 use crate::services::deliveries::{self, AttemptFilter, DeliveryFilter};
@@ -79,7 +79,7 @@ impl Webhook {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last delivery of the previous page.")] after: Option<String>,
     ) -> Result<Conn<Delivery>> {
-        let page = page_args(ctx, (first, after), (None, None), "dlv")?;
+        let page = page_args(ctx, (first, after), (None, None), None, "dlv")?;
         let filter = DeliveryFilter { webhook_id: Some(self.id.0.clone()), ..Default::default() };
         let rows = deliveries::list(&ctx.app().db, ctx.principal()?, filter, &page).await?;
         Ok(connection(rows, |d| d.id.clone(), Delivery::from))
@@ -168,7 +168,7 @@ impl Delivery {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor: the id of the last attempt of the previous page.")] after: Option<String>,
     ) -> Result<Conn<DeliveryAttempt>> {
-        let page = page_args(ctx, (first, after), (None, None), "att")?;
+        let page = page_args(ctx, (first, after), (None, None), None, "att")?;
         let filter = AttemptFilter { delivery_id: Some(self.id.0.clone()), ..Default::default() };
         let rows = deliveries::attempts(&ctx.app().db, ctx.principal()?, filter, &page).await?;
         Ok(connection(rows, |a| a.id.clone(), DeliveryAttempt::from))
@@ -313,9 +313,11 @@ impl WebhookQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first webhook of the next page, to page back towards newer ones.")]
         before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
         #[graphql(desc = "Which webhooks; none: all of them.")] filter: Option<WebhookFilterInput>,
     ) -> Result<Conn<Webhook>> {
-        let page = page_args(ctx, (first, after), (last, before), "wh")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "wh")?;
         let f = filter.unwrap_or_default();
         let rows = webhooks::list(
             &ctx.app().db,
@@ -350,9 +352,11 @@ impl WebhookQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first delivery of the next page, to page back towards newer ones.")]
         before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
         #[graphql(desc = "Which deliveries; none: all of them.")] filter: Option<DeliveryFilterInput>,
     ) -> Result<Conn<Delivery>> {
-        let page = page_args(ctx, (first, after), (last, before), "dlv")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "dlv")?;
         let f = filter.unwrap_or_default();
         let filter = DeliveryFilter {
             webhook_id: f.webhook_id.map(|i| i.0),
@@ -388,9 +392,11 @@ impl WebhookQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor: the id of the first attempt of the next page, to page back towards newer ones.")]
         before: Option<String>,
+        #[graphql(desc = "`NEWEST_FIRST` (default) or `OLDEST_FIRST`; cursors page on in that order.")]
+        order_by: Option<ListOrder>,
         #[graphql(desc = "Which attempts; none: all of them.")] filter: Option<DeliveryAttemptFilterInput>,
     ) -> Result<Conn<DeliveryAttempt>> {
-        let page = page_args(ctx, (first, after), (last, before), "att")?;
+        let page = page_args(ctx, (first, after), (last, before), order_by, "att")?;
         let f = filter.unwrap_or_default();
         let filter = AttemptFilter {
             webhook_id: f.webhook_id.map(|i| i.0),

@@ -24,6 +24,8 @@ pub struct PageArgs {
     pub backward: bool,
     /// Return items strictly newer than this id (with `backward`).
     pub before: Option<String>,
+    /// The list runs oldest first (`after` then means newer, `before` older).
+    pub oldest_first: bool,
 }
 
 impl PageArgs {
@@ -39,7 +41,7 @@ impl PageArgs {
                 return Err(Error::invalid_field("after", "Not a cursor of this list"));
             }
         }
-        Ok(Self { first, after, count: true, backward: false, before: None })
+        Ok(Self { first, after, count: true, backward: false, before: None, oldest_first: false })
     }
 
     /// Relay's four arguments: `first`/`after` page towards older items,
@@ -47,10 +49,11 @@ impl PageArgs {
     pub fn window(
         (first, after): (Option<i32>, Option<String>),
         (last, before): (Option<i32>, Option<String>),
+        oldest_first: bool,
         prefix: &str,
     ) -> Result<Self> {
         if last.is_none() && before.is_none() {
-            return Self::new(first, after, prefix);
+            return Ok(Self { oldest_first, ..Self::new(first, after, prefix)? });
         }
         if first.is_some() || after.is_some() {
             return Err(Error::invalid_field("last", "Page one way: `first`/`after` or `last`/`before`, not both"));
@@ -65,7 +68,7 @@ impl PageArgs {
                 return Err(Error::invalid_field("before", "Not a cursor of this list"));
             }
         }
-        Ok(Self { first: size, after: None, count: true, backward: true, before })
+        Ok(Self { first: size, after: None, count: true, backward: true, before, oldest_first })
     }
 
     /// The same arguments, counting the total only if `count`.
@@ -113,20 +116,36 @@ where
         false => 0,
     };
     let mut q = select;
+    // The list's order, and the direction this page reads it in.
+    let newest_first = !args.oldest_first;
     if args.backward {
         if let Some(before) = &args.before {
-            q = q.filter(id_col.gt(before.as_str()));
+            q = match newest_first {
+                true => q.filter(id_col.gt(before.as_str())),
+                false => q.filter(id_col.lt(before.as_str())),
+            };
         }
-        let mut items = q.order_by_asc(id_col).limit(args.first + 1).all(db).await?;
+        q = match newest_first {
+            true => q.order_by_asc(id_col),
+            false => q.order_by_desc(id_col),
+        };
+        let mut items = q.limit(args.first + 1).all(db).await?;
         let has_previous_page = items.len() as u64 > args.first;
         items.truncate(args.first as usize);
         items.reverse();
         return Ok(Page { items, has_next_page: args.before.is_some(), has_previous_page, total_count });
     }
     if let Some(after) = &args.after {
-        q = q.filter(id_col.lt(after.as_str()));
+        q = match newest_first {
+            true => q.filter(id_col.lt(after.as_str())),
+            false => q.filter(id_col.gt(after.as_str())),
+        };
     }
-    let mut items = q.order_by_desc(id_col).limit(args.first + 1).all(db).await?;
+    q = match newest_first {
+        true => q.order_by_desc(id_col),
+        false => q.order_by_asc(id_col),
+    };
+    let mut items = q.limit(args.first + 1).all(db).await?;
     let has_next_page = items.len() as u64 > args.first;
     items.truncate(args.first as usize);
     Ok(Page { items, has_next_page, has_previous_page: args.after.is_some(), total_count })
