@@ -321,6 +321,21 @@ async fn an_oauth_token_revoked_on_one_process_stops_working_on_another_within_a
     c.finish(a, vec![]).await;
 }
 
+/// A GraphQL request to `server` with the API key `key`; its `data` (no errors allowed).
+async fn graphql(
+    client: &reqwest::Client,
+    server: &Server,
+    key: &str,
+    query: &str,
+    variables: serde_json::Value,
+) -> serde_json::Value {
+    let req = client.post(format!("http://{}/graphql", server.addr)).bearer_auth(key);
+    let v: serde_json::Value =
+        req.json(&json!({ "query": query, "variables": variables })).send().await.unwrap().json().await.unwrap();
+    assert!(v["errors"].is_null(), "{v}");
+    v["data"].clone()
+}
+
 /// A provider whose `/api/items` takes `slow_ms` to answer; counts hits.
 async fn slow_provider(slow_ms: u64) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -356,21 +371,7 @@ async fn a_queued_connection_call_survives_a_killed_worker() {
     let (_, key) = make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
     let (base, hits) = slow_provider(3000).await;
     let client = reqwest::Client::new();
-    let gql = |query: &'static str, variables: serde_json::Value| {
-        let req = client.post(format!("http://{}/graphql", api.addr)).bearer_auth(&key);
-        async move {
-            let v: serde_json::Value = req
-                .json(&json!({ "query": query, "variables": variables }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert!(v["errors"].is_null(), "{v}");
-            v["data"].clone()
-        }
-    };
+    let gql = |query: &'static str, variables: serde_json::Value| graphql(&client, &api, &key, query, variables);
     let made = gql(
         "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
         json!({ "i": { "provider": "custom_rest", "apiKey": "k", "baseUrl": base } }),
@@ -427,23 +428,10 @@ async fn two_processes_answered_401_at_once_refresh_the_token_once() {
     let (_, key) = make_key(&a.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
     let (base, log) = crate::connections::provider().await;
     let client = reqwest::Client::new();
-    let gql = |server: &Server, query: &'static str, variables: serde_json::Value| {
-        let req = client.post(format!("http://{}/graphql", server.addr)).bearer_auth(&key);
-        async move {
-            let v: serde_json::Value = req
-                .json(&json!({ "query": query, "variables": variables }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert!(v["errors"].is_null(), "{v}");
-            v["data"].clone()
-        }
-    };
-    let set = gql(
+    let set = graphql(
+        &client,
         &a,
+        &key,
         "mutation($i: SetProviderSettingsInput!) { setProviderSettings(input: $i) { userErrors { message } } }",
         json!({ "i": { "provider": "instagram", "clientId": "client-1", "clientSecret": "shh",
                        "tokenUrl": format!("{base}/token"), "apiBaseUrl": base } }),
@@ -474,7 +462,7 @@ async fn two_processes_answered_401_at_once_refresh_the_token_once() {
     let call = "mutation($i: CallConnectionInput!) { callConnection(input: $i) { call { status attempts } } }";
     let input = json!({ "i": { "connectionId": row.id, "method": "GET", "path": "/api/items" } });
     // Both processes get a 401 and refresh at the same time: one refresh reaches the provider.
-    let (x, y) = tokio::join!(gql(&a, call, input.clone()), gql(&b, call, input));
+    let (x, y) = tokio::join!(graphql(&client, &a, &key, call, input.clone()), graphql(&client, &b, &key, call, input));
     assert_eq!(x["callConnection"]["call"]["status"], "SUCCEEDED", "{x}");
     assert_eq!(y["callConnection"]["call"]["status"], "SUCCEEDED", "{y}");
     assert_eq!(*log.refreshes.lock().unwrap(), 1, "the rotating refresh token is spent once");
