@@ -50,7 +50,7 @@ pub const MAX_BATCH: usize = 200;
 const GATHER: chrono::Duration = chrono::Duration::milliseconds(20);
 
 /// The batch size from which a new processing job waits [`GATHER`].
-const GATHER_FROM: usize = 4;
+const GATHER_FROM: usize = 16;
 
 /// Changes waiting for a commit from which processing counts ingest as a
 /// burst and keeps giving way (up to [`GroupCommit::yield_for`]).
