@@ -2,7 +2,8 @@
 //! `POST /graphql`: the first answer is kept and a retry with the same key
 //! gets it again (with `Idempotent-Replayed: true`) instead of doing the
 //! work twice. The same key with another method, path or body is refused
-//! (400); a retry while the first still runs gets 409. Answers with a 5xx
+//! (422, as the IETF `Idempotency-Key` draft has it); a retry while the
+//! first still runs gets 409. Answers with a 5xx
 //! status are not kept, so a retry runs again. Requests without the header
 //! pass straight through. See [`crate::services::idempotency`].
 
@@ -39,12 +40,10 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     if !covered || !matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE) {
         return next.run(req).await;
     }
-    let key = match key.to_str().map(str::trim) {
-        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_string(),
-        _ => {
-            return Error::invalid_field("Idempotency-Key", "Use 1 to 255 visible ASCII characters").into_response();
-        }
-    };
+    let key = key.to_str().map(str::trim).unwrap_or_default().to_string();
+    if let Err(e) = idempotency::check_key("Idempotency-Key", &key) {
+        return e.into_response();
+    }
     // The caller: its credential, hashed with the server key. Without one
     // the request goes on and fails authentication as usual.
     let credential = [header::AUTHORIZATION, header::COOKIE]
@@ -69,8 +68,10 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
             return resp;
         }
         Ok(Begin::Mismatch) => {
-            return Error::invalid_field("Idempotency-Key", "This key was already used for a different request")
+            let mut resp = Error::invalid_field("Idempotency-Key", "This key was already used for a different request")
                 .into_response();
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            return resp;
         }
         Ok(Begin::InProgress) => {
             let mut resp =

@@ -51,7 +51,7 @@ async fn a_retried_data_request_replays_its_first_answer_once() {
 
         // The same key for another body: refused, nothing written.
         let (s3, _, b3) = post(&app, &key, "order-1001", json!({ "amount": 2 })).await;
-        assert_eq!(s3, 400, "{b3}");
+        assert_eq!(s3, 422, "{b3}");
         assert_eq!(b3["success"], false);
         assert_eq!(b3["details"][0]["field"], "Idempotency-Key", "{b3}");
         assert_eq!(records(&app).await, 1);
