@@ -1,6 +1,7 @@
 //! `Idempotency-Key`: a retry replays the first answer, another request
 //! under the same key is refused, keys never cross callers, and racing
-//! retries do the work once.
+//! retries do the work once; the same for `idempotencyKey` on `create…`
+//! mutations.
 
 use serde_json::{json, Value};
 
@@ -106,6 +107,102 @@ async fn a_retried_mutation_creates_once_and_keys_do_not_cross_callers() {
         assert!(!c.is_empty() && c != a && !replayed_c);
         let theirs = app.gql(&other, "{ webhooks { totalCount } }", json!({})).await;
         assert_eq!(theirs["webhooks"]["totalCount"], 1);
+    })
+    .await;
+}
+
+const HOOK: &str = "webhook { id url } secret userErrors { field message code }";
+
+async fn create_hook(app: &TestApp, key: &str, input: Value) -> Value {
+    let body = app.mutation_raw(Some(key), "createWebhook", input, HOOK).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"]["createWebhook"].clone()
+}
+
+async fn count(app: &TestApp, key: &str, list: &str) -> i64 {
+    let data = app.gql(key, &format!("{{ {list} {{ totalCount }} }}"), json!({})).await;
+    data[list]["totalCount"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_create_retried_with_its_idempotency_key_returns_the_first_object() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let owner = app.owner_key.clone();
+        let input = json!({ "url": "https://example.com/a", "eventTypes": ["*"], "idempotencyKey": "hook-a" });
+        let first = create_hook(&app, &owner, input.clone()).await;
+        assert_eq!(first["userErrors"], json!([]), "{first}");
+        // The same input with its fields in another order is the same request.
+        let again = json!({ "idempotencyKey": "hook-a", "eventTypes": ["*"], "url": "https://example.com/a" });
+        let second = create_hook(&app, &owner, again).await;
+        assert_eq!(second, first, "the same webhook and the same shown-once secret");
+        assert_eq!(count(&app, &owner, "webhooks").await, 1);
+
+        // Another input under the key: refused, nothing created.
+        let other = json!({ "url": "https://example.com/b", "eventTypes": ["*"], "idempotencyKey": "hook-a" });
+        let refused = create_hook(&app, &owner, other).await;
+        assert!(refused["webhook"].is_null(), "{refused}");
+        assert_eq!(refused["userErrors"][0]["code"], "IDEMPOTENCY_CONFLICT", "{refused}");
+        assert_eq!(refused["userErrors"][0]["field"], json!(["input", "idempotencyKey"]));
+        assert_eq!(count(&app, &owner, "webhooks").await, 1);
+
+        // Without a key the work is done every time.
+        let plain = json!({ "url": "https://example.com/a", "eventTypes": ["*"] });
+        let (c, d) = (create_hook(&app, &owner, plain.clone()).await, create_hook(&app, &owner, plain).await);
+        assert_ne!(c["webhook"]["id"], d["webhook"]["id"]);
+        assert_eq!(count(&app, &owner, "webhooks").await, 3);
+
+        // A refused first try keeps nothing: the corrected input runs under the same key.
+        let bad = json!({ "url": "not a url", "eventTypes": ["*"], "idempotencyKey": "hook-c" });
+        assert_eq!(create_hook(&app, &owner, bad).await["userErrors"][0]["code"], "INVALID");
+        let good = json!({ "url": "https://example.com/c", "eventTypes": ["*"], "idempotencyKey": "hook-c" });
+        assert_eq!(create_hook(&app, &owner, good).await["userErrors"], json!([]));
+        assert_eq!(count(&app, &owner, "webhooks").await, 4);
+
+        // Keys are at most 255 characters.
+        let long = json!({ "url": "https://example.com/d", "eventTypes": ["*"], "idempotencyKey": "k".repeat(256) });
+        let refused = create_hook(&app, &owner, long).await;
+        assert_eq!(refused["userErrors"][0]["field"], json!(["input", "idempotencyKey"]), "{refused}");
+        assert_eq!(count(&app, &owner, "webhooks").await, 4);
+
+        // Another create: an API key, its secret shown again to the retry only.
+        let sel = "apiKey { id } secret userErrors { code }";
+        let input = json!({ "name": "ci", "scopes": ["READ"], "idempotencyKey": "key-1" });
+        let before = count(&app, &owner, "apiKeys").await;
+        let a = app.mutate(&owner, "createApiKey", input.clone(), sel).await;
+        let b = app.mutate(&owner, "createApiKey", input, sel).await;
+        assert!(a["secret"].as_str().is_some_and(|s| !s.is_empty()));
+        assert_eq!(a, b);
+        assert_eq!(count(&app, &owner, "apiKeys").await, before + 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_per_workspace_and_racing_retries_create_once() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let owner = app.owner_key.clone();
+        let input = json!({ "url": "https://example.com/h", "eventTypes": ["*"], "idempotencyKey": "shared" });
+        let ours = create_hook(&app, &owner, input.clone()).await;
+        let (_, other) = app.other_workspace("idem-input@example.com").await;
+        let theirs = create_hook(&app, &other, input.clone()).await;
+        assert_eq!(theirs["userErrors"], json!([]), "{theirs}");
+        assert_ne!(theirs["webhook"]["id"], ours["webhook"]["id"]);
+        assert_eq!(count(&app, &other, "webhooks").await, 1);
+        assert_eq!(count(&app, &owner, "webhooks").await, 1);
+
+        // Six racing tries with a fresh key: one webhook; each try gets it
+        // or is told the first is still running.
+        let racing = json!({ "url": "https://example.com/r", "eventTypes": ["*"], "idempotencyKey": "race" });
+        let tries = (0..6).map(|_| create_hook(&app, &owner, racing.clone()));
+        let answers = futures_util::future::join_all(tries).await;
+        let ids: std::collections::BTreeSet<String> =
+            answers.iter().filter_map(|a| a["webhook"]["id"].as_str().map(str::to_string)).collect();
+        assert_eq!(ids.len(), 1, "{answers:?}");
+        for a in &answers {
+            let code = &a["userErrors"][0]["code"];
+            assert!(code.is_null() || code == "IDEMPOTENCY_IN_PROGRESS", "{a}");
+        }
+        assert_eq!(count(&app, &owner, "webhooks").await, 2);
     })
     .await;
 }
