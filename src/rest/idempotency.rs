@@ -3,9 +3,9 @@
 //! gets it again (with `Idempotent-Replayed: true`) instead of doing the
 //! work twice. The same key with another method, path or body is refused
 //! (422, as the IETF `Idempotency-Key` draft has it); a retry while the
-//! first still runs gets 409. Answers with a 5xx
-//! status are not kept, so a retry runs again. Requests without the header
-//! pass straight through. See [`crate::services::idempotency`].
+//! first still runs gets 409. Answers with a 5xx status are not kept, so a
+//! retry runs again; nor is the key when the caller hangs up mid-way.
+//! Requests without the header pass straight through. See [`crate::services::idempotency`].
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::Http;
 use crate::error::Error;
-use crate::services::idempotency::{self, Begin};
+use crate::services::idempotency::{self, Begin, Claim};
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -58,7 +58,7 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
     let fingerprint = hex_sha256(&[parts.method.as_str().as_bytes(), target.as_bytes(), &bytes]);
     let first = match idempotency::begin(&h.app, &scope, &key, &fingerprint).await {
-        Ok(Begin::First(id)) => id,
+        Ok(Begin::First(id)) => Claim::new(&h.app, id),
         Ok(Begin::Replay { status, content_type, body }) => {
             let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
             if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
@@ -83,20 +83,18 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     };
     let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let (rparts, rbody) = resp.into_parts();
+    // Dropping `first` unkept (no answer, a 5xx, a cancelled request)
+    // gives the key back.
     let Ok(out) = to_bytes(rbody, MAX_BODY).await else {
-        let _ = idempotency::abandon(&h.app, &first).await;
         return Error::internal("the answer could not be kept").into_response();
     };
-    let kept = match rparts.status.is_server_error() {
-        true => idempotency::abandon(&h.app, &first).await,
-        false => {
-            let ct = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-            idempotency::finish(&h.app, &first, rparts.status.as_u16(), ct, String::from_utf8_lossy(&out).into_owned())
-                .await
+    if !rparts.status.is_server_error() {
+        let ct = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = String::from_utf8_lossy(&out).into_owned();
+        match idempotency::finish(&h.app, first.id(), rparts.status.as_u16(), ct, body).await {
+            Ok(()) => first.kept(),
+            Err(e) => tracing::warn!(cause = %e, "idempotency key not stored; a retry will run again"),
         }
-    };
-    if let Err(e) = kept {
-        tracing::warn!(cause = %e, "idempotency key not stored; a retry will run again");
     }
     Response::from_parts(rparts, Body::from(out))
 }

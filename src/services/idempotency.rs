@@ -38,7 +38,8 @@ const WAIT_FOR_FIRST: Duration = Duration::from_secs(3);
 /// What to do with a request that carries a key.
 #[derive(Debug)]
 pub enum Begin {
-    /// The first request with this key: run it, then [`finish`] (or [`abandon`]).
+    /// The first request with this key: hold it in a [`Claim`], run it, then
+    /// [`finish`] and [`Claim::kept`].
     First(String),
     /// A retry: answer with the first request's answer.
     Replay { status: u16, content_type: Option<String>, body: String },
@@ -111,7 +112,7 @@ pub async fn finish(st: &AppState, id: &str, status: u16, content_type: Option<S
 
 /// Gives the key back (the first request failed on the server's side):
 /// a retry runs the request again.
-pub async fn abandon(st: &AppState, id: &str) -> Result<()> {
+async fn abandon(st: &AppState, id: &str) -> Result<()> {
     idempotency_key::Entity::delete_by_id(id).exec(&st.writer).await?;
     Ok(())
 }
@@ -145,7 +146,7 @@ where
     const FIELD: &str = "idempotencyKey";
     check_key(FIELD, key)?;
     let claimed = match begin(st, scope, key, fingerprint).await? {
-        Begin::First(id) => Claim { st: st.clone(), id: Some(id) },
+        Begin::First(id) => Claim::new(st, id),
         Begin::Replay { body, .. } => {
             let json = st.secret.decrypt(&body)?;
             return serde_json::from_str(&json).map_err(Error::internal);
@@ -168,7 +169,7 @@ where
     let answer = work.await?;
     let sealed = serde_json::to_string(&answer).map_err(Error::internal).and_then(|j| st.secret.encrypt(&j));
     let kept = match sealed {
-        Ok(body) => finish(st, claimed.id.as_deref().unwrap_or_default(), 200, Some(SEALED_JSON.into()), body).await,
+        Ok(body) => finish(st, claimed.id(), 200, Some(SEALED_JSON.into()), body).await,
         Err(e) => Err(e),
     };
     match kept {
@@ -181,13 +182,24 @@ where
 /// A claimed key whose answer is not kept yet. Dropped unkept (the work
 /// failed, or the request was cancelled mid-way), it gives the key back so
 /// a retry runs again rather than being told "in progress" for a day.
-struct Claim {
+pub struct Claim {
     st: AppState,
     id: Option<String>,
 }
 
 impl Claim {
-    fn kept(mut self) {
+    /// Holds the key row `id` that [`begin`] answered `First` with.
+    pub fn new(st: &AppState, id: String) -> Self {
+        Self { st: st.clone(), id: Some(id) }
+    }
+
+    /// The key row's id, for [`finish`].
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or_default()
+    }
+
+    /// The answer is stored (or the key given back): nothing to undo.
+    pub fn kept(mut self) {
         self.id = None;
     }
 }

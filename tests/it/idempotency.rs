@@ -206,3 +206,25 @@ async fn idempotency_keys_are_per_workspace_and_racing_retries_create_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_first_request_cancelled_midway_gives_its_key_back() {
+    use switchyard::services::idempotency::once;
+    for_each_backend(&[], |app: TestApp| async move {
+        let st = &app.state;
+        let hung = once::<String, _>(st, "test", "k", "fp", std::future::pending());
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(200), hung).await;
+        assert!(cut.is_err(), "the first request never answers; the caller hangs up");
+        // The retry runs the work instead of hearing "still running" for a day.
+        let ran = once(st, "test", "k", "fp", async { Ok("ran".to_string()) }).await.unwrap();
+        assert_eq!(ran, "ran");
+        let replayed = once(st, "test", "k", "fp", async { Ok("twice".to_string()) }).await.unwrap();
+        assert_eq!(replayed, "ran");
+        // A failed first run keeps nothing either.
+        let failed = once::<String, _>(st, "test", "f", "fp", async { Err(switchyard::error::Error::invalid("no")) });
+        assert!(failed.await.is_err());
+        let ok = once(st, "test", "f", "fp", async { Ok("second".to_string()) }).await.unwrap();
+        assert_eq!(ok, "second");
+    })
+    .await;
+}
