@@ -1,5 +1,6 @@
 //! `Idempotency-Key` on the data API (`POST`, `PUT`, `DELETE`) and on
-//! `POST /graphql`: the first answer is kept and a retry with the same key
+//! `POST /graphql`: the first answer is kept (encrypted under the server
+//! key, since it may hold a secret shown once) and a retry with the same key
 //! gets it again (with `Idempotent-Replayed: true`) instead of doing the
 //! work twice. The same key with another method, path or body is refused
 //! (422, as the IETF `Idempotency-Key` draft has it); a retry while the
@@ -60,6 +61,10 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     let first = match idempotency::begin(&h.app, &scope, &key, &fingerprint).await {
         Ok(Begin::First(id)) => Claim::new(&h.app, id),
         Ok(Begin::Replay { status, content_type, body }) => {
+            let body = match h.app.secret.decrypt(&body) {
+                Ok(body) => body,
+                Err(e) => return e.into_response(),
+            };
             let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
             if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
                 resp.headers_mut().insert(header::CONTENT_TYPE, ct);
@@ -90,8 +95,12 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     };
     if !rparts.status.is_server_error() {
         let ct = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = String::from_utf8_lossy(&out).into_owned();
-        match idempotency::finish(&h.app, first.id(), rparts.status.as_u16(), ct, body).await {
+        // Kept encrypted: an answer may hold a secret shown once.
+        let kept = match h.app.secret.encrypt(&String::from_utf8_lossy(&out)) {
+            Ok(body) => idempotency::finish(&h.app, first.id(), rparts.status.as_u16(), ct, body).await,
+            Err(e) => Err(e),
+        };
+        match kept {
             Ok(()) => first.kept(),
             Err(e) => tracing::warn!(cause = %e, "idempotency key not stored; a retry will run again"),
         }

@@ -35,6 +35,14 @@ async fn post(app: &TestApp, key: &str, idem: &str, body: Value) -> (u16, Option
     (resp.status().as_u16(), replayed, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// Whether any kept answer shows `text` in the clear.
+async fn kept_in_clear(app: &TestApp, text: &str) -> bool {
+    use sea_orm::EntityTrait;
+    let kept = entity::idempotency_key::Entity::find().all(&app.state.db).await.unwrap();
+    assert!(!kept.is_empty());
+    kept.iter().any(|k| k.body.as_deref().unwrap_or_default().contains(text))
+}
+
 async fn records(app: &TestApp) -> Value {
     app.gql(&app.owner_key, "{ records { totalCount } }", json!({})).await["records"]["totalCount"].clone()
 }
@@ -49,6 +57,7 @@ async fn a_retried_data_request_replays_its_first_answer_once() {
         assert_eq!((s2, r2.as_deref()), (202, Some("true")));
         assert_eq!(b1, b2, "the same answer, the same record id");
         assert_eq!(records(&app).await, 1);
+        assert!(!kept_in_clear(&app, b1["id"].as_str().unwrap()).await, "answers are kept encrypted");
 
         // The same key for another body: refused, nothing written.
         let (s3, _, b3) = post(&app, &key, "order-1001", json!({ "amount": 2 })).await;
@@ -172,6 +181,7 @@ async fn a_create_retried_with_its_idempotency_key_returns_the_first_object() {
         let b = app.mutate(&owner, "createApiKey", input, sel).await;
         assert!(a["secret"].as_str().is_some_and(|s| !s.is_empty()));
         assert_eq!(a, b);
+        assert!(!kept_in_clear(&app, a["secret"].as_str().unwrap()).await, "the secret is kept encrypted");
         assert_eq!(count(&app, &owner, "apiKeys").await, before + 1);
     })
     .await;
