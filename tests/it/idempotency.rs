@@ -238,3 +238,55 @@ async fn a_first_request_cancelled_midway_gives_its_key_back() {
     })
     .await;
 }
+
+/// Creates whose input has no `idempotencyKey` yet, each to be taken off
+/// this list when it gains one (the check fails on a stale entry).
+const CREATES_WITHOUT_KEY_YET: &[&str] = &["createConnection"];
+
+/// Every `create…` mutation whose input lacks `idempotencyKey: String`.
+fn creates_without_key(sdl: &str) -> Vec<String> {
+    use async_graphql::parser::types::{BaseType, TypeKind, TypeSystemDefinition};
+    let doc = async_graphql::parser::parse_schema(sdl).expect("the SDL parses");
+    let types: std::collections::HashMap<&str, &TypeKind> = doc
+        .definitions
+        .iter()
+        .filter_map(|d| match d {
+            TypeSystemDefinition::Type(t) => Some((t.node.name.node.as_str(), &t.node.kind)),
+            _ => None,
+        })
+        .collect();
+    let Some(TypeKind::Object(root)) = types.get("MutationRoot") else { return vec!["no MutationRoot".into()] };
+    let mut out = Vec::new();
+    for f in root.fields.iter().filter(|f| f.node.name.node.starts_with("create")) {
+        let input = f.node.arguments.iter().find(|a| a.node.name.node == "input").map(|a| &a.node.ty.node.base);
+        let Some(BaseType::Named(input)) = input else { continue };
+        let has_key = matches!(types.get(input.as_str()), Some(TypeKind::InputObject(i)) if i.fields.iter().any(|k| {
+            k.node.name.node == "idempotencyKey"
+                && k.node.ty.node.nullable
+                && matches!(&k.node.ty.node.base, BaseType::Named(n) if n == "String")
+        }));
+        if !has_key {
+            out.push(f.node.name.node.to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_create_takes_an_idempotency_key() {
+    let missing = creates_without_key(&switchyard::graphql::sdl());
+    let late: Vec<_> = missing.iter().filter(|m| !CREATES_WITHOUT_KEY_YET.contains(&m.as_str())).collect();
+    assert!(late.is_empty(), "create mutations without `idempotencyKey: String` in their input: {late:?}");
+    let stale: Vec<_> = CREATES_WITHOUT_KEY_YET.iter().filter(|c| !missing.iter().any(|m| m == *c)).collect();
+    assert!(stale.is_empty(), "these have a key now; take them off CREATES_WITHOUT_KEY_YET: {stale:?}");
+
+    let sdl = "type MutationRoot { createA(input: CreateAInput!): P! createB(input: CreateBInput!): P!
+                   createC(input: CreateCInput!): P! deleteA(input: DeleteAInput!): P! }
+               type P { a: Int }
+               input CreateAInput { name: String idempotencyKey: String }
+               input CreateBInput { name: String }
+               input CreateCInput { idempotencyKey: String! }
+               input DeleteAInput { id: ID! }";
+    assert_eq!(creates_without_key(sdl), ["createB", "createC"]);
+}
