@@ -290,3 +290,35 @@ fn every_create_takes_an_idempotency_key() {
                input DeleteAInput { id: ID! }";
     assert_eq!(creates_without_key(sdl), ["createB", "createC"]);
 }
+
+#[tokio::test]
+async fn the_prune_forgets_keys_after_24_hours_and_the_key_runs_again() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+    use switchyard::jobs::Handler;
+    use switchyard::services::idempotency::once;
+    for_each_backend(&[], |app: TestApp| async move {
+        let st = &app.state;
+        assert_eq!(once(st, "test", "old", "fp", async { Ok(1) }).await.unwrap(), 1);
+        assert_eq!(once(st, "test", "new", "fp", async { Ok(2) }).await.unwrap(), 2);
+        let kept = entity::idempotency_key::Entity::find().all(&st.db).await.unwrap();
+        let old = kept.into_iter().find(|k| k.key == "old").unwrap();
+        let mut am = old.into_active_model();
+        am.created_at = Set(chrono::Utc::now() - chrono::Duration::hours(25));
+        am.update(&st.writer).await.unwrap();
+
+        let job = loop {
+            if let Some(j) = entity::job::Entity::find().one(&st.db).await.unwrap() {
+                break j;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        switchyard::services::maintenance::Prune.run(st, &job).await.unwrap();
+        let left: Vec<String> =
+            entity::idempotency_key::Entity::find().all(&st.db).await.unwrap().into_iter().map(|k| k.key).collect();
+        assert_eq!(left, ["new"], "[{}]", app.backend);
+        // Past the window the key is free: the work runs again.
+        assert_eq!(once(st, "test", "old", "fp", async { Ok(3) }).await.unwrap(), 3);
+        assert_eq!(once(st, "test", "new", "fp", async { Ok(4) }).await.unwrap(), 2);
+    })
+    .await;
+}
