@@ -48,6 +48,12 @@ pub enum UserErrorCode {
     LastOwner,
     /// A count or size limit would be exceeded.
     LimitExceeded,
+    /// The `idempotencyKey` was already used, within 24 hours, for a
+    /// different input: nothing was done. Use a new key for a new request.
+    IdempotencyConflict,
+    /// The first request with this `idempotencyKey` is still running:
+    /// nothing was done; retry shortly to get its answer.
+    IdempotencyInProgress,
 }
 
 #[derive(Debug, thiserror::Error)]

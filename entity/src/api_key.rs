@@ -2,7 +2,7 @@
 //! secret is stored; the secret itself is shown once, on create and roll.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "api_key")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

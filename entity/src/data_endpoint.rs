@@ -1,7 +1,7 @@
 //! A REST data endpoint (`/api/v1/data/{slug}`) of a workspace (seed 001).
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "data_endpoint")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -2,7 +2,7 @@
 //! keyed hash is stored. Its environment selects sandbox or live records.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "data_key")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -4,7 +4,7 @@
 //! has none and must use PKCE.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "oauth_app")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

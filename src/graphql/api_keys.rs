@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::Scope;
 use crate::graphql::cost;
+use crate::graphql::idempotency;
 use crate::graphql::inputs::{clearable, NotNull};
 use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::user_errors::{user_errors, UserError};
@@ -207,6 +208,12 @@ pub struct CreateApiKeyInput {
     /// `TEST` (`sk_test_…`, the default) or `LIVE` (`sk_live_…`).
     #[graphql(default_with = "Environment::Test")]
     pub environment: Environment,
+    /// Makes a retry safe: the same key with the same input within 24 hours
+    /// returns the first call's object (and secret) instead of creating
+    /// another; with a different input it is refused (`IDEMPOTENCY_CONFLICT`).
+    /// 1 to 255 visible ASCII characters, unique per workspace (per user
+    /// when signed in with a browser session).
+    pub idempotency_key: Option<String>,
 }
 
 /// The key created, with its secret.
@@ -294,6 +301,7 @@ impl ApiKeyMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The key's name, scopes, expiry and environment.")] input: CreateApiKeyInput,
     ) -> Result<CreateApiKeyPayload> {
+        let key = input.idempotency_key.clone();
         let new = NewApiKey {
             name: input.name,
             description: input.description,
@@ -301,12 +309,16 @@ impl ApiKeyMutation {
             expires_at: input.expires_at,
             environment: input.environment,
         };
-        Ok(match user_errors(api_keys::create(ctx.app(), ctx.principal()?, new).await)? {
-            Ok((key, secret)) => {
-                CreateApiKeyPayload { api_key: Some(key.into()), secret: Some(secret), user_errors: vec![] }
-            }
-            Err(e) => CreateApiKeyPayload { api_key: None, secret: None, user_errors: e },
-        })
+        Ok(
+            match user_errors(
+                idempotency::once(ctx, key.as_deref(), api_keys::create(ctx.app(), ctx.principal()?, new)).await,
+            )? {
+                Ok((key, secret)) => {
+                    CreateApiKeyPayload { api_key: Some(key.into()), secret: Some(secret), user_errors: vec![] }
+                }
+                Err(e) => CreateApiKeyPayload { api_key: None, secret: None, user_errors: e },
+            },
+        )
     }
 
     /// Changes a key's name, description, scopes, expiry or enabled

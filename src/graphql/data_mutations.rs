@@ -5,6 +5,7 @@ use async_graphql::{Context, InputObject, Json, MaybeUndefined, Object, Result, 
 use chrono::{DateTime, Utc};
 
 use crate::graphql::data::{DataEndpoint, DataKey};
+use crate::graphql::idempotency;
 use crate::graphql::inputs::{clearable, found_at, NotNull};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::webhooks::Webhook;
@@ -30,6 +31,12 @@ pub struct CreateDataEndpointInput {
     pub monthly_quota: Option<i64>,
     /// After this time it answers 403; none: never.
     pub subscription_expires_at: Option<DateTime<Utc>>,
+    /// Makes a retry safe: the same key with the same input within 24 hours
+    /// returns the first call's object (and secret) instead of creating
+    /// another; with a different input it is refused (`IDEMPOTENCY_CONFLICT`).
+    /// 1 to 255 visible ASCII characters, unique per workspace (per user
+    /// when signed in with a browser session).
+    pub idempotency_key: Option<String>,
 }
 
 /// The endpoint created, with the secret that signs its callbacks.
@@ -116,6 +123,12 @@ pub struct CreateDataKeyInput {
     /// `TEST` (`tm_test_…`, sandbox data, the default) or `LIVE` (`tm_live_…`).
     #[graphql(default_with = "Environment::Test")]
     pub environment: Environment,
+    /// Makes a retry safe: the same key with the same input within 24 hours
+    /// returns the first call's object (and secret) instead of creating
+    /// another; with a different input it is refused (`IDEMPOTENCY_CONFLICT`).
+    /// 1 to 255 visible ASCII characters, unique per workspace (per user
+    /// when signed in with a browser session).
+    pub idempotency_key: Option<String>,
 }
 
 /// The data key created, with its secret.
@@ -190,6 +203,12 @@ pub struct CreateCollaboratorWebhookInput {
     pub endpoint_id: ID,
     /// http(s) URL that receives the `record.*` events.
     pub url: String,
+    /// Makes a retry safe: the same key with the same input within 24 hours
+    /// returns the first call's object (and secret) instead of creating
+    /// another; with a different input it is refused (`IDEMPOTENCY_CONFLICT`).
+    /// 1 to 255 visible ASCII characters, unique per workspace (per user
+    /// when signed in with a browser session).
+    pub idempotency_key: Option<String>,
 }
 
 /// The collaborator webhook created, with its signing secret.
@@ -214,6 +233,7 @@ impl DataMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The endpoint's slug, name, schema and limits.")] input: CreateDataEndpointInput,
     ) -> Result<CreateDataEndpointPayload> {
+        let key = input.idempotency_key.clone();
         let new = NewEndpoint {
             slug: input.slug,
             name: input.name,
@@ -222,12 +242,18 @@ impl DataMutation {
             monthly_quota: input.monthly_quota,
             subscription_expires_at: input.subscription_expires_at,
         };
-        Ok(match user_errors(endpoints::create(ctx.app(), ctx.principal()?, new).await)? {
-            Ok((e, secret)) => {
-                CreateDataEndpointPayload { data_endpoint: Some(e.into()), secret: Some(secret), user_errors: vec![] }
-            }
-            Err(e) => CreateDataEndpointPayload { data_endpoint: None, secret: None, user_errors: e },
-        })
+        Ok(
+            match user_errors(
+                idempotency::once(ctx, key.as_deref(), endpoints::create(ctx.app(), ctx.principal()?, new)).await,
+            )? {
+                Ok((e, secret)) => CreateDataEndpointPayload {
+                    data_endpoint: Some(e.into()),
+                    secret: Some(secret),
+                    user_errors: vec![],
+                },
+                Err(e) => CreateDataEndpointPayload { data_endpoint: None, secret: None, user_errors: e },
+            },
+        )
     }
 
     /// Changes a data endpoint (owner only); `null` clears schema, quota or expiry.
@@ -291,8 +317,10 @@ impl DataMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The key's name, member and environment.")] input: CreateDataKeyInput,
     ) -> Result<CreateDataKeyPayload> {
+        let key = input.idempotency_key.clone();
         let new = NewDataKey { user_id: input.user_id.map(|i| i.0), name: input.name, environment: input.environment };
-        Ok(match user_errors(endpoints::create_key(ctx.app(), ctx.principal()?, new).await)? {
+        let created = idempotency::once(ctx, key.as_deref(), endpoints::create_key(ctx.app(), ctx.principal()?, new));
+        Ok(match user_errors(created.await)? {
             Ok((k, secret)) => {
                 CreateDataKeyPayload { data_key: Some(k.into()), secret: Some(secret), user_errors: vec![] }
             }
@@ -357,6 +385,7 @@ impl DataMutation {
         #[graphql(desc = "The endpoint and the URL.")] input: CreateCollaboratorWebhookInput,
     ) -> Result<CreateCollaboratorWebhookPayload> {
         let (st, p) = (ctx.app(), ctx.principal()?);
+        let key = input.idempotency_key.clone();
         let created = async {
             let endpoint = endpoints::get(&st.db, p, &input.endpoint_id).await?;
             let new = NewWebhook {
@@ -372,8 +401,8 @@ impl DataMutation {
                 timeout_ms: None,
             };
             webhooks::create(st, p, new).await
-        }
-        .await;
+        };
+        let created = idempotency::once(ctx, key.as_deref(), created).await;
         Ok(match user_errors(created)? {
             Ok((w, secret)) => {
                 CreateCollaboratorWebhookPayload { webhook: Some(w.into()), secret: Some(secret), user_errors: vec![] }

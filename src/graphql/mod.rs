@@ -16,6 +16,7 @@ mod data;
 mod data_mutations;
 mod errors;
 mod events;
+mod idempotency;
 mod inputs;
 mod invitations;
 mod jobs;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::Scope;
 use crate::graphql::api_keys::{usage_days, ApiKeyUsageDay};
 use crate::graphql::cost;
+use crate::graphql::idempotency;
 use crate::graphql::inputs::{found_at, NotNull};
 use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::user_errors::{user_errors, UserError};
@@ -216,6 +217,12 @@ pub struct CreateOAuthAppInput {
     /// for a public app (native or single-page) that uses PKCE instead.
     #[graphql(default = true)]
     pub confidential: bool,
+    /// Makes a retry safe: the same key with the same input within 24 hours
+    /// returns the first call's object (and secret) instead of creating
+    /// another; with a different input it is refused (`IDEMPOTENCY_CONFLICT`).
+    /// 1 to 255 visible ASCII characters, unique per workspace (per user
+    /// when signed in with a browser session).
+    pub idempotency_key: Option<String>,
 }
 
 /// The app, with its client secret shown this once.
@@ -327,6 +334,7 @@ impl OAuthMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The app to register.")] input: CreateOAuthAppInput,
     ) -> Result<CreateOAuthAppPayload> {
+        let key = input.idempotency_key.clone();
         let new = apps::NewApp {
             name: input.name,
             description: input.description,
@@ -334,10 +342,14 @@ impl OAuthMutation {
             scopes: input.scopes,
             confidential: input.confidential,
         };
-        Ok(match user_errors(apps::create(ctx.app(), ctx.principal()?, new).await)? {
-            Ok((app, secret)) => CreateOAuthAppPayload { oauth_app: Some(app.into()), secret, user_errors: vec![] },
-            Err(problems) => CreateOAuthAppPayload { oauth_app: None, secret: None, user_errors: problems },
-        })
+        Ok(
+            match user_errors(
+                idempotency::once(ctx, key.as_deref(), apps::create(ctx.app(), ctx.principal()?, new)).await,
+            )? {
+                Ok((app, secret)) => CreateOAuthAppPayload { oauth_app: Some(app.into()), secret, user_errors: vec![] },
+                Err(problems) => CreateOAuthAppPayload { oauth_app: None, secret: None, user_errors: problems },
+            },
+        )
     }
 
     /// Changes an app's name, description, redirect URIs or scopes (owner

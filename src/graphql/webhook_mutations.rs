@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use async_graphql::{Context, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
+use crate::graphql::idempotency;
 use crate::graphql::inputs::{clearable, found_at, NotNull};
 use crate::graphql::user_errors::{user_errors, UserError, UserErrorCode};
 use crate::graphql::webhooks::{Delivery, DeliveryAttempt, RetryPolicyKind, Webhook};
@@ -70,6 +71,12 @@ pub struct CreateWebhookInput {
     pub retry_policy: Option<RetryPolicyInput>,
     /// How long one delivery request may take, 1 to 60 seconds (default 15).
     pub timeout_seconds: Option<u32>,
+    /// Makes a retry safe: the same key with the same input within 24 hours
+    /// returns the first call's object (and secret) instead of creating
+    /// another; with a different input it is refused (`IDEMPOTENCY_CONFLICT`).
+    /// 1 to 255 visible ASCII characters, unique per workspace (per user
+    /// when signed in with a browser session).
+    pub idempotency_key: Option<String>,
 }
 
 /// Changes to a webhook; a field left out stays as it is.
@@ -215,6 +222,7 @@ impl WebhookMutation {
         #[graphql(desc = "The webhook's URL, event types and settings.")] input: CreateWebhookInput,
     ) -> Result<CreateWebhookPayload> {
         let p = ctx.principal()?;
+        let key = input.idempotency_key.clone();
         let retry_policy = match input.retry_policy.map(RetryPolicyInput::policy).transpose() {
             Ok(policy) => policy.unwrap_or(RetryPolicy::Default),
             Err(e) => return Ok(CreateWebhookPayload { webhook: None, secret: None, user_errors: vec![e] }),
@@ -231,7 +239,7 @@ impl WebhookMutation {
             retry_policy,
             timeout_ms: input.timeout_seconds.map(millis),
         };
-        Ok(match user_errors(webhooks::create(ctx.app(), p, new).await)? {
+        Ok(match user_errors(idempotency::once(ctx, key.as_deref(), webhooks::create(ctx.app(), p, new)).await)? {
             Ok((w, secret)) => {
                 CreateWebhookPayload { webhook: Some(w.into()), secret: Some(secret), user_errors: vec![] }
             }

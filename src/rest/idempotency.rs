@@ -1,10 +1,12 @@
 //! `Idempotency-Key` on the data API (`POST`, `PUT`, `DELETE`) and on
-//! `POST /graphql`: the first answer is kept and a retry with the same key
+//! `POST /graphql`: the first answer is kept (encrypted under the server
+//! key, since it may hold a secret shown once) and a retry with the same key
 //! gets it again (with `Idempotent-Replayed: true`) instead of doing the
 //! work twice. The same key with another method, path or body is refused
-//! (400); a retry while the first still runs gets 409. Answers with a 5xx
-//! status are not kept, so a retry runs again. Requests without the header
-//! pass straight through. See [`crate::services::idempotency`].
+//! (422, as the IETF `Idempotency-Key` draft has it); a retry while the
+//! first still runs gets 409. Answers with a 5xx status are not kept, so a
+//! retry runs again; nor is the key when the caller hangs up mid-way.
+//! Requests without the header pass straight through. See [`crate::services::idempotency`].
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -15,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::Http;
 use crate::error::Error;
-use crate::services::idempotency::{self, Begin};
+use crate::services::idempotency::{self, Begin, Claim};
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -39,12 +41,10 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     if !covered || !matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE) {
         return next.run(req).await;
     }
-    let key = match key.to_str().map(str::trim) {
-        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_string(),
-        _ => {
-            return Error::invalid_field("Idempotency-Key", "Use 1 to 255 visible ASCII characters").into_response();
-        }
-    };
+    let key = key.to_str().map(str::trim).unwrap_or_default().to_string();
+    if let Err(e) = idempotency::check_key("Idempotency-Key", &key) {
+        return e.into_response();
+    }
     // The caller: its credential, hashed with the server key. Without one
     // the request goes on and fails authentication as usual.
     let credential = [header::AUTHORIZATION, header::COOKIE]
@@ -59,8 +59,12 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
     let fingerprint = hex_sha256(&[parts.method.as_str().as_bytes(), target.as_bytes(), &bytes]);
     let first = match idempotency::begin(&h.app, &scope, &key, &fingerprint).await {
-        Ok(Begin::First(id)) => id,
+        Ok(Begin::First(id)) => Claim::new(&h.app, id),
         Ok(Begin::Replay { status, content_type, body }) => {
+            let body = match h.app.secret.decrypt(&body) {
+                Ok(body) => body,
+                Err(e) => return e.into_response(),
+            };
             let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
             if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
                 resp.headers_mut().insert(header::CONTENT_TYPE, ct);
@@ -69,8 +73,10 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
             return resp;
         }
         Ok(Begin::Mismatch) => {
-            return Error::invalid_field("Idempotency-Key", "This key was already used for a different request")
+            let mut resp = Error::invalid_field("Idempotency-Key", "This key was already used for a different request")
                 .into_response();
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            return resp;
         }
         Ok(Begin::InProgress) => {
             let mut resp =
@@ -82,20 +88,22 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     };
     let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let (rparts, rbody) = resp.into_parts();
+    // Dropping `first` unkept (no answer, a 5xx, a cancelled request)
+    // gives the key back.
     let Ok(out) = to_bytes(rbody, MAX_BODY).await else {
-        let _ = idempotency::abandon(&h.app, &first).await;
         return Error::internal("the answer could not be kept").into_response();
     };
-    let kept = match rparts.status.is_server_error() {
-        true => idempotency::abandon(&h.app, &first).await,
-        false => {
-            let ct = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-            idempotency::finish(&h.app, &first, rparts.status.as_u16(), ct, String::from_utf8_lossy(&out).into_owned())
-                .await
+    if !rparts.status.is_server_error() {
+        let ct = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+        // Kept encrypted: an answer may hold a secret shown once.
+        let kept = match h.app.secret.encrypt(&String::from_utf8_lossy(&out)) {
+            Ok(body) => idempotency::finish(&h.app, first.id(), rparts.status.as_u16(), ct, body).await,
+            Err(e) => Err(e),
+        };
+        match kept {
+            Ok(()) => first.kept(),
+            Err(e) => tracing::warn!(cause = %e, "idempotency key not stored; a retry will run again"),
         }
-    };
-    if let Err(e) = kept {
-        tracing::warn!(cause = %e, "idempotency key not stored; a retry will run again");
     }
     Response::from_parts(rparts, Body::from(out))
 }

@@ -1,20 +1,31 @@
-//! Idempotency keys (`Idempotency-Key` on the data API and on GraphQL
-//! requests): a retry within 24 hours gets the first answer again instead
-//! of doing the work twice; the same key with a different request is
-//! refused. Keys are scoped by the credential that sent them (its keyed
-//! hash), so two callers never share one. The first request holds a row
-//! with no answer yet; a retry that arrives meanwhile waits briefly for
-//! the answer, then is told the first is still running. A unique index
-//! settles two first requests racing.
+//! Idempotency keys, for both transports: a retry within 24 hours gets
+//! the first answer again instead of doing the work twice; the same key
+//! with a different request is refused.
+//!
+//! - `Idempotency-Key` on the data API and on `POST /graphql` (the HTTP
+//!   layer in `rest::idempotency`) keeps whole HTTP answers, scoped by the
+//!   credential that sent them (its keyed hash).
+//! - `idempotencyKey` on a `create…` mutation's input ([`once`], through
+//!   `graphql::idempotency`) keeps the service's answer, encrypted under
+//!   the server key (it holds the secret shown once), scoped by workspace
+//!   and credential kind.
+//!
+//! The first request holds a row with no answer yet; a retry that arrives
+//! meanwhile waits briefly for the answer, then is told the first is still
+//! running. A unique index on (scope, key) settles two first requests
+//! racing.
 
+use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use entity::idempotency_key;
 
-use crate::error::Result;
+use crate::error::{Error, FieldError, Result, UserErrorCode};
 use crate::ids::new_id;
 use crate::state::AppState;
 
@@ -27,7 +38,8 @@ const WAIT_FOR_FIRST: Duration = Duration::from_secs(3);
 /// What to do with a request that carries a key.
 #[derive(Debug)]
 pub enum Begin {
-    /// The first request with this key: run it, then [`finish`] (or [`abandon`]).
+    /// The first request with this key: hold it in a [`Claim`], run it, then
+    /// [`finish`] and [`Claim::kept`].
     First(String),
     /// A retry: answer with the first request's answer.
     Replay { status: u16, content_type: Option<String>, body: String },
@@ -100,9 +112,109 @@ pub async fn finish(st: &AppState, id: &str, status: u16, content_type: Option<S
 
 /// Gives the key back (the first request failed on the server's side):
 /// a retry runs the request again.
-pub async fn abandon(st: &AppState, id: &str) -> Result<()> {
+async fn abandon(st: &AppState, id: &str) -> Result<()> {
     idempotency_key::Entity::delete_by_id(id).exec(&st.writer).await?;
     Ok(())
+}
+
+/// The content type recorded for a service answer kept by [`once`]: JSON,
+/// encrypted under the server key.
+const SEALED_JSON: &str = "application/json; sealed";
+
+/// Longest key accepted, in characters.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// Checks a caller's key: 1 to 255 visible ASCII characters.
+pub fn check_key(field: &str, key: &str) -> Result<()> {
+    match (1..=MAX_KEY_LEN).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) {
+        true => Ok(()),
+        false => Err(Error::invalid_field(field, "Use 1 to 255 visible ASCII characters")),
+    }
+}
+
+/// Runs `work` once per `key` within `scope`: the first call runs it and
+/// keeps its answer; a retry with the same `fingerprint` gets that answer
+/// back without running anything; another fingerprint under the key is an
+/// `IDEMPOTENCY_CONFLICT` on `idempotencyKey`, and a retry while the first
+/// still runs (after a short wait) `IDEMPOTENCY_IN_PROGRESS`. Only answers
+/// are kept: when `work` fails nothing was done, and the key is free again.
+pub async fn once<T, W>(st: &AppState, scope: &str, key: &str, fingerprint: &str, work: W) -> Result<T>
+where
+    T: Serialize + DeserializeOwned,
+    W: Future<Output = Result<T>>,
+{
+    const FIELD: &str = "idempotencyKey";
+    check_key(FIELD, key)?;
+    let claimed = match begin(st, scope, key, fingerprint).await? {
+        Begin::First(id) => Claim::new(st, id),
+        Begin::Replay { body, .. } => {
+            let json = st.secret.decrypt(&body)?;
+            return serde_json::from_str(&json).map_err(Error::internal);
+        }
+        Begin::Mismatch => {
+            return Err(Error::validation(vec![FieldError::new(
+                FIELD,
+                "This key was already used in the last 24 hours for a different input; nothing was done",
+            )
+            .with_code(UserErrorCode::IdempotencyConflict)]));
+        }
+        Begin::InProgress => {
+            return Err(Error::validation(vec![FieldError::new(
+                FIELD,
+                "The first request with this key is still running; nothing was done, retry shortly",
+            )
+            .with_code(UserErrorCode::IdempotencyInProgress)]));
+        }
+    };
+    let answer = work.await?;
+    let sealed = serde_json::to_string(&answer).map_err(Error::internal).and_then(|j| st.secret.encrypt(&j));
+    let kept = match sealed {
+        Ok(body) => finish(st, claimed.id(), 200, Some(SEALED_JSON.into()), body).await,
+        Err(e) => Err(e),
+    };
+    match kept {
+        Ok(()) => claimed.kept(),
+        Err(e) => tracing::warn!(cause = %e, "idempotency key not stored; a retry will run again"),
+    }
+    Ok(answer)
+}
+
+/// A claimed key whose answer is not kept yet. Dropped unkept (the work
+/// failed, or the request was cancelled mid-way), it gives the key back so
+/// a retry runs again rather than being told "in progress" for a day.
+pub struct Claim {
+    st: AppState,
+    id: Option<String>,
+}
+
+impl Claim {
+    /// Holds the key row `id` that [`begin`] answered `First` with.
+    pub fn new(st: &AppState, id: String) -> Self {
+        Self { st: st.clone(), id: Some(id) }
+    }
+
+    /// The key row's id, for [`finish`].
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or_default()
+    }
+
+    /// The answer is stored (or the key given back): nothing to undo.
+    pub fn kept(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let st = self.st.clone();
+            tokio::spawn(async move {
+                if let Err(e) = abandon(&st, &id).await {
+                    tracing::warn!(cause = %e, "idempotency key not given back");
+                }
+            });
+        }
+    }
 }
 
 /// Forgets answers older than the window.
