@@ -576,6 +576,11 @@ pub struct CreateConnectionInput {
     /// characters) an HMAC-SHA256 of the body in `X-Signature-256` or
     /// `X-Hub-Signature-256`. Without one, the URL alone admits a request.
     pub webhook_secret: Option<String>,
+    /// A retry with the same key within 24 hours returns the first call's
+    /// connection (and incoming URL) instead of making another; with a
+    /// different input it is refused (`IDEMPOTENCY_CONFLICT`). 1 to 255
+    /// visible ASCII characters.
+    pub idempotency_key: Option<String>,
 }
 
 /// The new connection.
@@ -694,8 +699,10 @@ impl ConnectionMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The service and its credentials.")] input: CreateConnectionInput,
     ) -> Result<CreateConnectionPayload> {
+        let key = input.idempotency_key.clone();
         if input.provider == incoming::PROVIDER {
-            let made = incoming::create(ctx.app(), ctx.principal()?, input.webhook_secret).await;
+            let work = incoming::create(ctx.app(), ctx.principal()?, input.webhook_secret);
+            let made = crate::graphql::idempotency::once(ctx, key.as_deref(), work).await;
             return Ok(match user_errors(made)? {
                 Ok((c, url)) => {
                     CreateConnectionPayload { connection: Some(c.into()), incoming_url: Some(url), user_errors: vec![] }
@@ -712,7 +719,8 @@ impl ConnectionMutation {
             password: input.password,
             base_url: input.base_url,
         };
-        Ok(match user_errors(direct::create(ctx.app(), ctx.principal()?, &input.provider, creds).await)? {
+        let work = direct::create(ctx.app(), ctx.principal()?, &input.provider, creds);
+        Ok(match user_errors(crate::graphql::idempotency::once(ctx, key.as_deref(), work).await)? {
             Ok(c) => CreateConnectionPayload { connection: Some(c.into()), incoming_url: None, user_errors: vec![] },
             Err(problems) => CreateConnectionPayload { connection: None, incoming_url: None, user_errors: problems },
         })

@@ -241,7 +241,7 @@ async fn a_first_request_cancelled_midway_gives_its_key_back() {
 
 /// Creates whose input has no `idempotencyKey` yet, each to be taken off
 /// this list when it gains one (the check fails on a stale entry).
-const CREATES_WITHOUT_KEY_YET: &[&str] = &["createConnection"];
+const CREATES_WITHOUT_KEY_YET: &[&str] = &[];
 
 /// Every `create…` mutation whose input lacks `idempotencyKey: String`.
 fn creates_without_key(sdl: &str) -> Vec<String> {
@@ -319,6 +319,23 @@ async fn the_prune_forgets_keys_after_24_hours_and_the_key_runs_again() {
         // Past the window the key is free: the work runs again.
         assert_eq!(once(st, "test", "old", "fp", async { Ok(3) }).await.unwrap(), 3);
         assert_eq!(once(st, "test", "new", "fp", async { Ok(4) }).await.unwrap(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_retried_create_connection_returns_the_first_connection_and_url() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let input = json!({ "provider": "incoming_webhooks", "idempotencyKey": "hooks-1" });
+        let sel = "connection { id } incomingUrl";
+        let a = app.mutate(&app.owner_key, "createConnection", input.clone(), sel).await;
+        let b = app.mutate(&app.owner_key, "createConnection", input, sel).await;
+        assert_eq!(a, b, "the retry gets the first answer, not TAKEN");
+        let other = json!({ "provider": "incoming_webhooks", "webhookSecret": "a long enough secret", "idempotencyKey": "hooks-1" });
+        let refused = app.mutation_raw(Some(&app.owner_key), "createConnection", other, "userErrors { code }").await;
+        assert_eq!(refused["data"]["createConnection"]["userErrors"][0]["code"], "IDEMPOTENCY_CONFLICT", "{refused}");
+        let count = app.gql(&app.owner_key, "{ connections { totalCount } }", json!({})).await;
+        assert_eq!(count["connections"]["totalCount"], 1);
     })
     .await;
 }
