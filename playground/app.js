@@ -228,7 +228,28 @@
     return obj;
   }
 
+  // Copies a shown-once value from its read-only input, saying in `status`
+  // whether it worked; where the clipboard API is not allowed, selects the
+  // value so the user can copy it (`what` names it: "secret", "URL").
+  function copyField(input, status, what) {
+    function copied() { status.textContent = 'Copied to the clipboard.'; }
+    function fallback() {
+      input.focus();
+      input.select();
+      var ok = false;
+      try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+      status.textContent = ok ? 'Copied to the clipboard.'
+        : 'The browser did not allow copying: the ' + what + ' is selected, press Ctrl+C (⌘C).';
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(copied, fallback);
+    } else {
+      fallback();
+    }
+  }
+
   window.Switchyard = {
+    copyField: copyField,
     safeNext: safeNext,
     lowerEnums: lowerEnums,
     el: el,

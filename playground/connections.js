@@ -198,21 +198,7 @@
   }
 
   $('connections-secret-copy').addEventListener('click', function () {
-    var value = secretValue.value;
-    function copied() { secretCopied.textContent = 'Copied to the clipboard.'; }
-    function fallback() {
-      secretValue.focus();
-      secretValue.select();
-      var ok = false;
-      try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
-      secretCopied.textContent = ok ? 'Copied to the clipboard.'
-        : 'The browser did not allow copying: the URL is selected, press Ctrl+C (⌘C).';
-    }
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(value).then(copied, fallback);
-    } else {
-      fallback();
-    }
+    SY.copyField(secretValue, secretCopied, 'URL');
   });
 
   $('connections-secret-done').addEventListener('click', function () {

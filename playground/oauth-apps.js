@@ -192,21 +192,7 @@
   }
 
   secretCopy.addEventListener('click', function () {
-    var secret = secretValue.value;
-    function copied() { secretCopied.textContent = 'Copied to the clipboard.'; }
-    function fallback() {
-      secretValue.focus();
-      secretValue.select();
-      var ok = false;
-      try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
-      secretCopied.textContent = ok ? 'Copied to the clipboard.'
-        : 'The browser did not allow copying: the secret is selected, press Ctrl+C (⌘C).';
-    }
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(secret).then(copied, fallback);
-    } else {
-      fallback();
-    }
+    SY.copyField(secretValue, secretCopied, 'secret');
   });
 
   secretDone.addEventListener('click', function () {

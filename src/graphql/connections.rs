@@ -193,8 +193,8 @@ impl ServiceConnection {
 
     /// Calls in the last 24 hours against the provider's quota, and the success rate.
     async fn stats(&self, ctx: &Context<'_>) -> Result<ConnectionStats> {
-        let c = service::get(&ctx.app().db, ctx.principal()?, &self.id).await?;
-        Ok(ConnectionStats::new(calls::stats(ctx.app(), ctx.principal()?, &c).await?, c.last_used_at))
+        let stats = calls::stats(ctx.app(), ctx.principal()?, &self.id, &self.provider).await?;
+        Ok(ConnectionStats::new(stats, self.last_used_at))
     }
 }
 
@@ -463,7 +463,7 @@ async fn workspace_stats(
     loop {
         let rows = service::list(&st.db, p, &page).await?;
         for c in &rows.items {
-            let stats = calls::stats(st, p, c).await?;
+            let stats = calls::stats(st, p, &c.id, &c.provider).await?;
             out.push(ConnectionStatsEntry {
                 stats: ConnectionStats::new(stats, c.last_used_at),
                 connection: c.clone().into(),

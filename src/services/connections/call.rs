@@ -714,8 +714,9 @@ pub struct Stats {
     pub window_used: u32,
 }
 
-/// The dashboard figures of a connection of the caller's workspace.
-pub async fn stats(st: &AppState, p: &Principal, c: &connection::Model) -> Result<Stats> {
+/// The dashboard figures of a connection (`connection_id`, of `provider`)
+/// of the caller's workspace.
+pub async fn stats(st: &AppState, p: &Principal, connection_id: &str, provider: &str) -> Result<Stats> {
     use sea_orm::QuerySelect;
     p.require(Scope::Read)?;
     let since = Utc::now() - chrono::Duration::hours(24);
@@ -723,7 +724,7 @@ pub async fn stats(st: &AppState, p: &Principal, c: &connection::Model) -> Resul
         .select_only()
         .column(connection_call::Column::Status)
         .column_as(connection_call::Column::Id.count(), "n")
-        .filter(connection_call::Column::ConnectionId.eq(&c.id))
+        .filter(connection_call::Column::ConnectionId.eq(connection_id))
         .filter(connection_call::Column::WorkspaceId.eq(&p.workspace_id))
         .filter(connection_call::Column::CreatedAt.gte(since))
         .group_by(connection_call::Column::Status)
@@ -731,14 +732,14 @@ pub async fn stats(st: &AppState, p: &Principal, c: &connection::Model) -> Resul
         .all(&st.db)
         .await?;
     let count = |s: CallStatus| rows.iter().filter(|(k, _)| k == s.as_str()).map(|(_, n)| *n as u64).sum::<u64>();
-    let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
-    let window = catalog::get(&c.provider).and_then(|prov| window_of(prov, setting.as_ref()));
+    let setting = settings::find(&st.db, &p.workspace_id, provider).await?;
+    let window = catalog::get(provider).and_then(|prov| window_of(prov, setting.as_ref()));
     Ok(Stats {
         calls_24h: rows.iter().map(|(_, n)| *n as u64).sum(),
         succeeded_24h: count(CallStatus::Succeeded),
         failed_24h: count(CallStatus::Failed),
         window,
-        window_used: st.call_windows.used(&c.id).await?,
+        window_used: st.call_windows.used(connection_id).await?,
     })
 }
 
