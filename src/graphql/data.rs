@@ -139,7 +139,8 @@ pub struct Record {
 
 #[ComplexObject]
 impl Record {
-    /// The data endpoint it was sent to; null once the endpoint is deleted.
+    /// The data endpoint it was sent to. Deleting an endpoint deletes its
+    /// records, so this is null only for a read racing that deletion.
     async fn endpoint(&self, ctx: &Context<'_>) -> Result<Option<DataEndpoint>> {
         let p = ctx.principal()?.require(crate::auth::Scope::Read)?;
         let key = (p.workspace_id.clone(), self.endpoint_id.0.clone());

@@ -174,7 +174,8 @@ impl Delivery {
         Ok(connection(rows, |a| a.id.clone(), DeliveryAttempt::from))
     }
 
-    /// The webhook it goes to; null once the webhook is deleted (owner only).
+    /// The webhook it goes to (owner only). Deleting a webhook deletes its
+    /// deliveries, so this is null only for a read racing that deletion.
     async fn webhook(&self, ctx: &Context<'_>) -> Result<Option<Webhook>> {
         let p = ctx.principal()?.require(crate::auth::Scope::Read)?.require_owner()?;
         let key = (p.workspace_id.clone(), self.webhook_id.0.clone());
