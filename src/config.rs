@@ -299,6 +299,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub connection_refresh_interval_seconds: u64,
 
+    /// Seconds between the scans that start scheduled actions: a schedule
+    /// fires within this long after its tick.
+    #[arg(long, env = "SWITCHYARD_ACTION_SCHEDULE_INTERVAL_SECONDS", default_value_t = 5, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub action_schedule_interval_seconds: u64,
+
     /// Browser session lifetime in hours.
     #[arg(long, env = "SWITCHYARD_SESSION_HOURS", default_value_t = 168, global = true)]
     pub session_hours: u64,

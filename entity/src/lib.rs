@@ -2,6 +2,9 @@
 //! Switchyard; these types are internal and never exposed in the public
 //! GraphQL schema directly (see `src/graphql/`, which has its own types).
 
+pub mod action;
+pub mod action_run;
+pub mod action_trigger;
 pub mod api_key;
 pub mod api_key_usage;
 pub mod connection;

@@ -57,6 +57,8 @@ pub enum EventType {
     ConnectionBroken,
     ConnectionDeleted,
     ConnectionWebhookReceived,
+    ActionRunSucceeded,
+    ActionRunFailed,
 }
 
 impl EventType {
@@ -92,6 +94,8 @@ impl EventType {
         Self::ConnectionBroken,
         Self::ConnectionDeleted,
         Self::ConnectionWebhookReceived,
+        Self::ActionRunSucceeded,
+        Self::ActionRunFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -127,6 +131,8 @@ impl EventType {
             Self::ConnectionBroken => "connection.broken",
             Self::ConnectionDeleted => "connection.deleted",
             Self::ConnectionWebhookReceived => "connection.webhook_received",
+            Self::ActionRunSucceeded => "action.run_succeeded",
+            Self::ActionRunFailed => "action.run_failed",
         }
     }
 }

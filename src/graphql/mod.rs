@@ -7,6 +7,7 @@
 // (paging both ways, order, filter) have more than clippy's default seven.
 #![allow(clippy::too_many_arguments)]
 
+mod actions;
 mod api_keys;
 mod caller;
 mod connections;
@@ -53,6 +54,7 @@ pub struct QueryRoot(
     data::DataQuery,
     oauth::OAuthQuery,
     connections::ConnectionQuery,
+    actions::ActionQuery,
     node::NodeQuery,
 );
 
@@ -69,6 +71,7 @@ pub struct MutationRoot(
     data_mutations::DataMutation,
     oauth::OAuthMutation,
     connections::ConnectionMutation,
+    actions::ActionMutation,
 );
 
 /// Live streams over the WebSocket at `/graphql/ws` (`graphql-transport-ws`).
@@ -80,6 +83,7 @@ pub struct SubscriptionRoot(
     webhooks::WebhookSubscription,
     data::DataSubscription,
     connections::ConnectionSubscription,
+    actions::ActionSubscription,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

@@ -6,6 +6,7 @@
 use async_graphql::{Context, Interface, Object, Result, ID};
 
 use crate::error::Error;
+use crate::graphql::actions::{Action, ActionRun};
 use crate::graphql::api_keys::ApiKey;
 use crate::graphql::connections::{ConnectionCall, ServiceConnection};
 use crate::graphql::data::{DataEndpoint, DataKey, Record};
@@ -18,7 +19,7 @@ use crate::graphql::viewer::{User, Workspace};
 use crate::graphql::webhooks::{Delivery, DeliveryAttempt, Webhook};
 use crate::graphql::{cost, ContextExt};
 use crate::services::{
-    api_keys, connections, data_endpoints, deliveries, events, members, oauth, records, webhooks, workspaces,
+    actions, api_keys, connections, data_endpoints, deliveries, events, members, oauth, records, webhooks, workspaces,
 };
 
 /// Most ids one `nodes` call may ask for.
@@ -28,6 +29,8 @@ const MAX_NODES: usize = 100;
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "&ID", desc = "The global id: a type prefix and a ULID, e.g. `wh_01J…`."))]
 pub enum Node {
+    Action(Action),
+    ActionRun(ActionRun),
     ApiKey(ApiKey),
     ConnectionCall(ConnectionCall),
     DataEndpoint(DataEndpoint),
@@ -64,6 +67,8 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> crate::Result<Option<Node>> {
     let db = &ctx.app().db;
     let prefix = id.split_once('_').map_or("", |(prefix, _)| prefix);
     let node = match prefix {
+        "act" => actions::get(db, p, id).await.map(|m| Node::Action(m.into())),
+        "arn" => actions::runs::get(db, p, id).await.map(|m| Node::ActionRun(m.into())),
         "ak" => api_keys::get(db, p, id).await.map(|m| Node::ApiKey(m.into())),
         "evt" => events::get(db, p, id).await.map(|e| Node::Event(e.into())),
         "wh" => webhooks::get(db, p, id).await.map(|m| Node::Webhook(m.into())),

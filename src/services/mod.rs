@@ -4,6 +4,7 @@
 //! same transaction and publish them after the commit. Nothing here knows
 //! about HTTP or GraphQL.
 
+pub mod actions;
 pub mod api_keys;
 pub mod connections;
 pub mod data_cache;
@@ -27,6 +28,7 @@ pub use pagination::{Page, PageArgs};
 /// Installs the services' hooks into the event engine (idempotent).
 pub fn register_event_hooks() {
     crate::events::hooks::register(webhooks::WebhookFanOut);
+    crate::events::hooks::register(actions::triggers::ActionFanOut);
 }
 
 /// The job engine's registry with the handler of every job kind the
@@ -36,6 +38,8 @@ pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Regist
         .add(maintenance::Prune)
         .add(connections::refresh::RefreshDue)
         .add(connections::call::CallQueued)
+        .add(actions::runs::RunAction)
+        .add(actions::triggers::ScheduleDue)
         .add(deliveries::Deliver)
         .add(records::ProcessRecord)
         .add(records::RecordCallback);
@@ -43,13 +47,16 @@ pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Regist
 }
 
 /// Creates (or updates) the recurring jobs the services own: the hourly
-/// prune and the scan for connection tokens due for a refresh.
+/// prune, the scan for connection tokens due for a refresh and the scan for
+/// scheduled actions due to start.
 pub async fn ensure_schedules(st: &crate::state::AppState) -> crate::Result<()> {
     use std::time::Duration;
     let ensure = crate::jobs::schedules::ensure;
     ensure(st, maintenance::KIND, maintenance::KIND, serde_json::json!({}), Duration::from_secs(3600)).await?;
     let every = Duration::from_secs(st.config.connection_refresh_interval_seconds);
-    ensure(st, connections::refresh::KIND, connections::refresh::KIND, serde_json::json!({}), every).await
+    ensure(st, connections::refresh::KIND, connections::refresh::KIND, serde_json::json!({}), every).await?;
+    let kind = actions::triggers::SCHEDULE_KIND;
+    ensure(st, kind, kind, serde_json::json!({}), actions::triggers::schedule_every(st)).await
 }
 
 /// Trims and checks a required, bounded text field.

@@ -27,11 +27,11 @@ pub(crate) struct ProviderLog {
     /// The PKCE challenge the test's "browser" passed on, by code.
     challenges: Arc<Mutex<Vec<(String, String)>>>,
     /// The one refresh token the provider accepts now (it rotates on use).
-    valid_refresh: Arc<Mutex<String>>,
+    pub(crate) valid_refresh: Arc<Mutex<String>>,
     /// Refresh requests that reached the provider.
     pub(crate) refreshes: Arc<Mutex<usize>>,
     /// The access token the API accepts now (a refresh replaces it).
-    current_access: Arc<Mutex<String>>,
+    pub(crate) current_access: Arc<Mutex<String>>,
     /// API requests: (path and query, the authorization header).
     pub(crate) api_hits: Arc<Mutex<Vec<(String, String)>>>,
 }
@@ -142,6 +142,12 @@ async fn api(
         }
         "/api/flaky" if hits % 2 == 1 => (axum::http::StatusCode::BAD_GATEWAY, "upstream hiccup").into_response(),
         "/api/bad" => (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": { "message": "Invalid parameter" } }))).into_response(),
+        // Instagram's two-step publish (seed 000): a container, then its publication.
+        "/api/media" => Json(json!({ "id": "17895695668004550" })).into_response(),
+        "/api/media_publish" => {
+            let sent: Value = serde_json::from_str(&body).unwrap_or_default();
+            Json(json!({ "id": "17920238422030506", "creation_id": sent["creation_id"] })).into_response()
+        }
         _ => (
             [("x-provider", "test")],
             Json(json!({ "path": path, "body": body, "content_type": headers.get("content-type").and_then(|v| v.to_str().ok()) })),
@@ -150,11 +156,11 @@ async fn api(
     }
 }
 
-const SET: &str = "mutation($i: SetProviderSettingsInput!) { setProviderSettings(input: $i) {
+pub(crate) const SET: &str = "mutation($i: SetProviderSettingsInput!) { setProviderSettings(input: $i) {
     providerSettings { provider clientId clientSecret authorizeUrl } userErrors { field message code } } }";
 const START: &str = "mutation($p: String!) { startConnection(input: {provider: $p}) { authorizeUrl userErrors { field message code } } }";
 
-async fn configure(app: &TestApp, cookie: &str, provider: &str, base: &str) {
+pub(crate) async fn configure(app: &TestApp, cookie: &str, provider: &str, base: &str) {
     let out = app
         .gql_session(
             cookie,
@@ -169,19 +175,19 @@ async fn configure(app: &TestApp, cookie: &str, provider: &str, base: &str) {
 }
 
 /// Starts a connect as the signed-in owner; returns the authorize URL's parameters.
-async fn start(app: &TestApp, cookie: &str, provider: &str) -> Vec<(String, String)> {
+pub(crate) async fn start(app: &TestApp, cookie: &str, provider: &str) -> Vec<(String, String)> {
     let out = app.gql_session(cookie, START, json!({ "p": provider })).await;
     let url = out["data"]["startConnection"]["authorizeUrl"].as_str().unwrap_or_else(|| panic!("{out}")).to_string();
     url::form_urlencoded::parse(url.split_once('?').unwrap().1.as_bytes()).into_owned().collect()
 }
 
-fn param(pairs: &[(String, String)], name: &str) -> String {
+pub(crate) fn param(pairs: &[(String, String)], name: &str) -> String {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
 }
 
 /// The browser coming back from the provider: the callback page, then its
 /// same-origin post. Returns (status, body).
-async fn come_back(app: &TestApp, cookie: &str, provider: &str, fields: Value) -> (u16, Value) {
+pub(crate) async fn come_back(app: &TestApp, cookie: &str, provider: &str, fields: Value) -> (u16, Value) {
     let page = app.client.get(format!("{}/connect/{provider}/callback?code=x&state=y", app.url)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let resp = app

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod actions;
 mod admin;
 mod api_keys;
 mod auth;

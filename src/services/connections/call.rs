@@ -789,3 +789,72 @@ mod tests {
         assert!(check(r).is_err(), "a GET carries no body");
     }
 }
+
+/// How a call made for an action's step came out (see [`call_for_run`]).
+pub enum ForRun {
+    /// The provider answered (any status but 429 and 5xx); the call is logged.
+    Answered(connection_call::Model, Answer),
+    /// Nothing can go out before this long: the provider's window is full,
+    /// or it answered 429 asking for a longer wait than the step may take.
+    Wait(Duration),
+    /// 5xx or unreachable after the quick retries; the call is logged.
+    Unavailable(String),
+    /// The workspace has no usable connection to the provider (none, or it
+    /// needs to be reconnected).
+    Unusable(String),
+}
+
+/// Calls `provider` through the workspace's connection to it on behalf of
+/// an action's run (no caller: the run was started by someone who could).
+/// Unlike [`call`], a full window is not queued as a `connection.call`:
+/// the run itself waits and comes back ([`ForRun::Wait`]). Each call takes
+/// a slot of the window, 401 refreshes once, 429 waits within `budget`.
+pub async fn call_for_run(
+    st: &AppState,
+    workspace_id: &str,
+    provider_key: &str,
+    request: CallRequest,
+    budget: Duration,
+) -> Result<ForRun> {
+    let request = check(request)?;
+    let found = connection::Entity::find()
+        .filter(connection::Column::WorkspaceId.eq(workspace_id))
+        .filter(connection::Column::Provider.eq(provider_key))
+        .one(&st.db)
+        .await?;
+    let Some(c) = found else {
+        return Ok(ForRun::Unusable(format!("The workspace has no {provider_key} connection")));
+    };
+    let provider = match usable(&c) {
+        Ok(p) => p,
+        Err(e) => return Ok(ForRun::Unusable(e.public_message())),
+    };
+    let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
+    url_of(&target(st, &c, provider, setting.as_ref()).await?.0, &request)?;
+    if let Some(window) = window_of(provider, setting.as_ref()) {
+        if let Slot::Full { wait } = st.call_windows.take(&c.id, window).await? {
+            return Ok(ForRun::Wait(wait));
+        }
+    }
+    let created = Utc::now();
+    let mut attempts = 0;
+    let sent_at = Instant::now();
+    let ran = run(st, c.clone(), provider, setting.as_ref(), &request, sent_at + budget, &mut attempts).await?;
+    let mut row = new_row(&c, &request, created);
+    row.attempts = attempts;
+    row.duration_ms = Some(sent_at.elapsed().as_millis() as i64);
+    let out = match ran {
+        Ran::Later(wait) => return Ok(ForRun::Wait(wait)),
+        Ran::Unusable(why) => return Ok(ForRun::Unusable(why)),
+        Ran::Answered(a) => {
+            settle(&mut row, Ok(&a));
+            ForRun::Answered(row.clone(), a)
+        }
+        Ran::Unavailable(why) => {
+            settle(&mut row, Err(why.clone()));
+            ForRun::Unavailable(why)
+        }
+    };
+    st.call_log.write(st, row).await?;
+    Ok(out)
+}

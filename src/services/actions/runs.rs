@@ -1,0 +1,804 @@
+//! Runs of actions, in the worker pool.
+//!
+//! A run is a row that says which step comes next and holds every step's
+//! result so far. The `action.run` job runs steps from there, saving each
+//! result as it ends; a run that must wait (a `DELAY`, the provider's rate
+//! window, `Retry-After`, a retry's backoff) is saved as `waiting` with a new
+//! job due when the wait is over. Exactly one job may run a run at a time:
+//! the run names it (`job_id`), and a stale or duplicate job finds another
+//! id and does nothing. A killed worker's job is run again by the engine and
+//! goes on at the step that was running; a finished step is never repeated.
+//! A step killed mid-request runs again (at-least-once): its requests carry
+//! the same `Idempotency-Key` (API calls) or `webhook-id` (webhooks) each
+//! time, which a receiver may use to drop the repeat.
+//!
+//! Per step: a 5xx or a transport failure is tried again after 2 s, 4 s,
+//! 8 s, 16 s (5 attempts, beyond the connection's own quick retries); a 401
+//! refreshes the token once (the connection does it); a 429 waits for its
+//! `Retry-After` (at most an hour); any other 4xx fails the run with the
+//! provider's message. A connection that needs to be reconnected pauses the
+//! run; connecting again resumes it.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use entity::{action, action_run, job};
+
+use super::{steps_of, template, Step, StepKind};
+use crate::auth::{Principal, Scope};
+use crate::delivery::signing;
+use crate::error::{Error, Result};
+use crate::events::{self, EventType};
+use crate::ids::{has_prefix, new_id};
+use crate::jobs::ledger::{self, NewJob};
+use crate::jobs::Handler;
+use crate::services::connections::call::{self as calls, CallRequest, ForRun};
+use crate::services::pagination::{fetch_page, Page, PageArgs};
+use crate::state::AppState;
+
+/// The job kind that runs a run.
+pub const KIND: &str = "action.run";
+/// The live-only message sent whenever a run changes.
+pub const LIVE_NOTE: &str = "action.run_status";
+
+/// Attempts of a step that meets 5xx or transport failures.
+pub const STEP_ATTEMPTS: i32 = 5;
+/// Longest a `Retry-After` may hold a run.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Longest one job runs steps before it hands the run to a new job.
+const SLICE: Duration = Duration::from_secs(60);
+/// Bytes of a response body kept as text when it is not JSON, and shown.
+pub const SHOWN_BODY_BYTES: usize = 4096;
+/// Largest JSON response body kept whole (for later steps' templates).
+const KEPT_BODY_BYTES: usize = 64 * 1024;
+
+/// A run's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum RunStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// A step is running.
+    Running,
+    /// Waiting until `waitUntil`: a delay, the provider's rate window, a retry.
+    Waiting,
+    /// A connection it calls through needs to be reconnected; connecting it
+    /// again resumes the run.
+    Paused,
+    /// Every step succeeded.
+    Succeeded,
+    /// A step failed; `error` says why.
+    Failed,
+    /// Cancelled by a member.
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Waiting => "waiting",
+            Self::Paused => "paused",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "running" => Self::Running,
+            "waiting" => Self::Waiting,
+            "paused" => Self::Paused,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Queued,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// The answer a step got.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct StepResponse {
+    pub status: u16,
+    #[serde(default)]
+    pub headers: serde_json::Map<String, Value>,
+    /// JSON when the answer was JSON (up to 64 KiB), else text cut to 4 KiB.
+    pub body: Value,
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+/// One step's result on a run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct StepResult {
+    pub key: String,
+    pub kind: StepKind,
+    /// `running`, `waiting`, `succeeded` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    /// What went out (rendered; never credentials): method, path or URL, headers, body.
+    #[serde(default)]
+    pub request: Option<Value>,
+    #[serde(default)]
+    pub response: Option<StepResponse>,
+    #[serde(default)]
+    pub duration_ms: i64,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// While waiting: when the step goes on.
+    #[serde(default)]
+    pub wait_until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The connection call it made last (`cal_…`).
+    #[serde(default)]
+    pub call_id: Option<String>,
+}
+
+/// The results of a run's steps.
+pub fn results_of(r: &action_run::Model) -> Vec<StepResult> {
+    serde_json::from_value(r.steps.clone()).unwrap_or_default()
+}
+
+/// Where a run comes from.
+pub struct Origin {
+    /// `manual`, `schedule` or `event`.
+    pub kind: &'static str,
+    pub trigger_id: Option<String>,
+    pub actor: String,
+    /// `{id, type, data, created_at}` of the event that started it.
+    pub event: Option<Value>,
+}
+
+/// Writes a run and (unless it starts paused) its job, inside the caller's
+/// transaction; the caller rings the job after the commit.
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    grace: Duration,
+    a: &action::Model,
+    origin: Origin,
+    input: Value,
+    paused: Option<String>,
+) -> Result<(action_run::Model, Option<job::Model>)> {
+    let id = new_id("arn");
+    let job = match paused {
+        Some(_) => None,
+        None => Some(ledger::insert(db, grace, new_job(&a.workspace_id, &id, None)).await?),
+    };
+    let now = Utc::now();
+    let run = action_run::Model {
+        id,
+        workspace_id: a.workspace_id.clone(),
+        action_id: a.id.clone(),
+        status: if paused.is_some() { RunStatus::Paused } else { RunStatus::Queued }.as_str().into(),
+        trigger_kind: origin.kind.into(),
+        trigger_id: origin.trigger_id,
+        actor: origin.actor,
+        input,
+        event: origin.event,
+        step_index: 0,
+        job_id: job.as_ref().map(|j| j.id.clone()),
+        steps: json!([]),
+        wait_until: None,
+        error: paused,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        updated_at: now,
+    };
+    let run = run.into_active_model().insert(db).await?;
+    Ok((run, job))
+}
+
+fn new_job(workspace_id: &str, run_id: &str, run_at: Option<DateTime<Utc>>) -> NewJob {
+    NewJob {
+        kind: KIND.into(),
+        payload: json!({ "run_id": run_id }),
+        workspace_id: Some(workspace_id.to_string()),
+        run_at,
+        max_attempts: RunAction.max_attempts(),
+    }
+}
+
+/// Tells live subscribers (in every process) that a run changed.
+pub fn announce(st: &AppState, r: &action_run::Model) {
+    let data = json!({ "action_id": r.action_id, "status": r.status });
+    st.publish(vec![events::Envelope::live(r.workspace_id.clone(), LIVE_NOTE, "system", Some(r.id.clone()), data)]);
+}
+
+/// Starts a run by hand (members who may write); returns it at once.
+pub async fn start(st: &AppState, p: &Principal, action_id: &str, input: Value) -> Result<action_run::Model> {
+    p.require(Scope::Write)?;
+    let a = super::get(&st.db, p, action_id).await.map_err(|_| {
+        Error::field_code("id", crate::error::UserErrorCode::NotFound, "No such action in this workspace")
+    })?;
+    if !a.enabled {
+        return Err(Error::invalid_field("id", "The action is disabled: enable it to run it"));
+    }
+    if !input.is_object() {
+        return Err(Error::invalid_field("input", "Give a JSON object"));
+    }
+    if serde_json::to_vec(&input).map_or(0, |b| b.len()) > 64 * 1024 {
+        return Err(Error::invalid_field("input", "At most 64 KiB of JSON"));
+    }
+    let paused = super::paused_reason(&st.db, &a).await?;
+    let txn = st.writer.begin().await?;
+    let origin = Origin { kind: "manual", trigger_id: None, actor: p.actor().to_string(), event: None };
+    let (run, job) = insert(&txn, st.sweep_grace(), &a, origin, input, paused).await?;
+    txn.commit().await?;
+    if let Some(job) = job {
+        ledger::ring(st, &job).await;
+    }
+    announce(st, &run);
+    Ok(run)
+}
+
+/// Cancels a run that has not ended (members who may write). A step under
+/// way finishes, but nothing after it runs.
+pub async fn cancel(st: &AppState, p: &Principal, run_id: &str) -> Result<action_run::Model> {
+    p.require(Scope::Write)?;
+    let r = get(&st.writer, p, run_id).await?;
+    if RunStatus::parse(&r.status).is_final() {
+        return Err(Error::invalid_field("id", format!("The run has already ended ({})", r.status)));
+    }
+    let now = Utc::now();
+    action_run::Entity::update_many()
+        .col_expr(action_run::Column::Status, Expr::value(RunStatus::Cancelled.as_str()))
+        .col_expr(action_run::Column::JobId, Expr::value(Option::<String>::None))
+        .col_expr(action_run::Column::WaitUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(action_run::Column::FinishedAt, Expr::value(now))
+        .col_expr(action_run::Column::UpdatedAt, Expr::value(now))
+        .filter(action_run::Column::Id.eq(&r.id))
+        .exec(&st.writer)
+        .await?;
+    let r = get(&st.writer, p, run_id).await?;
+    announce(st, &r);
+    Ok(r)
+}
+
+/// One run of the caller's workspace.
+pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<action_run::Model> {
+    p.require(Scope::Read)?;
+    if !has_prefix(id, "arn") {
+        return Err(Error::NotFound("Run"));
+    }
+    action_run::Entity::find_by_id(id)
+        .filter(action_run::Column::WorkspaceId.eq(&p.workspace_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("Run"))
+}
+
+/// Filters for [`list`].
+#[derive(Default)]
+pub struct RunFilter {
+    pub action_id: Option<String>,
+    pub status: Option<RunStatus>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One page of the workspace's runs.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    f: &RunFilter,
+    page: &PageArgs,
+) -> Result<Page<action_run::Model>> {
+    p.require(Scope::Read)?;
+    let mut q = action_run::Entity::find().filter(action_run::Column::WorkspaceId.eq(&p.workspace_id));
+    if let Some(a) = &f.action_id {
+        q = q.filter(action_run::Column::ActionId.eq(a));
+    }
+    if let Some(s) = f.status {
+        q = q.filter(action_run::Column::Status.eq(s.as_str()));
+    }
+    if let Some(t) = f.since {
+        q = q.filter(action_run::Column::CreatedAt.gte(t));
+    }
+    if let Some(t) = f.until {
+        q = q.filter(action_run::Column::CreatedAt.lt(t));
+    }
+    fetch_page(db, q, action_run::Column::Id, page).await
+}
+
+/// Queues again the paused runs of these actions (a connection came back);
+/// returns their jobs, to ring after the commit.
+pub async fn resume_paused(db: &impl ConnectionTrait, action_ids: &[String]) -> Result<Vec<job::Model>> {
+    let paused = action_run::Entity::find()
+        .filter(action_run::Column::ActionId.is_in(action_ids.to_vec()))
+        .filter(action_run::Column::Status.eq(RunStatus::Paused.as_str()))
+        .all(db)
+        .await?;
+    let mut jobs = Vec::new();
+    for r in paused {
+        let job = ledger::insert(db, ledger::default_grace(), new_job(&r.workspace_id, &r.id, None)).await?;
+        action_run::Entity::update_many()
+            .col_expr(action_run::Column::Status, Expr::value(RunStatus::Queued.as_str()))
+            .col_expr(action_run::Column::JobId, Expr::value(job.id.clone()))
+            .col_expr(action_run::Column::Error, Expr::value(Option::<String>::None))
+            .col_expr(action_run::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(action_run::Column::Id.eq(&r.id))
+            .filter(action_run::Column::Status.eq(RunStatus::Paused.as_str()))
+            .exec(db)
+            .await?;
+        jobs.push(job);
+    }
+    Ok(jobs)
+}
+
+/// Pauses the waiting runs of these actions (a connection broke).
+pub async fn pause_waiting(db: &impl ConnectionTrait, action_ids: &[String], why: &str) -> Result<()> {
+    action_run::Entity::update_many()
+        .col_expr(action_run::Column::Status, Expr::value(RunStatus::Paused.as_str()))
+        .col_expr(action_run::Column::JobId, Expr::value(Option::<String>::None))
+        .col_expr(action_run::Column::WaitUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(action_run::Column::Error, Expr::value(why))
+        .col_expr(action_run::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(action_run::Column::ActionId.is_in(action_ids.to_vec()))
+        .filter(action_run::Column::Status.is_in([RunStatus::Waiting.as_str(), RunStatus::Queued.as_str()]))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// `action.run`: runs a run's steps from where it stands.
+pub struct RunAction;
+
+#[async_trait::async_trait]
+impl Handler for RunAction {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn timeout(&self, _job: &job::Model) -> Duration {
+        // A slice of steps, plus the longest single call (its waits included).
+        SLICE + calls::MAX_WAIT + Duration::from_secs(30)
+    }
+
+    fn max_attempts(&self) -> u32 {
+        10
+    }
+
+    fn emits_events(&self) -> bool {
+        false
+    }
+
+    async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
+        let Some(id) = job.payload["run_id"].as_str() else { return Ok(()) };
+        execute(st, id, &job.id).await
+    }
+
+    async fn on_dead(&self, st: &AppState, job: &job::Model, error: &str) -> Result<()> {
+        let Some(id) = job.payload["run_id"].as_str() else { return Ok(()) };
+        let Some(r) = action_run::Entity::find_by_id(id).one(&st.writer).await? else { return Ok(()) };
+        if r.job_id.as_deref() == Some(&job.id) && !RunStatus::parse(&r.status).is_final() {
+            let steps = results_of(&r);
+            let mut ending = Ending::new(&r, steps);
+            ending.status = RunStatus::Failed;
+            ending.error = Some(format!("The run could not go on: {error}"));
+            save(st, &r, &job.id, ending).await?;
+        }
+        Ok(())
+    }
+}
+
+/// How a slice of a run ends, to save.
+struct Ending {
+    status: RunStatus,
+    step_index: i32,
+    steps: Vec<StepResult>,
+    wait_until: Option<DateTime<Utc>>,
+    error: Option<String>,
+}
+
+impl Ending {
+    fn new(r: &action_run::Model, steps: Vec<StepResult>) -> Self {
+        Self { status: RunStatus::Running, step_index: r.step_index, steps, wait_until: None, error: None }
+    }
+}
+
+/// Saves a run's progress, if `job_id` still owns it. A waiting or queued
+/// run gets its next job; an ended one its event. Returns whether the job
+/// still owned the run.
+async fn save(st: &AppState, r: &action_run::Model, job_id: &str, e: Ending) -> Result<bool> {
+    let now = Utc::now();
+    let txn = st.writer.begin().await?;
+    let next = match e.status {
+        RunStatus::Waiting | RunStatus::Queued => {
+            Some(ledger::insert(&txn, st.sweep_grace(), new_job(&r.workspace_id, &r.id, e.wait_until)).await?)
+        }
+        _ => None,
+    };
+    let ended = e.status.is_final();
+    let mut update = action_run::Entity::update_many()
+        .col_expr(action_run::Column::Status, Expr::value(e.status.as_str()))
+        .col_expr(action_run::Column::StepIndex, Expr::value(e.step_index))
+        .col_expr(action_run::Column::Steps, Expr::value(json!(e.steps)))
+        .col_expr(action_run::Column::WaitUntil, Expr::value(e.wait_until))
+        .col_expr(action_run::Column::Error, Expr::value(e.error.clone()))
+        .col_expr(action_run::Column::UpdatedAt, Expr::value(now));
+    if e.status != RunStatus::Running {
+        update = update.col_expr(action_run::Column::JobId, Expr::value(next.as_ref().map(|j| j.id.clone())));
+    }
+    if ended {
+        update = update.col_expr(action_run::Column::FinishedAt, Expr::value(now));
+    }
+    let res =
+        update.filter(action_run::Column::Id.eq(&r.id)).filter(action_run::Column::JobId.eq(job_id)).exec(&txn).await?;
+    if res.rows_affected != 1 {
+        // Cancelled, paused or deleted meanwhile: this job no longer owns the run.
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    let mut evt = None;
+    if ended && e.status != RunStatus::Cancelled {
+        let name = action::Entity::find_by_id(&r.action_id).one(&txn).await?.map(|a| a.name).unwrap_or_default();
+        let kind =
+            if e.status == RunStatus::Succeeded { EventType::ActionRunSucceeded } else { EventType::ActionRunFailed };
+        let started = r.started_at.unwrap_or(r.created_at);
+        let data = json!({
+            "run_id": r.id, "action_id": r.action_id, "action_name": name, "status": e.status.as_str(),
+            "trigger": r.trigger_kind, "steps": e.steps.len(), "error": e.error,
+            "duration_ms": (now - started).num_milliseconds().max(0),
+        });
+        evt = Some(events::record(&txn, &r.workspace_id, kind, "system", Some(&r.id), data).await?);
+    }
+    txn.commit().await?;
+    if let Some(job) = &next {
+        ledger::ring(st, job).await;
+    }
+    if let Some(evt) = evt {
+        st.publish(vec![evt]);
+    }
+    let mut shown = r.clone();
+    shown.status = e.status.as_str().into();
+    announce(st, &shown);
+    Ok(true)
+}
+
+/// What one step came to.
+enum Outcome {
+    Done,
+    /// Wait until then (the step's result says why).
+    Wait(DateTime<Utc>),
+    Fail(String),
+    Pause(String),
+}
+
+/// Runs the run's steps from where it stands, for at most a slice.
+async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
+    let Some(r) = action_run::Entity::find_by_id(run_id).one(&st.writer).await? else { return Ok(()) };
+    let status = RunStatus::parse(&r.status);
+    if r.job_id.as_deref() != Some(job_id) || status.is_final() || status == RunStatus::Paused {
+        return Ok(()); // a stale or duplicate job: another owns the run
+    }
+    let Some(a) = action::Entity::find_by_id(&r.action_id).one(&st.writer).await? else { return Ok(()) };
+    let now = Utc::now();
+    let claimed = action_run::Entity::update_many()
+        .col_expr(action_run::Column::Status, Expr::value(RunStatus::Running.as_str()))
+        .col_expr(action_run::Column::StartedAt, Expr::value(r.started_at.unwrap_or(now)))
+        .col_expr(action_run::Column::WaitUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(action_run::Column::UpdatedAt, Expr::value(now))
+        .filter(action_run::Column::Id.eq(&r.id))
+        .filter(action_run::Column::JobId.eq(job_id))
+        .exec(&st.writer)
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Ok(());
+    }
+    let r = action_run::Model {
+        status: RunStatus::Running.as_str().into(),
+        started_at: Some(r.started_at.unwrap_or(now)),
+        ..r
+    };
+    announce(st, &r);
+    let steps = steps_of(&a);
+    let mut results = results_of(&r);
+    let mut index = r.step_index.max(0) as usize;
+    let slice_end = Instant::now() + SLICE;
+    let secret = st.secret.decrypt(&a.signing_secret_enc)?;
+    while index < steps.len() {
+        if Instant::now() >= slice_end {
+            // Long runs hand over to a fresh job, so none outlives its timeout.
+            let mut e = Ending::new(&r, results);
+            e.status = RunStatus::Queued;
+            e.step_index = index as i32;
+            save(st, &r, job_id, e).await?;
+            return Ok(());
+        }
+        let step = &steps[index];
+        let mut result = match results.get(index) {
+            Some(res) if res.key == step.key => res.clone(),
+            _ => StepResult {
+                key: step.key.clone(),
+                kind: step.kind,
+                status: "running".into(),
+                attempts: 0,
+                request: None,
+                response: None,
+                duration_ms: 0,
+                started_at: Some(Utc::now()),
+                finished_at: None,
+                wait_until: None,
+                error: None,
+                call_id: None,
+            },
+        };
+        result.status = "running".into();
+        let ctx = context(&a, &r, &results);
+        let began = Instant::now();
+        let outcome = match step.kind {
+            StepKind::ApiExecute => api_execute(st, &r, step, &ctx, &mut result, slice_end).await?,
+            StepKind::Webhook => webhook(st, &r, step, &ctx, &secret, &mut result).await,
+            StepKind::Delay => delay(step, &mut result),
+        };
+        result.duration_ms += began.elapsed().as_millis() as i64;
+        results.truncate(index);
+        let mut e;
+        match outcome {
+            Outcome::Done => {
+                result.status = "succeeded".into();
+                result.finished_at = Some(Utc::now());
+                result.wait_until = None;
+                result.error = None;
+                results.push(result);
+                index += 1;
+                e = Ending::new(&r, results.clone());
+                e.step_index = index as i32;
+                if index < steps.len() {
+                    if !save(st, &r, job_id, e).await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                e.status = RunStatus::Succeeded;
+            }
+            Outcome::Wait(until) => {
+                result.status = "waiting".into();
+                result.wait_until = Some(until);
+                results.push(result);
+                e = Ending::new(&r, results);
+                e.status = RunStatus::Waiting;
+                e.wait_until = Some(until);
+            }
+            Outcome::Fail(why) => {
+                result.status = "failed".into();
+                result.finished_at = Some(Utc::now());
+                result.error = Some(why.clone());
+                results.push(result);
+                e = Ending::new(&r, results);
+                e.status = RunStatus::Failed;
+                e.error = Some(format!("Step `{}` failed: {why}", step.key));
+            }
+            Outcome::Pause(why) => {
+                result.status = "waiting".into();
+                result.error = Some(why.clone());
+                results.push(result);
+                e = Ending::new(&r, results);
+                e.status = RunStatus::Paused;
+                e.error = Some(why);
+            }
+        }
+        e.step_index = index as i32;
+        save(st, &r, job_id, e).await?;
+        return Ok(());
+    }
+    // No step left (the action lost steps while the run waited).
+    let mut e = Ending::new(&r, results);
+    e.status = RunStatus::Succeeded;
+    e.step_index = index as i32;
+    save(st, &r, job_id, e).await?;
+    Ok(())
+}
+
+/// What a step's templates see.
+fn context(a: &action::Model, r: &action_run::Model, results: &[StepResult]) -> Value {
+    let steps: serde_json::Map<String, Value> = results
+        .iter()
+        .filter(|s| s.status == "succeeded")
+        .map(|s| (s.key.clone(), json!({ "response": s.response, "duration_ms": s.duration_ms })))
+        .collect();
+    json!({
+        "input": r.input,
+        "event": r.event.clone().unwrap_or(Value::Null),
+        "steps": steps,
+        "run": { "id": r.id, "trigger": r.trigger_kind },
+        "action": { "id": a.id, "name": a.name },
+    })
+}
+
+fn render_pairs(pairs: &[(String, String)], ctx: &Value) -> std::result::Result<Vec<(String, String)>, String> {
+    pairs.iter().map(|(k, v)| Ok((template::render_text(k, ctx)?, template::render_text(v, ctx)?))).collect()
+}
+
+/// The wait before attempt `n + 1` of a failing step: 2 s, 4 s, 8 s, 16 s.
+fn step_backoff(attempts: i32) -> chrono::Duration {
+    chrono::Duration::seconds(1i64 << attempts.clamp(1, 5))
+}
+
+fn in_(d: Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(d).unwrap_or_default()
+}
+
+/// Keeps an answer: JSON whole (up to 64 KiB), else text cut to 4 KiB.
+fn response_of(status: u16, headers: &[(String, String)], body: &str) -> StepResponse {
+    let headers = headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let parsed = (body.len() <= KEPT_BODY_BYTES).then(|| serde_json::from_str::<Value>(body).ok()).flatten();
+    match parsed {
+        Some(v) => StepResponse { status, headers, body: v, truncated: false },
+        None => {
+            let mut cut = SHOWN_BODY_BYTES.min(body.len());
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            StepResponse { status, headers, body: json!(&body[..cut]), truncated: cut < body.len() }
+        }
+    }
+}
+
+/// The provider's message from an error answer, short.
+fn provider_message(status: u16, body: &Value) -> String {
+    let text = match body {
+        Value::String(s) => s.clone(),
+        v => {
+            let msg = ["error_description", "message", "error"]
+                .iter()
+                .find_map(|k| v.get(k).or_else(|| v.get("error").and_then(|e| e.get(k))).and_then(|m| m.as_str()))
+                .map(str::to_string);
+            msg.unwrap_or_else(|| v.to_string())
+        }
+    };
+    let text: String = text.chars().take(300).collect();
+    format!("The provider answered HTTP {status}: {text}")
+}
+
+async fn api_execute(
+    st: &AppState,
+    r: &action_run::Model,
+    step: &Step,
+    ctx: &Value,
+    result: &mut StepResult,
+    slice_end: Instant,
+) -> Result<Outcome> {
+    let rendered = (|| -> std::result::Result<CallRequest, String> {
+        let path = template::render_text(step.path.as_deref().unwrap_or("/"), ctx)?;
+        let query = render_pairs(&step.query, ctx)?;
+        let mut headers = render_pairs(&step.headers, ctx)?;
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("idempotency-key")) {
+            headers.push(("Idempotency-Key".into(), format!("{}.{}", r.id, step.key)));
+        }
+        let body = match &step.body {
+            Some(b) => Some(template::render_json(b, ctx)?.to_string()),
+            None => None,
+        };
+        Ok(CallRequest { method: step.method.clone().unwrap_or_else(|| "GET".into()), path, query, headers, body })
+    })();
+    let request = match rendered {
+        Ok(req) => req,
+        Err(why) => return Ok(Outcome::Fail(format!("Template error: {why}"))),
+    };
+    let body_shown: Option<String> = request.body.as_ref().map(|b| b.chars().take(SHOWN_BODY_BYTES).collect());
+    result.request = Some(json!({
+        "method": request.method, "provider": step.provider, "path": request.path,
+        "query": request.query, "headers": request.headers, "body": body_shown,
+    }));
+    let provider = step.provider.clone().unwrap_or_default();
+    let budget = slice_end.saturating_duration_since(Instant::now()).max(Duration::from_secs(30));
+    result.attempts += 1;
+    let out = match calls::call_for_run(st, &r.workspace_id, &provider, request, budget).await {
+        Ok(out) => out,
+        Err(e) => return Ok(Outcome::Fail(e.public_message())),
+    };
+    Ok(match out {
+        ForRun::Answered(row, answer) => {
+            result.call_id = Some(row.id);
+            let resp = response_of(answer.status, &answer.headers, &answer.body);
+            let ok = (200..300).contains(&answer.status);
+            let msg = provider_message(answer.status, &resp.body);
+            result.response = Some(resp);
+            if ok {
+                Outcome::Done
+            } else {
+                Outcome::Fail(msg)
+            }
+        }
+        ForRun::Wait(wait) => {
+            result.attempts -= 1; // nothing went out
+            result.error = Some("Waiting for the provider's rate window".into());
+            Outcome::Wait(in_(wait.min(MAX_RETRY_AFTER)))
+        }
+        ForRun::Unavailable(why) if result.attempts < STEP_ATTEMPTS => {
+            result.error = Some(format!("{why}; trying again"));
+            Outcome::Wait(Utc::now() + step_backoff(result.attempts))
+        }
+        ForRun::Unavailable(why) => Outcome::Fail(why),
+        ForRun::Unusable(why) => Outcome::Pause(why),
+    })
+}
+
+async fn webhook(
+    st: &AppState,
+    r: &action_run::Model,
+    step: &Step,
+    ctx: &Value,
+    secret: &str,
+    result: &mut StepResult,
+) -> Outcome {
+    let rendered = (|| -> std::result::Result<(Vec<(String, String)>, Value), String> {
+        let headers = render_pairs(&step.headers, ctx)?;
+        let payload = template::render_json(step.body.as_ref().unwrap_or(&json!({})), ctx)?;
+        Ok((headers, payload))
+    })();
+    let (extra, payload) = match rendered {
+        Ok(x) => x,
+        Err(why) => return Outcome::Fail(format!("Template error: {why}")),
+    };
+    let url = step.url.clone().unwrap_or_default();
+    let body = payload.to_string().into_bytes();
+    // The same id on every attempt: a receiver can drop a repeat.
+    let msg_id = format!("msg_{}_{}", r.id, step.key);
+    let ts = Utc::now().timestamp();
+    let signature = match signing::sign(secret, &msg_id, ts, &body) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Fail(e.public_message()),
+    };
+    let mut headers = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("webhook-id".to_string(), msg_id),
+        ("webhook-timestamp".to_string(), ts.to_string()),
+        ("webhook-signature".to_string(), signature),
+    ];
+    headers.extend(extra.iter().filter(|(k, _)| !k.to_ascii_lowercase().starts_with("webhook-")).cloned());
+    result.request = Some(json!({ "method": "POST", "url": url, "headers": extra,
+                                  "body": String::from_utf8_lossy(&body).chars().take(SHOWN_BODY_BYTES).collect::<String>() }));
+    result.attempts += 1;
+    let sent = st.http.post(&url, &headers, body, Duration::from_secs(15)).await;
+    if let Some(status) = sent.status {
+        result.response = Some(response_of(status, &[], &sent.body));
+    }
+    match sent.status {
+        Some(s) if (200..300).contains(&s) => Outcome::Done,
+        Some(429 | 503) if sent.retry_after.is_some() && result.attempts < STEP_ATTEMPTS => {
+            result.error = Some("The receiver asked to wait (Retry-After)".into());
+            Outcome::Wait(in_(sent.retry_after.unwrap_or_default().min(MAX_RETRY_AFTER)))
+        }
+        Some(s) if (s >= 500 || s == 429) && result.attempts < STEP_ATTEMPTS => {
+            result.error = Some(format!("The receiver answered HTTP {s}; trying again"));
+            Outcome::Wait(Utc::now() + step_backoff(result.attempts))
+        }
+        Some(s) => Outcome::Fail(format!("The receiver answered HTTP {s}")),
+        None if result.attempts < STEP_ATTEMPTS => {
+            result.error = Some(format!("{}; trying again", sent.error.unwrap_or_default()));
+            Outcome::Wait(Utc::now() + step_backoff(result.attempts))
+        }
+        None => Outcome::Fail(sent.error.unwrap_or_else(|| "The receiver could not be reached".into())),
+    }
+}
+
+fn delay(step: &Step, result: &mut StepResult) -> Outcome {
+    match result.wait_until {
+        Some(t) if t <= Utc::now() => Outcome::Done,
+        Some(t) => Outcome::Wait(t),
+        None => {
+            let until = Utc::now() + chrono::Duration::seconds(step.seconds.unwrap_or(1) as i64);
+            result.request = Some(json!({ "seconds": step.seconds }));
+            Outcome::Wait(until)
+        }
+    }
+}

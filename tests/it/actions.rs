@@ -1,0 +1,454 @@
+//! Actions (seed 000's "API execute" workflows) against the local test
+//! provider of the connections tests: the seed's two-step Instagram
+//! example, templates checked at save time, the provider's rate window, an
+//! event trigger, schedules firing once per tick, a broken connection that
+//! pauses runs and a reconnect that resumes them.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::connections::{come_back, configure, param, provider, start, ProviderLog, SET};
+use crate::helpers::{for_each_backend, TestApp, WsClient};
+
+const CREATE: &str = "mutation($i: CreateActionInput!) { createAction(input: $i) {
+    action { id name enabled steps { key kind provider method path body url seconds } pausedReason
+             triggers { id kind cron cronDescription timezone everySeconds nextRunAt eventType endpointId active } }
+    signingSecret userErrors { field message code } } }";
+const RUN: &str = "mutation($i: RunActionInput!) { runAction(input: $i) { run { id status trigger } userErrors { field message code } } }";
+const RUN_Q: &str = "query($id: ID!) { actionRun(id: $id) { id status trigger error currentStep waitUntil input event
+    action { name }
+    steps { key kind status attempts request httpStatus: response { status } response { status body truncated } error waitUntil callId } } }";
+
+/// Connects Instagram as a new owner signed in a browser (returns its
+/// session cookie); its API base URL is the test provider's root, whose
+/// API lives under `/api`.
+async fn instagram(app: &TestApp, base: &str) -> String {
+    let (_, cookie) = app.invite_and_accept(&app.owner_key, "ig@example.com", "OWNER").await;
+    configure(app, &cookie, "instagram", base).await;
+    reconnect(app, &cookie).await;
+    cookie
+}
+
+/// The connect flow (again): authorize, come back with a good code.
+async fn reconnect(app: &TestApp, cookie: &str) {
+    let asked = start(app, cookie, "instagram").await;
+    let (status, body) =
+        come_back(app, cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") })).await;
+    assert_eq!(status, 200, "[{}] {body}", app.backend);
+}
+
+async fn create(app: &TestApp, input: Value) -> Value {
+    let out = app.gql(&app.owner_key, CREATE, json!({ "i": input })).await;
+    let made = out["createAction"].clone();
+    assert_eq!(made["userErrors"], json!([]), "[{}] {out}", app.backend);
+    made
+}
+
+async fn run(app: &TestApp, key: &str, id: &str, input: Value) -> String {
+    let out = app.gql(key, RUN, json!({ "i": { "id": id, "input": input } })).await;
+    assert_eq!(out["runAction"]["userErrors"], json!([]), "{out}");
+    out["runAction"]["run"]["id"].as_str().unwrap().to_string()
+}
+
+/// Polls a run until `done(run)` holds (bounded); returns it.
+async fn wait_run(app: &TestApp, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let seen = app.gql(&app.owner_key, RUN_Q, json!({ "id": id })).await["actionRun"].clone();
+        if done(&seen) {
+            return seen;
+        }
+        assert!(started.elapsed() < limit, "[{}] the run never got there: {seen}", app.backend);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn ended(r: &Value) -> bool {
+    matches!(r["status"].as_str(), Some("SUCCEEDED" | "FAILED" | "CANCELLED"))
+}
+
+/// The seed's example: create a media container, then publish it.
+fn publish_steps() -> Value {
+    json!([
+        { "key": "create_media", "kind": "API_EXECUTE", "provider": "instagram", "method": "POST", "path": "/api/media",
+          "body": { "image_url": "{{ input.image_url }}", "caption": "{{ input.caption }}" } },
+        { "key": "publish", "kind": "API_EXECUTE", "provider": "instagram", "method": "POST", "path": "/api/media_publish",
+          "body": { "creation_id": "{{ steps.create_media.response.body.id }}" } }
+    ])
+}
+
+fn api_paths(log: &ProviderLog) -> Vec<(String, String)> {
+    log.api_hits.lock().unwrap().iter().filter(|(p, _)| p.starts_with("/api/media")).cloned().collect()
+}
+
+#[tokio::test]
+async fn the_seeds_instagram_example_posts_in_two_steps_the_second_fed_by_the_first() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        instagram(&app, &base).await;
+        let made = create(&app, json!({ "name": "Post to Instagram", "steps": publish_steps() })).await;
+        let action = &made["action"];
+        assert_eq!(action["steps"][1]["method"], "POST");
+        assert!(made["signingSecret"].as_str().unwrap().starts_with("whsec_"));
+        assert!(action["pausedReason"].is_null(), "{made}");
+        let id = action["id"].as_str().unwrap().to_string();
+
+        // Watch it live while it runs.
+        let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", json!({ "authorization": format!("Bearer {}", app.owner_key) })).await;
+        ws.subscribe("runs", "subscription($a: ID) { actionRuns(actionId: $a) { id status currentStep } }", json!({ "a": id })).await;
+
+        // A collaborator may run it (but not define one).
+        let (_, collab) = app.collaborator_key("runner@example.com").await;
+        let input = json!({ "image_url": "https://example.com/a.jpg", "caption": "Hello from Switchyard" });
+        let run_id = run(&app, &collab, &id, input.clone()).await;
+        let done = wait_run(&app, &run_id, Duration::from_secs(20), ended).await;
+        assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        assert_eq!(done["trigger"], "MANUAL");
+        assert_eq!(done["currentStep"], 2);
+        assert_eq!(done["input"], input);
+        let steps = done["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 2);
+        assert!(steps.iter().all(|s| s["status"] == "SUCCEEDED" && s["attempts"] == 1 && s["callId"].is_string()), "{done}");
+        let first: Value = serde_json::from_str(steps[0]["response"]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(first["id"], "17895695668004550");
+        let second: Value = serde_json::from_str(steps[1]["response"]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(second["creation_id"], "17895695668004550", "step 1's id fed step 2: {done}");
+        assert_eq!(steps[0]["request"]["body"], json!(r#"{"caption":"Hello from Switchyard","image_url":"https://example.com/a.jpg"}"#));
+        let idem = steps[1]["request"]["headers"].as_array().unwrap();
+        assert!(idem.iter().any(|h| h[0] == "Idempotency-Key" && h[1] == format!("{run_id}.publish")), "{done}");
+
+        // The provider saw both calls, in order, with the connection's token.
+        let hits = api_paths(&log);
+        assert_eq!(hits, vec![("/api/media".to_string(), "Bearer at-1".to_string()), ("/api/media_publish".into(), "Bearer at-1".into())]);
+        assert!(!done.to_string().contains("at-1"), "no token in the run");
+
+        // The live stream saw it queued, running and succeeded.
+        let mut statuses = Vec::new();
+        while let Some(msg) = ws.next_json_within(Duration::from_secs(5)).await {
+            let s = msg["payload"]["data"]["actionRuns"]["status"].as_str().unwrap_or_default().to_string();
+            statuses.push(s.clone());
+            if s == "SUCCEEDED" {
+                break;
+            }
+        }
+        assert!(statuses.contains(&"RUNNING".to_string()) && statuses.last().map(String::as_str) == Some("SUCCEEDED"), "{statuses:?}");
+
+        // Its end is an event; the runs are listed by action and status.
+        let events = app.gql(&app.owner_key, "{ events(first: 5, filter: {eventTypes: [\"action.run_succeeded\"]}) { edges { node { type data } } } }", json!({})).await;
+        let evt = &events["events"]["edges"][0]["node"];
+        assert_eq!(evt["data"]["run_id"], run_id.as_str(), "{events}");
+        assert_eq!(evt["data"]["action_name"], "Post to Instagram");
+        let listed = app
+            .gql(&app.owner_key, "query($a: ID) { actionRuns(filter: {actionId: $a, status: SUCCEEDED}) { totalCount edges { node { id } } } }", json!({ "a": id }))
+            .await;
+        assert_eq!(listed["actionRuns"]["totalCount"], 1, "{listed}");
+
+        // A 4xx fails the run with the provider's message; nothing after it runs.
+        let bad = create(&app, json!({ "name": "Bad", "steps": [
+            { "key": "bad", "kind": "API_EXECUTE", "provider": "instagram", "path": "/api/bad" },
+            { "key": "never", "kind": "API_EXECUTE", "provider": "instagram", "path": "/api/items" } ] })).await;
+        let run_id = run(&app, &app.owner_key, bad["action"]["id"].as_str().unwrap(), json!({})).await;
+        let failed = wait_run(&app, &run_id, Duration::from_secs(20), ended).await;
+        assert_eq!(failed["status"], "FAILED", "{failed}");
+        assert!(failed["error"].as_str().unwrap().contains("Invalid parameter"), "{failed}");
+        assert_eq!(failed["steps"].as_array().unwrap().len(), 1);
+        assert_eq!(failed["steps"][0]["response"]["status"], 400);
+
+        // A template that names a missing input fails at run time, in words.
+        let run_id = run(&app, &app.owner_key, &id, json!({ "caption": "no image" })).await;
+        let failed = wait_run(&app, &run_id, Duration::from_secs(20), ended).await;
+        assert_eq!(failed["status"], "FAILED");
+        assert!(failed["error"].as_str().unwrap().contains("Template error"), "{failed}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn templates_paths_connections_and_triggers_are_checked_when_an_action_is_saved() {
+    for_each_backend(&[], |app| async move {
+        let (base, _log) = provider().await;
+        instagram(&app, &base).await;
+        let step = |extra: Value| {
+            let mut s = json!({ "key": "one", "kind": "API_EXECUTE", "provider": "instagram", "method": "POST", "path": "/api/media" });
+            s.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            s
+        };
+        let cases = [
+            (json!({ "steps": [step(json!({ "body": { "caption": "{{ input.caption " } }))] }), "input.steps.0.body"),
+            (json!({ "steps": [step(json!({ "body": { "x": "{{ secrets.token }}" } }))] }), "input.steps.0.body"),
+            (json!({ "steps": [step(json!({ "body": { "x": "{{ steps.later.response.body }}" } }))] }), "input.steps.0.body"),
+            (json!({ "steps": [step(json!({ "path": "https://evil.example/steal" }))] }), "input.steps.0.path"),
+            (json!({ "steps": [step(json!({ "path": "//evil.example/steal" }))] }), "input.steps.0.path"),
+            (json!({ "steps": [step(json!({ "provider": "shopify" }))] }), "input.steps.0.provider"),
+            (json!({ "steps": [step(json!({ "provider": "nope" }))] }), "input.steps.0.provider"),
+            (json!({ "steps": [step(json!({ "key": "Bad Key" }))] }), "input.steps.0.key"),
+            (json!({ "steps": [step(json!({})), step(json!({}))] }), "input.steps.1.key"),
+            (json!({ "steps": [{ "key": "wait", "kind": "DELAY", "seconds": 0 }] }), "input.steps.0.seconds"),
+            (json!({ "steps": [{ "key": "hook", "kind": "WEBHOOK", "url": "ftp://x" }] }), "input.steps.0.url"),
+            (json!({ "steps": [] }), "input.steps"),
+            (json!({ "steps": [step(json!({}))], "triggers": [{ "cron": "61 * * * *" }] }), "input.triggers.0.cron"),
+            (json!({ "steps": [step(json!({}))], "triggers": [{ "cron": "0 9 * * 1", "timezone": "Mars/Base" }] }), "input.triggers.0.timezone"),
+            (json!({ "steps": [step(json!({}))], "triggers": [{ "eventType": "nothing.here" }] }), "input.triggers.0.eventType"),
+            (json!({ "steps": [step(json!({}))], "triggers": [{ "eventType": "action.run_failed" }] }), "input.triggers.0.eventType"),
+            (json!({ "steps": [step(json!({}))], "triggers": [{ "cron": "* * * * *", "eventType": "record.created" }] }), "input.triggers.0.kind"),
+            (json!({ "steps": [step(json!({}))], "triggers": [{ "everySeconds": 0 }] }), "input.triggers.0.everySeconds"),
+        ];
+        for (mut input, field) in cases {
+            input["name"] = json!("Refused");
+            let (at, _) = app.user_error(&app.owner_key, "createAction", input.clone()).await;
+            assert_eq!(at, field, "[{}] {input}", app.backend);
+        }
+        let listed = app.gql(&app.owner_key, "{ actions { totalCount } }", json!({})).await;
+        assert_eq!(listed["actions"]["totalCount"], 0, "nothing refused was saved");
+
+        // A good one: a cron in a time zone, described in words; an event trigger.
+        let made = create(&app, json!({ "name": "Weekly", "steps": [step(json!({ "body": { "n": "{{ input.n }}" } }))],
+            "triggers": [{ "cron": "0 9 * * MON", "timezone": "Europe/Paris" }, { "eventType": "record.*" }] })).await;
+        let t = &made["action"]["triggers"];
+        assert_eq!(t[0]["kind"], "SCHEDULE");
+        assert_eq!(t[0]["timezone"], "Europe/Paris");
+        let next: chrono::DateTime<chrono::Utc> = t[0]["nextRunAt"].as_str().unwrap().parse().unwrap();
+        let paris = next.with_timezone(&chrono_tz::Europe::Paris);
+        assert_eq!((paris.format("%a %H:%M").to_string()), "Mon 09:00", "{made}");
+        assert!(t[0]["cronDescription"].as_str().unwrap().contains("09:00"), "{made}");
+        assert_eq!(t[1]["kind"], "EVENT");
+        let id = made["action"]["id"].as_str().unwrap();
+
+        // Collaborators may not define actions; disabled actions do not run.
+        let (_, collab) = app.collaborator_key("c@example.com").await;
+        let update = crate::helpers::mutation_query("updateAction", "action { id }");
+        app.gql_err(Some(&collab), &update, json!({ "i": { "id": id, "name": "Mine" } }), "FORBIDDEN").await;
+        let out = app.mutate(&app.owner_key, "updateAction", json!({ "id": id, "enabled": false }), "action { enabled triggers { active } }").await;
+        assert_eq!(out["action"]["triggers"][0]["active"], false);
+        let (at, _) = app.user_error(&app.owner_key, "runAction", json!({ "id": id })).await;
+        assert_eq!(at, "input.id");
+        let out = app.mutate(&app.owner_key, "deleteAction", json!({ "id": id }), "deletedId").await;
+        assert_eq!(out["deletedId"], id);
+        app.gql_null(&app.owner_key, "query($id: ID!) { action(id: $id) { id } }", json!({ "id": id }), "action").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_run_that_meets_the_providers_window_waits_and_resumes_when_it_opens() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        let key = app.owner_key.clone();
+        let made = app
+            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
+            .await;
+        assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
+        let set = app.gql(&key, SET, json!({ "i": { "provider": "custom_rest", "rateLimit": { "requests": 2, "perSeconds": 2 } } })).await;
+        assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
+        let steps: Vec<Value> = (0..3)
+            .map(|n| json!({ "key": format!("get_{n}"), "kind": "API_EXECUTE", "provider": "custom_rest", "path": format!("/items?n={n}") }))
+            .collect();
+        let made = create(&app, json!({ "name": "Three calls", "steps": steps })).await;
+        let hits_before = log.api_hits.lock().unwrap().len();
+        let run_id = run(&app, &key, made["action"]["id"].as_str().unwrap(), json!({})).await;
+        let waiting = wait_run(&app, &run_id, Duration::from_secs(10), |r| r["status"] == "WAITING" || ended(r)).await;
+        assert_eq!(waiting["status"], "WAITING", "the third call waits for the window: {waiting}");
+        assert!(waiting["waitUntil"].is_string());
+        assert_eq!(waiting["steps"][2]["status"], "WAITING");
+        assert_eq!(waiting["steps"][2]["attempts"], 0, "nothing went out to collect a 429");
+        let done = wait_run(&app, &run_id, Duration::from_secs(15), ended).await;
+        assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        let items: Vec<String> = log.api_hits.lock().unwrap()[hits_before..].iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(items, vec!["/api/items?n=0", "/api/items?n=1", "/api/items?n=2"], "each step once, in order");
+    })
+    .await;
+}
+
+/// A receiver that keeps what it got (body and headers).
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push((headers, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, got)
+}
+
+#[tokio::test]
+async fn an_event_trigger_runs_on_each_record_of_its_endpoint_with_the_events_data() {
+    for_each_backend(&[], |app| async move {
+        let (endpoint, test_key, _) = crate::data::setup(&app, json!({})).await;
+        let other = app
+            .mutate(
+                &app.owner_key,
+                "createDataEndpoint",
+                json!({ "slug": "other", "name": "Other" }),
+                "dataEndpoint { id }",
+            )
+            .await;
+        assert!(other["dataEndpoint"]["id"].is_string());
+        let (url, got) = receiver().await;
+        let made = create(
+            &app,
+            json!({ "name": "Forward orders",
+            "steps": [{ "key": "notify", "kind": "WEBHOOK", "url": url,
+                        "body": { "order": "{{ event.data.data.order_id }}", "amount": "{{ event.data.data.amount }}",
+                                  "text": "Order {{ event.data.data.order_id }} of {{ event.data.data.amount }}" } }],
+            "triggers": [{ "eventType": "record.created", "endpointId": endpoint }] }),
+        )
+        .await;
+        let secret = made["signingSecret"].as_str().unwrap().to_string();
+        let (status, body) = crate::data::call(
+            &app,
+            "POST",
+            "/api/v1/data/orders",
+            Some(&test_key),
+            Some(crate::data::ORDER),
+            "application/json",
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        let started = Instant::now();
+        while got.lock().unwrap().is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(20), "[{}] the action never ran", app.backend);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (headers, body) = got.lock().unwrap()[0].clone();
+        // The reference library verifies the signature.
+        let wh = standardwebhooks::Webhook::new(&secret).unwrap();
+        wh.verify(body.as_bytes(), &headers).expect("a valid Standard Webhooks signature");
+        let sent: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(sent, json!({ "order": "ORD-2024-001", "amount": 45000, "text": "Order ORD-2024-001 of 45000" }));
+        let runs = app
+            .gql(&app.owner_key, "{ actionRuns { totalCount edges { node { status trigger event } } } }", json!({}))
+            .await;
+        let node = &runs["actionRuns"]["edges"][0]["node"];
+        assert_eq!(node["trigger"], "EVENT", "{runs}");
+        assert_eq!(node["event"]["type"], "record.created");
+
+        // Records of another endpoint start nothing.
+        let key = app.mutate(&app.owner_key, "createDataKey", json!({ "name": "k2" }), "secret").await;
+        let (status, _) = crate::data::call(
+            &app,
+            "POST",
+            "/api/v1/data/other",
+            key["secret"].as_str(),
+            Some("{\"a\":1}"),
+            "application/json",
+        )
+        .await;
+        assert_eq!(status, 202);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let runs = app.gql(&app.owner_key, "{ actionRuns { totalCount } }", json!({})).await;
+        assert_eq!(runs["actionRuns"]["totalCount"], 1, "{runs}");
+        assert_eq!(got.lock().unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_schedule_fires_once_per_tick_even_when_schedulers_race() {
+    use sea_orm::EntityTrait;
+    for_each_backend(&["--action-schedule-interval-seconds", "1"], |app| async move {
+        let (url, got) = receiver().await;
+        let made = create(
+            &app,
+            json!({ "name": "Every second",
+            "steps": [{ "key": "ping", "kind": "WEBHOOK", "url": url, "body": { "run": "{{ run.id }}" } }],
+            "triggers": [{ "everySeconds": 1 }] }),
+        )
+        .await;
+        let id = made["action"]["id"].as_str().unwrap().to_string();
+        let count = || async {
+            app.gql(&app.owner_key, "{ actionRuns { totalCount } }", json!({})).await["actionRuns"]["totalCount"]
+                .as_i64()
+                .unwrap()
+        };
+
+        // Left to the scheduler: about one run a second, each posting once.
+        tokio::time::sleep(Duration::from_millis(4500)).await;
+        app.mutate(&app.owner_key, "updateAction", json!({ "id": id, "enabled": false }), "action { id }").await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let n = count().await;
+        assert!(
+            (2..=7).contains(&n),
+            "[{}] {n} runs in ~5 s of 1 s ticks (each within a sweep of its tick)",
+            app.backend
+        );
+        let started = Instant::now();
+        while got.lock().unwrap().len() < n as usize {
+            assert!(started.elapsed() < Duration::from_secs(10), "[{}] not every run posted", app.backend);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let ids: std::collections::BTreeSet<String> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| serde_json::from_str::<Value>(b).unwrap()["run"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids.len(), n as usize, "one post per run, none twice");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(count().await, n, "a disabled action's schedule stops");
+
+        // Several schedulers at once on one due tick: one run.
+        let due = chrono::Utc::now() - chrono::Duration::seconds(1);
+        entity::action_trigger::Entity::update_many()
+            .col_expr(entity::action_trigger::Column::NextRunAt, sea_orm::sea_query::Expr::value(due))
+            .col_expr(entity::action_trigger::Column::Active, sea_orm::sea_query::Expr::value(true))
+            .exec(&app.state.writer)
+            .await
+            .unwrap();
+        let racing = futures_util::future::join_all(
+            (0..6).map(|_| switchyard::services::actions::triggers::fire_due(&app.state)),
+        )
+        .await;
+        let fired: usize = racing.into_iter().map(|r| r.unwrap()).sum();
+        assert!(fired <= 1, "[{}] {fired} runs for one tick", app.backend);
+        assert_eq!(count().await, n + 1, "[{}] one run for the tick (by the racers or the scheduler)", app.backend);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        let cookie = instagram(&app, &base).await;
+        let made = create(&app, json!({ "name": "Publish", "steps": publish_steps() })).await;
+        let id = made["action"]["id"].as_str().unwrap().to_string();
+        // The provider stops taking the token and refuses the refresh: the connection breaks.
+        *log.current_access.lock().unwrap() = "revoked".into();
+        *log.valid_refresh.lock().unwrap() = "revoked".into();
+        let input = json!({ "image_url": "https://example.com/a.jpg", "caption": "Hi" });
+        let run_id = run(&app, &app.owner_key, &id, input.clone()).await;
+        let paused = wait_run(&app, &run_id, Duration::from_secs(20), |r| r["status"] == "PAUSED" || ended(r)).await;
+        assert_eq!(paused["status"], "PAUSED", "{paused}");
+        assert!(paused["error"].as_str().unwrap().contains("reconnected"), "{paused}");
+        let a =
+            app.gql(&app.owner_key, "query($id: ID!) { action(id: $id) { pausedReason } }", json!({ "id": id })).await;
+        assert!(a["action"]["pausedReason"].as_str().unwrap().contains("reconnected"), "{a}");
+        // A run started meanwhile waits paused, without calling anything.
+        let hits = log.api_hits.lock().unwrap().len();
+        let second = run(&app, &app.owner_key, &id, input).await;
+        let r = wait_run(&app, &second, Duration::from_secs(5), |r| r["status"] != "QUEUED").await;
+        assert_eq!(r["status"], "PAUSED");
+        assert_eq!(log.api_hits.lock().unwrap().len(), hits);
+
+        // Connecting again resumes both.
+        *log.current_access.lock().unwrap() = "at-1".into();
+        reconnect(&app, &cookie).await;
+        for id in [&run_id, &second] {
+            let done = wait_run(&app, id, Duration::from_secs(20), ended).await;
+            assert_eq!(done["status"], "SUCCEEDED", "[{}] {done}", app.backend);
+            assert!(done["error"].is_null());
+        }
+    })
+    .await;
+}
