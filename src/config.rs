@@ -168,6 +168,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Runs of a two-step action against a provider on 127.0.0.1 and a
+    /// plain loop making the same two calls; then, idle, the time from an
+    /// event to its action's first provider call (p50, p99).
+    Actions {
+        /// Runs (and loop iterations) in the throughput phases.
+        #[arg(long, default_value_t = 2_000)]
+        runs: usize,
+        /// Concurrent starters (and loop tasks).
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Events in the latency phase, one at a time.
+        #[arg(long, default_value_t = 100)]
+        events: usize,
+    },
     /// The baseline server of `bench http`: a bare axum route, nothing else.
     #[command(hide = true)]
     BareServer {

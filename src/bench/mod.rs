@@ -19,6 +19,7 @@ use axum::Router;
 use serde_json::json;
 use tokio::process::{Child, Command};
 
+mod actions;
 mod connections;
 mod delivery;
 mod ingest;
@@ -45,6 +46,7 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
         BenchCommand::Connections { requests, concurrency, rounds } => {
             connections::run(config, requests, concurrency, rounds).await
         }
+        BenchCommand::Actions { runs, concurrency, events } => actions::run(config, runs, concurrency, events).await,
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
 }

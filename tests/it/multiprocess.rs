@@ -41,7 +41,12 @@ impl Cluster {
     fn args(&self, role: &str) -> Vec<String> {
         let redis = Some((self.redis_url.as_str(), self.prefix.as_str()));
         let mut args = process_args(&self.db_url, &self.key_file, redis, role, "127.0.0.1:0");
-        args.extend(["--worker-concurrency".into(), "4".into()]);
+        args.extend([
+            "--worker-concurrency".into(),
+            "4".into(),
+            "--action-schedule-interval-seconds".into(),
+            "1".into(),
+        ]);
         args
     }
 
@@ -470,4 +475,141 @@ async fn two_processes_answered_401_at_once_refresh_the_token_once() {
     assert_eq!(auth.iter().filter(|a| *a == "Bearer at-2").count(), 2, "both retried with the new token: {auth:?}");
     b.stop().await;
     c.finish(a, vec![]).await;
+}
+
+/// A provider with a fast `/api/fast` and a slow `/api/slow` (3 s); keeps
+/// each hit's path and `Idempotency-Key`.
+async fn two_speed_provider() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = hits.clone();
+    let answer = move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+        let keep = keep.clone();
+        async move {
+            let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            keep.lock().unwrap().push((uri.path().to_string(), key));
+            if uri.path() == "/api/slow" {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            axum::Json(json!({ "ok": true }))
+        }
+    };
+    let router = axum::Router::new()
+        .route("/api", axum::routing::any(answer.clone()))
+        .route("/api/{*rest}", axum::routing::any(answer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn an_action_run_on_a_killed_worker_resumes_at_its_step_without_repeating_a_finished_one() {
+    let Some(c) = Cluster::new().await else {
+        return skip("an_action_run_on_a_killed_worker_resumes_at_its_step_without_repeating_a_finished_one");
+    };
+    let api = c.api().await;
+    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap owner");
+    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap workspace");
+    let (_, key) = make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
+    let (base, hits) = two_speed_provider().await;
+    let client = reqwest::Client::new();
+    let gql = |query: &'static str, variables: serde_json::Value| graphql(&client, &api, &key, query, variables);
+    let made = gql(
+        "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+        json!({ "i": { "provider": "custom_rest", "apiKey": "k", "baseUrl": base } }),
+    )
+    .await;
+    assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
+    let action = gql(
+        "mutation($i: CreateActionInput!) { createAction(input: $i) { action { id } userErrors { field message } } }",
+        json!({ "i": { "name": "fast then slow", "steps": [
+            { "key": "fast", "kind": "API_EXECUTE", "provider": "custom_rest", "method": "POST", "path": "/fast", "body": { "a": 1 } },
+            { "key": "slow", "kind": "API_EXECUTE", "provider": "custom_rest", "method": "POST", "path": "/slow", "body": { "b": 2 } } ] } }),
+    )
+    .await;
+    let action = action["createAction"]["action"]["id"].as_str().unwrap_or_else(|| panic!("{action}")).to_string();
+    let run = gql(
+        "mutation($i: RunActionInput!) { runAction(input: $i) { run { id } userErrors { message } } }",
+        json!({ "i": { "id": action } }),
+    )
+    .await;
+    let run_id = run["runAction"]["run"]["id"].as_str().unwrap().to_string();
+
+    // A worker takes it and is killed while the slow step's request is out.
+    let mut victim = c.worker();
+    let start = Instant::now();
+    while !hits.lock().unwrap().iter().any(|(p, _)| p == "/api/slow") {
+        assert!(start.elapsed() < Duration::from_secs(30), "the run never reached its second step");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    victim.start_kill().unwrap(); // SIGKILL mid-step
+    victim.wait().await.unwrap();
+    let survivor = c.worker();
+    let q = "query($id: ID!) { actionRun(id: $id) { status currentStep steps { key status attempts } } }";
+    let seen = loop {
+        let seen = gql(q, json!({ "id": run_id })).await;
+        if matches!(seen["actionRun"]["status"].as_str(), Some("SUCCEEDED" | "FAILED")) {
+            break seen;
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "the run was lost: {seen}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(seen["actionRun"]["status"], "SUCCEEDED", "{seen}");
+    let hits = hits.lock().unwrap().clone();
+    let fast: Vec<_> = hits.iter().filter(|(p, _)| p == "/api/fast").collect();
+    let slow: Vec<_> = hits.iter().filter(|(p, _)| p == "/api/slow").collect();
+    assert_eq!(fast.len(), 1, "the finished step did not run again: {hits:?}");
+    assert_eq!(slow.len(), 2, "the step killed mid-request ran again: {hits:?}");
+    assert_eq!(slow[0].1, slow[1].1, "with the same Idempotency-Key");
+    assert_eq!(slow[0].1, format!("{run_id}.slow"));
+    c.finish(api, vec![victim, survivor]).await;
+}
+
+#[tokio::test]
+async fn a_schedule_with_two_worker_processes_starts_one_run_per_tick() {
+    let Some(c) = Cluster::new().await else {
+        return skip("a_schedule_with_two_worker_processes_starts_one_run_per_tick");
+    };
+    let api = c.api().await;
+    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap owner");
+    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap workspace");
+    let (_, key) = make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
+    let (base, hits) = two_speed_provider().await;
+    let client = reqwest::Client::new();
+    let gql = |query: &'static str, variables: serde_json::Value| graphql(&client, &api, &key, query, variables);
+    gql(
+        "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+        json!({ "i": { "provider": "custom_rest", "apiKey": "k", "baseUrl": base } }),
+    )
+    .await;
+    let workers = vec![c.worker(), c.worker()];
+    let made = gql(
+        "mutation($i: CreateActionInput!) { createAction(input: $i) { action { id } userErrors { field message } } }",
+        json!({ "i": { "name": "tick", "triggers": [{ "everySeconds": 2 }],
+                       "steps": [{ "key": "tick", "kind": "API_EXECUTE", "provider": "custom_rest", "method": "POST", "path": "/fast", "body": { "run": "{{ run.id }}" } }] } }),
+    )
+    .await;
+    let id = made["createAction"]["action"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    gql(
+        "mutation($i: UpdateActionInput!) { updateAction(input: $i) { action { id } userErrors { message } } }",
+        json!({ "i": { "id": id, "enabled": false } }),
+    )
+    .await;
+    let elapsed = started.elapsed().as_secs();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let runs = gql("{ actionRuns(first: 100) { edges { node { id status input } } } }", json!({})).await;
+    let edges = runs["actionRuns"]["edges"].as_array().unwrap().clone();
+    let most = elapsed / 2 + 1;
+    assert!(edges.len() >= 2 && edges.len() as u64 <= most, "{} runs for {most} ticks: {runs}", edges.len());
+    assert!(edges.iter().all(|e| e["node"]["status"] == "SUCCEEDED"), "{runs}");
+    // Each run serves its own tick, ticks two seconds apart.
+    let mut ticks: Vec<chrono::DateTime<chrono::Utc>> =
+        edges.iter().map(|e| e["node"]["input"]["scheduled_at"].as_str().unwrap().parse().unwrap()).collect();
+    ticks.sort();
+    assert!(ticks.windows(2).all(|w| (w[1] - w[0]).num_milliseconds() % 2000 == 0 && w[1] > w[0]), "{ticks:?}");
+    let calls = hits.lock().unwrap().iter().filter(|(p, _)| p == "/api/fast").count();
+    assert_eq!(calls, edges.len(), "one call per run, none twice");
+    c.finish(api, workers).await;
 }

@@ -7,6 +7,7 @@
 //!   the due ones. Firing a tick is a conditional update of that tick, in the
 //!   transaction that writes the run, so two processes never start it twice.
 //!   A tick that finds the action paused (a broken connection) is skipped.
+//!   A scheduled run's input is `{"scheduled_at": <its tick>}`.
 //! - **Events**: a type pattern (`record.created`, `order.*`, `*`) and an
 //!   optional data endpoint. The [`ActionFanOut`] hook writes the runs in the
 //!   transaction of the events themselves (the outbox): no event is missed.
@@ -279,7 +280,10 @@ async fn fire(st: &AppState, t: &action_trigger::Model, now: DateTime<Utc>) -> R
         return Ok(false);
     }
     let origin = Origin { kind: "schedule", trigger_id: Some(t.id.clone()), actor: "system".into(), event: None };
-    let (run, job) = runs::insert(&txn, st.sweep_grace(), &a, origin, json!({}), None).await?;
+    // The tick it serves, for templates (`{{ input.scheduled_at }}`).
+    let input =
+        json!({ "scheduled_at": t.next_run_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) });
+    let (run, job) = runs::insert(&txn, st.sweep_grace(), &a, origin, input, None).await?;
     txn.commit().await?;
     if let Some(job) = job {
         ledger::ring(st, &job).await;
