@@ -372,8 +372,13 @@ async fn a_schedule_fires_once_per_tick_even_when_schedulers_race() {
                 .unwrap()
         };
 
-        // Left to the scheduler: about one run a second, each posting once.
-        tokio::time::sleep(Duration::from_millis(4500)).await;
+        // Left to the scheduler (once it has started): about one run a second, each posting once.
+        let started = Instant::now();
+        while count().await == 0 {
+            assert!(started.elapsed() < Duration::from_secs(15), "[{}] the schedule never fired", app.backend);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(4000)).await;
         app.mutate(&app.owner_key, "updateAction", json!({ "id": id, "enabled": false }), "action { id }").await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let n = count().await;
