@@ -706,8 +706,8 @@ async fn api_execute(
         Err(e) => return Ok(Outcome::Fail(e.public_message())),
     };
     Ok(match out {
-        ForRun::Answered(row, answer) => {
-            result.call_id = Some(row.id);
+        ForRun::Answered { call_id, answer } => {
+            result.call_id = Some(call_id);
             let resp = response_of(answer.status, &answer.headers, &answer.body);
             let ok = (200..300).contains(&answer.status);
             let msg = provider_message(answer.status, &resp.body);

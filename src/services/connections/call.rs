@@ -754,46 +754,10 @@ pub async fn prune(db: &impl ConnectionTrait, days: i64) -> Result<u64> {
     Ok(gone.rows_affected)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(path: &str) -> CallRequest {
-        CallRequest { method: "get".into(), path: path.into(), ..Default::default() }
-    }
-
-    #[test]
-    fn paths_stay_under_the_base_url() {
-        let base = "https://api.example.com/v2";
-        let ok = url_of(base, &check(req("/users/me?fields=a")).unwrap()).unwrap();
-        assert_eq!(ok.as_str(), "https://api.example.com/v2/users/me?fields=a");
-        for bad in ["//evil.example/x", "users", "/a b", "/x#y"] {
-            assert!(check(req(bad)).is_err(), "{bad} should be refused");
-        }
-        for escape in ["/../admin", "/@evil.example", "/%2e%2e/admin"] {
-            let r = check(req(escape));
-            let escaped = r.and_then(|r| url_of(base, &r)).map(|u| u.to_string());
-            if let Ok(u) = &escaped {
-                assert!(u.starts_with("https://api.example.com/v2/"), "{escape} went to {u}");
-            }
-        }
-    }
-
-    #[test]
-    fn credentials_headers_are_the_servers() {
-        let mut r = req("/x");
-        r.headers = vec![("Authorization".into(), "Bearer mine".into())];
-        assert!(check(r).is_err());
-        let mut r = req("/x");
-        r.body = Some("{}".into());
-        assert!(check(r).is_err(), "a GET carries no body");
-    }
-}
-
 /// How a call made for an action's step came out (see [`call_for_run`]).
 pub enum ForRun {
     /// The provider answered (any status but 429 and 5xx); the call is logged.
-    Answered(connection_call::Model, Answer),
+    Answered { call_id: String, answer: Answer },
     /// Nothing can go out before this long: the provider's window is full,
     /// or it answered 429 asking for a longer wait than the step may take.
     Wait(Duration),
@@ -848,7 +812,7 @@ pub async fn call_for_run(
         Ran::Unusable(why) => return Ok(ForRun::Unusable(why)),
         Ran::Answered(a) => {
             settle(&mut row, Ok(&a));
-            ForRun::Answered(row.clone(), a)
+            ForRun::Answered { call_id: row.id.clone(), answer: a }
         }
         Ran::Unavailable(why) => {
             settle(&mut row, Err(why.clone()));
@@ -857,4 +821,40 @@ pub async fn call_for_run(
     };
     st.call_log.write(st, row).await?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(path: &str) -> CallRequest {
+        CallRequest { method: "get".into(), path: path.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn paths_stay_under_the_base_url() {
+        let base = "https://api.example.com/v2";
+        let ok = url_of(base, &check(req("/users/me?fields=a")).unwrap()).unwrap();
+        assert_eq!(ok.as_str(), "https://api.example.com/v2/users/me?fields=a");
+        for bad in ["//evil.example/x", "users", "/a b", "/x#y"] {
+            assert!(check(req(bad)).is_err(), "{bad} should be refused");
+        }
+        for escape in ["/../admin", "/@evil.example", "/%2e%2e/admin"] {
+            let r = check(req(escape));
+            let escaped = r.and_then(|r| url_of(base, &r)).map(|u| u.to_string());
+            if let Ok(u) = &escaped {
+                assert!(u.starts_with("https://api.example.com/v2/"), "{escape} went to {u}");
+            }
+        }
+    }
+
+    #[test]
+    fn credentials_headers_are_the_servers() {
+        let mut r = req("/x");
+        r.headers = vec![("Authorization".into(), "Bearer mine".into())];
+        assert!(check(r).is_err());
+        let mut r = req("/x");
+        r.body = Some("{}".into());
+        assert!(check(r).is_err(), "a GET carries no body");
+    }
 }
