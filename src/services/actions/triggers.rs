@@ -400,3 +400,49 @@ async fn connection_changed(db: &impl ConnectionTrait, e: &mut Envelope) -> Resu
 pub fn schedule_every(st: &AppState) -> Duration {
     Duration::from_secs(st.config.action_schedule_interval_seconds.max(1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(
+        cron: Option<&str>,
+        tz: Option<&str>,
+        every: Option<i64>,
+        next: Option<DateTime<Utc>>,
+    ) -> action_trigger::Model {
+        let spec = TriggerSpec {
+            cron: cron.map(str::to_string),
+            timezone: tz.map(str::to_string),
+            every_seconds: every,
+            ..Default::default()
+        };
+        model_of(TriggerKind::Schedule, &spec, next)
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cron_ticks_are_read_in_their_time_zone() {
+        // 09:00 on Mondays in Paris is 08:00 UTC in winter.
+        let t = schedule(Some("0 9 * * MON"), Some("Europe/Paris"), None, None);
+        assert_eq!(next_tick(&t, at("2026-12-02T12:00:00Z")), Some(at("2026-12-07T08:00:00Z")));
+        // And 07:00 UTC in summer.
+        assert_eq!(next_tick(&t, at("2026-07-01T00:00:00Z")), Some(at("2026-07-06T07:00:00Z")));
+        // Six fields: seconds first.
+        let t = schedule(Some("*/10 * * * * *"), None, None, None);
+        assert_eq!(next_tick(&t, at("2026-12-02T12:00:03Z")), Some(at("2026-12-02T12:00:10Z")));
+        assert!(describe_cron("0 9 * * MON").unwrap().contains("09:00"));
+    }
+
+    #[test]
+    fn intervals_keep_their_cadence_and_collapse_missed_ticks() {
+        let t = schedule(None, None, Some(60), Some(at("2026-12-02T12:00:00Z")));
+        // Fired a little late: the next tick keeps the minute.
+        assert_eq!(next_tick(&t, at("2026-12-02T12:00:02Z")), Some(at("2026-12-02T12:01:00Z")));
+        // Fired after a long stop: one tick, the next one due from now.
+        assert_eq!(next_tick(&t, at("2026-12-02T12:10:30Z")), Some(at("2026-12-02T12:11:00Z")));
+    }
+}
