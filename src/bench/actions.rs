@@ -103,7 +103,7 @@ pub async fn run(config: Config, runs: usize, concurrency: usize, events: usize)
         on_event["createAction"]["action"]["id"].as_str().ok_or_else(|| Error::internal(format!("{on_event}")))?;
 
         // Baseline: the two calls in a plain loop.
-        let loop_rps = plain_loop(&client, &base, runs, concurrency, 0).await?;
+        let loop_rps = plain_loop(&client, &base, runs, concurrency, 100_000_000).await?;
         // The same work as action runs.
         let action_rps = action_runs(&client, server, &manual, &seen, runs, concurrency).await?;
         // Idle: event → first call.

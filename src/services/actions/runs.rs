@@ -428,6 +428,7 @@ async fn save(st: &AppState, r: &action_run::Model, job_id: &str, e: Ending) -> 
     let ended = e.status.is_final();
     let mut update = action_run::Entity::update_many()
         .col_expr(action_run::Column::Status, Expr::value(e.status.as_str()))
+        .col_expr(action_run::Column::StartedAt, Expr::value(r.started_at))
         .col_expr(action_run::Column::StepIndex, Expr::value(e.step_index))
         .col_expr(action_run::Column::Steps, Expr::value(json!(e.steps)))
         .col_expr(action_run::Column::WaitUntil, Expr::value(e.wait_until))
@@ -489,22 +490,11 @@ async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
         return Ok(()); // a stale or duplicate job: another owns the run
     }
     let Some(a) = action::Entity::find_by_id(&r.action_id).one(&st.writer).await? else { return Ok(()) };
-    let now = Utc::now();
-    let claimed = action_run::Entity::update_many()
-        .col_expr(action_run::Column::Status, Expr::value(RunStatus::Running.as_str()))
-        .col_expr(action_run::Column::StartedAt, Expr::value(r.started_at.unwrap_or(now)))
-        .col_expr(action_run::Column::WaitUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(action_run::Column::UpdatedAt, Expr::value(now))
-        .filter(action_run::Column::Id.eq(&r.id))
-        .filter(action_run::Column::JobId.eq(job_id))
-        .exec(&st.writer)
-        .await?;
-    if claimed.rows_affected != 1 {
-        return Ok(());
-    }
+    // The run is this job's (it names it): no claim is written. `RUNNING`
+    // is stored with the first step's result, and told to subscribers now.
     let r = action_run::Model {
         status: RunStatus::Running.as_str().into(),
-        started_at: Some(r.started_at.unwrap_or(now)),
+        started_at: Some(r.started_at.unwrap_or_else(Utc::now)),
         ..r
     };
     announce(st, &r);
