@@ -37,9 +37,11 @@ pub fn router() -> Router<Http> {
 
 /// The OpenAPI 3.1 document of these routes (`playground/openapi.json`,
 /// checked against the code by a test).
-const OPENAPI: &str = include_str!("../../playground/openapi.json");
+pub(super) const OPENAPI: &str = include_str!("../../playground/openapi.json");
 
-async fn openapi() -> impl IntoResponse {
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The data API's document alone (its paths are also in `/openapi.json`)", body = Object)))]
+pub(super) async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 

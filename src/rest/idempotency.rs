@@ -1,4 +1,5 @@
-//! `Idempotency-Key` on the data API (`POST`, `PUT`, `DELETE`) and on
+//! `Idempotency-Key` on the data API (`POST`, `PUT`, `DELETE`), on the
+//! `/v1` management routes (`POST`, `PUT`, `PATCH`, `DELETE`) and on
 //! `POST /graphql`: the first answer is kept (encrypted under the server
 //! key, since it may hold a secret shown once) and a retry with the same key
 //! gets it again (with `Idempotent-Replayed: true`) instead of doing the
@@ -37,8 +38,11 @@ fn hex_sha256(parts: &[&[u8]]) -> String {
 pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response {
     let Some(key) = req.headers().get(HEADER).cloned() else { return next.run(req).await };
     let path = req.uri().path();
-    let covered = path == "/graphql" || path.starts_with("/api/v1/data/") || path.starts_with("/api/v1/console/");
-    if !covered || !matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE) {
+    let covered = path == "/graphql"
+        || path.starts_with("/api/v1/data/")
+        || path.starts_with("/api/v1/console/")
+        || (path.starts_with("/v1/") && !path.starts_with("/v1/oauth/token") && !path.starts_with("/v1/oauth/revoke"));
+    if !covered || !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
         return next.run(req).await;
     }
     let key = key.to_str().map(str::trim).unwrap_or_default().to_string();
