@@ -126,7 +126,11 @@ async fn count(h: &Http, endpoint: &entity::data_endpoint::Model) -> Result<()> 
 /// `Authorization`) and `X-Webhook-Auth`.
 async fn callback(h: &Http, headers: &HeaderMap) -> Result<Option<records::Callback>> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    let Some(url) = get("x-webhook-callback") else { return Ok(None) };
+    let Some(raw) = headers.get("x-webhook-callback") else { return Ok(None) };
+    // Present but blank is not a URL (the document says `format: uri`).
+    let Some(url) = raw.to_str().ok().map(str::trim).filter(|v| !v.is_empty()) else {
+        return Err(Error::invalid_field("X-Webhook-Callback", "Must be an absolute http or https URL"));
+    };
     let url = crate::delivery::ssrf::check_url(url, h.app.http.allow_private()).await.map_err(|e| {
         Error::invalid_field("X-Webhook-Callback", e.details().first().map_or(e.to_string(), |d| d.error.clone()))
     })?;

@@ -96,6 +96,8 @@ fn build() -> Value {
         }
     }
     doc["components"]["securitySchemes"] = schemes;
+    unique_operation_ids(&mut doc);
+    link_created_resources(&mut doc);
     // What `ApiJson` answers for any body: 413 too large, 415 not JSON.
     let error =
         json!({ "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } } });
@@ -116,6 +118,47 @@ fn build() -> Value {
     }
     merge_data_api(&mut doc);
     doc
+}
+
+/// Handlers of different resources share names (`create`, `read`): each
+/// operation id becomes `{tag}_{name}` (`api_keys_create`).
+fn unique_operation_ids(doc: &mut Value) {
+    for (_, item) in doc["paths"].as_object_mut().into_iter().flatten() {
+        for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+            let (Some(tag), Some(id)) = (op["tags"][0].as_str(), op["operationId"].as_str()) else { continue };
+            if !id.starts_with("v1_") {
+                op["operationId"] = json!(format!("{}_{id}", tag.replace('-', "_")));
+            }
+        }
+    }
+}
+
+/// OpenAPI links from each `201 Created` of a collection to the
+/// operations on the created item (`{collection}/{id}…`, `id` taken from
+/// the answer), so clients and fuzzers can follow a resource's life.
+fn link_created_resources(doc: &mut Value) {
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    for (collection, item) in &paths {
+        if item["post"]["responses"]["201"].is_null() {
+            continue;
+        }
+        let mut links = serde_json::Map::new();
+        for (path, target) in &paths {
+            if !path.starts_with(&format!("{collection}/{{id}}")) {
+                continue;
+            }
+            for (method, op) in target.as_object().into_iter().flatten() {
+                let Some(id) = op["operationId"].as_str() else { continue };
+                links.insert(
+                    format!("{method}_{id}"),
+                    json!({ "operationId": id, "parameters": { "id": "$response.body#/id" } }),
+                );
+            }
+        }
+        if !links.is_empty() {
+            doc["paths"][collection]["post"]["responses"]["201"]["links"] = Value::Object(links);
+        }
+    }
 }
 
 /// Adds the data API's paths, schemas, security scheme and tags.

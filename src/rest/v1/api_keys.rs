@@ -132,6 +132,8 @@ pub struct ApiKeyList {
 
 /// `POST /v1/api-keys`.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({ "name": "我的API密钥", "description": "用于第三方应用集成", "permissions": ["read", "write"],
+    "expires_at": "2099-12-31T23:59:59Z" }))]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// 1 to 100 characters.

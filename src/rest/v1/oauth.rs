@@ -71,6 +71,8 @@ impl OAuthApp {
 
 /// `POST /v1/oauth/apps`.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({ "name": "我的应用", "description": "第三方应用集成",
+    "redirect_uris": ["https://myapp.com/callback"], "scopes": ["read", "write"] }))]
 #[serde(deny_unknown_fields)]
 pub struct CreateOAuthApp {
     /// 1 to 100 characters.

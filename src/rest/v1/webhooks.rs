@@ -93,6 +93,8 @@ pub struct WebhookList {
 
 /// `POST /v1/webhooks`.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({ "url": "http://127.0.0.1:9/webhook", "events": ["api_key.created", "webhook.*"],
+    "headers": { "X-Custom-Header": "value" }, "active": true }))]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     /// Where events are POSTed (https; private addresses are refused unless the server allows them).
