@@ -34,14 +34,22 @@ ST=("$VENV/bin/st" --config-file "$ROOT/.ci/schemathesis.toml" run "http://127.0
     --seed 1 --no-color)
 # The /v1 routes and the OAuth protocol. Changing or deleting an API key
 # runs last, with a key of its own, since fuzzing it may disable or delete
-# the very key the run uses. The data API takes data keys (tm_…) and has
-# its own run in tests/it/data.rs; it is left out here (issue 24, item 4).
+# the very key the run uses. The data API runs with a data key (tm_…) on an
+# endpoint with a JSON Schema, whose own paths the document lists for it.
 echo "schemathesis: /v1 and /oauth"
 "${ST[@]}" -H "Authorization: Bearer $(key st-main)" \
   --include-path-regex '^/(v1|oauth|openapi\.json|\.well-known)' \
   --exclude-path-regex '^/v1/api-keys/\{id\}$'
 echo "schemathesis: PUT/DELETE /v1/api-keys/{id}"
 "${ST[@]}" -H "Authorization: Bearer $(key st-keys)" --include-path-regex '^/v1/api-keys'
+
+echo "schemathesis: the data API (/api/v1/data/orders)"
+OWNER=$(key st-data)
+SETUP='mutation { createDataEndpoint(input: { slug: "orders", name: "Orders", schema: { type: "object", required: ["order_id"], properties: { order_id: { type: "string", minLength: 1, maxLength: 40 }, amount: { type: "integer", minimum: 0 } } } }) { userErrors { message } } createDataKey(input: { name: "st" }) { secret } }'
+DATA_KEY=$(curl -fsS "http://127.0.0.1:$PORT/graphql" -H "Authorization: Bearer $OWNER" -H 'content-type: application/json' \
+  -d "$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$SETUP")" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["createDataKey"]["secret"])')
+"${ST[@]}" -H "Authorization: Bearer $DATA_KEY" --include-path-regex '^/api/v1/data/orders'
 
 kill $SERVER; wait $SERVER 2>/dev/null || true
 

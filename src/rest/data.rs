@@ -204,6 +204,7 @@ async fn read_as(caller: Caller, h: Http, slug: String, id: String, headers: Hea
         "success": true,
         "id": r.id,
         "status": r.state,
+        "operation": r.operation,
         "data": r.data,
         "error": r.error,
         "created_at": r.created_at,

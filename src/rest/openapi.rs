@@ -9,7 +9,9 @@
 
 use std::sync::OnceLock;
 
-use axum::response::IntoResponse;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
@@ -17,6 +19,8 @@ use utoipa::OpenApi;
 
 use super::v1;
 use super::Http;
+use crate::auth::{authenticate_token, Scope};
+use crate::services::{data_cache, data_endpoints};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -190,7 +194,73 @@ pub fn router() -> Router<Http> {
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
-    responses((status = 200, description = "This document", body = Object)))]
-async fn serve() -> impl IntoResponse {
-    axum::Json(document())
+    responses((status = 200, description = "This document; with a key of a workspace (`Authorization: Bearer` with a data key, an API key or an access token), plus the paths of each of its enabled data endpoints with their JSON Schemas", body = Object)))]
+async fn serve(State(h): State<Http>, headers: HeaderMap) -> Response {
+    match workspace_of(&h, &headers).await {
+        Some(ws) => match data_endpoints::enabled_in(&h.app.db, &ws).await {
+            Ok(list) => axum::Json(with_endpoints(document(), &list)).into_response(),
+            Err(e) => e.into_response(),
+        },
+        None => axum::Json(document()).into_response(),
+    }
+}
+
+/// The workspace of the request's key, if it carries a valid one (a
+/// missing or bad key just gets the plain document).
+async fn workspace_of(h: &Http, headers: &HeaderMap) -> Option<String> {
+    let token = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))?
+        .1
+        .trim()
+        .to_string();
+    if token.starts_with("tm_") {
+        return data_cache::key(&h.app, &token).await.ok().map(|k| k.workspace_id.clone());
+    }
+    let p = authenticate_token(&h.app, &token).await.ok()?;
+    p.require(Scope::Read).ok()?;
+    Some(p.workspace_id)
+}
+
+/// The document plus, for each endpoint, its own paths
+/// (`/api/v1/data/orders`, `/api/v1/data/orders/{record_id}`) whose bodies
+/// must also satisfy the endpoint's JSON Schema.
+fn with_endpoints(doc: &Value, endpoints: &[entity::data_endpoint::Model]) -> Value {
+    let mut doc = doc.clone();
+    let generic = |path: &str| doc["paths"][path].clone();
+    let (collection, item) = (generic("/api/v1/data/{slug}"), generic("/api/v1/data/{slug}/{record_id}"));
+    for e in endpoints {
+        // A schema with references of its own would not resolve inside this document.
+        let body = e.schema.as_ref().filter(|s| !s.to_string().contains("\"$ref\"")).map(|s| {
+            let name = format!("Endpoint_{}", e.slug.replace('-', "_"));
+            doc["components"]["schemas"][&name] = s.clone();
+            json!({ "required": true, "content": { "application/json": { "schema": {
+                "allOf": [{ "$ref": "#/components/schemas/RecordBody" }, { "$ref": format!("#/components/schemas/{name}") }] } } } })
+        });
+        for (template, concrete) in [
+            (&collection, format!("/api/v1/data/{}", e.slug)),
+            (&item, format!("/api/v1/data/{}/{{record_id}}", e.slug)),
+        ] {
+            let mut path = template.clone();
+            if let Some(params) = path["parameters"].as_array_mut() {
+                params.retain(|p| p["$ref"] != "#/components/parameters/slug");
+            }
+            for (method, op) in path.as_object_mut().into_iter().flatten() {
+                if !op.is_object() || method == "parameters" {
+                    continue;
+                }
+                if let Some(id) = op["operationId"].as_str() {
+                    op["operationId"] = json!(format!("{id}_{}", e.slug.replace('-', "_")));
+                }
+                if let (Some(b), true) = (&body, op.get("requestBody").is_some()) {
+                    op["requestBody"] = b.clone();
+                }
+            }
+            doc["paths"][concrete] = path;
+        }
+    }
+    doc
 }

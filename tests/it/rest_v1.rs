@@ -444,3 +444,74 @@ async fn every_rest_route_is_in_the_openapi_document() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_key_of_the_workspace_sees_its_endpoints_schemas_in_the_document() {
+    for_each_backend(&[], |app| async move {
+        let b = app.backend.clone();
+        let (_, data_key, _) = crate::data::setup(&app, json!({})).await;
+        let doc_with = |key: Option<String>| {
+            let app = app.clone();
+            async move {
+                let mut req = app.client.get(format!("{}/openapi.json", app.url));
+                if let Some(k) = key {
+                    req = req.bearer_auth(k);
+                }
+                req.send().await.unwrap().json::<Value>().await.unwrap()
+            }
+        };
+        let plain = doc_with(None).await;
+        assert!(plain["paths"]["/api/v1/data/orders"].is_null(), "[{b}] no key, no endpoints");
+        let other = doc_with(Some(app.other_workspace("o@example.com").await.1)).await;
+        assert!(other["paths"]["/api/v1/data/orders"].is_null(), "[{b}] another workspace's key sees none");
+        for key in [data_key.clone(), app.owner_key.clone()] {
+            let doc = doc_with(Some(key)).await;
+            let body =
+                &doc["paths"]["/api/v1/data/orders"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+            assert_eq!(body["allOf"][1]["$ref"], "#/components/schemas/Endpoint_orders", "[{b}] {body}");
+            assert_eq!(
+                doc["components"]["schemas"]["Endpoint_orders"]["required"],
+                json!(["order_id", "amount"]),
+                "[{b}]"
+            );
+            let item = &doc["paths"]["/api/v1/data/orders/{record_id}"];
+            assert!(item["get"].is_object() && item["put"]["requestBody"]["content"].is_object(), "[{b}] {item}");
+            assert!(!item["parameters"].to_string().contains("parameters/slug"), "[{b}] the slug is in the path");
+        }
+
+        // A blank callback header is not a URL.
+        let blank = app
+            .client
+            .post(format!("{}/api/v1/data/orders", app.url))
+            .bearer_auth(&data_key)
+            .header("content-type", "application/json")
+            .header("x-webhook-callback", " ")
+            .body(crate::data::ORDER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(blank.status(), 400, "[{b}]");
+        assert_eq!(blank.json::<Value>().await.unwrap()["details"][0]["field"], "X-Webhook-Callback");
+
+        // Right after a DELETE the record answers with the pending operation.
+        let (s, q) = crate::data::call(
+            &app,
+            "POST",
+            "/api/v1/data/orders",
+            Some(&data_key),
+            Some(crate::data::ORDER),
+            "application/json",
+        )
+        .await;
+        assert_eq!(s, 202, "[{b}] {q}");
+        let id = q["id"].as_str().unwrap().to_string();
+        crate::data::processed(&app, &data_key, &id, "processed").await;
+        let (s, _) =
+            crate::data::call(&app, "DELETE", &format!("/api/v1/data/orders/{id}"), Some(&data_key), None, "").await;
+        assert_eq!(s, 202);
+        let (s, rec) =
+            crate::data::call(&app, "GET", &format!("/api/v1/data/orders/{id}"), Some(&data_key), None, "").await;
+        assert!(s == 404 || rec["operation"] == "delete", "[{b}] {s} {rec}");
+    })
+    .await;
+}
