@@ -45,9 +45,15 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     if !covered || !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
         return next.run(req).await;
     }
+    // `/v1` answers errors in seed 002's shape, the rest in the data API's.
+    let v1 = path.starts_with("/v1/");
+    let shaped = move |e: Error| match v1 {
+        true => super::v1::ApiError(e).into_response(),
+        false => e.into_response(),
+    };
     let key = key.to_str().map(str::trim).unwrap_or_default().to_string();
     if let Err(e) = idempotency::check_key("Idempotency-Key", &key) {
-        return e.into_response();
+        return shaped(e);
     }
     // The caller: its credential, hashed with the server key. Without one
     // the request goes on and fails authentication as usual.
@@ -58,7 +64,7 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     let scope = h.app.secret.hash_token(&credential);
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
-        return Error::PayloadTooLarge { limit: MAX_BODY }.into_response();
+        return shaped(Error::PayloadTooLarge { limit: MAX_BODY });
     };
     let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
     let fingerprint = hex_sha256(&[parts.method.as_str().as_bytes(), target.as_bytes(), &bytes]);
@@ -67,7 +73,7 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
         Ok(Begin::Replay { status, content_type, body }) => {
             let body = match h.app.secret.decrypt(&body) {
                 Ok(body) => body,
-                Err(e) => return e.into_response(),
+                Err(e) => return shaped(e),
             };
             let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
             if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
@@ -77,25 +83,25 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
             return resp;
         }
         Ok(Begin::Mismatch) => {
-            let mut resp = Error::invalid_field("Idempotency-Key", "This key was already used for a different request")
-                .into_response();
+            let mut resp =
+                shaped(Error::invalid_field("Idempotency-Key", "This key was already used for a different request"));
             *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             return resp;
         }
         Ok(Begin::InProgress) => {
             let mut resp =
-                Error::invalid("A request with this Idempotency-Key is still running; retry shortly").into_response();
+                shaped(Error::invalid("A request with this Idempotency-Key is still running; retry shortly"));
             *resp.status_mut() = StatusCode::CONFLICT;
             return resp;
         }
-        Err(e) => return e.into_response(),
+        Err(e) => return shaped(e),
     };
     let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let (rparts, rbody) = resp.into_parts();
     // Dropping `first` unkept (no answer, a 5xx, a cancelled request)
     // gives the key back.
     let Ok(out) = to_bytes(rbody, MAX_BODY).await else {
-        return Error::internal("the answer could not be kept").into_response();
+        return shaped(Error::internal("the answer could not be kept"));
     };
     if !rparts.status.is_server_error() {
         let ct = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);

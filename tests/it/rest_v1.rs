@@ -179,6 +179,18 @@ async fn api_keys_round_trip_with_the_seeds_shapes() {
         assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
         let (_, _, list) = call(&app, "GET", "/v1/api-keys", Some(&key), None).await;
         assert_eq!(list["pagination"]["total"], 2, "[{b}] one key for two requests");
+        let reused = app
+            .client
+            .post(format!("{}/v1/api-keys", app.url))
+            .bearer_auth(&key)
+            .header("idempotency-key", "k-1")
+            .json(&json!({ "name": "other" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reused.status(), 422);
+        let body: Value = reused.json().await.unwrap();
+        assert_eq!(body["error"]["details"]["field"], "Idempotency-Key", "[{b}] the seed's shape on /v1: {body}");
     })
     .await;
 }

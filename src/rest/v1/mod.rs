@@ -178,8 +178,12 @@ pub struct ErrorDetails {
     pub reason: String,
 }
 
-/// A service's field name (GraphQL's camelCase) as this API spells it.
+/// A service's field name (GraphQL's camelCase) as this API spells it;
+/// header names (`Idempotency-Key`) stay as they are.
 pub fn snake_case(field: &str) -> String {
+    if field.contains('-') || field.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return field.to_string();
+    }
     let mut out = String::with_capacity(field.len() + 4);
     for c in field.chars() {
         if c.is_ascii_uppercase() {
