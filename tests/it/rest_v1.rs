@@ -229,6 +229,41 @@ async fn webhooks_are_created_tested_logged_and_retried() {
             call(&app, "POST", "/v1/webhooks", Some(&key), Some(json!({ "url": url, "events": ["no.such"] }))).await;
         assert_eq!((s, body["error"]["details"]["field"].as_str()), (400, Some("events")), "[{b}] {body}");
 
+        // JSON Schema integers: 80.0 is 80; 0.5 is refused; the timeout is in seconds.
+        let (s, _, w) = call(
+            &app,
+            "POST",
+            "/v1/webhooks",
+            Some(&key),
+            Some(json!({ "url": url, "events": ["api_key.created"], "active": false, "timeout_seconds": 5.0,
+                         "rate_limit_per_minute": 80.0 })),
+        )
+        .await;
+        assert_eq!(
+            (s, w["timeout_seconds"].as_i64(), w["rate_limit_per_minute"].as_i64()),
+            (201, Some(5), Some(80)),
+            "[{b}] {w}"
+        );
+        let (s, _, body) = call(
+            &app,
+            "POST",
+            "/v1/webhooks",
+            Some(&key),
+            Some(json!({ "url": url, "events": ["api_key.created"], "timeout_seconds": 0.5 })),
+        )
+        .await;
+        assert_eq!(s, 400, "[{b}] {body}");
+        let (s, _, body) = call(
+            &app,
+            "POST",
+            "/v1/webhooks",
+            Some(&key),
+            Some(json!({ "url": url, "events": ["api_key.created"], "timeout_seconds": 61 })),
+        )
+        .await;
+        assert_eq!((s, body["error"]["details"]["field"].as_str()), (400, Some("timeout_seconds")), "[{b}] {body}");
+        call(&app, "DELETE", &format!("/v1/webhooks/{}", w["id"].as_str().unwrap()), Some(&key), None).await;
+
         let (s, _, w) = call(
             &app,
             "POST",

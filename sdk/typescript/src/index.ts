@@ -70,7 +70,8 @@ export interface Webhook {
   active: boolean;
   disabled_reason: string | null;
   rate_limit_per_minute: number | null;
-  timeout_ms: number;
+  /** Seconds a receiver has to answer. */
+  timeout_seconds: number;
   /** The signing secret (`whsec_…`): only in the answer to `create`. */
   secret?: string;
   created_at: string;
@@ -85,7 +86,8 @@ export interface CreateWebhook {
   active?: boolean;
   description?: string;
   rate_limit_per_minute?: number | null;
-  timeout_ms?: number;
+  /** 1 to 60. */
+  timeout_seconds?: number;
 }
 
 export type UpdateWebhook = Partial<Omit<CreateWebhook, "secret">>;

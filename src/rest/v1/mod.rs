@@ -22,7 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::Http;
@@ -312,6 +312,24 @@ impl Pagination {
             total_pages: page.total_count.div_ceil(limit),
         }
     }
+}
+
+/// A JSON Schema `integer` (1 to 2³²−1) as this API reads it: `80` and
+/// `80.0` alike, which JSON Schema counts as the same integer.
+pub fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Option::<serde_json::Number>::deserialize(d)?.map(|n| to_u32(&n)).transpose()
+}
+
+/// [`whole`] that tells an absent field (`None`) from `null` (`Some(None)`).
+pub fn nullable_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<serde_json::Number>::deserialize(d)?.map(|n| to_u32(&n)).transpose().map(Some)
+}
+
+fn to_u32<E: serde::de::Error>(n: &serde_json::Number) -> Result<u32, E> {
+    n.as_u64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u32::MAX as f64).map(|f| f as u64))
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| E::custom(format!("{n} is not a whole number between 0 and {}", u32::MAX)))
 }
 
 /// `201 Created` with a JSON body.

@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::api_keys::nullable;
-use super::{created, renamed, ApiJson, ApiQuery, ApiResult, Caller, ErrorBody, PageQuery, Pagination};
+use super::{
+    created, nullable_whole, renamed, whole, ApiJson, ApiQuery, ApiResult, Caller, ErrorBody, PageQuery, Pagination,
+};
 use crate::rest::Http;
 use crate::services::deliveries::{self, LogEntry};
 use crate::services::webhooks::{self, NewWebhook, RetryPolicy, WebhookChanges, WebhookFilter};
@@ -28,7 +29,7 @@ pub fn router() -> Router<Http> {
 }
 
 /// Service field names as this API spells them.
-const FIELDS: &[(&str, &str)] = &[("eventTypes", "events"), ("timeoutSeconds", "timeout_ms")];
+const FIELDS: &[(&str, &str)] = &[("eventTypes", "events")];
 
 /// A webhook. `secret` is present only in the answer to its creation.
 #[derive(Serialize, ToSchema)]
@@ -48,8 +49,8 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     /// Deliveries per minute; `null`: no limit.
     pub rate_limit_per_minute: Option<u32>,
-    /// How long a receiver has to answer, in milliseconds.
-    pub timeout_ms: i32,
+    /// How long a receiver has to answer, in seconds.
+    pub timeout_seconds: i32,
     /// The signing secret (`whsec_…`, Standard Webhooks), shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -76,7 +77,7 @@ impl Webhook {
             description: w.description,
             active: w.active,
             disabled_reason: w.disabled_reason,
-            timeout_ms: w.timeout_ms,
+            timeout_seconds: w.timeout_ms / 1000,
             secret,
             created_at: w.created_at,
             updated_at: w.updated_at,
@@ -115,12 +116,13 @@ pub struct CreateWebhook {
     #[serde(default)]
     pub description: Option<String>,
     /// Deliveries per minute, 1 to 1000000 (default 100); `null`: no limit.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_whole")]
     #[schema(value_type = Option<u32>)]
     pub rate_limit_per_minute: Option<Option<u32>>,
-    /// 1000 to 60000 (default from the server's configuration).
-    #[serde(default)]
-    pub timeout_ms: Option<u32>,
+    /// 1 to 60 (default from the server's configuration).
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(value_type = Option<u32>)]
+    pub timeout_seconds: Option<u32>,
 }
 
 /// `PUT /v1/webhooks/{id}`: absent fields stay as they are.
@@ -135,10 +137,12 @@ pub struct UpdateWebhook {
     /// `true` also clears `disabled_reason`.
     pub active: Option<bool>,
     pub description: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_whole")]
     #[schema(value_type = Option<u32>)]
     pub rate_limit_per_minute: Option<Option<u32>>,
-    pub timeout_ms: Option<u32>,
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(value_type = Option<u32>)]
+    pub timeout_seconds: Option<u32>,
 }
 
 /// One attempt to deliver a message to a webhook.
@@ -248,7 +252,7 @@ pub async fn create(
         rate_limit_per_minute: b.rate_limit_per_minute,
         secret: b.secret,
         retry_policy: RetryPolicy::Default,
-        timeout_ms: b.timeout_ms,
+        timeout_ms: b.timeout_seconds.map(|s| s.saturating_mul(1000)),
     };
     let (w, secret) = webhooks::create(&h.app, &p, input).await.map_err(renamed(FIELDS))?;
     Ok(created(Webhook::from_model(w, Some(secret))))
@@ -294,7 +298,7 @@ pub async fn update(
         active: b.active,
         rate_limit_per_minute: b.rate_limit_per_minute,
         retry_policy: None,
-        timeout_ms: b.timeout_ms,
+        timeout_ms: b.timeout_seconds.map(|s| s.saturating_mul(1000)),
     };
     let w = webhooks::update(&h.app, &p, &id, changes).await.map_err(renamed(FIELDS))?;
     Ok(Json(Webhook::from_model(w, None)))

@@ -210,7 +210,7 @@ class Webhooks:
         self._c = c
 
     def create(self, *, url: str, events: List[str], idempotency_key: Optional[str] = None, **fields: Any) -> Webhook:
-        """Also ``secret``, ``headers``, ``active``, ``description``, ``rate_limit_per_minute``, ``timeout_ms``."""
+        """Also ``secret``, ``headers``, ``active``, ``description``, ``rate_limit_per_minute``, ``timeout_seconds``."""
         body = {"url": url, "events": events, **fields}
         return cast(Webhook, self._c._send("POST", "/webhooks", {"json": body, "headers": _idem(idempotency_key)}))
 

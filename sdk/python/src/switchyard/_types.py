@@ -68,7 +68,7 @@ class Webhook(TypedDict):
     active: bool
     disabled_reason: Optional[str]
     rate_limit_per_minute: Optional[int]
-    timeout_ms: int
+    timeout_seconds: int
     #: The ``whsec_…`` signing secret: only in the answer to ``create``.
     secret: NotRequired[str]
     created_at: str
