@@ -135,8 +135,9 @@ struct Phase {
     p99: Duration,
 }
 
-/// Sends `requests` POSTs with `concurrency` workers; every answer must have
-/// `expect` status and no GraphQL errors, else the phase fails. `key` is a
+/// Sends `requests` POSTs (GETs when `body` is `null`) with `concurrency`
+/// workers; every answer must have `expect` status and no GraphQL errors,
+/// else the phase fails. `key` is a
 /// bearer secret, or a session cookie (`sy_session=…`, sent with the CSRF
 /// header as the bundled pages do).
 async fn drive(
@@ -148,6 +149,7 @@ async fn drive(
     (requests, concurrency): (usize, usize),
     expect: u16,
 ) -> Result<Phase> {
+    let get = body.is_null();
     let body = Arc::new(body.to_string());
     let auth = key.map(|k| match k.starts_with("sy_session=") {
         true => ("cookie", k.to_string()),
@@ -162,7 +164,10 @@ async fn drive(
             let mut lat = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();
-                let mut req = client.post(&url).header("content-type", "application/json").body(body.to_string());
+                let mut req = match get {
+                    true => client.get(&url),
+                    false => client.post(&url).header("content-type", "application/json").body(body.to_string()),
+                };
                 if let Some((name, value)) = &auth {
                     req = req.header(*name, value).header("x-switchyard-csrf", "1");
                 }
@@ -340,8 +345,10 @@ async fn http(config: Config, requests: usize, concurrency: usize, rounds: usize
     }
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().map_err(Error::internal)?;
     let load = (requests, concurrency, rounds);
-    with_servers(&config, &client, "read", async |server, bare| http_phases(&config, &client, server, bare, load).await)
-        .await
+    with_servers(&config, &client, "read,write,admin", async |server, bare| {
+        http_phases(&config, &client, server, bare, load).await
+    })
+    .await
 }
 
 /// The measured part of [`http`], against a started server.
@@ -372,13 +379,27 @@ async fn http_phases(
     let introspect = format!("http://{addr}/oauth/introspect");
     let introspection = oauth.introspection_body();
     let load = (requests.div_ceil(rounds), concurrency);
-    let specs: [(&'static str, &str, &serde_json::Value, Option<&str>, u16); 6] = [
+    // Seed 002's REST routes against the GraphQL operation doing the same
+    // (webhooks created disabled, so no event fans out to thousands of them).
+    let rest_keys = format!("http://{addr}/v1/api-keys");
+    let rest_hooks = format!("http://{addr}/v1/webhooks");
+    let gql_keys = json!({ "query": "{ apiKeys(first: 20) { totalCount edges { node { id name prefix scopes createdAt expiresAt lastUsedAt usageCount } } } }" });
+    let hook = json!({ "url": "http://127.0.0.1:9/hook", "events": ["api_key.created"], "active": false });
+    let gql_hook = json!({
+        "query": "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret webhook { id url } userErrors { message } } }",
+        "variables": { "i": { "url": "http://127.0.0.1:9/hook", "eventTypes": ["api_key.created"], "enabled": false } },
+    });
+    let specs: [(&'static str, &str, &serde_json::Value, Option<&str>, u16); 10] = [
         ("bare axum route (202)", bare, &json!({}), None, 202),
         ("GraphQL, unauthenticated", &gql, &query, None, 200),
         ("GraphQL, API key", &gql, &query, Some(&key), 200),
         ("GraphQL, browser session", &gql, &query, Some(&session), 200),
         ("GraphQL, OAuth token", &gql, &query, Some(&oauth.token), 200),
         ("OAuth introspection", &introspect, &introspection, None, 200),
+        ("REST GET /v1/api-keys", &rest_keys, &serde_json::Value::Null, Some(&key), 200),
+        ("GraphQL apiKeys(first: 20)", &gql, &gql_keys, Some(&key), 200),
+        ("REST POST /v1/webhooks", &rest_hooks, &hook, Some(&key), 201),
+        ("GraphQL createWebhook", &gql, &gql_hook, Some(&key), 200),
     ];
     // rounds × phases: (phase, ratio to the bare route of its round, the
     // server's CPU time per request in µs).
@@ -448,6 +469,18 @@ async fn http_phases(
         println!(
             "{} / unauthenticated: {:.3} (median; per round {}){cpu}",
             specs[i].0,
+            median(each).unwrap_or(0.0),
+            list.join(" ")
+        );
+    }
+    // Issue 24: each REST route against its GraphQL twin.
+    for (rest, graphql) in [(6, 7), (8, 9)] {
+        let each: Vec<f64> = runs.iter().map(|r| r[rest].0.rps / r[graphql].0.rps).collect();
+        let list: Vec<String> = each.iter().map(|r| format!("{r:.3}")).collect();
+        println!(
+            "{} / {}: {:.3} (median; per round {})",
+            specs[rest].0,
+            specs[graphql].0,
             median(each).unwrap_or(0.0),
             list.join(" ")
         );

@@ -459,6 +459,7 @@ async fn workspace_stats(
         backward: false,
         before: None,
         oldest_first: false,
+        offset: None,
     };
     loop {
         let rows = service::list(&st.db, p, &page).await?;

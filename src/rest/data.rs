@@ -37,9 +37,11 @@ pub fn router() -> Router<Http> {
 
 /// The OpenAPI 3.1 document of these routes (`playground/openapi.json`,
 /// checked against the code by a test).
-const OPENAPI: &str = include_str!("../../playground/openapi.json");
+pub(super) const OPENAPI: &str = include_str!("../../playground/openapi.json");
 
-async fn openapi() -> impl IntoResponse {
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The data API's document alone (its paths are also in `/openapi.json`)", body = Object)))]
+pub(super) async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
@@ -124,7 +126,11 @@ async fn count(h: &Http, endpoint: &entity::data_endpoint::Model) -> Result<()> 
 /// `Authorization`) and `X-Webhook-Auth`.
 async fn callback(h: &Http, headers: &HeaderMap) -> Result<Option<records::Callback>> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    let Some(url) = get("x-webhook-callback") else { return Ok(None) };
+    let Some(raw) = headers.get("x-webhook-callback") else { return Ok(None) };
+    // Present but blank is not a URL (the document says `format: uri`).
+    let Some(url) = raw.to_str().ok().map(str::trim).filter(|v| !v.is_empty()) else {
+        return Err(Error::invalid_field("X-Webhook-Callback", "Must be an absolute http or https URL"));
+    };
     let url = crate::delivery::ssrf::check_url(url, h.app.http.allow_private()).await.map_err(|e| {
         Error::invalid_field("X-Webhook-Callback", e.details().first().map_or(e.to_string(), |d| d.error.clone()))
     })?;
@@ -198,6 +204,7 @@ async fn read_as(caller: Caller, h: Http, slug: String, id: String, headers: Hea
         "success": true,
         "id": r.id,
         "status": r.state,
+        "operation": r.operation,
         "data": r.data,
         "error": r.error,
         "created_at": r.created_at,

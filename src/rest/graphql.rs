@@ -129,7 +129,7 @@ fn only_unauthorized(resp: &BatchResponse) -> bool {
 
 /// What a request's usage is counted against: the API key, or the OAuth
 /// app whose token made it. Sessions are not counted.
-fn usage_key(p: &Principal) -> Option<String> {
+pub(super) fn usage_key(p: &Principal) -> Option<String> {
     match &p.credential {
         Credential::ApiKey { id } => Some(id.clone()),
         Credential::OAuthToken { app_id, .. } => Some(app_id.clone()),
@@ -139,7 +139,7 @@ fn usage_key(p: &Principal) -> Option<String> {
 
 /// Counts a request against the caller's budget: 1000 a minute per API
 /// key or session, 500 per OAuth grant (seed 002), by default.
-async fn check_rate(h: &Http, p: &Principal) -> Result<RateInfo> {
+pub(super) async fn check_rate(h: &Http, p: &Principal) -> Result<RateInfo> {
     match p.credential {
         Credential::OAuthToken { .. } => {
             h.app.limiter.check_limit(p.rate_key(), h.app.config.oauth_rate_limit_per_minute).await
@@ -170,7 +170,7 @@ fn outcome_status(resp: &BatchResponse) -> u16 {
         .unwrap_or(200)
 }
 
-fn add_rate_headers(h: &mut HeaderMap, r: RateInfo) {
+pub(super) fn add_rate_headers(h: &mut HeaderMap, r: RateInfo) {
     // Seconds until the budget is full again, at the GCRA's steady rate.
     let reset = ((r.limit - r.remaining) as u64 * 60).div_ceil(r.limit as u64);
     h.insert("ratelimit-limit", HeaderValue::from(r.limit));

@@ -1,4 +1,5 @@
-//! `Idempotency-Key` on the data API (`POST`, `PUT`, `DELETE`) and on
+//! `Idempotency-Key` on the data API (`POST`, `PUT`, `DELETE`), on the
+//! `/v1` management routes (`POST`, `PUT`, `PATCH`, `DELETE`) and on
 //! `POST /graphql`: the first answer is kept (encrypted under the server
 //! key, since it may hold a secret shown once) and a retry with the same key
 //! gets it again (with `Idempotent-Replayed: true`) instead of doing the
@@ -37,13 +38,22 @@ fn hex_sha256(parts: &[&[u8]]) -> String {
 pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response {
     let Some(key) = req.headers().get(HEADER).cloned() else { return next.run(req).await };
     let path = req.uri().path();
-    let covered = path == "/graphql" || path.starts_with("/api/v1/data/") || path.starts_with("/api/v1/console/");
-    if !covered || !matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE) {
+    let covered = path == "/graphql"
+        || path.starts_with("/api/v1/data/")
+        || path.starts_with("/api/v1/console/")
+        || (path.starts_with("/v1/") && !path.starts_with("/v1/oauth/token") && !path.starts_with("/v1/oauth/revoke"));
+    if !covered || !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
         return next.run(req).await;
     }
+    // `/v1` answers errors in seed 002's shape, the rest in the data API's.
+    let v1 = path.starts_with("/v1/");
+    let shaped = move |e: Error| match v1 {
+        true => super::v1::ApiError(e).into_response(),
+        false => e.into_response(),
+    };
     let key = key.to_str().map(str::trim).unwrap_or_default().to_string();
     if let Err(e) = idempotency::check_key("Idempotency-Key", &key) {
-        return e.into_response();
+        return shaped(e);
     }
     // The caller: its credential, hashed with the server key. Without one
     // the request goes on and fails authentication as usual.
@@ -54,7 +64,7 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     let scope = h.app.secret.hash_token(&credential);
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
-        return Error::PayloadTooLarge { limit: MAX_BODY }.into_response();
+        return shaped(Error::PayloadTooLarge { limit: MAX_BODY });
     };
     let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
     let fingerprint = hex_sha256(&[parts.method.as_str().as_bytes(), target.as_bytes(), &bytes]);
@@ -63,7 +73,7 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
         Ok(Begin::Replay { status, content_type, body }) => {
             let body = match h.app.secret.decrypt(&body) {
                 Ok(body) => body,
-                Err(e) => return e.into_response(),
+                Err(e) => return shaped(e),
             };
             let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
             if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
@@ -73,25 +83,25 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
             return resp;
         }
         Ok(Begin::Mismatch) => {
-            let mut resp = Error::invalid_field("Idempotency-Key", "This key was already used for a different request")
-                .into_response();
+            let mut resp =
+                shaped(Error::invalid_field("Idempotency-Key", "This key was already used for a different request"));
             *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             return resp;
         }
         Ok(Begin::InProgress) => {
             let mut resp =
-                Error::invalid("A request with this Idempotency-Key is still running; retry shortly").into_response();
+                shaped(Error::invalid("A request with this Idempotency-Key is still running; retry shortly"));
             *resp.status_mut() = StatusCode::CONFLICT;
             return resp;
         }
-        Err(e) => return e.into_response(),
+        Err(e) => return shaped(e),
     };
     let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let (rparts, rbody) = resp.into_parts();
     // Dropping `first` unkept (no answer, a 5xx, a cancelled request)
     // gives the key back.
     let Ok(out) = to_bytes(rbody, MAX_BODY).await else {
-        return Error::internal("the answer could not be kept").into_response();
+        return shaped(Error::internal("the answer could not be kept"));
     };
     if !rparts.status.is_server_error() {
         let ct = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);

@@ -9,7 +9,11 @@ mod health;
 mod idempotency;
 mod metrics;
 mod oauth;
+mod openapi;
 mod pages;
+pub mod v1;
+
+pub use openapi::document as openapi_document;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -52,6 +56,8 @@ pub fn require_csrf_header(headers: &HeaderMap) -> Result<(), Error> {
 /// The whole application router (`/metrics` included unless it has a
 /// listener of its own, see [`metrics_router`]).
 pub fn router(app: AppState) -> Router {
+    let http = Http::new(app);
+    let app = &http.app;
     let max_body = app.config.graphql_max_body_bytes;
     let mut router = Router::new().merge(health::router());
     if app.config.metrics_listen.is_none() {
@@ -64,23 +70,31 @@ pub fn router(app: AppState) -> Router {
             .merge(pages::router())
             .merge(data::router())
             .merge(oauth::router())
+            .merge(v1::router(&http))
+            .merge(openapi::router())
             .merge(connect::router());
     }
-    finish(router, app)
+    finish(router, http)
 }
 
 /// The router of the metrics listener (`SWITCHYARD_METRICS_LISTEN`): `/metrics` alone.
 pub fn metrics_router(app: AppState) -> Router {
-    finish(metrics::router(), app)
+    finish(metrics::router(), Http::new(app))
+}
+
+impl Http {
+    /// The router state: the application and its built schema.
+    fn new(app: AppState) -> Self {
+        let schema = crate::graphql::build(app.clone());
+        Self { app, schema }
+    }
 }
 
 /// The layers every route shares: metrics, tracing, request ids and the
 /// body timeout.
-fn finish(router: Router<Http>, app: AppState) -> Router {
-    let body_timeout = Duration::from_secs(app.config.body_timeout_seconds);
-    let schema = crate::graphql::build(app.clone());
+fn finish(router: Router<Http>, http: Http) -> Router {
+    let body_timeout = Duration::from_secs(http.app.config.body_timeout_seconds);
     let request_id = HeaderName::from_static("x-request-id");
-    let http = Http { app, schema };
     router
         .layer(axum::middleware::from_fn_with_state(http.clone(), idempotency::guard))
         .layer(RequestBodyTimeoutLayer::new(body_timeout))

@@ -129,7 +129,33 @@ fn error_page(message: &str) -> Response {
     resp
 }
 
-async fn authorize_page(State(h): State<Http>, RawQuery(q): RawQuery) -> Response {
+/// The authorization request's query parameters (RFC 6749 §4.1.1, PKCE).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct AuthorizeQuery {
+    /// `code`.
+    response_type: Option<String>,
+    /// The app's `client_…`.
+    client_id: Option<String>,
+    /// One of the app's registered redirect URIs.
+    redirect_uri: Option<String>,
+    /// Space-separated scopes (`read write`); default: the app's.
+    scope: Option<String>,
+    /// Returned unchanged to the redirect URI.
+    state: Option<String>,
+    /// PKCE: base64url SHA-256 of the verifier (required for public apps).
+    code_challenge: Option<String>,
+    /// `S256`.
+    code_challenge_method: Option<String>,
+}
+
+#[utoipa::path(get, path = "/oauth/authorize", tag = "oauth-protocol", params(AuthorizeQuery),
+    responses((status = 200, description = "The consent page", content_type = "text/html", body = String),
+              (status = 302, description = "Back to the client with an error (`error`, `state`)"),
+              (status = 400, description = "Unknown client or redirect URI: an error page", content_type = "text/html", body = String)),
+    description = "Starts the authorization code flow: the signed-in user sees the consent page.")]
+pub(crate) async fn authorize_page(State(h): State<Http>, RawQuery(q): RawQuery) -> Response {
     let params = parse_params(q.as_deref());
     match authorize::check(&h.app, &params).await {
         Ok(Ok(_)) => {
@@ -202,8 +228,8 @@ async fn authorize_decision(
 }
 
 /// Parameters of the token, revocation and introspection endpoints.
-#[derive(Debug, Default, Deserialize)]
-struct TokenParams {
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct TokenParams {
     grant_type: Option<String>,
     code: Option<String>,
     redirect_uri: Option<String>,
@@ -282,7 +308,36 @@ fn client_auth(headers: &HeaderMap, p: &TokenParams) -> std::result::Result<Clie
     Ok(ClientAuth { client_id: p.client_id.clone(), client_secret: p.client_secret.clone() })
 }
 
-async fn token(State(h): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
+/// RFC 6749 §5.1's successful answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct TokenAnswer {
+    access_token: String,
+    /// `Bearer`.
+    token_type: String,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+    /// Absent for client credentials.
+    refresh_token: Option<String>,
+    /// Space-separated granted scopes.
+    scope: String,
+}
+
+/// RFC 6749 §5.2's error answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unsupported_grant_type`, …
+    error: String,
+    error_description: String,
+}
+
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth-protocol",
+    request_body(content((TokenParams = "application/x-www-form-urlencoded"), (TokenParams = "application/json"))),
+    responses((status = 200, body = TokenAnswer), (status = 400, body = OAuthErrorBody),
+              (status = 401, description = "Client authentication failed", body = OAuthErrorBody)),
+    description = "Grants: `authorization_code` (with `code_verifier` for PKCE), `refresh_token` (rotated on every use), `client_credentials`. The client authenticates with HTTP Basic or `client_id`/`client_secret` in the body.")]
+pub(crate) async fn token(State(h): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
     let run = async {
         let p = parse_body(&headers, &body)?;
         let app = tokens::authenticate_client(&h.app, &client_auth(&headers, &p)?).await?;
@@ -318,7 +373,12 @@ async fn token(State(h): State<Http>, headers: HeaderMap, body: Bytes) -> Respon
     }
 }
 
-async fn revoke(State(h): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth-protocol",
+    request_body(content((TokenParams = "application/x-www-form-urlencoded"), (TokenParams = "application/json"))),
+    responses((status = 200, description = "Revoked (or unknown: RFC 7009 §2.2)"), (status = 400, body = OAuthErrorBody),
+              (status = 401, description = "Client authentication failed", body = OAuthErrorBody)),
+    description = "RFC 7009: revokes an access or refresh token (`token`) and its grant.")]
+pub(crate) async fn revoke(State(h): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
     let run = async {
         let p = parse_body(&headers, &body)?;
         let app = tokens::authenticate_client(&h.app, &client_auth(&headers, &p)?).await?;
@@ -336,7 +396,12 @@ async fn revoke(State(h): State<Http>, headers: HeaderMap, body: Bytes) -> Respo
     }
 }
 
-async fn introspect(State(h): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth-protocol",
+    request_body(content((TokenParams = "application/x-www-form-urlencoded"), (TokenParams = "application/json"))),
+    responses((status = 200, description = "RFC 7662 §2.2: `{\"active\": false}` or the token's details", body = Object),
+              (status = 400, body = OAuthErrorBody), (status = 401, description = "Client authentication failed", body = OAuthErrorBody)),
+    description = "RFC 7662: what a token is and whether it is active.")]
+pub(crate) async fn introspect(State(h): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
     let run = async {
         let p = parse_body(&headers, &body)?;
         let app = tokens::authenticate_client(&h.app, &client_auth(&headers, &p)?).await?;
@@ -354,7 +419,9 @@ async fn introspect(State(h): State<Http>, headers: HeaderMap, body: Bytes) -> R
 }
 
 /// RFC 8414: where everything is and what is supported.
-async fn metadata(State(h): State<Http>) -> Response {
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth-protocol",
+    responses((status = 200, description = "RFC 8414 metadata", body = Object)))]
+pub(crate) async fn metadata(State(h): State<Http>) -> Response {
     let base = h.app.config.public_url();
     let base = base.trim_end_matches('/');
     let auth_methods = ["client_secret_basic", "client_secret_post", "none"];

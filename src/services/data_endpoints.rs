@@ -229,6 +229,20 @@ pub async fn by_slug(
         .await?)
 }
 
+/// The enabled endpoints of a workspace, by slug (at most 100): what the
+/// OpenAPI document lists, with their JSON Schemas, for a key of the
+/// workspace.
+pub async fn enabled_in(db: &impl ConnectionTrait, workspace_id: &str) -> Result<Vec<data_endpoint::Model>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    Ok(data_endpoint::Entity::find()
+        .filter(data_endpoint::Column::WorkspaceId.eq(workspace_id))
+        .filter(data_endpoint::Column::Enabled.eq(true))
+        .order_by_asc(data_endpoint::Column::Slug)
+        .limit(100)
+        .all(db)
+        .await?)
+}
+
 /// Requests this month (UTC) for an endpoint.
 pub async fn usage_this_month(db: &impl ConnectionTrait, endpoint_id: &str) -> Result<i64> {
     Ok(endpoint_usage::Entity::find_by_id((endpoint_id.to_string(), month())).one(db).await?.map_or(0, |u| u.count))

@@ -572,6 +572,13 @@ pub async fn test(st: &AppState, p: &Principal, webhook_id: &str) -> Result<deli
     Ok(att)
 }
 
+/// [`test`], answered as a log entry (the attempt with its test delivery).
+pub async fn test_logged(st: &AppState, p: &Principal, webhook_id: &str) -> Result<LogEntry> {
+    let attempt = test(st, p, webhook_id).await?;
+    let delivery = delivery::Entity::find_by_id(&attempt.delivery_id).one(&st.writer).await?;
+    Ok(LogEntry { attempt, delivery })
+}
+
 #[derive(Default)]
 pub struct DeliveryFilter {
     pub webhook_id: Option<String>,
@@ -652,6 +659,39 @@ pub async fn attempts(
         q = q.filter(delivery_attempt::Column::CreatedAt.gte(s));
     }
     fetch_page(db, q, delivery_attempt::Column::Id, page).await
+}
+
+/// One attempt of a webhook's log with the delivery it belongs to (for
+/// its event type and payload).
+pub struct LogEntry {
+    pub attempt: delivery_attempt::Model,
+    /// `None` only if the delivery vanished between the two reads.
+    pub delivery: Option<delivery::Model>,
+}
+
+/// One page of a webhook's attempt log, newest first, each attempt with its
+/// delivery (seed 002 §4.4). NOT_FOUND unless the webhook is the caller's.
+pub async fn logs(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    webhook_id: &str,
+    page: &PageArgs,
+) -> Result<Page<LogEntry>> {
+    p.require(Scope::Read)?.require_owner()?;
+    webhooks::find(db, &p.workspace_id, webhook_id).await?;
+    let filter = AttemptFilter { webhook_id: Some(webhook_id.to_string()), ..Default::default() };
+    let attempts = attempts(db, p, filter, page).await?;
+    let ids: Vec<&str> = attempts.items.iter().map(|a| a.delivery_id.as_str()).collect();
+    let found: HashMap<String, delivery::Model> = delivery::Entity::find()
+        .filter(delivery::Column::WorkspaceId.eq(&p.workspace_id))
+        .filter(delivery::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|d| (d.id.clone(), d))
+        .collect();
+    // Several attempts may share a delivery.
+    Ok(attempts.filter_map(|a| Some(LogEntry { delivery: found.get(&a.delivery_id).cloned(), attempt: a })))
 }
 
 /// Sends a failed (or cancelled) delivery again with fresh attempts.

@@ -9,6 +9,8 @@ use crate::ids::has_prefix;
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
+/// The highest page number a numbered list accepts.
+pub const MAX_PAGE_NUMBER: u64 = 1_000_000;
 
 /// Validated paging arguments.
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct PageArgs {
     pub before: Option<String>,
     /// The list runs oldest first (`after` then means newer, `before` older).
     pub oldest_first: bool,
+    /// Rows skipped before the page (numbered pages of the REST API; `None`
+    /// for cursor pages).
+    pub offset: Option<u64>,
 }
 
 impl PageArgs {
@@ -41,7 +46,31 @@ impl PageArgs {
                 return Err(Error::invalid_field("after", "Not a cursor of this list"));
             }
         }
-        Ok(Self { first, after, count: true, backward: false, before: None, oldest_first: false })
+        Ok(Self { first, after, count: true, backward: false, before: None, oldest_first: false, offset: None })
+    }
+
+    /// Numbered pages (`?page=1&limit=20`, the REST API's): `limit` 1..=100
+    /// (default 20), `page` from 1 (default 1), newest first, with the total.
+    pub fn numbered(page: Option<u64>, limit: Option<u64>) -> Result<Self> {
+        let limit = match limit {
+            None => DEFAULT_PAGE_SIZE,
+            Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+            Some(_) => return Err(Error::invalid_field("limit", format!("Must be between 1 and {MAX_PAGE_SIZE}"))),
+        };
+        let page = match page {
+            None => 1,
+            Some(n) if (1..=MAX_PAGE_NUMBER).contains(&n) => n,
+            Some(_) => return Err(Error::invalid_field("page", format!("Must be between 1 and {MAX_PAGE_NUMBER}"))),
+        };
+        Ok(Self {
+            first: limit,
+            after: None,
+            count: true,
+            backward: false,
+            before: None,
+            oldest_first: false,
+            offset: Some((page - 1) * limit),
+        })
     }
 
     /// Relay's four arguments: `first`/`after` page towards older items,
@@ -68,7 +97,7 @@ impl PageArgs {
                 return Err(Error::invalid_field("before", "Not a cursor of this list"));
             }
         }
-        Ok(Self { first: size, after: None, count: true, backward: true, before, oldest_first })
+        Ok(Self { first: size, after: None, count: true, backward: true, before, oldest_first, offset: None })
     }
 
     /// The same arguments, counting the total only if `count`.
@@ -145,8 +174,12 @@ where
         true => q.order_by_desc(id_col),
         false => q.order_by_asc(id_col),
     };
+    if let Some(offset) = args.offset.filter(|o| *o > 0) {
+        q = q.offset(offset);
+    }
     let mut items = q.limit(args.first + 1).all(db).await?;
     let has_next_page = items.len() as u64 > args.first;
     items.truncate(args.first as usize);
-    Ok(Page { items, has_next_page, has_previous_page: args.after.is_some(), total_count })
+    let has_previous_page = args.after.is_some() || args.offset.is_some_and(|o| o > 0);
+    Ok(Page { items, has_next_page, has_previous_page, total_count })
 }

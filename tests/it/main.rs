@@ -29,6 +29,7 @@ mod nodes;
 mod oauth;
 mod queue;
 mod rate_limit;
+mod rest_v1;
 mod server;
 mod tenancy;
 mod webhooks;

@@ -1,0 +1,14 @@
+"""Switchyard's REST API client: seed 002's ``/v1`` routes (API keys,
+webhooks, OAuth) and the data API, sync (:class:`Switchyard`) and async
+(:class:`AsyncSwitchyard`). ``plugins`` and ``integrations`` arrive with
+their server routes."""
+
+from ._client import AsyncSwitchyard, Switchyard
+from ._errors import SwitchyardError
+from .webhooks import verify_webhook
+
+#: The seed's names for the clients.
+TaiShangLaoJunAPI = Switchyard
+AsyncTaiShangLaoJunAPI = AsyncSwitchyard
+
+__all__ = ["Switchyard", "AsyncSwitchyard", "SwitchyardError", "verify_webhook", "TaiShangLaoJunAPI", "AsyncTaiShangLaoJunAPI"]
