@@ -19,11 +19,13 @@
   var RUN_FIELDS = 'id actionId status trigger actor input currentStep waitUntil error createdAt startedAt finishedAt ' +
     'steps { key kind status attempts request response { status body truncated } durationMs startedAt finishedAt ' +
     'waitUntil error callId }';
-  var ACTIONS_QUERY = 'query { actions(first: 100) { nodes { ' + ACTION_FIELDS + ' } } }';
+  // With each action's newest run, for its "Last run" (it may be older than the runs shown).
+  var ACTIONS_QUERY = 'query { actions(first: 100) { nodes { ' + ACTION_FIELDS +
+    ' runs(first: 1) { nodes { id actionId status createdAt } } } } }';
   var RUNS_QUERY = 'query($filter: ActionRunFilter) { actionRuns(filter: $filter, first: ' + 'RUNS_PAGE' +
     ') { nodes { ' + RUN_FIELDS + ' } } }';
   var RUNS_SUBSCRIPTION = 'subscription { actionRuns { ' + RUN_FIELDS + ' } }';
-  var VIEWER_QUERY = 'query { viewer { role } }';
+  var VIEWER_QUERY = 'query { viewer { role user { id } } }';
   var USER_ERRORS = 'userErrors { field message code }';
   var RUN_MUTATION = 'mutation($input: RunActionInput!) { runAction(input: $input) { run { ' + RUN_FIELDS + ' } ' +
     USER_ERRORS + ' } }';
@@ -62,6 +64,7 @@
   var runRows = $('runs-rows');
 
   var isOwner = false;
+  var viewerId = null;
   var actions = [];             // the latest list, newest first
   var actionById = {};
   var rowParts = {};            // action id → { row, detail, cells…, sig }
@@ -144,6 +147,11 @@
     var from = Date.parse(r.startedAt || r.createdAt);
     var to = r.finishedAt ? Date.parse(r.finishedAt) : (FINAL[r.status] ? from : Date.now());
     return isNaN(from) || isNaN(to) ? null : Math.max(0, to - from);
+  }
+
+  // Who started a run: "you", "system", or the user, key or app id.
+  function actorText(actor) {
+    return actor && actor === viewerId ? 'you' : actor;
   }
 
   function actionName(id) {
@@ -308,7 +316,11 @@
   function renderActions(list) {
     actions = list;
     actionById = {};
-    list.forEach(function (a) { actionById[a.id] = a; });
+    list.forEach(function (a) {
+      actionById[a.id] = a;
+      var newest = a.runs && a.runs.nodes[0];
+      if (newest) noteLastRun(newest);
+    });
     touched();
     renderSummary();
     fillFilter();
@@ -718,8 +730,15 @@
         });
         result.appendChild(link);
         result.appendChild(document.createTextNode('.'));
-        upsertRun(r, true);
-        selectRun(r.id, false);
+        if (wantRun(r)) {
+          upsertRun(r, true);
+          selectRun(r.id, false);
+        } else {
+          // The runs shown are another action's: show them all, with this one open.
+          noteLastRun(r);
+          runsFilter.value = '';
+          loadRuns().then(function () { selectRun(r.id, false); });
+        }
       }, function (e) {
         result.className = 'sy-run-result sy-inline-error';
         result.textContent = 'Not started.';
@@ -794,6 +813,8 @@
   function noteLastRun(r) {
     var prev = lastRunOf[r.actionId];
     if (prev && prev.id !== r.id && Date.parse(prev.createdAt) > Date.parse(r.createdAt)) return;
+    // The list's short form of a run does not replace later news of it.
+    if (prev && prev.id === r.id && !r.steps && prev.steps) return;
     lastRunOf[r.actionId] = r;
     if (rowParts[r.actionId]) fillLastRun(rowParts[r.actionId]);
   }
@@ -802,14 +823,15 @@
   // Whether `r` is older news than `known` (runAction's answer may come
   // after the subscription already told of later states).
   function stale(r, known) {
-    if (!known) return false;
+    if (!known || !known.steps) return false;
     if (FINAL[known.status] && !FINAL[r.status]) return true;
     if (r.steps.length < known.steps.length) return true;
     return !r.startedAt && !!known.startedAt;
   }
 
   function upsertRun(r, mine) {
-    if (stale(r, runById[r.id]) || stale(r, lastRunOf[r.actionId] && lastRunOf[r.actionId].id === r.id ? lastRunOf[r.actionId] : null)) return;
+    var last = lastRunOf[r.actionId];
+    if (stale(r, runById[r.id]) || (last && last.id === r.id && stale(r, last))) return;
     noteLastRun(r);
     if (!wantRun(r)) return;
     var before = runById[r.id];
@@ -936,7 +958,7 @@
     parts.actionCell.textContent = name;
     parts.stepsBtn.setAttribute('aria-label', 'Steps of the run of ' + name + ' started ' + shortTime(r.createdAt));
     parts.trigger.textContent = TRIGGER_TEXT[r.trigger] || String(r.trigger).toLowerCase();
-    parts.trigger.title = r.actor ? 'Started by ' + r.actor : '';
+    parts.trigger.title = r.actor ? 'Started by ' + actorText(r.actor) : '';
 
     parts.status.textContent = '';
     parts.status.appendChild(statusPill(r.status));
@@ -1081,7 +1103,7 @@
 
     var meta = el('p', 'sy-run-meta sy-muted');
     meta.textContent = 'Run ' + r.id + ' · ' + (TRIGGER_TEXT[r.trigger] || r.trigger) +
-      (r.actor ? ' · by ' + r.actor : '') +
+      (r.actor ? ' · by ' + actorText(r.actor) : '') +
       (r.startedAt ? ' · started ' + shortTime(r.startedAt) : ' · not started yet') +
       (r.finishedAt ? ' · ended ' + shortTime(r.finishedAt) : '');
     out.appendChild(meta);
@@ -1294,6 +1316,7 @@
     if (!session) return;
     return gql(VIEWER_QUERY).then(function (data) {
       isOwner = data.viewer.role === 'OWNER';
+      viewerId = data.viewer.user && data.viewer.user.id;
       panel.hidden = false;
       return refreshActions().then(loadRuns).then(function () {
         startLive();

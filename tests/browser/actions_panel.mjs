@@ -383,6 +383,7 @@ try {
   check(await evaluate('typeof window.__seen === "object"'), 'the page was not reloaded');
   const r1 = await cells(runRow(R1));
   log('  run row: ' + JSON.stringify(r1));
+  check((await text(`#run-steps-${R1} .sy-run-meta`)).includes(' · by hand · by you · '), 'started by you: ' + await text(`#run-steps-${R1} .sy-run-meta`));
   check(r1[1] === 'Post a photo' && r1[2] === 'by hand' && r1[3] === 'succeeded' && r1[4] === '2 / 2', 'run row: action, trigger, status, steps 2 / 2');
   check(/(ms| s)$/.test(r1[5]), 'run duration: ' + r1[5]);
   await waitFor(`document.querySelectorAll('#run-steps-${R1} .sy-run-step[data-status="SUCCEEDED"]').length === 2`, 'both steps shown succeeded');
@@ -469,8 +470,15 @@ try {
   await fill('#runs-action', W);
   await waitFor(`document.querySelectorAll('#runs-rows tr[data-run-id]').length === 1`, 'only the delay action\'s run');
   check(await evaluate(`!!document.querySelector(${q(runRow(R3))})`), 'the filter shows that action\'s runs: ' + await text('#runs-summary'));
-  await fill('#runs-action', '');
-  await waitFor(`document.querySelectorAll('#runs-rows tr[data-run-id]').length === 3`, 'all runs again');
+  // Running another action from there shows every run again, the new one open.
+  await clickIn(actionRow(A), 'Run');
+  await waitFor(`!document.getElementById('action-run-form-${A}').hidden`, 'the Run form');
+  await fill(`#run-${A}-input`, '{"image_url": "https://example.com/b.jpg", "caption": "filtered"}');
+  await click(`#action-run-form-${A} button[type="submit"]`);
+  await waitFor(`document.getElementById('runs-action').value === '' && document.querySelectorAll('#runs-rows tr[data-run-id]').length === 4`, 'all runs again');
+  const RF = await newestRunId();
+  check(await visible(`#run-steps-${RF}`) && (await cells(runRow(RF)))[1] === 'Post a photo', 'the filter was cleared and the new run opened');
+  await waitFor(`(function(){var p=document.querySelector(${q(runRow(RF) + ' .sy-run-state .sy-run-status')}); return p && p.dataset.status === 'SUCCEEDED'})()`, 'that run SUCCEEDED', 15000);
 
   // ---- 9. disable, enable, delete ----
   log('disable, enable, delete');
@@ -478,7 +486,7 @@ try {
   await waitFor(`document.querySelector(${q(actionRow(A) + ' .sy-action-enabled')}).textContent === 'disabled'`, 'disabled');
   check((await cells(actionRow(A)))[3].includes('(inactive)'), 'triggers inactive while disabled');
   check(await activeId() === 'Enable', 'focus on Enable');
-  await clickIn(actionRow(A), 'Run');
+  if (await evaluate(`document.getElementById('action-run-form-${A}').hidden`)) await clickIn(actionRow(A), 'Run');
   await waitFor(`!document.getElementById('action-run-form-${A}').hidden`, 'the Run form');
   await click(`#action-run-form-${A} button[type="submit"]`);
   await waitFor(`!document.querySelector('#action-run-form-${A} .sy-error').hidden`, 'the disabled error');
@@ -512,7 +520,7 @@ try {
   await waitFor(`!document.getElementById('action-run-form-${A}').hidden`, 'the Run form');
   await fill(`#run-${A}-input`, '{"image_url": "https://example.com/dog.jpg", "caption": "later"}');
   await click(`#action-run-form-${A} button[type="submit"]`);
-  await waitFor(`document.querySelectorAll('#runs-rows tr[data-run-id]').length === 3`, 'the paused run');
+  await waitFor(`document.querySelectorAll('#runs-rows tr[data-run-id]').length === 4`, 'the paused run');
   const R4 = await newestRunId();
   await waitFor(`(function(){var p=document.querySelector(${q(runRow(R4) + ' .sy-run-state .sy-run-status')}); return p && p.dataset.status === 'PAUSED'})()`, 'PAUSED', 10000);
   const r4 = await cells(runRow(R4));
