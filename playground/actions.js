@@ -1009,6 +1009,8 @@
         gql(CANCEL_MUTATION, { input: { id: parts.id } }).then(function (data) {
           var p = data.cancelActionRun;
           restore(false);
+          // News that came while the question was open (the run may have ended).
+          if (runById[parts.id]) updateRunRow(parts, runById[parts.id]);
           if (p.userErrors.length) {
             showBox(errorBox, 'Could not cancel the run of ' + name + ': ' + userErrorText(p.userErrors));
             if (btn.isConnected) btn.focus(); else parts.stepsBtn.focus();
@@ -1020,6 +1022,7 @@
           parts.stepsBtn.focus();
         }, function (e) {
           restore(true);
+          if (runById[parts.id]) updateRunRow(parts, runById[parts.id]);
           showBox(errorBox, 'Could not cancel the run of ' + name + ': ' + e.message);
         });
       });
@@ -1320,6 +1323,11 @@
       panel.hidden = false;
       return refreshActions().then(loadRuns).then(function () {
         startLive();
+        // Actions made or changed elsewhere, next ticks: read the list again
+        // every minute while the page is shown.
+        setInterval(function () {
+          if (!stopped && document.visibilityState === 'visible') refreshActions();
+        }, 60000);
         if (window.location.hash === '#actions-panel') panel.scrollIntoView({ block: 'start' });
       });
     }, function () {

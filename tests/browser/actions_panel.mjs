@@ -569,6 +569,19 @@ try {
   check(await runStatus(R5) === 'SUCCEEDED', 'a collaborator runs an action');
   await shot('13-collaborator', '#actions-panel');
 
+  // Next to the Connections panel, for the look.
+  await send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 2400, deviceScaleFactor: 1, mobile: false });
+  await sleep(300);
+  {
+    const r = await evaluate(`(function(){var a=document.getElementById('connections-panel').getBoundingClientRect(),
+      b=document.getElementById('actions-panel').getBoundingClientRect();
+      return {x:a.left+window.scrollX, y:a.top+window.scrollY, w:a.width, h:b.bottom-a.top}})()`);
+    const img = await send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true,
+      clip: { x: Math.max(0, r.x - 8), y: Math.max(0, r.y - 8), width: r.w + 16, height: r.h + 16, scale: 1 } });
+    writeFileSync(`${OUT}/actions-15-with-connections.png`, Buffer.from(img.data, 'base64'));
+    shots.push(`${OUT}/actions-15-with-connections.png`);
+  }
+
   // ---- 12. a narrow screen and accessible names ----
   await send('Emulation.setDeviceMetricsOverride', { width: 420, height: 900, deviceScaleFactor: 1, mobile: true });
   await sleep(300);
