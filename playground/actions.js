@@ -1049,6 +1049,7 @@
     parts.detail.hidden = true;
     parts.cell.textContent = '';
     parts.heading = null;
+    parts.stepsSig = null;
     parts.row.classList.remove('sy-row-current');
     parts.stepsBtn.setAttribute('aria-expanded', 'false');
     if (focus) parts.stepsBtn.focus();
@@ -1097,6 +1098,13 @@
     heading.textContent = 'Run of ' + actionName(r.actionId) + ' started ' + shortTime(r.createdAt) + ' — ' +
       (STATUS_TEXT[r.status] || r.status);
     var out = parts.body;
+    // Nothing new: keep the drawn steps (and the reader's scroll in them).
+    var sig = JSON.stringify(r) + '|' + (a ? JSON.stringify(a.steps) : '');
+    if (sig === parts.stepsSig && out.firstChild) return;
+    parts.stepsSig = sig;
+    // The focus, if it is on a part that is drawn again, goes back to it.
+    var focused = out.contains(document.activeElement) && document.activeElement.dataset
+      ? document.activeElement.dataset.focusKey : null;
     // Remember open <details> and scroll positions across redraws.
     var openDetails = {};
     Array.prototype.forEach.call(out.querySelectorAll('details[data-key]'), function (d) {
@@ -1123,9 +1131,12 @@
     var inputDetails = el('details', 'sy-run-input-details');
     inputDetails.dataset.key = '_input';
     inputDetails.open = !!openDetails._input;
-    inputDetails.appendChild(el('summary', null, 'Input'));
+    var inputSummary = el('summary', null, 'Input');
+    inputSummary.dataset.focusKey = 'input-summary';
+    inputDetails.appendChild(inputSummary);
     var inputPre = el('pre', 'sy-code sy-run-pre', jsonText(r.input));
     inputPre.tabIndex = 0;
+    inputPre.dataset.focusKey = 'input';
     inputPre.setAttribute('aria-label', 'Input of the run');
     inputDetails.appendChild(inputPre);
     out.appendChild(inputDetails);
@@ -1178,6 +1189,7 @@
           var label = 'Response body of step ' + (i + 1) + ' (' + s.key + ')' + (s.response.truncated ? ', cut to 4 KiB' : '');
           var pre = el('pre', 'sy-code sy-run-pre sy-run-response', s.response.body ? bodyText(s.response.body) : '(empty)');
           pre.tabIndex = 0;
+          pre.dataset.focusKey = 'response-' + i;
           pre.setAttribute('aria-label', label);
           li.appendChild(pre);
           if (s.response.truncated) li.appendChild(el('p', 'sy-hint', 'The body was cut to 4 KiB.'));
@@ -1186,6 +1198,10 @@
       list.appendChild(li);
     }
     out.appendChild(list);
+    if (focused) {
+      var again = out.querySelector('[data-focus-key="' + focused + '"]');
+      if (again) again.focus();
+    }
   }
 
   // ---- the runs: HTTP for the start (and the filter), then live ----
