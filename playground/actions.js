@@ -1171,9 +1171,12 @@
         if (s.status === 'WAITING' && s.waitUntil) facts.push('until ' + shortTime(s.waitUntil));
         add(el('span', 'sy-run-step-facts', facts.join(' · ')));
       } else {
+        // The step under way is kept on the run once it ends or waits.
+        var current = i === r.currentStep && r.status === 'RUNNING';
         var notYet = el('span', 'sy-pill sy-run-status sy-run-status-small',
-          FINAL[r.status] ? 'not run' : 'pending');
-        notYet.dataset.status = 'PENDING';
+          current ? 'running' : FINAL[r.status] ? 'not run' : 'pending');
+        notYet.dataset.status = current ? 'RUNNING' : 'PENDING';
+        li.dataset.status = current ? 'RUNNING' : 'PENDING';
         add(notYet);
       }
       li.appendChild(head);

@@ -374,6 +374,8 @@ try {
   check((await text(`#action-run-form-${A} .sy-run-result`)).startsWith('Started'), 'the form says it started');
   check(await visible(`#run-steps-${R1}`), 'the new run is opened');
   await waitFor(`(function(){var p=document.querySelector(${q(runRow(R1) + ' .sy-run-state .sy-run-status')}); return p && p.dataset.status === 'RUNNING'})()`, 'RUNNING', 8000);
+  check(await evaluate(`(function(){var li=document.querySelector('#run-steps-${R1} .sy-run-step'); return li && li.dataset.status === 'RUNNING'})()`),
+    'the step under way shows running');
   await shot('05-running', '#runs-section');
   await waitFor(`(function(){var p=document.querySelector(${q(runRow(R1) + ' .sy-run-state .sy-run-status')}); return p && p.dataset.status === 'SUCCEEDED'})()`, 'SUCCEEDED', 15000);
   const seen1 = await evaluate(`window.__seen[${q(R1)}]`);
