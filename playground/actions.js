@@ -57,7 +57,6 @@
   var live = $('actions-live');
   var summary = $('actions-summary');
   var rows = $('actions-rows');
-  var runsTitle = $('runs-title');
   var runsFilter = $('runs-action');
   var runsSummary = $('runs-summary');
   var runsLive = $('runs-live');
