@@ -1,7 +1,7 @@
 //! The browser pages under `playground/`, embedded in the binary so the
 //! server works offline: GraphiQL at `/playground`, sign-in, setup and
-//! invitation pages, the dashboard (with its OAuth-apps and Connections
-//! scripts), sandbox, and console pages.
+//! invitation pages, the dashboard (with its OAuth-apps, Connections and
+//! Actions scripts), sandbox, and console pages.
 
 use axum::extract::{Path, RawQuery};
 use axum::http::{header, StatusCode};
@@ -25,6 +25,8 @@ const APP_JS: &str = include_str!("../../playground/app.js");
 const OAUTH_APPS_JS: &str = include_str!("../../playground/oauth-apps.js");
 /// The dashboard's Connections panel (connections, call logs, connect a service, provider settings).
 const CONNECTIONS_JS: &str = include_str!("../../playground/connections.js");
+/// The dashboard's Actions panel (actions, run with input, live run timeline).
+const ACTIONS_JS: &str = include_str!("../../playground/actions.js");
 
 /// Vendored third-party assets: (file name, content type, bytes).
 const VENDOR: &[(&str, &str, &[u8])] = &[
@@ -59,6 +61,7 @@ pub fn router() -> Router<Http> {
             "/playground/connections.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], CONNECTIONS_JS) }),
         )
+        .route("/playground/actions.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], ACTIONS_JS) }))
         .route("/playground/vendor/{file}", get(vendor))
 }
 

@@ -433,6 +433,24 @@ async fn the_dashboard_loads_the_connections_panel_script() {
 }
 
 #[tokio::test]
+async fn the_dashboard_loads_the_actions_panel_script() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let get = |path: &str| app.client.get(format!("{}{path}", app.url)).send();
+        let html = get("/dashboard").await.unwrap().text().await.unwrap();
+        for marker in ["id=\"actions-panel\"", "id=\"runs-rows\"", "<script src=\"/playground/actions.js\">"] {
+            assert!(html.contains(marker), "[{}] {marker}", app.backend);
+        }
+        let resp = get("/playground/actions.js").await.unwrap();
+        assert_eq!(resp.status(), 200, "[{}]", app.backend);
+        assert!(resp.headers()["content-type"].to_str().unwrap().contains("javascript"));
+        let served = resp.text().await.unwrap();
+        let on_disk = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/playground/actions.js")).unwrap();
+        assert_eq!(served, on_disk, "the served script is the file in playground/");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_dashboard_loads_the_oauth_panels_script() {
     for_each_backend(&[], |app: TestApp| async move {
         let get = |path: &str| app.client.get(format!("{}{path}", app.url)).send();
