@@ -491,11 +491,26 @@ async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
         return Ok(()); // a stale or duplicate job: another owns the run
     }
     let Some(a) = action::Entity::find_by_id(&r.action_id).one(&st.writer).await? else { return Ok(()) };
-    // The run is this job's (it names it): no claim is written. `RUNNING`
-    // is stored with the first step's result, and told to subscribers now.
+    // RUNNING is stored before the step goes out, so readers (the panel, a
+    // subscriber re-reading the run) see the step under way.
+    let now = Utc::now();
+    if status != RunStatus::Running {
+        let claimed = action_run::Entity::update_many()
+            .col_expr(action_run::Column::Status, Expr::value(RunStatus::Running.as_str()))
+            .col_expr(action_run::Column::StartedAt, Expr::value(r.started_at.unwrap_or(now)))
+            .col_expr(action_run::Column::WaitUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(action_run::Column::UpdatedAt, Expr::value(now))
+            .filter(action_run::Column::Id.eq(&r.id))
+            .filter(action_run::Column::JobId.eq(job_id))
+            .exec(&st.writer)
+            .await?;
+        if claimed.rows_affected != 1 {
+            return Ok(());
+        }
+    }
     let r = action_run::Model {
         status: RunStatus::Running.as_str().into(),
-        started_at: Some(r.started_at.unwrap_or_else(Utc::now)),
+        started_at: Some(r.started_at.unwrap_or(now)),
         ..r
     };
     announce(st, &r);
