@@ -72,42 +72,17 @@
   var entries = [];             // the latest connectionStats, newest first
   var rowParts = {};            // connection id → { row, detail, cells…, sig }
   var openCalls = {};           // connection id → true while its call log is open
-  var lastAt = null;
 
   // ---- small helpers ----
-  function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
-
-  function announce(text) {
-    // Cleared first so the same sentence twice is read twice.
-    live.textContent = '';
-    setTimeout(function () { live.textContent = text; }, 50);
-  }
-
-  // "14:05:53" today, "Dec 2, 14:05" before (the full time in the title).
-  function shortTime(iso) {
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return String(iso);
-    var hm = SY.clock(d);
-    if (d.toDateString() === new Date().toDateString()) return hm;
-    return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) + ', ' + hm.slice(0, 5);
-  }
+  var plural = SY.plural, dashCell = SY.dashCell, button = SY.button;
+  var userErrorText = SY.userErrorText;
+  var announce = SY.announcer(live);
 
   function fillTime(td, iso, never) {
     td.textContent = '';
     td.className = iso ? '' : 'sy-muted';
     if (!iso) { td.textContent = never; return td; }
-    var t = el('time', null, shortTime(iso));
-    t.dateTime = iso;
-    t.title = formatTime(iso);
-    td.appendChild(t);
-    return td;
-  }
-
-  function dashCell(td) {
-    var dash = el('span', null, '—');
-    dash.setAttribute('aria-hidden', 'true');
-    td.appendChild(dash);
-    td.appendChild(el('span', 'sy-visually-hidden', 'none'));
+    td.appendChild(SY.timeEl(iso));
     return td;
   }
 
@@ -117,20 +92,9 @@
     return requests.toLocaleString() + ' / ' + (units[seconds] || seconds + ' s');
   }
 
-  function button(text, className, label) {
-    var b = el('button', 'sy-button sy-button-small' + (className ? ' ' + className : ''), text);
-    b.type = 'button';
-    if (label) b.setAttribute('aria-label', label);
-    return b;
-  }
-
   function providerName(key) {
     var p = providerByKey[key];
     return p ? p.name : key;
-  }
-
-  function userErrorText(errors) {
-    return errors.map(function (e) { return e.message; }).join(' ');
   }
 
   function statusBadge(status) {
@@ -139,54 +103,14 @@
     return s;
   }
 
-  // The same confirm step as the OAuth apps panel: the buttons give way to
-  // a question, a confirm and a Cancel button (focused; Escape cancels).
+  // The same confirm step as the other panels (app.js): a Cancel button,
+  // "Working…" once confirmed.
   function confirmStep(holder, question, confirmText, subject, focusBack, run) {
-    var kept = Array.prototype.slice.call(holder.childNodes);
-    kept.forEach(function (n) { holder.removeChild(n); });
-    var box = el('span', 'sy-confirm');
-    box.setAttribute('role', 'group');
-    box.setAttribute('aria-label', 'Confirm: ' + subject);
-    var q = el('span', 'sy-confirm-text', question);
-    var yes = button(confirmText, 'sy-button-danger', confirmText + ': ' + subject);
-    var no = button('Cancel', 'sy-button-secondary', 'Cancel: ' + subject);
-    box.appendChild(q);
-    box.appendChild(yes);
-    box.appendChild(no);
-    holder.appendChild(box);
-    holder.dataset.confirming = '1';
-    function restore(focus) {
-      if (box.parentNode) holder.removeChild(box);
-      kept.forEach(function (n) { holder.appendChild(n); });
-      delete holder.dataset.confirming;
-      if (focus && focusBack) focusBack.focus();
-    }
-    no.addEventListener('click', function () { restore(true); });
-    box.addEventListener('keydown', function (ev) {
-      if (ev.key === 'Escape') { ev.preventDefault(); restore(true); }
-    });
-    yes.addEventListener('click', function () {
-      yes.disabled = true;
-      no.disabled = true;
-      q.textContent = 'Working…';
-      run(restore);
-    });
-    no.focus();
+    SY.confirmStep(holder, question, confirmText, 'Cancel', subject, focusBack, run, 'Working…');
   }
 
-  // ---- status pill and "last update" ----
-  function setStatus(state) {
-    pill.dataset.state = state;
-    pill.textContent = state;
-  }
-
-  function renderUpdated() {
-    if (!lastAt) return;
-    var age = Math.max(0, Math.round((Date.now() - lastAt) / 1000));
-    updated.textContent = 'Last update ' + new Date(lastAt).toLocaleTimeString() +
-      (age >= 10 ? ' (' + age + ' s ago)' : '');
-  }
-  setInterval(renderUpdated, 1000);
+  // ---- status pill and "last update" (the live feed's, set up below) ----
+  setInterval(function () { feed.renderUpdated(); }, 1000);
 
   // ---- the shown-once incoming URL ----
   function showSecret(url) {
@@ -236,8 +160,7 @@
   function renderEntries(list) {
     var before = entries;
     entries = list;
-    lastAt = Date.now();
-    renderUpdated();
+    feed.touched();
     renderSummary();
     if (!list.length) {
       setPlaceholder('No connections yet.');
@@ -610,76 +533,11 @@
     });
   }
 
-  var client = null;
-  var stopped = false;
-  var resubscribeTimer = null;
-
-  function stopLive(e) {
-    stopped = true;
-    setStatus('error');
-    updated.hidden = true;
-    showBox(errorBox, e.code === 'UNAUTHORIZED'
-      ? 'Your session has ended. Sign in again to see the connections.' : e.message);
-    if (client) client.dispose();
-  }
-
-  function resubscribeLater(ms) {
-    if (stopped || resubscribeTimer) return;
-    resubscribeTimer = setTimeout(function () { resubscribeTimer = null; subscribe(); }, ms);
-  }
-
-  function subscribe() {
-    if (stopped) return;
-    client.subscribe({ query: STATS_SUBSCRIPTION }, {
-      next: function (result) {
-        if (result.data && result.data.connectionStats) {
-          setStatus('live');
-          renderEntries(result.data.connectionStats);
-        } else if (result.errors && result.errors.length) {
-          var code = SY.errorCode(result.errors);
-          var err = new Error(result.errors[0].message);
-          err.code = code;
-          if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') { stopLive(err); return; }
-          setStatus('error');
-          resubscribeLater(10000);
-        }
-      },
-      error: function (err) {
-        if (Array.isArray(err)) {
-          var code = SY.errorCode(err);
-          if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') {
-            var e = new Error(err[0].message);
-            e.code = code;
-            stopLive(e);
-            return;
-          }
-        }
-        setStatus('error');
-        resubscribeLater(15000);
-      },
-      complete: function () {
-        // The server ends the stream when it shuts down: subscribe again.
-        if (!stopped) { setStatus('reconnecting'); resubscribeLater(2000); }
-      }
-    });
-  }
-
-  function startLive() {
-    var everConnected = false;
-    client = SY.wsClient({
-      retryAttempts: Infinity,
-      shouldRetry: function () { return !stopped; },
-      retryWait: SY.retryWait,
-      on: {
-        connecting: function (isRetry) {
-          if (!stopped) setStatus(isRetry || everConnected ? 'reconnecting' : 'connecting');
-        },
-        connected: function () { everConnected = true; },
-        closed: function () { if (everConnected && !stopped) setStatus('reconnecting'); }
-      }
-    });
-    subscribe();
-  }
+  var feed = SY.liveFeed({
+    pill: pill, updated: updated, errorBox: errorBox, what: 'the connections',
+    query: STATS_SUBSCRIPTION, field: 'connectionStats', onData: renderEntries
+  });
+  var stopLive = feed.stop;
 
   // ================= Connect a service (owners) =================
   var openConnectForm = null;   // { key, detail, button }
@@ -1146,7 +1004,7 @@
         }
         return refresh();
       }).then(function () {
-        startLive();
+        feed.start();
         // Back from /connect/…/callback (or a link): bring the panel into
         // view (the callback page already said how the connect went).
         if (window.location.hash === '#connections-panel') panel.scrollIntoView({ block: 'start' });
