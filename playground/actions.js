@@ -203,13 +203,8 @@
   }
 
   function setPlaceholder(text) {
-    rows.textContent = '';
+    SY.placeholderRow(rows, text, 6);
     rowParts = {};
-    var tr = el('tr', 'sy-placeholder');
-    var td = el('td', 'sy-muted', text);
-    td.colSpan = 6;
-    tr.appendChild(td);
-    rows.appendChild(tr);
   }
 
   function renderSummary() {
@@ -243,31 +238,8 @@
       openRunForm = null;
     } else {
       if (rows.querySelector('.sy-placeholder')) { rows.textContent = ''; rowParts = {}; }
-      var seen = {};
-      var anchor = rows.firstChild;
-      list.forEach(function (a) {
-        seen[a.id] = true;
-        var parts = rowParts[a.id];
-        if (!parts) {
-          parts = actionRows(a);
-          rowParts[a.id] = parts;
-          rows.insertBefore(parts.row, anchor);
-          rows.insertBefore(parts.detail, anchor);
-        } else if (parts.row !== anchor) {
-          rows.insertBefore(parts.row, anchor);
-          rows.insertBefore(parts.detail, anchor);
-        }
-        anchor = parts.detail.nextSibling;
-        updateActionRow(parts, a);
-      });
-      Object.keys(rowParts).forEach(function (id) {
-        if (seen[id]) return;
-        var p = rowParts[id];
-        if (p.row.parentNode) rows.removeChild(p.row);
-        if (p.detail.parentNode) rows.removeChild(p.detail);
-        delete rowParts[id];
-        if (openRunForm === id) openRunForm = null;
-      });
+      SY.placeRows(rows, rowParts, list, function (a) { return a.id; }, actionRows, updateActionRow,
+        function (id) { if (openRunForm === id) openRunForm = null; });
     }
     // Run rows name their action.
     runs.forEach(function (r) { if (runParts[r.id]) runParts[r.id].actionCell.textContent = actionName(r.actionId); });
@@ -316,12 +288,8 @@
     runBtn.setAttribute('aria-expanded', 'false');
     runBtn.setAttribute('aria-controls', detailId);
 
-    var detail = el('tr', 'sy-oauth-detail');
-    detail.id = detailId;
-    detail.hidden = true;
-    var cell = el('td');
-    cell.colSpan = 6;
-    detail.appendChild(cell);
+    var d = SY.detailRow(detailId, 6);
+    var detail = d.detail, cell = d.cell;
 
     var parts = {
       id: a.id, row: tr, detail: detail, cell: cell, runBtn: runBtn, holder: holder, name: name, desc: desc,
@@ -666,12 +634,8 @@
 
   // ---- the list: HTTP once and after changes ----
   var LOAD_ERROR = 'Could not load the actions: ';
-  var refreshing = false;
-  var refreshAgain = false;
 
-  function refreshActions() {
-    if (refreshing) { refreshAgain = true; return Promise.resolve(); }
-    refreshing = true;
+  var refreshActions = SY.oneAtATime(function () {
     return gql(ACTIONS_QUERY).then(function (data) {
       if (errorBox.textContent.indexOf(LOAD_ERROR) === 0) showBox(errorBox, '');
       renderActions(data.actions.nodes);
@@ -679,11 +643,8 @@
       if (e.code === 'UNAUTHORIZED' || e.code === 'FORBIDDEN') { stopLive(e); return; }
       showBox(errorBox, LOAD_ERROR + e.message);
       if (!actions.length) setPlaceholder('The actions could not be loaded.');
-    }).then(function () {
-      refreshing = false;
-      if (refreshAgain) { refreshAgain = false; return refreshActions(); }
     });
-  }
+  });
 
   // A run's news can change an action's next tick or paused state: read
   // the list again, at most once every 2 s.
@@ -695,13 +656,8 @@
 
   // ================= the runs timeline =================
   function runPlaceholder(text) {
-    runRows.textContent = '';
+    SY.placeholderRow(runRows, text, 8);
     runParts = {};
-    var tr = el('tr', 'sy-placeholder');
-    var td = el('td', 'sy-muted', text);
-    td.colSpan = 8;
-    tr.appendChild(td);
-    runRows.appendChild(tr);
   }
 
   function renderRunsSummary() {
@@ -841,12 +797,8 @@
     stepsBtn.setAttribute('aria-controls', detailId);
     holder.appendChild(stepsBtn);
 
-    var detail = el('tr', 'sy-oauth-detail sy-run-detail');
-    detail.id = detailId;
-    detail.hidden = true;
-    var cell = el('td');
-    cell.colSpan = 8;
-    detail.appendChild(cell);
+    var d = SY.detailRow(detailId, 8, 'sy-run-detail');
+    var detail = d.detail, cell = d.cell;
 
     var parts = {
       id: r.id, row: tr, detail: detail, cell: cell, holder: holder, stepsBtn: stepsBtn, cancelBtn: null,

@@ -340,6 +340,77 @@
     no.focus();
   }
 
+  // Empties a table body but for one muted row saying `text` across `colSpan` columns.
+  function placeholderRow(tbody, text, colSpan) {
+    tbody.textContent = '';
+    var tr = el('tr', 'sy-placeholder');
+    var td = el('td', 'sy-muted', text);
+    td.colSpan = colSpan;
+    tr.appendChild(td);
+    tbody.appendChild(tr);
+  }
+
+  // The hidden row under a table row (for a form or a log): { detail, cell }.
+  function detailRow(id, colSpan, className) {
+    var detail = el('tr', 'sy-oauth-detail' + (className ? ' ' + className : ''));
+    detail.id = id;
+    detail.hidden = true;
+    var cell = el('td');
+    cell.colSpan = colSpan;
+    detail.appendChild(cell);
+    return { detail: detail, cell: cell };
+  }
+
+  // Puts the row pairs ({ row, detail }) of `list` in its order in `tbody`,
+  // updated in place and kept in `rowParts` by key(item): made with
+  // make(item) when missing, then update(parts, item); the rows of items
+  // no longer listed go (dropped(key) is told). A focused button, an open
+  // confirm step or form survive.
+  function placeRows(tbody, rowParts, list, key, make, update, dropped) {
+    var seen = {};
+    var anchor = tbody.firstChild;
+    list.forEach(function (item) {
+      var id = key(item);
+      seen[id] = true;
+      var parts = rowParts[id];
+      if (!parts) {
+        parts = make(item);
+        rowParts[id] = parts;
+        tbody.insertBefore(parts.row, anchor);
+        tbody.insertBefore(parts.detail, anchor);
+      } else if (parts.row !== anchor) {
+        tbody.insertBefore(parts.row, anchor);
+        tbody.insertBefore(parts.detail, anchor);
+      }
+      anchor = parts.detail.nextSibling;
+      update(parts, item);
+    });
+    Object.keys(rowParts).forEach(function (id) {
+      if (seen[id]) return;
+      var p = rowParts[id];
+      if (p.row.parentNode) tbody.removeChild(p.row);
+      if (p.detail.parentNode) tbody.removeChild(p.detail);
+      delete rowParts[id];
+      if (dropped) dropped(id);
+    });
+  }
+
+  // A loader that runs one at a time: a call while `load` (a function
+  // returning a promise) runs makes it run once more after.
+  function oneAtATime(load) {
+    var running = false;
+    var again = false;
+    function run() {
+      if (running) { again = true; return Promise.resolve(); }
+      running = true;
+      return load().then(function () {
+        running = false;
+        if (again) { again = false; return run(); }
+      });
+    }
+    return run;
+  }
+
   // A panel's live feed over one subscription, with its status pill
   // (connecting / live / reconnecting / error) and "Last update" line.
   //   o.pill, o.updated, o.errorBox: the panel's elements
@@ -481,6 +552,10 @@
     userErrorText: userErrorText,
     announcer: announcer,
     confirmStep: confirmStep,
+    placeholderRow: placeholderRow,
+    detailRow: detailRow,
+    placeRows: placeRows,
+    oneAtATime: oneAtATime,
     liveFeed: liveFeed
   };
 })();

@@ -133,13 +133,8 @@
 
   // ================= the connections table =================
   function setPlaceholder(text) {
-    rows.textContent = '';
+    SY.placeholderRow(rows, text, 7);
     rowParts = {};
-    var tr = el('tr', 'sy-placeholder');
-    var td = el('td', 'sy-muted', text);
-    td.colSpan = 7;
-    tr.appendChild(td);
-    rows.appendChild(tr);
   }
 
   function renderSummary() {
@@ -167,32 +162,8 @@
       openCalls = {};
     } else {
       if (!before.length || rows.querySelector('.sy-placeholder')) { rows.textContent = ''; rowParts = {}; }
-      var seen = {};
-      var anchor = rows.firstChild;
-      list.forEach(function (e) {
-        var id = e.connection.id;
-        seen[id] = true;
-        var parts = rowParts[id];
-        if (!parts) {
-          parts = connectionRows(e);
-          rowParts[id] = parts;
-          rows.insertBefore(parts.row, anchor);
-          rows.insertBefore(parts.detail, anchor);
-        } else if (parts.row !== anchor) {
-          rows.insertBefore(parts.row, anchor);
-          rows.insertBefore(parts.detail, anchor);
-        }
-        anchor = parts.detail.nextSibling;
-        updateRow(parts, e);
-      });
-      Object.keys(rowParts).forEach(function (id) {
-        if (seen[id]) return;
-        var p = rowParts[id];
-        if (p.row.parentNode) rows.removeChild(p.row);
-        if (p.detail.parentNode) rows.removeChild(p.detail);
-        delete rowParts[id];
-        delete openCalls[id];
-      });
+      SY.placeRows(rows, rowParts, list, function (e) { return e.connection.id; }, connectionRows, updateRow,
+        function (id) { delete openCalls[id]; });
     }
     renderCatalogActions();
   }
@@ -234,12 +205,8 @@
     callsBtn.setAttribute('aria-expanded', 'false');
     callsBtn.setAttribute('aria-controls', detailId);
 
-    var detail = el('tr', 'sy-oauth-detail');
-    detail.id = detailId;
-    detail.hidden = true;
-    var cell = el('td');
-    cell.colSpan = 7;
-    detail.appendChild(cell);
+    var d = SY.detailRow(detailId, 7);
+    var detail = d.detail, cell = d.cell;
 
     var parts = {
       id: c.id, row: tr, detail: detail, cell: cell, callsBtn: callsBtn, holder: holder,
@@ -514,12 +481,8 @@
 
   // ---- figures: HTTP once (and after each change), then live ----
   var LOAD_ERROR = 'Could not load the connections: ';
-  var refreshing = false;
-  var refreshAgain = false;
 
-  function refresh() {
-    if (refreshing) { refreshAgain = true; return Promise.resolve(); }
-    refreshing = true;
+  var refresh = SY.oneAtATime(function () {
     return gql(STATS_QUERY).then(function (data) {
       if (errorBox.textContent.indexOf(LOAD_ERROR) === 0) showBox(errorBox, '');
       renderEntries(data.connectionStats);
@@ -527,11 +490,8 @@
       if (e.code === 'UNAUTHORIZED' || e.code === 'FORBIDDEN') { stopLive(e); return; }
       showBox(errorBox, LOAD_ERROR + e.message);
       if (!entries.length) setPlaceholder('The connections could not be loaded.');
-    }).then(function () {
-      refreshing = false;
-      if (refreshAgain) { refreshAgain = false; return refresh(); }
     });
-  }
+  });
 
   var feed = SY.liveFeed({
     pill: pill, updated: updated, errorBox: errorBox, what: 'the connections',
@@ -591,12 +551,8 @@
         var actions = el('td', 'sy-catalog-actions');
         tr.appendChild(actions);
 
-        var detail = el('tr', 'sy-oauth-detail');
-        detail.id = 'connect-form-' + p.key;
-        detail.hidden = true;
-        var cell = el('td');
-        cell.colSpan = 5;
-        detail.appendChild(cell);
+        var d = SY.detailRow('connect-form-' + p.key, 5);
+        var detail = d.detail, cell = d.cell;
         catalogRows.appendChild(tr);
         catalogRows.appendChild(detail);
         catalogParts[p.key] = { row: tr, detail: detail, cell: cell, actions: actions, sig: null };

@@ -114,8 +114,6 @@
 
   var apps = [];            // as listed, newest first
   var openAuthz = {};       // app id → true when its authorizations row is open
-  var loadingApps = false;
-  var loadAgain = false;
 
   var announce = SY.announcer(live);
 
@@ -144,17 +142,10 @@
 
   // ---- the list ----
   function setPlaceholder(text) {
-    rows.textContent = '';
-    var tr = el('tr', 'sy-placeholder');
-    var td = el('td', 'sy-muted', text);
-    td.colSpan = 8;
-    tr.appendChild(td);
-    rows.appendChild(tr);
+    SY.placeholderRow(rows, text, 8);
   }
 
-  function loadApps() {
-    if (loadingApps) { loadAgain = true; return Promise.resolve(); }
-    loadingApps = true;
+  var loadApps = SY.oneAtATime(function () {
     return gql(APPS_QUERY).then(function (data) {
       showBox(errorBox, '');
       renderApps(data.oauthApps);
@@ -162,11 +153,8 @@
       if (e.code === 'FORBIDDEN') { panel.hidden = true; return; }
       showBox(errorBox, 'Could not load the apps: ' + e.message);
       if (!apps.length) setPlaceholder('The apps could not be loaded.');
-    }).then(function () {
-      loadingApps = false;
-      if (loadAgain) { loadAgain = false; return loadApps(); }
     });
-  }
+  });
 
   function renderApps(conn) {
     apps = conn.edges.map(function (e) { return e.node; });
@@ -236,12 +224,8 @@
     actions.appendChild(holder);
     tr.appendChild(actions);
 
-    var detail = el('tr', 'sy-oauth-detail');
-    detail.id = detailId;
-    detail.hidden = true;
-    var cell = el('td');
-    cell.colSpan = 8;
-    detail.appendChild(cell);
+    var d = SY.detailRow(detailId, 8);
+    var detail = d.detail, cell = d.cell;
 
     var parts = { row: tr, detail: detail, cell: cell, button: authzBtn };
     authzBtn.addEventListener('click', function () {
@@ -508,12 +492,7 @@
   var aRows = $('authorized-rows');
 
   function aPlaceholder(text) {
-    aRows.textContent = '';
-    var tr = el('tr', 'sy-placeholder');
-    var td = el('td', 'sy-muted', text);
-    td.colSpan = 5;
-    tr.appendChild(td);
-    aRows.appendChild(tr);
+    SY.placeholderRow(aRows, text, 5);
   }
 
   function loadAuthorized() {
