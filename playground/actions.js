@@ -501,10 +501,7 @@
     f.appendChild(fieldError);
     form.appendChild(f);
 
-    var formError = el('p', 'sy-error');
-    formError.setAttribute('role', 'alert');
-    formError.tabIndex = -1;
-    formError.hidden = true;
+    var formError = SY.formErrorBox();
     form.appendChild(formError);
 
     var row = el('div', 'sy-actions sy-send-row');
@@ -622,10 +619,7 @@
           loadRuns().then(function () { selectRun(r.id, false); });
         }
       }, function (e) {
-        result.className = 'sy-run-result sy-inline-error';
-        result.textContent = 'Not started.';
-        showBox(formError, e.message);
-        formError.focus();
+        SY.formFailed(result, 'sy-run-result', 'Not started.', formError, e.message);
       }).then(function () { submit.disabled = false; });
     });
 

@@ -340,6 +340,25 @@
     no.focus();
   }
 
+  // A form's error box for what no one field is at fault for: an alert,
+  // hidden until shown with showBox, focusable.
+  function formErrorBox() {
+    var box = el('p', 'sy-error');
+    box.setAttribute('role', 'alert');
+    box.tabIndex = -1;
+    box.hidden = true;
+    return box;
+  }
+
+  // A form's request failed: `result` says `text` as an error (className
+  // added), the error box says why and gets the focus.
+  function formFailed(result, className, text, box, message) {
+    result.className = className ? className + ' sy-inline-error' : 'sy-inline-error';
+    result.textContent = text;
+    showBox(box, message);
+    box.focus();
+  }
+
   // Empties a table body but for one muted row saying `text` across `colSpan` columns.
   function placeholderRow(tbody, text, colSpan) {
     tbody.textContent = '';
@@ -552,6 +571,8 @@
     userErrorText: userErrorText,
     announcer: announcer,
     confirmStep: confirmStep,
+    formErrorBox: formErrorBox,
+    formFailed: formFailed,
     placeholderRow: placeholderRow,
     detailRow: detailRow,
     placeRows: placeRows,

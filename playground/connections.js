@@ -719,10 +719,7 @@
         p.apiBaseUrl + ')', 'url', needsBase ? 'Where calls go, e.g. https://api.example.com/v1.' : null);
       fields.baseUrl.input.placeholder = needsBase ? 'https://api.example.com/v1' : p.apiBaseUrl;
     }
-    var formError = el('p', 'sy-error');
-    formError.setAttribute('role', 'alert');
-    formError.tabIndex = -1;
-    formError.hidden = true;
+    var formError = SY.formErrorBox();
     form.appendChild(formError);
     var row = el('div', 'sy-actions sy-send-row');
     var submit = el('button', 'sy-button', p.authKind === 'NONE' ? 'Create URL' : 'Check and connect');
@@ -771,10 +768,7 @@
         else summary.focus();
         refresh();
       }, function (e) {
-        result.className = 'sy-inline-error';
-        result.textContent = 'Not connected.';
-        showBox(formError, e.message);
-        formError.focus();
+        SY.formFailed(result, null, 'Not connected.', formError, e.message);
       }).then(function () { submit.disabled = false; });
     });
   }
@@ -933,10 +927,7 @@
       sResult.textContent = 'Saved the ' + p.name + ' settings.';
       renderCatalogActions();
     }, function (e) {
-      sResult.className = 'sy-inline-error';
-      sResult.textContent = 'Not saved.';
-      showBox(sFormError, e.message);
-      sFormError.focus();
+      SY.formFailed(sResult, null, 'Not saved.', sFormError, e.message);
     }).then(function () { sSave.disabled = false; });
   });
 

@@ -457,10 +457,7 @@
       }
       loadApps();
     }, function (e) {
-      formResult.className = 'sy-inline-error';
-      formResult.textContent = 'Not registered.';
-      showBox(formError, e.message);
-      formError.focus();
+      SY.formFailed(formResult, null, 'Not registered.', formError, e.message);
     }).then(function () {
       createBtn.disabled = false;
     });

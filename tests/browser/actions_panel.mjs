@@ -32,7 +32,7 @@
 import { createServer } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { problems, shots, log, check, sleep, q, report, startServer, startChrome, setupSignIn, signInCollaborator } from './lib.mjs';
+import { shots, log, check, sleep, q, walk, checkButtonNames, startServer, startChrome, setupSignIn, signInCollaborator } from './lib.mjs';
 
 const BIN = resolve(process.argv[2] || 'target/debug/switchyard');
 const OUT = process.argv[3] || '/work/shots/actions';
@@ -106,7 +106,7 @@ const stepsOf = (runId) => evaluate(`Array.prototype.map.call(document.querySele
 
 const CREATE_ACTION = 'mutation($i: CreateActionInput!) { createAction(input: $i) { action { id name } userErrors { field message } } }';
 
-try {
+await walk(browser, async () => {
   // ---- 1. the owner sets a password and lands signed in ----
   log('setup and sign in');
   await setupSignIn(browser, SETUP_LINK, 'correct horse battery staple', 'Olive Owner');
@@ -414,16 +414,5 @@ try {
   check(await evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1'), 'no page-wide sideways scroll at 420 px');
   await shot('14-narrow', '#actions-panel');
   await send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 900, deviceScaleFactor: 1, mobile: false });
-  const ax = await send('Accessibility.getFullAXTree');
-  const nameless = ax.nodes.filter((nd) => nd.role && nd.role.value === 'button' && !nd.ignored && !(nd.name && nd.name.value));
-  check(nameless.length === 0, 'every button has an accessible name (' + nameless.length + ' without)');
-} catch (e) {
-  problems.push('script error: ' + e.stack);
-  await shot('zz-failure').catch(() => {});
-} finally {
-  browser.close();
-  server.kill('SIGTERM');
-  provider.close();
-}
-
-report('no JS exceptions, no console errors, no failed requests, every check passed');
+  await checkButtonNames(browser);
+}, () => { server.kill('SIGTERM'); provider.close(); }, 'no JS exceptions, no console errors, no failed requests, every check passed');

@@ -25,7 +25,7 @@
 import { createServer } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { problems, log, check, sleep, q, report, startServer, startChrome, setupSignIn, signInCollaborator } from './lib.mjs';
+import { log, check, sleep, q, walk, checkButtonNames, startServer, startChrome, setupSignIn, signInCollaborator } from './lib.mjs';
 
 const BIN = resolve(process.argv[2] || 'target/debug/switchyard');
 const OUT = process.argv[3] || '/work/shots';
@@ -97,7 +97,7 @@ const panelReady = '!document.getElementById("connections-panel").hidden && ' +
   'document.getElementById("connections-summary").textContent.indexOf("Loading") === -1';
 const catalogRow = (key) => `#catalog-rows tr[data-provider="${key}"]`;
 
-try {
+await walk(browser, async () => {
   // ---- 1. the owner sets a password and lands signed in ----
   log('setup and sign in');
   await setupSignIn(browser, SETUP_LINK, 'correct horse battery staple', 'Olive Owner');
@@ -287,16 +287,5 @@ try {
   await waitFor('!!document.querySelector("#connections-rows .sy-calls-table")', 'the call log');
   check(!(await evaluate('!!document.querySelector("#connections-rows .sy-call-form")')), 'no call form for a collaborator');
   await shot('12-collaborator', '#connections-panel');
-  const ax = await send('Accessibility.getFullAXTree');
-  const nameless = ax.nodes.filter((n) => n.role && n.role.value === 'button' && !n.ignored && !(n.name && n.name.value));
-  check(nameless.length === 0, 'every button has an accessible name (' + nameless.length + ' without)');
-} catch (e) {
-  problems.push('script error: ' + e.stack);
-  await shot('zz-failure').catch(() => {});
-} finally {
-  browser.close();
-  server.kill('SIGTERM');
-  provider.close();
-}
-
-report('no JS exceptions, no console errors, every check passed');
+  await checkButtonNames(browser);
+}, () => { server.kill('SIGTERM'); provider.close(); }, 'no JS exceptions, no console errors, every check passed');

@@ -35,6 +35,29 @@ export function report(done) {
   process.exit(0);
 }
 
+// Runs a script's walk with the browser `b`: an error thrown is a problem
+// (with a screenshot, zz-failure); then closes the browser, runs `cleanup`
+// and reports, `done` saying what passed.
+export async function walk(b, body, cleanup, done) {
+  try {
+    await body();
+  } catch (e) {
+    problems.push('script error: ' + e.stack);
+    await b.shot('zz-failure').catch(() => {});
+  } finally {
+    b.close();
+    if (cleanup) cleanup();
+  }
+  report(done);
+}
+
+// Every button on the page has an accessible name.
+export async function checkButtonNames(b) {
+  const ax = await b.send('Accessibility.getFullAXTree');
+  const nameless = ax.nodes.filter((nd) => nd.role && nd.role.value === 'button' && !nd.ignored && !(nd.name && nd.name.value));
+  check(nameless.length === 0, 'every button has an accessible name (' + nameless.length + ' without)');
+}
+
 // ---- a fresh Switchyard in a fresh directory ----
 // Resolves with { server, dir, setupLink }; `cleanup` runs when no setup link comes.
 export async function startServer({ bin, port, prefix, cleanup }) {

@@ -17,7 +17,7 @@
 import { createServer } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { problems, log, check, sleep, q, report, startChrome, setupSignIn, signInCollaborator } from './lib.mjs';
+import { log, check, sleep, q, walk, startChrome, setupSignIn, signInCollaborator } from './lib.mjs';
 
 const [BASE, SETUP_LINK, OUT] = process.argv.slice(2);
 const CDP_PORT = Number(process.env.CDP_PORT || 9347);
@@ -104,7 +104,7 @@ async function useToken(token, times) {
 const panelReady = 'document.getElementById("oauth-summary").textContent.indexOf("Loading") === -1';
 const rowCount = 'document.querySelectorAll("#oauth-rows tr[data-app-id]").length';
 
-try {
+await walk(browser, async () => {
   // ---- 1. set the owner's password, land signed in ----
   log('setup and sign in');
   await setupSignIn(browser, SETUP_LINK, 'correct horse battery staple', 'Olive Owner');
@@ -276,12 +276,4 @@ try {
   await sleep(500);
   check(!(await visible('#oauth-panel')), 'OAuth apps panel hidden for a collaborator');
   await shot('14-collaborator-dashboard');
-} catch (e) {
-  problems.push('script error: ' + e.stack);
-  await shot('zz-failure').catch(() => {});
-} finally {
-  browser.close();
-  cb.close();
-}
-
-report('no JS exceptions, no console errors, every check passed');
+}, () => { cb.close(); }, 'no JS exceptions, no console errors, every check passed');
