@@ -74,16 +74,11 @@
   var runParts = {};            // run id → { row, detail, cells… }
   var lastRunOf = {};           // action id → its newest run seen
   var selectedRun = null;       // run id whose steps are open
-  var lastAt = null;
 
   // ---- small helpers ----
-  function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
-
-  function announce(text) {
-    // Cleared first so the same sentence twice is read twice.
-    live.textContent = '';
-    setTimeout(function () { live.textContent = text; }, 50);
-  }
+  var plural = SY.plural, shortTime = SY.shortTime, timeEl = SY.timeEl, dashCell = SY.dashCell, button = SY.button;
+  var userErrorText = SY.userErrorText;
+  var announce = SY.announcer(live);
 
   // Run changes are batched so a burst of steps is one sentence.
   var runNews = [];
@@ -96,41 +91,6 @@
       runsLive.textContent = runNews.slice(-3).join(' ');
       runNews = [];
     }, 600);
-  }
-
-  // "14:05:53" today, "Dec 2, 14:05" before (the full time in the title).
-  function shortTime(iso) {
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return String(iso);
-    var hm = SY.clock(d);
-    if (d.toDateString() === new Date().toDateString()) return hm;
-    return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) + ', ' + hm.slice(0, 5);
-  }
-
-  function timeEl(iso) {
-    var t = el('time', null, shortTime(iso));
-    t.dateTime = iso;
-    t.title = formatTime(iso);
-    return t;
-  }
-
-  function dashCell(td) {
-    var dash = el('span', null, '—');
-    dash.setAttribute('aria-hidden', 'true');
-    td.appendChild(dash);
-    td.appendChild(el('span', 'sy-visually-hidden', 'none'));
-    return td;
-  }
-
-  function button(text, className, label) {
-    var b = el('button', 'sy-button sy-button-small' + (className ? ' ' + className : ''), text);
-    b.type = 'button';
-    if (label) b.setAttribute('aria-label', label);
-    return b;
-  }
-
-  function userErrorText(errors) {
-    return errors.map(function (e) { return e.message; }).join(' ');
   }
 
   function durationText(ms) {
@@ -165,60 +125,15 @@
     return s;
   }
 
-  // The same confirm step as the other panels: the buttons give way to a
-  // question, a confirm and a keep button (focused; Escape keeps).
+  // The same confirm step as the other panels (app.js), "Working…" once confirmed.
   function confirmStep(holder, question, confirmText, keepText, subject, focusBack, run) {
-    var kept = Array.prototype.slice.call(holder.childNodes);
-    kept.forEach(function (n) { holder.removeChild(n); });
-    var box = el('span', 'sy-confirm');
-    box.setAttribute('role', 'group');
-    box.setAttribute('aria-label', 'Confirm: ' + subject);
-    var q = el('span', 'sy-confirm-text', question);
-    var yes = button(confirmText, 'sy-button-danger', confirmText + ': ' + subject);
-    var no = button(keepText, 'sy-button-secondary', keepText + ': ' + subject);
-    box.appendChild(q);
-    box.appendChild(yes);
-    box.appendChild(no);
-    holder.appendChild(box);
-    holder.dataset.confirming = '1';
-    function restore(focus) {
-      if (box.parentNode) holder.removeChild(box);
-      kept.forEach(function (n) { holder.appendChild(n); });
-      delete holder.dataset.confirming;
-      if (focus && focusBack && focusBack.isConnected) focusBack.focus();
-    }
-    no.addEventListener('click', function () { restore(true); });
-    box.addEventListener('keydown', function (ev) {
-      if (ev.key === 'Escape') { ev.preventDefault(); restore(true); }
-    });
-    yes.addEventListener('click', function () {
-      yes.disabled = true;
-      no.disabled = true;
-      q.textContent = 'Working…';
-      run(restore);
-    });
-    no.focus();
+    SY.confirmStep(holder, question, confirmText, keepText, subject, focusBack, run, 'Working…');
   }
 
-  // ---- status pill and "last update" ----
-  function setStatus(state) {
-    pill.dataset.state = state;
-    pill.textContent = state;
-  }
-
-  function touched() {
-    lastAt = Date.now();
-    renderUpdated();
-  }
-
-  function renderUpdated() {
-    if (!lastAt) return;
-    var age = Math.max(0, Math.round((Date.now() - lastAt) / 1000));
-    updated.textContent = 'Last update ' + new Date(lastAt).toLocaleTimeString() +
-      (age >= 10 ? ' (' + age + ' s ago)' : '');
-  }
+  // ---- status pill and "last update" (the live feed's, set up below) ----
+  function touched() { feed.touched(); }
   setInterval(function () {
-    renderUpdated();
+    feed.renderUpdated();
     // Durations of runs under way grow.
     runs.forEach(function (r) { if (!FINAL[r.status] && runParts[r.id]) fillDuration(runParts[r.id].duration, r); });
   }, 1000);
@@ -288,13 +203,8 @@
   }
 
   function setPlaceholder(text) {
-    rows.textContent = '';
+    SY.placeholderRow(rows, text, 6);
     rowParts = {};
-    var tr = el('tr', 'sy-placeholder');
-    var td = el('td', 'sy-muted', text);
-    td.colSpan = 6;
-    tr.appendChild(td);
-    rows.appendChild(tr);
   }
 
   function renderSummary() {
@@ -328,31 +238,8 @@
       openRunForm = null;
     } else {
       if (rows.querySelector('.sy-placeholder')) { rows.textContent = ''; rowParts = {}; }
-      var seen = {};
-      var anchor = rows.firstChild;
-      list.forEach(function (a) {
-        seen[a.id] = true;
-        var parts = rowParts[a.id];
-        if (!parts) {
-          parts = actionRows(a);
-          rowParts[a.id] = parts;
-          rows.insertBefore(parts.row, anchor);
-          rows.insertBefore(parts.detail, anchor);
-        } else if (parts.row !== anchor) {
-          rows.insertBefore(parts.row, anchor);
-          rows.insertBefore(parts.detail, anchor);
-        }
-        anchor = parts.detail.nextSibling;
-        updateActionRow(parts, a);
-      });
-      Object.keys(rowParts).forEach(function (id) {
-        if (seen[id]) return;
-        var p = rowParts[id];
-        if (p.row.parentNode) rows.removeChild(p.row);
-        if (p.detail.parentNode) rows.removeChild(p.detail);
-        delete rowParts[id];
-        if (openRunForm === id) openRunForm = null;
-      });
+      SY.placeRows(rows, rowParts, list, function (a) { return a.id; }, actionRows, updateActionRow,
+        function (id) { if (openRunForm === id) openRunForm = null; });
     }
     // Run rows name their action.
     runs.forEach(function (r) { if (runParts[r.id]) runParts[r.id].actionCell.textContent = actionName(r.actionId); });
@@ -401,12 +288,8 @@
     runBtn.setAttribute('aria-expanded', 'false');
     runBtn.setAttribute('aria-controls', detailId);
 
-    var detail = el('tr', 'sy-oauth-detail');
-    detail.id = detailId;
-    detail.hidden = true;
-    var cell = el('td');
-    cell.colSpan = 6;
-    detail.appendChild(cell);
+    var d = SY.detailRow(detailId, 6);
+    var detail = d.detail, cell = d.cell;
 
     var parts = {
       id: a.id, row: tr, detail: detail, cell: cell, runBtn: runBtn, holder: holder, name: name, desc: desc,
@@ -618,10 +501,7 @@
     f.appendChild(fieldError);
     form.appendChild(f);
 
-    var formError = el('p', 'sy-error');
-    formError.setAttribute('role', 'alert');
-    formError.tabIndex = -1;
-    formError.hidden = true;
+    var formError = SY.formErrorBox();
     form.appendChild(formError);
 
     var row = el('div', 'sy-actions sy-send-row');
@@ -739,10 +619,7 @@
           loadRuns().then(function () { selectRun(r.id, false); });
         }
       }, function (e) {
-        result.className = 'sy-run-result sy-inline-error';
-        result.textContent = 'Not started.';
-        showBox(formError, e.message);
-        formError.focus();
+        SY.formFailed(result, 'sy-run-result', 'Not started.', formError, e.message);
       }).then(function () { submit.disabled = false; });
     });
 
@@ -751,12 +628,8 @@
 
   // ---- the list: HTTP once and after changes ----
   var LOAD_ERROR = 'Could not load the actions: ';
-  var refreshing = false;
-  var refreshAgain = false;
 
-  function refreshActions() {
-    if (refreshing) { refreshAgain = true; return Promise.resolve(); }
-    refreshing = true;
+  var refreshActions = SY.oneAtATime(function () {
     return gql(ACTIONS_QUERY).then(function (data) {
       if (errorBox.textContent.indexOf(LOAD_ERROR) === 0) showBox(errorBox, '');
       renderActions(data.actions.nodes);
@@ -764,11 +637,8 @@
       if (e.code === 'UNAUTHORIZED' || e.code === 'FORBIDDEN') { stopLive(e); return; }
       showBox(errorBox, LOAD_ERROR + e.message);
       if (!actions.length) setPlaceholder('The actions could not be loaded.');
-    }).then(function () {
-      refreshing = false;
-      if (refreshAgain) { refreshAgain = false; return refreshActions(); }
     });
-  }
+  });
 
   // A run's news can change an action's next tick or paused state: read
   // the list again, at most once every 2 s.
@@ -780,13 +650,8 @@
 
   // ================= the runs timeline =================
   function runPlaceholder(text) {
-    runRows.textContent = '';
+    SY.placeholderRow(runRows, text, 8);
     runParts = {};
-    var tr = el('tr', 'sy-placeholder');
-    var td = el('td', 'sy-muted', text);
-    td.colSpan = 8;
-    tr.appendChild(td);
-    runRows.appendChild(tr);
   }
 
   function renderRunsSummary() {
@@ -926,12 +791,8 @@
     stepsBtn.setAttribute('aria-controls', detailId);
     holder.appendChild(stepsBtn);
 
-    var detail = el('tr', 'sy-oauth-detail sy-run-detail');
-    detail.id = detailId;
-    detail.hidden = true;
-    var cell = el('td');
-    cell.colSpan = 8;
-    detail.appendChild(cell);
+    var d = SY.detailRow(detailId, 8, 'sy-run-detail');
+    var detail = d.detail, cell = d.cell;
 
     var parts = {
       id: r.id, row: tr, detail: detail, cell: cell, holder: holder, stepsBtn: stepsBtn, cancelBtn: null,
@@ -1243,24 +1104,6 @@
     loadRuns();
   });
 
-  var client = null;
-  var stopped = false;
-  var resubscribeTimer = null;
-
-  function stopLive(e) {
-    stopped = true;
-    setStatus('error');
-    updated.hidden = true;
-    showBox(errorBox, e.code === 'UNAUTHORIZED'
-      ? 'Your session has ended. Sign in again to see the actions.' : e.message);
-    if (client) client.dispose();
-  }
-
-  function resubscribeLater(ms) {
-    if (stopped || resubscribeTimer) return;
-    resubscribeTimer = setTimeout(function () { resubscribeTimer = null; subscribe(); }, ms);
-  }
-
   function onRunEvent(r) {
     touched();
     var before = runById[r.id] || lastRunOf[r.actionId];
@@ -1271,64 +1114,18 @@
     if (!actionById[r.actionId]) refreshActionsSoon();
   }
 
-  function subscribe() {
-    if (stopped) return;
-    client.subscribe({ query: RUNS_SUBSCRIPTION }, {
-      next: function (result) {
-        if (result.data && result.data.actionRuns) {
-          setStatus('live');
-          onRunEvent(result.data.actionRuns);
-        } else if (result.errors && result.errors.length) {
-          var code = SY.errorCode(result.errors);
-          var err = new Error(result.errors[0].message);
-          err.code = code;
-          if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') { stopLive(err); return; }
-          setStatus('error');
-          resubscribeLater(10000);
-        }
-      },
-      error: function (err) {
-        if (Array.isArray(err)) {
-          var code = SY.errorCode(err);
-          if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') {
-            var e = new Error(err[0].message);
-            e.code = code;
-            stopLive(e);
-            return;
-          }
-        }
-        setStatus('error');
-        resubscribeLater(15000);
-      },
-      complete: function () {
-        // The server ends the stream when it shuts down: subscribe again.
-        if (!stopped) { setStatus('reconnecting'); resubscribeLater(2000); }
-      }
-    });
-  }
 
-  function startLive() {
-    var everConnected = false;
-    client = SY.wsClient({
-      retryAttempts: Infinity,
-      shouldRetry: function () { return !stopped; },
-      retryWait: SY.retryWait,
-      on: {
-        connecting: function (isRetry) {
-          if (!stopped) setStatus(isRetry || everConnected ? 'reconnecting' : 'connecting');
-        },
-        connected: function () {
-          // Runs may be rare: "live" once the socket carries the subscription.
-          // After a reconnect, read what changed while the socket was down.
-          if (everConnected && !stopped) { loadRuns(); refreshActions(); }
-          everConnected = true;
-          if (!stopped) setStatus('live');
-        },
-        closed: function () { if (everConnected && !stopped) setStatus('reconnecting'); }
-      }
-    });
-    subscribe();
-  }
+  var feed = SY.liveFeed({
+    pill: pill, updated: updated, errorBox: errorBox, what: 'the actions',
+    query: RUNS_SUBSCRIPTION, field: 'actionRuns', onData: onRunEvent,
+    onConnected: function (again) {
+      // Runs may be rare: "live" once the socket carries the subscription.
+      // After a reconnect, read what changed while the socket was down.
+      if (again) { loadRuns(); refreshActions(); }
+      feed.setStatus('live');
+    }
+  });
+  var stopLive = feed.stop;
 
   // ================= start =================
   // The inline dashboard script shows the "not signed in" notice; this
@@ -1340,11 +1137,11 @@
       viewerId = data.viewer.user && data.viewer.user.id;
       panel.hidden = false;
       return refreshActions().then(loadRuns).then(function () {
-        startLive();
+        feed.start();
         // Actions made or changed elsewhere, next ticks: read the list again
         // every minute while the page is shown.
         setInterval(function () {
-          if (!stopped && document.visibilityState === 'visible') refreshActions();
+          if (!feed.stopped() && document.visibilityState === 'visible') refreshActions();
         }, 60000);
         if (window.location.hash === '#actions-panel') panel.scrollIntoView({ block: 'start' });
       });

@@ -1,6 +1,7 @@
 // Shared by the Switchyard pages (dashboard, sandbox, console, playground):
 // the top bar, the session check, the GraphQL fetch helper, the graphql-ws
-// client and a few small DOM helpers. Served at /playground/app.js; load it
+// client, a few small DOM helpers and the pieces the dashboard's panels share
+// (confirm step, live feed with its status pill). Served at /playground/app.js; load it
 // after /playground/vendor/graphql-ws.min.js and before the page's own script.
 (function () {
   'use strict';
@@ -248,6 +249,300 @@
     }
   }
 
+
+  // ---- pieces shared by the dashboard's panels (connections, actions, OAuth apps) ----
+  function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
+
+  // "14:05:53" today, "Dec 2, 14:05" before (the full time in the title).
+  function shortTime(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return String(iso);
+    var hm = clock(d);
+    if (d.toDateString() === new Date().toDateString()) return hm;
+    return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) + ', ' + hm.slice(0, 5);
+  }
+
+  // A <time> showing shortTime(iso), the full time in its title.
+  function timeEl(iso) {
+    var t = el('time', null, shortTime(iso));
+    t.dateTime = iso;
+    t.title = formatTime(iso);
+    return t;
+  }
+
+  // A "—" in a table cell, read out as "none".
+  function dashCell(td) {
+    var dash = el('span', null, '—');
+    dash.setAttribute('aria-hidden', 'true');
+    td.appendChild(dash);
+    td.appendChild(el('span', 'sy-visually-hidden', 'none'));
+    return td;
+  }
+
+  function button(text, className, label) {
+    var b = el('button', 'sy-button sy-button-small' + (className ? ' ' + className : ''), text);
+    b.type = 'button';
+    if (label) b.setAttribute('aria-label', label);
+    return b;
+  }
+
+  // The user errors' messages, for mutations whose input names one object.
+  function userErrorText(errors) {
+    return errors.map(function (e) { return e.message; }).join(' ');
+  }
+
+  // A function that reads `text` out in the live region `live`.
+  function announcer(live) {
+    return function (text) {
+      // Cleared first so the same sentence twice is read twice.
+      live.textContent = '';
+      setTimeout(function () { live.textContent = text; }, 50);
+    };
+  }
+
+  // Replaces the buttons in `holder` by a question with a confirm and a keep
+  // button (`keepText`, e.g. "Cancel"); the keep button (the harmless choice)
+  // gets the focus, Escape keeps. `subject` names what the step acts on (for
+  // screen readers; accessible names start with the visible text). `run`
+  // gets a function that puts the buttons back (focusing `focusBack` when
+  // asked). While it is shown, holder.dataset.confirming is set. With
+  // `busyText`, the question gives way to it once confirmed.
+  function confirmStep(holder, question, confirmText, keepText, subject, focusBack, run, busyText) {
+    var kept = Array.prototype.slice.call(holder.childNodes);
+    kept.forEach(function (n) { holder.removeChild(n); });
+    var box = el('span', 'sy-confirm');
+    box.setAttribute('role', 'group');
+    box.setAttribute('aria-label', 'Confirm: ' + subject);
+    var q = el('span', 'sy-confirm-text', question);
+    var yes = button(confirmText, 'sy-button-danger', confirmText + ': ' + subject);
+    var no = button(keepText, 'sy-button-secondary', keepText + ': ' + subject);
+    box.appendChild(q);
+    box.appendChild(yes);
+    box.appendChild(no);
+    holder.appendChild(box);
+    holder.dataset.confirming = '1';
+    function restore(focus) {
+      if (box.parentNode) holder.removeChild(box);
+      kept.forEach(function (n) { holder.appendChild(n); });
+      delete holder.dataset.confirming;
+      if (focus && focusBack && focusBack.isConnected) focusBack.focus();
+    }
+    no.addEventListener('click', function () { restore(true); });
+    box.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Escape') { ev.preventDefault(); restore(true); }
+    });
+    yes.addEventListener('click', function () {
+      yes.disabled = true;
+      no.disabled = true;
+      if (busyText) q.textContent = busyText;
+      run(restore);
+    });
+    no.focus();
+  }
+
+  // A form's error box for what no one field is at fault for: an alert,
+  // hidden until shown with showBox, focusable.
+  function formErrorBox() {
+    var box = el('p', 'sy-error');
+    box.setAttribute('role', 'alert');
+    box.tabIndex = -1;
+    box.hidden = true;
+    return box;
+  }
+
+  // A form's request failed: `result` says `text` as an error (className
+  // added), the error box says why and gets the focus.
+  function formFailed(result, className, text, box, message) {
+    result.className = className ? className + ' sy-inline-error' : 'sy-inline-error';
+    result.textContent = text;
+    showBox(box, message);
+    box.focus();
+  }
+
+  // Empties a table body but for one muted row saying `text` across `colSpan` columns.
+  function placeholderRow(tbody, text, colSpan) {
+    tbody.textContent = '';
+    var tr = el('tr', 'sy-placeholder');
+    var td = el('td', 'sy-muted', text);
+    td.colSpan = colSpan;
+    tr.appendChild(td);
+    tbody.appendChild(tr);
+  }
+
+  // The hidden row under a table row (for a form or a log): { detail, cell }.
+  function detailRow(id, colSpan, className) {
+    var detail = el('tr', 'sy-oauth-detail' + (className ? ' ' + className : ''));
+    detail.id = id;
+    detail.hidden = true;
+    var cell = el('td');
+    cell.colSpan = colSpan;
+    detail.appendChild(cell);
+    return { detail: detail, cell: cell };
+  }
+
+  // Puts the row pairs ({ row, detail }) of `list` in its order in `tbody`,
+  // updated in place and kept in `rowParts` by key(item): made with
+  // make(item) when missing, then update(parts, item); the rows of items
+  // no longer listed go (dropped(key) is told). A focused button, an open
+  // confirm step or form survive.
+  function placeRows(tbody, rowParts, list, key, make, update, dropped) {
+    var seen = {};
+    var anchor = tbody.firstChild;
+    list.forEach(function (item) {
+      var id = key(item);
+      seen[id] = true;
+      var parts = rowParts[id];
+      if (!parts) {
+        parts = make(item);
+        rowParts[id] = parts;
+        tbody.insertBefore(parts.row, anchor);
+        tbody.insertBefore(parts.detail, anchor);
+      } else if (parts.row !== anchor) {
+        tbody.insertBefore(parts.row, anchor);
+        tbody.insertBefore(parts.detail, anchor);
+      }
+      anchor = parts.detail.nextSibling;
+      update(parts, item);
+    });
+    Object.keys(rowParts).forEach(function (id) {
+      if (seen[id]) return;
+      var p = rowParts[id];
+      if (p.row.parentNode) tbody.removeChild(p.row);
+      if (p.detail.parentNode) tbody.removeChild(p.detail);
+      delete rowParts[id];
+      if (dropped) dropped(id);
+    });
+  }
+
+  // A loader that runs one at a time: a call while `load` (a function
+  // returning a promise) runs makes it run once more after.
+  function oneAtATime(load) {
+    var running = false;
+    var again = false;
+    function run() {
+      if (running) { again = true; return Promise.resolve(); }
+      running = true;
+      return load().then(function () {
+        running = false;
+        if (again) { again = false; return run(); }
+      });
+    }
+    return run;
+  }
+
+  // A panel's live feed over one subscription, with its status pill
+  // (connecting / live / reconnecting / error) and "Last update" line.
+  //   o.pill, o.updated, o.errorBox: the panel's elements
+  //   o.what: "the actions", for "Sign in again to see the actions."
+  //   o.query: the subscription; o.field: its root field
+  //   o.onData(value): each value the subscription sends
+  //   o.onConnected(again): the socket is up (again: after a reconnect)
+  // Subscribes again later after an error or the end of the stream; stops
+  // for good (and says so) on UNAUTHORIZED or FORBIDDEN.
+  function liveFeed(o) {
+    var client = null;
+    var stopped = false;
+    var resubscribeTimer = null;
+    var lastAt = null;
+
+    function setStatus(state) {
+      o.pill.dataset.state = state;
+      o.pill.textContent = state;
+    }
+
+    function renderUpdated() {
+      if (!lastAt) return;
+      var age = Math.max(0, Math.round((Date.now() - lastAt) / 1000));
+      o.updated.textContent = 'Last update ' + new Date(lastAt).toLocaleTimeString() +
+        (age >= 10 ? ' (' + age + ' s ago)' : '');
+    }
+
+    function touched() {
+      lastAt = Date.now();
+      renderUpdated();
+    }
+
+    function stop(e) {
+      stopped = true;
+      setStatus('error');
+      o.updated.hidden = true;
+      showBox(o.errorBox, e.code === 'UNAUTHORIZED'
+        ? 'Your session has ended. Sign in again to see ' + o.what + '.' : e.message);
+      if (client) client.dispose();
+    }
+
+    function resubscribeLater(ms) {
+      if (stopped || resubscribeTimer) return;
+      resubscribeTimer = setTimeout(function () { resubscribeTimer = null; subscribe(); }, ms);
+    }
+
+    function subscribe() {
+      if (stopped) return;
+      client.subscribe({ query: o.query }, {
+        next: function (result) {
+          if (result.data && result.data[o.field]) {
+            setStatus('live');
+            o.onData(result.data[o.field]);
+          } else if (result.errors && result.errors.length) {
+            var code = errorCode(result.errors);
+            var err = new Error(result.errors[0].message);
+            err.code = code;
+            if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') { stop(err); return; }
+            setStatus('error');
+            resubscribeLater(10000);
+          }
+        },
+        error: function (err) {
+          if (Array.isArray(err)) {
+            var code = errorCode(err);
+            if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') {
+              var e = new Error(err[0].message);
+              e.code = code;
+              stop(e);
+              return;
+            }
+          }
+          setStatus('error');
+          resubscribeLater(15000);
+        },
+        complete: function () {
+          // The server ends the stream when it shuts down: subscribe again.
+          if (!stopped) { setStatus('reconnecting'); resubscribeLater(2000); }
+        }
+      });
+    }
+
+    function start() {
+      var everConnected = false;
+      client = wsClient({
+        retryAttempts: Infinity,
+        shouldRetry: function () { return !stopped; },
+        retryWait: retryWait,
+        on: {
+          connecting: function (isRetry) {
+            if (!stopped) setStatus(isRetry || everConnected ? 'reconnecting' : 'connecting');
+          },
+          connected: function () {
+            var again = everConnected;
+            everConnected = true;
+            if (o.onConnected && !stopped) o.onConnected(again);
+          },
+          closed: function () { if (everConnected && !stopped) setStatus('reconnecting'); }
+        }
+      });
+      subscribe();
+    }
+
+    return {
+      start: start,
+      stop: stop,
+      stopped: function () { return stopped; },
+      setStatus: setStatus,
+      touched: touched,
+      renderUpdated: renderUpdated
+    };
+  }
+
   window.Switchyard = {
     copyField: copyField,
     safeNext: safeNext,
@@ -267,6 +562,21 @@
     session: session,
     showWho: showWho,
     signOutButton: signOutButton,
-    topBar: topBar
+    topBar: topBar,
+    plural: plural,
+    shortTime: shortTime,
+    timeEl: timeEl,
+    dashCell: dashCell,
+    button: button,
+    userErrorText: userErrorText,
+    announcer: announcer,
+    confirmStep: confirmStep,
+    formErrorBox: formErrorBox,
+    formFailed: formFailed,
+    placeholderRow: placeholderRow,
+    detailRow: detailRow,
+    placeRows: placeRows,
+    oneAtATime: oneAtATime,
+    liveFeed: liveFeed
   };
 })();

@@ -72,42 +72,17 @@
   var entries = [];             // the latest connectionStats, newest first
   var rowParts = {};            // connection id → { row, detail, cells…, sig }
   var openCalls = {};           // connection id → true while its call log is open
-  var lastAt = null;
 
   // ---- small helpers ----
-  function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
-
-  function announce(text) {
-    // Cleared first so the same sentence twice is read twice.
-    live.textContent = '';
-    setTimeout(function () { live.textContent = text; }, 50);
-  }
-
-  // "14:05:53" today, "Dec 2, 14:05" before (the full time in the title).
-  function shortTime(iso) {
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return String(iso);
-    var hm = SY.clock(d);
-    if (d.toDateString() === new Date().toDateString()) return hm;
-    return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) + ', ' + hm.slice(0, 5);
-  }
+  var plural = SY.plural, dashCell = SY.dashCell, button = SY.button;
+  var userErrorText = SY.userErrorText;
+  var announce = SY.announcer(live);
 
   function fillTime(td, iso, never) {
     td.textContent = '';
     td.className = iso ? '' : 'sy-muted';
     if (!iso) { td.textContent = never; return td; }
-    var t = el('time', null, shortTime(iso));
-    t.dateTime = iso;
-    t.title = formatTime(iso);
-    td.appendChild(t);
-    return td;
-  }
-
-  function dashCell(td) {
-    var dash = el('span', null, '—');
-    dash.setAttribute('aria-hidden', 'true');
-    td.appendChild(dash);
-    td.appendChild(el('span', 'sy-visually-hidden', 'none'));
+    td.appendChild(SY.timeEl(iso));
     return td;
   }
 
@@ -117,20 +92,9 @@
     return requests.toLocaleString() + ' / ' + (units[seconds] || seconds + ' s');
   }
 
-  function button(text, className, label) {
-    var b = el('button', 'sy-button sy-button-small' + (className ? ' ' + className : ''), text);
-    b.type = 'button';
-    if (label) b.setAttribute('aria-label', label);
-    return b;
-  }
-
   function providerName(key) {
     var p = providerByKey[key];
     return p ? p.name : key;
-  }
-
-  function userErrorText(errors) {
-    return errors.map(function (e) { return e.message; }).join(' ');
   }
 
   function statusBadge(status) {
@@ -139,54 +103,14 @@
     return s;
   }
 
-  // The same confirm step as the OAuth apps panel: the buttons give way to
-  // a question, a confirm and a Cancel button (focused; Escape cancels).
+  // The same confirm step as the other panels (app.js): a Cancel button,
+  // "Working…" once confirmed.
   function confirmStep(holder, question, confirmText, subject, focusBack, run) {
-    var kept = Array.prototype.slice.call(holder.childNodes);
-    kept.forEach(function (n) { holder.removeChild(n); });
-    var box = el('span', 'sy-confirm');
-    box.setAttribute('role', 'group');
-    box.setAttribute('aria-label', 'Confirm: ' + subject);
-    var q = el('span', 'sy-confirm-text', question);
-    var yes = button(confirmText, 'sy-button-danger', confirmText + ': ' + subject);
-    var no = button('Cancel', 'sy-button-secondary', 'Cancel: ' + subject);
-    box.appendChild(q);
-    box.appendChild(yes);
-    box.appendChild(no);
-    holder.appendChild(box);
-    holder.dataset.confirming = '1';
-    function restore(focus) {
-      if (box.parentNode) holder.removeChild(box);
-      kept.forEach(function (n) { holder.appendChild(n); });
-      delete holder.dataset.confirming;
-      if (focus && focusBack) focusBack.focus();
-    }
-    no.addEventListener('click', function () { restore(true); });
-    box.addEventListener('keydown', function (ev) {
-      if (ev.key === 'Escape') { ev.preventDefault(); restore(true); }
-    });
-    yes.addEventListener('click', function () {
-      yes.disabled = true;
-      no.disabled = true;
-      q.textContent = 'Working…';
-      run(restore);
-    });
-    no.focus();
+    SY.confirmStep(holder, question, confirmText, 'Cancel', subject, focusBack, run, 'Working…');
   }
 
-  // ---- status pill and "last update" ----
-  function setStatus(state) {
-    pill.dataset.state = state;
-    pill.textContent = state;
-  }
-
-  function renderUpdated() {
-    if (!lastAt) return;
-    var age = Math.max(0, Math.round((Date.now() - lastAt) / 1000));
-    updated.textContent = 'Last update ' + new Date(lastAt).toLocaleTimeString() +
-      (age >= 10 ? ' (' + age + ' s ago)' : '');
-  }
-  setInterval(renderUpdated, 1000);
+  // ---- status pill and "last update" (the live feed's, set up below) ----
+  setInterval(function () { feed.renderUpdated(); }, 1000);
 
   // ---- the shown-once incoming URL ----
   function showSecret(url) {
@@ -209,13 +133,8 @@
 
   // ================= the connections table =================
   function setPlaceholder(text) {
-    rows.textContent = '';
+    SY.placeholderRow(rows, text, 7);
     rowParts = {};
-    var tr = el('tr', 'sy-placeholder');
-    var td = el('td', 'sy-muted', text);
-    td.colSpan = 7;
-    tr.appendChild(td);
-    rows.appendChild(tr);
   }
 
   function renderSummary() {
@@ -236,40 +155,15 @@
   function renderEntries(list) {
     var before = entries;
     entries = list;
-    lastAt = Date.now();
-    renderUpdated();
+    feed.touched();
     renderSummary();
     if (!list.length) {
       setPlaceholder('No connections yet.');
       openCalls = {};
     } else {
       if (!before.length || rows.querySelector('.sy-placeholder')) { rows.textContent = ''; rowParts = {}; }
-      var seen = {};
-      var anchor = rows.firstChild;
-      list.forEach(function (e) {
-        var id = e.connection.id;
-        seen[id] = true;
-        var parts = rowParts[id];
-        if (!parts) {
-          parts = connectionRows(e);
-          rowParts[id] = parts;
-          rows.insertBefore(parts.row, anchor);
-          rows.insertBefore(parts.detail, anchor);
-        } else if (parts.row !== anchor) {
-          rows.insertBefore(parts.row, anchor);
-          rows.insertBefore(parts.detail, anchor);
-        }
-        anchor = parts.detail.nextSibling;
-        updateRow(parts, e);
-      });
-      Object.keys(rowParts).forEach(function (id) {
-        if (seen[id]) return;
-        var p = rowParts[id];
-        if (p.row.parentNode) rows.removeChild(p.row);
-        if (p.detail.parentNode) rows.removeChild(p.detail);
-        delete rowParts[id];
-        delete openCalls[id];
-      });
+      SY.placeRows(rows, rowParts, list, function (e) { return e.connection.id; }, connectionRows, updateRow,
+        function (id) { delete openCalls[id]; });
     }
     renderCatalogActions();
   }
@@ -311,12 +205,8 @@
     callsBtn.setAttribute('aria-expanded', 'false');
     callsBtn.setAttribute('aria-controls', detailId);
 
-    var detail = el('tr', 'sy-oauth-detail');
-    detail.id = detailId;
-    detail.hidden = true;
-    var cell = el('td');
-    cell.colSpan = 7;
-    detail.appendChild(cell);
+    var d = SY.detailRow(detailId, 7);
+    var detail = d.detail, cell = d.cell;
 
     var parts = {
       id: c.id, row: tr, detail: detail, cell: cell, callsBtn: callsBtn, holder: holder,
@@ -591,12 +481,8 @@
 
   // ---- figures: HTTP once (and after each change), then live ----
   var LOAD_ERROR = 'Could not load the connections: ';
-  var refreshing = false;
-  var refreshAgain = false;
 
-  function refresh() {
-    if (refreshing) { refreshAgain = true; return Promise.resolve(); }
-    refreshing = true;
+  var refresh = SY.oneAtATime(function () {
     return gql(STATS_QUERY).then(function (data) {
       if (errorBox.textContent.indexOf(LOAD_ERROR) === 0) showBox(errorBox, '');
       renderEntries(data.connectionStats);
@@ -604,82 +490,14 @@
       if (e.code === 'UNAUTHORIZED' || e.code === 'FORBIDDEN') { stopLive(e); return; }
       showBox(errorBox, LOAD_ERROR + e.message);
       if (!entries.length) setPlaceholder('The connections could not be loaded.');
-    }).then(function () {
-      refreshing = false;
-      if (refreshAgain) { refreshAgain = false; return refresh(); }
     });
-  }
+  });
 
-  var client = null;
-  var stopped = false;
-  var resubscribeTimer = null;
-
-  function stopLive(e) {
-    stopped = true;
-    setStatus('error');
-    updated.hidden = true;
-    showBox(errorBox, e.code === 'UNAUTHORIZED'
-      ? 'Your session has ended. Sign in again to see the connections.' : e.message);
-    if (client) client.dispose();
-  }
-
-  function resubscribeLater(ms) {
-    if (stopped || resubscribeTimer) return;
-    resubscribeTimer = setTimeout(function () { resubscribeTimer = null; subscribe(); }, ms);
-  }
-
-  function subscribe() {
-    if (stopped) return;
-    client.subscribe({ query: STATS_SUBSCRIPTION }, {
-      next: function (result) {
-        if (result.data && result.data.connectionStats) {
-          setStatus('live');
-          renderEntries(result.data.connectionStats);
-        } else if (result.errors && result.errors.length) {
-          var code = SY.errorCode(result.errors);
-          var err = new Error(result.errors[0].message);
-          err.code = code;
-          if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') { stopLive(err); return; }
-          setStatus('error');
-          resubscribeLater(10000);
-        }
-      },
-      error: function (err) {
-        if (Array.isArray(err)) {
-          var code = SY.errorCode(err);
-          if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') {
-            var e = new Error(err[0].message);
-            e.code = code;
-            stopLive(e);
-            return;
-          }
-        }
-        setStatus('error');
-        resubscribeLater(15000);
-      },
-      complete: function () {
-        // The server ends the stream when it shuts down: subscribe again.
-        if (!stopped) { setStatus('reconnecting'); resubscribeLater(2000); }
-      }
-    });
-  }
-
-  function startLive() {
-    var everConnected = false;
-    client = SY.wsClient({
-      retryAttempts: Infinity,
-      shouldRetry: function () { return !stopped; },
-      retryWait: SY.retryWait,
-      on: {
-        connecting: function (isRetry) {
-          if (!stopped) setStatus(isRetry || everConnected ? 'reconnecting' : 'connecting');
-        },
-        connected: function () { everConnected = true; },
-        closed: function () { if (everConnected && !stopped) setStatus('reconnecting'); }
-      }
-    });
-    subscribe();
-  }
+  var feed = SY.liveFeed({
+    pill: pill, updated: updated, errorBox: errorBox, what: 'the connections',
+    query: STATS_SUBSCRIPTION, field: 'connectionStats', onData: renderEntries
+  });
+  var stopLive = feed.stop;
 
   // ================= Connect a service (owners) =================
   var openConnectForm = null;   // { key, detail, button }
@@ -733,12 +551,8 @@
         var actions = el('td', 'sy-catalog-actions');
         tr.appendChild(actions);
 
-        var detail = el('tr', 'sy-oauth-detail');
-        detail.id = 'connect-form-' + p.key;
-        detail.hidden = true;
-        var cell = el('td');
-        cell.colSpan = 5;
-        detail.appendChild(cell);
+        var d = SY.detailRow('connect-form-' + p.key, 5);
+        var detail = d.detail, cell = d.cell;
         catalogRows.appendChild(tr);
         catalogRows.appendChild(detail);
         catalogParts[p.key] = { row: tr, detail: detail, cell: cell, actions: actions, sig: null };
@@ -905,10 +719,7 @@
         p.apiBaseUrl + ')', 'url', needsBase ? 'Where calls go, e.g. https://api.example.com/v1.' : null);
       fields.baseUrl.input.placeholder = needsBase ? 'https://api.example.com/v1' : p.apiBaseUrl;
     }
-    var formError = el('p', 'sy-error');
-    formError.setAttribute('role', 'alert');
-    formError.tabIndex = -1;
-    formError.hidden = true;
+    var formError = SY.formErrorBox();
     form.appendChild(formError);
     var row = el('div', 'sy-actions sy-send-row');
     var submit = el('button', 'sy-button', p.authKind === 'NONE' ? 'Create URL' : 'Check and connect');
@@ -957,10 +768,7 @@
         else summary.focus();
         refresh();
       }, function (e) {
-        result.className = 'sy-inline-error';
-        result.textContent = 'Not connected.';
-        showBox(formError, e.message);
-        formError.focus();
+        SY.formFailed(result, null, 'Not connected.', formError, e.message);
       }).then(function () { submit.disabled = false; });
     });
   }
@@ -1119,10 +927,7 @@
       sResult.textContent = 'Saved the ' + p.name + ' settings.';
       renderCatalogActions();
     }, function (e) {
-      sResult.className = 'sy-inline-error';
-      sResult.textContent = 'Not saved.';
-      showBox(sFormError, e.message);
-      sFormError.focus();
+      SY.formFailed(sResult, null, 'Not saved.', sFormError, e.message);
     }).then(function () { sSave.disabled = false; });
   });
 
@@ -1146,7 +951,7 @@
         }
         return refresh();
       }).then(function () {
-        startLive();
+        feed.start();
         // Back from /connect/…/callback (or a link): bring the panel into
         // view (the callback page already said how the connect went).
         if (window.location.hash === '#connections-panel') panel.scrollIntoView({ block: 'start' });

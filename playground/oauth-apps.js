@@ -32,25 +32,13 @@
   var viewerUserId = null;
 
   // ---- small helpers ----
-  function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
-
-  // "14:05:53" today, "Dec 2, 14:05" before (the full time in the title).
-  function shortTime(iso) {
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return String(iso);
-    var hm = SY.clock(d);
-    if (d.toDateString() === new Date().toDateString()) return hm;
-    return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) + ', ' + hm.slice(0, 5);
-  }
+  var plural = SY.plural, button = SY.button, userErrorText = SY.userErrorText;
 
   // A table cell with a <time>; `never` when there is no time.
   function timeCell(iso, never) {
     var td = el('td');
     if (!iso) { td.textContent = never; td.className = 'sy-muted'; return td; }
-    var t = el('time', null, shortTime(iso));
-    t.dateTime = iso;
-    t.title = formatTime(iso);
-    td.appendChild(t);
+    td.appendChild(SY.timeEl(iso));
     return td;
   }
 
@@ -88,51 +76,9 @@
     return th;
   }
 
-  function button(text, className, label) {
-    var b = el('button', 'sy-button sy-button-small' + (className ? ' ' + className : ''), text);
-    b.type = 'button';
-    if (label) b.setAttribute('aria-label', label);
-    return b;
-  }
-
-  // The user errors' messages, for mutations whose input names one object.
-  function userErrorText(errors) {
-    return errors.map(function (e) { return e.message; }).join(' ');
-  }
-
-  // Replaces the buttons in `holder` by a question with a confirm and a
-  // Cancel button; Cancel (the harmless choice) gets the focus, Escape
-  // cancels. `subject` names what the step acts on (for screen readers;
-  // accessible names start with the visible text). `run` gets a function
-  // that puts the buttons back (focusing `focusBack` when asked).
+  // The confirm step of app.js with a Cancel button.
   function confirmStep(holder, question, confirmText, subject, focusBack, run) {
-    var kept = Array.prototype.slice.call(holder.childNodes);
-    kept.forEach(function (n) { holder.removeChild(n); });
-    var box = el('span', 'sy-confirm');
-    box.setAttribute('role', 'group');
-    box.setAttribute('aria-label', 'Confirm: ' + subject);
-    var q = el('span', 'sy-confirm-text', question);
-    var yes = button(confirmText, 'sy-button-danger', confirmText + ': ' + subject);
-    var no = button('Cancel', 'sy-button-secondary', 'Cancel: ' + subject);
-    box.appendChild(q);
-    box.appendChild(yes);
-    box.appendChild(no);
-    holder.appendChild(box);
-    function restore(focus) {
-      if (box.parentNode) holder.removeChild(box);
-      kept.forEach(function (n) { holder.appendChild(n); });
-      if (focus && focusBack) focusBack.focus();
-    }
-    no.addEventListener('click', function () { restore(true); });
-    box.addEventListener('keydown', function (ev) {
-      if (ev.key === 'Escape') { ev.preventDefault(); restore(true); }
-    });
-    yes.addEventListener('click', function () {
-      yes.disabled = true;
-      no.disabled = true;
-      run(restore);
-    });
-    no.focus();
+    SY.confirmStep(holder, question, confirmText, 'Cancel', subject, focusBack, run);
   }
 
   // ================= OAuth apps (owners) =================
@@ -168,14 +114,8 @@
 
   var apps = [];            // as listed, newest first
   var openAuthz = {};       // app id → true when its authorizations row is open
-  var loadingApps = false;
-  var loadAgain = false;
 
-  function announce(text) {
-    // Cleared first so the same sentence twice is read twice.
-    live.textContent = '';
-    setTimeout(function () { live.textContent = text; }, 50);
-  }
+  var announce = SY.announcer(live);
 
   // ---- the secret, shown once ----
   function showSecret(appName, secret, rolled) {
@@ -202,17 +142,10 @@
 
   // ---- the list ----
   function setPlaceholder(text) {
-    rows.textContent = '';
-    var tr = el('tr', 'sy-placeholder');
-    var td = el('td', 'sy-muted', text);
-    td.colSpan = 8;
-    tr.appendChild(td);
-    rows.appendChild(tr);
+    SY.placeholderRow(rows, text, 8);
   }
 
-  function loadApps() {
-    if (loadingApps) { loadAgain = true; return Promise.resolve(); }
-    loadingApps = true;
+  var loadApps = SY.oneAtATime(function () {
     return gql(APPS_QUERY).then(function (data) {
       showBox(errorBox, '');
       renderApps(data.oauthApps);
@@ -220,11 +153,8 @@
       if (e.code === 'FORBIDDEN') { panel.hidden = true; return; }
       showBox(errorBox, 'Could not load the apps: ' + e.message);
       if (!apps.length) setPlaceholder('The apps could not be loaded.');
-    }).then(function () {
-      loadingApps = false;
-      if (loadAgain) { loadAgain = false; return loadApps(); }
     });
-  }
+  });
 
   function renderApps(conn) {
     apps = conn.edges.map(function (e) { return e.node; });
@@ -294,12 +224,8 @@
     actions.appendChild(holder);
     tr.appendChild(actions);
 
-    var detail = el('tr', 'sy-oauth-detail');
-    detail.id = detailId;
-    detail.hidden = true;
-    var cell = el('td');
-    cell.colSpan = 8;
-    detail.appendChild(cell);
+    var d = SY.detailRow(detailId, 8);
+    var detail = d.detail, cell = d.cell;
 
     var parts = { row: tr, detail: detail, cell: cell, button: authzBtn };
     authzBtn.addEventListener('click', function () {
@@ -531,10 +457,7 @@
       }
       loadApps();
     }, function (e) {
-      formResult.className = 'sy-inline-error';
-      formResult.textContent = 'Not registered.';
-      showBox(formError, e.message);
-      formError.focus();
+      SY.formFailed(formResult, null, 'Not registered.', formError, e.message);
     }).then(function () {
       createBtn.disabled = false;
     });
@@ -566,12 +489,7 @@
   var aRows = $('authorized-rows');
 
   function aPlaceholder(text) {
-    aRows.textContent = '';
-    var tr = el('tr', 'sy-placeholder');
-    var td = el('td', 'sy-muted', text);
-    td.colSpan = 5;
-    tr.appendChild(td);
-    aRows.appendChild(tr);
+    SY.placeholderRow(aRows, text, 5);
   }
 
   function loadAuthorized() {

@@ -28,28 +28,18 @@
 //
 // SY_ASSETS=playground serves /dashboard and /playground/* from that
 // directory instead of the binary (to try page changes without a rebuild).
-import { spawn, execFileSync } from 'node:child_process';
+// The driver and the checks: ./lib.mjs.
 import { createServer } from 'node:http';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { shots, log, check, sleep, q, walk, checkButtonNames, startServer, startChrome, setupSignIn, signInCollaborator } from './lib.mjs';
 
 const BIN = resolve(process.argv[2] || 'target/debug/switchyard');
 const OUT = process.argv[3] || '/work/shots/actions';
 const PORT = Number(process.argv[4] || 18490);
 const BASE = `http://127.0.0.1:${PORT}`;
 const CDP_PORT = Number(process.env.CDP_PORT || 9358);
-const ASSETS = process.env.SY_ASSETS ? resolve(process.env.SY_ASSETS) : null;
 mkdirSync(OUT, { recursive: true });
-
-const problems = [];   // JS exceptions, console errors, failed requests, failed checks
-const shots = [];
-const log = (...a) => console.log(...a);
-function check(cond, what) {
-  if (cond) log('  ok   ' + what);
-  else { log('  FAIL ' + what); problems.push('check failed: ' + what); }
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the REST API the action calls ----
 const KEY = 'key-' + Math.random().toString(36).slice(2);
@@ -81,163 +71,14 @@ await new Promise((r) => provider.listen(0, '127.0.0.1', r));
 const P = `http://127.0.0.1:${provider.address().port}`;
 
 // ---- a fresh Switchyard ----
-const SERVER_DIR = mkdtempSync(join(tmpdir(), 'sy-actions-'));
-const server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${PORT}`, '--allow-private-targets', 'true'],
-  { cwd: SERVER_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWITCHYARD_LOG: 'warn' } });
-let serverOut = '';
-server.stdout.on('data', (d) => { serverOut += d; });
-server.stderr.on('data', (d) => { serverOut += d; });
-let SETUP_LINK = null;
-for (let i = 0; i < 300 && !SETUP_LINK; i++) {
-  const m = serverOut.match(/http\S+\/setup\?token=[\w.-]+/);
-  if (m) SETUP_LINK = m[0];
-  else await sleep(100);
-}
-if (!SETUP_LINK) { log(serverOut); server.kill(); provider.close(); throw new Error('no setup link from the server'); }
+const { server, dir: SERVER_DIR, setupLink: SETUP_LINK } = await startServer({
+  bin: BIN, port: PORT, prefix: 'sy-actions-', cleanup: () => provider.close() });
 
 // ---- Chromium ----
-const chrome = spawn('/usr/bin/chromium', [
-  '--headless', '--no-sandbox', '--disable-gpu', `--remote-debugging-port=${CDP_PORT}`,
-  `--user-data-dir=/tmp/actions-chrome-${process.pid}`, '--window-size=1280,900',
-  // Pages fulfilled from disk have no address: let them reach 127.0.0.1.
-  ...(ASSETS ? ['--disable-features=LocalNetworkAccessChecks'] : []), 'about:blank',
-], { stdio: ['ignore', 'ignore', 'pipe'] });
-let targets;
-for (let i = 0; i < 100; i++) {
-  try { targets = await (await fetch(`http://127.0.0.1:${CDP_PORT}/json/list`)).json(); if (targets.length) break; }
-  catch { await sleep(200); }
-}
-const page = targets.find((t) => t.type === 'page');
-const ws = new WebSocket(page.webSocketDebuggerUrl);
-await new Promise((r) => ws.addEventListener('open', r));
-let nextId = 1;
-const pending = new Map();
-const listeners = [];
-ws.addEventListener('message', (ev) => {
-  const m = JSON.parse(ev.data);
-  if (m.id && pending.has(m.id)) {
-    const { resolve: ok, reject } = pending.get(m.id);
-    pending.delete(m.id);
-    if (m.error) reject(new Error(m.error.message)); else ok(m.result);
-  } else if (m.method) {
-    listeners.forEach((l) => l(m));
-  }
-});
-const send = (method, params = {}) => new Promise((ok, reject) => {
-  const id = nextId++;
-  pending.set(id, { resolve: ok, reject });
-  ws.send(JSON.stringify({ id, method, params }));
-});
-const requests = new Map();   // requestId → url
-listeners.push((m) => {
-  if (m.method === 'Runtime.exceptionThrown') {
-    const d = m.params.exceptionDetails;
-    problems.push('JS exception: ' + (d.exception && d.exception.description || d.text) + ' at ' + d.url + ':' + d.lineNumber);
-  }
-  if (m.method === 'Runtime.consoleAPICalled' && m.params.type === 'error') {
-    problems.push('console.error: ' + m.params.args.map((a) => a.value || a.description).join(' '));
-  }
-  if (m.method === 'Log.entryAdded' && m.params.entry.level === 'error') {
-    problems.push('log error: ' + m.params.entry.text + ' ' + (m.params.entry.url || ''));
-  }
-  if (m.method === 'Network.requestWillBeSent') requests.set(m.params.requestId, m.params.request.url);
-  if (m.method === 'Network.responseReceived' && m.params.response.status >= 400) {
-    problems.push('HTTP ' + m.params.response.status + ' for ' + m.params.response.url);
-  }
-  if (m.method === 'Network.loadingFailed' && !m.params.canceled) {
-    problems.push('request failed: ' + (requests.get(m.params.requestId) || m.params.requestId) + ' ' + m.params.errorText);
-  }
-  if (m.method === 'Fetch.requestPaused') {
-    // SY_ASSETS: the page's own files from disk.
-    const u = new URL(m.params.request.url);
-    const file = u.pathname === '/dashboard' ? 'dashboard.html' : u.pathname.replace(/^\/playground\//, '');
-    const type = file.endsWith('.css') ? 'text/css' : file.endsWith('.js') ? 'text/javascript' : 'text/html';
-    let bodyB64 = null;
-    try { bodyB64 = readFileSync(join(ASSETS, file)).toString('base64'); } catch { /* not on disk */ }
-    if (bodyB64 === null) send('Fetch.continueRequest', { requestId: m.params.requestId }).catch(() => {});
-    else send('Fetch.fulfillRequest', { requestId: m.params.requestId, responseCode: 200,
-      responseHeaders: [{ name: 'Content-Type', value: type }], body: bodyB64 }).catch(() => {});
-  }
-});
-await send('Page.enable');
-await send('Runtime.enable');
-await send('Log.enable');
-await send('Network.enable');
-if (ASSETS) {
-  log('serving /dashboard and /playground/*.js|css from ' + ASSETS);
-  await send('Fetch.enable', { patterns: [
-    { urlPattern: `${BASE}/dashboard*` }, { urlPattern: `${BASE}/playground/*.js` }, { urlPattern: `${BASE}/playground/*.css` },
-  ] });
-}
-await send('Emulation.setFocusEmulationEnabled', { enabled: true });
-await send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 900, deviceScaleFactor: 1, mobile: false });
-
-async function evaluate(expr) {
-  const r = await send('Runtime.evaluate', { expression: expr, awaitPromise: true, returnByValue: true });
-  if (r.exceptionDetails) throw new Error('evaluate failed: ' + expr + ': ' + JSON.stringify(r.exceptionDetails.exception || r.exceptionDetails.text));
-  return r.result.value;
-}
-async function waitFor(expr, what, ms = 10000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try { if (await evaluate(expr)) return true; } catch { /* page loading */ }
-    await sleep(100);
-  }
-  check(false, 'timed out waiting for ' + what);
-  return false;
-}
-async function navigate(url) {
-  await send('Page.navigate', { url });
-  await sleep(300);
-  await waitFor('document.readyState === "complete"', 'load of ' + url);
-}
-// The same URL again (a hash-only navigation would not load the page).
-async function reload() {
-  await send('Page.reload', { ignoreCache: true });
-  await sleep(300);
-  await waitFor('document.readyState === "complete"', 'reload');
-}
-const q = (s) => JSON.stringify(s);
-const click = (sel) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); if(!e) throw new Error('no ' + ${q(sel)}); e.click(); return true})()`);
-const fill = (sel, value) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); e.value=${q(value)}; e.dispatchEvent(new Event('input',{bubbles:true})); e.dispatchEvent(new Event('change',{bubbles:true})); return true})()`);
-const text = (sel) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); return e ? e.textContent.replace(/\\s+/g,' ').trim() : null})()`);
-const visible = (sel) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); return !!e && e.getClientRects().length > 0})()`);
-const activeId = () => evaluate('document.activeElement && (document.activeElement.id || document.activeElement.textContent.trim())');
-const buttonsIn = (sel) => evaluate(`Array.prototype.map.call(document.querySelectorAll(${q(sel + ' button')}), function (b) { return b.textContent; })`);
-// Clicks the button with this text in `rowSel`.
-const clickIn = (rowSel, buttonText) => evaluate(`(function(){
-  var row = document.querySelector(${q(rowSel)});
-  if (!row) throw new Error('no row ' + ${q(rowSel)});
-  var b = Array.prototype.find.call(row.querySelectorAll('button'), function (b) { return b.textContent === ${q(buttonText)}; });
-  if (!b) throw new Error('no button ' + ${q(buttonText)} + ' in ' + ${q(rowSel)});
-  b.click(); return true })()`);
-const cells = (sel) => evaluate(`(function(){
-  var r = document.querySelector(${q(sel)});
-  return r ? Array.prototype.map.call(r.children, function (c) { return c.textContent.replace(/\\s+/g, ' ').trim(); }) : null })()`);
+const browser = await startChrome({ cdpPort: CDP_PORT, profile: `/tmp/actions-chrome-${process.pid}`, base: BASE,
+  out: OUT, prefix: 'actions-', network: true });
+const { send, evaluate, waitFor, navigate, reload, click, fill, text, visible, activeId, buttonsIn, clickIn, cells, key, shot } = browser;
 const gql = (query, variables) => evaluate(`window.Switchyard.gql(${q(query)}, ${q(variables || {})})`);
-// A real key press (with its text, so Enter and Space activate a button).
-const KEY_TEXT = { Enter: '\r', ' ': ' ' };
-const key = async (k, code, vk) => {
-  const t = KEY_TEXT[k];
-  await send('Input.dispatchKeyEvent', { type: t ? 'keyDown' : 'rawKeyDown', key: k, code, windowsVirtualKeyCode: vk, ...(t ? { text: t, unmodifiedText: t } : {}) });
-  await send('Input.dispatchKeyEvent', { type: 'keyUp', key: k, code, windowsVirtualKeyCode: vk });
-};
-
-async function shot(name, selector) {
-  const file = `${OUT}/actions-${name}.png`;
-  if (selector) {
-    const r = await evaluate(`(function(){var b=document.querySelector(${q(selector)}).getBoundingClientRect();
-      return {x:b.left+window.scrollX, y:b.top+window.scrollY, w:b.width, h:b.height}})()`);
-    const clip = { x: Math.max(0, r.x - 8), y: Math.max(0, r.y - 8), width: r.w + 16, height: r.h + 16, scale: 1 };
-    const img = await send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true, clip });
-    writeFileSync(file, Buffer.from(img.data, 'base64'));
-  } else {
-    const img = await send('Page.captureScreenshot', { format: 'png' });
-    writeFileSync(file, Buffer.from(img.data, 'base64'));
-  }
-  shots.push(file);
-  log('  shot ' + file);
-}
 
 const panelReady = '!document.getElementById("actions-panel").hidden && ' +
   'document.getElementById("actions-summary").textContent.indexOf("Loading") === -1 && ' +
@@ -265,16 +106,10 @@ const stepsOf = (runId) => evaluate(`Array.prototype.map.call(document.querySele
 
 const CREATE_ACTION = 'mutation($i: CreateActionInput!) { createAction(input: $i) { action { id name } userErrors { field message } } }';
 
-try {
+await walk(browser, async () => {
   // ---- 1. the owner sets a password and lands signed in ----
   log('setup and sign in');
-  await navigate(SETUP_LINK);
-  await waitFor('!!document.getElementById("password")', 'setup form');
-  await fill('#name', 'Olive Owner');
-  await fill('#password', 'correct horse battery staple');
-  await fill('#confirm', 'correct horse battery staple');
-  await click('#sy-submit');
-  await waitFor('location.pathname !== "/setup"', 'leaving /setup', 10000);
+  await setupSignIn(browser, SETUP_LINK, 'correct horse battery staple', 'Olive Owner');
 
   await navigate(`${BASE}/dashboard#actions-panel`);
   await waitFor(panelReady, 'the Actions panel');
@@ -544,18 +379,7 @@ try {
 
   // ---- 11. a collaborator: Run, no owner controls ----
   log('collaborator');
-  const wsId = (await gql('{ viewer { workspace { id } } }')).viewer.workspace.id;
-  const out = execFileSync(BIN, ['admin', 'create-user', '--email', 'cora@example.com', '--name', 'Cora',
-    '--workspace', wsId, '--listen', `127.0.0.1:${PORT}`], { cwd: SERVER_DIR, encoding: 'utf8' });
-  const link = out.match(/http\S+\/setup\?token=\S+/)[0];
-  await click('#sy-signout');
-  await waitFor('location.pathname === "/login"', 'signed out');
-  await navigate(link);
-  await waitFor('!!document.getElementById("password")', 'setup form');
-  await fill('#password', 'another long passphrase');
-  await fill('#confirm', 'another long passphrase');
-  await click('#sy-submit');
-  await waitFor('location.pathname !== "/setup"', 'leaving /setup', 10000);
+  await signInCollaborator(browser, { bin: BIN, dir: SERVER_DIR, listen: `127.0.0.1:${PORT}` });
   await navigate(`${BASE}/dashboard#actions-panel`);
   await waitFor(panelReady + ` && !!document.querySelector(${q(actionRow(A))})`, 'the collaborator\'s panel');
   check((await text('#sy-who')).includes('cora@example.com'), 'signed in as the collaborator');
@@ -590,23 +414,5 @@ try {
   check(await evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1'), 'no page-wide sideways scroll at 420 px');
   await shot('14-narrow', '#actions-panel');
   await send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 900, deviceScaleFactor: 1, mobile: false });
-  const ax = await send('Accessibility.getFullAXTree');
-  const nameless = ax.nodes.filter((nd) => nd.role && nd.role.value === 'button' && !nd.ignored && !(nd.name && nd.name.value));
-  check(nameless.length === 0, 'every button has an accessible name (' + nameless.length + ' without)');
-} catch (e) {
-  problems.push('script error: ' + e.stack);
-  await shot('zz-failure').catch(() => {});
-} finally {
-  ws.close();
-  chrome.kill();
-  server.kill('SIGTERM');
-  provider.close();
-}
-
-log('\nscreenshots:\n' + shots.join('\n'));
-if (problems.length) {
-  log('\nPROBLEMS:\n' + problems.join('\n'));
-  process.exit(1);
-}
-log('\nno JS exceptions, no console errors, no failed requests, every check passed');
-process.exit(0);
+  await checkButtonNames(browser);
+}, () => { server.kill('SIGTERM'); provider.close(); }, 'no JS exceptions, no console errors, no failed requests, every check passed');

@@ -18,11 +18,14 @@
 // collaborator sees the table read-only. Exits 1 on any failed check, JS
 // exception or console error; writes PNG screenshots to the out dir
 // (connections-*.png). Needs /usr/bin/chromium. Not part of `cargo test`.
-import { spawn, execFileSync } from 'node:child_process';
+//
+// SY_ASSETS=playground serves /dashboard and /playground/* from that
+// directory instead of the binary (to try page changes without a rebuild).
+// The driver and the checks: ./lib.mjs.
 import { createServer } from 'node:http';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { log, check, sleep, q, walk, checkButtonNames, startServer, startChrome, setupSignIn, signInCollaborator } from './lib.mjs';
 
 const BIN = resolve(process.argv[2] || 'target/debug/switchyard');
 const OUT = process.argv[3] || '/work/shots';
@@ -30,15 +33,6 @@ const PORT = Number(process.argv[4] || 18480);
 const BASE = `http://127.0.0.1:${PORT}`;
 const CDP_PORT = Number(process.env.CDP_PORT || 9348);
 mkdirSync(OUT, { recursive: true });
-
-const problems = [];   // JS exceptions, console errors, failed checks
-const shots = [];
-const log = (...a) => console.log(...a);
-function check(cond, what) {
-  if (cond) log('  ok   ' + what);
-  else { log('  FAIL ' + what); problems.push('check failed: ' + what); }
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the OAuth provider and API ----
 const CODE = 'code-' + Math.random().toString(36).slice(2);
@@ -86,141 +80,27 @@ await new Promise((r) => provider.listen(0, '127.0.0.1', r));
 const P = `http://127.0.0.1:${provider.address().port}`;
 
 // ---- a fresh Switchyard ----
-const SERVER_DIR = mkdtempSync(join(tmpdir(), 'sy-connections-'));
-const server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${PORT}`, '--allow-private-targets', 'true'],
-  { cwd: SERVER_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWITCHYARD_LOG: 'warn' } });
-let serverOut = '';
-server.stdout.on('data', (d) => { serverOut += d; });
-server.stderr.on('data', (d) => { serverOut += d; });
-let SETUP_LINK = null;
-for (let i = 0; i < 300 && !SETUP_LINK; i++) {
-  const m = serverOut.match(/http\S+\/setup\?token=[\w.-]+/);
-  if (m) SETUP_LINK = m[0];
-  else await sleep(100);
-}
-if (!SETUP_LINK) { log(serverOut); server.kill(); provider.close(); throw new Error('no setup link from the server'); }
+const { server, dir: SERVER_DIR, setupLink: SETUP_LINK } = await startServer({
+  bin: BIN, port: PORT, prefix: 'sy-connections-', cleanup: () => provider.close() });
 
 // ---- Chromium ----
-const chrome = spawn('/usr/bin/chromium', [
-  '--headless', '--no-sandbox', '--disable-gpu', `--remote-debugging-port=${CDP_PORT}`,
-  `--user-data-dir=/tmp/connections-chrome-${process.pid}`, '--window-size=1280,900', 'about:blank',
-], { stdio: ['ignore', 'ignore', 'pipe'] });
-let targets;
-for (let i = 0; i < 100; i++) {
-  try { targets = await (await fetch(`http://127.0.0.1:${CDP_PORT}/json/list`)).json(); if (targets.length) break; }
-  catch { await sleep(200); }
-}
-const page = targets.find((t) => t.type === 'page');
-const ws = new WebSocket(page.webSocketDebuggerUrl);
-await new Promise((r) => ws.addEventListener('open', r));
-let nextId = 1;
-const pending = new Map();
-const listeners = [];
-ws.addEventListener('message', (ev) => {
-  const m = JSON.parse(ev.data);
-  if (m.id && pending.has(m.id)) {
-    const { resolve: ok, reject } = pending.get(m.id);
-    pending.delete(m.id);
-    if (m.error) reject(new Error(m.error.message)); else ok(m.result);
-  } else if (m.method) {
-    listeners.forEach((l) => l(m));
-  }
-});
-const send = (method, params = {}) => new Promise((ok, reject) => {
-  const id = nextId++;
-  pending.set(id, { resolve: ok, reject });
-  ws.send(JSON.stringify({ id, method, params }));
-});
-const visited = [];
-listeners.push((m) => {
-  if (m.method === 'Runtime.exceptionThrown') {
-    const d = m.params.exceptionDetails;
-    problems.push('JS exception: ' + (d.exception && d.exception.description || d.text) + ' at ' + d.url + ':' + d.lineNumber);
-  }
-  if (m.method === 'Runtime.consoleAPICalled' && m.params.type === 'error') {
-    problems.push('console.error: ' + m.params.args.map((a) => a.value || a.description).join(' '));
-  }
-  if (m.method === 'Log.entryAdded' && m.params.entry.level === 'error') {
-    problems.push('log error: ' + m.params.entry.text + ' ' + (m.params.entry.url || ''));
-  }
-  if (m.method === 'Page.frameNavigated' && !m.params.frame.parentId) visited.push(m.params.frame.url);
-});
-await send('Page.enable');
-await send('Runtime.enable');
-await send('Log.enable');
-await send('Emulation.setFocusEmulationEnabled', { enabled: true });
-await send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 900, deviceScaleFactor: 1, mobile: false });
-
-async function evaluate(expr) {
-  const r = await send('Runtime.evaluate', { expression: expr, awaitPromise: true, returnByValue: true });
-  if (r.exceptionDetails) throw new Error('evaluate failed: ' + expr + ': ' + JSON.stringify(r.exceptionDetails.exception || r.exceptionDetails.text));
-  return r.result.value;
-}
-async function waitFor(expr, what, ms = 10000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try { if (await evaluate(expr)) return true; } catch { /* page loading */ }
-    await sleep(100);
-  }
-  check(false, 'timed out waiting for ' + what);
-  return false;
-}
-async function navigate(url) {
-  await send('Page.navigate', { url });
-  await sleep(300);
-  await waitFor('document.readyState === "complete"', 'load of ' + url);
-}
-const q = (s) => JSON.stringify(s);
-const click = (sel) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); if(!e) throw new Error('no ' + ${q(sel)}); e.click(); return true})()`);
-const fill = (sel, value) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); e.value=${q(value)}; e.dispatchEvent(new Event('input',{bubbles:true})); e.dispatchEvent(new Event('change',{bubbles:true})); return true})()`);
-const text = (sel) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); return e ? e.textContent.replace(/\\s+/g,' ').trim() : null})()`);
-const visible = (sel) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); return !!e && e.getClientRects().length > 0})()`);
-const activeId = () => evaluate('document.activeElement && (document.activeElement.id || document.activeElement.textContent.trim())');
-// Clicks the button with this text in the row `rowSel` (a connection or a catalog row).
-const clickIn = (rowSel, buttonText) => evaluate(`(function(){
-  var row = document.querySelector(${q(rowSel)});
-  if (!row) throw new Error('no row ' + ${q(rowSel)});
-  var b = Array.prototype.find.call(row.querySelectorAll('button'), function (b) { return b.textContent === ${q(buttonText)}; });
-  if (!b) throw new Error('no button ' + ${q(buttonText)} + ' in ' + ${q(rowSel)});
-  b.click(); return true })()`);
+const browser = await startChrome({ cdpPort: CDP_PORT, profile: `/tmp/connections-chrome-${process.pid}`, base: BASE,
+  out: OUT, prefix: 'connections-' });
+const { send, visited, evaluate, waitFor, navigate, click, fill, text, visible, activeId, clickIn, cells, shot } = browser;
 // The cells of a connection row, as text.
-const connRow = (providerKey) => evaluate(`(function(){
-  var r = document.querySelector('#connections-rows tr[data-provider="${providerKey}"]');
-  return r ? Array.prototype.map.call(r.children, function (c) { return c.textContent.replace(/\\s+/g, ' ').trim(); }) : null })()`);
+const connRow = (providerKey) => cells(`#connections-rows tr[data-provider="${providerKey}"]`);
 const statusOf = (providerKey) => evaluate(`(function(){
   var b = document.querySelector('#connections-rows tr[data-provider="${providerKey}"] .sy-conn-status');
   return b ? b.dataset.status : null })()`);
-
-async function shot(name, selector) {
-  const file = `${OUT}/connections-${name}.png`;
-  if (selector) {
-    const r = await evaluate(`(function(){var b=document.querySelector(${q(selector)}).getBoundingClientRect();
-      return {x:b.left+window.scrollX, y:b.top+window.scrollY, w:b.width, h:b.height}})()`);
-    const clip = { x: Math.max(0, r.x - 8), y: Math.max(0, r.y - 8), width: r.w + 16, height: r.h + 16, scale: 1 };
-    const img = await send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true, clip });
-    writeFileSync(file, Buffer.from(img.data, 'base64'));
-  } else {
-    const img = await send('Page.captureScreenshot', { format: 'png' });
-    writeFileSync(file, Buffer.from(img.data, 'base64'));
-  }
-  shots.push(file);
-  log('  shot ' + file);
-}
 
 const panelReady = '!document.getElementById("connections-panel").hidden && ' +
   'document.getElementById("connections-summary").textContent.indexOf("Loading") === -1';
 const catalogRow = (key) => `#catalog-rows tr[data-provider="${key}"]`;
 
-try {
+await walk(browser, async () => {
   // ---- 1. the owner sets a password and lands signed in ----
   log('setup and sign in');
-  await navigate(SETUP_LINK);
-  await waitFor('!!document.getElementById("password")', 'setup form');
-  await fill('#name', 'Olive Owner');
-  await fill('#password', 'correct horse battery staple');
-  await fill('#confirm', 'correct horse battery staple');
-  await click('#sy-submit');
-  await waitFor('location.pathname !== "/setup"', 'leaving /setup', 10000);
+  await setupSignIn(browser, SETUP_LINK, 'correct horse battery staple', 'Olive Owner');
 
   await navigate(`${BASE}/dashboard#connections-panel`);
   await waitFor(panelReady, 'the Connections panel');
@@ -396,18 +276,7 @@ try {
 
   // ---- 10. a collaborator: the table, read-only ----
   log('collaborator');
-  const wsId = await evaluate(`window.Switchyard.gql('{ viewer { workspace { id } } }').then(function (d) { return d.viewer.workspace.id; })`);
-  const out = execFileSync(BIN, ['admin', 'create-user', '--email', 'cora@example.com', '--name', 'Cora',
-    '--workspace', wsId, '--listen', `127.0.0.1:${PORT}`], { cwd: SERVER_DIR, encoding: 'utf8' });
-  const link = out.match(/http\S+\/setup\?token=\S+/)[0];
-  await click('#sy-signout');
-  await waitFor('location.pathname === "/login"', 'signed out');
-  await navigate(link);
-  await waitFor('!!document.getElementById("password")', 'setup form');
-  await fill('#password', 'another long passphrase');
-  await fill('#confirm', 'another long passphrase');
-  await click('#sy-submit');
-  await waitFor('location.pathname !== "/setup"', 'leaving /setup', 10000);
+  await signInCollaborator(browser, { bin: BIN, dir: SERVER_DIR, listen: `127.0.0.1:${PORT}` });
   await navigate(`${BASE}/dashboard#connections-panel`);
   await waitFor(panelReady + ' && document.querySelectorAll("#connections-rows tr[data-provider]").length === 2', 'the collaborator\'s table');
   await sleep(500);
@@ -418,23 +287,5 @@ try {
   await waitFor('!!document.querySelector("#connections-rows .sy-calls-table")', 'the call log');
   check(!(await evaluate('!!document.querySelector("#connections-rows .sy-call-form")')), 'no call form for a collaborator');
   await shot('12-collaborator', '#connections-panel');
-  const ax = await send('Accessibility.getFullAXTree');
-  const nameless = ax.nodes.filter((n) => n.role && n.role.value === 'button' && !n.ignored && !(n.name && n.name.value));
-  check(nameless.length === 0, 'every button has an accessible name (' + nameless.length + ' without)');
-} catch (e) {
-  problems.push('script error: ' + e.stack);
-  await shot('zz-failure').catch(() => {});
-} finally {
-  ws.close();
-  chrome.kill();
-  server.kill('SIGTERM');
-  provider.close();
-}
-
-log('\nscreenshots:\n' + shots.join('\n'));
-if (problems.length) {
-  log('\nPROBLEMS:\n' + problems.join('\n'));
-  process.exit(1);
-}
-log('\nno JS exceptions, no console errors, every check passed');
-process.exit(0);
+  await checkButtonNames(browser);
+}, () => { server.kill('SIGTERM'); provider.close(); }, 'no JS exceptions, no console errors, every check passed');

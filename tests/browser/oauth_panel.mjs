@@ -10,23 +10,18 @@
 // the `switchyard` binary (SWITCHYARD_BIN, run in SERVER_DIR) to add a
 // collaborator. Exits 1 on any failed check, JS exception or console error;
 // writes PNG screenshots to the out dir. Not part of `cargo test`.
-import { spawn, execFileSync } from 'node:child_process';
+//
+// SY_ASSETS=playground serves /dashboard and /playground/* from that
+// directory instead of the server (to try page changes without a rebuild).
+// The driver and the checks: ./lib.mjs.
 import { createServer } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { log, check, sleep, q, walk, startChrome, setupSignIn, signInCollaborator } from './lib.mjs';
 
 const [BASE, SETUP_LINK, OUT] = process.argv.slice(2);
 const CDP_PORT = Number(process.env.CDP_PORT || 9347);
 mkdirSync(OUT, { recursive: true });
-
-const problems = [];   // JS exceptions, console errors, failed checks
-const shots = [];
-const log = (...a) => console.log(...a);
-function check(cond, what) {
-  if (cond) log('  ok   ' + what);
-  else { log('  FAIL ' + what); problems.push('check failed: ' + what); }
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the redirect URI receiver ----
 const cb = createServer((req, res) => {
@@ -38,81 +33,12 @@ await new Promise((r) => cb.listen(0, '127.0.0.1', r));
 const CB = `http://127.0.0.1:${cb.address().port}/cb`;
 
 // ---- Chromium ----
-const chrome = spawn('/usr/bin/chromium', [
-  '--headless', '--no-sandbox', '--disable-gpu', `--remote-debugging-port=${CDP_PORT}`,
-  `--user-data-dir=/tmp/panel-chrome-${process.pid}`, '--window-size=1280,900', 'about:blank',
-], { stdio: ['ignore', 'ignore', 'pipe'] });
-let targets;
-for (let i = 0; i < 50; i++) {
-  try { targets = await (await fetch(`http://127.0.0.1:${CDP_PORT}/json/list`)).json(); break; }
-  catch { await sleep(200); }
-}
-const page = targets.find((t) => t.type === 'page');
-const ws = new WebSocket(page.webSocketDebuggerUrl);
-await new Promise((r) => ws.addEventListener('open', r));
-let nextId = 1;
-const pending = new Map();
-const listeners = [];
-ws.addEventListener('message', (ev) => {
-  const m = JSON.parse(ev.data);
-  if (m.id && pending.has(m.id)) {
-    const { resolve, reject } = pending.get(m.id);
-    pending.delete(m.id);
-    if (m.error) reject(new Error(m.error.message)); else resolve(m.result);
-  } else if (m.method) {
-    listeners.forEach((l) => l(m));
-  }
-});
-const send = (method, params = {}) => new Promise((resolve, reject) => {
-  const id = nextId++;
-  pending.set(id, { resolve, reject });
-  ws.send(JSON.stringify({ id, method, params }));
-});
-listeners.push((m) => {
-  if (m.method === 'Runtime.exceptionThrown') {
-    const d = m.params.exceptionDetails;
-    problems.push('JS exception: ' + (d.exception && d.exception.description || d.text) + ' at ' + d.url + ':' + d.lineNumber);
-  }
-  if (m.method === 'Runtime.consoleAPICalled' && m.params.type === 'error') {
-    problems.push('console.error: ' + m.params.args.map((a) => a.value || a.description).join(' '));
-  }
-  if (m.method === 'Log.entryAdded' && m.params.entry.level === 'error') {
-    problems.push('log error: ' + m.params.entry.text + ' ' + (m.params.entry.url || ''));
-  }
-});
-await send('Page.enable');
-await send('Runtime.enable');
-await send('Log.enable');
-await send('Emulation.setFocusEmulationEnabled', { enabled: true });
-await send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 900, deviceScaleFactor: 1, mobile: false });
+const browser = await startChrome({ cdpPort: CDP_PORT, profile: `/tmp/panel-chrome-${process.pid}`, base: BASE,
+  out: OUT, waitMs: 8000, fillChange: false, fullPage: true });
+const { send, evaluate, waitFor, navigate, click, fill, text, visible, activeId, shot } = browser;
 await send('Browser.grantPermissions', { permissions: ['clipboardReadWrite', 'clipboardSanitizedWrite'], origin: BASE }).catch(() => {});
 
-async function evaluate(expr) {
-  const r = await send('Runtime.evaluate', { expression: expr, awaitPromise: true, returnByValue: true });
-  if (r.exceptionDetails) throw new Error('evaluate failed: ' + expr + ': ' + JSON.stringify(r.exceptionDetails.exception || r.exceptionDetails.text));
-  return r.result.value;
-}
-async function waitFor(expr, what, ms = 8000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try { if (await evaluate(expr)) return true; } catch { /* page loading */ }
-    await sleep(100);
-  }
-  check(false, 'timed out waiting for ' + what);
-  return false;
-}
-async function navigate(url) {
-  await send('Page.navigate', { url });
-  await sleep(300);
-  await waitFor('document.readyState === "complete"', 'load of ' + url);
-}
-const q = (s) => JSON.stringify(s);
-const click = (sel) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); if(!e) throw new Error('no ' + ${q(sel)}); e.click(); return true})()`);
-const fill = (sel, value) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); e.value=${q(value)}; e.dispatchEvent(new Event('input',{bubbles:true})); return true})()`);
 const setChecked = (sel, on) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); if(e.checked!==${on}) e.click(); return true})()`);
-const text = (sel) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); return e ? e.textContent.replace(/\\s+/g,' ').trim() : null})()`);
-const visible = (sel) => evaluate(`(function(){var e=document.querySelector(${q(sel)}); return !!e && e.getClientRects().length > 0})()`);
-const activeId = () => evaluate('document.activeElement && (document.activeElement.id || document.activeElement.textContent.trim())');
 // Clicks the button with this text inside the app row of `appName`.
 const clickInRow = (appName, buttonText) => evaluate(`(function(){
   var row = Array.prototype.find.call(document.querySelectorAll('#oauth-rows tr'), function (r) {
@@ -121,33 +47,6 @@ const clickInRow = (appName, buttonText) => evaluate(`(function(){
   var b = Array.prototype.find.call(row.querySelectorAll('button'), function (b) { return b.textContent === ${q(buttonText)}; });
   if (!b) throw new Error('no button ' + ${q(buttonText)});
   b.click(); return true })()`);
-
-async function shot(name, selector) {
-  let clip;
-  if (selector) {
-    const r = await evaluate(`(function(){var b=document.querySelector(${q(selector)}).getBoundingClientRect();
-      return {x:b.left+window.scrollX, y:b.top+window.scrollY, w:b.width, h:b.height}})()`);
-    clip = { x: Math.max(0, r.x - 8), y: Math.max(0, r.y - 8), width: r.w + 16, height: r.h + 16, scale: 1 };
-  } else {
-    // The whole page: a viewport as tall as the content, then back.
-    const m = await send('Page.getLayoutMetrics');
-    const height = Math.ceil(m.cssContentSize.height);
-    await send('Emulation.setDeviceMetricsOverride', { width: 1280, height, deviceScaleFactor: 1, mobile: false });
-    await sleep(200);
-    const full = await send('Page.captureScreenshot', { format: 'png' });
-    await send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 900, deviceScaleFactor: 1, mobile: false });
-    const file = `${OUT}/${name}.png`;
-    writeFileSync(file, Buffer.from(full.data, 'base64'));
-    shots.push(file);
-    log('  shot ' + file);
-    return;
-  }
-  const r = await send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true, clip });
-  const file = `${OUT}/${name}.png`;
-  writeFileSync(file, Buffer.from(r.data, 'base64'));
-  shots.push(file);
-  log('  shot ' + file);
-}
 
 function pkce() {
   const verifier = randomBytes(32).toString('base64url');
@@ -205,16 +104,10 @@ async function useToken(token, times) {
 const panelReady = 'document.getElementById("oauth-summary").textContent.indexOf("Loading") === -1';
 const rowCount = 'document.querySelectorAll("#oauth-rows tr[data-app-id]").length';
 
-try {
+await walk(browser, async () => {
   // ---- 1. set the owner's password, land signed in ----
   log('setup and sign in');
-  await navigate(SETUP_LINK);
-  await waitFor('!!document.getElementById("password")', 'setup form');
-  await fill('#name', 'Olive Owner');
-  await fill('#password', 'correct horse battery staple');
-  await fill('#confirm', 'correct horse battery staple');
-  await click('#sy-submit');
-  await waitFor('location.pathname !== "/setup"', 'leaving /setup', 10000);
+  await setupSignIn(browser, SETUP_LINK, 'correct horse battery staple', 'Olive Owner');
 
   await navigate(`${BASE}/dashboard`);
   await waitFor(`!document.getElementById("oauth-panel").hidden && ${panelReady}`, 'the OAuth apps panel');
@@ -376,36 +269,11 @@ try {
 
   // ---- 8. a collaborator: no apps panel, their own authorizations ----
   log('collaborator');
-  const wsId = await evaluate(`window.Switchyard.gql('{ viewer { workspace { id } } }').then(function (d) { return d.viewer.workspace.id; })`);
-  const out = execFileSync(process.env.SWITCHYARD_BIN, ['admin', 'create-user', '--email', 'cora@example.com', '--name', 'Cora',
-    '--workspace', wsId, '--listen', new URL(BASE).host], { cwd: process.env.SERVER_DIR, encoding: 'utf8' });
-  const link = out.match(/http\S+\/setup\?token=\S+/)[0];
-  await click('#sy-signout');
-  await waitFor('location.pathname === "/login"', 'signed out');
-  await navigate(link);
-  await waitFor('!!document.getElementById("password")', 'setup form');
-  await fill('#password', 'another long passphrase');
-  await fill('#confirm', 'another long passphrase');
-  await click('#sy-submit');
-  await waitFor('location.pathname !== "/setup"', 'leaving /setup', 10000);
+  await signInCollaborator(browser, { bin: process.env.SWITCHYARD_BIN, dir: process.env.SERVER_DIR, listen: new URL(BASE).host });
   await consent(publicClientId, 'read', '13-consent-collaborator');
   await navigate(`${BASE}/dashboard`);
   await waitFor(`document.querySelectorAll('#authorized-rows tr:not(.sy-placeholder)').length === 1`, 'the collaborator\'s authorization');
   await sleep(500);
   check(!(await visible('#oauth-panel')), 'OAuth apps panel hidden for a collaborator');
   await shot('14-collaborator-dashboard');
-} catch (e) {
-  problems.push('script error: ' + e.stack);
-  await shot('zz-failure').catch(() => {});
-} finally {
-  ws.close();
-  chrome.kill();
-  cb.close();
-}
-
-log('\nscreenshots:\n' + shots.join('\n'));
-if (problems.length) {
-  log('\nPROBLEMS:\n' + problems.join('\n'));
-  process.exit(1);
-}
-log('\nno JS exceptions, no console errors, every check passed');
+}, () => { cb.close(); }, 'no JS exceptions, no console errors, every check passed');

@@ -2,8 +2,11 @@
 // against a running server: create/update/delete flows on each page that
 // calls GraphQL (dashboard, sandbox) or the data API (console).
 // usage: node --experimental-websocket check.mjs BASE_URL SETUP_TOKEN OUTDIR
-import { spawn } from 'node:child_process';
+// SY_ASSETS=playground serves /dashboard, /sandbox, /console and
+// /playground/* from that directory instead of the server (to try page
+// changes without a rebuild). The driver: ./lib.mjs.
 import http from 'node:http';
+import { problems as consoleErrors, startChrome } from './lib.mjs';
 
 const [base, token, outDir] = process.argv.slice(2);
 const PASSWORD = 'a long enough password';
@@ -39,24 +42,12 @@ await sleep(500);
 
 // ---- Chromium over CDP
 const port = 9400 + Math.floor(Math.random() * 500);
-const chrome = spawn('/usr/bin/chromium', ['--headless=new', '--no-sandbox', '--disable-gpu', `--remote-debugging-port=${port}`, '--user-data-dir=' + outDir + '/profile', '--window-size=1280,1800', 'about:blank'], { stdio: 'ignore' });
-let targets;
-for (let i = 0; i < 100; i++) { try { targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json(); if (targets.length) break; } catch {} await sleep(100); }
-const page = targets.find((t) => t.type === 'page');
-const ws = new WebSocket(page.webSocketDebuggerUrl);
-await new Promise((r) => ws.addEventListener('open', r));
-let seq = 0; const pending = new Map(); const consoleErrors = [];
-ws.addEventListener('message', (m) => {
-  const msg = JSON.parse(m.data);
-  if (msg.id && pending.has(msg.id)) { pending.get(msg.id)(msg); pending.delete(msg.id); }
-  if (msg.method === 'Runtime.exceptionThrown') consoleErrors.push(msg.params.exceptionDetails.text + ' ' + (msg.params.exceptionDetails.exception?.description || ''));
-  if (msg.method === 'Runtime.consoleAPICalled' && msg.params.type === 'error') consoleErrors.push(msg.params.args.map((a) => a.value ?? a.description).join(' '));
-});
-const send = (method, params = {}) => new Promise((r) => { const id = ++seq; pending.set(id, r); ws.send(JSON.stringify({ id, method, params })); });
-const evaluate = async (expr) => { const r = await send('Runtime.evaluate', { expression: expr, awaitPromise: true, returnByValue: true }); return r.result?.result?.value; };
+const browser = await startChrome({ cdpPort: port, profile: outDir + '/profile', base, out: outDir,
+  windowSize: '1280,1800', logErrors: false, emulate: false });
+const { send, shot } = browser;
+await send('Network.enable');
+const evaluate = async (expr) => { const r = await send('Runtime.evaluate', { expression: expr, awaitPromise: true, returnByValue: true }); return r.result?.value; };
 const waitFor = async (expr, ms = 10000) => { const end = Date.now() + ms; while (Date.now() < end) { const v = await evaluate(expr); if (v) return v; await sleep(100); } return null; };
-const shot = async (name) => { const r = await send('Page.captureScreenshot', { format: 'png' }); const fs = await import('node:fs'); fs.writeFileSync(`${outDir}/${name}.png`, Buffer.from(r.result.data, 'base64')); };
-await send('Page.enable'); await send('Runtime.enable'); await send('Network.enable');
 await send('Page.addScriptToEvaluateOnNewDocument', { source: 'window.confirm = () => true;' });
 const [cname, cval] = cookie.split('=');
 await send('Network.setCookie', { name: cname, value: cval, url: base });
@@ -120,7 +111,7 @@ check('console: Delete', c3 && c3.includes('202'), (c3 || '').slice(0, 120));
 await shot('console');
 
 check('no page script errors', consoleErrors.length === 0, consoleErrors.join(' || ').slice(0, 400));
-ws.close(); chrome.kill(); rx.close();
+browser.close(); rx.close();
 const failed = results.filter((r) => !r.ok).length;
 console.log(`${results.length - failed}/${results.length} checks passed`);
 process.exit(failed ? 1 : 0);
