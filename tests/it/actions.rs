@@ -457,3 +457,30 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_waiting_run_can_be_cancelled_and_an_ended_one_cannot() {
+    for_each_backend(&[], |app| async move {
+        let (url, got) = receiver().await;
+        let made = create(
+            &app,
+            json!({ "name": "Later", "steps": [
+            { "key": "pause", "kind": "DELAY", "seconds": 2 },
+            { "key": "ping", "kind": "WEBHOOK", "url": url, "body": { "n": 1 } } ] }),
+        )
+        .await;
+        let run_id = run(&app, &app.owner_key, made["action"]["id"].as_str().unwrap(), json!({})).await;
+        let waiting = wait_run(&app, &run_id, Duration::from_secs(10), |r| r["status"] == "WAITING" || ended(r)).await;
+        assert_eq!(waiting["status"], "WAITING", "{waiting}");
+        assert_eq!(waiting["steps"][0]["status"], "WAITING");
+        let out = app.mutate(&app.owner_key, "cancelActionRun", json!({ "id": run_id }), "run { status }").await;
+        assert_eq!(out["run"]["status"], "CANCELLED");
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        let after = wait_run(&app, &run_id, Duration::from_secs(1), |_| true).await;
+        assert_eq!(after["status"], "CANCELLED", "the delay's end resumed nothing: {after}");
+        assert!(got.lock().unwrap().is_empty(), "the step after the cancel never ran");
+        let (at, _) = app.user_error(&app.owner_key, "cancelActionRun", json!({ "id": run_id })).await;
+        assert_eq!(at, "input.id");
+    })
+    .await;
+}
