@@ -57,6 +57,12 @@ pub enum EventType {
     ConnectionBroken,
     ConnectionDeleted,
     ConnectionWebhookReceived,
+    PluginInstalled,
+    PluginUpdated,
+    PluginUninstalled,
+    IntegrationCreated,
+    IntegrationUpdated,
+    IntegrationDeleted,
 }
 
 impl EventType {
@@ -92,6 +98,12 @@ impl EventType {
         Self::ConnectionBroken,
         Self::ConnectionDeleted,
         Self::ConnectionWebhookReceived,
+        Self::PluginInstalled,
+        Self::PluginUpdated,
+        Self::PluginUninstalled,
+        Self::IntegrationCreated,
+        Self::IntegrationUpdated,
+        Self::IntegrationDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -127,6 +139,12 @@ impl EventType {
             Self::ConnectionBroken => "connection.broken",
             Self::ConnectionDeleted => "connection.deleted",
             Self::ConnectionWebhookReceived => "connection.webhook_received",
+            Self::PluginInstalled => "plugin.installed",
+            Self::PluginUpdated => "plugin.updated",
+            Self::PluginUninstalled => "plugin.uninstalled",
+            Self::IntegrationCreated => "integration.created",
+            Self::IntegrationUpdated => "integration.updated",
+            Self::IntegrationDeleted => "integration.deleted",
         }
     }
 }

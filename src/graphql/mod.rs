@@ -25,6 +25,7 @@ mod members;
 mod node;
 mod oauth;
 mod pagination;
+mod plugins;
 mod states;
 pub mod user_errors;
 mod viewer;
@@ -53,6 +54,7 @@ pub struct QueryRoot(
     data::DataQuery,
     oauth::OAuthQuery,
     connections::ConnectionQuery,
+    plugins::PluginQuery,
     node::NodeQuery,
 );
 
@@ -69,6 +71,7 @@ pub struct MutationRoot(
     data_mutations::DataMutation,
     oauth::OAuthMutation,
     connections::ConnectionMutation,
+    plugins::PluginMutation,
 );
 
 /// Live streams over the WebSocket at `/graphql/ws` (`graphql-transport-ws`).

@@ -17,6 +17,7 @@ pub mod maintenance;
 pub mod members;
 pub mod oauth;
 pub mod pagination;
+pub mod plugins;
 pub mod records;
 pub mod sessions;
 pub mod webhooks;
@@ -27,6 +28,7 @@ pub use pagination::{Page, PageArgs};
 /// Installs the services' hooks into the event engine (idempotent).
 pub fn register_event_hooks() {
     crate::events::hooks::register(webhooks::WebhookFanOut);
+    crate::events::hooks::register(plugins::calls::PluginFanOut);
 }
 
 /// The job engine's registry with the handler of every job kind the
@@ -38,7 +40,8 @@ pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Regist
         .add(connections::call::CallQueued)
         .add(deliveries::Deliver)
         .add(records::ProcessRecord)
-        .add(records::RecordCallback);
+        .add(records::RecordCallback)
+        .add(plugins::calls::PluginHook);
     registry
 }
 

@@ -26,6 +26,7 @@ mod members;
 mod multiprocess;
 mod nodes;
 mod oauth;
+mod plugins;
 mod queue;
 mod rate_limit;
 mod server;
