@@ -1,7 +1,7 @@
 //! One sync run of an integration (started by hand or by its schedule).
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "integration_run")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -18,6 +18,7 @@ mod errors;
 mod events;
 mod idempotency;
 mod inputs;
+mod integrations;
 mod invitations;
 mod jobs;
 mod loaders;
@@ -55,6 +56,7 @@ pub struct QueryRoot(
     oauth::OAuthQuery,
     connections::ConnectionQuery,
     plugins::PluginQuery,
+    integrations::IntegrationQuery,
     node::NodeQuery,
 );
 
@@ -72,6 +74,7 @@ pub struct MutationRoot(
     oauth::OAuthMutation,
     connections::ConnectionMutation,
     plugins::PluginMutation,
+    integrations::IntegrationMutation,
 );
 
 /// Live streams over the WebSocket at `/graphql/ws` (`graphql-transport-ws`).
@@ -83,6 +86,7 @@ pub struct SubscriptionRoot(
     webhooks::WebhookSubscription,
     data::DataSubscription,
     connections::ConnectionSubscription,
+    integrations::IntegrationSubscription,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

@@ -11,6 +11,7 @@ pub mod data_endpoints;
 pub mod deliveries;
 pub mod events;
 pub mod idempotency;
+pub mod integrations;
 pub mod invitations;
 pub mod jobs;
 pub mod maintenance;
@@ -19,6 +20,7 @@ pub mod oauth;
 pub mod pagination;
 pub mod plugins;
 pub mod records;
+pub mod secret_config;
 pub mod sessions;
 pub mod webhooks;
 pub mod workspaces;
@@ -41,7 +43,8 @@ pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Regist
         .add(deliveries::Deliver)
         .add(records::ProcessRecord)
         .add(records::RecordCallback)
-        .add(plugins::calls::PluginHook);
+        .add(plugins::calls::PluginHook)
+        .add(integrations::sync::IntegrationSync);
     registry
 }
 

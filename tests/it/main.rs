@@ -18,6 +18,7 @@ mod events;
 mod hardening;
 mod idempotency;
 mod ingest;
+mod integrations;
 mod invitations;
 mod jobs;
 mod layers;

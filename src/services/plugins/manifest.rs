@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::template;
 use crate::error::{Error, FieldError, Result};
+use crate::services::secret_config;
 
 /// A plugin manifest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,12 +86,7 @@ impl Manifest {
 
     /// The names of the config's secret (`writeOnly`) fields.
     pub fn secret_fields(&self) -> Vec<String> {
-        self.config_schema["properties"]
-            .as_object()
-            .map(|props| {
-                props.iter().filter(|(_, s)| s["writeOnly"] == Value::Bool(true)).map(|(k, _)| k.clone()).collect()
-            })
-            .unwrap_or_default()
+        secret_config::secret_fields(&self.config_schema)
     }
 
     pub fn action(&self, name: &str) -> Option<&Action> {
@@ -219,59 +215,6 @@ pub fn check(raw: &Value) -> Result<Manifest> {
     }
 }
 
-/// The config with the schema's top-level defaults filled in.
-pub fn with_defaults(m: &Manifest, mut config: Value) -> Value {
-    if let (Some(obj), Some(props)) = (config.as_object_mut(), m.config_schema["properties"].as_object()) {
-        for (k, s) in props {
-            if let Some(d) = s.get("default").filter(|_| !obj.contains_key(k)) {
-                obj.insert(k.clone(), d.clone());
-            }
-        }
-    }
-    config
-}
-
-/// Checks a whole config (secrets included) against the manifest's schema:
-/// one `config.<field>` detail per problem; a secret's value is never repeated.
-pub fn validate_config(m: &Manifest, config: &Value) -> Result<()> {
-    if !config.is_object() {
-        return Err(Error::invalid_field("config", "Must be a JSON object"));
-    }
-    let validator = jsonschema::validator_for(&m.config_schema).map_err(Error::internal)?;
-    let secrets = m.secret_fields();
-    let mut problems = crate::services::data_endpoints::schema_violations(&validator, config);
-    for p in &mut problems {
-        let top = p.field.split('.').next().unwrap_or_default().to_string();
-        if secrets.contains(&top) && p.error != "Required field is missing" {
-            p.error = "Not a valid value for this secret field (the value is not repeated)".into();
-        }
-        p.field = if p.field == "body" { "config".into() } else { format!("config.{}", p.field) };
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::validation(problems))
-    }
-}
-
-/// Splits a config into what is stored in the clear (each secret field
-/// that is set shown as `***`, as it is shown everywhere outside the
-/// server) and the secret fields' values (stored encrypted).
-pub fn split(m: &Manifest, config: &Value) -> (Value, Map<String, Value>) {
-    let mut plain = config.as_object().cloned().unwrap_or_default();
-    let mut hidden = Map::new();
-    for k in m.secret_fields() {
-        if let Some(v) = plain.remove(&k) {
-            hidden.insert(k.clone(), v);
-            plain.insert(k, Value::String(MASK.into()));
-        }
-    }
-    (Value::Object(plain), hidden)
-}
-
-/// How a secret value is shown.
-pub const MASK: &str = "***";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,10 +243,10 @@ mod tests {
         assert!(e.details().iter().any(|d| d.field == "manifest.actions.0"), "{:?}", e.details());
 
         let m = find("plugin_weather_v1.0.0").unwrap();
-        let e = validate_config(m, &json!({ "api_key": "", "default_city": 3 })).unwrap_err();
+        let e = secret_config::validate(&m.config_schema, &json!({ "api_key": "", "default_city": 3 })).unwrap_err();
         let fields: Vec<&str> = e.details().iter().map(|d| d.field.as_str()).collect();
         assert!(fields.contains(&"config.api_key") && fields.contains(&"config.default_city"), "{fields:?}");
-        let e = validate_config(m, &json!({})).unwrap_err();
+        let e = secret_config::validate(&m.config_schema, &json!({})).unwrap_err();
         assert!(e.details().iter().any(|d| d.field == "config.api_key" && d.error == "Required field is missing"));
     }
 }

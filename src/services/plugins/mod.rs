@@ -23,6 +23,7 @@ use crate::error::{Error, Result, UserErrorCode};
 use crate::events::{self, EventType};
 use crate::ids::{has_prefix, new_id};
 use crate::services::pagination::{fetch_page, Page, PageArgs};
+use crate::services::secret_config;
 use crate::state::AppState;
 
 pub use calls::run_action;
@@ -99,24 +100,16 @@ impl Installed {
 
     /// The whole config, secrets decrypted (for calls only).
     pub fn full_config(&self, st: &AppState) -> Result<Value> {
-        let mut all = self.row.config.as_object().cloned().unwrap_or_default();
-        all.extend(secrets_of(st, &self.row)?);
-        Ok(Value::Object(all))
+        secret_config::full(st, &self.row.config, self.row.secrets_enc.as_deref())
     }
 }
 
 fn secrets_of(st: &AppState, row: &plugin::Model) -> Result<Map<String, Value>> {
-    match &row.secrets_enc {
-        None => Ok(Map::new()),
-        Some(enc) => serde_json::from_str(&st.secret.decrypt(enc)?).map_err(Error::internal),
-    }
+    secret_config::decrypt(st, row.secrets_enc.as_deref())
 }
 
 fn encrypt_secrets(st: &AppState, secrets: &Map<String, Value>) -> Result<Option<String>> {
-    if secrets.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(st.secret.encrypt(&Value::Object(secrets.clone()).to_string())?))
+    secret_config::encrypt(st, secrets)
 }
 
 /// The event data of a plugin: never a secret.
@@ -191,18 +184,7 @@ async fn manifest_for(db: &impl ConnectionTrait, ws: &str, plugin_id: &str, sour
     }
 }
 
-/// Puts back the stored value of every secret field sent as `***`.
-fn keep_masked(config: &mut Value, stored: &Map<String, Value>) {
-    if let Some(obj) = config.as_object_mut() {
-        for (k, v) in obj.iter_mut() {
-            if v == manifest::MASK {
-                if let Some(old) = stored.get(k) {
-                    *v = old.clone();
-                }
-            }
-        }
-    }
-}
+use secret_config::keep_masked;
 
 /// Installs a plugin (owner only): its config is checked against the
 /// manifest's schema and its secret fields are encrypted. A plugin already
@@ -231,9 +213,9 @@ pub async fn install(
     let now = Utc::now();
     let (row, previous) = match existing {
         None => {
-            let config = manifest::with_defaults(&m, config);
-            manifest::validate_config(&m, &config)?;
-            let (plain, secrets) = manifest::split(&m, &config);
+            let config = secret_config::with_defaults(&m.config_schema, config);
+            secret_config::validate(&m.config_schema, &config)?;
+            let (plain, secrets) = secret_config::split(&m.config_schema, &config);
             let row = plugin::Model {
                 id: new_id("plg"),
                 workspace_id: p.workspace_id.clone(),
@@ -273,9 +255,9 @@ pub async fn install(
             if let (Some(into), Some(from)) = (merged.as_object_mut(), given.as_object()) {
                 into.extend(from.clone());
             }
-            let merged = manifest::with_defaults(&m, merged);
-            manifest::validate_config(&m, &merged)?;
-            let (plain, secrets) = manifest::split(&m, &merged);
+            let merged = secret_config::with_defaults(&m.config_schema, merged);
+            secret_config::validate(&m.config_schema, &merged)?;
+            let (plain, secrets) = secret_config::split(&m.config_schema, &merged);
             let mut row = old.clone();
             row.plugin_id = m.id.clone();
             row.source = source.as_str().into();
@@ -370,9 +352,9 @@ pub async fn update_config(st: &AppState, p: &Principal, id: &str, config: Value
     let installed = Installed::from_row(row.clone())?;
     let mut config = config;
     keep_masked(&mut config, &secrets_of(st, &row)?);
-    let config = manifest::with_defaults(&installed.manifest, config);
-    manifest::validate_config(&installed.manifest, &config)?;
-    let (plain, secrets) = manifest::split(&installed.manifest, &config);
+    let config = secret_config::with_defaults(&installed.manifest.config_schema, config);
+    secret_config::validate(&installed.manifest.config_schema, &config)?;
+    let (plain, secrets) = secret_config::split(&installed.manifest.config_schema, &config);
     let mut row = row;
     row.config = plain;
     row.secrets_enc = encrypt_secrets(st, &secrets)?;
