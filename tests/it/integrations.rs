@@ -13,6 +13,7 @@ use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
 use crate::helpers::{for_each_backend, TestApp, WsClient};
+use crate::multiprocess::{graphql, skip, Cluster};
 use crate::plugins::Receiver;
 
 const INTEGRATION: &str = "integration { id name serviceType config status settings { autoSync syncIntervalSeconds } lastTestAt lastTestStatusCode lastTestError lastSyncAt lastError itemsSynced }";
@@ -244,6 +245,180 @@ async fn a_webhook_integration_signs_auto_syncs_on_its_schedule_and_stops_when_d
             )
             .await;
         assert_eq!(deleted["events"]["totalCount"], 1);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Several processes (PostgreSQL and Redis; skipped without them)
+// ---------------------------------------------------------------------------
+
+const CREATE: &str = "mutation($i: CreateIntegrationInput!) { createIntegration(input: $i) { integration { id } userErrors { message } } }";
+
+/// The API process's owner key.
+async fn owner_key(api: &switchyard::Server) -> String {
+    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap owner");
+    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap workspace");
+    crate::helpers::make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await.1
+}
+
+async fn runs_of(api: &switchyard::Server, id: &str) -> Vec<entity::integration_run::Model> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    entity::integration_run::Entity::find()
+        .filter(entity::integration_run::Column::IntegrationId.eq(id))
+        .order_by_asc(entity::integration_run::Column::Id)
+        .all(&api.state.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn auto_sync_runs_once_per_tick_with_two_worker_processes() {
+    let Some(c) = Cluster::new().await else {
+        return skip("auto_sync_runs_once_per_tick_with_two_worker_processes");
+    };
+    let api = c.api().await;
+    let workers = vec![c.worker(), c.worker()];
+    let key = owner_key(&api).await;
+    let target = Receiver::start(json!({})).await;
+    let client = reqwest::Client::new();
+    let made = graphql(
+        &client,
+        &api,
+        &key,
+        CREATE,
+        json!({ "i": {
+        "name": "Hook", "serviceType": "webhook", "config": { "url": target.url, "events": ["api_key.*"] },
+        "settings": { "autoSync": true, "syncIntervalSeconds": 60 } } }),
+    )
+    .await;
+    let id = made["createIntegration"]["integration"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    let schedule = format!("integration.sync:{id}");
+    // Tick three times (each tick: the schedule falls due); every process's
+    // scheduler sees it due, and exactly one run comes of each.
+    for tick in 1..=3usize {
+        let until = Instant::now() + Duration::from_secs(30);
+        while runs_of(&api, &id).await.iter().filter(|r| r.status == "succeeded").count() < tick {
+            assert!(Instant::now() < until, "tick {tick} never ran");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Let every scheduler have a look (they sweep each second) before the next tick.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(runs_of(&api, &id).await.len(), tick, "one run per tick");
+        let row = entity::schedule::Entity::find_by_id(&schedule).one(&api.state.db).await.unwrap().unwrap();
+        let mut due: entity::schedule::ActiveModel = row.into();
+        due.next_run_at = sea_orm::Set(chrono::Utc::now());
+        sea_orm::ActiveModelTrait::update(due, &api.state.db).await.unwrap();
+    }
+    let runs = runs_of(&api, &id).await;
+    assert!(runs.iter().all(|r| r.trigger == "schedule"));
+    c.finish(api, workers).await;
+}
+
+#[tokio::test]
+async fn an_outbound_sync_killed_mid_run_resumes_from_its_cursor_without_repeating() {
+    let Some(c) = Cluster::new().await else {
+        return skip("an_outbound_sync_killed_mid_run_resumes_from_its_cursor_without_repeating");
+    };
+    let api = c.api().await;
+    let key = owner_key(&api).await;
+    let target = Receiver::start(json!({})).await;
+    target.delay_ms.store(400, Ordering::SeqCst);
+    let client = reqwest::Client::new();
+    let made = graphql(
+        &client,
+        &api,
+        &key,
+        CREATE,
+        json!({ "i": {
+        "name": "Hook", "serviceType": "webhook", "config": { "url": target.url, "events": ["api_key.created"] } } }),
+    )
+    .await;
+    let id = made["createIntegration"]["integration"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    let create_key =
+        "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } userErrors { message } } }";
+    let mut keys = vec![];
+    for n in 0..10 {
+        let k =
+            graphql(&client, &api, &key, create_key, json!({ "i": { "name": format!("k{n}"), "scopes": ["READ"] } }))
+                .await;
+        keys.push(k["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let sync =
+        "mutation($i: SyncIntegrationInput!) { syncIntegration(input: $i) { run { id } userErrors { message } } }";
+    let queued = graphql(&client, &api, &key, sync, json!({ "i": { "id": id } })).await;
+    let run_id = queued["syncIntegration"]["run"]["id"].as_str().unwrap_or_else(|| panic!("{queued}")).to_string();
+    // A worker sends a few, and is killed -9 while a request is in flight.
+    let mut victim = c.worker();
+    let until = Instant::now() + Duration::from_secs(30);
+    while target.hits().len() < 4 {
+        assert!(Instant::now() < until, "the sync never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    victim.start_kill().unwrap();
+    victim.wait().await.unwrap();
+    let at_kill = target.hits().len();
+    assert!(at_kill < 10, "killed mid-run");
+    let survivor = c.worker();
+    let until = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        let run = entity::integration_run::Entity::find_by_id(&run_id).one(&api.state.db).await.unwrap().unwrap();
+        if run.status == "succeeded" || run.status == "failed" {
+            break run;
+        }
+        assert!(Instant::now() < until, "the run was lost: {run:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run.status, "succeeded", "{run:?}");
+    let hits = target.hits();
+    let ids: Vec<String> = hits.iter().map(|h| h.json()["data"]["id"].as_str().unwrap().to_string()).collect();
+    let mut first_seen: Vec<String> = vec![];
+    for i in &ids {
+        if !first_seen.contains(i) {
+            first_seen.push(i.clone());
+        }
+    }
+    assert_eq!(first_seen, keys, "every event, in order, none skipped");
+    // At most the one in flight at the kill went twice (its cursor write never
+    // happened), with the same `webhook-id`, so the receiver can drop it.
+    let repeats = ids.len() - first_seen.len();
+    assert!(repeats <= 1, "{repeats} repeats: {ids:?}");
+    if repeats == 1 {
+        assert_eq!(ids[at_kill - 1], ids[at_kill], "only the request in flight at the kill was repeated: {ids:?}");
+    }
+    c.finish(api, vec![victim, survivor]).await;
+}
+
+#[tokio::test]
+async fn a_connected_service_is_tested_through_the_workspaces_connection() {
+    for_each_backend(&[], |app| async move {
+        let service = Receiver::start(json!({ "me": "acct_1" })).await;
+        let (field, _) = app.user_error(&app.owner_key, "createIntegration",
+            json!({ "name": "API", "serviceType": "custom_rest", "config": { "test_path": "/me" } })).await;
+        assert_eq!(field, "input.serviceType", "no connection yet");
+        let made = app.mutate(&app.owner_key, "createConnection",
+            json!({ "provider": "custom_rest", "apiKey": "ck_secret_123", "baseUrl": format!("{}/api", service.url) }), "connection { id }").await;
+        assert!(made["connection"]["id"].as_str().is_some());
+        let (field, _) = app.user_error(&app.owner_key, "createIntegration", json!({ "name": "API", "serviceType": "custom_rest",
+            "config": { "test_path": "/me" }, "settings": { "autoSync": true, "syncIntervalSeconds": 300 } })).await;
+        assert_eq!(field, "input.settings.autoSync", "a connected service has no event sync");
+        let id = app.mutate(&app.owner_key, "createIntegration",
+            json!({ "name": "API", "serviceType": "custom_rest", "config": { "test_path": "/me" } }), INTEGRATION).await["integration"]["id"]
+            .as_str().unwrap().to_string();
+
+        let tested = app.mutate(&app.owner_key, "testIntegration", json!({ "id": id }), &format!("ok {INTEGRATION}")).await;
+        assert_eq!((tested["ok"].as_bool(), tested["integration"]["lastTestStatusCode"].as_i64()), (Some(true), Some(200)), "{tested}");
+        let hit = service.hits().last().unwrap().clone();
+        assert_eq!((hit.uri.as_str(), hit.headers["authorization"].to_str().unwrap()), ("/api/me", "Bearer ck_secret_123"));
+        service.status.store(403, Ordering::SeqCst);
+        let refused = app.mutate(&app.owner_key, "testIntegration", json!({ "id": id }), &format!("ok {INTEGRATION}")).await;
+        assert_eq!((refused["ok"].as_bool(), refused["integration"]["lastTestStatusCode"].as_i64()), (Some(false), Some(403)), "{refused}");
+        // The call went through the connection: it is in the connection's log.
+        let calls = app.gql(&app.owner_key, "{ connections { edges { node { calls { totalCount } } } } }", json!({})).await;
+        assert_eq!(calls["connections"]["edges"][0]["node"]["calls"]["totalCount"], 2, "{calls}");
+        let (field, _) = app.user_error(&app.owner_key, "syncIntegration", json!({ "id": id })).await;
+        assert_eq!(field, "input.id");
     })
     .await;
 }

@@ -7,7 +7,7 @@
 //! Webhooks signatures checked with the `standardwebhooks` crate, custom
 //! manifests and upgrades in place, and tenancy.
 
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,8 @@ pub struct Receiver {
     pub hits: Arc<Mutex<Vec<Hit>>>,
     pub status: Arc<AtomicU16>,
     pub reply: Arc<Mutex<Value>>,
+    /// Milliseconds to wait before answering (the request is recorded on arrival).
+    pub delay_ms: Arc<AtomicU64>,
 }
 
 impl Receiver {
@@ -50,9 +52,11 @@ impl Receiver {
             hits: Arc::default(),
             status: Arc::new(AtomicU16::new(200)),
             reply: Arc::new(Mutex::new(reply)),
+            delay_ms: Arc::new(AtomicU64::new(0)),
         };
         async fn handle(State(r): State<Receiver>, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
             r.hits.lock().unwrap().push(Hit { uri: uri.to_string(), headers, body });
+            tokio::time::sleep(Duration::from_millis(r.delay_ms.load(Ordering::SeqCst))).await;
             let status = StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap();
             (status, r.reply.lock().unwrap().to_string())
         }
