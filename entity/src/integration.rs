@@ -23,6 +23,8 @@ pub struct Model {
     pub status: String,
     /// Outbound: the id of the last event sent.
     pub cursor: Option<String>,
+    /// Inbound: the data key (`dk_…`) its records are written with.
+    pub data_key_id: Option<String>,
     pub last_test_at: Option<DateTimeUtc>,
     pub last_test_status: Option<i32>,
     #[sea_orm(column_type = "Text", nullable)]

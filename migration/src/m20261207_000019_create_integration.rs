@@ -2,7 +2,8 @@
 //! plain webhook, or a provider of the connections catalog) with its
 //! config (secret fields encrypted apart), its auto-sync settings, the
 //! outcome of its last test and sync, and the cursor of an outbound sync
-//! (the id of the last event sent). Each sync run is a row of
+//! (the id of the last event sent), or the data key an inbound sync writes
+//! records with. Each sync run is a row of
 //! `integration_run`; an inbound sync remembers which record each external
 //! id became in `integration_item`.
 use crate::cols::{cascade, id, text, timestamp, timestamp_null};
@@ -28,6 +29,7 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Integration::SyncIntervalSeconds).big_integer().not_null())
                 .col(text(Integration::Status))
                 .col(ColumnDef::new(Integration::Cursor).string().null())
+                .col(ColumnDef::new(Integration::DataKeyId).string().null())
                 .col(timestamp_null(Integration::LastTestAt))
                 .col(ColumnDef::new(Integration::LastTestStatus).integer().null())
                 .col(ColumnDef::new(Integration::LastTestError).text().null())
@@ -124,6 +126,7 @@ enum Integration {
     SyncIntervalSeconds,
     Status,
     Cursor,
+    DataKeyId,
     LastTestAt,
     LastTestStatus,
     LastTestError,

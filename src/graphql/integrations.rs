@@ -19,7 +19,7 @@ use crate::services::integrations::{self as service, Changes, IntegrationStatus,
 #[derive(SimpleObject, InputObject, Clone, Copy)]
 #[graphql(input_name = "IntegrationSettingsInput")]
 pub struct IntegrationSettings {
-    /// Whether it syncs on a schedule (outbound integrations only).
+    /// Whether it syncs on a schedule (integrations that have a sync).
     pub auto_sync: bool,
     /// Seconds between scheduled syncs, 60 to 2,678,400 (default 300).
     #[graphql(default = 300)]
@@ -52,7 +52,7 @@ pub struct Integration {
     pub last_sync_at: Option<DateTime<Utc>>,
     /// Why the last sync failed; null when it succeeded.
     pub last_error: Option<String>,
-    /// Items sent by every sync so far.
+    /// Items sent (outbound) or created and replaced (inbound) by every sync so far.
     pub items_synced: i64,
     /// When it was created.
     pub created_at: DateTime<Utc>,
@@ -114,7 +114,7 @@ pub struct IntegrationRun {
     pub trigger: Trigger,
     /// Where it stands.
     pub status: RunStatus,
-    /// Items it sent.
+    /// Items it sent (outbound) or created and replaced (inbound).
     pub items: i64,
     /// The id of the last event passed before it ran (outbound); null: none yet.
     pub cursor_from: Option<String>,
@@ -231,7 +231,9 @@ pub struct CreateIntegrationInput {
     pub service_type: String,
     /// The config for the service type: `slack` takes `webhook_url`
     /// (secret), `channel`, `username`, `events`; `webhook` takes `url`,
-    /// `secret` (`whsec_…`), `events`; a connected service `test_path`.
+    /// `secret` (`whsec_…`), `events`; a connected service `test_path` and
+    /// `sync` (`path`, `items_pointer`, `external_id_field`, `endpoint`,
+    /// `environment`: a resource pulled into a data endpoint by external id).
     #[graphql(default_with = "Json(serde_json::json!({}))")]
     pub config: Json<Value>,
     /// Auto-sync (default: off, every 300 seconds).
@@ -404,7 +406,8 @@ impl IntegrationMutation {
     }
 
     /// Runs the integration's sync now, as a job (members who may write):
-    /// the events its filter selects since the last one sent, in order.
+    /// outbound, the events its filter selects since the last one sent, in
+    /// order; inbound, its resource into its data endpoint by external id.
     async fn sync_integration(
         &self,
         ctx: &Context<'_>,

@@ -422,3 +422,75 @@ async fn a_connected_service_is_tested_through_the_workspaces_connection() {
     })
     .await;
 }
+
+/// The records of the workspace, oldest first, once none is still queued.
+async fn settled_records(app: &TestApp, n: usize) -> Vec<Value> {
+    let q = "{ records(first: 100, orderBy: OLDEST_FIRST) { edges { node { id status data } } } }";
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let data = app.gql(&app.owner_key, q, json!({})).await;
+        let rows: Vec<Value> = data["records"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
+        if (rows.len() >= n && rows.iter().all(|r| r["status"] == "PROCESSED")) || Instant::now() > until {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_inbound_sync_stores_items_by_external_id_and_twice_changes_nothing() {
+    for_each_backend(&[], |app| async move {
+        let service = Receiver::start(json!({ "data": { "items": [
+            { "id": 1, "name": "Ada" }, { "id": "b2", "name": "Grace" }
+        ] } })).await;
+        app.mutate(&app.owner_key, "createConnection",
+            json!({ "provider": "custom_rest", "apiKey": "ck_in_123456", "baseUrl": format!("{}/api", service.url) }), "connection { id }").await;
+        let sync = json!({ "path": "/customers", "items_pointer": "/data/items", "external_id_field": "id", "endpoint": "customers" });
+        let (field, _) = app.user_error(&app.owner_key, "createIntegration",
+            json!({ "name": "CRM", "serviceType": "custom_rest", "config": { "sync": sync } })).await;
+        assert_eq!(field, "input.config.sync.endpoint", "the data endpoint must exist");
+        app.mutate(&app.owner_key, "createDataEndpoint", json!({ "slug": "customers", "name": "Customers" }), "dataEndpoint { id }").await;
+        let id = app.mutate(&app.owner_key, "createIntegration",
+            json!({ "name": "CRM", "serviceType": "custom_rest", "config": { "sync": sync } }), INTEGRATION).await["integration"]["id"]
+            .as_str().unwrap().to_string();
+
+        let first = sync_now(&app, &id).await;
+        assert_eq!((first["status"].as_str(), first["items"].as_i64()), (Some("SUCCEEDED"), Some(2)), "{first}");
+        let hit = service.hits().last().unwrap().clone();
+        assert_eq!((hit.uri.as_str(), hit.headers["authorization"].to_str().unwrap()), ("/api/customers", "Bearer ck_in_123456"));
+        let records = settled_records(&app, 2).await;
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert_eq!(records.iter().map(|r| r["data"].clone()).collect::<Vec<_>>(),
+                   [json!({ "id": 1, "name": "Ada" }), json!({ "id": "b2", "name": "Grace" })]);
+
+        // Twice: nothing changes.
+        let second = sync_now(&app, &id).await;
+        assert_eq!((second["status"].as_str(), second["items"].as_i64()), (Some("SUCCEEDED"), Some(0)), "{second}");
+        assert_eq!(settled_records(&app, 2).await, records);
+
+        // One item changes, one is new: one replaced in place, one created.
+        *service.reply.lock().unwrap() = json!({ "data": { "items": [
+            { "id": 1, "name": "Ada" }, { "id": "b2", "name": "Grace Hopper" }, { "id": 3, "name": "Edsger" }
+        ] } });
+        let third = sync_now(&app, &id).await;
+        assert_eq!(third["items"], 2, "{third}");
+        let after = settled_records(&app, 3).await;
+        assert_eq!(after.len(), 3, "{after:?}");
+        assert_eq!(after[1]["id"], records[1]["id"], "replaced by external id, not created again");
+        let until = Instant::now() + Duration::from_secs(10);
+        let mut latest = after.clone();
+        while latest[1]["data"]["name"] != "Grace Hopper" && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            latest = settled_records(&app, 3).await;
+        }
+        assert_eq!(latest[1]["data"], json!({ "id": "b2", "name": "Grace Hopper" }));
+
+        // A broken answer fails the run with its reason.
+        *service.reply.lock().unwrap() = json!({ "data": {} });
+        let broken = sync_now(&app, &id).await;
+        assert_eq!(broken["status"], "FAILED");
+        assert!(broken["error"].as_str().unwrap().contains("/data/items"), "{broken}");
+        assert_eq!(integration(&app, &id).await["status"], "ERROR");
+    })
+    .await;
+}

@@ -126,17 +126,48 @@ pub struct Changes {
     pub status: Option<IntegrationStatus>,
 }
 
-fn check_settings(kind: &ServiceKind, s: Settings) -> Result<()> {
+/// Whether an integration of this kind with this (stored) config has a sync:
+/// outbound ones always, a connected service when its `sync` is set.
+pub fn syncs(kind: &ServiceKind, config: &Value) -> bool {
+    kind.direction == Direction::Outbound || config.get("sync").is_some_and(Value::is_object)
+}
+
+fn check_settings(kind: &ServiceKind, s: Settings, config: &Value) -> Result<()> {
     if s.sync_interval_seconds < MIN_SYNC_INTERVAL || s.sync_interval_seconds > 31 * 86_400 {
         return Err(Error::invalid_field("settings.syncIntervalSeconds", "Between 60 and 2,678,400 seconds (31 days)"));
     }
-    if s.auto_sync && kind.direction != Direction::Outbound {
+    if s.auto_sync && !syncs(kind, config) {
         return Err(Error::invalid_field(
             "settings.autoSync",
-            "Only outbound integrations (slack, webhook) sync; a connected service is tested through its connection",
+            "This integration has no sync: set `config.sync` (a resource to pull into a data endpoint) first",
         ));
     }
     Ok(())
+}
+
+/// The data key an inbound sync writes its records with: the integration's
+/// own (made on first need, in the environment its `sync` names), or none
+/// when it has no inbound sync. The sync's data endpoint must exist.
+async fn data_key_for(st: &AppState, p: &Principal, row: &integration::Model) -> Result<Option<String>> {
+    use crate::services::api_keys::Environment;
+    use crate::services::data_endpoints;
+    let Some(spec) = row.config.get("sync").filter(|v| v.is_object()) else { return Ok(row.data_key_id.clone()) };
+    let slug = spec["endpoint"].as_str().unwrap_or_default();
+    if data_endpoints::by_slug(&st.db, &p.workspace_id, slug).await?.is_none() {
+        return Err(Error::invalid_field(
+            "config.sync.endpoint",
+            format!("No data endpoint `{slug}` in this workspace"),
+        ));
+    }
+    let env = if spec["environment"] == "test" { Environment::Test } else { Environment::Live };
+    if let Some(id) = &row.data_key_id {
+        let key = entity::data_key::Entity::find_by_id(id).one(&st.db).await?;
+        if key.is_some_and(|k| k.environment == env.as_str()) {
+            return Ok(Some(id.clone()));
+        }
+    }
+    let new = data_endpoints::NewDataKey { user_id: None, name: format!("Integration {}", row.id), environment: env };
+    Ok(Some(data_endpoints::create_key(st, p, new).await?.0.id))
 }
 
 /// A config checked against its kind's schema, split into what is stored
@@ -172,7 +203,7 @@ fn event_data(i: &integration::Model, with_config: bool) -> Value {
 }
 
 /// The workspace's connection for a provider, if any.
-async fn connection_for(
+pub(crate) async fn connection_for(
     db: &impl ConnectionTrait,
     workspace_id: &str,
     provider: &str,
@@ -220,16 +251,16 @@ pub async fn create(st: &AppState, p: &Principal, new: NewIntegration) -> Result
     p.require(Scope::Write)?.require_owner()?;
     let name = required_text("name", &new.name, 100)?;
     let kind = kind_of(&new.service_type)?;
-    check_settings(kind, new.settings)?;
     if !new.config.is_object() {
         return Err(Error::invalid_field("config", "Must be a JSON object"));
     }
     let (config, secrets_enc) = checked_config(st, kind, new.config)?;
+    check_settings(kind, new.settings, &config)?;
     if kind.direction == Direction::Connection {
         require_connection(&st.db, &p.workspace_id, &new.service_type).await?;
     }
     let now = Utc::now();
-    let row = integration::Model {
+    let mut row = integration::Model {
         id: new_id("int"),
         workspace_id: p.workspace_id.clone(),
         name,
@@ -241,6 +272,7 @@ pub async fn create(st: &AppState, p: &Principal, new: NewIntegration) -> Result
         status: IntegrationStatus::Active.as_str().into(),
         // An outbound sync starts with the events after its creation.
         cursor: (kind.direction == Direction::Outbound).then(|| new_id("evt")),
+        data_key_id: None,
         last_test_at: None,
         last_test_status: None,
         last_test_error: None,
@@ -250,6 +282,7 @@ pub async fn create(st: &AppState, p: &Principal, new: NewIntegration) -> Result
         created_at: now,
         updated_at: now,
     };
+    row.data_key_id = data_key_for(st, p, &row).await?;
     let txn = st.writer.begin().await?;
     let row = row.into_active_model().insert(&txn).await?;
     let evt = events::record(
@@ -308,9 +341,15 @@ pub(crate) async fn find(db: &impl ConnectionTrait, workspace_id: &str, id: &str
 #[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, integration = %id))]
 pub async fn update(st: &AppState, p: &Principal, id: &str, changes: Changes) -> Result<integration::Model> {
     p.require(Scope::Write)?.require_owner()?;
-    let txn = st.writer.begin().await?;
-    let mut row = find(&txn, &p.workspace_id, id).await?;
+    let mut row = find(&st.db, &p.workspace_id, id).await?;
     let kind = kind_of(&row.service_type)?;
+    match changes.status {
+        Some(IntegrationStatus::Error) => {
+            return Err(Error::invalid_field("status", "Set ACTIVE or INACTIVE; ERROR is set by a failed sync"))
+        }
+        Some(s) => row.status = s.as_str().into(),
+        None => {}
+    }
     if let Some(name) = changes.name {
         row.name = required_text("name", &name, 100)?;
     }
@@ -321,19 +360,17 @@ pub async fn update(st: &AppState, p: &Principal, id: &str, changes: Changes) ->
         secret_config::keep_masked(&mut config, &secret_config::decrypt(st, row.secrets_enc.as_deref())?);
         (row.config, row.secrets_enc) = checked_config(st, kind, config)?;
     }
-    if let Some(s) = changes.settings {
-        check_settings(kind, s)?;
-        row.auto_sync = s.auto_sync;
-        row.sync_interval_seconds = s.sync_interval_seconds;
-    }
-    match changes.status {
-        Some(IntegrationStatus::Error) => {
-            return Err(Error::invalid_field("status", "Set ACTIVE or INACTIVE; ERROR is set by a failed sync"))
-        }
-        Some(s) => row.status = s.as_str().into(),
-        None => {}
-    }
+    let settings = changes
+        .settings
+        .unwrap_or(Settings { auto_sync: row.auto_sync, sync_interval_seconds: row.sync_interval_seconds });
+    check_settings(kind, settings, &row.config)?;
+    row.auto_sync = settings.auto_sync;
+    row.sync_interval_seconds = settings.sync_interval_seconds;
+    row.data_key_id = data_key_for(st, p, &row).await?;
     row.updated_at = Utc::now();
+    // The data key is made first: on SQLite the one writer connection is
+    // the transaction's while it is open.
+    let txn = st.writer.begin().await?;
     let row = row.into_active_model().reset_all().update(&txn).await?;
     let evt = events::record(
         &txn,
@@ -378,6 +415,12 @@ pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<integratio
     .await?;
     txn.commit().await?;
     st.publish(vec![evt]);
+    if let Some(key) = &row.data_key_id {
+        crate::services::data_endpoints::delete_key(st, p, key).await.or_else(|e| match e {
+            Error::NotFound(_) => Ok(()),
+            e => Err(e),
+        })?;
+    }
     Ok(row)
 }
 
@@ -470,10 +513,10 @@ pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
 pub async fn request_sync(st: &AppState, p: &Principal, id: &str) -> Result<integration_run::Model> {
     p.require(Scope::Write)?;
     let row = find(&st.db, &p.workspace_id, id).await?;
-    if kind_of(&row.service_type)?.direction != Direction::Outbound {
+    if !syncs(kind_of(&row.service_type)?, &row.config) {
         return Err(Error::invalid_field(
             "id",
-            "Only outbound integrations (slack, webhook) sync; test a connected service with testIntegration",
+            "This integration has no sync: set `config.sync` (a resource to pull into a data endpoint) first",
         ));
     }
     if IntegrationStatus::parse(&row.status) == IntegrationStatus::Inactive {

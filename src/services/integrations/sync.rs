@@ -13,6 +13,9 @@
 //! skipped. A webhook receiver gets the event id as `webhook-id` and can
 //! drop the one redelivery a kill between a send and its cursor write can
 //! cause.
+//!
+//! An inbound sync (a connected service with `sync` set) pulls a resource
+//! into a data endpoint: see [`inbound`].
 
 use std::time::Duration;
 
@@ -25,7 +28,7 @@ use serde_json::{json, Value};
 
 use entity::{event, integration, integration_run, job};
 
-use super::{announce, kind_of, scrub, secret_values, IntegrationStatus, TestOutcome};
+use super::{announce, connection_for, kind_of, scrub, secret_values, Direction, IntegrationStatus, TestOutcome};
 use crate::error::Result;
 use crate::events::{self, type_matches, EventType};
 use crate::ids::new_id;
@@ -267,6 +270,94 @@ async fn outbound(st: &AppState, i: &integration::Model) -> Result<(i64, Option<
     Ok((sent, cursor, None))
 }
 
+/// An inbound sync: one GET of the configured resource through the
+/// workspace's connection, each item of the array at `items_pointer`
+/// stored as a record of the data endpoint, created the first time its
+/// external id is seen and replaced when it changed (a digest of what was
+/// stored is kept per external id), so a second run of an unchanged
+/// resource changes nothing. Returns the items created or replaced.
+async fn inbound(st: &AppState, i: &integration::Model) -> Result<(i64, Option<String>, Option<String>)> {
+    use crate::services::connections::call::{call_in_workspace, CallRequest, Waiting};
+    use crate::services::records::{self, Change, Operation};
+    use sha2::Digest;
+    let fail = |why: String| Ok((0, None, Some(why)));
+    let spec = &i.config["sync"];
+    let (Some(path), Some(id_field), Some(slug)) =
+        (spec["path"].as_str(), spec["external_id_field"].as_str(), spec["endpoint"].as_str())
+    else {
+        return fail("The integration has no `sync` config".into());
+    };
+    let Some(c) = connection_for(&st.db, &i.workspace_id, &i.service_type).await? else {
+        return fail("The workspace has no connection for this service".into());
+    };
+    let Some(endpoint) = crate::services::data_endpoints::by_slug(&st.db, &i.workspace_id, slug).await? else {
+        return fail(format!("The data endpoint `{slug}` is gone"));
+    };
+    let key = match &i.data_key_id {
+        Some(k) => entity::data_key::Entity::find_by_id(k).one(&st.db).await?,
+        None => None,
+    };
+    let Some(key) = key else { return fail("The integration's data key is gone: save its config again".into()) };
+    let request = CallRequest { method: "GET".into(), path: path.to_string(), ..Default::default() };
+    let waiting = Waiting { wait: true, timeout: Duration::from_secs(90) };
+    let answer = match call_in_workspace(st, &i.workspace_id, &c.id, request, waiting).await {
+        Ok((_, Some(a))) if (200..300).contains(&a.status) => a,
+        Ok((_, Some(a))) => return fail(format!("The service answered HTTP {}", a.status)),
+        Ok((call, None)) => return fail(call.error.unwrap_or_else(|| "Queued behind the service's rate limit".into())),
+        Err(e) => return fail(e.details().first().map_or_else(|| e.public_message(), |d| d.error.clone())),
+    };
+    let body: Value = match serde_json::from_str(&answer.body) {
+        Ok(v) => v,
+        Err(_) => return fail("The service's answer is not JSON".into()),
+    };
+    let pointer = spec["items_pointer"].as_str().unwrap_or("");
+    let Some(items) = body.pointer(pointer).and_then(Value::as_array) else {
+        return fail(format!("`{pointer}` does not point at an array in the answer"));
+    };
+    let mut changed = 0;
+    for (n, item) in items.iter().enumerate() {
+        let external = match &item[id_field] {
+            Value::String(s) => s.clone(),
+            Value::Number(v) => v.to_string(),
+            _ => return Ok((changed, None, Some(format!("Item {n} has no `{id_field}`")))),
+        };
+        if !item.is_object() {
+            return Ok((changed, None, Some(format!("Item {n} is not a JSON object"))));
+        }
+        let text = item.to_string();
+        let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        let known =
+            entity::integration_item::Entity::find_by_id((i.id.clone(), external.clone())).one(&st.writer).await?;
+        if known.as_ref().is_some_and(|k| k.digest == digest) {
+            continue;
+        }
+        let op = if known.is_some() { Operation::Replace } else { Operation::Create };
+        let record_id = known.as_ref().map(|k| k.record_id.clone());
+        let change = Change { op, record_id: record_id.as_deref(), body: Some(text), callback: None, silent: false };
+        let accepted = match records::accept(st, &key, &endpoint, change).await {
+            Ok(id) => id,
+            Err(e) => {
+                return Ok((changed, None, Some(format!("Item `{external}` was refused: {}", e.public_message()))))
+            }
+        };
+        let row = entity::integration_item::Model {
+            integration_id: i.id.clone(),
+            external_id: external,
+            record_id: record_id.unwrap_or(accepted),
+            digest,
+            updated_at: Utc::now(),
+        };
+        let active = row.into_active_model().reset_all();
+        if known.is_some() {
+            active.update(&st.writer).await?;
+        } else {
+            active.insert(&st.writer).await?;
+        }
+        changed += 1;
+    }
+    Ok((changed, None, None))
+}
+
 /// `integration.sync`: runs one sync.
 pub struct IntegrationSync;
 
@@ -315,7 +406,11 @@ impl Handler for IntegrationSync {
         run.cursor_from = i.cursor.clone();
         let run = run.into_active_model().reset_all().update(&st.writer).await?;
         announce(st, &run);
-        let (items, cursor, failure) = match outbound(st, &i).await {
+        let ran = match kind_of(&i.service_type)?.direction {
+            Direction::Outbound => outbound(st, &i).await,
+            Direction::Connection => inbound(st, &i).await,
+        };
+        let (items, cursor, failure) = match ran {
             Ok(done) => done,
             Err(e) => (0, i.cursor.clone(), Some(e.public_message())),
         };
