@@ -24,6 +24,7 @@ mod delivery;
 mod ingest;
 mod jobs;
 mod pipeline;
+mod plugins;
 mod subscriptions;
 
 use crate::config::{BenchCommand, Config};
@@ -45,6 +46,7 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
         BenchCommand::Connections { requests, concurrency, rounds } => {
             connections::run(config, requests, concurrency, rounds).await
         }
+        BenchCommand::Plugins { events, concurrency } => plugins::run(config, events, concurrency).await,
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
 }

@@ -27,7 +27,7 @@ async fn sync_now(app: &TestApp, id: &str) -> Value {
 
 async fn wait_run(app: &TestApp, run_id: &str) -> Value {
     let q = "query($id: ID!) { integrationRun(id: $id) { id status trigger items error cursorFrom cursorTo } }";
-    let until = Instant::now() + Duration::from_secs(20);
+    let until = Instant::now() + Duration::from_secs(45);
     loop {
         let run = app.gql(&app.owner_key, q, json!({ "id": run_id })).await["integrationRun"].clone();
         if run["status"] == "SUCCEEDED" || run["status"] == "FAILED" || Instant::now() > until {
@@ -191,7 +191,7 @@ async fn a_webhook_integration_signs_auto_syncs_on_its_schedule_and_stops_when_d
         let schedule = format!("integration.sync:{id}");
         assert!(entity::schedule::Entity::find_by_id(&schedule).one(&app.state.db).await.unwrap().is_some());
         // The live stream shows the scheduled run end.
-        let until = Instant::now() + Duration::from_secs(20);
+        let until = Instant::now() + Duration::from_secs(45);
         let mut ended = None;
         while ended.is_none() && Instant::now() < until {
             if let Some(msg) = ws.next_json_within(Duration::from_secs(1)).await {
@@ -426,7 +426,7 @@ async fn a_connected_service_is_tested_through_the_workspaces_connection() {
 /// The records of the workspace, oldest first, once none is still queued.
 async fn settled_records(app: &TestApp, n: usize) -> Vec<Value> {
     let q = "{ records(first: 100, orderBy: OLDEST_FIRST) { edges { node { id status data } } } }";
-    let until = Instant::now() + Duration::from_secs(20);
+    let until = Instant::now() + Duration::from_secs(45);
     loop {
         let data = app.gql(&app.owner_key, q, json!({})).await;
         let rows: Vec<Value> = data["records"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();

@@ -227,7 +227,7 @@ async fn the_weather_plugin_installs_with_a_checked_config_and_runs_against_a_lo
 
 /// Waits until a plugin's hook calls have all left `QUEUED`.
 async fn settled_calls(app: &TestApp, id: &str, n: usize) -> Vec<Value> {
-    let until = Instant::now() + Duration::from_secs(15);
+    let until = Instant::now() + Duration::from_secs(45);
     loop {
         let calls = calls_of(app, id).await;
         if (calls.len() >= n && calls.iter().all(|c| c["status"] != "QUEUED")) || Instant::now() > until {
@@ -250,7 +250,7 @@ async fn the_chat_notifier_posts_matching_events_and_stops_when_off_or_uninstall
         // A matching event posts once; another type does not.
         let (key_id, _) = app.create_key(&app.owner_key, "ci", &["READ"]).await;
         app.mutate(&app.owner_key, "deleteApiKey", json!({ "id": key_id }), "deletedId").await;
-        let hits = chat.wait_for(1, Duration::from_secs(15)).await;
+        let hits = chat.wait_for(1, Duration::from_secs(45)).await;
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].uri, "/services/T000/B000/XXXX");
         let body = hits[0].json();
@@ -265,9 +265,9 @@ async fn the_chat_notifier_posts_matching_events_and_stops_when_off_or_uninstall
         // The receiver fails: the hook is retried by the job engine until it answers.
         chat.status.store(500, Ordering::SeqCst);
         app.create_key(&app.owner_key, "ci2", &["READ"]).await;
-        chat.wait_for(2, Duration::from_secs(10)).await;
+        chat.wait_for(2, Duration::from_secs(45)).await;
         chat.status.store(200, Ordering::SeqCst);
-        let hits = chat.wait_for(3, Duration::from_secs(15)).await;
+        let hits = chat.wait_for(3, Duration::from_secs(45)).await;
         assert_eq!(hits.len(), 3, "one failure, then the retry");
         let calls = settled_calls(&app, &id, 2).await;
         assert_eq!((calls[0]["status"].as_str(), calls[0]["attempts"].as_i64()), (Some("SUCCEEDED"), Some(2)), "{calls:?}");
@@ -281,7 +281,7 @@ async fn the_chat_notifier_posts_matching_events_and_stops_when_off_or_uninstall
         // On again, then uninstalled: stops at once.
         app.mutate(&app.owner_key, "setPluginStatus", json!({ "id": id, "status": "ACTIVE" }), PLUGIN).await;
         app.create_key(&app.owner_key, "ci4", &["READ"]).await;
-        assert_eq!(chat.wait_for(4, Duration::from_secs(15)).await.len(), 4);
+        assert_eq!(chat.wait_for(4, Duration::from_secs(45)).await.len(), 4);
         app.mutate(&app.owner_key, "uninstallPlugin", json!({ "id": id }), "uninstalledId").await;
         app.create_key(&app.owner_key, "ci5", &["READ"]).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -313,7 +313,7 @@ async fn the_http_forwarder_signs_with_standard_webhooks() {
         assert_eq!(p["config"]["secret"], "***");
 
         let (key_id, _) = app.create_key(&app.owner_key, "fwd", &["READ"]).await;
-        let hits = target.wait_for(1, Duration::from_secs(15)).await;
+        let hits = target.wait_for(1, Duration::from_secs(45)).await;
         assert_eq!(hits.len(), 1);
         let wh = standardwebhooks::Webhook::new(secret).unwrap();
         wh.verify(&hits[0].body, &hits[0].headers).expect("a valid Standard Webhooks signature");
