@@ -440,6 +440,12 @@ impl Handler for PluginHook {
         5
     }
 
+    /// Hook calls are small (one HTTP request each): the worker claims and
+    /// settles them in batches, and runs a batch's calls concurrently.
+    fn batch_size(&self) -> usize {
+        32
+    }
+
     // Logged in `plugin_call`; events about hook runs would feed hooks again.
     fn emits_events(&self) -> bool {
         false
