@@ -47,8 +47,9 @@ pub const SETTLE: Duration = Duration::from_secs(1);
 const PAGE: u64 = 100;
 const MAX_PER_RUN: i64 = 1000;
 
-/// What started a run.
+/// What started a sync run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(name = "IntegrationRunTrigger")]
 pub enum Trigger {
     /// `syncIntegration`.
     Manual,
@@ -73,8 +74,9 @@ impl Trigger {
     }
 }
 
-/// A run's state.
+/// A sync run's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(name = "IntegrationRunStatus")]
 pub enum RunStatus {
     /// Waiting for a worker.
     Queued,
