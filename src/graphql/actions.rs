@@ -24,6 +24,9 @@ pub enum ActionStepKind {
     Webhook,
     /// Waits `seconds` before the next step.
     Delay,
+    /// Runs an action of an installed plugin (`plugin`, `pluginAction`)
+    /// with `body` as its input; its result is the step's response body.
+    Plugin,
 }
 
 impl From<StepKind> for ActionStepKind {
@@ -32,6 +35,7 @@ impl From<StepKind> for ActionStepKind {
             StepKind::ApiExecute => Self::ApiExecute,
             StepKind::Webhook => Self::Webhook,
             StepKind::Delay => Self::Delay,
+            StepKind::Plugin => Self::Plugin,
         }
     }
 }
@@ -42,6 +46,7 @@ impl From<ActionStepKind> for StepKind {
             ActionStepKind::ApiExecute => Self::ApiExecute,
             ActionStepKind::Webhook => Self::Webhook,
             ActionStepKind::Delay => Self::Delay,
+            ActionStepKind::Plugin => Self::Plugin,
         }
     }
 }
@@ -81,6 +86,10 @@ pub struct ActionStep {
     pub url: Option<String>,
     /// `DELAY`: seconds to wait.
     pub seconds: Option<i32>,
+    /// `PLUGIN`: the installed plugin (`plg_…`).
+    pub plugin: Option<String>,
+    /// `PLUGIN`: the plugin's action.
+    pub plugin_action: Option<String>,
 }
 
 impl From<Step> for ActionStep {
@@ -96,6 +105,8 @@ impl From<Step> for ActionStep {
             body: s.body.map(Json),
             url: s.url,
             seconds: s.seconds.map(|n| n as i32),
+            plugin: s.plugin,
+            plugin_action: s.plugin_action,
         }
     }
 }
@@ -130,6 +141,10 @@ pub struct ActionStepInput {
     pub url: Option<String>,
     /// `DELAY`: seconds to wait, 1 to 86400.
     pub seconds: Option<i32>,
+    /// `PLUGIN`: an installed plugin (`plg_…`, its manifest id or its key, e.g. `weather`).
+    pub plugin: Option<String>,
+    /// `PLUGIN`: the name of the plugin's action (e.g. `current`); `body` is its input.
+    pub plugin_action: Option<String>,
 }
 
 /// What starts an action on its own.
@@ -739,6 +754,8 @@ async fn steps_in(ctx: &Context<'_>, steps: Vec<ActionStepInput>) -> crate::Resu
             body: s.body.map(|b| b.0),
             url: s.url,
             seconds: s.seconds.map(|n| n.clamp(0, i32::MAX) as u32),
+            plugin: s.plugin,
+            plugin_action: s.plugin_action,
         });
     }
     Ok(out)

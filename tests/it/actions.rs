@@ -484,3 +484,40 @@ async fn a_waiting_run_can_be_cancelled_and_an_ended_one_cannot() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_plugin_step_runs_an_installed_plugins_action_and_feeds_the_next_step() {
+    for_each_backend(&[], |app| async move {
+        let stand_in = crate::plugins::Receiver::start(json!({
+            "location": { "name": "Oslo", "country": "Norway" },
+            "current": { "temp_c": -3.5, "condition": { "text": "Snow" }, "last_updated": "2026-12-07 10:00" }
+        }))
+        .await;
+        let config = json!({ "api_key": "wk-key-123456", "default_city": "Beijing", "base_url": format!("{}/v1", stand_in.url) });
+        app.mutate(&app.owner_key, "installPlugin", json!({ "pluginId": "plugin_weather_v1.0.0", "config": config }), "plugin { id }").await;
+        let (url, got) = receiver().await;
+        let made = create(&app, json!({ "name": "Weather report", "steps": [
+            { "key": "weather", "kind": "PLUGIN", "plugin": "weather", "pluginAction": "current", "body": { "city": "{{ input.city }}" } },
+            { "key": "post", "kind": "WEBHOOK", "url": url,
+              "body": { "text": "{{ steps.weather.response.body.city }}: {{ steps.weather.response.body.condition }}",
+                        "temp": "{{ steps.weather.response.body.temp_c }}" } } ] })).await;
+        assert!(made["action"]["steps"][0]["key"] == "weather", "{made}");
+        let run_id = run(&app, &app.owner_key, made["action"]["id"].as_str().unwrap(), json!({ "city": "Oslo" })).await;
+        let done = wait_run(&app, &run_id, Duration::from_secs(20), ended).await;
+        assert_eq!(done["status"], "SUCCEEDED", "[{}] {done}", app.backend);
+        let hits = stand_in.hits.lock().unwrap().clone();
+        assert_eq!(hits.len(), 1);
+        assert!(hits[0].uri.contains("q=Oslo"), "{:?}", hits[0].uri);
+        let (_, body) = got.lock().unwrap()[0].clone();
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({ "text": "Oslo: Snow", "temp": -3.5 }));
+        assert!(!done.to_string().contains("wk-key-123456"), "no plugin secret in the run");
+
+        // Saving a step of a plugin that is not installed is refused.
+        let (at, code) = app
+            .user_error(&app.owner_key, "createAction", json!({ "name": "x", "steps": [
+                { "key": "a", "kind": "PLUGIN", "plugin": "chat_notifier", "pluginAction": "post_message" } ] }))
+            .await;
+        assert_eq!((at.as_str(), code.as_str()), ("input.steps.0.plugin", "NOT_FOUND"));
+    })
+    .await;
+}

@@ -6,7 +6,9 @@
 //! - [`triggers`]: schedules (cron with a time zone, or an interval) and
 //!   event patterns, and the hook that starts runs in an event's transaction.
 //!
-//! Owners define actions; any member who may write runs them.
+//! Owners define actions; any member who may write runs them. Steps call
+//! providers through connections, signed webhooks, delays, or installed
+//! plugins' actions.
 
 pub mod runs;
 pub mod template;
@@ -50,6 +52,8 @@ pub enum StepKind {
     Webhook,
     /// A pause.
     Delay,
+    /// An action of an installed plugin (`runPluginAction`'s engine).
+    Plugin,
 }
 
 /// One step as saved (its strings are unrendered templates).
@@ -79,6 +83,12 @@ pub struct Step {
     /// `DELAY`: how long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<u32>,
+    /// `PLUGIN`: the installed plugin (`plg_…`, its manifest id or key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// `PLUGIN`: the name of the plugin's action; `body` is its input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_action: Option<String>,
 }
 
 /// What starts an action on its own.
@@ -380,6 +390,8 @@ async fn check_steps(st: &AppState, workspace_id: &str, steps: Vec<Step>) -> Res
                 }
                 s.url = None;
                 s.seconds = None;
+                s.plugin = None;
+                s.plugin_action = None;
             }
             StepKind::Webhook => {
                 match s.url.as_deref().map(str::trim) {
@@ -397,6 +409,32 @@ async fn check_steps(st: &AppState, workspace_id: &str, steps: Vec<Step>) -> Res
                 s.path = None;
                 s.query.clear();
                 s.seconds = None;
+                s.plugin = None;
+                s.plugin_action = None;
+            }
+            StepKind::Plugin => {
+                match s.plugin.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+                    Some(id) => match super::plugins::find(&st.db, workspace_id, id).await {
+                        Ok(p) => s.plugin = Some(p.id),
+                        Err(_) => problems.push(
+                            FieldError::new(at("plugin"), "No such plugin installed in this workspace")
+                                .with_code(crate::error::UserErrorCode::NotFound),
+                        ),
+                    },
+                    None => problems.push(FieldError::new(at("plugin"), "Required field is missing")),
+                }
+                let action = s.plugin_action.as_deref().map(str::trim).unwrap_or_default().to_string();
+                if action.is_empty() {
+                    problems.push(FieldError::new(at("pluginAction"), "Required field is missing"));
+                }
+                s = Step {
+                    key: s.key,
+                    kind: StepKind::Plugin,
+                    body: s.body,
+                    plugin: s.plugin,
+                    plugin_action: Some(action),
+                    ..empty_step()
+                };
             }
             StepKind::Delay => match s.seconds {
                 Some(n) if (1..=MAX_DELAY_SECONDS).contains(&n) => {
@@ -426,5 +464,7 @@ fn empty_step() -> Step {
         body: None,
         url: None,
         seconds: None,
+        plugin: None,
+        plugin_action: None,
     }
 }

@@ -553,6 +553,7 @@ async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
             StepKind::ApiExecute => api_execute(st, &r, step, &ctx, &mut result, slice_end).await?,
             StepKind::Webhook => webhook(st, &r, step, &ctx, &secret, &mut result).await,
             StepKind::Delay => delay(step, &mut result),
+            StepKind::Plugin => plugin(st, &r, step, &ctx, &mut result).await,
         };
         result.duration_ms += began.elapsed().as_millis() as i64;
         results.truncate(index);
@@ -806,5 +807,24 @@ fn delay(step: &Step, result: &mut StepResult) -> Outcome {
             result.request = Some(json!({ "seconds": step.seconds }));
             Outcome::Wait(until)
         }
+    }
+}
+
+async fn plugin(st: &AppState, r: &action_run::Model, step: &Step, ctx: &Value, result: &mut StepResult) -> Outcome {
+    let input = match template::render_json(step.body.as_ref().unwrap_or(&json!({})), ctx) {
+        Ok(v) => v,
+        Err(why) => return Outcome::Fail(format!("Template error: {why}")),
+    };
+    let (plugin, action) = (step.plugin.clone().unwrap_or_default(), step.plugin_action.clone().unwrap_or_default());
+    result.request = Some(json!({ "plugin": plugin, "action": action,
+                                  "input": input.to_string().chars().take(SHOWN_BODY_BYTES).collect::<String>() }));
+    result.attempts += 1;
+    match crate::services::plugins::run_action(st, &r.workspace_id, &plugin, &action, input).await {
+        Ok(answer) => {
+            result.response =
+                Some(StepResponse { status: 200, headers: Default::default(), body: answer, truncated: false });
+            Outcome::Done
+        }
+        Err(e) => Outcome::Fail(e.public_message()),
     }
 }
