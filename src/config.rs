@@ -182,6 +182,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         events: usize,
     },
+    /// Event → plugin hook call (the HTTP forwarder) to a receiver on
+    /// 127.0.0.1, idle and under load, against a plain reqwest loop to the
+    /// same receiver: calls/s, p50, p99.
+    Plugins {
+        /// Events (each one hook call) in the measured phase.
+        #[arg(long, default_value_t = 2_000)]
+        events: usize,
+        /// Concurrent event makers.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// The baseline server of `bench http`: a bare axum route, nothing else.
     #[command(hide = true)]
     BareServer {

@@ -19,6 +19,8 @@ mod m20261205_000014_create_connection;
 mod m20261206_000015_create_connection_call;
 mod m20261206_000016_create_idempotency_key;
 mod m20261207_000017_create_action;
+mod m20261207_000018_create_plugin;
+mod m20261207_000019_create_integration;
 
 pub struct Migrator;
 
@@ -43,6 +45,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000015_create_connection_call::Migration),
             Box::new(m20261206_000016_create_idempotency_key::Migration),
             Box::new(m20261207_000017_create_action::Migration),
+            Box::new(m20261207_000018_create_plugin::Migration),
+            Box::new(m20261207_000019_create_integration::Migration),
         ]
     }
 }

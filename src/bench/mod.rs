@@ -25,6 +25,7 @@ mod delivery;
 mod ingest;
 mod jobs;
 mod pipeline;
+mod plugins;
 mod subscriptions;
 
 use crate::config::{BenchCommand, Config};
@@ -47,6 +48,7 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
             connections::run(config, requests, concurrency, rounds).await
         }
         BenchCommand::Actions { runs, concurrency, events } => actions::run(config, runs, concurrency, events).await,
+        BenchCommand::Plugins { events, concurrency } => plugins::run(config, events, concurrency).await,
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
 }

@@ -59,6 +59,12 @@ pub enum EventType {
     ConnectionWebhookReceived,
     ActionRunSucceeded,
     ActionRunFailed,
+    PluginInstalled,
+    PluginUpdated,
+    PluginUninstalled,
+    IntegrationCreated,
+    IntegrationUpdated,
+    IntegrationDeleted,
 }
 
 impl EventType {
@@ -96,6 +102,12 @@ impl EventType {
         Self::ConnectionWebhookReceived,
         Self::ActionRunSucceeded,
         Self::ActionRunFailed,
+        Self::PluginInstalled,
+        Self::PluginUpdated,
+        Self::PluginUninstalled,
+        Self::IntegrationCreated,
+        Self::IntegrationUpdated,
+        Self::IntegrationDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -133,6 +145,12 @@ impl EventType {
             Self::ConnectionWebhookReceived => "connection.webhook_received",
             Self::ActionRunSucceeded => "action.run_succeeded",
             Self::ActionRunFailed => "action.run_failed",
+            Self::PluginInstalled => "plugin.installed",
+            Self::PluginUpdated => "plugin.updated",
+            Self::PluginUninstalled => "plugin.uninstalled",
+            Self::IntegrationCreated => "integration.created",
+            Self::IntegrationUpdated => "integration.updated",
+            Self::IntegrationDeleted => "integration.deleted",
         }
     }
 }

@@ -19,6 +19,7 @@ mod errors;
 mod events;
 mod idempotency;
 mod inputs;
+mod integrations;
 mod invitations;
 mod jobs;
 mod loaders;
@@ -26,6 +27,7 @@ mod members;
 mod node;
 mod oauth;
 mod pagination;
+mod plugins;
 mod states;
 pub mod user_errors;
 mod viewer;
@@ -55,6 +57,8 @@ pub struct QueryRoot(
     oauth::OAuthQuery,
     connections::ConnectionQuery,
     actions::ActionQuery,
+    plugins::PluginQuery,
+    integrations::IntegrationQuery,
     node::NodeQuery,
 );
 
@@ -72,6 +76,8 @@ pub struct MutationRoot(
     oauth::OAuthMutation,
     connections::ConnectionMutation,
     actions::ActionMutation,
+    plugins::PluginMutation,
+    integrations::IntegrationMutation,
 );
 
 /// Live streams over the WebSocket at `/graphql/ws` (`graphql-transport-ws`).
@@ -84,6 +90,7 @@ pub struct SubscriptionRoot(
     data::DataSubscription,
     connections::ConnectionSubscription,
     actions::ActionSubscription,
+    integrations::IntegrationSubscription,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

@@ -11,15 +11,18 @@ use crate::graphql::api_keys::ApiKey;
 use crate::graphql::connections::{ConnectionCall, ServiceConnection};
 use crate::graphql::data::{DataEndpoint, DataKey, Record};
 use crate::graphql::events::Event;
+use crate::graphql::integrations::{Integration, IntegrationRun};
 use crate::graphql::invitations::Invitation;
 use crate::graphql::jobs::Job;
 use crate::graphql::members::Member;
 use crate::graphql::oauth::OAuthApp;
+use crate::graphql::plugins::{Plugin, PluginCall};
 use crate::graphql::viewer::{User, Workspace};
 use crate::graphql::webhooks::{Delivery, DeliveryAttempt, Webhook};
 use crate::graphql::{cost, ContextExt};
 use crate::services::{
-    actions, api_keys, connections, data_endpoints, deliveries, events, members, oauth, records, webhooks, workspaces,
+    actions, api_keys, connections, data_endpoints, deliveries, events, integrations, members, oauth, plugins, records,
+    webhooks, workspaces,
 };
 
 /// Most ids one `nodes` call may ask for.
@@ -38,10 +41,14 @@ pub enum Node {
     Delivery(Delivery),
     DeliveryAttempt(DeliveryAttempt),
     Event(Event),
+    Integration(Integration),
+    IntegrationRun(IntegrationRun),
     Invitation(Invitation),
     Job(Job),
     Member(Member),
     OAuthApp(OAuthApp),
+    Plugin(Plugin),
+    PluginCall(PluginCall),
     Record(Record),
     ServiceConnection(ServiceConnection),
     User(User),
@@ -77,6 +84,10 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> crate::Result<Option<Node>> {
         "rec" => records::get(db, p, id).await.map(|m| Node::Record(m.into())),
         "con" => connections::get(db, p, id).await.map(|m| Node::ServiceConnection(m.into())),
         "cal" => connections::call::get(db, p, id).await.map(|m| Node::ConnectionCall(m.into())),
+        "plg" => plugins::get(db, p, id).await.map(|m| Node::Plugin(m.into())),
+        "pcl" => plugins::calls::get(db, p, id).await.map(|m| Node::PluginCall(m.into())),
+        "int" => integrations::get(db, p, id).await.map(|m| Node::Integration(m.into())),
+        "isr" => integrations::run(db, p, id).await.map(|m| Node::IntegrationRun(m.into())),
         "app" => oauth::apps::get(db, p, id).await.map(|m| Node::OAuthApp(m.into())),
         "ws" if id == p.workspace_id => workspaces::current(db, p).await.map(|m| Node::Workspace(m.into())),
         "usr" if id == p.user_id => members::me(db, p).await.map(|m| Node::User(m.into())),

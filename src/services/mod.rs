@@ -12,13 +12,16 @@ pub mod data_endpoints;
 pub mod deliveries;
 pub mod events;
 pub mod idempotency;
+pub mod integrations;
 pub mod invitations;
 pub mod jobs;
 pub mod maintenance;
 pub mod members;
 pub mod oauth;
 pub mod pagination;
+pub mod plugins;
 pub mod records;
+pub mod secret_config;
 pub mod sessions;
 pub mod webhooks;
 pub mod workspaces;
@@ -29,6 +32,7 @@ pub use pagination::{Page, PageArgs};
 pub fn register_event_hooks() {
     crate::events::hooks::register(webhooks::WebhookFanOut);
     crate::events::hooks::register(actions::triggers::ActionFanOut);
+    crate::events::hooks::register(plugins::calls::PluginFanOut);
 }
 
 /// The job engine's registry with the handler of every job kind the
@@ -42,7 +46,9 @@ pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Regist
         .add(actions::triggers::ScheduleDue)
         .add(deliveries::Deliver)
         .add(records::ProcessRecord)
-        .add(records::RecordCallback);
+        .add(records::RecordCallback)
+        .add(plugins::calls::PluginHook)
+        .add(integrations::sync::IntegrationSync);
     registry
 }
 

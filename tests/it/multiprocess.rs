@@ -18,7 +18,7 @@ use tokio::process::{Child, Command};
 use crate::helpers::{backends, fresh_database, make_key, process_args, wipe_redis_prefix, Backend, DbGuard, WsClient};
 
 /// A PostgreSQL database and a Redis prefix shared by the processes of one test.
-struct Cluster {
+pub(crate) struct Cluster {
     db_url: String,
     redis_url: String,
     prefix: String,
@@ -27,7 +27,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    async fn new() -> Option<Cluster> {
+    pub(crate) async fn new() -> Option<Cluster> {
         let backend = backends().into_iter().find(|b| matches!(b, Backend::Postgres(_)))?;
         let (db_url, guard) = fresh_database(&backend).await;
         let Some((redis_url, prefix)) = guard.redis.clone() else {
@@ -51,12 +51,12 @@ impl Cluster {
     }
 
     /// The API process, in this test's own process (its state enqueues jobs).
-    async fn api(&self) -> Server {
+    pub(crate) async fn api(&self) -> Server {
         switchyard::start(Config::from_args(self.args("api")).unwrap()).await.expect("api process starts")
     }
 
     /// A worker process: the real binary.
-    fn worker(&self) -> Child {
+    pub(crate) fn worker(&self) -> Child {
         let mut args = vec!["serve".to_string()];
         args.extend(self.args("worker"));
         Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -69,7 +69,7 @@ impl Cluster {
             .expect("worker binary starts")
     }
 
-    async fn finish(self, api: Server, workers: Vec<Child>) {
+    pub(crate) async fn finish(self, api: Server, workers: Vec<Child>) {
         api.stop().await;
         for mut w in workers {
             let _ = w.kill().await;
@@ -105,7 +105,7 @@ fn pid_of(lease_owner: &Option<String>) -> Option<u32> {
     lease_owner.as_deref()?.strip_prefix('w')?.split('-').next()?.parse().ok()
 }
 
-fn skip(name: &str) {
+pub(crate) fn skip(name: &str) {
     eprintln!("{name}: skipped (needs SWITCHYARD_TEST_DATABASE_URL and SWITCHYARD_TEST_REDIS_URL)");
 }
 
@@ -327,7 +327,7 @@ async fn an_oauth_token_revoked_on_one_process_stops_working_on_another_within_a
 }
 
 /// A GraphQL request to `server` with the API key `key`; its `data` (no errors allowed).
-async fn graphql(
+pub(crate) async fn graphql(
     client: &reqwest::Client,
     server: &Server,
     key: &str,

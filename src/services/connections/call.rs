@@ -379,8 +379,20 @@ pub async fn call(
     waiting: Waiting,
 ) -> Result<(connection_call::Model, Option<Answer>)> {
     p.require(Scope::Write)?;
+    call_in_workspace(st, &p.workspace_id, connection_id, request, waiting).await
+}
+
+/// [`call`] on behalf of the workspace itself (a job, an integration's
+/// test): the same rules, with no member behind it.
+pub async fn call_in_workspace(
+    st: &AppState,
+    workspace_id: &str,
+    connection_id: &str,
+    request: CallRequest,
+    waiting: Waiting,
+) -> Result<(connection_call::Model, Option<Answer>)> {
     let request = check(request)?;
-    let c = find(&st.db, &p.workspace_id, connection_id).await.map_err(|_| {
+    let c = find(&st.db, workspace_id, connection_id).await.map_err(|_| {
         Error::field_code("connectionId", crate::error::UserErrorCode::NotFound, "No such connection in this workspace")
     })?;
     let provider = usable(&c)?;

@@ -1,0 +1,28 @@
+//! One sync run of an integration (started by hand or by its schedule).
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+#[sea_orm(table_name = "integration_run")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub workspace_id: String,
+    pub integration_id: String,
+    /// `manual` or `schedule`.
+    pub trigger: String,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    pub status: String,
+    /// Items sent (outbound) or stored (inbound) by this run.
+    pub items: i64,
+    pub cursor_from: Option<String>,
+    pub cursor_to: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub error: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub finished_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,479 @@
+//! An integration's sync: one `integration.sync` job per run, queued by
+//! `syncIntegration` (with its run row, in one transaction) or fired by the
+//! integration's schedule (the scheduler fires a schedule once per tick
+//! across processes; the job makes the run row).
+//!
+//! An outbound sync sends the workspace's events that the integration's
+//! `events` filter selects, in id order, after its cursor (the id of the
+//! last event it has passed). The cursor moves after each event is sent,
+//! by a conditional update, so a run killed mid-way resumes at the first
+//! event not yet sent, and two runs of one integration never both move it:
+//! the one that loses stops. Events younger than [`SETTLE`] wait for the
+//! next run, so a transaction that commits late with an older id is not
+//! skipped. A webhook receiver gets the event id as `webhook-id` and can
+//! drop the one redelivery a kill between a send and its cursor write can
+//! cause.
+//!
+//! An inbound sync (a connected service with `sync` set) pulls a resource
+//! into a data endpoint: see [`inbound`].
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use serde_json::{json, Value};
+
+use entity::{event, integration, integration_run, job};
+
+use super::{announce, connection_for, kind_of, scrub, secret_values, Direction, IntegrationStatus, TestOutcome};
+use crate::error::Result;
+use crate::events::{self, type_matches, EventType};
+use crate::ids::new_id;
+use crate::jobs::ledger::{self as jobs, NewJob};
+use crate::jobs::Handler;
+use crate::services::secret_config;
+use crate::state::AppState;
+
+/// The job kind of a sync run.
+pub const KIND: &str = "integration.sync";
+
+/// Events younger than this are left for the next run.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// Events read per page, and most sent by one run.
+const PAGE: u64 = 100;
+const MAX_PER_RUN: i64 = 1000;
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum Trigger {
+    /// `syncIntegration`.
+    Manual,
+    /// The integration's auto-sync schedule.
+    Schedule,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Schedule => "schedule",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        if s == "schedule" {
+            Self::Schedule
+        } else {
+            Self::Manual
+        }
+    }
+}
+
+/// A run's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum RunStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// Sending.
+    Running,
+    /// Done: everything due was sent.
+    Succeeded,
+    /// Stopped at a failure; the next run resumes where it stopped.
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            _ => Self::Failed,
+        }
+    }
+}
+
+fn new_run(i: &integration::Model, trigger: Trigger, status: RunStatus) -> integration_run::Model {
+    integration_run::Model {
+        id: new_id("isr"),
+        workspace_id: i.workspace_id.clone(),
+        integration_id: i.id.clone(),
+        trigger: trigger.as_str().into(),
+        status: status.as_str().into(),
+        items: 0,
+        cursor_from: i.cursor.clone(),
+        cursor_to: None,
+        error: None,
+        created_at: Utc::now(),
+        finished_at: None,
+    }
+}
+
+/// Queues a run: its row and its job in one transaction, then the ring.
+pub async fn queue(st: &AppState, i: &integration::Model, trigger: Trigger) -> Result<integration_run::Model> {
+    let run = new_run(i, trigger, RunStatus::Queued);
+    let txn = st.writer.begin().await?;
+    let run = run.into_active_model().insert(&txn).await?;
+    let job = jobs::insert(
+        &txn,
+        st.sweep_grace(),
+        NewJob {
+            kind: KIND.into(),
+            payload: json!({ "run_id": run.id, "integration_id": i.id }),
+            workspace_id: Some(i.workspace_id.clone()),
+            run_at: None,
+            max_attempts: IntegrationSync.max_attempts(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    jobs::ring(st, &job).await;
+    announce(st, &run);
+    Ok(run)
+}
+
+/// Sends one message of an outbound integration: Slack gets `text` (with
+/// the configured channel and username), a webhook the JSON `message`,
+/// signed with Standard Webhooks when a secret is set.
+pub async fn send(st: &AppState, service_type: &str, config: &Value, message: &Value, text: &str) -> TestOutcome {
+    let (url, body, mut headers) = match service_type {
+        "slack" => {
+            let mut body = json!({ "text": text });
+            for k in ["channel", "username"] {
+                if let Some(v) = config[k].as_str().filter(|v| !v.is_empty()) {
+                    body[k] = json!(v);
+                }
+            }
+            (config["webhook_url"].as_str().unwrap_or_default(), body.to_string(), vec![])
+        }
+        _ => (config["url"].as_str().unwrap_or_default(), message.to_string(), vec![]),
+    };
+    if let Some(secret) = config["secret"].as_str() {
+        let id = message["id"].as_str().unwrap_or_default();
+        let ts = Utc::now().timestamp();
+        match crate::delivery::signing::sign(secret, id, ts, body.as_bytes()) {
+            Ok(sig) => headers.extend([
+                ("webhook-id".to_string(), id.to_string()),
+                ("webhook-timestamp".to_string(), ts.to_string()),
+                ("webhook-signature".to_string(), sig),
+            ]),
+            Err(_) => {
+                return TestOutcome { status: None, error: Some("The secret is not a valid whsec_ secret".into()) }
+            }
+        }
+    }
+    let mut req = oauth2::http::Request::builder().method("POST").uri(url).header("content-type", "application/json");
+    for (k, v) in &headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let req = match req.body(body.into_bytes()) {
+        Ok(r) => r,
+        Err(e) => return TestOutcome { status: None, error: Some(format!("The request could not be built: {e}")) },
+    };
+    match st.http.exchange(req).await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let ok = (200..300).contains(&status);
+            TestOutcome { status: Some(status), error: (!ok).then(|| format!("The service answered HTTP {status}")) }
+        }
+        Err(e) => TestOutcome { status: None, error: Some(e.public_message()) },
+    }
+}
+
+/// The message an event becomes, and its Slack text.
+fn message_of(e: &event::Model) -> (Value, String) {
+    let message = json!({ "id": e.id, "type": e.event_type, "timestamp": e.created_at.to_rfc3339(), "data": e.data });
+    let subject = e.subject_id.as_deref().unwrap_or("");
+    (message, format!("*{}* {subject}\n```{}```", e.event_type, e.data))
+}
+
+/// Moves the cursor from `from` to `to` unless another run moved it first.
+async fn advance(st: &AppState, id: &str, from: &Option<String>, to: &str) -> Result<bool> {
+    let q = integration::Entity::update_many()
+        .col_expr(integration::Column::Cursor, Expr::value(to))
+        .filter(integration::Column::Id.eq(id));
+    let q = match from {
+        Some(c) => q.filter(integration::Column::Cursor.eq(c.as_str())),
+        None => q.filter(integration::Column::Cursor.is_null()),
+    };
+    Ok(q.exec(&st.writer).await?.rows_affected == 1)
+}
+
+/// Sends what is due; returns how many were sent, the cursor reached and
+/// the failure that stopped it, if one did.
+async fn outbound(st: &AppState, i: &integration::Model) -> Result<(i64, Option<String>, Option<String>)> {
+    let kind = kind_of(&i.service_type)?;
+    let config = secret_config::full(st, &i.config, i.secrets_enc.as_deref())?;
+    let secrets = secret_values(&kind.config_schema, &config);
+    let patterns: Vec<String> = config["events"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let settled = Utc::now() - chrono::Duration::from_std(SETTLE).unwrap_or_default();
+    let mut cursor = i.cursor.clone();
+    let mut sent = 0;
+    while sent < MAX_PER_RUN {
+        let mut q = event::Entity::find()
+            .filter(event::Column::WorkspaceId.eq(&i.workspace_id))
+            .filter(event::Column::CreatedAt.lte(settled));
+        if let Some(c) = &cursor {
+            q = q.filter(event::Column::Id.gt(c.as_str()));
+        }
+        let page = q.order_by_asc(event::Column::Id).limit(PAGE).all(&st.db).await?;
+        let Some(last) = page.last().map(|e| e.id.clone()) else { break };
+        for e in &page {
+            if !patterns.iter().any(|p| type_matches(p, &e.event_type)) {
+                continue;
+            }
+            let (message, text) = message_of(e);
+            let mut out = send(st, &i.service_type, &config, &message, &text).await;
+            for wait in [250, 1000] {
+                let retryable = out.status.is_none_or(|s| s >= 500 || s == 429 || s == 408);
+                if out.error.is_none() || !retryable {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                out = send(st, &i.service_type, &config, &message, &text).await;
+            }
+            if let Some(err) = out.error {
+                return Ok((sent, cursor, Some(format!("Sending {} failed: {}", e.id, scrub(&err, &secrets)))));
+            }
+            sent += 1;
+            if !advance(st, &i.id, &cursor, &e.id).await? {
+                return Ok((sent, Some(e.id.clone()), Some("Another run of this integration moved on first".into())));
+            }
+            cursor = Some(e.id.clone());
+        }
+        if cursor.as_deref() != Some(last.as_str()) {
+            if !advance(st, &i.id, &cursor, &last).await? {
+                return Ok((sent, cursor, Some("Another run of this integration moved on first".into())));
+            }
+            cursor = Some(last);
+        }
+        if (page.len() as u64) < PAGE {
+            break;
+        }
+    }
+    Ok((sent, cursor, None))
+}
+
+/// An inbound sync: one GET of the configured resource through the
+/// workspace's connection, each item of the array at `items_pointer`
+/// stored as a record of the data endpoint, created the first time its
+/// external id is seen and replaced when it changed (a digest of what was
+/// stored is kept per external id), so a second run of an unchanged
+/// resource changes nothing. Returns the items created or replaced.
+async fn inbound(st: &AppState, i: &integration::Model) -> Result<(i64, Option<String>, Option<String>)> {
+    use crate::services::connections::call::{call_in_workspace, CallRequest, Waiting};
+    use crate::services::records::{self, Change, Operation};
+    use sha2::Digest;
+    let fail = |why: String| Ok((0, None, Some(why)));
+    let spec = &i.config["sync"];
+    let (Some(path), Some(id_field), Some(slug)) =
+        (spec["path"].as_str(), spec["external_id_field"].as_str(), spec["endpoint"].as_str())
+    else {
+        return fail("The integration has no `sync` config".into());
+    };
+    let Some(c) = connection_for(&st.db, &i.workspace_id, &i.service_type).await? else {
+        return fail("The workspace has no connection for this service".into());
+    };
+    let Some(endpoint) = crate::services::data_endpoints::by_slug(&st.db, &i.workspace_id, slug).await? else {
+        return fail(format!("The data endpoint `{slug}` is gone"));
+    };
+    let key = match &i.data_key_id {
+        Some(k) => entity::data_key::Entity::find_by_id(k).one(&st.db).await?,
+        None => None,
+    };
+    let Some(key) = key else { return fail("The integration's data key is gone: save its config again".into()) };
+    let request = CallRequest { method: "GET".into(), path: path.to_string(), ..Default::default() };
+    let waiting = Waiting { wait: true, timeout: Duration::from_secs(90) };
+    let answer = match call_in_workspace(st, &i.workspace_id, &c.id, request, waiting).await {
+        Ok((_, Some(a))) if (200..300).contains(&a.status) => a,
+        Ok((_, Some(a))) => return fail(format!("The service answered HTTP {}", a.status)),
+        Ok((call, None)) => return fail(call.error.unwrap_or_else(|| "Queued behind the service's rate limit".into())),
+        Err(e) => return fail(e.details().first().map_or_else(|| e.public_message(), |d| d.error.clone())),
+    };
+    let body: Value = match serde_json::from_str(&answer.body) {
+        Ok(v) => v,
+        Err(_) => return fail("The service's answer is not JSON".into()),
+    };
+    let pointer = spec["items_pointer"].as_str().unwrap_or("");
+    let Some(items) = body.pointer(pointer).and_then(Value::as_array) else {
+        return fail(format!("`{pointer}` does not point at an array in the answer"));
+    };
+    let mut changed = 0;
+    for (n, item) in items.iter().enumerate() {
+        let external = match &item[id_field] {
+            Value::String(s) => s.clone(),
+            Value::Number(v) => v.to_string(),
+            _ => return Ok((changed, None, Some(format!("Item {n} has no `{id_field}`")))),
+        };
+        if !item.is_object() {
+            return Ok((changed, None, Some(format!("Item {n} is not a JSON object"))));
+        }
+        let text = item.to_string();
+        let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        let known =
+            entity::integration_item::Entity::find_by_id((i.id.clone(), external.clone())).one(&st.writer).await?;
+        if known.as_ref().is_some_and(|k| k.digest == digest) {
+            continue;
+        }
+        let op = if known.is_some() { Operation::Replace } else { Operation::Create };
+        let record_id = known.as_ref().map(|k| k.record_id.clone());
+        let change = Change { op, record_id: record_id.as_deref(), body: Some(text), callback: None, silent: false };
+        let accepted = match records::accept(st, &key, &endpoint, change).await {
+            Ok(id) => id,
+            Err(e) => {
+                return Ok((changed, None, Some(format!("Item `{external}` was refused: {}", e.public_message()))))
+            }
+        };
+        let row = entity::integration_item::Model {
+            integration_id: i.id.clone(),
+            external_id: external,
+            record_id: record_id.unwrap_or(accepted),
+            digest,
+            updated_at: Utc::now(),
+        };
+        let active = row.into_active_model().reset_all();
+        if known.is_some() {
+            active.update(&st.writer).await?;
+        } else {
+            active.insert(&st.writer).await?;
+        }
+        changed += 1;
+    }
+    Ok((changed, None, None))
+}
+
+/// `integration.sync`: runs one sync.
+pub struct IntegrationSync;
+
+#[async_trait::async_trait]
+impl Handler for IntegrationSync {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn timeout(&self, _job: &job::Model) -> Duration {
+        Duration::from_secs(300)
+    }
+
+    fn max_attempts(&self) -> u32 {
+        3
+    }
+
+    // Runs are logged in `integration_run` and streamed live.
+    fn emits_events(&self) -> bool {
+        false
+    }
+
+    async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
+        let Some(integration_id) = job.payload["integration_id"].as_str() else { return Ok(()) };
+        let Some(i) = integration::Entity::find_by_id(integration_id).one(&st.writer).await? else { return Ok(()) };
+        let run = match job.payload["run_id"].as_str() {
+            Some(run_id) => {
+                let Some(run) = integration_run::Entity::find_by_id(run_id).one(&st.writer).await? else {
+                    return Ok(());
+                };
+                if matches!(RunStatus::parse(&run.status), RunStatus::Succeeded | RunStatus::Failed) {
+                    return Ok(()); // already run: work is at-least-once
+                }
+                run
+            }
+            None => {
+                // From the schedule: only while auto-sync is on and the integration is not off.
+                if !i.auto_sync || IntegrationStatus::parse(&i.status) == IntegrationStatus::Inactive {
+                    return Ok(());
+                }
+                new_run(&i, Trigger::Schedule, RunStatus::Running).into_active_model().insert(&st.writer).await?
+            }
+        };
+        let mut run = run;
+        run.status = RunStatus::Running.as_str().into();
+        run.cursor_from = i.cursor.clone();
+        let run = run.into_active_model().reset_all().update(&st.writer).await?;
+        announce(st, &run);
+        let ran = match kind_of(&i.service_type)?.direction {
+            Direction::Outbound => outbound(st, &i).await,
+            Direction::Connection => inbound(st, &i).await,
+        };
+        let (items, cursor, failure) = match ran {
+            Ok(done) => done,
+            Err(e) => (0, i.cursor.clone(), Some(e.public_message())),
+        };
+        finish(st, &i, run, items, cursor, failure).await
+    }
+
+    async fn on_dead(&self, st: &AppState, job: &job::Model, error: &str) -> Result<()> {
+        let Some(run_id) = job.payload["run_id"].as_str() else { return Ok(()) };
+        let Some(run) = integration_run::Entity::find_by_id(run_id).one(&st.writer).await? else { return Ok(()) };
+        if matches!(RunStatus::parse(&run.status), RunStatus::Queued | RunStatus::Running) {
+            let Some(i) = integration::Entity::find_by_id(&run.integration_id).one(&st.writer).await? else {
+                return Ok(());
+            };
+            let cursor = i.cursor.clone();
+            finish(st, &i, run, 0, cursor, Some(error.to_string())).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Settles a run and the integration's sync fields; a change of status
+/// (to or from `error`) emits `integration.updated`.
+async fn finish(
+    st: &AppState,
+    i: &integration::Model,
+    mut run: integration_run::Model,
+    items: i64,
+    cursor: Option<String>,
+    failure: Option<String>,
+) -> Result<()> {
+    let now = Utc::now();
+    run.status = if failure.is_some() { RunStatus::Failed } else { RunStatus::Succeeded }.as_str().into();
+    run.items = items;
+    run.cursor_to = cursor;
+    run.error = failure.clone();
+    run.finished_at = Some(now);
+    let was = IntegrationStatus::parse(&i.status);
+    let status = match (&failure, was) {
+        (_, IntegrationStatus::Inactive) => IntegrationStatus::Inactive,
+        (Some(_), _) => IntegrationStatus::Error,
+        (None, _) => IntegrationStatus::Active,
+    };
+    let txn = st.writer.begin().await?;
+    let run = run.into_active_model().reset_all().update(&txn).await?;
+    integration::Entity::update_many()
+        .col_expr(integration::Column::LastSyncAt, Expr::value(now))
+        .col_expr(integration::Column::LastError, Expr::value(failure))
+        .col_expr(integration::Column::Status, Expr::value(status.as_str()))
+        .col_expr(integration::Column::ItemsSynced, Expr::col(integration::Column::ItemsSynced).add(items))
+        .filter(integration::Column::Id.eq(&i.id))
+        .exec(&txn)
+        .await?;
+    let mut evts = vec![];
+    if status != was {
+        let mut after = i.clone();
+        after.status = status.as_str().into();
+        let data = super::event_data(&after, true);
+        evts.push(
+            events::record(&txn, &i.workspace_id, EventType::IntegrationUpdated, "system", Some(&i.id), data).await?,
+        );
+    }
+    txn.commit().await?;
+    st.publish(evts);
+    announce(st, &run);
+    Ok(())
+}

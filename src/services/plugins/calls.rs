@@ -1,0 +1,511 @@
+//! Running what plugins provide: an **action** on request
+//! ([`run_action`], also the actions engine's plugin step) and a **hook**
+//! for every matching event. Hooks are an event fan-out hook
+//! ([`PluginFanOut`]): inside the event's transaction each active plugin
+//! whose hook matches gets a queued call row and a `plugin.hook` job, so a
+//! call is never lost and never made for a rolled-back change. Every
+//! request goes through the one outgoing client (SSRF guard, timeouts, no
+//! redirects); 5xx, 408, 429 and transport failures are retried with
+//! backoff (quickly for an action, by the job engine for a hook). Each call
+//! is logged in `plugin_call` with its status, HTTP code, duration and
+//! error, any secret of the plugin's config scrubbed from the error.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use serde_json::{json, Value};
+
+use entity::{job, plugin, plugin_call};
+
+use super::manifest::{Call, Manifest};
+use super::{find, template, Installed, PluginStatus};
+use crate::auth::{Principal, Scope};
+use crate::error::{Error, FieldError, Result};
+use crate::events::hooks::{DynConnection, FanOut};
+use crate::events::{type_matches, Envelope};
+use crate::ids::{has_prefix, new_id};
+use crate::jobs::ledger::{self as jobs, NewJob};
+use crate::jobs::Handler;
+use crate::services::pagination::{fetch_page, Page, PageArgs};
+use crate::state::AppState;
+
+/// The job kind that runs a queued hook call.
+pub const KIND: &str = "plugin.hook";
+
+/// Quick retries of an action after a retryable failure.
+const QUICK_RETRIES: u32 = 2;
+
+/// A call's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum PluginCallStatus {
+    /// A hook call waiting for its job (or its next retry).
+    Queued,
+    /// The target answered 2xx.
+    Succeeded,
+    /// The target answered with an error, could not be reached, or the retries ran out.
+    Failed,
+    /// Not made: the plugin was turned off before its turn came.
+    Skipped,
+}
+
+impl PluginCallStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "succeeded" => Self::Succeeded,
+            "skipped" => Self::Skipped,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// What one request came to.
+struct Outcome {
+    status: Option<u16>,
+    body: Vec<u8>,
+    error: Option<String>,
+    /// Worth trying again (5xx, 408, 429, transport failure).
+    retryable: bool,
+    duration: Duration,
+}
+
+/// Replaces every secret value of the plugin's config in `text` with `***`
+/// (a URL with an API key in its query shows up in transport errors).
+fn scrub(text: &str, secrets: &[String]) -> String {
+    secrets.iter().filter(|s| s.len() >= 4).fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
+}
+
+/// The values of a plugin's secret fields, and their URL-encoded forms.
+fn secret_values(m: &Manifest, config: &Value) -> Vec<String> {
+    m.secret_fields()
+        .iter()
+        .filter_map(|k| config.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .flat_map(|v| [url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>(), v])
+        .collect()
+}
+
+/// Sends one call of a manifest with `ctx` (`config`, `input`, `event`);
+/// `msg_id` is the Standard Webhooks `webhook-id` when the call is signed.
+async fn send(st: &AppState, call: &Call, ctx: &Value, msg_id: &str) -> Outcome {
+    let started = Instant::now();
+    let failed = |e: String, retryable: bool| Outcome {
+        status: None,
+        body: vec![],
+        error: Some(e),
+        retryable,
+        duration: started.elapsed(),
+    };
+    let url = template::url(&call.url, ctx);
+    let body = call.body.as_ref().and_then(|b| template::value(b, ctx)).map(|b| b.to_string().into_bytes());
+    let mut req = oauth2::http::Request::builder().method(call.method.as_str()).uri(url.as_str());
+    for (name, value) in &call.headers {
+        let v = match value {
+            Value::String(s) => template::text(s, ctx),
+            other => other.to_string(),
+        };
+        req = req.header(name.as_str(), v);
+    }
+    if body.is_some() && !call.headers.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
+        req = req.header("content-type", "application/json");
+    }
+    req = req.header("accept", "application/json");
+    if let Some(sign) = &call.sign {
+        let secret = template::text(sign, ctx);
+        let ts = Utc::now().timestamp();
+        match crate::delivery::signing::sign(&secret, msg_id, ts, body.as_deref().unwrap_or_default()) {
+            Ok(sig) => {
+                req = req.header("webhook-id", msg_id).header("webhook-timestamp", ts.to_string());
+                req = req.header("webhook-signature", sig);
+            }
+            Err(_) => return failed("The signing secret is not a valid whsec_ secret".into(), false),
+        }
+    }
+    let req = match req.body(body.unwrap_or_default()) {
+        Ok(r) => r,
+        Err(e) => return failed(format!("The request could not be built: {e}"), false),
+    };
+    match st.http.exchange(req).await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let ok = (200..300).contains(&status);
+            Outcome {
+                status: Some(status),
+                error: (!ok).then(|| format!("The target answered HTTP {status}")),
+                retryable: status >= 500 || status == 408 || status == 429,
+                body: resp.into_body(),
+                duration: started.elapsed(),
+            }
+        }
+        Err(e) => {
+            let why = e.public_message();
+            let refused = why.contains("SSRF");
+            failed(why, !refused)
+        }
+    }
+}
+
+/// The part of an answer an action returns (see `Action::result`).
+fn result_of(spec: Option<&Value>, body: &[u8]) -> Value {
+    let answer: Value = serde_json::from_slice(body).unwrap_or_else(|_| {
+        if body.is_empty() {
+            Value::Null
+        } else {
+            json!(String::from_utf8_lossy(body))
+        }
+    });
+    let pick = |p: &str| answer.pointer(p).cloned().unwrap_or(Value::Null);
+    match spec {
+        Some(Value::String(p)) => pick(p),
+        Some(Value::Object(members)) => {
+            Value::Object(members.iter().map(|(k, p)| (k.clone(), pick(p.as_str().unwrap_or("")))).collect())
+        }
+        _ => answer,
+    }
+}
+
+fn log_row(i: &Installed, kind: &str, name: &str, event_id: Option<String>) -> plugin_call::Model {
+    plugin_call::Model {
+        id: new_id("pcl"),
+        workspace_id: i.row.workspace_id.clone(),
+        plugin_id: i.row.id.clone(),
+        kind: kind.into(),
+        name: name.into(),
+        event_id,
+        status: PluginCallStatus::Queued.as_str().into(),
+        http_status: None,
+        attempts: 0,
+        duration_ms: None,
+        error: None,
+        result: None,
+        created_at: Utc::now(),
+        finished_at: None,
+    }
+}
+
+/// Runs a plugin's action now and returns the result part of its answer;
+/// the call is logged. `plugin_id` is the installed plugin (`plg_…`), its
+/// manifest id or its key. An inactive plugin, an unknown action or input
+/// that breaks the action's input schema is refused before anything is
+/// sent; an answer other than 2xx is an error naming the status. This is
+/// what the actions engine's plugin step calls (with only a workspace id).
+#[tracing::instrument(skip(st, input))]
+pub async fn run_action(
+    st: &AppState,
+    workspace_id: &str,
+    plugin_id: &str,
+    action: &str,
+    input: Value,
+) -> Result<Value> {
+    let row = find(&st.db, workspace_id, plugin_id).await.map_err(|_| {
+        Error::field_code(
+            "pluginId",
+            crate::error::UserErrorCode::NotFound,
+            "No such plugin installed in this workspace",
+        )
+    })?;
+    let i = Installed::from_row(row)?;
+    if PluginStatus::parse(&i.row.status) != PluginStatus::Active {
+        return Err(Error::invalid_field(
+            "pluginId",
+            format!("The {} plugin is inactive: turn it on to run its actions", i.manifest.name),
+        ));
+    }
+    let Some(a) = i.manifest.action(action).cloned() else {
+        let known: Vec<&str> = i.manifest.actions.iter().map(|a| a.call.name.as_str()).collect();
+        return Err(Error::invalid_field(
+            "action",
+            format!("The {} plugin has no action `{action}` (it has: {})", i.manifest.name, known.join(", ")),
+        ));
+    };
+    let input = if input.is_null() { json!({}) } else { input };
+    if let Some(schema) = &a.input_schema {
+        let v = jsonschema::validator_for(schema).map_err(Error::internal)?;
+        let problems: Vec<FieldError> = crate::services::data_endpoints::schema_violations(&v, &input)
+            .into_iter()
+            .map(|mut p| {
+                p.field = if p.field == "body" { "input".into() } else { format!("input.{}", p.field) };
+                p
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(Error::validation(problems));
+        }
+    }
+    let config = i.full_config(st)?;
+    let secrets = secret_values(&i.manifest, &config);
+    let ctx = json!({ "config": config, "input": input });
+    let mut row = log_row(&i, "action", action, None);
+    let mut attempts = 0u32;
+    let started = Instant::now();
+    let out = loop {
+        attempts += 1;
+        let out = send(st, &a.call, &ctx, &row.id).await;
+        if !out.retryable || attempts > QUICK_RETRIES {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(250 << (attempts - 1))).await;
+    };
+    row.attempts = attempts as i32;
+    row.duration_ms = Some(started.elapsed().as_millis() as i64);
+    row.http_status = out.status.map(i32::from);
+    row.finished_at = Some(Utc::now());
+    let result = match &out.error {
+        None => {
+            let r = result_of(a.result.as_ref(), &out.body);
+            row.status = PluginCallStatus::Succeeded.as_str().into();
+            row.result = Some(r.clone());
+            Ok(r)
+        }
+        Some(e) => {
+            let why = scrub(e, &secrets);
+            row.status = PluginCallStatus::Failed.as_str().into();
+            row.error = Some(why.clone());
+            Err(Error::invalid(format!("The {} action `{action}` failed: {why}", i.manifest.name)))
+        }
+    };
+    row.into_active_model().insert(&st.writer).await?;
+    result
+}
+
+/// [`run_action`] for a caller of the API (members who may write).
+pub async fn run_action_as(st: &AppState, p: &Principal, plugin_id: &str, action: &str, input: Value) -> Result<Value> {
+    p.require(Scope::Write)?;
+    run_action(st, &p.workspace_id, plugin_id, action, input).await
+}
+
+/// One page of a plugin's calls, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    plugin_id: &str,
+    page: &PageArgs,
+) -> Result<Page<plugin_call::Model>> {
+    p.require(Scope::Read)?;
+    let q = plugin_call::Entity::find()
+        .filter(plugin_call::Column::WorkspaceId.eq(&p.workspace_id))
+        .filter(plugin_call::Column::PluginId.eq(plugin_id));
+    fetch_page(db, q, plugin_call::Column::Id, page).await
+}
+
+/// One call of the caller's workspace.
+pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<plugin_call::Model> {
+    p.require(Scope::Read)?;
+    if !has_prefix(id, "pcl") {
+        return Err(Error::NotFound("Plugin call"));
+    }
+    plugin_call::Entity::find_by_id(id)
+        .filter(plugin_call::Column::WorkspaceId.eq(&p.workspace_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("Plugin call"))
+}
+
+/// The event fan-out hook of plugins (see the module's header).
+pub struct PluginFanOut;
+
+#[async_trait::async_trait]
+impl FanOut for PluginFanOut {
+    fn name(&self) -> &'static str {
+        "plugins"
+    }
+
+    async fn fan_out(&self, db: &DynConnection<'_>, events: &mut [Envelope]) -> Result<()> {
+        let mut workspaces: Vec<&str> = events.iter().map(|e| e.workspace_id.as_str()).collect();
+        workspaces.sort_unstable();
+        workspaces.dedup();
+        let active = plugin::Entity::find()
+            .filter(plugin::Column::WorkspaceId.is_in(workspaces))
+            .filter(plugin::Column::Status.eq(PluginStatus::Active.as_str()))
+            .all(db)
+            .await?;
+        if active.is_empty() {
+            return Ok(());
+        }
+        // Each plugin's hooks with their patterns, by workspace.
+        let mut hooks: HashMap<&str, Vec<(&plugin::Model, String, Vec<String>)>> = HashMap::new();
+        let manifests: Vec<(plugin::Model, Manifest)> = active
+            .into_iter()
+            .filter_map(|row| Some((row.clone(), serde_json::from_value::<Manifest>(row.manifest).ok()?)))
+            .collect();
+        for (row, m) in &manifests {
+            for h in &m.hooks {
+                let patterns = Manifest::hook_patterns(h, &row.config);
+                hooks.entry(row.workspace_id.as_str()).or_default().push((row, h.call.name.clone(), patterns));
+            }
+        }
+        let (mut calls, mut job_rows) = (Vec::new(), Vec::new());
+        let mut owner = Vec::new();
+        for (idx, e) in events.iter().enumerate() {
+            for (row, name, patterns) in hooks.get(e.workspace_id.as_str()).into_iter().flatten() {
+                if !patterns.iter().any(|p| type_matches(p, &e.event_type)) {
+                    continue;
+                }
+                let id = new_id("pcl");
+                let job = jobs::row(
+                    jobs::default_grace(),
+                    NewJob {
+                        kind: KIND.into(),
+                        payload: json!({ "call_id": id }),
+                        workspace_id: Some(e.workspace_id.clone()),
+                        run_at: None,
+                        max_attempts: PluginHook.max_attempts(),
+                    },
+                );
+                calls.push(plugin_call::Model {
+                    id,
+                    workspace_id: e.workspace_id.clone(),
+                    plugin_id: row.id.clone(),
+                    kind: "hook".into(),
+                    name: name.clone(),
+                    event_id: Some(e.id.clone()),
+                    status: PluginCallStatus::Queued.as_str().into(),
+                    http_status: None,
+                    attempts: 0,
+                    duration_ms: None,
+                    error: None,
+                    result: None,
+                    created_at: Utc::now(),
+                    finished_at: None,
+                });
+                owner.push((idx, job.id.clone()));
+                job_rows.push(job);
+            }
+        }
+        for chunk in calls.chunks(200) {
+            let chunk = chunk.iter().map(|c| c.clone().into_active_model());
+            plugin_call::Entity::insert_many(chunk).exec_without_returning(db).await?;
+        }
+        for chunk in job_rows.chunks(200) {
+            let chunk = chunk.iter().map(|j| j.clone().into_active_model());
+            job::Entity::insert_many(chunk).exec_without_returning(db).await?;
+        }
+        for (idx, job_id) in owner {
+            events[idx].jobs.push(crate::jobs::Message { job_id, kind: KIND.to_string() });
+        }
+        Ok(())
+    }
+}
+
+/// `plugin.hook`: makes one queued hook call.
+pub struct PluginHook;
+
+/// Settles a call row with its outcome.
+async fn settle(
+    st: &AppState,
+    id: &str,
+    status: PluginCallStatus,
+    out: Option<&Outcome>,
+    error: Option<String>,
+    attempts: i32,
+) -> Result<()> {
+    let mut q = plugin_call::Entity::update_many()
+        .col_expr(plugin_call::Column::Status, Expr::value(status.as_str()))
+        .col_expr(plugin_call::Column::Attempts, Expr::value(attempts))
+        .col_expr(plugin_call::Column::Error, Expr::value(error));
+    if let Some(o) = out {
+        q = q
+            .col_expr(plugin_call::Column::HttpStatus, Expr::value(o.status.map(i32::from)))
+            .col_expr(plugin_call::Column::DurationMs, Expr::value(o.duration.as_millis() as i64));
+    }
+    if status != PluginCallStatus::Queued {
+        q = q.col_expr(plugin_call::Column::FinishedAt, Expr::value(Utc::now()));
+    }
+    q.filter(plugin_call::Column::Id.eq(id)).exec(&st.writer).await?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Handler for PluginHook {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn timeout(&self, _job: &job::Model) -> Duration {
+        Duration::from_secs(40)
+    }
+
+    fn max_attempts(&self) -> u32 {
+        5
+    }
+
+    // Logged in `plugin_call`; events about hook runs would feed hooks again.
+    fn emits_events(&self) -> bool {
+        false
+    }
+
+    async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
+        let Some(id) = job.payload["call_id"].as_str() else { return Ok(()) };
+        // Gone with its plugin (uninstalled): nothing to do.
+        let Some(call) = plugin_call::Entity::find_by_id(id).one(&st.writer).await? else { return Ok(()) };
+        if PluginCallStatus::parse(&call.status) != PluginCallStatus::Queued {
+            return Ok(()); // already made: work is at-least-once
+        }
+        let Some(row) = plugin::Entity::find_by_id(&call.plugin_id).one(&st.writer).await? else { return Ok(()) };
+        if PluginStatus::parse(&row.status) != PluginStatus::Active {
+            let why = Some("The plugin was turned off before the call was made".to_string());
+            return settle(st, id, PluginCallStatus::Skipped, None, why, call.attempts).await;
+        }
+        let i = Installed::from_row(row)?;
+        let Some(hook) = i.manifest.hooks.iter().find(|h| h.call.name == call.name) else {
+            let why = Some(format!("The plugin has no hook `{}` any more", call.name));
+            return settle(st, id, PluginCallStatus::Failed, None, why, call.attempts).await;
+        };
+        let event = match &call.event_id {
+            Some(eid) => entity::event::Entity::find_by_id(eid).one(&st.db).await?,
+            None => None,
+        };
+        let Some(event) = event.filter(|e| e.workspace_id == call.workspace_id) else {
+            let why = Some("The event is gone (pruned)".to_string());
+            return settle(st, id, PluginCallStatus::Failed, None, why, call.attempts).await;
+        };
+        let config = i.full_config(st)?;
+        let secrets = secret_values(&i.manifest, &config);
+        let ctx = json!({
+            "config": config,
+            "event": { "id": event.id, "type": event.event_type, "timestamp": event.created_at.to_rfc3339(),
+                       "actor": event.actor, "subject_id": event.subject_id, "data": event.data },
+        });
+        // The event id names the message: a receiver drops a redelivery by it.
+        let out = send(st, &hook.call, &ctx, &event.id).await;
+        let attempts = call.attempts + 1;
+        let error = out.error.as_deref().map(|e| scrub(e, &secrets));
+        match (&out.error, out.retryable) {
+            (None, _) => settle(st, id, PluginCallStatus::Succeeded, Some(&out), None, attempts).await,
+            (Some(_), false) => settle(st, id, PluginCallStatus::Failed, Some(&out), error, attempts).await,
+            (Some(_), true) => {
+                settle(st, id, PluginCallStatus::Queued, Some(&out), error.clone(), attempts).await?;
+                Err(Error::invalid(error.unwrap_or_default()))
+            }
+        }
+    }
+
+    async fn on_dead(&self, st: &AppState, job: &job::Model, error: &str) -> Result<()> {
+        let Some(id) = job.payload["call_id"].as_str() else { return Ok(()) };
+        let Some(call) = plugin_call::Entity::find_by_id(id).one(&st.writer).await? else { return Ok(()) };
+        if PluginCallStatus::parse(&call.status) == PluginCallStatus::Queued {
+            let why = call.error.clone().unwrap_or_else(|| error.to_string());
+            settle(
+                st,
+                id,
+                PluginCallStatus::Failed,
+                None,
+                Some(format!("Gave up after {} attempts: {why}", call.attempts)),
+                call.attempts,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}

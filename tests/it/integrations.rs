@@ -1,0 +1,496 @@
+//! Integrations end to end, on both backends: config checked per service
+//! type (field details), secrets masked (GraphQL, events), a test that
+//! makes one real call to a local Slack-compatible receiver, outbound syncs
+//! that send the selected events in order without gaps or repeats and
+//! resume after a failure, Standard Webhooks signatures checked with the
+//! `standardwebhooks` crate, auto-sync on the schedule, live runs, delete
+//! stopping the schedule, and tenancy.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use sea_orm::EntityTrait;
+use serde_json::{json, Value};
+
+use crate::helpers::{for_each_backend, TestApp, WsClient};
+use crate::multiprocess::{graphql, skip, Cluster};
+use crate::plugins::Receiver;
+
+const INTEGRATION: &str = "integration { id name serviceType config status settings { autoSync syncIntervalSeconds } lastTestAt lastTestStatusCode lastTestError lastSyncAt lastError itemsSynced }";
+
+async fn sync_now(app: &TestApp, id: &str) -> Value {
+    let out = app.mutate(&app.owner_key, "syncIntegration", json!({ "id": id }), "run { id status trigger }").await;
+    assert_eq!(out["run"]["status"], "QUEUED");
+    let run_id = out["run"]["id"].as_str().unwrap().to_string();
+    wait_run(app, &run_id).await
+}
+
+async fn wait_run(app: &TestApp, run_id: &str) -> Value {
+    let q = "query($id: ID!) { integrationRun(id: $id) { id status trigger items error cursorFrom cursorTo } }";
+    let until = Instant::now() + Duration::from_secs(45);
+    loop {
+        let run = app.gql(&app.owner_key, q, json!({ "id": run_id })).await["integrationRun"].clone();
+        if run["status"] == "SUCCEEDED" || run["status"] == "FAILED" || Instant::now() > until {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn integration(app: &TestApp, id: &str) -> Value {
+    let q = format!("query($id: ID!) {{ {} }}", INTEGRATION.replacen("integration {", "integration(id: $id) {", 1));
+    app.gql(&app.owner_key, &q, json!({ "id": id })).await["integration"].clone()
+}
+
+/// Makes `n` `api_key.created` events; returns the keys' ids in order.
+async fn key_events(app: &TestApp, n: usize) -> Vec<String> {
+    let mut ids = vec![];
+    for i in 0..n {
+        ids.push(app.create_key(&app.owner_key, &format!("k{i}"), &["READ"]).await.0);
+    }
+    // Events younger than the sync's settle time wait for the next run.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    ids
+}
+
+fn subjects(hits: &[crate::plugins::Hit]) -> Vec<String> {
+    hits.iter()
+        .map(|h| h.json()["text"].as_str().unwrap().split_whitespace().nth(1).unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_slack_integration_tests_and_syncs_events_in_order_without_gaps_or_repeats() {
+    for_each_backend(&[], |app| async move {
+        let slack = Receiver::start(json!("ok")).await;
+        let url = format!("{}/services/T1/B1/SECRETPART", slack.url);
+        // Bad config and settings: field details, nothing created.
+        let bad = app.mutate_refused(&app.owner_key, "createIntegration",
+            json!({ "name": "Slack", "serviceType": "slack", "config": { "webhook_url": "ftp://x", "channel": 5 } }), INTEGRATION).await;
+        let fields: Vec<Value> = bad["userErrors"].as_array().unwrap().iter().map(|e| e["field"].clone()).collect();
+        assert!(fields.contains(&json!(["input", "config", "webhook_url"])) && fields.contains(&json!(["input", "config", "channel"])), "{bad}");
+        let (field, _) = app.user_error(&app.owner_key, "createIntegration",
+            json!({ "name": "S", "serviceType": "slack", "config": { "webhook_url": url }, "settings": { "autoSync": true, "syncIntervalSeconds": 30 } })).await;
+        assert_eq!(field, "input.settings.syncIntervalSeconds");
+        let (field, _) = app.user_error(&app.owner_key, "createIntegration", json!({ "name": "S", "serviceType": "fax" })).await;
+        assert_eq!(field, "input.serviceType");
+        let (field, code) = app.user_error(&app.owner_key, "createIntegration",
+            json!({ "name": "S", "serviceType": "slack", "config": { "webhook_url": url, "events": ["nope.*"] } })).await;
+        assert_eq!((field.as_str(), code.as_str()), ("input.config.events", "UNKNOWN_EVENT_TYPE"));
+        let (field, _) = app.user_error(&app.owner_key, "createIntegration", json!({ "name": "S", "serviceType": "stripe" })).await;
+        assert_eq!(field, "input.serviceType", "a connected service needs the workspace's connection");
+
+        let made = app.mutate(&app.owner_key, "createIntegration", json!({
+            "name": "Slack集成", "serviceType": "slack",
+            "config": { "webhook_url": url, "channel": "#general", "username": "TaiShangLaoJun", "events": ["api_key.created"] },
+        }), INTEGRATION).await["integration"].clone();
+        assert_eq!(made["config"], json!({ "webhook_url": "***", "channel": "#general", "username": "TaiShangLaoJun", "events": ["api_key.created"] }));
+        assert_eq!((made["status"].as_str(), made["settings"]["autoSync"].as_bool()), (Some("ACTIVE"), Some(false)));
+        let id = made["id"].as_str().unwrap().to_string();
+        let row = entity::integration::Entity::find_by_id(&id).one(&app.state.db).await.unwrap().unwrap();
+        assert!(!row.config.to_string().contains("SECRETPART") && !row.secrets_enc.unwrap().contains("SECRETPART"));
+        let evts = app.gql(&app.owner_key, r#"{ events(filter: {eventTypes: ["integration.*"]}) { edges { node { type data } } } }"#, json!({})).await;
+        assert_eq!(evts["events"]["edges"][0]["node"]["data"]["config"]["webhook_url"], "***", "{evts}");
+        assert!(!evts.to_string().contains("SECRETPART"));
+
+        // The test posts one message and records the outcome.
+        let tested = app.mutate(&app.owner_key, "testIntegration", json!({ "id": id }), &format!("ok {INTEGRATION}")).await;
+        assert_eq!((tested["ok"].as_bool(), tested["integration"]["lastTestStatusCode"].as_i64()), (Some(true), Some(200)), "{tested}");
+        let hit = slack.hits()[0].json();
+        assert_eq!((hit["channel"].as_str(), hit["username"].as_str()), (Some("#general"), Some("TaiShangLaoJun")));
+        assert!(hit["text"].as_str().unwrap().contains("test message"));
+        slack.status.store(404, Ordering::SeqCst);
+        let failed = app.mutate(&app.owner_key, "testIntegration", json!({ "id": id }), &format!("ok {INTEGRATION}")).await;
+        assert_eq!((failed["ok"].as_bool(), failed["integration"]["lastTestStatusCode"].as_i64()), (Some(false), Some(404)));
+        assert!(failed["integration"]["lastTestError"].as_str().unwrap().contains("404"));
+        slack.status.store(200, Ordering::SeqCst);
+        slack.hits.lock().unwrap().clear();
+
+        // Three events (and others the filter leaves out): sent in order.
+        let first = key_events(&app, 3).await;
+        let run = sync_now(&app, &id).await;
+        assert_eq!((run["status"].as_str(), run["items"].as_i64(), run["trigger"].as_str()), (Some("SUCCEEDED"), Some(3), Some("MANUAL")), "{run}");
+        assert_eq!(subjects(&slack.hits()), first);
+        // Again: nothing new, nothing sent.
+        let again = sync_now(&app, &id).await;
+        assert_eq!((again["items"].as_i64(), slack.hits().len()), (Some(0), 3), "{again}");
+        assert_eq!(again["cursorFrom"], run["cursorTo"]);
+
+        // A failure stops the run at the failing event; the next run resumes there.
+        let second = key_events(&app, 2).await;
+        slack.status.store(500, Ordering::SeqCst);
+        let failed = sync_now(&app, &id).await;
+        assert_eq!((failed["status"].as_str(), failed["items"].as_i64()), (Some("FAILED"), Some(0)), "{failed}");
+        assert!(failed["error"].as_str().unwrap().contains("HTTP 500") && !failed.to_string().contains("SECRETPART"), "{failed}");
+        let now = integration(&app, &id).await;
+        assert_eq!(now["status"], "ERROR");
+        assert!(now["lastError"].as_str().unwrap().contains("HTTP 500"));
+        slack.status.store(200, Ordering::SeqCst);
+        slack.hits.lock().unwrap().clear();
+        let resumed = sync_now(&app, &id).await;
+        assert_eq!((resumed["status"].as_str(), resumed["items"].as_i64()), (Some("SUCCEEDED"), Some(2)), "{resumed}");
+        assert_eq!(subjects(&slack.hits()), second);
+        let now = integration(&app, &id).await;
+        assert_eq!((now["status"].as_str(), now["itemsSynced"].as_i64(), now["lastError"].as_str()), (Some("ACTIVE"), Some(5), None));
+        let updated = app.gql(&app.owner_key, r#"{ events(filter: {eventTypes: ["integration.updated"]}) { edges { node { data } } } }"#, json!({})).await;
+        let statuses: Vec<&str> = updated["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["data"]["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["active", "error"], "newest first: error, then active again");
+
+        // The run history, newest first; an update keeps the stored secret when sent `***`.
+        let runs = app.gql(&app.owner_key, "query($id: ID!) { integration(id: $id) { runs(first: 10) { totalCount edges { node { status items } } } } }", json!({ "id": id })).await;
+        assert_eq!(runs["integration"]["runs"]["totalCount"], 4, "{runs}");
+        let up = app.mutate(&app.owner_key, "updateIntegration",
+            json!({ "id": id, "name": "Renamed", "config": { "webhook_url": "***", "channel": "#ops", "events": ["api_key.*"] } }), INTEGRATION).await;
+        assert_eq!((up["integration"]["name"].as_str(), up["integration"]["config"]["webhook_url"].as_str()), (Some("Renamed"), Some("***")));
+        app.mutate(&app.owner_key, "testIntegration", json!({ "id": id }), "ok").await;
+        let last = slack.hits().last().unwrap().clone();
+        assert_eq!((last.uri.as_str(), last.json()["channel"].as_str()), ("/services/T1/B1/SECRETPART", Some("#ops")));
+
+        // Filters: by type and status; tenancy.
+        let listed = app.gql(&app.owner_key, r#"{ a: integrations(serviceType: "slack") { totalCount } b: integrations(serviceType: "webhook") { totalCount } c: integrations(status: ERROR) { totalCount } }"#, json!({})).await;
+        assert_eq!((listed["a"]["totalCount"].as_i64(), listed["b"]["totalCount"].as_i64(), listed["c"]["totalCount"].as_i64()), (Some(1), Some(0), Some(0)));
+        let (_, other) = app.other_workspace("integrations-other@example.com").await;
+        app.gql_null(&other, "query($id: ID!) { integration(id: $id) { id } }", json!({ "id": id }), "integration").await;
+        let (field, code) = app.user_error(&other, "syncIntegration", json!({ "id": id })).await;
+        assert_eq!((field.as_str(), code.as_str()), ("input.id", "NOT_FOUND"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_webhook_integration_signs_auto_syncs_on_its_schedule_and_stops_when_deleted() {
+    for_each_backend(&[], |app| async move {
+        let target = Receiver::start(json!({})).await;
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let mut ws = WsClient::connect(
+            &app.ws_url(),
+            "graphql-transport-ws",
+            json!({ "Authorization": format!("Bearer {}", app.owner_key) }),
+        )
+        .await;
+        ws.subscribe("runs", "subscription { integrationRuns { id status trigger items } }", json!({})).await;
+
+        let keys = key_events(&app, 2).await;
+        // Created with auto-sync: its schedule fires at once (then every 60 s); the first
+        // run finds nothing, as the integration starts with the events after its creation.
+        let made = app
+            .mutate(
+                &app.owner_key,
+                "createIntegration",
+                json!({
+                    "name": "Hook", "serviceType": "webhook",
+                    "config": { "url": format!("{}/in", target.url), "secret": secret, "events": ["api_key.*"] },
+                    "settings": { "autoSync": true, "syncIntervalSeconds": 60 },
+                }),
+                INTEGRATION,
+            )
+            .await["integration"]
+            .clone();
+        assert_eq!(made["config"]["secret"], "***");
+        let id = made["id"].as_str().unwrap().to_string();
+        let schedule = format!("integration.sync:{id}");
+        assert!(entity::schedule::Entity::find_by_id(&schedule).one(&app.state.db).await.unwrap().is_some());
+        // The live stream shows the scheduled run end.
+        let until = Instant::now() + Duration::from_secs(45);
+        let mut ended = None;
+        while ended.is_none() && Instant::now() < until {
+            if let Some(msg) = ws.next_json_within(Duration::from_secs(1)).await {
+                let run = &msg["payload"]["data"]["integrationRuns"];
+                if run["status"] == "SUCCEEDED" {
+                    ended = Some(run.clone());
+                }
+            }
+        }
+        let ended = ended.expect("a scheduled run streamed live");
+        assert_eq!((ended["trigger"].as_str(), ended["items"].as_i64()), (Some("SCHEDULE"), Some(0)), "{ended}");
+        assert!(target.hits().is_empty(), "events from before the integration are not sent");
+        drop(keys);
+
+        // New events go out signed, in order.
+        let fresh = key_events(&app, 2).await;
+        let run = sync_now(&app, &id).await;
+        assert_eq!(run["items"], 2, "{run}");
+        let hits = target.hits();
+        let wh = standardwebhooks::Webhook::new(secret).unwrap();
+        for (hit, key) in hits.iter().zip(&fresh) {
+            wh.verify(&hit.body, &hit.headers).expect("signed with Standard Webhooks");
+            let body = hit.json();
+            assert_eq!(
+                (body["type"].as_str(), body["data"]["id"].as_str()),
+                (Some("api_key.created"), Some(key.as_str()))
+            );
+            assert_eq!(hit.headers["webhook-id"].to_str().unwrap(), body["id"].as_str().unwrap());
+        }
+        // Turning auto-sync off or deleting removes the schedule.
+        app.mutate(&app.owner_key, "updateIntegration", json!({ "id": id, "status": "INACTIVE" }), INTEGRATION).await;
+        assert!(entity::schedule::Entity::find_by_id(&schedule).one(&app.state.db).await.unwrap().is_none());
+        let (field, _) = app.user_error(&app.owner_key, "syncIntegration", json!({ "id": id })).await;
+        assert_eq!(field, "input.id", "an inactive integration does not sync");
+        app.mutate(&app.owner_key, "updateIntegration", json!({ "id": id, "status": "ACTIVE" }), INTEGRATION).await;
+        assert!(entity::schedule::Entity::find_by_id(&schedule).one(&app.state.db).await.unwrap().is_some());
+        app.mutate(&app.owner_key, "deleteIntegration", json!({ "id": id }), "deletedId").await;
+        assert!(entity::schedule::Entity::find_by_id(&schedule).one(&app.state.db).await.unwrap().is_none());
+        app.gql_null(
+            &app.owner_key,
+            "query($id: ID!) { integration(id: $id) { id } }",
+            json!({ "id": id }),
+            "integration",
+        )
+        .await;
+        let deleted = app
+            .gql(
+                &app.owner_key,
+                r#"{ events(filter: {eventTypes: ["integration.deleted"]}) { totalCount } }"#,
+                json!({}),
+            )
+            .await;
+        assert_eq!(deleted["events"]["totalCount"], 1);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Several processes (PostgreSQL and Redis; skipped without them)
+// ---------------------------------------------------------------------------
+
+const CREATE: &str = "mutation($i: CreateIntegrationInput!) { createIntegration(input: $i) { integration { id } userErrors { message } } }";
+
+/// The API process's owner key.
+async fn owner_key(api: &switchyard::Server) -> String {
+    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap owner");
+    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap workspace");
+    crate::helpers::make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await.1
+}
+
+async fn runs_of(api: &switchyard::Server, id: &str) -> Vec<entity::integration_run::Model> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    entity::integration_run::Entity::find()
+        .filter(entity::integration_run::Column::IntegrationId.eq(id))
+        .order_by_asc(entity::integration_run::Column::Id)
+        .all(&api.state.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn auto_sync_runs_once_per_tick_with_two_worker_processes() {
+    let Some(c) = Cluster::new().await else {
+        return skip("auto_sync_runs_once_per_tick_with_two_worker_processes");
+    };
+    let api = c.api().await;
+    let workers = vec![c.worker(), c.worker()];
+    let key = owner_key(&api).await;
+    let target = Receiver::start(json!({})).await;
+    let client = reqwest::Client::new();
+    let made = graphql(
+        &client,
+        &api,
+        &key,
+        CREATE,
+        json!({ "i": {
+        "name": "Hook", "serviceType": "webhook", "config": { "url": target.url, "events": ["api_key.*"] },
+        "settings": { "autoSync": true, "syncIntervalSeconds": 60 } } }),
+    )
+    .await;
+    let id = made["createIntegration"]["integration"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    let schedule = format!("integration.sync:{id}");
+    // Tick three times (each tick: the schedule falls due); every process's
+    // scheduler sees it due, and exactly one run comes of each.
+    for tick in 1..=3usize {
+        let until = Instant::now() + Duration::from_secs(30);
+        while runs_of(&api, &id).await.iter().filter(|r| r.status == "succeeded").count() < tick {
+            assert!(Instant::now() < until, "tick {tick} never ran");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Let every scheduler have a look (they sweep each second) before the next tick.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(runs_of(&api, &id).await.len(), tick, "one run per tick");
+        let row = entity::schedule::Entity::find_by_id(&schedule).one(&api.state.db).await.unwrap().unwrap();
+        let mut due: entity::schedule::ActiveModel = row.into();
+        due.next_run_at = sea_orm::Set(chrono::Utc::now());
+        sea_orm::ActiveModelTrait::update(due, &api.state.db).await.unwrap();
+    }
+    let runs = runs_of(&api, &id).await;
+    assert!(runs.iter().all(|r| r.trigger == "schedule"));
+    c.finish(api, workers).await;
+}
+
+#[tokio::test]
+async fn an_outbound_sync_killed_mid_run_resumes_from_its_cursor_without_repeating() {
+    let Some(c) = Cluster::new().await else {
+        return skip("an_outbound_sync_killed_mid_run_resumes_from_its_cursor_without_repeating");
+    };
+    let api = c.api().await;
+    let key = owner_key(&api).await;
+    let target = Receiver::start(json!({})).await;
+    target.delay_ms.store(400, Ordering::SeqCst);
+    let client = reqwest::Client::new();
+    let made = graphql(
+        &client,
+        &api,
+        &key,
+        CREATE,
+        json!({ "i": {
+        "name": "Hook", "serviceType": "webhook", "config": { "url": target.url, "events": ["api_key.created"] } } }),
+    )
+    .await;
+    let id = made["createIntegration"]["integration"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    let create_key =
+        "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } userErrors { message } } }";
+    let mut keys = vec![];
+    for n in 0..10 {
+        let k =
+            graphql(&client, &api, &key, create_key, json!({ "i": { "name": format!("k{n}"), "scopes": ["READ"] } }))
+                .await;
+        keys.push(k["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let sync =
+        "mutation($i: SyncIntegrationInput!) { syncIntegration(input: $i) { run { id } userErrors { message } } }";
+    let queued = graphql(&client, &api, &key, sync, json!({ "i": { "id": id } })).await;
+    let run_id = queued["syncIntegration"]["run"]["id"].as_str().unwrap_or_else(|| panic!("{queued}")).to_string();
+    // A worker sends a few, and is killed -9 while a request is in flight.
+    let mut victim = c.worker();
+    let until = Instant::now() + Duration::from_secs(30);
+    while target.hits().len() < 4 {
+        assert!(Instant::now() < until, "the sync never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    victim.start_kill().unwrap();
+    victim.wait().await.unwrap();
+    let at_kill = target.hits().len();
+    assert!(at_kill < 10, "killed mid-run");
+    let survivor = c.worker();
+    let until = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        let run = entity::integration_run::Entity::find_by_id(&run_id).one(&api.state.db).await.unwrap().unwrap();
+        if run.status == "succeeded" || run.status == "failed" {
+            break run;
+        }
+        assert!(Instant::now() < until, "the run was lost: {run:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run.status, "succeeded", "{run:?}");
+    let hits = target.hits();
+    let ids: Vec<String> = hits.iter().map(|h| h.json()["data"]["id"].as_str().unwrap().to_string()).collect();
+    let mut first_seen: Vec<String> = vec![];
+    for i in &ids {
+        if !first_seen.contains(i) {
+            first_seen.push(i.clone());
+        }
+    }
+    assert_eq!(first_seen, keys, "every event, in order, none skipped");
+    // At most the one in flight at the kill went twice (its cursor write never
+    // happened), with the same `webhook-id`, so the receiver can drop it.
+    let repeats = ids.len() - first_seen.len();
+    assert!(repeats <= 1, "{repeats} repeats: {ids:?}");
+    if repeats == 1 {
+        assert_eq!(ids[at_kill - 1], ids[at_kill], "only the request in flight at the kill was repeated: {ids:?}");
+    }
+    c.finish(api, vec![victim, survivor]).await;
+}
+
+#[tokio::test]
+async fn a_connected_service_is_tested_through_the_workspaces_connection() {
+    for_each_backend(&[], |app| async move {
+        let service = Receiver::start(json!({ "me": "acct_1" })).await;
+        let (field, _) = app.user_error(&app.owner_key, "createIntegration",
+            json!({ "name": "API", "serviceType": "custom_rest", "config": { "test_path": "/me" } })).await;
+        assert_eq!(field, "input.serviceType", "no connection yet");
+        let made = app.mutate(&app.owner_key, "createConnection",
+            json!({ "provider": "custom_rest", "apiKey": "ck_secret_123", "baseUrl": format!("{}/api", service.url) }), "connection { id }").await;
+        assert!(made["connection"]["id"].as_str().is_some());
+        let (field, _) = app.user_error(&app.owner_key, "createIntegration", json!({ "name": "API", "serviceType": "custom_rest",
+            "config": { "test_path": "/me" }, "settings": { "autoSync": true, "syncIntervalSeconds": 300 } })).await;
+        assert_eq!(field, "input.settings.autoSync", "a connected service has no event sync");
+        let id = app.mutate(&app.owner_key, "createIntegration",
+            json!({ "name": "API", "serviceType": "custom_rest", "config": { "test_path": "/me" } }), INTEGRATION).await["integration"]["id"]
+            .as_str().unwrap().to_string();
+
+        let tested = app.mutate(&app.owner_key, "testIntegration", json!({ "id": id }), &format!("ok {INTEGRATION}")).await;
+        assert_eq!((tested["ok"].as_bool(), tested["integration"]["lastTestStatusCode"].as_i64()), (Some(true), Some(200)), "{tested}");
+        let hit = service.hits().last().unwrap().clone();
+        assert_eq!((hit.uri.as_str(), hit.headers["authorization"].to_str().unwrap()), ("/api/me", "Bearer ck_secret_123"));
+        service.status.store(403, Ordering::SeqCst);
+        let refused = app.mutate(&app.owner_key, "testIntegration", json!({ "id": id }), &format!("ok {INTEGRATION}")).await;
+        assert_eq!((refused["ok"].as_bool(), refused["integration"]["lastTestStatusCode"].as_i64()), (Some(false), Some(403)), "{refused}");
+        // The call went through the connection: it is in the connection's log.
+        let calls = app.gql(&app.owner_key, "{ connections { edges { node { calls { totalCount } } } } }", json!({})).await;
+        assert_eq!(calls["connections"]["edges"][0]["node"]["calls"]["totalCount"], 2, "{calls}");
+        let (field, _) = app.user_error(&app.owner_key, "syncIntegration", json!({ "id": id })).await;
+        assert_eq!(field, "input.id");
+    })
+    .await;
+}
+
+/// The records of the workspace, oldest first, once none is still queued.
+async fn settled_records(app: &TestApp, n: usize) -> Vec<Value> {
+    let q = "{ records(first: 100, orderBy: OLDEST_FIRST) { edges { node { id status data } } } }";
+    let until = Instant::now() + Duration::from_secs(45);
+    loop {
+        let data = app.gql(&app.owner_key, q, json!({})).await;
+        let rows: Vec<Value> = data["records"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
+        if (rows.len() >= n && rows.iter().all(|r| r["status"] == "PROCESSED")) || Instant::now() > until {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_inbound_sync_stores_items_by_external_id_and_twice_changes_nothing() {
+    for_each_backend(&[], |app| async move {
+        let service = Receiver::start(json!({ "data": { "items": [
+            { "id": 1, "name": "Ada" }, { "id": "b2", "name": "Grace" }
+        ] } })).await;
+        app.mutate(&app.owner_key, "createConnection",
+            json!({ "provider": "custom_rest", "apiKey": "ck_in_123456", "baseUrl": format!("{}/api", service.url) }), "connection { id }").await;
+        let sync = json!({ "path": "/customers", "items_pointer": "/data/items", "external_id_field": "id", "endpoint": "customers" });
+        let (field, _) = app.user_error(&app.owner_key, "createIntegration",
+            json!({ "name": "CRM", "serviceType": "custom_rest", "config": { "sync": sync } })).await;
+        assert_eq!(field, "input.config.sync.endpoint", "the data endpoint must exist");
+        app.mutate(&app.owner_key, "createDataEndpoint", json!({ "slug": "customers", "name": "Customers" }), "dataEndpoint { id }").await;
+        let id = app.mutate(&app.owner_key, "createIntegration",
+            json!({ "name": "CRM", "serviceType": "custom_rest", "config": { "sync": sync } }), INTEGRATION).await["integration"]["id"]
+            .as_str().unwrap().to_string();
+
+        let first = sync_now(&app, &id).await;
+        assert_eq!((first["status"].as_str(), first["items"].as_i64()), (Some("SUCCEEDED"), Some(2)), "{first}");
+        let hit = service.hits().last().unwrap().clone();
+        assert_eq!((hit.uri.as_str(), hit.headers["authorization"].to_str().unwrap()), ("/api/customers", "Bearer ck_in_123456"));
+        let records = settled_records(&app, 2).await;
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert_eq!(records.iter().map(|r| r["data"].clone()).collect::<Vec<_>>(),
+                   [json!({ "id": 1, "name": "Ada" }), json!({ "id": "b2", "name": "Grace" })]);
+
+        // Twice: nothing changes.
+        let second = sync_now(&app, &id).await;
+        assert_eq!((second["status"].as_str(), second["items"].as_i64()), (Some("SUCCEEDED"), Some(0)), "{second}");
+        assert_eq!(settled_records(&app, 2).await, records);
+
+        // One item changes, one is new: one replaced in place, one created.
+        *service.reply.lock().unwrap() = json!({ "data": { "items": [
+            { "id": 1, "name": "Ada" }, { "id": "b2", "name": "Grace Hopper" }, { "id": 3, "name": "Edsger" }
+        ] } });
+        let third = sync_now(&app, &id).await;
+        assert_eq!(third["items"], 2, "{third}");
+        let after = settled_records(&app, 3).await;
+        assert_eq!(after.len(), 3, "{after:?}");
+        assert_eq!(after[1]["id"], records[1]["id"], "replaced by external id, not created again");
+        let until = Instant::now() + Duration::from_secs(10);
+        let mut latest = after.clone();
+        while latest[1]["data"]["name"] != "Grace Hopper" && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            latest = settled_records(&app, 3).await;
+        }
+        assert_eq!(latest[1]["data"], json!({ "id": "b2", "name": "Grace Hopper" }));
+
+        // A broken answer fails the run with its reason.
+        *service.reply.lock().unwrap() = json!({ "data": {} });
+        let broken = sync_now(&app, &id).await;
+        assert_eq!(broken["status"], "FAILED");
+        assert!(broken["error"].as_str().unwrap().contains("/data/items"), "{broken}");
+        assert_eq!(integration(&app, &id).await["status"], "ERROR");
+    })
+    .await;
+}

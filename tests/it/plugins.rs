@@ -1,0 +1,402 @@
+//! Plugins end to end, on both backends: the marketplace, installing with
+//! a config checked against the manifest (field details), secrets masked
+//! everywhere (GraphQL, events, the call log, at rest), the weather action
+//! against a local stand-in, the chat notifier's hook posting matching
+//! events to a local Slack-compatible receiver and stopping when the
+//! plugin is turned off or uninstalled, the HTTP forwarder's Standard
+//! Webhooks signatures checked with the `standardwebhooks` crate, custom
+//! manifests and upgrades in place, and tenancy.
+
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use sea_orm::EntityTrait;
+use serde_json::{json, Value};
+
+use crate::helpers::{for_each_backend, TestApp};
+
+/// One request a receiver got.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub uri: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Hit {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A local HTTP endpoint that records every request and answers with
+/// `status` and `reply`.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    pub hits: Arc<Mutex<Vec<Hit>>>,
+    pub status: Arc<AtomicU16>,
+    pub reply: Arc<Mutex<Value>>,
+    /// Milliseconds to wait before answering (the request is recorded on arrival).
+    pub delay_ms: Arc<AtomicU64>,
+}
+
+impl Receiver {
+    pub async fn start(reply: Value) -> Receiver {
+        let r = Receiver {
+            url: String::new(),
+            hits: Arc::default(),
+            status: Arc::new(AtomicU16::new(200)),
+            reply: Arc::new(Mutex::new(reply)),
+            delay_ms: Arc::new(AtomicU64::new(0)),
+        };
+        async fn handle(State(r): State<Receiver>, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+            r.hits.lock().unwrap().push(Hit { uri: uri.to_string(), headers, body });
+            tokio::time::sleep(Duration::from_millis(r.delay_ms.load(Ordering::SeqCst))).await;
+            let status = StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap();
+            (status, r.reply.lock().unwrap().to_string())
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let r = Receiver { url, ..r };
+        let router = axum::Router::new().fallback(handle).with_state(r.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        r
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests arrived (at most `wait`).
+    pub async fn wait_for(&self, n: usize, wait: Duration) -> Vec<Hit> {
+        let until = Instant::now() + wait;
+        loop {
+            let hits = self.hits();
+            if hits.len() >= n || Instant::now() > until {
+                return hits;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+const PLUGIN: &str = "plugin { id pluginId key name version author source status config installedAt }";
+
+async fn install(app: &TestApp, plugin_id: &str, config: Value) -> Value {
+    let out =
+        app.mutate(&app.owner_key, "installPlugin", json!({ "pluginId": plugin_id, "config": config }), PLUGIN).await;
+    out["plugin"].clone()
+}
+
+async fn events_of(app: &TestApp, types: &str) -> Vec<Value> {
+    let q = format!(r#"{{ events(filter: {{eventTypes: ["{types}"]}}) {{ edges {{ node {{ type data }} }} }} }}"#);
+    let data = app.gql(&app.owner_key, &q, json!({})).await;
+    data["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect()
+}
+
+async fn calls_of(app: &TestApp, id: &str) -> Vec<Value> {
+    let q = "query($id: ID!) { plugin(id: $id) { calls(first: 50) { edges { node { id kind name status httpStatus attempts durationMs error result eventId } } } } }";
+    let data = app.gql(&app.owner_key, q, json!({ "id": id })).await;
+    data["plugin"]["calls"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect()
+}
+
+async fn run_action(app: &TestApp, plugin: &str, action: &str, input: Value) -> Value {
+    let body = app
+        .mutation_raw(
+            Some(&app.owner_key),
+            "runPluginAction",
+            json!({ "pluginId": plugin, "action": action, "input": input }),
+            "result",
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"]["runPluginAction"].clone()
+}
+
+#[tokio::test]
+async fn the_weather_plugin_installs_with_a_checked_config_and_runs_against_a_local_stand_in() {
+    for_each_backend(&[], |app| async move {
+        let listed = app.gql(&app.owner_key, "{ marketplacePlugins { pluginId key source secretFields actions { name } hooks { name } } }", json!({})).await;
+        let ids: Vec<&str> = listed["marketplacePlugins"].as_array().unwrap().iter().map(|p| p["pluginId"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["plugin_weather_v1.0.0", "plugin_chat_notifier_v1.0.0", "plugin_http_forwarder_v1.0.0"]);
+        assert_eq!(listed["marketplacePlugins"][0]["secretFields"], json!(["api_key"]));
+
+        // A bad config: one user error per field, nothing installed, the secret not repeated.
+        let refused = app
+            .mutate_refused(&app.owner_key, "installPlugin",
+                json!({ "pluginId": "plugin_weather_v1.0.0", "config": { "api_key": "", "default_city": 7, "extra": 1 } }), PLUGIN)
+            .await;
+        let fields: Vec<String> = refused["userErrors"].as_array().unwrap().iter()
+            .map(|e| e["field"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect::<Vec<_>>().join("."))
+            .collect();
+        assert!(fields.contains(&"input.config.api_key".to_string()), "{refused}");
+        assert!(fields.contains(&"input.config.default_city".to_string()), "{refused}");
+        let missing = app.mutate_refused(&app.owner_key, "installPlugin",
+            json!({ "pluginId": "plugin_weather_v1.0.0", "config": { "default_city": "Oslo" } }), PLUGIN).await;
+        assert_eq!(missing["userErrors"][0]["field"], json!(["input", "config", "api_key"]), "{missing}");
+        assert_eq!(missing["userErrors"][0]["message"], "Required field is missing");
+        let (field, code) = app.user_error(&app.owner_key, "installPlugin", json!({ "pluginId": "plugin_nope_v1.0.0" })).await;
+        assert_eq!((field.as_str(), code.as_str()), ("input.pluginId", "NOT_FOUND"));
+
+        let stand_in = Receiver::start(json!({
+            "location": { "name": "Oslo", "country": "Norway" },
+            "current": { "temp_c": -3.5, "condition": { "text": "Snow" }, "last_updated": "2026-12-07 10:00" }
+        })).await;
+        let secret_key = "wk-secret-key-12345";
+        let p = install(&app, "plugin_weather_v1.0.0",
+            json!({ "api_key": secret_key, "default_city": "Beijing", "base_url": format!("{}/v1", stand_in.url) })).await;
+        assert_eq!(p["config"], json!({ "api_key": "***", "default_city": "Beijing", "base_url": format!("{}/v1", stand_in.url) }));
+        assert_eq!((p["status"].as_str(), p["version"].as_str(), p["author"].as_str()), (Some("ACTIVE"), Some("1.0.0"), Some("Switchyard")));
+        let id = p["id"].as_str().unwrap().to_string();
+        // At rest the key is encrypted; in the event it is masked.
+        let row = entity::plugin::Entity::find_by_id(&id).one(&app.state.db).await.unwrap().unwrap();
+        assert!(!row.config.to_string().contains(secret_key) && !row.secrets_enc.clone().unwrap().contains(secret_key));
+        let installed = events_of(&app, "plugin.installed").await;
+        assert_eq!(installed[0]["data"]["config"]["api_key"], "***", "{installed:?}");
+        assert!(!format!("{installed:?}").contains(secret_key));
+        // Twice is refused.
+        let (field, code) = app.user_error(&app.owner_key, "installPlugin",
+            json!({ "pluginId": "plugin_weather_v1.0.0", "config": { "api_key": "x", "default_city": "y" } })).await;
+        assert_eq!((field.as_str(), code.as_str()), ("input.pluginId", "TAKEN"));
+
+        // The action: the stand-in sees the key and the city; the result is the manifest's pick.
+        let out = run_action(&app, &id, "current", json!({ "city": "Oslo" })).await;
+        assert_eq!(out["result"], json!({ "city": "Oslo", "country": "Norway", "temp_c": -3.5, "condition": "Snow", "observed_at": "2026-12-07 10:00" }), "{out}");
+        let hit = &stand_in.hits()[0];
+        assert_eq!(hit.uri, format!("/v1/current.json?key={secret_key}&q=Oslo"));
+        // No input: the default city; by key and manifest id as well as plg_ id.
+        run_action(&app, "weather", "current", json!({})).await;
+        assert!(stand_in.hits()[1].uri.ends_with("&q=Beijing"), "{:?}", stand_in.hits()[1].uri);
+        // The function the actions engine calls.
+        let direct = switchyard::services::plugins::run_action(&app.state, &app.workspace_id, "plugin_weather_v1.0.0", "current", json!({ "city": "Rome" })).await.unwrap();
+        assert_eq!(direct["city"], "Oslo");
+        assert!(stand_in.hits()[2].uri.ends_with("&q=Rome"));
+        let err = switchyard::services::plugins::run_action(&app.state, &app.workspace_id, "weather", "forecast", json!({})).await.unwrap_err();
+        assert!(err.details()[0].error.contains("no action `forecast`"), "{:?}", err.details());
+
+        // Bad input, a failing provider: user errors; the failure is logged with the key scrubbed.
+        let bad = run_action(&app, &id, "current", json!({ "city": 5 })).await;
+        assert_eq!(bad["userErrors"][0]["field"], json!(["input", "input", "city"]), "{bad}");
+        stand_in.status.store(503, Ordering::SeqCst);
+        let failed = run_action(&app, &id, "current", json!({})).await;
+        assert!(failed["result"].is_null() && failed["userErrors"][0]["message"].as_str().unwrap().contains("HTTP 503"), "{failed}");
+        let log = calls_of(&app, &id).await;
+        assert_eq!(log.len(), 4, "{log:?}");
+        assert_eq!((log[0]["status"].as_str(), log[0]["httpStatus"].as_i64(), log[0]["attempts"].as_i64()), (Some("FAILED"), Some(503), Some(3)));
+        assert_eq!((log[1]["status"].as_str(), log[1]["kind"].as_str()), (Some("SUCCEEDED"), Some("ACTION")));
+        assert!(log[1]["durationMs"].as_i64().is_some());
+        assert!(!format!("{log:?}").contains(secret_key));
+        // A transport failure names the URL in its error: the key is scrubbed from it.
+        app.mutate(&app.owner_key, "updatePluginConfig",
+            json!({ "id": id, "config": { "api_key": "***", "default_city": "Beijing", "base_url": "http://127.0.0.1:9/v1" } }), PLUGIN).await;
+        run_action(&app, &id, "current", json!({})).await;
+        let log = calls_of(&app, &id).await;
+        assert!(log[0]["error"].as_str().is_some() && !format!("{log:?}").contains(secret_key), "{log:?}");
+
+        // `***` kept the stored key; inactive refuses.
+        stand_in.status.store(200, Ordering::SeqCst);
+        app.mutate(&app.owner_key, "updatePluginConfig",
+            json!({ "id": id, "config": { "api_key": "***", "default_city": "Paris", "base_url": format!("{}/v1", stand_in.url) } }), PLUGIN).await;
+        run_action(&app, &id, "current", json!({})).await;
+        assert_eq!(stand_in.hits().last().unwrap().uri, format!("/v1/current.json?key={secret_key}&q=Paris"));
+        app.mutate(&app.owner_key, "setPluginStatus", json!({ "id": id, "status": "INACTIVE" }), PLUGIN).await;
+        let off = run_action(&app, &id, "current", json!({})).await;
+        assert!(off["userErrors"][0]["message"].as_str().unwrap().contains("inactive"), "{off}");
+        let listed = app.gql(&app.owner_key, "{ a: plugins(status: ACTIVE) { totalCount } i: plugins(status: INACTIVE) { totalCount edges { node { id } } } }", json!({})).await;
+        assert_eq!((listed["a"]["totalCount"].as_i64(), listed["i"]["totalCount"].as_i64()), (Some(0), Some(1)), "{listed}");
+
+        // Tenancy: another workspace sees nothing and cannot run it.
+        let (_, other) = app.other_workspace("plugins-other@example.com").await;
+        app.gql_null(&other, "query($id: ID!) { plugin(id: $id) { id } }", json!({ "id": id }), "plugin").await;
+        app.gql_null(&other, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": id }), "node").await;
+        let (field, code) = app.user_error(&other, "uninstallPlugin", json!({ "id": id })).await;
+        assert_eq!((field.as_str(), code.as_str()), ("input.id", "NOT_FOUND"));
+
+        // Uninstall: the row and its secrets go; an event says so.
+        app.mutate(&app.owner_key, "uninstallPlugin", json!({ "id": id }), "uninstalledId").await;
+        assert!(entity::plugin::Entity::find_by_id(&id).one(&app.state.db).await.unwrap().is_none());
+        assert_eq!(events_of(&app, "plugin.uninstalled").await.len(), 1);
+    })
+    .await;
+}
+
+/// Waits until a plugin's hook calls have all left `QUEUED`.
+async fn settled_calls(app: &TestApp, id: &str, n: usize) -> Vec<Value> {
+    let until = Instant::now() + Duration::from_secs(45);
+    loop {
+        let calls = calls_of(app, id).await;
+        if (calls.len() >= n && calls.iter().all(|c| c["status"] != "QUEUED")) || Instant::now() > until {
+            return calls;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_chat_notifier_posts_matching_events_and_stops_when_off_or_uninstalled() {
+    for_each_backend(&[], |app| async move {
+        let chat = Receiver::start(json!("ok")).await;
+        let hook_url = format!("{}/services/T000/B000/XXXX", chat.url);
+        let p = install(&app, "plugin_chat_notifier_v1.0.0",
+            json!({ "webhook_url": hook_url, "channel": "#alerts", "username": "Switchyard", "events": ["api_key.created"] })).await;
+        assert_eq!(p["config"]["webhook_url"], "***");
+        let id = p["id"].as_str().unwrap().to_string();
+
+        // A matching event posts once; another type does not.
+        let (key_id, _) = app.create_key(&app.owner_key, "ci", &["READ"]).await;
+        app.mutate(&app.owner_key, "deleteApiKey", json!({ "id": key_id }), "deletedId").await;
+        let hits = chat.wait_for(1, Duration::from_secs(45)).await;
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].uri, "/services/T000/B000/XXXX");
+        let body = hits[0].json();
+        assert_eq!((body["channel"].as_str(), body["username"].as_str()), (Some("#alerts"), Some("Switchyard")));
+        assert!(body["text"].as_str().unwrap().contains("*api_key.created*"), "{body}");
+        assert!(body["text"].as_str().unwrap().contains(&key_id), "{body}");
+        let calls = settled_calls(&app, &id, 1).await;
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!((calls[0]["kind"].as_str(), calls[0]["status"].as_str(), calls[0]["httpStatus"].as_i64()), (Some("HOOK"), Some("SUCCEEDED"), Some(200)));
+        assert!(calls[0]["eventId"].as_str().unwrap().starts_with("evt_"));
+
+        // The receiver fails: the hook is retried by the job engine until it answers.
+        chat.status.store(500, Ordering::SeqCst);
+        app.create_key(&app.owner_key, "ci2", &["READ"]).await;
+        chat.wait_for(2, Duration::from_secs(45)).await;
+        chat.status.store(200, Ordering::SeqCst);
+        let hits = chat.wait_for(3, Duration::from_secs(45)).await;
+        assert_eq!(hits.len(), 3, "one failure, then the retry");
+        let calls = settled_calls(&app, &id, 2).await;
+        assert_eq!((calls[0]["status"].as_str(), calls[0]["attempts"].as_i64()), (Some("SUCCEEDED"), Some(2)), "{calls:?}");
+
+        // Off: no call at all.
+        app.mutate(&app.owner_key, "setPluginStatus", json!({ "id": id, "status": "INACTIVE" }), PLUGIN).await;
+        app.create_key(&app.owner_key, "ci3", &["READ"]).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(chat.hits().len(), 3);
+        assert_eq!(calls_of(&app, &id).await.len(), 2);
+        // On again, then uninstalled: stops at once.
+        app.mutate(&app.owner_key, "setPluginStatus", json!({ "id": id, "status": "ACTIVE" }), PLUGIN).await;
+        app.create_key(&app.owner_key, "ci4", &["READ"]).await;
+        assert_eq!(chat.wait_for(4, Duration::from_secs(45)).await.len(), 4);
+        app.mutate(&app.owner_key, "uninstallPlugin", json!({ "id": id }), "uninstalledId").await;
+        app.create_key(&app.owner_key, "ci5", &["READ"]).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(chat.hits().len(), 4);
+        // The secret URL appears in no event.
+        let all = events_of(&app, "plugin.*").await;
+        assert!(all.len() >= 4 && !format!("{all:?}").contains("XXXX"), "{all:?}");
+
+        // The post_message action.
+        let p = install(&app, "plugin_chat_notifier_v1.0.0", json!({ "webhook_url": hook_url, "events": [] })).await;
+        let out = run_action(&app, p["id"].as_str().unwrap(), "post_message", json!({ "text": "hello" })).await;
+        assert_eq!(out["result"], "ok", "{out}");
+        assert_eq!(chat.hits().last().unwrap().json(), json!({ "text": "hello" }));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_http_forwarder_signs_with_standard_webhooks() {
+    for_each_backend(&[], |app| async move {
+        let target = Receiver::start(json!({ "received": true })).await;
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let bad = app.mutate_refused(&app.owner_key, "installPlugin",
+            json!({ "pluginId": "plugin_http_forwarder_v1.0.0", "config": { "url": target.url, "secret": "not-a-secret" } }), PLUGIN).await;
+        assert_eq!(bad["userErrors"][0]["field"], json!(["input", "config", "secret"]), "{bad}");
+        assert!(!bad.to_string().contains("not-a-secret"), "the secret is not repeated: {bad}");
+        let p = install(&app, "plugin_http_forwarder_v1.0.0",
+            json!({ "url": format!("{}/in", target.url), "secret": secret, "events": ["api_key.*"] })).await;
+        assert_eq!(p["config"]["secret"], "***");
+
+        let (key_id, _) = app.create_key(&app.owner_key, "fwd", &["READ"]).await;
+        let hits = target.wait_for(1, Duration::from_secs(45)).await;
+        assert_eq!(hits.len(), 1);
+        let wh = standardwebhooks::Webhook::new(secret).unwrap();
+        wh.verify(&hits[0].body, &hits[0].headers).expect("a valid Standard Webhooks signature");
+        let body = hits[0].json();
+        assert_eq!((body["type"].as_str(), body["data"]["id"].as_str()), (Some("api_key.created"), Some(key_id.as_str())), "{body}");
+        assert_eq!(hits[0].headers["webhook-id"].to_str().unwrap(), body["id"].as_str().unwrap(), "the event id names the message");
+
+        let out = run_action(&app, "http_forwarder", "forward", json!({ "order": 42 })).await;
+        assert_eq!(out["result"], json!({ "received": true }), "{out}");
+        let last = target.hits().last().unwrap().clone();
+        assert_eq!(last.json(), json!({ "order": 42 }));
+        wh.verify(&last.body, &last.headers).expect("actions are signed too");
+    })
+    .await;
+}
+
+fn custom_manifest(version: &str, extra_required: bool) -> Value {
+    let mut m = json!({
+        "id": format!("plugin_echo_v{version}"),
+        "name": "Echo",
+        "description": "Posts its input to a URL.",
+        "version": version,
+        "author": "Tests",
+        "config_schema": {
+            "type": "object",
+            "properties": { "url": { "type": "string" }, "token": { "type": "string", "writeOnly": true } },
+            "required": ["url", "token"]
+        },
+        "actions": [{ "name": "echo", "method": "POST", "url": "{{config.url}}",
+                      "headers": { "authorization": "Bearer {{config.token}}" }, "body": "{{input}}" }],
+    });
+    if extra_required {
+        m["config_schema"]["properties"]["region"] = json!({ "type": "string", "enum": ["eu", "us"] });
+        m["config_schema"]["required"] = json!(["url", "token", "region"]);
+        m["actions"][0]["url"] = json!("{{config.url}}/{{config.region}}");
+    }
+    m
+}
+
+#[tokio::test]
+async fn custom_manifests_are_checked_and_newer_versions_upgrade_in_place() {
+    for_each_backend(&[], |app| async move {
+        let target = Receiver::start(json!({ "ok": 1 })).await;
+        // A bad manifest: details by path.
+        let mut bad = custom_manifest("1.0.0", false);
+        bad["actions"][0]["url"] = json!("{{config.nope}}");
+        bad["hooks"] = json!([{ "name": "h", "events": ["no.such"], "method": "POST", "url": "{{config.url}}" }]);
+        bad.as_object_mut().unwrap().remove("author");
+        let refused = app.mutate_refused(&app.owner_key, "addPluginManifest", json!({ "manifest": bad }), "plugin { pluginId }").await;
+        assert_eq!(refused["userErrors"][0]["field"], json!(["input", "manifest"]), "{refused}");
+        bad["author"] = json!("Tests");
+        let refused = app.mutate_refused(&app.owner_key, "addPluginManifest", json!({ "manifest": bad }), "plugin { pluginId }").await;
+        let fields: Vec<Value> = refused["userErrors"].as_array().unwrap().iter().map(|e| e["field"].clone()).collect();
+        assert!(fields.contains(&json!(["input", "manifest", "actions", "0"])), "{refused}");
+        assert!(fields.contains(&json!(["input", "manifest", "hooks", "0", "events"])), "{refused}");
+
+        let added = app.mutate(&app.owner_key, "addPluginManifest", json!({ "manifest": custom_manifest("1.0.0", false) }), "plugin { pluginId key source secretFields }").await;
+        assert_eq!(added["plugin"], json!({ "pluginId": "plugin_echo_v1.0.0", "key": "echo", "source": "CUSTOM", "secretFields": ["token"] }));
+        let p = app.mutate(&app.owner_key, "installPlugin",
+            json!({ "pluginId": "plugin_echo_v1.0.0", "source": "CUSTOM", "config": { "url": target.url, "token": "tok-123456" } }), PLUGIN).await;
+        let id = p["plugin"]["id"].as_str().unwrap().to_string();
+        assert_eq!(p["plugin"]["source"], "CUSTOM");
+        run_action(&app, &id, "echo", json!({ "a": 1 })).await;
+        assert_eq!(target.hits()[0].headers["authorization"], "Bearer tok-123456");
+
+        // v1.1.0 needs a field the old config lacks: refused with it named; given it, upgraded in place.
+        app.mutate(&app.owner_key, "addPluginManifest", json!({ "manifest": custom_manifest("1.1.0", true) }), "plugin { pluginId }").await;
+        let upgrade = json!({ "pluginId": "plugin_echo_v1.1.0", "source": "CUSTOM", "config": {} });
+        let refused = app.mutate_refused(&app.owner_key, "installPlugin", upgrade.clone(), PLUGIN).await;
+        assert_eq!(refused["userErrors"][0]["field"], json!(["input", "config", "region"]), "{refused}");
+        let up = app.mutate(&app.owner_key, "installPlugin",
+            json!({ "pluginId": "plugin_echo_v1.1.0", "source": "CUSTOM", "config": { "region": "eu" } }), PLUGIN).await;
+        assert_eq!((up["plugin"]["id"].as_str(), up["plugin"]["version"].as_str()), (Some(id.as_str()), Some("1.1.0")));
+        assert_eq!(up["plugin"]["config"], json!({ "url": target.url, "token": "***", "region": "eu" }));
+        run_action(&app, &id, "echo", json!({})).await;
+        let last = target.hits().last().unwrap().clone();
+        assert_eq!((last.uri.as_str(), last.headers["authorization"].to_str().unwrap()), ("/eu", "Bearer tok-123456"), "the secret carried over");
+        let installed = events_of(&app, "plugin.installed").await;
+        assert_eq!(installed[0]["data"]["previous_version"], "1.0.0", "{installed:?}");
+        // An older (or the same) version is refused.
+        let (field, code) = app.user_error(&app.owner_key, "installPlugin",
+            json!({ "pluginId": "plugin_echo_v1.0.0", "source": "CUSTOM", "config": { "url": "http://x", "token": "t" } })).await;
+        assert_eq!((field.as_str(), code.as_str()), ("input.pluginId", "TAKEN"));
+    })
+    .await;
+}
