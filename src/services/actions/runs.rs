@@ -61,6 +61,7 @@ const KEPT_BODY_BYTES: usize = 64 * 1024;
 
 /// A run's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(name = "ActionRunStatus")]
 pub enum RunStatus {
     /// Waiting for a worker.
     Queued,
