@@ -30,6 +30,10 @@ use crate::services::{data_cache, data_endpoints};
         v1::api_keys::remove, v1::api_keys::usage,
         v1::webhooks::create, v1::webhooks::list, v1::webhooks::read, v1::webhooks::update,
         v1::webhooks::remove, v1::webhooks::test, v1::webhooks::logs, v1::webhooks::retry,
+        v1::plugins::install, v1::plugins::list, v1::plugins::set_status, v1::plugins::update_config,
+        v1::plugins::uninstall,
+        v1::integrations::create, v1::integrations::list, v1::integrations::read, v1::integrations::update,
+        v1::integrations::remove, v1::integrations::test, v1::integrations::sync,
         v1::oauth::create, v1::oauth::list, v1::oauth::read, v1::oauth::remove,
         super::oauth::authorize_page, super::oauth::token, super::oauth::revoke, super::oauth::introspect,
         super::oauth::metadata, serve, super::data::openapi,
@@ -37,6 +41,8 @@ use crate::services::{data_cache, data_endpoints};
     tags(
         (name = "api-keys", description = "Workspace API keys (seed 002 §1)."),
         (name = "webhooks", description = "Webhooks, their test sends, logs and retries (seed 002 §4)."),
+        (name = "plugins", description = "Installed plugins, their status and config (seed 002 §2)."),
+        (name = "integrations", description = "Service integrations, their tests and syncs (seed 002 §3)."),
         (name = "oauth", description = "The workspace's OAuth apps (seed 002 §5)."),
         (name = "oauth-protocol", description = "Switchyard's OAuth 2.0 authorization server."),
         (name = "meta", description = "The API's descriptions."),
@@ -146,9 +152,11 @@ fn link_created_resources(doc: &mut Value) {
         if item["post"]["responses"]["201"].is_null() {
             continue;
         }
+        // `POST /v1/plugins/install` creates items of `/v1/plugins`.
+        let base = collection.strip_suffix("/install").unwrap_or(collection);
         let mut links = serde_json::Map::new();
         for (path, target) in &paths {
-            if !path.starts_with(&format!("{collection}/{{id}}")) {
+            if !path.starts_with(&format!("{base}/{{id}}")) {
                 continue;
             }
             for (method, op) in target.as_object().into_iter().flatten() {

@@ -562,3 +562,296 @@ async fn a_key_of_the_workspace_sees_its_endpoints_schemas_in_the_document() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn plugins_are_installed_listed_configured_and_uninstalled_as_the_seed_shows() {
+    for_each_backend(&[], |app| async move {
+        let b = app.backend.clone();
+        let key = app.owner_key.clone();
+
+        // Bad config: 400 with every field at fault; nothing installed.
+        let (s, _, body) = call(
+            &app,
+            "POST",
+            "/v1/plugins/install",
+            Some(&key),
+            Some(json!({ "plugin_id": "plugin_weather_v1.0.0", "config": { "api_key": "", "default_city": 7 } })),
+        )
+        .await;
+        assert_eq!(s, 400, "[{b}] {body}");
+        assert_error(&body, "INVALID_REQUEST", &b);
+        let fields: Vec<&str> =
+            body["error"]["errors"].as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
+        assert!(fields.contains(&"config.api_key") && fields.contains(&"config.default_city"), "[{b}] {body}");
+        assert!(body["error"]["details"]["field"].is_string(), "[{b}] {body}");
+        let (s, _, body) =
+            call(&app, "POST", "/v1/plugins/install", Some(&key), Some(json!({ "plugin_id": "plugin_nope_v1.0.0" })))
+                .await;
+        assert_eq!((s, body["error"]["details"]["field"].as_str()), (400, Some("plugin_id")), "[{b}] {body}");
+        let (s, _, body) = call(&app, "GET", "/v1/plugins", Some(&key), None).await;
+        assert_eq!((s, body["pagination"]["total"].as_u64()), (200, Some(0)), "[{b}] {body}");
+
+        // The seed's example: 201, the secret as `***`, the default city filled in.
+        let (s, _, weather) = call(
+            &app,
+            "POST",
+            "/v1/plugins/install",
+            Some(&key),
+            Some(json!({ "plugin_id": "plugin_weather_v1.0.0", "config": { "api_key": "weather_api_key" } })),
+        )
+        .await;
+        assert_eq!(s, 201, "[{b}] {weather}");
+        let id = weather["id"].as_str().unwrap().to_string();
+        assert!(id.starts_with("plg_"), "[{b}] {weather}");
+        assert_eq!(weather["plugin_id"], "plugin_weather_v1.0.0");
+        assert_eq!((weather["status"].as_str(), weather["version"].as_str()), (Some("active"), Some("1.0.0")));
+        assert_eq!(weather["config"]["api_key"], "***", "[{b}] {weather}");
+        assert_eq!(weather["config"]["default_city"], "Beijing", "[{b}] {weather}");
+        assert!(!weather.to_string().contains("weather_api_key"));
+        for f in ["name", "description", "author", "installed_at"] {
+            assert!(weather[f].is_string(), "[{b}] {f}: {weather}");
+        }
+        let (s, _, body) = call(
+            &app,
+            "POST",
+            "/v1/plugins/install",
+            Some(&key),
+            Some(json!({ "plugin_id": "plugin_weather_v1.0.0", "config": { "api_key": "k" } })),
+        )
+        .await;
+        assert_eq!((s, body["error"]["details"]["field"].as_str()), (400, Some("plugin_id")), "[{b}] installed twice");
+
+        // A second plugin, then lists with the status filter and pagination.
+        let (s, _, other) = call(
+            &app,
+            "POST",
+            "/v1/plugins/install",
+            Some(&key),
+            Some(json!({ "plugin_id": "plugin_chat_notifier_v1.0.0", "source": "marketplace",
+                         "config": { "webhook_url": "http://127.0.0.1:9/hook", "events": ["plugin.installed"] } })),
+        )
+        .await;
+        assert_eq!((s, other["config"]["webhook_url"].as_str()), (201, Some("***")), "[{b}] {other}");
+        let (s, _, list) = call(&app, "GET", "/v1/plugins?status=active&page=1&limit=1", Some(&key), None).await;
+        assert_eq!(s, 200, "[{b}] {list}");
+        assert_eq!(list["pagination"], json!({ "page": 1, "limit": 1, "total": 2, "total_pages": 2 }), "[{b}] {list}");
+        assert_eq!(list["data"][0]["id"], other["id"], "[{b}] newest first");
+        let (_, _, page2) = call(&app, "GET", "/v1/plugins?status=active&page=2&limit=1", Some(&key), None).await;
+        assert_eq!(page2["data"][0]["id"], id.as_str(), "[{b}] {page2}");
+
+        // Status: inactive, then the filter sees it.
+        let (s, _, p) =
+            call(&app, "PATCH", &format!("/v1/plugins/{id}/status"), Some(&key), Some(json!({ "status": "inactive" })))
+                .await;
+        assert_eq!((s, p["status"].as_str()), (200, Some("inactive")), "[{b}] {p}");
+        let (_, _, list) = call(&app, "GET", "/v1/plugins?status=inactive", Some(&key), None).await;
+        assert_eq!(list["data"].as_array().unwrap().len(), 1, "[{b}] {list}");
+        assert_eq!(list["data"][0]["id"], id.as_str());
+        let (s, _, body) =
+            call(&app, "PATCH", &format!("/v1/plugins/{id}/status"), Some(&key), Some(json!({ "status": "on" }))).await;
+        assert_eq!(s, 400, "[{b}] {body}");
+        let (s, _, body) = call(&app, "GET", "/v1/plugins?status=broken", Some(&key), None).await;
+        assert_eq!(s, 400, "[{b}] {body}");
+
+        // Config: the secret sent back as `***` keeps its value; a bad value is refused.
+        let (s, _, p) = call(
+            &app,
+            "PUT",
+            &format!("/v1/plugins/{id}/config"),
+            Some(&key),
+            Some(json!({ "config": { "api_key": "***", "default_city": "Shanghai" } })),
+        )
+        .await;
+        assert_eq!(s, 200, "[{b}] {p}");
+        assert_eq!(
+            (p["config"]["api_key"].as_str(), p["config"]["default_city"].as_str()),
+            (Some("***"), Some("Shanghai"))
+        );
+        use sea_orm::EntityTrait;
+        let row = entity::plugin::Entity::find_by_id(&id).one(&app.state.db).await.unwrap().unwrap();
+        let full =
+            switchyard::services::secret_config::full(&app.state, &row.config, row.secrets_enc.as_deref()).unwrap();
+        assert_eq!(full["api_key"], "weather_api_key", "[{b}] the stored secret is kept");
+        let (s, _, body) = call(
+            &app,
+            "PUT",
+            &format!("/v1/plugins/{id}/config"),
+            Some(&key),
+            Some(json!({ "config": { "api_key": "***", "default_city": "" } })),
+        )
+        .await;
+        assert_eq!((s, body["error"]["details"]["field"].as_str()), (400, Some("config.default_city")), "[{b}] {body}");
+
+        // Uninstall: 204, then 404 in the seed's shape.
+        let (s, _, _) = call(&app, "DELETE", "/v1/plugins/plugin_weather_v1.0.0", Some(&key), None).await;
+        assert_eq!(s, 204, "[{b}] by its manifest id");
+        let (s, _, body) = call(&app, "DELETE", &format!("/v1/plugins/{id}"), Some(&key), None).await;
+        assert_eq!(s, 404, "[{b}] {body}");
+        assert_error(&body, "NOT_FOUND", &b);
+        let (s, _, body) =
+            call(&app, "PATCH", &format!("/v1/plugins/{id}/status"), Some(&key), Some(json!({ "status": "active" })))
+                .await;
+        assert_eq!(s, 404, "[{b}] {body}");
+        let (s, _, body) = call(&app, "GET", "/v1/plugins", None, None).await;
+        assert_eq!(s, 401, "[{b}] {body}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn integrations_are_created_tested_synced_updated_and_deleted() {
+    for_each_backend(&[], |app| async move {
+        let b = app.backend.clone();
+        let key = app.owner_key.clone();
+        let (slack, url) = start_receiver(200).await;
+        let webhook_url = format!("{url}/services/T1/B1/SECRETPART");
+
+        // Bad input: the fields as this API spells them.
+        let (s, _, body) = call(
+            &app,
+            "POST",
+            "/v1/integrations",
+            Some(&key),
+            Some(json!({ "name": "S", "service_type": "slack", "config": { "webhook_url": "ftp://x", "channel": 5 } })),
+        )
+        .await;
+        assert_eq!(s, 400, "[{b}] {body}");
+        let fields: Vec<&str> =
+            body["error"]["errors"].as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
+        assert!(fields.contains(&"config.webhook_url") && fields.contains(&"config.channel"), "[{b}] {body}");
+        let (s, _, body) = call(
+            &app,
+            "POST",
+            "/v1/integrations",
+            Some(&key),
+            Some(json!({ "name": "S", "service_type": "slack", "config": { "webhook_url": webhook_url },
+                         "settings": { "auto_sync": true, "sync_interval": 30 } })),
+        )
+        .await;
+        assert_eq!(
+            (s, body["error"]["details"]["field"].as_str()),
+            (400, Some("settings.sync_interval")),
+            "[{b}] {body}"
+        );
+        let (s, _, body) =
+            call(&app, "POST", "/v1/integrations", Some(&key), Some(json!({ "name": "S", "service_type": "fax" })))
+                .await;
+        assert_eq!((s, body["error"]["details"]["field"].as_str()), (400, Some("service_type")), "[{b}] {body}");
+
+        // The seed's example: 201, the webhook URL (the credential) as `***`.
+        let (s, _, made) = call(
+            &app,
+            "POST",
+            "/v1/integrations",
+            Some(&key),
+            Some(json!({ "name": "Slack集成", "service_type": "slack",
+                         "config": { "webhook_url": webhook_url, "channel": "#general", "username": "TaiShangLaoJun",
+                                     "events": ["api_key.created"] },
+                         "settings": { "auto_sync": false, "sync_interval": 300 } })),
+        )
+        .await;
+        assert_eq!(s, 201, "[{b}] {made}");
+        let id = made["id"].as_str().unwrap().to_string();
+        assert_eq!(made["config"]["webhook_url"], "***", "[{b}] {made}");
+        assert_eq!(made["settings"], json!({ "auto_sync": false, "sync_interval": 300 }));
+        assert_eq!((made["status"].as_str(), made["service_type"].as_str()), (Some("active"), Some("slack")));
+        assert!(!made.to_string().contains("SECRETPART"));
+        let (s, _, other) = call(
+            &app,
+            "POST",
+            "/v1/integrations",
+            Some(&key),
+            Some(json!({ "name": "Hook", "service_type": "webhook", "config": { "url": url } })),
+        )
+        .await;
+        assert_eq!(s, 201, "[{b}] {other}");
+
+        // List with the seed's filters and pagination.
+        let (s, _, list) =
+            call(&app, "GET", "/v1/integrations?service_type=slack&status=active", Some(&key), None).await;
+        assert_eq!(s, 200, "[{b}] {list}");
+        assert_eq!(list["pagination"], json!({ "page": 1, "limit": 20, "total": 1, "total_pages": 1 }), "[{b}]");
+        assert_eq!(list["data"][0]["id"], id.as_str());
+        let (_, _, all) = call(&app, "GET", "/v1/integrations?page=2&limit=1", Some(&key), None).await;
+        assert_eq!((all["data"][0]["id"].as_str(), all["pagination"]["total"].as_u64()), (Some(id.as_str()), Some(2)));
+        let (s, _, one) = call(&app, "GET", &format!("/v1/integrations/{id}"), Some(&key), None).await;
+        assert_eq!((s, one["name"].as_str()), (200, Some("Slack集成")), "[{b}] {one}");
+
+        // Test: one Slack message now, the outcome recorded.
+        let (s, _, t) = call(&app, "POST", &format!("/v1/integrations/{id}/test"), Some(&key), None).await;
+        assert_eq!((s, t["ok"].as_bool(), t["status_code"].as_i64()), (200, Some(true), Some(200)), "[{b}] {t}");
+        assert!(t["integration"]["last_test_at"].is_string(), "[{b}] {t}");
+        let hit: Value = {
+            let hits = slack.hits.lock().unwrap();
+            assert_eq!(hits.len(), 1, "[{b}]");
+            serde_json::from_slice(&hits[0].1).unwrap()
+        };
+        assert_eq!((hit["channel"].as_str(), hit["username"].as_str()), (Some("#general"), Some("TaiShangLaoJun")));
+        *slack.status.lock().unwrap() = 404;
+        let (s, _, t) = call(&app, "POST", &format!("/v1/integrations/{id}/test"), Some(&key), None).await;
+        assert_eq!((s, t["ok"].as_bool(), t["status_code"].as_i64()), (200, Some(false), Some(404)), "[{b}] {t}");
+        assert!(t["error"].as_str().unwrap().contains("404") && !t.to_string().contains("SECRETPART"), "[{b}] {t}");
+        *slack.status.lock().unwrap() = 200;
+        slack.hits.lock().unwrap().clear();
+
+        // Sync: an event the filter selects is sent; 202 with the queued run.
+        let (s, _, _) = call(&app, "POST", "/v1/api-keys", Some(&key), Some(json!({ "name": "synced" }))).await;
+        assert_eq!(s, 201);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let (s, _, run) = call(&app, "POST", &format!("/v1/integrations/{id}/sync"), Some(&key), None).await;
+        assert_eq!(
+            (s, run["status"].as_str(), run["trigger"].as_str()),
+            (202, Some("queued"), Some("manual")),
+            "[{b}] {run}"
+        );
+        assert!(run["id"].as_str().unwrap().starts_with("isr_"), "[{b}] {run}");
+        let until = Instant::now() + Duration::from_secs(45);
+        let synced = loop {
+            let (_, _, i) = call(&app, "GET", &format!("/v1/integrations/{id}"), Some(&key), None).await;
+            if i["last_sync_at"].is_string() || Instant::now() > until {
+                break i;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(synced["last_error"].is_null() && synced["items_synced"].as_i64() >= Some(1), "[{b}] {synced}");
+        assert!(!slack.hits.lock().unwrap().is_empty(), "[{b}] the event reached the receiver");
+
+        // Update: the secret sent back as `***` is kept; status inactive stops syncs.
+        let (s, _, u) = call(
+            &app,
+            "PUT",
+            &format!("/v1/integrations/{id}"),
+            Some(&key),
+            Some(json!({ "name": "Slack", "status": "inactive",
+                         "config": { "webhook_url": "***", "channel": "#ops", "events": ["api_key.created"] } })),
+        )
+        .await;
+        assert_eq!(s, 200, "[{b}] {u}");
+        assert_eq!((u["name"].as_str(), u["status"].as_str()), (Some("Slack"), Some("inactive")));
+        assert_eq!(u["config"]["webhook_url"], "***");
+        assert_eq!(u["config"]["channel"], "#ops");
+        let (s, _, body) = call(&app, "POST", &format!("/v1/integrations/{id}/sync"), Some(&key), None).await;
+        assert_eq!(s, 400, "[{b}] an inactive integration does not sync: {body}");
+        let (s, _, body) =
+            call(&app, "PUT", &format!("/v1/integrations/{id}"), Some(&key), Some(json!({ "status": "error" }))).await;
+        assert_eq!(s, 400, "[{b}] {body}");
+        let (s, _, u) =
+            call(&app, "PUT", &format!("/v1/integrations/{id}"), Some(&key), Some(json!({ "status": "active" }))).await;
+        assert_eq!(s, 200, "[{b}] {u}");
+        slack.hits.lock().unwrap().clear();
+        let (s, _, t) = call(&app, "POST", &format!("/v1/integrations/{id}/test"), Some(&key), None).await;
+        assert_eq!((s, t["ok"].as_bool()), (200, Some(true)), "[{b}] the kept secret still works: {t}");
+        let hit: Value = serde_json::from_slice(&slack.hits.lock().unwrap()[0].1).unwrap();
+        assert_eq!(hit["channel"], "#ops");
+
+        // Delete: 204, then 404.
+        let (s, _, _) = call(&app, "DELETE", &format!("/v1/integrations/{id}"), Some(&key), None).await;
+        assert_eq!(s, 204, "[{b}]");
+        for (m, p) in [("GET", format!("/v1/integrations/{id}")), ("POST", format!("/v1/integrations/{id}/test"))] {
+            let (s, _, body) = call(&app, m, &p, Some(&key), None).await;
+            assert_eq!(s, 404, "[{b}] {m} {p}: {body}");
+            assert_error(&body, "NOT_FOUND", &b);
+        }
+    })
+    .await;
+}

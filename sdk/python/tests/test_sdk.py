@@ -55,6 +55,85 @@ def test_the_seeds_example_works_as_written(server):
     assert key["permissions"] == ["read", "write"]
     api.api_keys.delete(key["id"])
 
+    # 创建集成
+    integration = api.integrations.create(
+        name='Slack集成',
+        service_type='slack',
+        config={
+            'webhook_url': 'https://hooks.slack.com/services/...',
+            'channel': '#general'
+        }
+    )
+    assert (integration["config"]["webhook_url"], integration["config"]["channel"]) == ("***", "#general")
+    assert integration["status"] == "active"
+    api.integrations.delete(integration["id"])
+
+
+def test_plugins_sync(server):
+    with Switchyard(server.api_key, server.base_url) as api:
+        with pytest.raises(SwitchyardError) as bad:
+            api.plugins.install(plugin_id="plugin_weather_v1.0.0", config={"api_key": "", "default_city": 7})
+        assert bad.value.status == 400
+        assert sorted(e["field"] for e in bad.value.errors) == ["config.api_key", "config.default_city"]
+        w = api.plugins.install(plugin_id="plugin_weather_v1.0.0", config={"api_key": "weather_api_key"})
+        assert (w["config"]["api_key"], w["config"]["default_city"]) == ("***", "Beijing")
+        c = api.plugins.install(plugin_id="plugin_chat_notifier_v1.0.0", source="marketplace",
+                                config={"webhook_url": "http://127.0.0.1:9/hook", "events": ["plugin.installed"]})
+        page = api.plugins.list(status="active", page=1, limit=1)
+        assert page["pagination"] == {"page": 1, "limit": 1, "total": 2, "total_pages": 2}
+        assert [p["id"] for p in api.plugins.list_all(limit=1)] == [c["id"], w["id"]]
+        assert api.plugins.update_status(w["id"], "inactive")["status"] == "inactive"
+        assert [p["id"] for p in api.plugins.list(status="inactive")["data"]] == [w["id"]]
+        u = api.plugins.update_config(w["id"], {"api_key": "***", "default_city": "Paris"})
+        assert (u["config"]["api_key"], u["config"]["default_city"]) == ("***", "Paris")
+        api.plugins.uninstall(w["id"])
+        api.plugins.uninstall("plugin_chat_notifier_v1.0.0")
+        with pytest.raises(SwitchyardError) as gone:
+            api.plugins.uninstall(w["id"])
+        assert gone.value.code == "NOT_FOUND"
+
+
+def test_integrations_sync(server):
+    slack = _Receiver(200)
+    with Switchyard(server.api_key, server.base_url) as api:
+        with pytest.raises(SwitchyardError) as bad:
+            api.integrations.create(name="S", service_type="fax")
+        assert bad.value.details["field"] == "service_type"
+        i = api.integrations.create(name="Slack集成", service_type="slack",
+                                    config={"webhook_url": slack.url + "/services/SECRET", "channel": "#general",
+                                            "events": ["api_key.created"]},
+                                    settings={"auto_sync": False, "sync_interval": 300})
+        assert i["config"]["webhook_url"] == "***" and i["settings"] == {"auto_sync": False, "sync_interval": 300}
+        assert api.integrations.list(service_type="slack", status="active")["pagination"]["total"] == 1
+        assert i["id"] in [x["id"] for x in api.integrations.list_all(limit=1)]
+        assert api.integrations.get(i["id"])["name"] == "Slack集成"
+        t = api.integrations.test(i["id"])
+        assert (t["ok"], t["status_code"]) == (True, 200)
+        import json
+        assert json.loads(slack.hits[0][1])["channel"] == "#general"
+
+        k = api.api_keys.create(name="synced")
+        time.sleep(1.2)
+        assert api.integrations.sync(i["id"])["status"] == "queued"
+        for _ in range(300):
+            now = api.integrations.get(i["id"])
+            if now["last_sync_at"]:
+                break
+            time.sleep(0.1)
+        assert now["last_sync_at"] and now["items_synced"] >= 1, now
+        api.api_keys.delete(k["id"])
+
+        u = api.integrations.update(i["id"], status="inactive", config={"webhook_url": "***", "channel": "#ops"})
+        assert (u["status"], u["config"]["webhook_url"], u["config"]["channel"]) == ("inactive", "***", "#ops")
+        with pytest.raises(SwitchyardError) as refused:
+            api.integrations.sync(i["id"])
+        assert refused.value.status == 400
+        api.integrations.delete(i["id"])
+        with pytest.raises(SwitchyardError) as gone:
+            api.integrations.get(i["id"])
+        assert gone.value.code == "NOT_FOUND"
+    slack.close()
+
 
 def test_api_keys_sync(server):
     with Switchyard(server.api_key, server.base_url) as api:
@@ -180,6 +259,22 @@ def test_async_client_covers_the_same_surface(server):
             assert "retried" in await api.webhooks.retry(w["id"])
             assert (await api.webhooks.list())["pagination"]["total"] >= 1
             await api.webhooks.delete(w["id"])
+
+            p = await api.plugins.install(plugin_id="plugin_weather_v1.0.0", config={"api_key": "k"})
+            assert [x["id"] async for x in api.plugins.list_all()] == [p["id"]]
+            assert (await api.plugins.list(status="active"))["pagination"]["total"] == 1
+            assert (await api.plugins.update_status(p["id"], "inactive"))["status"] == "inactive"
+            assert (await api.plugins.update_config(p["id"], {"api_key": "***", "default_city": "Rome"}))["config"]["default_city"] == "Rome"
+            await api.plugins.uninstall(p["id"])
+
+            i = await api.integrations.create(name="async", service_type="slack", config={"webhook_url": r.url})
+            assert (await api.integrations.test(i["id"]))["ok"] is True
+            assert i["id"] in [x["id"] async for x in api.integrations.list_all()]
+            assert (await api.integrations.list(service_type="slack"))["pagination"]["total"] >= 1
+            assert (await api.integrations.get(i["id"]))["name"] == "async"
+            assert (await api.integrations.update(i["id"], name="renamed"))["name"] == "renamed"
+            assert (await api.integrations.sync(i["id"]))["status"] == "queued"
+            await api.integrations.delete(i["id"])
 
             app = await api.oauth.create_app(name="a", redirect_uris=["https://x.example/cb"], scopes=["read"])
             tok = await api.oauth.token(grant_type="client_credentials", client_id=app["client_id"], client_secret=app["client_secret"])

@@ -1,6 +1,6 @@
 /**
  * Switchyard's REST API client: seed 002's `/v1` routes (API keys,
- * webhooks, OAuth) and the data API (`/api/v1/data`). No runtime
+ * plugins, integrations, webhooks, OAuth) and the data API (`/api/v1/data`). No runtime
  * dependency beyond `fetch`. Webhook signature verification lives in
  * `@switchyard/sdk/webhooks` (it delegates to the `standardwebhooks` package).
  */
@@ -156,6 +156,80 @@ export interface AuthorizeParams {
   code_challenge_method?: "S256";
 }
 
+export type PluginStatus = "active" | "inactive";
+export interface Plugin {
+  /** `plg_…`; paths also take the manifest id (`plugin_weather_v1.0.0`) or the key (`weather`). */
+  id: string;
+  plugin_id: string;
+  key: string;
+  name: string;
+  description: string;
+  version: string;
+  author: string;
+  source: "marketplace" | "custom";
+  status: PluginStatus;
+  /** Secret fields that are set are shown as `***`. */
+  config: Record<string, unknown>;
+  installed_at: string;
+  updated_at: string;
+}
+export interface InstallPlugin {
+  plugin_id: string;
+  source?: "marketplace" | "custom";
+  config?: Record<string, unknown>;
+}
+export type IntegrationStatus = "active" | "inactive" | "error";
+export interface IntegrationSettings {
+  auto_sync: boolean;
+  /** Seconds between scheduled syncs, 60 to 2678400 (default 300). */
+  sync_interval?: number;
+}
+export interface Integration {
+  id: string;
+  name: string;
+  service_type: string;
+  /** Secret fields that are set are shown as `***`. */
+  config: Record<string, unknown>;
+  settings: Required<IntegrationSettings>;
+  status: IntegrationStatus;
+  last_test_at: string | null;
+  last_test_status_code: number | null;
+  last_test_error: string | null;
+  last_sync_at: string | null;
+  last_error: string | null;
+  items_synced: number;
+  created_at: string;
+  updated_at: string;
+}
+export interface CreateIntegration {
+  name: string;
+  service_type: string;
+  config?: Record<string, unknown>;
+  settings?: IntegrationSettings;
+}
+export interface UpdateIntegration {
+  name?: string;
+  /** The whole config; a secret field sent back as `***` keeps its stored value. */
+  config?: Record<string, unknown>;
+  settings?: IntegrationSettings;
+  status?: "active" | "inactive";
+}
+export interface IntegrationTestResult {
+  ok: boolean;
+  status_code: number | null;
+  error: string | null;
+  integration: Integration;
+}
+export interface SyncRun {
+  id: string;
+  integration_id: string;
+  trigger: "manual" | "schedule";
+  status: "queued" | "running" | "succeeded" | "failed";
+  items: number;
+  error: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
 /** `202` of the data API's writes. */
 export interface Queued {
   success: true;
@@ -422,6 +496,78 @@ export class OAuth {
   }
 }
 
+/** `/v1/plugins`. */
+export class Plugins {
+  constructor(private readonly t: Transport) {}
+
+  /** Installs a plugin (or upgrades it to a newer version); secrets come back as `***`. */
+  install(body: InstallPlugin, opts: { idempotencyKey?: string } = {}): Promise<Plugin> {
+    return this.t.request("POST", "/plugins/install", { body, headers: idem(opts.idempotencyKey) });
+  }
+
+  list(params: PageParams & { status?: PluginStatus } = {}): Promise<Paginated<Plugin>> {
+    return this.t.request("GET", "/plugins", { query: { ...params } });
+  }
+
+  /** Every installed plugin, across pages. */
+  listAll(params: { status?: PluginStatus; limit?: number } = {}): AsyncGenerator<Plugin> {
+    return this.t.paginate("/plugins", { ...params });
+  }
+
+  updateStatus(id: string, status: PluginStatus): Promise<Plugin> {
+    return this.t.request("PATCH", `/plugins/${enc(id)}/status`, { body: { status } });
+  }
+
+  /** Replaces the config; a secret field sent back as `***` keeps its stored value. */
+  updateConfig(id: string, config: Record<string, unknown>): Promise<Plugin> {
+    return this.t.request("PUT", `/plugins/${enc(id)}/config`, { body: { config } });
+  }
+
+  uninstall(id: string): Promise<void> {
+    return this.t.request("DELETE", `/plugins/${enc(id)}`);
+  }
+}
+
+/** `/v1/integrations`. */
+export class Integrations {
+  constructor(private readonly t: Transport) {}
+
+  create(body: CreateIntegration, opts: { idempotencyKey?: string } = {}): Promise<Integration> {
+    return this.t.request("POST", "/integrations", { body, headers: idem(opts.idempotencyKey) });
+  }
+
+  list(params: PageParams & { service_type?: string; status?: IntegrationStatus } = {}): Promise<Paginated<Integration>> {
+    return this.t.request("GET", "/integrations", { query: { ...params } });
+  }
+
+  /** Every integration, across pages. */
+  listAll(params: { service_type?: string; status?: IntegrationStatus; limit?: number } = {}): AsyncGenerator<Integration> {
+    return this.t.paginate("/integrations", { ...params });
+  }
+
+  get(id: string): Promise<Integration> {
+    return this.t.request("GET", `/integrations/${enc(id)}`);
+  }
+
+  update(id: string, body: UpdateIntegration): Promise<Integration> {
+    return this.t.request("PUT", `/integrations/${enc(id)}`, { body });
+  }
+
+  delete(id: string): Promise<void> {
+    return this.t.request("DELETE", `/integrations/${enc(id)}`);
+  }
+
+  /** One real call now (a Slack message, a signed webhook message, a who-am-I call); the outcome. */
+  test(id: string): Promise<IntegrationTestResult> {
+    return this.t.request("POST", `/integrations/${enc(id)}/test`);
+  }
+
+  /** Queues a sync; `get(id)` shows `last_sync_at`, `last_error` and `items_synced` when it ran. */
+  sync(id: string): Promise<SyncRun> {
+    return this.t.request("POST", `/integrations/${enc(id)}/sync`);
+  }
+}
+
 /** One data endpoint (`/api/v1/data/{slug}`), with the data key. */
 export class DataEndpoint {
   constructor(private readonly t: Transport, readonly slug: string) {}
@@ -448,11 +594,13 @@ export class DataEndpoint {
   }
 }
 
-/** The client. `plugins` and `integrations` arrive with their server routes. */
+/** The client. */
 export class Switchyard {
   readonly apiKeys: ApiKeys;
   readonly webhooks: Webhooks;
   readonly oauth: OAuth;
+  readonly plugins: Plugins;
+  readonly integrations: Integrations;
   readonly transport: Transport;
 
   constructor(opts: ClientOptions = {}) {
@@ -460,6 +608,8 @@ export class Switchyard {
     this.apiKeys = new ApiKeys(this.transport);
     this.webhooks = new Webhooks(this.transport);
     this.oauth = new OAuth(this.transport);
+    this.plugins = new Plugins(this.transport);
+    this.integrations = new Integrations(this.transport);
   }
 
   /** The data endpoint `slug` (needs `dataKey`). */

@@ -39,6 +39,90 @@ test("the seed's example works as written", async () => {
   assert.equal(apiKey.prefix, apiKey.key.slice(0, 12));
   assert.deepEqual(apiKey.permissions, ["read", "write"]);
   await seedApi.apiKeys.delete(apiKey.id);
+
+  // 安装插件
+  const plugin = await seedApi.plugins.install({
+    plugin_id: "plugin_weather_v1.0.0",
+    config: { api_key: "weather_api_key" }
+  });
+  assert.equal(plugin.plugin_id, "plugin_weather_v1.0.0");
+  assert.deepEqual([plugin.config.api_key, plugin.config.default_city], ["***", "Beijing"]);
+  await seedApi.plugins.uninstall(plugin.id);
+});
+
+test("plugins: install, list, iterate, status, config, uninstall", async () => {
+  const bad = await api.plugins
+    .install({ plugin_id: "plugin_weather_v1.0.0", config: { api_key: "", default_city: 7 } })
+    .catch((e) => e);
+  assert.ok(bad instanceof SwitchyardError);
+  assert.equal(bad.status, 400);
+  assert.deepEqual(bad.errors.map((e) => e.field).sort(), ["config.api_key", "config.default_city"]);
+  const weather = await api.plugins.install({ plugin_id: "plugin_weather_v1.0.0", config: { api_key: "s3cret", default_city: "Oslo" } });
+  const chat = await api.plugins.install({
+    plugin_id: "plugin_chat_notifier_v1.0.0",
+    config: { webhook_url: "http://127.0.0.1:9/hook", events: ["plugin.installed"] }
+  });
+  assert.equal(chat.config.webhook_url, "***");
+  const page = await api.plugins.list({ status: "active", page: 1, limit: 1 });
+  assert.deepEqual(page.pagination, { page: 1, limit: 1, total: 2, total_pages: 2 });
+  const all = [];
+  for await (const p of api.plugins.listAll({ limit: 1 })) all.push(p.id);
+  assert.deepEqual(all, [chat.id, weather.id]);
+  assert.equal((await api.plugins.updateStatus(weather.id, "inactive")).status, "inactive");
+  assert.equal((await api.plugins.list({ status: "inactive" })).data[0].id, weather.id);
+  const cfg = await api.plugins.updateConfig(weather.id, { api_key: "***", default_city: "Paris" });
+  assert.deepEqual([cfg.config.api_key, cfg.config.default_city], ["***", "Paris"]);
+  await api.plugins.uninstall(weather.id);
+  await api.plugins.uninstall("plugin_chat_notifier_v1.0.0");
+  const gone = await api.plugins.uninstall(weather.id).catch((e) => e);
+  assert.equal(gone.code, "NOT_FOUND");
+});
+
+test("integrations: create, list, get, test, sync, update, delete", async () => {
+  const slack = await receiver(200);
+  try {
+    const bad = await api.integrations.create({ name: "S", service_type: "fax" }).catch((e) => e);
+    assert.equal(bad.details.field, "service_type");
+    const made = await api.integrations.create({
+      name: "Slack集成",
+      service_type: "slack",
+      config: { webhook_url: `${slack.url}/services/SECRET`, channel: "#general", events: ["api_key.created"] },
+      settings: { auto_sync: false, sync_interval: 300 }
+    });
+    assert.equal(made.config.webhook_url, "***");
+    assert.deepEqual(made.settings, { auto_sync: false, sync_interval: 300 });
+    const page = await api.integrations.list({ service_type: "slack", status: "active" });
+    assert.equal(page.pagination.total, 1);
+    const all = [];
+    for await (const i of api.integrations.listAll({ limit: 1 })) all.push(i.id);
+    assert.ok(all.includes(made.id));
+    assert.equal((await api.integrations.get(made.id)).name, "Slack集成");
+    const t = await api.integrations.test(made.id);
+    assert.deepEqual([t.ok, t.status_code], [true, 200]);
+    assert.equal(JSON.parse(slack.hits[0].body).channel, "#general");
+
+    const k = await api.apiKeys.create({ name: "synced" });
+    await new Promise((r) => setTimeout(r, 1200));
+    const run = await api.integrations.sync(made.id);
+    assert.equal(run.status, "queued");
+    let i;
+    for (let n = 0; n < 300; n++) {
+      i = await api.integrations.get(made.id);
+      if (i.last_sync_at) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(i.last_sync_at && i.items_synced >= 1, JSON.stringify(i));
+    await api.apiKeys.delete(k.id);
+
+    const upd = await api.integrations.update(made.id, { status: "inactive", config: { webhook_url: "***", channel: "#ops" } });
+    assert.deepEqual([upd.status, upd.config.webhook_url, upd.config.channel], ["inactive", "***", "#ops"]);
+    const refused = await api.integrations.sync(made.id).catch((e) => e);
+    assert.equal(refused.status, 400);
+    await api.integrations.delete(made.id);
+    assert.equal((await api.integrations.get(made.id).catch((e) => e)).code, "NOT_FOUND");
+  } finally {
+    slack.close();
+  }
 });
 
 test("api keys: create, list, iterate, get, update, usage, delete", async () => {

@@ -11,7 +11,9 @@
 //! paths, one `.merge` in [`router`] and one line in `openapi.rs`.
 
 pub mod api_keys;
+pub mod integrations;
 pub mod oauth;
+pub mod plugins;
 pub mod webhooks;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -37,6 +39,8 @@ pub fn router(h: &Http) -> Router<Http> {
         .merge(api_keys::router())
         .merge(webhooks::router())
         .merge(oauth::apps_router())
+        .merge(plugins::router())
+        .merge(integrations::router())
         .route_layer(axum::middleware::from_fn_with_state(h.clone(), authenticate))
         .layer(DefaultBodyLimit::max(MAX_BODY));
     managed.merge(oauth::protocol_router())

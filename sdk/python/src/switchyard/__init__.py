@@ -1,7 +1,6 @@
 """Switchyard's REST API client: seed 002's ``/v1`` routes (API keys,
-webhooks, OAuth) and the data API, sync (:class:`Switchyard`) and async
-(:class:`AsyncSwitchyard`). ``plugins`` and ``integrations`` arrive with
-their server routes."""
+plugins, integrations, webhooks, OAuth) and the data API, sync
+(:class:`Switchyard`) and async (:class:`AsyncSwitchyard`)."""
 
 from ._client import AsyncSwitchyard, Switchyard
 from ._errors import SwitchyardError

@@ -15,11 +15,17 @@ from ._errors import SwitchyardError
 from ._types import (
     ApiKey,
     ApiKeyUsage,
+    Integration,
+    IntegrationStatus,
+    IntegrationTestResult,
     OAuthApp,
     Page,
     Permission,
+    Plugin,
+    PluginStatus,
     Queued,
     RetryResult,
+    SyncRun,
     TokenResponse,
     Webhook,
     WebhookLog,
@@ -129,6 +135,8 @@ class Switchyard(_Core):
         super().__init__(api_key, base_url, **kw)
         self._http = http or httpx.Client(timeout=self.timeout)
         self.api_keys = ApiKeys(self)
+        self.plugins = Plugins(self)
+        self.integrations = Integrations(self)
         self.webhooks = Webhooks(self)
         self.oauth = OAuth(self)
 
@@ -201,6 +209,75 @@ class ApiKeys:
 
     def usage(self, id: str, *, days: Optional[int] = None) -> ApiKeyUsage:
         return cast(ApiKeyUsage, self._c._send("GET", f"/api-keys/{_q(id)}/usage", {"params": {"days": days}}))
+
+
+class Plugins:
+    """``/v1/plugins``."""
+
+    def __init__(self, c: Switchyard) -> None:
+        self._c = c
+
+    def install(self, *, plugin_id: str, config: Optional[Dict[str, Any]] = None, source: Optional[str] = None,
+                idempotency_key: Optional[str] = None) -> Plugin:
+        """Installs a plugin (or upgrades it to a newer version); secrets come back as ``***``."""
+        body = _drop_none(dict(plugin_id=plugin_id, source=source, config=config))
+        return cast(Plugin, self._c._send("POST", "/plugins/install", {"json": body, "headers": _idem(idempotency_key)}))
+
+    def list(self, *, status: Optional[PluginStatus] = None, page: Optional[int] = None, limit: Optional[int] = None) -> Page[Plugin]:
+        return cast(Page[Plugin], self._c._send("GET", "/plugins", {"params": _page(page, limit, status=status)}))
+
+    def list_all(self, *, status: Optional[PluginStatus] = None, limit: Optional[int] = None) -> Iterator[Plugin]:
+        return self._c._all("/plugins", {"limit": limit, "status": status})
+
+    def update_status(self, id: str, status: PluginStatus) -> Plugin:
+        return cast(Plugin, self._c._send("PATCH", f"/plugins/{_q(id)}/status", {"json": {"status": status}}))
+
+    def update_config(self, id: str, config: Dict[str, Any]) -> Plugin:
+        """Replaces the config; a secret field sent back as ``***`` keeps its stored value."""
+        return cast(Plugin, self._c._send("PUT", f"/plugins/{_q(id)}/config", {"json": {"config": config}}))
+
+    def uninstall(self, id: str) -> None:
+        self._c._send("DELETE", f"/plugins/{_q(id)}", {})
+
+
+class Integrations:
+    """``/v1/integrations``."""
+
+    def __init__(self, c: Switchyard) -> None:
+        self._c = c
+
+    def create(self, *, name: str, service_type: str, config: Optional[Dict[str, Any]] = None,
+               settings: Optional[Dict[str, Any]] = None, idempotency_key: Optional[str] = None) -> Integration:
+        """``settings``: ``{"auto_sync": bool, "sync_interval": seconds}``."""
+        body = _drop_none(dict(name=name, service_type=service_type, config=config, settings=settings))
+        return cast(Integration, self._c._send("POST", "/integrations", {"json": body, "headers": _idem(idempotency_key)}))
+
+    def list(self, *, service_type: Optional[str] = None, status: Optional[IntegrationStatus] = None,
+             page: Optional[int] = None, limit: Optional[int] = None) -> Page[Integration]:
+        params = _page(page, limit, service_type=service_type, status=status)
+        return cast(Page[Integration], self._c._send("GET", "/integrations", {"params": params}))
+
+    def list_all(self, *, service_type: Optional[str] = None, status: Optional[IntegrationStatus] = None,
+                 limit: Optional[int] = None) -> Iterator[Integration]:
+        return self._c._all("/integrations", {"limit": limit, "service_type": service_type, "status": status})
+
+    def get(self, id: str) -> Integration:
+        return cast(Integration, self._c._send("GET", f"/integrations/{_q(id)}", {}))
+
+    def update(self, id: str, **changes: Any) -> Integration:
+        """``name``, ``config`` (a secret sent back as ``***`` is kept), ``settings``, ``status``."""
+        return cast(Integration, self._c._send("PUT", f"/integrations/{_q(id)}", {"json": changes}))
+
+    def delete(self, id: str) -> None:
+        self._c._send("DELETE", f"/integrations/{_q(id)}", {})
+
+    def test(self, id: str) -> IntegrationTestResult:
+        """One real call now; the outcome, whatever the service answered."""
+        return cast(IntegrationTestResult, self._c._send("POST", f"/integrations/{_q(id)}/test", {}))
+
+    def sync(self, id: str) -> SyncRun:
+        """Queues a sync; :meth:`get` shows ``last_sync_at``, ``last_error`` and ``items_synced`` when it ran."""
+        return cast(SyncRun, self._c._send("POST", f"/integrations/{_q(id)}/sync", {}))
 
 
 class Webhooks:
@@ -336,6 +413,8 @@ class AsyncSwitchyard(_Core):
         super().__init__(api_key, base_url, **kw)
         self._http = http or httpx.AsyncClient(timeout=self.timeout)
         self.api_keys = AsyncApiKeys(self)
+        self.plugins = AsyncPlugins(self)
+        self.integrations = AsyncIntegrations(self)
         self.webhooks = AsyncWebhooks(self)
         self.oauth = AsyncOAuth(self)
 
@@ -399,6 +478,70 @@ class AsyncApiKeys:
 
     async def usage(self, id: str, *, days: Optional[int] = None) -> ApiKeyUsage:
         return cast(ApiKeyUsage, await self._c._send("GET", f"/api-keys/{_q(id)}/usage", {"params": {"days": days}}))
+
+
+class AsyncPlugins:
+    """``/v1/plugins``."""
+
+    def __init__(self, c: AsyncSwitchyard) -> None:
+        self._c = c
+
+    async def install(self, *, plugin_id: str, config: Optional[Dict[str, Any]] = None, source: Optional[str] = None,
+                      idempotency_key: Optional[str] = None) -> Plugin:
+        body = _drop_none(dict(plugin_id=plugin_id, source=source, config=config))
+        return cast(Plugin, await self._c._send("POST", "/plugins/install", {"json": body, "headers": _idem(idempotency_key)}))
+
+    async def list(self, *, status: Optional[PluginStatus] = None, page: Optional[int] = None,
+                   limit: Optional[int] = None) -> Page[Plugin]:
+        return cast(Page[Plugin], await self._c._send("GET", "/plugins", {"params": _page(page, limit, status=status)}))
+
+    def list_all(self, *, status: Optional[PluginStatus] = None, limit: Optional[int] = None) -> AsyncIterator[Plugin]:
+        return self._c._all("/plugins", {"limit": limit, "status": status})
+
+    async def update_status(self, id: str, status: PluginStatus) -> Plugin:
+        return cast(Plugin, await self._c._send("PATCH", f"/plugins/{_q(id)}/status", {"json": {"status": status}}))
+
+    async def update_config(self, id: str, config: Dict[str, Any]) -> Plugin:
+        return cast(Plugin, await self._c._send("PUT", f"/plugins/{_q(id)}/config", {"json": {"config": config}}))
+
+    async def uninstall(self, id: str) -> None:
+        await self._c._send("DELETE", f"/plugins/{_q(id)}", {})
+
+
+class AsyncIntegrations:
+    """``/v1/integrations``."""
+
+    def __init__(self, c: AsyncSwitchyard) -> None:
+        self._c = c
+
+    async def create(self, *, name: str, service_type: str, config: Optional[Dict[str, Any]] = None,
+                     settings: Optional[Dict[str, Any]] = None, idempotency_key: Optional[str] = None) -> Integration:
+        body = _drop_none(dict(name=name, service_type=service_type, config=config, settings=settings))
+        return cast(Integration, await self._c._send("POST", "/integrations", {"json": body, "headers": _idem(idempotency_key)}))
+
+    async def list(self, *, service_type: Optional[str] = None, status: Optional[IntegrationStatus] = None,
+                   page: Optional[int] = None, limit: Optional[int] = None) -> Page[Integration]:
+        params = _page(page, limit, service_type=service_type, status=status)
+        return cast(Page[Integration], await self._c._send("GET", "/integrations", {"params": params}))
+
+    def list_all(self, *, service_type: Optional[str] = None, status: Optional[IntegrationStatus] = None,
+                 limit: Optional[int] = None) -> AsyncIterator[Integration]:
+        return self._c._all("/integrations", {"limit": limit, "service_type": service_type, "status": status})
+
+    async def get(self, id: str) -> Integration:
+        return cast(Integration, await self._c._send("GET", f"/integrations/{_q(id)}", {}))
+
+    async def update(self, id: str, **changes: Any) -> Integration:
+        return cast(Integration, await self._c._send("PUT", f"/integrations/{_q(id)}", {"json": changes}))
+
+    async def delete(self, id: str) -> None:
+        await self._c._send("DELETE", f"/integrations/{_q(id)}", {})
+
+    async def test(self, id: str) -> IntegrationTestResult:
+        return cast(IntegrationTestResult, await self._c._send("POST", f"/integrations/{_q(id)}/test", {}))
+
+    async def sync(self, id: str) -> SyncRun:
+        return cast(SyncRun, await self._c._send("POST", f"/integrations/{_q(id)}/sync", {}))
 
 
 class AsyncWebhooks:

@@ -121,3 +121,65 @@ class Queued(TypedDict):
     success: bool
     id: str
     message: str
+
+
+PluginStatus = Literal["active", "inactive"]
+IntegrationStatus = Literal["active", "inactive", "error"]
+
+
+class Plugin(TypedDict):
+    #: ``plg_…``; paths also take the manifest id or the key.
+    id: str
+    plugin_id: str
+    key: str
+    name: str
+    description: str
+    version: str
+    author: str
+    source: Literal["marketplace", "custom"]
+    status: PluginStatus
+    #: Secret fields that are set are ``***``.
+    config: Dict[str, Any]
+    installed_at: str
+    updated_at: str
+
+
+class IntegrationSettings(TypedDict):
+    auto_sync: bool
+    sync_interval: int
+
+
+class Integration(TypedDict):
+    id: str
+    name: str
+    service_type: str
+    #: Secret fields that are set are ``***``.
+    config: Dict[str, Any]
+    settings: IntegrationSettings
+    status: IntegrationStatus
+    last_test_at: Optional[str]
+    last_test_status_code: Optional[int]
+    last_test_error: Optional[str]
+    last_sync_at: Optional[str]
+    last_error: Optional[str]
+    items_synced: int
+    created_at: str
+    updated_at: str
+
+
+class IntegrationTestResult(TypedDict):
+    ok: bool
+    status_code: Optional[int]
+    error: Optional[str]
+    integration: Integration
+
+
+class SyncRun(TypedDict):
+    id: str
+    integration_id: str
+    trigger: Literal["manual", "schedule"]
+    status: Literal["queued", "running", "succeeded", "failed"]
+    items: int
+    error: Optional[str]
+    created_at: str
+    finished_at: Optional[str]
