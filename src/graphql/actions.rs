@@ -269,14 +269,22 @@ impl From<entity::action::Model> for Action {
 impl Action {
     /// Its triggers, in order.
     async fn triggers(&self, ctx: &Context<'_>) -> Result<Vec<ActionTrigger>> {
-        Ok(service::triggers_of(&ctx.app().db, &self.model.id).await?.into_iter().map(ActionTrigger::from).collect())
+        // One query for a whole page of actions (see `graphql::loaders`).
+        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        let key = (self.model.workspace_id.clone(), self.model.id.clone());
+        let found = loaders.action_triggers.load_one(key).await.map_err(crate::Error::internal)?;
+        Ok(found.unwrap_or_default().into_iter().map(ActionTrigger::from).collect())
     }
 
     /// Why it cannot run now (a connection it calls through is missing or
     /// must be reconnected); null when it can. Runs started meanwhile wait
     /// as `PAUSED`, scheduled ticks are skipped.
     async fn paused_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        Ok(service::paused_reason(&ctx.app().db, &self.model).await?)
+        // The workspace's connections are read once for a whole page of actions.
+        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        let key = self.model.workspace_id.clone();
+        let found = loaders.connections.load_one(key).await.map_err(crate::Error::internal)?;
+        Ok(service::paused_reason_among(&self.model, &found.unwrap_or_default()))
     }
 
     /// Its runs, newest first.

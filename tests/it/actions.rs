@@ -214,6 +214,14 @@ async fn templates_paths_connections_and_triggers_are_checked_when_an_action_is_
         assert!(t[0]["cronDescription"].as_str().unwrap().contains("09:00"), "{made}");
         assert_eq!(t[1]["kind"], "EVENT");
         let id = made["action"]["id"].as_str().unwrap();
+        // A page of actions: each gets its own triggers and state (read in one batch).
+        create(&app, json!({ "name": "Plain", "steps": [step(json!({}))] })).await;
+        let listed = app.gql(&app.owner_key, "{ actions(orderBy: OLDEST_FIRST) { edges { node { name pausedReason triggers { kind } } } } }", json!({})).await;
+        let nodes: Vec<Value> = listed["actions"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
+        assert_eq!(nodes.len(), 2, "{listed}");
+        assert_eq!((nodes[0]["name"].as_str(), nodes[0]["triggers"].as_array().unwrap().len()), (Some("Weekly"), 2), "{listed}");
+        assert_eq!((nodes[1]["name"].as_str(), nodes[1]["triggers"].as_array().unwrap().len()), (Some("Plain"), 0), "{listed}");
+        assert!(nodes.iter().all(|n| n["pausedReason"].is_null()), "{listed}");
 
         // Collaborators may not define actions; disabled actions do not run.
         let (_, collab) = app.collaborator_key("c@example.com").await;

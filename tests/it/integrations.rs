@@ -13,7 +13,7 @@ use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
 use crate::helpers::{for_each_backend, TestApp, WsClient};
-use crate::multiprocess::{graphql, skip, Cluster};
+use crate::multiprocess::{graphql, owner_key, skip, Cluster};
 use crate::plugins::Receiver;
 
 const INTEGRATION: &str = "integration { id name serviceType config status settings { autoSync syncIntervalSeconds } lastTestAt lastTestStatusCode lastTestError lastSyncAt lastError itemsSynced }";
@@ -254,13 +254,6 @@ async fn a_webhook_integration_signs_auto_syncs_on_its_schedule_and_stops_when_d
 // ---------------------------------------------------------------------------
 
 const CREATE: &str = "mutation($i: CreateIntegrationInput!) { createIntegration(input: $i) { integration { id } userErrors { message } } }";
-
-/// The API process's owner key.
-async fn owner_key(api: &switchyard::Server) -> String {
-    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap owner");
-    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap workspace");
-    crate::helpers::make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await.1
-}
 
 async fn runs_of(api: &switchyard::Server, id: &str) -> Vec<entity::integration_run::Model> {
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};

@@ -199,14 +199,13 @@ async fn a_subscription_on_one_process_sees_a_job_finished_on_another() {
     };
     let api = c.api().await;
     let workers = vec![c.worker()];
-    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().unwrap();
-    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().unwrap();
-    let (_, key) = make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
+    let key = owner_key(&api).await;
     let url = format!("ws://{}/graphql/ws", api.addr);
     let mut client =
         WsClient::connect(&url, "graphql-transport-ws", json!({ "Authorization": format!("Bearer {key}") })).await;
     client.subscribe("1", "subscription { events(eventTypes: [\"job.*\"]) { type subjectId actor } }", json!({})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap workspace");
     let id = jobs::enqueue(&api.state, noop(json!({}), Some(ws.id.clone()))).await.unwrap().id;
     let msg = client.next_json_within(Duration::from_secs(30)).await.expect("an event arrives");
     assert_eq!(msg["type"], "next", "{msg}");
@@ -326,6 +325,13 @@ async fn an_oauth_token_revoked_on_one_process_stops_working_on_another_within_a
     c.finish(a, vec![]).await;
 }
 
+/// An API key with every scope of the bootstrap owner, in its workspace.
+pub(crate) async fn owner_key(api: &Server) -> String {
+    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap owner");
+    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap workspace");
+    make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await.1
+}
+
 /// A GraphQL request to `server` with the API key `key`; its `data` (no errors allowed).
 pub(crate) async fn graphql(
     client: &reqwest::Client,
@@ -371,9 +377,7 @@ async fn a_queued_connection_call_survives_a_killed_worker() {
         return skip("a_queued_connection_call_survives_a_killed_worker");
     };
     let api = c.api().await;
-    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap owner");
-    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap workspace");
-    let (_, key) = make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
+    let key = owner_key(&api).await;
     let (base, hits) = slow_provider(3000).await;
     let client = reqwest::Client::new();
     let gql = |query: &'static str, variables: serde_json::Value| graphql(&client, &api, &key, query, variables);
@@ -508,9 +512,7 @@ async fn an_action_run_on_a_killed_worker_resumes_at_its_step_without_repeating_
         return skip("an_action_run_on_a_killed_worker_resumes_at_its_step_without_repeating_a_finished_one");
     };
     let api = c.api().await;
-    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap owner");
-    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap workspace");
-    let (_, key) = make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
+    let key = owner_key(&api).await;
     let (base, hits) = two_speed_provider().await;
     let client = reqwest::Client::new();
     let gql = |query: &'static str, variables: serde_json::Value| graphql(&client, &api, &key, query, variables);
@@ -571,9 +573,7 @@ async fn a_schedule_with_two_worker_processes_starts_one_run_per_tick() {
         return skip("a_schedule_with_two_worker_processes_starts_one_run_per_tick");
     };
     let api = c.api().await;
-    let owner = entity::user::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap owner");
-    let ws = entity::workspace::Entity::find().one(&api.state.db).await.unwrap().expect("bootstrap workspace");
-    let (_, key) = make_key(&api.state, &ws.id, &owner.id, &switchyard::auth::Scope::ALL).await;
+    let key = owner_key(&api).await;
     let (base, hits) = two_speed_provider().await;
     let client = reqwest::Client::new();
     let gql = |query: &'static str, variables: serde_json::Value| graphql(&client, &api, &key, query, variables);

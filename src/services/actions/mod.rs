@@ -16,8 +16,7 @@ pub mod triggers;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -263,38 +262,40 @@ pub async fn list(
     fetch_page(db, q, action::Column::Id, page).await
 }
 
-/// The triggers of an action, in order.
-pub async fn triggers_of(db: &impl ConnectionTrait, action_id: &str) -> Result<Vec<action_trigger::Model>> {
-    Ok(action_trigger::Entity::find()
-        .filter(action_trigger::Column::ActionId.eq(action_id))
-        .order_by_asc(action_trigger::Column::Position)
-        .all(db)
-        .await?)
-}
-
 /// Why the action cannot run now: a connection it calls through is missing
 /// or needs to be reconnected. `None` when it can.
 pub async fn paused_reason(db: &impl ConnectionTrait, a: &action::Model) -> Result<Option<String>> {
-    let providers: Vec<String> = serde_json::from_value(a.providers.clone()).unwrap_or_default();
+    let providers = providers_of(a);
     if providers.is_empty() {
         return Ok(None);
     }
     let found = connection::Entity::find()
         .filter(connection::Column::WorkspaceId.eq(&a.workspace_id))
-        .filter(connection::Column::Provider.is_in(providers.clone()))
+        .filter(connection::Column::Provider.is_in(providers))
         .all(db)
         .await?;
-    for key in &providers {
-        let name = catalog::get(key).map_or(key.as_str(), |p| p.name.as_str());
-        match found.iter().find(|c| &c.provider == key) {
-            None => return Ok(Some(format!("The workspace has no {name} connection"))),
+    Ok(paused_reason_among(a, &found))
+}
+
+/// [`paused_reason`] given the workspace's connections (any superset of
+/// the ones the action uses), for callers that read them once for many actions.
+pub fn paused_reason_among(a: &action::Model, connections: &[connection::Model]) -> Option<String> {
+    for key in providers_of(a) {
+        let name = catalog::get(&key).map_or(key.as_str(), |p| p.name.as_str());
+        match connections.iter().find(|c| c.workspace_id == a.workspace_id && c.provider == key) {
+            None => return Some(format!("The workspace has no {name} connection")),
             Some(c) if c.status != super::connections::ConnectionStatus::Connected.as_str() => {
-                return Ok(Some(format!("The {name} connection needs to be reconnected")))
+                return Some(format!("The {name} connection needs to be reconnected"))
             }
             Some(_) => {}
         }
     }
-    Ok(None)
+    None
+}
+
+/// The catalog keys of the providers an action's steps call.
+fn providers_of(a: &action::Model) -> Vec<String> {
+    serde_json::from_value(a.providers.clone()).unwrap_or_default()
 }
 
 /// Checks the steps; returns them normalised, with the providers they call.
