@@ -18,15 +18,19 @@ const INVITE: &str = include_str!("../../playground/invite.html");
 const DASHBOARD: &str = include_str!("../../playground/dashboard.html");
 const SANDBOX: &str = include_str!("../../playground/sandbox.html");
 const CONSOLE: &str = include_str!("../../playground/console.html");
-const STYLE: &str = include_str!("../../playground/style.css");
-/// Shared script of the pages (session, top bar, GraphQL, WebSocket client).
-const APP_JS: &str = include_str!("../../playground/app.js");
-/// The dashboard's OAuth-apps panels (apps for owners, "Apps you authorized" for everyone).
-const OAUTH_APPS_JS: &str = include_str!("../../playground/oauth-apps.js");
-/// The dashboard's Connections panel (connections, call logs, connect a service, provider settings).
-const CONNECTIONS_JS: &str = include_str!("../../playground/connections.js");
-/// The dashboard's Actions panel (actions, run with input, live run timeline).
-const ACTIONS_JS: &str = include_str!("../../playground/actions.js");
+/// The pages' own scripts and style sheet, served under `/playground/`:
+/// (file name, content type, text). A new console area adds its script here.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("style.css", "text/css", include_str!("../../playground/style.css")),
+    // Shared script of the pages (session, top bar, GraphQL, WebSocket client).
+    ("app.js", "text/javascript", include_str!("../../playground/app.js")),
+    // OAuth-apps areas (apps for owners, "Apps you authorized" for everyone).
+    ("oauth-apps.js", "text/javascript", include_str!("../../playground/oauth-apps.js")),
+    // Connections area (connections, call logs, connect a service, provider settings).
+    ("connections.js", "text/javascript", include_str!("../../playground/connections.js")),
+    // Actions area (actions, run with input, live run timeline).
+    ("actions.js", "text/javascript", include_str!("../../playground/actions.js")),
+];
 
 /// Vendored third-party assets: (file name, content type, bytes).
 const VENDOR: &[(&str, &str, &[u8])] = &[
@@ -51,18 +55,15 @@ pub fn router() -> Router<Http> {
         .route("/dashboard", get(|| async { Html(DASHBOARD) }))
         .route("/sandbox", get(|| async { Html(SANDBOX) }))
         .route("/console", get(|| async { Html(CONSOLE) }))
-        .route("/playground/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE) }))
-        .route("/playground/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], APP_JS) }))
-        .route(
-            "/playground/oauth-apps.js",
-            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], OAUTH_APPS_JS) }),
-        )
-        .route(
-            "/playground/connections.js",
-            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], CONNECTIONS_JS) }),
-        )
-        .route("/playground/actions.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], ACTIONS_JS) }))
+        .route("/playground/{file}", get(asset))
         .route("/playground/vendor/{file}", get(vendor))
+}
+
+async fn asset(Path(file): Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, text)) => ([(header::CONTENT_TYPE, *content_type)], *text).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn vendor(Path(file): Path<String>) -> Response {
