@@ -193,6 +193,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// The console's delivery chart on a busy hub (PostgreSQL only): a
+    /// fresh database with `--rows` deliveries over the last 24 hours,
+    /// written in bulk, then `deliveryTimeline` (the last hour per minute,
+    /// and the day per hour) timed over GraphQL: p50, p90, max.
+    Charts {
+        /// Deliveries (one attempt each) spread over the last 24 hours.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Timed runs of the chart query.
+        #[arg(long, default_value_t = 15)]
+        runs: usize,
+    },
     /// The baseline server of `bench http`: a bare axum route, nothing else.
     #[command(hide = true)]
     BareServer {

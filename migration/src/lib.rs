@@ -21,6 +21,7 @@ mod m20261206_000016_create_idempotency_key;
 mod m20261207_000017_create_action;
 mod m20261207_000018_create_plugin;
 mod m20261207_000019_create_integration;
+mod m20261208_000020_delivery_attempt_time_index;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_create_action::Migration),
             Box::new(m20261207_000018_create_plugin::Migration),
             Box::new(m20261207_000019_create_integration::Migration),
+            Box::new(m20261208_000020_delivery_attempt_time_index::Migration),
         ]
     }
 }

@@ -20,6 +20,7 @@ use serde_json::json;
 use tokio::process::{Child, Command};
 
 mod actions;
+mod charts;
 mod connections;
 mod delivery;
 mod ingest;
@@ -49,6 +50,7 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
         }
         BenchCommand::Actions { runs, concurrency, events } => actions::run(config, runs, concurrency, events).await,
         BenchCommand::Plugins { events, concurrency } => plugins::run(config, events, concurrency).await,
+        BenchCommand::Charts { rows, runs } => charts::run(config, rows, runs).await,
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
 }

@@ -8,6 +8,7 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
+use crate::graphql::charts::{self, CallBucket, TimeBucket};
 use crate::graphql::cost;
 use crate::graphql::inputs::clearable;
 use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
@@ -195,6 +196,24 @@ impl ServiceConnection {
     async fn stats(&self, ctx: &Context<'_>) -> Result<ConnectionStats> {
         let stats = calls::stats(ctx.app(), ctx.principal()?, &self.id, &self.provider).await?;
         Ok(ConnectionStats::new(stats, self.last_used_at))
+    }
+
+    /// Calls made through this connection per time bucket, split into
+    /// succeeded and failed: the last `buckets` buckets, oldest first, the
+    /// last one holding now; buckets without calls are left out. Costs
+    /// `buckets` times what it selects.
+    #[graphql(
+        complexity = "cost::list(buckets.clamp(1, crate::services::charts::MAX_BUCKETS) as usize, child_complexity)"
+    )]
+    async fn call_timeline(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "TimeBucket::Hour", desc = "How wide a bucket is (default `HOUR`).")]
+        bucket: TimeBucket,
+        #[graphql(default = 24, desc = "How many buckets back, 1 to 1440 (default 24: the last day of hours).")]
+        buckets: u32,
+    ) -> Result<Vec<CallBucket>> {
+        charts::call_timeline(ctx, &self.id, bucket, buckets).await
     }
 }
 

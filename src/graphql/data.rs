@@ -4,6 +4,7 @@
 use async_graphql::{ComplexObject, Context, InputObject, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
+use crate::graphql::charts::{self, MonthUsage};
 use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::states::{CallbackStatus, RecordOperation, RecordStatus};
@@ -55,6 +56,20 @@ impl DataEndpoint {
     /// Requests counted this month (UTC) against the quota.
     async fn usage_this_month(&self, ctx: &Context<'_>) -> Result<i64> {
         Ok(endpoints::usage_this_month(&ctx.app().db, &self.id).await?)
+    }
+
+    /// Requests counted against the quota per calendar month (UTC) over the
+    /// last `months` months, this one included, oldest first; months
+    /// without requests are left out. Costs `months` times what it selects.
+    #[graphql(
+        complexity = "cost::list(months.clamp(1, crate::services::charts::MAX_MONTHS) as usize, child_complexity)"
+    )]
+    async fn usage_by_month(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 6, desc = "How many months back, 1 to 24, this one included (default 6).")] months: u32,
+    ) -> Result<Vec<MonthUsage>> {
+        charts::usage_by_month(ctx, &self.id, months).await
     }
 }
 

@@ -10,6 +10,7 @@
 mod actions;
 mod api_keys;
 mod caller;
+mod charts;
 mod connections;
 mod context;
 mod cost;
@@ -59,6 +60,7 @@ pub struct QueryRoot(
     actions::ActionQuery,
     plugins::PluginQuery,
     integrations::IntegrationQuery,
+    charts::ChartQuery,
     node::NodeQuery,
 );
 
