@@ -10,6 +10,7 @@ mod admin;
 mod api_keys;
 mod auth;
 mod bad_input;
+mod charts;
 mod connections;
 mod conventions;
 mod cost;
