@@ -66,7 +66,10 @@ async fn measure(
 
     let name = server.postgres.as_ref().map(|(_, n)| n.clone()).ok_or_else(|| Error::internal("no bench database"))?;
     let base = config.database_url.rsplit_once('/').map(|(b, _)| b).ok_or_else(|| Error::invalid("no path"))?;
-    let db = sea_orm::Database::connect(format!("{base}/{name}")).await?;
+    // Its statements are slow on purpose (a million rows each): no slow-statement warnings.
+    let mut options = sea_orm::ConnectOptions::new(format!("{base}/{name}"));
+    options.sqlx_logging(false);
+    let db = sea_orm::Database::connect(options).await?;
 
     println!("switchyard bench charts: {rows} deliveries (one attempt each) over the last 24 h, PostgreSQL");
     let started = Instant::now();
