@@ -143,7 +143,14 @@
   // ---- session and top bar ----
   // Resolves with the session object ({} when its JSON is unreadable), or
   // null when not signed in or the server cannot be reached. Never rejects.
+  // Asked once per page load: the console's shell and areas share the answer.
+  var sessionAnswer = null;
   function session() {
+    if (!sessionAnswer) sessionAnswer = fetchSession();
+    return sessionAnswer;
+  }
+
+  function fetchSession() {
     return window.fetch('/auth/session', {
       method: 'GET',
       credentials: 'same-origin',
@@ -543,6 +550,109 @@
     };
   }
 
+  // ---- charts (the vendored uPlot, /playground/vendor/uplot.iife.min.js) ----
+  // A chart in `holder` that keeps to its width (also when it was hidden
+  // while made). o.label: its accessible name (the holder is an image for
+  // screen readers: describe() sets the sentence they hear). o.series:
+  // [{ label, color, bars, dash, scale ('y' by default, or 'ms' for a
+  // second axis on the right) }]. o.time: x values are Unix seconds
+  // (default); else o.xLabel(x) names each x value. o.yUnit / o.msUnit:
+  // axis titles. o.height: pixels (default 220). Returns
+  //   update(xs, ys, shown): ys one array per series; shown (optional), the
+  //     values the legend shows for each series (for stacked bars, whose
+  //     drawn heights are running totals);
+  //   describe(text); destroy().
+  function chart(holder, o) {
+    var shown = null;
+    holder.classList.add('sy-chart');
+    holder.setAttribute('role', 'img');
+    holder.setAttribute('aria-label', o.label);
+    var bars = o.series.some(function (s) { return s.bars; });
+    var scales = {
+      x: {
+        time: o.time !== false,
+        // o.span: the last that many x units, whatever the data (a live
+        // chart's window); bars get half a step of room at both ends.
+        range: function (u, min, max) {
+          if (o.span) return [max - o.span, max];
+          var xs = u.data[0];
+          var half = bars && xs.length > 1 ? (xs[1] - xs[0]) / 2 : 0;
+          return min === max ? [min - 1, max + 1] : [min - half, max + half];
+        }
+      },
+      y: { range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } }
+    };
+    var axes = [
+      { stroke: '#5b6576', grid: { stroke: '#eceef2' }, ticks: { stroke: '#d5d9e0' },
+        values: o.time === false ? function (u, xs) { return xs.map(function (x) { return o.xLabel(x); }); } : undefined },
+      { stroke: '#5b6576', grid: { stroke: '#eceef2' }, ticks: { stroke: '#d5d9e0' }, label: o.yUnit || '', size: 56 }
+    ];
+    var uses = o.series.some(function (s) { return s.scale === 'ms'; });
+    if (uses) {
+      scales.ms = { range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } };
+      axes.push({ scale: 'ms', side: 1, stroke: '#5b6576', grid: { show: false }, label: o.msUnit || 'ms', size: 56 });
+    }
+    // At rest the legend shows the newest values; under the pointer, the pointed ones.
+    var newest = function (u, si, idx) {
+      var col = u.data[si] || [];
+      return idx == null ? { v: col[col.length - 1], i: col.length - 1 } : { v: col[idx], i: idx };
+    };
+    var series = [{
+      label: o.time === false ? (o.xName || '') : 'Time',
+      value: function (u, x, si, idx) {
+        var at = newest(u, 0, idx);
+        if (at.v == null) return '—';
+        return o.time === false ? o.xLabel(at.v) : new Date(at.v * 1000).toLocaleString(undefined,
+          { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+      }
+    }];
+    o.series.forEach(function (s, i) {
+      series.push({
+        label: s.label,
+        scale: s.scale || 'y',
+        stroke: s.color,
+        width: s.bars ? 0 : 2,
+        dash: s.dash,
+        fill: s.bars ? s.color : undefined,
+        points: { show: !s.bars, size: 4 },
+        paths: s.bars && window.uPlot.paths.bars ? window.uPlot.paths.bars({ size: [0.7, 24] }) : undefined,
+        value: function (u, v, si, idx) {
+          var at = newest(u, si, idx);
+          var x = shown && shown[i] ? shown[i][at.i] : at.v;
+          return x == null ? '—' : (s.format ? s.format(x) : String(x));
+        }
+      });
+    });
+    var plot = new window.uPlot({
+      width: Math.max(200, holder.clientWidth || 600),
+      height: o.height || 220,
+      scales: scales,
+      axes: axes,
+      series: series,
+      cursor: { drag: { x: false, y: false } },
+      legend: { live: true }
+    }, [[]].concat(o.series.map(function () { return []; })), holder);
+    var resize = window.ResizeObserver ? new window.ResizeObserver(function () {
+      var w = holder.clientWidth;
+      if (w > 0 && Math.abs(w - plot.width) > 1) plot.setSize({ width: w, height: o.height || 220 });
+    }) : null;
+    if (resize) resize.observe(holder);
+    return {
+      update: function (xs, ys, values) {
+        shown = values || null;
+        plot.setData([xs].concat(ys));
+        // How many values are drawn, and how many of them are not zero (for tests).
+        var count = function (keep) {
+          return String(ys.reduce(function (n, s) { return n + s.filter(keep).length; }, 0));
+        };
+        holder.dataset.points = count(function (v) { return v != null; });
+        holder.dataset.nonzero = count(function (v) { return v != null && v !== 0; });
+      },
+      describe: function (text) { holder.setAttribute('aria-label', o.label + ': ' + text); },
+      destroy: function () { if (resize) resize.disconnect(); plot.destroy(); }
+    };
+  }
+
   window.Switchyard = {
     copyField: copyField,
     safeNext: safeNext,
@@ -577,6 +687,7 @@
     detailRow: detailRow,
     placeRows: placeRows,
     oneAtATime: oneAtATime,
-    liveFeed: liveFeed
+    liveFeed: liveFeed,
+    chart: chart
   };
 })();

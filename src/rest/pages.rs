@@ -31,6 +31,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("connections.js", "text/javascript", include_str!("../../playground/connections.js")),
     // Actions area (actions, run with input, live run timeline).
     ("actions.js", "text/javascript", include_str!("../../playground/actions.js")),
+    // The console's shell (navigation, router, workspace switcher, live indicator) and its style sheet.
+    ("shell.js", "text/javascript", include_str!("../../playground/shell.js")),
+    ("shell.css", "text/css", include_str!("../../playground/shell.css")),
+    // Overview area (the charts).
+    ("overview.js", "text/javascript", include_str!("../../playground/overview.js")),
 ];
 
 /// Vendored third-party assets: (file name, content type, bytes).
@@ -44,6 +49,9 @@ const VENDOR: &[(&str, &str, &[u8])] = &[
     ("graphiql.min.js", "text/javascript", include_bytes!("../../playground/vendor/graphiql.min.js")),
     ("graphiql.min.css", "text/css", include_bytes!("../../playground/vendor/graphiql.min.css")),
     ("graphql-ws.min.js", "text/javascript", include_bytes!("../../playground/vendor/graphql-ws.min.js")),
+    // The console's charts (uPlot: 51 KB, 22 KB gzipped).
+    ("uplot.iife.min.js", "text/javascript", include_bytes!("../../playground/vendor/uplot.iife.min.js")),
+    ("uplot.min.css", "text/css", include_bytes!("../../playground/vendor/uplot.min.css")),
 ];
 
 /// The pages and their assets, gzipped for browsers that accept it (the

@@ -59,11 +59,23 @@ export async function checkButtonNames(b) {
 }
 
 // ---- a fresh Switchyard in a fresh directory ----
-// Resolves with { server, dir, setupLink }; `cleanup` runs when no setup link comes.
-export async function startServer({ bin, port, prefix, cleanup }) {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  const server = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--allow-private-targets', 'true'],
+// The `serve` command line of the scripts' servers (`args`: more flags).
+export function serveArgs(port, args = []) {
+  return ['serve', '--listen', `127.0.0.1:${port}`, '--allow-private-targets', 'true', ...args];
+}
+
+// Starts `switchyard serve` in `dir` (its database and key stay there, so a
+// restart finds the same sessions); the child process.
+export function spawnServer(bin, dir, port, args = []) {
+  return spawn(bin, serveArgs(port, args),
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWITCHYARD_LOG: 'warn' } });
+}
+
+// Resolves with { server, dir, setupLink }; `cleanup` runs when no setup link
+// comes; `args`: more `serve` flags.
+export async function startServer({ bin, port, prefix, cleanup, args = [] }) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const server = spawnServer(bin, dir, port, args);
   let out = '';
   server.stdout.on('data', (d) => { out += d; });
   server.stderr.on('data', (d) => { out += d; });
