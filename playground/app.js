@@ -574,7 +574,11 @@
         // o.span: the last that many x units, whatever the data (a live
         // chart's window); bars get half a step of room at both ends.
         range: function (u, min, max) {
-          if (o.span) return [max - o.span, max];
+          if (o.span) {
+            // The last o.span units at most, the data's own span at least (a minute or more).
+            var lo = Math.max(min, max - o.span);
+            return [Math.min(lo, max - 60), max];
+          }
           var xs = u.data[0];
           var half = bars && xs.length > 1 ? (xs[1] - xs[0]) / 2 : 0;
           return min === max ? [min - 1, max + 1] : [min - half, max + half];
