@@ -109,7 +109,7 @@ await walk(browser, async () => {
   log('setup and sign in');
   await setupSignIn(browser, SETUP_LINK, 'correct horse battery staple', 'Olive Owner');
 
-  await navigate(`${BASE}/dashboard`);
+  await navigate(`${BASE}/dashboard#/oauth-apps`);
   await waitFor(`!document.getElementById("oauth-panel").hidden && ${panelReady}`, 'the OAuth apps panel');
   check(await visible('#authorized-panel'), '"Apps you authorized" shown to the owner');
   check((await text('#oauth-summary')).startsWith('No apps yet'), 'empty list says so');
@@ -196,7 +196,7 @@ await walk(browser, async () => {
   await useToken(token, 5);
   await sleep(6000);   // usage counters are flushed every few seconds
 
-  await navigate(`${BASE}/dashboard`);
+  await navigate(`${BASE}/dashboard#/oauth-apps`);
   await waitFor(`${rowCount} === 2 && document.querySelectorAll('#authorized-rows tr:not(.sy-placeholder)').length === 1`, 'apps and the authorization');
   const pubRow = await evaluate(`Array.prototype.map.call(document.querySelector('#oauth-rows tr[data-app-id]').children, function (c) { return c.textContent.trim(); })`);
   log('  public app row: ' + JSON.stringify(pubRow));
@@ -235,7 +235,7 @@ await walk(browser, async () => {
   await consent(publicClientId, 'read', null, true);
   const second = await consent(publicClientId, 'read', null);
   await tokenFor(publicClientId, second.code, second.verifier);
-  await navigate(`${BASE}/dashboard`);
+  await navigate(`${BASE}/dashboard#/oauth-apps`);
   await waitFor(`${rowCount} === 2`, 'apps');
   await clickInRow('Command-line client', 'Authorizations');
   await waitFor('!!document.querySelector(".sy-authz-table")', 'the authorizations list');
@@ -271,7 +271,7 @@ await walk(browser, async () => {
   log('collaborator');
   await signInCollaborator(browser, { bin: process.env.SWITCHYARD_BIN, dir: process.env.SERVER_DIR, listen: new URL(BASE).host });
   await consent(publicClientId, 'read', '13-consent-collaborator');
-  await navigate(`${BASE}/dashboard`);
+  await navigate(`${BASE}/dashboard#/oauth-apps`);
   await waitFor(`document.querySelectorAll('#authorized-rows tr:not(.sy-placeholder)').length === 1`, 'the collaborator\'s authorization');
   await sleep(500);
   check(!(await visible('#oauth-panel')), 'OAuth apps panel hidden for a collaborator');

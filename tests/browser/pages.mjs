@@ -55,11 +55,11 @@ const open = async (path) => { await send('Page.navigate', { url: base + path })
 
 // Dashboard: the webhook picker (enabled), retry a failed delivery, requeue dead jobs.
 await open('/dashboard');
-const labels = await waitFor(`(() => { const o = [...document.querySelectorAll('select option')].map(o => o.textContent); return o.some(t => t.includes('(disabled)')) ? o.join(' | ') : null })()`);
+const labels = await waitFor(`(() => { const o = [...document.querySelectorAll('#deliveries-webhook option')].map(o => o.textContent); return o.some(t => t.includes('(disabled)')) ? o.join(' | ') : null })()`);
 check('dashboard: webhook picker marks the disabled webhook', !!labels, labels);
-const retryBtn = await waitFor(`(() => { const b = [...document.querySelectorAll('button')].find(b => b.textContent === 'Retry'); if (b) { b.click(); return true } return false })()`);
+const retryBtn = await waitFor(`(() => { const b = [...document.querySelectorAll('#deliveries-panel button')].find(b => b.textContent === 'Retry'); if (b) { b.click(); return true } return false })()`);
 check('dashboard: a failed attempt has a Retry button', !!retryBtn, '');
-const retried = await waitFor(`(() => { const s = [...document.querySelectorAll('.sy-retry-result')].map(e => e.textContent).find(t => t && t !== 'Retrying…'); return s || null })()`);
+const retried = await waitFor(`(() => { const s = [...document.querySelectorAll('#deliveries-panel .sy-retry-result')].map(e => e.textContent).find(t => t && t !== 'Retrying…'); return s || null })()`);
 check('dashboard: retryDelivery through the page', retried && retried.startsWith('Retry queued'), retried);
 await evaluate(`document.getElementById('requeue').click()`);
 const requeued = await waitFor(`(() => { const t = document.getElementById('requeue-result').textContent; return t && t !== 'Requeueing…' ? t : null })()`);
