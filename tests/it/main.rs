@@ -12,6 +12,7 @@ mod auth;
 mod bad_input;
 mod charts;
 mod connections;
+mod console;
 mod conventions;
 mod cost;
 mod data;
