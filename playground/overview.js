@@ -386,9 +386,11 @@
     if (shown() && document.visibilityState !== 'hidden') refresh();
   }
 
+  var liveClient = null;    // the client the subscriptions run on
   function subscribeLive() {
     var client = SY.live && SY.live.client();
-    if (!client || !owner) return;
+    if (!client || !owner || client === liveClient) return;
+    liveClient = client;
     client.subscribe({ query: 'subscription { queueStatus { at kinds { kind pending delayed inFlight doneLastMinute failedLastMinute } } }' }, {
       next: function (r) { if (r.data && r.data.queueStatus) onQueue(r.data.queueStatus); },
       error: function () { say('chart-queue-depth', 'The live queue feed stopped; reload the page to try again.'); },
@@ -422,6 +424,7 @@
   });
   // After the live feed was down: what happened meanwhile.
   document.addEventListener('sy:live', function (e) {
+    subscribeLive();   // a new client, after the old one gave up
     if (e.detail.reconnected && started && shown()) refresh();
   });
 

@@ -145,14 +145,22 @@
     listeners.forEach(function (fn) { fn(state); });
   }
 
+  var everConnected = false;
   function startLive() {
-    var everConnected = false;
     var refused = false;
     liveClient = SY.wsClient({
       lazy: false,
       keepAlive: 10000,
       retryAttempts: Infinity,
       retryWait: SY.retryWait,
+      // The client gave up: the session was refused (signed out: no more
+      // tries), or the server closed with a code graphql-ws takes as final
+      // (then a new client, a little later). graphql-ws would log it otherwise.
+      onNonLazyError: function () {
+        if (refused) { setLive('error', 'offline: sign in again'); return; }
+        setLive('reconnecting', 'offline, reconnecting');
+        setTimeout(function () { everConnected = true; startLive(); }, 5000);
+      },
       shouldRetry: function (e) {
         // 4401/4403: the session is gone or not allowed; retrying cannot help.
         refused = !!(e && (e.code === 4401 || e.code === 4403));
@@ -232,7 +240,8 @@
   // The shell's part of Switchyard (see app.js for the rest).
   SY.currentArea = function () { return current; };
   SY.live = {
-    // The shared graphql-ws client (null until signed in).
+    // The shared graphql-ws client (null until signed in; a new one after
+    // the server closed the old one for good: sy:live tells when).
     client: function () { return liveClient; },
     state: function () { return liveState; },
     // fn(state) on each change: connecting, live, reconnecting, error.
