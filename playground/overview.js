@@ -80,7 +80,10 @@
       select.appendChild(o);
     });
     if (nodes.some(function (n) { return n.id === keep; })) select.value = keep;
-    select.disabled = nodes.length === 0;
+    // Nothing to pick: neither the picker nor an empty chart, only the summary.
+    var card = select.closest('.sy-chart-card');
+    select.closest('.sy-filter').hidden = nodes.length === 0;
+    card.querySelector('.sy-chart-box').hidden = nodes.length === 0;
     return nodes.length > 0;
   }
 

@@ -236,21 +236,27 @@ await walk(browser, async () => {
   await browser.reload();
   await waitFor('!document.getElementById("sy-ws").hidden', 'the workspace switcher');
   const options = await evaluate(`Array.prototype.map.call(document.querySelectorAll('#sy-ws-select option'), function (o) { return o.textContent; })`);
-  check(options.length === 2, 'the switcher lists both workspaces: ' + options.join(' | '));
+  check(options.length === 2 && options.some((o) => o.startsWith('Second hub')), 'the switcher lists both workspaces: ' + options.join(' | '));
   await shot('switcher', '.sy-console-bar');
-  const whoFirst = await text('#sy-who');
-  await evaluate(`(function () { var s = document.getElementById('sy-ws-select'); s.selectedIndex = 1 - s.selectedIndex;
-    s.dispatchEvent(new Event('change', { bubbles: true })); })()`);
-  await sleep(500);
-  await waitFor('document.readyState === "complete" && !!document.getElementById("sy-who").textContent', 'reload after the switch');
-  const whoBefore = whoFirst;
-  const who = await text('#sy-who');
-  check(who !== '' && who !== whoBefore, 'switched workspaces: ' + whoBefore + ' → ' + who);
-  check(await evaluate('location.hash') === '#/overview', 'the switch keeps the area');
-  await evaluate(`(function () { var s = document.getElementById('sy-ws-select'); s.selectedIndex = 1 - s.selectedIndex;
-    s.dispatchEvent(new Event('change', { bubbles: true })); })()`);
-  await sleep(500);
-  await waitFor(`document.getElementById("sy-who").textContent === ${q(whoFirst)}`, 'switched back');
+  // Picks the workspace whose name starts with `name`; the page reloads in it.
+  const switchTo = async (name) => {
+    await evaluate(`(function () { var s = document.getElementById('sy-ws-select');
+      var o = Array.prototype.find.call(s.options, function (o) { return o.textContent.indexOf(${q(name)}) === 0; });
+      if (s.value === o.value) return false;
+      s.value = o.value; s.dispatchEvent(new Event('change', { bubbles: true })); return true; })()`);
+    await sleep(500);
+    await waitFor(`document.readyState === "complete" && document.getElementById("sy-who").textContent.indexOf(${q(' · ' + name)}) > 0`,
+      'the console in ' + name);
+  };
+  await goTo('connections');
+  await switchTo('Second hub');
+  check((await text('#sy-who')).endsWith('Second hub'), 'switched to the second workspace: ' + await text('#sy-who'));
+  check(await evaluate('location.hash') === '#/connections', 'the switch keeps the area');
+  check(await evaluate(`document.getElementById('sy-ws-select').selectedOptions[0].textContent`) === 'Second hub (collaborator)',
+    'the switcher shows the role there');
+  await switchTo('My workspace');
+  check((await text('#sy-who')).endsWith('My workspace'), 'and back: ' + await text('#sy-who'));
+  await goTo('overview');
 
   // ---- 7. the live indicator: the server goes away and comes back ----
   await waitFor(`document.getElementById('sy-live').textContent === 'live'`, 'live before the outage');
