@@ -318,7 +318,10 @@ fn day(back: i64) -> String {
     (Utc::now() - Duration::days(back)).format("%Y-%m-%d").to_string()
 }
 
-fn usage(rows: &Value) -> Vec<(String, i64, Vec<(String, i64)>)> {
+/// One day of usage: (day, total, [(status class, count)]).
+type UsageDay = (String, i64, Vec<(String, i64)>);
+
+fn usage(rows: &Value) -> Vec<UsageDay> {
     rows.as_array()
         .unwrap()
         .iter()
