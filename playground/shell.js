@@ -17,6 +17,7 @@
   var DEFAULT_AREA = 'overview';
   var $ = function (id) { return document.getElementById(id); };
   var main = $('sy-main');
+  var heading = $('sy-dash-title');
   var nav = $('sy-sidenav');
   var menu = $('sy-menu');
   var shell = $('sy-console');
@@ -61,6 +62,8 @@
       else a.removeAttribute('aria-current');
     });
     document.title = titleOf(area) + ' — Switchyard';
+    // <main> is labelled by this heading: focus on it reads out the area.
+    heading.textContent = titleOf(area);
     if (changed && announce) {
       document.dispatchEvent(new CustomEvent('sy:area', { detail: { area: area } }));
     }
@@ -70,10 +73,14 @@
     var hash = window.location.hash;
     var area = areaOfHash(hash);
     if (!area) {
-      area = DEFAULT_AREA;
-      // An unknown or empty hash: say where we are, without a history entry.
-      if (hash !== '#/' + area && !(hash && hash.length > 1 && document.getElementById(hash.slice(1)))) {
-        window.history.replaceState(null, '', '#/' + area);
+      var anchor = hash && hash.length > 1 && document.getElementById(hash.slice(1));
+      if (anchor && current) {
+        // An anchor outside the areas (the skip link to <main>): stay.
+        area = current;
+      } else {
+        area = DEFAULT_AREA;
+        // An unknown or empty hash: say where we are, without a history entry.
+        if (hash !== '#/' + area && !anchor) window.history.replaceState(null, '', '#/' + area);
       }
     }
     show(area, announce);

@@ -221,6 +221,20 @@ await walk(browser, async () => {
   await navigate(`${BASE}/dashboard#/no-such-area`);
   await waitFor(areaShown('overview') + ' && location.hash === "#/overview"', 'an unknown area falls back to the overview');
 
+  // The keyboard: the first Tab reaches "Skip to content", which keeps the
+  // area; <main> (focused after a move) is named by the area.
+  await navigate(`${BASE}/dashboard#/sandbox`);
+  await browser.reload();
+  await waitFor(areaShown('sandbox'), 'the reloaded console');
+  await browser.key('Tab', 'Tab', 9);
+  check(await evaluate('document.activeElement.textContent.trim()') === 'Skip to content', 'the first Tab reaches "Skip to content"');
+  await browser.key('Enter', 'Enter', 13);
+  check(await evaluate('document.activeElement.id') === 'sy-main', 'Enter on it moves the focus to the area');
+  check(await evaluate(areaShown('sandbox')), 'the skip link keeps the area');
+  await goTo('connections');
+  check(await evaluate(`document.getElementById('sy-dash-title').textContent`) === 'Connections', 'the main region is named by the area');
+  check(await evaluate('document.title') === 'Connections — Switchyard', 'the window title names the area');
+
   // ---- 6. the workspace switcher ----
   check(!(await visible('#sy-ws')), 'no switcher while the user has one workspace');
   // Another owner's workspace invites our owner, who accepts.
