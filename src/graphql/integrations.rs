@@ -234,7 +234,7 @@ pub struct CreateIntegrationInput {
     /// `secret` (`whsec_…`), `events`; a connected service `test_path` and
     /// `sync` (`path`, `items_pointer`, `external_id_field`, `endpoint`,
     /// `environment`: a resource pulled into a data endpoint by external id).
-    #[graphql(default_with = "Json(serde_json::json!({}))")]
+    #[graphql(secret, default_with = "Json(serde_json::json!({}))")]
     pub config: Json<Value>,
     /// Auto-sync (default: off, every 300 seconds).
     pub settings: Option<IntegrationSettings>,
@@ -261,6 +261,7 @@ pub struct UpdateIntegrationInput {
     /// A new name.
     pub name: Option<String>,
     /// The whole new config; a secret field sent as `***` keeps its stored value.
+    #[graphql(secret)]
     pub config: Option<Json<Value>>,
     /// New auto-sync settings.
     pub settings: Option<IntegrationSettings>,
