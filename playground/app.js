@@ -645,7 +645,11 @@
     }
 
     function build(parent, props, required, values, path, depth) {
-      Object.keys(props || {}).forEach(function (key) {
+      // Required fields first, each group in the schema's order.
+      var keys = Object.keys(props || {});
+      keys = keys.filter(function (k) { return required.indexOf(k) >= 0; })
+        .concat(keys.filter(function (k) { return required.indexOf(k) < 0; }));
+      keys.forEach(function (key) {
         var s = props[key] || {};
         var p = path ? path + '.' + key : key;
         var id = o.idPrefix + '-' + p.replace(/[^A-Za-z0-9_-]/g, '-');
@@ -680,10 +684,13 @@
               inner.forEach(function (f) {
                 if (f.parent !== p) return;
                 var v = f.get();
-                if (v !== undefined) { out[f.key] = v; any = true; }
+                if (v === undefined) return;
+                out[f.key] = v;
+                // A default shown in a field is not the user asking for the group.
+                if (JSON.stringify(v) !== JSON.stringify(f.def)) any = true;
               });
               return any || isReq ? out : undefined;
-            }, key: key, parent: path
+            }, key: key, parent: path, def: undefined
           });
           parent.appendChild(fs);
           return;
@@ -765,7 +772,7 @@
         parent.appendChild(wrap);
 
         var f = {
-          path: p, key: key, parent: path, control: control, error: err,
+          path: p, key: key, parent: path, control: control, error: err, def: s['default'],
           get: function () {
             if (t === 'boolean') return control.checked;
             var raw = control.value;
@@ -878,4 +885,5 @@
 
   SY.schemaForm = schemaForm;
   SY.humanize = humanize;
+  SY.hintNodes = hintNodes;
 })();

@@ -126,6 +126,8 @@
     renderSummary();
     newerBtn.disabled = cursors.length <= 1;
     olderBtn.disabled = !hasOlder;
+    // The page buttons only when there is more than one page.
+    newerBtn.parentNode.hidden = newerBtn.disabled && olderBtn.disabled;
     if (!list.length) {
       Object.keys(rowParts).forEach(function (id) { stopRuns(rowParts[id]); });
       SY.placeholderRow(rows, typeFilter.value || stateFilter.value ? 'No integrations match.' : 'No integrations yet.', 7);
@@ -564,7 +566,7 @@
     drawConfig();
 
     var settings = el('fieldset', 'sy-field sy-plain-fieldset sy-int-settings');
-    settings.appendChild(el('legend', null, 'Sync'));
+    settings.appendChild(el('legend', null, 'Auto-sync'));
     var autoWrap = el('div', 'sy-field sy-checks');
     var autoLabel = el('label');
     var auto = el('input');

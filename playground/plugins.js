@@ -144,7 +144,9 @@
       chip.dataset.kind = 'custom';
       th.appendChild(chip);
     }
-    th.appendChild(el('span', 'sy-oauth-desc sy-muted', m.description));
+    var desc = el('span', 'sy-oauth-desc sy-muted');
+    SY.hintNodes(desc, m.description);
+    th.appendChild(desc);
     if (withId) th.appendChild(el('code', 'sy-plugin-id sy-muted', m.pluginId));
   }
 
@@ -455,7 +457,7 @@
       var a = p.actions.filter(function (x) { return x.name === select.value; })[0];
       r.submit.setAttribute('aria-label', 'Run ' + a.name + ' of ' + p.name + ' now');
       desc.textContent = '';
-      if (a.description) hintText(desc, a.description);
+      if (a.description) SY.hintNodes(desc, a.description);
       while (inputBox.childNodes.length > 1) inputBox.removeChild(inputBox.lastChild);
       sf = null;
       json = null;
@@ -541,12 +543,6 @@
     else if (sf) sf.focusFirst();
     else if (json) json.focus();
     else r.submit.focus();
-  }
-
-  function hintText(p, text) {
-    String(text).split('`').forEach(function (part, i) {
-      if (part) p.appendChild(i % 2 ? el('code', null, part) : document.createTextNode(part));
-    });
   }
 
   // ---- the call log (refreshed while open and shown) ----
