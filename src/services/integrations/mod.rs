@@ -131,14 +131,15 @@ pub async fn services(db: &impl ConnectionTrait, p: &Principal) -> Result<Vec<Se
         kind,
         connected: true,
     });
-    let through = catalog::all().iter().filter(|pr| pr.auth != catalog::AuthKind::None && !KINDS.contains_key(&pr.key)).map(
-        |pr| ServiceInfo {
+    let through = catalog::all()
+        .iter()
+        .filter(|pr| pr.auth != catalog::AuthKind::None && !KINDS.contains_key(&pr.key))
+        .map(|pr| ServiceInfo {
             service_type: pr.key.clone(),
             name: pr.name.clone(),
             kind: &KINDS["connection"],
             connected: connected.contains(&pr.key),
-        },
-    );
+        });
     // `slack` first: the seed's example.
     let mut out: Vec<ServiceInfo> = own.chain(through).collect();
     out.sort_by_key(|s| (s.kind.direction != Direction::Outbound, s.service_type != "slack"));
