@@ -57,7 +57,7 @@
   // ---- small helpers ----
   function touched() {
     lastAt = Date.now();
-    updated.textContent = 'Updated ' + new Date(lastAt).toLocaleTimeString();
+    updated.textContent = 'Last update ' + new Date(lastAt).toLocaleTimeString();
   }
 
   function shown() {

@@ -19,7 +19,8 @@
 // why), Enable; a custom manifest (bad JSON and a bad manifest refused with
 // their errors, then a weather 1.1.0) offers an Upgrade that carries the
 // config over; Uninstall (confirmed; Escape keeps); a collaborator sees
-// Run and Log but no owner control. At 1280 and 390 px; keyboard focus and
+// Run and Log but no owner control; the chat notifier, installed with its
+// events typed one per line, shows its hook call in its log by itself. At 1280 and 390 px; keyboard focus and
 // labels checked. Exits 1 on any failed check, JS exception, console error,
 // failed request, HTTP error answer or request to another origin; writes
 // PNG screenshots to the out dir (plugins-*.png). Needs /usr/bin/chromium.
@@ -42,9 +43,16 @@ mkdirSync(OUT, { recursive: true });
 // ---- the weather API stand-in ----
 const KEY = 'wk-' + Math.random().toString(36).slice(2, 12);
 const hits = [];   // { key, q }
+const chatPosts = [];   // bodies POSTed to /chat/… (the chat notifier's hook)
 const weather = createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
   const json = (status, v) => { res.writeHead(status, { 'Content-Type': 'application/json' }); res.end(JSON.stringify(v)); };
+  if (req.method === 'POST' && url.pathname.startsWith('/chat/')) {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => { chatPosts.push(body); res.writeHead(200, { 'Content-Type': 'text/plain' }); res.end('ok'); });
+    return;
+  }
   if (url.pathname !== '/v1/current.json') return json(404, { error: 'not found' });
   hits.push({ key: url.searchParams.get('key'), q: url.searchParams.get('q') });
   if (url.searchParams.get('key') !== KEY) return json(401, { error: { message: 'API key is invalid.' } });
@@ -290,16 +298,39 @@ await walk(browser, async () => {
   await waitFor('!document.getElementById("install-chat_notifier-webhook_url")', 'closed by Escape');
   check(await activeId() === 'Install', 'focus back on Install');
 
+  // ---- 10. a hook: its calls show in the log as they happen ----
+  log('hook log');
+  await clickIn(marketRow('plugin_chat_notifier_v1.0.0'), 'Install');
+  await waitFor('!!document.getElementById("install-chat_notifier-webhook_url")', 'the chat notifier form');
+  await fill('#install-chat_notifier-webhook_url', `${W}/chat/T1/B1/XYZ`);
+  await fill('#install-chat_notifier-events', 'api_key.created\nwebhook.*');
+  await click('#market-detail-plugin_chat_notifier_v1-0-0-marketplace button[type="submit"]');
+  await waitFor(`!!document.querySelector(${q(pluginRow('chat_notifier'))})`, 'the chat notifier installed');
+  const C = await pluginId('chat_notifier');
+  check((await cells(pluginRow('chat_notifier')))[4].includes('events["api_key.created","webhook.*"]'), 'the list saved from one per line: ' + (await cells(pluginRow('chat_notifier')))[4]);
+  await clickIn(pluginRow('chat_notifier'), 'Log');
+  await waitFor(`(document.querySelector('#plugin-detail-${C} .sy-log-meta') || {}).textContent.indexOf('No calls yet') >= 0`, 'the empty log');
+  await gql('mutation { createApiKey(input: { name: "makes an event", scopes: [READ] }) { secret userErrors { message } } }');
+  await waitFor(`!!document.querySelector('#plugin-detail-${C} tr[data-call-id][data-status="SUCCEEDED"]')`, 'the hook call in the log, refreshed', 15000);
+  const hook = await cells(`#plugin-detail-${C} tr[data-call-id]`);
+  log('  hook call: ' + JSON.stringify(hook));
+  check(hook[1] === 'hook' && hook[2].startsWith('post_event on evt_') && hook[4] === '200', 'a hook call: kind, name with its event, HTTP 200');
+  check(chatPosts.length === 1 && chatPosts[0].includes('api_key.created'), 'the receiver got the event');
+  await shot('10-hook-log', pluginRow('chat_notifier') + ' + tr');
+  await clickIn(pluginRow('chat_notifier'), 'Uninstall');
+  await clickIn(pluginRow('chat_notifier'), 'Uninstall now');
+  await waitFor(`!document.querySelector(${q(pluginRow('chat_notifier'))})`, 'the chat notifier gone');
+
   // A plugin for the collaborator to see, then the narrow screen.
   await gql('mutation($i: InstallPluginInput!) { installPlugin(input: $i) { plugin { id } userErrors { message } } }',
     { i: { pluginId: 'plugin_weather_v1.0.0', config: { api_key: KEY, default_city: 'Oslo', base_url: `${W}/v1` } } });
   await reload();
   await waitFor(ready + ` && !!document.querySelector(${q(pluginRow('weather'))})`, 'the area again');
-  await widthShot(1280, '10-wide', '#plugins-panel');
-  await widthShot(390, '11-narrow', '#plugins-panel');
+  await widthShot(1280, '11-wide', '#plugins-panel');
+  await widthShot(390, '12-narrow', '#plugins-panel');
   await checkButtonNames(browser);
 
-  // ---- 10. a collaborator ----
+  // ---- 11. a collaborator ----
   log('collaborator');
   await signInCollaborator(browser, { bin: BIN, dir: SERVER_DIR, listen: `127.0.0.1:${PORT}` });
   await navigate(`${BASE}/dashboard#/plugins`);
@@ -314,7 +345,7 @@ await walk(browser, async () => {
   await click(`#plugin-detail-${P2} button[type="submit"]`);
   await waitFor(`!!document.querySelector('#plugin-detail-${P2} .sy-plugin-result-body')`, 'the collaborator\'s result');
   check((await text(`#plugin-detail-${P2} .sy-plugin-result-body`)).includes('Cairo'), 'a collaborator runs an action');
-  await shot('12-collaborator', '#plugins-panel');
+  await shot('13-collaborator', '#plugins-panel');
 
   check(foreign.length === 0, 'no request to another origin ' + JSON.stringify(foreign.slice(0, 3)));
 }, () => { server.kill('SIGTERM'); weather.close(); }, 'no JS exceptions, no console errors, no failed requests, every check passed');
