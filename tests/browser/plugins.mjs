@@ -261,6 +261,12 @@ await walk(browser, async () => {
   check((await text('#manifest-result')).startsWith('Added Weather 1.1.0'), 'added: ' + await text('#manifest-result'));
   check((await cells(pluginRow('weather')))[1].includes('1.1.0 available'), 'the installed plugin shows the newer version');
   check(JSON.stringify(await buttonsIn(marketRow('plugin_weather_v1.1.0'))) === '["Upgrade"]', 'the marketplace offers the upgrade');
+  // The form's own example is a valid manifest.
+  await click('#manifest-example');
+  check(await activeId() === 'manifest-json', 'the example fills the field and focuses it');
+  await click('#manifest-add');
+  await waitFor(`!!document.querySelector(${q(marketRow('plugin_status_page_v1.0.0'))})`, 'the example in the marketplace');
+  check((await text('#manifest-result')).startsWith('Added Status page 1.0.0'), 'the example is accepted: ' + await text('#manifest-result'));
   await clickIn(pluginRow('weather'), 'Upgrade');
   await waitFor('!!document.getElementById("plugin-up-weather-units")', 'the upgrade form with the new field');
   check(await evaluate('document.getElementById("plugin-up-weather-default_city").value') === 'Rome', 'the current config carried into the form');
