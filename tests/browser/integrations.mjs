@@ -35,9 +35,9 @@ import { log, check, sleep, q, walk, checkButtonNames, startServer, startChrome,
 
 const BIN = resolve(process.argv[2] || 'target/debug/switchyard');
 const OUT = process.argv[3] || '/work/shots/integrations';
-const PORT = Number(process.argv[4] || 18530);
+const PORT = Number(process.argv[4] || 18630);
 const BASE = `http://127.0.0.1:${PORT}`;
-const CDP_PORT = Number(process.env.CDP_PORT || 9361);
+const CDP_PORT = Number(process.env.CDP_PORT || 9381);
 mkdirSync(OUT, { recursive: true });
 
 // ---- the Slack-compatible receiver ----

@@ -35,9 +35,9 @@ import { problems, log, check, sleep, q, walk, checkButtonNames, startServer, st
 
 const BIN = resolve(process.argv[2] || 'target/debug/switchyard');
 const OUT = process.argv[3] || '/work/shots/plugins';
-const PORT = Number(process.argv[4] || 18520);
+const PORT = Number(process.argv[4] || 18620);
 const BASE = `http://127.0.0.1:${PORT}`;
-const CDP_PORT = Number(process.env.CDP_PORT || 9360);
+const CDP_PORT = Number(process.env.CDP_PORT || 9380);
 mkdirSync(OUT, { recursive: true });
 
 // ---- the weather API stand-in ----
