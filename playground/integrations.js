@@ -529,7 +529,7 @@
       groups.OUTBOUND.label = 'Send the workspace\'s events';
       groups.CONNECTION.label = 'Through a connection';
       services.forEach(function (s) {
-        var o = el('option', null, s.name + (s.needsConnection ? (s.connected ? ' (connected)' : ' — not connected') : ''));
+        var o = el('option', null, optionText(s));
         o.value = s.serviceType;
         (groups[s.direction] || groups.CONNECTION).appendChild(o);
       });
@@ -551,12 +551,25 @@
     configBox.appendChild(el('legend', null, 'Config'));
     form.appendChild(configBox);
     var sf = null;
+    function optionText(s) {
+      return s.name + (s.needsConnection ? (s.connected ? ' (connected)' : ' — not connected') : '');
+    }
+    // The notice (and the options' "not connected") from what is known now.
+    function drawNotice() {
+      var svc = serviceBy[i ? i.serviceType : type.value];
+      notice.textContent = '';
+      if (svc && svc.needsConnection && !svc.connected) notice.appendChild(connectionNotice(svc));
+      if (type) {
+        Array.prototype.forEach.call(type.options, function (o) {
+          if (serviceBy[o.value]) o.textContent = optionText(serviceBy[o.value]);
+        });
+      }
+    }
     function drawConfig() {
       var t = i ? i.serviceType : type.value;
       var svc = serviceBy[t];
       while (configBox.childNodes.length > 1) configBox.removeChild(configBox.lastChild);
-      notice.textContent = '';
-      if (svc && svc.needsConnection && !svc.connected) notice.appendChild(connectionNotice(svc));
+      drawNotice();
       if (!svc) { sf = null; return; }
       sf = SY.schemaForm(configBox, svc.configSchema, { idPrefix: base + '-cfg', values: i ? i.config : undefined,
         secretFields: svc.secretFields });
@@ -692,7 +705,7 @@
       controls[key].setAttribute('aria-invalid', 'true');
     }
 
-    return { focus: function () { name.focus(); } };
+    return { focus: function () { name.focus(); }, refresh: drawNotice };
   }
 
   function editView(parts) {
@@ -719,8 +732,9 @@
     f.focus();
   }
 
+  var newFormParts = null;
   function newFormReset() {
-    var f = integrationForm(newForm, null, function (made) {
+    var f = newFormParts = integrationForm(newForm, null, function (made) {
       announce('Created ' + made.name + '.');
       // Show it: the first page with no filter that would hide it.
       typeFilter.value = '';
@@ -853,7 +867,8 @@
       if (!started) { start(); return; }
       // Connections may have been made meanwhile: the form's notice follows.
       loadServices().then(function () {
-        if (isOwner && !newForm.contains(document.activeElement)) newFormReset();
+        // What was typed stays; only the connection notice follows.
+        if (isOwner && newFormParts) newFormParts.refresh();
       });
       load();
     });

@@ -595,6 +595,8 @@
     refresh.addEventListener('click', load);
     close.addEventListener('click', function () { closeDetail(parts, true); });
     parts.timer = setInterval(function () {
+      // The row went (the plugin was uninstalled elsewhere): stop.
+      if (!parts.row.isConnected) { clearInterval(parts.timer); parts.timer = null; return; }
       if (shown() && document.visibilityState === 'visible') load();
     }, CALLS_EVERY_MS);
     parts.reloadLog = load;

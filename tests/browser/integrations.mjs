@@ -47,6 +47,10 @@ const slack = createServer((req, res) => {
   let body = '';
   req.on('data', (c) => { body += c; });
   req.on('end', () => {
+    if (req.method === 'GET') {
+      // The custom REST service a connection is made to.
+      res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{"ok":true}'); return;
+    }
     if (req.method !== 'POST' || !req.url.startsWith('/services/')) { res.writeHead(404); res.end('no'); return; }
     let json = null;
     try { json = JSON.parse(body); } catch { /* kept as null */ }
@@ -132,6 +136,17 @@ await walk(browser, async () => {
     await evaluate('!!document.querySelector("#int-new-serviceType-error a[href=\\"#/connections\\"]")'), 'next to the service, with the link: ' + await text('#int-new-serviceType-error'));
   check(await activeId() === 'int-new-serviceType', 'focus on the service');
   await shot('02-needs-connection', '#int-new-section');
+  // Connected meanwhile (in the Connections area): back here, what was typed
+  // stays and the notice goes.
+  await fill('#int-new-serviceType', 'custom_rest');
+  await waitFor('document.querySelector("#int-new-form .sy-int-notice").textContent.length > 0', 'the custom REST notice');
+  const made = await gql('mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }',
+    { i: { provider: 'custom_rest', apiKey: 'ck_test_123', baseUrl: `http://127.0.0.1:${slack.address().port}/api` } });
+  check(!!made.createConnection.connection, 'a custom REST connection made ' + JSON.stringify(made.createConnection.userErrors));
+  await evaluate(`document.dispatchEvent(new CustomEvent('sy:area', { detail: { area: 'integrations' } }))`);
+  await waitFor('document.querySelector("#int-new-form .sy-int-notice").textContent === ""', 'the notice gone once connected');
+  check(await evaluate('document.getElementById("int-new-name").value') === 'Payments', 'what was typed stays');
+  check((await evaluate('document.getElementById("int-new-serviceType").selectedOptions[0].textContent')).endsWith('(connected)'), 'the service says connected');
 
   // ---- 3. bad config and interval ----
   log('bad input');
@@ -293,6 +308,8 @@ await walk(browser, async () => {
   check(await evaluate('document.getElementById("int-new-section").hidden'), 'collaborator: no New integration form');
   await clickIn(row(J), 'Sync now');
   await waitFor(`!!document.querySelector('#integration-detail-${J} tr[data-run-id]') && document.querySelector('#integration-detail-${J} tr[data-run-id]').dataset.status === 'SUCCEEDED'`, 'the collaborator\'s sync', 20000);
+  const synced = await evaluate(`document.querySelector('#integration-detail-${J} tr[data-run-id]').children[3].textContent`);
+  await waitFor(`document.querySelector(${q(row(J))}).children[4].textContent === ${q(synced)} && document.querySelector(${q(row(J))}).children[3].textContent !== 'Never'`, 'the row follows the run (last sync, items)');
   await shot('10-collaborator', '#integrations-panel');
 
   check(foreign.length === 0, 'no request to another origin ' + JSON.stringify(foreign.slice(0, 3)));
