@@ -622,6 +622,7 @@
         status.appendChild(o);
       });
       status.value = i.status === 'INACTIVE' ? 'INACTIVE' : 'ACTIVE';
+      status.dataset.initial = status.value;
       form.appendChild(field('status', 'Status', status, i.status === 'ERROR'
         ? 'It is in error since its last sync failed; the next good sync makes it active again.' : null, null));
     }
@@ -661,7 +662,8 @@
       var call;
       if (i) {
         input.id = i.id;
-        input.status = status.value;
+        // Only a status the user changed: saving an integration in ERROR keeps it so.
+        if (status.value !== status.dataset.initial) input.status = status.value;
         call = mutate('updateIntegration', 'UpdateIntegrationInput', input, SEL);
       } else {
         input.serviceType = type.value;
