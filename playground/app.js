@@ -580,3 +580,310 @@
     liveFeed: liveFeed
   };
 })();
+
+// ---- forms generated from a JSON Schema (the Plugins and Integrations areas) ----
+// Switchyard.schemaForm(container, schema, o) draws one labelled control
+// per property of an object schema: text (a password input for a secret,
+// `writeOnly`, field), number, checkbox, a select for an enum, a textarea
+// (one item per line) for a list of strings, a fieldset for a nested
+// object, JSON for anything else. Each has its hint (the description) and
+// its error line under it.
+//   o.idPrefix: ids start with it; o.values: the current config, secrets
+//   shown as `***` (a secret left empty then keeps its value: `***` is sent
+//   back); o.secretFields: more field names to treat as secret.
+// Returns { value(), showErrors(userErrors, prefix), clearErrors(), focusFirst() }:
+// value() → { ok, value } (a number or JSON that does not parse is shown
+// on its field); showErrors puts each user error whose `field` starts with
+// `prefix` (e.g. ['input', 'config']) next to the deepest field it names,
+// focuses the first, and returns the messages no field took.
+(function () {
+  'use strict';
+  var SY = window.Switchyard;
+  var el = SY.el;
+  var MASK = '***';
+  var WORDS = { url: 'URL', api: 'API', id: 'ID', http: 'HTTP', ssl: 'SSL' };
+
+  function humanize(key) {
+    var words = String(key).split(/[_\s]+/).filter(Boolean).map(function (w) {
+      return WORDS[w.toLowerCase()] || w.toLowerCase();
+    });
+    if (!words.length) return String(key);
+    words[0] = words[0].charAt(0).toUpperCase() + words[0].slice(1);
+    return words.join(' ');
+  }
+
+  // A description's `code` spans as <code>.
+  function hintNodes(p, text) {
+    String(text).split('`').forEach(function (part, i) {
+      if (!part) return;
+      p.appendChild(i % 2 ? el('code', null, part) : document.createTextNode(part));
+    });
+  }
+
+  function typeOf(s) {
+    var t = s && s.type;
+    if (Array.isArray(t)) t = t.filter(function (x) { return x !== 'null'; })[0];
+    if (!t && s && s.enum) return 'enum';
+    if (!t && s && s.properties) return 'object';
+    if (s && s.enum && (t === 'string' || !t)) return 'enum';
+    if (t === 'array' && s.items && s.items.type === 'string' && !s.items.enum) return 'lines';
+    return t || 'json';
+  }
+
+  function schemaForm(container, schema, o) {
+    o = o || {};
+    var fields = [];     // { path: 'a.b', control, error, get(), isSecret }
+    var secretNames = {};
+    (o.secretFields || []).forEach(function (k) { secretNames[k] = true; });
+
+    function addError(holder, id) {
+      var err = el('p', 'sy-field-error');
+      err.id = id;
+      err.hidden = true;
+      holder.appendChild(err);
+      return err;
+    }
+
+    function build(parent, props, required, values, path, depth) {
+      // Required fields first, each group in the schema's order.
+      var keys = Object.keys(props || {});
+      keys = keys.filter(function (k) { return required.indexOf(k) >= 0; })
+        .concat(keys.filter(function (k) { return required.indexOf(k) < 0; }));
+      keys.forEach(function (key) {
+        var s = props[key] || {};
+        var p = path ? path + '.' + key : key;
+        var id = o.idPrefix + '-' + p.replace(/[^A-Za-z0-9_-]/g, '-');
+        var has = values && Object.prototype.hasOwnProperty.call(values, key);
+        var value = has ? values[key] : undefined;
+        var isReq = required.indexOf(key) >= 0;
+        var secret = s.writeOnly === true || (depth === 0 && secretNames[key]);
+        var t = typeOf(s);
+        var labelText = s.title || humanize(key);
+
+        if (t === 'object' && s.properties) {
+          var fs = el('fieldset', 'sy-field sy-plain-fieldset sy-schema-group');
+          var legend = el('legend', null, labelText + ' ');
+          if (!isReq) legend.appendChild(el('span', 'sy-optional', '(optional)'));
+          fs.appendChild(legend);
+          if (s.description) {
+            var gh = el('p', 'sy-hint');
+            gh.id = id + '-hint';
+            hintNodes(gh, s.description);
+            fs.appendChild(gh);
+            fs.setAttribute('aria-describedby', gh.id);
+          }
+          var groupErr = addError(fs, id + '-error');
+          var before = fields.length;
+          build(fs, s.properties, s.required || [], value && typeof value === 'object' ? value : {}, p, depth + 1);
+          var inner = fields.slice(before);
+          fields.push({
+            path: p, error: groupErr, control: null, group: true,
+            get: function () {
+              var out = {};
+              var any = false;
+              inner.forEach(function (f) {
+                if (f.parent !== p) return;
+                var v = f.get();
+                if (v === undefined) return;
+                out[f.key] = v;
+                // A default shown in a field is not the user asking for the group.
+                if (JSON.stringify(v) !== JSON.stringify(f.def)) any = true;
+              });
+              return any || isReq ? out : undefined;
+            }, key: key, parent: path, def: undefined
+          });
+          parent.appendChild(fs);
+          return;
+        }
+
+        var wrap = el(t === 'boolean' ? 'div' : 'div', 'sy-field' + (t === 'boolean' ? ' sy-checks' : ''));
+        var label = el('label', null, t === 'boolean' ? null : labelText + ' ');
+        label.htmlFor = id;
+        if (t !== 'boolean' && !isReq) label.appendChild(el('span', 'sy-optional', '(optional)'));
+        var control;
+        var shown = value === undefined ? s['default'] : value;
+        if (t === 'boolean') {
+          control = el('input');
+          control.type = 'checkbox';
+          control.checked = shown === true;
+          label.appendChild(control);
+          label.appendChild(document.createTextNode(' ' + labelText));
+        } else if (t === 'enum') {
+          control = el('select', 'sy-select sy-select-wide');
+          if (!isReq || shown === undefined) {
+            var none = el('option', null, isReq ? 'Choose…' : '(none)');
+            none.value = '';
+            control.appendChild(none);
+          }
+          (s.enum || []).forEach(function (v) {
+            var opt = el('option', null, String(v));
+            opt.value = JSON.stringify(v);
+            control.appendChild(opt);
+          });
+          control.value = shown === undefined ? '' : JSON.stringify(shown);
+        } else if (t === 'lines') {
+          control = el('textarea', 'sy-code-input sy-schema-lines');
+          control.rows = 3;
+          control.spellcheck = false;
+          control.value = Array.isArray(shown) ? shown.join('\n') : '';
+        } else if (t === 'json' || t === 'array' || t === 'object') {
+          control = el('textarea', 'sy-code-input');
+          control.rows = 4;
+          control.spellcheck = false;
+          control.value = shown === undefined ? '' : JSON.stringify(shown, null, 2);
+        } else {
+          control = el('input', secret ? 'sy-mono' : null);
+          control.type = secret ? 'password' : (t === 'integer' || t === 'number') ? 'number' : 'text';
+          control.autocomplete = secret ? 'new-password' : 'off';
+          control.spellcheck = false;
+          if (t === 'integer') control.step = '1';
+          if (s.minimum != null) control.min = String(s.minimum);
+          if (s.maximum != null) control.max = String(s.maximum);
+          if (s.maxLength != null) control.maxLength = s.maxLength;
+          if (secret && value === MASK) {
+            control.value = '';
+            control.placeholder = 'Stored — leave empty to keep it';
+          } else {
+            control.value = shown === undefined || shown === null ? '' : String(shown);
+          }
+        }
+        control.id = id;
+        control.name = p;
+        if (isReq) control.setAttribute('aria-required', 'true');
+        if (t === 'boolean') wrap.appendChild(label);
+        else { wrap.appendChild(label); wrap.appendChild(control); }
+        var described = [];
+        var hintText = s.description || '';
+        if (t === 'lines') hintText += (hintText ? ' ' : '') + 'One per line.';
+        if (t === 'json' || t === 'array' || t === 'object') hintText += (hintText ? ' ' : '') + 'JSON.';
+        if (secret) hintText += (hintText ? ' ' : '') + (value === MASK
+          ? 'Secret: stored encrypted and never shown; leave empty to keep it.'
+          : 'Secret: stored encrypted and never shown again.');
+        if (hintText) {
+          var hint = el('p', 'sy-hint');
+          hint.id = id + '-hint';
+          hintNodes(hint, hintText);
+          wrap.appendChild(hint);
+          described.push(hint.id);
+        }
+        var err = addError(wrap, id + '-error');
+        described.push(err.id);
+        control.setAttribute('aria-describedby', described.join(' '));
+        parent.appendChild(wrap);
+
+        var f = {
+          path: p, key: key, parent: path, control: control, error: err, def: s['default'],
+          get: function () {
+            if (t === 'boolean') return control.checked;
+            var raw = control.value;
+            if (t === 'enum') return raw === '' ? undefined : JSON.parse(raw);
+            if (t === 'lines') {
+              var items = raw.split('\n').map(function (x) { return x.trim(); }).filter(Boolean);
+              return items.length || isReq || has ? items : undefined;
+            }
+            if (t === 'json' || t === 'array' || t === 'object') {
+              if (!raw.trim()) return undefined;
+              try { return JSON.parse(raw); } catch (e) { throw fieldProblem(f, 'Not valid JSON: ' + e.message); }
+            }
+            if (secret && value === MASK && raw === '') return MASK;
+            if (raw === '') return undefined;
+            if (t === 'integer' || t === 'number') {
+              var n = Number(raw);
+              if (!isFinite(n) || (t === 'integer' && Math.floor(n) !== n)) {
+                throw fieldProblem(f, t === 'integer' ? 'Give a whole number.' : 'Give a number.');
+              }
+              return n;
+            }
+            return raw;
+          }
+        };
+        control.addEventListener('input', function () { clearOne(f); });
+        fields.push(f);
+      });
+    }
+
+    function fieldProblem(f, message) {
+      var e = new Error(message);
+      e.field = f;
+      return e;
+    }
+
+    function clearOne(f) {
+      if (f.control) f.control.removeAttribute('aria-invalid');
+      f.error.textContent = '';
+      f.error.hidden = true;
+    }
+
+    function mark(f, message) {
+      if (f.error.textContent) f.error.appendChild(document.createTextNode(' '));
+      f.error.appendChild(document.createTextNode(message));
+      f.error.hidden = false;
+      if (f.control) f.control.setAttribute('aria-invalid', 'true');
+    }
+
+    function focusOf(f) {
+      if (f.control) return f.control;
+      var first = fields.filter(function (x) { return x.control && x.path.indexOf(f.path + '.') === 0; })[0];
+      return first && first.control;
+    }
+
+    var root = el('div', 'sy-schema-form');
+    build(root, schema && schema.properties, (schema && schema.required) || [], o.values || {}, '', 0);
+    container.appendChild(root);
+
+    return {
+      empty: fields.length === 0,
+      value: function () {
+        fields.forEach(clearOne);
+        var out = {};
+        try {
+          fields.forEach(function (f) {
+            if (f.parent) return;
+            var v = f.get();
+            if (v !== undefined) out[f.key] = v;
+          });
+        } catch (e) {
+          if (!e.field) throw e;
+          mark(e.field, e.message);
+          var c = focusOf(e.field);
+          if (c) c.focus();
+          return { ok: false };
+        }
+        return { ok: true, value: out };
+      },
+      clearErrors: function () { fields.forEach(clearOne); },
+      showErrors: function (errors, prefix) {
+        var rest = [];
+        var first = null;
+        (errors || []).forEach(function (e) {
+          var f = e.field || [];
+          var match = prefix.every(function (part, i) { return f[i] === part; });
+          var path = match ? f.slice(prefix.length) : null;
+          var best = null;
+          if (path && path.length) {
+            for (var n = path.length; n > 0 && !best; n--) {
+              var want = path.slice(0, n).join('.');
+              best = fields.filter(function (x) { return x.path === want; })[0] || null;
+            }
+          }
+          if (!best) { rest.push(e.message); return; }
+          mark(best, e.message);
+          if (!first) first = best;
+        });
+        if (first) {
+          var c = focusOf(first);
+          if (c) c.focus();
+        }
+        return rest;
+      },
+      focusFirst: function () {
+        var f = fields.filter(function (x) { return x.control; })[0];
+        if (f) f.control.focus();
+      }
+    };
+  }
+
+  SY.schemaForm = schemaForm;
+  SY.humanize = humanize;
+  SY.hintNodes = hintNodes;
+})();

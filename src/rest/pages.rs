@@ -30,6 +30,10 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("connections.js", "text/javascript", include_str!("../../playground/connections.js")),
     // Actions area (actions, run with input, live run timeline).
     ("actions.js", "text/javascript", include_str!("../../playground/actions.js")),
+    // Plugins area (marketplace, install with a generated config form, run, call log).
+    ("plugins.js", "text/javascript", include_str!("../../playground/plugins.js")),
+    // Integrations area (list with filters, create/edit, test, sync, live run history).
+    ("integrations.js", "text/javascript", include_str!("../../playground/integrations.js")),
 ];
 
 /// Vendored third-party assets: (file name, content type, bytes).
