@@ -703,7 +703,8 @@
     tr.appendChild(ev);
     var st = el('td', 'sy-dlv-status');
     st.appendChild(dlvChip(d.status));
-    if (d.lastError && d.status !== 'SUCCEEDED') {
+    // "HTTP 500" says no more than the HTTP column: only other reasons (timeout, refused) show.
+    if (d.lastError && d.status !== 'SUCCEEDED' && d.lastError !== 'HTTP ' + d.lastStatusCode) {
       var err = el('span', 'sy-trunc sy-trunc-error sy-oauth-desc', d.lastError);
       err.title = d.lastError;
       st.appendChild(err);
@@ -864,7 +865,7 @@
       testResult.className = a.success ? 'sy-result-ok' : 'sy-inline-error';
       testResult.textContent = 'Test sent: ' + (a.success ? 'delivered' : 'failed') +
         (a.responseCode != null ? ', HTTP ' + a.responseCode : '') + ' in ' + msText(a.responseTimeMs) +
-        (a.error && !a.success ? ' (' + a.error + ')' : '') + '.';
+        (a.error && !a.success && a.responseCode == null ? ' (' + a.error + ')' : '') + '.';
       onAttempt({ deliveryId: a.deliveryId, webhookId: w.id, attempt: a.attempt, success: a.success });
     }, function (e) {
       testResult.className = 'sy-inline-error';
