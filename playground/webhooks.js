@@ -816,7 +816,7 @@
         (a.success ? '✓ delivered' : '✗ failed') + (a.responseCode != null ? ' · HTTP ' + a.responseCode : '')));
       head.appendChild(el('span', 'sy-run-step-facts', msText(a.responseTimeMs)));
       li.appendChild(head);
-      if (a.error) li.appendChild(el('p', 'sy-run-step-error sy-inline-error', a.error));
+      if (a.error && a.error !== 'HTTP ' + a.responseCode) li.appendChild(el('p', 'sy-run-step-error sy-inline-error', a.error));
       var req = el('details', 'sy-callback sy-attempt-part');
       req.appendChild(el('summary', null, 'Request headers'));
       var table = el('table', 'sy-table sy-headers-table');
