@@ -23,6 +23,8 @@
   var SY = window.Switchyard;   // /playground/app.js
   var el = SY.el, showBox = SY.showBox, button = SY.button, plural = SY.plural;
   var $ = function (id) { return document.getElementById(id); };
+  // A refused mutation says its user errors' sentences; other errors their message.
+  function errText(e) { return e.userErrors ? SY.userErrorText(e.userErrors) : e.message; }
 
   var panel = $('ak-panel');
   var body = $('ak-body');
@@ -99,7 +101,7 @@
       render(data.apiKeys);
     }, function (e) {
       if (e.code === 'FORBIDDEN') { ownersOnlyView(); return; }
-      showBox(errorBox, 'Could not load the keys: ' + e.message);
+      showBox(errorBox, 'Could not load the keys: ' + errText(e));
     });
   });
 
@@ -345,7 +347,7 @@
       return load();
     }, function (e) {
       btn.disabled = false;
-      showBox(errorBox, 'Could not ' + (on ? 'enable ' : 'disable ') + k.name + ': ' + e.message);
+      showBox(errorBox, 'Could not ' + (on ? 'enable ' : 'disable ') + k.name + ': ' + errText(e));
     });
   }
 
@@ -364,7 +366,7 @@
           load();
         }, function (e) {
           restore(true);
-          showBox(errorBox, 'Could not roll the secret of ' + k.name + ': ' + e.message);
+          showBox(errorBox, 'Could not roll the secret of ' + k.name + ': ' + errText(e));
         });
       }, 'Rolling…');
   }
@@ -379,7 +381,7 @@
           load();
         }, function (e) {
           restore(true);
-          showBox(errorBox, 'Could not delete ' + k.name + ': ' + e.message);
+          showBox(errorBox, 'Could not delete ' + k.name + ': ' + errText(e));
         });
       }, 'Deleting…');
   }

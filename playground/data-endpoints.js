@@ -27,6 +27,8 @@
   var SY = window.Switchyard;   // /playground/app.js
   var el = SY.el, showBox = SY.showBox, button = SY.button, plural = SY.plural;
   var $ = function (id) { return document.getElementById(id); };
+  // A refused mutation says its user errors' sentences; other errors their message.
+  function errText(e) { return e.userErrors ? SY.userErrorText(e.userErrors) : e.message; }
 
   var panel = $('de-panel');
   var errorBox = $('de-error');
@@ -90,7 +92,7 @@
       showBox(errorBox, '');
       render(data.dataEndpoints);
     }, function (e) {
-      showBox(errorBox, 'Could not load the endpoints: ' + e.message);
+      showBox(errorBox, 'Could not load the endpoints: ' + errText(e));
       if (!endpoints.length) SY.placeholderRow(rows, 'The endpoints could not be loaded.', 6);
     });
   });
@@ -206,7 +208,7 @@
       load();
     }, function (e) {
       btn.disabled = false;
-      showBox(errorBox, 'Could not ' + (on ? 'enable ' : 'disable ') + ep.name + ': ' + e.message);
+      showBox(errorBox, 'Could not ' + (on ? 'enable ' : 'disable ') + ep.name + ': ' + errText(e));
     });
   }
 
@@ -225,7 +227,7 @@
             });
           }, function (e) {
             restore(true);
-            showBox(errorBox, 'Could not rotate the secret of ' + ep.name + ': ' + e.message);
+            showBox(errorBox, 'Could not rotate the secret of ' + ep.name + ': ' + errText(e));
           });
       }, 'Rotating…');
   }
@@ -241,7 +243,7 @@
           load();
         }, function (e) {
           restore(true);
-          showBox(errorBox, 'Could not delete ' + ep.name + ': ' + e.message);
+          showBox(errorBox, 'Could not delete ' + ep.name + ': ' + errText(e));
         });
       }, 'Deleting…');
   }
@@ -612,7 +614,7 @@
               loadCollab();
             }, function (e) {
               restore(true);
-              showBox(errorBox, 'Could not remove it: ' + e.message);
+              showBox(errorBox, 'Could not remove it: ' + errText(e));
             });
           }, 'Removing…');
         });
@@ -713,7 +715,7 @@
         });
       }, function (e) {
         toggle.disabled = false;
-        showBox(errorBox, 'Could not change the data key ' + k.name + ': ' + e.message);
+        showBox(errorBox, 'Could not change the data key ' + k.name + ': ' + errText(e));
       });
     });
     roll.addEventListener('click', function () {
@@ -724,7 +726,7 @@
             keyDialog(p.dataKey.name, p.secret, true, roll);
           }, function (e) {
             restore(true);
-            showBox(errorBox, 'Could not roll the data key ' + k.name + ': ' + e.message);
+            showBox(errorBox, 'Could not roll the data key ' + k.name + ': ' + errText(e));
           });
         }, 'Rolling…');
     });
@@ -737,7 +739,7 @@
             loadKeys();
           }, function (e) {
             restore(true);
-            showBox(errorBox, 'Could not revoke the data key ' + k.name + ': ' + e.message);
+            showBox(errorBox, 'Could not revoke the data key ' + k.name + ': ' + errText(e));
           });
         }, 'Revoking…');
     });
@@ -758,7 +760,7 @@
     keyTestBtn.disabled = true;
     SY.mutate('createDataKey', 'CreateDataKeyInput', { name: 'test key', environment: 'TEST' }, 'secret dataKey { id name }')
       .then(function (p) { keyDialog(p.dataKey.name, p.secret, false, keyTestBtn); },
-        function (e) { showBox(errorBox, 'Could not create a test key: ' + e.message); })
+        function (e) { showBox(errorBox, 'Could not create a test key: ' + errText(e)); })
       .then(function () { keyTestBtn.disabled = false; });
   });
 

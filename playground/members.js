@@ -16,6 +16,8 @@
   var SY = window.Switchyard;   // /playground/app.js
   var el = SY.el, showBox = SY.showBox, button = SY.button, plural = SY.plural;
   var $ = function (id) { return document.getElementById(id); };
+  // A refused mutation says its user errors' sentences; other errors their message.
+  function errText(e) { return e.userErrors ? SY.userErrorText(e.userErrors) : e.message; }
 
   var panel = $('mem-panel');
   var errorBox = $('mem-error');
@@ -44,7 +46,7 @@
       showBox(errorBox, '');
       renderMembers(data.members);
     }, function (e) {
-      showBox(errorBox, 'Could not load the members: ' + e.message);
+      showBox(errorBox, 'Could not load the members: ' + errText(e));
       SY.placeholderRow(rows, 'The members could not be loaded.', 4);
     });
   });
@@ -123,7 +125,7 @@
     }, function (e) {
       if (restore) restore(true);
       btn.disabled = false;
-      showBox(errorBox, 'Could not change the role of ' + m.user.email + ': ' + e.message);
+      showBox(errorBox, 'Could not change the role of ' + m.user.email + ': ' + errText(e));
       errorBox.focus();
     });
   }
@@ -136,7 +138,7 @@
       loadMembers();
     }, function (e) {
       restore(true);
-      showBox(errorBox, 'Could not remove ' + m.user.email + ': ' + e.message);
+      showBox(errorBox, 'Could not remove ' + m.user.email + ': ' + errText(e));
     });
   }
 
@@ -146,7 +148,7 @@
       renderInvitations(data.invitations);
     }, function (e) {
       if (e.code === 'FORBIDDEN') { invSection.hidden = true; return; }
-      showBox(errorBox, 'Could not load the invitations: ' + e.message);
+      showBox(errorBox, 'Could not load the invitations: ' + errText(e));
     });
   });
 
@@ -191,7 +193,7 @@
     again.addEventListener('click', function () {
       again.disabled = true;
       invite({ email: inv.email, role: inv.role }, again).then(null, function (e) {
-        showBox(errorBox, 'Could not send again: ' + e.message);
+        showBox(errorBox, 'Could not send again: ' + errText(e));
       }).then(function () { again.disabled = false; });
     });
     revoke.addEventListener('click', function () {
@@ -204,7 +206,7 @@
             loadInvitations();
           }, function (e) {
             restore(true);
-            showBox(errorBox, 'Could not revoke: ' + e.message);
+            showBox(errorBox, 'Could not revoke: ' + errText(e));
           });
         }, 'Revoking…');
     });

@@ -36,6 +36,8 @@
   var SY = window.Switchyard;   // /playground/app.js
   var el = SY.el, showBox = SY.showBox, button = SY.button, plural = SY.plural;
   var $ = function (id) { return document.getElementById(id); };
+  // A refused mutation says its user errors' sentences; other errors their message.
+  function errText(e) { return e.userErrors ? SY.userErrorText(e.userErrors) : e.message; }
 
   var panel = $('wh-panel');
   var body = $('wh-body');
@@ -130,7 +132,7 @@
       render(data.webhooks);
     }, function (e) {
       if (e.code === 'FORBIDDEN') { ownersOnlyView(); return; }
-      showBox(errorBox, 'Could not load the webhooks: ' + e.message);
+      showBox(errorBox, 'Could not load the webhooks: ' + errText(e));
     });
   });
 
@@ -252,7 +254,7 @@
       return load();
     }, function (e) {
       btn.disabled = false;
-      showBox(errorBox, 'Could not ' + (on ? 'enable ' : 'disable ') + hostPath(w.url) + ': ' + e.message);
+      showBox(errorBox, 'Could not ' + (on ? 'enable ' : 'disable ') + hostPath(w.url) + ': ' + errText(e));
     });
   }
 
@@ -267,7 +269,7 @@
           load();
         }, function (e) {
           restore(true);
-          showBox(errorBox, 'Could not delete ' + hostPath(w.url) + ': ' + e.message);
+          showBox(errorBox, 'Could not delete ' + hostPath(w.url) + ': ' + errText(e));
         });
       }, 'Deleting…');
   }
@@ -637,7 +639,7 @@
             load();
           }, function (e) {
             restore(true);
-            showBox(errorBox, 'Could not rotate the secret: ' + e.message);
+            showBox(errorBox, 'Could not rotate the secret: ' + errText(e));
           });
         }, 'Rotating…');
     });
@@ -751,7 +753,7 @@
       upsertDelivery(p.delivery, false);
     }, function (e) {
       btn.disabled = false;
-      showBox(errorBox, 'Could not retry ' + d.id + ': ' + e.message);
+      showBox(errorBox, 'Could not retry ' + d.id + ': ' + errText(e));
     });
   }
 
