@@ -12,7 +12,8 @@
 // it show in the usage columns; edit it; disable (the key gets 401) and
 // enable; roll (a new secret, the old one still works in the grace period);
 // delete (Escape keeps, then confirmed); 21 more keys page (older/newer)
-// and the search filter; screenshots at 1280 and 390 px; a collaborator
+// and the search filter; a key made and its dialog closed with the keyboard
+// alone; screenshots at 1280 and 390 px; a collaborator
 // sees no key controls. Exits 1 on any failed check, JS exception, console
 // error, failed request, HTTP error answer or request to another origin.
 //
@@ -206,6 +207,33 @@ await walk(browser, async () => {
   check(await useKey(rolled, 1) === 401, 'a deleted key gets 401');
   check(await activeId() === 'ak-summary', 'focus on the summary after deleting');
   await checkButtonNames(browser);
+
+  // ---- the keyboard alone: create a key, close its dialog ----
+  log('keyboard only');
+  await fill('#ak-search', '');
+  await evaluate('document.getElementById("ak-n-name").focus()');
+  await send('Input.insertText', { text: 'Typed key' });
+  const tab = async () => {
+    await send('Input.dispatchKeyEvent', { type: 'keyDown', key: 'Tab', code: 'Tab', windowsVirtualKeyCode: 9, nativeVirtualKeyCode: 9 });
+    await send('Input.dispatchKeyEvent', { type: 'keyUp', key: 'Tab', code: 'Tab', windowsVirtualKeyCode: 9, nativeVirtualKeyCode: 9 });
+  };
+  const tabTo = async (want, max) => {
+    for (let i = 0; i < max; i++) {
+      if (await evaluate(want)) return true;
+      await tab();
+    }
+    return evaluate(want);
+  };
+  check(await tabTo('document.activeElement.type === "submit" && document.activeElement.textContent === "Create key"', 24), 'Tab reaches Create key (through the date\'s parts)');
+  await key('Enter', 'Enter', 13);
+  await waitFor('!!document.querySelector("dialog.sy-dialog[open]")', 'the dialog, from the keyboard');
+  check(await evaluate('document.activeElement.textContent') === 'Copy', 'the dialog has the focus');
+  await tab();
+  check(await evaluate('document.activeElement.textContent') === 'I stored it — close', 'Tab moves within the dialog');
+  await key('Enter', 'Enter', 13);
+  await waitFor('!document.querySelector("dialog.sy-dialog")', 'closed from the keyboard');
+  check(await activeId() === 'ak-summary', 'focus back on the list');
+  await waitFor(`!!${rowSel('Typed key')}`, 'the typed key listed');
 
   // ---- a collaborator ----
   log('collaborator');
