@@ -146,8 +146,11 @@
   function updateRow(parts, k) {
     parts.key = k;
     var tr = parts.row;
-    // A row whose confirm step is open keeps it.
+    // A row whose confirm step is open keeps it; an unchanged row is left alone.
     if (parts.holder && parts.holder.dataset.confirming) return;
+    var sig = JSON.stringify(k) + (openEdit === k.id);
+    if (parts.sig === sig) return;
+    parts.sig = sig;
     var focused = tr.contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null;
     tr.textContent = '';
     var th = el('th', 'sy-oauth-name');
@@ -327,6 +330,7 @@
       openEdit = null;
       parts.detail.hidden = true;
       parts.cell.textContent = '';
+      parts.sig = null;
       var edit = parts.holder && parts.holder.querySelector('[aria-controls]');
       if (edit) { edit.setAttribute('aria-expanded', 'false'); edit.focus(); }
       if (!cancelled) { announce('Saved ' + k.name + '.'); load(); }
