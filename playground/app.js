@@ -543,6 +543,252 @@
     };
   }
 
+
+  // ---- the management areas' shared pieces (API keys, webhooks, data endpoints, members, events) ----
+
+  // The caller's role and user, asked once per page: resolves with
+  // { role, userId, email } or null when not signed in. Never rejects.
+  var viewerPromise = null;
+  function viewer() {
+    if (!viewerPromise) {
+      viewerPromise = gql('query { viewer { role user { id email } } }').then(function (d) {
+        return { role: d.viewer.role, userId: d.viewer.user.id, email: d.viewer.user.email };
+      }, function () { return null; });
+    }
+    return viewerPromise;
+  }
+
+  // Runs `start` once, the first time the area `area` is shown: at once
+  // when the page has no router (every area shows) or the router shows it
+  // now, else on its `sy:area` event.
+  function whenShown(area, start) {
+    var started = false;
+    function go() { if (!started) { started = true; start(); } }
+    var current = window.Switchyard.currentArea ? window.Switchyard.currentArea() : null;
+    if (!current || current === area) go();
+    document.addEventListener('sy:area', function (ev) {
+      if (ev.detail && ev.detail.area === area) go();
+    });
+  }
+
+  // A value shown only once (a secret, an invitation link), in a modal
+  // dialog with Copy and "I stored it — close". Closing it (the button or
+  // Escape) removes the dialog and the value from the page and focuses
+  // `o.focusBack`. o: title, note, value, label (of the field), what ("secret").
+  var dialogCount = 0;
+  function onceDialog(o) {
+    var n = ++dialogCount;
+    var d = el('dialog', 'sy-dialog sy-secret');
+    d.setAttribute('aria-labelledby', 'sy-once-title-' + n);
+    d.setAttribute('aria-describedby', 'sy-once-note-' + n);
+    var h = el('h2', 'sy-dialog-title', o.title);
+    h.id = 'sy-once-title-' + n;
+    var note = el('p', 'sy-secret-note');
+    note.id = 'sy-once-note-' + n;
+    note.appendChild(el('strong', null, 'Shown only this once. '));
+    note.appendChild(document.createTextNode(o.note));
+    var row = el('div', 'sy-inline');
+    var label = el('label', 'sy-visually-hidden', o.label);
+    label.htmlFor = 'sy-once-value-' + n;
+    var input = el('input', 'sy-secret-value');
+    input.id = 'sy-once-value-' + n;
+    input.type = 'text';
+    input.readOnly = true;
+    input.autocomplete = 'off';
+    input.spellcheck = false;
+    input.value = o.value;
+    var copy = button('Copy', null, 'Copy the ' + o.what);
+    var done = button('I stored it — close', 'sy-button-secondary');
+    var status = el('p', 'sy-hint');
+    status.setAttribute('role', 'status');
+    status.setAttribute('aria-live', 'polite');
+    row.appendChild(label);
+    row.appendChild(input);
+    row.appendChild(copy);
+    row.appendChild(done);
+    d.appendChild(h);
+    d.appendChild(note);
+    d.appendChild(row);
+    d.appendChild(status);
+    copy.addEventListener('click', function () { copyField(input, status, o.what); });
+    done.addEventListener('click', function () { d.close(); });
+    d.addEventListener('close', function () {
+      input.value = '';
+      if (d.parentNode) d.parentNode.removeChild(d);
+      if (o.focusBack && o.focusBack.isConnected) o.focusBack.focus();
+    });
+    document.body.appendChild(d);
+    d.showModal();
+    copy.focus();
+    return d;
+  }
+
+  // The form fields of a mutation's input: { key: { input, error } }, key
+  // being `userErrors.field[1]`. showFieldErrors puts each user error next
+  // to its field (the rest in `box`), marks the field aria-invalid and
+  // focuses the first one at fault; clearFieldErrors undoes it.
+  function clearFieldErrors(fields, box) {
+    Object.keys(fields).forEach(function (k) {
+      var f = fields[k];
+      f.error.textContent = '';
+      f.error.hidden = true;
+      (f.inputs || [f.input]).forEach(function (i) { i.removeAttribute('aria-invalid'); });
+    });
+    if (box) showBox(box, '');
+  }
+
+  function showFieldErrors(fields, errors, box) {
+    var first = null;
+    var general = [];
+    errors.forEach(function (e) {
+      var key = e.field && e.field[0] === 'input' ? e.field[1] : null;
+      var f = key && fields[key];
+      if (!f) { general.push(e.message); return; }
+      var rest = e.field.slice(2);
+      f.error.appendChild(el('p', null, (f.where && rest.length ? f.where(rest) + ': ' : '') + e.message));
+      f.error.hidden = false;
+      (f.inputs || [f.input]).forEach(function (i) { i.setAttribute('aria-invalid', 'true'); });
+      if (!first) first = f.inputs ? f.inputs[0] : f.input;
+    });
+    if (general.length && box) showBox(box, general.join(' '));
+    if (first) first.focus();
+    else if (general.length && box) box.focus();
+  }
+
+  // Editing a field clears its error.
+  function clearOnInput(fields) {
+    Object.keys(fields).forEach(function (k) {
+      var f = fields[k];
+      (f.inputs || [f.input]).forEach(function (i) {
+        i.addEventListener(i.type === 'checkbox' || i.type === 'radio' || i.tagName === 'SELECT' ? 'change' : 'input', function () {
+          if (f.error.hidden) return;
+          f.error.textContent = '';
+          f.error.hidden = true;
+          (f.inputs || [f.input]).forEach(function (x) { x.removeAttribute('aria-invalid'); });
+        });
+      });
+    });
+  }
+
+  // <input type="datetime-local"> value ↔ RFC 3339; '' ↔ null.
+  function localToIso(value) {
+    if (!value) return null;
+    var d = new Date(value);
+    return isNaN(d.getTime()) ? null : d.toISOString();
+  }
+
+  function isoToLocal(iso) {
+    if (!iso) return '';
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return '';
+    return d.getFullYear() + '-' + pad2(d.getMonth() + 1) + '-' + pad2(d.getDate()) + 'T' +
+      pad2(d.getHours()) + ':' + pad2(d.getMinutes());
+  }
+
+  // A JSON value, indented, in a focusable, scrollable <pre> named `label`.
+  function jsonBlock(value, label) {
+    var pre = el('pre', 'sy-code sy-json', typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+    pre.tabIndex = 0;
+    pre.setAttribute('role', 'region');
+    pre.setAttribute('aria-label', label);
+    return pre;
+  }
+
+
+  // A form field (`.sy-field`): its label (with `o.optional` in muted
+  // text), the control — o.kind: an input type (default 'text'),
+  // 'textarea' or 'select' with o.options [[value, text]] — a hint
+  // (o.hint) and an error box, both named by aria-describedby.
+  // Resolves to { wrap, input, error }.
+  function formField(id, labelText, o) {
+    o = o || {};
+    var wrap = el('div', 'sy-field' + (o.className ? ' ' + o.className : ''));
+    var label = el('label', null, labelText);
+    label.htmlFor = id;
+    if (o.optional) {
+      label.appendChild(document.createTextNode(' '));
+      label.appendChild(el('span', 'sy-optional', o.optional));
+    }
+    var kind = o.kind || 'text';
+    var input;
+    if (kind === 'textarea') {
+      input = el('textarea', o.code ? 'sy-code-input' : 'sy-text-input');
+      input.rows = o.rows || 3;
+    } else if (kind === 'select') {
+      input = el('select', 'sy-select sy-select-wide');
+      (o.options || []).forEach(function (opt) {
+        var option = el('option', null, opt[1]);
+        option.value = opt[0];
+        input.appendChild(option);
+      });
+    } else {
+      input = el('input', o.code ? 'sy-mono' : null);
+      input.type = kind;
+    }
+    input.id = id;
+    if (o.code) { input.spellcheck = false; input.setAttribute('autocapitalize', 'none'); }
+    if (kind !== 'select') input.autocomplete = 'off';
+    if (o.maxLength) input.maxLength = o.maxLength;
+    if (o.placeholder) input.placeholder = o.placeholder;
+    if (o.min != null) input.min = o.min;
+    if (o.value != null) input.value = o.value;
+    var described = [];
+    wrap.appendChild(label);
+    wrap.appendChild(input);
+    if (o.hint) {
+      var hint = el('p', 'sy-hint', o.hint);
+      hint.id = id + '-hint';
+      described.push(hint.id);
+      wrap.appendChild(hint);
+    }
+    var error = el('div', 'sy-field-error');
+    error.id = id + '-error';
+    error.hidden = true;
+    described.push(error.id);
+    wrap.appendChild(error);
+    input.setAttribute('aria-describedby', described.join(' '));
+    return { wrap: wrap, input: input, error: error };
+  }
+
+  // A fieldset of checkboxes or radios (o.type) named `name`: options
+  // [[value, text, note]], o.checked the values ticked. Resolves to
+  // { wrap, inputs, error }.
+  function choiceField(id, legendText, name, options, o) {
+    o = o || {};
+    var wrap = el('fieldset', 'sy-field sy-checks' + (o.className ? ' ' + o.className : ''));
+    var legend = el('legend', null, legendText);
+    if (o.optional) {
+      legend.appendChild(document.createTextNode(' '));
+      legend.appendChild(el('span', 'sy-optional', o.optional));
+    }
+    wrap.appendChild(legend);
+    var inputs = options.map(function (opt, i) {
+      var label = el('label');
+      var input = el('input');
+      input.type = o.type || 'checkbox';
+      input.name = name;
+      input.value = opt[0];
+      input.id = id + '-' + i;
+      input.checked = (o.checked || []).indexOf(opt[0]) >= 0;
+      label.appendChild(input);
+      label.appendChild(document.createTextNode(' ' + opt[1]));
+      if (opt[2]) label.appendChild(el('span', 'sy-muted', ' — ' + opt[2]));
+      wrap.appendChild(label);
+      return input;
+    });
+    var error = el('div', 'sy-field-error');
+    error.id = id + '-error';
+    error.hidden = true;
+    wrap.appendChild(error);
+    wrap.setAttribute('aria-describedby', error.id);
+    return { wrap: wrap, inputs: inputs, error: error };
+  }
+
+  // The values ticked in a choiceField.
+  function checkedValues(inputs) {
+    return inputs.filter(function (i) { return i.checked; }).map(function (i) { return i.value; });
+  }
+
   window.Switchyard = {
     copyField: copyField,
     safeNext: safeNext,
@@ -577,7 +823,20 @@
     detailRow: detailRow,
     placeRows: placeRows,
     oneAtATime: oneAtATime,
-    liveFeed: liveFeed
+    liveFeed: liveFeed,
+    // the management areas' (api-keys, webhooks, data-endpoints, members, events)
+    viewer: viewer,
+    whenShown: whenShown,
+    onceDialog: onceDialog,
+    clearFieldErrors: clearFieldErrors,
+    showFieldErrors: showFieldErrors,
+    clearOnInput: clearOnInput,
+    localToIso: localToIso,
+    isoToLocal: isoToLocal,
+    jsonBlock: jsonBlock,
+    formField: formField,
+    choiceField: choiceField,
+    checkedValues: checkedValues
   };
 })();
 
