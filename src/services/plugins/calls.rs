@@ -607,11 +607,12 @@ impl Handler for PluginHook {
         5
     }
 
-    /// Hook calls are small (one HTTP request each): the worker claims and
-    /// settles them in batches, and [`hook_batch`] reads and writes their
+    /// Hook calls are small (one HTTP request each), like webhook
+    /// deliveries and in batches of the same size: the worker claims and
+    /// settles them together, and [`hook_batch`] reads and writes their
     /// rows for the whole batch at once.
     fn batch_size(&self) -> usize {
-        32
+        crate::services::deliveries::BATCH
     }
 
     // Logged in `plugin_call`; events about hook runs would feed hooks again.
