@@ -72,9 +72,7 @@ impl Modify for KeyRule {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "An API key (`sk_test_…`, `sk_live_…`) or an OAuth access token (`oat_…`).",
-                    ))
+                    .description(Some("An API key (`sk_test_…`, `sk_live_…`) or an OAuth access token (`oat_…`)."))
                     .build(),
             ),
         );

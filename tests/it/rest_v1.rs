@@ -498,7 +498,10 @@ async fn every_rest_route_is_in_the_openapi_document() {
                         r#"[{"apiKey":[]}]"# => ["Unauthorized", "Forbidden", "RateLimited"],
                         r#"[{"dataKey":[]}]"# => ["DataUnauthorized", "DataForbidden", "QuotaExceeded"],
                         _ => {
-                            assert!(!path.starts_with("/v1/") || path.starts_with("/v1/oauth/"), "{m} {path} has no key");
+                            assert!(
+                                !path.starts_with("/v1/") || path.starts_with("/v1/oauth/"),
+                                "{m} {path} has no key"
+                            );
                             continue;
                         }
                     };
@@ -511,15 +514,8 @@ async fn every_rest_route_is_in_the_openapi_document() {
                 }
             }
             // The data API's part, generated, with what the fuzzer relies on.
-            let data: Value = app
-                .client
-                .get(format!("{}/api/v1/openapi.json", app.url))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let data: Value =
+                app.client.get(format!("{}/api/v1/openapi.json", app.url)).send().await.unwrap().json().await.unwrap();
             let data_paths: Vec<&String> = data["paths"].as_object().unwrap().keys().collect();
             assert_eq!(data_paths, ["/api/v1/data/{slug}", "/api/v1/data/{slug}/{record_id}"]);
             for path in data_paths {
@@ -532,11 +528,19 @@ async fn every_rest_route_is_in_the_openapi_document() {
             assert_eq!(callback["schema"]["minLength"], 1, "a blank URL is not one");
             let body = &doc["components"]["schemas"]["RecordBody"];
             assert_eq!(body["propertyNames"]["pattern"], switchyard::rest::NO_NUL);
-            assert!(doc["components"]["schemas"]["RecordValue"].to_string().contains(switchyard::rest::NO_NUL.replace('\\', "\\\\").as_str()));
+            assert!(doc["components"]["schemas"]["RecordValue"]
+                .to_string()
+                .contains(switchyard::rest::NO_NUL.replace('\\', "\\\\").as_str()));
             let record = &doc["components"]["schemas"]["Record"];
             assert_eq!(record["properties"]["operation"]["$ref"], "#/components/schemas/RecordOperation");
-            assert!(record["properties"]["operation"]["description"].as_str().unwrap().contains("operation: \"delete\""));
-            assert!(post["callbacks"]["recordResult"].is_object() && doc["components"]["callbacks"]["recordResult"].is_object());
+            assert!(record["properties"]["operation"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("operation: \"delete\""));
+            assert!(
+                post["callbacks"]["recordResult"].is_object()
+                    && doc["components"]["callbacks"]["recordResult"].is_object()
+            );
             assert_eq!(doc["components"]["securitySchemes"]["dataKey"]["scheme"], "bearer");
         }
     })
@@ -576,7 +580,10 @@ async fn a_key_of_the_workspace_sees_its_endpoints_schemas_in_the_document() {
             assert!(item["get"].is_object() && item["put"]["requestBody"]["content"].is_object(), "[{b}] {item}");
             for op in ["get", "put", "delete"] {
                 let names = item[op]["parameters"].to_string();
-                assert!(!names.contains(r#""name":"slug""#) && names.contains("record_id"), "[{b}] the slug is in the path");
+                assert!(
+                    !names.contains(r#""name":"slug""#) && names.contains("record_id"),
+                    "[{b}] the slug is in the path"
+                );
             }
         }
 
@@ -696,7 +703,11 @@ async fn plugins_are_installed_listed_configured_and_uninstalled_as_the_seed_sho
         // One plugin: the seed's shape, the secret as `***`, by id, manifest id or key; another workspace's key gets 404.
         let (s, _, one) = call(&app, "GET", &format!("/v1/plugins/{id}"), Some(&key), None).await;
         assert_eq!(s, 200, "[{b}] {one}");
-        assert_eq!((one["id"].as_str(), one["config"]["api_key"].as_str()), (Some(id.as_str()), Some("***")), "[{b}] {one}");
+        assert_eq!(
+            (one["id"].as_str(), one["config"]["api_key"].as_str()),
+            (Some(id.as_str()), Some("***")),
+            "[{b}] {one}"
+        );
         assert_eq!(one["config"]["default_city"], "Beijing");
         assert!(!one.to_string().contains("weather_api_key"), "[{b}] {one}");
         for f in ["plugin_id", "key", "name", "version", "status", "source", "installed_at", "updated_at"] {
@@ -893,9 +904,19 @@ async fn integrations_are_created_tested_synced_updated_and_deleted() {
         let (s, _, runs) = call(&app, "GET", &format!("/v1/integrations/{id}/sync-runs"), Some(&key), None).await;
         assert_eq!(s, 200, "[{b}] {runs}");
         assert_eq!(runs["pagination"], json!({ "page": 1, "limit": 20, "total": 1, "total_pages": 1 }), "[{b}] {runs}");
-        assert_eq!((runs["data"][0]["id"].as_str(), runs["data"][0]["integration_id"].as_str()), (run["id"].as_str(), Some(id.as_str())));
-        assert_eq!((runs["data"][0]["status"].as_str(), runs["data"][0]["trigger"].as_str()), (Some("succeeded"), Some("manual")), "[{b}] {runs}");
-        assert!(runs["data"][0]["finished_at"].is_string() && runs["data"][0]["items"].as_i64() >= Some(1), "[{b}] {runs}");
+        assert_eq!(
+            (runs["data"][0]["id"].as_str(), runs["data"][0]["integration_id"].as_str()),
+            (run["id"].as_str(), Some(id.as_str()))
+        );
+        assert_eq!(
+            (runs["data"][0]["status"].as_str(), runs["data"][0]["trigger"].as_str()),
+            (Some("succeeded"), Some("manual")),
+            "[{b}] {runs}"
+        );
+        assert!(
+            runs["data"][0]["finished_at"].is_string() && runs["data"][0]["items"].as_i64() >= Some(1),
+            "[{b}] {runs}"
+        );
         let (_, _, second) = call(&app, "POST", &format!("/v1/integrations/{id}/sync"), Some(&key), None).await;
         let (s, _, page) =
             call(&app, "GET", &format!("/v1/integrations/{id}/sync-runs?page=1&limit=1"), Some(&key), None).await;
@@ -914,7 +935,8 @@ async fn integrations_are_created_tested_synced_updated_and_deleted() {
         assert_error(&body, "NOT_FOUND", &b);
         let until = Instant::now() + Duration::from_secs(45);
         while Instant::now() < until {
-            let (_, _, r) = call(&app, "GET", &format!("/v1/integrations/{id}/sync-runs?limit=1"), Some(&key), None).await;
+            let (_, _, r) =
+                call(&app, "GET", &format!("/v1/integrations/{id}/sync-runs?limit=1"), Some(&key), None).await;
             if r["data"][0]["finished_at"].is_string() {
                 break;
             }

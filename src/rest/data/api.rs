@@ -7,7 +7,9 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ArrayItems, Object, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{
+    AnyOfBuilder, ArrayBuilder, ArrayItems, Object, ObjectBuilder, Schema, SchemaType, Type,
+};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
@@ -143,7 +145,10 @@ impl PartialSchema for RecordValue {
             .description(Some("Any JSON value whose strings and object keys hold no NUL character."))
             .item(no_nul_string())
             .item(ObjectBuilder::new().schema_type(SchemaType::Array(vec![Type::Number, Type::Boolean, Type::Null])))
-            .item(ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(Ref::from_schema_name("RecordValue").into()))))
+            .item(
+                ArrayBuilder::new()
+                    .items(ArrayItems::RefOrSchema(Box::new(Ref::from_schema_name("RecordValue").into()))),
+            )
             .item(Ref::from_schema_name("RecordBody"))
             .into()
     }
@@ -196,8 +201,13 @@ pub struct CallbackHeaders {
     /// An empty or blank value is refused like any other URL that is not
     /// one (400). Each POST, PUT or DELETE replaces the record's callback:
     /// a request without this header clears it.
-    #[param(rename = "X-Webhook-Callback", format = "uri", min_length = 1, nullable = false,
-        example = "https://collaborator.example.com/switchyard/result")]
+    #[param(
+        rename = "X-Webhook-Callback",
+        format = "uri",
+        min_length = 1,
+        nullable = false,
+        example = "https://collaborator.example.com/switchyard/result"
+    )]
     pub callback: Option<String>,
     /// The value sent in the callback's authentication header (e.g.
     /// `Bearer abc123`). Stored encrypted. Ignored without `X-Webhook-Callback`.

@@ -288,12 +288,7 @@ against the endpoint's JSON Schema if it has one."),
     responses((status = 202, response = answers::RecordQueued), (status = 400, response = answers::BadRecordRequest),
         (status = 404, response = answers::RecordNotFound), (status = 413, response = answers::RecordTooLarge),
         (status = 415, response = answers::RecordNotJson)))]
-async fn replace(
-    State(h): State<Http>,
-    Path(p): Path<RecordPath>,
-    headers: HeaderMap,
-    body: BodyResult,
-) -> DataResult {
+async fn replace(State(h): State<Http>, Path(p): Path<RecordPath>, headers: HeaderMap, body: BodyResult) -> DataResult {
     Ok(change_as(Caller::Key, Operation::Replace, h, p.slug, p.record_id, headers, Some(body)).await?)
 }
 
