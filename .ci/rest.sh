@@ -44,7 +44,7 @@ for line in open(sys.argv[1]):
     event = json.loads(line)
     done = event.get("ScenarioFinished")
     if done:
-        counts[done["phase"]] += len(done["recorder"]["cases"])
+        counts[done["phase"]] += len(done.get("recorder", {}).get("cases", {}))
 print("cases per phase:", ", ".join(f"{p} {counts[p]}" for p in ("examples", "coverage", "fuzzing", "stateful")),
       f"(total {sum(counts.values())})")
 PY
