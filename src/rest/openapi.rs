@@ -18,8 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::Ref;
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::v1;
@@ -98,10 +100,28 @@ impl Modify for KeyRule {
                 for (status, name, _) in answers.into_iter().filter(|a| a.2) {
                     op.responses.responses.entry(status.into()).or_insert_with(|| Ref::from_response_name(name).into());
                 }
+                // Every answer that passed the limiter says how much budget is left (not
+                // a replay of an `Idempotency-Key`, so they are not required).
+                for (status, answer) in op.responses.responses.iter_mut() {
+                    if let (true, RefOr::T(answer)) = (status.starts_with('2'), answer) {
+                        for (name, description) in BUDGET_HEADERS {
+                            let schema = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0));
+                            let header = HeaderBuilder::new().schema(schema).description(Some(description));
+                            answer.headers.insert(name.to_string(), header.build());
+                        }
+                    }
+                }
             }
         }
     }
 }
+
+/// The `RateLimit-*` headers of every `/v1` answer that passed the limiter.
+const BUDGET_HEADERS: [(&str, &str); 3] = [
+    ("RateLimit-Limit", "Requests a minute the key (1000) or OAuth grant (500) may make."),
+    ("RateLimit-Remaining", "Requests left in the budget now."),
+    ("RateLimit-Reset", "Seconds until the budget is full again."),
+];
 
 /// The OAuth protocol routes that seed 002 also lists under `/v1`.
 const PROTOCOL_UNDER_V1: &[&str] = &["/oauth/authorize", "/oauth/token", "/oauth/revoke"];

@@ -509,6 +509,11 @@ async fn every_rest_route_is_in_the_openapi_document() {
                         let r = &op["responses"][status]["$ref"];
                         assert_eq!(r, &json!(format!("#/components/responses/{name}")), "{m} {path} {status}");
                     }
+                    if security.contains("apiKey") {
+                        let ok = op["responses"].as_object().unwrap().iter().find(|(s, _)| s.starts_with('2'));
+                        let (_, ok) = ok.unwrap_or_else(|| panic!("{m} {path} documents a success"));
+                        assert!(ok["headers"]["RateLimit-Remaining"]["schema"].is_object(), "{m} {path}");
+                    }
                     let json_body = !op["requestBody"]["content"]["application/json"].is_null();
                     assert_eq!(json_body, !op["responses"]["415"].is_null(), "{m} {path} 415");
                 }
