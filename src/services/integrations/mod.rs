@@ -585,6 +585,18 @@ pub async fn runs(
     fetch_page(db, q, integration_run::Column::Id, page).await
 }
 
+/// One page of the sync runs of one of the caller's integrations (NOT_FOUND
+/// when it is not theirs), newest first.
+pub async fn runs_of(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    integration_id: &str,
+    page: &PageArgs,
+) -> Result<Page<integration_run::Model>> {
+    let integration = get(db, p, integration_id).await?;
+    runs(db, p, &integration.id, page).await
+}
+
 /// One sync run of the caller's workspace.
 pub async fn run(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<integration_run::Model> {
     p.require(Scope::Read)?;
