@@ -32,6 +32,23 @@ key() { (cd "$DIR" && "$BIN" admin create-api-key --email owner@localhost --name
 ST=("$VENV/bin/st" --config-file "$ROOT/.ci/schemathesis.toml" run "http://127.0.0.1:$PORT/openapi.json"
     -c all --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" -w 1 --suppress-health-check all
     --seed 1 --no-color)
+# Each run also writes its events (NDJSON); `cases` prints how many test
+# cases each phase ran from them.
+st_run() {
+  local name=$1; shift
+  "${ST[@]}" --report ndjson --report-ndjson-path "$CACHE/schemathesis/$name.ndjson" "$@"
+  python3 - "$CACHE/schemathesis/$name.ndjson" <<'PY'
+import collections, json, sys
+counts = collections.Counter()
+for line in open(sys.argv[1]):
+    event = json.loads(line)
+    done = event.get("ScenarioFinished")
+    if done:
+        counts[done["phase"]] += len(done.get("recorder", {}).get("cases", {}))
+print("cases per phase:", ", ".join(f"{p} {counts[p]}" for p in ("examples", "coverage", "fuzzing", "stateful")),
+      f"(total {sum(counts.values())})")
+PY
+}
 # The /v1 routes and the OAuth protocol. Changing or deleting an API key
 # runs last, with a key of its own, since fuzzing it may disable or delete
 # the very key the run uses. The data API runs with a data key (tm_…) on an
@@ -41,13 +58,13 @@ mkdir -p "$CACHE/schemathesis" && cd "$CACHE/schemathesis"
 # Each run has a key of its own: a key's budget is 1000 requests a minute
 # (its burst is what a run spends), and one run of every /v1 route spends more.
 echo "schemathesis: /v1 and /oauth"
-"${ST[@]}" -H "Authorization: Bearer $(key st-main)" \
+st_run v1 -H "Authorization: Bearer $(key st-main)" \
   --include-path-regex '^/(v1|oauth|openapi\.json|\.well-known)' \
   --exclude-path-regex '^/v1/(api-keys/\{id\}$|plugins|integrations)'
 echo "schemathesis: /v1/plugins and /v1/integrations"
-"${ST[@]}" -H "Authorization: Bearer $(key st-ext)" --include-path-regex '^/v1/(plugins|integrations)'
+st_run extensions -H "Authorization: Bearer $(key st-ext)" --include-path-regex '^/v1/(plugins|integrations)'
 echo "schemathesis: PUT/DELETE /v1/api-keys/{id}"
-"${ST[@]}" -H "Authorization: Bearer $(key st-keys)" --include-path-regex '^/v1/api-keys'
+st_run api-keys -H "Authorization: Bearer $(key st-keys)" --include-path-regex '^/v1/api-keys'
 
 echo "schemathesis: the data API (/api/v1/data/orders)"
 OWNER=$(key st-data)
@@ -55,7 +72,7 @@ SETUP='mutation { createDataEndpoint(input: { slug: "orders", name: "Orders", sc
 DATA_KEY=$(curl -fsS "http://127.0.0.1:$PORT/graphql" -H "Authorization: Bearer $OWNER" -H 'content-type: application/json' \
   -d "$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$SETUP")" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["createDataKey"]["secret"])')
-"${ST[@]}" -H "Authorization: Bearer $DATA_KEY" --include-path-regex '^/api/v1/data/orders'
+st_run data -H "Authorization: Bearer $DATA_KEY" --include-path-regex '^/api/v1/data/orders'
 
 kill $SERVER; wait $SERVER 2>/dev/null || true
 cd "$ROOT"

@@ -657,6 +657,251 @@
     };
   }
 
+  // ---- the management areas' shared pieces (API keys, webhooks, data endpoints, members, events) ----
+
+  // The caller's role and user, asked once per page: resolves with
+  // { role, userId, email } or null when not signed in. Never rejects.
+  var viewerPromise = null;
+  function viewer() {
+    if (!viewerPromise) {
+      viewerPromise = gql('query { viewer { role user { id email } } }').then(function (d) {
+        return { role: d.viewer.role, userId: d.viewer.user.id, email: d.viewer.user.email };
+      }, function () { return null; });
+    }
+    return viewerPromise;
+  }
+
+  // Runs `start` once, the first time the area `area` is shown: at once
+  // when the page has no router (every area shows) or the router shows it
+  // now, else on its `sy:area` event.
+  function whenShown(area, start) {
+    var started = false;
+    function go() { if (!started) { started = true; start(); } }
+    var current = window.Switchyard.currentArea ? window.Switchyard.currentArea() : null;
+    if (!current || current === area) go();
+    document.addEventListener('sy:area', function (ev) {
+      if (ev.detail && ev.detail.area === area) go();
+    });
+  }
+
+  // A value shown only once (a secret, an invitation link), in a modal
+  // dialog with Copy and "I stored it — close". Closing it (the button or
+  // Escape) removes the dialog and the value from the page and focuses
+  // `o.focusBack`. o: title, note, value, label (of the field), what ("secret").
+  var dialogCount = 0;
+  function onceDialog(o) {
+    var n = ++dialogCount;
+    var d = el('dialog', 'sy-dialog sy-secret');
+    d.setAttribute('aria-labelledby', 'sy-once-title-' + n);
+    d.setAttribute('aria-describedby', 'sy-once-note-' + n);
+    var h = el('h2', 'sy-dialog-title', o.title);
+    h.id = 'sy-once-title-' + n;
+    var note = el('p', 'sy-secret-note');
+    note.id = 'sy-once-note-' + n;
+    note.appendChild(el('strong', null, 'Shown only this once. '));
+    note.appendChild(document.createTextNode(o.note));
+    var row = el('div', 'sy-inline');
+    var label = el('label', 'sy-visually-hidden', o.label);
+    label.htmlFor = 'sy-once-value-' + n;
+    var input = el('input', 'sy-secret-value');
+    input.id = 'sy-once-value-' + n;
+    input.type = 'text';
+    input.readOnly = true;
+    input.autocomplete = 'off';
+    input.spellcheck = false;
+    input.value = o.value;
+    var copy = button('Copy', null, 'Copy the ' + o.what);
+    var done = button('I stored it — close', 'sy-button-secondary');
+    var status = el('p', 'sy-hint');
+    status.setAttribute('role', 'status');
+    status.setAttribute('aria-live', 'polite');
+    row.appendChild(label);
+    row.appendChild(input);
+    row.appendChild(copy);
+    row.appendChild(done);
+    d.appendChild(h);
+    d.appendChild(note);
+    d.appendChild(row);
+    d.appendChild(status);
+    copy.addEventListener('click', function () { copyField(input, status, o.what); });
+    done.addEventListener('click', function () { d.close(); });
+    d.addEventListener('close', function () {
+      input.value = '';
+      if (d.parentNode) d.parentNode.removeChild(d);
+      if (o.focusBack && o.focusBack.isConnected) o.focusBack.focus();
+    });
+    document.body.appendChild(d);
+    d.showModal();
+    copy.focus();
+    return d;
+  }
+
+  // The form fields of a mutation's input: { key: { input, error } }, key
+  // being `userErrors.field[1]`. showFieldErrors puts each user error next
+  // to its field (the rest in `box`), marks the field aria-invalid and
+  // focuses the first one at fault; clearFieldErrors undoes it.
+  function clearFieldErrors(fields, box) {
+    Object.keys(fields).forEach(function (k) {
+      var f = fields[k];
+      f.error.textContent = '';
+      f.error.hidden = true;
+      (f.inputs || [f.input]).forEach(function (i) { i.removeAttribute('aria-invalid'); });
+    });
+    if (box) showBox(box, '');
+  }
+
+  function showFieldErrors(fields, errors, box) {
+    var first = null;
+    var general = [];
+    errors.forEach(function (e) {
+      var key = e.field && e.field[0] === 'input' ? e.field[1] : null;
+      var f = key && fields[key];
+      if (!f) { general.push(e.message); return; }
+      var rest = e.field.slice(2);
+      f.error.appendChild(el('p', null, (f.where && rest.length ? f.where(rest) + ': ' : '') + e.message));
+      f.error.hidden = false;
+      (f.inputs || [f.input]).forEach(function (i) { i.setAttribute('aria-invalid', 'true'); });
+      if (!first) first = f.inputs ? f.inputs[0] : f.input;
+    });
+    if (general.length && box) showBox(box, general.join(' '));
+    if (first) first.focus();
+    else if (general.length && box) box.focus();
+  }
+
+  // Editing a field clears its error.
+  function clearOnInput(fields) {
+    Object.keys(fields).forEach(function (k) {
+      var f = fields[k];
+      (f.inputs || [f.input]).forEach(function (i) {
+        i.addEventListener(i.type === 'checkbox' || i.type === 'radio' || i.tagName === 'SELECT' ? 'change' : 'input', function () {
+          if (f.error.hidden) return;
+          f.error.textContent = '';
+          f.error.hidden = true;
+          (f.inputs || [f.input]).forEach(function (x) { x.removeAttribute('aria-invalid'); });
+        });
+      });
+    });
+  }
+
+  // <input type="datetime-local"> value ↔ RFC 3339; '' ↔ null.
+  function localToIso(value) {
+    if (!value) return null;
+    var d = new Date(value);
+    return isNaN(d.getTime()) ? null : d.toISOString();
+  }
+
+  function isoToLocal(iso) {
+    if (!iso) return '';
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return '';
+    return d.getFullYear() + '-' + pad2(d.getMonth() + 1) + '-' + pad2(d.getDate()) + 'T' +
+      pad2(d.getHours()) + ':' + pad2(d.getMinutes());
+  }
+
+  // A JSON value, indented, in a focusable, scrollable <pre> named `label`.
+  function jsonBlock(value, label) {
+    var pre = el('pre', 'sy-code sy-json', typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+    pre.tabIndex = 0;
+    pre.setAttribute('role', 'region');
+    pre.setAttribute('aria-label', label);
+    return pre;
+  }
+
+
+  // A form field (`.sy-field`): its label (with `o.optional` in muted
+  // text), the control — o.kind: an input type (default 'text'),
+  // 'textarea' or 'select' with o.options [[value, text]] — a hint
+  // (o.hint) and an error box, both named by aria-describedby.
+  // Resolves to { wrap, input, error }.
+  function formField(id, labelText, o) {
+    o = o || {};
+    var wrap = el('div', 'sy-field' + (o.className ? ' ' + o.className : ''));
+    var label = el('label', null, labelText);
+    label.htmlFor = id;
+    if (o.optional) {
+      label.appendChild(document.createTextNode(' '));
+      label.appendChild(el('span', 'sy-optional', o.optional));
+    }
+    var kind = o.kind || 'text';
+    var input;
+    if (kind === 'textarea') {
+      input = el('textarea', o.code ? 'sy-code-input' : 'sy-text-input');
+      input.rows = o.rows || 3;
+    } else if (kind === 'select') {
+      input = el('select', 'sy-select sy-select-wide');
+      (o.options || []).forEach(function (opt) {
+        var option = el('option', null, opt[1]);
+        option.value = opt[0];
+        input.appendChild(option);
+      });
+    } else {
+      input = el('input', o.code ? 'sy-mono' : null);
+      input.type = kind;
+    }
+    input.id = id;
+    if (o.code) { input.spellcheck = false; input.setAttribute('autocapitalize', 'none'); }
+    if (kind !== 'select') input.autocomplete = 'off';
+    if (o.maxLength) input.maxLength = o.maxLength;
+    if (o.placeholder) input.placeholder = o.placeholder;
+    if (o.min != null) input.min = o.min;
+    if (o.value != null) input.value = o.value;
+    var described = [];
+    wrap.appendChild(label);
+    wrap.appendChild(input);
+    if (o.hint) {
+      var hint = el('p', 'sy-hint', o.hint);
+      hint.id = id + '-hint';
+      described.push(hint.id);
+      wrap.appendChild(hint);
+    }
+    var error = el('div', 'sy-field-error');
+    error.id = id + '-error';
+    error.hidden = true;
+    described.push(error.id);
+    wrap.appendChild(error);
+    input.setAttribute('aria-describedby', described.join(' '));
+    return { wrap: wrap, input: input, error: error };
+  }
+
+  // A fieldset of checkboxes or radios (o.type) named `name`: options
+  // [[value, text, note]], o.checked the values ticked. Resolves to
+  // { wrap, inputs, error }.
+  function choiceField(id, legendText, name, options, o) {
+    o = o || {};
+    var wrap = el('fieldset', 'sy-field sy-checks' + (o.className ? ' ' + o.className : ''));
+    var legend = el('legend', null, legendText);
+    if (o.optional) {
+      legend.appendChild(document.createTextNode(' '));
+      legend.appendChild(el('span', 'sy-optional', o.optional));
+    }
+    wrap.appendChild(legend);
+    var inputs = options.map(function (opt, i) {
+      var label = el('label');
+      var input = el('input');
+      input.type = o.type || 'checkbox';
+      input.name = name;
+      input.value = opt[0];
+      input.id = id + '-' + i;
+      input.checked = (o.checked || []).indexOf(opt[0]) >= 0;
+      label.appendChild(input);
+      label.appendChild(document.createTextNode(' ' + opt[1]));
+      if (opt[2]) label.appendChild(el('span', 'sy-muted', ' — ' + opt[2]));
+      wrap.appendChild(label);
+      return input;
+    });
+    var error = el('div', 'sy-field-error');
+    error.id = id + '-error';
+    error.hidden = true;
+    wrap.appendChild(error);
+    wrap.setAttribute('aria-describedby', error.id);
+    return { wrap: wrap, inputs: inputs, error: error };
+  }
+
+  // The values ticked in a choiceField.
+  function checkedValues(inputs) {
+    return inputs.filter(function (i) { return i.checked; }).map(function (i) { return i.value; });
+  }
+
   window.Switchyard = {
     copyField: copyField,
     safeNext: safeNext,
@@ -692,6 +937,326 @@
     placeRows: placeRows,
     oneAtATime: oneAtATime,
     liveFeed: liveFeed,
-    chart: chart
+    chart: chart,
+    // the management areas' (api-keys, webhooks, data-endpoints, members, events)
+    viewer: viewer,
+    whenShown: whenShown,
+    onceDialog: onceDialog,
+    clearFieldErrors: clearFieldErrors,
+    showFieldErrors: showFieldErrors,
+    clearOnInput: clearOnInput,
+    localToIso: localToIso,
+    isoToLocal: isoToLocal,
+    jsonBlock: jsonBlock,
+    formField: formField,
+    choiceField: choiceField,
+    checkedValues: checkedValues
   };
+})();
+
+// ---- forms generated from a JSON Schema (the Plugins and Integrations areas) ----
+// Switchyard.schemaForm(container, schema, o) draws one labelled control
+// per property of an object schema: text (a password input for a secret,
+// `writeOnly`, field), number, checkbox, a select for an enum, a textarea
+// (one item per line) for a list of strings, a fieldset for a nested
+// object, JSON for anything else. Each has its hint (the description) and
+// its error line under it.
+//   o.idPrefix: ids start with it; o.values: the current config, secrets
+//   shown as `***` (a secret left empty then keeps its value: `***` is sent
+//   back); o.secretFields: more field names to treat as secret.
+// Returns { value(), showErrors(userErrors, prefix), clearErrors(), focusFirst() }:
+// value() → { ok, value } (a number or JSON that does not parse is shown
+// on its field); showErrors puts each user error whose `field` starts with
+// `prefix` (e.g. ['input', 'config']) next to the deepest field it names,
+// focuses the first, and returns the messages no field took.
+(function () {
+  'use strict';
+  var SY = window.Switchyard;
+  var el = SY.el;
+  var MASK = '***';
+  var WORDS = { url: 'URL', api: 'API', id: 'ID', http: 'HTTP', ssl: 'SSL' };
+
+  function humanize(key) {
+    var words = String(key).split(/[_\s]+/).filter(Boolean).map(function (w) {
+      return WORDS[w.toLowerCase()] || w.toLowerCase();
+    });
+    if (!words.length) return String(key);
+    words[0] = words[0].charAt(0).toUpperCase() + words[0].slice(1);
+    return words.join(' ');
+  }
+
+  // A description's `code` spans as <code>.
+  function hintNodes(p, text) {
+    String(text).split('`').forEach(function (part, i) {
+      if (!part) return;
+      p.appendChild(i % 2 ? el('code', null, part) : document.createTextNode(part));
+    });
+  }
+
+  function typeOf(s) {
+    var t = s && s.type;
+    if (Array.isArray(t)) t = t.filter(function (x) { return x !== 'null'; })[0];
+    if (!t && s && s.enum) return 'enum';
+    if (!t && s && s.properties) return 'object';
+    if (s && s.enum && (t === 'string' || !t)) return 'enum';
+    if (t === 'array' && s.items && s.items.type === 'string' && !s.items.enum) return 'lines';
+    return t || 'json';
+  }
+
+  function schemaForm(container, schema, o) {
+    o = o || {};
+    var fields = [];     // { path: 'a.b', control, error, get(), isSecret }
+    var secretNames = {};
+    (o.secretFields || []).forEach(function (k) { secretNames[k] = true; });
+
+    function addError(holder, id) {
+      var err = el('p', 'sy-field-error');
+      err.id = id;
+      err.hidden = true;
+      holder.appendChild(err);
+      return err;
+    }
+
+    function build(parent, props, required, values, path, depth) {
+      // Required fields first, each group in the schema's order.
+      var keys = Object.keys(props || {});
+      keys = keys.filter(function (k) { return required.indexOf(k) >= 0; })
+        .concat(keys.filter(function (k) { return required.indexOf(k) < 0; }));
+      keys.forEach(function (key) {
+        var s = props[key] || {};
+        var p = path ? path + '.' + key : key;
+        var id = o.idPrefix + '-' + p.replace(/[^A-Za-z0-9_-]/g, '-');
+        var has = values && Object.prototype.hasOwnProperty.call(values, key);
+        var value = has ? values[key] : undefined;
+        var isReq = required.indexOf(key) >= 0;
+        var secret = s.writeOnly === true || (depth === 0 && secretNames[key]);
+        var t = typeOf(s);
+        var labelText = s.title || humanize(key);
+
+        if (t === 'object' && s.properties) {
+          var fs = el('fieldset', 'sy-field sy-plain-fieldset sy-schema-group');
+          var legend = el('legend', null, labelText + ' ');
+          if (!isReq) legend.appendChild(el('span', 'sy-optional', '(optional)'));
+          fs.appendChild(legend);
+          if (s.description) {
+            var gh = el('p', 'sy-hint');
+            gh.id = id + '-hint';
+            hintNodes(gh, s.description);
+            fs.appendChild(gh);
+            fs.setAttribute('aria-describedby', gh.id);
+          }
+          var groupErr = addError(fs, id + '-error');
+          var before = fields.length;
+          build(fs, s.properties, s.required || [], value && typeof value === 'object' ? value : {}, p, depth + 1);
+          var inner = fields.slice(before);
+          fields.push({
+            path: p, error: groupErr, control: null, group: true,
+            get: function () {
+              var out = {};
+              var any = false;
+              inner.forEach(function (f) {
+                if (f.parent !== p) return;
+                var v = f.get();
+                if (v === undefined) return;
+                out[f.key] = v;
+                // A default shown in a field is not the user asking for the group.
+                if (JSON.stringify(v) !== JSON.stringify(f.def)) any = true;
+              });
+              return any || isReq ? out : undefined;
+            }, key: key, parent: path, def: undefined
+          });
+          parent.appendChild(fs);
+          return;
+        }
+
+        var wrap = el(t === 'boolean' ? 'div' : 'div', 'sy-field' + (t === 'boolean' ? ' sy-checks' : ''));
+        var label = el('label', null, t === 'boolean' ? null : labelText + ' ');
+        label.htmlFor = id;
+        if (t !== 'boolean' && !isReq) label.appendChild(el('span', 'sy-optional', '(optional)'));
+        var control;
+        var shown = value === undefined ? s['default'] : value;
+        if (t === 'boolean') {
+          control = el('input');
+          control.type = 'checkbox';
+          control.checked = shown === true;
+          label.appendChild(control);
+          label.appendChild(document.createTextNode(' ' + labelText));
+        } else if (t === 'enum') {
+          control = el('select', 'sy-select sy-select-wide');
+          if (!isReq || shown === undefined) {
+            var none = el('option', null, isReq ? 'Choose…' : '(none)');
+            none.value = '';
+            control.appendChild(none);
+          }
+          (s.enum || []).forEach(function (v) {
+            var opt = el('option', null, String(v));
+            opt.value = JSON.stringify(v);
+            control.appendChild(opt);
+          });
+          control.value = shown === undefined ? '' : JSON.stringify(shown);
+        } else if (t === 'lines') {
+          control = el('textarea', 'sy-code-input sy-schema-lines');
+          control.rows = 3;
+          control.spellcheck = false;
+          control.value = Array.isArray(shown) ? shown.join('\n') : '';
+        } else if (t === 'json' || t === 'array' || t === 'object') {
+          control = el('textarea', 'sy-code-input');
+          control.rows = 4;
+          control.spellcheck = false;
+          control.value = shown === undefined ? '' : JSON.stringify(shown, null, 2);
+        } else {
+          control = el('input', secret ? 'sy-mono' : null);
+          control.type = secret ? 'password' : (t === 'integer' || t === 'number') ? 'number' : 'text';
+          control.autocomplete = secret ? 'new-password' : 'off';
+          control.spellcheck = false;
+          if (t === 'integer') control.step = '1';
+          if (s.minimum != null) control.min = String(s.minimum);
+          if (s.maximum != null) control.max = String(s.maximum);
+          if (s.maxLength != null) control.maxLength = s.maxLength;
+          if (secret && value === MASK) {
+            control.value = '';
+            control.placeholder = 'Stored — leave empty to keep it';
+          } else {
+            control.value = shown === undefined || shown === null ? '' : String(shown);
+          }
+        }
+        control.id = id;
+        control.name = p;
+        if (isReq) control.setAttribute('aria-required', 'true');
+        if (t === 'boolean') wrap.appendChild(label);
+        else { wrap.appendChild(label); wrap.appendChild(control); }
+        var described = [];
+        var hintText = s.description || '';
+        if (t === 'lines') hintText += (hintText ? ' ' : '') + 'One per line.';
+        if (t === 'json' || t === 'array' || t === 'object') hintText += (hintText ? ' ' : '') + 'JSON.';
+        if (secret) hintText += (hintText ? ' ' : '') + (value === MASK
+          ? 'Secret: stored encrypted and never shown; leave empty to keep it.'
+          : 'Secret: stored encrypted and never shown again.');
+        if (hintText) {
+          var hint = el('p', 'sy-hint');
+          hint.id = id + '-hint';
+          hintNodes(hint, hintText);
+          wrap.appendChild(hint);
+          described.push(hint.id);
+        }
+        var err = addError(wrap, id + '-error');
+        described.push(err.id);
+        control.setAttribute('aria-describedby', described.join(' '));
+        parent.appendChild(wrap);
+
+        var f = {
+          path: p, key: key, parent: path, control: control, error: err, def: s['default'],
+          get: function () {
+            if (t === 'boolean') return control.checked;
+            var raw = control.value;
+            if (t === 'enum') return raw === '' ? undefined : JSON.parse(raw);
+            if (t === 'lines') {
+              var items = raw.split('\n').map(function (x) { return x.trim(); }).filter(Boolean);
+              return items.length || isReq || has ? items : undefined;
+            }
+            if (t === 'json' || t === 'array' || t === 'object') {
+              if (!raw.trim()) return undefined;
+              try { return JSON.parse(raw); } catch (e) { throw fieldProblem(f, 'Not valid JSON: ' + e.message); }
+            }
+            if (secret && value === MASK && raw === '') return MASK;
+            if (raw === '') return undefined;
+            if (t === 'integer' || t === 'number') {
+              var n = Number(raw);
+              if (!isFinite(n) || (t === 'integer' && Math.floor(n) !== n)) {
+                throw fieldProblem(f, t === 'integer' ? 'Give a whole number.' : 'Give a number.');
+              }
+              return n;
+            }
+            return raw;
+          }
+        };
+        control.addEventListener('input', function () { clearOne(f); });
+        fields.push(f);
+      });
+    }
+
+    function fieldProblem(f, message) {
+      var e = new Error(message);
+      e.field = f;
+      return e;
+    }
+
+    function clearOne(f) {
+      if (f.control) f.control.removeAttribute('aria-invalid');
+      f.error.textContent = '';
+      f.error.hidden = true;
+    }
+
+    function mark(f, message) {
+      if (f.error.textContent) f.error.appendChild(document.createTextNode(' '));
+      f.error.appendChild(document.createTextNode(message));
+      f.error.hidden = false;
+      if (f.control) f.control.setAttribute('aria-invalid', 'true');
+    }
+
+    function focusOf(f) {
+      if (f.control) return f.control;
+      var first = fields.filter(function (x) { return x.control && x.path.indexOf(f.path + '.') === 0; })[0];
+      return first && first.control;
+    }
+
+    var root = el('div', 'sy-schema-form');
+    build(root, schema && schema.properties, (schema && schema.required) || [], o.values || {}, '', 0);
+    container.appendChild(root);
+
+    return {
+      empty: fields.length === 0,
+      value: function () {
+        fields.forEach(clearOne);
+        var out = {};
+        try {
+          fields.forEach(function (f) {
+            if (f.parent) return;
+            var v = f.get();
+            if (v !== undefined) out[f.key] = v;
+          });
+        } catch (e) {
+          if (!e.field) throw e;
+          mark(e.field, e.message);
+          var c = focusOf(e.field);
+          if (c) c.focus();
+          return { ok: false };
+        }
+        return { ok: true, value: out };
+      },
+      clearErrors: function () { fields.forEach(clearOne); },
+      showErrors: function (errors, prefix) {
+        var rest = [];
+        var first = null;
+        (errors || []).forEach(function (e) {
+          var f = e.field || [];
+          var match = prefix.every(function (part, i) { return f[i] === part; });
+          var path = match ? f.slice(prefix.length) : null;
+          var best = null;
+          if (path && path.length) {
+            for (var n = path.length; n > 0 && !best; n--) {
+              var want = path.slice(0, n).join('.');
+              best = fields.filter(function (x) { return x.path === want; })[0] || null;
+            }
+          }
+          if (!best) { rest.push(e.message); return; }
+          mark(best, e.message);
+          if (!first) first = best;
+        });
+        if (first) {
+          var c = focusOf(first);
+          if (c) c.focus();
+        }
+        return rest;
+      },
+      focusFirst: function () {
+        var f = fields.filter(function (x) { return x.control; })[0];
+        if (f) f.control.focus();
+      }
+    };
+  }
+
+  SY.schemaForm = schemaForm;
+  SY.humanize = humanize;
+  SY.hintNodes = hintNodes;
 })();

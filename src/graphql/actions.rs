@@ -132,10 +132,11 @@ pub struct ActionStepInput {
     #[graphql(default)]
     pub query: Vec<ActionQueryParam>,
     /// Extra headers (at most 30). The connection's credentials are the server's.
-    #[graphql(default)]
+    #[graphql(secret, default)]
     pub headers: Vec<HttpHeader>,
     /// `API_EXECUTE`: the JSON body; `WEBHOOK`: the payload (at most 64 KiB).
     /// A string that is exactly one `{{ … }}` keeps the value's JSON type.
+    #[graphql(secret)]
     pub body: Option<Json<serde_json::Value>>,
     /// `WEBHOOK`: the receiver's URL (not a template; public addresses only).
     pub url: Option<String>,

@@ -538,6 +538,7 @@ pub struct SetProviderSettingsInput {
     /// The workspace's OAuth client id at the provider.
     pub client_id: MaybeUndefined<String>,
     /// The OAuth client secret; stored encrypted and never shown again.
+    #[graphql(secret)]
     pub client_secret: MaybeUndefined<String>,
     /// Overrides the catalog's authorize URL.
     pub authorize_url: MaybeUndefined<String>,
@@ -582,12 +583,14 @@ pub struct CreateConnectionInput {
     /// The catalog key of an `API_KEY` or `BASIC` service, e.g. `stripe`.
     pub provider: String,
     /// The secret key or token (`API_KEY` services); stored encrypted.
+    #[graphql(secret)]
     pub api_key: Option<String>,
     /// Send the key in this header instead of `Authorization: Bearer` (e.g. `X-Api-Key`).
     pub header_name: Option<String>,
     /// User name or consumer key (`BASIC` services).
     pub username: Option<String>,
     /// Password or consumer secret (`BASIC` services); stored encrypted.
+    #[graphql(secret)]
     pub password: Option<String>,
     /// Where calls go: required for custom APIs; else overrides the API base URL.
     pub base_url: Option<String>,
@@ -595,6 +598,7 @@ pub struct CreateConnectionInput {
     /// secret checks Standard Webhooks signatures; any other (16 to 500
     /// characters) an HMAC-SHA256 of the body in `X-Signature-256` or
     /// `X-Hub-Signature-256`. Without one, the URL alone admits a request.
+    #[graphql(secret)]
     pub webhook_secret: Option<String>,
     /// A retry with the same key within 24 hours returns the first call's
     /// connection (and incoming URL) instead of making another; with a
@@ -646,9 +650,10 @@ pub struct CallConnectionInput {
     pub query: Vec<QueryParamInput>,
     /// Extra headers (at most 30). `Authorization` and transport headers
     /// are the server's: the connection's credentials are added to every call.
-    #[graphql(default)]
+    #[graphql(secret, default)]
     pub headers: Vec<HttpHeader>,
     /// The request body (at most 256 KiB), sent as `application/json` unless a `Content-Type` header says otherwise.
+    #[graphql(secret)]
     pub body: Option<String>,
     /// When the provider's rate window is full: `true` waits for it to
     /// reset if that happens within `timeoutSeconds`; `false` queues the

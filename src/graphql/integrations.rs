@@ -13,7 +13,7 @@ use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::{found, ContextExt};
 use crate::services::integrations::sync::{RunStatus, Trigger};
-use crate::services::integrations::{self as service, Changes, IntegrationStatus, NewIntegration, Settings};
+use crate::services::integrations::{self as service, Changes, Direction, IntegrationStatus, NewIntegration, Settings};
 
 /// How often an integration syncs by itself.
 #[derive(SimpleObject, InputObject, Clone, Copy)]
@@ -145,11 +145,55 @@ impl From<entity::integration_run::Model> for IntegrationRun {
     }
 }
 
+/// A kind of service an integration can be made for.
+#[derive(SimpleObject)]
+pub struct IntegrationService {
+    /// The `serviceType` to create it with: `slack`, `webhook`, or a key of the connections catalog.
+    pub service_type: String,
+    /// Its name, e.g. `Slack (incoming webhook)`.
+    pub name: String,
+    /// `OUTBOUND`: a sync sends the workspace's events; `CONNECTION`: it
+    /// works through the workspace's connection (a sync pulls a resource
+    /// into a data endpoint when `config.sync` is set).
+    pub direction: Direction,
+    /// The JSON Schema its `config` must satisfy; secret fields are marked `"writeOnly": true`.
+    pub config_schema: Json<Value>,
+    /// The config fields that are secret: stored encrypted, shown as `***`.
+    pub secret_fields: Vec<String>,
+    /// Whether it works through a connection of the workspace (`createIntegration` refuses it without one).
+    pub needs_connection: bool,
+    /// Whether the workspace has the connection it needs; true for a service that needs none.
+    pub connected: bool,
+}
+
+impl From<service::ServiceInfo> for IntegrationService {
+    fn from(s: service::ServiceInfo) -> Self {
+        Self {
+            service_type: s.service_type,
+            name: s.name,
+            direction: s.kind.direction,
+            secret_fields: crate::services::secret_config::secret_fields(&s.kind.config_schema),
+            config_schema: Json(s.kind.config_schema.clone()),
+            needs_connection: s.kind.direction == Direction::Connection,
+            connected: s.connected,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct IntegrationQuery;
 
 #[Object]
 impl IntegrationQuery {
+    /// The kinds of service an integration can be made for (`slack`,
+    /// `webhook`, then the connections catalog's services that take calls),
+    /// with their config schema and whether the workspace has the
+    /// connection each needs (any member).
+    async fn integration_services(&self, ctx: &Context<'_>) -> Result<Vec<IntegrationService>> {
+        let list = service::services(&ctx.app().db, ctx.principal()?).await?;
+        Ok(list.into_iter().map(IntegrationService::from).collect())
+    }
+
     /// The workspace's integrations, newest first (any member).
     #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn integrations(
@@ -234,7 +278,7 @@ pub struct CreateIntegrationInput {
     /// `secret` (`whsec_…`), `events`; a connected service `test_path` and
     /// `sync` (`path`, `items_pointer`, `external_id_field`, `endpoint`,
     /// `environment`: a resource pulled into a data endpoint by external id).
-    #[graphql(default_with = "Json(serde_json::json!({}))")]
+    #[graphql(secret, default_with = "Json(serde_json::json!({}))")]
     pub config: Json<Value>,
     /// Auto-sync (default: off, every 300 seconds).
     pub settings: Option<IntegrationSettings>,
@@ -261,6 +305,7 @@ pub struct UpdateIntegrationInput {
     /// A new name.
     pub name: Option<String>,
     /// The whole new config; a secret field sent as `***` keeps its stored value.
+    #[graphql(secret)]
     pub config: Option<Json<Value>>,
     /// New auto-sync settings.
     pub settings: Option<IntegrationSettings>,

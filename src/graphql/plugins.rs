@@ -300,7 +300,7 @@ pub struct InstallPluginInput {
     pub source: PluginSource,
     /// The config, checked against the manifest's `configSchema`. On an
     /// upgrade the installed config is carried over and these fields win.
-    #[graphql(default_with = "Json(serde_json::json!({}))")]
+    #[graphql(secret, default_with = "Json(serde_json::json!({}))")]
     pub config: Json<Value>,
     /// A retry with the same key within 24 hours returns the first call's
     /// plugin instead of installing again; with a different input it is
@@ -349,6 +349,7 @@ pub struct UpdatePluginConfigInput {
     /// The plugin (`plg_…`, its manifest id or its key).
     pub id: ID,
     /// The whole config; a secret field sent as `***` keeps its stored value.
+    #[graphql(secret)]
     pub config: Json<Value>,
 }
 

@@ -57,6 +57,7 @@ pub struct CreateWebhookInput {
     pub description: Option<String>,
     /// Extra headers, e.g. `{"X-Team": "ops"}`, at most 20; `webhook-*` and
     /// `content-type` are reserved.
+    #[graphql(secret)]
     pub headers: Option<Json<BTreeMap<String, String>>>,
     /// Whether it receives deliveries from the start (default true).
     #[graphql(default = true)]
@@ -91,6 +92,7 @@ pub struct UpdateWebhookInput {
     /// At most 500 characters; `""` empties it.
     pub description: MaybeUndefined<String>,
     /// Replaces all custom headers; `{}` removes them.
+    #[graphql(secret)]
     pub headers: MaybeUndefined<Json<BTreeMap<String, String>>>,
     /// `false` disables, `true` enables again (clearing the failure record).
     pub enabled: MaybeUndefined<bool>,

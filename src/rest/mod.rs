@@ -13,6 +13,7 @@ mod openapi;
 mod pages;
 pub mod v1;
 
+pub use data::api::NO_NUL;
 pub use openapi::document as openapi_document;
 
 use std::net::{IpAddr, SocketAddr};

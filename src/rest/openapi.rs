@@ -1,11 +1,14 @@
 //! The one OpenAPI 3.1 document of every REST route, served at
-//! `/openapi.json`: the `/v1` routes and the OAuth protocol routes come
-//! from their handlers' `#[utoipa::path]` attributes and types; the data
-//! API's paths come from its document (`playground/openapi.json`, also
-//! served alone at `/api/v1/openapi.json`). The OAuth protocol routes are
-//! listed twice, at `/oauth/*` and at seed 002's `/v1/oauth/*`, as they are
-//! served. `tests/it/rest_v1.rs` fails when a route of the router is
-//! missing here.
+//! `/openapi.json`, generated with utoipa from the handlers'
+//! `#[utoipa::path]` attributes and types: the `/v1` routes and the OAuth
+//! protocol routes here ([`ApiDoc`]), the data API's in
+//! [`super::data::doc`] (also served alone at `/api/v1/openapi.json`).
+//! Answers every operation of a kind can give (401, 403, 429 with its
+//! headers, 413 and 415 for JSON bodies) and the security requirements are
+//! added by rule ([`KeyRule`], `DataKeyRule`), not written on each handler.
+//! The OAuth protocol routes are listed twice, at `/oauth/*` and at seed
+//! 002's `/v1/oauth/*`, as they are served. `tests/it/rest_v1.rs` fails
+//! when a route of the router is missing here.
 
 use std::sync::OnceLock;
 
@@ -15,7 +18,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
-use utoipa::OpenApi;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{Modify, OpenApi};
 
 use super::v1;
 use super::Http;
@@ -30,14 +37,16 @@ use crate::services::{data_cache, data_endpoints};
         v1::api_keys::remove, v1::api_keys::usage,
         v1::webhooks::create, v1::webhooks::list, v1::webhooks::read, v1::webhooks::update,
         v1::webhooks::remove, v1::webhooks::test, v1::webhooks::logs, v1::webhooks::retry,
-        v1::plugins::install, v1::plugins::list, v1::plugins::set_status, v1::plugins::update_config,
-        v1::plugins::uninstall,
+        v1::plugins::install, v1::plugins::list, v1::plugins::read, v1::plugins::set_status,
+        v1::plugins::update_config, v1::plugins::uninstall,
         v1::integrations::create, v1::integrations::list, v1::integrations::read, v1::integrations::update,
-        v1::integrations::remove, v1::integrations::test, v1::integrations::sync,
+        v1::integrations::remove, v1::integrations::test, v1::integrations::sync, v1::integrations::sync_runs,
         v1::oauth::create, v1::oauth::list, v1::oauth::read, v1::oauth::remove,
         super::oauth::authorize_page, super::oauth::token, super::oauth::revoke, super::oauth::introspect,
         super::oauth::metadata, serve, super::data::openapi,
     ),
+    components(responses(v1::Unauthorized, v1::Forbidden, v1::RateLimited, v1::PayloadTooLarge,
+        v1::UnsupportedMediaType)),
     tags(
         (name = "api-keys", description = "Workspace API keys (seed 002 §1)."),
         (name = "webhooks", description = "Webhooks, their test sends, logs and retries (seed 002 §4)."),
@@ -46,9 +55,73 @@ use crate::services::{data_cache, data_endpoints};
         (name = "oauth", description = "The workspace's OAuth apps (seed 002 §5)."),
         (name = "oauth-protocol", description = "Switchyard's OAuth 2.0 authorization server."),
         (name = "meta", description = "The API's descriptions."),
-    )
+    ),
+    modifiers(&KeyRule),
 )]
 struct ApiDoc;
+
+/// Every `/v1` route outside the OAuth protocol takes an API key or access
+/// token and can answer 401, 403 and 429 (the key's or grant's rate limit,
+/// with `Retry-After` and `RateLimit-*`); one with a JSON body also 413 and
+/// 415. The OAuth protocol routes authenticate the client themselves.
+struct KeyRule;
+
+impl Modify for KeyRule {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key (`sk_test_…`, `sk_live_…`) or an OAuth access token (`oat_…`)."))
+                    .build(),
+            ),
+        );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let keyed = path.starts_with("/v1/");
+            let protocol = path.starts_with("/oauth/") || path.starts_with("/.well-known/");
+            for op in super::data::doc::operations(item) {
+                if protocol {
+                    op.security = Some(vec![]);
+                }
+                if !keyed {
+                    continue;
+                }
+                op.security = Some(vec![SecurityRequirement::new("apiKey", Vec::<String>::new())]);
+                let json_body = op.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));
+                let answers = [
+                    ("401", "Unauthorized", true),
+                    ("403", "Forbidden", true),
+                    ("413", "PayloadTooLarge", json_body),
+                    ("415", "UnsupportedMediaType", json_body),
+                    ("429", "RateLimited", true),
+                ];
+                for (status, name, _) in answers.into_iter().filter(|a| a.2) {
+                    op.responses.responses.entry(status.into()).or_insert_with(|| Ref::from_response_name(name).into());
+                }
+                // Every answer that passed the limiter says how much budget is left (not
+                // a replay of an `Idempotency-Key`, so they are not required).
+                for (status, answer) in op.responses.responses.iter_mut() {
+                    if let (true, RefOr::T(answer)) = (status.starts_with('2'), answer) {
+                        for (name, description) in BUDGET_HEADERS {
+                            let schema = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0));
+                            let header = HeaderBuilder::new().schema(schema).description(Some(description));
+                            answer.headers.insert(name.to_string(), header.build());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The `RateLimit-*` headers of every `/v1` answer that passed the limiter.
+const BUDGET_HEADERS: [(&str, &str); 3] = [
+    ("RateLimit-Limit", "Requests a minute the key (1000) or OAuth grant (500) may make."),
+    ("RateLimit-Remaining", "Requests left in the budget now."),
+    ("RateLimit-Reset", "Seconds until the budget is full again."),
+];
 
 /// The OAuth protocol routes that seed 002 also lists under `/v1`.
 const PROTOCOL_UNDER_V1: &[&str] = &["/oauth/authorize", "/oauth/token", "/oauth/revoke"];
@@ -86,46 +159,9 @@ fn build() -> Value {
         }
         doc["paths"][format!("/v1{path}")] = item;
     }
-    // Every /v1 route outside the protocol takes a key or token.
-    let schemes = json!({
-        "apiKey": { "type": "http", "scheme": "bearer",
-            "description": "An API key (`sk_test_…`, `sk_live_…`) or an OAuth access token (`oat_…`)." },
-    });
-    if let Some(paths) = doc["paths"].as_object_mut() {
-        for (path, item) in paths.iter_mut() {
-            if path.starts_with("/v1/") && !path.starts_with("/v1/oauth/") || path.starts_with("/v1/oauth/apps") {
-                for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
-                    op["security"] = json!([{ "apiKey": [] }]);
-                }
-            }
-            if path.starts_with("/oauth/") || path.starts_with("/v1/oauth/") && !path.starts_with("/v1/oauth/apps") {
-                for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
-                    op["security"] = json!([]);
-                }
-            }
-        }
-    }
-    doc["components"]["securitySchemes"] = schemes;
     unique_operation_ids(&mut doc);
     link_created_resources(&mut doc);
-    // What `ApiJson` answers for any body: 413 too large, 415 not JSON.
-    let error =
-        json!({ "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } } });
-    for (path, item) in doc["paths"].as_object_mut().into_iter().flatten() {
-        if !path.starts_with("/v1/") {
-            continue;
-        }
-        for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
-            if op.get("requestBody").is_some() && op["requestBody"]["content"].get("application/json").is_some() {
-                let mut e413 = error.clone();
-                e413["description"] = json!("The body is larger than 256 KiB");
-                let mut e415 = error.clone();
-                e415["description"] = json!("The body is not `application/json`");
-                op["responses"]["413"] = e413;
-                op["responses"]["415"] = e415;
-            }
-        }
-    }
+    require_rate_limit_headers(&mut doc);
     merge_data_api(&mut doc);
     doc
 }
@@ -173,27 +209,45 @@ fn link_created_resources(doc: &mut Value) {
     }
 }
 
-/// Adds the data API's paths, schemas, security scheme and tags.
+/// Adds the data API's part (paths, components, tags), as served alone.
 fn merge_data_api(doc: &mut Value) {
-    let data: Value = serde_json::from_str(super::data::OPENAPI).expect("playground/openapi.json parses");
-    let security = data["security"].clone();
+    let data = super::data::document();
     for (path, item) in data["paths"].as_object().into_iter().flatten() {
-        let mut item = item.clone();
-        for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
-            if op.is_object() && op.get("security").is_none() {
-                op["security"] = security.clone();
-            }
-        }
-        doc["paths"][path] = item;
+        doc["paths"][path] = item.clone();
     }
-    for kind in ["schemas", "securitySchemes", "parameters", "responses", "headers"] {
-        for (name, v) in data["components"][kind].as_object().into_iter().flatten() {
-            assert!(doc["components"][kind].get(name).is_none(), "component {kind}/{name} is defined twice");
+    for (kind, items) in data["components"].as_object().into_iter().flatten() {
+        for (name, v) in items.as_object().into_iter().flatten() {
+            let mine = &doc["components"][kind][name];
+            assert!(mine.is_null() || mine == v, "component {kind}/{name} is defined twice, differently");
             doc["components"][kind][name] = v.clone();
         }
     }
     if let (Some(tags), Some(more)) = (doc["tags"].as_array_mut(), data["tags"].as_array()) {
         tags.extend(more.iter().cloned());
+    }
+}
+
+/// The headers of a 429 answer (`Retry-After`, `RateLimit-*`) are always
+/// sent: marks them required (utoipa's header model has no `required`).
+pub(super) fn require_rate_limit_headers(doc: &mut Value) {
+    let mut names = Vec::new();
+    for (_, item) in doc["paths"].as_object_mut().into_iter().flatten() {
+        for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+            let Some(answer) = op.get_mut("responses").and_then(|r| r.get_mut("429")) else { continue };
+            match answer["$ref"].as_str() {
+                Some(r) => names.extend(r.strip_prefix("#/components/responses/").map(str::to_string)),
+                None => require_headers(answer),
+            }
+        }
+    }
+    for name in names {
+        require_headers(&mut doc["components"]["responses"][&name]);
+    }
+}
+
+fn require_headers(answer: &mut Value) {
+    for (_, h) in answer["headers"].as_object_mut().into_iter().flatten() {
+        h["required"] = json!(true);
     }
 }
 
@@ -245,26 +299,23 @@ fn with_endpoints(doc: &Value, endpoints: &[entity::data_endpoint::Model]) -> Va
         let body = e.schema.as_ref().filter(|s| !s.to_string().contains("\"$ref\"")).map(|s| {
             let name = format!("Endpoint_{}", e.slug.replace('-', "_"));
             doc["components"]["schemas"][&name] = s.clone();
-            json!({ "required": true, "content": { "application/json": { "schema": {
-                "allOf": [{ "$ref": "#/components/schemas/RecordBody" }, { "$ref": format!("#/components/schemas/{name}") }] } } } })
+            json!({ "allOf": [{ "$ref": "#/components/schemas/RecordBody" }, { "$ref": format!("#/components/schemas/{name}") }] })
         });
         for (template, concrete) in [
             (&collection, format!("/api/v1/data/{}", e.slug)),
             (&item, format!("/api/v1/data/{}/{{record_id}}", e.slug)),
         ] {
             let mut path = template.clone();
-            if let Some(params) = path["parameters"].as_array_mut() {
-                params.retain(|p| p["$ref"] != "#/components/parameters/slug");
-            }
-            for (method, op) in path.as_object_mut().into_iter().flatten() {
-                if !op.is_object() || method == "parameters" {
-                    continue;
+            for (_, op) in path.as_object_mut().into_iter().flatten() {
+                // The slug is part of the path now.
+                if let Some(params) = op["parameters"].as_array_mut() {
+                    params.retain(|p| !(p["name"] == "slug" && p["in"] == "path"));
                 }
                 if let Some(id) = op["operationId"].as_str() {
                     op["operationId"] = json!(format!("{id}_{}", e.slug.replace('-', "_")));
                 }
                 if let (Some(b), true) = (&body, op.get("requestBody").is_some()) {
-                    op["requestBody"] = b.clone();
+                    op["requestBody"]["content"]["application/json"]["schema"] = b.clone();
                 }
             }
             doc["paths"][concrete] = path;

@@ -36,6 +36,20 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("shell.css", "text/css", include_str!("../../playground/shell.css")),
     // Overview area (the charts).
     ("overview.js", "text/javascript", include_str!("../../playground/overview.js")),
+    // Plugins area (marketplace, install with a generated config form, run, call log).
+    ("plugins.js", "text/javascript", include_str!("../../playground/plugins.js")),
+    // Integrations area (list with filters, create/edit, test, sync, live run history).
+    ("integrations.js", "text/javascript", include_str!("../../playground/integrations.js")),
+    // API keys area (paged list with use, create, edit, enable/disable, roll, delete).
+    ("api-keys.js", "text/javascript", include_str!("../../playground/api-keys.js")),
+    // Webhooks area (webhook portal: list, edit, secret, deliveries and attempts live, retry, test).
+    ("webhooks.js", "text/javascript", include_str!("../../playground/webhooks.js")),
+    // Data endpoints area (endpoints, records live, collaborator webhooks, data keys).
+    ("data-endpoints.js", "text/javascript", include_str!("../../playground/data-endpoints.js")),
+    // Members area (members, roles, invitations).
+    ("members.js", "text/javascript", include_str!("../../playground/members.js")),
+    // Events area (the workspace's events, live, by type, with their payload).
+    ("events.js", "text/javascript", include_str!("../../playground/events.js")),
 ];
 
 /// Vendored third-party assets: (file name, content type, bytes).

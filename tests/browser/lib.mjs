@@ -294,3 +294,47 @@ export async function signInCollaborator(b, { bin, dir, listen }) {
   await b.waitFor('location.pathname === "/login"', 'signed out');
   await setupSignIn(b, link, 'another long passphrase');
 }
+
+// ---- shared by the console areas' scripts (api-keys, webhooks, data-endpoints, members, events) ----
+
+// Every request the page makes stays on `base` (http and ws): one to
+// another origin is a problem. Needs startChrome's `network: true`.
+export function sameOriginOnly(b, base) {
+  const origin = new URL(base);
+  b.listeners.push((m) => {
+    if (m.method !== 'Network.requestWillBeSent' && m.method !== 'Network.webSocketCreated') return;
+    const url = m.params.request ? m.params.request.url : m.params.url;
+    if (/^(data|about|blob|chrome-extension):/.test(url)) return;
+    const u = new URL(url);
+    if (u.host !== origin.host) problems.push('request to another origin: ' + url);
+  });
+}
+
+// The viewport `width` px wide (a phone at 390), or back to 1280.
+export async function viewport(b, width, height = 900) {
+  await b.send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: width < 600 });
+  await sleep(300);
+}
+
+// Every input, select and textarea inside `sel` has a label.
+export async function checkLabels(b, sel) {
+  const unlabelled = await b.evaluate(`Array.prototype.filter.call(document.querySelectorAll(${q(sel + ' input, ' + sel + ' select, ' + sel + ' textarea')}), function (i) {
+    return !(i.labels && i.labels.length) && !i.getAttribute('aria-label') && !i.getAttribute('aria-labelledby'); }).map(function (i) { return i.id || i.name; })`);
+  check(unlabelled.length === 0, 'every control in ' + sel + ' has a label ' + JSON.stringify(unlabelled));
+}
+
+// Screenshots of `sel` at 1280 px and at 390 px (phone), `name`-1280 and
+// `name`-390; at 390 the page itself must not scroll sideways.
+export async function shotBoth(b, name, sel) {
+  await viewport(b, 1280, 1400);
+  await b.shot(name + '-1280', sel);
+  await viewport(b, 390, 1400);
+  check(await b.evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1'), 'no page-wide sideways scroll at 390 px (' + name + ')');
+  await b.shot(name + '-390', sel);
+  await viewport(b, 1280, 900);
+}
+
+// A GraphQL call from the page (its session), resolving with `data`.
+export function pageGql(b, query, variables) {
+  return b.evaluate(`window.Switchyard.gql(${q(query)}, ${q(variables || {})})`);
+}

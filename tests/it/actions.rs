@@ -269,6 +269,46 @@ async fn a_run_that_meets_the_providers_window_waits_and_resumes_when_it_opens()
     .await;
 }
 
+#[tokio::test]
+async fn a_step_meeting_5xx_waits_2_then_4_seconds_between_attempts_and_then_succeeds() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        let key = app.owner_key.clone();
+        let made = app
+            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
+            .await;
+        assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
+        // `/api/sick` answers 503 six times: each attempt is three requests
+        // (the connection's two quick retries), so two attempts fail.
+        let made = create(&app, json!({ "name": "Sick", "steps": [
+            { "key": "get", "kind": "API_EXECUTE", "provider": "custom_rest", "path": "/sick" }] })).await;
+        let run_id = run(&app, &key, made["action"]["id"].as_str().unwrap(), json!({})).await;
+        let mut waits = Vec::new();
+        for attempt in 1..=2 {
+            let seen = wait_run(&app, &run_id, Duration::from_secs(15), |r| {
+                ended(r) || (r["status"] == "WAITING" && r["steps"][0]["attempts"] == attempt)
+            })
+            .await;
+            assert_eq!(seen["status"], "WAITING", "[{}] attempt {attempt} waits: {seen}", app.backend);
+            let step = &seen["steps"][0];
+            assert!(step["error"].as_str().unwrap_or_default().contains("trying again"), "{seen}");
+            let until = chrono::DateTime::parse_from_rfc3339(seen["waitUntil"].as_str().unwrap()).unwrap();
+            waits.push((until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds());
+        }
+        // 2 s after the first failed attempt, 4 s after the second (less the time the poll took to see it).
+        assert!((1_000..=2_000).contains(&waits[0]), "[{}] first wait {} ms", app.backend, waits[0]);
+        assert!((3_000..=4_000).contains(&waits[1]), "[{}] second wait {} ms", app.backend, waits[1]);
+        let done = wait_run(&app, &run_id, Duration::from_secs(15), ended).await;
+        assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        assert_eq!(done["steps"][0]["attempts"], 3, "{done}");
+        let hits: Vec<String> =
+            log.api_hits.lock().unwrap().iter().filter(|(p, _)| p == "/api/sick").map(|(p, _)| p.clone()).collect();
+        assert_eq!(hits.len(), 7, "three requests for each failed attempt, one for the last");
+    })
+    .await;
+}
+
 /// A receiver that keeps what it got (body and headers).
 async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>) {
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -117,7 +117,8 @@ pub(crate) async fn provider() -> (String, ProviderLog) {
 /// The provider's API: wants the current access token (or the direct
 /// key `k-direct`). `/api/items` answers what it got; `/api/limited`
 /// answers 429 (Retry-After: 1) to every other request; `/api/flaky` 500
-/// to every other request; `/api/bad` 400.
+/// to every other request; `/api/sick` 503 to its first six requests;
+/// `/api/bad` 400.
 async fn api(
     State(log): State<ProviderLog>,
     uri: axum::http::Uri,
@@ -141,6 +142,7 @@ async fn api(
             (axum::http::StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], Json(json!({ "error": "slow down" }))).into_response()
         }
         "/api/flaky" if hits % 2 == 1 => (axum::http::StatusCode::BAD_GATEWAY, "upstream hiccup").into_response(),
+        "/api/sick" if hits <= 6 => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down for a while").into_response(),
         "/api/bad" => (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": { "message": "Invalid parameter" } }))).into_response(),
         // Instagram's two-step publish (seed 000): a container, then its publication.
         "/api/media" => Json(json!({ "id": "17895695668004550" })).into_response(),

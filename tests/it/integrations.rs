@@ -384,6 +384,51 @@ async fn an_outbound_sync_killed_mid_run_resumes_from_its_cursor_without_repeati
 }
 
 #[tokio::test]
+async fn the_service_list_gives_each_type_its_config_schema_and_whether_its_connection_exists() {
+    for_each_backend(&[], |app| async move {
+        const Q: &str = "{ integrationServices { serviceType name direction configSchema secretFields needsConnection connected } }";
+        let services = |data: Value| data["integrationServices"].as_array().unwrap().clone();
+        let list = services(app.gql(&app.owner_key, Q, json!({})).await);
+        let types: Vec<&str> = list.iter().map(|s| s["serviceType"].as_str().unwrap()).collect();
+        assert_eq!(&types[..2], ["slack", "webhook"], "{types:?}");
+        assert_eq!(list[0]["secretFields"], json!(["webhook_url"]));
+        assert_eq!((list[0]["direction"].as_str(), list[0]["needsConnection"].as_bool(), list[0]["connected"].as_bool()),
+            (Some("OUTBOUND"), Some(false), Some(true)));
+        assert_eq!(list[0]["configSchema"]["required"], json!(["webhook_url"]));
+        assert_eq!(list[1]["secretFields"], json!(["secret"]));
+        // The catalog's services that take calls, once each; none that only calls us.
+        let rest = list.iter().find(|s| s["serviceType"] == "custom_rest").expect("custom_rest is listed").clone();
+        assert_eq!((rest["direction"].as_str(), rest["needsConnection"].as_bool(), rest["connected"].as_bool()),
+            (Some("CONNECTION"), Some(true), Some(false)), "{rest}");
+        assert!(rest["configSchema"]["properties"]["sync"].is_object());
+        assert_eq!(types.iter().filter(|t| **t == "slack").count(), 1);
+        let incoming = switchyard::services::connections::catalog::all().iter()
+            .filter(|p| p.auth == switchyard::services::connections::catalog::AuthKind::None)
+            .map(|p| p.key.as_str()).collect::<Vec<_>>();
+        assert!(!incoming.is_empty() && incoming.iter().all(|k| !types.contains(k)), "{incoming:?}");
+        // Every listed type is one `createIntegration` takes (it fails on the
+        // missing connection or the config, never on the type).
+        for t in &types {
+            let (field, _) = app.user_error(&app.owner_key, "createIntegration", json!({ "name": "x", "serviceType": t, "config": { "nope": 1 } })).await;
+            assert!(field.starts_with("input.config"), "{t}: {field}");
+        }
+
+        // Connected: the form knows before anything is refused.
+        let service = Receiver::start(json!({ "me": "acct_1" })).await;
+        app.mutate(&app.owner_key, "createConnection",
+            json!({ "provider": "custom_rest", "apiKey": "ck_secret_123", "baseUrl": format!("{}/api", service.url) }), "connection { id }").await;
+        let list = services(app.gql(&app.owner_key, Q, json!({})).await);
+        let rest = list.iter().find(|s| s["serviceType"] == "custom_rest").unwrap();
+        assert_eq!(rest["connected"].as_bool(), Some(true));
+        // Any member may read it; another workspace's connection does not count.
+        let (_, other) = app.other_workspace("services-other@example.com").await;
+        let theirs = services(app.gql(&other, Q, json!({})).await);
+        assert_eq!(theirs.iter().find(|s| s["serviceType"] == "custom_rest").unwrap()["connected"].as_bool(), Some(false));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_connected_service_is_tested_through_the_workspaces_connection() {
     for_each_backend(&[], |app| async move {
         let service = Receiver::start(json!({ "me": "acct_1" })).await;

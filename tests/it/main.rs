@@ -26,6 +26,7 @@ mod invitations;
 mod jobs;
 mod layers;
 mod live_power;
+mod logs;
 mod members;
 mod multiprocess;
 mod nodes;

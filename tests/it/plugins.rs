@@ -7,7 +7,7 @@
 //! Webhooks signatures checked with the `standardwebhooks` crate, custom
 //! manifests and upgrades in place, and tenancy.
 
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,10 @@ pub struct Receiver {
     pub url: String,
     pub hits: Arc<Mutex<Vec<Hit>>>,
     pub status: Arc<AtomicU16>,
+    /// Requests still to answer 500 before `status` applies again: a test
+    /// that wants "one failure, then success" says so before the request is
+    /// made instead of racing it by changing `status` after seeing a hit.
+    pub fail_next: Arc<AtomicU32>,
     pub reply: Arc<Mutex<Value>>,
     /// Milliseconds to wait before answering (the request is recorded on arrival).
     pub delay_ms: Arc<AtomicU64>,
@@ -51,12 +55,18 @@ impl Receiver {
             url: String::new(),
             hits: Arc::default(),
             status: Arc::new(AtomicU16::new(200)),
+            fail_next: Arc::new(AtomicU32::new(0)),
             reply: Arc::new(Mutex::new(reply)),
             delay_ms: Arc::new(AtomicU64::new(0)),
         };
         async fn handle(State(r): State<Receiver>, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
             // The answer is decided on arrival, before the hit is visible to the test.
-            let status = StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap();
+            let failing = r.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            let status = if failing {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap()
+            };
             let reply = r.reply.lock().unwrap().to_string();
             r.hits.lock().unwrap().push(Hit { uri: uri.to_string(), headers, body });
             tokio::time::sleep(Duration::from_millis(r.delay_ms.load(Ordering::SeqCst))).await;
@@ -264,19 +274,22 @@ async fn the_chat_notifier_posts_matching_events_and_stops_when_off_or_uninstall
         assert_eq!((calls[0]["kind"].as_str(), calls[0]["status"].as_str(), calls[0]["httpStatus"].as_i64()), (Some("HOOK"), Some("SUCCEEDED"), Some(200)));
         assert!(calls[0]["eventId"].as_str().unwrap().starts_with("evt_"));
 
-        // The receiver fails: the hook is retried by the job engine until it answers.
-        chat.status.store(500, Ordering::SeqCst);
+        // The receiver fails once: the hook is retried by the job engine until it answers.
+        // (The failure is armed before the call, not by flipping the status once the
+        // test sees the hit: on a loaded machine the retry could come before the flip.)
+        chat.fail_next.store(1, Ordering::SeqCst);
         app.create_key(&app.owner_key, "ci2", &["READ"]).await;
-        chat.wait_for(2, Duration::from_secs(45)).await;
-        chat.status.store(200, Ordering::SeqCst);
         let hits = chat.wait_for(3, Duration::from_secs(45)).await;
         if hits.len() != 3 {
             let jobs = entity::job::Entity::find().all(&app.state.db).await.unwrap();
             let hook_jobs: Vec<_> = jobs.iter().filter(|j| j.kind == "plugin.hook").map(|j| (&j.state, j.attempts, &j.last_error, j.run_at)).collect();
             panic!("one failure, then the retry: {} hits; calls {:?}; jobs {hook_jobs:?}", hits.len(), calls_of(&app, &id).await);
         }
+        assert_eq!(chat.fail_next.load(Ordering::SeqCst), 0, "the failing answer was given");
+        assert_eq!(hits[1].body, hits[2].body, "the retry sends the same message");
         let calls = settled_calls(&app, &id, 2).await;
         assert_eq!((calls[0]["status"].as_str(), calls[0]["attempts"].as_i64()), (Some("SUCCEEDED"), Some(2)), "{calls:?}");
+        assert_eq!(calls[0]["httpStatus"].as_i64(), Some(200), "{calls:?}");
 
         // Off: no call at all.
         app.mutate(&app.owner_key, "setPluginStatus", json!({ "id": id, "status": "INACTIVE" }), PLUGIN).await;

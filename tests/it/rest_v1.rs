@@ -484,9 +484,69 @@ async fn every_rest_route_is_in_the_openapi_document() {
             for path in doc["paths"].as_object().unwrap().keys() {
                 assert!(routes.contains_key(path), "{path} is documented but not routed");
             }
-            // The data API's own document is still served.
-            let data = app.client.get(format!("{}/api/v1/openapi.json", app.url)).send().await.unwrap();
-            assert_eq!(data.status(), 200);
+            // Answers added by rule: every keyed operation documents 401, 403 and 429 (with
+            // `Retry-After` and `RateLimit-*`), every data operation 401, 403 and its quota's 429.
+            let answers = &doc["components"]["responses"];
+            for h in ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
+                assert_eq!(answers["RateLimited"]["headers"][h]["required"], true, "{h}");
+            }
+            assert_eq!(answers["QuotaExceeded"]["headers"]["Retry-After"]["required"], true);
+            for (path, item) in doc["paths"].as_object().unwrap() {
+                for (m, op) in item.as_object().unwrap() {
+                    let security = op["security"].to_string();
+                    let expect = match security.as_str() {
+                        r#"[{"apiKey":[]}]"# => ["Unauthorized", "Forbidden", "RateLimited"],
+                        r#"[{"dataKey":[]}]"# => ["DataUnauthorized", "DataForbidden", "QuotaExceeded"],
+                        _ => {
+                            assert!(
+                                !path.starts_with("/v1/") || path.starts_with("/v1/oauth/"),
+                                "{m} {path} has no key"
+                            );
+                            continue;
+                        }
+                    };
+                    for (status, name) in ["401", "403", "429"].into_iter().zip(expect) {
+                        let r = &op["responses"][status]["$ref"];
+                        assert_eq!(r, &json!(format!("#/components/responses/{name}")), "{m} {path} {status}");
+                    }
+                    if security.contains("apiKey") {
+                        let ok = op["responses"].as_object().unwrap().iter().find(|(s, _)| s.starts_with('2'));
+                        let (_, ok) = ok.unwrap_or_else(|| panic!("{m} {path} documents a success"));
+                        assert!(ok["headers"]["RateLimit-Remaining"]["schema"].is_object(), "{m} {path}");
+                    }
+                    let json_body = !op["requestBody"]["content"]["application/json"].is_null();
+                    assert_eq!(json_body, !op["responses"]["415"].is_null(), "{m} {path} 415");
+                }
+            }
+            // The data API's part, generated, with what the fuzzer relies on.
+            let data: Value =
+                app.client.get(format!("{}/api/v1/openapi.json", app.url)).send().await.unwrap().json().await.unwrap();
+            let data_paths: Vec<&String> = data["paths"].as_object().unwrap().keys().collect();
+            assert_eq!(data_paths, ["/api/v1/data/{slug}", "/api/v1/data/{slug}/{record_id}"]);
+            for path in data_paths {
+                assert_eq!(data["paths"][path], doc["paths"][path], "{path} is the same in both documents");
+            }
+            let post = &doc["paths"]["/api/v1/data/{slug}"]["post"];
+            let callback = post["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "X-Webhook-Callback");
+            let callback = callback.expect("the callback header is documented");
+            assert_eq!((&callback["in"], &callback["schema"]["format"]), (&json!("header"), &json!("uri")));
+            assert_eq!(callback["schema"]["minLength"], 1, "a blank URL is not one");
+            let body = &doc["components"]["schemas"]["RecordBody"];
+            assert_eq!(body["propertyNames"]["pattern"], switchyard::rest::NO_NUL);
+            assert!(doc["components"]["schemas"]["RecordValue"]
+                .to_string()
+                .contains(switchyard::rest::NO_NUL.replace('\\', "\\\\").as_str()));
+            let record = &doc["components"]["schemas"]["Record"];
+            assert_eq!(record["properties"]["operation"]["$ref"], "#/components/schemas/RecordOperation");
+            assert!(record["properties"]["operation"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("operation: \"delete\""));
+            assert!(
+                post["callbacks"]["recordResult"].is_object()
+                    && doc["components"]["callbacks"]["recordResult"].is_object()
+            );
+            assert_eq!(doc["components"]["securitySchemes"]["dataKey"]["scheme"], "bearer");
         }
     })
     .await;
@@ -523,7 +583,13 @@ async fn a_key_of_the_workspace_sees_its_endpoints_schemas_in_the_document() {
             );
             let item = &doc["paths"]["/api/v1/data/orders/{record_id}"];
             assert!(item["get"].is_object() && item["put"]["requestBody"]["content"].is_object(), "[{b}] {item}");
-            assert!(!item["parameters"].to_string().contains("parameters/slug"), "[{b}] the slug is in the path");
+            for op in ["get", "put", "delete"] {
+                let names = item[op]["parameters"].to_string();
+                assert!(
+                    !names.contains(r#""name":"slug""#) && names.contains("record_id"),
+                    "[{b}] the slug is in the path"
+                );
+            }
         }
 
         // A blank callback header is not a URL.
@@ -639,6 +705,28 @@ async fn plugins_are_installed_listed_configured_and_uninstalled_as_the_seed_sho
         let (_, _, page2) = call(&app, "GET", "/v1/plugins?status=active&page=2&limit=1", Some(&key), None).await;
         assert_eq!(page2["data"][0]["id"], id.as_str(), "[{b}] {page2}");
 
+        // One plugin: the seed's shape, the secret as `***`, by id, manifest id or key; another workspace's key gets 404.
+        let (s, _, one) = call(&app, "GET", &format!("/v1/plugins/{id}"), Some(&key), None).await;
+        assert_eq!(s, 200, "[{b}] {one}");
+        assert_eq!(
+            (one["id"].as_str(), one["config"]["api_key"].as_str()),
+            (Some(id.as_str()), Some("***")),
+            "[{b}] {one}"
+        );
+        assert_eq!(one["config"]["default_city"], "Beijing");
+        assert!(!one.to_string().contains("weather_api_key"), "[{b}] {one}");
+        for f in ["plugin_id", "key", "name", "version", "status", "source", "installed_at", "updated_at"] {
+            assert!(!one[f].is_null(), "[{b}] {f}: {one}");
+        }
+        for by in ["plugin_weather_v1.0.0", "weather"] {
+            let (s, _, p) = call(&app, "GET", &format!("/v1/plugins/{by}"), Some(&key), None).await;
+            assert_eq!((s, p["id"].as_str()), (200, Some(id.as_str())), "[{b}] {by}: {p}");
+        }
+        let (_, stranger) = app.other_workspace("stranger@example.com").await;
+        let (s, _, body) = call(&app, "GET", &format!("/v1/plugins/{id}"), Some(&stranger), None).await;
+        assert_eq!(s, 404, "[{b}] another workspace's plugin: {body}");
+        assert_error(&body, "NOT_FOUND", &b);
+
         // Status: inactive, then the filter sees it.
         let (s, _, p) =
             call(&app, "PATCH", &format!("/v1/plugins/{id}/status"), Some(&key), Some(json!({ "status": "inactive" })))
@@ -688,6 +776,8 @@ async fn plugins_are_installed_listed_configured_and_uninstalled_as_the_seed_sho
         let (s, _, body) = call(&app, "DELETE", &format!("/v1/plugins/{id}"), Some(&key), None).await;
         assert_eq!(s, 404, "[{b}] {body}");
         assert_error(&body, "NOT_FOUND", &b);
+        let (s, _, body) = call(&app, "GET", &format!("/v1/plugins/{id}"), Some(&key), None).await;
+        assert_eq!(s, 404, "[{b}] uninstalled: {body}");
         let (s, _, body) =
             call(&app, "PATCH", &format!("/v1/plugins/{id}/status"), Some(&key), Some(json!({ "status": "active" })))
                 .await;
@@ -814,6 +904,49 @@ async fn integrations_are_created_tested_synced_updated_and_deleted() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         assert!(synced["last_error"].is_null() && synced["items_synced"].as_i64() >= Some(1), "[{b}] {synced}");
+
+        // Its sync runs, paginated like the other lists; another workspace's key gets 404.
+        let (s, _, runs) = call(&app, "GET", &format!("/v1/integrations/{id}/sync-runs"), Some(&key), None).await;
+        assert_eq!(s, 200, "[{b}] {runs}");
+        assert_eq!(runs["pagination"], json!({ "page": 1, "limit": 20, "total": 1, "total_pages": 1 }), "[{b}] {runs}");
+        assert_eq!(
+            (runs["data"][0]["id"].as_str(), runs["data"][0]["integration_id"].as_str()),
+            (run["id"].as_str(), Some(id.as_str()))
+        );
+        assert_eq!(
+            (runs["data"][0]["status"].as_str(), runs["data"][0]["trigger"].as_str()),
+            (Some("succeeded"), Some("manual")),
+            "[{b}] {runs}"
+        );
+        assert!(
+            runs["data"][0]["finished_at"].is_string() && runs["data"][0]["items"].as_i64() >= Some(1),
+            "[{b}] {runs}"
+        );
+        let (_, _, second) = call(&app, "POST", &format!("/v1/integrations/{id}/sync"), Some(&key), None).await;
+        let (s, _, page) =
+            call(&app, "GET", &format!("/v1/integrations/{id}/sync-runs?page=1&limit=1"), Some(&key), None).await;
+        assert_eq!(s, 200, "[{b}] {page}");
+        assert_eq!(page["pagination"], json!({ "page": 1, "limit": 1, "total": 2, "total_pages": 2 }), "[{b}] {page}");
+        assert_eq!(page["data"][0]["id"], second["id"], "[{b}] newest first");
+        let (_, _, page2) =
+            call(&app, "GET", &format!("/v1/integrations/{id}/sync-runs?page=2&limit=1"), Some(&key), None).await;
+        assert_eq!(page2["data"][0]["id"], run["id"], "[{b}] {page2}");
+        let (s, _, body) =
+            call(&app, "GET", &format!("/v1/integrations/{id}/sync-runs?limit=0"), Some(&key), None).await;
+        assert_eq!(s, 400, "[{b}] {body}");
+        let (_, stranger) = app.other_workspace("stranger@example.com").await;
+        let (s, _, body) = call(&app, "GET", &format!("/v1/integrations/{id}/sync-runs"), Some(&stranger), None).await;
+        assert_eq!(s, 404, "[{b}] another workspace's integration: {body}");
+        assert_error(&body, "NOT_FOUND", &b);
+        let until = Instant::now() + Duration::from_secs(45);
+        while Instant::now() < until {
+            let (_, _, r) =
+                call(&app, "GET", &format!("/v1/integrations/{id}/sync-runs?limit=1"), Some(&key), None).await;
+            if r["data"][0]["finished_at"].is_string() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         assert!(!slack.hits.lock().unwrap().is_empty(), "[{b}] the event reached the receiver");
 
         // Update: the secret sent back as `***` is kept; status inactive stops syncs.
@@ -847,7 +980,11 @@ async fn integrations_are_created_tested_synced_updated_and_deleted() {
         // Delete: 204, then 404.
         let (s, _, _) = call(&app, "DELETE", &format!("/v1/integrations/{id}"), Some(&key), None).await;
         assert_eq!(s, 204, "[{b}]");
-        for (m, p) in [("GET", format!("/v1/integrations/{id}")), ("POST", format!("/v1/integrations/{id}/test"))] {
+        for (m, p) in [
+            ("GET", format!("/v1/integrations/{id}")),
+            ("POST", format!("/v1/integrations/{id}/test")),
+            ("GET", format!("/v1/integrations/{id}/sync-runs")),
+        ] {
             let (s, _, body) = call(&app, m, &p, Some(&key), None).await;
             assert_eq!(s, 404, "[{b}] {m} {p}: {body}");
             assert_error(&body, "NOT_FOUND", &b);

@@ -433,6 +433,30 @@ async fn the_dashboard_loads_the_connections_panel_script() {
 }
 
 #[tokio::test]
+async fn the_dashboard_holds_the_management_areas() {
+    // Issue 25's API keys, webhooks, data endpoints, members and events areas:
+    // one delimited block each in the dashboard, and its script served as on disk.
+    for_each_backend(&[], |app: TestApp| async move {
+        let get = |path: &str| app.client.get(format!("{}{path}", app.url)).send();
+        let html = get("/dashboard").await.unwrap().text().await.unwrap();
+        for area in ["api-keys", "webhooks", "data-endpoints", "members", "events"] {
+            let (open, close) = (format!("<!-- area: {area} -->"), format!("<!-- /area: {area} -->"));
+            let start = html.find(&open).unwrap_or_else(|| panic!("[{}] no block for {area}", app.backend));
+            let end = html.find(&close).unwrap_or_else(|| panic!("[{}] {area}'s block is not closed", app.backend));
+            assert!(html[start..end].contains(&format!("data-area=\"{area}\"")), "[{}] {area}", app.backend);
+            assert!(html.contains(&format!("<script src=\"/playground/{area}.js\">")), "[{}] {area}", app.backend);
+            let resp = get(&format!("/playground/{area}.js")).await.unwrap();
+            assert_eq!(resp.status(), 200, "[{}] {area}", app.backend);
+            assert!(resp.headers()["content-type"].to_str().unwrap().contains("javascript"));
+            let on_disk =
+                std::fs::read_to_string(format!("{}/playground/{area}.js", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            assert_eq!(resp.text().await.unwrap(), on_disk, "[{}] {area}.js is the file in playground/", app.backend);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_dashboard_loads_the_actions_panel_script() {
     for_each_backend(&[], |app: TestApp| async move {
         let get = |path: &str| app.client.get(format!("{}{path}", app.url)).send();

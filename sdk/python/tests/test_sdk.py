@@ -4,6 +4,7 @@ pagination helpers, typed errors, 429 retries and webhook verification."""
 from __future__ import annotations
 
 import asyncio
+import json
 import http.server
 import threading
 import time
@@ -84,6 +85,10 @@ def test_plugins_sync(server):
         assert [p["id"] for p in api.plugins.list_all(limit=1)] == [c["id"], w["id"]]
         assert api.plugins.update_status(w["id"], "inactive")["status"] == "inactive"
         assert [p["id"] for p in api.plugins.list(status="inactive")["data"]] == [w["id"]]
+        one = api.plugins.get(w["id"])
+        assert (one["id"], one["status"], one["config"]["api_key"]) == (w["id"], "inactive", "***")
+        assert api.plugins.get("weather")["id"] == w["id"], "by key"
+        assert "weather_api_key" not in json.dumps(one)
         u = api.plugins.update_config(w["id"], {"api_key": "***", "default_city": "Paris"})
         assert (u["config"]["api_key"], u["config"]["default_city"]) == ("***", "Paris")
         api.plugins.uninstall(w["id"])
@@ -109,7 +114,6 @@ def test_integrations_sync(server):
         assert api.integrations.get(i["id"])["name"] == "Slack集成"
         t = api.integrations.test(i["id"])
         assert (t["ok"], t["status_code"]) == (True, 200)
-        import json
         assert json.loads(slack.hits[0][1])["channel"] == "#general"
 
         k = api.api_keys.create(name="synced")
@@ -121,6 +125,10 @@ def test_integrations_sync(server):
                 break
             time.sleep(0.1)
         assert now["last_sync_at"] and now["items_synced"] >= 1, now
+        runs = api.integrations.sync_runs(i["id"], page=1, limit=1)
+        assert runs["pagination"]["total"] >= 1 and runs["data"][0]["integration_id"] == i["id"], runs
+        assert runs["data"][0]["status"] == "succeeded" and runs["data"][0]["trigger"] == "manual", runs
+        assert len(list(api.integrations.sync_runs_all(i["id"], limit=1))) == runs["pagination"]["total"]
         api.api_keys.delete(k["id"])
 
         u = api.integrations.update(i["id"], status="inactive", config={"webhook_url": "***", "channel": "#ops"})
@@ -131,6 +139,9 @@ def test_integrations_sync(server):
         api.integrations.delete(i["id"])
         with pytest.raises(SwitchyardError) as gone:
             api.integrations.get(i["id"])
+        assert gone.value.code == "NOT_FOUND"
+        with pytest.raises(SwitchyardError) as gone:
+            api.integrations.sync_runs(i["id"])
         assert gone.value.code == "NOT_FOUND"
     slack.close()
 
@@ -264,6 +275,7 @@ def test_async_client_covers_the_same_surface(server):
             assert [x["id"] async for x in api.plugins.list_all()] == [p["id"]]
             assert (await api.plugins.list(status="active"))["pagination"]["total"] == 1
             assert (await api.plugins.update_status(p["id"], "inactive"))["status"] == "inactive"
+            assert (await api.plugins.get(p["id"]))["config"]["api_key"] == "***"
             assert (await api.plugins.update_config(p["id"], {"api_key": "***", "default_city": "Rome"}))["config"]["default_city"] == "Rome"
             await api.plugins.uninstall(p["id"])
 
@@ -274,6 +286,8 @@ def test_async_client_covers_the_same_surface(server):
             assert (await api.integrations.get(i["id"]))["name"] == "async"
             assert (await api.integrations.update(i["id"], name="renamed"))["name"] == "renamed"
             assert (await api.integrations.sync(i["id"]))["status"] == "queued"
+            assert (await api.integrations.sync_runs(i["id"]))["data"][0]["trigger"] == "manual"
+            assert len([x async for x in api.integrations.sync_runs_all(i["id"])]) >= 1
             await api.integrations.delete(i["id"])
 
             app = await api.oauth.create_app(name="a", redirect_uris=["https://x.example/cb"], scopes=["read"])

@@ -514,6 +514,11 @@ export class Plugins {
     return this.t.paginate("/plugins", { ...params });
   }
 
+  /** One installed plugin, by `plg_…`, manifest id or key; secrets come back as `***`. */
+  get(id: string): Promise<Plugin> {
+    return this.t.request("GET", `/plugins/${enc(id)}`);
+  }
+
   updateStatus(id: string, status: PluginStatus): Promise<Plugin> {
     return this.t.request("PATCH", `/plugins/${enc(id)}/status`, { body: { status } });
   }
@@ -565,6 +570,16 @@ export class Integrations {
   /** Queues a sync; `get(id)` shows `last_sync_at`, `last_error` and `items_synced` when it ran. */
   sync(id: string): Promise<SyncRun> {
     return this.t.request("POST", `/integrations/${enc(id)}/sync`);
+  }
+
+  /** One page of the integration's sync runs, newest first. */
+  syncRuns(id: string, params: PageParams = {}): Promise<Paginated<SyncRun>> {
+    return this.t.request("GET", `/integrations/${enc(id)}/sync-runs`, { query: { ...params } });
+  }
+
+  /** Every sync run of the integration, across pages. */
+  syncRunsAll(id: string, params: { limit?: number } = {}): AsyncGenerator<SyncRun> {
+    return this.t.paginate(`/integrations/${enc(id)}/sync-runs`, { ...params });
   }
 }
 

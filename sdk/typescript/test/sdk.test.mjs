@@ -70,6 +70,10 @@ test("plugins: install, list, iterate, status, config, uninstall", async () => {
   assert.deepEqual(all, [chat.id, weather.id]);
   assert.equal((await api.plugins.updateStatus(weather.id, "inactive")).status, "inactive");
   assert.equal((await api.plugins.list({ status: "inactive" })).data[0].id, weather.id);
+  const one = await api.plugins.get(weather.id);
+  assert.deepEqual([one.id, one.status, one.config.api_key], [weather.id, "inactive", "***"]);
+  assert.equal((await api.plugins.get("weather")).id, weather.id, "by key");
+  assert.ok(!JSON.stringify(one).includes("s3cret"));
   const cfg = await api.plugins.updateConfig(weather.id, { api_key: "***", default_city: "Paris" });
   assert.deepEqual([cfg.config.api_key, cfg.config.default_city], ["***", "Paris"]);
   await api.plugins.uninstall(weather.id);
@@ -112,6 +116,12 @@ test("integrations: create, list, get, test, sync, update, delete", async () => 
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.ok(i.last_sync_at && i.items_synced >= 1, JSON.stringify(i));
+    const runs = await api.integrations.syncRuns(made.id, { page: 1, limit: 1 });
+    assert.ok(runs.pagination.total >= 1, JSON.stringify(runs));
+    assert.deepEqual([runs.data[0].id, runs.data[0].trigger, runs.data[0].status], [run.id, "manual", "succeeded"]);
+    const allRuns = [];
+    for await (const r of api.integrations.syncRunsAll(made.id, { limit: 1 })) allRuns.push(r.id);
+    assert.equal(allRuns.length, runs.pagination.total);
     await api.apiKeys.delete(k.id);
 
     const upd = await api.integrations.update(made.id, { status: "inactive", config: { webhook_url: "***", channel: "#ops" } });
@@ -120,6 +130,7 @@ test("integrations: create, list, get, test, sync, update, delete", async () => 
     assert.equal(refused.status, 400);
     await api.integrations.delete(made.id);
     assert.equal((await api.integrations.get(made.id).catch((e) => e)).code, "NOT_FOUND");
+    assert.equal((await api.integrations.syncRuns(made.id).catch((e) => e)).code, "NOT_FOUND");
   } finally {
     slack.close();
   }

@@ -188,7 +188,7 @@ pub struct ListApiKeys {
 
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
     responses((status = 201, description = "Created; `key` is shown this once", body = ApiKey),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+              (status = 400, body = ErrorBody)),
     description = "Creates a key acting for the caller (owner with `write` and `admin`).")]
 pub async fn create(
     State(h): State<Http>,
@@ -207,8 +207,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", params(ListApiKeys),
-    responses((status = 200, body = ApiKeyList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody)),
+    responses((status = 200, body = ApiKeyList), (status = 400, body = ErrorBody)),
     description = "The workspace's keys, newest first (owner with `read` and `admin`).")]
 pub async fn list(
     State(h): State<Http>,
@@ -224,7 +223,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "`ak_…`")),
-    responses((status = 200, body = ApiKey), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = ApiKey),
               (status = 404, body = ErrorBody)))]
 pub async fn read(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<Json<ApiKey>> {
     Ok(Json(ApiKey::from_model(api_keys::get(&h.app.db, &p, &id).await?, None)))
@@ -232,8 +231,7 @@ pub async fn read(State(h): State<Http>, Caller(p): Caller, Path(id): Path<Strin
 
 #[utoipa::path(put, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "`ak_…`")),
     request_body = UpdateApiKey,
-    responses((status = 200, body = ApiKey), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ApiKey), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(h): State<Http>,
     Caller(p): Caller,
@@ -252,8 +250,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "`ak_…`")),
-    responses((status = 204, description = "Deleted; the key stops working at once"), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted; the key stops working at once"), (status = 404, body = ErrorBody)))]
 pub async fn remove(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     api_keys::delete(&h.app, &p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -291,8 +288,7 @@ pub struct UsageDay {
 
 #[utoipa::path(get, path = "/v1/api-keys/{id}/usage", tag = "api-keys",
     params(("id" = String, Path, description = "`ak_…`"), UsageQuery),
-    responses((status = 200, body = ApiKeyUsage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ApiKeyUsage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn usage(
     State(h): State<Http>,
     Caller(p): Caller,

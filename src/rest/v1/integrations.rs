@@ -21,6 +21,7 @@ pub fn router() -> Router<Http> {
         .route("/v1/integrations/{id}", get(read).put(update).delete(remove))
         .route("/v1/integrations/{id}/test", post(test))
         .route("/v1/integrations/{id}/sync", post(sync))
+        .route("/v1/integrations/{id}/sync-runs", get(sync_runs))
 }
 
 /// Service field names as this API spells them.
@@ -238,6 +239,13 @@ impl From<entity::integration_run::Model> for SyncRun {
     }
 }
 
+/// A page of sync runs.
+#[derive(Serialize, ToSchema)]
+pub struct SyncRunList {
+    pub data: Vec<SyncRun>,
+    pub pagination: Pagination,
+}
+
 /// Filters of `GET /v1/integrations`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -257,8 +265,7 @@ pub struct ListIntegrations {
 const ID: &str = "`int_…`";
 
 #[utoipa::path(post, path = "/v1/integrations", tag = "integrations", request_body = CreateIntegration,
-    responses((status = 201, body = Integration), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody)),
+    responses((status = 201, body = Integration), (status = 400, body = ErrorBody)),
     description = "Creates an integration (owner with `write`). Emits `integration.created`.")]
 pub async fn create(
     State(h): State<Http>,
@@ -279,8 +286,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1/integrations", tag = "integrations", params(ListIntegrations),
-    responses((status = 200, body = IntegrationList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody)),
+    responses((status = 200, body = IntegrationList), (status = 400, body = ErrorBody)),
     description = "The workspace's integrations, newest first.")]
 pub async fn list(
     State(h): State<Http>,
@@ -295,7 +301,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = Integration), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = Integration),
               (status = 404, body = ErrorBody)))]
 pub async fn read(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<Json<Integration>> {
     Ok(Json(integrations::get(&h.app.db, &p, &id).await?.into()))
@@ -303,8 +309,7 @@ pub async fn read(State(h): State<Http>, Caller(p): Caller, Path(id): Path<Strin
 
 #[utoipa::path(put, path = "/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path, description = ID)),
     request_body = UpdateIntegration,
-    responses((status = 200, body = Integration), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Integration), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     description = "Changes an integration (owner); its schedule follows. Emits `integration.updated`.")]
 pub async fn update(
     State(h): State<Http>,
@@ -325,8 +330,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path, description = ID)),
-    responses((status = 204, description = "Deleted with its runs and schedule"), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204, description = "Deleted with its runs and schedule"), (status = 404, body = ErrorBody)),
     description = "Deletes an integration (owner). Emits `integration.deleted`.")]
 pub async fn remove(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     integrations::delete(&h.app, &p, &id).await?;
@@ -335,8 +339,7 @@ pub async fn remove(State(h): State<Http>, Caller(p): Caller, Path(id): Path<Str
 
 #[utoipa::path(post, path = "/v1/integrations/{id}/test", tag = "integrations",
     params(("id" = String, Path, description = ID)),
-    responses((status = 200, description = "Called now; the outcome, whatever the service answered", body = IntegrationTestResult),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "Called now; the outcome, whatever the service answered", body = IntegrationTestResult), (status = 404, body = ErrorBody)),
     description = "Makes one real call: Slack gets a test message, a webhook a signed `integration.test` message, \
 a connected service its who-am-I call. The outcome is recorded on the integration.")]
 pub async fn test(
@@ -357,11 +360,25 @@ pub async fn test(
     params(("id" = String, Path, description = ID)),
     responses((status = 202, description = "Queued; the integration's `last_sync_at`, `last_error` and \
 `items_synced` show how it went", body = SyncRun),
-              (status = 400, description = "The integration has no sync or is inactive", body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+              (status = 400, description = "The integration has no sync or is inactive", body = ErrorBody), (status = 404, body = ErrorBody)),
     description = "Runs the integration's sync now, as a job: outbound, the events its filter selects since the \
 last one sent, in order; inbound, its resource into its data endpoint.")]
 pub async fn sync(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let run = integrations::request_sync(&h.app, &p, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(SyncRun::from(run))).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/integrations/{id}/sync-runs", tag = "integrations",
+    params(("id" = String, Path, description = ID), PageQuery),
+    responses((status = 200, body = SyncRunList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    description = "The integration's sync runs (manual and scheduled), newest first.")]
+pub async fn sync_runs(
+    State(h): State<Http>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<SyncRunList>> {
+    let page = integrations::runs_of(&h.app.db, &p, &id, &q.args()?).await?;
+    let pagination = Pagination::of(&q, &page);
+    Ok(Json(SyncRunList { data: page.items.into_iter().map(SyncRun::from).collect(), pagination }))
 }

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{IntoParams, ToResponse, ToSchema};
 
 use super::Http;
 use crate::auth::{authenticate_token, Credential, Principal};
@@ -172,6 +172,52 @@ pub struct ErrorObject {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorDetails>,
 }
+
+/// UNAUTHORIZED: no `Authorization: Bearer`, or an API key or access token
+/// that is unknown, expired, revoked or disabled.
+#[derive(ToResponse)]
+#[response(
+    headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+    example = json!({ "error": { "code": "UNAUTHORIZED", "message": "Invalid API key" } })
+)]
+#[allow(dead_code)]
+pub struct Unauthorized(ErrorBody);
+
+/// FORBIDDEN: the key or token lacks the permission (`read`, `write`,
+/// `admin`) or the member's role does not allow it.
+#[derive(ToResponse)]
+#[response(example = json!({ "error": { "code": "FORBIDDEN", "message": "This API key lacks the 'write' permission" } }))]
+#[allow(dead_code)]
+pub struct Forbidden(ErrorBody);
+
+/// RATE_LIMITED: the key's (1000 a minute) or OAuth grant's (500 a minute)
+/// budget is spent; retry after `Retry-After` seconds.
+#[derive(ToResponse)]
+#[response(
+    headers(
+        ("Retry-After" = u64, description = "Seconds to wait before the next request is accepted."),
+        ("RateLimit-Limit" = u32, description = "Requests a minute the key or grant may make."),
+        ("RateLimit-Remaining" = u32, description = "Requests left now: 0."),
+        ("RateLimit-Reset" = u64, description = "Seconds until a request is accepted again."),
+    ),
+    example = json!({ "error": { "code": "RATE_LIMITED", "message": "Rate limit exceeded, retry in 12 s" } })
+)]
+#[allow(dead_code)]
+pub struct RateLimited(ErrorBody);
+
+/// INVALID_REQUEST: the body is larger than 256 KiB.
+#[derive(ToResponse)]
+#[response(example = json!({ "error": { "code": "INVALID_REQUEST",
+    "message": "Request body too large (limit 262144 bytes)" } }))]
+#[allow(dead_code)]
+pub struct PayloadTooLarge(ErrorBody);
+
+/// INVALID_REQUEST: the body is not `application/json`.
+#[derive(ToResponse)]
+#[response(example = json!({ "error": { "code": "INVALID_REQUEST",
+    "message": "Content-Type must be application/json" } }))]
+#[allow(dead_code)]
+pub struct UnsupportedMediaType(ErrorBody);
 
 /// A problem with one input field.
 #[derive(Serialize, ToSchema, Clone)]

@@ -99,7 +99,7 @@ const ID: &str = "`app_…`";
 
 #[utoipa::path(post, path = "/v1/oauth/apps", tag = "oauth", request_body = CreateOAuthApp,
     responses((status = 201, description = "Registered; `client_secret` is shown this once", body = OAuthApp),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+              (status = 400, body = ErrorBody)),
     description = "Registers an app (owner with `write` and `admin`).")]
 pub async fn create(
     State(h): State<Http>,
@@ -118,8 +118,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1/oauth/apps", tag = "oauth", params(PageQuery),
-    responses((status = 200, body = OAuthAppList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = OAuthAppList), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(h): State<Http>,
     Caller(p): Caller,
@@ -131,15 +130,14 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v1/oauth/apps/{id}", tag = "oauth", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = OAuthApp), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = OAuthApp),
               (status = 404, body = ErrorBody)))]
 pub async fn read(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<Json<OAuthApp>> {
     Ok(Json(OAuthApp::from_model(apps::get(&h.app.db, &p, &id).await?, None)))
 }
 
 #[utoipa::path(delete, path = "/v1/oauth/apps/{id}", tag = "oauth", params(("id" = String, Path, description = ID)),
-    responses((status = 204, description = "Deleted; every token it holds stops working"),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted; every token it holds stops working"), (status = 404, body = ErrorBody)))]
 pub async fn remove(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     apps::delete(&h.app, &p, &id).await?;
     Ok(StatusCode::NO_CONTENT)

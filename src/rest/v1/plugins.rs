@@ -5,7 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ pub fn router() -> Router<Http> {
     Router::new()
         .route("/v1/plugins", get(list))
         .route("/v1/plugins/install", post(install))
-        .route("/v1/plugins/{id}", delete(uninstall))
+        .route("/v1/plugins/{id}", get(read).delete(uninstall))
         .route("/v1/plugins/{id}/status", patch(set_status))
         .route("/v1/plugins/{id}/config", put(update_config))
 }
@@ -176,7 +176,7 @@ const ID: &str = "`plg_…`, the manifest id (`plugin_weather_v1.0.0`) or the ke
 
 #[utoipa::path(post, path = "/v1/plugins/install", tag = "plugins", request_body = InstallPlugin,
     responses((status = 201, description = "Installed (or upgraded to this newer version)", body = Plugin),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+              (status = 400, body = ErrorBody)),
     description = "Installs a plugin (owner with `write`). Emits `plugin.installed`.")]
 pub async fn install(
     State(h): State<Http>,
@@ -190,8 +190,7 @@ pub async fn install(
 }
 
 #[utoipa::path(get, path = "/v1/plugins", tag = "plugins", params(ListPlugins),
-    responses((status = 200, body = PluginList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody)),
+    responses((status = 200, body = PluginList), (status = 400, body = ErrorBody)),
     description = "The workspace's installed plugins, newest first.")]
 pub async fn list(
     State(h): State<Http>,
@@ -204,10 +203,16 @@ pub async fn list(
     Ok(Json(PluginList { data: page.items.into_iter().map(Plugin::from).collect(), pagination }))
 }
 
+#[utoipa::path(get, path = "/v1/plugins/{id}", tag = "plugins", params(("id" = String, Path, description = ID)),
+    responses((status = 200, body = Plugin), (status = 404, body = ErrorBody)),
+    description = "One installed plugin; its secret config fields are `***`.")]
+pub async fn read(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<Json<Plugin>> {
+    Ok(Json(plugins::get(&h.app.db, &p, &id).await?.into()))
+}
+
 #[utoipa::path(patch, path = "/v1/plugins/{id}/status", tag = "plugins", params(("id" = String, Path, description = ID)),
     request_body = SetPluginStatus,
-    responses((status = 200, body = Plugin), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Plugin), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     description = "Turns a plugin on or off (owner); an inactive plugin runs no hooks and refuses actions.")]
 pub async fn set_status(
     State(h): State<Http>,
@@ -220,8 +225,7 @@ pub async fn set_status(
 
 #[utoipa::path(put, path = "/v1/plugins/{id}/config", tag = "plugins", params(("id" = String, Path, description = ID)),
     request_body = UpdatePluginConfig,
-    responses((status = 200, body = Plugin), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Plugin), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     description = "Replaces a plugin's config (owner), checked against its schema.")]
 pub async fn update_config(
     State(h): State<Http>,
@@ -233,8 +237,7 @@ pub async fn update_config(
 }
 
 #[utoipa::path(delete, path = "/v1/plugins/{id}", tag = "plugins", params(("id" = String, Path, description = ID)),
-    responses((status = 204, description = "Uninstalled with its secrets and call log"), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204, description = "Uninstalled with its secrets and call log"), (status = 404, body = ErrorBody)),
     description = "Uninstalls a plugin (owner): its hooks stop at once. Emits `plugin.uninstalled`.")]
 pub async fn uninstall(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     plugins::uninstall(&h.app, &p, &id).await?;

@@ -235,7 +235,7 @@ const ID: &str = "`wh_…`";
 
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
     responses((status = 201, description = "Created; `secret` is shown this once", body = Webhook),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+              (status = 400, body = ErrorBody)),
     description = "Creates a webhook (owner with `write` and `admin`).")]
 pub async fn create(
     State(h): State<Http>,
@@ -259,8 +259,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", params(ListWebhooks),
-    responses((status = 200, body = WebhookList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = WebhookList), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(h): State<Http>,
     Caller(p): Caller,
@@ -274,7 +273,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = Webhook), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = Webhook),
               (status = 404, body = ErrorBody)))]
 pub async fn read(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<Json<Webhook>> {
     Ok(Json(Webhook::from_model(webhooks::get(&h.app.db, &p, &id).await?, None)))
@@ -282,8 +281,7 @@ pub async fn read(State(h): State<Http>, Caller(p): Caller, Path(id): Path<Strin
 
 #[utoipa::path(put, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = ID)),
     request_body = UpdateWebhook,
-    responses((status = 200, body = Webhook), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Webhook), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(h): State<Http>,
     Caller(p): Caller,
@@ -305,16 +303,14 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = ID)),
-    responses((status = 204, description = "Deleted with its messages and log"), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted with its messages and log"), (status = 404, body = ErrorBody)))]
 pub async fn remove(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     webhooks::delete(&h.app, &p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path, description = ID)),
-    responses((status = 200, description = "Sent now; the attempt, whatever the receiver answered", body = WebhookLog),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "Sent now; the attempt, whatever the receiver answered", body = WebhookLog), (status = 404, body = ErrorBody)),
     description = "Sends a signed `webhook.test` message now and answers with the attempt.")]
 pub async fn test(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<Json<WebhookLog>> {
     Ok(Json(deliveries::test_logged(&h.app, &p, &id).await?.into()))
@@ -322,8 +318,7 @@ pub async fn test(State(h): State<Http>, Caller(p): Caller, Path(id): Path<Strin
 
 #[utoipa::path(get, path = "/v1/webhooks/{id}/logs", tag = "webhooks",
     params(("id" = String, Path, description = ID), PageQuery),
-    responses((status = 200, body = WebhookLogList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = WebhookLogList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     description = "The webhook's attempts, newest first.")]
 pub async fn logs(
     State(h): State<Http>,
@@ -337,8 +332,7 @@ pub async fn logs(
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/retry", tag = "webhooks", params(("id" = String, Path, description = ID)),
-    responses((status = 200, body = RetryResult), (status = 400, description = "The webhook is disabled", body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = RetryResult), (status = 400, description = "The webhook is disabled", body = ErrorBody), (status = 404, body = ErrorBody)),
     description = "Sends every failed message of the webhook again, with fresh attempts.")]
 pub async fn retry(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<Json<RetryResult>> {
     let retried = deliveries::retry_failed(&h.app, &p, &id, None).await.map_err(renamed(&[("webhookId", "id")]))?;

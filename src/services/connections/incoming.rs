@@ -153,11 +153,15 @@ pub async fn receive(st: &AppState, id: &str, token: &str, headers: &HeaderMap, 
     let txn = st.writer.begin().await?;
     let evt =
         events::record(&txn, &c.workspace_id, EventType::ConnectionWebhookReceived, &c.id, Some(&c.id), data).await?;
-    connection::Entity::update_many()
-        .col_expr(connection::Column::LastUsedAt, sea_orm::sea_query::Expr::value(Utc::now()))
-        .filter(connection::Column::Id.eq(&c.id))
-        .exec(&txn)
-        .await?;
+    // The last use is noted at most once a minute, as for calls.
+    let now = Utc::now();
+    if c.last_used_at.is_none_or(|t| now - t >= chrono::Duration::seconds(60)) {
+        connection::Entity::update_many()
+            .col_expr(connection::Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
+            .filter(connection::Column::Id.eq(&c.id))
+            .exec(&txn)
+            .await?;
+    }
     txn.commit().await?;
     st.publish(vec![evt.clone()]);
     Ok(evt)

@@ -63,8 +63,9 @@ impl IntegrationStatus {
 }
 
 /// What a sync does for a kind of service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, async_graphql::Enum)]
 #[serde(rename_all = "lowercase")]
+#[graphql(name = "IntegrationDirection")]
 pub enum Direction {
     /// Sends the workspace's events out.
     Outbound,
@@ -98,6 +99,51 @@ pub fn kind_of(service_type: &str) -> Result<&'static ServiceKind> {
             "Use `slack`, `webhook`, or a service of the connections catalog that takes calls (e.g. `stripe`, `notion`)",
         )),
     }
+}
+
+/// A kind of service an integration can be made for, as one workspace sees it.
+pub struct ServiceInfo {
+    /// The `serviceType` to create it with.
+    pub service_type: String,
+    pub name: String,
+    pub kind: &'static ServiceKind,
+    /// Whether the workspace has the connection the service works through
+    /// (always true for a service that needs none).
+    pub connected: bool,
+}
+
+/// The service types an integration can be made for (any member): `slack`,
+/// `webhook`, then every provider of the connections catalog that takes
+/// calls, each with its config schema and whether the workspace has the
+/// connection it needs — what a form asks before `create` refuses.
+pub async fn services(db: &impl ConnectionTrait, p: &Principal) -> Result<Vec<ServiceInfo>> {
+    p.require(Scope::Read)?;
+    let connected: std::collections::HashSet<String> = entity::connection::Entity::find()
+        .filter(entity::connection::Column::WorkspaceId.eq(&p.workspace_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.provider)
+        .collect();
+    let own = KINDS.iter().filter(|(_, k)| k.direction != Direction::Connection).map(|(key, kind)| ServiceInfo {
+        service_type: key.clone(),
+        name: kind.name.clone(),
+        kind,
+        connected: true,
+    });
+    let through = catalog::all()
+        .iter()
+        .filter(|pr| pr.auth != catalog::AuthKind::None && !KINDS.contains_key(&pr.key))
+        .map(|pr| ServiceInfo {
+            service_type: pr.key.clone(),
+            name: pr.name.clone(),
+            kind: &KINDS["connection"],
+            connected: connected.contains(&pr.key),
+        });
+    // `slack` first: the seed's example.
+    let mut out: Vec<ServiceInfo> = own.chain(through).collect();
+    out.sort_by_key(|s| (s.kind.direction != Direction::Outbound, s.service_type != "slack"));
+    Ok(out)
 }
 
 /// An integration's auto-sync settings.
@@ -537,6 +583,18 @@ pub async fn runs(
         .filter(integration_run::Column::WorkspaceId.eq(&p.workspace_id))
         .filter(integration_run::Column::IntegrationId.eq(integration_id));
     fetch_page(db, q, integration_run::Column::Id, page).await
+}
+
+/// One page of the sync runs of one of the caller's integrations (NOT_FOUND
+/// when it is not theirs), newest first.
+pub async fn runs_of(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    integration_id: &str,
+    page: &PageArgs,
+) -> Result<Page<integration_run::Model>> {
+    let integration = get(db, p, integration_id).await?;
+    runs(db, p, &integration.id, page).await
 }
 
 /// One sync run of the caller's workspace.

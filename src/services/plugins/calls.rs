@@ -398,7 +398,7 @@ impl FanOut for PluginFanOut {
     }
 }
 
-/// `plugin.hook`: makes one queued hook call.
+/// `plugin.hook`: makes queued hook calls, a batch at a time.
 pub struct PluginHook;
 
 /// Settles a call row with its outcome.
@@ -426,6 +426,173 @@ async fn settle(
     Ok(())
 }
 
+/// A call row with its outcome, to save with the rest of its batch.
+fn settled(
+    mut row: plugin_call::Model,
+    status: PluginCallStatus,
+    out: Option<&Outcome>,
+    error: Option<String>,
+    attempts: i32,
+) -> plugin_call::Model {
+    row.status = status.as_str().into();
+    row.attempts = attempts;
+    row.error = error;
+    if let Some(o) = out {
+        row.http_status = o.status.map(i32::from);
+        row.duration_ms = Some(o.duration.as_millis() as i64);
+    }
+    if status != PluginCallStatus::Queued {
+        row.finished_at = Some(Utc::now());
+    }
+    row
+}
+
+/// Saves a batch's settled rows in one statement: each changed column is a
+/// `CASE id WHEN … THEN … END` over the batch. An update, not an upsert, so
+/// a row deleted meanwhile (its plugin uninstalled) stays deleted.
+async fn save_settled(st: &AppState, rows: &[plugin_call::Model]) -> Result<()> {
+    use plugin_call::Column as C;
+    use sea_orm::sea_query::{CaseStatement, SimpleExpr};
+    fn by_id<V: Into<sea_orm::Value>>(
+        rows: &[plugin_call::Model],
+        col: C,
+        get: impl Fn(&plugin_call::Model) -> V,
+    ) -> SimpleExpr {
+        let case =
+            rows.iter().fold(CaseStatement::new(), |case, r| case.case(C::Id.eq(r.id.as_str()), Expr::value(get(r))));
+        case.finally(Expr::col(col)).into()
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    plugin_call::Entity::update_many()
+        .col_expr(C::Status, by_id(rows, C::Status, |r| r.status.clone()))
+        .col_expr(C::Attempts, by_id(rows, C::Attempts, |r| r.attempts))
+        .col_expr(C::Error, by_id(rows, C::Error, |r| r.error.clone()))
+        .col_expr(C::HttpStatus, by_id(rows, C::HttpStatus, |r| r.http_status))
+        .col_expr(C::DurationMs, by_id(rows, C::DurationMs, |r| r.duration_ms))
+        .col_expr(C::FinishedAt, by_id(rows, C::FinishedAt, |r| r.finished_at))
+        .filter(C::Id.is_in(rows.iter().map(|r| r.id.as_str())))
+        .exec(&st.writer)
+        .await?;
+    Ok(())
+}
+
+/// A plugin as its hooks need it: manifest, decrypted config, secret values.
+struct Prepared {
+    manifest: Manifest,
+    config: Value,
+    secrets: Vec<String>,
+}
+
+fn prepare(st: &AppState, row: &plugin::Model) -> std::result::Result<Prepared, String> {
+    let i = Installed::from_row(row.clone()).map_err(|e| e.to_string())?;
+    let config = i.full_config(st).map_err(|e| e.to_string())?;
+    let secrets = secret_values(&i.manifest, &config);
+    Ok(Prepared { manifest: i.manifest, config, secrets })
+}
+
+/// Makes a batch of hook calls: reads the calls, their plugins and their
+/// events in three queries, sends the requests concurrently, and saves
+/// every outcome in one statement. Returns one result per job, in order.
+async fn hook_batch(st: &AppState, jobs: &[job::Model]) -> Result<Vec<Result<()>>> {
+    fn ids<'a>(it: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let mut v: Vec<String> = it.map(str::to_string).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+    let call_ids = ids(jobs.iter().filter_map(|j| j.payload["call_id"].as_str()));
+    let calls: HashMap<String, plugin_call::Model> = plugin_call::Entity::find()
+        .filter(plugin_call::Column::Id.is_in(call_ids))
+        .all(&st.writer)
+        .await?
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
+    let plugins: HashMap<String, plugin::Model> = plugin::Entity::find()
+        .filter(plugin::Column::Id.is_in(ids(calls.values().map(|c| c.plugin_id.as_str()))))
+        .all(&st.writer)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    let events: HashMap<String, entity::event::Model> = entity::event::Entity::find()
+        .filter(entity::event::Column::Id.is_in(ids(calls.values().filter_map(|c| c.event_id.as_deref()))))
+        .all(&st.db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id.clone(), e))
+        .collect();
+    let prepared: HashMap<&str, std::result::Result<Prepared, String>> = plugins
+        .values()
+        .filter(|row| PluginStatus::parse(&row.status) == PluginStatus::Active)
+        .map(|row| (row.id.as_str(), prepare(st, row)))
+        .collect();
+    let mut results: Vec<Result<()>> = Vec::with_capacity(jobs.len());
+    let mut done = Vec::new();
+    let mut sends = Vec::new();
+    for (n, job) in jobs.iter().enumerate() {
+        results.push(Ok(()));
+        // Gone with its plugin (uninstalled), or already made (work is at-least-once).
+        let Some(call) = job.payload["call_id"].as_str().and_then(|id| calls.get(id)) else { continue };
+        if PluginCallStatus::parse(&call.status) != PluginCallStatus::Queued {
+            continue;
+        }
+        let Some(row) = plugins.get(&call.plugin_id) else { continue };
+        if PluginStatus::parse(&row.status) != PluginStatus::Active {
+            let why = Some("The plugin was turned off before the call was made".to_string());
+            done.push(settled(call.clone(), PluginCallStatus::Skipped, None, why, call.attempts));
+            continue;
+        }
+        let p = match &prepared[row.id.as_str()] {
+            Ok(p) => p,
+            Err(why) => {
+                results[n] = Err(Error::internal(why.clone()));
+                continue;
+            }
+        };
+        let Some(hook) = p.manifest.hooks.iter().find(|h| h.call.name == call.name) else {
+            let why = Some(format!("The plugin has no hook `{}` any more", call.name));
+            done.push(settled(call.clone(), PluginCallStatus::Failed, None, why, call.attempts));
+            continue;
+        };
+        let event =
+            call.event_id.as_ref().and_then(|id| events.get(id)).filter(|e| e.workspace_id == call.workspace_id);
+        let Some(event) = event else {
+            let why = Some("The event is gone (pruned)".to_string());
+            done.push(settled(call.clone(), PluginCallStatus::Failed, None, why, call.attempts));
+            continue;
+        };
+        let ctx = json!({
+            "config": p.config,
+            "event": { "id": event.id, "type": event.event_type, "timestamp": event.created_at.to_rfc3339(),
+                       "actor": event.actor, "subject_id": event.subject_id, "data": event.data },
+        });
+        sends.push((n, call, &hook.call, ctx, event.id.as_str(), &p.secrets));
+    }
+    // The event id names the message: a receiver drops a redelivery by it.
+    let outs = futures_util::future::join_all(
+        sends.iter().map(|(_, _, hook, ctx, event_id, _)| send(st, hook, ctx, event_id)),
+    )
+    .await;
+    for ((n, call, _, _, _, secrets), out) in sends.into_iter().zip(outs) {
+        let attempts = call.attempts + 1;
+        let error = out.error.as_deref().map(|e| scrub(e, secrets));
+        let status = match (&out.error, out.retryable) {
+            (None, _) => PluginCallStatus::Succeeded,
+            (Some(_), false) => PluginCallStatus::Failed,
+            (Some(_), true) => {
+                results[n] = Err(Error::invalid(error.clone().unwrap_or_default()));
+                PluginCallStatus::Queued
+            }
+        };
+        done.push(settled(call.clone(), status, Some(&out), error, attempts));
+    }
+    save_settled(st, &done).await?;
+    Ok(results)
+}
+
 #[async_trait::async_trait]
 impl Handler for PluginHook {
     fn kind(&self) -> &'static str {
@@ -440,10 +607,12 @@ impl Handler for PluginHook {
         5
     }
 
-    /// Hook calls are small (one HTTP request each): the worker claims and
-    /// settles them in batches, and runs a batch's calls concurrently.
+    /// Hook calls are small (one HTTP request each), like webhook
+    /// deliveries and in batches of the same size: the worker claims and
+    /// settles them together, and [`hook_batch`] reads and writes their
+    /// rows for the whole batch at once.
     fn batch_size(&self) -> usize {
-        32
+        crate::services::deliveries::BATCH
     }
 
     // Logged in `plugin_call`; events about hook runs would feed hooks again.
@@ -452,47 +621,16 @@ impl Handler for PluginHook {
     }
 
     async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
-        let Some(id) = job.payload["call_id"].as_str() else { return Ok(()) };
-        // Gone with its plugin (uninstalled): nothing to do.
-        let Some(call) = plugin_call::Entity::find_by_id(id).one(&st.writer).await? else { return Ok(()) };
-        if PluginCallStatus::parse(&call.status) != PluginCallStatus::Queued {
-            return Ok(()); // already made: work is at-least-once
-        }
-        let Some(row) = plugin::Entity::find_by_id(&call.plugin_id).one(&st.writer).await? else { return Ok(()) };
-        if PluginStatus::parse(&row.status) != PluginStatus::Active {
-            let why = Some("The plugin was turned off before the call was made".to_string());
-            return settle(st, id, PluginCallStatus::Skipped, None, why, call.attempts).await;
-        }
-        let i = Installed::from_row(row)?;
-        let Some(hook) = i.manifest.hooks.iter().find(|h| h.call.name == call.name) else {
-            let why = Some(format!("The plugin has no hook `{}` any more", call.name));
-            return settle(st, id, PluginCallStatus::Failed, None, why, call.attempts).await;
-        };
-        let event = match &call.event_id {
-            Some(eid) => entity::event::Entity::find_by_id(eid).one(&st.db).await?,
-            None => None,
-        };
-        let Some(event) = event.filter(|e| e.workspace_id == call.workspace_id) else {
-            let why = Some("The event is gone (pruned)".to_string());
-            return settle(st, id, PluginCallStatus::Failed, None, why, call.attempts).await;
-        };
-        let config = i.full_config(st)?;
-        let secrets = secret_values(&i.manifest, &config);
-        let ctx = json!({
-            "config": config,
-            "event": { "id": event.id, "type": event.event_type, "timestamp": event.created_at.to_rfc3339(),
-                       "actor": event.actor, "subject_id": event.subject_id, "data": event.data },
-        });
-        // The event id names the message: a receiver drops a redelivery by it.
-        let out = send(st, &hook.call, &ctx, &event.id).await;
-        let attempts = call.attempts + 1;
-        let error = out.error.as_deref().map(|e| scrub(e, &secrets));
-        match (&out.error, out.retryable) {
-            (None, _) => settle(st, id, PluginCallStatus::Succeeded, Some(&out), None, attempts).await,
-            (Some(_), false) => settle(st, id, PluginCallStatus::Failed, Some(&out), error, attempts).await,
-            (Some(_), true) => {
-                settle(st, id, PluginCallStatus::Queued, Some(&out), error.clone(), attempts).await?;
-                Err(Error::invalid(error.unwrap_or_default()))
+        let mut out = hook_batch(st, std::slice::from_ref(job)).await?;
+        out.pop().unwrap_or(Ok(()))
+    }
+
+    async fn run_batch(&self, st: &AppState, jobs: &[job::Model]) -> Vec<Result<()>> {
+        match hook_batch(st, jobs).await {
+            Ok(out) => out,
+            Err(e) => {
+                let why = e.to_string();
+                jobs.iter().map(|_| Err(Error::internal(why.clone()))).collect()
             }
         }
     }

@@ -229,6 +229,10 @@ class Plugins:
     def list_all(self, *, status: Optional[PluginStatus] = None, limit: Optional[int] = None) -> Iterator[Plugin]:
         return self._c._all("/plugins", {"limit": limit, "status": status})
 
+    def get(self, id: str) -> Plugin:
+        """One installed plugin, by ``plg_…``, manifest id or key; secrets come back as ``***``."""
+        return cast(Plugin, self._c._send("GET", f"/plugins/{_q(id)}", {}))
+
     def update_status(self, id: str, status: PluginStatus) -> Plugin:
         return cast(Plugin, self._c._send("PATCH", f"/plugins/{_q(id)}/status", {"json": {"status": status}}))
 
@@ -278,6 +282,13 @@ class Integrations:
     def sync(self, id: str) -> SyncRun:
         """Queues a sync; :meth:`get` shows ``last_sync_at``, ``last_error`` and ``items_synced`` when it ran."""
         return cast(SyncRun, self._c._send("POST", f"/integrations/{_q(id)}/sync", {}))
+
+    def sync_runs(self, id: str, *, page: Optional[int] = None, limit: Optional[int] = None) -> Page[SyncRun]:
+        """One page of the integration's sync runs, newest first."""
+        return cast(Page[SyncRun], self._c._send("GET", f"/integrations/{_q(id)}/sync-runs", {"params": _page(page, limit)}))
+
+    def sync_runs_all(self, id: str, *, limit: Optional[int] = None) -> Iterator[SyncRun]:
+        return self._c._all(f"/integrations/{_q(id)}/sync-runs", {"limit": limit})
 
 
 class Webhooks:
@@ -498,6 +509,9 @@ class AsyncPlugins:
     def list_all(self, *, status: Optional[PluginStatus] = None, limit: Optional[int] = None) -> AsyncIterator[Plugin]:
         return self._c._all("/plugins", {"limit": limit, "status": status})
 
+    async def get(self, id: str) -> Plugin:
+        return cast(Plugin, await self._c._send("GET", f"/plugins/{_q(id)}", {}))
+
     async def update_status(self, id: str, status: PluginStatus) -> Plugin:
         return cast(Plugin, await self._c._send("PATCH", f"/plugins/{_q(id)}/status", {"json": {"status": status}}))
 
@@ -542,6 +556,13 @@ class AsyncIntegrations:
 
     async def sync(self, id: str) -> SyncRun:
         return cast(SyncRun, await self._c._send("POST", f"/integrations/{_q(id)}/sync", {}))
+
+    async def sync_runs(self, id: str, *, page: Optional[int] = None, limit: Optional[int] = None) -> Page[SyncRun]:
+        params = _page(page, limit)
+        return cast(Page[SyncRun], await self._c._send("GET", f"/integrations/{_q(id)}/sync-runs", {"params": params}))
+
+    def sync_runs_all(self, id: str, *, limit: Optional[int] = None) -> AsyncIterator[SyncRun]:
+        return self._c._all(f"/integrations/{_q(id)}/sync-runs", {"limit": limit})
 
 
 class AsyncWebhooks:

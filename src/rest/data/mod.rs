@@ -2,9 +2,15 @@
 //! `GET|PUT|DELETE /api/v1/data/{slug}/{record_id}`, with `tm_test_…` /
 //! `tm_live_…` keys. Every answer has the seed's shape: `202 {"success":
 //! true, "id", "message": "Request queued"}` or `{"success": false, "error",
-//! "details": [{"field", "error"}]}` with the documented status.
+//! "details": [{"field", "error"}]}` with the documented status. The types
+//! the handlers read and answer, and the OpenAPI document generated from
+//! them and from the handlers' `#[utoipa::path]`s, are in [`api`].
 
-use std::sync::Arc;
+pub mod answers;
+pub mod api;
+pub mod doc;
+
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -14,8 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use serde_json::json;
+use utoipa::OpenApi;
 
+use self::api::{CallbackHeaders, DataFailure, EndpointPath, Queued, Record, RecordBody, RecordPath};
 use super::Http;
 use crate::error::{Error, Result};
 use crate::services::data_cache::{self, Endpoint};
@@ -35,15 +42,25 @@ pub fn router() -> Router<Http> {
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-/// The OpenAPI 3.1 document of these routes (`playground/openapi.json`,
-/// checked against the code by a test).
-pub(super) const OPENAPI: &str = include_str!("../../playground/openapi.json");
+/// The data API's part of the OpenAPI document, as served alone (built once).
+pub fn document() -> &'static serde_json::Value {
+    static DOC: OnceLock<serde_json::Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut value = serde_json::to_value(doc::DataApi::openapi()).expect("the document serializes");
+        value["servers"] = serde_json::json!([{ "url": "/" }]);
+        doc::add_callbacks(&mut value);
+        super::openapi::require_rate_limit_headers(&mut value);
+        value
+    })
+}
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
-    responses((status = 200, description = "The data API's document alone (its paths are also in `/openapi.json`)", body = Object)))]
-pub(super) async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+    responses((status = 200, description = "The data API's part of `/openapi.json` alone", body = Object)))]
+pub(super) async fn openapi() -> Json<&'static serde_json::Value> {
+    Json(document())
 }
+
+type DataResult<T = Response> = std::result::Result<T, DataFailure>;
 
 type Opened = (Arc<entity::data_key::Model>, Arc<Endpoint>);
 
@@ -121,21 +138,20 @@ async fn count(h: &Http, endpoint: &entity::data_endpoint::Model) -> Result<()> 
     }
 }
 
-/// The optional callback headers of a POST or PUT: `X-Webhook-Callback`
-/// (checked by the SSRF guard), `X-Webhook-Auth-Header` (default
-/// `Authorization`) and `X-Webhook-Auth`.
+/// The optional callback headers of a POST, PUT or DELETE:
+/// `X-Webhook-Callback` (checked by the SSRF guard), `X-Webhook-Auth-Header`
+/// (default `Authorization`) and `X-Webhook-Auth`.
 async fn callback(h: &Http, headers: &HeaderMap) -> Result<Option<records::Callback>> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    let Some(raw) = headers.get("x-webhook-callback") else { return Ok(None) };
-    // Present but blank is not a URL (the document says `format: uri`).
-    let Some(url) = raw.to_str().ok().map(str::trim).filter(|v| !v.is_empty()) else {
+    let sent = CallbackHeaders::from_headers(headers);
+    let Some(url) = sent.callback else { return Ok(None) };
+    // Present but blank is not a URL (the document says `format: uri`, `minLength: 1`).
+    if url.is_empty() {
         return Err(Error::invalid_field("X-Webhook-Callback", "Must be an absolute http or https URL"));
-    };
-    let url = crate::delivery::ssrf::check_url(url, h.app.http.allow_private()).await.map_err(|e| {
+    }
+    let url = crate::delivery::ssrf::check_url(&url, h.app.http.allow_private()).await.map_err(|e| {
         Error::invalid_field("X-Webhook-Callback", e.details().first().map_or(e.to_string(), |d| d.error.clone()))
     })?;
-    let auth_header = get("x-webhook-auth-header").map(str::to_string);
-    if let Some(name) = &auth_header {
+    if let Some(name) = &sent.auth_header {
         let reserved =
             ["content-type", "content-length", "host", "webhook-id", "webhook-timestamp", "webhook-signature"];
         if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
@@ -144,15 +160,11 @@ async fn callback(h: &Http, headers: &HeaderMap) -> Result<Option<records::Callb
             return Err(Error::invalid_field("X-Webhook-Auth-Header", "Not a header name that can be set"));
         }
     }
-    Ok(Some(records::Callback {
-        url: url.to_string(),
-        auth_header,
-        auth_value: get("x-webhook-auth").map(str::to_string),
-    }))
+    Ok(Some(records::Callback { url: url.to_string(), auth_header: sent.auth_header, auth_value: sent.auth }))
 }
 
 fn queued(id: String) -> Response {
-    (StatusCode::ACCEPTED, Json(json!({ "success": true, "id": id, "message": "Request queued" }))).into_response()
+    (StatusCode::ACCEPTED, Json(Queued::new(id))).into_response()
 }
 
 /// Who is calling: a data key (the public API), or the signed-in owner's
@@ -200,19 +212,7 @@ async fn read_as(caller: Caller, h: Http, slug: String, id: String, headers: Hea
         count(&h, &endpoint.model).await?;
     }
     let r = records::find_live(&h.app.db, &key, &endpoint.model, &id).await?;
-    Ok(Json(json!({
-        "success": true,
-        "id": r.id,
-        "status": r.state,
-        "operation": r.operation,
-        "data": r.data,
-        "error": r.error,
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-        "processed_at": r.processed_at,
-        "callback_status": r.callback_state,
-    }))
-    .into_response())
+    Ok(Json(Record::from(r)).into_response())
 }
 
 async fn change_as(
@@ -238,66 +238,96 @@ async fn change_as(
 
 type BodyResult = std::result::Result<Bytes, BytesRejection>;
 
+#[utoipa::path(post, path = "/api/v1/data/{slug}", tag = "records", operation_id = "createRecord",
+    summary = "Create a record (asynchronous, queued)",
+    description = "Stores the body as a new record of the endpoint, in the key's environment, and queues its \
+processing; the answer is 202 with the new record id. Processing emits `record.created` (which fans out to the \
+workspace's webhooks) and sends the optional callback.\n\nChecks, in order: key (401), endpoint (404), enabled and \
+subscription (403), `Content-Type` (415), size (413), JSON, NUL characters and JSON Schema (400), callback headers \
+(400), monthly quota (429). Only requests that pass all the others count against the quota.",
+    params(EndpointPath, CallbackHeaders),
+    request_body(content = RecordBody, description = "The record: any JSON object without NUL characters, at most \
+100 KB (102400 bytes). `Content-Type` must be `application/json` (parameters such as `; charset=utf-8` are \
+allowed). When the endpoint has a JSON Schema the body is validated against it, and every violation is reported in \
+`details`."),
+    responses((status = 202, response = answers::RecordQueued), (status = 400, response = answers::BadRecordRequest),
+        (status = 404, response = answers::EndpointNotFound), (status = 413, response = answers::RecordTooLarge),
+        (status = 415, response = answers::RecordNotJson)))]
 async fn create(
     State(h): State<Http>,
-    Path(slug): Path<String>,
+    Path(p): Path<EndpointPath>,
     headers: HeaderMap,
     body: BodyResult,
-) -> Result<Response> {
-    create_as(Caller::Key, h, slug, headers, body).await
+) -> DataResult {
+    Ok(create_as(Caller::Key, h, p.slug, headers, body).await?)
 }
 
-async fn read(State(h): State<Http>, Path((slug, id)): Path<(String, String)>, headers: HeaderMap) -> Result<Response> {
-    read_as(Caller::Key, h, slug, id, headers).await
+#[utoipa::path(get, path = "/api/v1/data/{slug}/{record_id}", tag = "records", operation_id = "getRecord",
+    summary = "Read a record",
+    description = "The record's processing status and its body as last applied. Checks, in order: key (401), \
+endpoint (404), enabled and subscription (403), monthly quota (429), record (404). A GET counts against the quota \
+even when the record is not found.",
+    params(RecordPath),
+    responses((status = 200, response = answers::RecordFound), (status = 404, response = answers::RecordNotFound)))]
+async fn read(State(h): State<Http>, Path(p): Path<RecordPath>, headers: HeaderMap) -> DataResult {
+    Ok(read_as(Caller::Key, h, p.slug, p.record_id, headers).await?)
 }
 
-async fn replace(
-    State(h): State<Http>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: BodyResult,
-) -> Result<Response> {
-    change_as(Caller::Key, Operation::Replace, h, slug, id, headers, Some(body)).await
+#[utoipa::path(put, path = "/api/v1/data/{slug}/{record_id}", tag = "records", operation_id = "replaceRecord",
+    summary = "Replace a record (asynchronous, queued)",
+    description = "Replaces the record's whole body and queues the change; the answer is 202 with the same record \
+id. Until it is processed, GET shows `operation: replace`, `status: queued` (then `processing`) and the previous \
+`data`. Processing emits `record.updated` and sends the optional callback.\n\nChecks, in order: key (401), endpoint \
+(404), enabled and subscription (403), `Content-Type` (415), size (413), JSON, NUL characters and JSON Schema (400), \
+callback headers (400), monthly quota (429), record (404). A PUT that passes the body checks counts against the \
+quota even when the record is not found.",
+    params(RecordPath, CallbackHeaders),
+    request_body(content = RecordBody, description = "The record's new body, replacing the whole previous one: any \
+JSON object without NUL characters, at most 100 KB (102400 bytes), `Content-Type: application/json`, validated \
+against the endpoint's JSON Schema if it has one."),
+    responses((status = 202, response = answers::RecordQueued), (status = 400, response = answers::BadRecordRequest),
+        (status = 404, response = answers::RecordNotFound), (status = 413, response = answers::RecordTooLarge),
+        (status = 415, response = answers::RecordNotJson)))]
+async fn replace(State(h): State<Http>, Path(p): Path<RecordPath>, headers: HeaderMap, body: BodyResult) -> DataResult {
+    Ok(change_as(Caller::Key, Operation::Replace, h, p.slug, p.record_id, headers, Some(body)).await?)
 }
 
-async fn remove(
-    State(h): State<Http>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    change_as(Caller::Key, Operation::Delete, h, slug, id, headers, None).await
+#[utoipa::path(delete, path = "/api/v1/data/{slug}/{record_id}", tag = "records", operation_id = "deleteRecord",
+    summary = "Delete a record (asynchronous, queued)",
+    description = "Queues the record's deletion; the answer is 202 with the record id. Until it is processed, GET \
+answers 200 with the pending deletion (`operation: delete`, `status: queued`, then `processing`); afterwards the \
+record answers 404. Processing emits `record.deleted` and sends the optional callback. No body is read (and no \
+`Content-Type` needed).\n\nChecks, in order: key (401), endpoint (404), enabled and subscription (403), callback \
+headers (400), monthly quota (429), record (404).",
+    params(RecordPath, CallbackHeaders),
+    responses((status = 202, response = answers::RecordQueued), (status = 400, response = answers::BadCallbackHeaders),
+        (status = 404, response = answers::RecordNotFound)))]
+async fn remove(State(h): State<Http>, Path(p): Path<RecordPath>, headers: HeaderMap) -> DataResult {
+    Ok(change_as(Caller::Key, Operation::Delete, h, p.slug, p.record_id, headers, None).await?)
 }
 
 async fn console_create(
     State(h): State<Http>,
-    Path(slug): Path<String>,
+    Path(p): Path<EndpointPath>,
     headers: HeaderMap,
     body: BodyResult,
-) -> Result<Response> {
-    create_as(Caller::Console, h, slug, headers, body).await
+) -> DataResult {
+    Ok(create_as(Caller::Console, h, p.slug, headers, body).await?)
 }
 
-async fn console_read(
-    State(h): State<Http>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    read_as(Caller::Console, h, slug, id, headers).await
+async fn console_read(State(h): State<Http>, Path(p): Path<RecordPath>, headers: HeaderMap) -> DataResult {
+    Ok(read_as(Caller::Console, h, p.slug, p.record_id, headers).await?)
 }
 
 async fn console_replace(
     State(h): State<Http>,
-    Path((slug, id)): Path<(String, String)>,
+    Path(p): Path<RecordPath>,
     headers: HeaderMap,
     body: BodyResult,
-) -> Result<Response> {
-    change_as(Caller::Console, Operation::Replace, h, slug, id, headers, Some(body)).await
+) -> DataResult {
+    Ok(change_as(Caller::Console, Operation::Replace, h, p.slug, p.record_id, headers, Some(body)).await?)
 }
 
-async fn console_remove(
-    State(h): State<Http>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    change_as(Caller::Console, Operation::Delete, h, slug, id, headers, None).await
+async fn console_remove(State(h): State<Http>, Path(p): Path<RecordPath>, headers: HeaderMap) -> DataResult {
+    Ok(change_as(Caller::Console, Operation::Delete, h, p.slug, p.record_id, headers, None).await?)
 }

@@ -1,0 +1,222 @@
+//! Secrets never reach the logs. The whole server of a test runs on the
+//! test's own thread (a current-thread runtime), so a subscriber set as
+//! that thread's default sees every log line and span the server makes,
+//! at TRACE, with each span's fields printed as it closes. Then an owner
+//! signs in, sets a provider's client secret, connects over OAuth, calls
+//! through the connection until a 401 makes it refresh the rotating
+//! token, and connects a key-based service: none of the secrets involved
+//! may appear in what was logged.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::Form;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+use crate::connections::{come_back, param, start};
+use crate::helpers::{for_each_backend, PASSWORD};
+
+const CLIENT_SECRET: &str = "cs-7Qm2ZrW9xKpL4vTn";
+const ACCESS_1: &str = "at-9fK3mQ7wZx2LpR8v";
+const REFRESH_1: &str = "rt-4HcV8nB1tY6uJ0sD";
+const ACCESS_2: &str = "at-Wq5Ez1Rt7Yu3Io9P";
+const REFRESH_2: &str = "rt-Lk8Jh2Gf6Ds4Aa0M";
+const API_KEY: &str = "key-Zx3Cv7Bn1Mq5Wn9E";
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const WEBHOOK_HEADER: &str = "hdr-Pq4Rs8Tu2Vw6Xy0Z";
+const PLUGIN_KEY: &str = "wk-Ab1Cd5Ef9Gh3Ij7K";
+
+/// Everything written to it, shared with the subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// The provider: `/token` trades `good-code` for the first token pair and
+/// the first refresh token (once) for the second; `/me` names the account;
+/// `/api/*` wants the second access token or the API key, and answers 401
+/// to anything else (so the first call refreshes).
+async fn provider() -> String {
+    let token = |Form(form): Form<Vec<(String, String)>>| async move {
+        let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        match (field("grant_type").as_str(), field("code").as_str(), field("refresh_token").as_str()) {
+            ("authorization_code", "good-code", _) => (
+                StatusCode::OK,
+                Json(json!({ "access_token": ACCESS_1, "refresh_token": REFRESH_1, "token_type": "bearer",
+                             "expires_in": 5_184_000 })),
+            ),
+            ("refresh_token", _, REFRESH_1) => (
+                StatusCode::OK,
+                Json(json!({ "access_token": ACCESS_2, "refresh_token": REFRESH_2, "token_type": "bearer",
+                             "expires_in": 5_184_000 })),
+            ),
+            _ => (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" }))),
+        }
+    };
+    let bearer = |h: &HeaderMap| h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let me = move |h: HeaderMap| async move {
+        match bearer(&h) {
+            b if b == format!("Bearer {ACCESS_1}") || b == format!("Bearer {ACCESS_2}") => {
+                (StatusCode::OK, Json(json!({ "username": "mybusiness" })))
+            }
+            _ => (StatusCode::UNAUTHORIZED, Json(json!({ "error": "bad token" }))),
+        }
+    };
+    let api = move |h: HeaderMap| async move {
+        match bearer(&h) {
+            b if b == format!("Bearer {ACCESS_2}") || b == format!("Bearer {API_KEY}") => {
+                (StatusCode::OK, Json(json!({ "items": [1, 2] })))
+            }
+            _ => (StatusCode::UNAUTHORIZED, Json(json!({ "error": "expired token" }))),
+        }
+    };
+    let router = Router::new()
+        .route("/token", post(token))
+        .route("/me", get(me))
+        .route("/api", any(api))
+        .route("/api/{*rest}", any(api));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn tokens_and_secrets_never_reach_the_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let seen_keys = Arc::new(Mutex::new(Vec::new()));
+    let keys = seen_keys.clone();
+    for_each_backend(&[], move |app| {
+        let keys = keys.clone();
+        async move {
+            let base = provider().await;
+            let (_, cookie) = app.invite_and_accept(&app.owner_key, "logs@example.com", "OWNER").await;
+            keys.lock().unwrap().extend([app.owner_key.clone(), cookie_value(&cookie)]);
+            let set = app
+                .gql_session(
+                    &cookie,
+                    crate::connections::SET,
+                    json!({ "i": { "provider": "instagram", "clientId": "client-1", "clientSecret": CLIENT_SECRET,
+                                   "authorizeUrl": format!("{base}/authorize"), "tokenUrl": format!("{base}/token"),
+                                   "apiBaseUrl": base } }),
+                )
+                .await;
+            assert_eq!(set["data"]["setProviderSettings"]["userErrors"], json!([]), "{set}");
+            let asked = start(&app, &cookie, "instagram").await;
+            let (status, body) =
+                come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") }))
+                    .await;
+            assert_eq!(status, 200, "{body}");
+            let id = body["connection"]["id"].as_str().unwrap().to_string();
+
+            // The first call meets a 401, refreshes, and goes through with the new token.
+            let call = "mutation($i: CallConnectionInput!) { callConnection(input: $i) {
+                call { status httpStatus attempts } response { status body } userErrors { message } } }";
+            let out = app
+                .gql(&app.owner_key, call, json!({ "i": { "connectionId": id, "method": "GET", "path": "/api/items" } }))
+                .await;
+            assert_eq!(out["callConnection"]["call"]["status"], "SUCCEEDED", "{out}");
+            assert_eq!(out["callConnection"]["call"]["attempts"], 2, "a 401, a refresh, a retry: {out}");
+
+            // A key-based service, checked by one real call before it is stored.
+            let create = "mutation($i: CreateConnectionInput!) { createConnection(input: $i) {
+                connection { id } userErrors { message } } }";
+            let made = app
+                .gql(
+                    &app.owner_key,
+                    create,
+                    json!({ "i": { "provider": "custom_rest", "apiKey": API_KEY, "baseUrl": format!("{base}/api") } }),
+                )
+                .await;
+            let keyed = made["createConnection"]["connection"]["id"].as_str().unwrap_or_else(|| panic!("{made}"));
+            let out = app
+                .gql(&app.owner_key, call, json!({ "i": { "connectionId": keyed, "method": "GET", "path": "/items" } }))
+                .await;
+            assert_eq!(out["callConnection"]["call"]["status"], "SUCCEEDED", "{out}");
+
+            // A webhook with its own secret and an authorization header for its receiver.
+            let hook = app
+                .gql(
+                    &app.owner_key,
+                    "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } userErrors { message } } }",
+                    json!({ "i": { "url": format!("{base}/api/hook"), "eventTypes": ["api_key.created"],
+                                   "secret": WEBHOOK_SECRET, "headers": { "Authorization": WEBHOOK_HEADER } } }),
+                )
+                .await;
+            assert!(hook["createWebhook"]["webhook"]["id"].is_string(), "{hook}");
+            // A plugin with a secret config field.
+            let plugin = app
+                .gql(
+                    &app.owner_key,
+                    "mutation($i: InstallPluginInput!) { installPlugin(input: $i) { plugin { id } userErrors { message } } }",
+                    json!({ "i": { "pluginId": "plugin_weather_v1.0.0",
+                                   "config": { "api_key": PLUGIN_KEY, "default_city": "Oslo", "base_url": base } } }),
+                )
+                .await;
+            assert!(plugin["installPlugin"]["plugin"]["id"].is_string(), "{plugin}");
+        }
+    })
+    .await;
+
+    let logged = captured.text();
+    // The capture saw the server at work, so finding nothing means something.
+    for sign in ["callConnection", "connection_call", "setProviderSettings", "installPlugin", "createWebhook"] {
+        assert!(logged.contains(sign), "the server's log lines were not captured (no {sign:?})");
+    }
+    let mut secrets: Vec<String> = [
+        CLIENT_SECRET,
+        ACCESS_1,
+        REFRESH_1,
+        ACCESS_2,
+        REFRESH_2,
+        API_KEY,
+        WEBHOOK_SECRET,
+        WEBHOOK_HEADER,
+        PLUGIN_KEY,
+        PASSWORD,
+    ]
+    .map(String::from)
+    .to_vec();
+    secrets.extend(seen_keys.lock().unwrap().iter().cloned());
+    for secret in &secrets {
+        if let Some(at) = logged.find(secret.as_str()) {
+            let line_start = logged[..at].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = logged[at..].find('\n').map_or(logged.len(), |i| at + i);
+            panic!("a secret reached the logs ({} bytes logged):\n{}", logged.len(), &logged[line_start..line_end]);
+        }
+    }
+}
+
+/// The value of a `name=value` cookie header.
+fn cookie_value(cookie: &str) -> String {
+    let value = cookie.split(';').next().unwrap_or_default();
+    value.split_once('=').map_or(value, |(_, v)| v).to_string()
+}
