@@ -45,7 +45,13 @@
   var cursor = {};
   var pageInfo = null;
   var rowParts = {};
-  var openEdit = null;      // key id whose edit form is open
+  // The key whose edit form is open: editor.open (its id).
+  var editor = SY.rowEditor({
+    id: function (parts) { return parts.key.id; },
+    heading: function (parts) { return 'Edit ' + parts.key.name; },
+    form: function (box, parts, done) { return keyForm(box, parts.key, done); },
+    saved: function (payload, parts) { announce('Saved ' + parts.key.name + '.'); load(); }
+  });
 
   function statusPill(k) {
     var p = el('span', 'sy-pill sy-key-status', STATUS_TEXT[k.status] || k.status.toLowerCase());
@@ -133,7 +139,7 @@
     }
     if (rows.querySelector('.sy-placeholder')) rows.textContent = '';
     SY.placeRows(rows, rowParts, keys, function (k) { return k.id; }, makeRow, updateRow,
-      function (id) { if (openEdit === id) openEdit = null; });
+      function (id) { if (editor.open === id) editor.open = null; });
   }
 
   function makeRow(k) {
@@ -148,7 +154,7 @@
     var tr = parts.row;
     // A row whose confirm step is open keeps it; an unchanged row is left alone.
     if (parts.holder && parts.holder.dataset.confirming) return;
-    var sig = JSON.stringify(k) + (openEdit === k.id);
+    var sig = JSON.stringify(k) + (editor.open === k.id);
     if (parts.sig === sig) return;
     parts.sig = sig;
     var focused = tr.contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null;
@@ -182,7 +188,7 @@
     var holder = el('div', 'sy-row-actions');
     parts.holder = holder;
     var edit = button('Edit', 'sy-button-secondary', 'Edit ' + k.name);
-    edit.setAttribute('aria-expanded', String(openEdit === k.id));
+    edit.setAttribute('aria-expanded', String(editor.open === k.id));
     edit.setAttribute('aria-controls', 'ak-edit-' + k.id);
     var toggle = button(k.enabled ? 'Disable' : 'Enable', 'sy-button-secondary', (k.enabled ? 'Disable ' : 'Enable ') + k.name);
     var roll = button('Roll secret', 'sy-button-secondary', 'Roll secret of ' + k.name);
@@ -190,7 +196,7 @@
     [edit, toggle, roll, del].forEach(function (b) { holder.appendChild(b); });
     td.appendChild(holder);
     tr.appendChild(td);
-    edit.addEventListener('click', function () { toggleEdit(parts, edit); });
+    edit.addEventListener('click', function () { editor.toggle(parts, edit); });
     toggle.addEventListener('click', function () { setEnabled(parts.key, !parts.key.enabled, toggle); });
     roll.addEventListener('click', function () { confirmRoll(parts.key, holder, roll); });
     del.addEventListener('click', function () { confirmDelete(parts.key, holder, del); });
@@ -199,7 +205,7 @@
         holder.querySelector('[aria-label$="' + k.name + '"]');
       if (again) again.focus();
     }
-    if (openEdit === k.id && parts.detail.hidden) showEdit(parts, false);
+    if (editor.open === k.id && parts.detail.hidden) editor.show(parts, false);
   }
 
   // ---- create and edit: one form ----
@@ -230,21 +236,10 @@
     form.appendChild(expires.wrap);
     var formError = SY.formErrorBox();
     form.appendChild(formError);
-    var row = el('div', 'sy-actions sy-send-row');
-    var submit = el('button', 'sy-button', k ? 'Save changes' : 'Create key');
-    submit.type = 'submit';
-    if (k) submit.setAttribute('aria-label', 'Save changes to ' + k.name);
-    var result = el('span');
-    result.setAttribute('role', 'status');
-    result.setAttribute('aria-live', 'polite');
-    row.appendChild(submit);
-    if (k) {
-      var cancel = button('Cancel', 'sy-button-secondary', 'Cancel editing ' + k.name);
-      row.appendChild(cancel);
-      cancel.addEventListener('click', function () { onDone(null, true); });
-    }
-    row.appendChild(result);
-    form.appendChild(row);
+    var bar = SY.submitRow('Create key', k ? k.name : null, function () { onDone(null, true); });
+    var submit = bar.submit;
+    var result = bar.result;
+    form.appendChild(bar.row);
     SY.clearOnInput(fields);
     form.addEventListener('submit', function (ev) {
       ev.preventDefault();
@@ -277,13 +272,7 @@
         result.textContent = '';
         onDone(payload, false, name_);
       }, function (e) {
-        if (e.userErrors) {
-          result.className = 'sy-inline-error';
-          result.textContent = (k ? 'Not saved: ' : 'Not created: ') + plural(e.userErrors.length, 'problem', 'problems') + ' to fix.';
-          SY.showFieldErrors(fields, e.userErrors, formError);
-        } else {
-          SY.formFailed(result, null, k ? 'Not saved.' : 'Not created.', formError, e.message);
-        }
+        SY.formRejected(e, result, fields, formError, k ? 'Not saved' : 'Not created', true);
       }).then(function () { submit.disabled = false; });
     });
     holder.appendChild(form);
@@ -306,40 +295,6 @@
       load();
     });
     return f;
-  }
-
-  function toggleEdit(parts, btn) {
-    if (parts.detail.hidden) {
-      openEdit = parts.key.id;
-      showEdit(parts, true);
-    } else {
-      openEdit = null;
-      parts.detail.hidden = true;
-      parts.cell.textContent = '';
-      btn.setAttribute('aria-expanded', 'false');
-    }
-  }
-
-  function showEdit(parts, focus) {
-    var k = parts.key;
-    parts.cell.textContent = '';
-    var box = el('div', 'sy-oauth-authz');
-    var h = el('h4', null, 'Edit ' + k.name);
-    box.appendChild(h);
-    var f = keyForm(box, k, function (payload, cancelled) {
-      openEdit = null;
-      parts.detail.hidden = true;
-      parts.cell.textContent = '';
-      parts.sig = null;
-      var edit = parts.holder && parts.holder.querySelector('[aria-controls]');
-      if (edit) { edit.setAttribute('aria-expanded', 'false'); edit.focus(); }
-      if (!cancelled) { announce('Saved ' + k.name + '.'); load(); }
-    });
-    parts.cell.appendChild(box);
-    parts.detail.hidden = false;
-    var btn = parts.holder && parts.holder.querySelector('[aria-controls]');
-    if (btn) btn.setAttribute('aria-expanded', 'true');
-    if (focus) f.first.focus();
   }
 
   // ---- enable/disable, roll, delete ----
@@ -417,7 +372,7 @@
       load();
       // Usage counters move on their own: read the page again every 30 s while shown.
       setInterval(function () {
-        if (document.visibilityState === 'visible' && panel.getClientRects().length && !openEdit) load();
+        if (document.visibilityState === 'visible' && panel.getClientRects().length && !editor.open) load();
       }, 30000);
     });
   });

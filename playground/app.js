@@ -902,6 +902,87 @@
     return inputs.filter(function (i) { return i.checked; }).map(function (i) { return i.value; });
   }
 
+  // A create/edit form's last row: the submit button (`createText`, or, when
+  // editing the item called `subject`, "Save changes" labelled "Save changes
+  // to <subject>" and a Cancel that calls onCancel) and a status line.
+  // Returns { row, submit, result }.
+  function submitRow(createText, subject, onCancel) {
+    var editing = subject != null;
+    var row = el('div', 'sy-actions sy-send-row');
+    var submit = el('button', 'sy-button', editing ? 'Save changes' : createText);
+    submit.type = 'submit';
+    if (editing) submit.setAttribute('aria-label', 'Save changes to ' + subject);
+    var result = el('span');
+    result.setAttribute('role', 'status');
+    result.setAttribute('aria-live', 'polite');
+    row.appendChild(submit);
+    if (editing) {
+      var cancel = button('Cancel', 'sy-button-secondary', 'Cancel editing ' + subject);
+      row.appendChild(cancel);
+      cancel.addEventListener('click', onCancel);
+    }
+    row.appendChild(result);
+    return { row: row, submit: submit, result: result };
+  }
+
+  // A form's request was refused: with user errors, `result` says `what`
+  // (and, with `count`, how many problems there are to fix) and each error
+  // goes next to its field; otherwise formFailed says `what` and why.
+  function formRejected(e, result, fields, box, what, count) {
+    if (e.userErrors) {
+      result.className = 'sy-inline-error';
+      result.textContent = what + (count ? ': ' + plural(e.userErrors.length, 'problem', 'problems') + ' to fix.' : '.');
+      showFieldErrors(fields, e.userErrors, box);
+    } else {
+      formFailed(result, null, what + '.', box, e.message);
+    }
+  }
+
+  // Rows of an area's table that open an edit form in their detail row
+  // (parts: detail, cell, holder, sig). Which item's form is open is kept
+  // in `editor.open` (it survives a reload of the list); the row's Edit
+  // button (its [aria-controls]) says whether it is expanded and gets the
+  // focus back when the form closes.
+  //   o.id(parts) → the item's id; o.heading(parts) → the form's heading;
+  //   o.form(box, parts, done) draws the form in box, done(payload, cancelled)
+  //   when it is saved or cancelled, and returns { first } (the field to focus);
+  //   o.saved(payload, parts): after a save (the form is closed by then).
+  function rowEditor(o) {
+    var editor = { open: null };
+    function editButton(parts) { return parts.holder && parts.holder.querySelector('[aria-controls]'); }
+    editor.show = function (parts, focus) {
+      parts.cell.textContent = '';
+      var box = el('div', 'sy-oauth-authz');
+      box.appendChild(el('h4', null, o.heading(parts)));
+      var f = o.form(box, parts, function (payload, cancelled) {
+        editor.open = null;
+        parts.detail.hidden = true;
+        parts.cell.textContent = '';
+        parts.sig = null;
+        var edit = editButton(parts);
+        if (edit) { edit.setAttribute('aria-expanded', 'false'); edit.focus(); }
+        if (!cancelled) o.saved(payload, parts);
+      });
+      parts.cell.appendChild(box);
+      parts.detail.hidden = false;
+      var btn = editButton(parts);
+      if (btn) btn.setAttribute('aria-expanded', 'true');
+      if (focus) f.first.focus();
+    };
+    editor.toggle = function (parts, btn) {
+      if (parts.detail.hidden) {
+        editor.open = o.id(parts);
+        editor.show(parts, true);
+      } else {
+        editor.open = null;
+        parts.detail.hidden = true;
+        parts.cell.textContent = '';
+        btn.setAttribute('aria-expanded', 'false');
+      }
+    };
+    return editor;
+  }
+
   window.Switchyard = {
     copyField: copyField,
     safeNext: safeNext,
@@ -950,7 +1031,10 @@
     jsonBlock: jsonBlock,
     formField: formField,
     choiceField: choiceField,
-    checkedValues: checkedValues
+    checkedValues: checkedValues,
+    submitRow: submitRow,
+    formRejected: formRejected,
+    rowEditor: rowEditor
   };
 })();
 

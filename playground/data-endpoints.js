@@ -55,7 +55,12 @@
   var endpoints = [];
   var byId = {};
   var rowParts = {};
-  var openEdit = null;
+  var editor = SY.rowEditor({   // editor.open: the endpoint id whose edit form is open
+    id: function (parts) { return parts.ep.id; },
+    heading: function (parts) { return 'Edit ' + parts.ep.name; },
+    form: function (box, parts, done) { return endpointForm(box, parts.ep, done); },
+    saved: function (payload) { announce('Saved ' + payload.dataEndpoint.name + '.'); load(); }
+  });
   var current = null;         // endpoint id whose records are shown
   var records = [];
   var recParts = {};
@@ -112,7 +117,7 @@
     } else {
       if (rows.querySelector('.sy-placeholder')) rows.textContent = '';
       SY.placeRows(rows, rowParts, endpoints, function (ep) { return ep.id; }, makeRow, updateRow, function (id) {
-        if (openEdit === id) openEdit = null;
+        if (editor.open === id) editor.open = null;
         if (current === id) closeRecords(false);
       });
     }
@@ -174,13 +179,13 @@
     recBtn.addEventListener('click', function () { openRecords(parts.ep.id, true); });
     if (isOwner) {
       var edit = button('Edit', 'sy-button-secondary', 'Edit ' + ep.name);
-      edit.setAttribute('aria-expanded', String(openEdit === ep.id));
+      edit.setAttribute('aria-expanded', String(editor.open === ep.id));
       edit.setAttribute('aria-controls', 'de-edit-' + ep.id);
       var toggle = button(ep.enabled ? 'Disable' : 'Enable', 'sy-button-secondary', (ep.enabled ? 'Disable ' : 'Enable ') + ep.name);
       var rotate = button('Rotate callback secret', 'sy-button-secondary', 'Rotate the callback secret of ' + ep.name);
       var del = button('Delete', 'sy-button-danger', 'Delete ' + ep.name);
       [edit, toggle, rotate, del].forEach(function (b) { holder.appendChild(b); });
-      edit.addEventListener('click', function () { toggleEdit(parts, edit); });
+      edit.addEventListener('click', function () { editor.toggle(parts, edit); });
       toggle.addEventListener('click', function () { setEnabled(parts.ep, !parts.ep.enabled, toggle); });
       rotate.addEventListener('click', function () { confirmRotate(parts.ep, holder, rotate); });
       del.addEventListener('click', function () { confirmDelete(parts.ep, holder, del); });
@@ -191,7 +196,7 @@
       var again = Array.prototype.find.call(holder.querySelectorAll('button'), function (b) { return b.textContent === focused; });
       if (again) again.focus();
     }
-    if (openEdit === ep.id && parts.detail.hidden) showEdit(parts, false);
+    if (editor.open === ep.id && parts.detail.hidden) editor.show(parts, false);
   }
 
   // " (order_id, amount required)"
@@ -282,20 +287,10 @@
     fields.subscriptionExpiresAt = { input: expires.input, error: expires.error };
     var formError = SY.formErrorBox();
     form.appendChild(formError);
-    var row = el('div', 'sy-actions sy-send-row');
-    var submit = el('button', 'sy-button', ep ? 'Save changes' : 'Create endpoint');
-    submit.type = 'submit';
-    if (ep) submit.setAttribute('aria-label', 'Save changes to ' + ep.name);
-    var result = el('span');
-    result.setAttribute('role', 'status');
-    row.appendChild(submit);
-    if (ep) {
-      var cancel = button('Cancel', 'sy-button-secondary', 'Cancel editing ' + ep.name);
-      row.appendChild(cancel);
-      cancel.addEventListener('click', function () { onDone(null, true); });
-    }
-    row.appendChild(result);
-    form.appendChild(row);
+    var bar = SY.submitRow('Create endpoint', ep ? ep.name : null, function () { onDone(null, true); });
+    var submit = bar.submit;
+    var result = bar.result;
+    form.appendChild(bar.row);
     SY.clearOnInput(fields);
     form.addEventListener('submit', function (ev) {
       ev.preventDefault();
@@ -341,13 +336,7 @@
         result.textContent = '';
         onDone(payload, false);
       }, function (e) {
-        if (e.userErrors) {
-          result.className = 'sy-inline-error';
-          result.textContent = (ep ? 'Not saved: ' : 'Not created: ') + plural(e.userErrors.length, 'problem', 'problems') + ' to fix.';
-          SY.showFieldErrors(fields, e.userErrors, formError);
-        } else {
-          SY.formFailed(result, null, ep ? 'Not saved.' : 'Not created.', formError, e.message);
-        }
+        SY.formRejected(e, result, fields, formError, ep ? 'Not saved' : 'Not created', true);
       }).then(function () { submit.disabled = false; });
     });
     holder.appendChild(form);
@@ -368,39 +357,6 @@
         value: payload.secret, label: 'Callback signing secret', what: 'secret', focusBack: recTitle
       });
     });
-  }
-
-  function toggleEdit(parts, btn) {
-    if (parts.detail.hidden) {
-      openEdit = parts.ep.id;
-      showEdit(parts, true);
-    } else {
-      openEdit = null;
-      parts.detail.hidden = true;
-      parts.cell.textContent = '';
-      btn.setAttribute('aria-expanded', 'false');
-    }
-  }
-
-  function showEdit(parts, focus) {
-    var ep = parts.ep;
-    parts.cell.textContent = '';
-    var box = el('div', 'sy-oauth-authz');
-    box.appendChild(el('h4', null, 'Edit ' + ep.name));
-    var f = endpointForm(box, ep, function (payload, cancelled) {
-      openEdit = null;
-      parts.detail.hidden = true;
-      parts.cell.textContent = '';
-      parts.sig = null;
-      var edit = parts.holder && parts.holder.querySelector('[aria-controls]');
-      if (edit) { edit.setAttribute('aria-expanded', 'false'); edit.focus(); }
-      if (!cancelled) { announce('Saved ' + payload.dataEndpoint.name + '.'); load(); }
-    });
-    parts.cell.appendChild(box);
-    parts.detail.hidden = false;
-    var btn = parts.holder && parts.holder.querySelector('[aria-controls]');
-    if (btn) btn.setAttribute('aria-expanded', 'true');
-    if (focus) f.first.focus();
   }
 
   // ================= one endpoint's records =================
@@ -802,13 +758,7 @@
         name.input.value = '';
         keyDialog(p.dataKey.name, p.secret, false, submit);
       }, function (e) {
-        if (e.userErrors) {
-          result.className = 'sy-inline-error';
-          result.textContent = 'Not created.';
-          SY.showFieldErrors(fields, e.userErrors, formError);
-        } else {
-          SY.formFailed(result, null, 'Not created.', formError, e.message);
-        }
+        SY.formRejected(e, result, fields, formError, 'Not created');
       }).then(function () { submit.disabled = false; });
     });
     keyFormHolder.appendChild(form);

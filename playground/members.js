@@ -241,14 +241,10 @@
     form.appendChild(role.wrap);
     var formError = SY.formErrorBox();
     form.appendChild(formError);
-    var row = el('div', 'sy-actions sy-send-row');
-    var submit = el('button', 'sy-button', 'Invite');
-    submit.type = 'submit';
-    var result = el('span');
-    result.setAttribute('role', 'status');
-    row.appendChild(submit);
-    row.appendChild(result);
-    form.appendChild(row);
+    var bar = SY.submitRow('Invite');
+    var submit = bar.submit;
+    var result = bar.result;
+    form.appendChild(bar.row);
     SY.clearOnInput(fields);
     form.addEventListener('submit', function (ev) {
       ev.preventDefault();
@@ -260,13 +256,7 @@
         result.textContent = 'Invited ' + p.invitation.email + '.';
         email.input.value = '';
       }, function (e) {
-        if (e.userErrors) {
-          result.className = 'sy-inline-error';
-          result.textContent = 'Not invited.';
-          SY.showFieldErrors(fields, e.userErrors, formError);
-        } else {
-          SY.formFailed(result, null, 'Not invited.', formError, e.message);
-        }
+        SY.formRejected(e, result, fields, formError, 'Not invited');
       }).then(function () { submit.disabled = false; });
     });
     invForm.appendChild(form);

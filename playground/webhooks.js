@@ -65,7 +65,12 @@
   var webhooks = [];
   var byId = {};
   var rowParts = {};
-  var openEdit = null;        // webhook id whose edit form is open
+  var editor = SY.rowEditor({   // editor.open: the webhook id whose edit form is open
+    id: function (parts) { return parts.w.id; },
+    heading: function (parts) { return 'Edit ' + hostPath(parts.w.url); },
+    form: function (box, parts, done) { return webhookForm(box, parts.w, done); },
+    saved: function (payload) { announce('Saved ' + hostPath(payload.webhook.url) + '.'); load(); }
+  });
   var current = null;         // webhook id whose detail is shown
   var deliveries = [];        // of `current`, newest first
   var dParts = {};            // delivery id → { row, detail, cell, d }
@@ -163,7 +168,7 @@
     } else {
       if (rows.querySelector('.sy-placeholder')) rows.textContent = '';
       SY.placeRows(rows, rowParts, webhooks, function (w) { return w.id; }, makeRow, updateRow, function (id) {
-        if (openEdit === id) openEdit = null;
+        if (editor.open === id) editor.open = null;
         if (current === id) closeDetail(false);
       });
     }
@@ -178,7 +183,7 @@
   }
 
   function updateRow(parts, w) {
-    var sig = JSON.stringify(w) + (current === w.id) + (openEdit === w.id);
+    var sig = JSON.stringify(w) + (current === w.id) + (editor.open === w.id);
     parts.w = w;
     if (parts.sig === sig) return;
     if (parts.holder && parts.holder.dataset.confirming) return;
@@ -227,7 +232,7 @@
     var openBtn = button('Deliveries', 'sy-button-secondary', 'Deliveries of ' + label);
     openBtn.setAttribute('aria-pressed', String(current === w.id));
     var edit = button('Edit', 'sy-button-secondary', 'Edit ' + label);
-    edit.setAttribute('aria-expanded', String(openEdit === w.id));
+    edit.setAttribute('aria-expanded', String(editor.open === w.id));
     edit.setAttribute('aria-controls', 'wh-edit-' + w.id);
     var toggle = button(w.enabled ? 'Disable' : 'Enable', 'sy-button-secondary', (w.enabled ? 'Disable ' : 'Enable ') + label);
     var del = button('Delete', 'sy-button-danger', 'Delete ' + label);
@@ -235,14 +240,14 @@
     td.appendChild(holder);
     tr.appendChild(td);
     openBtn.addEventListener('click', function () { openDetail(parts.w.id, true); });
-    edit.addEventListener('click', function () { toggleEdit(parts, edit); });
+    edit.addEventListener('click', function () { editor.toggle(parts, edit); });
     toggle.addEventListener('click', function () { setEnabled(parts.w, !parts.w.enabled, toggle); });
     del.addEventListener('click', function () { confirmDelete(parts.w, holder, del); });
     if (focused) {
       var again = Array.prototype.find.call(holder.querySelectorAll('button'), function (b) { return b.textContent === focused; });
       if (again) again.focus();
     }
-    if (openEdit === w.id && parts.detail.hidden) showEdit(parts, false);
+    if (editor.open === w.id && parts.detail.hidden) editor.show(parts, false);
   }
 
   // ---- enable/disable, delete ----
@@ -333,21 +338,10 @@
     };
     var formError = SY.formErrorBox();
     form.appendChild(formError);
-    var row = el('div', 'sy-actions sy-send-row');
-    var submit = el('button', 'sy-button', w ? 'Save changes' : 'Add webhook');
-    submit.type = 'submit';
-    if (w) submit.setAttribute('aria-label', 'Save changes to ' + hostPath(w.url));
-    var result = el('span');
-    result.setAttribute('role', 'status');
-    result.setAttribute('aria-live', 'polite');
-    row.appendChild(submit);
-    if (w) {
-      var cancel = button('Cancel', 'sy-button-secondary', 'Cancel editing ' + hostPath(w.url));
-      row.appendChild(cancel);
-      cancel.addEventListener('click', function () { onDone(null, true); });
-    }
-    row.appendChild(result);
-    form.appendChild(row);
+    var bar = SY.submitRow('Add webhook', w ? hostPath(w.url) : null, function () { onDone(null, true); });
+    var submit = bar.submit;
+    var result = bar.result;
+    form.appendChild(bar.row);
     SY.clearOnInput(fields);
 
     // Checks what the browser can (numbers, JSON) before asking the server.
@@ -410,13 +404,7 @@
         result.textContent = '';
         onDone(payload, false);
       }, function (e) {
-        if (e.userErrors) {
-          result.className = 'sy-inline-error';
-          result.textContent = (w ? 'Not saved: ' : 'Not added: ') + plural(e.userErrors.length, 'problem', 'problems') + ' to fix.';
-          SY.showFieldErrors(fields, e.userErrors, formError);
-        } else {
-          SY.formFailed(result, null, w ? 'Not saved.' : 'Not added.', formError, e.message);
-        }
+        SY.formRejected(e, result, fields, formError, w ? 'Not saved' : 'Not added', true);
       }).then(function () { submit.disabled = false; });
     });
     holder.appendChild(form);
@@ -509,39 +497,6 @@
         value: payload.secret, label: 'Webhook signing secret', what: 'secret', focusBack: detailTitle
       });
     });
-  }
-
-  function toggleEdit(parts, btn) {
-    if (parts.detail.hidden) {
-      openEdit = parts.w.id;
-      showEdit(parts, true);
-    } else {
-      openEdit = null;
-      parts.detail.hidden = true;
-      parts.cell.textContent = '';
-      btn.setAttribute('aria-expanded', 'false');
-    }
-  }
-
-  function showEdit(parts, focus) {
-    var w = parts.w;
-    parts.cell.textContent = '';
-    var box = el('div', 'sy-oauth-authz');
-    box.appendChild(el('h4', null, 'Edit ' + hostPath(w.url)));
-    var f = webhookForm(box, w, function (payload, cancelled) {
-      openEdit = null;
-      parts.detail.hidden = true;
-      parts.cell.textContent = '';
-      parts.sig = null;
-      var edit = parts.holder && parts.holder.querySelector('[aria-controls]');
-      if (edit) { edit.setAttribute('aria-expanded', 'false'); edit.focus(); }
-      if (!cancelled) { announce('Saved ' + hostPath(payload.webhook.url) + '.'); load(); }
-    });
-    parts.cell.appendChild(box);
-    parts.detail.hidden = false;
-    var btn = parts.holder && parts.holder.querySelector('[aria-controls]');
-    if (btn) btn.setAttribute('aria-expanded', 'true');
-    if (focus) f.first.focus();
   }
 
   // ================= one webhook: facts, tools, deliveries =================
