@@ -21,10 +21,8 @@
   var STATUS_TEXT = { ACTIVE: 'active', DISABLED: 'disabled', EXPIRED: 'expired' };
 
   var SY = window.Switchyard;   // /playground/app.js
-  var el = SY.el, showBox = SY.showBox, button = SY.button, plural = SY.plural;
+  var el = SY.el, showBox = SY.showBox, button = SY.button, plural = SY.plural, errText = SY.errText;
   var $ = function (id) { return document.getElementById(id); };
-  // A refused mutation says its user errors' sentences; other errors their message.
-  function errText(e) { return e.userErrors ? SY.userErrorText(e.userErrors) : e.message; }
 
   var panel = $('ak-panel');
   var body = $('ak-body');

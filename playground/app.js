@@ -298,6 +298,9 @@
     return errors.map(function (e) { return e.message; }).join(' ');
   }
 
+  // What a failed request says: a refused mutation its user errors' sentences, other errors their message.
+  function errText(e) { return e.userErrors ? userErrorText(e.userErrors) : e.message; }
+
   // A function that reads `text` out in the live region `live`.
   function announcer(live) {
     return function (text) {
@@ -902,6 +905,14 @@
     return inputs.filter(function (i) { return i.checked; }).map(function (i) { return i.value; });
   }
 
+  // Sets aria-expanded on each button of `holder` that has it: "true" where
+  // isOpen(button) says so, "false" on the others (on all without isOpen).
+  function markExpanded(holder, isOpen) {
+    Array.prototype.forEach.call(holder.querySelectorAll('[aria-expanded]'), function (b) {
+      b.setAttribute('aria-expanded', String(!!isOpen && !!isOpen(b)));
+    });
+  }
+
   // A create/edit form's last row: the submit button (`createText`, or, when
   // editing the item called `subject`, "Save changes" labelled "Save changes
   // to <subject>" and a Cancel that calls onCancel) and a status line.
@@ -1009,6 +1020,7 @@
     dashCell: dashCell,
     button: button,
     userErrorText: userErrorText,
+    errText: errText,
     announcer: announcer,
     confirmStep: confirmStep,
     formErrorBox: formErrorBox,
@@ -1032,6 +1044,7 @@
     formField: formField,
     choiceField: choiceField,
     checkedValues: checkedValues,
+    markExpanded: markExpanded,
     submitRow: submitRow,
     formRejected: formRejected,
     rowEditor: rowEditor

@@ -248,9 +248,7 @@
     parts.editTitle = null;
     parts.detail.hidden = true;
     parts.cell.textContent = '';
-    Array.prototype.forEach.call(parts.holder.querySelectorAll('[aria-expanded]'), function (b) {
-      b.setAttribute('aria-expanded', 'false');
-    });
+    SY.markExpanded(parts.holder);
     if (focus && opener) opener.focus();
   }
 
@@ -258,9 +256,7 @@
     if (parts.mode) closeDetail(parts, false);
     parts.mode = mode;
     parts.detail.hidden = false;
-    Array.prototype.forEach.call(parts.holder.querySelectorAll('[aria-expanded]'), function (b) {
-      b.setAttribute('aria-expanded', String(b.dataset.mode === mode));
-    });
+    SY.markExpanded(parts.holder, function (b) { return b.dataset.mode === mode; });
     if (mode === 'runs') runsView(parts, !keepFocus);
     else if (mode === 'edit') editView(parts);
   }

@@ -270,9 +270,7 @@
     parts.log = null;
     parts.detail.hidden = true;
     parts.cell.textContent = '';
-    Array.prototype.forEach.call(parts.holder.querySelectorAll('[aria-expanded]'), function (b) {
-      b.setAttribute('aria-expanded', 'false');
-    });
+    SY.markExpanded(parts.holder);
     if (focus && opener) opener.focus();
   }
 
@@ -280,9 +278,7 @@
     if (parts.mode) closeDetail(parts, false);
     parts.mode = mode;
     parts.detail.hidden = false;
-    Array.prototype.forEach.call(parts.holder.querySelectorAll('[aria-expanded]'), function (b) {
-      b.setAttribute('aria-expanded', String(b === opener));
-    });
+    SY.markExpanded(parts.holder, function (b) { return b === opener; });
     var p = parts.plugin;
     if (mode === 'run') runForm(parts, p);
     else if (mode === 'log') logView(parts, p);
@@ -533,7 +529,7 @@
             showBox(json.errorEl, SY.userErrorText(e.userErrors));
             json.focus();
           } else {
-            showBox(box, e.userErrors ? SY.userErrorText(e.userErrors) : e.message);
+            showBox(box, SY.errText(e));
             box.focus();
           }
           announce('Running ' + name + ' of ' + p.name + ' failed.');

@@ -34,10 +34,8 @@
   var DLV_STATUS = { PENDING: 'pending', SUCCEEDED: 'succeeded', FAILED: 'failed', CANCELLED: 'cancelled' };
 
   var SY = window.Switchyard;   // /playground/app.js
-  var el = SY.el, showBox = SY.showBox, button = SY.button, plural = SY.plural;
+  var el = SY.el, showBox = SY.showBox, button = SY.button, plural = SY.plural, errText = SY.errText;
   var $ = function (id) { return document.getElementById(id); };
-  // A refused mutation says its user errors' sentences; other errors their message.
-  function errText(e) { return e.userErrors ? SY.userErrorText(e.userErrors) : e.message; }
 
   var panel = $('wh-panel');
   var body = $('wh-body');
