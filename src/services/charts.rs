@@ -55,7 +55,13 @@ fn window_start(bucket: Bucket, count: u32, now: DateTime<Utc>) -> Result<DateTi
 fn bucket_sql(backend: DbBackend, column: &str, bucket: Bucket) -> String {
     let w = bucket.seconds();
     match backend {
-        DbBackend::Postgres => format!("(CAST(FLOOR(EXTRACT(EPOCH FROM {column}) / {w}) AS BIGINT) * {w})"),
+        // `date_bin` (PostgreSQL 14+) bins timestamps natively; the same
+        // arithmetic on `EXTRACT(EPOCH …)` is numeric and several times slower.
+        DbBackend::Postgres => {
+            format!(
+                "CAST(EXTRACT(EPOCH FROM date_bin(INTERVAL '{w} seconds', {column}, TIMESTAMPTZ 'epoch')) AS BIGINT)"
+            )
+        }
         // Timestamps are stored as RFC 3339 text.
         _ => format!("((CAST(strftime('%s', {column}) AS INTEGER) / {w}) * {w})"),
     }
@@ -105,8 +111,8 @@ pub struct DeliveryBucket {
 /// 99th percentile response times (owner only, like the delivery logs).
 ///
 /// Percentiles are nearest-rank: the value at rank ⌈p·n⌉ of the bucket's
-/// `n` attempts in response-time order, found with a window function in the
-/// database (SQLite has no percentile aggregate).
+/// `n` attempts in response-time order, found in the database:
+/// `percentile_disc` on PostgreSQL, a window function on SQLite.
 pub async fn deliveries(
     db: &impl ConnectionTrait,
     p: &Principal,
@@ -126,20 +132,21 @@ pub async fn deliveries(
         }
         None => "",
     };
-    let sql = format!(
-        "WITH a AS (\
-           SELECT {b} AS bucket, success, response_time_ms, \
-                  ROW_NUMBER() OVER (PARTITION BY {b} ORDER BY response_time_ms) AS rn, \
-                  COUNT(*) OVER (PARTITION BY {b}) AS n \
-           FROM delivery_attempt \
-           WHERE workspace_id = ? AND created_at >= ?{only_webhook}) \
-         SELECT bucket, \
-                SUM(CASE WHEN success THEN 1 ELSE 0 END) AS succeeded, \
-                SUM(CASE WHEN success THEN 0 ELSE 1 END) AS failed, \
-                MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN response_time_ms END) AS p50, \
-                MAX(CASE WHEN rn = (n * 99 + 99) / 100 THEN response_time_ms END) AS p99 \
-         FROM a GROUP BY bucket ORDER BY bucket"
-    );
+    let sql = match backend {
+        // One ordered-set aggregate per bucket: no window over every row.
+        // `percentile_disc(p)` is the same nearest rank, ⌈p·n⌉.
+        DbBackend::Postgres => format!(
+            "SELECT {b} AS bucket, \
+                    COUNT(*) FILTER (WHERE success) AS succeeded, \
+                    COUNT(*) FILTER (WHERE NOT success) AS failed, \
+                    percentile_disc(0.5) WITHIN GROUP (ORDER BY response_time_ms) AS p50, \
+                    percentile_disc(0.99) WITHIN GROUP (ORDER BY response_time_ms) AS p99 \
+             FROM delivery_attempt \
+             WHERE workspace_id = ? AND created_at >= ?{only_webhook} \
+             GROUP BY 1 ORDER BY 1"
+        ),
+        _ => sqlite_deliveries(&b, only_webhook),
+    };
     let rows = db.query_all(statement(backend, &sql, values)).await?;
     rows.iter()
         .map(|r| {
@@ -152,6 +159,25 @@ pub async fn deliveries(
             })
         })
         .collect()
+}
+
+/// [`deliveries`]' query on SQLite, which has no percentile aggregate:
+/// nearest ranks found with a window function.
+fn sqlite_deliveries(b: &str, only_webhook: &str) -> String {
+    format!(
+        "WITH a AS (\
+           SELECT {b} AS bucket, success, response_time_ms, \
+                  ROW_NUMBER() OVER (PARTITION BY {b} ORDER BY response_time_ms) AS rn, \
+                  COUNT(*) OVER (PARTITION BY {b}) AS n \
+           FROM delivery_attempt \
+           WHERE workspace_id = ? AND created_at >= ?{only_webhook}) \
+         SELECT bucket, \
+                SUM(CASE WHEN success THEN 1 ELSE 0 END) AS succeeded, \
+                SUM(CASE WHEN success THEN 0 ELSE 1 END) AS failed, \
+                MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN response_time_ms END) AS p50, \
+                MAX(CASE WHEN rn = (n * 99 + 99) / 100 THEN response_time_ms END) AS p99 \
+         FROM a GROUP BY bucket ORDER BY bucket"
+    )
 }
 
 /// One bucket of calls made through a connection.
