@@ -240,7 +240,7 @@ def test_data_endpoints_sync(server):
     for _ in range(100):
         try:
             rec = data.get(q["id"])
-            if rec.get("data", {}).get("order_id") == "A-1":
+            if (rec.get("data") or {}).get("order_id") == "A-1":
                 break
         except SwitchyardError:
             pass
