@@ -111,12 +111,18 @@ async fn tokens_and_secrets_never_reach_the_logs() {
         .with_writer(move || writer.clone())
         .finish();
     let _default = tracing::subscriber::set_default(subscriber);
+    // Other tests run beside this one and hit the same call sites: one
+    // first hit racing the line above can keep a cached "nobody listens".
+    // Asking every call site again (here and once the server is up) closes
+    // that window.
+    tracing::callsite::rebuild_interest_cache();
 
     let seen_keys = Arc::new(Mutex::new(Vec::new()));
     let keys = seen_keys.clone();
     for_each_backend(&[], move |app| {
         let keys = keys.clone();
         async move {
+            tracing::callsite::rebuild_interest_cache();
             let base = provider().await;
             let (_, cookie) = app.invite_and_accept(&app.owner_key, "logs@example.com", "OWNER").await;
             keys.lock().unwrap().extend([app.owner_key.clone(), cookie_value(&cookie)]);
