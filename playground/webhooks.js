@@ -860,17 +860,29 @@
   function onAttempt(a) {
     if (feed) feed.touched();
     loadSoon();   // health (failing since, last success, disabled) may have changed
-    if (a.webhookId !== current || pendingReads[a.deliveryId]) return;
-    var fresh = !dParts[a.deliveryId];
+    if (a.webhookId !== current) return;
+    // An attempt heard while its delivery is being read: read it once more
+    // afterwards, so the row ends on the newest state.
+    if (pendingReads[a.deliveryId]) { pendingReads[a.deliveryId] = 'again'; return; }
+    readDelivery(a, !dParts[a.deliveryId]);
+  }
+
+  function readDelivery(a, fresh) {
     pendingReads[a.deliveryId] = true;
     var g = dGen;
-    SY.gql(DELIVERY_QUERY, { id: a.deliveryId }).then(function (data) {
+    var done = function () {
+      var again = pendingReads[a.deliveryId] === 'again';
       delete pendingReads[a.deliveryId];
-      if (g !== dGen) return;
-      upsertDelivery(data.delivery, fresh);
-      if (fresh) dLive.textContent = 'New delivery: ' + data.delivery.eventType + ', ' +
-        (a.success ? 'delivered' : 'failed') + '.';
-    }, function () { delete pendingReads[a.deliveryId]; });
+      if (again && g === dGen) readDelivery(a, false);
+    };
+    SY.gql(DELIVERY_QUERY, { id: a.deliveryId }).then(function (data) {
+      if (g === dGen && data.delivery) {
+        upsertDelivery(data.delivery, fresh);
+        if (fresh) dLive.textContent = 'New delivery: ' + data.delivery.eventType + ', ' +
+          (a.success ? 'delivered' : 'failed') + '.';
+      }
+      done();
+    }, done);
   }
 
   var feed = SY.liveFeed({

@@ -195,8 +195,9 @@ pub enum BenchCommand {
     },
     /// The console's delivery chart on a busy hub (PostgreSQL only): a
     /// fresh database with `--rows` deliveries over the last 24 hours,
-    /// written in bulk, then `deliveryTimeline` (the last hour per minute,
-    /// and the day per hour) timed over GraphQL: p50, p90, max.
+    /// written in bulk and rolled up (timed), then `deliveryTimeline` (the
+    /// last hour per minute, and the day per hour, with and without the
+    /// rollups) timed over GraphQL: p50, p90, max.
     Charts {
         /// Deliveries (one attempt each) spread over the last 24 hours.
         #[arg(long, default_value_t = 1_000_000)]

@@ -22,6 +22,7 @@ mod m20261207_000017_create_action;
 mod m20261207_000018_create_plugin;
 mod m20261207_000019_create_integration;
 mod m20261208_000020_delivery_attempt_time_index;
+mod m20261209_000021_create_delivery_rollup;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_create_plugin::Migration),
             Box::new(m20261207_000019_create_integration::Migration),
             Box::new(m20261208_000020_delivery_attempt_time_index::Migration),
+            Box::new(m20261209_000021_create_delivery_rollup::Migration),
         ]
     }
 }

@@ -16,6 +16,8 @@ use entity::endpoint_usage;
 use crate::auth::{Principal, Scope};
 use crate::error::{Error, Result};
 
+pub mod rollup;
+
 /// The most buckets one chart asks for: a day of minutes.
 pub const MAX_BUCKETS: u32 = 1440;
 
@@ -113,6 +115,11 @@ pub struct DeliveryBucket {
 /// Percentiles are nearest-rank: the value at rank ⌈p·n⌉ of the bucket's
 /// `n` attempts in response-time order, found in the database:
 /// `percentile_disc` on PostgreSQL, a window function on SQLite.
+///
+/// Closed buckets come from the rollups kept by the `charts.rollup` job
+/// (the same figures, computed once; see [`rollup`]), the rest from the
+/// attempt log itself: a day of a busy hub is a few dozen rollup rows and
+/// the last few minutes of attempts.
 pub async fn deliveries(
     db: &impl ConnectionTrait,
     p: &Principal,
@@ -123,8 +130,24 @@ pub async fn deliveries(
     p.require(Scope::Read)?.require_owner()?;
     let since = window_start(bucket, count, Utc::now())?;
     let backend = db.get_database_backend();
+    // Rolled up: [since, mark); from the log: [max(since, mark), now].
+    let mark = rollup::mark(db, bucket).await?.unwrap_or(i64::MIN).max(since.timestamp());
+    let mut out = Vec::new();
+    if mark > since.timestamp() {
+        let sql = "SELECT bucket, succeeded, failed, p50_ms AS p50, p99_ms AS p99 FROM delivery_rollup \
+                   WHERE workspace_id = ? AND webhook_id = ? AND width = ? AND bucket >= ? AND bucket < ? \
+                   ORDER BY bucket";
+        let values: Vec<Value> = vec![
+            p.workspace_id.clone().into(),
+            webhook_id.unwrap_or(rollup::WHOLE_WORKSPACE).to_string().into(),
+            bucket.seconds().into(),
+            since.timestamp().into(),
+            mark.into(),
+        ];
+        out = delivery_buckets(db.query_all(statement(backend, sql, values)).await?)?;
+    }
     let b = bucket_sql(backend, "created_at", bucket);
-    let mut values: Vec<Value> = vec![p.workspace_id.clone().into(), since.into()];
+    let mut values: Vec<Value> = vec![p.workspace_id.clone().into(), start_of(mark)?.into()];
     let only_webhook = match webhook_id {
         Some(w) => {
             values.push(w.to_string().into());
@@ -132,22 +155,13 @@ pub async fn deliveries(
         }
         None => "",
     };
-    let sql = match backend {
-        // One ordered-set aggregate per bucket: no window over every row.
-        // `percentile_disc(p)` is the same nearest rank, ⌈p·n⌉.
-        DbBackend::Postgres => format!(
-            "SELECT {b} AS bucket, \
-                    COUNT(*) FILTER (WHERE success) AS succeeded, \
-                    COUNT(*) FILTER (WHERE NOT success) AS failed, \
-                    percentile_disc(0.5) WITHIN GROUP (ORDER BY response_time_ms) AS p50, \
-                    percentile_disc(0.99) WITHIN GROUP (ORDER BY response_time_ms) AS p99 \
-             FROM delivery_attempt \
-             WHERE workspace_id = ? AND created_at >= ?{only_webhook} \
-             GROUP BY 1 ORDER BY 1"
-        ),
-        _ => sqlite_deliveries(&b, only_webhook),
-    };
-    let rows = db.query_all(statement(backend, &sql, values)).await?;
+    let filter = format!("workspace_id = ? AND created_at >= ?{only_webhook}");
+    let sql = format!("{} ORDER BY bucket", attempts_sql(backend, &b, "", "", &filter));
+    out.extend(delivery_buckets(db.query_all(statement(backend, &sql, values)).await?)?);
+    Ok(out)
+}
+
+fn delivery_buckets(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<DeliveryBucket>> {
     rows.iter()
         .map(|r| {
             Ok(DeliveryBucket {
@@ -161,23 +175,37 @@ pub async fn deliveries(
         .collect()
 }
 
-/// [`deliveries`]' query on SQLite, which has no percentile aggregate:
-/// nearest ranks found with a window function.
-fn sqlite_deliveries(b: &str, only_webhook: &str) -> String {
-    format!(
-        "WITH a AS (\
-           SELECT {b} AS bucket, success, response_time_ms, \
-                  ROW_NUMBER() OVER (PARTITION BY {b} ORDER BY response_time_ms) AS rn, \
-                  COUNT(*) OVER (PARTITION BY {b}) AS n \
-           FROM delivery_attempt \
-           WHERE workspace_id = ? AND created_at >= ?{only_webhook}) \
-         SELECT bucket, \
-                SUM(CASE WHEN success THEN 1 ELSE 0 END) AS succeeded, \
-                SUM(CASE WHEN success THEN 0 ELSE 1 END) AS failed, \
-                MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN response_time_ms END) AS p50, \
-                MAX(CASE WHEN rn = (n * 99 + 99) / 100 THEN response_time_ms END) AS p99 \
-         FROM a GROUP BY bucket ORDER BY bucket"
-    )
+/// The attempts matching `filter` per `bucket` (SQL `b`) and per the
+/// columns in `group` (each followed by ", "), as columns `select` (the
+/// same keys, possibly renamed or constant), `bucket`, `succeeded`,
+/// `failed`, `p50` and `p99`. PostgreSQL has an ordered-set aggregate for
+/// the nearest rank (`percentile_disc(p)` is rank ⌈p·n⌉), so it is one
+/// aggregate per group, no window over every row; SQLite has none, so the
+/// ranks come from a window function.
+fn attempts_sql(backend: DbBackend, b: &str, select: &str, group: &str, filter: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!(
+            "SELECT {select}{b} AS bucket, \
+                    COUNT(*) FILTER (WHERE success) AS succeeded, \
+                    COUNT(*) FILTER (WHERE NOT success) AS failed, \
+                    percentile_disc(0.5) WITHIN GROUP (ORDER BY response_time_ms) AS p50, \
+                    percentile_disc(0.99) WITHIN GROUP (ORDER BY response_time_ms) AS p99 \
+             FROM delivery_attempt WHERE {filter} \
+             GROUP BY {group}bucket"
+        ),
+        _ => format!(
+            "SELECT {select}bucket, \
+                    SUM(CASE WHEN success THEN 1 ELSE 0 END) AS succeeded, \
+                    SUM(CASE WHEN success THEN 0 ELSE 1 END) AS failed, \
+                    MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN response_time_ms END) AS p50, \
+                    MAX(CASE WHEN rn = (n * 99 + 99) / 100 THEN response_time_ms END) AS p99 \
+             FROM (SELECT {group}{b} AS bucket, success, response_time_ms, \
+                          ROW_NUMBER() OVER (PARTITION BY {group}{b} ORDER BY response_time_ms) AS rn, \
+                          COUNT(*) OVER (PARTITION BY {group}{b}) AS n \
+                   FROM delivery_attempt WHERE {filter}) a \
+             GROUP BY {group}bucket"
+        ),
+    }
 }
 
 /// One bucket of calls made through a connection.

@@ -131,6 +131,10 @@ struct Sent<'a> {
     delivery: &'a delivery::Model,
     outcome: Outcome,
     attempt: delivery_attempt::Model,
+    /// No attempt follows this one (its job's last, or a test message): a
+    /// failure leaves the delivery failed, in the same commit as the
+    /// attempt, so a reader woken by the live attempt sees it failed.
+    last: bool,
 }
 
 /// Sends one signed attempt of `d` to `w`, records it in the attempt log,
@@ -143,7 +147,7 @@ pub async fn attempt(
     number: i32,
 ) -> Result<(Outcome, delivery_attempt::Model)> {
     let (outcome, att) = send(st, w, d, number).await?;
-    let sent = [Sent { webhook: w, delivery: d, outcome, attempt: att }];
+    let sent = [Sent { webhook: w, delivery: d, outcome, attempt: att, last: true }];
     record(st, &sent).await?;
     let [Sent { outcome, attempt, .. }] = sent;
     Ok((outcome, attempt))
@@ -253,7 +257,7 @@ async fn record(st: &AppState, sent: &[Sent<'_>]) -> Result<()> {
         dam.last_status_code = Set(att.status_code);
         dam.last_error = Set(att.error.clone());
         dam.updated_at = Set(now);
-        if let Outcome::Gone = s.outcome {
+        if matches!(s.outcome, Outcome::Gone) || s.last {
             dam.state = Set(FAILED.into());
         }
         dam.update(&txn).await?;
@@ -476,7 +480,8 @@ async fn run_many(st: &AppState, jobs: &[entity::job::Model]) -> Result<Vec<Resu
     for ((i, w, d), answer) in due.into_iter().zip(answers) {
         match answer {
             Ok((outcome, attempt)) => {
-                sent.push(Sent { webhook: w, delivery: d, outcome, attempt });
+                let last = jobs[i].attempts >= jobs[i].max_attempts;
+                sent.push(Sent { webhook: w, delivery: d, outcome, attempt, last });
                 index.push(i);
             }
             Err(e) => results[i] = Some(Err(e)),
@@ -486,7 +491,8 @@ async fn run_many(st: &AppState, jobs: &[entity::job::Model]) -> Result<Vec<Resu
     for (s, i) in sent.into_iter().zip(index) {
         results[i] = Some(match s.outcome {
             Outcome::Delivered | Outcome::Gone => Ok(()),
-            // When this was the last attempt, `job_died` marks the delivery failed.
+            // When this was the last attempt, `record` marked the delivery
+            // failed (and `job_died` finds nothing left to do).
             Outcome::Failed { why, hold: None } => Err(Error::Internal(why)),
             // Honour the break, but no longer than the schedule's following
             // step (so a receiver cannot stretch the retries past the schedule).
@@ -561,14 +567,8 @@ pub async fn test(st: &AppState, p: &Principal, webhook_id: &str) -> Result<deli
     }
     .insert(&st.writer)
     .await?;
-    let (outcome, att) = attempt(st, &w, &d, 1).await?;
-    if let Outcome::Failed { .. } = outcome {
-        delivery::Entity::update_many()
-            .col_expr(delivery::Column::State, Expr::value(FAILED))
-            .filter(delivery::Column::Id.eq(&d.id))
-            .exec(&st.writer)
-            .await?;
-    }
+    // A test message has one attempt: `record` marks it failed if it failed.
+    let (_, att) = attempt(st, &w, &d, 1).await?;
     Ok(att)
 }
 

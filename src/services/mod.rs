@@ -41,6 +41,7 @@ pub fn register_event_hooks() {
 pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Registry {
     registry
         .add(maintenance::Prune)
+        .add(charts::rollup::RollUp)
         .add(connections::refresh::RefreshDue)
         .add(connections::call::CallQueued)
         .add(actions::runs::RunAction)
@@ -54,12 +55,15 @@ pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Regist
 }
 
 /// Creates (or updates) the recurring jobs the services own: the hourly
-/// prune, the scan for connection tokens due for a refresh and the scan for
-/// scheduled actions due to start.
+/// prune, the delivery chart's rollup every minute, the scan for
+/// connection tokens due for a refresh and the scan for scheduled actions
+/// due to start.
 pub async fn ensure_schedules(st: &crate::state::AppState) -> crate::Result<()> {
     use std::time::Duration;
     let ensure = crate::jobs::schedules::ensure;
     ensure(st, maintenance::KIND, maintenance::KIND, serde_json::json!({}), Duration::from_secs(3600)).await?;
+    let kind = charts::rollup::KIND;
+    ensure(st, kind, kind, serde_json::json!({}), charts::rollup::EVERY).await?;
     let every = Duration::from_secs(st.config.connection_refresh_interval_seconds);
     ensure(st, connections::refresh::KIND, connections::refresh::KIND, serde_json::json!({}), every).await?;
     let kind = actions::triggers::SCHEDULE_KIND;
