@@ -565,6 +565,22 @@
   //     values the legend shows for each series (for stacked bars, whose
   //     drawn heights are running totals);
   //   describe(text); destroy().
+  // Time-axis tick labels in the browser's locale: days as "Dec 4" when the
+  // ticks are a day or more apart, else times ("08:35 PM"), with the date
+  // under the first tick and under each tick that starts a new day.
+  function timeTicks(u, xs, axis, space, incr) {
+    var day = function (d) { return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }); };
+    var before = null;
+    return xs.map(function (x, i) {
+      var d = new Date(x * 1000);
+      if (incr >= 86400) return day(d);
+      var label = d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+      if (i === 0 || d.toDateString() !== before) label += '\n' + day(d);
+      before = d.toDateString();
+      return label;
+    });
+  }
+
   function chart(holder, o) {
     var shown = null;
     holder.classList.add('sy-chart');
@@ -591,7 +607,7 @@
     };
     var axes = [
       { stroke: '#5b6576', grid: { stroke: '#eceef2' }, ticks: { stroke: '#d5d9e0' },
-        values: o.time === false ? function (u, xs) { return xs.map(function (x) { return o.xLabel(x); }); } : undefined },
+        values: o.time === false ? function (u, xs) { return xs.map(function (x) { return o.xLabel(x); }); } : timeTicks },
       { stroke: '#5b6576', grid: { stroke: '#eceef2' }, ticks: { stroke: '#d5d9e0' }, label: o.yUnit || '', size: 56 }
     ];
     var uses = o.series.some(function (s) { return s.scale === 'ms'; });
