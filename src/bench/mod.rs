@@ -211,6 +211,9 @@ struct ServerChild {
     redis: Option<(String, String)>,
     /// (the configured URL, the bench database's name) on PostgreSQL.
     postgres: Option<(String, String)>,
+    /// The database URL the server was started with (benches read what
+    /// it wrote from there).
+    db_url: String,
 }
 
 impl ServerChild {
@@ -340,7 +343,7 @@ async fn start_server(config: &Config, client: &reqwest::Client, scopes: &str) -
         .ok_or_else(|| Error::internal(format!("no setup link: {}", String::from_utf8_lossy(&out.stderr))))?;
     let redis = config.redis_url.clone().map(|r| (r, prefix));
     let postgres = fresh.map(|(_, name)| (config.database_url.clone(), name));
-    Ok(ServerChild { _child: child, _dir: TempDir(dir), addr, key, setup_link, startup, pid, redis, postgres })
+    Ok(ServerChild { _child: child, _dir: TempDir(dir), addr, key, setup_link, startup, pid, redis, postgres, db_url })
 }
 
 async fn http(config: Config, requests: usize, concurrency: usize, rounds: usize) -> Result<()> {

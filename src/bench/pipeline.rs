@@ -84,6 +84,7 @@ pub async fn run(config: Config, rates: Vec<u32>, seconds: u64) -> Result<()> {
     with_servers(&config, &client, "read,write,admin", async |server: &ServerChild, _bare: &str| {
         let data_key = set_up(&client, server, &hook, &receiver).await?;
         let url = format!("http://{}/api/v1/data/orders", server.addr);
+        let mut stages = Vec::new();
         for &rate in &rates {
             *receiver.book.lock().unwrap_or_else(|e| e.into_inner()) = Book::default();
             let started = Instant::now();
@@ -91,9 +92,20 @@ pub async fn run(config: Config, rates: Vec<u32>, seconds: u64) -> Result<()> {
                 0 => flood(&client, &url, &data_key, &receiver, Duration::from_secs(seconds)).await?,
                 r => paced(&client, &url, &data_key, &receiver, r, Duration::from_secs(seconds)).await?,
             };
+            let since = chrono::Utc::now() - chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
             let report = drain(&receiver, posted, started).await;
             let label = if rate == 0 { "as fast as 16 go".to_string() } else { format!("{rate}/s") };
             println!("{label:<16} {report}");
+            stages.push((label, since));
+        }
+        // Where the time went, from the server's own timestamps.
+        let mut options = sea_orm::ConnectOptions::new(server.db_url.clone());
+        options.sqlx_logging(false).max_connections(1);
+        let db = sea_orm::Database::connect(options).await?;
+        println!("\nwhere the time goes (server clock, p50 / p99): record accepted → its delivery row (ingest commit, processing, fan-out) | delivery row → attempt answered (delivery queue, claim, HTTP)");
+        for (i, (label, since)) in stages.iter().enumerate() {
+            let until = stages.get(i + 1).map(|(_, t)| *t);
+            println!("{label:<16} {}", stage_split(&db, *since, until).await?);
         }
         Ok(())
     })
@@ -214,4 +226,58 @@ async fn drain(r: &Receiver, posted: u64, started: Instant) -> String {
         line.push_str(&format!("  ({} bad signatures)", book.forged));
     }
     line
+}
+
+/// p50 / p99 of the two halves of the pipeline for the deliveries made in
+/// [since, until): record.created_at → delivery.created_at, and
+/// delivery.created_at → its first attempt's created_at (set once answered).
+async fn stage_split(
+    db: &sea_orm::DatabaseConnection,
+    since: chrono::DateTime<chrono::Utc>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<String> {
+    use entity::{delivery, delivery_attempt, record};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let mut q = delivery::Entity::find().filter(delivery::Column::CreatedAt.gte(since));
+    if let Some(u) = until {
+        q = q.filter(delivery::Column::CreatedAt.lt(u));
+    }
+    let deliveries = q.all(db).await?;
+    let mut fan = Vec::new();
+    let mut send = Vec::new();
+    for chunk in deliveries.chunks(500) {
+        let ids: Vec<&str> = chunk.iter().filter_map(|d| d.payload["data"]["id"].as_str()).collect();
+        let records: HashMap<String, chrono::DateTime<chrono::Utc>> = record::Entity::find()
+            .filter(record::Column::Id.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.created_at))
+            .collect();
+        let attempts: HashMap<String, chrono::DateTime<chrono::Utc>> = delivery_attempt::Entity::find()
+            .filter(delivery_attempt::Column::DeliveryId.is_in(chunk.iter().map(|d| d.id.as_str())))
+            .filter(delivery_attempt::Column::Attempt.eq(1))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|a| (a.delivery_id, a.created_at))
+            .collect();
+        for d in chunk {
+            let ms = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
+                (b - a).num_microseconds().unwrap_or(0) as f64 / 1000.0
+            };
+            if let Some(r) = d.payload["data"]["id"].as_str().and_then(|id| records.get(id)) {
+                fan.push(ms(*r, d.created_at));
+            }
+            if let Some(a) = attempts.get(&d.id) {
+                send.push(ms(d.created_at, *a));
+            }
+        }
+    }
+    let pct = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |p: f64| v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or(0.0);
+        format!("{:.1} / {:.1} ms", at(0.5), at(0.99))
+    };
+    Ok(format!("{:>22} | {:>22}   ({} deliveries)", pct(&mut fan), pct(&mut send), deliveries.len()))
 }

@@ -63,7 +63,7 @@ pub async fn create_many(db: &impl ConnectionTrait, new: Vec<NewDelivery<'_>>) -
             jobs::default_grace(),
             NewJob {
                 kind: KIND.into(),
-                payload: json!({ "delivery_id": id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
+                payload: json!({ "delivery_id": id, "webhook_id": w.id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
                 workspace_id: Some(w.workspace_id.clone()),
                 run_at: None,
                 max_attempts: schedule.len() as u32 + 1,
@@ -402,30 +402,42 @@ pub async fn run_jobs(st: &AppState, jobs: &[entity::job::Model]) -> Vec<Result<
     }
 }
 
+/// Webhooks by id (none asked: no query).
+async fn read_webhooks(st: &AppState, ids: impl Iterator<Item = &str>) -> Result<HashMap<String, webhook::Model>> {
+    let ids: Vec<&str> = ids.collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = webhook::Entity::find().filter(webhook::Column::Id.is_in(ids)).all(&st.db).await?;
+    Ok(rows.into_iter().map(|w| (w.id.clone(), w)).collect())
+}
+
 async fn run_many(st: &AppState, jobs: &[entity::job::Model]) -> Result<Vec<Result<()>>> {
     // Reads go to the reading pool (on SQLite the one writer connection is
     // left to writes): a delivery is committed before its doorbell rings.
     let mut results: Vec<Option<Result<()>>> = jobs.iter().map(|_| None).collect();
     let ids: Vec<Option<&str>> = jobs.iter().map(|j| j.payload["delivery_id"].as_str()).collect();
-    let deliveries: HashMap<String, delivery::Model> = delivery::Entity::find()
-        .filter(delivery::Column::Id.is_in(ids.iter().flatten().copied()))
-        .all(&st.db)
-        .await?
-        .into_iter()
-        .map(|d| (d.id.clone(), d))
-        .collect();
-    let webhook_ids: BTreeSet<&str> = deliveries.values().map(|d| d.webhook_id.as_str()).collect();
-    let hooks: HashMap<String, webhook::Model> = match webhook_ids.is_empty() {
-        true => HashMap::new(),
-        false => webhook::Entity::find()
-            .filter(webhook::Column::Id.is_in(webhook_ids))
-            .all(&st.db)
-            .await?
-            .into_iter()
-            .map(|w| (w.id.clone(), w))
-            .collect(),
-    };
-    let mut paused: HashMap<&str, Option<Duration>> = HashMap::new();
+    // A job names its webhook too, so the receivers' breaks (Redis) are
+    // asked for while the database reads the deliveries and their webhooks
+    // (one after the other, on one connection: the pool is shared with
+    // ingest and processing).
+    let named: BTreeSet<&str> = jobs.iter().filter_map(|j| j.payload["webhook_id"].as_str()).collect();
+    let ((deliveries, hooks), breaks) = tokio::try_join!(
+        async {
+            let rows = delivery::Entity::find()
+                .filter(delivery::Column::Id.is_in(ids.iter().flatten().copied()))
+                .all(&st.db)
+                .await?;
+            let deliveries: HashMap<String, delivery::Model> = rows.into_iter().map(|d| (d.id.clone(), d)).collect();
+            let webhook_ids: BTreeSet<&str> = deliveries.values().map(|d| d.webhook_id.as_str()).collect();
+            let hooks = read_webhooks(st, webhook_ids.into_iter()).await?;
+            Ok::<_, Error>((deliveries, hooks))
+        },
+        futures_util::future::try_join_all(
+            named.iter().map(|w| async move { Ok::<_, Error>((*w, st.webhook_limiter.paused_for(w).await?)) })
+        ),
+    )?;
+    let mut paused: HashMap<&str, Option<Duration>> = breaks.into_iter().collect();
     let mut cancelled: Vec<&str> = Vec::new();
     let mut due: Vec<(usize, &webhook::Model, &delivery::Model)> = Vec::new();
     for (i, (job, id)) in jobs.iter().zip(&ids).enumerate() {
@@ -721,7 +733,7 @@ async fn requeue(st: &AppState, w: &webhook::Model, d: delivery::Model) -> Resul
         st.sweep_grace(),
         NewJob {
             kind: KIND.into(),
-            payload: json!({ "delivery_id": d.id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
+            payload: json!({ "delivery_id": d.id, "webhook_id": w.id, "schedule": schedule, "timeout_ms": w.timeout_ms }),
             workspace_id: Some(w.workspace_id.clone()),
             run_at: None,
             max_attempts: schedule.len() as u32 + 1,
