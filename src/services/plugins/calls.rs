@@ -502,28 +502,26 @@ async fn hook_batch(st: &AppState, jobs: &[job::Model]) -> Result<Vec<Result<()>
         v.dedup();
         v
     }
+    // Reads go to the reading pool (on SQLite the one writer connection is
+    // left to writes): a call is committed before its doorbell rings.
     let call_ids = ids(jobs.iter().filter_map(|j| j.payload["call_id"].as_str()));
     let calls: HashMap<String, plugin_call::Model> = plugin_call::Entity::find()
         .filter(plugin_call::Column::Id.is_in(call_ids))
-        .all(&st.writer)
+        .all(&st.db)
         .await?
         .into_iter()
         .map(|c| (c.id.clone(), c))
         .collect();
-    let plugins: HashMap<String, plugin::Model> = plugin::Entity::find()
+    let plugins = plugin::Entity::find()
         .filter(plugin::Column::Id.is_in(ids(calls.values().map(|c| c.plugin_id.as_str()))))
-        .all(&st.writer)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
-    let events: HashMap<String, entity::event::Model> = entity::event::Entity::find()
+        .all(&st.db)
+        .await?;
+    let events = entity::event::Entity::find()
         .filter(entity::event::Column::Id.is_in(ids(calls.values().filter_map(|c| c.event_id.as_deref()))))
         .all(&st.db)
-        .await?
-        .into_iter()
-        .map(|e| (e.id.clone(), e))
-        .collect();
+        .await?;
+    let plugins: HashMap<String, plugin::Model> = plugins.into_iter().map(|p| (p.id.clone(), p)).collect();
+    let events: HashMap<String, entity::event::Model> = events.into_iter().map(|e| (e.id.clone(), e)).collect();
     let prepared: HashMap<&str, std::result::Result<Prepared, String>> = plugins
         .values()
         .filter(|row| PluginStatus::parse(&row.status) == PluginStatus::Active)
