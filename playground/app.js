@@ -70,7 +70,13 @@
   // ---- GraphQL over HTTP ----
   // Resolves with `data`; rejects with an Error carrying errors[0].message,
   // .code (extensions.code) and .details (extensions.details).
+  // Set once Sign out is clicked: the session is ending and the page is
+  // about to leave, so no new request goes out (a timer's refresh would
+  // only meet a 401).
+  var signingOut = false;
+
   function gql(query, variables) {
+    if (signingOut) return new Promise(function () {});
     var payload = { query: query };
     if (variables) payload.variables = variables;
     var headers = { 'Content-Type': 'application/json' };
@@ -176,6 +182,7 @@
   function signOutButton(btn) {
     btn.addEventListener('click', function () {
       btn.disabled = true;
+      signingOut = true;
       var done = function () { window.location.assign('/login'); };
       var headers = { 'Content-Type': 'application/json' };
       headers[CSRF_HEADER] = '1';
