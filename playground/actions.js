@@ -1116,7 +1116,7 @@
 
 
   var feed = SY.liveFeed({
-    pill: pill, updated: updated, errorBox: errorBox, what: 'the actions',
+    area: 'actions', pill: pill, updated: updated, errorBox: errorBox, what: 'the actions',
     query: RUNS_SUBSCRIPTION, field: 'actionRuns', onData: onRunEvent,
     onConnected: function (again) {
       // Runs may be rare: "live" once the socket carries the subscription.

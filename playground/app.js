@@ -70,7 +70,13 @@
   // ---- GraphQL over HTTP ----
   // Resolves with `data`; rejects with an Error carrying errors[0].message,
   // .code (extensions.code) and .details (extensions.details).
+  // Set once Sign out is clicked: the session is ending and the page is
+  // about to leave, so no new request goes out (a timer's refresh would
+  // only meet a 401).
+  var signingOut = false;
+
   function gql(query, variables) {
+    if (signingOut) return new Promise(function () {});
     var payload = { query: query };
     if (variables) payload.variables = variables;
     var headers = { 'Content-Type': 'application/json' };
@@ -176,6 +182,7 @@
   function signOutButton(btn) {
     btn.addEventListener('click', function () {
       btn.disabled = true;
+      signingOut = true;
       var done = function () { window.location.assign('/login'); };
       var headers = { 'Content-Type': 'application/json' };
       headers[CSRF_HEADER] = '1';
@@ -442,16 +449,31 @@
 
   // A panel's live feed over one subscription, with its status pill
   // (connecting / live / reconnecting / error) and "Last update" line.
-  //   o.pill, o.updated, o.errorBox: the panel's elements
+  //   o.pill, o.updated (optional), o.errorBox: the panel's elements
   //   o.what: "the actions", for "Sign in again to see the actions."
   //   o.query: the subscription; o.field: its root field
+  //   o.variables(): its variables (optional; asked at each subscribe)
+  //   o.area: the console area the panel is in (see below)
   //   o.onData(value): each value the subscription sends
-  //   o.onConnected(again): the socket is up (again: after a reconnect)
+  //   o.onConnected(again): the feed is up (again: after a reconnect, or
+  //     back from a hidden area: read what may have been missed)
+  //   o.onStop(e): it stopped for good (after the error box said why)
+  // On the console (shell.js loaded: Switchyard.live) every feed rides on
+  // the shell's one WebSocket, graphql-ws multiplexing the subscriptions,
+  // and a feed whose area is hidden is unsubscribed until the area shows
+  // again. Elsewhere a feed has a client of its own.
   // Subscribes again later after an error or the end of the stream; stops
   // for good (and says so) on UNAUTHORIZED or FORBIDDEN.
   function liveFeed(o) {
-    var client = null;
+    var live = window.Switchyard && window.Switchyard.live;   // the shell's socket (shell.js), on the console
+    var client = null;          // the feed's own client (pages without the shell)
+    var started = false;
     var stopped = false;
+    var paused = false;         // its area is hidden: no subscription
+    var dispose = null;         // ends the running subscription (null: none)
+    var current = null;         // the running subscription's token, for its callbacks
+    var onClient = null;        // the client it runs on
+    var again = false;          // the next "connected" is a catch-up
     var resubscribeTimer = null;
     var lastAt = null;
 
@@ -461,7 +483,7 @@
     }
 
     function renderUpdated() {
-      if (!lastAt) return;
+      if (!lastAt || !o.updated) return;
       var age = Math.max(0, Math.round((Date.now() - lastAt) / 1000));
       o.updated.textContent = 'Last update ' + new Date(lastAt).toLocaleTimeString() +
         (age >= 10 ? ' (' + age + ' s ago)' : '');
@@ -475,10 +497,18 @@
     function stop(e) {
       stopped = true;
       setStatus('error');
-      o.updated.hidden = true;
+      if (o.updated) o.updated.hidden = true;
       showBox(o.errorBox, e.code === 'UNAUTHORIZED'
         ? 'Your session has ended. Sign in again to see ' + o.what + '.' : e.message);
-      if (client) client.dispose();
+      if (live) unsubscribe();
+      else if (client) client.dispose();
+      if (o.onStop) o.onStop(e);
+    }
+
+    function connected() {
+      var was = again;
+      again = true;
+      if (o.onConnected && !stopped) o.onConnected(was);
     }
 
     function resubscribeLater(ms) {
@@ -486,10 +516,42 @@
       resubscribeTimer = setTimeout(function () { resubscribeTimer = null; subscribe(); }, ms);
     }
 
+    // Ends the running subscription. graphql-ws then calls its sink's
+    // complete: the cleared token keeps that from passing for the server
+    // ending the stream (which would subscribe again).
+    function unsubscribe() {
+      clearTimeout(resubscribeTimer);
+      resubscribeTimer = null;
+      var end = dispose;
+      dispose = null;
+      current = null;
+      onClient = null;
+      if (end) end();
+    }
+
+    // Subscribes (again: with the variables of now); a running
+    // subscription ends once the new one is asked for, so that a lazy
+    // socket is not closed in between.
     function subscribe() {
-      if (stopped) return;
-      client.subscribe({ query: o.query }, {
+      clearTimeout(resubscribeTimer);
+      resubscribeTimer = null;
+      if (stopped || paused) return;
+      // On the console: the shell's client of now (null until signed in, or
+      // while it replaces one that gave up: then sy:live comes with it).
+      // None when the shell's socket was refused for good (sign in again):
+      // asking would only knock on it once more.
+      if (live && live.state() === 'error') { setStatus('error'); return; }
+      var c = live ? live.client() : client;
+      if (!c) return;
+      var previous = dispose;
+      var mine = {};
+      current = mine;
+      onClient = c;
+      var request = { query: o.query };
+      if (o.variables) request.variables = o.variables();
+      dispose = c.subscribe(request, {
         next: function (result) {
+          if (current !== mine) return;
           if (result.data && result.data[o.field]) {
             setStatus('live');
             o.onData(result.data[o.field]);
@@ -503,6 +565,8 @@
           }
         },
         error: function (err) {
+          if (current !== mine) return;
+          dispose = null;
           if (Array.isArray(err)) {
             var code = errorCode(err);
             if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') {
@@ -516,13 +580,17 @@
           resubscribeLater(15000);
         },
         complete: function () {
+          if (current !== mine) return;
+          dispose = null;
           // The server ends the stream when it shuts down: subscribe again.
           if (!stopped) { setStatus('reconnecting'); resubscribeLater(2000); }
         }
       });
+      if (previous) previous();
     }
 
-    function start() {
+    // Its own client, which says when its socket is up or down.
+    function startOwn() {
       var everConnected = false;
       client = wsClient({
         retryAttempts: Infinity,
@@ -533,9 +601,8 @@
             if (!stopped) setStatus(isRetry || everConnected ? 'reconnecting' : 'connecting');
           },
           connected: function () {
-            var again = everConnected;
             everConnected = true;
-            if (o.onConnected && !stopped) o.onConnected(again);
+            if (!stopped) connected();
           },
           closed: function () { if (everConnected && !stopped) setStatus('reconnecting'); }
         }
@@ -543,8 +610,72 @@
       subscribe();
     }
 
+    // ---- on the console: the shell's socket ----
+    function hidden() {
+      return !!o.area && window.Switchyard.currentArea() !== o.area;
+    }
+
+    // The pill follows the shell's while its socket is not up ("live" is
+    // the feed's own to say: on data, or by onConnected).
+    function followShell(state) {
+      if (state !== 'live') setStatus(state);
+    }
+
+    // Subscribes on the shared socket; when it is up already, that is the
+    // feed's "connected" (else sy:live says it).
+    function subscribeShared() {
+      followShell(live.state());
+      subscribe();
+      if (live.state() === 'live') connected();
+    }
+
+    function startShared() {
+      // Hidden at start: subscribes when its area shows, to catch up then
+      // on what happened since the area read its data.
+      if (hidden()) { paused = true; again = true; return; }
+      subscribeShared();
+    }
+
+    if (live) {
+      document.addEventListener('sy:area', function () {
+        if (!started || stopped) return;
+        if (hidden()) {
+          if (!paused) { paused = true; again = true; unsubscribe(); }
+        } else if (paused) {
+          paused = false;
+          subscribeShared();
+        }
+      });
+      live.onChange(function (state) {
+        if (started && !stopped && !paused) followShell(state);
+      });
+      // The shared socket is up (again). graphql-ws subscribes its running
+      // subscriptions again by itself; one it dropped (ended by the server,
+      // failed while the socket was down) or on a client the shell has
+      // since replaced is asked for now.
+      document.addEventListener('sy:live', function () {
+        if (!started || stopped || paused) return;
+        if (!dispose || onClient !== live.client()) subscribe();
+        connected();
+      });
+    }
+
+    function start() {
+      if (started || stopped) return;
+      started = true;
+      if (live) startShared();
+      else startOwn();
+    }
+
+    // Subscribes again, with the variables of now (a new filter).
+    function restart() {
+      if (!started) start();
+      else if (!stopped && !paused) subscribe();
+    }
+
     return {
       start: start,
+      restart: restart,
       stop: stop,
       stopped: function () { return stopped; },
       setStatus: setStatus,

@@ -494,7 +494,7 @@
   });
 
   var feed = SY.liveFeed({
-    pill: pill, updated: updated, errorBox: errorBox, what: 'the connections',
+    area: 'connections', pill: pill, updated: updated, errorBox: errorBox, what: 'the connections',
     query: STATS_SUBSCRIPTION, field: 'connectionStats', onData: renderEntries
   });
   var stopLive = feed.stop;

@@ -531,7 +531,7 @@
   }
 
   var feed = SY.liveFeed({
-    pill: $('de-status'), updated: $('de-updated'), errorBox: errorBox, what: 'the records',
+    area: 'data-endpoints', pill: $('de-status'), updated: $('de-updated'), errorBox: errorBox, what: 'the records',
     query: RECORDS_SUBSCRIPTION, field: 'recordStatus', onData: onRecord,
     onConnected: function (again) {
       if (again && current) loadRecords();

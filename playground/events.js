@@ -205,7 +205,7 @@
   }
 
   var feed = SY.liveFeed({
-    pill: $('ev-status'), updated: $('ev-updated'), errorBox: errorBox, what: 'the events',
+    area: 'events', pill: $('ev-status'), updated: $('ev-updated'), errorBox: errorBox, what: 'the events',
     query: EVENTS_SUBSCRIPTION, field: 'events', onData: onEvent,
     onConnected: function (again) {
       // Events committed while the socket was down: read the newest page and merge.

@@ -807,7 +807,7 @@
   });
 
   var feed = SY.liveFeed({
-    pill: $('integrations-status'), updated: $('integrations-updated'), errorBox: errorBox, what: 'the integrations',
+    area: 'integrations', pill: $('integrations-status'), updated: $('integrations-updated'), errorBox: errorBox, what: 'the integrations',
     query: RUNS_SUBSCRIPTION, field: 'integrationRuns', onData: onRun,
     onConnected: function (again) {
       // After a reconnect, read what changed while the socket was down.

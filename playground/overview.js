@@ -389,21 +389,39 @@
     if (shown() && document.visibilityState !== 'hidden') refresh();
   }
 
+  // On the shell's socket for the page's whole life (the queue charts keep
+  // their samples while the Overview is hidden): subscribed again on a new
+  // client, and when the socket is back after the server ended a stream
+  // (as it does when it shuts down).
   var liveClient = null;    // the client the subscriptions run on
+  var liveEnds = [];        // the end of each
+  var liveDropped = false;  // one was ended by the server or failed
   function subscribeLive() {
     var client = SY.live && SY.live.client();
-    if (!client || !owner || client === liveClient) return;
+    if (!client || !owner || (client === liveClient && !liveDropped)) return;
+    var old = liveEnds;
     liveClient = client;
-    client.subscribe({ query: 'subscription { queueStatus { at kinds { kind pending delayed inFlight doneLastMinute failedLastMinute } } }' }, {
-      next: function (r) { if (r.data && r.data.queueStatus) onQueue(r.data.queueStatus); },
-      error: function () { say('chart-queue-depth', 'The live queue feed stopped; reload the page to try again.'); },
-      complete: function () {}
+    liveDropped = false;
+    liveEnds = [
+      subscribeOne(client, 'subscription { queueStatus { at kinds { kind pending delayed inFlight doneLastMinute failedLastMinute } } }',
+        function (r) { if (r.data && r.data.queueStatus) onQueue(r.data.queueStatus); },
+        function () { say('chart-queue-depth', 'The live queue feed stopped; reload the page to try again.'); }),
+      subscribeOne(client, 'subscription { deliveryLogs { id } }', function () { deliveriesLater(); })
+    ];
+    // The old ones end once the new ones are asked for: the socket stays.
+    old.forEach(function (end) { end(); });
+  }
+
+  // One subscription on `client`; returns its end (after which its
+  // sink's complete is ours, not the server's).
+  function subscribeOne(client, query, next, failed) {
+    var ours = true;
+    var end = client.subscribe({ query: query }, {
+      next: next,
+      error: function () { if (!ours) return; liveDropped = true; if (failed) failed(); },
+      complete: function () { if (ours) liveDropped = true; }
     });
-    client.subscribe({ query: 'subscription { deliveryLogs { id } }' }, {
-      next: function () { deliveriesLater(); },
-      error: function () {},
-      complete: function () {}
-    });
+    return function () { ours = false; end(); };
   }
 
   function start() {
@@ -427,7 +445,7 @@
   });
   // After the live feed was down: what happened meanwhile.
   document.addEventListener('sy:live', function (e) {
-    subscribeLive();   // a new client, after the old one gave up
+    subscribeLive();   // on a new client, or again after the server ended them
     if (e.detail.reconnected && started && shown()) refresh();
   });
 

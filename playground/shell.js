@@ -137,9 +137,10 @@
     if (ev.target.closest && ev.target.closest('a')) closeMenu(false);
   });
 
-  // ---- the live feed: one WebSocket the areas may share ----
+  // ---- the live feed: the page's one WebSocket, which the areas share ----
   // connecting → live → reconnecting (with back-off) → live …; offline when
-  // the server refuses the session (then no retry: sign in again).
+  // the server refuses the session (then no retry: sign in again). The
+  // areas' feeds (Switchyard.liveFeed) follow its state in their pills.
   var pill = $('sy-live');
   var liveState = 'connecting';
   var listeners = [];
@@ -165,6 +166,9 @@
       // (then a new client, a little later). graphql-ws would log it otherwise.
       onNonLazyError: function () {
         if (refused) { setLive('error', 'offline: sign in again'); return; }
+        // No client until the new one: a subscription asked for meanwhile
+        // would open a socket of its own on the old one.
+        liveClient = null;
         setLive('reconnecting', 'offline, reconnecting');
         setTimeout(function () { everConnected = true; startLive(); }, 5000);
       },
@@ -247,8 +251,9 @@
   // The shell's part of Switchyard (see app.js for the rest).
   SY.currentArea = function () { return current; };
   SY.live = {
-    // The shared graphql-ws client (null until signed in; a new one after
-    // the server closed the old one for good: sy:live tells when).
+    // The shared graphql-ws client: null until signed in, and while a new
+    // one replaces one the server closed for good (sy:live tells when it
+    // is there). Switchyard.liveFeed subscribes on it.
     client: function () { return liveClient; },
     state: function () { return liveState; },
     // fn(state) on each change: connecting, live, reconnecting, error.

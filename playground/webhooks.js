@@ -886,7 +886,7 @@
   }
 
   var feed = SY.liveFeed({
-    pill: $('wh-status'), updated: $('wh-updated'), errorBox: errorBox, what: 'the delivery log',
+    area: 'webhooks', pill: $('wh-status'), updated: $('wh-updated'), errorBox: errorBox, what: 'the delivery log',
     query: LOGS_SUBSCRIPTION, field: 'deliveryLogs', onData: onAttempt,
     onConnected: function (again) {
       if (again) { load(); if (current) loadDeliveries(); }

@@ -15,8 +15,10 @@
 // sections and only those (screenshot each: console-area-ID.png); the
 // workspace switcher appears for a user of two workspaces and switches; the
 // live indicator says when the server is gone and goes back to live when it
-// returns; at 390 px the navigation is a menu; a collaborator sees no owner
-// controls. On every page: no page error, console error, failed request or
+// returns (the areas' feeds with it); the console holds one WebSocket, the
+// shell's, whatever areas were visited; a delivery made while the Webhooks
+// area was hidden shows once it is back; at 390 px the navigation is a
+// menu; a collaborator sees no owner controls. On every page: no page error, console error, failed request or
 // request to another origin. Exits 1 on any problem.
 //
 // SY_ASSETS=playground serves /dashboard and /playground/* from that
@@ -72,7 +74,7 @@ let { server, dir: SERVER_DIR, setupLink: SETUP_LINK } = await startServer({
 // ---- Chromium, watching every request ----
 const browser = await startChrome({ cdpPort: CDP_PORT, profile: `/tmp/console-chrome-${process.pid}`, base: BASE,
   out: OUT, prefix: 'console-', network: true });
-const { send, listeners, evaluate, waitFor, navigate, click, text, visible, shot } = browser;
+const { send, listeners, evaluate, waitFor, navigate, click, clickIn, text, visible, shot } = browser;
 const gql = (query, variables) => evaluate(`window.Switchyard.gql(${q(query)}, ${q(variables || {})})`);
 const origins = new Set();
 const sizes = new Map();     // requestId → bytes on the wire, while measuring
@@ -99,6 +101,27 @@ const SHOWN = `(function () {
   return { on: on, off: off }; })()`;
 const points = (id) => evaluate(`Number(document.getElementById(${q(id)}).dataset.points || 0)`);
 
+// Each page's WebSockets, counted as they are made: evaluated in every new
+// document before its own scripts (graphql-ws takes the global WebSocket
+// when a client is created).
+const COUNT_SOCKETS = `(function () {
+  var Native = window.WebSocket;
+  if (!Native) return;
+  var made = window.__sySockets = [];
+  function Counted(url, protocols) {
+    var ws = protocols === undefined ? new Native(url) : new Native(url, protocols);
+    made.push(ws);
+    return ws;
+  }
+  Counted.prototype = Native.prototype;
+  ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'].forEach(function (k) { Counted[k] = Native[k]; });
+  window.WebSocket = Counted;
+})();`;
+// { made, open } of the page's WebSockets so far.
+const SOCKETS = `(function () { var w = window.__sySockets || [];
+  return { made: w.length, open: w.filter(function (s) { return s.readyState <= 1; }).length }; })()`;
+const deliveryRows = () => evaluate('document.querySelectorAll("#wh-delivery-rows tr[data-delivery-id]").length');
+
 async function goTo(area) {
   await click(`a[data-area-link="${area}"]`);
   await waitFor(areaShown(area), 'area ' + area);
@@ -106,6 +129,8 @@ async function goTo(area) {
 }
 
 await walk(browser, async () => {
+  await send('Page.addScriptToEvaluateOnNewDocument', { source: COUNT_SOCKETS });
+
   // ---- 1. the owner signs in through the setup link ----
   await setupSignIn(browser, SETUP_LINK, 'a long enough password');
   await navigate(`${BASE}/dashboard`);
@@ -213,6 +238,10 @@ await walk(browser, async () => {
     check(await evaluate('location.hash') === '#/' + area, `the URL says #/${area}`);
     await shot('area-' + area);
   }
+  // Every area's live feed rides on the shell's one WebSocket.
+  const sockets = await evaluate(SOCKETS);
+  check(sockets.made === 1 && sockets.open === 1,
+    `one WebSocket for the console after visiting every area (${sockets.made} made, ${sockets.open} open)`);
   // Back and forward go through the areas; an old anchor shows its area.
   await evaluate('history.back()');
   await waitFor(areaShown(listed[listed.length - 2]), 'history back');
@@ -234,6 +263,33 @@ await walk(browser, async () => {
   await goTo('connections');
   check(await evaluate(`document.getElementById('sy-dash-title').textContent`) === 'Connections', 'the main region is named by the area');
   check(await evaluate('document.title') === 'Connections — Switchyard', 'the window title names the area');
+
+  // ---- 5b. a hidden area's feed rests, and catches up when shown again ----
+  await goTo('webhooks');
+  await waitFor(`!!document.querySelector('#wh-rows tr[data-webhook-id="${hookId}"]')`, 'the webhook in the Webhooks area');
+  await clickIn(`#wh-rows tr[data-webhook-id="${hookId}"]`, 'Deliveries');
+  await waitFor('!document.getElementById("wh-detail").hidden && document.getElementById("wh-deliveries-summary").textContent.indexOf("Loading") === -1 && ' +
+    'document.querySelectorAll("#wh-delivery-rows tr[data-delivery-id]").length > 0', 'its deliveries');
+  await waitFor('document.getElementById("wh-status").dataset.state === "live"', 'the Webhooks feed live');
+  const shownBefore = await deliveryRows();
+  await goTo('events');
+  const hitsBefore = hookHits;
+  await gql('mutation { createApiKey(input: { name: "made while hidden", scopes: [READ] }) { apiKey { id } } }');
+  for (let i = 0; i < 100 && hookHits === hitsBefore; i++) await sleep(100);
+  check(hookHits > hitsBefore, 'the receiver got a delivery made while the Webhooks area was hidden');
+  await sleep(1500);   // a running feed would have shown it by now
+  check(await deliveryRows() === shownBefore, 'the hidden area\'s feed rested (no new row while hidden)');
+  await goTo('webhooks');
+  await waitFor(`document.querySelectorAll("#wh-delivery-rows tr[data-delivery-id]").length === ${shownBefore + 1}`,
+    'the delivery made while hidden, shown once the area is back', 10000);
+  check((await evaluate('document.querySelector("#wh-delivery-rows tr[data-delivery-id]").children[1].textContent')) === 'api_key.created',
+    'the delivery made while hidden is on top');
+  await waitFor('document.getElementById("wh-status").dataset.state === "live"', 'the Webhooks feed live again');
+  await shot('webhooks-caught-up');
+  const socketsNow = await evaluate(SOCKETS);
+  check(socketsNow.made === 1 && socketsNow.open === 1,
+    `still one WebSocket after the areas came and went (${socketsNow.made} made, ${socketsNow.open} open)`);
+  await goTo('connections');
 
   // ---- 6. the workspace switcher ----
   check(!(await visible('#sy-ws')), 'no switcher while the user has one workspace');
@@ -279,9 +335,18 @@ await walk(browser, async () => {
   await new Promise((r) => server.once('exit', r));
   await waitFor(`/offline|reconnecting/.test(document.getElementById('sy-live').textContent)`, 'the indicator says the feed is down', 15000);
   log('  while the server is down: ' + await text('#sy-live'));
+  // The Overview's delivery feed rides on the same socket: its pill follows.
+  await waitFor(`document.getElementById('deliveries-status').textContent === 'reconnecting'`, 'the delivery feed says reconnecting', 15000);
   await shot('live-down', '.sy-console-bar');
   server = spawnServer(BIN, SERVER_DIR, PORT, ARGS);
   await waitFor(`document.getElementById('sy-live').textContent === 'live'`, 'the indicator is live again', 40000);
+  await waitFor(`document.getElementById('deliveries-status').textContent === 'live'`, 'the delivery feed is live again', 10000);
+  // The Overview's live queue chart goes on (the server ended its stream when it shut down).
+  const samplesAgain = await points('chart-queue-depth');
+  await waitFor(`Number(document.getElementById('chart-queue-depth').dataset.points || 0) > ${samplesAgain}`,
+    'the live queue chart has new samples after the outage', 10000);
+  const socketsAfter = await evaluate(SOCKETS);
+  check(socketsAfter.open === 1, `one WebSocket open after the outage (${socketsAfter.made} made, ${socketsAfter.open} open)`);
   await shot('live-again', '.sy-console-bar');
   // What failed while the server was away is expected; nothing else is.
   const during = problems.splice(before);

@@ -143,6 +143,8 @@ await walk(browser, async () => {
   const R = r1.body.id;
   await waitFor(`!!document.querySelector(${q(recRow(R))})`, 'the record appears live', 15000);
   await waitFor(`document.querySelector(${q(recRow(R))}).children[4].textContent.indexOf('delivered') === 0`, 'its callback delivered, live', 15000);
+  // The recorder looks every 20 ms: the last state may be newer than its last look.
+  await waitFor(`(window.__seen[${q(R)}] || []).indexOf('processed/delivered') >= 0`, 'the recorder to see it delivered', 3000);
   log('  states seen: ' + await seen(R));
   const states = JSON.parse(await seen(R));
   check(states[0].startsWith('processed') && states.some((s) => s.includes('pending')) && states[states.length - 1] === 'processed/delivered',

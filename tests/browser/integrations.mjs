@@ -206,6 +206,8 @@ await walk(browser, async () => {
   await waitFor(`!!document.querySelector('#integration-detail-${I} tr[data-run-id]')`, 'the run row');
   const RUN = await evaluate(`document.querySelector('#integration-detail-${I} tr[data-run-id]').dataset.runId`);
   await waitFor(`document.querySelector('#integration-detail-${I} tr[data-run-id]').dataset.status === 'SUCCEEDED'`, 'the run SUCCEEDED', 20000);
+  // The recorder looks every 20 ms: the last status may be newer than its last look.
+  await waitFor(`(window.__seen[${q(RUN)}] || []).indexOf('SUCCEEDED') >= 0`, 'the recorder to see SUCCEEDED', 3000);
   const seen = await evaluate(`window.__seen[${q(RUN)}]`);
   log('  statuses seen: ' + JSON.stringify(seen) + ', runs queries: ' + await evaluate('window.__runQueries'));
   check(seen[0] !== 'SUCCEEDED' && seen[seen.length - 1] === 'SUCCEEDED', 'the run went from ' + seen[0] + ' to SUCCEEDED on the page');
