@@ -699,8 +699,9 @@
   // Time-axis tick labels in the browser's locale: days as "Dec 4" when the
   // ticks are a day or more apart, else times ("08:35 PM"), with the date
   // under the first tick and under each tick that starts a new day.
-  function timeTicks(u, xs, axis, space, incr) {
+  function timeTicks(u, xs) {
     var day = function (d) { return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }); };
+    var incr = xs.length > 1 ? xs[1] - xs[0] : 0;
     var before = null;
     return xs.map(function (x, i) {
       var d = new Date(x * 1000);
@@ -710,6 +711,22 @@
       before = d.toDateString();
       return label;
     });
+  }
+
+  // Time-axis tick positions: the roundest step (a minute up to a month)
+  // that leaves about 90 px between ticks; days start at local midnight.
+  var TICK_STEPS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 345600, 604800,
+    1209600, 2592000];
+  function timeSplits(u, axis, min, max) {
+    var most = Math.max(2, Math.floor((u.bbox.width / (window.devicePixelRatio || 1)) / 90));
+    var step = TICK_STEPS[TICK_STEPS.length - 1];
+    for (var i = 0; i < TICK_STEPS.length; i++) {
+      if ((max - min) / TICK_STEPS[i] <= most) { step = TICK_STEPS[i]; break; }
+    }
+    var off = step >= 86400 ? new Date(max * 1000).getTimezoneOffset() * 60 : 0;
+    var out = [];
+    for (var x = Math.ceil((min - off) / step) * step + off; x <= max && out.length <= most; x += step) out.push(x);
+    return out;
   }
 
   function chart(holder, o) {
@@ -724,6 +741,10 @@
         // o.span: the last that many x units, whatever the data (a live
         // chart's window); bars get half a step of room at both ends.
         range: function (u, min, max) {
+          // From the data itself: with one point uPlot pads a time scale by
+          // a day of milliseconds, which for these seconds is 1,000 days.
+          var d = u.data[0];
+          if (d && d.length) { min = d[0]; max = d[d.length - 1]; }
           if (o.span) {
             // The last o.span units at most, the data's own span at least (a minute or more).
             var lo = Math.max(min, max - o.span);
@@ -738,6 +759,7 @@
     };
     var axes = [
       { stroke: '#5b6576', grid: { stroke: '#eceef2' }, ticks: { stroke: '#d5d9e0' },
+        splits: o.time === false ? undefined : timeSplits,
         values: o.time === false ? function (u, xs) { return xs.map(function (x) { return o.xLabel(x); }); } : timeTicks },
       { stroke: '#5b6576', grid: { stroke: '#eceef2' }, ticks: { stroke: '#d5d9e0' }, label: o.yUnit || '', size: 56 }
     ];
