@@ -7,7 +7,7 @@
 // /playground/*.js|css from that directory instead of the binary (to try
 // page changes without a rebuild), in every script.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -45,7 +45,7 @@ export async function walk(b, body, cleanup, done) {
     problems.push('script error: ' + e.stack);
     await b.shot('zz-failure').catch(() => {});
   } finally {
-    b.close();
+    await b.close();
     if (cleanup) cleanup();
   }
   report(done);
@@ -261,9 +261,22 @@ export async function startChrome(opts) {
     log('  shot ' + file);
   }
 
-  function close() {
+  // Stops Chromium (SIGTERM, then SIGKILL after 5 s) and, once it has
+  // exited, deletes its profile directory, so runs leave nothing in /tmp.
+  async function close() {
     ws.close();
+    const exited = new Promise((r) => {
+      if (chrome.exitCode !== null || chrome.signalCode !== null) r();
+      else chrome.once('exit', r);
+    });
     chrome.kill();
+    if (await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]) === false) {
+      chrome.kill('SIGKILL');
+      await Promise.race([exited, sleep(2000)]);
+    }
+    // Its helper processes may still be closing files: a moment, then delete.
+    await sleep(300);
+    try { rmSync(o.profile, { recursive: true, force: true }); } catch { /* still in use: left behind */ }
   }
 
   return { chrome, ws, send, listeners, visited, evaluate, waitFor, navigate, reload, click, fill, text, visible,

@@ -111,7 +111,7 @@ check('console: Delete', c3 && c3.includes('202'), (c3 || '').slice(0, 120));
 await shot('console');
 
 check('no page script errors', consoleErrors.length === 0, consoleErrors.join(' || ').slice(0, 400));
-browser.close(); rx.close();
+await browser.close(); rx.close();
 const failed = results.filter((r) => !r.ok).length;
 console.log(`${results.length - failed}/${results.length} checks passed`);
 process.exit(failed ? 1 : 0);
