@@ -128,6 +128,11 @@ pub async fn deliveries(
     count: u32,
 ) -> Result<Vec<DeliveryBucket>> {
     p.require(Scope::Read)?.require_owner()?;
+    // An empty id would read the workspace's own rollup rows (see
+    // `rollup::WHOLE_WORKSPACE`).
+    if webhook_id == Some(rollup::WHOLE_WORKSPACE) {
+        return Err(Error::invalid_field("webhookId", "Must not be empty"));
+    }
     let since = window_start(bucket, count, Utc::now())?;
     let backend = db.get_database_backend();
     // Rolled up: [since, mark); from the log: [max(since, mark), now].

@@ -402,16 +402,6 @@ pub async fn run_jobs(st: &AppState, jobs: &[entity::job::Model]) -> Vec<Result<
     }
 }
 
-/// Webhooks by id (none asked: no query).
-async fn read_webhooks(st: &AppState, ids: impl Iterator<Item = &str>) -> Result<HashMap<String, webhook::Model>> {
-    let ids: Vec<&str> = ids.collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows = webhook::Entity::find().filter(webhook::Column::Id.is_in(ids)).all(&st.db).await?;
-    Ok(rows.into_iter().map(|w| (w.id.clone(), w)).collect())
-}
-
 async fn run_many(st: &AppState, jobs: &[entity::job::Model]) -> Result<Vec<Result<()>>> {
     // Reads go to the reading pool (on SQLite the one writer connection is
     // left to writes): a delivery is committed before its doorbell rings.
@@ -430,7 +420,16 @@ async fn run_many(st: &AppState, jobs: &[entity::job::Model]) -> Result<Vec<Resu
                 .await?;
             let deliveries: HashMap<String, delivery::Model> = rows.into_iter().map(|d| (d.id.clone(), d)).collect();
             let webhook_ids: BTreeSet<&str> = deliveries.values().map(|d| d.webhook_id.as_str()).collect();
-            let hooks = read_webhooks(st, webhook_ids.into_iter()).await?;
+            let hooks: HashMap<String, webhook::Model> = match webhook_ids.is_empty() {
+                true => HashMap::new(),
+                false => webhook::Entity::find()
+                    .filter(webhook::Column::Id.is_in(webhook_ids))
+                    .all(&st.db)
+                    .await?
+                    .into_iter()
+                    .map(|w| (w.id.clone(), w))
+                    .collect(),
+            };
             Ok::<_, Error>((deliveries, hooks))
         },
         futures_util::future::try_join_all(

@@ -251,6 +251,9 @@ async fn the_delivery_chart_is_for_owners_and_checks_its_arguments() {
             let e = app.gql_err(Some(&app.owner_key), TIMELINE, json!({ "n": n }), "INVALID_REQUEST").await;
             assert_eq!(e["extensions"]["details"][0]["field"], "buckets", "[{}] {e}", app.backend);
         }
+        // An empty webhook id is refused, not read as the whole workspace's rollups.
+        let e = app.gql_err(Some(&app.owner_key), TIMELINE, json!({ "w": "" }), "INVALID_REQUEST").await;
+        assert_eq!(e["extensions"]["details"][0]["field"], "webhookId", "[{}] {e}", app.backend);
         let data = app.gql(&app.owner_key, TIMELINE, json!({ "n": 1440 })).await;
         assert_eq!(data["deliveryTimeline"], json!([]), "[{}]", app.backend);
     })

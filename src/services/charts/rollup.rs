@@ -155,10 +155,10 @@ async fn stretch(db: &DatabaseConnection, backend: DbBackend, bucket: Bucket, fr
     txn.execute(statement(backend, clear, vec![w.into(), from.into(), to.into()])).await?;
     let filter = "created_at >= ? AND created_at < ?";
     let mut rows = 0;
-    for (select, group) in [
-        ("workspace_id, webhook_id, ", "workspace_id, webhook_id, "),
-        ("workspace_id, '' AS webhook_id, ", "workspace_id, "),
-    ] {
+    let whole = format!("workspace_id, '{WHOLE_WORKSPACE}' AS webhook_id, ");
+    for (select, group) in
+        [("workspace_id, webhook_id, ", "workspace_id, webhook_id, "), (whole.as_str(), "workspace_id, ")]
+    {
         let sql = format!(
             "INSERT INTO delivery_rollup (workspace_id, webhook_id, width, bucket, succeeded, failed, p50_ms, p99_ms) \
              SELECT workspace_id, webhook_id, {w}, bucket, succeeded, failed, p50, p99 FROM ({}) r",

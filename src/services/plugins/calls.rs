@@ -512,16 +512,20 @@ async fn hook_batch(st: &AppState, jobs: &[job::Model]) -> Result<Vec<Result<()>
         .into_iter()
         .map(|c| (c.id.clone(), c))
         .collect();
-    let plugins = plugin::Entity::find()
+    let plugins: HashMap<String, plugin::Model> = plugin::Entity::find()
         .filter(plugin::Column::Id.is_in(ids(calls.values().map(|c| c.plugin_id.as_str()))))
         .all(&st.db)
-        .await?;
-    let events = entity::event::Entity::find()
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    let events: HashMap<String, entity::event::Model> = entity::event::Entity::find()
         .filter(entity::event::Column::Id.is_in(ids(calls.values().filter_map(|c| c.event_id.as_deref()))))
         .all(&st.db)
-        .await?;
-    let plugins: HashMap<String, plugin::Model> = plugins.into_iter().map(|p| (p.id.clone(), p)).collect();
-    let events: HashMap<String, entity::event::Model> = events.into_iter().map(|e| (e.id.clone(), e)).collect();
+        .await?
+        .into_iter()
+        .map(|e| (e.id.clone(), e))
+        .collect();
     let prepared: HashMap<&str, std::result::Result<Prepared, String>> = plugins
         .values()
         .filter(|row| PluginStatus::parse(&row.status) == PluginStatus::Active)
