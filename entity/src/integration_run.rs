@@ -12,12 +12,20 @@ pub struct Model {
     pub trigger: String,
     /// `queued`, `running`, `succeeded` or `failed`.
     pub status: String,
-    /// Items sent (outbound) or stored (inbound) by this run.
+    /// Items sent (outbound) or created and replaced (inbound) by this run.
     pub items: i64,
+    /// Records deleted because their item vanished at the service (inbound
+    /// with `delete_missing`, after a complete listing).
+    #[serde(default)]
+    pub deleted: i64,
     pub cursor_from: Option<String>,
     pub cursor_to: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
+    /// How a run that did not fail still ended early (the page bound).
+    #[sea_orm(column_type = "Text", nullable)]
+    #[serde(default)]
+    pub note: Option<String>,
     pub created_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
 }

@@ -23,6 +23,7 @@ mod m20261207_000018_create_plugin;
 mod m20261207_000019_create_integration;
 mod m20261208_000020_delivery_attempt_time_index;
 mod m20261209_000021_create_delivery_rollup;
+mod m20261210_000022_integration_run_deleted_note;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_create_integration::Migration),
             Box::new(m20261208_000020_delivery_attempt_time_index::Migration),
             Box::new(m20261209_000021_create_delivery_rollup::Migration),
+            Box::new(m20261210_000022_integration_run_deleted_note::Migration),
         ]
     }
 }

@@ -116,12 +116,19 @@ pub struct IntegrationRun {
     pub status: RunStatus,
     /// Items it sent (outbound) or created and replaced (inbound).
     pub items: i64,
+    /// Records it deleted because their item is gone at the service
+    /// (inbound with `config.sync.delete_missing`, after reading every page).
+    pub deleted: i64,
     /// The id of the last event passed before it ran (outbound); null: none yet.
     pub cursor_from: Option<String>,
     /// The id of the last event passed when it ended; null while it runs.
     pub cursor_to: Option<String>,
     /// Why it failed; null otherwise.
     pub error: Option<String>,
+    /// How a run that did not fail still ended early, e.g. an inbound sync
+    /// stopped at its page bound (the next run reads the listing again);
+    /// null otherwise.
+    pub note: Option<String>,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
     /// When it ended; null while queued or running.
@@ -136,9 +143,11 @@ impl From<entity::integration_run::Model> for IntegrationRun {
             trigger: Trigger::parse(&r.trigger),
             status: RunStatus::parse(&r.status),
             items: r.items,
+            deleted: r.deleted,
             cursor_from: r.cursor_from,
             cursor_to: r.cursor_to,
             error: r.error,
+            note: r.note,
             created_at: r.created_at,
             finished_at: r.finished_at,
         }

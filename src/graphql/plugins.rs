@@ -10,6 +10,7 @@ use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::{found, ContextExt};
+use crate::services::plugins::actions;
 use crate::services::plugins::calls::{self, PluginCallStatus};
 use crate::services::plugins::{self as service, Manifest, PluginSource, PluginStatus};
 
@@ -397,14 +398,29 @@ pub struct RunPluginActionInput {
     /// The action's input, checked against its `inputSchema`.
     #[graphql(default_with = "Json(serde_json::json!({}))")]
     pub input: Json<Value>,
+    /// `true` waits for the call to end (retries included) up to
+    /// `timeoutSeconds` and returns its result; `false` returns the call at
+    /// once with status `QUEUED` (read its end with `pluginCall(id:)`).
+    #[graphql(default = true)]
+    pub wait: bool,
+    /// Longest to wait for the call's end, 1 to 120 seconds; a call still
+    /// being tried then is returned `QUEUED`.
+    #[graphql(default = 30)]
+    pub timeout_seconds: i32,
 }
 
 /// What the action returned.
 #[derive(SimpleObject)]
 pub struct RunPluginActionPayload {
-    /// The result part of the answer (as the manifest's `result` picks it); null on failure.
+    /// The result part of the answer (as the manifest's `result` picks it);
+    /// null until the call succeeded.
     pub result: Option<Json<Value>>,
-    /// Problems: bad input, an inactive plugin, an unknown action, or the call failed.
+    /// The logged call (`pcl_…`): ended, or `QUEUED` when not waited for
+    /// or still being tried when the wait ended (read its end with
+    /// `pluginCall(id:)`). Null when the input was refused.
+    pub call: Option<PluginCall>,
+    /// Problems: bad input, an inactive plugin, an unknown action, or the
+    /// call failed (then `call` shows it).
     pub user_errors: Vec<UserError>,
 }
 
@@ -485,18 +501,40 @@ impl PluginMutation {
         })
     }
 
-    /// Runs a plugin's action now (members who may write) and returns its
-    /// result; the call is logged (`Plugin.calls`).
+    /// Runs a plugin's action (members who may write): the input is
+    /// checked, then the call is queued as a job and, by default, waited
+    /// for. 5xx, 408, 429 and unreachable targets are retried with backoff
+    /// (3 attempts in all); any other status ends the call. The call is
+    /// logged (`Plugin.calls`).
     async fn run_plugin_action(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The plugin, the action and its input.")] input: RunPluginActionInput,
+        #[graphql(desc = "The plugin, the action, its input and how long to wait.")] input: RunPluginActionInput,
     ) -> Result<RunPluginActionPayload> {
-        let done =
-            calls::run_action_as(ctx.app(), ctx.principal()?, &input.plugin_id, &input.action, input.input.0).await;
+        let waiting = actions::Waiting {
+            wait: input.wait,
+            timeout: std::time::Duration::from_secs(input.timeout_seconds.max(0) as u64),
+        };
+        let done = actions::run_action_as(
+            ctx.app(),
+            ctx.principal()?,
+            &input.plugin_id,
+            &input.action,
+            input.input.0,
+            waiting,
+        )
+        .await;
         Ok(match user_errors(done)? {
-            Ok(v) => RunPluginActionPayload { result: Some(Json(v)), user_errors: vec![] },
-            Err(problems) => RunPluginActionPayload { result: None, user_errors: problems },
+            Ok(actions::ActionCall { call, failure }) => {
+                let succeeded = PluginCallStatus::parse(&call.status) == PluginCallStatus::Succeeded;
+                let result = call.result.clone().filter(|_| succeeded).map(Json);
+                let problems = match failure {
+                    Some(e) => user_errors::<()>(Err(e))?.err().unwrap_or_default(),
+                    None => vec![],
+                };
+                RunPluginActionPayload { result, call: Some(call.into()), user_errors: problems }
+            }
+            Err(problems) => RunPluginActionPayload { result: None, call: None, user_errors: problems },
         })
     }
 }

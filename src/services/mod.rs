@@ -50,6 +50,7 @@ pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Regist
         .add(records::ProcessRecord)
         .add(records::RecordCallback)
         .add(plugins::calls::PluginHook)
+        .add(plugins::actions::PluginAction)
         .add(integrations::sync::IntegrationSync);
     registry
 }

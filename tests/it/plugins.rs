@@ -44,6 +44,8 @@ pub struct Receiver {
     /// that wants "one failure, then success" says so before the request is
     /// made instead of racing it by changing `status` after seeing a hit.
     pub fail_next: Arc<AtomicU32>,
+    /// The status of those failing answers (500 unless set).
+    pub fail_status: Arc<AtomicU16>,
     pub reply: Arc<Mutex<Value>>,
     /// Milliseconds to wait before answering (the request is recorded on arrival).
     pub delay_ms: Arc<AtomicU64>,
@@ -56,6 +58,7 @@ impl Receiver {
             hits: Arc::default(),
             status: Arc::new(AtomicU16::new(200)),
             fail_next: Arc::new(AtomicU32::new(0)),
+            fail_status: Arc::new(AtomicU16::new(500)),
             reply: Arc::new(Mutex::new(reply)),
             delay_ms: Arc::new(AtomicU64::new(0)),
         };
@@ -63,7 +66,7 @@ impl Receiver {
             // The answer is decided on arrival, before the hit is visible to the test.
             let failing = r.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
             let status = if failing {
-                StatusCode::INTERNAL_SERVER_ERROR
+                StatusCode::from_u16(r.fail_status.load(Ordering::SeqCst)).unwrap()
             } else {
                 StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap()
             };
@@ -185,10 +188,10 @@ async fn the_weather_plugin_installs_with_a_checked_config_and_runs_against_a_lo
         run_action(&app, "weather", "current", json!({})).await;
         assert!(stand_in.hits()[1].uri.ends_with("&q=Beijing"), "{:?}", stand_in.hits()[1].uri);
         // The function the actions engine calls.
-        let direct = switchyard::services::plugins::run_action(&app.state, &app.workspace_id, "plugin_weather_v1.0.0", "current", json!({ "city": "Rome" })).await.unwrap();
+        let direct = switchyard::services::plugins::call_action_now(&app.state, &app.workspace_id, "plugin_weather_v1.0.0", "current", json!({ "city": "Rome" })).await.unwrap();
         assert_eq!(direct["city"], "Oslo");
         assert!(stand_in.hits()[2].uri.ends_with("&q=Rome"));
-        let err = switchyard::services::plugins::run_action(&app.state, &app.workspace_id, "weather", "forecast", json!({})).await.unwrap_err();
+        let err = switchyard::services::plugins::call_action_now(&app.state, &app.workspace_id, "weather", "forecast", json!({})).await.unwrap_err();
         assert!(err.details()[0].error.contains("no action `forecast`"), "{:?}", err.details());
 
         // Bad input, a failing provider: user errors; the failure is logged with the key scrubbed.
@@ -233,6 +236,137 @@ async fn the_weather_plugin_installs_with_a_checked_config_and_runs_against_a_lo
         app.mutate(&app.owner_key, "uninstallPlugin", json!({ "id": id }), "uninstalledId").await;
         assert!(entity::plugin::Entity::find_by_id(&id).one(&app.state.db).await.unwrap().is_none());
         assert_eq!(events_of(&app, "plugin.uninstalled").await.len(), 1);
+    })
+    .await;
+}
+
+const RUN: &str = "result call { id kind status httpStatus attempts error result } userErrors { field message code }";
+
+/// `runPluginAction` with `wait` (default timeout); the payload.
+async fn run_action_waiting(app: &TestApp, plugin: &str, action: &str, input: Value, wait: bool) -> Value {
+    let body = app
+        .mutation_raw(
+            Some(&app.owner_key),
+            "runPluginAction",
+            json!({ "pluginId": plugin, "action": action, "input": input, "wait": wait }),
+            RUN,
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"]["runPluginAction"].clone()
+}
+
+#[tokio::test]
+async fn an_action_call_is_a_job_retried_after_a_503_and_can_be_left_queued() {
+    for_each_backend(&[], |app| async move {
+        let stand_in = Receiver::start(json!({
+            "location": { "name": "Oslo", "country": "Norway" },
+            "current": { "temp_c": 1.5, "condition": { "text": "Rain" }, "last_updated": "2026-12-10 08:00" }
+        }))
+        .await;
+        install(
+            &app,
+            "plugin_weather_v1.0.0",
+            json!({ "api_key": "wk-key-6789", "default_city": "Oslo", "base_url": format!("{}/v1", stand_in.url) }),
+        )
+        .await;
+
+        // The target answers 503 once: the job engine tries again after its
+        // backoff, and the caller, waiting, gets the result of the retry.
+        stand_in.fail_status.store(503, Ordering::SeqCst);
+        stand_in.fail_next.store(1, Ordering::SeqCst);
+        let out = run_action_waiting(&app, "weather", "current", json!({ "city": "Oslo" }), true).await;
+        assert_eq!(out["userErrors"], json!([]), "{out}");
+        assert_eq!(
+            (out["result"]["city"].as_str(), out["result"]["condition"].as_str()),
+            (Some("Oslo"), Some("Rain")),
+            "{out}"
+        );
+        let call = &out["call"];
+        assert_eq!(
+            (call["status"].as_str(), call["kind"].as_str(), call["attempts"].as_i64(), call["httpStatus"].as_i64()),
+            (Some("SUCCEEDED"), Some("ACTION"), Some(2), Some(200)),
+            "{out}"
+        );
+        assert_eq!(call["result"], out["result"]);
+        assert_eq!(stand_in.fail_next.load(Ordering::SeqCst), 0, "the 503 was given");
+        let hits = stand_in.hits();
+        assert_eq!(hits.len(), 2);
+        assert_eq!(hits[0].uri, hits[1].uri, "the retry asks the same");
+        let jobs: Vec<entity::job::Model> = entity::job::Entity::find()
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|j| j.kind == "plugin.action")
+            .collect();
+        assert_eq!(jobs.len(), 1, "{jobs:?}");
+        assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("done", 2), "{jobs:?}");
+        assert_eq!(jobs[0].payload["call_id"], call["id"]);
+        assert!(!jobs[0].payload.to_string().contains("Oslo"), "the input waits encrypted: {:?}", jobs[0].payload);
+
+        // Not waited for: the queued call comes back at once, and ends later.
+        let queued = run_action_waiting(&app, "weather", "current", json!({ "city": "Bergen" }), false).await;
+        assert_eq!(
+            (queued["call"]["status"].as_str(), queued["result"].is_null(), queued["userErrors"].clone()),
+            (Some("QUEUED"), true, json!([])),
+            "{queued}"
+        );
+        let id = queued["call"]["id"].as_str().unwrap().to_string();
+        assert!(id.starts_with("pcl_"));
+        let q = "query($id: ID!) { pluginCall(id: $id) { id status attempts result } }";
+        let until = Instant::now() + Duration::from_secs(45);
+        let ended = loop {
+            let c = app.gql(&app.owner_key, q, json!({ "id": id })).await["pluginCall"].clone();
+            if c["status"] != "QUEUED" || Instant::now() > until {
+                break c;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!((ended["status"].as_str(), ended["attempts"].as_i64()), (Some("SUCCEEDED"), Some(1)), "{ended}");
+        assert_eq!(ended["result"]["city"], "Oslo");
+        assert!(stand_in.hits().last().unwrap().uri.ends_with("&q=Bergen"));
+
+        // Any other error status ends the call at once: no retry.
+        stand_in.status.store(404, Ordering::SeqCst);
+        let before = stand_in.hits().len();
+        let failed = run_action_waiting(&app, "weather", "current", json!({}), true).await;
+        assert!(
+            failed["result"].is_null() && failed["userErrors"][0]["message"].as_str().unwrap().contains("HTTP 404"),
+            "{failed}"
+        );
+        assert_eq!(
+            (failed["call"]["status"].as_str(), failed["call"]["attempts"].as_i64()),
+            (Some("FAILED"), Some(1)),
+            "{failed}"
+        );
+        assert_eq!(stand_in.hits().len(), before + 1);
+
+        // Checked before anything is queued.
+        let (field, _) = app
+            .user_error(
+                &app.owner_key,
+                "runPluginAction",
+                json!({ "pluginId": "weather", "action": "current", "timeoutSeconds": 0 }),
+            )
+            .await;
+        assert_eq!(field, "input.timeoutSeconds");
+        let (field, _) = app
+            .user_error(
+                &app.owner_key,
+                "runPluginAction",
+                json!({ "pluginId": "weather", "action": "nope", "wait": false }),
+            )
+            .await;
+        assert_eq!(field, "input.action");
+        let bad = run_action_waiting(&app, "weather", "current", json!({ "city": 5 }), false).await;
+        assert_eq!(
+            (bad["userErrors"][0]["field"].clone(), bad["call"].is_null()),
+            (json!(["input", "input", "city"]), true),
+            "{bad}"
+        );
+        let jobs = entity::job::Entity::find().all(&app.state.db).await.unwrap();
+        assert_eq!(jobs.iter().filter(|j| j.kind == "plugin.action").count(), 3, "refused requests queue nothing");
     })
     .await;
 }

@@ -226,7 +226,11 @@ export interface SyncRun {
   trigger: "manual" | "schedule";
   status: "queued" | "running" | "succeeded" | "failed";
   items: number;
+  /** Records deleted because their item is gone at the service (inbound `delete_missing`). */
+  deleted: number;
   error: string | null;
+  /** How a run that did not fail still ended early (an inbound sync at its page bound). */
+  note: string | null;
   created_at: string;
   finished_at: string | null;
 }

@@ -215,10 +215,16 @@ pub struct SyncRun {
     pub trigger: String,
     /// `queued`, `running`, `succeeded` or `failed`.
     pub status: String,
-    /// Items it sent (outbound) or stored (inbound).
+    /// Items it sent (outbound) or created and replaced (inbound).
     pub items: i64,
+    /// Records it deleted because their item is gone at the service
+    /// (inbound with `delete_missing`, after reading every page).
+    pub deleted: i64,
     /// Why it failed; `null` otherwise.
     pub error: Option<String>,
+    /// How a run that did not fail still ended early (an inbound sync at
+    /// its page bound); `null` otherwise.
+    pub note: Option<String>,
     pub created_at: DateTime<Utc>,
     /// When it ended; `null` while queued or running.
     pub finished_at: Option<DateTime<Utc>>,
@@ -232,7 +238,9 @@ impl From<entity::integration_run::Model> for SyncRun {
             trigger: r.trigger,
             status: r.status,
             items: r.items,
+            deleted: r.deleted,
             error: r.error,
+            note: r.note,
             created_at: r.created_at,
             finished_at: r.finished_at,
         }

@@ -819,7 +819,7 @@ async fn plugin(st: &AppState, r: &action_run::Model, step: &Step, ctx: &Value, 
     result.request = Some(json!({ "plugin": plugin, "action": action,
                                   "input": input.to_string().chars().take(SHOWN_BODY_BYTES).collect::<String>() }));
     result.attempts += 1;
-    match crate::services::plugins::run_action(st, &r.workspace_id, &plugin, &action, input).await {
+    match crate::services::plugins::call_action_now(st, &r.workspace_id, &plugin, &action, input).await {
         Ok(answer) => {
             result.response =
                 Some(StepResponse { status: 200, headers: Default::default(), body: answer, truncated: false });

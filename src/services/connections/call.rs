@@ -186,7 +186,7 @@ fn check(mut r: CallRequest) -> Result<CallRequest> {
 
 /// The URL of a call: the base URL joined with the path and query, which
 /// must stay under the base (same origin, base path kept).
-fn url_of(base: &str, r: &CallRequest) -> Result<url::Url> {
+pub(crate) fn url_of(base: &str, r: &CallRequest) -> Result<url::Url> {
     let base_url = url::Url::parse(base).map_err(|_| Error::invalid("The connection's API base URL is not valid"))?;
     let mut url = url::Url::parse(&format!("{}{}", base.trim_end_matches('/'), r.path))
         .map_err(|e| Error::invalid_field("path", format!("Not a valid path: {e}")))?;
@@ -438,6 +438,15 @@ pub async fn call_in_workspace(
     };
     st.call_log.write(st, row.clone()).await?;
     Ok((row, answer))
+}
+
+/// The API base URL a connection's calls go to (its own, else the
+/// workspace's setting, else the catalog's): what a link in an answer must
+/// stay under to be followed (an inbound sync's next page).
+pub async fn base_url(st: &AppState, c: &connection::Model) -> Result<String> {
+    let provider = usable(c)?;
+    let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
+    Ok(target(st, c, provider, setting.as_ref()).await?.0)
 }
 
 /// The provider of a connection that can take calls.

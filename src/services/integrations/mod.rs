@@ -4,8 +4,10 @@
 //! sync ([`sync`]) run by hand or on a schedule. `slack` (an incoming
 //! webhook) and `webhook` are outbound: a sync sends the workspace's
 //! events since the last one sent. Any provider of the connections catalog
-//! works through the workspace's connection for it.
+//! works through the workspace's connection for it, and with `sync` set
+//! pulls a listing into a data endpoint ([`inbound`]).
 
+pub mod inbound;
 pub mod sync;
 
 use std::sync::LazyLock;

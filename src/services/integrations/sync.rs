@@ -14,8 +14,8 @@
 //! drop the one redelivery a kill between a send and its cursor write can
 //! cause.
 //!
-//! An inbound sync (a connected service with `sync` set) pulls a resource
-//! into a data endpoint: see [`inbound`].
+//! An inbound sync (a connected service with `sync` set) pulls a listing,
+//! every page of it, into a data endpoint: see [`super::inbound`].
 
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 use entity::{event, integration, integration_run, job};
 
-use super::{announce, connection_for, kind_of, scrub, secret_values, Direction, IntegrationStatus, TestOutcome};
+use super::{announce, kind_of, scrub, secret_values, Direction, IntegrationStatus, TestOutcome};
 use crate::error::Result;
 use crate::events::{self, type_matches, EventType};
 use crate::ids::new_id;
@@ -116,12 +116,29 @@ fn new_run(i: &integration::Model, trigger: Trigger, status: RunStatus) -> integ
         trigger: trigger.as_str().into(),
         status: status.as_str().into(),
         items: 0,
+        deleted: 0,
         cursor_from: i.cursor.clone(),
         cursor_to: None,
         error: None,
+        note: None,
         created_at: Utc::now(),
         finished_at: None,
     }
+}
+
+/// What one run did, for its row.
+#[derive(Debug, Default)]
+pub(super) struct RunOutcome {
+    /// Events sent (outbound), or records created and replaced (inbound).
+    pub items: i64,
+    /// Records deleted because their item vanished at the service (inbound).
+    pub deleted: i64,
+    /// The cursor reached (outbound).
+    pub cursor: Option<String>,
+    /// What stopped the run, if something did: it fails.
+    pub failure: Option<String>,
+    /// How a run that did not fail still ended early (inbound: the page bound).
+    pub note: Option<String>,
 }
 
 /// Queues a run: its row and its job in one transaction, then the ring.
@@ -272,94 +289,6 @@ async fn outbound(st: &AppState, i: &integration::Model) -> Result<(i64, Option<
     Ok((sent, cursor, None))
 }
 
-/// An inbound sync: one GET of the configured resource through the
-/// workspace's connection, each item of the array at `items_pointer`
-/// stored as a record of the data endpoint, created the first time its
-/// external id is seen and replaced when it changed (a digest of what was
-/// stored is kept per external id), so a second run of an unchanged
-/// resource changes nothing. Returns the items created or replaced.
-async fn inbound(st: &AppState, i: &integration::Model) -> Result<(i64, Option<String>, Option<String>)> {
-    use crate::services::connections::call::{call_in_workspace, CallRequest, Waiting};
-    use crate::services::records::{self, Change, Operation};
-    use sha2::Digest;
-    let fail = |why: String| Ok((0, None, Some(why)));
-    let spec = &i.config["sync"];
-    let (Some(path), Some(id_field), Some(slug)) =
-        (spec["path"].as_str(), spec["external_id_field"].as_str(), spec["endpoint"].as_str())
-    else {
-        return fail("The integration has no `sync` config".into());
-    };
-    let Some(c) = connection_for(&st.db, &i.workspace_id, &i.service_type).await? else {
-        return fail("The workspace has no connection for this service".into());
-    };
-    let Some(endpoint) = crate::services::data_endpoints::by_slug(&st.db, &i.workspace_id, slug).await? else {
-        return fail(format!("The data endpoint `{slug}` is gone"));
-    };
-    let key = match &i.data_key_id {
-        Some(k) => entity::data_key::Entity::find_by_id(k).one(&st.db).await?,
-        None => None,
-    };
-    let Some(key) = key else { return fail("The integration's data key is gone: save its config again".into()) };
-    let request = CallRequest { method: "GET".into(), path: path.to_string(), ..Default::default() };
-    let waiting = Waiting { wait: true, timeout: Duration::from_secs(90) };
-    let answer = match call_in_workspace(st, &i.workspace_id, &c.id, request, waiting).await {
-        Ok((_, Some(a))) if (200..300).contains(&a.status) => a,
-        Ok((_, Some(a))) => return fail(format!("The service answered HTTP {}", a.status)),
-        Ok((call, None)) => return fail(call.error.unwrap_or_else(|| "Queued behind the service's rate limit".into())),
-        Err(e) => return fail(e.details().first().map_or_else(|| e.public_message(), |d| d.error.clone())),
-    };
-    let body: Value = match serde_json::from_str(&answer.body) {
-        Ok(v) => v,
-        Err(_) => return fail("The service's answer is not JSON".into()),
-    };
-    let pointer = spec["items_pointer"].as_str().unwrap_or("");
-    let Some(items) = body.pointer(pointer).and_then(Value::as_array) else {
-        return fail(format!("`{pointer}` does not point at an array in the answer"));
-    };
-    let mut changed = 0;
-    for (n, item) in items.iter().enumerate() {
-        let external = match &item[id_field] {
-            Value::String(s) => s.clone(),
-            Value::Number(v) => v.to_string(),
-            _ => return Ok((changed, None, Some(format!("Item {n} has no `{id_field}`")))),
-        };
-        if !item.is_object() {
-            return Ok((changed, None, Some(format!("Item {n} is not a JSON object"))));
-        }
-        let text = item.to_string();
-        let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
-        let known =
-            entity::integration_item::Entity::find_by_id((i.id.clone(), external.clone())).one(&st.writer).await?;
-        if known.as_ref().is_some_and(|k| k.digest == digest) {
-            continue;
-        }
-        let op = if known.is_some() { Operation::Replace } else { Operation::Create };
-        let record_id = known.as_ref().map(|k| k.record_id.clone());
-        let change = Change { op, record_id: record_id.as_deref(), body: Some(text), callback: None, silent: false };
-        let accepted = match records::accept(st, &key, &endpoint, change).await {
-            Ok(id) => id,
-            Err(e) => {
-                return Ok((changed, None, Some(format!("Item `{external}` was refused: {}", e.public_message()))))
-            }
-        };
-        let row = entity::integration_item::Model {
-            integration_id: i.id.clone(),
-            external_id: external,
-            record_id: record_id.unwrap_or(accepted),
-            digest,
-            updated_at: Utc::now(),
-        };
-        let active = row.into_active_model().reset_all();
-        if known.is_some() {
-            active.update(&st.writer).await?;
-        } else {
-            active.insert(&st.writer).await?;
-        }
-        changed += 1;
-    }
-    Ok((changed, None, None))
-}
-
 /// `integration.sync`: runs one sync.
 pub struct IntegrationSync;
 
@@ -409,14 +338,20 @@ impl Handler for IntegrationSync {
         let run = run.into_active_model().reset_all().update(&st.writer).await?;
         announce(st, &run);
         let ran = match kind_of(&i.service_type)?.direction {
-            Direction::Outbound => outbound(st, &i).await,
-            Direction::Connection => inbound(st, &i).await,
+            Direction::Outbound => outbound(st, &i).await.map(|(items, cursor, failure)| RunOutcome {
+                items,
+                cursor,
+                failure,
+                ..Default::default()
+            }),
+            Direction::Connection => super::inbound::run(st, &i).await,
         };
-        let (items, cursor, failure) = match ran {
-            Ok(done) => done,
-            Err(e) => (0, i.cursor.clone(), Some(e.public_message())),
-        };
-        finish(st, &i, run, items, cursor, failure).await
+        let outcome = ran.unwrap_or_else(|e| RunOutcome {
+            cursor: i.cursor.clone(),
+            failure: Some(e.public_message()),
+            ..Default::default()
+        });
+        finish(st, &i, run, outcome).await
     }
 
     async fn on_dead(&self, st: &AppState, job: &job::Model, error: &str) -> Result<()> {
@@ -426,8 +361,9 @@ impl Handler for IntegrationSync {
             let Some(i) = integration::Entity::find_by_id(&run.integration_id).one(&st.writer).await? else {
                 return Ok(());
             };
-            let cursor = i.cursor.clone();
-            finish(st, &i, run, 0, cursor, Some(error.to_string())).await?;
+            let outcome =
+                RunOutcome { cursor: i.cursor.clone(), failure: Some(error.to_string()), ..Default::default() };
+            finish(st, &i, run, outcome).await?;
         }
         Ok(())
     }
@@ -439,15 +375,16 @@ async fn finish(
     st: &AppState,
     i: &integration::Model,
     mut run: integration_run::Model,
-    items: i64,
-    cursor: Option<String>,
-    failure: Option<String>,
+    outcome: RunOutcome,
 ) -> Result<()> {
     let now = Utc::now();
+    let RunOutcome { items, deleted, cursor, failure, note } = outcome;
     run.status = if failure.is_some() { RunStatus::Failed } else { RunStatus::Succeeded }.as_str().into();
     run.items = items;
+    run.deleted = deleted;
     run.cursor_to = cursor;
     run.error = failure.clone();
+    run.note = note;
     run.finished_at = Some(now);
     let was = IntegrationStatus::parse(&i.status);
     let status = match (&failure, was) {

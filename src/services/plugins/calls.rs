@@ -1,29 +1,31 @@
-//! Running what plugins provide: an **action** on request
-//! ([`run_action`], also the actions engine's plugin step) and a **hook**
-//! for every matching event. Hooks are an event fan-out hook
-//! ([`PluginFanOut`]): inside the event's transaction each active plugin
-//! whose hook matches gets a queued call row and a `plugin.hook` job, so a
-//! call is never lost and never made for a rolled-back change. Every
-//! request goes through the one outgoing client (SSRF guard, timeouts, no
-//! redirects); 5xx, 408, 429 and transport failures are retried with
-//! backoff (quickly for an action, by the job engine for a hook). Each call
-//! is logged in `plugin_call` with its status, HTTP code, duration and
-//! error, any secret of the plugin's config scrubbed from the error.
+//! Running what plugins provide: an **action** on request (see
+//! [`super::actions`]: queued as a `plugin.action` job from the API, made
+//! at once by the actions engine's plugin step) and a **hook** for every
+//! matching event. Hooks are an event fan-out hook ([`PluginFanOut`]):
+//! inside the event's transaction each active plugin whose hook matches
+//! gets a queued call row and a `plugin.hook` job, so a call is never lost
+//! and never made for a rolled-back change. Every request goes through the
+//! one outgoing client ([`send`]: SSRF guard, timeouts, no redirects); 5xx,
+//! 408, 429 and transport failures are retried with backoff (by the job
+//! engine; quickly, in place, for an action step that runs inside its own
+//! job). Each call is logged in `plugin_call` with its status, HTTP code,
+//! duration and error, any secret of the plugin's config scrubbed from the
+//! error.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter};
 use serde_json::{json, Value};
 
 use entity::{job, plugin, plugin_call};
 
 use super::manifest::{Call, Manifest};
-use super::{find, template, Installed, PluginStatus};
+use super::{template, Installed, PluginStatus};
 use crate::auth::{Principal, Scope};
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, Result};
 use crate::events::hooks::{DynConnection, FanOut};
 use crate::events::{type_matches, Envelope};
 use crate::ids::{has_prefix, new_id};
@@ -35,13 +37,11 @@ use crate::state::AppState;
 /// The job kind that runs a queued hook call.
 pub const KIND: &str = "plugin.hook";
 
-/// Quick retries of an action after a retryable failure.
-const QUICK_RETRIES: u32 = 2;
-
 /// A call's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum PluginCallStatus {
-    /// A hook call waiting for its job (or its next retry).
+    /// Waiting for its job (or its next retry): a hook call, or an action
+    /// call made through the API.
     Queued,
     /// The target answered 2xx.
     Succeeded,
@@ -72,23 +72,23 @@ impl PluginCallStatus {
 }
 
 /// What one request came to.
-struct Outcome {
-    status: Option<u16>,
-    body: Vec<u8>,
-    error: Option<String>,
+pub(super) struct Outcome {
+    pub status: Option<u16>,
+    pub body: Vec<u8>,
+    pub error: Option<String>,
     /// Worth trying again (5xx, 408, 429, transport failure).
-    retryable: bool,
-    duration: Duration,
+    pub retryable: bool,
+    pub duration: Duration,
 }
 
 /// Replaces every secret value of the plugin's config in `text` with `***`
 /// (a URL with an API key in its query shows up in transport errors).
-fn scrub(text: &str, secrets: &[String]) -> String {
+pub(super) fn scrub(text: &str, secrets: &[String]) -> String {
     secrets.iter().filter(|s| s.len() >= 4).fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
 }
 
 /// The values of a plugin's secret fields, and their URL-encoded forms.
-fn secret_values(m: &Manifest, config: &Value) -> Vec<String> {
+pub(super) fn secret_values(m: &Manifest, config: &Value) -> Vec<String> {
     m.secret_fields()
         .iter()
         .filter_map(|k| config.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)))
@@ -98,7 +98,7 @@ fn secret_values(m: &Manifest, config: &Value) -> Vec<String> {
 
 /// Sends one call of a manifest with `ctx` (`config`, `input`, `event`);
 /// `msg_id` is the Standard Webhooks `webhook-id` when the call is signed.
-async fn send(st: &AppState, call: &Call, ctx: &Value, msg_id: &str) -> Outcome {
+pub(super) async fn send(st: &AppState, call: &Call, ctx: &Value, msg_id: &str) -> Outcome {
     let started = Instant::now();
     let failed = |e: String, retryable: bool| Outcome {
         status: None,
@@ -157,7 +157,7 @@ async fn send(st: &AppState, call: &Call, ctx: &Value, msg_id: &str) -> Outcome 
 }
 
 /// The part of an answer an action returns (see `Action::result`).
-fn result_of(spec: Option<&Value>, body: &[u8]) -> Value {
+pub(super) fn result_of(spec: Option<&Value>, body: &[u8]) -> Value {
     let answer: Value = serde_json::from_slice(body).unwrap_or_else(|_| {
         if body.is_empty() {
             Value::Null
@@ -175,7 +175,7 @@ fn result_of(spec: Option<&Value>, body: &[u8]) -> Value {
     }
 }
 
-fn log_row(i: &Installed, kind: &str, name: &str, event_id: Option<String>) -> plugin_call::Model {
+pub(super) fn log_row(i: &Installed, kind: &str, name: &str, event_id: Option<String>) -> plugin_call::Model {
     plugin_call::Model {
         id: new_id("pcl"),
         workspace_id: i.row.workspace_id.clone(),
@@ -192,97 +192,6 @@ fn log_row(i: &Installed, kind: &str, name: &str, event_id: Option<String>) -> p
         created_at: Utc::now(),
         finished_at: None,
     }
-}
-
-/// Runs a plugin's action now and returns the result part of its answer;
-/// the call is logged. `plugin_id` is the installed plugin (`plg_…`), its
-/// manifest id or its key. An inactive plugin, an unknown action or input
-/// that breaks the action's input schema is refused before anything is
-/// sent; an answer other than 2xx is an error naming the status. This is
-/// what the actions engine's plugin step calls (with only a workspace id).
-#[tracing::instrument(skip(st, input))]
-pub async fn run_action(
-    st: &AppState,
-    workspace_id: &str,
-    plugin_id: &str,
-    action: &str,
-    input: Value,
-) -> Result<Value> {
-    let row = find(&st.db, workspace_id, plugin_id).await.map_err(|_| {
-        Error::field_code(
-            "pluginId",
-            crate::error::UserErrorCode::NotFound,
-            "No such plugin installed in this workspace",
-        )
-    })?;
-    let i = Installed::from_row(row)?;
-    if PluginStatus::parse(&i.row.status) != PluginStatus::Active {
-        return Err(Error::invalid_field(
-            "pluginId",
-            format!("The {} plugin is inactive: turn it on to run its actions", i.manifest.name),
-        ));
-    }
-    let Some(a) = i.manifest.action(action).cloned() else {
-        let known: Vec<&str> = i.manifest.actions.iter().map(|a| a.call.name.as_str()).collect();
-        return Err(Error::invalid_field(
-            "action",
-            format!("The {} plugin has no action `{action}` (it has: {})", i.manifest.name, known.join(", ")),
-        ));
-    };
-    let input = if input.is_null() { json!({}) } else { input };
-    if let Some(schema) = &a.input_schema {
-        let v = jsonschema::validator_for(schema).map_err(Error::internal)?;
-        let problems: Vec<FieldError> = crate::services::data_endpoints::schema_violations(&v, &input)
-            .into_iter()
-            .map(|mut p| {
-                p.field = if p.field == "body" { "input".into() } else { format!("input.{}", p.field) };
-                p
-            })
-            .collect();
-        if !problems.is_empty() {
-            return Err(Error::validation(problems));
-        }
-    }
-    let config = i.full_config(st)?;
-    let secrets = secret_values(&i.manifest, &config);
-    let ctx = json!({ "config": config, "input": input });
-    let mut row = log_row(&i, "action", action, None);
-    let mut attempts = 0u32;
-    let started = Instant::now();
-    let out = loop {
-        attempts += 1;
-        let out = send(st, &a.call, &ctx, &row.id).await;
-        if !out.retryable || attempts > QUICK_RETRIES {
-            break out;
-        }
-        tokio::time::sleep(Duration::from_millis(250 << (attempts - 1))).await;
-    };
-    row.attempts = attempts as i32;
-    row.duration_ms = Some(started.elapsed().as_millis() as i64);
-    row.http_status = out.status.map(i32::from);
-    row.finished_at = Some(Utc::now());
-    let result = match &out.error {
-        None => {
-            let r = result_of(a.result.as_ref(), &out.body);
-            row.status = PluginCallStatus::Succeeded.as_str().into();
-            row.result = Some(r.clone());
-            Ok(r)
-        }
-        Some(e) => {
-            let why = scrub(e, &secrets);
-            row.status = PluginCallStatus::Failed.as_str().into();
-            row.error = Some(why.clone());
-            Err(Error::invalid(format!("The {} action `{action}` failed: {why}", i.manifest.name)))
-        }
-    };
-    row.into_active_model().insert(&st.writer).await?;
-    result
-}
-
-/// [`run_action`] for a caller of the API (members who may write).
-pub async fn run_action_as(st: &AppState, p: &Principal, plugin_id: &str, action: &str, input: Value) -> Result<Value> {
-    p.require(Scope::Write)?;
-    run_action(st, &p.workspace_id, plugin_id, action, input).await
 }
 
 /// One page of a plugin's calls, newest first.
@@ -401,19 +310,23 @@ impl FanOut for PluginFanOut {
 /// `plugin.hook`: makes queued hook calls, a batch at a time.
 pub struct PluginHook;
 
-/// Settles a call row with its outcome.
-async fn settle(
+/// Settles a call row with its outcome (and an action's result).
+pub(super) async fn settle(
     st: &AppState,
     id: &str,
     status: PluginCallStatus,
     out: Option<&Outcome>,
     error: Option<String>,
     attempts: i32,
+    result: Option<Value>,
 ) -> Result<()> {
     let mut q = plugin_call::Entity::update_many()
         .col_expr(plugin_call::Column::Status, Expr::value(status.as_str()))
         .col_expr(plugin_call::Column::Attempts, Expr::value(attempts))
         .col_expr(plugin_call::Column::Error, Expr::value(error));
+    if let Some(r) = result {
+        q = q.col_expr(plugin_call::Column::Result, Expr::value(r));
+    }
     if let Some(o) = out {
         q = q
             .col_expr(plugin_call::Column::HttpStatus, Expr::value(o.status.map(i32::from)))
@@ -638,20 +551,20 @@ impl Handler for PluginHook {
     }
 
     async fn on_dead(&self, st: &AppState, job: &job::Model, error: &str) -> Result<()> {
-        let Some(id) = job.payload["call_id"].as_str() else { return Ok(()) };
-        let Some(call) = plugin_call::Entity::find_by_id(id).one(&st.writer).await? else { return Ok(()) };
-        if PluginCallStatus::parse(&call.status) == PluginCallStatus::Queued {
-            let why = call.error.clone().unwrap_or_else(|| error.to_string());
-            settle(
-                st,
-                id,
-                PluginCallStatus::Failed,
-                None,
-                Some(format!("Gave up after {} attempts: {why}", call.attempts)),
-                call.attempts,
-            )
-            .await?;
-        }
-        Ok(())
+        give_up(st, job, error).await.map(drop)
     }
+}
+
+/// Fails the queued call of a dead job (hook or action) with the last
+/// attempt's error; returns the call when it was still queued.
+pub(super) async fn give_up(st: &AppState, job: &job::Model, error: &str) -> Result<Option<plugin_call::Model>> {
+    let Some(id) = job.payload["call_id"].as_str() else { return Ok(None) };
+    let Some(call) = plugin_call::Entity::find_by_id(id).one(&st.writer).await? else { return Ok(None) };
+    if PluginCallStatus::parse(&call.status) != PluginCallStatus::Queued {
+        return Ok(None);
+    }
+    let why = call.error.clone().unwrap_or_else(|| error.to_string());
+    let why = format!("Gave up after {} attempts: {why}", call.attempts);
+    settle(st, id, PluginCallStatus::Failed, None, Some(why), call.attempts, None).await?;
+    Ok(Some(call))
 }

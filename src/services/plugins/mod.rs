@@ -1,9 +1,10 @@
 //! Plugins (seed 002 §2): declarative manifests ([`manifest`]) from the
 //! marketplace or a workspace's own, installed per workspace with their
 //! config checked against the manifest's schema and secret fields
-//! encrypted; their actions run on request and their hooks for matching
-//! events ([`calls`]), each call logged.
+//! encrypted; their actions run on request ([`actions`]) and their hooks
+//! for matching events ([`calls`]), each call logged.
 
+pub mod actions;
 pub mod calls;
 pub mod manifest;
 pub mod template;
@@ -26,7 +27,7 @@ use crate::services::pagination::{fetch_page, Page, PageArgs};
 use crate::services::secret_config;
 use crate::state::AppState;
 
-pub use calls::run_action;
+pub use actions::call_action_now;
 pub use manifest::Manifest;
 
 /// Where a plugin's manifest comes from.

@@ -180,6 +180,8 @@ class SyncRun(TypedDict):
     trigger: Literal["manual", "schedule"]
     status: Literal["queued", "running", "succeeded", "failed"]
     items: int
+    deleted: int
     error: Optional[str]
+    note: Optional[str]
     created_at: str
     finished_at: Optional[str]
