@@ -192,6 +192,11 @@ pub enum BenchCommand {
         /// Concurrent event makers.
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        /// A backlog's drain and the plain loop run one after the other this
+        /// many times; the ratio is the median of the rounds' ratios, so a
+        /// neighbour's load that comes and goes skews both sides alike.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// The console's delivery chart on a busy hub (PostgreSQL only): a
     /// fresh database with `--rows` deliveries over the last 24 hours,
