@@ -25,9 +25,8 @@ pub async fn connect(cfg: &Config) -> Result<(DatabaseConnection, DatabaseConnec
     Ok((readers, writer))
 }
 
-/// Opens one pool. SQLite gets WAL, `synchronous=NORMAL`, foreign keys, a
-/// busy timeout so a second writer (another process) waits instead of
-/// failing, and memory-mapped reads ([`SQLITE_MMAP_BYTES`]).
+/// Opens one pool. SQLite gets WAL, `synchronous=NORMAL`, foreign keys and a
+/// busy timeout so a second writer (another process) waits instead of failing.
 ///
 /// Connections are not pinged before each use (sqlx's default): that ping
 /// is a round trip per statement, measured at 6% of the server's CPU in
@@ -48,21 +47,10 @@ async fn open(cfg: &Config, max_connections: u32) -> Result<DatabaseConnection> 
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
-                .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
         });
     }
     Ok(Database::connect(opts).await?)
 }
-
-/// How much of an SQLite database file each connection reads through a
-/// memory map instead of `read()` calls. In WAL mode every commit makes the
-/// other connections drop their page caches at their next read; without the
-/// map each dropped page is read again with a syscall and copied, which was
-/// most of the SQLite threads' time while plugin hooks drained a backlog
-/// (`bench plugins`, `perf`). With it a page is a pointer into the OS page
-/// cache. Address space only: memory is used as pages are touched, and
-/// shared with the page cache.
-const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 
 /// Applies every pending migration. On PostgreSQL, processes starting
 /// together take turns through an advisory lock held on a connection of
