@@ -49,7 +49,9 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
             connections::run(config, requests, concurrency, rounds).await
         }
         BenchCommand::Actions { runs, concurrency, events } => actions::run(config, runs, concurrency, events).await,
-        BenchCommand::Plugins { events, concurrency, rounds } => plugins::run(config, events, concurrency, rounds).await,
+        BenchCommand::Plugins { events, concurrency, rounds } => {
+            plugins::run(config, events, concurrency, rounds).await
+        }
         BenchCommand::Charts { rows, runs } => charts::run(config, rows, runs).await,
         BenchCommand::BareServer { port } => bare_server(port).await,
     }
