@@ -148,14 +148,11 @@ fn follow(base: &str, current: &CallRequest, link: &str) -> std::result::Result<
     let mut there = here.join(link).map_err(|e| format!("The next page's link is not a valid URL ({e})"))?;
     there.set_fragment(None);
     let base_url = url::Url::parse(base).map_err(|_| "The connection's API base URL is not valid".to_string())?;
-    let base_path = base_url.path().trim_end_matches('/');
-    let under = there.path().strip_prefix(base_path).filter(|rest| rest.is_empty() || rest.starts_with('/'));
-    let Some(rest) = under.filter(|_| there.origin() == base_url.origin()) else {
-        // The link itself may carry a token: only where it points is said.
+    let Some(rest) = call::under_base(&base_url, &there) else {
+        // Its path and query may carry a token or what was listed: only its origin is said.
         return Err(format!(
-            "The next page's link points outside the connection's API base URL ({}{}): not followed",
-            there.origin().ascii_serialization(),
-            there.path()
+            "The next page's link points outside the connection's API base URL (to {}): not followed",
+            there.origin().ascii_serialization()
         ));
     };
     let mut path = if rest.is_empty() { "/".to_string() } else { rest.to_string() };
@@ -431,10 +428,16 @@ mod tests {
             "/v1/customers",
             "/v2x/customers",
             "/v2/../admin",
+            "/v2/%2e%2e/v2x/customers",
             "//evil.example/v2/customers",
+            "\\\\evil.example\\v2\\customers",
+            "https://api.example.com@evil.example/v2/customers",
+            "https://user:pw@api.example.com/v2/customers",
         ] {
             let refused = path(outside).unwrap_err();
             assert!(refused.contains("outside the connection's API base URL"), "{outside}: {refused}");
+            assert!(!refused.contains("customers") && !refused.contains("admin"), "no path is shown: {refused}");
         }
+        assert_eq!(path("/v2/%2F..%2Fadmin").unwrap(), "/%2F..%2Fadmin", "an encoded slash stays in its segment");
     }
 }
