@@ -511,7 +511,7 @@ impl PluginMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The plugin, the action, its input and how long to wait.")] input: RunPluginActionInput,
     ) -> Result<RunPluginActionPayload> {
-        let waiting = actions::Waiting {
+        let waiting = crate::services::Waiting {
             wait: input.wait,
             timeout: std::time::Duration::from_secs(input.timeout_seconds.max(0) as u64),
         };

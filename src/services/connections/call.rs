@@ -42,6 +42,7 @@ use crate::ids::{has_prefix, new_id};
 use crate::jobs::ledger::{self, NewJob};
 use crate::jobs::Handler;
 use crate::services::pagination::{fetch_page, Page, PageArgs};
+use crate::services::waiting::{Waiting, MAX_WAIT};
 use crate::state::AppState;
 
 /// The job kind that runs a queued call.
@@ -52,9 +53,6 @@ pub const LOGGED_BODY_BYTES: usize = 4096;
 
 /// Largest request body a call may send.
 const MAX_REQUEST_BODY: usize = 256 * 1024;
-
-/// Longest a caller may wait for its answer, rate window included.
-pub const MAX_WAIT: Duration = Duration::from_secs(120);
 
 /// Longest a queued call's run may take (its retries included).
 const JOB_DEADLINE: Duration = Duration::from_secs(90);
@@ -128,15 +126,6 @@ pub struct Answer {
     pub headers: Vec<(String, String)>,
     /// Up to 1 MiB (the outgoing client's bound).
     pub body: String,
-}
-
-/// How the caller wants to wait.
-#[derive(Debug, Clone, Copy)]
-pub struct Waiting {
-    /// Wait for a full window to reset (when it does within `timeout`)
-    /// rather than getting a queued call back.
-    pub wait: bool,
-    pub timeout: Duration,
 }
 
 /// Checks and normalises a request; nothing is sent when it is refused.
@@ -385,7 +374,9 @@ fn wait_of(headers: &oauth2::http::HeaderMap) -> Option<Duration> {
 /// Calls the provider through a connection (members who may write). With
 /// room in the provider's window the call goes out at once and its answer
 /// is returned; otherwise it waits for the window (when `waiting` allows) or
-/// is queued and returned with status `queued`.
+/// is queued and returned with status `queued`. `waiting.wait` waits for a
+/// full window to reset, when it does within `waiting.timeout` (1 to 120
+/// seconds).
 #[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, connection = %connection_id))]
 pub async fn call(
     st: &AppState,
@@ -395,7 +386,7 @@ pub async fn call(
     waiting: Waiting,
 ) -> Result<(connection_call::Model, Option<Answer>)> {
     p.require(Scope::Write)?;
-    call_in_workspace(st, &p.workspace_id, connection_id, request, waiting).await
+    call_in_workspace(st, &p.workspace_id, connection_id, request, waiting.check()?).await
 }
 
 /// [`call`] on behalf of the workspace itself (a job, an integration's

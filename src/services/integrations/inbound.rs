@@ -37,7 +37,8 @@ use entity::{data_endpoint, data_key, integration, integration_item};
 use super::connection_for;
 use super::sync::RunOutcome;
 use crate::error::{Error, Result};
-use crate::services::connections::call::{self, call_in_workspace, CallRequest, Waiting};
+use crate::services::connections::call::{self, call_in_workspace, CallRequest};
+use crate::services::Waiting;
 use crate::services::records::{self, Change, Operation};
 use crate::state::AppState;
 

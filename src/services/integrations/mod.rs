@@ -512,7 +512,8 @@ pub async fn test(st: &AppState, p: &Principal, id: &str) -> Result<integration:
 
 /// The who-am-I call (or the configured `test_path`) through the connection.
 async fn connection_test(st: &AppState, row: &integration::Model, config: &Value) -> Result<TestOutcome> {
-    use connections::call::{call_in_workspace, CallRequest, Waiting};
+    use connections::call::{call_in_workspace, CallRequest};
+    use crate::services::Waiting;
     let Some(c) = connection_for(&st.db, &row.workspace_id, &row.service_type).await? else {
         return Ok(TestOutcome {
             status: None,

@@ -37,6 +37,7 @@ use crate::error::{Error, FieldError, Result, UserErrorCode};
 use crate::events::{Envelope, EventStream};
 use crate::jobs::ledger::{self as jobs, NewJob};
 use crate::jobs::Handler;
+use crate::services::Waiting;
 use crate::state::AppState;
 
 /// The job kind that makes a queued action call.
@@ -50,9 +51,6 @@ pub const ACTION_ATTEMPTS: u32 = 3;
 /// Quick retries of an action made at once after a retryable failure.
 const QUICK_RETRIES: u32 = 2;
 
-/// Longest a caller may wait for an action call's end.
-pub const MAX_WAIT: Duration = Duration::from_secs(120);
-
 /// How often a waiting caller reads the call's row even when no live
 /// message came (one sent while another process's bus was reconnecting).
 const POLL: Duration = Duration::from_secs(1);
@@ -61,16 +59,6 @@ const POLL: Duration = Duration::from_secs(1);
 /// an attempt (not stored, fanned out to no webhook): it wakes the caller
 /// waiting for that call.
 pub const CALL_MESSAGE: &str = "plugin.call";
-
-/// How an API caller waits for an action call.
-#[derive(Debug, Clone, Copy)]
-pub struct Waiting {
-    /// Wait for the call's end (up to `timeout`) rather than getting the
-    /// queued call back at once.
-    pub wait: bool,
-    /// At most [`MAX_WAIT`].
-    pub timeout: Duration,
-}
 
 /// A run of an action requested through the API.
 pub struct ActionCall {
@@ -201,9 +189,7 @@ pub async fn run_action_as(
     waiting: Waiting,
 ) -> Result<ActionCall> {
     p.require(Scope::Write)?;
-    if waiting.timeout.is_zero() || waiting.timeout > MAX_WAIT {
-        return Err(Error::invalid_field("timeoutSeconds", "Between 1 and 120"));
-    }
+    let waiting = waiting.check()?;
     let Ready { installed: i, input, .. } = ready(st, &p.workspace_id, plugin_id, action, input).await?;
     // The input may be anything the caller sends: it waits in the job encrypted.
     let input_enc = st.secret.encrypt(&input.to_string())?;
