@@ -420,7 +420,8 @@ pub struct RunPluginActionPayload {
     /// `pluginCall(id:)`). Null when the input was refused.
     pub call: Option<PluginCall>,
     /// Problems: bad input, an inactive plugin, an unknown action, or the
-    /// call failed (then `call` shows it).
+    /// call failed or was skipped, its plugin turned off before its turn
+    /// came (then `call` shows it).
     pub user_errors: Vec<UserError>,
 }
 
