@@ -45,8 +45,10 @@ impl HttpClient {
         }
         let mut resp = resp;
         let mut body = Vec::new();
-        while let Some(chunk) =
-            resp.chunk().await.map_err(|e| Error::invalid(format!("The provider's answer broke off: {}", transport_error(e))))?
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| Error::invalid(format!("The provider's answer broke off: {}", transport_error(e))))?
         {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(Error::invalid("The provider's answer is larger than 1 MiB"));

@@ -319,7 +319,11 @@ async fn an_action_call_is_a_job_retried_after_a_503_and_can_be_left_queued() {
         assert!(id.starts_with("pcl_"));
         let q = "query($id: ID!) { pluginCall(id: $id) { id status attempts result } }";
         let read = app.gql(&app.owner_key, q, json!({ "id": id })).await["pluginCall"].clone();
-        assert_eq!((read["status"].as_str(), read["attempts"].as_i64(), read["result"].is_null()), (Some("QUEUED"), Some(0), true), "{read}");
+        assert_eq!(
+            (read["status"].as_str(), read["attempts"].as_i64(), read["result"].is_null()),
+            (Some("QUEUED"), Some(0), true),
+            "{read}"
+        );
         stand_in.delay_ms.store(0, Ordering::SeqCst);
         let until = Instant::now() + Duration::from_secs(45);
         let ended = loop {
@@ -381,7 +385,8 @@ async fn an_action_call_is_a_job_retried_after_a_503_and_can_be_left_queued() {
 async fn an_action_caller_waits_from_its_request_and_hears_of_every_end() {
     for_each_backend(&[], |app| async move {
         let stand_in = Receiver::start(json!({ "location": { "name": "Oslo" } })).await;
-        let config = json!({ "api_key": "wk-key-6789", "default_city": "Oslo", "base_url": format!("{}/v1", stand_in.url) });
+        let config =
+            json!({ "api_key": "wk-key-6789", "default_city": "Oslo", "base_url": format!("{}/v1", stand_in.url) });
         install(&app, "plugin_weather_v1.0.0", config).await;
         let q = "query($id: ID!) { pluginCall(id: $id) { id status attempts error } }";
 
@@ -390,12 +395,20 @@ async fn an_action_caller_waits_from_its_request_and_hears_of_every_end() {
         stand_in.delay_ms.store(4000, Ordering::SeqCst);
         let asked = Instant::now();
         let body = app
-            .mutation_raw(Some(&app.owner_key), "runPluginAction",
-                json!({ "pluginId": "weather", "action": "current", "timeoutSeconds": 1 }), RUN)
+            .mutation_raw(
+                Some(&app.owner_key),
+                "runPluginAction",
+                json!({ "pluginId": "weather", "action": "current", "timeoutSeconds": 1 }),
+                RUN,
+            )
             .await;
         let waited = asked.elapsed();
         let out = body["data"]["runPluginAction"].clone();
-        assert_eq!((out["call"]["status"].as_str(), out["userErrors"].clone(), out["result"].is_null()), (Some("QUEUED"), json!([]), true), "{body}");
+        assert_eq!(
+            (out["call"]["status"].as_str(), out["userErrors"].clone(), out["result"].is_null()),
+            (Some("QUEUED"), json!([]), true),
+            "{body}"
+        );
         assert!(waited >= Duration::from_millis(900) && waited < Duration::from_millis(3000), "waited {waited:?}");
         let id = out["call"]["id"].as_str().unwrap().to_string();
         let until = Instant::now() + Duration::from_secs(30);
@@ -421,11 +434,21 @@ async fn an_action_caller_waits_from_its_request_and_hears_of_every_end() {
         let run = run_action_waiting(&app, "weather", "current", json!({ "city": "Rome" }), true);
         let turn_off = async {
             stand_in.wait_for(before + 1, Duration::from_secs(20)).await;
-            app.mutate(&app.owner_key, "setPluginStatus", json!({ "id": "weather", "status": "INACTIVE" }), "plugin { status }").await
+            app.mutate(
+                &app.owner_key,
+                "setPluginStatus",
+                json!({ "id": "weather", "status": "INACTIVE" }),
+                "plugin { status }",
+            )
+            .await
         };
         let (skipped, off) = tokio::join!(run, turn_off);
         assert_eq!(off["plugin"]["status"], "INACTIVE");
-        assert_eq!((skipped["call"]["status"].as_str(), skipped["result"].is_null()), (Some("SKIPPED"), true), "{skipped}");
+        assert_eq!(
+            (skipped["call"]["status"].as_str(), skipped["result"].is_null()),
+            (Some("SKIPPED"), true),
+            "{skipped}"
+        );
         let message = skipped["userErrors"][0]["message"].as_str().unwrap_or_default();
         assert!(message.contains("was not made") && message.contains("turned off"), "{skipped}");
         assert_eq!(stand_in.hits().len(), before + 1, "no second attempt");
