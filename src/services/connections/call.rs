@@ -797,9 +797,10 @@ pub enum ForRun {
 }
 
 /// Calls `provider` through the workspace's connection to it on behalf of
-/// an action's run (no caller: the run was started by someone who could).
-/// Unlike [`call`], a full window is not queued as a `connection.call`:
-/// the run itself waits and comes back ([`ForRun::Wait`]). Each call takes
+/// a run that waits for itself (an action's run, an inbound sync's page;
+/// no caller: the run was started by someone who could). Unlike [`call`],
+/// a full window is not queued as a `connection.call` nobody would read:
+/// the run itself waits or stops, and comes back ([`ForRun::Wait`]). Each call takes
 /// a slot of the window, 401 refreshes once, 429 waits within `budget`.
 pub async fn call_for_run(
     st: &AppState,

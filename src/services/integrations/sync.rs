@@ -102,7 +102,8 @@ pub enum RunStatus {
     Running,
     /// Done: everything due was sent.
     Succeeded,
-    /// Stopped at a failure; the next run resumes where it stopped.
+    /// Stopped at a failure; the next run resumes where it stopped
+    /// (outbound) or reads the listing again from its start (inbound).
     Failed,
     /// Not run: another run of the integration was running (`note` names it).
     Skipped,

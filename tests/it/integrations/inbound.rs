@@ -371,9 +371,8 @@ async fn an_inbound_sync_sends_any_cursor_as_a_cursor_and_stores_each_item_once_
         };
         switchyard::services::records::accept(&app.state, &key, &endpoint, delete).await.unwrap();
         assert_eq!(record_state(&app, &by_hand).await, "deleted");
-        let mut pages = listing.pages.lock().unwrap();
-        pages.get_mut("/api/customers").unwrap().body["data"][0]["name"] = json!("Customer 1, renamed");
-        drop(pages);
+        listing.pages.lock().unwrap().get_mut("/api/customers").unwrap().body["data"][0]["name"] =
+            json!("Customer 1, renamed");
 
         let again = sync_now(&app, &id).await;
         assert_eq!((again["status"].as_str(), again["items"].as_i64(), again["error"].clone()), (Some("SUCCEEDED"), Some(3), Value::Null), "{again}");
