@@ -464,6 +464,8 @@ impl IntegrationMutation {
     /// Runs the integration's sync now, as a job (members who may write):
     /// outbound, the events its filter selects since the last one sent, in
     /// order; inbound, its resource into its data endpoint by external id.
+    /// One run of an integration at a time: one that finds another running
+    /// ends `SKIPPED`.
     async fn sync_integration(
         &self,
         ctx: &Context<'_>,

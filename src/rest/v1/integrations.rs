@@ -373,7 +373,8 @@ pub async fn test(
 `items_synced` show how it went", body = SyncRun),
               (status = 400, description = "The integration has no sync or is inactive", body = ErrorBody), (status = 404, body = ErrorBody)),
     description = "Runs the integration's sync now, as a job: outbound, the events its filter selects since the \
-last one sent, in order; inbound, its resource into its data endpoint.")]
+last one sent, in order; inbound, its resource into its data endpoint. One run of an integration at a time: one \
+that finds another running ends `skipped`.")]
 pub async fn sync(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let run = integrations::request_sync(&h.app, &p, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(SyncRun::from(run))).into_response())

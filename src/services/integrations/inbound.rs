@@ -90,13 +90,22 @@ struct Resume {
     pages: u64,
     /// The next page's GET.
     next: CallRequest,
+    /// The digest of the `config.sync` the cycle reads.
+    sync: String,
+}
+
+/// The digest of an integration's `config.sync`.
+fn sync_digest(i: &integration::Model) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(i.config["sync"].to_string().as_bytes()))
 }
 
 /// Where the integration's listing continues, if a run stopped at a bound.
-/// One that cannot be read (the server key changed) is started again.
+/// One that cannot be read (the server key changed), or that was kept for
+/// another `config.sync` (changed while a run was under way), is started again.
 fn resume_of(st: &AppState, i: &integration::Model) -> Option<Resume> {
     let text = st.secret.decrypt(i.sync_resume_enc.as_deref()?).ok()?;
-    serde_json::from_str(&text).ok()
+    serde_json::from_str::<Resume>(&text).ok().filter(|r| r.sync == sync_digest(i))
 }
 
 /// Keeps where the listing continues (`None`: at the first page).
@@ -207,7 +216,7 @@ async fn read(st: &AppState, i: &integration::Model, run_id: &str) -> Result<Run
             None
         };
         if let Some(bound) = bound {
-            return stop(st, i, out, bound, Resume { cycle, pages: at - 1, next: request }).await;
+            return stop(st, i, out, bound, Resume { cycle, pages: at - 1, next: request, sync: sync_digest(i) }).await;
         }
         let budget = left.min(PAGE_WAIT);
         let (body, headers) = match page(st, i, request.clone(), budget).await {
@@ -217,7 +226,14 @@ async fn read(st: &AppState, i: &integration::Model, run_id: &str) -> Result<Run
                 continue;
             }
             Ok(Paged::Wait(wait)) => {
-                return stop(st, i, out, Bound::Window(wait), Resume { cycle, pages: at - 1, next: request }).await;
+                return stop(
+                    st,
+                    i,
+                    out,
+                    Bound::Window(wait),
+                    Resume { cycle, pages: at - 1, next: request, sync: sync_digest(i) },
+                )
+                .await;
             }
             Err(why) => return fail(out, on_page(why)),
         };
