@@ -16,7 +16,7 @@
 
   var FIELDS = 'id name serviceType config status settings { autoSync syncIntervalSeconds } lastTestAt ' +
     'lastTestStatusCode lastTestError lastSyncAt lastError itemsSynced createdAt updatedAt';
-  var RUN_FIELDS = 'id integrationId trigger status items cursorFrom cursorTo error createdAt finishedAt';
+  var RUN_FIELDS = 'id integrationId trigger status items cursorFrom cursorTo error note createdAt finishedAt';
   var PAGE = 10;
   var RUNS_PAGE = 20;
   var LIST_QUERY = 'query($type: String, $status: IntegrationStatus, $after: String) { integrations(serviceType: $type, ' +
@@ -30,8 +30,8 @@
   var SEL = 'integration { ' + FIELDS + ' }';
 
   var STATUS_TEXT = { ACTIVE: 'active', INACTIVE: 'inactive', ERROR: 'error' };
-  var RUN_TEXT = { QUEUED: 'queued', RUNNING: 'running', SUCCEEDED: 'succeeded', FAILED: 'failed' };
-  var FINAL = { SUCCEEDED: true, FAILED: true };
+  var RUN_TEXT = { QUEUED: 'queued', RUNNING: 'running', SUCCEEDED: 'succeeded', FAILED: 'failed', SKIPPED: 'skipped' };
+  var FINAL = { SUCCEEDED: true, FAILED: true, SKIPPED: true };
 
   var SY = window.Switchyard;   // /playground/app.js
   var el = SY.el, gql = SY.gql, mutate = SY.mutate, showBox = SY.showBox;
@@ -447,6 +447,11 @@
         var t = el('span', 'sy-trunc sy-trunc-error', r.error);
         t.title = r.error;
         err.appendChild(t);
+      } else if (r.note) {
+        // A run that did not fail but has something to tell (a bound, held-back deletions, a skip).
+        var n = el('span', 'sy-trunc sy-muted', r.note);
+        n.title = r.note;
+        err.appendChild(n);
       } else {
         dashCell(err);
       }

@@ -1,6 +1,7 @@
 //! A service integration of a workspace: its config (secret fields
 //! encrypted apart), auto-sync settings, the outcome of its last test and
-//! sync, and the cursor of an outbound sync.
+//! sync, the cursor of an outbound sync, where an inbound sync's listing
+//! continues, and which run holds the sync.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
@@ -34,6 +35,17 @@ pub struct Model {
     pub last_error: Option<String>,
     /// Items sent or stored by every sync so far.
     pub items_synced: i64,
+    /// Inbound: where a listing longer than one run continues (the cycle
+    /// and the next page's request, encrypted: a link may carry a token);
+    /// `None`: the next run starts at the first page.
+    #[sea_orm(column_type = "Text", nullable)]
+    #[serde(default)]
+    pub sync_resume_enc: Option<String>,
+    /// The run (`isr_…`) that holds the sync, one at a time, until `sync_lease_until`.
+    #[serde(default)]
+    pub sync_run_id: Option<String>,
+    #[serde(default)]
+    pub sync_lease_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

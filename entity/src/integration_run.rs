@@ -10,7 +10,7 @@ pub struct Model {
     pub integration_id: String,
     /// `manual` or `schedule`.
     pub trigger: String,
-    /// `queued`, `running`, `succeeded` or `failed`.
+    /// `queued`, `running`, `succeeded`, `failed` or `skipped`.
     pub status: String,
     /// Items sent (outbound) or created and replaced (inbound) by this run.
     pub items: i64,
@@ -22,7 +22,9 @@ pub struct Model {
     pub cursor_to: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
-    /// How a run that did not fail still ended early (the page bound).
+    /// What a run that did not fail should tell: it stopped at a bound (the
+    /// next run continues), its deletions were held back, or (skipped)
+    /// which run was running.
     #[sea_orm(column_type = "Text", nullable)]
     #[serde(default)]
     pub note: Option<String>,

@@ -24,6 +24,7 @@ mod m20261207_000019_create_integration;
 mod m20261208_000020_delivery_attempt_time_index;
 mod m20261209_000021_create_delivery_rollup;
 mod m20261210_000022_integration_run_deleted_note;
+mod m20261211_000023_integration_sync_state;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000020_delivery_attempt_time_index::Migration),
             Box::new(m20261209_000021_create_delivery_rollup::Migration),
             Box::new(m20261210_000022_integration_run_deleted_note::Migration),
+            Box::new(m20261211_000023_integration_sync_state::Migration),
         ]
     }
 }

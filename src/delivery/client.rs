@@ -91,7 +91,7 @@ impl HttpClient {
             Err(e) if e.is_timeout() => {
                 return Sent { timed_out: true, ..failed(format!("timed out after {timeout:?}")) };
             }
-            Err(e) => return failed(error_chain(&e)),
+            Err(e) => return failed(transport_error(e)),
         };
         let status = resp.status().as_u16();
         let retry_after =
@@ -124,6 +124,14 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// What a failed request says, in one line, without its URL: reqwest's
+/// text names the URL, whose query may carry a credential or what a
+/// template put there (a plugin action's input), and this text goes to
+/// call logs, job errors and the log.
+pub(super) fn transport_error(e: reqwest::Error) -> String {
+    error_chain(&e.without_url())
 }
 
 /// The error and its causes in one line (reqwest hides the interesting part,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use super::client::HttpClient;
+use super::client::{transport_error, HttpClient};
 use super::ssrf::forbidden_reason;
 use crate::error::{Error, Result};
 
@@ -38,17 +38,17 @@ impl HttpClient {
             .timeout(TIMEOUT)
             .send()
             .await
-            .map_err(|e| {
-                Error::invalid(format!("The provider could not be reached: {}", super::client::error_chain(&e)))
-            })?;
+            .map_err(|e| Error::invalid(format!("The provider could not be reached: {}", transport_error(e))))?;
         let mut out = oauth2::http::Response::builder().status(resp.status());
         for (k, v) in resp.headers() {
             out = out.header(k, v);
         }
         let mut resp = resp;
         let mut body = Vec::new();
-        while let Some(chunk) =
-            resp.chunk().await.map_err(|e| Error::invalid(format!("The provider's answer broke off: {e}")))?
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| Error::invalid(format!("The provider's answer broke off: {}", transport_error(e))))?
         {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(Error::invalid("The provider's answer is larger than 1 MiB"));

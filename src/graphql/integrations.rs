@@ -125,9 +125,11 @@ pub struct IntegrationRun {
     pub cursor_to: Option<String>,
     /// Why it failed; null otherwise.
     pub error: Option<String>,
-    /// How a run that did not fail still ended early, e.g. an inbound sync
-    /// stopped at its page bound (the next run reads the listing again);
-    /// null otherwise.
+    /// What a run that did not fail should tell: an inbound sync stopped at
+    /// a bound (pages, time, the service's rate window; the next run
+    /// continues the listing), or deleted nothing as the listing was empty
+    /// or would delete more than half of the items; a `SKIPPED` run names
+    /// the run that was running. Null otherwise.
     pub note: Option<String>,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
@@ -462,6 +464,8 @@ impl IntegrationMutation {
     /// Runs the integration's sync now, as a job (members who may write):
     /// outbound, the events its filter selects since the last one sent, in
     /// order; inbound, its resource into its data endpoint by external id.
+    /// One run of an integration at a time: one that finds another running
+    /// ends `SKIPPED`.
     async fn sync_integration(
         &self,
         ctx: &Context<'_>,

@@ -420,7 +420,8 @@ pub struct RunPluginActionPayload {
     /// `pluginCall(id:)`). Null when the input was refused.
     pub call: Option<PluginCall>,
     /// Problems: bad input, an inactive plugin, an unknown action, or the
-    /// call failed (then `call` shows it).
+    /// call failed or was skipped, its plugin turned off before its turn
+    /// came (then `call` shows it).
     pub user_errors: Vec<UserError>,
 }
 
@@ -511,7 +512,7 @@ impl PluginMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The plugin, the action, its input and how long to wait.")] input: RunPluginActionInput,
     ) -> Result<RunPluginActionPayload> {
-        let waiting = actions::Waiting {
+        let waiting = crate::services::Waiting {
             wait: input.wait,
             timeout: std::time::Duration::from_secs(input.timeout_seconds.max(0) as u64),
         };

@@ -24,10 +24,12 @@ pub mod plugins;
 pub mod records;
 pub mod secret_config;
 pub mod sessions;
+pub mod waiting;
 pub mod webhooks;
 pub mod workspaces;
 
 pub use pagination::{Page, PageArgs};
+pub use waiting::{Waiting, MAX_WAIT};
 
 /// Installs the services' hooks into the event engine (idempotent).
 pub fn register_event_hooks() {

@@ -206,7 +206,7 @@ async fn the_weather_plugin_installs_with_a_checked_config_and_runs_against_a_lo
         assert_eq!((log[1]["status"].as_str(), log[1]["kind"].as_str()), (Some("SUCCEEDED"), Some("ACTION")));
         assert!(log[1]["durationMs"].as_i64().is_some());
         assert!(!format!("{log:?}").contains(secret_key));
-        // A transport failure names the URL in its error: the key is scrubbed from it.
+        // A transport failure: its error names no URL, and the key would be scrubbed from it anyway.
         app.mutate(&app.owner_key, "updatePluginConfig",
             json!({ "id": id, "config": { "api_key": "***", "default_city": "Beijing", "base_url": "http://127.0.0.1:9/v1" } }), PLUGIN).await;
         run_action(&app, &id, "current", json!({})).await;
@@ -306,6 +306,9 @@ async fn an_action_call_is_a_job_retried_after_a_503_and_can_be_left_queued() {
         assert!(!jobs[0].payload.to_string().contains("Oslo"), "the input waits encrypted: {:?}", jobs[0].payload);
 
         // Not waited for: the queued call comes back at once, and ends later.
+        // The target holds its answer, so the call read back through the
+        // API before it ends is still the queued one.
+        stand_in.delay_ms.store(1500, Ordering::SeqCst);
         let queued = run_action_waiting(&app, "weather", "current", json!({ "city": "Bergen" }), false).await;
         assert_eq!(
             (queued["call"]["status"].as_str(), queued["result"].is_null(), queued["userErrors"].clone()),
@@ -315,6 +318,13 @@ async fn an_action_call_is_a_job_retried_after_a_503_and_can_be_left_queued() {
         let id = queued["call"]["id"].as_str().unwrap().to_string();
         assert!(id.starts_with("pcl_"));
         let q = "query($id: ID!) { pluginCall(id: $id) { id status attempts result } }";
+        let read = app.gql(&app.owner_key, q, json!({ "id": id })).await["pluginCall"].clone();
+        assert_eq!(
+            (read["status"].as_str(), read["attempts"].as_i64(), read["result"].is_null()),
+            (Some("QUEUED"), Some(0), true),
+            "{read}"
+        );
+        stand_in.delay_ms.store(0, Ordering::SeqCst);
         let until = Instant::now() + Duration::from_secs(45);
         let ended = loop {
             let c = app.gql(&app.owner_key, q, json!({ "id": id })).await["pluginCall"].clone();
@@ -367,6 +377,118 @@ async fn an_action_call_is_a_job_retried_after_a_503_and_can_be_left_queued() {
         );
         let jobs = entity::job::Entity::find().all(&app.state.db).await.unwrap();
         assert_eq!(jobs.iter().filter(|j| j.kind == "plugin.action").count(), 3, "refused requests queue nothing");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_action_caller_waits_from_its_request_and_hears_of_every_end() {
+    for_each_backend(&[], |app| async move {
+        let stand_in = Receiver::start(json!({ "location": { "name": "Oslo" } })).await;
+        let config =
+            json!({ "api_key": "wk-key-6789", "default_city": "Oslo", "base_url": format!("{}/v1", stand_in.url) });
+        install(&app, "plugin_weather_v1.0.0", config).await;
+        let q = "query($id: ID!) { pluginCall(id: $id) { id status attempts error } }";
+
+        // The target is slower than the wait: the call comes back QUEUED
+        // when the wait (counted from the request) ends, and ends later.
+        stand_in.delay_ms.store(4000, Ordering::SeqCst);
+        let asked = Instant::now();
+        let body = app
+            .mutation_raw(
+                Some(&app.owner_key),
+                "runPluginAction",
+                json!({ "pluginId": "weather", "action": "current", "timeoutSeconds": 1 }),
+                RUN,
+            )
+            .await;
+        let waited = asked.elapsed();
+        let out = body["data"]["runPluginAction"].clone();
+        assert_eq!(
+            (out["call"]["status"].as_str(), out["userErrors"].clone(), out["result"].is_null()),
+            (Some("QUEUED"), json!([]), true),
+            "{body}"
+        );
+        assert!(waited >= Duration::from_millis(900) && waited < Duration::from_millis(3000), "waited {waited:?}");
+        let id = out["call"]["id"].as_str().unwrap().to_string();
+        let until = Instant::now() + Duration::from_secs(30);
+        let ended = loop {
+            let c = app.gql(&app.owner_key, q, json!({ "id": id })).await["pluginCall"].clone();
+            if c["status"] != "QUEUED" || Instant::now() > until {
+                break c;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(ended["status"], "SUCCEEDED", "{ended}");
+        stand_in.delay_ms.store(0, Ordering::SeqCst);
+
+        // Another workspace does not see the call.
+        let (_, other) = app.other_workspace("plugin-calls-other@example.com").await;
+        app.gql_null(&other, q, json!({ "id": id }), "pluginCall").await;
+
+        // Turned off between two attempts: the call is skipped, and the
+        // waiting caller is told so.
+        stand_in.fail_status.store(503, Ordering::SeqCst);
+        stand_in.fail_next.store(1, Ordering::SeqCst);
+        let before = stand_in.hits().len();
+        let run = run_action_waiting(&app, "weather", "current", json!({ "city": "Rome" }), true);
+        let turn_off = async {
+            stand_in.wait_for(before + 1, Duration::from_secs(20)).await;
+            app.mutate(
+                &app.owner_key,
+                "setPluginStatus",
+                json!({ "id": "weather", "status": "INACTIVE" }),
+                "plugin { status }",
+            )
+            .await
+        };
+        let (skipped, off) = tokio::join!(run, turn_off);
+        assert_eq!(off["plugin"]["status"], "INACTIVE");
+        assert_eq!(
+            (skipped["call"]["status"].as_str(), skipped["result"].is_null()),
+            (Some("SKIPPED"), true),
+            "{skipped}"
+        );
+        let message = skipped["userErrors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("was not made") && message.contains("turned off"), "{skipped}");
+        assert_eq!(stand_in.hits().len(), before + 1, "no second attempt");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_action_call_gives_up_after_three_attempts_and_its_errors_never_show_the_input() {
+    for_each_backend(&[], |app| async move {
+        let stand_in = Receiver::start(json!({})).await;
+        install(&app, "plugin_weather_v1.0.0",
+            json!({ "api_key": "wk-key-6789", "default_city": "Oslo", "base_url": format!("{}/v1", stand_in.url) })).await;
+
+        // 503 every time: three attempts, then the call fails saying so.
+        stand_in.status.store(503, Ordering::SeqCst);
+        let out = run_action_waiting(&app, "weather", "current", json!({}), true).await;
+        assert_eq!((out["call"]["status"].as_str(), out["call"]["attempts"].as_i64()), (Some("FAILED"), Some(3)), "{out}");
+        let error = out["call"]["error"].as_str().unwrap();
+        assert!(error.starts_with("Gave up after 3 attempts") && error.contains("HTTP 503"), "{out}");
+        assert!(out["userErrors"][0]["message"].as_str().unwrap().contains("Gave up after 3 attempts"), "{out}");
+        assert_eq!(stand_in.hits().len(), 3);
+
+        // An unreachable target: the transport's error names no URL, so
+        // neither the key nor the input the URL was built from shows in
+        // the call, its job or the caller's error.
+        let secret = "sk_live_TOPSECRET4242";
+        app.mutate(&app.owner_key, "updatePluginConfig",
+            json!({ "id": "weather", "config": { "api_key": "***", "default_city": "Oslo", "base_url": "http://127.0.0.1:1/v1" } }),
+            "plugin { id }").await;
+        let out = run_action_waiting(&app, "weather", "current", json!({ "city": secret }), true).await;
+        assert_eq!(out["call"]["status"], "FAILED", "{out}");
+        let error = out["call"]["error"].as_str().unwrap();
+        assert!(error.contains("could not be reached"), "{out}");
+        let job = entity::job::Entity::find().all(&app.state.db).await.unwrap().into_iter()
+            .filter(|j| j.kind == "plugin.action").max_by(|a, b| a.id.cmp(&b.id)).unwrap();
+        for shown in [out.to_string(), job.last_error.clone().unwrap_or_default()] {
+            assert!(!shown.contains(secret) && !shown.contains("TOPSECRET") && !shown.contains("wk-key-6789"), "{shown}");
+            assert!(!shown.contains("current.json"), "no URL: {shown}");
+        }
     })
     .await;
 }

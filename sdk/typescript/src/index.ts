@@ -224,12 +224,13 @@ export interface SyncRun {
   id: string;
   integration_id: string;
   trigger: "manual" | "schedule";
-  status: "queued" | "running" | "succeeded" | "failed";
+  /** `skipped`: another run of the integration was running (`note` names it). */
+  status: "queued" | "running" | "succeeded" | "failed" | "skipped";
   items: number;
   /** Records deleted because their item is gone at the service (inbound `delete_missing`). */
   deleted: number;
   error: string | null;
-  /** How a run that did not fail still ended early (an inbound sync at its page bound). */
+  /** What a run that did not fail should tell: an inbound sync stopped at a bound (the next run continues) or whose deletions were held back, or the run a skipped one found running. */
   note: string | null;
   created_at: string;
   finished_at: string | null;

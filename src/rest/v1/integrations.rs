@@ -213,7 +213,8 @@ pub struct SyncRun {
     pub integration_id: String,
     /// `manual` or `schedule`.
     pub trigger: String,
-    /// `queued`, `running`, `succeeded` or `failed`.
+    /// `queued`, `running`, `succeeded`, `failed` or `skipped` (another
+    /// run of the integration was running: `note` names it).
     pub status: String,
     /// Items it sent (outbound) or created and replaced (inbound).
     pub items: i64,
@@ -222,8 +223,10 @@ pub struct SyncRun {
     pub deleted: i64,
     /// Why it failed; `null` otherwise.
     pub error: Option<String>,
-    /// How a run that did not fail still ended early (an inbound sync at
-    /// its page bound); `null` otherwise.
+    /// What a run that did not fail should tell: an inbound sync stopped
+    /// at a bound (the next run continues the listing) or whose deletions
+    /// were held back, or the run a skipped one found running; `null`
+    /// otherwise.
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
     /// When it ended; `null` while queued or running.
@@ -370,7 +373,8 @@ pub async fn test(
 `items_synced` show how it went", body = SyncRun),
               (status = 400, description = "The integration has no sync or is inactive", body = ErrorBody), (status = 404, body = ErrorBody)),
     description = "Runs the integration's sync now, as a job: outbound, the events its filter selects since the \
-last one sent, in order; inbound, its resource into its data endpoint.")]
+last one sent, in order; inbound, its resource into its data endpoint. One run of an integration at a time: one \
+that finds another running ends `skipped`.")]
 pub async fn sync(State(h): State<Http>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let run = integrations::request_sync(&h.app, &p, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(SyncRun::from(run))).into_response())

@@ -369,7 +369,7 @@ impl Handler for RunAction {
 
     fn timeout(&self, _job: &job::Model) -> Duration {
         // A slice of steps, plus the longest single call (its waits included).
-        SLICE + calls::MAX_WAIT + Duration::from_secs(30)
+        SLICE + crate::services::MAX_WAIT + Duration::from_secs(30)
     }
 
     fn max_attempts(&self) -> u32 {

@@ -42,6 +42,7 @@ use crate::ids::{has_prefix, new_id};
 use crate::jobs::ledger::{self, NewJob};
 use crate::jobs::Handler;
 use crate::services::pagination::{fetch_page, Page, PageArgs};
+use crate::services::waiting::{Waiting, MAX_WAIT};
 use crate::state::AppState;
 
 /// The job kind that runs a queued call.
@@ -52,9 +53,6 @@ pub const LOGGED_BODY_BYTES: usize = 4096;
 
 /// Largest request body a call may send.
 const MAX_REQUEST_BODY: usize = 256 * 1024;
-
-/// Longest a caller may wait for its answer, rate window included.
-pub const MAX_WAIT: Duration = Duration::from_secs(120);
 
 /// Longest a queued call's run may take (its retries included).
 const JOB_DEADLINE: Duration = Duration::from_secs(90);
@@ -130,15 +128,6 @@ pub struct Answer {
     pub body: String,
 }
 
-/// How the caller wants to wait.
-#[derive(Debug, Clone, Copy)]
-pub struct Waiting {
-    /// Wait for a full window to reset (when it does within `timeout`)
-    /// rather than getting a queued call back.
-    pub wait: bool,
-    pub timeout: Duration,
-}
-
 /// Checks and normalises a request; nothing is sent when it is refused.
 fn check(mut r: CallRequest) -> Result<CallRequest> {
     r.method = r.method.trim().to_ascii_uppercase();
@@ -185,19 +174,35 @@ fn check(mut r: CallRequest) -> Result<CallRequest> {
 }
 
 /// The URL of a call: the base URL joined with the path and query, which
-/// must stay under the base (same origin, base path kept).
+/// must stay under the base ([`under_base`]).
 pub(crate) fn url_of(base: &str, r: &CallRequest) -> Result<url::Url> {
     let base_url = url::Url::parse(base).map_err(|_| Error::invalid("The connection's API base URL is not valid"))?;
     let mut url = url::Url::parse(&format!("{}{}", base.trim_end_matches('/'), r.path))
         .map_err(|e| Error::invalid_field("path", format!("Not a valid path: {e}")))?;
-    let same_origin = url.origin() == base_url.origin();
-    if !same_origin || !url.path().starts_with(base_url.path().trim_end_matches('/')) || url.path().contains("/../") {
+    if under_base(&base_url, &url).is_none() {
         return Err(Error::invalid_field("path", "The path must stay under the API base URL"));
     }
     if !r.query.is_empty() {
         url.query_pairs_mut().extend_pairs(r.query.iter());
     }
     Ok(url)
+}
+
+/// Where `url` lies under the API base URL `base`, as the rest of its path
+/// (empty, or starting with `/`), or `None` when it does not: the
+/// connection's credentials go only there. `url` is judged as parsed,
+/// that is normalised as a client sends it (`.` and `..` segments resolved,
+/// `%2e%2e` and `\` included): the same origin (scheme, host and port), no
+/// userinfo, and the base's path as whole segments (under `/v2`: `/v2` and
+/// `/v2/…`, never `/v2x`). An encoded slash (`%2F`) is not a separator, to
+/// the `url` crate as to most servers (GitLab's project paths use it), so
+/// it stays inside its segment.
+pub(crate) fn under_base<'u>(base: &url::Url, url: &'u url::Url) -> Option<&'u str> {
+    if url.origin() != base.origin() || !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
+    let rest = url.path().strip_prefix(base.path().trim_end_matches('/'))?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
 /// The provider's window for this workspace: its own setting, else the catalog's.
@@ -369,7 +374,9 @@ fn wait_of(headers: &oauth2::http::HeaderMap) -> Option<Duration> {
 /// Calls the provider through a connection (members who may write). With
 /// room in the provider's window the call goes out at once and its answer
 /// is returned; otherwise it waits for the window (when `waiting` allows) or
-/// is queued and returned with status `queued`.
+/// is queued and returned with status `queued`. `waiting.wait` waits for a
+/// full window to reset, when it does within `waiting.timeout` (1 to 120
+/// seconds).
 #[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, connection = %connection_id))]
 pub async fn call(
     st: &AppState,
@@ -379,7 +386,7 @@ pub async fn call(
     waiting: Waiting,
 ) -> Result<(connection_call::Model, Option<Answer>)> {
     p.require(Scope::Write)?;
-    call_in_workspace(st, &p.workspace_id, connection_id, request, waiting).await
+    call_in_workspace(st, &p.workspace_id, connection_id, request, waiting.check()?).await
 }
 
 /// [`call`] on behalf of the workspace itself (a job, an integration's
@@ -790,9 +797,10 @@ pub enum ForRun {
 }
 
 /// Calls `provider` through the workspace's connection to it on behalf of
-/// an action's run (no caller: the run was started by someone who could).
-/// Unlike [`call`], a full window is not queued as a `connection.call`:
-/// the run itself waits and comes back ([`ForRun::Wait`]). Each call takes
+/// a run that waits for itself (an action's run, an inbound sync's page;
+/// no caller: the run was started by someone who could). Unlike [`call`],
+/// a full window is not queued as a `connection.call` nobody would read:
+/// the run itself waits or stops, and comes back ([`ForRun::Wait`]). Each call takes
 /// a slot of the window, 401 refreshes once, 429 waits within `budget`.
 pub async fn call_for_run(
     st: &AppState,
@@ -857,16 +865,57 @@ mod tests {
         let base = "https://api.example.com/v2";
         let ok = url_of(base, &check(req("/users/me?fields=a")).unwrap()).unwrap();
         assert_eq!(ok.as_str(), "https://api.example.com/v2/users/me?fields=a");
-        for bad in ["//evil.example/x", "users", "/a b", "/x#y"] {
+        for bad in ["//evil.example/x", "users", "/a b", "/x#y", "/..\\admin"] {
             assert!(check(req(bad)).is_err(), "{bad} should be refused");
         }
-        for escape in ["/../admin", "/@evil.example", "/%2e%2e/admin"] {
-            let r = check(req(escape));
-            let escaped = r.and_then(|r| url_of(base, &r)).map(|u| u.to_string());
-            if let Ok(u) = &escaped {
-                assert!(u.starts_with("https://api.example.com/v2/"), "{escape} went to {u}");
-            }
+        // Each of these leaves `/v2` once normalised: refused.
+        for escape in
+            ["/../admin", "/../v2x/admin", "/%2e%2e/v2x/admin", "/%2E%2e/admin", "/./../v2x", "/x/../../v1", "/.."]
+        {
+            let out = url_of(base, &check(req(escape)).unwrap()).map(|u| u.to_string());
+            assert!(out.is_err(), "{escape} went to {out:?}");
         }
+        // These stay under it, as sent.
+        for (inside, sent) in [
+            ("/@evil.example", "https://api.example.com/v2/@evil.example"),
+            ("/x/../y", "https://api.example.com/v2/y"),
+            ("/%2F..%2Fadmin", "https://api.example.com/v2/%2F..%2Fadmin"),
+            ("/group%2Fproject", "https://api.example.com/v2/group%2Fproject"),
+        ] {
+            assert_eq!(url_of(base, &check(req(inside)).unwrap()).unwrap().as_str(), sent, "{inside}");
+        }
+        // A base at its host's root keeps every path on its origin.
+        let root = url_of("https://api.example.com/", &check(req("/../x")).unwrap()).unwrap();
+        assert_eq!(root.as_str(), "https://api.example.com/x");
+    }
+
+    #[test]
+    fn under_the_base_means_same_origin_and_whole_segments() {
+        let base = url::Url::parse("https://api.example.com/v2").unwrap();
+        let rest = |u: &str| under_base(&base, &url::Url::parse(u).unwrap()).map(str::to_string);
+        assert_eq!(rest("https://api.example.com/v2").as_deref(), Some(""));
+        assert_eq!(rest("https://api.example.com/v2/").as_deref(), Some("/"));
+        assert_eq!(rest("https://api.example.com/v2/a/b?q=1").as_deref(), Some("/a/b"));
+        assert_eq!(rest("HTTPS://API.example.com:443/v2/a").as_deref(), Some("/a"), "default port, any case");
+        assert_eq!(rest("https://api.example.com/v2/%2e%2e/v2/a").as_deref(), Some("/a"));
+        for outside in [
+            "https://api.example.com/v2x/admin",
+            "https://api.example.com/v2/../v2x/admin",
+            "https://api.example.com/v2/%2e%2e/v2x",
+            "https://api.example.com/v1/x",
+            "https://api.example.com/",
+            "http://api.example.com/v2/x",
+            "https://api.example.com:8443/v2/x",
+            "https://api.example.com@evil.example/v2/x",
+            "https://user:pw@api.example.com/v2/x",
+            "https://api.example.com.evil.example/v2/x",
+            "https:\\\\evil.example\\v2\\x",
+            "ftp://api.example.com/v2/x",
+        ] {
+            assert_eq!(rest(outside), None, "{outside}");
+        }
+        let backslashes = url::Url::parse("https://api.example.com/v2/").unwrap().join("..\\v2x").unwrap();
+        assert_eq!(under_base(&base, &backslashes), None, "{backslashes}");
     }
 
     #[test]

@@ -329,6 +329,9 @@ pub async fn create(st: &AppState, p: &Principal, new: NewIntegration) -> Result
         items_synced: 0,
         created_at: now,
         updated_at: now,
+        sync_resume_enc: None,
+        sync_run_id: None,
+        sync_lease_until: None,
     };
     row.data_key_id = data_key_for(st, p, &row).await?;
     let txn = st.writer.begin().await?;
@@ -385,12 +388,18 @@ pub(crate) async fn find(db: &impl ConnectionTrait, workspace_id: &str, id: &str
 }
 
 /// Changes an integration (owner only); its schedule follows its settings.
-/// Emits `integration.updated`.
+/// A change of an inbound sync starts its listing again at the first page
+/// at the next run; one that reads another listing (its `path`,
+/// `external_id_field` or `endpoint` changed, or the sync removed) also
+/// forgets which record each external id became, so the new listing's
+/// items are not taken for the old one's (the old records stay, and are
+/// never deleted as missing). Emits `integration.updated`.
 #[tracing::instrument(skip_all, fields(workspace = %p.workspace_id, integration = %id))]
 pub async fn update(st: &AppState, p: &Principal, id: &str, changes: Changes) -> Result<integration::Model> {
     p.require(Scope::Write)?.require_owner()?;
     let mut row = find(&st.db, &p.workspace_id, id).await?;
     let kind = kind_of(&row.service_type)?;
+    let sync_before = row.config.get("sync").filter(|v| v.is_object()).cloned();
     match changes.status {
         Some(IntegrationStatus::Error) => {
             return Err(Error::invalid_field("status", "Set ACTIVE or INACTIVE; ERROR is set by a failed sync"))
@@ -418,8 +427,26 @@ pub async fn update(st: &AppState, p: &Principal, id: &str, changes: Changes) ->
     row.updated_at = Utc::now();
     // The data key is made first: on SQLite the one writer connection is
     // the transaction's while it is open.
+    let sync_after = row.config.get("sync").filter(|v| v.is_object());
+    let sync_changed = sync_before.as_ref() != sync_after;
+    let other_listing = match (&sync_before, sync_after) {
+        (Some(before), Some(after)) => !inbound::same_listing(before, after),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
     let txn = st.writer.begin().await?;
-    let row = row.into_active_model().reset_all().update(&txn).await?;
+    let mut active = row.into_active_model().reset_all();
+    // A running sync's hold is its own; where its listing continues, too, unless the sync changed.
+    active.sync_run_id = sea_orm::NotSet;
+    active.sync_lease_until = sea_orm::NotSet;
+    active.sync_resume_enc = if sync_changed { sea_orm::Set(None) } else { sea_orm::NotSet };
+    let row = active.update(&txn).await?;
+    if other_listing {
+        integration_item::Entity::delete_many()
+            .filter(integration_item::Column::IntegrationId.eq(&row.id))
+            .exec(&txn)
+            .await?;
+    }
     let evt = events::record(
         &txn,
         &p.workspace_id,
@@ -512,7 +539,8 @@ pub async fn test(st: &AppState, p: &Principal, id: &str) -> Result<integration:
 
 /// The who-am-I call (or the configured `test_path`) through the connection.
 async fn connection_test(st: &AppState, row: &integration::Model, config: &Value) -> Result<TestOutcome> {
-    use connections::call::{call_in_workspace, CallRequest, Waiting};
+    use crate::services::Waiting;
+    use connections::call::{call_in_workspace, CallRequest};
     let Some(c) = connection_for(&st.db, &row.workspace_id, &row.service_type).await? else {
         return Ok(TestOutcome {
             status: None,

@@ -16,13 +16,24 @@
 //!
 //! An inbound sync (a connected service with `sync` set) pulls a listing,
 //! every page of it, into a data endpoint: see [`super::inbound`].
+//!
+//! **One run at a time.** A run first takes the integration's sync by a
+//! conditional update of `integration.sync_run_id` (free, its lease over,
+//! or already its own: a retry of its job), held until [`HOLD`] after;
+//! its end gives it back. A run that finds another holding it (a manual
+//! run during a scheduled one, two processes' schedules) does nothing and
+//! ends at once `SKIPPED`, its `note` naming the run that holds it: not a
+//! failure, and the integration's status is left as it is. Waiting for
+//! the other instead would hold a worker for up to [`RUN_TIMEOUT`] to read
+//! the same listing again. A killed process's hold ends with its lease.
 
 use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use serde_json::{json, Value};
 
@@ -42,6 +53,13 @@ pub const KIND: &str = "integration.sync";
 
 /// Events younger than this are left for the next run.
 pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// Longest a run's job may take (the job engine stops it there).
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long a run holds the integration's sync: past [`RUN_TIMEOUT`], so
+/// a run is stopped before its hold can lapse.
+const HOLD: Duration = Duration::from_secs(RUN_TIMEOUT.as_secs() + 30);
 
 /// Events read per page, and most sent by one run.
 const PAGE: u64 = 100;
@@ -84,8 +102,11 @@ pub enum RunStatus {
     Running,
     /// Done: everything due was sent.
     Succeeded,
-    /// Stopped at a failure; the next run resumes where it stopped.
+    /// Stopped at a failure; the next run resumes where it stopped
+    /// (outbound) or reads the listing again from its start (inbound).
     Failed,
+    /// Not run: another run of the integration was running (`note` names it).
+    Skipped,
 }
 
 impl RunStatus {
@@ -95,6 +116,7 @@ impl RunStatus {
             Self::Running => "running",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
+            Self::Skipped => "skipped",
         }
     }
 
@@ -103,6 +125,7 @@ impl RunStatus {
             "queued" => Self::Queued,
             "running" => Self::Running,
             "succeeded" => Self::Succeeded,
+            "skipped" => Self::Skipped,
             _ => Self::Failed,
         }
     }
@@ -299,7 +322,7 @@ impl Handler for IntegrationSync {
     }
 
     fn timeout(&self, _job: &job::Model) -> Duration {
-        Duration::from_secs(300)
+        RUN_TIMEOUT
     }
 
     fn max_attempts(&self) -> u32 {
@@ -319,7 +342,10 @@ impl Handler for IntegrationSync {
                 let Some(run) = integration_run::Entity::find_by_id(run_id).one(&st.writer).await? else {
                     return Ok(());
                 };
-                if matches!(RunStatus::parse(&run.status), RunStatus::Succeeded | RunStatus::Failed) {
+                if matches!(
+                    RunStatus::parse(&run.status),
+                    RunStatus::Succeeded | RunStatus::Failed | RunStatus::Skipped
+                ) {
                     return Ok(()); // already run: work is at-least-once
                 }
                 run
@@ -332,6 +358,11 @@ impl Handler for IntegrationSync {
                 new_run(&i, Trigger::Schedule, RunStatus::Running).into_active_model().insert(&st.writer).await?
             }
         };
+        if !hold(st, &i.id, &run.id).await? {
+            return skip(st, &i.id, run).await;
+        }
+        // Read again now that the run holds it: the state the last run left.
+        let Some(i) = integration::Entity::find_by_id(&i.id).one(&st.writer).await? else { return Ok(()) };
         let mut run = run;
         run.status = RunStatus::Running.as_str().into();
         run.cursor_from = i.cursor.clone();
@@ -344,7 +375,7 @@ impl Handler for IntegrationSync {
                 failure,
                 ..Default::default()
             }),
-            Direction::Connection => super::inbound::run(st, &i).await,
+            Direction::Connection => super::inbound::run(st, &i, &run.id).await,
         };
         let outcome = ran.unwrap_or_else(|e| RunOutcome {
             cursor: i.cursor.clone(),
@@ -369,8 +400,46 @@ impl Handler for IntegrationSync {
     }
 }
 
-/// Settles a run and the integration's sync fields; a change of status
-/// (to or from `error`) emits `integration.updated`.
+/// Takes the integration's sync for the run `run_id` (see the module's
+/// header): free, its lease over, or already this run's.
+async fn hold(st: &AppState, integration_id: &str, run_id: &str) -> Result<bool> {
+    use integration::Column as C;
+    let now = Utc::now();
+    let until = now + chrono::Duration::from_std(HOLD).unwrap_or_default();
+    let free = Condition::any()
+        .add(C::SyncRunId.is_null())
+        .add(C::SyncRunId.eq(run_id))
+        .add(C::SyncLeaseUntil.is_null())
+        .add(C::SyncLeaseUntil.lt(now));
+    let taken = integration::Entity::update_many()
+        .col_expr(C::SyncRunId, Expr::value(run_id))
+        .col_expr(C::SyncLeaseUntil, Expr::value(until))
+        .filter(C::Id.eq(integration_id))
+        .filter(free)
+        .exec(&st.writer)
+        .await?;
+    Ok(taken.rows_affected == 1)
+}
+
+/// Ends a run that found another holding the integration's sync: skipped,
+/// with a note naming the other; the integration is left as it is.
+async fn skip(st: &AppState, integration_id: &str, mut run: integration_run::Model) -> Result<()> {
+    let holder = integration::Entity::find_by_id(integration_id).one(&st.writer).await?.and_then(|i| i.sync_run_id);
+    let other = holder.map_or_else(|| "another run".to_string(), |id| format!("run {id}"));
+    run.status = RunStatus::Skipped.as_str().into();
+    run.note = Some(format!(
+        "Not run: {other} of this integration was running. One run at a time reads a listing; the next one \
+         starts after it."
+    ));
+    run.finished_at = Some(Utc::now());
+    let run = run.into_active_model().reset_all().update(&st.writer).await?;
+    announce(st, &run);
+    Ok(())
+}
+
+/// Settles a run and the integration's sync fields, and gives back the
+/// sync's hold; a change of status (to or from `error`) emits
+/// `integration.updated`.
 async fn finish(
     st: &AppState,
     i: &integration::Model,
@@ -400,6 +469,13 @@ async fn finish(
         .col_expr(integration::Column::Status, Expr::value(status.as_str()))
         .col_expr(integration::Column::ItemsSynced, Expr::col(integration::Column::ItemsSynced).add(items))
         .filter(integration::Column::Id.eq(&i.id))
+        .exec(&txn)
+        .await?;
+    integration::Entity::update_many()
+        .col_expr(integration::Column::SyncRunId, Expr::value(Option::<String>::None))
+        .col_expr(integration::Column::SyncLeaseUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+        .filter(integration::Column::Id.eq(&i.id))
+        .filter(integration::Column::SyncRunId.eq(&run.id))
         .exec(&txn)
         .await?;
     let mut evts = vec![];

@@ -37,6 +37,7 @@ use crate::error::{Error, FieldError, Result, UserErrorCode};
 use crate::events::{Envelope, EventStream};
 use crate::jobs::ledger::{self as jobs, NewJob};
 use crate::jobs::Handler;
+use crate::services::Waiting;
 use crate::state::AppState;
 
 /// The job kind that makes a queued action call.
@@ -50,9 +51,6 @@ pub const ACTION_ATTEMPTS: u32 = 3;
 /// Quick retries of an action made at once after a retryable failure.
 const QUICK_RETRIES: u32 = 2;
 
-/// Longest a caller may wait for an action call's end.
-pub const MAX_WAIT: Duration = Duration::from_secs(120);
-
 /// How often a waiting caller reads the call's row even when no live
 /// message came (one sent while another process's bus was reconnecting).
 const POLL: Duration = Duration::from_secs(1);
@@ -62,22 +60,13 @@ const POLL: Duration = Duration::from_secs(1);
 /// waiting for that call.
 pub const CALL_MESSAGE: &str = "plugin.call";
 
-/// How an API caller waits for an action call.
-#[derive(Debug, Clone, Copy)]
-pub struct Waiting {
-    /// Wait for the call's end (up to `timeout`) rather than getting the
-    /// queued call back at once.
-    pub wait: bool,
-    /// At most [`MAX_WAIT`].
-    pub timeout: Duration,
-}
-
 /// A run of an action requested through the API.
 pub struct ActionCall {
     /// The logged call: finished, or `queued` (not waited for, or still
     /// being tried when the wait ended).
     pub call: plugin_call::Model,
-    /// Why the call failed, as a user error, when it ended `failed`.
+    /// Why the call failed, as a user error, when it ended `failed` or
+    /// `skipped` (its plugin turned off before its turn came).
     pub failure: Option<Error>,
 }
 
@@ -201,9 +190,9 @@ pub async fn run_action_as(
     waiting: Waiting,
 ) -> Result<ActionCall> {
     p.require(Scope::Write)?;
-    if waiting.timeout.is_zero() || waiting.timeout > MAX_WAIT {
-        return Err(Error::invalid_field("timeoutSeconds", "Between 1 and 120"));
-    }
+    let waiting = waiting.check()?;
+    // The caller's wait runs from now: checks, the write and the ring count.
+    let deadline = tokio::time::Instant::now() + waiting.timeout;
     let Ready { installed: i, input, .. } = ready(st, &p.workspace_id, plugin_id, action, input).await?;
     // The input may be anything the caller sends: it waits in the job encrypted.
     let input_enc = st.secret.encrypt(&input.to_string())?;
@@ -226,17 +215,29 @@ pub async fn run_action_as(
     txn.commit().await?;
     jobs::ring(st, &job).await;
     let Some(live) = live else { return Ok(ActionCall { call, failure: None }) };
-    let call = wait_for(st, &call.id, waiting.timeout, live).await?;
-    let failure = (PluginCallStatus::parse(&call.status) == PluginCallStatus::Failed)
-        .then(|| failed(&i, action, call.error.as_deref().unwrap_or("it failed")));
+    let call = wait_for(st, &call.id, deadline, live).await?;
+    let why = call.error.as_deref();
+    let failure = match PluginCallStatus::parse(&call.status) {
+        PluginCallStatus::Failed => Some(failed(&i, action, why.unwrap_or("it failed"))),
+        PluginCallStatus::Skipped => Some(Error::invalid(format!(
+            "The {} action `{action}` was not made: {}",
+            i.manifest.name,
+            why.unwrap_or("the plugin was turned off")
+        ))),
+        PluginCallStatus::Queued | PluginCallStatus::Succeeded => None,
+    };
     Ok(ActionCall { call, failure })
 }
 
-/// The call as it stands once it is no longer queued, or when `timeout`
-/// has passed. Woken by the call's live message; reads the row at least
-/// every [`POLL`] all the same.
-async fn wait_for(st: &AppState, id: &str, timeout: Duration, mut live: EventStream) -> Result<plugin_call::Model> {
-    let deadline = tokio::time::Instant::now() + timeout;
+/// The call as it stands once it is no longer queued, or at `deadline`.
+/// Woken by the call's live message; reads the row at least every
+/// [`POLL`] all the same.
+async fn wait_for(
+    st: &AppState,
+    id: &str,
+    deadline: tokio::time::Instant,
+    mut live: EventStream,
+) -> Result<plugin_call::Model> {
     loop {
         let call = plugin_call::Entity::find_by_id(id).one(&st.db).await?.ok_or(Error::NotFound("Plugin call"))?;
         let now = tokio::time::Instant::now();
@@ -272,8 +273,9 @@ pub struct PluginAction;
 impl PluginAction {
     /// Settles the call with an end that needs no request.
     async fn end(st: &AppState, call: &plugin_call::Model, status: PluginCallStatus, why: String) -> Result<()> {
-        settle(st, &call.id, status, None, Some(why), call.attempts, None).await?;
-        announce(st, call, status);
+        if settle(st, &call.id, status, None, Some(why), call.attempts, None).await? {
+            announce(st, call, status);
+        }
         Ok(())
     }
 }
@@ -334,7 +336,9 @@ impl Handler for PluginAction {
             // Still queued: the engine tries again after its backoff (or gives up, see `on_dead`).
             (Some(_), true) => (PluginCallStatus::Queued, None),
         };
-        settle(st, &call.id, status, Some(&out), error.clone(), attempts, result).await?;
+        if !settle(st, &call.id, status, Some(&out), error.clone(), attempts, result).await? {
+            return Ok(()); // settled meanwhile by another worker: its end stands
+        }
         announce(st, &call, status);
         match (status, error) {
             (PluginCallStatus::Queued, Some(why)) => Err(Error::invalid(why)),

@@ -310,7 +310,10 @@ impl FanOut for PluginFanOut {
 /// `plugin.hook`: makes queued hook calls, a batch at a time.
 pub struct PluginHook;
 
-/// Settles a call row with its outcome (and an action's result).
+/// Settles a call row with its outcome (and an action's result), if it is
+/// still queued: a worker that took long (its job's lease ran out and
+/// another worker made the call meanwhile) cannot overwrite the end the
+/// other one wrote. Returns whether it did.
 pub(super) async fn settle(
     st: &AppState,
     id: &str,
@@ -319,7 +322,7 @@ pub(super) async fn settle(
     error: Option<String>,
     attempts: i32,
     result: Option<Value>,
-) -> Result<()> {
+) -> Result<bool> {
     let mut q = plugin_call::Entity::update_many()
         .col_expr(plugin_call::Column::Status, Expr::value(status.as_str()))
         .col_expr(plugin_call::Column::Attempts, Expr::value(attempts))
@@ -335,8 +338,12 @@ pub(super) async fn settle(
     if status != PluginCallStatus::Queued {
         q = q.col_expr(plugin_call::Column::FinishedAt, Expr::value(Utc::now()));
     }
-    q.filter(plugin_call::Column::Id.eq(id)).exec(&st.writer).await?;
-    Ok(())
+    let done = q
+        .filter(plugin_call::Column::Id.eq(id))
+        .filter(plugin_call::Column::Status.eq(PluginCallStatus::Queued.as_str()))
+        .exec(&st.writer)
+        .await?;
+    Ok(done.rows_affected == 1)
 }
 
 /// A call row with its outcome, to save with the rest of its batch.
@@ -362,7 +369,8 @@ fn settled(
 
 /// Saves a batch's settled rows in one statement: each changed column is a
 /// `CASE id WHEN … THEN … END` over the batch. An update, not an upsert, so
-/// a row deleted meanwhile (its plugin uninstalled) stays deleted.
+/// a row deleted meanwhile (its plugin uninstalled) stays deleted; and only
+/// of rows still queued, as [`settle`].
 async fn save_settled(st: &AppState, rows: &[plugin_call::Model]) -> Result<()> {
     use plugin_call::Column as C;
     use sea_orm::sea_query::{CaseStatement, SimpleExpr};
@@ -386,6 +394,7 @@ async fn save_settled(st: &AppState, rows: &[plugin_call::Model]) -> Result<()> 
         .col_expr(C::DurationMs, by_id(rows, C::DurationMs, |r| r.duration_ms))
         .col_expr(C::FinishedAt, by_id(rows, C::FinishedAt, |r| r.finished_at))
         .filter(C::Id.is_in(rows.iter().map(|r| r.id.as_str())))
+        .filter(C::Status.eq(PluginCallStatus::Queued.as_str()))
         .exec(&st.writer)
         .await?;
     Ok(())
@@ -565,6 +574,6 @@ pub(super) async fn give_up(st: &AppState, job: &job::Model, error: &str) -> Res
     }
     let why = call.error.clone().unwrap_or_else(|| error.to_string());
     let why = format!("Gave up after {} attempts: {why}", call.attempts);
-    settle(st, id, PluginCallStatus::Failed, None, Some(why), call.attempts, None).await?;
-    Ok(Some(call))
+    let settled = settle(st, id, PluginCallStatus::Failed, None, Some(why), call.attempts, None).await?;
+    Ok(settled.then_some(call))
 }

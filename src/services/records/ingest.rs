@@ -70,7 +70,8 @@ pub struct Prepared {
     /// limit: counted, unlimited). `None`: not counted (the owner's console).
     pub quota: Option<Option<i64>>,
     pub op: Operation,
-    /// For replace and delete.
+    /// For replace and delete; for a create, the new record's id if the
+    /// caller chose it (see [`super::Change::record_id`]).
     pub record_id: Option<String>,
     /// The JSON object as sent (see [`super::Change::body`]).
     pub body: Option<String>,
@@ -396,7 +397,7 @@ async fn create_together(
     let mut rows = String::from("[");
     let mut ids = Vec::with_capacity(group.len());
     for c in group {
-        let id = new_id("rec");
+        let id = c.record_id.clone().unwrap_or_else(|| new_id("rec"));
         if rows.len() > 1 {
             rows.push(',');
         }
@@ -585,9 +586,31 @@ async fn write_together(
         }
         let job_id = jobs_of.get(&c.workspace_id).cloned();
         let body = json_text(backend, c.body.take());
-        let id = match c.record_id.take().filter(|_| existing.contains(&i)) {
-            None => {
-                let id = new_id("rec");
+        let id = match c.record_id.take() {
+            // Locked by the lookup above: still there, not deleted.
+            Some(id) if existing.contains(&i) => {
+                record::Entity::update_many()
+                    .col_expr(C::Pending, body)
+                    .col_expr(C::Operation, Expr::value(c.op.as_str()))
+                    .col_expr(C::State, Expr::value(QUEUED))
+                    .col_expr(C::Error, Expr::value(Option::<String>::None))
+                    .col_expr(C::KeyId, Expr::value(&c.key_id))
+                    .col_expr(C::Silent, Expr::value(c.silent))
+                    .col_expr(C::CallbackUrl, Expr::value(c.callback_url.take()))
+                    .col_expr(C::CallbackAuthHeader, Expr::value(c.callback_auth_header.take()))
+                    .col_expr(C::CallbackAuthEnc, Expr::value(c.callback_auth_enc.take()))
+                    .col_expr(C::CallbackState, Expr::value(Option::<String>::None))
+                    .col_expr(C::CallbackError, Expr::value(Option::<String>::None))
+                    .col_expr(C::UpdatedAt, Expr::value(now))
+                    .col_expr(C::JobId, Expr::value(job_id))
+                    .filter(C::Id.eq(&id))
+                    .exec(&txn)
+                    .await?;
+                id
+            }
+            // A create: under the id its caller chose, else a new one.
+            given => {
+                let id = given.unwrap_or_else(|| new_id("rec"));
                 insert.values_panic([
                     id.clone().into(),
                     std::mem::take(&mut c.workspace_id).into(),
@@ -606,27 +629,6 @@ async fn write_together(
                     job_id.into(),
                 ]);
                 inserting = true;
-                id
-            }
-            // Locked by the lookup above: still there, not deleted.
-            Some(id) => {
-                record::Entity::update_many()
-                    .col_expr(C::Pending, body)
-                    .col_expr(C::Operation, Expr::value(c.op.as_str()))
-                    .col_expr(C::State, Expr::value(QUEUED))
-                    .col_expr(C::Error, Expr::value(Option::<String>::None))
-                    .col_expr(C::KeyId, Expr::value(&c.key_id))
-                    .col_expr(C::Silent, Expr::value(c.silent))
-                    .col_expr(C::CallbackUrl, Expr::value(c.callback_url.take()))
-                    .col_expr(C::CallbackAuthHeader, Expr::value(c.callback_auth_header.take()))
-                    .col_expr(C::CallbackAuthEnc, Expr::value(c.callback_auth_enc.take()))
-                    .col_expr(C::CallbackState, Expr::value(Option::<String>::None))
-                    .col_expr(C::CallbackError, Expr::value(Option::<String>::None))
-                    .col_expr(C::UpdatedAt, Expr::value(now))
-                    .col_expr(C::JobId, Expr::value(job_id))
-                    .filter(C::Id.eq(&id))
-                    .exec(&txn)
-                    .await?;
                 id
             }
         };

@@ -58,7 +58,11 @@ pub struct Callback {
 /// One accepted request: what to do to which record.
 pub struct Change<'a> {
     pub op: Operation,
-    /// For replace and delete.
+    /// For replace and delete: the record. For a create, the id the new
+    /// record gets, else a new one: a caller that must find the record
+    /// again after a failure (an inbound sync) makes it with `new_id("rec")`
+    /// and writes it down first. It must be new: an id in use fails the
+    /// batch the change is committed with.
     pub record_id: Option<&'a str>,
     /// The record's JSON object as sent, already parsed and validated: it is
     /// stored as it came, without a parse and re-serialisation per copy.

@@ -178,7 +178,7 @@ class SyncRun(TypedDict):
     id: str
     integration_id: str
     trigger: Literal["manual", "schedule"]
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "failed", "skipped"]
     items: int
     deleted: int
     error: Optional[str]
