@@ -63,7 +63,7 @@ use super::sync::{RunOutcome, RUN_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::services::connections::call::{self, CallRequest};
 use crate::state::AppState;
-use items::{delete_missing, mark_seen, store, Stored};
+use items::{delete_missing, known_items, mark_seen, store, Stored};
 use pages::{follow, next_of, page, reason, Next, Paged, Spec};
 
 pub(super) use pages::same_listing;
@@ -241,6 +241,7 @@ async fn read(st: &AppState, i: &integration::Model, run_id: &str) -> Result<Run
         let Some(items) = body.pointer(spec.items_pointer).and_then(Value::as_array) else {
             return fail(out, on_page(format!("`{}` does not point at an array in the answer", spec.items_pointer)));
         };
+        // The whole page is checked before any of it is stored.
         let mut listed = Vec::with_capacity(items.len());
         for (n, item) in items.iter().enumerate() {
             let external = match &item[id_field] {
@@ -251,12 +252,15 @@ async fn read(st: &AppState, i: &integration::Model, run_id: &str) -> Result<Run
             if !item.is_object() {
                 return fail(out, on_page(format!("Item {n} is not a JSON object")));
             }
-            match store(st, i, &key, &endpoint, &external, item).await? {
+            listed.push(external);
+        }
+        let mut known = known_items(st, i, &listed).await?;
+        for (external, item) in listed.iter().zip(items) {
+            match store(st, i, &key, &endpoint, &mut known, external, item).await? {
                 Ok(Stored::Changed) => out.items += 1,
                 Ok(Stored::Unchanged) => {}
                 Err(why) => return fail(out, on_page(why)),
             }
-            listed.push(external);
         }
         mark_seen(st, i, &cycle, &listed).await?;
         request = match next_of(&spec, &body, &headers) {

@@ -131,6 +131,13 @@ impl RunStatus {
     }
 }
 
+/// The id of the run a scheduled `integration.sync` job makes: the job's
+/// own ULID under the runs' prefix, one run per job whatever its attempts.
+fn scheduled_run_id(job_id: &str) -> String {
+    let ulid = job_id.rsplit('_').next().unwrap_or(job_id);
+    format!("isr_{ulid}")
+}
+
 fn new_run(i: &integration::Model, trigger: Trigger, status: RunStatus) -> integration_run::Model {
     integration_run::Model {
         id: new_id("isr"),
@@ -337,25 +344,32 @@ impl Handler for IntegrationSync {
     async fn run(&self, st: &AppState, job: &job::Model) -> Result<()> {
         let Some(integration_id) = job.payload["integration_id"].as_str() else { return Ok(()) };
         let Some(i) = integration::Entity::find_by_id(integration_id).one(&st.writer).await? else { return Ok(()) };
-        let run = match job.payload["run_id"].as_str() {
-            Some(run_id) => {
-                let Some(run) = integration_run::Entity::find_by_id(run_id).one(&st.writer).await? else {
-                    return Ok(());
-                };
+        // A run by hand names its row; a scheduled one's row is named after
+        // its job, so a retry of a killed scheduled run finds the row (and
+        // the hold) its first attempt took instead of being skipped behind it.
+        let scheduled_id = scheduled_run_id(&job.id);
+        let run_id = job.payload["run_id"].as_str().unwrap_or(&scheduled_id);
+        let run = match integration_run::Entity::find_by_id(run_id).one(&st.writer).await? {
+            Some(run)
                 if matches!(
                     RunStatus::parse(&run.status),
                     RunStatus::Succeeded | RunStatus::Failed | RunStatus::Skipped
-                ) {
-                    return Ok(()); // already run: work is at-least-once
-                }
-                run
+                ) =>
+            {
+                return Ok(()); // already run: work is at-least-once
             }
+            Some(run) => run,
+            None if job.payload["run_id"].is_string() => return Ok(()),
             None => {
                 // From the schedule: only while auto-sync is on and the integration is not off.
                 if !i.auto_sync || IntegrationStatus::parse(&i.status) == IntegrationStatus::Inactive {
                     return Ok(());
                 }
-                new_run(&i, Trigger::Schedule, RunStatus::Running).into_active_model().insert(&st.writer).await?
+                let run = integration_run::Model {
+                    id: scheduled_id.clone(),
+                    ..new_run(&i, Trigger::Schedule, RunStatus::Running)
+                };
+                run.into_active_model().insert(&st.writer).await?
             }
         };
         if !hold(st, &i.id, &run.id).await? {
@@ -491,4 +505,19 @@ async fn finish(
     st.publish(evts);
     announce(st, &run);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::has_prefix;
+
+    #[test]
+    fn a_scheduled_jobs_run_is_named_after_the_job_whatever_its_attempt() {
+        let job = new_id("job");
+        let run = scheduled_run_id(&job);
+        assert!(has_prefix(&run, "isr"), "{run} is a run id");
+        assert_eq!(run, scheduled_run_id(&job), "every attempt of the job names the same run");
+        assert_ne!(run, scheduled_run_id(&new_id("job")), "another job, another run");
+    }
 }
