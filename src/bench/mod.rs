@@ -91,11 +91,18 @@ fn server_exe() -> Result<std::path::PathBuf> {
     }
 }
 
+/// The log filter of the servers a bench starts: `warn`, unless
+/// `SWITCHYARD_BENCH_SERVER_LOG` names another (e.g. `warn,sqlx::query=debug`
+/// to see each statement's time while a bench runs).
+fn server_log() -> String {
+    std::env::var("SWITCHYARD_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into())
+}
+
 fn spawn(args: &[&str]) -> Result<ChildGuard> {
     let exe = server_exe()?;
     Command::new(exe)
         .args(args)
-        .env("SWITCHYARD_LOG", "warn")
+        .env("SWITCHYARD_LOG", server_log())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -612,7 +619,7 @@ async fn cluster(args: &[String], workers: usize) -> Result<(crate::Server, Vec<
         children.push(
             Command::new(exe)
                 .args(&child_args)
-                .env("SWITCHYARD_LOG", "warn")
+                .env("SWITCHYARD_LOG", server_log())
                 .stdout(Stdio::null())
                 .kill_on_drop(true)
                 .spawn()

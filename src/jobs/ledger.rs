@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
     EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
@@ -15,6 +15,7 @@ use serde_json::json;
 
 use entity::job;
 
+use crate::db::eq_beside_ids;
 use crate::error::Result;
 use crate::events::{self, Envelope, EventType};
 use crate::ids::new_id;
@@ -25,6 +26,11 @@ pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
 pub const DONE: &str = "done";
 pub const DEAD: &str = "dead";
+
+/// `job.state = state` beside a list of ids (see [`eq_beside_ids`]).
+fn state_is(db: &impl ConnectionTrait, state: &'static str) -> SimpleExpr {
+    eq_beside_ids(db, job::Column::State, state)
+}
 
 /// A job to add to the ledger.
 pub struct NewJob {
@@ -168,10 +174,10 @@ pub async fn claim_many(
             Condition::any()
                 .add(
                     Condition::all()
-                        .add(job::Column::State.eq(QUEUED))
+                        .add(state_is(db, QUEUED))
                         .add(job::Column::RunAt.lte(now + chrono::Duration::milliseconds(500))),
                 )
-                .add(Condition::all().add(job::Column::State.eq(RUNNING)).add(job::Column::VisibleAt.lte(now))),
+                .add(Condition::all().add(state_is(db, RUNNING)).add(job::Column::VisibleAt.lte(now))),
         )
         // Both backends support UPDATE … RETURNING (SQLite ≥ 3.35): one round trip.
         .exec_with_returning(db)
@@ -189,7 +195,7 @@ pub async fn queued_until(
         .column(job::Column::Id)
         .column(job::Column::RunAt)
         .filter(job::Column::Id.is_in(ids))
-        .filter(job::Column::State.eq(QUEUED))
+        .filter(state_is(db, QUEUED))
         .into_tuple()
         .all(db)
         .await?;
@@ -207,7 +213,7 @@ pub async fn extend_many(db: &impl ConnectionTrait, ids: &[String], owner: &str,
     let res = job::Entity::update_many()
         .col_expr(job::Column::VisibleAt, Expr::value(Utc::now() + chrono_dur(lease)))
         .filter(job::Column::Id.is_in(ids))
-        .filter(job::Column::State.eq(RUNNING))
+        .filter(state_is(db, RUNNING))
         .filter(job::Column::LeaseOwner.eq(owner))
         .exec(db)
         .await?;
@@ -230,7 +236,7 @@ pub async fn complete_many(st: &AppState, rows: &[&job::Model], owner: &str, emi
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
         .col_expr(job::Column::LastError, Expr::value(Option::<String>::None))
         .filter(job::Column::Id.is_in(rows.iter().map(|r| r.id.as_str())))
-        .filter(job::Column::State.eq(RUNNING))
+        .filter(state_is(&st.writer, RUNNING))
         .filter(job::Column::LeaseOwner.eq(owner));
     match relaxed_on_pg(&st.writer).await? {
         Some(txn) => {

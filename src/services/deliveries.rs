@@ -694,7 +694,7 @@ pub async fn logs(
     let attempts = attempts(db, p, filter, page).await?;
     let ids: Vec<&str> = attempts.items.iter().map(|a| a.delivery_id.as_str()).collect();
     let found: HashMap<String, delivery::Model> = delivery::Entity::find()
-        .filter(delivery::Column::WorkspaceId.eq(&p.workspace_id))
+        .filter(crate::db::eq_beside_ids(db, delivery::Column::WorkspaceId, &p.workspace_id))
         .filter(delivery::Column::Id.is_in(ids))
         .all(db)
         .await?

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::helpers::{for_each_backend, TestApp};
@@ -293,13 +293,20 @@ async fn an_action_call_is_a_job_retried_after_a_503_and_can_be_left_queued() {
         let hits = stand_in.hits();
         assert_eq!(hits.len(), 2);
         assert_eq!(hits[0].uri, hits[1].uri, "the retry asks the same");
-        let jobs: Vec<entity::job::Model> = entity::job::Entity::find()
-            .all(&app.state.db)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|j| j.kind == "plugin.action")
-            .collect();
+        // The call is settled before its job is marked done: the caller
+        // may read the ledger in between, so wait (5 s at most) for it.
+        let mut jobs: Vec<entity::job::Model> = Vec::new();
+        for _ in 0..100 {
+            jobs = entity::job::Entity::find()
+                .filter(entity::job::Column::Kind.eq("plugin.action"))
+                .all(&app.state.db)
+                .await
+                .unwrap();
+            if jobs.iter().all(|j| j.state == "done") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert_eq!(jobs.len(), 1, "{jobs:?}");
         assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("done", 2), "{jobs:?}");
         assert_eq!(jobs[0].payload["call_id"], call["id"]);

@@ -367,32 +367,48 @@ fn settled(
     row
 }
 
-/// Saves a batch's settled rows in one statement: each changed column is a
-/// `CASE id WHEN … THEN … END` over the batch. An update, not an upsert, so
-/// a row deleted meanwhile (its plugin uninstalled) stays deleted; and only
-/// of rows still queued, as [`settle`].
+/// Saves a batch's settled rows in one statement. A column the rows agree
+/// on (in a batch of successes: all but the duration) is set to that value;
+/// one they differ in is a `CASE WHEN id IN (…) THEN … END` with one arm per
+/// distinct value, so the statement (and the work of matching each row to
+/// its values) grows with the values, not with rows × columns. An update,
+/// not an upsert, so a row deleted meanwhile (its plugin uninstalled) stays
+/// deleted; and only of rows still queued, as [`settle`].
 async fn save_settled(st: &AppState, rows: &[plugin_call::Model]) -> Result<()> {
     use plugin_call::Column as C;
     use sea_orm::sea_query::{CaseStatement, SimpleExpr};
-    fn by_id<V: Into<sea_orm::Value>>(
+    fn by_value<V: Into<sea_orm::Value> + PartialEq + Clone>(
         rows: &[plugin_call::Model],
         col: C,
         get: impl Fn(&plugin_call::Model) -> V,
     ) -> SimpleExpr {
+        let mut groups: Vec<(V, Vec<&str>)> = Vec::new();
+        for r in rows {
+            let v = get(r);
+            match groups.iter_mut().find(|(g, _)| *g == v) {
+                Some((_, ids)) => ids.push(r.id.as_str()),
+                None => groups.push((v, vec![r.id.as_str()])),
+            }
+        }
+        if let [(only, _)] = groups.as_slice() {
+            return Expr::value(only.clone());
+        }
         let case =
-            rows.iter().fold(CaseStatement::new(), |case, r| case.case(C::Id.eq(r.id.as_str()), Expr::value(get(r))));
+            groups.into_iter().fold(CaseStatement::new(), |case, (v, ids)| case.case(C::Id.is_in(ids), Expr::value(v)));
         case.finally(Expr::col(col)).into()
     }
     if rows.is_empty() {
         return Ok(());
     }
+    let now = Utc::now();
     plugin_call::Entity::update_many()
-        .col_expr(C::Status, by_id(rows, C::Status, |r| r.status.clone()))
-        .col_expr(C::Attempts, by_id(rows, C::Attempts, |r| r.attempts))
-        .col_expr(C::Error, by_id(rows, C::Error, |r| r.error.clone()))
-        .col_expr(C::HttpStatus, by_id(rows, C::HttpStatus, |r| r.http_status))
-        .col_expr(C::DurationMs, by_id(rows, C::DurationMs, |r| r.duration_ms))
-        .col_expr(C::FinishedAt, by_id(rows, C::FinishedAt, |r| r.finished_at))
+        .col_expr(C::Status, by_value(rows, C::Status, |r| r.status.clone()))
+        .col_expr(C::Attempts, by_value(rows, C::Attempts, |r| r.attempts))
+        .col_expr(C::Error, by_value(rows, C::Error, |r| r.error.clone()))
+        .col_expr(C::HttpStatus, by_value(rows, C::HttpStatus, |r| r.http_status))
+        .col_expr(C::DurationMs, by_value(rows, C::DurationMs, |r| r.duration_ms))
+        // One end time for the batch: the time it is saved.
+        .col_expr(C::FinishedAt, by_value(rows, C::FinishedAt, |r| r.finished_at.map(|_| now)))
         .filter(C::Id.is_in(rows.iter().map(|r| r.id.as_str())))
         .filter(C::Status.eq(PluginCallStatus::Queued.as_str()))
         .exec(&st.writer)
