@@ -92,7 +92,7 @@ fn server_exe() -> Result<std::path::PathBuf> {
 }
 
 /// The log filter of the servers a bench starts: `warn`, unless
-/// `SWITCHYARD_BENCH_SERVER_LOG` names another (e.g. `warn,sqlx::query=debug`
+/// `SWITCHYARD_BENCH_SERVER_LOG` names another (e.g. `warn,sqlx::query=info`
 /// to see each statement's time while a bench runs).
 fn server_log() -> String {
     std::env::var("SWITCHYARD_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into())

@@ -346,7 +346,8 @@ pub(super) async fn settle(
     Ok(done.rows_affected == 1)
 }
 
-/// A call row with its outcome, to save with the rest of its batch.
+/// A call row with its outcome, to save with the rest of its batch (which
+/// gives every call it ends one end time, see [`save_settled`]).
 fn settled(
     mut row: plugin_call::Model,
     status: PluginCallStatus,
@@ -360,9 +361,6 @@ fn settled(
     if let Some(o) = out {
         row.http_status = o.status.map(i32::from);
         row.duration_ms = Some(o.duration.as_millis() as i64);
-    }
-    if status != PluginCallStatus::Queued {
-        row.finished_at = Some(Utc::now());
     }
     row
 }
@@ -407,8 +405,13 @@ async fn save_settled(st: &AppState, rows: &[plugin_call::Model]) -> Result<()> 
         .col_expr(C::Error, by_value(rows, C::Error, |r| r.error.clone()))
         .col_expr(C::HttpStatus, by_value(rows, C::HttpStatus, |r| r.http_status))
         .col_expr(C::DurationMs, by_value(rows, C::DurationMs, |r| r.duration_ms))
-        // One end time for the batch: the time it is saved.
-        .col_expr(C::FinishedAt, by_value(rows, C::FinishedAt, |r| r.finished_at.map(|_| now)))
+        // One end time for the calls the batch ends: the time it is saved.
+        .col_expr(
+            C::FinishedAt,
+            by_value(rows, C::FinishedAt, |r| {
+                (PluginCallStatus::parse(&r.status) != PluginCallStatus::Queued).then_some(now)
+            }),
+        )
         .filter(C::Id.is_in(rows.iter().map(|r| r.id.as_str())))
         .filter(C::Status.eq(PluginCallStatus::Queued.as_str()))
         .exec(&st.writer)
