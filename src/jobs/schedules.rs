@@ -15,8 +15,12 @@ use crate::jobs::ledger::{self as jobs, NewJob};
 use crate::state::AppState;
 
 /// Creates or updates a schedule (kind, payload and period), keeping its
-/// next run time if it exists.
+/// next run time if it exists, unless the new period makes it due sooner
+/// (a day shortened to a minute fires within the minute, not the day).
 pub async fn ensure(st: &AppState, name: &str, kind: &str, payload: serde_json::Value, every: Duration) -> Result<()> {
+    let soonest = Utc::now() + chrono::Duration::seconds(every.as_secs().max(1) as i64);
+    let next = Expr::col((schedule::Entity, schedule::Column::NextRunAt));
+    let next_run_at = Expr::case(next.clone().gt(soonest), soonest).finally(next);
     let row = schedule::ActiveModel {
         name: Set(name.to_string()),
         kind: Set(kind.to_string()),
@@ -29,6 +33,7 @@ pub async fn ensure(st: &AppState, name: &str, kind: &str, payload: serde_json::
         .on_conflict(
             OnConflict::column(schedule::Column::Name)
                 .update_columns([schedule::Column::Kind, schedule::Column::Payload, schedule::Column::EverySeconds])
+                .value(schedule::Column::NextRunAt, next_run_at)
                 .to_owned(),
         )
         .exec(&st.writer)

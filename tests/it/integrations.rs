@@ -162,6 +162,111 @@ async fn a_slack_integration_tests_and_syncs_events_in_order_without_gaps_or_rep
 }
 
 #[tokio::test]
+async fn a_rate_limited_outbound_sync_waits_out_a_short_retry_after_and_stops_without_failing_at_a_long_one() {
+    for_each_backend(&[], |app| async move {
+        let slack = Receiver::start(json!("ok")).await;
+        let made = app.mutate(&app.owner_key, "createIntegration", json!({
+            "name": "Slack", "serviceType": "slack",
+            "config": { "webhook_url": format!("{}/services/T1/B1/X", slack.url), "events": ["api_key.created"] },
+        }), INTEGRATION).await;
+        let id = made["integration"]["id"].as_str().unwrap().to_string();
+
+        // A 429 asking for a second: waited out in place, then every event sent.
+        let first = key_events(&app, 2).await;
+        slack.fail_status.store(429, Ordering::SeqCst);
+        *slack.fail_retry_after.lock().unwrap() = Some("1".into());
+        slack.fail_next.store(1, Ordering::SeqCst);
+        let started = Instant::now();
+        let run = sync_now(&app, &id).await;
+        assert_eq!(
+            (run["status"].as_str(), run["items"].as_i64(), &run["note"]),
+            (Some("SUCCEEDED"), Some(2), &Value::Null),
+            "{run}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(950), "the second try came after the Retry-After");
+        let hits = slack.hits();
+        assert_eq!((hits.len(), subjects(&hits[1..])), (3, first), "the limited message is sent again, then the next");
+
+        // Asked to wait two minutes: the run stops there without failing and
+        // without asking again; the next run goes on from the same event.
+        slack.hits.lock().unwrap().clear();
+        let second = key_events(&app, 2).await;
+        *slack.fail_retry_after.lock().unwrap() = Some("120".into());
+        slack.fail_next.store(1, Ordering::SeqCst);
+        let stopped = sync_now(&app, &id).await;
+        assert_eq!((stopped["status"].as_str(), stopped["items"].as_i64()), (Some("SUCCEEDED"), Some(0)), "{stopped}");
+        assert!(stopped["note"].as_str().unwrap().contains("asked to wait 120 s (HTTP 429)"), "{stopped}");
+        assert_eq!(stopped["cursorTo"], run["cursorTo"], "the cursor stays before the limited event");
+        assert_eq!(slack.hits().len(), 1, "one request, not a retry loop");
+        let now = integration(&app, &id).await;
+        assert_eq!((now["status"].as_str(), &now["lastError"]), (Some("ACTIVE"), &Value::Null), "{now}");
+        slack.hits.lock().unwrap().clear();
+        let resumed = sync_now(&app, &id).await;
+        assert_eq!((resumed["status"].as_str(), resumed["items"].as_i64()), (Some("SUCCEEDED"), Some(2)), "{resumed}");
+        assert_eq!(subjects(&slack.hits()), second);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_scheduled_run_whose_job_dies_ends_failed_instead_of_running_forever() {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    use switchyard::jobs::Handler;
+    for_each_backend(&[], |app| async move {
+        let slack = Receiver::start(json!("ok")).await;
+        let made = app
+            .mutate(
+                &app.owner_key,
+                "createIntegration",
+                json!({ "name": "Slack", "serviceType": "slack",
+            "config": { "webhook_url": format!("{}/services/T1/B1/X", slack.url) } }),
+                INTEGRATION,
+            )
+            .await;
+        let id = made["integration"]["id"].as_str().unwrap().to_string();
+        // A scheduled job (no run id in its payload) whose run was under way
+        // when its last attempt timed out: the run is named after the job.
+        let job = switchyard::jobs::ledger::row(
+            Duration::from_secs(30),
+            switchyard::jobs::ledger::NewJob {
+                kind: "integration.sync".into(),
+                payload: json!({ "integration_id": id }),
+                workspace_id: Some(app.workspace_id.clone()),
+                run_at: None,
+                max_attempts: 3,
+            },
+        );
+        let run_id = format!("isr_{}", job.id.rsplit('_').next().unwrap());
+        let run = entity::integration_run::Model {
+            id: run_id.clone(),
+            workspace_id: app.workspace_id.clone(),
+            integration_id: id.clone(),
+            trigger: "schedule".into(),
+            status: "running".into(),
+            items: 0,
+            deleted: 0,
+            cursor_from: None,
+            cursor_to: None,
+            error: None,
+            note: None,
+            created_at: chrono::Utc::now(),
+            finished_at: None,
+        };
+        run.into_active_model().insert(&app.state.writer).await.unwrap();
+        let sync = switchyard::services::integrations::sync::IntegrationSync;
+        sync.on_dead(&app.state, &job, "timed out after 300s").await.unwrap();
+        let ended = wait_run(&app, &run_id).await;
+        assert_eq!(
+            (ended["status"].as_str(), ended["error"].as_str()),
+            (Some("FAILED"), Some("timed out after 300s")),
+            "{ended}"
+        );
+        assert_eq!(integration(&app, &id).await["status"], "ERROR");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_webhook_integration_signs_auto_syncs_on_its_schedule_and_stops_when_deleted() {
     for_each_backend(&[], |app| async move {
         let target = Receiver::start(json!({})).await;
@@ -207,6 +312,23 @@ async fn a_webhook_integration_signs_auto_syncs_on_its_schedule_and_stops_when_d
         }
         let ended = ended.expect("a scheduled run streamed live");
         assert_eq!((ended["trigger"].as_str(), ended["items"].as_i64()), (Some("SCHEDULE"), Some(0)), "{ended}");
+        // A shorter interval takes effect at once: a schedule due in a day,
+        // set to every 60 s, is due within 60 s (a longer one keeps its time).
+        use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+        let row = entity::schedule::Entity::find_by_id(&schedule).one(&app.state.db).await.unwrap().unwrap();
+        let mut later = row.into_active_model();
+        later.next_run_at = Set(chrono::Utc::now() + chrono::Duration::days(1));
+        later.every_seconds = Set(86_400);
+        later.update(&app.state.writer).await.unwrap();
+        let settings = |every: i64| json!({ "id": id, "settings": { "autoSync": true, "syncIntervalSeconds": every } });
+        app.mutate(&app.owner_key, "updateIntegration", settings(60), INTEGRATION).await;
+        let due = |row: Option<entity::schedule::Model>| row.unwrap().next_run_at - chrono::Utc::now();
+        let soon = due(entity::schedule::Entity::find_by_id(&schedule).one(&app.state.db).await.unwrap());
+        assert!(soon <= chrono::Duration::seconds(60), "due in {soon}");
+        app.mutate(&app.owner_key, "updateIntegration", settings(3600), INTEGRATION).await;
+        let kept = due(entity::schedule::Entity::find_by_id(&schedule).one(&app.state.db).await.unwrap());
+        assert!(kept <= chrono::Duration::seconds(60), "a longer interval keeps the sooner time: due in {kept}");
+        app.mutate(&app.owner_key, "updateIntegration", settings(60), INTEGRATION).await;
         assert!(target.hits().is_empty(), "events from before the integration are not sent");
         drop(keys);
 

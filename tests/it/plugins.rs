@@ -46,6 +46,8 @@ pub struct Receiver {
     pub fail_next: Arc<AtomicU32>,
     /// The status of those failing answers (500 unless set).
     pub fail_status: Arc<AtomicU16>,
+    /// The `Retry-After` those failing answers carry, if set.
+    pub fail_retry_after: Arc<Mutex<Option<String>>>,
     pub reply: Arc<Mutex<Value>>,
     /// Milliseconds to wait before answering (the request is recorded on arrival).
     pub delay_ms: Arc<AtomicU64>,
@@ -59,10 +61,16 @@ impl Receiver {
             status: Arc::new(AtomicU16::new(200)),
             fail_next: Arc::new(AtomicU32::new(0)),
             fail_status: Arc::new(AtomicU16::new(500)),
+            fail_retry_after: Arc::default(),
             reply: Arc::new(Mutex::new(reply)),
             delay_ms: Arc::new(AtomicU64::new(0)),
         };
-        async fn handle(State(r): State<Receiver>, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+        async fn handle(
+            State(r): State<Receiver>,
+            uri: Uri,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> (StatusCode, HeaderMap, String) {
             // The answer is decided on arrival, before the hit is visible to the test.
             let failing = r.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
             let status = if failing {
@@ -70,10 +78,14 @@ impl Receiver {
             } else {
                 StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap()
             };
+            let mut answer = HeaderMap::new();
+            if let Some(wait) = r.fail_retry_after.lock().unwrap().as_ref().filter(|_| failing) {
+                answer.insert("retry-after", wait.parse().unwrap());
+            }
             let reply = r.reply.lock().unwrap().to_string();
             r.hits.lock().unwrap().push(Hit { uri: uri.to_string(), headers, body });
             tokio::time::sleep(Duration::from_millis(r.delay_ms.load(Ordering::SeqCst))).await;
-            (status, reply)
+            (status, answer, reply)
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -679,6 +691,20 @@ async fn custom_manifests_are_checked_and_newer_versions_upgrade_in_place() {
         let (field, code) = app.user_error(&app.owner_key, "installPlugin",
             json!({ "pluginId": "plugin_echo_v1.0.0", "source": "CUSTOM", "config": { "url": "http://x", "token": "t" } })).await;
         assert_eq!((field.as_str(), code.as_str()), ("input.pluginId", "TAKEN"));
+        // v1.2.0 drops `region` and takes no field it does not name: the old
+        // value is left behind (nothing could be sent to remove it), while a
+        // field it does not know, given now, is still refused.
+        let mut v12 = custom_manifest("1.2.0", false);
+        v12["config_schema"]["additionalProperties"] = json!(false);
+        app.mutate(&app.owner_key, "addPluginManifest", json!({ "manifest": v12 }), "plugin { pluginId }").await;
+        let (field, _) = app.user_error(&app.owner_key, "installPlugin",
+            json!({ "pluginId": "plugin_echo_v1.2.0", "source": "CUSTOM", "config": { "zone": "x" } })).await;
+        assert_eq!(field, "input.config", "an unknown field given now is refused");
+        let up = app.mutate(&app.owner_key, "installPlugin",
+            json!({ "pluginId": "plugin_echo_v1.2.0", "source": "CUSTOM", "config": {} }), PLUGIN).await;
+        assert_eq!((up["plugin"]["version"].as_str(), &up["plugin"]["config"]), (Some("1.2.0"), &json!({ "url": target.url, "token": "***" })));
+        run_action(&app, &id, "echo", json!({})).await;
+        assert_eq!(target.hits().last().unwrap().headers["authorization"], "Bearer tok-123456", "the secret carried over");
     })
     .await;
 }

@@ -667,7 +667,9 @@ async fn plugins_are_installed_listed_configured_and_uninstalled_as_the_seed_sho
         )
         .await;
         assert_eq!(s, 201, "[{b}] {weather}");
-        let id = weather["id"].as_str().unwrap().to_string();
+        // `id` is the manifest id, as the seed shows it; the installation is `installation_id`.
+        assert_eq!(weather["id"], "plugin_weather_v1.0.0", "[{b}] {weather}");
+        let id = weather["installation_id"].as_str().unwrap().to_string();
         assert!(id.starts_with("plg_"), "[{b}] {weather}");
         assert_eq!(weather["plugin_id"], "plugin_weather_v1.0.0");
         assert_eq!((weather["status"].as_str(), weather["version"].as_str()), (Some("active"), Some("1.0.0")));
@@ -703,13 +705,13 @@ async fn plugins_are_installed_listed_configured_and_uninstalled_as_the_seed_sho
         assert_eq!(list["pagination"], json!({ "page": 1, "limit": 1, "total": 2, "total_pages": 2 }), "[{b}] {list}");
         assert_eq!(list["data"][0]["id"], other["id"], "[{b}] newest first");
         let (_, _, page2) = call(&app, "GET", "/v1/plugins?status=active&page=2&limit=1", Some(&key), None).await;
-        assert_eq!(page2["data"][0]["id"], id.as_str(), "[{b}] {page2}");
+        assert_eq!(page2["data"][0]["installation_id"], id.as_str(), "[{b}] {page2}");
 
         // One plugin: the seed's shape, the secret as `***`, by id, manifest id or key; another workspace's key gets 404.
         let (s, _, one) = call(&app, "GET", &format!("/v1/plugins/{id}"), Some(&key), None).await;
         assert_eq!(s, 200, "[{b}] {one}");
         assert_eq!(
-            (one["id"].as_str(), one["config"]["api_key"].as_str()),
+            (one["installation_id"].as_str(), one["config"]["api_key"].as_str()),
             (Some(id.as_str()), Some("***")),
             "[{b}] {one}"
         );
@@ -720,7 +722,7 @@ async fn plugins_are_installed_listed_configured_and_uninstalled_as_the_seed_sho
         }
         for by in ["plugin_weather_v1.0.0", "weather"] {
             let (s, _, p) = call(&app, "GET", &format!("/v1/plugins/{by}"), Some(&key), None).await;
-            assert_eq!((s, p["id"].as_str()), (200, Some(id.as_str())), "[{b}] {by}: {p}");
+            assert_eq!((s, p["installation_id"].as_str()), (200, Some(id.as_str())), "[{b}] {by}: {p}");
         }
         let (_, stranger) = app.other_workspace("stranger@example.com").await;
         let (s, _, body) = call(&app, "GET", &format!("/v1/plugins/{id}"), Some(&stranger), None).await;
@@ -734,7 +736,7 @@ async fn plugins_are_installed_listed_configured_and_uninstalled_as_the_seed_sho
         assert_eq!((s, p["status"].as_str()), (200, Some("inactive")), "[{b}] {p}");
         let (_, _, list) = call(&app, "GET", "/v1/plugins?status=inactive", Some(&key), None).await;
         assert_eq!(list["data"].as_array().unwrap().len(), 1, "[{b}] {list}");
-        assert_eq!(list["data"][0]["id"], id.as_str());
+        assert_eq!(list["data"][0]["installation_id"], id.as_str());
         let (s, _, body) =
             call(&app, "PATCH", &format!("/v1/plugins/{id}/status"), Some(&key), Some(json!({ "status": "on" }))).await;
         assert_eq!(s, 400, "[{b}] {body}");
@@ -861,7 +863,7 @@ async fn integrations_are_created_tested_synced_updated_and_deleted() {
             call(&app, "GET", "/v1/integrations?service_type=slack&status=active", Some(&key), None).await;
         assert_eq!(s, 200, "[{b}] {list}");
         assert_eq!(list["pagination"], json!({ "page": 1, "limit": 20, "total": 1, "total_pages": 1 }), "[{b}]");
-        assert_eq!(list["data"][0]["id"], id.as_str());
+        assert_eq!(list["data"][0]["installation_id"], id.as_str());
         let (_, _, all) = call(&app, "GET", "/v1/integrations?page=2&limit=1", Some(&key), None).await;
         assert_eq!((all["data"][0]["id"].as_str(), all["pagination"]["total"].as_u64()), (Some(id.as_str()), Some(2)));
         let (s, _, one) = call(&app, "GET", &format!("/v1/integrations/{id}"), Some(&key), None).await;

@@ -158,9 +158,11 @@ export interface AuthorizeParams {
 
 export type PluginStatus = "active" | "inactive";
 export interface Plugin {
-  /** `plg_…`; paths also take the manifest id (`plugin_weather_v1.0.0`) or the key (`weather`). */
+  /** The manifest id (`plugin_weather_v1.0.0`), as the seed shows it; paths also take `installation_id` or the key (`weather`). */
   id: string;
   plugin_id: string;
+  /** `plg_…`: the installation, the same across upgrades. */
+  installation_id: string;
   key: string;
   name: string;
   description: string;

@@ -66,10 +66,14 @@ impl From<PluginOrigin> for PluginSource {
 /// An installed plugin.
 #[derive(Serialize, ToSchema)]
 pub struct Plugin {
-    /// The installation (`plg_…`). Paths also take the manifest id or the key.
+    /// The manifest's id, e.g. `plugin_weather_v1.0.0`, as the seed shows it
+    /// (it names the version: an upgrade changes it). Paths take it, the
+    /// installation id or the key.
     pub id: String,
-    /// The manifest's id, e.g. `plugin_weather_v1.0.0`.
+    /// The manifest's id again, as `POST /plugins/install` takes it.
     pub plugin_id: String,
+    /// The installation (`plg_…`), the same across upgrades; GraphQL's `id`.
+    pub installation_id: String,
     /// The plugin's key, the same across versions (`weather`).
     pub key: String,
     pub name: String,
@@ -91,8 +95,9 @@ impl From<entity::plugin::Model> for Plugin {
         let (name, description, version, author) =
             m.map(|m| (m.name, m.description, m.version, m.author)).unwrap_or_default();
         Self {
-            id: row.id,
+            id: row.plugin_id.clone(),
             plugin_id: row.plugin_id,
+            installation_id: row.id,
             key: row.key,
             name,
             description,

@@ -500,9 +500,12 @@ pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<integratio
 }
 
 /// What one test call came to.
+#[derive(Default)]
 pub struct TestOutcome {
     pub status: Option<u16>,
     pub error: Option<String>,
+    /// A 429's or 503's `Retry-After`, when it gave one.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// Tests an integration with one real call (members who may write): Slack
@@ -545,6 +548,7 @@ async fn connection_test(st: &AppState, row: &integration::Model, config: &Value
         return Ok(TestOutcome {
             status: None,
             error: Some("The workspace has no connection for this service".into()),
+            ..Default::default()
         });
     };
     let path = config["test_path"]
@@ -558,14 +562,17 @@ async fn connection_test(st: &AppState, row: &integration::Model, config: &Value
         Ok((_, Some(a))) => TestOutcome {
             status: Some(a.status),
             error: (!(200..300).contains(&a.status)).then(|| format!("The service answered HTTP {}", a.status)),
+            ..Default::default()
         },
         Ok((call, None)) => TestOutcome {
             status: call.http_status.map(|s| s as u16),
             error: Some(call.error.unwrap_or_else(|| "The call is queued behind the service's rate limit".into())),
+            ..Default::default()
         },
         Err(e) => TestOutcome {
             status: None,
             error: Some(e.details().first().map_or_else(|| e.public_message(), |d| d.error.clone())),
+            ..Default::default()
         },
     })
 }

@@ -12,7 +12,10 @@
 //! next run, so a transaction that commits late with an older id is not
 //! skipped. A webhook receiver gets the event id as `webhook-id` and can
 //! drop the one redelivery a kill between a send and its cursor write can
-//! cause.
+//! cause (delivery is at-least-once: a Slack channel shows that event
+//! twice). A run sends for at most [`RUN_BUDGET`] and waits out a rate
+//! limit in place only when it is short; either way it stops early without
+//! failing, and the next run goes on from the cursor (see [`outbound`]).
 //!
 //! An inbound sync (a connected service with `sync` set) pulls a listing,
 //! every page of it, into a data endpoint: see [`super::inbound`].
@@ -39,7 +42,9 @@ use serde_json::{json, Value};
 
 use entity::{event, integration, integration_run, job};
 
+use super::inbound::RUN_BUDGET;
 use super::{announce, kind_of, scrub, secret_values, Direction, IntegrationStatus, TestOutcome};
+use crate::delivery::client::parse_retry_after;
 use crate::error::Result;
 use crate::events::{self, type_matches, EventType};
 use crate::ids::new_id;
@@ -64,6 +69,10 @@ const HOLD: Duration = Duration::from_secs(RUN_TIMEOUT.as_secs() + 30);
 /// Events read per page, and most sent by one run.
 const PAGE: u64 = 100;
 const MAX_PER_RUN: i64 = 1000;
+
+/// Longest `Retry-After` an outbound run waits for in place; a longer one
+/// ends the run (see [`outbound`]).
+const RATE_WAIT: Duration = Duration::from_secs(10);
 
 /// What started a sync run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
@@ -220,7 +229,8 @@ pub async fn send(st: &AppState, service_type: &str, config: &Value, message: &V
                 ("webhook-signature".to_string(), sig),
             ]),
             Err(_) => {
-                return TestOutcome { status: None, error: Some("The secret is not a valid whsec_ secret".into()) }
+                let error = Some("The secret is not a valid whsec_ secret".into());
+                return TestOutcome { error, ..Default::default() };
             }
         }
     }
@@ -230,15 +240,27 @@ pub async fn send(st: &AppState, service_type: &str, config: &Value, message: &V
     }
     let req = match req.body(body.into_bytes()) {
         Ok(r) => r,
-        Err(e) => return TestOutcome { status: None, error: Some(format!("The request could not be built: {e}")) },
+        Err(e) => {
+            let error = Some(format!("The request could not be built: {e}"));
+            return TestOutcome { error, ..Default::default() };
+        }
     };
     match st.http.exchange(req).await {
         Ok(resp) => {
             let status = resp.status().as_u16();
             let ok = (200..300).contains(&status);
-            TestOutcome { status: Some(status), error: (!ok).then(|| format!("The service answered HTTP {status}")) }
+            let retry_after = matches!(status, 429 | 503)
+                .then(|| {
+                    resp.headers().get(oauth2::http::header::RETRY_AFTER)?.to_str().ok().and_then(parse_retry_after)
+                })
+                .flatten();
+            TestOutcome {
+                status: Some(status),
+                error: (!ok).then(|| format!("The service answered HTTP {status}")),
+                retry_after,
+            }
         }
-        Err(e) => TestOutcome { status: None, error: Some(e.public_message()) },
+        Err(e) => TestOutcome { error: Some(e.public_message()), ..Default::default() },
     }
 }
 
@@ -261,9 +283,16 @@ async fn advance(st: &AppState, id: &str, from: &Option<String>, to: &str) -> Re
     Ok(q.exec(&st.writer).await?.rows_affected == 1)
 }
 
-/// Sends what is due; returns how many were sent, the cursor reached and
-/// the failure that stopped it, if one did.
-async fn outbound(st: &AppState, i: &integration::Model) -> Result<(i64, Option<String>, Option<String>)> {
+/// Sends what is due, for at most [`RUN_BUDGET`]; returns how many were
+/// sent, the cursor reached and the failure that stopped it, if one did.
+/// A failed send is tried twice more (after 250 ms, then 1 s) unless the
+/// service refused it for good (a 4xx). A service that limits the rate (a
+/// 429, or a 503 with `Retry-After`) is waited for in place when it asks
+/// for at most [`RATE_WAIT`]; asked for longer, or a fourth time, the run
+/// stops there without failing: its note says so and the next run goes on
+/// from the cursor.
+async fn outbound(st: &AppState, i: &integration::Model) -> Result<RunOutcome> {
+    let started = std::time::Instant::now();
     let kind = kind_of(&i.service_type)?;
     let config = secret_config::full(st, &i.config, i.secrets_enc.as_deref())?;
     let secrets = secret_values(&kind.config_schema, &config);
@@ -272,13 +301,13 @@ async fn outbound(st: &AppState, i: &integration::Model) -> Result<(i64, Option<
         .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     let settled = Utc::now() - chrono::Duration::from_std(SETTLE).unwrap_or_default();
-    let mut cursor = i.cursor.clone();
-    let mut sent = 0;
-    while sent < MAX_PER_RUN {
+    let mut run = RunOutcome { cursor: i.cursor.clone(), ..Default::default() };
+    let moved_on = || Some("Another run of this integration moved on first".to_string());
+    while run.items < MAX_PER_RUN {
         let mut q = event::Entity::find()
             .filter(event::Column::WorkspaceId.eq(&i.workspace_id))
             .filter(event::Column::CreatedAt.lte(settled));
-        if let Some(c) = &cursor {
+        if let Some(c) = &run.cursor {
             q = q.filter(event::Column::Id.gt(c.as_str()));
         }
         let page = q.order_by_asc(event::Column::Id).limit(PAGE).all(&st.db).await?;
@@ -287,36 +316,65 @@ async fn outbound(st: &AppState, i: &integration::Model) -> Result<(i64, Option<
             if !patterns.iter().any(|p| type_matches(p, &e.event_type)) {
                 continue;
             }
+            if started.elapsed() >= RUN_BUDGET {
+                run.note = Some(format!(
+                    "Stopped after {} seconds, the longest one run sends; the next run goes on from here",
+                    RUN_BUDGET.as_secs()
+                ));
+                return Ok(run);
+            }
             let (message, text) = message_of(e);
             let mut out = send(st, &i.service_type, &config, &message, &text).await;
-            for wait in [250, 1000] {
+            let (mut quick, mut limited) = (0, 0);
+            while let Some(err) = &out.error {
                 let retryable = out.status.is_none_or(|s| s >= 500 || s == 429 || s == 408);
-                if out.error.is_none() || !retryable {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(wait)).await;
+                let wait = match out.retry_after.or((out.status == Some(429)).then_some(Duration::from_secs(1))) {
+                    _ if !retryable => None,
+                    Some(asked) if asked <= RATE_WAIT && limited < 3 && started.elapsed() + asked < RUN_BUDGET => {
+                        limited += 1;
+                        Some(asked)
+                    }
+                    Some(asked) => {
+                        run.note = Some(format!(
+                            "Stopped before {}: the service asked to wait {} s (HTTP {}); the next run goes on from here",
+                            e.id,
+                            asked.as_secs().max(1),
+                            out.status.unwrap_or_default()
+                        ));
+                        return Ok(run);
+                    }
+                    None => [250, 1000].get(quick).map(|ms| {
+                        quick += 1;
+                        Duration::from_millis(*ms)
+                    }),
+                };
+                let Some(wait) = wait else {
+                    run.failure = Some(format!("Sending {} failed: {}", e.id, scrub(err, &secrets)));
+                    return Ok(run);
+                };
+                tokio::time::sleep(wait).await;
                 out = send(st, &i.service_type, &config, &message, &text).await;
             }
-            if let Some(err) = out.error {
-                return Ok((sent, cursor, Some(format!("Sending {} failed: {}", e.id, scrub(&err, &secrets)))));
+            run.items += 1;
+            if !advance(st, &i.id, &run.cursor, &e.id).await? {
+                run.cursor = Some(e.id.clone());
+                run.failure = moved_on();
+                return Ok(run);
             }
-            sent += 1;
-            if !advance(st, &i.id, &cursor, &e.id).await? {
-                return Ok((sent, Some(e.id.clone()), Some("Another run of this integration moved on first".into())));
-            }
-            cursor = Some(e.id.clone());
+            run.cursor = Some(e.id.clone());
         }
-        if cursor.as_deref() != Some(last.as_str()) {
-            if !advance(st, &i.id, &cursor, &last).await? {
-                return Ok((sent, cursor, Some("Another run of this integration moved on first".into())));
+        if run.cursor.as_deref() != Some(last.as_str()) {
+            if !advance(st, &i.id, &run.cursor, &last).await? {
+                run.failure = moved_on();
+                return Ok(run);
             }
-            cursor = Some(last);
+            run.cursor = Some(last);
         }
         if (page.len() as u64) < PAGE {
             break;
         }
     }
-    Ok((sent, cursor, None))
+    Ok(run)
 }
 
 /// `integration.sync`: runs one sync.
@@ -383,12 +441,7 @@ impl Handler for IntegrationSync {
         let run = run.into_active_model().reset_all().update(&st.writer).await?;
         announce(st, &run);
         let ran = match kind_of(&i.service_type)?.direction {
-            Direction::Outbound => outbound(st, &i).await.map(|(items, cursor, failure)| RunOutcome {
-                items,
-                cursor,
-                failure,
-                ..Default::default()
-            }),
+            Direction::Outbound => outbound(st, &i).await,
             Direction::Connection => super::inbound::run(st, &i, &run.id).await,
         };
         let outcome = ran.unwrap_or_else(|e| RunOutcome {
@@ -400,8 +453,9 @@ impl Handler for IntegrationSync {
     }
 
     async fn on_dead(&self, st: &AppState, job: &job::Model, error: &str) -> Result<()> {
-        let Some(run_id) = job.payload["run_id"].as_str() else { return Ok(()) };
-        let Some(run) = integration_run::Entity::find_by_id(run_id).one(&st.writer).await? else { return Ok(()) };
+        // A scheduled run's row is named after its job (see `run`).
+        let run_id = job.payload["run_id"].as_str().map_or_else(|| scheduled_run_id(&job.id), str::to_string);
+        let Some(run) = integration_run::Entity::find_by_id(&run_id).one(&st.writer).await? else { return Ok(()) };
         if matches!(RunStatus::parse(&run.status), RunStatus::Queued | RunStatus::Running) {
             let Some(i) = integration::Entity::find_by_id(&run.integration_id).one(&st.writer).await? else {
                 return Ok(());

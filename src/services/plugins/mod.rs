@@ -251,6 +251,14 @@ pub async fn install(
             }
             // Carry the old config over; fields given now win (`***` keeps the stored secret).
             let mut merged = before.full_config(st)?;
+            // A field the new version dropped is not carried over where its
+            // schema allows no others: nothing could be sent to remove it.
+            if m.config_schema.get("additionalProperties") == Some(&Value::Bool(false)) {
+                let known = m.config_schema.get("properties").and_then(Value::as_object);
+                if let Some(obj) = merged.as_object_mut() {
+                    obj.retain(|k, _| known.is_some_and(|p| p.contains_key(k)));
+                }
+            }
             let mut given = config;
             keep_masked(&mut given, &secrets_of(st, &old)?);
             if let (Some(into), Some(from)) = (merged.as_object_mut(), given.as_object()) {

@@ -128,9 +128,12 @@ IntegrationStatus = Literal["active", "inactive", "error"]
 
 
 class Plugin(TypedDict):
-    #: ``plg_…``; paths also take the manifest id or the key.
+    #: The manifest id (``plugin_weather_v1.0.0``), as the seed shows it;
+    #: paths also take ``installation_id`` or the key.
     id: str
     plugin_id: str
+    #: ``plg_…``: the installation, the same across upgrades.
+    installation_id: str
     key: str
     name: str
     description: str
