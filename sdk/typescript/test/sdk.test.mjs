@@ -45,7 +45,8 @@ test("the seed's example works as written", async () => {
     plugin_id: "plugin_weather_v1.0.0",
     config: { api_key: "weather_api_key" }
   });
-  assert.equal(plugin.plugin_id, "plugin_weather_v1.0.0");
+  assert.deepEqual([plugin.id, plugin.plugin_id], ["plugin_weather_v1.0.0", "plugin_weather_v1.0.0"]);
+  assert.ok(plugin.installation_id.startsWith("plg_"));
   assert.deepEqual([plugin.config.api_key, plugin.config.default_city], ["***", "Beijing"]);
   await seedApi.plugins.uninstall(plugin.id);
 });
