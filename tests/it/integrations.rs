@@ -47,7 +47,7 @@ pub(super) async fn integration(app: &TestApp, id: &str) -> Value {
 }
 
 /// Makes `n` `api_key.created` events; returns the keys' ids in order.
-async fn key_events(app: &TestApp, n: usize) -> Vec<String> {
+pub(super) async fn key_events(app: &TestApp, n: usize) -> Vec<String> {
     let mut ids = vec![];
     for i in 0..n {
         ids.push(app.create_key(&app.owner_key, &format!("k{i}"), &["READ"]).await.0);
