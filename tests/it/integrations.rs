@@ -520,6 +520,47 @@ async fn an_oauth_connected_service_is_tested_at_its_catalog_who_am_i_path_and_s
     .await;
 }
 
+#[tokio::test]
+async fn an_integration_calling_a_disallowed_address_is_refused_by_the_ssrf_guard_and_reaches_nothing() {
+    // The guard as in production: no loopback, private or link-local targets.
+    for_each_backend(&["--allow-private-targets", "false"], |app| async move {
+        let slack = Receiver::start(json!("ok")).await;
+        let port = slack.url.rsplit(':').next().unwrap().to_string();
+        let id = app.mutate(&app.owner_key, "createIntegration", json!({ "name": "Slack", "serviceType": "slack",
+            "config": { "webhook_url": format!("{}/services/T1/B1/SECRETPART", slack.url), "events": ["api_key.created"] } }), INTEGRATION)
+            .await["integration"]["id"].as_str().unwrap().to_string();
+
+        // The test call at a loopback literal, a name resolving to loopback, and the metadata address.
+        for (url, why) in [
+            (format!("{}/services/T1/B1/SECRETPART", slack.url), "loopback address"),
+            (format!("http://localhost:{port}/services/T1/B1/SECRETPART"), "loopback address"),
+            ("http://169.254.169.254/services/T1/B1/SECRETPART".to_string(), "link-local or metadata address"),
+        ] {
+            app.mutate(&app.owner_key, "updateIntegration",
+                json!({ "id": id, "config": { "webhook_url": url, "events": ["api_key.created"] } }), INTEGRATION).await;
+            let tested = app.mutate(&app.owner_key, "testIntegration", json!({ "id": id }), &format!("ok {INTEGRATION}")).await;
+            let i = &tested["integration"];
+            assert_eq!((tested["ok"].as_bool(), i["lastTestStatusCode"].clone()), (Some(false), Value::Null), "{url}: {tested}");
+            assert!(i["lastTestAt"].is_string(), "{tested}");
+            let error = i["lastTestError"].as_str().unwrap();
+            assert!(error.contains("SSRF guard") && error.contains(why), "{url}: {tested}");
+            assert!(!error.contains("SECRETPART"), "{tested}");
+        }
+
+        // A sync to the loopback receiver fails with the refusal too.
+        app.mutate(&app.owner_key, "updateIntegration", json!({ "id": id,
+            "config": { "webhook_url": format!("{}/services/T1/B1/SECRETPART", slack.url), "events": ["api_key.created"] } }), INTEGRATION).await;
+        key_events(&app, 1).await;
+        let run = sync_now(&app, &id).await;
+        assert_eq!((run["status"].as_str(), run["items"].as_i64()), (Some("FAILED"), Some(0)), "{run}");
+        let error = run["error"].as_str().unwrap();
+        assert!(error.contains("SSRF guard") && error.contains("loopback address") && !error.contains("SECRETPART"), "{run}");
+        assert_eq!(integration(&app, &id).await["status"], "ERROR");
+        assert!(slack.hits().is_empty(), "the guard let a request through: {:?}", slack.hits());
+    })
+    .await;
+}
+
 /// The records of the workspace, oldest first, once none is still queued.
 pub(super) async fn settled_records(app: &TestApp, n: usize) -> Vec<Value> {
     let q = "{ records(first: 100, orderBy: OLDEST_FIRST) { edges { node { id status data } } } }";
