@@ -34,11 +34,13 @@ pub(crate) struct ProviderLog {
     pub(crate) current_access: Arc<Mutex<String>>,
     /// API requests: (path and query, the authorization header).
     pub(crate) api_hits: Arc<Mutex<Vec<(String, String)>>>,
+    /// Who-am-I requests to `/me`: (path and query, the authorization header).
+    pub(crate) me_hits: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 /// A provider: `/token` issues `at-1`/`rt-1` for code `good-code` to
 /// `client-1:shh` (checking a PKCE verifier when one was challenged), and
-/// `/me` answers who `at-1` is.
+/// `/me` answers who `at-1` is (and records who asked).
 pub(crate) async fn provider() -> (String, ProviderLog) {
     let log = ProviderLog::default();
     *log.valid_refresh.lock().unwrap() = "rt-1".into();
@@ -97,8 +99,11 @@ pub(crate) async fn provider() -> (String, ProviderLog) {
         )
         .route(
             "/me",
-            get(|headers: HeaderMap| async move {
-                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+            get(|State(log): State<ProviderLog>, uri: axum::http::Uri, headers: HeaderMap| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                log.me_hits.lock().unwrap().push((path, auth.unwrap_or_default().to_string()));
+                match auth {
                     Some("Bearer at-1") => (axum::http::StatusCode::OK, Json(json!({ "username": "mybusiness", "data": { "username": "mybusiness" } }))),
                     _ => (axum::http::StatusCode::UNAUTHORIZED, Json(json!({ "error": "bad token" }))),
                 }
@@ -118,7 +123,7 @@ pub(crate) async fn provider() -> (String, ProviderLog) {
 /// key `k-direct`). `/api/items` answers what it got; `/api/limited`
 /// answers 429 (Retry-After: 1) to every other request; `/api/flaky` 500
 /// to every other request; `/api/sick` 503 to its first six requests;
-/// `/api/bad` 400.
+/// `/api/bad` 400; `/api/contacts` lists two accounts under `/data`.
 async fn api(
     State(log): State<ProviderLog>,
     uri: axum::http::Uri,
@@ -144,6 +149,10 @@ async fn api(
         "/api/flaky" if hits % 2 == 1 => (axum::http::StatusCode::BAD_GATEWAY, "upstream hiccup").into_response(),
         "/api/sick" if hits <= 6 => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down for a while").into_response(),
         "/api/bad" => (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": { "message": "Invalid parameter" } }))).into_response(),
+        "/api/contacts" => Json(json!({ "data": [
+            { "id": "17841400001", "username": "ada" }, { "id": "17841400002", "username": "grace" }
+        ] }))
+        .into_response(),
         // Instagram's two-step publish (seed 000): a container, then its publication.
         "/api/media" => Json(json!({ "id": "17895695668004550" })).into_response(),
         "/api/media_publish" => {
@@ -580,7 +589,7 @@ const CALL: &str = "mutation($i: CallConnectionInput!) { callConnection(input: $
     userErrors { field message code } } }";
 
 /// Connects Instagram through the provider; returns the connection id.
-async fn connected_instagram(app: &TestApp, base: &str) -> String {
+pub(crate) async fn connected_instagram(app: &TestApp, base: &str) -> String {
     let (_, cookie) = app.invite_and_accept(&app.owner_key, "cal@example.com", "OWNER").await;
     configure(app, &cookie, "instagram", base).await;
     let asked = start(app, &cookie, "instagram").await;

@@ -47,7 +47,7 @@ pub(super) async fn integration(app: &TestApp, id: &str) -> Value {
 }
 
 /// Makes `n` `api_key.created` events; returns the keys' ids in order.
-async fn key_events(app: &TestApp, n: usize) -> Vec<String> {
+pub(super) async fn key_events(app: &TestApp, n: usize) -> Vec<String> {
     let mut ids = vec![];
     for i in 0..n {
         ids.push(app.create_key(&app.owner_key, &format!("k{i}"), &["READ"]).await.0);
@@ -583,6 +583,102 @@ async fn a_connected_service_is_tested_through_the_workspaces_connection() {
         assert_eq!(calls["connections"]["edges"][0]["node"]["calls"]["totalCount"], 2, "{calls}");
         let (field, _) = app.user_error(&app.owner_key, "syncIntegration", json!({ "id": id })).await;
         assert_eq!(field, "input.id");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_oauth_connected_service_is_tested_at_its_catalog_who_am_i_path_and_syncs_through_the_connection() {
+    for_each_backend(&[], |app| async move {
+        // Instagram connected through the real OAuth flow (the connections tests' provider).
+        let (base, log) = crate::connections::provider().await;
+        let connection = crate::connections::connected_instagram(&app, &base).await;
+        let whoami = switchyard::services::connections::catalog::get("instagram").unwrap().account.clone().unwrap().path;
+        assert_eq!(whoami, "/me?fields=username", "the catalog's who-am-I call this test relies on");
+        app.mutate(&app.owner_key, "createDataEndpoint", json!({ "slug": "contacts", "name": "Contacts" }), "dataEndpoint { id }").await;
+        let sync = json!({ "path": "/api/contacts", "items_pointer": "/data", "external_id_field": "id", "endpoint": "contacts" });
+        let made = app.mutate(&app.owner_key, "createIntegration",
+            json!({ "name": "Instagram", "serviceType": "instagram", "config": { "sync": sync } }), INTEGRATION).await["integration"].clone();
+        assert!(made["config"].get("test_path").is_none(), "no test path of its own: {made}");
+        let id = made["id"].as_str().unwrap().to_string();
+
+        // The test makes the catalog's who-am-I call with the connection's token.
+        let before = log.me_hits.lock().unwrap().len();
+        let tested = app.mutate(&app.owner_key, "testIntegration", json!({ "id": id }), &format!("ok {INTEGRATION}")).await;
+        assert_eq!((tested["ok"].as_bool(), tested["integration"]["lastTestStatusCode"].as_i64(), tested["integration"]["lastTestError"].clone()),
+            (Some(true), Some(200), Value::Null), "{tested}");
+        let me = log.me_hits.lock().unwrap().clone();
+        assert_eq!(me[before..], [(whoami.clone(), "Bearer at-1".to_string())], "one who-am-I call: {me:?}");
+        let q = "query($id: ID!) { connection(id: $id) { calls { edges { node { method path status httpStatus } } } } }";
+        let calls = app.gql(&app.owner_key, q, json!({ "id": connection })).await;
+        assert_eq!(calls["connection"]["calls"]["edges"][0]["node"],
+            json!({ "method": "GET", "path": whoami, "status": "SUCCEEDED", "httpStatus": 200 }), "{calls}");
+
+        // The inbound sync pulls the listing through the connection and stores each account.
+        let run = sync_now(&app, &id).await;
+        assert_eq!((run["status"].as_str(), run["items"].as_i64(), run["error"].clone()), (Some("SUCCEEDED"), Some(2), Value::Null), "{run}");
+        assert_eq!(log.api_hits.lock().unwrap().clone(), [("/api/contacts".to_string(), "Bearer at-1".to_string())]);
+        let records = settled_records(&app, 2).await;
+        assert_eq!(records.iter().map(|r| r["data"].clone()).collect::<Vec<_>>(),
+            [json!({ "id": "17841400001", "username": "ada" }), json!({ "id": "17841400002", "username": "grace" })], "{records:?}");
+        let mut items: Vec<(String, String)> = entity::integration_item::Entity::find().all(&app.state.db).await.unwrap()
+            .into_iter().filter(|i| i.integration_id == id).map(|i| (i.external_id, i.record_id)).collect();
+        items.sort();
+        let stored: Vec<(String, String)> = records.iter()
+            .map(|r| (r["data"]["id"].as_str().unwrap().to_string(), r["id"].as_str().unwrap().to_string())).collect();
+        assert_eq!(items, stored, "each account kept by its external id");
+
+        // The provider stops taking the token: the sync's page refreshes it once and goes on.
+        *log.current_access.lock().unwrap() = "revoked".into();
+        let again = sync_now(&app, &id).await;
+        assert_eq!((again["status"].as_str(), again["items"].as_i64()), (Some("SUCCEEDED"), Some(0)), "{again}");
+        assert_eq!(*log.refreshes.lock().unwrap(), 1);
+        assert_eq!(log.api_hits.lock().unwrap()[1..], [
+            ("/api/contacts".to_string(), "Bearer at-1".to_string()),
+            ("/api/contacts".to_string(), "Bearer at-2".to_string()),
+        ]);
+        assert_eq!(integration(&app, &id).await["itemsSynced"], 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_integration_calling_a_disallowed_address_is_refused_by_the_ssrf_guard_and_reaches_nothing() {
+    // The guard as in production: no loopback, private or link-local targets.
+    for_each_backend(&["--allow-private-targets", "false"], |app| async move {
+        let slack = Receiver::start(json!("ok")).await;
+        let port = slack.url.rsplit(':').next().unwrap().to_string();
+        let id = app.mutate(&app.owner_key, "createIntegration", json!({ "name": "Slack", "serviceType": "slack",
+            "config": { "webhook_url": format!("{}/services/T1/B1/SECRETPART", slack.url), "events": ["api_key.created"] } }), INTEGRATION)
+            .await["integration"]["id"].as_str().unwrap().to_string();
+
+        // The test call at a loopback literal, a name resolving to loopback, and the metadata address.
+        for (url, why) in [
+            (format!("{}/services/T1/B1/SECRETPART", slack.url), "loopback address"),
+            (format!("http://localhost:{port}/services/T1/B1/SECRETPART"), "loopback address"),
+            ("http://169.254.169.254/services/T1/B1/SECRETPART".to_string(), "link-local or metadata address"),
+        ] {
+            app.mutate(&app.owner_key, "updateIntegration",
+                json!({ "id": id, "config": { "webhook_url": url, "events": ["api_key.created"] } }), INTEGRATION).await;
+            let tested = app.mutate(&app.owner_key, "testIntegration", json!({ "id": id }), &format!("ok {INTEGRATION}")).await;
+            let i = &tested["integration"];
+            assert_eq!((tested["ok"].as_bool(), i["lastTestStatusCode"].clone()), (Some(false), Value::Null), "{url}: {tested}");
+            assert!(i["lastTestAt"].is_string(), "{tested}");
+            let error = i["lastTestError"].as_str().unwrap();
+            assert!(error.contains("SSRF guard") && error.contains(why), "{url}: {tested}");
+            assert!(!error.contains("SECRETPART"), "{tested}");
+        }
+
+        // A sync to the loopback receiver fails with the refusal too.
+        app.mutate(&app.owner_key, "updateIntegration", json!({ "id": id,
+            "config": { "webhook_url": format!("{}/services/T1/B1/SECRETPART", slack.url), "events": ["api_key.created"] } }), INTEGRATION).await;
+        key_events(&app, 1).await;
+        let run = sync_now(&app, &id).await;
+        assert_eq!((run["status"].as_str(), run["items"].as_i64()), (Some("FAILED"), Some(0)), "{run}");
+        let error = run["error"].as_str().unwrap();
+        assert!(error.contains("SSRF guard") && error.contains("loopback address") && !error.contains("SECRETPART"), "{run}");
+        assert_eq!(integration(&app, &id).await["status"], "ERROR");
+        assert!(slack.hits().is_empty(), "the guard let a request through: {:?}", slack.hits());
     })
     .await;
 }

@@ -4,10 +4,14 @@
 //! at TRACE, with each span's fields printed as it closes. Then an owner
 //! signs in, sets a provider's client secret, connects over OAuth, calls
 //! through the connection until a 401 makes it refresh the rotating
-//! token, and connects a key-based service: none of the secrets involved
-//! may appear in what was logged.
+//! token, connects a key-based service, runs the weather plugin's action
+//! (its key in the URL's query) and tests and syncs a Slack integration
+//! (its secret webhook URL), each against a local stand-in that fails
+//! too (an HTTP 500, a port that takes no connection): none of the
+//! secrets involved may appear in what was logged.
 
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::Form;
@@ -19,6 +23,10 @@ use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::connections::{come_back, param, start};
 use crate::helpers::{for_each_backend, PASSWORD};
+use crate::plugins::Receiver;
+
+/// A port nothing listens on: a request to it fails to connect.
+const CLOSED: &str = "http://127.0.0.1:1";
 
 const CLIENT_SECRET: &str = "cs-7Qm2ZrW9xKpL4vTn";
 const ACCESS_1: &str = "at-9fK3mQ7wZx2LpR8v";
@@ -29,6 +37,7 @@ const API_KEY: &str = "key-Zx3Cv7Bn1Mq5Wn9E";
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const WEBHOOK_HEADER: &str = "hdr-Pq4Rs8Tu2Vw6Xy0Z";
 const PLUGIN_KEY: &str = "wk-Ab1Cd5Ef9Gh3Ij7K";
+const SLACK_PART: &str = "sl-Rt6Yu0Io4Pa8Sd2F";
 
 /// Everything written to it, shared with the subscriber.
 #[derive(Clone, Default)]
@@ -178,24 +187,92 @@ async fn tokens_and_secrets_never_reach_the_logs() {
                 )
                 .await;
             assert!(hook["createWebhook"]["webhook"]["id"].is_string(), "{hook}");
-            // A plugin with a secret config field.
+            // A plugin with a secret config field, sent in the URL's query of its action.
+            let weather = Receiver::start(json!({ "location": { "name": "Oslo" }, "current": { "temp_c": 1.0 } })).await;
             let plugin = app
                 .gql(
                     &app.owner_key,
                     "mutation($i: InstallPluginInput!) { installPlugin(input: $i) { plugin { id } userErrors { message } } }",
                     json!({ "i": { "pluginId": "plugin_weather_v1.0.0",
-                                   "config": { "api_key": PLUGIN_KEY, "default_city": "Oslo", "base_url": base } } }),
+                                   "config": { "api_key": PLUGIN_KEY, "default_city": "Oslo", "base_url": format!("{}/v1", weather.url) } } }),
                 )
                 .await;
             assert!(plugin["installPlugin"]["plugin"]["id"].is_string(), "{plugin}");
+            // The stand-in answers 500 once: the call is retried and goes through.
+            weather.fail_next.store(1, Ordering::SeqCst);
+            let run = "mutation($i: RunPluginActionInput!) { runPluginAction(input: $i) {
+                result call { status attempts error } userErrors { message } } }";
+            let input = json!({ "i": { "pluginId": "weather", "action": "current", "input": { "city": "Bergen" } } });
+            let out = app.gql(&app.owner_key, run, input.clone()).await;
+            assert_eq!(out["runPluginAction"]["call"]["status"], "SUCCEEDED", "{out}");
+            assert_eq!(out["runPluginAction"]["call"]["attempts"], 2, "a 500, then the retry: {out}");
+            let hits = weather.hits();
+            assert_eq!(hits.len(), 2);
+            assert!(hits.iter().all(|h| h.uri == format!("/v1/current.json?key={PLUGIN_KEY}&q=Bergen")), "{hits:?}");
+            // Then a target that takes no connection: every attempt fails in the transport.
+            let update = "mutation($i: UpdatePluginConfigInput!) { updatePluginConfig(input: $i) { plugin { id } userErrors { message } } }";
+            let moved = app
+                .gql(&app.owner_key, update, json!({ "i": { "id": "weather",
+                     "config": { "api_key": "***", "default_city": "Oslo", "base_url": format!("{CLOSED}/v1") } } }))
+                .await;
+            assert_eq!(moved["updatePluginConfig"]["userErrors"], json!([]), "{moved}");
+            let out = app.gql(&app.owner_key, run, input).await;
+            assert_eq!(out["runPluginAction"]["call"]["status"], "FAILED", "{out}");
+            assert!(out["runPluginAction"]["call"]["error"].as_str().unwrap().contains("could not be reached"), "{out}");
+
+            // A Slack integration: its webhook URL is the credential.
+            let slack = Receiver::start(json!("ok")).await;
+            let hook_url = |origin: &str| format!("{origin}/services/T1/B1/{SLACK_PART}");
+            let integration = "integration { id lastTestStatusCode lastTestError }";
+            let made = app
+                .mutate(&app.owner_key, "createIntegration", json!({ "name": "Slack", "serviceType": "slack",
+                        "config": { "webhook_url": hook_url(&slack.url), "events": ["api_key.created"] } }), integration)
+                .await;
+            let slack_id = made["integration"]["id"].as_str().unwrap().to_string();
+            let tested = app.mutate(&app.owner_key, "testIntegration", json!({ "id": slack_id }), &format!("ok {integration}")).await;
+            assert_eq!(tested["ok"], true, "{tested}");
+            slack.fail_next.store(1, Ordering::SeqCst);
+            let tested = app.mutate(&app.owner_key, "testIntegration", json!({ "id": slack_id }), &format!("ok {integration}")).await;
+            assert_eq!((tested["ok"].as_bool(), tested["integration"]["lastTestStatusCode"].as_i64()), (Some(false), Some(500)), "{tested}");
+            // A sync whose sends all fail (500 three times), then one that goes through.
+            let key_ids = crate::integrations::key_events(&app, 1).await;
+            slack.fail_next.store(3, Ordering::SeqCst);
+            let failed = crate::integrations::sync_now(&app, &slack_id).await;
+            assert_eq!(failed["status"], "FAILED", "{failed}");
+            let synced = crate::integrations::sync_now(&app, &slack_id).await;
+            assert_eq!((synced["status"].as_str(), synced["items"].as_i64()), (Some("SUCCEEDED"), Some(1)), "{synced}");
+            let hits = slack.hits();
+            assert_eq!(hits.len(), 6, "two tests, three failed sends, one sent: {hits:?}");
+            assert!(hits.iter().all(|h| h.uri == format!("/services/T1/B1/{SLACK_PART}")), "{hits:?}");
+            assert!(hits[5].json()["text"].as_str().unwrap().contains(&key_ids[0]));
+            // Its webhook URL at a port that takes no connection: the test fails in the transport.
+            app.mutate(&app.owner_key, "updateIntegration",
+                json!({ "id": slack_id, "config": { "webhook_url": hook_url(CLOSED), "events": ["api_key.created"] } }), integration).await;
+            let tested = app.mutate(&app.owner_key, "testIntegration", json!({ "id": slack_id }), &format!("ok {integration}")).await;
+            assert_eq!(tested["ok"], false, "{tested}");
+            assert!(tested["integration"]["lastTestError"].as_str().unwrap().contains("could not be reached"), "{tested}");
         }
     })
     .await;
 
     let logged = captured.text();
     // The capture saw the server at work, so finding nothing means something.
-    for sign in ["callConnection", "connection_call", "setProviderSettings", "installPlugin", "createWebhook"] {
+    for sign in [
+        "callConnection",
+        "connection_call",
+        "setProviderSettings",
+        "installPlugin",
+        "createWebhook",
+        "runPluginAction",
+        "plugin.action",
+        "testIntegration",
+        "integration.sync",
+    ] {
         assert!(logged.contains(sign), "the server's log lines were not captured (no {sign:?})");
+    }
+    // And so were the failures: the plugin's 500 and unreachable target, the Slack sync's 500.
+    for sign in ["The target answered HTTP 500", "could not be reached", "failed: The service answered HTTP 500"] {
+        assert!(logged.contains(sign), "the error paths were not logged (no {sign:?})");
     }
     let mut secrets: Vec<String> = [
         CLIENT_SECRET,
@@ -207,6 +284,7 @@ async fn tokens_and_secrets_never_reach_the_logs() {
         WEBHOOK_SECRET,
         WEBHOOK_HEADER,
         PLUGIN_KEY,
+        SLACK_PART,
         PASSWORD,
     ]
     .map(String::from)

@@ -512,6 +512,50 @@ async fn an_action_call_gives_up_after_three_attempts_and_its_errors_never_show_
     .await;
 }
 
+#[tokio::test]
+async fn plugin_calls_to_disallowed_addresses_are_refused_by_the_ssrf_guard_and_reach_nothing() {
+    // The guard as in production: no loopback, private or link-local targets.
+    for_each_backend(&["--allow-private-targets", "false"], |app| async move {
+        let target = Receiver::start(json!({})).await;
+        let port = target.url.rsplit(':').next().unwrap().to_string();
+        install(&app, "plugin_weather_v1.0.0",
+            json!({ "api_key": "wk-ssrf-key-1234", "default_city": "Oslo", "base_url": format!("{}/v1", target.url) })).await;
+
+        // An action at a loopback literal, a name resolving to loopback, and the metadata address:
+        // each refused before sending, failed at its first attempt (a refusal is not retried).
+        for (base_url, why) in [
+            (format!("{}/v1", target.url), "loopback address"),
+            (format!("http://localhost:{port}/v1"), "loopback address"),
+            ("http://169.254.169.254/latest".to_string(), "link-local or metadata address"),
+        ] {
+            app.mutate(&app.owner_key, "updatePluginConfig",
+                json!({ "id": "weather", "config": { "api_key": "***", "default_city": "Oslo", "base_url": base_url } }), "plugin { id }").await;
+            let out = run_action_waiting(&app, "weather", "current", json!({}), true).await;
+            let call = &out["call"];
+            assert_eq!((call["kind"].as_str(), call["status"].as_str(), call["attempts"].as_i64(), call["httpStatus"].clone()),
+                (Some("ACTION"), Some("FAILED"), Some(1), Value::Null), "{base_url}: {out}");
+            let error = call["error"].as_str().unwrap();
+            assert!(error.contains("SSRF guard") && error.contains(why), "{base_url}: {out}");
+            assert!(out["userErrors"][0]["message"].as_str().unwrap().contains("SSRF guard"), "{base_url}: {out}");
+            assert!(!out.to_string().contains("wk-ssrf-key-1234"), "{out}");
+        }
+
+        // A hook posting to a loopback receiver: its call fails with the refusal, once.
+        let p = install(&app, "plugin_chat_notifier_v1.0.0",
+            json!({ "webhook_url": format!("{}/services/T000/B000/XXXX", target.url), "events": ["api_key.created"] })).await;
+        let id = p["id"].as_str().unwrap().to_string();
+        app.create_key(&app.owner_key, "ssrf", &["READ"]).await;
+        let calls = settled_calls(&app, &id, 1).await;
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!((calls[0]["kind"].as_str(), calls[0]["status"].as_str(), calls[0]["attempts"].as_i64(), calls[0]["httpStatus"].clone()),
+            (Some("HOOK"), Some("FAILED"), Some(1), Value::Null), "{calls:?}");
+        let error = calls[0]["error"].as_str().unwrap();
+        assert!(error.contains("SSRF guard") && error.contains("loopback address"), "{calls:?}");
+        assert!(target.hits().is_empty(), "the guard let a request through: {:?}", target.hits());
+    })
+    .await;
+}
+
 /// Waits until a plugin's hook calls have all left `QUEUED`.
 async fn settled_calls(app: &TestApp, id: &str, n: usize) -> Vec<Value> {
     let until = Instant::now() + Duration::from_secs(45);
