@@ -327,7 +327,8 @@ async fn outbound(st: &AppState, i: &integration::Model) -> Result<RunOutcome> {
             let mut out = send(st, &i.service_type, &config, &message, &text).await;
             let (mut quick, mut limited) = (0, 0);
             while let Some(err) = &out.error {
-                let retryable = out.status.is_none_or(|s| s >= 500 || s == 429 || s == 408);
+                // A refusal by the SSRF guard is final, as a 4xx is.
+                let retryable = out.status.map_or(!err.contains("SSRF"), |s| s >= 500 || s == 429 || s == 408);
                 let wait = match out.retry_after.or((out.status == Some(429)).then_some(Duration::from_secs(1))) {
                     _ if !retryable => None,
                     Some(asked) if asked <= RATE_WAIT && limited < 3 && started.elapsed() + asked < RUN_BUDGET => {
