@@ -125,9 +125,10 @@ pub struct IntegrationRun {
     pub cursor_to: Option<String>,
     /// Why it failed; null otherwise.
     pub error: Option<String>,
-    /// What a run that did not fail should tell: an inbound sync stopped at
-    /// a bound (pages, time, the service's rate window; the next run
-    /// continues the listing), or deleted nothing as the listing was empty
+    /// What a run that did not fail should tell: it stopped at a bound (an
+    /// inbound sync: pages, time, the service's rate window, and the next
+    /// run continues the listing; an outbound one: time, or a long
+    /// `Retry-After`, and the next run goes on from its cursor), or deleted nothing as the listing was empty
     /// or would delete more than half of the items; a `SKIPPED` run names
     /// the run that was running. Null otherwise.
     pub note: Option<String>,

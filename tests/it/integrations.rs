@@ -174,7 +174,7 @@ async fn a_rate_limited_outbound_sync_waits_out_a_short_retry_after_and_stops_wi
         // A 429 asking for a second: waited out in place, then every event sent.
         let first = key_events(&app, 2).await;
         slack.fail_status.store(429, Ordering::SeqCst);
-        *slack.fail_retry_after.lock().unwrap() = Some("1".into());
+        *slack.fail_retry_after.lock().unwrap() = Some("2".into());
         slack.fail_next.store(1, Ordering::SeqCst);
         let started = Instant::now();
         let run = sync_now(&app, &id).await;
@@ -183,7 +183,10 @@ async fn a_rate_limited_outbound_sync_waits_out_a_short_retry_after_and_stops_wi
             (Some("SUCCEEDED"), Some(2), &Value::Null),
             "{run}"
         );
-        assert!(started.elapsed() >= Duration::from_millis(950), "the second try came after the Retry-After");
+        assert!(
+            started.elapsed() >= Duration::from_millis(1950),
+            "the second try came after the Retry-After (2 s, not the 1 s default)"
+        );
         let hits = slack.hits();
         assert_eq!((hits.len(), subjects(&hits[1..])), (3, first), "the limited message is sent again, then the next");
 
@@ -675,6 +678,10 @@ async fn an_integration_calling_a_disallowed_address_is_refused_by_the_ssrf_guar
         key_events(&app, 1).await;
         let run = sync_now(&app, &id).await;
         assert_eq!((run["status"].as_str(), run["items"].as_i64()), (Some("FAILED"), Some(0)), "{run}");
+        // Final at once: not tried again after 250 ms and 1 s as a transport failure is.
+        let row = entity::integration_run::Entity::find_by_id(run["id"].as_str().unwrap()).one(&app.state.db).await.unwrap().unwrap();
+        let took = row.finished_at.unwrap() - row.created_at;
+        assert!(took < chrono::Duration::milliseconds(1250), "the refusal was retried: the run took {took}");
         let error = run["error"].as_str().unwrap();
         assert!(error.contains("SSRF guard") && error.contains("loopback address") && !error.contains("SECRETPART"), "{run}");
         assert_eq!(integration(&app, &id).await["status"], "ERROR");

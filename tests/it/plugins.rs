@@ -749,6 +749,16 @@ async fn custom_manifests_are_checked_and_newer_versions_upgrade_in_place() {
         assert_eq!((up["plugin"]["version"].as_str(), &up["plugin"]["config"]), (Some("1.2.0"), &json!({ "url": target.url, "token": "***" })));
         run_action(&app, &id, "echo", json!({})).await;
         assert_eq!(target.hits().last().unwrap().headers["authorization"], "Bearer tok-123456", "the secret carried over");
+        // v1.3.0 no longer marks `token` secret: its stored value is not
+        // carried over into the clear (nor shown, nor put in the event).
+        let mut v13 = custom_manifest("1.3.0", false);
+        v13["config_schema"]["properties"]["token"] = json!({ "type": "string" });
+        v13["config_schema"]["required"] = json!(["url"]);
+        app.mutate(&app.owner_key, "addPluginManifest", json!({ "manifest": v13 }), "plugin { pluginId }").await;
+        let up = app.mutate(&app.owner_key, "installPlugin",
+            json!({ "pluginId": "plugin_echo_v1.3.0", "source": "CUSTOM", "config": {} }), PLUGIN).await;
+        assert_eq!(up["plugin"]["config"], json!({ "url": target.url }), "{up}");
+        assert!(!events_of(&app, "plugin.installed").await.iter().any(|e| e.to_string().contains("tok-123456")));
     })
     .await;
 }

@@ -863,7 +863,7 @@ async fn integrations_are_created_tested_synced_updated_and_deleted() {
             call(&app, "GET", "/v1/integrations?service_type=slack&status=active", Some(&key), None).await;
         assert_eq!(s, 200, "[{b}] {list}");
         assert_eq!(list["pagination"], json!({ "page": 1, "limit": 20, "total": 1, "total_pages": 1 }), "[{b}]");
-        assert_eq!(list["data"][0]["installation_id"], id.as_str());
+        assert_eq!(list["data"][0]["id"], id.as_str());
         let (_, _, all) = call(&app, "GET", "/v1/integrations?page=2&limit=1", Some(&key), None).await;
         assert_eq!((all["data"][0]["id"].as_str(), all["pagination"]["total"].as_u64()), (Some(id.as_str()), Some(2)));
         let (s, _, one) = call(&app, "GET", &format!("/v1/integrations/{id}"), Some(&key), None).await;

@@ -223,9 +223,10 @@ pub struct SyncRun {
     pub deleted: i64,
     /// Why it failed; `null` otherwise.
     pub error: Option<String>,
-    /// What a run that did not fail should tell: an inbound sync stopped
-    /// at a bound (the next run continues the listing) or whose deletions
-    /// were held back, or the run a skipped one found running; `null`
+    /// What a run that did not fail should tell: a sync stopped at a bound
+    /// (inbound: the next run continues the listing; outbound: time or a
+    /// long `Retry-After`, the next run goes on from its cursor), an inbound
+    /// sync whose deletions were held back, or the run a skipped one found running; `null`
     /// otherwise.
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,

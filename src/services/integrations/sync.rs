@@ -11,8 +11,9 @@
 //! the one that loses stops. Events younger than [`SETTLE`] wait for the
 //! next run, so a transaction that commits late with an older id is not
 //! skipped. A webhook receiver gets the event id as `webhook-id` and can
-//! drop the one redelivery a kill between a send and its cursor write can
-//! cause (delivery is at-least-once: a Slack channel shows that event
+//! drop a redelivery: delivery is at-least-once (a kill between a send and
+//! its cursor write, or a send retried after a 5xx or a transport failure
+//! that had in fact arrived, sends an event twice; a Slack channel shows it
 //! twice). A run sends for at most [`RUN_BUDGET`] and waits out a rate
 //! limit in place only when it is short; either way it stops early without
 //! failing, and the next run goes on from the cursor (see [`outbound`]).
@@ -109,7 +110,8 @@ pub enum RunStatus {
     Queued,
     /// Sending.
     Running,
-    /// Done: everything due was sent.
+    /// Done: everything due was sent, or the run stopped early without a
+    /// failure (its `note` says why; the next run goes on from there).
     Succeeded,
     /// Stopped at a failure; the next run resumes where it stopped
     /// (outbound) or reads the listing again from its start (inbound).
@@ -176,7 +178,8 @@ pub(super) struct RunOutcome {
     pub cursor: Option<String>,
     /// What stopped the run, if something did: it fails.
     pub failure: Option<String>,
-    /// How a run that did not fail still ended early (inbound: the page bound).
+    /// How a run that did not fail still ended early (a bound: pages, time,
+    /// a rate limit) or held back its deletions (inbound).
     pub note: Option<String>,
 }
 
@@ -285,8 +288,9 @@ async fn advance(st: &AppState, id: &str, from: &Option<String>, to: &str) -> Re
 
 /// Sends what is due, for at most [`RUN_BUDGET`]; returns how many were
 /// sent, the cursor reached and the failure that stopped it, if one did.
-/// A failed send is tried twice more (after 250 ms, then 1 s) unless the
-/// service refused it for good (a 4xx). A service that limits the rate (a
+/// A failed send is tried twice more (after 250 ms, then 1 s) unless it
+/// was refused for good (a 4xx other than 408 and 429, or the SSRF guard):
+/// a retried send may have arrived the first time (at-least-once). A service that limits the rate (a
 /// 429, or a 503 with `Retry-After`) is waited for in place when it asks
 /// for at most [`RATE_WAIT`]; asked for longer, or a fourth time, the run
 /// stops there without failing: its note says so and the next run goes on

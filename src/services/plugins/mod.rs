@@ -251,13 +251,19 @@ pub async fn install(
             }
             // Carry the old config over; fields given now win (`***` keeps the stored secret).
             let mut merged = before.full_config(st)?;
-            // A field the new version dropped is not carried over where its
-            // schema allows no others: nothing could be sent to remove it.
-            if m.config_schema.get("additionalProperties") == Some(&Value::Bool(false)) {
-                let known = m.config_schema.get("properties").and_then(Value::as_object);
-                if let Some(obj) = merged.as_object_mut() {
-                    obj.retain(|k, _| known.is_some_and(|p| p.contains_key(k)));
-                }
+            // Not carried over: a secret the new version no longer marks
+            // secret (it would be stored and shown in the clear), and a field
+            // it dropped where its schema allows no others (nothing could be
+            // sent to remove it).
+            let (was_secret, is_secret) = (before.manifest.secret_fields(), m.secret_fields());
+            let closed = m.config_schema.get("additionalProperties") == Some(&Value::Bool(false));
+            let known = m.config_schema.get("properties").and_then(Value::as_object);
+            if let Some(obj) = merged.as_object_mut() {
+                obj.retain(|k, _| {
+                    let leaks = was_secret.contains(k) && !is_secret.contains(k);
+                    let stranded = closed && !known.is_some_and(|p| p.contains_key(k));
+                    !leaks && !stranded
+                });
             }
             let mut given = config;
             keep_masked(&mut given, &secrets_of(st, &old)?);
