@@ -182,6 +182,7 @@ async fn templates_paths_connections_and_triggers_are_checked_when_an_action_is_
             (json!({ "steps": [step(json!({ "path": "//evil.example/steal" }))] }), "input.steps.0.path"),
             (json!({ "steps": [step(json!({ "provider": "shopify" }))] }), "input.steps.0.provider"),
             (json!({ "steps": [step(json!({ "provider": "nope" }))] }), "input.steps.0.provider"),
+            (json!({ "steps": [step(json!({ "headers": [{ "name": "Authorization", "value": "Bearer x" }] }))] }), "input.steps.0.headers"),
             (json!({ "steps": [step(json!({ "key": "Bad Key" }))] }), "input.steps.0.key"),
             (json!({ "steps": [step(json!({})), step(json!({}))] }), "input.steps.1.key"),
             (json!({ "steps": [{ "key": "wait", "kind": "DELAY", "seconds": 0 }] }), "input.steps.0.seconds"),
@@ -231,6 +232,21 @@ async fn templates_paths_connections_and_triggers_are_checked_when_an_action_is_
         assert_eq!(out["action"]["triggers"][0]["active"], false);
         let (at, _) = app.user_error(&app.owner_key, "runAction", json!({ "id": id })).await;
         assert_eq!(at, "input.id");
+        // Enabled again, its schedule goes on from now: the tick it missed
+        // while off (here: yesterday) does not fire at once.
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+        entity::action_trigger::Entity::update_many()
+            .col_expr(entity::action_trigger::Column::NextRunAt, sea_orm::sea_query::Expr::value(yesterday))
+            .filter(entity::action_trigger::Column::ActionId.eq(id))
+            .exec(&app.state.writer)
+            .await
+            .unwrap();
+        let out = app.mutate(&app.owner_key, "updateAction", json!({ "id": id, "enabled": true }), "action { triggers { active nextRunAt } }").await;
+        let next: chrono::DateTime<chrono::Utc> = out["action"]["triggers"][0]["nextRunAt"].as_str().unwrap().parse().unwrap();
+        assert!(next > chrono::Utc::now() && out["action"]["triggers"][0]["active"] == true, "{out}");
+        let paris = next.with_timezone(&chrono_tz::Europe::Paris);
+        assert_eq!(paris.format("%a %H:%M").to_string(), "Mon 09:00", "{out}");
         let out = app.mutate(&app.owner_key, "deleteAction", json!({ "id": id }), "deletedId").await;
         assert_eq!(out["deletedId"], id);
         app.gql_null(&app.owner_key, "query($id: ID!) { action(id: $id) { id } }", json!({ "id": id }), "action").await;

@@ -331,6 +331,16 @@ async fn check_steps(st: &AppState, workspace_id: &str, steps: Vec<Step>) -> Res
             template("headers", name);
             template("headers", value);
         }
+        // Refused on every call, so refused here, where it can be fixed.
+        if s.kind == StepKind::ApiExecute {
+            let reserved = s.headers.iter().find(|(name, _)| super::connections::call::is_reserved_header(name));
+            if let Some((name, _)) = reserved {
+                problems.push(FieldError::new(
+                    at("headers"),
+                    format!("`{name}` is set by the server (the connection's credentials or the transport)"),
+                ));
+            }
+        }
         if let Some(body) = &s.body {
             if let Err(why) = template::check_json(body, &keys) {
                 problems.push(FieldError::new(at("body"), format!("Template error: {why}")));

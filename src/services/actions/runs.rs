@@ -258,16 +258,22 @@ pub async fn cancel(st: &AppState, p: &Principal, run_id: &str) -> Result<action
         return Err(Error::invalid_field("id", format!("The run has already ended ({})", r.status)));
     }
     let now = Utc::now();
-    action_run::Entity::update_many()
+    let ended = [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled].map(RunStatus::as_str);
+    let cancelled = action_run::Entity::update_many()
         .col_expr(action_run::Column::Status, Expr::value(RunStatus::Cancelled.as_str()))
         .col_expr(action_run::Column::JobId, Expr::value(Option::<String>::None))
         .col_expr(action_run::Column::WaitUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(action_run::Column::FinishedAt, Expr::value(now))
         .col_expr(action_run::Column::UpdatedAt, Expr::value(now))
         .filter(action_run::Column::Id.eq(&r.id))
+        // A run that ended meanwhile keeps its end (its event is out).
+        .filter(action_run::Column::Status.is_not_in(ended))
         .exec(&st.writer)
         .await?;
     let r = get(&st.writer, p, run_id).await?;
+    if cancelled.rows_affected != 1 {
+        return Err(Error::invalid_field("id", format!("The run has already ended ({})", r.status)));
+    }
     announce(st, &r);
     Ok(r)
 }
@@ -643,9 +649,18 @@ fn in_(d: Duration) -> DateTime<Utc> {
     Utc::now() + chrono::Duration::from_std(d).unwrap_or_default()
 }
 
-/// Keeps an answer: JSON whole (up to 64 KiB), else text cut to 4 KiB.
+/// Response headers never kept on a run (members who may only read see
+/// runs): a session or credential the provider hands out.
+const HIDDEN_RESPONSE_HEADERS: &[&str] = &["set-cookie", "set-cookie2", "authorization", "proxy-authorization"];
+
+/// Keeps an answer: JSON whole (up to 64 KiB), else text cut to 4 KiB;
+/// its headers but the [`HIDDEN_RESPONSE_HEADERS`].
 fn response_of(status: u16, headers: &[(String, String)], body: &str) -> StepResponse {
-    let headers = headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let headers = headers
+        .iter()
+        .filter(|(k, _)| !HIDDEN_RESPONSE_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     let parsed = (body.len() <= KEPT_BODY_BYTES).then(|| serde_json::from_str::<Value>(body).ok()).flatten();
     match parsed {
         Some(v) => StepResponse { status, headers, body: v, truncated: false },
@@ -790,6 +805,10 @@ async fn webhook(
             Outcome::Wait(Utc::now() + step_backoff(result.attempts))
         }
         Some(s) => Outcome::Fail(format!("The receiver answered HTTP {s}")),
+        // A refusal by the SSRF guard is final: the URL will not change.
+        None if sent.error.as_deref().is_some_and(|e| e.contains("SSRF")) => {
+            Outcome::Fail(sent.error.unwrap_or_default())
+        }
         None if result.attempts < STEP_ATTEMPTS => {
             result.error = Some(format!("{}; trying again", sent.error.unwrap_or_default()));
             Outcome::Wait(Utc::now() + step_backoff(result.attempts))
@@ -826,5 +845,24 @@ async fn plugin(st: &AppState, r: &action_run::Model, step: &Step, ctx: &Value, 
             Outcome::Done
         }
         Err(e) => Outcome::Fail(e.public_message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_answer_drops_the_cookies_and_credentials_it_was_handed() {
+        let headers = [
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("Set-Cookie".to_string(), "session=abc".to_string()),
+            ("authorization".to_string(), "Bearer t".to_string()),
+            ("x-rate-limit-remaining".to_string(), "9".to_string()),
+        ];
+        let kept = response_of(200, &headers, r#"{"id": 7}"#);
+        let names: Vec<&str> = kept.headers.keys().map(String::as_str).collect();
+        assert_eq!(names, ["Content-Type", "x-rate-limit-remaining"]);
+        assert_eq!(kept.body, json!({ "id": 7 }));
     }
 }

@@ -201,8 +201,25 @@ pub async fn replace(db: &impl ConnectionTrait, a: &action::Model, triggers: Vec
     Ok(())
 }
 
-/// Turns an action's triggers on or off with it.
+/// Turns an action's triggers on or off with it. A schedule turned back on
+/// goes on from now: the ticks it missed while off do not fire at once.
 pub async fn set_active(db: &impl ConnectionTrait, action_id: &str, active: bool) -> Result<()> {
+    if active {
+        let now = Utc::now();
+        let off = action_trigger::Entity::find()
+            .filter(action_trigger::Column::ActionId.eq(action_id))
+            .filter(action_trigger::Column::Active.eq(false))
+            .all(db)
+            .await?;
+        for t in off.into_iter().filter(|t| t.cron.is_some() || t.every_seconds.is_some()) {
+            let next = next_tick(&action_trigger::Model { next_run_at: None, ..t.clone() }, now);
+            action_trigger::Entity::update_many()
+                .col_expr(action_trigger::Column::NextRunAt, Expr::value(next))
+                .filter(action_trigger::Column::Id.eq(&t.id))
+                .exec(db)
+                .await?;
+        }
+    }
     action_trigger::Entity::update_many()
         .col_expr(action_trigger::Column::Active, Expr::value(active))
         .filter(action_trigger::Column::ActionId.eq(action_id))

@@ -64,6 +64,11 @@ const QUICK_RETRIES: u32 = 2;
 /// Wait after a 429 that names none.
 const DEFAULT_429_WAIT: Duration = Duration::from_secs(60);
 
+/// Whether a caller may not set this header (see [`RESERVED_HEADERS`]).
+pub fn is_reserved_header(name: &str) -> bool {
+    RESERVED_HEADERS.contains(&name.trim().to_ascii_lowercase().as_str())
+}
+
 /// Headers a caller may not set: the connection's credentials and the
 /// transport's own.
 const RESERVED_HEADERS: &[&str] = &[
