@@ -25,6 +25,7 @@ mod m20261208_000020_delivery_attempt_time_index;
 mod m20261209_000021_create_delivery_rollup;
 mod m20261210_000022_integration_run_deleted_note;
 mod m20261211_000023_integration_sync_state;
+mod m20261212_000024_action_run_status_index;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000021_create_delivery_rollup::Migration),
             Box::new(m20261210_000022_integration_run_deleted_note::Migration),
             Box::new(m20261211_000023_integration_sync_state::Migration),
+            Box::new(m20261212_000024_action_run_status_index::Migration),
         ]
     }
 }

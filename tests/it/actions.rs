@@ -518,6 +518,40 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
             assert_eq!(done["status"], "SUCCEEDED", "[{}] {done}", app.backend);
             assert!(done["error"].is_null());
         }
+
+        // A run that paused just after a reconnect's hook passed it (here:
+        // the connection mended with no event) is resumed by the scheduler
+        // once it has been paused a while and its connections are usable.
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        *log.current_access.lock().unwrap() = "revoked".into();
+        *log.valid_refresh.lock().unwrap() = "revoked".into();
+        let third =
+            run(&app, &app.owner_key, &id, json!({ "image_url": "https://example.com/c.jpg", "caption": "3" })).await;
+        let paused = wait_run(&app, &third, Duration::from_secs(20), |r| r["status"] == "PAUSED" || ended(r)).await;
+        assert_eq!(paused["status"], "PAUSED", "{paused}");
+        let resume = || switchyard::services::actions::triggers::resume_stranded(&app.state);
+        assert_eq!(resume().await.unwrap(), 0, "its connection is still broken");
+        *log.current_access.lock().unwrap() = "at-1".into();
+        entity::connection::Entity::update_many()
+            .col_expr(entity::connection::Column::Status, Expr::value("connected"))
+            .filter(entity::connection::Column::WorkspaceId.eq(&app.workspace_id))
+            .exec(&app.state.writer)
+            .await
+            .unwrap();
+        assert_eq!(resume().await.unwrap(), 0, "paused only just now: the reconnect's own hook has the first go");
+        entity::action_run::Entity::update_many()
+            .col_expr(
+                entity::action_run::Column::UpdatedAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)),
+            )
+            .filter(entity::action_run::Column::Id.eq(&third))
+            .exec(&app.state.writer)
+            .await
+            .unwrap();
+        assert_eq!(resume().await.unwrap(), 1);
+        let done = wait_run(&app, &third, Duration::from_secs(20), ended).await;
+        assert_eq!(done["status"], "SUCCEEDED", "[{}] {done}", app.backend);
     })
     .await;
 }

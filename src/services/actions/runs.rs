@@ -334,8 +334,8 @@ pub async fn resume_paused(db: &impl ConnectionTrait, action_ids: &[String]) -> 
         .await?;
     let mut jobs = Vec::new();
     for r in paused {
-        let job = ledger::insert(db, ledger::default_grace(), new_job(&r.workspace_id, &r.id, None)).await?;
-        action_run::Entity::update_many()
+        let job = ledger::row(ledger::default_grace(), new_job(&r.workspace_id, &r.id, None));
+        let moved = action_run::Entity::update_many()
             .col_expr(action_run::Column::Status, Expr::value(RunStatus::Queued.as_str()))
             .col_expr(action_run::Column::JobId, Expr::value(job.id.clone()))
             .col_expr(action_run::Column::Error, Expr::value(Option::<String>::None))
@@ -344,7 +344,10 @@ pub async fn resume_paused(db: &impl ConnectionTrait, action_ids: &[String]) -> 
             .filter(action_run::Column::Status.eq(RunStatus::Paused.as_str()))
             .exec(db)
             .await?;
-        jobs.push(job);
+        // Resumed by someone else meanwhile: no second job.
+        if moved.rows_affected == 1 {
+            jobs.push(job.clone().into_active_model().insert(db).await?);
+        }
     }
     Ok(jobs)
 }

@@ -246,8 +246,67 @@ impl Handler for ScheduleDue {
     }
 
     async fn run(&self, st: &AppState, _job: &entity::job::Model) -> Result<()> {
-        fire_due(st).await.map(|_| ())
+        fire_due(st).await?;
+        resume_stranded(st).await.map(|_| ())
     }
+}
+
+/// How long a run stays paused before the scheduler checks its connections
+/// again itself (see [`resume_stranded`]).
+const STRANDED_AFTER: chrono::Duration = chrono::Duration::seconds(10);
+
+/// Paused runs at most one scheduler pass looks at.
+const STRANDED_PAGE: u64 = 500;
+
+/// Queues again the runs paused for at least [`STRANDED_AFTER`] whose
+/// connections are all usable again; returns how many. A reconnect resumes
+/// the paused runs at once (the `connection.*` hook), but a run can pause
+/// just after that hook passed it (its step ended beside the reconnect, or
+/// it started then), and would otherwise wait for the next reconnect.
+pub async fn resume_stranded(st: &AppState) -> Result<usize> {
+    use entity::{action_run, connection};
+    use sea_orm::QuerySelect;
+    let paused = action_run::Entity::find()
+        .filter(action_run::Column::Status.eq(runs::RunStatus::Paused.as_str()))
+        .filter(action_run::Column::UpdatedAt.lte(Utc::now() - STRANDED_AFTER))
+        .limit(STRANDED_PAGE)
+        .all(&st.db)
+        .await?;
+    if paused.is_empty() {
+        return Ok(0);
+    }
+    let unique = |ids: Vec<&String>| {
+        let mut ids: Vec<String> = ids.into_iter().cloned().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
+    let actions = action::Entity::find()
+        .filter(action::Column::Id.is_in(unique(paused.iter().map(|r| &r.action_id).collect())))
+        .all(&st.db)
+        .await?;
+    let connections = connection::Entity::find()
+        .filter(connection::Column::WorkspaceId.is_in(unique(paused.iter().map(|r| &r.workspace_id).collect())))
+        .all(&st.db)
+        .await?;
+    let ready: Vec<String> = actions
+        .iter()
+        .filter(|a| super::paused_reason_among(a, &connections).is_none())
+        .map(|a| a.id.clone())
+        .collect();
+    if ready.is_empty() {
+        return Ok(0);
+    }
+    let txn = st.writer.begin().await?;
+    let jobs = runs::resume_paused(&txn, &ready).await?;
+    txn.commit().await?;
+    for job in &jobs {
+        ledger::ring(st, job).await;
+    }
+    if !jobs.is_empty() {
+        tracing::info!(runs = jobs.len(), "resumed paused action runs whose connections are usable again");
+    }
+    Ok(jobs.len())
 }
 
 /// Starts every due schedule; returns how many runs it started.
