@@ -728,6 +728,10 @@ async fn api_execute(
     result.attempts += 1;
     let out = match calls::call_for_run(st, &r.workspace_id, &provider, request, budget).await {
         Ok(out) => out,
+        // The database or the queue failed (perhaps after the provider
+        // answered): the job runs the step again, with the same
+        // idempotency key, instead of failing a run the user would repeat.
+        Err(e @ (Error::Database(_) | Error::Redis(_) | Error::RedisPool(_) | Error::Internal(_))) => return Err(e),
         Err(e) => return Ok(Outcome::Fail(e.public_message())),
     };
     Ok(match out {
