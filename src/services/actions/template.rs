@@ -23,15 +23,132 @@ pub const ROOTS: &[&str] = &["input", "steps", "event", "run", "action"];
 /// Instructions one rendering may run.
 const FUEL: u64 = 50_000;
 
+/// Longest template (one string of a step that holds template syntax).
+pub const MAX_TEMPLATE_CHARS: usize = 4096;
+
+/// Most text one string may render to, and one step's JSON body in all.
+pub const MAX_RENDERED_BYTES: usize = 256 * 1024;
+pub const MAX_RENDERED_BODY_BYTES: usize = 1024 * 1024;
+
+/// The environment: strict, with fuel, and with only the filters, tests
+/// and syntax that cannot build a value much larger than the values it is
+/// given. Fuel counts instructions, not bytes: one `"x" * 100000000`, a
+/// `namespace()` grown in a loop, or a `center(10**9)` would each take
+/// the process's memory, for every workspace. So there is no `range`,
+/// `namespace` or other global, no padding, joining or replacing filter,
+/// no `*`/`**` and no statement but `if` (see [`forbidden`]).
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let mut env = Environment::new();
+        use minijinja::{filters as f, tests as t};
+        let mut env = Environment::empty();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(50);
+        env.add_filter("upper", f::upper);
+        env.add_filter("lower", f::lower);
+        env.add_filter("title", f::title);
+        env.add_filter("capitalize", f::capitalize);
+        env.add_filter("trim", f::trim);
+        env.add_filter("length", f::length);
+        env.add_filter("count", f::length);
+        env.add_filter("default", f::default);
+        env.add_filter("d", f::default);
+        env.add_filter("abs", f::abs);
+        env.add_filter("int", f::int);
+        env.add_filter("float", f::float);
+        env.add_filter("round", f::round);
+        env.add_filter("first", f::first);
+        env.add_filter("last", f::last);
+        env.add_filter("reverse", f::reverse);
+        env.add_filter("list", f::list);
+        env.add_filter("sort", f::sort);
+        env.add_filter("unique", f::unique);
+        env.add_filter("min", f::min);
+        env.add_filter("max", f::max);
+        env.add_filter("sum", f::sum);
+        env.add_filter("items", f::items);
+        env.add_filter("dictsort", f::dictsort);
+        env.add_filter("split", f::split);
+        env.add_filter("lines", f::lines);
+        env.add_filter("string", f::string);
+        env.add_filter("bool", f::bool);
+        // Compact only: an `indent` would grow with the nesting.
+        env.add_filter("tojson", |v: Value| {
+            serde_json::to_string(&v)
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string()))
+        });
+        env.add_test("defined", t::is_defined);
+        env.add_test("undefined", t::is_undefined);
+        env.add_test("none", t::is_none);
+        env.add_test("boolean", t::is_boolean);
+        env.add_test("number", t::is_number);
+        env.add_test("integer", t::is_integer);
+        env.add_test("float", t::is_float);
+        env.add_test("string", t::is_string);
+        env.add_test("sequence", t::is_sequence);
+        env.add_test("mapping", t::is_mapping);
+        env.add_test("true", t::is_true);
+        env.add_test("false", t::is_false);
+        env.add_test("eq", t::is_eq);
+        env.add_test("ne", t::is_ne);
+        env.add_test("startingwith", t::is_startingwith);
+        env.add_test("endingwith", t::is_endingwith);
+        env.add_test("odd", t::is_odd);
+        env.add_test("even", t::is_even);
         env
     })
+}
+
+/// What a template uses that [`env`] leaves out, in words: a statement
+/// other than `if`/`elif`/`else`/`endif` (loops and assignments), the
+/// `*`/`**` operators (repetition), or more than [`MAX_TEMPLATE_CHARS`].
+/// Quoted text inside a tag may hold anything.
+fn forbidden(s: &str) -> Option<String> {
+    if s.chars().count() > MAX_TEMPLATE_CHARS {
+        return Some(format!("a template may be at most {MAX_TEMPLATE_CHARS} characters"));
+    }
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(open) = s[i..].find('{').map(|k| i + k) {
+        let close = match b.get(open + 1) {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            Some(b'#') => "#}",
+            _ => {
+                i = open + 1;
+                continue;
+            }
+        };
+        let (start, mut j, mut quote) = (open + 2, open + 2, None);
+        while j < b.len() {
+            let c = b[j];
+            match quote {
+                Some(_) if c == b'\\' => j += 1,
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if close == "#}" => {}
+                None if c == b'\'' || c == b'"' => quote = Some(c),
+                None if c == b'*' => {
+                    return Some("`*` and `**` are not allowed in a template (they repeat text and lists)".into())
+                }
+                None if s[j..].starts_with(close) => break,
+                None => {}
+            }
+            j += 1;
+        }
+        if close == "%}" {
+            let body = s[start..j.min(s.len())].trim_start_matches(['-', '+']).trim_start();
+            let word: String = body.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !matches!(word.as_str(), "if" | "elif" | "else" | "endif") {
+                return Some(format!(
+                    "`{{% {word} %}}` is not allowed: a template may use `if`, `elif`, `else` and `endif`"
+                ));
+            }
+        }
+        i = (j + 2).min(s.len());
+    }
+    None
 }
 
 /// The expression of a string that is exactly one `{{ … }}`, if it is.
@@ -51,6 +168,9 @@ pub fn is_template(s: &str) -> bool {
 pub fn check(s: &str, earlier: &[String]) -> Result<(), String> {
     if !is_template(s) {
         return Ok(());
+    }
+    if let Some(why) = forbidden(s) {
+        return Err(why);
     }
     let names = match sole_expression(s) {
         Some(expr) => env().compile_expression(expr).map_err(describe)?.undeclared_variables(true),
@@ -79,6 +199,11 @@ pub fn render(s: &str, ctx: &serde_json::Value, typed: bool) -> Result<serde_jso
     if !is_template(s) {
         return Ok(serde_json::Value::String(s.to_string()));
     }
+    // Checked when the action was saved, and again here for actions saved
+    // before these rules.
+    if let Some(why) = forbidden(s) {
+        return Err(why);
+    }
     let ctx = Value::from(minijinja::value::Serde(ctx));
     if typed {
         if let Some(expr) = sole_expression(s) {
@@ -89,7 +214,11 @@ pub fn render(s: &str, ctx: &serde_json::Value, typed: bool) -> Result<serde_jso
             return serde_json::to_value(&v).map_err(|e| format!("the value cannot be JSON: {e}"));
         }
     }
-    env().render_str(s, ctx).map(serde_json::Value::String).map_err(describe)
+    let text = env().render_str(s, ctx).map_err(describe)?;
+    if text.len() > MAX_RENDERED_BYTES {
+        return Err(format!("the text rendered is over {} KiB", MAX_RENDERED_BYTES / 1024));
+    }
+    Ok(serde_json::Value::String(text))
 }
 
 /// Renders one string to text.
@@ -100,15 +229,37 @@ pub fn render_text(s: &str, ctx: &serde_json::Value) -> Result<String, String> {
     }
 }
 
-/// Renders every string of a JSON value (keys stay as written).
+/// Renders every string of a JSON value (keys stay as written), at most
+/// [`MAX_RENDERED_BODY_BYTES`] of rendered text in all.
 pub fn render_json(v: &serde_json::Value, ctx: &serde_json::Value) -> Result<serde_json::Value, String> {
+    let mut left = MAX_RENDERED_BODY_BYTES;
+    render_json_within(v, ctx, &mut left)
+}
+
+fn render_json_within(
+    v: &serde_json::Value,
+    ctx: &serde_json::Value,
+    left: &mut usize,
+) -> Result<serde_json::Value, String> {
     use serde_json::Value as J;
     Ok(match v {
-        J::String(s) => render(s, ctx, true)?,
-        J::Array(items) => J::Array(items.iter().map(|i| render_json(i, ctx)).collect::<Result<_, _>>()?),
-        J::Object(map) => {
-            J::Object(map.iter().map(|(k, v)| Ok((k.clone(), render_json(v, ctx)?))).collect::<Result<_, String>>()?)
+        J::String(s) => {
+            let out = render(s, ctx, true)?;
+            let size = match &out {
+                J::String(t) => t.len(),
+                other => other.to_string().len(),
+            };
+            *left = left
+                .checked_sub(size)
+                .ok_or_else(|| format!("the body rendered is over {} KiB", MAX_RENDERED_BODY_BYTES / 1024))?;
+            out
         }
+        J::Array(items) => J::Array(items.iter().map(|i| render_json_within(i, ctx, left)).collect::<Result<_, _>>()?),
+        J::Object(map) => J::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_json_within(v, ctx, left)?)))
+                .collect::<Result<_, String>>()?,
+        ),
         other => other.clone(),
     })
 }
@@ -166,12 +317,52 @@ mod tests {
     }
 
     #[test]
+    fn templates_that_could_build_values_without_bound_are_refused_and_the_rest_render() {
+        let ctx = json!({"input": {"a": "x", "n": 3, "tags": ["b", "a"]}});
+        for bad in [
+            "{{ 'x' * 100000000 }}",
+            "{{ input.a ** 2 }}",
+            "{% for i in input.tags %}{{ i }}{% endfor %}",
+            "{% set ns = namespace(s='') %}",
+            "{%- macro m() %}{% endmacro %}",
+        ] {
+            assert!(check(bad, &[]).is_err(), "{bad}");
+            assert!(render(bad, &ctx, false).is_err(), "{bad}");
+        }
+        for bad in ["{{ range(10) }}", "{{ input.a | center(1000000000) }}", "{{ input.tags | join(',') }}"] {
+            assert!(render(bad, &ctx, false).is_err(), "{bad}");
+        }
+        let long = format!("{{{{ input.a }}}}{}", "y".repeat(MAX_TEMPLATE_CHARS));
+        assert!(check(&long, &[]).unwrap_err().contains("at most"));
+        // What stays: text, `~` and `+`, `if`, filters that do not grow, a `*` or `{%` in quotes or in plain text.
+        let ok = "{% if input.n > 2 %}{{ input.a ~ '*' ~ (input.n + 1) }} {{ input.tags | sort | tojson }}{% else %}no{% endif %}";
+        assert!(check(ok, &[]).is_ok());
+        assert_eq!(render(ok, &ctx, false).unwrap(), json!(r#"x*4 ["a","b"]"#));
+        assert_eq!(render("5 * 3 = {{ '{%' }}", &ctx, false).unwrap(), json!("5 * 3 = {%"));
+        assert_eq!(render("{{ input.missing | default('none') | upper }}", &ctx, false).unwrap(), json!("NONE"));
+        assert_eq!(render("{{ input.n is number }}", &ctx, false).unwrap(), json!("True"));
+    }
+
+    #[test]
+    fn a_body_may_render_to_at_most_a_mebibyte_in_all() {
+        let ctx = json!({"input": {"big": "z".repeat(200 * 1024)}});
+        let body = json!({"a": ["{{ input.big }}", "{{ input.big }}", "{{ input.big }}", "{{ input.big }}"]});
+        assert!(render_json(&body, &ctx).is_ok());
+        let body = json!({"a": vec!["{{ input.big }}"; 6]});
+        assert!(render_json(&body, &ctx).unwrap_err().contains("over 1024 KiB"));
+        assert!(render("{{ input.big ~ input.big }}", &ctx, false).unwrap_err().contains("over 256 KiB"));
+    }
+
+    #[test]
     fn a_runaway_template_runs_out_of_fuel() {
+        // Without loops, a long chain of filters is what is left to run long.
+        let chain = format!("{{{{ input.a{} }}}}", " | lower | upper".repeat(120));
+        assert!(render(&chain, &json!({"input": {"a": "x"}}), false).is_ok(), "a long but bounded chain runs");
         let e = render(
-            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
-            &json!({}),
+            &format!("{{{{ input.t{} }}}}", " | sort | reverse".repeat(200)),
+            &json!({"input": {"t": (0..300).collect::<Vec<_>>()}}),
             false,
         );
-        assert!(e.is_err());
+        assert!(e.unwrap_err().contains("fuel"), "out of fuel");
     }
 }
