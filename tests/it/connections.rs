@@ -102,7 +102,7 @@ pub(crate) async fn provider() -> (String, ProviderLog) {
                 (
                     axum::http::StatusCode::OK,
                     Json(json!({ "access_token": "at-1", "refresh_token": "rt-1", "token_type": "bearer",
-                                 "expires_in": 5_184_000, "scope": "instagram_basic,instagram_content_publish" })),
+                                 "expires_in": 5_184_000, "scope": "instagram_basic, instagram_content_publish" })),
                 )
             }),
         )
@@ -280,7 +280,8 @@ async fn an_owner_connects_a_service_over_oauth_once_per_workspace() {
         let node = &seen["connections"]["edges"][0]["node"];
         assert_eq!(node["status"], "CONNECTED");
         assert_eq!(node["account"], "@mybusiness");
-        assert_eq!(node["scopes"], json!(["instagram_basic,instagram_content_publish"]));
+        // Instagram separates scopes with commas: each granted scope on its own.
+        assert_eq!(node["scopes"], json!(["instagram_basic", "instagram_content_publish"]));
         assert_eq!(node["autoRefresh"], true);
         assert!(node["tokenExpiresAt"].is_string());
 
