@@ -439,7 +439,8 @@ async fn a_refresh_whose_caller_goes_away_still_stores_the_rotated_tokens() {
             async move {
                 for _ in 0..60 {
                     let row = entity::connection::Entity::find_by_id(&id).one(&app.state.db).await.unwrap().unwrap();
-                    let creds: Value = serde_json::from_str(&app.state.secret.decrypt(&row.credentials_enc).unwrap()).unwrap();
+                    let creds: Value =
+                        serde_json::from_str(&app.state.secret.decrypt(&row.credentials_enc).unwrap()).unwrap();
                     if creds["refresh_token"] == want && row.refresh_lease_until.is_none() {
                         return creds;
                     }
@@ -462,7 +463,11 @@ async fn a_refresh_whose_caller_goes_away_still_stores_the_rotated_tokens() {
         *log.current_access.lock().unwrap() = "something-else".into();
         let gone = tokio::time::timeout(
             Duration::from_millis(700),
-            app.gql(&app.owner_key, CALL, json!({ "i": { "connectionId": id, "method": "GET", "path": "/api/items" } })),
+            app.gql(
+                &app.owner_key,
+                CALL,
+                json!({ "i": { "connectionId": id, "method": "GET", "path": "/api/items" } }),
+            ),
         )
         .await;
         assert!(gone.is_err(), "the client went away mid-refresh");
@@ -472,7 +477,11 @@ async fn a_refresh_whose_caller_goes_away_still_stores_the_rotated_tokens() {
         // The rotated tokens work: a call goes through, the next refresh spends rt-3.
         *log.refresh_delay_ms.lock().unwrap() = 200;
         let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/items" })).await;
-        assert_eq!((out["call"]["status"].clone(), out["call"]["attempts"].clone()), (json!("SUCCEEDED"), json!(1)), "{out}");
+        assert_eq!(
+            (out["call"]["status"].clone(), out["call"]["attempts"].clone()),
+            (json!("SUCCEEDED"), json!(1)),
+            "{out}"
+        );
         assert_eq!(log.api_hits.lock().unwrap().last().unwrap().1, "Bearer at-3");
         assert_eq!(refresh_due(&app.state).await.unwrap(), [(id.clone(), Outcome::Refreshed)]);
         assert_eq!(stored("rt-4").await["access_token"], "at-4");
