@@ -102,11 +102,25 @@ fn finish(router: Router<Http>, http: Http) -> Router {
         .layer(axum::middleware::from_fn_with_state(http.clone(), metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            tracing::info_span!("http", method = %req.method(), path = %logged_path(req), request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, UlidRequestId))
         .with_state(http)
+}
+
+/// The path a request's trace span records: its route (`/hooks/{id}/{token}`),
+/// never the values in it, which may be credentials (an incoming webhook's
+/// URL token). A path no route matched is kept only up to a `/hooks/` prefix.
+fn logged_path(req: &Request) -> String {
+    if let Some(route) = req.extensions().get::<axum::extract::MatchedPath>() {
+        return route.as_str().to_string();
+    }
+    let path = req.uri().path();
+    match path.strip_prefix("/hooks/") {
+        Some(_) => "/hooks/…".to_string(),
+        None => path.to_string(),
+    }
 }
 
 /// The client's address, as the accept loop saw it (`None` if the router

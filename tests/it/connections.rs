@@ -30,6 +30,9 @@ pub(crate) struct ProviderLog {
     pub(crate) valid_refresh: Arc<Mutex<String>>,
     /// Refresh requests that reached the provider.
     pub(crate) refreshes: Arc<Mutex<usize>>,
+    /// How long the token endpoint takes to answer a refresh, after it has
+    /// already rotated the refresh token (200 ms unless a test says).
+    pub(crate) refresh_delay_ms: Arc<Mutex<u64>>,
     /// The access token the API accepts now (a refresh replaces it).
     pub(crate) current_access: Arc<Mutex<String>>,
     /// API requests: (path and query, the authorization header).
@@ -45,6 +48,7 @@ pub(crate) async fn provider() -> (String, ProviderLog) {
     let log = ProviderLog::default();
     *log.valid_refresh.lock().unwrap() = "rt-1".into();
     *log.current_access.lock().unwrap() = "at-1".into();
+    *log.refresh_delay_ms.lock().unwrap() = 200;
     let router = Router::new()
         .route(
             "/token",
@@ -66,12 +70,17 @@ pub(crate) async fn provider() -> (String, ProviderLog) {
                     };
                     // Slow enough that a second refresher would overlap.
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    let mut valid = log.valid_refresh.lock().unwrap();
-                    if basic != "client-1:shh" || field("refresh_token").as_deref() != Some(valid.as_str()) {
-                        return (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" })));
+                    {
+                        let mut valid = log.valid_refresh.lock().unwrap();
+                        if basic != "client-1:shh" || field("refresh_token").as_deref() != Some(valid.as_str()) {
+                            return (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" })));
+                        }
+                        *valid = format!("rt-{n}");
+                        *log.current_access.lock().unwrap() = format!("at-{n}");
                     }
-                    *valid = format!("rt-{n}");
-                    *log.current_access.lock().unwrap() = format!("at-{n}");
+                    // The old refresh token is spent; the answer takes its time.
+                    let delay = (*log.refresh_delay_ms.lock().unwrap()).saturating_sub(200);
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                     return (
                         axum::http::StatusCode::OK,
                         Json(json!({ "access_token": format!("at-{n}"), "refresh_token": format!("rt-{n}"),
@@ -93,7 +102,7 @@ pub(crate) async fn provider() -> (String, ProviderLog) {
                 (
                     axum::http::StatusCode::OK,
                     Json(json!({ "access_token": "at-1", "refresh_token": "rt-1", "token_type": "bearer",
-                                 "expires_in": 5_184_000, "scope": "instagram_basic,instagram_content_publish" })),
+                                 "expires_in": 5_184_000, "scope": "instagram_basic, instagram_content_publish" })),
                 )
             }),
         )
@@ -271,7 +280,8 @@ async fn an_owner_connects_a_service_over_oauth_once_per_workspace() {
         let node = &seen["connections"]["edges"][0]["node"];
         assert_eq!(node["status"], "CONNECTED");
         assert_eq!(node["account"], "@mybusiness");
-        assert_eq!(node["scopes"], json!(["instagram_basic,instagram_content_publish"]));
+        // Instagram separates scopes with commas: each granted scope on its own.
+        assert_eq!(node["scopes"], json!(["instagram_basic", "instagram_content_publish"]));
         assert_eq!(node["autoRefresh"], true);
         assert!(node["tokenExpiresAt"].is_string());
 
@@ -407,6 +417,74 @@ async fn tokens_are_refreshed_once_before_they_expire_and_a_refused_refresh_asks
                 .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["connection"]["id"], id.as_str());
+        let seen =
+            app.gql(&app.owner_key, "query($id: ID!) { connection(id: $id) { status } }", json!({ "id": id })).await;
+        assert_eq!(seen["connection"]["status"], "CONNECTED");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refresh_whose_caller_goes_away_still_stores_the_rotated_tokens() {
+    // Every token counts as due: refresh 70 days before expiry (tokens live 60).
+    for_each_backend(&["--connection-refresh-before-seconds", "6048000"], |app| async move {
+        use std::time::Duration;
+        use switchyard::services::connections::refresh::{refresh_due, Outcome};
+        let (base, log) = provider().await;
+        let id = connected_instagram(&app, &base).await;
+        // Waits until the stored refresh token is `want` and no lease is held.
+        let stored = |want: &'static str| {
+            let app = &app;
+            let id = id.clone();
+            async move {
+                for _ in 0..60 {
+                    let row = entity::connection::Entity::find_by_id(&id).one(&app.state.db).await.unwrap().unwrap();
+                    let creds: Value =
+                        serde_json::from_str(&app.state.secret.decrypt(&row.credentials_enc).unwrap()).unwrap();
+                    if creds["refresh_token"] == want && row.refresh_lease_until.is_none() {
+                        return creds;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                panic!("[{}] the rotated refresh token {want} was never stored", app.backend);
+            }
+        };
+
+        // The provider rotates the token, then answers slowly; the scheduled
+        // run is cut off (a job timeout) before the answer arrives.
+        *log.refresh_delay_ms.lock().unwrap() = 1500;
+        let cut = tokio::time::timeout(Duration::from_millis(700), refresh_due(&app.state)).await;
+        assert!(cut.is_err(), "the run was cut off mid-refresh");
+        assert_eq!(*log.refreshes.lock().unwrap(), 1);
+        let creds = stored("rt-2").await;
+        assert_eq!(creds["access_token"], "at-2");
+
+        // A call answered 401 refreshes; its client hangs up mid-refresh.
+        *log.current_access.lock().unwrap() = "something-else".into();
+        let gone = tokio::time::timeout(
+            Duration::from_millis(700),
+            app.gql(
+                &app.owner_key,
+                CALL,
+                json!({ "i": { "connectionId": id, "method": "GET", "path": "/api/items" } }),
+            ),
+        )
+        .await;
+        assert!(gone.is_err(), "the client went away mid-refresh");
+        let creds = stored("rt-3").await;
+        assert_eq!(creds["access_token"], "at-3");
+
+        // The rotated tokens work: a call goes through, the next refresh spends rt-3.
+        *log.refresh_delay_ms.lock().unwrap() = 200;
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/items" })).await;
+        assert_eq!(
+            (out["call"]["status"].clone(), out["call"]["attempts"].clone()),
+            (json!("SUCCEEDED"), json!(1)),
+            "{out}"
+        );
+        assert_eq!(log.api_hits.lock().unwrap().last().unwrap().1, "Bearer at-3");
+        assert_eq!(refresh_due(&app.state).await.unwrap(), [(id.clone(), Outcome::Refreshed)]);
+        assert_eq!(stored("rt-4").await["access_token"], "at-4");
         let seen =
             app.gql(&app.owner_key, "query($id: ID!) { connection(id: $id) { status } }", json!({ "id": id })).await;
         assert_eq!(seen["connection"]["status"], "CONNECTED");

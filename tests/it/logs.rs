@@ -38,6 +38,7 @@ const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const WEBHOOK_HEADER: &str = "hdr-Pq4Rs8Tu2Vw6Xy0Z";
 const PLUGIN_KEY: &str = "wk-Ab1Cd5Ef9Gh3Ij7K";
 const SLACK_PART: &str = "sl-Rt6Yu0Io4Pa8Sd2F";
+const HOOK_SECRET: &str = "hk-Gt5Hy9Ju3Ki7Lo1P";
 
 /// Everything written to it, shared with the subscriber.
 #[derive(Clone, Default)]
@@ -251,6 +252,35 @@ async fn tokens_and_secrets_never_reach_the_logs() {
             let tested = app.mutate(&app.owner_key, "testIntegration", json!({ "id": slack_id }), &format!("ok {integration}")).await;
             assert_eq!(tested["ok"], false, "{tested}");
             assert!(tested["integration"]["lastTestError"].as_str().unwrap().contains("could not be reached"), "{tested}");
+
+            // An incoming-webhooks connection: its URL's token is a credential.
+            let create_hook = "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { incomingUrl userErrors { message } } }";
+            let made = app
+                .gql(&app.owner_key, create_hook, json!({ "i": { "provider": "incoming_webhooks", "webhookSecret": HOOK_SECRET } }))
+                .await;
+            let url = made["createConnection"]["incomingUrl"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+            let token = url.rsplit('/').next().unwrap().to_string();
+            assert!(token.len() >= 20, "{url}");
+            keys.lock().unwrap().push(token);
+            let body = br#"{"order":42}"#.to_vec();
+            let sign = |secret: &[u8]| {
+                use hmac::Mac;
+                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+                mac.update(&body);
+                format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+            };
+            for (secret, status) in [(HOOK_SECRET.as_bytes(), 202), (b"not the secret".as_slice(), 401)] {
+                let resp = app
+                    .client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", sign(secret))
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), status);
+            }
         }
     })
     .await;
@@ -271,7 +301,13 @@ async fn tokens_and_secrets_never_reach_the_logs() {
         assert!(logged.contains(sign), "the server's log lines were not captured (no {sign:?})");
     }
     // And so were the failures: the plugin's 500 and unreachable target, the Slack sync's 500.
-    for sign in ["The target answered HTTP 500", "could not be reached", "failed: The service answered HTTP 500"] {
+    for sign in [
+        "The target answered HTTP 500",
+        "could not be reached",
+        "failed: The service answered HTTP 500",
+        "path=/hooks/{id}/{token}",
+        "status=401",
+    ] {
         assert!(logged.contains(sign), "the error paths were not logged (no {sign:?})");
     }
     let mut secrets: Vec<String> = [
@@ -285,6 +321,7 @@ async fn tokens_and_secrets_never_reach_the_logs() {
         WEBHOOK_HEADER,
         PLUGIN_KEY,
         SLACK_PART,
+        HOOK_SECRET,
         PASSWORD,
     ]
     .map(String::from)

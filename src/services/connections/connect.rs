@@ -216,8 +216,8 @@ pub async fn finish(st: &AppState, session_id: &str, provider_key: &str, cb: Cal
     })?;
     let access = tokens.access_token().secret().clone();
     let account = account_name(st, provider, urls.api_base_url.as_deref(), &access).await?;
-    let granted: Vec<String> = match tokens.scopes() {
-        Some(s) => s.iter().map(|s| s.to_string()).collect(),
+    let granted = match tokens.scopes() {
+        Some(s) => split_scopes(s.iter().map(|s| s.as_str()), &provider.scope_separator),
         None => provider.scopes.clone(),
     };
     let credentials = json!({
@@ -226,6 +226,14 @@ pub async fn finish(st: &AppState, session_id: &str, provider_key: &str, cb: Cal
     });
     let expires_at = tokens.expires_in().map(|d| Utc::now() + Duration::seconds(d.as_secs() as i64));
     store(st, &attempt, provider_key, account, granted, st.secret.encrypt(&credentials.to_string())?, expires_at).await
+}
+
+/// The granted scopes one by one: the token answer's `scope` is split on
+/// spaces, so a provider that separates them with commas (Facebook,
+/// Instagram, TikTok, Pinterest, Shopify) is split again on its separator.
+fn split_scopes<'a>(scopes: impl Iterator<Item = &'a str>, separator: &str) -> Vec<String> {
+    let separator = if separator.trim().is_empty() { " " } else { separator };
+    scopes.flat_map(|s| s.split(separator)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 /// Reads the account's name from the provider's "who am I" call.

@@ -27,6 +27,10 @@ pub const KIND: &str = "connection.refresh";
 /// How long a refresh may hold its lease.
 const LEASE_SECONDS: i64 = 60;
 
+/// How long one run of the scheduled job keeps starting refreshes; the
+/// connections still due after it are left for the next run.
+const RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(240);
+
 /// `connection.refresh`: refreshes every connection whose token is due.
 pub struct RefreshDue;
 
@@ -38,6 +42,12 @@ impl Handler for RefreshDue {
 
     fn max_attempts(&self) -> u32 {
         1
+    }
+
+    /// Covers the run's budget plus the last refresh it started (the
+    /// provider's timeout is 20 s), so the loop is not cut off midway.
+    fn timeout(&self, _job: &job::Model) -> std::time::Duration {
+        RUN_BUDGET + std::time::Duration::from_secs(60)
     }
 
     async fn run(&self, st: &AppState, _job: &job::Model) -> Result<()> {
@@ -58,8 +68,10 @@ pub enum Outcome {
 }
 
 /// Refreshes every connected, auto-refreshing connection whose token
-/// expires within the configured margin; returns the outcomes.
+/// expires within the configured margin, one after another for at most
+/// 4 minutes (the rest wait for the next run); returns the outcomes.
 pub async fn refresh_due(st: &AppState) -> Result<Vec<(String, Outcome)>> {
+    let started = std::time::Instant::now();
     let horizon = Utc::now() + Duration::seconds(st.config.connection_refresh_before_seconds as i64);
     let due = connection::Entity::find()
         .filter(connection::Column::AutoRefresh.eq(true))
@@ -69,6 +81,10 @@ pub async fn refresh_due(st: &AppState) -> Result<Vec<(String, Outcome)>> {
         .await?;
     let mut out = Vec::new();
     for c in due {
+        if started.elapsed() >= RUN_BUDGET {
+            tracing::info!("connection refresh run out of time; the rest wait for the next run");
+            break;
+        }
         let id = c.id.clone();
         out.push((id, refresh_one(st, c).await?));
     }
@@ -91,7 +107,18 @@ async fn take_lease(st: &AppState, id: &str) -> Result<bool> {
     Ok(taken.rows_affected == 1)
 }
 
+/// Refreshes one connection in a task of its own: a caller that goes away
+/// (a job timeout, a client that hangs up) never cuts a refresh off after
+/// the provider has rotated the refresh token but before the new one is
+/// stored.
 async fn refresh_one(st: &AppState, c: connection::Model) -> Result<Outcome> {
+    let st = st.clone();
+    tokio::spawn(async move { refresh_one_inner(&st, c).await })
+        .await
+        .map_err(|e| crate::error::Error::internal(format!("connection refresh task: {e}")))?
+}
+
+async fn refresh_one_inner(st: &AppState, c: connection::Model) -> Result<Outcome> {
     let Some(provider) = catalog::get(&c.provider).filter(|p| p.auth == AuthKind::Oauth2) else {
         return Ok(Outcome::Skipped);
     };
