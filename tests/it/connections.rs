@@ -452,8 +452,8 @@ async fn a_refresh_whose_caller_goes_away_still_stores_the_rotated_tokens() {
 
         // The provider rotates the token, then answers slowly; the scheduled
         // run is cut off (a job timeout) before the answer arrives.
-        *log.refresh_delay_ms.lock().unwrap() = 1500;
-        let cut = tokio::time::timeout(Duration::from_millis(700), refresh_due(&app.state)).await;
+        *log.refresh_delay_ms.lock().unwrap() = 4000;
+        let cut = tokio::time::timeout(Duration::from_millis(1500), refresh_due(&app.state)).await;
         assert!(cut.is_err(), "the run was cut off mid-refresh");
         assert_eq!(*log.refreshes.lock().unwrap(), 1);
         let creds = stored("rt-2").await;
@@ -462,7 +462,7 @@ async fn a_refresh_whose_caller_goes_away_still_stores_the_rotated_tokens() {
         // A call answered 401 refreshes; its client hangs up mid-refresh.
         *log.current_access.lock().unwrap() = "something-else".into();
         let gone = tokio::time::timeout(
-            Duration::from_millis(700),
+            Duration::from_millis(1500),
             app.gql(
                 &app.owner_key,
                 CALL,

@@ -281,7 +281,10 @@ pub async fn paused_reason(db: &impl ConnectionTrait, a: &action::Model) -> Resu
 /// the ones the action uses), for callers that read them once for many actions.
 pub fn paused_reason_among(a: &action::Model, connections: &[connection::Model]) -> Option<String> {
     for key in providers_of(a) {
-        let name = catalog::get(&key).map_or(key.as_str(), |p| p.name.as_str());
+        let Some(provider) = catalog::get(&key) else {
+            return Some(format!("`{key}` is not a service of this server any more"));
+        };
+        let name = provider.name.as_str();
         match connections.iter().find(|c| c.workspace_id == a.workspace_id && c.provider == key) {
             None => return Some(format!("The workspace has no {name} connection")),
             Some(c) if c.status != super::connections::ConnectionStatus::Connected.as_str() => {

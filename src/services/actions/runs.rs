@@ -731,7 +731,7 @@ async fn api_execute(
         // The database or the queue failed (perhaps after the provider
         // answered): the job runs the step again, with the same
         // idempotency key, instead of failing a run the user would repeat.
-        Err(e @ (Error::Database(_) | Error::Redis(_) | Error::RedisPool(_) | Error::Internal(_))) => return Err(e),
+        Err(e @ (Error::Database(_) | Error::Redis(_) | Error::RedisPool(_))) => return Err(e),
         Err(e) => return Ok(Outcome::Fail(e.public_message())),
     };
     Ok(match out {

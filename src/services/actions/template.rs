@@ -73,10 +73,11 @@ fn env() -> &'static Environment<'static> {
         env.add_filter("lines", f::lines);
         env.add_filter("string", f::string);
         env.add_filter("bool", f::bool);
-        // Compact only: an `indent` would grow with the nesting.
+        // Compact only (an `indent` would grow with the nesting), and cut
+        // off at the size a rendered string may have.
         env.add_filter("tojson", |v: Value| {
-            serde_json::to_string(&v)
-                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string()))
+            let bad = |e: String| minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e);
+            String::from_utf8(to_json_capped(&v).map_err(bad)?).map_err(|e| bad(e.to_string()))
         });
         env.add_test("defined", t::is_defined);
         env.add_test("undefined", t::is_undefined);
@@ -114,25 +115,37 @@ fn forbidden(s: &str) -> Option<String> {
         let close = match b.get(open + 1) {
             Some(b'{') => "}}",
             Some(b'%') => "%}",
-            Some(b'#') => "#}",
+            Some(b'#') => {
+                // A comment ends at the first `#}`, whatever is inside.
+                match s[open + 2..].find("#}") {
+                    Some(k) => {
+                        i = open + 2 + k + 2;
+                        continue;
+                    }
+                    None => return None, // unterminated: the syntax check says so
+                }
+            }
             _ => {
                 i = open + 1;
                 continue;
             }
         };
-        let (start, mut j, mut quote) = (open + 2, open + 2, None);
+        // The tag ends at its closing marker outside quotes and brackets,
+        // as minijinja's lexer reads it (`{{ {'a': {}} }}` is one tag).
+        let (start, mut j, mut quote, mut depth) = (open + 2, open + 2, None, 0usize);
         while j < b.len() {
             let c = b[j];
             match quote {
                 Some(_) if c == b'\\' => j += 1,
                 Some(q) if c == q => quote = None,
                 Some(_) => {}
-                None if close == "#}" => {}
                 None if c == b'\'' || c == b'"' => quote = Some(c),
                 None if c == b'*' => {
                     return Some("`*` and `**` are not allowed in a template (they repeat text and lists)".into())
                 }
-                None if s[j..].starts_with(close) => break,
+                None if depth == 0 && s[j..].starts_with(close) => break,
+                None if matches!(c, b'(' | b'[' | b'{') => depth += 1,
+                None if matches!(c, b')' | b']' | b'}') => depth = depth.saturating_sub(1),
                 None => {}
             }
             j += 1;
@@ -149,6 +162,38 @@ fn forbidden(s: &str) -> Option<String> {
         i = (j + 2).min(s.len());
     }
     None
+}
+
+/// A buffer that refuses to grow past [`MAX_RENDERED_BYTES`], so a value
+/// is never written out whole before its size is known.
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_RENDERED_BYTES {
+            return Err(std::io::Error::other("over the cap"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn over_cap() -> String {
+    format!("the text rendered is over {} KiB", MAX_RENDERED_BYTES / 1024)
+}
+
+/// A value as compact JSON, at most [`MAX_RENDERED_BYTES`].
+fn to_json_capped(v: &impl serde::Serialize) -> Result<Vec<u8>, String> {
+    let mut out = Capped(Vec::new());
+    match serde_json::to_writer(&mut out, v) {
+        Ok(()) => Ok(out.0),
+        Err(e) if e.is_io() => Err(over_cap()),
+        Err(e) => Err(format!("the value cannot be JSON: {e}")),
+    }
 }
 
 /// The expression of a string that is exactly one `{{ … }}`, if it is.
@@ -211,14 +256,17 @@ pub fn render(s: &str, ctx: &serde_json::Value, typed: bool) -> Result<serde_jso
             if v.is_undefined() {
                 return Err(format!("undefined value: `{expr}` is not there"));
             }
-            return serde_json::to_value(&v).map_err(|e| format!("the value cannot be JSON: {e}"));
+            let json = to_json_capped(&v)?;
+            return serde_json::from_slice(&json).map_err(|e| format!("the value cannot be JSON: {e}"));
         }
     }
-    let text = env().render_str(s, ctx).map_err(describe)?;
-    if text.len() > MAX_RENDERED_BYTES {
-        return Err(format!("the text rendered is over {} KiB", MAX_RENDERED_BYTES / 1024));
+    let mut out = Capped(Vec::new());
+    let rendered = env().template_from_str(s).and_then(|t| t.render_captured_to(ctx, &mut out).map(drop));
+    match rendered {
+        Ok(_) => String::from_utf8(out.0).map(serde_json::Value::String).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == minijinja::ErrorKind::WriteFailure => Err(over_cap()),
+        Err(e) => Err(describe(e)),
     }
-    Ok(serde_json::Value::String(text))
 }
 
 /// Renders one string to text.
@@ -329,6 +377,15 @@ mod tests {
             assert!(check(bad, &[]).is_err(), "{bad}");
             assert!(render(bad, &ctx, false).is_err(), "{bad}");
         }
+        // What the scanner must see through: a comment, brackets holding `}}`.
+        for bad in [
+            "{##}{{ ['x'] * 100000000 }}",
+            "{# a #}{% for i in input.tags %}{% endfor %}",
+            "{{ {'a':{}} and (['x'*0]*100000000) }}",
+            "{{ \"}}\" ~ input.a }}{{ 'x' * 5 }}",
+        ] {
+            assert!(check(bad, &[]).is_err(), "{bad}");
+        }
         for bad in ["{{ range(10) }}", "{{ input.a | center(1000000000) }}", "{{ input.tags | join(',') }}"] {
             assert!(render(bad, &ctx, false).is_err(), "{bad}");
         }
@@ -351,6 +408,12 @@ mod tests {
         let body = json!({"a": vec!["{{ input.big }}"; 6]});
         assert!(render_json(&body, &ctx).unwrap_err().contains("over 1024 KiB"));
         assert!(render("{{ input.big ~ input.big }}", &ctx, false).unwrap_err().contains("over 256 KiB"));
+        // A list of many copies is cut off while it is written out, typed or as text.
+        let copies = format!("{{{{ [{}] }}}}", vec!["input.big"; 20].join(", "));
+        assert!(render(&copies, &ctx, true).unwrap_err().contains("over 256 KiB"));
+        assert!(render(&copies, &ctx, false).unwrap_err().contains("over 256 KiB"));
+        let json = format!("{{{{ [{}] | tojson }}}}", vec!["input.big"; 20].join(", "));
+        assert!(render(&json, &ctx, false).is_err());
     }
 
     #[test]

@@ -255,7 +255,7 @@ impl Handler for ScheduleDue {
 /// again itself (see [`resume_stranded`]).
 const STRANDED_AFTER: chrono::Duration = chrono::Duration::seconds(10);
 
-/// Paused runs at most one scheduler pass looks at.
+/// Actions with paused runs at most one scheduler pass looks at.
 const STRANDED_PAGE: u64 = 500;
 
 /// Queues again the runs paused for at least [`STRANDED_AFTER`] whose
@@ -266,27 +266,31 @@ const STRANDED_PAGE: u64 = 500;
 pub async fn resume_stranded(st: &AppState) -> Result<usize> {
     use entity::{action_run, connection};
     use sea_orm::QuerySelect;
-    let paused = action_run::Entity::find()
+    // The actions, not the runs: many runs of one action paused on a
+    // connection that stays broken must not fill the page.
+    let paused: Vec<(String, String)> = action_run::Entity::find()
+        .select_only()
+        .column(action_run::Column::ActionId)
+        .column(action_run::Column::WorkspaceId)
+        .distinct()
         .filter(action_run::Column::Status.eq(runs::RunStatus::Paused.as_str()))
         .filter(action_run::Column::UpdatedAt.lte(Utc::now() - STRANDED_AFTER))
         .limit(STRANDED_PAGE)
+        .into_tuple()
         .all(&st.db)
         .await?;
     if paused.is_empty() {
         return Ok(0);
     }
-    let unique = |ids: Vec<&String>| {
-        let mut ids: Vec<String> = ids.into_iter().cloned().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
-    };
+    let mut workspaces: Vec<&String> = paused.iter().map(|(_, w)| w).collect();
+    workspaces.sort_unstable();
+    workspaces.dedup();
     let actions = action::Entity::find()
-        .filter(action::Column::Id.is_in(unique(paused.iter().map(|r| &r.action_id).collect())))
+        .filter(action::Column::Id.is_in(paused.iter().map(|(a, _)| a.as_str())))
         .all(&st.db)
         .await?;
     let connections = connection::Entity::find()
-        .filter(connection::Column::WorkspaceId.is_in(unique(paused.iter().map(|r| &r.workspace_id).collect())))
+        .filter(connection::Column::WorkspaceId.is_in(workspaces.into_iter().map(String::as_str)))
         .all(&st.db)
         .await?;
     let ready: Vec<String> = actions
