@@ -12,6 +12,14 @@ use reqwest::Url;
 
 use crate::error::{Error, Result};
 
+/// Whether an outgoing request's error is this guard's refusal, in any of
+/// the words the client, the provider calls and the resolver give it. A
+/// refusal is final: the same target is refused again, so it is never
+/// retried.
+pub fn is_refusal(error: &str) -> bool {
+    error.contains("by the SSRF guard")
+}
+
 /// Why an address is refused, or `None` if it is public.
 pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
     match ip {

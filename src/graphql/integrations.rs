@@ -128,8 +128,9 @@ pub struct IntegrationRun {
     /// What a run that did not fail should tell: it stopped at a bound (an
     /// inbound sync: pages, time, the service's rate window, and the next
     /// run continues the listing; an outbound one: time, or a long
-    /// `Retry-After`, and the next run goes on from its cursor), or deleted nothing as the listing was empty
-    /// or would delete more than half of the items; a `SKIPPED` run names
+    /// `Retry-After`, and the next run goes on from its cursor), or deleted
+    /// nothing as the listing was empty or would delete more than half of
+    /// the items; a `SKIPPED` run names
     /// the run that was running. Null otherwise.
     pub note: Option<String>,
     /// When it was queued.

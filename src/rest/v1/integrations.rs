@@ -226,8 +226,8 @@ pub struct SyncRun {
     /// What a run that did not fail should tell: a sync stopped at a bound
     /// (inbound: the next run continues the listing; outbound: time or a
     /// long `Retry-After`, the next run goes on from its cursor), an inbound
-    /// sync whose deletions were held back, or the run a skipped one found running; `null`
-    /// otherwise.
+    /// sync whose deletions were held back, or the run a skipped one found
+    /// running; `null` otherwise.
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
     /// When it ended; `null` while queued or running.

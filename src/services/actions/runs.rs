@@ -105,8 +105,11 @@ impl RunStatus {
         }
     }
 
+    /// The states a run ends in.
+    pub const FINAL: [Self; 3] = [Self::Succeeded, Self::Failed, Self::Cancelled];
+
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+        Self::FINAL.contains(&self)
     }
 }
 
@@ -258,7 +261,6 @@ pub async fn cancel(st: &AppState, p: &Principal, run_id: &str) -> Result<action
         return Err(Error::invalid_field("id", format!("The run has already ended ({})", r.status)));
     }
     let now = Utc::now();
-    let ended = [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled].map(RunStatus::as_str);
     let cancelled = action_run::Entity::update_many()
         .col_expr(action_run::Column::Status, Expr::value(RunStatus::Cancelled.as_str()))
         .col_expr(action_run::Column::JobId, Expr::value(Option::<String>::None))
@@ -267,7 +269,7 @@ pub async fn cancel(st: &AppState, p: &Principal, run_id: &str) -> Result<action
         .col_expr(action_run::Column::UpdatedAt, Expr::value(now))
         .filter(action_run::Column::Id.eq(&r.id))
         // A run that ended meanwhile keeps its end (its event is out).
-        .filter(action_run::Column::Status.is_not_in(ended))
+        .filter(action_run::Column::Status.is_not_in(RunStatus::FINAL.map(RunStatus::as_str)))
         .exec(&st.writer)
         .await?;
     let r = get(&st.writer, p, run_id).await?;
@@ -813,7 +815,7 @@ async fn webhook(
         }
         Some(s) => Outcome::Fail(format!("The receiver answered HTTP {s}")),
         // A refusal by the SSRF guard is final: the URL will not change.
-        None if sent.error.as_deref().is_some_and(|e| e.contains("SSRF")) => {
+        None if sent.error.as_deref().is_some_and(crate::delivery::ssrf::is_refusal) => {
             Outcome::Fail(sent.error.unwrap_or_default())
         }
         None if result.attempts < STEP_ATTEMPTS => {

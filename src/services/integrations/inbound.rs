@@ -74,8 +74,8 @@ pub const MAX_PAGES: usize = 100;
 /// Longest one page's call may take, a wait for the provider's rate window included.
 const PAGE_WAIT: Duration = Duration::from_secs(90);
 
-/// How long a run reads pages (an outbound run: sends events): well below its job's [`RUN_TIMEOUT`], as the
-/// page under way then still takes its call (one attempt: 20 s at most with
+/// How long a run reads pages (an outbound run: sends events): well below
+/// its job's [`RUN_TIMEOUT`], as the page under way then still takes its call (one attempt: 20 s at most with
 /// the outgoing client, twice that after a token refresh) and its items'
 /// writes, and the last page of a listing its deletions.
 pub const RUN_BUDGET: Duration = Duration::from_secs(RUN_TIMEOUT.as_secs() - 100);

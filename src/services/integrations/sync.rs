@@ -290,8 +290,9 @@ async fn advance(st: &AppState, id: &str, from: &Option<String>, to: &str) -> Re
 /// sent, the cursor reached and the failure that stopped it, if one did.
 /// A failed send is tried twice more (after 250 ms, then 1 s) unless it
 /// was refused for good (a 4xx other than 408 and 429, or the SSRF guard):
-/// a retried send may have arrived the first time (at-least-once). A service that limits the rate (a
-/// 429, or a 503 with `Retry-After`) is waited for in place when it asks
+/// a retried send may have arrived the first time (at-least-once). A
+/// service that limits the rate (a 429, or a 503 with `Retry-After`) is
+/// waited for in place when it asks
 /// for at most [`RATE_WAIT`]; asked for longer, or a fourth time, the run
 /// stops there without failing: its note says so and the next run goes on
 /// from the cursor.
@@ -332,7 +333,8 @@ async fn outbound(st: &AppState, i: &integration::Model) -> Result<RunOutcome> {
             let (mut quick, mut limited) = (0, 0);
             while let Some(err) = &out.error {
                 // A refusal by the SSRF guard is final, as a 4xx is.
-                let retryable = out.status.map_or(!err.contains("SSRF"), |s| s >= 500 || s == 429 || s == 408);
+                let retryable =
+                    out.status.map_or(!crate::delivery::ssrf::is_refusal(err), |s| s >= 500 || s == 429 || s == 408);
                 let wait = match out.retry_after.or((out.status == Some(429)).then_some(Duration::from_secs(1))) {
                     _ if !retryable => None,
                     Some(asked) if asked <= RATE_WAIT && limited < 3 && started.elapsed() + asked < RUN_BUDGET => {

@@ -150,7 +150,7 @@ pub(super) async fn send(st: &AppState, call: &Call, ctx: &Value, msg_id: &str) 
         }
         Err(e) => {
             let why = e.public_message();
-            let refused = why.contains("SSRF");
+            let refused = crate::delivery::ssrf::is_refusal(&why);
             failed(why, !refused)
         }
     }
