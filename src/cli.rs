@@ -14,6 +14,7 @@ use crate::state::AppState;
 /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn serve(config: Config) -> Result<()> {
     let server = crate::start(config).await?;
+    crate::db::release_startup_memory(&server.state.db, &server.state.writer).await;
     println!("Switchyard {} listening on http://{}", env!("CARGO_PKG_VERSION"), server.addr);
     println!("GraphQL: {0}/graphql   Playground: {0}/playground", server.state.config.public_url());
     if let Some(url) = &server.setup_url {

@@ -72,6 +72,26 @@ pub async fn migrate(db: &DatabaseConnection, url: &str) -> Result<()> {
     Ok(result?)
 }
 
+/// Gives back memory start-up used and an idle server does not need: on
+/// SQLite the page cache the migrations filled on the writer connection
+/// (`PRAGMA shrink_memory`, on each pool's idle connection), then the pages
+/// SQLite's C heap holds free (glibc keeps freed memory in its per-thread
+/// arenas until `malloc_trim`). Pages come back as queries read them.
+pub async fn release_startup_memory(db: &DatabaseConnection, writer: &DatabaseConnection) {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        for pool in [writer, db] {
+            if let Err(e) = pool.execute_unprepared("PRAGMA shrink_memory").await {
+                tracing::debug!(error = %e, "PRAGMA shrink_memory failed");
+            }
+        }
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas; any thread may call it.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Advisory lock key for migrations (any fixed number; "SWYD" in ASCII).
 const MIGRATION_LOCK: i64 = 0x5357_5944;
 

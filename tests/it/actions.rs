@@ -325,6 +325,50 @@ async fn a_step_meeting_5xx_waits_2_then_4_seconds_between_attempts_and_then_suc
     .await;
 }
 
+#[tokio::test]
+async fn a_provider_that_keeps_answering_429_holds_no_worker_and_fails_the_step_after_five_attempts() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        let key = app.owner_key.clone();
+        let made = app
+            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
+            .await;
+        assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
+        let hits = |after: &str| {
+            let path = format!("/api/always429?after={after}");
+            log.api_hits.lock().unwrap().iter().filter(|(p, _)| *p == path).count()
+        };
+        let step = |after: u32| json!([{ "key": "get", "kind": "API_EXECUTE", "provider": "custom_rest", "path": format!("/always429?after={after}") }]);
+
+        // A long Retry-After is not slept in the worker: the run waits for it, one request made.
+        let long = create(&app, json!({ "name": "Long wait", "steps": step(30) })).await;
+        let started = Instant::now();
+        let run_id = run(&app, &key, long["action"]["id"].as_str().unwrap(), json!({})).await;
+        let seen = wait_run(&app, &run_id, Duration::from_secs(10), |r| r["status"] == "WAITING" || ended(r)).await;
+        assert!(started.elapsed() < Duration::from_secs(8), "[{}] the worker slept: {:?}", app.backend, started.elapsed());
+        assert_eq!(seen["status"], "WAITING", "{seen}");
+        assert_eq!(seen["steps"][0]["attempts"], 1, "a 429 counts as an attempt: {seen}");
+        assert!(seen["steps"][0]["error"].as_str().unwrap().contains("429"), "{seen}");
+        let until = chrono::DateTime::parse_from_rfc3339(seen["waitUntil"].as_str().unwrap()).unwrap();
+        let wait = (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
+        assert!((20..=30).contains(&wait), "[{}] waits for the Retry-After: {wait} s", app.backend);
+        assert_eq!(hits("30"), 1);
+        let out = app.mutate(&key, "cancelActionRun", json!({ "id": run_id }), "run { status }").await;
+        assert_eq!(out["run"]["status"], "CANCELLED");
+
+        // A short one is slept twice in place, then the run waits; five such attempts and the step fails.
+        let short = create(&app, json!({ "name": "Always limited", "steps": step(1) })).await;
+        let run_id = run(&app, &key, short["action"]["id"].as_str().unwrap(), json!({})).await;
+        let done = wait_run(&app, &run_id, Duration::from_secs(40), ended).await;
+        assert_eq!(done["status"], "FAILED", "{done}");
+        assert_eq!(done["steps"][0]["attempts"], 5, "{done}");
+        assert!(done["error"].as_str().unwrap().contains("still answered HTTP 429"), "{done}");
+        assert_eq!(hits("1"), 15, "three requests an attempt");
+    })
+    .await;
+}
+
 /// A receiver that keeps what it got (body and headers).
 async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>) {
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -132,7 +132,8 @@ pub(crate) async fn provider() -> (String, ProviderLog) {
 /// key `k-direct`). `/api/items` answers what it got; `/api/limited`
 /// answers 429 (Retry-After: 1) to every other request; `/api/flaky` 500
 /// to every other request; `/api/sick` 503 to its first six requests;
-/// `/api/bad` 400; `/api/contacts` lists two accounts under `/data`.
+/// `/api/always429?after=N` answers 429 (Retry-After: N) every time;
+/// `/api/slow` answers after 5 s; `/api/bad` 400; `/api/contacts` lists two accounts under `/data`.
 async fn api(
     State(log): State<ProviderLog>,
     uri: axum::http::Uri,
@@ -157,6 +158,15 @@ async fn api(
         }
         "/api/flaky" if hits % 2 == 1 => (axum::http::StatusCode::BAD_GATEWAY, "upstream hiccup").into_response(),
         "/api/sick" if hits <= 6 => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down for a while").into_response(),
+        "/api/always429" => {
+            let after = uri.query().and_then(|q| q.strip_prefix("after=")).unwrap_or("1").to_string();
+            (axum::http::StatusCode::TOO_MANY_REQUESTS, [("retry-after", after)], Json(json!({ "error": "slow down" })))
+                .into_response()
+        }
+        "/api/slow" => {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            Json(json!({ "late": true })).into_response()
+        }
         "/api/bad" => (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": { "message": "Invalid parameter" } }))).into_response(),
         "/api/contacts" => Json(json!({ "data": [
             { "id": "17841400001", "username": "ada" }, { "id": "17841400002", "username": "grace" }
@@ -758,7 +768,9 @@ async fn calls_carry_the_connections_token_and_401_429_and_5xx_are_handled() {
         assert_eq!(stats["successRate"], 0.8);
         assert_eq!(stats["quotaPerDay"], 4800, "Instagram: 200 calls per hour");
         assert_eq!(stats["usageLabel"], "5 / 4800");
-        assert_eq!(stats["windowUsed"], 5);
+        // Every request took a slot: the five calls' first tries and the
+        // three retries (after the refresh, the 429 and the 502).
+        assert_eq!(stats["windowUsed"], 8);
         assert!(stats["lastUsedAt"].is_string());
         let text = seen.to_string();
         assert!(!text.contains("at-1") && !text.contains("at-2") && !text.contains("rt-"), "{text}");
@@ -771,6 +783,13 @@ async fn calls_carry_the_connections_token_and_401_429_and_5xx_are_handled() {
         let (_, collab) = app.collaborator_key("cole@example.com").await;
         let seen = app.gql(&collab, "query($id: ID!) { connection(id: $id) { calls { totalCount } } }", json!({ "id": id })).await;
         assert_eq!(seen["connection"]["calls"]["totalCount"], 5);
+
+        // A provider slower than the caller's time: the call fails when the time is up.
+        let started = std::time::Instant::now();
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/slow", "timeoutSeconds": 1 })).await;
+        assert_eq!(out["call"]["status"], "FAILED", "{out}");
+        assert!(out["call"]["error"].as_str().unwrap().contains("did not answer within"), "{out}");
+        assert!(started.elapsed() < std::time::Duration::from_millis(2500), "{:?}", started.elapsed());
     })
     .await;
 }

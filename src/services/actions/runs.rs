@@ -15,7 +15,8 @@
 //! Per step: a 5xx or a transport failure is tried again after 2 s, 4 s,
 //! 8 s, 16 s (5 attempts, beyond the connection's own quick retries); a 401
 //! refreshes the token once (the connection does it); a 429 waits for its
-//! `Retry-After` (at most an hour); any other 4xx fails the run with the
+//! `Retry-After` (at most an hour; up to 10 s in the worker, longer as
+//! `waiting`), and counts as an attempt; any other 4xx fails the run with the
 //! provider's message. A connection that needs to be reconnected pauses the
 //! run; connecting again resumes it.
 
@@ -753,6 +754,13 @@ async fn api_execute(
             result.attempts -= 1; // nothing went out
             result.error = Some("Waiting for the provider's rate window".into());
             Outcome::Wait(in_(wait.min(MAX_RETRY_AFTER)))
+        }
+        ForRun::Limited(wait) if result.attempts < STEP_ATTEMPTS => {
+            result.error = Some(format!("The provider answered HTTP 429; waiting {} s", wait.as_secs().max(1)));
+            Outcome::Wait(in_(wait.min(MAX_RETRY_AFTER)))
+        }
+        ForRun::Limited(_) => {
+            Outcome::Fail(format!("The provider still answered HTTP 429 (rate limited) after {STEP_ATTEMPTS} attempts"))
         }
         ForRun::Unavailable(why) if result.attempts < STEP_ATTEMPTS => {
             result.error = Some(format!("{why}; trying again"));

@@ -5,7 +5,7 @@
 //!
 //! The rules:
 //! - **Proactive limit.** Each call takes a slot of the provider's window
-//!   for the connection ([`super::window`]). When the window is full the
+//!   for the connection ([`super::window`]), and so does each retry. When the window is full the
 //!   call does not go out to collect a 429: the caller either waits for the
 //!   reset (when it comes within the caller's timeout) or gets a queued call
 //!   whose result arrives later, run by the `connection.call` job when the
@@ -18,6 +18,9 @@
 //!   when the wait is longer than its time allows.
 //! - **5xx and transport failures** → retried with backoff: twice at once,
 //!   then by the job engine for a queued call.
+//! - **The caller's time** (`timeoutSeconds`, 90 s for a queued call)
+//!   bounds the whole run: a provider still silent when it is up fails the
+//!   call as unavailable.
 //! - **Any other status** (400, 404, …) is the answer: the call failed with
 //!   the provider's error, at once.
 
@@ -60,6 +63,17 @@ const JOB_DEADLINE: Duration = Duration::from_secs(90);
 /// Quick retries of a 5xx or transport failure before giving up (inline) or
 /// handing the call to the job engine's backoff (queued).
 const QUICK_RETRIES: u32 = 2;
+
+/// Longest a 429's wait is slept in a worker (a queued call's job, a run's
+/// step); a longer one hands the call back to be run again after it, so a
+/// worker is not held for a minute.
+const WORKER_429_SLEEP: Duration = Duration::from_secs(10);
+/// 429 waits slept in a worker in one run of a call.
+const WORKER_429_SLEEPS: u32 = 2;
+
+/// Requests a queued call may make before a provider that keeps answering
+/// 429 fails it (a full window of ours costs no attempt).
+const QUEUED_ATTEMPTS: i32 = 10;
 
 /// Wait after a 429 that names none.
 const DEFAULT_429_WAIT: Duration = Duration::from_secs(60);
@@ -270,18 +284,47 @@ enum Ran {
     Unusable(String),
 }
 
-/// Sends the call, with the rules of this module's header, until `deadline`.
+/// How long one run of a call may take.
+#[derive(Clone, Copy)]
+struct Budget {
+    /// When the whole run must be over.
+    deadline: Instant,
+    /// Longest a 429's wait is slept in place, and how many such waits;
+    /// a longer one, or one more, ends the run ([`Ran::Later`]).
+    sleep_429: Duration,
+    sleeps_429: u32,
+}
+
+impl Budget {
+    /// A caller who waits for the answer: every wait that ends in time is slept.
+    fn caller(deadline: Instant) -> Self {
+        Self { deadline, sleep_429: Duration::MAX, sleeps_429: u32::MAX }
+    }
+
+    /// A worker: at most [`WORKER_429_SLEEPS`] 429 waits are slept, each
+    /// no longer than [`WORKER_429_SLEEP`].
+    fn worker(time: Duration) -> Self {
+        Self { deadline: Instant::now() + time, sleep_429: WORKER_429_SLEEP, sleeps_429: WORKER_429_SLEEPS }
+    }
+}
+
+/// Sends the call, with the rules of this module's header, within `budget`.
 async fn run(
     st: &AppState,
     mut c: connection::Model,
     provider: &Provider,
     setting: Option<&entity::provider_setting::Model>,
     r: &CallRequest,
-    deadline: Instant,
+    budget: Budget,
     attempts: &mut i32,
 ) -> Result<Ran> {
+    let deadline = budget.deadline;
     let mut refreshed = false;
     let mut failures = 0u32;
+    let mut limited = 0u32;
+    // The first request's slot was taken by the caller.
+    let mut sent_here = 0u32;
+    let window = window_of(provider, setting);
     loop {
         if ConnectionStatus::parse(&c.status) != ConnectionStatus::Connected {
             return Ok(Ran::Unusable(format!(
@@ -303,8 +346,29 @@ async fn run(
             req = req.header("accept", "application/json");
         }
         let req = req.body(r.body.clone().unwrap_or_default().into_bytes()).map_err(Error::internal)?;
+        // A retry is another request to the provider: it takes a slot of
+        // the window as the first did (waiting for one within the deadline).
+        if sent_here > 0 {
+            if let Some(window) = window {
+                if let Some(wait) = retry_slot(st, &c.id, window, deadline).await? {
+                    return Ok(Ran::Later(wait));
+                }
+            }
+        }
         *attempts += 1;
-        let sent = st.http.exchange(req).await;
+        sent_here += 1;
+        // The caller's time bounds the exchange too, not only the waits between.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let sent = match tokio::time::timeout(left, st.http.exchange(req)).await {
+            Ok(sent) => sent,
+            Err(_) => {
+                return Ok(Ran::Unavailable(format!(
+                    "{} did not answer within the call's time ({} s)",
+                    provider.name,
+                    left.as_secs_f64().ceil() as u64
+                )))
+            }
+        };
         let resp = match sent {
             Ok(resp) => resp,
             Err(e) => {
@@ -326,7 +390,9 @@ async fn run(
                 let wait = wait_of(resp.headers()).unwrap_or(DEFAULT_429_WAIT);
                 st.call_windows.pause(&c.id, wait).await?;
                 tracing::info!(connection = %c.id, wait_ms = wait.as_millis() as u64, "provider answered 429; waiting");
-                if !sleep_before(deadline, wait).await {
+                limited += 1;
+                let in_place = wait <= budget.sleep_429 && limited <= budget.sleeps_429;
+                if !in_place || !sleep_before(deadline, wait).await {
                     return Ok(Ran::Later(wait));
                 }
             }
@@ -345,6 +411,18 @@ async fn run(
                 let body = String::from_utf8_lossy(resp.body()).into_owned();
                 return Ok(Ran::Answered(Answer { status, headers, body }));
             }
+        }
+    }
+}
+
+/// A window slot for a retry: `None` once taken, or how long to wait when
+/// the window stays full past `deadline`.
+async fn retry_slot(st: &AppState, connection_id: &str, window: Window, deadline: Instant) -> Result<Option<Duration>> {
+    loop {
+        match st.call_windows.take(connection_id, window).await? {
+            Slot::Taken { .. } => return Ok(None),
+            Slot::Full { wait } if sleep_before(deadline, wait).await => continue,
+            Slot::Full { wait } => return Ok(Some(wait)),
         }
     }
 }
@@ -426,7 +504,7 @@ pub async fn call_in_workspace(
     let queued_ms = started.elapsed().as_millis() as i64;
     let mut attempts = 0;
     let sent_at = Instant::now();
-    let ran = run(st, c.clone(), provider, setting.as_ref(), &request, deadline, &mut attempts).await?;
+    let ran = run(st, c.clone(), provider, setting.as_ref(), &request, Budget::caller(deadline), &mut attempts).await?;
     let duration_ms = sent_at.elapsed().as_millis() as i64;
     let mut row = new_row(&c, &request, created);
     row.attempts = attempts;
@@ -634,8 +712,7 @@ impl Handler for CallQueued {
         let mut attempts = row.attempts;
         let sent_at = Instant::now();
         let ran =
-            run(st, c.clone(), provider, setting.as_ref(), &request, Instant::now() + JOB_DEADLINE, &mut attempts)
-                .await;
+            run(st, c.clone(), provider, setting.as_ref(), &request, Budget::worker(JOB_DEADLINE), &mut attempts).await;
         let duration = Some(sent_at.elapsed().as_millis() as i64);
         let mut row = row;
         row.attempts = attempts;
@@ -643,6 +720,10 @@ impl Handler for CallQueued {
         match ran? {
             Ran::Answered(a) => finish(st, row, Ok(&a), queued_ms, duration).await,
             Ran::Unusable(why) => finish(st, row, Err(why), queued_ms, duration).await,
+            Ran::Later(_) if attempts >= QUEUED_ATTEMPTS => {
+                let why = format!("{} still answered HTTP 429 (rate limited) after {attempts} attempts", provider.name);
+                finish(st, row, Err(why), queued_ms, duration).await
+            }
             Ran::Later(wait) => later(st, row, wait).await,
             Ran::Unavailable(why) => {
                 // Count the attempts, then let the engine retry with its backoff.
@@ -791,9 +872,11 @@ pub async fn prune(db: &impl ConnectionTrait, days: i64) -> Result<u64> {
 pub enum ForRun {
     /// The provider answered (any status but 429 and 5xx); the call is logged.
     Answered { call_id: String, answer: Answer },
-    /// Nothing can go out before this long: the provider's window is full,
-    /// or it answered 429 asking for a longer wait than the step may take.
+    /// Nothing can go out before this long: the provider's window is full.
     Wait(Duration),
+    /// The provider answered 429 and asked to wait this long, longer than
+    /// a worker sleeps; unlike [`ForRun::Wait`] a request went out.
+    Limited(Duration),
     /// 5xx or unreachable after the quick retries; the call is logged.
     Unavailable(String),
     /// The workspace has no usable connection to the provider (none, or it
@@ -806,7 +889,8 @@ pub enum ForRun {
 /// no caller: the run was started by someone who could). Unlike [`call`],
 /// a full window is not queued as a `connection.call` nobody would read:
 /// the run itself waits or stops, and comes back ([`ForRun::Wait`]). Each call takes
-/// a slot of the window, 401 refreshes once, 429 waits within `budget`.
+/// a slot of the window, 401 refreshes once, 429 waits within `budget` when
+/// its wait is short ([`ForRun::Limited`] when not).
 pub async fn call_for_run(
     st: &AppState,
     workspace_id: &str,
@@ -837,12 +921,13 @@ pub async fn call_for_run(
     let created = Utc::now();
     let mut attempts = 0;
     let sent_at = Instant::now();
-    let ran = run(st, c.clone(), provider, setting.as_ref(), &request, sent_at + budget, &mut attempts).await?;
+    let ran = run(st, c.clone(), provider, setting.as_ref(), &request, Budget::worker(budget), &mut attempts).await?;
     let mut row = new_row(&c, &request, created);
     row.attempts = attempts;
     row.duration_ms = Some(sent_at.elapsed().as_millis() as i64);
     let out = match ran {
-        Ran::Later(wait) => return Ok(ForRun::Wait(wait)),
+        // A request went out and the provider asked to wait.
+        Ran::Later(wait) => return Ok(ForRun::Limited(wait)),
         Ran::Unusable(why) => return Ok(ForRun::Unusable(why)),
         Ran::Answered(a) => {
             settle(&mut row, Ok(&a));

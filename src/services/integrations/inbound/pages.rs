@@ -171,7 +171,7 @@ pub(super) async fn page(
     let answer = match call_for_run(st, &i.workspace_id, &i.service_type, request, budget).await {
         Ok(ForRun::Answered { answer, .. }) if (200..300).contains(&answer.status) => answer,
         Ok(ForRun::Answered { answer, .. }) => return Err(format!("The service answered HTTP {}", answer.status)),
-        Ok(ForRun::Wait(wait)) => return Ok(Paged::Wait(wait)),
+        Ok(ForRun::Wait(wait) | ForRun::Limited(wait)) => return Ok(Paged::Wait(wait)),
         Ok(ForRun::Unavailable(why) | ForRun::Unusable(why)) => return Err(why),
         Err(e) => return Err(reason(&e)),
     };
