@@ -26,6 +26,11 @@ const FUEL: u64 = 50_000;
 /// Longest template (one string of a step that holds template syntax).
 pub const MAX_TEMPLATE_CHARS: usize = 4096;
 
+/// `~` and `+` operators one template may hold: each may make a string as
+/// long as its operands together, so a long chain of them over a large
+/// value would hold many copies of it while it is evaluated.
+pub const MAX_JOINS: usize = 16;
+
 /// Most text one string may render to, and one step's JSON body in all.
 pub const MAX_RENDERED_BYTES: usize = 256 * 1024;
 pub const MAX_RENDERED_BODY_BYTES: usize = 1024 * 1024;
@@ -103,14 +108,15 @@ fn env() -> &'static Environment<'static> {
 
 /// What a template uses that [`env`] leaves out, in words: a statement
 /// other than `if`/`elif`/`else`/`endif` (loops and assignments), the
-/// `*`/`**` operators (repetition), or more than [`MAX_TEMPLATE_CHARS`].
-/// Quoted text inside a tag may hold anything.
+/// `*`/`**` operators (repetition), more than [`MAX_JOINS`] `~`/`+`, or
+/// more than [`MAX_TEMPLATE_CHARS`]. Quoted text inside a tag may hold anything.
 fn forbidden(s: &str) -> Option<String> {
     if s.chars().count() > MAX_TEMPLATE_CHARS {
         return Some(format!("a template may be at most {MAX_TEMPLATE_CHARS} characters"));
     }
     let b = s.as_bytes();
     let mut i = 0;
+    let mut joins = 0;
     while let Some(open) = s[i..].find('{').map(|k| i + k) {
         let close = match b.get(open + 1) {
             Some(b'{') => "}}",
@@ -144,6 +150,7 @@ fn forbidden(s: &str) -> Option<String> {
                     return Some("`*` and `**` are not allowed in a template (they repeat text and lists)".into())
                 }
                 None if depth == 0 && s[j..].starts_with(close) => break,
+                None if c == b'~' || c == b'+' => joins += 1,
                 None if matches!(c, b'(' | b'[' | b'{') => depth += 1,
                 None if matches!(c, b')' | b']' | b'}') => depth = depth.saturating_sub(1),
                 None => {}
@@ -161,7 +168,7 @@ fn forbidden(s: &str) -> Option<String> {
         }
         i = (j + 2).min(s.len());
     }
-    None
+    (joins > MAX_JOINS).then(|| format!("a template may join (`~`, `+`) at most {MAX_JOINS} times"))
 }
 
 /// A buffer that refuses to grow past [`MAX_RENDERED_BYTES`], so a value
@@ -389,6 +396,10 @@ mod tests {
         for bad in ["{{ range(10) }}", "{{ input.a | center(1000000000) }}", "{{ input.tags | join(',') }}"] {
             assert!(render(bad, &ctx, false).is_err(), "{bad}");
         }
+        let chain = format!("{{{{ input.a{} }}}}", " ~ input.a".repeat(MAX_JOINS + 1));
+        assert!(check(&chain, &[]).unwrap_err().contains("at most 16 times"));
+        let chain = format!("{{{{ input.a{} }}}}", " ~ input.a".repeat(MAX_JOINS));
+        assert_eq!(render(&chain, &ctx, false).unwrap(), json!("x".repeat(MAX_JOINS + 1)));
         let long = format!("{{{{ input.a }}}}{}", "y".repeat(MAX_TEMPLATE_CHARS));
         assert!(check(&long, &[]).unwrap_err().contains("at most"));
         // What stays: text, `~` and `+`, `if`, filters that do not grow, a `*` or `{%` in quotes or in plain text.

@@ -86,7 +86,7 @@ pub async fn refresh_due(st: &AppState) -> Result<Vec<(String, Outcome)>> {
             break;
         }
         let id = c.id.clone();
-        out.push((id, refresh_one(st, c).await?));
+        out.push((id, refresh_one(st, c, Some(horizon)).await?));
     }
     Ok(out)
 }
@@ -110,23 +110,41 @@ async fn take_lease(st: &AppState, id: &str) -> Result<bool> {
 /// Refreshes one connection in a task of its own: a caller that goes away
 /// (a job timeout, a client that hangs up) never cuts a refresh off after
 /// the provider has rotated the refresh token but before the new one is
-/// stored.
-async fn refresh_one(st: &AppState, c: connection::Model) -> Result<Outcome> {
+/// stored. With `due_before`, only a token that still expires by then is
+/// refreshed (another process may have refreshed it since it was read).
+async fn refresh_one(
+    st: &AppState,
+    c: connection::Model,
+    due_before: Option<chrono::DateTime<Utc>>,
+) -> Result<Outcome> {
     let st = st.clone();
-    tokio::spawn(async move { refresh_one_inner(&st, c).await })
+    tokio::spawn(async move { refresh_one_inner(&st, c, due_before).await })
         .await
         .map_err(|e| crate::error::Error::internal(format!("connection refresh task: {e}")))?
 }
 
-async fn refresh_one_inner(st: &AppState, c: connection::Model) -> Result<Outcome> {
+async fn refresh_one_inner(
+    st: &AppState,
+    c: connection::Model,
+    due_before: Option<chrono::DateTime<Utc>>,
+) -> Result<Outcome> {
     let Some(provider) = catalog::get(&c.provider).filter(|p| p.auth == AuthKind::Oauth2) else {
         return Ok(Outcome::Skipped);
     };
     if !take_lease(st, &c.id).await? {
         return Ok(Outcome::Skipped);
     }
-    // Read again under the lease: another process may have just refreshed it.
+    // Read again under the lease: another process may have just refreshed
+    // it, or it may have been broken or deleted meanwhile.
     let Some(c) = connection::Entity::find_by_id(&c.id).one(&st.writer).await? else { return Ok(Outcome::Skipped) };
+    let still_due = match due_before {
+        Some(horizon) => c.token_expires_at.is_some_and(|t| t <= horizon),
+        None => true,
+    };
+    if ConnectionStatus::parse(&c.status) != ConnectionStatus::Connected || !still_due {
+        release(st, &c.id).await?;
+        return Ok(Outcome::Skipped);
+    }
     let creds: serde_json::Value = serde_json::from_str(&st.secret.decrypt(&c.credentials_enc)?).unwrap_or_default();
     let Some(refresh) = creds["refresh_token"].as_str().map(str::to_string) else {
         release(st, &c.id).await?;
@@ -221,7 +239,7 @@ pub async fn refresh_now(st: &AppState, id: &str) -> Result<connection::Model> {
     let gone = || crate::error::Error::invalid("The connection was deleted");
     let c = connection::Entity::find_by_id(id).one(&st.writer).await?.ok_or_else(gone)?;
     let before = c.updated_at;
-    if refresh_one(st, c).await? == Outcome::Skipped {
+    if refresh_one(st, c, None).await? == Outcome::Skipped {
         for _ in 0..100 {
             let now = connection::Entity::find_by_id(id).one(&st.writer).await?.ok_or_else(gone)?;
             let leased = now.refresh_lease_until.is_some_and(|t| t > Utc::now());
