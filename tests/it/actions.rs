@@ -334,7 +334,7 @@ async fn a_provider_that_keeps_answering_429_holds_no_worker_and_fails_the_step_
             .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
                  json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
             .await;
-        assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
+        let connection = made["createConnection"]["connection"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
         let hits = |after: &str| {
             let path = format!("/api/always429?after={after}");
             log.api_hits.lock().unwrap().iter().filter(|(p, _)| *p == path).count()
@@ -365,6 +365,13 @@ async fn a_provider_that_keeps_answering_429_holds_no_worker_and_fails_the_step_
         assert_eq!(done["steps"][0]["attempts"], 5, "{done}");
         assert!(done["error"].as_str().unwrap().contains("still answered HTTP 429"), "{done}");
         assert_eq!(hits("1"), 15, "three requests an attempt");
+        // Each attempt is in the connection's call log as the 429 it met (the first run's too).
+        let q = "query($id: ID!) { connection(id: $id) { calls(first: 50) { edges { node { status httpStatus attempts error } } } } }";
+        let seen = app.gql(&key, q, json!({ "id": connection })).await;
+        let calls = seen["connection"]["calls"]["edges"].as_array().unwrap().clone();
+        assert_eq!(calls.len(), 6, "{seen}");
+        assert!(calls.iter().all(|c| c["node"]["status"] == "FAILED" && c["node"]["httpStatus"] == 429), "{seen}");
+        assert_eq!(calls.iter().filter(|c| c["node"]["attempts"] == 3).count(), 5, "{seen}");
     })
     .await;
 }

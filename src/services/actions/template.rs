@@ -157,6 +157,9 @@ fn forbidden(s: &str) -> Option<String> {
             }
             j += 1;
         }
+        // A `+` right inside `{%`/`%}` controls whitespace (`{%+ if x +%}`): it
+        // was counted above but joins nothing.
+        joins -= usize::from(b.get(start) == Some(&b'+')) + usize::from(j > start + 1 && b[j - 1] == b'+');
         if close == "%}" {
             let body = s[start..j.min(s.len())].trim_start_matches(['-', '+']).trim_start();
             let word: String = body.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
@@ -398,6 +401,9 @@ mod tests {
         }
         let chain = format!("{{{{ input.a{} }}}}", " ~ input.a".repeat(MAX_JOINS + 1));
         assert!(check(&chain, &[]).unwrap_err().contains("at most 16 times"));
+        let markers =
+            format!("{}{{%+ if input.a +%}}x{{%+ endif +%}}", "{{ input.a ~ input.a }}".repeat(MAX_JOINS - 1));
+        assert!(check(&markers, &[]).is_ok(), "whitespace markers are not joins");
         let chain = format!("{{{{ input.a{} }}}}", " ~ input.a".repeat(MAX_JOINS));
         assert_eq!(render(&chain, &ctx, false).unwrap(), json!("x".repeat(MAX_JOINS + 1)));
         let long = format!("{{{{ input.a }}}}{}", "y".repeat(MAX_TEMPLATE_CHARS));

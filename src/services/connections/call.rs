@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -38,7 +39,7 @@ use entity::{connection, connection_call, job};
 
 use super::catalog::{self, AuthKind, Provider};
 use super::window::{Slot, Window};
-use super::{find, settings, ConnectionStatus};
+use super::{settings, ConnectionStatus};
 use crate::auth::{Principal, Scope};
 use crate::error::{Error, Result};
 use crate::ids::{has_prefix, new_id};
@@ -64,15 +65,15 @@ const JOB_DEADLINE: Duration = Duration::from_secs(90);
 /// handing the call to the job engine's backoff (queued).
 const QUICK_RETRIES: u32 = 2;
 
-/// Longest a 429's wait is slept in a worker (a queued call's job, a run's
-/// step); a longer one hands the call back to be run again after it, so a
-/// worker is not held for a minute.
-const WORKER_429_SLEEP: Duration = Duration::from_secs(10);
+/// Longest a wait (a 429's, or the window's before a retry) is slept in a
+/// worker (a queued call's job, a run's step); a longer one hands the call
+/// back to be run again after it, so a worker is not held for a minute.
+const WORKER_SLEEP: Duration = Duration::from_secs(10);
 /// 429 waits slept in a worker in one run of a call.
 const WORKER_429_SLEEPS: u32 = 2;
 
-/// Requests a queued call may make before a provider that keeps answering
-/// 429 fails it (a full window of ours costs no attempt).
+/// Requests a queued call may make (its runs together) before a provider
+/// still answering 429 fails it (a full window of ours costs no request).
 const QUEUED_ATTEMPTS: i32 = 10;
 
 /// Wait after a 429 that names none.
@@ -276,8 +277,10 @@ async fn target(
 enum Ran {
     /// The provider answered (any status but 429, 5xx, or a 401 that a refresh fixed).
     Answered(Answer),
-    /// The provider asked to wait longer than the run may: queue it again after this long.
-    Later(Duration),
+    /// Wait longer than the run may before the next request: run it again
+    /// after `wait`; `limited` when the provider asked for it (429), not
+    /// only our window.
+    Later { wait: Duration, limited: bool },
     /// 5xx or unreachable, quick retries spent.
     Unavailable(String),
     /// The connection cannot be used (needs re-authorising, or gone).
@@ -289,22 +292,23 @@ enum Ran {
 struct Budget {
     /// When the whole run must be over.
     deadline: Instant,
-    /// Longest a 429's wait is slept in place, and how many such waits;
-    /// a longer one, or one more, ends the run ([`Ran::Later`]).
-    sleep_429: Duration,
+    /// Longest wait slept in place (a 429's, or the window's before a
+    /// retry), and how many 429 waits; a longer one, or one more, ends the
+    /// run ([`Ran::Later`]).
+    sleep: Duration,
     sleeps_429: u32,
 }
 
 impl Budget {
     /// A caller who waits for the answer: every wait that ends in time is slept.
     fn caller(deadline: Instant) -> Self {
-        Self { deadline, sleep_429: Duration::MAX, sleeps_429: u32::MAX }
+        Self { deadline, sleep: Duration::MAX, sleeps_429: u32::MAX }
     }
 
-    /// A worker: at most [`WORKER_429_SLEEPS`] 429 waits are slept, each
-    /// no longer than [`WORKER_429_SLEEP`].
+    /// A worker: at most [`WORKER_429_SLEEPS`] 429 waits are slept, and
+    /// no wait longer than [`WORKER_SLEEP`].
     fn worker(time: Duration) -> Self {
-        Self { deadline: Instant::now() + time, sleep_429: WORKER_429_SLEEP, sleeps_429: WORKER_429_SLEEPS }
+        Self { deadline: Instant::now() + time, sleep: WORKER_SLEEP, sleeps_429: WORKER_429_SLEEPS }
     }
 }
 
@@ -322,8 +326,8 @@ async fn run(
     let mut refreshed = false;
     let mut failures = 0u32;
     let mut limited = 0u32;
-    // The first request's slot was taken by the caller.
-    let mut sent_here = 0u32;
+    // Why the next request is a retry (the first one's slot was taken by the caller).
+    let mut retrying: Option<Retry> = None;
     let window = window_of(provider, setting);
     loop {
         if ConnectionStatus::parse(&c.status) != ConnectionStatus::Connected {
@@ -346,29 +350,26 @@ async fn run(
             req = req.header("accept", "application/json");
         }
         let req = req.body(r.body.clone().unwrap_or_default().into_bytes()).map_err(Error::internal)?;
+        let out_of_time = || Ran::Unavailable(format!("{} did not answer within the call's time", provider.name));
         // A retry is another request to the provider: it takes a slot of
-        // the window as the first did (waiting for one within the deadline).
-        if sent_here > 0 {
-            if let Some(window) = window {
-                if let Some(wait) = retry_slot(st, &c.id, window, deadline).await? {
-                    return Ok(Ran::Later(wait));
-                }
+        // the window as the first did (waiting for one as the budget allows).
+        if let (Some(why), Some(window)) = (&retrying, window) {
+            if let Some(wait) = retry_slot(st, &c.id, window, budget).await? {
+                return Ok(match why {
+                    // The failure stands: the engine's or the step's backoff takes over.
+                    Retry::Failed(msg) => Ran::Unavailable(msg.clone()),
+                    Retry::Refreshed => Ran::Later { wait, limited: false },
+                    Retry::Limited => Ran::Later { wait, limited: true },
+                });
             }
         }
-        *attempts += 1;
-        sent_here += 1;
         // The caller's time bounds the exchange too, not only the waits between.
         let left = deadline.saturating_duration_since(Instant::now());
-        let sent = match tokio::time::timeout(left, st.http.exchange(req)).await {
-            Ok(sent) => sent,
-            Err(_) => {
-                return Ok(Ran::Unavailable(format!(
-                    "{} did not answer within the call's time ({} s)",
-                    provider.name,
-                    left.as_secs_f64().ceil() as u64
-                )))
-            }
-        };
+        if left.is_zero() {
+            return Ok(out_of_time());
+        }
+        *attempts += 1;
+        let Ok(sent) = tokio::time::timeout(left, st.http.exchange(req)).await else { return Ok(out_of_time()) };
         let resp = match sent {
             Ok(resp) => resp,
             Err(e) => {
@@ -377,6 +378,7 @@ async fn run(
                 if failures > QUICK_RETRIES || !sleep_before(deadline, backoff(failures)).await {
                     return Ok(Ran::Unavailable(why));
                 }
+                retrying = Some(Retry::Failed(why));
                 continue;
             }
         };
@@ -384,23 +386,34 @@ async fn run(
         match status {
             401 if provider.auth == AuthKind::Oauth2 && !refreshed => {
                 refreshed = true;
-                c = super::refresh::refresh_now(st, &c.id).await?;
+                // Bounded by the caller's time too; the refresh itself runs
+                // in a task of its own, so cutting the wait short loses nothing.
+                let left = deadline.saturating_duration_since(Instant::now());
+                let Ok(fresh) = tokio::time::timeout(left, super::refresh::refresh_now(st, &c.id)).await else {
+                    return Ok(out_of_time());
+                };
+                c = fresh?;
+                retrying = Some(Retry::Refreshed);
             }
             429 => {
-                let wait = wait_of(resp.headers()).unwrap_or(DEFAULT_429_WAIT);
+                // At least a second: `Retry-After: 0` must not make a tight loop.
+                let wait = wait_of(resp.headers()).unwrap_or(DEFAULT_429_WAIT).max(Duration::from_secs(1));
                 st.call_windows.pause(&c.id, wait).await?;
                 tracing::info!(connection = %c.id, wait_ms = wait.as_millis() as u64, "provider answered 429; waiting");
                 limited += 1;
-                let in_place = wait <= budget.sleep_429 && limited <= budget.sleeps_429;
+                let in_place = wait <= budget.sleep && limited <= budget.sleeps_429;
                 if !in_place || !sleep_before(deadline, wait).await {
-                    return Ok(Ran::Later(wait));
+                    return Ok(Ran::Later { wait, limited: true });
                 }
+                retrying = Some(Retry::Limited);
             }
             500..=599 => {
                 failures += 1;
+                let why = format!("{} answered HTTP {status}", provider.name);
                 if failures > QUICK_RETRIES || !sleep_before(deadline, backoff(failures)).await {
-                    return Ok(Ran::Unavailable(format!("{} answered HTTP {status}", provider.name)));
+                    return Ok(Ran::Unavailable(why));
                 }
+                retrying = Some(Retry::Failed(why));
             }
             _ => {
                 let headers = resp
@@ -415,13 +428,23 @@ async fn run(
     }
 }
 
+/// Why a request is sent again.
+enum Retry {
+    /// A 5xx or a transport failure, in these words.
+    Failed(String),
+    /// A 401 that a refresh answered.
+    Refreshed,
+    /// A 429 whose wait was slept.
+    Limited,
+}
+
 /// A window slot for a retry: `None` once taken, or how long to wait when
-/// the window stays full past `deadline`.
-async fn retry_slot(st: &AppState, connection_id: &str, window: Window, deadline: Instant) -> Result<Option<Duration>> {
+/// the window stays full longer than the budget sleeps.
+async fn retry_slot(st: &AppState, connection_id: &str, window: Window, budget: Budget) -> Result<Option<Duration>> {
     loop {
         match st.call_windows.take(connection_id, window).await? {
             Slot::Taken { .. } => return Ok(None),
-            Slot::Full { wait } if sleep_before(deadline, wait).await => continue,
+            Slot::Full { wait } if wait <= budget.sleep && sleep_before(budget.deadline, wait).await => continue,
             Slot::Full { wait } => return Ok(Some(wait)),
         }
     }
@@ -482,11 +505,15 @@ pub async fn call_in_workspace(
     waiting: Waiting,
 ) -> Result<(connection_call::Model, Option<Answer>)> {
     let request = check(request)?;
-    let c = find(&st.db, workspace_id, connection_id).await.map_err(|_| {
+    let not_found = || {
         Error::field_code("connectionId", crate::error::UserErrorCode::NotFound, "No such connection in this workspace")
-    })?;
+    };
+    if !has_prefix(connection_id, "con") {
+        return Err(not_found());
+    }
+    let by_id = Condition::all().add(connection::Column::Id.eq(connection_id));
+    let (c, setting) = settings::connection_with_settings(&st.db, workspace_id, by_id).await?.ok_or_else(not_found)?;
     let provider = usable(&c)?;
-    let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
     // Checked now, so a bad path is refused before anything is queued.
     url_of(&target(st, &c, provider, setting.as_ref()).await?.0, &request)?;
     let created = Utc::now();
@@ -511,7 +538,7 @@ pub async fn call_in_workspace(
     row.queued_ms = queued_ms;
     row.duration_ms = Some(duration_ms);
     let answer = match ran {
-        Ran::Later(wait) => {
+        Ran::Later { wait, .. } => {
             row.run_after = Some(Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default());
             row.request_enc = Some(st.secret.encrypt(&serde_json::to_string(&request).map_err(Error::internal)?)?);
             let saved = insert_queued(st, row).await?;
@@ -720,11 +747,11 @@ impl Handler for CallQueued {
         match ran? {
             Ran::Answered(a) => finish(st, row, Ok(&a), queued_ms, duration).await,
             Ran::Unusable(why) => finish(st, row, Err(why), queued_ms, duration).await,
-            Ran::Later(_) if attempts >= QUEUED_ATTEMPTS => {
-                let why = format!("{} still answered HTTP 429 (rate limited) after {attempts} attempts", provider.name);
+            Ran::Later { limited: true, .. } if attempts >= QUEUED_ATTEMPTS => {
+                let why = format!("{} was still rate limiting (HTTP 429) after {attempts} requests", provider.name);
                 finish(st, row, Err(why), queued_ms, duration).await
             }
-            Ran::Later(wait) => later(st, row, wait).await,
+            Ran::Later { wait, .. } => later(st, row, wait).await,
             Ran::Unavailable(why) => {
                 // Count the attempts, then let the engine retry with its backoff.
                 connection_call::Entity::update_many()
@@ -899,19 +926,14 @@ pub async fn call_for_run(
     budget: Duration,
 ) -> Result<ForRun> {
     let request = check(request)?;
-    let found = connection::Entity::find()
-        .filter(connection::Column::WorkspaceId.eq(workspace_id))
-        .filter(connection::Column::Provider.eq(provider_key))
-        .one(&st.db)
-        .await?;
-    let Some(c) = found else {
+    let of_provider = Condition::all().add(connection::Column::Provider.eq(provider_key));
+    let Some((c, setting)) = settings::connection_with_settings(&st.db, workspace_id, of_provider).await? else {
         return Ok(ForRun::Unusable(format!("The workspace has no {provider_key} connection")));
     };
     let provider = match usable(&c) {
         Ok(p) => p,
         Err(e) => return Ok(ForRun::Unusable(e.public_message())),
     };
-    let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
     url_of(&target(st, &c, provider, setting.as_ref()).await?.0, &request)?;
     if let Some(window) = window_of(provider, setting.as_ref()) {
         if let Slot::Full { wait } = st.call_windows.take(&c.id, window).await? {
@@ -926,8 +948,15 @@ pub async fn call_for_run(
     row.attempts = attempts;
     row.duration_ms = Some(sent_at.elapsed().as_millis() as i64);
     let out = match ran {
-        // A request went out and the provider asked to wait.
-        Ran::Later(wait) => return Ok(ForRun::Limited(wait)),
+        // The provider asked to wait: logged as the 429 it was.
+        Ran::Later { wait, limited: true } => {
+            let why = format!("{} answered HTTP 429 (rate limited): wait {} s", provider.name, wait.as_secs());
+            settle(&mut row, Err(why));
+            row.http_status = Some(429);
+            ForRun::Limited(wait)
+        }
+        // A retry (after a refresh) found the window full.
+        Ran::Later { wait, limited: false } => return Ok(ForRun::Wait(wait)),
         Ran::Unusable(why) => return Ok(ForRun::Unusable(why)),
         Ran::Answered(a) => {
             settle(&mut row, Ok(&a));

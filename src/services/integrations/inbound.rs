@@ -221,7 +221,7 @@ async fn read(st: &AppState, i: &integration::Model, run_id: &str) -> Result<Run
         let budget = left.min(PAGE_WAIT);
         let (body, headers) = match page(st, i, request.clone(), budget).await {
             Ok(Paged::Answer(body, headers)) => (body, headers),
-            Ok(Paged::Wait(wait)) if wait < budget => {
+            Ok(Paged::Wait(wait)) if wait < budget && wait <= super::sync::RATE_WAIT => {
                 tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
                 continue;
             }

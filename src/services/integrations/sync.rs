@@ -71,9 +71,10 @@ const HOLD: Duration = Duration::from_secs(RUN_TIMEOUT.as_secs() + 30);
 const PAGE: u64 = 100;
 const MAX_PER_RUN: i64 = 1000;
 
-/// Longest `Retry-After` an outbound run waits for in place; a longer one
-/// ends the run (see [`outbound`]).
-const RATE_WAIT: Duration = Duration::from_secs(10);
+/// Longest `Retry-After` (outbound) or wait for the rate window (inbound)
+/// a run sleeps in place; a longer one ends the run, which the next goes on
+/// from (see [`outbound`] and [`super::inbound`]).
+pub(super) const RATE_WAIT: Duration = Duration::from_secs(10);
 
 /// What started a sync run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]

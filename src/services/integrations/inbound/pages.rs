@@ -155,7 +155,7 @@ pub(super) enum Paged {
     /// The answer's JSON and headers.
     Answer(Value, Vec<(String, String)>),
     /// Nothing can go out before this long: the provider's window is full,
-    /// or its 429 asked for a longer wait than the page's budget.
+    /// or its 429 asked for a longer wait than a worker sleeps in place.
     Wait(Duration),
 }
 
