@@ -294,8 +294,11 @@ const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// defaults reserve 128 KiB to read into per socket and let a message reach
 /// 64 MiB). Buffers still grow for a large message, up to the largest
 /// GraphQL request accepted over HTTP plus room for the protocol's envelope.
+/// The read buffer is also what one read takes at most, and tungstenite
+/// fills all of it before each read: 512 bytes hold a client's usual
+/// message (`subscribe`, `ping`) and cost each idle socket an eighth of 4 KiB.
 fn sized_for_small_messages(upgrade: WebSocketUpgrade, max_body: usize) -> WebSocketUpgrade {
-    const READ_BUFFER: usize = 4 * 1024;
+    const READ_BUFFER: usize = 512;
     const WRITE_BUFFER: usize = 4 * 1024;
     // A result over the socket may exceed a request; past this much unsent
     // output the socket is dead weight and fails.

@@ -376,6 +376,37 @@ async fn a_provider_that_keeps_answering_429_holds_no_worker_and_fails_the_step_
     .await;
 }
 
+#[tokio::test]
+async fn a_retry_that_finds_the_window_full_keeps_its_cause_and_holds_no_worker() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        let key = app.owner_key.clone();
+        let made = app
+            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
+            .await;
+        assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
+        // One call a minute: the quick retry of a 502 finds no slot for a minute.
+        let set = app.gql(&key, SET, json!({ "i": { "provider": "custom_rest", "rateLimit": { "requests": 1, "perSeconds": 60 } } })).await;
+        assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
+        let made = create(&app, json!({ "name": "Flaky", "steps": [
+            { "key": "get", "kind": "API_EXECUTE", "provider": "custom_rest", "path": "/flaky" }] })).await;
+        let started = Instant::now();
+        let run_id = run(&app, &key, made["action"]["id"].as_str().unwrap(), json!({})).await;
+        let seen = wait_run(&app, &run_id, Duration::from_secs(10), |r| r["status"] == "WAITING" || ended(r)).await;
+        assert!(started.elapsed() < Duration::from_secs(8), "[{}] the worker waited for the window: {:?}", app.backend, started.elapsed());
+        assert_eq!(seen["status"], "WAITING", "{seen}");
+        let error = seen["steps"][0]["error"].as_str().unwrap_or_default();
+        assert!(error.contains("HTTP 502") && error.contains("trying again"), "the 502 stands, not a 429: {seen}");
+        assert_eq!(seen["steps"][0]["attempts"], 1, "{seen}");
+        let flaky = log.api_hits.lock().unwrap().iter().filter(|(p, _)| p == "/api/flaky").count();
+        assert_eq!(flaky, 1, "the retry did not go out past the window");
+        let out = app.mutate(&key, "cancelActionRun", json!({ "id": run_id }), "run { status }").await;
+        assert_eq!(out["run"]["status"], "CANCELLED");
+    })
+    .await;
+}
+
 /// A receiver that keeps what it got (body and headers).
 async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>) {
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
