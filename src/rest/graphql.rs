@@ -379,7 +379,9 @@ impl Watch {
                     let spread = rand::random::<u64>() % 200;
                     tokio::time::sleep(std::time::Duration::from_millis(spread)).await;
                 }
-                match caller.resolve(&self.app).await {
+                // Boxed: the check's futures (a database read among them)
+                // take room only while it runs, not in every idle socket's task.
+                match Box::pin(caller.resolve(&self.app)).await {
                     Ok(Some(now)) if now.covers(&widest) => widest = now,
                     Ok(Some(_)) => return self.revoked.narrow(),
                     Ok(None) => return self.revoked.revoke(),

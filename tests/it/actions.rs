@@ -64,6 +64,22 @@ async fn wait_run(app: &TestApp, id: &str, limit: Duration, done: impl Fn(&Value
     }
 }
 
+/// A custom REST connection to the test provider's API (key `k-direct`),
+/// with the workspace's own rate window when given; returns its id.
+async fn custom_rest(app: &TestApp, base: &str, window: Option<(u32, u32)>) -> String {
+    let made = app
+        .gql(&app.owner_key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+             json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
+        .await;
+    let id = made["createConnection"]["connection"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    if let Some((requests, per_seconds)) = window {
+        let window = json!({ "i": { "provider": "custom_rest", "rateLimit": { "requests": requests, "perSeconds": per_seconds } } });
+        let set = app.gql(&app.owner_key, SET, window).await;
+        assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
+    }
+    id
+}
+
 fn ended(r: &Value) -> bool {
     matches!(r["status"].as_str(), Some("SUCCEEDED" | "FAILED" | "CANCELLED"))
 }
@@ -259,13 +275,7 @@ async fn a_run_that_meets_the_providers_window_waits_and_resumes_when_it_opens()
     for_each_backend(&[], |app| async move {
         let (base, log) = provider().await;
         let key = app.owner_key.clone();
-        let made = app
-            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
-                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
-            .await;
-        assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
-        let set = app.gql(&key, SET, json!({ "i": { "provider": "custom_rest", "rateLimit": { "requests": 2, "perSeconds": 2 } } })).await;
-        assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
+        custom_rest(&app, &base, Some((2, 2))).await;
         let steps: Vec<Value> = (0..3)
             .map(|n| json!({ "key": format!("get_{n}"), "kind": "API_EXECUTE", "provider": "custom_rest", "path": format!("/items?n={n}") }))
             .collect();
@@ -290,15 +300,15 @@ async fn a_step_meeting_5xx_waits_2_then_4_seconds_between_attempts_and_then_suc
     for_each_backend(&[], |app| async move {
         let (base, log) = provider().await;
         let key = app.owner_key.clone();
-        let made = app
-            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
-                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
-            .await;
-        assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
+        custom_rest(&app, &base, None).await;
         // `/api/sick` answers 503 six times: each attempt is three requests
         // (the connection's two quick retries), so two attempts fail.
-        let made = create(&app, json!({ "name": "Sick", "steps": [
-            { "key": "get", "kind": "API_EXECUTE", "provider": "custom_rest", "path": "/sick" }] })).await;
+        let made = create(
+            &app,
+            json!({ "name": "Sick", "steps": [
+            { "key": "get", "kind": "API_EXECUTE", "provider": "custom_rest", "path": "/sick" }] }),
+        )
+        .await;
         let run_id = run(&app, &key, made["action"]["id"].as_str().unwrap(), json!({})).await;
         let mut waits = Vec::new();
         for attempt in 1..=2 {
@@ -330,11 +340,7 @@ async fn a_provider_that_keeps_answering_429_holds_no_worker_and_fails_the_step_
     for_each_backend(&[], |app| async move {
         let (base, log) = provider().await;
         let key = app.owner_key.clone();
-        let made = app
-            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
-                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
-            .await;
-        let connection = made["createConnection"]["connection"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+        let connection = custom_rest(&app, &base, None).await;
         let hits = |after: &str| {
             let path = format!("/api/always429?after={after}");
             log.api_hits.lock().unwrap().iter().filter(|(p, _)| *p == path).count()
@@ -381,20 +387,23 @@ async fn a_retry_that_finds_the_window_full_keeps_its_cause_and_holds_no_worker(
     for_each_backend(&[], |app| async move {
         let (base, log) = provider().await;
         let key = app.owner_key.clone();
-        let made = app
-            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
-                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
-            .await;
-        assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
         // One call a minute: the quick retry of a 502 finds no slot for a minute.
-        let set = app.gql(&key, SET, json!({ "i": { "provider": "custom_rest", "rateLimit": { "requests": 1, "perSeconds": 60 } } })).await;
-        assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
-        let made = create(&app, json!({ "name": "Flaky", "steps": [
-            { "key": "get", "kind": "API_EXECUTE", "provider": "custom_rest", "path": "/flaky" }] })).await;
+        custom_rest(&app, &base, Some((1, 60))).await;
+        let made = create(
+            &app,
+            json!({ "name": "Flaky", "steps": [
+            { "key": "get", "kind": "API_EXECUTE", "provider": "custom_rest", "path": "/flaky" }] }),
+        )
+        .await;
         let started = Instant::now();
         let run_id = run(&app, &key, made["action"]["id"].as_str().unwrap(), json!({})).await;
         let seen = wait_run(&app, &run_id, Duration::from_secs(10), |r| r["status"] == "WAITING" || ended(r)).await;
-        assert!(started.elapsed() < Duration::from_secs(8), "[{}] the worker waited for the window: {:?}", app.backend, started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "[{}] the worker waited for the window: {:?}",
+            app.backend,
+            started.elapsed()
+        );
         assert_eq!(seen["status"], "WAITING", "{seen}");
         let error = seen["steps"][0]["error"].as_str().unwrap_or_default();
         assert!(error.contains("HTTP 502") && error.contains("trying again"), "the 502 stands, not a 429: {seen}");
