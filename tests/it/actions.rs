@@ -387,8 +387,9 @@ async fn a_retry_that_finds_the_window_full_keeps_its_cause_and_holds_no_worker(
     for_each_backend(&[], |app| async move {
         let (base, log) = provider().await;
         let key = app.owner_key.clone();
-        // One call a minute: the quick retry of a 502 finds no slot for a minute.
-        custom_rest(&app, &base, Some((1, 60))).await;
+        // One call in 20 s: the quick retry of a 502 finds no slot for longer
+        // than a worker sleeps (10 s), though within the step's time (30 s).
+        custom_rest(&app, &base, Some((1, 20))).await;
         let made = create(
             &app,
             json!({ "name": "Flaky", "steps": [

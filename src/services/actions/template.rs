@@ -149,7 +149,10 @@ fn forbidden(s: &str) -> Option<String> {
                 None if c == b'*' => {
                     return Some("`*` and `**` are not allowed in a template (they repeat text and lists)".into())
                 }
-                None if depth == 0 && s[j..].starts_with(close) => break,
+                // (Bytes, not `str`: `j` may sit inside a multi-byte character.)
+                None if depth == 0 && b[j..].starts_with(close.as_bytes()) => break,
+                // A `+` right inside `{%`/`%}` controls whitespace (`{%+ if x +%}`).
+                None if c == b'+' && (j == start || b[j + 1..].starts_with(close.as_bytes())) => {}
                 None if c == b'~' || c == b'+' => joins += 1,
                 None if matches!(c, b'(' | b'[' | b'{') => depth += 1,
                 None if matches!(c, b')' | b']' | b'}') => depth = depth.saturating_sub(1),
@@ -157,9 +160,6 @@ fn forbidden(s: &str) -> Option<String> {
             }
             j += 1;
         }
-        // A `+` right inside `{%`/`%}` controls whitespace (`{%+ if x +%}`): it
-        // was counted above but joins nothing.
-        joins -= usize::from(b.get(start) == Some(&b'+')) + usize::from(j > start + 1 && b[j - 1] == b'+');
         if close == "%}" {
             let body = s[start..j.min(s.len())].trim_start_matches(['-', '+']).trim_start();
             let word: String = body.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
@@ -401,6 +401,11 @@ mod tests {
         }
         let chain = format!("{{{{ input.a{} }}}}", " ~ input.a".repeat(MAX_JOINS + 1));
         assert!(check(&chain, &[]).unwrap_err().contains("at most 16 times"));
+        // Unclosed tags and quotes are the syntax check's to report, not a panic.
+        for odd in ["{{ \"\\", "{{ '+", "{{ +", "{% +", "{{", "{{ 'a' ~", "{{ é", "{{ input.a ~ é }}"] {
+            assert!(check(odd, &[]).is_err(), "{odd}");
+        }
+        assert_eq!(render("{{ input.a ~ 'é' }}é", &ctx, false).unwrap(), json!("xéé"));
         let markers =
             format!("{}{{%+ if input.a +%}}x{{%+ endif +%}}", "{{ input.a ~ input.a }}".repeat(MAX_JOINS - 1));
         assert!(check(&markers, &[]).is_ok(), "whitespace markers are not joins");

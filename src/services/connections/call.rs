@@ -277,10 +277,9 @@ async fn target(
 enum Ran {
     /// The provider answered (any status but 429, 5xx, or a 401 that a refresh fixed).
     Answered(Answer),
-    /// Wait longer than the run may before the next request: run it again
-    /// after `wait`; `limited` when the provider asked for it (429), not
-    /// only our window.
-    Later { wait: Duration, limited: bool },
+    /// The provider answered 429 and the next request must wait longer
+    /// than the run may: run it again after this long.
+    Later(Duration),
     /// 5xx or unreachable, quick retries spent.
     Unavailable(String),
     /// The connection cannot be used (needs re-authorising, or gone).
@@ -356,10 +355,15 @@ async fn run(
         if let (Some(why), Some(window)) = (&retrying, window) {
             if let Some(wait) = retry_slot(st, &c.id, window, budget).await? {
                 return Ok(match why {
-                    // The failure stands: the engine's or the step's backoff takes over.
+                    // The failure stands: the engine's or the step's backoff
+                    // takes over, and counts it, so no cycle goes on for ever.
                     Retry::Failed(msg) => Ran::Unavailable(msg.clone()),
-                    Retry::Refreshed => Ran::Later { wait, limited: false },
-                    Retry::Limited => Ran::Later { wait, limited: true },
+                    Retry::Refreshed => Ran::Unavailable(format!(
+                        "{} refused the token; it was refreshed, but the rate window has no room to try again for {} s",
+                        provider.name,
+                        wait.as_secs().max(1)
+                    )),
+                    Retry::Limited => Ran::Later(wait),
                 });
             }
         }
@@ -403,7 +407,7 @@ async fn run(
                 limited += 1;
                 let in_place = wait <= budget.sleep && limited <= budget.sleeps_429;
                 if !in_place || !sleep_before(deadline, wait).await {
-                    return Ok(Ran::Later { wait, limited: true });
+                    return Ok(Ran::Later(wait));
                 }
                 retrying = Some(Retry::Limited);
             }
@@ -538,7 +542,7 @@ pub async fn call_in_workspace(
     row.queued_ms = queued_ms;
     row.duration_ms = Some(duration_ms);
     let answer = match ran {
-        Ran::Later { wait, .. } => {
+        Ran::Later(wait) => {
             row.run_after = Some(Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default());
             row.request_enc = Some(st.secret.encrypt(&serde_json::to_string(&request).map_err(Error::internal)?)?);
             let saved = insert_queued(st, row).await?;
@@ -747,11 +751,11 @@ impl Handler for CallQueued {
         match ran? {
             Ran::Answered(a) => finish(st, row, Ok(&a), queued_ms, duration).await,
             Ran::Unusable(why) => finish(st, row, Err(why), queued_ms, duration).await,
-            Ran::Later { limited: true, .. } if attempts >= QUEUED_ATTEMPTS => {
+            Ran::Later(_) if attempts >= QUEUED_ATTEMPTS => {
                 let why = format!("{} was still rate limiting (HTTP 429) after {attempts} requests", provider.name);
                 finish(st, row, Err(why), queued_ms, duration).await
             }
-            Ran::Later { wait, .. } => later(st, row, wait).await,
+            Ran::Later(wait) => later(st, row, wait).await,
             Ran::Unavailable(why) => {
                 // Count the attempts, then let the engine retry with its backoff.
                 connection_call::Entity::update_many()
@@ -949,14 +953,12 @@ pub async fn call_for_run(
     row.duration_ms = Some(sent_at.elapsed().as_millis() as i64);
     let out = match ran {
         // The provider asked to wait: logged as the 429 it was.
-        Ran::Later { wait, limited: true } => {
+        Ran::Later(wait) => {
             let why = format!("{} answered HTTP 429 (rate limited): wait {} s", provider.name, wait.as_secs());
             settle(&mut row, Err(why));
             row.http_status = Some(429);
             ForRun::Limited(wait)
         }
-        // A retry (after a refresh) found the window full.
-        Ran::Later { wait, limited: false } => return Ok(ForRun::Wait(wait)),
         Ran::Unusable(why) => return Ok(ForRun::Unusable(why)),
         Ran::Answered(a) => {
             settle(&mut row, Ok(&a));
