@@ -795,6 +795,39 @@ async fn calls_carry_the_connections_token_and_401_429_and_5xx_are_handled() {
 }
 
 #[tokio::test]
+async fn a_queued_call_fails_once_it_has_made_ten_requests_that_all_met_429() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        let key = app.owner_key.clone();
+        let made = app
+            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
+            .await;
+        let id = made["createConnection"]["connection"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+        // The caller's second is up at the first 429 (it asks for one): the call is queued.
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/always429?after=1", "timeoutSeconds": 1 })).await;
+        assert_eq!(out["call"]["status"], "QUEUED", "{out}");
+        let queued = out["call"]["id"].as_str().unwrap().to_string();
+        // Its job sleeps two 1 s waits a run and queues it again after the third 429, until ten requests.
+        let q = "query($id: ID!) { connectionCall(id: $id) { status attempts error } }";
+        let mut seen = Value::Null;
+        for _ in 0..300 {
+            seen = app.gql(&key, q, json!({ "id": queued })).await;
+            if seen["connectionCall"]["status"] != "QUEUED" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(seen["connectionCall"]["status"], "FAILED", "{seen}");
+        assert_eq!(seen["connectionCall"]["attempts"], 10, "{seen}");
+        assert!(seen["connectionCall"]["error"].as_str().unwrap().contains("still rate limiting (HTTP 429) after 10 requests"), "{seen}");
+        let hits = log.api_hits.lock().unwrap().iter().filter(|(p, _)| p.starts_with("/api/always429")).count();
+        assert_eq!(hits, 10);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_proactive_limit_queues_calls_past_the_window_and_runs_them_after_it() {
     for_each_backend(&[], |app| async move {
         let (base, log) = provider().await;
