@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::connections::{come_back, configure, param, provider, start, ProviderLog, SET};
+use crate::connections::{come_back, configure, custom_rest, param, provider, start, ProviderLog};
 use crate::helpers::{for_each_backend, TestApp, WsClient};
 
 const CREATE: &str = "mutation($i: CreateActionInput!) { createAction(input: $i) {
@@ -62,22 +62,6 @@ async fn wait_run(app: &TestApp, id: &str, limit: Duration, done: impl Fn(&Value
         assert!(started.elapsed() < limit, "[{}] the run never got there: {seen}", app.backend);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// A custom REST connection to the test provider's API (key `k-direct`),
-/// with the workspace's own rate window when given; returns its id.
-async fn custom_rest(app: &TestApp, base: &str, window: Option<(u32, u32)>) -> String {
-    let made = app
-        .gql(&app.owner_key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
-             json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
-        .await;
-    let id = made["createConnection"]["connection"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
-    if let Some((requests, per_seconds)) = window {
-        let window = json!({ "i": { "provider": "custom_rest", "rateLimit": { "requests": requests, "perSeconds": per_seconds } } });
-        let set = app.gql(&app.owner_key, SET, window).await;
-        assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
-    }
-    id
 }
 
 fn ended(r: &Value) -> bool {

@@ -186,6 +186,22 @@ async fn api(
     }
 }
 
+/// A custom REST connection to the test provider's API (key `k-direct`),
+/// with the workspace's own rate window when given; returns its id.
+pub(crate) async fn custom_rest(app: &TestApp, base: &str, window: Option<(u32, u32)>) -> String {
+    let made = app
+        .gql(&app.owner_key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+             json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
+        .await;
+    let id = made["createConnection"]["connection"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    if let Some((requests, per_seconds)) = window {
+        let window = json!({ "i": { "provider": "custom_rest", "rateLimit": { "requests": requests, "perSeconds": per_seconds } } });
+        let set = app.gql(&app.owner_key, SET, window).await;
+        assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
+    }
+    id
+}
+
 pub(crate) const SET: &str = "mutation($i: SetProviderSettingsInput!) { setProviderSettings(input: $i) {
     providerSettings { provider clientId clientSecret authorizeUrl } userErrors { field message code } } }";
 const START: &str = "mutation($p: String!) { startConnection(input: {provider: $p}) { authorizeUrl userErrors { field message code } } }";
@@ -799,13 +815,13 @@ async fn a_queued_call_fails_once_it_has_made_ten_requests_that_all_met_429() {
     for_each_backend(&[], |app| async move {
         let (base, log) = provider().await;
         let key = app.owner_key.clone();
-        let made = app
-            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
-                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
-            .await;
-        let id = made["createConnection"]["connection"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+        let id = custom_rest(&app, &base, None).await;
         // The caller's second is up at the first 429 (it asks for one): the call is queued.
-        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/always429?after=1", "timeoutSeconds": 1 })).await;
+        let out = call(
+            &app,
+            json!({ "connectionId": id, "method": "GET", "path": "/always429?after=1", "timeoutSeconds": 1 }),
+        )
+        .await;
         assert_eq!(out["call"]["status"], "QUEUED", "{out}");
         let queued = out["call"]["id"].as_str().unwrap().to_string();
         // Its job sleeps two 1 s waits a run and queues it again after the third 429, until ten requests.
@@ -820,7 +836,13 @@ async fn a_queued_call_fails_once_it_has_made_ten_requests_that_all_met_429() {
         }
         assert_eq!(seen["connectionCall"]["status"], "FAILED", "{seen}");
         assert_eq!(seen["connectionCall"]["attempts"], 10, "{seen}");
-        assert!(seen["connectionCall"]["error"].as_str().unwrap().contains("still rate limiting (HTTP 429) after 10 requests"), "{seen}");
+        assert!(
+            seen["connectionCall"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("still rate limiting (HTTP 429) after 10 requests"),
+            "{seen}"
+        );
         let hits = log.api_hits.lock().unwrap().iter().filter(|(p, _)| p.starts_with("/api/always429")).count();
         assert_eq!(hits, 10);
     })
@@ -832,16 +854,8 @@ async fn the_proactive_limit_queues_calls_past_the_window_and_runs_them_after_it
     for_each_backend(&[], |app| async move {
         let (base, log) = provider().await;
         let key = app.owner_key.clone();
-        let made = app
-            .gql(&key, "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
-                 json!({ "i": { "provider": "custom_rest", "apiKey": "k-direct", "baseUrl": format!("{base}/api") } }))
-            .await;
-        let id = made["createConnection"]["connection"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
         // The workspace's own limit for its custom API: 2 calls per 2 seconds.
-        let set = app
-            .gql(&key, SET, json!({ "i": { "provider": "custom_rest", "rateLimit": { "requests": 2, "perSeconds": 2 } } }))
-            .await;
-        assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
+        let id = custom_rest(&app, &base, Some((2, 2))).await;
         let hits = || log.api_hits.lock().unwrap().iter().filter(|(p, _)| p.starts_with("/api/items")).count();
 
         for n in 0..2 {

@@ -722,7 +722,8 @@ impl Handler for CallQueued {
         if CallStatus::parse(&row.status) != CallStatus::Queued {
             return Ok(()); // already run: work is at-least-once
         }
-        let Some(c) = connection::Entity::find_by_id(&row.connection_id).one(&st.writer).await? else {
+        let by_id = Condition::all().add(connection::Column::Id.eq(&row.connection_id));
+        let Some((c, setting)) = settings::connection_with_settings(&st.writer, &row.workspace_id, by_id).await? else {
             return finish(st, row, Err("The connection was deleted".into()), 0, None).await;
         };
         let provider = match usable(&c) {
@@ -733,7 +734,6 @@ impl Handler for CallQueued {
             Some(Ok(json)) => serde_json::from_str(&json).map_err(Error::internal)?,
             _ => return finish(st, row, Err("The queued request could not be read".into()), 0, None).await,
         };
-        let setting = settings::find(&st.db, &c.workspace_id, &c.provider).await?;
         if let Some(window) = window_of(provider, setting.as_ref()) {
             if let Slot::Full { wait } = st.call_windows.take(&c.id, window).await? {
                 return later(st, row, wait).await;
