@@ -5,7 +5,7 @@
 //! that failed or was deferred is settled on its own, as a single job is,
 //! so retries, backoff and dead letters behave the same either way.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,30 +22,33 @@ use super::Handler;
 use crate::jobs::ledger as jobs;
 use crate::state::AppState;
 
-/// Leases jobs of the batching `kinds` while one of the pool's batch slots
-/// (as many as `worker_concurrency`) is free, and runs what it got in
-/// batches of at most the kind's batch size. Under a light load a batch is
-/// one job, so nothing waits to fill one; under a heavy one the batches
-/// grow with what queued meanwhile.
+/// Leases jobs of one batching `kind` while one of the pool's batch slots
+/// is free (`slots`: shared by every batching kind, as many as
+/// `worker_concurrency`), a batch at a time: each lease is at most the
+/// kind's batch size and runs at once on the slot taken before it, so
+/// nothing leased waits for a slot while its lease runs out, and one kind's
+/// big batches do not make another kind's leases bigger. Under a light load
+/// a batch is one job, so nothing waits to fill one; under a heavy one the
+/// batches grow with what queued meanwhile.
 pub(super) async fn lease_loop(
     st: &AppState,
     id: &str,
-    kinds: Vec<String>,
+    kind: String,
+    slots: Arc<Semaphore>,
     running: &TaskTracker,
     hard_stop: &CancellationToken,
 ) {
-    let handlers: BTreeMap<String, Arc<dyn Handler>> =
-        kinds.iter().filter_map(|k| st.registry.get(k).map(|h| (k.clone(), h.clone()))).collect();
-    let Some(most) = handlers.values().map(|h| h.batch_size()).max() else { return };
-    let slots = Arc::new(Semaphore::new(st.config.worker_concurrency.max(1)));
+    let Some(handler) = st.registry.get(&kind).cloned() else { return };
+    let size = handler.batch_size().max(1);
+    let kinds = [kind];
     let mut backoff = Duration::from_millis(100);
     loop {
-        let first = tokio::select! {
+        let slot = tokio::select! {
             p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
             _ = st.shutdown.cancelled() => break,
         };
         let leased = tokio::select! {
-            r = st.queue.lease(id, &kinds, most, Duration::from_secs(1)) => r,
+            r = st.queue.lease(id, &kinds, size, Duration::from_secs(1)) => r,
             _ = st.shutdown.cancelled() => break,
         };
         let Some(deliveries) = leased_or_back_off(st, id, leased, &mut backoff).await else {
@@ -54,27 +57,11 @@ pub(super) async fn lease_loop(
             }
             continue;
         };
-        let mut by_kind: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
-        for d in deliveries {
-            by_kind.entry(d.message.kind.clone()).or_default().push(d);
+        if deliveries.is_empty() {
+            continue;
         }
-        let mut first = Some(first);
-        for (kind, ds) in by_kind {
-            let Some(handler) = handlers.get(&kind) else {
-                for d in &ds {
-                    let _ = st.queue.bury(d, "no handler for this kind").await;
-                }
-                continue;
-            };
-            for chunk in ds.chunks(handler.batch_size().max(1)) {
-                let permit = match first.take() {
-                    Some(p) => p,
-                    None => slots.clone().acquire_owned().await.expect("semaphore never closed"),
-                };
-                let batch = Batch { st: st.clone(), worker: id.to_string(), handler: handler.clone() };
-                running.spawn(batch.run(chunk.to_vec(), permit, hard_stop.clone()));
-            }
-        }
+        let batch = Batch { st: st.clone(), worker: id.to_string(), handler: handler.clone() };
+        running.spawn(batch.run(deliveries, slot, hard_stop.clone()));
     }
 }
 

@@ -55,10 +55,17 @@ async fn run(st: AppState, id: String) {
     tracing::info!(worker = %id, concurrency, backend = st.queue.backend(), "worker pool started");
     let _ = st.queue.heartbeat(&id).await;
     // Kinds that run one job at a time and kinds that run in batches lease
-    // on their own, so a batch never waits behind single jobs for slots.
+    // on their own, so a batch never waits behind single jobs for slots;
+    // each batching kind leases its own batches, from one pool of slots.
+    let batch_slots = Arc::new(Semaphore::new(concurrency));
+    let batched = st
+        .registry
+        .kinds_batched(true)
+        .into_iter()
+        .map(|kind| super::batch::lease_loop(&st, &id, kind, batch_slots.clone(), &running, &hard_stop));
     tokio::join!(
         lease_loop(&st, &id, st.registry.kinds_batched(false), &running, &hard_stop),
-        super::batch::lease_loop(&st, &id, st.registry.kinds_batched(true), &running, &hard_stop),
+        futures_util::future::join_all(batched),
     );
     // Drain: no more leasing; give running jobs the grace period.
     running.close();
