@@ -56,11 +56,13 @@ async fn run(st: AppState, id: String) {
     let _ = st.queue.heartbeat(&id).await;
     // Kinds that run one job at a time and kinds that run in batches lease
     // on their own, so a batch never waits behind single jobs for slots;
-    // each batching kind leases its own batches, from one pool of slots.
-    let batch_slots = Arc::new(Semaphore::new(concurrency));
-    let batched = st
-        .registry
-        .kinds_batched(true)
+    // each batching kind leases its own batches, from one pool of slots. A
+    // kind's loop holds a slot while it waits for work, so the pool has one
+    // slot more per batching kind beyond the first: a kind with nothing to
+    // do never takes a slot from a busy one.
+    let kinds = st.registry.kinds_batched(true);
+    let batch_slots = Arc::new(Semaphore::new(concurrency + kinds.len().saturating_sub(1)));
+    let batched = kinds
         .into_iter()
         .map(|kind| super::batch::lease_loop(&st, &id, kind, batch_slots.clone(), &running, &hard_stop));
     tokio::join!(
