@@ -23,8 +23,8 @@ use crate::jobs::ledger as jobs;
 use crate::state::AppState;
 
 /// Leases jobs of one batching `kind` while one of the pool's batch slots
-/// is free (`slots`: shared by every batching kind, as many as
-/// `worker_concurrency`), a batch at a time: each lease is at most the
+/// is free (`slots`: shared by every batching kind, see `worker::run`), a
+/// batch at a time: each lease is at most the
 /// kind's batch size and runs at once on the slot taken before it, so
 /// nothing leased waits for a slot while its lease runs out, and one kind's
 /// big batches do not make another kind's leases bigger. Under a light load

@@ -703,6 +703,21 @@ pub(crate) async fn connected_instagram(app: &TestApp, base: &str) -> String {
     body["connection"]["id"].as_str().unwrap().to_string()
 }
 
+/// A queued call's `fields` once it is no longer queued, read every 100 ms
+/// up to `tries` times (the last read whatever it says).
+async fn settled_call(app: &TestApp, key: &str, id: &str, fields: &str, tries: usize) -> Value {
+    let q = format!("query($id: ID!) {{ connectionCall(id: $id) {{ {fields} }} }}");
+    let mut seen = Value::Null;
+    for _ in 0..tries {
+        seen = app.gql(key, &q, json!({ "id": id })).await;
+        if seen["connectionCall"]["status"] != "QUEUED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    seen
+}
+
 async fn call(app: &TestApp, input: Value) -> Value {
     let out = app.gql(&app.owner_key, CALL, json!({ "i": input })).await;
     out["callConnection"].clone()
@@ -825,15 +840,7 @@ async fn a_queued_call_fails_once_it_has_made_ten_requests_that_all_met_429() {
         assert_eq!(out["call"]["status"], "QUEUED", "{out}");
         let queued = out["call"]["id"].as_str().unwrap().to_string();
         // Its job sleeps two 1 s waits a run and queues it again after the third 429, until ten requests.
-        let q = "query($id: ID!) { connectionCall(id: $id) { status attempts error } }";
-        let mut seen = Value::Null;
-        for _ in 0..300 {
-            seen = app.gql(&key, q, json!({ "id": queued })).await;
-            if seen["connectionCall"]["status"] != "QUEUED" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let seen = settled_call(&app, &key, &queued, "status attempts error", 300).await;
         assert_eq!(seen["connectionCall"]["status"], "FAILED", "{seen}");
         assert_eq!(seen["connectionCall"]["attempts"], 10, "{seen}");
         assert!(
@@ -879,15 +886,7 @@ async fn the_proactive_limit_queues_calls_past_the_window_and_runs_them_after_it
         assert!(out["call"]["queuedMs"].as_i64().unwrap() > 0, "{out}");
 
         // The queued one runs after the window, by the job engine.
-        let q = "query($id: ID!) { connectionCall(id: $id) { status httpStatus queuedMs responseBody } }";
-        let mut seen = Value::Null;
-        for _ in 0..100 {
-            seen = app.gql(&key, q, json!({ "id": queued })).await;
-            if seen["connectionCall"]["status"] != "QUEUED" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let seen = settled_call(&app, &key, &queued, "status httpStatus queuedMs responseBody", 100).await;
         assert_eq!(seen["connectionCall"]["status"], "SUCCEEDED", "{seen}");
         assert!(seen["connectionCall"]["queuedMs"].as_i64().unwrap() >= 500, "{seen}");
         assert!(seen["connectionCall"]["responseBody"].as_str().unwrap().contains("n=2"));
@@ -910,6 +909,7 @@ async fn the_proactive_limit_queues_calls_past_the_window_and_runs_them_after_it
 
         // Another workspace sees none of it.
         let (_, other) = app.other_workspace("nosy@example.com").await;
+        let q = "query($id: ID!) { connectionCall(id: $id) { status } }";
         app.gql_null(&other, q, json!({ "id": queued }), "connectionCall").await;
     })
     .await;

@@ -476,8 +476,9 @@ async fn in_lanes<F: std::future::Future>(
 }
 
 /// Makes a batch of hook calls: reads the calls, their plugins and their
-/// events in three queries, sends the requests concurrently, and saves
-/// every outcome in one statement. Returns one result per job, in order.
+/// events in three queries, sends the requests [`HOOK_LANES`] at a time
+/// (deferring those not started within [`START_WITHIN`]), and saves every
+/// outcome in one statement. Returns one result per job, in order.
 async fn hook_batch(st: &AppState, jobs: &[job::Model]) -> Result<Vec<Result<()>>> {
     let began = tokio::time::Instant::now();
     fn ids<'a>(it: impl Iterator<Item = &'a str>) -> Vec<String> {
