@@ -113,6 +113,9 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         shutdown,
         tasks,
         auth_cache: Arc::new(auth::cache::AuthCache::new(Duration::from_secs(config.auth_cache_seconds))),
+        connection_cache: Arc::new(services::connections::cache::ConnectionCache::new(Duration::from_secs(
+            config.data_cache_seconds,
+        ))),
         data_cache: Arc::new(services::data_cache::DataCache::new(Duration::from_secs(config.data_cache_seconds))),
         ingest: Arc::new(services::records::ingest::GroupCommit::new(
             config.ingest_writers(),
@@ -201,6 +204,7 @@ pub async fn start(mut config: Config) -> Result<Server> {
 /// shutdown token (the flusher writes once more on the way out).
 fn spawn_background(state: &AppState) {
     services::data_cache::spawn_listener(state);
+    services::connections::cache::spawn_listener(state);
     auth::cache::spawn_listener(state);
     let st = state.clone();
     state.tasks.spawn(async move {

@@ -80,6 +80,8 @@ pub struct Shared {
     pub call_log: Arc<crate::services::connections::log::CallLog>,
     /// Verified API keys and sessions with their principals.
     pub auth_cache: Arc<crate::auth::cache::AuthCache>,
+    /// Connections with their provider settings, as every call reads them.
+    pub connection_cache: Arc<crate::services::connections::cache::ConnectionCache>,
     /// Data keys and endpoints the REST data API reads on every request.
     pub data_cache: Arc<crate::services::data_cache::DataCache>,
     /// Accepted record changes waiting for their group commit.

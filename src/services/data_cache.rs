@@ -9,18 +9,14 @@
 //! through the event bus (a live-only message). The time-to-live
 //! (`SWITCHYARD_DATA_CACHE_SECONDS`) bounds how stale a copy can be if that
 //! message is lost.
-//!
-//! `moka` is the cache: a well-kept concurrent cache with per-entry expiry
-//! and a size bound, so none of that is hand-written here.
+//! Each kind is a [`Cached`]: `moka` entries behind a generation.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::sync::Cache;
-
 use entity::{data_endpoint, data_key};
 
+use super::cached::Cached;
 use crate::error::{FieldError, Result};
 use crate::services::data_endpoints;
 use crate::state::AppState;
@@ -51,54 +47,21 @@ impl Endpoint {
 }
 
 pub struct DataCache {
-    /// Bumped by every clear: a copy read from the database before a clear
-    /// is not stored after it.
-    generation: AtomicU64,
     /// By token hash.
-    keys: Option<Cache<String, Arc<data_key::Model>>>,
+    keys: Cached<String, Arc<data_key::Model>>,
     /// By (workspace id, slug).
-    endpoints: Option<Cache<(String, String), Arc<Endpoint>>>,
+    endpoints: Cached<(String, String), Arc<Endpoint>>,
 }
 
 impl DataCache {
     /// A cache whose entries live `ttl` (zero: nothing is cached).
     pub fn new(ttl: Duration) -> Self {
-        fn build<K, V>(ttl: Duration) -> Option<Cache<K, V>>
-        where
-            K: std::hash::Hash + Eq + Send + Sync + 'static,
-            V: Clone + Send + Sync + 'static,
-        {
-            (!ttl.is_zero()).then(|| Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build())
-        }
-        Self { generation: AtomicU64::new(0), keys: build(ttl), endpoints: build(ttl) }
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    /// Stores a copy read at `generation`, unless a clear came since (also
-    /// one between the check and the insert).
-    fn keep<K, V>(&self, cache: &Option<Cache<K, V>>, generation: u64, key: K, value: V)
-    where
-        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
-    {
-        let Some(c) = cache.as_ref().filter(|_| self.generation() == generation) else { return };
-        c.insert(key.clone(), value);
-        if self.generation() != generation {
-            c.invalidate(&key);
-        }
+        Self { keys: Cached::new(ttl, CAPACITY), endpoints: Cached::new(ttl, CAPACITY) }
     }
 
     fn clear(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Some(c) = &self.keys {
-            c.invalidate_all();
-        }
-        if let Some(c) = &self.endpoints {
-            c.invalidate_all();
-        }
+        self.keys.clear();
+        self.endpoints.clear();
     }
 }
 
@@ -107,12 +70,12 @@ impl DataCache {
 pub async fn key(st: &AppState, token: &str) -> Result<Arc<data_key::Model>> {
     let hash = data_endpoints::check_key_shape(&st.secret, token)?;
     let cache = &st.data_cache.keys;
-    if let Some(hit) = cache.as_ref().and_then(|c| c.get(&hash)) {
+    if let Some(hit) = cache.get(&hash) {
         return Ok(hit);
     }
-    let generation = st.data_cache.generation();
+    let generation = cache.generation();
     let found = Arc::new(data_endpoints::authenticate_hash(&st.db, &hash).await?);
-    st.data_cache.keep(cache, generation, hash, found.clone());
+    cache.keep(generation, hash, found.clone());
     Ok(found)
 }
 
@@ -120,13 +83,13 @@ pub async fn key(st: &AppState, token: &str) -> Result<Arc<data_key::Model>> {
 pub async fn endpoint(st: &AppState, workspace_id: &str, slug: &str) -> Result<Option<Arc<Endpoint>>> {
     let id = (workspace_id.to_string(), slug.to_string());
     let cache = &st.data_cache.endpoints;
-    if let Some(hit) = cache.as_ref().and_then(|c| c.get(&id)) {
+    if let Some(hit) = cache.get(&id) {
         return Ok(Some(hit));
     }
-    let generation = st.data_cache.generation();
+    let generation = cache.generation();
     let Some(model) = data_endpoints::by_slug(&st.db, workspace_id, slug).await? else { return Ok(None) };
     let found = Arc::new(Endpoint::new(model));
-    st.data_cache.keep(cache, generation, id, found.clone());
+    cache.keep(generation, id, found.clone());
     Ok(Some(found))
 }
 

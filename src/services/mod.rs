@@ -6,6 +6,7 @@
 
 pub mod actions;
 pub mod api_keys;
+pub mod cached;
 pub mod charts;
 pub mod connections;
 pub mod data_cache;

@@ -914,3 +914,47 @@ async fn the_proactive_limit_queues_calls_past_the_window_and_runs_them_after_it
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_changed_setting_reaches_the_next_call_at_once_and_the_last_use_is_noted() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        let id = custom_rest(&app, &base, None).await;
+        let hits = || log.api_hits.lock().unwrap().iter().filter(|(p, _)| p.starts_with("/api/items")).count();
+        let last_used = || async {
+            let out = app
+                .gql(&app.owner_key, "query($id: ID!) { connection(id: $id) { lastUsedAt } }", json!({ "id": id }))
+                .await;
+            out["connection"]["lastUsedAt"].clone()
+        };
+        assert_eq!(last_used().await, Value::Null);
+        // No window of its own: calls go out (and the connection is read, and kept, by the first).
+        for n in 0..2 {
+            let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": format!("/items?n={n}") })).await;
+            assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
+        }
+        assert!(last_used().await.is_string(), "the first call notes the last use");
+        // A window of one call an hour: the very next calls obey it.
+        let window = json!({ "i": { "provider": "custom_rest", "rateLimit": { "requests": 1, "perSeconds": 3600 } } });
+        let set = app.gql(&app.owner_key, SET, window).await;
+        assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/items?n=2" })).await;
+        assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/items?n=3", "wait": false })).await;
+        assert_eq!(out["call"]["status"], "QUEUED", "the new window holds the fourth call: {out}");
+        assert_eq!(hits(), 3);
+        // Removed: the next call finds no connection.
+        let del = app
+            .gql(
+                &app.owner_key,
+                "mutation($i: DeleteConnectionInput!) { deleteConnection(input: $i) { deletedId } }",
+                json!({ "i": { "id": id } }),
+            )
+            .await;
+        assert_eq!(del["deleteConnection"]["deletedId"], id.as_str(), "{del}");
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/items?n=4" })).await;
+        assert_eq!(out["userErrors"][0]["code"], "NOT_FOUND", "{out}");
+        assert_eq!(hits(), 3);
+    })
+    .await;
+}

@@ -37,6 +37,7 @@ use serde_json::json;
 
 use entity::{connection, connection_call, job};
 
+use super::cache::By;
 use super::catalog::{self, AuthKind, Provider};
 use super::window::{Slot, Window};
 use super::{settings, ConnectionStatus};
@@ -515,11 +516,11 @@ pub async fn call_in_workspace(
     if !has_prefix(connection_id, "con") {
         return Err(not_found());
     }
-    let by_id = Condition::all().add(connection::Column::Id.eq(connection_id));
-    let (c, setting) = settings::connection_with_settings(&st.db, workspace_id, by_id).await?.ok_or_else(not_found)?;
-    let provider = usable(&c)?;
+    let found = super::cache::find(st, workspace_id, By::Id(connection_id)).await?.ok_or_else(not_found)?;
+    let (c, setting) = &*found;
+    let provider = usable(c)?;
     // Checked now, so a bad path is refused before anything is queued.
-    url_of(&target(st, &c, provider, setting.as_ref()).await?.0, &request)?;
+    url_of(&target(st, c, provider, setting.as_ref()).await?.0, &request)?;
     let created = Utc::now();
     let started = Instant::now();
     let deadline = started + waiting.timeout.min(MAX_WAIT);
@@ -528,7 +529,7 @@ pub async fn call_in_workspace(
             match st.call_windows.take(&c.id, window).await? {
                 Slot::Taken { .. } => break,
                 Slot::Full { wait } if waiting.wait && sleep_before(deadline, wait).await => continue,
-                Slot::Full { wait } => return Ok((queue(st, &c, &request, created, wait).await?, None)),
+                Slot::Full { wait } => return Ok((queue(st, c, &request, created, wait).await?, None)),
             }
         }
     }
@@ -537,7 +538,7 @@ pub async fn call_in_workspace(
     let sent_at = Instant::now();
     let ran = run(st, c.clone(), provider, setting.as_ref(), &request, Budget::caller(deadline), &mut attempts).await?;
     let duration_ms = sent_at.elapsed().as_millis() as i64;
-    let mut row = new_row(&c, &request, created);
+    let mut row = new_row(c, &request, created);
     row.attempts = attempts;
     row.queued_ms = queued_ms;
     row.duration_ms = Some(duration_ms);
@@ -930,15 +931,15 @@ pub async fn call_for_run(
     budget: Duration,
 ) -> Result<ForRun> {
     let request = check(request)?;
-    let of_provider = Condition::all().add(connection::Column::Provider.eq(provider_key));
-    let Some((c, setting)) = settings::connection_with_settings(&st.db, workspace_id, of_provider).await? else {
+    let Some(found) = super::cache::find(st, workspace_id, By::Provider(provider_key)).await? else {
         return Ok(ForRun::Unusable(format!("The workspace has no {provider_key} connection")));
     };
-    let provider = match usable(&c) {
+    let (c, setting) = &*found;
+    let provider = match usable(c) {
         Ok(p) => p,
         Err(e) => return Ok(ForRun::Unusable(e.public_message())),
     };
-    url_of(&target(st, &c, provider, setting.as_ref()).await?.0, &request)?;
+    url_of(&target(st, c, provider, setting.as_ref()).await?.0, &request)?;
     if let Some(window) = window_of(provider, setting.as_ref()) {
         if let Slot::Full { wait } = st.call_windows.take(&c.id, window).await? {
             return Ok(ForRun::Wait(wait));
@@ -948,7 +949,7 @@ pub async fn call_for_run(
     let mut attempts = 0;
     let sent_at = Instant::now();
     let ran = run(st, c.clone(), provider, setting.as_ref(), &request, Budget::worker(budget), &mut attempts).await?;
-    let mut row = new_row(&c, &request, created);
+    let mut row = new_row(c, &request, created);
     row.attempts = attempts;
     row.duration_ms = Some(sent_at.elapsed().as_millis() as i64);
     let out = match ran {

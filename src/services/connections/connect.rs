@@ -309,6 +309,8 @@ async fn store(
     let evt = events::record(&txn, &attempt.workspace_id, kind, &attempt.user_id, Some(&saved.id), event_data(&saved))
         .await?;
     txn.commit().await?;
+    // A reconnect keeps the id: calls must see the new credentials.
+    super::cache::invalidate(st, &attempt.workspace_id);
     st.publish(vec![evt]);
     Ok(saved)
 }

@@ -8,9 +8,15 @@
 //! never waits for company (there is no timer). On PostgreSQL the commit is
 //! relaxed like the job ledger's bookkeeping (see
 //! [`relaxed`](crate::jobs::ledger::relaxed)).
+//!
+//! A connection's last use is noted at most once a minute per process (as
+//! an incoming webhook's is), so most batches are one INSERT and nothing
+//! else: on SQLite one statement on the writer, no transaction around it.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
@@ -26,6 +32,13 @@ use crate::state::AppState;
 /// limit on bound parameters).
 const MAX_BATCH: usize = 200;
 
+/// How often a connection's last use is written, at most.
+const LAST_USE_EVERY: Duration = Duration::from_secs(60);
+
+/// Connections whose last write of their last use is remembered; past it
+/// the memory starts over (and each is written once more).
+const LAST_USE_REMEMBERED: usize = 10_000;
+
 type Waiting = (connection_call::Model, oneshot::Sender<std::result::Result<(), String>>);
 
 /// Finished calls waiting for their log commit.
@@ -33,6 +46,8 @@ type Waiting = (connection_call::Model, oneshot::Sender<std::result::Result<(), 
 pub struct CallLog {
     queue: Mutex<Vec<Waiting>>,
     writing: AtomicBool,
+    /// When this process last wrote each connection's last use.
+    last_use_written: Mutex<HashMap<String, Instant>>,
 }
 
 impl CallLog {
@@ -70,28 +85,75 @@ impl CallLog {
                 return;
             }
             let (rows, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let outcome = commit(st, rows).await.map_err(|e| e.to_string());
+            let outcome = self.commit(st, rows).await.map_err(|e| e.to_string());
             for w in waiters {
                 let _ = w.send(outcome.clone());
             }
         }
     }
+
+    /// The connections of `rows` whose last use is due to be written,
+    /// marked as written now.
+    fn last_use_due(&self, rows: &[connection_call::Model]) -> Vec<String> {
+        let now = Instant::now();
+        let mut written = self.last_use_written.lock().unwrap_or_else(|e| e.into_inner());
+        if written.len() > LAST_USE_REMEMBERED {
+            written.clear();
+        }
+        let mut due = Vec::new();
+        for r in rows {
+            if written.get(&r.connection_id).is_none_or(|t| now.duration_since(*t) >= LAST_USE_EVERY) {
+                written.insert(r.connection_id.clone(), now);
+                due.push(r.connection_id.clone());
+            }
+        }
+        due
+    }
+
+    /// Forgets that these connections' last use was written (its write failed).
+    fn last_use_lost(&self, ids: &[String]) {
+        let mut written = self.last_use_written.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            written.remove(id);
+        }
+    }
+
+    async fn commit(&self, st: &AppState, rows: Vec<connection_call::Model>) -> Result<()> {
+        let used = self.last_use_due(&rows);
+        let written = write(st, rows, &used).await;
+        if written.is_err() {
+            self.last_use_lost(&used);
+        }
+        written
+    }
 }
 
-async fn commit(st: &AppState, rows: Vec<connection_call::Model>) -> Result<()> {
-    let mut used: Vec<String> = rows.iter().map(|r| r.connection_id.clone()).collect();
-    used.sort();
-    used.dedup();
-    // Bookkeeping like the job ledger's: on PostgreSQL the commit does not
-    // wait for the WAL flush (only a crash of the database server itself
-    // could lose the last fraction of a second of log rows).
-    let txn = crate::jobs::ledger::relaxed(&st.writer).await?;
-    connection_call::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
-        .exec_without_returning(&txn)
-        .await?;
+/// The rows, and the last use of the connections `used`. Bookkeeping like
+/// the job ledger's: on PostgreSQL the commit does not wait for the WAL
+/// flush (only a crash of the database server itself could lose the last
+/// fraction of a second of log rows).
+async fn write(st: &AppState, rows: Vec<connection_call::Model>, used: &[String]) -> Result<()> {
+    use crate::jobs::ledger::{relaxed, relaxed_on_pg};
+    let insert = connection_call::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model));
+    if used.is_empty() {
+        // One statement: on SQLite it commits on its own, with no
+        // transaction's two more turns at the writer.
+        match relaxed_on_pg(&st.writer).await? {
+            Some(txn) => {
+                insert.exec_without_returning(&txn).await?;
+                txn.commit().await?;
+            }
+            None => {
+                insert.exec_without_returning(&st.writer).await?;
+            }
+        }
+        return Ok(());
+    }
+    let txn = relaxed(&st.writer).await?;
+    insert.exec_without_returning(&txn).await?;
     connection::Entity::update_many()
         .col_expr(connection::Column::LastUsedAt, Expr::value(Utc::now()))
-        .filter(connection::Column::Id.is_in(used))
+        .filter(connection::Column::Id.is_in(used.iter().cloned()))
         .exec(&txn)
         .await?;
     txn.commit().await?;

@@ -4,6 +4,7 @@
 //! ([`connect`]), listed and removed here. Credentials are encrypted with
 //! the server key and never leave the server.
 
+pub mod cache;
 pub mod call;
 pub mod catalog;
 pub mod connect;
@@ -107,6 +108,7 @@ pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<()> {
     let evt = events::record(&txn, &p.workspace_id, EventType::ConnectionDeleted, p.actor(), Some(id), event_data(&c))
         .await?;
     txn.commit().await?;
+    cache::invalidate(st, &p.workspace_id);
     st.publish(vec![evt]);
     Ok(())
 }

@@ -214,6 +214,8 @@ async fn refresh_one_inner(
     };
     txn.commit().await?;
     if let Some(evt) = evt {
+        // New credentials, or a broken connection: calls must see them.
+        super::cache::invalidate(st, &c.workspace_id);
         st.publish(vec![evt]);
     }
     if outcome == Outcome::Failed {

@@ -170,6 +170,7 @@ pub async fn set(
         false => am.update(&txn).await?,
     };
     txn.commit().await?;
+    super::cache::invalidate(st, &p.workspace_id);
     Ok(model)
 }
 
