@@ -447,7 +447,8 @@ pub struct Config {
     pub ws_recheck_seconds: u64,
 
     /// Seconds a data key or data endpoint stays cached for the REST data
-    /// API (0: no cache). Changes made through any process drop the cached
+    /// API, and a connection with its provider's settings for calls through
+    /// it (0: no cache). Changes made through any process drop the cached
     /// copies at once (through the event bus); this bounds the staleness if
     /// that message is lost.
     #[arg(long, env = "SWITCHYARD_DATA_CACHE_SECONDS", default_value_t = 10, global = true)]

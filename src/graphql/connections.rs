@@ -146,7 +146,7 @@ pub struct ServiceConnection {
     pub created_at: DateTime<Utc>,
     /// When it was last changed (reconnected, refreshed).
     pub updated_at: DateTime<Utc>,
-    /// The last call made through it.
+    /// The last call made through it (to the minute: it is written at most once a minute).
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
@@ -237,7 +237,7 @@ pub struct ConnectionStats {
     pub window: Option<RateWindow>,
     /// Calls counted in the current window.
     pub window_used: u32,
-    /// The last call made through the connection.
+    /// The last call made through the connection (to the minute: it is written at most once a minute).
     pub last_used_at: Option<DateTime<Utc>>,
 }
 

@@ -356,6 +356,29 @@ pub async fn hand_back(
     Ok(())
 }
 
+/// Cuts short the wait of queued jobs (e.g. what waited for something the
+/// user has since done): due now. Returns the ones still queued, for the
+/// caller to [`ring`] once its transaction commits.
+pub async fn due_now(db: &impl ConnectionTrait, ids: &[String], grace: Duration) -> Result<Vec<job::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    job::Entity::update_many()
+        .col_expr(job::Column::RunAt, Expr::value(now))
+        .col_expr(job::Column::VisibleAt, Expr::value(now + chrono_dur(grace)))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .filter(job::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .filter(state_is(db, QUEUED))
+        .exec(db)
+        .await?;
+    Ok(job::Entity::find()
+        .filter(job::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .filter(state_is(db, QUEUED))
+        .all(db)
+        .await?)
+}
+
 /// Re-rings up to `limit` jobs that are due and that no live lease holds
 /// (a lost message, a flushed Redis, a killed worker). Returns how many.
 pub async fn sweep(st: &AppState, limit: u64) -> Result<usize> {

@@ -958,3 +958,100 @@ async fn a_changed_setting_reaches_the_next_call_at_once_and_the_last_use_is_not
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_queued_call_waits_for_its_broken_connection_to_be_reconnected_then_runs() {
+    // Every token counts as due: refresh 70 days before expiry (tokens live 60).
+    for_each_backend(&["--connection-refresh-before-seconds", "6048000"], |app| async move {
+        use switchyard::services::connections::refresh::{refresh_due, Outcome};
+        let (base, log) = provider().await;
+        let (_, cookie) = app.invite_and_accept(&app.owner_key, "rita@example.com", "OWNER").await;
+        configure(&app, &cookie, "instagram", &base).await;
+        let connect = || async {
+            let asked = start(&app, &cookie, "instagram").await;
+            let state = param(&asked, "state");
+            let (status, body) =
+                come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": state })).await;
+            assert_eq!(status, 200, "{body}");
+            body["connection"]["id"].as_str().unwrap().to_string()
+        };
+        let id = connect().await;
+        let window = json!({ "i": { "provider": "instagram", "rateLimit": { "requests": 1, "perSeconds": 2 } } });
+        let set = app.gql(&app.owner_key, SET, window).await;
+        assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
+        let hits = || log.api_hits.lock().unwrap().iter().filter(|(p, _)| p.starts_with("/api/items")).count();
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/items?n=1" })).await;
+        assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
+        let out =
+            call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/items?n=2", "wait": false })).await;
+        assert_eq!(out["call"]["status"], "QUEUED", "{out}");
+        let queued = out["call"]["id"].as_str().unwrap().to_string();
+
+        // The grant is withdrawn before the window opens: the call waits, it does not fail.
+        *log.valid_refresh.lock().unwrap() = "revoked".into();
+        assert_eq!(refresh_due(&app.state).await.unwrap(), [(id.clone(), Outcome::Broken)]);
+        let q = "query($id: ID!) { connectionCall(id: $id) { status error runAfter responseBody } }";
+        let mut seen = Value::Null;
+        for _ in 0..100 {
+            seen = app.gql(&app.owner_key, q, json!({ "id": queued })).await;
+            if seen["connectionCall"]["error"].is_string() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(seen["connectionCall"]["status"], "QUEUED", "{seen}");
+        assert_eq!(seen["connectionCall"]["error"], "Waiting for the Instagram connection to be reconnected", "{seen}");
+        let run_after: chrono::DateTime<chrono::Utc> =
+            seen["connectionCall"]["runAfter"].as_str().unwrap().parse().unwrap();
+        assert!(run_after > chrono::Utc::now() + chrono::Duration::minutes(50), "it looks again in an hour: {seen}");
+        assert_eq!(hits(), 1, "nothing went out with the withdrawn grant");
+
+        // Reconnected (same id): the waiting call runs at once.
+        *log.valid_refresh.lock().unwrap() = "rt-1".into();
+        assert_eq!(connect().await, id);
+        let seen = settled_call(&app, &app.owner_key, &queued, "status error responseBody", 100).await;
+        assert_eq!(seen["connectionCall"]["status"], "SUCCEEDED", "{seen}");
+        assert!(seen["connectionCall"]["responseBody"].as_str().unwrap().contains("n=2"), "{seen}");
+        assert_eq!(seen["connectionCall"]["error"], Value::Null, "the note of the wait is gone: {seen}");
+        assert_eq!(hits(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_log_row_whose_connection_is_gone_fails_alone_and_its_batch_is_kept() {
+    for_each_backend(&[], |app| async move {
+        let (base, _log) = provider().await;
+        let id = custom_rest(&app, &base, None).await;
+        let row = |n: u32, connection_id: &str| entity::connection_call::Model {
+            id: format!("cal_{n:026}"),
+            workspace_id: app.workspace_id.clone(),
+            connection_id: connection_id.to_string(),
+            method: "GET".into(),
+            path: format!("/items?n={n}"),
+            status: "succeeded".into(),
+            http_status: Some(200),
+            attempts: 1,
+            duration_ms: Some(1),
+            queued_ms: 0,
+            request_enc: None,
+            response_headers: None,
+            response_body: Some("{}".into()),
+            response_truncated: false,
+            error: None,
+            run_after: None,
+            created_at: chrono::Utc::now(),
+            finished_at: Some(chrono::Utc::now()),
+        };
+        let rows = vec![row(1, &id), row(2, "con_01JGONE0000000000000000000"), row(3, &id)];
+        let out = app.state.call_log.commit_all(&app.state, rows).await;
+        assert!(out[0].is_ok() && out[2].is_ok(), "{out:?}");
+        assert!(out[1].is_err(), "the removed connection's row is refused: {out:?}");
+        for (n, kept) in [(1, true), (2, false), (3, true)] {
+            let found =
+                entity::connection_call::Entity::find_by_id(format!("cal_{n:026}")).one(&app.state.db).await.unwrap();
+            assert_eq!(found.is_some(), kept, "row {n}");
+        }
+    })
+    .await;
+}

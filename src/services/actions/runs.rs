@@ -405,7 +405,7 @@ impl Handler for RunAction {
             let mut ending = Ending::new(&r, steps);
             ending.status = RunStatus::Failed;
             ending.error = Some(format!("The run could not go on: {error}"));
-            save(st, &r, &job.id, ending).await?;
+            save(st, &r, &job.id, ending, None).await?;
         }
         Ok(())
     }
@@ -427,18 +427,30 @@ impl Ending {
 }
 
 /// Saves a run's progress, if `job_id` still owns it. A waiting or queued
-/// run gets its next job; an ended one its event. Returns whether the job
-/// still owned the run.
-async fn save(st: &AppState, r: &action_run::Model, job_id: &str, e: Ending) -> Result<bool> {
+/// run gets its next job; an ended one its event (`action_name` in it, read
+/// when not given). Returns whether the job still owned the run.
+async fn save(
+    st: &AppState,
+    r: &action_run::Model,
+    job_id: &str,
+    e: Ending,
+    action_name: Option<&str>,
+) -> Result<bool> {
     let now = Utc::now();
-    let txn = st.writer.begin().await?;
-    let next = match e.status {
-        RunStatus::Waiting | RunStatus::Queued => {
-            Some(ledger::insert(&txn, st.sweep_grace(), new_job(&r.workspace_id, &r.id, e.wait_until)).await?)
+    let ended = e.status.is_final();
+    // A step done with more to come is one UPDATE, which commits on its own:
+    // no transaction's two more turns at the one writer.
+    let alone = e.status == RunStatus::Running;
+    let txn = match alone {
+        true => None,
+        false => Some(st.writer.begin().await?),
+    };
+    let next = match (&txn, e.status) {
+        (Some(txn), RunStatus::Waiting | RunStatus::Queued) => {
+            Some(ledger::insert(txn, st.sweep_grace(), new_job(&r.workspace_id, &r.id, e.wait_until)).await?)
         }
         _ => None,
     };
-    let ended = e.status.is_final();
     let mut update = action_run::Entity::update_many()
         .col_expr(action_run::Column::Status, Expr::value(e.status.as_str()))
         .col_expr(action_run::Column::StartedAt, Expr::value(r.started_at))
@@ -453,16 +465,25 @@ async fn save(st: &AppState, r: &action_run::Model, job_id: &str, e: Ending) -> 
     if ended {
         update = update.col_expr(action_run::Column::FinishedAt, Expr::value(now));
     }
-    let res =
-        update.filter(action_run::Column::Id.eq(&r.id)).filter(action_run::Column::JobId.eq(job_id)).exec(&txn).await?;
-    if res.rows_affected != 1 {
+    let update = update.filter(action_run::Column::Id.eq(&r.id)).filter(action_run::Column::JobId.eq(job_id));
+    let Some(txn) = txn else {
+        let owned = update.exec(&st.writer).await?.rows_affected == 1;
+        if owned {
+            announce(st, r);
+        }
+        return Ok(owned);
+    };
+    if update.exec(&txn).await?.rows_affected != 1 {
         // Cancelled, paused or deleted meanwhile: this job no longer owns the run.
         txn.rollback().await?;
         return Ok(false);
     }
     let mut evt = None;
     if ended && e.status != RunStatus::Cancelled {
-        let name = action::Entity::find_by_id(&r.action_id).one(&txn).await?.map(|a| a.name).unwrap_or_default();
+        let name = match action_name {
+            Some(name) => name.to_string(),
+            None => action::Entity::find_by_id(&r.action_id).one(&txn).await?.map(|a| a.name).unwrap_or_default(),
+        };
         let kind =
             if e.status == RunStatus::Succeeded { EventType::ActionRunSucceeded } else { EventType::ActionRunFailed };
         let started = r.started_at.unwrap_or(r.created_at);
@@ -497,12 +518,14 @@ enum Outcome {
 
 /// Runs the run's steps from where it stands, for at most a slice.
 async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
-    let Some(r) = action_run::Entity::find_by_id(run_id).one(&st.writer).await? else { return Ok(()) };
+    // Read on the readers: both rows were committed before this job was rung,
+    // and the one writer is the pipeline's narrowest part.
+    let Some(r) = action_run::Entity::find_by_id(run_id).one(&st.db).await? else { return Ok(()) };
     let status = RunStatus::parse(&r.status);
     if r.job_id.as_deref() != Some(job_id) || status.is_final() || status == RunStatus::Paused {
         return Ok(()); // a stale or duplicate job: another owns the run
     }
-    let Some(a) = action::Entity::find_by_id(&r.action_id).one(&st.writer).await? else { return Ok(()) };
+    let Some(a) = action::Entity::find_by_id(&r.action_id).one(&st.db).await? else { return Ok(()) };
     // RUNNING is stored before the step goes out, so readers (the panel, a
     // subscriber re-reading the run) see the step under way.
     let now = Utc::now();
@@ -537,7 +560,7 @@ async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
             let mut e = Ending::new(&r, results);
             e.status = RunStatus::Queued;
             e.step_index = index as i32;
-            save(st, &r, job_id, e).await?;
+            save(st, &r, job_id, e, Some(&a.name)).await?;
             return Ok(());
         }
         let step = &steps[index];
@@ -581,7 +604,7 @@ async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
                 e = Ending::new(&r, results.clone());
                 e.step_index = index as i32;
                 if index < steps.len() {
-                    if !save(st, &r, job_id, e).await? {
+                    if !save(st, &r, job_id, e, Some(&a.name)).await? {
                         return Ok(());
                     }
                     continue;
@@ -615,14 +638,14 @@ async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
             }
         }
         e.step_index = index as i32;
-        save(st, &r, job_id, e).await?;
+        save(st, &r, job_id, e, Some(&a.name)).await?;
         return Ok(());
     }
     // No step left (the action lost steps while the run waited).
     let mut e = Ending::new(&r, results);
     e.status = RunStatus::Succeeded;
     e.step_index = index as i32;
-    save(st, &r, job_id, e).await?;
+    save(st, &r, job_id, e, Some(&a.name)).await?;
     Ok(())
 }
 

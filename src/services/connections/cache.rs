@@ -10,9 +10,11 @@
 //! time-to-live (`SWITCHYARD_DATA_CACHE_SECONDS`, as for the data API's
 //! cache) bounds how stale a copy can be if that message is lost. What a
 //! call does not read is not worth a clear: the connection's last use, the
-//! refresh lease. A stale copy can do no lasting harm either: old
-//! credentials draw a 401, which refreshes from the database; a connection
-//! since removed fails its call's log write.
+//! refresh lease. Only a working connection is served from the cache: one
+//! that needs the user (or is off) is read again, so a reconnect in another
+//! process is seen even before its note arrives. Credentials refreshed by
+//! another process whose note is late draw a 401, and the call then reads
+//! the row again before it would refresh (see `call::run`).
 //!
 //! The job that runs a queued call reads the database itself: it is the
 //! rare path, and it runs after a wait in which anything may have changed.
@@ -64,7 +66,8 @@ pub async fn find(st: &AppState, workspace_id: &str, by: By<'_>) -> Result<Optio
     };
     let key = (workspace_id.to_string(), key);
     let cache = &st.connection_cache.0;
-    if let Some(hit) = cache.get(&key) {
+    let working = |f: &Found| super::ConnectionStatus::parse(&f.0.status) == super::ConnectionStatus::Connected;
+    if let Some(hit) = cache.get(&key).filter(working) {
         return Ok(Some(hit));
     }
     let generation = cache.generation();

@@ -80,6 +80,14 @@ const QUEUED_ATTEMPTS: i32 = 10;
 /// Wait after a 429 that names none.
 const DEFAULT_429_WAIT: Duration = Duration::from_secs(60);
 
+/// How long a queued call waits for its connection to be reconnected
+/// (counted from when it was queued) before it fails.
+const REAUTH_PATIENCE: Duration = Duration::from_secs(24 * 3600);
+
+/// How often a queued call waiting for a reconnect looks again, should the
+/// reconnect's wake-up ([`resume_after_reconnect`]) have been lost.
+const REAUTH_RECHECK: Duration = Duration::from_secs(3600);
+
 /// Whether a caller may not set this header (see [`RESERVED_HEADERS`]).
 pub fn is_reserved_header(name: &str) -> bool {
     RESERVED_HEADERS.contains(&name.trim().to_ascii_lowercase().as_str())
@@ -391,13 +399,21 @@ async fn run(
         match status {
             401 if provider.auth == AuthKind::Oauth2 && !refreshed => {
                 refreshed = true;
-                // Bounded by the caller's time too; the refresh itself runs
-                // in a task of its own, so cutting the wait short loses nothing.
-                let left = deadline.saturating_duration_since(Instant::now());
-                let Ok(fresh) = tokio::time::timeout(left, super::refresh::refresh_now(st, &c.id)).await else {
-                    return Ok(out_of_time());
-                };
-                c = fresh?;
+                // Another process may have refreshed the token since this
+                // copy was read (a cached copy whose note is late): use that.
+                let stored = connection::Entity::find_by_id(&c.id).one(&st.writer).await?;
+                match stored {
+                    Some(now) if now.credentials_enc != c.credentials_enc => c = now,
+                    _ => {
+                        // Bounded by the caller's time too; the refresh itself runs
+                        // in a task of its own, so cutting the wait short loses nothing.
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        let Ok(fresh) = tokio::time::timeout(left, super::refresh::refresh_now(st, &c.id)).await else {
+                            return Ok(out_of_time());
+                        };
+                        c = fresh?;
+                    }
+                }
                 retrying = Some(Retry::Refreshed);
             }
             429 => {
@@ -634,9 +650,8 @@ fn settle(row: &mut connection_call::Model, outcome: std::result::Result<&Answer
             }
             row.response_body = Some(a.body[..cut].to_string());
             row.response_truncated = cut < a.body.len();
-            if !ok {
-                row.error = Some(format!("The provider answered HTTP {}", a.status));
-            }
+            // A queued call may carry a note of why it waited: the answer replaces it.
+            row.error = (!ok).then(|| format!("The provider answered HTTP {}", a.status));
         }
         Err(why) => {
             row.status = CallStatus::Failed.as_str().into();
@@ -729,6 +744,9 @@ impl Handler for CallQueued {
         };
         let provider = match usable(&c) {
             Ok(p) => p,
+            Err(_) if ConnectionStatus::parse(&c.status) == ConnectionStatus::NeedsReauth => {
+                return until_reconnected(st, row, &c).await;
+            }
             Err(e) => return finish(st, row, Err(e.public_message()), 0, None).await,
         };
         let request: CallRequest = match row.request_enc.as_deref().map(|e| st.secret.decrypt(e)) {
@@ -737,7 +755,7 @@ impl Handler for CallQueued {
         };
         if let Some(window) = window_of(provider, setting.as_ref()) {
             if let Slot::Full { wait } = st.call_windows.take(&c.id, window).await? {
-                return later(st, row, wait).await;
+                return later(st, row, wait, None).await;
             }
         }
         let queued_ms = (Utc::now() - row.created_at).num_milliseconds().max(0);
@@ -751,12 +769,20 @@ impl Handler for CallQueued {
         row.queued_ms = queued_ms;
         match ran? {
             Ran::Answered(a) => finish(st, row, Ok(&a), queued_ms, duration).await,
-            Ran::Unusable(why) => finish(st, row, Err(why), queued_ms, duration).await,
+            Ran::Unusable(why) => {
+                // A refresh on the way may have found the grant withdrawn.
+                match connection::Entity::find_by_id(&c.id).one(&st.writer).await? {
+                    Some(now) if ConnectionStatus::parse(&now.status) == ConnectionStatus::NeedsReauth => {
+                        until_reconnected(st, row, &now).await
+                    }
+                    _ => finish(st, row, Err(why), queued_ms, duration).await,
+                }
+            }
             Ran::Later(_) if attempts >= QUEUED_ATTEMPTS => {
                 let why = format!("{} was still rate limiting (HTTP 429) after {attempts} requests", provider.name);
                 finish(st, row, Err(why), queued_ms, duration).await
             }
-            Ran::Later(wait) => later(st, row, wait).await,
+            Ran::Later(wait) => later(st, row, wait, None).await,
             Ran::Unavailable(why) => {
                 // Count the attempts, then let the engine retry with its backoff.
                 connection_call::Entity::update_many()
@@ -781,20 +807,73 @@ impl Handler for CallQueued {
     }
 }
 
-/// The window is still full (or the provider asked to wait): run again later.
-async fn later(st: &AppState, row: connection_call::Model, wait: Duration) -> Result<()> {
+/// The window is still full (or the provider asked to wait, or the
+/// connection must be reconnected, as `note` says): run again later.
+async fn later(st: &AppState, row: connection_call::Model, wait: Duration, note: Option<String>) -> Result<()> {
     let run_after = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
     let txn = st.writer.begin().await?;
-    connection_call::Entity::update_many()
+    let mut update = connection_call::Entity::update_many()
         .col_expr(connection_call::Column::RunAfter, Expr::value(run_after))
-        .col_expr(connection_call::Column::Attempts, Expr::value(row.attempts))
-        .filter(connection_call::Column::Id.eq(&row.id))
-        .exec(&txn)
-        .await?;
+        .col_expr(connection_call::Column::Attempts, Expr::value(row.attempts));
+    if let Some(note) = note {
+        update = update.col_expr(connection_call::Column::Error, Expr::value(note));
+    }
+    update.filter(connection_call::Column::Id.eq(&row.id)).exec(&txn).await?;
     let row = connection_call::Model { run_after: Some(run_after), ..row };
     let job = schedule(&txn, st, &row).await?;
     txn.commit().await?;
     ledger::ring(st, &job).await;
+    Ok(())
+}
+
+/// The call's connection needs the user again: the call stays queued
+/// (its error says why) until the connection is reconnected, for up to
+/// [`REAUTH_PATIENCE`] from when it was queued; then it fails.
+async fn until_reconnected(st: &AppState, row: connection_call::Model, c: &connection::Model) -> Result<()> {
+    let name = catalog::get(&c.provider).map_or(c.provider.as_str(), |p| p.name.as_str());
+    let waited = (Utc::now() - row.created_at).to_std().unwrap_or_default();
+    if waited >= REAUTH_PATIENCE {
+        let why = format!("The {name} connection was not reconnected within 24 hours of the call");
+        let queued_ms = waited.as_millis() as i64;
+        return finish(st, row, Err(why), queued_ms, None).await;
+    }
+    let note = format!("Waiting for the {name} connection to be reconnected");
+    later(st, row, REAUTH_RECHECK.min(REAUTH_PATIENCE - waited), Some(note)).await
+}
+
+/// After a reconnect: the connection's queued calls run now instead of at
+/// their next look ([`REAUTH_RECHECK`]). Their jobs are made due and rung.
+pub async fn resume_after_reconnect(st: &AppState, c: &connection::Model) -> Result<()> {
+    use sea_orm::QuerySelect;
+    let waiting: std::collections::HashSet<String> = connection_call::Entity::find()
+        .select_only()
+        .column(connection_call::Column::Id)
+        .filter(connection_call::Column::WorkspaceId.eq(&c.workspace_id))
+        .filter(connection_call::Column::ConnectionId.eq(&c.id))
+        .filter(connection_call::Column::Status.eq(CallStatus::Queued.as_str()))
+        .into_tuple::<String>()
+        .all(&st.writer)
+        .await?
+        .into_iter()
+        .collect();
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let jobs: Vec<String> = job::Entity::find()
+        .filter(job::Column::WorkspaceId.eq(&c.workspace_id))
+        .filter(job::Column::Kind.eq(KIND))
+        .filter(job::Column::State.eq(ledger::QUEUED))
+        .all(&st.writer)
+        .await?
+        .into_iter()
+        .filter(|j| j.payload["call_id"].as_str().is_some_and(|id| waiting.contains(id)))
+        .map(|j| j.id)
+        .collect();
+    let due = ledger::due_now(&st.writer, &jobs, st.sweep_grace()).await?;
+    for job in &due {
+        ledger::ring(st, job).await;
+    }
+    tracing::info!(connection = %c.id, calls = due.len(), "connection reconnected; its waiting calls run now");
     Ok(())
 }
 

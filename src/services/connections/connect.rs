@@ -309,8 +309,14 @@ async fn store(
     let evt = events::record(&txn, &attempt.workspace_id, kind, &attempt.user_id, Some(&saved.id), event_data(&saved))
         .await?;
     txn.commit().await?;
-    // A reconnect keeps the id: calls must see the new credentials.
+    // A reconnect keeps the id: calls must see the new credentials, and
+    // the calls that waited for it go now.
     super::cache::invalidate(st, &attempt.workspace_id);
     st.publish(vec![evt]);
+    if kind == EventType::ConnectionRefreshed {
+        if let Err(e) = super::call::resume_after_reconnect(st, &saved).await {
+            tracing::warn!(connection = %saved.id, cause = %e, "could not wake the calls waiting for the reconnect; they look again within the hour");
+        }
+    }
     Ok(saved)
 }

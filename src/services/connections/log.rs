@@ -1,17 +1,23 @@
 //! The call log's group commit. Every call through a connection is logged
 //! before its caller gets the answer, but committing each log row alone
 //! costs a transaction (on SQLite a turn at the one writer) per call. Here
-//! finished calls join a queue; one writer task at a time takes everything
-//! queued, inserts it in one statement, notes the connections' last use in
-//! one more, commits, and answers each caller. While that commit runs new
+//! finished calls join a queue; one writer task at a time takes what is
+//! queued (up to 200 rows), inserts it in one statement, notes the
+//! connections' last use when it is due, commits, and answers each caller.
+//! While that commit runs new
 //! rows queue up for the next, so batches grow with load and a lone call
 //! never waits for company (there is no timer). On PostgreSQL the commit is
 //! relaxed like the job ledger's bookkeeping (see
 //! [`relaxed`](crate::jobs::ledger::relaxed)).
 //!
-//! A connection's last use is noted at most once a minute per process (as
-//! an incoming webhook's is), so most batches are one INSERT and nothing
-//! else: on SQLite one statement on the writer, no transaction around it.
+//! A connection's last use is noted at most once a minute by each process
+//! (each remembers when it last wrote it), so most batches are one INSERT
+//! and nothing else: on SQLite one statement on the writer, no transaction
+//! around it.
+//!
+//! A batch that fails (a row whose connection was removed meanwhile breaks
+//! its foreign key) is written again row by row, so one bad row fails only
+//! its own caller.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,9 +91,8 @@ impl CallLog {
                 return;
             }
             let (rows, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let outcome = self.commit(st, rows).await.map_err(|e| e.to_string());
-            for w in waiters {
-                let _ = w.send(outcome.clone());
+            for (outcome, w) in self.commit_all(st, rows).await.into_iter().zip(waiters) {
+                let _ = w.send(outcome);
             }
         }
     }
@@ -116,6 +121,28 @@ impl CallLog {
         for id in ids {
             written.remove(id);
         }
+    }
+
+    /// Writes `rows` in one batch, or, when the batch fails, one by one:
+    /// each row's outcome, in order. (Public for the tests.)
+    pub async fn commit_all(
+        &self,
+        st: &AppState,
+        rows: Vec<connection_call::Model>,
+    ) -> Vec<std::result::Result<(), String>> {
+        let n = rows.len();
+        let again = (n > 1).then(|| rows.clone());
+        let e = match self.commit(st, rows).await {
+            Ok(()) => return vec![Ok(()); n],
+            Err(e) => e,
+        };
+        let Some(rows) = again else { return vec![Err(e.to_string())] };
+        tracing::warn!(cause = %e, rows = n, "call log batch failed; writing its rows one by one");
+        let mut out = Vec::with_capacity(n);
+        for row in rows {
+            out.push(write(st, vec![row], &[]).await.map_err(|e| e.to_string()));
+        }
+        out
     }
 
     async fn commit(&self, st: &AppState, rows: Vec<connection_call::Model>) -> Result<()> {
