@@ -29,6 +29,7 @@ pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod group;
 pub mod ids;
 pub mod jobs;
 pub mod metrics;
@@ -106,6 +107,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         webhook_limiter,
         call_windows,
         call_log: Arc::default(),
+        finished: Arc::default(),
         http,
         login_limiter,
         address_limiter,

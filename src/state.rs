@@ -76,6 +76,8 @@ pub struct Shared {
     pub webhook_limiter: Arc<RateLimiter>,
     /// Calls through connections counted against each provider's window.
     pub call_windows: Arc<crate::services::connections::window::Windows>,
+    /// Finished jobs waiting for their bookkeeping's group commit.
+    pub finished: Arc<crate::jobs::finish::Finished>,
     /// Finished connection calls waiting for their log's group commit.
     pub call_log: Arc<crate::services::connections::log::CallLog>,
     /// Verified API keys and sessions with their principals.

@@ -124,19 +124,8 @@ impl Batch {
     /// again when the job is due, or dropped (finished, held, gone).
     async fn claim(&self, ds: Vec<Delivery>) -> Option<(Vec<entity::job::Model>, Vec<Delivery>)> {
         let (st, q) = (&self.st, &self.st.queue);
-        let lease = Duration::from_secs(st.config.visibility_timeout_seconds);
         let ids: Vec<String> = ds.iter().map(|d| d.message.job_id.clone()).collect();
-        let claimed = async {
-            Ok::<_, crate::Error>(match jobs::relaxed_on_pg(&st.writer).await? {
-                Some(txn) => {
-                    let rows = jobs::claim_many(&txn, &ids, &self.worker, lease).await?;
-                    txn.commit().await?;
-                    rows
-                }
-                None => jobs::claim_many(&st.writer, &ids, &self.worker, lease).await?,
-            })
-        };
-        let claimed = match claimed.await {
+        let claimed = match super::worker::claim_rows(st, &ids, &self.worker).await {
             Ok(rows) => rows,
             Err(e) => {
                 // Leave the messages leased: they are reclaimed after the timeout.

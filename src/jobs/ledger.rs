@@ -143,16 +143,6 @@ pub enum Claim {
     Skip,
 }
 
-pub async fn claim(db: &impl ConnectionTrait, id: &str, owner: &str, lease: Duration) -> Result<Claim> {
-    if let Some(row) = claim_many(db, &[id.to_string()], owner, lease).await?.pop() {
-        return Ok(Claim::Claimed(Box::new(row)));
-    }
-    Ok(match job::Entity::find_by_id(id).one(db).await? {
-        Some(r) if r.state == QUEUED => Claim::NotYet(r.run_at),
-        _ => Claim::Skip,
-    })
-}
-
 /// Claims every job of `ids` that is due and free, in one statement;
 /// returns the rows claimed (the others are not due yet, held by a live
 /// lease, finished or gone: see [`queued_until`]).
@@ -229,13 +219,20 @@ pub async fn complete_many(st: &AppState, rows: &[&job::Model], owner: &str, emi
         }
         return Ok(());
     }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    complete_ids(st, &ids, owner).await
+}
+
+/// Marks the jobs `ids` done that `owner` still holds, in one statement
+/// (relaxed on PostgreSQL); records no events.
+pub async fn complete_ids(st: &AppState, ids: &[String], owner: &str) -> Result<()> {
     let now = Utc::now();
     let done = job::Entity::update_many()
         .col_expr(job::Column::State, Expr::value(DONE))
         .col_expr(job::Column::FinishedAt, Expr::value(now))
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
         .col_expr(job::Column::LastError, Expr::value(Option::<String>::None))
-        .filter(job::Column::Id.is_in(rows.iter().map(|r| r.id.as_str())))
+        .filter(job::Column::Id.is_in(ids.iter().map(String::as_str)))
         .filter(state_is(&st.writer, RUNNING))
         .filter(job::Column::LeaseOwner.eq(owner));
     match relaxed_on_pg(&st.writer).await? {

@@ -7,6 +7,7 @@
 
 mod batch;
 pub mod embedded;
+pub mod finish;
 pub mod handlers;
 pub mod leader;
 pub mod ledger;

@@ -20,7 +20,6 @@
 //! its own caller.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,6 +31,7 @@ use tokio::sync::oneshot;
 use entity::{connection, connection_call};
 
 use crate::error::{Error, Result};
+use crate::group::GroupQueue;
 use crate::state::AppState;
 
 /// Most rows one transaction writes (18 columns each, well under SQLite's
@@ -50,8 +50,7 @@ type Waiting = (connection_call::Model, oneshot::Sender<std::result::Result<(), 
 /// Finished calls waiting for their log commit.
 #[derive(Default)]
 pub struct CallLog {
-    queue: Mutex<Vec<Waiting>>,
-    writing: AtomicBool,
+    queue: GroupQueue<Waiting>,
     /// When this process last wrote each connection's last use.
     last_use_written: Mutex<HashMap<String, Instant>>,
 }
@@ -60,8 +59,7 @@ impl CallLog {
     /// Logs a finished call; returns once its row is committed.
     pub async fn write(&self, st: &AppState, row: connection_call::Model) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push((row, tx));
-        if !self.writing.swap(true, Ordering::AcqRel) {
+        if self.queue.push((row, tx)) {
             let st = st.clone();
             tokio::spawn(async move { st.call_log.drain(&st).await });
         }
@@ -74,22 +72,7 @@ impl CallLog {
 
     /// Writes batches until the queue is empty.
     async fn drain(&self, st: &AppState) {
-        loop {
-            let batch: Vec<Waiting> = {
-                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-                let n = q.len().min(MAX_BATCH);
-                q.drain(..n).collect()
-            };
-            if batch.is_empty() {
-                self.writing.store(false, Ordering::Release);
-                // A row queued after the take but before the flag dropped
-                // would wait for nobody: take the writer's part again.
-                let more = !self.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
-                if more && !self.writing.swap(true, Ordering::AcqRel) {
-                    continue;
-                }
-                return;
-            }
+        while let Some(batch) = self.queue.next_batch(MAX_BATCH) {
             let (rows, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
             for (outcome, w) in self.commit_all(st, rows).await.into_iter().zip(waiters) {
                 let _ = w.send(outcome);

@@ -1,0 +1,71 @@
+//! The queue behind a group commit: writers of small rows join it, and one
+//! task at a time (the one whose push found nobody writing) takes what has
+//! queued, writes it together and answers each. While a write runs, new
+//! items queue up for the next, so batches grow with load, and a lone item
+//! never waits for company (there is no timer).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+pub struct GroupQueue<T> {
+    items: Mutex<Vec<T>>,
+    writing: AtomicBool,
+}
+
+impl<T> Default for GroupQueue<T> {
+    fn default() -> Self {
+        Self { items: Mutex::new(Vec::new()), writing: AtomicBool::new(false) }
+    }
+}
+
+impl<T> GroupQueue<T> {
+    /// Queues `item`; `true` when the caller must start the writer (none
+    /// is running), which then takes batches until [`next_batch`] says
+    /// there are none left.
+    ///
+    /// [`next_batch`]: GroupQueue::next_batch
+    pub fn push(&self, item: T) -> bool {
+        self.items.lock().unwrap_or_else(|e| e.into_inner()).push(item);
+        !self.writing.swap(true, Ordering::AcqRel)
+    }
+
+    /// The writer's next batch (at most `max` items, oldest first), or
+    /// `None` when the queue is empty: the writer's part is then given up.
+    pub fn next_batch(&self, max: usize) -> Option<Vec<T>> {
+        loop {
+            {
+                let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+                if !items.is_empty() {
+                    let n = items.len().min(max.max(1));
+                    return Some(items.drain(..n).collect());
+                }
+            }
+            self.writing.store(false, Ordering::Release);
+            // An item queued after the look but before the flag dropped
+            // would wait for nobody: take the writer's part again.
+            let more = !self.items.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+            if !more || self.writing.swap(true, Ordering::AcqRel) {
+                return None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_writer_at_a_time_takes_batches_until_the_queue_is_empty() {
+        let q = GroupQueue::default();
+        assert!(q.push(1), "the first push starts the writer");
+        assert!(!q.push(2), "a writer is running");
+        assert!(!q.push(3));
+        assert_eq!(q.next_batch(2), Some(vec![1, 2]));
+        assert_eq!(q.next_batch(2), Some(vec![3]));
+        assert_eq!(q.next_batch(2), None);
+        assert!(q.push(4), "the writer gave up its part: the next push starts one");
+        assert_eq!(q.next_batch(10), Some(vec![4]));
+        assert_eq!(q.next_batch(10), None);
+    }
+}
