@@ -51,6 +51,25 @@ impl<T> GroupQueue<T> {
     }
 }
 
+impl<T> GroupQueue<T> {
+    /// Held by the writer while it writes: should the writer panic, the
+    /// writer's part is given up, so the next push starts a new one
+    /// instead of every later item waiting for a writer that is gone.
+    pub fn writer_guard(&self) -> WriterGuard<'_, T> {
+        WriterGuard(self)
+    }
+}
+
+pub struct WriterGuard<'a, T>(&'a GroupQueue<T>);
+
+impl<T> Drop for WriterGuard<'_, T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.writing.store(false, Ordering::Release);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

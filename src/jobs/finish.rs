@@ -1,9 +1,10 @@
 //! Finished jobs' bookkeeping, written together: a job that ran to its end
 //! and records no event joins a [`GroupQueue`]; one task at a time marks
 //! everything queued done in one statement (relaxed on PostgreSQL), acks
-//! its doorbells in one round trip and counts the outcomes per kind, then
-//! answers each job. Under load this turns a commit and two queue round
-//! trips per job into one of each per batch; a lone job is written at once.
+//! its doorbells in one round trip, counts the outcomes (one update per
+//! kind), then answers each job. Under load this turns a commit and two
+//! queue round trips per job into a few per batch; a lone job is written
+//! at once.
 
 use tokio::sync::oneshot;
 
@@ -53,6 +54,7 @@ impl Finished {
     }
 
     async fn drain(&self, st: &AppState) {
+        let _guard = self.queue.writer_guard();
         while let Some(mut batch) = self.queue.next_batch(MAX_BATCH) {
             // One process has one worker pool; group by worker all the same.
             batch.sort_by(|a, b| a.worker.cmp(&b.worker));
@@ -71,6 +73,10 @@ impl Finished {
 }
 
 async fn write(st: &AppState, worker: &str, done: &[Done]) -> Result<()> {
+    let ids: Vec<String> = done.iter().map(|d| d.job_id.clone()).collect();
+    ledger::complete_ids(st, &ids, worker).await?;
+    let deliveries: Vec<Delivery> = done.iter().map(|d| d.delivery.clone()).collect();
+    st.queue.ack_many(&deliveries).await?;
     let mut kinds: Vec<&str> = done.iter().map(|d| d.kind.as_str()).collect();
     kinds.sort_unstable();
     for (i, kind) in kinds.iter().enumerate() {
@@ -79,8 +85,5 @@ async fn write(st: &AppState, worker: &str, done: &[Done]) -> Result<()> {
             let _ = st.queue.record_outcomes(kind, true, n).await;
         }
     }
-    let ids: Vec<String> = done.iter().map(|d| d.job_id.clone()).collect();
-    ledger::complete_ids(st, &ids, worker).await?;
-    let deliveries: Vec<Delivery> = done.iter().map(|d| d.delivery.clone()).collect();
-    st.queue.ack_many(&deliveries).await
+    Ok(())
 }

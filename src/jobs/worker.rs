@@ -130,7 +130,12 @@ async fn claim_together(
     if deliveries.len() < 2 {
         return Default::default();
     }
-    let mut ids: Vec<String> = deliveries.iter().map(|d| d.message.job_id.clone()).collect();
+    // A kind without a handler is buried by `process` before any claim.
+    let mut ids: Vec<String> = deliveries
+        .iter()
+        .filter(|d| st.registry.get(&d.message.kind).is_some())
+        .map(|d| d.message.job_id.clone())
+        .collect();
     ids.sort();
     ids.dedup();
     match claim_rows(st, &ids, worker).await {
@@ -372,7 +377,7 @@ pub(super) async fn settle(
                 st.finished.done(st, row, worker, d).await
             };
             if let Err(e) = written {
-                // The ledger row keeps its lease; once it lapses the sweeper re-rings.
+                // Not marked done: the row keeps its lease and the sweeper re-rings it once that lapses. Marked done but not acked: the queue hands the doorbell out again, and its claim finds the job done.
                 tracing::warn!(job = %row.id, cause = %e, "could not record the job's outcome");
             }
             return;

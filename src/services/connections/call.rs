@@ -84,6 +84,9 @@ const DEFAULT_429_WAIT: Duration = Duration::from_secs(60);
 /// (counted from when it was queued) before it fails.
 const REAUTH_PATIENCE: Duration = Duration::from_secs(24 * 3600);
 
+/// How the note of a call waiting for a reconnect ends.
+const REAUTH_NOTE_END: &str = " connection to be reconnected";
+
 /// How often a queued call waiting for a reconnect looks again, should the
 /// reconnect's wake-up ([`resume_after_reconnect`]) have been lost.
 const REAUTH_RECHECK: Duration = Duration::from_secs(3600);
@@ -812,13 +815,16 @@ impl Handler for CallQueued {
 async fn later(st: &AppState, row: connection_call::Model, wait: Duration, note: Option<String>) -> Result<()> {
     let run_after = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
     let txn = st.writer.begin().await?;
-    let mut update = connection_call::Entity::update_many()
+    // A wait for a reconnect that is over leaves no note behind.
+    let error = note.or_else(|| row.error.clone().filter(|e| !e.ends_with(REAUTH_NOTE_END)));
+    connection_call::Entity::update_many()
         .col_expr(connection_call::Column::RunAfter, Expr::value(run_after))
-        .col_expr(connection_call::Column::Attempts, Expr::value(row.attempts));
-    if let Some(note) = note {
-        update = update.col_expr(connection_call::Column::Error, Expr::value(note));
-    }
-    update.filter(connection_call::Column::Id.eq(&row.id)).exec(&txn).await?;
+        .col_expr(connection_call::Column::Attempts, Expr::value(row.attempts))
+        .col_expr(connection_call::Column::Error, Expr::value(error.clone()))
+        .filter(connection_call::Column::Id.eq(&row.id))
+        .exec(&txn)
+        .await?;
+    let row = connection_call::Model { error, ..row };
     let row = connection_call::Model { run_after: Some(run_after), ..row };
     let job = schedule(&txn, st, &row).await?;
     txn.commit().await?;
@@ -837,24 +843,28 @@ async fn until_reconnected(st: &AppState, row: connection_call::Model, c: &conne
         let queued_ms = waited.as_millis() as i64;
         return finish(st, row, Err(why), queued_ms, None).await;
     }
-    let note = format!("Waiting for the {name} connection to be reconnected");
+    let note = format!("Waiting for the {name}{REAUTH_NOTE_END}");
     later(st, row, REAUTH_RECHECK.min(REAUTH_PATIENCE - waited), Some(note)).await
 }
 
-/// After a reconnect: the connection's queued calls run now instead of at
-/// their next look ([`REAUTH_RECHECK`]). Their jobs are made due and rung.
+/// After a reconnect: the connection's queued calls that waited for it run
+/// now instead of at their next look ([`REAUTH_RECHECK`]). Their jobs are
+/// made due and rung. (Calls queued for a full window keep their time.)
 pub async fn resume_after_reconnect(st: &AppState, c: &connection::Model) -> Result<()> {
     use sea_orm::QuerySelect;
     let waiting: std::collections::HashSet<String> = connection_call::Entity::find()
         .select_only()
         .column(connection_call::Column::Id)
+        .column(connection_call::Column::Error)
         .filter(connection_call::Column::WorkspaceId.eq(&c.workspace_id))
         .filter(connection_call::Column::ConnectionId.eq(&c.id))
         .filter(connection_call::Column::Status.eq(CallStatus::Queued.as_str()))
-        .into_tuple::<String>()
+        .into_tuple::<(String, Option<String>)>()
         .all(&st.writer)
         .await?
         .into_iter()
+        .filter(|(_, error)| error.as_deref().is_some_and(|e| e.ends_with(REAUTH_NOTE_END)))
+        .map(|(id, _)| id)
         .collect();
     if waiting.is_empty() {
         return Ok(());
