@@ -50,9 +50,10 @@ pub fn pool(url: &str) -> Result<Pool> {
 }
 
 pub struct RedisQueue {
-    /// Set once this process has created (or found) the consumer groups;
-    /// a NOGROUP after that means Redis lost its data.
-    groups_ready: std::sync::atomic::AtomicBool,
+    /// The kinds whose consumer group this process has created (or found);
+    /// a NOGROUP after that means Redis lost its data. Per kind: each
+    /// batching kind leases on its own, with its own first lease.
+    groups_ready: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Where the next XAUTOCLAIM scan of each stream starts, so lapsed
     /// entries behind many live ones are reached too.
     claim_cursors: std::sync::Mutex<HashMap<String, String>>,
@@ -69,7 +70,7 @@ pub struct RedisQueue {
 impl RedisQueue {
     pub fn new(pool: Pool, prefix: &str, visibility: Duration) -> Self {
         Self {
-            groups_ready: std::sync::atomic::AtomicBool::new(false),
+            groups_ready: Default::default(),
             claim_cursors: Default::default(),
             claimed_at: Default::default(),
             pool,
@@ -286,9 +287,13 @@ impl Queue for RedisQueue {
             return Ok(vec![]);
         }
         let mut conn = self.conn().await?;
-        if !self.groups_ready.load(std::sync::atomic::Ordering::Relaxed) {
-            self.ensure_groups(&mut conn, kinds).await?;
-            self.groups_ready.store(true, std::sync::atomic::Ordering::Relaxed);
+        let new: Vec<String> = {
+            let ready = self.groups_ready.lock().unwrap_or_else(|e| e.into_inner());
+            kinds.iter().filter(|k| !ready.contains(*k)).cloned().collect()
+        };
+        if !new.is_empty() {
+            self.ensure_groups(&mut conn, &new).await?;
+            self.groups_ready.lock().unwrap_or_else(|e| e.into_inner()).extend(new);
         }
         let mut promote = self.promote.prepare_invoke();
         for kind in kinds {
