@@ -377,7 +377,9 @@ pub(super) async fn settle(
                 st.finished.done(st, row, worker, d).await
             };
             if let Err(e) = written {
-                // Not marked done: the row keeps its lease and the sweeper re-rings it once that lapses. Marked done but not acked: the queue hands the doorbell out again, and its claim finds the job done.
+                // Not marked done: the row keeps its lease and the sweeper
+                // re-rings it once that lapses. Done but not acked: the queue
+                // hands the doorbell out again, and its claim finds it done.
                 tracing::warn!(job = %row.id, cause = %e, "could not record the job's outcome");
             }
             return;

@@ -103,7 +103,10 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     let Ok(out) = to_bytes(rbody, MAX_BODY).await else {
         return shaped(Error::internal("the answer could not be kept"));
     };
-    if !rparts.status.is_server_error() {
+    if rparts.status.is_server_error() {
+        // Given back before the answer goes out, so a retry finds it free.
+        first.give_back().await;
+    } else {
         let ct = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
         // Kept encrypted: an answer may hold a secret shown once.
         let kept = match h.app.secret.encrypt(&String::from_utf8_lossy(&out)) {

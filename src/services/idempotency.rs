@@ -166,7 +166,16 @@ where
             .with_code(UserErrorCode::IdempotencyInProgress)]));
         }
     };
-    let answer = work.await?;
+    let answer = match work.await {
+        Ok(answer) => answer,
+        Err(e) => {
+            // Given back before the error is answered: a retry with a
+            // corrected input, sent as soon as this answer arrives, finds
+            // the key free instead of this attempt's row.
+            claimed.give_back().await;
+            return Err(e);
+        }
+    };
     let sealed = serde_json::to_string(&answer).map_err(Error::internal).and_then(|j| st.secret.encrypt(&j));
     let kept = match sealed {
         Ok(body) => finish(st, claimed.id(), 200, Some(SEALED_JSON.into()), body).await,
@@ -201,6 +210,15 @@ impl Claim {
     /// The answer is stored (or the key given back): nothing to undo.
     pub fn kept(mut self) {
         self.id = None;
+    }
+
+    /// The work failed: gives the key back now (and, should that fail, as
+    /// a drop would, in the background).
+    pub async fn give_back(mut self) {
+        let Some(id) = self.id.take() else { return };
+        if let Err(e) = abandon(&self.st, &id).await {
+            tracing::warn!(cause = %e, "idempotency key not given back");
+        }
     }
 }
 

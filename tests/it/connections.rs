@@ -39,6 +39,8 @@ pub(crate) struct ProviderLog {
     pub(crate) api_hits: Arc<Mutex<Vec<(String, String)>>>,
     /// Who-am-I requests to `/me`: (path and query, the authorization header).
     pub(crate) me_hits: Arc<Mutex<Vec<(String, String)>>>,
+    /// Who `/me` says `at-1` is (`mybusiness` unless a test says).
+    pub(crate) me_username: Arc<Mutex<String>>,
 }
 
 /// A provider: `/token` issues `at-1`/`rt-1` for code `good-code` to
@@ -49,6 +51,7 @@ pub(crate) async fn provider() -> (String, ProviderLog) {
     *log.valid_refresh.lock().unwrap() = "rt-1".into();
     *log.current_access.lock().unwrap() = "at-1".into();
     *log.refresh_delay_ms.lock().unwrap() = 200;
+    *log.me_username.lock().unwrap() = "mybusiness".into();
     let router = Router::new()
         .route(
             "/token",
@@ -112,8 +115,9 @@ pub(crate) async fn provider() -> (String, ProviderLog) {
                 let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
                 let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
                 log.me_hits.lock().unwrap().push((path, auth.unwrap_or_default().to_string()));
+                let me = log.me_username.lock().unwrap().clone();
                 match auth {
-                    Some("Bearer at-1") => (axum::http::StatusCode::OK, Json(json!({ "username": "mybusiness", "data": { "username": "mybusiness" } }))),
+                    Some("Bearer at-1") => (axum::http::StatusCode::OK, Json(json!({ "username": me, "data": { "username": me } }))),
                     _ => (axum::http::StatusCode::UNAUTHORIZED, Json(json!({ "error": "bad token" }))),
                 }
             }),
@@ -1014,6 +1018,33 @@ async fn a_queued_call_waits_for_its_broken_connection_to_be_reconnected_then_ru
         assert!(seen["connectionCall"]["responseBody"].as_str().unwrap().contains("n=2"), "{seen}");
         assert_eq!(seen["connectionCall"]["error"], Value::Null, "the note of the wait is gone: {seen}");
         assert_eq!(hits(), 2);
+
+        // Broken again, with a call waiting; reconnected as another account:
+        // the call meant for @mybusiness is not made as @otherbrand.
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/items?n=3" })).await;
+        assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
+        let out =
+            call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/items?n=4", "wait": false })).await;
+        assert_eq!(out["call"]["status"], "QUEUED", "{out}");
+        let queued = out["call"]["id"].as_str().unwrap().to_string();
+        *log.valid_refresh.lock().unwrap() = "revoked".into();
+        assert_eq!(refresh_due(&app.state).await.unwrap(), [(id.clone(), Outcome::Broken)]);
+        for _ in 0..100 {
+            let seen = app.gql(&app.owner_key, q, json!({ "id": queued })).await;
+            if seen["connectionCall"]["error"].is_string() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        *log.valid_refresh.lock().unwrap() = "rt-1".into();
+        *log.me_username.lock().unwrap() = "otherbrand".into();
+        assert_eq!(connect().await, id);
+        let seen = settled_call(&app, &app.owner_key, &queued, "status error", 100).await;
+        assert_eq!(seen["connectionCall"]["status"], "FAILED", "{seen}");
+        let error = seen["connectionCall"]["error"].as_str().unwrap();
+        assert!(error.contains("@otherbrand") && error.contains("not sent"), "{error}");
+        assert_eq!(hits(), 3, "nothing went out for the other account");
     })
     .await;
 }

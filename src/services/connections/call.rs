@@ -850,25 +850,35 @@ async fn until_reconnected(st: &AppState, row: connection_call::Model, c: &conne
 /// After a reconnect: the connection's queued calls that waited for it run
 /// now instead of at their next look ([`REAUTH_RECHECK`]). Their jobs are
 /// made due and rung. (Calls queued for a full window keep their time.)
-pub async fn resume_after_reconnect(st: &AppState, c: &connection::Model) -> Result<()> {
-    use sea_orm::QuerySelect;
-    let waiting: std::collections::HashSet<String> = connection_call::Entity::find()
-        .select_only()
-        .column(connection_call::Column::Id)
-        .column(connection_call::Column::Error)
+/// When the connection now speaks for another account (`previous_account`
+/// differs), they are not sent: each fails, saying so, since a call meant
+/// for one account must not be made as another.
+pub async fn resume_after_reconnect(st: &AppState, c: &connection::Model, previous_account: &str) -> Result<()> {
+    let rows: Vec<connection_call::Model> = connection_call::Entity::find()
         .filter(connection_call::Column::WorkspaceId.eq(&c.workspace_id))
         .filter(connection_call::Column::ConnectionId.eq(&c.id))
         .filter(connection_call::Column::Status.eq(CallStatus::Queued.as_str()))
-        .into_tuple::<(String, Option<String>)>()
         .all(&st.writer)
         .await?
         .into_iter()
-        .filter(|(_, error)| error.as_deref().is_some_and(|e| e.ends_with(REAUTH_NOTE_END)))
-        .map(|(id, _)| id)
+        .filter(|r| r.error.as_deref().is_some_and(|e| e.ends_with(REAUTH_NOTE_END)))
         .collect();
-    if waiting.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
+    if c.account != previous_account {
+        let name = catalog::get(&c.provider).map_or(c.provider.as_str(), |p| p.name.as_str());
+        for row in rows {
+            let why = format!(
+                "The {name} connection was reconnected as another account ({}, not {previous_account}); the call was not sent",
+                c.account
+            );
+            let queued_ms = (Utc::now() - row.created_at).num_milliseconds().max(0);
+            finish(st, row, Err(why), queued_ms, None).await?;
+        }
+        return Ok(());
+    }
+    let waiting: std::collections::HashSet<String> = rows.into_iter().map(|r| r.id).collect();
     let jobs: Vec<String> = job::Entity::find()
         .filter(job::Column::WorkspaceId.eq(&c.workspace_id))
         .filter(job::Column::Kind.eq(KIND))

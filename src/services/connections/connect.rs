@@ -268,9 +268,10 @@ async fn store(
         .filter(connection::Column::Provider.eq(provider))
         .one(&txn)
         .await?;
-    let (saved, kind) = match existing {
+    let (saved, kind, previous_account) = match existing {
         Some(c) if ConnectionStatus::parse(&c.status) == ConnectionStatus::Connected => return Err(only_one(provider)),
         Some(c) => {
+            let previous = c.account.clone();
             let mut am: connection::ActiveModel = c.into();
             am.account = Set(account);
             am.status = Set(ConnectionStatus::Connected.as_str().into());
@@ -278,7 +279,7 @@ async fn store(
             am.credentials_enc = Set(credentials_enc);
             am.token_expires_at = Set(expires_at);
             am.updated_at = Set(now);
-            (am.update(&txn).await?, EventType::ConnectionRefreshed)
+            (am.update(&txn).await?, EventType::ConnectionRefreshed, Some(previous))
         }
         None => {
             let c = connection::ActiveModel {
@@ -303,7 +304,7 @@ async fn store(
                 Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => only_one(provider),
                 _ => e.into(),
             })?;
-            (c, EventType::ConnectionCreated)
+            (c, EventType::ConnectionCreated, None)
         }
     };
     let evt = events::record(&txn, &attempt.workspace_id, kind, &attempt.user_id, Some(&saved.id), event_data(&saved))
@@ -313,8 +314,8 @@ async fn store(
     // the calls that waited for it go now.
     super::cache::invalidate(st, &attempt.workspace_id);
     st.publish(vec![evt]);
-    if kind == EventType::ConnectionRefreshed {
-        if let Err(e) = super::call::resume_after_reconnect(st, &saved).await {
+    if let Some(previous) = previous_account {
+        if let Err(e) = super::call::resume_after_reconnect(st, &saved, &previous).await {
             tracing::warn!(connection = %saved.id, cause = %e, "could not wake the calls waiting for the reconnect; they look again within the hour");
         }
     }
