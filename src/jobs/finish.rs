@@ -58,15 +58,13 @@ impl Finished {
         while let Some(mut batch) = self.queue.next_batch(MAX_BATCH) {
             // One process has one worker pool; group by worker all the same.
             batch.sort_by(|a, b| a.worker.cmp(&b.worker));
-            while !batch.is_empty() {
-                let worker = batch[0].worker.clone();
-                let split = batch.iter().position(|d| d.worker != worker).unwrap_or(batch.len());
-                let rest = batch.split_off(split);
-                let outcome = write(st, &worker, &batch).await.map_err(|e| e.to_string());
-                for d in batch {
-                    let _ = d.answer.send(outcome.clone());
-                }
-                batch = rest;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for group in batch.chunk_by(|a, b| a.worker == b.worker) {
+                let outcome = write(st, &group[0].worker, group).await.map_err(|e| e.to_string());
+                outcomes.extend(std::iter::repeat_n(outcome, group.len()));
+            }
+            for (d, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = d.answer.send(outcome);
             }
         }
     }
@@ -79,11 +77,8 @@ async fn write(st: &AppState, worker: &str, done: &[Done]) -> Result<()> {
     st.queue.ack_many(&deliveries).await?;
     let mut kinds: Vec<&str> = done.iter().map(|d| d.kind.as_str()).collect();
     kinds.sort_unstable();
-    for (i, kind) in kinds.iter().enumerate() {
-        if i == 0 || kinds[i - 1] != *kind {
-            let n = kinds.iter().filter(|k| *k == kind).count() as u64;
-            let _ = st.queue.record_outcomes(kind, true, n).await;
-        }
+    for same in kinds.chunk_by(|a, b| a == b) {
+        let _ = st.queue.record_outcomes(same[0], true, same.len() as u64).await;
     }
     Ok(())
 }

@@ -110,27 +110,45 @@ async fn lease_loop(st: &AppState, id: &str, kinds: Vec<String>, running: &TaskT
                 Some(p) => p,
                 None => slots.clone().acquire_owned().await.expect("semaphore never closed"),
             };
-            let row = claimed.remove(&d.message.job_id);
-            running.spawn(process(st.clone(), id.to_string(), d, permit, hard_stop.clone(), row));
+            let pre = match &mut claimed {
+                Some(rows) => match rows.remove(&d.message.job_id) {
+                    Some(row) => PreClaim::Claimed(Box::new(row)),
+                    None => PreClaim::Missed,
+                },
+                None => PreClaim::NotTried,
+            };
+            running.spawn(process(st.clone(), id.to_string(), d, permit, hard_stop.clone(), pre));
         }
     }
 }
 
+/// What [`claim_together`] did for one message.
+enum PreClaim {
+    /// Claimed: run it.
+    Claimed(Box<entity::job::Model>),
+    /// Tried and not claimed (not due yet, held, done, gone, or a second
+    /// doorbell of a job claimed for the first): no second claim.
+    Missed,
+    /// Not tried (a lone message, or the statement failed): [`process`]
+    /// claims it.
+    NotTried,
+}
+
 /// Claims the ledger rows of several leased messages in one statement (one
 /// round trip, one relaxed commit on PostgreSQL, instead of one each): the
-/// rows claimed, by job id. Each message has a free slot (the lease asked
-/// for no more), so every claimed job starts at once. A message left out
-/// (not due yet, held, done, or the statement failed) is claimed alone by
-/// [`process`], which knows what to do with each case.
+/// rows claimed, by job id, or `None` when it did not try. Each message has
+/// a free slot (the lease asked for no more), so every claimed job starts
+/// at once. [`process`] knows what to do with a message left out.
 async fn claim_together(
     st: &AppState,
     worker: &str,
     deliveries: &[Delivery],
-) -> std::collections::HashMap<String, entity::job::Model> {
+) -> Option<std::collections::HashMap<String, entity::job::Model>> {
     if deliveries.len() < 2 {
-        return Default::default();
+        return None;
     }
-    // A kind without a handler is buried by `process` before any claim.
+    // A kind without a handler is buried by `process` before it looks at
+    // any claim: its row is left alone.
     let mut ids: Vec<String> = deliveries
         .iter()
         .filter(|d| st.registry.get(&d.message.kind).is_some())
@@ -139,10 +157,10 @@ async fn claim_together(
     ids.sort();
     ids.dedup();
     match claim_rows(st, &ids, worker).await {
-        Ok(rows) => rows.into_iter().map(|r| (r.id.clone(), r)).collect(),
+        Ok(rows) => Some(rows.into_iter().map(|r| (r.id.clone(), r)).collect()),
         Err(e) => {
             tracing::warn!(worker, cause = %e, jobs = ids.len(), "could not claim leased jobs together; claiming each alone");
-            Default::default()
+            None
         }
     }
 }
@@ -269,15 +287,15 @@ pub(super) fn keep_leases(
     });
 }
 
-/// Runs one leased job: claims its ledger row (unless `claimed` already
-/// did), runs the handler and records the outcome.
+/// Runs one leased job: claims its ledger row (unless [`claim_together`]
+/// tried), runs the handler and records the outcome.
 async fn process(
     st: AppState,
     worker: String,
     d: Delivery,
     _slot: OwnedSemaphorePermit,
     hard_stop: CancellationToken,
-    claimed: Option<entity::job::Model>,
+    pre: PreClaim,
 ) {
     let q = &st.queue;
     let Some(handler) = st.registry.get(&d.message.kind).cloned() else {
@@ -286,12 +304,13 @@ async fn process(
     };
     let claimed = async {
         let id = std::slice::from_ref(&d.message.job_id);
-        let row = match claimed {
-            Some(row) => Some(row),
-            None => claim_rows(&st, id, &worker).await?.pop(),
+        let row = match pre {
+            PreClaim::Claimed(row) => return Ok::<_, crate::Error>(Claim::Claimed(row)),
+            PreClaim::Missed => None,
+            PreClaim::NotTried => claim_rows(&st, id, &worker).await?.pop(),
         };
         if let Some(row) = row {
-            return Ok::<_, crate::Error>(Claim::Claimed(Box::new(row)));
+            return Ok(Claim::Claimed(Box::new(row)));
         }
         // Not due yet (a retry scheduled later), or held, finished or gone.
         Ok(match jobs::queued_until(&st.writer, id).await?.remove(&d.message.job_id) {

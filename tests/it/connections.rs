@@ -402,12 +402,7 @@ async fn tokens_are_refreshed_once_before_they_expire_and_a_refused_refresh_asks
         let (base, log) = provider().await;
         let (_, cookie) = app.invite_and_accept(&app.owner_key, "rita@example.com", "OWNER").await;
         configure(&app, &cookie, "instagram", &base).await;
-        let asked = start(&app, &cookie, "instagram").await;
-        let (status, body) =
-            come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") }))
-                .await;
-        assert_eq!(status, 200, "{body}");
-        let id = body["connection"]["id"].as_str().unwrap().to_string();
+        let id = connect_instagram(&app, &cookie).await;
 
         // Two refreshers at once: one refresh reaches the provider.
         let (a, b) = tokio::join!(refresh_due(&app.state), refresh_due(&app.state));
@@ -441,12 +436,7 @@ async fn tokens_are_refreshed_once_before_they_expire_and_a_refused_refresh_asks
 
         // Reconnecting keeps the connection's id.
         *log.valid_refresh.lock().unwrap() = "rt-1".into();
-        let asked = start(&app, &cookie, "instagram").await;
-        let (status, body) =
-            come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") }))
-                .await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["connection"]["id"], id.as_str());
+        assert_eq!(connect_instagram(&app, &cookie).await, id);
         let seen =
             app.gql(&app.owner_key, "query($id: ID!) { connection(id: $id) { status } }", json!({ "id": id })).await;
         assert_eq!(seen["connection"]["status"], "CONNECTED");
@@ -700,9 +690,15 @@ const CALL: &str = "mutation($i: CallConnectionInput!) { callConnection(input: $
 pub(crate) async fn connected_instagram(app: &TestApp, base: &str) -> String {
     let (_, cookie) = app.invite_and_accept(&app.owner_key, "cal@example.com", "OWNER").await;
     configure(app, &cookie, "instagram", base).await;
-    let asked = start(app, &cookie, "instagram").await;
+    connect_instagram(app, &cookie).await
+}
+
+/// The whole OAuth connect (or reconnect) of Instagram by the signed-in
+/// owner, the provider granting it; returns the connection's id.
+async fn connect_instagram(app: &TestApp, cookie: &str) -> String {
+    let asked = start(app, cookie, "instagram").await;
     let (status, body) =
-        come_back(app, &cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") })).await;
+        come_back(app, cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") })).await;
     assert_eq!(status, 200, "{body}");
     body["connection"]["id"].as_str().unwrap().to_string()
 }
@@ -971,15 +967,7 @@ async fn a_queued_call_waits_for_its_broken_connection_to_be_reconnected_then_ru
         let (base, log) = provider().await;
         let (_, cookie) = app.invite_and_accept(&app.owner_key, "rita@example.com", "OWNER").await;
         configure(&app, &cookie, "instagram", &base).await;
-        let connect = || async {
-            let asked = start(&app, &cookie, "instagram").await;
-            let state = param(&asked, "state");
-            let (status, body) =
-                come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": state })).await;
-            assert_eq!(status, 200, "{body}");
-            body["connection"]["id"].as_str().unwrap().to_string()
-        };
-        let id = connect().await;
+        let id = connect_instagram(&app, &cookie).await;
         let window = json!({ "i": { "provider": "instagram", "rateLimit": { "requests": 1, "perSeconds": 2 } } });
         let set = app.gql(&app.owner_key, SET, window).await;
         assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
@@ -1012,7 +1000,7 @@ async fn a_queued_call_waits_for_its_broken_connection_to_be_reconnected_then_ru
 
         // Reconnected (same id): the waiting call runs at once.
         *log.valid_refresh.lock().unwrap() = "rt-1".into();
-        assert_eq!(connect().await, id);
+        assert_eq!(connect_instagram(&app, &cookie).await, id);
         let seen = settled_call(&app, &app.owner_key, &queued, "status error responseBody", 100).await;
         assert_eq!(seen["connectionCall"]["status"], "SUCCEEDED", "{seen}");
         assert!(seen["connectionCall"]["responseBody"].as_str().unwrap().contains("n=2"), "{seen}");
@@ -1039,7 +1027,7 @@ async fn a_queued_call_waits_for_its_broken_connection_to_be_reconnected_then_ru
         }
         *log.valid_refresh.lock().unwrap() = "rt-1".into();
         *log.me_username.lock().unwrap() = "otherbrand".into();
-        assert_eq!(connect().await, id);
+        assert_eq!(connect_instagram(&app, &cookie).await, id);
         let seen = settled_call(&app, &app.owner_key, &queued, "status error", 100).await;
         assert_eq!(seen["connectionCall"]["status"], "FAILED", "{seen}");
         let error = seen["connectionCall"]["error"].as_str().unwrap();
