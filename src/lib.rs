@@ -93,6 +93,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         None => services::connections::window::Windows::memory(),
     });
     let http = Arc::new(delivery::HttpClient::new(config.allow_private_targets)?);
+    let metrics = Arc::new(metrics::Metrics::default());
     Ok(AppState::new(state::Shared {
         db,
         writer,
@@ -100,8 +101,8 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         queue,
         redis,
         registry: Arc::new(services::register_jobs(jobs::Registry::engine())),
-        metrics: Arc::new(metrics::Metrics::default()),
-        live: Arc::new(events::fanout::Fanout::new(bus.clone(), shutdown.clone())),
+        metrics: metrics.clone(),
+        live: Arc::new(events::fanout::Fanout::new(bus.clone(), metrics, shutdown.clone())),
         bus,
         limiter: request_limiter,
         webhook_limiter,
@@ -115,6 +116,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         shutdown,
         tasks,
         auth_cache: Arc::new(auth::cache::AuthCache::new(Duration::from_secs(config.auth_cache_seconds))),
+        live_callers: Arc::default(),
         connection_cache: Arc::new(services::connections::cache::ConnectionCache::new(Duration::from_secs(
             config.data_cache_seconds,
         ))),

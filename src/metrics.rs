@@ -54,6 +54,9 @@ pub struct Metrics {
     live_workers: Gauge,
     /// Record changes written per group-commit transaction.
     ingest_batch: Histogram,
+    /// Per event: from this process's dispatcher getting it to the last
+    /// live subscription taking it (see `events::fanout`).
+    live_fanout: Histogram,
 }
 
 impl Default for Metrics {
@@ -71,6 +74,7 @@ impl Default for Metrics {
             queue_lag: Family::default(),
             live_workers: Gauge::default(),
             ingest_batch: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
+            live_fanout: latency_histogram(),
         };
         {
             let mut r = m.registry.lock().expect("fresh mutex");
@@ -85,6 +89,11 @@ impl Default for Metrics {
             r.register("queue_lag_seconds", "Age of the oldest pending job", m.queue_lag.clone());
             r.register("live_workers", "Worker processes seen in the last 15 s", m.live_workers.clone());
             r.register("ingest_batch_size", "Record changes committed per transaction", m.ingest_batch.clone());
+            r.register(
+                "live_fanout_seconds",
+                "Per event, time until the last live subscription it matched has taken it",
+                m.live_fanout.clone(),
+            );
         }
         m
     }
@@ -98,6 +107,10 @@ impl Metrics {
 
     pub fn ingest_batch(&self, changes: usize) {
         self.ingest_batch.observe(changes as f64);
+    }
+
+    pub fn live_fanout(&self, took: Duration) {
+        self.live_fanout.observe(took.as_secs_f64());
     }
 
     pub fn job_finished(&self, kind: &str, ok: bool, took: Duration) {

@@ -4,6 +4,7 @@
 //! caps the password hashing that sign-in does for anonymous callers.
 
 pub mod cache;
+pub mod live;
 pub mod passwords;
 mod principal;
 pub mod rate_limit;

@@ -87,7 +87,7 @@ pub async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Option<P
 /// A WebSocket's credential, kept for the connection's life so that every
 /// operation runs with the caller as they are now, not as they were when
 /// the socket opened.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum LiveCaller {
     /// The API key or OAuth access token sent in `connection_init`.
     ApiKey(String),

@@ -49,11 +49,7 @@ pub(super) async fn gql(
 
 /// The average group-commit batch, from the server's `/metrics`.
 async fn batch_average(client: &reqwest::Client, addr: &str) -> Option<f64> {
-    let text = client.get(format!("http://{addr}/metrics")).send().await.ok()?.text().await.ok()?;
-    let value = |name: &str| -> Option<f64> {
-        text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok())
-    };
-    let (sum, count) = (value("switchyard_ingest_batch_size_sum ")?, value("switchyard_ingest_batch_size_count ")?);
+    let (sum, count) = super::histogram_totals(client, addr, "switchyard_ingest_batch_size").await?;
     (count > 0.0).then(|| sum / count)
 }
 

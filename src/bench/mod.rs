@@ -84,6 +84,16 @@ impl Drop for ChildGuard {
 /// before-and-after comparison).
 static SERVER_EXE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
 
+/// A histogram's `_sum` and `_count` from a server's `/metrics`.
+async fn histogram_totals(client: &reqwest::Client, addr: &str, name: &str) -> Option<(f64, f64)> {
+    let text = client.get(format!("http://{addr}/metrics")).send().await.ok()?.text().await.ok()?;
+    let value = |suffix: &str| -> Option<f64> {
+        let prefix = format!("{name}{suffix} ");
+        text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).and_then(|v| v.trim().parse().ok())
+    };
+    Some((value("_sum")?, value("_count")?))
+}
+
 fn server_exe() -> Result<std::path::PathBuf> {
     match SERVER_EXE.get() {
         Some(p) => Ok(p.clone()),

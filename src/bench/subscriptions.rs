@@ -8,7 +8,11 @@
 //! subscriber must hear it: this proves all subscriptions are registered),
 //! reads the server's RSS, then sends the measured mutation and reports the
 //! time from sending it until each subscriber received its event: p50 and
-//! the slowest.
+//! the slowest. Server side, it reports the event's fan-out time from the
+//! server's `/metrics` (`switchyard_live_fanout_seconds`: from the
+//! dispatcher getting the event until the last subscription took it to
+//! write to its socket), which leaves out the time this process, on the
+//! same cores, takes to read 10,000 sockets.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,8 +59,8 @@ pub async fn run(config: Config, levels: Vec<usize>) -> Result<()> {
         if config.redis_url.is_some() { " + redis" } else { "" }
     );
     println!(
-        "{:>11} {:>12} {:>12} {:>14} {:>10} {:>10} {:>10}",
-        "subscribers", "idle RSS", "RSS after", "per subscriber", "connect", "p50", "max"
+        "{:>11} {:>12} {:>12} {:>14} {:>10} {:>10} {:>10} {:>14}",
+        "subscribers", "idle RSS", "RSS after", "per subscriber", "connect", "p50", "max", "server fan-out"
     );
     for n in levels {
         let server = start_server(&config, &client, "read,write").await?;
@@ -89,20 +93,28 @@ async fn level(client: &reqwest::Client, server: &ServerChild, n: usize) -> Resu
     collect(&mut rx, n, Instant::now()).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(server.pid).unwrap_or(0);
+    let fanout = "switchyard_live_fanout_seconds";
+    let before_fanout = super::histogram_totals(client, &server.addr, fanout).await;
     let sent = Instant::now();
     mutate(client, server, "measured").await?;
     let mut lat = collect(&mut rx, n, sent).await?;
     lat.sort();
+    // One more event counted: its fan-out time is what the sum grew by.
+    let server_side = match (before_fanout, super::histogram_totals(client, &server.addr, fanout).await) {
+        (Some((s0, c0)), Some((s1, c1))) if c1 - c0 == 1.0 => format!("{:.2?}", Duration::from_secs_f64(s1 - s0)),
+        _ => "n/a".to_string(),
+    };
     let per = (after.saturating_sub(before)) as f64 / n as f64;
     println!(
-        "{:>11} {:>8.1} MiB {:>8.1} MiB {:>11.1} KiB {:>10.2?} {:>10.2?} {:>10.2?}",
+        "{:>11} {:>8.1} MiB {:>8.1} MiB {:>11.1} KiB {:>10.2?} {:>10.2?} {:>10.2?} {:>14}",
         n,
         before as f64 / 1024.0,
         after as f64 / 1024.0,
         per,
         connect,
         lat[lat.len() / 2],
-        lat[lat.len() - 1]
+        lat[lat.len() - 1],
+        server_side
     );
     for s in subscribers {
         s.abort();

@@ -226,7 +226,8 @@ impl EventSubscription {
     /// type names or `family.*` patterns. With `after` (the id of the last
     /// event a client saw before it lost its connection) the events
     /// committed since then come first, oldest first (at most 1,000), then
-    /// the live ones, with none twice. Ends when the server shuts down.
+    /// the live ones, with none twice. Ends when the server shuts down
+    /// (its connection closes).
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -256,10 +257,9 @@ impl EventSubscription {
         };
         let replayed: std::collections::HashSet<String> = missed.iter().map(|e| e.id.clone()).collect();
         let live = live.filter(move |e| std::future::ready(!replayed.contains(&e.id)));
-        let stream = futures_util::stream::iter(missed.into_iter().map(std::sync::Arc::new))
-            .chain(live)
-            .map(Event::from)
-            .take_until(ctx.app().shutdown.clone().cancelled_owned());
+        let stream =
+            futures_util::stream::iter(missed.into_iter().map(std::sync::Arc::new)).chain(live).map(Event::from);
+        // No shutdown watch of its own: the socket it runs on closes then.
         Ok(stream)
     }
 }

@@ -19,9 +19,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use super::{require_csrf_header, Http};
+use crate::auth::live::Revoked;
 use crate::auth::rate_limit::RateInfo;
 use crate::auth::{authenticate, authenticate_token, Credential, LiveCaller, Principal};
 use crate::error::{Error, Result};
@@ -218,7 +218,6 @@ async fn graphql_ws(
         let shutdown = app.shutdown.clone();
         // Cancelled when the connection's caller loses power; says why.
         let revoked = Revoked::default();
-        let closed = CancellationToken::new();
         // Cancelled when one of its subscriptions falls too far behind.
         let too_slow = TooSlow::default();
         tasks.spawn(async move {
@@ -243,7 +242,6 @@ async fn graphql_ws(
                 app: app.clone(),
                 cookie,
                 revoked: revoked.clone(),
-                closed: closed.clone(),
                 denied: denied.clone(),
                 too_slow: too_slow.clone(),
             };
@@ -267,7 +265,6 @@ async fn graphql_ws(
                     _ = too_slow.0.cancelled() => {}
                 }
             }
-            closed.cancel();
             let frame = if shutdown.is_cancelled() {
                 Some(CloseFrame { code: 1001, reason: "server shutting down".into() })
             } else if revoked.token.is_cancelled() {
@@ -295,10 +292,11 @@ const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// 64 MiB). Buffers still grow for a large message, up to the largest
 /// GraphQL request accepted over HTTP plus room for the protocol's envelope.
 /// The read buffer is also what one read takes at most, and tungstenite
-/// fills all of it before each read: 512 bytes hold a client's usual
-/// message (`subscribe`, `ping`) and cost each idle socket an eighth of 4 KiB.
+/// fills all of it before each read, so every idle socket holds all of it.
+/// 256 bytes take a `ping` or a short `subscribe` in one read; a client
+/// writes seldom, and a longer message takes a few reads instead of one.
 fn sized_for_small_messages(upgrade: WebSocketUpgrade, max_body: usize) -> WebSocketUpgrade {
-    const READ_BUFFER: usize = 512;
+    const READ_BUFFER: usize = 256;
     const WRITE_BUFFER: usize = 4 * 1024;
     // A result over the socket may exceed a request; past this much unsent
     // output the socket is dead weight and fails.
@@ -312,91 +310,23 @@ fn sized_for_small_messages(upgrade: WebSocketUpgrade, max_body: usize) -> WebSo
         .max_frame_size(max_message)
 }
 
-/// Why a connection was closed with 4403.
-#[derive(Clone, Default)]
-struct Revoked {
-    token: CancellationToken,
-    narrowed: Arc<AtomicBool>,
-}
-
-impl Revoked {
-    /// The credential stopped working.
-    fn revoke(&self) {
-        self.token.cancel();
-    }
-
-    /// The credential works but may do less than when subscriptions started.
-    fn narrow(&self) {
-        self.narrowed.store(true, Ordering::SeqCst);
-        self.token.cancel();
-    }
-
-    fn reason(&self) -> &'static str {
-        match self.narrowed.load(Ordering::SeqCst) {
-            true => "permissions changed",
-            false => "credentials revoked",
-        }
-    }
-}
-
-/// What a connection needs to re-check its caller while it is open.
+/// What a connection needs to watch its caller while it is open.
 struct Watch {
     app: crate::state::AppState,
     /// The session cookie of the upgrade request, if it counted.
     cookie: Option<String>,
     revoked: Revoked,
-    closed: CancellationToken,
     /// Set when `connection_init` is refused for bad credentials (close with 4403).
     denied: Arc<AtomicBool>,
     /// Handed to the connection's subscriptions (see `events::fanout`).
     too_slow: TooSlow,
 }
 
-impl Watch {
-    /// Re-checks the caller whenever a credential changes anywhere (the auth
-    /// cache's invalidations, from every process) and every
-    /// `SWITCHYARD_WS_RECHECK_SECONDS` (for expiries). Operations already
-    /// resolve the caller afresh; subscriptions keep the view they started
-    /// with, so the connection closes with 4403 once the caller no longer
-    /// works (deleted or disabled key, removed member, ended session) or may
-    /// do less than the widest caller it has served (demotion, fewer scopes).
-    fn spawn(self, caller: LiveCaller, initial: Principal) {
-        let every = std::time::Duration::from_secs(self.app.config.ws_recheck_seconds);
-        let tasks = self.app.tasks.clone();
-        tasks.spawn(async move {
-            let mut changes = self.app.auth_cache.changes();
-            let mut widest = initial;
-            loop {
-                let changed = tokio::select! {
-                    _ = tokio::time::sleep(every) => false,
-                    r = changes.changed() => r.is_ok(),
-                    _ = self.closed.cancelled() => return,
-                    _ = self.app.shutdown.cancelled() => return,
-                };
-                if changed {
-                    // Spread the re-checks of many sockets over a moment, so
-                    // the first fills the cache and the rest hit it.
-                    let spread = rand::random::<u64>() % 200;
-                    tokio::time::sleep(std::time::Duration::from_millis(spread)).await;
-                }
-                // Boxed: the check's futures (a database read among them)
-                // take room only while it runs, not in every idle socket's task.
-                match Box::pin(caller.resolve(&self.app)).await {
-                    Ok(Some(now)) if now.covers(&widest) => widest = now,
-                    Ok(Some(_)) => return self.revoked.narrow(),
-                    Ok(None) => return self.revoked.revoke(),
-                    Err(_) => {} // storage trouble: check again later
-                }
-            }
-        });
-    }
-}
-
 /// Resolves the caller of a WebSocket: `Authorization` in the init payload
 /// (an API key), else the session cookie of the upgrade request. The
 /// connection keeps the credential, not the caller: every operation
-/// resolves it again (see `graphql::caller`), and a watcher closes the
-/// connection when the caller loses power.
+/// resolves it again (see `graphql::caller`), and the process's watch
+/// (`auth::live`) closes the connection when the caller loses power.
 async fn connection_init(watch: Watch, payload: serde_json::Value) -> async_graphql::Result<Data> {
     let mut data = Data::default();
     data.insert(watch.too_slow.clone());
@@ -424,6 +354,7 @@ async fn connection_init(watch: Watch, payload: serde_json::Value) -> async_grap
         },
     };
     data.insert(caller.clone());
-    watch.spawn(caller, principal);
+    // Kept in the connection's data, so the watch ends with the connection.
+    data.insert(watch.app.live_callers.watch(&watch.app, caller, principal, watch.revoked));
     Ok(data)
 }

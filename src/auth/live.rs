@@ -1,0 +1,199 @@
+//! Open WebSockets keep their caller's credential, not the caller (see
+//! [`LiveCaller`]). One task per process re-checks the callers of all of
+//! them, whenever a credential changes anywhere (the auth cache's
+//! invalidations, from every process) and every
+//! `SWITCHYARD_WS_RECHECK_SECONDS` (for expiries), and tells a socket when
+//! its caller no longer works or may do less than the widest caller it has
+//! served: the socket then closes with 4403.
+//!
+//! Each distinct credential is resolved once per round, however many
+//! sockets share it, and a socket costs an entry in a map instead of a task
+//! of its own (a thousand-odd bytes each, which 10,000 live subscribers
+//! felt). The task runs only while sockets are watched.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::{LiveCaller, Principal};
+use crate::state::AppState;
+
+/// Credentials resolved at once during a round.
+const RESOLVING: usize = 8;
+
+/// Why a connection was closed with 4403.
+#[derive(Clone, Default)]
+pub struct Revoked {
+    pub token: CancellationToken,
+    narrowed: Arc<AtomicBool>,
+}
+
+impl Revoked {
+    /// The credential stopped working.
+    fn revoke(&self) {
+        self.token.cancel();
+    }
+
+    /// The credential works but may do less than when subscriptions started.
+    fn narrow(&self) {
+        self.narrowed.store(true, Ordering::SeqCst);
+        self.token.cancel();
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self.narrowed.load(Ordering::SeqCst) {
+            true => "permissions changed",
+            false => "credentials revoked",
+        }
+    }
+}
+
+/// The watched sockets of one process.
+#[derive(Default)]
+pub struct LiveWatch {
+    sockets: Arc<Mutex<Sockets>>,
+}
+
+#[derive(Default)]
+struct Sockets {
+    next_id: u64,
+    open: HashMap<u64, Watched>,
+    /// Whether the re-checking task runs (it stops when no socket is left).
+    running: bool,
+}
+
+struct Watched {
+    caller: LiveCaller,
+    /// The widest caller this socket has served so far.
+    widest: Principal,
+    revoked: Revoked,
+}
+
+/// A socket's place in the watch: dropping it (when the connection ends)
+/// stops its re-checks.
+pub struct Watching {
+    id: u64,
+    sockets: Weak<Mutex<Sockets>>,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Some(sockets) = self.sockets.upgrade() {
+            lock(&sockets).open.remove(&self.id);
+        }
+    }
+}
+
+fn lock(sockets: &Mutex<Sockets>) -> MutexGuard<'_, Sockets> {
+    sockets.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl LiveWatch {
+    /// Watches a socket whose caller, resolved from `caller`, was `initial`;
+    /// `revoked` is cancelled when the caller loses power.
+    pub fn watch(&self, app: &AppState, caller: LiveCaller, initial: Principal, revoked: Revoked) -> Watching {
+        let mut s = lock(&self.sockets);
+        let id = s.next_id;
+        s.next_id += 1;
+        s.open.insert(id, Watched { caller, widest: initial, revoked });
+        if !s.running {
+            s.running = true;
+            // Subscribed here, so a change before the task's first poll is not missed.
+            let changes = app.auth_cache.changes();
+            let running = Running { sockets: self.sockets.clone(), stopped: false };
+            app.tasks.spawn(recheck(app.clone(), running, changes));
+        }
+        Watching { id, sockets: Arc::downgrade(&self.sockets) }
+    }
+
+    /// Sockets watched in this process.
+    pub fn len(&self) -> usize {
+        lock(&self.sockets).open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Held by the re-checking task: however it ends (even by a panic), the
+/// next `watch` starts another.
+struct Running {
+    sockets: Arc<Mutex<Sockets>>,
+    /// Already marked as not running, under the lock that saw no socket.
+    stopped: bool,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.stopped {
+            lock(&self.sockets).running = false;
+        }
+    }
+}
+
+async fn recheck(app: AppState, mut running: Running, mut changes: tokio::sync::watch::Receiver<u64>) {
+    let every = Duration::from_secs(app.config.ws_recheck_seconds);
+    let sockets = running.sockets.clone();
+    loop {
+        let changed = async {
+            if changes.changed().await.is_err() {
+                // No more change notes (the cache is going away): the timer still runs.
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = changed => {}
+            _ = app.shutdown.cancelled() => return,
+        }
+        let (callers, cutoff): (Vec<LiveCaller>, u64) = {
+            let mut s = lock(&sockets);
+            if s.open.is_empty() {
+                // Stopped under the lock `watch` takes: a socket registered
+                // after this starts a new task.
+                s.running = false;
+                running.stopped = true;
+                return;
+            }
+            let distinct: HashSet<&LiveCaller> = s.open.values().map(|w| &w.caller).collect();
+            (distinct.into_iter().cloned().collect(), s.next_id)
+        };
+        let verdicts: HashMap<LiveCaller, Option<Principal>> = futures_util::stream::iter(callers)
+            .map(|caller| {
+                let app = &app;
+                async move {
+                    let now = caller.resolve(app).await;
+                    (caller, now)
+                }
+            })
+            .buffer_unordered(RESOLVING)
+            .take_until(app.shutdown.cancelled())
+            // Storage trouble: that caller is looked at again next round.
+            .filter_map(|(caller, now)| std::future::ready(now.ok().map(|now| (caller, now))))
+            .collect()
+            .await;
+        // A socket registered during the round keeps its own start: what was
+        // resolved before it existed may be older than its caller.
+        lock(&sockets).open.retain(|id, w| match verdicts.get(&w.caller) {
+            _ if *id >= cutoff => true,
+            None => true,
+            Some(Some(now)) if now.covers(&w.widest) => {
+                w.widest = now.clone();
+                true
+            }
+            Some(Some(_)) => {
+                w.revoked.narrow();
+                false
+            }
+            Some(None) => {
+                w.revoked.revoke();
+                false
+            }
+        });
+    }
+}
