@@ -12,11 +12,12 @@
 //! felt). The task runs only while sockets are watched.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{LiveCaller, Principal};
@@ -96,13 +97,17 @@ impl LiveWatch {
     /// Watches a socket whose caller, resolved from `caller`, was `initial`;
     /// `revoked` is cancelled when the caller loses power.
     pub fn watch(&self, app: &AppState, caller: LiveCaller, initial: Principal, revoked: Revoked) -> Watching {
-        let mut s = lock(&self.sockets);
-        let id = s.next_id;
-        s.next_id += 1;
-        s.open.insert(id, Watched { caller, widest: initial, revoked });
-        if !s.running {
-            s.running = true;
-            // Subscribed here, so a change before the task's first poll is not missed.
+        let (id, start) = {
+            let mut s = lock(&self.sockets);
+            let id = s.next_id;
+            s.next_id += 1;
+            s.open.insert(id, Watched { caller, widest: initial, revoked });
+            (id, !std::mem::replace(&mut s.running, true))
+        };
+        if start {
+            // Subscribed here, so a change before the task's first poll is not
+            // missed; spawned with the lock released (a task dropped at once
+            // takes it to say it stopped).
             let changes = app.auth_cache.changes();
             let running = Running { sockets: self.sockets.clone(), stopped: false };
             app.tasks.spawn(recheck(app.clone(), running, changes));
@@ -167,8 +172,10 @@ async fn recheck(app: AppState, mut running: Running, mut changes: tokio::sync::
             .map(|caller| {
                 let app = &app;
                 async move {
-                    let now = caller.resolve(app).await;
-                    (caller, now)
+                    // A resolution that panics counts as storage trouble: one
+                    // bad credential must not end the watch of every socket.
+                    let now = AssertUnwindSafe(caller.resolve(app)).catch_unwind().await;
+                    (caller, now.unwrap_or_else(|_| Err(crate::Error::internal("credential re-check panicked"))))
                 }
             })
             .buffer_unordered(RESOLVING)
