@@ -114,15 +114,6 @@ impl LiveWatch {
         }
         Watching { id, sockets: Arc::downgrade(&self.sockets) }
     }
-
-    /// Sockets watched in this process.
-    pub fn len(&self) -> usize {
-        lock(&self.sockets).open.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Held by the re-checking task: however it ends (even by a panic), the

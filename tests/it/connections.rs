@@ -718,6 +718,20 @@ async fn settled_call(app: &TestApp, key: &str, id: &str, fields: &str, tries: u
     seen
 }
 
+/// A queued call, read again (up to 10 s) until it carries a note (`error`).
+async fn noted_call(app: &TestApp, id: &str) -> Value {
+    let q = "query($id: ID!) { connectionCall(id: $id) { status error runAfter responseBody } }";
+    let mut seen = Value::Null;
+    for _ in 0..100 {
+        seen = app.gql(&app.owner_key, q, json!({ "id": id })).await;
+        if seen["connectionCall"]["error"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    seen
+}
+
 async fn call(app: &TestApp, input: Value) -> Value {
     let out = app.gql(&app.owner_key, CALL, json!({ "i": input })).await;
     out["callConnection"].clone()
@@ -972,25 +986,26 @@ async fn a_queued_call_waits_for_its_broken_connection_to_be_reconnected_then_ru
         let set = app.gql(&app.owner_key, SET, window).await;
         assert_eq!(set["setProviderSettings"]["userErrors"], json!([]), "{set}");
         let hits = || log.api_hits.lock().unwrap().iter().filter(|(p, _)| p.starts_with("/api/items")).count();
-        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/items?n=1" })).await;
-        assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
-        let out =
-            call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/items?n=2", "wait": false })).await;
-        assert_eq!(out["call"]["status"], "QUEUED", "{out}");
-        let queued = out["call"]["id"].as_str().unwrap().to_string();
+        // Call `n` fills the window, `n + 1` is queued behind it, then the
+        // grant is withdrawn; returns the queued call's id.
+        let queue_then_break = |n: u32| {
+            let (app, id, log) = (&app, &id, &log);
+            async move {
+                let path = format!("/api/items?n={n}");
+                let out = call(app, json!({ "connectionId": id, "method": "GET", "path": path })).await;
+                assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
+                let path = format!("/api/items?n={}", n + 1);
+                let out = call(app, json!({ "connectionId": id, "method": "GET", "path": path, "wait": false })).await;
+                assert_eq!(out["call"]["status"], "QUEUED", "{out}");
+                *log.valid_refresh.lock().unwrap() = "revoked".into();
+                assert_eq!(refresh_due(&app.state).await.unwrap(), [(id.clone(), Outcome::Broken)]);
+                out["call"]["id"].as_str().unwrap().to_string()
+            }
+        };
 
         // The grant is withdrawn before the window opens: the call waits, it does not fail.
-        *log.valid_refresh.lock().unwrap() = "revoked".into();
-        assert_eq!(refresh_due(&app.state).await.unwrap(), [(id.clone(), Outcome::Broken)]);
-        let q = "query($id: ID!) { connectionCall(id: $id) { status error runAfter responseBody } }";
-        let mut seen = Value::Null;
-        for _ in 0..100 {
-            seen = app.gql(&app.owner_key, q, json!({ "id": queued })).await;
-            if seen["connectionCall"]["error"].is_string() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let queued = queue_then_break(1).await;
+        let seen = noted_call(&app, &queued).await;
         assert_eq!(seen["connectionCall"]["status"], "QUEUED", "{seen}");
         assert_eq!(seen["connectionCall"]["error"], "Waiting for the Instagram connection to be reconnected", "{seen}");
         let run_after: chrono::DateTime<chrono::Utc> =
@@ -1010,21 +1025,8 @@ async fn a_queued_call_waits_for_its_broken_connection_to_be_reconnected_then_ru
         // Broken again, with a call waiting; reconnected as another account:
         // the call meant for @mybusiness is not made as @otherbrand.
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-        let out = call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/items?n=3" })).await;
-        assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
-        let out =
-            call(&app, json!({ "connectionId": id, "method": "GET", "path": "/api/items?n=4", "wait": false })).await;
-        assert_eq!(out["call"]["status"], "QUEUED", "{out}");
-        let queued = out["call"]["id"].as_str().unwrap().to_string();
-        *log.valid_refresh.lock().unwrap() = "revoked".into();
-        assert_eq!(refresh_due(&app.state).await.unwrap(), [(id.clone(), Outcome::Broken)]);
-        for _ in 0..100 {
-            let seen = app.gql(&app.owner_key, q, json!({ "id": queued })).await;
-            if seen["connectionCall"]["error"].is_string() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let queued = queue_then_break(3).await;
+        noted_call(&app, &queued).await;
         *log.valid_refresh.lock().unwrap() = "rt-1".into();
         *log.me_username.lock().unwrap() = "otherbrand".into();
         assert_eq!(connect_instagram(&app, &cookie).await, id);
