@@ -101,18 +101,27 @@ fn server_exe() -> Result<std::path::PathBuf> {
     }
 }
 
-/// The log filter of the servers a bench starts: `warn`, unless
-/// `SWITCHYARD_BENCH_SERVER_LOG` names another (e.g. `warn,sqlx::query=info`
-/// to see each statement's time while a bench runs).
-fn server_log() -> String {
-    std::env::var("SWITCHYARD_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into())
+/// The log filter of the servers a bench starts: their default (the figures
+/// are what a user gets), unless `SWITCHYARD_BENCH_SERVER_LOG` names another
+/// (e.g. `warn,sqlx::query=info` to see each statement's time while a bench
+/// runs).
+fn server_log() -> Option<String> {
+    std::env::var("SWITCHYARD_BENCH_SERVER_LOG").ok()
+}
+
+/// A server command with the bench's log filter.
+fn server_command(exe: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(exe);
+    if let Some(filter) = server_log() {
+        cmd.env("SWITCHYARD_LOG", filter);
+    }
+    cmd
 }
 
 fn spawn(args: &[&str]) -> Result<ChildGuard> {
     let exe = server_exe()?;
-    Command::new(exe)
+    server_command(exe)
         .args(args)
-        .env("SWITCHYARD_LOG", server_log())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -627,9 +636,8 @@ async fn cluster(args: &[String], workers: usize) -> Result<(crate::Server, Vec<
         let mut child_args = vec!["serve".to_string()];
         child_args.extend(args.iter().cloned().map(|a| if a == "api" { "worker".to_string() } else { a }));
         children.push(
-            Command::new(exe)
+            server_command(exe)
                 .args(&child_args)
-                .env("SWITCHYARD_LOG", server_log())
                 .stdout(Stdio::null())
                 .kill_on_drop(true)
                 .spawn()

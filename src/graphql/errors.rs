@@ -1,45 +1,16 @@
 //! Gives every GraphQL error an `extensions.code` of seed 002 (and
 //! `details` for validation). Resolvers return [`crate::Error`]; async-graphql
-//! keeps it as the error's source, and this extension reads it back. Errors
+//! keeps it as the error's source, and [`super::Api`] reads it back from
+//! every response it hands to a transport. Errors
 //! raised by async-graphql itself (parse, validation, limits) are
 //! INVALID_REQUEST. Internal messages are replaced (and logged) here.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
-use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::{Response, ServerError, Value};
-use futures_util::StreamExt;
 
 use crate::error::Error;
 
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        annotate_response(next.run(ctx).await)
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream).map(annotate_response).boxed()
-    }
-}
-
-fn annotate_response(mut resp: Response) -> Response {
+/// Annotates every error of one response (see [`annotate`]).
+pub fn annotate_response(mut resp: Response) -> Response {
     resp.errors.iter_mut().for_each(annotate);
     resp
 }

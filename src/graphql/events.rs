@@ -251,8 +251,11 @@ impl EventSubscription {
         };
         // Listen first, then read what was missed, so nothing falls between.
         let live = ctx.live_events(&p.workspace_id, Box::new(accept));
+        // Boxed: async-graphql keeps this resolver's future inside the
+        // subscription's stream for as long as it lives, and a query's
+        // future inline would cost every live subscriber its size.
         let missed = match &after {
-            Some(id) => event_service::after(&ctx.app().db, p, Some(types_for_replay.clone()), id).await?,
+            Some(id) => Box::pin(event_service::after(&ctx.app().db, p, Some(types_for_replay.clone()), id)).await?,
             None => vec![],
         };
         let replayed: std::collections::HashSet<String> = missed.iter().map(|e| e.id.clone()).collect();

@@ -35,10 +35,13 @@ mod viewer;
 mod webhook_mutations;
 mod webhooks;
 
-use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
+use std::sync::Arc;
+
+use async_graphql::futures_util::stream::BoxStream;
+use async_graphql::{Data, MergedObject, MergedSubscription, Request, Response, Schema, SchemaBuilder};
+use futures_util::StreamExt;
 
 pub use context::ContextExt;
-pub use errors::ErrorCodes;
 pub use node::found;
 
 use crate::state::AppState;
@@ -107,19 +110,62 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
         .override_output_type_description::<chrono::DateTime<chrono::Utc>>(DATE_TIME)
 }
 
-/// The schema with the application state and the configured limits.
-pub fn build(state: AppState) -> AppSchema {
+/// The schema with the application state and the configured limits, as
+/// every transport runs it.
+///
+/// Cost is the one extension: an extension makes async-graphql run every
+/// field through the extension chain (a boxed future per extension per
+/// field), which 10,000 live subscribers hearing one event feel. What used
+/// to be extensions is done around the schema instead ([`Api`]), and
+/// tracing stops at the HTTP request's span: a span per field (async-graphql's
+/// `Tracing`) cost more than the fields at the default log level.
+pub fn build(state: AppState) -> Api {
     let cfg = state.config.clone();
-    builder()
+    let schema = builder()
         .limit_depth(cfg.graphql_max_depth)
         .limit_recursive_depth(32)
-        .extension(ErrorCodes)
         .extension(cost::Cost { limit: cfg.graphql_max_complexity })
-        .extension(caller::CurrentCaller)
-        .extension(async_graphql::extensions::Tracing)
         .data(loaders::Loaders::new(state.db.clone()))
-        .data(state)
-        .finish()
+        .data(state.clone())
+        .finish();
+    Api { schema, app: state }
+}
+
+/// The schema as HTTP and the WebSocket run it: every error in every
+/// response gets its `extensions.code` (see [`errors`]), and an operation on
+/// a WebSocket runs with the connection's caller as they are now (see
+/// [`caller`]).
+#[derive(Clone)]
+pub struct Api {
+    schema: AppSchema,
+    app: AppState,
+}
+
+impl async_graphql::Executor for Api {
+    async fn execute(&self, request: Request) -> Response {
+        errors::annotate_response(self.schema.execute(request).await)
+    }
+
+    fn execute_stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
+        let session = session.unwrap_or_default();
+        let Some(live) = caller::live_caller(&session).cloned() else {
+            return self
+                .schema
+                .execute_stream_with_session_data(request, session)
+                .map(errors::annotate_response)
+                .boxed();
+        };
+        let (schema, app) = (self.schema.clone(), self.app.clone());
+        // Boxed, so the finished look-up does not stay inside the stream
+        // for the subscription's life.
+        let start = Box::pin(async move {
+            match caller::with_current_caller(&app, &live, request).await {
+                Ok(request) => schema.execute_stream_with_session_data(request, session),
+                Err(e) => futures_util::stream::once(std::future::ready(Response::from_errors(vec![e]))).boxed(),
+            }
+        });
+        futures_util::stream::once(start).flatten().map(errors::annotate_response).boxed()
+    }
 }
 
 /// The SDL that `switchyard schema` prints and `schema.graphql` holds.

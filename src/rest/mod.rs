@@ -30,14 +30,13 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::Error;
-use crate::graphql::AppSchema;
 use crate::state::AppState;
 
 /// Router state: the application plus the built schema.
 #[derive(Clone)]
 pub struct Http {
     pub app: AppState,
-    pub schema: AppSchema,
+    pub schema: crate::graphql::Api,
 }
 
 /// Header a browser page must send with cookie-authenticated writes. A
