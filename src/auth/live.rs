@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -26,29 +26,43 @@ use crate::state::AppState;
 /// Credentials resolved at once during a round.
 const RESOLVING: usize = 8;
 
-/// Why a connection was closed with 4403.
-#[derive(Clone, Default)]
+/// Closes a connection with 4403 and says why. Its token may be shared
+/// with the connection's other reasons to close (see `rest::graphql`).
+#[derive(Clone)]
 pub struct Revoked {
-    pub token: CancellationToken,
-    narrowed: Arc<AtomicBool>,
+    token: CancellationToken,
+    /// [`NOT_REVOKED`], [`REVOKED`] or [`NARROWED`].
+    why: Arc<AtomicU8>,
 }
 
+const NOT_REVOKED: u8 = 0;
+const REVOKED: u8 = 1;
+const NARROWED: u8 = 2;
+
 impl Revoked {
+    /// Cancels `token` when the caller loses power.
+    pub fn new(token: CancellationToken) -> Self {
+        Self { token, why: Arc::new(AtomicU8::new(NOT_REVOKED)) }
+    }
+
     /// The credential stopped working.
     fn revoke(&self) {
+        self.why.store(REVOKED, Ordering::SeqCst);
         self.token.cancel();
     }
 
     /// The credential works but may do less than when subscriptions started.
     fn narrow(&self) {
-        self.narrowed.store(true, Ordering::SeqCst);
+        self.why.store(NARROWED, Ordering::SeqCst);
         self.token.cancel();
     }
 
-    pub fn reason(&self) -> &'static str {
-        match self.narrowed.load(Ordering::SeqCst) {
-            true => "permissions changed",
-            false => "credentials revoked",
+    /// Why the connection was closed with 4403, if it was.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self.why.load(Ordering::SeqCst) {
+            NARROWED => Some("permissions changed"),
+            REVOKED => Some("credentials revoked"),
+            _ => None,
         }
     }
 }

@@ -38,8 +38,10 @@ mod webhooks;
 use std::sync::Arc;
 
 use async_graphql::futures_util::stream::BoxStream;
+use async_graphql::parser::types::Selection;
 use async_graphql::{Data, MergedObject, MergedSubscription, Request, Response, Schema, SchemaBuilder};
 use futures_util::StreamExt;
+use tracing::Instrument;
 
 pub use context::ContextExt;
 pub use node::found;
@@ -142,8 +144,9 @@ pub struct Api {
 }
 
 impl async_graphql::Executor for Api {
-    async fn execute(&self, request: Request) -> Response {
-        errors::annotate_response(self.schema.execute(request).await)
+    async fn execute(&self, mut request: Request) -> Response {
+        let span = operation_span(&mut request);
+        errors::annotate_response(self.schema.execute(request).instrument(span).await)
     }
 
     fn execute_stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
@@ -166,6 +169,41 @@ impl async_graphql::Executor for Api {
         });
         futures_util::stream::once(start).flatten().map(errors::annotate_response).boxed()
     }
+}
+
+/// A debug span around one operation, naming its kind and root fields (e.g.
+/// `graphql{operation=mutation fields="callConnection"}`): with
+/// `SWITCHYARD_LOG=debug`, every line logged while it runs says which
+/// operation it served. At the default level it is off and costs nothing;
+/// the document parsed for it is the one async-graphql then runs.
+fn operation_span(request: &mut Request) -> tracing::Span {
+    let span = tracing::debug_span!("graphql", operation = tracing::field::Empty, fields = tracing::field::Empty);
+    if span.is_disabled() {
+        return span;
+    }
+    let name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else { return span };
+    let mut operations = doc.operations.iter();
+    let op = match &name {
+        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name.as_str())),
+        None => operations.next(),
+    };
+    if let Some((_, op)) = op {
+        let fields: Vec<&str> = op
+            .node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .filter_map(|s| match &s.node {
+                Selection::Field(f) => Some(f.node.name.node.as_str()),
+                _ => None,
+            })
+            .collect();
+        span.record("operation", tracing::field::display(op.node.ty));
+        span.record("fields", fields.join(",").as_str());
+    }
+    span
 }
 
 /// The SDL that `switchyard schema` prints and `schema.graphql` holds.

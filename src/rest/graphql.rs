@@ -216,24 +216,17 @@ async fn graphql_ws(
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
         let tasks = app.tasks.clone();
         let shutdown = app.shutdown.clone();
-        // Cancelled when the connection's caller loses power; says why.
-        let revoked = Revoked::default();
-        // Cancelled when one of its subscriptions falls too far behind.
-        let too_slow = TooSlow::default();
+        // Ends the connection, whatever the reason: the server shutting down
+        // (its parent), the caller losing power (`revoked` says so) or a
+        // subscription falling too far behind. One token, so a connection
+        // woken for an event looks at one instead of three.
+        let stop = shutdown.child_token();
+        let revoked = Revoked::new(stop.clone());
+        let too_slow = TooSlow(stop.clone());
         tasks.spawn(async move {
             // The socket counts against SWITCHYARD_MAX_CONNECTIONS until it closes.
             let _slot = slot;
             let (mut sink, stream) = socket.split();
-            let stop = {
-                let (shutdown, revoked) = (shutdown.clone(), revoked.token.clone());
-                async move {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {}
-                        _ = revoked.cancelled() => {}
-                    }
-                }
-            };
-            let stream = stream.take_until(Box::pin(stop));
             // Set when connection_init is refused for its credentials: the
             // close frame async-graphql sends then (1002) becomes 4403, the
             // protocol's "Forbidden".
@@ -258,18 +251,18 @@ async fn graphql_ws(
                 let serve = GraphQLWebSocket::new_with_pair(forbidding, stream, schema, protocol)
                     .on_connection_init(move |payload| connection_init(watch, payload))
                     .serve();
-                // A lagging subscriber stops the connection even while a write
-                // to its full socket is pending (it never would finish otherwise).
+                // Stops the connection even while a write to a full socket
+                // is pending (a lagging subscriber's never would finish).
                 tokio::select! {
                     _ = serve => {}
-                    _ = too_slow.0.cancelled() => {}
+                    _ = stop.cancelled() => {}
                 }
             }
             let frame = if shutdown.is_cancelled() {
                 Some(CloseFrame { code: 1001, reason: "server shutting down".into() })
-            } else if revoked.token.is_cancelled() {
-                Some(CloseFrame { code: 4403, reason: revoked.reason().into() })
-            } else if too_slow.0.is_cancelled() {
+            } else if let Some(reason) = revoked.reason() {
+                Some(CloseFrame { code: 4403, reason: reason.into() })
+            } else if stop.is_cancelled() {
                 Some(CloseFrame { code: TOO_SLOW_CODE, reason: TOO_SLOW_REASON.into() })
             } else {
                 None
