@@ -112,9 +112,11 @@ fn server_log() -> Option<String> {
 /// A server command with the bench's log filter.
 fn server_command(exe: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(exe);
-    if let Some(filter) = server_log() {
-        cmd.env("SWITCHYARD_LOG", filter);
-    }
+    match server_log() {
+        Some(filter) => cmd.env("SWITCHYARD_LOG", filter),
+        // Not the bench's own filter: the server's default.
+        None => cmd.env_remove("SWITCHYARD_LOG"),
+    };
     cmd
 }
 

@@ -32,6 +32,8 @@ pub fn annotate(err: &mut ServerError) {
     if let Some(m) = message {
         err.message = m;
     }
+    // At debug only, and without the message (it may echo what was sent).
+    tracing::debug!(code, path = ?err.path, "GraphQL error");
     let ext = err.extensions.get_or_insert_with(Default::default);
     if ext.get("code").is_none() {
         ext.set("code", code);

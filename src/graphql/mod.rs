@@ -146,7 +146,8 @@ pub struct Api {
 impl async_graphql::Executor for Api {
     async fn execute(&self, mut request: Request) -> Response {
         let span = operation_span(&mut request);
-        errors::annotate_response(self.schema.execute(request).instrument(span).await)
+        // Annotated inside the span: an internal error is logged there.
+        async { errors::annotate_response(self.schema.execute(request).await) }.instrument(span).await
     }
 
     fn execute_stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
@@ -173,8 +174,9 @@ impl async_graphql::Executor for Api {
 
 /// A debug span around one operation, naming its kind and root fields (e.g.
 /// `graphql{operation=mutation fields="callConnection"}`): with
-/// `SWITCHYARD_LOG=debug`, every line logged while it runs says which
-/// operation it served. At the default level it is off and costs nothing;
+/// `SWITCHYARD_LOG=debug`, every line logged while it runs on the
+/// request's task says which operation it served (a DataLoader's batch runs
+/// on a task of its own, for several operations, and does not). At the default level it is off and costs nothing;
 /// the document parsed for it is the one async-graphql then runs.
 fn operation_span(request: &mut Request) -> tracing::Span {
     let span = tracing::debug_span!("graphql", operation = tracing::field::Empty, fields = tracing::field::Empty);
@@ -186,6 +188,8 @@ fn operation_span(request: &mut Request) -> tracing::Span {
     let mut operations = doc.operations.iter();
     let op = match &name {
         Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name.as_str())),
+        // Several operations and no name: the request fails, naming none.
+        None if doc.operations.iter().count() > 1 => None,
         None => operations.next(),
     };
     if let Some((_, op)) = op {

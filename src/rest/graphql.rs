@@ -252,7 +252,10 @@ async fn graphql_ws(
                     .on_connection_init(move |payload| connection_init(watch, payload))
                     .serve();
                 // Stops the connection even while a write to a full socket
-                // is pending (a lagging subscriber's never would finish).
+                // is pending (a lagging subscriber's never would finish). A
+                // message on its way to the socket then may not go out before
+                // the close frame; the close code tells the client to
+                // reconnect, and `events(after:)` replays what it missed.
                 tokio::select! {
                     _ = serve => {}
                     _ = stop.cancelled() => {}
