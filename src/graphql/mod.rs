@@ -128,19 +128,20 @@ pub fn build(state: AppState) -> Api {
         .limit_recursive_depth(32)
         .extension(cost::Cost { limit: cfg.graphql_max_complexity })
         .data(loaders::Loaders::new(state.db.clone()))
-        .data(state.clone())
+        .data(state)
         .finish();
-    Api { schema, app: state }
+    Api { schema }
 }
 
 /// The schema as HTTP and the WebSocket run it: every error in every
 /// response gets its `extensions.code` (see [`errors`]), and an operation on
 /// a WebSocket runs with the connection's caller as they are now (see
 /// [`caller`]).
+/// One `Arc` (the schema's), so the per-request clone of the router's
+/// state stays cheap.
 #[derive(Clone)]
 pub struct Api {
     schema: AppSchema,
-    app: AppState,
 }
 
 impl async_graphql::Executor for Api {
@@ -159,7 +160,12 @@ impl async_graphql::Executor for Api {
                 .map(errors::annotate_response)
                 .boxed();
         };
-        let (schema, app) = (self.schema.clone(), self.app.clone());
+        let schema = self.schema.clone();
+        // `build` puts it there; a schema without it runs nothing for a caller.
+        let Some(app) = schema.data::<AppState>().cloned() else {
+            let err = async_graphql::ServerError::new("Internal server error", None);
+            return futures_util::stream::once(std::future::ready(Response::from_errors(vec![err]))).boxed();
+        };
         // Boxed, so the finished look-up does not stay inside the stream
         // for the subscription's life.
         let start = Box::pin(async move {

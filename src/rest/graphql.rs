@@ -211,7 +211,7 @@ async fn graphql_ws(
     // A session cookie counts only from a same-origin page; an API key can be
     // sent in the connection_init payload instead.
     let cookie = crate::auth::session_cookie_token(&headers).filter(|_| same_origin(&headers));
-    let Http { app, schema } = h;
+    let (app, schema) = (h.app.clone(), h.schema.clone());
     let upgrade = sized_for_small_messages(upgrade, app.config.graphql_max_body_bytes);
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
         let tasks = app.tasks.clone();
