@@ -137,8 +137,9 @@ pub fn build(state: AppState) -> Api {
 /// response gets its `extensions.code` (see [`errors`]), and an operation on
 /// a WebSocket runs with the connection's caller as they are now (see
 /// [`caller`]).
-/// One `Arc` (the schema's), so the per-request clone of the router's
-/// state stays cheap.
+///
+/// It holds one `Arc` (the schema's), so the per-request clone of the
+/// router's state stays cheap.
 #[derive(Clone)]
 pub struct Api {
     schema: AppSchema,
@@ -182,8 +183,9 @@ impl async_graphql::Executor for Api {
 /// `graphql{operation=mutation fields="callConnection"}`): with
 /// `SWITCHYARD_LOG=debug`, every line logged while it runs on the
 /// request's task says which operation it served (a DataLoader's batch runs
-/// on a task of its own, for several operations, and does not). At the default level it is off and costs nothing;
-/// the document parsed for it is the one async-graphql then runs.
+/// on a task of its own, for several operations, and does not). At the
+/// default level it is off and costs nothing; the document parsed for it is
+/// the one async-graphql then runs.
 fn operation_span(request: &mut Request) -> tracing::Span {
     let span = tracing::debug_span!("graphql", operation = tracing::field::Empty, fields = tracing::field::Empty);
     if span.is_disabled() {
