@@ -116,7 +116,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         shutdown,
         tasks,
         auth_cache: Arc::new(auth::cache::AuthCache::new(Duration::from_secs(config.auth_cache_seconds))),
-        live_callers: Arc::default(),
+        live_callers: Default::default(),
         connection_cache: Arc::new(services::connections::cache::ConnectionCache::new(Duration::from_secs(
             config.data_cache_seconds,
         ))),

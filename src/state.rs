@@ -83,7 +83,7 @@ pub struct Shared {
     /// Verified API keys and sessions with their principals.
     pub auth_cache: Arc<crate::auth::cache::AuthCache>,
     /// The callers of open WebSockets, re-checked as credentials change.
-    pub live_callers: Arc<crate::auth::live::LiveWatch>,
+    pub live_callers: crate::auth::live::LiveWatch,
     /// Connections with their provider settings, as every call reads them.
     pub connection_cache: Arc<crate::services::connections::cache::ConnectionCache>,
     /// Data keys and endpoints the REST data API reads on every request.

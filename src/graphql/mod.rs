@@ -164,19 +164,23 @@ impl async_graphql::Executor for Api {
         let schema = self.schema.clone();
         // `build` puts it there; a schema without it runs nothing for a caller.
         let Some(app) = schema.data::<AppState>().cloned() else {
-            let err = async_graphql::ServerError::new("Internal server error", None);
-            return futures_util::stream::once(std::future::ready(Response::from_errors(vec![err]))).boxed();
+            return failed(async_graphql::ServerError::new("Internal server error", None));
         };
         // Boxed, so the finished look-up does not stay inside the stream
         // for the subscription's life.
         let start = Box::pin(async move {
             match caller::with_current_caller(&app, &live, request).await {
                 Ok(request) => schema.execute_stream_with_session_data(request, session),
-                Err(e) => futures_util::stream::once(std::future::ready(Response::from_errors(vec![e]))).boxed(),
+                Err(e) => failed(e),
             }
         });
         futures_util::stream::once(start).flatten().map(errors::annotate_response).boxed()
     }
+}
+
+/// A stream of one answer: the error that stopped the operation.
+fn failed(err: async_graphql::ServerError) -> BoxStream<'static, Response> {
+    futures_util::stream::once(std::future::ready(Response::from_errors(vec![err]))).boxed()
 }
 
 /// A debug span around one operation, naming its kind and root fields (e.g.
