@@ -419,8 +419,12 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_ROLE", value_enum, default_value = "all", global = true)]
     pub role: Role,
 
-    /// Jobs one process runs at the same time.
-    #[arg(long, env = "SWITCHYARD_WORKER_CONCURRENCY", default_value_t = 8, global = true)]
+    /// Jobs one process runs at the same time (and batches of a batching
+    /// kind, such as webhook deliveries). Most jobs wait on the network (a
+    /// provider, a receiver), so the default keeps many in flight: `bench
+    /// jobs` ran 2.6× more no-op jobs per second on PostgreSQL + Redis with
+    /// 32 than with 8.
+    #[arg(long, env = "SWITCHYARD_WORKER_CONCURRENCY", default_value_t = 32, global = true)]
     pub worker_concurrency: usize,
 
     /// Seconds a leased job stays invisible to other workers without a
@@ -540,6 +544,17 @@ impl Config {
             0 if self.is_postgres() => 2,
             0 => 1,
             n => n,
+        }
+    }
+
+    /// `record.process` transactions one process runs at once: on
+    /// PostgreSQL as many as jobs run, but at most half the pool, so the
+    /// group commits of accepted records always find a connection; on
+    /// SQLite one (its one writer connection).
+    pub fn record_appliers(&self) -> usize {
+        match self.is_postgres() {
+            true => self.worker_concurrency.min(self.database_max_connections as usize / 2).max(1),
+            false => 1,
         }
     }
 

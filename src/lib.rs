@@ -59,7 +59,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
     config.validate().map_err(Error::invalid)?;
     services::register_event_hooks();
     let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.secret_key_file)?;
-    let (db, writer) = db::connect(&config).await?;
+    let db::Pools { readers: db, writer, bookkeeping } = db::connect(&config).await?;
     db::migrate(&writer, &config.database_url).await?;
     let visibility = Duration::from_secs(config.visibility_timeout_seconds);
     jobs::ledger::set_default_grace(Duration::from_secs(config.sweep_grace_seconds));
@@ -97,6 +97,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
     Ok(AppState::new(state::Shared {
         db,
         writer,
+        bookkeeping,
         secret,
         queue,
         redis,
@@ -123,7 +124,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         data_cache: Arc::new(services::data_cache::DataCache::new(Duration::from_secs(config.data_cache_seconds))),
         ingest: Arc::new(services::records::ingest::GroupCommit::new(
             config.ingest_writers(),
-            if config.is_postgres() { config.worker_concurrency } else { 1 },
+            config.record_appliers(),
             Duration::from_millis(config.process_yield_ms),
         )),
         config: Arc::new(config),

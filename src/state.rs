@@ -39,6 +39,17 @@ pub struct Shared {
     /// The ledger, for writes and every transaction. On SQLite a single
     /// connection (see `db::connect`); on PostgreSQL the same pool as `db`.
     pub writer: DatabaseConnection,
+    /// The ledger, for bookkeeping writes: claims, lease extensions,
+    /// completions, a delivery's attempt log, the call log. On PostgreSQL
+    /// its sessions commit without waiting for the WAL to reach the disk
+    /// (`synchronous_commit = off`; about 4 ms a commit on this kind of
+    /// disk, more than the rest of a claim). Such a commit is still atomic
+    /// and in order; only a crash of the database server itself can lose
+    /// its last fraction of a second, and then the job is run again
+    /// (at-least-once: every handler is idempotent). What a 202 promises —
+    /// the accepted record and its job — is never written here. On SQLite
+    /// it is the writer (WAL commits do not flush to disk anyway).
+    pub bookkeeping: DatabaseConnection,
     /// Validated configuration, read-only after start-up.
     pub config: Arc<Config>,
     /// Keys derived from the server secret (token hashing, later encryption).

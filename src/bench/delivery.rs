@@ -81,8 +81,17 @@ pub async fn run(config: Config, n: usize) -> Result<()> {
         (Some(redis_url), true) => {
             for workers in [1, 2] {
                 let prefix = format!("sy_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
-                let args = super::base_args(&config.database_url, Some(redis_url), &prefix, &key_file, "api");
-                let (rate, p50, p99) = phase(&args, workers, &url, n, &received).await?;
+                let (rate, p50, p99) = super::on_fresh_database(&config.database_url, async |db: &str| {
+                    phase(
+                        &super::base_args(db, Some(redis_url), &prefix, &key_file, "api"),
+                        workers,
+                        &url,
+                        n,
+                        &received,
+                    )
+                    .await
+                })
+                .await?;
                 let name = format!("redis + postgres, {workers} worker process(es)");
                 println!("{name:<44} {rate:>10.0} {:>9.3} {p50:>10.2?} {p99:>10.2?}", rate / baseline);
                 super::wipe(redis_url, &prefix).await?;

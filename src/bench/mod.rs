@@ -257,9 +257,7 @@ impl ServerChild {
             wipe(&url, &prefix).await?;
         }
         if let Some((url, name)) = postgres {
-            use sea_orm::ConnectionTrait;
-            let db = sea_orm::Database::connect(url.as_str()).await?;
-            db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+            drop_postgres(&url, &name).await?;
         }
         Ok(())
     }
@@ -274,6 +272,28 @@ async fn fresh_postgres(url: &str) -> Result<(String, String)> {
     db.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
     let base = url.rsplit_once('/').map(|(b, _)| b).ok_or_else(|| Error::invalid("database URL has no path"))?;
     Ok((format!("{base}/{name}"), name))
+}
+
+/// Drops a database [`fresh_postgres`] made (`url` is the server's).
+async fn drop_postgres(url: &str, name: &str) -> Result<()> {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(url).await?;
+    db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+    Ok(())
+}
+
+/// Runs `phase` on a database of its own: a fresh PostgreSQL database
+/// (dropped afterwards, whatever the outcome) when `url` is PostgreSQL's,
+/// else `url` itself. `phase` gets the URL to use.
+async fn on_fresh_database<T>(url: &str, phase: impl AsyncFnOnce(&str) -> Result<T>) -> Result<T> {
+    if !url.starts_with("postgres") {
+        return phase(url).await;
+    }
+    let (fresh, name) = fresh_postgres(url).await?;
+    let out = phase(&fresh).await;
+    let dropped = drop_postgres(url, &name).await;
+    let out = out?;
+    dropped.map(|()| out)
 }
 
 /// Deletes the bench's temp folder on drop.
@@ -597,7 +617,8 @@ async fn sign_in(client: &reqwest::Client, addr: &str, link: &str) -> Result<Str
     cookie.map(str::to_string).ok_or_else(|| Error::internal(format!("setup failed: {}", resp.status())))
 }
 
-/// Server flags shared by the job and delivery benches.
+/// Server flags shared by the job and delivery benches: the defaults a user
+/// gets, but for the address, storage, key file, role and Redis prefix.
 fn base_args(db: &str, redis: Option<&str>, prefix: &str, key_file: &str, role: &str) -> Vec<String> {
     let mut a: Vec<String> = [
         "--listen",
@@ -610,10 +631,6 @@ fn base_args(db: &str, redis: Option<&str>, prefix: &str, key_file: &str, role: 
         role,
         "--redis-prefix",
         prefix,
-        "--worker-concurrency",
-        "16",
-        "--log",
-        "warn",
         // The benches' receivers listen on 127.0.0.1.
         "--allow-private-targets",
         "true",

@@ -1,6 +1,6 @@
 //! Finished jobs' bookkeeping, written together: a job that ran to its end
 //! and records no event joins a [`GroupQueue`]; one task at a time marks
-//! everything queued done in one statement (relaxed on PostgreSQL), acks
+//! everything queued done in one bookkeeping statement, acks
 //! its doorbells in one round trip, counts the outcomes (one update per
 //! kind), then answers each job. Under load this turns a commit and two
 //! queue round trips per job into a few per batch; a lone job is written

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde_json::json;
 
@@ -66,6 +66,38 @@ pub async fn enqueue(st: &AppState, new: NewJob) -> Result<job::Model> {
     Ok(row)
 }
 
+/// Writes several jobs with one durable commit, then rings them together
+/// (one round trip for those due now). For a producer of many jobs at once;
+/// a job written with its cause uses [`insert_rows`] in the cause's
+/// transaction instead.
+pub async fn enqueue_many(st: &AppState, new: Vec<NewJob>) -> Result<Vec<job::Model>> {
+    let grace = st.sweep_grace();
+    let rows: Vec<job::Model> = new.into_iter().map(|n| row(grace, n)).collect();
+    if rows.len() > ROWS_PER_INSERT {
+        let txn = st.writer.begin().await?;
+        insert_rows(&txn, &rows).await?;
+        txn.commit().await?;
+    } else {
+        insert_rows(&st.writer, &rows).await?;
+    }
+    ring_many(st, &rows).await;
+    Ok(rows)
+}
+
+/// Ledger rows one INSERT writes at most: 14 bound values each, well inside
+/// SQLite's limit of 32,766 bound parameters (PostgreSQL's is 65,535).
+pub const ROWS_PER_INSERT: usize = 500;
+
+/// Inserts ledger rows made with [`row`], several per statement, without
+/// ringing (the caller rings after its transaction commits).
+pub async fn insert_rows(db: &impl ConnectionTrait, rows: &[job::Model]) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let chunk = chunk.iter().map(|j| j.clone().into_active_model());
+        job::Entity::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
 /// Inserts a ledger row without ringing (for callers that ring after their
 /// own transaction commits).
 pub async fn insert(db: &impl ConnectionTrait, grace: Duration, new: NewJob) -> Result<job::Model> {
@@ -104,30 +136,17 @@ pub async fn ring(st: &AppState, row: &job::Model) {
     }
 }
 
-/// A transaction for ledger bookkeeping (claims, lease extensions,
-/// completions, a delivery's attempt log) that on PostgreSQL commits without
-/// waiting for the WAL to reach the disk (`synchronous_commit = off`; about
-/// 4 ms a commit on this kind of disk, more than the rest of the claim). It
-/// is still atomic and in order; only a crash of the database server itself
-/// can lose its last fraction of a second, and then the job is run again
-/// (at-least-once: every handler is idempotent). What a 202 promises — the
-/// accepted record and its job — is never written this way.
-pub async fn relaxed(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
-    let txn = db.begin().await?;
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
+/// Rings several rows: those due now in one round trip, the others each
+/// with its delay.
+pub async fn ring_many(st: &AppState, rows: &[job::Model]) {
+    let now = Utc::now();
+    let (due, later): (Vec<&job::Model>, Vec<&job::Model>) = rows.iter().partition(|r| r.run_at <= now);
+    let msgs: Vec<Message> = due.iter().map(|r| Message { job_id: r.id.clone(), kind: r.kind.clone() }).collect();
+    if let Err(e) = st.queue.push_many(&msgs).await {
+        tracing::warn!(jobs = msgs.len(), cause = %e, "could not ring the queue; the sweeper will");
     }
-    Ok(txn)
-}
-
-/// A [`relaxed`] transaction on PostgreSQL, for one bookkeeping statement;
-/// `None` elsewhere: run the statement straight on the connection (SQLite
-/// commits without a disk flush in WAL mode anyway, and a transaction there
-/// would hold the one writer connection for two more round trips).
-pub async fn relaxed_on_pg(db: &DatabaseConnection) -> Result<Option<DatabaseTransaction>> {
-    match db.get_database_backend() {
-        DbBackend::Postgres => Ok(Some(relaxed(db).await?)),
-        _ => Ok(None),
+    for row in later {
+        ring(st, row).await;
     }
 }
 
@@ -223,8 +242,8 @@ pub async fn complete_many(st: &AppState, rows: &[&job::Model], owner: &str, emi
     complete_ids(st, &ids, owner).await
 }
 
-/// Marks the jobs `ids` done that `owner` still holds, in one statement
-/// (relaxed on PostgreSQL); records no events.
+/// Marks the jobs `ids` done that `owner` still holds, in one bookkeeping
+/// statement; records no events.
 pub async fn complete_ids(st: &AppState, ids: &[String], owner: &str) -> Result<()> {
     let now = Utc::now();
     let done = job::Entity::update_many()
@@ -235,15 +254,7 @@ pub async fn complete_ids(st: &AppState, ids: &[String], owner: &str) -> Result<
         .filter(job::Column::Id.is_in(ids.iter().map(String::as_str)))
         .filter(state_is(&st.writer, RUNNING))
         .filter(job::Column::LeaseOwner.eq(owner));
-    match relaxed_on_pg(&st.writer).await? {
-        Some(txn) => {
-            done.exec(&txn).await?;
-            txn.commit().await?;
-        }
-        None => {
-            done.exec(&st.writer).await?;
-        }
-    }
+    done.exec(&st.bookkeeping).await?;
     Ok(())
 }
 
@@ -259,17 +270,9 @@ pub async fn complete(st: &AppState, row: &job::Model, owner: &str, emit: bool) 
         .filter(job::Column::Id.eq(&row.id))
         .filter(job::Column::State.eq(RUNNING))
         .filter(job::Column::LeaseOwner.eq(owner));
-    // No event to record: one statement, relaxed (see [`relaxed`]).
+    // No event to record: one bookkeeping statement (see `AppState::bookkeeping`).
     let Some(ws) = row.workspace_id.as_ref().filter(|_| emit) else {
-        match relaxed_on_pg(&st.writer).await? {
-            Some(txn) => {
-                done.exec(&txn).await?;
-                txn.commit().await?;
-            }
-            None => {
-                done.exec(&st.writer).await?;
-            }
-        }
+        done.exec(&st.bookkeeping).await?;
         return Ok(());
     };
     let txn = st.writer.begin().await?;

@@ -135,7 +135,7 @@ enum PreClaim {
 }
 
 /// Claims the ledger rows of several leased messages in one statement (one
-/// round trip, one relaxed commit on PostgreSQL, instead of one each): the
+/// round trip, one bookkeeping commit, instead of one each): the
 /// rows claimed, by job id, or `None` when it did not try. Each message has
 /// a free slot (the lease asked for no more), so every claimed job starts
 /// at once. [`process`] knows what to do with a message left out.
@@ -165,22 +165,14 @@ async fn claim_together(
     }
 }
 
-/// [`jobs::claim_many`], committed relaxed on PostgreSQL (bookkeeping, see
-/// [`jobs::relaxed`]), straight on the writer on SQLite.
+/// [`jobs::claim_many`], as bookkeeping (see `AppState::bookkeeping`).
 pub(super) async fn claim_rows(
     st: &AppState,
     ids: &[String],
     worker: &str,
 ) -> crate::error::Result<Vec<entity::job::Model>> {
     let lease = Duration::from_secs(st.config.visibility_timeout_seconds);
-    Ok(match jobs::relaxed_on_pg(&st.writer).await? {
-        Some(txn) => {
-            let rows = jobs::claim_many(&txn, ids, worker, lease).await?;
-            txn.commit().await?;
-            rows
-        }
-        None => jobs::claim_many(&st.writer, ids, worker, lease).await?,
-    })
+    jobs::claim_many(&st.bookkeeping, ids, worker, lease).await
 }
 
 /// The leased messages, or `None` after backing off on a queue error
@@ -277,7 +269,7 @@ pub(super) fn keep_leases(
             for d in &ds {
                 let _ = st.queue.extend(&worker, d).await;
             }
-            if let Ok(held) = jobs::extend_many(&st.writer, &ids, &worker, lease).await {
+            if let Ok(held) = jobs::extend_many(&st.bookkeeping, &ids, &worker, lease).await {
                 if held < ids.len() as u64 {
                     lost.cancel();
                     break;
@@ -293,7 +285,7 @@ async fn process(
     st: AppState,
     worker: String,
     d: Delivery,
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
     hard_stop: CancellationToken,
     pre: PreClaim,
 ) {
@@ -360,6 +352,10 @@ async fn process(
         }
     };
     beat.cancel();
+    // The run is over: its slot goes to the next job while the outcome is
+    // written (the doorbell stays leased until then, so nobody else takes
+    // the job; shutdown still waits for this task).
+    drop(slot);
     settle(&st, &worker, &*handler, &row, &d, ran, started.elapsed()).await;
 }
 

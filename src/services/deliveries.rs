@@ -44,12 +44,13 @@ pub struct NewDelivery<'a> {
     pub body: serde_json::Value,
 }
 
-/// Rows one insert writes at most (14 bound values each; well inside
+/// Deliveries one insert writes at most (14 bound values each; well inside
 /// SQLite's limit on bound parameters).
 const ROWS_PER_INSERT: usize = 100;
 
-/// Writes pending deliveries and their jobs, the jobs in one insert and the
-/// deliveries in another (per [`ROWS_PER_INSERT`]), so fanning out a chunk of
+/// Writes pending deliveries and their jobs, the jobs in one insert
+/// ([`jobs::insert_rows`]) and the deliveries in another (per
+/// [`ROWS_PER_INSERT`]), so fanning out a chunk of
 /// events costs two round trips, not two per delivery. No ring: the caller
 /// rings after its transaction commits. Returns the job ids, in order.
 pub async fn create_many(db: &impl ConnectionTrait, new: Vec<NewDelivery<'_>>) -> Result<Vec<String>> {
@@ -88,10 +89,7 @@ pub async fn create_many(db: &impl ConnectionTrait, new: Vec<NewDelivery<'_>>) -
         jobs_rows.push(job);
     }
     let ids = jobs_rows.iter().map(|j| j.id.clone()).collect();
-    for chunk in jobs_rows.chunks(ROWS_PER_INSERT) {
-        let chunk = chunk.iter().map(|j| j.clone().into_active_model());
-        entity::job::Entity::insert_many(chunk).exec_without_returning(db).await?;
-    }
+    jobs::insert_rows(db, &jobs_rows).await?;
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let chunk = chunk.iter().map(|d| d.clone().into_active_model());
         delivery::Entity::insert_many(chunk).exec_without_returning(db).await?;
@@ -235,11 +233,11 @@ async fn record(st: &AppState, sent: &[Sent<'_>]) -> Result<()> {
     if sent.is_empty() {
         return Ok(());
     }
-    // The attempt log and the deliveries' state in one transaction, relaxed
-    // like the job ledger's bookkeeping: lost only with a crash of the
-    // database server, together with the job's completion, so the delivery
-    // is sent again (same `webhook-id`).
-    let txn = jobs::relaxed(&st.writer).await?;
+    // The attempt log and the deliveries' state in one transaction, as
+    // bookkeeping like the job ledger's (see `AppState::bookkeeping`): lost
+    // only with a crash of the database server, together with the job's
+    // completion, so the delivery is sent again (same `webhook-id`).
+    let txn = st.bookkeeping.begin().await?;
     for chunk in sent.chunks(ATTEMPTS_PER_INSERT) {
         let rows = chunk.iter().map(|s| s.attempt.clone().into_active_model());
         delivery_attempt::Entity::insert_many(rows).exec_without_returning(&txn).await?;

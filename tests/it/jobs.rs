@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
-use switchyard::jobs::ledger::{enqueue, insert, NewJob};
+use switchyard::jobs::ledger::{enqueue, enqueue_many, insert, NewJob, ROWS_PER_INSERT};
 
 use switchyard::auth::Scope;
 use switchyard::{Config, Server};
@@ -278,6 +278,63 @@ async fn job_over_its_time_limit_fails() {
             "[{}] the timeout did not stop the run: {took}",
             app.backend
         );
+    })
+    .await;
+}
+
+/// `enqueue_many` past one INSERT's worth of rows: every job is written
+/// and rung (the sweeper's grace is far longer than the wait), each runs
+/// once, and a delayed one among them still waits for its time.
+#[tokio::test]
+async fn jobs_enqueued_together_each_run_once_and_a_delayed_one_waits() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let run_at = Utc::now() + chrono::Duration::seconds(3);
+        let job =
+            |run_at| NewJob { kind: NOOP.into(), payload: json!({}), workspace_id: None, run_at, max_attempts: 1 };
+        let mut new: Vec<NewJob> = (0..ROWS_PER_INSERT + 20).map(|_| job(None)).collect();
+        new.insert(7, job(Some(run_at)));
+        let rows = enqueue_many(&app.state, new).await.expect("enqueued");
+        assert_eq!(rows.len(), ROWS_PER_INSERT + 21, "[{}]", app.backend);
+        let delayed = rows.iter().find(|r| r.run_at == run_at).expect("the delayed row").id.clone();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for row in rows.iter().filter(|r| r.id != delayed) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let done = wait_for_state(&app, &row.id, "done", left).await;
+            assert_eq!(done.attempts, 1, "[{}] {done:?}", app.backend);
+        }
+        let early = job_row(&app.state.db, &delayed).await;
+        if Utc::now() < run_at - chrono::Duration::milliseconds(500) {
+            assert_eq!(early.state, "queued", "[{}] ran before its time: {early:?}", app.backend);
+        }
+        let done = wait_for_state(&app, &delayed, "done", Duration::from_secs(10)).await;
+        assert!(
+            done.finished_at.unwrap() >= run_at - chrono::Duration::milliseconds(500),
+            "[{}] {done:?} vs run_at {run_at}",
+            app.backend
+        );
+    })
+    .await;
+}
+
+/// Bookkeeping (claims, completions, attempt and call logs) commits without
+/// waiting for the WAL flush on PostgreSQL; everything else keeps waiting.
+#[tokio::test]
+async fn only_bookkeeping_commits_without_waiting_for_the_disk() {
+    for_each_backend(&[], |app: TestApp| async move {
+        if app.state.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return;
+        }
+        let setting = |db: &sea_orm::DatabaseConnection| {
+            let db = db.clone();
+            async move {
+                let show = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SHOW synchronous_commit");
+                let row = db.query_one(show).await.expect("SHOW").expect("a row");
+                row.try_get::<String>("", "synchronous_commit").expect("the setting")
+            }
+        };
+        assert_eq!(setting(&app.state.bookkeeping).await, "off");
+        assert_eq!(setting(&app.state.writer).await, "on");
+        assert_eq!(setting(&app.state.db).await, "on");
     })
     .await;
 }

@@ -6,9 +6,9 @@
 //! connections' last use when it is due, commits, and answers each caller.
 //! While that commit runs new
 //! rows queue up for the next, so batches grow with load and a lone call
-//! never waits for company (there is no timer). On PostgreSQL the commit is
-//! relaxed like the job ledger's bookkeeping (see
-//! [`relaxed`](crate::jobs::ledger::relaxed)).
+//! never waits for company (there is no timer). The rows are bookkeeping
+//! like the job ledger's: on PostgreSQL their commit does not wait for the
+//! WAL flush (see [`AppState::bookkeeping`](crate::state::Shared::bookkeeping)).
 //!
 //! A connection's last use is noted at most once a minute by each process
 //! (each remembers when it last wrote it), so most batches are one INSERT
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait};
 use tokio::sync::oneshot;
 
 use entity::{connection, connection_call};
@@ -144,23 +144,14 @@ impl CallLog {
 /// flush (only a crash of the database server itself could lose the last
 /// fraction of a second of log rows).
 async fn write(st: &AppState, rows: Vec<connection_call::Model>, used: &[String]) -> Result<()> {
-    use crate::jobs::ledger::{relaxed, relaxed_on_pg};
     let insert = connection_call::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model));
     if used.is_empty() {
-        // One statement: on SQLite it commits on its own, with no
-        // transaction's two more turns at the writer.
-        match relaxed_on_pg(&st.writer).await? {
-            Some(txn) => {
-                insert.exec_without_returning(&txn).await?;
-                txn.commit().await?;
-            }
-            None => {
-                insert.exec_without_returning(&st.writer).await?;
-            }
-        }
+        // One statement, which commits on its own: no transaction's two
+        // more turns.
+        insert.exec_without_returning(&st.bookkeeping).await?;
         return Ok(());
     }
-    let txn = relaxed(&st.writer).await?;
+    let txn = st.bookkeeping.begin().await?;
     insert.exec_without_returning(&txn).await?;
     connection::Entity::update_many()
         .col_expr(connection::Column::LastUsedAt, Expr::value(Utc::now()))

@@ -251,9 +251,7 @@ async fn drain(st: AppState) {
         let (changes, replies): (Vec<Prepared>, Vec<_>) = batch.into_iter().map(|p| (p.change, p.reply)).unzip();
         let (outcomes, rows) = write(&st, changes).await;
         drop(settling);
-        for row in &rows {
-            jobs::ring(&st, row).await;
-        }
+        jobs::ring_many(&st, &rows).await;
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
         }

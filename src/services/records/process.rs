@@ -148,9 +148,7 @@ async fn apply_chunk(st: &AppState, job: &entity::job::Model, limit: u64, after:
         rung.push(jobs::insert(&txn, st.sweep_grace(), new).await?);
     }
     txn.commit().await?;
-    for job in &rung {
-        jobs::ring(st, job).await;
-    }
+    jobs::ring_many(st, &rung).await;
     published.extend(quiet);
     st.publish(published);
     Ok(read)
