@@ -420,12 +420,13 @@ pub struct Config {
     pub role: Role,
 
     /// Jobs one process runs at the same time (and batches of a batching
-    /// kind, such as webhook deliveries). Most jobs wait on the network (a
-    /// provider, a receiver), so the default keeps many in flight: `bench
-    /// jobs` ran 2.6× more no-op jobs per second on PostgreSQL + Redis with
-    /// 32 than with 8.
-    #[arg(long, env = "SWITCHYARD_WORKER_CONCURRENCY", default_value_t = 32, global = true)]
-    pub worker_concurrency: usize,
+    /// kind, such as webhook deliveries). Default: 32 on PostgreSQL, where
+    /// writes run side by side and most jobs wait on the network (`bench
+    /// jobs` ran 2.6× more no-op jobs per second with 32 than with 8); 8 on
+    /// SQLite, whose writes all take turns at one connection. See
+    /// [`Config::worker_concurrency`].
+    #[arg(long = "worker-concurrency", env = "SWITCHYARD_WORKER_CONCURRENCY", global = true)]
+    pub worker_concurrency_setting: Option<usize>,
 
     /// Seconds a leased job stays invisible to other workers without a
     /// heartbeat (the lease is extended while the job runs).
@@ -547,15 +548,18 @@ impl Config {
         }
     }
 
-    /// `record.process` transactions one process runs at once: on
-    /// PostgreSQL as many as jobs run, but at most half the pool, so the
-    /// group commits of accepted records always find a connection; on
-    /// SQLite one (its one writer connection).
-    pub fn record_appliers(&self) -> usize {
-        match self.is_postgres() {
-            true => self.worker_concurrency.min(self.database_max_connections as usize / 2).max(1),
-            false => 1,
-        }
+    /// Jobs one process runs at the same time: the setting, else 32 on
+    /// PostgreSQL and 8 on SQLite (see `--worker-concurrency`).
+    pub fn worker_concurrency(&self) -> usize {
+        let default = if self.is_postgres() { 32 } else { 8 };
+        self.worker_concurrency_setting.unwrap_or(default).max(1)
+    }
+
+    /// Connections of the bookkeeping pool on PostgreSQL (see
+    /// `AppState::bookkeeping`): half the main pool's, at least 2. A
+    /// process opens at most `database_max_connections` plus these.
+    pub fn bookkeeping_connections(&self) -> u32 {
+        (self.database_max_connections / 2).max(2)
     }
 
     pub fn is_postgres(&self) -> bool {

@@ -33,7 +33,7 @@ pub struct Pools {
 pub async fn connect(cfg: &Config) -> Result<Pools> {
     let readers = open(cfg, cfg.database_max_connections, false).await?;
     if cfg.is_postgres() {
-        let bookkeeping = open(cfg, (cfg.database_max_connections / 4).max(2), true).await?;
+        let bookkeeping = open(cfg, cfg.bookkeeping_connections(), true).await?;
         return Ok(Pools { writer: readers.clone(), readers, bookkeeping });
     }
     let writer = open(cfg, 1, false).await?;

@@ -124,7 +124,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         data_cache: Arc::new(services::data_cache::DataCache::new(Duration::from_secs(config.data_cache_seconds))),
         ingest: Arc::new(services::records::ingest::GroupCommit::new(
             config.ingest_writers(),
-            config.record_appliers(),
+            if config.is_postgres() { config.worker_concurrency() } else { 1 },
             Duration::from_millis(config.process_yield_ms),
         )),
         config: Arc::new(config),
@@ -180,8 +180,11 @@ pub async fn start(mut config: Config) -> Result<Server> {
         jobs::worker::spawn(&state);
     }
     let cfg = &state.config;
-    // Room for the database pool, Redis, outgoing requests and files.
-    let reserved = cfg.database_max_connections as usize + 256;
+    // Room for the database pools, outgoing requests (a batch of webhook
+    // deliveries or hook calls has up to 64 in flight), Redis and files.
+    serve::raise_open_file_limit();
+    let pools = cfg.database_max_connections + if cfg.is_postgres() { cfg.bookkeeping_connections() } else { 0 };
+    let reserved = pools as usize + cfg.worker_concurrency() * 64 + 256;
     let limits = serve::Limits {
         header_timeout: Duration::from_secs(cfg.header_timeout_seconds),
         max_connections: serve::fit_to_open_file_limit(cfg.max_connections, reserved),
@@ -255,6 +258,7 @@ impl Server {
         }
         self.state.db.clone().close().await.ok();
         self.state.writer.clone().close().await.ok();
+        self.state.bookkeeping.clone().close().await.ok();
         tracing::info!("stopped");
     }
 }

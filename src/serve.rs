@@ -110,8 +110,17 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
+/// Raises this process's soft limit on open files to its hard limit (often
+/// 1,024 against 524,288 or more): sockets in and out are files.
+pub fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(e) => tracing::debug!(cause = %e, "could not raise the open-file limit"),
+    }
+}
+
 /// `wanted` connections, lowered to leave room under the process's open-file
-/// limit for the database pool, Redis, outgoing requests and files.
+/// limit for the database pools, Redis, outgoing requests and files.
 pub fn fit_to_open_file_limit(wanted: usize, reserved: usize) -> usize {
     match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok((soft, _)) => {

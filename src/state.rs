@@ -48,7 +48,12 @@ pub struct Shared {
     /// its last fraction of a second, and then the job is run again
     /// (at-least-once: every handler is idempotent). What a 202 promises —
     /// the accepted record and its job — is never written here. On SQLite
-    /// it is the writer (WAL commits do not flush to disk anyway).
+    /// it is the writer (WAL commits do not flush to disk anyway). The
+    /// setting is sent as a connection start-up parameter: a pooler in
+    /// front of PostgreSQL must pass it on. One that refuses unknown
+    /// start-up parameters refuses these connections; one told to ignore
+    /// them (PgBouncer's `ignore_startup_parameters`) leaves these commits
+    /// waiting for the flush like any other: slower, still correct.
     pub bookkeeping: DatabaseConnection,
     /// Validated configuration, read-only after start-up.
     pub config: Arc<Config>,

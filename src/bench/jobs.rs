@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::jobs::ledger::{self as jobs, NewJob, QUEUED, RUNNING};
+use crate::jobs::ledger::{self as jobs, NewJob, DONE, QUEUED, RUNNING};
 use crate::state::AppState;
 
 const KIND: &str = "diagnostic.noop";
@@ -108,7 +108,11 @@ async fn phase(args: &[String], n: usize, workers: usize, batch: usize) -> Resul
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
+    let done = jobs::count(&st.db, KIND, DONE).await?;
     super::stop_cluster(server, children).await;
+    if done != n as u64 {
+        return Err(Error::internal(format!("{done} of {n} no-op jobs done (the others failed)")));
+    }
     Ok(rate)
 }
 

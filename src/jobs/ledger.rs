@@ -137,7 +137,7 @@ pub async fn ring(st: &AppState, row: &job::Model) {
 }
 
 /// Rings several rows: those due now in one round trip, the others each
-/// with its delay.
+/// with its delay, side by side.
 pub async fn ring_many(st: &AppState, rows: &[job::Model]) {
     let now = Utc::now();
     let (due, later): (Vec<&job::Model>, Vec<&job::Model>) = rows.iter().partition(|r| r.run_at <= now);
@@ -145,9 +145,7 @@ pub async fn ring_many(st: &AppState, rows: &[job::Model]) {
     if let Err(e) = st.queue.push_many(&msgs).await {
         tracing::warn!(jobs = msgs.len(), cause = %e, "could not ring the queue; the sweeper will");
     }
-    for row in later {
-        ring(st, row).await;
-    }
+    futures_util::future::join_all(later.into_iter().map(|row| ring(st, row))).await;
 }
 
 /// What a worker found when it tried to take a job.

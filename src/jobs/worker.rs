@@ -51,7 +51,7 @@ pub fn spawn(st: &AppState) -> String {
 async fn run(st: AppState, id: String) {
     let running = TaskTracker::new();
     let hard_stop = CancellationToken::new();
-    let concurrency = st.config.worker_concurrency.max(1);
+    let concurrency = st.config.worker_concurrency();
     tracing::info!(worker = %id, concurrency, backend = st.queue.backend(), "worker pool started");
     let _ = st.queue.heartbeat(&id).await;
     // Kinds that run one job at a time and kinds that run in batches lease
@@ -85,7 +85,7 @@ async fn lease_loop(st: &AppState, id: &str, kinds: Vec<String>, running: &TaskT
     if kinds.is_empty() {
         return;
     }
-    let slots = Arc::new(Semaphore::new(st.config.worker_concurrency.max(1)));
+    let slots = Arc::new(Semaphore::new(st.config.worker_concurrency()));
     let mut backoff = Duration::from_millis(100);
     loop {
         let first = tokio::select! {
@@ -285,7 +285,7 @@ async fn process(
     st: AppState,
     worker: String,
     d: Delivery,
-    slot: OwnedSemaphorePermit,
+    _slot: OwnedSemaphorePermit,
     hard_stop: CancellationToken,
     pre: PreClaim,
 ) {
@@ -352,10 +352,6 @@ async fn process(
         }
     };
     beat.cancel();
-    // The run is over: its slot goes to the next job while the outcome is
-    // written (the doorbell stays leased until then, so nobody else takes
-    // the job; shutdown still waits for this task).
-    drop(slot);
     settle(&st, &worker, &*handler, &row, &d, ran, started.elapsed()).await;
 }
 

@@ -443,8 +443,9 @@ fn prepare(st: &AppState, row: &plugin::Model) -> std::result::Result<Prepared, 
 const HOOK_BATCH: usize = 256;
 
 /// Requests a batch has in flight at once: the worker pool holds at most
-/// `worker_concurrency` × this many (2,048 by default, as many as with
-/// webhook batches of 64 all sent at once), enough to hide a receiver's latency
+/// `worker_concurrency` × this many (2,048 by default on PostgreSQL, 512 on
+/// SQLite, as many as with webhook batches of 64 all sent at once), enough
+/// to hide a receiver's latency
 /// without a batch opening 256 sockets to one receiver at once.
 const HOOK_LANES: usize = 64;
 
