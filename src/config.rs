@@ -555,11 +555,15 @@ impl Config {
         self.worker_concurrency_setting.unwrap_or(default).max(1)
     }
 
-    /// Connections of the bookkeeping pool on PostgreSQL (see
-    /// `AppState::bookkeeping`): half the main pool's, at least 2. A
-    /// process opens at most `database_max_connections` plus these.
+    /// Connections of the bookkeeping pool (see `AppState::bookkeeping`):
+    /// on PostgreSQL half the main pool's, at least 2; on SQLite none (it
+    /// is the writer). A process opens at most `database_max_connections`
+    /// plus these.
     pub fn bookkeeping_connections(&self) -> u32 {
-        (self.database_max_connections / 2).max(2)
+        match self.is_postgres() {
+            true => (self.database_max_connections / 2).max(2),
+            false => 0,
+        }
     }
 
     pub fn is_postgres(&self) -> bool {

@@ -181,10 +181,11 @@ pub async fn start(mut config: Config) -> Result<Server> {
     }
     let cfg = &state.config;
     // Room for the database pools, outgoing requests (a batch of webhook
-    // deliveries or hook calls has up to 64 in flight), Redis and files.
+    // deliveries, or of hook calls, has up to that many in flight), Redis
+    // and files.
     serve::raise_open_file_limit();
-    let pools = cfg.database_max_connections + if cfg.is_postgres() { cfg.bookkeeping_connections() } else { 0 };
-    let reserved = pools as usize + cfg.worker_concurrency() * 64 + 256;
+    let pools = (cfg.database_max_connections + cfg.bookkeeping_connections()) as usize;
+    let reserved = pools + cfg.worker_concurrency() * services::deliveries::BATCH + 256;
     let limits = serve::Limits {
         header_timeout: Duration::from_secs(cfg.header_timeout_seconds),
         max_connections: serve::fit_to_open_file_limit(cfg.max_connections, reserved),
