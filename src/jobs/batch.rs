@@ -12,18 +12,17 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::FutureExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::queue::Delivery;
-use super::worker::{keep_leases, leased_or_back_off, panic_message, settle, Ran};
+use super::worker::{keep_leases, leased_or_back_off, panic_message, settle, Pool, Ran, Slot};
 use super::Handler;
 use crate::jobs::ledger as jobs;
 use crate::state::AppState;
 
 /// Leases jobs of one batching `kind` while one of the pool's batch slots
-/// is free (`slots`: shared by every batching kind, see `worker::run`), a
+/// is free (`pool.slots`: shared by every batching kind, see `worker::run`), a
 /// batch at a time: each lease is at most the
 /// kind's batch size and runs at once on the slot taken before it, so
 /// nothing leased waits for a slot while its lease runs out, and one kind's
@@ -34,7 +33,7 @@ pub(super) async fn lease_loop(
     st: &AppState,
     id: &str,
     kind: String,
-    slots: Arc<Semaphore>,
+    pool: Pool,
     running: &TaskTracker,
     hard_stop: &CancellationToken,
 ) {
@@ -44,7 +43,7 @@ pub(super) async fn lease_loop(
     let mut backoff = Duration::from_millis(100);
     loop {
         let slot = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+            p = pool.slots.clone().acquire_owned() => p.expect("semaphore never closed"),
             _ = st.shutdown.cancelled() => break,
         };
         let leased = tokio::select! {
@@ -61,7 +60,7 @@ pub(super) async fn lease_loop(
             continue;
         }
         let batch = Batch { st: st.clone(), worker: id.to_string(), handler: handler.clone() };
-        running.spawn(batch.run(deliveries, slot, hard_stop.clone()));
+        running.spawn(batch.run(deliveries, pool.slot(slot), hard_stop.clone()));
     }
 }
 
@@ -72,7 +71,7 @@ struct Batch {
 }
 
 impl Batch {
-    async fn run(self, ds: Vec<Delivery>, _slot: OwnedSemaphorePermit, hard_stop: CancellationToken) {
+    async fn run(self, ds: Vec<Delivery>, slot: Slot, hard_stop: CancellationToken) {
         let (st, worker, q) = (&self.st, self.worker.as_str(), &self.st.queue);
         let Some((rows, held)) = self.claim(ds).await else { return };
         // Keep the leases alive while running; if one was lost, stop: two
@@ -105,8 +104,8 @@ impl Batch {
                 return;
             }
         };
-        beat.cancel();
         let took = started.elapsed();
+        let _settling = slot.settle().await;
         let mut done: Vec<(&entity::job::Model, &Delivery)> = Vec::new();
         let mut rest = Vec::new();
         for ((row, d), ran) in rows.iter().zip(&held).zip(outcomes) {
@@ -117,6 +116,7 @@ impl Batch {
         }
         futures_util::future::join_all(rest).await;
         self.complete(&done, took).await;
+        beat.cancel();
     }
 
     /// Claims the batch's jobs in one statement; returns the rows claimed

@@ -62,11 +62,14 @@ async fn run(st: AppState, id: String) {
     // do never takes a slot from a busy one.
     let kinds = st.registry.kinds_batched(true);
     let batch_slots = Arc::new(Semaphore::new(concurrency + kinds.len().saturating_sub(1)));
-    let batched = kinds
-        .into_iter()
-        .map(|kind| super::batch::lease_loop(&st, &id, kind, batch_slots.clone(), &running, &hard_stop));
+    // Shared by both: see `Slot::settle`.
+    let settling = Arc::new(Semaphore::new(concurrency));
+    let batch_pool = Pool { slots: batch_slots, settling: settling.clone() };
+    let batched =
+        kinds.into_iter().map(|kind| super::batch::lease_loop(&st, &id, kind, batch_pool.clone(), &running, &hard_stop));
+    let single = Pool { slots: Arc::new(Semaphore::new(concurrency)), settling };
     tokio::join!(
-        lease_loop(&st, &id, st.registry.kinds_batched(false), &running, &hard_stop),
+        lease_loop(&st, &id, st.registry.kinds_batched(false), single, &running, &hard_stop),
         futures_util::future::join_all(batched),
     );
     // Drain: no more leasing; give running jobs the grace period.
@@ -80,12 +83,53 @@ async fn run(st: AppState, id: String) {
     tracing::info!(worker = %id, "worker pool stopped");
 }
 
+/// Run slots and the places of outcomes being written (see [`Slot`]).
+#[derive(Clone)]
+pub(super) struct Pool {
+    pub slots: Arc<Semaphore>,
+    pub settling: Arc<Semaphore>,
+}
+
+impl Pool {
+    /// A run slot, with the way to trade it for a settling place.
+    pub(super) fn slot(&self, run: OwnedSemaphorePermit) -> Slot {
+        Slot { run, settling: self.settling.clone() }
+    }
+}
+
+/// A running job's (or batch's) place in the pool. Once its handler is
+/// done, [`Slot::settle`] trades it for a place among the outcomes being
+/// written, so the next job starts while this one's commit is on its way;
+/// at most `worker_concurrency` outcomes wait for their writes at once
+/// (then the next one keeps its run slot until a place frees up), and a
+/// job's leases are kept alive until its outcome is written.
+pub(super) struct Slot {
+    run: OwnedSemaphorePermit,
+    settling: Arc<Semaphore>,
+}
+
+impl Slot {
+    /// The settling place; the run slot is given back once it is held.
+    pub(super) async fn settle(self) -> OwnedSemaphorePermit {
+        let place = self.settling.acquire_owned().await.expect("semaphore never closed");
+        drop(self.run);
+        place
+    }
+}
+
 /// Leases jobs of `kinds` while a slot is free and runs each on its own.
-async fn lease_loop(st: &AppState, id: &str, kinds: Vec<String>, running: &TaskTracker, hard_stop: &CancellationToken) {
+async fn lease_loop(
+    st: &AppState,
+    id: &str,
+    kinds: Vec<String>,
+    pool: Pool,
+    running: &TaskTracker,
+    hard_stop: &CancellationToken,
+) {
     if kinds.is_empty() {
         return;
     }
-    let slots = Arc::new(Semaphore::new(st.config.worker_concurrency()));
+    let slots = pool.slots.clone();
     let mut backoff = Duration::from_millis(100);
     loop {
         let first = tokio::select! {
@@ -117,7 +161,7 @@ async fn lease_loop(st: &AppState, id: &str, kinds: Vec<String>, running: &TaskT
                 },
                 None => PreClaim::NotTried,
             };
-            running.spawn(process(st.clone(), id.to_string(), d, permit, hard_stop.clone(), pre));
+            running.spawn(process(st.clone(), id.to_string(), d, pool.slot(permit), hard_stop.clone(), pre));
         }
     }
 }
@@ -285,7 +329,7 @@ async fn process(
     st: AppState,
     worker: String,
     d: Delivery,
-    _slot: OwnedSemaphorePermit,
+    slot: Slot,
     hard_stop: CancellationToken,
     pre: PreClaim,
 ) {
@@ -351,8 +395,10 @@ async fn process(
             return;
         }
     };
+    let took = started.elapsed();
+    let _settling = slot.settle().await;
+    settle(&st, &worker, &*handler, &row, &d, ran, took).await;
     beat.cancel();
-    settle(&st, &worker, &*handler, &row, &d, ran, started.elapsed()).await;
 }
 
 /// Records how a run went: done (acked), deferred (handed back, rung again
@@ -421,5 +467,33 @@ pub(super) async fn settle(
     if let Err(e) = written {
         // The ledger row keeps its lease; once it lapses the sweeper re-rings.
         tracing::warn!(job = %row.id, cause = %e, "could not record the job's outcome");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A finished job gives its run slot back once it holds a settling
+    /// place, and no sooner: with every place taken, it keeps the slot.
+    #[tokio::test]
+    async fn a_run_slot_is_traded_for_a_settling_place_only_when_one_is_free() {
+        let pool = Pool { slots: Arc::new(Semaphore::new(2)), settling: Arc::new(Semaphore::new(1)) };
+        let first = pool.slot(pool.slots.clone().acquire_owned().await.unwrap());
+        let second = pool.slot(pool.slots.clone().acquire_owned().await.unwrap());
+        assert_eq!(pool.slots.available_permits(), 0);
+
+        let writing = first.settle().await;
+        assert_eq!(pool.slots.available_permits(), 1, "the first job's slot is free while its outcome is written");
+
+        let waiting = tokio::spawn(second.settle());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "no settling place is free");
+        assert_eq!(pool.slots.available_permits(), 1, "so the second job keeps its run slot");
+
+        drop(writing);
+        let _place = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        assert_eq!(pool.slots.available_permits(), 2);
+        assert_eq!(pool.settling.available_permits(), 0);
     }
 }
