@@ -65,8 +65,9 @@ async fn run(st: AppState, id: String) {
     // Shared by both: see `Slot::settle`.
     let settling = Arc::new(Semaphore::new(concurrency));
     let batch_pool = Pool { slots: batch_slots, settling: settling.clone() };
-    let batched =
-        kinds.into_iter().map(|kind| super::batch::lease_loop(&st, &id, kind, batch_pool.clone(), &running, &hard_stop));
+    let batched = kinds
+        .into_iter()
+        .map(|kind| super::batch::lease_loop(&st, &id, kind, batch_pool.clone(), &running, &hard_stop));
     let single = Pool { slots: Arc::new(Semaphore::new(concurrency)), settling };
     tokio::join!(
         lease_loop(&st, &id, st.registry.kinds_batched(false), single, &running, &hard_stop),
@@ -325,14 +326,7 @@ pub(super) fn keep_leases(
 
 /// Runs one leased job: claims its ledger row (unless [`claim_together`]
 /// tried), runs the handler and records the outcome.
-async fn process(
-    st: AppState,
-    worker: String,
-    d: Delivery,
-    slot: Slot,
-    hard_stop: CancellationToken,
-    pre: PreClaim,
-) {
+async fn process(st: AppState, worker: String, d: Delivery, slot: Slot, hard_stop: CancellationToken, pre: PreClaim) {
     let q = &st.queue;
     let Some(handler) = st.registry.get(&d.message.kind).cloned() else {
         let _ = q.bury(&d, "no handler for this kind").await;
