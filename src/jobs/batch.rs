@@ -74,12 +74,14 @@ impl Batch {
     async fn run(self, ds: Vec<Delivery>, slot: Slot, hard_stop: CancellationToken) {
         let (st, worker, q) = (&self.st, self.worker.as_str(), &self.st.queue);
         let Some((rows, held)) = self.claim(ds).await else { return };
-        // Keep the leases alive while running; if one was lost, stop: two
-        // runs at once must not both record an outcome (the rest of the
-        // batch is rung again by the sweeper once its leases lapse).
+        // Keep the leases alive until the outcomes are written; if one was
+        // lost while running, stop: two runs at once must not both record an
+        // outcome (the rest of the batch is rung again by the sweeper once
+        // its leases lapse).
         let beat = CancellationToken::new();
         let lost = CancellationToken::new();
         keep_leases(st, worker, held.clone(), beat.clone(), lost.clone());
+        let _beat = beat.clone().drop_guard();
         let started = Instant::now();
         let limit = rows.iter().map(|r| self.handler.timeout(r)).max().unwrap_or_default();
         let run = AssertUnwindSafe(self.handler.run_batch(st, &rows)).catch_unwind();
@@ -105,7 +107,7 @@ impl Batch {
             }
         };
         let took = started.elapsed();
-        let _settling = slot.settle().await;
+        let _settling = slot.settle(&hard_stop).await;
         let mut done: Vec<(&entity::job::Model, &Delivery)> = Vec::new();
         let mut rest = Vec::new();
         for ((row, d), ran) in rows.iter().zip(&held).zip(outcomes) {
@@ -116,7 +118,6 @@ impl Batch {
         }
         futures_util::future::join_all(rest).await;
         self.complete(&done, took).await;
-        beat.cancel();
     }
 
     /// Claims the batch's jobs in one statement; returns the rows claimed

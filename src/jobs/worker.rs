@@ -1,7 +1,7 @@
 //! The worker pool: leases doorbells from the queue, claims the ledger row,
 //! runs the kind's handler under a timeout with panics caught, keeps the
-//! lease alive while it runs, and records the outcome (done, retry with
-//! backoff, or dead). On shutdown it stops leasing, lets running jobs finish
+//! lease alive until its outcome is written, and records the outcome (done,
+//! retry with backoff, or dead). On shutdown it stops leasing, lets running jobs finish
 //! within the grace period and hands the rest back.
 
 use std::panic::AssertUnwindSafe;
@@ -62,7 +62,7 @@ async fn run(st: AppState, id: String) {
     // do never takes a slot from a busy one.
     let kinds = st.registry.kinds_batched(true);
     let batch_slots = Arc::new(Semaphore::new(concurrency + kinds.len().saturating_sub(1)));
-    // Shared by both: see `Slot::settle`.
+    // Shared by the single-job loop and the batch loops: see `Slot`.
     let settling = Arc::new(Semaphore::new(concurrency));
     let batch_pool = Pool { slots: batch_slots, settling: settling.clone() };
     let batched = kinds
@@ -99,11 +99,11 @@ impl Pool {
 }
 
 /// A running job's (or batch's) place in the pool. Once its handler is
-/// done, [`Slot::settle`] trades it for a place among the outcomes being
-/// written, so the next job starts while this one's commit is on its way;
-/// at most `worker_concurrency` outcomes wait for their writes at once
-/// (then the next one keeps its run slot until a place frees up), and a
-/// job's leases are kept alive until its outcome is written.
+/// done, [`Slot::settle`] trades it for a place among the jobs and batches
+/// whose outcomes are being written, so the next job starts while this
+/// one's commit is on its way. There are `worker_concurrency` such places:
+/// a finished job that finds every place taken keeps its run slot until one
+/// frees up. A job's leases are kept alive until its outcome is written.
 pub(super) struct Slot {
     run: OwnedSemaphorePermit,
     settling: Arc<Semaphore>,
@@ -111,10 +111,17 @@ pub(super) struct Slot {
 
 impl Slot {
     /// The settling place; the run slot is given back once it is held.
-    pub(super) async fn settle(self) -> OwnedSemaphorePermit {
-        let place = self.settling.acquire_owned().await.expect("semaphore never closed");
-        drop(self.run);
-        place
+    /// After `hard_stop` (the shutdown's grace is over) it does not wait for
+    /// one: `None`, and the outcome is written at once.
+    pub(super) async fn settle(self, hard_stop: &CancellationToken) -> Option<OwnedSemaphorePermit> {
+        tokio::select! {
+            place = self.settling.clone().acquire_owned() => {
+                let place = place.expect("semaphore never closed");
+                drop(self.run);
+                Some(place)
+            }
+            _ = hard_stop.cancelled() => None,
+        }
     }
 }
 
@@ -291,8 +298,14 @@ impl Ran {
 }
 
 /// Keeps the leases of `ds` (queue messages and ledger rows) alive until
-/// `beat` is cancelled; cancels `lost` if a ledger lease was lost (another
-/// worker took the job after a stall).
+/// `beat` is cancelled (callers hold its drop guard, so every way out of a
+/// run, a panic included, ends it). Cancels `lost` when fewer ledger rows
+/// are held than were leased: another worker took a job after a stall
+/// (which stops a running handler), or, once the handler is done, this
+/// worker's own outcomes have moved some rows on. Either way it goes on
+/// extending the ledger rows this worker still holds (the statement only
+/// touches those), but no longer the queue messages, so a message another
+/// worker now holds is not claimed back.
 pub(super) fn keep_leases(
     st: &AppState,
     worker: &str,
@@ -306,18 +319,21 @@ pub(super) fn keep_leases(
         let ids: Vec<String> = ds.iter().map(|d| d.message.job_id.clone()).collect();
         let mut tick = tokio::time::interval(lease / 3);
         tick.tick().await;
+        let mut all_held = true;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = beat.cancelled() => break,
             }
-            for d in &ds {
-                let _ = st.queue.extend(&worker, d).await;
+            if all_held {
+                for d in &ds {
+                    let _ = st.queue.extend(&worker, d).await;
+                }
             }
             if let Ok(held) = jobs::extend_many(&st.bookkeeping, &ids, &worker, lease).await {
                 if held < ids.len() as u64 {
+                    all_held = false;
                     lost.cancel();
-                    break;
                 }
             }
         }
@@ -364,11 +380,13 @@ async fn process(st: AppState, worker: String, d: Delivery, slot: Slot, hard_sto
             return;
         }
     };
-    // Keep both leases alive while running; if the ledger lease was lost,
-    // stop: two runs at once must not both record an outcome.
+    // Keep both leases alive until the outcome is written; if the ledger
+    // lease was lost while running, stop: two runs at once must not both
+    // record an outcome.
     let beat = CancellationToken::new();
     let lost = CancellationToken::new();
     keep_leases(&st, &worker, vec![d.clone()], beat.clone(), lost.clone());
+    let _beat = beat.clone().drop_guard();
     let started = Instant::now();
     let limit = handler.timeout(&row);
     let run = AssertUnwindSafe(handler.run(&st, &row)).catch_unwind();
@@ -390,9 +408,8 @@ async fn process(st: AppState, worker: String, d: Delivery, slot: Slot, hard_sto
         }
     };
     let took = started.elapsed();
-    let _settling = slot.settle().await;
+    let _settling = slot.settle(&hard_stop).await;
     settle(&st, &worker, &*handler, &row, &d, ran, took).await;
-    beat.cancel();
 }
 
 /// Records how a run went: done (acked), deferred (handed back, rung again
@@ -470,24 +487,44 @@ mod tests {
 
     /// A finished job gives its run slot back once it holds a settling
     /// place, and no sooner: with every place taken, it keeps the slot.
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_run_slot_is_traded_for_a_settling_place_only_when_one_is_free() {
         let pool = Pool { slots: Arc::new(Semaphore::new(2)), settling: Arc::new(Semaphore::new(1)) };
         let first = pool.slot(pool.slots.clone().acquire_owned().await.unwrap());
         let second = pool.slot(pool.slots.clone().acquire_owned().await.unwrap());
         assert_eq!(pool.slots.available_permits(), 0);
 
-        let writing = first.settle().await;
+        let hard_stop = CancellationToken::new();
+        let writing = first.settle(&hard_stop).await;
         assert_eq!(pool.slots.available_permits(), 1, "the first job's slot is free while its outcome is written");
 
-        let waiting = tokio::spawn(second.settle());
+        let stop = hard_stop.clone();
+        let waiting = tokio::spawn(async move { second.settle(&stop).await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "no settling place is free");
         assert_eq!(pool.slots.available_permits(), 1, "so the second job keeps its run slot");
 
         drop(writing);
-        let _place = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        let place = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        assert!(place.is_some());
         assert_eq!(pool.slots.available_permits(), 2);
         assert_eq!(pool.settling.available_permits(), 0);
+    }
+
+    /// Once the shutdown's grace is over, a finished job writes its outcome
+    /// without waiting for a place.
+    #[tokio::test(start_paused = true)]
+    async fn after_a_hard_stop_an_outcome_does_not_wait_for_a_place() {
+        let pool = Pool { slots: Arc::new(Semaphore::new(1)), settling: Arc::new(Semaphore::new(0)) };
+        let slot = pool.slot(pool.slots.clone().acquire_owned().await.unwrap());
+        let hard_stop = CancellationToken::new();
+        let stop = hard_stop.clone();
+        let waiting = tokio::spawn(async move { slot.settle(&stop).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "no place is free");
+        hard_stop.cancel();
+        let place = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        assert!(place.is_none());
+        assert_eq!(pool.slots.available_permits(), 1, "its run slot is given back");
     }
 }
