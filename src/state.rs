@@ -42,8 +42,8 @@ pub struct Shared {
     /// The ledger, for bookkeeping writes: claims, lease extensions,
     /// completions, a delivery's attempt log, the call log. On PostgreSQL
     /// its sessions commit without waiting for the WAL to reach the disk
-    /// (`synchronous_commit = off`; about 4 ms a commit on this kind of
-    /// disk, more than the rest of a claim). Such a commit is still atomic
+    /// (`synchronous_commit = off`), so a claim or a completion is one
+    /// statement and no flush wait. Such a commit is still atomic
     /// and in order; only a crash of the database server itself can lose
     /// its last fraction of a second, and then the job is run again
     /// (at-least-once: every handler is idempotent). What a 202 promises —

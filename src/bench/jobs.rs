@@ -5,8 +5,9 @@
 //! Each backend runs twice: with 16 producers enqueuing one job per durable
 //! commit (`ledger::enqueue`), and with the same producers enqueuing
 //! [`BATCH`] jobs per commit (`ledger::enqueue_many`, as a producer of many
-//! jobs does). On PostgreSQL the first is bounded by the commit's flush to
-//! disk (16 commits in flight at a time), the second by the engine.
+//! jobs does). The first is bounded by the producers (each waits for its
+//! own durable commit before the next: 16 in flight at a time), the second
+//! by the engine.
 
 use std::time::{Duration, Instant};
 

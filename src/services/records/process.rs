@@ -135,18 +135,19 @@ async fn apply_chunk(st: &AppState, job: &entity::job::Model, limit: u64, after:
         }
     }
     let mut published = events::record_many(&txn, loud).await?;
-    // A callback is its own job, so its retries never re-apply the change.
-    let mut rung = Vec::with_capacity(callbacks.len());
-    for (ws, id, event) in callbacks {
-        let new = NewJob {
-            kind: CALLBACK_KIND.into(),
-            payload: json!({ "record_id": id, "event": event, "retry_seconds": st.config.collaborator_retry_seconds }),
-            workspace_id: Some(ws),
-            run_at: None,
-            max_attempts: 4,
-        };
-        rung.push(jobs::insert(&txn, st.sweep_grace(), new).await?);
-    }
+    // A callback is its own job, so its retries never re-apply the change;
+    // the chunk's callback jobs are written together, not one INSERT each.
+    let rung: Vec<entity::job::Model> = callbacks
+        .into_iter()
+        .map(|(ws, id, event)| {
+            let payload =
+                json!({ "record_id": id, "event": event, "retry_seconds": st.config.collaborator_retry_seconds });
+            let new =
+                NewJob { kind: CALLBACK_KIND.into(), payload, workspace_id: Some(ws), run_at: None, max_attempts: 4 };
+            jobs::row(st.sweep_grace(), new)
+        })
+        .collect();
+    jobs::insert_rows(&txn, &rung).await?;
     txn.commit().await?;
     jobs::ring_many(st, &rung).await;
     published.extend(quiet);
