@@ -9,6 +9,7 @@
 //! streams from the ledger.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_redis::redis::{self, Script, Value};
@@ -27,9 +28,11 @@ const BUCKET_MS: i64 = 10_000;
 
 /// Moves due members of delayed sets to their streams, atomically; KEYS
 /// are pairs (delayed set, stream), one per kind, so one call serves every
-/// kind a worker leases.
+/// kind a worker leases. Returns {moved, when the earliest member left is
+/// due (ms since the epoch), or -1 when none is left}.
 const PROMOTE: &str = r#"
 local moved = 0
+local next = -1
 for i = 1, #KEYS, 2 do
   local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
   for _, m in ipairs(due) do
@@ -37,9 +40,76 @@ for i = 1, #KEYS, 2 do
     redis.call('ZREM', KEYS[i], m)
   end
   moved = moved + #due
+  local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  if #first > 0 then
+    local at = tonumber(first[2])
+    if next < 0 or at < next then next = at end
+  end
 end
-return moved
+return {moved, next}
 "#;
+
+/// Most members one promotion moves per kind.
+const PROMOTE_MAX: usize = 1000;
+
+/// Makes delayed messages visible when they fall due, not up to a
+/// lease's whole wait later. A delayed message reaches its stream only
+/// through [`PROMOTE`], which each lease runs before it blocks on the
+/// streams (`XREADGROUP … BLOCK`); a message that falls due while the
+/// lease blocks would wait for the block to end (a second), and at a
+/// steady load where new records keep joining one delayed processing job,
+/// nothing else wakes the lease: the pipeline ran a second behind. So a
+/// lease blocks no longer than the earliest delayed message it knows of,
+/// and a process that delays a message promotes its kind when it falls
+/// due (an `XADD` that wakes a blocked lease in any process). One timer
+/// per kind at a time, for the earliest due; each promotion schedules the
+/// next one. A timer lost with its process costs nothing: the member
+/// stays in its set for the next lease anywhere.
+struct Wakes {
+    pool: Pool,
+    promote: Script,
+    /// Per kind, when the earliest scheduled promotion runs (ms since the epoch).
+    at: std::sync::Mutex<HashMap<String, i64>>,
+}
+
+impl Wakes {
+    /// Promotes `kind` at `due` (ms since the epoch), unless a promotion
+    /// of that kind is already set for then or earlier.
+    fn schedule(self: &Arc<Self>, keys: (String, String), kind: &str, due: i64) {
+        {
+            let mut at = self.at.lock().unwrap_or_else(|e| e.into_inner());
+            if at.get(kind).is_some_and(|&t| t <= due) {
+                return;
+            }
+            at.insert(kind.to_string(), due);
+        }
+        let (wakes, kind) = (self.clone(), kind.to_string());
+        tokio::spawn(async move {
+            let wait = Duration::from_millis((due - now_ms()).max(0) as u64);
+            tokio::time::sleep(wait).await;
+            {
+                let mut at = wakes.at.lock().unwrap_or_else(|e| e.into_inner());
+                if at.get(&kind) == Some(&due) {
+                    at.remove(&kind);
+                }
+            }
+            match wakes.run(&keys).await {
+                Ok(next) if next >= 0 => wakes.schedule(keys, &kind, next),
+                Ok(_) => {}
+                // The next lease (in any process) promotes it instead.
+                Err(e) => tracing::debug!(kind, cause = %e, "could not promote delayed jobs"),
+            }
+        });
+    }
+
+    /// One promotion of one kind; when its next member is due, or -1.
+    async fn run(&self, (delayed, stream): &(String, String)) -> Result<i64> {
+        let mut conn = self.pool.get().await?;
+        let (_, next): (i64, i64) =
+            self.promote.key(delayed).key(stream).arg(now_ms()).arg(PROMOTE_MAX).invoke_async(&mut conn).await?;
+        Ok(next)
+    }
+}
 
 /// A pool of Redis connections whose response timeout (30 s) outlasts the
 /// blocking reads of the lease loop (the client's default is 500 ms).
@@ -65,6 +135,7 @@ pub struct RedisQueue {
     prefix: String,
     visibility: Duration,
     promote: Script,
+    wakes: Arc<Wakes>,
 }
 
 impl RedisQueue {
@@ -73,10 +144,11 @@ impl RedisQueue {
             groups_ready: Default::default(),
             claim_cursors: Default::default(),
             claimed_at: Default::default(),
-            pool,
+            pool: pool.clone(),
             prefix: prefix.to_string(),
             visibility,
             promote: Script::new(PROMOTE),
+            wakes: Arc::new(Wakes { pool, promote: Script::new(PROMOTE), at: Default::default() }),
         }
     }
 
@@ -217,6 +289,11 @@ impl RedisQueue {
             .collect())
     }
 
+    /// Promotes `kind` when a message delayed until `due` falls due (see [`Wakes`]).
+    fn wake_at(&self, kind: &str, due: i64) {
+        self.wakes.schedule((self.delayed(kind), self.stream(kind)), kind, due);
+    }
+
     fn stream_of(&self, d: &Delivery) -> String {
         self.stream(&d.message.kind)
     }
@@ -277,6 +354,7 @@ impl Queue for RedisQueue {
             let due = now_ms() + delay.as_millis() as i64;
             let _: i64 =
                 redis::cmd("ZADD").arg(self.delayed(&msg.kind)).arg(due).arg(body).query_async(&mut conn).await?;
+            self.wake_at(&msg.kind, due);
         }
         Ok(())
     }
@@ -295,33 +373,42 @@ impl Queue for RedisQueue {
             self.ensure_groups(&mut conn, &new).await?;
             self.groups_ready.lock().unwrap_or_else(|e| e.into_inner()).extend(new);
         }
-        let mut promote = self.promote.prepare_invoke();
-        for kind in kinds {
-            promote.key(self.delayed(kind)).key(self.stream(kind));
-        }
-        let _: i64 = promote.arg(now_ms()).arg(1000).invoke_async(&mut conn).await?;
+        let give_up = std::time::Instant::now() + wait;
         let mut out = Vec::new();
         for kind in kinds {
             if out.len() < max && self.reclaim_due(kind) {
                 out.extend(self.reclaim(&mut conn, consumer, kind, max - out.len()).await?);
             }
         }
-        if out.len() >= max {
-            return Ok(out);
-        }
-        let block = out.is_empty().then_some(wait);
-        match self.read_new(&mut conn, consumer, kinds, max - out.len(), block).await {
-            Ok(new) => out.extend(new),
-            Err(e) if e.to_string().contains("NOGROUP") => {
-                // The stream or its group vanished (Redis restarted or was
-                // flushed): recreate it; the sweeper re-rings what was lost.
-                tracing::warn!("queue consumer group missing; recreating it");
-                self.ensure_groups(&mut conn, kinds).await?;
-                out.extend(self.read_new(&mut conn, consumer, kinds, max - out.len(), None).await?);
+        loop {
+            let mut promote = self.promote.prepare_invoke();
+            for kind in kinds {
+                promote.key(self.delayed(kind)).key(self.stream(kind));
             }
-            Err(e) => return Err(e.into()),
+            let (_, next): (i64, i64) = promote.arg(now_ms()).arg(PROMOTE_MAX).invoke_async(&mut conn).await?;
+            if out.len() >= max {
+                return Ok(out);
+            }
+            // Blocks no longer than until the earliest delayed message is
+            // due (see [`Wakes`]); then promotes again and goes on waiting.
+            let left = give_up.saturating_duration_since(std::time::Instant::now());
+            let until_due = (next >= 0).then(|| Duration::from_millis((next - now_ms()).max(1) as u64));
+            let block = (out.is_empty() && !left.is_zero()).then(|| until_due.map_or(left, |d| d.min(left)));
+            match self.read_new(&mut conn, consumer, kinds, max - out.len(), block).await {
+                Ok(new) => out.extend(new),
+                Err(e) if e.to_string().contains("NOGROUP") => {
+                    // The stream or its group vanished (Redis restarted or was
+                    // flushed): recreate it; the sweeper re-rings what was lost.
+                    tracing::warn!("queue consumer group missing; recreating it");
+                    self.ensure_groups(&mut conn, kinds).await?;
+                    out.extend(self.read_new(&mut conn, consumer, kinds, max - out.len(), None).await?);
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if !out.is_empty() || block.is_none() || std::time::Instant::now() >= give_up {
+                return Ok(out);
+            }
         }
-        Ok(out)
     }
 
     async fn push_many(&self, msgs: &[Message]) -> Result<()> {
@@ -383,16 +470,16 @@ impl Queue for RedisQueue {
         let stream = self.stream_of(d);
         let mut conn = self.conn().await?;
         let mut pipe = self.settle(d);
+        let due = now_ms() + delay.as_millis() as i64;
         if delay.is_zero() {
             pipe.cmd("XADD").arg(&stream).arg("*").arg("m").arg(body).ignore();
         } else {
-            pipe.cmd("ZADD")
-                .arg(self.delayed(&d.message.kind))
-                .arg(now_ms() + delay.as_millis() as i64)
-                .arg(body)
-                .ignore();
+            pipe.cmd("ZADD").arg(self.delayed(&d.message.kind)).arg(due).arg(body).ignore();
         }
         let _: () = pipe.query_async(&mut conn).await?;
+        if !delay.is_zero() {
+            self.wake_at(&d.message.kind, due);
+        }
         Ok(())
     }
 

@@ -93,6 +93,34 @@ async fn delayed_messages_stay_hidden_until_due() {
     .await;
 }
 
+/// A lease waiting on an empty queue hears of a delayed message when it
+/// falls due, not when its own wait ends: whether the message was delayed
+/// before the lease began or while it waits (on Redis, nothing else wakes
+/// a blocked `XREADGROUP`: it used to sit out its whole wait).
+#[tokio::test]
+async fn a_waiting_lease_gets_a_delayed_message_when_it_falls_due() {
+    for_each_queue(|q, _| async move {
+        let long = Duration::from_secs(20);
+        q.push(&msg("job_before", "k.one"), Duration::from_millis(300)).await.unwrap();
+        let start = Instant::now();
+        let got = q.lease("c1", &kinds(), 10, long).await.unwrap();
+        assert_eq!(got.first().map(|d| d.message.job_id.as_str()), Some("job_before"), "[{}]", q.backend());
+        assert!(start.elapsed() < Duration::from_secs(5), "[{}] took {:?}", q.backend(), start.elapsed());
+        q.ack(&got[0]).await.unwrap();
+
+        let (all, start) = (kinds(), Instant::now());
+        let (got, ()) = tokio::join!(q.lease("c1", &all, 10, long), async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            q.push(&msg("job_while", "k.two"), Duration::from_millis(300)).await.unwrap();
+        });
+        let got = got.unwrap();
+        assert_eq!(got.first().map(|d| d.message.job_id.as_str()), Some("job_while"), "[{}]", q.backend());
+        assert!(start.elapsed() >= Duration::from_millis(450), "[{}] came early", q.backend());
+        assert!(start.elapsed() < Duration::from_secs(5), "[{}] took {:?}", q.backend(), start.elapsed());
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn retry_puts_the_message_back_after_its_delay() {
     for_each_queue(|q, _| async move {

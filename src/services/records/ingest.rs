@@ -49,11 +49,12 @@ pub const MAX_BATCH: usize = 200;
 /// would be most of a delivery's latency.
 const GATHER: chrono::Duration = chrono::Duration::milliseconds(20);
 
-/// The batch size from which a new processing job waits [`GATHER`]. At 4,
-/// a steady 1,000 records/s on PostgreSQL (a group commit of ~4 ms holds
-/// about 4) made every job wait and the pipeline ran a second behind
-/// (p50 0.8 s); at 16 the same load keeps pace (p50 34–39 ms, p99 ~83 ms),
-/// and only a real burst gathers (`bench delivery --end-to-end`).
+/// The batch size from which a new processing job waits [`GATHER`]: at a
+/// steady 1,000 records/s on PostgreSQL a group commit of ~4 ms holds
+/// about 4, so at 16 only a real burst gathers (`bench delivery
+/// --end-to-end`). (At 4 every job waited and the pipeline ran a second
+/// behind; that second was the Redis queue promoting a delayed job only
+/// when a lease's one-second block ended, fixed in `jobs::redis`.)
 const GATHER_FROM: usize = 16;
 
 /// Changes waiting for a commit from which processing counts ingest as a
