@@ -234,6 +234,7 @@ fn spawn_background(state: &AppState) {
             st.login_limiter.shrink().await;
             st.address_limiter.shrink().await;
             st.webhook_limiter.shrink().await;
+            st.call_windows.shrink().await;
         }
     });
 }

@@ -1076,3 +1076,50 @@ async fn a_log_row_whose_connection_is_gone_fails_alone_and_its_batch_is_kept() 
     })
     .await;
 }
+
+/// Connection rate windows on Redis, shared by two processes (two
+/// `Windows` on one prefix): a window of 1,000 calls a minute is leased in
+/// blocks, yet together they never admit more than 1,000; a refused call
+/// learns how long until the window ends; slots a process leased and did
+/// not use go back once its lease expires; and a window counted call by
+/// call (200 an hour) admits exactly its limit too.
+#[tokio::test]
+async fn leased_rate_windows_never_admit_more_than_the_window_across_processes() {
+    use std::time::Duration;
+    use switchyard::services::connections::window::{Slot, Window, Windows, LEASE_TTL};
+    let Some(url) = crate::helpers::redis_url() else { return };
+    let prefix = crate::helpers::redis_prefix();
+    let pool = || switchyard::jobs::redis::pool(&url).unwrap();
+    let (a, b) = (Windows::redis(pool(), prefix.clone()), Windows::redis(pool(), prefix.clone()));
+    let busy = Window { requests: 1_000, seconds: 60 };
+    let (mut taken, mut refused) = (0u32, None);
+    for i in 0..1_500 {
+        let w = if i % 3 == 0 { &b } else { &a };
+        match w.take("con_busy", busy).await.unwrap() {
+            Slot::Taken { .. } => taken += 1,
+            Slot::Full { wait } => refused = refused.or(Some(wait)),
+        }
+    }
+    assert_eq!(taken, 1_000, "two processes together admitted {taken} calls of a 1,000 window");
+    let wait = refused.expect("calls past the window were refused");
+    assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60), "{wait:?}");
+
+    // A burst that stops leaves leased slots unused: they go back.
+    let fresh = Window { requests: 1_000, seconds: 60 };
+    for _ in 0..40 {
+        assert!(matches!(a.take("con_burst", fresh).await.unwrap(), Slot::Taken { .. }));
+    }
+    assert!(a.used("con_burst").await.unwrap() > 40, "the burst leased slots ahead");
+    tokio::time::sleep(LEASE_TTL + Duration::from_millis(100)).await;
+    a.shrink().await;
+    assert_eq!(a.used("con_burst").await.unwrap(), 40, "unused slots went back");
+
+    // Instagram's window is counted call by call.
+    let hourly = Window { requests: 200, seconds: 3_600 };
+    for n in 1..=200u32 {
+        let w = if n % 2 == 0 { &a } else { &b };
+        assert_eq!(w.take("con_ig", hourly).await.unwrap(), Slot::Taken { used: n });
+    }
+    assert!(matches!(a.take("con_ig", hourly).await.unwrap(), Slot::Full { .. }));
+    crate::helpers::wipe_redis_prefix(&url, &prefix).await;
+}
