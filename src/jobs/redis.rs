@@ -52,6 +52,19 @@ return {moved, next}
 /// Most members one promotion moves per kind.
 const PROMOTE_MAX: usize = 1000;
 
+/// How far ahead a process sets a timer to promote a delayed message (see
+/// [`Wakes`]). Later ones are promoted by the leases, which block no longer
+/// than the earliest due they know of and start again at least every
+/// second in the worker loops; so no timer sleeps long, and replaced
+/// timers do not pile up behind a far-off retry.
+const WAKE_AHEAD_MS: i64 = 2_000;
+
+/// How long past the earliest due a blocked lease waits for the timer's
+/// wake-up before it promotes by itself (the timer's process may be gone):
+/// with the timers doing the waking, idle leases do not all run a
+/// promotion at every due time.
+const LEASE_FALLBACK: Duration = Duration::from_millis(50);
+
 /// Makes delayed messages visible when they fall due, not up to a
 /// lease's whole wait later. A delayed message reaches its stream only
 /// through [`PROMOTE`], which each lease runs before it blocks on the
@@ -62,9 +75,10 @@ const PROMOTE_MAX: usize = 1000;
 /// lease blocks no longer than the earliest delayed message it knows of,
 /// and a process that delays a message promotes its kind when it falls
 /// due (an `XADD` that wakes a blocked lease in any process). One timer
-/// per kind at a time, for the earliest due; each promotion schedules the
-/// next one. A timer lost with its process costs nothing: the member
-/// stays in its set for the next lease anywhere.
+/// per kind at a time, for the earliest due within [`WAKE_AHEAD_MS`]; each
+/// promotion schedules the next one. A timer lost with its process costs
+/// little: the member stays in its set, and a lease blocked on its kind
+/// promotes it [`LEASE_FALLBACK`] after it fell due.
 struct Wakes {
     pool: Pool,
     promote: Script,
@@ -76,6 +90,9 @@ impl Wakes {
     /// Promotes `kind` at `due` (ms since the epoch), unless a promotion
     /// of that kind is already set for then or earlier.
     fn schedule(self: &Arc<Self>, keys: (String, String), kind: &str, due: i64) {
+        if due - now_ms() > WAKE_AHEAD_MS {
+            return;
+        }
         {
             let mut at = self.at.lock().unwrap_or_else(|e| e.into_inner());
             if at.get(kind).is_some_and(|&t| t <= due) {
@@ -375,24 +392,30 @@ impl Queue for RedisQueue {
         }
         let give_up = std::time::Instant::now() + wait;
         let mut out = Vec::new();
-        for kind in kinds {
-            if out.len() < max && self.reclaim_due(kind) {
-                out.extend(self.reclaim(&mut conn, consumer, kind, max - out.len()).await?);
-            }
-        }
+        let mut first = true;
         loop {
             let mut promote = self.promote.prepare_invoke();
             for kind in kinds {
                 promote.key(self.delayed(kind)).key(self.stream(kind));
             }
             let (_, next): (i64, i64) = promote.arg(now_ms()).arg(PROMOTE_MAX).invoke_async(&mut conn).await?;
+            // After the promotion, so that its failure loses nothing reclaimed.
+            if std::mem::take(&mut first) {
+                for kind in kinds {
+                    if out.len() < max && self.reclaim_due(kind) {
+                        out.extend(self.reclaim(&mut conn, consumer, kind, max - out.len()).await?);
+                    }
+                }
+            }
             if out.len() >= max {
                 return Ok(out);
             }
-            // Blocks no longer than until the earliest delayed message is
-            // due (see [`Wakes`]); then promotes again and goes on waiting.
+            // Blocks no longer than until just after the earliest delayed
+            // message is due (see [`Wakes`]); then promotes again and goes
+            // on waiting.
             let left = give_up.saturating_duration_since(std::time::Instant::now());
-            let until_due = (next >= 0).then(|| Duration::from_millis((next - now_ms()).max(1) as u64));
+            let until_due =
+                (next >= 0).then(|| Duration::from_millis((next - now_ms()).max(0) as u64) + LEASE_FALLBACK);
             let block = (out.is_empty() && !left.is_zero()).then(|| until_due.map_or(left, |d| d.min(left)));
             match self.read_new(&mut conn, consumer, kinds, max - out.len(), block).await {
                 Ok(new) => out.extend(new),

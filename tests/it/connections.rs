@@ -1105,14 +1105,31 @@ async fn leased_rate_windows_never_admit_more_than_the_window_across_processes()
     assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60), "{wait:?}");
 
     // A burst that stops leaves leased slots unused: they go back.
+    // (Leases grow while used up quickly: a few takes in a row are enough.)
     let fresh = Window { requests: 1_000, seconds: 60 };
-    for _ in 0..40 {
+    let mut calls = 0;
+    while calls < 200 && a.used("con_burst").await.unwrap() <= calls {
         assert!(matches!(a.take("con_burst", fresh).await.unwrap(), Slot::Taken { .. }));
+        calls += 1;
     }
-    assert!(a.used("con_burst").await.unwrap() > 40, "the burst leased slots ahead");
+    assert!(a.used("con_burst").await.unwrap() > calls, "{calls} calls in a row never leased slots ahead");
     tokio::time::sleep(LEASE_TTL + Duration::from_millis(100)).await;
     a.shrink().await;
-    assert_eq!(a.used("con_burst").await.unwrap(), 40, "unused slots went back");
+    assert_eq!(a.used("con_burst").await.unwrap(), calls, "unused slots went back");
+
+    // A 429 pauses the window: leased slots are not handed out meanwhile.
+    let mut calls = 0;
+    while calls < 200 && b.used("con_paused").await.unwrap() <= calls {
+        assert!(matches!(b.take("con_paused", fresh).await.unwrap(), Slot::Taken { .. }));
+        calls += 1;
+    }
+    b.pause("con_paused", Duration::from_secs(30)).await.unwrap();
+    for w in [&a, &b] {
+        assert!(
+            matches!(w.take("con_paused", fresh).await.unwrap(), Slot::Full { wait } if wait > Duration::from_secs(25))
+        );
+    }
+    assert_eq!(b.used("con_paused").await.unwrap(), calls, "the paused process gave its slots back");
 
     // Instagram's window is counted call by call.
     let hourly = Window { requests: 200, seconds: 3_600 };

@@ -144,6 +144,9 @@ struct Lease {
     /// Slots the next lease asks for.
     size: u32,
     fetched_at: Option<Instant>,
+    /// The provider asked this process to wait until then (a 429): nothing
+    /// is handed out, and slots that land meanwhile go back.
+    paused_until: Option<Instant>,
     /// Held while a lease is fetched: callers that find no slot wait for
     /// it instead of each asking Redis (and doubling the size) at once.
     fetch: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -152,12 +155,20 @@ struct Lease {
 impl Lease {
     /// A slot from memory, if one may be handed out now.
     fn hand_out(&mut self, window: Window, now: Instant) -> Option<Slot> {
+        if let Some(wait) = self.paused(now) {
+            return Some(Slot::Full { wait });
+        }
         if self.left == 0 || self.window != Some(window) || self.until.is_none_or(|u| now >= u) {
             return None;
         }
         self.left -= 1;
         self.used += 1;
         Some(Slot::Taken { used: self.used })
+    }
+
+    /// How long the provider's pause still holds, if it does.
+    fn paused(&self, now: Instant) -> Option<Duration> {
+        self.paused_until.filter(|u| now < *u).map(|u| u - now)
     }
 
     /// Takes the unused slots out of the lease: (how many, their window's end).
@@ -225,6 +236,9 @@ impl RedisWindows {
         }
         let length = Duration::from_secs(window.seconds.max(1) as u64);
         let mut conn = self.pool.get().await?;
+        // Before the script reads Redis's clock: `until` must not reach
+        // past the window's end by the round trip.
+        let sent = Instant::now();
         let (used, ms, granted, ends): (i64, i64, i64, i64) = TAKE
             .key(self.window_key(key))
             .key(self.pause_key(key))
@@ -238,24 +252,29 @@ impl RedisWindows {
             return Ok(Slot::Full { wait: Duration::from_millis(ms.max(1) as u64) });
         }
         if granted > 1 {
-            let until = Instant::now() + LEASE_TTL.min(Duration::from_millis(ms.max(0) as u64));
-            let extra = {
+            let until = sent + LEASE_TTL.min(Duration::from_millis(ms.max(0) as u64));
+            let back = {
                 let mut leases = self.leases();
                 let lease = leases.entry(key.to_string()).or_default();
-                // Another call's lease may have landed meanwhile: one of
-                // the same window adds up, an older one goes back.
-                let older = match lease.ends == ends && lease.window == Some(window) {
-                    true => None,
-                    false => lease.unused(),
-                };
-                lease.left += (granted - 1) as u32;
-                lease.until = Some(until);
-                lease.ends = ends;
-                lease.window = Some(window);
-                lease.used = used as u32;
-                older
+                if lease.paused(Instant::now()).is_some() {
+                    // Slots that land during a pause go back at once.
+                    Some(((granted - 1) as u32, ends))
+                } else {
+                    // Another call's lease may have landed meanwhile: one
+                    // of the same window adds up, an older one goes back.
+                    let older = match lease.ends == ends && lease.window == Some(window) {
+                        true => None,
+                        false => lease.unused(),
+                    };
+                    lease.left += (granted - 1) as u32;
+                    lease.until = Some(until);
+                    lease.ends = ends;
+                    lease.window = Some(window);
+                    lease.used = used as u32;
+                    older
+                }
             };
-            if let Some((n, ends)) = extra {
+            if let Some((n, ends)) = back {
                 self.give_back(key, n, ends).await;
             }
         }
@@ -288,7 +307,8 @@ impl RedisWindows {
                     back.push((key.clone(), n, ends));
                 }
             }
-            !(expired && lease.fetched_at.is_none_or(|at| now.duration_since(at) > SPAN * 8))
+            let idle = lease.fetched_at.is_none_or(|at| now.duration_since(at) > SPAN * 8);
+            !(expired && idle && lease.paused(now).is_none())
         });
         for (key, n, ends) in back {
             self.give_back(&key, n, ends).await;
@@ -371,11 +391,20 @@ impl Windows {
                 c.paused_until = Some(c.paused_until.map_or(now + wait, |p| p.max(now + wait)));
             }
             Self::Redis(r) => {
-                let back = r.leases().get_mut(key).and_then(Lease::unused);
+                // Paused here first, then in Redis, and only then do the
+                // slots go back: no other process can take them before
+                // the pause holds.
+                let back = {
+                    let mut leases = r.leases();
+                    let lease = leases.entry(key.to_string()).or_default();
+                    let until = Instant::now() + wait;
+                    lease.paused_until = Some(lease.paused_until.map_or(until, |p| p.max(until)));
+                    lease.unused()
+                };
+                crate::auth::rate_limit::pause_in_redis(&r.pool, &r.pause_key(key), wait).await?;
                 if let Some((n, ends)) = back {
                     r.give_back(key, n, ends).await;
                 }
-                crate::auth::rate_limit::pause_in_redis(&r.pool, &r.pause_key(key), wait).await?;
             }
         }
         Ok(())
