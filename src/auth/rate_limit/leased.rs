@@ -121,10 +121,8 @@ struct State {
     batches: VecDeque<(u32, Instant)>,
     /// What Redis had free after the last lease (for `RateLimit-Remaining`).
     free: u32,
-    /// Tokens the next lease asks for.
-    size: u32,
-    /// When the last lease was asked for (sizing).
-    fetched_at: Option<Instant>,
+    /// How many tokens the next lease asks for.
+    sizing: LeaseSize,
     /// Redis refused until then; refuse locally until it passes.
     denied_until: Option<Instant>,
     /// A background fetch is under way.
@@ -151,7 +149,24 @@ impl State {
 
     /// The size of the lease to ask for now (see the module docs).
     fn next_size(&mut self, now: Instant, limit: u32) -> u32 {
-        let cap = (limit / MAX_SHARE).max(1);
+        self.sizing.next(now, (limit / MAX_SHARE).max(1))
+    }
+}
+
+/// The size of a process's next lease of one key, shared with the
+/// connection rate windows: it doubles while leases are asked for within
+/// [`SPAN`] of each other, halves after one lasted more than 8 × `SPAN`,
+/// and stays between 1 and a cap.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LeaseSize {
+    pub(crate) size: u32,
+    /// When the last lease was asked for.
+    pub(crate) fetched_at: Option<Instant>,
+}
+
+impl LeaseSize {
+    /// The size to ask for now, counting this as a lease asked for.
+    pub(crate) fn next(&mut self, now: Instant, cap: u32) -> u32 {
         if let Some(at) = self.fetched_at {
             let since = now.saturating_duration_since(at);
             if since < SPAN {
@@ -160,9 +175,14 @@ impl State {
                 self.size /= 2;
             }
         }
-        self.size = self.size.clamp(1, cap);
+        self.size = self.size.clamp(1, cap.max(1));
         self.fetched_at = Some(now);
         self.size
+    }
+
+    /// No lease asked for lately (never, or more than 8 × `SPAN` ago).
+    pub(crate) fn idle(&self, now: Instant) -> bool {
+        self.fetched_at.is_none_or(|at| now.saturating_duration_since(at) > SPAN * 8)
     }
 }
 
@@ -305,7 +325,7 @@ impl Leased {
             let asked = Instant::now();
             let want = {
                 let mut st = lock(&slot.state);
-                let low = st.tokens() <= st.size / 2;
+                let low = st.tokens() <= st.sizing.size / 2;
                 let refused = st.denied_until.is_some_and(|t| t > asked);
                 if st.limit != limit || !low || refused || st.batches.len() > 1 {
                     st.prefetching = false;
@@ -397,7 +417,7 @@ fn take_one(st: &mut State, limit: u32, now: Instant) -> Local {
         st.batches.pop_front();
     }
     let left = st.tokens();
-    let prefetch = !st.prefetching && st.size > 1 && left <= st.size / 2 && st.batches.len() < 2;
+    let prefetch = !st.prefetching && st.sizing.size > 1 && left <= st.sizing.size / 2 && st.batches.len() < 2;
     if prefetch {
         st.prefetching = true;
     }

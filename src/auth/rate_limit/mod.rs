@@ -5,7 +5,7 @@
 //! process leases tokens in batches so a busy key costs no round trip per
 //! request ([`leased`] documents how and the bound on overshoot).
 
-mod leased;
+pub(crate) mod leased;
 
 pub use leased::LEASE_TTL;
 

@@ -11,7 +11,7 @@
 //! API rate limiter does (`auth::rate_limit::leased`), a process takes
 //! several slots of the window in one script call and hands them out from
 //! memory: a lease starts at one slot (the plain per-call count) and
-//! doubles while leases are used up within [`SPAN`] of each other, up to a
+//! doubles while leases are used up within 50 ms of each other, up to a
 //! twentieth of the window ([`MAX_SHARE`]); Redis never grants more than
 //! half of what is free. Only windows of at least [`LEASE_FROM_RATE`] calls
 //! a second are leased: Instagram's 200 an hour is counted call by call.
@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use deadpool_redis::redis::Script;
 use deadpool_redis::Pool;
 
+use crate::auth::rate_limit::leased::LeaseSize;
 use crate::error::Result;
 
 /// A provider's window: `requests` calls per `seconds`.
@@ -69,8 +70,6 @@ pub struct Counter {
 
 /// How long leased slots may be handed out.
 pub const LEASE_TTL: Duration = Duration::from_secs(1);
-/// A lease used up faster than this asks for twice as many slots next time.
-const SPAN: Duration = Duration::from_millis(50);
 /// The largest lease is this fraction of the window.
 const MAX_SHARE: u32 = 20;
 /// Windows allowing fewer calls a second than this are counted call by call.
@@ -141,9 +140,8 @@ struct Lease {
     ends: i64,
     /// Calls counted at the last lease, plus those handed out since.
     used: u32,
-    /// Slots the next lease asks for.
-    size: u32,
-    fetched_at: Option<Instant>,
+    /// How many slots the next lease asks for.
+    sizing: LeaseSize,
     /// The provider asked this process to wait until then (a 429): nothing
     /// is handed out, and slots that land meanwhile go back.
     paused_until: Option<Instant>,
@@ -182,18 +180,7 @@ impl Lease {
         if window.requests / window.seconds.max(1) < LEASE_FROM_RATE {
             return 1;
         }
-        let cap = (window.requests / MAX_SHARE).max(1);
-        if let Some(at) = self.fetched_at {
-            let since = now.saturating_duration_since(at);
-            if since < SPAN {
-                self.size = self.size.saturating_mul(2);
-            } else if since > SPAN * 8 {
-                self.size /= 2;
-            }
-        }
-        self.size = self.size.clamp(1, cap);
-        self.fetched_at = Some(now);
-        self.size
+        self.sizing.next(now, window.requests / MAX_SHARE)
     }
 }
 
@@ -307,8 +294,7 @@ impl RedisWindows {
                     back.push((key.clone(), n, ends));
                 }
             }
-            let idle = lease.fetched_at.is_none_or(|at| now.duration_since(at) > SPAN * 8);
-            !(expired && idle && lease.paused(now).is_none())
+            !(expired && lease.sizing.idle(now) && lease.paused(now).is_none())
         });
         for (key, n, ends) in back {
             self.give_back(&key, n, ends).await;
