@@ -151,7 +151,7 @@ pub struct RedisQueue {
     pool: Pool,
     prefix: String,
     visibility: Duration,
-    promote: Script,
+    /// The timers of delayed messages; its `promote` script serves the leases too.
     wakes: Arc<Wakes>,
 }
 
@@ -164,7 +164,6 @@ impl RedisQueue {
             pool: pool.clone(),
             prefix: prefix.to_string(),
             visibility,
-            promote: Script::new(PROMOTE),
             wakes: Arc::new(Wakes { pool, promote: Script::new(PROMOTE), at: Default::default() }),
         }
     }
@@ -394,7 +393,7 @@ impl Queue for RedisQueue {
         let mut out = Vec::new();
         let mut first = true;
         loop {
-            let mut promote = self.promote.prepare_invoke();
+            let mut promote = self.wakes.promote.prepare_invoke();
             for kind in kinds {
                 promote.key(self.delayed(kind)).key(self.stream(kind));
             }
