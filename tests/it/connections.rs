@@ -1086,7 +1086,7 @@ async fn a_log_row_whose_connection_is_gone_fails_alone_and_its_batch_is_kept() 
 #[tokio::test]
 async fn leased_rate_windows_never_admit_more_than_the_window_across_processes() {
     use std::time::Duration;
-    use switchyard::services::connections::window::{Slot, Window, Windows, LEASE_TTL};
+    use switchyard::services::connections::window::{Slot, Window, Windows, LEASE_TTL, RETURN_GRACE};
     let Some(url) = crate::helpers::redis_url() else { return };
     let prefix = crate::helpers::redis_prefix();
     let pool = || switchyard::jobs::redis::pool(&url).unwrap();
@@ -1101,8 +1101,45 @@ async fn leased_rate_windows_never_admit_more_than_the_window_across_processes()
         }
     }
     assert_eq!(taken, 1_000, "two processes together admitted {taken} calls of a 1,000 window");
-    let wait = refused.expect("calls past the window were refused");
+    // Leases were out when the window filled: a refused call comes back
+    // when they have expired, in case slots of theirs go back unused; with
+    // none out (every slot was used), it is told the window's end.
+    let mut wait = refused.expect("calls past the window were refused");
+    let started = std::time::Instant::now();
+    while wait <= LEASE_TTL + RETURN_GRACE {
+        assert!(started.elapsed() < Duration::from_secs(5), "still told to come back in {wait:?}");
+        tokio::time::sleep(wait).await;
+        match b.take("con_busy", busy).await.unwrap() {
+            Slot::Full { wait: next } => wait = next,
+            Slot::Taken { .. } => panic!("the window admitted more than 1,000"),
+        }
+    }
     assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60), "{wait:?}");
+
+    // A window full only because another process holds slots it has not
+    // used: the caller is told to come back when that lease has expired
+    // (its slots go back then, by its own timer), not at the window's end.
+    let lent = Window { requests: 600, seconds: 60 };
+    let mut handed = 0;
+    while a.used("con_lent").await.unwrap() <= handed {
+        assert!(matches!(a.take("con_lent", lent).await.unwrap(), Slot::Taken { .. }));
+        handed += 1;
+        assert!(handed < 600, "{handed} calls in a row never leased slots ahead");
+    }
+    let mut filled = 0;
+    let wait = loop {
+        match b.take("con_lent", lent).await.unwrap() {
+            Slot::Taken { .. } => filled += 1,
+            Slot::Full { wait } => break wait,
+        }
+        assert!(filled < 600, "the window never filled");
+    };
+    assert!(wait <= LEASE_TTL + RETURN_GRACE, "refused for {wait:?} while slots of a lease were out");
+    tokio::time::sleep(wait).await;
+    assert!(
+        matches!(b.take("con_lent", lent).await.unwrap(), Slot::Taken { .. }),
+        "the other process's unused slots came back when its lease expired"
+    );
 
     // A burst that stops leaves leased slots unused: they go back.
     // (Leases grow while used up quickly: a few takes in a row are enough.)

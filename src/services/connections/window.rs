@@ -20,14 +20,20 @@
 //! before its call goes out: a lease's slots are handed out only until
 //! [`LEASE_TTL`] after it was taken and never past the end of the window
 //! that counted them, so the provider never sees more calls in a window
-//! than the window allows. Slots a process holds unused may make another
-//! process wait early: they go back to Redis (in the same window only) at
-//! that connection's next call after they expire, when the provider
+//! than the window allows.
+//!
+//! **Unused slots.** Slots a process holds unused may make another process
+//! find the window full early. They go back to Redis (to the same window
+//! only) when their lease expires (a timer per lease), when the provider
 //! answers 429 (its pause then reaches other processes' leases within
-//! [`LEASE_TTL`]), or at the next housekeeping tick.
+//! [`LEASE_TTL`]), or at the next housekeeping tick. So a call refused
+//! while leases are out is told to come back when the last of them has
+//! expired (plus [`RETURN_GRACE`] for its slots to land), not at the end
+//! of the window, which may be an hour away; asked again then, with no
+//! lease out, it is told the window's end.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::Script;
@@ -74,12 +80,18 @@ pub const LEASE_TTL: Duration = Duration::from_secs(1);
 const MAX_SHARE: u32 = 20;
 /// Windows allowing fewer calls a second than this are counted call by call.
 const LEASE_FROM_RATE: u32 = 10;
+/// How long after the last lease of a window expires its unused slots are
+/// surely back (the holder's timer fires at expiry, a round trip later they
+/// are in Redis).
+pub const RETURN_GRACE: Duration = Duration::from_millis(100);
 
-/// Takes up to ARGV[3] slots of the window at KEYS[1] (a hash: `used`, and
-/// `ends`, ms on Redis's clock) of ARGV[1] calls per ARGV[2] ms, unless the
-/// pause at KEYS[2] holds. Grants at most half of what is free, at least
-/// one. Returns {used, ms until the window ends, granted, its end} or
-/// {-1, wait ms, 0, 0}.
+/// Takes up to ARGV[3] slots of the window at KEYS[1] (a hash: `used`,
+/// `ends`, ms on Redis's clock, and `lent`, when its last lease of more than
+/// one slot expires) of ARGV[1] calls per ARGV[2] ms, unless the pause at
+/// KEYS[2] holds. Grants at most half of what is free, at least one; a
+/// lease lives ARGV[4] ms. Returns {used, ms until the window ends, granted,
+/// its end} or {-1, wait ms, 0, 0}: when the window is full while leases
+/// are out, the wait ends ARGV[5] ms after the last one expires.
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -91,15 +103,26 @@ local ends = tonumber(redis.call('HGET', KEYS[1], 'ends') or '0')
 local used = 0
 if ends <= now then
   ends = now + tonumber(ARGV[2])
-  redis.call('HSET', KEYS[1], 'used', 0, 'ends', ends)
+  redis.call('HSET', KEYS[1], 'used', 0, 'ends', ends, 'lent', 0)
   redis.call('PEXPIREAT', KEYS[1], ends)
 else
   used = tonumber(redis.call('HGET', KEYS[1], 'used') or '0')
 end
 local free = tonumber(ARGV[1]) - used
-if free < 1 then return {-1, ends - now, 0, 0} end
+if free < 1 then
+  local wait = ends - now
+  local lent = tonumber(redis.call('HGET', KEYS[1], 'lent') or '0')
+  if lent > now then wait = math.min(wait, lent - now + tonumber(ARGV[5])) end
+  return {-1, wait, 0, 0}
+end
 local n = math.min(tonumber(ARGV[3]), math.max(1, math.floor(free / 2)))
 redis.call('HINCRBY', KEYS[1], 'used', n)
+if n > 1 then
+  local lent = now + tonumber(ARGV[4])
+  if lent > tonumber(redis.call('HGET', KEYS[1], 'lent') or '0') then
+    redis.call('HSET', KEYS[1], 'lent', lent)
+  end
+end
 return {used + n, ends - now, n, ends}
 ",
     )
@@ -124,7 +147,8 @@ return 0
 pub struct RedisWindows {
     pool: Pool,
     prefix: String,
-    leases: Mutex<HashMap<String, Lease>>,
+    /// Shared with the timers that give expired leases' slots back.
+    leases: Arc<Mutex<HashMap<String, Lease>>>,
 }
 
 /// This process's lease of one connection's window.
@@ -194,7 +218,7 @@ impl RedisWindows {
     }
 
     fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
-        self.leases.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.leases)
     }
 
     async fn take(&self, key: &str, window: Window) -> Result<Slot> {
@@ -232,6 +256,8 @@ impl RedisWindows {
             .arg(window.requests)
             .arg(length.as_millis() as u64)
             .arg(want)
+            .arg(LEASE_TTL.as_millis() as u64)
+            .arg(RETURN_GRACE.as_millis() as u64)
             .invoke_async(&mut conn)
             .await?;
         drop(conn);
@@ -264,22 +290,32 @@ impl RedisWindows {
             if let Some((n, ends)) = back {
                 self.give_back(key, n, ends).await;
             }
+            self.give_back_at(key, until);
         }
         Ok(Slot::Taken { used: used as u32 })
     }
 
-    /// Returns `n` unused slots to the window that ends at `ends`. Best
-    /// effort: slots that do not make it back only count until that
-    /// window ends.
+    /// Returns `n` unused slots to the window that ends at `ends`.
     async fn give_back(&self, key: &str, n: u32, ends: i64) {
-        let given = async {
-            let mut conn = self.pool.get().await?;
-            let _: i64 = GIVE_BACK.key(self.window_key(key)).arg(n).arg(ends).invoke_async(&mut conn).await?;
-            Ok::<_, crate::Error>(())
-        };
-        if let Err(e) = given.await {
-            tracing::debug!(cause = %e, "could not give unused rate window slots back");
-        }
+        give_back(&self.pool, &self.window_key(key), n, ends).await;
+    }
+
+    /// When the lease of `key` that expires at `until` does, its unused
+    /// slots go back, unless a newer lease took its place (whose own timer
+    /// then does it).
+    fn give_back_at(&self, key: &str, until: Instant) {
+        let (pool, leases, window_key, key) =
+            (self.pool.clone(), self.leases.clone(), self.window_key(key), key.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep_until(until.into()).await;
+            let back = match lock(&leases).get_mut(&key) {
+                Some(lease) if lease.until == Some(until) => lease.unused(),
+                _ => None,
+            };
+            if let Some((n, ends)) = back {
+                give_back(&pool, &window_key, n, ends).await;
+            }
+        });
     }
 
     /// Gives back the unused slots of expired leases, and forgets leases
@@ -302,13 +338,31 @@ impl RedisWindows {
     }
 }
 
+fn lock(leases: &Mutex<HashMap<String, Lease>>) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
+    leases.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Returns `n` unused slots to the window at `window_key` that ends at
+/// `ends`. Best effort: slots that do not make it back only count until
+/// that window ends.
+async fn give_back(pool: &Pool, window_key: &str, n: u32, ends: i64) {
+    let given = async {
+        let mut conn = pool.get().await?;
+        let _: i64 = GIVE_BACK.key(window_key).arg(n).arg(ends).invoke_async(&mut conn).await?;
+        Ok::<_, crate::Error>(())
+    };
+    if let Err(e) = given.await {
+        tracing::debug!(cause = %e, "could not give unused rate window slots back");
+    }
+}
+
 impl Windows {
     pub fn memory() -> Self {
         Self::Memory(Mutex::new(HashMap::new()))
     }
 
     pub fn redis(pool: Pool, prefix: String) -> Self {
-        Self::Redis(RedisWindows { pool, prefix, leases: Mutex::default() })
+        Self::Redis(RedisWindows { pool, prefix, leases: Arc::default() })
     }
 
     /// Takes a slot of `window` for the connection `key`.
@@ -396,7 +450,8 @@ impl Windows {
         Ok(())
     }
 
-    /// Housekeeping: unused slots of expired leases go back to Redis.
+    /// Housekeeping: unused slots of expired leases go back to Redis (a
+    /// backstop for the timers), and idle leases are forgotten.
     pub async fn shrink(&self) {
         if let Self::Redis(r) = self {
             r.shrink().await;
