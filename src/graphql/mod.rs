@@ -16,6 +16,7 @@ mod context;
 mod cost;
 mod data;
 mod data_mutations;
+mod documents;
 mod errors;
 mod events;
 mod idempotency;
@@ -130,7 +131,7 @@ pub fn build(state: AppState) -> Api {
         .data(loaders::Loaders::new(state.db.clone()))
         .data(state)
         .finish();
-    Api { schema }
+    Api { schema, documents: documents::Documents::default() }
 }
 
 /// The schema as HTTP and the WebSocket run it: every error in every
@@ -138,15 +139,17 @@ pub fn build(state: AppState) -> Api {
 /// a WebSocket runs with the connection's caller as they are now (see
 /// [`caller`]).
 ///
-/// It holds one `Arc` (the schema's), so the per-request clone of the
-/// router's state stays cheap.
+/// It holds two `Arc`s (the schema's and the parsed documents'), so the
+/// per-request clone of the router's state stays cheap.
 #[derive(Clone)]
 pub struct Api {
     schema: AppSchema,
+    documents: documents::Documents,
 }
 
 impl async_graphql::Executor for Api {
     async fn execute(&self, mut request: Request) -> Response {
+        self.documents.prepare(&mut request);
         let span = operation_span(&mut request);
         // Annotated inside the span: an internal error is logged there.
         async { errors::annotate_response(self.schema.execute(request).await) }.instrument(span).await
