@@ -4,7 +4,10 @@
 //! twentieth of the server's CPU in `bench connections`. A document parsed
 //! once is cloned instead; validation, limits and execution run as before.
 //! A query that does not parse is not kept: async-graphql parses it again
-//! and reports the error as it always did.
+//! and reports the error as it always did. The cache is bounded by an
+//! estimate of the documents' size (see [`WEIGHT_PER_BYTE`]), and moka's
+//! admission policy keeps the queries asked for often over one-off ones,
+//! so a client sending many different queries cannot crowd out the rest.
 
 use async_graphql::parser::parse_query;
 use async_graphql::parser::types::ExecutableDocument;
@@ -12,18 +15,24 @@ use async_graphql::Request;
 
 /// Longer queries are parsed every time (one-off queries, say).
 const LONGEST: usize = 8 * 1024;
-/// The texts kept, in bytes (each counted with [`ENTRY`] more for its
-/// document), so the cache stays a few MiB at most.
-const KEPT_BYTES: u64 = 1024 * 1024;
-const ENTRY: u32 = 512;
+/// What a kept document may weigh in all, in bytes.
+const KEPT_BYTES: u64 = 8 * 1024 * 1024;
+/// A document's weight per byte of its text: a parsed field takes about
+/// 250 bytes, and `{ a a a … }` packs one into two bytes of text, so this
+/// bounds even that (8 KiB of it parse to about 1 MB); an ordinary query,
+/// a field per 10–20 bytes, is overweighed instead. So the cache holds a
+/// few hundred ordinary queries, and never much more than 8 MiB.
+const WEIGHT_PER_BYTE: u32 = 128;
+/// Kept documents not asked for this long are dropped.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[derive(Clone)]
 pub struct Documents(moka::sync::Cache<String, ExecutableDocument>);
 
 impl Default for Documents {
     fn default() -> Self {
-        let weigh = |query: &String, _: &ExecutableDocument| query.len() as u32 + ENTRY;
-        Self(moka::sync::Cache::builder().max_capacity(KEPT_BYTES).weigher(weigh).build())
+        let weigh = |query: &String, _: &ExecutableDocument| (query.len() as u32).saturating_mul(WEIGHT_PER_BYTE);
+        Self(moka::sync::Cache::builder().max_capacity(KEPT_BYTES).weigher(weigh).time_to_idle(IDLE).build())
     }
 }
 

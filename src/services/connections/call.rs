@@ -468,8 +468,14 @@ async fn retry_slot(st: &AppState, connection_id: &str, window: Window, budget: 
     loop {
         match st.call_windows.take(connection_id, window).await? {
             Slot::Taken { .. } => return Ok(None),
-            Slot::Full { wait } if wait <= budget.sleep && sleep_before(budget.deadline, wait).await => continue,
-            Slot::Full { wait } => return Ok(Some(wait)),
+            // Leased slots may come back before the window's end: look again then.
+            Slot::Full { wait, sooner } => {
+                let nap = sooner.unwrap_or(wait);
+                if nap <= budget.sleep && sleep_before(budget.deadline, nap).await {
+                    continue;
+                }
+                return Ok(Some(wait));
+            }
         }
     }
 }
@@ -547,8 +553,13 @@ pub async fn call_in_workspace(
         loop {
             match st.call_windows.take(&c.id, window).await? {
                 Slot::Taken { .. } => break,
-                Slot::Full { wait } if waiting.wait && sleep_before(deadline, wait).await => continue,
-                Slot::Full { wait } => return Ok((queue(st, c, &request, created, wait).await?, None)),
+                // Leased slots may come back before the window's end: a
+                // caller who waits looks again then; a queued call runs at
+                // the end (no reschedule on a guess).
+                Slot::Full { wait, sooner } if waiting.wait && sleep_before(deadline, sooner.unwrap_or(wait)).await => {
+                    continue
+                }
+                Slot::Full { wait, .. } => return Ok((queue(st, c, &request, created, wait).await?, None)),
             }
         }
     }
@@ -757,7 +768,7 @@ impl Handler for CallQueued {
             _ => return finish(st, row, Err("The queued request could not be read".into()), 0, None).await,
         };
         if let Some(window) = window_of(provider, setting.as_ref()) {
-            if let Slot::Full { wait } = st.call_windows.take(&c.id, window).await? {
+            if let Slot::Full { wait, .. } = st.call_windows.take(&c.id, window).await? {
                 return later(st, row, wait, None).await;
             }
         }
@@ -1040,7 +1051,7 @@ pub async fn call_for_run(
     };
     url_of(&target(st, c, provider, setting.as_ref()).await?.0, &request)?;
     if let Some(window) = window_of(provider, setting.as_ref()) {
-        if let Slot::Full { wait } = st.call_windows.take(&c.id, window).await? {
+        if let Slot::Full { wait, .. } = st.call_windows.take(&c.id, window).await? {
             return Ok(ForRun::Wait(wait));
         }
     }

@@ -27,10 +27,12 @@
 //! only) when their lease expires (a timer per lease), when the provider
 //! answers 429 (its pause then reaches other processes' leases within
 //! [`LEASE_TTL`]), or at the next housekeeping tick. So a call refused
-//! while leases are out is told to come back when the last of them has
-//! expired (plus [`RETURN_GRACE`] for its slots to land), not at the end
-//! of the window, which may be an hour away; asked again then, with no
-//! lease out, it is told the window's end.
+//! while leases are out (or expired less than [`RETURN_TAIL`] ago) learns,
+//! besides the window's end, that slots may come back sooner: when the
+//! last lease has expired, plus [`RETURN_GRACE`] for its slots to land. A
+//! caller waiting for its answer looks again then instead of sleeping to
+//! the window's end, which may be an hour away; a queued call is not
+//! rescheduled for it (each reschedule is a write), it runs at the end.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -55,8 +57,10 @@ pub enum Slot {
     /// The call may go out; about `used` calls of the window so far, this
     /// one included (exact unless slots are leased).
     Taken { used: u32 },
-    /// The window is full (or the provider asked to wait): try again after this long.
-    Full { wait: Duration },
+    /// The window is full (or the provider asked to wait): try again after
+    /// `wait`. `sooner`: slots leased by some process and not used yet may
+    /// come back this soon; worth a look by a caller waiting anyway.
+    Full { wait: Duration, sooner: Option<Duration> },
 }
 
 /// Counts calls per connection and window, across processes when Redis is used.
@@ -80,23 +84,29 @@ pub const LEASE_TTL: Duration = Duration::from_secs(1);
 const MAX_SHARE: u32 = 20;
 /// Windows allowing fewer calls a second than this are counted call by call.
 const LEASE_FROM_RATE: u32 = 10;
-/// How long after the last lease of a window expires its unused slots are
-/// surely back (the holder's timer fires at expiry, a round trip later they
-/// are in Redis).
+/// How long after the last lease of a window expires its unused slots
+/// should be back (the holder's timer fires at expiry, a round trip later
+/// they are in Redis).
 pub const RETURN_GRACE: Duration = Duration::from_millis(100);
+/// How long after that a refused call still hears `sooner`, in case the
+/// slots are late (a loaded process, a slow Redis).
+pub const RETURN_TAIL: Duration = Duration::from_secs(1);
+/// How long a give-back may wait for a Redis connection.
+const GIVE_BACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Takes up to ARGV[3] slots of the window at KEYS[1] (a hash: `used`,
 /// `ends`, ms on Redis's clock, and `lent`, when its last lease of more than
 /// one slot expires) of ARGV[1] calls per ARGV[2] ms, unless the pause at
 /// KEYS[2] holds. Grants at most half of what is free, at least one; a
 /// lease lives ARGV[4] ms. Returns {used, ms until the window ends, granted,
-/// its end} or {-1, wait ms, 0, 0}: when the window is full while leases
-/// are out, the wait ends ARGV[5] ms after the last one expires.
+/// its end, -1} or, refused, {-1, wait ms, 0, 0, sooner ms}: while leases
+/// are out or expired less than ARGV[6] ms ago, `sooner` is ARGV[5] ms past
+/// the last one's expiry, else -1.
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local pause = redis.call('PTTL', KEYS[2])
-if pause > 0 then return {-1, pause, 0, 0} end
+if pause > 0 then return {-1, pause, 0, 0, -1} end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local ends = tonumber(redis.call('HGET', KEYS[1], 'ends') or '0')
@@ -110,10 +120,12 @@ else
 end
 local free = tonumber(ARGV[1]) - used
 if free < 1 then
-  local wait = ends - now
+  local sooner = -1
   local lent = tonumber(redis.call('HGET', KEYS[1], 'lent') or '0')
-  if lent > now then wait = math.min(wait, lent - now + tonumber(ARGV[5])) end
-  return {-1, wait, 0, 0}
+  if lent + tonumber(ARGV[6]) > now then
+    sooner = math.min(ends - now, math.max(lent - now, 0) + tonumber(ARGV[5]))
+  end
+  return {-1, ends - now, 0, 0, sooner}
 end
 local n = math.min(tonumber(ARGV[3]), math.max(1, math.floor(free / 2)))
 redis.call('HINCRBY', KEYS[1], 'used', n)
@@ -123,7 +135,7 @@ if n > 1 then
     redis.call('HSET', KEYS[1], 'lent', lent)
   end
 end
-return {used + n, ends - now, n, ends}
+return {used + n, ends - now, n, ends, -1}
 ",
     )
 });
@@ -178,7 +190,7 @@ impl Lease {
     /// A slot from memory, if one may be handed out now.
     fn hand_out(&mut self, window: Window, now: Instant) -> Option<Slot> {
         if let Some(wait) = self.paused(now) {
-            return Some(Slot::Full { wait });
+            return Some(Slot::Full { wait, sooner: None });
         }
         if self.left == 0 || self.window != Some(window) || self.until.is_none_or(|u| now >= u) {
             return None;
@@ -250,7 +262,7 @@ impl RedisWindows {
         // Before the script reads Redis's clock: `until` must not reach
         // past the window's end by the round trip.
         let sent = Instant::now();
-        let (used, ms, granted, ends): (i64, i64, i64, i64) = TAKE
+        let (used, ms, granted, ends, sooner): (i64, i64, i64, i64, i64) = TAKE
             .key(self.window_key(key))
             .key(self.pause_key(key))
             .arg(window.requests)
@@ -258,20 +270,22 @@ impl RedisWindows {
             .arg(want)
             .arg(LEASE_TTL.as_millis() as u64)
             .arg(RETURN_GRACE.as_millis() as u64)
+            .arg(RETURN_TAIL.as_millis() as u64)
             .invoke_async(&mut conn)
             .await?;
         drop(conn);
         if used <= 0 {
-            return Ok(Slot::Full { wait: Duration::from_millis(ms.max(1) as u64) });
+            let sooner = (sooner >= 0).then(|| Duration::from_millis(sooner.max(1) as u64));
+            return Ok(Slot::Full { wait: Duration::from_millis(ms.max(1) as u64), sooner });
         }
         if granted > 1 {
             let until = sent + LEASE_TTL.min(Duration::from_millis(ms.max(0) as u64));
-            let back = {
+            let (back, held) = {
                 let mut leases = self.leases();
                 let lease = leases.entry(key.to_string()).or_default();
                 if lease.paused(Instant::now()).is_some() {
                     // Slots that land during a pause go back at once.
-                    Some(((granted - 1) as u32, ends))
+                    (Some(((granted - 1) as u32, ends)), false)
                 } else {
                     // Another call's lease may have landed meanwhile: one
                     // of the same window adds up, an older one goes back.
@@ -284,13 +298,15 @@ impl RedisWindows {
                     lease.ends = ends;
                     lease.window = Some(window);
                     lease.used = used as u32;
-                    older
+                    (older, true)
                 }
             };
             if let Some((n, ends)) = back {
                 self.give_back(key, n, ends).await;
             }
-            self.give_back_at(key, until);
+            if held {
+                self.give_back_at(key, until);
+            }
         }
         Ok(Slot::Taken { used: used as u32 })
     }
@@ -343,16 +359,18 @@ fn lock(leases: &Mutex<HashMap<String, Lease>>) -> std::sync::MutexGuard<'_, Has
 }
 
 /// Returns `n` unused slots to the window at `window_key` that ends at
-/// `ends`. Best effort: slots that do not make it back only count until
-/// that window ends.
+/// `ends`. Best effort: slots that do not make it back (within
+/// [`GIVE_BACK_TIMEOUT`]) only count until that window ends.
 async fn give_back(pool: &Pool, window_key: &str, n: u32, ends: i64) {
     let given = async {
         let mut conn = pool.get().await?;
         let _: i64 = GIVE_BACK.key(window_key).arg(n).arg(ends).invoke_async(&mut conn).await?;
         Ok::<_, crate::Error>(())
     };
-    if let Err(e) = given.await {
-        tracing::debug!(cause = %e, "could not give unused rate window slots back");
+    match tokio::time::timeout(GIVE_BACK_TIMEOUT, given).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(cause = %e, "could not give unused rate window slots back"),
+        Err(_) => tracing::debug!("giving unused rate window slots back timed out"),
     }
 }
 
@@ -379,13 +397,14 @@ impl Windows {
                 let c =
                     map.entry(key.to_string()).or_insert(Counter { started: now, length, used: 0, paused_until: None });
                 if let Some(until) = c.paused_until.filter(|p| now < *p) {
-                    return Ok(Slot::Full { wait: until - now });
+                    return Ok(Slot::Full { wait: until - now, sooner: None });
                 }
                 if now >= c.started + c.length || c.length != length {
                     *c = Counter { started: now, length, used: 0, paused_until: None };
                 }
                 if c.used >= window.requests {
-                    return Ok(Slot::Full { wait: (c.started + c.length).saturating_duration_since(now) });
+                    let wait = (c.started + c.length).saturating_duration_since(now);
+                    return Ok(Slot::Full { wait, sooner: None });
                 }
                 c.used += 1;
                 Ok(Slot::Taken { used: c.used })
@@ -470,12 +489,12 @@ mod tests {
         assert_eq!(w.take("a", win).await.unwrap(), Slot::Taken { used: 1 });
         assert_eq!(w.take("a", win).await.unwrap(), Slot::Taken { used: 2 });
         match w.take("a", win).await.unwrap() {
-            Slot::Full { wait } => assert!(wait > Duration::from_secs(58) && wait <= Duration::from_secs(60)),
+            Slot::Full { wait, .. } => assert!(wait > Duration::from_secs(58) && wait <= Duration::from_secs(60)),
             other => panic!("expected a full window, got {other:?}"),
         }
         assert_eq!(w.used("a").await.unwrap(), 2, "a refused call is not counted");
         assert_eq!(w.take("b", win).await.unwrap(), Slot::Taken { used: 1 }, "connections are counted apart");
         w.pause("b", Duration::from_secs(5)).await.unwrap();
-        assert!(matches!(w.take("b", win).await.unwrap(), Slot::Full { wait } if wait <= Duration::from_secs(5)));
+        assert!(matches!(w.take("b", win).await.unwrap(), Slot::Full { wait, .. } if wait <= Duration::from_secs(5)));
     }
 }
