@@ -159,9 +159,9 @@ impl State {
 /// and stays between 1 and a cap.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct LeaseSize {
-    pub(crate) size: u32,
+    size: u32,
     /// When the last lease was asked for.
-    pub(crate) fetched_at: Option<Instant>,
+    fetched_at: Option<Instant>,
 }
 
 impl LeaseSize {
