@@ -174,7 +174,7 @@ pub struct ActionTrigger {
     pub every_seconds: Option<i64>,
     /// A schedule's next tick.
     pub next_run_at: Option<DateTime<Utc>>,
-    /// The event type pattern: `record.created`, `order.*`, `*`.
+    /// The event type pattern, from the event catalog: `record.created`, `connection.*`, `*`.
     pub event_type: Option<String>,
     /// Only events about this data endpoint (`de_…`).
     pub endpoint_id: Option<ID>,

@@ -570,6 +570,11 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
         let cookie = instagram(&app, &base).await;
         let made = create(&app, json!({ "name": "Publish", "steps": publish_steps() })).await;
         let id = made["action"]["id"].as_str().unwrap().to_string();
+        // An action started by events, which go on while the connection is broken.
+        let on_key = create(&app, json!({ "name": "On key", "triggers": [{ "eventType": "api_key.created" }],
+            "steps": [{ "key": "ping", "kind": "API_EXECUTE", "provider": "instagram", "method": "GET", "path": "/api/items" }] }))
+        .await;
+        let on_key = on_key["action"]["id"].as_str().unwrap().to_string();
         // The provider stops taking the token and refuses the refresh: the connection breaks.
         *log.current_access.lock().unwrap() = "revoked".into();
         *log.valid_refresh.lock().unwrap() = "revoked".into();
@@ -586,12 +591,29 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
         let second = run(&app, &app.owner_key, &id, input).await;
         let r = wait_run(&app, &second, Duration::from_secs(5), |r| r["status"] != "QUEUED").await;
         assert_eq!(r["status"], "PAUSED");
+        // So does one an event starts: the event is not lost, its run waits.
+        let key = "mutation { createApiKey(input: { name: \"meanwhile\", scopes: [READ] }) { secret } }";
+        app.gql(&app.owner_key, key, json!({})).await;
+        let runs_of = |action: String| {
+            let app = app.clone();
+            async move {
+                let q = "query($a: ID!) { actionRuns(filter: {actionId: $a}) { edges { node { id status trigger } } } }";
+                let seen = app.gql(&app.owner_key, q, json!({ "a": action })).await;
+                seen["actionRuns"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect::<Vec<_>>()
+            }
+        };
+        let evented = runs_of(on_key.clone()).await;
+        assert_eq!(evented.len(), 1, "[{}] {evented:?}", app.backend);
+        assert_eq!(evented[0]["trigger"], "EVENT");
+        let third_id = evented[0]["id"].as_str().unwrap().to_string();
+        let r = wait_run(&app, &third_id, Duration::from_secs(5), |r| r["status"] != "QUEUED").await;
+        assert_eq!(r["status"], "PAUSED", "[{}] {r}", app.backend);
         assert_eq!(log.api_hits.lock().unwrap().len(), hits);
 
-        // Connecting again resumes both.
+        // Connecting again resumes all three.
         *log.current_access.lock().unwrap() = "at-1".into();
         reconnect(&app, &cookie).await;
-        for id in [&run_id, &second] {
+        for id in [&run_id, &second, &third_id] {
             let done = wait_run(&app, id, Duration::from_secs(20), ended).await;
             assert_eq!(done["status"], "SUCCEEDED", "[{}] {done}", app.backend);
             assert!(done["error"].is_null());
@@ -604,6 +626,9 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         *log.current_access.lock().unwrap() = "revoked".into();
         *log.valid_refresh.lock().unwrap() = "revoked".into();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let between = chrono::Utc::now();
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let third =
             run(&app, &app.owner_key, &id, json!({ "image_url": "https://example.com/c.jpg", "caption": "3" })).await;
         let paused = wait_run(&app, &third, Duration::from_secs(20), |r| r["status"] == "PAUSED" || ended(r)).await;
@@ -630,6 +655,23 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
         assert_eq!(resume().await.unwrap(), 1);
         let done = wait_run(&app, &third, Duration::from_secs(20), ended).await;
         assert_eq!(done["status"], "SUCCEEDED", "[{}] {done}", app.backend);
+
+        // Runs by when they were started: `since` includes its instant, `until` does not.
+        let q = "query($f: ActionRunFilter) { actionRuns(filter: $f) { edges { node { id } } } }";
+        let ids = |f: Value| {
+            let app = app.clone();
+            async move {
+                let seen = app.gql(&app.owner_key, q, json!({ "f": f })).await;
+                let edges = seen["actionRuns"]["edges"].as_array().unwrap().clone();
+                edges.iter().map(|e| e["node"]["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+            }
+        };
+        let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        assert_eq!(ids(json!({ "actionId": id, "since": at(between) })).await, vec![third.clone()]);
+        assert_eq!(ids(json!({ "actionId": id, "until": at(between) })).await, vec![second.clone(), run_id.clone()]);
+        let all = ids(json!({ "since": at(between - chrono::Duration::hours(1)), "until": at(chrono::Utc::now()) })).await;
+        assert_eq!(all.len(), 4, "[{}] {all:?}", app.backend);
+        assert!(ids(json!({ "since": at(chrono::Utc::now() + chrono::Duration::seconds(1)) })).await.is_empty());
     })
     .await;
 }

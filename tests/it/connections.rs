@@ -321,10 +321,32 @@ async fn an_owner_connects_a_service_over_oauth_once_per_workspace() {
         assert_eq!(err["message"], "Only one Instagram connection is allowed per workspace");
         assert_eq!(err["code"], "TAKEN");
 
-        // Credentials are nowhere to be read: not in the schema, not in the clear in the database.
-        let sdl = switchyard::graphql::sdl();
-        let conn_type = sdl.split("type ServiceConnection").nth(1).unwrap().split('}').next().unwrap();
-        assert!(!conn_type.to_lowercase().contains("token\"") && !conn_type.contains("credential"), "{conn_type}");
+        // Credentials are nowhere to be read: no field of a connection's
+        // types is one, no value read through them or the events holds
+        // them, and the database has them only encrypted.
+        let readable = readable_fields(&app).await;
+        for (ty, every, _) in &readable {
+            for f in every {
+                let n = f.to_lowercase();
+                let holds = (n.contains("token") && !matches!(n.as_str(), "tokenexpiresat" | "tokenurl"))
+                    || n.contains("credential")
+                    || n.contains("password")
+                    || (n.contains("secret") && n != "clientsecret");
+                assert!(!holds, "{ty}.{f} could hold a credential");
+            }
+        }
+        let all = |ty: &str| readable.iter().find(|(t, _, _)| t == ty).unwrap().2.join(" ");
+        let q = format!(
+            "{{ connections {{ edges {{ node {{ {} }} }} }} providerSettings {{ {} }} \
+             events {{ edges {{ node {{ data }} }} }} }}",
+            all("ServiceConnection"),
+            all("ProviderSettings")
+        );
+        let everything = app.gql(&app.owner_key, &q, json!({})).await.to_string();
+        assert!(everything.contains("@mybusiness"), "{everything}");
+        for secret in ["at-1", "rt-1", "\"shh\""] {
+            assert!(!everything.contains(secret), "{secret} was readable: {everything}");
+        }
         let row = entity::connection::Entity::find().one(&app.state.db).await.unwrap().unwrap();
         assert!(!row.credentials_enc.contains("at-1") && !row.credentials_enc.contains("rt-1"));
         assert!(app.state.secret.decrypt(&row.credentials_enc).unwrap().contains("rt-1"));
@@ -340,6 +362,41 @@ async fn an_owner_connects_a_service_over_oauth_once_per_workspace() {
         assert_eq!(types, ["connection.deleted", "connection.created"]);
     })
     .await;
+}
+
+/// The types a connection is read through, by introspection: each with
+/// all its fields' names, and those a query can select as they are (scalar
+/// or enum, no arguments).
+type Readable = Vec<(String, Vec<String>, Vec<String>)>;
+
+async fn readable_fields(app: &TestApp) -> Readable {
+    let q = r#"{ __schema { types { name fields { name args { name }
+        type { kind ofType { kind ofType { kind ofType { kind } } } } } } } }"#;
+    let schema = app.gql(&app.owner_key, q, json!({})).await;
+    let wanted = ["ServiceConnection", "ConnectionCall", "ConnectionStats", "ProviderSettings", "Provider"];
+    let mut out = Vec::new();
+    for t in schema["__schema"]["types"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        if !wanted.contains(&name) {
+            continue;
+        }
+        let leaf = |ty: &Value| {
+            let mut ty = ty;
+            while matches!(ty["kind"].as_str(), Some("NON_NULL" | "LIST")) {
+                ty = &ty["ofType"];
+            }
+            matches!(ty["kind"].as_str(), Some("SCALAR" | "ENUM"))
+        };
+        let fields = t["fields"].as_array().unwrap();
+        let named = |f: &Value| f["name"].as_str().unwrap().to_string();
+        let every: Vec<String> = fields.iter().map(named).collect();
+        let plain: Vec<String> =
+            fields.iter().filter(|f| leaf(&f["type"]) && f["args"].as_array().unwrap().is_empty()).map(named).collect();
+        assert!(!plain.is_empty(), "{name}");
+        out.push((name.to_string(), every, plain));
+    }
+    assert_eq!(out.len(), wanted.len(), "{out:?}");
+    out
 }
 
 #[tokio::test]
@@ -440,6 +497,68 @@ async fn tokens_are_refreshed_once_before_they_expire_and_a_refused_refresh_asks
         let seen =
             app.gql(&app.owner_key, "query($id: ID!) { connection(id: $id) { status } }", json!({ "id": id })).await;
         assert_eq!(seen["connection"]["status"], "CONNECTED");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_scheduled_job_refreshes_a_token_only_once_it_is_within_seven_days_of_expiring() {
+    // The default margin (7 days); the scheduled scan every 10 s.
+    for_each_backend(&["--connection-refresh-interval-seconds", "10"], |app| async move {
+        let (base, log) = provider().await;
+        let (_, cookie) = app.invite_and_accept(&app.owner_key, "rita@example.com", "OWNER").await;
+        configure(&app, &cookie, "instagram", &base).await;
+        let expiry = |app: TestApp, id: String| async move {
+            let q = "query($id: ID!) { connection(id: $id) { tokenExpiresAt } }";
+            let seen = app.gql(&app.owner_key, q, json!({ "id": id })).await;
+            let at = seen["connection"]["tokenExpiresAt"].as_str().unwrap().to_string();
+            chrono::DateTime::parse_from_rfc3339(&at).unwrap().with_timezone(&chrono::Utc)
+        };
+        let days_left = |t: chrono::DateTime<chrono::Utc>| (t - chrono::Utc::now()).num_hours() as f64 / 24.0;
+
+        // A token for 60 days (as issued), then for 8: not due, through two scans.
+        let id = connect_instagram(&app, &cookie).await;
+        assert!((59.5..60.5).contains(&days_left(expiry(app.clone(), id.clone()).await)));
+        // The token's expiry as the provider gave it, then moved closer
+        // (as time would, without waiting days).
+        let expires_in = |days: i64| {
+            let app = app.clone();
+            let id = id.clone();
+            async move {
+                use sea_orm::sea_query::Expr;
+                use sea_orm::{ColumnTrait, QueryFilter};
+                let at = chrono::Utc::now() + chrono::Duration::days(days);
+                entity::connection::Entity::update_many()
+                    .col_expr(entity::connection::Column::TokenExpiresAt, Expr::value(at))
+                    .filter(entity::connection::Column::Id.eq(&id))
+                    .exec(&app.state.writer)
+                    .await
+                    .unwrap();
+            }
+        };
+
+        expires_in(8).await;
+        tokio::time::sleep(std::time::Duration::from_secs(21)).await;
+        assert_eq!(*log.refreshes.lock().unwrap(), 0, "[{}] refreshed 8 days ahead", app.backend);
+
+        // 6 days left: the next scan refreshes it, once.
+        expires_in(6).await;
+        let started = std::time::Instant::now();
+        while *log.refreshes.lock().unwrap() == 0 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(40), "[{}] never refreshed", app.backend);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let started = std::time::Instant::now();
+        while days_left(expiry(app.clone(), id.clone()).await) < 50.0 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "[{}] the new expiry was not kept",
+                app.backend
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+        assert_eq!(*log.refreshes.lock().unwrap(), 1, "[{}] a fresh token is not refreshed again", app.backend);
     })
     .await;
 }
@@ -599,6 +718,52 @@ async fn key_and_password_services_are_checked_by_one_real_call_before_they_are_
         assert!(oauth["createConnection"]["userErrors"][0]["message"].as_str().unwrap().contains("startConnection"));
         let (_, collab) = app.collaborator_key("cora@example.com").await;
         app.gql_err(Some(&collab), create, json!({ "i": { "provider": "airtable", "apiKey": "x" } }), "FORBIDDEN").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_ssrf_guard_keeps_connections_off_private_addresses() {
+    for_each_backend(&["--allow-private-targets", "false"], |app| async move {
+        let create = "mutation($i: CreateConnectionInput!) { createConnection(input: $i) {
+            connection { id } userErrors { field message } } }";
+        let count = || async {
+            app.gql(&app.owner_key, "{ connections { totalCount } }", json!({})).await["connections"]["totalCount"]
+                .clone()
+        };
+        // A key service whose base URL is private: refused before any call.
+        let base = keyed_service().await;
+        for url in [
+            base.clone(),
+            "http://10.0.0.1/api".into(),
+            "http://169.254.169.254/latest".into(),
+            "http://localhost:9".into(),
+        ] {
+            let out = app
+                .gql(
+                    &app.owner_key,
+                    create,
+                    json!({ "i": { "provider": "stripe", "apiKey": "sk-good", "baseUrl": url } }),
+                )
+                .await;
+            let err = &out["createConnection"]["userErrors"][0];
+            assert_eq!(err["field"], json!(["input", "baseUrl"]), "[{}] {url}: {out}", app.backend);
+            assert!(err["message"].as_str().unwrap().contains("may call"), "[{}] {out}", app.backend);
+        }
+        assert_eq!(count().await, 0);
+
+        // An OAuth provider whose token URL is private: the code is never
+        // sent there, the browser lands on an error, nothing is stored.
+        let (base, log) = provider().await;
+        let (_, cookie) = app.invite_and_accept(&app.owner_key, "rita@example.com", "OWNER").await;
+        configure(&app, &cookie, "instagram", &base).await;
+        let asked = start(&app, &cookie, "instagram").await;
+        let (status, body) =
+            come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") }))
+                .await;
+        assert_ne!(status, 200, "[{}] {body}", app.backend);
+        assert!(log.token_requests.lock().unwrap().is_empty(), "[{}] the code reached a private address", app.backend);
+        assert_eq!(count().await, 0);
     })
     .await;
 }

@@ -8,7 +8,8 @@
 //!   transaction that writes the run, so two processes never start it twice.
 //!   A tick that finds the action paused (a broken connection) is skipped.
 //!   A scheduled run's input is `{"scheduled_at": <its tick>}`.
-//! - **Events**: a type pattern (`record.created`, `order.*`, `*`) and an
+//! - **Events**: a type pattern of the event catalog (`record.created`,
+//!   `connection.*`, `*`; one that matches no catalog type is refused) and an
 //!   optional data endpoint. The [`ActionFanOut`] hook writes the runs in the
 //!   transaction of the events themselves (the outbox): no event is missed.
 //!   `action.*` events start no action, so an action cannot start itself.
