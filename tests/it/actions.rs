@@ -657,6 +657,8 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
         assert_eq!(done["status"], "SUCCEEDED", "[{}] {done}", app.backend);
 
         // Runs by when they were started: `since` includes its instant, `until` does not.
+        let third_at = app.gql(&app.owner_key, "query($id: ID!) { actionRun(id: $id) { createdAt } }", json!({ "id": third })).await;
+        let third_at = third_at["actionRun"]["createdAt"].as_str().unwrap().to_string();
         let q = "query($f: ActionRunFilter) { actionRuns(filter: $f) { edges { node { id } } } }";
         let ids = |f: Value| {
             let app = app.clone();
@@ -669,6 +671,8 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
         let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         assert_eq!(ids(json!({ "actionId": id, "since": at(between) })).await, vec![third.clone()]);
         assert_eq!(ids(json!({ "actionId": id, "until": at(between) })).await, vec![second.clone(), run_id.clone()]);
+        assert_eq!(ids(json!({ "actionId": id, "since": third_at })).await, vec![third.clone()]);
+        assert_eq!(ids(json!({ "actionId": id, "until": third_at })).await, vec![second.clone(), run_id.clone()]);
         let all = ids(json!({ "since": at(between - chrono::Duration::hours(1)), "until": at(chrono::Utc::now()) })).await;
         assert_eq!(all.len(), 4, "[{}] {all:?}", app.backend);
         assert!(ids(json!({ "since": at(chrono::Utc::now() + chrono::Duration::seconds(1)) })).await.is_empty());

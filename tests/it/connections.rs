@@ -322,28 +322,13 @@ async fn an_owner_connects_a_service_over_oauth_once_per_workspace() {
         assert_eq!(err["code"], "TAKEN");
 
         // Credentials are nowhere to be read: no field of a connection's
-        // types is one, no value read through them or the events holds
-        // them, and the database has them only encrypted.
-        let readable = readable_fields(&app).await;
-        for (ty, every, _) in &readable {
-            for f in every {
-                let n = f.to_lowercase();
-                let holds = (n.contains("token") && !matches!(n.as_str(), "tokenexpiresat" | "tokenurl"))
-                    || n.contains("credential")
-                    || n.contains("password")
-                    || (n.contains("secret") && n != "clientsecret");
-                assert!(!holds, "{ty}.{f} could hold a credential");
-            }
-        }
-        let all = |ty: &str| readable.iter().find(|(t, _, _)| t == ty).unwrap().2.join(" ");
-        let q = format!(
-            "{{ connections {{ edges {{ node {{ {} }} }} }} providerSettings {{ {} }} \
-             events {{ edges {{ node {{ data }} }} }} }}",
-            all("ServiceConnection"),
-            all("ProviderSettings")
-        );
-        let everything = app.gql(&app.owner_key, &q, json!({})).await.to_string();
-        assert!(everything.contains("@mybusiness"), "{everything}");
+        // types is one, no value read through them (a call made with the
+        // token included) or the events holds them, and the database has
+        // them only encrypted.
+        let made = call(&app, json!({ "connectionId": node["id"], "method": "GET", "path": "/api/contacts" })).await;
+        assert_eq!(made["call"]["status"], "SUCCEEDED", "{made}");
+        let everything = read_everything(&app).await;
+        assert!(everything.contains("@mybusiness") && everything.contains("/api/contacts"), "{everything}");
         for secret in ["at-1", "rt-1", "\"shh\""] {
             assert!(!everything.contains(secret), "{secret} was readable: {everything}");
         }
@@ -364,13 +349,41 @@ async fn an_owner_connects_a_service_over_oauth_once_per_workspace() {
     .await;
 }
 
+/// Everything a connection is read through, as one JSON text: every plain
+/// field of the workspace's connections, their calls and stats, the
+/// provider settings, and the events' data. First checks that no field of
+/// those types is named like a credential.
+async fn read_everything(app: &TestApp) -> String {
+    let readable = readable_fields(app).await;
+    for (ty, every, _) in &readable {
+        for f in every {
+            let n = f.to_lowercase();
+            let holds = (n.contains("token") && !matches!(n.as_str(), "tokenexpiresat" | "tokenurl"))
+                || ["credential", "password", "apikey", "authorization", "bearer"].iter().any(|w| n.contains(w))
+                || (n.contains("secret") && n != "clientsecret")
+                || (n.ends_with("key") && n != "key");
+            assert!(!holds, "{ty}.{f} could hold a credential");
+        }
+    }
+    let all = |ty: &str| readable.iter().find(|(t, _, _)| t == ty).unwrap().2.join(" ");
+    let q = format!(
+        "{{ connections {{ edges {{ node {{ {} calls {{ edges {{ node {{ {} responseHeaders {{ name value }} }} }} }} \
+         stats {{ {} }} }} }} }} providerSettings {{ {} }} events {{ edges {{ node {{ data }} }} }} }}",
+        all("ServiceConnection"),
+        all("ConnectionCall"),
+        all("ConnectionStats"),
+        all("ProviderSettings")
+    );
+    app.gql(&app.owner_key, &q, json!({})).await.to_string()
+}
+
 /// The types a connection is read through, by introspection: each with
 /// all its fields' names, and those a query can select as they are (scalar
 /// or enum, no arguments).
 type Readable = Vec<(String, Vec<String>, Vec<String>)>;
 
 async fn readable_fields(app: &TestApp) -> Readable {
-    let q = r#"{ __schema { types { name fields { name args { name }
+    let q = r#"{ __schema { types { name fields(includeDeprecated: true) { name args { name }
         type { kind ofType { kind ofType { kind ofType { kind } } } } } } } }"#;
     let schema = app.gql(&app.owner_key, q, json!({})).await;
     let wanted = ["ServiceConnection", "ConnectionCall", "ConnectionStats", "ProviderSettings", "Provider"];
@@ -557,7 +570,8 @@ async fn the_scheduled_job_refreshes_a_token_only_once_it_is_within_seven_days_o
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+        // Two more scans (10 s apart) find nothing due.
+        tokio::time::sleep(std::time::Duration::from_secs(21)).await;
         assert_eq!(*log.refreshes.lock().unwrap(), 1, "[{}] a fresh token is not refreshed again", app.backend);
     })
     .await;
@@ -710,9 +724,14 @@ async fn key_and_password_services_are_checked_by_one_real_call_before_they_are_
         assert_eq!(woo["createConnection"]["connection"]["account"], "https://shop.example", "{woo}");
         assert_eq!(count(app.clone()).await, 3);
 
-        // Secrets stay encrypted; OAuth services are not connected this way.
+        // Secrets stay encrypted and unreadable; OAuth services are not connected this way.
         for row in entity::connection::Entity::find().all(&app.state.db).await.unwrap() {
             assert!(!row.credentials_enc.contains("sk-good") && !row.credentials_enc.contains("cs\""));
+        }
+        let everything = read_everything(&app).await;
+        assert!(everything.contains("acct_123"), "{everything}");
+        for secret in ["sk-good", "\"k1\"", "\"cs\"", "Y2s6Y3M"] {
+            assert!(!everything.contains(secret), "{secret} was readable: {everything}");
         }
         let oauth = app.gql(&key, create, json!({ "i": { "provider": "instagram", "apiKey": "x" } })).await;
         assert!(oauth["createConnection"]["userErrors"][0]["message"].as_str().unwrap().contains("startConnection"));
@@ -762,6 +781,7 @@ async fn the_ssrf_guard_keeps_connections_off_private_addresses() {
             come_back(&app, &cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") }))
                 .await;
         assert_ne!(status, 200, "[{}] {body}", app.backend);
+        assert!(body.to_string().contains("SSRF guard"), "[{}] {body}", app.backend);
         assert!(log.token_requests.lock().unwrap().is_empty(), "[{}] the code reached a private address", app.backend);
         assert_eq!(count().await, 0);
     })
