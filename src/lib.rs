@@ -109,6 +109,7 @@ pub async fn build_state(config: Config) -> Result<AppState> {
         webhook_limiter,
         call_windows,
         call_log: Arc::default(),
+        run_progress: Arc::default(),
         finished: Arc::default(),
         http,
         login_limiter,

@@ -37,6 +37,15 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(belongs_to = "super::action::Entity", from = "Column::ActionId", to = "super::action::Column::Id")]
+    Action,
+}
+
+impl Related<super::action::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Action.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -10,6 +10,7 @@
 //! providers through connections, signed webhooks, delays, or installed
 //! plugins' actions.
 
+pub mod progress;
 pub mod runs;
 pub mod template;
 pub mod triggers;

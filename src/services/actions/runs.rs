@@ -438,8 +438,8 @@ async fn save(
 ) -> Result<bool> {
     let now = Utc::now();
     let ended = e.status.is_final();
-    // A step done with more to come is one UPDATE, which commits on its own:
-    // no transaction's two more turns at the one writer.
+    // A step done with more to come is progress: one UPDATE, committed
+    // together with other runs' (see `progress`).
     let alone = e.status == RunStatus::Running;
     let txn = match alone {
         true => None,
@@ -467,7 +467,7 @@ async fn save(
     }
     let update = update.filter(action_run::Column::Id.eq(&r.id)).filter(action_run::Column::JobId.eq(job_id));
     let Some(txn) = txn else {
-        let owned = update.exec(&st.writer).await?.rows_affected == 1;
+        let owned = st.run_progress.write(st, update).await?;
         if owned {
             announce(st, r);
         }
@@ -518,28 +518,28 @@ enum Outcome {
 
 /// Runs the run's steps from where it stands, for at most a slice.
 async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
-    // Read on the readers: both rows were committed before this job was rung,
-    // and the one writer is the pipeline's narrowest part.
-    let Some(r) = action_run::Entity::find_by_id(run_id).one(&st.db).await? else { return Ok(()) };
+    // Read on the readers, the run and its action in one query: both rows
+    // were committed before this job was rung, and the one writer is the
+    // pipeline's narrowest part.
+    let found = action_run::Entity::find_by_id(run_id).find_also_related(action::Entity).one(&st.db).await?;
+    let Some((r, Some(a))) = found else { return Ok(()) };
     let status = RunStatus::parse(&r.status);
     if r.job_id.as_deref() != Some(job_id) || status.is_final() || status == RunStatus::Paused {
         return Ok(()); // a stale or duplicate job: another owns the run
     }
-    let Some(a) = action::Entity::find_by_id(&r.action_id).one(&st.db).await? else { return Ok(()) };
     // RUNNING is stored before the step goes out, so readers (the panel, a
-    // subscriber re-reading the run) see the step under way.
+    // subscriber re-reading the run) see the step under way; as progress
+    // (see `progress`).
     let now = Utc::now();
     if status != RunStatus::Running {
-        let claimed = action_run::Entity::update_many()
+        let claim = action_run::Entity::update_many()
             .col_expr(action_run::Column::Status, Expr::value(RunStatus::Running.as_str()))
             .col_expr(action_run::Column::StartedAt, Expr::value(r.started_at.unwrap_or(now)))
             .col_expr(action_run::Column::WaitUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(action_run::Column::UpdatedAt, Expr::value(now))
             .filter(action_run::Column::Id.eq(&r.id))
-            .filter(action_run::Column::JobId.eq(job_id))
-            .exec(&st.writer)
-            .await?;
-        if claimed.rows_affected != 1 {
+            .filter(action_run::Column::JobId.eq(job_id));
+        if !st.run_progress.write(st, claim).await? {
             return Ok(());
         }
     }
