@@ -1,26 +1,32 @@
 //! A run's progress, written together with other runs'. While a run goes
 //! on (it starts, a step ends and more follow) its row is updated: one
-//! UPDATE each, which on its own costs a turn at the database (on SQLite
-//! at the one writer, whose every turn also costs sqlx's ping on the
-//! connection's return to the pool). Here the updates of concurrent runs
-//! join a queue; one writer task at a time takes what is queued, applies it
-//! in one transaction and answers each run with whether its job still owns
-//! it. While that commit runs new updates queue up for the next, so batches
-//! grow with load and a lone update never waits for company (there is no
-//! timer).
+//! UPDATE each, which on its own costs a turn at the database.
 //!
-//! Progress is bookkeeping like the job ledger's: on PostgreSQL its commit
-//! does not wait for the WAL flush (see
-//! [`AppState::bookkeeping`](crate::state::Shared::bookkeeping)). Only a
-//! crash of the database server itself can lose its last fraction of a
-//! second, and then the run goes on from the step before: at-least-once,
-//! with the same idempotency keys, as after a killed worker. A run's end
-//! (its status and event) and its waits (a new job) are not written here.
+//! - **SQLite**: every write is a turn at the one writer connection, which
+//!   also costs sqlx's ping on the connection's return to the pool. Here
+//!   the updates of concurrent runs join a queue; one writer task at a
+//!   time takes what is queued, applies it in one transaction and answers
+//!   each run with whether its job still owns it. While that commit runs
+//!   new updates queue up for the next, so batches grow with load and a
+//!   lone update never waits for company (there is no timer).
+//! - **PostgreSQL**: writes run side by side, so each update is applied at
+//!   once, alone, on the bookkeeping pool, whose commits do not wait for
+//!   the WAL flush (see [`AppState::bookkeeping`](crate::state::Shared::bookkeeping)).
+//!   Not in one transaction: it would hold up to a batch of run rows
+//!   locked together, in queue order, against `pause_waiting`, which locks
+//!   an action's runs in its own order. Only a crash of the database server
+//!   itself can lose the last fraction of a second of progress; the run
+//!   then goes on from the step before (see [`runs`](super::runs)).
 //!
-//! A batch that fails is applied again update by update, so one bad update
-//! fails only its own run's job.
+//! A run's end (its status and event) and its waits (a new job) are not
+//! written here. Never await [`Progress::write`] inside a transaction on
+//! the writer: on SQLite the queue's writer needs that one connection.
+//!
+//! A batch that fails is applied again update by update, so one bad
+//! update fails only its own run's job; a batch that cannot start (the
+//! database is unreachable) fails all its updates at once.
 
-use sea_orm::{TransactionTrait, UpdateMany};
+use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait, UpdateMany};
 use tokio::sync::oneshot;
 
 use entity::action_run;
@@ -33,7 +39,7 @@ use crate::state::AppState;
 const MAX_BATCH: usize = 100;
 
 type Update = UpdateMany<action_run::Entity>;
-type Waiting = (Update, oneshot::Sender<std::result::Result<bool, String>>);
+type Waiting = (Update, oneshot::Sender<Result<bool>>);
 
 /// Run updates waiting for their group commit.
 #[derive(Default)]
@@ -45,16 +51,15 @@ impl Progress {
     /// Applies `update` (filtered to one run and the job that must own it);
     /// returns once it is committed, with whether it changed the run.
     pub async fn write(&self, st: &AppState, update: Update) -> Result<bool> {
+        if st.bookkeeping.get_database_backend() == DbBackend::Postgres {
+            return apply_one(st, update).await;
+        }
         let (tx, rx) = oneshot::channel();
         if self.queue.push((update, tx)) {
             let st = st.clone();
             tokio::spawn(async move { st.run_progress.drain(&st).await });
         }
-        match rx.await {
-            Ok(Ok(owned)) => Ok(owned),
-            Ok(Err(e)) => Err(Error::internal(format!("the run's progress could not be saved: {e}"))),
-            Err(_) => Err(Error::internal("the run progress writer stopped")),
-        }
+        rx.await.unwrap_or_else(|_| Err(Error::internal("the run progress writer stopped")))
     }
 
     /// Applies batches until the queue is empty.
@@ -70,22 +75,37 @@ impl Progress {
 }
 
 /// Each update's outcome, in order: together in one transaction, or, when
-/// that fails, one by one.
-async fn apply_all(st: &AppState, updates: Vec<Update>) -> Vec<std::result::Result<bool, String>> {
+/// a statement of it fails, one by one.
+async fn apply_all(st: &AppState, updates: Vec<Update>) -> Vec<Result<bool>> {
     if let [one] = updates.as_slice() {
-        return vec![apply_one(st, one.clone()).await.map_err(|e| e.to_string())];
+        return vec![apply_one(st, one.clone()).await];
     }
-    match apply_together(st, updates.clone()).await {
-        Ok(owned) => owned.into_iter().map(Ok).collect(),
+    let txn = match st.bookkeeping.begin().await {
+        Ok(txn) => txn,
         Err(e) => {
-            tracing::warn!(cause = %e, updates = updates.len(), "run progress batch failed; applying it one by one");
-            let mut out = Vec::with_capacity(updates.len());
-            for u in updates {
-                out.push(apply_one(st, u).await.map_err(|e| e.to_string()));
+            tracing::warn!(cause = %e, updates = updates.len(), "run progress batch could not start");
+            return updates.iter().map(|_| Err(Error::internal("the database could not be reached"))).collect();
+        }
+    };
+    match apply_in(&txn, updates.clone()).await {
+        Ok(owned) => match txn.commit().await {
+            Ok(()) => return owned.into_iter().map(Ok).collect(),
+            Err(e) => tracing::warn!(cause = %e, updates = updates.len(), "run progress batch failed to commit"),
+        },
+        Err(e) => {
+            tracing::warn!(cause = %e, updates = updates.len(), "run progress batch failed");
+            // Gives the connection back first: on SQLite it is the one writer.
+            if let Err(e) = txn.rollback().await {
+                tracing::warn!(cause = %e, "run progress batch failed to roll back");
             }
-            out
         }
     }
+    // Applied again one by one (an update applied twice changes nothing more).
+    let mut out = Vec::with_capacity(updates.len());
+    for u in updates {
+        out.push(apply_one(st, u).await);
+    }
+    out
 }
 
 /// One update, which commits on its own: no transaction's two more turns.
@@ -93,12 +113,10 @@ async fn apply_one(st: &AppState, update: Update) -> Result<bool> {
     Ok(update.exec(&st.bookkeeping).await?.rows_affected == 1)
 }
 
-async fn apply_together(st: &AppState, updates: Vec<Update>) -> Result<Vec<bool>> {
-    let txn = st.bookkeeping.begin().await?;
+async fn apply_in(txn: &sea_orm::DatabaseTransaction, updates: Vec<Update>) -> Result<Vec<bool>> {
     let mut owned = Vec::with_capacity(updates.len());
     for u in updates {
-        owned.push(u.exec(&txn).await?.rows_affected == 1);
+        owned.push(u.exec(txn).await?.rows_affected == 1);
     }
-    txn.commit().await?;
     Ok(owned)
 }

@@ -7,10 +7,15 @@
 //! job due when the wait is over. Exactly one job may run a run at a time:
 //! the run names it (`job_id`), and a stale or duplicate job finds another
 //! id and does nothing. A killed worker's job is run again by the engine and
-//! goes on at the step that was running; a finished step is never repeated.
+//! goes on at the step that was running; a finished step is not repeated,
+//! unless the database server itself crashes: on PostgreSQL a run's
+//! progress is committed without waiting for the WAL flush (see
+//! [`progress`](super::progress)), so such a crash can lose the last
+//! fraction of a second of it, and the step whose result it held runs again.
 //! A step killed mid-request runs again (at-least-once): its requests carry
 //! the same `Idempotency-Key` (API calls) or `webhook-id` (webhooks) each
-//! time, which a receiver may use to drop the repeat.
+//! time, which a receiver may use to drop the repeat; a `PLUGIN` step
+//! carries no key.
 //!
 //! Per step: a 5xx or a transport failure is tried again after 2 s, 4 s,
 //! 8 s, 16 s (5 attempts, beyond the connection's own quick retries); a 401
@@ -467,6 +472,9 @@ async fn save(
     }
     let update = update.filter(action_run::Column::Id.eq(&r.id)).filter(action_run::Column::JobId.eq(job_id));
     let Some(txn) = txn else {
+        // Never back past a step another worker of the same job has saved
+        // meanwhile (this one lost its lease while its update waited).
+        let update = update.filter(action_run::Column::StepIndex.lte(e.step_index));
         let owned = st.run_progress.write(st, update).await?;
         if owned {
             announce(st, r);
