@@ -96,7 +96,7 @@ pub struct Shared {
     pub finished: Arc<crate::jobs::finish::Finished>,
     /// Finished connection calls waiting for their log's group commit.
     pub call_log: Arc<crate::services::connections::log::CallLog>,
-    /// Action runs' progress waiting for its group commit.
+    /// Writes action runs' progress (a group commit on SQLite).
     pub run_progress: Arc<crate::services::actions::progress::Progress>,
     /// Verified API keys and sessions with their principals.
     pub auth_cache: Arc<crate::auth::cache::AuthCache>,

@@ -443,8 +443,8 @@ async fn save(
 ) -> Result<bool> {
     let now = Utc::now();
     let ended = e.status.is_final();
-    // A step done with more to come is progress: one UPDATE, committed
-    // together with other runs' (see `progress`).
+    // A step done with more to come is progress: one UPDATE, written as
+    // `progress` writes it (with other runs' on SQLite).
     let alone = e.status == RunStatus::Running;
     let txn = match alone {
         true => None,
