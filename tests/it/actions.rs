@@ -575,6 +575,15 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
             "steps": [{ "key": "ping", "kind": "API_EXECUTE", "provider": "instagram", "method": "GET", "path": "/api/items" }] }))
         .await;
         let on_key = on_key["action"]["id"].as_str().unwrap().to_string();
+        // The runs a filter finds, newest first: `{ id trigger }` each.
+        let runs = |f: Value| {
+            let app = app.clone();
+            async move {
+                let q = "query($f: ActionRunFilter) { actionRuns(filter: $f) { edges { node { id trigger } } } }";
+                let seen = app.gql(&app.owner_key, q, json!({ "f": f })).await;
+                seen["actionRuns"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect::<Vec<_>>()
+            }
+        };
         // The provider stops taking the token and refuses the refresh: the connection breaks.
         *log.current_access.lock().unwrap() = "revoked".into();
         *log.valid_refresh.lock().unwrap() = "revoked".into();
@@ -594,15 +603,7 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
         // So does one an event starts: the event is not lost, its run waits.
         let key = "mutation { createApiKey(input: { name: \"meanwhile\", scopes: [READ] }) { secret } }";
         app.gql(&app.owner_key, key, json!({})).await;
-        let runs_of = |action: String| {
-            let app = app.clone();
-            async move {
-                let q = "query($a: ID!) { actionRuns(filter: {actionId: $a}) { edges { node { id status trigger } } } }";
-                let seen = app.gql(&app.owner_key, q, json!({ "a": action })).await;
-                seen["actionRuns"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect::<Vec<_>>()
-            }
-        };
-        let evented = runs_of(on_key.clone()).await;
+        let evented = runs(json!({ "actionId": on_key })).await;
         assert_eq!(evented.len(), 1, "[{}] {evented:?}", app.backend);
         assert_eq!(evented[0]["trigger"], "EVENT");
         let third_id = evented[0]["id"].as_str().unwrap().to_string();
@@ -659,14 +660,8 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
         // Runs by when they were started: `since` includes its instant, `until` does not.
         let third_at = app.gql(&app.owner_key, "query($id: ID!) { actionRun(id: $id) { createdAt } }", json!({ "id": third })).await;
         let third_at = third_at["actionRun"]["createdAt"].as_str().unwrap().to_string();
-        let q = "query($f: ActionRunFilter) { actionRuns(filter: $f) { edges { node { id } } } }";
-        let ids = |f: Value| {
-            let app = app.clone();
-            async move {
-                let seen = app.gql(&app.owner_key, q, json!({ "f": f })).await;
-                let edges = seen["actionRuns"]["edges"].as_array().unwrap().clone();
-                edges.iter().map(|e| e["node"]["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
-            }
+        let ids = |f: Value| async move {
+            runs(f).await.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
         };
         let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         assert_eq!(ids(json!({ "actionId": id, "since": at(between) })).await, vec![third.clone()]);

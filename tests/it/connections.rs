@@ -387,19 +387,20 @@ async fn readable_fields(app: &TestApp) -> Readable {
         type { kind ofType { kind ofType { kind ofType { kind } } } } } } } }"#;
     let schema = app.gql(&app.owner_key, q, json!({})).await;
     let wanted = ["ServiceConnection", "ConnectionCall", "ConnectionStats", "ProviderSettings", "Provider"];
+    // A scalar or an enum under any NON_NULL and LIST wrappers.
+    let leaf = |ty: &Value| {
+        let mut ty = ty;
+        while matches!(ty["kind"].as_str(), Some("NON_NULL" | "LIST")) {
+            ty = &ty["ofType"];
+        }
+        matches!(ty["kind"].as_str(), Some("SCALAR" | "ENUM"))
+    };
     let mut out = Vec::new();
     for t in schema["__schema"]["types"].as_array().unwrap() {
         let name = t["name"].as_str().unwrap();
         if !wanted.contains(&name) {
             continue;
         }
-        let leaf = |ty: &Value| {
-            let mut ty = ty;
-            while matches!(ty["kind"].as_str(), Some("NON_NULL" | "LIST")) {
-                ty = &ty["ofType"];
-            }
-            matches!(ty["kind"].as_str(), Some("SCALAR" | "ENUM"))
-        };
         let fields = t["fields"].as_array().unwrap();
         let named = |f: &Value| f["name"].as_str().unwrap().to_string();
         let every: Vec<String> = fields.iter().map(named).collect();
@@ -532,8 +533,7 @@ async fn the_scheduled_job_refreshes_a_token_only_once_it_is_within_seven_days_o
         // A token for 60 days (as issued), then for 8: not due, through two scans.
         let id = connect_instagram(&app, &cookie).await;
         assert!((59.5..60.5).contains(&days_left(expiry(app.clone(), id.clone()).await)));
-        // The token's expiry as the provider gave it, then moved closer
-        // (as time would, without waiting days).
+        // Moves the token's expiry closer, as time would, without waiting days.
         let expires_in = |days: i64| {
             let app = app.clone();
             let id = id.clone();
