@@ -30,7 +30,8 @@
   var SEL = 'integration { ' + FIELDS + ' }';
 
   var STATUS_TEXT = { ACTIVE: 'active', INACTIVE: 'inactive', ERROR: 'error' };
-  var RUN_TEXT = { QUEUED: 'queued', RUNNING: 'running', SUCCEEDED: 'succeeded', FAILED: 'failed', SKIPPED: 'skipped' };
+  var RUN_TEXT = { QUEUED: 'queued', RUNNING: 'running', SUCCEEDED: 'succeeded', FAILED: 'failed', SKIPPED: 'skipped',
+    PAUSED: 'paused' };
   var FINAL = { SUCCEEDED: true, FAILED: true, SKIPPED: true };
 
   var SY = window.Switchyard;   // /playground/app.js
@@ -448,7 +449,7 @@
         t.title = r.error;
         err.appendChild(t);
       } else if (r.note) {
-        // A run that did not fail but has something to tell (a bound, held-back deletions, a skip).
+        // A run that did not fail but has something to tell (a bound, held-back deletions, a skip, a pause).
         var n = el('span', 'sy-trunc sy-muted', r.note);
         n.title = r.note;
         err.appendChild(n);
@@ -456,7 +457,7 @@
         dashCell(err);
       }
       tr.appendChild(err);
-      tr.classList.toggle('sy-row-warn', r.status === 'FAILED');
+      tr.classList.toggle('sy-row-warn', r.status === 'FAILED' || r.status === 'PAUSED');
       tbody.appendChild(tr);
     });
   }
@@ -465,8 +466,8 @@
     feed.touched();
     var parts = rowParts[r.integrationId];
     if (parts && parts.mode === 'runs') upsertRun(parts, r, false);
-    // An ended run moves the integration's last sync, items and status.
-    if (FINAL[r.status]) refreshSoon();
+    // An ended (or paused) run moves the integration's last sync, items and status.
+    if (FINAL[r.status] || r.status === 'PAUSED') refreshSoon();
   }
 
   var soon = null;

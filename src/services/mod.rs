@@ -37,6 +37,7 @@ pub fn register_event_hooks() {
     crate::events::hooks::register(webhooks::WebhookFanOut);
     crate::events::hooks::register(actions::triggers::ActionFanOut);
     crate::events::hooks::register(plugins::calls::PluginFanOut);
+    crate::events::hooks::register(integrations::paused::IntegrationFanOut);
 }
 
 /// The job engine's registry with the handler of every job kind the

@@ -880,7 +880,7 @@ pub(crate) async fn connected_instagram(app: &TestApp, base: &str) -> String {
 
 /// The whole OAuth connect (or reconnect) of Instagram by the signed-in
 /// owner, the provider granting it; returns the connection's id.
-async fn connect_instagram(app: &TestApp, cookie: &str) -> String {
+pub(crate) async fn connect_instagram(app: &TestApp, cookie: &str) -> String {
     let asked = start(app, cookie, "instagram").await;
     let (status, body) =
         come_back(app, cookie, "instagram", json!({ "code": "good-code", "state": param(&asked, "state") })).await;

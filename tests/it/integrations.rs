@@ -33,7 +33,7 @@ pub(super) async fn wait_run(app: &TestApp, run_id: &str) -> Value {
     let until = Instant::now() + Duration::from_secs(45);
     loop {
         let run = app.gql(&app.owner_key, q, json!({ "id": run_id })).await["integrationRun"].clone();
-        let ended = ["SUCCEEDED", "FAILED", "SKIPPED"].iter().any(|s| run["status"] == *s);
+        let ended = ["SUCCEEDED", "FAILED", "SKIPPED", "PAUSED"].iter().any(|s| run["status"] == *s);
         if ended || Instant::now() > until {
             return run;
         }
@@ -640,6 +640,52 @@ async fn an_oauth_connected_service_is_tested_at_its_catalog_who_am_i_path_and_s
             ("/api/contacts".to_string(), "Bearer at-1".to_string()),
             ("/api/contacts".to_string(), "Bearer at-2".to_string()),
         ]);
+        assert_eq!(integration(&app, &id).await["itemsSynced"], 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_broken_connection_pauses_an_inbound_sync_and_connecting_again_resumes_it() {
+    // The schedule is kept out of the way: the runs here are started by hand.
+    for_each_backend(&[], |app| async move {
+        let (base, log) = crate::connections::provider().await;
+        let (_, cookie) = app.invite_and_accept(&app.owner_key, "pia@example.com", "OWNER").await;
+        crate::connections::configure(&app, &cookie, "instagram", &base).await;
+        crate::connections::connect_instagram(&app, &cookie).await;
+        app.mutate(&app.owner_key, "createDataEndpoint", json!({ "slug": "contacts", "name": "Contacts" }), "dataEndpoint { id }").await;
+        let sync = json!({ "path": "/api/contacts", "items_pointer": "/data", "external_id_field": "id", "endpoint": "contacts" });
+        let made = app.mutate(&app.owner_key, "createIntegration",
+            json!({ "name": "Instagram", "serviceType": "instagram", "config": { "sync": sync } }), INTEGRATION).await;
+        let id = made["integration"]["id"].as_str().unwrap().to_string();
+
+        // The provider stops taking the token and refuses the refresh: the
+        // connection breaks, and the run pauses instead of failing.
+        *log.current_access.lock().unwrap() = "revoked".into();
+        *log.valid_refresh.lock().unwrap() = "revoked".into();
+        let first = sync_now(&app, &id).await;
+        assert_eq!((first["status"].as_str(), first["items"].as_i64(), first["error"].clone()),
+            (Some("PAUSED"), Some(0), Value::Null), "[{}] {first}", app.backend);
+        assert!(first["note"].as_str().unwrap().contains("needs to be reconnected"), "{first}");
+        let i = integration(&app, &id).await;
+        assert_eq!((i["status"].as_str(), i["lastError"].clone()), (Some("ACTIVE"), Value::Null), "not an error: {i}");
+        // A second run pauses too, without calling anything.
+        let hits = log.api_hits.lock().unwrap().len();
+        let second = sync_now(&app, &id).await;
+        assert_eq!(second["status"], "PAUSED", "{second}");
+        assert_eq!(log.api_hits.lock().unwrap().len(), hits, "a broken connection is not called");
+
+        // Connecting again resumes the newest paused run; the older one is skipped, not run twice.
+        *log.current_access.lock().unwrap() = "at-1".into();
+        crate::connections::connect_instagram(&app, &cookie).await;
+        let resumed = wait_run(&app, second["id"].as_str().unwrap()).await;
+        assert_eq!((resumed["status"].as_str(), resumed["items"].as_i64(), resumed["note"].clone()),
+            (Some("SUCCEEDED"), Some(2), Value::Null), "[{}] {resumed}", app.backend);
+        let older = wait_run(&app, first["id"].as_str().unwrap()).await;
+        assert_eq!(older["status"], "SKIPPED", "{older}");
+        assert!(older["note"].as_str().unwrap().contains(second["id"].as_str().unwrap()), "{older}");
+        assert_eq!(settled_records(&app, 2).await.len(), 2);
+        assert_eq!(log.api_hits.lock().unwrap()[hits..], [("/api/contacts".to_string(), "Bearer at-1".to_string())]);
         assert_eq!(integration(&app, &id).await["itemsSynced"], 2);
     })
     .await;

@@ -25,6 +25,11 @@
 //!   expired, a link may be what was refused): the next run starts again
 //!   at the first page. A next page named twice in one run would loop: the
 //!   run fails there.
+//! - **Paused, not failed, by a broken connection.** When the workspace's
+//!   connection is gone or needs to be made again (its refresh was
+//!   refused), the run ends `PAUSED` where it was, keeping the next page's
+//!   request as a bound does; the integration's status is left as it is.
+//!   Making the connection again resumes that run (see [`super::paused`]).
 //! - **Stored by external id, once.** Each item becomes a record of the
 //!   data endpoint, created the first time its external id is seen and
 //!   replaced when it changed (`integration_item` keeps the record id and
@@ -62,6 +67,7 @@ use super::connection_for;
 use super::sync::{RunOutcome, RUN_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::services::connections::call::{self, CallRequest};
+use crate::services::connections::ConnectionStatus;
 use crate::state::AppState;
 use items::{delete_missing, known_items, mark_seen, store, Stored};
 use pages::{follow, next_of, page, reason, Next, Paged, Spec};
@@ -178,8 +184,14 @@ async fn read(st: &AppState, i: &integration::Model, run_id: &str) -> Result<Run
     let Some(spec) = Spec::read(&i.config["sync"]) else {
         return fail(out, "The integration has no `sync` config".into());
     };
-    let Some(c) = connection_for(&st.db, &i.workspace_id, &i.service_type).await? else {
-        return fail(out, "The workspace has no connection for this service".into());
+    // A connection that is gone or must be made again pauses the run: it
+    // resumes when the connection is made again (see [`super::paused`]).
+    let c = match connection_for(&st.db, &i.workspace_id, &i.service_type).await? {
+        Some(c) if c.status == ConnectionStatus::Connected.as_str() => c,
+        found => {
+            out.paused = Some(super::paused::reason(&i.service_type, found.is_some()));
+            return Ok(out);
+        }
     };
     let Some(endpoint) = crate::services::data_endpoints::by_slug(&st.db, &i.workspace_id, spec.endpoint).await? else {
         return fail(out, format!("The data endpoint `{}` is gone", spec.endpoint));
@@ -234,6 +246,13 @@ async fn read(st: &AppState, i: &integration::Model, run_id: &str) -> Result<Run
                     Resume { cycle, pages: at - 1, next: request, sync: sync_digest(i) },
                 )
                 .await;
+            }
+            Ok(Paged::Paused(why)) => {
+                // Its reconnect goes on from this page.
+                let at = Resume { cycle, pages: at - 1, next: request, sync: sync_digest(i) };
+                keep_resume(st, &i.id, Some(&at)).await?;
+                out.paused = Some(why);
+                return Ok(out);
             }
             Err(why) => return fail(out, on_page(why)),
         };

@@ -8,6 +8,7 @@
 //! pulls a listing into a data endpoint ([`inbound`]).
 
 pub mod inbound;
+pub mod paused;
 pub mod sync;
 
 use std::sync::LazyLock;

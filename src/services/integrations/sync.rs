@@ -117,8 +117,14 @@ pub enum RunStatus {
     /// Stopped at a failure; the next run resumes where it stopped
     /// (outbound) or reads the listing again from its start (inbound).
     Failed,
-    /// Not run: another run of the integration was running (`note` names it).
+    /// Not run: another run of the integration was running (`note` names
+    /// it), or a later run read the listing while this one was paused.
     Skipped,
+    /// Stopped until the workspace's connection to the service is made
+    /// again (it is gone, or its refresh was refused; `note` says which):
+    /// making it again resumes the run where it stopped. Meanwhile the
+    /// schedule starts no other run.
+    Paused,
 }
 
 impl RunStatus {
@@ -129,6 +135,7 @@ impl RunStatus {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::Paused => "paused",
         }
     }
 
@@ -138,6 +145,7 @@ impl RunStatus {
             "running" => Self::Running,
             "succeeded" => Self::Succeeded,
             "skipped" => Self::Skipped,
+            "paused" => Self::Paused,
             _ => Self::Failed,
         }
     }
@@ -182,6 +190,9 @@ pub(super) struct RunOutcome {
     /// How a run that did not fail still ended early (a bound: pages, time,
     /// a rate limit) or held back its deletions (inbound).
     pub note: Option<String>,
+    /// Why the run paused (its connection must be made again); it did not
+    /// fail, and resumes when the connection is made again.
+    pub paused: Option<String>,
 }
 
 /// Queues a run: its row and its job in one transaction, then the ring.
@@ -431,6 +442,10 @@ impl Handler for IntegrationSync {
                 if !i.auto_sync || IntegrationStatus::parse(&i.status) == IntegrationStatus::Inactive {
                     return Ok(());
                 }
+                // A paused run waits for the connection already: ticks add none meanwhile.
+                if super::paused::waits_for_reconnect(&st.writer, &i).await? {
+                    return Ok(());
+                }
                 let run = integration_run::Model {
                     id: scheduled_id.clone(),
                     ..new_run(&i, Trigger::Schedule, RunStatus::Running)
@@ -441,11 +456,13 @@ impl Handler for IntegrationSync {
         if !hold(st, &i.id, &run.id).await? {
             return skip(st, &i.id, run).await;
         }
+        super::paused::supersede(st, &i.id, &run.id).await?;
         // Read again now that the run holds it: the state the last run left.
         let Some(i) = integration::Entity::find_by_id(&i.id).one(&st.writer).await? else { return Ok(()) };
         let mut run = run;
         run.status = RunStatus::Running.as_str().into();
         run.cursor_from = i.cursor.clone();
+        run.note = None; // a resumed run's pause note
         let run = run.into_active_model().reset_all().update(&st.writer).await?;
         announce(st, &run);
         let ran = match kind_of(&i.service_type)?.direction {
@@ -523,10 +540,14 @@ async fn finish(
     outcome: RunOutcome,
 ) -> Result<()> {
     let now = Utc::now();
-    let RunOutcome { items, deleted, cursor, failure, note } = outcome;
+    let RunOutcome { items, deleted, cursor, failure, note, paused } = outcome;
+    if let Some(why) = paused {
+        return super::paused::pause(st, &i.id, run, items, why).await;
+    }
     run.status = if failure.is_some() { RunStatus::Failed } else { RunStatus::Succeeded }.as_str().into();
-    run.items = items;
-    run.deleted = deleted;
+    // A run resumed after a pause adds to what it did before.
+    run.items += items;
+    run.deleted += deleted;
     run.cursor_to = cursor;
     run.error = failure.clone();
     run.note = note;

@@ -157,6 +157,9 @@ pub(super) enum Paged {
     /// Nothing can go out before this long: the provider's window is full,
     /// or its 429 asked for a longer wait than a worker sleeps in place.
     Wait(Duration),
+    /// Nothing can go out until the connection is made again (it is gone,
+    /// or its refresh was refused): the reason.
+    Paused(String),
 }
 
 /// One page through the workspace's connection, the call's retries and a
@@ -172,7 +175,8 @@ pub(super) async fn page(
         Ok(ForRun::Answered { answer, .. }) if (200..300).contains(&answer.status) => answer,
         Ok(ForRun::Answered { answer, .. }) => return Err(format!("The service answered HTTP {}", answer.status)),
         Ok(ForRun::Wait(wait) | ForRun::Limited(wait)) => return Ok(Paged::Wait(wait)),
-        Ok(ForRun::Unavailable(why) | ForRun::Unusable(why)) => return Err(why),
+        Ok(ForRun::Unusable(why)) => return Ok(Paged::Paused(why)),
+        Ok(ForRun::Unavailable(why)) => return Err(why),
         Err(e) => return Err(reason(&e)),
     };
     let body = serde_json::from_str(&answer.body).map_err(|_| "The service's answer is not JSON".to_string())?;
