@@ -1025,6 +1025,36 @@ async fn calls_carry_the_connections_token_and_401_429_and_5xx_are_handled() {
 }
 
 #[tokio::test]
+async fn a_long_answer_is_returned_whole_and_logged_cut_at_a_character_boundary() {
+    for_each_backend(&[], |app| async move {
+        let (base, _log) = provider().await;
+        let id = custom_rest(&app, &base, None).await;
+        // The provider echoes the body: two-byte characters make the answer
+        // longer than the log keeps, with the cut inside one of them unless it moves.
+        let long = format!("xx{}", "é".repeat(3000));
+        let out = call(&app, json!({ "connectionId": id, "method": "POST", "path": "/echo", "body": long })).await;
+        assert_eq!(out["call"]["status"], "SUCCEEDED", "{out}");
+        let whole: Value = serde_json::from_str(out["response"]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(whole["body"], long.as_str(), "the caller gets the whole answer");
+        let logged = out["call"]["responseBody"].as_str().unwrap();
+        let limit = switchyard::services::connections::call::LOGGED_BODY_BYTES;
+        assert!(logged.len() <= limit && logged.len() >= limit - 1, "{} bytes logged", logged.len());
+        assert!(out["response"]["body"].as_str().unwrap().starts_with(logged));
+        assert_eq!(out["call"]["responseTruncated"], true);
+        // As the log reads it later.
+        let q = "query($id: ID!) { connectionCall(id: $id) { responseBody responseTruncated } }";
+        let seen = app.gql(&app.owner_key, q, json!({ "id": out["call"]["id"] })).await;
+        assert_eq!(seen["connectionCall"]["responseBody"].as_str(), Some(logged));
+        assert_eq!(seen["connectionCall"]["responseTruncated"], true);
+        // A short answer is kept whole.
+        let out = call(&app, json!({ "connectionId": id, "method": "POST", "path": "/echo", "body": "short" })).await;
+        assert_eq!((out["call"]["responseBody"].clone(), out["call"]["responseTruncated"].clone()),
+            (out["response"]["body"].clone(), json!(false)), "{out}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_queued_call_fails_once_it_has_made_ten_requests_that_all_met_429() {
     for_each_backend(&[], |app| async move {
         let (base, log) = provider().await;
