@@ -138,7 +138,9 @@ pub struct ActionStepInput {
     /// A string that is exactly one `{{ … }}` keeps the value's JSON type.
     #[graphql(secret)]
     pub body: Option<Json<serde_json::Value>>,
-    /// `WEBHOOK`: the receiver's URL (not a template; public addresses only).
+    /// `WEBHOOK`: the receiver's URL (public addresses only). A template may
+    /// fill its path and query after a literal `scheme://host/`, never its
+    /// scheme or host.
     pub url: Option<String>,
     /// `DELAY`: seconds to wait, 1 to 86400.
     pub seconds: Option<i32>,

@@ -187,6 +187,10 @@ async fn templates_paths_connections_and_triggers_are_checked_when_an_action_is_
             (json!({ "steps": [step(json!({})), step(json!({}))] }), "input.steps.1.key"),
             (json!({ "steps": [{ "key": "wait", "kind": "DELAY", "seconds": 0 }] }), "input.steps.0.seconds"),
             (json!({ "steps": [{ "key": "hook", "kind": "WEBHOOK", "url": "ftp://x" }] }), "input.steps.0.url"),
+            // A template may fill a URL's path and query, never its host.
+            (json!({ "steps": [{ "key": "hook", "kind": "WEBHOOK", "url": "{{ input.url }}" }] }), "input.steps.0.url"),
+            (json!({ "steps": [{ "key": "hook", "kind": "WEBHOOK", "url": "https://{{ input.host }}/x" }] }), "input.steps.0.url"),
+            (json!({ "steps": [{ "key": "hook", "kind": "WEBHOOK", "url": "https://h.example/{{ input.x" }] }), "input.steps.0.url"),
             (json!({ "steps": [] }), "input.steps"),
             (json!({ "steps": [step(json!({}))], "triggers": [{ "cron": "61 * * * *" }] }), "input.triggers.0.cron"),
             (json!({ "steps": [step(json!({}))], "triggers": [{ "cron": "0 9 * * 1", "timezone": "Mars/Base" }] }), "input.triggers.0.timezone"),
@@ -405,16 +409,16 @@ async fn a_retry_that_finds_the_window_full_keeps_its_cause_and_holds_no_worker(
 async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>) {
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let keep = got.clone();
-    let router = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-            let keep = keep.clone();
-            async move {
-                keep.lock().unwrap().push((headers, body));
-                "ok"
-            }
-        }),
-    );
+    // What arrives, with the path it came to as `x-received-path`.
+    let hook = axum::routing::post(move |uri: axum::http::Uri, mut headers: axum::http::HeaderMap, body: String| {
+        let keep = keep.clone();
+        async move {
+            headers.insert("x-received-path", uri.path().parse().unwrap());
+            keep.lock().unwrap().push((headers, body));
+            "ok"
+        }
+    });
+    let router = axum::Router::new().route("/hook", hook.clone()).route("/hook/{*rest}", hook);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -438,7 +442,8 @@ async fn an_event_trigger_runs_on_each_record_of_its_endpoint_with_the_events_da
         let made = create(
             &app,
             json!({ "name": "Forward orders",
-            "steps": [{ "key": "notify", "kind": "WEBHOOK", "url": url,
+            // A template may fill the URL's path (its host is fixed).
+            "steps": [{ "key": "notify", "kind": "WEBHOOK", "url": format!("{url}/{{{{ event.data.data.order_id }}}}"),
                         "body": { "order": "{{ event.data.data.order_id }}", "amount": "{{ event.data.data.amount }}",
                                   "text": "Order {{ event.data.data.order_id }} of {{ event.data.data.amount }}" } }],
             "triggers": [{ "eventType": "record.created", "endpointId": endpoint }] }),
@@ -466,6 +471,7 @@ async fn an_event_trigger_runs_on_each_record_of_its_endpoint_with_the_events_da
         wh.verify(body.as_bytes(), &headers).expect("a valid Standard Webhooks signature");
         let sent: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(sent, json!({ "order": "ORD-2024-001", "amount": 45000, "text": "Order ORD-2024-001 of 45000" }));
+        assert_eq!(headers["x-received-path"], "/hook/ORD-2024-001");
         let runs = app
             .gql(&app.owner_key, "{ actionRuns { totalCount edges { node { status trigger event } } } }", json!({}))
             .await;

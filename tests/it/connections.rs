@@ -1048,8 +1048,11 @@ async fn a_long_answer_is_returned_whole_and_logged_cut_at_a_character_boundary(
         assert_eq!(seen["connectionCall"]["responseTruncated"], true);
         // A short answer is kept whole.
         let out = call(&app, json!({ "connectionId": id, "method": "POST", "path": "/echo", "body": "short" })).await;
-        assert_eq!((out["call"]["responseBody"].clone(), out["call"]["responseTruncated"].clone()),
-            (out["response"]["body"].clone(), json!(false)), "{out}");
+        assert_eq!(
+            (out["call"]["responseBody"].clone(), out["call"]["responseTruncated"].clone()),
+            (out["response"]["body"].clone(), json!(false)),
+            "{out}"
+        );
     })
     .await;
 }

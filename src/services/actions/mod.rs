@@ -410,13 +410,10 @@ async fn check_steps(st: &AppState, workspace_id: &str, steps: Vec<Step>) -> Res
             }
             StepKind::Webhook => {
                 match s.url.as_deref().map(str::trim) {
-                    Some(url) if !template::is_template(url) => {
-                        match ssrf::check_url(url, st.http.allow_private()).await {
-                            Ok(u) => s.url = Some(u.to_string()),
-                            Err(e) => problems.push(FieldError::new(at("url"), e.public_message())),
-                        }
-                    }
-                    Some(_) => problems.push(FieldError::new(at("url"), "The URL cannot be a template")),
+                    Some(url) => match webhook_url(st, url, &keys).await {
+                        Ok(u) => s.url = Some(u),
+                        Err(why) => problems.push(FieldError::new(at("url"), why)),
+                    },
                     None => problems.push(FieldError::new(at("url"), "Required field is missing")),
                 }
                 s.provider = None;
@@ -465,6 +462,26 @@ async fn check_steps(st: &AppState, workspace_id: &str, steps: Vec<Step>) -> Res
         return Err(Error::validation(problems));
     }
     Ok((out, providers))
+}
+
+/// A `WEBHOOK` step's URL, checked: a literal one by the SSRF guard (and
+/// normalised); a template may fill its path and query only, after a
+/// literal `scheme://host/` whose host the guard checks now (the outgoing
+/// client checks every send again), so no event or input can choose
+/// where a signed payload goes.
+async fn webhook_url(st: &AppState, url: &str, earlier: &[String]) -> std::result::Result<String, String> {
+    let allow_private = st.http.allow_private();
+    if !template::is_template(url) {
+        return ssrf::check_url(url, allow_private).await.map(|u| u.to_string()).map_err(|e| e.public_message());
+    }
+    template::check(url, earlier).map_err(|why| format!("Template error: {why}"))?;
+    let Some(origin) = template::fixed_origin(url) else {
+        return Err("A template may fill the URL's path and query, not its scheme or host: start the URL with a \
+                    literal `https://host/`"
+            .into());
+    };
+    ssrf::check_url(origin, allow_private).await.map_err(|e| e.public_message())?;
+    Ok(url.to_string())
 }
 
 fn empty_step() -> Step {

@@ -810,16 +810,21 @@ async fn webhook(
     secret: &str,
     result: &mut StepResult,
 ) -> Outcome {
-    let rendered = (|| -> std::result::Result<(Vec<(String, String)>, Value), String> {
+    let rendered = (|| -> std::result::Result<(Vec<(String, String)>, Value, String), String> {
         let headers = render_pairs(&step.headers, ctx)?;
         let payload = template::render_json(step.body.as_ref().unwrap_or(&json!({})), ctx)?;
-        Ok((headers, payload))
+        let url = template::render_text(step.url.as_deref().unwrap_or_default(), ctx)?;
+        Ok((headers, payload, url))
     })();
-    let (extra, payload) = match rendered {
+    let (extra, payload, url) = match rendered {
         Ok(x) => x,
         Err(why) => return Outcome::Fail(format!("Template error: {why}")),
     };
-    let url = step.url.clone().unwrap_or_default();
+    // A template fills the path and query only (checked when saved); the
+    // rendered URL must still be one, and go where its literal start says.
+    if let Err(why) = same_origin(step.url.as_deref().unwrap_or_default(), &url) {
+        return Outcome::Fail(why);
+    }
     let body = payload.to_string().into_bytes();
     // The same id on every attempt: a receiver can drop a repeat.
     let msg_id = format!("msg_{}_{}", r.id, step.key);
@@ -865,6 +870,20 @@ async fn webhook(
     }
 }
 
+/// Whether the URL rendered from a `WEBHOOK` step's `url` goes to the
+/// scheme, host and port its literal start names.
+fn same_origin(written: &str, rendered: &str) -> std::result::Result<(), String> {
+    if !template::is_template(written) {
+        return Ok(());
+    }
+    let url = url::Url::parse(rendered).map_err(|e| format!("The rendered URL is not valid ({e})"))?;
+    let fixed = template::fixed_origin(written).and_then(|o| url::Url::parse(o).ok());
+    match fixed {
+        Some(fixed) if fixed.origin() == url.origin() => Ok(()),
+        _ => Err("The rendered URL leaves the host its template starts with".into()),
+    }
+}
+
 fn delay(step: &Step, result: &mut StepResult) -> Outcome {
     match result.wait_until {
         Some(t) if t <= Utc::now() => Outcome::Done,
@@ -899,6 +918,17 @@ async fn plugin(st: &AppState, r: &action_run::Model, step: &Step, ctx: &Value, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rendered_webhook_url_keeps_the_host_its_template_names() {
+        let written = "https://h.example/orders/{{ event.data.id }}";
+        assert!(same_origin(written, "https://h.example/orders/42").is_ok());
+        assert!(same_origin(written, "https://h.example/orders/@evil.example/x").is_ok(), "a path, still on h.example");
+        assert!(same_origin(written, "https://evil.example/orders/42").is_err());
+        assert!(same_origin(written, "http://h.example/orders/42").is_err(), "the scheme is fixed too");
+        assert!(same_origin(written, "not a url").is_err());
+        assert!(same_origin("https://h.example/x", "https://h.example/x").is_ok(), "a literal URL is as saved");
+    }
 
     #[test]
     fn a_kept_answer_drops_the_cookies_and_credentials_it_was_handed() {

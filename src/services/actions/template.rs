@@ -217,6 +217,18 @@ pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
+/// The literal start of a URL template, `scheme://authority/` (or up to
+/// its `?`), when the template fills nothing before the URL's path: what
+/// fixes where the URL goes. `None` when a template could change the
+/// scheme or the host.
+pub fn fixed_origin(url: &str) -> Option<&str> {
+    let first = ["{{", "{%", "{#"].iter().filter_map(|m| url.find(m)).min().unwrap_or(url.len());
+    let literal = &url[..first];
+    let authority = literal.find("://")? + 3;
+    let end = authority + literal[authority..].find(['/', '?'])?;
+    (end > authority).then(|| &url[..=end])
+}
+
 /// Checks a template's syntax and the variables it names: only the
 /// [`ROOTS`], and `steps.<key>` only for `earlier` step keys. Returns the
 /// problem in words.
@@ -348,6 +360,25 @@ fn describe(e: minijinja::Error) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_url_template_fixes_its_scheme_and_host_only_when_they_come_before_any_template() {
+        assert_eq!(fixed_origin("https://h.example/orders/{{ event.data.id }}"), Some("https://h.example/"));
+        assert_eq!(fixed_origin("https://h.example:8443/a/b?x={{ input.x }}"), Some("https://h.example:8443/"));
+        assert_eq!(fixed_origin("https://h.example?x={{ input.x }}"), Some("https://h.example?"));
+        assert_eq!(fixed_origin("https://h.example/plain"), Some("https://h.example/"));
+        for open in [
+            "{{ input.url }}",
+            "https://{{ input.host }}/x",
+            "https://h.example{{ input.rest }}",
+            "https://user@{{ input.host }}/x",
+            "https:/{{ input.x }}",
+            "https:///{{ input.x }}",
+            "{% if true %}https://h.example/{% endif %}",
+        ] {
+            assert_eq!(fixed_origin(open), None, "{open}");
+        }
+    }
 
     #[test]
     fn sole_expressions_keep_their_type_and_text_renders() {
