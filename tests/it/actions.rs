@@ -160,6 +160,21 @@ async fn the_seeds_instagram_example_posts_in_two_steps_the_second_fed_by_the_fi
         let failed = wait_run(&app, &run_id, Duration::from_secs(20), ended).await;
         assert_eq!(failed["status"], "FAILED");
         assert!(failed["error"].as_str().unwrap().contains("Template error"), "{failed}");
+
+        // The provider stops taking the token: the first step refreshes it
+        // once and is sent again; the second goes with the new token.
+        *log.current_access.lock().unwrap() = "revoked".into();
+        let before = api_paths(&log).len();
+        let run_id = run(&app, &app.owner_key, &id, input).await;
+        let done = wait_run(&app, &run_id, Duration::from_secs(20), ended).await;
+        assert_eq!(done["status"], "SUCCEEDED", "[{}] {done}", app.backend);
+        assert_eq!(*log.refreshes.lock().unwrap(), 1);
+        assert_eq!(api_paths(&log)[before..], [
+            ("/api/media".to_string(), "Bearer at-1".to_string()),
+            ("/api/media".into(), "Bearer at-2".into()),
+            ("/api/media_publish".into(), "Bearer at-2".into()),
+        ]);
+        assert!(!done.to_string().contains("at-2"), "no token in the run");
     })
     .await;
 }
