@@ -568,6 +568,69 @@ async fn an_action_run_on_a_killed_worker_resumes_at_its_step_without_repeating_
 }
 
 #[tokio::test]
+async fn an_action_runs_subscription_on_one_process_streams_a_run_that_another_runs() {
+    let Some(c) = Cluster::new().await else {
+        return skip("an_action_runs_subscription_on_one_process_streams_a_run_that_another_runs");
+    };
+    let api = c.api().await;
+    let workers = vec![c.worker()];
+    let key = owner_key(&api).await;
+    let (base, hits) = two_speed_provider().await;
+    let client = reqwest::Client::new();
+    let gql = |query: &'static str, variables: serde_json::Value| graphql(&client, &api, &key, query, variables);
+    let made = gql(
+        "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+        json!({ "i": { "provider": "custom_rest", "apiKey": "k", "baseUrl": base } }),
+    )
+    .await;
+    assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
+    let action = gql(
+        "mutation($i: CreateActionInput!) { createAction(input: $i) { action { id } userErrors { field message } } }",
+        json!({ "i": { "name": "one call", "steps": [
+            { "key": "fast", "kind": "API_EXECUTE", "provider": "custom_rest", "method": "POST", "path": "/fast", "body": { "a": 1 } } ] } }),
+    )
+    .await;
+    let action = action["createAction"]["action"]["id"].as_str().unwrap_or_else(|| panic!("{action}")).to_string();
+    let url = format!("ws://{}/graphql/ws", api.addr);
+    let mut ws =
+        WsClient::connect(&url, "graphql-transport-ws", json!({ "Authorization": format!("Bearer {key}") })).await;
+    ws.subscribe(
+        "runs",
+        "subscription($a: ID) { actionRuns(actionId: $a) { id status currentStep } }",
+        json!({ "a": action }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let run = gql(
+        "mutation($i: RunActionInput!) { runAction(input: $i) { run { id } userErrors { message } } }",
+        json!({ "i": { "id": action } }),
+    )
+    .await;
+    let run_id = run["runAction"]["run"]["id"].as_str().unwrap().to_string();
+    // Its states, as this process hears them from the worker's.
+    let mut statuses = Vec::new();
+    while let Some(msg) = ws.next_json_within(Duration::from_secs(30)).await {
+        let r = &msg["payload"]["data"]["actionRuns"];
+        assert_eq!(r["id"], run_id.as_str(), "{msg}");
+        statuses.push(r["status"].as_str().unwrap_or_default().to_string());
+        if matches!(statuses.last().map(String::as_str), Some("SUCCEEDED" | "FAILED")) {
+            break;
+        }
+    }
+    assert!(statuses.iter().any(|s| s == "RUNNING"), "{statuses:?}");
+    assert_eq!(statuses.last().map(String::as_str), Some("SUCCEEDED"), "{statuses:?}");
+    assert_eq!(hits.lock().unwrap().iter().filter(|(p, _)| p == "/api/fast").count(), 1);
+    // The run's job ran on the worker process, not on this one (role api).
+    let jobs = entity::job::Entity::find()
+        .filter(entity::job::Column::Kind.eq("action.run"))
+        .all(&api.state.db)
+        .await
+        .unwrap();
+    assert!(!jobs.is_empty() && jobs.iter().all(|j| pid_of(&j.lease_owner) == workers[0].id()), "{jobs:?}");
+    c.finish(api, workers).await;
+}
+
+#[tokio::test]
 async fn a_schedule_with_two_worker_processes_starts_one_run_per_tick() {
     let Some(c) = Cluster::new().await else {
         return skip("a_schedule_with_two_worker_processes_starts_one_run_per_tick");
