@@ -125,8 +125,10 @@ impl events::hooks::FanOut for IntegrationFanOut {
 
     async fn fan_out(&self, db: &events::hooks::DynConnection<'_>, events: &mut [Envelope]) -> Result<()> {
         for e in events.iter_mut() {
-            let connected = e.data["status"].as_str() == Some(ConnectionStatus::Connected.as_str());
-            if !matches!(e.event_type.as_str(), "connection.created" | "connection.refreshed") || !connected {
+            if !matches!(e.event_type.as_str(), "connection.created" | "connection.refreshed") {
+                continue;
+            }
+            if e.data["status"].as_str() != Some(ConnectionStatus::Connected.as_str()) {
                 continue;
             }
             let Some(provider) = e.data["provider"].as_str().map(str::to_string) else { continue };
