@@ -810,7 +810,9 @@ async fn webhook(
     secret: &str,
     result: &mut StepResult,
 ) -> Outcome {
-    let rendered = (|| -> std::result::Result<(Vec<(String, String)>, Value, String), String> {
+    /// What a webhook step sends, rendered: extra headers, payload, URL.
+    type Rendered = (Vec<(String, String)>, Value, String);
+    let rendered = (|| -> std::result::Result<Rendered, String> {
         let headers = render_pairs(&step.headers, ctx)?;
         let payload = template::render_json(step.body.as_ref().unwrap_or(&json!({})), ctx)?;
         let url = template::render_text(step.url.as_deref().unwrap_or_default(), ctx)?;

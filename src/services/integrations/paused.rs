@@ -53,7 +53,7 @@ pub(super) async fn waits_for_reconnect(db: &impl ConnectionTrait, i: &integrati
         return Ok(false);
     }
     let connection = connection_for(db, &i.workspace_id, &i.service_type).await?;
-    Ok(!connection.is_some_and(|c| c.status == ConnectionStatus::Connected.as_str()))
+    Ok(connection.is_none_or(|c| c.status != ConnectionStatus::Connected.as_str()))
 }
 
 /// The run `run_id` holds the integration's sync and reads on from where
