@@ -20,7 +20,9 @@
 // (auto-sync every 2 minutes; the secret left empty is kept: a second test
 // still reaches the receiver); the filters and the pages (12 integrations,
 // 10 a page); delete (confirmed; Escape keeps); a collaborator tests and
-// syncs but gets no owner control. At 1280 and 390 px. Exits 1 on any
+// syncs but gets no owner control; an inbound sync whose connection was
+// deleted pauses (its row says why) and resumes live when it is connected
+// again. At 1280 and 390 px. Exits 1 on any
 // failed check, JS exception, console error, failed request, HTTP error
 // answer or request to another origin; writes PNG screenshots to the out
 // dir (integrations-*.png). Needs /usr/bin/chromium.
@@ -48,8 +50,11 @@ const slack = createServer((req, res) => {
   req.on('data', (c) => { body += c; });
   req.on('end', () => {
     if (req.method === 'GET') {
-      // The custom REST service a connection is made to.
-      res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{"ok":true}'); return;
+      // The custom REST service a connection is made to, with a listing to sync.
+      const listing = req.url.startsWith('/api/contacts');
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(listing ? '{"data":[{"id":"1","name":"Ada"},{"id":"2","name":"Grace"}]}' : '{"ok":true}');
+      return;
     }
     if (req.method !== 'POST' || !req.url.startsWith('/services/')) { res.writeHead(404); res.end('no'); return; }
     let json = null;
@@ -296,6 +301,40 @@ await walk(browser, async () => {
   await key('Escape', 'Escape', 27);
   await waitFor(`document.getElementById('integration-detail-${J}').hidden`, 'closed by Escape');
   check(await activeId() === 'Runs', 'focus back on Runs');
+
+  // ---- 10b. a sync paused by a missing connection, resumed by connecting again ----
+  log('paused sync');
+  const ep = await gql('mutation { createDataEndpoint(input: { slug: "contacts", name: "Contacts" }) { dataEndpoint { id } userErrors { message } } }');
+  check(!!ep.createDataEndpoint.dataEndpoint, 'a data endpoint for the listing ' + JSON.stringify(ep.createDataEndpoint.userErrors));
+  const inbound = await gql('mutation($i: CreateIntegrationInput!) { createIntegration(input: $i) { integration { id } userErrors { field message } } }',
+    { i: { name: 'Contacts in', serviceType: 'custom_rest',
+      config: { sync: { path: '/contacts', items_pointer: '/data', external_id_field: 'id', endpoint: 'contacts' } } } });
+  check(!!inbound.createIntegration.integration, 'an inbound integration ' + JSON.stringify(inbound.createIntegration.userErrors));
+  const P = inbound.createIntegration.integration.id;
+  const dropped = await gql('mutation($i: DeleteConnectionInput!) { deleteConnection(input: $i) { userErrors { message } } }',
+    { i: { id: made.createConnection.connection.id } });
+  check(dropped.deleteConnection.userErrors.length === 0, 'the connection deleted ' + JSON.stringify(dropped.deleteConnection.userErrors));
+  await reload();
+  await waitFor(ready + ` && !!document.querySelector(${q(row(P))})`, 'the inbound integration');
+  await clickIn(row(P), 'Runs');
+  await waitFor(`(document.querySelector('#integration-detail-${P} .sy-log-meta') || {}).textContent.indexOf('No runs yet') >= 0`, 'its empty run history');
+  await clickIn(row(P), 'Sync now');
+  const pausedRow = `#integration-detail-${P} tr[data-run-id]`;
+  await waitFor(`!!document.querySelector(${q(pausedRow)}) && document.querySelector(${q(pausedRow)}).dataset.status === 'PAUSED'`, 'the run PAUSED', 20000);
+  const paused = await cells(pausedRow);
+  log('  run: ' + JSON.stringify(paused));
+  check(paused[2] === 'paused' && paused[6].includes('has no REST API connection'), 'paused, saying why: ' + JSON.stringify(paused));
+  check(await evaluate(`document.querySelector(${q(pausedRow)}).classList.contains('sy-row-warn')`), 'the paused run stands out');
+  await waitFor(`document.querySelector(${q(row(P))}).children[1].textContent === 'active'`, 'the integration still active');
+  await shot('08b-paused', `#integration-detail-${P}`);
+  // Connecting again resumes that run; the page follows live.
+  const again = await gql('mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }',
+    { i: { provider: 'custom_rest', apiKey: 'ck_test_123', baseUrl: `http://127.0.0.1:${slack.address().port}/api` } });
+  check(!!again.createConnection.connection, 'connected again ' + JSON.stringify(again.createConnection.userErrors));
+  await waitFor(`document.querySelector(${q(pausedRow)}).dataset.status === 'SUCCEEDED'`, 'the paused run resumed and SUCCEEDED', 20000);
+  const resumed = await cells(pausedRow);
+  check(resumed[2] === 'succeeded' && resumed[3] === '2', 'the resumed run stored the listing: ' + JSON.stringify(resumed));
+  await shot('08c-resumed', `#integration-detail-${P}`);
 
   await widthShot(1280, '08-wide', '#integrations-panel');
   await widthShot(390, '09-narrow', '#integrations-panel');
