@@ -10,7 +10,7 @@ pub struct Model {
     pub integration_id: String,
     /// `manual` or `schedule`.
     pub trigger: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `skipped`.
+    /// `queued`, `running`, `succeeded`, `failed`, `skipped` or `paused`.
     pub status: String,
     /// Items sent (outbound) or created and replaced (inbound) by this run.
     pub items: i64,
@@ -29,7 +29,12 @@ pub struct Model {
     #[serde(default)]
     pub note: Option<String>,
     pub created_at: DateTimeUtc,
+    /// When it ended; for a paused run, when it paused.
     pub finished_at: Option<DateTimeUtc>,
+    /// The job that may run it (none on runs from before this column): a
+    /// paused run is resumed under a job of its own.
+    #[serde(default)]
+    pub job_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

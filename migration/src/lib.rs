@@ -26,6 +26,7 @@ mod m20261209_000021_create_delivery_rollup;
 mod m20261210_000022_integration_run_deleted_note;
 mod m20261211_000023_integration_sync_state;
 mod m20261212_000024_action_run_status_index;
+mod m20261213_000025_integration_run_job;
 
 pub struct Migrator;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000022_integration_run_deleted_note::Migration),
             Box::new(m20261211_000023_integration_sync_state::Migration),
             Box::new(m20261212_000024_action_run_status_index::Migration),
+            Box::new(m20261213_000025_integration_run_job::Migration),
         ]
     }
 }

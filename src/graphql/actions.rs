@@ -140,7 +140,7 @@ pub struct ActionStepInput {
     pub body: Option<Json<serde_json::Value>>,
     /// `WEBHOOK`: the receiver's URL (public addresses only). A template may
     /// fill its path and query after a literal `scheme://host/`, never its
-    /// scheme or host.
+    /// scheme or host; values are inserted as they are (not escaped).
     pub url: Option<String>,
     /// `DELAY`: seconds to wait, 1 to 86400.
     pub seconds: Option<i32>,

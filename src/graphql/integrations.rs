@@ -135,7 +135,7 @@ pub struct IntegrationRun {
     pub note: Option<String>,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
-    /// When it ended; null while queued or running.
+    /// When it ended (a `PAUSED` run: when it paused); null while queued or running.
     pub finished_at: Option<DateTime<Utc>>,
 }
 

@@ -55,14 +55,15 @@ pub fn register_jobs(mut registry: crate::jobs::Registry) -> crate::jobs::Regist
         .add(records::RecordCallback)
         .add(plugins::calls::PluginHook)
         .add(plugins::actions::PluginAction)
-        .add(integrations::sync::IntegrationSync);
+        .add(integrations::sync::IntegrationSync)
+        .add(integrations::paused::ResumeStranded);
     registry
 }
 
 /// Creates (or updates) the recurring jobs the services own: the hourly
 /// prune, the delivery chart's rollup every minute, the scan for
-/// connection tokens due for a refresh and the scan for scheduled actions
-/// due to start.
+/// connection tokens due for a refresh, the scan for scheduled actions
+/// due to start and the one for paused syncs whose connection came back.
 pub async fn ensure_schedules(st: &crate::state::AppState) -> crate::Result<()> {
     use std::time::Duration;
     let ensure = crate::jobs::schedules::ensure;
@@ -71,6 +72,8 @@ pub async fn ensure_schedules(st: &crate::state::AppState) -> crate::Result<()> 
     ensure(st, kind, kind, serde_json::json!({}), charts::rollup::EVERY).await?;
     let every = Duration::from_secs(st.config.connection_refresh_interval_seconds);
     ensure(st, connections::refresh::KIND, connections::refresh::KIND, serde_json::json!({}), every).await?;
+    let kind = integrations::paused::RESUME_KIND;
+    ensure(st, kind, kind, serde_json::json!({}), integrations::paused::RESUME_EVERY).await?;
     let kind = actions::triggers::SCHEDULE_KIND;
     ensure(st, kind, kind, serde_json::json!({}), actions::triggers::schedule_every(st)).await
 }

@@ -254,6 +254,7 @@ async fn a_scheduled_run_whose_job_dies_ends_failed_instead_of_running_forever()
             note: None,
             created_at: chrono::Utc::now(),
             finished_at: None,
+            job_id: Some(job.id.clone()),
         };
         run.into_active_model().insert(&app.state.writer).await.unwrap();
         let sync = switchyard::services::integrations::sync::IntegrationSync;
@@ -675,7 +676,8 @@ async fn a_broken_connection_pauses_an_inbound_sync_and_connecting_again_resumes
         assert_eq!(second["status"], "PAUSED", "{second}");
         assert_eq!(log.api_hits.lock().unwrap().len(), hits, "a broken connection is not called");
 
-        // Connecting again resumes the newest paused run; the older one is skipped, not run twice.
+        // The second run superseded the first (skipped, not run twice);
+        // connecting again resumes the second, under a job of its own.
         *log.current_access.lock().unwrap() = "at-1".into();
         crate::connections::connect_instagram(&app, &cookie).await;
         let resumed = wait_run(&app, second["id"].as_str().unwrap()).await;
@@ -687,6 +689,60 @@ async fn a_broken_connection_pauses_an_inbound_sync_and_connecting_again_resumes
         assert_eq!(settled_records(&app, 2).await.len(), 2);
         assert_eq!(log.api_hits.lock().unwrap()[hits..], [("/api/contacts".to_string(), "Bearer at-1".to_string())]);
         assert_eq!(integration(&app, &id).await["itemsSynced"], 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_paused_sync_whose_connection_came_back_without_an_event_is_resumed_by_the_sweep_never_by_its_old_job() {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use switchyard::jobs::Handler;
+    use switchyard::services::integrations::paused::resume_stranded;
+    for_each_backend(&[], |app| async move {
+        let (base, log) = crate::connections::provider().await;
+        let (_, cookie) = app.invite_and_accept(&app.owner_key, "sweep@example.com", "OWNER").await;
+        crate::connections::configure(&app, &cookie, "instagram", &base).await;
+        let connection = crate::connections::connect_instagram(&app, &cookie).await;
+        app.mutate(&app.owner_key, "createDataEndpoint", json!({ "slug": "contacts", "name": "Contacts" }), "dataEndpoint { id }").await;
+        let sync = json!({ "path": "/api/contacts", "items_pointer": "/data", "external_id_field": "id", "endpoint": "contacts" });
+        let made = app.mutate(&app.owner_key, "createIntegration",
+            json!({ "name": "Instagram", "serviceType": "instagram", "config": { "sync": sync } }), INTEGRATION).await;
+        let id = made["integration"]["id"].as_str().unwrap().to_string();
+        *log.current_access.lock().unwrap() = "revoked".into();
+        *log.valid_refresh.lock().unwrap() = "revoked".into();
+        let paused = sync_now(&app, &id).await;
+        assert_eq!(paused["status"], "PAUSED", "[{}] {paused}", app.backend);
+        let run_id = paused["id"].as_str().unwrap().to_string();
+        let row = || async { entity::integration_run::Entity::find_by_id(&run_id).one(&app.state.db).await.unwrap().unwrap() };
+
+        // The job that paused it, run again (a retry after its worker died), does nothing.
+        let old_job = entity::job::Entity::find_by_id(row().await.job_id.unwrap()).one(&app.state.db).await.unwrap().unwrap();
+        let hits = log.api_hits.lock().unwrap().len();
+        switchyard::services::integrations::sync::IntegrationSync.run(&app.state, &old_job).await.unwrap();
+        assert_eq!(row().await.status, "paused");
+        assert_eq!(log.api_hits.lock().unwrap().len(), hits, "nothing called");
+
+        // The connection works again without an event (mended in the database).
+        *log.current_access.lock().unwrap() = "at-1".into();
+        entity::connection::Entity::update_many()
+            .col_expr(entity::connection::Column::Status, sea_orm::sea_query::Expr::value("connected"))
+            .filter(entity::connection::Column::Id.eq(&connection))
+            .exec(&app.state.writer)
+            .await
+            .unwrap();
+        assert_eq!(resume_stranded(&app.state).await.unwrap(), 0, "paused only just now: left to a reconnect's hook");
+        entity::integration_run::Entity::update_many()
+            .col_expr(entity::integration_run::Column::FinishedAt,
+                sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)))
+            .filter(entity::integration_run::Column::Id.eq(&run_id))
+            .exec(&app.state.writer)
+            .await
+            .unwrap();
+        assert_eq!(resume_stranded(&app.state).await.unwrap(), 1, "[{}]", app.backend);
+        let resumed = wait_run(&app, &run_id).await;
+        assert_eq!((resumed["status"].as_str(), resumed["items"].as_i64()), (Some("SUCCEEDED"), Some(2)), "[{}] {resumed}", app.backend);
+        assert_ne!(row().await.job_id.as_deref(), Some(old_job.id.as_str()), "resumed under a job of its own");
+        assert_eq!(resume_stranded(&app.state).await.unwrap(), 0, "nothing left paused");
     })
     .await;
 }

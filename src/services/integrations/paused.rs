@@ -6,26 +6,32 @@
 //! schedule starts no other run. Making the connection again
 //! (`connection.created`, or `connection.refreshed` with status
 //! `connected`) queues the paused run again, in that event's transaction
-//! ([`IntegrationFanOut`]), and it goes on from its page. A run that goes
-//! ahead meanwhile (started by hand, or a tick after the connection was
-//! mended without such an event) reads the listing on from the same page,
-//! and the paused run is then skipped: it is not run twice.
+//! ([`IntegrationFanOut`]), under a job of its own, and it goes on from its
+//! page; a retry of the job that paused it does nothing. A run that paused
+//! just as its connection was made again (after that event's hook looked),
+//! or whose connection came back without such an event, is resumed by
+//! [`ResumeStranded`] within half a minute. A run that goes ahead meanwhile
+//! (started by hand, or a tick once the connection works again) reads the
+//! listing on from the same page, and the paused run is then skipped: it is
+//! not run twice. The runs of an integration that is off, and scheduled
+//! runs while auto-sync is off, stay paused.
+
+use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
 };
-use serde_json::json;
 
-use entity::{integration, integration_run};
+use entity::{integration, integration_run, job};
 
-use super::sync::{IntegrationSync, RunStatus, KIND};
-use super::{announce, connection_for};
+use super::sync::{run_job, RunStatus, Trigger, KIND};
+use super::{announce, connection_for, IntegrationStatus};
 use crate::error::Result;
 use crate::events::{self, Envelope};
-use crate::jobs::ledger::{self, NewJob};
+use crate::jobs::ledger;
 use crate::jobs::Handler;
 use crate::services::connections::{catalog, ConnectionStatus};
 use crate::state::AppState;
@@ -77,7 +83,7 @@ pub(super) async fn supersede(st: &AppState, integration_id: &str, run_id: &str)
 }
 
 fn skipped_note(by: &str) -> String {
-    format!("Not resumed: run {by} read the listing on from where this one paused")
+    format!("Not resumed: run {by} started after this one paused, and goes on from where it stopped")
 }
 
 /// Ends a run paused (see the module's header): what it stored so far is
@@ -94,6 +100,7 @@ pub(super) async fn pause(
     run.status = RunStatus::Paused.as_str().into();
     run.items += items;
     run.note = Some(format!("{why}: the run goes on when it is connected again"));
+    run.finished_at = Some(Utc::now());
     let txn = st.writer.begin().await?;
     let run = run.into_active_model().reset_all().update(&txn).await?;
     integration::Entity::update_many()
@@ -132,66 +139,143 @@ impl events::hooks::FanOut for IntegrationFanOut {
                 continue;
             }
             let Some(provider) = e.data["provider"].as_str().map(str::to_string) else { continue };
-            resume(db, e, &provider).await?;
+            let integrations: Vec<integration::Model> = integration::Entity::find()
+                .filter(integration::Column::WorkspaceId.eq(&e.workspace_id))
+                .filter(integration::Column::ServiceType.eq(provider))
+                .all(db)
+                .await?;
+            if integrations.is_empty() {
+                continue;
+            }
+            let ids: Vec<String> = integrations.iter().map(|i| i.id.clone()).collect();
+            let paused = integration_run::Entity::find()
+                .filter(integration_run::Column::IntegrationId.is_in(ids))
+                .filter(integration_run::Column::Status.eq(RunStatus::Paused.as_str()))
+                .all(db)
+                .await?;
+            for run in paused {
+                let Some(i) = integrations.iter().find(|i| i.id == run.integration_id) else { continue };
+                if let Some((job, _)) = requeue(db, i, run).await? {
+                    e.jobs.push(crate::jobs::Message { job_id: job.id, kind: KIND.to_string() });
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// Queues again the newest paused run of each of the workspace's
-/// integrations with `provider` (a job rung after the commit); older
-/// paused ones are skipped.
-async fn resume(db: &impl ConnectionTrait, e: &mut Envelope, provider: &str) -> Result<()> {
-    let integrations: Vec<String> = integration::Entity::find()
-        .filter(integration::Column::WorkspaceId.eq(&e.workspace_id))
-        .filter(integration::Column::ServiceType.eq(provider))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
-    if integrations.is_empty() {
-        return Ok(());
+/// Whether a paused run of `i` may be resumed: the integration is not
+/// off, and a scheduled run's auto-sync is still on.
+fn may_resume(i: &integration::Model, run: &integration_run::Model) -> bool {
+    IntegrationStatus::parse(&i.status) != IntegrationStatus::Inactive
+        && (Trigger::parse(&run.trigger) == Trigger::Manual || i.auto_sync)
+}
+
+/// Queues a paused run again under a new job (written, not rung), if it
+/// may be resumed and is still paused; returns the job and the run as queued.
+async fn requeue(
+    db: &impl ConnectionTrait,
+    i: &integration::Model,
+    run: integration_run::Model,
+) -> Result<Option<(job::Model, integration_run::Model)>> {
+    use integration_run::Column as C;
+    if !may_resume(i, &run) {
+        return Ok(None);
     }
-    let paused: Vec<integration_run::Model> = integration_run::Entity::find()
-        .filter(integration_run::Column::IntegrationId.is_in(integrations))
-        .filter(integration_run::Column::Status.eq(RunStatus::Paused.as_str()))
-        .order_by_desc(integration_run::Column::CreatedAt)
-        .order_by_desc(integration_run::Column::Id)
-        .all(db)
+    let job = run_job(ledger::default_grace(), &run);
+    // Only a run still paused: one resumed meanwhile keeps its job.
+    let queued = integration_run::Entity::update_many()
+        .col_expr(C::Status, Expr::value(RunStatus::Queued.as_str()))
+        .col_expr(C::Note, Expr::value(Option::<String>::None))
+        .col_expr(C::FinishedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+        .col_expr(C::JobId, Expr::value(job.id.clone()))
+        .filter(C::Id.eq(&run.id))
+        .filter(C::Status.eq(RunStatus::Paused.as_str()))
+        .exec(db)
         .await?;
-    let mut resumed: Vec<(String, String)> = Vec::new();
-    for run in paused {
-        if let Some((_, by)) = resumed.iter().find(|(integration, _)| *integration == run.integration_id) {
-            let note = skipped_note(by);
-            let mut am = run.into_active_model();
-            am.status = sea_orm::Set(RunStatus::Skipped.as_str().into());
-            am.note = sea_orm::Set(Some(note));
-            am.finished_at = sea_orm::Set(Some(Utc::now()));
-            am.update(db).await?;
-            continue;
-        }
-        // Only a run still paused is queued: one resumed meanwhile keeps its job.
-        let queued = integration_run::Entity::update_many()
-            .col_expr(integration_run::Column::Status, Expr::value(RunStatus::Queued.as_str()))
-            .col_expr(integration_run::Column::Note, Expr::value(Option::<String>::None))
-            .filter(integration_run::Column::Id.eq(&run.id))
-            .filter(integration_run::Column::Status.eq(RunStatus::Paused.as_str()))
-            .exec(db)
-            .await?;
-        if queued.rows_affected == 0 {
-            continue;
-        }
-        let new = NewJob {
-            kind: KIND.into(),
-            payload: json!({ "run_id": run.id, "integration_id": run.integration_id }),
-            workspace_id: Some(run.workspace_id.clone()),
-            run_at: None,
-            max_attempts: IntegrationSync.max_attempts(),
-        };
-        let job = ledger::insert(db, ledger::default_grace(), new).await?;
-        e.jobs.push(crate::jobs::Message { job_id: job.id, kind: KIND.to_string() });
-        resumed.push((run.integration_id, run.id));
+    if queued.rows_affected == 0 {
+        return Ok(None);
     }
-    Ok(())
+    ledger::insert_rows(db, std::slice::from_ref(&job)).await?;
+    let run = integration_run::Model {
+        status: RunStatus::Queued.as_str().into(),
+        note: None,
+        finished_at: None,
+        job_id: Some(job.id.clone()),
+        ..run
+    };
+    Ok(Some((job, run)))
+}
+
+/// The job kind of [`ResumeStranded`].
+pub const RESUME_KIND: &str = "integrations.resume";
+
+/// How often [`ResumeStranded`] looks.
+pub const RESUME_EVERY: Duration = Duration::from_secs(30);
+
+/// How long a run stays paused before [`ResumeStranded`] looks at its
+/// connection itself: a reconnect's hook resumes it sooner.
+const STRANDED_AFTER: chrono::Duration = chrono::Duration::seconds(10);
+
+/// Paused runs one pass looks at, oldest pause first.
+const STRANDED_PAGE: u64 = 500;
+
+/// `integrations.resume`: queues again the runs paused for a while whose
+/// connection works again (see the module's header).
+pub struct ResumeStranded;
+
+#[async_trait::async_trait]
+impl Handler for ResumeStranded {
+    fn kind(&self) -> &'static str {
+        RESUME_KIND
+    }
+
+    fn max_attempts(&self) -> u32 {
+        1
+    }
+
+    fn emits_events(&self) -> bool {
+        false
+    }
+
+    async fn run(&self, st: &AppState, _job: &job::Model) -> Result<()> {
+        resume_stranded(st).await.map(|_| ())
+    }
+}
+
+/// One pass of [`ResumeStranded`]; returns how many runs it queued.
+pub async fn resume_stranded(st: &AppState) -> Result<usize> {
+    let before = Utc::now() - STRANDED_AFTER;
+    let paused = integration_run::Entity::find()
+        .filter(integration_run::Column::Status.eq(RunStatus::Paused.as_str()))
+        .filter(integration_run::Column::FinishedAt.lt(before))
+        .order_by_asc(integration_run::Column::FinishedAt)
+        .limit(STRANDED_PAGE)
+        .all(&st.db)
+        .await?;
+    if paused.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<String> = paused.iter().map(|r| r.integration_id.clone()).collect();
+    let integrations = integration::Entity::find().filter(integration::Column::Id.is_in(ids)).all(&st.db).await?;
+    let txn = st.writer.begin().await?;
+    let mut queued = Vec::new();
+    for run in paused {
+        let Some(i) = integrations.iter().find(|i| i.id == run.integration_id) else { continue };
+        let usable = connection_for(&txn, &i.workspace_id, &i.service_type)
+            .await?
+            .is_some_and(|c| c.status == ConnectionStatus::Connected.as_str());
+        if usable {
+            queued.extend(requeue(&txn, i, run).await?);
+        }
+    }
+    txn.commit().await?;
+    for (job, run) in &queued {
+        ledger::ring(st, job).await;
+        announce(st, run);
+    }
+    if !queued.is_empty() {
+        tracing::info!(runs = queued.len(), "resumed paused integration syncs whose connections work again");
+    }
+    Ok(queued.len())
 }

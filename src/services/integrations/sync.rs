@@ -173,6 +173,7 @@ fn new_run(i: &integration::Model, trigger: Trigger, status: RunStatus) -> integ
         note: None,
         created_at: Utc::now(),
         finished_at: None,
+        job_id: None,
     }
 }
 
@@ -197,25 +198,30 @@ pub(super) struct RunOutcome {
 
 /// Queues a run: its row and its job in one transaction, then the ring.
 pub async fn queue(st: &AppState, i: &integration::Model, trigger: Trigger) -> Result<integration_run::Model> {
-    let run = new_run(i, trigger, RunStatus::Queued);
+    let mut run = new_run(i, trigger, RunStatus::Queued);
+    let job = run_job(st.sweep_grace(), &run);
+    run.job_id = Some(job.id.clone());
     let txn = st.writer.begin().await?;
     let run = run.into_active_model().insert(&txn).await?;
-    let job = jobs::insert(
-        &txn,
-        st.sweep_grace(),
-        NewJob {
-            kind: KIND.into(),
-            payload: json!({ "run_id": run.id, "integration_id": i.id }),
-            workspace_id: Some(i.workspace_id.clone()),
-            run_at: None,
-            max_attempts: IntegrationSync.max_attempts(),
-        },
-    )
-    .await?;
+    jobs::insert_rows(&txn, std::slice::from_ref(&job)).await?;
     txn.commit().await?;
     jobs::ring(st, &job).await;
     announce(st, &run);
     Ok(run)
+}
+
+/// The job row that runs `run` (not yet written).
+pub(super) fn run_job(grace: Duration, run: &integration_run::Model) -> job::Model {
+    jobs::row(
+        grace,
+        NewJob {
+            kind: KIND.into(),
+            payload: json!({ "run_id": run.id, "integration_id": run.integration_id }),
+            workspace_id: Some(run.workspace_id.clone()),
+            run_at: None,
+            max_attempts: IntegrationSync.max_attempts(),
+        },
+    )
 }
 
 /// Sends one message of an outbound integration: Slack gets `text` (with
@@ -435,6 +441,10 @@ impl Handler for IntegrationSync {
             {
                 return Ok(()); // already run: work is at-least-once
             }
+            // Paused, it waits for its connection; resumed, it is another
+            // job's (this one is a retry of the job that paused it).
+            Some(run) if RunStatus::parse(&run.status) == RunStatus::Paused => return Ok(()),
+            Some(run) if run.job_id.as_deref().is_some_and(|owner| owner != job.id) => return Ok(()),
             Some(run) => run,
             None if job.payload["run_id"].is_string() => return Ok(()),
             None => {
@@ -448,6 +458,7 @@ impl Handler for IntegrationSync {
                 }
                 let run = integration_run::Model {
                     id: scheduled_id.clone(),
+                    job_id: Some(job.id.clone()),
                     ..new_run(&i, Trigger::Schedule, RunStatus::Running)
                 };
                 run.into_active_model().insert(&st.writer).await?

@@ -12,6 +12,7 @@ use entity::integration;
 
 use crate::error::Error;
 use crate::services::connections::call::{self, call_for_run, CallRequest, ForRun};
+use crate::services::connections::ConnectionStatus;
 use crate::state::AppState;
 
 /// The query parameter a cursor is sent in when `cursor_param` is unset.
@@ -175,7 +176,15 @@ pub(super) async fn page(
         Ok(ForRun::Answered { answer, .. }) if (200..300).contains(&answer.status) => answer,
         Ok(ForRun::Answered { answer, .. }) => return Err(format!("The service answered HTTP {}", answer.status)),
         Ok(ForRun::Wait(wait) | ForRun::Limited(wait)) => return Ok(Paged::Wait(wait)),
-        Ok(ForRun::Unusable(why)) => return Ok(Paged::Paused(why)),
+        // Paused only while the connection is gone or must be made again;
+        // one that cannot make calls at all (its service left the catalog) fails.
+        Ok(ForRun::Unusable(why)) => {
+            let found = super::super::connection_for(&st.db, &i.workspace_id, &i.service_type).await;
+            return match found.map_err(|e| reason(&e))? {
+                Some(c) if c.status == ConnectionStatus::Connected.as_str() => Err(why),
+                _ => Ok(Paged::Paused(why)),
+            };
+        }
         Ok(ForRun::Unavailable(why)) => return Err(why),
         Err(e) => return Err(reason(&e)),
     };
