@@ -1047,7 +1047,10 @@ pub async fn call_for_run(
     let (c, setting) = &*found;
     let provider = match usable(c) {
         Ok(p) => p,
-        Err(e) => return Ok(ForRun::Unusable(e.public_message())),
+        // Said in words: the field detail, not "Validation failed".
+        Err(e) => {
+            return Ok(ForRun::Unusable(e.details().first().map_or_else(|| e.public_message(), |d| d.error.clone())))
+        }
     };
     url_of(&target(st, c, provider, setting.as_ref()).await?.0, &request)?;
     if let Some(window) = window_of(provider, setting.as_ref()) {
@@ -1080,7 +1083,15 @@ pub async fn call_for_run(
             ForRun::Unavailable(why)
         }
     };
-    st.call_log.write(st, row).await?;
+    if let Err(e) = st.call_log.write(st, row).await {
+        // A connection deleted while its call was out: the call's log row
+        // has nowhere to go, and the run waits for a connection again.
+        if connection::Entity::find_by_id(&c.id).one(&st.db).await?.is_none() {
+            let why = format!("The {} connection was deleted while the call was under way", provider.name);
+            return Ok(ForRun::Unusable(why));
+        }
+        return Err(e);
+    }
     Ok(out)
 }
 

@@ -502,3 +502,95 @@ async fn a_full_rate_window_ends_a_run_without_a_queued_call_and_the_next_run_co
     })
     .await;
 }
+
+/// The workspace's `custom_rest` connection, if it has one.
+async fn custom_rest_connection(app: &TestApp) -> Option<entity::connection::Model> {
+    entity::connection::Entity::find()
+        .filter(entity::connection::Column::Provider.eq("custom_rest"))
+        .filter(entity::connection::Column::WorkspaceId.eq(&app.workspace_id))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+}
+
+/// Sets the `custom_rest` connection's status in the database, and drops
+/// the cached connections as a status change does on every process.
+async fn set_status(app: &TestApp, status: &str) {
+    let c = custom_rest_connection(app).await.unwrap();
+    entity::connection::Entity::update_many()
+        .col_expr(entity::connection::Column::Status, sea_orm::sea_query::Expr::value(status))
+        .filter(entity::connection::Column::Id.eq(&c.id))
+        .exec(&app.state.writer)
+        .await
+        .unwrap();
+    switchyard::services::connections::cache::invalidate(&app.state, &app.workspace_id);
+}
+
+/// Starts a sync by hand with page 1 slow to answer; returns the run's id
+/// once page 1 was asked for.
+async fn started(app: &TestApp, id: &str, listing: &Listing) -> String {
+    listing.delay_ms.store(800, Ordering::SeqCst);
+    let before = listing.hits().len();
+    let out = app.mutate(&app.owner_key, "syncIntegration", json!({ "id": id }), "run { id }").await;
+    let until = Instant::now() + Duration::from_secs(20);
+    while listing.hits().len() == before {
+        assert!(Instant::now() < until, "the first page was never asked for");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    listing.delay_ms.store(0, Ordering::SeqCst);
+    out["run"]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_sync_paused_mid_listing_goes_on_from_its_page_when_its_connection_works_again() {
+    use switchyard::services::integrations::paused::resume_stranded;
+    for_each_backend(&[], |app| async move {
+        let listing = Listing::start().await;
+        listing.by_cursor(&[&[1, 2], &[3, 4], &[5]]);
+        connect_listing(&app, &listing).await;
+        let id = create_crm(&app, json!({ "path": "/customers", "items_pointer": "/data", "next_pointer": "/next",
+            "cursor_param": "after", "external_id_field": "id", "endpoint": "customers" })).await;
+        // The connection breaks (its refresh refused elsewhere) while page 1
+        // is on its way: page 1 is stored, and the run pauses before page 2.
+        let run_id = started(&app, &id, &listing).await;
+        set_status(&app, "needs_reauth").await;
+        let paused = wait_run(&app, &run_id).await;
+        assert_eq!((paused["status"].as_str(), paused["items"].as_i64()), (Some("PAUSED"), Some(2)), "[{}] {paused}", app.backend);
+        assert!(paused["note"].as_str().unwrap().contains("needs to be reconnected"), "{paused}");
+        assert_eq!(listing.hits(), ["/api/customers"]);
+        // It works again (mended without an event): the sweep resumes the
+        // same run at page 2, which counts all it stored.
+        set_status(&app, "connected").await;
+        entity::integration_run::Entity::update_many()
+            .col_expr(entity::integration_run::Column::FinishedAt,
+                sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)))
+            .filter(entity::integration_run::Column::Id.eq(&run_id))
+            .exec(&app.state.writer)
+            .await
+            .unwrap();
+        assert_eq!(resume_stranded(&app.state).await.unwrap(), 1);
+        let done = wait_run(&app, &run_id).await;
+        assert_eq!((done["status"].as_str(), done["items"].as_i64(), done["note"].clone()),
+            (Some("SUCCEEDED"), Some(5), Value::Null), "[{}] {done}", app.backend);
+        assert_eq!(listing.hits(), ["/api/customers".to_string(), after("c2"), after("c3")], "no page read twice");
+        assert_eq!(items_of(&app, &id).await.len(), 5);
+        assert_eq!(integration(&app, &id).await["itemsSynced"], 5);
+
+        // The connection is deleted while page 1's call is out: its answer
+        // cannot be logged, so the run pauses there instead of failing, and
+        // connecting again reads the listing from that page.
+        let run_id = started(&app, &id, &listing).await;
+        let gone = custom_rest_connection(&app).await.unwrap();
+        app.mutate(&app.owner_key, "deleteConnection", json!({ "id": gone.id }), "deletedId").await;
+        let paused = wait_run(&app, &run_id).await;
+        assert_eq!(paused["status"], "PAUSED", "[{}] {paused}", app.backend);
+        assert!(paused["note"].as_str().unwrap().contains("was deleted while the call was under way"), "{paused}");
+        app.mutate(&app.owner_key, "createConnection",
+            json!({ "provider": "custom_rest", "apiKey": "ck_pages_123456", "baseUrl": format!("{}/api", listing.url) }),
+            "connection { id }").await;
+        let done = wait_run(&app, &run_id).await;
+        assert_eq!((done["status"].as_str(), done["items"].as_i64()), (Some("SUCCEEDED"), Some(0)), "unchanged items: [{}] {done}", app.backend);
+        assert_eq!(listing.hits()[3..], ["/api/customers".to_string(), "/api/customers".into(), after("c2"), after("c3")]);
+    })
+    .await;
+}
