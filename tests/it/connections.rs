@@ -1058,6 +1058,29 @@ async fn a_long_answer_is_returned_whole_and_logged_cut_at_a_character_boundary(
 }
 
 #[tokio::test]
+async fn a_connection_deleted_while_its_call_is_out_says_so() {
+    for_each_backend(&[], |app| async move {
+        let (base, _log) = provider().await;
+        let id = custom_rest(&app, &base, None).await;
+        // The provider takes 5 s to answer; the connection is deleted meanwhile.
+        let caller = {
+            let (app, id) = (app.clone(), id.clone());
+            tokio::spawn(
+                async move { call(&app, json!({ "connectionId": id, "method": "GET", "path": "/slow" })).await },
+            )
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let gone = app.mutate(&app.owner_key, "deleteConnection", json!({ "id": id }), "deletedId").await;
+        assert_eq!(gone["deletedId"], id.as_str());
+        let out = caller.await.unwrap();
+        assert_eq!(out["userErrors"][0]["code"], "NOT_FOUND", "[{}] {out}", app.backend);
+        assert_eq!(out["userErrors"][0]["message"], "The connection was deleted while the call was under way");
+        assert!(out["call"].is_null(), "{out}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_queued_call_fails_once_it_has_made_ten_requests_that_all_met_429() {
     for_each_backend(&[], |app| async move {
         let (base, log) = provider().await;

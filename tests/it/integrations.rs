@@ -41,6 +41,20 @@ pub(super) async fn wait_run(app: &TestApp, run_id: &str) -> Value {
     }
 }
 
+/// Moves a paused run's pause a minute back, as if it had waited that long.
+pub(super) async fn paused_a_minute_ago(app: &TestApp, run_id: &str) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    entity::integration_run::Entity::update_many()
+        .col_expr(
+            entity::integration_run::Column::FinishedAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)),
+        )
+        .filter(entity::integration_run::Column::Id.eq(run_id))
+        .exec(&app.state.writer)
+        .await
+        .unwrap();
+}
+
 pub(super) async fn integration(app: &TestApp, id: &str) -> Value {
     let q = format!("query($id: ID!) {{ {} }}", INTEGRATION.replacen("integration {", "integration(id: $id) {", 1));
     app.gql(&app.owner_key, &q, json!({ "id": id })).await["integration"].clone()
@@ -675,6 +689,23 @@ async fn a_broken_connection_pauses_an_inbound_sync_and_connecting_again_resumes
         let second = sync_now(&app, &id).await;
         assert_eq!(second["status"], "PAUSED", "{second}");
         assert_eq!(log.api_hits.lock().unwrap().len(), hits, "a broken connection is not called");
+        // With auto-sync on, a tick meanwhile starts no run: one waits already.
+        let auto = json!({ "id": id, "settings": { "autoSync": true, "syncIntervalSeconds": 3600 } });
+        app.mutate(&app.owner_key, "updateIntegration", auto, INTEGRATION).await;
+        let tick = switchyard::jobs::ledger::row(
+            Duration::from_secs(30),
+            switchyard::jobs::ledger::NewJob {
+                kind: "integration.sync".into(),
+                payload: json!({ "integration_id": id }),
+                workspace_id: Some(app.workspace_id.clone()),
+                run_at: None,
+                max_attempts: 3,
+            },
+        );
+        use switchyard::jobs::Handler;
+        switchyard::services::integrations::sync::IntegrationSync.run(&app.state, &tick).await.unwrap();
+        let runs = app.gql(&app.owner_key, "query($id: ID!) { integration(id: $id) { runs { totalCount } } }", json!({ "id": id })).await;
+        assert_eq!(runs["integration"]["runs"]["totalCount"], 2, "no run for the tick: {runs}");
 
         // The second run superseded the first (skipped, not run twice);
         // connecting again resumes the second, under a job of its own.
@@ -731,13 +762,7 @@ async fn a_paused_sync_whose_connection_came_back_without_an_event_is_resumed_by
             .await
             .unwrap();
         assert_eq!(resume_stranded(&app.state).await.unwrap(), 0, "paused only just now: left to a reconnect's hook");
-        entity::integration_run::Entity::update_many()
-            .col_expr(entity::integration_run::Column::FinishedAt,
-                sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)))
-            .filter(entity::integration_run::Column::Id.eq(&run_id))
-            .exec(&app.state.writer)
-            .await
-            .unwrap();
+        paused_a_minute_ago(&app, &run_id).await;
         assert_eq!(resume_stranded(&app.state).await.unwrap(), 1, "[{}]", app.backend);
         let resumed = wait_run(&app, &run_id).await;
         assert_eq!((resumed["status"].as_str(), resumed["items"].as_i64()), (Some("SUCCEEDED"), Some(2)), "[{}] {resumed}", app.backend);

@@ -506,6 +506,36 @@ async fn two_speed_provider() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(S
     (url, hits)
 }
 
+/// Connects `custom_rest` to `base` and makes an action of `steps` on it
+/// (through the API process); returns the action's id.
+async fn custom_rest_action(
+    client: &reqwest::Client,
+    api: &Server,
+    key: &str,
+    base: &str,
+    name: &str,
+    steps: serde_json::Value,
+) -> String {
+    let made = graphql(
+        client,
+        api,
+        key,
+        "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
+        json!({ "i": { "provider": "custom_rest", "apiKey": "k", "baseUrl": base } }),
+    )
+    .await;
+    assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
+    let action = graphql(
+        client,
+        api,
+        key,
+        "mutation($i: CreateActionInput!) { createAction(input: $i) { action { id } userErrors { field message } } }",
+        json!({ "i": { "name": name, "steps": steps } }),
+    )
+    .await;
+    action["createAction"]["action"]["id"].as_str().unwrap_or_else(|| panic!("{action}")).to_string()
+}
+
 #[tokio::test]
 async fn an_action_run_on_a_killed_worker_resumes_at_its_step_without_repeating_a_finished_one() {
     let Some(c) = Cluster::new().await else {
@@ -516,20 +546,10 @@ async fn an_action_run_on_a_killed_worker_resumes_at_its_step_without_repeating_
     let (base, hits) = two_speed_provider().await;
     let client = reqwest::Client::new();
     let gql = |query: &'static str, variables: serde_json::Value| graphql(&client, &api, &key, query, variables);
-    let made = gql(
-        "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
-        json!({ "i": { "provider": "custom_rest", "apiKey": "k", "baseUrl": base } }),
-    )
+    let action = custom_rest_action(&client, &api, &key, &base, "fast then slow", json!([
+        { "key": "fast", "kind": "API_EXECUTE", "provider": "custom_rest", "method": "POST", "path": "/fast", "body": { "a": 1 } },
+        { "key": "slow", "kind": "API_EXECUTE", "provider": "custom_rest", "method": "POST", "path": "/slow", "body": { "b": 2 } } ]))
     .await;
-    assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
-    let action = gql(
-        "mutation($i: CreateActionInput!) { createAction(input: $i) { action { id } userErrors { field message } } }",
-        json!({ "i": { "name": "fast then slow", "steps": [
-            { "key": "fast", "kind": "API_EXECUTE", "provider": "custom_rest", "method": "POST", "path": "/fast", "body": { "a": 1 } },
-            { "key": "slow", "kind": "API_EXECUTE", "provider": "custom_rest", "method": "POST", "path": "/slow", "body": { "b": 2 } } ] } }),
-    )
-    .await;
-    let action = action["createAction"]["action"]["id"].as_str().unwrap_or_else(|| panic!("{action}")).to_string();
     let run = gql(
         "mutation($i: RunActionInput!) { runAction(input: $i) { run { id } userErrors { message } } }",
         json!({ "i": { "id": action } }),
@@ -578,19 +598,9 @@ async fn an_action_runs_subscription_on_one_process_streams_a_run_that_another_r
     let (base, hits) = two_speed_provider().await;
     let client = reqwest::Client::new();
     let gql = |query: &'static str, variables: serde_json::Value| graphql(&client, &api, &key, query, variables);
-    let made = gql(
-        "mutation($i: CreateConnectionInput!) { createConnection(input: $i) { connection { id } userErrors { message } } }",
-        json!({ "i": { "provider": "custom_rest", "apiKey": "k", "baseUrl": base } }),
-    )
+    let action = custom_rest_action(&client, &api, &key, &base, "one call", json!([
+        { "key": "fast", "kind": "API_EXECUTE", "provider": "custom_rest", "method": "POST", "path": "/fast", "body": { "a": 1 } } ]))
     .await;
-    assert!(made["createConnection"]["connection"]["id"].is_string(), "{made}");
-    let action = gql(
-        "mutation($i: CreateActionInput!) { createAction(input: $i) { action { id } userErrors { field message } } }",
-        json!({ "i": { "name": "one call", "steps": [
-            { "key": "fast", "kind": "API_EXECUTE", "provider": "custom_rest", "method": "POST", "path": "/fast", "body": { "a": 1 } } ] } }),
-    )
-    .await;
-    let action = action["createAction"]["action"]["id"].as_str().unwrap_or_else(|| panic!("{action}")).to_string();
     let url = format!("ws://{}/graphql/ws", api.addr);
     let mut ws =
         WsClient::connect(&url, "graphql-transport-ws", json!({ "Authorization": format!("Bearer {key}") })).await;

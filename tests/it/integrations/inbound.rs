@@ -561,13 +561,7 @@ async fn a_sync_paused_mid_listing_goes_on_from_its_page_when_its_connection_wor
         // It works again (mended without an event): the sweep resumes the
         // same run at page 2, which counts all it stored.
         set_status(&app, "connected").await;
-        entity::integration_run::Entity::update_many()
-            .col_expr(entity::integration_run::Column::FinishedAt,
-                sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)))
-            .filter(entity::integration_run::Column::Id.eq(&run_id))
-            .exec(&app.state.writer)
-            .await
-            .unwrap();
+        super::paused_a_minute_ago(&app, &run_id).await;
         assert_eq!(resume_stranded(&app.state).await.unwrap(), 1);
         let done = wait_run(&app, &run_id).await;
         assert_eq!((done["status"].as_str(), done["items"].as_i64(), done["note"].clone()),
