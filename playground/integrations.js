@@ -397,7 +397,8 @@
     if (before && FINAL[before.status] && !FINAL[r.status]) return;
     if (before && before.status === 'RUNNING' && r.status === 'QUEUED') return;
     // A run paused at once: the Sync now answer (QUEUED) may come after it.
-    if (before && before.status === 'PAUSED' && r.status === 'QUEUED') return;
+    // (A QUEUED heard live after PAUSED is a resume, and is shown.)
+    if (mine && before && before.status === 'PAUSED' && r.status === 'QUEUED') return;
     state.byId[r.id] = r;
     if (before) state.runs[state.runs.indexOf(before)] = r;
     else { state.runs.unshift(r); state.total += 1; }

@@ -763,7 +763,8 @@ async fn a_paused_sync_whose_connection_came_back_without_an_event_is_resumed_by
             .unwrap();
         assert_eq!(resume_stranded(&app.state).await.unwrap(), 0, "paused only just now: left to a reconnect's hook");
         paused_a_minute_ago(&app, &run_id).await;
-        assert_eq!(resume_stranded(&app.state).await.unwrap(), 1, "[{}]", app.backend);
+        // The server's own pass (every 30 s) may take it first.
+        assert!(resume_stranded(&app.state).await.unwrap() <= 1);
         let resumed = wait_run(&app, &run_id).await;
         assert_eq!((resumed["status"].as_str(), resumed["items"].as_i64()), (Some("SUCCEEDED"), Some(2)), "[{}] {resumed}", app.backend);
         assert_ne!(row().await.job_id.as_deref(), Some(old_job.id.as_str()), "resumed under a job of its own");

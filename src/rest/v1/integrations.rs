@@ -230,7 +230,7 @@ pub struct SyncRun {
     /// running; `null` otherwise.
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
-    /// When it ended; `null` while queued or running.
+    /// When it ended (a paused run: when it paused); `null` while queued or running.
     pub finished_at: Option<DateTime<Utc>>,
 }
 

@@ -590,7 +590,7 @@ pub async fn call_in_workspace(
     };
     if let Err(e) = st.call_log.write(st, row.clone()).await {
         // Deleted while its call was out: the log row has nowhere to go.
-        // Asked of the writer, which made the insert that failed.
+        // Read through the writer pool (on SQLite a reader was once seen to lag).
         if connection::Entity::find_by_id(&c.id).one(&st.writer).await?.is_none() {
             let why = "The connection was deleted while the call was under way";
             return Err(Error::field_code("connectionId", crate::error::UserErrorCode::NotFound, why));
@@ -1094,7 +1094,7 @@ pub async fn call_for_run(
     if let Err(e) = st.call_log.write(st, row).await {
         // A connection deleted while its call was out: the call's log row
         // has nowhere to go, and the run waits for a connection again
-        // (asked of the writer, which made the insert that failed).
+        // (read through the writer pool: on SQLite a reader was once seen to lag).
         if connection::Entity::find_by_id(&c.id).one(&st.writer).await?.is_none() {
             let why = format!("The {} connection was deleted while the call was under way", provider.name);
             return Ok(ForRun::Unusable(why));

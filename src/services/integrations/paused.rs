@@ -19,13 +19,13 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 
-use entity::{integration, integration_run, job};
+use entity::{connection, integration, integration_run, job};
 
 use super::sync::{run_job, RunStatus, Trigger, KIND};
 use super::{announce, connection_for, IntegrationStatus};
@@ -73,11 +73,21 @@ pub(super) async fn supersede(st: &AppState, integration_id: &str, run_id: &str)
         .all(&st.writer)
         .await?;
     for run in waiting {
-        let mut am = run.into_active_model();
-        am.status = sea_orm::Set(RunStatus::Skipped.as_str().into());
-        am.note = sea_orm::Set(Some(skipped_note(run_id)));
-        am.finished_at = sea_orm::Set(Some(Utc::now()));
-        announce(st, &am.update(&st.writer).await?);
+        use integration_run::Column as C;
+        let (note, now) = (skipped_note(run_id), Utc::now());
+        // Only while still paused: one resumed meanwhile keeps its job.
+        let skipped = integration_run::Entity::update_many()
+            .col_expr(C::Status, Expr::value(RunStatus::Skipped.as_str()))
+            .col_expr(C::Note, Expr::value(note.clone()))
+            .col_expr(C::FinishedAt, Expr::value(now))
+            .filter(C::Id.eq(&run.id))
+            .filter(C::Status.eq(RunStatus::Paused.as_str()))
+            .exec(&st.writer)
+            .await?;
+        if skipped.rows_affected == 1 {
+            let status = RunStatus::Skipped.as_str().into();
+            announce(st, &integration_run::Model { status, note: Some(note), finished_at: Some(now), ..run });
+        }
     }
     Ok(())
 }
@@ -155,7 +165,7 @@ impl events::hooks::FanOut for IntegrationFanOut {
                 .await?;
             for run in paused {
                 let Some(i) = integrations.iter().find(|i| i.id == run.integration_id) else { continue };
-                if let Some((job, _)) = requeue(db, i, run).await? {
+                if let Some((job, _)) = requeue(db, ledger::default_grace(), i, run).await? {
                     e.jobs.push(crate::jobs::Message { job_id: job.id, kind: KIND.to_string() });
                 }
             }
@@ -175,6 +185,7 @@ fn may_resume(i: &integration::Model, run: &integration_run::Model) -> bool {
 /// may be resumed and is still paused; returns the job and the run as queued.
 async fn requeue(
     db: &impl ConnectionTrait,
+    grace: Duration,
     i: &integration::Model,
     run: integration_run::Model,
 ) -> Result<Option<(job::Model, integration_run::Model)>> {
@@ -182,7 +193,7 @@ async fn requeue(
     if !may_resume(i, &run) {
         return Ok(None);
     }
-    let job = run_job(ledger::default_grace(), &run);
+    let job = run_job(grace, &run);
     // Only a run still paused: one resumed meanwhile keeps its job.
     let queued = integration_run::Entity::update_many()
         .col_expr(C::Status, Expr::value(RunStatus::Queued.as_str()))
@@ -243,13 +254,45 @@ impl Handler for ResumeStranded {
     }
 }
 
-/// One pass of [`ResumeStranded`]; returns how many runs it queued.
+/// One pass of [`ResumeStranded`]; returns how many runs it queued. Only
+/// runs that may go on are read (their integration is on, its connection
+/// works, a scheduled run's auto-sync is on), so runs that wait for good
+/// never crowd out the others; each is queued in a short transaction of its own.
 pub async fn resume_stranded(st: &AppState) -> Result<usize> {
+    use integration::Column as I;
+    use integration_run::Column as R;
     let before = Utc::now() - STRANDED_AFTER;
+    let works = Query::select()
+        .expr(Expr::val(1))
+        .from(connection::Entity)
+        .and_where(
+            Expr::col((connection::Entity, connection::Column::WorkspaceId))
+                .equals((integration::Entity, I::WorkspaceId)),
+        )
+        .and_where(
+            Expr::col((connection::Entity, connection::Column::Provider)).equals((integration::Entity, I::ServiceType)),
+        )
+        .and_where(Expr::col((connection::Entity, connection::Column::Status)).eq(ConnectionStatus::Connected.as_str()))
+        .to_owned();
+    let usable = Query::select()
+        .column((integration::Entity, I::Id))
+        .from(integration::Entity)
+        .and_where(Expr::col((integration::Entity, I::Status)).ne(IntegrationStatus::Inactive.as_str()))
+        .and_where(Expr::exists(works))
+        .to_owned();
+    let auto = Query::select()
+        .column((integration::Entity, I::Id))
+        .from(integration::Entity)
+        .and_where(Expr::col((integration::Entity, I::AutoSync)).eq(true))
+        .to_owned();
     let paused = integration_run::Entity::find()
-        .filter(integration_run::Column::Status.eq(RunStatus::Paused.as_str()))
-        .filter(integration_run::Column::FinishedAt.lt(before))
-        .order_by_asc(integration_run::Column::FinishedAt)
+        .filter(R::Status.eq(RunStatus::Paused.as_str()))
+        // Paused long enough for a reconnect's hook to have had its turn
+        // (a run without a pause time has waited since it was made).
+        .filter(Condition::any().add(R::FinishedAt.lt(before)).add(R::FinishedAt.is_null()))
+        .filter(R::IntegrationId.in_subquery(usable))
+        .filter(Condition::any().add(R::Trigger.eq(Trigger::Manual.as_str())).add(R::IntegrationId.in_subquery(auto)))
+        .order_by_asc(R::CreatedAt)
         .limit(STRANDED_PAGE)
         .all(&st.db)
         .await?;
@@ -257,25 +300,19 @@ pub async fn resume_stranded(st: &AppState) -> Result<usize> {
         return Ok(0);
     }
     let ids: Vec<String> = paused.iter().map(|r| r.integration_id.clone()).collect();
-    let integrations = integration::Entity::find().filter(integration::Column::Id.is_in(ids)).all(&st.db).await?;
-    let txn = st.writer.begin().await?;
-    let mut queued = Vec::new();
+    let integrations = integration::Entity::find().filter(I::Id.is_in(ids)).all(&st.db).await?;
+    let mut queued = 0;
     for run in paused {
         let Some(i) = integrations.iter().find(|i| i.id == run.integration_id) else { continue };
-        let usable = connection_for(&txn, &i.workspace_id, &i.service_type)
-            .await?
-            .is_some_and(|c| c.status == ConnectionStatus::Connected.as_str());
-        if usable {
-            queued.extend(requeue(&txn, i, run).await?);
-        }
+        let txn = st.writer.begin().await?;
+        let Some((job, run)) = requeue(&txn, st.sweep_grace(), i, run).await? else { continue };
+        txn.commit().await?;
+        ledger::ring(st, &job).await;
+        announce(st, &run);
+        queued += 1;
     }
-    txn.commit().await?;
-    for (job, run) in &queued {
-        ledger::ring(st, job).await;
-        announce(st, run);
+    if queued > 0 {
+        tracing::info!(runs = queued, "resumed paused integration syncs whose connections work again");
     }
-    if !queued.is_empty() {
-        tracing::info!(runs = queued.len(), "resumed paused integration syncs whose connections work again");
-    }
-    Ok(queued.len())
+    Ok(queued)
 }

@@ -562,7 +562,8 @@ async fn a_sync_paused_mid_listing_goes_on_from_its_page_when_its_connection_wor
         // same run at page 2, which counts all it stored.
         set_status(&app, "connected").await;
         super::paused_a_minute_ago(&app, &run_id).await;
-        assert_eq!(resume_stranded(&app.state).await.unwrap(), 1);
+        // The server's own pass (every 30 s) may take it first.
+        assert!(resume_stranded(&app.state).await.unwrap() <= 1);
         let done = wait_run(&app, &run_id).await;
         assert_eq!((done["status"].as_str(), done["items"].as_i64(), done["note"].clone()),
             (Some("SUCCEEDED"), Some(5), Value::Null), "[{}] {done}", app.backend);
