@@ -118,7 +118,7 @@ pub enum RunStatus {
     /// (outbound) or reads the listing again from its start (inbound).
     Failed,
     /// Not run: another run of the integration was running (`note` names
-    /// it), or a later run read the listing while this one was paused.
+    /// it), or, paused, it was taken over by a run that started after it.
     Skipped,
     /// Stopped until the workspace's connection to the service is made
     /// again (it is gone, or its refresh was refused; `note` says which):

@@ -177,9 +177,10 @@ pub(super) async fn page(
         Ok(ForRun::Answered { answer, .. }) => return Err(format!("The service answered HTTP {}", answer.status)),
         Ok(ForRun::Wait(wait) | ForRun::Limited(wait)) => return Ok(Paged::Wait(wait)),
         // Paused only while the connection is gone or must be made again;
-        // one that cannot make calls at all (its service left the catalog) fails.
+        // one that cannot make calls at all (its service left the catalog)
+        // fails. Read through the writer pool, as the call engine does.
         Ok(ForRun::Unusable(why)) => {
-            let found = super::super::connection_for(&st.db, &i.workspace_id, &i.service_type).await;
+            let found = super::super::connection_for(&st.writer, &i.workspace_id, &i.service_type).await;
             return match found.map_err(|e| reason(&e))? {
                 Some(c) if c.status == ConnectionStatus::Connected.as_str() => Err(why),
                 _ => Ok(Paged::Paused(why)),
