@@ -660,27 +660,62 @@ async fn an_oauth_connected_service_is_tested_at_its_catalog_who_am_i_path_and_s
     .await;
 }
 
+/// An inbound Instagram sync of `/api/contacts` into a `contacts`
+/// endpoint, over a connection an owner (`email`) made through the real
+/// OAuth flow to the connections tests' provider.
+struct Contacts {
+    log: crate::connections::ProviderLog,
+    /// The owner's session, to connect again.
+    cookie: String,
+    /// The connection's id.
+    connection: String,
+    /// The integration's id.
+    id: String,
+}
+
+async fn instagram_contacts(app: &TestApp, email: &str) -> Contacts {
+    let (base, log) = crate::connections::provider().await;
+    let (_, cookie) = app.invite_and_accept(&app.owner_key, email, "OWNER").await;
+    crate::connections::configure(app, &cookie, "instagram", &base).await;
+    let connection = crate::connections::connect_instagram(app, &cookie).await;
+    app.mutate(
+        &app.owner_key,
+        "createDataEndpoint",
+        json!({ "slug": "contacts", "name": "Contacts" }),
+        "dataEndpoint { id }",
+    )
+    .await;
+    let sync =
+        json!({ "path": "/api/contacts", "items_pointer": "/data", "external_id_field": "id", "endpoint": "contacts" });
+    let made = app
+        .mutate(
+            &app.owner_key,
+            "createIntegration",
+            json!({ "name": "Instagram", "serviceType": "instagram", "config": { "sync": sync } }),
+            INTEGRATION,
+        )
+        .await;
+    let id = made["integration"]["id"].as_str().unwrap().to_string();
+    Contacts { log, cookie, connection, id }
+}
+
 #[tokio::test]
 async fn a_broken_connection_pauses_an_inbound_sync_and_connecting_again_resumes_it() {
     // The schedule is kept out of the way: the runs here are started by hand.
     for_each_backend(&[], |app| async move {
-        let (base, log) = crate::connections::provider().await;
-        let (_, cookie) = app.invite_and_accept(&app.owner_key, "pia@example.com", "OWNER").await;
-        crate::connections::configure(&app, &cookie, "instagram", &base).await;
-        crate::connections::connect_instagram(&app, &cookie).await;
-        app.mutate(&app.owner_key, "createDataEndpoint", json!({ "slug": "contacts", "name": "Contacts" }), "dataEndpoint { id }").await;
-        let sync = json!({ "path": "/api/contacts", "items_pointer": "/data", "external_id_field": "id", "endpoint": "contacts" });
-        let made = app.mutate(&app.owner_key, "createIntegration",
-            json!({ "name": "Instagram", "serviceType": "instagram", "config": { "sync": sync } }), INTEGRATION).await;
-        let id = made["integration"]["id"].as_str().unwrap().to_string();
+        let Contacts { log, cookie, id, .. } = instagram_contacts(&app, "pia@example.com").await;
 
         // The provider stops taking the token and refuses the refresh: the
         // connection breaks, and the run pauses instead of failing.
         *log.current_access.lock().unwrap() = "revoked".into();
         *log.valid_refresh.lock().unwrap() = "revoked".into();
         let first = sync_now(&app, &id).await;
-        assert_eq!((first["status"].as_str(), first["items"].as_i64(), first["error"].clone()),
-            (Some("PAUSED"), Some(0), Value::Null), "[{}] {first}", app.backend);
+        assert_eq!(
+            (first["status"].as_str(), first["items"].as_i64(), first["error"].clone()),
+            (Some("PAUSED"), Some(0), Value::Null),
+            "[{}] {first}",
+            app.backend
+        );
         assert!(first["note"].as_str().unwrap().contains("needs to be reconnected"), "{first}");
         let i = integration(&app, &id).await;
         assert_eq!((i["status"].as_str(), i["lastError"].clone()), (Some("ACTIVE"), Value::Null), "not an error: {i}");
@@ -704,7 +739,13 @@ async fn a_broken_connection_pauses_an_inbound_sync_and_connecting_again_resumes
         );
         use switchyard::jobs::Handler;
         switchyard::services::integrations::sync::IntegrationSync.run(&app.state, &tick).await.unwrap();
-        let runs = app.gql(&app.owner_key, "query($id: ID!) { integration(id: $id) { runs { totalCount } } }", json!({ "id": id })).await;
+        let runs = app
+            .gql(
+                &app.owner_key,
+                "query($id: ID!) { integration(id: $id) { runs { totalCount } } }",
+                json!({ "id": id }),
+            )
+            .await;
         assert_eq!(runs["integration"]["runs"]["totalCount"], 2, "no run for the tick: {runs}");
 
         // The second run superseded the first (skipped, not run twice);
@@ -712,8 +753,12 @@ async fn a_broken_connection_pauses_an_inbound_sync_and_connecting_again_resumes
         *log.current_access.lock().unwrap() = "at-1".into();
         crate::connections::connect_instagram(&app, &cookie).await;
         let resumed = wait_run(&app, second["id"].as_str().unwrap()).await;
-        assert_eq!((resumed["status"].as_str(), resumed["items"].as_i64(), resumed["note"].clone()),
-            (Some("SUCCEEDED"), Some(2), Value::Null), "[{}] {resumed}", app.backend);
+        assert_eq!(
+            (resumed["status"].as_str(), resumed["items"].as_i64(), resumed["note"].clone()),
+            (Some("SUCCEEDED"), Some(2), Value::Null),
+            "[{}] {resumed}",
+            app.backend
+        );
         let older = wait_run(&app, first["id"].as_str().unwrap()).await;
         assert_eq!(older["status"], "SKIPPED", "{older}");
         assert!(older["note"].as_str().unwrap().contains(second["id"].as_str().unwrap()), "{older}");
@@ -730,24 +775,19 @@ async fn a_paused_sync_whose_connection_came_back_without_an_event_is_resumed_by
     use switchyard::jobs::Handler;
     use switchyard::services::integrations::paused::resume_stranded;
     for_each_backend(&[], |app| async move {
-        let (base, log) = crate::connections::provider().await;
-        let (_, cookie) = app.invite_and_accept(&app.owner_key, "sweep@example.com", "OWNER").await;
-        crate::connections::configure(&app, &cookie, "instagram", &base).await;
-        let connection = crate::connections::connect_instagram(&app, &cookie).await;
-        app.mutate(&app.owner_key, "createDataEndpoint", json!({ "slug": "contacts", "name": "Contacts" }), "dataEndpoint { id }").await;
-        let sync = json!({ "path": "/api/contacts", "items_pointer": "/data", "external_id_field": "id", "endpoint": "contacts" });
-        let made = app.mutate(&app.owner_key, "createIntegration",
-            json!({ "name": "Instagram", "serviceType": "instagram", "config": { "sync": sync } }), INTEGRATION).await;
-        let id = made["integration"]["id"].as_str().unwrap().to_string();
+        let Contacts { log, connection, id, .. } = instagram_contacts(&app, "sweep@example.com").await;
         *log.current_access.lock().unwrap() = "revoked".into();
         *log.valid_refresh.lock().unwrap() = "revoked".into();
         let paused = sync_now(&app, &id).await;
         assert_eq!(paused["status"], "PAUSED", "[{}] {paused}", app.backend);
         let run_id = paused["id"].as_str().unwrap().to_string();
-        let row = || async { entity::integration_run::Entity::find_by_id(&run_id).one(&app.state.db).await.unwrap().unwrap() };
+        let row = || async {
+            entity::integration_run::Entity::find_by_id(&run_id).one(&app.state.db).await.unwrap().unwrap()
+        };
 
         // The job that paused it, run again (a retry after its worker died), does nothing.
-        let old_job = entity::job::Entity::find_by_id(row().await.job_id.unwrap()).one(&app.state.db).await.unwrap().unwrap();
+        let old_job =
+            entity::job::Entity::find_by_id(row().await.job_id.unwrap()).one(&app.state.db).await.unwrap().unwrap();
         let hits = log.api_hits.lock().unwrap().len();
         switchyard::services::integrations::sync::IntegrationSync.run(&app.state, &old_job).await.unwrap();
         assert_eq!(row().await.status, "paused");
@@ -766,7 +806,12 @@ async fn a_paused_sync_whose_connection_came_back_without_an_event_is_resumed_by
         // The server's own pass (every 30 s) may take it first.
         assert!(resume_stranded(&app.state).await.unwrap() <= 1);
         let resumed = wait_run(&app, &run_id).await;
-        assert_eq!((resumed["status"].as_str(), resumed["items"].as_i64()), (Some("SUCCEEDED"), Some(2)), "[{}] {resumed}", app.backend);
+        assert_eq!(
+            (resumed["status"].as_str(), resumed["items"].as_i64()),
+            (Some("SUCCEEDED"), Some(2)),
+            "[{}] {resumed}",
+            app.backend
+        );
         assert_ne!(row().await.job_id.as_deref(), Some(old_job.id.as_str()), "resumed under a job of its own");
         assert_eq!(resume_stranded(&app.state).await.unwrap(), 0, "nothing left paused");
     })

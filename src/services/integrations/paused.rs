@@ -118,13 +118,7 @@ pub(super) async fn pause(
         .filter(C::Id.eq(integration_id))
         .exec(&txn)
         .await?;
-    integration::Entity::update_many()
-        .col_expr(C::SyncRunId, Expr::value(Option::<String>::None))
-        .col_expr(C::SyncLeaseUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
-        .filter(C::Id.eq(integration_id))
-        .filter(C::SyncRunId.eq(&run.id))
-        .exec(&txn)
-        .await?;
+    super::sync::release(&txn, integration_id, &run.id).await?;
     txn.commit().await?;
     announce(st, &run);
     Ok(())

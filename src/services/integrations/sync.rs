@@ -36,8 +36,8 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use serde_json::{json, Value};
 
@@ -525,6 +525,18 @@ async fn hold(st: &AppState, integration_id: &str, run_id: &str) -> Result<bool>
     Ok(taken.rows_affected == 1)
 }
 
+/// Gives back the integration's sync if the run `run_id` holds it.
+pub(super) async fn release(db: &impl ConnectionTrait, integration_id: &str, run_id: &str) -> Result<()> {
+    integration::Entity::update_many()
+        .col_expr(integration::Column::SyncRunId, Expr::value(Option::<String>::None))
+        .col_expr(integration::Column::SyncLeaseUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+        .filter(integration::Column::Id.eq(integration_id))
+        .filter(integration::Column::SyncRunId.eq(run_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Ends a run that found another holding the integration's sync: skipped,
 /// with a note naming the other; the integration is left as it is.
 async fn skip(st: &AppState, integration_id: &str, mut run: integration_run::Model) -> Result<()> {
@@ -579,13 +591,7 @@ async fn finish(
         .filter(integration::Column::Id.eq(&i.id))
         .exec(&txn)
         .await?;
-    integration::Entity::update_many()
-        .col_expr(integration::Column::SyncRunId, Expr::value(Option::<String>::None))
-        .col_expr(integration::Column::SyncLeaseUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
-        .filter(integration::Column::Id.eq(&i.id))
-        .filter(integration::Column::SyncRunId.eq(&run.id))
-        .exec(&txn)
-        .await?;
+    release(&txn, &i.id, &run.id).await?;
     let mut evts = vec![];
     if status != was {
         let mut after = i.clone();
