@@ -150,6 +150,9 @@ pub enum BenchCommand {
         /// each level gets a fresh server.
         #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
         subscribers: Vec<usize>,
+        /// Measured events per level (the figures are their median and worst).
+        #[arg(long, default_value_t = 5)]
+        events: usize,
         /// Start this binary as the server instead of this one (another
         /// build of Switchyard, to compare before and after a change).
         #[arg(long)]

@@ -74,28 +74,38 @@ async fn open(cfg: &Config, max_connections: u32, relaxed: bool) -> Result<Datab
     Ok(Database::connect(opts).await?)
 }
 
-/// Applies every pending migration. On PostgreSQL, processes starting
-/// together take turns through an advisory lock held on a connection of
-/// its own, so two never run the same migration at once.
-pub async fn migrate(db: &DatabaseConnection, url: &str) -> Result<()> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        Migrator::up(db, None).await?;
-        return Ok(());
-    }
-    let lock = ConnectOptions::new(url).max_connections(1).sqlx_logging(false).to_owned();
-    let lock = Database::connect(lock).await?;
-    lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
+/// Applies every pending migration, on a connection of its own that is
+/// closed afterwards: what the migrations prepared and read (statements,
+/// pages, on SQLite a few MiB of C heap) goes with it instead of staying on
+/// a pool's connection for the life of the process. On PostgreSQL,
+/// processes starting together take turns through an advisory lock held
+/// on that connection, so two never run the same migration at once.
+pub async fn migrate(cfg: &Config) -> Result<()> {
+    let db = open(cfg, 1, false).await?;
+    let result = match cfg.is_postgres() {
+        true => migrate_locked(&db).await,
+        false => Migrator::up(&db, None).await.map_err(Into::into),
+    };
+    let closed = db.close().await;
+    result?;
+    Ok(closed?)
+}
+
+/// Migrates while holding the migration lock (PostgreSQL).
+async fn migrate_locked(db: &DatabaseConnection) -> Result<()> {
+    db.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
     let result = Migrator::up(db, None).await;
-    lock.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await?;
-    lock.close().await?;
+    db.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await?;
     Ok(result?)
 }
 
 /// Gives back memory start-up used and an idle server does not need: on
-/// SQLite the page cache the migrations filled on the writer connection
-/// (`PRAGMA shrink_memory`, on each pool's idle connection), then the pages
-/// SQLite's C heap holds free (glibc keeps freed memory in its per-thread
-/// arenas until `malloc_trim`). Pages come back as queries read them.
+/// SQLite the page cache start-up's queries filled (`PRAGMA shrink_memory`,
+/// on each pool's idle connection), then the pages SQLite's C heap holds
+/// free (glibc keeps freed memory in its per-thread arenas until
+/// `malloc_trim`), then what Rust code freed (mimalloc gives freed pages
+/// back to the system only a second after, and only when it next
+/// allocates: `mi_collect` does it now). Pages come back as queries need them.
 pub async fn release_startup_memory(db: &DatabaseConnection, writer: &DatabaseConnection) {
     if db.get_database_backend() == DbBackend::Sqlite {
         for pool in [writer, db] {
@@ -108,6 +118,11 @@ pub async fn release_startup_memory(db: &DatabaseConnection, writer: &DatabaseCo
     // SAFETY: malloc_trim only walks glibc's own arenas; any thread may call it.
     unsafe {
         libc::malloc_trim(0);
+    }
+    // SAFETY: collects this thread's heap and the abandoned ones; no
+    // pointer is handed over, and any thread may call it.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
     }
 }
 

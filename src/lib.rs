@@ -59,8 +59,8 @@ pub async fn build_state(config: Config) -> Result<AppState> {
     config.validate().map_err(Error::invalid)?;
     services::register_event_hooks();
     let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.secret_key_file)?;
+    db::migrate(&config).await?;
     let db::Pools { readers: db, writer, bookkeeping } = db::connect(&config).await?;
-    db::migrate(&writer, &config.database_url).await?;
     let visibility = Duration::from_secs(config.visibility_timeout_seconds);
     jobs::ledger::set_default_grace(Duration::from_secs(config.sweep_grace_seconds));
     let redis = match &config.redis_url {

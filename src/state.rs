@@ -112,10 +112,15 @@ pub struct Shared {
 
 impl AppState {
     /// After a commit: rings the jobs the events' fan-out hooks created and
-    /// hands the events to live subscribers. A lost ring is re-rung by the
-    /// sweeper from the ledger.
-    pub fn publish(&self, events: Vec<crate::events::Envelope>) {
+    /// hands the events, and the live messages the hooks made, to live
+    /// subscribers. A lost ring is re-rung by the sweeper from the ledger.
+    pub fn publish(&self, mut events: Vec<crate::events::Envelope>) {
         let jobs: Vec<crate::jobs::Message> = events.iter().flat_map(|e| e.jobs.iter().cloned()).collect();
+        let live: Vec<crate::events::Envelope> = events.iter_mut().flat_map(|e| std::mem::take(&mut e.live)).collect();
+        events.extend(live);
+        // Heard before the jobs can start: a hook's "queued again" comes
+        // before the run's "running".
+        self.bus.publish(events);
         if !jobs.is_empty() {
             let queue = self.queue.clone();
             tokio::spawn(async move {
@@ -126,7 +131,6 @@ impl AppState {
                 }
             });
         }
-        self.bus.publish(events);
     }
 
     /// Tells every process (this one included, through the bus) that

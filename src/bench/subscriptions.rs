@@ -6,13 +6,16 @@
 //! subscribing `subscription { events { type } }` with an API key in
 //! `connection_init`, sends one warm-up `updateProfile` mutation (every
 //! subscriber must hear it: this proves all subscriptions are registered),
-//! reads the server's RSS, then sends the measured mutation and reports the
-//! time from sending it until each subscriber received its event: p50 and
-//! the slowest. Server side, it reports the event's fan-out time from the
-//! server's `/metrics` (`switchyard_live_fanout_seconds`: from the
-//! dispatcher getting the event until the last subscription took it to
-//! write to its socket), which leaves out the time this process, on the
-//! same cores, takes to read 10,000 sockets.
+//! reads the server's RSS, then sends `--events` measured mutations, one
+//! at a time (each once every subscriber heard the one before). For each it
+//! takes the time from sending it until each subscriber received its event:
+//! the row shows the median of the events' p50s and, as "median / worst" over the
+//! events, the time until the last subscriber heard it. Server side, it
+//! reports each event's fan-out time from the server's `/metrics`
+//! (`switchyard_live_fanout_seconds`: from the dispatcher getting the event
+//! until the last subscription took it to write to its socket), which
+//! leaves out the time this process, on the same cores, takes to read
+//! 10,000 sockets.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,20 +36,26 @@ use crate::error::{Error, Result};
 const MAX_SUBSCRIBERS: usize = 50_000;
 /// Sockets connecting at once.
 const CONNECTING: usize = 256;
+/// Most measured events per level.
+const MAX_EVENTS: usize = 50;
 /// How long every subscriber gets to hear an event before the run fails.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-pub async fn run(config: Config, levels: Vec<usize>) -> Result<()> {
+pub async fn run(config: Config, levels: Vec<usize>, events: usize) -> Result<()> {
     if levels.is_empty() || levels.len() > 8 || levels.iter().any(|&n| n == 0 || n > MAX_SUBSCRIBERS) {
         return Err(Error::invalid(format!(
             "--subscribers takes 1 to 8 levels, each from 1 to {MAX_SUBSCRIBERS} (e.g. 1000,10000)"
         )));
     }
+    if !(1..=MAX_EVENTS).contains(&events) {
+        return Err(Error::invalid(format!("--events takes 1 to {MAX_EVENTS}")));
+    }
     let widest = levels.iter().copied().max().unwrap_or(1);
     // This process and the server child (which inherits the limit) each
-    // hold one socket per subscriber.
+    // hold one socket per subscriber; the bare baseline holds both ends of
+    // each in this process, and is left out ("n/a") where that is too many.
     let needed = widest as u64 + 1024;
-    let limit = rlimit::increase_nofile_limit(needed).map_err(Error::internal)?;
+    let limit = rlimit::increase_nofile_limit(2 * widest as u64 + 1024).map_err(Error::internal)?;
     if limit < needed {
         return Err(Error::invalid(format!(
             "{widest} subscribers need about {needed} open files, but this shell allows {limit}: raise it (ulimit -n {needed})"
@@ -59,12 +68,25 @@ pub async fn run(config: Config, levels: Vec<usize>) -> Result<()> {
         if config.redis_url.is_some() { " + redis" } else { "" }
     );
     println!(
-        "{:>11} {:>12} {:>12} {:>14} {:>10} {:>10} {:>10} {:>14}",
-        "subscribers", "idle RSS", "RSS after", "per subscriber", "connect", "p50", "max", "server fan-out"
+        "{:>11} {:>12} {:>12} {:>14} {:>10} {:>10} {:>18} {:>18} {:>18} {:>6}",
+        "subscribers",
+        "idle RSS",
+        "RSS after",
+        "per subscriber",
+        "connect",
+        "p50",
+        "last heard",
+        "server fan-out",
+        "bare fan-out",
+        "ratio"
     );
     for n in levels {
+        let mut floor = match 2 * n as u64 + 1024 <= limit {
+            true => bare(n, events).await?,
+            false => vec![],
+        };
         let server = start_server(&config, &client, "read,write").await?;
-        let outcome = level(&client, &server, n).await;
+        let outcome = level(&client, &server, n, events, &mut floor).await;
         let finished = server.finish().await;
         outcome.and(finished)?;
     }
@@ -72,7 +94,13 @@ pub async fn run(config: Config, levels: Vec<usize>) -> Result<()> {
 }
 
 /// One level: connect `n`, warm up, measure; prints one row.
-async fn level(client: &reqwest::Client, server: &ServerChild, n: usize) -> Result<()> {
+async fn level(
+    client: &reqwest::Client,
+    server: &ServerChild,
+    n: usize,
+    events: usize,
+    floor: &mut [Duration],
+) -> Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib(server.pid).unwrap_or(0);
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -93,33 +121,133 @@ async fn level(client: &reqwest::Client, server: &ServerChild, n: usize) -> Resu
     collect(&mut rx, n, Instant::now()).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(server.pid).unwrap_or(0);
+    // `events` measured events, one after another (each once every
+    // subscriber heard the one before): the median and the worst of each figure.
     let fanout = "switchyard_live_fanout_seconds";
-    let before_fanout = super::histogram_totals(client, &server.addr, fanout).await;
-    let sent = Instant::now();
-    mutate(client, server, "measured").await?;
-    let mut lat = collect(&mut rx, n, sent).await?;
-    lat.sort();
-    // One more event counted: its fan-out time is what the sum grew by.
-    let server_side = match (before_fanout, super::histogram_totals(client, &server.addr, fanout).await) {
-        (Some((s0, c0)), Some((s1, c1))) if c1 - c0 == 1.0 => format!("{:.2?}", Duration::from_secs_f64(s1 - s0)),
-        _ => "n/a".to_string(),
-    };
+    let (mut p50s, mut slowest, mut server_side) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..events {
+        let before_fanout = super::histogram_totals(client, &server.addr, fanout).await;
+        let sent = Instant::now();
+        mutate(client, server, &format!("measured {i}")).await?;
+        let mut lat = collect(&mut rx, n, sent).await?;
+        lat.sort();
+        p50s.push(lat[lat.len() / 2]);
+        slowest.push(lat[lat.len() - 1]);
+        // One more event counted: its fan-out time is what the sum grew by.
+        if let (Some((s0, c0)), Some((s1, c1))) =
+            (before_fanout, super::histogram_totals(client, &server.addr, fanout).await)
+        {
+            if c1 - c0 == 1.0 {
+                server_side.push(Duration::from_secs_f64(s1 - s0));
+            }
+        }
+    }
     let per = (after.saturating_sub(before)) as f64 / n as f64;
+    let ratio = match (median(&mut server_side), median(floor)) {
+        (Some(server), Some(bare)) if !bare.is_zero() => format!("{:.2}", server.as_secs_f64() / bare.as_secs_f64()),
+        _ => "n/a".into(),
+    };
     println!(
-        "{:>11} {:>8.1} MiB {:>8.1} MiB {:>11.1} KiB {:>10.2?} {:>10.2?} {:>10.2?} {:>14}",
+        "{:>11} {:>8.1} MiB {:>8.1} MiB {:>11.1} KiB {:>10.2?} {:>10} {:>18} {:>18} {:>18} {:>6}",
         n,
         before as f64 / 1024.0,
         after as f64 / 1024.0,
         per,
         connect,
-        lat[lat.len() / 2],
-        lat[lat.len() - 1],
-        server_side
+        median_and_worst(&mut p50s).0,
+        median_and_worst(&mut slowest).1,
+        median_and_worst(&mut server_side).1,
+        median_and_worst(floor).1,
+        ratio,
     );
     for s in subscribers {
         s.abort();
     }
     Ok(())
+}
+
+/// The median of `figures` (sorted in place).
+fn median(figures: &mut [Duration]) -> Option<Duration> {
+    figures.sort();
+    figures.get(figures.len() / 2).copied()
+}
+
+/// The median of `figures` (sorted in place), and "median / worst" (the
+/// median alone for one figure, "n/a" for none).
+fn median_and_worst(figures: &mut [Duration]) -> (String, String) {
+    let Some(mid) = median(figures) else { return ("n/a".into(), "n/a".into()) };
+    let worst = figures[figures.len() - 1];
+    match figures.len() {
+        1 => (format!("{mid:.2?}"), format!("{mid:.2?}")),
+        _ => (format!("{mid:.2?}"), format!("{mid:.2?} / {worst:.2?}")),
+    }
+}
+
+/// What the server's `next` message for one event takes on the wire: a
+/// WebSocket text frame (2-byte header, unmasked) around its JSON.
+fn next_frame() -> Vec<u8> {
+    let json = br#"{"id":"1","type":"next","payload":{"data":{"events":{"type":"user.updated"}}}}"#;
+    let mut frame = vec![0x81, json.len() as u8];
+    frame.extend_from_slice(json);
+    frame
+}
+
+/// The floor the server's fan-out is compared with, measured in this
+/// process just before: `n` plain TCP connections on 127.0.0.1, a task per
+/// accepted socket waiting on one broadcast channel (as each WebSocket's
+/// task waits for its subscription's events), and per event those tasks
+/// write the bytes of the server's `next` message, while a task per
+/// client socket reads them, as a subscriber does. For each of `events`
+/// events: from the broadcast until the last task wrote.
+async fn bare(n: usize, events: usize) -> Result<Vec<Duration>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::sync::broadcast;
+    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await.map_err(Error::internal)?;
+    let addr = listener.local_addr().map_err(Error::internal)?;
+    let frame: Arc<[u8]> = next_frame().into();
+    // (sent at, writers left, the last writer's report)
+    type Round = (Instant, Arc<std::sync::atomic::AtomicUsize>, mpsc::UnboundedSender<Duration>);
+    let (events_tx, _) = broadcast::channel::<Round>(4);
+    let (heard_tx, mut heard) = mpsc::unbounded_channel::<Instant>();
+    // Aborted when dropped, however this returns.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (mut client, (mut server, _)) =
+            tokio::try_join!(TcpStream::connect(addr), listener.accept()).map_err(Error::internal)?;
+        server.set_nodelay(true).map_err(Error::internal)?;
+        let (mut rx, frame) = (events_tx.subscribe(), frame.clone());
+        tasks.spawn(async move {
+            while let Ok((sent, left, done)) = rx.recv().await {
+                if server.write_all(&frame).await.is_err() {
+                    return;
+                }
+                if left.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+                    let _ = done.send(sent.elapsed());
+                }
+            }
+        });
+        let heard = heard_tx.clone();
+        tasks.spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok(read) = client.read(&mut buf).await {
+                if read == 0 || heard.send(Instant::now()).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let mut took = Vec::with_capacity(events);
+    for _ in 0..events {
+        let (done_tx, mut done) = mpsc::unbounded_channel();
+        let sent = Instant::now();
+        let left = Arc::new(std::sync::atomic::AtomicUsize::new(n));
+        events_tx.send((sent, left, done_tx)).map_err(Error::internal)?;
+        let last = tokio::time::timeout(DEADLINE, done.recv()).await.ok().flatten();
+        took.push(last.ok_or_else(|| Error::internal("the bare fan-out did not finish"))?);
+        collect(&mut heard, n, sent).await?;
+    }
+    Ok(took)
 }
 
 /// Changes the owner's name, which emits `user.updated` to every subscriber.

@@ -23,7 +23,8 @@ pub trait FanOut: Send + Sync + 'static {
     /// A unique name; registering the same name again replaces the hook.
     fn name(&self) -> &'static str;
     /// Reacts to freshly written events (never live-only ones). May add
-    /// jobs to ring after the commit to each envelope's `jobs`.
+    /// jobs to ring after the commit to each envelope's `jobs`, and live
+    /// messages to publish after it to its `live`.
     async fn fan_out(&self, db: &DynConnection<'_>, events: &mut [Envelope]) -> Result<()>;
 }
 

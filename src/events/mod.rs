@@ -224,6 +224,11 @@ pub struct Envelope {
     /// by [`AppState::publish`](crate::state::AppState::publish); never sent on the bus.
     #[serde(skip)]
     pub jobs: Vec<crate::jobs::Message>,
+    /// Live-only messages the fan-out hooks made (e.g. "this run is queued
+    /// again"), published after the commit with the event; never sent as
+    /// part of it.
+    #[serde(skip)]
+    pub live: Vec<Envelope>,
 }
 
 /// The event type of live delivery-attempt messages.
@@ -241,6 +246,7 @@ impl From<entity::event::Model> for Envelope {
             created_at: m.created_at,
             live_only: false,
             jobs: vec![],
+            live: vec![],
         }
     }
 }
@@ -265,6 +271,7 @@ impl Envelope {
             created_at: Utc::now(),
             live_only: true,
             jobs: vec![],
+            live: vec![],
         }
     }
 }

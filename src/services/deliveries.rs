@@ -359,6 +359,7 @@ fn live_attempt(a: &delivery_attempt::Model, d: &delivery::Model) -> Envelope {
         created_at: a.created_at,
         live_only: true,
         jobs: vec![],
+        live: vec![],
     }
 }
 

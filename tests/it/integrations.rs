@@ -749,9 +749,30 @@ async fn a_broken_connection_pauses_an_inbound_sync_and_connecting_again_resumes
         assert_eq!(runs["integration"]["runs"]["totalCount"], 2, "no run for the tick: {runs}");
 
         // The second run superseded the first (skipped, not run twice);
-        // connecting again resumes the second, under a job of its own.
+        // connecting again resumes the second, under a job of its own, and
+        // the live stream says at once that it is queued again.
+        let mut ws = WsClient::connect(
+            &app.ws_url(),
+            "graphql-transport-ws",
+            json!({ "Authorization": format!("Bearer {}", app.owner_key) }),
+        )
+        .await;
+        ws.subscribe("runs", "subscription { integrationRuns { id status } }", json!({})).await;
+        // Time for the subscription to be registered before the reconnect.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         *log.current_access.lock().unwrap() = "at-1".into();
         crate::connections::connect_instagram(&app, &cookie).await;
+        let mut heard = Vec::new();
+        let until = Instant::now() + Duration::from_secs(20);
+        while !heard.contains(&"SUCCEEDED".to_string()) && Instant::now() < until {
+            if let Some(msg) = ws.next_json_within(Duration::from_secs(1)).await {
+                let run = &msg["payload"]["data"]["integrationRuns"];
+                if run["id"] == second["id"] {
+                    heard.push(run["status"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+        assert_eq!(heard.first().map(String::as_str), Some("QUEUED"), "[{}] {heard:?}", app.backend);
         let resumed = wait_run(&app, second["id"].as_str().unwrap()).await;
         assert_eq!(
             (resumed["status"].as_str(), resumed["items"].as_i64(), resumed["note"].clone()),

@@ -84,6 +84,12 @@ pub fn invalidate(st: &AppState, workspace_id: &str) {
     st.announce(workspace_id, INVALIDATE);
 }
 
+/// Drops this process's copies only: for a process that found out itself
+/// that a connection is gone (the process that removed it tells the others).
+pub(super) fn forget_here(st: &AppState) {
+    st.connection_cache.0.clear();
+}
+
 /// Empties the cache whenever another process says so; ends on shutdown.
 pub fn spawn_listener(st: &AppState) {
     st.on_note(INVALIDATE, |st| st.connection_cache.0.clear());

@@ -1096,6 +1096,9 @@ pub async fn call_for_run(
         // has nowhere to go, and the run waits for a connection again
         // (read through the writer pool: on SQLite a reader was once seen to lag).
         if connection::Entity::find_by_id(&c.id).one(&st.writer).await?.is_none() {
+            // This process's copy goes at once (the deleting one's note may
+            // be late): a run that asks again finds the connection made anew.
+            super::cache::forget_here(st);
             let why = format!("The {} connection was deleted while the call was under way", provider.name);
             return Ok(ForRun::Unusable(why));
         }

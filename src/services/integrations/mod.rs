@@ -654,9 +654,13 @@ pub const RUN_MESSAGE: &str = "integration.run";
 
 /// Tells live subscribers (on every process) how a run stands.
 pub(crate) fn announce(st: &AppState, run: &integration_run::Model) {
+    st.bus.publish(vec![live_message(run)]);
+}
+
+/// The live message saying what `run` is now.
+pub(crate) fn live_message(run: &integration_run::Model) -> Envelope {
     let data = serde_json::to_value(run).unwrap_or(Value::Null);
-    let msg = Envelope::live(run.workspace_id.clone(), RUN_MESSAGE, "system", Some(run.id.clone()), data);
-    st.bus.publish(vec![msg]);
+    Envelope::live(run.workspace_id.clone(), RUN_MESSAGE, "system", Some(run.id.clone()), data)
 }
 
 /// A run from its live message.

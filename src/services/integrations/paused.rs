@@ -28,7 +28,7 @@ use sea_orm::{
 use entity::{connection, integration, integration_run, job};
 
 use super::sync::{run_job, RunStatus, Trigger, KIND};
-use super::{announce, connection_for, IntegrationStatus};
+use super::{announce, connection_for, live_message, IntegrationStatus};
 use crate::error::Result;
 use crate::events::{self, Envelope};
 use crate::jobs::ledger;
@@ -159,8 +159,10 @@ impl events::hooks::FanOut for IntegrationFanOut {
                 .await?;
             for run in paused {
                 let Some(i) = integrations.iter().find(|i| i.id == run.integration_id) else { continue };
-                if let Some((job, _)) = requeue(db, ledger::default_grace(), i, run).await? {
+                if let Some((job, run)) = requeue(db, ledger::default_grace(), i, run).await? {
                     e.jobs.push(crate::jobs::Message { job_id: job.id, kind: KIND.to_string() });
+                    // Shown QUEUED again once the event commits.
+                    e.live.push(live_message(&run));
                 }
             }
         }

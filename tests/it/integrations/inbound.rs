@@ -529,7 +529,17 @@ async fn set_status(app: &TestApp, status: &str) {
 /// Starts a sync by hand with page 1 slow to answer; returns the run's id
 /// once page 1 was asked for.
 async fn started(app: &TestApp, id: &str, listing: &Listing) -> String {
-    listing.delay_ms.store(800, Ordering::SeqCst);
+    started_with_delay(app, id, listing, 800).await
+}
+
+/// The job a run is (or was last) queued under.
+async fn job_of(app: &TestApp, run_id: &str) -> Option<String> {
+    entity::integration_run::Entity::find_by_id(run_id).one(&app.state.db).await.unwrap().unwrap().job_id
+}
+
+/// [`started`], with page 1 answering after `delay_ms`.
+async fn started_with_delay(app: &TestApp, id: &str, listing: &Listing, delay_ms: u64) -> String {
+    listing.delay_ms.store(delay_ms, Ordering::SeqCst);
     let before = listing.hits().len();
     let out = app.mutate(&app.owner_key, "syncIntegration", json!({ "id": id }), "run { id }").await;
     let until = Instant::now() + Duration::from_secs(20);
@@ -586,6 +596,22 @@ async fn a_sync_paused_mid_listing_goes_on_from_its_page_when_its_connection_wor
         let done = wait_run(&app, &run_id).await;
         assert_eq!((done["status"].as_str(), done["items"].as_i64()), (Some("SUCCEEDED"), Some(0)), "unchanged items: [{}] {done}", app.backend);
         assert_eq!(listing.hits()[3..], ["/api/customers".to_string(), "/api/customers".into(), after("c2"), after("c3")]);
+
+        // Deleted and made anew while page 1's call is out (it answers after
+        // 5 s): the run asks for that page again through the new connection,
+        // and does not pause (a paused run would be queued again by the
+        // connection's creation, under a new job).
+        let run_id = started_with_delay(&app, &id, &listing, 5_000).await;
+        let job = job_of(&app, &run_id).await;
+        let gone = custom_rest_connection(&app).await.unwrap();
+        app.mutate(&app.owner_key, "deleteConnection", json!({ "id": gone.id }), "deletedId").await;
+        app.mutate(&app.owner_key, "createConnection",
+            json!({ "provider": "custom_rest", "apiKey": "ck_pages_123456", "baseUrl": format!("{}/api", listing.url) }),
+            "connection { id }").await;
+        let done = wait_run(&app, &run_id).await;
+        assert_eq!((done["status"].as_str(), done["note"].clone()), (Some("SUCCEEDED"), Value::Null), "[{}] {done}", app.backend);
+        assert_eq!(job_of(&app, &run_id).await, job, "never paused and queued again");
+        assert_eq!(listing.hits()[7..], ["/api/customers".to_string(), "/api/customers".into(), after("c2"), after("c3")]);
     })
     .await;
 }

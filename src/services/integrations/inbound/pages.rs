@@ -172,22 +172,38 @@ pub(super) async fn page(
     request: CallRequest,
     budget: Duration,
 ) -> std::result::Result<Paged, String> {
-    let answer = match call_for_run(st, &i.workspace_id, &i.service_type, request, budget).await {
-        Ok(ForRun::Answered { answer, .. }) if (200..300).contains(&answer.status) => answer,
-        Ok(ForRun::Answered { answer, .. }) => return Err(format!("The service answered HTTP {}", answer.status)),
-        Ok(ForRun::Wait(wait) | ForRun::Limited(wait)) => return Ok(Paged::Wait(wait)),
-        // Paused only while the connection is gone or must be made again;
-        // one that cannot make calls at all (its service left the catalog)
-        // fails. Read through the writer pool, as the call engine does.
-        Ok(ForRun::Unusable(why)) => {
-            let found = super::super::connection_for(&st.writer, &i.workspace_id, &i.service_type).await;
-            return match found.map_err(|e| reason(&e))? {
-                Some(c) if c.status == ConnectionStatus::Connected.as_str() => Err(why),
-                _ => Ok(Paged::Paused(why)),
-            };
+    let (mut tries, began) = (0, std::time::Instant::now());
+    let answer = loop {
+        tries += 1;
+        // A second try has what the first left of the budget.
+        let budget = budget.saturating_sub(began.elapsed());
+        match call_for_run(st, &i.workspace_id, &i.service_type, request.clone(), budget).await {
+            Ok(ForRun::Answered { answer, .. }) if (200..300).contains(&answer.status) => break answer,
+            Ok(ForRun::Answered { answer, .. }) => return Err(format!("The service answered HTTP {}", answer.status)),
+            Ok(ForRun::Wait(wait) | ForRun::Limited(wait)) => return Ok(Paged::Wait(wait)),
+            // Paused only while the connection is gone or must be made
+            // again. One that works now was made again while the call was
+            // out (deleted and created anew): the page is asked for once
+            // more, through it. One that cannot make calls at all (its
+            // service left the catalog) fails. Read through the writer
+            // pool, as the call engine does.
+            Ok(ForRun::Unusable(why)) => {
+                let found = super::super::connection_for(&st.writer, &i.workspace_id, &i.service_type).await;
+                match found.map_err(|e| reason(&e))? {
+                    Some(c)
+                        if c.status == ConnectionStatus::Connected.as_str()
+                            && tries < 2
+                            && began.elapsed() < budget =>
+                    {
+                        continue
+                    }
+                    Some(c) if c.status == ConnectionStatus::Connected.as_str() => return Err(why),
+                    _ => return Ok(Paged::Paused(why)),
+                }
+            }
+            Ok(ForRun::Unavailable(why)) => return Err(why),
+            Err(e) => return Err(reason(&e)),
         }
-        Ok(ForRun::Unavailable(why)) => return Err(why),
-        Err(e) => return Err(reason(&e)),
     };
     let body = serde_json::from_str(&answer.body).map_err(|_| "The service's answer is not JSON".to_string())?;
     Ok(Paged::Answer(body, answer.headers))
