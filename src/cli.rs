@@ -13,6 +13,7 @@ use crate::state::AppState;
 
 /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn serve(config: Config) -> Result<()> {
+    crate::db::migrate_apart(&config).await;
     let server = crate::start(config).await?;
     crate::db::release_startup_memory(&server.state.db, &server.state.writer).await;
     println!("Switchyard {} listening on http://{}", env!("CARGO_PKG_VERSION"), server.addr);
@@ -49,12 +50,11 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Applies migrations and exits.
+/// Applies migrations and exits (needs only the database: no secret key
+/// is read or made, no Redis is asked).
 pub async fn migrate(config: Config) -> Result<()> {
-    let state = crate::build_state(config).await?;
+    crate::db::migrate(&config).await?;
     println!("migrations applied");
-    state.db.clone().close().await?;
-    state.writer.clone().close().await?;
     Ok(())
 }
 
