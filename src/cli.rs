@@ -13,7 +13,6 @@ use crate::state::AppState;
 
 /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn serve(config: Config) -> Result<()> {
-    crate::db::migrate_apart(&config).await;
     let server = crate::start(config).await?;
     crate::db::release_startup_memory(&server.state.db, &server.state.writer).await;
     println!("Switchyard {} listening on http://{}", env!("CARGO_PKG_VERSION"), server.addr);

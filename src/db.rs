@@ -91,34 +91,6 @@ pub async fn migrate(cfg: &Config) -> Result<()> {
     Ok(closed?)
 }
 
-/// For `serve`: applies pending migrations in a short-lived child process
-/// (this binary's `migrate`, on the same database), so that the server's
-/// resident memory never holds the code and data the migrations ran (about
-/// half a MiB of the idle RSS of a first start). Anything else (nothing
-/// pending, no binary to run, a child that fails) leaves the migrations to
-/// [`migrate`] in the server itself, which reports a real failure.
-pub async fn migrate_apart(cfg: &Config) {
-    let db = match open(cfg, 1, false).await {
-        Ok(db) => db,
-        Err(_) => return,
-    };
-    let pending = Migrator::get_pending_migrations(&db).await.map(|m| !m.is_empty());
-    let _ = db.close().await;
-    let (Ok(true), Ok(exe)) = (pending, std::env::current_exe()) else { return };
-    // The URL goes in the environment, not the arguments: it may hold a
-    // password, and a process's arguments are visible to every user.
-    let status = tokio::process::Command::new(exe)
-        .arg("migrate")
-        .env("SWITCHYARD_DATABASE_URL", &cfg.database_url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .await;
-    if !matches!(&status, Ok(s) if s.success()) {
-        tracing::warn!(?status, "migrating in a child process failed; migrating here");
-    }
-}
-
 /// Migrates while holding the migration lock (PostgreSQL).
 async fn migrate_locked(db: &DatabaseConnection) -> Result<()> {
     db.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
