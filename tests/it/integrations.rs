@@ -243,16 +243,7 @@ async fn a_scheduled_run_whose_job_dies_ends_failed_instead_of_running_forever()
         let id = made["integration"]["id"].as_str().unwrap().to_string();
         // A scheduled job (no run id in its payload) whose run was under way
         // when its last attempt timed out: the run is named after the job.
-        let job = switchyard::jobs::ledger::row(
-            Duration::from_secs(30),
-            switchyard::jobs::ledger::NewJob {
-                kind: "integration.sync".into(),
-                payload: json!({ "integration_id": id }),
-                workspace_id: Some(app.workspace_id.clone()),
-                run_at: None,
-                max_attempts: 3,
-            },
-        );
+        let job = scheduled_tick(&app, &id);
         let run_id = format!("isr_{}", job.id.rsplit('_').next().unwrap());
         let run = entity::integration_run::Model {
             id: run_id.clone(),
@@ -673,6 +664,21 @@ struct Contacts {
     id: String,
 }
 
+/// The job a scheduled tick of integration `id` runs as (no run id in
+/// its payload), not written anywhere: for calling the handler directly.
+fn scheduled_tick(app: &TestApp, id: &str) -> entity::job::Model {
+    switchyard::jobs::ledger::row(
+        Duration::from_secs(30),
+        switchyard::jobs::ledger::NewJob {
+            kind: "integration.sync".into(),
+            payload: json!({ "integration_id": id }),
+            workspace_id: Some(app.workspace_id.clone()),
+            run_at: None,
+            max_attempts: 3,
+        },
+    )
+}
+
 async fn instagram_contacts(app: &TestApp, email: &str) -> Contacts {
     let (base, log) = crate::connections::provider().await;
     let (_, cookie) = app.invite_and_accept(&app.owner_key, email, "OWNER").await;
@@ -727,16 +733,7 @@ async fn a_broken_connection_pauses_an_inbound_sync_and_connecting_again_resumes
         // With auto-sync on, a tick meanwhile starts no run: one waits already.
         let auto = json!({ "id": id, "settings": { "autoSync": true, "syncIntervalSeconds": 3600 } });
         app.mutate(&app.owner_key, "updateIntegration", auto, INTEGRATION).await;
-        let tick = switchyard::jobs::ledger::row(
-            Duration::from_secs(30),
-            switchyard::jobs::ledger::NewJob {
-                kind: "integration.sync".into(),
-                payload: json!({ "integration_id": id }),
-                workspace_id: Some(app.workspace_id.clone()),
-                run_at: None,
-                max_attempts: 3,
-            },
-        );
+        let tick = scheduled_tick(&app, &id);
         use switchyard::jobs::Handler;
         switchyard::services::integrations::sync::IntegrationSync.run(&app.state, &tick).await.unwrap();
         let runs = app

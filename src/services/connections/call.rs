@@ -589,15 +589,27 @@ pub async fn call_in_workspace(
         }
     };
     if let Err(e) = st.call_log.write(st, row.clone()).await {
-        // Deleted while its call was out: the log row has nowhere to go.
-        // Read through the writer pool (on SQLite a reader was once seen to lag).
-        if connection::Entity::find_by_id(&c.id).one(&st.writer).await?.is_none() {
+        if deleted_meanwhile(st, &c.id).await? {
             let why = "The connection was deleted while the call was under way";
             return Err(Error::field_code("connectionId", crate::error::UserErrorCode::NotFound, why));
         }
         return Err(e);
     }
     Ok((row, answer))
+}
+
+/// Whether the connection `id` is gone, asked after its call's log row
+/// could not be written (a connection deleted while its call was out
+/// leaves that row nowhere to go). Read through the writer pool: on SQLite
+/// a reader was once seen to lag. If it is gone, this process's cached
+/// copies go at once (the deleting process's note may be late), so the
+/// next call finds a connection made anew.
+async fn deleted_meanwhile(st: &AppState, id: &str) -> Result<bool> {
+    let gone = connection::Entity::find_by_id(id).one(&st.writer).await?.is_none();
+    if gone {
+        super::cache::forget_here(st);
+    }
+    Ok(gone)
 }
 
 /// The API base URL a connection's calls go to (its own, else the
@@ -1092,13 +1104,8 @@ pub async fn call_for_run(
         }
     };
     if let Err(e) = st.call_log.write(st, row).await {
-        // A connection deleted while its call was out: the call's log row
-        // has nowhere to go, and the run waits for a connection again
-        // (read through the writer pool: on SQLite a reader was once seen to lag).
-        if connection::Entity::find_by_id(&c.id).one(&st.writer).await?.is_none() {
-            // This process's copy goes at once (the deleting one's note may
-            // be late): a run that asks again finds the connection made anew.
-            super::cache::forget_here(st);
+        // The run waits for a connection again, or asks through a new one.
+        if deleted_meanwhile(st, &c.id).await? {
             let why = format!("The {} connection was deleted while the call was under way", provider.name);
             return Ok(ForRun::Unusable(why));
         }

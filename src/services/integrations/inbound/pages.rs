@@ -189,16 +189,12 @@ pub(super) async fn page(
             // pool, as the call engine does.
             Ok(ForRun::Unusable(why)) => {
                 let found = super::super::connection_for(&st.writer, &i.workspace_id, &i.service_type).await;
-                match found.map_err(|e| reason(&e))? {
-                    Some(c)
-                        if c.status == ConnectionStatus::Connected.as_str()
-                            && tries < 2
-                            && began.elapsed() < budget =>
-                    {
-                        continue
-                    }
-                    Some(c) if c.status == ConnectionStatus::Connected.as_str() => return Err(why),
-                    _ => return Ok(Paged::Paused(why)),
+                let works =
+                    found.map_err(|e| reason(&e))?.is_some_and(|c| c.status == ConnectionStatus::Connected.as_str());
+                match works {
+                    false => return Ok(Paged::Paused(why)),
+                    true if tries < 2 && began.elapsed() < budget => continue,
+                    true => return Err(why),
                 }
             }
             Ok(ForRun::Unavailable(why)) => return Err(why),
