@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use crate::error::{Error, Result};
 
 /// A member's role in a workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
 pub enum Role {
     /// Full control, including members and API keys.
     Owner,
@@ -58,7 +58,7 @@ impl Scope {
 }
 
 /// How the caller proved who they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Credential {
     ApiKey {
         id: String,
@@ -80,7 +80,7 @@ pub enum Credential {
 }
 
 /// The authenticated caller, scoped to exactly one workspace.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Principal {
     pub workspace_id: String,
     pub user_id: String,

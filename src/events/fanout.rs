@@ -13,7 +13,10 @@
 //!
 //! Each event handed out carries a [`Round`]: when the last subscriber it
 //! was handed to has taken it, the time since the dispatcher got it is
-//! observed as `switchyard_live_fanout_seconds`.
+//! observed as `switchyard_live_fanout_seconds`. A subscription that hands
+//! its events on to others (one run of a GraphQL subscription shared by
+//! many sockets) carries its rounds on ([`Carried`]), so a round still ends
+//! at the last socket that took the event.
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -50,7 +53,7 @@ pub type Accept = Box<dyn Fn(&Envelope) -> bool + Send + Sync>;
 
 struct Subscriber {
     accept: Accept,
-    mailbox: Arc<Mailbox>,
+    mailbox: Arc<Mailbox<Handed>>,
     /// Cancelled when this subscriber is dropped for being too slow.
     too_slow: CancellationToken,
 }
@@ -66,7 +69,7 @@ impl Drop for Subscriber {
 /// One dispatched event's progress: when `left` reaches zero, the last
 /// subscriber it was handed to has taken it (an event no subscription
 /// matched is not counted).
-struct Round {
+pub struct Round {
     at: Instant,
     left: AtomicUsize,
     handed: AtomicBool,
@@ -74,38 +77,65 @@ struct Round {
 }
 
 impl Round {
-    fn done_one(&self) {
+    /// One more receiver holds a share of the round.
+    pub fn join(&self) {
+        self.left.fetch_add(1, Ordering::AcqRel);
+        self.handed.store(true, Ordering::Release);
+    }
+
+    /// A receiver's share is over (it took the event, or is gone).
+    pub fn done_one(&self) {
         if self.left.fetch_sub(1, Ordering::AcqRel) == 1 && self.handed.load(Ordering::Acquire) {
             self.metrics.live_fanout(self.at.elapsed());
         }
     }
 }
 
-/// A subscription's queue, shared by the dispatcher (which pushes) and the
-/// subscription's stream (which takes). A mutex-guarded deque and one
-/// waker: a live socket waits here for most of its life, and tokio's
-/// bounded channel reserved about 800 bytes for each (cache-padded
-/// counters and a first block of 32 slots), 8 MB for 10,000 subscribers;
-/// this costs about a tenth of that, and its deque grows only as far as
-/// events actually wait (and shrinks back once they are taken).
-#[derive(Default)]
-struct Mailbox {
-    state: Mutex<MailboxState>,
+/// What a queue holds that counts towards rounds: taking it, or dropping it
+/// untaken, ends its shares.
+pub trait Counted {
+    fn taken(&self);
+}
+
+/// An event as the dispatcher hands it to a subscription.
+type Handed = (Arc<Envelope>, Arc<Round>);
+
+impl Counted for Handed {
+    fn taken(&self) {
+        self.1.done_one();
+    }
+}
+
+/// A subscriber's queue, shared by the one who pushes (the dispatcher, or
+/// a shared run handing on its answers) and the subscriber's stream (which
+/// takes). A mutex-guarded deque and one waker: a live socket waits here
+/// for most of its life, and tokio's bounded channel reserved about 800
+/// bytes for each (cache-padded counters and a first block of 32 slots), 8
+/// MB for 10,000 subscribers; this costs about a tenth of that, and its
+/// deque grows only as far as items actually wait (and shrinks back once
+/// they are taken). At most [`SUBSCRIBER_QUEUE`] items wait.
+pub struct Mailbox<T: Counted> {
+    state: Mutex<MailboxState<T>>,
     waker: AtomicWaker,
 }
 
-#[derive(Default)]
-struct MailboxState {
-    queued: VecDeque<(Arc<Envelope>, Arc<Round>)>,
+struct MailboxState<T> {
+    queued: VecDeque<T>,
     closed: bool,
 }
 
-impl Drop for Mailbox {
+impl<T: Counted> Default for Mailbox<T> {
+    fn default() -> Self {
+        Self { state: Mutex::new(MailboxState { queued: VecDeque::new(), closed: false }), waker: AtomicWaker::new() }
+    }
+}
+
+impl<T: Counted> Drop for Mailbox<T> {
     /// What nobody took counts as taken: no round waits for a stream that is gone.
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        for (_, round) in st.queued.drain(..) {
-            round.done_one();
+        for item in st.queued.drain(..) {
+            item.taken();
         }
     }
 }
@@ -113,52 +143,105 @@ impl Drop for Mailbox {
 /// Room a drained mailbox keeps; a burst's larger deque is given back.
 const KEPT_SLOTS: usize = 8;
 
-/// What became of an event offered to a mailbox.
-enum Offer {
+/// What became of an item offered to a mailbox.
+pub enum Offer {
     Taken,
+    /// [`SUBSCRIBER_QUEUE`] items wait already: the subscriber is too slow.
     Full,
 }
 
-impl Mailbox {
-    fn lock(&self) -> std::sync::MutexGuard<'_, MailboxState> {
+impl<T: Counted> Mailbox<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MailboxState<T>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn offer(&self, event: &Arc<Envelope>, round: &Arc<Round>) -> Offer {
+    /// Queues `item` unless the queue is full; `join` is called (to take a
+    /// share of the item's rounds) only when it is queued.
+    pub fn offer(&self, item: T, join: impl FnOnce(&T)) -> Offer {
         {
             let mut st = self.lock();
             if st.queued.len() >= SUBSCRIBER_QUEUE {
                 return Offer::Full;
             }
-            round.left.fetch_add(1, Ordering::AcqRel);
-            round.handed.store(true, Ordering::Release);
-            st.queued.push_back((event.clone(), round.clone()));
+            join(&item);
+            st.queued.push_back(item);
         }
         self.waker.wake();
         Offer::Taken
     }
 
-    fn close(&self) {
+    /// No more items will come; the stream ends once it has taken the queued ones.
+    pub fn close(&self) {
         self.lock().closed = true;
         self.waker.wake();
     }
 
-    /// The next event; `Some(None)` once closed and empty; `None` when
-    /// there is nothing yet.
-    fn take(&self) -> Option<Option<Arc<Envelope>>> {
+    /// The next item, uncounted (see [`Counted`]); `Some(None)` once closed
+    /// and empty; `None` when there is nothing yet.
+    fn take(&self) -> Option<Option<T>> {
         let mut st = self.lock();
         match st.queued.pop_front() {
-            Some((event, round)) => {
+            Some(item) => {
                 if st.queued.is_empty() && st.queued.capacity() > 4 * KEPT_SLOTS {
                     st.queued.shrink_to(KEPT_SLOTS);
                 }
-                drop(st);
-                round.done_one();
-                Some(Some(event))
+                Some(Some(item))
             }
             None if st.closed => Some(None),
             None => None,
         }
+    }
+
+    /// The next item, as a stream's `poll_next` wants it; uncounted, as
+    /// from [`Self::take`].
+    pub fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        if let Some(next) = self.take() {
+            return Poll::Ready(next);
+        }
+        self.waker.register(cx.waker());
+        // Looked at again after registering, so a push in between is not missed.
+        match self.take() {
+            Some(next) => Poll::Ready(next),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// The rounds of the events a subscription took and handed on, not yet
+/// over: put in a shared run's GraphQL data, so that its subscription keeps
+/// each event's share (instead of ending it when taking the event) until
+/// the run has handed its answer to every socket (see [`Carried::take`]).
+/// Whatever is left when it is dropped is over.
+#[derive(Clone, Default)]
+pub struct Carried(Arc<Kept>);
+
+#[derive(Default)]
+struct Kept(Mutex<Vec<Arc<Round>>>);
+
+impl Kept {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Round>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        for round in self.lock().drain(..) {
+            round.done_one();
+        }
+    }
+}
+
+impl Carried {
+    fn keep(&self, round: Arc<Round>) {
+        self.0.lock().push(round);
+    }
+
+    /// The rounds kept since the last call, each still holding the
+    /// subscription's share: the caller ends it once it has handed the
+    /// event's answer on (and the receivers joined).
+    pub fn take(&self) -> Vec<Arc<Round>> {
+        std::mem::take(&mut *self.0.lock())
     }
 }
 
@@ -187,8 +270,15 @@ impl Fanout {
 
     /// Every event of `workspace_id` that `accept` keeps, from now on. When
     /// the subscription falls [`SUBSCRIBER_QUEUE`] events behind, its stream
-    /// ends and `too_slow` is cancelled.
-    pub fn subscribe(&self, workspace_id: &str, accept: Accept, too_slow: CancellationToken) -> Subscription {
+    /// ends and `too_slow` is cancelled. With `carried`, the events' rounds
+    /// are kept there when taken, for whoever hands them on.
+    pub fn subscribe(
+        &self,
+        workspace_id: &str,
+        accept: Accept,
+        too_slow: CancellationToken,
+        carried: Option<Carried>,
+    ) -> Subscription {
         self.started.get_or_init(|| {
             // Subscribe to the bus before any subscriber is registered, so no
             // event published after `subscribe` returns can be missed.
@@ -202,7 +292,13 @@ impl Fanout {
         reg.next_id += 1;
         let subscriber = Subscriber { accept, mailbox: mailbox.clone(), too_slow };
         reg.by_workspace.entry(workspace_id.to_string()).or_default().insert(id, subscriber);
-        Subscription { mailbox, workspace_id: workspace_id.to_string(), id, registry: Arc::downgrade(&self.registry) }
+        Subscription {
+            mailbox,
+            workspace_id: workspace_id.to_string(),
+            id,
+            registry: Arc::downgrade(&self.registry),
+            carried,
+        }
     }
 
     /// Live subscriptions in this process.
@@ -245,7 +341,7 @@ async fn dispatch(
                     if !(s.accept)(&event) {
                         return true;
                     }
-                    match s.mailbox.offer(&event, &round) {
+                    match s.mailbox.offer((event.clone(), round.clone()), |(_, r)| r.join()) {
                         Offer::Taken => true,
                         Offer::Full => {
                             tracing::warn!(queued = SUBSCRIBER_QUEUE, "subscriber too slow; closing it");
@@ -286,25 +382,26 @@ fn close_all(registry: &Weak<Mutex<Registry>>) {
 
 /// One subscription's events; unregisters itself when dropped.
 pub struct Subscription {
-    mailbox: Arc<Mailbox>,
+    mailbox: Arc<Mailbox<Handed>>,
     workspace_id: String,
     id: u64,
     registry: Weak<Mutex<Registry>>,
+    carried: Option<Carried>,
 }
 
 impl Stream for Subscription {
     type Item = Arc<Envelope>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if let Some(next) = self.mailbox.take() {
-            return Poll::Ready(next);
-        }
-        self.mailbox.waker.register(cx.waker());
-        // Looked at again after registering, so a push in between is not missed.
-        match self.mailbox.take() {
-            Some(next) => Poll::Ready(next),
-            None => Poll::Pending,
-        }
+        self.mailbox.poll_take(cx).map(|next| {
+            next.map(|(event, round)| {
+                match &self.carried {
+                    Some(carried) => carried.keep(round),
+                    None => round.done_one(),
+                }
+                event
+            })
+        })
     }
 }
 
@@ -337,9 +434,9 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let fanout = Fanout::new(bus.clone(), metrics.clone(), CancellationToken::new());
         let (fast_slow, slow_slow) = (CancellationToken::new(), CancellationToken::new());
-        let mut fast = fanout.subscribe("ws_a", Box::new(|e| e.event_type == "x"), fast_slow.clone());
-        let slow = fanout.subscribe("ws_a", Box::new(|_| true), slow_slow.clone());
-        let mut other = fanout.subscribe("ws_b", Box::new(|_| true), CancellationToken::new());
+        let mut fast = fanout.subscribe("ws_a", Box::new(|e| e.event_type == "x"), fast_slow.clone(), None);
+        let slow = fanout.subscribe("ws_a", Box::new(|_| true), slow_slow.clone(), None);
+        let mut other = fanout.subscribe("ws_b", Box::new(|_| true), CancellationToken::new(), None);
         let total = SUBSCRIBER_QUEUE + 10;
         let reader = tokio::spawn(async move {
             let mut n = 0;

@@ -9,7 +9,7 @@ use std::any::TypeId;
 
 use async_graphql::{Data, Request, ServerError};
 
-use crate::auth::LiveCaller;
+use crate::auth::{LiveCaller, Principal};
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -21,12 +21,14 @@ pub fn live_caller(session: &Data) -> Option<&LiveCaller> {
 /// The request with the connection's caller as it is now, or the error an
 /// operation gets when the credential no longer works.
 pub async fn with_current_caller(app: &AppState, live: &LiveCaller, request: Request) -> Result<Request, ServerError> {
-    let found = live
-        .resolve(app)
+    Ok(request.data(current_principal(app, live).await?))
+}
+
+/// The connection's caller as they are now, or the error an operation gets
+/// when the credential no longer works.
+pub async fn current_principal(app: &AppState, live: &LiveCaller) -> Result<Principal, ServerError> {
+    live.resolve(app)
         .await
-        .and_then(|p| p.ok_or_else(|| Error::Unauthorized("This connection's credentials were revoked".into())));
-    match found {
-        Ok(principal) => Ok(request.data(principal)),
-        Err(e) => Err(async_graphql::Error::from(e).into_server_error(Default::default())),
-    }
+        .and_then(|p| p.ok_or_else(|| Error::Unauthorized("This connection's credentials were revoked".into())))
+        .map_err(|e| async_graphql::Error::from(e).into_server_error(Default::default()))
 }

@@ -4,7 +4,7 @@ use async_graphql::Context;
 
 use crate::auth::Principal;
 use crate::error::{Error, Result};
-use crate::events::fanout::{Accept, Subscription, TooSlow};
+use crate::events::fanout::{Accept, Carried, Subscription, TooSlow};
 use crate::state::AppState;
 
 pub trait ContextExt {
@@ -32,6 +32,7 @@ impl ContextExt for Context<'_> {
 
     fn live_events(&self, workspace_id: &str, accept: Accept) -> Subscription {
         let too_slow = self.data_opt::<TooSlow>().cloned().unwrap_or_default();
-        self.app().live.subscribe(workspace_id, accept, too_slow.0)
+        let carried = self.data_opt::<Carried>().cloned();
+        self.app().live.subscribe(workspace_id, accept, too_slow.0, carried)
     }
 }

@@ -30,6 +30,7 @@ mod node;
 mod oauth;
 mod pagination;
 mod plugins;
+pub mod shared;
 mod states;
 pub mod user_errors;
 mod viewer;
@@ -39,7 +40,7 @@ mod webhooks;
 use std::sync::Arc;
 
 use async_graphql::futures_util::stream::BoxStream;
-use async_graphql::parser::types::Selection;
+use async_graphql::parser::types::{OperationType, Selection};
 use async_graphql::{Data, MergedObject, MergedSubscription, Request, Response, Schema, SchemaBuilder};
 use futures_util::StreamExt;
 use tracing::Instrument;
@@ -47,6 +48,7 @@ use tracing::Instrument;
 pub use context::ContextExt;
 pub use node::found;
 
+use crate::events::fanout::TooSlow;
 use crate::state::AppState;
 
 /// Everything that can be read. Needs an API key with the `READ` scope, a
@@ -131,7 +133,7 @@ pub fn build(state: AppState) -> Api {
         .data(loaders::Loaders::new(state.db.clone()))
         .data(state)
         .finish();
-    Api { schema, documents: documents::Documents::default() }
+    Api { schema, documents: documents::Documents::default(), shared: shared::Shared::default() }
 }
 
 /// The schema as HTTP and the WebSocket run it: every error in every
@@ -139,12 +141,62 @@ pub fn build(state: AppState) -> Api {
 /// a WebSocket runs with the connection's caller as they are now (see
 /// [`caller`]).
 ///
-/// It holds two `Arc`s (the schema's and the parsed documents'), so the
-/// per-request clone of the router's state stays cheap.
+/// It holds three `Arc`s (the schema's, the parsed documents' and the
+/// shared subscriptions'), so the per-request clone of the router's state
+/// stays cheap.
 #[derive(Clone)]
 pub struct Api {
     schema: AppSchema,
     documents: documents::Documents,
+    shared: shared::Shared,
+}
+
+impl Api {
+    /// Runs one operation of a WebSocket connection whose data is
+    /// `session`. A subscription of a signed-in caller joins the run of the
+    /// same subscriptions (see [`shared`]); anything else runs on its own.
+    pub fn subscribe(&self, mut request: Request, session: Arc<Data>) -> BoxStream<'static, shared::Answer> {
+        self.documents.prepare(&mut request);
+        let live = caller::live_caller(&session).cloned();
+        let (Some(live), true) = (live, is_subscription(&mut request)) else {
+            return async_graphql::Executor::execute_stream(self, request, Some(session))
+                .map(|r| shared::Answer::Own(Box::new(r)))
+                .boxed();
+        };
+        let Some(app) = self.schema.data::<AppState>().cloned() else {
+            return failed(async_graphql::ServerError::new("Internal server error", None))
+                .map(|r| shared::Answer::Own(Box::new(r)))
+                .boxed();
+        };
+        let too_slow = session.get(&std::any::TypeId::of::<TooSlow>()).and_then(|d| d.downcast_ref::<TooSlow>());
+        let too_slow = too_slow.cloned().unwrap_or_default().0;
+        let (schema, shared) = (self.schema.clone(), self.shared.clone());
+        let start = Box::pin(async move {
+            let principal = match caller::current_principal(&app, &live).await {
+                Ok(p) => p,
+                Err(e) => return failed(e).map(|r| shared::Answer::Own(Box::new(r))).boxed(),
+            };
+            let key = shared::Key::new(principal.clone(), &request);
+            let request = request.data(principal);
+            let joined = shared.join(key, too_slow, &app.tasks, move |data| {
+                schema.execute_stream_with_session_data(request, Arc::new(data)).map(errors::annotate_response).boxed()
+            });
+            joined.boxed()
+        });
+        futures_util::stream::once(start).flatten().boxed()
+    }
+}
+
+/// Whether the operation a request runs is a subscription.
+fn is_subscription(request: &mut Request) -> bool {
+    let name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else { return false };
+    let mut operations = doc.operations.iter();
+    let op = match &name {
+        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name.as_str())),
+        None => operations.next(),
+    };
+    op.is_some_and(|(_, op)| op.node.ty == OperationType::Subscription)
 }
 
 impl async_graphql::Executor for Api {

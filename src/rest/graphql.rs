@@ -3,12 +3,10 @@
 //! resolved, CSRF and the rate limit are checked and usage is counted; the
 //! schema does the rest.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
+use async_graphql::http::WebSocketProtocols;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{BatchRequest, BatchResponse, Data, Executor};
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
@@ -20,6 +18,7 @@ use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 
+use super::graphql_ws::Refusal;
 use super::{require_csrf_header, Http};
 use crate::auth::live::Revoked;
 use crate::auth::rate_limit::RateInfo;
@@ -204,12 +203,15 @@ fn same_origin(headers: &HeaderMap) -> bool {
 async fn graphql_ws(
     State(h): State<Http>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
     slot: Option<axum::Extension<crate::serve::ConnectionSlot>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     // A session cookie counts only from a same-origin page; an API key can be
     // sent in the connection_init payload instead.
+    let Some(protocol) = protocol(&headers) else {
+        return (StatusCode::BAD_REQUEST, "Sec-WebSocket-Protocol must name graphql-transport-ws or graphql-ws")
+            .into_response();
+    };
     let cookie = crate::auth::session_cookie_token(&headers).filter(|_| same_origin(&headers));
     let (app, schema) = (h.app.clone(), h.schema.clone());
     let upgrade = sized_for_small_messages(upgrade, app.config.graphql_max_body_bytes);
@@ -226,41 +228,20 @@ async fn graphql_ws(
         tasks.spawn(async move {
             // The socket counts against SWITCHYARD_MAX_CONNECTIONS until it closes.
             let _slot = slot;
-            let (mut sink, stream) = socket.split();
-            // Set when connection_init is refused for its credentials: the
-            // close frame async-graphql sends then (1002) becomes 4403, the
-            // protocol's "Forbidden".
-            let denied = Arc::new(AtomicBool::new(false));
-            let watch = Watch {
-                app: app.clone(),
-                cookie,
-                revoked: revoked.clone(),
-                denied: denied.clone(),
-                too_slow: too_slow.clone(),
+            let (mut sink, mut stream) = socket.split();
+            let watch = Watch { app: app.clone(), cookie, revoked: revoked.clone(), too_slow: too_slow.clone() };
+            let serve = super::graphql_ws::serve(&mut sink, &mut stream, &schema, protocol, move |payload| {
+                connection_init(watch, payload)
+            });
+            // Stops the connection even while a write to a full socket is
+            // pending (a lagging subscriber's never would finish). A message
+            // on its way to the socket then may not go out before the close
+            // frame; the close code tells the client to reconnect, and
+            // `events(after:)` replays what it missed.
+            let ended = tokio::select! {
+                frame = serve => frame,
+                _ = stop.cancelled() => None,
             };
-            {
-                let forbidding = (&mut sink).with(move |m: Message| {
-                    let m = match m {
-                        Message::Close(Some(f)) if denied.load(Ordering::SeqCst) => {
-                            Message::Close(Some(CloseFrame { code: 4403, reason: f.reason }))
-                        }
-                        m => m,
-                    };
-                    std::future::ready(Ok::<_, axum::Error>(m))
-                });
-                let serve = GraphQLWebSocket::new_with_pair(forbidding, stream, schema, protocol)
-                    .on_connection_init(move |payload| connection_init(watch, payload))
-                    .serve();
-                // Stops the connection even while a write to a full socket
-                // is pending (a lagging subscriber's never would finish). A
-                // message on its way to the socket then may not go out before
-                // the close frame; the close code tells the client to
-                // reconnect, and `events(after:)` replays what it missed.
-                tokio::select! {
-                    _ = serve => {}
-                    _ = stop.cancelled() => {}
-                }
-            }
             let frame = if shutdown.is_cancelled() {
                 Some(CloseFrame { code: 1001, reason: "server shutting down".into() })
             } else if let Some(reason) = revoked.reason() {
@@ -268,7 +249,7 @@ async fn graphql_ws(
             } else if stop.is_cancelled() {
                 Some(CloseFrame { code: TOO_SLOW_CODE, reason: TOO_SLOW_REASON.into() })
             } else {
-                None
+                ended
             };
             if let Some(frame) = frame {
                 // A peer that reads nothing gets the frame queued, not waited on.
@@ -277,6 +258,13 @@ async fn graphql_ws(
         });
         std::future::ready(())
     })
+}
+
+/// The first protocol of `Sec-WebSocket-Protocol` this server speaks (the
+/// one the upgrade's answer names).
+fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
+    offered.split(',').find_map(|p| p.trim().parse().ok())
 }
 
 /// How long a close frame may wait on a peer that is not reading.
@@ -312,8 +300,6 @@ struct Watch {
     /// The session cookie of the upgrade request, if it counted.
     cookie: Option<String>,
     revoked: Revoked,
-    /// Set when `connection_init` is refused for bad credentials (close with 4403).
-    denied: Arc<AtomicBool>,
     /// Handed to the connection's subscriptions (see `events::fanout`).
     too_slow: TooSlow,
 }
@@ -323,7 +309,7 @@ struct Watch {
 /// connection keeps the credential, not the caller: every operation
 /// resolves it again (see `graphql::caller`), and the process's watch
 /// (`auth::live`) closes the connection when the caller loses power.
-async fn connection_init(watch: Watch, payload: serde_json::Value) -> async_graphql::Result<Data> {
+async fn connection_init(watch: Watch, payload: serde_json::Value) -> Result<Data, Refusal> {
     let mut data = Data::default();
     data.insert(watch.too_slow.clone());
     let header = ["Authorization", "authorization"].iter().find_map(|k| payload.get(k).and_then(|v| v.as_str()));
@@ -336,17 +322,16 @@ async fn connection_init(watch: Watch, payload: serde_json::Value) -> async_grap
     };
     let Some(caller) = caller else { return Ok(data) };
     let principal = match &caller {
+        // Bad credentials close the socket with 4403, the protocol's "Forbidden".
         LiveCaller::ApiKey(token) => authenticate_token(&watch.app, token).await.map_err(|e| {
-            if matches!(e, Error::Unauthorized(_) | Error::Forbidden(_)) {
-                watch.denied.store(true, Ordering::SeqCst);
-            }
-            async_graphql::Error::new(e.public_message())
+            let code = if matches!(e, Error::Unauthorized(_) | Error::Forbidden(_)) { 4403 } else { 1002 };
+            Refusal { code, reason: e.public_message() }
         })?,
         LiveCaller::Session(_) => match caller.resolve(&watch.app).await {
             Ok(Some(p)) => p,
             // A stale cookie counts as no cookie, as over HTTP.
             Ok(None) => return Ok(data),
-            Err(e) => return Err(async_graphql::Error::new(e.public_message())),
+            Err(e) => return Err(Refusal { code: 1002, reason: e.public_message() }),
         },
     };
     data.insert(caller.clone());

@@ -5,6 +5,7 @@ mod auth;
 mod connect;
 mod data;
 mod graphql;
+mod graphql_ws;
 mod health;
 mod idempotency;
 mod metrics;

@@ -526,15 +526,25 @@ async fn connect_with_small_window(app: &TestApp, init: Value) -> WsClient {
 #[tokio::test]
 async fn a_lagging_subscriber_is_closed_without_slowing_the_others() {
     for_each_backend(&[], |app: TestApp| async move {
+        // The other one runs its own subscription, or shares the lagging one's run.
+        for fast_query in ["subscription { events { subjectId } }", "subscription { events { subjectId data } }"] {
+            lagging_subscriber_goes_alone(&app, fast_query).await;
+        }
+    })
+    .await;
+}
+
+async fn lagging_subscriber_goes_alone(app: &TestApp, fast_query: &str) {
+    {
         let init = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
-        let mut slow = connect_with_small_window(&app, init.clone()).await;
+        let mut slow = connect_with_small_window(app, init.clone()).await;
         let mut fast = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init).await;
         slow.subscribe("1", "subscription { events { subjectId data } }", json!({})).await;
-        fast.subscribe("1", "subscription { events { subjectId } }", json!({})).await;
+        fast.subscribe("1", fast_query, json!({})).await;
         // Both subscriptions are live once each has heard a probe.
         let mut live = (false, false);
         for _ in 0..10 {
-            flood(&app, "probe", 1, 0).await;
+            flood(app, "probe", 1, 0).await;
             live.0 |= slow.next_json_within(Duration::from_secs(1)).await.is_some();
             live.1 |= fast.next_json_within(Duration::from_secs(1)).await.is_some();
             if live == (true, true) {
@@ -556,7 +566,7 @@ async fn a_lagging_subscriber_is_closed_without_slowing_the_others() {
             }
             (heard, fast)
         });
-        flood(&app, "flood", EVENTS, 8 * 1024).await;
+        flood(app, "flood", EVENTS, 8 * 1024).await;
         // Reading again, it finds what was sent before it fell behind, then
         // the close code, not a stream with a silent gap.
         let code = slow.closed_within(Duration::from_secs(30)).await;
@@ -564,9 +574,74 @@ async fn a_lagging_subscriber_is_closed_without_slowing_the_others() {
         let (heard, mut fast) = reader.await.unwrap();
         assert_eq!(heard, EVENTS, "[{}] the subscriber that kept reading heard every event", app.backend);
         // And it is still subscribed.
-        flood(&app, "after", 1, 0).await;
+        flood(app, "after", 1, 0).await;
         let next = fast.next_json().await.expect("the fast subscriber still hears events");
         assert_eq!(next["payload"]["data"]["events"]["subjectId"], "after", "{next}");
+    }
+}
+
+#[tokio::test]
+async fn sockets_with_the_same_subscription_share_one_run_and_leave_it_alone() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let init = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
+        let query = "subscription { events { subjectId } }";
+        let subject = |m: &Value| m["payload"]["data"]["events"]["subjectId"].as_str().map(str::to_string);
+        // One caller, one document, no variables: one run, whatever the protocol.
+        let mut a = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init.clone()).await;
+        let mut b = WsClient::connect(&app.ws_url(), "graphql-ws", init.clone()).await;
+        a.subscribe("1", query, json!({})).await;
+        b.subscribe("b \"7\"", query, json!({})).await;
+        let mut live = (false, false);
+        for _ in 0..10 {
+            flood(&app, "probe", 1, 0).await;
+            live.0 |= a.next_json_within(Duration::from_secs(1)).await.is_some();
+            live.1 |= b.next_json_within(Duration::from_secs(1)).await.is_some();
+            if live == (true, true) {
+                break;
+            }
+        }
+        assert_eq!(live, (true, true), "[{}] both subscriptions are live", app.backend);
+        assert_eq!(app.state.live.len(), 1, "[{}] the two sockets share one run", app.backend);
+
+        // A socket subscribing after the run has answered starts one of its own.
+        let mut late = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init).await;
+        late.subscribe("9", query, json!({})).await;
+        let mut heard = false;
+        for _ in 0..10 {
+            flood(&app, "late probe", 1, 0).await;
+            heard |= late.next_json_within(Duration::from_secs(1)).await.is_some();
+            if heard {
+                break;
+            }
+        }
+        assert!(heard, "[{}] the late subscription is live", app.backend);
+        assert_eq!(app.state.live.len(), 2, "[{}] the late socket runs its own", app.backend);
+        while a.next_json_within(Duration::from_millis(200)).await.is_some() {}
+        while b.next_json_within(Duration::from_millis(200)).await.is_some() {}
+        while late.next_json_within(Duration::from_millis(200)).await.is_some() {}
+
+        // Each socket gets the answer in its own envelope, with its own id.
+        flood(&app, "one", 1, 0).await;
+        let (from_a, from_b) = (a.next_json().await.unwrap(), b.next_json().await.unwrap());
+        assert_eq!((from_a["type"].as_str(), from_a["id"].as_str()), (Some("next"), Some("1")), "{from_a}");
+        assert_eq!((from_b["type"].as_str(), from_b["id"].as_str()), (Some("data"), Some("b \"7\"")), "{from_b}");
+        assert_eq!((subject(&from_a), subject(&from_b)), (Some("one".into()), Some("one".into())));
+        assert_eq!(subject(&late.next_json().await.unwrap()).as_deref(), Some("one"));
+
+        // One member stopping leaves the run to the other.
+        a.send(json!({ "type": "complete", "id": "1" })).await;
+        assert_eq!(a.next_json().await, Some(json!({ "type": "complete", "id": "1" })));
+        flood(&app, "two", 1, 0).await;
+        assert_eq!(subject(&b.next_json().await.unwrap()).as_deref(), Some("two"), "[{}]", app.backend);
+        assert_eq!(a.next_json_within(Duration::from_millis(500)).await, None, "[{}] a stopped", app.backend);
+        assert_eq!(app.state.live.len(), 2, "[{}] b's run goes on", app.backend);
+        // The last member leaving stops the run.
+        drop(b);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while app.state.live.len() != 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(app.state.live.len(), 1, "[{}] only the late socket's run is left", app.backend);
     })
     .await;
 }

@@ -1,0 +1,374 @@
+//! One run for many sockets: live subscriptions that must give the same
+//! answers share one execution, and each answer is serialised once.
+//!
+//! Subscriptions are the same when the caller, the document, the operation
+//! name and the variables are: a dashboard open in many tabs, or many
+//! clients of one API key. The first such subscription starts a [`Group`]:
+//! one async-graphql stream, run by a task of its own, that serialises each
+//! answer once and hands the same bytes to every member's bounded queue (a
+//! [`Mailbox`]); each socket only wraps them in its protocol's envelope.
+//!
+//! A group takes new members only until it has answered once. A stream may
+//! begin with answers meant for the subscriber that started it (an error, a
+//! replay of missed events, a first snapshot); a subscription arriving later
+//! starts a group of its own instead of missing them. Groups of live event
+//! streams still gather every socket that subscribed between two events.
+//!
+//! A member whose queue is full is dropped and its connection closes as too
+//! slow, without holding up the others. The event's fan-out round (see
+//! `events::fanout`) ends when the last member took the answer.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+
+use async_graphql::{Data, Response};
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Principal;
+use crate::events::fanout::{Carried, Counted, Mailbox, Offer, Round, TooSlow, SUBSCRIBER_QUEUE};
+
+/// What one operation of a socket answers.
+pub enum Answer {
+    /// An answer of this operation alone, serialised by the socket.
+    Own(Box<Response>),
+    /// An answer shared with other sockets, serialised once.
+    Shared(Arc<Delivery>),
+}
+
+/// One answer of a shared run, as every member receives it.
+pub struct Delivery {
+    /// The answer as JSON (a GraphQL response: `{"data": …}`).
+    pub payload: Box<str>,
+    /// The fan-out rounds of the events behind it; each member holds a
+    /// share of each until it takes the answer.
+    rounds: Vec<Arc<Round>>,
+}
+
+impl Counted for Arc<Delivery> {
+    fn taken(&self) {
+        for round in &self.rounds {
+            round.done_one();
+        }
+    }
+}
+
+/// What makes two subscriptions the same.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    caller: Principal,
+    query: String,
+    operation: Option<String>,
+    /// The variables as JSON (object keys in the order sent).
+    variables: String,
+}
+
+impl Key {
+    pub fn new(caller: Principal, request: &async_graphql::Request) -> Self {
+        Key {
+            caller,
+            query: request.query.clone(),
+            operation: request.operation_name.clone(),
+            variables: serde_json::to_string(&request.variables).unwrap_or_default(),
+        }
+    }
+}
+
+type Groups = Mutex<HashMap<Key, Arc<Group>>>;
+
+/// The shared runs of this process, by what makes them the same.
+#[derive(Clone, Default)]
+pub struct Shared(Arc<Groups>);
+
+struct Group {
+    key: Key,
+    state: Mutex<GroupState>,
+    /// Cancelled when the last member leaves: the run stops.
+    unwatched: CancellationToken,
+}
+
+#[derive(Default)]
+struct GroupState {
+    members: HashMap<u64, Member>,
+    next_id: u64,
+    /// Set with the first answer: from then on, no new member.
+    sealed: bool,
+    /// The run is over or stopping.
+    ended: bool,
+}
+
+struct Member {
+    mailbox: Arc<Mailbox<Arc<Delivery>>>,
+    /// The member's connection: cancelled when it falls too far behind.
+    too_slow: CancellationToken,
+}
+
+impl Drop for Member {
+    /// However it leaves the group, its stream ends once it has read what is queued.
+    fn drop(&mut self) {
+        self.mailbox.close();
+    }
+}
+
+impl Group {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GroupState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(self: &Arc<Self>, st: &mut GroupState, too_slow: CancellationToken, groups: &Arc<Groups>) -> Joined {
+        let mailbox = Arc::new(Mailbox::default());
+        let id = st.next_id;
+        st.next_id += 1;
+        st.members.insert(id, Member { mailbox: mailbox.clone(), too_slow });
+        Joined { group: self.clone(), id, mailbox, groups: Arc::downgrade(groups) }
+    }
+
+    /// Takes the group out of the registry, if it is still the one there.
+    fn forget(self: &Arc<Self>, groups: &mut HashMap<Key, Arc<Group>>) {
+        if groups.get(&self.key).is_some_and(|g| Arc::ptr_eq(g, self)) {
+            groups.remove(&self.key);
+        }
+    }
+}
+
+fn lock(groups: &Groups) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<Group>>> {
+    groups.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Joins the run of `key`, or starts one: `start` gets the data a run
+    /// needs in its session (the rounds it carries, its own too-slow
+    /// token) and returns the operation's answers. `too_slow` is the
+    /// joining connection's.
+    pub fn join(
+        &self,
+        key: Key,
+        too_slow: CancellationToken,
+        tasks: &TaskTracker,
+        start: impl FnOnce(Data) -> BoxStream<'static, Response>,
+    ) -> Joined {
+        let mut groups = lock(&self.0);
+        if let Some(group) = groups.get(&key) {
+            let mut st = group.lock();
+            if !st.sealed && !st.ended {
+                return group.add(&mut st, too_slow, &self.0);
+            }
+        }
+        let group = Arc::new(Group { key: key.clone(), state: Mutex::default(), unwatched: CancellationToken::new() });
+        let joined = group.add(&mut group.lock(), too_slow, &self.0);
+        groups.insert(key, group.clone());
+        drop(groups);
+
+        let (carried, run_too_slow) = (Carried::default(), TooSlow::default());
+        let mut data = Data::default();
+        data.insert(carried.clone());
+        data.insert(run_too_slow.clone());
+        let answers = start(data);
+        tasks.spawn(run(group, answers, carried, run_too_slow.0, Arc::downgrade(&self.0)));
+        joined
+    }
+
+    /// Shared runs going on in this process.
+    pub fn len(&self) -> usize {
+        lock(&self.0).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A group's run: each answer serialised once and handed to every member.
+async fn run(
+    group: Arc<Group>,
+    mut answers: BoxStream<'static, Response>,
+    carried: Carried,
+    too_slow: CancellationToken,
+    groups: Weak<Groups>,
+) {
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = group.unwatched.cancelled() => break,
+            next = answers.next() => next,
+        };
+        let Some(answer) = next else { break };
+        let payload = match serde_json::to_string(&answer) {
+            Ok(json) => json.into_boxed_str(),
+            Err(e) => {
+                tracing::error!(error = %e, "a subscription's answer does not serialise");
+                continue;
+            }
+        };
+        let delivery = Arc::new(Delivery { payload, rounds: carried.take() });
+        let left = {
+            let mut st = group.lock();
+            st.sealed = true;
+            st.members.retain(|_, m| {
+                match m.mailbox.offer(delivery.clone(), |d| d.rounds.iter().for_each(|r| r.join())) {
+                    Offer::Taken => true,
+                    Offer::Full => {
+                        tracing::warn!(queued = SUBSCRIBER_QUEUE, "subscriber too slow; closing it");
+                        m.too_slow.cancel();
+                        false
+                    }
+                }
+            });
+            st.members.len()
+        };
+        // The run's own share of each round: every member has joined it.
+        for round in &delivery.rounds {
+            round.done_one();
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    // Over: no one joins any more, and the members' streams end (as too
+    // slow, when the run itself fell behind its events).
+    if let Some(groups) = groups.upgrade() {
+        group.forget(&mut lock(&groups));
+    }
+    let members = {
+        let mut st = group.lock();
+        st.ended = true;
+        std::mem::take(&mut st.members)
+    };
+    if too_slow.is_cancelled() {
+        for m in members.values() {
+            m.too_slow.cancel();
+        }
+    }
+}
+
+/// A member's answers; leaves the group when dropped (the last one out
+/// stops the run).
+pub struct Joined {
+    group: Arc<Group>,
+    id: u64,
+    mailbox: Arc<Mailbox<Arc<Delivery>>>,
+    groups: Weak<Groups>,
+}
+
+impl Stream for Joined {
+    type Item = Answer;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Answer>> {
+        self.mailbox.poll_take(cx).map(|next| {
+            next.map(|delivery| {
+                delivery.taken();
+                Answer::Shared(delivery)
+            })
+        })
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        let Some(groups) = self.groups.upgrade() else { return };
+        let mut groups = lock(&groups);
+        let mut st = self.group.lock();
+        st.members.remove(&self.id);
+        if st.members.is_empty() && !st.ended {
+            st.ended = true;
+            self.group.forget(&mut groups);
+            self.group.unwatched.cancel();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Credential, Role};
+
+    fn key(variables: &str) -> Key {
+        let caller = Principal {
+            workspace_id: "ws_1".into(),
+            user_id: "usr_1".into(),
+            role: Role::Owner,
+            scopes: Default::default(),
+            credential: Credential::ApiKey { id: "ak_1".into() },
+        };
+        Key { caller, query: "subscription { x }".into(), operation: None, variables: variables.into() }
+    }
+
+    /// A run whose answers are sent through the returned channel.
+    fn source() -> (tokio::sync::mpsc::UnboundedSender<Response>, impl FnOnce(Data) -> BoxStream<'static, Response>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (tx, move |_| tokio_stream_from(rx))
+    }
+
+    fn tokio_stream_from(mut rx: tokio::sync::mpsc::UnboundedReceiver<Response>) -> BoxStream<'static, Response> {
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+    }
+
+    fn payload(a: Answer) -> String {
+        match a {
+            Answer::Shared(d) => d.payload.to_string(),
+            Answer::Own(_) => panic!("a shared answer was expected"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_same_subscriptions_share_one_run_until_it_answers() {
+        let (shared, tasks) = (Shared::default(), TaskTracker::new());
+        let (tx, start) = source();
+        let mut a = shared.join(key("{}"), CancellationToken::new(), &tasks, start);
+        let mut b = shared.join(key("{}"), CancellationToken::new(), &tasks, |_| panic!("b joins a's run"));
+        let (_other_tx, other) = source();
+        let _c = shared.join(key(r#"{"v":1}"#), CancellationToken::new(), &tasks, other);
+        assert_eq!(shared.len(), 2, "other variables, another run");
+
+        tx.send(Response::new(async_graphql::value!({ "x": 1 }))).unwrap();
+        assert_eq!(payload(a.next().await.unwrap()), r#"{"data":{"x":1}}"#);
+        assert_eq!(payload(b.next().await.unwrap()), r#"{"data":{"x":1}}"#);
+
+        // It has answered: a newcomer starts a run of its own.
+        let (late_tx, late_start) = source();
+        let mut late = shared.join(key("{}"), CancellationToken::new(), &tasks, late_start);
+        tx.send(Response::new(async_graphql::value!({ "x": 2 }))).unwrap();
+        assert_eq!(payload(a.next().await.unwrap()), r#"{"data":{"x":2}}"#);
+        assert_eq!(payload(b.next().await.unwrap()), r#"{"data":{"x":2}}"#);
+        late_tx.send(Response::new(async_graphql::value!({ "x": 3 }))).unwrap();
+        assert_eq!(payload(late.next().await.unwrap()), r#"{"data":{"x":3}}"#);
+
+        // One member leaving leaves the run to the other; the last one stops it.
+        drop(a);
+        tx.send(Response::new(async_graphql::value!({ "x": 4 }))).unwrap();
+        assert_eq!(payload(b.next().await.unwrap()), r#"{"data":{"x":4}}"#);
+        drop(b);
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while !tx.is_closed() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the run stops once nobody listens");
+    }
+
+    #[tokio::test]
+    async fn a_full_member_is_dropped_as_too_slow_and_the_others_go_on() {
+        let (shared, tasks) = (Shared::default(), TaskTracker::new());
+        let (tx, start) = source();
+        let (slow_token, fast_token) = (CancellationToken::new(), CancellationToken::new());
+        let slow = shared.join(key("{}"), slow_token.clone(), &tasks, start);
+        let mut fast = shared.join(key("{}"), fast_token.clone(), &tasks, |_| panic!("shared"));
+        for i in 0..SUBSCRIBER_QUEUE + 1 {
+            tx.send(Response::new(async_graphql::value!({ "x": i }))).unwrap();
+            let got = payload(fast.next().await.unwrap());
+            assert_eq!(got, format!(r#"{{"data":{{"x":{i}}}}}"#));
+        }
+        assert!(slow_token.is_cancelled(), "the member that read nothing is told it is too slow");
+        assert!(!fast_token.is_cancelled());
+        drop(slow);
+        // The run ends: the one still reading gets what is queued, then the end.
+        drop(tx);
+        assert!(fast.next().await.is_none());
+        assert!(!fast_token.is_cancelled(), "an ended run is not a slow one");
+    }
+}
