@@ -153,6 +153,11 @@ pub enum BenchCommand {
         /// Measured events per level (the figures are their median and worst).
         #[arg(long, default_value_t = 5)]
         events: usize,
+        /// Give every subscriber a document of its own (a field alias
+        /// numbered per subscriber), so that no two share a run and every
+        /// answer is made and serialised once per subscriber: the worst case.
+        #[arg(long)]
+        distinct: bool,
         /// Start this binary as the server instead of this one (another
         /// build of Switchyard, to compare before and after a change).
         #[arg(long)]

@@ -39,11 +39,11 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
         BenchCommand::Delivery { end_to_end: true, rates, seconds, .. } => pipeline::run(config, rates, seconds).await,
         BenchCommand::Delivery { events, .. } => delivery::run(config, events).await,
         BenchCommand::Ingest { requests, concurrency } => ingest::run(config, requests, concurrency).await,
-        BenchCommand::Subscriptions { subscribers, events, server_exe } => {
+        BenchCommand::Subscriptions { subscribers, events, distinct, server_exe } => {
             if let Some(exe) = server_exe {
                 let _ = SERVER_EXE.set(exe);
             }
-            subscriptions::run(config, subscribers, events).await
+            subscriptions::run(config, subscribers, events, distinct).await
         }
         BenchCommand::Connections { requests, concurrency, rounds } => {
             connections::run(config, requests, concurrency, rounds).await

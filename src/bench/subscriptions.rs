@@ -4,7 +4,8 @@
 //! For each level it starts a `switchyard serve` child (so its RSS is its
 //! own), connects N `graphql-transport-ws` clients from this process, each
 //! subscribing `subscription { events { type } }` with an API key in
-//! `connection_init`, sends one warm-up `updateProfile` mutation (every
+//! `connection_init` (with `--distinct`, `events { t17: type }`, an alias of
+//! its own per subscriber, so that none shares another's run), sends one warm-up `updateProfile` mutation (every
 //! subscriber must hear it: this proves all subscriptions are registered),
 //! reads the server's RSS, then sends `--events` measured mutations, one
 //! at a time (each once every subscriber heard the one before). For each it
@@ -41,7 +42,7 @@ const MAX_EVENTS: usize = 50;
 /// How long every subscriber gets to hear an event before the run fails.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-pub async fn run(config: Config, levels: Vec<usize>, events: usize) -> Result<()> {
+pub async fn run(config: Config, levels: Vec<usize>, events: usize, distinct: bool) -> Result<()> {
     if levels.is_empty() || levels.len() > 8 || levels.iter().any(|&n| n == 0 || n > MAX_SUBSCRIBERS) {
         return Err(Error::invalid(format!(
             "--subscribers takes 1 to 8 levels, each from 1 to {MAX_SUBSCRIBERS} (e.g. 1000,10000)"
@@ -63,9 +64,10 @@ pub async fn run(config: Config, levels: Vec<usize>, events: usize) -> Result<()
     }
     let client = reqwest::Client::builder().build().map_err(Error::internal)?;
     println!(
-        "switchyard bench subscriptions: storage {}{}",
+        "switchyard bench subscriptions: storage {}{}, {}",
         if config.is_postgres() { "postgres" } else { "sqlite" },
-        if config.redis_url.is_some() { " + redis" } else { "" }
+        if config.redis_url.is_some() { " + redis" } else { "" },
+        if distinct { "a document of its own per subscriber" } else { "one document for all subscribers" }
     );
     println!(
         "{:>11} {:>12} {:>12} {:>14} {:>10} {:>10} {:>18} {:>18} {:>18} {:>6}",
@@ -86,18 +88,19 @@ pub async fn run(config: Config, levels: Vec<usize>, events: usize) -> Result<()
             false => vec![],
         };
         let server = start_server(&config, &client, "read,write").await?;
-        let outcome = level(&client, &server, n, events, &mut floor).await;
+        let outcome = level(&client, &server, (n, distinct), events, &mut floor).await;
         let finished = server.finish().await;
         outcome.and(finished)?;
     }
     Ok(())
 }
 
-/// One level: connect `n`, warm up, measure; prints one row.
+/// One level: connect `n` (each with a document of its own when
+/// `distinct`), warm up, measure; prints one row.
 async fn level(
     client: &reqwest::Client,
     server: &ServerChild,
-    n: usize,
+    (n, distinct): (usize, bool),
     events: usize,
     floor: &mut [Duration],
 ) -> Result<()> {
@@ -108,8 +111,12 @@ async fn level(
     let url = format!("ws://{}/graphql/ws", server.addr);
     let key = Arc::new(server.key.clone());
     let mut subscribers = Vec::with_capacity(n);
+    let query = |i: usize| match distinct {
+        true => format!("subscription {{ events {{ t{i}: type }} }}"),
+        false => "subscription { events { type } }".to_string(),
+    };
     let connects = futures_util::stream::iter(0..n)
-        .map(|_| subscribe(url.clone(), key.clone(), tx.clone()))
+        .map(|i| subscribe(url.clone(), key.clone(), query(i), tx.clone()))
         .buffer_unordered(CONNECTING);
     futures_util::pin_mut!(connects);
     while let Some(handle) = connects.next().await {
@@ -294,6 +301,7 @@ async fn collect(rx: &mut mpsc::UnboundedReceiver<Instant>, n: usize, since: Ins
 async fn subscribe(
     url: String,
     key: Arc<String>,
+    query: String,
     heard: mpsc::UnboundedSender<Instant>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let mut req = url.as_str().into_client_request().map_err(Error::internal)?;
@@ -314,7 +322,7 @@ async fn subscribe(
             other => return Err(Error::internal(format!("connection_init failed: {other:?}"))),
         }
     }
-    let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { events { type } }" } });
+    let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
     ws.send(Message::text(sub.to_string())).await.map_err(Error::internal)?;
     Ok(tokio::spawn(async move {
         while let Some(Ok(msg)) = ws.next().await {

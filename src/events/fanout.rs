@@ -211,7 +211,9 @@ impl<T: Counted> Mailbox<T> {
 /// over: put in a shared run's GraphQL data, so that its subscription keeps
 /// each event's share (instead of ending it when taking the event) until
 /// the run has handed its answer to every socket (see [`Carried::take`]).
-/// Whatever is left when it is dropped is over.
+/// The run must take them after each answer, before it asks for the next:
+/// the subscription ends what is still kept when asked again (events that
+/// gave no answer), and whatever is left when it is dropped.
 #[derive(Clone, Default)]
 pub struct Carried(Arc<Kept>);
 
@@ -226,7 +228,7 @@ impl Kept {
 
 impl Drop for Kept {
     fn drop(&mut self) {
-        for round in self.lock().drain(..) {
+        for round in self.0.get_mut().unwrap_or_else(|e| e.into_inner()).drain(..) {
             round.done_one();
         }
     }
@@ -235,6 +237,12 @@ impl Drop for Kept {
 impl Carried {
     fn keep(&self, round: Arc<Round>) {
         self.0.lock().push(round);
+    }
+
+    fn end_kept(&self) {
+        for round in self.take() {
+            round.done_one();
+        }
     }
 
     /// The rounds kept since the last call, each still holding the
@@ -393,6 +401,11 @@ impl Stream for Subscription {
     type Item = Arc<Envelope>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(carried) = &self.carried {
+            // Asked for the next event, the run is done with the ones before:
+            // rounds still kept are of events it dropped without answering.
+            carried.end_kept();
+        }
         self.mailbox.poll_take(cx).map(|next| {
             next.map(|(event, round)| {
                 match &self.carried {

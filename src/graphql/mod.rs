@@ -158,15 +158,10 @@ impl Api {
     pub fn subscribe(&self, mut request: Request, session: Arc<Data>) -> BoxStream<'static, shared::Answer> {
         self.documents.prepare(&mut request);
         let live = caller::live_caller(&session).cloned();
-        let (Some(live), true) = (live, is_subscription(&mut request)) else {
-            return async_graphql::Executor::execute_stream(self, request, Some(session))
-                .map(|r| shared::Answer::Own(Box::new(r)))
-                .boxed();
-        };
-        let Some(app) = self.schema.data::<AppState>().cloned() else {
-            return failed(async_graphql::ServerError::new("Internal server error", None))
-                .map(|r| shared::Answer::Own(Box::new(r)))
-                .boxed();
+        // `build` puts the state there; without it, the usual path says so.
+        let app = self.schema.data::<AppState>().cloned();
+        let (Some(live), Some(app), true) = (live, app, is_subscription(&mut request)) else {
+            return own(async_graphql::Executor::execute_stream(self, request, Some(session)));
         };
         let too_slow = session.get(&std::any::TypeId::of::<TooSlow>()).and_then(|d| d.downcast_ref::<TooSlow>());
         let too_slow = too_slow.cloned().unwrap_or_default().0;
@@ -174,9 +169,13 @@ impl Api {
         let start = Box::pin(async move {
             let principal = match caller::current_principal(&app, &live).await {
                 Ok(p) => p,
-                Err(e) => return failed(e).map(|r| shared::Answer::Own(Box::new(r))).boxed(),
+                Err(e) => return own(failed(e).map(errors::annotate_response)),
             };
-            let key = shared::Key::new(principal.clone(), &request);
+            let Some(key) = shared::Key::new(principal.clone(), &request) else {
+                // Variables that do not serialise: it runs on its own.
+                let answers = schema.execute_stream_with_session_data(request.data(principal), session);
+                return own(answers.map(errors::annotate_response));
+            };
             let request = request.data(principal);
             let joined = shared.join(key, too_slow, &app.tasks, move |data| {
                 schema.execute_stream_with_session_data(request, Arc::new(data)).map(errors::annotate_response).boxed()
@@ -185,6 +184,11 @@ impl Api {
         });
         futures_util::stream::once(start).flatten().boxed()
     }
+}
+
+/// Answers of an operation that runs on its own.
+fn own(answers: impl futures_util::Stream<Item = Response> + Send + 'static) -> BoxStream<'static, shared::Answer> {
+    answers.map(|r| shared::Answer::Own(Box::new(r))).boxed()
 }
 
 /// Whether the operation a request runs is a subscription.

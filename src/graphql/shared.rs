@@ -19,13 +19,14 @@
 //! `events::fanout`) ends when the last member took the answer.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
 use async_graphql::{Data, Response};
 use futures_util::stream::BoxStream;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -68,13 +69,14 @@ pub struct Key {
 }
 
 impl Key {
-    pub fn new(caller: Principal, request: &async_graphql::Request) -> Self {
-        Key {
+    /// `None` if the variables do not serialise (then nothing is shared).
+    pub fn new(caller: Principal, request: &async_graphql::Request) -> Option<Self> {
+        Some(Key {
             caller,
             query: request.query.clone(),
             operation: request.operation_name.clone(),
-            variables: serde_json::to_string(&request.variables).unwrap_or_default(),
-        }
+            variables: serde_json::to_string(&request.variables).ok()?,
+        })
     }
 }
 
@@ -194,9 +196,19 @@ async fn run(
         let next = tokio::select! {
             biased;
             _ = group.unwatched.cancelled() => break,
-            next = answers.next() => next,
+            next = AssertUnwindSafe(answers.next()).catch_unwind() => next,
         };
-        let Some(answer) = next else { break };
+        let (answer, last) = match next {
+            Ok(Some(answer)) => (answer, false),
+            Ok(None) => break,
+            // A resolver panicked: the members hear of an internal error,
+            // as one subscriber alone would, and the run is over.
+            Err(_) => {
+                tracing::error!("a shared subscription's run panicked");
+                let failed = async_graphql::ServerError::new("Internal server error", None);
+                (super::errors::annotate_response(Response::from_errors(vec![failed])), true)
+            }
+        };
         let payload = match serde_json::to_string(&answer) {
             Ok(json) => json.into_boxed_str(),
             Err(e) => {
@@ -205,26 +217,7 @@ async fn run(
             }
         };
         let delivery = Arc::new(Delivery { payload, rounds: carried.take() });
-        let left = {
-            let mut st = group.lock();
-            st.sealed = true;
-            st.members.retain(|_, m| {
-                match m.mailbox.offer(delivery.clone(), |d| d.rounds.iter().for_each(|r| r.join())) {
-                    Offer::Taken => true,
-                    Offer::Full => {
-                        tracing::warn!(queued = SUBSCRIBER_QUEUE, "subscriber too slow; closing it");
-                        m.too_slow.cancel();
-                        false
-                    }
-                }
-            });
-            st.members.len()
-        };
-        // The run's own share of each round: every member has joined it.
-        for round in &delivery.rounds {
-            round.done_one();
-        }
-        if left == 0 {
+        if !hand_out(&group, &delivery) || last {
             break;
         }
     }
@@ -243,6 +236,40 @@ async fn run(
             m.too_slow.cancel();
         }
     }
+}
+
+/// Offers one answer to every member; drops (as too slow) those whose
+/// queue is full. Whether any member is left. The group is locked only to
+/// list the members and to drop the slow ones, so that joining and leaving
+/// (of this group or, through the registry, of any) never wait for the
+/// offers to 10,000 sockets.
+fn hand_out(group: &Group, delivery: &Arc<Delivery>) -> bool {
+    let mailboxes: Vec<(u64, Arc<Mailbox<Arc<Delivery>>>)> = {
+        let mut st = group.lock();
+        st.sealed = true;
+        st.members.iter().map(|(id, m)| (*id, m.mailbox.clone())).collect()
+    };
+    let mut full = Vec::new();
+    for (id, mailbox) in &mailboxes {
+        // A member that left meanwhile gets it too; its mailbox is dropped
+        // unread, which ends its shares.
+        if let Offer::Full = mailbox.offer(delivery.clone(), |d| d.rounds.iter().for_each(|r| r.join())) {
+            full.push(*id);
+        }
+    }
+    drop(mailboxes);
+    // The run's own share of each round: every member has joined it.
+    for round in &delivery.rounds {
+        round.done_one();
+    }
+    let mut st = group.lock();
+    for id in full {
+        if let Some(m) = st.members.remove(&id) {
+            tracing::warn!(queued = SUBSCRIBER_QUEUE, "subscriber too slow; closing it");
+            m.too_slow.cancel();
+        }
+    }
+    !st.members.is_empty()
 }
 
 /// A member's answers; leaves the group when dropped (the last one out
@@ -269,14 +296,20 @@ impl Stream for Joined {
 
 impl Drop for Joined {
     fn drop(&mut self) {
-        let Some(groups) = self.groups.upgrade() else { return };
-        let mut groups = lock(&groups);
-        let mut st = self.group.lock();
-        st.members.remove(&self.id);
-        if st.members.is_empty() && !st.ended {
-            st.ended = true;
-            self.group.forget(&mut groups);
+        let last = {
+            let mut st = self.group.lock();
+            st.members.remove(&self.id);
+            let last = st.members.is_empty() && !st.ended;
+            st.ended |= last;
+            last
+        };
+        if last {
             self.group.unwatched.cancel();
+            // A subscription arriving meanwhile saw it ended and started
+            // another group: `forget` leaves that one in place.
+            if let Some(groups) = self.groups.upgrade() {
+                self.group.forget(&mut lock(&groups));
+            }
         }
     }
 }

@@ -4,7 +4,6 @@
 //! schema does the rest.
 
 use async_graphql::http::WebSocketProtocols;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{BatchRequest, BatchResponse, Data, Executor};
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
@@ -215,7 +214,7 @@ async fn graphql_ws(
     let cookie = crate::auth::session_cookie_token(&headers).filter(|_| same_origin(&headers));
     let (app, schema) = (h.app.clone(), h.schema.clone());
     let upgrade = sized_for_small_messages(upgrade, app.config.graphql_max_body_bytes);
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+    upgrade.protocols([protocol.sec_websocket_protocol()]).on_upgrade(move |socket| {
         let tasks = app.tasks.clone();
         let shutdown = app.shutdown.clone();
         // Ends the connection, whatever the reason: the server shutting down

@@ -6,7 +6,10 @@
 //! subscriptions (see `graphql::shared`) arrives serialised once, and a
 //! socket only wraps it in its envelope (`{"type":"next","id":…,"payload":…}`).
 //! The messages, close codes and order are those of async-graphql's
-//! implementation, which clients of this server already know.
+//! implementation, which clients of this server already know, but for one
+//! the `graphql-transport-ws` protocol asks for: a `subscribe` whose id is
+//! in use closes the socket with 4409 (async-graphql replaced the running
+//! operation).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -98,7 +101,9 @@ where
     let mut session: Option<Arc<Data>> = None;
     let mut operations: HashMap<String, Operation> = HashMap::new();
     loop {
+        // Client messages first: an operation stopped is not answered again.
         let step = tokio::select! {
+            biased;
             message = stream.next() => Step::Client(message),
             step = next_answer(&mut operations, legacy) => step,
         };

@@ -539,8 +539,11 @@ async fn lagging_subscriber_goes_alone(app: &TestApp, fast_query: &str) {
         let init = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
         let mut slow = connect_with_small_window(app, init.clone()).await;
         let mut fast = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init).await;
-        slow.subscribe("1", "subscription { events { subjectId data } }", json!({})).await;
+        let slow_query = "subscription { events { subjectId data } }";
+        slow.subscribe("1", slow_query, json!({})).await;
         fast.subscribe("1", fast_query, json!({})).await;
+        // Both have joined before the first probe is answered.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         // Both subscriptions are live once each has heard a probe.
         let mut live = (false, false);
         for _ in 0..10 {
@@ -552,6 +555,8 @@ async fn lagging_subscriber_goes_alone(app: &TestApp, fast_query: &str) {
             }
         }
         assert_eq!(live, (true, true), "[{}] both subscriptions are live", app.backend);
+        let runs = if fast_query == slow_query { 1 } else { 2 };
+        assert_eq!(app.state.live.len(), runs, "[{}] {fast_query}", app.backend);
 
         // The slow one stops reading while events of 8 KB arrive: far more
         // than its queue and the sockets' buffers hold.
@@ -591,6 +596,8 @@ async fn sockets_with_the_same_subscription_share_one_run_and_leave_it_alone() {
         let mut b = WsClient::connect(&app.ws_url(), "graphql-ws", init.clone()).await;
         a.subscribe("1", query, json!({})).await;
         b.subscribe("b \"7\"", query, json!({})).await;
+        // Both have joined before the first probe is answered.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let mut live = (false, false);
         for _ in 0..10 {
             flood(&app, "probe", 1, 0).await;
@@ -642,6 +649,10 @@ async fn sockets_with_the_same_subscription_share_one_run_and_leave_it_alone() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(app.state.live.len(), 1, "[{}] only the late socket's run is left", app.backend);
+
+        // graphql-transport-ws: an id in use may not be subscribed again.
+        late.subscribe("9", query, json!({})).await;
+        assert_eq!(late.closed_within(Duration::from_secs(5)).await, Some(4409), "[{}]", app.backend);
     })
     .await;
 }
