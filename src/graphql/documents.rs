@@ -52,6 +52,16 @@ impl Documents {
             request.set_parsed_query(doc);
         }
     }
+
+    /// Gives `request` the kept document for its text, if there is one,
+    /// and keeps nothing new: for a WebSocket's operations, mostly
+    /// subscriptions, each parsed once for its whole life, where keeping
+    /// thousands of distinct ones would only hold memory.
+    pub fn reuse(&self, request: &mut Request) {
+        if let Some(doc) = self.0.get(request.query.as_str()) {
+            request.set_parsed_query(doc);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -78,5 +88,13 @@ mod tests {
         let long = format!("{{ viewer {{ id }} }} #{}", "x".repeat(LONGEST));
         docs.prepare(&mut Request::new(long.clone()));
         assert!(!docs.0.contains_key(long.as_str()));
+
+        // A WebSocket's operation takes a kept document but keeps none.
+        let mut live = Request::new("subscription { events { id } }");
+        docs.reuse(&mut live);
+        assert!(!docs.0.contains_key("subscription { events { id } }"));
+        let mut kept = Request::new("{ viewer { id } }");
+        docs.reuse(&mut kept);
+        assert_eq!(format!("{:?}", kept.parsed_query().unwrap()), format!("{:?}", first.parsed_query().unwrap()));
     }
 }

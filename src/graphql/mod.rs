@@ -156,7 +156,7 @@ impl Api {
     /// `session`. A subscription of a signed-in caller joins the run of the
     /// same subscriptions (see [`shared`]); anything else runs on its own.
     pub fn subscribe(&self, mut request: Request, session: Arc<Data>) -> BoxStream<'static, shared::Answer> {
-        self.documents.prepare(&mut request);
+        self.documents.reuse(&mut request);
         let live = caller::live_caller(&session).cloned();
         // `build` puts the state there; without it, the usual path says so.
         let app = self.schema.data::<AppState>().cloned();

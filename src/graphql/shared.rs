@@ -80,14 +80,15 @@ impl Key {
     }
 }
 
-type Groups = Mutex<HashMap<Key, Arc<Group>>>;
+type Groups = Mutex<HashMap<Arc<Key>, Arc<Group>>>;
 
 /// The shared runs of this process, by what makes them the same.
 #[derive(Clone, Default)]
 pub struct Shared(Arc<Groups>);
 
 struct Group {
-    key: Key,
+    /// Also the registry's key (one copy for both).
+    key: Arc<Key>,
     state: Mutex<GroupState>,
     /// Cancelled when the last member leaves: the run stops.
     unwatched: CancellationToken,
@@ -130,14 +131,14 @@ impl Group {
     }
 
     /// Takes the group out of the registry, if it is still the one there.
-    fn forget(self: &Arc<Self>, groups: &mut HashMap<Key, Arc<Group>>) {
-        if groups.get(&self.key).is_some_and(|g| Arc::ptr_eq(g, self)) {
-            groups.remove(&self.key);
+    fn forget(self: &Arc<Self>, groups: &mut HashMap<Arc<Key>, Arc<Group>>) {
+        if groups.get(&*self.key).is_some_and(|g| Arc::ptr_eq(g, self)) {
+            groups.remove(&*self.key);
         }
     }
 }
 
-fn lock(groups: &Groups) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<Group>>> {
+fn lock(groups: &Groups) -> std::sync::MutexGuard<'_, HashMap<Arc<Key>, Arc<Group>>> {
     groups.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -160,6 +161,7 @@ impl Shared {
                 return group.add(&mut st, too_slow, &self.0);
             }
         }
+        let key = Arc::new(key);
         let group = Arc::new(Group { key: key.clone(), state: Mutex::default(), unwatched: CancellationToken::new() });
         let joined = group.add(&mut group.lock(), too_slow, &self.0);
         groups.insert(key, group.clone());

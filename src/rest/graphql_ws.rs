@@ -139,7 +139,9 @@ where
                             }
                             return close(4429, reason.into());
                         };
-                        match init(payload.unwrap_or_default()).await {
+                        // Boxed: a future held inline would make every
+                        // connection's task as large as it is, for its life.
+                        match Box::pin(init(payload.unwrap_or_default())).await {
                             Ok(data) => {
                                 session = Some(Arc::new(data));
                                 text(&ServerMessage::ConnectionAck)
