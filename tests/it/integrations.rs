@@ -744,6 +744,12 @@ async fn a_broken_connection_pauses_an_inbound_sync_and_connecting_again_resumes
             )
             .await;
         assert_eq!(runs["integration"]["runs"]["totalCount"], 2, "no run for the tick: {runs}");
+        // Auto-sync off again: the schedule's own first tick is due at once,
+        // and on a busy machine it could otherwise run after the reconnect
+        // below and start a run of its own (the second stays resumable: it
+        // was started by hand).
+        let off = json!({ "id": id, "settings": { "autoSync": false, "syncIntervalSeconds": 3600 } });
+        app.mutate(&app.owner_key, "updateIntegration", off, INTEGRATION).await;
 
         // The second run superseded the first (skipped, not run twice);
         // connecting again resumes the second, under a job of its own, and
