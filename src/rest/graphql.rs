@@ -205,12 +205,12 @@ async fn graphql_ws(
     slot: Option<axum::Extension<crate::serve::ConnectionSlot>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    // A session cookie counts only from a same-origin page; an API key can be
-    // sent in the connection_init payload instead.
-    let Some(protocol) = protocol(&headers) else {
+    let Some(protocol) = offered_protocol(&headers) else {
         return (StatusCode::BAD_REQUEST, "Sec-WebSocket-Protocol must name graphql-transport-ws or graphql-ws")
             .into_response();
     };
+    // A session cookie counts only from a same-origin page; an API key can be
+    // sent in the connection_init payload instead.
     let cookie = crate::auth::session_cookie_token(&headers).filter(|_| same_origin(&headers));
     let (app, schema) = (h.app.clone(), h.schema.clone());
     let upgrade = sized_for_small_messages(upgrade, app.config.graphql_max_body_bytes);
@@ -261,7 +261,7 @@ async fn graphql_ws(
 
 /// The first protocol of `Sec-WebSocket-Protocol` this server speaks (the
 /// one the upgrade's answer names).
-fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+fn offered_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
     let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
     offered.split(',').find_map(|p| p.trim().parse().ok())
 }
