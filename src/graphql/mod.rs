@@ -40,7 +40,7 @@ mod webhooks;
 use std::sync::Arc;
 
 use async_graphql::futures_util::stream::BoxStream;
-use async_graphql::parser::types::{OperationType, Selection};
+use async_graphql::parser::types::{OperationDefinition, OperationType, Selection};
 use async_graphql::{Data, MergedObject, MergedSubscription, Request, Response, Schema, SchemaBuilder};
 use futures_util::StreamExt;
 use tracing::Instrument;
@@ -193,14 +193,23 @@ fn own(answers: impl futures_util::Stream<Item = Response> + Send + 'static) -> 
 
 /// Whether the operation a request runs is a subscription.
 fn is_subscription(request: &mut Request) -> bool {
+    selected_operation(request).is_some_and(|op| op.ty == OperationType::Subscription)
+}
+
+/// The operation a request runs: the one named, or the only one. `None`
+/// when the document does not parse or names none of them (the request
+/// then fails when it runs).
+fn selected_operation(request: &mut Request) -> Option<&OperationDefinition> {
     let name = request.operation_name.clone();
-    let Ok(doc) = request.parsed_query() else { return false };
+    let doc = request.parsed_query().ok()?;
     let mut operations = doc.operations.iter();
     let op = match &name {
         Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name.as_str())),
+        // Several operations and no name: the request fails, naming none.
+        None if doc.operations.iter().count() > 1 => None,
         None => operations.next(),
     };
-    op.is_some_and(|(_, op)| op.node.ty == OperationType::Subscription)
+    op.map(|(_, op)| &op.node)
 }
 
 impl async_graphql::Executor for Api {
@@ -254,18 +263,8 @@ fn operation_span(request: &mut Request) -> tracing::Span {
     if span.is_disabled() {
         return span;
     }
-    let name = request.operation_name.clone();
-    let Ok(doc) = request.parsed_query() else { return span };
-    let mut operations = doc.operations.iter();
-    let op = match &name {
-        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name.as_str())),
-        // Several operations and no name: the request fails, naming none.
-        None if doc.operations.iter().count() > 1 => None,
-        None => operations.next(),
-    };
-    if let Some((_, op)) = op {
+    if let Some(op) = selected_operation(request) {
         let fields: Vec<&str> = op
-            .node
             .selection_set
             .node
             .items
@@ -275,7 +274,7 @@ fn operation_span(request: &mut Request) -> tracing::Span {
                 _ => None,
             })
             .collect();
-        span.record("operation", tracing::field::display(op.node.ty));
+        span.record("operation", tracing::field::display(op.ty));
         span.record("fields", fields.join(",").as_str());
     }
     span

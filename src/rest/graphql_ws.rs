@@ -129,30 +129,29 @@ where
                 };
                 match message {
                     ClientMessage::ConnectionInit { payload } => {
-                        let Some(init) = init.take() else {
-                            let reason = "Too many initialisation requests.";
-                            if legacy {
-                                let refused =
-                                    ServerMessage::ConnectionError { payload: ErrorPayload { message: reason } };
-                                let _ = sink.send(Message::Text(text(&refused).into())).await;
-                                return None;
-                            }
-                            return close(4429, reason.into());
+                        let refused = match init.take() {
+                            // Boxed: a future held inline would make every
+                            // connection's task as large as it is, for its life.
+                            Some(init) => match Box::pin(init(payload.unwrap_or_default())).await {
+                                Ok(data) => {
+                                    session = Some(Arc::new(data));
+                                    None
+                                }
+                                Err(refusal) => Some(refusal),
+                            },
+                            None => Some(Refusal { code: 4429, reason: "Too many initialisation requests.".into() }),
                         };
-                        // Boxed: a future held inline would make every
-                        // connection's task as large as it is, for its life.
-                        match Box::pin(init(payload.unwrap_or_default())).await {
-                            Ok(data) => {
-                                session = Some(Arc::new(data));
-                                text(&ServerMessage::ConnectionAck)
-                            }
-                            Err(refusal) if legacy => {
+                        match refused {
+                            None => text(&ServerMessage::ConnectionAck),
+                            // The legacy protocol says why in a message, then the socket ends.
+                            Some(refusal) if legacy => {
                                 let payload = ErrorPayload { message: &refusal.reason };
-                                let refused = ServerMessage::ConnectionError { payload };
-                                let _ = sink.send(Message::Text(text(&refused).into())).await;
+                                let _ = sink
+                                    .send(Message::Text(text(&ServerMessage::ConnectionError { payload }).into()))
+                                    .await;
                                 return None;
                             }
-                            Err(refusal) => return close(refusal.code, refusal.reason),
+                            Some(refusal) => return close(refusal.code, refusal.reason),
                         }
                     }
                     ClientMessage::Start { id, payload } => {
