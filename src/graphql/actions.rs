@@ -613,6 +613,9 @@ impl ActionSubscription {
             .then(move |e| {
                 let (st, p) = (st.clone(), p.clone());
                 async move {
+                    if let Some(run) = runs::announced(&p, &e) {
+                        return Some(ActionRun::from(run));
+                    }
                     let id = e.subject_id.clone().unwrap_or_default();
                     runs::get(&st.db, &p, &id).await.ok().map(ActionRun::from)
                 }

@@ -177,10 +177,10 @@ impl Api {
                 return own(answers.map(errors::annotate_response));
             };
             let request = request.data(principal);
-            let joined = shared.join(key, too_slow, &app.tasks, move |data| {
-                schema.execute_stream_with_session_data(request, Arc::new(data)).map(errors::annotate_response).boxed()
-            });
-            joined.boxed()
+            shared.join(key, too_slow, &app.tasks, move |data| {
+                let session = data.map_or(session, Arc::new);
+                schema.execute_stream_with_session_data(request, session).map(errors::annotate_response).boxed()
+            })
         });
         futures_util::stream::once(start).flatten().boxed()
     }

@@ -8,6 +8,14 @@
 //! answer once and hands the same bytes to every member's bounded queue (a
 //! [`Mailbox`]); each socket only wraps them in its protocol's envelope.
 //!
+//! A subscription that is the only one of its kind runs alone, on its own
+//! socket's task, as any operation does: a group (its task, registry entry
+//! and mailbox) costs more memory than a run, and 10,000 different
+//! subscriptions must fit as well as 10,000 of one kind. The registry only
+//! counts such lone runs by a hash of their key; the second subscription
+//! with that hash starts a group, and later ones join it. (A hash shared by
+//! two different keys only starts a group early.)
+//!
 //! A group takes new members only until it has answered once. A stream may
 //! begin with answers meant for the subscriber that started it (an error, a
 //! replay of missed events, a first snapshot); a subscription arriving later
@@ -19,6 +27,7 @@
 //! `events::fanout`) ends when the last member took the answer.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
@@ -80,11 +89,37 @@ impl Key {
     }
 }
 
-type Groups = Mutex<HashMap<Arc<Key>, Arc<Group>>>;
+#[derive(Default)]
+struct Registry {
+    groups: HashMap<Arc<Key>, Arc<Group>>,
+    /// Subscriptions running alone, counted by their key's hash.
+    alone: HashMap<u64, usize>,
+}
+
+type Groups = Mutex<Registry>;
 
 /// The shared runs of this process, by what makes them the same.
 #[derive(Clone, Default)]
 pub struct Shared(Arc<Groups>);
+
+/// A subscription running alone, counted in the registry while it lives.
+struct Alone {
+    hash: u64,
+    groups: Weak<Groups>,
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        let Some(groups) = self.groups.upgrade() else { return };
+        let mut registry = lock(&groups);
+        if let Some(n) = registry.alone.get_mut(&self.hash) {
+            *n -= 1;
+            if *n == 0 {
+                registry.alone.remove(&self.hash);
+            }
+        }
+    }
+}
 
 struct Group {
     /// Also the registry's key (one copy for both).
@@ -131,54 +166,69 @@ impl Group {
     }
 
     /// Takes the group out of the registry, if it is still the one there.
-    fn forget(self: &Arc<Self>, groups: &mut HashMap<Arc<Key>, Arc<Group>>) {
-        if groups.get(&*self.key).is_some_and(|g| Arc::ptr_eq(g, self)) {
-            groups.remove(&*self.key);
+    fn forget(self: &Arc<Self>, registry: &mut Registry) {
+        if registry.groups.get(&*self.key).is_some_and(|g| Arc::ptr_eq(g, self)) {
+            registry.groups.remove(&*self.key);
         }
     }
 }
 
-fn lock(groups: &Groups) -> std::sync::MutexGuard<'_, HashMap<Arc<Key>, Arc<Group>>> {
+fn lock(groups: &Groups) -> std::sync::MutexGuard<'_, Registry> {
     groups.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
-    /// Joins the run of `key`, or starts one: `start` gets the data a run
-    /// needs in its session (the rounds it carries, its own too-slow
-    /// token) and returns the operation's answers. `too_slow` is the
-    /// joining connection's.
+    /// The answers of a subscription of `key`: from the group of `key`
+    /// that still takes members, else from a new group if one like it runs
+    /// alone, else from a run of its own. `start` starts a run: with the
+    /// data a group's run needs in its session (the rounds it carries, its
+    /// own too-slow token), or with `None` for a run alone, which uses the
+    /// connection's session. `too_slow` is the joining connection's.
     pub fn join(
         &self,
         key: Key,
         too_slow: CancellationToken,
         tasks: &TaskTracker,
-        start: impl FnOnce(Data) -> BoxStream<'static, Response>,
-    ) -> Joined {
-        let mut groups = lock(&self.0);
-        if let Some(group) = groups.get(&key) {
+        start: impl FnOnce(Option<Data>) -> BoxStream<'static, Response>,
+    ) -> BoxStream<'static, Answer> {
+        let mut registry = lock(&self.0);
+        if let Some(group) = registry.groups.get(&key) {
             let mut st = group.lock();
             if !st.sealed && !st.ended {
-                return group.add(&mut st, too_slow, &self.0);
+                return group.add(&mut st, too_slow, &self.0).boxed();
             }
+        }
+        let hash = registry.alone.hasher().hash_one(&key);
+        if !registry.alone.contains_key(&hash) {
+            registry.alone.insert(hash, 1);
+            drop(registry);
+            let alone = Alone { hash, groups: Arc::downgrade(&self.0) };
+            // Counted for as long as its answers are kept.
+            return start(None)
+                .map(move |answer| {
+                    let _counted = &alone;
+                    Answer::Own(Box::new(answer))
+                })
+                .boxed();
         }
         let key = Arc::new(key);
         let group = Arc::new(Group { key: key.clone(), state: Mutex::default(), unwatched: CancellationToken::new() });
         let joined = group.add(&mut group.lock(), too_slow, &self.0);
-        groups.insert(key, group.clone());
-        drop(groups);
+        registry.groups.insert(key, group.clone());
+        drop(registry);
 
         let (carried, run_too_slow) = (Carried::default(), TooSlow::default());
         let mut data = Data::default();
         data.insert(carried.clone());
         data.insert(run_too_slow.clone());
-        let answers = start(data);
+        let answers = start(Some(data));
         tasks.spawn(run(group, answers, carried, run_too_slow.0, Arc::downgrade(&self.0)));
-        joined
+        joined.boxed()
     }
 
     /// Shared runs going on in this process.
     pub fn len(&self) -> usize {
-        lock(&self.0).len()
+        lock(&self.0).groups.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -332,51 +382,72 @@ mod tests {
         Key { caller, query: "subscription { x }".into(), operation: None, variables: variables.into() }
     }
 
-    /// A run whose answers are sent through the returned channel.
-    fn source() -> (tokio::sync::mpsc::UnboundedSender<Response>, impl FnOnce(Data) -> BoxStream<'static, Response>) {
+    /// A run whose answers are sent through the returned channel; it
+    /// checks whether it is started for a group or alone.
+    fn source(
+        grouped: bool,
+    ) -> (tokio::sync::mpsc::UnboundedSender<Response>, impl FnOnce(Option<Data>) -> BoxStream<'static, Response>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (tx, move |_| tokio_stream_from(rx))
+        (tx, move |data: Option<Data>| {
+            assert_eq!(data.is_some(), grouped, "started for a group: {}", data.is_some());
+            tokio_stream_from(rx)
+        })
     }
 
     fn tokio_stream_from(mut rx: tokio::sync::mpsc::UnboundedReceiver<Response>) -> BoxStream<'static, Response> {
         futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
     }
 
-    fn payload(a: Answer) -> String {
+    /// An answer's JSON, and whether it was shared.
+    fn payload(a: Answer) -> (String, bool) {
         match a {
-            Answer::Shared(d) => d.payload.to_string(),
-            Answer::Own(_) => panic!("a shared answer was expected"),
+            Answer::Shared(d) => (d.payload.to_string(), true),
+            Answer::Own(r) => (serde_json::to_string(&*r).unwrap(), false),
         }
     }
 
+    fn x(i: usize) -> Response {
+        Response::new(async_graphql::value!({ "x": i }))
+    }
+
+    fn shared_x(i: usize) -> (String, bool) {
+        (format!(r#"{{"data":{{"x":{i}}}}}"#), true)
+    }
+
     #[tokio::test]
-    async fn the_same_subscriptions_share_one_run_until_it_answers() {
+    async fn the_first_runs_alone_and_the_same_subscriptions_after_it_share_one_run_until_it_answers() {
         let (shared, tasks) = (Shared::default(), TaskTracker::new());
-        let (tx, start) = source();
-        let mut a = shared.join(key("{}"), CancellationToken::new(), &tasks, start);
-        let mut b = shared.join(key("{}"), CancellationToken::new(), &tasks, |_| panic!("b joins a's run"));
-        let (_other_tx, other) = source();
-        let _c = shared.join(key(r#"{"v":1}"#), CancellationToken::new(), &tasks, other);
-        assert_eq!(shared.len(), 2, "other variables, another run");
+        let token = CancellationToken::new;
+        let (alone_tx, alone_start) = source(false);
+        let mut a = shared.join(key("{}"), token(), &tasks, alone_start);
+        assert_eq!(shared.len(), 0, "the first of its kind runs alone");
+        let (tx, start) = source(true);
+        let mut b = shared.join(key("{}"), token(), &tasks, start);
+        let mut c = shared.join(key("{}"), token(), &tasks, |_| panic!("c joins b's run"));
+        let (_other_tx, other) = source(false);
+        let _d = shared.join(key(r#"{"v":1}"#), token(), &tasks, other);
+        assert_eq!(shared.len(), 1, "one group; other variables run alone");
 
-        tx.send(Response::new(async_graphql::value!({ "x": 1 }))).unwrap();
-        assert_eq!(payload(a.next().await.unwrap()), r#"{"data":{"x":1}}"#);
-        assert_eq!(payload(b.next().await.unwrap()), r#"{"data":{"x":1}}"#);
+        alone_tx.send(x(0)).unwrap();
+        assert_eq!(payload(a.next().await.unwrap()), (r#"{"data":{"x":0}}"#.into(), false));
+        tx.send(x(1)).unwrap();
+        assert_eq!(payload(b.next().await.unwrap()), shared_x(1));
+        assert_eq!(payload(c.next().await.unwrap()), shared_x(1));
 
-        // It has answered: a newcomer starts a run of its own.
-        let (late_tx, late_start) = source();
-        let mut late = shared.join(key("{}"), CancellationToken::new(), &tasks, late_start);
-        tx.send(Response::new(async_graphql::value!({ "x": 2 }))).unwrap();
-        assert_eq!(payload(a.next().await.unwrap()), r#"{"data":{"x":2}}"#);
-        assert_eq!(payload(b.next().await.unwrap()), r#"{"data":{"x":2}}"#);
-        late_tx.send(Response::new(async_graphql::value!({ "x": 3 }))).unwrap();
-        assert_eq!(payload(late.next().await.unwrap()), r#"{"data":{"x":3}}"#);
+        // The group has answered: a newcomer starts another.
+        let (late_tx, late_start) = source(true);
+        let mut late = shared.join(key("{}"), token(), &tasks, late_start);
+        tx.send(x(2)).unwrap();
+        assert_eq!(payload(b.next().await.unwrap()), shared_x(2));
+        assert_eq!(payload(c.next().await.unwrap()), shared_x(2));
+        late_tx.send(x(3)).unwrap();
+        assert_eq!(payload(late.next().await.unwrap()), shared_x(3));
 
         // One member leaving leaves the run to the other; the last one stops it.
-        drop(a);
-        tx.send(Response::new(async_graphql::value!({ "x": 4 }))).unwrap();
-        assert_eq!(payload(b.next().await.unwrap()), r#"{"data":{"x":4}}"#);
         drop(b);
+        tx.send(x(4)).unwrap();
+        assert_eq!(payload(c.next().await.unwrap()), shared_x(4));
+        drop(c);
         tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while !tx.is_closed() {
                 tokio::task::yield_now().await;
@@ -384,19 +455,26 @@ mod tests {
         })
         .await
         .expect("the run stops once nobody listens");
+
+        // With the lone one gone too, the next of its kind runs alone again.
+        drop((a, late));
+        let (_again_tx, again) = source(false);
+        let _again = shared.join(key("{}"), token(), &tasks, again);
+        assert_eq!(shared.len(), 0);
     }
 
     #[tokio::test]
     async fn a_full_member_is_dropped_as_too_slow_and_the_others_go_on() {
         let (shared, tasks) = (Shared::default(), TaskTracker::new());
-        let (tx, start) = source();
+        let (_alone_tx, alone) = source(false);
+        let _alone = shared.join(key("{}"), CancellationToken::new(), &tasks, alone);
+        let (tx, start) = source(true);
         let (slow_token, fast_token) = (CancellationToken::new(), CancellationToken::new());
         let slow = shared.join(key("{}"), slow_token.clone(), &tasks, start);
         let mut fast = shared.join(key("{}"), fast_token.clone(), &tasks, |_| panic!("shared"));
         for i in 0..SUBSCRIBER_QUEUE + 1 {
-            tx.send(Response::new(async_graphql::value!({ "x": i }))).unwrap();
-            let got = payload(fast.next().await.unwrap());
-            assert_eq!(got, format!(r#"{{"data":{{"x":{i}}}}}"#));
+            tx.send(x(i)).unwrap();
+            assert_eq!(payload(fast.next().await.unwrap()), shared_x(i));
         }
         assert!(slow_token.is_cancelled(), "the member that read nothing is told it is too slow");
         assert!(!fast_token.is_cancelled());

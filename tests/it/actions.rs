@@ -123,16 +123,12 @@ async fn the_seeds_instagram_example_posts_in_two_steps_the_second_fed_by_the_fi
         assert_eq!(hits, vec![("/api/media".to_string(), "Bearer at-1".to_string()), ("/api/media_publish".into(), "Bearer at-1".into())]);
         assert!(!done.to_string().contains("at-1"), "no token in the run");
 
-        // The live stream saw it queued, running and succeeded.
-        let mut statuses = Vec::new();
-        while let Some(msg) = ws.next_json_within(Duration::from_secs(5)).await {
-            let s = msg["payload"]["data"]["actionRuns"]["status"].as_str().unwrap_or_default().to_string();
-            statuses.push(s.clone());
-            if s == "SUCCEEDED" {
-                break;
-            }
-        }
-        assert!(statuses.contains(&"RUNNING".to_string()) && statuses.last().map(String::as_str) == Some("SUCCEEDED"), "{statuses:?}");
+        // The live stream saw each state the run went through, in order,
+        // as it stood then (not as it stands when the subscriber reads it):
+        // running, its first step done, succeeded.
+        let statuses = run_states(&mut ws).await;
+        let tail = &statuses[statuses.len().saturating_sub(3)..];
+        assert_eq!(tail, [("RUNNING".to_string(), 0), ("RUNNING".to_string(), 1), ("SUCCEEDED".to_string(), 2)], "{statuses:?}");
 
         // Its end is an event; the runs are listed by action and status.
         let events = app.gql(&app.owner_key, "{ events(first: 5, filter: {eventTypes: [\"action.run_succeeded\"]}) { edges { node { type data } } } }", json!({})).await;
@@ -582,6 +578,21 @@ async fn a_schedule_fires_once_per_tick_even_when_schedulers_race() {
     .await;
 }
 
+/// `(status, currentStep)` of each `actionRuns` answer on `ws` until one
+/// has ended (at most 5 s between answers).
+async fn run_states(ws: &mut WsClient) -> Vec<(String, i64)> {
+    let mut states = Vec::new();
+    while let Some(msg) = ws.next_json_within(Duration::from_secs(5)).await {
+        let run = &msg["payload"]["data"]["actionRuns"];
+        let status = run["status"].as_str().unwrap_or_default().to_string();
+        states.push((status.clone(), run["currentStep"].as_i64().unwrap_or(-1)));
+        if ["SUCCEEDED", "FAILED", "CANCELLED"].contains(&status.as_str()) {
+            break;
+        }
+    }
+    states
+}
+
 #[tokio::test]
 async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
     // The scheduler's own pass (which also resumes stranded runs) is kept
@@ -632,7 +643,11 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
         assert_eq!(r["status"], "PAUSED", "[{}] {r}", app.backend);
         assert_eq!(log.api_hits.lock().unwrap().len(), hits);
 
-        // Connecting again resumes all three.
+        // Connecting again resumes all three; a subscriber hears the
+        // resumed run queued again before it runs.
+        let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", json!({ "authorization": format!("Bearer {}", app.owner_key) })).await;
+        ws.subscribe("run", "subscription($r: ID) { actionRuns(runId: $r) { id status currentStep } }", json!({ "r": second })).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         *log.current_access.lock().unwrap() = "at-1".into();
         reconnect(&app, &cookie).await;
         for id in [&run_id, &second, &third_id] {
@@ -640,6 +655,10 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
             assert_eq!(done["status"], "SUCCEEDED", "[{}] {done}", app.backend);
             assert!(done["error"].is_null());
         }
+        let heard = run_states(&mut ws).await;
+        let expected: Vec<(String, i64)> =
+            [("QUEUED", 0), ("RUNNING", 0), ("RUNNING", 1), ("SUCCEEDED", 2)].map(|(s, i)| (s.to_string(), i)).into();
+        assert_eq!(heard, expected, "[{}]", app.backend);
 
         // A run that paused just after a reconnect's hook passed it (here:
         // the connection mended with no event) is resumed by the scheduler

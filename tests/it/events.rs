@@ -538,12 +538,21 @@ async fn lagging_subscriber_goes_alone(app: &TestApp, fast_query: &str) {
     {
         let init = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
         let mut slow = connect_with_small_window(app, init.clone()).await;
-        let mut fast = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init).await;
+        let mut fast = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init.clone()).await;
         let slow_query = "subscription { events { subjectId data } }";
+        let shared = fast_query == slow_query;
+        // The first of its kind runs alone: one goes first, so that the
+        // slow and the fast one share the next run.
+        let mut first = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init.clone()).await;
+        if shared {
+            first.subscribe("1", slow_query, json!({})).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         slow.subscribe("1", slow_query, json!({})).await;
         fast.subscribe("1", fast_query, json!({})).await;
         // Both have joined before the first probe is answered.
         tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(first);
         // Both subscriptions are live once each has heard a probe.
         let mut live = (false, false);
         for _ in 0..10 {
@@ -555,7 +564,11 @@ async fn lagging_subscriber_goes_alone(app: &TestApp, fast_query: &str) {
             }
         }
         assert_eq!(live, (true, true), "[{}] both subscriptions are live", app.backend);
-        let runs = if fast_query == slow_query { 1 } else { 2 };
+        let runs = if shared { 1 } else { 2 };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while app.state.live.len() != runs && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert_eq!(app.state.live.len(), runs, "[{}] {fast_query}", app.backend);
 
         // The slow one stops reading while events of 8 KB arrive: far more
@@ -591,24 +604,29 @@ async fn sockets_with_the_same_subscription_share_one_run_and_leave_it_alone() {
         let init = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
         let query = "subscription { events { subjectId } }";
         let subject = |m: &Value| m["payload"]["data"]["events"]["subjectId"].as_str().map(str::to_string);
-        // One caller, one document, no variables: one run, whatever the protocol.
+        // One caller, one document, no variables: the first runs alone, the
+        // next ones share one run, whatever the protocol.
         let mut a = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init.clone()).await;
         let mut b = WsClient::connect(&app.ws_url(), "graphql-ws", init.clone()).await;
+        let mut c = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init.clone()).await;
         a.subscribe("1", query, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         b.subscribe("b \"7\"", query, json!({})).await;
-        // Both have joined before the first probe is answered.
+        c.subscribe("c", query, json!({})).await;
+        // All have joined before the first probe is answered.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut live = (false, false);
+        let mut live = [false; 3];
         for _ in 0..10 {
             flood(&app, "probe", 1, 0).await;
-            live.0 |= a.next_json_within(Duration::from_secs(1)).await.is_some();
-            live.1 |= b.next_json_within(Duration::from_secs(1)).await.is_some();
-            if live == (true, true) {
+            for (heard, ws) in live.iter_mut().zip([&mut a, &mut b, &mut c]) {
+                *heard |= ws.next_json_within(Duration::from_secs(1)).await.is_some();
+            }
+            if live == [true; 3] {
                 break;
             }
         }
-        assert_eq!(live, (true, true), "[{}] both subscriptions are live", app.backend);
-        assert_eq!(app.state.live.len(), 1, "[{}] the two sockets share one run", app.backend);
+        assert_eq!(live, [true; 3], "[{}] the three subscriptions are live", app.backend);
+        assert_eq!(app.state.live.len(), 2, "[{}] a alone, b and c in one run", app.backend);
 
         // A socket subscribing after the run has answered starts one of its own.
         let mut late = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init).await;
@@ -622,33 +640,38 @@ async fn sockets_with_the_same_subscription_share_one_run_and_leave_it_alone() {
             }
         }
         assert!(heard, "[{}] the late subscription is live", app.backend);
-        assert_eq!(app.state.live.len(), 2, "[{}] the late socket runs its own", app.backend);
-        while a.next_json_within(Duration::from_millis(200)).await.is_some() {}
-        while b.next_json_within(Duration::from_millis(200)).await.is_some() {}
-        while late.next_json_within(Duration::from_millis(200)).await.is_some() {}
+        assert_eq!(app.state.live.len(), 3, "[{}] the late socket runs its own", app.backend);
+        for ws in [&mut a, &mut b, &mut c, &mut late] {
+            while ws.next_json_within(Duration::from_millis(200)).await.is_some() {}
+        }
 
         // Each socket gets the answer in its own envelope, with its own id.
         flood(&app, "one", 1, 0).await;
-        let (from_a, from_b) = (a.next_json().await.unwrap(), b.next_json().await.unwrap());
+        let (from_a, from_b, from_c) =
+            (a.next_json().await.unwrap(), b.next_json().await.unwrap(), c.next_json().await.unwrap());
         assert_eq!((from_a["type"].as_str(), from_a["id"].as_str()), (Some("next"), Some("1")), "{from_a}");
         assert_eq!((from_b["type"].as_str(), from_b["id"].as_str()), (Some("data"), Some("b \"7\"")), "{from_b}");
-        assert_eq!((subject(&from_a), subject(&from_b)), (Some("one".into()), Some("one".into())));
+        assert_eq!((from_c["type"].as_str(), from_c["id"].as_str()), (Some("next"), Some("c")), "{from_c}");
+        assert_eq!(
+            [subject(&from_a), subject(&from_b), subject(&from_c)],
+            [Some("one".into()), Some("one".into()), Some("one".into())]
+        );
         assert_eq!(subject(&late.next_json().await.unwrap()).as_deref(), Some("one"));
 
         // One member stopping leaves the run to the other.
-        a.send(json!({ "type": "complete", "id": "1" })).await;
-        assert_eq!(a.next_json().await, Some(json!({ "type": "complete", "id": "1" })));
+        c.send(json!({ "type": "complete", "id": "c" })).await;
+        assert_eq!(c.next_json().await, Some(json!({ "type": "complete", "id": "c" })));
         flood(&app, "two", 1, 0).await;
         assert_eq!(subject(&b.next_json().await.unwrap()).as_deref(), Some("two"), "[{}]", app.backend);
-        assert_eq!(a.next_json_within(Duration::from_millis(500)).await, None, "[{}] a stopped", app.backend);
-        assert_eq!(app.state.live.len(), 2, "[{}] b's run goes on", app.backend);
+        assert_eq!(c.next_json_within(Duration::from_millis(500)).await, None, "[{}] c stopped", app.backend);
+        assert_eq!(app.state.live.len(), 3, "[{}] b's run goes on", app.backend);
         // The last member leaving stops the run.
         drop(b);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while app.state.live.len() != 1 && tokio::time::Instant::now() < deadline {
+        while app.state.live.len() != 2 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(app.state.live.len(), 1, "[{}] only the late socket's run is left", app.backend);
+        assert_eq!(app.state.live.len(), 2, "[{}] a's and the late socket's runs are left", app.backend);
 
         // graphql-transport-ws: an id in use may not be subscribed again.
         late.subscribe("9", query, json!({})).await;

@@ -225,10 +225,36 @@ fn new_job(workspace_id: &str, run_id: &str, run_at: Option<DateTime<Utc>>) -> N
     }
 }
 
-/// Tells live subscribers (in every process) that a run changed.
+/// Largest run (bytes of its JSON) a live note carries whole; a larger one
+/// (long step responses) is read again by each subscriber, and may have
+/// moved on by then.
+const NOTE_CARRIES: usize = 16 * 1024;
+
+/// Tells live subscribers (in every process) that a run changed: `r` as it
+/// stands after the change, carried in the note when small (see
+/// [`announced`]), so a subscriber sees every state a run went through even
+/// when the next one is saved before it reads.
 pub fn announce(st: &AppState, r: &action_run::Model) {
-    let data = json!({ "action_id": r.action_id, "status": r.status });
-    st.publish(vec![events::Envelope::live(r.workspace_id.clone(), LIVE_NOTE, "system", Some(r.id.clone()), data)]);
+    st.publish(vec![live_note(r)]);
+}
+
+/// The live note of a run's change (see [`announce`]); a fan-out hook
+/// leaves it on its event, to go out after the commit.
+pub fn live_note(r: &action_run::Model) -> events::Envelope {
+    let mut data = json!({ "action_id": r.action_id, "status": r.status });
+    if let Ok(run) = serde_json::to_string(r) {
+        if run.len() <= NOTE_CARRIES {
+            data["run"] = Value::String(run);
+        }
+    }
+    events::Envelope::live(r.workspace_id.clone(), LIVE_NOTE, "system", Some(r.id.clone()), data)
+}
+
+/// The run a live note of the caller's workspace carries, if it carries
+/// one (else read it with [`get`]).
+pub fn announced(p: &Principal, e: &events::Envelope) -> Option<action_run::Model> {
+    let run: action_run::Model = serde_json::from_str(e.data["run"].as_str()?).ok()?;
+    (run.workspace_id == p.workspace_id && e.subject_id.as_deref() == Some(run.id.as_str())).then_some(run)
 }
 
 /// Starts a run by hand (members who may write); returns it at once.
@@ -333,14 +359,18 @@ pub async fn list(
 }
 
 /// Queues again the paused runs of these actions (a connection came back);
-/// returns their jobs, to ring after the commit.
-pub async fn resume_paused(db: &impl ConnectionTrait, action_ids: &[String]) -> Result<Vec<job::Model>> {
+/// returns their jobs, to ring after the commit, and the runs as they now
+/// stand, to announce after it.
+pub async fn resume_paused(
+    db: &impl ConnectionTrait,
+    action_ids: &[String],
+) -> Result<(Vec<job::Model>, Vec<action_run::Model>)> {
     let paused = action_run::Entity::find()
         .filter(action_run::Column::ActionId.is_in(action_ids.to_vec()))
         .filter(action_run::Column::Status.eq(RunStatus::Paused.as_str()))
         .all(db)
         .await?;
-    let mut jobs = Vec::new();
+    let (mut jobs, mut runs) = (Vec::new(), Vec::new());
     for r in paused {
         let job = ledger::row(ledger::default_grace(), new_job(&r.workspace_id, &r.id, None));
         let moved = action_run::Entity::update_many()
@@ -350,19 +380,25 @@ pub async fn resume_paused(db: &impl ConnectionTrait, action_ids: &[String]) -> 
             .col_expr(action_run::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(action_run::Column::Id.eq(&r.id))
             .filter(action_run::Column::Status.eq(RunStatus::Paused.as_str()))
-            .exec(db)
+            .exec_with_returning(db)
             .await?;
         // Resumed by someone else meanwhile: no second job.
-        if moved.rows_affected == 1 {
+        if !moved.is_empty() {
             jobs.push(job.clone().into_active_model().insert(db).await?);
+            runs.extend(moved);
         }
     }
-    Ok(jobs)
+    Ok((jobs, runs))
 }
 
-/// Pauses the waiting runs of these actions (a connection broke).
-pub async fn pause_waiting(db: &impl ConnectionTrait, action_ids: &[String], why: &str) -> Result<()> {
-    action_run::Entity::update_many()
+/// Pauses the waiting runs of these actions (a connection broke); returns
+/// them as they now stand, to announce after the commit.
+pub async fn pause_waiting(
+    db: &impl ConnectionTrait,
+    action_ids: &[String],
+    why: &str,
+) -> Result<Vec<action_run::Model>> {
+    let paused = action_run::Entity::update_many()
         .col_expr(action_run::Column::Status, Expr::value(RunStatus::Paused.as_str()))
         .col_expr(action_run::Column::JobId, Expr::value(Option::<String>::None))
         .col_expr(action_run::Column::WaitUntil, Expr::value(Option::<DateTime<Utc>>::None))
@@ -370,9 +406,9 @@ pub async fn pause_waiting(db: &impl ConnectionTrait, action_ids: &[String], why
         .col_expr(action_run::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(action_run::Column::ActionId.is_in(action_ids.to_vec()))
         .filter(action_run::Column::Status.is_in([RunStatus::Waiting.as_str(), RunStatus::Queued.as_str()]))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    Ok(())
+    Ok(paused)
 }
 
 /// `action.run`: runs a run's steps from where it stands.
@@ -456,18 +492,30 @@ async fn save(
         }
         _ => None,
     };
+    // The run as this save leaves it (announced after the write).
+    let mut after = action_run::Model {
+        status: e.status.as_str().into(),
+        step_index: e.step_index,
+        steps: json!(e.steps),
+        wait_until: e.wait_until,
+        error: e.error.clone(),
+        updated_at: now,
+        ..r.clone()
+    };
     let mut update = action_run::Entity::update_many()
         .col_expr(action_run::Column::Status, Expr::value(e.status.as_str()))
         .col_expr(action_run::Column::StartedAt, Expr::value(r.started_at))
         .col_expr(action_run::Column::StepIndex, Expr::value(e.step_index))
-        .col_expr(action_run::Column::Steps, Expr::value(json!(e.steps)))
+        .col_expr(action_run::Column::Steps, Expr::value(after.steps.clone()))
         .col_expr(action_run::Column::WaitUntil, Expr::value(e.wait_until))
         .col_expr(action_run::Column::Error, Expr::value(e.error.clone()))
         .col_expr(action_run::Column::UpdatedAt, Expr::value(now));
     if e.status != RunStatus::Running {
-        update = update.col_expr(action_run::Column::JobId, Expr::value(next.as_ref().map(|j| j.id.clone())));
+        after.job_id = next.as_ref().map(|j| j.id.clone());
+        update = update.col_expr(action_run::Column::JobId, Expr::value(after.job_id.clone()));
     }
     if ended {
+        after.finished_at = Some(now);
         update = update.col_expr(action_run::Column::FinishedAt, Expr::value(now));
     }
     let update = update.filter(action_run::Column::Id.eq(&r.id)).filter(action_run::Column::JobId.eq(job_id));
@@ -477,7 +525,7 @@ async fn save(
         let update = update.filter(action_run::Column::StepIndex.lte(e.step_index));
         let owned = st.run_progress.write(st, update).await?;
         if owned {
-            announce(st, r);
+            announce(st, &after);
         }
         return Ok(owned);
     };
@@ -509,9 +557,7 @@ async fn save(
     if let Some(evt) = evt {
         st.publish(vec![evt]);
     }
-    let mut shown = r.clone();
-    shown.status = e.status.as_str().into();
-    announce(st, &shown);
+    announce(st, &after);
     Ok(true)
 }
 
@@ -539,7 +585,9 @@ async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
     // subscriber re-reading the run) see the step under way; as progress
     // (see `progress`).
     let now = Utc::now();
-    if status != RunStatus::Running {
+    let r = if status == RunStatus::Running {
+        r
+    } else {
         let claim = action_run::Entity::update_many()
             .col_expr(action_run::Column::Status, Expr::value(RunStatus::Running.as_str()))
             .col_expr(action_run::Column::StartedAt, Expr::value(r.started_at.unwrap_or(now)))
@@ -550,11 +598,13 @@ async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
         if !st.run_progress.write(st, claim).await? {
             return Ok(());
         }
-    }
-    let r = action_run::Model {
-        status: RunStatus::Running.as_str().into(),
-        started_at: Some(r.started_at.unwrap_or(now)),
-        ..r
+        action_run::Model {
+            status: RunStatus::Running.as_str().into(),
+            started_at: Some(r.started_at.unwrap_or(now)),
+            wait_until: None,
+            updated_at: now,
+            ..r
+        }
     };
     announce(st, &r);
     let steps = steps_of(&a);

@@ -303,8 +303,11 @@ pub async fn resume_stranded(st: &AppState) -> Result<usize> {
         return Ok(0);
     }
     let txn = st.writer.begin().await?;
-    let jobs = runs::resume_paused(&txn, &ready).await?;
+    let (jobs, resumed) = runs::resume_paused(&txn, &ready).await?;
     txn.commit().await?;
+    if !resumed.is_empty() {
+        st.publish(resumed.iter().map(runs::live_note).collect());
+    }
     for job in &jobs {
         ledger::ring(st, job).await;
     }
@@ -467,13 +470,16 @@ async fn connection_changed(db: &impl ConnectionTrait, e: &mut Envelope) -> Resu
     if uses.is_empty() {
         return Ok(());
     }
-    if connected {
-        for job in runs::resume_paused(db, &uses).await? {
+    let changed = if connected {
+        let (jobs, resumed) = runs::resume_paused(db, &uses).await?;
+        for job in jobs {
             e.jobs.push(crate::jobs::Message { job_id: job.id, kind: runs::KIND.to_string() });
         }
+        resumed
     } else {
-        runs::pause_waiting(db, &uses, &format!("The {provider} connection needs to be reconnected")).await?;
-    }
+        runs::pause_waiting(db, &uses, &format!("The {provider} connection needs to be reconnected")).await?
+    };
+    e.live.extend(changed.iter().map(runs::live_note));
     Ok(())
 }
 
