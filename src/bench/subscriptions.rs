@@ -5,9 +5,10 @@
 //! own), connects N `graphql-transport-ws` clients from this process, each
 //! subscribing `subscription { events { type } }` with an API key in
 //! `connection_init` (with `--distinct`, `events { t17: type }`, an alias of
-//! its own per subscriber, so that none shares another's run), sends one warm-up `updateProfile` mutation (every
-//! subscriber must hear it: this proves all subscriptions are registered),
-//! reads the server's RSS, then sends `--events` measured mutations, one
+//! its own per subscriber, so that none shares another's run), sends
+//! warm-up `updateProfile` mutations until every subscriber has heard one
+//! (a subscription is live only once the server has run its `subscribe`,
+//! which the client is not told of), reads the server's RSS, then sends `--events` measured mutations, one
 //! at a time (each once every subscriber heard the one before). For each it
 //! takes the time from sending it until each subscriber received its event:
 //! the row shows the median of the events' p50s and, as "median / worst" over the
@@ -116,17 +117,14 @@ async fn level(
         false => "subscription { events { type } }".to_string(),
     };
     let connects = futures_util::stream::iter(0..n)
-        .map(|i| subscribe(url.clone(), key.clone(), query(i), tx.clone()))
+        .map(|i| subscribe(url.clone(), key.clone(), query(i), (i, tx.clone())))
         .buffer_unordered(CONNECTING);
     futures_util::pin_mut!(connects);
     while let Some(handle) = connects.next().await {
         subscribers.push(handle?);
     }
     let connect = started.elapsed();
-    // The warm-up event: once all heard it, every subscription is live.
-    mutate(client, server, "warm-up").await?;
-    collect(&mut rx, n, Instant::now()).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    warm_up(client, server, &mut rx, n).await?;
     let after = rss_kib(server.pid).unwrap_or(0);
     // `events` measured events, one after another (each once every
     // subscriber heard the one before): the median and the worst of each figure.
@@ -216,7 +214,7 @@ async fn bare(n: usize, events: usize) -> Result<Vec<Duration>> {
     // (sent at, writers left, the last writer's report)
     type Round = (Instant, Arc<std::sync::atomic::AtomicUsize>, mpsc::UnboundedSender<Duration>);
     let (events_tx, _) = broadcast::channel::<Round>(4);
-    let (heard_tx, mut heard) = mpsc::unbounded_channel::<Instant>();
+    let (heard_tx, mut heard) = mpsc::unbounded_channel::<Receipt>();
     // Aborted when dropped, however this returns.
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..n {
@@ -238,7 +236,7 @@ async fn bare(n: usize, events: usize) -> Result<Vec<Duration>> {
         tasks.spawn(async move {
             let mut buf = [0u8; 512];
             while let Ok(read) = client.read(&mut buf).await {
-                if read == 0 || heard.send(Instant::now()).is_err() {
+                if read == 0 || heard.send((0, Instant::now())).is_err() {
                     return;
                 }
             }
@@ -279,12 +277,48 @@ async fn mutate(client: &reqwest::Client, server: &ServerChild, name: &str) -> R
     }
 }
 
+/// Warm-up events, until each of the `n` subscribers has heard one: a
+/// subscription is live once the server has run its `subscribe`, which a
+/// client is not told of, so the last ones to subscribe may miss the first.
+/// Returns once the receipts have stopped coming.
+async fn warm_up(
+    client: &reqwest::Client,
+    server: &ServerChild,
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+    n: usize,
+) -> Result<()> {
+    const ROUNDS: usize = 10;
+    let (mut heard, mut left) = (vec![false; n], n);
+    for round in 0..ROUNDS {
+        mutate(client, server, &format!("warm-up {round}")).await?;
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        while left > 0 {
+            let Ok(Some((i, _))) = tokio::time::timeout_at(until, rx.recv()).await else { break };
+            if !std::mem::replace(&mut heard[i], true) {
+                left -= 1;
+            }
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    if left > 0 {
+        return Err(Error::internal(format!("{left} of {n} subscribers heard none of {ROUNDS} warm-up events")));
+    }
+    // The other subscribers' receipts of the last round.
+    while tokio::time::timeout(Duration::from_millis(500), rx.recv()).await.is_ok_and(|r| r.is_some()) {}
+    Ok(())
+}
+
+/// A subscriber's receipt of an event: which one, and when.
+type Receipt = (usize, Instant);
+
 /// Waits for `n` receipts; returns each one's delay after `since`.
-async fn collect(rx: &mut mpsc::UnboundedReceiver<Instant>, n: usize, since: Instant) -> Result<Vec<Duration>> {
+async fn collect(rx: &mut mpsc::UnboundedReceiver<Receipt>, n: usize, since: Instant) -> Result<Vec<Duration>> {
     let mut lat = Vec::with_capacity(n);
     while lat.len() < n {
         match tokio::time::timeout_at((since + DEADLINE).into(), rx.recv()).await {
-            Ok(Some(at)) => lat.push(at.saturating_duration_since(since)),
+            Ok(Some((_, at))) => lat.push(at.saturating_duration_since(since)),
             _ => {
                 return Err(Error::internal(format!(
                     "only {} of {n} subscribers heard the event in {DEADLINE:?}",
@@ -302,7 +336,7 @@ async fn subscribe(
     url: String,
     key: Arc<String>,
     query: String,
-    heard: mpsc::UnboundedSender<Instant>,
+    (index, heard): (usize, mpsc::UnboundedSender<Receipt>),
 ) -> Result<tokio::task::JoinHandle<()>> {
     let mut req = url.as_str().into_client_request().map_err(Error::internal)?;
     req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().map_err(Error::internal)?);
@@ -328,7 +362,7 @@ async fn subscribe(
         while let Some(Ok(msg)) = ws.next().await {
             if let Message::Text(t) = msg {
                 if t.contains("\"next\"") {
-                    let _ = heard.send(Instant::now());
+                    let _ = heard.send((index, Instant::now()));
                 }
             }
         }

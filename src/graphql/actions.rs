@@ -608,19 +608,23 @@ impl ActionSubscription {
                 && run_id.as_ref().is_none_or(|r| e.subject_id.as_ref() == Some(r))
                 && action_id.as_ref().is_none_or(|a| e.data["action_id"].as_str() == Some(a.as_str()))
         };
+        // Notes of one run may arrive out of order (a cancel and the
+        // worker's save, two processes): one older than a state already
+        // shown is dropped, so the last answer is the latest state.
+        let mut newest = runs::Newest::default();
         Ok(ctx
             .live_events(&p.workspace_id, Box::new(accept))
             .then(move |e| {
                 let (st, p) = (st.clone(), p.clone());
                 async move {
                     if let Some(run) = runs::announced(&p, &e) {
-                        return Some(ActionRun::from(run));
+                        return Some(run);
                     }
                     let id = e.subject_id.clone().unwrap_or_default();
-                    runs::get(&st.db, &p, &id).await.ok().map(ActionRun::from)
+                    runs::get(&st.db, &p, &id).await.ok()
                 }
             })
-            .filter_map(std::future::ready)
+            .filter_map(move |run| std::future::ready(run.filter(|r| newest.admits(r)).map(ActionRun::from)))
             .take_until(stop.cancelled_owned()))
     }
 }

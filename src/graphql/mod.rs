@@ -153,8 +153,9 @@ pub struct Api {
 
 impl Api {
     /// Runs one operation of a WebSocket connection whose data is
-    /// `session`. A subscription of a signed-in caller joins the run of the
-    /// same subscriptions (see [`shared`]); anything else runs on its own.
+    /// `session`. A subscription of a signed-in caller shares a run with
+    /// the same subscriptions, but for the first of its kind (see
+    /// [`shared`]); anything else runs on its own.
     pub fn subscribe(&self, mut request: Request, session: Arc<Data>) -> BoxStream<'static, shared::Answer> {
         self.documents.reuse(&mut request);
         let live = caller::live_caller(&session).cloned();

@@ -3,30 +3,30 @@
 //!
 //! Subscriptions are the same when the caller, the document, the operation
 //! name and the variables are: a dashboard open in many tabs, or many
-//! clients of one API key. The first such subscription starts a [`Group`]:
-//! one async-graphql stream, run by a task of its own, that serialises each
+//! clients of one API key. Such subscriptions share a [`Group`]: one
+//! async-graphql stream, run by a task of its own, that serialises each
 //! answer once and hands the same bytes to every member's bounded queue (a
 //! [`Mailbox`]); each socket only wraps them in its protocol's envelope.
 //!
-//! A subscription that is the only one of its kind runs alone, on its own
-//! socket's task, as any operation does: a group (its task, registry entry
-//! and mailbox) costs more memory than a run, and 10,000 different
-//! subscriptions must fit as well as 10,000 of one kind. The registry only
-//! counts such lone runs by a hash of their key; the second subscription
-//! with that hash starts a group, and later ones join it. (A hash shared by
-//! two different keys only starts a group early.)
+//! The first of its kind runs alone, on its own socket's task, as any
+//! operation does: a group (its task, registry entry and mailbox) costs
+//! more memory than a run, and 10,000 different subscriptions must fit as
+//! well as 10,000 of one kind. The registry only remembers lone runs by a
+//! hash of their key; a subscription whose hash is there starts a group
+//! (so N of a kind make two runs), and later ones join it. A hash shared by
+//! two different keys only starts a group early.
 //!
 //! A group takes new members only until it has answered once. A stream may
 //! begin with answers meant for the subscriber that started it (an error, a
 //! replay of missed events, a first snapshot); a subscription arriving later
-//! starts a group of its own instead of missing them. Groups of live event
+//! starts a new group (which the ones after it join) instead of missing them. Groups of live event
 //! streams still gather every socket that subscribed between two events.
 //!
 //! A member whose queue is full is dropped and its connection closes as too
 //! slow, without holding up the others. The event's fan-out round (see
 //! `events::fanout`) ends when the last member took the answer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -92,8 +92,8 @@ impl Key {
 #[derive(Default)]
 struct Registry {
     groups: HashMap<Arc<Key>, Arc<Group>>,
-    /// Subscriptions running alone, counted by their key's hash.
-    alone: HashMap<u64, usize>,
+    /// The hashes of the keys of subscriptions running alone.
+    alone: HashSet<u64>,
 }
 
 type Groups = Mutex<Registry>;
@@ -111,13 +111,7 @@ struct Alone {
 impl Drop for Alone {
     fn drop(&mut self) {
         let Some(groups) = self.groups.upgrade() else { return };
-        let mut registry = lock(&groups);
-        if let Some(n) = registry.alone.get_mut(&self.hash) {
-            *n -= 1;
-            if *n == 0 {
-                registry.alone.remove(&self.hash);
-            }
-        }
+        lock(&groups).alone.remove(&self.hash);
     }
 }
 
@@ -199,15 +193,17 @@ impl Shared {
             }
         }
         let hash = registry.alone.hasher().hash_one(&key);
-        if !registry.alone.contains_key(&hash) {
-            registry.alone.insert(hash, 1);
+        if registry.alone.insert(hash) {
             drop(registry);
             let alone = Alone { hash, groups: Arc::downgrade(&self.0) };
-            // Counted for as long as its answers are kept.
-            return start(None)
+            // Remembered for as long as its answers are kept; a panicking
+            // resolver ends it as it ends a group's run.
+            return AssertUnwindSafe(start(None))
+                .catch_unwind()
                 .map(move |answer| {
-                    let _counted = &alone;
-                    Answer::Own(Box::new(answer))
+                    let _remembered = &alone;
+                    // A panic is the stream's last item.
+                    Answer::Own(Box::new(answer.unwrap_or_else(|_| panicked_answer())))
                 })
                 .boxed();
         }
@@ -255,11 +251,7 @@ async fn run(
             Ok(None) => break,
             // A resolver panicked: the members hear of an internal error,
             // as one subscriber alone would, and the run is over.
-            Err(_) => {
-                tracing::error!("a shared subscription's run panicked");
-                let failed = async_graphql::ServerError::new("Internal server error", None);
-                (super::errors::annotate_response(Response::from_errors(vec![failed])), true)
-            }
+            Err(_) => (panicked_answer(), true),
         };
         let payload = match serde_json::to_string(&answer) {
             Ok(json) => json.into_boxed_str(),
@@ -288,6 +280,14 @@ async fn run(
             m.too_slow.cancel();
         }
     }
+}
+
+/// What a subscription answers when a resolver panicked: an internal
+/// error, after which it ends.
+fn panicked_answer() -> Response {
+    tracing::error!("a subscription's run panicked");
+    let failed = async_graphql::ServerError::new("Internal server error", None);
+    super::errors::annotate_response(Response::from_errors(vec![failed]))
 }
 
 /// Offers one answer to every member; drops (as too slow) those whose

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::connections::{come_back, configure, custom_rest, param, provider, start, ProviderLog};
-use crate::helpers::{for_each_backend, TestApp, WsClient};
+use crate::helpers::{for_each_backend, wait_for_runs, TestApp, WsClient};
 
 const CREATE: &str = "mutation($i: CreateActionInput!) { createAction(input: $i) {
     action { id name enabled steps { key kind provider method path body url seconds } pausedReason
@@ -647,7 +647,7 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
         // resumed run queued again before it runs.
         let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", json!({ "authorization": format!("Bearer {}", app.owner_key) })).await;
         ws.subscribe("run", "subscription($r: ID) { actionRuns(runId: $r) { id status currentStep } }", json!({ "r": second })).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        wait_for_runs(&app, 1).await;
         *log.current_access.lock().unwrap() = "at-1".into();
         reconnect(&app, &cookie).await;
         for id in [&run_id, &second, &third_id] {

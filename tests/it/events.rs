@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{for_each_backend, TestApp, WsClient};
+use crate::helpers::{for_each_backend, wait_for_runs, TestApp, WsClient};
 
 const EVENTS: &str = "query($first: Int, $after: String, $f: EventFilterInput) {
     events(first: $first, after: $after, filter: $f) {
@@ -546,7 +546,7 @@ async fn lagging_subscriber_goes_alone(app: &TestApp, fast_query: &str) {
         let mut first = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init.clone()).await;
         if shared {
             first.subscribe("1", slow_query, json!({})).await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            wait_for_runs(app, 1).await;
         }
         slow.subscribe("1", slow_query, json!({})).await;
         fast.subscribe("1", fast_query, json!({})).await;
@@ -565,10 +565,7 @@ async fn lagging_subscriber_goes_alone(app: &TestApp, fast_query: &str) {
         }
         assert_eq!(live, (true, true), "[{}] both subscriptions are live", app.backend);
         let runs = if shared { 1 } else { 2 };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while app.state.live.len() != runs && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_runs(app, runs).await;
         assert_eq!(app.state.live.len(), runs, "[{}] {fast_query}", app.backend);
 
         // The slow one stops reading while events of 8 KB arrive: far more
@@ -610,7 +607,7 @@ async fn sockets_with_the_same_subscription_share_one_run_and_leave_it_alone() {
         let mut b = WsClient::connect(&app.ws_url(), "graphql-ws", init.clone()).await;
         let mut c = WsClient::connect(&app.ws_url(), "graphql-transport-ws", init.clone()).await;
         a.subscribe("1", query, json!({})).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        wait_for_runs(&app, 1).await;
         b.subscribe("b \"7\"", query, json!({})).await;
         c.subscribe("c", query, json!({})).await;
         // All have joined before the first probe is answered.
@@ -667,10 +664,7 @@ async fn sockets_with_the_same_subscription_share_one_run_and_leave_it_alone() {
         assert_eq!(app.state.live.len(), 3, "[{}] b's run goes on", app.backend);
         // The last member leaving stops the run.
         drop(b);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while app.state.live.len() != 2 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_runs(&app, 2).await;
         assert_eq!(app.state.live.len(), 2, "[{}] a's and the late socket's runs are left", app.backend);
 
         // graphql-transport-ws: an id in use may not be subscribed again.

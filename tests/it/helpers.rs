@@ -544,3 +544,12 @@ impl WsClient {
         }
     }
 }
+
+/// Waits (up to 5 s) until `n` runs of subscriptions listen for events in
+/// `app`'s process.
+pub async fn wait_for_runs(app: &TestApp, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while app.state.live.len() != n && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

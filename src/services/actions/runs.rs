@@ -25,6 +25,7 @@
 //! provider's message. A connection that needs to be reconnected pauses the
 //! run; connecting again resumes it.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -250,6 +251,28 @@ pub fn live_note(r: &action_run::Model) -> events::Envelope {
     events::Envelope::live(r.workspace_id.clone(), LIVE_NOTE, "system", Some(r.id.clone()), data)
 }
 
+/// The latest change of each run a subscriber was shown, to drop notes
+/// that arrive after a later one (see [`Newest::admits`]).
+#[derive(Default)]
+pub struct Newest(HashMap<String, DateTime<Utc>>);
+
+/// Runs a subscriber's [`Newest`] remembers; past it, it starts over.
+const NEWEST_REMEMBERED: usize = 10_000;
+
+impl Newest {
+    /// Whether `r` is not older than what was shown of it; remembers it.
+    pub fn admits(&mut self, r: &action_run::Model) -> bool {
+        if self.0.get(&r.id).is_some_and(|shown| *shown > r.updated_at) {
+            return false;
+        }
+        if self.0.len() >= NEWEST_REMEMBERED && !self.0.contains_key(&r.id) {
+            self.0.clear();
+        }
+        self.0.insert(r.id.clone(), r.updated_at);
+        true
+    }
+}
+
 /// The run a live note of the caller's workspace carries, if it carries
 /// one (else read it with [`get`]).
 pub fn announced(p: &Principal, e: &events::Envelope) -> Option<action_run::Model> {
@@ -277,10 +300,11 @@ pub async fn start(st: &AppState, p: &Principal, action_id: &str, input: Value) 
     let origin = Origin { kind: "manual", trigger_id: None, actor: p.actor().to_string(), event: None };
     let (run, job) = insert(&txn, st.sweep_grace(), &a, origin, input, paused).await?;
     txn.commit().await?;
+    // Heard before the job can start, so QUEUED comes before RUNNING.
+    announce(st, &run);
     if let Some(job) = job {
         ledger::ring(st, &job).await;
     }
-    announce(st, &run);
     Ok(run)
 }
 
@@ -551,13 +575,13 @@ async fn save(
         evt = Some(events::record(&txn, &r.workspace_id, kind, "system", Some(&r.id), data).await?);
     }
     txn.commit().await?;
+    // The run's note before its next job can start (WAITING before RUNNING).
+    let mut notes = vec![live_note(&after)];
+    notes.extend(evt);
+    st.publish(notes);
     if let Some(job) = &next {
         ledger::ring(st, job).await;
     }
-    if let Some(evt) = evt {
-        st.publish(vec![evt]);
-    }
-    announce(st, &after);
     Ok(true)
 }
 
@@ -994,5 +1018,73 @@ mod tests {
         let names: Vec<&str> = kept.headers.keys().map(String::as_str).collect();
         assert_eq!(names, ["Content-Type", "x-rate-limit-remaining"]);
         assert_eq!(kept.body, json!({ "id": 7 }));
+    }
+
+    fn a_run(workspace: &str, steps: Value) -> action_run::Model {
+        let now = Utc::now();
+        action_run::Model {
+            id: "arn_1".into(),
+            workspace_id: workspace.into(),
+            action_id: "act_1".into(),
+            status: RunStatus::Running.as_str().into(),
+            trigger_kind: "manual".into(),
+            trigger_id: None,
+            actor: "system".into(),
+            input: json!({}),
+            event: None,
+            step_index: 1,
+            job_id: Some("job_1".into()),
+            steps,
+            wait_until: None,
+            error: None,
+            created_at: now,
+            started_at: Some(now),
+            finished_at: None,
+            updated_at: now,
+        }
+    }
+
+    fn member_of(workspace: &str) -> Principal {
+        Principal {
+            workspace_id: workspace.into(),
+            user_id: "usr_1".into(),
+            role: crate::auth::Role::Owner,
+            scopes: Default::default(),
+            credential: crate::auth::Credential::ApiKey { id: "ak_1".into() },
+        }
+    }
+
+    #[test]
+    fn a_runs_note_carries_it_as_it_stood_to_its_own_workspace_only_and_only_when_small() {
+        let run = a_run("ws_1", json!([{ "key": "a" }]));
+        let note = live_note(&run);
+        assert_eq!(announced(&member_of("ws_1"), &note), Some(run.clone()));
+        assert_eq!(announced(&member_of("ws_2"), &note), None, "another workspace reads nothing from it");
+        let mut other = note.clone();
+        other.subject_id = Some("arn_2".into());
+        assert_eq!(announced(&member_of("ws_1"), &other), None, "the run must be the note's subject");
+
+        // A run with long step answers is not carried: subscribers read it.
+        let big = a_run("ws_1", json!([{ "key": "a", "response": { "body": "x".repeat(NOTE_CARRIES) } }]));
+        let note = live_note(&big);
+        assert_eq!(note.data["status"], "running");
+        assert!(note.data.get("run").is_none());
+        assert_eq!(announced(&member_of("ws_1"), &note), None);
+    }
+
+    #[test]
+    fn a_subscriber_is_not_shown_a_state_older_than_one_it_saw() {
+        let mut newest = Newest::default();
+        let first = a_run("ws_1", json!([]));
+        let mut later = first.clone();
+        later.status = RunStatus::Cancelled.as_str().into();
+        later.updated_at = first.updated_at + chrono::Duration::milliseconds(5);
+        assert!(newest.admits(&first));
+        assert!(newest.admits(&later));
+        assert!(!newest.admits(&first), "the older save, heard last, is dropped");
+        assert!(newest.admits(&later), "the same state again is shown");
+        let mut another = first.clone();
+        another.id = "arn_2".into();
+        assert!(newest.admits(&another), "other runs are apart");
     }
 }

@@ -369,10 +369,10 @@ async fn fire(st: &AppState, t: &action_trigger::Model, now: DateTime<Utc>) -> R
         json!({ "scheduled_at": t.next_run_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) });
     let (run, job) = runs::insert(&txn, st.sweep_grace(), &a, origin, input, None).await?;
     txn.commit().await?;
+    runs::announce(st, &run);
     if let Some(job) = job {
         ledger::ring(st, &job).await;
     }
-    runs::announce(st, &run);
     Ok(true)
 }
 
@@ -432,7 +432,8 @@ async fn fan_out(db: &impl ConnectionTrait, events: &mut [Envelope]) -> Result<(
             let origin =
                 Origin { kind: "event", trigger_id: Some(t.id.clone()), actor: "system".into(), event: Some(event) };
             let grace = ledger::default_grace();
-            let (_, job) = runs::insert(db, grace, a, origin, json!({}), paused.clone()).await?;
+            let (run, job) = runs::insert(db, grace, a, origin, json!({}), paused.clone()).await?;
+            e.live.push(runs::live_note(&run));
             if let Some(job) = job {
                 e.jobs.push(crate::jobs::Message { job_id: job.id, kind: runs::KIND.to_string() });
             }
