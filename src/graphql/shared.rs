@@ -19,8 +19,9 @@
 //! A group takes new members only until it has answered once. A stream may
 //! begin with answers meant for the subscriber that started it (an error, a
 //! replay of missed events, a first snapshot); a subscription arriving later
-//! starts a new group (which the ones after it join) instead of missing them. Groups of live event
-//! streams still gather every socket that subscribed between two events.
+//! starts a new group (which the ones after it join) instead of missing
+//! them. Groups of live event streams still gather every socket that
+//! subscribed between two events.
 //!
 //! A member whose queue is full is dropped and its connection closes as too
 //! slow, without holding up the others. The event's fan-out round (see
@@ -102,7 +103,7 @@ type Groups = Mutex<Registry>;
 #[derive(Clone, Default)]
 pub struct Shared(Arc<Groups>);
 
-/// A subscription running alone, counted in the registry while it lives.
+/// A subscription running alone, remembered in the registry while it lives.
 struct Alone {
     hash: u64,
     groups: Weak<Groups>,
