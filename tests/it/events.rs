@@ -535,6 +535,8 @@ async fn a_lagging_subscriber_is_closed_without_slowing_the_others() {
 }
 
 async fn lagging_subscriber_goes_alone(app: &TestApp, fast_query: &str) {
+    // The last round's subscriptions are gone.
+    wait_for_runs(app, 0).await;
     {
         let init = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
         let mut slow = connect_with_small_window(app, init.clone()).await;

@@ -545,11 +545,17 @@ impl WsClient {
     }
 }
 
-/// Waits (up to 5 s) until `n` runs of subscriptions listen for events in
-/// `app`'s process.
+/// Waits until `n` runs of subscriptions listen for events in `app`'s
+/// process; fails after 5 s.
 pub async fn wait_for_runs(app: &TestApp, n: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while app.state.live.len() != n && tokio::time::Instant::now() < deadline {
+    while app.state.live.len() != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "[{}] {} runs listen, not {n}",
+            app.backend,
+            app.state.live.len()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -251,24 +251,40 @@ pub fn live_note(r: &action_run::Model) -> events::Envelope {
     events::Envelope::live(r.workspace_id.clone(), LIVE_NOTE, "system", Some(r.id.clone()), data)
 }
 
-/// The latest change of each run a subscriber was shown, to drop notes
-/// that arrive after a later one (see [`Newest::admits`]).
+/// What a subscriber was last shown of each run, to drop notes that
+/// arrive after a later one (see [`Newest::admits`]).
 #[derive(Default)]
-pub struct Newest(HashMap<String, DateTime<Utc>>);
+pub struct Newest(HashMap<String, Shown>);
+
+/// The last state of a run a subscriber was shown.
+enum Shown {
+    /// A state a run goes on from, saved at this instant.
+    Going(DateTime<Utc>),
+    /// The run has ended.
+    Ended,
+}
 
 /// Runs a subscriber's [`Newest`] remembers; past it, it starts over.
-const NEWEST_REMEMBERED: usize = 10_000;
+const NEWEST_REMEMBERED: usize = 1_000;
 
 impl Newest {
-    /// Whether `r` is not older than what was shown of it; remembers it.
+    /// Whether `r` may be shown after what was shown of it; remembers it.
+    /// An end is always shown, and nothing after it: a cancel's time is
+    /// taken before it waits for its write, so a worker's save committed
+    /// meanwhile can carry a later time. A state a run goes on from is
+    /// dropped when it is older than the one shown (by the clock of the
+    /// process that saved each).
     pub fn admits(&mut self, r: &action_run::Model) -> bool {
-        if self.0.get(&r.id).is_some_and(|shown| *shown > r.updated_at) {
-            return false;
+        let ended = RunStatus::parse(&r.status).is_final();
+        match self.0.get(&r.id) {
+            Some(Shown::Ended) => return false,
+            Some(Shown::Going(at)) if !ended && *at > r.updated_at => return false,
+            _ => {}
         }
         if self.0.len() >= NEWEST_REMEMBERED && !self.0.contains_key(&r.id) {
             self.0.clear();
         }
-        self.0.insert(r.id.clone(), r.updated_at);
+        self.0.insert(r.id.clone(), if ended { Shown::Ended } else { Shown::Going(r.updated_at) });
         true
     }
 }
@@ -1073,18 +1089,29 @@ mod tests {
     }
 
     #[test]
-    fn a_subscriber_is_not_shown_a_state_older_than_one_it_saw() {
+    fn a_subscriber_is_not_shown_a_state_older_than_one_it_saw_nor_anything_after_the_end() {
         let mut newest = Newest::default();
+        let at = |r: &action_run::Model, ms: i64, status: RunStatus| action_run::Model {
+            status: status.as_str().into(),
+            updated_at: r.updated_at + chrono::Duration::milliseconds(ms),
+            ..r.clone()
+        };
         let first = a_run("ws_1", json!([]));
-        let mut later = first.clone();
-        later.status = RunStatus::Cancelled.as_str().into();
-        later.updated_at = first.updated_at + chrono::Duration::milliseconds(5);
+        let step = at(&first, 5, RunStatus::Running);
         assert!(newest.admits(&first));
-        assert!(newest.admits(&later));
+        assert!(newest.admits(&step));
         assert!(!newest.admits(&first), "the older save, heard last, is dropped");
-        assert!(newest.admits(&later), "the same state again is shown");
+        assert!(newest.admits(&step), "the same state again is shown");
         let mut another = first.clone();
         another.id = "arn_2".into();
         assert!(newest.admits(&another), "other runs are apart");
+
+        // A cancel stamped before a worker's save that committed first:
+        // the end is shown all the same, and the save heard after it is not.
+        let cancelled = at(&first, 2, RunStatus::Cancelled);
+        let saved = at(&first, 9, RunStatus::Waiting);
+        assert!(newest.admits(&cancelled));
+        assert!(!newest.admits(&saved));
+        assert!(!newest.admits(&cancelled), "an end is shown once");
     }
 }
