@@ -8,8 +8,8 @@
 //! its own per subscriber, so that none shares another's run), sends
 //! warm-up `updateProfile` mutations until every subscriber has heard one
 //! (a subscription is live only once the server has run its `subscribe`,
-//! which the client is not told of), reads the server's RSS, then sends `--events` measured mutations, one
-//! at a time (each once every subscriber heard the one before). For each it
+//! which the client is not told of), reads the server's RSS, then sends
+//! `--events` measured mutations, one at a time (each once every subscriber heard the one before). For each it
 //! takes the time from sending it until each subscriber received its event:
 //! the row shows the median of the events' p50s and, as "median / worst" over the
 //! events, the time until the last subscriber heard it. Server side, it
@@ -288,16 +288,12 @@ async fn warm_up(
     n: usize,
 ) -> Result<()> {
     const ROUNDS: usize = 10;
-    let (mut heard, mut left) = (vec![false; n], n);
+    let mut heard = vec![false; n];
+    let mut left = n;
     for round in 0..ROUNDS {
         mutate(client, server, &format!("warm-up {round}")).await?;
-        let until = tokio::time::Instant::now() + Duration::from_secs(5);
-        while left > 0 {
-            let Ok(Some((i, _))) = tokio::time::timeout_at(until, rx.recv()).await else { break };
-            if !std::mem::replace(&mut heard[i], true) {
-                left -= 1;
-            }
-        }
+        let until = Instant::now() + Duration::from_secs(5);
+        left -= receipts(rx, &mut heard, left, until).await.len();
         if left == 0 {
             break;
         }
@@ -313,25 +309,37 @@ async fn warm_up(
 /// A subscriber's receipt of an event: which one, and when.
 type Receipt = (usize, Instant);
 
-/// Waits for a receipt from each of the `n` subscribers (a second one from
-/// the same subscriber is not counted); returns each one's delay after `since`.
-async fn collect(rx: &mut mpsc::UnboundedReceiver<Receipt>, n: usize, since: Instant) -> Result<Vec<Duration>> {
-    let (mut lat, mut heard) = (Vec::with_capacity(n), vec![false; n]);
-    while lat.len() < n {
-        match tokio::time::timeout_at((since + DEADLINE).into(), rx.recv()).await {
-            Ok(Some((i, at))) if !std::mem::replace(&mut heard[i], true) => {
-                lat.push(at.saturating_duration_since(since))
-            }
+/// Takes receipts until `wanted` subscribers not yet marked in `heard` have
+/// one (and marks them) or `until` passes; a second receipt from a marked
+/// subscriber is not counted. Returns the new receipts' times.
+async fn receipts(
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+    heard: &mut [bool],
+    wanted: usize,
+    until: Instant,
+) -> Vec<Instant> {
+    let mut times = Vec::with_capacity(wanted);
+    while times.len() < wanted {
+        match tokio::time::timeout_at(until.into(), rx.recv()).await {
+            Ok(Some((i, at))) if !std::mem::replace(&mut heard[i], true) => times.push(at),
             Ok(Some(_)) => {}
-            _ => {
-                return Err(Error::internal(format!(
-                    "only {} of {n} subscribers heard the event in {DEADLINE:?}",
-                    lat.len()
-                )))
-            }
+            _ => break,
         }
     }
-    Ok(lat)
+    times
+}
+
+/// Waits for a receipt from each of the `n` subscribers; returns each
+/// one's delay after `since`.
+async fn collect(rx: &mut mpsc::UnboundedReceiver<Receipt>, n: usize, since: Instant) -> Result<Vec<Duration>> {
+    let times = receipts(rx, &mut vec![false; n], n, since + DEADLINE).await;
+    if times.len() < n {
+        return Err(Error::internal(format!(
+            "only {} of {n} subscribers heard the event in {DEADLINE:?}",
+            times.len()
+        )));
+    }
+    Ok(times.into_iter().map(|at| at.saturating_duration_since(since)).collect())
 }
 
 /// Connects one subscriber and subscribes; its task then reports the time

@@ -162,7 +162,7 @@ impl Api {
         // `build` puts the state there; without it, the usual path says so.
         let app = self.schema.data::<AppState>().cloned();
         let (Some(live), Some(app), true) = (live, app, is_subscription(&mut request)) else {
-            return own(async_graphql::Executor::execute_stream(self, request, Some(session)));
+            return shared::own(async_graphql::Executor::execute_stream(self, request, Some(session)));
         };
         let too_slow = session.get(&std::any::TypeId::of::<TooSlow>()).and_then(|d| d.downcast_ref::<TooSlow>());
         let too_slow = too_slow.cloned().unwrap_or_default().0;
@@ -170,12 +170,12 @@ impl Api {
         let start = Box::pin(async move {
             let principal = match caller::current_principal(&app, &live).await {
                 Ok(p) => p,
-                Err(e) => return own(failed(e).map(errors::annotate_response)),
+                Err(e) => return shared::own(failed(e).map(errors::annotate_response)),
             };
             let Some(key) = shared::Key::new(principal.clone(), &request) else {
                 // Variables that do not serialise: it runs on its own.
                 let answers = schema.execute_stream_with_session_data(request.data(principal), session);
-                return own(answers.map(errors::annotate_response));
+                return shared::own(answers.map(errors::annotate_response));
             };
             let request = request.data(principal);
             shared.join(key, too_slow, &app.tasks, move |data| {
@@ -185,11 +185,6 @@ impl Api {
         });
         futures_util::stream::once(start).flatten().boxed()
     }
-}
-
-/// Answers of an operation that runs on its own.
-fn own(answers: impl futures_util::Stream<Item = Response> + Send + 'static) -> BoxStream<'static, shared::Answer> {
-    answers.map(|r| shared::Answer::Own(Box::new(r))).boxed()
 }
 
 /// Whether the operation a request runs is a subscription.

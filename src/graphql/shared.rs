@@ -197,14 +197,11 @@ impl Shared {
         if registry.alone.insert(hash) {
             drop(registry);
             let alone = Alone { hash, groups: Arc::downgrade(&self.0) };
-            // Remembered for as long as its answers are kept; a panicking
-            // resolver ends it as it ends a group's run.
-            return AssertUnwindSafe(start(None))
-                .catch_unwind()
+            // Remembered for as long as its answers are kept.
+            return own(start(None))
                 .map(move |answer| {
                     let _remembered = &alone;
-                    // A panic is the stream's last item.
-                    Answer::Own(Box::new(answer.unwrap_or_else(|_| panicked_answer())))
+                    answer
                 })
                 .boxed();
         }
@@ -281,6 +278,17 @@ async fn run(
             m.too_slow.cancel();
         }
     }
+}
+
+/// Answers of an operation that runs on its own (on its socket's task); a
+/// resolver that panics ends it with an internal error, as it ends a
+/// group's run, instead of ending the socket.
+pub fn own(answers: impl Stream<Item = Response> + Send + 'static) -> BoxStream<'static, Answer> {
+    AssertUnwindSafe(answers)
+        .catch_unwind()
+        // A panic is the stream's last item.
+        .map(|answer| Answer::Own(Box::new(answer.unwrap_or_else(|_| panicked_answer()))))
+        .boxed()
 }
 
 /// What a subscription answers when a resolver panicked: an internal
