@@ -175,6 +175,47 @@ async fn the_seeds_instagram_example_posts_in_two_steps_the_second_fed_by_the_fi
     .await;
 }
 
+/// Runs started by hand at the same moment are written together (on
+/// SQLite in shared transactions): each caller gets a run of its own, each
+/// run is written once, with its job, and runs once.
+#[tokio::test]
+async fn runs_started_together_are_each_written_once_and_each_run_once() {
+    for_each_backend(&[], |app| async move {
+        let (base, log) = provider().await;
+        instagram(&app, &base).await;
+        let steps = json!([{ "key": "create_media", "kind": "API_EXECUTE", "provider": "instagram", "method": "POST",
+            "path": "/api/media", "body": { "image_url": "https://example.com/a.jpg", "caption": "{{ input.n }}" } }]);
+        let made = create(&app, json!({ "name": "Many at once", "steps": steps })).await;
+        let id = made["action"]["id"].as_str().unwrap().to_string();
+        const RUNS: usize = 40;
+        let started = futures_util::future::join_all((0..RUNS).map(|n| {
+            let (app, id) = (&app, id.clone());
+            async move { run(app, &app.owner_key, &id, json!({ "n": format!("run-{n}") })).await }
+        }))
+        .await;
+        let distinct: std::collections::HashSet<_> = started.iter().collect();
+        assert_eq!(distinct.len(), RUNS, "[{}] each caller got a run of its own", app.backend);
+        for (n, run_id) in started.iter().enumerate() {
+            let done = wait_run(&app, run_id, Duration::from_secs(30), ended).await;
+            assert_eq!(done["status"], "SUCCEEDED", "[{}] {done}", app.backend);
+            // Its own input, in its own request.
+            let sent = done["steps"][0]["request"]["body"].as_str().unwrap_or_default().to_string();
+            assert!(sent.contains(&format!("\"run-{n}\"")), "[{}] {done}", app.backend);
+        }
+        let listed = app
+            .gql(
+                &app.owner_key,
+                "query($a: ID) { actionRuns(filter: {actionId: $a}) { totalCount } }",
+                json!({ "a": id }),
+            )
+            .await;
+        assert_eq!(listed["actionRuns"]["totalCount"], RUNS, "[{}] {listed}", app.backend);
+        // Each run made its one call.
+        assert_eq!(api_paths(&log).len(), RUNS, "[{}]", app.backend);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn templates_paths_connections_and_triggers_are_checked_when_an_action_is_saved() {
     for_each_backend(&[], |app| async move {

@@ -38,6 +38,7 @@ use serde_json::{json, Value};
 
 use entity::{action, action_run, job};
 
+use super::progress::NewRun;
 use super::{steps_of, template, Step, StepKind};
 use crate::auth::{Principal, Scope};
 use crate::delivery::signing;
@@ -167,6 +168,7 @@ pub fn results_of(r: &action_run::Model) -> Vec<StepResult> {
 }
 
 /// Where a run comes from.
+#[derive(Clone)]
 pub struct Origin {
     /// `manual`, `schedule` or `event`.
     pub kind: &'static str,
@@ -312,10 +314,10 @@ pub async fn start(st: &AppState, p: &Principal, action_id: &str, input: Value) 
         return Err(Error::invalid_field("input", "At most 64 KiB of JSON"));
     }
     let paused = super::paused_reason(&st.db, &a).await?;
-    let txn = st.writer.begin().await?;
     let origin = Origin { kind: "manual", trigger_id: None, actor: p.actor().to_string(), event: None };
-    let (run, job) = insert(&txn, st.sweep_grace(), &a, origin, input, paused).await?;
-    txn.commit().await?;
+    // Committed with other runs' starts and progress (see `progress`).
+    let new = NewRun { grace: st.sweep_grace(), action: a, origin, input, paused };
+    let (run, job) = st.run_progress.start(st, new).await?;
     // Heard before the job can start, so QUEUED comes before RUNNING.
     announce(st, &run);
     if let Some(job) = job {
