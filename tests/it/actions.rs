@@ -175,9 +175,10 @@ async fn the_seeds_instagram_example_posts_in_two_steps_the_second_fed_by_the_fi
     .await;
 }
 
-/// Runs started by hand at the same moment are written together (on
-/// SQLite in shared transactions): each caller gets a run of its own, each
-/// run is written once, with its job, and runs once.
+/// Runs started by hand at the same moment are written, and end, together
+/// (on SQLite in shared transactions): each caller gets a run of its own,
+/// each run is written once, with its job, runs once, and ends with one
+/// event.
 #[tokio::test]
 async fn runs_started_together_are_each_written_once_and_each_run_once() {
     for_each_backend(&[], |app| async move {
@@ -210,8 +211,93 @@ async fn runs_started_together_are_each_written_once_and_each_run_once() {
             )
             .await;
         assert_eq!(listed["actionRuns"]["totalCount"], RUNS, "[{}] {listed}", app.backend);
-        // Each run made its one call.
+        // Each run made its one call, and its end is one event.
         assert_eq!(api_paths(&log).len(), RUNS, "[{}]", app.backend);
+        let events = app
+            .gql(
+                &app.owner_key,
+                "{ events(first: 100, filter: {eventTypes: [\"action.run_succeeded\"]}) { edges { node { data } } } }",
+                json!({}),
+            )
+            .await;
+        let mut ended: Vec<String> = events["events"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["data"]["run_id"].as_str().unwrap().to_string())
+            .collect();
+        ended.sort();
+        let mut expected = started.clone();
+        expected.sort();
+        assert_eq!(ended, expected, "[{}] one run_succeeded event per run", app.backend);
+    })
+    .await;
+}
+
+/// SQLite's group commit of run writes (`progress`), when one write of a
+/// batch fails: the batch is rolled back and each write applied alone, so
+/// only the bad write's caller gets an error, and every start is written
+/// exactly once (with its job) and answered with its own run. The writer
+/// is held while the writes queue, so they meet in one batch.
+#[tokio::test]
+async fn a_failing_write_in_a_batch_of_run_writes_fails_only_its_caller() {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+    use switchyard::services::actions::progress::NewRun;
+    use switchyard::services::actions::runs::Origin;
+
+    for_each_backend(&[], |app| async move {
+        if app.state.writer.get_database_backend() != sea_orm::DbBackend::Sqlite {
+            return; // PostgreSQL writes runs side by side, not in batches
+        }
+        let (base, _log) = provider().await;
+        instagram(&app, &base).await;
+        let made = create(&app, json!({ "name": "Batch", "steps": publish_steps() })).await;
+        let id = made["action"]["id"].as_str().unwrap().to_string();
+        let action = entity::action::Entity::find_by_id(&id).one(&app.state.db).await.unwrap().unwrap();
+        let st = app.state.clone();
+        let start = |n: usize| {
+            let (st, action) = (st.clone(), action.clone());
+            tokio::spawn(async move {
+                let origin = Origin { kind: "manual", trigger_id: None, actor: "system".into(), event: None };
+                let input = json!({ "n": n, "image_url": "https://example.com/a.jpg", "caption": "batched" });
+                let new = NewRun { grace: st.sweep_grace(), action, origin, input, paused: None };
+                st.run_progress.start(&st, new).await
+            })
+        };
+        let held = app.state.writer.begin().await.unwrap();
+        let mut starts: Vec<_> = (0..10).map(start).collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A status may not be NULL: this update fails in any batch.
+        let bad = entity::action_run::Entity::update_many()
+            .col_expr(entity::action_run::Column::Status, Expr::value(Option::<String>::None))
+            .filter(entity::action_run::Column::ActionId.eq(&id));
+        let failing = {
+            let st = st.clone();
+            tokio::spawn(async move { st.run_progress.write(&st, bad).await })
+        };
+        starts.extend((10..20).map(start));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        held.rollback().await.unwrap();
+
+        assert!(failing.await.unwrap().is_err(), "the bad update failed");
+        let mut runs = Vec::new();
+        for (n, s) in starts.into_iter().enumerate() {
+            let (run, job) = s.await.unwrap().expect("every start was written");
+            assert_eq!(run.input["n"], n, "each caller got its own run");
+            assert_eq!(job.expect("with its job").payload["run_id"], run.id.as_str());
+            runs.push(run.id);
+        }
+        let rows = entity::action_run::Entity::find()
+            .filter(entity::action_run::Column::ActionId.eq(&id))
+            .count(&app.state.db)
+            .await
+            .unwrap();
+        assert_eq!(rows, 20, "each start written once");
+        for run_id in &runs {
+            let done = wait_run(&app, run_id, Duration::from_secs(30), ended).await;
+            assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        }
     })
     .await;
 }

@@ -1,32 +1,36 @@
-//! A run's start by hand and its progress, written together with other
-//! runs'. A `runAction` writes the run and its job; while a run goes on (it
-//! starts, a step ends and more follow) its row is updated. Each is a turn
-//! at the database on its own.
+//! A run's writes, made together with other runs': its start by hand
+//! (the run and its job), its progress while it goes on (it starts, a step
+//! ends and more follow: one UPDATE), and its close (it waits, hands over
+//! to a new job, or ends: the update, the next job, the event of its end,
+//! in one transaction). Each is a turn at the database on its own.
 //!
 //! - **SQLite**: every write is a turn at the one writer connection, which
 //!   also costs sqlx's ping on the connection's return to the pool. Here
 //!   the writes of concurrent runs join a queue; one writer task at a time
-//!   takes what is queued, applies it in one transaction and answers each:
-//!   a start with its run and job, an update with whether its job still
-//!   owns the run. While that commit runs new writes queue up for the next,
-//!   so batches grow with load and a lone write never waits for company
-//!   (there is no timer). A started run is as durable as before: the
-//!   batch commits on the writer.
-//! - **PostgreSQL**: writes run side by side. A start is its own
-//!   transaction on the writer pool. Each update is applied at once, alone,
-//!   on the bookkeeping pool, whose commits do not wait for the WAL flush
-//!   (see [`AppState::bookkeeping`](crate::state::Shared::bookkeeping)).
+//!   takes what is queued, applies it in one transaction on the writer and
+//!   answers each: a start with its run and job, an update with whether
+//!   its job still owns the run, a close with that, its job and its event.
+//!   While that commit runs new writes queue up for the next, so batches
+//!   grow with load and a lone write never waits for company (there is no
+//!   timer). A close that finds its job no longer owns the run writes
+//!   nothing (its update comes first), so it needs no transaction of its
+//!   own to undo.
+//! - **PostgreSQL**: writes run side by side. A start and a close are
+//!   each their own transaction on the writer pool, as durable as before.
+//!   Each update is applied at once, alone, on the bookkeeping pool, whose
+//!   commits do not wait for the WAL flush (see
+//!   [`AppState::bookkeeping`](crate::state::Shared::bookkeeping)).
 //!   Not in one transaction: it would hold up to a batch of run rows
 //!   locked together, in queue order, against `pause_waiting`, which locks
 //!   an action's runs in its own order. Only a crash of the database server
 //!   itself can lose the last fraction of a second of progress; the run
 //!   then goes on from the step before (see [`runs`](super::runs)).
 //!
-//! A run's end (its status and event) and its waits (a new job) are not
-//! written here, nor runs that triggers start (they are written in their
-//! cause's transaction). Never await [`Progress::write`] or
-//! [`Progress::start`] inside a transaction on the writer: on SQLite the
-//! queue's writer needs that one connection.
+//! Runs that triggers start are written in their cause's transaction, not
+//! here. Never await [`Progress`]'s writes inside a transaction on the
+//! writer: on SQLite the queue's writer needs that one connection. The
+//! event hooks a close runs get the batch's transaction, not the state, so
+//! they cannot wait on this queue.
 //!
 //! A batch that fails is rolled back and applied again write by write, so
 //! one bad write fails only its own caller; a batch that cannot start (the
@@ -40,9 +44,10 @@ use tokio::sync::oneshot;
 
 use entity::{action, action_run, job};
 
-use super::runs::{self, Origin};
+use super::runs::{self, Closed, Closing, Origin};
 use crate::error::{Error, Result};
 use crate::group::GroupQueue;
+use crate::jobs::ledger;
 use crate::state::AppState;
 
 /// Most writes one transaction applies.
@@ -79,40 +84,77 @@ impl NewRun {
 /// One write waiting for its group commit, with whom to answer.
 enum Write {
     /// A run's progress; answered with whether its job still owns the run.
-    Update(Update, oneshot::Sender<Result<bool>>),
+    Update(Box<Update>, oneshot::Sender<Result<bool>>),
     /// A run started by hand.
     Start(Box<NewRun>, oneshot::Sender<Result<Started>>),
+    /// A run that waits, hands over to a new job, or ends.
+    Close(Box<Closing>, oneshot::Sender<Result<Closed>>),
 }
 
 /// What a write came to.
 enum Done {
     Updated(bool),
     Started(Box<Started>),
+    Closed(Box<Closed>),
 }
 
 impl Write {
     async fn apply(&self, db: &impl ConnectionTrait) -> Result<Done> {
         match self {
-            Self::Update(u, _) => Ok(Done::Updated(u.clone().exec(db).await?.rows_affected == 1)),
+            Self::Update(u, _) => Ok(Done::Updated((**u).clone().exec(db).await?.rows_affected == 1)),
             Self::Start(n, _) => Ok(Done::Started(Box::new(n.insert(db).await?))),
+            Self::Close(c, _) => Ok(Done::Closed(Box::new(c.apply(db).await?))),
         }
     }
 
+    /// Answers the caller, if it is still there (what had to follow the
+    /// commit was done by [`after_commit`], caller or not).
     fn answer(self, outcome: Result<Done>) {
+        let mismatch = || Error::internal("a run write was answered with another kind's outcome");
         match self {
             Self::Update(_, tx) => {
-                let _ = tx.send(outcome.and_then(|d| match d {
-                    Done::Updated(owned) => Ok(owned),
-                    Done::Started(_) => Err(Error::internal("a run update was answered with a start")),
-                }));
+                let _ =
+                    tx.send(
+                        outcome.and_then(|d| if let Done::Updated(owned) = d { Ok(owned) } else { Err(mismatch()) }),
+                    );
             }
             Self::Start(_, tx) => {
-                let _ = tx.send(outcome.and_then(|d| match d {
-                    Done::Started(run) => Ok(*run),
-                    Done::Updated(_) => Err(Error::internal("a run start was answered with an update")),
-                }));
+                let _ =
+                    tx.send(outcome.and_then(|d| if let Done::Started(run) = d { Ok(*run) } else { Err(mismatch()) }));
+            }
+            Self::Close(_, tx) => {
+                let _ = tx.send(outcome.and_then(|d| if let Done::Closed(c) = d { Ok(*c) } else { Err(mismatch()) }));
             }
         }
+    }
+}
+
+/// What follows committed writes, whether or not their callers still
+/// wait: started runs and closed ones are announced (a closed run's event
+/// with it), and then their jobs are rung, so a run's QUEUED or WAITING is
+/// heard before its next job can say RUNNING. Progress is announced by
+/// its caller.
+async fn after_commit<'a>(st: &AppState, done: impl IntoIterator<Item = &'a Done>) {
+    let (mut notes, mut jobs) = (Vec::new(), Vec::new());
+    for d in done {
+        match d {
+            Done::Started(started) => {
+                notes.push(runs::live_note(&started.0));
+                jobs.extend(started.1.clone());
+            }
+            Done::Closed(closed) if closed.owned => {
+                notes.push(runs::live_note(&closed.after));
+                notes.extend(closed.event.clone());
+                jobs.extend(closed.next.clone());
+            }
+            _ => {}
+        }
+    }
+    if !notes.is_empty() {
+        st.publish(notes);
+    }
+    if !jobs.is_empty() {
+        ledger::ring_many(st, &jobs).await;
     }
 }
 
@@ -130,18 +172,36 @@ impl Progress {
             return apply_one(st, update).await;
         }
         let (tx, rx) = oneshot::channel();
-        self.enqueue(st, Write::Update(update, tx));
+        self.enqueue(st, Write::Update(Box::new(update), tx));
         rx.await.unwrap_or_else(|_| Err(Error::internal("the run progress writer stopped")))
     }
 
-    /// Writes a run started by hand and its job (durably: on the writer);
-    /// returns once committed. The caller announces it and rings the job.
+    /// Writes a run started by hand and its job (durably: on the writer),
+    /// then announces the run and rings its job; returns once committed.
     pub async fn start(&self, st: &AppState, run: NewRun) -> Result<Started> {
         if st.writer.get_database_backend() == DbBackend::Postgres {
-            return run.insert_alone(st).await;
+            let done = Done::Started(Box::new(run.insert_alone(st).await?));
+            after_commit(st, [&done]).await;
+            let Done::Started(started) = done else { unreachable!("built above") };
+            return Ok(*started);
         }
         let (tx, rx) = oneshot::channel();
         self.enqueue(st, Write::Start(Box::new(run), tx));
+        rx.await.unwrap_or_else(|_| Err(Error::internal("the run progress writer stopped")))
+    }
+
+    /// Writes a run's wait, hand-over or end with its job and event
+    /// (durably: on the writer), then announces it with its event and
+    /// rings its job; returns once committed.
+    pub async fn close(&self, st: &AppState, closing: Closing) -> Result<Closed> {
+        if st.writer.get_database_backend() == DbBackend::Postgres {
+            let done = Done::Closed(Box::new(close_alone(st, &closing).await?));
+            after_commit(st, [&done]).await;
+            let Done::Closed(closed) = done else { unreachable!("built above") };
+            return Ok(*closed);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(st, Write::Close(Box::new(closing), tx));
         rx.await.unwrap_or_else(|_| Err(Error::internal("the run progress writer stopped")))
     }
 
@@ -157,6 +217,7 @@ impl Progress {
         let _guard = self.queue.writer_guard();
         while let Some(batch) = self.queue.next_batch(MAX_BATCH) {
             let outcomes = apply_all(st, &batch).await;
+            after_commit(st, outcomes.iter().flatten()).await;
             for (w, outcome) in batch.into_iter().zip(outcomes) {
                 w.answer(outcome);
             }
@@ -164,13 +225,14 @@ impl Progress {
     }
 }
 
-/// Each write's outcome, in order: together in one transaction, or, when
-/// a statement of it fails, one by one.
+/// Each write's outcome, in order: together in one transaction on the
+/// writer, or, when a statement of it fails, one by one. (SQLite only:
+/// there `bookkeeping` is the writer too.)
 async fn apply_all(st: &AppState, writes: &[Write]) -> Vec<Result<Done>> {
     if let [one] = writes {
         return vec![apply_alone(st, one).await];
     }
-    let txn = match st.bookkeeping.begin().await {
+    let txn = match st.writer.begin().await {
         Ok(txn) => txn,
         Err(e) => {
             tracing::warn!(cause = %e, writes = writes.len(), "run progress batch could not start");
@@ -200,16 +262,29 @@ async fn apply_all(st: &AppState, writes: &[Write]) -> Vec<Result<Done>> {
 }
 
 /// One write on its own: an update commits alone (no transaction's two
-/// more turns); a start's two rows in one transaction.
+/// more turns); a start or a close in a transaction of its own.
 async fn apply_alone(st: &AppState, w: &Write) -> Result<Done> {
     match w {
-        Write::Update(u, _) => Ok(Done::Updated(apply_one(st, u.clone()).await?)),
+        Write::Update(u, _) => Ok(Done::Updated(apply_one(st, (**u).clone()).await?)),
         Write::Start(n, _) => Ok(Done::Started(Box::new(n.insert_alone(st).await?))),
+        Write::Close(c, _) => Ok(Done::Closed(Box::new(close_alone(st, c).await?))),
     }
 }
 
 async fn apply_one(st: &AppState, update: Update) -> Result<bool> {
     Ok(update.exec(&st.bookkeeping).await?.rows_affected == 1)
+}
+
+/// A run's wait, hand-over or end in a transaction of its own, on the
+/// writer: committed when the job still owned the run, else rolled back.
+async fn close_alone(st: &AppState, closing: &Closing) -> Result<Closed> {
+    let txn = st.writer.begin().await?;
+    let closed = closing.apply(&txn).await?;
+    match closed.owned {
+        true => txn.commit().await?,
+        false => txn.rollback().await?,
+    }
+    Ok(closed)
 }
 
 async fn apply_in(txn: &DatabaseTransaction, writes: &[Write]) -> Result<Vec<Done>> {

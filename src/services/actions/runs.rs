@@ -30,9 +30,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, UpdateMany};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -317,12 +315,9 @@ pub async fn start(st: &AppState, p: &Principal, action_id: &str, input: Value) 
     let origin = Origin { kind: "manual", trigger_id: None, actor: p.actor().to_string(), event: None };
     // Committed with other runs' starts and progress (see `progress`).
     let new = NewRun { grace: st.sweep_grace(), action: a, origin, input, paused };
-    let (run, job) = st.run_progress.start(st, new).await?;
-    // Heard before the job can start, so QUEUED comes before RUNNING.
-    announce(st, &run);
-    if let Some(job) = job {
-        ledger::ring(st, &job).await;
-    }
+    // Announced (QUEUED) and then its job rung once committed, even should
+    // this caller be gone by then.
+    let (run, _job) = st.run_progress.start(st, new).await?;
     Ok(run)
 }
 
@@ -521,16 +516,9 @@ async fn save(
 ) -> Result<bool> {
     let now = Utc::now();
     let ended = e.status.is_final();
-    // A step done with more to come is progress: one UPDATE, written as
-    // `progress` writes it (with other runs' on SQLite).
-    let alone = e.status == RunStatus::Running;
-    let txn = match alone {
-        true => None,
-        false => Some(st.writer.begin().await?),
-    };
-    let next = match (&txn, e.status) {
-        (Some(txn), RunStatus::Waiting | RunStatus::Queued) => {
-            Some(ledger::insert(txn, st.sweep_grace(), new_job(&r.workspace_id, &r.id, e.wait_until)).await?)
+    let next = match e.status {
+        RunStatus::Waiting | RunStatus::Queued => {
+            Some(ledger::row(st.sweep_grace(), new_job(&r.workspace_id, &r.id, e.wait_until)))
         }
         _ => None,
     };
@@ -561,46 +549,101 @@ async fn save(
         update = update.col_expr(action_run::Column::FinishedAt, Expr::value(now));
     }
     let update = update.filter(action_run::Column::Id.eq(&r.id)).filter(action_run::Column::JobId.eq(job_id));
-    let Some(txn) = txn else {
-        // Never back past a step another worker of the same job has saved
-        // meanwhile (this one lost its lease while its update waited).
+    if e.status == RunStatus::Running {
+        // A step done with more to come is progress: one UPDATE (see
+        // `progress`). Never back past a step another worker of the same
+        // job has saved meanwhile (this one lost its lease while its
+        // update waited).
         let update = update.filter(action_run::Column::StepIndex.lte(e.step_index));
         let owned = st.run_progress.write(st, update).await?;
         if owned {
             announce(st, &after);
         }
         return Ok(owned);
-    };
-    if update.exec(&txn).await?.rows_affected != 1 {
-        // Cancelled, paused or deleted meanwhile: this job no longer owns the run.
-        txn.rollback().await?;
-        return Ok(false);
     }
-    let mut evt = None;
-    if ended && e.status != RunStatus::Cancelled {
-        let name = match action_name {
-            Some(name) => name.to_string(),
-            None => action::Entity::find_by_id(&r.action_id).one(&txn).await?.map(|a| a.name).unwrap_or_default(),
-        };
-        let kind =
-            if e.status == RunStatus::Succeeded { EventType::ActionRunSucceeded } else { EventType::ActionRunFailed };
+    let event = (ended && e.status != RunStatus::Cancelled).then(|| {
         let started = r.started_at.unwrap_or(r.created_at);
-        let data = json!({
-            "run_id": r.id, "action_id": r.action_id, "action_name": name, "status": e.status.as_str(),
-            "trigger": r.trigger_kind, "steps": e.steps.len(), "error": e.error,
-            "duration_ms": (now - started).num_milliseconds().max(0),
-        });
-        evt = Some(events::record(&txn, &r.workspace_id, kind, "system", Some(&r.id), data).await?);
+        RunEvent {
+            workspace_id: r.workspace_id.clone(),
+            run_id: r.id.clone(),
+            action_id: r.action_id.clone(),
+            kind: if e.status == RunStatus::Succeeded {
+                EventType::ActionRunSucceeded
+            } else {
+                EventType::ActionRunFailed
+            },
+            action_name: action_name.map(str::to_string),
+            data: json!({
+                "run_id": r.id, "action_id": r.action_id, "status": e.status.as_str(),
+                "trigger": r.trigger_kind, "steps": e.steps.len(), "error": e.error,
+                "duration_ms": (now - started).num_milliseconds().max(0),
+            }),
+        }
+    });
+    // With its job and event in one transaction (with other runs' writes,
+    // on SQLite; see `progress`).
+    // Announced with its event, and its next job rung, once committed.
+    // False when cancelled, paused or deleted meanwhile: this job no longer
+    // owns the run.
+    Ok(st.run_progress.close(st, Closing { update, next, event, after }).await?.owned)
+}
+
+/// A save that moves a run on in a transaction: its update (filtered to
+/// the run and the job that must own it), then, only when that took, the
+/// run's next job and the event of its end.
+pub struct Closing {
+    update: UpdateMany<action_run::Entity>,
+    next: Option<job::Model>,
+    event: Option<RunEvent>,
+    /// The run as the update leaves it.
+    after: action_run::Model,
+}
+
+/// The event of a run's end.
+struct RunEvent {
+    workspace_id: String,
+    run_id: String,
+    action_id: String,
+    kind: EventType,
+    /// Read in the transaction when not known.
+    action_name: Option<String>,
+    data: Value,
+}
+
+/// What a [`Closing`] came to.
+pub struct Closed {
+    /// Whether the job still owned the run; nothing was written if not.
+    pub owned: bool,
+    /// The run's next job, written.
+    pub next: Option<job::Model>,
+    /// The event of its end, written.
+    pub event: Option<events::Envelope>,
+    /// The run as the update left it.
+    pub after: action_run::Model,
+}
+
+impl Closing {
+    /// Applies it inside `db`'s transaction, which the caller commits
+    /// (rolling back when not owned changes nothing: nothing was written).
+    pub async fn apply(&self, db: &impl ConnectionTrait) -> Result<Closed> {
+        if self.update.clone().exec(db).await?.rows_affected != 1 {
+            return Ok(Closed { owned: false, next: None, event: None, after: self.after.clone() });
+        }
+        if let Some(job) = &self.next {
+            job.clone().into_active_model().insert(db).await?;
+        }
+        let mut event = None;
+        if let Some(ev) = &self.event {
+            let name = match &ev.action_name {
+                Some(name) => name.clone(),
+                None => action::Entity::find_by_id(&ev.action_id).one(db).await?.map(|a| a.name).unwrap_or_default(),
+            };
+            let mut data = ev.data.clone();
+            data["action_name"] = Value::String(name);
+            event = Some(events::record(db, &ev.workspace_id, ev.kind, "system", Some(&ev.run_id), data).await?);
+        }
+        Ok(Closed { owned: true, next: self.next.clone(), event, after: self.after.clone() })
     }
-    txn.commit().await?;
-    // The run's note before its next job can start (WAITING before RUNNING).
-    let mut notes = vec![live_note(&after)];
-    notes.extend(evt);
-    st.publish(notes);
-    if let Some(job) = &next {
-        ledger::ring(st, job).await;
-    }
-    Ok(true)
 }
 
 /// What one step came to.
