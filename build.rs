@@ -19,7 +19,11 @@ use std::process::{Command, Stdio};
 fn main() {
     let order = Path::new(".cargo/symbol-order.txt");
     println!("cargo:rerun-if-changed={}", order.display());
-    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    // The linker chosen for this target (the probe's answer depends on it).
+    let target = env::var("TARGET").unwrap_or_default().to_uppercase().replace('-', "_");
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_{target}_LINKER");
+    println!("cargo:rerun-if-env-changed=RUSTFLAGS");
+    println!("cargo:rerun-if-changed=.cargo/config.toml");
     let release = env::var("PROFILE").is_ok_and(|p| p == "release");
     if !release || !order.exists() {
         return;

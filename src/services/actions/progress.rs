@@ -36,7 +36,10 @@
 //! one bad write fails only its own caller; a batch that cannot start (the
 //! database is unreachable) fails all its writes at once.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
+
+use futures_util::FutureExt;
 
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, TransactionTrait, UpdateMany};
 use serde_json::Value;
@@ -132,9 +135,10 @@ impl Write {
 /// What follows committed writes, whether or not their callers still
 /// wait: started runs and closed ones are announced (a closed run's event
 /// with it), and then their jobs are rung, so a run's QUEUED or WAITING is
-/// heard before its next job can say RUNNING. Progress is announced by
-/// its caller.
-async fn after_commit<'a>(st: &AppState, done: impl IntoIterator<Item = &'a Done>) {
+/// heard before its next job can say RUNNING. Nothing here awaits: on
+/// PostgreSQL it runs in the caller's future right after its commit.
+/// Progress is announced by its caller.
+fn after_commit<'a>(st: &AppState, done: impl IntoIterator<Item = &'a Done>) {
     let (mut notes, mut jobs) = (Vec::new(), Vec::new());
     for d in done {
         match d {
@@ -154,7 +158,10 @@ async fn after_commit<'a>(st: &AppState, done: impl IntoIterator<Item = &'a Done
         st.publish(notes);
     }
     if !jobs.is_empty() {
-        ledger::ring_many(st, &jobs).await;
+        // Not awaited here: a slow queue (Redis) must not hold up the next
+        // batch, nor a caller; a ring lost with the process is the sweeper's.
+        let st = st.clone();
+        tokio::spawn(async move { ledger::ring_many(&st, &jobs).await });
     }
 }
 
@@ -181,7 +188,7 @@ impl Progress {
     pub async fn start(&self, st: &AppState, run: NewRun) -> Result<Started> {
         if st.writer.get_database_backend() == DbBackend::Postgres {
             let done = Done::Started(Box::new(run.insert_alone(st).await?));
-            after_commit(st, [&done]).await;
+            after_commit(st, [&done]);
             let Done::Started(started) = done else { unreachable!("built above") };
             return Ok(*started);
         }
@@ -196,7 +203,7 @@ impl Progress {
     pub async fn close(&self, st: &AppState, closing: Closing) -> Result<Closed> {
         if st.writer.get_database_backend() == DbBackend::Postgres {
             let done = Done::Closed(Box::new(close_alone(st, &closing).await?));
-            after_commit(st, [&done]).await;
+            after_commit(st, [&done]);
             let Done::Closed(closed) = done else { unreachable!("built above") };
             return Ok(*closed);
         }
@@ -212,12 +219,23 @@ impl Progress {
         }
     }
 
-    /// Applies batches until the queue is empty.
+    /// Applies batches until the queue is empty. A batch whose writing
+    /// panics (an event hook, say) fails its callers, as a job's panic
+    /// fails that job, and the writer goes on with the next.
     async fn drain(&self, st: &AppState) {
         let _guard = self.queue.writer_guard();
         while let Some(batch) = self.queue.next_batch(MAX_BATCH) {
-            let outcomes = apply_all(st, &batch).await;
-            after_commit(st, outcomes.iter().flatten()).await;
+            let written = AssertUnwindSafe(async {
+                let outcomes = apply_all(st, &batch).await;
+                after_commit(st, outcomes.iter().flatten());
+                outcomes
+            })
+            .catch_unwind()
+            .await;
+            let outcomes = written.unwrap_or_else(|_| {
+                tracing::error!(writes = batch.len(), "run progress batch panicked");
+                batch.iter().map(|_| Err(Error::internal("the run writes panicked"))).collect()
+            });
             for (w, outcome) in batch.into_iter().zip(outcomes) {
                 w.answer(outcome);
             }
