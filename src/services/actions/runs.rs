@@ -313,10 +313,9 @@ pub async fn start(st: &AppState, p: &Principal, action_id: &str, input: Value) 
     }
     let paused = super::paused_reason(&st.db, &a).await?;
     let origin = Origin { kind: "manual", trigger_id: None, actor: p.actor().to_string(), event: None };
-    // Committed with other runs' starts and progress (see `progress`).
+    // Committed with other runs' writes (see `progress`), then announced
+    // (QUEUED) and its job rung, even should this caller be gone by then.
     let new = NewRun { grace: st.sweep_grace(), action: a, origin, input, paused };
-    // Announced (QUEUED) and then its job rung once committed, even should
-    // this caller be gone by then.
     let (run, _job) = st.run_progress.start(st, new).await?;
     Ok(run)
 }
@@ -580,11 +579,9 @@ async fn save(
             }),
         }
     });
-    // With its job and event in one transaction (with other runs' writes,
-    // on SQLite; see `progress`).
-    // Announced with its event, and its next job rung, once committed.
-    // False when cancelled, paused or deleted meanwhile: this job no longer
-    // owns the run.
+    // With its job and event in one transaction (with other runs' writes on
+    // SQLite; see `progress`), then announced with its event and its next
+    // job rung. Not owned when cancelled, paused or deleted meanwhile.
     Ok(st.run_progress.close(st, Closing { update, next, event, after }).await?.owned)
 }
 
