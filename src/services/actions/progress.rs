@@ -178,9 +178,7 @@ impl Progress {
         if st.bookkeeping.get_database_backend() == DbBackend::Postgres {
             return apply_one(st, update).await;
         }
-        let (tx, rx) = oneshot::channel();
-        self.enqueue(st, Write::Update(Box::new(update), tx));
-        rx.await.unwrap_or_else(|_| Err(Error::internal("the run progress writer stopped")))
+        self.queued(st, |tx| Write::Update(Box::new(update), tx)).await
     }
 
     /// Writes a run started by hand and its job (durably: on the writer),
@@ -192,9 +190,7 @@ impl Progress {
             let Done::Started(started) = done else { unreachable!("built above") };
             return Ok(*started);
         }
-        let (tx, rx) = oneshot::channel();
-        self.enqueue(st, Write::Start(Box::new(run), tx));
-        rx.await.unwrap_or_else(|_| Err(Error::internal("the run progress writer stopped")))
+        self.queued(st, |tx| Write::Start(Box::new(run), tx)).await
     }
 
     /// Writes a run's wait, hand-over or end with its job and event
@@ -207,16 +203,18 @@ impl Progress {
             let Done::Closed(closed) = done else { unreachable!("built above") };
             return Ok(*closed);
         }
-        let (tx, rx) = oneshot::channel();
-        self.enqueue(st, Write::Close(Box::new(closing), tx));
-        rx.await.unwrap_or_else(|_| Err(Error::internal("the run progress writer stopped")))
+        self.queued(st, |tx| Write::Close(Box::new(closing), tx)).await
     }
 
-    fn enqueue(&self, st: &AppState, w: Write) {
-        if self.queue.push(w) {
+    /// Queues the write `write` makes around its answer's sender (starting
+    /// the writer if none runs) and waits for the answer.
+    async fn queued<T>(&self, st: &AppState, write: impl FnOnce(oneshot::Sender<Result<T>>) -> Write) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        if self.queue.push(write(tx)) {
             let st = st.clone();
             tokio::spawn(async move { st.run_progress.drain(&st).await });
         }
+        rx.await.unwrap_or_else(|_| Err(Error::internal("the run progress writer stopped")))
     }
 
     /// Applies batches until the queue is empty. A batch whose writing
