@@ -26,6 +26,7 @@ use moka::sync::Cache;
 use tokio::sync::watch;
 
 use crate::auth::Principal;
+use crate::crypto::TokenDigest;
 use crate::state::AppState;
 
 /// The bus message that empties every process's cache.
@@ -53,7 +54,7 @@ pub struct AuthCache {
     /// Bumped by every clear; part of every key.
     generation: AtomicU64,
     /// By (generation, kind, token hash); `None` when caching is off.
-    entries: Option<Cache<(u64, Kind, String), Entry>>,
+    entries: Option<Cache<(u64, Kind, TokenDigest), Entry>>,
     /// Carries the generation to the WebSocket watchers.
     changes: watch::Sender<u64>,
 }
@@ -72,9 +73,9 @@ impl AuthCache {
     }
 
     /// The cached principal of a credential, if it is cached and unexpired.
-    pub fn get(&self, kind: Kind, hash: &str) -> Option<Principal> {
+    pub fn get(&self, kind: Kind, hash: &TokenDigest) -> Option<Principal> {
         let entries = self.entries.as_ref()?;
-        let entry = entries.get(&(self.generation(), kind, hash.to_string()))?;
+        let entry = entries.get(&(self.generation(), kind, *hash))?;
         match entry.valid_until {
             Some(t) if t <= Utc::now() => None,
             _ => Some(entry.principal),
@@ -86,7 +87,7 @@ impl AuthCache {
         &self,
         generation: u64,
         kind: Kind,
-        hash: String,
+        hash: TokenDigest,
         principal: &Principal,
         valid_until: Option<DateTime<Utc>>,
     ) {
@@ -131,6 +132,12 @@ mod tests {
     use super::*;
     use crate::auth::{Credential, Role};
 
+    fn digest(token: &str) -> TokenDigest {
+        crate::crypto::SecretKey::load_or_create(Some(&"a".repeat(44)), std::path::Path::new("/nonexistent"))
+            .unwrap()
+            .token_digest(token)
+    }
+
     fn principal(role: Role) -> Principal {
         Principal {
             workspace_id: "ws_1".into(),
@@ -146,27 +153,27 @@ mod tests {
         let cache = AuthCache::new(Duration::from_secs(60));
         let before = cache.generation();
         cache.clear();
-        cache.keep(before, Kind::Session, "h".into(), &principal(Role::Owner), None);
-        assert!(cache.get(Kind::Session, "h").is_none());
-        cache.keep(cache.generation(), Kind::Session, "h".into(), &principal(Role::Collaborator), None);
-        assert_eq!(cache.get(Kind::Session, "h").map(|p| p.role), Some(Role::Collaborator));
-        assert!(cache.get(Kind::ApiKey, "h").is_none(), "kinds do not share entries");
+        cache.keep(before, Kind::Session, digest("h"), &principal(Role::Owner), None);
+        assert!(cache.get(Kind::Session, &digest("h")).is_none());
+        cache.keep(cache.generation(), Kind::Session, digest("h"), &principal(Role::Collaborator), None);
+        assert_eq!(cache.get(Kind::Session, &digest("h")).map(|p| p.role), Some(Role::Collaborator));
+        assert!(cache.get(Kind::ApiKey, &digest("h")).is_none(), "kinds do not share entries");
     }
 
     #[test]
     fn an_expired_credential_is_not_served() {
         let cache = AuthCache::new(Duration::from_secs(60));
         let past = Utc::now() - chrono::Duration::seconds(1);
-        cache.keep(cache.generation(), Kind::ApiKey, "h".into(), &principal(Role::Owner), Some(past));
-        assert!(cache.get(Kind::ApiKey, "h").is_none());
+        cache.keep(cache.generation(), Kind::ApiKey, digest("h"), &principal(Role::Owner), Some(past));
+        assert!(cache.get(Kind::ApiKey, &digest("h")).is_none());
     }
 
     #[test]
     fn a_clear_wakes_watchers_and_a_zero_ttl_caches_nothing() {
         let cache = AuthCache::new(Duration::ZERO);
         let rx = cache.changes();
-        cache.keep(cache.generation(), Kind::ApiKey, "h".into(), &principal(Role::Owner), None);
-        assert!(cache.get(Kind::ApiKey, "h").is_none());
+        cache.keep(cache.generation(), Kind::ApiKey, digest("h"), &principal(Role::Owner), None);
+        assert!(cache.get(Kind::ApiKey, &digest("h")).is_none());
         cache.clear();
         assert!(rx.has_changed().unwrap());
     }

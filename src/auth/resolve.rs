@@ -30,22 +30,22 @@ pub fn session_cookie_token(headers: &HeaderMap) -> Option<String> {
 pub async fn authenticate_token(st: &AppState, token: &str) -> Result<Principal> {
     let token = token.trim();
     if oauth_tokens::is_access_token(token) {
-        let hash = st.secret.hash_token(token);
-        if let Some(p) = st.auth_cache.get(Kind::OAuthToken, &hash) {
+        let digest = st.secret.token_digest(token);
+        if let Some(p) = st.auth_cache.get(Kind::OAuthToken, &digest) {
             return Ok(p);
         }
         let generation = st.auth_cache.generation();
-        let (principal, valid_until) = oauth_tokens::authenticate_hash(&st.db, &hash).await?;
-        st.auth_cache.keep(generation, Kind::OAuthToken, hash, &principal, valid_until);
+        let (principal, valid_until) = oauth_tokens::authenticate_hash(&st.db, &digest.hex()).await?;
+        st.auth_cache.keep(generation, Kind::OAuthToken, digest, &principal, valid_until);
         return Ok(principal);
     }
-    let hash = api_keys::token_hash(&st.secret, token)?;
-    if let Some(p) = st.auth_cache.get(Kind::ApiKey, &hash) {
+    let digest = api_keys::token_digest(&st.secret, token)?;
+    if let Some(p) = st.auth_cache.get(Kind::ApiKey, &digest) {
         return Ok(p);
     }
     let generation = st.auth_cache.generation();
-    let (principal, valid_until) = api_keys::authenticate_hash(&st.db, &hash).await?;
-    st.auth_cache.keep(generation, Kind::ApiKey, hash, &principal, valid_until);
+    let (principal, valid_until) = api_keys::authenticate_hash(&st.db, &digest.hex()).await?;
+    st.auth_cache.keep(generation, Kind::ApiKey, digest, &principal, valid_until);
     Ok(principal)
 }
 
@@ -55,13 +55,13 @@ pub async fn authenticate_session(st: &AppState, token: &str) -> Result<Option<P
     if token.is_empty() || token.len() > 100 {
         return Ok(None);
     }
-    let hash = st.secret.hash_token(token);
-    if let Some(p) = st.auth_cache.get(Kind::Session, &hash) {
+    let digest = st.secret.token_digest(token);
+    if let Some(p) = st.auth_cache.get(Kind::Session, &digest) {
         return Ok(Some(p));
     }
     let generation = st.auth_cache.generation();
-    let Some((principal, expires_at)) = sessions::lookup_hash(&st.db, &hash).await? else { return Ok(None) };
-    st.auth_cache.keep(generation, Kind::Session, hash, &principal, Some(expires_at));
+    let Some((principal, expires_at)) = sessions::lookup_hash(&st.db, &digest.hex()).await? else { return Ok(None) };
+    st.auth_cache.keep(generation, Kind::Session, digest, &principal, Some(expires_at));
     Ok(Some(principal))
 }
 

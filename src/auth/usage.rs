@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 
@@ -17,10 +17,32 @@ use crate::error::Result;
 
 #[derive(Default)]
 struct Pending {
-    /// (key id, UTC day, status class) → requests.
-    counts: HashMap<(String, String, &'static str), i64>,
-    /// key id → (requests, last use).
-    keys: HashMap<String, (i64, DateTime<Utc>)>,
+    /// key id → what it did since the last flush.
+    keys: HashMap<String, KeyUsage>,
+}
+
+/// One key's requests since the last flush.
+struct KeyUsage {
+    requests: i64,
+    last_used: DateTime<Utc>,
+    /// (UTC day, status class) → requests; one or two entries at a time,
+    /// so a list is cheaper than a map.
+    counts: Vec<((NaiveDate, &'static str), i64)>,
+}
+
+impl KeyUsage {
+    fn new(at: DateTime<Utc>) -> Self {
+        Self { requests: 0, last_used: at, counts: Vec::new() }
+    }
+
+    fn add(&mut self, slot: (NaiveDate, &'static str), requests: i64, at: DateTime<Utc>) {
+        self.requests += requests;
+        self.last_used = self.last_used.max(at);
+        match self.counts.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, n)) => *n += requests,
+            None => self.counts.push((slot, requests)),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -40,15 +62,20 @@ pub fn status_class(status: u16) -> &'static str {
 }
 
 impl UsageRecorder {
-    /// Counts one request by `key_id` that was answered with `status`.
+    /// Counts one request by `key_id` that was answered with `status`. On
+    /// every request of a counted caller, so it allocates only for a key's
+    /// first request since the last flush.
     pub fn record(&self, key_id: &str, status: u16) {
         let now = Utc::now();
-        let day = now.format("%Y-%m-%d").to_string();
+        let slot = (now.date_naive(), status_class(status));
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        *p.counts.entry((key_id.to_string(), day, status_class(status))).or_default() += 1;
-        let entry = p.keys.entry(key_id.to_string()).or_insert((0, now));
-        entry.0 += 1;
-        entry.1 = now;
+        if let Some(u) = p.keys.get_mut(key_id) {
+            u.add(slot, 1, now);
+            return;
+        }
+        let mut u = KeyUsage::new(now);
+        u.add(slot, 1, now);
+        p.keys.insert(key_id.to_string(), u);
     }
 
     /// Writes everything counted so far, in one transaction. On failure the
@@ -63,18 +90,27 @@ impl UsageRecorder {
             Ok(()) => Ok(n),
             Err(e) => {
                 let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-                for (k, v) in batch.counts {
-                    *p.counts.entry(k).or_default() += v;
-                }
-                for (k, (count, at)) in batch.keys {
-                    let entry = p.keys.entry(k).or_insert((0, at));
-                    entry.0 += count;
-                    entry.1 = entry.1.max(at);
+                for (key, failed) in batch.keys {
+                    let u = p.keys.entry(key).or_insert_with(|| KeyUsage::new(failed.last_used));
+                    // Its slots' counts add up to its requests.
+                    for (slot, count) in failed.counts {
+                        u.add(slot, count, failed.last_used);
+                    }
                 }
                 Err(e)
             }
         }
     }
+}
+
+/// The daily rows of the keys in `live`: (key id, day, status class, requests).
+fn daily<'a>(
+    batch: &'a Pending,
+    live: &'a std::collections::HashSet<String>,
+) -> impl Iterator<Item = (&'a String, String, &'static str, i64)> + 'a {
+    batch.keys.iter().filter(|(key, _)| live.contains(*key)).flat_map(|(key, u)| {
+        u.counts.iter().map(move |((day, class), count)| (key, day.format("%Y-%m-%d").to_string(), *class, *count))
+    })
 }
 
 async fn write(db: &impl TransactionTrait, batch: &Pending) -> Result<()> {
@@ -99,15 +135,12 @@ async fn write_api_keys(txn: &sea_orm::DatabaseTransaction, batch: &Pending) -> 
         .into_iter()
         .map(|k| k.id)
         .collect();
-    let rows: Vec<api_key_usage::ActiveModel> = batch
-        .counts
-        .iter()
-        .filter(|((key, _, _), _)| live.contains(key))
-        .map(|((key, day, class), count)| api_key_usage::ActiveModel {
+    let rows: Vec<api_key_usage::ActiveModel> = daily(batch, &live)
+        .map(|(key, day, class, count)| api_key_usage::ActiveModel {
             api_key_id: sea_orm::Set(key.clone()),
-            day: sea_orm::Set(day.clone()),
+            day: sea_orm::Set(day),
             status_class: sea_orm::Set(class.to_string()),
-            count: sea_orm::Set(*count),
+            count: sea_orm::Set(count),
         })
         .collect();
     if !rows.is_empty() {
@@ -127,10 +160,10 @@ async fn write_api_keys(txn: &sea_orm::DatabaseTransaction, batch: &Pending) -> 
             .exec(txn)
             .await?;
     }
-    for (key, (count, at)) in batch.keys.iter().filter(|(k, _)| live.contains(*k)) {
+    for (key, u) in batch.keys.iter().filter(|(k, _)| live.contains(*k)) {
         api_key::Entity::update_many()
-            .col_expr(api_key::Column::UsageCount, Expr::col(api_key::Column::UsageCount).add(*count))
-            .col_expr(api_key::Column::LastUsedAt, Expr::value(*at))
+            .col_expr(api_key::Column::UsageCount, Expr::col(api_key::Column::UsageCount).add(u.requests))
+            .col_expr(api_key::Column::LastUsedAt, Expr::value(u.last_used))
             .filter(api_key::Column::Id.eq(key.as_str()))
             .exec(txn)
             .await?;
@@ -150,15 +183,12 @@ async fn write_oauth(txn: &sea_orm::DatabaseTransaction, batch: &Pending) -> Res
             .into_iter()
             .map(|a| a.id)
             .collect();
-        let rows: Vec<oauth_app_usage::ActiveModel> = batch
-            .counts
-            .iter()
-            .filter(|((key, _, _), _)| live.contains(key))
-            .map(|((key, day, class), count)| oauth_app_usage::ActiveModel {
+        let rows: Vec<oauth_app_usage::ActiveModel> = daily(batch, &live)
+            .map(|(key, day, class, count)| oauth_app_usage::ActiveModel {
                 app_id: sea_orm::Set(key.clone()),
-                day: sea_orm::Set(day.clone()),
+                day: sea_orm::Set(day),
                 status_class: sea_orm::Set(class.to_string()),
-                count: sea_orm::Set(*count),
+                count: sea_orm::Set(count),
             })
             .collect();
         if !rows.is_empty() {
@@ -179,21 +209,46 @@ async fn write_oauth(txn: &sea_orm::DatabaseTransaction, batch: &Pending) -> Res
                 .exec(txn)
                 .await?;
         }
-        for (key, (count, at)) in batch.keys.iter().filter(|(k, _)| live.contains(*k)) {
+        for (key, u) in batch.keys.iter().filter(|(k, _)| live.contains(*k)) {
             oauth_app::Entity::update_many()
-                .col_expr(oauth_app::Column::UsageCount, Expr::col(oauth_app::Column::UsageCount).add(*count))
-                .col_expr(oauth_app::Column::LastUsedAt, Expr::value(*at))
+                .col_expr(oauth_app::Column::UsageCount, Expr::col(oauth_app::Column::UsageCount).add(u.requests))
+                .col_expr(oauth_app::Column::LastUsedAt, Expr::value(u.last_used))
                 .filter(oauth_app::Column::Id.eq(key.as_str()))
                 .exec(txn)
                 .await?;
         }
     }
-    for (key, (_, at)) in batch.keys.iter().filter(|(k, _)| k.starts_with("oaz_")) {
+    for (key, u) in batch.keys.iter().filter(|(k, _)| k.starts_with("oaz_")) {
         oauth_authorization::Entity::update_many()
-            .col_expr(oauth_authorization::Column::LastUsedAt, Expr::value(*at))
+            .col_expr(oauth_authorization::Column::LastUsedAt, Expr::value(u.last_used))
             .filter(oauth_authorization::Column::Id.eq(key.as_str()))
             .exec(txn)
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_flush_keeps_every_count_for_the_next_one() {
+        // No tables: the write fails.
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let usage = UsageRecorder::default();
+        for status in [200, 201, 404] {
+            usage.record("ak_1", status);
+        }
+        usage.record("app_1", 500);
+        assert!(usage.flush(&db).await.is_err());
+        usage.record("ak_1", 204);
+        let p = usage.pending.lock().unwrap();
+        let key = &p.keys["ak_1"];
+        assert_eq!(key.requests, 4);
+        let by_class: HashMap<&str, i64> = key.counts.iter().map(|((_, class), n)| (*class, *n)).collect();
+        assert_eq!(by_class, HashMap::from([("2xx", 3), ("4xx", 1)]));
+        assert_eq!(p.keys["app_1"].requests, 1);
+        assert_eq!(p.keys["app_1"].counts.len(), 1);
+    }
 }

@@ -15,7 +15,7 @@ use entity::{api_key, api_key_usage, membership};
 
 use crate::auth::{Credential, Principal, Role, Scope};
 use crate::config::MAX_ROLL_GRACE_SECONDS;
-use crate::crypto::{ct_eq, random_token, SecretKey};
+use crate::crypto::{ct_eq, random_token, SecretKey, TokenDigest};
 use crate::error::{Error, Result};
 use crate::events::{self, EventType};
 use crate::ids::{has_prefix, new_id};
@@ -316,14 +316,14 @@ pub async fn usage(db: &impl ConnectionTrait, p: &Principal, id: &str, days: u32
 
 /// The keyed hash of a presented `sk_…` secret; UNAUTHORIZED when it
 /// cannot be one.
-pub fn token_hash(secret: &SecretKey, token: &str) -> Result<String> {
+pub fn token_digest(secret: &SecretKey, token: &str) -> Result<TokenDigest> {
     if !(token.starts_with("sk_test_") || token.starts_with("sk_live_")) || token.len() > 200 {
         return Err(Error::Unauthorized("Invalid API key".into()));
     }
-    Ok(secret.hash_token(token))
+    Ok(secret.token_digest(token))
 }
 
-/// Resolves the hash of a presented `sk_…` secret (see [`token_hash`]) to
+/// Resolves the hash of a presented `sk_…` secret (see [`token_digest`], hex) to
 /// its caller and the time the secret stops working, if it does. Every
 /// failure is UNAUTHORIZED; hashes are compared in constant time.
 pub async fn authenticate_hash(db: &impl ConnectionTrait, hash: &str) -> Result<(Principal, Option<DateTime<Utc>>)> {
