@@ -22,19 +22,36 @@ use crate::error::{Error, Result};
 pub struct SecretKey {
     /// HMAC-SHA256 under the token-hash key, its key already absorbed:
     /// each hash clones it instead of hashing the key again (half the work
-    /// of a token's hash, which every authenticated request pays).
+    /// of a token's hash, which every authenticated request pays). Its
+    /// inner and outer states are as secret as the key itself.
     token_mac: Hmac<Sha256>,
     encryption_key: [u8; 32],
 }
 
-/// A token's keyed hash (see [`SecretKey::token_digest`]): compared and
-/// kept in memory as bytes, stored hex-encoded ([`TokenDigest::hex`]).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// A token's keyed hash (see [`SecretKey::token_digest`]): compared (in
+/// constant time) and kept in memory as bytes, stored hex-encoded
+/// ([`TokenDigest::hex`]).
+#[derive(Clone, Copy, Eq)]
 pub struct TokenDigest([u8; 32]);
+
+impl PartialEq for TokenDigest {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+// By hand beside the constant-time `eq` (equal bytes, equal hashes).
+impl std::hash::Hash for TokenDigest {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl TokenDigest {
     /// The form stored in the database.
     pub fn hex(&self) -> String {
+        // Into a buffer: `hex::encode` collects char by char, several times
+        // slower on this path.
         let mut buf = [0u8; 64];
         hex::encode_to_slice(self.0, &mut buf).expect("64 bytes hold 32 in hex");
         std::str::from_utf8(&buf).expect("hex is ASCII").to_owned()
@@ -48,6 +65,12 @@ impl std::fmt::Debug for SecretKey {
 }
 
 impl SecretKey {
+    /// A key from fixed bytes, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(master: [u8; 32]) -> Self {
+        Self::from_master(&master)
+    }
+
     fn from_master(master: &[u8]) -> Self {
         let token_hash_key = derive(master, b"switchyard token hash v1");
         Self {
@@ -246,9 +269,11 @@ mod tests {
 
     #[test]
     fn a_token_hash_is_the_hex_hmac_under_the_derived_key() {
-        // Stored hashes must keep matching: the prepared MAC gives what a
-        // MAC keyed afresh gives, in lowercase hex.
+        // Stored hashes must keep matching: a fixed value (computed with
+        // Python's hmac), and the prepared MAC gives what a MAC keyed
+        // afresh gives, in lowercase hex.
         let key = SecretKey::from_master(&[7u8; 32]);
+        assert_eq!(key.hash_token("x"), "2b652bab841721d1f4888190c459860afca4a6bcb6f9b354cf13d67511565923");
         for token in ["", "x", "sk_live_0123456789abcdefghijklmnopqrstuv"] {
             let mut mac =
                 <Hmac<Sha256> as Mac>::new_from_slice(&derive(&[7u8; 32], b"switchyard token hash v1")).unwrap();

@@ -1,11 +1,17 @@
 //! The one error type. Every layer returns it; REST turns it into a status
 //! and the seed's body shape, GraphQL into `extensions.code`.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sea_orm::{DbErr, SqlErr};
 use serde::Serialize;
+
+/// The `RateLimit-*` header names, made at compile time (a `&str` name is
+/// parsed on every insert, and every authenticated answer carries them).
+pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -220,9 +226,9 @@ impl Error {
         if let Self::RateLimited { retry_after_secs, limit } = self {
             let h = resp.headers_mut();
             h.insert("retry-after", HeaderValue::from(*retry_after_secs));
-            h.insert("ratelimit-limit", HeaderValue::from(*limit));
-            h.insert("ratelimit-remaining", HeaderValue::from(0u32));
-            h.insert("ratelimit-reset", HeaderValue::from(*retry_after_secs));
+            h.insert(RATELIMIT_LIMIT, HeaderValue::from(*limit));
+            h.insert(RATELIMIT_REMAINING, HeaderValue::from(0u32));
+            h.insert(RATELIMIT_RESET, HeaderValue::from(*retry_after_secs));
         }
     }
 }

@@ -133,9 +133,7 @@ mod tests {
     use crate::auth::{Credential, Role};
 
     fn digest(token: &str) -> TokenDigest {
-        crate::crypto::SecretKey::load_or_create(Some(&"a".repeat(44)), std::path::Path::new("/nonexistent"))
-            .unwrap()
-            .token_digest(token)
+        crate::crypto::SecretKey::for_tests([1; 32]).token_digest(token)
     }
 
     fn principal(role: Role) -> Principal {

@@ -4,7 +4,7 @@
 //! against is told by its id's prefix: `ak_` an API key, `app_` an OAuth
 //! app, `oaz_` an authorization (last use only).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -23,10 +23,13 @@ struct Pending {
 
 /// One key's requests since the last flush.
 struct KeyUsage {
+    /// Requests counted (the sum of `counts`).
     requests: i64,
+    /// The latest of them.
     last_used: DateTime<Utc>,
-    /// (UTC day, status class) → requests; one or two entries at a time,
-    /// so a list is cheaper than a map.
+    /// (UTC day, status class) → requests: a handful of entries between
+    /// two flushes (five classes a day at most), so a list is cheaper than
+    /// a map.
     counts: Vec<((NaiveDate, &'static str), i64)>,
 }
 
@@ -106,7 +109,7 @@ impl UsageRecorder {
 /// The daily rows of the keys in `live`: (key id, day, status class, requests).
 fn daily<'a>(
     batch: &'a Pending,
-    live: &'a std::collections::HashSet<String>,
+    live: &'a HashSet<String>,
 ) -> impl Iterator<Item = (&'a String, String, &'static str, i64)> + 'a {
     batch.keys.iter().filter(|(key, _)| live.contains(*key)).flat_map(|(key, u)| {
         u.counts.iter().map(move |((day, class), count)| (key, day.format("%Y-%m-%d").to_string(), *class, *count))
@@ -128,7 +131,7 @@ async fn write_api_keys(txn: &sea_orm::DatabaseTransaction, batch: &Pending) -> 
     if ids.is_empty() {
         return Ok(());
     }
-    let live: std::collections::HashSet<String> = api_key::Entity::find()
+    let live: HashSet<String> = api_key::Entity::find()
         .filter(api_key::Column::Id.is_in(ids))
         .all(txn)
         .await?
@@ -176,7 +179,7 @@ async fn write_api_keys(txn: &sea_orm::DatabaseTransaction, batch: &Pending) -> 
 async fn write_oauth(txn: &sea_orm::DatabaseTransaction, batch: &Pending) -> Result<()> {
     let app_ids: Vec<String> = batch.keys.keys().filter(|k| k.starts_with("app_")).cloned().collect();
     if !app_ids.is_empty() {
-        let live: std::collections::HashSet<String> = oauth_app::Entity::find()
+        let live: HashSet<String> = oauth_app::Entity::find()
             .filter(oauth_app::Column::Id.is_in(app_ids))
             .all(txn)
             .await?
@@ -237,6 +240,7 @@ mod tests {
         // No tables: the write fails.
         let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
         let usage = UsageRecorder::default();
+        let first = Utc::now();
         for status in [200, 201, 404] {
             usage.record("ak_1", status);
         }
@@ -246,6 +250,7 @@ mod tests {
         let p = usage.pending.lock().unwrap();
         let key = &p.keys["ak_1"];
         assert_eq!(key.requests, 4);
+        assert!(key.last_used >= first);
         let by_class: HashMap<&str, i64> = key.counts.iter().map(|((_, class), n)| (*class, *n)).collect();
         assert_eq!(by_class, HashMap::from([("2xx", 3), ("4xx", 1)]));
         assert_eq!(p.keys["app_1"].requests, 1);

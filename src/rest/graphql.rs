@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -22,7 +22,7 @@ use super::{require_csrf_header, Http};
 use crate::auth::live::Revoked;
 use crate::auth::rate_limit::RateInfo;
 use crate::auth::{authenticate, authenticate_token, Credential, LiveCaller, Principal};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 use crate::events::fanout::{TooSlow, TOO_SLOW_CODE, TOO_SLOW_REASON};
 
 /// Most operations one batched request may carry.
@@ -169,15 +169,11 @@ fn outcome_status(resp: &BatchResponse) -> u16 {
 }
 
 pub(super) fn add_rate_headers(h: &mut HeaderMap, r: RateInfo) {
-    // Names made at compile time: a `&str` name is parsed on every insert.
-    const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
-    const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
-    const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
     // Seconds until the budget is full again, at the GCRA's steady rate.
     let reset = ((r.limit - r.remaining) as u64 * 60).div_ceil(r.limit as u64);
-    h.insert(LIMIT, HeaderValue::from(r.limit));
-    h.insert(REMAINING, HeaderValue::from(r.remaining));
-    h.insert(RESET, HeaderValue::from(reset));
+    h.insert(RATELIMIT_LIMIT, HeaderValue::from(r.limit));
+    h.insert(RATELIMIT_REMAINING, HeaderValue::from(r.remaining));
+    h.insert(RATELIMIT_RESET, HeaderValue::from(reset));
 }
 
 /// An error before execution, in the GraphQL response shape.

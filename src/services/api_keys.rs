@@ -323,7 +323,7 @@ pub fn token_digest(secret: &SecretKey, token: &str) -> Result<TokenDigest> {
     Ok(secret.token_digest(token))
 }
 
-/// Resolves the hash of a presented `sk_…` secret (see [`token_digest`], hex) to
+/// Resolves the hash of a presented `sk_…` secret (the hex of [`token_digest`]) to
 /// its caller and the time the secret stops working, if it does. Every
 /// failure is UNAUTHORIZED; hashes are compared in constant time.
 pub async fn authenticate_hash(db: &impl ConnectionTrait, hash: &str) -> Result<(Principal, Option<DateTime<Utc>>)> {
