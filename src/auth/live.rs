@@ -84,7 +84,7 @@ struct Sockets {
 struct Watched {
     caller: LiveCaller,
     /// The widest caller this socket has served so far.
-    widest: Principal,
+    widest: Arc<Principal>,
     revoked: Revoked,
 }
 
@@ -110,7 +110,7 @@ fn lock(sockets: &Mutex<Sockets>) -> MutexGuard<'_, Sockets> {
 impl LiveWatch {
     /// Watches a socket whose caller, resolved from `caller`, was `initial`;
     /// `revoked` is cancelled when the caller loses power.
-    pub fn watch(&self, app: &AppState, caller: LiveCaller, initial: Principal, revoked: Revoked) -> Watching {
+    pub fn watch(&self, app: &AppState, caller: LiveCaller, initial: Arc<Principal>, revoked: Revoked) -> Watching {
         let (id, start) = {
             let mut s = lock(&self.sockets);
             let id = s.next_id;
@@ -173,7 +173,7 @@ async fn recheck(app: AppState, mut running: Running, mut changes: tokio::sync::
             let distinct: HashSet<&LiveCaller> = s.open.values().map(|w| &w.caller).collect();
             (distinct.into_iter().cloned().collect(), s.next_id)
         };
-        let verdicts: HashMap<LiveCaller, Option<Principal>> = futures_util::stream::iter(callers)
+        let verdicts: HashMap<LiveCaller, Option<Arc<Principal>>> = futures_util::stream::iter(callers)
             .map(|caller| {
                 let app = &app;
                 async move {

@@ -1,5 +1,7 @@
 //! Turning request headers into a [`Principal`].
 
+use std::sync::Arc;
+
 use axum::http::{header, HeaderMap};
 
 use crate::auth::cache::Kind;
@@ -26,8 +28,8 @@ pub fn session_cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// Resolves an `Authorization: Bearer …` value (without the scheme): an
 /// API key or an OAuth access token, from the cache when it was verified
-/// since the last change.
-pub async fn authenticate_token(st: &AppState, token: &str) -> Result<Principal> {
+/// since the last change. Shared with the cache: a hit allocates nothing.
+pub async fn authenticate_token(st: &AppState, token: &str) -> Result<Arc<Principal>> {
     let token = token.trim();
     if oauth_tokens::is_access_token(token) {
         let digest = st.secret.token_digest(token);
@@ -36,6 +38,7 @@ pub async fn authenticate_token(st: &AppState, token: &str) -> Result<Principal>
         }
         let generation = st.auth_cache.generation();
         let (principal, valid_until) = oauth_tokens::authenticate_hash(&st.db, &digest.hex()).await?;
+        let principal = Arc::new(principal);
         st.auth_cache.keep(generation, Kind::OAuthToken, digest, &principal, valid_until);
         return Ok(principal);
     }
@@ -45,13 +48,14 @@ pub async fn authenticate_token(st: &AppState, token: &str) -> Result<Principal>
     }
     let generation = st.auth_cache.generation();
     let (principal, valid_until) = api_keys::authenticate_hash(&st.db, &digest.hex()).await?;
+    let principal = Arc::new(principal);
     st.auth_cache.keep(generation, Kind::ApiKey, digest, &principal, valid_until);
     Ok(principal)
 }
 
 /// The caller behind a session cookie's token, if the session is valid
 /// (cached like API keys).
-pub async fn authenticate_session(st: &AppState, token: &str) -> Result<Option<Principal>> {
+pub async fn authenticate_session(st: &AppState, token: &str) -> Result<Option<Arc<Principal>>> {
     if token.is_empty() || token.len() > 100 {
         return Ok(None);
     }
@@ -61,6 +65,7 @@ pub async fn authenticate_session(st: &AppState, token: &str) -> Result<Option<P
     }
     let generation = st.auth_cache.generation();
     let Some((principal, expires_at)) = sessions::lookup_hash(&st.db, &digest.hex()).await? else { return Ok(None) };
+    let principal = Arc::new(principal);
     st.auth_cache.keep(generation, Kind::Session, digest, &principal, Some(expires_at));
     Ok(Some(principal))
 }
@@ -68,7 +73,7 @@ pub async fn authenticate_session(st: &AppState, token: &str) -> Result<Option<P
 /// The caller of a request: an API key if an `Authorization` header is
 /// present (UNAUTHORIZED when it is bad), else a valid session cookie, else
 /// nobody. A stale cookie is treated as no cookie.
-pub async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Option<Principal>> {
+pub async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Option<Arc<Principal>>> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| Error::Unauthorized("Malformed Authorization header".into()))?;
         let token = value
@@ -98,7 +103,7 @@ pub enum LiveCaller {
 impl LiveCaller {
     /// The caller now; `None` once the credential stopped working (deleted,
     /// disabled or expired key, ended session, removed member).
-    pub async fn resolve(&self, st: &AppState) -> Result<Option<Principal>> {
+    pub async fn resolve(&self, st: &AppState) -> Result<Option<Arc<Principal>>> {
         match self {
             Self::ApiKey(token) => match authenticate_token(st, token).await {
                 Ok(p) => Ok(Some(p)),

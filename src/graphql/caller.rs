@@ -6,6 +6,7 @@
 //! resolved caller already and pass through untouched.
 
 use std::any::TypeId;
+use std::sync::Arc;
 
 use async_graphql::{Data, Request, ServerError};
 
@@ -26,7 +27,7 @@ pub async fn with_current_caller(app: &AppState, live: &LiveCaller, request: Req
 
 /// The connection's caller as they are now, or the error an operation gets
 /// when the credential no longer works.
-pub async fn current_principal(app: &AppState, live: &LiveCaller) -> Result<Principal, ServerError> {
+pub async fn current_principal(app: &AppState, live: &LiveCaller) -> Result<Arc<Principal>, ServerError> {
     live.resolve(app)
         .await
         .and_then(|p| p.ok_or_else(|| Error::Unauthorized("This connection's credentials were revoked".into())))

@@ -1,5 +1,7 @@
 //! Reading the application state and the caller from a resolver's context.
 
+use std::sync::Arc;
+
 use async_graphql::Context;
 
 use crate::auth::Principal;
@@ -25,7 +27,7 @@ impl ContextExt for Context<'_> {
     }
 
     fn principal(&self) -> Result<&Principal> {
-        self.data_opt::<Principal>().ok_or_else(|| {
+        self.data_opt::<Arc<Principal>>().map(|p| &**p).ok_or_else(|| {
             Error::Unauthorized("Authentication required: send 'Authorization: Bearer <API key>' or sign in".into())
         })
     }

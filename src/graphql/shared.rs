@@ -71,7 +71,7 @@ impl Counted for Arc<Delivery> {
 /// What makes two subscriptions the same.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Key {
-    caller: Principal,
+    caller: Arc<Principal>,
     query: String,
     operation: Option<String>,
     /// The variables as JSON (object keys in the order sent).
@@ -80,7 +80,7 @@ pub struct Key {
 
 impl Key {
     /// `None` if the variables do not serialise (then nothing is shared).
-    pub fn new(caller: Principal, request: &async_graphql::Request) -> Option<Self> {
+    pub fn new(caller: Arc<Principal>, request: &async_graphql::Request) -> Option<Self> {
         Some(Key {
             caller,
             query: request.query.clone(),
@@ -381,13 +381,13 @@ mod tests {
     use crate::auth::{Credential, Role};
 
     fn key(variables: &str) -> Key {
-        let caller = Principal {
+        let caller = Arc::new(Principal {
             workspace_id: "ws_1".into(),
             user_id: "usr_1".into(),
             role: Role::Owner,
             scopes: Default::default(),
             credential: Credential::ApiKey { id: "ak_1".into() },
-        };
+        });
         Key { caller, query: "subscription { x }".into(), operation: None, variables: variables.into() }
     }
 

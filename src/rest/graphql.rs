@@ -3,6 +3,8 @@
 //! resolved, CSRF and the rate limit are checked and usage is counted; the
 //! schema does the rest.
 
+use std::sync::Arc;
+
 use async_graphql::http::WebSocketProtocols;
 use async_graphql::{BatchRequest, BatchResponse, Data, Executor};
 use async_graphql_axum::GraphQLResponse;
@@ -65,8 +67,7 @@ async fn execute(
         return Err((Error::UnsupportedMediaType, None));
     }
     let principal = authenticate(&h.app, headers).await.map_err(|e| (e, None))?;
-    let key = principal.as_ref().and_then(usage_key);
-    let fail = |e: Error| (e, key.clone());
+    let fail = |e: Error| (e, principal.as_deref().and_then(usage_key).map(str::to_string));
     let rate = match &principal {
         Some(p) => {
             if matches!(p.credential, Credential::Session { .. }) {
@@ -84,20 +85,21 @@ async fn execute(
             return Err(fail(Error::invalid(format!("At most {MAX_BATCH} operations per batch"))));
         }
     }
-    let anonymous = principal.is_none();
-    let credential = principal.as_ref().map(|p| p.credential.clone());
-    let batch = match principal {
-        Some(p) => batch.data(p),
+    // The request's data shares the caller (a pointer copy, no clone).
+    let batch = match &principal {
+        Some(p) => batch.data(Arc::clone(p)),
         None => batch,
     };
     let resp = h.schema.execute_batch(batch).await;
-    if let Some(key) = &key {
-        h.app.usage.record(key, outcome_status(&resp));
+    if let Some(p) = &principal {
+        if let Some(key) = usage_key(p) {
+            h.app.usage.record(key, outcome_status(&resp));
+        }
+        if let Credential::OAuthToken { authorization_id: Some(a), .. } = &p.credential {
+            h.app.usage.record(a, 200);
+        }
     }
-    if let Some(Credential::OAuthToken { authorization_id: Some(a), .. }) = &credential {
-        h.app.usage.record(a, 200);
-    }
-    let unauthenticated = anonymous && only_unauthorized(&resp);
+    let unauthenticated = principal.is_none() && only_unauthorized(&resp);
     let mut http = GraphQLResponse::from(resp).into_response();
     if unauthenticated {
         // No credential and nothing but "sign in first": the same 401 a bad
@@ -127,10 +129,10 @@ fn only_unauthorized(resp: &BatchResponse) -> bool {
 
 /// What a request's usage is counted against: the API key, or the OAuth
 /// app whose token made it. Sessions are not counted.
-pub(super) fn usage_key(p: &Principal) -> Option<String> {
+pub(super) fn usage_key(p: &Principal) -> Option<&str> {
     match &p.credential {
-        Credential::ApiKey { id } => Some(id.clone()),
-        Credential::OAuthToken { app_id, .. } => Some(app_id.clone()),
+        Credential::ApiKey { id } => Some(id),
+        Credential::OAuthToken { app_id, .. } => Some(app_id),
         Credential::Session { .. } => None,
     }
 }

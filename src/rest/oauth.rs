@@ -182,7 +182,7 @@ async fn consent_user(h: &Http, headers: &HeaderMap) -> Result<String> {
     require_csrf_header(headers)?;
     let token = session_cookie_token(headers).ok_or_else(|| Error::Unauthorized("Sign in first".into()))?;
     let p = authenticate_session(&h.app, &token).await?.ok_or_else(|| Error::Unauthorized("Sign in first".into()))?;
-    Ok(p.user_id)
+    Ok(p.user_id.clone())
 }
 
 /// What the consent page shows: `{"consent": …}`, or `{"redirectTo": …}`

@@ -284,7 +284,7 @@ async fn workspace_of(h: &Http, headers: &HeaderMap) -> Option<String> {
     }
     let p = authenticate_token(&h.app, &token).await.ok()?;
     p.require(Scope::Read).ok()?;
-    Some(p.workspace_id)
+    Some(p.workspace_id.clone())
 }
 
 /// The document plus, for each endpoint, its own paths

@@ -16,6 +16,8 @@ pub mod oauth;
 pub mod plugins;
 pub mod webhooks;
 
+use std::sync::Arc;
+
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -47,7 +49,7 @@ pub fn router(h: &Http) -> Router<Http> {
 }
 
 /// The authenticated caller of a `/v1` route.
-pub struct Caller(pub Principal);
+pub struct Caller(pub Arc<Principal>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
@@ -55,7 +57,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         parts
             .extensions
-            .get::<Principal>()
+            .get::<Arc<Principal>>()
             .cloned()
             .map(Caller)
             .ok_or_else(|| Error::Unauthorized("Use 'Authorization: Bearer <API key or access token>'".into()).into())
@@ -81,23 +83,18 @@ async fn authenticate(State(h): State<Http>, mut req: Request, next: Next) -> Re
         Ok(p) => p,
         Err(e) => return unauthorized(e),
     };
-    let key = super::graphql::usage_key(&principal);
-    let oauth_authorization = match &principal.credential {
-        Credential::OAuthToken { authorization_id, .. } => authorization_id.clone(),
-        _ => None,
-    };
     let rate = super::graphql::check_rate(&h, &principal).await;
     let mut resp = match &rate {
         Ok(_) => {
-            req.extensions_mut().insert(principal);
+            req.extensions_mut().insert(Arc::clone(&principal));
             next.run(req).await
         }
         Err(e) => ApiError(clone_rate_error(e)).into_response(),
     };
-    if let Some(key) = &key {
+    if let Some(key) = super::graphql::usage_key(&principal) {
         h.app.usage.record(key, resp.status().as_u16());
     }
-    if let Some(a) = &oauth_authorization {
+    if let Credential::OAuthToken { authorization_id: Some(a), .. } = &principal.credential {
         h.app.usage.record(a, 200);
     }
     if let Ok(r) = rate {
