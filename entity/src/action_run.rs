@@ -34,6 +34,11 @@ pub struct Model {
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    /// Moved on by one with every write to the run (in the same
+    /// statement), so a run's states are ordered whichever process saved
+    /// them. Notes written before it existed carry none.
+    #[serde(default)]
+    pub revision: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,6 +27,7 @@ mod m20261210_000022_integration_run_deleted_note;
 mod m20261211_000023_integration_sync_state;
 mod m20261212_000024_action_run_status_index;
 mod m20261213_000025_integration_run_job;
+mod m20261214_000026_action_run_revision;
 
 pub struct Migrator;
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000023_integration_sync_state::Migration),
             Box::new(m20261212_000024_action_run_status_index::Migration),
             Box::new(m20261213_000025_integration_run_job::Migration),
+            Box::new(m20261214_000026_action_run_revision::Migration),
         ]
     }
 }

@@ -457,6 +457,9 @@ pub struct ActionRun {
     pub started_at: Option<DateTime<Utc>>,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
+    /// Grows by one with every change to the run, whichever process made
+    /// it: of two answers about one run, the higher revision is the newer.
+    pub revision: i64,
 }
 
 impl From<entity::action_run::Model> for ActionRun {
@@ -482,6 +485,7 @@ impl From<entity::action_run::Model> for ActionRun {
             created_at: r.created_at,
             started_at: r.started_at,
             finished_at: r.finished_at,
+            revision: r.revision,
         }
     }
 }

@@ -16,7 +16,7 @@ const CREATE: &str = "mutation($i: CreateActionInput!) { createAction(input: $i)
              triggers { id kind cron cronDescription timezone everySeconds nextRunAt eventType endpointId active } }
     signingSecret userErrors { field message code } } }";
 const RUN: &str = "mutation($i: RunActionInput!) { runAction(input: $i) { run { id status trigger } userErrors { field message code } } }";
-const RUN_Q: &str = "query($id: ID!) { actionRun(id: $id) { id status trigger error currentStep waitUntil input event
+const RUN_Q: &str = "query($id: ID!) { actionRun(id: $id) { id status trigger error currentStep waitUntil input event revision
     action { name }
     steps { key kind status attempts request httpStatus: response { status } response { status body truncated } error waitUntil callId } } }";
 
@@ -96,7 +96,7 @@ async fn the_seeds_instagram_example_posts_in_two_steps_the_second_fed_by_the_fi
 
         // Watch it live while it runs.
         let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", json!({ "authorization": format!("Bearer {}", app.owner_key) })).await;
-        ws.subscribe("runs", "subscription($a: ID) { actionRuns(actionId: $a) { id status currentStep } }", json!({ "a": id })).await;
+        ws.subscribe("runs", "subscription($a: ID) { actionRuns(actionId: $a) { id status currentStep revision } }", json!({ "a": id })).await;
 
         // A collaborator may run it (but not define one).
         let (_, collab) = app.collaborator_key("runner@example.com").await;
@@ -125,10 +125,13 @@ async fn the_seeds_instagram_example_posts_in_two_steps_the_second_fed_by_the_fi
 
         // The live stream saw each state the run went through, in order,
         // as it stood then (not as it stands when the subscriber reads it):
-        // running, its first step done, succeeded.
+        // running, its first step done, succeeded; each write moved the
+        // run's revision on by one (queued at 0), the last one read back.
         let statuses = run_states(&mut ws).await;
         let tail = &statuses[statuses.len().saturating_sub(3)..];
-        assert_eq!(tail, [("RUNNING".to_string(), 0), ("RUNNING".to_string(), 1), ("SUCCEEDED".to_string(), 2)], "{statuses:?}");
+        let expected = [("RUNNING", 0, 1), ("RUNNING", 1, 2), ("SUCCEEDED", 2, 3)].map(|(s, i, r)| (s.to_string(), i, r));
+        assert_eq!(tail, expected, "{statuses:?}");
+        assert_eq!(done["revision"], 3, "{done}");
 
         // Its end is an event; the runs are listed by action and status.
         let events = app.gql(&app.owner_key, "{ events(first: 5, filter: {eventTypes: [\"action.run_succeeded\"]}) { edges { node { type data } } } }", json!({})).await;
@@ -705,14 +708,15 @@ async fn a_schedule_fires_once_per_tick_even_when_schedulers_race() {
     .await;
 }
 
-/// `(status, currentStep)` of each `actionRuns` answer on `ws` until one
-/// has ended (at most 5 s between answers).
-async fn run_states(ws: &mut WsClient) -> Vec<(String, i64)> {
+/// `(status, currentStep, revision)` of each `actionRuns` answer on `ws`
+/// until one has ended (at most 5 s between answers).
+async fn run_states(ws: &mut WsClient) -> Vec<(String, i64, i64)> {
     let mut states = Vec::new();
     while let Some(msg) = ws.next_json_within(Duration::from_secs(5)).await {
         let run = &msg["payload"]["data"]["actionRuns"];
         let status = run["status"].as_str().unwrap_or_default().to_string();
-        states.push((status.clone(), run["currentStep"].as_i64().unwrap_or(-1)));
+        let (step, revision) = (run["currentStep"].as_i64().unwrap_or(-1), run["revision"].as_i64().unwrap_or(-1));
+        states.push((status.clone(), step, revision));
         if ["SUCCEEDED", "FAILED", "CANCELLED"].contains(&status.as_str()) {
             break;
         }
@@ -773,7 +777,7 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
         // Connecting again resumes all three; a subscriber hears the
         // resumed run queued again before it runs.
         let mut ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", json!({ "authorization": format!("Bearer {}", app.owner_key) })).await;
-        ws.subscribe("run", "subscription($r: ID) { actionRuns(runId: $r) { id status currentStep } }", json!({ "r": second })).await;
+        ws.subscribe("run", "subscription($r: ID) { actionRuns(runId: $r) { id status currentStep revision } }", json!({ "r": second })).await;
         wait_for_runs(&app, 1).await;
         *log.current_access.lock().unwrap() = "at-1".into();
         reconnect(&app, &cookie).await;
@@ -783,9 +787,11 @@ async fn a_broken_connection_pauses_runs_and_connecting_again_resumes_them() {
             assert!(done["error"].is_null());
         }
         let heard = run_states(&mut ws).await;
-        let expected: Vec<(String, i64)> =
-            [("QUEUED", 0), ("RUNNING", 0), ("RUNNING", 1), ("SUCCEEDED", 2)].map(|(s, i)| (s.to_string(), i)).into();
-        assert_eq!(heard, expected, "[{}]", app.backend);
+        let states: Vec<(&str, i64)> = heard.iter().map(|(s, i, _)| (s.as_str(), *i)).collect();
+        assert_eq!(states, [("QUEUED", 0), ("RUNNING", 0), ("RUNNING", 1), ("SUCCEEDED", 2)], "[{}]", app.backend);
+        // Started paused (0), resumed (1), then one per write.
+        let revisions: Vec<i64> = heard.iter().map(|(_, _, r)| *r).collect();
+        assert_eq!(revisions, [1, 2, 3, 4], "[{}] {heard:?}", app.backend);
 
         // A run that paused just after a reconnect's hook passed it (here:
         // the connection mended with no event) is resumed by the scheduler

@@ -86,8 +86,9 @@ impl NewRun {
 
 /// One write waiting for its group commit, with whom to answer.
 enum Write {
-    /// A run's progress; answered with whether its job still owns the run.
-    Update(Box<Update>, oneshot::Sender<Result<bool>>),
+    /// A run's progress; answered with the run's new revision, or `None`
+    /// when its job no longer owns the run (nothing was written).
+    Update(Box<Update>, oneshot::Sender<Result<Option<i64>>>),
     /// A run started by hand.
     Start(Box<NewRun>, oneshot::Sender<Result<Started>>),
     /// A run that waits, hands over to a new job, or ends.
@@ -96,7 +97,7 @@ enum Write {
 
 /// What a write came to.
 enum Done {
-    Updated(bool),
+    Updated(Option<i64>),
     Started(Box<Started>),
     Closed(Box<Closed>),
 }
@@ -104,7 +105,7 @@ enum Done {
 impl Write {
     async fn apply(&self, db: &impl ConnectionTrait) -> Result<Done> {
         match self {
-            Self::Update(u, _) => Ok(Done::Updated((**u).clone().exec(db).await?.rows_affected == 1)),
+            Self::Update(u, _) => Ok(Done::Updated(runs::apply_update(db, (**u).clone()).await?)),
             Self::Start(n, _) => Ok(Done::Started(Box::new(n.insert(db).await?))),
             Self::Close(c, _) => Ok(Done::Closed(Box::new(c.apply(db).await?))),
         }
@@ -173,8 +174,9 @@ pub struct Progress {
 
 impl Progress {
     /// Applies `update` (filtered to one run and the job that must own it);
-    /// returns once it is committed, with whether it changed the run.
-    pub async fn write(&self, st: &AppState, update: Update) -> Result<bool> {
+    /// returns once it is committed, with the run's new revision (`None`:
+    /// the job no longer owns the run and nothing was written).
+    pub async fn write(&self, st: &AppState, update: Update) -> Result<Option<i64>> {
         if st.bookkeeping.get_database_backend() == DbBackend::Postgres {
             return apply_one(st, update).await;
         }
@@ -287,8 +289,8 @@ async fn apply_alone(st: &AppState, w: &Write) -> Result<Done> {
     }
 }
 
-async fn apply_one(st: &AppState, update: Update) -> Result<bool> {
-    Ok(update.exec(&st.bookkeeping).await?.rows_affected == 1)
+async fn apply_one(st: &AppState, update: Update) -> Result<Option<i64>> {
+    runs::apply_update(&st.bookkeeping, update).await
 }
 
 /// A run's wait, hand-over or end in a transaction of its own, on the

@@ -29,8 +29,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, UpdateMany};
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait, UpdateMany,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -211,6 +213,7 @@ pub async fn insert(
         started_at: None,
         finished_at: None,
         updated_at: now,
+        revision: 0,
     };
     let run = run.into_active_model().insert(db).await?;
     Ok((run, job))
@@ -258,8 +261,8 @@ pub struct Newest(HashMap<String, Shown>);
 
 /// The last state of a run a subscriber was shown.
 enum Shown {
-    /// A state a run goes on from, saved at this instant.
-    Going(DateTime<Utc>),
+    /// A state a run goes on from, at this revision.
+    Going(i64),
     /// The run has ended.
     Ended,
 }
@@ -269,22 +272,21 @@ const NEWEST_REMEMBERED: usize = 1_000;
 
 impl Newest {
     /// Whether `r` may be shown after what was shown of it; remembers it.
-    /// An end is always shown, and nothing after it: a cancel's time is
-    /// taken before it waits for its write, so a worker's save committed
-    /// meanwhile can carry a later time. A state a run goes on from is
-    /// dropped when it is older than the one shown (by the clock of the
-    /// process that saved each).
+    /// An end is always shown, and nothing after it. A state a run goes on
+    /// from is dropped when its revision is below the one shown: every
+    /// write moves a run's revision on in the same statement, so the order
+    /// holds whichever processes (and clocks) saved the states.
     pub fn admits(&mut self, r: &action_run::Model) -> bool {
         let ended = RunStatus::parse(&r.status).is_final();
         match self.0.get(&r.id) {
             Some(Shown::Ended) => return false,
-            Some(Shown::Going(at)) if !ended && *at > r.updated_at => return false,
+            Some(Shown::Going(seen)) if !ended && *seen > r.revision => return false,
             _ => {}
         }
         if self.0.len() >= NEWEST_REMEMBERED && !self.0.contains_key(&r.id) {
             self.0.clear();
         }
-        self.0.insert(r.id.clone(), if ended { Shown::Ended } else { Shown::Going(r.updated_at) });
+        self.0.insert(r.id.clone(), if ended { Shown::Ended } else { Shown::Going(r.revision) });
         true
     }
 }
@@ -335,6 +337,7 @@ pub async fn cancel(st: &AppState, p: &Principal, run_id: &str) -> Result<action
         .col_expr(action_run::Column::WaitUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(action_run::Column::FinishedAt, Expr::value(now))
         .col_expr(action_run::Column::UpdatedAt, Expr::value(now))
+        .col_expr(action_run::Column::Revision, next_revision())
         .filter(action_run::Column::Id.eq(&r.id))
         // A run that ended meanwhile keeps its end (its event is out).
         .filter(action_run::Column::Status.is_not_in(RunStatus::FINAL.map(RunStatus::as_str)))
@@ -346,6 +349,24 @@ pub async fn cancel(st: &AppState, p: &Principal, run_id: &str) -> Result<action
     }
     announce(st, &r);
     Ok(r)
+}
+
+/// The value that moves a run's revision on, for an update of it.
+fn next_revision() -> SimpleExpr {
+    Expr::col(action_run::Column::Revision).add(1)
+}
+
+/// Applies an update of one run (filtered to it, and to the job that must
+/// own it) with its revision moved on, in the same statement; returns the
+/// new revision, or `None` when it matched nothing (nothing was written).
+pub(super) async fn apply_update(
+    db: &impl ConnectionTrait,
+    update: UpdateMany<action_run::Entity>,
+) -> Result<Option<i64>> {
+    let mut stmt = update.col_expr(action_run::Column::Revision, next_revision()).into_query();
+    stmt.returning_col(action_run::Column::Revision);
+    let row = db.query_one(db.get_database_backend().build(&stmt)).await?;
+    Ok(row.map(|row| row.try_get::<i64>("", "revision")).transpose()?)
 }
 
 /// One run of the caller's workspace.
@@ -414,6 +435,7 @@ pub async fn resume_paused(
             .col_expr(action_run::Column::JobId, Expr::value(job.id.clone()))
             .col_expr(action_run::Column::Error, Expr::value(Option::<String>::None))
             .col_expr(action_run::Column::UpdatedAt, Expr::value(Utc::now()))
+            .col_expr(action_run::Column::Revision, next_revision())
             .filter(action_run::Column::Id.eq(&r.id))
             .filter(action_run::Column::Status.eq(RunStatus::Paused.as_str()))
             .exec_with_returning(db)
@@ -440,6 +462,7 @@ pub async fn pause_waiting(
         .col_expr(action_run::Column::WaitUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(action_run::Column::Error, Expr::value(why))
         .col_expr(action_run::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(action_run::Column::Revision, next_revision())
         .filter(action_run::Column::ActionId.is_in(action_ids.to_vec()))
         .filter(action_run::Column::Status.is_in([RunStatus::Waiting.as_str(), RunStatus::Queued.as_str()]))
         .exec_with_returning(db)
@@ -554,11 +577,10 @@ async fn save(
         // job has saved meanwhile (this one lost its lease while its
         // update waited).
         let update = update.filter(action_run::Column::StepIndex.lte(e.step_index));
-        let owned = st.run_progress.write(st, update).await?;
-        if owned {
-            announce(st, &after);
-        }
-        return Ok(owned);
+        let Some(revision) = st.run_progress.write(st, update).await? else { return Ok(false) };
+        after.revision = revision;
+        announce(st, &after);
+        return Ok(true);
     }
     let event = (ended && e.status != RunStatus::Cancelled).then(|| {
         let started = r.started_at.unwrap_or(r.created_at);
@@ -623,9 +645,9 @@ impl Closing {
     /// Applies it inside `db`'s transaction, which the caller commits
     /// (rolling back when not owned changes nothing: nothing was written).
     pub async fn apply(&self, db: &impl ConnectionTrait) -> Result<Closed> {
-        if self.update.clone().exec(db).await?.rows_affected != 1 {
+        let Some(revision) = apply_update(db, self.update.clone()).await? else {
             return Ok(Closed { owned: false, next: None, event: None, after: self.after.clone() });
-        }
+        };
         if let Some(job) = &self.next {
             job.clone().into_active_model().insert(db).await?;
         }
@@ -639,7 +661,12 @@ impl Closing {
             data["action_name"] = Value::String(name);
             event = Some(events::record(db, &ev.workspace_id, ev.kind, "system", Some(&ev.run_id), data).await?);
         }
-        Ok(Closed { owned: true, next: self.next.clone(), event, after: self.after.clone() })
+        Ok(Closed {
+            owned: true,
+            next: self.next.clone(),
+            event,
+            after: action_run::Model { revision, ..self.after.clone() },
+        })
     }
 }
 
@@ -677,14 +704,13 @@ async fn execute(st: &AppState, run_id: &str, job_id: &str) -> Result<()> {
             .col_expr(action_run::Column::UpdatedAt, Expr::value(now))
             .filter(action_run::Column::Id.eq(&r.id))
             .filter(action_run::Column::JobId.eq(job_id));
-        if !st.run_progress.write(st, claim).await? {
-            return Ok(());
-        }
+        let Some(revision) = st.run_progress.write(st, claim).await? else { return Ok(()) };
         action_run::Model {
             status: RunStatus::Running.as_str().into(),
             started_at: Some(r.started_at.unwrap_or(now)),
             wait_until: None,
             updated_at: now,
+            revision,
             ..r
         }
     };
@@ -1099,6 +1125,7 @@ mod tests {
             started_at: Some(now),
             finished_at: None,
             updated_at: now,
+            revision: 3,
         }
     }
 
@@ -1133,25 +1160,29 @@ mod tests {
     #[test]
     fn a_subscriber_is_not_shown_a_state_older_than_one_it_saw_nor_anything_after_the_end() {
         let mut newest = Newest::default();
-        let at = |r: &action_run::Model, ms: i64, status: RunStatus| action_run::Model {
+        // `later` revisions on, saved by a process whose clock reads `ms`
+        // from the first save's.
+        let at = |r: &action_run::Model, later: i64, ms: i64, status: RunStatus| action_run::Model {
             status: status.as_str().into(),
+            revision: r.revision + later,
             updated_at: r.updated_at + chrono::Duration::milliseconds(ms),
             ..r.clone()
         };
         let first = a_run("ws_1", json!([]));
-        let step = at(&first, 5, RunStatus::Running);
+        // Saved next, on a host whose clock runs behind: still the newer.
+        let step = at(&first, 1, -500, RunStatus::Running);
         assert!(newest.admits(&first));
-        assert!(newest.admits(&step));
+        assert!(newest.admits(&step), "the revision orders states, not the clocks");
         assert!(!newest.admits(&first), "the older save, heard last, is dropped");
         assert!(newest.admits(&step), "the same state again is shown");
         let mut another = first.clone();
         another.id = "arn_2".into();
         assert!(newest.admits(&another), "other runs are apart");
 
-        // A cancel stamped before a worker's save that committed first:
-        // the end is shown all the same, and the save heard after it is not.
-        let cancelled = at(&first, 2, RunStatus::Cancelled);
-        let saved = at(&first, 9, RunStatus::Waiting);
+        // A cancel that committed after a worker's save (a later revision)
+        // but was heard first: the end is shown, the save heard after it not.
+        let cancelled = at(&first, 3, 2, RunStatus::Cancelled);
+        let saved = at(&first, 2, 9, RunStatus::Waiting);
         assert!(newest.admits(&cancelled));
         assert!(!newest.admits(&saved));
         assert!(!newest.admits(&cancelled), "an end is shown once");
