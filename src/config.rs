@@ -90,7 +90,7 @@ pub enum BenchCommand {
     /// unauthenticated vs a bare axum route; start-up time; idle RSS.
     Http {
         /// Requests per measured phase (split over the rounds).
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 40_000)]
         requests: usize,
         /// Concurrent client connections.
         #[arg(long, default_value_t = 32)]
@@ -98,7 +98,10 @@ pub enum BenchCommand {
         /// The phases run one after another this many times and each
         /// figure is the median over the rounds, so a neighbour's load
         /// that comes and goes skews all phases alike, not one of them.
-        #[arg(long, default_value_t = 3)]
+        /// Many short rounds rather than a few long ones: on a shared
+        /// 2-core machine one round's ratio moves by ±30%, the median of
+        /// 20 by a few percent.
+        #[arg(long, default_value_t = 20)]
         rounds: usize,
     },
     /// End-to-end no-op jobs per second: the embedded queue in one process,

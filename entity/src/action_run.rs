@@ -36,8 +36,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Moved on by one with every write to the run (in the same
     /// statement), so a run's states are ordered whichever process saved
-    /// them. Notes written before it existed carry none.
-    #[serde(default)]
+    /// them. Required when a live note is read: a note from a process
+    /// older than the field fails to parse, and its subscriber reads the
+    /// run from the database instead.
     pub revision: i64,
 }
 

@@ -270,8 +270,8 @@ async fn apply_all(st: &AppState, writes: &[Write]) -> Vec<Result<Done>> {
             }
         }
     }
-    // Applied again one by one (nothing of the batch was committed; an
-    // update applied twice changes nothing more).
+    // Applied again one by one: nothing of the batch was committed, so
+    // each write (and its revision step) is applied once.
     let mut out = Vec::with_capacity(writes.len());
     for w in writes {
         out.push(apply_alone(st, w).await);
