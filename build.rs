@@ -29,6 +29,11 @@ fn main() {
         return;
     }
     let path = std::fs::canonicalize(order).expect("the symbol order file has a path");
+    // Also by its absolute path: the link argument below names it, and two
+    // checkouts sharing one target directory share this script's output
+    // (cargo's metadata hash leaves the checkout's path out), so when the
+    // checkout it names is gone the script must run again.
+    println!("cargo:rerun-if-changed={}", path.display());
     let args = [
         "-Xlinker".to_string(),
         format!("--symbol-ordering-file={}", path.display()),
