@@ -15,7 +15,15 @@ pub fn new_id(prefix: &str) -> String {
     // `generate` fails only when the random part overflows within one
     // millisecond (2^80 ids); a fresh non-monotonic ULID is fine then.
     let ulid = generator.generate().unwrap_or_else(|_| ulid::Ulid::new());
-    format!("{prefix}_{ulid}")
+    drop(guard);
+    // Written straight into a string of the right size (two ids per
+    // accepted record: `format!` made this a visible part of it).
+    let mut buf = [0; ulid::ULID_LEN];
+    let mut id = String::with_capacity(prefix.len() + 1 + ulid::ULID_LEN);
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(ulid.array_to_str(&mut buf));
+    id
 }
 
 /// Whether `id` looks like an id of the given prefix (used to reject bad

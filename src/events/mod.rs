@@ -415,6 +415,14 @@ impl BroadcastBus {
     pub fn new(capacity: usize) -> Self {
         Self { tx: broadcast::channel(capacity).0 }
     }
+
+    /// Publishes events shared with another bus (see [`redis::RedisBus`]).
+    pub fn publish_shared(&self, events: &[Arc<Envelope>]) {
+        for e in events {
+            // An error only means nobody is listening.
+            let _ = self.tx.send(e.clone());
+        }
+    }
 }
 
 impl EventBus for BroadcastBus {

@@ -349,7 +349,6 @@ async fn create_together(
     group: &[&Prepared],
     batch: usize,
 ) -> Result<Option<(Vec<String>, Option<entity::job::Model>)>> {
-    use std::fmt::Write as _;
     let first = group[0];
     let n = group.len() as i64;
     if first.quota.is_some_and(|limit| limit.is_some_and(|l| n > l)) {
@@ -393,31 +392,38 @@ async fn create_together(
     // The rows as one JSON array, so the statement's text is the same for
     // any number of records: PostgreSQL parses and plans it once per
     // connection, and binds one parameter instead of seven per record.
-    let mut rows = String::from("[");
+    // Written field by field into one buffer (no `format!`, no string per
+    // field): this loop runs once per accepted record.
+    let mut rows = Vec::with_capacity(group.len() * 256);
     let mut ids = Vec::with_capacity(group.len());
+    rows.push(b'[');
     for c in group {
         let id = c.record_id.clone().unwrap_or_else(|| new_id("rec"));
         if rows.len() > 1 {
-            rows.push(',');
+            rows.push(b',');
         }
-        let text = |v: Option<&str>| serde_json::to_string(&v).unwrap_or_else(|_| "null".into());
         let fields = [
-            ("id", text(Some(&id))),
-            ("environment", text(Some(&c.environment))),
-            ("key_id", text(Some(&c.key_id))),
-            ("callback_url", text(c.callback_url.as_deref())),
-            ("callback_auth_header", text(c.callback_auth_header.as_deref())),
-            ("callback_auth_enc", text(c.callback_auth_enc.as_deref())),
+            ("{\"id\":", Some(id.as_str())),
+            (",\"environment\":", Some(c.environment.as_str())),
+            (",\"key_id\":", Some(c.key_id.as_str())),
+            (",\"callback_url\":", c.callback_url.as_deref()),
+            (",\"callback_auth_header\":", c.callback_auth_header.as_deref()),
+            (",\"callback_auth_enc\":", c.callback_auth_enc.as_deref()),
         ];
-        rows.push('{');
         for (name, value) in fields {
-            let _ = write!(rows, "\"{name}\":{value},");
+            rows.extend_from_slice(name.as_bytes());
+            // A JSON string (escaped) or null; writing to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut rows, &value);
         }
         // Checked to be a JSON object before it was queued.
-        let _ = write!(rows, "\"pending\":{}}}", c.body.as_deref().unwrap_or("null"));
+        rows.extend_from_slice(b",\"pending\":");
+        rows.extend_from_slice(c.body.as_deref().unwrap_or("null").as_bytes());
+        rows.push(b'}');
         ids.push(id);
     }
-    rows.push(']');
+    rows.push(b']');
+    // Only JSON text and UTF-8 strings went in.
+    let rows = String::from_utf8(rows).map_err(Error::internal)?;
     let rows = param(&mut values, rows.into());
     // `waiting` is [`waiting_job`]'s query, in SQL.
     let sql = format!(
