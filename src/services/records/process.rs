@@ -165,19 +165,39 @@ async fn apply_selected(
     limit: u64,
     after: &mut String,
 ) -> Result<(Vec<Applied>, u64)> {
-    let rows: Vec<record::Model> = record::Entity::find()
+    // Only what processing needs of each record: a record's row holds more
+    // (its key, callback secrets, timestamps), and SQLite copies every
+    // column of every row read.
+    #[derive(sea_orm::FromQueryResult)]
+    struct Row {
+        id: String,
+        workspace_id: String,
+        endpoint_id: String,
+        environment: String,
+        operation: String,
+        silent: bool,
+        callback_url: Option<String>,
+        data: Option<serde_json::Value>,
+        pending: Option<serde_json::Value>,
+    }
+    use record::Column as C;
+    let rows: Vec<Row> = record::Entity::find()
+        .select_only()
+        .columns([C::Id, C::WorkspaceId, C::EndpointId, C::Environment, C::Operation, C::Silent, C::CallbackUrl])
+        .columns([C::Data, C::Pending])
         .filter(job_records(job))
-        .filter(record::Column::Id.gt(after.as_str()))
-        .filter(record::Column::State.is_in([QUEUED, PROCESSING]))
-        .order_by_asc(record::Column::Id)
+        .filter(C::Id.gt(after.as_str()))
+        .filter(C::State.is_in([QUEUED, PROCESSING]))
+        .order_by_asc(C::Id)
         .limit(limit)
+        .into_model::<Row>()
         .all(db)
         .await?;
     let read = rows.len() as u64;
     if let Some(last) = rows.last() {
         after.clone_from(&last.id);
     }
-    let rows: Vec<record::Model> =
+    let rows: Vec<Row> =
         rows.into_iter().filter(|r| job.workspace_id.as_ref().is_none_or(|ws| *ws == r.workspace_id)).collect();
     if rows.is_empty() {
         return Ok((vec![], read));
