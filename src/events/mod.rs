@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use sea_orm::{ConnectionTrait, EntityTrait, Set};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -349,17 +349,22 @@ pub async fn record_many(db: &impl ConnectionTrait, events: Vec<NewEvent>) -> Re
 /// events (parsed and planned once per connection), and binding one text
 /// costs far less than seven parameters per event, a JSON document each.
 async fn insert_rows(db: &impl ConnectionTrait, models: &[entity::event::Model], now: DateTime<Utc>) -> Result<()> {
-    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
-        let rows = models.iter().map(|m| entity::event::ActiveModel {
-            id: Set(m.id.clone()),
-            workspace_id: Set(m.workspace_id.clone()),
-            event_type: Set(m.event_type.clone()),
-            actor: Set(m.actor.clone()),
-            subject_id: Set(m.subject_id.clone()),
-            data: Set(m.data.clone()),
-            created_at: Set(m.created_at),
-        });
-        entity::event::Entity::insert_many(rows).exec_without_returning(db).await?;
+    let backend = db.get_database_backend();
+    if backend != sea_orm::DbBackend::Postgres {
+        const COLUMNS: [&str; 7] = ["id", "workspace_id", "event_type", "actor", "subject_id", "data", "created_at"];
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(COLUMNS.len() * models.len());
+        for m in models {
+            values.extend([
+                m.id.as_str().into(),
+                m.workspace_id.as_str().into(),
+                m.event_type.as_str().into(),
+                m.actor.as_str().into(),
+                m.subject_id.as_deref().into(),
+                m.data.clone().into(),
+                m.created_at.into(),
+            ]);
+        }
+        db.execute(crate::db::insert_rows(backend, "event", &COLUMNS, &[], values)?).await?;
         return Ok(());
     }
     #[derive(Serialize)]

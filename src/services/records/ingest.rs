@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::sea_query::{Alias, Expr, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
@@ -566,36 +566,34 @@ async fn write_together(
     // Write what is left: new records in one statement, replaced and
     // deleted ones in place.
     use record::Column as C;
-    let mut insert = Query::insert();
-    insert.into_table(record::Entity).columns([
-        C::Id,
-        C::WorkspaceId,
-        C::EndpointId,
-        C::Environment,
-        C::Pending,
-        C::Operation,
-        C::State,
-        C::KeyId,
-        C::Silent,
-        C::CallbackUrl,
-        C::CallbackAuthHeader,
-        C::CallbackAuthEnc,
-        C::CreatedAt,
-        C::UpdatedAt,
-        C::JobId,
-    ]);
-    let mut inserting = false;
+    const COLUMNS: [&str; 15] = [
+        "id",
+        "workspace_id",
+        "endpoint_id",
+        "environment",
+        "pending",
+        "operation",
+        "state",
+        "key_id",
+        "silent",
+        "callback_url",
+        "callback_auth_header",
+        "callback_auth_enc",
+        "created_at",
+        "updated_at",
+        "job_id",
+    ];
+    let mut inserted: Vec<sea_orm::Value> = Vec::new();
     for (i, c) in changes.iter_mut().enumerate() {
         if outcomes[i].is_some() {
             continue;
         }
         let job_id = jobs_of.get(&c.workspace_id).cloned();
-        let body = json_text(backend, c.body.take());
         let id = match c.record_id.take() {
             // Locked by the lookup above: still there, not deleted.
             Some(id) if existing.contains(&i) => {
                 record::Entity::update_many()
-                    .col_expr(C::Pending, body)
+                    .col_expr(C::Pending, json_text(backend, c.body.take()))
                     .col_expr(C::Operation, Expr::value(c.op.as_str()))
                     .col_expr(C::State, Expr::value(QUEUED))
                     .col_expr(C::Error, Expr::value(Option::<String>::None))
@@ -616,12 +614,12 @@ async fn write_together(
             // A create: under the id its caller chose, else a new one.
             given => {
                 let id = given.unwrap_or_else(|| new_id("rec"));
-                insert.values_panic([
+                inserted.extend([
                     id.clone().into(),
                     std::mem::take(&mut c.workspace_id).into(),
                     std::mem::take(&mut c.endpoint_id).into(),
                     std::mem::take(&mut c.environment).into(),
-                    body,
+                    c.body.take().into(),
                     c.op.as_str().into(),
                     QUEUED.into(),
                     std::mem::take(&mut c.key_id).into(),
@@ -633,14 +631,13 @@ async fn write_together(
                     now.into(),
                     job_id.into(),
                 ]);
-                inserting = true;
                 id
             }
         };
         outcomes[i] = Some(Ok(id));
     }
-    if inserting {
-        txn.execute(backend.build(&insert)).await?;
+    if !inserted.is_empty() {
+        txn.execute(crate::db::insert_rows(backend, "record", &COLUMNS, &["pending"], inserted)?).await?;
     }
     txn.commit().await?;
     let outcomes = outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::internal("change left undecided"))));
