@@ -164,7 +164,7 @@ pub fn insert_rows(
 ) -> Result<sea_orm::Statement> {
     use std::fmt::Write as _;
     let width = columns.len();
-    if width == 0 || values.is_empty() || values.len() % width != 0 {
+    if width == 0 || values.is_empty() || !values.len().is_multiple_of(width) {
         return Err(crate::Error::internal(format!("{} values do not fill rows of {width}", values.len())));
     }
     let mut sql = String::with_capacity(64 + 16 * columns.len() + 5 * values.len());
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_multi_row_insert_has_a_placeholder_per_value_in_each_dialect() {
-        let values = || (1..=4).map(|n| sea_orm::Value::from(n)).collect::<Vec<_>>();
+        let values = || (1..=4).map(sea_orm::Value::from).collect::<Vec<_>>();
         let pg = insert_rows(DbBackend::Postgres, "t", &["a", "b"], &["b"], values()).unwrap();
         assert_eq!(pg.sql, r#"INSERT INTO "t" ("a", "b") VALUES ($1, $2::json), ($3, $4::json)"#);
         assert_eq!(pg.values.map(|v| v.0.len()), Some(4));
