@@ -118,8 +118,10 @@ impl AppState {
         let jobs: Vec<crate::jobs::Message> = events.iter().flat_map(|e| e.jobs.iter().cloned()).collect();
         let live: Vec<crate::events::Envelope> = events.iter_mut().flat_map(|e| std::mem::take(&mut e.live)).collect();
         events.extend(live);
-        // Heard before the jobs can start: a hook's "queued again" comes
-        // before the run's "running".
+        // Handed to this process's subscribers before the jobs can start: a
+        // hook's "queued again" comes before the run's "running". (Another
+        // process hears it through Redis, almost always before a worker
+        // there has claimed the job and said "running", but not surely.)
         self.bus.publish(events);
         if !jobs.is_empty() {
             let queue = self.queue.clone();

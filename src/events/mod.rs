@@ -421,7 +421,7 @@ impl BroadcastBus {
         Self { tx: broadcast::channel(capacity).0 }
     }
 
-    /// Publishes events shared with another bus (see [`redis::RedisBus`]).
+    /// Publishes events already shared (as `Arc`s) with the outbox to other\n    /// processes (see [`redis::RedisBus`]): no copy per subscriber or bus.
     pub fn publish_shared(&self, events: &[Arc<Envelope>]) {
         for e in events {
             // An error only means nobody is listening.

@@ -6,7 +6,7 @@
 //!
 //! A process hands its own events to its local subscribers at once, without
 //! the round trip through Redis, and drops their echo when it arrives: it
-//! keeps the text of each message it sent until the echo comes back
+//! keeps a fingerprint of each message it sent until the echo comes back
 //! ([`Echoes`]). Reading an echo back cost as much as a tenth of the work of
 //! accepting a record (`bench ingest`), for events its subscribers had
 //! already been given.
@@ -109,56 +109,82 @@ async fn publish(pool: &Pool, channel: &str, echoes: &Echoes, batch: &[Arc<Envel
             s.collect_seq(self.0.iter().map(|e| &**e))
         }
     }
-    let body: Arc<[u8]> = serde_json::to_vec(&Batch(batch)).map_err(Error::internal)?.into();
+    let body = serde_json::to_vec(&Batch(batch)).map_err(Error::internal)?;
     // Kept before it is sent, so the echo always finds it.
-    echoes.expect(body.clone());
-    let mut conn = pool.get().await?;
-    let _: i64 = redis::cmd("PUBLISH").arg(channel).arg(&*body).query_async(&mut conn).await?;
+    let sent = echoes.expect(&body);
+    let mut conn = match pool.get().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            // Never sent: no echo will come.
+            echoes.forget(sent);
+            return Err(e.into());
+        }
+    };
+    // A failure past this point may still have published it: kept, so an
+    // echo is not taken for another process's message (and forgotten with
+    // the next echo if none comes).
+    let _: i64 = redis::cmd("PUBLISH").arg(channel).arg(body).query_async(&mut conn).await?;
     Ok(())
 }
 
 /// The messages this process sent whose echo has not come back yet, oldest
-/// first. One channel carries them in the order they were sent, so an echo
-/// that arrives means every message kept before it will never come back
-/// (sent while the listener was away): those are forgotten with it. A
-/// message is told apart by its whole text, which holds its events' ids, so
-/// another process's message is never taken for one of these.
+/// first, each as its length and a 128-bit keyed hash of its text (the
+/// keys are this process's own, so no sender can aim at a fingerprint).
+/// One channel carries them in the order they were sent, so an echo that
+/// arrives means every message kept before it will never come back (sent
+/// while the listener was away): those are forgotten with it.
 #[derive(Default)]
 struct Echoes {
-    sent: Mutex<Sent>,
+    keys: (std::hash::RandomState, std::hash::RandomState),
+    sent: Mutex<VecDeque<Fingerprint>>,
 }
 
-#[derive(Default)]
-struct Sent {
-    messages: VecDeque<Arc<[u8]>>,
-    bytes: usize,
-}
+type Fingerprint = (usize, u64, u64);
 
-/// Most text kept for echoes not back yet (a listener far behind, or Redis
-/// away): past it the oldest are forgotten, and their echoes, should they
-/// still come, are read as another process's messages.
-const ECHO_BYTES: usize = 16 << 20;
+/// Most echoes awaited at once (a listener far behind, or away): past it
+/// the oldest are forgotten, and their echoes, should they still come, are
+/// read as another process's messages.
+const ECHOES: usize = 4096;
 
 impl Echoes {
-    fn expect(&self, body: Arc<[u8]>) {
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        sent.bytes += body.len();
-        sent.messages.push_back(body);
-        while sent.bytes > ECHO_BYTES {
-            match sent.messages.pop_front() {
-                Some(old) => sent.bytes -= old.len(),
-                None => break,
-            }
+    fn fingerprint(&self, text: &[u8]) -> Fingerprint {
+        use std::hash::BuildHasher;
+        (text.len(), self.keys.0.hash_one(text), self.keys.1.hash_one(text))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Fingerprint>> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Awaits the echo of `text`; returns its fingerprint.
+    fn expect(&self, text: &[u8]) -> Fingerprint {
+        let print = self.fingerprint(text);
+        let mut sent = self.lock();
+        if sent.len() == ECHOES {
+            sent.pop_front();
+        }
+        sent.push_back(print);
+        print
+    }
+
+    /// Stops awaiting a message that was never sent (the newest awaited).
+    fn forget(&self, print: Fingerprint) {
+        let mut sent = self.lock();
+        if let Some(at) = sent.iter().rposition(|p| *p == print) {
+            sent.remove(at);
         }
     }
 
     /// Whether `payload` is the echo of a message this process sent (and
     /// then forgets it, and every one kept before it).
     fn take(&self, payload: &[u8]) -> bool {
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(at) = sent.messages.iter().position(|m| **m == *payload) else { return false };
-        let gone: usize = sent.messages.drain(..=at).map(|m| m.len()).sum();
-        sent.bytes -= gone;
+        let mut sent = self.lock();
+        if sent.is_empty() {
+            return false;
+        }
+        let print = self.fingerprint(payload);
+        let Some(at) = sent.iter().position(|p| *p == print) else { return false };
+        sent.drain(..=at);
         true
     }
 }
@@ -187,44 +213,107 @@ impl EventBus for RedisBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn body(text: &str) -> Arc<[u8]> {
-        text.as_bytes().into()
-    }
+    use futures_util::StreamExt;
 
     #[test]
     fn an_echo_is_taken_once_and_other_messages_are_not() {
         let echoes = Echoes::default();
-        echoes.expect(body("[1]"));
-        echoes.expect(body("[2]"));
+        echoes.expect(b"[1]");
+        echoes.expect(b"[2]");
         assert!(!echoes.take(b"[3]"), "another process's message");
+        assert!(!echoes.take(b"[1] "), "same start, other text");
         assert!(echoes.take(b"[1]"));
         assert!(!echoes.take(b"[1]"), "an echo is taken once");
         assert!(echoes.take(b"[2]"));
-        assert_eq!(echoes.sent.lock().unwrap().bytes, 0);
+        assert!(echoes.lock().is_empty());
     }
 
     #[test]
     fn an_echo_forgets_the_messages_sent_before_it_that_never_came_back() {
         let echoes = Echoes::default();
-        for m in ["[1]", "[2]", "[3]"] {
-            echoes.expect(body(m));
+        for m in [b"[1]", b"[2]", b"[3]"] {
+            echoes.expect(m);
         }
         assert!(echoes.take(b"[2]"));
         assert!(!echoes.take(b"[1]"), "lost while the listener was away: forgotten");
-        let sent = echoes.sent.lock().unwrap();
-        assert_eq!(sent.messages.len(), 1);
-        assert_eq!(sent.bytes, 3);
+        assert_eq!(echoes.lock().len(), 1);
     }
 
     #[test]
-    fn the_oldest_echoes_are_forgotten_past_the_bound() {
+    fn a_message_never_sent_is_not_awaited_and_the_oldest_go_past_the_bound() {
         let echoes = Echoes::default();
-        let big = vec![b'x'; ECHO_BYTES / 2 + 1];
-        echoes.expect(big.clone().into());
-        echoes.expect(big.clone().into());
-        let sent = echoes.sent.lock().unwrap();
-        assert_eq!(sent.messages.len(), 1);
-        assert!(sent.bytes <= ECHO_BYTES);
+        let kept = echoes.expect(b"[1]");
+        let unsent = echoes.expect(b"[2]");
+        echoes.forget(unsent);
+        assert_eq!(*echoes.lock(), [kept]);
+        for n in 0..ECHOES {
+            echoes.expect(n.to_string().as_bytes());
+        }
+        assert_eq!(echoes.lock().len(), ECHOES);
+        assert!(!echoes.take(b"[1]"), "the oldest was forgotten");
+        assert!(echoes.take((ECHOES - 1).to_string().as_bytes()));
+    }
+
+    fn event(n: usize, data: serde_json::Value) -> Envelope {
+        Envelope::live("ws_1".into(), "test.note", "system", Some(format!("n{n}")), data)
+    }
+
+    /// Every event heard within `wait` (the stream ends quietly after it).
+    async fn heard(mut stream: EventStream, wait: Duration) -> Vec<Arc<Envelope>> {
+        let mut out = Vec::new();
+        while let Ok(Some(e)) = tokio::time::timeout(wait, stream.next()).await {
+            out.push(e);
+        }
+        out
+    }
+
+    async fn bus(url: &str, prefix: &str, stop: &CancellationToken, tasks: &TaskTracker) -> RedisBus {
+        let pool = crate::jobs::redis::pool(url).unwrap();
+        RedisBus::start(url, pool, prefix, stop.clone(), tasks).await.unwrap()
+    }
+
+    /// With `SWITCHYARD_TEST_REDIS_URL`: a process hears its own events
+    /// once (a large batch too), and the other process hears them all.
+    #[tokio::test]
+    async fn own_events_are_heard_once_and_other_processes_hear_them() {
+        let Some(url) = std::env::var("SWITCHYARD_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+            return eprintln!("skipped: needs SWITCHYARD_TEST_REDIS_URL");
+        };
+        let prefix = format!("sy_test_bus_{}", ulid::Ulid::new().to_string().to_lowercase());
+        let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let (a, b) = (bus(&url, &prefix, &stop, &tasks).await, bus(&url, &prefix, &stop, &tasks).await);
+        // Both listeners subscribed before anything is sent.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (on_a, on_b) = (a.subscribe(), b.subscribe());
+        // 20 MiB in one message: larger than any bound on bytes kept.
+        let big = serde_json::Value::String("x".repeat(4 << 20));
+        for n in 0..20 {
+            a.publish(vec![event(n, serde_json::json!({ "n": n }))]);
+        }
+        a.publish((20..25).map(|n| event(n, big.clone())).collect());
+        let wait = Duration::from_millis(700);
+        let (on_a, on_b) = tokio::join!(heard(on_a, wait), heard(on_b, wait));
+        let ids = |heard: &[Arc<Envelope>]| heard.iter().filter_map(|e| e.subject_id.clone()).collect::<Vec<_>>();
+        let all: Vec<String> = (0..25).map(|n| format!("n{n}")).collect();
+        assert_eq!(ids(&on_a), all, "the publisher hears each of its events once, in order");
+        assert_eq!(ids(&on_b), all, "another process hears them all, in order");
+        stop.cancel();
+        tasks.close();
+        tasks.wait().await;
+    }
+
+    /// Redis unreachable: the process's own subscribers still hear it.
+    #[tokio::test]
+    async fn own_events_are_heard_with_redis_away() {
+        let url = "redis://127.0.0.1:9";
+        let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let a = bus(url, "sy_test_away", &stop, &tasks).await;
+        let on_a = a.subscribe();
+        a.publish(vec![event(1, serde_json::json!({}))]);
+        let heard = heard(on_a, Duration::from_millis(300)).await;
+        assert_eq!(heard.len(), 1);
+        stop.cancel();
+        tasks.close();
+        tasks.wait().await;
     }
 }
