@@ -128,18 +128,28 @@ async fn publish(pool: &Pool, channel: &str, echoes: &Echoes, batch: &[Arc<Envel
 }
 
 /// The messages this process sent whose echo has not come back yet, oldest
-/// first, each as its length and a 128-bit keyed hash of its text (the
-/// keys are this process's own, so no sender can aim at a fingerprint).
+/// first, each as its length and a 128-bit hash of its text (XXH3 with a
+/// seed of this process's own, never shown, so no sender can aim at a
+/// fingerprint; hashing both ways costs a few hundred instructions per
+/// event where std's SipHash cost thousands).
 /// One channel carries them in the order they were sent, so an echo that
 /// arrives means every message kept before it will never come back (sent
 /// while the listener was away): those are forgotten with it.
 #[derive(Default)]
 struct Echoes {
-    keys: (std::hash::RandomState, std::hash::RandomState),
+    seed: Seed,
     sent: Mutex<VecDeque<Fingerprint>>,
 }
 
-type Fingerprint = (usize, u64, u64);
+struct Seed(u64);
+
+impl Default for Seed {
+    fn default() -> Self {
+        Self(rand::random())
+    }
+}
+
+type Fingerprint = (usize, u128);
 
 /// Most echoes awaited at once (a listener far behind, or away): past it
 /// the oldest are forgotten, and their echoes, should they still come, are
@@ -148,8 +158,7 @@ const ECHOES: usize = 4096;
 
 impl Echoes {
     fn fingerprint(&self, text: &[u8]) -> Fingerprint {
-        use std::hash::BuildHasher;
-        (text.len(), self.keys.0.hash_one(text), self.keys.1.hash_one(text))
+        (text.len(), xxhash_rust::xxh3::xxh3_128_with_seed(text, self.seed.0))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Fingerprint>> {
