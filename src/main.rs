@@ -12,9 +12,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn init_tracing(cfg: &switchyard::Config) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(&cfg.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a terminal (and not under a non-empty `NO_COLOR`): escape codes are
-    // noise in a file or a journal, and colouring each request span's fields
-    // cost 3% of the work of accepting a record (callgrind, `bench ingest`'s path).
+    // Colours only for a terminal (and not under a non-empty `NO_COLOR`):
+    // escape codes are noise in a file or a journal, and colouring each
+    // request span's fields cost 3% of the work of accepting a record
+    // (callgrind, `bench ingest`'s path).
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_color;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);

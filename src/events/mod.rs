@@ -348,6 +348,8 @@ pub async fn record_many(db: &impl ConnectionTrait, events: Vec<NewEvent>) -> Re
 /// in one parameter: the statement's text is the same for any number of
 /// events (parsed and planned once per connection), and binding one text
 /// costs far less than seven parameters per event, a JSON document each.
+/// SQLite takes them as one multi-row insert ([`crate::db::insert_rows`]):
+/// its JSON functions re-read each row's text for every field.
 async fn insert_rows(db: &impl ConnectionTrait, models: &[entity::event::Model], now: DateTime<Utc>) -> Result<()> {
     let backend = db.get_database_backend();
     if backend != sea_orm::DbBackend::Postgres {
@@ -421,7 +423,8 @@ impl BroadcastBus {
         Self { tx: broadcast::channel(capacity).0 }
     }
 
-    /// Publishes events already shared (as `Arc`s) with the outbox to other\n    /// processes (see [`redis::RedisBus`]): no copy per subscriber or bus.
+    /// Publishes events already shared (as `Arc`s) with the outbox to other
+    /// processes (see [`redis::RedisBus`]): no copy per subscriber or bus.
     pub fn publish_shared(&self, events: &[Arc<Envelope>]) {
         for e in events {
             // An error only means nobody is listening.
