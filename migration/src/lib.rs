@@ -28,6 +28,7 @@ mod m20261211_000023_integration_sync_state;
 mod m20261212_000024_action_run_status_index;
 mod m20261213_000025_integration_run_job;
 mod m20261214_000026_action_run_revision;
+mod m20261215_000027_record_endpoint_lock;
 
 pub struct Migrator;
 
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000024_action_run_status_index::Migration),
             Box::new(m20261213_000025_integration_run_job::Migration),
             Box::new(m20261214_000026_action_run_revision::Migration),
+            Box::new(m20261215_000027_record_endpoint_lock::Migration),
         ]
     }
 }

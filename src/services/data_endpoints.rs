@@ -141,6 +141,12 @@ pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<()> {
     for w in &hooks {
         evts.push(super::webhooks::delete_in(&txn, w, p.actor()).await?);
     }
+    // The endpoint's row first: this waits for the writers that hold it
+    // share-locked to commit, and makes later ones find no endpoint; the
+    // records are deleted after, so those just committed go too (on
+    // PostgreSQL records have no foreign key to cascade; see
+    // `records::ingest::write_together`).
+    data_endpoint::Entity::delete_by_id(&endpoint.id).exec(&txn).await?;
     entity::record::Entity::delete_many()
         .filter(entity::record::Column::EndpointId.eq(&endpoint.id))
         .exec(&txn)
@@ -149,7 +155,6 @@ pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<()> {
         .filter(endpoint_usage::Column::EndpointId.eq(&endpoint.id))
         .exec(&txn)
         .await?;
-    data_endpoint::Entity::delete_by_id(&endpoint.id).exec(&txn).await?;
     txn.commit().await?;
     super::data_cache::invalidate(st, &p.workspace_id);
     st.publish(evts);

@@ -250,3 +250,54 @@ async fn endpoints_keys_and_members_can_be_filtered() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn deleting_an_endpoint_while_records_arrive_leaves_none_behind() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let b = app.backend.clone();
+        let (endpoint, test_key, _) = setup(&app, json!({})).await;
+        // Eight senders, each until its first 404 (at most 400 requests).
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut senders = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (app, key, accepted) = (app.clone(), test_key.clone(), accepted.clone());
+            senders.spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..400 {
+                    let (s, body) = post_order(&app, &key).await;
+                    seen.push((s, body));
+                    match s {
+                        202 => accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                        _ => break,
+                    };
+                }
+                seen
+            });
+        }
+        let started = Instant::now();
+        while accepted.load(std::sync::atomic::Ordering::Relaxed) < 40 && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let out = app.mutate(&app.owner_key, "deleteDataEndpoint", json!({ "id": endpoint }), "deletedId").await;
+        assert_eq!(out["deletedId"], endpoint, "[{b}]");
+        let mut last = Vec::new();
+        while let Some(seen) = senders.join_next().await {
+            let seen = seen.unwrap();
+            // Accepted, or the endpoint is gone: never a server error.
+            for (s, body) in &seen {
+                assert!(*s == 202 || *s == 404, "[{b}] {s} {body}");
+            }
+            last.push(seen.last().map(|(s, _)| *s));
+        }
+        assert!(last.iter().all(|s| *s == Some(404)), "[{b}] every sender ends on a 404: {last:?}");
+        // No record of the deleted endpoint is left, whenever it was accepted.
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let left = entity::record::Entity::find()
+            .filter(entity::record::Column::EndpointId.eq(&endpoint))
+            .count(&app.state.db)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "[{b}] records left of a deleted endpoint");
+    })
+    .await;
+}

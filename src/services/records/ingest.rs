@@ -342,8 +342,10 @@ fn process_job(workspace_id: &str, batch: usize) -> NewJob {
 /// the usage count (all of them or none, within the quota), the workspace's
 /// waiting `record.process` job share-locked (so a worker claiming it waits
 /// for this commit and then sees these records) or else a new one, and the
-/// records. `None` when the quota cannot take them all: then nothing was
-/// written and [`write_together`] admits what fits.
+/// records. The endpoint is share-locked once for the statement (records
+/// have no foreign key on PostgreSQL; see [`write_together`]). `None` when
+/// the quota cannot take them all or the endpoint is gone: then nothing was
+/// written and [`write_together`] admits what fits, or answers 404.
 async fn create_together(
     st: &AppState,
     group: &[&Prepared],
@@ -374,8 +376,10 @@ async fn create_together(
         values.push(v);
         format!("${}", values.len())
     };
+    // Every row needs the endpoint, share-locked once for the statement
+    // (see [`write_together`]).
     let counted = match first.quota {
-        None => "SELECT 1".to_string(),
+        None => "SELECT 1 FROM endpoint".to_string(),
         Some(limit) => {
             let (month, n) = (param(&mut values, month().into()), param(&mut values, n.into()));
             let cap = match limit {
@@ -383,8 +387,8 @@ async fn create_together(
                 None => String::new(),
             };
             format!(
-                "INSERT INTO endpoint_usage (endpoint_id, month, count) VALUES ($4, {month}, {n}) \
-                 ON CONFLICT (endpoint_id, month) DO UPDATE SET count = endpoint_usage.count + excluded.count{cap} \
+                "INSERT INTO endpoint_usage (endpoint_id, month, count) SELECT $4, {month}, {n} FROM endpoint \
+                 WHERE true ON CONFLICT (endpoint_id, month) DO UPDATE SET count = endpoint_usage.count + excluded.count{cap} \
                  RETURNING 1"
             )
         }
@@ -430,7 +434,8 @@ async fn create_together(
         "WITH waiting AS ( \
             SELECT id FROM job WHERE kind = $1 AND state = $2 AND workspace_id = $3 AND attempts = 0 \
             ORDER BY id DESC LIMIT 1 FOR SHARE \
-         ), counted AS ({counted}), \
+         ), endpoint AS (SELECT 1 FROM data_endpoint WHERE id = $4 FOR KEY SHARE), \
+         counted AS ({counted}), \
          new_job AS ( \
             INSERT INTO job (id, workspace_id, kind, payload, state, attempts, max_attempts, run_at, visible_at, \
                              created_at, updated_at) \
@@ -529,6 +534,37 @@ async fn write_together(
             }
             Err(e @ Error::NotFound(_)) => outcomes[i] = Some(Err(e)),
             Err(e) => return Err(e),
+        }
+    }
+    // New records need their endpoint, still there: an endpoint deleted
+    // since the request looked it up answers 404. On PostgreSQL it stays
+    // share-locked until the commit, taken in id order (record rows have no
+    // foreign key there; see the `record_endpoint_lock` migration); SQLite
+    // serialises writers.
+    let mut wanted: Vec<&str> = changes
+        .iter()
+        .enumerate()
+        .filter(|&(i, c)| outcomes[i].is_none() && c.op == Operation::Create)
+        .map(|(_, c)| c.endpoint_id.as_str())
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if !wanted.is_empty() {
+        let marks: Vec<String> = (1..=wanted.len())
+            .map(|n| match backend {
+                DbBackend::Postgres => format!("${n}"),
+                _ => "?".to_string(),
+            })
+            .collect();
+        let lock = if backend == DbBackend::Postgres { " FOR KEY SHARE" } else { "" };
+        let sql = format!("SELECT id FROM data_endpoint WHERE id IN ({}) ORDER BY id{lock}", marks.join(", "));
+        let values = wanted.iter().map(|&id| id.into());
+        let rows = txn.query_all(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
+        let found: HashSet<String> = rows.iter().map(|r| r.try_get("", "id")).collect::<Result<_, sea_orm::DbErr>>()?;
+        for (i, c) in changes.iter().enumerate() {
+            if outcomes[i].is_none() && c.op == Operation::Create && !found.contains(&c.endpoint_id) {
+                outcomes[i] = Some(Err(Error::NotFound("Data endpoint")));
+            }
         }
     }
     // Quotas: per endpoint, admit as many of this batch's changes as remain.
