@@ -18,8 +18,17 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         if m.get_database_backend() == DbBackend::Postgres {
+            // Whatever the key's name: the one on `record.endpoint_id`.
             m.get_connection()
-                .execute_unprepared("ALTER TABLE record DROP CONSTRAINT IF EXISTS record_endpoint_id_fkey")
+                .execute_unprepared(
+                    "DO $$ DECLARE k name; BEGIN \
+                       FOR k IN SELECT c.conname FROM pg_constraint AS c \
+                         JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) \
+                         WHERE c.contype = 'f' AND c.conrelid = 'record'::regclass \
+                           AND c.confrelid = 'data_endpoint'::regclass AND a.attname = 'endpoint_id' \
+                       LOOP EXECUTE format('ALTER TABLE record DROP CONSTRAINT %I', k); END LOOP; \
+                     END $$",
+                )
                 .await?;
         }
         Ok(())

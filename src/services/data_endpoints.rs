@@ -145,9 +145,12 @@ pub async fn delete(st: &AppState, p: &Principal, id: &str) -> Result<()> {
     // share-locked to commit, and makes later ones find no endpoint; the
     // records are deleted after, so those just committed go too (on
     // PostgreSQL records have no foreign key to cascade; see
-    // `records::ingest::write_together`).
+    // `records::ingest::write_together`, which locks in the same order:
+    // endpoint, records, usage). Writers of this endpoint wait meanwhile,
+    // so the records are found through `ix_record_endpoint`.
     data_endpoint::Entity::delete_by_id(&endpoint.id).exec(&txn).await?;
     entity::record::Entity::delete_many()
+        .filter(entity::record::Column::WorkspaceId.eq(&p.workspace_id))
         .filter(entity::record::Column::EndpointId.eq(&endpoint.id))
         .exec(&txn)
         .await?;

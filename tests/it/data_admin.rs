@@ -256,14 +256,15 @@ async fn deleting_an_endpoint_while_records_arrive_leaves_none_behind() {
     for_each_backend(&[], |app: TestApp| async move {
         let b = app.backend.clone();
         let (endpoint, test_key, _) = setup(&app, json!({})).await;
-        // Eight senders, each until its first 404 (at most 400 requests).
+        // Eight senders, each until its first 404 (for 30 s at most).
         let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut senders = tokio::task::JoinSet::new();
         for _ in 0..8 {
             let (app, key, accepted) = (app.clone(), test_key.clone(), accepted.clone());
             senders.spawn(async move {
                 let mut seen = Vec::new();
-                for _ in 0..400 {
+                let started = Instant::now();
+                while started.elapsed() < Duration::from_secs(30) {
                     let (s, body) = post_order(&app, &key).await;
                     seen.push((s, body));
                     match s {
@@ -292,6 +293,43 @@ async fn deleting_an_endpoint_while_records_arrive_leaves_none_behind() {
         assert!(last.iter().all(|s| *s == Some(404)), "[{b}] every sender ends on a 404: {last:?}");
         // No record of the deleted endpoint is left, whenever it was accepted.
         use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let left = entity::record::Entity::find()
+            .filter(entity::record::Column::EndpointId.eq(&endpoint))
+            .count(&app.state.db)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "[{b}] records left of a deleted endpoint");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_record_whose_endpoint_is_deleted_while_it_waits_for_its_commit_answers_404() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+    for_each_backend(&[], |app: TestApp| async move {
+        let b = app.backend.clone();
+        let (endpoint, test_key, _) = setup(&app, json!({})).await;
+        // The endpoint is looked up (and cached) by a first request.
+        assert_eq!(post_order(&app, &test_key).await.0, 202, "[{b}]");
+        // A deletion under way, as `deleteDataEndpoint` makes it: the
+        // endpoint's row, then its records, not yet committed.
+        let txn = app.state.writer.begin().await.unwrap();
+        entity::data_endpoint::Entity::delete_by_id(&endpoint).exec(&txn).await.unwrap();
+        entity::record::Entity::delete_many()
+            .filter(entity::record::Column::EndpointId.eq(&endpoint))
+            .exec(&txn)
+            .await
+            .unwrap();
+        // A request still finds the endpoint; its commit waits for the deletion's.
+        let sent = tokio::spawn({
+            let (app, key) = (app.clone(), test_key.clone());
+            async move { post_order(&app, &key).await }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!sent.is_finished(), "[{b}] the write waits for the deletion");
+        txn.commit().await.unwrap();
+        let (s, body) = sent.await.unwrap();
+        assert_eq!(s, 404, "[{b}] {body}");
         let left = entity::record::Entity::find()
             .filter(entity::record::Column::EndpointId.eq(&endpoint))
             .count(&app.state.db)

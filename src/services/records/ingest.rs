@@ -515,38 +515,14 @@ async fn write_together(
     let mut outcomes: Vec<Option<Result<String>>> = (0..changes.len()).map(|_| None).collect();
     // Changes whose record exists: replaced or deleted in place.
     let mut existing: HashSet<usize> = HashSet::new();
-    // The records that replace and delete name, locked in id order, so two
-    // transactions never wait on each other's records in opposite orders.
-    let mut named: Vec<(usize, &str)> = Vec::new();
-    for (i, c) in changes.iter().enumerate() {
-        match (c.op, &c.record_id) {
-            (Operation::Create, _) => {}
-            (_, Some(id)) => named.push((i, id.as_str())),
-            (_, None) => outcomes[i] = Some(Err(Error::internal("replace or delete without a record id"))),
-        }
-    }
-    named.sort_by_key(|&(_, id)| id);
-    for (i, id) in named {
-        let c = &changes[i];
-        match super::find_in(&txn, &c.workspace_id, &c.endpoint_id, &c.environment, id, true).await {
-            Ok(_) => {
-                existing.insert(i);
-            }
-            Err(e @ Error::NotFound(_)) => outcomes[i] = Some(Err(e)),
-            Err(e) => return Err(e),
-        }
-    }
-    // New records need their endpoint, still there: an endpoint deleted
-    // since the request looked it up answers 404. On PostgreSQL it stays
-    // share-locked until the commit, taken in id order (record rows have no
-    // foreign key there; see the `record_endpoint_lock` migration); SQLite
-    // serialises writers.
-    let mut wanted: Vec<&str> = changes
-        .iter()
-        .enumerate()
-        .filter(|&(i, c)| outcomes[i].is_none() && c.op == Operation::Create)
-        .map(|(_, c)| c.endpoint_id.as_str())
-        .collect();
+    // Every change's endpoint, still there, first: an endpoint deleted
+    // since the request looked it up answers 404 (its records went with
+    // it). On PostgreSQL the endpoints stay share-locked until the commit,
+    // taken in id order before any record or usage row, the order in which
+    // `data_endpoints::delete` takes them (records have no foreign key
+    // there; see the `record_endpoint_lock` migration). SQLite serialises
+    // writers.
+    let mut wanted: Vec<&str> = changes.iter().map(|c| c.endpoint_id.as_str()).collect();
     wanted.sort_unstable();
     wanted.dedup();
     if !wanted.is_empty() {
@@ -562,9 +538,31 @@ async fn write_together(
         let rows = txn.query_all(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
         let found: HashSet<String> = rows.iter().map(|r| r.try_get("", "id")).collect::<Result<_, sea_orm::DbErr>>()?;
         for (i, c) in changes.iter().enumerate() {
-            if outcomes[i].is_none() && c.op == Operation::Create && !found.contains(&c.endpoint_id) {
-                outcomes[i] = Some(Err(Error::NotFound("Data endpoint")));
+            if !found.contains(&c.endpoint_id) {
+                outcomes[i] = Some(Err(Error::NotFound("Endpoint")));
             }
+        }
+    }
+    // The records that replace and delete name, locked in id order, so two
+    // transactions never wait on each other's records in opposite orders.
+    let mut named: Vec<(usize, &str)> = Vec::new();
+    for (i, c) in changes.iter().enumerate() {
+        match (c.op, &c.record_id) {
+            _ if outcomes[i].is_some() => {}
+            (Operation::Create, _) => {}
+            (_, Some(id)) => named.push((i, id.as_str())),
+            (_, None) => outcomes[i] = Some(Err(Error::internal("replace or delete without a record id"))),
+        }
+    }
+    named.sort_by_key(|&(_, id)| id);
+    for (i, id) in named {
+        let c = &changes[i];
+        match super::find_in(&txn, &c.workspace_id, &c.endpoint_id, &c.environment, id, true).await {
+            Ok(_) => {
+                existing.insert(i);
+            }
+            Err(e @ Error::NotFound(_)) => outcomes[i] = Some(Err(e)),
+            Err(e) => return Err(e),
         }
     }
     // Quotas: per endpoint, admit as many of this batch's changes as remain.

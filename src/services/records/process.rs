@@ -237,8 +237,9 @@ async fn apply_pg(
 ) -> Result<(Vec<Applied>, u64)> {
     let legacy = job.payload.get("record_id").and_then(|v| v.as_str());
     // The update finds each record by its primary key (`r.id = before.id`);
-    // its other checks are said with `IS NOT DISTINCT FROM` (the same as `=`
-    // for these values, never null), which no index can serve. With `=`,
+    // its other checks are said with `IS NOT DISTINCT FROM`, which no index
+    // can serve: the same as `=` here, since the parameters are never null
+    // and a record without a job fails either form. With `=`,
     // a plan made for the literal values (PostgreSQL's first executions of
     // a prepared statement) could fetch every record of the job or of the
     // whole workspace through their indexes and join them to the chunk
