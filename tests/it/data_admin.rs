@@ -251,6 +251,13 @@ async fn endpoints_keys_and_members_can_be_filtered() {
     .await;
 }
 
+/// Rows in the database of records of `endpoint`, however they got there.
+async fn records_of(app: &TestApp, endpoint: &str) -> u64 {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let rows = entity::record::Entity::find().filter(entity::record::Column::EndpointId.eq(endpoint));
+    rows.count(&app.state.db).await.unwrap()
+}
+
 #[tokio::test]
 async fn deleting_an_endpoint_while_records_arrive_leaves_none_behind() {
     for_each_backend(&[], |app: TestApp| async move {
@@ -292,20 +299,14 @@ async fn deleting_an_endpoint_while_records_arrive_leaves_none_behind() {
         }
         assert!(last.iter().all(|s| *s == Some(404)), "[{b}] every sender ends on a 404: {last:?}");
         // No record of the deleted endpoint is left, whenever it was accepted.
-        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-        let left = entity::record::Entity::find()
-            .filter(entity::record::Column::EndpointId.eq(&endpoint))
-            .count(&app.state.db)
-            .await
-            .unwrap();
-        assert_eq!(left, 0, "[{b}] records left of a deleted endpoint");
+        assert_eq!(records_of(&app, &endpoint).await, 0, "[{b}] records left of a deleted endpoint");
     })
     .await;
 }
 
 #[tokio::test]
 async fn a_record_whose_endpoint_is_deleted_while_it_waits_for_its_commit_answers_404() {
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
     for_each_backend(&[], |app: TestApp| async move {
         let b = app.backend.clone();
         let (endpoint, test_key, _) = setup(&app, json!({})).await;
@@ -330,12 +331,7 @@ async fn a_record_whose_endpoint_is_deleted_while_it_waits_for_its_commit_answer
         txn.commit().await.unwrap();
         let (s, body) = sent.await.unwrap();
         assert_eq!(s, 404, "[{b}] {body}");
-        let left = entity::record::Entity::find()
-            .filter(entity::record::Column::EndpointId.eq(&endpoint))
-            .count(&app.state.db)
-            .await
-            .unwrap();
-        assert_eq!(left, 0, "[{b}] records left of a deleted endpoint");
+        assert_eq!(records_of(&app, &endpoint).await, 0, "[{b}] records left of a deleted endpoint");
     })
     .await;
 }
