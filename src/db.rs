@@ -149,6 +149,18 @@ where
     }
 }
 
+/// Appends the `n`th bind placeholder (counted from 1) in `backend`'s
+/// dialect: `$n` on PostgreSQL, `?` on SQLite.
+pub fn push_placeholder(sql: &mut String, backend: DbBackend, n: usize) {
+    use std::fmt::Write as _;
+    match backend {
+        DbBackend::Postgres => {
+            let _ = write!(sql, "${n}");
+        }
+        _ => sql.push('?'),
+    }
+}
+
 /// A multi-row `INSERT` written directly (quoted names, one placeholder per
 /// value), for the inserts that run once per accepted record: building the
 /// same statement with sea-query cost more than binding and running it on
@@ -182,12 +194,7 @@ pub fn insert_rows(
             (0, _) => "), (",
             _ => ", ",
         });
-        match backend {
-            DbBackend::Postgres => {
-                let _ = write!(sql, "${}", n + 1);
-            }
-            _ => sql.push('?'),
-        }
+        push_placeholder(&mut sql, backend, n + 1);
         if cast[n % width] {
             sql.push_str("::json");
         }

@@ -526,14 +526,17 @@ async fn write_together(
     wanted.sort_unstable();
     wanted.dedup();
     if !wanted.is_empty() {
-        let marks: Vec<String> = (1..=wanted.len())
-            .map(|n| match backend {
-                DbBackend::Postgres => format!("${n}"),
-                _ => "?".to_string(),
-            })
-            .collect();
-        let lock = if backend == DbBackend::Postgres { " FOR KEY SHARE" } else { "" };
-        let sql = format!("SELECT id FROM data_endpoint WHERE id IN ({}) ORDER BY id{lock}", marks.join(", "));
+        let mut sql = String::from("SELECT id FROM data_endpoint WHERE id IN (");
+        for n in 1..=wanted.len() {
+            if n > 1 {
+                sql.push_str(", ");
+            }
+            crate::db::push_placeholder(&mut sql, backend, n);
+        }
+        sql.push_str(") ORDER BY id");
+        if backend == DbBackend::Postgres {
+            sql.push_str(" FOR KEY SHARE");
+        }
         let values = wanted.iter().map(|&id| id.into());
         let rows = txn.query_all(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
         let found: HashSet<String> = rows.iter().map(|r| r.try_get("", "id")).collect::<Result<_, sea_orm::DbErr>>()?;
