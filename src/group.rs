@@ -2,7 +2,11 @@
 //! task at a time (the one whose push found nobody writing) takes what has
 //! queued, writes it together and answers each. While a write runs, new
 //! items queue up for the next, so batches grow with load, and a lone item
-//! never waits for company (there is no timer).
+//! never waits for company (there is no timer). A writer may give the
+//! runtime one turn before each batch ([`GroupQueue::gather`]): the tasks
+//! that are ready to queue an item (a provider's answer in) do so first and
+//! join the batch, instead of each finding the last one's write just begun.
+//! With nothing else ready the turn comes straight back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -27,6 +31,17 @@ impl<T> GroupQueue<T> {
     pub fn push(&self, item: T) -> bool {
         self.items.lock().unwrap_or_else(|e| e.into_inner()).push(item);
         !self.writing.swap(true, Ordering::AcqRel)
+    }
+
+    /// [`GroupQueue::next_batch`] after one turn of the runtime, so that
+    /// the items of tasks already ready to run join the batch (see the
+    /// module's header). The call log takes its batches so (`bench
+    /// connections` on SQLite: +20% calls per second, its commits no
+    /// longer one per call); the job ledger's completions do not (`bench
+    /// jobs` on SQLite: a third fewer jobs per second with it).
+    pub async fn gather(&self, max: usize) -> Option<Vec<T>> {
+        tokio::task::yield_now().await;
+        self.next_batch(max)
     }
 
     /// The writer's next batch (at most `max` items, oldest first), or
@@ -86,5 +101,23 @@ mod tests {
         assert!(q.push(4), "the writer gave up its part: the next push starts one");
         assert_eq!(q.next_batch(10), Some(vec![4]));
         assert_eq!(q.next_batch(10), None);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn gather_lets_ready_tasks_queue_their_items_into_the_batch() {
+        let q = std::sync::Arc::new(GroupQueue::default());
+        assert!(q.push(1));
+        // Ready to run, but on this one thread only once the writer yields.
+        let pushers: Vec<_> = (2..=4)
+            .map(|i| {
+                let q = q.clone();
+                tokio::spawn(async move { assert!(!q.push(i), "the writer is still running") })
+            })
+            .collect();
+        assert_eq!(q.gather(10).await, Some(vec![1, 2, 3, 4]), "one batch, not one item each");
+        for p in pushers {
+            p.await.unwrap();
+        }
+        assert_eq!(q.gather(10).await, None);
     }
 }

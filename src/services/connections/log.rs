@@ -73,7 +73,7 @@ impl CallLog {
     /// Writes batches until the queue is empty.
     async fn drain(&self, st: &AppState) {
         let _guard = self.queue.writer_guard();
-        while let Some(batch) = self.queue.next_batch(MAX_BATCH) {
+        while let Some(batch) = self.queue.gather(MAX_BATCH).await {
             let (rows, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
             for (outcome, w) in self.commit_all(st, rows).await.into_iter().zip(waiters) {
                 let _ = w.send(outcome);
