@@ -222,7 +222,8 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 15)]
         runs: usize,
     },
-    /// The baseline server of `bench http`: a bare axum route, nothing else.
+    /// The baseline server of the benches: a bare axum route (`bench http`,
+    /// `bench ingest`) and a bare forwarding route (`bench connections`).
     #[command(hide = true)]
     BareServer {
         #[arg(long)]

@@ -4,9 +4,9 @@
 //! custom REST API with a rate window of its own (10,000,000 calls per
 //! hour), so every call takes a slot as calls to catalog providers do;
 //! every call is logged as a user's would be. Reports req/s, p50 and p99 of
-//! each, the throughput ratio and the p50 overhead; and, as the ceiling any
-//! server reaches on the same machine, the bare server's forwarding route
-//! (one request in, one out to the same provider, nothing else).
+//! each, the throughput ratio and the p50 overhead; and, as a practical
+//! ceiling on the same machine, the bare server's forwarding route (one
+//! request in, one out to the same provider, nothing else).
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::any;
@@ -42,7 +42,7 @@ pub async fn run(config: Config, requests: usize, concurrency: usize, rounds: us
         return Err(Error::invalid("--requests 100..=1000000, --concurrency 1..=512, --rounds 1..=10"));
     }
     let base = provider().await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().map_err(Error::internal)?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).no_proxy().build().map_err(Error::internal)?;
     let storage = if config.is_postgres() { "PostgreSQL" } else { "SQLite" };
     let queue = if config.redis_url.is_some() { "Redis" } else { "in-process" };
     println!(
@@ -56,8 +56,8 @@ pub async fn run(config: Config, requests: usize, concurrency: usize, rounds: us
         });
         let graphql = format!("http://{}/graphql", server.addr);
         let items = format!("{base}/items");
-        // The ceiling: the bare server's forwarding route, given the same
-        // body as the mutation, calling the same provider.
+        // The ceiling: the bare server's forwarding route, sent the same
+        // body as the mutation (uploaded, not read), calling the same provider.
         let bare = bare.strip_suffix("/bare").unwrap_or(bare);
         let forward = url::Url::parse_with_params(&format!("{bare}/forward"), [("to", &items)])
             .map_err(Error::internal)?

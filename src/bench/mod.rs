@@ -58,12 +58,18 @@ pub async fn run(config: Config, cmd: BenchCommand) -> Result<()> {
 }
 
 /// The baselines: `/bare`, one axum route that answers 202 with a tiny JSON
-/// body; and `/forward`, the least a server can do to call a provider for a
-/// client (one request in, the same request out through one shared reqwest
-/// client, the provider's status and body back), the ceiling of `bench
-/// connections`.
+/// body; and `/forward`, about the least a server can do to call a provider
+/// for a client (one request in, one GET out through one shared reqwest
+/// client, the provider's status and body back), the practical ceiling of
+/// `bench connections`. Its client, like the server's outgoing one, follows
+/// no redirects and uses no proxy.
 async fn bare_server(port: u16) -> Result<()> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().map_err(Error::internal)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .map_err(Error::internal)?;
     let app = Router::new()
         .route("/bare", post(|| async { (StatusCode::ACCEPTED, axum::Json(json!({ "success": true }))) }))
         .route("/forward", post(forward))
@@ -78,17 +84,20 @@ struct ForwardTo {
     to: String,
 }
 
-/// `/forward?to=URL`: sends a GET to the URL (loopback only: the bench's
-/// own provider) with the request's `authorization`, and answers with the
-/// provider's status and body.
+/// `/forward?to=URL`: sends a GET to the URL (plain `http://127.0.0.1`, no
+/// credentials in it: the bench's own provider) with the request's
+/// `authorization`, and answers with the provider's status and body.
 async fn forward(
     axum::extract::State(client): axum::extract::State<reqwest::Client>,
     axum::extract::Query(ForwardTo { to }): axum::extract::Query<ForwardTo>,
     headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let Some(target) = url::Url::parse(&to).ok().filter(|u| u.host_str() == Some("127.0.0.1")) else {
-        return (StatusCode::BAD_REQUEST, "`to` must be an http://127.0.0.1 URL").into_response();
+    let loopback = |u: &url::Url| {
+        u.scheme() == "http" && u.host_str() == Some("127.0.0.1") && u.username().is_empty() && u.password().is_none()
+    };
+    let Some(target) = url::Url::parse(&to).ok().filter(loopback) else {
+        return (StatusCode::BAD_REQUEST, "`to` must be an http://127.0.0.1 URL without credentials").into_response();
     };
     let mut req = client.get(target);
     if let Some(auth) = headers.get("authorization") {
@@ -96,7 +105,7 @@ async fn forward(
     }
     match req.send().await {
         Ok(resp) => {
-            let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let status = resp.status();
             match resp.bytes().await {
                 Ok(body) => (status, body).into_response(),
                 Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
