@@ -149,18 +149,6 @@ where
     }
 }
 
-/// Appends the `n`th bind placeholder (counted from 1) in `backend`'s
-/// dialect: `$n` on PostgreSQL, `?` on SQLite.
-pub fn push_placeholder(sql: &mut String, backend: DbBackend, n: usize) {
-    use std::fmt::Write as _;
-    match backend {
-        DbBackend::Postgres => {
-            let _ = write!(sql, "${n}");
-        }
-        _ => sql.push('?'),
-    }
-}
-
 /// A multi-row `INSERT` written directly (quoted names, one placeholder per
 /// value), for the inserts that run once per accepted record: building the
 /// same statement with sea-query cost more than binding and running it on
@@ -194,7 +182,12 @@ pub fn insert_rows(
             (0, _) => "), (",
             _ => ", ",
         });
-        push_placeholder(&mut sql, backend, n + 1);
+        match backend {
+            DbBackend::Postgres => {
+                let _ = write!(sql, "${}", n + 1);
+            }
+            _ => sql.push('?'),
+        }
         if cast[n % width] {
             sql.push_str("::json");
         }

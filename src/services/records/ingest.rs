@@ -526,20 +526,19 @@ async fn write_together(
     wanted.sort_unstable();
     wanted.dedup();
     if !wanted.is_empty() {
-        let mut sql = String::from("SELECT id FROM data_endpoint WHERE id IN (");
-        for n in 1..=wanted.len() {
-            if n > 1 {
-                sql.push_str(", ");
-            }
-            crate::db::push_placeholder(&mut sql, backend, n);
-        }
-        sql.push_str(") ORDER BY id");
-        if backend == DbBackend::Postgres {
-            sql.push_str(" FOR KEY SHARE");
-        }
-        let values = wanted.iter().map(|&id| id.into());
-        let rows = txn.query_all(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
-        let found: HashSet<String> = rows.iter().map(|r| r.try_get("", "id")).collect::<Result<_, sea_orm::DbErr>>()?;
+        use entity::data_endpoint::{Column as E, Entity as Endpoint};
+        // `FOR KEY SHARE` on PostgreSQL; sea-query writes no lock for SQLite.
+        let found: HashSet<String> = Endpoint::find()
+            .select_only()
+            .column(E::Id)
+            .filter(E::Id.is_in(wanted.iter().copied()))
+            .order_by_asc(E::Id)
+            .lock(sea_orm::sea_query::LockType::KeyShare)
+            .into_tuple::<String>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect();
         for (i, c) in changes.iter().enumerate() {
             if !found.contains(&c.endpoint_id) {
                 outcomes[i] = Some(Err(Error::NotFound("Endpoint")));
