@@ -432,10 +432,14 @@ pub struct Config {
     pub role: Role,
 
     /// Jobs one process runs at the same time (and batches of a batching
-    /// kind, such as webhook deliveries). Default: 32 on PostgreSQL, where
+    /// kind, such as webhook deliveries), apart from the kinds with a pool
+    /// of their own (action runs, see `Handler::own_slots`). Default: 32 on PostgreSQL, where
     /// writes run side by side and most jobs wait on the network (`bench
     /// jobs` ran 2.6× more no-op jobs per second with 32 than with 8); 8 on
-    /// SQLite, whose writes all take turns at one connection. See
+    /// SQLite, whose writes all take turns at one connection (there 32
+    /// delivered fewer webhooks, `bench delivery`: 1,150-1,330/s with 8,
+    /// 700-750/s with 32, and under a burst processing took smaller batches
+    /// and fell behind further, `bench delivery --end-to-end`). See
     /// [`Config::worker_concurrency`].
     #[arg(long = "worker-concurrency", env = "SWITCHYARD_WORKER_CONCURRENCY", global = true)]
     pub worker_concurrency_setting: Option<usize>,
@@ -550,7 +554,6 @@ impl Config {
         self.public_url().starts_with("https://")
     }
 
-    /// Whether the database is PostgreSQL (otherwise the embedded SQLite).
     /// Group-commit writers: the configured number, or the backend's default.
     pub fn ingest_writers(&self) -> usize {
         match self.ingest_writers {
@@ -578,6 +581,7 @@ impl Config {
         }
     }
 
+    /// Whether the database is PostgreSQL (otherwise the embedded SQLite).
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
     }

@@ -23,27 +23,34 @@ impl HttpClient {
     /// is an error, as is a response over 1 MiB.
     pub async fn exchange(&self, req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse> {
         let url = Url::parse(&req.uri().to_string()).map_err(|e| Error::invalid(format!("invalid URL: {e}")))?;
+        let (parts, body) = req.into_parts();
+        self.send(parts.method, url, parts.headers, body).await
+    }
+
+    /// [`HttpClient::exchange`] for a caller that holds the parts already,
+    /// its URL parsed: nothing is turned into text and parsed back.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        headers: reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<oauth2::HttpResponse> {
         if !self.allow_private {
             let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
             if let Some(why) = host.parse::<IpAddr>().ok().and_then(forbidden_reason) {
                 return Err(Error::invalid(format!("Refused by the SSRF guard: {why}")));
             }
         }
-        let (parts, body) = req.into_parts();
-        let resp = self
+        let mut resp = self
             .client
-            .request(parts.method, url)
-            .headers(parts.headers)
+            .request(method, url)
+            .headers(headers)
             .body(body)
             .timeout(TIMEOUT)
             .send()
             .await
             .map_err(|e| Error::invalid(format!("The provider could not be reached: {}", transport_error(e))))?;
-        let mut out = oauth2::http::Response::builder().status(resp.status());
-        for (k, v) in resp.headers() {
-            out = out.header(k, v);
-        }
-        let mut resp = resp;
         let mut body = Vec::new();
         while let Some(chunk) = resp
             .chunk()
@@ -55,7 +62,11 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        out.body(body).map_err(Error::internal)
+        // The status and headers as they came, moved rather than copied.
+        let mut out = oauth2::http::Response::new(body);
+        *out.status_mut() = resp.status();
+        *out.headers_mut() = std::mem::take(resp.headers_mut());
+        Ok(out)
     }
 
     /// A GET with a bearer token and extra headers; returns status and JSON body.

@@ -70,6 +70,17 @@ pub trait Handler: Send + Sync + 'static {
     async fn run_batch(&self, st: &AppState, jobs: &[entity::job::Model]) -> Vec<Result<()>> {
         futures_util::future::join_all(jobs.iter().map(|j| self.run(st, j))).await
     }
+    /// Jobs of this kind one process runs at once in a pool of their own,
+    /// or `None` (the default): they share the process's pool of
+    /// `--worker-concurrency` slots with the other kinds. A kind whose jobs
+    /// spend their time waiting on outside services (an action run's
+    /// provider calls) takes its own, so it neither waits behind the kinds
+    /// that keep the database busy nor crowds them: on SQLite that shared
+    /// pool is kept small, because a `record.process` job left waiting for
+    /// a slot gathers more records per transaction.
+    fn own_slots(&self) -> Option<usize> {
+        None
+    }
     /// Called once the job is dead (no attempt left), so the thing it
     /// worked on can record that it failed.
     async fn on_dead(&self, _st: &AppState, _job: &entity::job::Model, _error: &str) -> Result<()> {
@@ -112,9 +123,24 @@ impl Registry {
         self.handlers.keys().map(|k| k.to_string()).collect()
     }
 
-    /// The kinds whose jobs run one at a time (`batched == false`) or in
-    /// batches (`batched == true`, see [`Handler::batch_size`]).
+    /// The kinds whose jobs run one at a time in the shared pool
+    /// (`batched == false`) or in batches (`batched == true`, see
+    /// [`Handler::batch_size`]).
     pub fn kinds_batched(&self, batched: bool) -> Vec<String> {
-        self.handlers.iter().filter(|(_, h)| (h.batch_size() > 1) == batched).map(|(k, _)| k.to_string()).collect()
+        self.handlers
+            .iter()
+            .filter(|(_, h)| (h.batch_size() > 1) == batched && (batched || h.own_slots().is_none()))
+            .map(|(k, _)| k.to_string())
+            .collect()
+    }
+
+    /// The kinds that run one at a time in a pool of their own, with its
+    /// size (see [`Handler::own_slots`]).
+    pub fn kinds_on_own(&self) -> Vec<(String, usize)> {
+        self.handlers
+            .iter()
+            .filter(|(_, h)| h.batch_size() <= 1)
+            .filter_map(|(k, h)| Some((k.to_string(), h.own_slots()?.max(1))))
+            .collect()
     }
 }

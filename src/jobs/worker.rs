@@ -69,9 +69,16 @@ async fn run(st: AppState, id: String) {
         .into_iter()
         .map(|kind| super::batch::lease_loop(&st, &id, kind, batch_pool.clone(), &running, &hard_stop));
     let single = Pool { slots: Arc::new(Semaphore::new(concurrency)), settling };
+    // Kinds with a pool of their own (see `Handler::own_slots`): their
+    // slots and settling places are theirs alone.
+    let on_own = st.registry.kinds_on_own().into_iter().map(|(kind, n)| {
+        let pool = Pool { slots: Arc::new(Semaphore::new(n)), settling: Arc::new(Semaphore::new(n)) };
+        lease_loop(&st, &id, vec![kind], pool, &running, &hard_stop)
+    });
     tokio::join!(
         lease_loop(&st, &id, st.registry.kinds_batched(false), single, &running, &hard_stop),
         futures_util::future::join_all(batched),
+        futures_util::future::join_all(on_own),
     );
     // Drain: no more leasing; give running jobs the grace period.
     running.close();

@@ -911,3 +911,66 @@ async fn a_plugin_step_runs_an_installed_plugins_action_and_feeds_the_next_step(
     })
     .await;
 }
+
+/// Action runs have a pool of their own (`RunAction::own_slots`): with the
+/// process's shared pool cut to one slot, four runs still wait on their
+/// provider at the same time. The provider holds each request until four
+/// are in (at most 10 s), and keeps the most it saw at once.
+#[tokio::test]
+async fn action_runs_do_not_queue_behind_the_shared_worker_pool() {
+    for_each_backend(&["--worker-concurrency", "1"], |app| async move {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        const RUNS: usize = 4;
+        #[derive(Clone, Default)]
+        struct Gate {
+            in_flight: Arc<AtomicUsize>,
+            most: Arc<AtomicUsize>,
+            all_in: Arc<tokio::sync::Notify>,
+        }
+        let gate = Gate::default();
+        let held = |axum::extract::State(g): axum::extract::State<Gate>| async move {
+            let now = g.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            g.most.fetch_max(now, Ordering::SeqCst);
+            let all_in = g.all_in.notified();
+            if now >= RUNS {
+                g.all_in.notify_waiters();
+            } else {
+                let _ = tokio::time::timeout(Duration::from_secs(10), all_in).await;
+            }
+            g.in_flight.fetch_sub(1, Ordering::SeqCst);
+            axum::Json(json!({ "ok": true }))
+        };
+        let router = axum::Router::new()
+            .route("/api", axum::routing::any(|| async { axum::Json(json!({ "ok": true })) }))
+            .route("/api/gate", axum::routing::post(held))
+            .with_state(gate.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        custom_rest(&app, &base, None).await;
+        let made = create(
+            &app,
+            json!({ "name": "Held", "steps": [
+                { "key": "held", "kind": "API_EXECUTE", "provider": "custom_rest", "method": "POST", "path": "/gate",
+                  "body": { "n": "{{ input.n }}" } }] }),
+        )
+        .await;
+        let id = made["action"]["id"].as_str().unwrap().to_string();
+        let mut runs = Vec::new();
+        for n in 0..RUNS {
+            runs.push(run(&app, &app.owner_key, &id, json!({ "n": n.to_string() })).await);
+        }
+        for run_id in &runs {
+            let done = wait_run(&app, run_id, Duration::from_secs(60), ended).await;
+            assert_eq!(done["status"], "SUCCEEDED", "[{}] {done}", app.backend);
+        }
+        assert_eq!(
+            gate.most.load(Ordering::SeqCst),
+            RUNS,
+            "[{}] every run waited on the provider at once, not one after another",
+            app.backend
+        );
+    })
+    .await;
+}

@@ -285,6 +285,26 @@ async fn target(
     Ok((base, headers))
 }
 
+/// Where one call goes, with the headers that prove it: made once per
+/// call, again only when a refresh changed the credentials.
+struct Target {
+    url: url::Url,
+    auth: Vec<(String, String)>,
+}
+
+/// The [`Target`] of `r` through `c` (its path checked to stay under the
+/// API base URL, see [`url_of`]).
+async fn prepare(
+    st: &AppState,
+    c: &connection::Model,
+    provider: &Provider,
+    setting: Option<&entity::provider_setting::Model>,
+    r: &CallRequest,
+) -> Result<Target> {
+    let (base, auth) = target(st, c, provider, setting).await?;
+    Ok(Target { url: url_of(&base, r)?, auth })
+}
+
 /// What one run of a call came to.
 enum Ran {
     /// The provider answered (any status but 429, 5xx, or a 401 that a refresh fixed).
@@ -323,7 +343,9 @@ impl Budget {
     }
 }
 
-/// Sends the call, with the rules of this module's header, within `budget`.
+/// Sends the call, with the rules of this module's header, within
+/// `budget`; to `prepared` when the caller made it already.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     st: &AppState,
     mut c: connection::Model,
@@ -332,6 +354,7 @@ async fn run(
     r: &CallRequest,
     budget: Budget,
     attempts: &mut i32,
+    mut prepared: Option<Target>,
 ) -> Result<Ran> {
     let deadline = budget.deadline;
     let mut refreshed = false;
@@ -347,20 +370,26 @@ async fn run(
                 provider.name
             )));
         }
-        let (base, auth) = target(st, &c, provider, setting).await?;
-        let url = url_of(&base, r)?;
-        let mut req = oauth2::http::Request::builder().method(r.method.as_str()).uri(url.as_str());
+        let Target { url, auth } = match prepared.take() {
+            Some(t) => t,
+            None => prepare(st, &c, provider, setting, r).await?,
+        };
+        let method = reqwest::Method::from_bytes(r.method.as_bytes()).map_err(Error::internal)?;
+        let mut headers = reqwest::header::HeaderMap::with_capacity(auth.len() + r.headers.len() + 2);
+        // The caller's headers were checked to be valid (see `check`); the
+        // credentials' come from the connection's own settings.
         for (k, v) in auth.iter().chain(r.headers.iter()) {
-            req = req.header(k.as_str(), v.as_str());
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(Error::internal)?;
+            headers.append(name, reqwest::header::HeaderValue::from_str(v).map_err(Error::internal)?);
         }
-        let has_type = r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
-        if r.body.is_some() && !has_type {
-            req = req.header("content-type", "application/json");
+        if r.body.is_some() && !headers.contains_key(reqwest::header::CONTENT_TYPE) {
+            headers
+                .insert(reqwest::header::CONTENT_TYPE, reqwest::header::HeaderValue::from_static("application/json"));
         }
-        if !r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
-            req = req.header("accept", "application/json");
+        if !headers.contains_key(reqwest::header::ACCEPT) {
+            headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static("application/json"));
         }
-        let req = req.body(r.body.clone().unwrap_or_default().into_bytes()).map_err(Error::internal)?;
+        let body = r.body.clone().unwrap_or_default().into_bytes();
         let out_of_time = || Ran::Unavailable(format!("{} did not answer within the call's time", provider.name));
         // A retry is another request to the provider: it takes a slot of
         // the window as the first did (waiting for one as the budget allows).
@@ -385,7 +414,9 @@ async fn run(
             return Ok(out_of_time());
         }
         *attempts += 1;
-        let Ok(sent) = tokio::time::timeout(left, st.http.exchange(req)).await else { return Ok(out_of_time()) };
+        let Ok(sent) = tokio::time::timeout(left, st.http.send(method, url, headers, body)).await else {
+            return Ok(out_of_time());
+        };
         let resp = match sent {
             Ok(resp) => resp,
             Err(e) => {
@@ -544,8 +575,8 @@ pub async fn call_in_workspace(
     let found = super::cache::find(st, workspace_id, By::Id(connection_id)).await?.ok_or_else(not_found)?;
     let (c, setting) = &*found;
     let provider = usable(c)?;
-    // Checked now, so a bad path is refused before anything is queued.
-    url_of(&target(st, c, provider, setting.as_ref()).await?.0, &request)?;
+    // Made now, so a bad path is refused before anything is queued.
+    let prepared = prepare(st, c, provider, setting.as_ref(), &request).await?;
     let created = Utc::now();
     let started = Instant::now();
     let deadline = started + waiting.timeout.min(MAX_WAIT);
@@ -566,7 +597,8 @@ pub async fn call_in_workspace(
     let queued_ms = started.elapsed().as_millis() as i64;
     let mut attempts = 0;
     let sent_at = Instant::now();
-    let ran = run(st, c.clone(), provider, setting.as_ref(), &request, Budget::caller(deadline), &mut attempts).await?;
+    let budget = Budget::caller(deadline);
+    let ran = run(st, c.clone(), provider, setting.as_ref(), &request, budget, &mut attempts, Some(prepared)).await?;
     let duration_ms = sent_at.elapsed().as_millis() as i64;
     let mut row = new_row(c, &request, created);
     row.attempts = attempts;
@@ -796,7 +828,8 @@ impl Handler for CallQueued {
         let mut attempts = row.attempts;
         let sent_at = Instant::now();
         let ran =
-            run(st, c.clone(), provider, setting.as_ref(), &request, Budget::worker(JOB_DEADLINE), &mut attempts).await;
+            run(st, c.clone(), provider, setting.as_ref(), &request, Budget::worker(JOB_DEADLINE), &mut attempts, None)
+                .await;
         let duration = Some(sent_at.elapsed().as_millis() as i64);
         let mut row = row;
         row.attempts = attempts;
@@ -1072,7 +1105,7 @@ pub async fn call_for_run(
             return Ok(ForRun::Unusable(e.details().first().map_or_else(|| e.public_message(), |d| d.error.clone())))
         }
     };
-    url_of(&target(st, c, provider, setting.as_ref()).await?.0, &request)?;
+    let prepared = prepare(st, c, provider, setting.as_ref(), &request).await?;
     if let Some(window) = window_of(provider, setting.as_ref()) {
         if let Slot::Full { wait, .. } = st.call_windows.take(&c.id, window).await? {
             return Ok(ForRun::Wait(wait));
@@ -1081,7 +1114,8 @@ pub async fn call_for_run(
     let created = Utc::now();
     let mut attempts = 0;
     let sent_at = Instant::now();
-    let ran = run(st, c.clone(), provider, setting.as_ref(), &request, Budget::worker(budget), &mut attempts).await?;
+    let budget = Budget::worker(budget);
+    let ran = run(st, c.clone(), provider, setting.as_ref(), &request, budget, &mut attempts, Some(prepared)).await?;
     let mut row = new_row(c, &request, created);
     row.attempts = attempts;
     row.duration_ms = Some(sent_at.elapsed().as_millis() as i64);
