@@ -77,7 +77,10 @@ pub trait Handler: Send + Sync + 'static {
     /// provider calls) takes its own, so it neither waits behind the kinds
     /// that keep the database busy nor crowds them: on SQLite that shared
     /// pool is kept small, because a `record.process` job left waiting for
-    /// a slot gathers more records per transaction.
+    /// a slot gathers more records per transaction. Its pool has as many
+    /// settling places as slots (see `worker::Slot`). Kinds that run in
+    /// batches ([`Handler::batch_size`] above 1) lease their own batches
+    /// already; for them this is not asked.
     fn own_slots(&self) -> Option<usize> {
         None
     }

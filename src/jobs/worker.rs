@@ -108,9 +108,10 @@ impl Pool {
 /// A running job's (or batch's) place in the pool. Once its handler is
 /// done, [`Slot::settle`] trades it for a place among the jobs and batches
 /// whose outcomes are being written, so the next job starts while this
-/// one's commit is on its way. There are `worker_concurrency` such places:
-/// a finished job that finds every place taken keeps its run slot until one
-/// frees up. A job's leases are kept alive until its outcome is written.
+/// one's commit is on its way. The shared pool and the batch pools have
+/// `worker_concurrency` such places between them, a kind with a pool of its
+/// own as many as it has slots: a finished job that finds every place
+/// taken keeps its run slot until one frees up. A job's leases are kept alive until its outcome is written.
 pub(super) struct Slot {
     run: OwnedSemaphorePermit,
     settling: Arc<Semaphore>,

@@ -930,9 +930,10 @@ async fn action_runs_do_not_queue_behind_the_shared_worker_pool() {
         }
         let gate = Gate::default();
         let held = |axum::extract::State(g): axum::extract::State<Gate>| async move {
+            // Listening before counting in, so the last one's call is heard.
+            let all_in = g.all_in.notified();
             let now = g.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             g.most.fetch_max(now, Ordering::SeqCst);
-            let all_in = g.all_in.notified();
             if now >= RUNS {
                 g.all_in.notify_waiters();
             } else {

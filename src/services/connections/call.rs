@@ -190,7 +190,8 @@ fn check(mut r: CallRequest) -> Result<CallRequest> {
                 format!("`{name}` is set by the server (the connection's credentials or the transport)"),
             ));
         }
-        if axum::http::HeaderName::from_bytes(lower.as_bytes()).is_err()
+        // As it will be sent: a name with spaces around it is no header name.
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
             || axum::http::HeaderValue::from_str(value).is_err()
         {
             return Err(Error::invalid_field("headers", format!("`{name}` is not a valid header")));
@@ -286,7 +287,8 @@ async fn target(
 }
 
 /// Where one call goes, with the headers that prove it: made once per
-/// call, again only when a refresh changed the credentials.
+/// call and kept for its retries, made again only after a refresh changed
+/// the credentials.
 struct Target {
     url: url::Url,
     auth: Vec<(String, String)>,
@@ -354,7 +356,7 @@ async fn run(
     r: &CallRequest,
     budget: Budget,
     attempts: &mut i32,
-    mut prepared: Option<Target>,
+    prepared: Option<Target>,
 ) -> Result<Ran> {
     let deadline = budget.deadline;
     let mut refreshed = false;
@@ -363,6 +365,7 @@ async fn run(
     // Why the next request is a retry (the first one's slot was taken by the caller).
     let mut retrying: Option<Retry> = None;
     let window = window_of(provider, setting);
+    let mut current = prepared;
     loop {
         if ConnectionStatus::parse(&c.status) != ConnectionStatus::Connected {
             return Ok(Ran::Unusable(format!(
@@ -370,15 +373,15 @@ async fn run(
                 provider.name
             )));
         }
-        let Target { url, auth } = match prepared.take() {
+        let target = match current.take() {
             Some(t) => t,
             None => prepare(st, &c, provider, setting, r).await?,
         };
         let method = reqwest::Method::from_bytes(r.method.as_bytes()).map_err(Error::internal)?;
-        let mut headers = reqwest::header::HeaderMap::with_capacity(auth.len() + r.headers.len() + 2);
+        let mut headers = reqwest::header::HeaderMap::with_capacity(target.auth.len() + r.headers.len() + 2);
         // The caller's headers were checked to be valid (see `check`); the
         // credentials' come from the connection's own settings.
-        for (k, v) in auth.iter().chain(r.headers.iter()) {
+        for (k, v) in target.auth.iter().chain(r.headers.iter()) {
             let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(Error::internal)?;
             headers.append(name, reqwest::header::HeaderValue::from_str(v).map_err(Error::internal)?);
         }
@@ -390,6 +393,9 @@ async fn run(
             headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static("application/json"));
         }
         let body = r.body.clone().unwrap_or_default().into_bytes();
+        let url = target.url.clone();
+        // Kept for a retry (see the 401 below for when it is not).
+        current = Some(target);
         let out_of_time = || Ran::Unavailable(format!("{} did not answer within the call's time", provider.name));
         // A retry is another request to the provider: it takes a slot of
         // the window as the first did (waiting for one as the budget allows).
@@ -436,6 +442,8 @@ async fn run(
                 // Another process may have refreshed the token since this
                 // copy was read (a cached copy whose note is late): use that.
                 let stored = connection::Entity::find_by_id(&c.id).one(&st.writer).await?;
+                // Either way the credentials change: the target is made anew.
+                current = None;
                 match stored {
                     Some(now) if now.credentials_enc != c.credentials_enc => c = now,
                     _ => {
