@@ -433,10 +433,10 @@ pub struct Config {
 
     /// Jobs one process runs at the same time (and batches of a batching
     /// kind, such as webhook deliveries), apart from the kinds with a pool
-    /// of their own (action runs, see `Handler::own_slots`). Default: 32 on PostgreSQL, where
-    /// writes run side by side and most jobs wait on the network (`bench
-    /// jobs` ran 2.6× more no-op jobs per second with 32 than with 8); 8 on
-    /// SQLite, whose writes all take turns at one connection (there 32
+    /// of their own (action runs, see `Handler::own_slots`). Default: 32 on
+    /// PostgreSQL, where writes run side by side and most jobs wait on the
+    /// network (`bench jobs` ran 2.6× more no-op jobs per second with 32
+    /// than with 8); 8 on SQLite, whose writes all take turns at one connection (there 32
     /// delivered fewer webhooks, `bench delivery`: 1,150-1,330/s with 8,
     /// 700-750/s with 32, and under a burst processing took smaller batches
     /// and fell behind further, `bench delivery --end-to-end`). See

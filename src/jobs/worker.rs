@@ -111,7 +111,8 @@ impl Pool {
 /// one's commit is on its way. The shared pool and the batch pools have
 /// `worker_concurrency` such places between them, a kind with a pool of its
 /// own as many as it has slots: a finished job that finds every place
-/// taken keeps its run slot until one frees up. A job's leases are kept alive until its outcome is written.
+/// taken keeps its run slot until one frees up. A job's leases are kept
+/// alive until its outcome is written.
 pub(super) struct Slot {
     run: OwnedSemaphorePermit,
     settling: Arc<Semaphore>,

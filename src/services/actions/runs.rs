@@ -59,11 +59,12 @@ pub const LIVE_NOTE: &str = "action.run_status";
 /// Attempts of a step that meets 5xx or transport failures.
 pub const STEP_ATTEMPTS: i32 = 5;
 /// Runs one process works on at once (see [`RunAction::own_slots`]).
-/// `bench actions` on SQLite: in the shared pool of 8, 454-517 runs/s; in
-/// 32 slots of their own, 637-753; on PostgreSQL + Redis the same either
-/// way (413-449; there PostgreSQL's CPU is the limit). (With every kind
-/// sharing 32 slots runs made 778-917, but webhook deliveries and record
-/// processing lost: see `--worker-concurrency`; 64 shared made 778.)
+/// `bench actions --runs 6000` on SQLite, alternated: in the shared pool
+/// of 8, 566 and 589 runs/s; in 32 slots of their own, 879 and 889 (+54%);
+/// on PostgreSQL + Redis the same either way (413-449; there PostgreSQL's
+/// CPU is the limit). (With every kind sharing 32 slots runs made 778-917,
+/// but webhook deliveries and record processing lost: see
+/// `--worker-concurrency`; 64 shared made 778.)
 pub const RUN_SLOTS: usize = 32;
 /// Longest a `Retry-After` may hold a run.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);

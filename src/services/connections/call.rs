@@ -346,7 +346,7 @@ impl Budget {
 }
 
 /// Sends the call, with the rules of this module's header, within
-/// `budget`; to `prepared` when the caller made it already.
+/// `budget`; to `current` when the caller made the target already.
 #[allow(clippy::too_many_arguments)]
 async fn run(
     st: &AppState,
@@ -356,7 +356,7 @@ async fn run(
     r: &CallRequest,
     budget: Budget,
     attempts: &mut i32,
-    prepared: Option<Target>,
+    mut current: Option<Target>,
 ) -> Result<Ran> {
     let deadline = budget.deadline;
     let mut refreshed = false;
@@ -365,7 +365,6 @@ async fn run(
     // Why the next request is a retry (the first one's slot was taken by the caller).
     let mut retrying: Option<Retry> = None;
     let window = window_of(provider, setting);
-    let mut current = prepared;
     loop {
         if ConnectionStatus::parse(&c.status) != ConnectionStatus::Connected {
             return Ok(Ran::Unusable(format!(
