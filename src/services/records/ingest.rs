@@ -393,42 +393,26 @@ async fn create_together(
             )
         }
     };
-    // The rows as one JSON array, so the statement's text is the same for
-    // any number of records: PostgreSQL parses and plans it once per
-    // connection, and binds one parameter instead of seven per record.
-    // Written field by field into one buffer (no `format!`, no string per
-    // field): this loop runs once per accepted record.
-    let mut rows = Vec::with_capacity(group.len() * 256);
+    // The rows as one `text[]` per column (see [`crate::db::Columns`]):
+    // the statement's text is the same for any number of records, so
+    // PostgreSQL parses and plans it once per connection. Callback fields
+    // are never empty when given (a URL, a header name, a sealed value).
+    let mut columns = crate::db::Columns::new(7, group.len());
     let mut ids = Vec::with_capacity(group.len());
-    rows.push(b'[');
     for c in group {
         let id = c.record_id.clone().unwrap_or_else(|| new_id("rec"));
-        if rows.len() > 1 {
-            rows.push(b',');
-        }
-        let fields = [
-            ("{\"id\":", Some(id.as_str())),
-            (",\"environment\":", Some(c.environment.as_str())),
-            (",\"key_id\":", Some(c.key_id.as_str())),
-            (",\"callback_url\":", c.callback_url.as_deref()),
-            (",\"callback_auth_header\":", c.callback_auth_header.as_deref()),
-            (",\"callback_auth_enc\":", c.callback_auth_enc.as_deref()),
-        ];
-        for (name, value) in fields {
-            rows.extend_from_slice(name.as_bytes());
-            // A JSON string (escaped) or null; writing to a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut rows, &value);
-        }
+        columns.push(0, id.as_str());
+        columns.push(1, c.environment.as_str());
+        columns.push(2, c.key_id.as_str());
         // Checked to be a JSON object before it was queued.
-        rows.extend_from_slice(b",\"pending\":");
-        rows.extend_from_slice(c.body.as_deref().unwrap_or("null").as_bytes());
-        rows.push(b'}');
+        columns.push(3, c.body.as_deref().unwrap_or("null"));
+        columns.push_opt(4, c.callback_url.as_deref());
+        columns.push_opt(5, c.callback_auth_header.as_deref());
+        columns.push_opt(6, c.callback_auth_enc.as_deref());
         ids.push(id);
     }
-    rows.push(b']');
-    // Only JSON text and UTF-8 strings went in.
-    let rows = String::from_utf8(rows).map_err(Error::internal)?;
-    let rows = param(&mut values, rows.into());
+    let rows: Vec<String> = columns.into_values().map(|v| param(&mut values, v)).collect();
+    let rows = rows.iter().map(|p| format!("{p}::text[]")).collect::<Vec<_>>().join(", ");
     // `waiting` is [`waiting_job`]'s query, in SQL.
     let sql = format!(
         "WITH waiting AS ( \
@@ -446,11 +430,11 @@ async fn create_together(
             INSERT INTO record (id, environment, key_id, pending, callback_url, callback_auth_header, \
                                 callback_auth_enc, workspace_id, endpoint_id, silent, operation, state, \
                                 created_at, updated_at, job_id) \
-            SELECT v.id, v.environment, v.key_id, v.pending, v.callback_url, v.callback_auth_header, \
-                   v.callback_auth_enc, $3, $4, $11, $12, $13, $10, $10, \
-                   (SELECT id FROM waiting UNION ALL SELECT id FROM new_job LIMIT 1) \
-            FROM json_to_recordset({rows}::json) AS v(id text, environment text, key_id text, pending json, \
-                 callback_url text, callback_auth_header text, callback_auth_enc text) \
+            SELECT v.id, v.environment, v.key_id, v.pending::json, NULLIF(v.callback_url, ''), \
+                   NULLIF(v.callback_auth_header, ''), NULLIF(v.callback_auth_enc, ''), $3, $4, $11, $12, $13, \
+                   $10, $10, (SELECT id FROM waiting UNION ALL SELECT id FROM new_job LIMIT 1) \
+            FROM unnest({rows}) AS v(id, environment, key_id, pending, callback_url, callback_auth_header, \
+                 callback_auth_enc) \
             WHERE EXISTS (SELECT 1 FROM counted) \
             RETURNING 1 \
          ) \
