@@ -15,8 +15,9 @@
 //!   timer). A close that finds its job no longer owns the run writes
 //!   nothing (its update comes first), so it needs no transaction of its
 //!   own to undo.
-//! - **PostgreSQL**: writes run side by side. A start and a close are
-//!   each their own transaction on the writer pool, as durable as before.
+//! - **PostgreSQL**: writes run side by side. A start (one statement) and
+//!   a close are each their own transaction on the writer pool, as durable
+//!   as before.
 //!   Each update is applied at once, alone, on the bookkeeping pool, whose
 //!   commits do not wait for the WAL flush (see
 //!   [`AppState::bookkeeping`](crate::state::Shared::bookkeeping)).
@@ -75,8 +76,13 @@ impl NewRun {
         runs::insert(db, self.grace, &self.action, origin, input, paused).await
     }
 
-    /// The run and its job in a transaction of their own, on the writer.
+    /// The run and its job in a transaction of their own, on the writer
+    /// (on PostgreSQL one statement).
     async fn insert_alone(&self, st: &AppState) -> Result<Started> {
+        if st.writer.get_database_backend() == DbBackend::Postgres {
+            let (origin, input, paused) = (self.origin.clone(), self.input.clone(), self.paused.clone());
+            return runs::insert_together(&st.writer, self.grace, &self.action, origin, input, paused).await;
+        }
         let txn = st.writer.begin().await?;
         let started = self.insert(&txn).await?;
         txn.commit().await?;
