@@ -173,7 +173,9 @@ impl Columns {
 
     /// Appends a value or none (`""`, see [`Columns`]) to column `i`.
     pub fn push_opt(&mut self, i: usize, value: Option<impl Into<String>>) {
-        self.0[i].push(value.map_or_else(String::new, Into::into));
+        let value: Option<String> = value.map(Into::into);
+        debug_assert!(value.as_ref().is_none_or(|v| !v.is_empty()), "an empty text would be read back as none");
+        self.0[i].push(value.unwrap_or_default());
     }
 
     /// The columns, in order, as `text[]` parameters.

@@ -347,7 +347,8 @@ pub async fn record_many(db: &impl ConnectionTrait, events: Vec<NewEvent>) -> Re
 /// The rows of [`record_many`]. On PostgreSQL they travel as one array per
 /// column ([`crate::db::Columns`]): the statement's text is the same for
 /// any number of events (parsed and planned once per connection), and
-/// binding six arrays costs far less than seven parameters per event.
+/// binding six arrays (and the time) costs far less than seven parameters
+/// per event.
 /// SQLite takes them as one multi-row insert ([`crate::db::insert_rows`]):
 /// its JSON functions re-read each row's text for every field.
 async fn insert_rows(db: &impl ConnectionTrait, models: &[entity::event::Model], now: DateTime<Utc>) -> Result<()> {

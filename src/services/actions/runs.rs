@@ -206,7 +206,9 @@ pub async fn insert(
 
 /// PostgreSQL: a run and its job (see [`insert`]) in one statement, which
 /// commits on its own: one round trip where a transaction took four
-/// (`BEGIN`, two inserts, `COMMIT`).
+/// (`BEGIN`, two inserts, `COMMIT`). The run comes back as stored; the job
+/// as built (its times to the nanosecond, where the row keeps
+/// microseconds), which is all its ring needs.
 pub async fn insert_together(
     db: &impl ConnectionTrait,
     grace: Duration,

@@ -395,8 +395,9 @@ async fn create_together(
     };
     // The rows as one `text[]` per column (see [`crate::db::Columns`]):
     // the statement's text is the same for any number of records, so
-    // PostgreSQL parses and plans it once per connection. Callback fields
-    // are never empty when given (a URL, a header name, a sealed value).
+    // PostgreSQL parses and plans it once per connection. Bodies and
+    // callback fields are never empty when given (a JSON object, a URL, a
+    // header name, a sealed value).
     let mut columns = crate::db::Columns::new(7, group.len());
     let mut ids = Vec::with_capacity(group.len());
     for c in group {
@@ -404,8 +405,9 @@ async fn create_together(
         columns.push(0, id.as_str());
         columns.push(1, c.environment.as_str());
         columns.push(2, c.key_id.as_str());
-        // Checked to be a JSON object before it was queued.
-        columns.push(3, c.body.as_deref().unwrap_or("null"));
+        // Checked to be a JSON object before it was queued (none: NULL,
+        // as on SQLite).
+        columns.push_opt(3, c.body.as_deref());
         columns.push_opt(4, c.callback_url.as_deref());
         columns.push_opt(5, c.callback_auth_header.as_deref());
         columns.push_opt(6, c.callback_auth_enc.as_deref());
@@ -430,7 +432,7 @@ async fn create_together(
             INSERT INTO record (id, environment, key_id, pending, callback_url, callback_auth_header, \
                                 callback_auth_enc, workspace_id, endpoint_id, silent, operation, state, \
                                 created_at, updated_at, job_id) \
-            SELECT v.id, v.environment, v.key_id, v.pending::json, NULLIF(v.callback_url, ''), \
+            SELECT v.id, v.environment, v.key_id, NULLIF(v.pending, '')::json, NULLIF(v.callback_url, ''), \
                    NULLIF(v.callback_auth_header, ''), NULLIF(v.callback_auth_enc, ''), $3, $4, $11, $12, $13, \
                    $10, $10, (SELECT id FROM waiting UNION ALL SELECT id FROM new_job LIMIT 1) \
             FROM unnest({rows}) AS v(id, environment, key_id, pending, callback_url, callback_auth_header, \
