@@ -80,8 +80,7 @@ impl NewRun {
     /// (on PostgreSQL one statement).
     async fn insert_alone(&self, st: &AppState) -> Result<Started> {
         if st.writer.get_database_backend() == DbBackend::Postgres {
-            let (origin, input, paused) = (self.origin.clone(), self.input.clone(), self.paused.clone());
-            return runs::insert_together(&st.writer, self.grace, &self.action, origin, input, paused).await;
+            return self.insert(&st.writer).await;
         }
         let txn = st.writer.begin().await?;
         let started = self.insert(&txn).await?;

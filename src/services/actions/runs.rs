@@ -29,9 +29,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, SimpleExpr, WithClause};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait, UpdateMany,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IntoActiveModel,
+    QueryFilter, QueryTrait, UpdateMany,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -187,7 +188,10 @@ pub struct Origin {
 }
 
 /// Writes a run and (unless it starts paused) its job, inside the caller's
-/// transaction; the caller rings the job after the commit.
+/// transaction (on PostgreSQL one statement, which may also commit on its
+/// own); the caller rings the job after the commit. The run comes back as
+/// stored; on PostgreSQL the job as built (its times to the nanosecond,
+/// where the row keeps microseconds), which is all its ring needs.
 pub async fn insert(
     db: &impl ConnectionTrait,
     grace: Duration,
@@ -197,32 +201,18 @@ pub async fn insert(
     paused: Option<String>,
 ) -> Result<(action_run::Model, Option<job::Model>)> {
     let (run, job) = rows(grace, a, origin, input, paused);
-    let job = match job {
-        Some(j) => Some(j.into_active_model().insert(db).await?),
-        None => None,
-    };
-    Ok((run.into_active_model().insert(db).await?, job))
-}
-
-/// PostgreSQL: a run and its job (see [`insert`]) in one statement, which
-/// commits on its own: one round trip where a transaction took four
-/// (`BEGIN`, two inserts, `COMMIT`). The run comes back as stored; the job
-/// as built (its times to the nanosecond, where the row keeps
-/// microseconds), which is all its ring needs.
-pub async fn insert_together(
-    db: &impl ConnectionTrait,
-    grace: Duration,
-    a: &action::Model,
-    origin: Origin,
-    input: Value,
-    paused: Option<String>,
-) -> Result<(action_run::Model, Option<job::Model>)> {
-    use sea_orm::sea_query::{Alias, CommonTableExpression, WithClause};
-    use sea_orm::FromQueryResult;
-    let (run, job) = rows(grace, a, origin, input, paused);
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Postgres {
+        let job = match job {
+            Some(j) => Some(j.into_active_model().insert(db).await?),
+            None => None,
+        };
+        return Ok((run.into_active_model().insert(db).await?, job));
+    }
+    // One round trip where a transaction of its own took four (`BEGIN`,
+    // two inserts, `COMMIT`).
     let mut insert = action_run::Entity::insert(run.into_active_model()).into_query();
     insert.returning_all();
-    let backend = db.get_database_backend();
     let stmt = match &job {
         Some(j) => {
             let cte = CommonTableExpression::new()
