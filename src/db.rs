@@ -129,24 +129,32 @@ pub async fn release_startup_memory(db: &DatabaseConnection, writer: &DatabaseCo
 /// Advisory lock key for migrations (any fixed number; "SWYD" in ASCII).
 const MIGRATION_LOCK: i64 = 0x5357_5944;
 
-/// `col = value`, for a filter beside a list of ids. On SQLite it is worded
-/// `+"table"."col" = ?`, which the planner cannot serve from an index:
-/// without statistics SQLite guesses that an equality on an indexed column
-/// selects about ten rows, fewer than a list of 50 ids, and so reads every
-/// row with that value (every queued job, for a claim of the job ledger)
-/// instead of looking the ids up. PostgreSQL plans it from its statistics.
+/// `col = value`, for a filter beside a list of ids, worded so that no
+/// index can serve it: the ids are looked up by the primary key and the
+/// rows found are checked. Each database would otherwise guess from what
+/// it knows of the column and may read every row with that value instead
+/// (every queued job, for a claim of the job ledger):
+/// - SQLite, without statistics, guesses that an equality on an indexed
+///   column selects about ten rows, fewer than a list of 50 ids; worded
+///   `+"table"."col" = ?`.
+/// - PostgreSQL plans from its statistics, which for a job table that
+///   filled up since its last `ANALYZE` (a new database, a burst) say a
+///   handful of queued jobs: `auto_explain` showed claims reading
+///   `ix_job_state_visible` for both states (a `BitmapOr`) under an
+///   end-to-end delivery burst. Worded `("table"."col" || '') = $n`.
+///
+/// Only for text columns.
 pub fn eq_beside_ids<C, V>(db: &impl ConnectionTrait, col: C, value: V) -> sea_orm::sea_query::SimpleExpr
 where
     C: sea_orm::ColumnTrait,
     V: Into<sea_orm::Value>,
 {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            let sql = format!(r#"+"{}"."{}" = ?"#, col.entity_name().to_string(), col.as_str());
-            sea_orm::sea_query::Expr::cust_with_values(sql, [value.into()])
-        }
-        _ => col.eq(value),
-    }
+    let (table, column) = (col.entity_name().to_string(), col.as_str().to_string());
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => format!(r#"("{table}"."{column}" || '') = $1"#),
+        _ => format!(r#"+"{table}"."{column}" = ?"#),
+    };
+    sea_orm::sea_query::Expr::cust_with_values(sql, [value.into()])
 }
 
 /// Column values for PostgreSQL's `unnest`, one `text[]` parameter per

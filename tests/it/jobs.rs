@@ -659,3 +659,63 @@ async fn shutdown_hands_back_jobs_that_outlive_the_grace_period() {
         );
     }
 }
+
+/// The index details of PostgreSQL's plan for `id IN (ids) AND (queued and
+/// due, or running with its lease out)`, the shape of a claim, with the
+/// state compared as `state` says.
+async fn claim_plan(
+    db: &sea_orm::DatabaseConnection,
+    ids: &[String],
+    state: impl Fn(&'static str) -> sea_orm::sea_query::SimpleExpr,
+) -> String {
+    use sea_orm::{Condition, QueryTrait, Statement};
+    let now = Utc::now();
+    let q = entity::job::Entity::find()
+        .filter(entity::job::Column::Id.is_in(ids.iter().cloned()))
+        .filter(
+            Condition::any()
+                .add(Condition::all().add(state("queued")).add(entity::job::Column::RunAt.lte(now)))
+                .add(Condition::all().add(state("running")).add(entity::job::Column::VisibleAt.lte(now))),
+        )
+        .build(sea_orm::DbBackend::Postgres);
+    let explain = Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        format!("EXPLAIN {}", q.sql),
+        q.values.map(|v| v.0).unwrap_or_default(),
+    );
+    let rows = db.query_all(explain).await.expect("plan");
+    rows.iter().map(|r| r.try_get::<String>("", "QUERY PLAN").expect("plan line")).collect::<Vec<_>>().join("\n")
+}
+
+/// PostgreSQL: the ledger's filters beside a list of ids look the ids up by
+/// the primary key even when the statistics, taken while every job was
+/// done, know nothing of the thousands queued since (a burst on a new
+/// database). A plain equality reads the state index instead, that is
+/// every queued job's entry, for each claim.
+#[tokio::test]
+async fn a_claim_on_postgresql_looks_its_ids_up_by_key_whatever_the_statistics_say() {
+    use migration::MigratorTrait;
+    let Some(backend) = backends().into_iter().find(|b| matches!(b, Backend::Postgres(_))) else { return };
+    let (url, guard) = fresh_database(&backend).await;
+    let db = Database::connect(url.as_str()).await.expect("connect");
+    migration::Migrator::up(&db, None).await.expect("migrations");
+    let rows = |prefix: &str, state: &str, n: u32| {
+        format!(
+            "INSERT INTO job (id, kind, payload, state, attempts, max_attempts, run_at, visible_at, created_at, \
+             updated_at) SELECT '{prefix}' || i, '{NOOP}', '{{}}', '{state}', 0, 1, now(), now(), now(), now() \
+             FROM generate_series(1, {n}) AS i"
+        )
+    };
+    db.execute_unprepared(&rows("job_done_", "done", 2_000)).await.expect("done jobs");
+    db.execute_unprepared("ANALYZE job").await.expect("analyze");
+    db.execute_unprepared(&rows("job_queued_", "queued", 20_000)).await.expect("queued jobs");
+    let ids: Vec<String> = (1..=50).map(|i| format!("job_queued_{i}")).collect();
+
+    let plain = claim_plan(&db, &ids, |s| entity::job::Column::State.eq(s)).await;
+    assert!(plain.contains("ix_job_state_visible"), "the trap this guards against is gone?\n{plain}");
+    let worded = claim_plan(&db, &ids, |s| switchyard::db::eq_beside_ids(&db, entity::job::Column::State, s)).await;
+    assert!(worded.contains("job_pkey"), "{worded}");
+    assert!(!worded.contains("ix_job_"), "{worded}");
+    db.close().await.expect("close");
+    guard.cleanup().await;
+}
