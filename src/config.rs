@@ -436,10 +436,11 @@ pub struct Config {
     /// of their own (action runs, see `Handler::own_slots`). Default: 32 on
     /// PostgreSQL, where writes run side by side and most jobs wait on the
     /// network (`bench jobs` ran 2.6× more no-op jobs per second with 32
-    /// than with 8); 8 on SQLite, whose writes all take turns at one connection (there 32
-    /// delivered fewer webhooks, `bench delivery`: 1,150-1,330/s with 8,
-    /// 700-750/s with 32, and under a burst processing took smaller batches
-    /// and fell behind further, `bench delivery --end-to-end`). See
+    /// than with 8); 8 on SQLite, whose writes all take turns at one
+    /// connection (there 32 delivered fewer webhooks, `bench delivery`:
+    /// 1,150-1,330/s with 8, 700-750/s with 32, and under a burst processing
+    /// took smaller batches and fell behind further, `bench delivery
+    /// --end-to-end`). See
     /// [`Config::worker_concurrency`].
     #[arg(long = "worker-concurrency", env = "SWITCHYARD_WORKER_CONCURRENCY", global = true)]
     pub worker_concurrency_setting: Option<usize>,
