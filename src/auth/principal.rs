@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
+use crate::services::api_keys::Environment;
 
 /// A member's role in a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
@@ -62,6 +63,10 @@ impl Scope {
 pub enum Credential {
     ApiKey {
         id: String,
+        /// `sk_test_…` or `sk_live_…`: the only records the key sees. A key
+        /// keeps its environment for life (a roll too), so a cached
+        /// principal never holds a stale one.
+        environment: Environment,
     },
     Session {
         id: String,
@@ -93,7 +98,7 @@ impl Principal {
     /// The id recorded as an event's actor: the API key, the OAuth app or the user.
     pub fn actor(&self) -> &str {
         match &self.credential {
-            Credential::ApiKey { id } => id,
+            Credential::ApiKey { id, .. } => id,
             Credential::OAuthToken { app_id, .. } => app_id,
             Credential::Session { .. } => &self.user_id,
         }
@@ -103,8 +108,20 @@ impl Principal {
     /// or an OAuth token's grant (so a refresh does not reset the budget).
     pub fn rate_key(&self) -> &str {
         match &self.credential {
-            Credential::ApiKey { id } | Credential::Session { id } => id,
+            Credential::ApiKey { id, .. } | Credential::Session { id } => id,
             Credential::OAuthToken { grant_id, .. } => grant_id,
+        }
+    }
+
+    /// The one environment whose records this caller may see, or
+    /// `None` for both. An API key is confined to its own (sandbox code must
+    /// never touch production data, nor the reverse); a browser session (the
+    /// owner's dashboard and console) and an OAuth token, whose grant names
+    /// no environment, see both, as they choose with filters.
+    pub fn records_environment(&self) -> Option<Environment> {
+        match &self.credential {
+            Credential::ApiKey { environment, .. } => Some(*environment),
+            Credential::Session { .. } | Credential::OAuthToken { .. } => None,
         }
     }
 

@@ -218,6 +218,9 @@ async fn owner(st: &AppState) -> Result<Principal> {
         user_id: m.user_id,
         role: Role::Owner,
         scopes: Scope::ALL.into_iter().collect(),
-        credential: Credential::ApiKey { id: "bench".into() },
+        credential: Credential::ApiKey {
+            id: "bench".into(),
+            environment: crate::services::api_keys::Environment::Live,
+        },
     })
 }

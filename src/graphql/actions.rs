@@ -1,12 +1,15 @@
 //! Actions (seed 000's "API execute" workflows): define them, run them by
 //! hand, on a schedule or on an event, and watch their runs live.
 
-use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, Object, Result, SimpleObject, Subscription, ID};
+use async_graphql::{
+    ComplexObject, Context, Enum, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, Subscription, ID,
+};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::graphql::connections::{HttpHeader, HttpMethod};
 use crate::graphql::cost;
+use crate::graphql::inputs::NotNull;
 use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::{found, ContextExt};
@@ -672,15 +675,15 @@ pub struct UpdateActionInput {
     /// The action (`act_…`).
     pub id: ID,
     /// 1 to 200 characters.
-    pub name: Option<String>,
-    /// At most 1000 characters.
-    pub description: Option<String>,
+    pub name: MaybeUndefined<String>,
+    /// At most 1000 characters (`""` empties it).
+    pub description: MaybeUndefined<String>,
     /// Enables or disables it with its triggers.
-    pub enabled: Option<bool>,
+    pub enabled: MaybeUndefined<bool>,
     /// New steps, replacing all the old ones.
-    pub steps: Option<Vec<ActionStepInput>>,
-    /// New triggers, replacing all the old ones.
-    pub triggers: Option<Vec<ActionTriggerInput>>,
+    pub steps: MaybeUndefined<Vec<ActionStepInput>>,
+    /// New triggers, replacing all the old ones (`[]`: none).
+    pub triggers: MaybeUndefined<Vec<ActionTriggerInput>>,
 }
 
 /// The action after the change.
@@ -821,17 +824,24 @@ impl ActionMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The action and what to change.")] input: UpdateActionInput,
     ) -> Result<UpdateActionPayload> {
+        let mut nn = NotNull::default();
+        let (name, description) = (nn.take("name", input.name), nn.take("description", input.description));
+        let enabled = nn.take("enabled", input.enabled);
+        let (steps, triggers) = (nn.take("steps", input.steps), nn.take("triggers", input.triggers));
+        if let Err(e) = nn.check() {
+            return Ok(UpdateActionPayload { action: None, user_errors: e });
+        }
         let work = async {
-            let steps = match input.steps {
+            let steps = match steps {
                 Some(s) => Some(steps_in(ctx, s).await?),
                 None => None,
             };
             let changes = service::ActionChanges {
-                name: input.name,
-                description: input.description,
-                enabled: input.enabled,
+                name,
+                description,
+                enabled,
                 steps,
-                triggers: input.triggers.map(|t| t.into_iter().map(TriggerSpec::from).collect()),
+                triggers: triggers.map(|t| t.into_iter().map(TriggerSpec::from).collect()),
             };
             service::update(ctx.app(), ctx.principal()?, &input.id, changes).await
         };

@@ -361,7 +361,9 @@ impl ApiKeyMutation {
     /// Issues a new secret for a key (owner only). The old secret keeps
     /// working for `graceSeconds` (default: the server's
     /// `SWITCHYARD_KEY_ROLL_GRACE_SECONDS`, 24 h; 0 revokes it at once; at
-    /// most 7 days). Emits `api_key.rolled`.
+    /// most 7 days). One old secret is kept: rolling again while a grace
+    /// period runs ends it, and the secret just replaced takes its place.
+    /// Emits `api_key.rolled`.
     async fn roll_api_key(
         &self,
         ctx: &Context<'_>,

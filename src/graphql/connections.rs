@@ -585,7 +585,8 @@ pub struct CreateConnectionInput {
     /// The secret key or token (`API_KEY` services); stored encrypted.
     #[graphql(secret)]
     pub api_key: Option<String>,
-    /// Send the key in this header instead of `Authorization: Bearer` (e.g. `X-Api-Key`).
+    /// Send the key in this header instead of `Authorization: Bearer` (e.g. `X-Api-Key`); not a header the
+    /// transport sets (`Host`, `Content-Length`, `Content-Type`, `Connection`, …).
     pub header_name: Option<String>,
     /// User name or consumer key (`BASIC` services).
     pub username: Option<String>,

@@ -13,10 +13,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextResolve, NextValidation, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextResolve, NextValidation,
+    ResolveInfo,
 };
-use async_graphql::parser::types::{Field, Selection, SelectionSet};
-use async_graphql::{value, QueryPathSegment, Response, ServerError, ServerResult, ValidationResult, Value};
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
+use async_graphql::{value, QueryPathSegment, Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 
 use crate::services::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
@@ -99,6 +100,23 @@ impl Extension for CostExtension {
             resp.extensions.insert("cost".into(), cost);
         }
         resp
+    }
+
+    /// Also refuses a request holding a NUL character (see [`super::nul`]):
+    /// here rather than in an extension of its own, which would add a hop
+    /// to every field's resolution.
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        match super::nul::check(&doc, variables) {
+            Some(err) => Err(err),
+            None => Ok(doc),
+        }
     }
 
     async fn validation(

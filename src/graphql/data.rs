@@ -39,7 +39,8 @@ pub struct DataEndpoint {
 
 #[ComplexObject]
 impl DataEndpoint {
-    /// The records sent to this endpoint, newest first.
+    /// The records sent to this endpoint, newest first (for an API key,
+    /// those of its own environment).
     #[graphql(complexity = "cost::connection(__field, first, child_complexity)")]
     async fn records(
         &self,
@@ -188,7 +189,8 @@ impl From<entity::record::Model> for Record {
 pub struct RecordFilterInput {
     /// Only records of this data endpoint.
     pub endpoint_id: Option<ID>,
-    /// Only sandbox (`TEST`) or only live (`LIVE`) records.
+    /// Only sandbox (`TEST`) or only live (`LIVE`) records; for an API key,
+    /// the other environment than its own finds none.
     pub environment: Option<Environment>,
     /// Only records in this state.
     pub status: Option<RecordStatus>,
@@ -274,7 +276,10 @@ impl DataQuery {
         Ok(connection(rows, |k| k.id.clone(), DataKey::from))
     }
 
-    /// Records, newest first, by endpoint, environment and status.
+    /// Records, newest first, by endpoint, environment and status. An API
+    /// key sees only the records of its own environment
+    /// (`viewer.recordsEnvironment`); a session or an OAuth token sees
+    /// both.
     #[graphql(complexity = "cost::connection(__field, first.or(last), child_complexity)")]
     async fn records(
         &self,
@@ -303,7 +308,8 @@ impl DataQuery {
         Ok(connection(rows, |r| r.id.clone(), Record::from))
     }
 
-    /// One record; null when it does not exist or is not the caller's.
+    /// One record; null when it does not exist or is not the caller's
+    /// (another workspace's, or another environment's for an API key).
     async fn record(
         &self, ctx: &Context<'_>, #[graphql(desc = "The id (`rec_…`).")] id: ID
     ) -> Result<Option<Record>> {

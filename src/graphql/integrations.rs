@@ -2,13 +2,16 @@
 //! and sync, the sync run history, and runs live. Secret config fields are
 //! always `***`.
 
-use async_graphql::{ComplexObject, Context, InputObject, Json, Object, Result, SimpleObject, Subscription, ID};
+use async_graphql::{
+    ComplexObject, Context, InputObject, Json, MaybeUndefined, Object, Result, SimpleObject, Subscription, ID,
+};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
 use crate::auth::Scope;
 use crate::graphql::cost;
+use crate::graphql::inputs::NotNull;
 use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::{found, ContextExt};
@@ -316,14 +319,14 @@ pub struct UpdateIntegrationInput {
     /// The integration (`int_…`).
     pub id: ID,
     /// A new name.
-    pub name: Option<String>,
+    pub name: MaybeUndefined<String>,
     /// The whole new config; a secret field sent as `***` keeps its stored value.
     #[graphql(secret)]
-    pub config: Option<Json<Value>>,
+    pub config: MaybeUndefined<Json<Value>>,
     /// New auto-sync settings.
-    pub settings: Option<IntegrationSettings>,
+    pub settings: MaybeUndefined<IntegrationSettings>,
     /// `ACTIVE` or `INACTIVE` (an inactive integration does not auto-sync).
-    pub status: Option<IntegrationStatus>,
+    pub status: MaybeUndefined<IntegrationStatus>,
 }
 
 /// The integration after the change.
@@ -418,14 +421,18 @@ impl IntegrationMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The integration and what to change.")] input: UpdateIntegrationInput,
     ) -> Result<UpdateIntegrationPayload> {
+        let mut nn = NotNull::default();
         let changes = Changes {
-            name: input.name,
-            config: input.config.map(|c| c.0),
-            settings: input
-                .settings
+            name: nn.take("name", input.name),
+            config: nn.take("config", input.config).map(|c| c.0),
+            settings: nn
+                .take("settings", input.settings)
                 .map(|s| Settings { auto_sync: s.auto_sync, sync_interval_seconds: s.sync_interval_seconds }),
-            status: input.status,
+            status: nn.take("status", input.status),
         };
+        if let Err(e) = nn.check() {
+            return Ok(UpdateIntegrationPayload { integration: None, user_errors: e });
+        }
         Ok(match user_errors(service::update(ctx.app(), ctx.principal()?, &input.id, changes).await)? {
             Ok(i) => UpdateIntegrationPayload { integration: Some(i.into()), user_errors: vec![] },
             Err(problems) => UpdateIntegrationPayload { integration: None, user_errors: problems },

@@ -27,6 +27,7 @@ mod jobs;
 mod loaders;
 mod members;
 mod node;
+mod nul;
 mod oauth;
 mod pagination;
 mod plugins;

@@ -386,7 +386,10 @@ mod tests {
             user_id: "usr_1".into(),
             role: Role::Owner,
             scopes: Default::default(),
-            credential: Credential::ApiKey { id: "ak_1".into() },
+            credential: Credential::ApiKey {
+                id: "ak_1".into(),
+                environment: crate::services::api_keys::Environment::Test,
+            },
         });
         Key { caller, query: "subscription { x }".into(), operation: None, variables: variables.into() }
     }

@@ -8,6 +8,7 @@ use crate::graphql::inputs::found_at;
 use crate::graphql::states::Storage;
 use crate::graphql::user_errors::{user_errors, UserError};
 use crate::graphql::ContextExt;
+use crate::services::api_keys::Environment;
 use crate::services::{members, workspaces};
 use async_graphql::Result;
 
@@ -106,6 +107,10 @@ pub struct Viewer {
     pub credential: CredentialKind,
     /// The API key's id when the caller used one.
     pub api_key_id: Option<ID>,
+    /// The only environment whose records the caller sees: the API key's
+    /// (`TEST` for `sk_test_…`, `LIVE` for `sk_live_…`); null for a session
+    /// or an OAuth token, which see both.
+    pub records_environment: Option<Environment>,
 }
 
 /// Facts about this server, readable without signing in.
@@ -149,7 +154,7 @@ impl ViewerQuery {
         let user = members::me(db, p).await?;
         let workspace = workspaces::current(db, p).await?;
         let (credential, api_key_id) = match &p.credential {
-            Credential::ApiKey { id } => (CredentialKind::ApiKey, Some(ID(id.clone()))),
+            Credential::ApiKey { id, .. } => (CredentialKind::ApiKey, Some(ID(id.clone()))),
             Credential::Session { .. } => (CredentialKind::Session, None),
             Credential::OAuthToken { .. } => (CredentialKind::OauthToken, None),
         };
@@ -160,6 +165,7 @@ impl ViewerQuery {
             scopes: p.scopes.iter().copied().collect(),
             credential,
             api_key_id,
+            records_environment: p.records_environment(),
         })
     }
 

@@ -131,7 +131,7 @@ fn only_unauthorized(resp: &BatchResponse) -> bool {
 /// app whose token made it. Sessions are not counted.
 pub(super) fn usage_key(p: &Principal) -> Option<&str> {
     match &p.credential {
-        Credential::ApiKey { id } => Some(id),
+        Credential::ApiKey { id, .. } => Some(id),
         Credential::OAuthToken { app_id, .. } => Some(app_id),
         Credential::Session { .. } => None,
     }
@@ -179,7 +179,7 @@ pub(super) fn add_rate_headers(h: &mut HeaderMap, r: RateInfo) {
 }
 
 /// An error before execution, in the GraphQL response shape.
-fn error_response(e: Error) -> Response {
+pub(super) fn error_response(e: Error) -> Response {
     let mut ext = json!({ "code": e.code() });
     if !e.details().is_empty() {
         ext["details"] = json!(e.details());

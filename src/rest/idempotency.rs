@@ -45,12 +45,8 @@ pub async fn guard(State(h): State<Http>, req: Request, next: Next) -> Response 
     if !covered || !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
         return next.run(req).await;
     }
-    // `/v1` answers errors in seed 002's shape, the rest in the data API's.
-    let v1 = path.starts_with("/v1/");
-    let shaped = move |e: Error| match v1 {
-        true => super::v1::ApiError(e).into_response(),
-        false => e.into_response(),
-    };
+    let family = super::ErrorShape::of(path);
+    let shaped = move |e: Error| family.answer(e);
     let key = key.to_str().map(str::trim).unwrap_or_default().to_string();
     if let Err(e) = idempotency::check_key("Idempotency-Key", &key) {
         return shaped(e);

@@ -90,7 +90,53 @@ pub fn router(app: AppState) -> Router {
             .merge(openapi::router())
             .merge(connect::router());
     }
+    // Unknown paths and methods answer in their family's error shape
+    // (`Allow` still lists the methods a path takes).
+    let router = router.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
     finish(router, http)
+}
+
+/// Which error shape a path's clients read: GraphQL's `errors`, seed 002's
+/// `{"error": …}` on `/v1`, the data API's `{"success": false, …}` under
+/// `/api/`; other paths (pages, health) answer with a status alone.
+#[derive(Clone, Copy)]
+enum ErrorShape {
+    GraphQl,
+    V1,
+    DataApi,
+    Bare,
+}
+
+impl ErrorShape {
+    fn of(path: &str) -> Self {
+        match path {
+            "/graphql" => Self::GraphQl,
+            p if p.starts_with("/v1/") => Self::V1,
+            p if p.starts_with("/api/") => Self::DataApi,
+            _ => Self::Bare,
+        }
+    }
+
+    fn answer(self, e: Error) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        match self {
+            Self::GraphQl => graphql::error_response(e),
+            Self::V1 => v1::ApiError(e).into_response(),
+            Self::DataApi => e.into_response(),
+            Self::Bare => e.status().into_response(),
+        }
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    ErrorShape::of(uri.path()).answer(Error::NotFound("Route"))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    let why = format!("{method} is not allowed on this path: see the `Allow` header");
+    let mut resp = ErrorShape::of(uri.path()).answer(Error::invalid(why));
+    *resp.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    resp
 }
 
 /// The router of the metrics listener (`SWITCHYARD_METRICS_LISTEN`): `/metrics` alone.

@@ -27,7 +27,7 @@ use crate::state::AppState;
 const PREFIX_LEN: usize = 12;
 
 /// Which data a key works on: sandbox or production, never both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
 pub enum Environment {
     /// Sandbox: `sk_test_…`/`tm_test_…` keys and the records they send.
     Test,
@@ -363,7 +363,11 @@ pub async fn authenticate_hash(db: &impl ConnectionTrait, hash: &str) -> Result<
         workspace_id: key.workspace_id,
         user_id: key.created_by,
         role,
-        credential: Credential::ApiKey { id: key.id },
+        // A key stored with an unknown environment sees the sandbox only.
+        credential: Credential::ApiKey {
+            id: key.id,
+            environment: Environment::parse(&key.environment).unwrap_or(Environment::Test),
+        },
     };
     Ok((principal, valid_until))
 }

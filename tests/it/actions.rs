@@ -373,6 +373,13 @@ async fn templates_paths_connections_and_triggers_are_checked_when_an_action_is_
         let (_, collab) = app.collaborator_key("c@example.com").await;
         let update = crate::helpers::mutation_query("updateAction", "action { id }");
         app.gql_err(Some(&collab), &update, json!({ "i": { "id": id, "name": "Mine" } }), "FORBIDDEN").await;
+        // `null` on a field that cannot be empty: INVALID, and nothing changes.
+        for field in ["name", "description", "enabled", "steps", "triggers"] {
+            let got = app.user_error(&app.owner_key, "updateAction", json!({ "id": id, field: null })).await;
+            assert_eq!(got, (format!("input.{field}"), "INVALID".into()), "{field}");
+        }
+        let kept = app.gql(&app.owner_key, "query($id: ID!) { action(id: $id) { name triggers { kind } } }", json!({ "id": id })).await;
+        assert_eq!((kept["action"]["name"].as_str(), kept["action"]["triggers"].as_array().unwrap().len()), (Some("Weekly"), 2), "{kept}");
         let out = app.mutate(&app.owner_key, "updateAction", json!({ "id": id, "enabled": false }), "action { enabled triggers { active } }").await;
         assert_eq!(out["action"]["triggers"][0]["active"], false);
         let (at, _) = app.user_error(&app.owner_key, "runAction", json!({ "id": id })).await;
@@ -908,6 +915,14 @@ async fn a_plugin_step_runs_an_installed_plugins_action_and_feeds_the_next_step(
                 { "key": "a", "kind": "PLUGIN", "plugin": "chat_notifier", "pluginAction": "post_message" } ] }))
             .await;
         assert_eq!((at.as_str(), code.as_str()), ("input.steps.0.plugin", "NOT_FOUND"));
+        // So is an action the installed plugin does not have, naming the ones it has.
+        let refused = app
+            .mutate_refused(&app.owner_key, "createAction", json!({ "name": "x", "steps": [
+                { "key": "a", "kind": "PLUGIN", "plugin": "weather", "pluginAction": "nope" } ] }), "")
+            .await;
+        let e = &refused["userErrors"][0];
+        assert_eq!((e["field"].clone(), e["code"].clone()), (json!(["input", "steps", "0", "pluginAction"]), json!("INVALID")), "{refused}");
+        assert!(e["message"].as_str().unwrap().contains("has no action `nope` (it has: current"), "{refused}");
     })
     .await;
 }

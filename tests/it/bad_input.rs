@@ -249,6 +249,70 @@ async fn invalid_key_input_is_refused_field_by_field_and_creates_nothing() {
     .await;
 }
 
+/// PostgreSQL cannot store a NUL character in text, so no GraphQL string may
+/// hold one, as a variable or written into the query; nothing is created.
+#[tokio::test]
+async fn strings_with_a_nul_character_are_refused_before_anything_runs() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let before = counts(&app).await;
+        for input in [
+            json!({ "name": "a\u{0}b", "scopes": ["READ"] }),
+            json!({ "name": "ok", "description": "x\u{0}", "scopes": ["READ"] }),
+        ] {
+            let err = app.gql_err(Some(&app.owner_key), CREATE, json!({ "i": input }), "INVALID_REQUEST").await;
+            assert!(err["message"].as_str().unwrap().contains("NUL character"), "[{}] {err}", app.backend);
+        }
+        let written = r#"mutation { createApiKey(input: { name: "in\u0000line", scopes: [READ] }) { secret } }"#;
+        app.gql_err(Some(&app.owner_key), written, json!({}), "INVALID_REQUEST").await;
+        let invite = r#"mutation($e: String!) { inviteMember(input: { email: $e, role: COLLABORATOR }) { userErrors { code } } }"#;
+        app.gql_err(Some(&app.owner_key), invite, json!({ "e": "a\u{0}@example.com" }), "INVALID_REQUEST").await;
+        assert_eq!(counts(&app).await, before, "[{}] a refused request changed something", app.backend);
+    })
+    .await;
+}
+
+/// A path or a method the server does not serve still answers in the shape
+/// its family's clients read (with `Allow` on a 405).
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_in_their_apis_error_shape() {
+    for_each_backend(&[], |app: TestApp| async move {
+        let b = app.backend.clone();
+        let send = |method: reqwest::Method, path: &str| {
+            let req = app.client.request(method, format!("{}{path}", app.url)).bearer_auth(&app.owner_key);
+            async move {
+                let resp = req.send().await.unwrap();
+                let (status, allow) = (resp.status().as_u16(), resp.headers().get("allow").cloned());
+                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                (status, allow.map(|a| a.to_str().unwrap().to_string()), body)
+            }
+        };
+        use reqwest::Method;
+        // The data API: `{"success": false, "error", "code"}`.
+        let (status, allow, body) = send(Method::GET, "/api/v1/data/orders").await;
+        assert_eq!(
+            (status, body["success"].clone(), body["code"].clone()),
+            (405, json!(false), json!("INVALID_REQUEST")),
+            "[{b}] {body}"
+        );
+        assert!(allow.unwrap_or_default().contains("POST"), "[{b}]");
+        let (status, _, body) = send(Method::GET, "/api/v1/nothing/here").await;
+        assert_eq!((status, body["code"].clone()), (404, json!("NOT_FOUND")), "[{b}] {body}");
+        // `/v1`: `{"error": {"code", "message"}}`.
+        let (status, _, body) = send(Method::PATCH, "/v1/webhooks/wh_1").await;
+        assert_eq!((status, body["error"]["code"].clone()), (405, json!("INVALID_REQUEST")), "[{b}] {body}");
+        let (status, _, body) = send(Method::GET, "/v1/nothing").await;
+        assert_eq!((status, body["error"]["code"].clone()), (404, json!("NOT_FOUND")), "[{b}] {body}");
+        // GraphQL: `{"errors": [{"message", "extensions": {"code"}}]}`.
+        let (status, _, body) = send(Method::PATCH, "/graphql").await;
+        assert_eq!(
+            (status, body["errors"][0]["extensions"]["code"].clone()),
+            (405, json!("INVALID_REQUEST")),
+            "[{b}] {body}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn unknown_ids_are_not_found() {
     for_each_backend(&[], |app: TestApp| async move {

@@ -713,6 +713,15 @@ async fn key_and_password_services_are_checked_by_one_real_call_before_they_are_
         let again = app.gql(&key, create, json!({ "i": { "provider": "stripe", "apiKey": "sk-good", "baseUrl": base } })).await;
         assert_eq!(again["createConnection"]["userErrors"][0]["message"], "Only one Stripe connection is allowed per workspace");
 
+        // The key never goes in a header the transport sets (a `Host` would
+        // redirect the call, a `Content-Length` hang it): refused before any call.
+        for header in ["Host", "content-length", "Transfer-Encoding", "Connection", "Content-Type"] {
+            let i = json!({ "provider": "custom_rest", "apiKey": "k1", "headerName": header, "baseUrl": format!("{base}/custom") });
+            let out = app.gql(&key, create, json!({ "i": i })).await;
+            let err = &out["createConnection"]["userErrors"][0];
+            assert_eq!(err["field"], json!(["input", "headerName"]), "{header}: {out}");
+            assert!(err["message"].as_str().unwrap().contains("set by the server"), "{out}");
+        }
         // A custom REST API with its own header, and basic auth.
         let custom = app
             .gql(&key, create, json!({ "i": { "provider": "custom_rest", "apiKey": "k1", "headerName": "X-Api-Key", "baseUrl": format!("{base}/custom") } }))

@@ -395,10 +395,11 @@ async fn the_production_console_is_owner_only_live_and_fires_no_webhooks() {
         let (s, body) = console(owner.clone(), true).await;
         assert_eq!((s, body["message"].as_str()), (202, Some("Request queued")), "{body}");
         let id = body["id"].as_str().unwrap().to_string();
+        let live_key = app.live_key().await;
         let start = Instant::now();
         loop {
             let r = app
-                .gql(&app.owner_key, "query($id: ID!) { record(id: $id) { status environment } }", json!({ "id": id }))
+                .gql(&live_key, "query($id: ID!) { record(id: $id) { status environment } }", json!({ "id": id }))
                 .await;
             if r["record"]["status"] == "PROCESSED" {
                 assert_eq!(r["record"]["environment"], "LIVE");
@@ -407,6 +408,8 @@ async fn the_production_console_is_owner_only_live_and_fires_no_webhooks() {
             assert!(start.elapsed() < Duration::from_secs(15), "{r}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // The owner's test key sees sandbox records only.
+        app.gql_null(&app.owner_key, "query($id: ID!) { record(id: $id) { id } }", json!({ "id": id }), "record").await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(hits.lock().unwrap().is_empty(), "[{}] console writes must not fire webhooks", app.backend);
         let ev = app

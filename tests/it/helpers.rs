@@ -422,6 +422,12 @@ impl TestApp {
         (ws.id, key)
     }
 
+    /// A new `sk_live_…` key of the owner with every scope: `owner_key` is a
+    /// test key and sees sandbox records only.
+    pub async fn live_key(&self) -> String {
+        make_key_in(&self.state, &self.workspace_id, &self.owner_id, &Scope::ALL, Environment::Live).await.1
+    }
+
     pub fn ws_url(&self) -> String {
         format!("{}/graphql/ws", self.url.replace("http://", "ws://"))
     }
@@ -433,14 +439,26 @@ pub fn mutation_query(name: &str, selection: &str) -> String {
     format!("mutation($i: {input}!) {{ {name}(input: $i) {{ {selection} userErrors {{ field message code }} }} }}")
 }
 
-/// Inserts a key directly (no caller check), as the admin command does.
+/// Inserts a `sk_test_…` key directly (no caller check), as the admin command does.
 pub async fn make_key(state: &AppState, ws: &str, user: &str, scopes: &[Scope]) -> (String, String) {
+    make_key_in(state, ws, user, scopes, Environment::Test).await
+}
+
+/// [`make_key`] for either environment: an `sk_live_…` key is the one that
+/// sees live records (those of live data keys, the console and syncs).
+pub async fn make_key_in(
+    state: &AppState,
+    ws: &str,
+    user: &str,
+    scopes: &[Scope],
+    environment: Environment,
+) -> (String, String) {
     let input = NewApiKey {
         name: "test".into(),
         description: None,
         permissions: scopes.to_vec(),
         expires_at: None,
-        environment: Environment::Test,
+        environment,
     };
     let (key, secret) =
         switchyard::services::api_keys::insert(state, ws, user, "system", input).await.expect("key inserted");

@@ -109,6 +109,19 @@ async fn a_retried_mutation_creates_once_and_keys_do_not_cross_callers() {
         assert!(!replayed_a && replayed_b);
         let count = app.gql(&app.owner_key, "{ webhooks { totalCount } }", json!({})).await;
         assert_eq!(count["webhooks"]["totalCount"], 1);
+        // The key with another request, or a key that is no key: refused in
+        // GraphQL's shape (a GraphQL client reads `errors`), nothing created.
+        let q = "mutation { createWebhook(input: { url: \"https://example.com/other\", eventTypes: [\"*\"] }) { secret } }";
+        for (idem, status) in [("hook-1", 422), ("a b", 400)] {
+            let req = app.client.post(format!("{}/graphql", app.url)).bearer_auth(&app.owner_key);
+            let resp = req.header("idempotency-key", idem).json(&json!({ "query": q })).send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), status, "{idem}");
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_REQUEST", "{idem}: {body}");
+            assert_eq!(body["errors"][0]["extensions"]["details"][0]["field"], "Idempotency-Key", "{idem}: {body}");
+        }
+        let count = app.gql(&app.owner_key, "{ webhooks { totalCount } }", json!({})).await;
+        assert_eq!(count["webhooks"]["totalCount"], 1);
 
         // Another workspace's owner with the same key gets a webhook of their own.
         let (_, other) = app.other_workspace("idem@example.com").await;

@@ -160,6 +160,12 @@ async fn a_slack_integration_tests_and_syncs_events_in_order_without_gaps_or_rep
         let up = app.mutate(&app.owner_key, "updateIntegration",
             json!({ "id": id, "name": "Renamed", "config": { "webhook_url": "***", "channel": "#ops", "events": ["api_key.*"] } }), INTEGRATION).await;
         assert_eq!((up["integration"]["name"].as_str(), up["integration"]["config"]["webhook_url"].as_str()), (Some("Renamed"), Some("***")));
+        // `null` on a field that cannot be empty: INVALID, and nothing changes.
+        for field in ["name", "config", "settings", "status"] {
+            let got = app.user_error(&app.owner_key, "updateIntegration", json!({ "id": id, field: null })).await;
+            assert_eq!(got, (format!("input.{field}"), "INVALID".into()), "{field}");
+        }
+        assert_eq!(integration(&app, &id).await["name"], "Renamed");
         app.mutate(&app.owner_key, "testIntegration", json!({ "id": id }), "ok").await;
         let last = slack.hits().last().unwrap().clone();
         assert_eq!((last.uri.as_str(), last.json()["channel"].as_str()), ("/services/T1/B1/SECRETPART", Some("#ops")));
@@ -887,12 +893,14 @@ async fn an_integration_calling_a_disallowed_address_is_refused_by_the_ssrf_guar
     .await;
 }
 
-/// The records of the workspace, oldest first, once none is still queued.
+/// The live records of the workspace (where syncs write), oldest first,
+/// once none is still queued.
 pub(super) async fn settled_records(app: &TestApp, n: usize) -> Vec<Value> {
     let q = "{ records(first: 100, orderBy: OLDEST_FIRST) { edges { node { id status data } } } }";
+    let key = app.live_key().await;
     let until = Instant::now() + Duration::from_secs(45);
     loop {
-        let data = app.gql(&app.owner_key, q, json!({})).await;
+        let data = app.gql(&key, q, json!({})).await;
         let rows: Vec<Value> = data["records"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
         if (rows.len() >= n && rows.iter().all(|r| r["status"] == "PROCESSED")) || Instant::now() > until {
             return rows;

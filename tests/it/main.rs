@@ -34,6 +34,7 @@ mod oauth;
 mod plugins;
 mod queue;
 mod rate_limit;
+mod record_environments;
 mod rest_v1;
 mod server;
 mod tenancy;

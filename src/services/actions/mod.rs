@@ -26,6 +26,7 @@ use entity::{action, action_trigger, connection};
 
 use super::connections::catalog::{self, AuthKind};
 use super::pagination::{fetch_page, Page, PageArgs};
+use super::plugins::Installed;
 use super::{bounded_text, required_text};
 use crate::auth::{Principal, Scope};
 use crate::delivery::{signing, ssrf};
@@ -425,19 +426,27 @@ async fn check_steps(st: &AppState, workspace_id: &str, steps: Vec<Step>) -> Res
                 s.plugin_action = None;
             }
             StepKind::Plugin => {
+                let action = s.plugin_action.as_deref().map(str::trim).unwrap_or_default().to_string();
+                if action.is_empty() {
+                    problems.push(FieldError::new(at("pluginAction"), "Required field is missing"));
+                }
                 match s.plugin.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
                     Some(id) => match super::plugins::find(&st.db, workspace_id, id).await {
-                        Ok(p) => s.plugin = Some(p.id),
+                        Ok(p) => {
+                            // An action the plugin does not have would only
+                            // fail each run: refused now, naming the ones it has.
+                            let Installed { row, manifest } = Installed::from_row(p)?;
+                            if !action.is_empty() && manifest.action(&action).is_none() {
+                                problems.push(FieldError::new(at("pluginAction"), manifest.no_such_action(&action)));
+                            }
+                            s.plugin = Some(row.id);
+                        }
                         Err(_) => problems.push(
                             FieldError::new(at("plugin"), "No such plugin installed in this workspace")
                                 .with_code(crate::error::UserErrorCode::NotFound),
                         ),
                     },
                     None => problems.push(FieldError::new(at("plugin"), "Required field is missing")),
-                }
-                let action = s.plugin_action.as_deref().map(str::trim).unwrap_or_default().to_string();
-                if action.is_empty() {
-                    problems.push(FieldError::new(at("pluginAction"), "Required field is missing"));
                 }
                 s = Step {
                     key: s.key,

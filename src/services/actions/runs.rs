@@ -1194,7 +1194,10 @@ mod tests {
             user_id: "usr_1".into(),
             role: crate::auth::Role::Owner,
             scopes: Default::default(),
-            credential: crate::auth::Credential::ApiKey { id: "ak_1".into() },
+            credential: crate::auth::Credential::ApiKey {
+                id: "ak_1".into(),
+                environment: crate::services::api_keys::Environment::Test,
+            },
         }
     }
 

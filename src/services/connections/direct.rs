@@ -52,6 +52,16 @@ fn auth_headers(provider: &Provider, c: &DirectCredentials) -> Result<(Vec<(Stri
                 if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() {
                     return Err(Error::invalid_field("headerName", "Not a valid header name"));
                 }
+                // The key may go in `Authorization` as it is (no `Bearer`),
+                // but never in a header the transport sets: a key named
+                // `Host` or `Content-Length` would redirect or hang the call.
+                let lower = h.to_ascii_lowercase();
+                if lower != "authorization" && (super::call::is_reserved_header(h) || lower == "content-type") {
+                    return Err(Error::invalid_field(
+                        "headerName",
+                        format!("`{h}` is set by the server for every call: name a header of its own for the key"),
+                    ));
+                }
             }
             let sent = match header {
                 Some(h) => (h.to_string(), key.clone()),

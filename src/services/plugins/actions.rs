@@ -94,11 +94,7 @@ async fn ready(st: &AppState, workspace_id: &str, plugin_id: &str, action: &str,
         ));
     }
     let Some(a) = installed.manifest.action(action).cloned() else {
-        let known: Vec<&str> = installed.manifest.actions.iter().map(|a| a.call.name.as_str()).collect();
-        return Err(Error::invalid_field(
-            "action",
-            format!("The {name} plugin has no action `{action}` (it has: {})", known.join(", ")),
-        ));
+        return Err(Error::invalid_field("action", installed.manifest.no_such_action(action)));
     };
     let input = if input.is_null() { json!({}) } else { input };
     if let Some(schema) = &a.input_schema {

@@ -93,6 +93,12 @@ impl Manifest {
         self.actions.iter().find(|a| a.call.name == name)
     }
 
+    /// What a caller naming an action the plugin does not have is told.
+    pub fn no_such_action(&self, name: &str) -> String {
+        let known: Vec<&str> = self.actions.iter().map(|a| a.call.name.as_str()).collect();
+        format!("The {} plugin has no action `{name}` (it has: {})", self.name, known.join(", "))
+    }
+
     /// The event patterns of a hook under a config.
     pub fn hook_patterns(hook: &Hook, config: &Value) -> Vec<String> {
         let resolved = match &hook.events {

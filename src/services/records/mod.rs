@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use entity::{data_endpoint, data_key, record};
 
@@ -151,6 +151,8 @@ pub struct RecordFilter {
     pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// One page of the records the caller may see (see [`visible_to`]) that
+/// match every field of the filter.
 pub async fn list(
     db: &impl ConnectionTrait,
     p: &Principal,
@@ -158,7 +160,7 @@ pub async fn list(
     page: &PageArgs,
 ) -> Result<Page<record::Model>> {
     p.require(Scope::Read)?;
-    let mut q = record::Entity::find().filter(record::Column::WorkspaceId.eq(&p.workspace_id));
+    let mut q = record::Entity::find().filter(visible_to(p));
     if let Some(e) = f.endpoint_id {
         q = q.filter(record::Column::EndpointId.eq(e));
     }
@@ -174,16 +176,27 @@ pub async fn list(
     fetch_page(db, q, record::Column::Id, page).await
 }
 
+/// One record the caller may see (see [`visible_to`]); NOT_FOUND for any other.
 pub async fn get(db: &impl ConnectionTrait, p: &Principal, id: &str) -> Result<record::Model> {
     p.require(Scope::Read)?;
     if !has_prefix(id, "rec") {
         return Err(Error::NotFound("Record"));
     }
-    record::Entity::find_by_id(id)
-        .filter(record::Column::WorkspaceId.eq(&p.workspace_id))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("Record"))
+    record::Entity::find_by_id(id).filter(visible_to(p)).one(db).await?.ok_or(Error::NotFound("Record"))
+}
+
+/// The records a caller may see: its workspace's, and of those only its
+/// API key's environment when it has one (see
+/// [`Principal::records_environment`]). A record outside is treated as
+/// missing, as one of another workspace is. A list filter naming the other
+/// environment thus finds nothing, rather than failing: the answer to
+/// "which of my records are live" from a test key is "none".
+fn visible_to(p: &Principal) -> Condition {
+    let mut c = Condition::all().add(record::Column::WorkspaceId.eq(&p.workspace_id));
+    if let Some(env) = p.records_environment() {
+        c = c.add(record::Column::Environment.eq(env.as_str()));
+    }
+    c
 }
 
 /// `record.process`: applies a data-endpoint record change (seed 001).
