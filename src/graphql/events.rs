@@ -6,8 +6,8 @@ use async_graphql::{Context, InputObject, Json, Object, Result, SimpleObject, Su
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
-use crate::auth::{Role, Scope};
-use crate::events::{owners_only, type_matches, Envelope};
+use crate::auth::Scope;
+use crate::events::{type_matches, Envelope};
 use crate::graphql::cost;
 use crate::graphql::pagination::{connection, page_args, Conn, ListOrder};
 use crate::graphql::{found, ContextExt};
@@ -242,11 +242,11 @@ impl EventSubscription {
         check_patterns(&types)?;
         // A connection whose caller is demoted closes (see rest::graphql),
         // so the role at the start holds for the stream's life.
-        let owner = p.role == Role::Owner;
+        let seer = p.clone();
         let types_for_replay = types.clone();
         let accept = move |e: &Envelope| {
             !e.live_only
-                && (owner || !owners_only(&e.event_type))
+                && event_service::may_see(&seer, &e.event_type, &e.data)
                 && (types.is_empty() || types.iter().any(|t| type_matches(t, &e.event_type)))
         };
         // Listen first, then read what was missed, so nothing falls between.

@@ -7,13 +7,17 @@
 //! changes nothing.
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::Positioned;
 use async_graphql::{Name, ServerError, Value, Variables};
+use async_graphql_value::Value as Written;
 
 /// The top-level error of a request holding a NUL character, or `None`.
 pub fn check(doc: &ExecutableDocument, variables: &Variables) -> Option<ServerError> {
     let in_variables = variables.iter().any(|(name, v)| name.contains('\0') || has_nul(v));
-    let in_query = doc.operations.iter().any(|(_, op)| selection_has_nul(&op.node.selection_set.node))
-        || doc.fragments.values().any(|f| selection_has_nul(&f.node.selection_set.node));
+    let in_query = doc.operations.iter().any(|(_, op)| {
+        op.node.variable_definitions.iter().any(|d| d.node.default_value.as_ref().is_some_and(|v| has_nul(&v.node)))
+            || selection_has_nul(&op.node.selection_set.node)
+    }) || doc.fragments.values().any(|f| selection_has_nul(&f.node.selection_set.node));
     if !(in_variables || in_query) {
         return None;
     }
@@ -23,15 +27,12 @@ pub fn check(doc: &ExecutableDocument, variables: &Variables) -> Option<ServerEr
 }
 
 fn selection_has_nul(set: &SelectionSet) -> bool {
+    let arguments =
+        |args: &[(Positioned<Name>, Positioned<Written>)]| args.iter().any(|(_, v)| written_has_nul(&v.node));
     set.items.iter().any(|item| match &item.node {
         Selection::Field(f) => {
-            f.node.arguments.iter().any(|(_, v)| has_nul(&v.node.clone().into_const_with(as_null).unwrap_or_default()))
-                || f.node.directives.iter().any(|d| {
-                    d.node
-                        .arguments
-                        .iter()
-                        .any(|(_, v)| has_nul(&v.node.clone().into_const_with(as_null).unwrap_or_default()))
-                })
+            arguments(&f.node.arguments)
+                || f.node.directives.iter().any(|d| arguments(&d.node.arguments))
                 || selection_has_nul(&f.node.selection_set.node)
         }
         Selection::InlineFragment(f) => selection_has_nul(&f.node.selection_set.node),
@@ -39,10 +40,14 @@ fn selection_has_nul(set: &SelectionSet) -> bool {
     })
 }
 
-/// A variable in an argument as written: `null` here (variables are
-/// checked apart).
-fn as_null(_: Name) -> Result<Value, std::convert::Infallible> {
-    Ok(Value::Null)
+/// An argument as written; its variables are checked apart.
+fn written_has_nul(v: &Written) -> bool {
+    match v {
+        Written::String(s) => s.contains('\0'),
+        Written::List(items) => items.iter().any(written_has_nul),
+        Written::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || written_has_nul(v)),
+        _ => false,
+    }
 }
 
 fn has_nul(v: &Value) -> bool {
@@ -71,7 +76,8 @@ mod tests {
         assert!(refused(r#"mutation { a(input: { tags: ["ok", "b\u0000"] }) { id } }"#, none.clone()));
         assert!(refused(r#"query { a { b(x: "\u0000") } }"#, none.clone()));
         assert!(refused(r#"query { ...F } fragment F on Query { a(x: "\u0000") }"#, none.clone()));
-        assert!(refused(r#"query { a @include(if: true) { ... on A { b(x: "\u0000") } } }"#, none));
+        assert!(refused(r#"query { a @include(if: true) { ... on A { b(x: "\u0000") } } }"#, none.clone()));
+        assert!(refused(r#"mutation($n: String! = "a\u0000") { a(name: $n) { id } }"#, none));
         let q = "mutation($i: In!) { a(input: $i) { id } }";
         assert!(!refused(q, serde_json::json!({ "i": { "name": "fine", "n": 3 } })));
         assert!(refused(q, serde_json::json!({ "i": { "description": "a\u{0}b" } })));

@@ -98,7 +98,8 @@ pub fn router(app: AppState) -> Router {
 
 /// Which error shape a path's clients read: GraphQL's `errors`, seed 002's
 /// `{"error": …}` on `/v1`, the data API's `{"success": false, …}` under
-/// `/api/`; other paths (pages, health) answer with a status alone.
+/// `/api/`; other paths (pages, health, the OAuth protocol routes) answer
+/// with a status alone.
 #[derive(Clone, Copy)]
 enum ErrorShape {
     GraphQl,
@@ -111,6 +112,8 @@ impl ErrorShape {
     fn of(path: &str) -> Self {
         match path {
             "/graphql" => Self::GraphQl,
+            // The OAuth protocol routes answer in RFC 6749's shape, not seed 002's.
+            p if p.starts_with("/v1/oauth/") => Self::Bare,
             p if p.starts_with("/v1/") => Self::V1,
             p if p.starts_with("/api/") => Self::DataApi,
             _ => Self::Bare,

@@ -93,5 +93,10 @@ pub(crate) fn bounded_text(field: &str, value: &str, max: usize) -> crate::Resul
     if v.chars().count() > max {
         return Err(crate::Error::invalid_field(field, format!("Must be at most {max} characters")));
     }
+    // PostgreSQL cannot store it; GraphQL refuses it before this, the
+    // `/v1` routes here.
+    if v.contains('\0') {
+        return Err(crate::Error::invalid_field(field, "Must not contain the NUL character (\\u0000)"));
+    }
     Ok(v.to_string())
 }

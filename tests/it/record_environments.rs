@@ -63,6 +63,22 @@ async fn sees_only(app: &TestApp, key: &str, endpoint: &str, env: &str, mine: &s
     app.gql_null(key, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": other }), "node").await;
     let nodes = app.gql(key, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": [mine, other] })).await;
     assert_eq!(nodes["nodes"], json!([{ "id": mine }, null]), "[{b}] {env}: {nodes}");
+
+    // Record events carry the record's data: only those of its own records.
+    let q = r#"{ events(filter: { eventTypes: ["record.*"] }) { totalCount nodes { id subjectId } } }"#;
+    let events = app.gql(key, q, json!({})).await["events"].clone();
+    let subjects: Vec<&str> =
+        events["nodes"].as_array().unwrap().iter().map(|e| e["subjectId"].as_str().unwrap()).collect();
+    assert_eq!((events["totalCount"].as_i64(), subjects), (Some(1), vec![mine]), "[{b}] {env}: {events}");
+}
+
+/// The id of the `record.created` event of a record, read by the owner's session.
+async fn event_of(app: &TestApp, cookie: &str, record: &str) -> String {
+    let q = r#"{ events(filter: { eventTypes: ["record.created"] }) { nodes { id subjectId } } }"#;
+    let body = app.gql_session(cookie, q, json!({})).await;
+    let nodes = body["data"]["events"]["nodes"].as_array().unwrap().clone();
+    let e = nodes.iter().find(|e| e["subjectId"] == record).unwrap_or_else(|| panic!("no event of {record}: {body}"));
+    e["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -88,6 +104,15 @@ async fn an_api_key_reads_lists_and_resolves_only_records_of_its_environment() {
         assert_eq!(data["all"]["totalCount"], 2, "[{}] {data}", app.backend);
         assert_eq!(ids(&data["test"]), (1, vec![test_id.clone()]), "[{}] {data}", app.backend);
         assert_eq!(ids(&data["live"]), (1, vec![live_id.clone()]), "[{}] {data}", app.backend);
+
+        // An event of the other environment's record is null by id too.
+        let (test_event, live_event) =
+            (event_of(&app, &cookie, &test_id).await, event_of(&app, &cookie, &live_id).await);
+        let one = "query($id: ID!) { event(id: $id) { id } }";
+        app.gql_null(&app.owner_key, one, json!({ "id": live_event }), "event").await;
+        app.gql_null(&live_key, one, json!({ "id": test_event }), "event").await;
+        let own = app.gql(&live_key, one, json!({ "id": live_event })).await;
+        assert_eq!(own["event"]["id"], live_event.as_str(), "[{}] {own}", app.backend);
     })
     .await;
 }
@@ -109,6 +134,11 @@ async fn record_status_streams_only_records_of_the_keys_environment() {
         };
         let mut test_ws = subscribe(app.owner_key.clone()).await;
         let mut live_ws = subscribe(live_key).await;
+        // The events stream too: a record event carries the record's data.
+        let auth = json!({ "Authorization": format!("Bearer {}", app.owner_key) });
+        let mut events_ws = WsClient::connect(&app.ws_url(), "graphql-transport-ws", auth).await;
+        let q = r#"subscription { events(eventTypes: ["record.*"]) { subjectId } }"#;
+        events_ws.subscribe("1", q, json!({})).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
 
         // The other environment's record is processed first: were it sent,
@@ -121,6 +151,8 @@ async fn record_status_streams_only_records_of_the_keys_environment() {
             let r = &msg["payload"]["data"]["recordStatus"];
             assert_eq!((r["id"].as_str(), r["environment"].as_str()), (Some(id.as_str()), Some(env)), "{msg}");
         }
+        let msg = events_ws.next_json_within(Duration::from_secs(15)).await.expect("a record event");
+        assert_eq!(msg["payload"]["data"]["events"]["subjectId"], test_id.as_str(), "[{}] {msg}", app.backend);
         let extra = live_ws.next_json_within(Duration::from_millis(500)).await;
         assert!(extra.is_none(), "[{}] a live key was sent a sandbox record: {extra:?}", app.backend);
     })

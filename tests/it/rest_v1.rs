@@ -228,6 +228,10 @@ async fn webhooks_are_created_tested_logged_and_retried() {
         let (s, _, body) =
             call(&app, "POST", "/v1/webhooks", Some(&key), Some(json!({ "url": url, "events": ["no.such"] }))).await;
         assert_eq!((s, body["error"]["details"]["field"].as_str()), (400, Some("events")), "[{b}] {body}");
+        // PostgreSQL cannot store a NUL character: refused on the field, not a 500.
+        let nul = json!({ "url": url, "events": ["api_key.created"], "description": "a\u{0}b" });
+        let (s, _, body) = call(&app, "POST", "/v1/webhooks", Some(&key), Some(nul)).await;
+        assert_eq!((s, body["error"]["details"]["field"].as_str()), (400, Some("description")), "[{b}] {body}");
 
         // JSON Schema integers: 80.0 is 80; 0.5 is refused; the timeout is in seconds.
         let (s, _, w) = call(

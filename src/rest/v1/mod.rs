@@ -155,7 +155,7 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorObject {
-    /// `INVALID_REQUEST` (400, also 413 and 415), `UNAUTHORIZED` (401),
+    /// `INVALID_REQUEST` (400, also 405, 413 and 415), `UNAUTHORIZED` (401),
     /// `FORBIDDEN` (403), `NOT_FOUND` (404), `RATE_LIMITED` (429),
     /// `INTERNAL_ERROR` (500).
     #[schema(value_type = ErrorCode)]

@@ -432,15 +432,20 @@ async fn check_steps(st: &AppState, workspace_id: &str, steps: Vec<Step>) -> Res
                 }
                 match s.plugin.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
                     Some(id) => match super::plugins::find(&st.db, workspace_id, id).await {
-                        Ok(p) => {
-                            // An action the plugin does not have would only
-                            // fail each run: refused now, naming the ones it has.
-                            let Installed { row, manifest } = Installed::from_row(p)?;
-                            if !action.is_empty() && manifest.action(&action).is_none() {
-                                problems.push(FieldError::new(at("pluginAction"), manifest.no_such_action(&action)));
+                        // An action the plugin does not have would only
+                        // fail each run: refused now, naming the ones it has.
+                        Ok(p) => match Installed::from_row(p) {
+                            Ok(Installed { row, manifest }) => {
+                                if !action.is_empty() && manifest.action(&action).is_none() {
+                                    problems
+                                        .push(FieldError::new(at("pluginAction"), manifest.no_such_action(&action)));
+                                }
+                                s.plugin = Some(row.id);
                             }
-                            s.plugin = Some(row.id);
-                        }
+                            Err(_) => {
+                                problems.push(FieldError::new(at("plugin"), "This plugin's manifest cannot be read"))
+                            }
+                        },
                         Err(_) => problems.push(
                             FieldError::new(at("plugin"), "No such plugin installed in this workspace")
                                 .with_code(crate::error::UserErrorCode::NotFound),

@@ -59,7 +59,7 @@ fn auth_headers(provider: &Provider, c: &DirectCredentials) -> Result<(Vec<(Stri
                 if lower != "authorization" && (super::call::is_reserved_header(h) || lower == "content-type") {
                     return Err(Error::invalid_field(
                         "headerName",
-                        format!("`{h}` is set by the server for every call: name a header of its own for the key"),
+                        format!("`{h}` is set by the server or the transport: name a header of its own for the key"),
                     ));
                 }
             }
